@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! include/linux/fs.h: struct kiocb, the iov_iter the model needs, iocb_flags(),
+//! kiocb_set_rw_flags(), generic_write_sync().
+
+use crate::errno::*;
+use crate::model::*;
+use crate::scenario::{
+    Site, RWF_APPEND, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC, RWF_HIPRI, RWF_NOAPPEND, RWF_NOWAIT,
+    RWF_SYNC,
+};
+
+/// struct file, the parts the write path reads. f_mode bits are decided at open().
+#[derive(Clone, Copy, Debug)]
+pub struct File {
+    pub o_append: bool,
+    pub o_direct: bool,
+    pub o_dsync: bool,
+    pub o_sync: bool,
+    pub o_largefile: bool,
+    pub fmode_can_atomic_write: bool,
+    pub fmode_nowait: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Kiocb {
+    pub ki_pos: u64,
+    pub ki_flags: u32,
+    /// is_sync_kiocb(): no ki_complete (pwritev2), false for aio.
+    pub is_sync: bool,
+}
+
+impl Kiocb {
+    pub fn has(&self, f: u32) -> bool {
+        self.ki_flags & f != 0
+    }
+}
+
+/// The user buffer as an iov_iter: ITER_UBUF for one segment, ITER_IOVEC otherwise.
+#[derive(Clone, Copy, Debug)]
+pub struct IovIter {
+    pub count: u64,
+    pub nr_segs: u8,
+    /// Bytes already consumed from the start of the user buffer.
+    pub consumed: u64,
+    /// Total length the caller passed (segments are split evenly over it).
+    pub total: u64,
+    /// Low bits of the buffer address.
+    pub addr: u64,
+    pub fault_at: Option<u64>,
+    pub max_bio: Option<u64>,
+}
+
+impl IovIter {
+    pub fn iter_is_ubuf(&self) -> bool {
+        self.nr_segs == 1
+    }
+    /// iov_iter_alignment(): OR of the remaining segments' base addresses and lengths.
+    pub fn alignment(&self) -> u64 {
+        if self.count == 0 {
+            return 0;
+        }
+        let n = self.nr_segs.max(1) as u64;
+        let seg = self.total / n;
+        let mut acc = 0;
+        let mut start = 0;
+        for i in 0..n {
+            let len = if i == n - 1 {
+                self.total - seg * (n - 1)
+            } else {
+                seg
+            };
+            let (a, b) = (
+                start.max(self.consumed),
+                (start + len).min(self.consumed + self.count),
+            );
+            if b > a {
+                acc |= (self.addr + a) | (b - a);
+            }
+            start += len;
+        }
+        acc
+    }
+    /// bdev_iter_is_aligned(): every remaining segment's address on the DMA alignment (512) and its
+    /// length on the logical block size.
+    pub fn is_dma_aligned(&self, lbs: u64) -> bool {
+        if self.count == 0 {
+            return true;
+        }
+        let n = self.nr_segs.max(1) as u64;
+        let seg = self.total / n;
+        let mut start = 0;
+        for i in 0..n {
+            let len = if i == n - 1 {
+                self.total - seg * (n - 1)
+            } else {
+                seg
+            };
+            let (a, b) = (
+                start.max(self.consumed),
+                (start + len).min(self.consumed + self.count),
+            );
+            if b > a && ((self.addr + a) & 511 != 0 || (b - a) & (lbs - 1) != 0) {
+                return false;
+            }
+            start += len;
+        }
+        true
+    }
+    pub fn truncate(&mut self, n: u64) {
+        self.count = self.count.min(n);
+    }
+    pub fn advance(&mut self, n: u64) {
+        let n = n.min(self.count);
+        self.consumed += n;
+        self.count -= n;
+    }
+    pub fn revert(&mut self, n: u64) {
+        let n = n.min(self.consumed);
+        self.consumed -= n;
+        self.count += n;
+    }
+    /// Bytes that can be faulted in from the current position.
+    pub fn faultable(&self) -> u64 {
+        match self.fault_at {
+            Some(f) if f <= self.consumed => 0,
+            Some(f) => (f - self.consumed).min(self.count),
+            None => self.count,
+        }
+    }
+}
+
+/// iocb_flags(): IOCB_* from the file's f_flags at I/O time.
+pub fn iocb_flags(f: &File) -> u32 {
+    let mut r = 0;
+    if f.o_append {
+        r |= IOCB_APPEND;
+    }
+    if f.o_direct {
+        r |= IOCB_DIRECT;
+    }
+    if f.o_dsync {
+        r |= IOCB_DSYNC;
+    }
+    if f.o_sync {
+        r |= IOCB_SYNC | IOCB_DSYNC;
+    }
+    r
+}
+
+/// kiocb_set_rw_flags() (include/linux/fs.h; all versions, RWF_DONTCACHE from 6.14).
+pub fn kiocb_set_rw_flags(
+    cx: &mut Cx,
+    ki: &mut Kiocb,
+    file: &File,
+    rwf: u32,
+    write: bool,
+    is_append_inode: bool,
+) -> i64 {
+    cx.enter("kiocb_set_rw_flags", &[("rwf", rwf as i64)]);
+    if rwf == 0 {
+        return cx.ret("kiocb_set_rw_flags", 0);
+    }
+    let supported = RWF_HIPRI
+        | RWF_DSYNC
+        | RWF_SYNC
+        | RWF_NOWAIT
+        | RWF_APPEND
+        | RWF_NOAPPEND
+        | RWF_ATOMIC
+        | if cx.v.rwf_dontcache_known {
+            RWF_DONTCACHE
+        } else {
+            0
+        };
+    if rwf & !supported != 0 {
+        cx.decide("kiocb_set_rw_flags: unknown RWF bit");
+        return cx.ret("kiocb_set_rw_flags", -EOPNOTSUPP);
+    }
+    if rwf & RWF_APPEND != 0 && rwf & RWF_NOAPPEND != 0 {
+        return cx.ret("kiocb_set_rw_flags", -EINVAL);
+    }
+    let mut kf = 0;
+    if rwf & RWF_NOWAIT != 0 {
+        if !file.fmode_nowait {
+            return cx.ret("kiocb_set_rw_flags", -EOPNOTSUPP);
+        }
+        kf |= IOCB_NOWAIT;
+    }
+    if rwf & RWF_ATOMIC != 0 {
+        if !write {
+            cx.decide("kiocb_set_rw_flags: RWF_ATOMIC on a read");
+            return cx.ret("kiocb_set_rw_flags", -EOPNOTSUPP);
+        }
+        if !file.fmode_can_atomic_write {
+            cx.decide("kiocb_set_rw_flags: no FMODE_CAN_ATOMIC_WRITE");
+            return cx.ret("kiocb_set_rw_flags", -EOPNOTSUPP);
+        }
+    }
+    if rwf & RWF_DONTCACHE != 0 {
+        // 6.14+: needs FOP_DONTCACHE; the model's filesystems are treated as not setting it for DIO
+        // files (ext4/XFS gained it in later releases for buffered I/O only).
+        return cx.ret("kiocb_set_rw_flags", -EOPNOTSUPP);
+    }
+    kf |= rwf & (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_APPEND | RWF_ATOMIC);
+    if rwf & RWF_SYNC != 0 {
+        kf |= IOCB_DSYNC;
+    }
+    if rwf & RWF_NOAPPEND != 0 && ki.has(IOCB_APPEND) {
+        if is_append_inode {
+            return cx.ret("kiocb_set_rw_flags", -EPERM);
+        }
+        ki.ki_flags &= !IOCB_APPEND;
+    }
+    ki.ki_flags |= kf;
+    cx.ret("kiocb_set_rw_flags", 0)
+}
+
+/// generic_write_sync() (include/linux/fs.h): after a successful write with IOCB_DSYNC, fsync the
+/// range; an error replaces the byte count (ki_pos has already moved).
+pub fn generic_write_sync(cx: &mut Cx, ki: &Kiocb, count: i64) -> i64 {
+    if ki.has(IOCB_DSYNC) && count > 0 {
+        cx.enter("generic_write_sync", &[("count", count)]);
+        if let Some(e) = cx.fault(Site::GenericWriteSync) {
+            cx.decide("generic_write_sync failed after the data was written");
+            return cx.ret("generic_write_sync", e);
+        }
+        return cx.ret("generic_write_sync", count);
+    }
+    count
+}

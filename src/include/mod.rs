@@ -1,0 +1,3 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! include/: inline helpers of kernel headers.
+pub mod linux;

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! diofuzz: a model of the Linux direct-IO write path (VFS, mm, iomap, ext4, XFS, block device)
+//! and its buffered fallback, for several kernel versions and the patch versions of the seed thread;
+//! an oracle over its traces; and the target functions every fuzzing engine calls.
+//!
+//! Layout mirrors the kernel: `fs/read_write.rs` is fs/read_write.c, `fs/iomap/direct_io.rs` is
+//! fs/iomap/direct-io.c, and so on; kernel function names are kept.
+
+pub mod errno;
+pub mod model;
+pub mod oracle;
+pub mod scenario;
+pub mod suppress;
+pub mod target;
+pub mod variant;
+
+pub mod block;
+pub mod fs;
+pub mod include;
+pub mod mm;
+
+pub mod cli;
+pub mod engines;
+pub mod live;
+pub mod seeds;

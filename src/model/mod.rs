@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The execution context shared by every modelled kernel function: the world (inode, block map,
+//! disk and page-cache contents), the variant's switches, the fault plan, and the trace.
+//!
+//! Data is tracked per 512-byte sector as a tag: [`TAG_ZERO`] (zeroes), [`TAG_OLD`] (what the file
+//! held before), [`TAG_OLD_DIRTY`] (newer data in a dirty page), [`TAG_STALE`] (garbage in a freshly
+//! allocated block) and [`TAG_NEW`] (the request's data). Blocks are the filesystem's, pages are 4 KiB.
+
+pub mod trace;
+
+use crate::scenario::{Extent, FsKind, PageState, Race, Scenario, Site, PAGE_SIZE, SECTOR};
+use crate::variant::Variant;
+pub use trace::{Ev, Trace};
+
+pub const TAG_ZERO: u32 = 0;
+pub const TAG_OLD: u32 = 1;
+pub const TAG_OLD_DIRTY: u32 = 2;
+pub const TAG_NEW: u32 = 3;
+pub const TAG_STALE: u32 = 4;
+
+// IOCB_* (include/linux/fs.h). IOCB_ATOMIC shares RWF_ATOMIC's value.
+pub const IOCB_HIPRI: u32 = 0x01;
+pub const IOCB_DSYNC: u32 = 0x02;
+pub const IOCB_SYNC: u32 = 0x04;
+pub const IOCB_NOWAIT: u32 = 0x08;
+pub const IOCB_APPEND: u32 = 0x10;
+pub const IOCB_ATOMIC: u32 = 0x40;
+pub const IOCB_DONTCACHE: u32 = 0x80;
+pub const IOCB_DIRECT: u32 = 1 << 17;
+pub const IOCB_WRITE: u32 = 1 << 18;
+
+/// One filesystem block of the file's block map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blk {
+    pub kind: Extent,
+    /// Physical extent number: blocks are physically contiguous iff they have the same number
+    /// and are logically adjacent.
+    pub extent: u32,
+    pub shared: bool,
+}
+
+/// The inode: size, flags, block map.
+#[derive(Clone, Debug)]
+pub struct Inode {
+    pub i_size: u64,
+    pub i_disksize: u64,
+    pub flags: crate::scenario::InodeFlags,
+    pub blocks: Vec<Blk>,
+    pub orphan: bool,
+}
+
+/// What a reader sees: per sector, from the page cache if cached, else from disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileImage {
+    pub i_size: u64,
+    /// What read() returns now (page cache over disk).
+    pub cached: Vec<u32>,
+    /// What read() returns after the caches are dropped (written blocks' disk content, else zero).
+    pub on_disk: Vec<u32>,
+}
+
+/// A bio the model submitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bio {
+    pub pos: u64,
+    pub len: u64,
+    pub atomic: bool,
+    /// A zeroing bio (iomap_dio_zero), not user data.
+    pub zero: bool,
+    /// 0, or the -errno it completed with.
+    pub status: i64,
+}
+
+/// Fault-plan cursor and the whole mutable state of one execution.
+pub struct Cx<'a> {
+    pub v: &'static Variant,
+    pub s: &'a Scenario,
+    pub fs: FsKind,
+    pub bs: u64,
+    pub blkbits: u32,
+    pub lbs: u64,
+    pub inode: Inode,
+    /// Device content per sector (meaningful for allocated blocks).
+    pub disk: Vec<u32>,
+    /// XFS CoW staging content per sector (made visible by a remap at end_io).
+    pub cow: Vec<u32>,
+    pub pages: Vec<PageState>,
+    /// Page-cache content per sector (meaningful where the page is cached).
+    pub cache: Vec<u32>,
+    pub trace: Trace,
+    site_calls: [u8; 32],
+    pub bios: Vec<Bio>,
+    pub warns: Vec<&'static str>,
+    /// Bytes copied through a non-DIO data path (buffered write, DAX copy).
+    pub buffered_bytes: u64,
+    pub buffered_calls: u32,
+    pub dax_calls: u32,
+    /// Atomic remaps (XFS software atomic writes) that made data visible in one step.
+    pub atomic_remaps: u32,
+    pub dio_done_wq: bool,
+    /// Memory-alignment test of the user buffer (iov_iter_alignment includes the address).
+    pub next_extent: u32,
+    /// Decision path, newest last: short labels with no sizes or offsets.
+    pub path: Vec<&'static str>,
+    /// ki_pos after the first generic_write_checks (where the write lands).
+    pub write_pos: Option<u64>,
+    /// aio: the result the completion reported (iomap_dio_complete run from the last bio).
+    pub aio_result: Option<i64>,
+    /// aio: ki_pos after the completion.
+    pub aio_ki_pos: Option<u64>,
+}
+
+/// The model's size limit: positions beyond this many bytes are not tracked sector by sector.
+pub const MODEL_SPAN: u64 = 4 << 20;
+
+impl<'a> Cx<'a> {
+    pub fn new(s: &'a Scenario, v: &'static Variant) -> Cx<'a> {
+        let w = &s.world;
+        let bs = 1u64 << w.blkbits;
+        let mut blocks = Vec::with_capacity(w.blocks.len());
+        let mut ext = 0u32;
+        let mut prev: Option<Extent> = None;
+        for b in &w.blocks {
+            if b.new_extent || prev != Some(b.kind) {
+                ext += 1;
+            }
+            prev = Some(b.kind);
+            blocks.push(Blk {
+                kind: b.kind,
+                extent: ext,
+                shared: b.shared,
+            });
+        }
+        let i_size = w.i_size;
+        let i_disksize = if w.inode.disksize_lag {
+            i_size & !(bs - 1)
+        } else {
+            i_size
+        };
+        // Span of tracked data: everything the scenario can touch.
+        let r = &s.request;
+        let end = [
+            i_size.saturating_add(r.len),
+            r.pos.saturating_add(r.len),
+            blocks.len() as u64 * bs,
+            w.pages.len() as u64 * PAGE_SIZE,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+        .min(MODEL_SPAN);
+        let nsect = end.div_ceil(PAGE_SIZE) as usize * (PAGE_SIZE / SECTOR) as usize + 8;
+        let spb = (bs / SECTOR) as usize;
+        let mut disk = vec![TAG_ZERO; nsect];
+        for (i, b) in blocks.iter().enumerate() {
+            let t = match b.kind {
+                Extent::Written => TAG_OLD,
+                Extent::Unwritten => TAG_STALE,
+                _ => TAG_ZERO,
+            };
+            for s in disk.iter_mut().skip(i * spb).take(spb) {
+                *s = t;
+            }
+        }
+        let mut pages: Vec<PageState> = w.pages.clone();
+        pages.resize(nsect / 8, PageState::None);
+        let mut cx = Cx {
+            v,
+            s,
+            fs: s.fs,
+            bs,
+            blkbits: w.blkbits as u32,
+            lbs: 1u64 << w.lbs_bits,
+            inode: Inode {
+                i_size,
+                i_disksize,
+                flags: w.inode,
+                blocks,
+                orphan: false,
+            },
+            cow: vec![TAG_ZERO; nsect],
+            disk,
+            cache: vec![TAG_ZERO; nsect],
+            pages,
+            trace: Trace::default(),
+            site_calls: [0; 32],
+            bios: Vec::new(),
+            warns: Vec::new(),
+            buffered_bytes: 0,
+            buffered_calls: 0,
+            dax_calls: 0,
+            atomic_remaps: 0,
+            dio_done_wq: false,
+            next_extent: ext + 1,
+            path: Vec::new(),
+            write_pos: None,
+            aio_result: None,
+            aio_ki_pos: None,
+        };
+        // Page-cache content: clean pages mirror what is visible on disk, dirty ones hold newer data.
+        for p in 0..cx.pages.len() {
+            let st = cx.pages[p];
+            for sct in p * 8..p * 8 + 8 {
+                cx.cache[sct] = match st {
+                    PageState::None => TAG_ZERO,
+                    PageState::Dirty | PageState::MappedDirty => TAG_OLD_DIRTY,
+                    _ => cx.disk_visible(sct),
+                };
+            }
+        }
+        cx
+    }
+
+    // ---------------------------------------------------------------- geometry helpers
+    pub fn blk(&self, lblk: u64) -> Blk {
+        self.inode
+            .blocks
+            .get(lblk as usize)
+            .copied()
+            .unwrap_or(Blk {
+                kind: Extent::Hole,
+                extent: 0,
+                shared: false,
+            })
+    }
+    pub fn set_blk(&mut self, lblk: u64, b: Blk) {
+        let i = lblk as usize;
+        if i >= self.inode.blocks.len() {
+            if (i as u64) * self.bs >= MODEL_SPAN {
+                return;
+            }
+            self.inode.blocks.resize(
+                i + 1,
+                Blk {
+                    kind: Extent::Hole,
+                    extent: 0,
+                    shared: false,
+                },
+            );
+        }
+        self.inode.blocks[i] = b;
+    }
+    pub fn new_extent_id(&mut self) -> u32 {
+        self.next_extent += 1;
+        self.next_extent
+    }
+    pub fn nsect(&self) -> usize {
+        self.disk.len()
+    }
+    /// What a read sees from disk for a sector: data of written blocks, zero elsewhere.
+    pub fn disk_visible(&self, sct: usize) -> u32 {
+        let lblk = (sct as u64 * SECTOR) >> self.blkbits;
+        match self.blk(lblk).kind {
+            Extent::Written => self.disk.get(sct).copied().unwrap_or(TAG_ZERO),
+            _ => TAG_ZERO,
+        }
+    }
+    pub fn page_of(pos: u64) -> usize {
+        (pos / PAGE_SIZE) as usize
+    }
+    pub fn page(&self, idx: usize) -> PageState {
+        self.pages.get(idx).copied().unwrap_or(PageState::None)
+    }
+
+    /// Write `tag` to device sectors [pos, pos+len) (rounded out to sectors).
+    pub fn disk_write(&mut self, pos: u64, len: u64, tag: u32) {
+        let (a, b) = (pos / SECTOR, (pos + len).div_ceil(SECTOR));
+        for s in a..b.min(self.disk.len() as u64) {
+            self.disk[s as usize] = tag;
+        }
+    }
+    pub fn cow_write(&mut self, pos: u64, len: u64, tag: u32) {
+        let (a, b) = (pos / SECTOR, (pos + len).div_ceil(SECTOR));
+        for s in a..b.min(self.cow.len() as u64) {
+            self.cow[s as usize] = tag;
+        }
+    }
+
+    pub fn image(&self) -> FileImage {
+        let n = self.nsect();
+        let on_disk: Vec<u32> = (0..n).map(|s| self.disk_visible(s)).collect();
+        let cached = (0..n)
+            .map(|s| match self.page(s / 8) {
+                PageState::None => on_disk[s],
+                _ => self.cache[s],
+            })
+            .collect();
+        FileImage {
+            i_size: self.inode.i_size,
+            cached,
+            on_disk,
+        }
+    }
+
+    // ---------------------------------------------------------------- fault plan
+    /// Called at an injection site: returns the injected -errno if the plan fires here.
+    pub fn fault(&mut self, site: Site) -> Option<i64> {
+        let n = self.site_calls[site as usize];
+        self.site_calls[site as usize] = n.saturating_add(1);
+        let f = self
+            .s
+            .faults
+            .iter()
+            .find(|f| f.site == site && f.nth == n)?;
+        self.trace.push(Ev::Fault(site, -f.errno));
+        Some(-f.errno)
+    }
+    pub fn race(&self, r: Race) -> bool {
+        self.s.has_race(r)
+    }
+
+    // ---------------------------------------------------------------- trace
+    pub fn enter(&mut self, f: &'static str, args: &[(&'static str, i64)]) {
+        self.trace.enter(f, args);
+    }
+    pub fn ret(&mut self, f: &'static str, r: i64) -> i64 {
+        self.trace.ret(f, r);
+        r
+    }
+    pub fn note(&mut self, s: &'static str) {
+        self.trace.push(Ev::Note(s));
+    }
+    /// A decision that belongs in the finding's path (and signature).
+    pub fn decide(&mut self, s: &'static str) {
+        self.trace.push(Ev::Decide(s));
+        if self.path.last() != Some(&s) {
+            self.path.push(s);
+        }
+    }
+    /// WARN_ON / WARN_ON_ONCE hit: `site` is "function: condition".
+    pub fn warn(&mut self, site: &'static str) {
+        self.trace.push(Ev::Warn(site));
+        self.warns.push(site);
+        self.decide(site);
+    }
+}
+
+/// Everything the oracle needs from one execution.
+#[derive(Clone, Debug)]
+pub struct Execution {
+    pub variant: &'static Variant,
+    pub fs: FsKind,
+    /// The caller asked for RWF_ATOMIC on a write.
+    pub atomic: bool,
+    pub read: bool,
+    pub aio: bool,
+    /// What the caller finally sees: the syscall's return, or the aio completion's result.
+    pub ret: i64,
+    /// What ->write_iter returned (-EIOCBQUEUED when an aio write was queued).
+    pub submit_ret: i64,
+    /// The length the caller passed.
+    pub req_len: u64,
+    pub nr_segs: u8,
+    pub direct_at_io: bool,
+    /// Where the write landed (ki_pos after the first generic_write_checks, i.e. after O_APPEND).
+    pub write_pos: u64,
+    pub ki_pos_after: u64,
+    /// STATX_WRITE_ATOMIC unit min/max of the file at the time of the write (0 = unsupported).
+    pub statx_unit_min: u32,
+    pub statx_unit_max: u32,
+    pub before: FileImage,
+    pub after: FileImage,
+    /// A clean cached page whose content differs from the disk after the call.
+    pub stale_page: Option<usize>,
+    pub trace: Trace,
+    pub bios: Vec<Bio>,
+    pub warns: Vec<&'static str>,
+    pub buffered_bytes: u64,
+    pub buffered_calls: u32,
+    pub dax_calls: u32,
+    pub atomic_remaps: u32,
+    pub path: Vec<&'static str>,
+}
+
+/// What the syscall layer reports back to [`run`].
+pub struct SysResult {
+    pub ret: i64,
+    pub submit_ret: i64,
+    pub write_pos: u64,
+    pub ki_pos: u64,
+}
+
+impl<'a> Cx<'a> {
+    /// The file as a reader sees it, with everything past EOF read as zeroes.
+    pub fn image_masked(&self) -> FileImage {
+        let mut im = self.image();
+        let lim = self.inode.i_size.div_ceil(SECTOR) as usize;
+        for s in lim..im.cached.len() {
+            im.cached[s] = TAG_ZERO;
+            im.on_disk[s] = TAG_ZERO;
+        }
+        im
+    }
+    /// First clean cached page whose content differs from what is on disk.
+    pub fn stale_page(&self) -> Option<usize> {
+        let lim = self.inode.i_size.div_ceil(SECTOR) as usize;
+        (0..self.pages.len()).find(|&p| {
+            matches!(self.pages[p], PageState::Clean | PageState::Writeback)
+                && (p * 8..(p * 8 + 8).min(lim)).any(|s| self.cache[s] != self.disk_visible(s))
+        })
+    }
+}
+
+/// Run one scenario through one variant.
+pub fn run(s: &Scenario, v: &'static Variant) -> Execution {
+    let mut cx = Cx::new(s, v);
+    let before = cx.image_masked();
+    let r = crate::fs::read_write::sys_pwritev2(&mut cx);
+    let (statx_unit_min, statx_unit_max) = crate::fs::statx_atomic(&cx);
+    let after = cx.image_masked();
+    let stale_page = cx.stale_page();
+    Execution {
+        variant: v,
+        fs: s.fs,
+        atomic: s.request.rwf.atomic && !s.request.read,
+        read: s.request.read,
+        aio: s.request.aio,
+        ret: r.ret,
+        submit_ret: r.submit_ret,
+        req_len: s.request.len,
+        nr_segs: s.request.nr_segs,
+        direct_at_io: s.direct_at_io(),
+        write_pos: r.write_pos,
+        ki_pos_after: r.ki_pos,
+        statx_unit_min,
+        statx_unit_max,
+        before,
+        after,
+        stale_page,
+        trace: cx.trace,
+        bios: cx.bios,
+        warns: cx.warns,
+        buffered_bytes: cx.buffered_bytes,
+        buffered_calls: cx.buffered_calls,
+        dax_calls: cx.dax_calls,
+        atomic_remaps: cx.atomic_remaps,
+        path: cx.path,
+    }
+}

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The oracle: properties O1-O7 of ../shared/spec/oracle.md, evaluated over one [`Execution`].
+//! A finding is a value; the fuzz targets turn it into a panic.
+
+use crate::errno;
+use crate::model::{Bio, Execution, FileImage, TAG_NEW};
+use crate::scenario::SECTOR;
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Prop {
+    /// never buffered
+    O1,
+    /// all or nothing
+    O2,
+    /// the atomic-write contract
+    O3,
+    /// one unit (one REQ_ATOMIC bio or one atomic remap)
+    O4,
+    /// no internal errno reaches the caller
+    O5,
+    /// accounting (ki_pos, data, i_size, stale page cache)
+    O6,
+    /// a WARN was hit
+    O7,
+}
+
+impl Prop {
+    pub const ALL: [Prop; 7] = [
+        Prop::O1,
+        Prop::O2,
+        Prop::O3,
+        Prop::O4,
+        Prop::O5,
+        Prop::O6,
+        Prop::O7,
+    ];
+    pub fn title(self) -> &'static str {
+        match self {
+            Prop::O1 => "atomic write reached a non-DIO data path",
+            Prop::O2 => "atomic write was not all-or-nothing",
+            Prop::O3 => "atomic write accepted outside its contract",
+            Prop::O4 => "atomic write not issued as one unit",
+            Prop::O5 => "internal errno reached the caller",
+            Prop::O6 => "accounting is wrong",
+            Prop::O7 => "WARN hit",
+        }
+    }
+}
+
+impl fmt::Display for Prop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub property: Prop,
+    pub variant: &'static str,
+    pub fs: &'static str,
+    /// The decisions that led here, oldest first.
+    pub path: Vec<&'static str>,
+    /// Independent of sizes and offsets: property, filesystem and decision path.
+    pub signature: String,
+    /// What exactly was wrong in this execution (with sizes).
+    pub detail: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}) on {} [{}]: {}\n  path: {}\n  signature: {}",
+            self.property,
+            self.property.title(),
+            self.variant,
+            self.fs,
+            self.detail,
+            self.path.join(" -> "),
+            self.signature
+        )
+    }
+}
+
+/// The signature of a finding: property, filesystem, decision path. No numbers.
+pub fn signature(p: Prop, fs: &str, path: &[&str]) -> String {
+    format!("{p}:{fs}:{}", path.join(">"))
+}
+
+/// Evaluate every property. Returns all findings (possibly several properties for one execution).
+pub fn check(x: &Execution) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut add = |p: Prop, detail: String| {
+        out.push(Finding {
+            property: p,
+            variant: x.variant.name,
+            fs: x.fs.name(),
+            path: x.path.clone(),
+            signature: signature(p, x.fs.name(), &x.path),
+            detail,
+        })
+    };
+    let req = x.req_len;
+    if x.atomic {
+        // O1: no buffered / DAX copy of user data.
+        if x.buffered_calls > 0 || x.dax_calls > 0 {
+            add(
+                Prop::O1,
+                format!(
+                    "{} buffered write call(s) ({} bytes), {} DAX copy call(s) for an RWF_ATOMIC request",
+                    x.buffered_calls, x.buffered_bytes, x.dax_calls
+                ),
+            );
+        }
+        // O2: full length or -errno; on -errno nothing changed.
+        if x.ret >= 0 && x.ret as u64 != req {
+            add(
+                Prop::O2,
+                format!("returned {} for a {req}-byte atomic write (short)", x.ret),
+            );
+        } else if x.ret < 0 {
+            if let Some(what) = changed(&x.before, &x.after) {
+                add(
+                    Prop::O2,
+                    format!("returned {} but {what}", errno::fmt_ret(x.ret)),
+                );
+            }
+        }
+        // O3: accepted only within the contract at the position actually written.
+        if x.ret > 0 {
+            let pos = x.write_pos;
+            let (umin, umax) = (x.statx_unit_min as u64, x.statx_unit_max as u64);
+            let mut why = Vec::new();
+            if x.nr_segs != 1 {
+                why.push(format!("{} iovec segments", x.nr_segs));
+            }
+            if !x.direct_at_io {
+                why.push("no O_DIRECT".to_string());
+            }
+            if umin == 0 {
+                why.push("statx reports no atomic write support".to_string());
+            } else if !req.is_power_of_two() || req < umin || req > umax {
+                why.push(format!(
+                    "length {req} outside power-of-two [{umin}, {umax}]"
+                ));
+            }
+            if req > 0 && pos % req != 0 {
+                why.push(format!("position {pos} not aligned to the length {req}"));
+            }
+            if !why.is_empty() {
+                add(
+                    Prop::O3,
+                    format!("accepted ({} bytes) although {}", x.ret, why.join(", ")),
+                );
+            }
+        }
+        // O4: one REQ_ATOMIC bio over the whole range, or one atomic remap.
+        if x.ret > 0 && x.ret as u64 == req {
+            let data: Vec<&Bio> = x.bios.iter().filter(|b| !b.zero && b.status == 0).collect();
+            let one_bio = data.len() == 1
+                && data[0].atomic
+                && data[0].pos == x.write_pos
+                && data[0].len == req;
+            let one_remap = x.atomic_remaps == 1 && data.iter().all(|b| !b.atomic);
+            if !one_bio && !one_remap && x.buffered_calls == 0 {
+                add(
+                    Prop::O4,
+                    format!(
+                        "{} data bio(s) ({} with REQ_ATOMIC), {} atomic remap(s)",
+                        data.len(),
+                        data.iter().filter(|b| b.atomic).count(),
+                        x.atomic_remaps
+                    ),
+                );
+            }
+        }
+    }
+    // O5: internal errnos.
+    if x.ret < 0
+        && (!errno::is_user_visible_write_errno(x.ret) || (x.ret == -errno::EIOCBQUEUED && !x.aio))
+    {
+        add(
+            Prop::O5,
+            format!("the caller got {}", errno::fmt_ret(x.ret)),
+        );
+    }
+    // O6: accounting.
+    if x.ret >= 0 && !x.read {
+        let mut why = Vec::new();
+        let moved = x.ki_pos_after as i64 - x.write_pos as i64;
+        if moved != x.ret {
+            why.push(format!(
+                "ki_pos moved by {moved} for a return value of {}",
+                x.ret
+            ));
+        }
+        let r = x.ret as u64;
+        if let Some(s) = bad_data(&x.before, &x.after, x.write_pos, r, req) {
+            why.push(s);
+        }
+        if r > 0 && x.after.i_size < x.write_pos + r {
+            why.push(format!(
+                "i_size {} does not cover the {r} bytes written at {}",
+                x.after.i_size, x.write_pos
+            ));
+        }
+        if let Some(p) = x.stale_page {
+            why.push(format!(
+                "page {p} in the page cache is clean but differs from the disk (stale)"
+            ));
+        }
+        if !why.is_empty() {
+            add(Prop::O6, why.join("; "));
+        }
+    }
+    // O7: WARN sites.
+    if !x.warns.is_empty() {
+        add(Prop::O7, format!("WARN at {}", x.warns.join(", ")));
+    }
+    out
+}
+
+/// Compare the whole file before and after; describe the first change.
+fn changed(a: &FileImage, b: &FileImage) -> Option<String> {
+    if a.i_size != b.i_size {
+        return Some(format!("i_size changed from {} to {}", a.i_size, b.i_size));
+    }
+    let n = a.cached.len().min(b.cached.len());
+    let lim = a.i_size.div_ceil(SECTOR) as usize;
+    for s in 0..n.min(lim) {
+        if a.cached[s] != b.cached[s] {
+            return Some(format!(
+                "the data at byte {} changed (read through the page cache)",
+                s as u64 * SECTOR
+            ));
+        }
+        if a.on_disk[s] != b.on_disk[s] {
+            return Some(format!(
+                "the data at byte {} changed on disk",
+                s as u64 * SECTOR
+            ));
+        }
+    }
+    None
+}
+
+/// O6 data rule: whole sectors in [pos, pos+ret) hold the new data, whole sectors in
+/// [pos+ret, pos+req) and everything outside the range hold what they held (zero beyond the old EOF).
+fn bad_data(a: &FileImage, b: &FileImage, pos: u64, ret: u64, req: u64) -> Option<String> {
+    let lim = b.i_size.div_ceil(SECTOR) as usize;
+    let old_lim = a.i_size.div_ceil(SECTOR) as usize;
+    let n = b.cached.len().min(lim);
+    for s in 0..n {
+        let (lo, hi) = (s as u64 * SECTOR, s as u64 * SECTOR + SECTOR);
+        let old = if s < old_lim { a.cached[s] } else { 0 };
+        let now = b.cached[s];
+        if lo >= pos && hi <= pos + ret {
+            if now != TAG_NEW {
+                return Some(format!(
+                    "byte {lo} should hold the new data but holds tag {now}"
+                ));
+            }
+        } else if hi <= pos || lo >= pos + req || (lo >= pos + ret && hi <= pos + req) {
+            // Beyond the old EOF only zeroes may appear (stale data exposure otherwise).
+            let ok = now == old || (s >= old_lim && now == 0);
+            if !ok {
+                return Some(format!(
+                    "byte {lo} outside the {ret} bytes written changed (tag {old} -> {now})"
+                ));
+            }
+        }
+    }
+    None
+}

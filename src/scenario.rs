@@ -1,0 +1,1025 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! A scenario: the world before the write (geometry, device, mount, inode, per-block layout, page
+//! cache, process limits), the request (open flags, RWF flags, position, length, iovec shape), and
+//! the fault plan (errnos injected at named call sites, race events).
+//!
+//! # Encoding (format 1)
+//! Fuzz bytes decode through [`arbitrary::Unstructured`] reading one `u8` at a time, so every field is
+//! one byte (or a fixed group of bytes) at a fixed place and the encoding has an exact inverse:
+//! [`Scenario::encode`]. Missing bytes read as zero (`arbitrary`'s rule), trailing bytes are ignored,
+//! so every byte string up to [`MAX_INPUT`] bytes decodes; longer ones and the reserved
+//! filesystem kind 3 are rejected with a [`DecodeError`]. Readable scenarios are the JSON form of
+//! [`Scenario`] (serde); `diofuzz encode` turns one into corpus bytes, `diofuzz show` the reverse.
+//! Layout, byte by byte:
+//!
+//! | byte | meaning |
+//! |---|---|
+//! | 0 | bits 0-1 fs (0 ext4, 1 xfs, 2 bdev, 3 rejected); bits 2-3 block size (0,3: 4096, 1: 1024, 2: 2048); bit 4 logical block size 4096 (else 512, never above the block size); bits 5-6 bigalloc cluster_bits; bit 7 device has stable writes |
+//! | 1 | device atomic unit: low nibble min, high nibble max; 0 = none, n = 2^(8+n) bytes |
+//! | 2 | mount: 0 no extents feature, 1 data=journal, 2 dax, 3 shutdown, 4 emergency ro, 5 inline crypto, 6 XFS without reflink, 7 XFS always_cow |
+//! | 3-4 | inode flags at write time, little endian: see [`InodeFlags`] |
+//! | 5, 6 | i_size: count; bit 0 of byte 6 = count in blocks (else 512-byte sectors), bit 1 = plus one byte |
+//! | 7 | RLIMIT_FSIZE: 0 unlimited, else n x 512 bytes |
+//! | 8, 9 | s_maxbytes, s_bitmap_maxbytes: 0 = the real (huge) value, else n blocks |
+//! | 10, ... | number of layout blocks (at most 32), then one byte each: see [`BlockState`] |
+//! | next, ... | number of page-cache pages (at most 32), then one byte each: see [`PageState`] |
+//! | next | open/call flags: 0 O_DIRECT, 1 O_APPEND, 2 O_DSYNC, 3 O_SYNC, 4 no O_LARGEFILE, 5 read, 6 async (aio) |
+//! | next | RWF_* flags, the raw uapi bits |
+//! | next 3 | position count, length count, unit byte: 0 pos in blocks, 1 pos +1 byte, 2 len in blocks, 3 len +1 byte, 4-5 buffer alignment (4096, 512, 8, 1) |
+//! | next | number of iovec segments (0 = 1) |
+//! | next | user buffer faults from byte (n-1) x 512 on; 0 = never |
+//! | next | most bytes one bio can carry, n x 512; 0 = unlimited |
+//! | next, ... | number of faults (at most 8), then 3 bytes each: site, nth call (0 = first), errno number |
+//! | next, ... | number of races (at most 8), then 2 bytes each: kind, argument |
+
+use arbitrary::{Arbitrary, Unstructured};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The longest input that decodes; longer ones are rejected (fuzzers are told via `.options`).
+pub const MAX_INPUT: usize = 4096;
+pub const MAX_BLOCKS: usize = 32;
+pub const MAX_PAGES: usize = 32;
+pub const MAX_FAULTS: usize = 8;
+pub const MAX_RACES: usize = 8;
+pub const SECTOR: u64 = 512;
+pub const PAGE_SIZE: u64 = 4096;
+/// The "huge" default for s_maxbytes / s_bitmap_maxbytes (ext4 with 4k blocks: 16 TiB - 4 KiB).
+pub const HUGE_MAXBYTES: u64 = (1 << 44) - 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FsKind {
+    #[default]
+    Ext4,
+    Xfs,
+    Bdev,
+}
+
+impl FsKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FsKind::Ext4 => "ext4",
+            FsKind::Xfs => "xfs",
+            FsKind::Bdev => "bdev",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Scenario {
+    pub fs: FsKind,
+    pub world: World,
+    pub request: Request,
+    pub faults: Vec<Fault>,
+    pub races: Vec<Race>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct World {
+    /// log2 of the filesystem block size: 10, 11 or 12.
+    pub blkbits: u8,
+    /// log2 of the device logical block size: 9 or 12 (never above blkbits).
+    pub lbs_bits: u8,
+    /// bigalloc: log2 of blocks per cluster (0 = no bigalloc).
+    pub cluster_bits: u8,
+    pub device: Device,
+    pub mount: Mount,
+    pub inode: InodeFlags,
+    pub i_size: u64,
+    pub rlimit_fsize: Option<u64>,
+    pub s_maxbytes: u64,
+    pub s_bitmap_maxbytes: u64,
+    /// Per filesystem block from block 0; blocks past the end of the list are holes.
+    pub blocks: Vec<BlockState>,
+    /// Per 4 KiB page from page 0; pages past the end of the list are not cached.
+    pub pages: Vec<PageState>,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World {
+            blkbits: 12,
+            lbs_bits: 9,
+            cluster_bits: 0,
+            device: Device::default(),
+            mount: Mount::default(),
+            inode: InodeFlags::default(),
+            i_size: 0,
+            rlimit_fsize: None,
+            s_maxbytes: HUGE_MAXBYTES,
+            s_bitmap_maxbytes: HUGE_MAXBYTES,
+            blocks: Vec::new(),
+            pages: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Device {
+    /// Atomic write unit min/max in bytes (0 = the device has no atomic write support).
+    pub awu_min: u32,
+    pub awu_max: u32,
+    /// The device needs stable pages during writeback (XFS bounces from 7.0).
+    pub stable_writes: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Mount {
+    pub extents_feature: bool,
+    pub data_journal: bool,
+    pub dax: bool,
+    pub shutdown: bool,
+    pub emergency_ro: bool,
+    pub inline_crypt: bool,
+    pub xfs_reflink: bool,
+    pub xfs_always_cow: bool,
+}
+
+impl Default for Mount {
+    fn default() -> Self {
+        Mount {
+            extents_feature: true,
+            data_journal: false,
+            dax: false,
+            shutdown: false,
+            emergency_ro: false,
+            inline_crypt: false,
+            xfs_reflink: true,
+            xfs_always_cow: false,
+        }
+    }
+}
+
+/// Inode state at the time of the write. What the inode looked like at open() differs only by the
+/// [`Race::InodeFlagChangedAfterOpen`] events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InodeFlags {
+    pub extents: bool,
+    pub journal_data: bool,
+    pub inline_data: bool,
+    pub encrypted: bool,
+    pub verity: bool,
+    pub dax: bool,
+    pub immutable: bool,
+    pub append_only: bool,
+    /// IS_NOSEC: no setuid bits to strip, so ext4 may keep the shared lock.
+    pub nosec: bool,
+    pub swapfile: bool,
+    pub unlinked: bool,
+    /// i_disksize lags i_size (delalloc not yet written back): i_disksize = i_size rounded down to a block.
+    pub disksize_lag: bool,
+    /// XFS reflink inode flag (the file has or had shared extents).
+    pub reflink: bool,
+}
+
+impl Default for InodeFlags {
+    fn default() -> Self {
+        InodeFlags {
+            extents: true,
+            journal_data: false,
+            inline_data: false,
+            encrypted: false,
+            verity: false,
+            dax: false,
+            immutable: false,
+            append_only: false,
+            nosec: true,
+            swapfile: false,
+            unlinked: false,
+            disksize_lag: false,
+            reflink: false,
+        }
+    }
+}
+
+/// Names of the inode flag bits, in encoding order (bit i of bytes 3-4).
+pub const INODE_FLAG_NAMES: [&str; 13] = [
+    "extents",
+    "journal_data",
+    "inline_data",
+    "encrypted",
+    "verity",
+    "dax",
+    "immutable",
+    "append_only",
+    "nosec",
+    "swapfile",
+    "unlinked",
+    "disksize_lag",
+    "reflink",
+];
+
+impl InodeFlags {
+    /// Bits as encoded: bit i is flag INODE_FLAG_NAMES[i], except that `extents` and `nosec` are
+    /// stored inverted (so that all-zero bytes give an ordinary extent-mapped, IS_NOSEC file).
+    pub fn to_bits(self) -> u16 {
+        let v = [
+            !self.extents,
+            self.journal_data,
+            self.inline_data,
+            self.encrypted,
+            self.verity,
+            self.dax,
+            self.immutable,
+            self.append_only,
+            !self.nosec,
+            self.swapfile,
+            self.unlinked,
+            self.disksize_lag,
+            self.reflink,
+        ];
+        v.iter()
+            .enumerate()
+            .fold(0u16, |acc, (i, &b)| acc | ((b as u16) << i))
+    }
+    pub fn from_bits(b: u16) -> Self {
+        let f = |i: u32| b & (1 << i) != 0;
+        InodeFlags {
+            extents: !f(0),
+            journal_data: f(1),
+            inline_data: f(2),
+            encrypted: f(3),
+            verity: f(4),
+            dax: f(5),
+            immutable: f(6),
+            append_only: f(7),
+            nosec: !f(8),
+            swapfile: f(9),
+            unlinked: f(10),
+            disksize_lag: f(11),
+            reflink: f(12),
+        }
+    }
+    /// Toggle flag number `i` (INODE_FLAG_NAMES order).
+    pub fn toggled(self, i: u8) -> Self {
+        Self::from_bits(self.to_bits() ^ (1u16 << (i as u32 % 13)))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Extent {
+    #[default]
+    Hole,
+    Unwritten,
+    Written,
+    Delalloc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct BlockState {
+    pub kind: Extent,
+    /// This block starts a new physical extent (is not contiguous with the block before it).
+    pub new_extent: bool,
+    /// XFS: the block is shared with another file (reflink), so a write must CoW it.
+    pub shared: bool,
+}
+
+impl BlockState {
+    pub fn to_byte(self) -> u8 {
+        let k = match self.kind {
+            Extent::Hole => 0,
+            Extent::Unwritten => 1,
+            Extent::Written => 2,
+            Extent::Delalloc => 3,
+        };
+        k | (self.new_extent as u8) << 2 | (self.shared as u8) << 3
+    }
+    pub fn from_byte(b: u8) -> Self {
+        let kind = match b & 3 {
+            0 => Extent::Hole,
+            1 => Extent::Unwritten,
+            2 => Extent::Written,
+            _ => Extent::Delalloc,
+        };
+        BlockState {
+            kind,
+            new_extent: b & 4 != 0,
+            shared: b & 8 != 0,
+        }
+    }
+}
+
+/// Page-cache state of one 4 KiB page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PageState {
+    #[default]
+    None,
+    /// Up to date, same as disk.
+    Clean,
+    /// Holds data newer than the disk (a buffered write not yet written back).
+    Dirty,
+    /// Under writeback (flush waits for it).
+    Writeback,
+    /// mmapped: a racing store re-dirties it after the flush, so invalidation fails with -EBUSY.
+    MappedDirty,
+    /// Its buffer heads are busy: filemap_release_folio() fails, invalidation gives -EBUSY.
+    Busy,
+}
+
+impl PageState {
+    pub fn to_byte(self) -> u8 {
+        match self {
+            PageState::None => 0,
+            PageState::Clean => 1,
+            PageState::Dirty => 2,
+            PageState::Writeback => 3,
+            PageState::MappedDirty => 4,
+            PageState::Busy => 5,
+        }
+    }
+    pub fn from_byte(b: u8) -> Self {
+        match b & 7 {
+            1 => PageState::Clean,
+            2 => PageState::Dirty,
+            3 => PageState::Writeback,
+            4 => PageState::MappedDirty,
+            5 => PageState::Busy,
+            _ => PageState::None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct OpenFlags {
+    pub direct: bool,
+    pub append: bool,
+    pub dsync: bool,
+    pub sync: bool,
+    pub no_largefile: bool,
+}
+
+/// RWF_* flags of pwritev2 (include/uapi/linux/fs.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Rwf {
+    pub hipri: bool,
+    pub dsync: bool,
+    pub sync: bool,
+    pub nowait: bool,
+    pub append: bool,
+    pub noappend: bool,
+    pub atomic: bool,
+    pub dontcache: bool,
+}
+
+pub const RWF_HIPRI: u32 = 0x01;
+pub const RWF_DSYNC: u32 = 0x02;
+pub const RWF_SYNC: u32 = 0x04;
+pub const RWF_NOWAIT: u32 = 0x08;
+pub const RWF_APPEND: u32 = 0x10;
+pub const RWF_NOAPPEND: u32 = 0x20;
+pub const RWF_ATOMIC: u32 = 0x40;
+pub const RWF_DONTCACHE: u32 = 0x80;
+
+impl Rwf {
+    pub fn bits(self) -> u32 {
+        [
+            (self.hipri, RWF_HIPRI),
+            (self.dsync, RWF_DSYNC),
+            (self.sync, RWF_SYNC),
+            (self.nowait, RWF_NOWAIT),
+            (self.append, RWF_APPEND),
+            (self.noappend, RWF_NOAPPEND),
+            (self.atomic, RWF_ATOMIC),
+            (self.dontcache, RWF_DONTCACHE),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |a, (_, b)| a | b)
+    }
+    pub fn from_bits(b: u32) -> Self {
+        Rwf {
+            hipri: b & RWF_HIPRI != 0,
+            dsync: b & RWF_DSYNC != 0,
+            sync: b & RWF_SYNC != 0,
+            nowait: b & RWF_NOWAIT != 0,
+            append: b & RWF_APPEND != 0,
+            noappend: b & RWF_NOAPPEND != 0,
+            atomic: b & RWF_ATOMIC != 0,
+            dontcache: b & RWF_DONTCACHE != 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Request {
+    pub open: OpenFlags,
+    /// A read (pread2) instead of a write: only the flag checks are modelled (A7).
+    pub read: bool,
+    /// Submitted asynchronously (io_submit): the result may be queued (-EIOCBQUEUED) and reported
+    /// at completion.
+    pub aio: bool,
+    pub rwf: Rwf,
+    pub pos: u64,
+    pub len: u64,
+    /// Number of iovec segments; 1 is imported as ITER_UBUF.
+    pub nr_segs: u8,
+    /// Alignment of the user buffer address: 4096, 512, 8 or 1.
+    pub buf_align: u32,
+    /// The user buffer cannot be faulted in from this byte offset on (munmapped / PROT_NONE).
+    pub fault_at: Option<u64>,
+    /// Physical fragmentation of the user buffer: the most bytes one bio can carry.
+    pub max_bio: Option<u64>,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            open: OpenFlags {
+                direct: true,
+                ..Default::default()
+            },
+            read: false,
+            aio: false,
+            rwf: Rwf::default(),
+            pos: 0,
+            len: 4096,
+            nr_segs: 1,
+            buf_align: 4096,
+            fault_at: None,
+            max_bio: None,
+        }
+    }
+}
+
+/// A call site where the model can inject an error. The number is the encoding (stable; new sites
+/// take new numbers). `errnos()` lists what the real function can return there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Site {
+    /// filemap_write_and_wait_range() inside kiocb_invalidate_pages (mm/filemap.c): writeback errors.
+    FilemapWriteAndWait = 0,
+    /// invalidate_inode_pages2_range() on one folio: -EBUSY (release failed) or a launder error.
+    InvalidateFolio = 1,
+    /// sb_init_dio_done_wq() for async DIO (fs/super.c).
+    InitDioDoneWq = 2,
+    /// bio_iov_iter_get_pages() in iomap_dio_bio_iter (pinning user pages).
+    DioGetPages = 3,
+    /// iomap_dio_zero() sub-block zeroing.
+    DioZero = 4,
+    /// bio completion status (blk_status_to_errno), per submitted bio.
+    BioEndIo = 5,
+    /// generic_write_sync() after a completed O_DSYNC write.
+    GenericWriteSync = 6,
+    /// generic_perform_write() / iomap buffered write: ->write_begin failing (ENOSPC, EDQUOT, ...).
+    GenericPerformWrite = 7,
+    /// filemap_write_and_wait_range() of the buffered-fallback range in ext4_dio_write_iter.
+    FallbackFlush = 8,
+    /// ext4_journal_start() for the extending-write orphan handle (ext4_dio_write_iter).
+    Ext4ExtendJournalStart = 9,
+    /// ext4_orphan_add() for an extending DIO write.
+    Ext4OrphanAdd = 10,
+    /// ext4_map_blocks() lookup (no create) in ext4_iomap_begin / ext4_overwrite_io.
+    Ext4MapBlocksQuery = 11,
+    /// ext4_map_blocks() with create flags in ext4_iomap_alloc (after journal start).
+    Ext4MapBlocksCreate = 12,
+    /// ext4_journal_start() in ext4_iomap_alloc.
+    Ext4IomapAllocJournalStart = 13,
+    /// ext4_force_commit() after an atomic mixed-mapping allocation (6.16+).
+    Ext4ForceCommit = 14,
+    /// ext4_convert_unwritten_extents[_atomic]() in ext4_dio_write_end_io.
+    Ext4ConvertUnwritten = 15,
+    /// ext4_handle_inode_extension() in ext4_dio_write_end_io (journal start / mark dirty).
+    Ext4InodeExtension = 16,
+    /// fscrypt_limit_io_blocks() shortening the mapping to one block (inline-crypt files). No errno.
+    FscryptLimitIoBlocks = 17,
+    /// xfs_direct_write_iomap_begin / xfs_atomic_write_cow_iomap_begin allocation (xfs_iomap.c).
+    XfsIomapBegin = 18,
+    /// xfs_dio_write_end_io: unwritten conversion / CoW remap (xfs_reflink_end_[atomic_]cow).
+    XfsEndIo = 19,
+    /// file_modified() (suid strip / timestamp update) in the write checks.
+    FileModified = 20,
+    /// The page cache fill (a buffered read/write_begin) for the page-cache state set-up. Reserved.
+    Reserved21 = 21,
+}
+
+pub const ALL_SITES: [Site; 21] = [
+    Site::FilemapWriteAndWait,
+    Site::InvalidateFolio,
+    Site::InitDioDoneWq,
+    Site::DioGetPages,
+    Site::DioZero,
+    Site::BioEndIo,
+    Site::GenericWriteSync,
+    Site::GenericPerformWrite,
+    Site::FallbackFlush,
+    Site::Ext4ExtendJournalStart,
+    Site::Ext4OrphanAdd,
+    Site::Ext4MapBlocksQuery,
+    Site::Ext4MapBlocksCreate,
+    Site::Ext4IomapAllocJournalStart,
+    Site::Ext4ForceCommit,
+    Site::Ext4ConvertUnwritten,
+    Site::Ext4InodeExtension,
+    Site::FscryptLimitIoBlocks,
+    Site::XfsIomapBegin,
+    Site::XfsEndIo,
+    Site::FileModified,
+];
+
+impl Site {
+    pub fn from_byte(b: u8) -> Option<Site> {
+        ALL_SITES.iter().copied().find(|s| *s as u8 == b)
+    }
+    /// The kernel function this site stands for.
+    pub fn function(self) -> &'static str {
+        match self {
+            Site::FilemapWriteAndWait => "filemap_write_and_wait_range",
+            Site::InvalidateFolio => "invalidate_inode_pages2_range",
+            Site::InitDioDoneWq => "sb_init_dio_done_wq",
+            Site::DioGetPages => "bio_iov_iter_get_pages",
+            Site::DioZero => "iomap_dio_zero",
+            Site::BioEndIo => "bio_endio",
+            Site::GenericWriteSync => "generic_write_sync",
+            Site::GenericPerformWrite => "generic_perform_write",
+            Site::FallbackFlush => "filemap_write_and_wait_range(fallback)",
+            Site::Ext4ExtendJournalStart => "ext4_journal_start(extend)",
+            Site::Ext4OrphanAdd => "ext4_orphan_add",
+            Site::Ext4MapBlocksQuery => "ext4_map_blocks(query)",
+            Site::Ext4MapBlocksCreate => "ext4_map_blocks(create)",
+            Site::Ext4IomapAllocJournalStart => "ext4_journal_start(iomap_alloc)",
+            Site::Ext4ForceCommit => "ext4_force_commit",
+            Site::Ext4ConvertUnwritten => "ext4_convert_unwritten_extents",
+            Site::Ext4InodeExtension => "ext4_handle_inode_extension",
+            Site::FscryptLimitIoBlocks => "fscrypt_limit_io_blocks",
+            Site::XfsIomapBegin => "xfs_iomap_begin",
+            Site::XfsEndIo => "xfs_dio_write_end_io",
+            Site::FileModified => "file_modified",
+            Site::Reserved21 => "reserved",
+        }
+    }
+    /// The errnos the real function can return at this site (spec §8). The first is the default
+    /// used when an encoded errno is not one of them.
+    pub fn errnos(self) -> &'static [i64] {
+        use crate::errno::*;
+        match self {
+            Site::FilemapWriteAndWait | Site::FallbackFlush => &[EIO, ENOSPC, EDQUOT],
+            Site::InvalidateFolio => &[EBUSY, EIO],
+            Site::InitDioDoneWq => &[ENOMEM],
+            Site::DioGetPages => &[EFAULT, ENOMEM, EINVAL],
+            Site::DioZero => &[EINVAL, ENOMEM],
+            Site::BioEndIo => &[EIO, ENOSPC, ETIMEDOUT, EAGAIN, EINVAL, ENOMEM],
+            Site::GenericWriteSync => &[EIO, ENOSPC, EDQUOT],
+            Site::GenericPerformWrite => &[ENOSPC, EDQUOT, EIO, ENOMEM, EFAULT],
+            Site::Ext4ExtendJournalStart | Site::Ext4IomapAllocJournalStart => {
+                &[ENOMEM, EIO, EROFS]
+            }
+            Site::Ext4OrphanAdd => &[EIO, ENOMEM, ENOSPC],
+            Site::Ext4MapBlocksQuery => &[EIO, EFSCORRUPTED, ENOMEM],
+            Site::Ext4MapBlocksCreate => &[ENOSPC, EDQUOT, EIO, ENOMEM, EFSCORRUPTED],
+            Site::Ext4ForceCommit => &[EIO, EROFS],
+            Site::Ext4ConvertUnwritten => &[EIO, ENOSPC, ENOMEM, EDQUOT],
+            Site::Ext4InodeExtension => &[EIO, ENOMEM, EROFS],
+            Site::FscryptLimitIoBlocks => &[0],
+            Site::XfsIomapBegin => &[ENOSPC, EDQUOT, EIO, ENOMEM],
+            Site::XfsEndIo => &[EIO, ENOSPC, ENOMEM],
+            Site::FileModified => &[EPERM, ENOMEM, EIO],
+            Site::Reserved21 => &[0],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Fault {
+    pub site: Site,
+    /// Fire on the nth call of the site in this execution (0 = the first).
+    pub nth: u8,
+    /// Positive errno (one of `site.errnos()`).
+    pub errno: i64,
+}
+
+impl Default for Fault {
+    fn default() -> Self {
+        Fault {
+            site: Site::BioEndIo,
+            nth: 0,
+            errno: crate::errno::EIO,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Race {
+    /// A store through a shared mapping re-dirties the pages between the flush and the invalidation
+    /// in kiocb_invalidate_pages (invalidate_inode_pages2_range gives -EBUSY).
+    MmapRedirty,
+    /// fcntl(F_SETFL) toggled O_DIRECT after open().
+    FcntlToggleDirect,
+    /// An inode flag (INODE_FLAG_NAMES index) changed after open() (chattr +j, migration to
+    /// indirect, inline conversion, DAX toggle...): open-time capabilities were computed on the
+    /// other value.
+    InodeFlagChangedAfterOpen(u8),
+    /// Another task holds i_rwsem: NOWAIT trylocks fail.
+    LockContended,
+}
+
+impl Race {
+    fn encode(self) -> [u8; 2] {
+        match self {
+            Race::MmapRedirty => [0, 0],
+            Race::FcntlToggleDirect => [1, 0],
+            Race::InodeFlagChangedAfterOpen(i) => [2, i],
+            Race::LockContended => [3, 0],
+        }
+    }
+    fn decode(k: u8, a: u8) -> Option<Race> {
+        match k & 15 {
+            0 => Some(Race::MmapRedirty),
+            1 => Some(Race::FcntlToggleDirect),
+            2 => Some(Race::InodeFlagChangedAfterOpen(a % 13)),
+            3 => Some(Race::LockContended),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    TooLong(usize),
+    ReservedFs,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::TooLong(n) => {
+                write!(f, "input of {n} bytes is longer than the {MAX_INPUT}-byte limit of the scenario format")
+            }
+            DecodeError::ReservedFs => {
+                write!(f, "byte 0 names filesystem kind 3, which is reserved")
+            }
+        }
+    }
+}
+impl std::error::Error for DecodeError {}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodeError(pub String);
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "scenario cannot be encoded: {}", self.0)
+    }
+}
+impl std::error::Error for EncodeError {}
+
+fn byte(u: &mut Unstructured) -> u8 {
+    u8::arbitrary(u).unwrap_or(0)
+}
+
+fn nibble_unit(n: u8) -> u32 {
+    if n == 0 {
+        0
+    } else {
+        1u32 << (8 + n as u32)
+    }
+}
+fn unit_nibble(v: u32) -> Result<u8, EncodeError> {
+    if v == 0 {
+        return Ok(0);
+    }
+    if !v.is_power_of_two() || !(512..=(1 << 23)).contains(&v) {
+        return Err(EncodeError(format!(
+            "atomic unit {v} is not a power of two in 512..8M"
+        )));
+    }
+    Ok((v.trailing_zeros() - 8) as u8)
+}
+
+const BUF_ALIGNS: [u32; 4] = [4096, 512, 8, 1];
+
+impl<'a> Arbitrary<'a> for Scenario {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Scenario::decode_from(u).map_err(|_| arbitrary::Error::IncorrectFormat)
+    }
+}
+
+impl Scenario {
+    /// Decode fuzz bytes. Never panics.
+    pub fn decode(data: &[u8]) -> Result<Scenario, DecodeError> {
+        if data.len() > MAX_INPUT {
+            return Err(DecodeError::TooLong(data.len()));
+        }
+        Scenario::decode_from(&mut Unstructured::new(data))
+    }
+
+    fn decode_from(u: &mut Unstructured) -> Result<Scenario, DecodeError> {
+        let b0 = byte(u);
+        let fs = match b0 & 3 {
+            0 => FsKind::Ext4,
+            1 => FsKind::Xfs,
+            2 => FsKind::Bdev,
+            _ => return Err(DecodeError::ReservedFs),
+        };
+        let blkbits = match (b0 >> 2) & 3 {
+            1 => 10,
+            2 => 11,
+            _ => 12,
+        };
+        let lbs_bits = if b0 & 0x10 != 0 && blkbits == 12 {
+            12
+        } else {
+            9
+        };
+        let cluster_bits = (b0 >> 5) & 3;
+        let bs = 1u64 << blkbits;
+        let b1 = byte(u);
+        let device = Device {
+            awu_min: nibble_unit(b1 & 15),
+            awu_max: nibble_unit(b1 >> 4),
+            stable_writes: b0 & 0x80 != 0,
+        };
+        let m = byte(u);
+        let mount = Mount {
+            extents_feature: m & 1 == 0,
+            data_journal: m & 2 != 0,
+            dax: m & 4 != 0,
+            shutdown: m & 8 != 0,
+            emergency_ro: m & 16 != 0,
+            inline_crypt: m & 32 != 0,
+            xfs_reflink: m & 64 == 0,
+            xfs_always_cow: m & 128 != 0,
+        };
+        let lo = byte(u) as u16;
+        let hi = byte(u) as u16;
+        let inode = InodeFlags::from_bits(lo | hi << 8);
+        let sz = byte(u) as u64;
+        let szf = byte(u);
+        let i_size = sz * if szf & 1 != 0 { bs } else { SECTOR } + (szf >> 1 & 1) as u64;
+        let rl = byte(u) as u64;
+        let rlimit_fsize = if rl == 0 { None } else { Some(rl * SECTOR) };
+        let mb = byte(u) as u64;
+        let s_maxbytes = if mb == 0 { HUGE_MAXBYTES } else { mb * bs };
+        let bmb = byte(u) as u64;
+        let s_bitmap_maxbytes = if bmb == 0 { HUGE_MAXBYTES } else { bmb * bs };
+        let nb = (byte(u) as usize) % (MAX_BLOCKS + 1);
+        let blocks = (0..nb).map(|_| BlockState::from_byte(byte(u))).collect();
+        let np = (byte(u) as usize) % (MAX_PAGES + 1);
+        let pages = (0..np).map(|_| PageState::from_byte(byte(u))).collect();
+        let world = World {
+            blkbits,
+            lbs_bits,
+            cluster_bits,
+            device,
+            mount,
+            inode,
+            i_size,
+            rlimit_fsize,
+            s_maxbytes,
+            s_bitmap_maxbytes,
+            blocks,
+            pages,
+        };
+        let of = byte(u);
+        let open = OpenFlags {
+            direct: of & 1 != 0,
+            append: of & 2 != 0,
+            dsync: of & 4 != 0,
+            sync: of & 8 != 0,
+            no_largefile: of & 16 != 0,
+        };
+        let rwf = Rwf::from_bits(byte(u) as u32);
+        let p = byte(u) as u64;
+        let l = byte(u) as u64;
+        let unit = byte(u);
+        let pos = p * if unit & 1 != 0 { bs } else { SECTOR } + (unit >> 1 & 1) as u64;
+        let len = l * if unit & 4 != 0 { bs } else { SECTOR } + (unit >> 3 & 1) as u64;
+        let buf_align = BUF_ALIGNS[(unit >> 4 & 3) as usize];
+        let nr_segs = (byte(u) & 15).max(1);
+        let fa = byte(u) as u64;
+        let fault_at = if fa == 0 {
+            None
+        } else {
+            Some((fa - 1) * SECTOR)
+        };
+        let mx = byte(u) as u64;
+        let max_bio = if mx == 0 { None } else { Some(mx * SECTOR) };
+        let request = Request {
+            open,
+            read: of & 32 != 0,
+            aio: of & 64 != 0,
+            rwf,
+            pos,
+            len,
+            nr_segs,
+            buf_align,
+            fault_at,
+            max_bio,
+        };
+        let nf = (byte(u) as usize) % (MAX_FAULTS + 1);
+        let mut faults = Vec::with_capacity(nf);
+        for _ in 0..nf {
+            let (s, nth, e) = (byte(u), byte(u), byte(u) as i64);
+            if let Some(site) = Site::from_byte(s & 63) {
+                let errs = site.errnos();
+                let errno = if errs.contains(&e) { e } else { errs[0] };
+                faults.push(Fault { site, nth, errno });
+            }
+        }
+        let nr = (byte(u) as usize) % (MAX_RACES + 1);
+        let mut races = Vec::with_capacity(nr);
+        for _ in 0..nr {
+            let (k, a) = (byte(u), byte(u));
+            if let Some(r) = Race::decode(k, a) {
+                races.push(r);
+            }
+        }
+        Ok(Scenario {
+            fs,
+            world,
+            request,
+            faults,
+            races,
+        })
+    }
+
+    /// The inverse of [`Scenario::decode`]: bytes that decode to exactly this scenario.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        let w = &self.world;
+        let r = &self.request;
+        let mut out = Vec::with_capacity(64);
+        let fs = match self.fs {
+            FsKind::Ext4 => 0,
+            FsKind::Xfs => 1,
+            FsKind::Bdev => 2,
+        };
+        let bsel = match w.blkbits {
+            12 => 0,
+            10 => 1,
+            11 => 2,
+            b => return Err(EncodeError(format!("blkbits {b} (want 10, 11 or 12)"))),
+        };
+        let lbs = match w.lbs_bits {
+            9 => 0,
+            12 if w.blkbits >= 12 => 1,
+            b => {
+                return Err(EncodeError(format!(
+                    "lbs_bits {b} (want 9, or 12 with 4k blocks)"
+                )))
+            }
+        };
+        if w.cluster_bits > 3 {
+            return Err(EncodeError("cluster_bits above 3".into()));
+        }
+        out.push(
+            fs | bsel << 2 | lbs << 4 | w.cluster_bits << 5 | (w.device.stable_writes as u8) << 7,
+        );
+        out.push(unit_nibble(w.device.awu_min)? | unit_nibble(w.device.awu_max)? << 4);
+        let m = &w.mount;
+        out.push(
+            (!m.extents_feature as u8)
+                | (m.data_journal as u8) << 1
+                | (m.dax as u8) << 2
+                | (m.shutdown as u8) << 3
+                | (m.emergency_ro as u8) << 4
+                | (m.inline_crypt as u8) << 5
+                | (!m.xfs_reflink as u8) << 6
+                | (m.xfs_always_cow as u8) << 7,
+        );
+        let ib = w.inode.to_bits();
+        out.extend_from_slice(&[ib as u8, (ib >> 8) as u8]);
+        let bs = 1u64 << w.blkbits;
+        let (cnt, unit, odd) = count_unit(w.i_size, bs, "i_size")?;
+        out.extend_from_slice(&[cnt, unit | odd << 1]);
+        out.push(match w.rlimit_fsize {
+            None => 0,
+            Some(v) if v % SECTOR == 0 && (1..=255).contains(&(v / SECTOR)) => (v / SECTOR) as u8,
+            Some(v) => {
+                return Err(EncodeError(format!(
+                    "rlimit_fsize {v} is not 1..255 sectors"
+                )))
+            }
+        });
+        for (v, what) in [
+            (w.s_maxbytes, "s_maxbytes"),
+            (w.s_bitmap_maxbytes, "s_bitmap_maxbytes"),
+        ] {
+            out.push(if v == HUGE_MAXBYTES {
+                0
+            } else if v % bs == 0 && (1..=255).contains(&(v / bs)) {
+                (v / bs) as u8
+            } else {
+                return Err(EncodeError(format!("{what} {v} is not 1..255 blocks")));
+            });
+        }
+        if w.blocks.len() > MAX_BLOCKS || w.pages.len() > MAX_PAGES {
+            return Err(EncodeError("more than 32 blocks or pages".into()));
+        }
+        out.push(w.blocks.len() as u8);
+        out.extend(w.blocks.iter().map(|b| b.to_byte()));
+        out.push(w.pages.len() as u8);
+        out.extend(w.pages.iter().map(|p| p.to_byte()));
+        let o = &r.open;
+        out.push(
+            o.direct as u8
+                | (o.append as u8) << 1
+                | (o.dsync as u8) << 2
+                | (o.sync as u8) << 3
+                | (o.no_largefile as u8) << 4
+                | (r.read as u8) << 5
+                | (r.aio as u8) << 6,
+        );
+        out.push(r.rwf.bits() as u8);
+        let (pc, pu, po) = count_unit(r.pos, bs, "pos")?;
+        let (lc, lu, lo) = count_unit(r.len, bs, "len")?;
+        let ba = BUF_ALIGNS
+            .iter()
+            .position(|&a| a == r.buf_align)
+            .ok_or_else(|| {
+                EncodeError(format!(
+                    "buf_align {} (want 4096, 512, 8 or 1)",
+                    r.buf_align
+                ))
+            })? as u8;
+        out.extend_from_slice(&[pc, lc, pu | po << 1 | lu << 2 | lo << 3 | ba << 4]);
+        if !(1..=15).contains(&r.nr_segs) {
+            return Err(EncodeError("nr_segs must be 1..15".into()));
+        }
+        out.push(r.nr_segs);
+        out.push(match r.fault_at {
+            None => 0,
+            Some(v) if v % SECTOR == 0 && v / SECTOR < 255 => (v / SECTOR + 1) as u8,
+            Some(v) => return Err(EncodeError(format!("fault_at {v} is not 0..254 sectors"))),
+        });
+        out.push(match r.max_bio {
+            None => 0,
+            Some(v) if v % SECTOR == 0 && (1..=255).contains(&(v / SECTOR)) => (v / SECTOR) as u8,
+            Some(v) => return Err(EncodeError(format!("max_bio {v} is not 1..255 sectors"))),
+        });
+        if self.faults.len() > MAX_FAULTS || self.races.len() > MAX_RACES {
+            return Err(EncodeError("more than 8 faults or races".into()));
+        }
+        out.push(self.faults.len() as u8);
+        for f in &self.faults {
+            if !f.site.errnos().contains(&f.errno) || !ALL_SITES.contains(&f.site) {
+                return Err(EncodeError(format!(
+                    "{} cannot return {} at {:?}",
+                    f.site.function(),
+                    crate::errno::name(f.errno),
+                    f.site
+                )));
+            }
+            out.extend_from_slice(&[f.site as u8, f.nth, f.errno as u8]);
+        }
+        out.push(self.races.len() as u8);
+        for r in &self.races {
+            if let Race::InodeFlagChangedAfterOpen(i) = r {
+                if *i >= 13 {
+                    return Err(EncodeError("inode flag index above 12".into()));
+                }
+            }
+            out.extend_from_slice(&r.encode());
+        }
+        Ok(out)
+    }
+
+    /// Inode flags as they were when the file was opened (the races undone).
+    pub fn inode_at_open(&self) -> InodeFlags {
+        self.races.iter().fold(self.world.inode, |f, r| match r {
+            Race::InodeFlagChangedAfterOpen(i) => f.toggled(*i),
+            _ => f,
+        })
+    }
+    pub fn has_race(&self, r: Race) -> bool {
+        self.races.contains(&r)
+    }
+    /// O_DIRECT as seen at I/O time (after any fcntl toggle).
+    pub fn direct_at_io(&self) -> bool {
+        let toggles = self
+            .races
+            .iter()
+            .filter(|r| **r == Race::FcntlToggleDirect)
+            .count();
+        self.request.open.direct ^ (toggles % 2 == 1)
+    }
+}
+
+/// Split a byte value into (count, in-blocks unit bit, +1 odd bit).
+fn count_unit(v: u64, bs: u64, what: &str) -> Result<(u8, u8, u8), EncodeError> {
+    let odd = (v % SECTOR == 1) as u64;
+    let base = v - odd;
+    if base % SECTOR != 0 {
+        return Err(EncodeError(format!(
+            "{what} {v} is not a multiple of 512 (or one more)"
+        )));
+    }
+    if base / SECTOR <= 255 {
+        return Ok(((base / SECTOR) as u8, 0, odd as u8));
+    }
+    if base % bs == 0 && base / bs <= 255 {
+        return Ok(((base / bs) as u8, 1, odd as u8));
+    }
+    Err(EncodeError(format!(
+        "{what} {v} is out of range (255 sectors or 255 blocks)"
+    )))
+}

@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Kernel variants as data: each variant is the set of switches that differ between kernel versions
+//! (and the patch versions of the seed thread), each switch named after the commit that changed it.
+//! The model's branches read these switches; no function is copied per version.
+//!
+//! Commit ids are the ones named in ../shared/spec/kernel-dio-paths.md; where the spec gives the
+//! release but no id, the switch says so ("(release)") rather than invent one.
+
+use serde::Serialize;
+
+/// How iomap_iter() passes the actor's result on (fs/iomap/iter.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum IterProtocol {
+    /// 6.12-6.14: the actor returns bytes processed / 0 / -errno; ->iomap_end's error is used only
+    /// when processed == 0.
+    Processed,
+    /// 6.15+ (bc264fea0f6f): the actor advances the iterator and sets status; ->iomap_end's error is
+    /// used whenever nothing was advanced, also over the actor's own error.
+    AdvanceStatus,
+}
+
+/// The atomic length rule in iomap_dio_bio_iter (fs/iomap/direct-io.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum AtomicLenRule {
+    /// 6.12: iomap knows nothing of atomic writes; no REQ_ATOMIC.
+    None,
+    /// 6.13-6.14: IOMAP_ATOMIC and length != fs block size -> -EINVAL; REQ_ATOMIC from IOMAP_ATOMIC.
+    FsBlock,
+    /// 6.15+ (786e3080cbe9 + 370a6de7651b): a mapping with IOMAP_F_ATOMIC_BIO must cover iter.len,
+    /// REQ_ATOMIC from that mapping flag.
+    CoversIter,
+}
+
+/// ext4_iomap_end() (fs/ext4/inode.c): when it returns -ENOTBLK.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Ext4IomapEnd {
+    /// 6.12 and thread v1/v2: `flags & (IOMAP_WRITE | IOMAP_DIRECT) && written == 0` (reads too).
+    WriteOrDirect,
+    /// thread v3 (Ritesh, Oct 30 2024): as above but not for IOMAP_ATOMIC.
+    NotAtomicWriteOrDirect,
+    /// 6.13-6.17 (299537e9dfac): ext4_want_directio_fallback(): WRITE and DIRECT, not ATOMIC, written == 0.
+    WantDirectioFallback,
+    /// 6.18+ (963845748fe6): ext4 has no ->iomap_end.
+    None,
+}
+
+/// What ext4_dio_write_iter() does with -ENOTBLK returned by iomap_dio_rw().
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Ext4Enotblk {
+    /// Merged kernels: ret = 0, fall back for everything.
+    Zero,
+    /// thread v1 (Oct 25 2024): ret = 0; if WARN_ON_ONCE(IOCB_ATOMIC) ret = -EIO.
+    WarnEio,
+    /// thread v2 (Oct 27 2024): ret = 0; if IOCB_ATOMIC ret = -EIO (no WARN).
+    Eio,
+}
+
+/// XFS atomic write support (fs/xfs/xfs_file.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum XfsAtomic {
+    /// 6.12: no atomic writes (no FMODE_CAN_ATOMIC_WRITE).
+    None,
+    /// 6.13-6.15: one fs block, hardware (REQ_ATOMIC) only.
+    OneBlock,
+    /// 6.16+: hardware path, -ENOPROTOOPT -> retry through the software CoW ops.
+    HwSw,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Variant {
+    pub name: &'static str,
+    pub kernel: &'static str,
+    pub about: &'static str,
+
+    // ---- VFS (fs/read_write.c, include/linux/fs.h)
+    /// c3be7ebbbce5: generic_atomic_write_valid() takes the iocb and checks IOCB_DIRECT (6.13; 6.12.y stable).
+    pub atomic_valid_checks_direct: bool,
+    /// 6.14 (release): RWF_DONTCACHE is a known flag (before: an unknown bit, -EOPNOTSUPP).
+    pub rwf_dontcache_known: bool,
+
+    // ---- iomap (fs/iomap/iter.c, fs/iomap/direct-io.c)
+    /// bc264fea0f6f (6.15): incremental advance + status protocol.
+    pub iter_protocol: IterProtocol,
+    /// 9e0933c21c12 (6.13): invalidation failure gives -EAGAIN instead of -ENOTBLK for IOCB_ATOMIC.
+    pub invalidate_atomic_eagain: bool,
+    /// The atomic length rule and where REQ_ATOMIC comes from.
+    pub atomic_len: AtomicLenRule,
+    /// 6.18 (release): the user-memory DMA alignment check moved from iomap_dio_bio_iter [A] into
+    /// bio_iov_iter_get_pages(), so it fails after the head zeroing and can be masked by tail zeroing.
+    pub mem_align_in_get_pages: bool,
+    /// 7.0 (release): the dio->error early exit keeps `copied` instead of reverting to 0.
+    pub dio_error_keeps_copied: bool,
+    /// 6.19 (release): IOMAP_DIO_FSBLOCK_ALIGNED (XFS always-CoW) exists.
+    pub dio_fsblock_aligned: bool,
+    /// 7.0 (release): IOMAP_DIO_BOUNCE for stable-writes devices (XFS).
+    pub dio_bounce: bool,
+
+    // ---- ext4 (fs/ext4/file.c, fs/ext4/inode.c, fs/ext4/super.c)
+    /// 6.13 (release, Ritesh's atomic series): ext4 sets FMODE_CAN_ATOMIC_WRITE and validates atomic writes.
+    pub ext4_atomic: bool,
+    /// 6.16 (release, multi-fsblock atomic writes): s_awu_max = min(cluster size, device max).
+    pub ext4_awu_max_cluster: bool,
+    /// 1c972b1d13dd (6.16): ext4_inode_can_atomic_write() requires the EXTENTS flag.
+    pub ext4_atomic_needs_extents: bool,
+    pub ext4_iomap_end: Ext4IomapEnd,
+    pub ext4_enotblk: Ext4Enotblk,
+    /// thread v3 / 299537e9dfac (6.13): WARN_ON_ONCE(IOCB_ATOMIC) before the buffered fallback.
+    pub ext4_fallback_warn: bool,
+    /// 6.12: ext4_dio_write_end_io returns `size` (positive) for non-extending writes; 6.13+ returns 0.
+    pub ext4_end_io_returns_size: bool,
+    /// 6.16 (release): ext4_iomap_begin demands full coverage for IOMAP_ATOMIC, the atomic allocation
+    /// slow path (ext4_map_blocks_atomic_write + force commit), atomic unwritten conversion.
+    pub ext4_multi_fsblock_atomic: bool,
+    /// 6.15 (370a6de7651b): ext4_set_iomap sets IOMAP_F_ATOMIC_BIO for IOMAP_ATOMIC.
+    pub ext4_sets_atomic_bio: bool,
+    /// 6.17 (release): ext4_emergency_state() (-EIO shutdown, -EROFS emergency ro) in write_iter.
+    pub ext4_emergency_state: bool,
+    /// ext4_iomap_overwrite_ops exist (removed in 7.0, "ext4: remove useless ext4_iomap_overwrite_ops").
+    pub ext4_overwrite_ops: bool,
+    /// 7.0 (release): ext4_iomap_begin returns an UNWRITTEN mapping without allocating (non-DAX).
+    pub ext4_begin_accepts_unwritten: bool,
+    /// 7.1 (release): ext4_write_checks zeroes the EOF gap (NOWAIT -> -EAGAIN).
+    pub ext4_eof_zero_in_write_checks: bool,
+    /// e7fb9b71326f (6.17): dax_iomap_rw rejects IOCB_ATOMIC with a WARN and -EIO.
+    pub dax_rejects_atomic: bool,
+
+    // ---- XFS (fs/xfs/xfs_file.c, fs/xfs/xfs_iomap.c)
+    pub xfs_atomic: XfsAtomic,
+    /// 68456d05eb57 (6.17-rc2): atomic checks before the DAX dispatch, and DAX inodes excluded from
+    /// atomic capability. false = DAX first (the DAX escape).
+    pub xfs_atomic_before_dax: bool,
+    /// 6.15-6.18 (zoned-XFS work): always-CoW inodes with an unaligned user buffer take the
+    /// unaligned path (removed in 6.19 in favour of IOMAP_DIO_FSBLOCK_ALIGNED).
+    pub xfs_always_cow_iov_reroute: bool,
+}
+
+const V6_12: Variant = Variant {
+    name: "v6.12",
+    kernel: "6.12",
+    about: "v6.12 as released: no ext4/XFS atomic writes; ext4_iomap_end -ENOTBLK for WRITE|DIRECT with nothing written",
+    atomic_valid_checks_direct: false,
+    rwf_dontcache_known: false,
+    iter_protocol: IterProtocol::Processed,
+    invalidate_atomic_eagain: false,
+    atomic_len: AtomicLenRule::None,
+    mem_align_in_get_pages: false,
+    dio_error_keeps_copied: false,
+    dio_fsblock_aligned: false,
+    dio_bounce: false,
+    ext4_atomic: false,
+    ext4_awu_max_cluster: false,
+    ext4_atomic_needs_extents: false,
+    ext4_iomap_end: Ext4IomapEnd::WriteOrDirect,
+    ext4_enotblk: Ext4Enotblk::Zero,
+    ext4_fallback_warn: false,
+    ext4_end_io_returns_size: true,
+    ext4_multi_fsblock_atomic: false,
+    ext4_sets_atomic_bio: false,
+    ext4_emergency_state: false,
+    ext4_overwrite_ops: true,
+    ext4_begin_accepts_unwritten: false,
+    ext4_eof_zero_in_write_checks: false,
+    dax_rejects_atomic: false,
+    xfs_atomic: XfsAtomic::None,
+    xfs_atomic_before_dax: false,
+    xfs_always_cow_iov_reroute: false,
+};
+
+/// thread v1: Ritesh's PATCH 4/6 of Oct 25 2024 on John Garry's iomap atomic series (6.13 iomap).
+const THREAD_V1: Variant = Variant {
+    name: "thread-v1",
+    kernel: "6.13-rc (patch)",
+    about: "seed thread PATCH 4/6 v1 (Oct 25 2024): WARN_ON_ONCE + -EIO only on -ENOTBLK returned by iomap_dio_rw",
+    atomic_valid_checks_direct: true,
+    invalidate_atomic_eagain: true,
+    atomic_len: AtomicLenRule::FsBlock,
+    ext4_atomic: true,
+    ext4_end_io_returns_size: false,
+    ext4_enotblk: Ext4Enotblk::WarnEio,
+    ..V6_12
+};
+
+const THREAD_V2: Variant = Variant {
+    name: "thread-v2",
+    kernel: "6.13-rc (patch)",
+    about:
+        "seed thread v2 4/4 (Oct 27 2024): -EIO without WARN on -ENOTBLK returned by iomap_dio_rw",
+    ext4_enotblk: Ext4Enotblk::Eio,
+    ..THREAD_V1
+};
+
+const THREAD_V3: Variant = Variant {
+    name: "thread-v3",
+    kernel: "6.13-rc (patch)",
+    about: "Ritesh's Oct 30 2024 proposal (posted v3 4/4): WARN before the fallback; ext4_iomap_end skips IOMAP_ATOMIC",
+    ext4_enotblk: Ext4Enotblk::Zero,
+    ext4_iomap_end: Ext4IomapEnd::NotAtomicWriteOrDirect,
+    ext4_fallback_warn: true,
+    ..THREAD_V1
+};
+
+const V6_13: Variant = Variant {
+    name: "v6.13",
+    kernel: "6.13",
+    about: "merged (299537e9dfac + 9e0933c21c12): ext4_want_directio_fallback(), WARN before fallback, one-block atomics",
+    ext4_iomap_end: Ext4IomapEnd::WantDirectioFallback,
+    ..THREAD_V3
+};
+
+const V6_14: Variant = Variant {
+    name: "v6.14",
+    kernel: "6.14",
+    about: "6.14: as 6.13 for ext4/iomap; RWF_DONTCACHE known",
+    rwf_dontcache_known: true,
+    xfs_atomic: XfsAtomic::OneBlock,
+    ..V6_13
+};
+
+const V6_15: Variant = Variant {
+    name: "v6.15",
+    kernel: "6.15",
+    about: "6.15: iomap_iter advance+status (bc264fea0f6f, ->iomap_end error wins), atomic rule lifted to one mapping/one bio",
+    iter_protocol: IterProtocol::AdvanceStatus,
+    atomic_len: AtomicLenRule::CoversIter,
+    ext4_sets_atomic_bio: true,
+    xfs_always_cow_iov_reroute: true,
+    ..V6_14
+};
+
+const V6_16: Variant = Variant {
+    name: "v6.16",
+    kernel: "6.16",
+    about: "6.16: ext4 multi-fsblock atomics with bigalloc, EXTENTS needed at open (1c972b1d13dd); XFS HW->SW atomics (DAX escape)",
+    ext4_awu_max_cluster: true,
+    ext4_atomic_needs_extents: true,
+    ext4_multi_fsblock_atomic: true,
+    xfs_atomic: XfsAtomic::HwSw,
+    ..V6_15
+};
+
+const V6_17: Variant = Variant {
+    name: "v6.17",
+    kernel: "6.17",
+    about: "6.17: DAX rejects atomics (e7fb9b71326f), XFS atomic checks before DAX (68456d05eb57), ext4_emergency_state",
+    dax_rejects_atomic: true,
+    xfs_atomic_before_dax: true,
+    ext4_emergency_state: true,
+    ..V6_16
+};
+
+const V6_18: Variant = Variant {
+    name: "v6.18",
+    kernel: "6.18",
+    about: "6.18 (this machine): ext4 has no ->iomap_end (963845748fe6); memory alignment checked in bio_iov_iter_get_pages",
+    ext4_iomap_end: Ext4IomapEnd::None,
+    mem_align_in_get_pages: true,
+    ..V6_17
+};
+
+const V7_0: Variant = Variant {
+    name: "v7.0",
+    kernel: "7.0",
+    about: "7.0 (with 6.19): overwrite ops removed, UNWRITTEN mapped without allocation, dio->error keeps copied, FSBLOCK_ALIGNED, BOUNCE",
+    ext4_overwrite_ops: false,
+    ext4_begin_accepts_unwritten: true,
+    dio_error_keeps_copied: true,
+    dio_fsblock_aligned: true,
+    dio_bounce: true,
+    xfs_always_cow_iov_reroute: false,
+    ..V6_18
+};
+
+const V7_1: Variant = Variant {
+    name: "v7.1",
+    kernel: "7.1",
+    about: "7.1: ext4_write_checks zeroes the EOF gap",
+    ext4_eof_zero_in_write_checks: true,
+    ..V7_0
+};
+
+pub static VARIANTS: [Variant; 12] = [
+    V6_12, THREAD_V1, THREAD_V2, THREAD_V3, V6_13, V6_14, V6_15, V6_16, V6_17, V6_18, V7_0, V7_1,
+];
+
+/// The default variant: the newest.
+pub fn newest() -> &'static Variant {
+    &VARIANTS[VARIANTS.len() - 1]
+}
+
+pub fn by_name(name: &str) -> Option<&'static Variant> {
+    let n = name.trim();
+    VARIANTS
+        .iter()
+        .find(|v| v.name == n || v.name.trim_start_matches('v') == n.trim_start_matches('v'))
+}
+
+/// Resolve `name` or "all" to a list of variants, with an error naming the known ones.
+pub fn resolve(name: &str) -> Result<Vec<&'static Variant>, String> {
+    if name == "all" {
+        return Ok(VARIANTS.iter().collect());
+    }
+    let mut out = Vec::new();
+    for part in name.split(',') {
+        match by_name(part) {
+            Some(v) => out.push(v),
+            None => {
+                return Err(format!(
+                    "unknown variant '{part}'; known: {} (or 'all')",
+                    VARIANTS
+                        .iter()
+                        .map(|v| v.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Variant {
+    /// The switches as (name, value, commit that changed it) rows, for `diofuzz variants`.
+    pub fn switches(&self) -> Vec<(&'static str, String, &'static str)> {
+        let b = |x: bool| {
+            if x {
+                "yes".to_string()
+            } else {
+                "no".to_string()
+            }
+        };
+        vec![
+            (
+                "atomic_valid_checks_direct",
+                b(self.atomic_valid_checks_direct),
+                "c3be7ebbbce5",
+            ),
+            (
+                "rwf_dontcache_known",
+                b(self.rwf_dontcache_known),
+                "6.14 (release)",
+            ),
+            (
+                "iter_protocol",
+                format!("{:?}", self.iter_protocol),
+                "bc264fea0f6f",
+            ),
+            (
+                "invalidate_atomic_eagain",
+                b(self.invalidate_atomic_eagain),
+                "9e0933c21c12",
+            ),
+            (
+                "atomic_len",
+                format!("{:?}", self.atomic_len),
+                "786e3080cbe9 370a6de7651b",
+            ),
+            (
+                "mem_align_in_get_pages",
+                b(self.mem_align_in_get_pages),
+                "6.18 (release)",
+            ),
+            (
+                "dio_error_keeps_copied",
+                b(self.dio_error_keeps_copied),
+                "7.0 (release)",
+            ),
+            (
+                "dio_fsblock_aligned",
+                b(self.dio_fsblock_aligned),
+                "6.19 (release)",
+            ),
+            ("dio_bounce", b(self.dio_bounce), "7.0 (release)"),
+            ("ext4_atomic", b(self.ext4_atomic), "6.13 (release)"),
+            (
+                "ext4_awu_max_cluster",
+                b(self.ext4_awu_max_cluster),
+                "6.16 (release)",
+            ),
+            (
+                "ext4_atomic_needs_extents",
+                b(self.ext4_atomic_needs_extents),
+                "1c972b1d13dd",
+            ),
+            (
+                "ext4_iomap_end",
+                format!("{:?}", self.ext4_iomap_end),
+                "299537e9dfac 963845748fe6",
+            ),
+            (
+                "ext4_enotblk",
+                format!("{:?}", self.ext4_enotblk),
+                "seed thread v1/v2",
+            ),
+            (
+                "ext4_fallback_warn",
+                b(self.ext4_fallback_warn),
+                "299537e9dfac",
+            ),
+            (
+                "ext4_end_io_returns_size",
+                b(self.ext4_end_io_returns_size),
+                "6.13 (release)",
+            ),
+            (
+                "ext4_multi_fsblock_atomic",
+                b(self.ext4_multi_fsblock_atomic),
+                "6.16 (release)",
+            ),
+            (
+                "ext4_sets_atomic_bio",
+                b(self.ext4_sets_atomic_bio),
+                "370a6de7651b",
+            ),
+            (
+                "ext4_emergency_state",
+                b(self.ext4_emergency_state),
+                "6.17 (release)",
+            ),
+            (
+                "ext4_overwrite_ops",
+                b(self.ext4_overwrite_ops),
+                "7.0 (release)",
+            ),
+            (
+                "ext4_begin_accepts_unwritten",
+                b(self.ext4_begin_accepts_unwritten),
+                "7.0 (release)",
+            ),
+            (
+                "ext4_eof_zero_in_write_checks",
+                b(self.ext4_eof_zero_in_write_checks),
+                "7.1 (release)",
+            ),
+            (
+                "dax_rejects_atomic",
+                b(self.dax_rejects_atomic),
+                "e7fb9b71326f",
+            ),
+            (
+                "xfs_atomic",
+                format!("{:?}", self.xfs_atomic),
+                "6.13/6.16 (release)",
+            ),
+            (
+                "xfs_atomic_before_dax",
+                b(self.xfs_atomic_before_dax),
+                "68456d05eb57",
+            ),
+            (
+                "xfs_always_cow_iov_reroute",
+                b(self.xfs_always_cow_iov_reroute),
+                "6.15-6.18 (release)",
+            ),
+        ]
+    }
+}
