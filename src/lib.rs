@@ -7,6 +7,7 @@
 //! fs/iomap/direct-io.c, and so on; kernel function names are kept.
 
 pub mod errno;
+pub mod known;
 pub mod model;
 pub mod oracle;
 pub mod scenario;
