@@ -20,6 +20,7 @@ pub mod fs;
 pub mod include;
 pub mod mm;
 
+pub mod check;
 pub mod cli;
 pub mod engines;
 pub mod live;
