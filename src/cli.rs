@@ -20,6 +20,10 @@ usage:
   diofuzz show FILE             print a corpus file as a readable JSON scenario
   diofuzz encode FILE.json [-o OUT]
                                 turn a readable scenario into corpus bytes (stdout or OUT)
+  diofuzz keep FILE --name NAME [--dir DIR]
+                                keep a counterexample as a regression test: DIR/NAME plus
+                                NAME.expect (per variant, the signatures it must report);
+                                default DIR: corpus/regressions
   diofuzz seeds [--out DIR] [--list]
                                 write the named seed scenarios (default DIR: corpus/dio_write)
   diofuzz check [--variant V|all] [--fs ext4|xfs|bdev|all] [--domain FILE] [--jobs N] [--json]
@@ -41,6 +45,7 @@ pub fn main(args: Vec<String>) -> i32 {
         "show" => show(rest),
         "encode" => encode(rest),
         "seeds" => seeds_cmd(rest),
+        "keep" => keep(rest),
         "check" => return crate::check::cli(rest),
         "fuzz" | "cmin" | "tmin" | "bench" => return crate::engines::cli(cmd, rest),
         "live" | "repro" => return crate::live::cli(cmd, rest),
@@ -330,5 +335,36 @@ fn seeds_cmd(args: &[String]) -> Result<i32, String> {
     let dir = PathBuf::from(o.val("--out").unwrap_or("corpus/dio_write"));
     let n = seeds::write_all(&dir)?;
     println!("wrote {n} seed files to {}", dir.display());
+    Ok(0)
+}
+
+fn keep(args: &[String]) -> Result<i32, String> {
+    let o = Opts::parse(args, &["--name", "--dir"], &[])?;
+    let [f] = o.pos.as_slice() else {
+        return Err("keep needs exactly one FILE".into());
+    };
+    let name = o.val("--name").ok_or("keep needs --name NAME")?;
+    let dir = PathBuf::from(o.val("--dir").unwrap_or("corpus/regressions"));
+    let s = load_scenario(Path::new(f))?;
+    let e = crate::regress::keep(&dir, name, &s)?;
+    let buggy: Vec<&String> = e
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, _)| k)
+        .collect();
+    println!(
+        "kept {} in {}; findings on: {}",
+        name,
+        dir.display(),
+        if buggy.is_empty() {
+            "no variant".to_string()
+        } else {
+            buggy
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
     Ok(0)
 }

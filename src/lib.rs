@@ -10,6 +10,7 @@ pub mod errno;
 pub mod known;
 pub mod model;
 pub mod oracle;
+pub mod regress;
 pub mod scenario;
 pub mod suppress;
 pub mod target;
