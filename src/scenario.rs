@@ -28,7 +28,7 @@
 //! | next 3 | position count, length count, unit byte: 0 pos in blocks (count modulo 64), 1 pos +1 byte, 2 len in blocks (modulo 64), 3 len +1 byte, 4-5 buffer alignment (4096, 512, 8, 1) |
 //! | next | number of iovec segments (0 = 1) |
 //! | next | user buffer faults from byte (n-1) x 512 on; 0 = never |
-//! | next | most bytes one bio can carry, n x 512; 0 = unlimited |
+//! | next | reserved (was: bio capacity), n x 512; 0 = none |
 //! | next, ... | number of faults (at most 8), then 3 bytes each: site, nth call (0 = first), errno number |
 //! | next, ... | number of races (at most 8), then 2 bytes each: kind, argument |
 
@@ -429,7 +429,8 @@ pub struct Request {
     pub buf_align: u32,
     /// The user buffer cannot be faulted in from this byte offset on (munmapped / PROT_NONE).
     pub fault_at: Option<u64>,
-    /// Physical fragmentation of the user buffer: the most bytes one bio can carry.
+    /// Reserved (kept for a stable encoding): a bio holds 256 pages, more than any write the model
+    /// makes, so bio capacity never shortens one; pinning stops only at an unfaultable page.
     pub max_bio: Option<u64>,
 }
 
@@ -465,7 +466,8 @@ pub enum Site {
     InitDioDoneWq = 2,
     /// bio_iov_iter_get_pages() in iomap_dio_bio_iter (pinning user pages).
     DioGetPages = 3,
-    /// iomap_dio_zero() sub-block zeroing.
+    /// iomap_dio_zero() sub-block zeroing: fails only for a zeroing length over 64 KiB, which the
+    /// model's block sizes never reach (kept for a stable encoding).
     DioZero = 4,
     /// bio completion status (blk_status_to_errno), per submitted bio.
     BioEndIo = 5,
@@ -567,7 +569,7 @@ impl Site {
             Site::InvalidateFolio => &[EBUSY, EIO],
             Site::InitDioDoneWq => &[ENOMEM],
             Site::DioGetPages => &[EFAULT, ENOMEM, EINVAL],
-            Site::DioZero => &[EINVAL, ENOMEM],
+            Site::DioZero => &[EINVAL],
             Site::BioEndIo => &[EIO, ENOSPC, ETIMEDOUT, EAGAIN, EINVAL, ENOMEM],
             Site::GenericWriteSync => &[EIO, ENOSPC, EDQUOT],
             Site::GenericPerformWrite => &[ENOSPC, EDQUOT, EIO, ENOMEM, EFAULT],

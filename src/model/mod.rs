@@ -138,16 +138,26 @@ impl<'a> Cx<'a> {
     pub fn new(s: &'a Scenario, v: &'static Variant) -> Cx<'a> {
         let w = &s.world;
         let bs = 1u64 << w.blkbits;
+        // Normalise the world to states a real inode can be in (the decoder can describe others):
+        // past EOF, written blocks are preallocated (unwritten, as fallocate KEEP_SIZE leaves
+        // them) and delalloc cannot exist; pages past EOF are not cached; a DAX inode has no
+        // page cache.
+        let eof_blocks = w.i_size.div_ceil(bs) as usize;
         let mut blocks = Vec::with_capacity(w.blocks.len());
         let mut ext = 0u32;
         let mut prev: Option<Extent> = None;
-        for b in &w.blocks {
-            if b.new_extent || prev != Some(b.kind) {
+        for (i, b) in w.blocks.iter().enumerate() {
+            let kind = match b.kind {
+                Extent::Written if i >= eof_blocks => Extent::Unwritten,
+                Extent::Delalloc if i >= eof_blocks => Extent::Hole,
+                k => k,
+            };
+            if b.new_extent || prev != Some(kind) {
                 ext += 1;
             }
-            prev = Some(b.kind);
+            prev = Some(kind);
             blocks.push(Blk {
-                kind: b.kind,
+                kind,
                 extent: ext,
                 shared: b.shared,
                 phys_break: b.new_extent,
@@ -173,18 +183,24 @@ impl<'a> Cx<'a> {
         .min(MODEL_SPAN);
         let nsect = end.div_ceil(PAGE_SIZE) as usize * (PAGE_SIZE / SECTOR) as usize + 8;
         let spb = (bs / SECTOR) as usize;
+        let eof_sect = w.i_size.div_ceil(SECTOR) as usize;
         let mut disk = vec![TAG_ZERO; nsect];
         for (i, b) in blocks.iter().enumerate() {
-            let t = match b.kind {
-                Extent::Written => TAG_OLD,
-                Extent::Unwritten => TAG_STALE,
-                _ => TAG_ZERO,
-            };
-            for s in disk.iter_mut().skip(i * spb).take(spb) {
-                *s = t;
+            for (sct, t) in disk.iter_mut().enumerate().skip(i * spb).take(spb) {
+                *t = match b.kind {
+                    // the tail of the EOF block was zeroed when it was written back
+                    Extent::Written if sct < eof_sect => TAG_OLD,
+                    Extent::Unwritten => TAG_STALE,
+                    _ => TAG_ZERO,
+                };
             }
         }
-        let mut pages: Vec<PageState> = w.pages.clone();
+        let eof_pages = w.i_size.div_ceil(PAGE_SIZE) as usize;
+        let mut pages: Vec<PageState> = if w.inode.dax {
+            Vec::new()
+        } else {
+            w.pages.iter().take(eof_pages).copied().collect()
+        };
         pages.resize(nsect / 8, PageState::None);
         let mut cx = Cx {
             v,
@@ -225,6 +241,7 @@ impl<'a> Cx<'a> {
             for sct in p * 8..p * 8 + 8 {
                 cx.cache[sct] = match st {
                     PageState::None => TAG_ZERO,
+                    _ if sct >= eof_sect => TAG_ZERO,
                     PageState::Dirty | PageState::MappedDirty => TAG_OLD_DIRTY,
                     _ => cx.disk_visible(sct),
                 };
