@@ -204,6 +204,9 @@ const V6_13: Variant = Variant {
     kernel: "6.13",
     about: "merged (299537e9dfac + 9e0933c21c12): ext4_want_directio_fallback(), WARN before fallback, one-block atomics",
     ext4_iomap_end: Ext4IomapEnd::WantDirectioFallback,
+    // XFS atomic writes (one fs block, REQ_ATOMIC) were merged in 6.13 (xfs_inode_can_atomicwrite,
+    // the ocount != sb_blocksize check in xfs_file_write_iter; read in the 6.13.7 tree).
+    xfs_atomic: XfsAtomic::OneBlock,
     ..THREAD_V3
 };
 

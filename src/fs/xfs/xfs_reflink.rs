@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! fs/xfs/xfs_reflink.c: CoW fork allocation for direct writes (xfs_reflink_allocate_cow with
+//! xfs_bmap_trim_cow / xfs_reflink_trim_around_shared) and the remaps at I/O completion
+//! (xfs_reflink_end_cow, and 6.16+ xfs_reflink_end_atomic_cow).
+
+use super::xfs_iomap::Imap;
+use super::*;
+use crate::model::*;
+use crate::scenario::{Extent, Site, SECTOR};
+
+/// Fill the CoW staging blocks [lblk, lblk + n) with what a fresh block holds.
+pub fn xfs_cow_stage(cx: &mut Cx, lblk: u64, n: u64) {
+    let bb = cx.blkbits;
+    cx.cow_write(lblk << bb, n << bb, TAG_STALE);
+}
+
+/// xfs_reflink_allocate_cow() for a direct write (convert_now): trims `imap` to the shared (or
+/// unshared) run at its start; if that run must be CoWed, allocates written CoW-fork blocks for it
+/// and returns them as the CoW mapping. Ok(None): the start of `imap` is not shared.
+pub fn xfs_reflink_allocate_cow(cx: &mut Cx, imap: &mut Imap) -> Result<Option<Imap>, i64> {
+    const F: &str = "xfs_reflink_allocate_cow";
+    cx.enter(
+        F,
+        &[
+            ("offset_fsb", imap.startoff as i64),
+            ("count_fsb", imap.blockcount as i64),
+        ],
+    );
+    // xfs_bmap_trim_cow(): always-CoW inodes CoW any real extent whole; otherwise trim around the
+    // shared region (xfs_reflink_trim_around_shared).
+    let start = imap.startoff;
+    let shared_at = |cx: &Cx, b: u64| block_needs_cow(cx, b);
+    let first = shared_at(cx, start);
+    let mut n = 1;
+    while n < imap.blockcount && shared_at(cx, start + n) == first {
+        n += 1;
+    }
+    imap.blockcount = n;
+    if !first {
+        cx.ret(F, 0);
+        return Ok(None);
+    }
+    // No CoW fork extent yet: allocate one (xfs_reflink_fill_cow_hole), converted to written now.
+    if let Some(e) = cx.fault(Site::XfsIomapBegin) {
+        cx.decide("xfs_reflink_allocate_cow: CoW allocation failed");
+        return Err(cx.ret(F, e));
+    }
+    xfs_cow_stage(cx, start, n);
+    let id = cx.new_extent_id();
+    cx.ret(F, 0);
+    Ok(Some(Imap {
+        startoff: start,
+        blockcount: n,
+        kind: Extent::Written,
+        extent: id,
+    }))
+}
+
+/// Move the staged data of [lblk, lblk + n) into the data fork: one new extent, written, unshared.
+fn remap_blocks(cx: &mut Cx, lblk: u64, n: u64) {
+    let id = cx.new_extent_id();
+    let spb = cx.bs / SECTOR;
+    for b in lblk..lblk + n {
+        let a = (b * spb) as usize;
+        for s in a..(a + spb as usize).min(cx.disk.len()) {
+            cx.disk[s] = cx.cow[s];
+        }
+        cx.set_blk(
+            b,
+            Blk {
+                kind: Extent::Written,
+                extent: id,
+                shared: false,
+            },
+        );
+    }
+}
+
+/// xfs_reflink_end_cow(): remap the CoW staging extents over [offset, offset + count), one
+/// transaction per extent. A failing transaction stops the walk; what was remapped stays remapped.
+pub fn xfs_reflink_end_cow(cx: &mut Cx, offset: u64, count: u64) -> i64 {
+    const F: &str = "xfs_reflink_end_cow";
+    cx.enter(F, &[("offset", offset as i64), ("count", count as i64)]);
+    let bb = cx.blkbits;
+    let (mut b, end) = (offset >> bb, (offset + count).div_ceil(cx.bs));
+    while b < end {
+        if !block_needs_cow(cx, b) {
+            b += 1;
+            continue;
+        }
+        let mut n = 1;
+        while b + n < end && block_needs_cow(cx, b + n) && cx.blk(b + n).extent == cx.blk(b).extent
+        {
+            n += 1;
+        }
+        if let Some(e) = cx.fault(Site::XfsEndIo) {
+            cx.decide("xfs_reflink_end_cow: remap transaction failed");
+            return cx.ret(F, e);
+        }
+        remap_blocks(cx, b, n);
+        b += n;
+    }
+    cx.ret(F, 0)
+}
+
+/// xfs_reflink_end_atomic_cow() (6.16+): remap the whole range in one transaction; on error
+/// nothing is remapped (the staging blocks stay in the CoW fork until garbage collection).
+pub fn xfs_reflink_end_atomic_cow(cx: &mut Cx, offset: u64, count: u64) -> i64 {
+    const F: &str = "xfs_reflink_end_atomic_cow";
+    cx.enter(F, &[("offset", offset as i64), ("count", count as i64)]);
+    if let Some(e) = cx.fault(Site::XfsEndIo) {
+        cx.decide("xfs_reflink_end_atomic_cow: remap transaction failed, nothing remapped");
+        return cx.ret(F, e);
+    }
+    let bb = cx.blkbits;
+    let (b, end) = (offset >> bb, (offset + count).div_ceil(cx.bs));
+    remap_blocks(cx, b, end - b);
+    cx.atomic_remaps += 1;
+    cx.ret(F, 0)
+}
