@@ -55,11 +55,7 @@ fn bdev_normalize(cx: &mut Cx) {
             cx.disk_write(b << bb, cx.bs, TAG_ZERO);
             cx.set_blk(
                 b,
-                Blk {
-                    kind: Extent::Written,
-                    extent: 1,
-                    shared: false,
-                },
+                Blk::new(Extent::Written, 1),
             );
         }
     }

@@ -129,11 +129,7 @@ fn xfs_iomap_write_direct(cx: &mut Cx, offset_fsb: u64, count_fsb: u64) -> Resul
     for b in offset_fsb..offset_fsb + n {
         cx.set_blk(
             b,
-            Blk {
-                kind: Extent::Unwritten,
-                extent: id,
-                shared: false,
-            },
+            Blk::new(Extent::Unwritten, id),
         );
         cx.disk_write(b << bb, cx.bs, TAG_STALE);
     }

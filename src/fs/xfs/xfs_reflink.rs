@@ -67,11 +67,7 @@ fn remap_blocks(cx: &mut Cx, lblk: u64, n: u64) {
         }
         cx.set_blk(
             b,
-            Blk {
-                kind: Extent::Written,
-                extent: id,
-                shared: false,
-            },
+            Blk::new(Extent::Written, id),
         );
     }
 }
