@@ -12,7 +12,10 @@ use diofuzz::variant::by_name;
 const KIB: u64 = 1024;
 
 fn go(s: &Scenario, var: &str) -> Execution {
-    run(s, by_name(var).unwrap_or_else(|| panic!("no variant {var}")))
+    run(
+        s,
+        by_name(var).unwrap_or_else(|| panic!("no variant {var}")),
+    )
 }
 
 fn props(x: &Execution) -> Vec<Prop> {
@@ -87,7 +90,10 @@ fn non_atomic(s: &Scenario) -> Scenario {
 /// The first `n` sectors of the file after the write, through the page cache and on disk.
 fn data(x: &Execution, from: u64, len: u64) -> (Vec<u32>, Vec<u32>) {
     let (a, b) = ((from / SECTOR) as usize, ((from + len) / SECTOR) as usize);
-    (x.after.cached[a..b].to_vec(), x.after.on_disk[a..b].to_vec())
+    (
+        x.after.cached[a..b].to_vec(),
+        x.after.on_disk[a..b].to_vec(),
+    )
 }
 
 fn assert_clean_full(x: &Execution, len: u64) {
@@ -116,7 +122,9 @@ fn v6_13_one_block_rule_v6_16_multi_block() {
     for var in ["v6.13", "v6.14", "v6.15"] {
         let x = go(&s, var);
         assert_eq!(x.ret, -EINVAL, "{var}");
-        assert!(x.trace.decided("xfs_file_write_iter: atomic length != fs block size"));
+        assert!(x
+            .trace
+            .decided("xfs_file_write_iter: atomic length != fs block size"));
         assert!(x.bios.is_empty());
     }
     for var in ["v6.16", "v6.17", "v6.18", "v7.0", "v7.1"] {
@@ -136,7 +144,10 @@ fn v6_16_hw_enoprotoopt_retries_with_software_cow() {
     for var in ["v6.16", "v6.18", "v7.1"] {
         let x = go(&s, var);
         assert_clean_full(&x, 16 * KIB);
-        assert!(x.trace.returns("xfs_direct_write_iomap_begin").contains(&-ENOPROTOOPT));
+        assert!(x
+            .trace
+            .returns("xfs_direct_write_iomap_begin")
+            .contains(&-ENOPROTOOPT));
         assert!(x.trace.entered("xfs_atomic_write_cow_iomap_begin"));
         assert_eq!(x.atomic_remaps, 1, "{var}");
         assert!(x.bios.iter().all(|b| !b.atomic));
@@ -155,7 +166,9 @@ fn no_reflink_means_no_software_atomics() {
     // Hardware only: unit max is one block.
     assert_eq!((x.statx_unit_min, x.statx_unit_max), (4096, 4096));
     assert_eq!(x.ret, -EINVAL);
-    assert!(x.trace.decided("xfs_file_write_iter: atomic length above unit max"));
+    assert!(x
+        .trace
+        .decided("xfs_file_write_iter: atomic length above unit max"));
     // A long write straight to the SW path on a reflink fs (length > device atomic max).
     let s = xfs("WWWWWWWW", 0, 32 * KIB);
     let mut s2 = s.clone();
@@ -223,7 +236,10 @@ fn unaligned_reflink_dio_bounces_to_buffered() {
     let mut s = xfs("SSWWWWWW", 512, 1024);
     s.request.rwf.atomic = false;
     let x = go(&s, "v6.18");
-    assert_eq!(x.trace.returns("xfs_file_dio_write_unaligned"), vec![-ENOTBLK]);
+    assert_eq!(
+        x.trace.returns("xfs_file_dio_write_unaligned"),
+        vec![-ENOTBLK]
+    );
     assert!(x.trace.entered("xfs_file_buffered_write"));
     assert_eq!(x.ret, 1024);
     assert!(props(&x).is_empty(), "{:?}", check(&x));
@@ -241,7 +257,9 @@ fn unaligned_overwrite_only_retries_exclusive() {
     let mut s = xfs("UUUUWWWW", 512, 1024);
     s.request.rwf.atomic = false;
     let x = go(&s, "v6.18");
-    assert!(x.trace.decided("xfs_file_dio_write_unaligned: -EAGAIN -> retry exclusive"));
+    assert!(x
+        .trace
+        .decided("xfs_file_dio_write_unaligned: -EAGAIN -> retry exclusive"));
     assert_eq!(x.ret, 1024);
     assert!(props(&x).is_empty(), "{:?}", check(&x));
     // NOWAIT: an extending unaligned write gives -EAGAIN at once.
@@ -263,7 +281,9 @@ fn atomic_invalidation_failure_is_eagain_not_buffered() {
     assert!(props(&x).is_empty());
     // Non-atomic: -ENOTBLK -> buffered fallback (allowed).
     let x = go(&non_atomic(&s), "v6.18");
-    assert!(x.trace.decided("xfs_file_write_iter: -ENOTBLK -> xfs_file_buffered_write"));
+    assert!(x
+        .trace
+        .decided("xfs_file_write_iter: -ENOTBLK -> xfs_file_buffered_write"));
     assert_eq!(x.ret, 4096);
 }
 
@@ -314,7 +334,10 @@ fn a1_statx_units() {
     for var in ["v6.13", "v6.18", "v7.1"] {
         let x = go(&s, var);
         let (a, b) = (x.statx_unit_min, x.statx_unit_max);
-        assert!(a <= b && a.is_power_of_two() && b.is_power_of_two(), "{var}");
+        assert!(
+            a <= b && a.is_power_of_two() && b.is_power_of_two(),
+            "{var}"
+        );
     }
 }
 
@@ -325,16 +348,24 @@ fn a2_to_a6_contract_errnos() {
         ("above max", xfs("WWWWWWWW", 0, 2 << 20), -EINVAL),
         ("not pow2", xfs("WWWWWWWW", 0, 12 * KIB), -EINVAL),
         ("pos unaligned", xfs("WWWWWWWW", 4096, 8192), -EINVAL),
-        ("two iovecs", {
-            let mut s = xfs("WWWWWWWW", 0, 8192);
-            s.request.nr_segs = 2;
-            s
-        }, -EINVAL),
-        ("no O_DIRECT", {
-            let mut s = xfs("WWWWWWWW", 0, 4096);
-            s.request.open.direct = false;
-            s
-        }, -EOPNOTSUPP),
+        (
+            "two iovecs",
+            {
+                let mut s = xfs("WWWWWWWW", 0, 8192);
+                s.request.nr_segs = 2;
+                s
+            },
+            -EINVAL,
+        ),
+        (
+            "no O_DIRECT",
+            {
+                let mut s = xfs("WWWWWWWW", 0, 4096);
+                s.request.open.direct = false;
+                s
+            },
+            -EOPNOTSUPP,
+        ),
     ];
     for (what, s, e) in cases {
         for var in ["v6.16", "v6.18", "v7.1"] {
@@ -398,11 +429,15 @@ fn e6_out_of_space_all_or_nothing() {
     let cases = [
         ("hole, hw", xfs("HWWWWWWW", 0, 4096), enospc(0)),
         ("mixed, sw", xfs("WW|WWWWWW", 0, 16 * KIB), enospc(0)),
-        ("shared, hw cow", {
-            let mut s = xfs("SSSSWWWW", 0, 16 * KIB);
-            s.world.inode.reflink = true;
-            s
-        }, enospc(0)),
+        (
+            "shared, hw cow",
+            {
+                let mut s = xfs("SSSSWWWW", 0, 16 * KIB);
+                s.world.inode.reflink = true;
+                s
+            },
+            enospc(0),
+        ),
     ];
     for (what, mut s, f) in cases {
         s.faults = vec![f];
@@ -442,7 +477,11 @@ fn e1_e2_sweep() {
                 for var in ["v6.16", "v6.18", "v7.1"] {
                     let x = go(&s, var);
                     let p = props(&x);
-                    assert!(p.is_empty(), "{spec} pos {pos_k}K len {len_k}K {var}: {:?}", check(&x));
+                    assert!(
+                        p.is_empty(),
+                        "{spec} pos {pos_k}K len {len_k}K {var}: {:?}",
+                        check(&x)
+                    );
                     if x.ret > 0 {
                         accepted += 1;
                         assert_eq!(x.ret as u64, len_k * KIB);

@@ -53,10 +53,7 @@ fn bdev_normalize(cx: &mut Cx) {
         if k.kind != Extent::Written {
             let bb = cx.blkbits;
             cx.disk_write(b << bb, cx.bs, TAG_ZERO);
-            cx.set_blk(
-                b,
-                Blk::new(Extent::Written, 1),
-            );
+            cx.set_blk(b, Blk::new(Extent::Written, 1));
         }
     }
 }
@@ -240,8 +237,7 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
         return cx.ret(F, -EINVAL);
     }
     // Plain 6.12: blkdev_dio_invalid() also ran generic_atomic_write_valid(iter, pos).
-    if atomic && !cx.v.atomic_valid_checks_direct && generic_atomic_write_valid(cx, ki, iter) != 0
-    {
+    if atomic && !cx.v.atomic_valid_checks_direct && generic_atomic_write_valid(cx, ki, iter) != 0 {
         return cx.ret(F, -EINVAL);
     }
     // bio_iov_vecs_to_alloc(): pages the user buffer spans (one more per extra segment).

@@ -60,7 +60,9 @@ pub fn direct_write_fallback(
     let end = ki.ki_pos - 1;
     let err = filemap_write_and_wait_range(cx, pos, end, Site::FallbackFlush);
     if err < 0 {
-        cx.decide("direct_write_fallback: flush failed, ki_pos rolled back over the buffered bytes");
+        cx.decide(
+            "direct_write_fallback: flush failed, ki_pos rolled back over the buffered bytes",
+        );
         ki.ki_pos -= buffered_written as u64;
         let r = if direct_written != 0 {
             direct_written

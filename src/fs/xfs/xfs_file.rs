@@ -277,7 +277,9 @@ fn xfs_file_dio_write_atomic(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) ->
     let ocount = iter.count;
     cx.enter(F, &[("pos", ki.ki_pos as i64), ("count", ocount as i64)]);
     let mut ops = if ocount > xfs_buftarg_awu(cx).1 {
-        cx.decide("xfs_file_dio_write_atomic: longer than the device atomic unit -> software CoW ops");
+        cx.decide(
+            "xfs_file_dio_write_atomic: longer than the device atomic unit -> software CoW ops",
+        );
         IomapOps::XfsAtomicCow
     } else {
         IomapOps::XfsDirectWrite

@@ -127,10 +127,7 @@ fn xfs_iomap_write_direct(cx: &mut Cx, offset_fsb: u64, count_fsb: u64) -> Resul
     let id = cx.new_extent_id();
     let bb = cx.blkbits;
     for b in offset_fsb..offset_fsb + n {
-        cx.set_blk(
-            b,
-            Blk::new(Extent::Unwritten, id),
-        );
+        cx.set_blk(b, Blk::new(Extent::Unwritten, id));
         cx.disk_write(b << bb, cx.bs, TAG_STALE);
     }
     cx.ret(F, 0);
@@ -191,9 +188,10 @@ pub fn xfs_direct_write_iomap_begin(
         match xfs_reflink_allocate_cow(cx, &mut imap) {
             Err(e) => return Err(cx.ret(F, e)),
             Ok(Some(cmap)) => {
-                if hw_checks && !xfs_bmap_hw_atomic_write_possible(cx, &cmap, offset_fsb, end_fsb)
-                {
-                    cx.decide("xfs_direct_write_iomap_begin: CoW range not HW-atomic -> -ENOPROTOOPT");
+                if hw_checks && !xfs_bmap_hw_atomic_write_possible(cx, &cmap, offset_fsb, end_fsb) {
+                    cx.decide(
+                        "xfs_direct_write_iomap_begin: CoW range not HW-atomic -> -ENOPROTOOPT",
+                    );
                     return Err(cx.ret(F, -ENOPROTOOPT));
                 }
                 // out_found_cow: only IOMAP_F_SHARED (no F_DIRTY, no F_ATOMIC_BIO, as in 6.18):
@@ -295,7 +293,9 @@ pub fn xfs_atomic_write_cow_iomap_begin(
         return Err(cx.ret(F, -EINVAL));
     }
     if flags & IOMAP_NOWAIT != 0 {
-        cx.decide("xfs_atomic_write_cow_iomap_begin: NOWAIT -> -EAGAIN (blocks are always allocated)");
+        cx.decide(
+            "xfs_atomic_write_cow_iomap_begin: NOWAIT -> -EAGAIN (blocks are always allocated)",
+        );
         return Err(cx.ret(F, -EAGAIN));
     }
     let bb = cx.blkbits;

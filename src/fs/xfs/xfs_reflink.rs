@@ -65,10 +65,7 @@ fn remap_blocks(cx: &mut Cx, lblk: u64, n: u64) {
         for s in a..(a + spb as usize).min(cx.disk.len()) {
             cx.disk[s] = cx.cow[s];
         }
-        cx.set_blk(
-            b,
-            Blk::new(Extent::Written, id),
-        );
+        cx.set_blk(b, Blk::new(Extent::Written, id));
     }
 }
 
