@@ -5,8 +5,9 @@
 //!
 //! Model conventions: the data fork is the block map of [`crate::model::Cx`] (one `Blk` per fs
 //! block, `extent` = the physical extent, `shared` = the block is shared with another file).
-//! The CoW fork is not a separate map: a block has CoW staging while it is being written through a
-//! `IOMAP_F_SHARED` mapping, and its staged data is `cx.cow` until end_io remaps it. Physical block
+//! The CoW fork lives in `cx.cow`: a block is in the CoW fork iff its sectors there hold a data tag
+//! (not [`xfs_reflink::COW_NONE`]); bios through an `IOMAP_F_SHARED` mapping write there, and
+//! end_io moves the staged data into the data fork. Physical block
 //! numbers are `(extent << 20) + logical block`, i.e. every extent is allocated aligned to its file
 //! offset, so the HW-atomic alignment test (`IS_ALIGNED(br_startblock, br_blockcount)`) only fails
 //! for holes/delalloc and never for real extents (the scenario has no physical misalignment input).

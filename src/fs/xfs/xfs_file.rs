@@ -68,7 +68,8 @@ fn xfs_file_write_zero_eof(cx: &mut Cx, ki: &Kiocb, iolock: &mut IoLock) -> i64 
         return 1;
     }
     cx.note("xfs_zero_range(old EOF, ki_pos)");
-    let (a, b) = (isize / SECTOR, ki.ki_pos.div_ceil(SECTOR));
+    // Whole sectors only: the sector holding the old EOF keeps its (invisible) tail.
+    let (a, b) = (isize.div_ceil(SECTOR), ki.ki_pos.div_ceil(SECTOR));
     for s in a..b.min(cx.nsect() as u64) {
         let lblk = (s * SECTOR) >> cx.blkbits;
         if cx.blk(lblk).kind == Extent::Written {
@@ -147,6 +148,7 @@ pub fn xfs_file_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i
             ("ki_flags", ki.ki_flags as i64),
         ],
     );
+    xfs_cow_fork_init(cx);
     let ocount = iter.count;
     if ocount == 0 {
         return cx.ret(F, 0);

@@ -266,7 +266,7 @@ pub fn xfs_direct_write_iomap_begin(
     Ok(m)
 }
 
-/// xfs_atomic_write_cow_iomap_begin() (6.16+, the software atomic path): stage the whole range in
+/// xfs_atomic_write_cow_iomap_begin() (6.16+, the software atomic path): stage the range in
 /// written CoW-fork blocks and return them as IOMAP_F_SHARED, without IOMAP_F_ATOMIC_BIO.
 /// Order as in 6.18: shutdown, no reflink (-EINVAL with an ASSERT), NOWAIT (-EAGAIN).
 pub fn xfs_atomic_write_cow_iomap_begin(
@@ -301,19 +301,25 @@ pub fn xfs_atomic_write_cow_iomap_begin(
     let bb = cx.blkbits;
     let offset_fsb = offset >> bb;
     let end_fsb = (offset + length).div_ceil(cx.bs);
-    // xfs_trans_alloc_inode() + xfs_bmapi_write(COWFORK|PREALLOC) + conversion to written.
-    if let Some(e) = cx.fault(Site::XfsIomapBegin) {
-        cx.decide("xfs_atomic_write_cow_iomap_begin: CoW allocation failed");
-        return Err(cx.ret(F, e));
+    // A CoW fork extent at offset_fsb (an earlier mapping of this write, or the HW attempt's CoW
+    // allocation) is used as it is; otherwise the CoW fork hole up to the next CoW extent is
+    // allocated (xfs_trans_alloc_inode + xfs_bmapi_write(COWFORK|PREALLOC)) and converted to
+    // written.
+    let (found, n) = xfs_cow_run(cx, offset_fsb, end_fsb - offset_fsb);
+    if !found {
+        if let Some(e) = cx.fault(Site::XfsIomapBegin) {
+            cx.decide("xfs_atomic_write_cow_iomap_begin: CoW allocation failed");
+            return Err(cx.ret(F, e));
+        }
+        xfs_cow_stage(cx, offset_fsb, n);
+        cx.decide("xfs_atomic_write_cow_iomap_begin: range staged in the CoW fork");
     }
-    xfs_cow_stage(cx, offset_fsb, end_fsb - offset_fsb);
     let cmap = Imap {
         startoff: offset_fsb,
-        blockcount: end_fsb - offset_fsb,
+        blockcount: n,
         kind: Extent::Written,
         extent: cx.new_extent_id(),
     };
-    cx.decide("xfs_atomic_write_cow_iomap_begin: whole range staged in the CoW fork");
     let m = xfs_bmbt_to_iomap(cx, &cmap, IOMAP_F_SHARED);
     cx.ret(F, 0);
     Ok(m)
