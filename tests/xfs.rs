@@ -493,3 +493,58 @@ fn e1_e2_sweep() {
     }
     assert!(accepted > 50, "only {accepted} accepted");
 }
+
+// ---------------------------------------------------------------- model predictions
+// Behaviours the model derives from the kernel code that the spec does not list; each is a
+// candidate finding to confirm on a live kernel.
+
+/// O_APPEND moves ki_pos to an i_size that is sector- but not block-aligned after
+/// xfs_file_dio_write chose the aligned path: a CoW write then starts inside a CoW staging block
+/// whose head is neither written nor zeroed (iomap's DIO never reads the srcmap), and the remap at
+/// end_io replaces the existing bytes before the write with the staging block's old content.
+#[test]
+fn o_append_past_the_aligned_dispatch_cows_a_partial_block() {
+    let mut s = xfs("SSSSSSSS", 0, 4096);
+    s.world.i_size = 27 * KIB;
+    s.world.inode.reflink = true;
+    s.request.rwf.atomic = false;
+    s.request.open.append = true;
+    let x = go(&s, "v6.18");
+    assert_eq!(x.write_pos, 27 * KIB);
+    assert_eq!(x.ret, 4096);
+    assert!(x.trace.entered("xfs_file_dio_write_aligned"));
+    let p = props(&x);
+    assert!(p.contains(&Prop::O6), "{:?}", check(&x));
+    // Atomic: accepted at a position not aligned to its length (O3), same corruption (O6).
+    s.request.rwf.atomic = true;
+    let x = go(&s, "v6.18");
+    assert_eq!(x.ret, 4096);
+    let p = props(&x);
+    assert!(p.contains(&Prop::O3) && p.contains(&Prop::O6), "{p:?}");
+    // Without O_APPEND the same write is a clean aligned overwrite.
+    s.request.open.append = false;
+    assert!(props(&go(&s, "v6.18")).is_empty());
+}
+
+/// The software atomic path has no IOMAP_F_ATOMIC_BIO, so a user buffer that faults part-way
+/// gives several bios; in an extending write the tail zeroing past EOF masks the -EFAULT, the
+/// iteration ends without error and the atomic remap makes the written part visible: a short
+/// atomic write.
+#[test]
+fn software_atomic_with_faulting_buffer_is_short_when_extending() {
+    let mut s = xfs("WWWWWWWW", 32 * KIB, 16 * KIB);
+    s.request.fault_at = Some(6 * KIB);
+    let x = go(&s, "v6.18");
+    assert!(x.trace.entered("xfs_atomic_write_cow_iomap_begin"));
+    assert_eq!(x.ret, 6 * KIB as i64, "{}", x.trace.render());
+    assert_eq!(x.atomic_remaps, 1);
+    assert!(props(&x).contains(&Prop::O2));
+    // Inside EOF nothing masks the fault: -EFAULT and nothing visible.
+    let mut s = xfs("WW|WWWWWW", 0, 16 * KIB);
+    s.request.fault_at = Some(6 * KIB);
+    let x = go(&s, "v6.18");
+    assert_eq!(x.ret, -EFAULT);
+    assert_eq!(x.atomic_remaps, 0);
+    assert_eq!(x.before, x.after);
+    assert!(props(&x).is_empty(), "{:?}", check(&x));
+}
