@@ -96,7 +96,8 @@ pub fn blkdev_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64
     let room = size - ki.ki_pos;
     let mut shorted = 0;
     if iter.count > room {
-        if atomic {
+        // 6.13 (6.12.y): no truncation of an atomic write; plain 6.12 truncates it like any write.
+        if atomic && cx.v.bdev_atomic_no_truncate {
             cx.decide("blkdev_write_iter: atomic write past the device end -> -EINVAL");
             return cx.ret(F, -EINVAL);
         }
