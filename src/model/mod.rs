@@ -204,7 +204,7 @@ impl<'a> Cx<'a> {
             disk,
             cache: vec![TAG_ZERO; nsect],
             pages,
-            trace: Trace::default(),
+            trace: Trace::off(),
             site_calls: [0; 32],
             bios: Vec::new(),
             warns: Vec::new(),
@@ -284,22 +284,6 @@ impl<'a> Cx<'a> {
         let (a, b) = (pos / SECTOR, (pos + len).div_ceil(SECTOR));
         for s in a..b.min(self.cow.len() as u64) {
             self.cow[s as usize] = tag;
-        }
-    }
-
-    pub fn image(&self) -> FileImage {
-        let n = self.nsect();
-        let on_disk: Vec<u32> = (0..n).map(|s| self.disk_visible(s)).collect();
-        let cached = (0..n)
-            .map(|s| match self.page(s / 8) {
-                PageState::None => on_disk[s],
-                _ => self.cache[s],
-            })
-            .collect();
-        FileImage {
-            i_size: self.inode.i_size,
-            cached,
-            on_disk,
         }
     }
 
@@ -392,15 +376,31 @@ pub struct SysResult {
 }
 
 impl<'a> Cx<'a> {
-    /// The file as a reader sees it, with everything past EOF read as zeroes.
+    /// The file as a reader sees it, with everything past EOF read as zeroes: through the page
+    /// cache, and from disk after the caches are dropped.
     pub fn image_masked(&self) -> FileImage {
-        let mut im = self.image();
-        let lim = self.inode.i_size.div_ceil(SECTOR) as usize;
-        for s in lim..im.cached.len() {
-            im.cached[s] = TAG_ZERO;
-            im.on_disk[s] = TAG_ZERO;
+        let n = self.nsect();
+        let lim = (self.inode.i_size.div_ceil(SECTOR) as usize).min(n);
+        let spb = (self.bs / SECTOR) as usize;
+        let mut on_disk = vec![TAG_ZERO; n];
+        for (i, b) in self.inode.blocks.iter().enumerate() {
+            let (a, e) = (i * spb, ((i + 1) * spb).min(lim));
+            if b.kind == Extent::Written && a < e {
+                on_disk[a..e].copy_from_slice(&self.disk[a..e]);
+            }
         }
-        im
+        let mut cached = on_disk.clone();
+        for (p, st) in self.pages.iter().enumerate() {
+            let (a, e) = (p * 8, (p * 8 + 8).min(lim));
+            if *st != PageState::None && a < e {
+                cached[a..e].copy_from_slice(&self.cache[a..e]);
+            }
+        }
+        FileImage {
+            i_size: self.inode.i_size,
+            cached,
+            on_disk,
+        }
     }
     /// First clean cached page whose content differs from what is on disk.
     pub fn stale_page(&self) -> Option<usize> {
@@ -412,9 +412,22 @@ impl<'a> Cx<'a> {
     }
 }
 
-/// Run one scenario through one variant.
+/// Run one scenario through one variant, recording the full trace.
 pub fn run(s: &Scenario, v: &'static Variant) -> Execution {
+    run_with(s, v, true)
+}
+
+/// Run without recording the function trace (the decision path, bios and findings are kept):
+/// what the fuzz targets and `check` use.
+pub fn run_quiet(s: &Scenario, v: &'static Variant) -> Execution {
+    run_with(s, v, false)
+}
+
+fn run_with(s: &Scenario, v: &'static Variant, trace: bool) -> Execution {
     let mut cx = Cx::new(s, v);
+    if trace {
+        cx.trace = Trace::default();
+    }
     let before = cx.image_masked();
     let r = crate::fs::read_write::sys_pwritev2(&mut cx);
     let (statx_unit_min, statx_unit_max) = crate::fs::statx_atomic(&cx);
