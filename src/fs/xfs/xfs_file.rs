@@ -448,7 +448,19 @@ pub fn xfs_dio_write_end_io(cx: &mut Cx, ki: &Kiocb, size: u64, error: i64, flag
         let e = if ki.has(IOCB_ATOMIC) && cx.v.xfs_atomic == XfsAtomic::HwSw {
             xfs_reflink_end_atomic_cow(cx, offset, size)
         } else {
-            xfs_reflink_end_cow(cx, offset, size)
+            // 6.13-6.15 atomic writes are one block: when that block was CoWed, the remap is one
+            // transaction over the whole write, i.e. it too makes the data visible in one step.
+            let (b, nb) = (
+                offset >> cx.blkbits,
+                (offset + size).div_ceil(cx.bs) - (offset >> cx.blkbits),
+            );
+            let one_step = ki.has(IOCB_ATOMIC) && xfs_cow_run(cx, b, nb) == (true, nb);
+            let e = xfs_reflink_end_cow(cx, offset, size);
+            if e == 0 && one_step {
+                cx.decide("xfs_reflink_end_cow: one remap transaction over the whole atomic write");
+                cx.atomic_remaps += 1;
+            }
+            e
         };
         if e != 0 {
             return cx.ret(F, e);
