@@ -129,10 +129,8 @@ fn expand(k: &str, list: &[Value]) -> Result<Vec<Value>, String> {
                     }
                     for &e in site.errnos() {
                         for nth in 0..2 {
-                            out.push(Value::String(format!(
-                                "{site:?}:{}:{nth}",
-                                crate::errno::name(e)
-                            )));
+                            let en = if e == 0 { "0" } else { crate::errno::name(e) };
+                            out.push(Value::String(format!("{site:?}:{en}:{nth}")));
                         }
                     }
                 }
@@ -283,7 +281,11 @@ fn parse_fault(f: &str) -> Result<Fault, String> {
         .copied()
         .find(|s| format!("{s:?}") == *site)
         .ok_or(format!("unknown site '{site}'"))?;
-    let errno = crate::errno::parse(e).ok_or(format!("unknown errno '{e}'"))?;
+    let errno = if *e == "0" {
+        0
+    } else {
+        crate::errno::parse(e).ok_or(format!("unknown errno '{e}'"))?
+    };
     if !site.errnos().contains(&errno) {
         return Err(format!("{} cannot return {e}", site.function()));
     }
