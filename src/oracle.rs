@@ -230,16 +230,26 @@ fn changed(a: &FileImage, b: &FileImage) -> Option<String> {
     if a.i_size != b.i_size {
         return Some(format!("i_size changed from {} to {}", a.i_size, b.i_size));
     }
-    let n = a.cached.len().min(b.cached.len()).min(a.i_size.div_ceil(SECTOR) as usize);
+    let n = a
+        .cached
+        .len()
+        .min(b.cached.len())
+        .min(a.i_size.div_ceil(SECTOR) as usize);
     if a.cached[..n] == b.cached[..n] && a.on_disk[..n] == b.on_disk[..n] {
         return None;
     }
     for s in 0..n {
         if a.cached[s] != b.cached[s] {
-            return Some(format!("the data at byte {} changed (read through the page cache)", s as u64 * SECTOR));
+            return Some(format!(
+                "the data at byte {} changed (read through the page cache)",
+                s as u64 * SECTOR
+            ));
         }
         if b.on_disk[s] != a.on_disk[s] && b.on_disk[s] != a.cached[s] {
-            return Some(format!("the data at byte {} changed on disk", s as u64 * SECTOR));
+            return Some(format!(
+                "the data at byte {} changed on disk",
+                s as u64 * SECTOR
+            ));
         }
     }
     None
@@ -253,12 +263,19 @@ fn bad_data(a: &FileImage, b: &FileImage, pos: u64, ret: u64, req: u64) -> Optio
     // Whole sectors written: [w0, w1); whole sectors of the range not written: [u0, u1).
     let clamp = |x: u64| (x as usize).min(n);
     let (w0, w1) = (clamp(pos.div_ceil(SECTOR)), clamp((pos + ret) / SECTOR));
-    let (u0, u1) = (clamp((pos + ret).div_ceil(SECTOR)), clamp((pos + req) / SECTOR));
+    let (u0, u1) = (
+        clamp((pos + ret).div_ceil(SECTOR)),
+        clamp((pos + req) / SECTOR),
+    );
     let (r0, r1) = (clamp(pos / SECTOR), clamp((pos + req).div_ceil(SECTOR)));
     if w0 < w1 {
         if let Some(i) = b.cached[w0..w1].iter().position(|&t| t != TAG_NEW) {
             let s = w0 + i;
-            return Some(format!("byte {} should hold the new data but holds tag {}", s as u64 * SECTOR, b.cached[s]));
+            return Some(format!(
+                "byte {} should hold the new data but holds tag {}",
+                s as u64 * SECTOR,
+                b.cached[s]
+            ));
         }
     }
     // Unchanged: before the range, the unwritten tail of the range, after the range.

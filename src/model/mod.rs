@@ -424,7 +424,8 @@ impl<'a> Cx<'a> {
         let lim = self.inode.i_size.div_ceil(SECTOR) as usize;
         (0..self.pages.len()).find(|&p| {
             let (a, e) = (p * 8, (p * 8 + 8).min(lim).max(p * 8));
-            matches!(self.pages[p], PageState::Clean | PageState::Writeback) && self.cache[a..e] != img.on_disk[a..e]
+            matches!(self.pages[p], PageState::Clean | PageState::Writeback)
+                && self.cache[a..e] != img.on_disk[a..e]
         })
     }
 }
