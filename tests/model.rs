@@ -422,6 +422,13 @@ fn rwf_dontcache_unknown_before_6_14() {
     assert!(!go(&s, "v6.14")
         .trace
         .decided("kiocb_set_rw_flags: unknown RWF bit"));
+    // 6.14-6.16: known, but no filesystem sets FOP_DONTCACHE; 6.17+: ext4 accepts it (confirmed
+    // against Linux 6.18 by `diofuzz live`), except on DAX inodes.
+    assert_eq!(go(&s, "v6.14").ret, -EOPNOTSUPP);
+    assert_eq!(go(&s, "v6.18").ret, 4096);
+    let mut dax = s.clone();
+    dax.world.inode.dax = true;
+    assert_eq!(go(&dax, "v6.18").ret, -EOPNOTSUPP);
 }
 
 #[test]
