@@ -7,7 +7,7 @@ use diofuzz::errno::*;
 use diofuzz::model::{run, Execution, TAG_NEW};
 use diofuzz::oracle::{check, Prop};
 use diofuzz::scenario::*;
-use diofuzz::seeds::{self, base, hole, unwritten, written, KIB};
+use diofuzz::seeds::{self, base, bigalloc, hole, unwritten, with, written, KIB};
 use diofuzz::variant::by_name;
 
 fn v(name: &str) -> &'static diofuzz::variant::Variant {
@@ -30,22 +30,6 @@ fn seed(name: &str) -> Scenario {
         .find(|s| s.name == name)
         .unwrap_or_else(|| panic!("no seed {name}"))
         .scenario
-}
-
-fn with(f: impl FnOnce(&mut Scenario)) -> Scenario {
-    let mut s = base();
-    f(&mut s);
-    s
-}
-
-fn bigalloc(f: impl FnOnce(&mut Scenario)) -> Scenario {
-    with(|s| {
-        s.world.cluster_bits = 2;
-        s.world.i_size = 64 * KIB;
-        s.world.blocks = vec![written(); 16];
-        s.request.len = 16 * KIB;
-        f(s)
-    })
 }
 
 const ATOMIC_VARIANTS: [&str; 2] = ["v6.13", "v6.18"];
