@@ -9,8 +9,11 @@
 //! (not [`xfs_reflink::COW_NONE`]); bios through an `IOMAP_F_SHARED` mapping write there, and
 //! end_io moves the staged data into the data fork. Physical block
 //! numbers are `(extent << 20) + logical block`, i.e. every extent is allocated aligned to its file
-//! offset, so the HW-atomic alignment test (`IS_ALIGNED(br_startblock, br_blockcount)`) only fails
-//! for holes/delalloc and never for real extents (the scenario has no physical misalignment input).
+//! offset, so the HW-atomic alignment test (`IS_ALIGNED(br_startblock, br_blockcount)`, a mask
+//! test) never fails for the real extents of a naturally aligned atomic write: its first mapping starts at a
+//! multiple of its power-of-two length, and the rest of the range after a short bio (start
+//! `base + j`, `2^k - j` blocks) has no bit in common with the mask either. The scenario has no
+//! physical misalignment input.
 pub mod xfs_file;
 pub mod xfs_iomap;
 pub mod xfs_iops;
