@@ -120,10 +120,15 @@ impl IovIter {
         self.count += n;
     }
     /// Bytes that can be faulted in from the current position.
+    /// Bytes that can be faulted in from the current position. Memory is mapped in pages, so
+    /// the first unfaultable byte is the start of the page holding buffer offset `fault_at`.
     pub fn faultable(&self) -> u64 {
         match self.fault_at {
-            Some(f) if f <= self.consumed => 0,
-            Some(f) => (f - self.consumed).min(self.count),
+            Some(f) => {
+                let page = crate::scenario::PAGE_SIZE;
+                let first_bad = ((self.addr + f) & !(page - 1)).saturating_sub(self.addr);
+                first_bad.saturating_sub(self.consumed).min(self.count)
+            }
             None => self.count,
         }
     }
