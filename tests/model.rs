@@ -3,26 +3,13 @@
 //! atomic-write checks A1-A7 / E1-E4 / E6 on v6.13 and v6.18, per-variant expectations, and the
 //! seed thread's own argument.
 
+mod common;
+use common::{go, props};
 use diofuzz::errno::*;
 use diofuzz::model::{run, Execution, TAG_NEW};
 use diofuzz::oracle::{check, Prop};
 use diofuzz::scenario::*;
 use diofuzz::seeds::{self, base, bigalloc, hole, unwritten, with, written, KIB};
-use diofuzz::variant::by_name;
-
-fn v(name: &str) -> &'static diofuzz::variant::Variant {
-    by_name(name).unwrap_or_else(|| panic!("no variant {name}"))
-}
-
-fn go(s: &Scenario, var: &str) -> Execution {
-    run(s, v(var))
-}
-
-fn props(x: &Execution) -> Vec<Prop> {
-    let mut p: Vec<Prop> = check(x).into_iter().map(|f| f.property).collect();
-    p.dedup();
-    p
-}
 
 fn seed(name: &str) -> Scenario {
     seeds::all()

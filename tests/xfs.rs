@@ -3,28 +3,15 @@
 //! change between versions, the HW -> SW atomic retry, the DAX escape, the reflink and always-CoW
 //! bounces to buffered I/O, and the fstests atomic-write checks A1-A6 / E1, E2, E4, E6.
 
+mod common;
+use common::{go, props};
 use diofuzz::errno::*;
 use diofuzz::model::trace::Ev;
-use diofuzz::model::{run, Execution, TAG_NEW, TAG_OLD};
+use diofuzz::model::{Execution, TAG_NEW, TAG_OLD};
 use diofuzz::oracle::{check, Prop};
 use diofuzz::scenario::*;
-use diofuzz::variant::by_name;
 
 const KIB: u64 = 1024;
-
-fn go(s: &Scenario, var: &str) -> Execution {
-    run(
-        s,
-        by_name(var).unwrap_or_else(|| panic!("no variant {var}")),
-    )
-}
-
-fn props(x: &Execution) -> Vec<Prop> {
-    let mut p: Vec<Prop> = check(x).into_iter().map(|f| f.property).collect();
-    p.sort();
-    p.dedup();
-    p
-}
 
 /// Layout from a string, one character per 4 KiB block: W written, U unwritten, H hole,
 /// S shared written, '|' before a block starts a new physical extent.
