@@ -393,6 +393,15 @@ fn run_all(
     let mut bench = Bench::default();
     let mut executed = Vec::new();
     let mut fatal = None;
+    let gaps: Vec<(FsKind, Option<String>)> = [FsKind::Ext4, FsKind::Xfs]
+        .into_iter()
+        .map(|f| (f, compare::model_gap(f, v)))
+        .collect();
+    for (f, g) in &gaps {
+        if let (Some(g), false) = (g, o.json) {
+            eprintln!("live: the {} model of {} says: {g}; its results count as unmodelled", f.name(), v.name);
+        }
+    }
     for (n, (id, s)) in scen.iter().enumerate() {
         if scratch::interrupted() {
             fatal = Some("interrupted: cleaned up".to_string());
@@ -440,7 +449,11 @@ fn run_all(
                 bench.executed += 1;
                 bench.kernel_syscalls += plan::syscall_count(&p);
                 executed.push(s.clone());
-                let oc = compare::outcome(id.clone(), s, &p, &x, &obs);
+                let gap = gaps
+                    .iter()
+                    .find(|(f, _)| *f == s.fs)
+                    .and_then(|(_, g)| g.as_deref());
+                let oc = compare::outcome(id.clone(), s, &p, &x, &obs, gap);
                 if o.verbose {
                     let names: Vec<&str> = obs.events.iter().map(|e| e.name.as_str()).collect();
                     eprintln!("live: {id}: events {}", names.join(","));
