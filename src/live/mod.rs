@@ -242,7 +242,27 @@ fn run_live(o: &Opts) -> i32 {
         eprintln!("live: stale clean-up: {p}");
     }
     if o.cleanup_only {
-        return if problems.is_empty() { 0 } else { 3 };
+        // Trace instances outlive a tracefs mount: setting up (and removing) a tracer of our own
+        // removes the instances of dead runs.
+        let mut bad = !problems.is_empty();
+        match Scratch::new(o.verbose) {
+            Ok(mut sc) => {
+                let name = sc.dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                match Tracer::new(&sc.dir, &name) {
+                    Ok(mut t) => bad |= !t.cleanup().is_empty(),
+                    Err(e) => {
+                        eprintln!("live: tracefs: {e}");
+                        bad = true;
+                    }
+                }
+                bad |= !sc.cleanup().is_empty();
+            }
+            Err(e) => {
+                eprintln!("live: {e}");
+                bad = true;
+            }
+        }
+        return if bad { 3 } else { 0 };
     }
     let rel = kernel_release();
     let v = match &o.variant {

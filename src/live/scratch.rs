@@ -274,6 +274,21 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// tracefs mount points under `dir`.
+fn tracefs_mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    mi.lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            if post.split(' ').next() != Some("tracefs") {
+                return None;
+            }
+            Some(PathBuf::from(unescape_mount(pre.split(' ').nth(4)?)))
+        })
+        .filter(|p| p.starts_with(dir))
+        .collect()
+}
+
 fn unescape_mount(s: &str) -> String {
     let mut out = String::new();
     let b = s.as_bytes();
@@ -483,6 +498,11 @@ fn remove_dir_of_ours(dir: &Path) -> Vec<String> {
     if !dir.join(MARKER).is_file() {
         errs.push(format!("{} has no marker: left alone", dir.display()));
         return errs;
+    }
+    // A tracefs mounted here may hold a dead run's trace instance: remove it first (instances
+    // outlive the mount).
+    for m in tracefs_mounts_under(dir) {
+        super::tracefs::remove_stale_instances(&m);
     }
     for m in mounts_under(dir) {
         if let Err(e) = umount_retry(&m) {

@@ -218,7 +218,7 @@ impl Drop for Tracer {
 }
 
 /// Remove `instances/diofuzz-live-<pid>-*` whose pid is gone.
-fn remove_stale_instances(root: &Path) {
+pub fn remove_stale_instances(root: &Path) {
     let Ok(rd) = fs::read_dir(root.join("instances")) else {
         return;
     };
