@@ -128,7 +128,10 @@ pub fn unmodelled(x: &Execution) -> Option<String> {
 
 /// Does the model of `v` handle filesystem `fs` at all? A default O_DIRECT write is run through
 /// it; a placeholder model says "not modelled" (the XFS model before it lands).
-pub fn model_gap(fs: crate::scenario::FsKind, v: &'static crate::variant::Variant) -> Option<String> {
+pub fn model_gap(
+    fs: crate::scenario::FsKind,
+    v: &'static crate::variant::Variant,
+) -> Option<String> {
     let s = Scenario {
         fs,
         ..Default::default()
@@ -190,11 +193,19 @@ pub fn compare(s: &Scenario, x: &Execution, o: &Observation) -> Vec<Mismatch> {
     add("buffered", m.buffered.to_string(), k.buffered.to_string());
     add("dio", m.dio.to_string(), k.dio.to_string());
     if s.fs == crate::scenario::FsKind::Xfs {
-        add("sw_atomic", m.sw_atomic.to_string(), k.sw_atomic.to_string());
+        add(
+            "sw_atomic",
+            m.sw_atomic.to_string(),
+            k.sw_atomic.to_string(),
+        );
     }
     add("i_size", m.i_size.to_string(), k.i_size.to_string());
     if !s.request.read && m.ki_pos.is_some() && k.ki_pos.is_some() {
-        add("ki_pos", format!("{:?}", m.ki_pos), format!("{:?}", k.ki_pos));
+        add(
+            "ki_pos",
+            format!("{:?}", m.ki_pos),
+            format!("{:?}", k.ki_pos),
+        );
     }
     add(
         "stale_page",
@@ -383,7 +394,16 @@ impl Summary {
         let mut t = String::new();
         t.push_str(&format!(
             "{:<18} {:>6} {:>6} {:>8} {:>10} {:>5} {:>7} {:>6} {:>8} {:>9}\n",
-            "group", "total", "agree", "disagree", "unmodelled", "racy", "skipped", "errors", "agree%", "kfindings"
+            "group",
+            "total",
+            "agree",
+            "disagree",
+            "unmodelled",
+            "racy",
+            "skipped",
+            "errors",
+            "agree%",
+            "kfindings"
         ));
         for (k, g) in &self.groups {
             t.push_str(&format!(
@@ -396,7 +416,9 @@ impl Summary {
                 g.racy,
                 g.skipped,
                 g.errors,
-                g.rate().map(|r| format!("{r:.1}")).unwrap_or_else(|| "-".into()),
+                g.rate()
+                    .map(|r| format!("{r:.1}"))
+                    .unwrap_or_else(|| "-".into()),
                 g.kernel_findings
             ));
         }

@@ -132,7 +132,10 @@ fn read_direct(path: &Path, size: u64) -> Result<Vec<u8>, String> {
             )
         };
         if r < 0 {
-            return Err(format!("O_DIRECT read-back: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "O_DIRECT read-back: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         if r == 0 {
             break;
@@ -179,13 +182,19 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
     for st in &plan.steps {
         match st {
             Step::Truncate(n) => io("ftruncate", f.set_len(*n))?,
-            Step::WriteOld { off, len } => {
-                io("pwrite old data", f.write_all_at(&fill(TAG_OLD, *off, *len), *off))?
-            }
+            Step::WriteOld { off, len } => io(
+                "pwrite old data",
+                f.write_all_at(&fill(TAG_OLD, *off, *len), *off),
+            )?,
             Step::Fallocate { off, len } => {
                 // SAFETY: plain fallocate on our fd.
                 let r = unsafe {
-                    libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, *off as i64, *len as i64)
+                    libc::fallocate(
+                        f.as_raw_fd(),
+                        libc::FALLOC_FL_KEEP_SIZE,
+                        *off as i64,
+                        *len as i64,
+                    )
                 };
                 if r != 0 {
                     return Err(format!("fallocate: {}", std::io::Error::last_os_error()));
@@ -202,7 +211,10 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
                         .mode(0o600)
                         .open(donor),
                 )?;
-                io("pwrite donor", d.write_all_at(&fill(TAG_OLD, *off, *len), *off))?;
+                io(
+                    "pwrite donor",
+                    d.write_all_at(&fill(TAG_OLD, *off, *len), *off),
+                )?;
                 io("fsync donor", d.sync_all())?;
                 let arg = libc::file_clone_range {
                     src_fd: d.as_raw_fd() as i64,
@@ -220,7 +232,8 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
             Step::DropCache => {
                 io("fsync", f.sync_all())?;
                 // SAFETY: advisory call on our fd.
-                let r = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+                let r =
+                    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
                 if r != 0 {
                     return Err(format!("posix_fadvise: errno {r}"));
                 }
@@ -326,7 +339,13 @@ fn call_in_child(fd: i32, c: &Call, iov: &[libc::iovec], limit: u64) -> Result<C
     let mut got = 0;
     while got < 16 {
         // SAFETY: reading into a local buffer.
-        let r = unsafe { libc::read(rd.as_raw_fd(), buf[got..].as_mut_ptr() as *mut c_void, 16 - got) };
+        let r = unsafe {
+            libc::read(
+                rd.as_raw_fd(),
+                buf[got..].as_mut_ptr() as *mut c_void,
+                16 - got,
+            )
+        };
         if r <= 0 {
             if r < 0 && errno() == libc::EINTR as i64 {
                 continue;
@@ -356,7 +375,12 @@ fn call_in_child(fd: i32, c: &Call, iov: &[libc::iovec], limit: u64) -> Result<C
 }
 
 /// Run one plan in directory `dir` (a scratch mount), naming its files with `name`.
-pub fn execute(plan: &Plan, dir: &Path, name: &str, tracer: &Tracer) -> Result<Observation, String> {
+pub fn execute(
+    plan: &Plan,
+    dir: &Path,
+    name: &str,
+    tracer: &Tracer,
+) -> Result<Observation, String> {
     let path = dir.join(format!("f-{name}"));
     let donor = dir.join(format!("d-{name}"));
     let r = execute_in(plan, &path, &donor, tracer);
@@ -365,14 +389,22 @@ pub fn execute(plan: &Plan, dir: &Path, name: &str, tracer: &Tracer) -> Result<O
     r
 }
 
-fn execute_in(plan: &Plan, path: &Path, donor: &Path, tracer: &Tracer) -> Result<Observation, String> {
+fn execute_in(
+    plan: &Plan,
+    path: &Path,
+    donor: &Path,
+    tracer: &Tracer,
+) -> Result<Observation, String> {
     setup(plan, path, donor)?;
     let c = &plan.call;
     let cpath = super::scratch::cpath(path);
     // SAFETY: open with a valid C path.
     let fd = unsafe { libc::open(cpath.as_ptr(), open_flags(c) | libc::O_CLOEXEC) };
     if fd < 0 {
-        return Err(format!("open for the call: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "open for the call: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     // SAFETY: fd is ours.
     let file = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -381,7 +413,10 @@ fn execute_in(plan: &Plan, path: &Path, donor: &Path, tracer: &Tracer) -> Result
         unsafe {
             let fl = libc::fcntl(fd, libc::F_GETFL);
             if libc::fcntl(fd, libc::F_SETFL, fl ^ libc::O_DIRECT) != 0 {
-                return Err(format!("fcntl F_SETFL: {}", std::io::Error::last_os_error()));
+                return Err(format!(
+                    "fcntl F_SETFL: {}",
+                    std::io::Error::last_os_error()
+                ));
             }
         }
     }
@@ -425,7 +460,10 @@ fn execute_in(plan: &Plan, path: &Path, donor: &Path, tracer: &Tracer) -> Result
     // while the call runs.
     let stop = Arc::new(AtomicBool::new(false));
     let writer = if c.mmap_writer && plan.i_size > 0 {
-        let f2 = io("open for mmap", fs::OpenOptions::new().read(true).write(true).open(path))?;
+        let f2 = io(
+            "open for mmap",
+            fs::OpenOptions::new().read(true).write(true).open(path),
+        )?;
         let len = plan.i_size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
         // SAFETY: a shared mapping of our scenario file.
         let p = unsafe {

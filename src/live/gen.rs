@@ -3,9 +3,7 @@
 //! whatever `--count` is) and restricted to scenarios a real kernel on a loop device can express
 //! (every generated scenario passes [`super::plan::plan`]).
 
-use crate::scenario::{
-    BlockState, Extent, FsKind, PageState, Race, Rwf, Scenario, SECTOR,
-};
+use crate::scenario::{BlockState, Extent, FsKind, PageState, Race, Rwf, Scenario, SECTOR};
 
 /// SplitMix64: small, fast, and the same on every platform.
 pub struct Rng(u64);
@@ -171,7 +169,11 @@ pub fn generate(seed: u64, index: u64, fs: FsKind) -> Scenario {
         }
     }
     q.nr_segs = if r.pct(88) { 1 } else { 2 + r.below(2) as u8 };
-    q.buf_align = if r.pct(85) { 4096 } else { r.pick(&[512, 8, 1]) };
+    q.buf_align = if r.pct(85) {
+        4096
+    } else {
+        r.pick(&[512, 8, 1])
+    };
     if q.buf_align == 4096 && q.len > 4096 && r.pct(5) {
         let pages = q.len / 4096;
         q.fault_at = Some((1 + r.below(pages.max(1))) * 4096).filter(|&f| f < q.len);

@@ -219,7 +219,10 @@ fn run_live(o: &Opts) -> i32 {
     let missing = pre.missing(&o.fss);
     if o.check_only {
         if missing.is_empty() {
-            println!("live: prerequisites present (root, loop, tracefs, mkfs for {:?})", o.fss);
+            println!(
+                "live: prerequisites present (root, loop, tracefs, mkfs for {:?})",
+                o.fss
+            );
             return 0;
         }
         for m in &missing {
@@ -247,7 +250,11 @@ fn run_live(o: &Opts) -> i32 {
         let mut bad = !problems.is_empty();
         match Scratch::new(o.verbose) {
             Ok(mut sc) => {
-                let name = sc.dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                let name = sc
+                    .dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
                 match Tracer::new(&sc.dir, &name) {
                     Ok(mut t) => bad |= !t.cleanup().is_empty(),
                     Err(e) => {
@@ -269,7 +276,10 @@ fn run_live(o: &Opts) -> i32 {
         Some(n) => match variant::by_name(n) {
             Some(v) => v,
             None => {
-                eprintln!("diofuzz live: {}", variant::resolve(n).err().unwrap_or_default());
+                eprintln!(
+                    "diofuzz live: {}",
+                    variant::resolve(n).err().unwrap_or_default()
+                );
                 return 2;
             }
         },
@@ -374,7 +384,10 @@ fn run_live(o: &Opts) -> i32 {
             bench.model_executions_per_s
         );
         if !tracer.missing.is_empty() {
-            println!("trace events not present on this kernel: {}", tracer.missing.join(", "));
+            println!(
+                "trace events not present on this kernel: {}",
+                tracer.missing.join(", ")
+            );
         }
     }
     if let Some(dir) = &o.save {
@@ -391,7 +404,9 @@ fn run_live(o: &Opts) -> i32 {
         code = 3;
     }
     let bad = outcomes.iter().any(|x| {
-        x.verdict == Verdict::Disagree || x.verdict == Verdict::Error || !x.kernel_findings.is_empty()
+        x.verdict == Verdict::Disagree
+            || x.verdict == Verdict::Error
+            || !x.kernel_findings.is_empty()
     });
     if code == 0 && o.strict && bad {
         code = 1;
@@ -419,7 +434,11 @@ fn run_all(
         .collect();
     for (f, g) in &gaps {
         if let (Some(g), false) = (g, o.json) {
-            eprintln!("live: the {} model of {} says: {g}; its results count as unmodelled", f.name(), v.name);
+            eprintln!(
+                "live: the {} model of {} says: {g}; its results count as unmodelled",
+                f.name(),
+                v.name
+            );
         }
     }
     for (n, (id, s)) in scen.iter().enumerate() {
@@ -506,7 +525,10 @@ fn run_all(
 
 fn print_outcome(x: &Outcome, verbose: bool) {
     let show = verbose
-        || matches!(x.verdict, Verdict::Disagree | Verdict::Error | Verdict::Racy)
+        || matches!(
+            x.verdict,
+            Verdict::Disagree | Verdict::Error | Verdict::Racy
+        )
         || !x.kernel_findings.is_empty();
     if !show {
         return;
@@ -549,15 +571,23 @@ fn save(dir: &Path, outs: &[Outcome]) -> Result<(), String> {
         if x.verdict != Verdict::Disagree && x.kernel_findings.is_empty() {
             continue;
         }
-        let base: String = x
-            .id
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
-            .collect();
+        let base: String =
+            x.id.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
         let j = serde_json::to_string_pretty(&x.scenario).map_err(|e| e.to_string())?;
         for (ext, body) in [
             ("json", j),
-            ("c", repro::c_program(&x.scenario).unwrap_or_else(|e| format!("/* {e} */\n"))),
+            (
+                "c",
+                repro::c_program(&x.scenario).unwrap_or_else(|e| format!("/* {e} */\n")),
+            ),
         ] {
             let p = dir.join(format!("{base}.{ext}"));
             let mut f = fs::OpenOptions::new()
@@ -579,7 +609,10 @@ mod tests {
 
     #[test]
     fn variant_from_release() {
-        assert_eq!(variant_for_release("6.18.44-fc-v595").unwrap().name, "v6.18");
+        assert_eq!(
+            variant_for_release("6.18.44-fc-v595").unwrap().name,
+            "v6.18"
+        );
         assert_eq!(variant_for_release("6.13.0").unwrap().name, "v6.13");
         // An unknown minor takes the newest one below it.
         assert_eq!(variant_for_release("7.9.1").unwrap().name, "v7.1");

@@ -7,7 +7,9 @@
 //! tags (see [`pattern`] and [`classify`]).
 
 use crate::model::{TAG_NEW, TAG_OLD, TAG_OLD_DIRTY, TAG_ZERO};
-use crate::scenario::{Extent, FsKind, HUGE_MAXBYTES, PageState, Race, Scenario, PAGE_SIZE, SECTOR};
+use crate::scenario::{
+    Extent, FsKind, PageState, Race, Scenario, HUGE_MAXBYTES, PAGE_SIZE, SECTOR,
+};
 
 /// A sector that matches no pattern (torn, misplaced or garbage data). The model never uses it.
 pub const TAG_OTHER: u32 = 5;
@@ -273,7 +275,11 @@ pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
                 let wend = (off + PAGE_SIZE).min(i_size);
                 let mut b = off / bs;
                 while b * bs < wend {
-                    let k = w.blocks.get(b as usize).map(|x| x.kind).unwrap_or(Extent::Hole);
+                    let k = w
+                        .blocks
+                        .get(b as usize)
+                        .map(|x| x.kind)
+                        .unwrap_or(Extent::Hole);
                     if k == Extent::Hole {
                         return unsup("dirty page over a hole not marked delalloc");
                     }
@@ -476,7 +482,12 @@ mod tests {
                 ..Default::default()
             },
         ];
-        s.world.pages = vec![PageState::Clean, PageState::None, PageState::None, PageState::Dirty];
+        s.world.pages = vec![
+            PageState::Clean,
+            PageState::None,
+            PageState::None,
+            PageState::Dirty,
+        ];
         // Delalloc needs the dirty page below EOF.
         assert!(plan(&s).is_err());
         s.world.i_size = 4 * 4096;

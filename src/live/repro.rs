@@ -85,7 +85,7 @@ static void die(const char *what)
 	exit(2);
 }
 
-static void wpat(int fd, uint64_t off, uint64_t len, unsigned char tag)
+static __attribute__((unused)) void wpat(int fd, uint64_t off, uint64_t len, unsigned char tag)
 {
 	unsigned char *b = malloc(len);
 	if (!b)
@@ -134,7 +134,11 @@ pub fn c_program(s: &Scenario) -> Result<String, String> {
         _ => format!("ext4: mkfs.ext4 -b {} IMAGE", 1u32 << s.world.blkbits),
     };
     let _ = writeln!(o, "// SPDX-License-Identifier: GPL-2.0-only");
-    let _ = writeln!(o, "/*\n * diofuzz repro (generated). Scenario:\n *   {}", json.replace("*/", "* /"));
+    let _ = writeln!(
+        o,
+        "/*\n * diofuzz repro (generated). Scenario:\n *   {}",
+        json.replace("*/", "* /")
+    );
     let _ = writeln!(
         o,
         " *\n * Run on a scratch filesystem: {fsdesc}, loop device with logical block size {},\n * mounted on DIR; then: cc -O2 -o repro repro.c && ./repro DIR",
@@ -149,7 +153,9 @@ pub fn c_program(s: &Scenario) -> Result<String, String> {
     o.push_str("\tconst char *dir = argc > 1 ? argv[1] : \".\";\n");
     o.push_str("\tchar path[4096], donor[4096];\n");
     o.push_str("\tsnprintf(path, sizeof(path), \"%s/diofuzz-repro-%d\", dir, (int)getpid());\n");
-    o.push_str("\tsnprintf(donor, sizeof(donor), \"%s/diofuzz-repro-donor-%d\", dir, (int)getpid());\n");
+    o.push_str(
+        "\tsnprintf(donor, sizeof(donor), \"%s/diofuzz-repro-donor-%d\", dir, (int)getpid());\n",
+    );
     o.push_str("\tint fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);\n\tif (fd < 0)\n\t\tdie(\"create\");\n");
     for st in &p.steps {
         match st {
@@ -172,9 +178,9 @@ pub fn c_program(s: &Scenario) -> Result<String, String> {
                 );
             }
             Step::Fsync => o.push_str("\tif (fsync(fd))\n\t\tdie(\"fsync\");\n"),
-            Step::DropCache => o.push_str(
-                "\tfsync(fd);\n\tposix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);\n",
-            ),
+            Step::DropCache => {
+                o.push_str("\tfsync(fd);\n\tposix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);\n")
+            }
             Step::ReadPage { off } => {
                 let _ = writeln!(
                     o,
@@ -197,7 +203,9 @@ pub fn c_program(s: &Scenario) -> Result<String, String> {
         if c.sync { "|O_SYNC" } else { "" },
     );
     if c.fcntl_toggle {
-        o.push_str("\tfcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) ^ O_DIRECT); /* toggled after open */\n");
+        o.push_str(
+            "\tfcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) ^ O_DIRECT); /* toggled after open */\n",
+        );
     }
     let _ = writeln!(o, "\tlseek(cfd, {}, SEEK_SET);", c.pos);
     let pages = (c.buf_offset + c.len).div_ceil(4096) + 1;
@@ -218,7 +226,10 @@ pub fn c_program(s: &Scenario) -> Result<String, String> {
     let _ = writeln!(o, "\tstruct iovec iov[{}];", c.segs.len());
     let mut at = 0;
     for (i, l) in c.segs.iter().enumerate() {
-        let _ = writeln!(o, "\tiov[{i}].iov_base = ub + {at};\n\tiov[{i}].iov_len = {l};");
+        let _ = writeln!(
+            o,
+            "\tiov[{i}].iov_base = ub + {at};\n\tiov[{i}].iov_len = {l};"
+        );
         at += l;
     }
     if c.mmap_writer {
@@ -230,10 +241,7 @@ pub fn c_program(s: &Scenario) -> Result<String, String> {
         );
     }
     let call = if c.read { "preadv2" } else { "pwritev2" };
-    let _ = writeln!(
-        o,
-        "\tssize_t ret;\n\tint err = 0;\n\toff_t after;"
-    );
+    let _ = writeln!(o, "\tssize_t ret;\n\tint err = 0;\n\toff_t after;");
     match c.rlimit_fsize {
         Some(l) => {
             let _ = writeln!(
@@ -278,7 +286,9 @@ pub fn main(args: &[String]) -> i32 {
         match a.as_str() {
             "-o" => out = it.next().map(PathBuf::from),
             x if x.starts_with('-') => {
-                eprintln!("diofuzz repro: unknown option {x}\nusage: diofuzz repro FILE [-o OUT.c]");
+                eprintln!(
+                    "diofuzz repro: unknown option {x}\nusage: diofuzz repro FILE [-o OUT.c]"
+                );
                 return 2;
             }
             x => file = Some(PathBuf::from(x)),
@@ -378,9 +388,13 @@ mod tests {
         };
         let dir = std::env::temp_dir().join(format!("diofuzz-repro-test-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
-        for (i, s) in [sample(), Scenario::default(), crate::live::gen::generate(3, 5, FsKind::Ext4)]
-            .iter()
-            .enumerate()
+        for (i, s) in [
+            sample(),
+            Scenario::default(),
+            crate::live::gen::generate(3, 5, FsKind::Ext4),
+        ]
+        .iter()
+        .enumerate()
         {
             let src = dir.join(format!("r{i}.c"));
             fs::write(&src, c_program(s).unwrap()).unwrap();

@@ -117,7 +117,10 @@ impl Prereqs {
                 v.push("kernel has no XFS (modprobe xfs)".to_string());
             }
             if self.mkfs_xfs.is_none() {
-                v.push("mkfs.xfs not found: install the xfsprogs package (apt-get install xfsprogs)".to_string());
+                v.push(
+                    "mkfs.xfs not found: install the xfsprogs package (apt-get install xfsprogs)"
+                        .to_string(),
+                );
             }
         }
         if fss.contains(&FsKind::Ext4) {
@@ -215,7 +218,13 @@ fn loop_attach(image: &Path, lbs: u32, tag: &str) -> Result<(PathBuf, fs::File),
             reserved: [0; 8],
         };
         // SAFETY: cfg is a valid struct loop_config for the duration of the call.
-        let r = unsafe { libc::ioctl(f.as_raw_fd(), LOOP_CONFIGURE as _, &cfg as *const LoopConfig) };
+        let r = unsafe {
+            libc::ioctl(
+                f.as_raw_fd(),
+                LOOP_CONFIGURE as _,
+                &cfg as *const LoopConfig,
+            )
+        };
         if r == 0 {
             return Ok((dev, f));
         }
@@ -366,7 +375,11 @@ impl Scratch {
             .create(&mnt)
             .map_err(|e| format!("create {}: {e}", mnt.display()))?;
         // A sparse image: XFS needs at least 300 MiB since xfsprogs 5.19.
-        let size: u64 = if key.fs == FsKind::Xfs { 512 << 20 } else { 128 << 20 };
+        let size: u64 = if key.fs == FsKind::Xfs {
+            512 << 20
+        } else {
+            128 << 20
+        };
         let f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -381,15 +394,39 @@ impl Scratch {
         // mkfs runs on the image FILE (never on a device).
         let mut cmd = match key.fs {
             FsKind::Xfs => {
-                let mut c = Command::new(prereqs.mkfs_xfs.as_ref().ok_or("mkfs.xfs missing (install xfsprogs)")?);
+                let mut c = Command::new(
+                    prereqs
+                        .mkfs_xfs
+                        .as_ref()
+                        .ok_or("mkfs.xfs missing (install xfsprogs)")?,
+                );
                 c.args(["-q", "-f", "-K", "-b", &format!("size={bs}")])
                     .args(["-s", &format!("size={lbs}")])
-                    .args(["-m", if key.reflink { "reflink=1" } else { "reflink=0" }]);
+                    .args([
+                        "-m",
+                        if key.reflink {
+                            "reflink=1"
+                        } else {
+                            "reflink=0"
+                        },
+                    ]);
                 c
             }
             FsKind::Ext4 => {
-                let mut c = Command::new(prereqs.mkfs_ext4.as_ref().ok_or("mkfs.ext4 missing (install e2fsprogs)")?);
-                c.args(["-q", "-F", "-b", &bs, "-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1"]);
+                let mut c = Command::new(
+                    prereqs
+                        .mkfs_ext4
+                        .as_ref()
+                        .ok_or("mkfs.ext4 missing (install e2fsprogs)")?,
+                );
+                c.args([
+                    "-q",
+                    "-F",
+                    "-b",
+                    &bs,
+                    "-E",
+                    "nodiscard,lazy_itable_init=1,lazy_journal_init=1",
+                ]);
                 c
             }
             FsKind::Bdev => return Err("bdev has no scratch filesystem".into()),
@@ -577,7 +614,10 @@ pub fn remove_stale() -> (Vec<String>, Vec<String>) {
         }
         let problems = remove_dir_of_ours(&dir);
         if problems.is_empty() {
-            done.push(format!("removed stale {} (pid {pid} is gone)", dir.display()));
+            done.push(format!(
+                "removed stale {} (pid {pid} is gone)",
+                dir.display()
+            ));
         }
         errs.extend(problems);
     }

@@ -146,7 +146,8 @@ impl Tracer {
             missing: Vec::new(),
             done: false,
         };
-        fs::create_dir(&inst).map_err(|e| format!("create trace instance {}: {e}", inst.display()))?;
+        fs::create_dir(&inst)
+            .map_err(|e| format!("create trace instance {}: {e}", inst.display()))?;
         let _ = write(&inst.join("buffer_size_kb"), "512");
         for (sys, ev) in EVENTS {
             let en = inst.join("events").join(sys).join(ev).join("enable");
@@ -177,7 +178,8 @@ impl Tracer {
     }
 
     pub fn read(&self) -> Result<Vec<TraceEvent>, String> {
-        let s = fs::read_to_string(self.inst.join("trace")).map_err(|e| format!("read trace: {e}"))?;
+        let s =
+            fs::read_to_string(self.inst.join("trace")).map_err(|e| format!("read trace: {e}"))?;
         Ok(parse(&s))
     }
 
@@ -198,7 +200,10 @@ impl Tracer {
         }
         let _ = write(&self.inst.join("set_event_pid"), "");
         if let Err(e) = fs::remove_dir(&self.inst) {
-            errs.push(format!("remove trace instance {}: {e}", self.inst.display()));
+            errs.push(format!(
+                "remove trace instance {}: {e}",
+                self.inst.display()
+            ));
         }
         if self.mounted_by_us {
             if let Err(e) = umount2(self.root.as_path(), MntFlags::empty()) {
@@ -239,7 +244,10 @@ pub fn remove_stale_instances(root: &Path) {
         }
         match fs::remove_dir(&p) {
             Ok(()) => eprintln!("live: removed stale trace instance {}", p.display()),
-            Err(x) => eprintln!("live: could not remove stale trace instance {}: {x}", p.display()),
+            Err(x) => eprintln!(
+                "live: could not remove stale trace instance {}: {x}",
+                p.display()
+            ),
         }
     }
 }
