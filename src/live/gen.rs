@@ -12,7 +12,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -24,7 +24,7 @@ impl Rng {
         if n == 0 {
             0
         } else {
-            self.next() % n
+            self.next_u64() % n
         }
     }
     /// true with probability pct/100.
@@ -40,7 +40,7 @@ impl Rng {
 pub fn generate(seed: u64, index: u64, fs: FsKind) -> Scenario {
     let mut r = Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ (fs as u64) << 56);
     // Warm up so neighbouring seeds diverge.
-    r.next();
+    r.next_u64();
     let mut s = Scenario {
         fs,
         ..Default::default()

@@ -524,8 +524,10 @@ mod tests {
         let mut s = Scenario::default();
         s.request.aio = true;
         assert_eq!(plan(&s).unwrap_err(), "aio submission");
-        let mut s = Scenario::default();
-        s.fs = FsKind::Bdev;
+        let s = Scenario {
+            fs: FsKind::Bdev,
+            ..Default::default()
+        };
         assert!(plan(&s).is_err());
         let mut s = Scenario::default();
         s.world.blocks = vec![BlockState {
