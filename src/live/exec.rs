@@ -545,8 +545,9 @@ fn execute_in(
     }
     drop(file);
     let i_size = stx.stx_size;
-    let cached = classify_file(&read_cached(path, i_size)?);
-    let direct = classify_file(&read_direct(path, i_size)?);
+    let old = Some(plan.i_size);
+    let cached = classify_file(&read_cached(path, i_size)?, old);
+    let direct = classify_file(&read_direct(path, i_size)?, old);
     Ok(Observation {
         ret: cr.ret,
         write_pos: wpos,

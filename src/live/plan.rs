@@ -375,7 +375,8 @@ pub fn tag_byte(tag: u32) -> u8 {
 }
 
 /// Fill `buf` (which starts at file offset `off`) with `tag`'s pattern: every sector starts with
-/// "DFZ", the tag byte and the sector number (little endian), then the tag byte.
+/// the tag byte, "DFZ" and the sector number (little endian), then the tag byte again. The first
+/// byte alone tells the tag, so a one-byte tail at EOF still classifies.
 pub fn pattern(tag: u32, off: u64, buf: &mut [u8]) {
     let tb = tag_byte(tag);
     for (i, b) in buf.iter_mut().enumerate() {
@@ -383,10 +384,9 @@ pub fn pattern(tag: u32, off: u64, buf: &mut [u8]) {
         let s = pos / SECTOR;
         let k = (pos % SECTOR) as usize;
         *b = match k {
-            0 => b'D',
-            1 => b'F',
-            2 => b'Z',
-            3 => tb,
+            1 => b'D',
+            2 => b'F',
+            3 => b'Z',
             4..=11 => s.to_le_bytes()[k - 4],
             _ => tb,
         };
@@ -409,11 +409,24 @@ pub fn classify(sector: u64, bytes: &[u8]) -> u32 {
     TAG_OTHER
 }
 
-/// Classify a whole file content (from offset 0) into per-sector tags.
-pub fn classify_file(data: &[u8]) -> Vec<u32> {
+/// Classify a whole file content (from offset 0) into per-sector tags. `old_eof`: the size
+/// before the call; a sector it cuts is classified by the part below it when the part above is
+/// zero (what the kernel leaves past an old EOF), as the model tags whole sectors.
+pub fn classify_file(data: &[u8], old_eof: Option<u64>) -> Vec<u32> {
     data.chunks(SECTOR as usize)
         .enumerate()
-        .map(|(i, c)| classify(i as u64, c))
+        .map(|(i, c)| {
+            let lo = i as u64 * SECTOR;
+            if let Some(e) = old_eof {
+                if lo < e && e < lo + c.len() as u64 {
+                    let cut = (e - lo) as usize;
+                    if c[cut..].iter().all(|&b| b == 0) {
+                        return classify(i as u64, &c[..cut]);
+                    }
+                }
+            }
+            classify(i as u64, c)
+        })
         .collect()
 }
 
@@ -449,6 +462,13 @@ mod tests {
         assert_eq!(classify(3, &[0u8; 100]), TAG_ZERO);
         // A prefix of a sector classifies.
         assert_eq!(classify(8, &b[..7]), TAG_NEW);
+        // One byte tells the tag.
+        assert_eq!(classify(8, &b[..1]), TAG_NEW);
+        // A sector cut by the old EOF: data below, zeroes above.
+        let mut f = vec![0u8; 1024];
+        pattern(TAG_OLD_DIRTY, 0, &mut f[..513]);
+        assert_eq!(classify_file(&f, Some(513)), vec![TAG_OLD_DIRTY, TAG_OLD_DIRTY]);
+        assert_eq!(classify_file(&f, None), vec![TAG_OLD_DIRTY, TAG_OTHER]);
     }
 
     #[test]

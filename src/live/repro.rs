@@ -49,15 +49,15 @@ struct file_clone_range { int64_t src_fd; uint64_t src_offset, src_length, dest_
 #define STATX_WRITE_ATOMIC_ 0x10000U
 #define STATX_ATTR_WRITE_ATOMIC_ 0x400000ULL
 
-/* Data pattern: every 512-byte sector starts with "DFZ", a tag byte and the sector number,
+/* Data pattern: every 512-byte sector starts with the tag byte, "DFZ" and the sector number,
  * then the tag byte. Tags: 0x11 old data, 0x22 newer data in a dirty page, 0x33 the request. */
 static void pat(unsigned char *b, uint64_t off, size_t len, unsigned char tag)
 {
 	for (size_t i = 0; i < len; i++) {
 		uint64_t pos = off + i, s = pos / 512;
 		unsigned k = pos % 512;
-		b[i] = k == 0 ? 'D' : k == 1 ? 'F' : k == 2 ? 'Z' : k == 3 ? tag :
-		       k < 12 ? (unsigned char)(s >> (8 * (k - 4))) : tag;
+		b[i] = k == 1 ? 'D' : k == 2 ? 'F' : k == 3 ? 'Z' :
+		       (k >= 4 && k < 12) ? (unsigned char)(s >> (8 * (k - 4))) : tag;
 	}
 }
 
