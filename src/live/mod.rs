@@ -35,6 +35,7 @@ const USAGE: &str = "usage:
   diofuzz live --check          check the prerequisites only
   diofuzz live --cleanup        remove resources left by killed runs, then exit
   diofuzz repro FILE [-o OUT.c] write a standalone C reproducer for a scenario (JSON or bytes)
+  diofuzz repro FILE --run      ... and compile and run it on a scratch filesystem
 
 live runs generated scenarios (--count per filesystem, default 0 when files are given, else 50)
 and scenario files as real syscalls on scratch filesystems it makes itself (root, loop devices,

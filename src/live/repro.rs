@@ -277,17 +277,61 @@ pub fn c_program(s: &Scenario) -> Result<String, String> {
     Ok(o)
 }
 
-/// `diofuzz repro FILE [-o OUT]`.
+/// Build the scenario's scratch filesystem, compile `src` with cc and run it there; returns its
+/// output. Everything is made and removed like a `live` run's resources.
+pub fn run_on_scratch(s: &Scenario, src: &str) -> Result<String, String> {
+    let p = plan(s)?;
+    let pre = super::scratch::prereqs();
+    let missing = pre.missing(&[s.fs]);
+    if !missing.is_empty() {
+        return Err(format!("cannot run: {}", missing.join("; ")));
+    }
+    let cc = super::scratch::which("cc").ok_or("no cc to compile the reproducer")?;
+    let _ = super::scratch::remove_stale();
+    super::scratch::install_signal_handlers()?;
+    let mut sc = super::scratch::Scratch::new(false)?;
+    let c = sc.dir.join("repro.c");
+    let exe = sc.dir.join("repro");
+    fs::write(&c, src).map_err(|e| format!("write {}: {e}", c.display()))?;
+    let out = std::process::Command::new(cc)
+        .args(["-O2", "-o"])
+        .arg(&exe)
+        .arg(&c)
+        .output()
+        .map_err(|e| format!("cc: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cc failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let mnt = sc.get(p.key, &pre)?.mnt.clone();
+    let out = std::process::Command::new(&exe)
+        .arg(&mnt)
+        .output()
+        .map_err(|e| format!("run: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let errs = sc.cleanup();
+    if !errs.is_empty() {
+        return Err(format!("{text}\ncleanup: {}", errs.join("; ")));
+    }
+    Ok(text)
+}
+
+/// `diofuzz repro FILE [-o OUT] [--run]`.
 pub fn main(args: &[String]) -> i32 {
     let mut file = None;
     let mut out: Option<PathBuf> = None;
+    let mut run = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "-o" => out = it.next().map(PathBuf::from),
+            "--run" => run = true,
             x if x.starts_with('-') => {
                 eprintln!(
-                    "diofuzz repro: unknown option {x}\nusage: diofuzz repro FILE [-o OUT.c]"
+                    "diofuzz repro: unknown option {x}\nusage: diofuzz repro FILE [-o OUT.c] [--run]"
                 );
                 return 2;
             }
@@ -312,6 +356,18 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     };
+    if run {
+        return match run_on_scratch(&s, &src) {
+            Ok(t) => {
+                print!("{t}");
+                0
+            }
+            Err(e) => {
+                eprintln!("diofuzz repro --run: {e}");
+                3
+            }
+        };
+    }
     match out {
         None => {
             print!("{src}");
