@@ -62,6 +62,9 @@ pub struct Outcome {
     /// The oracle over the kernel's behaviour (O4, O7 are not observable live).
     pub kernel_findings: Vec<String>,
     pub model_findings: Vec<String>,
+    /// Kernel sectors that match no pattern: (byte offset, first 16 bytes in hex).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kernel_other_sectors: Vec<(u64, String)>,
     pub scenario: Scenario,
 }
 
@@ -328,6 +331,7 @@ pub fn outcome(
         kernel: Some(kernel_side(o, s)),
         kernel_findings: kernel_findings(s, x, o, plan.racy),
         model_findings: model_findings(x),
+        kernel_other_sectors: o.other_samples.clone(),
         scenario: s.clone(),
     }
 }

@@ -37,6 +37,9 @@ pub struct Observation {
     pub statx_unit_min: u32,
     pub statx_unit_max: u32,
     pub events: Vec<TraceEvent>,
+    /// Sectors that match no pattern: (byte offset, first 16 bytes in hex), at most 4, to tell
+    /// stale data from torn or misplaced data.
+    pub other_samples: Vec<(u64, String)>,
     /// The call ran in a child killed by a signal (should not happen: SIGXFSZ is ignored).
     pub child_signal: Option<i32>,
 }
@@ -546,7 +549,18 @@ fn execute_in(
     drop(file);
     let i_size = stx.stx_size;
     let old = Some(plan.i_size);
-    let cached = classify_file(&read_cached(path, i_size)?, old);
+    let cached_bytes = read_cached(path, i_size)?;
+    let cached = classify_file(&cached_bytes, old);
+    let other_samples = cached
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| **t == super::plan::TAG_OTHER)
+        .take(4)
+        .map(|(i, _)| {
+            let b = &cached_bytes[i * 512..(i * 512 + 16).min(cached_bytes.len())];
+            (i as u64 * 512, b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+        })
+        .collect();
     let direct = classify_file(&read_direct(path, i_size)?, old);
     Ok(Observation {
         ret: cr.ret,
@@ -559,6 +573,7 @@ fn execute_in(
         statx_unit_min: stx.stx_atomic_write_unit_min,
         statx_unit_max: stx.stx_atomic_write_unit_max,
         events,
+        other_samples,
         child_signal: cr.child_signal,
     })
 }

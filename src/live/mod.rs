@@ -458,6 +458,7 @@ fn run_all(
             kernel: None,
             kernel_findings: Vec::new(),
             model_findings: Vec::new(),
+            kernel_other_sectors: Vec::new(),
             scenario: s.clone(),
         };
         let p = match plan::plan(s) {
@@ -557,6 +558,9 @@ fn print_outcome(x: &Outcome, verbose: bool) {
     }
     for f in &x.kernel_findings {
         println!("  KERNEL FINDING {f}");
+    }
+    for (off, hex) in &x.kernel_other_sectors {
+        println!("  unrecognised data at byte {off}: {hex}...");
     }
     if x.verdict == Verdict::Disagree || !x.kernel_findings.is_empty() {
         if let Ok(j) = serde_json::to_string(&x.scenario) {

@@ -364,6 +364,10 @@ fn merge(v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     out
 }
 
+/// Free space of every scratch filesystem is filled with this byte before use (a file written
+/// and deleted), so a block handed out without being zeroed reads as TAG_STALE.
+pub const STALE_BYTE: u8 = 0x55;
+
 /// The fill byte of a tag's pattern.
 pub fn tag_byte(tag: u32) -> u8 {
     match tag {
@@ -398,6 +402,9 @@ pub fn pattern(tag: u32, off: u64, buf: &mut [u8]) {
 pub fn classify(sector: u64, bytes: &[u8]) -> u32 {
     if bytes.iter().all(|&b| b == 0) {
         return TAG_ZERO;
+    }
+    if bytes.iter().all(|&b| b == STALE_BYTE) {
+        return crate::model::TAG_STALE;
     }
     let mut want = vec![0u8; bytes.len()];
     for tag in [TAG_OLD, TAG_OLD_DIRTY, TAG_NEW] {
@@ -460,6 +467,7 @@ mod tests {
         // At the wrong offset it is not NEW.
         assert_eq!(classify(9, &b[..512]), TAG_OTHER);
         assert_eq!(classify(3, &[0u8; 100]), TAG_ZERO);
+        assert_eq!(classify(3, &[STALE_BYTE; 512]), crate::model::TAG_STALE);
         // A prefix of a sector classifies.
         assert_eq!(classify(8, &b[..7]), TAG_NEW);
         // One byte tells the tag.

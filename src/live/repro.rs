@@ -71,6 +71,10 @@ static char classify(const unsigned char *b, uint64_t sector, size_t n)
 		;
 	if (i == n)
 		return '0';
+	for (i = 0; i < n && b[i] == 0x55; i++)
+		;
+	if (i == n)
+		return 's';
 	for (int t = 0; t < 3; t++) {
 		pat(want, sector * 512, n, tags[t]);
 		if (!memcmp(want, b, n))
@@ -94,6 +98,26 @@ static __attribute__((unused)) void wpat(int fd, uint64_t off, uint64_t len, uns
 	if (pwrite(fd, b, len, off) != (ssize_t)len)
 		die("pwrite");
 	free(b);
+}
+
+/* Fill free space with 0x55 ("stale") and free it again, so blocks handed out without being
+ * zeroed show up as 's'. */
+static void prefill_stale(const char *dir)
+{
+	char p[4096];
+	static unsigned char b[1 << 20];
+	snprintf(p, sizeof(p), "%s/diofuzz-repro-stale-%d", dir, (int)getpid());
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0)
+		die("stale fill");
+	memset(b, 0x55, sizeof(b));
+	for (int i = 0; i < 4; i++)
+		if (write(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
+			die("stale fill write");
+	fsync(fd);
+	close(fd);
+	unlink(p);
+	sync();
 }
 
 static void show(const char *path, uint64_t size, int direct)
@@ -146,11 +170,13 @@ pub fn c_program(s: &Scenario) -> Result<String, String> {
     );
     let _ = writeln!(
         o,
-        " * To see the path taken, enable iomap:iomap_dio_rw_begin, xfs:xfs_file_buffered_write,\n * xfs:xfs_iomap_atomic_write_cow, ext4:ext4_da_write_begin in tracefs while it runs.\n * Data letters per 512-byte sector: 0 zero, o old, d dirty-page data, n new, ? other.\n */"
+        " * To see the path taken, enable iomap:iomap_dio_rw_begin, xfs:xfs_file_buffered_write,\n * xfs:xfs_iomap_atomic_write_cow, ext4:ext4_da_write_begin in tracefs while it runs.\n * Data letters per 512-byte sector: 0 zero, o old, d dirty-page data, n new,
+ * s stale (free space is filled with 0x55 first), ? other.\n */"
     );
     o.push_str(PRELUDE);
     o.push_str("\nint main(int argc, char **argv)\n{\n");
     o.push_str("\tconst char *dir = argc > 1 ? argv[1] : \".\";\n");
+    o.push_str("\tprefill_stale(dir);\n");
     o.push_str("\tchar path[4096], donor[4096];\n");
     o.push_str("\tsnprintf(path, sizeof(path), \"%s/diofuzz-repro-%d\", dir, (int)getpid());\n");
     o.push_str(

@@ -468,6 +468,7 @@ impl Scratch {
         }
         let last = self.fss.len() - 1;
         self.fss[last].mounted = true;
+        prefill_stale(&mnt)?;
         if self.verbose {
             eprintln!(
                 "live: {label}: {} on {} ({})",
@@ -509,6 +510,30 @@ impl Drop for Scratch {
             eprintln!("live: cleanup: {e}");
         }
     }
+}
+
+/// Write 32 MiB of [`super::plan::STALE_BYTE`] into a file, sync it and delete it: blocks the
+/// filesystem later hands out hold that byte, so exposing unzeroed blocks is visible.
+pub fn prefill_stale(mnt: &Path) -> Result<(), String> {
+    let p = mnt.join("stale-fill");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&p)
+        .map_err(|e| format!("create {}: {e}", p.display()))?;
+    let buf = vec![super::plan::STALE_BYTE; 1 << 20];
+    for _ in 0..32 {
+        f.write_all(&buf)
+            .map_err(|e| format!("write {}: {e}", p.display()))?;
+    }
+    f.sync_all()
+        .map_err(|e| format!("sync {}: {e}", p.display()))?;
+    drop(f);
+    fs::remove_file(&p).map_err(|e| format!("remove {}: {e}", p.display()))?;
+    // Let the freed extents become reusable (XFS busy extents clear at log commit).
+    nix::unistd::sync();
+    Ok(())
 }
 
 fn umount_retry(p: &Path) -> Result<(), String> {
