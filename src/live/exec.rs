@@ -40,6 +40,8 @@ pub struct Observation {
     /// Sectors that match no pattern: (byte offset, first 16 bytes in hex), at most 4, to tell
     /// stale data from torn or misplaced data.
     pub other_samples: Vec<(u64, String)>,
+    /// Wall time of the measured call alone (pwritev2/preadv2), in nanoseconds.
+    pub call_ns: u64,
     /// The call ran in a child killed by a signal (should not happen: SIGXFSZ is ignored).
     pub child_signal: Option<i32>,
 }
@@ -506,6 +508,7 @@ fn execute_in(
         None
     };
     tracer.clear()?;
+    let t0 = std::time::Instant::now();
     let cr = match c.rlimit_fsize {
         Some(l) => call_in_child(fd, c, &iov, l)?,
         None => {
@@ -518,6 +521,7 @@ fn execute_in(
             }
         }
     };
+    let call_ns = t0.elapsed().as_nanos() as u64;
     stop.store(true, Ordering::Relaxed);
     if let Some((h, ())) = writer {
         let _ = h.join();
@@ -558,7 +562,10 @@ fn execute_in(
         .take(4)
         .map(|(i, _)| {
             let b = &cached_bytes[i * 512..(i * 512 + 16).min(cached_bytes.len())];
-            (i as u64 * 512, b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            (
+                i as u64 * 512,
+                b.iter().map(|x| format!("{x:02x}")).collect::<String>(),
+            )
         })
         .collect();
     let direct = classify_file(&read_direct(path, i_size)?, old);
@@ -574,6 +581,7 @@ fn execute_in(
         statx_unit_max: stx.stx_atomic_write_unit_max,
         events,
         other_samples,
+        call_ns,
         child_signal: cr.child_signal,
     })
 }

@@ -475,7 +475,10 @@ mod tests {
         // A sector cut by the old EOF: data below, zeroes above.
         let mut f = vec![0u8; 1024];
         pattern(TAG_OLD_DIRTY, 0, &mut f[..513]);
-        assert_eq!(classify_file(&f, Some(513)), vec![TAG_OLD_DIRTY, TAG_OLD_DIRTY]);
+        assert_eq!(
+            classify_file(&f, Some(513)),
+            vec![TAG_OLD_DIRTY, TAG_OLD_DIRTY]
+        );
         assert_eq!(classify_file(&f, None), vec![TAG_OLD_DIRTY, TAG_OTHER]);
     }
 

@@ -326,7 +326,10 @@ pub fn run_on_scratch(s: &Scenario, src: &str) -> Result<String, String> {
         .output()
         .map_err(|e| format!("cc: {e}"))?;
     if !out.status.success() {
-        return Err(format!("cc failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "cc failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let mnt = sc.get(p.key, &pre)?.mnt.clone();
     let out = std::process::Command::new(&exe)
