@@ -513,26 +513,54 @@ impl Drop for Scratch {
 }
 
 /// Write 32 MiB of [`super::plan::STALE_BYTE`] into a file, sync it and delete it: blocks the
-/// filesystem later hands out hold that byte, so exposing unzeroed blocks is visible.
+/// filesystem later hands out hold that byte, so exposing unzeroed blocks is visible. Done in a
+/// forked child: the dirtied pages count against the child's dirty throttle, not ours (an
+/// over-limit task gets -EAGAIN from RWF_NOWAIT buffered writes, which would skew them).
 pub fn prefill_stale(mnt: &Path) -> Result<(), String> {
-    let p = mnt.join("stale-fill");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&p)
-        .map_err(|e| format!("create {}: {e}", p.display()))?;
+    let p = super::scratch::cpath(&mnt.join("stale-fill"));
     let buf = vec![super::plan::STALE_BYTE; 1 << 20];
-    for _ in 0..32 {
-        f.write_all(&buf)
-            .map_err(|e| format!("write {}: {e}", p.display()))?;
+    // SAFETY: the child only calls open/write/fsync/close/unlink/_exit on prepared data.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", std::io::Error::last_os_error()));
     }
-    f.sync_all()
-        .map_err(|e| format!("sync {}: {e}", p.display()))?;
-    drop(f);
-    fs::remove_file(&p).map_err(|e| format!("remove {}: {e}", p.display()))?;
-    // Let the freed extents become reusable (XFS busy extents clear at log commit).
-    nix::unistd::sync();
+    if pid == 0 {
+        unsafe {
+            let fd = libc::open(
+                p.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                0o600,
+            );
+            if fd < 0 {
+                libc::_exit(1);
+            }
+            for _ in 0..32 {
+                if libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len())
+                    != buf.len() as isize
+                {
+                    libc::_exit(2);
+                }
+            }
+            libc::fsync(fd);
+            libc::close(fd);
+            libc::unlink(p.as_ptr());
+            libc::sync();
+            libc::_exit(0);
+        }
+    }
+    let mut st = 0;
+    // SAFETY: reaping our child.
+    while unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return Err("waitpid for the stale fill".into());
+        }
+    }
+    if !libc::WIFEXITED(st) || libc::WEXITSTATUS(st) != 0 {
+        return Err(format!(
+            "stale fill of {} failed (status {st})",
+            mnt.display()
+        ));
+    }
     Ok(())
 }
 
