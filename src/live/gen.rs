@@ -3,7 +3,9 @@
 //! whatever `--count` is) and restricted to scenarios a real kernel on a loop device can express
 //! (every generated scenario passes [`super::plan::plan`]).
 
-use crate::scenario::{BlockState, Extent, FsKind, PageState, Race, Rwf, Scenario, SECTOR};
+use crate::scenario::{
+    BlockState, Extent, FsKind, PageState, Race, Rwf, Scenario, MAX_BLOCK_COUNT, SECTOR,
+};
 
 /// SplitMix64: small, fast, and the same on every platform.
 pub struct Rng(u64);
@@ -145,8 +147,10 @@ pub fn generate(seed: u64, index: u64, fs: FsKind) -> Scenario {
             SECTOR << r.below(4)
         };
         q.len = if r.pct(5) { len + SECTOR } else { len };
+        // Positions stay below 64 blocks, the scenario encoding's range (MAX_BLOCK_COUNT).
+        let aligned_max = (MAX_BLOCK_COUNT * bs - 1) / len.max(1);
         q.pos = if r.pct(75) {
-            r.below(8) * len
+            r.below(8.min(aligned_max + 1)) * len
         } else {
             r.below(16) * bs
         };
