@@ -388,6 +388,8 @@ pub fn execute(
 ) -> Result<Observation, String> {
     let path = dir.join(format!("f-{name}"));
     let donor = dir.join(format!("d-{name}"));
+    let seq: u32 = name.parse().unwrap_or(0);
+    super::plan::set_nonce((std::process::id() << 16) ^ seq.wrapping_add(1));
     let r = execute_in(plan, &path, &donor, tracer);
     let _ = fs::remove_file(&path);
     let _ = fs::remove_file(&donor);

@@ -379,10 +379,12 @@ pub fn tag_byte(tag: u32) -> u8 {
 }
 
 /// Fill `buf` (which starts at file offset `off`) with `tag`'s pattern: every sector starts with
-/// the tag byte, "DFZ" and the sector number (little endian), then the tag byte again. The first
+/// the tag byte, "DFZ", the sector number (little endian, 8 bytes) and the scenario nonce (4
+/// bytes), then the tag byte again. The first
 /// byte alone tells the tag, so a one-byte tail at EOF still classifies.
 pub fn pattern(tag: u32, off: u64, buf: &mut [u8]) {
     let tb = tag_byte(tag);
+    let nonce = NONCE.with(|n| n.get()).to_le_bytes();
     for (i, b) in buf.iter_mut().enumerate() {
         let pos = off + i as u64;
         let s = pos / SECTOR;
@@ -392,9 +394,21 @@ pub fn pattern(tag: u32, off: u64, buf: &mut [u8]) {
             2 => b'F',
             3 => b'Z',
             4..=11 => s.to_le_bytes()[k - 4],
+            12..=15 => nonce[k - 12],
             _ => tb,
         };
     }
+}
+
+thread_local! {
+    /// The current scenario's nonce, part of every pattern: data another scenario's file left
+    /// in a block (freed and handed out again) then classifies as "other", not as this file's.
+    static NONCE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Set the pattern nonce for this thread (the executor does, once per scenario).
+pub fn set_nonce(n: u32) {
+    NONCE.with(|c| c.set(n));
 }
 
 /// Classify the bytes of sector `sector` that were read (a prefix of the sector when the file
@@ -480,6 +494,15 @@ mod tests {
             vec![TAG_OLD_DIRTY, TAG_OLD_DIRTY]
         );
         assert_eq!(classify_file(&f, None), vec![TAG_OLD_DIRTY, TAG_OTHER]);
+        // Another scenario's data (another nonce) is "other".
+        set_nonce(7);
+        let mut g = vec![0u8; 512];
+        pattern(TAG_OLD, 0, &mut g);
+        set_nonce(8);
+        assert_eq!(classify(0, &g), TAG_OTHER);
+        set_nonce(7);
+        assert_eq!(classify(0, &g), TAG_OLD);
+        set_nonce(0);
     }
 
     #[test]

@@ -49,15 +49,18 @@ struct file_clone_range { int64_t src_fd; uint64_t src_offset, src_length, dest_
 #define STATX_WRITE_ATOMIC_ 0x10000U
 #define STATX_ATTR_WRITE_ATOMIC_ 0x400000ULL
 
-/* Data pattern: every 512-byte sector starts with the tag byte, "DFZ" and the sector number,
- * then the tag byte. Tags: 0x11 old data, 0x22 newer data in a dirty page, 0x33 the request. */
+/* Data pattern: every 512-byte sector starts with the tag byte, "DFZ", the sector number
+ * (8 bytes) and a per-run nonce (4 bytes), then the tag byte. Tags: 0x11 old data, 0x22 newer data in a dirty page, 0x33 the request. */
+static uint32_t nonce; /* per run: another file's old blocks then read as '?' */
+
 static void pat(unsigned char *b, uint64_t off, size_t len, unsigned char tag)
 {
 	for (size_t i = 0; i < len; i++) {
 		uint64_t pos = off + i, s = pos / 512;
 		unsigned k = pos % 512;
 		b[i] = k == 1 ? 'D' : k == 2 ? 'F' : k == 3 ? 'Z' :
-		       (k >= 4 && k < 12) ? (unsigned char)(s >> (8 * (k - 4))) : tag;
+		       (k >= 4 && k < 12) ? (unsigned char)(s >> (8 * (k - 4))) :
+		       (k >= 12 && k < 16) ? (unsigned char)(nonce >> (8 * (k - 12))) : tag;
 	}
 }
 
@@ -176,6 +179,7 @@ pub fn c_program(s: &Scenario) -> Result<String, String> {
     o.push_str(PRELUDE);
     o.push_str("\nint main(int argc, char **argv)\n{\n");
     o.push_str("\tconst char *dir = argc > 1 ? argv[1] : \".\";\n");
+    o.push_str("\tnonce = (uint32_t)getpid() * 2654435761u;\n");
     o.push_str("\tprefill_stale(dir);\n");
     o.push_str("\tchar path[4096], donor[4096];\n");
     o.push_str("\tsnprintf(path, sizeof(path), \"%s/diofuzz-repro-%d\", dir, (int)getpid());\n");
