@@ -129,10 +129,8 @@ fn expand(k: &str, list: &[Value]) -> Result<Vec<Value>, String> {
                     }
                     for &e in site.errnos() {
                         for nth in 0..2 {
-                            out.push(Value::String(format!(
-                                "{site:?}:{}:{nth}",
-                                crate::errno::name(e)
-                            )));
+                            let en = if e == 0 { "0" } else { crate::errno::name(e) };
+                            out.push(Value::String(format!("{site:?}:{en}:{nth}")));
                         }
                     }
                 }
@@ -283,7 +281,11 @@ fn parse_fault(f: &str) -> Result<Fault, String> {
         .copied()
         .find(|s| format!("{s:?}") == *site)
         .ok_or(format!("unknown site '{site}'"))?;
-    let errno = crate::errno::parse(e).ok_or(format!("unknown errno '{e}'"))?;
+    let errno = if *e == "0" {
+        0
+    } else {
+        crate::errno::parse(e).ok_or(format!("unknown errno '{e}'"))?
+    };
     if !site.errnos().contains(&errno) {
         return Err(format!("{} cannot return {e}", site.function()));
     }
@@ -412,7 +414,23 @@ pub struct Report {
     pub inputs: u64,
     pub secs: f64,
     pub invalid: u64,
+    /// Variant names, in the order they were run.
+    pub names: Vec<&'static str>,
     acc: Acc,
+}
+
+impl Report {
+    /// (variant name, signature) of every finding, sorted.
+    pub fn signatures(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .acc
+            .sigs
+            .keys()
+            .map(|(vi, s)| (self.names[*vi].to_string(), s.clone()))
+            .collect();
+        v.sort();
+        v
+    }
 }
 
 /// Run every scenario of the domain through every variant.
@@ -514,6 +532,7 @@ pub fn check(
         inputs: total,
         secs: t0.elapsed().as_secs_f64(),
         invalid: invalid.into_inner(),
+        names: variants.iter().map(|v| v.name).collect(),
         acc: acc.into_inner().unwrap_or_else(|e| e.into_inner()),
     })
 }

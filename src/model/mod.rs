@@ -156,10 +156,13 @@ impl<'a> Cx<'a> {
                 ext += 1;
             }
             prev = Some(kind);
+            // Only allocated blocks inside EOF can be shared with another file (reflink).
+            let shared =
+                b.shared && i < eof_blocks && matches!(kind, Extent::Written | Extent::Unwritten);
             blocks.push(Blk {
                 kind,
                 extent: ext,
-                shared: b.shared,
+                shared,
                 phys_break: b.new_extent,
             });
         }
