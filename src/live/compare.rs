@@ -433,6 +433,19 @@ impl Summary {
             ));
         }
         for (k, g) in &self.groups {
+            let n = g.agree + g.disagree;
+            if n > 0 {
+                let f: Vec<String> = ["ret", "short", "buffered", "data", "statx_atomic"]
+                    .iter()
+                    .map(|f| {
+                        let bad = g.fields.get(f).copied().unwrap_or(0);
+                        format!("{f} {:.1}%", (n - bad) as f64 / n as f64 * 100.0)
+                    })
+                    .collect();
+                t.push_str(&format!("  {k}: agreement per field: {}\n", f.join(", ")));
+            }
+        }
+        for (k, g) in &self.groups {
             if !g.fields.is_empty() {
                 let f: Vec<String> = g.fields.iter().map(|(n, c)| format!("{n}={c}")).collect();
                 t.push_str(&format!("  {k}: mismatched fields: {}\n", f.join(" ")));
