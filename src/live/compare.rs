@@ -323,6 +323,10 @@ pub fn outcome(
         Some(sig) => format!("{note} (child died with signal {sig})"),
         None => note,
     };
+    let note = match &o.readback_error {
+        Some(e) => format!("{note} (kernel: {e} after the call; stale-page check skipped)"),
+        None => note,
+    };
     Outcome {
         id,
         fs: s.fs.name(),

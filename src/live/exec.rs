@@ -40,6 +40,8 @@ pub struct Observation {
     /// Sectors that match no pattern: (byte offset, first 16 bytes in hex), at most 4, to tell
     /// stale data from torn or misplaced data.
     pub other_samples: Vec<(u64, String)>,
+    /// The O_DIRECT read-back after the call failed (the stale-page check is then skipped).
+    pub readback_error: Option<String>,
     /// Wall time of the measured call alone (pwritev2/preadv2), in nanoseconds.
     pub call_ns: u64,
     /// The call ran in a child killed by a signal (should not happen: SIGXFSZ is ignored).
@@ -570,7 +572,13 @@ fn execute_in(
             )
         })
         .collect();
-    let direct = classify_file(&read_direct(path, i_size)?, old);
+    // An O_DIRECT read-back can fail on its own (seen: EIO with "Direct I/O collision with
+    // buffered writes!" after a short buffered write on 1 KiB-block ext4): keep the
+    // observation, compare without the O_DIRECT view, and say so.
+    let (direct, readback_error) = match read_direct(path, i_size) {
+        Ok(b) => (classify_file(&b, old), None),
+        Err(e) => (cached.clone(), Some(e)),
+    };
     Ok(Observation {
         ret: cr.ret,
         write_pos: wpos,
@@ -584,6 +592,7 @@ fn execute_in(
         events,
         other_samples,
         call_ns,
+        readback_error,
         child_signal: cr.child_signal,
     })
 }

@@ -540,7 +540,8 @@ fn print_outcome(x: &Outcome, verbose: bool) {
             x.verdict,
             Verdict::Disagree | Verdict::Error | Verdict::Racy
         )
-        || !x.kernel_findings.is_empty();
+        || !x.kernel_findings.is_empty()
+        || x.note.contains("kernel:");
     if !show {
         return;
     }

@@ -128,11 +128,13 @@ static void show(const char *path, uint64_t size, int direct)
 	uint64_t n = (size + 4095) / 4096 * 4096;
 	unsigned char *b = mmap(NULL, n + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int fd = open(path, O_RDONLY | (direct ? O_DIRECT : 0));
-	ssize_t got = 0, r;
+	ssize_t got = 0, r = 0;
 	if (b == MAP_FAILED || fd < 0)
 		die("read-back");
 	while ((uint64_t)got < n && (r = pread(fd, b + got, n - got, got)) > 0)
 		got += r;
+	if (r < 0)
+		printf("read-back%s failed: %s\n", direct ? " (O_DIRECT)" : "", strerror(errno));
 	close(fd);
 	printf("%s", direct ? "data (O_DIRECT):    " : "data (page cache):  ");
 	for (uint64_t s = 0; s * 512 < size; s++) {
