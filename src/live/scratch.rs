@@ -60,6 +60,10 @@ pub fn start_time(pid: i32) -> Option<u64> {
 }
 
 fn owner_alive(pid: i32, start: u64) -> bool {
+    if start == 0 {
+        // The owner could not read its start time: any process with that pid counts as alive.
+        return Path::new(&format!("/proc/{pid}")).exists();
+    }
     start_time(pid) == Some(start)
 }
 
@@ -680,4 +684,43 @@ pub fn remove_stale() -> (Vec<String>, Vec<String>) {
 /// A path as a C string (paths we build never hold NUL).
 pub fn cpath(p: &Path) -> CString {
     CString::new(p.as_os_str().as_encoded_bytes()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_liveness() {
+        let me = std::process::id() as i32;
+        let st = start_time(me).expect("own start time");
+        assert!(owner_alive(me, st));
+        // Same pid, other start time: a reused pid, so the owner is gone.
+        assert!(!owner_alive(me, st + 1));
+        assert!(owner_alive(me, 0));
+        assert!(!owner_alive(i32::MAX, 0));
+    }
+
+    #[test]
+    fn mountinfo_unescape() {
+        assert_eq!(unescape_mount("/tmp/a\\040b"), "/tmp/a b");
+        assert_eq!(unescape_mount("/plain"), "/plain");
+    }
+
+    #[test]
+    fn refusal_lists_what_is_missing() {
+        let p = Prereqs {
+            root: false,
+            loop_control: false,
+            tracefs: true,
+            xfs_kernel: true,
+            ext4_kernel: true,
+            mkfs_xfs: None,
+            mkfs_ext4: Some(PathBuf::from("/sbin/mkfs.ext4")),
+        };
+        let m = p.missing(&[FsKind::Ext4, FsKind::Xfs]);
+        assert_eq!(m.len(), 3, "{m:?}");
+        assert!(m.iter().any(|x| x.contains("xfsprogs")));
+        assert!(p.missing(&[FsKind::Ext4]).len() == 2);
+    }
 }
