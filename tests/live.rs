@@ -128,10 +128,27 @@ fn live_kernel() {
         r[1]
     );
 
-    // 3. The C reproducer compiles and runs on the scratch ext4 built by hand? It needs a
-    //    mounted scratch filesystem; here it is only compiled (the unit tests do the same).
+    // 3. The C reproducer, compiled and run on a scratch XFS by `repro --run`, reports the same
+    //    return value.
     let c = live::repro::c_program(&xfs).unwrap();
     assert!(c.contains("pwritev2"));
+    if scratch::which("cc").is_some() {
+        let out = Command::new(bin())
+            .args(["repro", dir.join("xfs.json").to_str().unwrap(), "--run"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("= 16384 (full"), "{text}");
+        assert!(text.contains("STATX_WRITE_ATOMIC: supported"), "{text}");
+    } else {
+        println!("SKIP live repro --run: no cc");
+    }
+    assert_eq!(ours_left(), before, "resources left after repro --run");
 
     // 4. SIGKILL leaves resources; the next start removes them (pid is dead).
     let mut child = Command::new(bin())

@@ -164,16 +164,28 @@ pub fn read_scenario(p: &Path) -> Result<Scenario, String> {
     }
 }
 
+/// Files in a corpus folder that hold scenarios: not hidden, not a companion file (the
+/// regression folder's `.expect`, notes, reproducers).
+fn is_scenario_name(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let ext = p
+        .extension()
+        .map(|e| e.to_string_lossy().to_string())
+        .unwrap_or_default();
+    !name.starts_with('.')
+        && !name.eq_ignore_ascii_case("README")
+        && !["expect", "md", "txt", "c", "options", "dict", "log"].contains(&ext.as_str())
+}
+
 fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<(String, Scenario)>, String> {
     let mut out = Vec::new();
     for p in inputs {
         if p.is_dir() {
-            let mut files: Vec<PathBuf> = fs::read_dir(p)
-                .map_err(|e| format!("read {}: {e}", p.display()))?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|f| f.is_file())
-                .collect();
+            let mut files = Vec::new();
+            walk(p, &mut files, 0)?;
             files.sort();
             for f in files {
                 out.push((f.display().to_string(), read_scenario(&f)?));
@@ -183,6 +195,26 @@ fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<(String, Scenario)>, String>
         }
     }
     Ok(out)
+}
+
+/// Scenario files under `dir` (sub-folders too, a few levels deep, no symlinks followed).
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: u32) -> Result<(), String> {
+    if depth > 4 {
+        return Ok(());
+    }
+    for e in fs::read_dir(dir)
+        .map_err(|e| format!("read {}: {e}", dir.display()))?
+        .flatten()
+    {
+        let p = e.path();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            walk(&p, out, depth + 1)?;
+        } else if ft.is_file() && is_scenario_name(&p) {
+            out.push(p);
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -632,6 +664,18 @@ mod tests {
         // An unknown minor takes the newest one below it.
         assert_eq!(variant_for_release("7.9.1").unwrap().name, "v7.1");
         assert!(variant_for_release("garbage").is_none());
+    }
+
+    #[test]
+    fn corpus_file_names() {
+        assert!(is_scenario_name(Path::new(
+            "corpus/dio_write/a1_statx_one_block"
+        )));
+        assert!(is_scenario_name(Path::new("x/k3.json")));
+        assert!(!is_scenario_name(Path::new(
+            "corpus/regressions/dax_atomic.expect"
+        )));
+        assert!(!is_scenario_name(Path::new("corpus/.gitkeep")));
     }
 
     #[test]
