@@ -609,6 +609,11 @@ fn print_outcome(x: &Outcome, verbose: bool) {
             println!("  scenario: {j}");
         }
     }
+    if !x.kernel_findings.is_empty() {
+        println!(
+            "  reproducer: save the scenario line as FILE.json, then `diofuzz repro FILE.json` (C source) or `--run`; `live --save DIR` writes both"
+        );
+    }
 }
 
 /// Write scenario JSON and C reproducer for each disagreement / kernel finding into `dir`.
