@@ -164,14 +164,7 @@ fn blkdev_direct_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
 /// One bio to the device: completion status from the fault plan; a REQ_ATOMIC bio must fit the
 /// queue's atomic unit (blk_validate_atomic_write_op_size: size <= max, size % min == 0).
 fn bdev_submit_bio(cx: &mut Cx, pos: u64, len: u64, atomic: bool) -> i64 {
-    let mut status = cx.fault(Site::BioEndIo).unwrap_or(0);
-    if atomic && status == 0 {
-        let d = cx.s.world.device;
-        if d.awu_max == 0 || len > d.awu_max as u64 || len % (d.awu_min.max(1) as u64) != 0 {
-            cx.decide("device rejected the REQ_ATOMIC bio (BLK_STS_INVAL)");
-            status = -EINVAL;
-        }
-    }
+    let status = super::blk_core::bio_status(cx, len, atomic);
     if status == 0 {
         cx.disk_write(pos, len, TAG_NEW);
     }

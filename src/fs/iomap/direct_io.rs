@@ -51,16 +51,7 @@ fn submit_bio(
     shared: bool,
 ) {
     dio.bios += 1;
-    let mut status = cx.fault(Site::BioEndIo).unwrap_or(0);
-    if atomic && status == 0 {
-        // blk_validate_atomic_write_op_size(): the device takes a REQ_ATOMIC bio only if it fits its
-        // atomic unit (BLK_STS_INVAL otherwise).
-        let d = cx.s.world.device;
-        if d.awu_max == 0 || len > d.awu_max as u64 || len % (d.awu_min.max(1) as u64) != 0 {
-            cx.decide("device rejected the REQ_ATOMIC bio (BLK_STS_INVAL)");
-            status = -EINVAL;
-        }
-    }
+    let status = crate::block::blk_core::bio_status(cx, len, atomic);
     if status == 0 {
         let tag = if zero { TAG_ZERO } else { TAG_NEW };
         if shared {

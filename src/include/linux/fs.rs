@@ -197,9 +197,14 @@ pub fn kiocb_set_rw_flags(
         }
     }
     if rwf & RWF_DONTCACHE != 0 {
-        // 6.14+: needs FOP_DONTCACHE; the model's filesystems are treated as not setting it for DIO
-        // files (ext4/XFS gained it in later releases for buffered I/O only).
-        return cx.ret("kiocb_set_rw_flags", -EOPNOTSUPP);
+        // 6.14+: needs FOP_DONTCACHE (ext4/XFS from 6.17 as read; never the block device) and a
+        // non-DAX inode. For O_DIRECT the flag changes nothing the model tracks; for a buffered
+        // write the folios are dropped after writeback, which the model does not model.
+        let fop = cx.v.fs_dontcache && cx.fs != crate::scenario::FsKind::Bdev;
+        if !fop || cx.inode.flags.dax {
+            return cx.ret("kiocb_set_rw_flags", -EOPNOTSUPP);
+        }
+        kf |= IOCB_DONTCACHE;
     }
     kf |= rwf & (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_APPEND | RWF_ATOMIC);
     if rwf & RWF_SYNC != 0 {
