@@ -20,22 +20,29 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_diofuzz")
 }
 
+/// Resources of diofuzz live runs whose owner is no longer running: the runs this test started
+/// have all exited when it looks, while another developer's concurrent `diofuzz live` (alive) is
+/// not this test's business.
 fn ours_left() -> Vec<String> {
+    let dead_owner = |text: &str| -> bool {
+        let Some(i) = text.find(scratch::PREFIX) else {
+            return false;
+        };
+        let rest = &text[i + scratch::PREFIX.len()..];
+        let pid: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        !pid.is_empty() && !Path::new(&format!("/proc/{pid}")).exists()
+    };
     let mut v = Vec::new();
     if let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) {
         for e in rd.flatten() {
             let n = e.file_name().to_string_lossy().to_string();
-            if n.starts_with(scratch::PREFIX) {
+            if n.starts_with(scratch::PREFIX) && dead_owner(&n) {
                 v.push(n);
             }
         }
     }
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    v.extend(
-        mi.lines()
-            .filter(|l| l.contains(scratch::PREFIX))
-            .map(|l| l.to_string()),
-    );
+    v.extend(mi.lines().filter(|l| dead_owner(l)).map(|l| l.to_string()));
     v
 }
 
@@ -185,7 +192,7 @@ fn live_kernel() {
     // No loop device is left backed by a file of ours.
     let l = Command::new("losetup").arg("-a").output();
     if let Ok(l) = l {
-        assert!(!String::from_utf8_lossy(&l.stdout).contains(scratch::PREFIX));
+        assert!(!String::from_utf8_lossy(&l.stdout).contains(&prefix));
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!Path::new(&prefix).exists());
