@@ -19,7 +19,20 @@ fn seed(name: &str) -> Scenario {
         .scenario
 }
 
-const ATOMIC_VARIANTS: [&str; 2] = ["v6.13", "v6.18"];
+/// Every variant whose ext4 supports atomic writes (the fstests checks run on each).
+const ATOMIC_VARIANTS: [&str; 11] = [
+    "thread-v1",
+    "thread-v2",
+    "thread-v3",
+    "v6.13",
+    "v6.14",
+    "v6.15",
+    "v6.16",
+    "v6.17",
+    "v6.18",
+    "v7.0",
+    "v7.1",
+];
 
 // ---------------------------------------------------------------- A1-A7
 
@@ -318,6 +331,15 @@ fn atomic_length_rule_per_variant() {
     assert!(x
         .trace
         .decided("iomap_dio_bio_iter: atomic length != fs block size"));
+    // 6.15 (786e3080cbe9 + 370a6de7651b): the rule is "one mapping covers the request".
+    let y = go(&s, "v6.15");
+    assert_eq!(y.ret, -EINVAL);
+    assert!(!y
+        .trace
+        .decided("iomap_dio_bio_iter: atomic length != fs block size"));
+    assert!(y
+        .trace
+        .decided("iomap_dio_bio_iter: atomic mapping does not cover the request"));
 }
 
 #[test]
