@@ -85,8 +85,10 @@ pub struct Variant {
     pub invalidate_atomic_eagain: bool,
     /// The atomic length rule and where REQ_ATOMIC comes from.
     pub atomic_len: AtomicLenRule,
-    /// 6.18 (release): the user-memory DMA alignment check moved from iomap_dio_bio_iter [A] into
-    /// bio_iov_iter_get_pages(), so it fails after the head zeroing and can be masked by tail zeroing.
+    /// 6.18 (release): no user-memory check in iomap_dio_bio_iter or blkdev_direct_IO;
+    /// bio_iov_iter_get_pages only aligns the bio size down to the logical block size;
+    /// bio_split_io_at fails a page-crossing bio whose bvecs are off the DMA alignment (-EINVAL at
+    /// submission). (Correction to spec §4.3, read in 6.18.2 and 7.1.5; confirmed live.)
     pub mem_align_in_get_pages: bool,
     /// 7.0 (release): the dio->error early exit keeps `copied` instead of reverting to 0.
     pub dio_error_keeps_copied: bool,
