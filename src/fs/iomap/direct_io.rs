@@ -408,8 +408,10 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 let cap = 256 * crate::scenario::PAGE_SIZE
                     - (iter.addr + iter.consumed) % crate::scenario::PAGE_SIZE;
                 let n = iter.count.min(f).min(cap);
-                // Pinned pages are taken in logical-block units.
-                let n = if n < iter.count { n & !(cx.lbs - 1) } else { n };
+                // bio_iov_iter_get_pages(bio, iter, alignment - 1) trims the bio down to whole
+                // units of `alignment`: the logical block size, or (6.19+, IOMAP_DIO_FSBLOCK_ALIGNED
+                // for XFS always-CoW) the fs block size; trimmed to nothing it is -EFAULT.
+                let n = if n < iter.count { n & !(align - 1) } else { n };
                 if n == 0 {
                     cx.decide("bio_iov_iter_get_pages: user page fault (-EFAULT)");
                     ret = -EFAULT;
