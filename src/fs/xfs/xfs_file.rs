@@ -121,6 +121,15 @@ fn xfs_file_write_checks(
             }
             e => return cx.ret(F, e),
         }
+        // kiocb_modified() -> file_update_time_flags() (fs/inode.c, 6.18): with IOCB_NOWAIT, a
+        // write whose inode timestamps differ from now (a file last modified before this write:
+        // always so in the model) is -EAGAIN before any I/O. Confirmed by `diofuzz live` on 6.18
+        // (no iomap_dio_rw_begin event for XFS NOWAIT writes). ext4 calls file_modified() without
+        // the flag and blocks instead.
+        if ki.has(IOCB_NOWAIT) {
+            cx.decide("kiocb_modified: NOWAIT and the timestamps need an update -> -EAGAIN");
+            return cx.ret(F, -EAGAIN);
+        }
         if let Some(e) = cx.fault(Site::FileModified) {
             return cx.ret(F, e);
         }
