@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Engine processes: each one starts in its own process group (setpgid), so that Ctrl-C (SIGINT)
+//! or SIGTERM sent to diofuzz stops every engine process it started and everything they forked
+//! (killpg via `nix`), and diofuzz itself goes on to write the summary.
+
+use nix::sys::signal::{self, killpg, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::Pid;
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static SIGNO: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: i32) {
+    STOP.store(true, Ordering::SeqCst);
+    SIGNO.store(sig, Ordering::SeqCst);
+}
+
+/// Install SIGINT/SIGTERM/SIGHUP handlers that only set a flag (async-signal-safe).
+pub fn install_handlers() {
+    let act = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to atomics.
+        unsafe {
+            let _ = signal::sigaction(s, &act);
+        }
+    }
+}
+
+/// True once Ctrl-C / SIGTERM arrived.
+pub fn stopped() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// The signal that stopped us, if any (for the summary).
+pub fn stop_signal() -> Option<i32> {
+    match SIGNO.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// Sleep in small steps, returning early when a stop signal arrives.
+pub fn sleep(d: Duration) {
+    let end = Instant::now() + d;
+    while !stopped() {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(100)));
+    }
+}
+
+/// A child process leading its own process group.
+pub struct Group {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Group {
+    /// Spawn `cmd` in a new process group with stdout+stderr appended to `log`.
+    pub fn spawn(mut cmd: Command, name: &str, log: &Path) -> Result<Group, String> {
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| format!("cannot open log {}: {e}", log.display()))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| format!("cannot open log {}: {e}", log.display()))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {name} ({:?}): {e}", cmd.get_program()))?;
+        Ok(Group {
+            child,
+            name: name.to_string(),
+        })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Has it exited? (Reaps it.)
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Stop the whole group: SIGINT (engines then write their final stats), SIGTERM after
+    /// `grace`, SIGKILL after twice that. Always reaps the leader.
+    pub fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+        if let Some(s) = self.try_wait() {
+            // The leader is gone; anything it left in its group goes too.
+            let _ = killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
+            return Some(s);
+        }
+        for (sig, wait) in [
+            (Signal::SIGINT, grace),
+            (Signal::SIGTERM, grace),
+            (Signal::SIGKILL, Duration::from_secs(5)),
+        ] {
+            let _ = killpg(Pid::from_raw(self.pid()), sig);
+            let end = Instant::now() + wait;
+            while Instant::now() < end {
+                if let Some(s) = self.try_wait() {
+                    let _ = killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
+                    return Some(s);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        self.try_wait()
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if self.try_wait().is_none() {
+            self.stop(Duration::from_millis(500));
+        }
+    }
+}
+
+/// Run a command to completion in its own process group, output to `log`; stops it (and returns
+/// an error) on Ctrl-C.
+pub fn run_logged(cmd: Command, name: &str, log: &Path) -> Result<ExitStatus, String> {
+    let mut g = Group::spawn(cmd, name, log)?;
+    loop {
+        if let Some(s) = g.try_wait() {
+            return Ok(s);
+        }
+        if stopped() {
+            g.stop(Duration::from_secs(2));
+            return Err(format!("{name}: interrupted"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Run a command with inherited output in its own process group; stop it on Ctrl-C.
+pub fn run_inherit(mut cmd: Command, name: &str) -> Result<ExitStatus, String> {
+    cmd.process_group(0);
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {name} ({:?}): {e}", cmd.get_program()))?;
+    let mut g = Group {
+        child,
+        name: name.to_string(),
+    };
+    loop {
+        if let Some(s) = g.try_wait() {
+            return Ok(s);
+        }
+        if stopped() {
+            g.stop(Duration::from_secs(2));
+            return Err(format!("{}: interrupted", g.name));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_stop_kills_grandchildren() {
+        let dir = std::env::temp_dir().join(format!("diofuzz-proc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("log");
+        let mut c = Command::new("sh");
+        c.args(["-c", "sleep 30 & echo $! ; wait"]);
+        let mut g = Group::spawn(c, "sh", &log).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        assert!(g.stop(Duration::from_millis(300)).is_some());
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let pid: i32 = std::fs::read_to_string(&log).unwrap().trim().parse().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        // The grandchild is gone (or a zombie reaped by init): kill(pid, 0) fails.
+        let alive = nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true);
+        assert!(!alive, "grandchild {pid} survived");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
