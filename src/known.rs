@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Known {
-    /// Exact signature, or a prefix ending in `*`.
+    /// Signature pattern (`*` matches any run of characters).
     pub signature: String,
     /// Variant names it is known on ("all" for every variant).
     pub variants: Vec<String>,
@@ -20,11 +20,7 @@ pub struct Known {
 
 impl Known {
     pub fn matches(&self, sig: &str, variant: &str) -> bool {
-        let sig_ok = match self.signature.strip_suffix('*') {
-            Some(p) => sig.starts_with(p),
-            None => self.signature == sig,
-        };
-        sig_ok && self.variants.iter().any(|v| v == "all" || v == variant)
+        crate::suppress::glob(&self.signature, sig) && self.variants.iter().any(|v| v == "all" || v == variant)
     }
 }
 

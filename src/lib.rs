@@ -10,6 +10,7 @@ pub mod errno;
 pub mod known;
 pub mod model;
 pub mod oracle;
+pub mod regress;
 pub mod scenario;
 pub mod suppress;
 pub mod target;
@@ -20,6 +21,7 @@ pub mod fs;
 pub mod include;
 pub mod mm;
 
+pub mod check;
 pub mod cli;
 pub mod engines;
 pub mod live;

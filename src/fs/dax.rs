@@ -30,14 +30,7 @@ pub fn dax_iomap_rw(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
         if k.kind != Extent::Written {
             let id = cx.new_extent_id();
             cx.disk_write(b << bb, cx.bs, TAG_ZERO);
-            cx.set_blk(
-                b,
-                Blk {
-                    kind: Extent::Written,
-                    extent: id,
-                    shared: false,
-                },
-            );
+            cx.set_blk(b, Blk::new(Extent::Written, id));
         }
     }
     cx.disk_write(pos, n, TAG_NEW);

@@ -66,14 +66,7 @@ fn writeback_page(cx: &mut Cx, p: usize) {
                     cx.disk[s] = TAG_ZERO;
                 }
             }
-            cx.set_blk(
-                lblk,
-                Blk {
-                    kind: Extent::Written,
-                    extent: ext,
-                    shared: false,
-                },
-            );
+            cx.set_blk(lblk, Blk::new(Extent::Written, ext));
         }
     }
     for s in a..b.min(cx.disk.len()) {
@@ -178,14 +171,7 @@ pub fn generic_perform_write(
         if delalloc {
             for lblk in pos >> cx.blkbits..=(pos + copied - 1) >> cx.blkbits {
                 if cx.blk(lblk).kind == Extent::Hole {
-                    cx.set_blk(
-                        lblk,
-                        Blk {
-                            kind: Extent::Delalloc,
-                            extent: 0,
-                            shared: false,
-                        },
-                    );
+                    cx.set_blk(lblk, Blk::new(Extent::Delalloc, 0));
                 }
             }
         }

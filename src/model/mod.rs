@@ -37,6 +37,27 @@ pub struct Blk {
     /// and are logically adjacent.
     pub extent: u32,
     pub shared: bool,
+    /// The block does not follow the previous one physically (a bigalloc cluster is contiguous
+    /// within itself; this marks a jump).
+    pub phys_break: bool,
+}
+
+impl Blk {
+    pub const HOLE: Blk = Blk {
+        kind: Extent::Hole,
+        extent: 0,
+        shared: false,
+        phys_break: false,
+    };
+    /// A freshly allocated block of extent `extent`.
+    pub fn new(kind: Extent, extent: u32) -> Blk {
+        Blk {
+            kind,
+            extent,
+            shared: false,
+            phys_break: false,
+        }
+    }
 }
 
 /// The inode: size, flags, block map.
@@ -129,6 +150,7 @@ impl<'a> Cx<'a> {
                 kind: b.kind,
                 extent: ext,
                 shared: b.shared,
+                phys_break: b.new_extent,
             });
         }
         let i_size = w.i_size;
@@ -217,11 +239,7 @@ impl<'a> Cx<'a> {
             .blocks
             .get(lblk as usize)
             .copied()
-            .unwrap_or(Blk {
-                kind: Extent::Hole,
-                extent: 0,
-                shared: false,
-            })
+            .unwrap_or(Blk::HOLE)
     }
     pub fn set_blk(&mut self, lblk: u64, b: Blk) {
         let i = lblk as usize;
@@ -229,14 +247,7 @@ impl<'a> Cx<'a> {
             if (i as u64) * self.bs >= MODEL_SPAN {
                 return;
             }
-            self.inode.blocks.resize(
-                i + 1,
-                Blk {
-                    kind: Extent::Hole,
-                    extent: 0,
-                    shared: false,
-                },
-            );
+            self.inode.blocks.resize(i + 1, Blk::HOLE);
         }
         self.inode.blocks[i] = b;
     }

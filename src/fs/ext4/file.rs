@@ -13,7 +13,7 @@ use crate::include::linux::fs::{generic_write_sync, IovIter, Kiocb};
 use crate::mm::filemap::{filemap_write_and_wait_range, generic_perform_write};
 use crate::mm::truncate::invalidate_mapping_pages;
 use crate::model::*;
-use crate::scenario::{Extent, InodeFlags, Race, Site, PAGE_SIZE};
+use crate::scenario::{InodeFlags, Race, Site, PAGE_SIZE};
 use crate::variant::Ext4Enotblk;
 
 /// ext4_inode_can_atomic_write() (fs/ext4/ext4.h):
@@ -419,11 +419,7 @@ fn ext4_inode_extension_cleanup(cx: &mut Cx, need_trunc: bool) {
         cx.note("ext4_truncate_failed_write(): drop blocks beyond i_size");
         let first = cx.inode.i_size.div_ceil(cx.bs) as usize;
         for b in cx.inode.blocks.iter_mut().skip(first) {
-            *b = Blk {
-                kind: Extent::Hole,
-                extent: 0,
-                shared: false,
-            };
+            *b = Blk::HOLE;
         }
     }
     cx.inode.orphan = false;

@@ -112,14 +112,7 @@ pub fn ext4_map_blocks(cx: &mut Cx, map: &mut MapBlocks, create: u32, site: Site
     let id = cx.new_extent_id();
     let spb = cx.bs / crate::scenario::SECTOR;
     for b in map.lblk..map.lblk + n {
-        cx.set_blk(
-            b,
-            Blk {
-                kind,
-                extent: id,
-                shared: false,
-            },
-        );
+        cx.set_blk(b, Blk::new(kind, id));
         // A fresh block holds whatever was on the device unless zeroed.
         let tag = if zero { TAG_ZERO } else { TAG_STALE };
         cx.disk_write(
@@ -156,21 +149,16 @@ fn ext4_map_blocks_atomic_write(
         cx.warn("ext4_map_blocks_atomic_write_slow: WARN_ON_ONCE(!bigalloc)");
     }
     map.len = m_len;
-    // Physically non-contiguous allocated blocks cannot be made one mapping.
-    let mut ext = None;
-    for b in map.lblk..map.lblk + m_len {
-        let k = cx.blk(b);
-        if matches!(k.kind, Extent::Written | Extent::Unwritten) {
-            match ext {
-                None => ext = Some(k.extent),
-                Some(e) if e != k.extent => {
-                    cx.decide("ext4_map_blocks_atomic_write_slow: non-contiguous -> -EFSCORRUPTED");
-                    return -EFSCORRUPTED;
-                }
-                _ => {}
-            }
-        }
+    // A bigalloc cluster is physically contiguous; a range that jumps to another physical run
+    // cannot be made one mapping.
+    if (map.lblk + 1..map.lblk + m_len).any(|b| cx.blk(b).phys_break) {
+        cx.decide("ext4_map_blocks_atomic_write_slow: non-contiguous -> -EFSCORRUPTED");
+        return -EFSCORRUPTED;
     }
+    let ext = (map.lblk..map.lblk + m_len)
+        .map(|b| cx.blk(b))
+        .find(|k| matches!(k.kind, Extent::Written | Extent::Unwritten))
+        .map(|k| k.extent);
     let id = ext.unwrap_or_else(|| cx.new_extent_id());
     let spb = cx.bs / crate::scenario::SECTOR;
     for b in map.lblk..map.lblk + m_len {
@@ -182,14 +170,7 @@ fn ext4_map_blocks_atomic_write(
                 TAG_ZERO,
             );
         }
-        cx.set_blk(
-            b,
-            Blk {
-                kind: Extent::Written,
-                extent: id,
-                shared: false,
-            },
-        );
+        cx.set_blk(b, Blk::new(Extent::Written, id));
     }
     map.flags = EXT4_MAP_MAPPED;
     m_len as i64

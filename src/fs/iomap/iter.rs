@@ -79,34 +79,84 @@ fn begin(cx: &mut Cx, it: &mut IomapIter, ops: IomapOps) -> i64 {
     }
 }
 
+/// What the actor did on one mapping, protocol-neutral.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActorOutcome {
+    /// Bytes written on this mapping.
+    pub progress: u64,
+    /// 0, or the actor's -errno (6.15+ status; 6.12-6.14: only when progress is 0, since a
+    /// byte-count return cannot carry an error).
+    pub error: i64,
+}
+
+/// Spec §3 truth table: given what the actor did and what ->iomap_end returned (None: no
+/// ->iomap_end), what iomap_iter returns for the mapping: Some(ret) to stop (0 or -errno), None to
+/// go on to the next mapping.
+pub fn iter_precedence(p: IterProtocol, a: ActorOutcome, end: Option<i64>) -> Option<i64> {
+    let end_err = end.filter(|&r| r < 0);
+    match p {
+        // 6.12-6.14: ->iomap_end's error counts only when the actor returned exactly 0.
+        IterProtocol::Processed => {
+            if a.progress > 0 {
+                return None;
+            }
+            if a.error < 0 {
+                return Some(a.error);
+            }
+            Some(end_err.unwrap_or(0))
+        }
+        // 6.15+ (bc264fea0f6f): ->iomap_end's error wins whenever nothing was advanced.
+        IterProtocol::AdvanceStatus => {
+            if a.progress == 0 {
+                if let Some(e) = end_err {
+                    return Some(e);
+                }
+            }
+            if a.error < 0 {
+                return Some(a.error);
+            }
+            if a.progress == 0 {
+                return Some(0);
+            }
+            None
+        }
+    }
+}
+
+/// Record why iomap_iter stopped, in the finding path.
+fn note_stop(cx: &mut Cx, a: ActorOutcome, end: Option<i64>, r: i64) {
+    if a.progress == 0 && end.is_some_and(|e| e < 0) && r == end.unwrap_or(0) {
+        if r == -ENOTBLK {
+            cx.decide("->iomap_end returned -ENOTBLK after zero progress");
+        }
+        if a.error < 0 && a.error != r {
+            cx.decide("->iomap_end error overrides the actor's error");
+        }
+    } else if r == 0 && a.progress == 0 {
+        cx.decide("iomap_iter: actor made no progress, iteration ends");
+    }
+}
+
 /// 6.12-6.14.
 fn iomap_iter_processed(cx: &mut Cx, it: &mut IomapIter, ops: IomapOps) -> i64 {
     if let Some(m) = it.iomap {
         let len = it.length();
-        let written = it.processed.max(0) as u64;
-        if let Some(r) = ops_end(cx, ops, it.pos, len, written, it.flags, &m) {
-            // Only when the actor returned exactly 0 is ->iomap_end's error returned.
-            if r < 0 && it.processed == 0 {
-                if r == -ENOTBLK {
-                    cx.decide("->iomap_end returned -ENOTBLK after zero progress");
-                }
-                return r;
-            }
+        let a = ActorOutcome {
+            progress: it.processed.max(0) as u64,
+            error: it.processed.min(0),
+        };
+        let end = ops_end(cx, ops, it.pos, len, a.progress, it.flags, &m);
+        if let Some(r) = iter_precedence(IterProtocol::Processed, a, end) {
+            note_stop(cx, a, end, r);
+            return r;
         }
         // iomap_iter_advance() of 6.12-6.14
-        if it.processed < 0 {
-            return it.processed;
-        }
-        if it.processed == 0 {
-            cx.decide("iomap_iter: actor made no progress, iteration ends");
-            return 0;
-        }
-        if it.processed as u64 > len {
+        if a.progress > len {
             cx.warn("iomap_iter_advance: processed > iomap_length");
             return -EIO;
         }
-        it.pos += it.processed as u64;
-        it.len -= it.processed as u64;
+        it.pos += a.progress;
+        it.len -= a.progress;
         it.processed = 0;
         it.iomap = None;
         if it.len == 0 {
@@ -120,46 +170,67 @@ fn iomap_iter_processed(cx: &mut Cx, it: &mut IomapIter, ops: IomapOps) -> i64 {
 fn iomap_iter_advance_status(cx: &mut Cx, it: &mut IomapIter, ops: IomapOps) -> i64 {
     if let Some(m) = it.iomap {
         let advanced = it.pos - it.iter_start_pos;
-        let olen = it.len + advanced;
-        if let Some(r) = ops_end(
-            cx,
-            ops,
-            it.iter_start_pos,
-            olen.min(m.offset + m.length - it.iter_start_pos),
-            advanced,
-            it.flags,
-            &m,
-        ) {
-            if r < 0 && advanced == 0 {
-                if r == -ENOTBLK {
-                    cx.decide("->iomap_end returned -ENOTBLK after zero progress");
-                }
-                if it.status < 0 && r != it.status {
-                    cx.decide("->iomap_end error overrides the actor's error");
-                }
-                return r;
-            }
-        }
-        let ret;
+        let olen = (it.len + advanced).min(m.offset + m.length - it.iter_start_pos);
+        let end = ops_end(cx, ops, it.iter_start_pos, olen, advanced, it.flags, &m);
         if it.status > 0 {
             cx.warn("iomap_iter: status > 0");
             it.status = -EIO;
         }
-        if it.status < 0 {
-            ret = it.status;
-        } else if it.len == 0 || advanced == 0 {
-            if advanced == 0 {
-                cx.decide("iomap_iter: actor made no progress, iteration ends");
-            }
-            ret = 0;
-        } else {
-            ret = 1;
-        }
+        let a = ActorOutcome {
+            progress: advanced,
+            error: it.status,
+        };
+        let r = iter_precedence(IterProtocol::AdvanceStatus, a, end);
         it.status = 0;
         it.iomap = None;
-        if ret <= 0 {
-            return ret;
+        match r {
+            Some(r) => {
+                note_stop(cx, a, end, r);
+                return r;
+            }
+            None if it.len == 0 => return 0,
+            None => {}
         }
     }
     begin(cx, it, ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use IterProtocol::*;
+
+    const X: i64 = -ENOTBLK;
+    const Y: i64 = -EINVAL;
+
+    fn a(progress: u64, error: i64) -> ActorOutcome {
+        ActorOutcome { progress, error }
+    }
+
+    /// The spec's §3.2 table, row by row, for both protocols.
+    #[test]
+    fn precedence_table() {
+        // advanced n>0, status 0, any E: continue
+        for p in [Processed, AdvanceStatus] {
+            assert_eq!(iter_precedence(p, a(4096, 0), Some(X)), None);
+            assert_eq!(iter_precedence(p, a(4096, 0), Some(0)), None);
+        }
+        // 0 bytes, status 0, E = 0: stop
+        assert_eq!(iter_precedence(Processed, a(0, 0), Some(0)), Some(0));
+        assert_eq!(iter_precedence(AdvanceStatus, a(0, 0), Some(0)), Some(0));
+        // 0 bytes, status 0, E = -X: -X
+        assert_eq!(iter_precedence(Processed, a(0, 0), Some(X)), Some(X));
+        assert_eq!(iter_precedence(AdvanceStatus, a(0, 0), Some(X)), Some(X));
+        // error -Y, 0 bytes, E = 0: -Y
+        assert_eq!(iter_precedence(Processed, a(0, Y), Some(0)), Some(Y));
+        assert_eq!(iter_precedence(AdvanceStatus, a(0, Y), Some(0)), Some(Y));
+        // error -Y, 0 bytes, E = -X: 6.12-6.14 -Y, 6.15+ -X (the behaviour change)
+        assert_eq!(iter_precedence(Processed, a(0, Y), Some(X)), Some(Y));
+        assert_eq!(iter_precedence(AdvanceStatus, a(0, Y), Some(X)), Some(X));
+        // advanced n>0 then error -Y, E = -X: 6.15+ returns -Y (E ignored since advanced > 0)
+        assert_eq!(iter_precedence(AdvanceStatus, a(4096, Y), Some(X)), Some(Y));
+        // no ->iomap_end at all (ext4 6.18+)
+        assert_eq!(iter_precedence(AdvanceStatus, a(0, Y), None), Some(Y));
+        assert_eq!(iter_precedence(AdvanceStatus, a(0, 0), None), Some(0));
+    }
 }

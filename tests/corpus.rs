@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Corpus and regression replay, seed freshness, and the decoder's contract (every byte string
+//! decodes or is rejected cleanly; encode is its inverse).
+
+use diofuzz::regress;
+use diofuzz::scenario::{DecodeError, Scenario, MAX_INPUT};
+use diofuzz::variant::VARIANTS;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_str().unwrap();
+            p.is_file() && !n.starts_with('.') && !n.ends_with(".expect") && !n.ends_with(".md")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn committed_seeds_are_up_to_date() {
+    let dir = root().join("corpus/dio_write");
+    for s in diofuzz::seeds::all() {
+        let want = s.scenario.encode().unwrap();
+        let got = std::fs::read(dir.join(s.name)).unwrap_or_else(|_| {
+            panic!(
+                "corpus/dio_write/{} missing: run `cargo run -- seeds`",
+                s.name
+            )
+        });
+        assert_eq!(
+            got, want,
+            "corpus/dio_write/{} is stale: run `cargo run -- seeds`",
+            s.name
+        );
+        assert_eq!(
+            Scenario::decode(&got).unwrap(),
+            s.scenario,
+            "{} does not round-trip",
+            s.name
+        );
+    }
+}
+
+#[test]
+fn every_corpus_file_replays_on_every_variant() {
+    for dir in ["corpus/dio_write", "corpus/regressions"] {
+        let fs = files(&root().join(dir));
+        assert!(!fs.is_empty(), "{dir} is empty");
+        for f in fs {
+            let data = std::fs::read(&f).unwrap();
+            let s = Scenario::decode(&data).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            for v in VARIANTS.iter() {
+                let x = diofuzz::model::run(&s, v);
+                let _ = diofuzz::oracle::check(&x);
+            }
+        }
+    }
+}
+
+/// Every regression keeps its expectation (per variant, the finding signatures). Set
+/// DIOFUZZ_BLESS=1 to rewrite the .expect files after an intended model change.
+#[test]
+fn regressions_keep_their_expectations() {
+    let dir = root().join("corpus/regressions");
+    let bless = std::env::var("DIOFUZZ_BLESS").is_ok_and(|v| v == "1");
+    let mut n = 0;
+    for f in files(&dir) {
+        let name = f.file_name().unwrap().to_str().unwrap().to_string();
+        let s = Scenario::decode(&std::fs::read(&f).unwrap()).unwrap();
+        let now = regress::expectation(&s);
+        let exp_path = dir.join(format!("{name}.expect"));
+        if bless {
+            regress::keep(&dir, &name, &s).unwrap();
+            continue;
+        }
+        let want = regress::load_expectation(&exp_path).unwrap_or_else(|e| panic!("{e}"));
+        for (var, sigs) in &want {
+            assert_eq!(
+                now.get(var),
+                Some(sigs),
+                "regression {name} on {var} changed"
+            );
+        }
+        n += 1;
+    }
+    assert!(
+        bless || n >= 5,
+        "expected the committed regressions, found {n}"
+    );
+}
+
+/// A small deterministic generator (xorshift) so the test needs no extra crate.
+fn bytes(seed: &mut u64, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            (*seed >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn decoder_never_panics_and_encode_is_its_inverse() {
+    let mut seed = 0x9e3779b97f4a7c15u64;
+    let mut decoded = 0;
+    for i in 0..20_000 {
+        let data = bytes(&mut seed, i % 96);
+        match Scenario::decode(&data) {
+            Ok(s) => {
+                decoded += 1;
+                let enc = s
+                    .encode()
+                    .unwrap_or_else(|e| panic!("{data:?} decoded but does not encode: {e}"));
+                assert_eq!(Scenario::decode(&enc).unwrap(), s, "{data:?}");
+                // and the model never panics on it
+                let _ = diofuzz::model::run(&s, diofuzz::variant::newest());
+            }
+            Err(DecodeError::ReservedFs) => assert_eq!(data[0] & 3, 3),
+            Err(e) => panic!("unexpected rejection {e}"),
+        }
+    }
+    assert!(decoded > 10_000);
+    assert_eq!(
+        Scenario::decode(&vec![0u8; MAX_INPUT + 1]),
+        Err(DecodeError::TooLong(MAX_INPUT + 1))
+    );
+    // The empty input is a valid (all-defaults) scenario.
+    assert!(Scenario::decode(&[]).is_ok());
+}
+
+#[test]
+fn json_scenarios_round_trip() {
+    for s in diofuzz::seeds::all() {
+        let j = serde_json::to_string(&s.scenario).unwrap();
+        let back: Scenario = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, s.scenario);
+    }
+    // A readable scenario may omit every field it leaves at the default.
+    let s: Scenario = serde_json::from_str(r#"{"request": {"rwf": {"atomic": true}}}"#).unwrap();
+    assert!(s.request.rwf.atomic && s.request.open.direct && s.request.len == 4096);
+}
