@@ -48,9 +48,16 @@ fn suppress_all(work: &Path) -> Result<PathBuf, String> {
     Ok(p)
 }
 
-fn lf_cov_of(bin: &Path, dir: &Path, env: &[(&str, String)], log: &Path) -> Result<(u64, u64), String> {
+fn lf_cov_of(
+    bin: &Path,
+    dir: &Path,
+    env: &[(&str, String)],
+    log: &Path,
+) -> Result<(u64, u64), String> {
     let mut c = Command::new(bin);
-    c.arg("-runs=0").arg(format!("-max_len={MAX_INPUT}")).arg(dir);
+    c.arg("-runs=0")
+        .arg(format!("-max_len={MAX_INPUT}"))
+        .arg(dir);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -95,7 +102,10 @@ pub fn cmin_cli(args: &[String]) -> Result<i32, String> {
     let corpus = corpus.unwrap_or_else(|| root.join("corpus").join(&target));
     let before = files_in(&corpus);
     if before.is_empty() {
-        return Err(format!("{} is empty or missing: nothing to minimise", corpus.display()));
+        return Err(format!(
+            "{} is empty or missing: nothing to minimise",
+            corpus.display()
+        ));
     }
     let work = root.join("target/diofuzz-engines/cmin").join(&target);
     let _ = std::fs::remove_dir_all(&work);
@@ -119,6 +129,7 @@ pub fn cmin_cli(args: &[String]) -> Result<i32, String> {
             let mut cmd = Command::new(&bin);
             cmd.arg("-merge=1")
                 .arg(format!("-max_len={MAX_INPUT}"))
+                .arg(format!("-artifact_prefix={}/", work.display()))
                 .arg(&out)
                 .arg(&corpus);
             for (k, v) in &env {
@@ -140,8 +151,7 @@ pub fn cmin_cli(args: &[String]) -> Result<i32, String> {
             });
         }
         Engine::Afl => {
-            let afl = setup::afl_bin_dir()
-                .ok_or("AFL++ not found (cargo afl config --build)")?;
+            let afl = setup::afl_bin_dir().ok_or("AFL++ not found (cargo afl config --build)")?;
             let mut cmd = Command::new("bash");
             cmd.arg(afl.join("afl-cmin.bash"))
                 .arg("-i")
@@ -158,8 +168,7 @@ pub fn cmin_cli(args: &[String]) -> Result<i32, String> {
                         afl.display(),
                         std::env::var("PATH").unwrap_or_default()
                     ),
-                )
-                .env("AFL_SKIP_BIN_CHECK", "1");
+                );
             for (k, v) in &env {
                 cmd.env(k, v);
             }
@@ -168,7 +177,10 @@ pub fn cmin_cli(args: &[String]) -> Result<i32, String> {
             let st = proc::run_logged(cmd, "afl-cmin", &log)?;
             let t = std::fs::read_to_string(&log).unwrap_or_default();
             if !st.success() {
-                return Err(format!("afl-cmin failed ({st}):\n{}", setup::tail(&log, 10)));
+                return Err(format!(
+                    "afl-cmin failed ({st}):\n{}",
+                    setup::tail(&log, 10)
+                ));
             }
             let tuples = afl_tuples(&t);
             cov_before = tuples
@@ -291,7 +303,8 @@ pub fn tmin_cli(args: &[String]) -> Result<i32, String> {
     let variant = variant
         .or_else(|| {
             let j = file.parent()?.join("finding.json");
-            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(j).ok()?).ok()?;
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(j).ok()?).ok()?;
             v.get("variant")?.as_str().map(str::to_string)
         })
         .unwrap_or_else(|| "all".into());
@@ -307,7 +320,11 @@ pub fn tmin_cli(args: &[String]) -> Result<i32, String> {
         p.push(".min");
         p.into()
     });
-    let same = |d: &[u8]| replay(d, &cfg).map(|x| x.1 == sig && x.0 == fv).unwrap_or(false);
+    let same = |d: &[u8]| {
+        replay(d, &cfg)
+            .map(|x| x.1 == sig && x.0 == fv)
+            .unwrap_or(false)
+    };
     let min = match engine {
         None => shrink(&data, &same, 200_000),
         Some(e) => {
@@ -330,17 +347,20 @@ pub fn tmin_cli(args: &[String]) -> Result<i32, String> {
                 _ => {
                     let afl = setup::afl_bin_dir().ok_or("AFL++ not found")?;
                     let mut c = Command::new(afl.join("afl-tmin"));
-                    c.arg("-i").arg(&file).arg("-o").arg(&tmp).arg("--").arg(&bin);
-                    c.env("AFL_SKIP_BIN_CHECK", "1");
+                    c.arg("-i")
+                        .arg(&file)
+                        .arg("-o")
+                        .arg(&tmp)
+                        .arg("--")
+                        .arg(&bin);
                     c
                 }
             };
             c.env("DIOFUZZ_VARIANT", &variant);
             let log = work.join("tmin.log");
             proc::run_logged(c, e.name(), &log)?;
-            let m = std::fs::read(&tmp).map_err(|_| {
-                format!("{e} wrote no minimised file; see {}", log.display())
-            })?;
+            let m = std::fs::read(&tmp)
+                .map_err(|_| format!("{e} wrote no minimised file; see {}", log.display()))?;
             if same(&m) {
                 m
             } else {

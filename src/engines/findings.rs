@@ -284,7 +284,12 @@ mod tests {
 
     #[test]
     fn unreproducible_and_dedup() {
-        let mut t = Triage::new(cfg("v6.12"), PathBuf::from("/nonexistent"), "dio_write", false);
+        let mut t = Triage::new(
+            cfg("v6.12"),
+            PathBuf::from("/nonexistent"),
+            "dio_write",
+            false,
+        );
         // Too long to decode: never a finding.
         let long = vec![0u8; crate::scenario::MAX_INPUT + 1];
         assert_eq!(t.add("afl", &long, 1.0).unwrap(), Outcome::NoRepro);

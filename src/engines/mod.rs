@@ -170,7 +170,13 @@ fn fuzz(args: &[String]) -> Result<i32, String> {
             .map(|p| format!("{} ({} entries)", p.display(), cfgv.suppress.len()))
             .unwrap_or_else(|| "none".into())
     );
-    let (bins, errs) = prepare(&root, &o.engines, &o.target, o.no_install, &work.join("..").join("build-logs"));
+    let (bins, errs) = prepare(
+        &root,
+        &o.engines,
+        &o.target,
+        o.no_install,
+        &work.join("..").join("build-logs"),
+    );
     for e in &errs {
         eprintln!("diofuzz fuzz: {e}");
     }
@@ -205,13 +211,15 @@ fn fuzz(args: &[String]) -> Result<i32, String> {
     if let Ok(j) = serde_json::to_string_pretty(&res) {
         let _ = std::fs::write(findings.join("summary.json"), j + "\n");
     }
-    Ok(if !errs.is_empty() || res.engines.iter().any(|e| e.status.starts_with("failed")) {
-        2
-    } else if res.findings_total + res.unreproduced > 0 {
-        1
-    } else {
-        0
-    })
+    Ok(
+        if !errs.is_empty() || res.engines.iter().any(|e| e.status.starts_with("failed")) {
+            2
+        } else if res.findings_total + res.unreproduced > 0 {
+            1
+        } else {
+            0
+        },
+    )
 }
 
 /// The end-of-session summary: one row per engine, then the findings table.
@@ -281,13 +289,15 @@ mod tests {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let d = suppression_file(&root, &Suppress::Default, None).unwrap();
         assert_eq!(d.is_some(), root.join("suppressions/newest.txt").is_file());
-        assert!(suppression_file(&root, &Suppress::Default, Some("thread-v1"))
+        assert!(
+            suppression_file(&root, &Suppress::Default, Some("thread-v1"))
+                .unwrap()
+                .is_none()
+        );
+        assert!(suppression_file(&root, &Suppress::None, None)
             .unwrap()
             .is_none());
-        assert!(suppression_file(&root, &Suppress::None, None).unwrap().is_none());
-        assert!(
-            suppression_file(&root, &Suppress::File("/no/such/file".into()), None).is_err()
-        );
+        assert!(suppression_file(&root, &Suppress::File("/no/such/file".into()), None).is_err());
     }
 
     #[test]

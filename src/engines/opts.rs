@@ -281,8 +281,15 @@ mod tests {
     #[test]
     fn fuzz_options() {
         let o = parse_fuzz(&v(&[
-            "--engine", "all", "--target=dio_write", "--variant", "thread-v1", "--time", "45",
-            "-j", "2",
+            "--engine",
+            "all",
+            "--target=dio_write",
+            "--variant",
+            "thread-v1",
+            "--time",
+            "45",
+            "-j",
+            "2",
         ]))
         .unwrap();
         assert_eq!(o.engines.len(), 3);

@@ -188,7 +188,11 @@ mod tests {
         let t = Instant::now();
         assert!(g.stop(Duration::from_millis(300)).is_some());
         assert!(t.elapsed() < Duration::from_secs(5));
-        let pid: i32 = std::fs::read_to_string(&log).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&log)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         // The grandchild is gone (or a zombie reaped by init): kill(pid, 0) fails.
         let alive = nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()

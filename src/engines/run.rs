@@ -166,7 +166,11 @@ impl Runner {
         let mut out = Vec::new();
         for d in self.crash_dirs() {
             for f in files_in(&d) {
-                let name = f.file_name().unwrap_or_default().to_string_lossy().to_string();
+                let name = f
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
                 let is_crash = match self.e {
                     Engine::LibFuzzer => ["crash-", "timeout-", "oom-", "leak-"]
                         .iter()
@@ -222,8 +226,8 @@ impl Runner {
     }
 
     fn read_stats(&self) -> Stats {
-        let log = String::from_utf8_lossy(&std::fs::read(self.log()).unwrap_or_default())
-            .into_owned();
+        let log =
+            String::from_utf8_lossy(&std::fs::read(self.log()).unwrap_or_default()).into_owned();
         match self.e {
             Engine::LibFuzzer => stats::libfuzzer(&log),
             Engine::Afl => {
@@ -250,10 +254,15 @@ impl Runner {
     fn start(&mut self, s: &Sess, remaining: Duration) -> Result<(), String> {
         self.attempt_start = Instant::now();
         let secs = remaining.as_secs().max(1).to_string();
-        let mut env: Vec<(String, String)> = vec![(
-            "DIOFUZZ_SUPPRESS".into(),
-            s.supp_file.display().to_string(),
-        )];
+        let mut env: Vec<(String, String)> = vec![
+            ("DIOFUZZ_SUPPRESS".into(), s.supp_file.display().to_string()),
+            // diofuzz triages by signature: skip the slow stack symbolization on each crash.
+            (
+                "ASAN_OPTIONS".into(),
+                "symbolize=0:detect_leaks=0:abort_on_error=1".into(),
+            ),
+            ("RUST_BACKTRACE".into(), "0".into()),
+        ];
         if let Some(v) = &s.cfg.variant {
             env.push(("DIOFUZZ_VARIANT".into(), v.clone()));
         }
@@ -286,7 +295,10 @@ impl Runner {
                 } else {
                     let mut v = Vec::new();
                     let out = self.afl_out(self.attempt - 1);
-                    for d in std::fs::read_dir(&out).map_err(|e| e.to_string())?.flatten() {
+                    for d in std::fs::read_dir(&out)
+                        .map_err(|e| e.to_string())?
+                        .flatten()
+                    {
                         v.extend(files_in(&d.path().join("queue")));
                     }
                     if v.is_empty() {
@@ -323,7 +335,6 @@ impl Runner {
                         ("AFL_IGNORE_SEED_PROBLEMS", "1"),
                         ("AFL_NO_AFFINITY", "1"),
                         ("AFL_FAST_CAL", "1"),
-                        ("AFL_SKIP_BIN_CHECK", "1"),
                         ("AFL_NO_WARN_INSTABILITY", "1"),
                     ] {
                         c.env(k, v);
@@ -556,7 +567,9 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
             let mut all = crashes;
             all.append(&mut late);
             for (f, t) in all {
-                let Ok(data) = std::fs::read(&f) else { continue };
+                let Ok(data) = std::fs::read(&f) else {
+                    continue;
+                };
                 let secs = t
                     .duration_since(sys0)
                     .unwrap_or_default()
@@ -665,7 +678,9 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
         r.stop();
         let late = r.new_crashes();
         for (f, t) in late {
-            let Ok(data) = std::fs::read(&f) else { continue };
+            let Ok(data) = std::fs::read(&f) else {
+                continue;
+            };
             let secs = t
                 .duration_since(sys0)
                 .unwrap_or_default()
@@ -764,20 +779,19 @@ fn merge_back(s: &Sess, runners: &[Runner]) -> Result<usize, String> {
     if n_cand == 0 {
         return Ok(count_files(&s.cfg.corpus));
     }
-    let lf = s
-        .cfg
-        .bins
-        .get(&Engine::LibFuzzer)
-        .cloned()
-        .or_else(|| {
-            let b = setup::binary(&s.cfg.root, Engine::LibFuzzer, &s.cfg.target);
-            b.is_file().then_some(b)
-        });
+    let lf = s.cfg.bins.get(&Engine::LibFuzzer).cloned().or_else(|| {
+        let b = setup::binary(&s.cfg.root, Engine::LibFuzzer, &s.cfg.target);
+        b.is_file().then_some(b)
+    });
     match lf {
         Some(bin) => {
             let mut c = Command::new(bin);
             c.arg("-merge=1")
                 .arg(format!("-max_len={MAX_INPUT}"))
+                .arg(format!(
+                    "-artifact_prefix={}/",
+                    s.cfg.work.join("merge-crashes").display()
+                ))
                 .arg(format!(
                     "-merge_control_file={}",
                     s.cfg.work.join("merge.control").display()
@@ -789,6 +803,7 @@ fn merge_back(s: &Sess, runners: &[Runner]) -> Result<usize, String> {
                 c.env("DIOFUZZ_VARIANT", v);
             }
             let log = s.cfg.work.join("merge.log");
+            mkdir(&s.cfg.work.join("merge-crashes"))?;
             // The merge must finish even after Ctrl-C: run it in our own group.
             let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
             let err = out.try_clone().map_err(|e| e.to_string())?;

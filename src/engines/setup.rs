@@ -63,7 +63,10 @@ pub fn nightly_cargo() -> Command {
 }
 
 fn announce_and_run(what: &str, prog: &str, args: &[&str]) -> Result<(), String> {
-    eprintln!("diofuzz: {what} is missing; installing it: {prog} {}", args.join(" "));
+    eprintln!(
+        "diofuzz: {what} is missing; installing it: {prog} {}",
+        args.join(" ")
+    );
     let mut c = Command::new(prog);
     c.args(args);
     let st = proc::run_inherit(c, prog)?;
@@ -145,9 +148,15 @@ pub fn ensure_tools(e: Engine, no_install: bool) -> Result<(), String> {
     if e == Engine::Afl && afl_bin_dir().is_none() {
         // cargo-afl builds AFL++ at install time; rebuild it if the toolchain changed since.
         if no_install {
-            return Err("AFL++ is not built for this toolchain: run `cargo afl config --build`".into());
+            return Err(
+                "AFL++ is not built for this toolchain: run `cargo afl config --build`".into(),
+            );
         }
-        announce_and_run("AFL++ for this toolchain", "cargo", &["afl", "config", "--build", "--force"])?;
+        announce_and_run(
+            "AFL++ for this toolchain",
+            "cargo",
+            &["afl", "config", "--build", "--force"],
+        )?;
     }
     Ok(())
 }
@@ -170,7 +179,10 @@ pub fn afl_bin_dir() -> Option<PathBuf> {
     let want = match (w.next(), w.next()) {
         (Some(v), Some(h)) => format!(
             "rustc-{v}-{}",
-            h.trim_start_matches('(').chars().take(7).collect::<String>()
+            h.trim_start_matches('(')
+                .chars()
+                .take(7)
+                .collect::<String>()
         ),
         _ => String::new(),
     };
@@ -236,8 +248,13 @@ pub fn build_command(root: &Path, e: Engine, target: &str) -> Command {
         }
         Engine::Afl => {
             let mut c = Command::new("cargo");
-            c.current_dir(root.join("harness/afl"))
-                .args(["afl", "build", "--release", "--bin", target]);
+            c.current_dir(root.join("harness/afl")).args([
+                "afl",
+                "build",
+                "--release",
+                "--bin",
+                target,
+            ]);
             c
         }
         Engine::Honggfuzz => {
@@ -251,7 +268,10 @@ pub fn build_command(root: &Path, e: Engine, target: &str) -> Command {
 
 /// Build `target` for `e`, output to `log`; on failure the error names the log and its tail.
 pub fn build(root: &Path, e: Engine, target: &str, log: &Path) -> Result<PathBuf, String> {
-    eprintln!("diofuzz: building {target} for {e} (log: {})", log.display());
+    eprintln!(
+        "diofuzz: building {target} for {e} (log: {})",
+        log.display()
+    );
     let _ = std::fs::remove_file(log);
     let st = proc::run_logged(build_command(root, e, target), e.name(), log)?;
     if !st.success() {
@@ -263,7 +283,10 @@ pub fn build(root: &Path, e: Engine, target: &str, log: &Path) -> Result<PathBuf
     }
     let b = binary(root, e, target);
     if !b.is_file() {
-        return Err(format!("{e} build succeeded but {} is missing", b.display()));
+        return Err(format!(
+            "{e} build succeeded but {} is missing",
+            b.display()
+        ));
     }
     Ok(b)
 }

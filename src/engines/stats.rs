@@ -61,7 +61,11 @@ pub fn afl(fuzzer_stats: &str) -> Stats {
 /// honggfuzz: the final `Summary iterations:N time:T speed:S ...` line of its log, else the last
 /// line of the `--statsfile` CSV (`unix_time, last_cov_update, total_exec, exec_per_sec, ...`).
 pub fn honggfuzz(log: &str, statsfile: &str) -> Stats {
-    if let Some(l) = log.lines().rev().find(|l| l.contains("Summary iterations:")) {
+    if let Some(l) = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("Summary iterations:"))
+    {
         return Stats {
             execs: num_after(l, "iterations:").unwrap_or(0.0) as u64,
             exec_s: num_after(l, "speed:").unwrap_or(0.0),
@@ -138,7 +142,8 @@ mod tests {
 
     #[test]
     fn honggfuzz_stats() {
-        let log = "Sz:4 Tm:55us\nSummary iterations:38 time:1 speed:38 crashes_count:2 timeout_count:0\n";
+        let log =
+            "Sz:4 Tm:55us\nSummary iterations:38 time:1 speed:38 crashes_count:2 timeout_count:0\n";
         assert_eq!(
             honggfuzz(log, ""),
             Stats {
