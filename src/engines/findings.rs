@@ -7,6 +7,7 @@
 //! timeout, an OOM, an engine problem) go to `findings/<target>/unreproduced/`.
 
 use crate::known;
+use crate::suppress::Suppressions;
 use crate::target::{self, Config};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -126,7 +127,14 @@ pub fn replay(data: &[u8], cfg: &Config) -> Option<(String, String, String, Stri
 }
 
 pub struct Triage {
+    /// The targets' configuration with the user's suppressions.
     pub cfg: Config,
+    /// The same plus every signature found in this session: what a restarted engine runs with,
+    /// so a crash is replayed with it first (an input can hold several findings; the target
+    /// panics on the first one not suppressed).
+    session: Config,
+    base_text: String,
+    pub found: std::collections::BTreeSet<String>,
     pub dir: PathBuf,
     pub target: String,
     pub entries: BTreeMap<(String, String), Entry>,
@@ -136,9 +144,16 @@ pub struct Triage {
 }
 
 impl Triage {
-    pub fn new(cfg: Config, dir: PathBuf, target: &str, write: bool) -> Triage {
+    pub fn new(cfg: Config, base_text: &str, dir: PathBuf, target: &str, write: bool) -> Triage {
+        let session = Config {
+            variants: cfg.variants.clone(),
+            suppress: Suppressions::parse(base_text),
+        };
         Triage {
             cfg,
+            session,
+            base_text: base_text.to_string(),
+            found: Default::default(),
             dir,
             target: target.to_string(),
             entries: BTreeMap::new(),
@@ -150,7 +165,9 @@ impl Triage {
     /// Triage one crash input found by `engine` `seconds` into the session.
     pub fn add(&mut self, engine: &str, data: &[u8], seconds: f64) -> Result<Outcome, String> {
         let h = fnv64(data);
-        let Some((variant, signature, property, detail)) = replay(data, &self.cfg) else {
+        let Some((variant, signature, property, detail)) =
+            replay(data, &self.session).or_else(|| replay(data, &self.cfg))
+        else {
             let name = format!("{engine}-{h:016x}.bin");
             if self.write {
                 let d = self.dir.join("unreproduced");
@@ -163,6 +180,9 @@ impl Triage {
             });
             return Ok(Outcome::NoRepro);
         };
+        if !signature.starts_with("model-panic:") && self.found.insert(signature.clone()) {
+            self.session.suppress = Suppressions::parse(&self.session_text());
+        }
         let key = (variant.clone(), signature.clone());
         let label = known::label(&signature, &variant).to_string();
         let is_new = !self.entries.contains_key(&key);
@@ -200,6 +220,17 @@ impl Triage {
         } else {
             Outcome::Dup { variant, signature }
         })
+    }
+
+    /// The session's suppression file text: the user's, then the signatures found so far.
+    pub fn session_text(&self) -> String {
+        let mut s = self.base_text.clone();
+        s.push_str("\n# found in this session\n");
+        for sig in &self.found {
+            s.push_str(sig);
+            s.push('\n');
+        }
+        s
     }
 
     /// The findings table, first found first.
@@ -261,7 +292,6 @@ pub fn write_file(p: &Path, data: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::suppress::Suppressions;
 
     fn cfg(v: &str) -> Config {
         Config {

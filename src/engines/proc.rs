@@ -60,10 +60,49 @@ pub fn sleep(d: Duration) {
     }
 }
 
-/// A child process leading its own process group.
+/// (ppid, start time in clock ticks) of a process, from /proc/PID/stat.
+fn stat_of(pid: i32) -> Option<(i32, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &s[s.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest fields: state(0) ppid(1) ... starttime(19)
+    Some((f.get(1)?.parse().ok()?, f.get(19)?.parse().ok()?))
+}
+
+/// Every live descendant of `root` as (pid, start time), found through /proc.
+pub fn descendants(root: i32) -> Vec<(i32, u64)> {
+    let mut all: Vec<(i32, i32, u64)> = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            if let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() {
+                if let Some((ppid, st)) = stat_of(pid) {
+                    all.push((pid, ppid, st));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        for (pid, ppid, st) in &all {
+            if *ppid == p && !out.iter().any(|x: &(i32, u64)| x.0 == *pid) {
+                out.push((*pid, *st));
+                frontier.push(*pid);
+            }
+        }
+    }
+    out
+}
+
+/// A child process leading its own process group. Engines may move their own children to other
+/// sessions (AFL++'s fork server calls setsid()), so the descendants seen while it runs are
+/// remembered and killed one by one as well.
 pub struct Group {
     pub child: Child,
     pub name: String,
+    seen: Vec<(i32, u64)>,
+    last_track: Option<Instant>,
 }
 
 impl Group {
@@ -87,7 +126,56 @@ impl Group {
         Ok(Group {
             child,
             name: name.to_string(),
+            seen: Vec::new(),
+            last_track: None,
         })
+    }
+
+    /// Remember the current descendants (at most every 500 ms).
+    pub fn track(&mut self) {
+        if self
+            .last_track
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(500))
+        {
+            return;
+        }
+        self.last_track = Some(Instant::now());
+        for d in descendants(self.pid()) {
+            if !self.seen.contains(&d) {
+                self.seen.push(d);
+            }
+        }
+    }
+
+    /// SIGKILL the remembered descendants that are still the same processes (same start time),
+    /// and every process of a session one of them led (AFL++'s fork server session: its stopped
+    /// persistent-mode child outlives the fork server otherwise).
+    fn kill_seen(&mut self) {
+        if self.seen.is_empty() {
+            return;
+        }
+        let leaders: Vec<i32> = self.seen.iter().map(|x| x.0).collect();
+        for (pid, st) in self.seen.drain(..) {
+            if stat_of(pid).map(|x| x.1) == Some(st) {
+                let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
+                let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                    continue;
+                };
+                let Some(i) = s.rfind(')') else { continue };
+                let f: Vec<&str> = s[i + 1..].split_whitespace().collect();
+                let sid: i32 = f.get(3).and_then(|x| x.parse().ok()).unwrap_or(0);
+                if sid > 1 && leaders.contains(&sid) {
+                    let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+        }
     }
 
     pub fn pid(&self) -> i32 {
@@ -102,11 +190,18 @@ impl Group {
     /// Stop the whole group: SIGINT (engines then write their final stats), SIGTERM after
     /// `grace`, SIGKILL after twice that. Always reaps the leader.
     pub fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+        let r = self.stop_group(grace);
+        self.kill_seen();
+        r
+    }
+
+    fn stop_group(&mut self, grace: Duration) -> Option<ExitStatus> {
         if let Some(s) = self.try_wait() {
             // The leader is gone; anything it left in its group goes too.
             let _ = killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
             return Some(s);
         }
+        self.track();
         for (sig, wait) in [
             (Signal::SIGINT, grace),
             (Signal::SIGTERM, grace),
@@ -159,6 +254,8 @@ pub fn run_inherit(mut cmd: Command, name: &str) -> Result<ExitStatus, String> {
     let mut g = Group {
         child,
         name: name.to_string(),
+        seen: Vec::new(),
+        last_track: None,
     };
     loop {
         if let Some(s) = g.try_wait() {

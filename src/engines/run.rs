@@ -382,6 +382,7 @@ impl Runner {
         let mut any = false;
         for p in &mut self.procs {
             if p.try_wait().is_none() {
+                p.track();
                 any = true;
             }
         }
@@ -408,21 +409,14 @@ impl Runner {
 struct Sess {
     cfg: SessionCfg,
     supp_file: PathBuf,
-    supp_base: String,
     seeds: PathBuf,
     /// Other engines' corpus folders (AFL++ syncs from them with -F).
     foreign: Vec<PathBuf>,
 }
 
 impl Sess {
-    fn write_supp(&self, found: &BTreeSet<String>) -> Result<(), String> {
-        let mut s = self.supp_base.clone();
-        s.push_str("\n# found in this session\n");
-        for sig in found {
-            s.push_str(sig);
-            s.push('\n');
-        }
-        std::fs::write(&self.supp_file, s)
+    fn write_supp(&self, t: &Triage) -> Result<(), String> {
+        std::fs::write(&self.supp_file, t.session_text())
             .map_err(|e| format!("cannot write {}: {e}", self.supp_file.display()))
     }
 }
@@ -439,7 +433,13 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
             .map_err(|e| format!("cannot read suppression file {}: {e}", p.display()))?,
         None => String::new(),
     };
-    let mut triage = Triage::new(cfgv, cfg.findings.clone(), &cfg.target, cfg.write_findings);
+    let mut triage = Triage::new(
+        cfgv,
+        &supp_base,
+        cfg.findings.clone(),
+        &cfg.target,
+        cfg.write_findings,
+    );
 
     // Seeds: the corpus without the files that crash already.
     let seeds = cfg.work.join("seeds");
@@ -517,13 +517,11 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
         .collect();
     let sess = Sess {
         supp_file: cfg.work.join("suppress.txt"),
-        supp_base,
         seeds,
         foreign,
         cfg,
     };
-    let mut found: BTreeSet<String> = BTreeSet::new();
-    sess.write_supp(&found)?;
+    sess.write_supp(&triage)?;
 
     let deadline = t0 + sess.cfg.time;
     for r in &mut runners {
@@ -597,9 +595,6 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
                                 signature
                             );
                         }
-                        if !signature.starts_with("model-panic:") {
-                            found.insert(signature);
-                        }
                     }
                     Outcome::NoRepro => {
                         if r.first_crash.is_none() {
@@ -615,7 +610,7 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
                     }
                 }
             }
-            sess.write_supp(&found)?;
+            sess.write_supp(&triage)?;
             let ran = r.attempt_start.elapsed();
             if r.seen.is_empty() && ran < Duration::from_secs(3) {
                 r.quick_exits += 1;
