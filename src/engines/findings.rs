@@ -316,6 +316,7 @@ mod tests {
     fn unreproducible_and_dedup() {
         let mut t = Triage::new(
             cfg("v6.12"),
+            "",
             PathBuf::from("/nonexistent"),
             "dio_write",
             false,
