@@ -20,6 +20,9 @@ usage:
   diofuzz show FILE             print a corpus file as a readable JSON scenario
   diofuzz encode FILE.json [-o OUT]
                                 turn a readable scenario into corpus bytes (stdout or OUT)
+  diofuzz triage FILE|DIR... [--variant V|all] [--json]
+                                group the findings of many inputs by signature: count, known/new,
+                                smallest input, one detail
   diofuzz keep FILE --name NAME [--dir DIR]
                                 keep a counterexample as a regression test: DIR/NAME plus
                                 NAME.expect (per variant, the signatures it must report);
@@ -46,6 +49,7 @@ pub fn main(args: Vec<String>) -> i32 {
         "encode" => encode(rest),
         "seeds" => seeds_cmd(rest),
         "keep" => keep(rest),
+        "triage" => triage(rest),
         "check" => return crate::check::cli(rest),
         "fuzz" | "cmin" | "tmin" | "bench" => return crate::engines::cli(cmd, rest),
         "live" | "repro" => return crate::live::cli(cmd, rest),
@@ -367,4 +371,65 @@ fn keep(args: &[String]) -> Result<i32, String> {
         }
     );
     Ok(0)
+}
+
+fn triage(args: &[String]) -> Result<i32, String> {
+    let o = Opts::parse(args, &["--variant"], &["--json"])?;
+    if o.pos.is_empty() {
+        return Err("triage needs FILE or DIR".into());
+    }
+    let vs = variant::resolve(o.val("--variant").unwrap_or(variant::newest().name))?;
+    // signature -> (count, smallest input, variant, detail)
+    let mut groups: std::collections::BTreeMap<
+        String,
+        (usize, PathBuf, u64, &'static str, String),
+    > = Default::default();
+    let files = expand_inputs(&o.pos)?;
+    let mut skipped = 0;
+    for f in &files {
+        let Ok(s) = load_scenario(f) else {
+            skipped += 1;
+            continue;
+        };
+        let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(u64::MAX);
+        for v in &vs {
+            for fd in oracle::check(&model::run_quiet(&s, v)) {
+                let e = groups.entry(fd.signature.clone()).or_insert((
+                    0,
+                    f.clone(),
+                    u64::MAX,
+                    fd.variant,
+                    fd.detail.clone(),
+                ));
+                e.0 += 1;
+                if size < e.2 {
+                    (e.1, e.2, e.3, e.4) = (f.clone(), size, fd.variant, fd.detail.clone());
+                }
+            }
+        }
+    }
+    if o.flag("--json") {
+        let v: Vec<_> = groups
+            .iter()
+            .map(|(sig, (n, f, _, var, d))| {
+                serde_json::json!({"signature": sig, "count": n, "smallest": f.display().to_string(), "variant": var, "detail": d, "known": known::label(sig, var)})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        println!(
+            "{} inputs ({} undecodable), {} distinct signatures",
+            files.len(),
+            skipped,
+            groups.len()
+        );
+        for (sig, (n, f, _, var, d)) in &groups {
+            println!(
+                "\n{n:>6}x [{}] {sig}\n        smallest: {} ({var})\n        {d}",
+                known::label(sig, var),
+                f.display()
+            );
+        }
+    }
+    Ok(if groups.is_empty() { 0 } else { 1 })
 }

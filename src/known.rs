@@ -20,7 +20,8 @@ pub struct Known {
 
 impl Known {
     pub fn matches(&self, sig: &str, variant: &str) -> bool {
-        crate::suppress::glob(&self.signature, sig) && self.variants.iter().any(|v| v == "all" || v == variant)
+        crate::suppress::glob(&self.signature, sig)
+            && self.variants.iter().any(|v| v == "all" || v == variant)
     }
 }
 

@@ -18,17 +18,17 @@
 //! | 1 | device atomic unit: low nibble min, high nibble max; 0 = none, n = 2^(8+n) bytes |
 //! | 2 | mount: 0 no extents feature, 1 data=journal, 2 dax, 3 shutdown, 4 emergency ro, 5 inline crypto, 6 XFS without reflink, 7 XFS always_cow |
 //! | 3-4 | inode flags at write time, little endian: see [`InodeFlags`] |
-//! | 5, 6 | i_size: count; bit 0 of byte 6 = count in blocks (else 512-byte sectors), bit 1 = plus one byte |
+//! | 5, 6 | i_size: count; bit 0 of byte 6 = count in blocks modulo 64 (else 512-byte sectors), bit 1 = plus one byte |
 //! | 7 | RLIMIT_FSIZE: 0 unlimited, else n x 512 bytes |
 //! | 8, 9 | s_maxbytes, s_bitmap_maxbytes: 0 = the real (huge) value, else n blocks |
 //! | 10, ... | number of layout blocks (at most 32), then one byte each: see [`BlockState`] |
 //! | next, ... | number of page-cache pages (at most 32), then one byte each: see [`PageState`] |
 //! | next | open/call flags: 0 O_DIRECT, 1 O_APPEND, 2 O_DSYNC, 3 O_SYNC, 4 no O_LARGEFILE, 5 read, 6 async (aio) |
 //! | next | RWF_* flags, the raw uapi bits |
-//! | next 3 | position count, length count, unit byte: 0 pos in blocks, 1 pos +1 byte, 2 len in blocks, 3 len +1 byte, 4-5 buffer alignment (4096, 512, 8, 1) |
+//! | next 3 | position count, length count, unit byte: 0 pos in blocks (count modulo 64), 1 pos +1 byte, 2 len in blocks (modulo 64), 3 len +1 byte, 4-5 buffer alignment (4096, 512, 8, 1) |
 //! | next | number of iovec segments (0 = 1) |
 //! | next | user buffer faults from byte (n-1) x 512 on; 0 = never |
-//! | next | most bytes one bio can carry, n x 512; 0 = unlimited |
+//! | next | reserved (was: bio capacity), n x 512; 0 = none |
 //! | next, ... | number of faults (at most 8), then 3 bytes each: site, nth call (0 = first), errno number |
 //! | next, ... | number of races (at most 8), then 2 bytes each: kind, argument |
 
@@ -429,7 +429,8 @@ pub struct Request {
     pub buf_align: u32,
     /// The user buffer cannot be faulted in from this byte offset on (munmapped / PROT_NONE).
     pub fault_at: Option<u64>,
-    /// Physical fragmentation of the user buffer: the most bytes one bio can carry.
+    /// Reserved (kept for a stable encoding): a bio holds 256 pages, more than any write the model
+    /// makes, so bio capacity never shortens one; pinning stops only at an unfaultable page.
     pub max_bio: Option<u64>,
 }
 
@@ -465,7 +466,8 @@ pub enum Site {
     InitDioDoneWq = 2,
     /// bio_iov_iter_get_pages() in iomap_dio_bio_iter (pinning user pages).
     DioGetPages = 3,
-    /// iomap_dio_zero() sub-block zeroing.
+    /// iomap_dio_zero() sub-block zeroing: fails only for a zeroing length over 64 KiB, which the
+    /// model's block sizes never reach (kept for a stable encoding).
     DioZero = 4,
     /// bio completion status (blk_status_to_errno), per submitted bio.
     BioEndIo = 5,
@@ -567,7 +569,7 @@ impl Site {
             Site::InvalidateFolio => &[EBUSY, EIO],
             Site::InitDioDoneWq => &[ENOMEM],
             Site::DioGetPages => &[EFAULT, ENOMEM, EINVAL],
-            Site::DioZero => &[EINVAL, ENOMEM],
+            Site::DioZero => &[EINVAL],
             Site::BioEndIo => &[EIO, ENOSPC, ETIMEDOUT, EAGAIN, EINVAL, ENOMEM],
             Site::GenericWriteSync => &[EIO, ENOSPC, EDQUOT],
             Site::GenericPerformWrite => &[ENOSPC, EDQUOT, EIO, ENOMEM, EFAULT],
@@ -755,7 +757,7 @@ impl Scenario {
         let inode = InodeFlags::from_bits(lo | hi << 8);
         let sz = byte(u) as u64;
         let szf = byte(u);
-        let i_size = sz * if szf & 1 != 0 { bs } else { SECTOR } + (szf >> 1 & 1) as u64;
+        let i_size = count(sz, szf & 1 != 0, bs) + (szf >> 1 & 1) as u64;
         let rl = byte(u) as u64;
         let rlimit_fsize = if rl == 0 { None } else { Some(rl * SECTOR) };
         let mb = byte(u) as u64;
@@ -792,8 +794,8 @@ impl Scenario {
         let p = byte(u) as u64;
         let l = byte(u) as u64;
         let unit = byte(u);
-        let pos = p * if unit & 1 != 0 { bs } else { SECTOR } + (unit >> 1 & 1) as u64;
-        let len = l * if unit & 4 != 0 { bs } else { SECTOR } + (unit >> 3 & 1) as u64;
+        let pos = count(p, unit & 1 != 0, bs) + (unit >> 1 & 1) as u64;
+        let len = count(l, unit & 4 != 0, bs) + (unit >> 3 & 1) as u64;
         let buf_align = BUF_ALIGNS[(unit >> 4 & 3) as usize];
         let nr_segs = (byte(u) & 15).max(1);
         let fa = byte(u) as u64;
@@ -1004,6 +1006,19 @@ impl Scenario {
     }
 }
 
+/// A size field: `n` 512-byte sectors, or `n % 64` blocks (so a file spans at most 63 blocks past
+/// 127.5 KiB: the model's per-sector arrays stay small).
+fn count(n: u64, in_blocks: bool, bs: u64) -> u64 {
+    if in_blocks {
+        (n % MAX_BLOCK_COUNT) * bs
+    } else {
+        n * SECTOR
+    }
+}
+
+/// Sizes counted in blocks go up to 63 blocks.
+pub const MAX_BLOCK_COUNT: u64 = 64;
+
 /// Split a byte value into (count, in-blocks unit bit, +1 odd bit).
 fn count_unit(v: u64, bs: u64, what: &str) -> Result<(u8, u8, u8), EncodeError> {
     let odd = (v % SECTOR == 1) as u64;
@@ -1016,7 +1031,7 @@ fn count_unit(v: u64, bs: u64, what: &str) -> Result<(u8, u8, u8), EncodeError> 
     if base / SECTOR <= 255 {
         return Ok(((base / SECTOR) as u8, 0, odd as u8));
     }
-    if base % bs == 0 && base / bs <= 255 {
+    if base % bs == 0 && base / bs < MAX_BLOCK_COUNT {
         return Ok(((base / bs) as u8, 1, odd as u8));
     }
     Err(EncodeError(format!(

@@ -3,7 +3,10 @@
 //! bytes, decodes them with the one library decoder, runs the model and the oracle, and panics on
 //! an unsuppressed finding. Configuration comes from the environment, read once:
 //! - `DIOFUZZ_VARIANT`: variant name (default: the newest), or a comma list;
-//! - `DIOFUZZ_SUPPRESS`: path of a suppression file (signatures that are known and not reported).
+//! - `DIOFUZZ_SUPPRESS`: path of a suppression file (signatures that are known and not reported);
+//! - `DIOFUZZ_COLLECT`: a folder; instead of crashing, each new signature is recorded once
+//!   (`signatures.tsv` gets a line, `<hash>.input` the first input that produced it), so one run
+//!   surveys every root cause it reaches.
 
 use crate::oracle::{self, Finding};
 use crate::scenario::Scenario;
@@ -14,6 +17,7 @@ use std::sync::OnceLock;
 pub struct Config {
     pub variants: Vec<&'static Variant>,
     pub suppress: Suppressions,
+    pub collect: Option<std::path::PathBuf>,
 }
 
 /// The target configuration from the environment. A bad variant name or an unreadable suppression
@@ -40,7 +44,20 @@ pub fn config_from_env() -> Result<Config, String> {
         Ok(p) if !p.trim().is_empty() => Suppressions::load(std::path::Path::new(p.trim()))?,
         _ => Suppressions::default(),
     };
-    Ok(Config { variants, suppress })
+    let collect = match std::env::var("DIOFUZZ_COLLECT") {
+        Ok(p) if !p.trim().is_empty() => {
+            let d = std::path::PathBuf::from(p.trim());
+            std::fs::create_dir_all(&d)
+                .map_err(|e| format!("DIOFUZZ_COLLECT {}: {e}", d.display()))?;
+            Some(d)
+        }
+        _ => None,
+    };
+    Ok(Config {
+        variants,
+        suppress,
+        collect,
+    })
 }
 
 /// Decode, run every configured variant, return the first unsuppressed finding.
@@ -51,7 +68,7 @@ pub fn first_finding(data: &[u8], cfg: &Config) -> Option<Finding> {
 
 pub fn first_finding_scenario(s: &Scenario, cfg: &Config) -> Option<Finding> {
     for v in &cfg.variants {
-        let x = crate::model::run(s, v);
+        let x = crate::model::run_quiet(s, v);
         if let Some(f) = oracle::check(&x)
             .into_iter()
             .find(|f| !cfg.suppress.matches(&f.signature))
@@ -64,8 +81,43 @@ pub fn first_finding_scenario(s: &Scenario, cfg: &Config) -> Option<Finding> {
 
 /// The `dio_write` target: the whole write path, every property.
 pub fn dio_write(data: &[u8]) {
-    if let Some(f) = first_finding(data, config()) {
-        panic!("diofuzz finding\n{f}");
+    let cfg = config();
+    if let Some(f) = first_finding(data, cfg) {
+        match &cfg.collect {
+            Some(dir) => collect(dir, &f, data),
+            None => panic!("diofuzz finding\n{f}"),
+        }
+    }
+}
+
+/// FNV-1a, for stable file names per signature.
+pub fn sig_hash(sig: &str) -> u64 {
+    sig.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+fn collect(dir: &std::path::Path, f: &Finding, data: &[u8]) {
+    use std::collections::HashSet;
+    use std::io::Write;
+    use std::sync::Mutex;
+    static SEEN: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
+    let h = sig_hash(&f.signature);
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if !seen.get_or_insert_with(HashSet::new).insert(h) {
+        return;
+    }
+    let input = dir.join(format!("{h:016x}.input"));
+    if input.exists() {
+        return; // recorded by an earlier run
+    }
+    let _ = std::fs::write(&input, data);
+    if let Ok(mut t) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("signatures.tsv"))
+    {
+        let _ = writeln!(t, "{h:016x}\t{}\t{}\t{}", f.variant, f.signature, f.detail);
     }
 }
 

@@ -132,6 +132,12 @@ pub struct Variant {
     /// 6.15-6.18 (zoned-XFS work): always-CoW inodes with an unaligned user buffer take the
     /// unaligned path (removed in 6.19 in favour of IOMAP_DIO_FSBLOCK_ALIGNED).
     pub xfs_always_cow_iov_reroute: bool,
+
+    // ---- block device (block/fops.c)
+    /// 6.13 (release; John Garry, "block: Don't allow an atomic write be truncated in
+    /// blkdev_write_iter()", Fixes caf336f81b3a; also in 6.12.y): an atomic write past the device
+    /// end is -EINVAL instead of being truncated.
+    pub bdev_atomic_no_truncate: bool,
 }
 
 const V6_12: Variant = Variant {
@@ -164,6 +170,7 @@ const V6_12: Variant = Variant {
     xfs_atomic: XfsAtomic::None,
     xfs_atomic_before_dax: false,
     xfs_always_cow_iov_reroute: false,
+    bdev_atomic_no_truncate: false,
 };
 
 /// thread v1: Ritesh's PATCH 4/6 of Oct 25 2024 on John Garry's iomap atomic series (6.13 iomap).
@@ -204,6 +211,10 @@ const V6_13: Variant = Variant {
     kernel: "6.13",
     about: "merged (299537e9dfac + 9e0933c21c12): ext4_want_directio_fallback(), WARN before fallback, one-block atomics",
     ext4_iomap_end: Ext4IomapEnd::WantDirectioFallback,
+    // XFS atomic writes (one fs block, REQ_ATOMIC) were merged in 6.13 (xfs_inode_can_atomicwrite,
+    // the ocount != sb_blocksize check in xfs_file_write_iter; read in the 6.13.7 tree).
+    xfs_atomic: XfsAtomic::OneBlock,
+    bdev_atomic_no_truncate: true,
     ..THREAD_V3
 };
 
@@ -450,6 +461,11 @@ impl Variant {
                 "xfs_always_cow_iov_reroute",
                 b(self.xfs_always_cow_iov_reroute),
                 "6.15-6.18 (release)",
+            ),
+            (
+                "bdev_atomic_no_truncate",
+                b(self.bdev_atomic_no_truncate),
+                "6.13 (release)",
             ),
         ]
     }

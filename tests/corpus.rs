@@ -149,3 +149,33 @@ fn json_scenarios_round_trip() {
     let s: Scenario = serde_json::from_str(r#"{"request": {"rwf": {"atomic": true}}}"#).unwrap();
     assert!(s.request.rwf.atomic && s.request.open.direct && s.request.len == 4096);
 }
+
+#[test]
+fn known_findings_file_parses_and_documents_every_suppression() {
+    let known = diofuzz::known::all();
+    assert!(known.len() >= 5);
+    let text = std::fs::read_to_string(root().join("suppressions/newest.txt")).unwrap();
+    let sup = diofuzz::suppress::Suppressions::parse(&text);
+    assert!(!sup.is_empty());
+    for line in text
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .filter(|l| !l.is_empty())
+    {
+        assert!(
+            known.iter().any(|k| k.signature == line),
+            "suppression '{line}' has no entry in known-findings.json"
+        );
+    }
+    // The thread's finding is labelled known on thread-v1, and new on a variant it is not listed for.
+    let s = Scenario::decode(
+        &std::fs::read(root().join("corpus/regressions/thread_s4_append_zero_progress")).unwrap(),
+    )
+    .unwrap();
+    let x = diofuzz::model::run(&s, diofuzz::variant::by_name("thread-v1").unwrap());
+    let f = diofuzz::oracle::check(&x)
+        .into_iter()
+        .find(|f| f.property == diofuzz::oracle::Prop::O1)
+        .unwrap();
+    assert_eq!(diofuzz::known::label(&f.signature, "thread-v1"), "known");
+}

@@ -43,8 +43,9 @@ pub fn filemap_write_and_wait_range(cx: &mut Cx, start: u64, end: u64, site: Sit
     cx.ret("filemap_write_and_wait_range", 0)
 }
 
-/// ->writepages for one page: allocate (delalloc/hole -> written, unwritten -> converted) and copy
-/// the cached sectors inside i_size to disk.
+/// ->writepages for one page: allocate (delalloc/hole -> written, unwritten -> converted) the
+/// blocks of the page inside EOF and write them whole: cached sectors inside i_size, zeroes past
+/// it (block_write_full_folio zeroes the EOF block's tail).
 fn writeback_page(cx: &mut Cx, p: usize) {
     let spb = (cx.bs / SECTOR) as usize;
     let lim = cx.inode.i_size.div_ceil(SECTOR) as usize;
@@ -60,17 +61,12 @@ fn writeback_page(cx: &mut Cx, p: usize) {
                 Extent::Unwritten => blk.extent,
                 _ => *id.get_or_insert_with(|| cx.new_extent_id()),
             };
-            if blk.kind != Extent::Unwritten {
-                let base = lblk as usize * spb;
-                for s in base..(base + spb).min(cx.disk.len()) {
-                    cx.disk[s] = TAG_ZERO;
-                }
-            }
             cx.set_blk(lblk, Blk::new(Extent::Written, ext));
         }
-    }
-    for s in a..b.min(cx.disk.len()) {
-        cx.disk[s] = cx.cache[s];
+        let base = lblk as usize * spb;
+        for s in base..(base + spb).min(cx.disk.len()) {
+            cx.disk[s] = if s < lim { cx.cache[s] } else { TAG_ZERO };
+        }
     }
     if (b * SECTOR as usize) as u64 > cx.inode.i_disksize {
         cx.inode.i_disksize = cx.inode.i_size;

@@ -138,16 +138,26 @@ impl<'a> Cx<'a> {
     pub fn new(s: &'a Scenario, v: &'static Variant) -> Cx<'a> {
         let w = &s.world;
         let bs = 1u64 << w.blkbits;
+        // Normalise the world to states a real inode can be in (the decoder can describe others):
+        // past EOF, written blocks are preallocated (unwritten, as fallocate KEEP_SIZE leaves
+        // them) and delalloc cannot exist; pages past EOF are not cached; a DAX inode has no
+        // page cache.
+        let eof_blocks = w.i_size.div_ceil(bs) as usize;
         let mut blocks = Vec::with_capacity(w.blocks.len());
         let mut ext = 0u32;
         let mut prev: Option<Extent> = None;
-        for b in &w.blocks {
-            if b.new_extent || prev != Some(b.kind) {
+        for (i, b) in w.blocks.iter().enumerate() {
+            let kind = match b.kind {
+                Extent::Written if i >= eof_blocks => Extent::Unwritten,
+                Extent::Delalloc if i >= eof_blocks => Extent::Hole,
+                k => k,
+            };
+            if b.new_extent || prev != Some(kind) {
                 ext += 1;
             }
-            prev = Some(b.kind);
+            prev = Some(kind);
             blocks.push(Blk {
-                kind: b.kind,
+                kind,
                 extent: ext,
                 shared: b.shared,
                 phys_break: b.new_extent,
@@ -173,18 +183,24 @@ impl<'a> Cx<'a> {
         .min(MODEL_SPAN);
         let nsect = end.div_ceil(PAGE_SIZE) as usize * (PAGE_SIZE / SECTOR) as usize + 8;
         let spb = (bs / SECTOR) as usize;
+        let eof_sect = w.i_size.div_ceil(SECTOR) as usize;
         let mut disk = vec![TAG_ZERO; nsect];
         for (i, b) in blocks.iter().enumerate() {
-            let t = match b.kind {
-                Extent::Written => TAG_OLD,
-                Extent::Unwritten => TAG_STALE,
-                _ => TAG_ZERO,
-            };
-            for s in disk.iter_mut().skip(i * spb).take(spb) {
-                *s = t;
+            for (sct, t) in disk.iter_mut().enumerate().skip(i * spb).take(spb) {
+                *t = match b.kind {
+                    // the tail of the EOF block was zeroed when it was written back
+                    Extent::Written if sct < eof_sect => TAG_OLD,
+                    Extent::Unwritten => TAG_STALE,
+                    _ => TAG_ZERO,
+                };
             }
         }
-        let mut pages: Vec<PageState> = w.pages.clone();
+        let eof_pages = w.i_size.div_ceil(PAGE_SIZE) as usize;
+        let mut pages: Vec<PageState> = if w.inode.dax {
+            Vec::new()
+        } else {
+            w.pages.iter().take(eof_pages).copied().collect()
+        };
         pages.resize(nsect / 8, PageState::None);
         let mut cx = Cx {
             v,
@@ -204,7 +220,7 @@ impl<'a> Cx<'a> {
             disk,
             cache: vec![TAG_ZERO; nsect],
             pages,
-            trace: Trace::default(),
+            trace: Trace::off(),
             site_calls: [0; 32],
             bios: Vec::new(),
             warns: Vec::new(),
@@ -225,6 +241,7 @@ impl<'a> Cx<'a> {
             for sct in p * 8..p * 8 + 8 {
                 cx.cache[sct] = match st {
                     PageState::None => TAG_ZERO,
+                    _ if sct >= eof_sect => TAG_ZERO,
                     PageState::Dirty | PageState::MappedDirty => TAG_OLD_DIRTY,
                     _ => cx.disk_visible(sct),
                 };
@@ -284,22 +301,6 @@ impl<'a> Cx<'a> {
         let (a, b) = (pos / SECTOR, (pos + len).div_ceil(SECTOR));
         for s in a..b.min(self.cow.len() as u64) {
             self.cow[s as usize] = tag;
-        }
-    }
-
-    pub fn image(&self) -> FileImage {
-        let n = self.nsect();
-        let on_disk: Vec<u32> = (0..n).map(|s| self.disk_visible(s)).collect();
-        let cached = (0..n)
-            .map(|s| match self.page(s / 8) {
-                PageState::None => on_disk[s],
-                _ => self.cache[s],
-            })
-            .collect();
-        FileImage {
-            i_size: self.inode.i_size,
-            cached,
-            on_disk,
         }
     }
 
@@ -392,15 +393,31 @@ pub struct SysResult {
 }
 
 impl<'a> Cx<'a> {
-    /// The file as a reader sees it, with everything past EOF read as zeroes.
+    /// The file as a reader sees it, with everything past EOF read as zeroes: through the page
+    /// cache, and from disk after the caches are dropped.
     pub fn image_masked(&self) -> FileImage {
-        let mut im = self.image();
-        let lim = self.inode.i_size.div_ceil(SECTOR) as usize;
-        for s in lim..im.cached.len() {
-            im.cached[s] = TAG_ZERO;
-            im.on_disk[s] = TAG_ZERO;
+        let n = self.nsect();
+        let lim = (self.inode.i_size.div_ceil(SECTOR) as usize).min(n);
+        let spb = (self.bs / SECTOR) as usize;
+        let mut on_disk = vec![TAG_ZERO; n];
+        for (i, b) in self.inode.blocks.iter().enumerate() {
+            let (a, e) = (i * spb, ((i + 1) * spb).min(lim));
+            if b.kind == Extent::Written && a < e {
+                on_disk[a..e].copy_from_slice(&self.disk[a..e]);
+            }
         }
-        im
+        let mut cached = on_disk.clone();
+        for (p, st) in self.pages.iter().enumerate() {
+            let (a, e) = (p * 8, (p * 8 + 8).min(lim));
+            if *st != PageState::None && a < e {
+                cached[a..e].copy_from_slice(&self.cache[a..e]);
+            }
+        }
+        FileImage {
+            i_size: self.inode.i_size,
+            cached,
+            on_disk,
+        }
     }
     /// First clean cached page whose content differs from what is on disk.
     pub fn stale_page(&self) -> Option<usize> {
@@ -412,9 +429,22 @@ impl<'a> Cx<'a> {
     }
 }
 
-/// Run one scenario through one variant.
+/// Run one scenario through one variant, recording the full trace.
 pub fn run(s: &Scenario, v: &'static Variant) -> Execution {
+    run_with(s, v, true)
+}
+
+/// Run without recording the function trace (the decision path, bios and findings are kept):
+/// what the fuzz targets and `check` use.
+pub fn run_quiet(s: &Scenario, v: &'static Variant) -> Execution {
+    run_with(s, v, false)
+}
+
+fn run_with(s: &Scenario, v: &'static Variant, trace: bool) -> Execution {
     let mut cx = Cx::new(s, v);
+    if trace {
+        cx.trace = Trace::default();
+    }
     let before = cx.image_masked();
     let r = crate::fs::read_write::sys_pwritev2(&mut cx);
     let (statx_unit_min, statx_unit_max) = crate::fs::statx_atomic(&cx);

@@ -29,22 +29,47 @@ pub enum Ev {
     Val(&'static str, i64),
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Trace {
     pub events: Vec<Ev>,
+    /// Off for fuzzing and `check`: nothing is recorded (the decision path is kept elsewhere).
+    pub enabled: bool,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Trace {
+            events: Vec::with_capacity(64),
+            enabled: true,
+        }
+    }
 }
 
 impl Trace {
+    pub fn off() -> Self {
+        Trace {
+            events: Vec::new(),
+            enabled: false,
+        }
+    }
     pub fn push(&mut self, e: Ev) {
-        self.events.push(e);
+        if self.enabled {
+            self.events.push(e);
+        }
     }
     pub fn enter(&mut self, f: &'static str, args: &[(&'static str, i64)]) {
+        if !self.enabled {
+            return;
+        }
         let mut a = [("", 0i64); 4];
         let n = args.len().min(4);
         a[..n].copy_from_slice(&args[..n]);
         self.events.push(Ev::Enter(f, a, n as u8));
     }
     pub fn ret(&mut self, f: &'static str, r: i64) {
+        if !self.enabled {
+            return;
+        }
         self.events.push(Ev::Ret(f, r));
     }
     /// Was function `f` entered?

@@ -387,6 +387,9 @@ pub fn ext4_dio_write_end_io(cx: &mut Cx, ki: &Kiocb, size: u64, error: i64, fla
         return cx.ret(F, r);
     }
     let e = ext4_handle_inode_extension(cx, pos, size, size);
+    if e < 0 {
+        cx.decide("ext4_dio_write_end_io: size update failed after the data was written");
+    }
     let r = if cx.v.ext4_end_io_returns_size || e < 0 {
         e
     } else {

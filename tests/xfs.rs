@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Behaviour of the XFS model per variant (spec §6): the write_iter / DIO dispatch rules that
+//! change between versions, the HW -> SW atomic retry, the DAX escape, the reflink and always-CoW
+//! bounces to buffered I/O, and the fstests atomic-write checks A1-A6 / E1, E2, E4, E6.
+
+use diofuzz::errno::*;
+use diofuzz::model::{run, Execution, TAG_NEW, TAG_OLD};
+use diofuzz::oracle::{check, Prop};
+use diofuzz::scenario::*;
+use diofuzz::variant::by_name;
+
+const KIB: u64 = 1024;
+
+fn go(s: &Scenario, var: &str) -> Execution {
+    run(
+        s,
+        by_name(var).unwrap_or_else(|| panic!("no variant {var}")),
+    )
+}
+
+fn props(x: &Execution) -> Vec<Prop> {
+    let mut p: Vec<Prop> = check(x).into_iter().map(|f| f.property).collect();
+    p.sort();
+    p.dedup();
+    p
+}
+
+/// Layout from a string, one character per 4 KiB block: W written, U unwritten, H hole,
+/// S shared written, '|' before a block starts a new physical extent.
+fn layout(spec: &str) -> Vec<BlockState> {
+    let mut out = Vec::new();
+    let mut brk = false;
+    for c in spec.chars() {
+        if c == '|' {
+            brk = true;
+            continue;
+        }
+        let (kind, shared) = match c {
+            'W' => (Extent::Written, false),
+            'U' => (Extent::Unwritten, false),
+            'H' => (Extent::Hole, false),
+            'S' => (Extent::Written, true),
+            _ => panic!("bad layout char {c}"),
+        };
+        out.push(BlockState {
+            kind,
+            new_extent: brk,
+            shared,
+        });
+        brk = false;
+    }
+    out
+}
+
+/// XFS with reflink, 4 KiB blocks, a device with 4 KiB..64 KiB atomic units, a 32 KiB file,
+/// O_DIRECT RWF_ATOMIC write of `len` at `pos` over `spec`.
+fn xfs(spec: &str, pos: u64, len: u64) -> Scenario {
+    Scenario {
+        fs: FsKind::Xfs,
+        world: World {
+            device: Device {
+                awu_min: 4096,
+                awu_max: 65536,
+                stable_writes: false,
+            },
+            i_size: 32 * KIB,
+            blocks: layout(spec),
+            ..World::default()
+        },
+        request: Request {
+            rwf: Rwf {
+                atomic: true,
+                ..Rwf::default()
+            },
+            pos,
+            len,
+            ..Request::default()
+        },
+        faults: vec![],
+        races: vec![],
+    }
+}
+
+fn non_atomic(s: &Scenario) -> Scenario {
+    let mut s = s.clone();
+    s.request.rwf.atomic = false;
+    s
+}
+
+/// The first `n` sectors of the file after the write, through the page cache and on disk.
+fn data(x: &Execution, from: u64, len: u64) -> (Vec<u32>, Vec<u32>) {
+    let (a, b) = ((from / SECTOR) as usize, ((from + len) / SECTOR) as usize);
+    (
+        x.after.cached[a..b].to_vec(),
+        x.after.on_disk[a..b].to_vec(),
+    )
+}
+
+fn assert_clean_full(x: &Execution, len: u64) {
+    assert_eq!(x.ret, len as i64, "trace:\n{}", x.trace.render());
+    assert_eq!(x.buffered_calls, 0);
+    assert_eq!(x.dax_calls, 0);
+    assert!(props(x).is_empty(), "findings: {:?}", check(x));
+}
+
+// ---------------------------------------------------------------- per-version rules
+
+#[test]
+fn v6_12_has_no_xfs_atomic_writes_v6_13_has() {
+    let s = xfs("WWWWWWWW", 0, 4096);
+    let x = go(&s, "v6.12");
+    assert_eq!(x.ret, -EOPNOTSUPP);
+    assert_eq!((x.statx_unit_min, x.statx_unit_max), (0, 0));
+    let x = go(&s, "v6.13");
+    assert_clean_full(&x, 4096);
+    assert_eq!((x.statx_unit_min, x.statx_unit_max), (4096, 4096));
+}
+
+#[test]
+fn v6_13_one_block_rule_v6_16_multi_block() {
+    let s = xfs("WWWWWWWW", 0, 8 * KIB);
+    for var in ["v6.13", "v6.14", "v6.15"] {
+        let x = go(&s, var);
+        assert_eq!(x.ret, -EINVAL, "{var}");
+        assert!(x
+            .trace
+            .decided("xfs_file_write_iter: atomic length != fs block size"));
+        assert!(x.bios.is_empty());
+    }
+    for var in ["v6.16", "v6.17", "v6.18", "v7.0", "v7.1"] {
+        let x = go(&s, var);
+        assert_clean_full(&x, 8 * KIB);
+        // HW path: one REQ_ATOMIC bio, no remap.
+        assert_eq!(x.bios.len(), 1);
+        assert!(x.bios[0].atomic);
+        assert_eq!(x.atomic_remaps, 0);
+    }
+}
+
+#[test]
+fn v6_16_hw_enoprotoopt_retries_with_software_cow() {
+    // Two physical extents: no single REQ_ATOMIC bio is possible.
+    let s = xfs("WW|WWWWWW", 0, 16 * KIB);
+    for var in ["v6.16", "v6.18", "v7.1"] {
+        let x = go(&s, var);
+        assert_clean_full(&x, 16 * KIB);
+        assert!(x
+            .trace
+            .returns("xfs_direct_write_iomap_begin")
+            .contains(&-ENOPROTOOPT));
+        assert!(x.trace.entered("xfs_atomic_write_cow_iomap_begin"));
+        assert_eq!(x.atomic_remaps, 1, "{var}");
+        assert!(x.bios.iter().all(|b| !b.atomic));
+        let (c, d) = data(&x, 0, 16 * KIB);
+        assert!(c.iter().chain(d.iter()).all(|&t| t == TAG_NEW));
+    }
+    // 6.13: the same request is refused by the one-block rule.
+    assert_eq!(go(&s, "v6.13").ret, -EINVAL);
+}
+
+#[test]
+fn no_reflink_means_no_software_atomics() {
+    let mut s = xfs("WW|WWWWWW", 0, 16 * KIB);
+    s.world.mount.xfs_reflink = false;
+    let x = go(&s, "v6.18");
+    // Hardware only: unit max is one block.
+    assert_eq!((x.statx_unit_min, x.statx_unit_max), (4096, 4096));
+    assert_eq!(x.ret, -EINVAL);
+    assert!(x
+        .trace
+        .decided("xfs_file_write_iter: atomic length above unit max"));
+    // A long write straight to the SW path on a reflink fs (length > device atomic max).
+    let s = xfs("WWWWWWWW", 0, 32 * KIB);
+    let mut s2 = s.clone();
+    s2.world.device.awu_max = 16384;
+    let x = go(&s2, "v6.18");
+    assert_clean_full(&x, 32 * KIB);
+    assert!(!x.trace.entered("xfs_direct_write_iomap_begin"));
+    assert_eq!(x.atomic_remaps, 1);
+}
+
+#[test]
+fn dax_escape_on_v6_16_closed_on_v6_17() {
+    let mut s = xfs("WWWWWWWW", 0, 4096);
+    s.world.inode.dax = true;
+    let x = go(&s, "v6.16");
+    assert_eq!(x.ret, 4096);
+    assert!(x.dax_calls > 0);
+    assert!(props(&x).contains(&Prop::O1), "{:?}", check(&x));
+    // 6.17: a DAX inode has no atomic capability at open.
+    let x = go(&s, "v6.17");
+    assert_eq!(x.ret, -EOPNOTSUPP);
+    assert_eq!(x.dax_calls, 0);
+    assert!(props(&x).is_empty());
+    // DAX switched on after open: 6.17 checks the atomic limits (now 0) before DAX.
+    let mut s = xfs("WWWWWWWW", 0, 4096);
+    s.world.inode.dax = true;
+    s.races = vec![Race::InodeFlagChangedAfterOpen(5)];
+    let x = go(&s, "v6.17");
+    assert_eq!(x.ret, -EINVAL);
+    assert_eq!(x.dax_calls, 0);
+    let x = go(&s, "v6.16");
+    assert!(x.dax_calls > 0);
+    assert!(props(&x).contains(&Prop::O1));
+    // 6.13-6.15 dispatch DAX first as well.
+    let x = go(&s, "v6.13");
+    assert!(x.dax_calls > 0);
+}
+
+#[test]
+fn always_cow_unaligned_buffer_bounces_atomic_to_buffered_6_15_to_6_18() {
+    let mut s = xfs("WWWWWWWW", 0, 4096);
+    s.world.mount.xfs_always_cow = true;
+    s.request.buf_align = 512;
+    for var in ["v6.16", "v6.18"] {
+        let x = go(&s, var);
+        assert!(x.trace.decided(
+            "xfs_file_dio_write: always-CoW inode with a user buffer not block aligned -> unaligned path"
+        ));
+        assert!(x.buffered_calls > 0, "{var}");
+        assert!(props(&x).contains(&Prop::O1));
+    }
+    // 6.19+ (v7.0 here): no reroute; the atomic path writes through the CoW fork.
+    for var in ["v7.0", "v7.1"] {
+        let x = go(&s, var);
+        assert_clean_full(&x, 4096);
+        assert_eq!(x.atomic_remaps, 1);
+    }
+    // 6.14: no reroute either (and the aligned path keeps REQ_ATOMIC).
+    let x = go(&s, "v6.14");
+    assert_clean_full(&x, 4096);
+}
+
+#[test]
+fn unaligned_reflink_dio_bounces_to_buffered() {
+    let mut s = xfs("SSWWWWWW", 512, 1024);
+    s.request.rwf.atomic = false;
+    let x = go(&s, "v6.18");
+    assert_eq!(
+        x.trace.returns("xfs_file_dio_write_unaligned"),
+        vec![-ENOTBLK]
+    );
+    assert!(x.trace.entered("xfs_file_buffered_write"));
+    assert_eq!(x.ret, 1024);
+    assert!(props(&x).is_empty(), "{:?}", check(&x));
+    // Without the reflink flag and shared blocks the write stays direct.
+    let mut s = xfs("WWWWWWWW", 512, 1024);
+    s.request.rwf.atomic = false;
+    let x = go(&s, "v6.18");
+    assert_eq!(x.buffered_calls, 0);
+    assert_eq!(x.ret, 1024);
+}
+
+#[test]
+fn unaligned_overwrite_only_retries_exclusive() {
+    // Sub-block write into an unwritten extent inside EOF: OVERWRITE_ONLY -> -EAGAIN -> retry.
+    let mut s = xfs("UUUUWWWW", 512, 1024);
+    s.request.rwf.atomic = false;
+    let x = go(&s, "v6.18");
+    assert!(x
+        .trace
+        .decided("xfs_file_dio_write_unaligned: -EAGAIN -> retry exclusive"));
+    assert_eq!(x.ret, 1024);
+    assert!(props(&x).is_empty(), "{:?}", check(&x));
+    // NOWAIT: an extending unaligned write gives -EAGAIN at once.
+    let mut s = xfs("WWWWWWWW", 32 * KIB, 1024);
+    s.request.rwf.atomic = false;
+    s.request.rwf.nowait = true;
+    let x = go(&s, "v6.18");
+    assert_eq!(x.ret, -EAGAIN);
+    assert!(x.bios.is_empty());
+}
+
+#[test]
+fn atomic_invalidation_failure_is_eagain_not_buffered() {
+    let mut s = xfs("WWWWWWWW", 0, 4096);
+    s.world.pages = vec![PageState::Busy];
+    let x = go(&s, "v6.18");
+    assert_eq!(x.ret, -EAGAIN);
+    assert_eq!(x.buffered_calls, 0);
+    assert!(props(&x).is_empty());
+    // Non-atomic: -ENOTBLK -> buffered fallback (allowed).
+    let x = go(&non_atomic(&s), "v6.18");
+    assert!(x
+        .trace
+        .decided("xfs_file_write_iter: -ENOTBLK -> xfs_file_buffered_write"));
+    assert_eq!(x.ret, 4096);
+}
+
+#[test]
+fn atomic_nowait_software_path_is_eagain() {
+    let mut s = xfs("WW|WWWWWW", 0, 16 * KIB);
+    s.request.rwf.nowait = true;
+    let x = go(&s, "v6.18");
+    assert_eq!(x.ret, -EAGAIN);
+    assert!(x
+        .trace
+        .returns("xfs_atomic_write_cow_iomap_begin")
+        .contains(&-EAGAIN));
+    assert!(props(&x).is_empty());
+}
+
+#[test]
+fn v6_13_atomic_on_shared_block_is_one_req_atomic_bio_into_cow() {
+    // 6.13/6.14 iomap sets REQ_ATOMIC from IOMAP_ATOMIC, so the CoW write is one atomic bio.
+    let s = xfs("SWWWWWWW", 0, 4096);
+    let x = go(&s, "v6.13");
+    assert_clean_full(&x, 4096);
+    assert!(x.bios[0].atomic);
+    assert_eq!(x.atomic_remaps, 1);
+    // 6.15: iomap takes REQ_ATOMIC from IOMAP_F_ATOMIC_BIO, which XFS does not set on a CoW
+    // mapping: an ordinary bio into the staging block, made visible by one remap transaction.
+    let x = go(&s, "v6.15");
+    assert_clean_full(&x, 4096);
+    assert!(!x.bios[0].atomic);
+    assert_eq!(x.atomic_remaps, 1);
+    // 6.16+: the CoW mapping has no IOMAP_F_ATOMIC_BIO; atomicity comes from the one remap.
+    let x = go(&s, "v6.18");
+    assert_clean_full(&x, 4096);
+    assert!(!x.bios[0].atomic);
+    assert_eq!(x.atomic_remaps, 1);
+}
+
+// ---------------------------------------------------------------- A1-A6
+
+#[test]
+fn a1_statx_units() {
+    let s = xfs("WWWWWWWW", 0, 4096);
+    let x = go(&s, "v6.18");
+    assert_eq!((x.statx_unit_min, x.statx_unit_max), (4096, 256 * 4096));
+    let x = go(&s, "v6.14");
+    assert_eq!((x.statx_unit_min, x.statx_unit_max), (4096, 4096));
+    // Device atomic range that does not include the block size: 6.16+ ignores it.
+    let mut s2 = s.clone();
+    s2.world.device.awu_min = 8192;
+    s2.world.mount.xfs_reflink = false;
+    let x = go(&s2, "v6.18");
+    assert_eq!((x.statx_unit_min, x.statx_unit_max), (0, 0));
+    assert_eq!(x.ret, -EOPNOTSUPP);
+    for var in ["v6.13", "v6.18", "v7.1"] {
+        let x = go(&s, var);
+        let (a, b) = (x.statx_unit_min, x.statx_unit_max);
+        assert!(
+            a <= b && a.is_power_of_two() && b.is_power_of_two(),
+            "{var}"
+        );
+    }
+}
+
+#[test]
+fn a2_to_a6_contract_errnos() {
+    let cases: Vec<(&str, Scenario, i64)> = vec![
+        ("below min", xfs("WWWWWWWW", 0, 2048), -EINVAL),
+        ("above max", xfs("WWWWWWWW", 0, 2 << 20), -EINVAL),
+        ("not pow2", xfs("WWWWWWWW", 0, 12 * KIB), -EINVAL),
+        ("pos unaligned", xfs("WWWWWWWW", 4096, 8192), -EINVAL),
+        (
+            "two iovecs",
+            {
+                let mut s = xfs("WWWWWWWW", 0, 8192);
+                s.request.nr_segs = 2;
+                s
+            },
+            -EINVAL,
+        ),
+        (
+            "no O_DIRECT",
+            {
+                let mut s = xfs("WWWWWWWW", 0, 4096);
+                s.request.open.direct = false;
+                s
+            },
+            -EOPNOTSUPP,
+        ),
+    ];
+    for (what, s, e) in cases {
+        for var in ["v6.16", "v6.18", "v7.1"] {
+            let x = go(&s, var);
+            assert_eq!(x.ret, e, "{what} on {var}");
+            assert!(x.bios.is_empty() && x.buffered_calls == 0, "{what}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- E1, E2, E4, E6
+
+/// E4: every layout ends with the same bytes as the non-atomic write of the same range.
+#[test]
+fn e4_layouts_match_non_atomic_write() {
+    let cases: [(&str, &str, u64, u64, u64); 7] = [
+        ("mapped", "WWWWWWWW", 32, 0, 16),
+        ("unwritten", "UUUUWWWW", 32, 0, 16),
+        ("hole one block", "HWWWWWWW", 32, 0, 4),
+        ("hole", "HHHHWWWW", 32, 0, 16),
+        ("shared", "SSSSWWWW", 32, 0, 16),
+        ("eof extending", "WWWWWWWW", 32, 32, 16),
+        ("mixed", "WUHS|WWWW", 32, 0, 16),
+    ];
+    for (what, spec, isize_k, pos_k, len_k) in cases {
+        let mut s = xfs(spec, pos_k * KIB, len_k * KIB);
+        s.world.i_size = isize_k * KIB;
+        s.world.inode.reflink = spec.contains('S');
+        for var in ["v6.16", "v6.17", "v6.18", "v7.0", "v7.1"] {
+            let x = go(&s, var);
+            assert_clean_full(&x, len_k * KIB);
+            let y = go(&non_atomic(&s), var);
+            assert_eq!(y.ret, (len_k * KIB) as i64, "{what} non-atomic on {var}");
+            assert_eq!(x.after, y.after, "{what} on {var}");
+            let (c, _) = data(&x, pos_k * KIB, len_k * KIB);
+            assert!(c.iter().all(|&t| t == TAG_NEW), "{what} on {var}");
+            assert_eq!(x.after.i_size, (isize_k.max(pos_k + len_k)) * KIB);
+        }
+    }
+    // One-block atomics on 6.13/6.14 over each block kind.
+    for spec in ["WWWWWWWW", "UWWWWWWW", "HWWWWWWW", "SWWWWWWW"] {
+        let mut s = xfs(spec, 0, 4096);
+        s.world.inode.reflink = spec.contains('S');
+        for var in ["v6.13", "v6.14"] {
+            let x = go(&s, var);
+            assert_clean_full(&x, 4096);
+            assert_eq!(x.after, go(&non_atomic(&s), var).after, "{spec} on {var}");
+        }
+    }
+}
+
+/// E6: out of space (or a failing remap) -> the whole write or nothing.
+#[test]
+fn e6_out_of_space_all_or_nothing() {
+    let enospc = |nth| Fault {
+        site: Site::XfsIomapBegin,
+        nth,
+        errno: ENOSPC,
+    };
+    // HW path allocating a hole block; SW path allocating the CoW staging blocks.
+    let cases = [
+        ("hole, hw", xfs("HWWWWWWW", 0, 4096), enospc(0)),
+        ("mixed, sw", xfs("WW|WWWWWW", 0, 16 * KIB), enospc(0)),
+        (
+            "shared, hw cow",
+            {
+                let mut s = xfs("SSSSWWWW", 0, 16 * KIB);
+                s.world.inode.reflink = true;
+                s
+            },
+            enospc(0),
+        ),
+    ];
+    for (what, mut s, f) in cases {
+        s.faults = vec![f];
+        for var in ["v6.16", "v6.18", "v7.1"] {
+            let x = go(&s, var);
+            assert_eq!(x.ret, -ENOSPC, "{what} on {var}:\n{}", x.trace.render());
+            assert_eq!(x.before, x.after, "{what} on {var}");
+            assert!(props(&x).is_empty(), "{what}: {:?}", check(&x));
+        }
+    }
+    // The atomic remap fails: nothing becomes visible.
+    let mut s = xfs("WW|WWWWWW", 0, 16 * KIB);
+    s.faults = vec![Fault {
+        site: Site::XfsEndIo,
+        nth: 0,
+        errno: EIO,
+    }];
+    let x = go(&s, "v6.18");
+    assert_eq!(x.ret, -EIO);
+    assert_eq!(x.atomic_remaps, 0);
+    assert_eq!(x.before, x.after);
+    assert!(props(&x).is_empty());
+    let (c, _) = data(&x, 0, 16 * KIB);
+    assert!(c.iter().all(|&t| t == TAG_OLD));
+}
+
+/// E1/E2 over a sweep of positions and lengths on the newest variant: every accepted atomic write
+/// is full length, never buffered, and one unit.
+#[test]
+fn e1_e2_sweep() {
+    let mut accepted = 0;
+    for spec in ["WWWWWWWW", "WW|WWUUHH", "SSWWUUHH"] {
+        for len_k in [4u64, 8, 16, 32] {
+            for pos_k in (0..=32).step_by(4) {
+                let mut s = xfs(spec, pos_k * KIB, len_k * KIB);
+                s.world.inode.reflink = spec.contains('S');
+                for var in ["v6.16", "v6.18", "v7.1"] {
+                    let x = go(&s, var);
+                    let p = props(&x);
+                    assert!(
+                        p.is_empty(),
+                        "{spec} pos {pos_k}K len {len_k}K {var}: {:?}",
+                        check(&x)
+                    );
+                    if x.ret > 0 {
+                        accepted += 1;
+                        assert_eq!(x.ret as u64, len_k * KIB);
+                        assert_eq!(x.buffered_calls, 0);
+                    }
+                }
+            }
+        }
+    }
+    assert!(accepted > 50, "only {accepted} accepted");
+}
+
+// ---------------------------------------------------------------- model predictions
+// Behaviours the model derives from the kernel code that the spec does not list; each is a
+// candidate finding to confirm on a live kernel.
+
+/// O_APPEND moves ki_pos to an i_size that is sector- but not block-aligned after
+/// xfs_file_dio_write chose the aligned path: a CoW write then starts inside a CoW staging block
+/// whose head is neither written nor zeroed (iomap's DIO never reads the srcmap), and the remap at
+/// end_io replaces the existing bytes before the write with the staging block's old content.
+#[test]
+fn o_append_past_the_aligned_dispatch_cows_a_partial_block() {
+    let mut s = xfs("SSSSSSSS", 0, 4096);
+    s.world.i_size = 27 * KIB;
+    s.world.inode.reflink = true;
+    s.request.rwf.atomic = false;
+    s.request.open.append = true;
+    let x = go(&s, "v6.18");
+    assert_eq!(x.write_pos, 27 * KIB);
+    assert_eq!(x.ret, 4096);
+    assert!(x.trace.entered("xfs_file_dio_write_aligned"));
+    let p = props(&x);
+    assert!(p.contains(&Prop::O6), "{:?}", check(&x));
+    // Atomic: accepted at a position not aligned to its length (O3), same corruption (O6).
+    s.request.rwf.atomic = true;
+    let x = go(&s, "v6.18");
+    assert_eq!(x.ret, 4096);
+    let p = props(&x);
+    assert!(p.contains(&Prop::O3) && p.contains(&Prop::O6), "{p:?}");
+    // Without O_APPEND the same write is a clean aligned overwrite.
+    s.request.open.append = false;
+    assert!(props(&go(&s, "v6.18")).is_empty());
+}
+
+/// The software atomic path has no IOMAP_F_ATOMIC_BIO, so a user buffer that faults part-way
+/// gives several bios; in an extending write the tail zeroing past EOF masks the -EFAULT, the
+/// iteration ends without error and the atomic remap makes the written part visible: a short
+/// atomic write.
+#[test]
+fn software_atomic_with_faulting_buffer_is_short_when_extending() {
+    let mut s = xfs("WWWWWWWW", 32 * KIB, 16 * KIB);
+    s.request.fault_at = Some(6 * KIB);
+    let x = go(&s, "v6.18");
+    assert!(x.trace.entered("xfs_atomic_write_cow_iomap_begin"));
+    assert_eq!(x.ret, 6 * KIB as i64, "{}", x.trace.render());
+    assert_eq!(x.atomic_remaps, 1);
+    assert!(props(&x).contains(&Prop::O2));
+    // Inside EOF nothing masks the fault: -EFAULT and nothing visible.
+    let mut s = xfs("WW|WWWWWW", 0, 16 * KIB);
+    s.request.fault_at = Some(6 * KIB);
+    let x = go(&s, "v6.18");
+    assert_eq!(x.ret, -EFAULT);
+    assert_eq!(x.atomic_remaps, 0);
+    assert_eq!(x.before, x.after);
+    assert!(props(&x).is_empty(), "{:?}", check(&x));
+}
