@@ -145,10 +145,7 @@ pub struct Triage {
 
 impl Triage {
     pub fn new(cfg: Config, base_text: &str, dir: PathBuf, target: &str, write: bool) -> Triage {
-        let session = Config {
-            variants: cfg.variants.clone(),
-            suppress: Suppressions::parse(base_text),
-        };
+        let session = super::make_config(cfg.variants.clone(), Suppressions::parse(base_text));
         Triage {
             cfg,
             session,
@@ -294,10 +291,7 @@ mod tests {
     use super::*;
 
     fn cfg(v: &str) -> Config {
-        Config {
-            variants: crate::variant::resolve(v).unwrap(),
-            suppress: Suppressions::default(),
-        }
+        super::super::make_config(crate::variant::resolve(v).unwrap(), Suppressions::default())
     }
 
     #[test]

@@ -99,7 +99,19 @@ pub fn target_config(
         Some(p) => crate::suppress::Suppressions::load(p)?,
         None => Default::default(),
     };
-    Ok(crate::target::Config { variants, suppress })
+    Ok(make_config(variants, suppress))
+}
+
+/// The one place engines/ builds a target Config (its other fields stay off).
+pub fn make_config(
+    variants: Vec<&'static crate::variant::Variant>,
+    suppress: crate::suppress::Suppressions,
+) -> crate::target::Config {
+    crate::target::Config {
+        variants,
+        suppress,
+        collect: None,
+    }
 }
 
 /// Install (unless told not to) and build every engine; engines that fail are left out with a
