@@ -117,7 +117,11 @@ pub fn cli(args: &[String]) -> Result<i32, String> {
     }
     let engines: Vec<Engine> = bins.keys().copied().collect();
     let corpus = root.join("corpus/dio_write");
-    let mk = |e: Engine, variant: Option<String>, time: u64, supp: Option<PathBuf>| SessionCfg {
+    let mk = |e: Engine,
+              variant: Option<String>,
+              time: u64,
+              supp: Option<PathBuf>,
+              known: Vec<String>| SessionCfg {
         root: root.clone(),
         engines: vec![e],
         target: "dio_write".into(),
@@ -133,6 +137,7 @@ pub fn cli(args: &[String]) -> Result<i32, String> {
         record_seed_crashes: false,
         progress: false,
         bins: bins.clone(),
+        stop_when_all: known,
     };
     let mut md = String::new();
     let _ = writeln!(
@@ -160,7 +165,7 @@ pub fn cli(args: &[String]) -> Result<i32, String> {
             break;
         }
         let cfgv = super::target_config(None, supp.as_deref())?;
-        let (res, _) = run::run_session(mk(*e, None, o.exec_time, supp.clone()), cfgv)?;
+        let (res, _) = run::run_session(mk(*e, None, o.exec_time, supp.clone(), vec![]), cfgv)?;
         let r = &res.engines[0];
         eprintln!("diofuzz bench: exec/s {}: {:.0}", e, r.exec_per_sec);
         let _ = writeln!(md, "| {} | {} | {:.0} |", e, r.execs, r.exec_per_sec);
@@ -180,7 +185,8 @@ pub fn cli(args: &[String]) -> Result<i32, String> {
                     break;
                 }
                 let cfgv = super::target_config(Some(v), None)?;
-                let (res, _) = run::run_session(mk(*e, Some(v.clone()), o.cap, None), cfgv)?;
+                let (res, _) =
+                    run::run_session(mk(*e, Some(v.clone()), o.cap, None, known.clone()), cfgv)?;
                 let mut hits: BTreeMap<String, f64> = BTreeMap::new();
                 for ((_, sig), by) in &res.first_hit {
                     if let Some(t) = by.get(e.name()) {

@@ -135,6 +135,9 @@ pub struct Triage {
     session: Config,
     base_text: String,
     pub found: std::collections::BTreeSet<String>,
+    /// Signature patterns (known-findings.json style globs) suppressed as a whole once one
+    /// signature matching them is found.
+    pub group_by: Vec<String>,
     pub dir: PathBuf,
     pub target: String,
     pub entries: BTreeMap<(String, String), Entry>,
@@ -151,6 +154,7 @@ impl Triage {
             session,
             base_text: base_text.to_string(),
             found: Default::default(),
+            group_by: Vec::new(),
             dir,
             target: target.to_string(),
             entries: BTreeMap::new(),
@@ -177,7 +181,15 @@ impl Triage {
             });
             return Ok(Outcome::NoRepro);
         };
-        if !signature.starts_with("model-panic:") && self.found.insert(signature.clone()) {
+        // Suppress the whole known pattern when one is given for it (the bench: one exposure per
+        // known finding), else the exact signature.
+        let supp = self
+            .group_by
+            .iter()
+            .find(|p| Suppressions::parse(p).matches(&signature))
+            .cloned()
+            .unwrap_or_else(|| signature.clone());
+        if !signature.starts_with("model-panic:") && self.found.insert(supp) {
             self.session.suppress = Suppressions::parse(&self.session_text());
         }
         let key = (variant.clone(), signature.clone());

@@ -214,6 +214,7 @@ fn fuzz(args: &[String]) -> Result<i32, String> {
         record_seed_crashes: true,
         progress: true,
         bins,
+        stop_when_all: Vec::new(),
     };
     let (res, triage) = run::run_session(cfg, cfgv)?;
     let text = summary(&res, &triage, &findings);

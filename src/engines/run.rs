@@ -44,6 +44,9 @@ pub struct SessionCfg {
     pub progress: bool,
     /// Binaries already built (the bench builds once).
     pub bins: BTreeMap<Engine, PathBuf>,
+    /// Known-finding patterns: each is suppressed as a whole once hit, and the session ends
+    /// early when every one has been hit (the bench). Empty: run for the whole time.
+    pub stop_when_all: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -440,6 +443,7 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
         &cfg.target,
         cfg.write_findings,
     );
+    triage.group_by = cfg.stop_when_all.clone();
 
     // Seeds: the corpus without the files that crash already.
     let seeds = cfg.work.join("seeds");
@@ -635,6 +639,14 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
             }
         }
         if active == 0 {
+            break;
+        }
+        if !sess.cfg.stop_when_all.is_empty()
+            && sess.cfg.stop_when_all.iter().all(|p| {
+                let m = crate::suppress::Suppressions::parse(p);
+                first_hit.keys().any(|(_, sig)| m.matches(sig))
+            })
+        {
             break;
         }
         if sess.cfg.progress && last_progress.elapsed() >= Duration::from_secs(10) {
