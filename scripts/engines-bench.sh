@@ -8,5 +8,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 exec ./target/release/diofuzz bench \
-  --engines all --variants thread-v1,v6.12,thread-v2 --trials 10 --cap 30 --exec-time 20 \
+  --engines all --variants thread-v1,v6.12,thread-v2 --trials 10 --cap 15 --exec-time 15 \
   --out target/diofuzz-engines/bench/bench.md "$@"

@@ -254,8 +254,10 @@ pub fn cli(args: &[String]) -> Result<i32, String> {
                     continue;
                 }
                 let (med, min, max) = med_min_max(&all);
+                // The median of right-censored times exists only when more than half the
+                // trials found it.
                 let cens = |x: f64, n: usize| {
-                    if n * 2 <= all.len() && x >= o.cap as f64 {
+                    if n * 2 <= all.len() {
                         format!(">{}", o.cap)
                     } else {
                         format!("{x:.2}")
