@@ -123,10 +123,10 @@ pub fn parse_secs(s: &str) -> Result<u64, String> {
         Some('h') => (&s[..s.len() - 1], 3600),
         _ => (s, 1),
     };
-    match num.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n * mul),
+    match num.parse::<u64>().ok().and_then(|n| n.checked_mul(mul)) {
+        Some(n) if n > 0 && n <= 366 * 24 * 3600 => Ok(n),
         _ => Err(format!(
-            "bad duration '{s}': want a positive number of seconds (or 10m, 1h)"
+            "bad duration '{s}': want a positive number of seconds (or 10m, 1h), at most a year"
         )),
     }
 }
@@ -276,6 +276,7 @@ mod tests {
         assert!(parse_secs("x").is_err());
         assert!(parse_secs("").is_err());
         assert!(parse_secs("m").is_err());
+        assert!(parse_secs("99999999999999999h").is_err());
     }
 
     #[test]

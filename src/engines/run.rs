@@ -540,7 +540,6 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
     }
     let mut last_progress = Instant::now();
     let mut first_hit: BTreeMap<(String, String), BTreeMap<String, f64>> = BTreeMap::new();
-    let mut crash_deadline_hit = false;
     loop {
         let now = Instant::now();
         if proc::stopped() || now >= deadline {
@@ -630,7 +629,6 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left < Duration::from_secs(1) {
-                crash_deadline_hit = true;
                 continue;
             }
             r.attempt += 1;
@@ -678,7 +676,6 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = crash_deadline_hit;
     let interrupted = proc::stopped();
     // Stop everything, then pick up crash files written at the very end.
     for r in runners.iter_mut() {
