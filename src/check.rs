@@ -414,7 +414,23 @@ pub struct Report {
     pub inputs: u64,
     pub secs: f64,
     pub invalid: u64,
+    /// Variant names, in the order they were run.
+    pub names: Vec<&'static str>,
     acc: Acc,
+}
+
+impl Report {
+    /// (variant name, signature) of every finding, sorted.
+    pub fn signatures(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .acc
+            .sigs
+            .keys()
+            .map(|(vi, s)| (self.names[*vi].to_string(), s.clone()))
+            .collect();
+        v.sort();
+        v
+    }
 }
 
 /// Run every scenario of the domain through every variant.
@@ -516,6 +532,7 @@ pub fn check(
         inputs: total,
         secs: t0.elapsed().as_secs_f64(),
         invalid: invalid.into_inner(),
+        names: variants.iter().map(|v| v.name).collect(),
         acc: acc.into_inner().unwrap_or_else(|e| e.into_inner()),
     })
 }

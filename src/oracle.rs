@@ -225,14 +225,20 @@ pub fn check(x: &Execution) -> Vec<Finding> {
 /// Compare the whole file before and after; describe the first change a reader could see.
 /// Writeback of data that was already in the page cache (a flush before invalidation) is not a
 /// change: only the cached view must be identical, and the disk may only have taken what the
-/// cache held.
+/// cache held. (Slice comparisons first: the fuzz build instruments element comparisons.)
 fn changed(a: &FileImage, b: &FileImage) -> Option<String> {
     if a.i_size != b.i_size {
         return Some(format!("i_size changed from {} to {}", a.i_size, b.i_size));
     }
-    let n = a.cached.len().min(b.cached.len());
-    let lim = a.i_size.div_ceil(SECTOR) as usize;
-    for s in 0..n.min(lim) {
+    let n = a
+        .cached
+        .len()
+        .min(b.cached.len())
+        .min(a.i_size.div_ceil(SECTOR) as usize);
+    if a.cached[..n] == b.cached[..n] && a.on_disk[..n] == b.on_disk[..n] {
+        return None;
+    }
+    for s in 0..n {
         if a.cached[s] != b.cached[s] {
             return Some(format!(
                 "the data at byte {} changed (read through the page cache)",
@@ -252,25 +258,43 @@ fn changed(a: &FileImage, b: &FileImage) -> Option<String> {
 /// O6 data rule: whole sectors in [pos, pos+ret) hold the new data, whole sectors in
 /// [pos+ret, pos+req) and everything outside the range hold what they held (zero beyond the old EOF).
 fn bad_data(a: &FileImage, b: &FileImage, pos: u64, ret: u64, req: u64) -> Option<String> {
-    let lim = b.i_size.div_ceil(SECTOR) as usize;
-    let old_lim = a.i_size.div_ceil(SECTOR) as usize;
-    let n = b.cached.len().min(lim);
-    for s in 0..n {
-        let (lo, hi) = (s as u64 * SECTOR, s as u64 * SECTOR + SECTOR);
-        let old = if s < old_lim { a.cached[s] } else { 0 };
-        let now = b.cached[s];
-        if lo >= pos && hi <= pos + ret {
-            if now != TAG_NEW {
-                return Some(format!(
-                    "byte {lo} should hold the new data but holds tag {now}"
-                ));
-            }
-        } else if hi <= pos || lo >= pos + req || (lo >= pos + ret && hi <= pos + req) {
+    let n = b.cached.len().min(b.i_size.div_ceil(SECTOR) as usize);
+    let old_lim = (a.i_size.div_ceil(SECTOR) as usize).min(n);
+    // Whole sectors written: [w0, w1); whole sectors of the range not written: [u0, u1).
+    let clamp = |x: u64| (x as usize).min(n);
+    let (w0, w1) = (clamp(pos.div_ceil(SECTOR)), clamp((pos + ret) / SECTOR));
+    let (u0, u1) = (
+        clamp((pos + ret).div_ceil(SECTOR)),
+        clamp((pos + req) / SECTOR),
+    );
+    let (r0, r1) = (clamp(pos / SECTOR), clamp((pos + req).div_ceil(SECTOR)));
+    if w0 < w1 {
+        if let Some(i) = b.cached[w0..w1].iter().position(|&t| t != TAG_NEW) {
+            let s = w0 + i;
+            return Some(format!(
+                "byte {} should hold the new data but holds tag {}",
+                s as u64 * SECTOR,
+                b.cached[s]
+            ));
+        }
+    }
+    // Unchanged: before the range, the unwritten tail of the range, after the range.
+    for (x, y) in [(0, r0), (u0.max(r0), u1), (r1, n)] {
+        if x >= y {
+            continue;
+        }
+        let same = y <= old_lim && a.cached[x..y] == b.cached[x..y];
+        if same {
+            continue;
+        }
+        for s in x..y {
+            let old = if s < old_lim { a.cached[s] } else { 0 };
+            let now = b.cached[s];
             // Beyond the old EOF only zeroes may appear (stale data exposure otherwise).
-            let ok = now == old || (s >= old_lim && now == 0);
-            if !ok {
+            if now != old && !(s >= old_lim && now == 0) {
                 return Some(format!(
-                    "byte {lo} outside the {ret} bytes written changed (tag {old} -> {now})"
+                    "byte {} outside the {ret} bytes written changed (tag {old} -> {now})",
+                    s as u64 * SECTOR
                 ));
             }
         }

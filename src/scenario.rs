@@ -427,7 +427,8 @@ pub struct Request {
     pub nr_segs: u8,
     /// Alignment of the user buffer address: 4096, 512, 8 or 1.
     pub buf_align: u32,
-    /// The user buffer cannot be faulted in from this byte offset on (munmapped / PROT_NONE).
+    /// The user buffer cannot be faulted in from the page holding this byte offset on (munmapped /
+    /// PROT_NONE): faults happen at page boundaries of the buffer's address.
     pub fault_at: Option<u64>,
     /// Reserved (kept for a stable encoding): a bio holds 256 pages, more than any write the model
     /// makes, so bio capacity never shortens one; pinning stops only at an unfaultable page.

@@ -59,14 +59,15 @@ pub fn hole() -> BlockState {
     BlockState::default()
 }
 
-fn with(f: impl FnOnce(&mut Scenario)) -> Scenario {
+/// base() changed by `f`.
+pub fn with(f: impl FnOnce(&mut Scenario)) -> Scenario {
     let mut s = base();
     f(&mut s);
     s
 }
 
 /// ext4 with bigalloc (16 KiB clusters): multi-block atomic writes from 6.16.
-fn bigalloc(f: impl FnOnce(&mut Scenario)) -> Scenario {
+pub fn bigalloc(f: impl FnOnce(&mut Scenario)) -> Scenario {
     with(|s| {
         s.world.cluster_bits = 2;
         s.world.i_size = 64 * KIB;

@@ -85,8 +85,10 @@ pub struct Variant {
     pub invalidate_atomic_eagain: bool,
     /// The atomic length rule and where REQ_ATOMIC comes from.
     pub atomic_len: AtomicLenRule,
-    /// 6.18 (release): the user-memory DMA alignment check moved from iomap_dio_bio_iter [A] into
-    /// bio_iov_iter_get_pages(), so it fails after the head zeroing and can be masked by tail zeroing.
+    /// 6.18 (release): no user-memory check in iomap_dio_bio_iter or blkdev_direct_IO;
+    /// bio_iov_iter_get_pages only aligns the bio size down to the logical block size;
+    /// bio_split_io_at fails a page-crossing bio whose bvecs are off the DMA alignment (-EINVAL at
+    /// submission). (Correction to spec §4.3, read in 6.18.2 and 7.1.5; confirmed live.)
     pub mem_align_in_get_pages: bool,
     /// 7.0 (release): the dio->error early exit keeps `copied` instead of reverting to 0.
     pub dio_error_keeps_copied: bool,
@@ -138,6 +140,11 @@ pub struct Variant {
     /// blkdev_write_iter()", Fixes caf336f81b3a; also in 6.12.y): an atomic write past the device
     /// end is -EINVAL instead of being truncated.
     pub bdev_atomic_no_truncate: bool,
+
+    // ---- FOP_DONTCACHE (include/linux/fs.h flag set by ext4 and XFS)
+    /// ext4 and XFS set FOP_DONTCACHE, so RWF_DONTCACHE is accepted on them (read in 6.17 and
+    /// 6.18; no filesystem sets it in 6.14; 6.15/6.16 not read). Confirmed on the live 6.18 kernel.
+    pub fs_dontcache: bool,
 }
 
 const V6_12: Variant = Variant {
@@ -171,6 +178,7 @@ const V6_12: Variant = Variant {
     xfs_atomic_before_dax: false,
     xfs_always_cow_iov_reroute: false,
     bdev_atomic_no_truncate: false,
+    fs_dontcache: false,
 };
 
 /// thread v1: Ritesh's PATCH 4/6 of Oct 25 2024 on John Garry's iomap atomic series (6.13 iomap).
@@ -256,6 +264,7 @@ const V6_17: Variant = Variant {
     dax_rejects_atomic: true,
     xfs_atomic_before_dax: true,
     ext4_emergency_state: true,
+    fs_dontcache: true,
     ..V6_16
 };
 
@@ -467,6 +476,7 @@ impl Variant {
                 b(self.bdev_atomic_no_truncate),
                 "6.13 (release)",
             ),
+            ("fs_dontcache", b(self.fs_dontcache), "6.17 (release, read)"),
         ]
     }
 }

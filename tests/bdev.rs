@@ -3,27 +3,14 @@
 //! no-truncation rule at the device end, the invalidation -EBUSY -> buffered fallback of an atomic
 //! write, one REQ_ATOMIC bio, the one-bio limit, and direct_write_fallback.
 
+mod common;
+use common::{go, props};
 use diofuzz::errno::*;
-use diofuzz::model::{run, Execution, TAG_NEW};
+use diofuzz::model::TAG_NEW;
 use diofuzz::oracle::{check, Prop};
 use diofuzz::scenario::*;
-use diofuzz::variant::by_name;
 
 const KIB: u64 = 1024;
-
-fn go(s: &Scenario, var: &str) -> Execution {
-    run(
-        s,
-        by_name(var).unwrap_or_else(|| panic!("no variant {var}")),
-    )
-}
-
-fn props(x: &Execution) -> Vec<Prop> {
-    let mut p: Vec<Prop> = check(x).into_iter().map(|f| f.property).collect();
-    p.sort();
-    p.dedup();
-    p
-}
 
 /// A 64 KiB device with 4 KiB..64 KiB atomic units; O_DIRECT RWF_ATOMIC write of `len` at `pos`.
 fn bdev(pos: u64, len: u64) -> Scenario {

@@ -3,26 +3,13 @@
 //! atomic-write checks A1-A7 / E1-E4 / E6 on v6.13 and v6.18, per-variant expectations, and the
 //! seed thread's own argument.
 
+mod common;
+use common::{go, props};
 use diofuzz::errno::*;
 use diofuzz::model::{run, Execution, TAG_NEW};
 use diofuzz::oracle::{check, Prop};
 use diofuzz::scenario::*;
-use diofuzz::seeds::{self, base, hole, unwritten, written, KIB};
-use diofuzz::variant::by_name;
-
-fn v(name: &str) -> &'static diofuzz::variant::Variant {
-    by_name(name).unwrap_or_else(|| panic!("no variant {name}"))
-}
-
-fn go(s: &Scenario, var: &str) -> Execution {
-    run(s, v(var))
-}
-
-fn props(x: &Execution) -> Vec<Prop> {
-    let mut p: Vec<Prop> = check(x).into_iter().map(|f| f.property).collect();
-    p.dedup();
-    p
-}
+use diofuzz::seeds::{self, base, bigalloc, hole, unwritten, with, written, KIB};
 
 fn seed(name: &str) -> Scenario {
     seeds::all()
@@ -32,23 +19,20 @@ fn seed(name: &str) -> Scenario {
         .scenario
 }
 
-fn with(f: impl FnOnce(&mut Scenario)) -> Scenario {
-    let mut s = base();
-    f(&mut s);
-    s
-}
-
-fn bigalloc(f: impl FnOnce(&mut Scenario)) -> Scenario {
-    with(|s| {
-        s.world.cluster_bits = 2;
-        s.world.i_size = 64 * KIB;
-        s.world.blocks = vec![written(); 16];
-        s.request.len = 16 * KIB;
-        f(s)
-    })
-}
-
-const ATOMIC_VARIANTS: [&str; 2] = ["v6.13", "v6.18"];
+/// Every variant whose ext4 supports atomic writes (the fstests checks run on each).
+const ATOMIC_VARIANTS: [&str; 11] = [
+    "thread-v1",
+    "thread-v2",
+    "thread-v3",
+    "v6.13",
+    "v6.14",
+    "v6.15",
+    "v6.16",
+    "v6.17",
+    "v6.18",
+    "v7.0",
+    "v7.1",
+];
 
 // ---------------------------------------------------------------- A1-A7
 
@@ -347,6 +331,15 @@ fn atomic_length_rule_per_variant() {
     assert!(x
         .trace
         .decided("iomap_dio_bio_iter: atomic length != fs block size"));
+    // 6.15 (786e3080cbe9 + 370a6de7651b): the rule is "one mapping covers the request".
+    let y = go(&s, "v6.15");
+    assert_eq!(y.ret, -EINVAL);
+    assert!(!y
+        .trace
+        .decided("iomap_dio_bio_iter: atomic length != fs block size"));
+    assert!(y
+        .trace
+        .decided("iomap_dio_bio_iter: atomic mapping does not cover the request"));
 }
 
 #[test]
@@ -422,6 +415,13 @@ fn rwf_dontcache_unknown_before_6_14() {
     assert!(!go(&s, "v6.14")
         .trace
         .decided("kiocb_set_rw_flags: unknown RWF bit"));
+    // 6.14-6.16: known, but no filesystem sets FOP_DONTCACHE; 6.17+: ext4 accepts it (confirmed
+    // against Linux 6.18 by `diofuzz live`), except on DAX inodes.
+    assert_eq!(go(&s, "v6.14").ret, -EOPNOTSUPP);
+    assert_eq!(go(&s, "v6.18").ret, 4096);
+    let mut dax = s.clone();
+    dax.world.inode.dax = true;
+    assert_eq!(go(&dax, "v6.18").ret, -EOPNOTSUPP);
 }
 
 #[test]
@@ -463,4 +463,186 @@ fn every_variant_runs_every_seed() {
             );
         }
     }
+}
+
+// ------------------------------------------- user-buffer / segment alignment (6.18 rules)
+//
+// 6.12-6.17: iomap_dio_bio_iter() (and blkdev_direct_IO) reject with -EINVAL, before any bio, an
+// iter whose segments are not on the DMA alignment (address & 511) or the logical block size
+// (length). 6.18+: no memory check there; the block layer (bio_split_io_at) fails a bio with
+// BLK_STS_INVAL only when it crosses a page with a bvec off the DMA alignment. Each case below
+// was observed on Linux 6.18 with `diofuzz live` (loop device, lbs 512, dma_alignment 511).
+
+/// ext4, non-atomic O_DIRECT write over written blocks.
+fn plain(pos: u64, len: u64, f: impl FnOnce(&mut Scenario)) -> Scenario {
+    with(|s| {
+        s.request.rwf.atomic = false;
+        s.world.lbs_bits = 9;
+        s.request.pos = pos;
+        s.request.len = len;
+        f(s)
+    })
+}
+
+/// Before 6.18 the check is in iomap_dio_bio_iter [A]; its -EINVAL is the result in 6.13/6.14
+/// (6.15-6.17: ext4's ->iomap_end turns the zero-progress error into a buffered fallback).
+const PRE_6_18: [&str; 3] = ["v6.13", "v6.15", "v6.17"];
+const MEM_CHECK: &str = "iomap_dio_bio_iter: user buffer not DMA aligned";
+const FROM_6_18: [&str; 3] = ["v6.18", "v7.0", "v7.1"];
+
+#[test]
+fn misaligned_buffer_inside_one_page_is_written_from_6_18() {
+    // 8-byte aligned buffer, 2 KiB: the one bio stays inside the first page (gen-1-ext4-62).
+    let s = plain(0, 2048, |s| s.request.buf_align = 8);
+    for var in PRE_6_18 {
+        let x = go(&s, var);
+        assert!(x.trace.decided(MEM_CHECK), "{var}");
+        assert!(x.bios.is_empty(), "{var}");
+    }
+    assert_eq!(go(&s, "v6.13").ret, -EINVAL);
+    for var in FROM_6_18 {
+        let x = go(&s, var);
+        assert_eq!(x.ret, 2048, "{var}");
+        assert!(x.after.on_disk[..4].iter().all(|&t| t == TAG_NEW), "{var}");
+        assert!(x.bios.iter().all(|b| b.status == 0), "{var}");
+    }
+    // Byte-aligned buffer, 3584 bytes: 1 + 3584 <= 4096, still one page.
+    let s = plain(4096, 3584, |s| s.request.buf_align = 1);
+    assert_eq!(go(&s, "v6.18").ret, 3584);
+    assert!(!go(&s, "v6.18").trace.decided(MEM_CHECK));
+    assert!(go(&s, "v6.17").trace.decided(MEM_CHECK));
+}
+
+#[test]
+fn misaligned_buffer_crossing_a_page_fails_at_bio_submission_from_6_18() {
+    // 8 KiB from an 8-byte aligned buffer: one mapping, one bio of three page pieces whose first
+    // bvec is at offset 8 -> bio_split_io_at() -> -EINVAL, nothing written.
+    let s = plain(0, 8192, |s| s.request.buf_align = 8);
+    for var in FROM_6_18 {
+        let x = go(&s, var);
+        assert_eq!(x.ret, -EINVAL, "{var}");
+        assert!(x
+            .trace
+            .decided("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)"));
+        assert_eq!(x.bios.len(), 1, "{var}");
+        assert_eq!(x.bios[0].status, -EINVAL, "{var}");
+        assert!(!x.after.on_disk.contains(&TAG_NEW), "{var}");
+    }
+    // A 512-byte aligned buffer crossing pages is fine everywhere (every piece is on 512).
+    let s = plain(0, 8192, |s| s.request.buf_align = 512);
+    for var in PRE_6_18.iter().chain(FROM_6_18.iter()) {
+        assert_eq!(go(&s, var).ret, 8192, "{var}");
+    }
+}
+
+#[test]
+fn segment_lengths_off_the_block_size_are_accepted_from_6_18() {
+    // Two 3328-byte segments, page-aligned buffer: the page pieces are 4096 + 2560 (gen-1-ext4-73).
+    let s = plain(0, 6656, |s| s.request.nr_segs = 2);
+    for var in PRE_6_18 {
+        assert!(go(&s, var).trace.decided(MEM_CHECK), "{var}");
+    }
+    assert_eq!(go(&s, "v6.14").ret, -EINVAL);
+    for var in FROM_6_18 {
+        let x = go(&s, var);
+        assert_eq!(x.ret, 6656, "{var}");
+        assert!(x.after.on_disk[..13].iter().all(|&t| t == TAG_NEW), "{var}");
+    }
+    // Three segments of 1365/1365/1366 bytes in one page (gen-1-xfs-150 shape): one bvec.
+    let s = plain(0, 4096, |s| s.request.nr_segs = 3);
+    assert_eq!(go(&s, "v6.18").ret, 4096);
+    assert!(go(&s, "v6.17").trace.decided(MEM_CHECK));
+}
+
+#[test]
+fn first_bio_written_then_einval_from_6_18() {
+    // gen-1-ext4-26: an extending write at 7168 from an 8-byte aligned buffer. The first mapping
+    // (1 KiB, the rest of block 1) is a bio inside the first page and is written; the next
+    // mapping's bio crosses pages and fails, so the call returns -EINVAL with that 1 KiB on disk.
+    // Before 6.18 nothing is written. (The old 6.18 model failed in get_pages, the tail zeroing
+    // overwrote the error, and ext4 fell back to buffered: 20480.)
+    let s = with(|s| {
+        s.request.rwf.atomic = false;
+        s.world.lbs_bits = 9;
+        s.world.i_size = 1536;
+        s.world.blocks = vec![hole(), unwritten()];
+        s.world.pages = vec![];
+        s.request.pos = 7168;
+        s.request.len = 20480;
+        s.request.buf_align = 8;
+    });
+    let x = go(&s, "v6.18");
+    assert_eq!(x.ret, -EINVAL);
+    assert_eq!(x.buffered_calls, 0);
+    let data: Vec<_> = x.bios.iter().filter(|b| !b.zero).collect();
+    assert_eq!(data.len(), 2, "{:?}", x.bios);
+    assert_eq!((data[0].pos, data[0].len, data[0].status), (7168, 1024, 0));
+    assert_eq!(data[1].status, -EINVAL);
+    let x = go(&s, "v6.14");
+    assert_eq!(x.ret, -EINVAL);
+    assert!(x.trace.decided(MEM_CHECK));
+    assert!(x.bios.iter().all(|b| b.zero), "{:?}", x.bios);
+}
+
+#[test]
+fn split_rejection_is_not_masked_by_tail_zeroing() {
+    // gen-1-xfs-183: XFS, unwritten blocks, sub-block position, 8-byte aligned buffer crossing a
+    // page: the kernel returns -EINVAL (the old model lost the error to the tail zeroing and
+    // returned 0).
+    let s = Scenario {
+        fs: FsKind::Xfs,
+        world: World {
+            blkbits: 12,
+            lbs_bits: 9,
+            i_size: 24576,
+            blocks: vec![unwritten(), unwritten()],
+            pages: vec![
+                PageState::None,
+                PageState::None,
+                PageState::Clean,
+                PageState::Clean,
+            ],
+            ..World::default()
+        },
+        request: Request {
+            pos: 1024,
+            len: 7680,
+            buf_align: 8,
+            ..Request::default()
+        },
+        faults: vec![],
+        races: vec![],
+    };
+    let x = go(&s, "v6.18");
+    assert_eq!(x.ret, -EINVAL);
+    assert!(!x.after.on_disk.contains(&TAG_NEW));
+}
+
+#[test]
+fn bdev_follows_the_same_rule() {
+    let s = |len: u64, align: u32| Scenario {
+        fs: FsKind::Bdev,
+        world: World {
+            lbs_bits: 9,
+            i_size: 64 * KIB,
+            ..World::default()
+        },
+        request: Request {
+            len,
+            buf_align: align,
+            ..Request::default()
+        },
+        faults: vec![],
+        races: vec![],
+    };
+    assert_eq!(go(&s(2048, 8), "v6.18").ret, 2048);
+    assert_eq!(go(&s(2048, 8), "v6.17").ret, -EINVAL);
+    assert!(go(&s(2048, 8), "v6.17")
+        .trace
+        .decided("blkdev_direct_IO: user buffer not DMA aligned"));
+    let x = go(&s(8192, 8), "v6.18");
+    assert_eq!(x.ret, -EINVAL);
+    assert_eq!(x.bios.len(), 1);
+    assert!(!x.after.on_disk.contains(&TAG_NEW));
+    assert_eq!(go(&s(8192, 512), "v6.18").ret, 8192);
 }

@@ -3,27 +3,15 @@
 //! change between versions, the HW -> SW atomic retry, the DAX escape, the reflink and always-CoW
 //! bounces to buffered I/O, and the fstests atomic-write checks A1-A6 / E1, E2, E4, E6.
 
+mod common;
+use common::{go, props};
 use diofuzz::errno::*;
-use diofuzz::model::{run, Execution, TAG_NEW, TAG_OLD};
+use diofuzz::model::trace::Ev;
+use diofuzz::model::{Execution, TAG_NEW, TAG_OLD};
 use diofuzz::oracle::{check, Prop};
 use diofuzz::scenario::*;
-use diofuzz::variant::by_name;
 
 const KIB: u64 = 1024;
-
-fn go(s: &Scenario, var: &str) -> Execution {
-    run(
-        s,
-        by_name(var).unwrap_or_else(|| panic!("no variant {var}")),
-    )
-}
-
-fn props(x: &Execution) -> Vec<Prop> {
-    let mut p: Vec<Prop> = check(x).into_iter().map(|f| f.property).collect();
-    p.sort();
-    p.dedup();
-    p
-}
 
 /// Layout from a string, one character per 4 KiB block: W written, U unwritten, H hole,
 /// S shared written, '|' before a block starts a new physical extent.
@@ -538,11 +526,14 @@ fn o_append_past_the_aligned_dispatch_cows_a_partial_block() {
 /// atomic write.
 #[test]
 fn software_atomic_with_faulting_buffer_is_short_when_extending() {
+    // Faults happen at page boundaries of the buffer's address: a 512-aligned buffer whose page
+    // at buffer offset 3584 is unmapped stops the bio inside a block, so tail zeroing masks it.
     let mut s = xfs("WWWWWWWW", 32 * KIB, 16 * KIB);
+    s.request.buf_align = 512;
     s.request.fault_at = Some(6 * KIB);
     let x = go(&s, "v6.18");
     assert!(x.trace.entered("xfs_atomic_write_cow_iomap_begin"));
-    assert_eq!(x.ret, 6 * KIB as i64, "{}", x.trace.render());
+    assert_eq!(x.ret, 3584, "{}", x.trace.render());
     assert_eq!(x.atomic_remaps, 1);
     assert!(props(&x).contains(&Prop::O2));
     // Inside EOF nothing masks the fault: -EFAULT and nothing visible.
@@ -553,4 +544,138 @@ fn software_atomic_with_faulting_buffer_is_short_when_extending() {
     assert_eq!(x.atomic_remaps, 0);
     assert_eq!(x.before, x.after);
     assert!(props(&x).is_empty(), "{:?}", check(&x));
+}
+
+/// HW atomic write (6.16+, xfs_direct_write_iomap_ops) over a shared range: the first mapping is
+/// the CoW staging extent over the whole range (out_found_cow, IOMAP_F_SHARED without
+/// IOMAP_F_ATOMIC_BIO, so ordinary bios). A user buffer that faults at a page boundary part-way
+/// gives a short bio; the next ->iomap_begin maps the rest of the same CoW extent, and
+/// xfs_bmap_hw_atomic_write_possible accepts it: IS_ALIGNED() is a mask test, and the rest
+/// (start base + 1, 3 blocks) has no bit in common with the mask 2. So the fault is reported as
+/// -EFAULT, nothing is remapped, and -ENOPROTOOPT (which the aio completion would hand to the
+/// caller once a bio is in flight) never comes back. The model used a modulo here and returned
+/// -ENOPROTOOPT for (extent << 20) + 1 not divisible by 3.
+#[test]
+fn hw_atomic_cow_rest_after_short_bio_is_still_hw_possible() {
+    for aio in [true, false] {
+        let mut s = xfs("SSSSWWWW", 0, 16 * KIB);
+        s.world.inode.reflink = true;
+        s.request.aio = aio;
+        s.request.fault_at = Some(4 * KIB);
+        for var in ["v6.16", "v6.18", "v7.1"] {
+            let x = go(&s, var);
+            let t = x.trace.render();
+            let begins = x.trace.returns("xfs_direct_write_iomap_begin");
+            assert_eq!(begins, vec![0, 0], "{var} aio={aio}\n{t}");
+            assert!(
+                !x.trace.entered("xfs_atomic_write_cow_iomap_begin"),
+                "{var}\n{t}"
+            );
+            assert_eq!(x.ret, -EFAULT, "{var} aio={aio}\n{t}");
+            assert_eq!(x.atomic_remaps, 0);
+            assert_eq!(x.before, x.after);
+            assert!(props(&x).is_empty(), "{var}: {:?}", check(&x));
+        }
+    }
+    // Without the fault the same write is one atomic remap of the whole range.
+    let mut s = xfs("SSSSWWWW", 0, 16 * KIB);
+    s.world.inode.reflink = true;
+    s.request.aio = true;
+    let x = go(&s, "v6.18");
+    assert_clean_full(&x, 16 * KIB);
+    assert_eq!(x.atomic_remaps, 1);
+}
+
+/// Non-atomic O_DIRECT write to an always-CoW inode (the debug always_cow knob).
+fn always_cow(spec: &str, i_size: u64, pos: u64, len: u64) -> Scenario {
+    let mut s = non_atomic(&xfs(spec, pos, len));
+    s.world.mount.xfs_always_cow = true;
+    s.world.i_size = i_size;
+    s
+}
+
+fn decisions(x: &Execution, d: &str) -> usize {
+    x.trace
+        .events
+        .iter()
+        .filter(|e| matches!(e, Ev::Decide(s) if *s == d))
+        .count()
+}
+
+/// xfs_direct_write_iomap_begin on an always-CoW inode: imap_needs_cow() is true for every
+/// write, but xfs_bmap_trim_cow() forces `shared` only for real extents
+/// (`!isnullstartblock(br_startblock)`; HOLESTARTBLOCK and delalloc are "null" start blocks), and
+/// xfs_reflink_trim_around_shared() never calls a hole shared. So a hole is allocated in the data
+/// fork by xfs_iomap_write_direct (IOMAP_F_NEW, unwritten, converted at end_io), and only written
+/// and unwritten extents get a CoW staging extent (out_found_cow, IOMAP_F_SHARED, remapped by
+/// xfs_reflink_end_cow). Read in 6.12, 6.13, 6.14, 6.18 and 7.1.
+#[test]
+fn always_cow_fills_holes_in_the_data_fork_and_cows_real_extents() {
+    let s = always_cow("HHWWUUWW", 32 * KIB, 0, 32 * KIB);
+    for var in ["v6.14", "v6.18", "v7.1"] {
+        let x = go(&s, var);
+        let t = x.trace.render();
+        let allocs: Vec<(i64, i64)> = x
+            .trace
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Enter("xfs_iomap_write_direct", a, _) => Some((a[0].1, a[1].1)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(allocs, vec![(0, 2)], "{var}\n{t}");
+        assert_eq!(
+            decisions(
+                &x,
+                "xfs_direct_write_iomap_begin: shared extent -> CoW mapping"
+            ),
+            3,
+            "{var}\n{t}"
+        );
+        assert!(x.trace.entered("xfs_reflink_end_cow"));
+        assert!(x.trace.entered("xfs_iomap_write_unwritten"));
+        assert_eq!(x.ret, 32 * KIB as i64);
+        let (c, d) = data(&x, 0, 32 * KIB);
+        assert!(c.iter().chain(d.iter()).all(|&t| t == TAG_NEW), "{var}");
+        assert!(props(&x).is_empty(), "{var}: {:?}", check(&x));
+    }
+}
+
+/// A user buffer can only stop being faultable at a page boundary of its address. On an
+/// always-CoW inode a short bio that ends inside a block whose data-fork extent the first mapping
+/// just allocated makes the next ->iomap_begin CoW that block (it is now a real extent); nothing
+/// writes the staging block's head, and xfs_reflink_end_cow remaps it over the data the first bio
+/// wrote. 6.12-6.14 reach that with a 512-byte aligned buffer whose page boundary falls inside a
+/// block (a candidate finding of the debug-only knob); 6.15-6.18 send a buffer that is not
+/// block aligned to the unaligned path (-ENOTBLK, buffered), so with 4 KiB pages and blocks the
+/// fault falls on a block boundary and the write is clean.
+#[test]
+fn always_cow_short_bio_inside_a_block_before_6_15() {
+    // Buffer address 512 mod 4096: its page boundary is 3584 bytes in.
+    let mut s = always_cow("HHHH", 8 * KIB, 16 * KIB, 8 * KIB);
+    s.request.buf_align = 512;
+    s.request.fault_at = Some(3584);
+    let x = go(&s, "v6.14");
+    assert_eq!(x.ret, 3584, "{}", x.trace.render());
+    assert!(props(&x).contains(&Prop::O6), "{:?}", check(&x));
+    for var in ["v6.15", "v6.18"] {
+        let x = go(&s, var);
+        assert!(x.trace.decided(
+            "xfs_file_dio_write: always-CoW inode with a user buffer not block aligned -> unaligned path"
+        ));
+        assert!(props(&x).is_empty(), "{var}: {:?}", check(&x));
+    }
+    // Page-aligned buffer, fault at a page (= block) boundary: no block is written twice.
+    s.request.buf_align = 4096;
+    s.request.fault_at = Some(4096);
+    for var in ["v6.14", "v6.18"] {
+        let x = go(&s, var);
+        assert!(
+            props(&x).is_empty(),
+            "{var}: {:?}\n{}",
+            check(&x),
+            x.trace.render()
+        );
+    }
 }

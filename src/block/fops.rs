@@ -11,7 +11,7 @@
 use crate::errno::*;
 use crate::fs::libfs::{direct_write_fallback, iomap_file_buffered_write};
 use crate::fs::read_write::generic_atomic_write_valid;
-use crate::include::linux::fs::{generic_write_sync, IovIter, Kiocb};
+use crate::include::linux::fs::{generic_write_sync, IovIter, Kiocb, DMA_ALIGNMENT};
 use crate::mm::filemap::{kiocb_invalidate_pages, kiocb_invalidate_post_direct_write};
 use crate::model::*;
 use crate::scenario::{Extent, Site, PAGE_SIZE};
@@ -163,15 +163,17 @@ fn blkdev_direct_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
 
 /// One bio to the device: completion status from the fault plan; a REQ_ATOMIC bio must fit the
 /// queue's atomic unit (blk_validate_atomic_write_op_size: size <= max, size % min == 0).
-fn bdev_submit_bio(cx: &mut Cx, pos: u64, len: u64, atomic: bool) -> i64 {
-    let mut status = cx.fault(Site::BioEndIo).unwrap_or(0);
-    if atomic && status == 0 {
-        let d = cx.s.world.device;
-        if d.awu_max == 0 || len > d.awu_max as u64 || len % (d.awu_min.max(1) as u64) != 0 {
-            cx.decide("device rejected the REQ_ATOMIC bio (BLK_STS_INVAL)");
-            status = -EINVAL;
-        }
-    }
+/// 6.18+: a bio whose bvecs are off the DMA alignment is failed with -EINVAL by bio_split_io_at()
+/// before it reaches the driver (IovIter::bio_rejected_at_split; `iter` is before the advance).
+fn bdev_submit_bio(cx: &mut Cx, iter: &IovIter, pos: u64, len: u64, atomic: bool) -> i64 {
+    let status = if cx.v.mem_align_in_get_pages
+        && iter.bio_rejected_at_split(len, DMA_ALIGNMENT, DMA_ALIGNMENT)
+    {
+        cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
+        -EINVAL
+    } else {
+        super::blk_core::bio_status(cx, len, atomic)
+    };
     if status == 0 {
         cx.disk_write(pos, len, TAG_NEW);
     }
@@ -194,13 +196,11 @@ fn bdev_submit_bio(cx: &mut Cx, pos: u64, len: u64, atomic: bool) -> i64 {
 
 /// bio_iov_iter_get_pages(bio, iter, lbs - 1) for one bio of at most `cap` bytes: the bytes
 /// pinned (aligned down to the logical block size when short), or -errno when nothing was.
+/// 6.18+ it checks no memory alignment (read in 6.18.2 block/bio.c); the block layer does, at
+/// submission (bdev_submit_bio).
 fn bdev_get_pages(cx: &mut Cx, iter: &IovIter, cap: u64) -> i64 {
     if let Some(e) = cx.fault(Site::DioGetPages) {
         return e;
-    }
-    if cx.v.mem_align_in_get_pages && !iter.is_dma_aligned(cx.lbs) {
-        cx.decide("bio_iov_iter_get_pages: user buffer not DMA aligned");
-        return -EINVAL;
     }
     let f = iter.faultable();
     let n = iter.count.min(f).min(cap);
@@ -251,8 +251,8 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
             return cx.ret(F, n);
         }
         let n = n as u64;
+        let status = bdev_submit_bio(cx, iter, pos, n, atomic);
         iter.advance(n);
-        let status = bdev_submit_bio(cx, pos, n, atomic);
         let res = if status != 0 { status } else { n as i64 };
         if !ki.is_sync {
             // __blkdev_direct_IO_async: the completion reports the bio's size or status.
@@ -279,12 +279,13 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
             break;
         }
         let n = n as u64;
+        let before = *iter;
         iter.advance(n);
         if ki.has(IOCB_NOWAIT) && iter.count > 0 {
             cx.decide("__blkdev_direct_IO: NOWAIT needs more than one bio -> -EAGAIN");
             return cx.ret(F, -EAGAIN);
         }
-        let st = bdev_submit_bio(cx, p, n, false);
+        let st = bdev_submit_bio(cx, &before, p, n, false);
         if st != 0 && status == 0 {
             status = st;
         }

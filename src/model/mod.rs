@@ -156,10 +156,13 @@ impl<'a> Cx<'a> {
                 ext += 1;
             }
             prev = Some(kind);
+            // Only allocated blocks inside EOF can be shared with another file (reflink).
+            let shared =
+                b.shared && i < eof_blocks && matches!(kind, Extent::Written | Extent::Unwritten);
             blocks.push(Blk {
                 kind,
                 extent: ext,
-                shared: b.shared,
+                shared,
                 phys_break: b.new_extent,
             });
         }
@@ -185,14 +188,14 @@ impl<'a> Cx<'a> {
         let spb = (bs / SECTOR) as usize;
         let eof_sect = w.i_size.div_ceil(SECTOR) as usize;
         let mut disk = vec![TAG_ZERO; nsect];
+        // Slice operations, not element loops: the fuzz build instruments every comparison.
         for (i, b) in blocks.iter().enumerate() {
-            for (sct, t) in disk.iter_mut().enumerate().skip(i * spb).take(spb) {
-                *t = match b.kind {
-                    // the tail of the EOF block was zeroed when it was written back
-                    Extent::Written if sct < eof_sect => TAG_OLD,
-                    Extent::Unwritten => TAG_STALE,
-                    _ => TAG_ZERO,
-                };
+            let (a, e) = ((i * spb).min(nsect), ((i + 1) * spb).min(nsect));
+            match b.kind {
+                // the tail of the EOF block was zeroed when it was written back
+                Extent::Written => disk[a..e.min(eof_sect).max(a)].fill(TAG_OLD),
+                Extent::Unwritten => disk[a..e].fill(TAG_STALE),
+                _ => {}
             }
         }
         let eof_pages = w.i_size.div_ceil(PAGE_SIZE) as usize;
@@ -235,16 +238,15 @@ impl<'a> Cx<'a> {
             aio_result: None,
             aio_ki_pos: None,
         };
-        // Page-cache content: clean pages mirror what is visible on disk, dirty ones hold newer data.
+        // Page-cache content: clean pages mirror what is visible on disk, dirty ones hold newer data;
+        // nothing past EOF.
+        let on_disk = cx.image_masked().on_disk;
         for p in 0..cx.pages.len() {
-            let st = cx.pages[p];
-            for sct in p * 8..p * 8 + 8 {
-                cx.cache[sct] = match st {
-                    PageState::None => TAG_ZERO,
-                    _ if sct >= eof_sect => TAG_ZERO,
-                    PageState::Dirty | PageState::MappedDirty => TAG_OLD_DIRTY,
-                    _ => cx.disk_visible(sct),
-                };
+            let (a, e) = (p * 8, (p * 8 + 8).min(eof_sect).max(p * 8));
+            match cx.pages[p] {
+                PageState::None => {}
+                PageState::Dirty | PageState::MappedDirty => cx.cache[a..e].fill(TAG_OLD_DIRTY),
+                _ => cx.cache[a..e].copy_from_slice(&on_disk[a..e]),
             }
         }
         cx
@@ -293,15 +295,13 @@ impl<'a> Cx<'a> {
     /// Write `tag` to device sectors [pos, pos+len) (rounded out to sectors).
     pub fn disk_write(&mut self, pos: u64, len: u64, tag: u32) {
         let (a, b) = (pos / SECTOR, (pos + len).div_ceil(SECTOR));
-        for s in a..b.min(self.disk.len() as u64) {
-            self.disk[s as usize] = tag;
-        }
+        let n = self.disk.len() as u64;
+        self.disk[a.min(n) as usize..b.min(n) as usize].fill(tag);
     }
     pub fn cow_write(&mut self, pos: u64, len: u64, tag: u32) {
         let (a, b) = (pos / SECTOR, (pos + len).div_ceil(SECTOR));
-        for s in a..b.min(self.cow.len() as u64) {
-            self.cow[s as usize] = tag;
-        }
+        let n = self.cow.len() as u64;
+        self.cow[a.min(n) as usize..b.min(n) as usize].fill(tag);
     }
 
     // ---------------------------------------------------------------- fault plan
@@ -420,11 +420,12 @@ impl<'a> Cx<'a> {
         }
     }
     /// First clean cached page whose content differs from what is on disk.
-    pub fn stale_page(&self) -> Option<usize> {
+    pub fn stale_page(&self, img: &FileImage) -> Option<usize> {
         let lim = self.inode.i_size.div_ceil(SECTOR) as usize;
         (0..self.pages.len()).find(|&p| {
+            let (a, e) = (p * 8, (p * 8 + 8).min(lim).max(p * 8));
             matches!(self.pages[p], PageState::Clean | PageState::Writeback)
-                && (p * 8..(p * 8 + 8).min(lim)).any(|s| self.cache[s] != self.disk_visible(s))
+                && self.cache[a..e] != img.on_disk[a..e]
         })
     }
 }
@@ -449,7 +450,7 @@ fn run_with(s: &Scenario, v: &'static Variant, trace: bool) -> Execution {
     let r = crate::fs::read_write::sys_pwritev2(&mut cx);
     let (statx_unit_min, statx_unit_max) = crate::fs::statx_atomic(&cx);
     let after = cx.image_masked();
-    let stale_page = cx.stale_page();
+    let stale_page = cx.stale_page(&after);
     Execution {
         variant: v,
         fs: s.fs,

@@ -10,7 +10,7 @@
 use super::iter::{iomap_iter, IomapIter};
 use super::*;
 use crate::errno::*;
-use crate::include::linux::fs::{generic_write_sync, IovIter, Kiocb};
+use crate::include::linux::fs::{generic_write_sync, IovIter, Kiocb, DMA_ALIGNMENT};
 use crate::mm::filemap::{kiocb_invalidate_pages, kiocb_invalidate_post_direct_write};
 use crate::model::*;
 use crate::scenario::Site;
@@ -50,17 +50,29 @@ fn submit_bio(
     zero: bool,
     shared: bool,
 ) {
+    submit_bio_status(cx, dio, pos, len, atomic, zero, shared, 0);
+}
+
+/// submit_bio() with the status the block layer gives the bio before it reaches the driver
+/// (`rejected`: 6.18+ bio_split_io_at() -EINVAL, see IovIter::bio_rejected_at_split); such a bio
+/// writes nothing and completes at once with that error.
+#[allow(clippy::too_many_arguments)]
+fn submit_bio_status(
+    cx: &mut Cx,
+    dio: &mut Dio,
+    pos: u64,
+    len: u64,
+    atomic: bool,
+    zero: bool,
+    shared: bool,
+    rejected: i64,
+) {
     dio.bios += 1;
-    let mut status = cx.fault(Site::BioEndIo).unwrap_or(0);
-    if atomic && status == 0 {
-        // blk_validate_atomic_write_op_size(): the device takes a REQ_ATOMIC bio only if it fits its
-        // atomic unit (BLK_STS_INVAL otherwise).
-        let d = cx.s.world.device;
-        if d.awu_max == 0 || len > d.awu_max as u64 || len % (d.awu_min.max(1) as u64) != 0 {
-            cx.decide("device rejected the REQ_ATOMIC bio (BLK_STS_INVAL)");
-            status = -EINVAL;
-        }
-    }
+    let status = if rejected != 0 {
+        rejected
+    } else {
+        crate::block::blk_core::bio_status(cx, len, atomic)
+    };
     if status == 0 {
         let tag = if zero { TAG_ZERO } else { TAG_NEW };
         if shared {
@@ -311,8 +323,11 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
         cx.decide("iomap_dio_bio_iter: position/length not aligned to the logical block size");
         return cx.ret("iomap_dio_bio_iter", -EINVAL);
     }
-    let mem_misaligned = !iter.is_dma_aligned(cx.lbs);
-    if !cx.v.mem_align_in_get_pages && mem_misaligned {
+    // 6.12-6.17: bdev_iter_is_aligned() on the whole remaining iter (every segment's address on
+    // dma_alignment, its length on lbs). 6.18+ (read in 6.18.2 fs/iomap/direct-io.c) has no memory
+    // check here at all: bio_iov_iter_get_pages(bio, iter, lbs - 1) only aligns the bio's size down,
+    // and the block layer rejects a bio with a misaligned bvec when it is split (below).
+    if !cx.v.mem_align_in_get_pages && !iter.is_dma_aligned(cx.lbs) {
         cx.decide("iomap_dio_bio_iter: user buffer not DMA aligned");
         return cx.ret("iomap_dio_bio_iter", -EINVAL);
     }
@@ -381,11 +396,6 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                     ret = e;
                     break 'zero_tail;
                 }
-                if cx.v.mem_align_in_get_pages && mem_misaligned {
-                    cx.decide("bio_iov_iter_get_pages: user buffer not DMA aligned");
-                    ret = -EINVAL;
-                    break 'zero_tail;
-                }
                 let f = iter.faultable();
                 if f == 0 {
                     cx.decide("bio_iov_iter_get_pages: user page fault (-EFAULT)");
@@ -411,9 +421,21 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                     ret = -EINVAL;
                     break 'zero_tail;
                 }
+                // 6.18+: the bio is built and counted whatever its memory alignment; submit_bio()
+                // -> __bio_split_to_limits() -> bio_split_io_at() fails a bio that crosses a page
+                // with a bvec off the queue's dma_alignment (loop: 511) -> BLK_STS_INVAL, so
+                // dio->error = -EINVAL while earlier bios keep their data.
+                let rejected = if cx.v.mem_align_in_get_pages
+                    && iter.bio_rejected_at_split(n, DMA_ALIGNMENT, DMA_ALIGNMENT)
+                {
+                    cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
+                    -EINVAL
+                } else {
+                    0
+                };
                 dio.size += n;
                 copied += n;
-                submit_bio(cx, dio, pos, n, req_atomic, false, shared);
+                submit_bio_status(cx, dio, pos, n, req_atomic, false, shared, rejected);
                 pos += n;
                 iter.advance(n);
             }

@@ -9,8 +9,11 @@
 //! (not [`xfs_reflink::COW_NONE`]); bios through an `IOMAP_F_SHARED` mapping write there, and
 //! end_io moves the staged data into the data fork. Physical block
 //! numbers are `(extent << 20) + logical block`, i.e. every extent is allocated aligned to its file
-//! offset, so the HW-atomic alignment test (`IS_ALIGNED(br_startblock, br_blockcount)`) only fails
-//! for holes/delalloc and never for real extents (the scenario has no physical misalignment input).
+//! offset, so the HW-atomic alignment test (`IS_ALIGNED(br_startblock, br_blockcount)`, a mask
+//! test) never fails for the real extents of a naturally aligned atomic write: its first mapping starts at a
+//! multiple of its power-of-two length, and the rest of the range after a short bio (start
+//! `base + j`, `2^k - j` blocks) has no bit in common with the mask either. The scenario has no
+//! physical misalignment input.
 pub mod xfs_file;
 pub mod xfs_iomap;
 pub mod xfs_iops;
@@ -48,7 +51,13 @@ pub fn is_dax(cx: &Cx) -> bool {
 
 /// The data-fork block must be CoWed by a write (imap_needs_cow + xfs_bmap_trim_cow):
 /// always-CoW inodes CoW every real (written or unwritten) extent; reflink inodes CoW written
-/// blocks that are shared. Holes and delalloc are never CoWed here.
+/// blocks that are shared. Holes and delalloc are never CoWed here, on always-CoW inodes too:
+/// xfs_bmap_trim_cow forces `shared` only for `!isnullstartblock(br_startblock)`, and
+/// HOLESTARTBLOCK / DELAYSTARTBLOCK are null start blocks; xfs_reflink_trim_around_shared then
+/// reports "not shared" for anything not written. xfs_direct_write_iomap_begin therefore
+/// allocates a hole in the data fork (xfs_iomap_write_direct), also in always-CoW mode (read in
+/// 6.12-6.14, 6.18, 7.1). Only a CoW-fork extent already at the offset (xfs_find_trim_cow_extent,
+/// `found`) gives a CoW mapping over a hole.
 pub fn block_needs_cow(cx: &Cx, lblk: u64) -> bool {
     let b = cx.blk(lblk);
     if xfs_is_always_cow_inode(cx) && matches!(b.kind, Extent::Written | Extent::Unwritten) {

@@ -69,11 +69,20 @@ fn imap_spans_range(imap: &Imap, offset_fsb: u64, end_fsb: u64) -> bool {
     imap.startoff <= offset_fsb && imap.end() >= end_fsb
 }
 
-/// xfs_bmap_hw_atomic_write_possible() (6.16+): naturally aligned start block, one mapping over
-/// the whole range, length within the buffer target's atomic unit max.
+/// IS_ALIGNED(x, a) (include/vdso/align.h): the mask test `(x & (a - 1)) == 0`, which is a
+/// divisibility test only for a power-of-two `a`. It is not one here: after a short bio the next
+/// mapping of an atomic write is the rest of the range (3 blocks of 4, say), and the kernel tests
+/// that count with the mask, not with a modulo.
+fn is_aligned(x: u64, a: u64) -> bool {
+    x & a.wrapping_sub(1) == 0
+}
+
+/// xfs_bmap_hw_atomic_write_possible() (6.16+): naturally aligned start block
+/// (IS_ALIGNED(br_startblock, br_blockcount)), one mapping over the whole range, length within the
+/// buffer target's atomic unit max.
 fn xfs_bmap_hw_atomic_write_possible(cx: &Cx, imap: &Imap, offset_fsb: u64, end_fsb: u64) -> bool {
     let len = (end_fsb - offset_fsb) << cx.blkbits;
-    if imap.startblock() % imap.blockcount != 0 {
+    if !is_aligned(imap.startblock(), imap.blockcount) {
         return false;
     }
     if !imap_spans_range(imap, offset_fsb, end_fsb) {

@@ -35,6 +35,10 @@ impl Kiocb {
     }
 }
 
+/// queue_limits.dma_alignment of the model's devices (blk_validate_limits() default
+/// SECTOR_SIZE - 1; loop does not change it).
+pub const DMA_ALIGNMENT: u64 = 511;
+
 /// The user buffer as an iov_iter: ITER_UBUF for one segment, ITER_IOVEC otherwise.
 #[derive(Clone, Copy, Debug)]
 pub struct IovIter {
@@ -80,8 +84,10 @@ impl IovIter {
         }
         acc
     }
-    /// bdev_iter_is_aligned(): every remaining segment's address on the DMA alignment (512) and its
-    /// length on the logical block size.
+    /// bdev_iter_is_aligned() = iov_iter_is_aligned(iter, dma_alignment, lbs - 1), 6.12-6.17 (read
+    /// in 6.13.7 lib/iov_iter.c): every remaining segment's address on the DMA alignment (512) and
+    /// its length on the logical block size. 6.18 dropped its callers in iomap and block/fops.c
+    /// (see bio_rejected_at_split for the 6.18 rule).
     pub fn is_dma_aligned(&self, lbs: u64) -> bool {
         if self.count == 0 {
             return true;
@@ -99,12 +105,46 @@ impl IovIter {
                 start.max(self.consumed),
                 (start + len).min(self.consumed + self.count),
             );
-            if b > a && ((self.addr + a) & 511 != 0 || (b - a) & (lbs - 1) != 0) {
+            if b > a && ((self.addr + a) & DMA_ALIGNMENT != 0 || (b - a) & (lbs - 1) != 0) {
                 return false;
             }
             start += len;
         }
         true
+    }
+    /// Block layer, 6.18+ (read in 6.18.2 and 7.1.5 block/blk-merge.c, block/blk.h): would a bio
+    /// built from the next `n` bytes of this iter be failed with BLK_STS_INVAL at submission?
+    ///
+    /// bio_iov_iter_get_pages() no longer checks the user memory; the bio's bvecs are the
+    /// page-sized pieces of the user range (the model's segments are contiguous in memory, so pieces
+    /// of neighbouring segments in one page merge into one bvec). __bio_split_to_limits() only looks
+    /// at the bio when bio_may_need_split(): more than one bvec, or one bvec whose offset + length
+    /// passes min_segment_size (PAGE_SIZE). bio_split_io_at() then fails it with -EINVAL if any
+    /// bvec's offset has a bit of `dma_mask` (queue dma_alignment, 511 on loop) or its length a bit
+    /// of `len_mask` (bio_split_rw_at passes dma_alignment too). So a misaligned buffer is accepted
+    /// while each bio stays inside one page, and rejected when a bio crosses a page. Physically
+    /// contiguous pages would merge into one bvec that is checked the same way, with the same
+    /// outcome for the lbs-aligned bio sizes the model builds.
+    pub fn bio_rejected_at_split(&self, n: u64, dma_mask: u64, len_mask: u64) -> bool {
+        const PAGE: u64 = crate::scenario::PAGE_SIZE;
+        if n == 0 {
+            return false;
+        }
+        let start = self.addr + self.consumed;
+        let end = start + n;
+        if start % PAGE + n <= PAGE {
+            // bio_may_need_split(): one bvec within min_segment_size -> never checked.
+            return false;
+        }
+        let mut s = start;
+        while s < end {
+            let e = ((s / PAGE + 1) * PAGE).min(end);
+            if (s % PAGE) & dma_mask != 0 || (e - s) & len_mask != 0 {
+                return true;
+            }
+            s = e;
+        }
+        false
     }
     pub fn truncate(&mut self, n: u64) {
         self.count = self.count.min(n);
@@ -120,10 +160,15 @@ impl IovIter {
         self.count += n;
     }
     /// Bytes that can be faulted in from the current position.
+    /// Bytes that can be faulted in from the current position. Memory is mapped in pages, so
+    /// the first unfaultable byte is the start of the page holding buffer offset `fault_at`.
     pub fn faultable(&self) -> u64 {
         match self.fault_at {
-            Some(f) if f <= self.consumed => 0,
-            Some(f) => (f - self.consumed).min(self.count),
+            Some(f) => {
+                let page = crate::scenario::PAGE_SIZE;
+                let first_bad = ((self.addr + f) & !(page - 1)).saturating_sub(self.addr);
+                first_bad.saturating_sub(self.consumed).min(self.count)
+            }
             None => self.count,
         }
     }
@@ -197,9 +242,14 @@ pub fn kiocb_set_rw_flags(
         }
     }
     if rwf & RWF_DONTCACHE != 0 {
-        // 6.14+: needs FOP_DONTCACHE; the model's filesystems are treated as not setting it for DIO
-        // files (ext4/XFS gained it in later releases for buffered I/O only).
-        return cx.ret("kiocb_set_rw_flags", -EOPNOTSUPP);
+        // 6.14+: needs FOP_DONTCACHE (ext4/XFS from 6.17 as read; never the block device) and a
+        // non-DAX inode. For O_DIRECT the flag changes nothing the model tracks; for a buffered
+        // write the folios are dropped after writeback, which the model does not model.
+        let fop = cx.v.fs_dontcache && cx.fs != crate::scenario::FsKind::Bdev;
+        if !fop || cx.inode.flags.dax {
+            return cx.ret("kiocb_set_rw_flags", -EOPNOTSUPP);
+        }
+        kf |= IOCB_DONTCACHE;
     }
     kf |= rwf & (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_APPEND | RWF_ATOMIC);
     if rwf & RWF_SYNC != 0 {

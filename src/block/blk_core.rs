@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! block/blk-core.c: what submit_bio_noacct() and the device decide about a bio.
+
+use crate::errno::EINVAL;
+use crate::model::Cx;
+use crate::scenario::Site;
+
+/// The completion status of a bio of `len` bytes: an injected bio error (blk_status_to_errno), or
+/// for a REQ_ATOMIC bio blk_validate_atomic_write_op_size() (6.13-7.1: size <= the queue's atomic
+/// unit max and a multiple of its min; BLK_STS_INVAL otherwise; read in 6.18: the start is not
+/// checked). 0 = success.
+pub fn bio_status(cx: &mut Cx, len: u64, atomic: bool) -> i64 {
+    let status = cx.fault(Site::BioEndIo).unwrap_or(0);
+    if atomic && status == 0 {
+        let d = cx.s.world.device;
+        if d.awu_max == 0 || len > d.awu_max as u64 || len % (d.awu_min.max(1) as u64) != 0 {
+            cx.decide("device rejected the REQ_ATOMIC bio (BLK_STS_INVAL)");
+            return -EINVAL;
+        }
+    }
+    status
+}
