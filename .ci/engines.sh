@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # CI for the fuzzing engines (called by .ci/run; self-contained: installs what it needs).
 #  1. tools: nightly Rust, cargo-fuzz, cargo-afl (AFL++), honggfuzz (+ binutils-dev libunwind-dev)
-#  2. every engine builds dio_write and fuzzes the newest variant with the known findings
-#     suppressed (suppressions/newest.txt) for ENGINES_CI_SECONDS: no crash allowed
-#  3. every engine finds a thread-v1 finding within ENGINES_CI_CAP seconds (the oracle must fail)
+#  2. every engine builds dio_write and fuzzes the newest variant (or ENGINES_CI_NEWEST_VARIANT)
+#     with suppressions/newest.txt for ENGINES_CI_SECONDS (45): no crash allowed
+#  3. every engine finds a thread-v1 finding within ENGINES_CI_CAP seconds (60; the oracle must fail)
 #  4. oss-fuzz/build.sh and .clusterfuzzlite/build.sh run with SRC/OUT/WORK in temp folders and
 #     every produced binary runs over its seed corpus zip with -runs=0
 #  5. cmin and tmin smoke tests on copies
@@ -62,10 +62,13 @@ else:
 PY
 }
 
-step "newest variant, known findings suppressed, ${SECONDS_NEWEST}s, all engines side by side"
+# The newest variant by default; ENGINES_CI_NEWEST_VARIANT=v6.18 (say) to pin another one.
+VARIANT_ARGS=()
+[ -n "${ENGINES_CI_NEWEST_VARIANT:-}" ] && VARIANT_ARGS=(--variant "$ENGINES_CI_NEWEST_VARIANT")
+step "newest variant ${ENGINES_CI_NEWEST_VARIANT:-}, suppressions/newest.txt, ${SECONDS_NEWEST}s, all engines side by side"
 set +e
-"$DIOFUZZ" fuzz --engine all --target dio_write --time "$SECONDS_NEWEST" --no-merge \
-  --findings "$TMP/newest" 2>&1 | tail -25
+"$DIOFUZZ" fuzz --engine all --target dio_write "${VARIANT_ARGS[@]}" --time "$SECONDS_NEWEST" \
+  --suppress "$ROOT/suppressions/newest.txt" --no-merge --findings "$TMP/newest" 2>&1 | tail -25
 rc=${PIPESTATUS[0]}
 set -e
 [ "$rc" = 0 ] || bad "newest variant: diofuzz fuzz exited $rc (1 = a new crash, 2 = an engine failed)"
