@@ -4,6 +4,7 @@
 //! an unsuppressed finding. Configuration comes from the environment, read once:
 //! - `DIOFUZZ_VARIANT`: variant name (default: the newest), or a comma list;
 //! - `DIOFUZZ_SUPPRESS`: path of a suppression file (signatures that are known and not reported);
+//!   empty = none; unset = suppressions/newest.txt (embedded) on v6.18 and later, none otherwise;
 //! - `DIOFUZZ_COLLECT`: a folder; instead of crashing, each new signature is recorded once
 //!   (`signatures.tsv` gets a line, `<hash>.input` the first input that produced it), so one run
 //!   surveys every root cause it reaches.
@@ -33,6 +34,31 @@ pub fn config() -> &'static Config {
     })
 }
 
+/// The shipped suppressions for the newest variants (v6.18 and later).
+pub const NEWEST_SUPPRESSIONS: &str = include_str!("../suppressions/newest.txt");
+const NEWEST_VARIANTS: [&str; 3] = ["v6.18", "v7.0", "v7.1"];
+
+/// Suppressions used when DIOFUZZ_SUPPRESS is unset: the shipped ones when every variant is one of
+/// the newest, else none.
+pub fn default_suppressions(variants: &[&'static Variant]) -> Suppressions {
+    if variants.iter().all(|v| NEWEST_VARIANTS.contains(&v.name)) {
+        Suppressions::parse(NEWEST_SUPPRESSIONS)
+    } else {
+        Suppressions::default()
+    }
+}
+
+impl Config {
+    /// A configuration that crashes on findings (no DIOFUZZ_COLLECT folder).
+    pub fn new(variants: Vec<&'static Variant>, suppress: Suppressions) -> Config {
+        Config {
+            variants,
+            suppress,
+            collect: None,
+        }
+    }
+}
+
 pub fn config_from_env() -> Result<Config, String> {
     let variants = match std::env::var("DIOFUZZ_VARIANT") {
         Ok(v) if !v.trim().is_empty() => {
@@ -42,7 +68,12 @@ pub fn config_from_env() -> Result<Config, String> {
     };
     let suppress = match std::env::var("DIOFUZZ_SUPPRESS") {
         Ok(p) if !p.trim().is_empty() => Suppressions::load(std::path::Path::new(p.trim()))?,
-        _ => Suppressions::default(),
+        // Set but empty: no suppression at all.
+        Ok(_) => Suppressions::default(),
+        // Unset (e.g. OSS-Fuzz, which cannot set the environment): on the newest variants the
+        // shipped suppressions/newest.txt, so only new root causes crash; none on older variants,
+        // so their known bugs show.
+        Err(_) => default_suppressions(&variants),
     };
     let collect = match std::env::var("DIOFUZZ_COLLECT") {
         Ok(p) if !p.trim().is_empty() => {

@@ -179,3 +179,20 @@ fn known_findings_file_parses_and_documents_every_suppression() {
         .unwrap();
     assert_eq!(diofuzz::known::label(&f.signature, "thread-v1"), "known");
 }
+
+#[test]
+fn default_suppressions_apply_to_the_newest_variants_only() {
+    use diofuzz::variant::by_name;
+    let newest = diofuzz::target::default_suppressions(&[
+        by_name("v6.18").unwrap(),
+        by_name("v7.1").unwrap(),
+    ]);
+    assert!(!newest.is_empty());
+    assert!(newest.matches("O1:ext4:S1: ext4_should_use_dio() false -> ext4_buffered_write_iter>buffered write (generic_perform_write)"));
+    assert!(diofuzz::target::default_suppressions(&[by_name("thread-v1").unwrap()]).is_empty());
+    assert!(diofuzz::target::default_suppressions(&[
+        by_name("v6.18").unwrap(),
+        by_name("v6.13").unwrap()
+    ])
+    .is_empty());
+}

@@ -107,11 +107,7 @@ pub fn make_config(
     variants: Vec<&'static crate::variant::Variant>,
     suppress: crate::suppress::Suppressions,
 ) -> crate::target::Config {
-    crate::target::Config {
-        variants,
-        suppress,
-        collect: None,
-    }
+    crate::target::Config::new(variants, suppress)
 }
 
 /// Install (unless told not to) and build every engine; engines that fail are left out with a
