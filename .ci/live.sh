@@ -10,6 +10,7 @@ skip() { echo "SKIP live: $*"; exit 0; }
 [ "$(id -u)" = 0 ] || skip "not root (loop devices and mounts need CAP_SYS_ADMIN)"
 [ -e /dev/loop-control ] || skip "no loop devices (/dev/loop-control missing)"
 grep -qw tracefs /proc/filesystems || skip "no tracefs in this kernel"
+grep -qw xfs /proc/filesystems || modprobe xfs 2>/dev/null || true
 grep -qw xfs /proc/filesystems || skip "kernel has no XFS"
 grep -qw ext4 /proc/filesystems || skip "kernel has no ext4"
 

@@ -126,8 +126,11 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, String> {
     if is_json {
         let text = String::from_utf8(data)
             .map_err(|_| format!("{}: a .json scenario must be UTF-8", path.display()))?;
-        return serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a scenario: {e}", path.display()));
+        let s: Scenario = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a scenario: {e}", path.display()))?;
+        // A readable scenario may say only what the byte format can: the same ranges.
+        s.encode().map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(s);
     }
     Scenario::decode(&data).map_err(|e| format!("{}: undecodable input: {e}", path.display()))
 }

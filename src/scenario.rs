@@ -1036,6 +1036,6 @@ fn count_unit(v: u64, bs: u64, what: &str) -> Result<(u8, u8, u8), EncodeError> 
         return Ok(((base / bs) as u8, 1, odd as u8));
     }
     Err(EncodeError(format!(
-        "{what} {v} is out of range (255 sectors or 255 blocks)"
+        "{what} {v} is out of range (255 sectors or 63 blocks)"
     )))
 }

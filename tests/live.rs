@@ -13,7 +13,24 @@ use diofuzz::scenario::{FsKind, Rwf, Scenario};
 
 fn skip_reason() -> Option<String> {
     let m = scratch::prereqs().missing(&[FsKind::Ext4, FsKind::Xfs]);
-    (!m.is_empty()).then(|| m.join("; "))
+    if !m.is_empty() {
+        return Some(m.join("; "));
+    }
+    // The test's expectations (XFS software atomic writes, the model variant picked from the
+    // release) hold from 6.16 on, and only for a release the model has a variant for.
+    let rel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut it = rel
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|x| x.parse::<u32>().ok());
+    let (maj, min) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    if (maj, min) < (6, 16) || diofuzz::live::variant_for_release(&rel).is_none() {
+        return Some(format!(
+            "kernel {rel}: the live test needs 6.16 or later with a matching model variant"
+        ));
+    }
+    None
 }
 
 fn bin() -> &'static str {

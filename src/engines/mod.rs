@@ -54,12 +54,16 @@ pub fn cli(cmd: &str, args: &[String]) -> i32 {
     }
 }
 
-/// Is this DIOFUZZ_VARIANT value just the newest variant?
+/// Is every variant of this DIOFUZZ_VARIANT value one the shipped suppressions are for (v6.18,
+/// v7.0, v7.1: the same rule as the target's default)?
 pub fn is_newest(variant: Option<&str>) -> bool {
     match variant {
         None => true,
         Some(v) => crate::variant::resolve(v)
-            .map(|vs| vs.len() == 1 && vs[0].name == crate::variant::newest().name)
+            .map(|vs| {
+                vs.iter()
+                    .all(|x| crate::target::NEWEST_VARIANTS.contains(&x.name))
+            })
             .unwrap_or(false),
     }
 }
