@@ -23,6 +23,9 @@ usage:
   diofuzz triage FILE|DIR... [--variant V|all] [--json]
                                 group the findings of many inputs by signature: count, known/new,
                                 smallest input, one detail
+  diofuzz known [--suppressions]
+                                the known root causes (known-findings.json), or the suppression
+                                file for the newest variants generated from them
   diofuzz keep FILE --name NAME [--dir DIR]
                                 keep a counterexample as a regression test: DIR/NAME plus
                                 NAME.expect (per variant, the signatures it must report);
@@ -50,6 +53,7 @@ pub fn main(args: Vec<String>) -> i32 {
         "seeds" => seeds_cmd(rest),
         "keep" => keep(rest),
         "triage" => triage(rest),
+        "known" => known_cmd(rest),
         "check" => return crate::check::cli(rest),
         "fuzz" | "cmin" | "tmin" | "bench" => return crate::engines::cli(cmd, rest),
         "live" | "repro" => return crate::live::cli(cmd, rest),
@@ -435,4 +439,30 @@ fn triage(args: &[String]) -> Result<i32, String> {
         }
     }
     Ok(if groups.is_empty() { 0 } else { 1 })
+}
+
+fn known_cmd(args: &[String]) -> Result<i32, String> {
+    let o = Opts::parse(args, &[], &["--suppressions"])?;
+    if o.flag("--suppressions") {
+        print!(
+            "{}",
+            known::suppression_lines(&crate::target::NEWEST_VARIANTS)
+        );
+        return Ok(0);
+    }
+    for k in known::all() {
+        println!(
+            "{}\n    variants: {}  where: {}  fixed by: {}\n    {}\n",
+            k.signature,
+            k.variants.join(", "),
+            if k.scope.is_empty() {
+                "any".to_string()
+            } else {
+                k.scope.join(", ")
+            },
+            k.fixed_by.as_deref().unwrap_or("-"),
+            k.description
+        );
+    }
+    Ok(0)
 }
