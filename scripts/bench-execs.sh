@@ -15,7 +15,7 @@ tc=(); rustup toolchain list | grep -q '^nightly' && tc=(+nightly) || export RUS
 cargo "${tc[@]}" fuzz build -O dio_write >/dev/null 2>&1
 cargo "${tc[@]}" fuzz build -O noop >/dev/null 2>&1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=0}
-bin=fuzz/target/x86_64-unknown-linux-gnu/release
+bin=fuzz/target/$(rustc -vV | sed -n 's/^host: //p')/release
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/grown"; cp corpus/dio_write/* "$work/grown/"
 DIOFUZZ_VARIANT="$variant" DIOFUZZ_COLLECT="$work/collect" "$bin/dio_write" "$work/grown" -max_len=256 \
