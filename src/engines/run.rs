@@ -568,26 +568,12 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
             let mut all = crashes;
             all.append(&mut late);
             for (f, t) in all {
-                let Ok(data) = std::fs::read(&f) else {
+                let Some((outcome, secs)) = triage_crash(r, &mut triage, &f, t, sys0, t0)? else {
                     continue;
                 };
-                let secs = t
-                    .duration_since(sys0)
-                    .unwrap_or_default()
-                    .as_secs_f64()
-                    .min(t0.elapsed().as_secs_f64());
-                r.crash_files += 1;
-                match triage.add(r.e.name(), &data, secs)? {
+                match outcome {
                     Outcome::New { variant, signature } | Outcome::Dup { variant, signature } => {
-                        let hits = first_hit
-                            .entry((variant.clone(), signature.clone()))
-                            .or_default();
-                        let fresh = !hits.contains_key(r.e.name());
-                        hits.entry(r.e.name().to_string()).or_insert(secs);
-                        if r.first_crash.is_none() {
-                            r.first_crash = Some(secs);
-                        }
-                        r.sigs.insert(signature.clone());
+                        let fresh = record_hit(r, &mut first_hit, &variant, &signature, secs);
                         if fresh && sess.cfg.progress {
                             eprintln!(
                                 "diofuzz: [{secs:6.1} s] {:<9} found {} {} on {}: {}",
@@ -682,25 +668,12 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
         r.stop();
         let late = r.new_crashes();
         for (f, t) in late {
-            let Ok(data) = std::fs::read(&f) else {
-                continue;
-            };
-            let secs = t
-                .duration_since(sys0)
-                .unwrap_or_default()
-                .as_secs_f64()
-                .min(t0.elapsed().as_secs_f64());
-            r.crash_files += 1;
-            if let Outcome::New { variant, signature } | Outcome::Dup { variant, signature } =
-                triage.add(r.e.name(), &data, secs)?
+            if let Some((
+                Outcome::New { variant, signature } | Outcome::Dup { variant, signature },
+                secs,
+            )) = triage_crash(r, &mut triage, &f, t, sys0, t0)?
             {
-                first_hit
-                    .entry((variant, signature.clone()))
-                    .or_default()
-                    .entry(r.e.name().to_string())
-                    .or_insert(secs);
-                r.first_crash.get_or_insert(secs);
-                r.sigs.insert(signature);
+                record_hit(r, &mut first_hit, &variant, &signature, secs);
             }
         }
     }
@@ -828,4 +801,45 @@ fn merge_back(s: &Sess, runners: &[Runner]) -> Result<usize, String> {
         }
     }
     Ok(count_files(&s.cfg.corpus))
+}
+
+/// Read one crash file of `r`, time it from the session start (never later than now), count it
+/// and replay it through triage. None when the file is gone.
+fn triage_crash(
+    r: &mut Runner,
+    triage: &mut Triage,
+    f: &Path,
+    t: SystemTime,
+    sys0: SystemTime,
+    t0: Instant,
+) -> Result<Option<(Outcome, f64)>, String> {
+    let Ok(data) = std::fs::read(f) else {
+        return Ok(None);
+    };
+    let secs = t
+        .duration_since(sys0)
+        .unwrap_or_default()
+        .as_secs_f64()
+        .min(t0.elapsed().as_secs_f64());
+    r.crash_files += 1;
+    Ok(Some((triage.add(r.e.name(), &data, secs)?, secs)))
+}
+
+/// Record a reproduced signature for `r`: its first hit per engine, the runner's first crash,
+/// its signature set. True when this engine hits the signature for the first time.
+fn record_hit(
+    r: &mut Runner,
+    first_hit: &mut BTreeMap<(String, String), BTreeMap<String, f64>>,
+    variant: &str,
+    signature: &str,
+    secs: f64,
+) -> bool {
+    let hits = first_hit
+        .entry((variant.to_string(), signature.to_string()))
+        .or_default();
+    let fresh = !hits.contains_key(r.e.name());
+    hits.entry(r.e.name().to_string()).or_insert(secs);
+    r.first_crash.get_or_insert(secs);
+    r.sigs.insert(signature.to_string());
+    fresh
 }
