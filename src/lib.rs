@@ -3,8 +3,10 @@
 //! and its buffered fallback, for several kernel versions and the patch versions of the seed thread;
 //! an oracle over its traces; and the target functions every fuzzing engine calls.
 //!
-//! Layout mirrors the kernel: `fs/read_write.rs` is fs/read_write.c, `fs/iomap/direct_io.rs` is
-//! fs/iomap/direct-io.c, and so on; kernel function names are kept.
+//! The kernel mirror is `kernel/`, laid out like the kernel tree: `kernel/fs/read_write.rs` is
+//! fs/read_write.c, `kernel/fs/iomap/direct_io.rs` is fs/iomap/direct-io.c, and so on; kernel
+//! function names are kept. The tools (CLI, `check`, engine supervisor, live differential) are the
+//! `diofuzz-tools` crate in tools/, which depends on this one; this crate never uses them.
 
 pub mod errno;
 pub mod known;
@@ -15,14 +17,6 @@ pub mod scenario;
 pub mod suppress;
 pub mod target;
 pub mod variant;
-
-pub mod block;
-pub mod fs;
-pub mod include;
-pub mod mm;
-
-pub mod check;
-pub mod cli;
-pub mod engines;
-pub mod live;
 pub mod seeds;
+
+pub mod kernel;

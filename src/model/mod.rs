@@ -447,8 +447,8 @@ fn run_with(s: &Scenario, v: &'static Variant, trace: bool) -> Execution {
         cx.trace = Trace::default();
     }
     let before = cx.image_masked();
-    let r = crate::fs::read_write::sys_pwritev2(&mut cx);
-    let (statx_unit_min, statx_unit_max) = crate::fs::statx_atomic(&cx);
+    let r = crate::kernel::fs::read_write::sys_pwritev2(&mut cx);
+    let (statx_unit_min, statx_unit_max) = crate::kernel::fs::statx_atomic(&cx);
     let after = cx.image_masked();
     let stale_page = cx.stale_page(&after);
     Execution {

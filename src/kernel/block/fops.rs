@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! block/fops.c: blkdev_open (atomic capability), bdev_statx's atomic units, blkdev_write_iter,
+//! blkdev_direct_write, blkdev_direct_IO with its three bio builders, blkdev_buffered_write
+//! (spec §7; read in 6.12.y, 6.13 and 6.18).
+//!
+//! The device is the file: its size is the scenario's i_size and every block inside it is
+//! readable device content (holes, unwritten and delalloc blocks of the layout read as zeroes and
+//! are turned into plain written blocks of zeroes before the write). The block device does not use
+//! iomap for direct I/O: it builds its bios itself.
+
+use crate::errno::*;
+use crate::kernel::fs::libfs::{direct_write_fallback, iomap_file_buffered_write};
+use crate::kernel::fs::read_write::generic_atomic_write_valid;
+use crate::kernel::include::linux::fs::{generic_write_sync, IovIter, Kiocb, DMA_ALIGNMENT};
+use crate::kernel::mm::filemap::{kiocb_invalidate_pages, kiocb_invalidate_post_direct_write};
+use crate::model::*;
+use crate::scenario::{Extent, Site, PAGE_SIZE};
+
+/// BIO_MAX_VECS: one bio holds at most this many pages.
+const BIO_MAX_VECS: u64 = 256;
+
+/// bdev_can_atomic_write(): the queue has an atomic write unit (partition alignment of the start
+/// sector is not modelled: the file is the whole device).
+fn bdev_can_atomic_write(cx: &Cx) -> bool {
+    cx.s.world.device.awu_min > 0
+}
+
+/// blkdev_open(): FMODE_CAN_ATOMIC_WRITE.
+/// 6.11/plain 6.12: only for an O_DIRECT open (bdev_can_atomic_write && O_DIRECT);
+/// c3be7ebbbce5 (6.13, 6.12.y) moved the O_DIRECT test to generic_atomic_write_valid (per I/O,
+/// -EOPNOTSUPP), and blkdev_open sets the flag for any open of an atomic-capable device
+/// (6.12.y, 6.13 and 6.18 read; the research notes confirm no O_DIRECT test there).
+pub fn blkdev_open_can_atomic(cx: &mut Cx, o_direct: bool) -> bool {
+    bdev_can_atomic_write(cx) && (cx.v.atomic_valid_checks_direct || o_direct)
+}
+
+/// bdev_statx() STATX_WRITE_ATOMIC: the queue's atomic unit min/max (0 when it cannot).
+pub fn bdev_statx_atomic(cx: &Cx) -> (u32, u32) {
+    if bdev_can_atomic_write(cx) {
+        let d = cx.s.world.device;
+        (d.awu_min, d.awu_max)
+    } else {
+        (0, 0)
+    }
+}
+
+/// The device has no holes: make every block inside it a written block (reading as zeroes where
+/// the layout had no data), so device writes are visible.
+fn bdev_normalize(cx: &mut Cx) {
+    let n = cx.inode.i_size.div_ceil(cx.bs).min(MODEL_SPAN / cx.bs);
+    for b in 0..n {
+        let k = cx.blk(b);
+        if k.kind != Extent::Written {
+            let bb = cx.blkbits;
+            cx.disk_write(b << bb, cx.bs, TAG_ZERO);
+            cx.set_blk(b, Blk::new(Extent::Written, 1));
+        }
+    }
+}
+
+/// blkdev_write_iter() (spec §7 and the research notes' Q8 for the errno order).
+pub fn blkdev_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
+    const F: &str = "blkdev_write_iter";
+    cx.enter(
+        F,
+        &[
+            ("pos", ki.ki_pos as i64),
+            ("count", iter.count as i64),
+            ("ki_flags", ki.ki_flags as i64),
+        ],
+    );
+    bdev_normalize(cx);
+    let atomic = ki.has(IOCB_ATOMIC);
+    let size = cx.inode.i_size;
+    // bdev_read_only() -> -EPERM: not modelled (no read-only device input).
+    if cx.inode.flags.swapfile {
+        return cx.ret(F, -ETXTBSY);
+    }
+    if iter.count == 0 {
+        return cx.ret(F, 0);
+    }
+    if ki.ki_pos >= size {
+        cx.decide("blkdev_write_iter: position at or past the device end -> -ENOSPC");
+        return cx.ret(F, -ENOSPC);
+    }
+    if ki.has(IOCB_NOWAIT) && !ki.has(IOCB_DIRECT) {
+        return cx.ret(F, -EOPNOTSUPP);
+    }
+    // c3be7ebbbce5 (6.13, 6.12.y): validated here; plain 6.12 validates in blkdev_direct_IO.
+    if atomic && cx.v.atomic_valid_checks_direct {
+        let r = generic_atomic_write_valid(cx, ki, iter);
+        if r != 0 {
+            return cx.ret(F, r);
+        }
+    }
+    let room = size - ki.ki_pos;
+    let mut shorted = 0;
+    if iter.count > room {
+        // 6.13 (6.12.y): no truncation of an atomic write; plain 6.12 truncates it like any write.
+        if atomic && cx.v.bdev_atomic_no_truncate {
+            cx.decide("blkdev_write_iter: atomic write past the device end -> -EINVAL");
+            return cx.ret(F, -EINVAL);
+        }
+        cx.decide("blkdev_write_iter: truncated at the device end");
+        shorted = iter.count - room;
+        iter.truncate(room);
+    }
+    // file_update_time()
+    if let Some(e) = cx.fault(Site::FileModified) {
+        return cx.ret(F, e);
+    }
+    let mut r;
+    if ki.has(IOCB_DIRECT) {
+        r = blkdev_direct_write(cx, ki, iter);
+        if r >= 0 && iter.count > 0 {
+            cx.decide("blkdev_write_iter: direct write left a remainder -> buffered fallback");
+            let b = blkdev_buffered_write(cx, ki, iter);
+            r = direct_write_fallback(cx, ki, iter, r, b);
+        }
+    } else {
+        r = blkdev_buffered_write(cx, ki, iter);
+    }
+    if r > 0 {
+        r = generic_write_sync(cx, ki, r);
+    }
+    iter.count += shorted;
+    cx.ret(F, r)
+}
+
+/// blkdev_buffered_write() = iomap_file_buffered_write(blkdev_iomap_ops).
+fn blkdev_buffered_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
+    iomap_file_buffered_write(cx, ki, iter, false)
+}
+
+/// blkdev_direct_write(): invalidation (-EBUSY becomes 0, i.e. "nothing written directly"),
+/// blkdev_direct_IO, ki_pos, and the iter reverted to the unwritten remainder.
+fn blkdev_direct_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
+    const F: &str = "blkdev_direct_write";
+    let count = iter.count;
+    cx.enter(F, &[("pos", ki.ki_pos as i64), ("count", count as i64)]);
+    let w = kiocb_invalidate_pages(cx, ki, count);
+    if w != 0 {
+        if w == -EBUSY {
+            cx.decide("blkdev_direct_write: invalidation -EBUSY -> 0");
+            return cx.ret(F, 0);
+        }
+        return cx.ret(F, w);
+    }
+    let w = blkdev_direct_IO(cx, ki, iter);
+    let mut left = count;
+    if w > 0 {
+        kiocb_invalidate_post_direct_write(cx, ki.ki_pos, count);
+        ki.ki_pos += w as u64;
+        left -= w as u64;
+    }
+    if w != -EIOCBQUEUED {
+        // iov_iter_revert(from, count - iov_iter_count(from))
+        let n = left.saturating_sub(iter.count);
+        iter.revert(n);
+    }
+    cx.ret(F, w)
+}
+
+/// One bio to the device: completion status from the fault plan; a REQ_ATOMIC bio must fit the
+/// queue's atomic unit (blk_validate_atomic_write_op_size: size <= max, size % min == 0).
+/// 6.18+: a bio whose bvecs are off the DMA alignment is failed with -EINVAL by bio_split_io_at()
+/// before it reaches the driver (IovIter::bio_rejected_at_split; `iter` is before the advance).
+fn bdev_submit_bio(cx: &mut Cx, iter: &IovIter, pos: u64, len: u64, atomic: bool) -> i64 {
+    let status = if cx.v.mem_align_in_get_pages
+        && iter.bio_rejected_at_split(len, DMA_ALIGNMENT, DMA_ALIGNMENT)
+    {
+        cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
+        -EINVAL
+    } else {
+        super::blk_core::bio_status(cx, len, atomic)
+    };
+    if status == 0 {
+        cx.disk_write(pos, len, TAG_NEW);
+    }
+    cx.trace.push(Ev::Bio {
+        pos,
+        len,
+        atomic,
+        zero: false,
+        status,
+    });
+    cx.bios.push(Bio {
+        pos,
+        len,
+        atomic,
+        zero: false,
+        status,
+    });
+    status
+}
+
+/// bio_iov_iter_get_pages(bio, iter, lbs - 1) for one bio of at most `cap` bytes: the bytes
+/// pinned (aligned down to the logical block size when short), or -errno when nothing was.
+/// 6.18+ it checks no memory alignment (read in 6.18.2 block/bio.c); the block layer does, at
+/// submission (bdev_submit_bio).
+fn bdev_get_pages(cx: &mut Cx, iter: &IovIter, cap: u64) -> i64 {
+    if let Some(e) = cx.fault(Site::DioGetPages) {
+        return e;
+    }
+    let f = iter.faultable();
+    let n = iter.count.min(f).min(cap);
+    let n = if n < iter.count { n & !(cx.lbs - 1) } else { n };
+    if n == 0 {
+        cx.decide("bio_iov_iter_get_pages: user page fault (-EFAULT)");
+        return -EFAULT;
+    }
+    if n < iter.count {
+        cx.decide("bio_iov_iter_get_pages: pinned only part of the buffer");
+    }
+    n as i64
+}
+
+/// blkdev_direct_IO(): alignment, then one bio (sync: __blkdev_direct_IO_simple, async:
+/// __blkdev_direct_IO_async) when the buffer spans at most BIO_MAX_VECS pages, else -EINVAL for an
+/// atomic write or several bios (__blkdev_direct_IO).
+#[allow(non_snake_case)]
+fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
+    const F: &str = "blkdev_direct_IO";
+    let count = iter.count;
+    cx.enter(F, &[("pos", ki.ki_pos as i64), ("count", count as i64)]);
+    if count == 0 {
+        return cx.ret(F, 0);
+    }
+    let atomic = ki.has(IOCB_ATOMIC);
+    // blkdev_dio_invalid(): logical block alignment of pos and count; before 6.18 also the user
+    // memory alignment (bdev_iter_is_aligned), which 6.18 checks in bio_iov_iter_get_pages.
+    if (ki.ki_pos | count) & (cx.lbs - 1) != 0 {
+        cx.decide("blkdev_direct_IO: not aligned to the logical block size");
+        return cx.ret(F, -EINVAL);
+    }
+    if !cx.v.mem_align_in_get_pages && !iter.is_dma_aligned(cx.lbs) {
+        cx.decide("blkdev_direct_IO: user buffer not DMA aligned");
+        return cx.ret(F, -EINVAL);
+    }
+    // Plain 6.12: blkdev_dio_invalid() also ran generic_atomic_write_valid(iter, pos).
+    if atomic && !cx.v.atomic_valid_checks_direct && generic_atomic_write_valid(cx, ki, iter) != 0 {
+        return cx.ret(F, -EINVAL);
+    }
+    // bio_iov_vecs_to_alloc(): pages the user buffer spans (one more per extra segment).
+    let nr_pages = ((iter.addr % PAGE_SIZE) + count).div_ceil(PAGE_SIZE) + iter.nr_segs as u64 - 1;
+    let pos = ki.ki_pos;
+    if nr_pages <= BIO_MAX_VECS {
+        // One bio with a vec per page: fragmentation cannot split it.
+        let n = bdev_get_pages(cx, iter, u64::MAX);
+        if n < 0 {
+            return cx.ret(F, n);
+        }
+        let n = n as u64;
+        let status = bdev_submit_bio(cx, iter, pos, n, atomic);
+        iter.advance(n);
+        let res = if status != 0 { status } else { n as i64 };
+        if !ki.is_sync {
+            // __blkdev_direct_IO_async: the completion reports the bio's size or status.
+            cx.decide("blkdev_direct_IO: async bio queued (-EIOCBQUEUED)");
+            cx.aio_result = Some(res);
+            // aio has no file position; report the notional one so ki_pos matches the result.
+            cx.aio_ki_pos = Some(if res > 0 { pos + res as u64 } else { pos });
+            return cx.ret(F, -EIOCBQUEUED);
+        }
+        return cx.ret(F, res);
+    }
+    if atomic {
+        cx.decide("blkdev_direct_IO: atomic write needs more than one bio -> -EINVAL");
+        return cx.ret(F, -EINVAL);
+    }
+    // __blkdev_direct_IO(): a bio per BIO_MAX_VECS pages; a get_pages failure ends the loop and
+    // its error is the result (earlier bios have written their data).
+    let cap = (BIO_MAX_VECS * PAGE_SIZE).min(iter.max_bio.unwrap_or(u64::MAX));
+    let (mut size, mut p, mut ret, mut status) = (0u64, pos, 0i64, 0i64);
+    while iter.count > 0 {
+        let n = bdev_get_pages(cx, iter, cap);
+        if n < 0 {
+            ret = n;
+            break;
+        }
+        let n = n as u64;
+        let before = *iter;
+        iter.advance(n);
+        if ki.has(IOCB_NOWAIT) && iter.count > 0 {
+            cx.decide("__blkdev_direct_IO: NOWAIT needs more than one bio -> -EAGAIN");
+            return cx.ret(F, -EAGAIN);
+        }
+        let st = bdev_submit_bio(cx, &before, p, n, false);
+        if st != 0 && status == 0 {
+            status = st;
+        }
+        size += n;
+        p += n;
+    }
+    let res = if ret != 0 {
+        ret
+    } else if status != 0 {
+        status
+    } else {
+        size as i64
+    };
+    if !ki.is_sync {
+        cx.aio_result = Some(res);
+        cx.aio_ki_pos = Some(if res > 0 { pos + res as u64 } else { pos });
+        return cx.ret(F, -EIOCBQUEUED);
+    }
+    cx.ret(F, res)
+}

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! diofuzz-tools: the `diofuzz` command and what it drives, on top of the `diofuzz` model crate:
+//! the CLI, `check` (exhaustive bounded domains), the engine supervisor (libFuzzer, AFL++,
+//! honggfuzz, cmin/tmin, bench) and the live-kernel differential.
+
+pub mod check;
+pub mod cli;
+pub mod engines;
+pub mod live;

@@ -1,0 +1,598 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The syscall executor: builds a plan's world in a fresh file on a scratch filesystem, issues
+//! the request (pwritev2/preadv2 with the RWF flags, in a forked child under RLIMIT_FSIZE when
+//! asked), and observes the result, the file and the trace events of the call.
+
+use std::ffi::c_void;
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::plan::{classify_file, pattern, Call, Plan, Step};
+use super::tracefs::{TraceEvent, Tracer};
+use diofuzz::model::{TAG_NEW, TAG_OLD, TAG_OLD_DIRTY};
+use diofuzz::scenario::{PAGE_SIZE, RWF_APPEND, RWF_NOAPPEND};
+
+const STATX_ATTR_WRITE_ATOMIC: u64 = 0x0040_0000;
+
+/// What the real kernel did.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    /// Bytes, or -errno.
+    pub ret: i64,
+    /// Where the data should land (i_size for appends, else pos).
+    pub write_pos: u64,
+    /// File position after the call (pwritev2 with offset -1 moves it by the result).
+    pub ki_pos_after: u64,
+    pub i_size: u64,
+    /// Per sector, read through the page cache.
+    pub cached: Vec<u32>,
+    /// Per sector, read with O_DIRECT (dirty pages are flushed first by the DIO read).
+    pub direct: Vec<u32>,
+    /// STATX_WRITE_ATOMIC: attribute set, unit min, unit max.
+    pub statx_atomic: bool,
+    pub statx_unit_min: u32,
+    pub statx_unit_max: u32,
+    pub events: Vec<TraceEvent>,
+    /// Sectors that match no pattern: (byte offset, first 16 bytes in hex), at most 4, to tell
+    /// stale data from torn or misplaced data.
+    pub other_samples: Vec<(u64, String)>,
+    /// The O_DIRECT read-back after the call failed (the stale-page check is then skipped).
+    pub readback_error: Option<String>,
+    /// Wall time of the measured call alone (pwritev2/preadv2), in nanoseconds.
+    pub call_ns: u64,
+    /// The call ran in a child killed by a signal (should not happen: SIGXFSZ is ignored).
+    pub child_signal: Option<i32>,
+}
+
+impl Observation {
+    pub fn saw(&self, ev: &str) -> bool {
+        self.events.iter().any(|e| e.name == ev)
+    }
+    /// A buffered write ran inside the call.
+    pub fn buffered(&self) -> bool {
+        self.saw("xfs_file_buffered_write")
+            || self.saw("ext4_da_write_begin")
+            || self.saw("ext4_write_begin")
+    }
+    pub fn dio(&self) -> bool {
+        self.saw("iomap_dio_rw_begin")
+    }
+    pub fn sw_atomic(&self) -> bool {
+        self.saw("xfs_iomap_atomic_write_cow")
+    }
+    /// A clean page-cache page differs from the disk after the call.
+    pub fn stale(&self) -> Option<usize> {
+        let n = self.cached.len().min(self.direct.len());
+        (0..n)
+            .find(|&s| self.cached[s] != self.direct[s])
+            .map(|s| s / (PAGE_SIZE as usize / 512))
+    }
+}
+
+fn errno() -> i64 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0) as i64
+}
+
+fn io<T>(what: &str, r: std::io::Result<T>) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: {e}"))
+}
+
+/// An anonymous mapping (freed on drop).
+struct Map {
+    ptr: *mut c_void,
+    len: usize,
+}
+impl Map {
+    fn anon(len: usize) -> Result<Map, String> {
+        // SAFETY: a fresh anonymous private mapping.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(format!("mmap {len}: {}", std::io::Error::last_os_error()));
+        }
+        Ok(Map { ptr: p, len })
+    }
+    fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: the mapping is len bytes, readable and writable until protect().
+        unsafe { std::slice::from_raw_parts_mut(self.ptr as *mut u8, self.len) }
+    }
+}
+impl Drop for Map {
+    fn drop(&mut self) {
+        // SAFETY: unmapping our own mapping.
+        unsafe { libc::munmap(self.ptr, self.len) };
+    }
+}
+
+/// An aligned buffer for O_DIRECT reads.
+fn read_direct(path: &Path, size: u64) -> Result<Vec<u8>, String> {
+    let f = io(
+        "open O_DIRECT for read-back",
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(path),
+    )?;
+    let n = (size.div_ceil(PAGE_SIZE) * PAGE_SIZE) as usize;
+    let mut m = Map::anon(n.max(PAGE_SIZE as usize))?;
+    let mut got = 0usize;
+    while got < n {
+        // SAFETY: reading into our mapping within its bounds.
+        let r = unsafe {
+            libc::pread(
+                f.as_raw_fd(),
+                (m.ptr as *mut u8).add(got) as *mut c_void,
+                n - got,
+                got as i64,
+            )
+        };
+        if r < 0 {
+            return Err(format!(
+                "O_DIRECT read-back: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if r == 0 {
+            break;
+        }
+        got += r as usize;
+    }
+    let mut v = m.bytes()[..got.min(size as usize)].to_vec();
+    v.truncate(size as usize);
+    Ok(v)
+}
+
+fn read_cached(path: &Path, size: u64) -> Result<Vec<u8>, String> {
+    let f = io("open for read-back", fs::File::open(path))?;
+    let mut v = vec![0u8; size as usize];
+    let mut got = 0;
+    while got < v.len() {
+        let r = io("buffered read-back", f.read_at(&mut v[got..], got as u64))?;
+        if r == 0 {
+            break;
+        }
+        got += r;
+    }
+    v.truncate(got);
+    Ok(v)
+}
+
+fn fill(tag: u32, off: u64, len: u64) -> Vec<u8> {
+    let mut b = vec![0u8; len as usize];
+    pattern(tag, off, &mut b);
+    b
+}
+
+/// Build the world: run the set-up steps on `path` (donor files next to it).
+fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
+    let f = io(
+        "create scenario file",
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path),
+    )?;
+    for st in &plan.steps {
+        match st {
+            Step::Truncate(n) => io("ftruncate", f.set_len(*n))?,
+            Step::WriteOld { off, len } => io(
+                "pwrite old data",
+                f.write_all_at(&fill(TAG_OLD, *off, *len), *off),
+            )?,
+            Step::Fallocate { off, len } => {
+                // SAFETY: plain fallocate on our fd.
+                let r = unsafe {
+                    libc::fallocate(
+                        f.as_raw_fd(),
+                        libc::FALLOC_FL_KEEP_SIZE,
+                        *off as i64,
+                        *len as i64,
+                    )
+                };
+                if r != 0 {
+                    return Err(format!("fallocate: {}", std::io::Error::last_os_error()));
+                }
+            }
+            Step::CloneOld { off, len } => {
+                let d = io(
+                    "create donor",
+                    fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .mode(0o600)
+                        .open(donor),
+                )?;
+                io(
+                    "pwrite donor",
+                    d.write_all_at(&fill(TAG_OLD, *off, *len), *off),
+                )?;
+                io("fsync donor", d.sync_all())?;
+                let arg = libc::file_clone_range {
+                    src_fd: d.as_raw_fd() as i64,
+                    src_offset: *off,
+                    src_length: *len,
+                    dest_offset: *off,
+                };
+                // SAFETY: FICLONERANGE with a valid struct.
+                let r = unsafe { libc::ioctl(f.as_raw_fd(), libc::FICLONERANGE, &arg) };
+                if r != 0 {
+                    return Err(format!("FICLONERANGE: {}", std::io::Error::last_os_error()));
+                }
+            }
+            Step::Fsync => io("fsync", f.sync_all())?,
+            Step::DropCache => {
+                io("fsync", f.sync_all())?;
+                // SAFETY: advisory call on our fd.
+                let r =
+                    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+                if r != 0 {
+                    return Err(format!("posix_fadvise: errno {r}"));
+                }
+            }
+            Step::ReadPage { off } => {
+                let mut b = vec![0u8; PAGE_SIZE as usize];
+                io("read page", f.read_at(&mut b, *off))?;
+            }
+            Step::WriteDirty { off, len } => io(
+                "pwrite dirty data",
+                f.write_all_at(&fill(TAG_OLD_DIRTY, *off, *len), *off),
+            )?,
+        }
+    }
+    Ok(())
+}
+
+/// Where the request lands: i_size for appends, else pos.
+pub fn landing(plan: &Plan) -> u64 {
+    let c = &plan.call;
+    let append = (c.append || c.rwf & RWF_APPEND != 0) && c.rwf & RWF_NOAPPEND == 0;
+    if append {
+        plan.i_size
+    } else {
+        c.pos
+    }
+}
+
+pub fn open_flags(c: &Call) -> i32 {
+    let mut fl = libc::O_RDWR;
+    if c.direct {
+        fl |= libc::O_DIRECT;
+    }
+    if c.append {
+        fl |= libc::O_APPEND;
+    }
+    if c.dsync {
+        fl |= libc::O_DSYNC;
+    }
+    if c.sync {
+        fl |= libc::O_SYNC;
+    }
+    fl
+}
+
+/// Result of the call itself.
+struct CallResult {
+    ret: i64,
+    pos_after: u64,
+    child: Option<i32>,
+    child_signal: Option<i32>,
+}
+
+fn do_call(fd: i32, c: &Call, iov: &[libc::iovec]) -> (i64, u64) {
+    // SAFETY: iovecs point into our live mapping; offset -1 = the file position.
+    let r = unsafe {
+        if c.read {
+            libc::preadv2(fd, iov.as_ptr(), iov.len() as i32, -1, c.rwf as i32)
+        } else {
+            libc::pwritev2(fd, iov.as_ptr(), iov.len() as i32, -1, c.rwf as i32)
+        }
+    };
+    let ret = if r < 0 { -errno() } else { r as i64 };
+    // SAFETY: lseek on our fd.
+    let p = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+    (ret, p.max(0) as u64)
+}
+
+fn call_in_child(fd: i32, c: &Call, iov: &[libc::iovec], limit: u64) -> Result<CallResult, String> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe into a local array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: the child only makes async-signal-safe calls (setrlimit, signal, pwritev2, lseek,
+    // write, _exit).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        unsafe {
+            libc::close(fds[0]);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let rl = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &rl);
+            let (ret, pos) = do_call(fd, c, iov);
+            let mut out = [0u8; 16];
+            out[..8].copy_from_slice(&ret.to_le_bytes());
+            out[8..].copy_from_slice(&pos.to_le_bytes());
+            libc::write(fds[1], out.as_ptr() as *const c_void, 16);
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: closing our copy of the write end.
+    unsafe { libc::close(fds[1]) };
+    // SAFETY: fds[0] is ours.
+    let rd = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    let mut buf = [0u8; 16];
+    let mut got = 0;
+    while got < 16 {
+        // SAFETY: reading into a local buffer.
+        let r = unsafe {
+            libc::read(
+                rd.as_raw_fd(),
+                buf[got..].as_mut_ptr() as *mut c_void,
+                16 - got,
+            )
+        };
+        if r <= 0 {
+            if r < 0 && errno() == libc::EINTR as i64 {
+                continue;
+            }
+            break;
+        }
+        got += r as usize;
+    }
+    let mut status = 0;
+    // SAFETY: reaping our child.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && errno() == libc::EINTR as i64 {}
+    let child_signal = libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status));
+    if got < 16 {
+        return Ok(CallResult {
+            ret: 0,
+            pos_after: 0,
+            child: Some(pid),
+            child_signal: child_signal.or(Some(0)),
+        });
+    }
+    Ok(CallResult {
+        ret: i64::from_le_bytes(buf[..8].try_into().unwrap_or([0; 8])),
+        pos_after: u64::from_le_bytes(buf[8..].try_into().unwrap_or([0; 8])),
+        child: Some(pid),
+        child_signal,
+    })
+}
+
+/// Run one plan in directory `dir` (a scratch mount), naming its files with `name`.
+pub fn execute(
+    plan: &Plan,
+    dir: &Path,
+    name: &str,
+    tracer: &Tracer,
+) -> Result<Observation, String> {
+    let path = dir.join(format!("f-{name}"));
+    let donor = dir.join(format!("d-{name}"));
+    let seq: u32 = name.parse().unwrap_or(0);
+    super::plan::set_nonce((std::process::id() << 16) ^ seq.wrapping_add(1));
+    let r = execute_in(plan, &path, &donor, tracer);
+    let _ = fs::remove_file(&path);
+    let _ = fs::remove_file(&donor);
+    r
+}
+
+fn execute_in(
+    plan: &Plan,
+    path: &Path,
+    donor: &Path,
+    tracer: &Tracer,
+) -> Result<Observation, String> {
+    setup(plan, path, donor)?;
+    let c = &plan.call;
+    let cpath = super::scratch::cpath(path);
+    // SAFETY: open with a valid C path.
+    let fd = unsafe { libc::open(cpath.as_ptr(), open_flags(c) | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(format!(
+            "open for the call: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: fd is ours.
+    let file = unsafe { OwnedFd::from_raw_fd(fd) };
+    if c.fcntl_toggle {
+        // SAFETY: fcntl on our fd.
+        unsafe {
+            let fl = libc::fcntl(fd, libc::F_GETFL);
+            if libc::fcntl(fd, libc::F_SETFL, fl ^ libc::O_DIRECT) != 0 {
+                return Err(format!(
+                    "fcntl F_SETFL: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+    }
+    // SAFETY: lseek on our fd.
+    if unsafe { libc::lseek(fd, c.pos as i64, libc::SEEK_SET) } < 0 {
+        return Err(format!("lseek: {}", std::io::Error::last_os_error()));
+    }
+    let wpos = landing(plan);
+    // The user buffer: the NEW pattern for where it lands, at the requested alignment.
+    let pages = (c.buf_offset + c.len).div_ceil(PAGE_SIZE) as usize + 1;
+    let mut buf = Map::anon(pages * PAGE_SIZE as usize)?;
+    let off = c.buf_offset as usize;
+    pattern(TAG_NEW, wpos, &mut buf.bytes()[off..off + c.len as usize]);
+    if let Some(fa) = c.fault_at {
+        let start = off + fa as usize;
+        if start < buf.len {
+            // SAFETY: protecting a page-aligned tail of our own mapping.
+            let r = unsafe {
+                libc::mprotect(
+                    (buf.ptr as *mut u8).add(start) as *mut c_void,
+                    buf.len - start,
+                    libc::PROT_NONE,
+                )
+            };
+            if r != 0 {
+                return Err(format!("mprotect: {}", std::io::Error::last_os_error()));
+            }
+        }
+    }
+    let mut iov = Vec::with_capacity(c.segs.len());
+    let mut at = off;
+    for &l in &c.segs {
+        iov.push(libc::iovec {
+            // SAFETY: within the mapping.
+            iov_base: unsafe { (buf.ptr as *mut u8).add(at) } as *mut c_void,
+            iov_len: l as usize,
+        });
+        at += l as usize;
+    }
+    // The mmap writer (Race::MmapRedirty): stores the OLD_DIRTY pattern into the cached pages
+    // while the call runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = if c.mmap_writer && plan.i_size > 0 {
+        let f2 = io(
+            "open for mmap",
+            fs::OpenOptions::new().read(true).write(true).open(path),
+        )?;
+        let len = plan.i_size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        // SAFETY: a shared mapping of our scenario file.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                f2.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(format!("mmap shared: {}", std::io::Error::last_os_error()));
+        }
+        let addr = p as usize;
+        let stop2 = stop.clone();
+        let isz = plan.i_size as usize;
+        Some((
+            std::thread::spawn(move || {
+                // Store back what the pages hold: re-dirty them without changing the data.
+                // SAFETY: reading the shared mapping (i_size bytes are backed).
+                let dirty = unsafe { std::slice::from_raw_parts(addr as *const u8, isz) }.to_vec();
+                let mut n = 0u64;
+                while !stop2.load(Ordering::Relaxed) && n < 2_000_000 {
+                    // SAFETY: inside the shared mapping (i_size bytes are backed).
+                    unsafe { std::ptr::copy_nonoverlapping(dirty.as_ptr(), addr as *mut u8, isz) };
+                    n += 1;
+                }
+                // SAFETY: our mapping.
+                unsafe { libc::munmap(addr as *mut c_void, len as usize) };
+                drop(f2);
+            }),
+            (),
+        ))
+    } else {
+        None
+    };
+    tracer.clear()?;
+    let t0 = std::time::Instant::now();
+    let cr = match c.rlimit_fsize {
+        Some(l) => call_in_child(fd, c, &iov, l)?,
+        None => {
+            let (ret, pos_after) = do_call(fd, c, &iov);
+            CallResult {
+                ret,
+                pos_after,
+                child: None,
+                child_signal: None,
+            }
+        }
+    };
+    let call_ns = t0.elapsed().as_nanos() as u64;
+    stop.store(true, Ordering::Relaxed);
+    if let Some((h, ())) = writer {
+        let _ = h.join();
+    }
+    // SAFETY: gettid has no arguments.
+    let tid = unsafe { libc::gettid() };
+    let events: Vec<TraceEvent> = tracer
+        .read()?
+        .into_iter()
+        .filter(|e| e.pid == tid || Some(e.pid) == cr.child)
+        .collect();
+    // statx: size and atomic-write units.
+    // SAFETY: zeroed statx buffer filled by the kernel.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let empty = c"";
+    // SAFETY: statx on our fd with AT_EMPTY_PATH.
+    let r = unsafe {
+        libc::statx(
+            file.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_SIZE | libc::STATX_WRITE_ATOMIC,
+            &mut stx,
+        )
+    };
+    if r != 0 {
+        return Err(format!("statx: {}", std::io::Error::last_os_error()));
+    }
+    drop(file);
+    let i_size = stx.stx_size;
+    let old = Some(plan.i_size);
+    let cached_bytes = read_cached(path, i_size)?;
+    let cached = classify_file(&cached_bytes, old);
+    let other_samples = cached
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| **t == super::plan::TAG_OTHER)
+        .take(4)
+        .map(|(i, _)| {
+            let b = &cached_bytes[i * 512..(i * 512 + 16).min(cached_bytes.len())];
+            (
+                i as u64 * 512,
+                b.iter().map(|x| format!("{x:02x}")).collect::<String>(),
+            )
+        })
+        .collect();
+    // An O_DIRECT read-back can fail on its own (seen: EIO with "Direct I/O collision with
+    // buffered writes!" after a short buffered write on 1 KiB-block ext4): keep the
+    // observation, compare without the O_DIRECT view, and say so.
+    let (direct, readback_error) = match read_direct(path, i_size) {
+        Ok(b) => (classify_file(&b, old), None),
+        Err(e) => (cached.clone(), Some(e)),
+    };
+    Ok(Observation {
+        ret: cr.ret,
+        write_pos: wpos,
+        ki_pos_after: cr.pos_after,
+        i_size,
+        cached,
+        direct,
+        statx_atomic: stx.stx_attributes & STATX_ATTR_WRITE_ATOMIC != 0,
+        statx_unit_min: stx.stx_atomic_write_unit_min,
+        statx_unit_max: stx.stx_atomic_write_unit_max,
+        events,
+        other_samples,
+        call_ns,
+        readback_error,
+        child_signal: cr.child_signal,
+    })
+}

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The live scenario generator: deterministic (scenario `i` of seed `s` is always the same,
+//! whatever `--count` is) and restricted to scenarios a real kernel on a loop device can express
+//! (every generated scenario passes [`super::plan::plan`]).
+
+use diofuzz::scenario::{
+    BlockState, Extent, FsKind, PageState, Race, Rwf, Scenario, MAX_BLOCK_COUNT, SECTOR,
+};
+
+/// SplitMix64: small, fast, and the same on every platform.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// 0..n
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+    /// true with probability pct/100.
+    pub fn pct(&mut self, pct: u64) -> bool {
+        self.below(100) < pct
+    }
+    pub fn pick<T: Copy>(&mut self, v: &[T]) -> T {
+        v[self.below(v.len() as u64) as usize]
+    }
+}
+
+/// Scenario number `index` of `seed` for filesystem `fs`.
+pub fn generate(seed: u64, index: u64, fs: FsKind) -> Scenario {
+    let mut r = Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ (fs as u64) << 56);
+    // Warm up so neighbouring seeds diverge.
+    r.next_u64();
+    let mut s = Scenario {
+        fs,
+        ..Default::default()
+    };
+    let w = &mut s.world;
+    w.blkbits = if r.pct(20) { 10 } else { 12 };
+    let bs = 1u64 << w.blkbits;
+    w.mount.xfs_reflink = true;
+    // i_size: 0..8 blocks, sometimes plus sectors, rarely plus one byte.
+    let nblk = r.below(9);
+    let mut i_size = nblk * bs;
+    if r.pct(20) {
+        i_size += r.below(bs / SECTOR) * SECTOR;
+    }
+    if r.pct(5) {
+        i_size += 1;
+    }
+    w.i_size = i_size;
+    // Layout.
+    let nb = r.below(10) as usize;
+    let mut blocks = Vec::with_capacity(nb);
+    for i in 0..nb {
+        let off = i as u64 * bs;
+        let k = r.below(100);
+        let mut b = BlockState::default();
+        if k < 35 && off < i_size {
+            b.kind = Extent::Written;
+            if fs == FsKind::Xfs && off + bs <= i_size && r.pct(25) {
+                b.shared = true;
+            }
+        } else if k < 60 {
+            b.kind = Extent::Unwritten;
+        }
+        blocks.push(b);
+    }
+    // Page cache.
+    let npages = i_size.div_ceil(4096).min(10) as usize;
+    let mut pages = Vec::new();
+    for _ in 0..npages {
+        let k = r.below(100);
+        pages.push(if k < 20 {
+            PageState::Clean
+        } else if k < 35 {
+            PageState::Dirty
+        } else {
+            PageState::None
+        });
+    }
+    // Dirty pages turn holes below EOF into delalloc blocks.
+    for (p, st) in pages.iter().enumerate() {
+        if *st != PageState::Dirty {
+            continue;
+        }
+        let off = p as u64 * 4096;
+        let wend = (off + 4096).min(i_size);
+        let mut b = off / bs;
+        while b * bs < wend {
+            if blocks.len() <= b as usize {
+                blocks.resize(b as usize + 1, BlockState::default());
+            }
+            if blocks[b as usize].kind == Extent::Hole {
+                blocks[b as usize].kind = Extent::Delalloc;
+            }
+            b += 1;
+        }
+    }
+    while pages.last() == Some(&PageState::None) {
+        pages.pop();
+    }
+    while blocks.last().is_some_and(|b| b.kind == Extent::Hole) {
+        blocks.pop();
+    }
+    w.inode.reflink = blocks.iter().any(|b| b.shared);
+    w.blocks = blocks;
+    w.pages = pages;
+    if r.pct(6) {
+        w.rlimit_fsize = Some((1 + r.below(64)) * SECTOR);
+    }
+    // The request.
+    let q = &mut s.request;
+    let atomic = r.pct(if fs == FsKind::Xfs { 50 } else { 30 });
+    q.open.direct = r.pct(if atomic { 92 } else { 80 });
+    q.open.append = r.pct(7);
+    q.open.dsync = r.pct(8);
+    q.open.sync = r.pct(4);
+    q.rwf = Rwf {
+        atomic,
+        nowait: r.pct(10),
+        dsync: r.pct(8),
+        append: r.pct(5),
+        noappend: r.pct(2),
+        hipri: r.pct(2),
+        dontcache: r.pct(3),
+        sync: r.pct(3),
+    };
+    q.read = atomic && r.pct(3);
+    if atomic {
+        // Powers of two from one sector to 16 blocks, mostly block multiples.
+        let len = if r.pct(85) {
+            bs << r.below(5)
+        } else {
+            SECTOR << r.below(4)
+        };
+        q.len = if r.pct(5) { len + SECTOR } else { len };
+        // Positions stay below 64 blocks, the scenario encoding's range (MAX_BLOCK_COUNT).
+        let aligned_max = (MAX_BLOCK_COUNT * bs - 1) / len.max(1);
+        q.pos = if r.pct(75) {
+            r.below(8.min(aligned_max + 1)) * len
+        } else {
+            r.below(16) * bs
+        };
+    } else {
+        q.len = if r.pct(70) {
+            (1 + r.below(8)) * bs
+        } else {
+            (1 + r.below(16)) * SECTOR
+        };
+        if r.pct(4) {
+            q.len += 1;
+        }
+        q.pos = if r.pct(70) {
+            r.below(12) * bs
+        } else {
+            r.below(48) * SECTOR
+        };
+        if r.pct(3) {
+            q.pos += 1;
+        }
+    }
+    q.nr_segs = if r.pct(88) { 1 } else { 2 + r.below(2) as u8 };
+    q.buf_align = if r.pct(85) {
+        4096
+    } else {
+        r.pick(&[512, 8, 1])
+    };
+    if q.buf_align == 4096 && q.len > 4096 && r.pct(5) {
+        let pages = q.len / 4096;
+        q.fault_at = Some((1 + r.below(pages.max(1))) * 4096).filter(|&f| f < q.len);
+    }
+    if r.pct(4) {
+        s.races.push(Race::FcntlToggleDirect);
+    }
+    if !s.world.pages.is_empty() && r.pct(2) {
+        s.races.push(Race::MmapRedirty);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_expressible() {
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..2000 {
+                let a = generate(7, i, fs);
+                let b = generate(7, i, fs);
+                assert_eq!(a, b);
+                if let Err(e) = super::super::plan::plan(&a) {
+                    panic!("scenario {i} ({fs:?}) not expressible: {e}\n{a:?}");
+                }
+                // The JSON form round-trips, and so does the byte encoding.
+                let j = serde_json::to_string(&a).unwrap();
+                let back: Scenario = serde_json::from_str(&j).unwrap();
+                assert_eq!(a, back);
+                let bytes = a.encode().unwrap();
+                assert_eq!(Scenario::decode(&bytes).unwrap(), a);
+            }
+        }
+        assert_ne!(generate(7, 1, FsKind::Xfs), generate(8, 1, FsKind::Xfs));
+    }
+
+    #[test]
+    fn golden_first_scenario() {
+        // Pin the generator: changing it changes every measured figure in docs/live-bench.md.
+        let s = generate(1, 0, FsKind::Ext4);
+        let again = generate(1, 0, FsKind::Ext4);
+        assert_eq!(s, again);
+        assert_eq!(s.fs, FsKind::Ext4);
+    }
+}

@@ -1,0 +1,593 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Scenario -> syscall plan: which real syscalls build the scenario's world on a scratch
+//! filesystem and issue its request. Pure (no system calls), so it is unit-tested and shared by
+//! the executor ([`super::exec`]) and the C reproducer ([`super::repro`]).
+//!
+//! Data is written as per-sector patterns so that a read-back can be classified into the model's
+//! tags (see [`pattern`] and [`classify`]).
+
+use diofuzz::model::{TAG_NEW, TAG_OLD, TAG_OLD_DIRTY, TAG_ZERO};
+use diofuzz::scenario::{
+    Extent, FsKind, PageState, Race, Scenario, HUGE_MAXBYTES, PAGE_SIZE, SECTOR,
+};
+
+/// A sector that matches no pattern (torn, misplaced or garbage data). The model never uses it.
+pub const TAG_OTHER: u32 = 5;
+/// Largest file offset a live scenario may touch (keeps images small).
+pub const LIVE_SPAN: u64 = 4 << 20;
+
+/// Which scratch filesystem a plan needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FsKey {
+    pub fs: FsKind,
+    pub blkbits: u8,
+    pub lbs_bits: u8,
+    /// XFS only: mkfs -m reflink=1.
+    pub reflink: bool,
+}
+
+impl FsKey {
+    pub fn label(&self) -> String {
+        format!(
+            "{}-b{}-l{}{}",
+            self.fs.name(),
+            1u32 << self.blkbits,
+            1u32 << self.lbs_bits,
+            if self.fs == FsKind::Xfs && !self.reflink {
+                "-noreflink"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// One set-up step, in order, on the scenario's file (and the donor file for clones).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// ftruncate(fd, size).
+    Truncate(u64),
+    /// Buffered pwrite of the OLD pattern over [off, off+len).
+    WriteOld { off: u64, len: u64 },
+    /// fallocate(FALLOC_FL_KEEP_SIZE) over [off, off+len): unwritten blocks.
+    Fallocate { off: u64, len: u64 },
+    /// Write the OLD pattern over [off, off+len) of a donor file, fsync it, and FICLONERANGE it
+    /// to the same offset of the file: shared (reflinked) blocks.
+    CloneOld { off: u64, len: u64 },
+    /// fsync(fd).
+    Fsync,
+    /// posix_fadvise(POSIX_FADV_DONTNEED) over the whole file: empty page cache.
+    DropCache,
+    /// Buffered pread of one page: a clean cached page.
+    ReadPage { off: u64 },
+    /// Buffered pwrite of the OLD_DIRTY pattern: a dirty page (delalloc over holes).
+    WriteDirty { off: u64, len: u64 },
+}
+
+/// The measured call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub direct: bool,
+    pub append: bool,
+    pub dsync: bool,
+    pub sync: bool,
+    /// fcntl(F_SETFL) toggles O_DIRECT after open (Race::FcntlToggleDirect, odd count).
+    pub fcntl_toggle: bool,
+    pub read: bool,
+    pub rwf: u32,
+    pub pos: u64,
+    pub len: u64,
+    /// Segment lengths (sum = len); the model splits evenly, the last takes the rest.
+    pub segs: Vec<u64>,
+    /// Offset of the buffer start from a page boundary (0 = page aligned).
+    pub buf_offset: u64,
+    /// The buffer is PROT_NONE from this byte of the request on.
+    pub fault_at: Option<u64>,
+    /// RLIMIT_FSIZE set in a forked child that issues the call.
+    pub rlimit_fsize: Option<u64>,
+    /// An mmap writer thread stores into the cached pages of the range while the call runs.
+    pub mmap_writer: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub key: FsKey,
+    pub i_size: u64,
+    pub steps: Vec<Step>,
+    pub call: Call,
+    /// The outcome may depend on timing (racing thread): reported, not counted as a disagreement.
+    pub racy: bool,
+}
+
+/// Why a scenario cannot run on the live kernel (short, stable text: the summary groups by it).
+pub type Unsupported = String;
+
+fn unsup<T>(s: &str) -> Result<T, Unsupported> {
+    Err(s.to_string())
+}
+
+/// Map a scenario to a plan, or say why it is not expressible on a real kernel with loop devices.
+pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
+    let w = &s.world;
+    let r = &s.request;
+    if s.fs == FsKind::Bdev {
+        return unsup("raw block device scenarios are not run live");
+    }
+    if w.blkbits != 10 && w.blkbits != 12 {
+        return unsup("block size other than 1024 or 4096");
+    }
+    if w.cluster_bits != 0 {
+        return unsup("bigalloc clusters");
+    }
+    if w.device.awu_min != 0 || w.device.awu_max != 0 {
+        return unsup("device atomic write units (loop has none)");
+    }
+    if w.device.stable_writes {
+        return unsup("stable-writes device");
+    }
+    let m = w.mount;
+    if !m.extents_feature
+        || m.data_journal
+        || m.dax
+        || m.shutdown
+        || m.emergency_ro
+        || m.inline_crypt
+        || m.xfs_always_cow
+    {
+        return unsup("mount option not reproduced (only default mounts)");
+    }
+    let default_inode = diofuzz::scenario::InodeFlags::default();
+    let mut want = w.inode;
+    want.reflink = default_inode.reflink;
+    if want != default_inode {
+        return unsup("inode flags other than the defaults");
+    }
+    if w.rlimit_fsize.is_some_and(|l| l == 0) {
+        return unsup("RLIMIT_FSIZE of 0");
+    }
+    if w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES {
+        return unsup("small s_maxbytes");
+    }
+    if r.open.no_largefile {
+        return unsup("no O_LARGEFILE (forced on 64-bit)");
+    }
+    if r.aio {
+        return unsup("aio submission");
+    }
+    if r.max_bio.is_some() {
+        return unsup("bio size limit (user memory layout)");
+    }
+    if !s.faults.is_empty() {
+        return unsup("injected faults");
+    }
+    let mut toggles = 0;
+    let mut mmap_writer = false;
+    for race in &s.races {
+        match race {
+            Race::FcntlToggleDirect => toggles += 1,
+            Race::MmapRedirty => mmap_writer = true,
+            _ => return unsup("race other than fcntl toggle or mmap writer"),
+        }
+    }
+    let bs = 1u64 << w.blkbits;
+    let end = [
+        w.i_size,
+        r.pos.saturating_add(r.len),
+        w.i_size.saturating_add(r.len),
+        w.blocks.len() as u64 * bs,
+        w.pages.len() as u64 * PAGE_SIZE,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0);
+    if end > LIVE_SPAN {
+        return unsup("touches more than 4 MiB");
+    }
+    if r.len == 0 {
+        return unsup("zero-length request");
+    }
+    let reflink = s.fs == FsKind::Xfs && m.xfs_reflink;
+    let any_shared = w.blocks.iter().any(|b| b.shared);
+    if any_shared && !reflink {
+        return unsup("shared blocks without reflink");
+    }
+    if s.fs == FsKind::Xfs && w.inode.reflink != any_shared {
+        return unsup("XFS reflink inode flag not matching shared blocks");
+    }
+    if s.fs == FsKind::Ext4 && w.inode.reflink {
+        return unsup("reflink flag on ext4");
+    }
+    let i_size = w.i_size;
+    let mut steps = vec![Step::Truncate(i_size)];
+    let mut need_fsync = false;
+    // Written blocks below EOF: OLD data (the part below i_size; truncate zeroes the rest).
+    let mut falloc = Vec::new();
+    let mut clones = Vec::new();
+    for (i, b) in w.blocks.iter().enumerate() {
+        let off = i as u64 * bs;
+        match b.kind {
+            Extent::Hole => {
+                if b.shared {
+                    return unsup("shared hole");
+                }
+            }
+            Extent::Written => {
+                if off >= i_size {
+                    return unsup("written block beyond EOF");
+                }
+                if b.shared {
+                    if off + bs > i_size {
+                        return unsup("shared block straddling EOF");
+                    }
+                    clones.push((off, bs));
+                } else {
+                    steps.push(Step::WriteOld {
+                        off,
+                        len: bs.min(i_size - off),
+                    });
+                    need_fsync = true;
+                }
+            }
+            Extent::Unwritten => {
+                if b.shared {
+                    return unsup("shared unwritten block");
+                }
+                falloc.push((off, bs));
+            }
+            Extent::Delalloc => {
+                if b.shared {
+                    return unsup("shared delalloc block");
+                }
+                // Must be produced by a dirty page over a hole below EOF.
+                let p = (off / PAGE_SIZE) as usize;
+                if off >= i_size || !matches!(w.pages.get(p), Some(PageState::Dirty)) {
+                    return unsup("delalloc block without a dirty page below EOF");
+                }
+            }
+        }
+    }
+    for (off, len) in merge(falloc) {
+        steps.push(Step::Fallocate { off, len });
+    }
+    if need_fsync {
+        steps.push(Step::Fsync);
+    }
+    for (off, len) in merge(clones) {
+        steps.push(Step::CloneOld { off, len });
+    }
+    steps.push(Step::DropCache);
+    for (p, st) in w.pages.iter().enumerate() {
+        let off = p as u64 * PAGE_SIZE;
+        match st {
+            PageState::None => {}
+            PageState::Clean => {
+                if off >= i_size {
+                    return unsup("clean page beyond EOF");
+                }
+                steps.push(Step::ReadPage { off });
+            }
+            PageState::Dirty => {
+                if off >= i_size {
+                    return unsup("dirty page beyond EOF");
+                }
+                // Every hole block under the written part of the page becomes delalloc: the
+                // scenario must say so.
+                let wend = (off + PAGE_SIZE).min(i_size);
+                let mut b = off / bs;
+                while b * bs < wend {
+                    let k = w
+                        .blocks
+                        .get(b as usize)
+                        .map(|x| x.kind)
+                        .unwrap_or(Extent::Hole);
+                    if k == Extent::Hole {
+                        return unsup("dirty page over a hole not marked delalloc");
+                    }
+                    b += 1;
+                }
+                steps.push(Step::WriteDirty {
+                    off,
+                    len: wend - off,
+                });
+            }
+            PageState::Writeback => return unsup("page under writeback"),
+            PageState::MappedDirty => return unsup("mmapped dirty page"),
+            PageState::Busy => return unsup("busy page buffers"),
+        }
+    }
+    if mmap_writer && !w.pages.iter().any(|p| *p != PageState::None) {
+        return unsup("mmap writer without cached pages");
+    }
+    let n = r.nr_segs.max(1) as u64;
+    if n > r.len {
+        return unsup("more segments than bytes");
+    }
+    let seg = r.len / n;
+    let mut segs = vec![seg; n as usize];
+    if let Some(last) = segs.last_mut() {
+        *last = r.len - seg * (n - 1);
+    }
+    let buf_offset = if r.buf_align >= 4096 {
+        0
+    } else {
+        r.buf_align as u64
+    };
+    if let Some(fa) = r.fault_at {
+        if (buf_offset + fa) % PAGE_SIZE != 0 {
+            return unsup("fault_at not at a page boundary of the buffer");
+        }
+    }
+    if let Some(l) = w.rlimit_fsize {
+        if l % SECTOR != 0 {
+            return unsup("RLIMIT_FSIZE not a multiple of 512");
+        }
+    }
+    let call = Call {
+        direct: r.open.direct,
+        append: r.open.append,
+        dsync: r.open.dsync,
+        sync: r.open.sync,
+        fcntl_toggle: toggles % 2 == 1,
+        read: r.read,
+        rwf: r.rwf.bits(),
+        pos: r.pos,
+        len: r.len,
+        segs,
+        buf_offset,
+        fault_at: r.fault_at,
+        rlimit_fsize: w.rlimit_fsize,
+        mmap_writer,
+    };
+    Ok(Plan {
+        key: FsKey {
+            fs: s.fs,
+            blkbits: w.blkbits,
+            lbs_bits: w.lbs_bits,
+            reflink,
+        },
+        i_size,
+        steps,
+        call,
+        racy: mmap_writer,
+    })
+}
+
+/// Merge adjacent (off, len) ranges.
+fn merge(v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (o, l) in v {
+        match out.last_mut() {
+            Some(last) if last.0 + last.1 == o => last.1 += l,
+            _ => out.push((o, l)),
+        }
+    }
+    out
+}
+
+/// Free space of every scratch filesystem is filled with this byte before use (a file written
+/// and deleted), so a block handed out without being zeroed reads as TAG_STALE.
+pub const STALE_BYTE: u8 = 0x55;
+
+/// The fill byte of a tag's pattern.
+pub fn tag_byte(tag: u32) -> u8 {
+    match tag {
+        TAG_OLD => 0x11,
+        TAG_OLD_DIRTY => 0x22,
+        TAG_NEW => 0x33,
+        _ => 0x44,
+    }
+}
+
+/// Fill `buf` (which starts at file offset `off`) with `tag`'s pattern: every sector starts with
+/// the tag byte, "DFZ", the sector number (little endian, 8 bytes) and the scenario nonce (4
+/// bytes), then the tag byte again. The first
+/// byte alone tells the tag, so a one-byte tail at EOF still classifies.
+pub fn pattern(tag: u32, off: u64, buf: &mut [u8]) {
+    let tb = tag_byte(tag);
+    let nonce = NONCE.with(|n| n.get()).to_le_bytes();
+    for (i, b) in buf.iter_mut().enumerate() {
+        let pos = off + i as u64;
+        let s = pos / SECTOR;
+        let k = (pos % SECTOR) as usize;
+        *b = match k {
+            1 => b'D',
+            2 => b'F',
+            3 => b'Z',
+            4..=11 => s.to_le_bytes()[k - 4],
+            12..=15 => nonce[k - 12],
+            _ => tb,
+        };
+    }
+}
+
+thread_local! {
+    /// The current scenario's nonce, part of every pattern: data another scenario's file left
+    /// in a block (freed and handed out again) then classifies as "other", not as this file's.
+    static NONCE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Set the pattern nonce for this thread (the executor does, once per scenario).
+pub fn set_nonce(n: u32) {
+    NONCE.with(|c| c.set(n));
+}
+
+/// Classify the bytes of sector `sector` that were read (a prefix of the sector when the file
+/// ends inside it): TAG_ZERO, TAG_OLD, TAG_OLD_DIRTY, TAG_NEW, or TAG_OTHER.
+pub fn classify(sector: u64, bytes: &[u8]) -> u32 {
+    if bytes.iter().all(|&b| b == 0) {
+        return TAG_ZERO;
+    }
+    if bytes.iter().all(|&b| b == STALE_BYTE) {
+        return diofuzz::model::TAG_STALE;
+    }
+    let mut want = vec![0u8; bytes.len()];
+    for tag in [TAG_OLD, TAG_OLD_DIRTY, TAG_NEW] {
+        pattern(tag, sector * SECTOR, &mut want);
+        if want == bytes {
+            return tag;
+        }
+    }
+    TAG_OTHER
+}
+
+/// Classify a whole file content (from offset 0) into per-sector tags. `old_eof`: the size
+/// before the call; a sector it cuts is classified by the part below it when the part above is
+/// zero (what the kernel leaves past an old EOF), as the model tags whole sectors.
+pub fn classify_file(data: &[u8], old_eof: Option<u64>) -> Vec<u32> {
+    data.chunks(SECTOR as usize)
+        .enumerate()
+        .map(|(i, c)| {
+            let lo = i as u64 * SECTOR;
+            if let Some(e) = old_eof {
+                if lo < e && e < lo + c.len() as u64 {
+                    let cut = (e - lo) as usize;
+                    if c[cut..].iter().all(|&b| b == 0) {
+                        return classify(i as u64, &c[..cut]);
+                    }
+                }
+            }
+            classify(i as u64, c)
+        })
+        .collect()
+}
+
+/// Number of syscalls the plan issues (set-up, call and observation), for the throughput figure.
+pub fn syscall_count(p: &Plan) -> u64 {
+    let setup: u64 = p
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::CloneOld { .. } => 6,
+            _ => 1,
+        })
+        .sum();
+    // open x3, fcntl, lseek x2, pwritev2, statx x2, reads, close x3, unlink
+    setup + 14 + p.call.fault_at.is_some() as u64 * 2 + p.call.rlimit_fsize.is_some() as u64 * 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diofuzz::scenario::{BlockState, Rwf};
+
+    #[test]
+    fn pattern_roundtrip() {
+        let mut b = vec![0u8; 2048];
+        pattern(TAG_NEW, 4096, &mut b);
+        let tags = (0..4)
+            .map(|i| classify(8 + i, &b[i as usize * 512..(i as usize + 1) * 512]))
+            .collect::<Vec<_>>();
+        assert_eq!(tags, vec![TAG_NEW; 4]);
+        // At the wrong offset it is not NEW.
+        assert_eq!(classify(9, &b[..512]), TAG_OTHER);
+        assert_eq!(classify(3, &[0u8; 100]), TAG_ZERO);
+        assert_eq!(classify(3, &[STALE_BYTE; 512]), diofuzz::model::TAG_STALE);
+        // A prefix of a sector classifies.
+        assert_eq!(classify(8, &b[..7]), TAG_NEW);
+        // One byte tells the tag.
+        assert_eq!(classify(8, &b[..1]), TAG_NEW);
+        // A sector cut by the old EOF: data below, zeroes above.
+        let mut f = vec![0u8; 1024];
+        pattern(TAG_OLD_DIRTY, 0, &mut f[..513]);
+        assert_eq!(
+            classify_file(&f, Some(513)),
+            vec![TAG_OLD_DIRTY, TAG_OLD_DIRTY]
+        );
+        assert_eq!(classify_file(&f, None), vec![TAG_OLD_DIRTY, TAG_OTHER]);
+        // Another scenario's data (another nonce) is "other".
+        set_nonce(7);
+        let mut g = vec![0u8; 512];
+        pattern(TAG_OLD, 0, &mut g);
+        set_nonce(8);
+        assert_eq!(classify(0, &g), TAG_OTHER);
+        set_nonce(7);
+        assert_eq!(classify(0, &g), TAG_OLD);
+        set_nonce(0);
+    }
+
+    #[test]
+    fn default_scenario_maps() {
+        let s = Scenario::default();
+        let p = plan(&s).unwrap();
+        assert_eq!(p.steps, vec![Step::Truncate(0), Step::DropCache]);
+        assert!(p.call.direct);
+        assert_eq!(p.call.segs, vec![4096]);
+    }
+
+    #[test]
+    fn layout_maps_to_steps() {
+        let mut s = Scenario::default();
+        s.world.i_size = 3 * 4096;
+        s.world.blocks = vec![
+            BlockState {
+                kind: Extent::Written,
+                ..Default::default()
+            },
+            BlockState {
+                kind: Extent::Unwritten,
+                ..Default::default()
+            },
+            BlockState {
+                kind: Extent::Unwritten,
+                ..Default::default()
+            },
+            BlockState {
+                kind: Extent::Delalloc,
+                ..Default::default()
+            },
+        ];
+        s.world.pages = vec![
+            PageState::Clean,
+            PageState::None,
+            PageState::None,
+            PageState::Dirty,
+        ];
+        // Delalloc needs the dirty page below EOF.
+        assert!(plan(&s).is_err());
+        s.world.i_size = 4 * 4096;
+        s.request.rwf = Rwf {
+            atomic: true,
+            ..Default::default()
+        };
+        s.request.nr_segs = 3;
+        let p = plan(&s).unwrap();
+        assert_eq!(
+            p.steps,
+            vec![
+                Step::Truncate(16384),
+                Step::WriteOld { off: 0, len: 4096 },
+                Step::Fallocate {
+                    off: 4096,
+                    len: 8192
+                },
+                Step::Fsync,
+                Step::DropCache,
+                Step::ReadPage { off: 0 },
+                Step::WriteDirty {
+                    off: 12288,
+                    len: 4096
+                },
+            ]
+        );
+        assert_eq!(p.call.rwf, diofuzz::scenario::RWF_ATOMIC);
+        assert_eq!(p.call.segs, vec![1365, 1365, 1366]);
+    }
+
+    #[test]
+    fn inexpressible_is_refused() {
+        let mut s = Scenario::default();
+        s.request.aio = true;
+        assert_eq!(plan(&s).unwrap_err(), "aio submission");
+        let s = Scenario {
+            fs: FsKind::Bdev,
+            ..Default::default()
+        };
+        assert!(plan(&s).is_err());
+        let mut s = Scenario::default();
+        s.world.blocks = vec![BlockState {
+            kind: Extent::Written,
+            ..Default::default()
+        }];
+        assert_eq!(plan(&s).unwrap_err(), "written block beyond EOF");
+    }
+}

@@ -1,0 +1,726 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Scratch filesystems: a private temporary folder, image files, loop devices and mounts that
+//! this process created and marked as its own.
+//!
+//! Marking: the folder is `$TMPDIR/diofuzz-live-<pid>-<n>` and holds a marker file
+//! [`MARKER`] with "pid starttime"; loop devices are bound with `lo_file_name`
+//! "diofuzz-live-<pid>" and back only onto image files inside such a folder. Stale resources
+//! (left by a killed run) are removed only when the marker's process is gone.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use super::plan::FsKey;
+use diofuzz::scenario::FsKind;
+
+pub const PREFIX: &str = "diofuzz-live-";
+pub const MARKER: &str = ".diofuzz-live-owner";
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+/// Set by the SIGINT/SIGTERM handler; the run loop checks it and cleans up.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Install SIGINT/SIGTERM handlers that only set [`INTERRUPTED`] (no SA_RESTART, so a blocking
+/// call returns EINTR and the loop unwinds through the normal cleanup).
+pub fn install_signal_handlers() -> Result<(), String> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let sa = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for s in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { sigaction(s, &sa) }.map_err(|e| format!("sigaction({s}): {e}"))?;
+    }
+    Ok(())
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Process start time (field 22 of /proc/PID/stat), to tell a live owner from a reused pid.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn owner_alive(pid: i32, start: u64) -> bool {
+    if start == 0 {
+        // The owner could not read its start time: any process with that pid counts as alive.
+        return Path::new(&format!("/proc/{pid}")).exists();
+    }
+    start_time(pid) == Some(start)
+}
+
+/// What the host offers; `check` says what is missing.
+#[derive(Debug, Clone)]
+pub struct Prereqs {
+    pub root: bool,
+    pub loop_control: bool,
+    pub tracefs: bool,
+    pub xfs_kernel: bool,
+    pub ext4_kernel: bool,
+    pub mkfs_xfs: Option<PathBuf>,
+    pub mkfs_ext4: Option<PathBuf>,
+}
+
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file());
+    found
+}
+
+pub fn prereqs() -> Prereqs {
+    let fss = fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    let has = |n: &str| fss.lines().any(|l| l.split_whitespace().last() == Some(n));
+    Prereqs {
+        root: nix::unistd::geteuid().is_root(),
+        loop_control: Path::new("/dev/loop-control").exists(),
+        tracefs: has("tracefs"),
+        xfs_kernel: has("xfs"),
+        ext4_kernel: has("ext4"),
+        mkfs_xfs: which("mkfs.xfs"),
+        mkfs_ext4: which("mkfs.ext4"),
+    }
+}
+
+impl Prereqs {
+    /// Problems that forbid running on `fss`; empty when everything is there.
+    pub fn missing(&self, fss: &[FsKind]) -> Vec<String> {
+        let mut v = Vec::new();
+        if !self.root {
+            v.push("not root (loop devices and mounts need CAP_SYS_ADMIN)".to_string());
+        }
+        if !self.loop_control {
+            v.push("no loop devices (/dev/loop-control missing; modprobe loop)".to_string());
+        }
+        if !self.tracefs {
+            v.push("no tracefs in /proc/filesystems (kernel without tracing)".to_string());
+        }
+        if fss.contains(&FsKind::Xfs) {
+            if !self.xfs_kernel {
+                v.push("kernel has no XFS (modprobe xfs)".to_string());
+            }
+            if self.mkfs_xfs.is_none() {
+                v.push(
+                    "mkfs.xfs not found: install the xfsprogs package (apt-get install xfsprogs)"
+                        .to_string(),
+                );
+            }
+        }
+        if fss.contains(&FsKind::Ext4) {
+            if !self.ext4_kernel {
+                v.push("kernel has no ext4".to_string());
+            }
+            if self.mkfs_ext4.is_none() {
+                v.push("mkfs.ext4 not found: install the e2fsprogs package (apt-get install e2fsprogs)".to_string());
+            }
+        }
+        v
+    }
+}
+
+// ---------------------------------------------------------------- loop ioctls (linux/loop.h)
+const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
+const LOOP_CONFIGURE: libc::c_ulong = 0x4C0A;
+const LOOP_CLR_FD: libc::c_ulong = 0x4C01;
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
+
+#[repr(C)]
+struct LoopInfo64 {
+    lo_device: u64,
+    lo_inode: u64,
+    lo_rdevice: u64,
+    lo_offset: u64,
+    lo_sizelimit: u64,
+    lo_number: u32,
+    lo_encrypt_type: u32,
+    lo_encrypt_key_size: u32,
+    lo_flags: u32,
+    lo_file_name: [u8; 64],
+    lo_crypt_name: [u8; 64],
+    lo_encrypt_key: [u8; 32],
+    lo_init: [u64; 2],
+}
+
+#[repr(C)]
+struct LoopConfig {
+    fd: u32,
+    block_size: u32,
+    info: LoopInfo64,
+    reserved: [u64; 8],
+}
+
+/// Bind `image` to a free loop device with logical block size `lbs`; returns /dev/loopN.
+/// The device stays open (the returned File) until it is mounted: with LO_FLAGS_AUTOCLEAR the
+/// kernel detaches it when the last opener goes, so after umount it detaches by itself.
+fn loop_attach(image: &Path, lbs: u32, tag: &str) -> Result<(PathBuf, fs::File), String> {
+    let ctl = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/loop-control")
+        .map_err(|e| format!("open /dev/loop-control: {e}"))?;
+    let img = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(image)
+        .map_err(|e| format!("open {}: {e}", image.display()))?;
+    for _ in 0..16 {
+        // SAFETY: LOOP_CTL_GET_FREE takes no argument and returns a device number.
+        let n = unsafe { libc::ioctl(ctl.as_raw_fd(), LOOP_CTL_GET_FREE as _) };
+        if n < 0 {
+            return Err(format!(
+                "LOOP_CTL_GET_FREE: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let dev = PathBuf::from(format!("/dev/loop{n}"));
+        let f = match fs::OpenOptions::new().read(true).write(true).open(&dev) {
+            Ok(f) => f,
+            Err(e) => return Err(format!("open {}: {e}", dev.display())),
+        };
+        let mut name = [0u8; 64];
+        let t = tag.as_bytes();
+        name[..t.len().min(63)].copy_from_slice(&t[..t.len().min(63)]);
+        let cfg = LoopConfig {
+            fd: img.as_raw_fd() as u32,
+            block_size: lbs,
+            info: LoopInfo64 {
+                lo_device: 0,
+                lo_inode: 0,
+                lo_rdevice: 0,
+                lo_offset: 0,
+                lo_sizelimit: 0,
+                lo_number: 0,
+                lo_encrypt_type: 0,
+                lo_encrypt_key_size: 0,
+                lo_flags: LO_FLAGS_AUTOCLEAR,
+                lo_file_name: name,
+                lo_crypt_name: [0; 64],
+                lo_encrypt_key: [0; 32],
+                lo_init: [0; 2],
+            },
+            reserved: [0; 8],
+        };
+        // SAFETY: cfg is a valid struct loop_config for the duration of the call.
+        let r = unsafe {
+            libc::ioctl(
+                f.as_raw_fd(),
+                LOOP_CONFIGURE as _,
+                &cfg as *const LoopConfig,
+            )
+        };
+        if r == 0 {
+            return Ok((dev, f));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EBUSY) {
+            return Err(format!("LOOP_CONFIGURE {}: {e}", dev.display()));
+        }
+        // Another process took it between GET_FREE and CONFIGURE: try the next one.
+    }
+    Err("no free loop device after 16 tries".to_string())
+}
+
+/// The backing file of loop device `name` (e.g. "loop3"), from sysfs.
+fn loop_backing(name: &str) -> Option<PathBuf> {
+    let s = fs::read_to_string(format!("/sys/block/{name}/loop/backing_file")).ok()?;
+    Some(PathBuf::from(s.trim().trim_end_matches(" (deleted)")))
+}
+
+/// Detach a loop device, but only if it is backed by a file under `dir` (one of ours).
+fn loop_detach_if_ours(dev: &Path, dir: &Path) -> Result<(), String> {
+    let name = dev
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("bad loop name")?;
+    match loop_backing(name) {
+        Some(b) if b.starts_with(dir) => {}
+        _ => return Ok(()), // already detached (autoclear) or not ours: leave it
+    }
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .open(dev)
+        .map_err(|e| format!("open {}: {e}", dev.display()))?;
+    // SAFETY: LOOP_CLR_FD takes no argument.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), LOOP_CLR_FD as _) };
+    if r != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ENXIO) {
+            return Err(format!("LOOP_CLR_FD {}: {e}", dev.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Mount points (from /proc/self/mountinfo) under `dir`, deepest first.
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut v: Vec<PathBuf> = mi
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mount)
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(dir) && p != dir)
+        .collect();
+    v.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    v.dedup();
+    v
+}
+
+/// tracefs mount points under `dir`.
+fn tracefs_mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    mi.lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            if post.split(' ').next() != Some("tracefs") {
+                return None;
+            }
+            Some(PathBuf::from(unescape_mount(pre.split(' ').nth(4)?)))
+        })
+        .filter(|p| p.starts_with(dir))
+        .collect()
+}
+
+fn unescape_mount(s: &str) -> String {
+    let mut out = String::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v as char);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i] as char);
+        i += 1;
+    }
+    out
+}
+
+/// One mounted scratch filesystem.
+pub struct ScratchFs {
+    pub key: FsKey,
+    pub image: PathBuf,
+    pub loopdev: PathBuf,
+    pub mnt: PathBuf,
+    pub mounted: bool,
+}
+
+/// The private folder and everything made in it.
+pub struct Scratch {
+    pub dir: PathBuf,
+    pub tag: String,
+    pub fss: Vec<ScratchFs>,
+    pub verbose: bool,
+    cleaned: bool,
+}
+
+impl Scratch {
+    /// Create `$TMPDIR/diofuzz-live-<pid>-<n>` (mode 0700) with its marker.
+    pub fn new(verbose: bool) -> Result<Scratch, String> {
+        let pid = std::process::id();
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let base = std::env::temp_dir();
+        let dir = base.join(format!("{PREFIX}{pid}-{n}"));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let st = start_time(pid as i32).unwrap_or(0);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join(MARKER))
+            .map_err(|e| format!("create marker: {e}"))?;
+        writeln!(f, "{pid} {st}").map_err(|e| format!("write marker: {e}"))?;
+        Ok(Scratch {
+            dir,
+            tag: format!("{PREFIX}{pid}"),
+            fss: Vec::new(),
+            verbose,
+            cleaned: false,
+        })
+    }
+
+    /// The mounted filesystem for `key`, made on first use.
+    pub fn get(&mut self, key: FsKey, prereqs: &Prereqs) -> Result<&ScratchFs, String> {
+        if let Some(i) = self.fss.iter().position(|f| f.key == key) {
+            return Ok(&self.fss[i]);
+        }
+        let label = key.label();
+        let image = self.dir.join(format!("{label}.img"));
+        let mnt = self.dir.join(format!("mnt-{label}"));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&mnt)
+            .map_err(|e| format!("create {}: {e}", mnt.display()))?;
+        // A sparse image: XFS needs at least 300 MiB since xfsprogs 5.19.
+        let size: u64 = if key.fs == FsKind::Xfs {
+            512 << 20
+        } else {
+            128 << 20
+        };
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&image)
+            .map_err(|e| format!("create {}: {e}", image.display()))?;
+        f.set_len(size)
+            .map_err(|e| format!("size {}: {e}", image.display()))?;
+        drop(f);
+        let bs = (1u32 << key.blkbits).to_string();
+        let lbs = 1u32 << key.lbs_bits;
+        // mkfs runs on the image FILE (never on a device).
+        let mut cmd = match key.fs {
+            FsKind::Xfs => {
+                let mut c = Command::new(
+                    prereqs
+                        .mkfs_xfs
+                        .as_ref()
+                        .ok_or("mkfs.xfs missing (install xfsprogs)")?,
+                );
+                c.args(["-q", "-f", "-K", "-b", &format!("size={bs}")])
+                    .args(["-s", &format!("size={lbs}")])
+                    .args([
+                        "-m",
+                        if key.reflink {
+                            "reflink=1"
+                        } else {
+                            "reflink=0"
+                        },
+                    ]);
+                c
+            }
+            FsKind::Ext4 => {
+                let mut c = Command::new(
+                    prereqs
+                        .mkfs_ext4
+                        .as_ref()
+                        .ok_or("mkfs.ext4 missing (install e2fsprogs)")?,
+                );
+                c.args([
+                    "-q",
+                    "-F",
+                    "-b",
+                    &bs,
+                    "-E",
+                    "nodiscard,lazy_itable_init=1,lazy_journal_init=1",
+                ]);
+                c
+            }
+            FsKind::Bdev => return Err("bdev has no scratch filesystem".into()),
+        };
+        cmd.arg(&image);
+        let out = cmd
+            .output()
+            .map_err(|e| format!("run mkfs for {label}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mkfs for {label} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let (loopdev, hold) = loop_attach(&image, lbs, &self.tag)?;
+        // Record it before mounting, so cleanup detaches it whatever happens next.
+        self.fss.push(ScratchFs {
+            key,
+            image: image.clone(),
+            loopdev: loopdev.clone(),
+            mnt: mnt.clone(),
+            mounted: false,
+        });
+        let fstype = key.fs.name();
+        let r = mount(
+            Some(loopdev.as_path()),
+            mnt.as_path(),
+            Some(fstype),
+            MsFlags::MS_NOATIME | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            None::<&str>,
+        );
+        drop(hold);
+        if let Err(e) = r {
+            return Err(format!(
+                "mount {} ({fstype}) on {}: {e}",
+                loopdev.display(),
+                mnt.display()
+            ));
+        }
+        let last = self.fss.len() - 1;
+        self.fss[last].mounted = true;
+        prefill_stale(&mnt)?;
+        if self.verbose {
+            eprintln!(
+                "live: {label}: {} on {} ({})",
+                loopdev.display(),
+                mnt.display(),
+                image.display()
+            );
+        }
+        Ok(&self.fss[last])
+    }
+
+    /// Unmount, detach, remove; idempotent. Returns the problems it could not fix.
+    pub fn cleanup(&mut self) -> Vec<String> {
+        if self.cleaned {
+            return Vec::new();
+        }
+        self.cleaned = true;
+        let mut errs = Vec::new();
+        for f in self.fss.iter_mut() {
+            if f.mounted {
+                if let Err(e) = umount_retry(&f.mnt) {
+                    errs.push(format!("umount {}: {e}", f.mnt.display()));
+                    continue;
+                }
+                f.mounted = false;
+            }
+            if let Err(e) = loop_detach_if_ours(&f.loopdev, &self.dir) {
+                errs.push(e);
+            }
+        }
+        errs.extend(remove_dir_of_ours(&self.dir));
+        errs
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for e in self.cleanup() {
+            eprintln!("live: cleanup: {e}");
+        }
+    }
+}
+
+/// Write 32 MiB of [`super::plan::STALE_BYTE`] into a file, sync it and delete it: blocks the
+/// filesystem later hands out hold that byte, so exposing unzeroed blocks is visible. Done in a
+/// forked child: the dirtied pages count against the child's dirty throttle, not ours (an
+/// over-limit task gets -EAGAIN from RWF_NOWAIT buffered writes, which would skew them).
+pub fn prefill_stale(mnt: &Path) -> Result<(), String> {
+    let p = super::scratch::cpath(&mnt.join("stale-fill"));
+    let buf = vec![super::plan::STALE_BYTE; 1 << 20];
+    // SAFETY: the child only calls open/write/fsync/close/unlink/_exit on prepared data.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        unsafe {
+            let fd = libc::open(
+                p.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                0o600,
+            );
+            if fd < 0 {
+                libc::_exit(1);
+            }
+            for _ in 0..32 {
+                if libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len())
+                    != buf.len() as isize
+                {
+                    libc::_exit(2);
+                }
+            }
+            libc::fsync(fd);
+            libc::close(fd);
+            libc::unlink(p.as_ptr());
+            libc::sync();
+            libc::_exit(0);
+        }
+    }
+    let mut st = 0;
+    // SAFETY: reaping our child.
+    while unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return Err("waitpid for the stale fill".into());
+        }
+    }
+    if !libc::WIFEXITED(st) || libc::WEXITSTATUS(st) != 0 {
+        return Err(format!(
+            "stale fill of {} failed (status {st})",
+            mnt.display()
+        ));
+    }
+    Ok(())
+}
+
+fn umount_retry(p: &Path) -> Result<(), String> {
+    let mut last = String::new();
+    for i in 0..10 {
+        match umount2(p, MntFlags::empty()) {
+            Ok(()) => return Ok(()),
+            Err(nix::errno::Errno::EINVAL) => return Ok(()), // not mounted
+            Err(nix::errno::Errno::EBUSY) => {
+                last = "busy".into();
+                std::thread::sleep(std::time::Duration::from_millis(50 * (i + 1)));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    // Last resort for our own mount only: lazy detach.
+    umount2(p, MntFlags::MNT_DETACH).map_err(|e| format!("{last}; lazy: {e}"))
+}
+
+/// Unmount whatever is mounted under `dir`, detach loop devices backed by files in it, delete it.
+/// Only called on folders that carry our marker.
+fn remove_dir_of_ours(dir: &Path) -> Vec<String> {
+    let mut errs = Vec::new();
+    if !dir.join(MARKER).is_file() {
+        errs.push(format!("{} has no marker: left alone", dir.display()));
+        return errs;
+    }
+    // A tracefs mounted here may hold a dead run's trace instance: remove it first (instances
+    // outlive the mount).
+    for m in tracefs_mounts_under(dir) {
+        super::tracefs::remove_stale_instances(&m);
+    }
+    for m in mounts_under(dir) {
+        if let Err(e) = umount_retry(&m) {
+            errs.push(format!("umount {}: {e}", m.display()));
+        }
+    }
+    if !mounts_under(dir).is_empty() {
+        errs.push(format!("{} still has mounts: not removed", dir.display()));
+        return errs;
+    }
+    for dev in loops_backed_under(dir) {
+        if let Err(e) = loop_detach_if_ours(&dev, dir) {
+            errs.push(e);
+        }
+    }
+    if let Err(e) = fs::remove_dir_all(dir) {
+        errs.push(format!("remove {}: {e}", dir.display()));
+    }
+    errs
+}
+
+/// Loop devices whose backing file is under `dir`.
+fn loops_backed_under(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(rd) = fs::read_dir("/sys/block") {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if !name.starts_with("loop") {
+                continue;
+            }
+            if loop_backing(&name).is_some_and(|b| b.starts_with(dir)) {
+                v.push(PathBuf::from(format!("/dev/{name}")));
+            }
+        }
+    }
+    v
+}
+
+/// Remove resources left by killed runs: folders `$TMPDIR/diofuzz-live-*` whose marker names a
+/// process that no longer exists (and the tracefs instances named after such a pid). Returns
+/// what was removed, and problems.
+pub fn remove_stale() -> (Vec<String>, Vec<String>) {
+    let mut done = Vec::new();
+    let mut errs = Vec::new();
+    let base = std::env::temp_dir();
+    let Ok(rd) = fs::read_dir(&base) else {
+        return (done, errs);
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.starts_with(PREFIX) {
+            continue;
+        }
+        let dir = e.path();
+        // Never follow symlinks: only real folders we could have made.
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            _ => continue,
+        }
+        let Ok(marker) = fs::read_to_string(dir.join(MARKER)) else {
+            continue;
+        };
+        let mut it = marker.split_whitespace();
+        let (Some(Ok(pid)), Some(Ok(st))) = (
+            it.next().map(|x| x.parse::<i32>()),
+            it.next().map(|x| x.parse::<u64>()),
+        ) else {
+            continue;
+        };
+        if owner_alive(pid, st) {
+            continue;
+        }
+        let problems = remove_dir_of_ours(&dir);
+        if problems.is_empty() {
+            done.push(format!(
+                "removed stale {} (pid {pid} is gone)",
+                dir.display()
+            ));
+        }
+        errs.extend(problems);
+    }
+    (done, errs)
+}
+
+/// A path as a C string (paths we build never hold NUL).
+pub fn cpath(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_encoded_bytes()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_liveness() {
+        let me = std::process::id() as i32;
+        let st = start_time(me).expect("own start time");
+        assert!(owner_alive(me, st));
+        // Same pid, other start time: a reused pid, so the owner is gone.
+        assert!(!owner_alive(me, st + 1));
+        assert!(owner_alive(me, 0));
+        assert!(!owner_alive(i32::MAX, 0));
+    }
+
+    #[test]
+    fn mountinfo_unescape() {
+        assert_eq!(unescape_mount("/tmp/a\\040b"), "/tmp/a b");
+        assert_eq!(unescape_mount("/plain"), "/plain");
+    }
+
+    #[test]
+    fn refusal_lists_what_is_missing() {
+        let p = Prereqs {
+            root: false,
+            loop_control: false,
+            tracefs: true,
+            xfs_kernel: true,
+            ext4_kernel: true,
+            mkfs_xfs: None,
+            mkfs_ext4: Some(PathBuf::from("/sbin/mkfs.ext4")),
+        };
+        let m = p.missing(&[FsKind::Ext4, FsKind::Xfs]);
+        assert_eq!(m.len(), 3, "{m:?}");
+        assert!(m.iter().any(|x| x.contains("xfsprogs")));
+        assert!(p.missing(&[FsKind::Ext4]).len() == 2);
+    }
+}

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The command line: clear errors and exit status 2 on bad input, 1 on findings, 0 otherwise.
+
+use std::process::Command;
+
+fn diofuzz(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_diofuzz"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env_remove("DIOFUZZ_VARIANT")
+        .output()
+        .expect("run diofuzz");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let (code, _, err) = diofuzz(&["replay", "no/such/file"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot open no/such/file"), "{err}");
+}
+
+#[test]
+fn unknown_variant_is_an_error_naming_the_known_ones() {
+    let (code, _, err) = diofuzz(&[
+        "replay",
+        "corpus/dio_write/a1_statx_one_block",
+        "--variant",
+        "v9.9",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown variant 'v9.9'") && err.contains("thread-v1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn undecodable_input_is_an_error() {
+    let dir = std::env::temp_dir().join(format!("diofuzz-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("reserved-fs");
+    std::fs::write(&bad, [3u8, 0, 0]).unwrap();
+    let (code, _, err) = diofuzz(&["replay", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("undecodable input") && err.contains("reserved"),
+        "{err}"
+    );
+    let json = dir.join("bad.json");
+    std::fs::write(&json, "{\"fs\": \"zfs\"}").unwrap();
+    let (code, _, err) = diofuzz(&["show", json.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a scenario"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn unknown_command_and_option() {
+    assert_eq!(diofuzz(&["frobnicate"]).0, 2);
+    assert_eq!(diofuzz(&["replay", "corpus/dio_write", "--bogus"]).0, 2);
+    assert_eq!(diofuzz(&[]).0, 2);
+}
+
+#[test]
+fn replay_prints_trace_verdict_and_signature() {
+    let (code, out, _) = diofuzz(&[
+        "replay",
+        "corpus/regressions/thread_s4_append_zero_progress",
+        "--variant",
+        "thread-v1",
+    ]);
+    assert_eq!(code, 1, "a finding exits 1");
+    assert!(out.contains("ext4_iomap_end(written=0"), "{out}");
+    assert!(out.contains("} = -ENOTBLK"), "{out}");
+    assert!(out.contains("verdict: O1"), "{out}");
+    assert!(out.contains("signature: O1:ext4:"), "{out}");
+    let (code, out, _) = diofuzz(&[
+        "replay",
+        "corpus/dio_write/a1_statx_one_block",
+        "--variant",
+        "v6.18",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("verdict: pass") && out.contains("submit_bio(WRITE|REQ_ATOMIC"),
+        "{out}"
+    );
+}
+
+#[test]
+fn replay_json_and_all_variants() {
+    let (code, out, _) = diofuzz(&[
+        "replay",
+        "corpus/dio_write/a1_statx_one_block",
+        "--variant",
+        "all",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v.as_array().unwrap().len(),
+        diofuzz::variant::VARIANTS.len()
+    );
+}
+
+#[test]
+fn show_and_encode_round_trip() {
+    let (code, json, _) = diofuzz(&["show", "corpus/dio_write/e3_bigalloc_mixed"]);
+    assert_eq!(code, 0);
+    let dir = std::env::temp_dir().join(format!("diofuzz-enc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let j = dir.join("s.json");
+    std::fs::write(&j, json).unwrap();
+    let out = dir.join("s.bin");
+    assert_eq!(
+        diofuzz(&["encode", j.to_str().unwrap(), "-o", out.to_str().unwrap()]).0,
+        0
+    );
+    let orig = std::fs::read(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("corpus/dio_write/e3_bigalloc_mixed"),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), orig);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn variants_lists_switches_with_commits() {
+    let (code, out, _) = diofuzz(&["variants"]);
+    assert_eq!(code, 0);
+    for needle in [
+        "thread-v1",
+        "thread-v3",
+        "v6.13",
+        "v6.18",
+        "bc264fea0f6f",
+        "963845748fe6",
+        "ext4_iomap_end",
+    ] {
+        assert!(out.contains(needle), "missing {needle}");
+    }
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_diofuzz"))
+        .args(["replay", "corpus/dio_write", "--variant", "all"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    out.read_exact(&mut first).unwrap();
+    drop(out); // the reader goes away, like `| head`
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+}

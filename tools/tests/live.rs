@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Integration tests of `diofuzz live` on the running kernel. They need root, loop devices,
+//! tracefs and mkfs.xfs/mkfs.ext4; without them each test prints an explicit
+//! "SKIP live: <reason>" line (run with --nocapture, as .ci/live.sh does) and returns.
+//!
+//! The tests run one after another inside one #[test] so that scratch resources never overlap.
+
+use std::path::Path;
+use std::process::Command;
+
+use diofuzz_tools::live::{self, scratch};
+use diofuzz::scenario::{FsKind, Rwf, Scenario};
+
+fn skip_reason() -> Option<String> {
+    let m = scratch::prereqs().missing(&[FsKind::Ext4, FsKind::Xfs]);
+    if !m.is_empty() {
+        return Some(m.join("; "));
+    }
+    // The test's expectations (XFS software atomic writes, the model variant picked from the
+    // release) hold from 6.16 on, and only for a release the model has a variant for.
+    let rel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut it = rel
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|x| x.parse::<u32>().ok());
+    let (maj, min) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    if (maj, min) < (6, 16) || diofuzz_tools::live::variant_for_release(&rel).is_none() {
+        return Some(format!(
+            "kernel {rel}: the live test needs 6.16 or later with a matching model variant"
+        ));
+    }
+    None
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_diofuzz")
+}
+
+/// Resources of diofuzz live runs whose owner is no longer running: the runs this test started
+/// have all exited when it looks, while another developer's concurrent `diofuzz live` (alive) is
+/// not this test's business.
+fn ours_left() -> Vec<String> {
+    let dead_owner = |text: &str| -> bool {
+        let Some(i) = text.find(scratch::PREFIX) else {
+            return false;
+        };
+        let rest = &text[i + scratch::PREFIX.len()..];
+        let pid: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        !pid.is_empty() && !Path::new(&format!("/proc/{pid}")).exists()
+    };
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().to_string();
+            if n.starts_with(scratch::PREFIX) && dead_owner(&n) {
+                v.push(n);
+            }
+        }
+    }
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    v.extend(mi.lines().filter(|l| dead_owner(l)).map(|l| l.to_string()));
+    v
+}
+
+fn json_run(args: &[&str]) -> (i32, serde_json::Value) {
+    let out = Command::new(bin())
+        .arg("live")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run diofuzz");
+    let code = out.status.code().unwrap_or(-1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bad JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, v)
+}
+
+#[test]
+fn live_kernel() {
+    if let Some(why) = skip_reason() {
+        println!("SKIP live: {why}");
+        // The refusal itself is tested: a clear message and exit 2.
+        let out = Command::new(bin())
+            .args(["live", "--count", "1"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to run"));
+        return;
+    }
+    // Clean start (removes only dead runs' resources).
+    let st = Command::new(bin())
+        .args(["live", "--cleanup"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let before = ours_left();
+
+    // 1. Generated scenarios on both filesystems: all executed, JSON well formed.
+    let (code, v) = json_run(&["--count", "12", "--seed", "5"]);
+    assert_eq!(code, 0, "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 24);
+    for r in results {
+        let verdict = r["verdict"].as_str().unwrap();
+        assert_ne!(verdict, "error", "harness error: {r}");
+        assert_ne!(
+            verdict, "skipped",
+            "generated scenario not expressible: {r}"
+        );
+    }
+    assert!(v["bench"]["kernel_syscalls_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(ours_left(), before, "resources left after a run");
+
+    // 2. Fixed facts of this kernel: ext4 on loop rejects RWF_ATOMIC (EOPNOTSUPP, statx says no);
+    //    XFS with reflink accepts a 16 KiB atomic write through the software CoW path.
+    let dir = std::env::temp_dir().join(format!("dfz-live-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut ext4 = Scenario::default();
+    ext4.request.rwf = Rwf {
+        atomic: true,
+        ..Default::default()
+    };
+    let mut xfs = ext4.clone();
+    xfs.fs = FsKind::Xfs;
+    xfs.request.len = 16384;
+    xfs.world.i_size = 65536;
+    for (name, s) in [("ext4.json", &ext4), ("xfs.json", &xfs)] {
+        std::fs::write(dir.join(name), serde_json::to_string(s).unwrap()).unwrap();
+    }
+    let (code, v) = json_run(&[
+        dir.join("ext4.json").to_str().unwrap(),
+        dir.join("xfs.json").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{v}");
+    let r = v["results"].as_array().unwrap();
+    assert_eq!(r[0]["kernel"]["ret"], "-EOPNOTSUPP", "{}", r[0]);
+    assert_eq!(r[0]["kernel"]["statx_unit_min"], 0);
+    assert_eq!(r[0]["verdict"], "agree", "{}", r[0]);
+    assert_eq!(r[1]["kernel"]["ret"], "16384", "{}", r[1]);
+    assert_eq!(r[1]["kernel"]["buffered"], false);
+    assert_eq!(r[1]["kernel"]["dio"], true);
+    assert_eq!(r[1]["kernel"]["sw_atomic"], true, "{}", r[1]);
+    assert!(
+        r[1]["kernel_findings"].as_array().unwrap().is_empty(),
+        "{}",
+        r[1]
+    );
+
+    // 3. The C reproducer, compiled and run on a scratch XFS by `repro --run`, reports the same
+    //    return value.
+    let c = live::repro::c_program(&xfs).unwrap();
+    assert!(c.contains("pwritev2"));
+    if scratch::which("cc").is_some() {
+        let out = Command::new(bin())
+            .args(["repro", dir.join("xfs.json").to_str().unwrap(), "--run"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("= 16384 (full"), "{text}");
+        assert!(text.contains("STATX_WRITE_ATOMIC: supported"), "{text}");
+    } else {
+        println!("SKIP live repro --run: no cc");
+    }
+    assert_eq!(ours_left(), before, "resources left after repro --run");
+
+    // 4. SIGKILL leaves resources; the next start removes them (pid is dead).
+    let mut child = Command::new(bin())
+        .args(["live", "--count", "400", "--json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until its scratch folder exists and a filesystem is mounted.
+    let prefix = format!("{}{}-", scratch::PREFIX, child.id());
+    let mut seen = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        if mi.contains(&prefix) && mi.contains("mnt-") {
+            seen = true;
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(seen, "the killed run never mounted anything");
+    assert_ne!(
+        ours_left(),
+        before,
+        "a killed run should leave resources behind"
+    );
+    let st = Command::new(bin())
+        .args(["live", "--cleanup"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(ours_left(), before, "stale resources not removed");
+    // No loop device is left backed by a file of ours.
+    let l = Command::new("losetup").arg("-a").output();
+    if let Ok(l) = l {
+        assert!(!String::from_utf8_lossy(&l.stdout).contains(&prefix));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!Path::new(&prefix).exists());
+}
