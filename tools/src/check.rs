@@ -123,16 +123,14 @@ fn expand(k: &str, list: &[Value]) -> Result<Vec<Value>, String> {
                 }
             }
             ("fault", Some("all")) => {
-                for site in ALL_SITES {
-                    if site == Site::DioZero {
-                        continue; // cannot fail at the model's block sizes
-                    }
-                    for &e in site.errnos() {
-                        for nth in 0..2 {
-                            let en = if e == 0 { "0" } else { diofuzz::errno::name(e) };
-                            out.push(Value::String(format!("{site:?}:{en}:{nth}")));
-                        }
-                    }
+                // The library's fault domain (shared with the mutator and the dictionary).
+                for f in diofuzz::domain::all_faults() {
+                    let en = if f.errno == 0 {
+                        "0"
+                    } else {
+                        diofuzz::errno::name(f.errno)
+                    };
+                    out.push(Value::String(format!("{:?}:{en}:{}", f.site, f.nth)));
                 }
             }
             _ => out.push(v.clone()),
@@ -206,36 +204,21 @@ fn apply(s: &mut Scenario, k: &str, v: &Value) -> Result<(), String> {
             let mut brk = false;
             s.world.blocks.clear();
             for c in st()?.chars() {
-                let kind = match c {
-                    '/' => {
-                        brk = true;
-                        continue;
-                    }
-                    'H' => Extent::Hole,
-                    'U' => Extent::Unwritten,
-                    'W' | 'S' => Extent::Written,
-                    'D' => Extent::Delalloc,
-                    _ => return Err(format!("unknown block letter '{c}'")),
-                };
-                s.world.blocks.push(BlockState {
-                    kind,
-                    new_extent: brk,
-                    shared: c == 'S',
-                });
+                if c == '/' {
+                    brk = true;
+                    continue;
+                }
+                let b = diofuzz::domain::block_of_letter(c, brk)
+                    .ok_or_else(|| format!("unknown block letter '{c}'"))?;
+                s.world.blocks.push(b);
                 brk = false;
             }
         }
         "pages" => {
             s.world.pages = st()?
                 .chars()
-                .map(|c| match c {
-                    'N' => Ok(PageState::None),
-                    'C' => Ok(PageState::Clean),
-                    'D' => Ok(PageState::Dirty),
-                    'W' => Ok(PageState::Writeback),
-                    'M' => Ok(PageState::MappedDirty),
-                    'B' => Ok(PageState::Busy),
-                    _ => Err(format!("unknown page letter '{c}'")),
+                .map(|c| {
+                    diofuzz::domain::page_of_letter(c).ok_or(format!("unknown page letter '{c}'"))
                 })
                 .collect::<Result<_, _>>()?
         }
