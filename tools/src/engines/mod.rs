@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! Engine orchestration (`diofuzz fuzz`, `cmin`, `tmin`, `bench`): libFuzzer (cargo fuzz, fuzz/),
 //! AFL++ (cargo afl, harness/afl) and honggfuzz (cargo hfuzz, harness/hfuzz), all calling the
-//! library's target functions on one shared corpus (corpus/<target>). See docs/engines.md.
+//! library's target functions on one shared working corpus (fuzz/corpus/<target>, git-ignored,
+//! seeded from the committed corpus/<target>). See docs/engines.md.
 
 pub mod bench;
 pub mod cmin;
@@ -18,40 +19,45 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const USAGE: &str = "\
-usage:
-  diofuzz fuzz  [--engine libfuzzer|afl|honggfuzz|all] [--target dio_write] [--variant V]
-                [--time SECONDS] [--jobs N] [--suppress FILE|none] [--no-install] [--no-merge]
-                [--corpus DIR] [--findings DIR]
-  diofuzz cmin  [--target dio_write] [--engine libfuzzer|afl] [--variant V] [--no-install]
-  diofuzz tmin  FILE [--engine libfuzzer|afl] [--variant V] [--time SECONDS] [--out FILE]
-  diofuzz bench [--engines LIST] [--variants LIST] [--trials N] [--cap SECONDS]
-                [--exec-time SECONDS] [--out FILE]
-exit status: 0 no finding, 1 findings (see findings/<target>/), 2 error";
-
-/// Entry point for the engine subcommands; returns the process exit code.
-pub fn cli(cmd: &str, args: &[String]) -> i32 {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return 0;
-    }
-    let r = match cmd {
-        "fuzz" => fuzz(args),
-        "cmin" => cmin::cmin_cli(args),
-        "tmin" => cmin::tmin_cli(args),
-        "bench" => bench::cli(args),
-        _ => Err(format!("unknown engine command '{cmd}'")),
-    };
+/// Print an engine subcommand's error and give its exit code (2: usage or input error).
+pub fn exit_code(cmd: &str, r: Result<i32, String>) -> i32 {
     match r {
         Ok(code) => code,
         Err(e) => {
             eprintln!("diofuzz {cmd}: {e}");
-            if e.starts_with("unknown option") || e.starts_with("unexpected argument") {
-                eprintln!("{USAGE}");
-            }
             2
         }
     }
+}
+
+/// The committed seed corpus of a target: corpus/<target>. Only `cmin --promote` and `seeds`
+/// write to it.
+pub fn seed_corpus(root: &Path, target: &str) -> PathBuf {
+    root.join("corpus").join(target)
+}
+
+/// The git-ignored working corpus of a target, fuzz/corpus/<target> (also cargo fuzz's default),
+/// which the engines grow. It is created when missing and gets every committed seed it lacks (by
+/// file name), so new seeds reach it and a fuzzing run never writes into git's tree.
+pub fn working_corpus(root: &Path, target: &str) -> Result<PathBuf, String> {
+    let dir = root.join("fuzz/corpus").join(target);
+    if std::fs::symlink_metadata(root.join("fuzz/corpus")).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Err(format!(
+            "{} is a symbolic link (the old layout, to the committed corpus): remove it, the \
+             working corpus is now a folder of its own",
+            root.join("fuzz/corpus").display()
+        ));
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for f in run::files_in(&seed_corpus(root, target)) {
+        let Some(name) = f.file_name() else { continue };
+        let to = dir.join(name);
+        if !to.exists() {
+            std::fs::copy(&f, &to).map_err(|e| format!("cannot seed {}: {e}", to.display()))?;
+        }
+    }
+    Ok(dir)
 }
 
 /// Is every variant of this DIOFUZZ_VARIANT value one the shipped suppressions are for (v6.18,
@@ -149,16 +155,16 @@ pub fn prepare(
     (bins, errs)
 }
 
-fn fuzz(args: &[String]) -> Result<i32, String> {
-    let o: FuzzOpts = opts::parse_fuzz(args)?;
+/// `diofuzz fuzz`.
+pub fn fuzz(o: &FuzzOpts) -> Result<i32, String> {
     let root = setup::root()?;
     proc::install_handlers();
-    let supp = suppression_file(&root, &o.suppress, o.variant.as_deref())?;
+    let supp = suppression_file(&root, &o.suppression(), o.variant.as_deref())?;
     let cfgv = target_config(o.variant.as_deref(), supp.as_deref())?;
-    let corpus = o
-        .corpus_dir
-        .clone()
-        .unwrap_or_else(|| root.join("corpus").join(&o.target));
+    let corpus = match &o.corpus_dir {
+        Some(d) => d.clone(),
+        None => working_corpus(&root, &o.target)?,
+    };
     let findings = o
         .findings_dir
         .clone()
@@ -172,6 +178,7 @@ fn fuzz(args: &[String]) -> Result<i32, String> {
         "diofuzz fuzz: target {}, variant {variant_name}, engines {}, {} s, jobs {}, suppressions {}",
         o.target,
         o.engines
+            .0
             .iter()
             .map(|e| e.name())
             .collect::<Vec<_>>()
@@ -184,7 +191,7 @@ fn fuzz(args: &[String]) -> Result<i32, String> {
     );
     let (bins, errs) = prepare(
         &root,
-        &o.engines,
+        &o.engines.0,
         &o.target,
         o.no_install,
         &work.join("..").join("build-logs"),
@@ -298,6 +305,32 @@ mod tests {
     }
 
     #[test]
+    fn working_corpus_is_seeded_and_separate() {
+        let root = std::env::temp_dir().join(format!("diofuzz-wc-{}", std::process::id()));
+        let seeds = seed_corpus(&root, "dio_write");
+        std::fs::create_dir_all(&seeds).unwrap();
+        std::fs::write(seeds.join("a"), b"seed a").unwrap();
+        let w = working_corpus(&root, "dio_write").unwrap();
+        assert_eq!(w, root.join("fuzz/corpus/dio_write"));
+        assert_eq!(std::fs::read(w.join("a")).unwrap(), b"seed a");
+        // The working copy is the engines' to change; a new seed arrives, an edited file stays.
+        std::fs::write(w.join("a"), b"grown").unwrap();
+        std::fs::write(seeds.join("b"), b"seed b").unwrap();
+        working_corpus(&root, "dio_write").unwrap();
+        assert_eq!(std::fs::read(w.join("a")).unwrap(), b"grown");
+        assert_eq!(std::fs::read(w.join("b")).unwrap(), b"seed b");
+        assert_eq!(std::fs::read(seeds.join("a")).unwrap(), b"seed a");
+        // The old layout (fuzz/corpus -> ../corpus) is refused, not written through.
+        std::fs::remove_dir_all(root.join("fuzz")).unwrap();
+        std::fs::create_dir_all(root.join("fuzz")).unwrap();
+        std::os::unix::fs::symlink("../corpus", root.join("fuzz/corpus")).unwrap();
+        assert!(working_corpus(&root, "dio_write")
+            .unwrap_err()
+            .contains("symbolic link"));
+        std::fs::remove_dir_all(&root).ok();
+    }
+
+    #[test]
     fn suppression_choice() {
         let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
         let d = suppression_file(&root, &Suppress::Default, None).unwrap();
@@ -311,11 +344,5 @@ mod tests {
             .unwrap()
             .is_none());
         assert!(suppression_file(&root, &Suppress::File("/no/such/file".into()), None).is_err());
-    }
-
-    #[test]
-    fn unknown_command_is_an_error() {
-        assert_eq!(cli("frobnicate", &[]), 2);
-        assert_eq!(cli("fuzz", &["--engine".to_string(), "x".to_string()]), 2);
     }
 }

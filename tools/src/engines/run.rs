@@ -730,7 +730,8 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
     Ok((res, triage))
 }
 
-/// New inputs of every engine go back into corpus/<target>: through libFuzzer's `-merge=1`
+/// New inputs of every engine go back into the session corpus (by default the working corpus
+/// fuzz/corpus/<target>): through libFuzzer's `-merge=1`
 /// (keeps only inputs that add coverage) when a libFuzzer binary is at hand, else by content hash.
 fn merge_back(s: &Sess, runners: &[Runner]) -> Result<usize, String> {
     let cand = s.cfg.work.join("merge-candidates");
