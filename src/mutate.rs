@@ -19,7 +19,7 @@ use crate::domain;
 use crate::scenario::*;
 
 /// Which mutator the engines use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Mode {
     /// The field-aware mutator (default).
     Field,

@@ -14,6 +14,7 @@ use super::opts::Engine;
 use super::proc::{self, Group};
 use super::setup;
 use super::stats::{self, Stats};
+use diofuzz::mutate::Mode;
 use diofuzz::scenario::MAX_INPUT;
 use diofuzz::target::Config;
 use serde::Serialize;
@@ -47,6 +48,12 @@ pub struct SessionCfg {
     /// Known-finding patterns: each is suppressed as a whole once hit, and the session ends
     /// early when every one has been hit (the bench). Empty: run for the whole time.
     pub stop_when_all: Vec<String>,
+    /// DIOFUZZ_MUTATOR for the engines: the library's field-aware mutator (libFuzzer hooks, the
+    /// AFL++ custom mutator library) or the engines' own byte mutations.
+    pub mutator: Mode,
+    /// Record-and-continue (DIOFUZZ_COLLECT): the targets record each new signature with its
+    /// time and keep going, so engines never stop or restart on a finding (the bench).
+    pub collect: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -96,6 +103,8 @@ struct Runner {
     quick_exits: u32,
     failed: Option<String>,
     corpus_start: usize,
+    /// Lines of the collect folder's signatures.tsv already read.
+    collected: usize,
 }
 
 fn count_files(d: &Path) -> usize {
@@ -146,6 +155,35 @@ fn copy_unique(srcs: &[PathBuf], dst: &Path, prefix: &str) -> Result<usize, Stri
 }
 
 impl Runner {
+    /// DIOFUZZ_COLLECT folder of this engine (record-and-continue mode).
+    fn collect_dir(&self) -> PathBuf {
+        self.dir.join("collect")
+    }
+
+    /// Signatures the targets recorded since the last call: (variant, signature, seconds since
+    /// the session start).
+    fn read_collected(&mut self, sys0: SystemTime, t0: Instant) -> Vec<(String, String, f64)> {
+        let text = std::fs::read_to_string(self.collect_dir().join("signatures.tsv"))
+            .unwrap_or_default();
+        let start = sys0
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let mut out = Vec::new();
+        // Only whole lines (a target may be writing the last one).
+        let whole = text.rfind('\n').map(|i| &text[..=i]).unwrap_or("");
+        for line in whole.lines().skip(self.collected) {
+            self.collected += 1;
+            let f: Vec<&str> = line.split('\t').collect();
+            if let (Some(v), Some(sig), Some(t)) = (f.get(1), f.get(2), f.last()) {
+                let secs = t.parse::<f64>().map(|t| t - start).unwrap_or(0.0);
+                let secs = secs.clamp(0.0, t0.elapsed().as_secs_f64());
+                out.push((v.to_string(), sig.to_string(), secs));
+            }
+        }
+        out
+    }
+
     fn log(&self) -> PathBuf {
         self.dir.join(format!("log.{}", self.attempt))
     }
@@ -269,6 +307,13 @@ impl Runner {
         if let Some(v) = &s.cfg.variant {
             env.push(("DIOFUZZ_VARIANT".into(), v.clone()));
         }
+        env.push(("DIOFUZZ_MUTATOR".into(), s.cfg.mutator.name().into()));
+        if s.cfg.collect {
+            env.push((
+                "DIOFUZZ_COLLECT".into(),
+                self.collect_dir().display().to_string(),
+            ));
+        }
         let dict = s.cfg.root.join(format!("fuzz/{}.dict", s.cfg.target));
         let dict = dict.is_file().then_some(dict);
         let mut cmds: Vec<Command> = Vec::new();
@@ -341,6 +386,13 @@ impl Runner {
                         ("AFL_NO_WARN_INSTABILITY", "1"),
                     ] {
                         c.env(k, v);
+                    }
+                    // The field-aware mutator, beside AFL++'s own havoc and splicing.
+                    if s.cfg.mutator == Mode::Field {
+                        c.env(
+                            "AFL_CUSTOM_MUTATOR_LIBRARY",
+                            setup::afl_mutator_lib(&s.cfg.root),
+                        );
                     }
                     cmds.push(c);
                 }
@@ -511,6 +563,7 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
             quick_exits: 0,
             failed: None,
             corpus_start: 0,
+            collected: 0,
         });
     }
     let foreign: Vec<PathBuf> = cfg
@@ -558,6 +611,14 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
                 }
             }
             let alive = r.running();
+            if sess.cfg.collect {
+                for (variant, signature, secs) in r.read_collected(sys0, t0) {
+                    let fresh = record_hit(r, &mut first_hit, &variant, &signature, secs);
+                    if fresh && sess.cfg.progress {
+                        announce(r.e, &variant, &signature, secs);
+                    }
+                }
+            }
             let crashes = r.new_crashes();
             if crashes.is_empty() && alive {
                 continue;
@@ -575,14 +636,7 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
                     Outcome::New { variant, signature } | Outcome::Dup { variant, signature } => {
                         let fresh = record_hit(r, &mut first_hit, &variant, &signature, secs);
                         if fresh && sess.cfg.progress {
-                            eprintln!(
-                                "diofuzz: [{secs:6.1} s] {:<9} found {} {} on {}: {}",
-                                r.e.name(),
-                                diofuzz::known::label(&signature, &variant),
-                                signature.split(':').next().unwrap_or(""),
-                                variant,
-                                signature
-                            );
+                            announce(r.e, &variant, &signature, secs);
                         }
                     }
                     Outcome::NoRepro => {
@@ -666,6 +720,9 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
     // Stop everything, then pick up crash files written at the very end.
     for r in runners.iter_mut() {
         r.stop();
+        for (variant, signature, secs) in r.read_collected(sys0, t0) {
+            record_hit(r, &mut first_hit, &variant, &signature, secs);
+        }
         let late = r.new_crashes();
         for (f, t) in late {
             if let Some((
@@ -824,6 +881,18 @@ fn triage_crash(
         .min(t0.elapsed().as_secs_f64());
     r.crash_files += 1;
     Ok(Some((triage.add(r.e.name(), &data, secs)?, secs)))
+}
+
+/// Print a signature an engine hit for the first time.
+fn announce(e: Engine, variant: &str, signature: &str, secs: f64) {
+    eprintln!(
+        "diofuzz: [{secs:6.1} s] {:<9} found {} {} on {}: {}",
+        e.name(),
+        diofuzz::known::label(signature, variant),
+        signature.split(':').next().unwrap_or(""),
+        variant,
+        signature
+    );
 }
 
 /// Record a reproduced signature for `r`: its first hit per engine, the runner's first crash,
