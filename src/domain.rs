@@ -82,6 +82,39 @@ pub fn all_faults() -> Vec<Fault> {
     v
 }
 
+/// The call sites a fault can be injected at (iomap_dio_zero left out, as in [`all_faults`]).
+pub fn fault_sites() -> Vec<Site> {
+    ALL_SITES
+        .iter()
+        .copied()
+        .filter(|s| *s != Site::DioZero)
+        .collect()
+}
+
+/// Atomic write shapes (length, position) the generic checks accept: a power-of-two length
+/// within the device unit (or one block without one), at a position aligned to the length: 0,
+/// inside the file, at the aligned i_size and one unit past it.
+pub fn atomic_shapes(s: &Scenario) -> Vec<(u64, u64)> {
+    let (bs, mn, mx) = units(s);
+    let isz = s.world.i_size;
+    let mut v = Vec::new();
+    let mut len = mn.max(512);
+    while len <= mx {
+        for pos in [0, len, round_down(isz, len), round_up(isz, len), round_up(isz, len) + len] {
+            if size_encodable(len, bs) && size_encodable(pos, bs) {
+                v.push((len, pos));
+            }
+        }
+        len *= 2;
+    }
+    if v.is_empty() {
+        v.push((bs, 0));
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// Every race event (each inode flag for the flag-changed-after-open race).
 pub fn all_races() -> Vec<Race> {
     let mut v = vec![
@@ -227,13 +260,8 @@ pub fn i_sizes(s: &Scenario) -> Vec<u64> {
 pub fn fault_ats(s: &Scenario) -> Vec<Option<u64>> {
     let (bs, _, _) = units(s);
     let len = s.request.len;
-    let mut v = vec![0, 512, 2048, 4096, 4608, 8192, bs, bs / 2, bs + 512];
-    v.extend([
-        len / 2,
-        len.saturating_sub(512),
-        len,
-        round_down(len / 2, 4096),
-    ]);
+    let mut v = vec![0, 512, 4096, bs, bs / 2, bs + 512];
+    v.extend([len / 2, len.saturating_sub(512), round_down(len / 2, 4096)]);
     v.retain(|x| x % SECTOR == 0 && x / SECTOR < 255);
     v.sort_unstable();
     v.dedup();

@@ -288,7 +288,7 @@ fn count(rng: &mut Rng) -> usize {
 }
 
 /// The field groups and their weights (out of the sum).
-const FIELDS: [(Field, usize); 22] = [
+const FIELDS: [(Field, usize); 23] = [
     (Field::Pos, 8),
     (Field::Len, 8),
     (Field::ISize, 8),
@@ -300,7 +300,8 @@ const FIELDS: [(Field, usize); 22] = [
     (Field::Fault, 8),
     (Field::FaultTweak, 4),
     (Field::Race, 5),
-    (Field::FaultAt, 5),
+    (Field::FaultAt, 6),
+    (Field::AtomicShape, 6),
     (Field::Inode, 5),
     (Field::Mount, 3),
     (Field::Device, 3),
@@ -327,6 +328,7 @@ enum Field {
     FaultTweak,
     Race,
     FaultAt,
+    AtomicShape,
     Inode,
     Mount,
     Device,
@@ -448,7 +450,13 @@ fn set_field(s: &mut Scenario, f: Field, rng: &mut Rng) {
             }
         }
         Field::Fault => {
-            let f = rng.pick(&domain::all_faults());
+            // A site first (each equally likely), then an errno it can return, then which call.
+            let site = rng.pick(&domain::fault_sites());
+            let f = Fault {
+                site,
+                errno: rng.pick(site.errnos()),
+                nth: rng.pick(&[0, 0, 0, 1, 1, 2, 3]),
+            };
             let fl = &mut s.faults;
             if fl.is_empty() || (fl.len() < MAX_FAULTS && rng.chance(1, 2)) {
                 fl.push(f);
@@ -485,6 +493,17 @@ fn set_field(s: &mut Scenario, f: Field, rng: &mut Rng) {
             }
         }
         Field::FaultAt => s.request.fault_at = rng.pick(&domain::fault_ats(s)),
+        Field::AtomicShape => {
+            // An atomic write the checks accept: a power-of-two length inside the unit, a
+            // position aligned to it (at 0, inside the file, at or past i_size), O_DIRECT.
+            let (len, pos) = rng.pick(&domain::atomic_shapes(s));
+            let r = &mut s.request;
+            r.len = len;
+            r.pos = pos;
+            r.rwf.atomic = true;
+            r.open.direct = true;
+            r.nr_segs = 1;
+        }
         Field::Inode => {
             s.world.inode = s
                 .world
