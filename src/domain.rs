@@ -100,7 +100,13 @@ pub fn atomic_shapes(s: &Scenario) -> Vec<(u64, u64)> {
     let mut v = Vec::new();
     let mut len = mn.max(512);
     while len <= mx {
-        for pos in [0, len, round_down(isz, len), round_up(isz, len), round_up(isz, len) + len] {
+        for pos in [
+            0,
+            len,
+            round_down(isz, len),
+            round_up(isz, len),
+            round_up(isz, len) + len,
+        ] {
             if size_encodable(len, bs) && size_encodable(pos, bs) {
                 v.push((len, pos));
             }

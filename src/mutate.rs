@@ -906,7 +906,7 @@ mod tests {
         }
         assert!(
             committed == dictionary(),
-            "fuzz/dio_write.dict is stale: regenerate it with `cargo run -- dict` (or DIOFUZZ_BLESS=1 cargo test -p diofuzz --lib dictionary)"
+            "fuzz/dio_write.dict is stale: regenerate it with `cargo run -- dict`"
         );
     }
 }

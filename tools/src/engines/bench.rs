@@ -51,6 +51,10 @@ pub struct BenchOpts {
     /// Do not install missing engine tools (fail instead)
     #[arg(long)]
     pub no_install: bool,
+    /// Do not run anything: rebuild the report and plots from a trials TSV an earlier bench wrote
+    /// (FILE.trials.tsv beside its report)
+    #[arg(long, value_name = "TSV")]
+    pub from_trials: Option<PathBuf>,
     /// Mutators to compare: field (the model's field-aware mutator), bytes (the engines' own), or both
     #[arg(long, value_name = "field|bytes|both", default_value = "field", value_parser = parse_mutators)]
     pub mutator: Mutators,
@@ -119,6 +123,9 @@ fn sig_match(pat: &str, sig: &str) -> bool {
 }
 
 pub fn cli(o: &BenchOpts) -> Result<i32, String> {
+    if let Some(t) = &o.from_trials {
+        return replot(o, t);
+    }
     let root = setup::root()?;
     proc::install_handlers();
     let work = root.join("target/diofuzz-engines/bench");
@@ -259,15 +266,14 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
                 }
             }
         }
-        for (fi, per) in tte.values().enumerate() {
+        for (sig, per) in &tte {
             for ((e, m), l) in per {
                 for (t, x) in l.iter().enumerate() {
                     let _ = writeln!(
                         tsv,
-                        "{v}\t{e}\t{}\t{}\tF{}\t{}",
+                        "{v}\t{e}\t{}\t{}\t{sig}\t{}",
                         m.name(),
                         t + 1,
-                        fi + 1,
                         x.map(|x| format!("{x:.3}")).unwrap_or_default()
                     );
                 }
@@ -305,6 +311,107 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
         tsv_path.display()
     );
     Ok(if proc::stopped() { 2 } else { 0 })
+}
+
+/// Rebuild the time-to-exposure tables and plots from a trials TSV (no engine runs).
+fn replot(o: &BenchOpts, tsv: &std::path::Path) -> Result<i32, String> {
+    let text =
+        std::fs::read_to_string(tsv).map_err(|e| format!("cannot read {}: {e}", tsv.display()))?;
+    let by_variant = parse_trials_tsv(&text).map_err(|e| format!("{}: {e}", tsv.display()))?;
+    let out = o
+        .out
+        .clone()
+        .unwrap_or_else(|| tsv.with_extension("").with_extension("md"));
+    let stem = out.with_extension("");
+    let mut md = format!(
+        "# Engine benchmark (diofuzz bench, rebuilt from {})\n",
+        tsv.display()
+    );
+    // The cap is not in the TSV: give the bench's --cap again.
+    let cap = o.cap;
+    for (v, (tte, engines, modes, trials)) in &by_variant {
+        let oo = BenchOpts {
+            trials: *trials,
+            ..o.clone()
+        };
+        md.push_str(&tte_table(v, tte, engines, modes, &oo));
+        for e in engines {
+            let files = plot_tte(&stem, v, *e, tte, modes, cap)?;
+            let _ = writeln!(
+                md,
+                "\nPlot ({e}): {}",
+                files
+                    .iter()
+                    .map(|f| f
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    super::findings::write_file(&out, md.as_bytes())?;
+    println!("{md}");
+    eprintln!("diofuzz bench: written to {}", out.display());
+    Ok(0)
+}
+
+/// Per variant: the time-to-exposure table, its engines and mutators (in the bench's order) and
+/// the trial count.
+type Trials = BTreeMap<String, (Tte, Vec<Engine>, Vec<Mode>, usize)>;
+
+fn parse_trials_tsv(text: &str) -> Result<Trials, String> {
+    let mut out: Trials = BTreeMap::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [v, e, m, t, finding, secs] = f.as_slice() else {
+            return Err(format!("line {}: want 6 tab-separated fields", i + 1));
+        };
+        let e = Engine::parse_list(e)?.0[0];
+        let m = super::opts::parse_mutator(m)?;
+        let t: usize = t
+            .parse()
+            .map_err(|_| format!("line {}: bad trial", i + 1))?;
+        // A finding is its known-findings.json pattern, or F<n>: the n-th of the variant's
+        // known findings in the report's (sorted) order.
+        let finding = match finding
+            .strip_prefix('F')
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(n) => {
+                let mut k = known_for(v);
+                k.sort();
+                k.get(n.wrapping_sub(1))
+                    .cloned()
+                    .ok_or(format!("line {}: no finding F{n} on {v}", i + 1))?
+            }
+            None => finding.to_string(),
+        };
+        let x = if secs.is_empty() {
+            None
+        } else {
+            Some(
+                secs.parse::<f64>()
+                    .map_err(|_| format!("line {}: bad seconds", i + 1))?,
+            )
+        };
+        let ent = out.entry(v.to_string()).or_default();
+        if !ent.1.contains(&e) {
+            ent.1.push(e);
+        }
+        if !ent.2.contains(&m) {
+            ent.2.push(m);
+        }
+        ent.3 = ent.3.max(t);
+        let l = ent.0.entry(finding).or_default().entry((e, m)).or_default();
+        if l.len() < t {
+            l.resize(t, None);
+        }
+        l[t - 1] = x;
+    }
+    Ok(out)
 }
 
 /// finding -> (engine, mutator) -> per-trial seconds (None = not found within the cap).
@@ -483,7 +590,16 @@ fn plot_tte(
                     .iter()
                     .map(|x| x.unwrap_or(cap as f64).max(0.01))
                     .collect();
-                groups.push((format!("F{} {}", fi + 1, m.name()), xs));
+                // The finding's name under the first box of its run only.
+                let first = groups.len() % modes.len().max(1) == 0;
+                groups.push((
+                    if first {
+                        format!("F{}", fi + 1)
+                    } else {
+                        String::new()
+                    },
+                    xs,
+                ));
             }
         }
     }
@@ -501,6 +617,7 @@ fn plot_tte(
             groups,
             log_y: true,
             reference: Some((cap as f64, format!("cap {cap} s (not found)"))),
+            series: modes.iter().map(|m| m.name().to_string()).collect(),
         },
     )
 }
@@ -548,7 +665,10 @@ mod tests {
         assert_eq!(o.mutator.0, [Mode::Field]);
         let o = parse(&["--mutator", "both"]).unwrap();
         assert_eq!(o.mutator.0, [Mode::Field, Mode::Bytes]);
-        assert_eq!(parse(&["--mutator=bytes"]).unwrap().mutator.0, [Mode::Bytes]);
+        assert_eq!(
+            parse(&["--mutator=bytes"]).unwrap().mutator.0,
+            [Mode::Bytes]
+        );
         assert!(parse(&["--mutator", "afl"]).is_err());
     }
 
@@ -563,6 +683,32 @@ mod tests {
         assert_eq!(factor(Some(0.5), Some(5.0), 60), "10.0x");
         assert_eq!(factor(Some(2.0), None, 60), ">30x");
         assert_eq!(factor(None, None, 60), "-");
+    }
+
+    #[test]
+    fn trials_tsv_round_trip() {
+        let k = {
+            let mut k = known_for("thread-v1");
+            k.sort();
+            k
+        };
+        let t = format!(
+            "variant\tengine\tmutator\ttrial\tfinding\tseconds\n\
+             thread-v1\tlibfuzzer\tfield\t1\tF1\t0.5\n\
+             thread-v1\tlibfuzzer\tfield\t2\tF1\t\n\
+             thread-v1\tlibfuzzer\tbytes\t1\t{}\t7\n",
+            k[1]
+        );
+        let m = parse_trials_tsv(&t).unwrap();
+        let (tte, engines, modes, trials) = &m["thread-v1"];
+        assert_eq!((engines.len(), modes.len(), *trials), (1, 2, 2));
+        assert_eq!(
+            tte[&k[0]][&(Engine::LibFuzzer, Mode::Field)],
+            [Some(0.5), None]
+        );
+        assert_eq!(tte[&k[1]][&(Engine::LibFuzzer, Mode::Bytes)], [Some(7.0)]);
+        assert!(parse_trials_tsv("h\nthread-v1\tlibfuzzer\n").is_err());
+        assert!(parse_trials_tsv("h\nthread-v1\tlibfuzzer\tfield\t1\tF99\t1\n").is_err());
     }
 
     #[test]

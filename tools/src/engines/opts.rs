@@ -3,8 +3,8 @@
 //! built or run: an unknown engine, target or variant, a bad duration or job count is a usage
 //! error (exit 2) naming the bad value.
 
-use diofuzz::mutate::Mode;
 use clap::Args;
+use diofuzz::mutate::Mode;
 use std::fmt;
 use std::path::PathBuf;
 

@@ -163,24 +163,14 @@ impl Runner {
     /// Signatures the targets recorded since the last call: (variant, signature, seconds since
     /// the session start).
     fn read_collected(&mut self, sys0: SystemTime, t0: Instant) -> Vec<(String, String, f64)> {
-        let text = std::fs::read_to_string(self.collect_dir().join("signatures.tsv"))
-            .unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.collect_dir().join("signatures.tsv")).unwrap_or_default();
         let start = sys0
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        let mut out = Vec::new();
-        // Only whole lines (a target may be writing the last one).
-        let whole = text.rfind('\n').map(|i| &text[..=i]).unwrap_or("");
-        for line in whole.lines().skip(self.collected) {
-            self.collected += 1;
-            let f: Vec<&str> = line.split('\t').collect();
-            if let (Some(v), Some(sig), Some(t)) = (f.get(1), f.get(2), f.last()) {
-                let secs = t.parse::<f64>().map(|t| t - start).unwrap_or(0.0);
-                let secs = secs.clamp(0.0, t0.elapsed().as_secs_f64());
-                out.push((v.to_string(), sig.to_string(), secs));
-            }
-        }
+        let (out, n) = parse_collected(&text, self.collected, start, t0.elapsed().as_secs_f64());
+        self.collected = n;
         out
     }
 
@@ -316,6 +306,9 @@ impl Runner {
         }
         let dict = s.cfg.root.join(format!("fuzz/{}.dict", s.cfg.target));
         let dict = dict.is_file().then_some(dict);
+        // honggfuzz has no custom-mutator interface: the model's help there is the dictionary
+        // generated from its domains, so `bytes` runs it without one.
+        let hfuzz_dict = dict.clone().filter(|_| s.cfg.mutator == Mode::Field);
         let mut cmds: Vec<Command> = Vec::new();
         match self.e {
             Engine::LibFuzzer => {
@@ -411,7 +404,7 @@ impl Runner {
                     .arg(self.dir.join(format!("stats.{}", self.attempt)))
                     .args(["--exit_upon_crash", "-v", "-t", "10"])
                     .args(["-F", &MAX_INPUT.to_string()]);
-                if let Some(d) = &dict {
+                if let Some(d) = &hfuzz_dict {
                     c.arg("--dict").arg(d);
                 }
                 c.arg("--").arg(&self.bin);
@@ -883,6 +876,29 @@ fn triage_crash(
     Ok(Some((triage.add(r.e.name(), &data, secs)?, secs)))
 }
 
+/// The records of a DIOFUZZ_COLLECT signatures.tsv after the first `skip` lines, each as
+/// (variant, signature, seconds from `start`, clamped to 0..=`now`), and the number of whole lines
+/// read (a target may be writing the last one).
+fn parse_collected(
+    text: &str,
+    skip: usize,
+    start: f64,
+    now: f64,
+) -> (Vec<(String, String, f64)>, usize) {
+    let whole = text.rfind('\n').map(|i| &text[..=i]).unwrap_or("");
+    let mut n = skip;
+    let mut out = Vec::new();
+    for line in whole.lines().skip(skip) {
+        n += 1;
+        let f: Vec<&str> = line.split('\t').collect();
+        if let (Some(v), Some(sig), Some(t)) = (f.get(1), f.get(2), f.get(4)) {
+            let secs = t.parse::<f64>().map(|t| t - start).unwrap_or(0.0);
+            out.push((v.to_string(), sig.to_string(), secs.clamp(0.0, now)));
+        }
+    }
+    (out, n)
+}
+
 /// Print a signature an engine hit for the first time.
 fn announce(e: Engine, variant: &str, signature: &str, secs: f64) {
     eprintln!(
@@ -912,4 +928,22 @@ fn record_hit(
     r.first_crash.get_or_insert(secs);
     r.sigs.insert(signature.to_string());
     fresh
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collected_records_are_timed_from_the_start() {
+        let t =
+            "a\tthread-v1\tO1:x\tdetail\t1000.500\nb\tthread-v1\tO3:y\td\t999.0\nc\tv\tO1:z\td\t10";
+        let (v, n) = parse_collected(t, 0, 1000.0, 60.0);
+        assert_eq!(n, 2, "the unfinished last line is left for later");
+        assert_eq!(v[0], ("thread-v1".into(), "O1:x".into(), 0.5));
+        assert_eq!(v[1].2, 0.0, "clamped at the start");
+        let (v, n) = parse_collected(&format!("{t}\n"), 2, 1000.0, 60.0);
+        assert_eq!((v.len(), n), (1, 3));
+        assert_eq!(v[0].2, 0.0);
+    }
 }
