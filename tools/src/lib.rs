@@ -8,3 +8,4 @@ pub mod cli;
 pub mod engines;
 pub mod live;
 pub mod plot;
+pub mod progress;
