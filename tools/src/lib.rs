@@ -5,7 +5,9 @@
 
 pub mod check;
 pub mod cli;
+pub mod coverage;
 pub mod engines;
 pub mod live;
 pub mod plot;
+pub mod plot_cmd;
 pub mod progress;

@@ -192,6 +192,8 @@ fn every_subcommand_has_its_own_help() {
         "bench",
         "live",
         "repro",
+        "coverage",
+        "plot",
         "completions",
     ] {
         let (code, out, err) = diofuzz(&[sub, "--help"]);
@@ -266,4 +268,55 @@ fn completions_cover_the_subcommands() {
             assert!(out.contains(sub), "{shell}: {sub}");
         }
     }
+}
+
+#[test]
+fn coverage_reports_reached_and_never_reached_decisions() {
+    let dir = std::env::temp_dir().join(format!("diofuzz-cov-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let html = dir.join("cov.html");
+    let (code, out, err) = diofuzz(&[
+        "coverage",
+        "corpus/regressions/thread_s4_append_zero_progress",
+        "--variant=thread-v1",
+        "--json",
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["executions"], 1);
+    let item = |label: &str| {
+        v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|f| f["functions"].as_array().unwrap())
+            .flat_map(|f| f["items"].as_array().unwrap())
+            .find(|i| i["label"] == label)
+            .cloned()
+            .unwrap_or_else(|| panic!("no item {label}"))
+    };
+    // The path of this regression (README) is reached; the block device's branches are not.
+    assert_eq!(item("O_APPEND moved ki_pos to i_size")["executions"], 1);
+    assert_eq!(
+        item("blkdev_write_iter: truncated at the device end")["executions"],
+        0
+    );
+    let reached = v["decisions_reached"].as_u64().unwrap();
+    assert!(reached > 0 && reached < v["decisions"].as_u64().unwrap());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("class=\"miss\"") && page.contains("fs/iomap/direct-io.c"));
+    // The table names kernel files and lists what was never reached.
+    let (code, out, _) = diofuzz(&["coverage", "corpus/dio_write/a1_statx_one_block"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("fs/ext4/file.c") && out.contains("never reached:"),
+        "{out}"
+    );
+    // A report that is not coverage JSON is an input error.
+    let (code, _, err) = diofuzz(&["plot", "coverage", html.to_str().unwrap(), "-o", "x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not JSON"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
 }
