@@ -96,6 +96,9 @@ pub enum Cmd {
     Live(crate::live::Opts),
     /// Write a standalone C reproducer for a scenario (JSON or bytes), or build and run it
     Repro(crate::live::repro::ReproOpts),
+    /// One folder per finding for kernel developers: decision path, C reproducer, an fstests
+    /// test (tests/generic/NNN + NNN.out) and a plain-text report
+    Report(crate::report::ReportOpts),
     /// Charts (SVG and PNG) from the JSON of `coverage` and `live`
     Plot {
         #[command(subcommand)]
@@ -207,6 +210,7 @@ fn run(cmd: Cmd) -> i32 {
         Cmd::Bench(o) => return crate::engines::exit_code("bench", crate::engines::bench::cli(&o)),
         Cmd::Live(o) => return crate::live::run_live(&o),
         Cmd::Repro(o) => return crate::live::repro::main(&o),
+        Cmd::Report(o) => crate::report::cli(&o),
         Cmd::Plot { what } => crate::plot_cmd::cli(&what),
         Cmd::Completions { shell } => {
             clap_complete::generate(

@@ -11,3 +11,4 @@ pub mod live;
 pub mod plot;
 pub mod plot_cmd;
 pub mod progress;
+pub mod report;
