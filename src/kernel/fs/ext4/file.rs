@@ -200,6 +200,35 @@ fn ext4_overwrite_io(cx: &mut Cx, pos: u64, len: u64, unwritten: &mut bool) -> b
     true
 }
 
+/// ext4_dio_needs_zeroing() (7.3, read in 7.3.4 fs/ext4/file.c): does an unaligned write need
+/// iomap's partial-block zeroing? Yes past i_size, or when its partial head or tail block is not
+/// a written mapping (hole, unwritten, or a failed query).
+fn ext4_dio_needs_zeroing(cx: &mut Cx, pos: u64, len: u64) -> bool {
+    if pos + len > cx.inode.i_size {
+        return true;
+    }
+    let mask = cx.bs - 1;
+    let (head_partial, tail_partial) = (pos & mask != 0, (pos + len) & mask != 0);
+    let (head, tail) = (pos >> cx.blkbits, (pos + len - 1) >> cx.blkbits);
+    let mapped = |cx: &mut Cx, lblk: u64, len: u64| {
+        let mut map = MapBlocks {
+            lblk,
+            len,
+            flags: 0,
+        };
+        let r = ext4_map_blocks(cx, &mut map, 0, Site::Ext4MapBlocksQuery);
+        (r > 0 && map.flags & super::inode::EXT4_MAP_MAPPED != 0).then_some(r as u64)
+    };
+    if head_partial {
+        match mapped(cx, head, tail - head + 1) {
+            None => return true,
+            Some(n) if !tail_partial || head + n > tail => return false,
+            Some(_) => {}
+        }
+    }
+    tail_partial && mapped(cx, tail, 1).is_none()
+}
+
 /// ext4_dio_write_checks() (spec §5.4).
 fn ext4_dio_write_checks(
     cx: &mut Cx,
@@ -220,10 +249,18 @@ fn ext4_dio_write_checks(
         let (offset, count) = (ki.ki_pos, r as u64);
         let unaligned = (offset | iter.alignment()) & (cx.bs - 1) != 0;
         c.extend = offset + count > cx.inode.i_size || offset + count > cx.inode.i_disksize;
-        let overwrite = ext4_overwrite_io(cx, offset, count, &mut c.unwritten);
-        if c.ilock_shared
-            && (!cx.inode.flags.nosec || c.extend || !overwrite || (unaligned && c.unwritten))
-        {
+        // Up to 7.2 the lock follows ext4_overwrite_io() (exclusive for anything but a pure
+        // overwrite, or an unaligned write into unwritten blocks); 7.3 follows
+        // ext4_dio_needs_zeroing() (exclusive only when iomap will zero a partial block).
+        let (upgrade, force_wait, dio_wait) = if cx.v.ext4_dio_needs_zeroing {
+            let z = unaligned && ext4_dio_needs_zeroing(cx, offset, count);
+            (z, z, z)
+        } else {
+            let overwrite = ext4_overwrite_io(cx, offset, count, &mut c.unwritten);
+            let zeroing = unaligned && (!overwrite || c.unwritten);
+            (!overwrite || zeroing, unaligned, zeroing)
+        };
+        if c.ilock_shared && (!cx.inode.flags.nosec || c.extend || upgrade) {
             if ki.has(IOCB_NOWAIT) {
                 cx.decide("ext4_dio_write_checks: NOWAIT needs the exclusive lock -> -EAGAIN");
                 return cx.ret(F, -EAGAIN);
@@ -232,12 +269,12 @@ fn ext4_dio_write_checks(
             c.ilock_shared = false;
             continue;
         }
-        if !c.ilock_shared && (unaligned || c.extend) {
+        if !c.ilock_shared && (force_wait || c.extend) {
             if ki.has(IOCB_NOWAIT) {
                 cx.decide("ext4_dio_write_checks: NOWAIT unaligned or extending -> -EAGAIN");
                 return cx.ret(F, -EAGAIN);
             }
-            if unaligned && (!overwrite || c.unwritten) {
+            if dio_wait {
                 cx.note("inode_dio_wait()");
             }
             c.dio_flags = IOMAP_DIO_FORCE_WAIT;

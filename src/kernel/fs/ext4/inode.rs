@@ -180,6 +180,11 @@ fn ext4_map_blocks_atomic_write(
 fn ext4_iomap_alloc(cx: &mut Cx, map: &mut MapBlocks, flags: u32) -> i64 {
     const F: &str = "ext4_iomap_alloc";
     cx.enter(F, &[("lblk", map.lblk as i64), ("len", map.len as i64)]);
+    // 7.3 (with ext4_dio_needs_zeroing: writes into holes may now hold the shared lock).
+    if cx.v.ext4_dio_needs_zeroing && flags & IOMAP_NOWAIT != 0 {
+        cx.decide("ext4_iomap_alloc: IOMAP_NOWAIT needs an allocation -> -EAGAIN");
+        return cx.ret(F, -EAGAIN);
+    }
     let mut tries = 0;
     loop {
         if let Some(e) = cx.fault(Site::Ext4IomapAllocJournalStart) {
