@@ -313,7 +313,9 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
         // A bio that could not be built is ended with BLK_STS_IOERR (-EIO at completion) up to
         // 7.2; 75ae18ca9426 (7.3) ends it with errno_to_blk_status(ret) (-EINVAL, -ENOMEM, -EAGAIN
         // survive; anything else is BLK_STS_IOERR).
-        let res = if ret != 0 && !(cx.v.bdev_get_pages_errno && [-EINVAL, -ENOMEM, -EAGAIN].contains(&ret)) {
+        let res = if ret != 0
+            && !(cx.v.bdev_get_pages_errno && [-EINVAL, -ENOMEM, -EAGAIN].contains(&ret))
+        {
             cx.decide("__blkdev_direct_IO: bio not built -> BLK_STS_IOERR");
             -EIO
         } else {
