@@ -165,6 +165,10 @@ pub struct Variant {
     /// unwritten extents inside i_size keep the shared lock, and ext4_iomap_alloc() returns
     /// -EAGAIN for IOMAP_NOWAIT. Read in 7.2.12 (old rule) and 7.3.4.
     pub ext4_dio_needs_zeroing: bool,
+    /// 7.3 (Debian 7.3.4; mainline id not found): ext4_write_checks() and ext4_dio_write_checks()
+    /// call kiocb_modified() instead of file_modified(), so an IOCB_NOWAIT write that must update
+    /// the timestamps returns -EAGAIN before any I/O (as XFS always did). Read in 7.2.12 and 7.3.4.
+    pub ext4_kiocb_modified: bool,
     /// e7fb9b71326f (6.17): dax_iomap_rw rejects IOCB_ATOMIC with a WARN and -EIO.
     pub dax_rejects_atomic: bool,
 
@@ -227,6 +231,7 @@ const V6_12: Variant = Variant {
     ext4_begin_accepts_unwritten: false,
     ext4_eof_zero_in_write_checks: false,
     ext4_dio_needs_zeroing: false,
+    ext4_kiocb_modified: false,
     dax_rejects_atomic: false,
     xfs_atomic: XfsAtomic::None,
     xfs_atomic_before_dax: false,
@@ -383,6 +388,7 @@ const V7_3: Variant = Variant {
     dio_zero_keeps_error: true,
     iomap_next: IomapNext::FsNext,
     ext4_dio_needs_zeroing: true,
+    ext4_kiocb_modified: true,
     bdev_get_pages_errno: true,
     bdev_dontcache: true,
     ..V7_2
@@ -561,6 +567,11 @@ impl Variant {
             (
                 "ext4_dio_needs_zeroing",
                 b(self.ext4_dio_needs_zeroing),
+                "7.3 (Debian 7.3.4)",
+            ),
+            (
+                "ext4_kiocb_modified",
+                b(self.ext4_kiocb_modified),
                 "7.3 (Debian 7.3.4)",
             ),
             (

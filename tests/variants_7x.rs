@@ -258,9 +258,11 @@ fn iomap_next_keeps_the_decisions() {
 // ------------------------------------------------------- 7.3: ext4_dio_needs_zeroing
 
 /// NOWAIT, aligned, over a written block and a hole inside i_size. Up to 7.2 the write is not an
-/// overwrite, needs the exclusive lock, and NOWAIT gives -EAGAIN before any I/O. 7.3 keeps the
-/// shared lock (no partial block to zero); the first mapping is written and the hole's allocation
-/// returns -EAGAIN from ext4_iomap_alloc: the call fails after data reached the disk.
+/// overwrite, needs the exclusive lock, and NOWAIT gives -EAGAIN before any I/O. With
+/// ext4_dio_needs_zeroing the shared lock is kept (no partial block to zero); the first mapping
+/// is written and the hole's allocation returns -EAGAIN from ext4_iomap_alloc: the call fails
+/// after data reached the disk. On 7.3 as a whole kiocb_modified() answers -EAGAIN first (the
+/// timestamps need an update), so this shows only where the timestamps are current.
 #[test]
 fn aligned_nowait_write_into_a_hole_keeps_the_shared_lock() {
     let s = with(|s| {
@@ -276,7 +278,8 @@ fn aligned_nowait_write_into_a_hole_keeps_the_shared_lock() {
         .trace
         .decided("ext4_dio_write_checks: NOWAIT needs the exclusive lock -> -EAGAIN"));
     assert!(x.bios.is_empty());
-    let y = go(&s, "v7.3");
+    let current_times = without("v7.3", |v| v.ext4_kiocb_modified = false);
+    let y = run(&s, current_times);
     assert_eq!(y.ret, -EAGAIN);
     assert!(y
         .trace
@@ -284,9 +287,37 @@ fn aligned_nowait_write_into_a_hole_keeps_the_shared_lock() {
     assert_eq!(y.bios.len(), 1);
     assert_eq!((y.bios[0].pos, y.bios[0].len), (0, 4096));
     assert!(y.after.on_disk[..8].iter().all(|&t| t == TAG_NEW));
-    let z = run(&s, without("v7.3", |v| v.ext4_dio_needs_zeroing = false));
+    let z = run(
+        &s,
+        without("v7.3", |v| {
+            v.ext4_kiocb_modified = false;
+            v.ext4_dio_needs_zeroing = false;
+        }),
+    );
     assert_eq!(z.ret, -EAGAIN);
     assert!(z.bios.is_empty());
+}
+
+/// 7.3: ext4 checks the timestamps with kiocb_modified(), so a NOWAIT write that would have gone
+/// through on 7.2 (an aligned overwrite under the shared lock) is -EAGAIN before any I/O, as on
+/// XFS.
+#[test]
+fn ext4_nowait_write_needs_current_timestamps_from_7_3() {
+    let s = with(|s| {
+        s.request.rwf.atomic = false;
+        s.request.rwf.nowait = true;
+        s.world.pages = vec![];
+    });
+    let x = go(&s, "v7.2");
+    assert_eq!(x.ret, 4096);
+    let y = go(&s, "v7.3");
+    assert_eq!(y.ret, -EAGAIN);
+    assert!(y
+        .trace
+        .decided("kiocb_modified: NOWAIT and the timestamps need an update -> -EAGAIN"));
+    assert!(y.bios.is_empty());
+    let z = run(&s, without("v7.3", |v| v.ext4_kiocb_modified = false));
+    assert_eq!(z.ret, 4096);
 }
 
 /// An unaligned overwrite of written blocks by an inode with setuid bits (!IS_NOSEC, exclusive

@@ -9,7 +9,7 @@ use crate::errno::*;
 use crate::kernel::fs::iomap::direct_io::iomap_dio_rw;
 use crate::kernel::fs::iomap::*;
 use crate::kernel::fs::read_write::{generic_atomic_write_valid, generic_write_checks};
-use crate::kernel::include::linux::fs::{generic_write_sync, IovIter, Kiocb};
+use crate::kernel::include::linux::fs::{generic_write_sync, kiocb_modified, IovIter, Kiocb};
 use crate::kernel::mm::filemap::{filemap_write_and_wait_range, generic_perform_write};
 use crate::kernel::mm::truncate::invalidate_mapping_pages;
 use crate::model::*;
@@ -153,6 +153,16 @@ pub fn ext4_generic_write_checks(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter
     iter.count as i64
 }
 
+/// file_modified() up to 7.2 (blocks for the timestamp update), kiocb_modified() from 7.3
+/// (ext4_kiocb_modified: IOCB_NOWAIT gives -EAGAIN), in ext4_write_checks and
+/// ext4_dio_write_checks.
+fn ext4_file_modified(cx: &mut Cx, ki: &Kiocb) -> i64 {
+    if cx.v.ext4_kiocb_modified {
+        return kiocb_modified(cx, ki);
+    }
+    cx.fault(Site::FileModified).unwrap_or(0)
+}
+
 /// ext4_write_checks() (buffered path): generic checks, file_modified, 7.1 EOF zeroing.
 fn ext4_write_checks(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     let old_size = cx.inode.i_size;
@@ -160,8 +170,9 @@ fn ext4_write_checks(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     if count <= 0 {
         return count;
     }
-    if let Some(e) = cx.fault(Site::FileModified) {
-        return e;
+    let r = ext4_file_modified(cx, ki);
+    if r != 0 {
+        return r;
     }
     if cx.v.ext4_eof_zero_in_write_checks && ki.ki_pos > old_size && !cx.inode.flags.verity {
         if ki.has(IOCB_NOWAIT) {
@@ -279,8 +290,9 @@ fn ext4_dio_write_checks(
             }
             c.dio_flags = IOMAP_DIO_FORCE_WAIT;
         }
-        if let Some(e) = cx.fault(Site::FileModified) {
-            return cx.ret(F, e);
+        let r = ext4_file_modified(cx, ki);
+        if r != 0 {
+            return cx.ret(F, r);
         }
         return cx.ret(F, count as i64);
     }

@@ -239,6 +239,19 @@ pub fn iocb_flags(f: &File) -> u32 {
     r
 }
 
+/// kiocb_modified() (fs/inode.c): file_modified() with the kiocb's IOCB_NOWAIT. With IOCB_NOWAIT,
+/// a write whose inode timestamps differ from now (a file last modified before this write: always
+/// so in the model) is -EAGAIN before any I/O (file_update_time_flags). Confirmed by `diofuzz
+/// live` on 6.18 for XFS (no iomap_dio_rw_begin event for NOWAIT writes). XFS calls it in every
+/// version; ext4 from 7.3 (ext4_kiocb_modified), file_modified() before, which blocks instead.
+pub fn kiocb_modified(cx: &mut Cx, ki: &Kiocb) -> i64 {
+    if ki.has(IOCB_NOWAIT) {
+        cx.decide("kiocb_modified: NOWAIT and the timestamps need an update -> -EAGAIN");
+        return -EAGAIN;
+    }
+    cx.fault(Site::FileModified).unwrap_or(0)
+}
+
 /// kiocb_set_rw_flags() (include/linux/fs.h; all versions, RWF_DONTCACHE from 6.14).
 pub fn kiocb_set_rw_flags(
     cx: &mut Cx,
