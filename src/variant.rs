@@ -384,7 +384,7 @@ const V7_2: Variant = Variant {
 const V7_3: Variant = Variant {
     name: "v7.3",
     kernel: "7.3",
-    about: "7.3 (Debian 7.3.4): ext4/XFS/bdev ->iomap_next, tail zeroing keeps the error, ext4_dio_needs_zeroing locking, bdev RWF_DONTCACHE and errno from get_pages",
+    about: "7.3 (Debian 7.3.4): ext4/XFS/bdev ->iomap_next, tail zeroing keeps the error, ext4_dio_needs_zeroing locking and kiocb_modified, bdev RWF_DONTCACHE and errno from get_pages",
     dio_zero_keeps_error: true,
     iomap_next: IomapNext::FsNext,
     ext4_dio_needs_zeroing: true,
