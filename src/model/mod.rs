@@ -119,7 +119,8 @@ pub struct Cx<'a> {
     /// Atomic remaps (XFS software atomic writes) that made data visible in one step.
     pub atomic_remaps: u32,
     pub dio_done_wq: bool,
-    /// Memory-alignment test of the user buffer (iov_iter_alignment includes the address).
+    /// The last physical extent id handed out (new_extent_id); allocations get fresh ids so a
+    /// physical break between blocks stays visible.
     pub next_extent: u32,
     /// Decision path, newest last: short labels with no sizes or offsets.
     pub path: Vec<&'static str>,
