@@ -107,7 +107,7 @@ pub struct Variant {
     /// bio_iov_iter_get_pages only aligns the bio size down to the logical block size;
     /// bio_split_io_at fails a page-crossing bio whose bvecs are off the DMA alignment (-EINVAL at
     /// submission). (Correction to spec §4.3, read in 6.18.2 and 7.1.5; confirmed live.)
-    pub mem_align_in_get_pages: bool,
+    pub dma_align_at_bio_split: bool,
     /// 7.0 (release): the dio->error early exit keeps `copied` instead of reverting to 0.
     pub dio_error_keeps_copied: bool,
     /// 001397f5ef49 "iomap: add IOMAP_DIO_FSBLOCK_ALIGNED flag" (6.19-rc1, with 8caec6c9fef7 "xfs:
@@ -209,7 +209,7 @@ const V6_12: Variant = Variant {
     iter_protocol: IterProtocol::Processed,
     invalidate_atomic_eagain: false,
     atomic_len: AtomicLenRule::None,
-    mem_align_in_get_pages: false,
+    dma_align_at_bio_split: false,
     dio_error_keeps_copied: false,
     dio_fsblock_aligned: false,
     dio_bounce: false,
@@ -332,9 +332,9 @@ const V6_17: Variant = Variant {
 const V6_18: Variant = Variant {
     name: "v6.18",
     kernel: "6.18",
-    about: "6.18 (this machine): ext4 has no ->iomap_end (963845748fe6); memory alignment checked in bio_iov_iter_get_pages",
+    about: "6.18 (this machine): ext4 has no ->iomap_end (963845748fe6); user-memory alignment checked only when the bio is split (bio_split_io_at)",
     ext4_iomap_end: Ext4IomapEnd::None,
-    mem_align_in_get_pages: true,
+    dma_align_at_bio_split: true,
     ..V6_17
 };
 
@@ -472,8 +472,8 @@ impl Variant {
                 "786e3080cbe9 370a6de7651b",
             ),
             (
-                "mem_align_in_get_pages",
-                b(self.mem_align_in_get_pages),
+                "dma_align_at_bio_split",
+                b(self.dma_align_at_bio_split),
                 "6.18 (release)",
             ),
             (

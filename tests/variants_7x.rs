@@ -7,10 +7,11 @@
 mod common;
 use common::{go, props};
 use diofuzz::errno::*;
+use diofuzz::generators::{hole, unwritten, with, written, KIB};
 use diofuzz::model::{run, Execution, TAG_NEW};
 use diofuzz::oracle::Prop;
 use diofuzz::scenario::*;
-use diofuzz::seeds::{self, hole, unwritten, with, written, KIB};
+use diofuzz::seeds;
 use diofuzz::variant::{by_name, IomapNext, Variant};
 
 /// `var` with one switch changed by `f` (leaked: the model takes &'static variants).

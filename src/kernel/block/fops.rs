@@ -166,7 +166,7 @@ fn blkdev_direct_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
 /// 6.18+: a bio whose bvecs are off the DMA alignment is failed with -EINVAL by bio_split_io_at()
 /// before it reaches the driver (IovIter::bio_rejected_at_split; `iter` is before the advance).
 fn bdev_submit_bio(cx: &mut Cx, iter: &IovIter, pos: u64, len: u64, atomic: bool) -> i64 {
-    let status = if cx.v.mem_align_in_get_pages
+    let status = if cx.v.dma_align_at_bio_split
         && iter.bio_rejected_at_split(len, DMA_ALIGNMENT, DMA_ALIGNMENT)
     {
         cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
@@ -243,7 +243,7 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
         cx.decide("blkdev_direct_IO: not aligned to the logical block size");
         return cx.ret(F, -EINVAL);
     }
-    if !cx.v.mem_align_in_get_pages && !iter.is_dma_aligned(cx.lbs) {
+    if !cx.v.dma_align_at_bio_split && !iter.is_dma_aligned(cx.lbs) {
         cx.decide("blkdev_direct_IO: user buffer not DMA aligned");
         return cx.ret(F, -EINVAL);
     }

@@ -329,7 +329,7 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
     // dma_alignment, its length on lbs). 6.18+ (read in 6.18.2 fs/iomap/direct-io.c) has no memory
     // check here at all: bio_iov_iter_get_pages(bio, iter, lbs - 1) only aligns the bio's size down,
     // and the block layer rejects a bio with a misaligned bvec when it is split (below).
-    if !cx.v.mem_align_in_get_pages && !iter.is_dma_aligned(cx.lbs) {
+    if !cx.v.dma_align_at_bio_split && !iter.is_dma_aligned(cx.lbs) {
         cx.decide("iomap_dio_bio_iter: user buffer not DMA aligned");
         return cx.ret("iomap_dio_bio_iter", -EINVAL);
     }
@@ -444,7 +444,7 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 // -> __bio_split_to_limits() -> bio_split_io_at() fails a bio that crosses a page
                 // with a bvec off the queue's dma_alignment (loop: 511) -> BLK_STS_INVAL, so
                 // dio->error = -EINVAL while earlier bios keep their data.
-                let rejected = if cx.v.mem_align_in_get_pages
+                let rejected = if cx.v.dma_align_at_bio_split
                     && iter.bio_rejected_at_split(n, DMA_ALIGNMENT, DMA_ALIGNMENT)
                 {
                     cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
