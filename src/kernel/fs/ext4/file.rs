@@ -60,7 +60,7 @@ pub fn ext4_file_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> 
     if cx.v.ext4_emergency_state && m.emergency_ro {
         return cx.ret(F, -EROFS);
     }
-    // All versions up to 7.1: DAX is dispatched before any atomic check.
+    // All versions up to 7.3 (7.3.4 read): DAX is dispatched before any atomic check.
     if is_dax(cx) {
         cx.decide("ext4_file_write_iter: DAX inode -> ext4_dax_write_iter");
         let r = ext4_dax_write_iter(cx, ki, iter);

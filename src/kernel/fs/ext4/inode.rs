@@ -56,7 +56,7 @@ fn ext4_dio_alignment(cx: &Cx) -> u64 {
     1
 }
 
-/// ext4_should_use_dio() (all versions 6.12-7.1).
+/// ext4_should_use_dio() (all versions 6.12-7.3; 7.2.12 and 7.3.4 read).
 pub fn ext4_should_use_dio(cx: &mut Cx, ki: &Kiocb, iter: &IovIter) -> bool {
     let align = ext4_dio_alignment(cx);
     let r = match align {
