@@ -453,3 +453,33 @@ fn v6_19_always_cow_uses_fsblock_aligned() {
     );
     assert!(z.buffered_calls > 0);
 }
+
+// ------------------------------------------------------- corrections from the source reading
+
+/// ext4_iomap_begin() does not return a failed query's error on the write path: it goes on to
+/// ext4_iomap_alloc(), whose own ext4_map_blocks() decides (6.12.117, 7.2.12 and 7.3.4 read). Up
+/// to 6.19 an aligned overwrite under the shared lock uses ext4_iomap_overwrite_ops, which clear
+/// IOMAP_WRITE and take the read branch, where the error is returned; 7.0 removed those ops.
+#[test]
+fn ext4_iomap_begin_ignores_a_failed_query_on_the_write_path() {
+    // nth: ext4_overwrite_io() queries first up to 7.2; 7.3 asks nothing for an aligned write.
+    let s = |nth: u8| {
+        with(|s| {
+            s.request.rwf.atomic = false;
+            s.faults = vec![Fault {
+                site: Site::Ext4MapBlocksQuery,
+                nth,
+                errno: ENOMEM,
+            }];
+        })
+    };
+    for (var, nth) in [("v7.0", 1), ("v7.2", 1), ("v7.3", 0)] {
+        let x = go(&s(nth), var);
+        assert!(x.trace.entered("ext4_iomap_alloc"), "{var}");
+        assert_eq!(x.ret, 4096, "{var}");
+        assert!(x.after.on_disk[..8].iter().all(|&t| t == TAG_NEW), "{var}");
+    }
+    let y = go(&s(1), "v6.18");
+    assert!(!y.trace.entered("ext4_iomap_alloc"));
+    assert_eq!(y.ret, -ENOMEM);
+}

@@ -283,9 +283,11 @@ pub fn ext4_iomap_begin(cx: &mut Cx, offset: u64, length: u64, flags: u32) -> Re
     'out: {
         if flags & IOMAP_WRITE != 0 {
             if offset + length <= cx.inode.i_size {
+                // A failed query is not returned: the code goes on to ext4_iomap_alloc(), whose
+                // own ext4_map_blocks() decides (read in 6.12.117, 7.2.12 and 7.3.4).
                 let q = ext4_map_blocks(cx, &mut map, 0, Site::Ext4MapBlocksQuery);
                 if q < 0 {
-                    return Err(cx.ret(F, q));
+                    cx.note("ext4_iomap_begin: query failed (ignored), allocate");
                 }
                 let mapped = map.flags & EXT4_MAP_MAPPED != 0;
                 let unwritten = map.flags & EXT4_MAP_UNWRITTEN != 0;
