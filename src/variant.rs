@@ -108,7 +108,8 @@ pub struct Variant {
     /// bio_split_io_at fails a page-crossing bio whose bvecs are off the DMA alignment (-EINVAL at
     /// submission). (Correction to spec §4.3, read in 6.18.2 and 7.1.5; confirmed live.)
     pub dma_align_at_bio_split: bool,
-    /// 7.0 (release): the dio->error early exit keeps `copied` instead of reverting to 0.
+    /// 4ad357e39b2e "iomap: fix submission side handling of completion side errors" (7.0; also in
+    /// 6.18.y stable, Feb 2026): the dio->error early exit keeps `copied` instead of reverting to 0.
     pub dio_error_keeps_copied: bool,
     /// 001397f5ef49 "iomap: add IOMAP_DIO_FSBLOCK_ALIGNED flag" (6.19-rc1, with 8caec6c9fef7 "xfs:
     /// support sub-block aligned vectors in always COW mode"): the flag exists and XFS always-CoW
@@ -479,7 +480,7 @@ impl Variant {
             (
                 "dio_error_keeps_copied",
                 b(self.dio_error_keeps_copied),
-                "7.0 (release)",
+                "4ad357e39b2e",
             ),
             (
                 "dio_fsblock_aligned",
