@@ -343,6 +343,18 @@ fn unaligned_overwrite_waits_only_when_zeroing_is_needed() {
     let mut u = s.clone();
     u.world.blocks[0] = unwritten();
     assert_eq!(go(&u, "v7.3").submit_ret, 1024);
+    // ext4_dio_needs_zeroing looks at the partial head and the partial tail block: 512..4608
+    // over two written blocks needs none; with the tail block unwritten it does.
+    let mut two = s.clone();
+    two.request.len = 4096;
+    assert_eq!(go(&two, "v7.3").submit_ret, -EIOCBQUEUED);
+    two.world.blocks[1] = unwritten();
+    assert_eq!(go(&two, "v7.3").submit_ret, 4096);
+    // ... and a hole at the head.
+    let mut head = s.clone();
+    head.request.len = 4096;
+    head.world.blocks[0] = hole();
+    assert_eq!(go(&head, "v7.3").submit_ret, 4096);
     let z = run(&s, without("v7.3", |v| v.ext4_dio_needs_zeroing = false));
     assert_eq!(z.submit_ret, 1024);
 }
