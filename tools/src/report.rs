@@ -16,7 +16,9 @@
 //! buggy kernel fails with a diff naming what broke. A request xfs_io cannot express (a user
 //! buffer that faults part-way, an unaligned buffer, an fcntl toggle, a racing mmap writer) runs
 //! the C reproducer as a helper program instead (`fstests/src/diofuzz-NNN.c`, to add to
-//! fstests' src/), and the test checks the sectors it reports written read back as written.
+//! fstests' src/), and the test checks the same contract on the helper's output: no short atomic
+//! write, no unaligned atomic position, no stale data anywhere in the file, and the sectors it
+//! reports written read back as written.
 
 use crate::live::exec::landing;
 use crate::live::plan::{plan, Call, Plan, Step};
@@ -342,7 +344,11 @@ pub fn fstests_test(
             }
             let _ = writeln!(
                 t,
-                "# Every sector the call reports written reads back as the new data.\n\
+                "# No sector holds another file's old data (the free-space pattern).\n\
+                 case \"$data\" in\n\
+                 *s*|*\\?*) echo \"stale data readable in the file: $data\" ;;\n\
+                 esac\n\
+                 # Every sector the call reports written reads back as the new data.\n\
                  if [ $ret -gt 0 ]; then\n\
                  \twritten=${{data:$((landing / 512)):$((ret / 512))}}\n\
                  \tif [ \"$written\" != \"$(printf 'n%.0s' $(seq $((ret / 512))))\" ]; then\n\
