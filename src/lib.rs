@@ -17,6 +17,7 @@ pub mod scenario;
 pub mod suppress;
 pub mod target;
 pub mod variant;
+pub mod variant_file;
 pub mod seeds;
 
 pub mod kernel;
