@@ -14,10 +14,10 @@ pub mod model;
 pub mod oracle;
 pub mod regress;
 pub mod scenario;
+pub mod seeds;
 pub mod suppress;
 pub mod target;
 pub mod variant;
 pub mod variant_file;
-pub mod seeds;
 
 pub mod kernel;

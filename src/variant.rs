@@ -131,6 +131,10 @@ pub struct Variant {
     pub ext4_eof_zero_in_write_checks: bool,
     /// e7fb9b71326f (6.17): dax_iomap_rw rejects IOCB_ATOMIC with a WARN and -EIO.
     pub dax_rejects_atomic: bool,
+    /// Hypothetical patch, the README's worked example (no kernel has it): ext4_iomap_alloc()
+    /// returns -EINVAL instead of -ENOTBLK for an IOMAP_ATOMIC write into a hole of an indirect
+    /// inode, so the atomic write fails instead of falling back to buffered IO (S3).
+    pub ext4_atomic_hole_einval: bool,
 
     // ---- XFS (fs/xfs/xfs_file.c, fs/xfs/xfs_iomap.c)
     pub xfs_atomic: XfsAtomic,
@@ -180,6 +184,7 @@ const V6_12: Variant = Variant {
     ext4_begin_accepts_unwritten: false,
     ext4_eof_zero_in_write_checks: false,
     dax_rejects_atomic: false,
+    ext4_atomic_hole_einval: false,
     xfs_atomic: XfsAtomic::None,
     xfs_atomic_before_dax: false,
     xfs_always_cow_iov_reroute: false,
@@ -485,6 +490,11 @@ impl Variant {
                 "dax_rejects_atomic",
                 b(self.dax_rejects_atomic),
                 "e7fb9b71326f",
+            ),
+            (
+                "ext4_atomic_hole_einval",
+                b(self.ext4_atomic_hole_einval),
+                "hypothetical (README worked example)",
             ),
             (
                 "xfs_atomic",

@@ -300,7 +300,11 @@ pub fn inline(spec: &str) -> Result<&'static Variant, String> {
     register(
         spec,
         base,
-        format!("{} with {}", base.name, spec.split_once('+').map_or("", |x| x.1)),
+        format!(
+            "{} with {}",
+            base.name,
+            spec.split_once('+').map_or("", |x| x.1)
+        ),
         changes,
         "inline".into(),
     )
@@ -308,8 +312,8 @@ pub fn inline(spec: &str) -> Result<&'static Variant, String> {
 
 /// Parse a variant file's text (JSON) and register the variant. `origin` names it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<&'static Variant, String> {
-    let f: VariantFile = serde_json::from_str(text)
-        .map_err(|e| format!("{origin}: not a variant file: {e}"))?;
+    let f: VariantFile =
+        serde_json::from_str(text).map_err(|e| format!("{origin}: not a variant file: {e}"))?;
     let base = builtin_base(&f.base).map_err(|e| format!("{origin}: {e}"))?;
     for (k, c) in &f.switches {
         if c.commit.trim().is_empty() {
@@ -353,7 +357,10 @@ mod tests {
         let e = inline("v6.15+ext4_fallback_wrn").unwrap_err();
         assert!(e.contains("unknown switch 'ext4_fallback_wrn'") && e.contains("iter_protocol"));
         let e = inline("v6.15+iter_protocol=Sideways").unwrap_err();
-        assert!(e.contains("Processed") && e.contains("AdvanceStatus"), "{e}");
+        assert!(
+            e.contains("Processed") && e.contains("AdvanceStatus"),
+            "{e}"
+        );
         let e = inline("v6.15+iter_protocol").unwrap_err();
         assert!(e.contains("needs a value"), "{e}");
         let e = inline("v6.15+ext4_fallback_warn=maybe").unwrap_err();
@@ -371,7 +378,10 @@ mod tests {
             "f.json",
         )
         .unwrap_err();
-        assert!(e.contains("unknown field `switchez`") && e.contains("switches"), "{e}");
+        assert!(
+            e.contains("unknown field `switchez`") && e.contains("switches"),
+            "{e}"
+        );
         let e = parse(
             r#"{"name":"v6.15","base":"v6.15","description":"d","switches":{"ext4_fallback_warn":{"value":false,"commit":"x"}}}"#,
             "f.json",
@@ -390,6 +400,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v.name, "p3");
-        assert!(variant::resolve("all").unwrap().iter().all(|b| b.name != "p3"));
+        assert!(variant::resolve("all")
+            .unwrap()
+            .iter()
+            .all(|b| b.name != "p3"));
     }
 }

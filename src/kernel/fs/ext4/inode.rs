@@ -202,8 +202,17 @@ fn ext4_iomap_alloc(cx: &mut Cx, map: &mut MapBlocks, flags: u32) -> i64 {
         };
         // S3: "we cannot fill holes in indirect-mapped files inside i_size".
         if m_flags == 0 && r == 0 {
-            cx.decide("S3: ext4_iomap_alloc: hole in an indirect inode -> -ENOTBLK");
-            r = -ENOTBLK;
+            if flags & IOMAP_ATOMIC != 0 && cx.v.ext4_atomic_hole_einval {
+                // Variant switch ext4_atomic_hole_einval (a hypothetical patch): refuse the
+                // atomic write rather than send it to the buffered fallback.
+                cx.decide(
+                    "ext4_iomap_alloc: atomic write into a hole of an indirect inode -> -EINVAL",
+                );
+                r = -EINVAL;
+            } else {
+                cx.decide("S3: ext4_iomap_alloc: hole in an indirect inode -> -ENOTBLK");
+                r = -ENOTBLK;
+            }
         }
         // ext4_journal_stop()
         if r == -ENOSPC && tries == 0 {
