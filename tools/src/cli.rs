@@ -4,9 +4,8 @@
 
 use diofuzz::model::{self, Execution};
 use diofuzz::oracle::{self, Finding};
-use diofuzz::scenario::Scenario;
 use diofuzz::variant::{self, Variant, VARIANTS};
-use diofuzz::{errno, known, seeds};
+use diofuzz::{errno, input, known, seeds};
 use std::path::{Path, PathBuf};
 
 const USAGE: &str = "\
@@ -123,50 +122,6 @@ impl Opts {
     }
 }
 
-/// Read a scenario file: readable JSON (a `.json` name or text starting with `{`) or fuzz bytes.
-pub fn load_scenario(path: &Path) -> Result<Scenario, String> {
-    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let is_json = path.extension().is_some_and(|e| e == "json") || data.first() == Some(&b'{');
-    if is_json {
-        let text = String::from_utf8(data)
-            .map_err(|_| format!("{}: a .json scenario must be UTF-8", path.display()))?;
-        let s: Scenario = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a scenario: {e}", path.display()))?;
-        // A readable scenario may say only what the byte format can: the same ranges.
-        s.encode().map_err(|e| format!("{}: {e}", path.display()))?;
-        return Ok(s);
-    }
-    Scenario::decode(&data).map_err(|e| format!("{}: undecodable input: {e}", path.display()))
-}
-
-/// Expand FILE|DIR arguments into files, sorted, skipping hidden files and READMEs.
-pub fn expand_inputs(paths: &[String]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for p in paths {
-        let p = PathBuf::from(p);
-        let md = std::fs::metadata(&p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
-        if md.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(&p)
-                .map_err(|e| format!("cannot read directory {}: {e}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file())
-                .filter(|f| {
-                    let n = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    !n.starts_with('.') && !n.ends_with(".md") && !n.ends_with(".expect")
-                })
-                .collect();
-            v.sort();
-            out.extend(v);
-        } else {
-            out.push(p);
-        }
-    }
-    if out.is_empty() {
-        return Err("no input files".into());
-    }
-    Ok(out)
-}
-
 fn finding_json(f: &Finding) -> serde_json::Value {
     serde_json::json!({
         "property": f.property,
@@ -208,12 +163,12 @@ fn replay(args: &[String]) -> Result<i32, String> {
         return Err("replay needs FILE or DIR".into());
     }
     let vs = variant::resolve(o.val("--variant").unwrap_or(variant::newest().name))?;
-    let files = expand_inputs(&o.pos)?;
+    let files = input::walk(&o.pos)?;
     let (json, quiet) = (o.flag("--json"), o.flag("--quiet"));
     let mut any = false;
     let mut out = Vec::new();
     for f in &files {
-        let s = load_scenario(f)?;
+        let s = input::load_scenario(f)?;
         for v in &vs {
             let x = model::run(&s, v);
             let fs = oracle::check(&x);
@@ -308,7 +263,7 @@ fn show(args: &[String]) -> Result<i32, String> {
     let [f] = o.pos.as_slice() else {
         return Err("show needs exactly one FILE".into());
     };
-    let s = load_scenario(Path::new(f))?;
+    let s = input::load_scenario(Path::new(f))?;
     println!(
         "{}",
         serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?
@@ -321,7 +276,7 @@ fn encode(args: &[String]) -> Result<i32, String> {
     let [f] = o.pos.as_slice() else {
         return Err("encode needs exactly one FILE.json".into());
     };
-    let s = load_scenario(Path::new(f))?;
+    let s = input::load_scenario(Path::new(f))?;
     let bytes = s.encode().map_err(|e| format!("{f}: {e}"))?;
     match o.val("-o") {
         Some(out) => std::fs::write(out, &bytes).map_err(|e| format!("cannot write {out}: {e}"))?,
@@ -356,7 +311,7 @@ fn keep(args: &[String]) -> Result<i32, String> {
     };
     let name = o.val("--name").ok_or("keep needs --name NAME")?;
     let dir = PathBuf::from(o.val("--dir").unwrap_or("corpus/regressions"));
-    let s = load_scenario(Path::new(f))?;
+    let s = input::load_scenario(Path::new(f))?;
     let e = diofuzz::regress::keep(&dir, name, &s)?;
     let buggy: Vec<&String> = e
         .iter()
@@ -391,10 +346,10 @@ fn triage(args: &[String]) -> Result<i32, String> {
         String,
         (usize, PathBuf, u64, &'static str, String),
     > = Default::default();
-    let files = expand_inputs(&o.pos)?;
+    let files = input::walk(&o.pos)?;
     let mut skipped = 0;
     for f in &files {
-        let Ok(s) = load_scenario(f) else {
+        let Ok(s) = input::load_scenario(f) else {
             skipped += 1;
             continue;
         };

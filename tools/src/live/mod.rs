@@ -153,68 +153,14 @@ pub fn variant_for_release(rel: &str) -> Option<&'static Variant> {
         .map(|(_, v)| v)
 }
 
-/// Read a scenario file: JSON (serde form) or corpus bytes.
-pub fn read_scenario(p: &Path) -> Result<Scenario, String> {
-    let b = fs::read(p).map_err(|e| format!("read {}: {e}", p.display()))?;
-    let first = b.iter().find(|c| !c.is_ascii_whitespace());
-    if first == Some(&b'{') {
-        serde_json::from_slice(&b).map_err(|e| format!("{}: bad scenario JSON: {e}", p.display()))
-    } else {
-        Scenario::decode(&b).map_err(|e| format!("{}: {e}", p.display()))
-    }
-}
-
-/// Files in a corpus folder that hold scenarios: not hidden, not a companion file (the
-/// regression folder's `.expect`, notes, reproducers).
-fn is_scenario_name(p: &Path) -> bool {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let ext = p
-        .extension()
-        .map(|e| e.to_string_lossy().to_string())
-        .unwrap_or_default();
-    !name.starts_with('.')
-        && !name.eq_ignore_ascii_case("README")
-        && !["expect", "md", "txt", "c", "options", "dict", "log"].contains(&ext.as_str())
-}
-
 fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<(String, Scenario)>, String> {
-    let mut out = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            let mut files = Vec::new();
-            walk(p, &mut files, 0)?;
-            files.sort();
-            for f in files {
-                out.push((f.display().to_string(), read_scenario(&f)?));
-            }
-        } else {
-            out.push((p.display().to_string(), read_scenario(p)?));
-        }
+    if inputs.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
-}
-
-/// Scenario files under `dir` (sub-folders too, a few levels deep, no symlinks followed).
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: u32) -> Result<(), String> {
-    if depth > 4 {
-        return Ok(());
-    }
-    for e in fs::read_dir(dir)
-        .map_err(|e| format!("read {}: {e}", dir.display()))?
-        .flatten()
-    {
-        let p = e.path();
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_dir() {
-            walk(&p, out, depth + 1)?;
-        } else if ft.is_file() && is_scenario_name(&p) {
-            out.push(p);
-        }
-    }
-    Ok(())
+    diofuzz::input::walk(inputs)?
+        .into_iter()
+        .map(|f| Ok((f.display().to_string(), diofuzz::input::load_scenario(&f)?)))
+        .collect()
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -669,18 +615,6 @@ mod tests {
         // An unknown minor takes the newest one below it.
         assert_eq!(variant_for_release("7.9.1").unwrap().name, "v7.1");
         assert!(variant_for_release("garbage").is_none());
-    }
-
-    #[test]
-    fn corpus_file_names() {
-        assert!(is_scenario_name(Path::new(
-            "corpus/dio_write/a1_statx_one_block"
-        )));
-        assert!(is_scenario_name(Path::new("x/k3.json")));
-        assert!(!is_scenario_name(Path::new(
-            "corpus/regressions/dax_atomic.expect"
-        )));
-        assert!(!is_scenario_name(Path::new("corpus/.gitkeep")));
     }
 
     #[test]

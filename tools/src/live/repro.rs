@@ -377,7 +377,7 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("usage: diofuzz repro FILE [-o OUT.c]   (FILE: scenario JSON or corpus bytes)");
         return 2;
     };
-    let s = match super::read_scenario(&file) {
+    let s = match diofuzz::input::load_scenario(&file) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("diofuzz repro: {e}");
