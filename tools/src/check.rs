@@ -27,7 +27,7 @@
 
 use diofuzz::oracle::{self, Prop};
 use diofuzz::scenario::*;
-use diofuzz::variant::Variant;
+use diofuzz::variant::{Variant, VARIANTS};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -435,9 +435,19 @@ fn better(a: &[u8], b: &[u8]) -> bool {
 /// `diofuzz check`: bounded exhaustive search of a domain.
 #[derive(clap::Args, Clone, Debug)]
 pub struct CheckOpts {
-    /// Variants to run (a name, a comma list, or all)
-    #[arg(long, value_name = "V", default_value = "all", value_parser = crate::cli::variant_set)]
-    pub variant: crate::cli::VariantSet,
+    /// Variants to run: a name, a comma list, all, BASE+switch=value, or a variant file
+    /// [default: all]
+    #[arg(long, value_name = "V", value_parser = crate::cli::variant_set)]
+    pub variant: Option<crate::cli::VariantSet>,
+    /// A variant file (a patch described as data, see README): run it too (alone without
+    /// --variant)
+    #[arg(long, value_name = "FILE", value_parser = crate::cli::variant_file)]
+    pub variant_file: Option<&'static diofuzz::variant::Variant>,
+    /// Run the domain on two variants and report the signatures PATCHED closes, opens and leaves
+    /// unchanged (exit 1 when one opens); each side as --variant takes it
+    #[arg(long, value_name = "BASE,PATCHED", value_parser = crate::cli::variant_pair,
+          conflicts_with_all = ["variant", "variant_file", "keep"])]
+    pub compare: Option<crate::cli::VariantPair>,
     /// Only the slices (and fs values) of this filesystem
     #[arg(long, value_name = "FS", default_value = "all",
           value_parser = clap::builder::PossibleValuesParser::new(["ext4", "xfs", "bdev", "all"]))]
@@ -469,8 +479,8 @@ pub fn cli(o: &CheckOpts) -> i32 {
     }
 }
 
-fn run_cli(o: &CheckOpts) -> Result<i32, String> {
-    let variants = o.variant.0.clone();
+/// The domain of a check run: the file or the default, restricted to one filesystem.
+fn load_domain(o: &CheckOpts) -> Result<Domain, String> {
     let fs_filter = (o.fs != "all").then(|| o.fs.clone());
     let text = match &o.domain {
         Some(p) => std::fs::read_to_string(p)
@@ -495,6 +505,19 @@ fn run_cli(o: &CheckOpts) -> Result<i32, String> {
             }
         }
     }
+    if domain.size() == 0 {
+        return Err(format!(
+            "no slice of the domain runs on {}: nothing to check",
+            o.fs
+        ));
+    }
+    Ok(domain)
+}
+
+fn run_cli(o: &CheckOpts) -> Result<i32, String> {
+    let variants =
+        crate::cli::VariantSet::selected(&o.variant, o.variant_file, || VARIANTS.iter().collect());
+    let domain = load_domain(o)?;
     let jobs: usize = match o.jobs {
         Some(j) => j as usize,
         None => std::thread::available_parallelism()
@@ -502,6 +525,19 @@ fn run_cli(o: &CheckOpts) -> Result<i32, String> {
             .unwrap_or(1),
     };
     let out_dir = o.out.clone();
+    let progress = std::io::stderr().is_terminal() && !o.json;
+    if let Some(crate::cli::VariantPair(base, patched)) = o.compare {
+        let c = crate::compare::domain(&domain, base, patched, jobs, progress, &out_dir)?;
+        if o.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::compare::to_json(&c)).unwrap_or_default()
+            );
+        } else {
+            crate::compare::print(&c, "inputs");
+        }
+        return Ok(c.exit_code());
+    }
     let report = check(
         &domain,
         &variants,
@@ -530,7 +566,36 @@ pub struct Report {
     acc: Acc,
 }
 
+/// One signature found by [`check`] on one variant.
+pub struct SigRecord<'a> {
+    /// Index into the variants run.
+    pub variant: usize,
+    pub signature: &'a str,
+    pub property: Prop,
+    /// Failing inputs with this signature.
+    pub count: u64,
+    /// The smallest input producing it (corpus bytes).
+    pub smallest: &'a [u8],
+    pub detail: &'a str,
+}
+
 impl Report {
+    /// Every (variant, signature) record, sorted by variant then signature.
+    pub fn records(&self) -> Vec<SigRecord<'_>> {
+        self.acc
+            .sigs
+            .iter()
+            .map(|((vi, sig), (p, s))| SigRecord {
+                variant: *vi,
+                signature: sig,
+                property: *p,
+                count: s.count,
+                smallest: &s.smallest,
+                detail: &s.detail,
+            })
+            .collect()
+    }
+
     /// (variant name, signature) of every finding, sorted.
     pub fn signatures(&self) -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = self

@@ -105,9 +105,19 @@ pub struct ReplayOpts {
     /// Corpus files or folders
     #[arg(required = true, value_name = "FILE|DIR")]
     pub inputs: Vec<PathBuf>,
-    /// Variants (a name, a comma list, or all) [default: the newest]
+    /// Variants: a name, a comma list, all, BASE+switch=value, or a variant file [default: the
+    /// newest]
     #[arg(long, value_name = "V|all", value_parser = variant_set)]
     pub variant: Option<VariantSet>,
+    /// A variant file (a patch described as data, see README): run it too (alone without
+    /// --variant)
+    #[arg(long, value_name = "FILE", value_parser = variant_file)]
+    pub variant_file: Option<&'static Variant>,
+    /// Run every file on two variants and report the signatures PATCHED closes, opens and leaves
+    /// unchanged (exit 1 when one opens)
+    #[arg(long, value_name = "BASE,PATCHED", value_parser = variant_pair,
+          conflicts_with_all = ["variant", "variant_file", "quiet"])]
+    pub compare: Option<VariantPair>,
     /// JSON output, one object per file and variant
     #[arg(long)]
     pub json: bool,
@@ -121,9 +131,14 @@ pub struct TriageOpts {
     /// Corpus files or folders
     #[arg(required = true, value_name = "FILE|DIR")]
     pub inputs: Vec<PathBuf>,
-    /// Variants (a name, a comma list, or all) [default: the newest]
+    /// Variants: a name, a comma list, all, BASE+switch=value, or a variant file [default: the
+    /// newest]
     #[arg(long, value_name = "V|all", value_parser = variant_set)]
     pub variant: Option<VariantSet>,
+    /// A variant file (a patch described as data, see README): run it too (alone without
+    /// --variant)
+    #[arg(long, value_name = "FILE", value_parser = variant_file)]
+    pub variant_file: Option<&'static Variant>,
     /// JSON output
     #[arg(long)]
     pub json: bool,
@@ -148,6 +163,60 @@ impl VariantSet {
             .map(|s| s.0.clone())
             .unwrap_or_else(|| vec![variant::newest()])
     }
+
+    /// `--variant` plus `--variant-file`: both lists, the file alone when `--variant` is not
+    /// given, `default()` when neither is.
+    pub fn selected(
+        v: &Option<VariantSet>,
+        file: Option<&'static Variant>,
+        default: impl FnOnce() -> Vec<&'static Variant>,
+    ) -> Vec<&'static Variant> {
+        match (v, file) {
+            (None, None) => default(),
+            (None, Some(f)) => vec![f],
+            (Some(s), f) => s.0.iter().copied().chain(f).collect(),
+        }
+    }
+}
+
+/// `--compare BASE,PATCHED`: two variants, each as `--variant` takes it.
+#[derive(Clone, Copy)]
+pub struct VariantPair(pub &'static Variant, pub &'static Variant);
+
+impl std::fmt::Debug for VariantPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{}", self.0.name, self.1.name)
+    }
+}
+
+/// clap value parser: `BASE,PATCHED`, or a user variant alone (compared with its base).
+pub fn variant_pair(s: &str) -> Result<VariantPair, String> {
+    match s.split(',').collect::<Vec<_>>().as_slice() {
+        [p] => {
+            let p = variant::resolve_one(p)?;
+            match diofuzz::variant_file::find(p.name) {
+                Some(u) => Ok(VariantPair(u.base, p)),
+                None => Err(format!(
+                    "'{s}': want BASE,PATCHED (a built-in variant alone has no base to compare with)"
+                )),
+            }
+        }
+        [a, b] => {
+            let (a, b) = (variant::resolve_one(a)?, variant::resolve_one(b)?);
+            if a.name == b.name {
+                return Err(format!("'{s}': compare two different variants"));
+            }
+            Ok(VariantPair(a, b))
+        }
+        _ => Err(format!(
+            "'{s}': want BASE,PATCHED (e.g. v6.15,v6.15+ext4_atomic_hole_einval or v6.15,my-patch.json)"
+        )),
+    }
+}
+
+/// clap value parser: a variant file (a patch described as data).
+pub fn variant_file(s: &str) -> Result<&'static Variant, String> {
+    diofuzz::variant_file::load(Path::new(s.trim()))
 }
 
 /// clap value parser: a variant name, a comma list, or `all`; the error names the known ones.
@@ -252,8 +321,20 @@ fn exec_json(file: &Path, x: &Execution, findings: &[Finding]) -> serde_json::Va
 }
 
 fn replay(o: &ReplayOpts) -> Result<i32, String> {
-    let vs = VariantSet::or_newest(&o.variant);
+    let vs = VariantSet::selected(&o.variant, o.variant_file, || vec![variant::newest()]);
     let files = input::walk(&o.inputs)?;
+    if let Some(VariantPair(base, patched)) = o.compare {
+        let c = crate::compare::files(&files, base, patched)?;
+        if o.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::compare::to_json(&c)).unwrap_or_default()
+            );
+        } else {
+            crate::compare::print(&c, "files");
+        }
+        return Ok(c.exit_code());
+    }
     let (json, quiet) = (o.json, o.quiet);
     let mut any = false;
     let mut out = Vec::new();
@@ -410,7 +491,7 @@ fn keep(f: &Path, name: &str, dir: &Path) -> Result<i32, String> {
 }
 
 fn triage(o: &TriageOpts) -> Result<i32, String> {
-    let vs = VariantSet::or_newest(&o.variant);
+    let vs = VariantSet::selected(&o.variant, o.variant_file, || vec![variant::newest()]);
     // signature -> (count, smallest input, variant, detail)
     let mut groups: std::collections::BTreeMap<
         String,
