@@ -184,7 +184,7 @@ pub fn files(
                     fd.detail.clone(),
                 ));
                 e.1[i] += 1;
-                if e.2[i].as_ref().is_none_or(|(n, _)| size < *n) {
+                if !e.2[i].as_ref().is_some_and(|(n, _)| *n <= size) {
                     e.2[i] = Some((size, f.clone()));
                 }
             }
