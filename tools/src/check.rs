@@ -765,13 +765,20 @@ fn print_report(
             String::new()
         }
     );
-    print!("\n{:<10}", "variant");
+    let nw = variants
+        .iter()
+        .map(|v| v.name.len())
+        .max()
+        .unwrap_or(7)
+        .max(7)
+        + 1;
+    print!("\n{:<nw$}", "variant");
     for p in Prop::ALL {
         print!("{:>14}", p.to_string());
     }
     println!();
     for (vi, v) in variants.iter().enumerate() {
-        print!("{:<10}", v.name);
+        print!("{:<nw$}", v.name);
         for p in Prop::ALL {
             let n = r.acc.fails.get(&(vi, p)).copied().unwrap_or(0);
             let sigs = r

@@ -33,6 +33,12 @@ pub enum Cmd {
         /// JSON output
         #[arg(long)]
         json: bool,
+        /// Also show these (BASE+switch=value or a variant file): their changes and a column each
+        #[arg(long, value_name = "V", value_parser = variant_set)]
+        variant: Option<VariantSet>,
+        /// Also show this variant file
+        #[arg(long, value_name = "FILE", value_parser = variant_file)]
+        variant_file: Option<&'static Variant>,
     },
     /// Print a corpus file as a readable JSON scenario
     Show {
@@ -248,7 +254,14 @@ pub fn main(args: Vec<String>) -> i32 {
 fn run(cmd: Cmd) -> i32 {
     let r = match cmd {
         Cmd::Replay(o) => replay(&o),
-        Cmd::Variants { json } => variants(json),
+        Cmd::Variants {
+            json,
+            variant,
+            variant_file,
+        } => variants(
+            json,
+            &VariantSet::selected(&variant, variant_file, Vec::new),
+        ),
         Cmd::Show { file } => show(&file),
         Cmd::Encode { file, out } => encode(&file, out.as_deref()),
         Cmd::Seeds { out, list } => seeds_cmd(&out, list),
@@ -396,32 +409,59 @@ fn print_exec(f: &Path, v: &Variant, x: &Execution, fs: &[Finding], quiet: bool)
     println!();
 }
 
-fn variants(json: bool) -> Result<i32, String> {
+fn variants(json: bool, extra: &[&'static Variant]) -> Result<i32, String> {
+    let mut all: Vec<&'static Variant> = VARIANTS.iter().collect();
+    all.extend(extra.iter().filter(|v| variant::builtin(v.name).is_none()));
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&VARIANTS[..]).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         return Ok(0);
     }
-    println!("{:<10} {:<16} about", "variant", "kernel");
-    for v in VARIANTS.iter() {
-        println!("{:<10} {:<16} {}", v.name, v.kernel, v.about);
+    // Columns as wide as the longest name (user variants have long ones).
+    let nw = all.iter().map(|v| v.name.len()).max().unwrap_or(8).max(7);
+    println!("{:<nw$} {:<16} about", "variant", "kernel");
+    for v in &all {
+        println!("{:<nw$} {:<16} {}", v.name, v.kernel, v.about);
+    }
+    for u in diofuzz::variant_file::loaded() {
+        if !all.iter().any(|v| v.name == u.variant.name) {
+            continue;
+        }
+        println!(
+            "\n{} = {} with ({}):",
+            u.variant.name, u.base.name, u.source
+        );
+        for (k, old, new, commit) in &u.changes {
+            println!("  {k}: {old} -> {new}   ({commit})");
+        }
     }
     println!();
     let rows = VARIANTS[0].switches();
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(10);
+    let cols: Vec<Vec<String>> = all
+        .iter()
+        .map(|v| v.switches().into_iter().map(|r| r.1).collect())
+        .collect();
+    let widths: Vec<usize> = all
+        .iter()
+        .zip(&cols)
+        .map(|(v, c)| {
+            c.iter()
+                .map(String::len)
+                .chain([v.name.len()])
+                .max()
+                .unwrap_or(1)
+                + 1
+        })
+        .collect();
     print!("{:<w$}  ", "switch (commit)");
-    for v in VARIANTS.iter() {
-        print!("{:>10}", v.name);
+    for (v, cw) in all.iter().zip(&widths) {
+        print!("{:>cw$}", v.name);
     }
     println!();
     for (i, (name, _, commit)) in rows.iter().enumerate() {
         print!("{name:<w$}  ");
-        for v in VARIANTS.iter() {
-            let val = &v.switches()[i].1;
-            let short: String = val.chars().take(9).collect();
-            print!("{short:>10}");
+        for (c, cw) in cols.iter().zip(&widths) {
+            print!("{:>cw$}", c[i]);
         }
         println!("   {commit}");
     }

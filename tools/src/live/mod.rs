@@ -51,9 +51,14 @@ pub struct Opts {
     /// Seed of the scenario generator
     #[arg(long, default_value = "1")]
     pub seed: u64,
-    /// Model variant to compare with [default: the one matching `uname -r`]
+    /// Model variant to compare with: a name, BASE+switch=value or a variant file [default:
+    /// the one matching `uname -r`]
     #[arg(long, value_name = "V", value_parser = crate::cli::one_variant)]
     pub variant: Option<&'static Variant>,
+    /// A variant file (a patch described as data, e.g. for a kernel built with that patch)
+    #[arg(long, value_name = "FILE", value_parser = crate::cli::variant_file,
+          conflicts_with = "variant")]
+    pub variant_file: Option<&'static Variant>,
     /// JSON output
     #[arg(long)]
     pub json: bool,
@@ -224,7 +229,7 @@ pub fn run_live(o: &Opts) -> i32 {
         return if bad { 3 } else { 0 };
     }
     let rel = kernel_release();
-    let v = match o.variant {
+    let v = match o.variant.or(o.variant_file) {
         Some(v) => v,
         None => match variant_for_release(&rel) {
             Some(v) => v,
