@@ -172,6 +172,14 @@ fn gettid() -> i32 {
 }
 
 pub fn run_live(o: &Opts) -> i32 {
+    // Inputs first: a bad scenario file is a usage error whatever the machine has.
+    let mut scen = match collect_inputs(&o.inputs) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("diofuzz live: {e}");
+            return 2;
+        }
+    };
     let pre = scratch::prereqs();
     let missing = pre.missing(&o.fss());
     if o.check {
@@ -238,13 +246,6 @@ pub fn run_live(o: &Opts) -> i32 {
                 return 2;
             }
         },
-    };
-    let mut scen = match collect_inputs(&o.inputs) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("diofuzz live: {e}");
-            return 2;
-        }
     };
     let count = o.count.unwrap_or(if o.inputs.is_empty() { 50 } else { 0 });
     for i in 0..count {
