@@ -379,3 +379,53 @@ fn bad_inputs_exit_2_naming_the_problem() {
 
 /// The number of bad-input cases above (reported in BENCHMARKS.md).
 const BAD_INPUTS: usize = 28;
+
+#[test]
+fn traces_name_flags_and_say_why_ext4_should_use_dio_is_false() {
+    for (f, why) in [
+        (
+            "corpus/regressions/thread_s1_journal_flag_after_open",
+            "JOURNAL_DATA inode flag",
+        ),
+        (
+            "corpus/regressions/thread_s1_data_journal",
+            "data=journal mount",
+        ),
+    ] {
+        let (_, out, _) = diofuzz(&["replay", f, "--variant", "v6.18"]);
+        assert!(
+            out.contains(&format!("/* ext4_should_journal_data(): {why} */")),
+            "{out}"
+        );
+    }
+    let (_, out, _) = diofuzz(&["replay", "corpus/regressions/live_k4_xfs_head_rezeroing"]);
+    assert!(out.contains("dio_flags=IOMAP_DIO_FORCE_WAIT"), "{out}");
+    assert!(out.contains("flags=IOMAP_DIO_UNWRITTEN"), "{out}");
+}
+
+#[test]
+fn repro_states_the_expected_outcome_and_what_the_environment_lacks() {
+    let (code, out, err) = diofuzz(&[
+        "repro",
+        "corpus/regressions/thread_s4_append_efault",
+        "--variant",
+        "v6.18",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Expected on v6.18 (6.18)") && out.contains("return -EFAULT"),
+        "{out}"
+    );
+    assert!(
+        out.contains("expect_ret = -14;") && out.contains("NOT REPRODUCED"),
+        "{out}"
+    );
+    // The device's atomic unit is the environment's: checked before the call.
+    assert!(
+        out.contains("COULD NOT RUN: the file offers atomic writes"),
+        "{out}"
+    );
+    let (code, _, err) = diofuzz(&["repro", S3]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the environment lacks inode flags"), "{err}");
+}

@@ -536,7 +536,11 @@ pub fn run_on_scratch(s: &Scenario, src: &str) -> Result<(String, i32), String> 
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let code = out.status.code().filter(|c| (0..=2).contains(c)).unwrap_or(2);
+    let code = out
+        .status
+        .code()
+        .filter(|c| (0..=2).contains(c))
+        .unwrap_or(2);
     let errs = sc.cleanup();
     if !errs.is_empty() {
         return Err(format!("{text}\ncleanup: {}", errs.join("; ")));
