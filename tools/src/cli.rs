@@ -595,9 +595,29 @@ fn known_cmd(suppressions: bool) -> Result<i32, String> {
         );
         return Ok(0);
     }
+    let produced = committed_findings();
     for k in known::all() {
+        // The committed inputs that produce it: a finding it matches, on one of its variants.
+        let mut files: Vec<(&Path, Vec<&str>)> = Vec::new();
+        for (f, v, sigs) in &produced {
+            if !(k.variants.iter().any(|x| x == "all" || x == v)
+                && sigs.iter().any(|s| k.matches(s, v)))
+            {
+                continue;
+            }
+            match files.iter_mut().find(|(g, _)| g == f) {
+                Some((_, vs)) => vs.push(v),
+                None => files.push((f, vec![v])),
+            }
+        }
+        let mut by: Vec<String> = files
+            .iter()
+            .map(|(f, vs)| format!("{} ({})", f.display(), vs.join(", ")))
+            .collect();
+        let n = by.len();
+        by.truncate(3);
         println!(
-            "{}\n    variants: {}  where: {}  fixed by: {}\n    {}\n",
+            "{}\n    variants: {}  where: {}  fixed by: {}\n    {}\n    inputs: {}\n",
             k.signature,
             k.variants.join(", "),
             if k.scope.is_empty() {
@@ -606,8 +626,38 @@ fn known_cmd(suppressions: bool) -> Result<i32, String> {
                 k.scope.join(", ")
             },
             k.fixed_by.as_deref().unwrap_or("-"),
-            k.description
+            k.description,
+            match n {
+                0 => "none committed (corpus/regressions, corpus/dio_write)".to_string(),
+                1..=3 => by.join(", "),
+                _ => format!("{} and {} more", by.join(", "), n - 3),
+            }
         );
     }
     Ok(0)
+}
+
+/// Every committed input (corpus/regressions, then corpus/dio_write, from the current folder) on
+/// every built-in variant: (file, variant, finding signatures). Missing folders are skipped.
+fn committed_findings() -> Vec<(PathBuf, &'static str, Vec<String>)> {
+    let dirs: Vec<&Path> = ["corpus/regressions", "corpus/dio_write"]
+        .iter()
+        .map(Path::new)
+        .filter(|d| d.is_dir())
+        .collect();
+    let files = input::walk(&dirs).unwrap_or_default();
+    let mut out = Vec::new();
+    for f in files {
+        let Ok(l) = input::load(&f) else { continue };
+        for v in VARIANTS.iter() {
+            let sigs: Vec<String> = oracle::check(&model::run_quiet(&l.scenario, v))
+                .into_iter()
+                .map(|x| x.signature)
+                .collect();
+            if !sigs.is_empty() {
+                out.push((f.clone(), v.name, sigs));
+            }
+        }
+    }
+    out
 }

@@ -429,3 +429,17 @@ fn repro_states_the_expected_outcome_and_what_the_environment_lacks() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("the environment lacks inode flags"), "{err}");
 }
+
+#[test]
+fn known_points_each_finding_to_the_committed_inputs() {
+    let (code, out, _) = diofuzz(&["known"]);
+    assert_eq!(code, 0);
+    let s3 = out
+        .split("\n\n")
+        .find(|e| e.contains("S3: ext4_iomap_alloc: hole in an indirect inode"))
+        .unwrap();
+    assert!(
+        s3.contains("inputs: corpus/regressions/thread_s3_indirect_hole (thread-v1"),
+        "{s3}"
+    );
+}
