@@ -21,7 +21,8 @@
 //! - `pos`, `len`: bytes; `nr_segs`; `buf_align`; `fault_at`: bytes or null; `rlimit`: bytes or
 //!   null; `aio`: bool;
 //! - `fault`: "none", "all" (every site x every errno it can return x nth 0 and 1), or
-//!   "Site:ERRNO:nth" strings;
+//!   "SITE:ERRNO:NTH" strings, the site as the kernel function the trace names
+//!   ("ext4_map_blocks(create):ENOSPC:0"; the Rust name, "Ext4MapBlocksCreate", is read too);
 //! - `race`: race names ("none", "MmapRedirty", "FcntlToggleDirect", "LockContended",
 //!   "InodeFlagChangedAfterOpen:N").
 
