@@ -347,6 +347,16 @@ fn bad_inputs() -> Vec<(&'static str, Vec<String>, Vec<&'static str>)> {
             vec!["built-in"],
         ),
         (
+            "repro --device without the confirmation",
+            s(&["repro", S3, "--device", "/nonexistent-scratch.img"]),
+            vec!["erases everything on it", "--destroy-data"],
+        ),
+        (
+            "repro --destroy-data without a device",
+            s(&["repro", S3, "--destroy-data"]),
+            vec!["--device"],
+        ),
+        (
             "compare with one built-in",
             s(&["check", "--compare", "v6.15"]),
             vec!["BASE,PATCHED"],
@@ -378,7 +388,7 @@ fn bad_inputs_exit_2_naming_the_problem() {
 }
 
 /// The number of bad-input cases above (reported in BENCHMARKS.md).
-const BAD_INPUTS: usize = 28;
+const BAD_INPUTS: usize = 30;
 
 #[test]
 fn traces_name_flags_and_say_why_ext4_should_use_dio_is_false() {

@@ -501,7 +501,57 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
 /// output and its exit status (0 reproduced, 1 not, 2 could not run). Everything is made and
 /// removed like a `live` run's resources.
 pub fn run_on_scratch(s: &Scenario, src: &str) -> Result<(String, i32), String> {
-    let p = plan(s).map_err(|e| lacks(s, &e))?;
+    run_on(s, src, None)
+}
+
+/// The atomic write units a device offers (0, 0 for none or a regular file).
+fn device_units(dev: &std::path::Path) -> (u32, u32) {
+    let Ok(md) = fs::metadata(dev) else {
+        return (0, 0);
+    };
+    let Some(q) = super::scratch::device_queue(&md) else {
+        return (0, 0);
+    };
+    let rd = |n: &str| {
+        fs::read_to_string(q.join(n))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        rd("atomic_write_unit_min_bytes"),
+        rd("atomic_write_unit_max_bytes"),
+    )
+}
+
+/// [`run_on_scratch`], or on the scratch file or block device the user gave (`--device`): a
+/// filesystem is made on it, mounted in a private folder, the program run there, and unmounted.
+pub fn run_on(
+    s: &Scenario,
+    src: &str,
+    device: Option<&std::path::Path>,
+) -> Result<(String, i32), String> {
+    let p = match device {
+        None => plan(s).map_err(|e| lacks(s, &e))?,
+        Some(dev) => {
+            if s.world.cluster_bits != 0 {
+                return Err("the scenario needs ext4 bigalloc, which --device does not make (mkfs.ext4 -O bigalloc -C CLUSTER yourself and run the C program there)".into());
+            }
+            let d = s.world.device;
+            let have = device_units(dev);
+            if d.awu_max != 0 && have != (d.awu_min, d.awu_max) {
+                return Err(format!(
+                    "{} offers atomic write units {}/{} bytes (atomic_write_unit_min/max_bytes); the scenario needs {}/{}",
+                    dev.display(),
+                    have.0,
+                    have.1,
+                    d.awu_min,
+                    d.awu_max
+                ));
+            }
+            plan(&device_free(s)).map_err(|e| lacks(s, &e))?
+        }
+    };
     let pre = super::scratch::prereqs();
     let missing = pre.missing(&[s.fs]);
     if !missing.is_empty() {
@@ -526,7 +576,10 @@ pub fn run_on_scratch(s: &Scenario, src: &str) -> Result<(String, i32), String> 
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let mnt = sc.get(p.key, &pre)?.mnt.clone();
+    let mnt = match device {
+        None => sc.get(p.key, &pre)?.mnt.clone(),
+        Some(dev) => sc.get_on(p.key, &pre, dev)?.mnt.clone(),
+    };
     let out = std::process::Command::new(&exe)
         .arg(&mnt)
         .output()
@@ -568,11 +621,29 @@ pub struct ReproOpts {
     #[arg(long, value_name = "FILE", value_parser = crate::cli::variant_file,
           conflicts_with = "variant")]
     pub variant_file: Option<&'static Variant>,
+    /// Run it (implies --run) on a filesystem made on this scratch file or block device: a device
+    /// with the atomic write units the scenario needs, for example. Everything on it is erased;
+    /// only this is written. Needs --destroy-data
+    #[arg(long, value_name = "DEV|FILE")]
+    pub device: Option<PathBuf>,
+    /// Confirm that the --device may be erased
+    #[arg(long, requires = "device")]
+    pub destroy_data: bool,
 }
 
 /// `diofuzz repro FILE [-o OUT] [--run]`.
 pub fn main(o: &ReproOpts) -> i32 {
     let (file, out, run) = (o.file.clone(), o.out.clone(), o.run);
+    if o.device.is_some() && !o.destroy_data {
+        eprintln!(
+            "diofuzz repro: --device {} erases everything on it: add --destroy-data to confirm",
+            o.device
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        );
+        return 2;
+    }
     let s = match diofuzz::input::load_scenario(&file) {
         Ok(s) => s,
         Err(e) => {
@@ -589,8 +660,8 @@ pub fn main(o: &ReproOpts) -> i32 {
             return 2;
         }
     };
-    if run {
-        return match run_on_scratch(&s, &src) {
+    if run || o.device.is_some() {
+        return match run_on(&s, &src, o.device.as_deref()) {
             Ok((t, code)) => {
                 print!("{t}");
                 code
