@@ -449,7 +449,8 @@ fn known_points_each_finding_to_the_committed_inputs() {
         .find(|e| e.contains("S3: ext4_iomap_alloc: hole in an indirect inode"))
         .unwrap();
     assert!(
-        s3.contains("inputs: corpus/regressions/thread_s3_indirect_hole (thread-v1"),
+        s3.contains("inputs: corpus/")
+            && s3.contains("corpus/regressions/thread_s3_indirect_hole (thread-v1"),
         "{s3}"
     );
 }
