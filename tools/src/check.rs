@@ -427,7 +427,8 @@ pub struct CheckOpts {
     /// Where the smallest counterexamples go
     #[arg(long, value_name = "DIR", default_value = "check-out")]
     pub out: PathBuf,
-    /// Also keep each new counterexample as a regression in corpus/regressions/
+    /// Also keep each new counterexample of a built-in variant as a regression in
+    /// corpus/regressions/
     #[arg(long)]
     pub keep: bool,
     /// JSON output
@@ -700,7 +701,11 @@ fn write_counterexamples(
         let path = dir.join(&name);
         std::fs::write(&path, &s.smallest)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        if keep && diofuzz::known::lookup(sig, variants[*vi].name).is_none() {
+        // Regressions pin built-in variants only: a patch variant's findings are not kept.
+        if keep
+            && diofuzz::variant::builtin(variants[*vi].name).is_some()
+            && diofuzz::known::lookup(sig, variants[*vi].name).is_none()
+        {
             let sc = Scenario::decode(&s.smallest).map_err(|e| e.to_string())?;
             diofuzz::regress::keep(
                 Path::new("corpus/regressions"),
