@@ -36,7 +36,7 @@ use std::sync::Mutex;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantFile {
-    /// The name it is reported under (not a built-in variant's name; no `,` or `+`).
+    /// The name it is reported under (not a built-in variant's name; no `,` or spaces).
     pub name: String,
     /// The built-in variant it changes.
     pub base: String,
