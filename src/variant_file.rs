@@ -350,6 +350,8 @@ mod tests {
         assert_eq!(v.iter_protocol, base.iter_protocol);
         assert_eq!(variant::known_as(v.name), "v6.15");
         assert_eq!(variant::newest().name, variant::NEWEST);
+        // The default variant is one the shipped suppressions cover.
+        assert!(crate::target::NEWEST_VARIANTS.contains(&variant::NEWEST));
     }
 
     #[test]
