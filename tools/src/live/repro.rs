@@ -215,14 +215,14 @@ pub fn lacks(s: &Scenario, why: &str) -> String {
     let d = s.world.device;
     if why.contains("atomic write units") {
         return format!(
-            "this scenario needs a block device with atomic writes (atomic_write_unit_min/max_bytes {}/{}); a loop device has none. Write the C program (`diofuzz repro FILE -o repro.c`) and run it on a filesystem made on such a device: an NVMe or SCSI disk with atomic writes, or a VM disk that has them (e.g. scsi_debug atomic_wr=1)",
+            "this scenario needs a block device with atomic writes (atomic_write_unit_min/max_bytes {}/{}); a loop device has none. Give such a device with --device DEV --destroy-data (an NVMe or SCSI disk with atomic writes, or a VM disk that has them, e.g. scsi_debug atomic_wr=1), or write the C program (`diofuzz repro FILE -o repro.c`) and run it on a filesystem made on one",
             d.awu_min, d.awu_max
         );
     }
     let needs = match why {
         w if w.contains("mount option") => "a filesystem mounted with the scenario's options (data=journal, dax, shutdown, inline crypto, XFS always_cow); the scratch filesystems use default mounts",
         w if w.contains("inode flags") => "inode flags the harness does not set (indirect mapping, journal_data, inline data, encryption, verity, dax, immutable, ...)",
-        w if w.contains("bigalloc") => "an ext4 filesystem made with bigalloc (mkfs.ext4 -O bigalloc -C CLUSTER): write the C program with -o and run it there",
+        w if w.contains("bigalloc") => "an ext4 filesystem made with bigalloc: give a scratch file or device with --device PATH --destroy-data (repro makes it), or write the C program with -o and run it on one made with mkfs.ext4 -O bigalloc -C CLUSTER",
         w if w.contains("injected faults") => "an errno injected at a kernel call site (the model injects it; a real kernel needs fault injection such as fail_function set up by hand)",
         w if w.contains("raw block device") => "a block device of its own (the scenario writes the device, not a file)",
         w if w.contains("aio") => "io_submit (the C program uses pwritev2)",
@@ -534,9 +534,6 @@ pub fn run_on(
     let p = match device {
         None => plan(s).map_err(|e| lacks(s, &e))?,
         Some(dev) => {
-            if s.world.cluster_bits != 0 {
-                return Err("the scenario needs ext4 bigalloc, which --device does not make (mkfs.ext4 -O bigalloc -C CLUSTER yourself and run the C program there)".into());
-            }
             let d = s.world.device;
             let have = device_units(dev);
             if d.awu_max != 0 && have != (d.awu_min, d.awu_max) {
@@ -549,7 +546,10 @@ pub fn run_on(
                     d.awu_max
                 ));
             }
-            plan(&device_free(s)).map_err(|e| lacks(s, &e))?
+            // What the filesystem must be made with: bigalloc clusters (ext4).
+            let mut p = plan(&device_free(s)).map_err(|e| lacks(s, &e))?;
+            p.key.cluster_bits = s.world.cluster_bits;
+            p
         }
     };
     let pre = super::scratch::prereqs();

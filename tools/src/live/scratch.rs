@@ -533,6 +533,10 @@ impl Scratch {
                     "-E",
                     "nodiscard,lazy_itable_init=1,lazy_journal_init=1",
                 ]);
+                if key.cluster_bits > 0 {
+                    c.args(["-O", "bigalloc", "-C"])
+                        .arg((1u32 << (key.blkbits + key.cluster_bits)).to_string());
+                }
                 c
             }
             FsKind::Bdev => return Err("bdev has no scratch filesystem".into()),
