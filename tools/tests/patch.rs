@@ -26,7 +26,8 @@ fn root() -> PathBuf {
 }
 
 fn tmp(name: &str, body: &[u8]) -> String {
-    let dir = std::env::temp_dir().join(format!("diofuzz-patch-test-{}", std::process::id()));
+    // Cargo's scratch folder for integration tests (target/tmp): nothing left in /tmp.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("patch-test");
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, body).unwrap();
@@ -64,7 +65,7 @@ fn a_patch_as_a_variant_closes_s3_on_replay() {
 #[test]
 fn check_compare_reports_closed_opened_and_exits_by_opened() {
     let d = tmp("small-domain.json", SMALL_DOMAIN.as_bytes());
-    let out_dir = std::env::temp_dir().join(format!("diofuzz-patch-cmp-{}", std::process::id()));
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("patch-cmp");
     let od = out_dir.display().to_string();
     let (code, out, err) = diofuzz(&[
         "check",
