@@ -13,7 +13,8 @@
 //! A decision gated by a variant switch can be unreachable on the variants chosen: run with
 //! `--variant all` (the default) for the union.
 
-use crate::cli::{expand_inputs, load_scenario, VariantSet};
+use crate::cli::VariantSet;
+use diofuzz::input::{load_scenario, walk};
 use diofuzz::model::trace::Ev;
 use diofuzz::scenario::ALL_SITES;
 use diofuzz::variant::Variant;
@@ -175,7 +176,7 @@ fn collect(files: &[PathBuf], variants: &[&'static Variant]) -> (Hits, usize, u6
 
 /// Replay `files` on `variants` and build the report.
 pub fn coverage(corpus: &[PathBuf], variants: &[&'static Variant]) -> Result<Report, String> {
-    let files = expand_inputs(corpus)?;
+    let files = walk(corpus)?;
     let t0 = std::time::Instant::now();
     let (hits, undecodable, executions) = collect(&files, variants);
     let seconds = t0.elapsed().as_secs_f64();

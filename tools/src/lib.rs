@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod compare;
 pub mod coverage;
 pub mod engines;
 pub mod live;

@@ -384,7 +384,7 @@ fn variants_with(s: &Scenario, sig: &str) -> Vec<&'static str> {
 }
 
 pub fn cli(o: &ReportOpts) -> Result<i32, String> {
-    let s = crate::cli::load_scenario(&o.finding)?;
+    let s = diofuzz::input::load_scenario(&o.finding)?;
     let v = o
         .variant
         .or_else(|| crate::live::variant_for_release(&host_release()))
@@ -506,7 +506,7 @@ pub fn cli(o: &ReportOpts) -> Result<i32, String> {
     if o.live {
         let rel = host_release();
         match crate::live::repro::run_on_scratch(&s, &repro) {
-            Ok(t) => {
+            Ok((t, _)) => {
                 write(&dir.join(format!("live-{rel}.txt")), &t)?;
                 live_text = Some((rel, t));
             }

@@ -10,6 +10,12 @@
  * Data letters per 512-byte sector: 0 zero, o old, d dirty-page data, n new,
  * s stale (free space is filled with 0x55 first), ? other.
  */
+/*
+ * Expected on v6.18 (6.18), as the diofuzz model predicts it:
+ *   return 8192, file position 19968, i_size 19968,
+ *   data (page cache, per 512-byte sector; . = not compared): oooooooooooooooosssssssnnnnnnnnnnnnnnnn
+ * The model's findings there: O3 (atomic write accepted outside its contract): accepted (8192 bytes) although position 11776 not aligned to the length 8192; O6 (accounting is wrong): byte 8192 outside the 8192 bytes written changed (tag 0 -> 4)
+ */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -85,6 +91,7 @@ static char classify(const unsigned char *b, uint64_t sector, size_t n)
 static void die(const char *what)
 {
 	fprintf(stderr, "setup: %s: %s\n", what, strerror(errno));
+	printf("COULD NOT RUN (setup: %s)\n", what);
 	exit(2);
 }
 
@@ -119,6 +126,9 @@ static void prefill_stale(const char *dir)
 	sync();
 }
 
+/* The page-cache letters of the read-back, for the verdict (4 MiB at most: 8192 sectors). */
+static char seen[8193];
+
 static void show(const char *path, uint64_t size, int direct)
 {
 	uint64_t n = (size + 4095) / 4096 * 4096;
@@ -135,12 +145,50 @@ static void show(const char *path, uint64_t size, int direct)
 	printf("%s", direct ? "data (O_DIRECT):    " : "data (page cache):  ");
 	for (uint64_t s = 0; s * 512 < size; s++) {
 		uint64_t len = size - s * 512 < 512 ? size - s * 512 : 512;
-		putchar(classify(b + s * 512, s, len));
+		char c = classify(b + s * 512, s, len);
+		putchar(c);
+		if (!direct && s < sizeof(seen) - 1)
+			seen[s] = c;
 		if (s % 8 == 7)
 			putchar(' ');
 	}
 	printf("\n");
 	munmap(b, n + 4096);
+}
+
+
+static const long long expect_ret = 8192;
+static const char expect_ret_text[] = "8192";
+static const long long expect_pos = 19968;
+static const unsigned long long expect_size = 19968;
+static const char expect_data[] = "oooooooooooooooosssssssnnnnnnnnnnnnnnnn";
+
+/* The verdict: does the kernel do what the model predicts (expect_* above)? */
+static int verdict(long long ret, int err, long long pos, unsigned long long size)
+{
+	int ok = 1;
+	if (expect_ret < 0 ? !(ret == -1 && err == -expect_ret) : ret != expect_ret) {
+		printf("differs: return value (expected %s)\n", expect_ret_text);
+		ok = 0;
+	}
+	if (expect_pos >= 0 && ret >= 0 && pos != expect_pos) {
+		printf("differs: file position %lld (expected %lld)\n", pos, expect_pos);
+		ok = 0;
+	}
+	if (size != expect_size) {
+		printf("differs: i_size %llu (expected %llu)\n", size, expect_size);
+		ok = 0;
+	}
+	for (size_t i = 0; expect_data[i]; i++) {
+		char e = expect_data[i], g = seen[i] ? seen[i] : '-';
+		if (e == '.' || e == g || (e == 's' && g == '?'))
+			continue;
+		printf("differs: data of sector %zu (byte %zu): '%c' (expected '%c')\n", i, i * 512, g, e);
+		ok = 0;
+		break;
+	}
+	printf("%s\n", ok ? "REPRODUCED" : "NOT REPRODUCED");
+	return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -179,6 +227,7 @@ int main(int argc, char **argv)
 	ssize_t ret;
 	int err = 0;
 	off_t after;
+	int verdict_code = 2;
 	ret = pwritev2(cfd, iov, 1, -1, 0x50);
 	err = errno;
 	after = lseek(cfd, 0, SEEK_CUR);
@@ -202,11 +251,12 @@ int main(int argc, char **argv)
 		close(cfd);
 		show(path, size, 0);
 		show(path, size, 1);
+		verdict_code = verdict(ret, err, after, size);
 	} else {
-		printf("statx: %s\n", strerror(errno));
+		printf("statx: %s\nCOULD NOT RUN (statx)\n", strerror(errno));
 	}
 	close(fd);
 	unlink(path);
 	unlink(donor);
-	return 0;
+	return verdict_code;
 }
