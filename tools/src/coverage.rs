@@ -123,14 +123,14 @@ struct Hits {
     faults: HashMap<(&'static str, String), u64>,
 }
 
-fn collect(files: &[PathBuf], variants: &[&'static Variant]) -> (Hits, usize, u64) {
+fn collect(files: &[PathBuf], variants: &[&'static Variant], progress: bool) -> (Hits, usize, u64) {
     let mut h = Hits::default();
     let mut bad = 0;
     let mut n = 0;
     let pb = crate::progress::items(
         (files.len() * variants.len()) as u64,
         "executions",
-        crate::progress::wanted(false),
+        progress,
     );
     for f in files {
         // Fuzzed corpora hold many short inputs (their missing fields take defaults, as the
@@ -561,7 +561,7 @@ pub fn cli(o: &CoverageOpts) -> Result<i32, String> {
     } else {
         o.inputs.clone()
     };
-    let r = coverage(&inputs, &o.variant.0)?;
+    let r = coverage(&inputs, &o.variant.0, crate::progress::wanted(o.json))?;
     if o.json {
         println!(
             "{}",
