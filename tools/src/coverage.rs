@@ -177,10 +177,14 @@ fn collect(files: &[PathBuf], variants: &[&'static Variant], progress: bool) -> 
 }
 
 /// Replay `files` on `variants` and build the report.
-pub fn coverage(corpus: &[PathBuf], variants: &[&'static Variant]) -> Result<Report, String> {
+pub fn coverage(
+    corpus: &[PathBuf],
+    variants: &[&'static Variant],
+    progress: bool,
+) -> Result<Report, String> {
     let files = walk(corpus)?;
     let t0 = std::time::Instant::now();
-    let (hits, undecodable, executions) = collect(&files, variants);
+    let (hits, undecodable, executions) = collect(&files, variants, progress);
     let seconds = t0.elapsed().as_secs_f64();
 
     // file -> function -> label -> item
