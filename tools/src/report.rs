@@ -503,11 +503,16 @@ pub fn cli(o: &ReportOpts) -> Result<i32, String> {
 
     // Live run of the reproducer on this host.
     let mut live_text = None;
+    let mut kernels = o.kernels.clone();
     if o.live {
         let rel = host_release();
         match crate::live::repro::run_on_scratch(&s, &repro) {
-            Ok((t, _)) => {
+            Ok((t, status)) => {
                 write(&dir.join(format!("live-{rel}.txt")), &t)?;
+                // Reproduced here (the reproducer's verdict, exit 0): this kernel counts.
+                if status == 0 && kernels.is_empty() {
+                    kernels.push(rel.clone());
+                }
                 live_text = Some((rel, t));
             }
             Err(e) => eprintln!("diofuzz report: --live: {e}"),
@@ -531,10 +536,10 @@ pub fn cli(o: &ReportOpts) -> Result<i32, String> {
         r,
         "Filesystem: {}. Reproduced on: {}.\nThe diofuzz model of the kernel predicts it for: {} (see path.txt).",
         main.fs,
-        if o.kernels.is_empty() {
+        if kernels.is_empty() {
             "not yet run on a real kernel".to_string()
         } else {
-            format!("Linux {}", o.kernels.join(", "))
+            format!("Linux {}", kernels.join(", "))
         },
         if sigvars.is_empty() {
             v.name.to_string()
