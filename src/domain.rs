@@ -9,40 +9,18 @@
 
 use crate::scenario::*;
 
-/// Layout letters of `check` (src/check.rs): H hole, U unwritten, W written, D delalloc,
-/// S written and shared (XFS reflink). A `/` before a letter starts a new physical extent.
+/// Layout letters (the layout language of [`crate::generators::layout`]): H hole, U unwritten,
+/// W written, D delalloc, S written and shared (XFS reflink); `|` before a letter starts a new
+/// physical extent.
 pub const BLOCK_LETTERS: [char; 5] = ['H', 'U', 'W', 'D', 'S'];
-/// Page-cache letters of `check`: N none, C clean, D dirty, W writeback, M mapped and re-dirtied,
-/// B busy.
+/// Page-cache letters ([`crate::generators::pages`]): N none, C clean, D dirty, W writeback,
+/// M mapped and re-dirtied, B busy.
 pub const PAGE_LETTERS: [char; 6] = ['N', 'C', 'D', 'W', 'M', 'B'];
 
-/// The block state of a layout letter (`new_extent` = a `/` came before it).
+/// The block state of a layout letter (`new_extent`: a `|` came before it).
 pub fn block_of_letter(c: char, new_extent: bool) -> Option<BlockState> {
-    let kind = match c {
-        'H' => Extent::Hole,
-        'U' => Extent::Unwritten,
-        'W' | 'S' => Extent::Written,
-        'D' => Extent::Delalloc,
-        _ => return None,
-    };
-    Some(BlockState {
-        kind,
-        new_extent,
-        shared: c == 'S',
-    })
-}
-
-/// The page state of a page-cache letter.
-pub fn page_of_letter(c: char) -> Option<PageState> {
-    Some(match c {
-        'N' => PageState::None,
-        'C' => PageState::Clean,
-        'D' => PageState::Dirty,
-        'W' => PageState::Writeback,
-        'M' => PageState::MappedDirty,
-        'B' => PageState::Busy,
-        _ => return None,
-    })
+    let spec = format!("{}{c}", if new_extent { "|" } else { "" });
+    crate::generators::layout(&spec).ok()?.first().copied()
 }
 
 /// Every block state the encoding distinguishes (letters, each with and without a new extent).
@@ -58,10 +36,7 @@ pub fn block_states() -> Vec<BlockState> {
 
 /// Every page state.
 pub fn page_states() -> Vec<PageState> {
-    PAGE_LETTERS
-        .iter()
-        .filter_map(|&c| page_of_letter(c))
-        .collect()
+    crate::generators::pages(&PAGE_LETTERS.iter().collect::<String>()).unwrap_or_default()
 }
 
 /// Every injected fault `check`'s `"fault": ["all"]` expands to: each call site x each errno the

@@ -10,6 +10,8 @@
 
 pub mod domain;
 pub mod errno;
+pub mod generators;
+pub mod input;
 pub mod known;
 pub mod model;
 pub mod mutate;
@@ -20,5 +22,6 @@ pub mod seeds;
 pub mod suppress;
 pub mod target;
 pub mod variant;
+pub mod variant_file;
 
 pub mod kernel;

@@ -60,31 +60,29 @@ impl Mode {
     }
 }
 
-/// A small deterministic generator (splitmix64).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
+/// The mutator's random source: the library's SplitMix64 ([`crate::generators::random::Rng`])
+/// with usize helpers.
+pub struct Rng(crate::generators::random::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+        Rng(crate::generators::random::Rng::new(
+            seed ^ 0x9e37_79b9_7f4a_7c15,
+        ))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in 0..n (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
+        self.0.below(n.max(1) as u64) as usize
     }
     /// True with probability num/den.
     pub fn chance(&mut self, num: usize, den: usize) -> bool {
         self.below(den) < num
     }
     pub fn pick<T: Copy>(&mut self, v: &[T]) -> T {
-        v[self.below(v.len())]
+        self.0.pick(v)
     }
 }
 

@@ -11,17 +11,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The committed scenario files of a corpus folder (the one input walker every command uses).
 fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_str().unwrap();
-            p.is_file() && !n.starts_with('.') && !n.ends_with(".expect") && !n.ends_with(".md")
-        })
-        .collect();
-    v.sort();
-    v
+    diofuzz::input::walk(&[dir]).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -55,8 +47,9 @@ fn every_corpus_file_replays_on_every_variant() {
         let fs = files(&root().join(dir));
         assert!(!fs.is_empty(), "{dir} is empty");
         for f in fs {
-            let data = std::fs::read(&f).unwrap();
-            let s = Scenario::decode(&data).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            let s = diofuzz::input::load(&f)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .scenario;
             for v in VARIANTS.iter() {
                 let x = diofuzz::model::run(&s, v);
                 let _ = diofuzz::oracle::check(&x);
@@ -74,7 +67,13 @@ fn regressions_keep_their_expectations() {
     let mut n = 0;
     for f in files(&dir) {
         let name = f.file_name().unwrap().to_str().unwrap().to_string();
-        let s = Scenario::decode(&std::fs::read(&f).unwrap()).unwrap();
+        let l = diofuzz::input::load(&f).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            l.defaulted.is_empty(),
+            "regression {name} is shorter than a full scenario: {:?}",
+            l.defaulted
+        );
+        let s = l.scenario;
         let now = regress::expectation(&s);
         let exp_path = dir.join(format!("{name}.expect"));
         if bless {
@@ -181,13 +180,50 @@ fn default_suppressions_apply_to_the_newest_variants_only() {
     let newest = diofuzz::target::default_suppressions(&[
         by_name("v6.18").unwrap(),
         by_name("v7.1").unwrap(),
+        by_name("v7.3").unwrap(),
     ]);
     assert!(!newest.is_empty());
     assert!(newest.matches("O1:ext4:S1: ext4_should_use_dio() false -> ext4_buffered_write_iter>buffered write (generic_perform_write)"));
     assert!(diofuzz::target::default_suppressions(&[by_name("thread-v1").unwrap()]).is_empty());
+    // The default variant (the newest) gets them.
+    assert!(!diofuzz::target::default_suppressions(&[diofuzz::variant::newest()]).is_empty());
+    assert_eq!(diofuzz::variant::newest().name, "v7.3");
     assert!(diofuzz::target::default_suppressions(&[
         by_name("v6.18").unwrap(),
         by_name("v6.13").unwrap()
     ])
     .is_empty());
+}
+
+/// Every known-findings.json entry is produced by at least one committed input (corpus/dio_write
+/// or corpus/regressions) on at least one of the variants it lists. A reworded decision string
+/// (the signatures are made of them) or a model change that removes a path then fails here
+/// instead of silently unhooking the entry and its suppression.
+#[test]
+fn every_known_finding_is_produced_by_a_committed_input() {
+    let mut produced: Vec<(String, String, String)> = Vec::new(); // (variant, signature, file)
+    for dir in ["corpus/dio_write", "corpus/regressions"] {
+        for f in files(&root().join(dir)) {
+            let s = Scenario::decode(&std::fs::read(&f).unwrap()).unwrap();
+            for v in VARIANTS.iter() {
+                for finding in diofuzz::oracle::check(&diofuzz::model::run_quiet(&s, v)) {
+                    let name = format!("{dir}/{}", f.file_name().unwrap().to_string_lossy());
+                    produced.push((v.name.to_string(), finding.signature, name));
+                }
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for k in diofuzz::known::all() {
+        if !produced.iter().any(|(v, sig, _)| k.matches(sig, v)) {
+            missing.push(format!("  {} on {:?}", k.signature, k.variants));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} known finding(s) produced by no committed input (add one with `diofuzz keep` or \
+         `check --keep`):\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
 }

@@ -188,6 +188,13 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
         o.exec_time
     );
     let supp = super::suppression_file(&root, &opts::Suppress::Default, None)?;
+    // One step per campaign: exec/s per engine and mutator, then the trials.
+    let campaigns = engines.len() * modes.len() * (1 + o.variants.0.len() * o.trials);
+    let pb = crate::progress::items(
+        campaigns as u64,
+        "campaigns",
+        crate::progress::wanted(false),
+    );
     if o.exec_time > 0 {
         for e in &engines {
             for m in modes {
@@ -198,12 +205,16 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
                 let (res, _) =
                     run::run_session(mk(*e, *m, None, o.exec_time, supp.clone(), vec![]), cfgv)?;
                 let r = &res.engines[0];
-                eprintln!(
-                    "diofuzz bench: exec/s {} {}: {:.0}",
-                    e,
-                    m.name(),
-                    r.exec_per_sec
+                crate::progress::line(
+                    &pb,
+                    &format!(
+                        "diofuzz bench: exec/s {} {}: {:.0}",
+                        e,
+                        m.name(),
+                        r.exec_per_sec
+                    ),
                 );
+                pb.inc(1);
                 let _ = writeln!(
                     md,
                     "| {} | {} | {} | {:.0} |",
@@ -237,18 +248,22 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
                         cfgv,
                     )?;
                     let hits = trial_hits(&res.first_hit, e.name(), &known);
-                    eprintln!(
-                        "diofuzz bench: {v} {e} {} trial {}/{}: {} finding(s), first at {}",
-                        m.name(),
-                        trial + 1,
-                        o.trials,
-                        hits.len(),
-                        hits.values()
-                            .copied()
-                            .reduce(f64::min)
-                            .map(|x| format!("{x:.2} s"))
-                            .unwrap_or_else(|| "-".into())
+                    crate::progress::line(
+                        &pb,
+                        &format!(
+                            "diofuzz bench: {v} {e} {} trial {}/{}: {} finding(s), first at {}",
+                            m.name(),
+                            trial + 1,
+                            o.trials,
+                            hits.len(),
+                            hits.values()
+                                .copied()
+                                .reduce(f64::min)
+                                .map(|x| format!("{x:.2} s"))
+                                .unwrap_or_else(|| "-".into())
+                        ),
                     );
+                    pb.inc(1);
                     for (sig, t) in hits {
                         tte.entry(sig)
                             .or_default()
@@ -310,6 +325,7 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
         out.display(),
         tsv_path.display()
     );
+    pb.finish_and_clear();
     Ok(if proc::stopped() { 2 } else { 0 })
 }
 

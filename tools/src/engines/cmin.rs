@@ -133,6 +133,10 @@ pub fn cmin_cli(o: &CminOpts) -> Result<i32, String> {
     let out = work.join("min");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let (cov_before, cov_after): (String, Box<dyn Fn() -> Result<String, String>>);
+    let pb = crate::progress::spinner(
+        &format!("{engine}: minimising {} files", before.len()),
+        crate::progress::wanted(false),
+    );
     match engine {
         Engine::LibFuzzer => {
             let (c, f) = lf_cov_of(&bin, &corpus, &env, &work.join("cov-before.log"))?;
@@ -202,6 +206,7 @@ pub fn cmin_cli(o: &CminOpts) -> Result<i32, String> {
         }
         Engine::Honggfuzz => unreachable!(),
     }
+    pb.finish_and_clear();
     let keep: HashSet<u64> = files_in(&out)
         .iter()
         .filter_map(|f| std::fs::read(f).ok())
@@ -236,7 +241,13 @@ pub fn cmin_cli(o: &CminOpts) -> Result<i32, String> {
                 corpus.display()
             ));
         }
-        let added = promote_into(&bin, &corpus, &seeds, &env, &work)?;
+        let pb = crate::progress::spinner(
+            &format!("libfuzzer: merging new edges into {}", seeds.display()),
+            crate::progress::wanted(false),
+        );
+        let added = promote_into(&bin, &corpus, &seeds, &env, &work);
+        pb.finish_and_clear();
+        let added = added?;
         println!(
             "promoted {} input(s) with new edges into {}{}",
             added.len(),

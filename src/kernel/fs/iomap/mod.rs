@@ -31,6 +31,30 @@ pub fn iomap_flag_names(f: u32) -> String {
     )
 }
 
+/// iomap_dio_rw()'s dio_flags by name (IOMAP_DIO_FORCE_WAIT|...), for the trace.
+pub fn dio_flag_names(f: u32) -> String {
+    crate::model::trace::join_flags(
+        f,
+        &[
+            (IOMAP_DIO_FORCE_WAIT, "FORCE_WAIT"),
+            (IOMAP_DIO_OVERWRITE_ONLY, "OVERWRITE_ONLY"),
+            (IOMAP_DIO_PARTIAL, "PARTIAL"),
+            (IOMAP_DIO_FSBLOCK_ALIGNED, "FSBLOCK_ALIGNED"),
+            (IOMAP_DIO_BOUNCE, "BOUNCE"),
+        ],
+        "IOMAP_DIO_",
+    )
+}
+
+/// The flags ->end_io gets (IOMAP_DIO_UNWRITTEN, IOMAP_DIO_COW) by name, for the trace.
+pub fn end_io_flag_names(f: u32) -> String {
+    crate::model::trace::join_flags(
+        f,
+        &[(IOMAP_DIO_UNWRITTEN, "UNWRITTEN"), (IOMAP_DIO_COW, "COW")],
+        "IOMAP_DIO_",
+    )
+}
+
 // iomap->flags
 pub const IOMAP_F_NEW: u32 = 1 << 0;
 pub const IOMAP_F_DIRTY: u32 = 1 << 1;
@@ -106,6 +130,17 @@ pub fn ops_begin(cx: &mut Cx, ops: IomapOps, pos: u64, len: u64, flags: u32) -> 
             kind: IomapType::Mapped,
             flags: 0,
         }),
+    }
+}
+
+/// 7.3: the table's ->iomap_next (DEFINE_IOMAP_ITER_NEXT[_END] in fs/ext4/inode.c,
+/// fs/xfs/xfs_iomap.c, block/fops.c). ext4_iomap_overwrite_ops no longer exists then (7.0).
+pub fn ops_next_name(ops: IomapOps) -> &'static str {
+    match ops {
+        IomapOps::Ext4 | IomapOps::Ext4Overwrite => "ext4_iomap_next",
+        IomapOps::XfsDirectWrite => "xfs_direct_write_iomap_next",
+        IomapOps::XfsAtomicCow => "xfs_atomic_write_cow_iomap_next",
+        IomapOps::Blkdev => "blkdev_iomap_next",
     }
 }
 
