@@ -637,6 +637,11 @@ pub fn dictionary() -> String {
     let mut seen = BTreeSet::new();
     let mut add = |out: &mut String, name: String, bytes: &[u8]| {
         if seen.insert(bytes.to_vec()) {
+            // Token names: letters, digits and '_' only (AFL++ rejects others).
+            let name: String = name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
             let esc: String = bytes.iter().map(|b| format!("\\x{b:02x}")).collect();
             out.push_str(&format!("{name}=\"{esc}\"\n"));
         }
@@ -741,9 +746,13 @@ pub fn dictionary() -> String {
             &mut out,
             format!(
                 "fault_{}_{}_{}",
-                f.site.function().replace(['(', ')'], "_"),
+                f.site.function(),
                 f.nth,
-                crate::errno::name(f.errno)
+                if f.errno == 0 {
+                    "none"
+                } else {
+                    crate::errno::name(f.errno)
+                }
             ),
             &[f.site as u8, f.nth, f.errno as u8],
         );
@@ -883,9 +892,15 @@ mod tests {
         let d = dictionary();
         let tokens: Vec<&str> = d.lines().filter(|l| !l.starts_with('#')).collect();
         assert!(tokens.len() > 200, "{}", tokens.len());
-        assert!(tokens
-            .iter()
-            .all(|t| t.contains("=\"\\x") && t.ends_with('"')));
+        for t in &tokens {
+            // name="\x..": the name in letters, digits and '_' (AFL++ rejects others).
+            let (name, value) = t.split_once('=').unwrap();
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{t}"
+            );
+            assert!(value.starts_with("\"\\x") && value.ends_with('"'), "{t}");
+        }
         // The thread chain's fields: O_DIRECT|O_APPEND with RWF_ATOMIC, an i_size one sector past
         // a block, bio_iov_iter_get_pages failing.
         // (Tokens are unique by value: a value two fields share appears once, under the first name.)
