@@ -5,7 +5,7 @@
 //! library only makes plain byte mutations (`diofuzz fuzz` does not load it at all then).
 //!
 //! The C interface (AFL++ docs/custom_mutators.md): afl_custom_init, afl_custom_fuzz,
-//! afl_custom_describe, afl_custom_deinit.
+//! afl_custom_fuzz_count, afl_custom_describe, afl_custom_deinit.
 
 use diofuzz::mutate::{self, Mode, Rng};
 use std::os::raw::{c_char, c_uint, c_void};
@@ -68,6 +68,21 @@ fn fuzz(input: &[u8], other: Option<&[u8]>, max_size: usize, seed: u64) -> Vec<u
         Some(b) if rng.chance(1, 4) => mutate::crossover(input, b, max_size, seed),
         _ => mutate::mutate(input, max_size, seed),
     }
+}
+
+/// How many custom mutations per queue entry and round: a fixed, modest number, so that AFL++'s
+/// own havoc stage (which runs beside this library) keeps most of the executions.
+pub const FUZZ_COUNT: u32 = 64;
+
+/// # Safety
+/// Called by AFL++ before the custom stage of a queue entry; reads nothing.
+#[no_mangle]
+pub unsafe extern "C" fn afl_custom_fuzz_count(
+    _data: *mut c_void,
+    _buf: *const u8,
+    _buf_size: usize,
+) -> u32 {
+    FUZZ_COUNT
 }
 
 /// # Safety
