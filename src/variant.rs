@@ -90,8 +90,8 @@ pub struct Variant {
     /// 6.18 (release): no user-memory check in iomap_dio_bio_iter or blkdev_direct_IO;
     /// bio_iov_iter_get_pages only aligns the bio size down to the logical block size;
     /// bio_split_io_at fails a page-crossing bio whose bvecs are off the DMA alignment (-EINVAL at
-    /// submission). (Correction to an earlier summary, docs/model.md §4.3 and §10; read in 6.18.2 and
-    /// 7.1.5; confirmed live.)
+    /// submission). (Correction to an earlier summary, docs/model.md §4.3 and §10; read in
+    /// 6.18.2 and 7.1.5; confirmed live.)
     pub dma_align_at_bio_split: bool,
     /// 7.0 (release): the dio->error early exit keeps `copied` instead of reverting to 0.
     pub dio_error_keeps_copied: bool,
