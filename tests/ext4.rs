@@ -6,10 +6,11 @@
 mod common;
 use common::{go, props};
 use diofuzz::errno::*;
+use diofuzz::generators::{base, bigalloc, hole, unwritten, with, written, KIB};
 use diofuzz::model::{run, Execution, TAG_NEW};
 use diofuzz::oracle::{check, Prop};
 use diofuzz::scenario::*;
-use diofuzz::seeds::{self, base, bigalloc, hole, unwritten, with, written, KIB};
+use diofuzz::seeds;
 
 fn seed(name: &str) -> Scenario {
     seeds::all()

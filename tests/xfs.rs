@@ -11,69 +11,7 @@ use diofuzz::model::{Execution, TAG_NEW, TAG_OLD};
 use diofuzz::oracle::{check, Prop};
 use diofuzz::scenario::*;
 
-const KIB: u64 = 1024;
-
-/// Layout from a string, one character per 4 KiB block: W written, U unwritten, H hole,
-/// S shared written, '|' before a block starts a new physical extent.
-fn layout(spec: &str) -> Vec<BlockState> {
-    let mut out = Vec::new();
-    let mut brk = false;
-    for c in spec.chars() {
-        if c == '|' {
-            brk = true;
-            continue;
-        }
-        let (kind, shared) = match c {
-            'W' => (Extent::Written, false),
-            'U' => (Extent::Unwritten, false),
-            'H' => (Extent::Hole, false),
-            'S' => (Extent::Written, true),
-            _ => panic!("bad layout char {c}"),
-        };
-        out.push(BlockState {
-            kind,
-            new_extent: brk,
-            shared,
-        });
-        brk = false;
-    }
-    out
-}
-
-/// XFS with reflink, 4 KiB blocks, a device with 4 KiB..64 KiB atomic units, a 32 KiB file,
-/// O_DIRECT RWF_ATOMIC write of `len` at `pos` over `spec`.
-fn xfs(spec: &str, pos: u64, len: u64) -> Scenario {
-    Scenario {
-        fs: FsKind::Xfs,
-        world: World {
-            device: Device {
-                awu_min: 4096,
-                awu_max: 65536,
-                stable_writes: false,
-            },
-            i_size: 32 * KIB,
-            blocks: layout(spec),
-            ..World::default()
-        },
-        request: Request {
-            rwf: Rwf {
-                atomic: true,
-                ..Rwf::default()
-            },
-            pos,
-            len,
-            ..Request::default()
-        },
-        faults: vec![],
-        races: vec![],
-    }
-}
-
-fn non_atomic(s: &Scenario) -> Scenario {
-    let mut s = s.clone();
-    s.request.rwf.atomic = false;
-    s
-}
+use diofuzz::generators::{non_atomic, xfs, KIB};
 
 /// The first `n` sectors of the file after the write, through the page cache and on disk.
 fn data(x: &Execution, from: u64, len: u64) -> (Vec<u32>, Vec<u32>) {

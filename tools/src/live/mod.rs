@@ -10,7 +10,6 @@
 
 pub mod compare;
 pub mod exec;
-pub mod gen;
 pub mod plan;
 pub mod repro;
 pub mod scratch;
@@ -340,7 +339,7 @@ fn run_live(o: &Opts) -> i32 {
         for &fs in &o.fss {
             scen.push((
                 format!("gen-{}-{}-{i}", o.seed, fs.name()),
-                gen::generate(o.seed, i, fs),
+                diofuzz::generators::random::generate(o.seed, i, fs),
             ));
         }
     }

@@ -3,11 +3,23 @@
 //! kiocb_set_rw_flags(), generic_write_sync().
 
 use crate::errno::*;
-use crate::model::*;
-use crate::scenario::{
-    Site, RWF_APPEND, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC, RWF_HIPRI, RWF_NOAPPEND, RWF_NOWAIT,
-    RWF_SYNC,
+use crate::kernel::include::uapi::linux::fs::{
+    RWF_APPEND, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC, RWF_HIPRI, RWF_NOAPPEND, RWF_NOWAIT, RWF_SYNC,
 };
+use crate::model::*;
+use crate::scenario::Site;
+
+// IOCB_* (include/linux/fs.h): the kiocb flags. The RWF_-derived ones share RWF_*'s values
+// (kiocb_set_rw_flags maps them one to one); IOCB_ATOMIC is RWF_ATOMIC.
+pub const IOCB_HIPRI: u32 = 0x01;
+pub const IOCB_DSYNC: u32 = 0x02;
+pub const IOCB_SYNC: u32 = 0x04;
+pub const IOCB_NOWAIT: u32 = 0x08;
+pub const IOCB_APPEND: u32 = 0x10;
+pub const IOCB_ATOMIC: u32 = 0x40;
+pub const IOCB_DONTCACHE: u32 = 0x80;
+pub const IOCB_DIRECT: u32 = 1 << 17;
+pub const IOCB_WRITE: u32 = 1 << 18;
 
 /// struct file, the parts the write path reads. f_mode bits are decided at open().
 #[derive(Clone, Copy, Debug)]
