@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! Behaviour of the XFS model per variant (docs/model.md §6): the write_iter / DIO dispatch rules that
-//! change between versions, the HW -> SW atomic retry, the DAX escape, the reflink and always-CoW
-//! bounces to buffered I/O, and the fstests atomic-write checks A1-A6 / E1, E2, E4, E6.
+//! Behaviour of the XFS model per variant (docs/model.md §6): the write_iter / DIO dispatch rules
+//! that change between versions, the HW -> SW atomic retry, the DAX escape, the reflink and
+//! always-CoW bounces to buffered I/O, and the fstests atomic-write checks A1-A6 / E1, E2, E4, E6.
 
 mod common;
 use common::{go, props};

@@ -87,7 +87,8 @@ pub fn ext4_file_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> 
     cx.ret(F, r)
 }
 
-/// ext4_dax_write_iter() (docs/model.md §5.9): exclusive lock, write checks, dax_iomap_rw, size update.
+/// ext4_dax_write_iter() (docs/model.md §5.9): exclusive lock, write checks, dax_iomap_rw, size
+/// update.
 fn ext4_dax_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "ext4_dax_write_iter";
     cx.enter(F, &[("pos", ki.ki_pos as i64)]);

@@ -89,9 +89,9 @@ pub struct ActorOutcome {
     pub error: i64,
 }
 
-/// The precedence table of docs/model.md §3.2: given what the actor did and what ->iomap_end returned (None: no
-/// ->iomap_end), what iomap_iter returns for the mapping: Some(ret) to stop (0 or -errno), None to
-/// go on to the next mapping.
+/// The precedence table of docs/model.md §3.2: given what the actor did and what ->iomap_end
+/// returned (None: no ->iomap_end), what iomap_iter returns for the mapping: Some(ret) to stop (0
+/// or -errno), None to go on to the next mapping.
 pub fn iter_precedence(p: IterProtocol, a: ActorOutcome, end: Option<i64>) -> Option<i64> {
     let end_err = end.filter(|&r| r < 0);
     match p {

@@ -217,7 +217,8 @@ pub fn xfs_file_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i
     cx.ret(F, r)
 }
 
-/// xfs_file_dio_write(): the dispatch (docs/model.md §6.2). Uses ki_pos before generic_write_checks.
+/// xfs_file_dio_write(): the dispatch (docs/model.md §6.2). Uses ki_pos before
+/// generic_write_checks.
 fn xfs_file_dio_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "xfs_file_dio_write";
     let count = iter.count;
@@ -280,9 +281,9 @@ fn xfs_file_dio_write_aligned(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -
     cx.ret(F, r)
 }
 
-/// xfs_file_dio_write_atomic() (6.16+, docs/model.md §6.5): HW (REQ_ATOMIC) ops first unless the write is
-/// longer than the buffer target's atomic unit max; -ENOPROTOOPT from them retries with the
-/// software CoW ops. Any other error, -EAGAIN included, is returned.
+/// xfs_file_dio_write_atomic() (6.16+, docs/model.md §6.5): HW (REQ_ATOMIC) ops first unless the
+/// write is longer than the buffer target's atomic unit max; -ENOPROTOOPT from them retries with
+/// the software CoW ops. Any other error, -EAGAIN included, is returned.
 fn xfs_file_dio_write_atomic(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "xfs_file_dio_write_atomic";
     let ocount = iter.count;
@@ -315,8 +316,9 @@ fn xfs_file_dio_write_atomic(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) ->
     }
 }
 
-/// xfs_file_dio_write_unaligned() (docs/model.md §6.3): shared lock + OVERWRITE_ONLY first, exclusive
-/// + FORCE_WAIT when extending or after -EAGAIN; CoW inodes bounce to buffered with -ENOTBLK.
+/// xfs_file_dio_write_unaligned() (docs/model.md §6.3): shared lock + OVERWRITE_ONLY first,
+/// exclusive + FORCE_WAIT when extending or after -EAGAIN; CoW inodes bounce to buffered with
+/// -ENOTBLK.
 fn xfs_file_dio_write_unaligned(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "xfs_file_dio_write_unaligned";
     let isize = cx.inode.i_size;
@@ -429,9 +431,9 @@ fn xfs_file_buffered_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i
     cx.ret(F, r)
 }
 
-/// xfs_dio_write_end_io() (docs/model.md §6.5; read in 6.13 and 6.18): CoW remap (6.16+: one atomic remap
-/// for IOCB_ATOMIC), then unwritten conversion (which also moves i_size), else the size update.
-/// An error from the DIO or from the remap is returned and nothing more is done.
+/// xfs_dio_write_end_io() (docs/model.md §6.5; read in 6.13 and 6.18): CoW remap (6.16+: one atomic
+/// remap for IOCB_ATOMIC), then unwritten conversion (which also moves i_size), else the size
+/// update. An error from the DIO or from the remap is returned and nothing more is done.
 pub fn xfs_dio_write_end_io(cx: &mut Cx, ki: &Kiocb, size: u64, error: i64, flags: u32) -> i64 {
     const F: &str = "xfs_dio_write_end_io";
     cx.enter(
