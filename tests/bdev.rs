@@ -12,8 +12,8 @@ use diofuzz::scenario::*;
 
 use diofuzz::generators::{bdev, KIB};
 
-const ALL: [&str; 8] = [
-    "v6.12", "v6.13", "v6.14", "v6.16", "v6.17", "v6.18", "v7.0", "v7.1",
+const ALL: [&str; 11] = [
+    "v6.12", "v6.13", "v6.14", "v6.16", "v6.17", "v6.18", "v6.19", "v7.0", "v7.1", "v7.2", "v7.3",
 ];
 
 #[test]

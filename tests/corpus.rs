@@ -181,10 +181,14 @@ fn default_suppressions_apply_to_the_newest_variants_only() {
     let newest = diofuzz::target::default_suppressions(&[
         by_name("v6.18").unwrap(),
         by_name("v7.1").unwrap(),
+        by_name("v7.3").unwrap(),
     ]);
     assert!(!newest.is_empty());
     assert!(newest.matches("O1:ext4:S1: ext4_should_use_dio() false -> ext4_buffered_write_iter>buffered write (generic_perform_write)"));
     assert!(diofuzz::target::default_suppressions(&[by_name("thread-v1").unwrap()]).is_empty());
+    // The default variant (the newest) gets them.
+    assert!(!diofuzz::target::default_suppressions(&[diofuzz::variant::newest()]).is_empty());
+    assert_eq!(diofuzz::variant::newest().name, "v7.3");
     assert!(diofuzz::target::default_suppressions(&[
         by_name("v6.18").unwrap(),
         by_name("v6.13").unwrap()

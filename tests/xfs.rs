@@ -53,7 +53,9 @@ fn v6_13_one_block_rule_v6_16_multi_block() {
             .decided("xfs_file_write_iter: atomic length != fs block size"));
         assert!(x.bios.is_empty());
     }
-    for var in ["v6.16", "v6.17", "v6.18", "v7.0", "v7.1"] {
+    for var in [
+        "v6.16", "v6.17", "v6.18", "v6.19", "v7.0", "v7.1", "v7.2", "v7.3",
+    ] {
         let x = go(&s, var);
         assert_clean_full(&x, 8 * KIB);
         // HW path: one REQ_ATOMIC bio, no remap.
@@ -67,7 +69,7 @@ fn v6_13_one_block_rule_v6_16_multi_block() {
 fn v6_16_hw_enoprotoopt_retries_with_software_cow() {
     // Two physical extents: no single REQ_ATOMIC bio is possible.
     let s = xfs("WW|WWWWWW", 0, 16 * KIB);
-    for var in ["v6.16", "v6.18", "v7.1"] {
+    for var in ["v6.16", "v6.18", "v7.1", "v7.3"] {
         let x = go(&s, var);
         assert_clean_full(&x, 16 * KIB);
         assert!(x
@@ -147,7 +149,7 @@ fn always_cow_unaligned_buffer_bounces_atomic_to_buffered_6_15_to_6_18() {
         assert!(props(&x).contains(&Prop::O1));
     }
     // 6.19+ (v7.0 here): no reroute; the atomic path writes through the CoW fork.
-    for var in ["v7.0", "v7.1"] {
+    for var in ["v6.19", "v7.0", "v7.1", "v7.2", "v7.3"] {
         let x = go(&s, var);
         assert_clean_full(&x, 4096);
         assert_eq!(x.atomic_remaps, 1);
@@ -266,7 +268,7 @@ fn a1_statx_units() {
     let x = go(&s2, "v6.18");
     assert_eq!((x.statx_unit_min, x.statx_unit_max), (0, 0));
     assert_eq!(x.ret, -EOPNOTSUPP);
-    for var in ["v6.13", "v6.18", "v7.1"] {
+    for var in ["v6.13", "v6.18", "v7.1", "v7.3"] {
         let x = go(&s, var);
         let (a, b) = (x.statx_unit_min, x.statx_unit_max);
         assert!(
@@ -303,7 +305,7 @@ fn a2_to_a6_contract_errnos() {
         ),
     ];
     for (what, s, e) in cases {
-        for var in ["v6.16", "v6.18", "v7.1"] {
+        for var in ["v6.16", "v6.18", "v7.1", "v7.3"] {
             let x = go(&s, var);
             assert_eq!(x.ret, e, "{what} on {var}");
             assert!(x.bios.is_empty() && x.buffered_calls == 0, "{what}");
@@ -329,7 +331,9 @@ fn e4_layouts_match_non_atomic_write() {
         let mut s = xfs(spec, pos_k * KIB, len_k * KIB);
         s.world.i_size = isize_k * KIB;
         s.world.inode.reflink = spec.contains('S');
-        for var in ["v6.16", "v6.17", "v6.18", "v7.0", "v7.1"] {
+        for var in [
+            "v6.16", "v6.17", "v6.18", "v6.19", "v7.0", "v7.1", "v7.2", "v7.3",
+        ] {
             let x = go(&s, var);
             assert_clean_full(&x, len_k * KIB);
             let y = go(&non_atomic(&s), var);
@@ -376,7 +380,7 @@ fn e6_out_of_space_all_or_nothing() {
     ];
     for (what, mut s, f) in cases {
         s.faults = vec![f];
-        for var in ["v6.16", "v6.18", "v7.1"] {
+        for var in ["v6.16", "v6.18", "v7.1", "v7.3"] {
             let x = go(&s, var);
             assert_eq!(x.ret, -ENOSPC, "{what} on {var}:\n{}", x.trace.render());
             assert_eq!(x.before, x.after, "{what} on {var}");
@@ -409,7 +413,7 @@ fn e1_e2_sweep() {
             for pos_k in (0..=32).step_by(4) {
                 let mut s = xfs(spec, pos_k * KIB, len_k * KIB);
                 s.world.inode.reflink = spec.contains('S');
-                for var in ["v6.16", "v6.18", "v7.1"] {
+                for var in ["v6.16", "v6.18", "v7.1", "v7.3"] {
                     let x = go(&s, var);
                     let p = props(&x);
                     assert!(
@@ -503,7 +507,7 @@ fn hw_atomic_cow_rest_after_short_bio_is_still_hw_possible() {
         s.world.inode.reflink = true;
         s.request.aio = aio;
         s.request.fault_at = Some(4 * KIB);
-        for var in ["v6.16", "v6.18", "v7.1"] {
+        for var in ["v6.16", "v6.18", "v7.1", "v7.3"] {
             let x = go(&s, var);
             let t = x.trace.render();
             let begins = x.trace.returns("xfs_direct_write_iomap_begin");

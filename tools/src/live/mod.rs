@@ -666,7 +666,8 @@ mod tests {
         );
         assert_eq!(variant_for_release("6.13.0").unwrap().name, "v6.13");
         // An unknown minor takes the newest one below it.
-        assert_eq!(variant_for_release("7.9.1").unwrap().name, "v7.1");
+        assert_eq!(variant_for_release("7.9.1").unwrap().name, "v7.3");
+        assert_eq!(variant_for_release("7.3.4").unwrap().name, "v7.3");
         assert!(variant_for_release("garbage").is_none());
     }
 
