@@ -8,6 +8,7 @@
 //! afl_custom_fuzz_count, afl_custom_describe, afl_custom_deinit.
 
 use diofuzz::mutate::{self, Mode, Rng};
+use diofuzz::scenario::MAX_INPUT;
 use std::os::raw::{c_char, c_uint, c_void};
 
 struct State {
@@ -24,7 +25,7 @@ pub unsafe extern "C" fn afl_custom_init(_afl: *mut c_void, seed: c_uint) -> *mu
     Box::into_raw(Box::new(State {
         seed: seed as u64,
         calls: 0,
-        out: Vec::new(),
+        out: Vec::with_capacity(MAX_INPUT),
     })) as *mut c_void
 }
 
@@ -51,7 +52,15 @@ pub unsafe extern "C" fn afl_custom_fuzz(
         .then(|| std::slice::from_raw_parts(add_buf, add_buf_size));
     st.calls += 1;
     let seed = st.seed.wrapping_mul(0x1000_0000_01b3) ^ st.calls;
-    st.out = fuzz(input, other, max_size, seed);
+    let v = fuzz(input, other, max_size, seed);
+    // One buffer for the library's whole life, never moved once it is big enough: AFL++ may
+    // still read the previous output while it asks for the next one, so a fresh Vec each call
+    // (freeing the last) corrupted afl-fuzz's heap.
+    if st.out.capacity() < v.len().max(MAX_INPUT) {
+        st.out.reserve(v.len().max(MAX_INPUT));
+    }
+    st.out.clear();
+    st.out.extend_from_slice(&v);
     *out_buf = st.out.as_mut_ptr();
     st.out.len()
 }
