@@ -8,15 +8,16 @@
 //! function names are kept. The tools (CLI, `check`, engine supervisor, live differential) are the
 //! `diofuzz-tools` crate in tools/, which depends on this one; this crate never uses them.
 
+pub mod backports;
 pub mod errno;
 pub mod known;
 pub mod model;
 pub mod oracle;
 pub mod regress;
 pub mod scenario;
+pub mod seeds;
 pub mod suppress;
 pub mod target;
 pub mod variant;
-pub mod seeds;
 
 pub mod kernel;

@@ -24,12 +24,25 @@ pub struct FsKey {
     pub lbs_bits: u8,
     /// XFS only: mkfs -m reflink=1.
     pub reflink: bool,
+    /// ext4 bigalloc: log2 of blocks per cluster (mkfs -O bigalloc -C), 0 = none.
+    pub cluster_bits: u8,
+    /// On the given atomic-capable disk ([`Disk`]) instead of a loop device.
+    pub disk: bool,
+}
+
+/// An atomic-capable block device the run may format (a scsi_debug disk inside `diofuzz lab`):
+/// its atomic write units and logical block size, from sysfs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Disk {
+    pub awu_min: u32,
+    pub awu_max: u32,
+    pub lbs_bits: u8,
 }
 
 impl FsKey {
     pub fn label(&self) -> String {
         format!(
-            "{}-b{}-l{}{}",
+            "{}-b{}-l{}{}{}{}",
             self.fs.name(),
             1u32 << self.blkbits,
             1u32 << self.lbs_bits,
@@ -37,7 +50,13 @@ impl FsKey {
                 "-noreflink"
             } else {
                 ""
-            }
+            },
+            if self.cluster_bits > 0 {
+                format!("-c{}", 1u32 << (self.blkbits + self.cluster_bits))
+            } else {
+                String::new()
+            },
+            if self.disk { "-disk" } else { "" }
         )
     }
 }
@@ -108,6 +127,13 @@ fn unsup<T>(s: &str) -> Result<T, Unsupported> {
 
 /// Map a scenario to a plan, or say why it is not expressible on a real kernel with loop devices.
 pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
+    plan_on(s, None)
+}
+
+/// Map a scenario to a plan on a loop device (`disk` None) or on the given atomic-capable disk:
+/// there the scenario's device atomic units and logical block size must be the disk's, and
+/// ext4 bigalloc clusters are made by mkfs.
+pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let w = &s.world;
     let r = &s.request;
     if s.fs == FsKind::Bdev {
@@ -116,11 +142,26 @@ pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
     if w.blkbits != 10 && w.blkbits != 12 {
         return unsup("block size other than 1024 or 4096");
     }
-    if w.cluster_bits != 0 {
-        return unsup("bigalloc clusters");
-    }
-    if w.device.awu_min != 0 || w.device.awu_max != 0 {
-        return unsup("device atomic write units (loop has none)");
+    match disk {
+        None => {
+            if w.cluster_bits != 0 {
+                return unsup("bigalloc clusters");
+            }
+            if w.device.awu_min != 0 || w.device.awu_max != 0 {
+                return unsup("device atomic write units (loop has none)");
+            }
+        }
+        Some(d) => {
+            if w.device.awu_min != d.awu_min || w.device.awu_max != d.awu_max {
+                return unsup("device atomic write units other than the disk's");
+            }
+            if w.lbs_bits != d.lbs_bits {
+                return unsup("logical block size other than the disk's");
+            }
+            if w.cluster_bits != 0 && s.fs != FsKind::Ext4 {
+                return unsup("bigalloc clusters on XFS");
+            }
+        }
     }
     if w.device.stable_writes {
         return unsup("stable-writes device");
@@ -344,6 +385,8 @@ pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
             blkbits: w.blkbits,
             lbs_bits: w.lbs_bits,
             reflink,
+            cluster_bits: w.cluster_bits,
+            disk: disk.is_some(),
         },
         i_size,
         steps,
