@@ -25,10 +25,9 @@
 //! - `race`: race names ("none", "MmapRedirty", "FcntlToggleDirect", "LockContended",
 //!   "InodeFlagChangedAfterOpen:N").
 
-use crate::cli::Opts;
 use diofuzz::oracle::{self, Prop};
 use diofuzz::scenario::*;
-use diofuzz::variant::{self, Variant};
+use diofuzz::variant::Variant;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -330,8 +329,35 @@ fn better(a: &[u8], b: &[u8]) -> bool {
     (a.len(), a) < (b.len(), b)
 }
 
-pub fn cli(args: &[String]) -> i32 {
-    match run_cli(args) {
+/// `diofuzz check`: bounded exhaustive search of a domain.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CheckOpts {
+    /// Variants to run (a name, a comma list, or all)
+    #[arg(long, value_name = "V", default_value = "all", value_parser = crate::cli::variant_set)]
+    pub variant: crate::cli::VariantSet,
+    /// Only the slices (and fs values) of this filesystem
+    #[arg(long, value_name = "FS", default_value = "all",
+          value_parser = clap::builder::PossibleValuesParser::new(["ext4", "xfs", "bdev", "all"]))]
+    pub fs: String,
+    /// The domain file [default: check/default-domain.json, embedded]
+    #[arg(long, value_name = "FILE")]
+    pub domain: Option<PathBuf>,
+    /// Worker threads [default: the number of CPUs]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub jobs: Option<u64>,
+    /// Where the smallest counterexamples go
+    #[arg(long, value_name = "DIR", default_value = "check-out")]
+    pub out: PathBuf,
+    /// Also keep each new counterexample as a regression in corpus/regressions/
+    #[arg(long)]
+    pub keep: bool,
+    /// JSON output
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn cli(o: &CheckOpts) -> i32 {
+    match run_cli(o) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("diofuzz check: {e}");
@@ -340,26 +366,12 @@ pub fn cli(args: &[String]) -> i32 {
     }
 }
 
-fn run_cli(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(
-        args,
-        &["--variant", "--fs", "--domain", "--jobs", "--out"],
-        &["--json", "--keep", "--help"],
-    )?;
-    if o.flag("--help") {
-        println!("usage: diofuzz check [--variant V|all] [--fs ext4|xfs|bdev|all] [--domain FILE] [--jobs N] [--out DIR] [--keep] [--json]\n  --out DIR   where the smallest counterexamples go (default check-out/)\n  --keep      also keep each one as a regression in corpus/regressions/");
-        return Ok(0);
-    }
-    let variants = variant::resolve(o.val("--variant").unwrap_or("all"))?;
-    let fs_filter = match o.val("--fs").unwrap_or("all") {
-        "all" => None,
-        f @ ("ext4" | "xfs" | "bdev") => Some(f.to_string()),
-        f => return Err(format!("unknown --fs '{f}' (ext4, xfs, bdev or all)")),
-    };
-    let text = match o.val("--domain") {
-        Some(p) => {
-            std::fs::read_to_string(p).map_err(|e| format!("cannot read domain {p}: {e}"))?
-        }
+fn run_cli(o: &CheckOpts) -> Result<i32, String> {
+    let variants = o.variant.0.clone();
+    let fs_filter = (o.fs != "all").then(|| o.fs.clone());
+    let text = match &o.domain {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| format!("cannot read domain {}: {e}", p.display()))?,
         None => DEFAULT_DOMAIN.to_string(),
     };
     let mut domain = Domain::parse(&text)?;
@@ -380,25 +392,21 @@ fn run_cli(args: &[String]) -> Result<i32, String> {
             }
         }
     }
-    let jobs: usize = match o.val("--jobs") {
-        Some(j) => j
-            .parse()
-            .ok()
-            .filter(|&j| j > 0)
-            .ok_or(format!("bad --jobs '{j}'"))?,
+    let jobs: usize = match o.jobs {
+        Some(j) => j as usize,
         None => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
     };
-    let out_dir = PathBuf::from(o.val("--out").unwrap_or("check-out"));
+    let out_dir = o.out.clone();
     let report = check(
         &domain,
         &variants,
         jobs,
-        std::io::stderr().is_terminal() && !o.flag("--json"),
+        std::io::stderr().is_terminal() && !o.json,
     )?;
-    let kept = write_counterexamples(&report, &variants, &out_dir, o.flag("--keep"))?;
-    if o.flag("--json") {
+    let kept = write_counterexamples(&report, &variants, &out_dir, o.keep)?;
+    if o.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report_json(&report, &variants, &kept))

@@ -9,59 +9,204 @@ use diofuzz::variant::{self, Variant, VARIANTS};
 use diofuzz::{errno, known, seeds};
 use std::path::{Path, PathBuf};
 
-const USAGE: &str = "\
-diofuzz: a fuzzing harness suite for the Linux direct-IO write path and its buffered fallback
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
-usage:
-  diofuzz replay FILE|DIR... [--variant V|all] [--json] [--quiet]
-        run corpus files (raw fuzz bytes, or readable .json scenarios) through the model; print
-        the trace (ftrace function_graph style), the verdict and each finding's signature
-  diofuzz variants [--json]     the kernel variants, their commits, and the switch table
-  diofuzz show FILE             print a corpus file as a readable JSON scenario
-  diofuzz encode FILE.json [-o OUT]
-                                turn a readable scenario into corpus bytes (stdout or OUT)
-  diofuzz triage FILE|DIR... [--variant V|all] [--json]
-                                group the findings of many inputs by signature: count, known/new,
-                                smallest input, one detail
-  diofuzz known [--suppressions]
-                                the known root causes (known-findings.json), or the suppression
-                                file for the newest variants generated from them
-  diofuzz keep FILE --name NAME [--dir DIR]
-                                keep a counterexample as a regression test: DIR/NAME plus
-                                NAME.expect (per variant, the signatures it must report);
-                                default DIR: corpus/regressions
-  diofuzz seeds [--out DIR] [--list]
-                                write the named seed scenarios (default DIR: corpus/dio_write)
-  diofuzz check [--variant V|all] [--fs ext4|xfs|bdev|all] [--domain FILE] [--jobs N] [--json]
-                                bounded exhaustive search of a domain (see README)
-  diofuzz fuzz|cmin|tmin|bench ...   run fuzzing engines (see README, `diofuzz fuzz --help`)
-  diofuzz live|repro ...        replay scenarios on the running kernel / write a C reproducer
+/// diofuzz: a fuzzing harness suite for the Linux direct-IO write path and its buffered fallback
+#[derive(Parser, Debug)]
+#[command(
+    name = "diofuzz",
+    version,
+    arg_required_else_help = true,
+    after_help = "exit status: 0 nothing found, 1 findings reported, 2 usage or input error"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
 
-exit status: 0 nothing found, 1 findings reported, 2 usage or input error";
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run corpus files (raw fuzz bytes, or readable .json scenarios) through the model; print
+    /// the trace (ftrace function_graph style), the verdict and each finding's signature
+    Replay(ReplayOpts),
+    /// The kernel variants, their commits, and the switch table
+    Variants {
+        /// JSON output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a corpus file as a readable JSON scenario
+    Show {
+        /// A corpus file (bytes) or a .json scenario
+        file: PathBuf,
+    },
+    /// Turn a readable scenario into corpus bytes (stdout or OUT)
+    Encode {
+        /// A .json scenario
+        #[arg(value_name = "FILE.json")]
+        file: PathBuf,
+        /// Write the bytes to OUT instead of stdout
+        #[arg(short = 'o', long = "out", value_name = "OUT")]
+        out: Option<PathBuf>,
+    },
+    /// Group the findings of many inputs by signature: count, known/new, smallest input, one detail
+    Triage(TriageOpts),
+    /// The known root causes (known-findings.json), or the suppression file for the newest
+    /// variants generated from them
+    Known {
+        /// Print the suppression file for the newest variants
+        #[arg(long)]
+        suppressions: bool,
+    },
+    /// Keep a counterexample as a regression test: DIR/NAME plus NAME.expect (per variant, the
+    /// signatures it must report)
+    Keep {
+        /// The counterexample (bytes or .json)
+        file: PathBuf,
+        /// The regression's name
+        #[arg(long)]
+        name: String,
+        /// Where it goes
+        #[arg(long, value_name = "DIR", default_value = "corpus/regressions")]
+        dir: PathBuf,
+    },
+    /// Write the named seed scenarios
+    Seeds {
+        /// Where they go
+        #[arg(long, value_name = "DIR", default_value = "corpus/dio_write")]
+        out: PathBuf,
+        /// Only list them
+        #[arg(long)]
+        list: bool,
+    },
+    /// Bounded exhaustive search of a domain (see README)
+    Check(crate::check::CheckOpts),
+    /// Run fuzzing engines (libFuzzer, AFL++, honggfuzz) side by side on the shared corpus
+    Fuzz(crate::engines::opts::FuzzOpts),
+    /// Minimise a corpus (libFuzzer -merge=1 or afl-cmin), coverage of every variant counting
+    Cmin(crate::engines::cmin::CminOpts),
+    /// Minimise a crash input, keeping its signature
+    Tmin(crate::engines::cmin::TminOpts),
+    /// Time to exposure and exec/s per engine (BENCHMARKS.md)
+    Bench(crate::engines::bench::BenchOpts),
+    /// Replay scenarios on the running kernel (scratch filesystems, root) and compare with the model
+    Live(crate::live::Opts),
+    /// Write a standalone C reproducer for a scenario (JSON or bytes), or build and run it
+    Repro(crate::live::repro::ReproOpts),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
 
+#[derive(Args, Debug)]
+pub struct ReplayOpts {
+    /// Corpus files or folders
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// Variants (a name, a comma list, or all) [default: the newest]
+    #[arg(long, value_name = "V|all", value_parser = variant_set)]
+    pub variant: Option<VariantSet>,
+    /// JSON output, one object per file and variant
+    #[arg(long)]
+    pub json: bool,
+    /// No trace: the result and verdict only
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TriageOpts {
+    /// Corpus files or folders
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// Variants (a name, a comma list, or all) [default: the newest]
+    #[arg(long, value_name = "V|all", value_parser = variant_set)]
+    pub variant: Option<VariantSet>,
+    /// JSON output
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Variants as `--variant` takes them: a name, a comma list, or `all`.
+#[derive(Clone)]
+pub struct VariantSet(pub Vec<&'static Variant>);
+
+impl std::fmt::Debug for VariantSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|v| v.name))
+            .finish()
+    }
+}
+
+impl VariantSet {
+    /// The given variants, or the newest alone.
+    pub fn or_newest(v: &Option<VariantSet>) -> Vec<&'static Variant> {
+        v.as_ref()
+            .map(|s| s.0.clone())
+            .unwrap_or_else(|| vec![variant::newest()])
+    }
+}
+
+/// clap value parser: a variant name, a comma list, or `all`; the error names the known ones.
+pub fn variant_set(s: &str) -> Result<VariantSet, String> {
+    variant::resolve(s.trim()).map(VariantSet)
+}
+
+/// clap value parser: exactly one variant.
+pub fn one_variant(s: &str) -> Result<&'static Variant, String> {
+    match variant::resolve(s.trim())?.as_slice() {
+        [v] => Ok(*v),
+        _ => Err(format!("'{s}': want one variant, not a list")),
+    }
+}
+
+/// Parse the command line (without the program name) and run it; returns the exit code.
+/// clap's own usage errors exit 2 and --help/--version exit 0, as clap does.
 pub fn main(args: Vec<String>) -> i32 {
-    let Some(cmd) = args.first().map(String::as_str) else {
-        eprintln!("{USAGE}");
-        return 2;
+    let cli = match Cli::try_parse_from(std::iter::once("diofuzz".to_string()).chain(args)) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
     };
-    let rest = &args[1..];
+    run(cli.cmd)
+}
+
+fn run(cmd: Cmd) -> i32 {
     let r = match cmd {
-        "replay" => replay(rest),
-        "variants" => variants(rest),
-        "show" => show(rest),
-        "encode" => encode(rest),
-        "seeds" => seeds_cmd(rest),
-        "keep" => keep(rest),
-        "triage" => triage(rest),
-        "known" => known_cmd(rest),
-        "check" => return crate::check::cli(rest),
-        "fuzz" | "cmin" | "tmin" | "bench" => return crate::engines::cli(cmd, rest),
-        "live" | "repro" => return crate::live::cli(cmd, rest),
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
+        Cmd::Replay(o) => replay(&o),
+        Cmd::Variants { json } => variants(json),
+        Cmd::Show { file } => show(&file),
+        Cmd::Encode { file, out } => encode(&file, out.as_deref()),
+        Cmd::Seeds { out, list } => seeds_cmd(&out, list),
+        Cmd::Keep { file, name, dir } => keep(&file, &name, &dir),
+        Cmd::Triage(o) => triage(&o),
+        Cmd::Known { suppressions } => known_cmd(suppressions),
+        Cmd::Check(o) => return crate::check::cli(&o),
+        Cmd::Fuzz(o) => return crate::engines::exit_code("fuzz", crate::engines::fuzz(&o)),
+        Cmd::Cmin(o) => {
+            return crate::engines::exit_code("cmin", crate::engines::cmin::cmin_cli(&o))
+        }
+        Cmd::Tmin(o) => {
+            return crate::engines::exit_code("tmin", crate::engines::cmin::tmin_cli(&o))
+        }
+        Cmd::Bench(o) => return crate::engines::exit_code("bench", crate::engines::bench::cli(&o)),
+        Cmd::Live(o) => return crate::live::run_live(&o),
+        Cmd::Repro(o) => return crate::live::repro::main(&o),
+        Cmd::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "diofuzz",
+                &mut std::io::stdout(),
+            );
             Ok(0)
         }
-        other => Err(format!("unknown command '{other}'\n\n{USAGE}")),
     };
     match r {
         Ok(code) => code,
@@ -69,57 +214,6 @@ pub fn main(args: Vec<String>) -> i32 {
             eprintln!("diofuzz: {e}");
             2
         }
-    }
-}
-
-/// Minimal option parser: flags with values, boolean flags, positionals.
-pub struct Opts {
-    pub pos: Vec<String>,
-    pub vals: Vec<(String, String)>,
-    pub flags: Vec<String>,
-}
-
-impl Opts {
-    pub fn parse(args: &[String], with_value: &[&str], boolean: &[&str]) -> Result<Opts, String> {
-        let mut o = Opts {
-            pos: vec![],
-            vals: vec![],
-            flags: vec![],
-        };
-        let mut i = 0;
-        while i < args.len() {
-            let a = &args[i];
-            if let Some((k, v)) = a.split_once('=').filter(|_| a.starts_with("--")) {
-                if !with_value.contains(&k) {
-                    return Err(format!("unknown option '{k}'"));
-                }
-                o.vals.push((k.to_string(), v.to_string()));
-            } else if with_value.contains(&a.as_str()) {
-                let v = args
-                    .get(i + 1)
-                    .ok_or_else(|| format!("option '{a}' needs a value"))?;
-                o.vals.push((a.clone(), v.clone()));
-                i += 1;
-            } else if boolean.contains(&a.as_str()) {
-                o.flags.push(a.clone());
-            } else if a.starts_with('-') && a.len() > 1 {
-                return Err(format!("unknown option '{a}'"));
-            } else {
-                o.pos.push(a.clone());
-            }
-            i += 1;
-        }
-        Ok(o)
-    }
-    pub fn val(&self, k: &str) -> Option<&str> {
-        self.vals
-            .iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    }
-    pub fn flag(&self, k: &str) -> bool {
-        self.flags.iter().any(|f| f == k)
     }
 }
 
@@ -140,10 +234,10 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, String> {
 }
 
 /// Expand FILE|DIR arguments into files, sorted, skipping hidden files and READMEs.
-pub fn expand_inputs(paths: &[String]) -> Result<Vec<PathBuf>, String> {
+pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {
-        let p = PathBuf::from(p);
+        let p = p.clone();
         let md = std::fs::metadata(&p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
         if md.is_dir() {
             let mut v: Vec<PathBuf> = std::fs::read_dir(&p)
@@ -202,14 +296,10 @@ fn exec_json(file: &Path, x: &Execution, findings: &[Finding]) -> serde_json::Va
     })
 }
 
-fn replay(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &["--variant"], &["--json", "--quiet"])?;
-    if o.pos.is_empty() {
-        return Err("replay needs FILE or DIR".into());
-    }
-    let vs = variant::resolve(o.val("--variant").unwrap_or(variant::newest().name))?;
-    let files = expand_inputs(&o.pos)?;
-    let (json, quiet) = (o.flag("--json"), o.flag("--quiet"));
+fn replay(o: &ReplayOpts) -> Result<i32, String> {
+    let vs = VariantSet::or_newest(&o.variant);
+    let files = expand_inputs(&o.inputs)?;
+    let (json, quiet) = (o.json, o.quiet);
     let mut any = false;
     let mut out = Vec::new();
     for f in &files {
@@ -270,9 +360,8 @@ fn print_exec(f: &Path, v: &Variant, x: &Execution, fs: &[Finding], quiet: bool)
     println!();
 }
 
-fn variants(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &[], &["--json"])?;
-    if o.flag("--json") {
+fn variants(json: bool) -> Result<i32, String> {
+    if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&VARIANTS[..]).unwrap_or_default()
@@ -303,12 +392,8 @@ fn variants(args: &[String]) -> Result<i32, String> {
     Ok(0)
 }
 
-fn show(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &[], &[])?;
-    let [f] = o.pos.as_slice() else {
-        return Err("show needs exactly one FILE".into());
-    };
-    let s = load_scenario(Path::new(f))?;
+fn show(f: &Path) -> Result<i32, String> {
+    let s = load_scenario(f)?;
     println!(
         "{}",
         serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?
@@ -316,15 +401,12 @@ fn show(args: &[String]) -> Result<i32, String> {
     Ok(0)
 }
 
-fn encode(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &["-o"], &[])?;
-    let [f] = o.pos.as_slice() else {
-        return Err("encode needs exactly one FILE.json".into());
-    };
-    let s = load_scenario(Path::new(f))?;
-    let bytes = s.encode().map_err(|e| format!("{f}: {e}"))?;
-    match o.val("-o") {
-        Some(out) => std::fs::write(out, &bytes).map_err(|e| format!("cannot write {out}: {e}"))?,
+fn encode(f: &Path, out: Option<&Path>) -> Result<i32, String> {
+    let s = load_scenario(f)?;
+    let bytes = s.encode().map_err(|e| format!("{}: {e}", f.display()))?;
+    match out {
+        Some(out) => std::fs::write(out, &bytes)
+            .map_err(|e| format!("cannot write {}: {e}", out.display()))?,
         None => {
             use std::io::Write;
             std::io::stdout()
@@ -335,29 +417,21 @@ fn encode(args: &[String]) -> Result<i32, String> {
     Ok(0)
 }
 
-fn seeds_cmd(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &["--out"], &["--list"])?;
-    if o.flag("--list") {
+fn seeds_cmd(dir: &Path, list: bool) -> Result<i32, String> {
+    if list {
         for s in seeds::all() {
             println!("{:<40} {}", s.name, s.about);
         }
         return Ok(0);
     }
-    let dir = PathBuf::from(o.val("--out").unwrap_or("corpus/dio_write"));
-    let n = seeds::write_all(&dir)?;
+    let n = seeds::write_all(dir)?;
     println!("wrote {n} seed files to {}", dir.display());
     Ok(0)
 }
 
-fn keep(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &["--name", "--dir"], &[])?;
-    let [f] = o.pos.as_slice() else {
-        return Err("keep needs exactly one FILE".into());
-    };
-    let name = o.val("--name").ok_or("keep needs --name NAME")?;
-    let dir = PathBuf::from(o.val("--dir").unwrap_or("corpus/regressions"));
-    let s = load_scenario(Path::new(f))?;
-    let e = diofuzz::regress::keep(&dir, name, &s)?;
+fn keep(f: &Path, name: &str, dir: &Path) -> Result<i32, String> {
+    let s = load_scenario(f)?;
+    let e = diofuzz::regress::keep(dir, name, &s)?;
     let buggy: Vec<&String> = e
         .iter()
         .filter(|(_, v)| !v.is_empty())
@@ -380,18 +454,14 @@ fn keep(args: &[String]) -> Result<i32, String> {
     Ok(0)
 }
 
-fn triage(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &["--variant"], &["--json"])?;
-    if o.pos.is_empty() {
-        return Err("triage needs FILE or DIR".into());
-    }
-    let vs = variant::resolve(o.val("--variant").unwrap_or(variant::newest().name))?;
+fn triage(o: &TriageOpts) -> Result<i32, String> {
+    let vs = VariantSet::or_newest(&o.variant);
     // signature -> (count, smallest input, variant, detail)
     let mut groups: std::collections::BTreeMap<
         String,
         (usize, PathBuf, u64, &'static str, String),
     > = Default::default();
-    let files = expand_inputs(&o.pos)?;
+    let files = expand_inputs(&o.inputs)?;
     let mut skipped = 0;
     for f in &files {
         let Ok(s) = load_scenario(f) else {
@@ -415,7 +485,7 @@ fn triage(args: &[String]) -> Result<i32, String> {
             }
         }
     }
-    if o.flag("--json") {
+    if o.json {
         let v: Vec<_> = groups
             .iter()
             .map(|(sig, (n, f, _, var, d))| {
@@ -441,9 +511,8 @@ fn triage(args: &[String]) -> Result<i32, String> {
     Ok(if groups.is_empty() { 0 } else { 1 })
 }
 
-fn known_cmd(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &[], &["--suppressions"])?;
-    if o.flag("--suppressions") {
+fn known_cmd(suppressions: bool) -> Result<i32, String> {
+    if suppressions {
         print!(
             "{}",
             known::suppression_lines(&diofuzz::target::NEWEST_VARIANTS)

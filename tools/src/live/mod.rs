@@ -29,127 +29,98 @@ use tracefs::Tracer;
 use diofuzz::scenario::{FsKind, Scenario};
 use diofuzz::variant::{self, Variant};
 
-const USAGE: &str = "usage:
-  diofuzz live [--fs ext4|xfs|both] [--count N] [--seed S] [--variant NAME]
-               [--json] [--save DIR] [--verbose] [--strict] [SCENARIO_FILE_OR_DIR ...]
-  diofuzz live --check          check the prerequisites only
-  diofuzz live --cleanup        remove resources left by killed runs, then exit
-  diofuzz repro FILE [-o OUT.c] write a standalone C reproducer for a scenario (JSON or bytes)
-  diofuzz repro FILE --run      ... and compile and run it on a scratch filesystem
-
-live runs generated scenarios (--count per filesystem, default 0 when files are given, else 50)
-and scenario files as real syscalls on scratch filesystems it makes itself (root, loop devices,
-tracefs, mkfs.xfs/mkfs.ext4 needed), and compares each with the model variant matching
-`uname -r`. Exit: 0 done, 1 disagreements or kernel findings with --strict, 2 usage or missing
-prerequisites, 3 harness error, 130 interrupted. See docs/live.md.";
-
-/// Entry point for the live subcommands; returns the process exit code.
-pub fn cli(cmd: &str, args: &[String]) -> i32 {
-    match cmd {
-        "live" => match parse_opts(args) {
-            Ok(o) => run_live(&o),
-            Err(e) => {
-                eprintln!("diofuzz live: {e}\n{USAGE}");
-                2
-            }
-        },
-        "repro" => repro::main(args),
-        _ => {
-            eprintln!("diofuzz {cmd}: unknown live subcommand\n{USAGE}");
-            2
-        }
-    }
-}
-
-#[derive(Clone, Debug, Default)]
+/// `diofuzz live`: replay scenarios on the running kernel and compare them with the model.
+#[derive(clap::Args, Clone, Debug)]
+#[command(
+    after_help = "live runs generated scenarios (--count per filesystem, default 0 when files are \
+given, else 50) and scenario files as real syscalls on scratch filesystems it makes itself (root, \
+loop devices, tracefs, mkfs.xfs/mkfs.ext4 needed), and compares each with the model variant \
+matching `uname -r`. Exit: 0 done, 1 disagreements or kernel findings with --strict, 2 usage or \
+missing prerequisites, 3 harness error, 130 interrupted. See docs/live.md."
+)]
 pub struct Opts {
-    pub fss: Vec<FsKind>,
-    pub count: Option<u64>,
-    pub seed: u64,
-    pub variant: Option<String>,
-    pub json: bool,
-    pub save: Option<PathBuf>,
-    pub verbose: bool,
-    pub strict: bool,
-    pub check_only: bool,
-    pub cleanup_only: bool,
+    /// Scenario files or folders (JSON or corpus bytes) that a real kernel can express
+    #[arg(value_name = "SCENARIO_FILE_OR_DIR")]
     pub inputs: Vec<PathBuf>,
-    /// A scsi_debug disk with atomic write units to run on instead of loop devices (reformatted
-    /// per filesystem; `diofuzz lab` passes the guest's disk).
+    /// Filesystems to run on
+    #[arg(long = "fs", value_enum, default_value = "both")]
+    pub fs: LiveFs,
+    /// Generated scenarios per filesystem [default: 0 with files, else 50]
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u64>,
+    /// Seed of the scenario generator
+    #[arg(long, default_value = "1")]
+    pub seed: u64,
+    /// Model variant to compare with [default: the one matching `uname -r`]
+    #[arg(long, value_name = "V", value_parser = crate::cli::one_variant)]
+    pub variant: Option<&'static Variant>,
+    /// JSON output
+    #[arg(long)]
+    pub json: bool,
+    /// Save each disagreement's scenario and C reproducer in DIR
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+    /// Print every scenario's outcome and the set-up commands
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Exit 1 on disagreements or kernel findings
+    #[arg(long)]
+    pub strict: bool,
+    /// Check the prerequisites only
+    #[arg(long)]
+    pub check: bool,
+    /// Remove resources left by killed runs, then exit
+    #[arg(long)]
+    pub cleanup: bool,
+    /// Run on this scsi_debug disk with atomic write units instead of loop devices (it is
+    /// reformatted per filesystem; only a disk whose model is scsi_debug is taken)
+    #[arg(long, value_name = "DEV")]
     pub device: Option<PathBuf>,
-    /// ext4 bigalloc on the disk: log2 of blocks per cluster (0 = none).
-    pub cluster_bits: u8,
-    /// Write one JSON line per scenario as it runs (`{"start":ID}` before, the outcome after) to
-    /// this file or device: what `diofuzz lab` reads back over a serial port, surviving a crash.
+    /// ext4 bigalloc on the --device disk with this cluster size in bytes
+    #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
+    pub bigalloc: Option<u32>,
+    /// Write one JSON line per scenario as it runs ({"start":ID} before, the outcome after) to
+    /// this file or device (what `diofuzz lab` reads over a serial port; survives a crash)
+    #[arg(long, value_name = "FILE")]
     pub stream: Option<PathBuf>,
-    /// Read the kernel log (/dev/kmsg) around each scenario: WARNING/BUG/Oops lines become
-    /// kernel findings (O7).
+    /// Read the kernel log around each scenario: WARNING/BUG/Oops lines become O7 kernel findings
+    #[arg(long)]
     pub kmsg: bool,
     /// Compare with the variant plus the stable backports of the running release
-    /// (src/backports.rs) instead of the plain variant.
+    /// (src/backports.rs), and say which backports explain each result
+    #[arg(long)]
     pub stable: bool,
 }
 
-pub fn parse_opts(args: &[String]) -> Result<Opts, String> {
-    let mut o = Opts {
-        fss: vec![FsKind::Ext4, FsKind::Xfs],
-        seed: 1,
-        ..Default::default()
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match a.as_str() {
-            "--fs" => {
-                o.fss = match val("--fs")?.as_str() {
-                    "ext4" => vec![FsKind::Ext4],
-                    "xfs" => vec![FsKind::Xfs],
-                    "both" | "all" => vec![FsKind::Ext4, FsKind::Xfs],
-                    x => return Err(format!("--fs {x}: want ext4, xfs or both")),
-                }
-            }
-            "--count" | "-n" => {
-                o.count = Some(
-                    val("--count")?
-                        .parse()
-                        .map_err(|_| "--count wants a number".to_string())?,
-                )
-            }
-            "--seed" => {
-                o.seed = val("--seed")?
-                    .parse()
-                    .map_err(|_| "--seed wants a number".to_string())?
-            }
-            "--variant" => o.variant = Some(val("--variant")?),
-            "--save" => o.save = Some(PathBuf::from(val("--save")?)),
-            "--json" => o.json = true,
-            "--verbose" | "-v" => o.verbose = true,
-            "--strict" => o.strict = true,
-            "--check" => o.check_only = true,
-            "--device" => o.device = Some(PathBuf::from(val("--device")?)),
-            "--bigalloc" => {
-                let c: u32 = val("--bigalloc")?
-                    .parse()
-                    .map_err(|_| "--bigalloc wants a cluster size in bytes".to_string())?;
-                if !c.is_power_of_two() || !(8192..=65536).contains(&c) {
-                    return Err("--bigalloc: cluster size 8192, 16384, 32768 or 65536".into());
-                }
-                o.cluster_bits = (c.trailing_zeros() - 12) as u8;
-            }
-            "--stream" => o.stream = Some(PathBuf::from(val("--stream")?)),
-            "--kmsg" => o.kmsg = true,
-            "--stable" => o.stable = true,
-            "--cleanup" => o.cleanup_only = true,
-            "-h" | "--help" => return Err("help".into()),
-            x if x.starts_with('-') => return Err(format!("unknown option {x}")),
-            x => o.inputs.push(PathBuf::from(x)),
+/// `--bigalloc`: a power-of-two cluster size of 8 to 64 KiB (4 KiB blocks).
+fn parse_cluster(s: &str) -> Result<u32, String> {
+    let c: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a cluster size in bytes"))?;
+    if !c.is_power_of_two() || !(8192..=65536).contains(&c) {
+        return Err(format!("cluster size {c}: want 8192, 16384, 32768 or 65536"));
+    }
+    Ok(c)
+}
+
+/// `--fs` of live.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveFs {
+    Ext4,
+    Xfs,
+    #[value(alias = "all")]
+    Both,
+}
+
+impl Opts {
+    /// The filesystems to run on.
+    pub fn fss(&self) -> Vec<FsKind> {
+        match self.fs {
+            LiveFs::Ext4 => vec![FsKind::Ext4],
+            LiveFs::Xfs => vec![FsKind::Xfs],
+            LiveFs::Both => vec![FsKind::Ext4, FsKind::Xfs],
         }
     }
-    Ok(o)
 }
 
 /// `uname -r` release string.
@@ -278,14 +249,14 @@ fn gettid() -> i32 {
     unsafe { libc::gettid() }
 }
 
-fn run_live(o: &Opts) -> i32 {
+pub fn run_live(o: &Opts) -> i32 {
     let pre = scratch::prereqs();
-    let missing = pre.missing(&o.fss);
-    if o.check_only {
+    let missing = pre.missing(&o.fss());
+    if o.check {
         if missing.is_empty() {
             println!(
                 "live: prerequisites present (root, loop, tracefs, mkfs for {:?})",
-                o.fss
+                o.fss()
             );
             return 0;
         }
@@ -308,7 +279,7 @@ fn run_live(o: &Opts) -> i32 {
     for p in &problems {
         eprintln!("live: stale clean-up: {p}");
     }
-    if o.cleanup_only {
+    if o.cleanup {
         // Trace instances outlive a tracefs mount: setting up (and removing) a tracer of our own
         // removes the instances of dead runs.
         let mut bad = !problems.is_empty();
@@ -336,17 +307,8 @@ fn run_live(o: &Opts) -> i32 {
         return if bad { 3 } else { 0 };
     }
     let rel = kernel_release();
-    let v = match &o.variant {
-        Some(n) => match variant::by_name(n) {
-            Some(v) => v,
-            None => {
-                eprintln!(
-                    "diofuzz live: {}",
-                    variant::resolve(n).err().unwrap_or_default()
-                );
-                return 2;
-            }
-        },
+    let v = match o.variant {
+        Some(v) => v,
         None => match variant_for_release(&rel) {
             Some(v) => v,
             None => {
@@ -371,7 +333,8 @@ fn run_live(o: &Opts) -> i32 {
         },
         None => None,
     };
-    if o.cluster_bits > 0 && disk.is_none() {
+    let cluster_bits = o.bigalloc.map_or(0, |c| (c.trailing_zeros() - 12) as u8);
+    if cluster_bits > 0 && disk.is_none() {
         eprintln!("diofuzz live: --bigalloc needs --device (loop devices run no bigalloc)");
         return 2;
     }
@@ -384,10 +347,10 @@ fn run_live(o: &Opts) -> i32 {
     };
     let count = o.count.unwrap_or(if o.inputs.is_empty() { 50 } else { 0 });
     for i in 0..count {
-        for &fs in &o.fss {
+        for &fs in &o.fss() {
             scen.push((
                 format!("gen-{}-{}-{i}", o.seed, fs.name()),
-                gen::generate_on(o.seed, i, fs, disk.as_ref(), o.cluster_bits),
+                gen::generate_on(o.seed, i, fs, disk.as_ref(), cluster_bits),
             ));
         }
     }
@@ -947,15 +910,24 @@ mod tests {
 
     #[test]
     fn options() {
-        let a: Vec<String> = ["--fs", "xfs", "--count", "3", "--seed", "9", "--json"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let o = parse_opts(&a).unwrap();
-        assert_eq!(o.fss, vec![FsKind::Xfs]);
+        #[derive(clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            o: Opts,
+        }
+        use clap::Parser;
+        let p = |a: &[&str]| T::try_parse_from(std::iter::once("live").chain(a.iter().copied()));
+        let o = p(&["--fs", "xfs", "--count", "3", "--seed=9", "--json"])
+            .unwrap()
+            .o;
+        assert_eq!(o.fss(), vec![FsKind::Xfs]);
         assert_eq!(o.count, Some(3));
         assert_eq!(o.seed, 9);
         assert!(o.json);
-        assert!(parse_opts(&["--bogus".to_string()]).is_err());
+        let o = p(&["--variant=v6.18", "dir"]).unwrap().o;
+        assert_eq!(o.variant.map(|v| v.name), Some("v6.18"));
+        assert_eq!(o.fss(), vec![FsKind::Ext4, FsKind::Xfs]);
+        assert!(p(&["--bogus"]).is_err());
+        assert!(p(&["--variant", "v9.9"]).is_err());
     }
 }

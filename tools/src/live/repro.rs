@@ -354,29 +354,22 @@ pub fn run_on_scratch(s: &Scenario, src: &str) -> Result<String, String> {
     Ok(text)
 }
 
+/// `diofuzz repro`: a standalone C reproducer for a scenario.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ReproOpts {
+    /// The scenario: readable JSON or corpus bytes
+    pub file: PathBuf,
+    /// Write the C source to OUT.c (default: stdout)
+    #[arg(short = 'o', long = "out", value_name = "OUT.c")]
+    pub out: Option<PathBuf>,
+    /// Compile it and run it on a scratch filesystem (root)
+    #[arg(long)]
+    pub run: bool,
+}
+
 /// `diofuzz repro FILE [-o OUT] [--run]`.
-pub fn main(args: &[String]) -> i32 {
-    let mut file = None;
-    let mut out: Option<PathBuf> = None;
-    let mut run = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-o" => out = it.next().map(PathBuf::from),
-            "--run" => run = true,
-            x if x.starts_with('-') => {
-                eprintln!(
-                    "diofuzz repro: unknown option {x}\nusage: diofuzz repro FILE [-o OUT.c] [--run]"
-                );
-                return 2;
-            }
-            x => file = Some(PathBuf::from(x)),
-        }
-    }
-    let Some(file) = file else {
-        eprintln!("usage: diofuzz repro FILE [-o OUT.c]   (FILE: scenario JSON or corpus bytes)");
-        return 2;
-    };
+pub fn main(o: &ReproOpts) -> i32 {
+    let (file, out, run) = (o.file.clone(), o.out.clone(), o.run);
     let s = match super::read_scenario(&file) {
         Ok(s) => s,
         Err(e) => {
