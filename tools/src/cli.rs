@@ -93,6 +93,8 @@ pub enum Cmd {
     Live(crate::live::Opts),
     /// Write a standalone C reproducer for a scenario (JSON or bytes), or build and run it
     Repro(crate::live::repro::ReproOpts),
+    /// The live differential on real kernels under QEMU (Debian's 6.12-7.3 or your own build), with an atomic-capable scsi_debug disk
+    Lab(crate::lab::Opts),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell
@@ -198,6 +200,7 @@ fn run(cmd: Cmd) -> i32 {
         Cmd::Bench(o) => return crate::engines::exit_code("bench", crate::engines::bench::cli(&o)),
         Cmd::Live(o) => return crate::live::run_live(&o),
         Cmd::Repro(o) => return crate::live::repro::main(&o),
+        Cmd::Lab(o) => return crate::lab::run(&o),
         Cmd::Completions { shell } => {
             clap_complete::generate(
                 shell,

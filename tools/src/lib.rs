@@ -6,5 +6,6 @@
 pub mod check;
 pub mod cli;
 pub mod engines;
+pub mod lab;
 pub mod live;
 pub mod plot;

@@ -98,7 +98,9 @@ fn parse_cluster(s: &str) -> Result<u32, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not a cluster size in bytes"))?;
     if !c.is_power_of_two() || !(8192..=65536).contains(&c) {
-        return Err(format!("cluster size {c}: want 8192, 16384, 32768 or 65536"));
+        return Err(format!(
+            "cluster size {c}: want 8192, 16384, 32768 or 65536"
+        ));
     }
     Ok(c)
 }
