@@ -122,13 +122,20 @@ pub fn catalogue<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Kernel> {
 }
 
 /// Resolve the user's `--kernel` list against the catalogue: "7.3" means the newest 7.3.x,
-/// "7.3.4" that release, "all" the newest usable release of every series (newest first).
+/// "7.3.4" that release, "newest" the newest usable release, "all" the newest usable release of
+/// every series (newest first).
 pub fn select(cat: &[Kernel], want: &str) -> Result<Vec<Kernel>, String> {
     let usable: Vec<&Kernel> = cat.iter().filter(|k| k.unusable.is_none()).collect();
     let series = |k: &Kernel| {
         let (a, b, _) = version_key(&k.version);
         (a, b)
     };
+    if want.trim() == "newest" {
+        return usable
+            .last()
+            .map(|k| vec![(*k).clone()])
+            .ok_or_else(|| format!("no usable kernel; available: {}", available(cat)));
+    }
     if want.trim() == "all" {
         let mut newest: BTreeMap<(u32, u32), &Kernel> = BTreeMap::new();
         for k in &usable {
@@ -442,6 +449,7 @@ mod tests {
         assert_eq!(names("6.12").unwrap(), ["6.12.117"]);
         assert_eq!(names("6.12.107,v7.3").unwrap(), ["6.12.107", "7.3.4"]);
         assert_eq!(names("all").unwrap(), ["7.3.4", "6.17.13", "6.12.117"]);
+        assert_eq!(names("newest").unwrap(), ["7.3.4"]);
         let e = names("5.10").unwrap_err();
         assert!(e.contains("unknown kernel version 5.10"), "{e}");
         assert!(

@@ -34,9 +34,9 @@ Exit: 0 every group agrees and no kernel finding, 1 disagreements, kernel findin
 crash/hang, 2 usage error (unknown version, missing modules, no QEMU, no cache space), 3 harness
 error, 130 interrupted. See docs/lab.md.")]
 pub struct Opts {
-    /// Debian kernel versions (7.3 = the newest 7.3.x, 6.12.117, a comma list) or `all`; or the
-    /// path of your own build's bzImage (with --modules)
-    #[arg(long, value_name = "VERSION[,VERSION...]|all|PATH")]
+    /// Debian kernel versions (7.3 = the newest 7.3.x, 6.12.117, a comma list), `newest` or
+    /// `all` (the newest of every series); or the path of your own build's bzImage (with --modules)
+    #[arg(long, value_name = "VERSION[,VERSION...]|newest|all|PATH")]
     pub kernel: Option<String>,
     /// Your build's installed modules folder (make modules_install INSTALL_MOD_PATH=X ->
     /// X/lib/modules/RELEASE); needs loop, ext4, xfs, scsi_debug, sd_mod (modules or built in)
@@ -545,11 +545,18 @@ fn run_kernel(
         };
         if tty {
             eprint!("\r{line:<100}");
-        } else if line.split(':').next() != shown.split(':').next()
-            || st.groups.last().map(|g| g.total % 50 == 0 && g.total > 0) == Some(true)
-                && line != shown
-        {
-            eprintln!("{line}");
+        } else {
+            // Not a terminal: a line when the group changes and every 50 scenarios.
+            let key = st
+                .groups
+                .last()
+                .map(|g| format!("{} {}", g.group, g.total / 50))
+                .unwrap_or_default();
+            if key != shown {
+                eprintln!("{line}");
+            }
+            shown = key;
+            return;
         }
         shown = line;
     };
@@ -800,7 +807,8 @@ fn plot(o: &Opts, results: &[KernelResult]) {
             .map(|r| format!("{} ({})", r.version, r.variant))
             .collect(),
         series,
-        x_max: Some(100.0),
+        // Room for the value labels of 100 % bars.
+        x_max: Some(112.0),
         value_decimals: Some(1),
     };
     match crate::plot::bar_chart(&o.out.join("lab-agreement"), &b) {
