@@ -150,17 +150,38 @@ static void show(const char *path, uint64_t size, int direct)
 
 /// The C source reproducing `s`.
 pub fn c_program(s: &Scenario) -> Result<String, String> {
-    let p = plan(s).map_err(|e| format!("not expressible on a real kernel: {e}"))?;
+    // A scenario with device atomic units runs on a disk that has them (diofuzz lab's
+    // scsi_debug disk), not on a loop device.
+    let w = &s.world;
+    let disk = (w.device.awu_max > 0).then_some(super::plan::Disk {
+        awu_min: w.device.awu_min,
+        awu_max: w.device.awu_max,
+        lbs_bits: w.lbs_bits,
+    });
+    let p = super::plan::plan_on(s, disk.as_ref())
+        .map_err(|e| format!("not expressible on a real kernel: {e}"))?;
     let c = &p.call;
     let json = serde_json::to_string(s).map_err(|e| e.to_string())?;
     let mut o = String::new();
+    let target = match &disk {
+        Some(d) => format!(
+            "DISK (atomic write units {}..{}, e.g. modprobe scsi_debug atomic_wr=1 dev_size_mb=512; diofuzz lab does this)",
+            d.awu_min, d.awu_max
+        ),
+        None => "IMAGE".to_string(),
+    };
     let fsdesc = match s.fs {
         FsKind::Xfs => format!(
-            "XFS: mkfs.xfs -b size={} -m reflink={} IMAGE",
+            "XFS: mkfs.xfs -b size={} -m reflink={} {target}",
             1u32 << s.world.blkbits,
             p.key.reflink as u8
         ),
-        _ => format!("ext4: mkfs.ext4 -b {} IMAGE", 1u32 << s.world.blkbits),
+        _ if w.cluster_bits > 0 => format!(
+            "ext4: mkfs.ext4 -b {} -O bigalloc -C {} {target}",
+            1u32 << s.world.blkbits,
+            1u32 << (s.world.blkbits + w.cluster_bits)
+        ),
+        _ => format!("ext4: mkfs.ext4 -b {} {target}", 1u32 << s.world.blkbits),
     };
     let _ = writeln!(o, "// SPDX-License-Identifier: GPL-2.0-only");
     let _ = writeln!(
@@ -170,7 +191,8 @@ pub fn c_program(s: &Scenario) -> Result<String, String> {
     );
     let _ = writeln!(
         o,
-        " *\n * Run on a scratch filesystem: {fsdesc}, loop device with logical block size {},\n * mounted on DIR; then: cc -O2 -o repro repro.c && ./repro DIR",
+        " *\n * Run on a scratch filesystem: {fsdesc}, {} with logical block size {},\n * mounted on DIR; then: cc -O2 -o repro repro.c && ./repro DIR",
+        if disk.is_some() { "the disk" } else { "loop device" },
         1u32 << s.world.lbs_bits
     );
     let _ = writeln!(
