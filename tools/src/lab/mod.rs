@@ -484,34 +484,14 @@ fn run_kernel(
         return r;
     }
     // The guest userspace.
-    let initrd = dir.join("initrd.gz");
-    let stage = dir.join("initrd-stage");
-    let _ = fs::remove_dir_all(&stage);
-    let built = (|| -> Result<(), String> {
-        let (mods, files) = match &t.modules {
-            Some(m) => {
-                let idx = guest::Modules::index(m)?;
-                let miss = idx.missing();
-                if !miss.is_empty() {
-                    return Err(format!("modules missing: {}", miss.join(", ")));
-                }
-                let f = idx.closure()?;
-                (idx, f)
-            }
-            None => (guest::Modules::default(), Vec::new()),
-        };
-        let mut bins = tools.mkfs.clone();
-        bins.push(tools.diofuzz.clone());
-        let libs = guest::ldd_libs(&bins)?;
-        let init = guest::init_script(groups, o.count, o.seed, 512);
-        let l = guest::listing(tools, &libs, &mods, &files, &t.release, &init);
-        guest::build(&l, &t.release, &stage, &initrd)
-    })();
-    let _ = fs::remove_dir_all(&stage);
-    if let Err(e) = built {
-        r.error = Some(format!("initramfs: {e}"));
-        return r;
-    }
+    let init = guest::init_script(groups, o.count, o.seed, 512);
+    let initrd = match build_initrd(t, tools, &init, &[], &dir) {
+        Ok(p) => p,
+        Err(e) => {
+            r.error = Some(format!("initramfs: {e}"));
+            return r;
+        }
+    };
     let _ = fs::remove_file(&console);
     let _ = fs::remove_file(&stream_f);
     let vm = qemu::Vm {
@@ -593,6 +573,234 @@ fn run_kernel(
     save_scenarios(&dir, &st);
     r.groups = st.groups;
     r
+}
+
+/// Build DIR/initrd.gz for kernel `t` with `init` and extra files (path inside, host file).
+fn build_initrd(
+    t: &Target,
+    tools: &guest::HostTools,
+    init: &str,
+    extra: &[(&str, PathBuf)],
+    dir: &Path,
+) -> Result<PathBuf, String> {
+    let initrd = dir.join("initrd.gz");
+    let stage = dir.join("initrd-stage");
+    let _ = fs::remove_dir_all(&stage);
+    let built = (|| -> Result<(), String> {
+        let (mods, files) = match &t.modules {
+            Some(m) => {
+                let idx = guest::Modules::index(m)?;
+                let miss = idx.missing();
+                if !miss.is_empty() {
+                    return Err(format!("modules missing: {}", miss.join(", ")));
+                }
+                let f = idx.closure()?;
+                (idx, f)
+            }
+            None => (guest::Modules::default(), Vec::new()),
+        };
+        let mut bins = tools.mkfs.clone();
+        bins.push(tools.diofuzz.clone());
+        let libs = guest::ldd_libs(&bins)?;
+        let mut l = guest::listing(tools, &libs, &mods, &files, &t.release, init);
+        for (inside, host) in extra {
+            l.push((inside.to_string(), guest::Src::Copy(host.clone())));
+        }
+        guest::build(&l, &t.release, &stage, &initrd)
+    })();
+    let _ = fs::remove_dir_all(&stage);
+    built.map(|_| initrd)
+}
+
+/// `diofuzz repro FILE --run --kernel VERSION|PATH [--modules DIR]`: the C reproducer, built
+/// statically on the host, run inside a lab kernel on the scenario's filesystem (on the
+/// scsi_debug disk when the scenario has device atomic units). Prints the program's output and
+/// the kernel's WARN/BUG/Oops lines. Exit 0 quiet kernel, 1 a WARN/BUG/oops/panic/hang, 2 bad
+/// input, 3 harness error.
+pub fn repro_in_kernel(
+    s: &diofuzz::scenario::Scenario,
+    src: &str,
+    kernel: &str,
+    modules: Option<&Path>,
+) -> i32 {
+    if let Err(e) = crate::live::scratch::install_signal_handlers() {
+        eprintln!("diofuzz repro: {e}");
+        return 3;
+    }
+    let w = &s.world;
+    let disk = (w.device.awu_max > 0).then_some(crate::live::plan::Disk {
+        awu_min: w.device.awu_min,
+        awu_max: w.device.awu_max,
+        lbs_bits: w.lbs_bits,
+    });
+    if disk.is_none() && w.lbs_bits != 9 {
+        eprintln!("diofuzz repro --kernel: a loop device in the guest has 512-byte sectors; this scenario wants {}", 1u32 << w.lbs_bits);
+        return 2;
+    }
+    let key = match crate::live::plan::plan_on(s, disk.as_ref()) {
+        Ok(p) => p.key,
+        Err(e) => {
+            eprintln!("diofuzz repro: not expressible on a real kernel: {e}");
+            return 2;
+        }
+    };
+    let (prog, args) = match crate::live::scratch::mkfs_argv(key) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("diofuzz repro: {e}");
+            return 2;
+        }
+    };
+    let qemu_bin = match qemu::qemu_binary() {
+        Ok(q) => q,
+        Err(e) => {
+            eprintln!("diofuzz repro: {e}");
+            return 2;
+        }
+    };
+    let tools = match guest::host_tools() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("diofuzz repro: {e}");
+            return 2;
+        }
+    };
+    let o = Opts {
+        kernel: Some(kernel.to_string()),
+        modules: modules.map(Path::to_path_buf),
+        groups: "all".into(),
+        count: 0,
+        seed: 1,
+        timeout: None,
+        out: PathBuf::new(),
+        json: false,
+        list: false,
+        cache: None,
+        memory: 2048,
+    };
+    let cache = cache_dir(&o);
+    let is_path = kernel.contains('/') || Path::new(kernel).is_file();
+    let targets = if is_path {
+        own_build(kernel, modules)
+            .map(|t| vec![t])
+            .map_err(|e| (2, e))
+    } else {
+        debian_targets(&cache, kernel)
+    };
+    let t = match targets {
+        Ok(t) if t.len() == 1 => t[0].clone(),
+        Ok(_) => {
+            eprintln!("diofuzz repro: --kernel names one kernel");
+            return 2;
+        }
+        Err((c, e)) => {
+            eprintln!("diofuzz repro: {e}");
+            return c;
+        }
+    };
+    let t = match prepare(&cache, &t) {
+        Ok(t) => t,
+        Err((c, e)) => {
+            eprintln!("diofuzz repro: {e}");
+            return c;
+        }
+    };
+    let dir = std::env::temp_dir().join(format!("diofuzz-lab-repro-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    if let Err(e) = fs::create_dir_all(&dir) {
+        eprintln!("diofuzz repro: create {}: {e}", dir.display());
+        return 3;
+    }
+    let code = (|| -> Result<i32, (i32, String)> {
+        let c = dir.join("repro.c");
+        fs::write(&c, src).map_err(|e| (3, e.to_string()))?;
+        let bin = dir.join("repro");
+        let cc = std::process::Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&bin)
+            .arg(&c)
+            .output()
+            .map_err(|e| (2, format!("cc: {e} (install build-essential)")))?;
+        if !cc.status.success() {
+            return Err((
+                3,
+                format!(
+                    "cc -static failed: {}",
+                    String::from_utf8_lossy(&cc.stderr).trim()
+                ),
+            ));
+        }
+        let mkfs = format!("{prog} {}", args.join(" "));
+        let init = guest::repro_script(key.fs.name(), &mkfs, disk.is_some(), 512);
+        let initrd = build_initrd(&t, &tools, &init, &[("bin/repro", bin)], &dir)
+            .map_err(|e| (3, format!("initramfs: {e}")))?;
+        let accel = qemu::detect_accel();
+        eprintln!(
+            "repro: kernel {} ({}), {} on {}, QEMU with {}",
+            t.version,
+            t.release,
+            key.label(),
+            if disk.is_some() {
+                "the scsi_debug atomic disk"
+            } else {
+                "a loop device"
+            },
+            accel.name()
+        );
+        let console = dir.join("console.log");
+        let vm = qemu::Vm {
+            kernel: t.vmlinuz.clone(),
+            initrd,
+            console: console.clone(),
+            results: dir.join("stream.jsonl"),
+            memory_mb: 2048,
+            accel,
+            timeout: Duration::from_secs(600),
+        };
+        let (end, _) = vm.run(&qemu_bin, || {}).map_err(|e| (3, e))?;
+        let cons = fs::read_to_string(&console).unwrap_or_default();
+        let mut inside = false;
+        let mut klog = false;
+        for l in cons.lines() {
+            let l = l.trim_end_matches('\r');
+            if l.starts_with("@@@REPRO-BEGIN") {
+                inside = true;
+            } else if l.starts_with("@@@REPRO-END") || l.starts_with("@@@REPRO-FAILED") {
+                inside = false;
+                println!("{}", l.trim_start_matches("@@@"));
+            } else if let Some(k) = l.strip_prefix("@@@KLOG ") {
+                klog = true;
+                println!("kernel: {k}");
+            } else if inside {
+                println!("{l}");
+            }
+        }
+        let st = report::Stream {
+            done: end == qemu::End::Exited(0),
+            ..Default::default()
+        };
+        let crash = report::crash_from(&cons, &st, end == qemu::End::Timeout);
+        if end == qemu::End::Interrupted {
+            return Err((130, "interrupted: QEMU stopped".into()));
+        }
+        if let Some(c) = &crash {
+            println!("KERNEL {}: console {}", c.kind, console.display());
+        }
+        Ok(if klog || crash.is_some() { 1 } else { 0 })
+    })();
+    let keep_console = matches!(code, Ok(1));
+    if !keep_console {
+        let _ = fs::remove_dir_all(&dir);
+    } else {
+        let _ = fs::remove_file(dir.join("initrd.gz"));
+    }
+    match code {
+        Ok(c) => c,
+        Err((c, e)) => {
+            eprintln!("diofuzz repro: {e}");
+            c
+        }
+    }
 }
 
 /// Each disagreement's and kernel finding's scenario as DIR/GROUP/ID.json, with a C reproducer

@@ -387,6 +387,14 @@ pub struct ReproOpts {
     /// Compile it and run it on a scratch filesystem (root)
     #[arg(long)]
     pub run: bool,
+    /// With --run: run it inside a lab kernel under QEMU instead (a Debian version such as 7.3,
+    /// or your build's bzImage with --modules); scenarios with device atomic units run on the
+    /// scsi_debug atomic disk. See docs/lab.md.
+    #[arg(long, value_name = "VERSION|PATH", requires = "run")]
+    pub kernel: Option<String>,
+    /// With --kernel PATH: the build's installed modules folder
+    #[arg(long, value_name = "DIR", requires = "kernel")]
+    pub modules: Option<PathBuf>,
 }
 
 /// `diofuzz repro FILE [-o OUT] [--run]`.
@@ -406,6 +414,9 @@ pub fn main(o: &ReproOpts) -> i32 {
             return 1;
         }
     };
+    if let (true, Some(k)) = (run, &o.kernel) {
+        return crate::lab::repro_in_kernel(&s, &src, k, o.modules.as_deref());
+    }
     if run {
         return match run_on_scratch(&s, &src) {
             Ok(t) => {

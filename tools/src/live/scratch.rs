@@ -595,37 +595,33 @@ impl Drop for Scratch {
 }
 
 /// The mkfs command for a scratch filesystem (the target, image or disk, is appended).
-fn mkfs_command(key: FsKey, prereqs: &Prereqs) -> Result<Command, String> {
+/// The mkfs program ("mkfs.xfs" / "mkfs.ext4") and its arguments for a scratch filesystem (the
+/// target, image or disk, is appended). Shared with `diofuzz repro --kernel` (run in the guest).
+pub fn mkfs_argv(key: FsKey) -> Result<(&'static str, Vec<String>), String> {
     let bs = (1u32 << key.blkbits).to_string();
     let lbs = 1u32 << key.lbs_bits;
-    let cmd = match key.fs {
-        FsKind::Xfs => {
-            let mut c = Command::new(
-                prereqs
-                    .mkfs_xfs
-                    .as_ref()
-                    .ok_or("mkfs.xfs missing (install xfsprogs)")?,
-            );
-            c.args(["-q", "-f", "-K", "-b", &format!("size={bs}")])
-                .args(["-s", &format!("size={lbs}")])
-                .args([
-                    "-m",
-                    if key.reflink {
-                        "reflink=1"
-                    } else {
-                        "reflink=0"
-                    },
-                ]);
-            c
-        }
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match key.fs {
+        FsKind::Xfs => Ok((
+            "mkfs.xfs",
+            v(&[
+                "-q",
+                "-f",
+                "-K",
+                "-b",
+                &format!("size={bs}"),
+                "-s",
+                &format!("size={lbs}"),
+                "-m",
+                if key.reflink {
+                    "reflink=1"
+                } else {
+                    "reflink=0"
+                },
+            ]),
+        )),
         FsKind::Ext4 => {
-            let mut c = Command::new(
-                prereqs
-                    .mkfs_ext4
-                    .as_ref()
-                    .ok_or("mkfs.ext4 missing (install e2fsprogs)")?,
-            );
-            c.args([
+            let mut a = v(&[
                 "-q",
                 "-F",
                 "-b",
@@ -635,12 +631,29 @@ fn mkfs_command(key: FsKey, prereqs: &Prereqs) -> Result<Command, String> {
             ]);
             if key.cluster_bits > 0 {
                 let cluster = 1u32 << (key.blkbits + key.cluster_bits);
-                c.args(["-O", "bigalloc", "-C", &cluster.to_string()]);
+                a.extend(v(&["-O", "bigalloc", "-C", &cluster.to_string()]));
             }
-            c
+            Ok(("mkfs.ext4", a))
         }
-        FsKind::Bdev => return Err("bdev has no scratch filesystem".into()),
+        FsKind::Bdev => Err("bdev has no scratch filesystem".into()),
+    }
+}
+
+fn mkfs_command(key: FsKey, prereqs: &Prereqs) -> Result<Command, String> {
+    let (prog, args) = mkfs_argv(key)?;
+    let path = match key.fs {
+        FsKind::Xfs => prereqs
+            .mkfs_xfs
+            .as_ref()
+            .ok_or("mkfs.xfs missing (install xfsprogs)")?,
+        _ => prereqs
+            .mkfs_ext4
+            .as_ref()
+            .ok_or("mkfs.ext4 missing (install e2fsprogs)")?,
     };
+    debug_assert!(path.ends_with(prog));
+    let mut cmd = Command::new(path);
+    cmd.args(args);
     Ok(cmd)
 }
 
