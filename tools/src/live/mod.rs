@@ -393,7 +393,7 @@ pub fn run_live(o: &Opts) -> i32 {
             sc.dir.display()
         );
     }
-    let (outcomes, bench, fatal) = run_all(&scen, v, &mut sc, &tracer, &pre, o, disk, &stable);
+    let (outcomes, bench, fatal) = run_all(&scen, v, &mut sc, &tracer, &pre, o, (disk, &stable));
     let mut code = 0;
     let mut cleanup_errs = tracer.cleanup();
     cleanup_errs.extend(sc.cleanup());
@@ -615,17 +615,11 @@ fn run_all(
     tracer: &Tracer,
     pre: &Prereqs,
     o: &Opts,
-    disk: Option<plan::Disk>,
-    stable: &Stable,
+    (disk, stable): (Option<plan::Disk>, &Stable),
 ) -> (Vec<Outcome>, Bench, Option<String>) {
     let mut out = Vec::new();
     let mut stream = match &o.stream {
-        Some(p) => match fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .append(true)
-            .open(p)
-        {
+        Some(p) => match fs::OpenOptions::new().create(true).append(true).open(p) {
             Ok(f) => Some(f),
             Err(e) => {
                 return (
