@@ -415,7 +415,7 @@ if [ -n "$T" ] && {mkfs} $T && mount -t {fstype} $T /mnt/s; then
 else
   echo "@@@REPRO-FAILED could not make the {fstype} filesystem on $T"
 fi
-dmesg | grep -A12 -E 'WARNING:|BUG:|Oops' | head -60 | sed 's/^/@@@KLOG /'
+dmesg | grep -A12 -E 'WARNING:|BUG:|Oops|EXT4-fs (error|warning)|critical target error|Internal error|Corruption' | head -60 | sed 's/^/@@@KLOG /'
 umount /mnt/s 2>/dev/null
 sync
 poweroff -f

@@ -200,6 +200,8 @@ pub fn crash_from(console: &str, st: &Stream, timed_out: bool) -> Option<Crash> 
         ("general protection fault", "oops"),
         ("WARNING:", "WARNING"),
         ("INFO: task", "hung task"),
+        ("EXT4-fs error", "EXT4-fs error"),
+        ("critical target error", "device target error"),
     ];
     let hit = lines.iter().enumerate().find_map(|(i, l)| {
         keys.iter()

@@ -543,6 +543,13 @@ pub fn is_warn_line(l: &str) -> bool {
         "Call Trace",
         "watchdog: ",
         "INFO: task",
+        // Filesystem and device errors a user request should not cause (seen with the lab:
+        // an ext4 REQ_ATOMIC bio off the device's atomic alignment -> "critical target error").
+        "EXT4-fs error",
+        "EXT4-fs warning",
+        "critical target error",
+        "Internal error",
+        "Corruption",
     ]
     .iter()
     .any(|k| l.contains(k))
