@@ -10,6 +10,7 @@
 
 pub mod backports;
 pub mod errno;
+pub mod generators;
 pub mod known;
 pub mod model;
 pub mod oracle;

@@ -169,7 +169,7 @@ fn set_flags<T: serde::Serialize + serde::de::DeserializeOwned>(
 }
 
 fn build(dims: &Slice, mut idx: u64) -> Result<Scenario, String> {
-    let mut s = diofuzz::seeds::base();
+    let mut s = diofuzz::generators::base();
     s.world.blocks.clear();
     for (k, vals) in dims {
         let n = vals.len() as u64;
@@ -201,43 +201,8 @@ fn apply(s: &mut Scenario, k: &str, v: &Value) -> Result<(), String> {
         "mount" => s.world.mount = set_flags(&s.world.mount, st()?, false)?,
         "inode" => s.world.inode = set_flags(&s.world.inode, st()?, true)?,
         "i_size" => s.world.i_size = num(v)?,
-        "blocks" => {
-            let mut brk = false;
-            s.world.blocks.clear();
-            for c in st()?.chars() {
-                let kind = match c {
-                    '/' => {
-                        brk = true;
-                        continue;
-                    }
-                    'H' => Extent::Hole,
-                    'U' => Extent::Unwritten,
-                    'W' | 'S' => Extent::Written,
-                    'D' => Extent::Delalloc,
-                    _ => return Err(format!("unknown block letter '{c}'")),
-                };
-                s.world.blocks.push(BlockState {
-                    kind,
-                    new_extent: brk,
-                    shared: c == 'S',
-                });
-                brk = false;
-            }
-        }
-        "pages" => {
-            s.world.pages = st()?
-                .chars()
-                .map(|c| match c {
-                    'N' => Ok(PageState::None),
-                    'C' => Ok(PageState::Clean),
-                    'D' => Ok(PageState::Dirty),
-                    'W' => Ok(PageState::Writeback),
-                    'M' => Ok(PageState::MappedDirty),
-                    'B' => Ok(PageState::Busy),
-                    _ => Err(format!("unknown page letter '{c}'")),
-                })
-                .collect::<Result<_, _>>()?
-        }
+        "blocks" => s.world.blocks = diofuzz::generators::layout(st()?)?,
+        "pages" => s.world.pages = diofuzz::generators::pages(st()?)?,
         "open" => {
             s.request.open = set_flags(&OpenFlags::default(), st()?, false)?;
         }

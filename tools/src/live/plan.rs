@@ -30,14 +30,8 @@ pub struct FsKey {
     pub disk: bool,
 }
 
-/// An atomic-capable block device the run may format (a scsi_debug disk inside `diofuzz lab`):
-/// its atomic write units and logical block size, from sysfs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Disk {
-    pub awu_min: u32,
-    pub awu_max: u32,
-    pub lbs_bits: u8,
-}
+/// The atomic-capable disk a run may format (defined with the generator, which fits scenarios to it).
+pub use diofuzz::generators::random::Disk;
 
 impl FsKey {
     pub fn label(&self) -> String {
@@ -511,7 +505,40 @@ pub fn syscall_count(p: &Plan) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use diofuzz::generators::random::generate;
     use diofuzz::scenario::{BlockState, Rwf};
+
+    /// Every scenario the random generator makes is expressible on a real kernel.
+    #[test]
+    fn generated_scenarios_are_expressible() {
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..2000 {
+                let a = generate(7, i, fs);
+                if let Err(e) = plan(&a) {
+                    panic!("scenario {i} ({fs:?}) not expressible: {e}\n{a:?}");
+                }
+            }
+        }
+    }
+
+    /// Every scenario generated for an atomic disk is expressible on that disk, and not on a loop.
+    #[test]
+    fn disk_scenarios_are_expressible_on_the_disk() {
+        let d = Disk {
+            awu_min: 1024,
+            awu_max: 65536,
+            lbs_bits: 9,
+        };
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..500 {
+                let s = diofuzz::generators::random::generate_on(3, i, fs, Some(&d), 2);
+                let p = plan_on(&s, Some(&d)).unwrap_or_else(|e| panic!("{i} {fs:?}: {e}"));
+                assert!(p.key.disk);
+                assert_eq!(p.key.cluster_bits, if fs == FsKind::Ext4 { 2 } else { 0 });
+                assert!(plan(&s).is_err(), "a loop device cannot express it");
+            }
+        }
+    }
 
     #[test]
     fn pattern_roundtrip() {
