@@ -203,9 +203,12 @@ pub fn crash_from(console: &str, st: &Stream, timed_out: bool) -> Option<Crash> 
         ("EXT4-fs error", "EXT4-fs error"),
         ("critical target error", "device target error"),
     ];
+    // After a normal end, WARNs and error lines on the console were already attributed to their
+    // scenarios through the kernel log (live --kmsg); only a panic, oops or BUG is news then.
+    let fatal = ["panic", "oops", "BUG"];
     let hit = lines.iter().enumerate().find_map(|(i, l)| {
         keys.iter()
-            .find(|(k, _)| l.contains(k))
+            .find(|(k, kind)| l.contains(k) && (!st.done || fatal.contains(kind)))
             .map(|(_, kind)| (i, *kind))
     });
     let (kind, at) = match (hit, timed_out, st.done) {
@@ -293,5 +296,13 @@ mod tests {
         let mut done = s.clone();
         done.done = true;
         assert!(crash_from("all fine\n", &done, false).is_none());
+        // A WARN on the console of a run that ended normally was reported with its scenario.
+        assert!(crash_from("[ 3.0] WARNING: fs/x.c:1 at f\n", &done, false).is_none());
+        assert_eq!(
+            crash_from("[ 3.0] BUG: kernel NULL pointer\n", &done, false)
+                .unwrap()
+                .kind,
+            "BUG"
+        );
     }
 }
