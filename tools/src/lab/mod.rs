@@ -17,7 +17,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use guest::Group;
 use report::{Crash, GroupResult};
@@ -70,6 +70,10 @@ pub struct Opts {
     /// Guest memory in MiB (the scsi_debug disk takes 512)
     #[arg(long, default_value = "2048", value_name = "MB")]
     pub memory: u32,
+    /// Print the matrix and draw the plot (into --out) from a lab.json of an earlier run; boots
+    /// nothing
+    #[arg(long, value_name = "LAB.json", conflicts_with = "kernel")]
+    pub report: Option<PathBuf>,
 }
 
 /// One kernel to boot.
@@ -84,7 +88,7 @@ struct Target {
 }
 
 /// One kernel's results.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KernelResult {
     pub version: String,
     pub release: String,
@@ -188,6 +192,9 @@ pub fn run(o: &Opts) -> i32 {
     let cache = cache_dir(o);
     if o.list {
         return list(&cache);
+    }
+    if let Some(f) = &o.report {
+        return replot(o, f);
     }
     let Some(kernel) = o.kernel.clone() else {
         eprintln!("diofuzz lab: --kernel VERSION[,VERSION...]|all|PATH is needed (diofuzz lab --list shows the versions)");
@@ -677,6 +684,7 @@ pub fn repro_in_kernel(
         list: false,
         cache: None,
         memory: 2048,
+        report: None,
     };
     let cache = cache_dir(&o);
     let is_path = kernel.contains('/') || Path::new(kernel).is_file();
@@ -938,6 +946,37 @@ struct LabJson<'a> {
     kernels: &'a [KernelResult],
 }
 
+#[derive(Deserialize)]
+struct LabJsonIn {
+    count_per_group: u64,
+    kernels: Vec<KernelResult>,
+}
+
+/// `--report LAB.json`: the matrix and the plot again, from an earlier run's lab.json.
+fn replot(o: &Opts, f: &Path) -> i32 {
+    let doc: LabJsonIn = match fs::read(f)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("diofuzz lab --report {}: {e}", f.display());
+            return 2;
+        }
+    };
+    if let Err(e) = fs::create_dir_all(&o.out) {
+        eprintln!("diofuzz lab: create {}: {e}", o.out.display());
+        return 2;
+    }
+    println!("{}", matrix(&doc.kernels));
+    let o = Opts {
+        count: doc.count_per_group,
+        ..o.clone()
+    };
+    plot(&o, &doc.kernels);
+    0
+}
+
 fn finish(o: &Opts, results: &[KernelResult]) -> i32 {
     let doc = LabJson {
         count_per_group: o.count,
@@ -986,7 +1025,7 @@ fn plot(o: &Opts, results: &[KernelResult]) {
     if kernels.is_empty() || groups.is_empty() {
         return;
     }
-    let series = groups
+    let series: Vec<(String, Vec<f64>)> = groups
         .iter()
         .map(|g| {
             (
@@ -998,28 +1037,34 @@ fn plot(o: &Opts, results: &[KernelResult]) {
                             .iter()
                             .find(|x| &x.group == g)
                             .and_then(|x| x.agree_pct())
-                            .unwrap_or(0.0)
+                            .map_or(0.0, |p| 100.0 - p)
                     })
                     .collect(),
             )
         })
         .collect();
+    let max = series
+        .iter()
+        .flat_map(|(_, v): &(String, Vec<f64>)| v.iter().copied())
+        .fold(0.0f64, f64::max);
     let b = crate::plot::Bars {
+        // Disagreement rather than agreement: every bar near 100 % would hide the differences
+        // (and the legend). Agreement = 100 - this.
         title: format!(
-            "diofuzz lab: model/kernel agreement per group ({} scenarios each)",
+            "diofuzz lab: model/kernel disagreement per group ({} scenarios each; agreement = 100 - x)",
             o.count
         ),
-        x_label: "agreement (%)".into(),
+        x_label: "disagreement (% of compared scenarios)".into(),
         categories: kernels
             .iter()
             .map(|r| format!("{} ({})", r.version, r.variant))
             .collect(),
         series,
-        // Room for the value labels of 100 % bars.
-        x_max: Some(112.0),
+        // Room on the right for the legend (drawn in the lower right corner).
+        x_max: Some((max * 1.4).max(1.0)),
         value_decimals: Some(1),
     };
-    match crate::plot::bar_chart(&o.out.join("lab-agreement"), &b) {
+    match crate::plot::bar_chart(&o.out.join("lab-disagreement"), &b) {
         Ok(p) => {
             if !o.json {
                 eprintln!(

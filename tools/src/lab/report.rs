@@ -3,12 +3,12 @@
 //! matrix kernel × group: agreement, disagreements by field, kernel findings, backports that
 //! explain results, and what a crash or hang interrupted.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// One group's results on one kernel.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct GroupResult {
     pub group: String,
     pub total: u64,
@@ -180,7 +180,7 @@ fn add_outcome(g: &mut GroupResult, v: &Value, keep: &mut BTreeMap<String, (Stri
 }
 
 /// A crash, oops, WARN on the console, or a hang.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Crash {
     /// "panic", "oops", "BUG", "WARNING", "hang (timeout)", "no result (guest stopped)"
     pub kind: String,
