@@ -11,6 +11,7 @@
 pub mod backports;
 pub mod errno;
 pub mod generators;
+pub mod input;
 pub mod known;
 pub mod model;
 pub mod oracle;
@@ -20,5 +21,6 @@ pub mod seeds;
 pub mod suppress;
 pub mod target;
 pub mod variant;
+pub mod variant_file;
 
 pub mod kernel;

@@ -4,9 +4,8 @@
 
 use diofuzz::model::{self, Execution};
 use diofuzz::oracle::{self, Finding};
-use diofuzz::scenario::Scenario;
 use diofuzz::variant::{self, Variant, VARIANTS};
-use diofuzz::{errno, known, seeds};
+use diofuzz::{errno, input, known, seeds};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -34,6 +33,12 @@ pub enum Cmd {
         /// JSON output
         #[arg(long)]
         json: bool,
+        /// Also show these (BASE+switch=value or a variant file): their changes and a column each
+        #[arg(long, value_name = "V", value_parser = variant_set)]
+        variant: Option<VariantSet>,
+        /// Also show this variant file
+        #[arg(long, value_name = "FILE", value_parser = variant_file)]
+        variant_file: Option<&'static Variant>,
     },
     /// Print a corpus file as a readable JSON scenario
     Show {
@@ -81,6 +86,9 @@ pub enum Cmd {
     },
     /// Bounded exhaustive search of a domain (see README)
     Check(crate::check::CheckOpts),
+    /// Which modelled kernel decisions and errno returns a corpus reaches, per kernel function
+    /// (table, --json, --html, --plot)
+    Coverage(crate::coverage::CoverageOpts),
     /// Run fuzzing engines (libFuzzer, AFL++, honggfuzz) side by side on the shared corpus
     Fuzz(crate::engines::opts::FuzzOpts),
     /// Minimise a corpus (libFuzzer -merge=1 or afl-cmin), coverage of every variant counting
@@ -95,6 +103,14 @@ pub enum Cmd {
     Repro(crate::live::repro::ReproOpts),
     /// The live differential on real kernels under QEMU (Debian's 6.12-7.3 or your own build), with an atomic-capable scsi_debug disk
     Lab(crate::lab::Opts),
+    /// One folder per finding for kernel developers: decision path, C reproducer, an fstests
+    /// test (tests/generic/NNN + NNN.out) and a plain-text report
+    Report(crate::report::ReportOpts),
+    /// Charts (SVG and PNG) from the JSON of `coverage` and `live`
+    Plot {
+        #[command(subcommand)]
+        what: crate::plot_cmd::PlotCmd,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell
@@ -108,9 +124,19 @@ pub struct ReplayOpts {
     /// Corpus files or folders
     #[arg(required = true, value_name = "FILE|DIR")]
     pub inputs: Vec<PathBuf>,
-    /// Variants (a name, a comma list, or all) [default: the newest]
+    /// Variants: a name, a comma list, all, BASE+switch=value, or a variant file [default: the
+    /// newest]
     #[arg(long, value_name = "V|all", value_parser = variant_set)]
     pub variant: Option<VariantSet>,
+    /// A variant file (a patch described as data, see README): run it too (alone without
+    /// --variant)
+    #[arg(long, value_name = "FILE", value_parser = variant_file)]
+    pub variant_file: Option<&'static Variant>,
+    /// Run every file on two variants and report the signatures PATCHED closes, opens and leaves
+    /// unchanged (exit 1 when one opens)
+    #[arg(long, value_name = "BASE,PATCHED", value_parser = variant_pair,
+          conflicts_with_all = ["variant", "variant_file", "quiet"])]
+    pub compare: Option<VariantPair>,
     /// JSON output, one object per file and variant
     #[arg(long)]
     pub json: bool,
@@ -124,9 +150,14 @@ pub struct TriageOpts {
     /// Corpus files or folders
     #[arg(required = true, value_name = "FILE|DIR")]
     pub inputs: Vec<PathBuf>,
-    /// Variants (a name, a comma list, or all) [default: the newest]
+    /// Variants: a name, a comma list, all, BASE+switch=value, or a variant file [default: the
+    /// newest]
     #[arg(long, value_name = "V|all", value_parser = variant_set)]
     pub variant: Option<VariantSet>,
+    /// A variant file (a patch described as data, see README): run it too (alone without
+    /// --variant)
+    #[arg(long, value_name = "FILE", value_parser = variant_file)]
+    pub variant_file: Option<&'static Variant>,
     /// JSON output
     #[arg(long)]
     pub json: bool,
@@ -151,6 +182,60 @@ impl VariantSet {
             .map(|s| s.0.clone())
             .unwrap_or_else(|| vec![variant::newest()])
     }
+
+    /// `--variant` plus `--variant-file`: both lists, the file alone when `--variant` is not
+    /// given, `default()` when neither is.
+    pub fn selected(
+        v: &Option<VariantSet>,
+        file: Option<&'static Variant>,
+        default: impl FnOnce() -> Vec<&'static Variant>,
+    ) -> Vec<&'static Variant> {
+        match (v, file) {
+            (None, None) => default(),
+            (None, Some(f)) => vec![f],
+            (Some(s), f) => s.0.iter().copied().chain(f).collect(),
+        }
+    }
+}
+
+/// `--compare BASE,PATCHED`: two variants, each as `--variant` takes it.
+#[derive(Clone, Copy)]
+pub struct VariantPair(pub &'static Variant, pub &'static Variant);
+
+impl std::fmt::Debug for VariantPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{}", self.0.name, self.1.name)
+    }
+}
+
+/// clap value parser: `BASE,PATCHED`, or a user variant alone (compared with its base).
+pub fn variant_pair(s: &str) -> Result<VariantPair, String> {
+    match s.split(',').collect::<Vec<_>>().as_slice() {
+        [p] => {
+            let p = variant::resolve_one(p)?;
+            match diofuzz::variant_file::find(p.name) {
+                Some(u) => Ok(VariantPair(u.base, p)),
+                None => Err(format!(
+                    "'{s}': want BASE,PATCHED (a built-in variant alone has no base to compare with)"
+                )),
+            }
+        }
+        [a, b] => {
+            let (a, b) = (variant::resolve_one(a)?, variant::resolve_one(b)?);
+            if a.name == b.name {
+                return Err(format!("'{s}': compare two different variants"));
+            }
+            Ok(VariantPair(a, b))
+        }
+        _ => Err(format!(
+            "'{s}': want BASE,PATCHED (e.g. v6.15,v6.15+ext4_atomic_hole_einval or v6.15,my-patch.json)"
+        )),
+    }
+}
+
+/// clap value parser: a variant file (a patch described as data).
+pub fn variant_file(s: &str) -> Result<&'static Variant, String> {
+    diofuzz::variant_file::load(Path::new(s.trim()))
 }
 
 /// clap value parser: a variant name, a comma list, or `all`; the error names the known ones.
@@ -182,7 +267,14 @@ pub fn main(args: Vec<String>) -> i32 {
 fn run(cmd: Cmd) -> i32 {
     let r = match cmd {
         Cmd::Replay(o) => replay(&o),
-        Cmd::Variants { json } => variants(json),
+        Cmd::Variants {
+            json,
+            variant,
+            variant_file,
+        } => variants(
+            json,
+            &VariantSet::selected(&variant, variant_file, Vec::new),
+        ),
         Cmd::Show { file } => show(&file),
         Cmd::Encode { file, out } => encode(&file, out.as_deref()),
         Cmd::Seeds { out, list } => seeds_cmd(&out, list),
@@ -190,6 +282,7 @@ fn run(cmd: Cmd) -> i32 {
         Cmd::Triage(o) => triage(&o),
         Cmd::Known { suppressions } => known_cmd(suppressions),
         Cmd::Check(o) => return crate::check::cli(&o),
+        Cmd::Coverage(o) => crate::coverage::cli(&o),
         Cmd::Fuzz(o) => return crate::engines::exit_code("fuzz", crate::engines::fuzz(&o)),
         Cmd::Cmin(o) => {
             return crate::engines::exit_code("cmin", crate::engines::cmin::cmin_cli(&o))
@@ -201,6 +294,8 @@ fn run(cmd: Cmd) -> i32 {
         Cmd::Live(o) => return crate::live::run_live(&o),
         Cmd::Repro(o) => return crate::live::repro::main(&o),
         Cmd::Lab(o) => return crate::lab::run(&o),
+        Cmd::Report(o) => crate::report::cli(&o),
+        Cmd::Plot { what } => crate::plot_cmd::cli(&what),
         Cmd::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -218,50 +313,6 @@ fn run(cmd: Cmd) -> i32 {
             2
         }
     }
-}
-
-/// Read a scenario file: readable JSON (a `.json` name or text starting with `{`) or fuzz bytes.
-pub fn load_scenario(path: &Path) -> Result<Scenario, String> {
-    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let is_json = path.extension().is_some_and(|e| e == "json") || data.first() == Some(&b'{');
-    if is_json {
-        let text = String::from_utf8(data)
-            .map_err(|_| format!("{}: a .json scenario must be UTF-8", path.display()))?;
-        let s: Scenario = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a scenario: {e}", path.display()))?;
-        // A readable scenario may say only what the byte format can: the same ranges.
-        s.encode().map_err(|e| format!("{}: {e}", path.display()))?;
-        return Ok(s);
-    }
-    Scenario::decode(&data).map_err(|e| format!("{}: undecodable input: {e}", path.display()))
-}
-
-/// Expand FILE|DIR arguments into files, sorted, skipping hidden files and READMEs.
-pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for p in paths {
-        let p = p.clone();
-        let md = std::fs::metadata(&p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
-        if md.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(&p)
-                .map_err(|e| format!("cannot read directory {}: {e}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file())
-                .filter(|f| {
-                    let n = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    !n.starts_with('.') && !n.ends_with(".md") && !n.ends_with(".expect")
-                })
-                .collect();
-            v.sort();
-            out.extend(v);
-        } else {
-            out.push(p);
-        }
-    }
-    if out.is_empty() {
-        return Err("no input files".into());
-    }
-    Ok(out)
 }
 
 fn finding_json(f: &Finding) -> serde_json::Value {
@@ -300,13 +351,25 @@ fn exec_json(file: &Path, x: &Execution, findings: &[Finding]) -> serde_json::Va
 }
 
 fn replay(o: &ReplayOpts) -> Result<i32, String> {
-    let vs = VariantSet::or_newest(&o.variant);
-    let files = expand_inputs(&o.inputs)?;
+    let vs = VariantSet::selected(&o.variant, o.variant_file, || vec![variant::newest()]);
+    let files = input::walk(&o.inputs)?;
+    if let Some(VariantPair(base, patched)) = o.compare {
+        let c = crate::compare::files(&files, base, patched)?;
+        if o.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::compare::to_json(&c)).unwrap_or_default()
+            );
+        } else {
+            crate::compare::print(&c, "files");
+        }
+        return Ok(c.exit_code());
+    }
     let (json, quiet) = (o.json, o.quiet);
     let mut any = false;
     let mut out = Vec::new();
     for f in &files {
-        let s = load_scenario(f)?;
+        let s = input::load_scenario(f)?;
         for v in &vs {
             let x = model::run(&s, v);
             let fs = oracle::check(&x);
@@ -363,32 +426,59 @@ fn print_exec(f: &Path, v: &Variant, x: &Execution, fs: &[Finding], quiet: bool)
     println!();
 }
 
-fn variants(json: bool) -> Result<i32, String> {
+fn variants(json: bool, extra: &[&'static Variant]) -> Result<i32, String> {
+    let mut all: Vec<&'static Variant> = VARIANTS.iter().collect();
+    all.extend(extra.iter().filter(|v| variant::builtin(v.name).is_none()));
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&VARIANTS[..]).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         return Ok(0);
     }
-    println!("{:<10} {:<16} about", "variant", "kernel");
-    for v in VARIANTS.iter() {
-        println!("{:<10} {:<16} {}", v.name, v.kernel, v.about);
+    // Columns as wide as the longest name (user variants have long ones).
+    let nw = all.iter().map(|v| v.name.len()).max().unwrap_or(8).max(7);
+    println!("{:<nw$} {:<16} about", "variant", "kernel");
+    for v in &all {
+        println!("{:<nw$} {:<16} {}", v.name, v.kernel, v.about);
+    }
+    for u in diofuzz::variant_file::loaded() {
+        if !all.iter().any(|v| v.name == u.variant.name) {
+            continue;
+        }
+        println!(
+            "\n{} = {} with ({}):",
+            u.variant.name, u.base.name, u.source
+        );
+        for (k, old, new, commit) in &u.changes {
+            println!("  {k}: {old} -> {new}   ({commit})");
+        }
     }
     println!();
     let rows = VARIANTS[0].switches();
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(10);
+    let cols: Vec<Vec<String>> = all
+        .iter()
+        .map(|v| v.switches().into_iter().map(|r| r.1).collect())
+        .collect();
+    let widths: Vec<usize> = all
+        .iter()
+        .zip(&cols)
+        .map(|(v, c)| {
+            c.iter()
+                .map(String::len)
+                .chain([v.name.len()])
+                .max()
+                .unwrap_or(1)
+                + 1
+        })
+        .collect();
     print!("{:<w$}  ", "switch (commit)");
-    for v in VARIANTS.iter() {
-        print!("{:>10}", v.name);
+    for (v, cw) in all.iter().zip(&widths) {
+        print!("{:>cw$}", v.name);
     }
     println!();
     for (i, (name, _, commit)) in rows.iter().enumerate() {
         print!("{name:<w$}  ");
-        for v in VARIANTS.iter() {
-            let val = &v.switches()[i].1;
-            let short: String = val.chars().take(9).collect();
-            print!("{short:>10}");
+        for (c, cw) in cols.iter().zip(&widths) {
+            print!("{:>cw$}", c[i]);
         }
         println!("   {commit}");
     }
@@ -396,7 +486,7 @@ fn variants(json: bool) -> Result<i32, String> {
 }
 
 fn show(f: &Path) -> Result<i32, String> {
-    let s = load_scenario(f)?;
+    let s = input::load_scenario(f)?;
     println!(
         "{}",
         serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?
@@ -405,7 +495,7 @@ fn show(f: &Path) -> Result<i32, String> {
 }
 
 fn encode(f: &Path, out: Option<&Path>) -> Result<i32, String> {
-    let s = load_scenario(f)?;
+    let s = input::load_scenario(f)?;
     let bytes = s.encode().map_err(|e| format!("{}: {e}", f.display()))?;
     match out {
         Some(out) => std::fs::write(out, &bytes)
@@ -433,7 +523,7 @@ fn seeds_cmd(dir: &Path, list: bool) -> Result<i32, String> {
 }
 
 fn keep(f: &Path, name: &str, dir: &Path) -> Result<i32, String> {
-    let s = load_scenario(f)?;
+    let s = input::load_scenario(f)?;
     let e = diofuzz::regress::keep(dir, name, &s)?;
     let buggy: Vec<&String> = e
         .iter()
@@ -458,16 +548,16 @@ fn keep(f: &Path, name: &str, dir: &Path) -> Result<i32, String> {
 }
 
 fn triage(o: &TriageOpts) -> Result<i32, String> {
-    let vs = VariantSet::or_newest(&o.variant);
+    let vs = VariantSet::selected(&o.variant, o.variant_file, || vec![variant::newest()]);
     // signature -> (count, smallest input, variant, detail)
     let mut groups: std::collections::BTreeMap<
         String,
         (usize, PathBuf, u64, &'static str, String),
     > = Default::default();
-    let files = expand_inputs(&o.inputs)?;
+    let files = input::walk(&o.inputs)?;
     let mut skipped = 0;
     for f in &files {
-        let Ok(s) = load_scenario(f) else {
+        let Ok(s) = input::load_scenario(f) else {
             skipped += 1;
             continue;
         };
@@ -522,9 +612,29 @@ fn known_cmd(suppressions: bool) -> Result<i32, String> {
         );
         return Ok(0);
     }
+    let produced = committed_findings();
     for k in known::all() {
+        // The committed inputs that produce it: a finding it matches, on one of its variants.
+        let mut files: Vec<(&Path, Vec<&str>)> = Vec::new();
+        for (f, v, sigs) in &produced {
+            if !(k.variants.iter().any(|x| x == "all" || x == v)
+                && sigs.iter().any(|s| k.matches(s, v)))
+            {
+                continue;
+            }
+            match files.iter_mut().find(|(g, _)| g == f) {
+                Some((_, vs)) => vs.push(v),
+                None => files.push((f, vec![v])),
+            }
+        }
+        let mut by: Vec<String> = files
+            .iter()
+            .map(|(f, vs)| format!("{} ({})", f.display(), vs.join(", ")))
+            .collect();
+        let n = by.len();
+        by.truncate(3);
         println!(
-            "{}\n    variants: {}  where: {}  fixed by: {}\n    {}\n",
+            "{}\n    variants: {}  where: {}  fixed by: {}\n    {}\n    inputs: {}\n",
             k.signature,
             k.variants.join(", "),
             if k.scope.is_empty() {
@@ -533,8 +643,38 @@ fn known_cmd(suppressions: bool) -> Result<i32, String> {
                 k.scope.join(", ")
             },
             k.fixed_by.as_deref().unwrap_or("-"),
-            k.description
+            k.description,
+            match n {
+                0 => "none committed (corpus/regressions, corpus/dio_write)".to_string(),
+                1..=3 => by.join(", "),
+                _ => format!("{} and {} more", by.join(", "), n - 3),
+            }
         );
     }
     Ok(0)
+}
+
+/// Every committed input (corpus/regressions, then corpus/dio_write, from the current folder) on
+/// every built-in variant: (file, variant, finding signatures). Missing folders are skipped.
+fn committed_findings() -> Vec<(PathBuf, &'static str, Vec<String>)> {
+    let dirs: Vec<&Path> = ["corpus/regressions", "corpus/dio_write"]
+        .iter()
+        .map(Path::new)
+        .filter(|d| d.is_dir())
+        .collect();
+    let files = input::walk(&dirs).unwrap_or_default();
+    let mut out = Vec::new();
+    for f in files {
+        let Ok(l) = input::load(&f) else { continue };
+        for v in VARIANTS.iter() {
+            let sigs: Vec<String> = oracle::check(&model::run_quiet(&l.scenario, v))
+                .into_iter()
+                .map(|x| x.signature)
+                .collect();
+            if !sigs.is_empty() {
+                out.push((f.clone(), v.name, sigs));
+            }
+        }
+    }
+    out
 }

@@ -5,7 +5,12 @@
 
 pub mod check;
 pub mod cli;
+pub mod compare;
+pub mod coverage;
 pub mod engines;
 pub mod lab;
 pub mod live;
 pub mod plot;
+pub mod plot_cmd;
+pub mod progress;
+pub mod report;

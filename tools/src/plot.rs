@@ -94,7 +94,13 @@ pub fn bar_chart(stem: &Path, b: &Bars) -> Result<Vec<PathBuf>, String> {
         .max()
         .unwrap_or(4) as u32;
     let w = 640 + 8 * label_w;
-    let h = 120 + (rows as u32) * 22 + if b.series.len() > 1 { 20 } else { 0 };
+    let h = 120
+        + (rows as u32) * 22
+        + if b.series.len() > 1 {
+            18 * b.series.len() as u32
+        } else {
+            0
+        };
     write_both(stem, (w, h), &BarsChart(b, label_w))
 }
 
@@ -205,16 +211,47 @@ fn draw_bars<DB: DrawingBackend>(area: &Area<DB>, b: &Bars, label_w: u32) -> Res
             1.0
         }
     });
+    // Room right of the largest bar for its value label.
+    let room = if b.value_decimals.is_some() {
+        max * 0.1
+    } else {
+        0.0
+    };
+    // Several series: a legend row under the title, clear of the bars.
+    let k = b.series.len();
+    let (legend, area) = if k > 1 {
+        let (top, rest) = area.split_vertically(20 + 18 * k as u32);
+        (Some(top), rest)
+    } else {
+        (None, area.clone())
+    };
+    let area = &area;
+    if let Some(top) = &legend {
+        top.draw(&Text::new(b.title.clone(), (12, 6), font(18.0)))
+            .map_err(err)?;
+        for (si, (name, _)) in b.series.iter().enumerate() {
+            let c = PALETTE[si % PALETTE.len()];
+            let y = 30 + 18 * si as i32;
+            let x = 40 + 7 * label_w as i32;
+            top.draw(&Rectangle::new([(x, y), (x + 14, y + 12)], c.filled()))
+                .map_err(err)?;
+            top.draw(&Text::new(name.clone(), (x + 20, y), font(13.0)))
+                .map_err(err)?;
+        }
+    }
     let y = Centres {
         range: 0.0..n as f64,
         points: (0..n).map(|i| i as f64 + 0.5).collect(),
     };
-    let mut chart = ChartBuilder::on(area)
-        .caption(&b.title, font(18.0))
+    let mut builder = ChartBuilder::on(area);
+    if legend.is_none() {
+        builder.caption(&b.title, font(18.0));
+    }
+    let mut chart = builder
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(16 + 7 * label_w)
-        .build_cartesian_2d((0.0..max * 1.0001).step(max / 10.0).use_round(), y)
+        .build_cartesian_2d((0.0..max * 1.0001 + room).step(max / 10.0).use_round(), y)
         .map_err(err)?;
     let cats = b.categories.clone();
     chart
@@ -228,23 +265,23 @@ fn draw_bars<DB: DrawingBackend>(area: &Area<DB>, b: &Bars, label_w: u32) -> Res
             let i = n as f64 - 0.5 - v;
             cats.get(i.round() as usize).cloned().unwrap_or_default()
         })
-        .x_label_formatter(&|v: &f64| format!("{v:.0}"))
+        .x_label_formatter(&|v: &f64| {
+            if *v > max * 1.0001 {
+                String::new()
+            } else {
+                format!("{v:.0}")
+            }
+        })
         .draw()
         .map_err(err)?;
-    let k = b.series.len();
     let band = 0.8 / k as f64;
-    for (si, (name, vals)) in b.series.iter().enumerate() {
+    for (si, (_, vals)) in b.series.iter().enumerate() {
         let colour = PALETTE[si % PALETTE.len()];
         let rects = vals.iter().enumerate().map(|(ci, &v)| {
             let top = (n - 1 - ci) as f64 + 0.9 - si as f64 * band;
             Rectangle::new([(0.0, top - band), (v.min(max), top)], colour.filled())
         });
-        let s = chart.draw_series(rects).map_err(err)?;
-        if k > 1 {
-            s.label(name.as_str()).legend(move |(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
-            });
-        }
+        chart.draw_series(rects).map_err(err)?;
         if let Some(d) = b.value_decimals {
             let texts = vals.iter().enumerate().map(|(ci, &v)| {
                 let top = (n - 1 - ci) as f64 + 0.9 - si as f64 * band;
@@ -259,16 +296,6 @@ fn draw_bars<DB: DrawingBackend>(area: &Area<DB>, b: &Bars, label_w: u32) -> Res
             });
             chart.draw_series(texts).map_err(err)?;
         }
-    }
-    if k > 1 {
-        chart
-            .configure_series_labels()
-            .label_font(font(12.0))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(err)?;
     }
     Ok(())
 }

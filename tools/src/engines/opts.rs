@@ -180,10 +180,24 @@ pub fn parse_jobs(s: &str) -> Result<usize, String> {
     }
 }
 
-/// A variant name, a comma list, or `all`, checked against the known variants.
+/// A variant name, a comma list, or `all`, checked against the known variants. Variant files
+/// (a patch described as data) are made absolute, since the engines run in other folders.
 pub fn check_variant(v: &str) -> Result<String, String> {
     diofuzz::variant::resolve(v.trim())?;
-    Ok(v.trim().to_string())
+    let parts: Vec<String> = v
+        .trim()
+        .split(',')
+        .map(|p| {
+            let p = p.trim();
+            match diofuzz::variant_file::looks_like_file(p) {
+                true => std::fs::canonicalize(p)
+                    .map(|a| a.display().to_string())
+                    .unwrap_or_else(|_| p.to_string()),
+                false => p.to_string(),
+            }
+        })
+        .collect();
+    Ok(parts.join(","))
 }
 
 #[cfg(test)]

@@ -50,9 +50,14 @@ pub struct Opts {
     /// Seed of the scenario generator
     #[arg(long, default_value = "1")]
     pub seed: u64,
-    /// Model variant to compare with [default: the one matching `uname -r`]
+    /// Model variant to compare with: a name, BASE+switch=value or a variant file [default:
+    /// the one matching `uname -r`]
     #[arg(long, value_name = "V", value_parser = crate::cli::one_variant)]
     pub variant: Option<&'static Variant>,
+    /// A variant file (a patch described as data, e.g. for a kernel built with that patch)
+    #[arg(long, value_name = "FILE", value_parser = crate::cli::variant_file,
+          conflicts_with = "variant")]
+    pub variant_file: Option<&'static Variant>,
     /// JSON output
     #[arg(long)]
     pub json: bool,
@@ -152,68 +157,14 @@ pub fn variant_for_release(rel: &str) -> Option<&'static Variant> {
         .map(|(_, v)| v)
 }
 
-/// Read a scenario file: JSON (serde form) or corpus bytes.
-pub fn read_scenario(p: &Path) -> Result<Scenario, String> {
-    let b = fs::read(p).map_err(|e| format!("read {}: {e}", p.display()))?;
-    let first = b.iter().find(|c| !c.is_ascii_whitespace());
-    if first == Some(&b'{') {
-        serde_json::from_slice(&b).map_err(|e| format!("{}: bad scenario JSON: {e}", p.display()))
-    } else {
-        Scenario::decode(&b).map_err(|e| format!("{}: {e}", p.display()))
-    }
-}
-
-/// Files in a corpus folder that hold scenarios: not hidden, not a companion file (the
-/// regression folder's `.expect`, notes, reproducers).
-fn is_scenario_name(p: &Path) -> bool {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let ext = p
-        .extension()
-        .map(|e| e.to_string_lossy().to_string())
-        .unwrap_or_default();
-    !name.starts_with('.')
-        && !name.eq_ignore_ascii_case("README")
-        && !["expect", "md", "txt", "c", "options", "dict", "log"].contains(&ext.as_str())
-}
-
 fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<(String, Scenario)>, String> {
-    let mut out = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            let mut files = Vec::new();
-            walk(p, &mut files, 0)?;
-            files.sort();
-            for f in files {
-                out.push((f.display().to_string(), read_scenario(&f)?));
-            }
-        } else {
-            out.push((p.display().to_string(), read_scenario(p)?));
-        }
+    if inputs.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
-}
-
-/// Scenario files under `dir` (sub-folders too, a few levels deep, no symlinks followed).
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: u32) -> Result<(), String> {
-    if depth > 4 {
-        return Ok(());
-    }
-    for e in fs::read_dir(dir)
-        .map_err(|e| format!("read {}: {e}", dir.display()))?
-        .flatten()
-    {
-        let p = e.path();
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_dir() {
-            walk(&p, out, depth + 1)?;
-        } else if ft.is_file() && is_scenario_name(&p) {
-            out.push(p);
-        }
-    }
-    Ok(())
+    diofuzz::input::walk(inputs)?
+        .into_iter()
+        .map(|f| Ok((f.display().to_string(), diofuzz::input::load_scenario(&f)?)))
+        .collect()
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -251,6 +202,14 @@ fn gettid() -> i32 {
 }
 
 pub fn run_live(o: &Opts) -> i32 {
+    // Inputs first: a bad scenario file is a usage error whatever the machine has.
+    let mut scen = match collect_inputs(&o.inputs) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("diofuzz live: {e}");
+            return 2;
+        }
+    };
     let pre = scratch::prereqs();
     let missing = pre.missing(&o.fss());
     if o.check {
@@ -308,7 +267,7 @@ pub fn run_live(o: &Opts) -> i32 {
         return if bad { 3 } else { 0 };
     }
     let rel = kernel_release();
-    let v = match o.variant {
+    let v = match o.variant.or(o.variant_file) {
         Some(v) => v,
         None => match variant_for_release(&rel) {
             Some(v) => v,
@@ -339,13 +298,6 @@ pub fn run_live(o: &Opts) -> i32 {
         eprintln!("diofuzz live: --bigalloc needs --device (loop devices run no bigalloc)");
         return 2;
     }
-    let mut scen = match collect_inputs(&o.inputs) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("diofuzz live: {e}");
-            return 2;
-        }
-    };
     let count = o.count.unwrap_or(if o.inputs.is_empty() { 50 } else { 0 });
     for i in 0..count {
         for &fs in &o.fss() {
@@ -660,7 +612,13 @@ fn run_all(
             );
         }
     }
+    let pb = crate::progress::items(
+        scen.len() as u64,
+        "scenarios",
+        crate::progress::wanted(o.json),
+    );
     for (n, (id, s)) in scen.iter().enumerate() {
+        pb.set_position(n as u64);
         if scratch::interrupted() {
             fatal = Some("interrupted: cleaned up".to_string());
             break;
@@ -724,7 +682,7 @@ fn run_all(
                 stable.explain(&mut oc, s, &p, &obs, gap);
                 if o.verbose {
                     let names: Vec<&str> = obs.events.iter().map(|e| e.name.as_str()).collect();
-                    eprintln!("live: {id}: events {}", names.join(","));
+                    crate::progress::line(&pb, &format!("live: {id}: events {}", names.join(",")));
                 }
                 out.push(oc);
             }
@@ -746,6 +704,7 @@ fn run_all(
             }
         }
     }
+    pb.finish_and_clear();
     // Model throughput over the executed scenarios (repeated until ~0.2 s).
     if !executed.is_empty() {
         let t0 = Instant::now();
@@ -903,18 +862,6 @@ mod tests {
             .any(|l| l.contains("mounted") || l.contains("clean mount")));
         assert!(k.iter().any(|l| l == "Call Trace:"));
         assert!(!is_warn_line("EXT4-fs (sda): mounted filesystem"));
-    }
-
-    #[test]
-    fn corpus_file_names() {
-        assert!(is_scenario_name(Path::new(
-            "corpus/dio_write/a1_statx_one_block"
-        )));
-        assert!(is_scenario_name(Path::new("x/k3.json")));
-        assert!(!is_scenario_name(Path::new(
-            "corpus/regressions/dax_atomic.expect"
-        )));
-        assert!(!is_scenario_name(Path::new("corpus/.gitkeep")));
     }
 
     #[test]

@@ -24,9 +24,10 @@ pub struct FsKey {
     pub lbs_bits: u8,
     /// XFS only: mkfs -m reflink=1.
     pub reflink: bool,
-    /// ext4 bigalloc: log2 of blocks per cluster (mkfs -O bigalloc -C), 0 = none.
+    /// ext4 only: mkfs -O bigalloc with 2^cluster_bits blocks per cluster (on the atomic disk of
+    /// `live --device`, or a device the user gives, `diofuzz repro --device`; not on loop).
     pub cluster_bits: u8,
-    /// On the given atomic-capable disk ([`Disk`]) instead of a loop device.
+    /// On the given atomic-capable disk ([`Disk`], `live --device`) instead of a loop device.
     pub disk: bool,
 }
 
@@ -36,16 +37,13 @@ pub use diofuzz::generators::random::Disk;
 impl FsKey {
     pub fn label(&self) -> String {
         format!(
-            "{}-b{}-l{}{}{}{}",
+            "{}-b{}-l{}{}{}",
             self.fs.name(),
             1u32 << self.blkbits,
             1u32 << self.lbs_bits,
             if self.fs == FsKind::Xfs && !self.reflink {
-                "-noreflink"
-            } else {
-                ""
-            },
-            if self.cluster_bits > 0 {
+                "-noreflink".to_string()
+            } else if self.cluster_bits > 0 {
                 format!("-c{}", 1u32 << (self.blkbits + self.cluster_bits))
             } else {
                 String::new()
