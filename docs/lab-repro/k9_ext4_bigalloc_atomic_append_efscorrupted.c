@@ -3,12 +3,18 @@
  * diofuzz repro (generated). Scenario:
  *   {"fs":"ext4","world":{"blkbits":12,"lbs_bits":9,"cluster_bits":2,"device":{"awu_min":1024,"awu_max":65536,"stable_writes":false},"mount":{"extents_feature":true,"data_journal":false,"dax":false,"shutdown":false,"emergency_ro":false,"inline_crypt":false,"xfs_reflink":true,"xfs_always_cow":false},"inode":{"extents":true,"journal_data":false,"inline_data":false,"encrypted":false,"verity":false,"dax":false,"immutable":false,"append_only":false,"nosec":true,"swapfile":false,"unlinked":false,"disksize_lag":false,"reflink":false},"i_size":4096,"rlimit_fsize":null,"s_maxbytes":17592186040320,"s_bitmap_maxbytes":17592186040320,"blocks":[{"kind":"written","new_extent":false,"shared":false},{"kind":"hole","new_extent":false,"shared":false},{"kind":"hole","new_extent":false,"shared":false},{"kind":"hole","new_extent":false,"shared":false},{"kind":"unwritten","new_extent":false,"shared":false},{"kind":"unwritten","new_extent":false,"shared":false}],"pages":[]},"request":{"open":{"direct":true,"append":true,"dsync":false,"sync":false,"no_largefile":false},"read":false,"aio":false,"rwf":{"hipri":false,"dsync":false,"sync":false,"nowait":false,"append":false,"noappend":false,"atomic":true,"dontcache":false},"pos":98304,"len":16384,"nr_segs":1,"buf_align":512,"fault_at":null,"max_bio":null},"faults":[],"races":[]}
  *
- * Run on a scratch filesystem: ext4: mkfs.ext4 -b 4096 -O bigalloc -C 16384 DISK (atomic write units 1024..65536, e.g. modprobe scsi_debug atomic_wr=1 dev_size_mb=512; diofuzz lab does this), the disk with logical block size 512,
+ * Run on a scratch filesystem: ext4: mkfs.ext4 -b 4096 -O bigalloc -C 16384 DEVICE, a block device with atomic writes (atomic_write_unit_min/max_bytes 1024/65536; a loop device has none: an NVMe or SCSI disk, or a VM disk with atomic writes) with logical block size 512,
  * mounted on DIR; then: cc -O2 -o repro repro.c && ./repro DIR
  * To see the path taken, enable iomap:iomap_dio_rw_begin, xfs:xfs_file_buffered_write,
  * xfs:xfs_iomap_atomic_write_cow, ext4:ext4_da_write_begin in tracefs while it runs.
  * Data letters per 512-byte sector: 0 zero, o old, d dirty-page data, n new,
  * s stale (free space is filled with 0x55 first), ? other.
+ */
+/*
+ * Expected on v7.3 (7.3), as the diofuzz model predicts it:
+ *   return 16384, file position 20480, i_size 20480,
+ *   data (page cache, per 512-byte sector; . = not compared): oooooooonnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn
+ * The model's findings there: O3 (atomic write accepted outside its contract): accepted (16384 bytes) although position 4096 not aligned to the length 16384
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -85,6 +91,7 @@ static char classify(const unsigned char *b, uint64_t sector, size_t n)
 static void die(const char *what)
 {
 	fprintf(stderr, "setup: %s: %s\n", what, strerror(errno));
+	printf("COULD NOT RUN (setup: %s)\n", what);
 	exit(2);
 }
 
@@ -119,6 +126,9 @@ static void prefill_stale(const char *dir)
 	sync();
 }
 
+/* The page-cache letters of the read-back, for the verdict (4 MiB at most: 8192 sectors). */
+static char seen[8193];
+
 static void show(const char *path, uint64_t size, int direct)
 {
 	uint64_t n = (size + 4095) / 4096 * 4096;
@@ -135,12 +145,50 @@ static void show(const char *path, uint64_t size, int direct)
 	printf("%s", direct ? "data (O_DIRECT):    " : "data (page cache):  ");
 	for (uint64_t s = 0; s * 512 < size; s++) {
 		uint64_t len = size - s * 512 < 512 ? size - s * 512 : 512;
-		putchar(classify(b + s * 512, s, len));
+		char c = classify(b + s * 512, s, len);
+		putchar(c);
+		if (!direct && s < sizeof(seen) - 1)
+			seen[s] = c;
 		if (s % 8 == 7)
 			putchar(' ');
 	}
 	printf("\n");
 	munmap(b, n + 4096);
+}
+
+
+static const long long expect_ret = 16384;
+static const char expect_ret_text[] = "16384";
+static const long long expect_pos = 20480;
+static const unsigned long long expect_size = 20480;
+static const char expect_data[] = "oooooooonnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn";
+
+/* The verdict: does the kernel do what the model predicts (expect_* above)? */
+static int verdict(long long ret, int err, long long pos, unsigned long long size)
+{
+	int ok = 1;
+	if (expect_ret < 0 ? !(ret == -1 && err == -expect_ret) : ret != expect_ret) {
+		printf("differs: return value (expected %s)\n", expect_ret_text);
+		ok = 0;
+	}
+	if (expect_pos >= 0 && ret >= 0 && pos != expect_pos) {
+		printf("differs: file position %lld (expected %lld)\n", pos, expect_pos);
+		ok = 0;
+	}
+	if (size != expect_size) {
+		printf("differs: i_size %llu (expected %llu)\n", size, expect_size);
+		ok = 0;
+	}
+	for (size_t i = 0; expect_data[i]; i++) {
+		char e = expect_data[i], g = seen[i] ? seen[i] : '-';
+		if (e == '.' || e == g || (e == 's' && g == '?'))
+			continue;
+		printf("differs: data of sector %zu (byte %zu): '%c' (expected '%c')\n", i, i * 512, g, e);
+		ok = 0;
+		break;
+	}
+	printf("%s\n", ok ? "REPRODUCED" : "NOT REPRODUCED");
+	return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -166,6 +214,22 @@ int main(int argc, char **argv)
 	int cfd = open(path, 0x4402 /* O_RDWR|O_DIRECT|O_APPEND */);
 	if (cfd < 0)
 		die("open");
+	{
+		unsigned char sx[256] __attribute__((aligned(8)));
+		uint32_t umin = 0, umax = 0;
+		uint64_t attr = 0;
+		memset(sx, 0, sizeof(sx));
+		if (syscall(SYS_statx, cfd, "", AT_EMPTY_PATH, STATX_WRITE_ATOMIC_, sx) == 0) {
+			memcpy(&attr, sx + 8, 8);
+			memcpy(&umin, sx + 168, 4);
+			memcpy(&umax, sx + 172, 4);
+		}
+		if (!(attr & STATX_ATTR_WRITE_ATOMIC_) || umin != 4096 || umax != 16384) {
+			printf("COULD NOT RUN: the file offers atomic writes of [%u, %u] bytes; the scenario needs [4096, 16384] (a device with atomic_write_unit_min/max_bytes 1024/65536)\n", umin, umax);
+			unlink(path);
+			return 2;
+		}
+	}
 	lseek(cfd, 98304, SEEK_SET);
 	unsigned char *buf = mmap(NULL, 24576, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED)
@@ -178,6 +242,7 @@ int main(int argc, char **argv)
 	ssize_t ret;
 	int err = 0;
 	off_t after;
+	int verdict_code = 2;
 	ret = pwritev2(cfd, iov, 1, -1, 0x40);
 	err = errno;
 	after = lseek(cfd, 0, SEEK_CUR);
@@ -201,11 +266,12 @@ int main(int argc, char **argv)
 		close(cfd);
 		show(path, size, 0);
 		show(path, size, 1);
+		verdict_code = verdict(ret, err, after, size);
 	} else {
-		printf("statx: %s\n", strerror(errno));
+		printf("statx: %s\nCOULD NOT RUN (statx)\n", strerror(errno));
 	}
 	close(fd);
 	unlink(path);
 	unlink(donor);
-	return 0;
+	return verdict_code;
 }
