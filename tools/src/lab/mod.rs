@@ -1118,6 +1118,19 @@ mod tests {
     }
 
     #[test]
+    fn no_space_is_a_clear_error() {
+        let e = need_space(
+            &std::env::temp_dir().join("x/y"),
+            u64::MAX,
+            "a kernel download",
+        )
+        .unwrap_err();
+        assert!(e.starts_with("no space for a kernel download in "), "{e}");
+        assert!(e.contains("MiB free"), "{e}");
+        assert!(need_space(&std::env::temp_dir(), 1, "a byte").is_ok());
+    }
+
+    #[test]
     fn matrix_marks_nearest_and_backports() {
         let mut g = GroupResult {
             group: "ext4-disk".into(),
