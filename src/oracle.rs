@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! The oracle: properties O1-O7 of ../shared/spec/oracle.md, evaluated over one [`Execution`].
+//! The oracle: properties O1-O7 of docs/oracle.md §2, evaluated over one [`Execution`].
 //! A finding is a value; the fuzz targets turn it into a panic.
 
 use crate::errno;
