@@ -124,7 +124,10 @@ for script in oss-fuzz/build.sh .clusterfuzzlite/build.sh; do
       tail -15 "$d/run-$t.log"; bad "$script: $t -runs=0 over its seed corpus failed"
     fi
   done
-  [ "$nbin" -ge 2 ] || bad "$script produced $nbin binaries"
+  # Every real target of fuzz/fuzz_targets and no benchmark baseline (noop is not shipped).
+  want=$(grep -L '^//! Baseline' "$ROOT"/fuzz/fuzz_targets/*.rs | wc -l)
+  [ "$nbin" -eq "$want" ] || bad "$script produced $nbin binaries, want $want (the real targets)"
+  [ ! -e "$d/out/noop" ] || bad "$script shipped the noop baseline"
 done
 
 step "cmin and tmin smoke tests (on copies)"
