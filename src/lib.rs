@@ -14,9 +14,10 @@ pub mod model;
 pub mod oracle;
 pub mod regress;
 pub mod scenario;
+pub mod seeds;
 pub mod suppress;
 pub mod target;
+pub mod validity;
 pub mod variant;
-pub mod seeds;
 
 pub mod kernel;

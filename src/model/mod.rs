@@ -118,6 +118,9 @@ pub struct Cx<'a> {
     pub dax_calls: u32,
     /// Atomic remaps (XFS software atomic writes) that made data visible in one step.
     pub atomic_remaps: u32,
+    /// The first error the DIO path itself produced that was replaced before it reached the
+    /// DIO's caller (by ->iomap_end's -ENOTBLK in iomap_iter, or by the tail zeroing's 0): O8.
+    pub dio_error_masked: Option<i64>,
     pub dio_done_wq: bool,
     /// Memory-alignment test of the user buffer (iov_iter_alignment includes the address).
     pub next_extent: u32,
@@ -231,6 +234,7 @@ impl<'a> Cx<'a> {
             buffered_calls: 0,
             dax_calls: 0,
             atomic_remaps: 0,
+            dio_error_masked: None,
             dio_done_wq: false,
             next_extent: ext + 1,
             path: Vec::new(),
@@ -317,6 +321,12 @@ impl<'a> Cx<'a> {
         self.trace.push(Ev::Fault(site, -f.errno));
         Some(-f.errno)
     }
+    /// The DIO path's own error `e` was replaced before it reached the DIO's caller.
+    pub fn mask_dio_error(&mut self, e: i64) {
+        if self.dio_error_masked.is_none() {
+            self.dio_error_masked = Some(e);
+        }
+    }
     pub fn race(&self, r: Race) -> bool {
         self.s.has_race(r)
     }
@@ -381,6 +391,8 @@ pub struct Execution {
     pub buffered_calls: u32,
     pub dax_calls: u32,
     pub atomic_remaps: u32,
+    /// See [`Cx::dio_error_masked`].
+    pub dio_error_masked: Option<i64>,
     pub path: Vec<&'static str>,
 }
 
@@ -476,6 +488,7 @@ fn run_with(s: &Scenario, v: &'static Variant, trace: bool) -> Execution {
         buffered_calls: cx.buffered_calls,
         dax_calls: cx.dax_calls,
         atomic_remaps: cx.atomic_remaps,
+        dio_error_masked: cx.dio_error_masked,
         path: cx.path,
     }
 }

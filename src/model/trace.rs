@@ -169,7 +169,10 @@ fn fmt_arg(k: &str, v: i64) -> String {
     match k {
         "ki_flags" => format!("ki_flags={}", iocb_flags(v as u32)),
         "rwf" => format!("rwf={}", rwf_flags(v as u32)),
-        "iomap_flags" => format!("flags={}", crate::kernel::fs::iomap::iomap_flag_names(v as u32)),
+        "iomap_flags" => format!(
+            "flags={}",
+            crate::kernel::fs::iomap::iomap_flag_names(v as u32)
+        ),
         "ret" | "r" | "err" | "error" => format!("{k}={}", errno::fmt_ret(v)),
         _ => format!("{k}={v}"),
     }

@@ -2,8 +2,8 @@
 //! `diofuzz check`: domains parse and expand, bad domains are refused, and a small domain finds
 //! exactly the root causes each variant has.
 
-use diofuzz_tools::check::{check, Domain, DEFAULT_DOMAIN};
 use diofuzz::variant::by_name;
+use diofuzz_tools::check::{check, Domain, DEFAULT_DOMAIN};
 
 #[test]
 fn default_domain_parses_and_is_bounded() {

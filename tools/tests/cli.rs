@@ -123,7 +123,8 @@ fn show_and_encode_round_trip() {
         0
     );
     let orig = std::fs::read(
-        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("corpus/dio_write/e3_bigalloc_mixed"),
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .join("corpus/dio_write/e3_bigalloc_mixed"),
     )
     .unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), orig);

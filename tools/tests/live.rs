@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use diofuzz_tools::live::{self, scratch};
 use diofuzz::scenario::{FsKind, Rwf, Scenario};
+use diofuzz_tools::live::{self, scratch};
 
 fn skip_reason() -> Option<String> {
     let m = scratch::prereqs().missing(&[FsKind::Ext4, FsKind::Xfs]);

@@ -111,7 +111,9 @@ pub fn sys_pwritev2(cx: &mut Cx) -> SysResult {
     ki.ki_flags |= IOCB_WRITE;
     let ret = match cx.fs {
         FsKind::Ext4 => crate::kernel::fs::ext4::file::ext4_file_write_iter(cx, &mut ki, &mut iter),
-        FsKind::Xfs => crate::kernel::fs::xfs::xfs_file::xfs_file_write_iter(cx, &mut ki, &mut iter),
+        FsKind::Xfs => {
+            crate::kernel::fs::xfs::xfs_file::xfs_file_write_iter(cx, &mut ki, &mut iter)
+        }
         FsKind::Bdev => crate::kernel::block::fops::blkdev_write_iter(cx, &mut ki, &mut iter),
     };
     let mut out = done(cx, ret, &ki);

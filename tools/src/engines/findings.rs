@@ -303,7 +303,10 @@ mod tests {
     use super::*;
 
     fn cfg(v: &str) -> Config {
-        super::super::make_config(diofuzz::variant::resolve(v).unwrap(), Suppressions::default())
+        super::super::make_config(
+            diofuzz::variant::resolve(v).unwrap(),
+            Suppressions::default(),
+        )
     }
 
     #[test]

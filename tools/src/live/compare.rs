@@ -232,7 +232,7 @@ pub fn compare(s: &Scenario, x: &Execution, o: &Observation) -> Vec<Mismatch> {
 }
 
 /// The kernel's behaviour as an Execution, for the oracle. What cannot be observed live is left
-/// neutral: no bios and no WARNs (so O4 and O7 are dropped), the file before the call is the
+/// neutral: no bios, no WARNs and no masked DIO error (so O4, O7 and O8 are dropped), the file before the call is the
 /// model's picture of the world the set-up built.
 pub fn kernel_execution(s: &Scenario, x: &Execution, o: &Observation) -> Execution {
     let pad = |v: &[u32]| {
@@ -273,6 +273,7 @@ pub fn kernel_execution(s: &Scenario, x: &Execution, o: &Observation) -> Executi
         buffered_calls: o.buffered() as u32,
         dax_calls: 0,
         atomic_remaps: o.sw_atomic() as u32,
+        dio_error_masked: None,
         path: vec!["live kernel"],
     }
 }

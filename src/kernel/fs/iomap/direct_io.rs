@@ -449,6 +449,7 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 let zr = iomap_dio_zero(cx, dio, pos, fs_block_size - pad, shared);
                 if ret != 0 && zr == 0 && copied == 0 {
                     cx.decide("iomap_dio_bio_iter: tail zeroing overwrote the error");
+                    cx.mask_dio_error(ret);
                 }
                 ret = zr;
             }

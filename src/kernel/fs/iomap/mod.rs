@@ -124,7 +124,9 @@ pub fn ops_end(
             crate::kernel::fs::ext4::inode::ext4_iomap_end(cx, pos, len, written, flags)
         }
         IomapOps::XfsDirectWrite | IomapOps::XfsAtomicCow => {
-            crate::kernel::fs::xfs::xfs_iomap::xfs_iomap_end(cx, ops, pos, len, written, flags, iomap)
+            crate::kernel::fs::xfs::xfs_iomap::xfs_iomap_end(
+                cx, ops, pos, len, written, flags, iomap,
+            )
         }
         IomapOps::Blkdev => None,
     }
@@ -139,7 +141,11 @@ pub fn dops_end_io(
     flags: u32,
 ) -> i64 {
     match dops {
-        DioOps::Ext4 => crate::kernel::fs::ext4::file::ext4_dio_write_end_io(cx, ki, size, error, flags),
-        DioOps::Xfs => crate::kernel::fs::xfs::xfs_file::xfs_dio_write_end_io(cx, ki, size, error, flags),
+        DioOps::Ext4 => {
+            crate::kernel::fs::ext4::file::ext4_dio_write_end_io(cx, ki, size, error, flags)
+        }
+        DioOps::Xfs => {
+            crate::kernel::fs::xfs::xfs_file::xfs_dio_write_end_io(cx, ki, size, error, flags)
+        }
     }
 }
