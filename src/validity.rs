@@ -698,12 +698,11 @@ fn fix(s: &mut Scenario, rule: &Rule) {
             let fs = s.fs;
             s.faults.retain(|f| site_reachable(fs, f.site));
         }
+        // Only called when the bios cannot be REQ_NOWAIT (check_rule).
         "F2-bio-eagain" => {
-            if !bio_may_be_nowait(s) {
-                for f in s.faults.iter_mut() {
-                    if f.site == Site::BioEndIo && f.errno == EAGAIN {
-                        f.errno = EIO;
-                    }
+            for f in s.faults.iter_mut() {
+                if f.site == Site::BioEndIo && f.errno == EAGAIN {
+                    f.errno = EIO;
                 }
             }
         }

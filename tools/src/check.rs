@@ -28,6 +28,7 @@
 use crate::cli::Opts;
 use diofuzz::oracle::{self, Prop};
 use diofuzz::scenario::*;
+use diofuzz::validity;
 use diofuzz::variant::{self, Variant};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -414,6 +415,8 @@ pub struct Report {
     pub inputs: u64,
     pub secs: f64,
     pub invalid: u64,
+    /// Inputs not run because no real system can produce them, per validity rule id.
+    pub unreal: BTreeMap<&'static str, u64>,
     /// Variant names, in the order they were run.
     pub names: Vec<&'static str>,
     acc: Acc,
@@ -443,19 +446,27 @@ pub fn check(
     let total = domain.size();
     let done = AtomicU64::new(0);
     let invalid = AtomicU64::new(0);
+    let unreal = Mutex::new(BTreeMap::<&'static str, u64>::new());
     let acc = Mutex::new(Acc::default());
     let t0 = Instant::now();
     std::thread::scope(|sc| {
         for j in 0..jobs as u64 {
-            let (done, invalid, acc) = (&done, &invalid, &acc);
+            let (done, invalid, acc, unreal) = (&done, &invalid, &acc, &unreal);
             sc.spawn(move || {
                 let mut local = Acc::default();
+                let mut local_unreal = BTreeMap::<&'static str, u64>::new();
                 let mut i = j;
                 while i < total {
                     match domain
                         .get(i)
                         .and_then(|s| s.encode().map(|b| (s, b)).map_err(|e| e.to_string()))
                     {
+                        // A world no real system can produce is not run (src/validity.rs).
+                        Ok((s, _)) if !validity::is_valid(&s) => {
+                            if let Some(v) = validity::first_violation(&s) {
+                                *local_unreal.entry(v.rule.id).or_default() += 1;
+                            }
+                        }
                         Ok((s, bytes)) => {
                             for (vi, v) in variants.iter().enumerate() {
                                 let x = diofuzz::model::run_quiet(&s, v);
@@ -493,6 +504,11 @@ pub fn check(
                     done.fetch_add(1, Ordering::Relaxed);
                     i += jobs as u64;
                 }
+                let mut u = unreal.lock().unwrap_or_else(|e| e.into_inner());
+                for (k, n) in local_unreal {
+                    *u.entry(k).or_default() += n;
+                }
+                drop(u);
                 let mut g = acc.lock().unwrap_or_else(|e| e.into_inner());
                 for (k, n) in local.fails {
                     *g.fails.entry(k).or_default() += n;
@@ -532,6 +548,7 @@ pub fn check(
         inputs: total,
         secs: t0.elapsed().as_secs_f64(),
         invalid: invalid.into_inner(),
+        unreal: unreal.into_inner().unwrap_or_else(|e| e.into_inner()),
         names: variants.iter().map(|v| v.name).collect(),
         acc: acc.into_inner().unwrap_or_else(|e| e.into_inner()),
     })
@@ -589,6 +606,17 @@ fn print_report(
             String::new()
         }
     );
+    let unreal: u64 = r.unreal.values().sum();
+    if unreal > 0 {
+        println!(
+            "{unreal} of them not run: no real system has that world ({})",
+            r.unreal
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     print!("\n{:<10}", "variant");
     for p in Prop::ALL {
         print!("{:>14}", p.to_string());
@@ -663,5 +691,5 @@ fn report_json(
                    "smallest": kept.get(&(*vi, sig.clone())).map(|p| p.display().to_string()), "detail": s.detail})
         })
         .collect();
-    json!({"inputs": r.inputs, "variants": variants.len(), "seconds": r.secs, "inputs_per_second": r.inputs as f64 / r.secs, "table": table, "signatures": sigs})
+    json!({"inputs": r.inputs, "not_real_worlds": r.unreal, "variants": variants.len(), "seconds": r.secs, "inputs_per_second": r.inputs as f64 / r.secs, "table": table, "signatures": sigs})
 }
