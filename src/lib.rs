@@ -12,6 +12,7 @@ pub mod errno;
 pub mod known;
 pub mod model;
 pub mod oracle;
+pub mod pairwise;
 pub mod regress;
 pub mod scenario;
 pub mod seeds;

@@ -268,6 +268,28 @@ pub fn first_violation(s: &Scenario) -> Option<Violation> {
     })
 }
 
+/// How far a scenario is from a real world: 0 for a valid one, else one per broken rule, and for
+/// F2 one per missing condition of a REQ_NOWAIT bio (O_DIRECT at I/O, RWF_NOWAIT, and for iomap
+/// aio and RWF_HIPRI), so a search can approach validity one dimension at a time
+/// (crate::pairwise).
+pub fn distance(s: &Scenario) -> u32 {
+    RULES
+        .iter()
+        .filter(|r| check_rule(s, r).is_some())
+        .map(|r| {
+            if r.id != BIO_EAGAIN_NOWAIT.id {
+                return 1;
+            }
+            let q = &s.request;
+            let mut missing = (!s.direct_at_io()) as u32 + (!q.rwf.nowait) as u32;
+            if s.fs != FsKind::Bdev {
+                missing += (!q.aio) as u32 + (!q.rwf.hipri) as u32;
+            }
+            missing.max(1)
+        })
+        .sum()
+}
+
 pub fn is_valid(s: &Scenario) -> bool {
     first_violation(s).is_none()
 }
