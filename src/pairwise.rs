@@ -156,7 +156,7 @@ fn build_row(
             let gain = gain * 1024 + if try_no == 0 { 0 } else { next(rng) % 1024 };
             row[d] = v;
             let key = (score(&row), std::cmp::Reverse(gain));
-            if best.is_none_or(|(k, _)| key < k) {
+            if best.map_or(true, |(k, _)| key < k) {
                 best = Some((key, v));
             }
         }
@@ -315,7 +315,7 @@ mod tests {
     fn constraint_makes_pairs_infeasible_and_no_invalid_row_is_emitted() {
         // dimension 0 value 1 excludes dimension 1 value 2
         let sizes = [2, 3, 4];
-        let mut ok = |r: &[usize]| !(r[0] == 1 && r[1] == 2);
+        let ok = |r: &[usize]| !(r[0] == 1 && r[1] == 2);
         let c = cover(&sizes, &mut |r| (!ok(r)) as u32);
         assert!(c.rows.iter().all(|r| ok(r)));
         assert_eq!(

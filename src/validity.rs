@@ -290,6 +290,15 @@ pub fn distance(s: &Scenario) -> u32 {
         .sum()
 }
 
+/// For loaders of hand-written (JSON) scenarios: Err names the first rule the scenario breaks.
+/// (Decoded bytes never need it: decode normalises.)
+pub fn require_real_world(s: &Scenario) -> Result<(), String> {
+    match first_violation(s) {
+        None => Ok(()),
+        Some(v) => Err(format!("not a world a real system can have: {v}")),
+    }
+}
+
 pub fn is_valid(s: &Scenario) -> bool {
     first_violation(s).is_none()
 }

@@ -13,6 +13,31 @@ use diofuzz_tools::check::{Domain, DEFAULT_DOMAIN};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn main() {
+    // `--files DIR`: how many of the corpus files in DIR (e.g. check's counterexamples, --out)
+    // decode, as raw bytes, to impossible worlds.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--files") {
+        let dir = args.get(2).map(String::as_str).unwrap_or("check-out");
+        let (mut n, mut bad) = (0, 0);
+        for e in std::fs::read_dir(dir).unwrap_or_else(|e| {
+            eprintln!("validity_audit: {dir}: {e}");
+            std::process::exit(2)
+        }) {
+            let Ok(data) = std::fs::read(e.map(|e| e.path()).unwrap_or_default()) else {
+                continue;
+            };
+            let Ok(s) = diofuzz::scenario::Scenario::decode_raw(&data) else {
+                continue;
+            };
+            n += 1;
+            if let Some(v) = validity::first_violation(&s) {
+                bad += 1;
+                println!("  {v}");
+            }
+        }
+        println!("{dir}: {n} counterexamples, {bad} of them impossible worlds");
+        return;
+    }
     let text = match std::env::args().nth(1) {
         Some(p) => std::fs::read_to_string(&p).unwrap_or_else(|e| {
             eprintln!("validity_audit: cannot read {p}: {e}");

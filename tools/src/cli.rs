@@ -134,6 +134,8 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, String> {
             .map_err(|e| format!("{}: not a scenario: {e}", path.display()))?;
         // A readable scenario may say only what the byte format can: the same ranges.
         s.encode().map_err(|e| format!("{}: {e}", path.display()))?;
+        diofuzz::validity::require_real_world(&s)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         return Ok(s);
     }
     Scenario::decode(&data).map_err(|e| format!("{}: undecodable input: {e}", path.display()))

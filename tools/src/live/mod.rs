@@ -158,7 +158,10 @@ pub fn read_scenario(p: &Path) -> Result<Scenario, String> {
     let b = fs::read(p).map_err(|e| format!("read {}: {e}", p.display()))?;
     let first = b.iter().find(|c| !c.is_ascii_whitespace());
     if first == Some(&b'{') {
-        serde_json::from_slice(&b).map_err(|e| format!("{}: bad scenario JSON: {e}", p.display()))
+        let s: Scenario = serde_json::from_slice(&b)
+            .map_err(|e| format!("{}: bad scenario JSON: {e}", p.display()))?;
+        diofuzz::validity::require_real_world(&s).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(s)
     } else {
         Scenario::decode(&b).map_err(|e| format!("{}: {e}", p.display()))
     }
