@@ -10,7 +10,7 @@ fn main() {
         .map(String::as_str)
         .unwrap_or("corpus/dio_write");
     let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    let v = diofuzz::variant::by_name(args.get(2).map(String::as_str).unwrap_or("v7.1"))
+    let v = diofuzz::variant::by_name(args.get(2).map(String::as_str).unwrap_or("v7.3"))
         .expect("variant");
     let mut inputs = Vec::new();
     for e in std::fs::read_dir(dir).expect("corpus dir") {

@@ -34,6 +34,8 @@ PY
 n=0
 for src in fuzz/fuzz_targets/*.rs; do
   t="$(basename "${src%.rs}")"
+  # Benchmark baselines (noop: engine overhead only) are not fuzz targets: do not ship them.
+  if grep -q "^//! Baseline" "$src"; then echo "diofuzz build.sh: skipping baseline $t"; continue; fi
   cp "$BIN_DIR/$t" "$OUT/$t"
   n=$((n + 1))
   if [ -d "corpus/$t" ] && [ -n "$(ls -A "corpus/$t")" ]; then

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-30}
-variant=${2:-v7.1}
+variant=${2:-v7.3}
 warmup=${3:-60}
 tc=(); rustup toolchain list | grep -q '^nightly' && tc=(+nightly) || export RUSTC_BOOTSTRAP=1
 cargo "${tc[@]}" fuzz build -O dio_write >/dev/null 2>&1

@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [SECONDS] [-- extra libFuzzer flags]
 #
 # SECONDS: how long (default: until Ctrl-C). Environment:
-#   DIOFUZZ_VARIANT   kernel variant to fuzz (default: the newest, v7.1); `cargo run -- variants`
+#   DIOFUZZ_VARIANT   kernel variant to fuzz (default: the newest, v7.3); `cargo run -- variants`
 #   DIOFUZZ_SUPPRESS  suppression file (default: suppressions/newest.txt for v6.18 and later,
 #                     none for older variants, so their known bugs show)
 #   DIOFUZZ_CORPUS    corpus folder (default: corpus/dio_write, new inputs are added to it)
@@ -31,11 +31,11 @@ else
     export RUSTC_BOOTSTRAP=1
 fi
 
-variant=${DIOFUZZ_VARIANT:-v7.1}
+variant=${DIOFUZZ_VARIANT:-v7.3}
 export DIOFUZZ_VARIANT=$variant
 if [[ -z ${DIOFUZZ_SUPPRESS+x} ]]; then
     case $variant in
-        v6.18|v7.0|v7.1|6.18|7.0|7.1) export DIOFUZZ_SUPPRESS=$PWD/suppressions/newest.txt ;;
+        v6.18|v6.19|v7.0|v7.1|v7.2|v7.3|6.18|6.19|7.0|7.1|7.2|7.3) export DIOFUZZ_SUPPRESS=$PWD/suppressions/newest.txt ;;
         *) export DIOFUZZ_SUPPRESS= ;;
     esac
 fi

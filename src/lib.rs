@@ -9,6 +9,7 @@
 //! `diofuzz-tools` crate in tools/, which depends on this one; this crate never uses them.
 
 pub mod errno;
+pub mod generators;
 pub mod known;
 pub mod model;
 pub mod oracle;

@@ -372,14 +372,10 @@ pub struct Rwf {
     pub dontcache: bool,
 }
 
-pub const RWF_HIPRI: u32 = 0x01;
-pub const RWF_DSYNC: u32 = 0x02;
-pub const RWF_SYNC: u32 = 0x04;
-pub const RWF_NOWAIT: u32 = 0x08;
-pub const RWF_APPEND: u32 = 0x10;
-pub const RWF_NOAPPEND: u32 = 0x20;
-pub const RWF_ATOMIC: u32 = 0x40;
-pub const RWF_DONTCACHE: u32 = 0x80;
+// RWF_* are uapi (include/uapi/linux/fs.h); re-exported here because the request carries them.
+pub use crate::kernel::include::uapi::linux::fs::{
+    RWF_APPEND, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC, RWF_HIPRI, RWF_NOAPPEND, RWF_NOWAIT, RWF_SYNC,
+};
 
 impl Rwf {
     pub fn bits(self) -> u32 {

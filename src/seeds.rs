@@ -3,6 +3,7 @@
 //! ../shared/spec/oracle.md) and the seed thread's cases. `diofuzz seeds` encodes them into
 //! corpus/dio_write/ (one file per name); `cargo test` checks the committed files are up to date.
 
+use crate::generators::*;
 use crate::scenario::*;
 use std::path::Path;
 
@@ -10,71 +11,6 @@ pub struct Seed {
     pub name: &'static str,
     pub about: &'static str,
     pub scenario: Scenario,
-}
-
-pub const KIB: u64 = 1024;
-
-/// ext4, 4 KiB blocks, a device with 4 KiB..64 KiB atomic units, a 16 KiB file of written blocks
-/// (one extent), O_DIRECT, RWF_ATOMIC 4 KiB at 0.
-pub fn base() -> Scenario {
-    Scenario {
-        fs: FsKind::Ext4,
-        world: World {
-            device: Device {
-                awu_min: 4096,
-                awu_max: 65536,
-                stable_writes: false,
-            },
-            i_size: 16 * KIB,
-            blocks: vec![written(); 4],
-            ..World::default()
-        },
-        request: Request {
-            rwf: Rwf {
-                atomic: true,
-                ..Rwf::default()
-            },
-            pos: 0,
-            len: 4096,
-            ..Request::default()
-        },
-        faults: vec![],
-        races: vec![],
-    }
-}
-
-pub fn written() -> BlockState {
-    BlockState {
-        kind: Extent::Written,
-        ..BlockState::default()
-    }
-}
-pub fn unwritten() -> BlockState {
-    BlockState {
-        kind: Extent::Unwritten,
-        ..BlockState::default()
-    }
-}
-pub fn hole() -> BlockState {
-    BlockState::default()
-}
-
-/// base() changed by `f`.
-pub fn with(f: impl FnOnce(&mut Scenario)) -> Scenario {
-    let mut s = base();
-    f(&mut s);
-    s
-}
-
-/// ext4 with bigalloc (16 KiB clusters): multi-block atomic writes from 6.16.
-pub fn bigalloc(f: impl FnOnce(&mut Scenario)) -> Scenario {
-    with(|s| {
-        s.world.cluster_bits = 2;
-        s.world.i_size = 64 * KIB;
-        s.world.blocks = vec![written(); 16];
-        s.request.len = 16 * KIB;
-        f(s)
-    })
 }
 
 fn xfs(f: impl FnOnce(&mut Scenario)) -> Scenario {

@@ -66,6 +66,24 @@ pub enum XfsAtomic {
     HwSw,
 }
 
+/// How iomap_iter() gets the next mapping (fs/iomap/iter.c, include/linux/iomap.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum IomapNext {
+    /// 6.12-7.1: iomap_iter() calls ->iomap_end for the previous mapping and ->iomap_begin for the
+    /// next one itself.
+    BeginEnd,
+    /// 7.2.y (Debian 7.2.12: "iomap: split iomap_iter() logic into iomap_iter_next()" and "iomap:
+    /// add ->iomap_next()", mainline 7.3-rc1, taken into linux-7.2.y with the ntfs fixes):
+    /// iomap_iter() calls the filesystem's ->iomap_next when it has one, else the inline helper
+    /// iomap_iter_next(begin, end) = end, iomap_iter_continue(), begin. ext4, XFS and the block
+    /// device still provide ->iomap_begin/->iomap_end.
+    IterNext,
+    /// 7.3 ("xfs/ext4/block: convert iomap ops to ->iomap_next()"): ext4, XFS and the block
+    /// device provide ->iomap_next only (DEFINE_IOMAP_ITER_NEXT[_END] around their begin/end
+    /// functions). Same decisions as IterNext; the table no longer has ->iomap_begin/->iomap_end.
+    FsNext,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Variant {
     pub name: &'static str,
@@ -89,13 +107,32 @@ pub struct Variant {
     /// bio_iov_iter_get_pages only aligns the bio size down to the logical block size;
     /// bio_split_io_at fails a page-crossing bio whose bvecs are off the DMA alignment (-EINVAL at
     /// submission). (Correction to spec §4.3, read in 6.18.2 and 7.1.5; confirmed live.)
-    pub mem_align_in_get_pages: bool,
-    /// 7.0 (release): the dio->error early exit keeps `copied` instead of reverting to 0.
+    pub dma_align_at_bio_split: bool,
+    /// 4ad357e39b2e "iomap: fix submission side handling of completion side errors" (7.0; also in
+    /// 6.18.y stable, Feb 2026): the dio->error early exit keeps `copied` instead of reverting to 0.
     pub dio_error_keeps_copied: bool,
-    /// 6.19 (release): IOMAP_DIO_FSBLOCK_ALIGNED (XFS always-CoW) exists.
+    /// 001397f5ef49 "iomap: add IOMAP_DIO_FSBLOCK_ALIGNED flag" (6.19-rc1, with 8caec6c9fef7 "xfs:
+    /// support sub-block aligned vectors in always COW mode"): the flag exists and XFS always-CoW
+    /// inodes use it.
     pub dio_fsblock_aligned: bool,
     /// 7.0 (release): IOMAP_DIO_BOUNCE for stable-writes devices (XFS).
     pub dio_bounce: bool,
+    /// 7.0 (release): iomap_dio_complete() reports a DIO error other than -EAGAIN/-ENOTBLK with
+    /// fserror_report_io(FSERR_DIRECTIO_WRITE) (fsnotify; no effect on the result). Read in
+    /// 7.2.12 and 7.3.4 fs/iomap/direct-io.c.
+    pub dio_fserror: bool,
+    /// 14b007e17881 "block: validate user space vectors during extraction" (mainline 7.3-rc1,
+    /// Cc stable, in Debian 7.2.12): bio_iov_iter_get_pages(bio, iter, dma_alignment,
+    /// lbs - 1) rejects with -EINVAL, as each iovec segment is extracted, a segment whose address
+    /// or remaining length has a bit of the DMA alignment (511 on loop), and drops the whole bio.
+    /// Read in 7.2.12 and 7.3.4 block/bio.c and lib/iov_iter.c.
+    pub bio_validates_user_vectors: bool,
+    /// 7.3.4 (stable, "iomap: don't lose a failed direct I/O bio's error when zeroing the tail";
+    /// mainline id not found): iomap_dio_zero() returns nothing, so the tail zeroing no longer
+    /// overwrites the bio iterator's error with 0. Read in 7.3.4 (7.2.12 still overwrites).
+    pub dio_zero_keeps_error: bool,
+    /// How iomap_iter() reaches the filesystem (->iomap_next, 7.2.y / 7.3).
+    pub iomap_next: IomapNext,
 
     // ---- ext4 (fs/ext4/file.c, fs/ext4/inode.c, fs/ext4/super.c)
     /// 6.13 (release, Ritesh's atomic series): ext4 sets FMODE_CAN_ATOMIC_WRITE and validates atomic writes.
@@ -123,6 +160,16 @@ pub struct Variant {
     pub ext4_begin_accepts_unwritten: bool,
     /// 7.1 (release): ext4_write_checks zeroes the EOF gap (NOWAIT -> -EAGAIN).
     pub ext4_eof_zero_in_write_checks: bool,
+    /// 7.3 (Debian 7.3.4; mainline id not found): ext4_dio_write_checks() decides the lock with
+    /// ext4_dio_needs_zeroing() (an unaligned write whose head or tail block is not a written
+    /// mapping, or past i_size) instead of ext4_overwrite_io(): aligned writes into holes and
+    /// unwritten extents inside i_size keep the shared lock, and ext4_iomap_alloc() returns
+    /// -EAGAIN for IOMAP_NOWAIT. Read in 7.2.12 (old rule) and 7.3.4.
+    pub ext4_dio_needs_zeroing: bool,
+    /// 7.3 (Debian 7.3.4; mainline id not found): ext4_write_checks() and ext4_dio_write_checks()
+    /// call kiocb_modified() instead of file_modified(), so an IOCB_NOWAIT write that must update
+    /// the timestamps returns -EAGAIN before any I/O (as XFS always did). Read in 7.2.12 and 7.3.4.
+    pub ext4_kiocb_modified: bool,
     /// e7fb9b71326f (6.17): dax_iomap_rw rejects IOCB_ATOMIC with a WARN and -EIO.
     pub dax_rejects_atomic: bool,
 
@@ -140,6 +187,13 @@ pub struct Variant {
     /// blkdev_write_iter()", Fixes caf336f81b3a; also in 6.12.y): an atomic write past the device
     /// end is -EINVAL instead of being truncated.
     pub bdev_atomic_no_truncate: bool,
+    /// 75ae18ca9426 "block: use blkdev_iov_iter_get_pages status for errors" (7.3-rc1): when
+    /// __blkdev_direct_IO cannot pin a bio's pages, the bio ends with errno_to_blk_status(ret)
+    /// instead of BLK_STS_IOERR, so an async write completes with -EINVAL (say) instead of -EIO.
+    pub bdev_get_pages_errno: bool,
+    /// 8b5ffb43ae9d "block: enable RWF_DONTCACHE for block devices" (7.3-rc1): def_blk_fops has
+    /// FOP_DONTCACHE. Read in 7.3.4 block/fops.c (not in 7.2.12).
+    pub bdev_dontcache: bool,
 
     // ---- FOP_DONTCACHE (include/linux/fs.h flag set by ext4 and XFS)
     /// ext4 and XFS set FOP_DONTCACHE, so RWF_DONTCACHE is accepted on them (read in 6.17 and
@@ -156,10 +210,14 @@ const V6_12: Variant = Variant {
     iter_protocol: IterProtocol::Processed,
     invalidate_atomic_eagain: false,
     atomic_len: AtomicLenRule::None,
-    mem_align_in_get_pages: false,
+    dma_align_at_bio_split: false,
     dio_error_keeps_copied: false,
     dio_fsblock_aligned: false,
     dio_bounce: false,
+    dio_fserror: false,
+    bio_validates_user_vectors: false,
+    dio_zero_keeps_error: false,
+    iomap_next: IomapNext::BeginEnd,
     ext4_atomic: false,
     ext4_awu_max_cluster: false,
     ext4_atomic_needs_extents: false,
@@ -173,11 +231,15 @@ const V6_12: Variant = Variant {
     ext4_overwrite_ops: true,
     ext4_begin_accepts_unwritten: false,
     ext4_eof_zero_in_write_checks: false,
+    ext4_dio_needs_zeroing: false,
+    ext4_kiocb_modified: false,
     dax_rejects_atomic: false,
     xfs_atomic: XfsAtomic::None,
     xfs_atomic_before_dax: false,
     xfs_always_cow_iov_reroute: false,
     bdev_atomic_no_truncate: false,
+    bdev_get_pages_errno: false,
+    bdev_dontcache: false,
     fs_dontcache: false,
 };
 
@@ -271,23 +333,34 @@ const V6_17: Variant = Variant {
 const V6_18: Variant = Variant {
     name: "v6.18",
     kernel: "6.18",
-    about: "6.18 (this machine): ext4 has no ->iomap_end (963845748fe6); memory alignment checked in bio_iov_iter_get_pages",
+    about: "6.18 (this machine): ext4 has no ->iomap_end (963845748fe6); user-memory alignment checked only when the bio is split (bio_split_io_at)",
     ext4_iomap_end: Ext4IomapEnd::None,
-    mem_align_in_get_pages: true,
+    dma_align_at_bio_split: true,
     ..V6_17
+};
+
+/// 6.19: read from the mainline tree's history (no 6.19 tree or module package here): the two
+/// commits below are in the 6.19 merge (vfs-6.19.iomap); nothing else in the modelled write path
+/// changed between 6.18 and 6.19 as far as the patches between the versions we have show.
+const V6_19: Variant = Variant {
+    name: "v6.19",
+    kernel: "6.19",
+    about: "6.19: IOMAP_DIO_FSBLOCK_ALIGNED (001397f5ef49) for XFS always-CoW inodes replaces the unaligned reroute (8caec6c9fef7)",
+    dio_fsblock_aligned: true,
+    xfs_always_cow_iov_reroute: false,
+    ..V6_18
 };
 
 const V7_0: Variant = Variant {
     name: "v7.0",
     kernel: "7.0",
-    about: "7.0 (with 6.19): overwrite ops removed, UNWRITTEN mapped without allocation, dio->error keeps copied, FSBLOCK_ALIGNED, BOUNCE",
+    about: "7.0: ext4 overwrite ops removed and UNWRITTEN mapped without allocation (ext4 7.0-rc1 pull), dio->error keeps copied, IOMAP_DIO_BOUNCE, fserror reports",
     ext4_overwrite_ops: false,
     ext4_begin_accepts_unwritten: true,
     dio_error_keeps_copied: true,
-    dio_fsblock_aligned: true,
     dio_bounce: true,
-    xfs_always_cow_iov_reroute: false,
-    ..V6_18
+    dio_fserror: true,
+    ..V6_19
 };
 
 const V7_1: Variant = Variant {
@@ -298,8 +371,33 @@ const V7_1: Variant = Variant {
     ..V7_0
 };
 
-pub static VARIANTS: [Variant; 12] = [
-    V6_12, THREAD_V1, THREAD_V2, THREAD_V3, V6_13, V6_14, V6_15, V6_16, V6_17, V6_18, V7_0, V7_1,
+/// Debian's 7.2.12 (linux-source-7.2, read): 7.2 plus the stable backports that reach the model.
+const V7_2: Variant = Variant {
+    name: "v7.2",
+    kernel: "7.2",
+    about: "7.2 (Debian 7.2.12): user vectors validated as bios are built (14b007e17881, -EINVAL for misaligned segments), iomap_iter_next()/->iomap_next in the core",
+    bio_validates_user_vectors: true,
+    iomap_next: IomapNext::IterNext,
+    ..V7_1
+};
+
+/// Debian's 7.3.4 (linux-source-7.3, read).
+const V7_3: Variant = Variant {
+    name: "v7.3",
+    kernel: "7.3",
+    about: "7.3 (Debian 7.3.4): ext4/XFS/bdev ->iomap_next, tail zeroing keeps the error, ext4_dio_needs_zeroing locking and kiocb_modified, bdev RWF_DONTCACHE and errno from get_pages",
+    dio_zero_keeps_error: true,
+    iomap_next: IomapNext::FsNext,
+    ext4_dio_needs_zeroing: true,
+    ext4_kiocb_modified: true,
+    bdev_get_pages_errno: true,
+    bdev_dontcache: true,
+    ..V7_2
+};
+
+pub static VARIANTS: [Variant; 15] = [
+    V6_12, THREAD_V1, THREAD_V2, THREAD_V3, V6_13, V6_14, V6_15, V6_16, V6_17, V6_18, V6_19, V7_0,
+    V7_1, V7_2, V7_3,
 ];
 
 /// The default variant: the newest.
@@ -375,21 +473,37 @@ impl Variant {
                 "786e3080cbe9 370a6de7651b",
             ),
             (
-                "mem_align_in_get_pages",
-                b(self.mem_align_in_get_pages),
+                "dma_align_at_bio_split",
+                b(self.dma_align_at_bio_split),
                 "6.18 (release)",
             ),
             (
                 "dio_error_keeps_copied",
                 b(self.dio_error_keeps_copied),
-                "7.0 (release)",
+                "4ad357e39b2e",
             ),
             (
                 "dio_fsblock_aligned",
                 b(self.dio_fsblock_aligned),
-                "6.19 (release)",
+                "001397f5ef49",
             ),
             ("dio_bounce", b(self.dio_bounce), "7.0 (release)"),
+            ("dio_fserror", b(self.dio_fserror), "7.0 (release)"),
+            (
+                "bio_validates_user_vectors",
+                b(self.bio_validates_user_vectors),
+                "14b007e17881 (7.3-rc1; 7.2.y)",
+            ),
+            (
+                "dio_zero_keeps_error",
+                b(self.dio_zero_keeps_error),
+                "7.3.4 (stable)",
+            ),
+            (
+                "iomap_next",
+                format!("{:?}", self.iomap_next),
+                "7.2.y / 7.3 (->iomap_next)",
+            ),
             ("ext4_atomic", b(self.ext4_atomic), "6.13 (release)"),
             (
                 "ext4_awu_max_cluster",
@@ -452,6 +566,16 @@ impl Variant {
                 "7.1 (release)",
             ),
             (
+                "ext4_dio_needs_zeroing",
+                b(self.ext4_dio_needs_zeroing),
+                "7.3 (Debian 7.3.4)",
+            ),
+            (
+                "ext4_kiocb_modified",
+                b(self.ext4_kiocb_modified),
+                "7.3 (Debian 7.3.4)",
+            ),
+            (
                 "dax_rejects_atomic",
                 b(self.dax_rejects_atomic),
                 "e7fb9b71326f",
@@ -469,13 +593,19 @@ impl Variant {
             (
                 "xfs_always_cow_iov_reroute",
                 b(self.xfs_always_cow_iov_reroute),
-                "6.15-6.18 (release)",
+                "6.15-6.18 (release); 8caec6c9fef7",
             ),
             (
                 "bdev_atomic_no_truncate",
                 b(self.bdev_atomic_no_truncate),
                 "6.13 (release)",
             ),
+            (
+                "bdev_get_pages_errno",
+                b(self.bdev_get_pages_errno),
+                "75ae18ca9426",
+            ),
+            ("bdev_dontcache", b(self.bdev_dontcache), "8b5ffb43ae9d"),
             ("fs_dontcache", b(self.fs_dontcache), "6.17 (release, read)"),
         ]
     }

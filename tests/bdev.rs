@@ -10,37 +10,10 @@ use diofuzz::model::TAG_NEW;
 use diofuzz::oracle::{check, Prop};
 use diofuzz::scenario::*;
 
-const KIB: u64 = 1024;
+use diofuzz::generators::{bdev, KIB};
 
-/// A 64 KiB device with 4 KiB..64 KiB atomic units; O_DIRECT RWF_ATOMIC write of `len` at `pos`.
-fn bdev(pos: u64, len: u64) -> Scenario {
-    Scenario {
-        fs: FsKind::Bdev,
-        world: World {
-            device: Device {
-                awu_min: 4096,
-                awu_max: 65536,
-                stable_writes: false,
-            },
-            i_size: 64 * KIB,
-            ..World::default()
-        },
-        request: Request {
-            rwf: Rwf {
-                atomic: true,
-                ..Rwf::default()
-            },
-            pos,
-            len,
-            ..Request::default()
-        },
-        faults: vec![],
-        races: vec![],
-    }
-}
-
-const ALL: [&str; 8] = [
-    "v6.12", "v6.13", "v6.14", "v6.16", "v6.17", "v6.18", "v7.0", "v7.1",
+const ALL: [&str; 11] = [
+    "v6.12", "v6.13", "v6.14", "v6.16", "v6.17", "v6.18", "v6.19", "v7.0", "v7.1", "v7.2", "v7.3",
 ];
 
 #[test]

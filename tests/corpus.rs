@@ -181,13 +181,50 @@ fn default_suppressions_apply_to_the_newest_variants_only() {
     let newest = diofuzz::target::default_suppressions(&[
         by_name("v6.18").unwrap(),
         by_name("v7.1").unwrap(),
+        by_name("v7.3").unwrap(),
     ]);
     assert!(!newest.is_empty());
     assert!(newest.matches("O1:ext4:S1: ext4_should_use_dio() false -> ext4_buffered_write_iter>buffered write (generic_perform_write)"));
     assert!(diofuzz::target::default_suppressions(&[by_name("thread-v1").unwrap()]).is_empty());
+    // The default variant (the newest) gets them.
+    assert!(!diofuzz::target::default_suppressions(&[diofuzz::variant::newest()]).is_empty());
+    assert_eq!(diofuzz::variant::newest().name, "v7.3");
     assert!(diofuzz::target::default_suppressions(&[
         by_name("v6.18").unwrap(),
         by_name("v6.13").unwrap()
     ])
     .is_empty());
+}
+
+/// Every known-findings.json entry is produced by at least one committed input (corpus/dio_write
+/// or corpus/regressions) on at least one of the variants it lists. A reworded decision string
+/// (the signatures are made of them) or a model change that removes a path then fails here
+/// instead of silently unhooking the entry and its suppression.
+#[test]
+fn every_known_finding_is_produced_by_a_committed_input() {
+    let mut produced: Vec<(String, String, String)> = Vec::new(); // (variant, signature, file)
+    for dir in ["corpus/dio_write", "corpus/regressions"] {
+        for f in files(&root().join(dir)) {
+            let s = Scenario::decode(&std::fs::read(&f).unwrap()).unwrap();
+            for v in VARIANTS.iter() {
+                for finding in diofuzz::oracle::check(&diofuzz::model::run_quiet(&s, v)) {
+                    let name = format!("{dir}/{}", f.file_name().unwrap().to_string_lossy());
+                    produced.push((v.name.to_string(), finding.signature, name));
+                }
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for k in diofuzz::known::all() {
+        if !produced.iter().any(|(v, sig, _)| k.matches(sig, v)) {
+            missing.push(format!("  {} on {:?}", k.signature, k.variants));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} known finding(s) produced by no committed input (add one with `diofuzz keep` or \
+         `check --keep`):\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
 }

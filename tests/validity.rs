@@ -4,8 +4,8 @@
 //! valid scenarios are fixed points, and the fuzz target reports nothing on an invalid world.
 
 use diofuzz::errno::*;
+use diofuzz::generators::{base, written};
 use diofuzz::scenario::*;
-use diofuzz::seeds::{base, written};
 use diofuzz::validity::{self, *};
 
 fn ext4() -> Scenario {

@@ -11,69 +11,7 @@ use diofuzz::model::{Execution, TAG_NEW, TAG_OLD};
 use diofuzz::oracle::{check, Prop};
 use diofuzz::scenario::*;
 
-const KIB: u64 = 1024;
-
-/// Layout from a string, one character per 4 KiB block: W written, U unwritten, H hole,
-/// S shared written, '|' before a block starts a new physical extent.
-fn layout(spec: &str) -> Vec<BlockState> {
-    let mut out = Vec::new();
-    let mut brk = false;
-    for c in spec.chars() {
-        if c == '|' {
-            brk = true;
-            continue;
-        }
-        let (kind, shared) = match c {
-            'W' => (Extent::Written, false),
-            'U' => (Extent::Unwritten, false),
-            'H' => (Extent::Hole, false),
-            'S' => (Extent::Written, true),
-            _ => panic!("bad layout char {c}"),
-        };
-        out.push(BlockState {
-            kind,
-            new_extent: brk,
-            shared,
-        });
-        brk = false;
-    }
-    out
-}
-
-/// XFS with reflink, 4 KiB blocks, a device with 4 KiB..64 KiB atomic units, a 32 KiB file,
-/// O_DIRECT RWF_ATOMIC write of `len` at `pos` over `spec`.
-fn xfs(spec: &str, pos: u64, len: u64) -> Scenario {
-    Scenario {
-        fs: FsKind::Xfs,
-        world: World {
-            device: Device {
-                awu_min: 4096,
-                awu_max: 65536,
-                stable_writes: false,
-            },
-            i_size: 32 * KIB,
-            blocks: layout(spec),
-            ..World::default()
-        },
-        request: Request {
-            rwf: Rwf {
-                atomic: true,
-                ..Rwf::default()
-            },
-            pos,
-            len,
-            ..Request::default()
-        },
-        faults: vec![],
-        races: vec![],
-    }
-}
-
-fn non_atomic(s: &Scenario) -> Scenario {
-    let mut s = s.clone();
-    s.request.rwf.atomic = false;
-    s
-}
+use diofuzz::generators::{non_atomic, xfs, KIB};
 
 /// The first `n` sectors of the file after the write, through the page cache and on disk.
 fn data(x: &Execution, from: u64, len: u64) -> (Vec<u32>, Vec<u32>) {
@@ -115,7 +53,9 @@ fn v6_13_one_block_rule_v6_16_multi_block() {
             .decided("xfs_file_write_iter: atomic length != fs block size"));
         assert!(x.bios.is_empty());
     }
-    for var in ["v6.16", "v6.17", "v6.18", "v7.0", "v7.1"] {
+    for var in [
+        "v6.16", "v6.17", "v6.18", "v6.19", "v7.0", "v7.1", "v7.2", "v7.3",
+    ] {
         let x = go(&s, var);
         assert_clean_full(&x, 8 * KIB);
         // HW path: one REQ_ATOMIC bio, no remap.
@@ -129,7 +69,7 @@ fn v6_13_one_block_rule_v6_16_multi_block() {
 fn v6_16_hw_enoprotoopt_retries_with_software_cow() {
     // Two physical extents: no single REQ_ATOMIC bio is possible.
     let s = xfs("WW|WWWWWW", 0, 16 * KIB);
-    for var in ["v6.16", "v6.18", "v7.1"] {
+    for var in ["v6.16", "v6.18", "v7.1", "v7.3"] {
         let x = go(&s, var);
         assert_clean_full(&x, 16 * KIB);
         assert!(x
@@ -209,7 +149,7 @@ fn always_cow_unaligned_buffer_bounces_atomic_to_buffered_6_15_to_6_18() {
         assert!(props(&x).contains(&Prop::O1));
     }
     // 6.19+ (v7.0 here): no reroute; the atomic path writes through the CoW fork.
-    for var in ["v7.0", "v7.1"] {
+    for var in ["v6.19", "v7.0", "v7.1", "v7.2", "v7.3"] {
         let x = go(&s, var);
         assert_clean_full(&x, 4096);
         assert_eq!(x.atomic_remaps, 1);
@@ -328,7 +268,7 @@ fn a1_statx_units() {
     let x = go(&s2, "v6.18");
     assert_eq!((x.statx_unit_min, x.statx_unit_max), (0, 0));
     assert_eq!(x.ret, -EOPNOTSUPP);
-    for var in ["v6.13", "v6.18", "v7.1"] {
+    for var in ["v6.13", "v6.18", "v7.1", "v7.3"] {
         let x = go(&s, var);
         let (a, b) = (x.statx_unit_min, x.statx_unit_max);
         assert!(
@@ -365,7 +305,7 @@ fn a2_to_a6_contract_errnos() {
         ),
     ];
     for (what, s, e) in cases {
-        for var in ["v6.16", "v6.18", "v7.1"] {
+        for var in ["v6.16", "v6.18", "v7.1", "v7.3"] {
             let x = go(&s, var);
             assert_eq!(x.ret, e, "{what} on {var}");
             assert!(x.bios.is_empty() && x.buffered_calls == 0, "{what}");
@@ -391,7 +331,9 @@ fn e4_layouts_match_non_atomic_write() {
         let mut s = xfs(spec, pos_k * KIB, len_k * KIB);
         s.world.i_size = isize_k * KIB;
         s.world.inode.reflink = spec.contains('S');
-        for var in ["v6.16", "v6.17", "v6.18", "v7.0", "v7.1"] {
+        for var in [
+            "v6.16", "v6.17", "v6.18", "v6.19", "v7.0", "v7.1", "v7.2", "v7.3",
+        ] {
             let x = go(&s, var);
             assert_clean_full(&x, len_k * KIB);
             let y = go(&non_atomic(&s), var);
@@ -438,7 +380,7 @@ fn e6_out_of_space_all_or_nothing() {
     ];
     for (what, mut s, f) in cases {
         s.faults = vec![f];
-        for var in ["v6.16", "v6.18", "v7.1"] {
+        for var in ["v6.16", "v6.18", "v7.1", "v7.3"] {
             let x = go(&s, var);
             assert_eq!(x.ret, -ENOSPC, "{what} on {var}:\n{}", x.trace.render());
             assert_eq!(x.before, x.after, "{what} on {var}");
@@ -471,7 +413,7 @@ fn e1_e2_sweep() {
             for pos_k in (0..=32).step_by(4) {
                 let mut s = xfs(spec, pos_k * KIB, len_k * KIB);
                 s.world.inode.reflink = spec.contains('S');
-                for var in ["v6.16", "v6.18", "v7.1"] {
+                for var in ["v6.16", "v6.18", "v7.1", "v7.3"] {
                     let x = go(&s, var);
                     let p = props(&x);
                     assert!(
@@ -565,7 +507,7 @@ fn hw_atomic_cow_rest_after_short_bio_is_still_hw_possible() {
         s.world.inode.reflink = true;
         s.request.aio = aio;
         s.request.fault_at = Some(4 * KIB);
-        for var in ["v6.16", "v6.18", "v7.1"] {
+        for var in ["v6.16", "v6.18", "v7.1", "v7.3"] {
             let x = go(&s, var);
             let t = x.trace.render();
             let begins = x.trace.returns("xfs_direct_write_iomap_begin");

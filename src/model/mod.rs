@@ -18,16 +18,11 @@ pub const TAG_OLD_DIRTY: u32 = 2;
 pub const TAG_NEW: u32 = 3;
 pub const TAG_STALE: u32 = 4;
 
-// IOCB_* (include/linux/fs.h). IOCB_ATOMIC shares RWF_ATOMIC's value.
-pub const IOCB_HIPRI: u32 = 0x01;
-pub const IOCB_DSYNC: u32 = 0x02;
-pub const IOCB_SYNC: u32 = 0x04;
-pub const IOCB_NOWAIT: u32 = 0x08;
-pub const IOCB_APPEND: u32 = 0x10;
-pub const IOCB_ATOMIC: u32 = 0x40;
-pub const IOCB_DONTCACHE: u32 = 0x80;
-pub const IOCB_DIRECT: u32 = 1 << 17;
-pub const IOCB_WRITE: u32 = 1 << 18;
+// IOCB_* live with struct kiocb in the include/linux/fs.h mirror; re-exported for the model.
+pub use crate::kernel::include::linux::fs::{
+    IOCB_APPEND, IOCB_ATOMIC, IOCB_DIRECT, IOCB_DONTCACHE, IOCB_DSYNC, IOCB_HIPRI, IOCB_NOWAIT,
+    IOCB_SYNC, IOCB_WRITE,
+};
 
 /// One filesystem block of the file's block map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +117,8 @@ pub struct Cx<'a> {
     /// DIO's caller (by ->iomap_end's -ENOTBLK in iomap_iter, or by the tail zeroing's 0): O8.
     pub dio_error_masked: Option<i64>,
     pub dio_done_wq: bool,
-    /// Memory-alignment test of the user buffer (iov_iter_alignment includes the address).
+    /// The last physical extent id handed out (new_extent_id); allocations get fresh ids so a
+    /// physical break between blocks stays visible.
     pub next_extent: u32,
     /// Decision path, newest last: short labels with no sizes or offsets.
     pub path: Vec<&'static str>,

@@ -194,7 +194,7 @@ fn pairwise_rows(dims: &Slice, name: String) -> (Vec<Vec<usize>>, PairCoverage) 
     let sizes: Vec<usize> = dims.iter().map(|(_, v)| v.len()).collect();
     // Each dimension sets its own fields: build every (dimension, value) once, then assemble a
     // row by copying fields (the generator scores tens of thousands of rows).
-    let mut base = diofuzz::seeds::base();
+    let mut base = diofuzz::generators::base();
     base.world.blocks.clear();
     let parts: Vec<Vec<Option<Scenario>>> = dims
         .iter()
@@ -344,7 +344,7 @@ fn build(dims: &Slice, mut idx: u64) -> Result<Scenario, String> {
 
 /// The scenario with value `at[d]` of each dimension `d`.
 fn build_at(dims: &Slice, at: &[usize]) -> Result<Scenario, String> {
-    let mut s = diofuzz::seeds::base();
+    let mut s = diofuzz::generators::base();
     s.world.blocks.clear();
     for ((k, vals), &j) in dims.iter().zip(at) {
         let v = &vals[j];
@@ -403,43 +403,8 @@ fn apply(s: &mut Scenario, k: &str, v: &Value) -> Result<(), String> {
         "mount" => s.world.mount = set_flags(&s.world.mount, st()?, false)?,
         "inode" => s.world.inode = set_flags(&s.world.inode, st()?, true)?,
         "i_size" => s.world.i_size = num(v)?,
-        "blocks" => {
-            let mut brk = false;
-            s.world.blocks.clear();
-            for c in st()?.chars() {
-                let kind = match c {
-                    '/' => {
-                        brk = true;
-                        continue;
-                    }
-                    'H' => Extent::Hole,
-                    'U' => Extent::Unwritten,
-                    'W' | 'S' => Extent::Written,
-                    'D' => Extent::Delalloc,
-                    _ => return Err(format!("unknown block letter '{c}'")),
-                };
-                s.world.blocks.push(BlockState {
-                    kind,
-                    new_extent: brk,
-                    shared: c == 'S',
-                });
-                brk = false;
-            }
-        }
-        "pages" => {
-            s.world.pages = st()?
-                .chars()
-                .map(|c| match c {
-                    'N' => Ok(PageState::None),
-                    'C' => Ok(PageState::Clean),
-                    'D' => Ok(PageState::Dirty),
-                    'W' => Ok(PageState::Writeback),
-                    'M' => Ok(PageState::MappedDirty),
-                    'B' => Ok(PageState::Busy),
-                    _ => Err(format!("unknown page letter '{c}'")),
-                })
-                .collect::<Result<_, _>>()?
-        }
+        "blocks" => s.world.blocks = diofuzz::generators::layout(st()?)?,
+        "pages" => s.world.pages = diofuzz::generators::pages(st()?)?,
         "open" => {
             s.request.open = set_flags(&OpenFlags::default(), st()?, false)?;
         }

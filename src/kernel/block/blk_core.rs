@@ -6,9 +6,9 @@ use crate::model::Cx;
 use crate::scenario::Site;
 
 /// The completion status of a bio of `len` bytes: an injected bio error (blk_status_to_errno), or
-/// for a REQ_ATOMIC bio blk_validate_atomic_write_op_size() (6.13-7.1: size <= the queue's atomic
-/// unit max and a multiple of its min; BLK_STS_INVAL otherwise; read in 6.18: the start is not
-/// checked). 0 = success.
+/// for a REQ_ATOMIC bio blk_validate_atomic_write_op_size() (6.13-7.3, read in 6.18 and 7.3.4:
+/// size <= the queue's atomic unit max and a multiple of its min, BLK_STS_INVAL otherwise; the
+/// start is not checked). 0 = success.
 pub fn bio_status(cx: &mut Cx, len: u64, atomic: bool) -> i64 {
     let status = cx.fault(Site::BioEndIo).unwrap_or(0);
     if atomic && status == 0 {

@@ -166,7 +166,7 @@ fn blkdev_direct_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
 /// 6.18+: a bio whose bvecs are off the DMA alignment is failed with -EINVAL by bio_split_io_at()
 /// before it reaches the driver (IovIter::bio_rejected_at_split; `iter` is before the advance).
 fn bdev_submit_bio(cx: &mut Cx, iter: &IovIter, pos: u64, len: u64, atomic: bool) -> i64 {
-    let status = if cx.v.mem_align_in_get_pages
+    let status = if cx.v.dma_align_at_bio_split
         && iter.bio_rejected_at_split(len, DMA_ALIGNMENT, DMA_ALIGNMENT)
     {
         cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
@@ -204,6 +204,16 @@ fn bdev_get_pages(cx: &mut Cx, iter: &IovIter, cap: u64) -> i64 {
     }
     let f = iter.faultable();
     let n = iter.count.min(f).min(cap);
+    // 14b007e17881 (7.2.y, 7.3): blkdev_iov_iter_get_pages() passes bdev_dma_alignment() as the
+    // memory mask; a misaligned segment fails the bio with -EINVAL (IovIter::extract_misaligned).
+    if cx.v.bio_validates_user_vectors
+        && iter
+            .extract_misaligned(n, DMA_ALIGNMENT, f < iter.count && n == f)
+            .is_some()
+    {
+        cx.decide("bio_iov_iter_get_pages: user vector not DMA aligned (-EINVAL)");
+        return -EINVAL;
+    }
     let n = if n < iter.count { n & !(cx.lbs - 1) } else { n };
     if n == 0 {
         cx.decide("bio_iov_iter_get_pages: user page fault (-EFAULT)");
@@ -233,7 +243,7 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
         cx.decide("blkdev_direct_IO: not aligned to the logical block size");
         return cx.ret(F, -EINVAL);
     }
-    if !cx.v.mem_align_in_get_pages && !iter.is_dma_aligned(cx.lbs) {
+    if !cx.v.dma_align_at_bio_split && !iter.is_dma_aligned(cx.lbs) {
         cx.decide("blkdev_direct_IO: user buffer not DMA aligned");
         return cx.ret(F, -EINVAL);
     }
@@ -300,6 +310,17 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
         size as i64
     };
     if !ki.is_sync {
+        // A bio that could not be built is ended with BLK_STS_IOERR (-EIO at completion) up to
+        // 7.2; 75ae18ca9426 (7.3) ends it with errno_to_blk_status(ret) (-EINVAL, -ENOMEM, -EAGAIN
+        // survive; anything else is BLK_STS_IOERR).
+        let res = if ret != 0
+            && !(cx.v.bdev_get_pages_errno && [-EINVAL, -ENOMEM, -EAGAIN].contains(&ret))
+        {
+            cx.decide("__blkdev_direct_IO: bio not built -> BLK_STS_IOERR");
+            -EIO
+        } else {
+            res
+        };
         cx.aio_result = Some(res);
         cx.aio_ki_pos = Some(if res > 0 { pos + res as u64 } else { pos });
         return cx.ret(F, -EIOCBQUEUED);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! fs/read_write.c: the pwritev2(2) entry (do_iter_readv_writev), generic_atomic_write_valid(),
-//! generic_write_checks() and its helpers. Same in 6.12-7.1 except where a variant switch says.
+//! generic_write_checks() and its helpers. Same in 6.12-7.3 (7.2.12, 7.3.4 read) except where a
+//! variant switch says.
 
 use crate::errno::*;
 use crate::kernel::include::linux::fs::*;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! mm/truncate.c: invalidate_inode_pages2_range() and invalidate_mapping_pages().
-//! Identical in every version the spec read (6.12-7.1).
+//! Identical in every version the spec read (6.12-7.1), and in 7.2.12 and 7.3.4 (read).
 
 use crate::errno::*;
 use crate::model::*;

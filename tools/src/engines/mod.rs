@@ -54,8 +54,8 @@ pub fn cli(cmd: &str, args: &[String]) -> i32 {
     }
 }
 
-/// Is every variant of this DIOFUZZ_VARIANT value one the shipped suppressions are for (v6.18,
-/// v7.0, v7.1: the same rule as the target's default)?
+/// Is every variant of this DIOFUZZ_VARIANT value one the shipped suppressions are for (v6.18 to
+/// v7.3, target::NEWEST_VARIANTS: the same rule as the target's default)?
 pub fn is_newest(variant: Option<&str>) -> bool {
     match variant {
         None => true,

@@ -10,7 +10,6 @@
 
 pub mod compare;
 pub mod exec;
-pub mod gen;
 pub mod plan;
 pub mod repro;
 pub mod scratch;
@@ -343,7 +342,7 @@ fn run_live(o: &Opts) -> i32 {
         for &fs in &o.fss {
             scen.push((
                 format!("gen-{}-{}-{i}", o.seed, fs.name()),
-                gen::generate(o.seed, i, fs),
+                diofuzz::generators::random::generate(o.seed, i, fs),
             ));
         }
     }
@@ -670,7 +669,8 @@ mod tests {
         );
         assert_eq!(variant_for_release("6.13.0").unwrap().name, "v6.13");
         // An unknown minor takes the newest one below it.
-        assert_eq!(variant_for_release("7.9.1").unwrap().name, "v7.1");
+        assert_eq!(variant_for_release("7.9.1").unwrap().name, "v7.3");
+        assert_eq!(variant_for_release("7.3.4").unwrap().name, "v7.3");
         assert!(variant_for_release("garbage").is_none());
     }
 

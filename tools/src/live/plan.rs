@@ -468,7 +468,21 @@ pub fn syscall_count(p: &Plan) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use diofuzz::generators::random::generate;
     use diofuzz::scenario::{BlockState, Rwf};
+
+    /// Every scenario the random generator makes is expressible on a real kernel.
+    #[test]
+    fn generated_scenarios_are_expressible() {
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..2000 {
+                let a = generate(7, i, fs);
+                if let Err(e) = plan(&a) {
+                    panic!("scenario {i} ({fs:?}) not expressible: {e}\n{a:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn pattern_roundtrip() {

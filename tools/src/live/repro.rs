@@ -482,7 +482,7 @@ mod tests {
         for (i, s) in [
             sample(),
             Scenario::default(),
-            crate::live::gen::generate(3, 5, FsKind::Ext4),
+            diofuzz::generators::random::generate(3, 5, FsKind::Ext4),
         ]
         .iter()
         .enumerate()

@@ -9,7 +9,7 @@ use crate::errno::*;
 use crate::kernel::fs::iomap::direct_io::iomap_dio_rw;
 use crate::kernel::fs::iomap::*;
 use crate::kernel::fs::read_write::{generic_atomic_write_valid, generic_write_checks};
-use crate::kernel::include::linux::fs::{generic_write_sync, IovIter, Kiocb};
+use crate::kernel::include::linux::fs::{generic_write_sync, kiocb_modified, IovIter, Kiocb};
 use crate::kernel::mm::filemap::{filemap_write_and_wait_range, generic_perform_write};
 use crate::kernel::mm::truncate::invalidate_mapping_pages;
 use crate::model::*;
@@ -60,7 +60,7 @@ pub fn ext4_file_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> 
     if cx.v.ext4_emergency_state && m.emergency_ro {
         return cx.ret(F, -EROFS);
     }
-    // All versions up to 7.1: DAX is dispatched before any atomic check.
+    // All versions up to 7.3 (7.3.4 read): DAX is dispatched before any atomic check.
     if is_dax(cx) {
         cx.decide("ext4_file_write_iter: DAX inode -> ext4_dax_write_iter");
         let r = ext4_dax_write_iter(cx, ki, iter);
@@ -153,6 +153,16 @@ pub fn ext4_generic_write_checks(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter
     iter.count as i64
 }
 
+/// file_modified() up to 7.2 (blocks for the timestamp update), kiocb_modified() from 7.3
+/// (ext4_kiocb_modified: IOCB_NOWAIT gives -EAGAIN), in ext4_write_checks and
+/// ext4_dio_write_checks.
+fn ext4_file_modified(cx: &mut Cx, ki: &Kiocb) -> i64 {
+    if cx.v.ext4_kiocb_modified {
+        return kiocb_modified(cx, ki);
+    }
+    cx.fault(Site::FileModified).unwrap_or(0)
+}
+
 /// ext4_write_checks() (buffered path): generic checks, file_modified, 7.1 EOF zeroing.
 fn ext4_write_checks(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     let old_size = cx.inode.i_size;
@@ -160,8 +170,9 @@ fn ext4_write_checks(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     if count <= 0 {
         return count;
     }
-    if let Some(e) = cx.fault(Site::FileModified) {
-        return e;
+    let r = ext4_file_modified(cx, ki);
+    if r != 0 {
+        return r;
     }
     if cx.v.ext4_eof_zero_in_write_checks && ki.ki_pos > old_size && !cx.inode.flags.verity {
         if ki.has(IOCB_NOWAIT) {
@@ -200,6 +211,35 @@ fn ext4_overwrite_io(cx: &mut Cx, pos: u64, len: u64, unwritten: &mut bool) -> b
     true
 }
 
+/// ext4_dio_needs_zeroing() (7.3, read in 7.3.4 fs/ext4/file.c): does an unaligned write need
+/// iomap's partial-block zeroing? Yes past i_size, or when its partial head or tail block is not
+/// a written mapping (hole, unwritten, or a failed query).
+fn ext4_dio_needs_zeroing(cx: &mut Cx, pos: u64, len: u64) -> bool {
+    if pos + len > cx.inode.i_size {
+        return true;
+    }
+    let mask = cx.bs - 1;
+    let (head_partial, tail_partial) = (pos & mask != 0, (pos + len) & mask != 0);
+    let (head, tail) = (pos >> cx.blkbits, (pos + len - 1) >> cx.blkbits);
+    let mapped = |cx: &mut Cx, lblk: u64, len: u64| {
+        let mut map = MapBlocks {
+            lblk,
+            len,
+            flags: 0,
+        };
+        let r = ext4_map_blocks(cx, &mut map, 0, Site::Ext4MapBlocksQuery);
+        (r > 0 && map.flags & super::inode::EXT4_MAP_MAPPED != 0).then_some(r as u64)
+    };
+    if head_partial {
+        match mapped(cx, head, tail - head + 1) {
+            None => return true,
+            Some(n) if !tail_partial || head + n > tail => return false,
+            Some(_) => {}
+        }
+    }
+    tail_partial && mapped(cx, tail, 1).is_none()
+}
+
 /// ext4_dio_write_checks() (spec §5.4).
 fn ext4_dio_write_checks(
     cx: &mut Cx,
@@ -220,10 +260,18 @@ fn ext4_dio_write_checks(
         let (offset, count) = (ki.ki_pos, r as u64);
         let unaligned = (offset | iter.alignment()) & (cx.bs - 1) != 0;
         c.extend = offset + count > cx.inode.i_size || offset + count > cx.inode.i_disksize;
-        let overwrite = ext4_overwrite_io(cx, offset, count, &mut c.unwritten);
-        if c.ilock_shared
-            && (!cx.inode.flags.nosec || c.extend || !overwrite || (unaligned && c.unwritten))
-        {
+        // Up to 7.2 the lock follows ext4_overwrite_io() (exclusive for anything but a pure
+        // overwrite, or an unaligned write into unwritten blocks); 7.3 follows
+        // ext4_dio_needs_zeroing() (exclusive only when iomap will zero a partial block).
+        let (upgrade, force_wait, dio_wait) = if cx.v.ext4_dio_needs_zeroing {
+            let z = unaligned && ext4_dio_needs_zeroing(cx, offset, count);
+            (z, z, z)
+        } else {
+            let overwrite = ext4_overwrite_io(cx, offset, count, &mut c.unwritten);
+            let zeroing = unaligned && (!overwrite || c.unwritten);
+            (!overwrite || zeroing, unaligned, zeroing)
+        };
+        if c.ilock_shared && (!cx.inode.flags.nosec || c.extend || upgrade) {
             if ki.has(IOCB_NOWAIT) {
                 cx.decide("ext4_dio_write_checks: NOWAIT needs the exclusive lock -> -EAGAIN");
                 return cx.ret(F, -EAGAIN);
@@ -232,18 +280,19 @@ fn ext4_dio_write_checks(
             c.ilock_shared = false;
             continue;
         }
-        if !c.ilock_shared && (unaligned || c.extend) {
+        if !c.ilock_shared && (force_wait || c.extend) {
             if ki.has(IOCB_NOWAIT) {
                 cx.decide("ext4_dio_write_checks: NOWAIT unaligned or extending -> -EAGAIN");
                 return cx.ret(F, -EAGAIN);
             }
-            if unaligned && (!overwrite || c.unwritten) {
+            if dio_wait {
                 cx.note("inode_dio_wait()");
             }
             c.dio_flags = IOMAP_DIO_FORCE_WAIT;
         }
-        if let Some(e) = cx.fault(Site::FileModified) {
-            return cx.ret(F, e);
+        let r = ext4_file_modified(cx, ki);
+        if r != 0 {
+            return cx.ret(F, r);
         }
         return cx.ret(F, count as i64);
     }

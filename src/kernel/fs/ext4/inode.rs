@@ -56,7 +56,7 @@ fn ext4_dio_alignment(cx: &Cx) -> u64 {
     1
 }
 
-/// ext4_should_use_dio() (all versions 6.12-7.1).
+/// ext4_should_use_dio() (all versions 6.12-7.3; 7.2.12 and 7.3.4 read).
 pub fn ext4_should_use_dio(cx: &mut Cx, ki: &Kiocb, iter: &IovIter) -> bool {
     let align = ext4_dio_alignment(cx);
     let r = match align {
@@ -180,6 +180,11 @@ fn ext4_map_blocks_atomic_write(
 fn ext4_iomap_alloc(cx: &mut Cx, map: &mut MapBlocks, flags: u32) -> i64 {
     const F: &str = "ext4_iomap_alloc";
     cx.enter(F, &[("lblk", map.lblk as i64), ("len", map.len as i64)]);
+    // 7.3 (with ext4_dio_needs_zeroing: writes into holes may now hold the shared lock).
+    if cx.v.ext4_dio_needs_zeroing && flags & IOMAP_NOWAIT != 0 {
+        cx.decide("ext4_iomap_alloc: IOMAP_NOWAIT needs an allocation -> -EAGAIN");
+        return cx.ret(F, -EAGAIN);
+    }
     let mut tries = 0;
     loop {
         if let Some(e) = cx.fault(Site::Ext4IomapAllocJournalStart) {
@@ -278,9 +283,11 @@ pub fn ext4_iomap_begin(cx: &mut Cx, offset: u64, length: u64, flags: u32) -> Re
     'out: {
         if flags & IOMAP_WRITE != 0 {
             if offset + length <= cx.inode.i_size {
+                // A failed query is not returned: the code goes on to ext4_iomap_alloc(), whose
+                // own ext4_map_blocks() decides (read in 6.12.117, 7.2.12 and 7.3.4).
                 let q = ext4_map_blocks(cx, &mut map, 0, Site::Ext4MapBlocksQuery);
                 if q < 0 {
-                    return Err(cx.ret(F, q));
+                    cx.note("ext4_iomap_begin: query failed (ignored), allocate");
                 }
                 let mapped = map.flags & EXT4_MAP_MAPPED != 0;
                 let unwritten = map.flags & EXT4_MAP_UNWRITTEN != 0;

@@ -102,11 +102,13 @@ fn submit_bio_status(
 /// iomap_dio_zero(): write zeroes to a sub-block range. Its only failure (6.12-6.18, read in the
 /// sources) is WARN_ON_ONCE(len > ZERO_PAGE_SIZE 64 KiB) -> -EINVAL, which the model's block sizes
 /// (at most 4 KiB) cannot reach: the DioZero fault site fires only where the real one can.
+/// 7.3.4 (dio_zero_keeps_error): iomap_dio_zero() returns nothing; its WARN case gives up
+/// without an error.
 fn iomap_dio_zero(cx: &mut Cx, dio: &mut Dio, pos: u64, len: u64, shared: bool) -> i64 {
     if len > 65536 {
         if let Some(e) = cx.fault(Site::DioZero) {
             cx.warn("iomap_dio_zero: WARN_ON_ONCE(len > ZERO_PAGE size)");
-            return e;
+            return if cx.v.dio_zero_keeps_error { 0 } else { e };
         }
     }
     submit_bio(cx, dio, pos, len, false, true, shared);
@@ -327,7 +329,7 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
     // dma_alignment, its length on lbs). 6.18+ (read in 6.18.2 fs/iomap/direct-io.c) has no memory
     // check here at all: bio_iov_iter_get_pages(bio, iter, lbs - 1) only aligns the bio's size down,
     // and the block layer rejects a bio with a misaligned bvec when it is split (below).
-    if !cx.v.mem_align_in_get_pages && !iter.is_dma_aligned(cx.lbs) {
+    if !cx.v.dma_align_at_bio_split && !iter.is_dma_aligned(cx.lbs) {
         cx.decide("iomap_dio_bio_iter: user buffer not DMA aligned");
         return cx.ret("iomap_dio_bio_iter", -EINVAL);
     }
@@ -397,17 +399,32 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                     break 'zero_tail;
                 }
                 let f = iter.faultable();
-                if f == 0 {
-                    cx.decide("bio_iov_iter_get_pages: user page fault (-EFAULT)");
-                    ret = -EFAULT;
-                    break 'zero_tail;
-                }
                 // A bio holds BIO_MAX_VECS (256) pages; the pages pinned stop at the first one that
                 // cannot be faulted in. (Scenario::max_bio is reserved: bios of the model's sizes
                 // never hit the vec limit, so it does not shorten them.)
                 let cap = 256 * crate::scenario::PAGE_SIZE
                     - (iter.addr + iter.consumed) % crate::scenario::PAGE_SIZE;
                 let n = iter.count.min(f).min(cap);
+                // 14b007e17881 (7.2.y, 7.3): each segment is checked against the DMA alignment as
+                // it is extracted, before its pages are pinned; a misaligned one fails the whole
+                // bio with -EINVAL and the iter stays advanced over what was extracted.
+                if cx.v.bio_validates_user_vectors {
+                    let by_fault = f < iter.count && n == f;
+                    if let Some(done) = iter.extract_misaligned(n, DMA_ALIGNMENT, by_fault) {
+                        cx.decide("bio_iov_iter_get_pages: user vector not DMA aligned (-EINVAL)");
+                        if done > 0 {
+                            cx.decide("bio_iov_iter_get_pages: iter left advanced past the released pages");
+                            iter.advance(done);
+                        }
+                        ret = -EINVAL;
+                        break 'zero_tail;
+                    }
+                }
+                if f == 0 {
+                    cx.decide("bio_iov_iter_get_pages: user page fault (-EFAULT)");
+                    ret = -EFAULT;
+                    break 'zero_tail;
+                }
                 // bio_iov_iter_get_pages(bio, iter, alignment - 1) trims the bio down to whole
                 // units of `alignment`: the logical block size, or (6.19+, IOMAP_DIO_FSBLOCK_ALIGNED
                 // for XFS always-CoW) the fs block size; trimmed to nothing it is -EFAULT.
@@ -427,7 +444,7 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 // -> __bio_split_to_limits() -> bio_split_io_at() fails a bio that crosses a page
                 // with a bvec off the queue's dma_alignment (loop: 511) -> BLK_STS_INVAL, so
                 // dio->error = -EINVAL while earlier bios keep their data.
-                let rejected = if cx.v.mem_align_in_get_pages
+                let rejected = if cx.v.dma_align_at_bio_split
                     && iter.bio_rejected_at_split(n, DMA_ALIGNMENT, DMA_ALIGNMENT)
                 {
                     cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
@@ -447,11 +464,14 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
             let pad = pos & (fs_block_size - 1);
             if pad != 0 {
                 let zr = iomap_dio_zero(cx, dio, pos, fs_block_size - pad, shared);
-                if ret != 0 && zr == 0 && copied == 0 {
-                    cx.decide("iomap_dio_bio_iter: tail zeroing overwrote the error");
-                    cx.mask_dio_error(ret);
+                // 7.3.4 (dio_zero_keeps_error): the zeroing no longer replaces ret.
+                if !cx.v.dio_zero_keeps_error {
+                    if ret != 0 && zr == 0 && copied == 0 {
+                        cx.decide("iomap_dio_bio_iter: tail zeroing overwrote the error");
+                        cx.mask_dio_error(ret);
+                    }
+                    ret = zr;
                 }
-                ret = zr;
             }
         }
     }
@@ -477,6 +497,10 @@ pub fn iomap_dio_complete(cx: &mut Cx, ki: &mut Kiocb, dio: Dio) -> i64 {
         ret,
         dio.flags & (IOMAP_DIO_UNWRITTEN | IOMAP_DIO_COW),
     );
+    // 7.0+: fserror_report_io() for errors other than the retry codes (fsnotify only).
+    if cx.v.dio_fserror && dio.error != 0 && dio.error != -EAGAIN && dio.error != -ENOTBLK {
+        cx.note("fserror_report_io(FSERR_DIRECTIO_WRITE)");
+    }
     if ret == 0 {
         ret = dio.size as i64;
     }

@@ -8,7 +8,7 @@
 use super::*;
 use crate::errno::*;
 use crate::model::Cx;
-use crate::variant::IterProtocol;
+use crate::variant::{IomapNext, IterProtocol};
 
 #[derive(Clone, Debug)]
 pub struct IomapIter {
@@ -57,9 +57,25 @@ impl IomapIter {
 /// iomap_iter(): finish the previous mapping (->iomap_end), advance, map the next (->iomap_begin).
 /// > 0: go on with iter.iomap; 0: done; < 0: error.
 pub fn iomap_iter(cx: &mut Cx, it: &mut IomapIter, ops: IomapOps) -> i64 {
-    match cx.v.iter_protocol {
-        IterProtocol::Processed => iomap_iter_processed(cx, it, ops),
-        IterProtocol::AdvanceStatus => iomap_iter_advance_status(cx, it, ops),
+    match (cx.v.iter_protocol, cx.v.iomap_next) {
+        (IterProtocol::Processed, _) => iomap_iter_processed(cx, it, ops),
+        (IterProtocol::AdvanceStatus, IomapNext::BeginEnd) => {
+            iomap_iter_advance_status(cx, it, ops)
+        }
+        // 7.2.y / 7.3: iomap_iter() calls ops->iomap_next when the table has one (7.3: ext4, XFS
+        // and the block device, each a DEFINE_IOMAP_ITER_NEXT[_END] around its begin/end
+        // functions), else the inline iomap_iter_next(iter, begin, end). Both run the 6.15
+        // sequence: ->iomap_end of the previous mapping (if any), iomap_iter_continue() (the
+        // precedence table below), ->iomap_begin; then iomap_iter_done() and status = 0.
+        (IterProtocol::AdvanceStatus, next) => {
+            let name = match next {
+                IomapNext::FsNext => ops_next_name(ops),
+                _ => "iomap_iter_next",
+            };
+            cx.enter(name, &[("pos", it.pos as i64), ("len", it.len as i64)]);
+            let r = iomap_iter_advance_status(cx, it, ops);
+            cx.ret(name, r)
+        }
     }
 }
 

@@ -109,6 +109,17 @@ pub fn ops_begin(cx: &mut Cx, ops: IomapOps, pos: u64, len: u64, flags: u32) -> 
     }
 }
 
+/// 7.3: the table's ->iomap_next (DEFINE_IOMAP_ITER_NEXT[_END] in fs/ext4/inode.c,
+/// fs/xfs/xfs_iomap.c, block/fops.c). ext4_iomap_overwrite_ops no longer exists then (7.0).
+pub fn ops_next_name(ops: IomapOps) -> &'static str {
+    match ops {
+        IomapOps::Ext4 | IomapOps::Ext4Overwrite => "ext4_iomap_next",
+        IomapOps::XfsDirectWrite => "xfs_direct_write_iomap_next",
+        IomapOps::XfsAtomicCow => "xfs_atomic_write_cow_iomap_next",
+        IomapOps::Blkdev => "blkdev_iomap_next",
+    }
+}
+
 /// ->iomap_end, or None where the table has none.
 pub fn ops_end(
     cx: &mut Cx,

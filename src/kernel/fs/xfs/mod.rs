@@ -56,7 +56,7 @@ pub fn is_dax(cx: &Cx) -> bool {
 /// HOLESTARTBLOCK / DELAYSTARTBLOCK are null start blocks; xfs_reflink_trim_around_shared then
 /// reports "not shared" for anything not written. xfs_direct_write_iomap_begin therefore
 /// allocates a hole in the data fork (xfs_iomap_write_direct), also in always-CoW mode (read in
-/// 6.12-6.14, 6.18, 7.1). Only a CoW-fork extent already at the offset (xfs_find_trim_cow_extent,
+/// 6.12-6.14, 6.18, 7.1, 7.3.4). Only a CoW-fork extent already at the offset (xfs_find_trim_cow_extent,
 /// `found`) gives a CoW mapping over a hole.
 pub fn block_needs_cow(cx: &Cx, lblk: u64) -> bool {
     let b = cx.blk(lblk);

@@ -13,9 +13,9 @@ use crate::kernel::fs::iomap::direct_io::iomap_dio_rw;
 use crate::kernel::fs::iomap::*;
 use crate::kernel::fs::libfs::iomap_file_buffered_write;
 use crate::kernel::fs::read_write::{generic_atomic_write_valid, generic_write_checks};
-use crate::kernel::include::linux::fs::{generic_write_sync, IovIter, Kiocb};
+use crate::kernel::include::linux::fs::{generic_write_sync, kiocb_modified, IovIter, Kiocb};
 use crate::model::*;
-use crate::scenario::{Extent, InodeFlags, PageState, Race, Site, SECTOR};
+use crate::scenario::{Extent, InodeFlags, PageState, Race, SECTOR};
 use crate::variant::XfsAtomic;
 
 /// xfs_file_open(): FMODE_CAN_ATOMIC_WRITE from the inode as it is at open().
@@ -121,19 +121,8 @@ fn xfs_file_write_checks(
             }
             e => return cx.ret(F, e),
         }
-        // kiocb_modified() -> file_update_time_flags() (fs/inode.c, 6.18): with IOCB_NOWAIT, a
-        // write whose inode timestamps differ from now (a file last modified before this write:
-        // always so in the model) is -EAGAIN before any I/O. Confirmed by `diofuzz live` on 6.18
-        // (no iomap_dio_rw_begin event for XFS NOWAIT writes). ext4 calls file_modified() without
-        // the flag and blocks instead.
-        if ki.has(IOCB_NOWAIT) {
-            cx.decide("kiocb_modified: NOWAIT and the timestamps need an update -> -EAGAIN");
-            return cx.ret(F, -EAGAIN);
-        }
-        if let Some(e) = cx.fault(Site::FileModified) {
-            return cx.ret(F, e);
-        }
-        return cx.ret(F, 0);
+        let r = kiocb_modified(cx, ki);
+        return cx.ret(F, r);
     }
 }
 

@@ -3,11 +3,23 @@
 //! kiocb_set_rw_flags(), generic_write_sync().
 
 use crate::errno::*;
-use crate::model::*;
-use crate::scenario::{
-    Site, RWF_APPEND, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC, RWF_HIPRI, RWF_NOAPPEND, RWF_NOWAIT,
-    RWF_SYNC,
+use crate::kernel::include::uapi::linux::fs::{
+    RWF_APPEND, RWF_ATOMIC, RWF_DONTCACHE, RWF_DSYNC, RWF_HIPRI, RWF_NOAPPEND, RWF_NOWAIT, RWF_SYNC,
 };
+use crate::model::*;
+use crate::scenario::Site;
+
+// IOCB_* (include/linux/fs.h): the kiocb flags. The RWF_-derived ones share RWF_*'s values
+// (kiocb_set_rw_flags maps them one to one); IOCB_ATOMIC is RWF_ATOMIC.
+pub const IOCB_HIPRI: u32 = 0x01;
+pub const IOCB_DSYNC: u32 = 0x02;
+pub const IOCB_SYNC: u32 = 0x04;
+pub const IOCB_NOWAIT: u32 = 0x08;
+pub const IOCB_APPEND: u32 = 0x10;
+pub const IOCB_ATOMIC: u32 = 0x40;
+pub const IOCB_DONTCACHE: u32 = 0x80;
+pub const IOCB_DIRECT: u32 = 1 << 17;
+pub const IOCB_WRITE: u32 = 1 << 18;
 
 /// struct file, the parts the write path reads. f_mode bits are decided at open().
 #[derive(Clone, Copy, Debug)]
@@ -146,6 +158,53 @@ impl IovIter {
         }
         false
     }
+    /// Block layer, 14b007e17881 (7.3-rc1, 7.2.y; read in 7.2.12/7.3.4 block/bio.c and
+    /// lib/iov_iter.c): bio_iov_iter_get_pages(bio, iter, mem_align_mask, ...) extracts the user
+    /// buffer one iovec segment at a time, and iov_iter_extract_bvecs() first checks the current
+    /// segment: its address and its remaining length (ITER_UBUF: the remaining, possibly
+    /// truncated, count; ITER_IOVEC: the rest of the segment, which iov_iter_truncate() does not
+    /// shorten) against `mask`. A failed check releases the whole bio and returns -EINVAL; the iter
+    /// is not reverted over the segments already extracted.
+    ///
+    /// The bio built from the next `n` bytes (`n` before the alignment down) checks every segment
+    /// it touches; when the extraction stopped at an unfaultable page (`stopped_by_fault`), the
+    /// segment at that point is checked too before pinning fails (-EINVAL before -EFAULT).
+    /// Returns Some(bytes extracted before the failing check), or None when every check passes.
+    pub fn extract_misaligned(&self, n: u64, mask: u64, stopped_by_fault: bool) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
+        let start = self.consumed;
+        let end = start + n;
+        if self.iter_is_ubuf() {
+            let bad = ((self.addr + start) | self.count) & mask != 0;
+            return bad.then_some(0);
+        }
+        let nseg = self.nr_segs.max(1) as u64;
+        let seg = self.total / nseg;
+        let mut s0 = 0;
+        for i in 0..nseg {
+            if s0 > end {
+                break;
+            }
+            let len = if i == nseg - 1 {
+                self.total - seg * (nseg - 1)
+            } else {
+                seg
+            };
+            let s1 = s0 + len;
+            let overlaps = s1 > start && s0 < end;
+            let at_fault = stopped_by_fault && s0 <= end && end < s1 && end < start + self.count;
+            if overlaps || at_fault {
+                let cur = s0.max(start);
+                if ((self.addr + cur) | (s1 - cur)) & mask != 0 {
+                    return Some(cur - start);
+                }
+            }
+            s0 = s1;
+        }
+        None
+    }
     pub fn truncate(&mut self, n: u64) {
         self.count = self.count.min(n);
     }
@@ -190,6 +249,19 @@ pub fn iocb_flags(f: &File) -> u32 {
         r |= IOCB_SYNC | IOCB_DSYNC;
     }
     r
+}
+
+/// kiocb_modified() (fs/inode.c): file_modified() with the kiocb's IOCB_NOWAIT. With IOCB_NOWAIT,
+/// a write whose inode timestamps differ from now (a file last modified before this write: always
+/// so in the model) is -EAGAIN before any I/O (file_update_time_flags). Confirmed by `diofuzz
+/// live` on 6.18 for XFS (no iomap_dio_rw_begin event for NOWAIT writes). XFS calls it in every
+/// version; ext4 from 7.3 (ext4_kiocb_modified), file_modified() before, which blocks instead.
+pub fn kiocb_modified(cx: &mut Cx, ki: &Kiocb) -> i64 {
+    if ki.has(IOCB_NOWAIT) {
+        cx.decide("kiocb_modified: NOWAIT and the timestamps need an update -> -EAGAIN");
+        return -EAGAIN;
+    }
+    cx.fault(Site::FileModified).unwrap_or(0)
 }
 
 /// kiocb_set_rw_flags() (include/linux/fs.h; all versions, RWF_DONTCACHE from 6.14).
@@ -242,10 +314,15 @@ pub fn kiocb_set_rw_flags(
         }
     }
     if rwf & RWF_DONTCACHE != 0 {
-        // 6.14+: needs FOP_DONTCACHE (ext4/XFS from 6.17 as read; never the block device) and a
+        // 6.14+: needs FOP_DONTCACHE (ext4/XFS from 6.17 as read; the block device from 7.3) and a
         // non-DAX inode. For O_DIRECT the flag changes nothing the model tracks; for a buffered
         // write the folios are dropped after writeback, which the model does not model.
-        let fop = cx.v.fs_dontcache && cx.fs != crate::scenario::FsKind::Bdev;
+        // The block device has FOP_DONTCACHE from 8b5ffb43ae9d (7.3).
+        let fop = if cx.fs == crate::scenario::FsKind::Bdev {
+            cx.v.bdev_dontcache
+        } else {
+            cx.v.fs_dontcache
+        };
         if !fop || cx.inode.flags.dax {
             return cx.ret("kiocb_set_rw_flags", -EOPNOTSUPP);
         }

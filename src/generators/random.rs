@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! The live scenario generator: deterministic (scenario `i` of seed `s` is always the same,
-//! whatever `--count` is) and restricted to scenarios a real kernel on a loop device can express
-//! (every generated scenario passes [`super::plan::plan`]).
+//! The random scenario generator of the live differential and the lab: deterministic (scenario
+//! `i` of seed `s` is always the same, whatever `--count` is) and restricted to scenarios a real
+//! kernel on a loop device can express (every generated scenario passes the live harness's
+//! `plan`, tested in diofuzz-tools).
 
-use diofuzz::scenario::{
+use crate::scenario::{
     BlockState, Extent, FsKind, PageState, Race, Rwf, Scenario, MAX_BLOCK_COUNT, SECTOR,
 };
 
@@ -196,15 +197,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deterministic_and_expressible() {
+    fn deterministic_and_round_trips() {
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..2000 {
                 let a = generate(7, i, fs);
                 let b = generate(7, i, fs);
                 assert_eq!(a, b);
-                if let Err(e) = super::super::plan::plan(&a) {
-                    panic!("scenario {i} ({fs:?}) not expressible: {e}\n{a:?}");
-                }
                 // The JSON form round-trips, and so does the byte encoding.
                 let j = serde_json::to_string(&a).unwrap();
                 let back: Scenario = serde_json::from_str(&j).unwrap();
