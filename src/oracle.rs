@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! The oracle: properties O1-O8 of ../shared/spec/oracle.md, evaluated over one [`Execution`].
+//! The oracle: properties O1-O9 of ../shared/spec/oracle.md, evaluated over one [`Execution`].
 //! A finding is a value; the fuzz targets turn it into a panic.
 
 use crate::errno;
@@ -27,10 +27,12 @@ pub enum Prop {
     /// non-atomic DIO error contract: an error the DIO path produced (other than the fallback
     /// signal -ENOTBLK) never becomes a buffered success
     O8,
+    /// user pages pinned for a bio are released exactly once
+    O9,
 }
 
 impl Prop {
-    pub const ALL: [Prop; 8] = [
+    pub const ALL: [Prop; 9] = [
         Prop::O1,
         Prop::O2,
         Prop::O3,
@@ -39,6 +41,7 @@ impl Prop {
         Prop::O6,
         Prop::O7,
         Prop::O8,
+        Prop::O9,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -50,6 +53,7 @@ impl Prop {
             Prop::O6 => "accounting is wrong",
             Prop::O7 => "WARN hit",
             Prop::O8 => "DIO error became a buffered success",
+            Prop::O9 => "pinned user pages not released exactly once",
         }
     }
 }
@@ -242,6 +246,21 @@ pub fn check(x: &Execution) -> Vec<Finding> {
                 );
             }
         }
+    }
+    // O9: every user page pinned into a bio (bio_iov_iter_get_pages, FOLL_PIN) is released once
+    // (bio_release_pages), on every path; a leak keeps user memory pinned for good.
+    if x.pinned_left > 0 || !x.pin_errors.is_empty() {
+        let mut why = Vec::new();
+        if x.pinned_left > 0 {
+            why.push(format!(
+                "{} user page(s) still pinned after the call",
+                x.pinned_left
+            ));
+        }
+        for e in &x.pin_errors {
+            why.push(e.to_string());
+        }
+        add(Prop::O9, why.join("; "));
     }
     // O7: WARN sites.
     if !x.warns.is_empty() {
