@@ -91,6 +91,9 @@ rules! {
     INVALIDATE_EIO_LAUNDER = "F3-launder",
         "invalidate_inode_pages2_range failing with anything but -EBUSY on ext4, XFS or a block device",
         "mm/truncate.c folio_launder calls ->launder_folio, which ext4_aops, xfs_address_space_operations and def_blk_aops do not have; the only other failure is -EBUSY (invalidate_complete_folio2)";
+    FILE_MODIFIED_PRIVS = "F5-file-modified",
+        "file_modified() failing where nothing in it can fail: on an IS_NOSEC inode (or a block device) only XFS's timestamp transaction can (-EIO)",
+        "fs/inode.c file_modified_flags: file_remove_privs_flags returns 0 at once for IS_NOSEC or a non-regular file (the only source of -EPERM/-ENOMEM: __remove_privs); file_update_time_flags ignores a failed mnt_get_write_access_file and generic_update_time cannot fail without IOCB_NOWAIT (ext4 and the block device have no ->update_time); xfs_vn_update_time can fail its transaction (-EIO). Read in 7.3.4";
     BDEV_NO_QUOTA = "F4-bdev-errno",
         "quota or allocation errnos (-EDQUOT; -ENOSPC from write_begin) on a block device",
         "a block device's page cache has no quota and no allocation: blkdev_write_begin maps blocks 1:1 (blkdev_get_block / blkdev_iomap_begin), so write_begin cannot run out of space and nothing charges quota";
@@ -462,6 +465,11 @@ fn check_rule(s: &Scenario, rule: &Rule) -> Option<String> {
             .iter()
             .find(|f| f.site == Site::InvalidateFolio && f.errno != EBUSY)
             .map(|f| format!("invalidation {}", name(f.errno))),
+        "F5-file-modified" => s
+            .faults
+            .iter()
+            .find(|f| file_modified_impossible(s, f))
+            .map(|f| format!("file_modified {} with IS_NOSEC on {}", name(f.errno), s.fs.name())),
         "F4-bdev-errno" => {
             if s.fs != FsKind::Bdev {
                 return None;
@@ -486,6 +494,19 @@ fn bio_may_be_nowait(s: &Scenario) -> bool {
         FsKind::Bdev => true,
         // fs/iomap/direct-io.c: only bio_set_polled() for an async IOCB_HIPRI request.
         FsKind::Ext4 | FsKind::Xfs => r.aio && r.rwf.hipri,
+    }
+}
+
+/// Rule F5: a file_modified() error with nothing that can produce it.
+fn file_modified_impossible(s: &Scenario, f: &Fault) -> bool {
+    if f.site != Site::FileModified {
+        return false;
+    }
+    match s.fs {
+        // S_ISREG is false for a block device node: no privilege stripping, no ->update_time.
+        FsKind::Bdev => true,
+        FsKind::Ext4 => s.world.inode.nosec,
+        FsKind::Xfs => s.world.inode.nosec && f.errno != EIO,
     }
 }
 
@@ -743,6 +764,10 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                     f.errno = EBUSY;
                 }
             }
+        }
+        "F5-file-modified" => {
+            let t = s.clone();
+            s.faults.retain(|f| !file_modified_impossible(&t, f));
         }
         "F4-bdev-errno" => {
             for f in s.faults.iter_mut() {

@@ -350,6 +350,31 @@ fn f4_no_quota_on_a_block_device() {
 }
 
 #[test]
+fn f5_file_modified_fails_only_where_something_can_fail() {
+    let fault = |errno| Fault {
+        site: Site::FileModified,
+        nth: 0,
+        errno,
+    };
+    // ext4, IS_NOSEC: neither privilege stripping nor the timestamp update can fail
+    let mut s = ext4();
+    s.faults = vec![fault(EPERM)];
+    rejected(s.clone(), FILE_MODIFIED_PRIVS);
+    s.world.inode.nosec = false;
+    accepted(&s);
+    // XFS: the timestamp transaction can fail with -EIO even for IS_NOSEC
+    let mut x = xfs();
+    x.faults = vec![fault(EIO)];
+    accepted(&x);
+    x.faults = vec![fault(ENOMEM)];
+    rejected(x, FILE_MODIFIED_PRIVS);
+    // the block device node: nothing in file_update_time can fail
+    let mut b = bdev();
+    b.faults = vec![fault(EIO)];
+    rejected(b, FILE_MODIFIED_PRIVS);
+}
+
+#[test]
 fn every_rule_has_a_test_above() {
     let src = include_str!("validity.rs");
     for r in RULES {
@@ -378,6 +403,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",
         "F4-bdev-errno" => "BDEV_NO_QUOTA",
+        "F5-file-modified" => "FILE_MODIFIED_PRIVS",
         other => panic!("rule {other} has no test: add one"),
     }
 }
