@@ -10,7 +10,8 @@
 //! set, among the values that leave the row closest to valid (`score`: 0 = valid; unset
 //! dimensions at value 0 while testing). A pair whose greedy
 //! row is invalid gets the row with value 0 everywhere else, then each row found so far with the
-//! pair substituted, then a hill-climbing search ([`local_search`]), then pseudo-random rows
+//! pair substituted, then hill-climbing ([`local_search`]) from the greedy row and from the last
+//! two rows found, then pseudo-random rows
 //! holding the pair ([`REPAIRS`] tries in all), before it is declared
 //! infeasible. "Infeasible" therefore means "no valid row found"; `check` prints each such pair
 //! with the first validity rule its all-zero row breaks.
@@ -166,17 +167,17 @@ fn build_row(
     row
 }
 
-/// Hill-climbing towards a valid row holding `p`, from the last row found (or all zeroes): each
+/// Hill-climbing towards a valid row holding `p`, from `start` (or all zeroes): each
 /// pass gives every other dimension the value with the lowest score, accepting equal scores now
 /// and then so plateaus (a rule needing two more dimensions) can be crossed.
 fn local_search(
     p: Pair,
-    rows: &[Vec<usize>],
+    start: Option<&Vec<usize>>,
     sizes: &[usize],
     score: &mut dyn FnMut(&[usize]) -> u32,
     rng: &mut u64,
 ) -> Vec<usize> {
-    let mut cur = rows.last().cloned().unwrap_or_else(|| vec![0; sizes.len()]);
+    let mut cur = start.cloned().unwrap_or_else(|| vec![0; sizes.len()]);
     cur[p.a] = p.va;
     cur[p.b] = p.vb;
     let mut cs = score(&cur);
@@ -221,11 +222,18 @@ pub fn cover(sizes: &[usize], score: &mut dyn FnMut(&[usize]) -> u32) -> Cover {
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     while let Some(p) = todo.first() {
         let mut found = None;
+        let mut greedy = Vec::new();
         for t in 0..=REPAIRS {
             let row = if t == 0 {
-                build_row(p, &todo, score, 0, &mut rng)
-            } else if t == 1 {
-                local_search(p, &out.rows, sizes, score, &mut rng)
+                greedy = build_row(p, &todo, score, 0, &mut rng);
+                greedy.clone()
+            } else if t <= 3 {
+                // hill-climbing from the greedy row, then from the last rows found
+                let start = match t {
+                    1 => Some(&greedy),
+                    _ => out.rows.iter().rev().nth(t - 2),
+                };
+                local_search(p, start, sizes, score, &mut rng)
             } else {
                 // a random row holding the pair
                 let mut r: Vec<usize> = sizes
@@ -271,10 +279,13 @@ pub fn cover(sizes: &[usize], score: &mut dyn FnMut(&[usize]) -> u32) -> Cover {
             }
             None => {
                 todo.close(p.a, p.va, p.b, p.vb);
-                out.infeasible.push(p);
             }
         }
     }
+    // A pair given up on can still land in a later row (found for another pair): what is
+    // infeasible is what no row holds.
+    out.infeasible = uncovered(sizes, &out.rows);
+    out.covered = out.pairs - out.infeasible.len() as u64;
     out
 }
 

@@ -469,7 +469,13 @@ fn check_rule(s: &Scenario, rule: &Rule) -> Option<String> {
             .faults
             .iter()
             .find(|f| file_modified_impossible(s, f))
-            .map(|f| format!("file_modified {} with IS_NOSEC on {}", name(f.errno), s.fs.name())),
+            .map(|f| {
+                format!(
+                    "file_modified {} with IS_NOSEC on {}",
+                    name(f.errno),
+                    s.fs.name()
+                )
+            }),
         "F4-bdev-errno" => {
             if s.fs != FsKind::Bdev {
                 return None;
