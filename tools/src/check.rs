@@ -60,6 +60,8 @@ pub struct PairCoverage {
     pub slice: String,
     pub dimensions: usize,
     pub inputs: usize,
+    /// Inputs of the slice that this run executes (fewer than `inputs` with `--fs`).
+    pub run: usize,
     /// Value pairs of any two dimensions.
     pub pairs: u64,
     /// Pairs held by at least one input.
@@ -162,6 +164,7 @@ impl Domain {
                 .unwrap_or_else(|| vec![json!("ext4")])
         };
         let mut keep = Vec::new();
+        let mut pw = 0;
         for (si, s) in self.slices.iter().enumerate() {
             keep.push(fs_of(s).iter().any(|v| v.as_str() == Some(f)));
             if let Some(rows) = &mut self.rows[si] {
@@ -169,6 +172,10 @@ impl Domain {
                 if let Some(d) = s.iter().position(|(k, _)| k == "fs") {
                     rows.retain(|r| s[d].1[r[d]].as_str() == Some(f));
                 }
+                if let Some(c) = self.coverage.get_mut(pw) {
+                    c.run = rows.len();
+                }
+                pw += 1;
             }
         }
         let mut it = keep.iter();
@@ -250,6 +257,7 @@ fn pairwise_rows(dims: &Slice, name: String) -> (Vec<Vec<usize>>, PairCoverage) 
         slice: name,
         dimensions: dims.len(),
         inputs: c.rows.len(),
+        run: c.rows.len(),
         pairs: c.pairs,
         covered: c.covered,
         infeasible,
@@ -824,6 +832,12 @@ pub fn print_pair_coverage(cov: &[PairCoverage]) {
                 " (COVERAGE INCOMPLETE)"
             }
         );
+        if c.run != c.inputs {
+            println!(
+                "  this run executes {} of its {} inputs (the others are on another filesystem)",
+                c.run, c.inputs
+            );
+        }
         let mut by_rule: BTreeMap<&str, u64> = BTreeMap::new();
         for (_, r) in &c.infeasible {
             *by_rule.entry(r).or_default() += 1;
