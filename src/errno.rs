@@ -49,32 +49,68 @@ pub fn name(e: i64) -> &'static str {
     }
 }
 
-/// Parse an errno name ("EIO", "-EIO", "eio").
+/// Every errno the model knows, in number order.
+pub const ALL: [i64; 19] = [
+    EPERM,
+    EIO,
+    EAGAIN,
+    ENOMEM,
+    EFAULT,
+    ENOTBLK,
+    EBUSY,
+    EINVAL,
+    ETXTBSY,
+    EFBIG,
+    ENOSPC,
+    EROFS,
+    ERANGE,
+    ENOPROTOOPT,
+    EOPNOTSUPP,
+    ETIMEDOUT,
+    EDQUOT,
+    EFSCORRUPTED,
+    EIOCBQUEUED,
+];
+
+/// Parse an errno name ("EIO", "-EIO", "eio"; "EUCLEAN" for EFSCORRUPTED).
 pub fn parse(s: &str) -> Option<i64> {
-    let s = s.trim_start_matches('-').to_ascii_uppercase();
-    [
-        EPERM,
-        EIO,
-        EAGAIN,
-        ENOMEM,
-        EFAULT,
-        ENOTBLK,
-        EBUSY,
-        EINVAL,
-        ETXTBSY,
-        EFBIG,
-        ENOSPC,
-        EROFS,
-        ERANGE,
-        ENOPROTOOPT,
-        EOPNOTSUPP,
-        ETIMEDOUT,
-        EDQUOT,
-        EFSCORRUPTED,
-        EIOCBQUEUED,
-    ]
-    .into_iter()
-    .find(|&e| name(e) == s)
+    let s = s.trim().trim_start_matches('-').to_ascii_uppercase();
+    if s == "EUCLEAN" {
+        return Some(EFSCORRUPTED);
+    }
+    ALL.into_iter().find(|&e| name(e) == s)
+}
+
+/// serde for an errno field: written as its name ("ENOSPC", or 0 for "no errno"), read from a
+/// name or a number.
+pub mod serde_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(e: &i64, s: S) -> Result<S::Ok, S::Error> {
+        match super::name(*e) {
+            "E?" => s.serialize_i64(*e),
+            n => s.serialize_str(n),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NameOrNumber {
+        Name(String),
+        Number(i64),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        match NameOrNumber::deserialize(d)? {
+            NameOrNumber::Number(n) => Ok(n.abs()),
+            NameOrNumber::Name(t) => super::parse(&t).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "unknown errno '{t}'; valid: {}",
+                    super::ALL.map(super::name).join(", ")
+                ))
+            }),
+        }
+    }
 }
 
 /// Format a syscall-style return value: a byte count, or "-EIO".

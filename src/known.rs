@@ -38,8 +38,10 @@ pub fn all() -> &'static [Known] {
     K.get_or_init(|| serde_json::from_str(EMBEDDED).expect("known-findings.json is malformed"))
 }
 
-/// The known entry for a finding's signature on a variant, if any.
+/// The known entry for a finding's signature on a variant, if any. A user variant (a patch, see
+/// `crate::variant_file`) has its base variant's known findings.
 pub fn lookup(signature: &str, variant: &str) -> Option<&'static Known> {
+    let variant = crate::variant::known_as(variant);
     all().iter().find(|k| k.matches(signature, variant))
 }
 

@@ -10,6 +10,7 @@
 
 pub mod errno;
 pub mod generators;
+pub mod input;
 pub mod known;
 pub mod model;
 pub mod oracle;
@@ -21,5 +22,6 @@ pub mod suppress;
 pub mod target;
 pub mod validity;
 pub mod variant;
+pub mod variant_file;
 
 pub mod kernel;

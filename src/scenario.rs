@@ -67,7 +67,7 @@ impl FsKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Scenario {
     pub fs: FsKind,
     pub world: World,
@@ -77,7 +77,7 @@ pub struct Scenario {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct World {
     /// log2 of the filesystem block size: 10, 11 or 12.
     pub blkbits: u8,
@@ -118,7 +118,7 @@ impl Default for World {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Device {
     /// Atomic write unit min/max in bytes (0 = the device has no atomic write support).
     pub awu_min: u32,
@@ -128,7 +128,7 @@ pub struct Device {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Mount {
     pub extents_feature: bool,
     pub data_journal: bool,
@@ -158,7 +158,7 @@ impl Default for Mount {
 /// Inode state at the time of the write. What the inode looked like at open() differs only by the
 /// [`Race::InodeFlagChangedAfterOpen`] events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct InodeFlags {
     pub extents: bool,
     pub journal_data: bool,
@@ -273,7 +273,7 @@ pub enum Extent {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BlockState {
     pub kind: Extent,
     /// This block starts a new physical extent (is not contiguous with the block before it).
@@ -349,7 +349,7 @@ impl PageState {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct OpenFlags {
     pub direct: bool,
     pub append: bool,
@@ -360,7 +360,7 @@ pub struct OpenFlags {
 
 /// RWF_* flags of pwritev2 (include/uapi/linux/fs.h).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Rwf {
     pub hipri: bool,
     pub dsync: bool,
@@ -408,7 +408,7 @@ impl Rwf {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Request {
     pub open: OpenFlags,
     /// A read (pread2) instead of a write: only the flag checks are modelled (A7).
@@ -453,7 +453,9 @@ impl Default for Request {
 
 /// A call site where the model can inject an error. The number is the encoding (stable; new sites
 /// take new numbers). `errnos()` lists what the real function can return there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// In JSON, domains and traces a site is spelled as its kernel function ([`Site::function`], e.g.
+/// `"ext4_map_blocks(create)"`); the Rust name (`"Ext4MapBlocksCreate"`) is accepted too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Site {
     /// filemap_write_and_wait_range() inside kiocb_invalidate_pages (mm/filemap.c): writeback errors.
     FilemapWriteAndWait = 0,
@@ -526,7 +528,35 @@ pub const ALL_SITES: [Site; 21] = [
     Site::FileModified,
 ];
 
+impl Serialize for Site {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.function())
+    }
+}
+
+impl<'de> Deserialize<'de> for Site {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let t = String::deserialize(d)?;
+        Site::parse(&t).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Site {
+    /// A site by its kernel function name ([`Site::function`]) or its Rust name; the error lists
+    /// the valid ones.
+    pub fn parse(name: &str) -> Result<Site, String> {
+        let n = name.trim();
+        ALL_SITES
+            .iter()
+            .copied()
+            .find(|s| s.function() == n || format!("{s:?}") == n)
+            .ok_or_else(|| {
+                format!(
+                    "unknown fault site '{n}'; valid sites: {}",
+                    ALL_SITES.map(|s| s.function()).join(", ")
+                )
+            })
+    }
     pub fn from_byte(b: u8) -> Option<Site> {
         ALL_SITES.iter().copied().find(|s| *s as u8 == b)
     }
@@ -589,12 +619,13 @@ impl Site {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Fault {
     pub site: Site,
     /// Fire on the nth call of the site in this execution (0 = the first).
     pub nth: u8,
-    /// Positive errno (one of `site.errnos()`).
+    /// Positive errno (one of `site.errnos()`); in JSON its name ("ENOSPC"; a number is accepted).
+    #[serde(with = "crate::errno::serde_name")]
     pub errno: i64,
 }
 
@@ -672,8 +703,22 @@ impl fmt::Display for EncodeError {
 }
 impl std::error::Error for EncodeError {}
 
-fn byte(u: &mut Unstructured) -> u8 {
-    u8::arbitrary(u).unwrap_or(0)
+/// The decoder's byte source: one byte per field, 0 once the input is used up. With `short` set
+/// it records the fields that were read past the end (they took the value of a zero byte).
+struct Reader<'a, 'b> {
+    u: &'b mut Unstructured<'a>,
+    short: Option<Vec<&'static str>>,
+}
+
+impl Reader<'_, '_> {
+    fn byte(&mut self, field: &'static str) -> u8 {
+        if let Some(v) = &mut self.short {
+            if self.u.is_empty() && v.last() != Some(&field) {
+                v.push(field);
+            }
+        }
+        u8::arbitrary(self.u).unwrap_or(0)
+    }
 }
 
 fn nibble_unit(n: u8) -> u32 {
@@ -699,7 +744,8 @@ const BUF_ALIGNS: [u32; 4] = [4096, 512, 8, 1];
 
 impl<'a> Arbitrary<'a> for Scenario {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        let mut s = Scenario::decode_from(u).map_err(|_| arbitrary::Error::IncorrectFormat)?;
+        let mut s = Scenario::decode_from(&mut Reader { u, short: None })
+            .map_err(|_| arbitrary::Error::IncorrectFormat)?;
         crate::validity::normalise(&mut s);
         Ok(s)
     }
@@ -721,11 +767,35 @@ impl Scenario {
         if data.len() > MAX_INPUT {
             return Err(DecodeError::TooLong(data.len()));
         }
-        Scenario::decode_from(&mut Unstructured::new(data))
+        let u = &mut Unstructured::new(data);
+        Scenario::decode_from(&mut Reader { u, short: None })
     }
 
-    fn decode_from(u: &mut Unstructured) -> Result<Scenario, DecodeError> {
-        let b0 = byte(u);
+    /// [`Scenario::decode`], also naming the fields the input was too short to hold (they took
+    /// their zero-byte values), for a warning when a corpus file is replayed. Empty for a full
+    /// encoding.
+    pub fn decode_reporting_defaults(
+        data: &[u8],
+    ) -> Result<(Scenario, Vec<&'static str>), DecodeError> {
+        if data.len() > MAX_INPUT {
+            return Err(DecodeError::TooLong(data.len()));
+        }
+        let u = &mut Unstructured::new(data);
+        let mut r = Reader {
+            u,
+            short: Some(Vec::new()),
+        };
+        let mut s = Scenario::decode_from(&mut r)?;
+        crate::validity::normalise(&mut s);
+        let mut names = r.short.unwrap_or_default();
+        names.dedup();
+        Ok((s, names))
+    }
+
+    fn decode_from(u: &mut Reader) -> Result<Scenario, DecodeError> {
+        let b0 = u.byte(
+            "fs, world.blkbits, world.lbs_bits, world.cluster_bits, world.device.stable_writes",
+        );
         let fs = match b0 & 3 {
             0 => FsKind::Ext4,
             1 => FsKind::Xfs,
@@ -744,13 +814,13 @@ impl Scenario {
         };
         let cluster_bits = (b0 >> 5) & 3;
         let bs = 1u64 << blkbits;
-        let b1 = byte(u);
+        let b1 = u.byte("world.device.awu_min, world.device.awu_max");
         let device = Device {
             awu_min: nibble_unit(b1 & 15),
             awu_max: nibble_unit(b1 >> 4),
             stable_writes: b0 & 0x80 != 0,
         };
-        let m = byte(u);
+        let m = u.byte("world.mount");
         let mount = Mount {
             extents_feature: m & 1 == 0,
             data_journal: m & 2 != 0,
@@ -761,22 +831,26 @@ impl Scenario {
             xfs_reflink: m & 64 == 0,
             xfs_always_cow: m & 128 != 0,
         };
-        let lo = byte(u) as u16;
-        let hi = byte(u) as u16;
+        let lo = u.byte("world.inode") as u16;
+        let hi = u.byte("world.inode") as u16;
         let inode = InodeFlags::from_bits(lo | hi << 8);
-        let sz = byte(u) as u64;
-        let szf = byte(u);
+        let sz = u.byte("world.i_size") as u64;
+        let szf = u.byte("world.i_size");
         let i_size = count(sz, szf & 1 != 0, bs) + (szf >> 1 & 1) as u64;
-        let rl = byte(u) as u64;
+        let rl = u.byte("world.rlimit_fsize") as u64;
         let rlimit_fsize = if rl == 0 { None } else { Some(rl * SECTOR) };
-        let mb = byte(u) as u64;
+        let mb = u.byte("world.s_maxbytes") as u64;
         let s_maxbytes = if mb == 0 { HUGE_MAXBYTES } else { mb * bs };
-        let bmb = byte(u) as u64;
+        let bmb = u.byte("world.s_bitmap_maxbytes") as u64;
         let s_bitmap_maxbytes = if bmb == 0 { HUGE_MAXBYTES } else { bmb * bs };
-        let nb = (byte(u) as usize) % (MAX_BLOCKS + 1);
-        let blocks = (0..nb).map(|_| BlockState::from_byte(byte(u))).collect();
-        let np = (byte(u) as usize) % (MAX_PAGES + 1);
-        let pages = (0..np).map(|_| PageState::from_byte(byte(u))).collect();
+        let nb = (u.byte("world.blocks") as usize) % (MAX_BLOCKS + 1);
+        let blocks = (0..nb)
+            .map(|_| BlockState::from_byte(u.byte("world.blocks")))
+            .collect();
+        let np = (u.byte("world.pages") as usize) % (MAX_PAGES + 1);
+        let pages = (0..np)
+            .map(|_| PageState::from_byte(u.byte("world.pages")))
+            .collect();
         let world = World {
             blkbits,
             lbs_bits,
@@ -791,7 +865,7 @@ impl Scenario {
             blocks,
             pages,
         };
-        let of = byte(u);
+        let of = u.byte("request.open, request.read, request.aio");
         let open = OpenFlags {
             direct: of & 1 != 0,
             append: of & 2 != 0,
@@ -799,21 +873,21 @@ impl Scenario {
             sync: of & 8 != 0,
             no_largefile: of & 16 != 0,
         };
-        let rwf = Rwf::from_bits(byte(u) as u32);
-        let p = byte(u) as u64;
-        let l = byte(u) as u64;
-        let unit = byte(u);
+        let rwf = Rwf::from_bits(u.byte("request.rwf") as u32);
+        let p = u.byte("request.pos") as u64;
+        let l = u.byte("request.len") as u64;
+        let unit = u.byte("request.pos, request.len (units), request.buf_align");
         let pos = count(p, unit & 1 != 0, bs) + (unit >> 1 & 1) as u64;
         let len = count(l, unit & 4 != 0, bs) + (unit >> 3 & 1) as u64;
         let buf_align = BUF_ALIGNS[(unit >> 4 & 3) as usize];
-        let nr_segs = (byte(u) & 15).max(1);
-        let fa = byte(u) as u64;
+        let nr_segs = (u.byte("request.nr_segs") & 15).max(1);
+        let fa = u.byte("request.fault_at") as u64;
         let fault_at = if fa == 0 {
             None
         } else {
             Some((fa - 1) * SECTOR)
         };
-        let mx = byte(u) as u64;
+        let mx = u.byte("request.max_bio") as u64;
         let max_bio = if mx == 0 { None } else { Some(mx * SECTOR) };
         let request = Request {
             open,
@@ -827,20 +901,20 @@ impl Scenario {
             fault_at,
             max_bio,
         };
-        let nf = (byte(u) as usize) % (MAX_FAULTS + 1);
+        let nf = (u.byte("faults") as usize) % (MAX_FAULTS + 1);
         let mut faults = Vec::with_capacity(nf);
         for _ in 0..nf {
-            let (s, nth, e) = (byte(u), byte(u), byte(u) as i64);
+            let (s, nth, e) = (u.byte("faults"), u.byte("faults"), u.byte("faults") as i64);
             if let Some(site) = Site::from_byte(s & 63) {
                 let errs = site.errnos();
                 let errno = if errs.contains(&e) { e } else { errs[0] };
                 faults.push(Fault { site, nth, errno });
             }
         }
-        let nr = (byte(u) as usize) % (MAX_RACES + 1);
+        let nr = (u.byte("races") as usize) % (MAX_RACES + 1);
         let mut races = Vec::with_capacity(nr);
         for _ in 0..nr {
-            let (k, a) = (byte(u), byte(u));
+            let (k, a) = (u.byte("races"), u.byte("races"));
             if let Some(r) = Race::decode(k, a) {
                 races.push(r);
             }

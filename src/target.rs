@@ -2,7 +2,10 @@
 //! The fuzz target functions every engine calls (libFuzzer, AFL++, honggfuzz): each takes the raw
 //! bytes, decodes them with the one library decoder, runs the model and the oracle, and panics on
 //! an unsuppressed finding. Configuration comes from the environment, read once:
-//! - `DIOFUZZ_VARIANT`: variant name (default: the newest), or a comma list;
+//! - `DIOFUZZ_VARIANT`: variant name (default: the newest), or a comma list; `BASE+switch=value`
+//!   and variant-file paths are accepted too (`crate::variant_file`);
+//! - `DIOFUZZ_VARIANT_FILE`: a variant file (a patch described as data), run in addition to
+//!   `DIOFUZZ_VARIANT` (alone when that is unset);
 //! - `DIOFUZZ_SUPPRESS`: path of a suppression file (signatures that are known and not reported);
 //!   empty = none; unset = suppressions/newest.txt (embedded) on v6.18 and later, none otherwise;
 //! - `DIOFUZZ_COLLECT`: a folder; instead of crashing, each new signature is recorded once
@@ -41,7 +44,10 @@ pub const NEWEST_VARIANTS: [&str; 6] = ["v6.18", "v6.19", "v7.0", "v7.1", "v7.2"
 /// Suppressions used when DIOFUZZ_SUPPRESS is unset: the shipped ones when every variant is one of
 /// the newest, else none.
 pub fn default_suppressions(variants: &[&'static Variant]) -> Suppressions {
-    if variants.iter().all(|v| NEWEST_VARIANTS.contains(&v.name)) {
+    if variants
+        .iter()
+        .all(|v| NEWEST_VARIANTS.contains(&variant::known_as(v.name)))
+    {
         Suppressions::parse(NEWEST_SUPPRESSIONS)
     } else {
         Suppressions::default()
@@ -60,12 +66,22 @@ impl Config {
 }
 
 pub fn config_from_env() -> Result<Config, String> {
-    let variants = match std::env::var("DIOFUZZ_VARIANT") {
+    let file = match std::env::var("DIOFUZZ_VARIANT_FILE") {
+        Ok(p) if !p.trim().is_empty() => Some(
+            crate::variant_file::load(std::path::Path::new(p.trim()))
+                .map_err(|e| format!("DIOFUZZ_VARIANT_FILE: {e}"))?,
+        ),
+        _ => None,
+    };
+    let mut variants = match std::env::var("DIOFUZZ_VARIANT") {
         Ok(v) if !v.trim().is_empty() => {
             variant::resolve(v.trim()).map_err(|e| format!("DIOFUZZ_VARIANT: {e}"))?
         }
+        // A variant file alone: that variant only.
+        _ if file.is_some() => vec![],
         _ => vec![variant::newest()],
     };
+    variants.extend(file);
     let suppress = match std::env::var("DIOFUZZ_SUPPRESS") {
         Ok(p) if !p.trim().is_empty() => Suppressions::load(std::path::Path::new(p.trim()))?,
         // Set but empty: no suppression at all.

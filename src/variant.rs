@@ -6,10 +6,10 @@
 //! Commit ids are the ones named in ../shared/spec/kernel-dio-paths.md; where the spec gives the
 //! release but no id, the switch says so ("(release)") rather than invent one.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How iomap_iter() passes the actor's result on (fs/iomap/iter.c).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IterProtocol {
     /// 6.12-6.14: the actor returns bytes processed / 0 / -errno; ->iomap_end's error is used only
     /// when processed == 0.
@@ -20,7 +20,7 @@ pub enum IterProtocol {
 }
 
 /// The atomic length rule in iomap_dio_bio_iter (fs/iomap/direct-io.c).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AtomicLenRule {
     /// 6.12: iomap knows nothing of atomic writes; no REQ_ATOMIC.
     None,
@@ -32,7 +32,7 @@ pub enum AtomicLenRule {
 }
 
 /// ext4_iomap_end() (fs/ext4/inode.c): when it returns -ENOTBLK.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Ext4IomapEnd {
     /// 6.12 and thread v1/v2: `flags & (IOMAP_WRITE | IOMAP_DIRECT) && written == 0` (reads too).
     WriteOrDirect,
@@ -45,7 +45,7 @@ pub enum Ext4IomapEnd {
 }
 
 /// What ext4_dio_write_iter() does with -ENOTBLK returned by iomap_dio_rw().
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Ext4Enotblk {
     /// Merged kernels: ret = 0, fall back for everything.
     Zero,
@@ -56,7 +56,7 @@ pub enum Ext4Enotblk {
 }
 
 /// XFS atomic write support (fs/xfs/xfs_file.c).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum XfsAtomic {
     /// 6.12: no atomic writes (no FMODE_CAN_ATOMIC_WRITE).
     None,
@@ -67,7 +67,7 @@ pub enum XfsAtomic {
 }
 
 /// How iomap_iter() gets the next mapping (fs/iomap/iter.c, include/linux/iomap.h).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IomapNext {
     /// 6.12-7.1: iomap_iter() calls ->iomap_end for the previous mapping and ->iomap_begin for the
     /// next one itself.
@@ -84,10 +84,16 @@ pub enum IomapNext {
     FsNext,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// Deserialize reads the switches only (a variant file's overrides, `crate::variant_file`); the
+/// name, kernel and about text are set by whoever builds the variant.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Variant {
+    #[serde(skip_deserializing)]
     pub name: &'static str,
+    #[serde(skip_deserializing)]
     pub kernel: &'static str,
+    #[serde(skip_deserializing)]
     pub about: &'static str,
 
     // ---- VFS (fs/read_write.c, include/linux/fs.h)
@@ -177,6 +183,10 @@ pub struct Variant {
     pub ext4_kiocb_modified: bool,
     /// e7fb9b71326f (6.17): dax_iomap_rw rejects IOCB_ATOMIC with a WARN and -EIO.
     pub dax_rejects_atomic: bool,
+    /// Hypothetical patch, the README's worked example (no kernel has it): ext4_iomap_alloc()
+    /// returns -EINVAL instead of -ENOTBLK for an IOMAP_ATOMIC write into a hole of an indirect
+    /// inode, so the atomic write fails instead of falling back to buffered IO (S3).
+    pub ext4_atomic_hole_einval: bool,
 
     // ---- XFS (fs/xfs/xfs_file.c, fs/xfs/xfs_iomap.c)
     pub xfs_atomic: XfsAtomic,
@@ -240,6 +250,7 @@ const V6_12: Variant = Variant {
     ext4_dio_needs_zeroing: false,
     ext4_kiocb_modified: false,
     dax_rejects_atomic: false,
+    ext4_atomic_hole_einval: false,
     xfs_atomic: XfsAtomic::None,
     xfs_atomic_before_dax: false,
     xfs_always_cow_iov_reroute: false,
@@ -407,40 +418,64 @@ pub static VARIANTS: [Variant; 15] = [
     V7_1, V7_2, V7_3,
 ];
 
-/// The default variant: the newest.
+/// The default variant of every command and fuzz target, named explicitly: adding a variant to
+/// [`VARIANTS`] does not change it, and a user variant (a variant file or `BASE+switch`) never
+/// becomes it.
+pub const NEWEST: &str = "v7.3";
+
+/// The default variant: [`NEWEST`].
 pub fn newest() -> &'static Variant {
-    &VARIANTS[VARIANTS.len() - 1]
+    builtin(NEWEST).expect("variant::NEWEST names a built-in variant")
 }
 
-pub fn by_name(name: &str) -> Option<&'static Variant> {
+/// A built-in variant by name ("v6.18" or "6.18").
+pub fn builtin(name: &str) -> Option<&'static Variant> {
     let n = name.trim();
     VARIANTS
         .iter()
         .find(|v| v.name == n || v.name.trim_start_matches('v') == n.trim_start_matches('v'))
 }
 
-/// Resolve `name` or "all" to a list of variants, with an error naming the known ones.
+/// A built-in variant, or a user variant loaded earlier in this process, by name.
+pub fn by_name(name: &str) -> Option<&'static Variant> {
+    builtin(name).or_else(|| crate::variant_file::find(name.trim()).map(|u| u.variant))
+}
+
+/// The variant whose known findings label `name`'s: the base of a user variant, else itself.
+pub fn known_as(name: &str) -> &str {
+    crate::variant_file::find(name).map_or(name, |u| u.base.name)
+}
+
+/// Resolve a comma list of variant specs, or "all" (every built-in variant), with an error naming
+/// the known ones. A spec is a built-in name, `BASE+switch[=value]+...` (an inline patch), or the
+/// path of a variant file (`.json`); see [`crate::variant_file`].
 pub fn resolve(name: &str) -> Result<Vec<&'static Variant>, String> {
-    if name == "all" {
+    if name.trim() == "all" {
         return Ok(VARIANTS.iter().collect());
     }
-    let mut out = Vec::new();
-    for part in name.split(',') {
-        match by_name(part) {
-            Some(v) => out.push(v),
-            None => {
-                return Err(format!(
-                    "unknown variant '{part}'; known: {} (or 'all')",
-                    VARIANTS
-                        .iter()
-                        .map(|v| v.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            }
-        }
+    name.split(',').map(resolve_one).collect()
+}
+
+/// Resolve one spec (no commas): see [`resolve`].
+pub fn resolve_one(spec: &str) -> Result<&'static Variant, String> {
+    let spec = spec.trim();
+    if spec.contains('+') {
+        return crate::variant_file::inline(spec);
     }
-    Ok(out)
+    if crate::variant_file::looks_like_file(spec) {
+        return crate::variant_file::load(std::path::Path::new(spec));
+    }
+    by_name(spec).ok_or_else(|| {
+        format!(
+            "unknown variant '{spec}'; known: {} (or 'all', BASE+switch=value, or a variant file; \
+             `diofuzz variants` lists the switches)",
+            VARIANTS
+                .iter()
+                .map(|v| v.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 impl Variant {
@@ -591,6 +626,11 @@ impl Variant {
                 "dax_rejects_atomic",
                 b(self.dax_rejects_atomic),
                 "e7fb9b71326f",
+            ),
+            (
+                "ext4_atomic_hole_einval",
+                b(self.ext4_atomic_hole_einval),
+                "hypothetical (README worked example)",
             ),
             (
                 "xfs_atomic",

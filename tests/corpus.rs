@@ -11,17 +11,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The committed scenario files of a corpus folder (the one input walker every command uses).
 fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_str().unwrap();
-            p.is_file() && !n.starts_with('.') && !n.ends_with(".expect") && !n.ends_with(".md")
-        })
-        .collect();
-    v.sort();
-    v
+    diofuzz::input::walk(&[dir]).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -55,8 +47,9 @@ fn every_corpus_file_replays_on_every_variant() {
         let fs = files(&root().join(dir));
         assert!(!fs.is_empty(), "{dir} is empty");
         for f in fs {
-            let data = std::fs::read(&f).unwrap();
-            let s = Scenario::decode(&data).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            let s = diofuzz::input::load(&f)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .scenario;
             for v in VARIANTS.iter() {
                 let x = diofuzz::model::run(&s, v);
                 let _ = diofuzz::oracle::check(&x);
@@ -74,7 +67,13 @@ fn regressions_keep_their_expectations() {
     let mut n = 0;
     for f in files(&dir) {
         let name = f.file_name().unwrap().to_str().unwrap().to_string();
-        let s = Scenario::decode(&std::fs::read(&f).unwrap()).unwrap();
+        let l = diofuzz::input::load(&f).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            l.defaulted.is_empty(),
+            "regression {name} is shorter than a full scenario: {:?}",
+            l.defaulted
+        );
+        let s = l.scenario;
         let now = regress::expectation(&s);
         let exp_path = dir.join(format!("{name}.expect"));
         if bless {

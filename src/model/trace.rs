@@ -173,6 +173,14 @@ fn fmt_arg(k: &str, v: i64) -> String {
             "flags={}",
             crate::kernel::fs::iomap::iomap_flag_names(v as u32)
         ),
+        "dio_flags" => format!(
+            "dio_flags={}",
+            crate::kernel::fs::iomap::dio_flag_names(v as u32)
+        ),
+        "end_io_flags" => format!(
+            "flags={}",
+            crate::kernel::fs::iomap::end_io_flag_names(v as u32)
+        ),
         "ret" | "r" | "err" | "error" => format!("{k}={}", errno::fmt_ret(v)),
         _ => format!("{k}={v}"),
     }

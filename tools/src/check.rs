@@ -21,14 +21,14 @@
 //! - `pos`, `len`: bytes; `nr_segs`; `buf_align`; `fault_at`: bytes or null; `rlimit`: bytes or
 //!   null; `aio`: bool;
 //! - `fault`: "none", "all" (every site x every errno it can return x nth 0 and 1), or
-//!   "Site:ERRNO:nth" strings;
+//!   "SITE:ERRNO:NTH" strings, the site as the kernel function the trace names
+//!   ("ext4_map_blocks(create):ENOSPC:0"; the Rust name, "Ext4MapBlocksCreate", is read too);
 //! - `race`: race names ("none", "MmapRedirty", "FcntlToggleDirect", "LockContended",
 //!   "InodeFlagChangedAfterOpen:N").
 
-use crate::cli::Opts;
 use diofuzz::oracle::{self, Prop};
 use diofuzz::scenario::*;
-use diofuzz::variant::{self, Variant};
+use diofuzz::variant::{Variant, VARIANTS};
 use diofuzz::{pairwise, validity};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -71,14 +71,52 @@ pub struct PairCoverage {
     pub infeasible: Vec<(String, String)>,
 }
 
+/// The dimensions a slice may have (besides its "name").
+pub const DIMENSIONS: [&str; 20] = [
+    "fs",
+    "blkbits",
+    "cluster_bits",
+    "device",
+    "mount",
+    "inode",
+    "i_size",
+    "blocks",
+    "pages",
+    "open",
+    "rwf",
+    "pos",
+    "len",
+    "nr_segs",
+    "buf_align",
+    "fault_at",
+    "rlimit",
+    "aio",
+    "fault",
+    "race",
+];
+
 impl Domain {
+    /// Parse and validate a domain: unknown keys and dimensions, empty lists and every value of
+    /// every list are checked (each value alone on the base scenario, then encoded, so a value
+    /// the byte format cannot hold is refused too), and an empty domain is an error.
     pub fn parse(text: &str) -> Result<Domain, String> {
         let v: Value =
             serde_json::from_str(text).map_err(|e| format!("domain is not JSON: {e}"))?;
-        let slices = v
+        let top = v.as_object().ok_or("a domain is a JSON object")?;
+        for k in top.keys() {
+            if k != "slices" && k != "about" {
+                return Err(format!(
+                    "unknown domain key '{k}'; valid keys: slices, about"
+                ));
+            }
+        }
+        let slices = top
             .get("slices")
             .and_then(Value::as_array)
             .ok_or("domain needs a \"slices\" list")?;
+        if slices.is_empty() {
+            return Err("the domain has no slices: nothing to check".into());
+        }
         let mut out = Domain {
             slices: Vec::new(),
             rows: Vec::new(),
@@ -86,6 +124,10 @@ impl Domain {
         };
         for (i, s) in slices.iter().enumerate() {
             let obj = s.as_object().ok_or(format!("slice {i} is not an object"))?;
+            let label = match obj.get("name").and_then(Value::as_str) {
+                Some(n) => format!("slice {i} ({n})"),
+                None => format!("slice {i}"),
+            };
             let mut dims = Vec::new();
             let pairwise = match obj.get("pairwise") {
                 None => false,
@@ -96,12 +138,23 @@ impl Domain {
                 if k == "name" || k == "pairwise" {
                     continue;
                 }
+                if !DIMENSIONS.contains(&k.as_str()) {
+                    return Err(format!(
+                        "{label}: unknown dimension '{k}'; valid dimensions: name, {}",
+                        DIMENSIONS.join(", ")
+                    ));
+                }
                 let list = vals
                     .as_array()
-                    .ok_or(format!("slice {i}: '{k}' must be a list"))?;
-                let list = expand(k, list).map_err(|e| format!("slice {i}: {k}: {e}"))?;
+                    .ok_or(format!("{label}: '{k}' must be a list"))?;
+                let list = expand(k, list).map_err(|e| format!("{label}: {k}: {e}"))?;
                 if list.is_empty() {
-                    return Err(format!("slice {i}: '{k}' is empty"));
+                    return Err(format!(
+                        "{label}: '{k}' is empty: a slice is the product of its lists, so it would check nothing"
+                    ));
+                }
+                for val in &list {
+                    validate(k, val).map_err(|e| format!("{label}: {k}: {e}"))?;
                 }
                 dims.push((k.clone(), list));
             }
@@ -201,8 +254,7 @@ fn pairwise_rows(dims: &Slice, name: String) -> (Vec<Vec<usize>>, PairCoverage) 
     let sizes: Vec<usize> = dims.iter().map(|(_, v)| v.len()).collect();
     // Each dimension sets its own fields: build every (dimension, value) once, then assemble a
     // row by copying fields (the generator scores tens of thousands of rows).
-    let mut base = diofuzz::generators::base();
-    base.world.blocks.clear();
+    let base = crate_base();
     let parts: Vec<Vec<Option<Scenario>>> = dims
         .iter()
         .map(|(k, vals)| {
@@ -298,7 +350,7 @@ fn expand(k: &str, list: &[Value]) -> Result<Vec<Value>, String> {
                     for &e in site.errnos() {
                         for nth in 0..2 {
                             let en = if e == 0 { "0" } else { diofuzz::errno::name(e) };
-                            out.push(Value::String(format!("{site:?}:{en}:{nth}")));
+                            out.push(Value::String(format!("{}:{en}:{nth}", site.function())));
                         }
                     }
                 }
@@ -307,6 +359,20 @@ fn expand(k: &str, list: &[Value]) -> Result<Vec<Value>, String> {
         }
     }
     Ok(out)
+}
+
+/// One value of dimension `k`, alone on the base scenario: applied, then encoded.
+fn validate(k: &str, v: &Value) -> Result<(), String> {
+    let mut s = crate_base();
+    apply(&mut s, k, v).map_err(|e| format!("{v}: {e}"))?;
+    s.encode().map_err(|e| format!("{v}: {e}"))?;
+    Ok(())
+}
+
+fn crate_base() -> Scenario {
+    let mut s = diofuzz::generators::base();
+    s.world.blocks.clear();
+    s
 }
 
 fn flags_of(s: &str) -> impl Iterator<Item = &str> {
@@ -325,10 +391,13 @@ fn set_flags<T: serde::Serialize + serde::de::DeserializeOwned>(
             Some(n) if obj.contains_key(n) => (n, false),
             _ => (f, true),
         };
-        let cur = obj
-            .get(name)
-            .and_then(Value::as_bool)
-            .ok_or(format!("unknown flag '{f}'"))?;
+        let cur = obj.get(name).and_then(Value::as_bool).ok_or_else(|| {
+            let valid: Vec<&str> = obj.keys().map(String::as_str).collect();
+            format!(
+                "unknown flag '{f}'; valid flags: {} (no_FLAG turns one off)",
+                valid.join(", ")
+            )
+        })?;
         obj.insert(
             name.to_string(),
             Value::Bool(if toggle { !cur } else { val }),
@@ -352,8 +421,7 @@ fn build(dims: &Slice, mut idx: u64) -> Result<Scenario, String> {
 
 /// The scenario with value `at[d]` of each dimension `d`.
 fn build_at(dims: &Slice, at: &[usize]) -> Result<Scenario, String> {
-    let mut s = diofuzz::generators::base();
-    s.world.blocks.clear();
+    let mut s = crate_base();
     for ((k, vals), &j) in dims.iter().zip(at) {
         let v = &vals[j];
         apply(&mut s, k, v).map_err(|e| format!("{k} = {v}: {e}"))?;
@@ -391,22 +459,27 @@ fn copy_dim(k: &str, from: &Scenario, to: &mut Scenario) {
 }
 
 fn num(v: &Value) -> Result<u64, String> {
-    v.as_u64().ok_or_else(|| "expected a number".to_string())
+    v.as_u64()
+        .ok_or_else(|| "expected a non-negative number".to_string())
+}
+
+fn small<T: TryFrom<u64>>(v: &Value) -> Result<T, String> {
+    T::try_from(num(v)?).map_err(|_| "number out of range".to_string())
 }
 
 fn apply(s: &mut Scenario, k: &str, v: &Value) -> Result<(), String> {
     let st = || v.as_str().ok_or_else(|| "expected a string".to_string());
     match k {
         "fs" => s.fs = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?,
-        "blkbits" => s.world.blkbits = num(v)? as u8,
-        "cluster_bits" => s.world.cluster_bits = num(v)? as u8,
+        "blkbits" => s.world.blkbits = small(v)?,
+        "cluster_bits" => s.world.cluster_bits = small(v)?,
         "device" => {
             let a = v
                 .as_array()
                 .filter(|a| a.len() == 2)
                 .ok_or("expected [awu_min, awu_max]")?;
-            s.world.device.awu_min = num(&a[0])? as u32;
-            s.world.device.awu_max = num(&a[1])? as u32;
+            s.world.device.awu_min = small(&a[0])?;
+            s.world.device.awu_max = small(&a[1])?;
         }
         "mount" => s.world.mount = set_flags(&s.world.mount, st()?, false)?,
         "inode" => s.world.inode = set_flags(&s.world.inode, st()?, true)?,
@@ -419,8 +492,8 @@ fn apply(s: &mut Scenario, k: &str, v: &Value) -> Result<(), String> {
         "rwf" => s.request.rwf = set_flags(&Rwf::default(), st()?, false)?,
         "pos" => s.request.pos = num(v)?,
         "len" => s.request.len = num(v)?,
-        "nr_segs" => s.request.nr_segs = num(v)? as u8,
-        "buf_align" => s.request.buf_align = num(v)? as u32,
+        "nr_segs" => s.request.nr_segs = small(v)?,
+        "buf_align" => s.request.buf_align = small(v)?,
         "fault_at" => s.request.fault_at = if v.is_null() { None } else { Some(num(v)?) },
         "rlimit" => s.world.rlimit_fsize = if v.is_null() { None } else { Some(num(v)?) },
         "aio" => s.request.aio = v.as_bool().ok_or("expected a bool")?,
@@ -440,7 +513,12 @@ fn apply(s: &mut Scenario, k: &str, v: &Value) -> Result<(), String> {
                 vec![parse_race(r)?]
             };
         }
-        _ => return Err(format!("unknown dimension '{k}'")),
+        _ => {
+            return Err(format!(
+                "unknown dimension '{k}'; valid dimensions: {}",
+                DIMENSIONS.join(", ")
+            ))
+        }
     }
     Ok(())
 }
@@ -448,27 +526,44 @@ fn apply(s: &mut Scenario, k: &str, v: &Value) -> Result<(), String> {
 fn parse_fault(f: &str) -> Result<Fault, String> {
     let p: Vec<&str> = f.split(':').collect();
     let [site, e, nth] = p.as_slice() else {
-        return Err(format!("fault '{f}' is not Site:ERRNO:nth"));
+        return Err(format!(
+            "fault '{f}' is not SITE:ERRNO:NTH (e.g. ext4_map_blocks(create):ENOSPC:0)"
+        ));
     };
-    let site = ALL_SITES
-        .iter()
-        .copied()
-        .find(|s| format!("{s:?}") == *site)
-        .ok_or(format!("unknown site '{site}'"))?;
+    let site = Site::parse(site)?;
+    let can = || {
+        site.errnos()
+            .iter()
+            .map(|&e| diofuzz::errno::name(e).replace("E?", "0"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let errno = if *e == "0" {
         0
     } else {
-        diofuzz::errno::parse(e).ok_or(format!("unknown errno '{e}'"))?
+        diofuzz::errno::parse(e).ok_or(format!(
+            "unknown errno '{e}'; {} can return {}",
+            site.function(),
+            can()
+        ))?
     };
     if !site.errnos().contains(&errno) {
-        return Err(format!("{} cannot return {e}", site.function()));
+        return Err(format!(
+            "{} cannot return {e}; it can return {}",
+            site.function(),
+            can()
+        ));
     }
     Ok(Fault {
         site,
-        nth: nth.parse().map_err(|_| format!("bad nth '{nth}'"))?,
+        nth: nth
+            .parse()
+            .map_err(|_| format!("bad nth '{nth}' (0 = the first call, up to 255)"))?,
         errno,
     })
 }
+
+const RACES: &str = "none, MmapRedirty, FcntlToggleDirect, LockContended, InodeFlagChangedAfterOpen:FLAG (an inode flag name or its index)";
 
 fn parse_race(r: &str) -> Result<Race, String> {
     Ok(match r {
@@ -477,9 +572,18 @@ fn parse_race(r: &str) -> Result<Race, String> {
         "LockContended" => Race::LockContended,
         _ => match r.strip_prefix("InodeFlagChangedAfterOpen:") {
             Some(i) => {
-                Race::InodeFlagChangedAfterOpen(i.parse().map_err(|_| format!("bad race '{r}'"))?)
+                let idx = INODE_FLAG_NAMES
+                    .iter()
+                    .position(|n| *n == i)
+                    .or_else(|| i.parse().ok().filter(|&n| n < INODE_FLAG_NAMES.len()))
+                    .ok_or(format!(
+                        "bad inode flag '{i}'; valid: {} or 0..{}",
+                        INODE_FLAG_NAMES.join(", "),
+                        INODE_FLAG_NAMES.len() - 1
+                    ))?;
+                Race::InodeFlagChangedAfterOpen(idx as u8)
             }
-            None => return Err(format!("unknown race '{r}'")),
+            None => return Err(format!("unknown race '{r}'; valid: {RACES}")),
         },
     })
 }
@@ -504,8 +608,46 @@ fn better(a: &[u8], b: &[u8]) -> bool {
     (a.len(), a) < (b.len(), b)
 }
 
-pub fn cli(args: &[String]) -> i32 {
-    match run_cli(args) {
+/// `diofuzz check`: bounded exhaustive search of a domain.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CheckOpts {
+    /// Variants to run: a name, a comma list, all, BASE+switch=value, or a variant file
+    /// [default: all]
+    #[arg(long, value_name = "V", value_parser = crate::cli::variant_set)]
+    pub variant: Option<crate::cli::VariantSet>,
+    /// A variant file (a patch described as data, see README): run it too (alone without
+    /// --variant)
+    #[arg(long, value_name = "FILE", value_parser = crate::cli::variant_file)]
+    pub variant_file: Option<&'static diofuzz::variant::Variant>,
+    /// Run the domain on two variants and report the signatures PATCHED closes, opens and leaves
+    /// unchanged (exit 1 when one opens); each side as --variant takes it
+    #[arg(long, value_name = "BASE,PATCHED", value_parser = crate::cli::variant_pair,
+          conflicts_with_all = ["variant", "variant_file", "keep"])]
+    pub compare: Option<crate::cli::VariantPair>,
+    /// Only the slices (and fs values) of this filesystem
+    #[arg(long, value_name = "FS", default_value = "all",
+          value_parser = clap::builder::PossibleValuesParser::new(["ext4", "xfs", "bdev", "all"]))]
+    pub fs: String,
+    /// The domain file [default: check/default-domain.json, embedded]
+    #[arg(long, value_name = "FILE")]
+    pub domain: Option<PathBuf>,
+    /// Worker threads [default: the number of CPUs]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub jobs: Option<u64>,
+    /// Where the smallest counterexamples go
+    #[arg(long, value_name = "DIR", default_value = "check-out")]
+    pub out: PathBuf,
+    /// Also keep each new counterexample of a built-in variant as a regression in
+    /// corpus/regressions/
+    #[arg(long)]
+    pub keep: bool,
+    /// JSON output
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn cli(o: &CheckOpts) -> i32 {
+    match run_cli(o) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("diofuzz check: {e}");
@@ -514,51 +656,59 @@ pub fn cli(args: &[String]) -> i32 {
     }
 }
 
-fn run_cli(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(
-        args,
-        &["--variant", "--fs", "--domain", "--jobs", "--out"],
-        &["--json", "--keep", "--help"],
-    )?;
-    if o.flag("--help") {
-        println!("usage: diofuzz check [--variant V|all] [--fs ext4|xfs|bdev|all] [--domain FILE] [--jobs N] [--out DIR] [--keep] [--json]\n  --out DIR   where the smallest counterexamples go (default check-out/)\n  --keep      also keep each one as a regression in corpus/regressions/");
-        return Ok(0);
-    }
-    let variants = variant::resolve(o.val("--variant").unwrap_or("all"))?;
-    let fs_filter = match o.val("--fs").unwrap_or("all") {
-        "all" => None,
-        f @ ("ext4" | "xfs" | "bdev") => Some(f.to_string()),
-        f => return Err(format!("unknown --fs '{f}' (ext4, xfs, bdev or all)")),
-    };
-    let text = match o.val("--domain") {
-        Some(p) => {
-            std::fs::read_to_string(p).map_err(|e| format!("cannot read domain {p}: {e}"))?
-        }
+/// The domain of a check run: the file or the default, restricted to one filesystem.
+fn load_domain(o: &CheckOpts) -> Result<Domain, String> {
+    let fs_filter = (o.fs != "all").then(|| o.fs.clone());
+    let text = match &o.domain {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| format!("cannot read domain {}: {e}", p.display()))?,
         None => DEFAULT_DOMAIN.to_string(),
     };
     let mut domain = Domain::parse(&text)?;
     if let Some(f) = &fs_filter {
         domain.retain_fs(f);
     }
-    let jobs: usize = match o.val("--jobs") {
-        Some(j) => j
-            .parse()
-            .ok()
-            .filter(|&j| j > 0)
-            .ok_or(format!("bad --jobs '{j}'"))?,
+    if domain.size() == 0 {
+        return Err(format!(
+            "no slice of the domain runs on {}: nothing to check",
+            o.fs
+        ));
+    }
+    Ok(domain)
+}
+
+fn run_cli(o: &CheckOpts) -> Result<i32, String> {
+    let variants =
+        crate::cli::VariantSet::selected(&o.variant, o.variant_file, || VARIANTS.iter().collect());
+    let domain = load_domain(o)?;
+    let jobs: usize = match o.jobs {
+        Some(j) => j as usize,
         None => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
     };
-    let out_dir = PathBuf::from(o.val("--out").unwrap_or("check-out"));
+    let out_dir = o.out.clone();
+    let progress = std::io::stderr().is_terminal() && !o.json;
+    if let Some(crate::cli::VariantPair(base, patched)) = o.compare {
+        let c = crate::compare::domain(&domain, base, patched, jobs, progress, &out_dir)?;
+        if o.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::compare::to_json(&c)).unwrap_or_default()
+            );
+        } else {
+            crate::compare::print(&c, "inputs");
+        }
+        return Ok(c.exit_code());
+    }
     let report = check(
         &domain,
         &variants,
         jobs,
-        std::io::stderr().is_terminal() && !o.flag("--json"),
+        std::io::stderr().is_terminal() && !o.json,
     )?;
-    let kept = write_counterexamples(&report, &variants, &out_dir, o.flag("--keep"))?;
-    if o.flag("--json") {
+    let kept = write_counterexamples(&report, &variants, &out_dir, o.keep)?;
+    if o.json {
         let mut j = report_json(&report, &variants, &kept);
         j["pair_coverage"] = json!(domain.coverage);
         println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
@@ -580,7 +730,36 @@ pub struct Report {
     acc: Acc,
 }
 
+/// One signature found by [`check`] on one variant.
+pub struct SigRecord<'a> {
+    /// Index into the variants run.
+    pub variant: usize,
+    pub signature: &'a str,
+    pub property: Prop,
+    /// Failing inputs with this signature.
+    pub count: u64,
+    /// The smallest input producing it (corpus bytes).
+    pub smallest: &'a [u8],
+    pub detail: &'a str,
+}
+
 impl Report {
+    /// Every (variant, signature) record, sorted by variant then signature.
+    pub fn records(&self) -> Vec<SigRecord<'_>> {
+        self.acc
+            .sigs
+            .iter()
+            .map(|((vi, sig), (p, s))| SigRecord {
+                variant: *vi,
+                signature: sig,
+                property: *p,
+                count: s.count,
+                smallest: &s.smallest,
+                detail: &s.detail,
+            })
+            .collect()
+    }
+
     /// (variant name, signature) of every finding, sorted.
     pub fn signatures(&self) -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = self
@@ -733,7 +912,11 @@ fn write_counterexamples(
         let path = dir.join(&name);
         std::fs::write(&path, &s.smallest)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        if keep && diofuzz::known::lookup(sig, variants[*vi].name).is_none() {
+        // Regressions pin built-in variants only: a patch variant's findings are not kept.
+        if keep
+            && diofuzz::variant::builtin(variants[*vi].name).is_some()
+            && diofuzz::known::lookup(sig, variants[*vi].name).is_none()
+        {
             let sc = Scenario::decode(&s.smallest).map_err(|e| e.to_string())?;
             diofuzz::regress::keep(
                 Path::new("corpus/regressions"),
@@ -775,13 +958,20 @@ fn print_report(
                 .join(", ")
         );
     }
-    print!("\n{:<10}", "variant");
+    let nw = variants
+        .iter()
+        .map(|v| v.name.len())
+        .max()
+        .unwrap_or(7)
+        .max(7)
+        + 1;
+    print!("\n{:<nw$}", "variant");
     for p in Prop::ALL {
         print!("{:>14}", p.to_string());
     }
     println!();
     for (vi, v) in variants.iter().enumerate() {
-        print!("{:<10}", v.name);
+        print!("{:<nw$}", v.name);
         for p in Prop::ALL {
             let n = r.acc.fails.get(&(vi, p)).copied().unwrap_or(0);
             let sigs = r

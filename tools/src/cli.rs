@@ -4,64 +4,290 @@
 
 use diofuzz::model::{self, Execution};
 use diofuzz::oracle::{self, Finding};
-use diofuzz::scenario::Scenario;
 use diofuzz::variant::{self, Variant, VARIANTS};
-use diofuzz::{errno, known, seeds};
+use diofuzz::{errno, input, known, seeds};
 use std::path::{Path, PathBuf};
 
-const USAGE: &str = "\
-diofuzz: a fuzzing harness suite for the Linux direct-IO write path and its buffered fallback
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
-usage:
-  diofuzz replay FILE|DIR... [--variant V|all] [--json] [--quiet]
-        run corpus files (raw fuzz bytes, or readable .json scenarios) through the model; print
-        the trace (ftrace function_graph style), the verdict and each finding's signature
-  diofuzz variants [--json]     the kernel variants, their commits, and the switch table
-  diofuzz show FILE             print a corpus file as a readable JSON scenario
-  diofuzz encode FILE.json [-o OUT]
-                                turn a readable scenario into corpus bytes (stdout or OUT)
-  diofuzz triage FILE|DIR... [--variant V|all] [--json]
-                                group the findings of many inputs by signature: count, known/new,
-                                smallest input, one detail
-  diofuzz known [--suppressions]
-                                the known root causes (known-findings.json), or the suppression
-                                file for the newest variants generated from them
-  diofuzz keep FILE --name NAME [--dir DIR]
-                                keep a counterexample as a regression test: DIR/NAME plus
-                                NAME.expect (per variant, the signatures it must report);
-                                default DIR: corpus/regressions
-  diofuzz seeds [--out DIR] [--list]
-                                write the named seed scenarios (default DIR: corpus/dio_write)
-  diofuzz check [--variant V|all] [--fs ext4|xfs|bdev|all] [--domain FILE] [--jobs N] [--json]
-                                bounded exhaustive search of a domain (see README)
-  diofuzz fuzz|cmin|tmin|bench ...   run fuzzing engines (see README, `diofuzz fuzz --help`)
-  diofuzz live|repro ...        replay scenarios on the running kernel / write a C reproducer
+/// diofuzz: a fuzzing harness suite for the Linux direct-IO write path and its buffered fallback
+#[derive(Parser, Debug)]
+#[command(
+    name = "diofuzz",
+    version,
+    arg_required_else_help = true,
+    after_help = "exit status: 0 nothing found, 1 findings reported, 2 usage or input error"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
 
-exit status: 0 nothing found, 1 findings reported, 2 usage or input error";
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run corpus files (raw fuzz bytes, or readable .json scenarios) through the model; print
+    /// the trace (ftrace function_graph style), the verdict and each finding's signature
+    Replay(ReplayOpts),
+    /// The kernel variants, their commits, and the switch table
+    Variants {
+        /// JSON output
+        #[arg(long)]
+        json: bool,
+        /// Also show these (BASE+switch=value or a variant file): their changes and a column each
+        #[arg(long, value_name = "V", value_parser = variant_set)]
+        variant: Option<VariantSet>,
+        /// Also show this variant file
+        #[arg(long, value_name = "FILE", value_parser = variant_file)]
+        variant_file: Option<&'static Variant>,
+    },
+    /// Print a corpus file as a readable JSON scenario
+    Show {
+        /// A corpus file (bytes) or a .json scenario
+        file: PathBuf,
+    },
+    /// Turn a readable scenario into corpus bytes (stdout or OUT)
+    Encode {
+        /// A .json scenario
+        #[arg(value_name = "FILE.json")]
+        file: PathBuf,
+        /// Write the bytes to OUT instead of stdout
+        #[arg(short = 'o', long = "out", value_name = "OUT")]
+        out: Option<PathBuf>,
+    },
+    /// Group the findings of many inputs by signature: count, known/new, smallest input, one detail
+    Triage(TriageOpts),
+    /// The known root causes (known-findings.json), or the suppression file for the newest
+    /// variants generated from them
+    Known {
+        /// Print the suppression file for the newest variants
+        #[arg(long)]
+        suppressions: bool,
+    },
+    /// Keep a counterexample as a regression test: DIR/NAME plus NAME.expect (per variant, the
+    /// signatures it must report)
+    Keep {
+        /// The counterexample (bytes or .json)
+        file: PathBuf,
+        /// The regression's name
+        #[arg(long)]
+        name: String,
+        /// Where it goes
+        #[arg(long, value_name = "DIR", default_value = "corpus/regressions")]
+        dir: PathBuf,
+    },
+    /// Write the named seed scenarios
+    Seeds {
+        /// Where they go
+        #[arg(long, value_name = "DIR", default_value = "corpus/dio_write")]
+        out: PathBuf,
+        /// Only list them
+        #[arg(long)]
+        list: bool,
+    },
+    /// Bounded exhaustive search of a domain (see README)
+    Check(crate::check::CheckOpts),
+    /// Run fuzzing engines (libFuzzer, AFL++, honggfuzz) side by side on the shared corpus
+    Fuzz(crate::engines::opts::FuzzOpts),
+    /// Minimise a corpus (libFuzzer -merge=1 or afl-cmin), coverage of every variant counting
+    Cmin(crate::engines::cmin::CminOpts),
+    /// Minimise a crash input, keeping its signature
+    Tmin(crate::engines::cmin::TminOpts),
+    /// Time to exposure and exec/s per engine (BENCHMARKS.md)
+    Bench(crate::engines::bench::BenchOpts),
+    /// Replay scenarios on the running kernel (scratch filesystems, root) and compare with the model
+    Live(crate::live::Opts),
+    /// Write a standalone C reproducer for a scenario (JSON or bytes), or build and run it
+    Repro(crate::live::repro::ReproOpts),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
 
+#[derive(Args, Debug)]
+pub struct ReplayOpts {
+    /// Corpus files or folders
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// Variants: a name, a comma list, all, BASE+switch=value, or a variant file [default: the
+    /// newest]
+    #[arg(long, value_name = "V|all", value_parser = variant_set)]
+    pub variant: Option<VariantSet>,
+    /// A variant file (a patch described as data, see README): run it too (alone without
+    /// --variant)
+    #[arg(long, value_name = "FILE", value_parser = variant_file)]
+    pub variant_file: Option<&'static Variant>,
+    /// Run every file on two variants and report the signatures PATCHED closes, opens and leaves
+    /// unchanged (exit 1 when one opens)
+    #[arg(long, value_name = "BASE,PATCHED", value_parser = variant_pair,
+          conflicts_with_all = ["variant", "variant_file", "quiet"])]
+    pub compare: Option<VariantPair>,
+    /// JSON output, one object per file and variant
+    #[arg(long)]
+    pub json: bool,
+    /// No trace: the result and verdict only
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TriageOpts {
+    /// Corpus files or folders
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// Variants: a name, a comma list, all, BASE+switch=value, or a variant file [default: the
+    /// newest]
+    #[arg(long, value_name = "V|all", value_parser = variant_set)]
+    pub variant: Option<VariantSet>,
+    /// A variant file (a patch described as data, see README): run it too (alone without
+    /// --variant)
+    #[arg(long, value_name = "FILE", value_parser = variant_file)]
+    pub variant_file: Option<&'static Variant>,
+    /// JSON output
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Variants as `--variant` takes them: a name, a comma list, or `all`.
+#[derive(Clone)]
+pub struct VariantSet(pub Vec<&'static Variant>);
+
+impl std::fmt::Debug for VariantSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|v| v.name))
+            .finish()
+    }
+}
+
+impl VariantSet {
+    /// The given variants, or the newest alone.
+    pub fn or_newest(v: &Option<VariantSet>) -> Vec<&'static Variant> {
+        v.as_ref()
+            .map(|s| s.0.clone())
+            .unwrap_or_else(|| vec![variant::newest()])
+    }
+
+    /// `--variant` plus `--variant-file`: both lists, the file alone when `--variant` is not
+    /// given, `default()` when neither is.
+    pub fn selected(
+        v: &Option<VariantSet>,
+        file: Option<&'static Variant>,
+        default: impl FnOnce() -> Vec<&'static Variant>,
+    ) -> Vec<&'static Variant> {
+        match (v, file) {
+            (None, None) => default(),
+            (None, Some(f)) => vec![f],
+            (Some(s), f) => s.0.iter().copied().chain(f).collect(),
+        }
+    }
+}
+
+/// `--compare BASE,PATCHED`: two variants, each as `--variant` takes it.
+#[derive(Clone, Copy)]
+pub struct VariantPair(pub &'static Variant, pub &'static Variant);
+
+impl std::fmt::Debug for VariantPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{}", self.0.name, self.1.name)
+    }
+}
+
+/// clap value parser: `BASE,PATCHED`, or a user variant alone (compared with its base).
+pub fn variant_pair(s: &str) -> Result<VariantPair, String> {
+    match s.split(',').collect::<Vec<_>>().as_slice() {
+        [p] => {
+            let p = variant::resolve_one(p)?;
+            match diofuzz::variant_file::find(p.name) {
+                Some(u) => Ok(VariantPair(u.base, p)),
+                None => Err(format!(
+                    "'{s}': want BASE,PATCHED (a built-in variant alone has no base to compare with)"
+                )),
+            }
+        }
+        [a, b] => {
+            let (a, b) = (variant::resolve_one(a)?, variant::resolve_one(b)?);
+            if a.name == b.name {
+                return Err(format!("'{s}': compare two different variants"));
+            }
+            Ok(VariantPair(a, b))
+        }
+        _ => Err(format!(
+            "'{s}': want BASE,PATCHED (e.g. v6.15,v6.15+ext4_atomic_hole_einval or v6.15,my-patch.json)"
+        )),
+    }
+}
+
+/// clap value parser: a variant file (a patch described as data).
+pub fn variant_file(s: &str) -> Result<&'static Variant, String> {
+    diofuzz::variant_file::load(Path::new(s.trim()))
+}
+
+/// clap value parser: a variant name, a comma list, or `all`; the error names the known ones.
+pub fn variant_set(s: &str) -> Result<VariantSet, String> {
+    variant::resolve(s.trim()).map(VariantSet)
+}
+
+/// clap value parser: exactly one variant.
+pub fn one_variant(s: &str) -> Result<&'static Variant, String> {
+    match variant::resolve(s.trim())?.as_slice() {
+        [v] => Ok(*v),
+        _ => Err(format!("'{s}': want one variant, not a list")),
+    }
+}
+
+/// Parse the command line (without the program name) and run it; returns the exit code.
+/// clap's own usage errors exit 2 and --help/--version exit 0, as clap does.
 pub fn main(args: Vec<String>) -> i32 {
-    let Some(cmd) = args.first().map(String::as_str) else {
-        eprintln!("{USAGE}");
-        return 2;
+    let cli = match Cli::try_parse_from(std::iter::once("diofuzz".to_string()).chain(args)) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
     };
-    let rest = &args[1..];
+    run(cli.cmd)
+}
+
+fn run(cmd: Cmd) -> i32 {
     let r = match cmd {
-        "replay" => replay(rest),
-        "variants" => variants(rest),
-        "show" => show(rest),
-        "encode" => encode(rest),
-        "seeds" => seeds_cmd(rest),
-        "keep" => keep(rest),
-        "triage" => triage(rest),
-        "known" => known_cmd(rest),
-        "check" => return crate::check::cli(rest),
-        "fuzz" | "cmin" | "tmin" | "bench" => return crate::engines::cli(cmd, rest),
-        "live" | "repro" => return crate::live::cli(cmd, rest),
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
+        Cmd::Replay(o) => replay(&o),
+        Cmd::Variants {
+            json,
+            variant,
+            variant_file,
+        } => variants(
+            json,
+            &VariantSet::selected(&variant, variant_file, Vec::new),
+        ),
+        Cmd::Show { file } => show(&file),
+        Cmd::Encode { file, out } => encode(&file, out.as_deref()),
+        Cmd::Seeds { out, list } => seeds_cmd(&out, list),
+        Cmd::Keep { file, name, dir } => keep(&file, &name, &dir),
+        Cmd::Triage(o) => triage(&o),
+        Cmd::Known { suppressions } => known_cmd(suppressions),
+        Cmd::Check(o) => return crate::check::cli(&o),
+        Cmd::Fuzz(o) => return crate::engines::exit_code("fuzz", crate::engines::fuzz(&o)),
+        Cmd::Cmin(o) => {
+            return crate::engines::exit_code("cmin", crate::engines::cmin::cmin_cli(&o))
+        }
+        Cmd::Tmin(o) => {
+            return crate::engines::exit_code("tmin", crate::engines::cmin::tmin_cli(&o))
+        }
+        Cmd::Bench(o) => return crate::engines::exit_code("bench", crate::engines::bench::cli(&o)),
+        Cmd::Live(o) => return crate::live::run_live(&o),
+        Cmd::Repro(o) => return crate::live::repro::main(&o),
+        Cmd::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "diofuzz",
+                &mut std::io::stdout(),
+            );
             Ok(0)
         }
-        other => Err(format!("unknown command '{other}'\n\n{USAGE}")),
     };
     match r {
         Ok(code) => code,
@@ -70,103 +296,6 @@ pub fn main(args: Vec<String>) -> i32 {
             2
         }
     }
-}
-
-/// Minimal option parser: flags with values, boolean flags, positionals.
-pub struct Opts {
-    pub pos: Vec<String>,
-    pub vals: Vec<(String, String)>,
-    pub flags: Vec<String>,
-}
-
-impl Opts {
-    pub fn parse(args: &[String], with_value: &[&str], boolean: &[&str]) -> Result<Opts, String> {
-        let mut o = Opts {
-            pos: vec![],
-            vals: vec![],
-            flags: vec![],
-        };
-        let mut i = 0;
-        while i < args.len() {
-            let a = &args[i];
-            if let Some((k, v)) = a.split_once('=').filter(|_| a.starts_with("--")) {
-                if !with_value.contains(&k) {
-                    return Err(format!("unknown option '{k}'"));
-                }
-                o.vals.push((k.to_string(), v.to_string()));
-            } else if with_value.contains(&a.as_str()) {
-                let v = args
-                    .get(i + 1)
-                    .ok_or_else(|| format!("option '{a}' needs a value"))?;
-                o.vals.push((a.clone(), v.clone()));
-                i += 1;
-            } else if boolean.contains(&a.as_str()) {
-                o.flags.push(a.clone());
-            } else if a.starts_with('-') && a.len() > 1 {
-                return Err(format!("unknown option '{a}'"));
-            } else {
-                o.pos.push(a.clone());
-            }
-            i += 1;
-        }
-        Ok(o)
-    }
-    pub fn val(&self, k: &str) -> Option<&str> {
-        self.vals
-            .iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    }
-    pub fn flag(&self, k: &str) -> bool {
-        self.flags.iter().any(|f| f == k)
-    }
-}
-
-/// Read a scenario file: readable JSON (a `.json` name or text starting with `{`) or fuzz bytes.
-pub fn load_scenario(path: &Path) -> Result<Scenario, String> {
-    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let is_json = path.extension().is_some_and(|e| e == "json") || data.first() == Some(&b'{');
-    if is_json {
-        let text = String::from_utf8(data)
-            .map_err(|_| format!("{}: a .json scenario must be UTF-8", path.display()))?;
-        let s: Scenario = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a scenario: {e}", path.display()))?;
-        // A readable scenario may say only what the byte format can: the same ranges.
-        s.encode().map_err(|e| format!("{}: {e}", path.display()))?;
-        diofuzz::validity::require_real_world(&s)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        return Ok(s);
-    }
-    Scenario::decode(&data).map_err(|e| format!("{}: undecodable input: {e}", path.display()))
-}
-
-/// Expand FILE|DIR arguments into files, sorted, skipping hidden files and READMEs.
-pub fn expand_inputs(paths: &[String]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for p in paths {
-        let p = PathBuf::from(p);
-        let md = std::fs::metadata(&p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
-        if md.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(&p)
-                .map_err(|e| format!("cannot read directory {}: {e}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file())
-                .filter(|f| {
-                    let n = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    !n.starts_with('.') && !n.ends_with(".md") && !n.ends_with(".expect")
-                })
-                .collect();
-            v.sort();
-            out.extend(v);
-        } else {
-            out.push(p);
-        }
-    }
-    if out.is_empty() {
-        return Err("no input files".into());
-    }
-    Ok(out)
 }
 
 fn finding_json(f: &Finding) -> serde_json::Value {
@@ -204,18 +333,26 @@ fn exec_json(file: &Path, x: &Execution, findings: &[Finding]) -> serde_json::Va
     })
 }
 
-fn replay(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &["--variant"], &["--json", "--quiet"])?;
-    if o.pos.is_empty() {
-        return Err("replay needs FILE or DIR".into());
+fn replay(o: &ReplayOpts) -> Result<i32, String> {
+    let vs = VariantSet::selected(&o.variant, o.variant_file, || vec![variant::newest()]);
+    let files = input::walk(&o.inputs)?;
+    if let Some(VariantPair(base, patched)) = o.compare {
+        let c = crate::compare::files(&files, base, patched)?;
+        if o.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::compare::to_json(&c)).unwrap_or_default()
+            );
+        } else {
+            crate::compare::print(&c, "files");
+        }
+        return Ok(c.exit_code());
     }
-    let vs = variant::resolve(o.val("--variant").unwrap_or(variant::newest().name))?;
-    let files = expand_inputs(&o.pos)?;
-    let (json, quiet) = (o.flag("--json"), o.flag("--quiet"));
+    let (json, quiet) = (o.json, o.quiet);
     let mut any = false;
     let mut out = Vec::new();
     for f in &files {
-        let s = load_scenario(f)?;
+        let s = input::load_scenario(f)?;
         for v in &vs {
             let x = model::run(&s, v);
             let fs = oracle::check(&x);
@@ -272,45 +409,67 @@ fn print_exec(f: &Path, v: &Variant, x: &Execution, fs: &[Finding], quiet: bool)
     println!();
 }
 
-fn variants(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &[], &["--json"])?;
-    if o.flag("--json") {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&VARIANTS[..]).unwrap_or_default()
-        );
+fn variants(json: bool, extra: &[&'static Variant]) -> Result<i32, String> {
+    let mut all: Vec<&'static Variant> = VARIANTS.iter().collect();
+    all.extend(extra.iter().filter(|v| variant::builtin(v.name).is_none()));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         return Ok(0);
     }
-    println!("{:<10} {:<16} about", "variant", "kernel");
-    for v in VARIANTS.iter() {
-        println!("{:<10} {:<16} {}", v.name, v.kernel, v.about);
+    // Columns as wide as the longest name (user variants have long ones).
+    let nw = all.iter().map(|v| v.name.len()).max().unwrap_or(8).max(7);
+    println!("{:<nw$} {:<16} about", "variant", "kernel");
+    for v in &all {
+        println!("{:<nw$} {:<16} {}", v.name, v.kernel, v.about);
+    }
+    for u in diofuzz::variant_file::loaded() {
+        if !all.iter().any(|v| v.name == u.variant.name) {
+            continue;
+        }
+        println!(
+            "\n{} = {} with ({}):",
+            u.variant.name, u.base.name, u.source
+        );
+        for (k, old, new, commit) in &u.changes {
+            println!("  {k}: {old} -> {new}   ({commit})");
+        }
     }
     println!();
     let rows = VARIANTS[0].switches();
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(10);
+    let cols: Vec<Vec<String>> = all
+        .iter()
+        .map(|v| v.switches().into_iter().map(|r| r.1).collect())
+        .collect();
+    let widths: Vec<usize> = all
+        .iter()
+        .zip(&cols)
+        .map(|(v, c)| {
+            c.iter()
+                .map(String::len)
+                .chain([v.name.len()])
+                .max()
+                .unwrap_or(1)
+                + 1
+        })
+        .collect();
     print!("{:<w$}  ", "switch (commit)");
-    for v in VARIANTS.iter() {
-        print!("{:>10}", v.name);
+    for (v, cw) in all.iter().zip(&widths) {
+        print!("{:>cw$}", v.name);
     }
     println!();
     for (i, (name, _, commit)) in rows.iter().enumerate() {
         print!("{name:<w$}  ");
-        for v in VARIANTS.iter() {
-            let val = &v.switches()[i].1;
-            let short: String = val.chars().take(9).collect();
-            print!("{short:>10}");
+        for (c, cw) in cols.iter().zip(&widths) {
+            print!("{:>cw$}", c[i]);
         }
         println!("   {commit}");
     }
     Ok(0)
 }
 
-fn show(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &[], &[])?;
-    let [f] = o.pos.as_slice() else {
-        return Err("show needs exactly one FILE".into());
-    };
-    let s = load_scenario(Path::new(f))?;
+fn show(f: &Path) -> Result<i32, String> {
+    let s = input::load_scenario(f)?;
     println!(
         "{}",
         serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?
@@ -318,15 +477,12 @@ fn show(args: &[String]) -> Result<i32, String> {
     Ok(0)
 }
 
-fn encode(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &["-o"], &[])?;
-    let [f] = o.pos.as_slice() else {
-        return Err("encode needs exactly one FILE.json".into());
-    };
-    let s = load_scenario(Path::new(f))?;
-    let bytes = s.encode().map_err(|e| format!("{f}: {e}"))?;
-    match o.val("-o") {
-        Some(out) => std::fs::write(out, &bytes).map_err(|e| format!("cannot write {out}: {e}"))?,
+fn encode(f: &Path, out: Option<&Path>) -> Result<i32, String> {
+    let s = input::load_scenario(f)?;
+    let bytes = s.encode().map_err(|e| format!("{}: {e}", f.display()))?;
+    match out {
+        Some(out) => std::fs::write(out, &bytes)
+            .map_err(|e| format!("cannot write {}: {e}", out.display()))?,
         None => {
             use std::io::Write;
             std::io::stdout()
@@ -337,29 +493,21 @@ fn encode(args: &[String]) -> Result<i32, String> {
     Ok(0)
 }
 
-fn seeds_cmd(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &["--out"], &["--list"])?;
-    if o.flag("--list") {
+fn seeds_cmd(dir: &Path, list: bool) -> Result<i32, String> {
+    if list {
         for s in seeds::all() {
             println!("{:<40} {}", s.name, s.about);
         }
         return Ok(0);
     }
-    let dir = PathBuf::from(o.val("--out").unwrap_or("corpus/dio_write"));
-    let n = seeds::write_all(&dir)?;
+    let n = seeds::write_all(dir)?;
     println!("wrote {n} seed files to {}", dir.display());
     Ok(0)
 }
 
-fn keep(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &["--name", "--dir"], &[])?;
-    let [f] = o.pos.as_slice() else {
-        return Err("keep needs exactly one FILE".into());
-    };
-    let name = o.val("--name").ok_or("keep needs --name NAME")?;
-    let dir = PathBuf::from(o.val("--dir").unwrap_or("corpus/regressions"));
-    let s = load_scenario(Path::new(f))?;
-    let e = diofuzz::regress::keep(&dir, name, &s)?;
+fn keep(f: &Path, name: &str, dir: &Path) -> Result<i32, String> {
+    let s = input::load_scenario(f)?;
+    let e = diofuzz::regress::keep(dir, name, &s)?;
     let buggy: Vec<&String> = e
         .iter()
         .filter(|(_, v)| !v.is_empty())
@@ -382,21 +530,17 @@ fn keep(args: &[String]) -> Result<i32, String> {
     Ok(0)
 }
 
-fn triage(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &["--variant"], &["--json"])?;
-    if o.pos.is_empty() {
-        return Err("triage needs FILE or DIR".into());
-    }
-    let vs = variant::resolve(o.val("--variant").unwrap_or(variant::newest().name))?;
+fn triage(o: &TriageOpts) -> Result<i32, String> {
+    let vs = VariantSet::selected(&o.variant, o.variant_file, || vec![variant::newest()]);
     // signature -> (count, smallest input, variant, detail)
     let mut groups: std::collections::BTreeMap<
         String,
         (usize, PathBuf, u64, &'static str, String),
     > = Default::default();
-    let files = expand_inputs(&o.pos)?;
+    let files = input::walk(&o.inputs)?;
     let mut skipped = 0;
     for f in &files {
-        let Ok(s) = load_scenario(f) else {
+        let Ok(s) = input::load_scenario(f) else {
             skipped += 1;
             continue;
         };
@@ -417,7 +561,7 @@ fn triage(args: &[String]) -> Result<i32, String> {
             }
         }
     }
-    if o.flag("--json") {
+    if o.json {
         let v: Vec<_> = groups
             .iter()
             .map(|(sig, (n, f, _, var, d))| {
@@ -443,18 +587,37 @@ fn triage(args: &[String]) -> Result<i32, String> {
     Ok(if groups.is_empty() { 0 } else { 1 })
 }
 
-fn known_cmd(args: &[String]) -> Result<i32, String> {
-    let o = Opts::parse(args, &[], &["--suppressions"])?;
-    if o.flag("--suppressions") {
+fn known_cmd(suppressions: bool) -> Result<i32, String> {
+    if suppressions {
         print!(
             "{}",
             known::suppression_lines(&diofuzz::target::NEWEST_VARIANTS)
         );
         return Ok(0);
     }
+    let produced = committed_findings();
     for k in known::all() {
+        // The committed inputs that produce it: a finding it matches, on one of its variants.
+        let mut files: Vec<(&Path, Vec<&str>)> = Vec::new();
+        for (f, v, sigs) in &produced {
+            if !(k.variants.iter().any(|x| x == "all" || x == v)
+                && sigs.iter().any(|s| k.matches(s, v)))
+            {
+                continue;
+            }
+            match files.iter_mut().find(|(g, _)| g == f) {
+                Some((_, vs)) => vs.push(v),
+                None => files.push((f, vec![v])),
+            }
+        }
+        let mut by: Vec<String> = files
+            .iter()
+            .map(|(f, vs)| format!("{} ({})", f.display(), vs.join(", ")))
+            .collect();
+        let n = by.len();
+        by.truncate(3);
         println!(
-            "{}\n    variants: {}  where: {}  fixed by: {}\n    {}\n",
+            "{}\n    variants: {}  where: {}  fixed by: {}\n    {}\n    inputs: {}\n",
             k.signature,
             k.variants.join(", "),
             if k.scope.is_empty() {
@@ -463,8 +626,38 @@ fn known_cmd(args: &[String]) -> Result<i32, String> {
                 k.scope.join(", ")
             },
             k.fixed_by.as_deref().unwrap_or("-"),
-            k.description
+            k.description,
+            match n {
+                0 => "none committed (corpus/regressions, corpus/dio_write)".to_string(),
+                1..=3 => by.join(", "),
+                _ => format!("{} and {} more", by.join(", "), n - 3),
+            }
         );
     }
     Ok(0)
+}
+
+/// Every committed input (corpus/regressions, then corpus/dio_write, from the current folder) on
+/// every built-in variant: (file, variant, finding signatures). Missing folders are skipped.
+fn committed_findings() -> Vec<(PathBuf, &'static str, Vec<String>)> {
+    let dirs: Vec<&Path> = ["corpus/regressions", "corpus/dio_write"]
+        .iter()
+        .map(Path::new)
+        .filter(|d| d.is_dir())
+        .collect();
+    let files = input::walk(&dirs).unwrap_or_default();
+    let mut out = Vec::new();
+    for f in files {
+        let Ok(l) = input::load(&f) else { continue };
+        for v in VARIANTS.iter() {
+            let sigs: Vec<String> = oracle::check(&model::run_quiet(&l.scenario, v))
+                .into_iter()
+                .map(|x| x.signature)
+                .collect();
+            if !sigs.is_empty() {
+                out.push((f.clone(), v.name, sigs));
+            }
+        }
+    }
+    out
 }

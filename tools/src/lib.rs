@@ -5,5 +5,6 @@
 
 pub mod check;
 pub mod cli;
+pub mod compare;
 pub mod engines;
 pub mod live;

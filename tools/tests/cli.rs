@@ -174,6 +174,100 @@ fn a_closed_stdout_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+#[test]
+fn every_subcommand_has_its_own_help() {
+    for sub in [
+        "replay",
+        "variants",
+        "show",
+        "encode",
+        "triage",
+        "known",
+        "keep",
+        "seeds",
+        "check",
+        "fuzz",
+        "cmin",
+        "tmin",
+        "bench",
+        "live",
+        "repro",
+        "completions",
+    ] {
+        let (code, out, err) = diofuzz(&[sub, "--help"]);
+        assert_eq!(code, 0, "{sub}: {err}");
+        assert!(
+            out.contains(&format!("Usage: diofuzz {sub}")),
+            "{sub}: {out}"
+        );
+    }
+    // No command: the help, as a usage error.
+    let (code, _, err) = diofuzz(&[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("Commands:") && err.contains("replay"), "{err}");
+}
+
+#[test]
+fn variant_takes_both_spellings_everywhere() {
+    let f = "corpus/dio_write/a1_statx_one_block";
+    for args in [
+        &["replay", f, "--variant=v7.0", "--quiet"][..],
+        &["replay", f, "--variant", "v7.0", "--quiet"],
+        &["triage", f, "--variant=v7.0"],
+        &["triage", f, "--variant", "v7.0"],
+    ] {
+        let (code, _, err) = diofuzz(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    // Option parsing of every other command that takes --variant, with a bad one: clap names it.
+    for sub in ["check", "fuzz", "cmin", "live", "bench"] {
+        let opt = if sub == "bench" {
+            "--variants"
+        } else {
+            "--variant"
+        };
+        let (code, _, err) = diofuzz(&[sub, &format!("{opt}=v9.9")]);
+        assert_eq!(code, 2, "{sub}");
+        assert!(err.contains("unknown variant 'v9.9'"), "{sub}: {err}");
+        let (code, _, err) = diofuzz(&[sub, opt, "v9.9"]);
+        assert_eq!(code, 2, "{sub}");
+        assert!(err.contains("unknown variant 'v9.9'"), "{sub}: {err}");
+    }
+}
+
+#[test]
+fn usage_errors_name_the_bad_value() {
+    for (args, want) in [
+        (
+            &["fuzz", "--engine", "jazzer"][..],
+            "unknown engine 'jazzer'",
+        ),
+        (&["fuzz", "--time", "soon"], "bad duration 'soon'"),
+        (&["fuzz", "--target", "nope"], "unknown target 'nope'"),
+        (&["check", "--fs", "zfs"], "'zfs'"),
+        (&["live", "--fs", "btrfs"], "'btrfs'"),
+        (&["cmin", "--engine", "honggfuzz"], "libfuzzer or afl"),
+        (&["tmin", "x", "--engine", "hf"], "unknown tmin engine 'hf'"),
+        (&["replay", "corpus/dio_write", "--bogus"], "'--bogus'"),
+        (&["completions", "tcsh"], "'tcsh'"),
+    ] {
+        let (code, _, err) = diofuzz(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn completions_cover_the_subcommands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, _) = diofuzz(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}");
+        for sub in ["replay", "check", "fuzz", "live", "variant"] {
+            assert!(out.contains(sub), "{shell}: {sub}");
+        }
+    }
+}
+
 /// A hand-written scenario no real system can have is refused with the validity rule (exit 2).
 #[test]
 fn impossible_world_is_refused_with_the_rule() {

@@ -11,7 +11,7 @@
 //! when it lists none for a variant, every signature seen in any trial is measured.
 //! Exec/s: each engine alone on the newest variant (known findings suppressed) for `--exec-time`.
 
-use super::opts::{self, Arg, Args, Engine};
+use super::opts::{self, Engine, Engines};
 use super::run::{self, SessionCfg};
 use super::{proc, setup};
 use std::collections::BTreeMap;
@@ -19,62 +19,54 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[derive(clap::Args, Clone, Debug)]
 pub struct BenchOpts {
-    pub engines: Vec<Engine>,
-    pub variants: Vec<String>,
+    /// Engines: libfuzzer, afl, honggfuzz, a comma list of them, or all
+    #[arg(long = "engines", short = 'e', visible_alias = "engine", value_name = "LIST",
+          default_value = "all", value_parser = Engine::parse_list)]
+    pub engines: Engines,
+    /// Variants to measure time to exposure on (comma list, or all)
+    #[arg(long = "variants", short = 'v', visible_alias = "variant", value_name = "LIST",
+          default_value = "thread-v1,v6.12,thread-v2", value_parser = parse_variants)]
+    pub variants: VariantList,
+    /// Independent campaigns per engine and variant (1-1000)
+    #[arg(long, short = 'n', default_value = "10", value_parser = parse_trials)]
     pub trials: usize,
+    /// Time cap of one campaign: seconds, or 10m, 1h
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = opts::parse_secs)]
     pub cap: u64,
+    /// Seconds of the exec/s measurement per engine
+    #[arg(long, value_name = "SECONDS", default_value = "20", value_parser = opts::parse_secs)]
     pub exec_time: u64,
+    /// Write the Markdown report to FILE
+    #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Do not install missing engine tools (fail instead)
+    #[arg(long)]
     pub no_install: bool,
 }
 
-pub fn parse(args: &[String]) -> Result<BenchOpts, String> {
-    let mut o = BenchOpts {
-        engines: Engine::ALL.to_vec(),
-        variants: vec!["thread-v1".into(), "v6.12".into(), "thread-v2".into()],
-        trials: 10,
-        cap: 30,
-        exec_time: 20,
-        out: None,
-        no_install: false,
-    };
-    let mut a = Args::new(args);
-    while let Some(arg) = a.next_arg() {
-        match arg {
-            Arg::Opt(k) => match k.as_str() {
-                "engines" | "engine" | "e" => o.engines = Engine::parse_list(&a.value(&k)?)?,
-                "variants" | "variant" | "v" => {
-                    let v = a.value(&k)?;
-                    o.variants = Vec::new();
-                    for x in v.split(',') {
-                        let r = diofuzz::variant::resolve(x.trim())?;
-                        for y in r {
-                            if !o.variants.iter().any(|z| z == y.name) {
-                                o.variants.push(y.name.to_string());
-                            }
-                        }
-                    }
-                }
-                "trials" | "n" => {
-                    o.trials = match a.value("trials")?.parse::<usize>() {
-                        Ok(n) if (1..=1000).contains(&n) => n,
-                        _ => return Err("--trials wants a number from 1 to 1000".into()),
-                    }
-                }
-                "cap" => o.cap = opts::parse_secs(&a.value("cap")?)?,
-                "exec-time" => o.exec_time = opts::parse_secs(&a.value("exec-time")?)?,
-                "out" | "o" => o.out = Some(a.value("out")?.into()),
-                "no-install" => {
-                    a.flag(&k)?;
-                    o.no_install = true
-                }
-                _ => return Err(format!("unknown option --{k} for 'diofuzz bench'")),
-            },
-            Arg::Pos(p) => return Err(format!("unexpected argument '{p}' for 'diofuzz bench'")),
+/// Variant names, each once, in the order given (`all` expanded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariantList(pub Vec<String>);
+
+fn parse_variants(v: &str) -> Result<VariantList, String> {
+    let mut out: Vec<String> = Vec::new();
+    for x in v.split(',') {
+        for y in diofuzz::variant::resolve(x.trim())? {
+            if !out.iter().any(|z| z == y.name) {
+                out.push(y.name.to_string());
+            }
         }
     }
-    Ok(o)
+    Ok(VariantList(out))
+}
+
+fn parse_trials(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err(format!("bad --trials '{v}': want a number from 1 to 1000")),
+    }
 }
 
 /// median, min, max of a non-empty list.
@@ -103,12 +95,11 @@ fn sig_match(pat: &str, sig: &str) -> bool {
     diofuzz::suppress::Suppressions::parse(pat).matches(sig)
 }
 
-pub fn cli(args: &[String]) -> Result<i32, String> {
-    let o = parse(args)?;
+pub fn cli(o: &BenchOpts) -> Result<i32, String> {
     let root = setup::root()?;
     proc::install_handlers();
     let work = root.join("target/diofuzz-engines/bench");
-    let (bins, errs) = super::prepare(&root, &o.engines, "dio_write", o.no_install, &work);
+    let (bins, errs) = super::prepare(&root, &o.engines.0, "dio_write", o.no_install, &work);
     for e in &errs {
         eprintln!("diofuzz bench: {e}");
     }
@@ -145,7 +136,7 @@ pub fn cli(args: &[String]) -> Result<i32, String> {
         "# Engine benchmark (diofuzz bench)\n\nCommand: `diofuzz bench --engines {} --variants {} --trials {} --cap {} --exec-time {}`  \n\
          Machine: {} cores; date {}.\n",
         engines.iter().map(|e| e.name()).collect::<Vec<_>>().join(","),
-        o.variants.join(","),
+        o.variants.0.join(","),
         o.trials,
         o.cap,
         o.exec_time,
@@ -172,7 +163,7 @@ pub fn cli(args: &[String]) -> Result<i32, String> {
     }
 
     // Time to exposure.
-    for v in &o.variants {
+    for v in &o.variants.0 {
         let known = known_for(v);
         // (signature) -> engine -> per-trial seconds (None = not found within the cap)
         let mut tte: BTreeMap<String, BTreeMap<Engine, Vec<Option<f64>>>> = BTreeMap::new();
@@ -311,13 +302,26 @@ mod tests {
         assert_eq!(med_min_max(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
     }
 
+    fn parse(args: &[&str]) -> Result<BenchOpts, clap::Error> {
+        #[derive(clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            o: BenchOpts,
+        }
+        use clap::Parser;
+        T::try_parse_from(std::iter::once("bench").chain(args.iter().copied())).map(|t| t.o)
+    }
+
     #[test]
     fn options() {
-        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let o = parse(&v(&["--trials", "3", "--cap", "20", "--engines", "afl"])).unwrap();
-        assert_eq!((o.trials, o.cap, o.engines.len()), (3, 20, 1));
-        assert!(parse(&v(&["--trials", "0"])).is_err());
-        assert!(parse(&v(&["--variants", "nope"])).is_err());
-        assert!(parse(&v(&["--what"])).is_err());
+        let o = parse(&["--trials", "3", "--cap", "20", "--engines", "afl"]).unwrap();
+        assert_eq!((o.trials, o.cap, o.engines.0.len()), (3, 20, 1));
+        assert_eq!(o.variants.0, ["thread-v1", "v6.12", "thread-v2"]);
+        let o = parse(&["--variants=v6.18,all"]).unwrap();
+        assert_eq!(o.engines.0, Engine::ALL);
+        assert_eq!(o.variants.0.len(), diofuzz::variant::VARIANTS.len());
+        assert!(parse(&["--trials", "0"]).is_err());
+        assert!(parse(&["--variants", "nope"]).is_err());
+        assert!(parse(&["--what"]).is_err());
     }
 }

@@ -11,7 +11,7 @@
 //! or with libFuzzer's -minimize_crash / afl-tmin, whose result is checked for the same signature.
 
 use super::findings::{fnv64, replay};
-use super::opts::{self, Arg, Args, Engine};
+use super::opts::{self, Engine};
 use super::run::files_in;
 use super::{proc, setup};
 use diofuzz::scenario::MAX_INPUT;
@@ -67,36 +67,34 @@ fn lf_cov_of(
     lf_coverage(&t).ok_or_else(|| format!("no coverage line in {}", log.display()))
 }
 
-pub fn cmin_cli(args: &[String]) -> Result<i32, String> {
-    let mut target = "dio_write".to_string();
-    let mut engine = Engine::LibFuzzer;
-    let mut variant = "all".to_string();
-    let mut no_install = false;
-    let mut corpus: Option<PathBuf> = None;
-    let mut a = Args::new(args);
-    while let Some(arg) = a.next_arg() {
-        match arg {
-            Arg::Opt(k) => match k.as_str() {
-                "target" | "t" => target = opts::check_target(&a.value("target")?)?,
-                "engine" | "e" => {
-                    let v = Engine::parse_list(&a.value("engine")?)?;
-                    engine = match v.as_slice() {
-                        [Engine::LibFuzzer] => Engine::LibFuzzer,
-                        [Engine::Afl] => Engine::Afl,
-                        _ => return Err("cmin uses one engine: libfuzzer or afl".into()),
-                    }
-                }
-                "variant" | "v" => variant = opts::check_variant(&a.value("variant")?)?,
-                "corpus" => corpus = Some(a.value("corpus")?.into()),
-                "no-install" => {
-                    a.flag(&k)?;
-                    no_install = true
-                }
-                _ => return Err(format!("unknown option --{k} for 'diofuzz cmin'")),
-            },
-            Arg::Pos(p) => return Err(format!("unexpected argument '{p}' for 'diofuzz cmin'")),
-        }
-    }
+/// `diofuzz cmin`: minimise a corpus.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CminOpts {
+    /// The fuzz target
+    #[arg(long, short = 't', default_value = "dio_write", value_parser = opts::check_target)]
+    pub target: String,
+    /// The minimising engine: libfuzzer (-merge=1) or afl (afl-cmin)
+    #[arg(long, short = 'e', default_value = "libfuzzer", value_parser = Engine::parse_minimiser)]
+    pub engine: Engine,
+    /// Variants whose coverage counts (a name, a comma list, or all)
+    #[arg(long, short = 'v', value_name = "V", default_value = "all", value_parser = opts::check_variant)]
+    pub variant: String,
+    /// The corpus to minimise [default: corpus/<target>]
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
+    /// Do not install missing engine tools (fail instead)
+    #[arg(long)]
+    pub no_install: bool,
+}
+
+pub fn cmin_cli(o: &CminOpts) -> Result<i32, String> {
+    let CminOpts {
+        target,
+        engine,
+        variant,
+        corpus,
+        no_install,
+    } = o.clone();
     let root = setup::root()?;
     proc::install_handlers();
     let corpus = corpus.unwrap_or_else(|| root.join("corpus").join(&target));
@@ -266,37 +264,47 @@ pub fn shrink(data: &[u8], pred: &dyn Fn(&[u8]) -> bool, max_tries: usize) -> Ve
     cur
 }
 
-pub fn tmin_cli(args: &[String]) -> Result<i32, String> {
-    let mut file: Option<PathBuf> = None;
-    let mut engine: Option<Engine> = None;
-    let mut variant: Option<String> = None;
-    let mut out: Option<PathBuf> = None;
-    let mut time = 30u64;
-    let mut a = Args::new(args);
-    while let Some(arg) = a.next_arg() {
-        match arg {
-            Arg::Opt(k) => match k.as_str() {
-                "engine" | "e" => {
-                    let v = a.value("engine")?;
-                    engine = match v.as_str() {
-                        "diofuzz" | "builtin" => None,
-                        _ => match Engine::parse_list(&v)?.as_slice() {
-                            [Engine::LibFuzzer] => Some(Engine::LibFuzzer),
-                            [Engine::Afl] => Some(Engine::Afl),
-                            _ => return Err("tmin uses builtin, libfuzzer or afl".into()),
-                        },
-                    }
-                }
-                "variant" | "v" => variant = Some(opts::check_variant(&a.value("variant")?)?),
-                "out" | "o" => out = Some(a.value("out")?.into()),
-                "time" => time = opts::parse_secs(&a.value("time")?)?,
-                _ => return Err(format!("unknown option --{k} for 'diofuzz tmin'")),
-            },
-            Arg::Pos(p) if file.is_none() => file = Some(p.into()),
-            Arg::Pos(p) => return Err(format!("unexpected argument '{p}' for 'diofuzz tmin'")),
-        }
+/// `diofuzz tmin`: minimise a crash input, keeping its signature.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TminOpts {
+    /// The crash input
+    pub file: PathBuf,
+    /// builtin (in-process, exact), libfuzzer (-minimize_crash) or afl (afl-tmin)
+    #[arg(long, short = 'e', default_value = "builtin", value_parser = parse_tmin_engine)]
+    pub engine: TminEngine,
+    /// Variants to replay on [default: the one in finding.json next to FILE, else all]
+    #[arg(long, short = 'v', value_name = "V", value_parser = opts::check_variant)]
+    pub variant: Option<String>,
+    /// Where the minimised input goes [default: FILE.min]
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Time limit for an engine's minimiser: seconds, or 10m, 1h
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = opts::parse_secs)]
+    pub time: u64,
+}
+
+/// tmin's engine: diofuzz's own shrinker or an engine's minimiser.
+#[derive(Clone, Copy, Debug)]
+pub struct TminEngine(pub Option<Engine>);
+
+fn parse_tmin_engine(v: &str) -> Result<TminEngine, String> {
+    match v {
+        "diofuzz" | "builtin" => Ok(TminEngine(None)),
+        _ => Engine::parse_minimiser(v)
+            .map(|e| TminEngine(Some(e)))
+            .map_err(|_| format!("unknown tmin engine '{v}'; use builtin, libfuzzer or afl")),
     }
-    let file = file.ok_or("tmin needs a crash FILE")?;
+}
+
+pub fn tmin_cli(o: &TminOpts) -> Result<i32, String> {
+    let TminOpts {
+        file,
+        engine,
+        variant,
+        out,
+        time,
+    } = o.clone();
+    let engine = engine.0;
     let data = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     // The variant: --variant, else the one recorded in findings/<..>/finding.json next to FILE,
     // else every variant.

@@ -250,9 +250,11 @@ impl Triage {
         if v.is_empty() {
             s.push_str("no findings\n");
         } else {
+            // As wide as the longest variant name (a patch variant's can be long).
+            let vw = v.iter().map(|e| e.variant.len()).max().unwrap_or(0).max(10);
             let _ = writeln!(
                 s,
-                "{:<6} {:<5} {:<10} {:>8} {:>6}  {:<28} signature",
+                "{:<6} {:<5} {:<vw$} {:>8} {:>6}  {:<28} signature",
                 "label", "prop", "variant", "first(s)", "files", "engines (first s)"
             );
             for e in v {
@@ -264,7 +266,7 @@ impl Triage {
                     .join(",");
                 let _ = writeln!(
                     s,
-                    "{:<6} {:<5} {:<10} {:>8.1} {:>6}  {:<28} {}",
+                    "{:<6} {:<5} {:<vw$} {:>8.1} {:>6}  {:<28} {}",
                     e.label,
                     e.property,
                     e.variant,

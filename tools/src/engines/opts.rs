@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! Command-line options of the engine subcommands, parsed by hand (no parser dependency) and
-//! validated before anything is built or run.
+//! Command-line options of the engine subcommands (clap derive), validated before anything is
+//! built or run: an unknown engine, target or variant, a bad duration or job count is a usage
+//! error (exit 2) naming the bad value.
 
+use clap::Args;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -25,7 +27,7 @@ impl Engine {
     }
 
     /// `libfuzzer`, `afl`, `honggfuzz` (a few aliases), a comma list of those, or `all`.
-    pub fn parse_list(s: &str) -> Result<Vec<Engine>, String> {
+    pub fn parse_list(s: &str) -> Result<Engines, String> {
         let mut out = Vec::new();
         for part in s.split(',').map(str::trim) {
             let e: &[Engine] = match part.to_ascii_lowercase().as_str() {
@@ -45,7 +47,18 @@ impl Engine {
                 }
             }
         }
-        Ok(out)
+        Ok(Engines(out))
+    }
+
+    /// One engine that can minimise (libFuzzer or AFL++), for cmin and tmin.
+    pub fn parse_minimiser(s: &str) -> Result<Engine, String> {
+        match Engine::parse_list(s)?.0.as_slice() {
+            [Engine::LibFuzzer] => Ok(Engine::LibFuzzer),
+            [Engine::Afl] => Ok(Engine::Afl),
+            _ => Err(format!(
+                "'{s}': minimising uses one engine, libfuzzer or afl"
+            )),
+        }
     }
 }
 
@@ -54,6 +67,10 @@ impl fmt::Display for Engine {
         f.write_str(self.name())
     }
 }
+
+/// A list of engines as `--engine` takes it (a comma list or `all`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Engines(pub Vec<Engine>);
 
 /// The fuzz targets (binaries of fuzz/, harness/afl, harness/hfuzz).
 pub const TARGETS: [&str; 2] = ["dio_write", "noop"];
@@ -78,38 +95,63 @@ pub enum Suppress {
     File(PathBuf),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl Suppress {
+    pub fn parse(v: &str) -> Result<Suppress, String> {
+        Ok(match v {
+            "none" | "" => Suppress::None,
+            "default" => Suppress::Default,
+            p => Suppress::File(PathBuf::from(p)),
+        })
+    }
+}
+
+/// `diofuzz fuzz`: run the engines side by side on the shared corpus.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
 pub struct FuzzOpts {
-    pub engines: Vec<Engine>,
+    /// Engines: libfuzzer, afl, honggfuzz, a comma list of them, or all
+    #[arg(long = "engine", short = 'e', visible_alias = "engines", value_name = "LIST",
+          default_value = "libfuzzer", value_parser = Engine::parse_list)]
+    pub engines: Engines,
+    /// The fuzz target
+    #[arg(long, short = 't', default_value = "dio_write", value_parser = check_target)]
     pub target: String,
-    /// As DIOFUZZ_VARIANT takes it (a name, a comma list, or "all"); None = the newest.
+    /// Kernel variant (a name, a comma list, or all) as DIOFUZZ_VARIANT takes it [default: the newest]
+    #[arg(long, short = 'v', value_name = "V", value_parser = check_variant)]
     pub variant: Option<String>,
+    /// Run time: seconds, or 10m, 1h
+    #[arg(long, visible_alias = "max-time", value_name = "SECONDS", default_value = "60",
+          value_parser = parse_secs)]
     pub time: u64,
+    /// Parallel jobs per engine (1-256)
+    #[arg(long, short = 'j', value_name = "N", default_value = "1", value_parser = parse_jobs)]
     pub jobs: usize,
+    /// Suppression file, `none`, or `default` (suppressions/newest.txt on the newest variants)
+    #[arg(long, value_name = "FILE|none", default_value = "default", value_parser = Suppress::parse)]
     pub suppress: Suppress,
-    /// Do not install missing engine tools (fail instead).
+    /// Same as --suppress none
+    #[arg(long)]
+    pub no_suppress: bool,
+    /// Do not install missing engine tools (fail instead)
+    #[arg(long)]
     pub no_install: bool,
-    /// Do not merge new inputs back into corpus/<target>.
+    /// Do not merge new inputs back into the working corpus
+    #[arg(long)]
     pub no_merge: bool,
-    /// Where findings go (default: findings/<target>).
+    /// Where findings go [default: findings/<target>]
+    #[arg(long = "findings", value_name = "DIR")]
     pub findings_dir: Option<PathBuf>,
-    /// The shared corpus (default: corpus/<target>).
+    /// The corpus to fuzz [default: the working corpus fuzz/corpus/<target>]
+    #[arg(long = "corpus", value_name = "DIR")]
     pub corpus_dir: Option<PathBuf>,
 }
 
-impl Default for FuzzOpts {
-    fn default() -> Self {
-        FuzzOpts {
-            engines: vec![Engine::LibFuzzer],
-            target: "dio_write".into(),
-            variant: None,
-            time: 60,
-            jobs: 1,
-            suppress: Suppress::Default,
-            no_install: false,
-            no_merge: false,
-            findings_dir: None,
-            corpus_dir: None,
+impl FuzzOpts {
+    /// The suppression choice, --no-suppress winning.
+    pub fn suppression(&self) -> Suppress {
+        if self.no_suppress {
+            Suppress::None
+        } else {
+            self.suppress.clone()
         }
     }
 }
@@ -138,132 +180,51 @@ pub fn parse_jobs(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A variant name, a comma list, or `all`, checked against the known variants. Variant files
+/// (a patch described as data) are made absolute, since the engines run in other folders.
 pub fn check_variant(v: &str) -> Result<String, String> {
     diofuzz::variant::resolve(v.trim())?;
-    Ok(v.trim().to_string())
-}
-
-/// A tiny option walker: `--name value`, `--name=value`, flags, positionals.
-pub struct Args<'a> {
-    args: &'a [String],
-    i: usize,
-    pending: Option<String>,
-}
-
-pub enum Arg {
-    Opt(String),
-    Pos(String),
-}
-
-impl<'a> Args<'a> {
-    pub fn new(args: &'a [String]) -> Self {
-        Args {
-            args,
-            i: 0,
-            pending: None,
-        }
-    }
-
-    pub fn next_arg(&mut self) -> Option<Arg> {
-        let a = self.args.get(self.i)?;
-        self.i += 1;
-        if let Some(rest) = a.strip_prefix("--") {
-            if let Some((k, v)) = rest.split_once('=') {
-                self.pending = Some(v.to_string());
-                return Some(Arg::Opt(k.to_string()));
+    let parts: Vec<String> = v
+        .trim()
+        .split(',')
+        .map(|p| {
+            let p = p.trim();
+            match diofuzz::variant_file::looks_like_file(p) {
+                true => std::fs::canonicalize(p)
+                    .map(|a| a.display().to_string())
+                    .unwrap_or_else(|_| p.to_string()),
+                false => p.to_string(),
             }
-            self.pending = None;
-            return Some(Arg::Opt(rest.to_string()));
-        }
-        if a.len() == 2 && a.starts_with('-') && a != "-" {
-            self.pending = None;
-            return Some(Arg::Opt(a[1..].to_string()));
-        }
-        Some(Arg::Pos(a.clone()))
-    }
-
-    pub fn value(&mut self, name: &str) -> Result<String, String> {
-        if let Some(v) = self.pending.take() {
-            return Ok(v);
-        }
-        match self.args.get(self.i) {
-            Some(v) => {
-                self.i += 1;
-                Ok(v.clone())
-            }
-            None => Err(format!("--{name} needs a value")),
-        }
-    }
-
-    /// A flag given as `--flag=value` is an error (flags take none).
-    pub fn flag(&mut self, name: &str) -> Result<(), String> {
-        match self.pending.take() {
-            Some(_) => Err(format!("--{name} takes no value")),
-            None => Ok(()),
-        }
-    }
-}
-
-pub fn parse_fuzz(args: &[String]) -> Result<FuzzOpts, String> {
-    let mut o = FuzzOpts::default();
-    let mut a = Args::new(args);
-    while let Some(arg) = a.next_arg() {
-        match arg {
-            Arg::Opt(k) => match k.as_str() {
-                "engine" | "e" => o.engines = Engine::parse_list(&a.value("engine")?)?,
-                "target" | "t" => o.target = check_target(&a.value("target")?)?,
-                "variant" | "v" => o.variant = Some(check_variant(&a.value("variant")?)?),
-                "time" | "max-time" => o.time = parse_secs(&a.value("time")?)?,
-                "jobs" | "j" => o.jobs = parse_jobs(&a.value("jobs")?)?,
-                "suppress" => {
-                    let v = a.value("suppress")?;
-                    o.suppress = match v.as_str() {
-                        "none" | "" => Suppress::None,
-                        "default" => Suppress::Default,
-                        p => Suppress::File(PathBuf::from(p)),
-                    }
-                }
-                "no-suppress" => {
-                    a.flag(&k)?;
-                    o.suppress = Suppress::None
-                }
-                "no-install" => {
-                    a.flag(&k)?;
-                    o.no_install = true
-                }
-                "no-merge" => {
-                    a.flag(&k)?;
-                    o.no_merge = true
-                }
-                "findings" => o.findings_dir = Some(a.value("findings")?.into()),
-                "corpus" => o.corpus_dir = Some(a.value("corpus")?.into()),
-                _ => return Err(format!("unknown option --{k} for 'diofuzz fuzz'")),
-            },
-            Arg::Pos(p) => return Err(format!("unexpected argument '{p}' for 'diofuzz fuzz'")),
-        }
-    }
-    if o.engines.is_empty() {
-        return Err("no engine given".into());
-    }
-    Ok(o)
+        })
+        .collect();
+    Ok(parts.join(","))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
-    fn v(s: &[&str]) -> Vec<String> {
-        s.iter().map(|x| x.to_string()).collect()
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        o: FuzzOpts,
+    }
+
+    fn parse_fuzz(a: &[&str]) -> Result<FuzzOpts, clap::Error> {
+        T::try_parse_from(std::iter::once("fuzz").chain(a.iter().copied())).map(|t| t.o)
     }
 
     #[test]
     fn engines_parse() {
-        assert_eq!(Engine::parse_list("all").unwrap(), Engine::ALL.to_vec());
+        assert_eq!(Engine::parse_list("all").unwrap().0, Engine::ALL.to_vec());
         assert_eq!(
-            Engine::parse_list("afl,libfuzzer,afl").unwrap(),
+            Engine::parse_list("afl,libfuzzer,afl").unwrap().0,
             vec![Engine::Afl, Engine::LibFuzzer]
         );
         assert!(Engine::parse_list("jazzer").is_err());
+        assert_eq!(Engine::parse_minimiser("afl++").unwrap(), Engine::Afl);
+        assert!(Engine::parse_minimiser("all").is_err());
     }
 
     #[test]
@@ -281,7 +242,7 @@ mod tests {
 
     #[test]
     fn fuzz_options() {
-        let o = parse_fuzz(&v(&[
+        let o = parse_fuzz(&[
             "--engine",
             "all",
             "--target=dio_write",
@@ -291,15 +252,19 @@ mod tests {
             "45",
             "-j",
             "2",
-        ]))
+        ])
         .unwrap();
-        assert_eq!(o.engines.len(), 3);
+        assert_eq!(o.engines.0.len(), 3);
         assert_eq!(o.variant.as_deref(), Some("thread-v1"));
         assert_eq!((o.time, o.jobs), (45, 2));
-        assert_eq!(o.suppress, Suppress::Default);
-        let o = parse_fuzz(&v(&["--no-suppress"])).unwrap();
-        assert_eq!(o.suppress, Suppress::None);
-        assert_eq!(o.engines, vec![Engine::LibFuzzer]);
+        assert_eq!(o.suppression(), Suppress::Default);
+        let o = parse_fuzz(&["--no-suppress", "--variant=v7.0"]).unwrap();
+        assert_eq!(o.suppression(), Suppress::None);
+        assert_eq!(o.engines.0, vec![Engine::LibFuzzer]);
+        assert_eq!(o.variant.as_deref(), Some("v7.0"));
+        let o = parse_fuzz(&["--suppress", "none"]).unwrap();
+        assert_eq!(o.suppression(), Suppress::None);
+        assert_eq!((o.time, o.jobs, o.target.as_str()), (60, 1, "dio_write"));
     }
 
     #[test]
@@ -315,7 +280,15 @@ mod tests {
             &["stray"],
             &["--no-merge=1"],
         ] {
-            assert!(parse_fuzz(&v(bad)).is_err(), "{bad:?} should fail");
+            let e = parse_fuzz(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} should fail"));
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
         }
+        let e = parse_fuzz(&["--engine", "jazzer"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("unknown engine 'jazzer'"), "{e}");
     }
 }

@@ -99,28 +99,16 @@ struct Runner {
 }
 
 fn count_files(d: &Path) -> usize {
-    std::fs::read_dir(d)
-        .map(|r| {
-            r.flatten()
-                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-                .count()
-        })
-        .unwrap_or(0)
+    files_in(d).len()
 }
 
-/// Regular files of a folder (not dot files), sorted by name.
+/// The inputs in a corpus folder, sorted: the one input walker ([`diofuzz::input::walk`]); none
+/// when the folder does not exist (yet).
 pub fn files_in(d: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(d)
-        .map(|r| {
-            r.flatten()
-                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+    if !d.is_dir() {
+        return Vec::new();
+    }
+    diofuzz::input::walk(&[d]).unwrap_or_default()
 }
 
 fn mkdir(d: &Path) -> Result<(), String> {

@@ -28,100 +28,74 @@ use tracefs::Tracer;
 use diofuzz::scenario::{FsKind, Scenario};
 use diofuzz::variant::{self, Variant};
 
-const USAGE: &str = "usage:
-  diofuzz live [--fs ext4|xfs|both] [--count N] [--seed S] [--variant NAME]
-               [--json] [--save DIR] [--verbose] [--strict] [SCENARIO_FILE_OR_DIR ...]
-  diofuzz live --check          check the prerequisites only
-  diofuzz live --cleanup        remove resources left by killed runs, then exit
-  diofuzz repro FILE [-o OUT.c] write a standalone C reproducer for a scenario (JSON or bytes)
-  diofuzz repro FILE --run      ... and compile and run it on a scratch filesystem
-
-live runs generated scenarios (--count per filesystem, default 0 when files are given, else 50)
-and scenario files as real syscalls on scratch filesystems it makes itself (root, loop devices,
-tracefs, mkfs.xfs/mkfs.ext4 needed), and compares each with the model variant matching
-`uname -r`. Exit: 0 done, 1 disagreements or kernel findings with --strict, 2 usage or missing
-prerequisites, 3 harness error, 130 interrupted. See docs/live.md.";
-
-/// Entry point for the live subcommands; returns the process exit code.
-pub fn cli(cmd: &str, args: &[String]) -> i32 {
-    match cmd {
-        "live" => match parse_opts(args) {
-            Ok(o) => run_live(&o),
-            Err(e) => {
-                eprintln!("diofuzz live: {e}\n{USAGE}");
-                2
-            }
-        },
-        "repro" => repro::main(args),
-        _ => {
-            eprintln!("diofuzz {cmd}: unknown live subcommand\n{USAGE}");
-            2
-        }
-    }
-}
-
-#[derive(Clone, Debug, Default)]
+/// `diofuzz live`: replay scenarios on the running kernel and compare them with the model.
+#[derive(clap::Args, Clone, Debug)]
+#[command(
+    after_help = "live runs generated scenarios (--count per filesystem, default 0 when files are \
+given, else 50) and scenario files as real syscalls on scratch filesystems it makes itself (root, \
+loop devices, tracefs, mkfs.xfs/mkfs.ext4 needed), and compares each with the model variant \
+matching `uname -r`. Exit: 0 done, 1 disagreements or kernel findings with --strict, 2 usage or \
+missing prerequisites, 3 harness error, 130 interrupted. See docs/live.md."
+)]
 pub struct Opts {
-    pub fss: Vec<FsKind>,
-    pub count: Option<u64>,
-    pub seed: u64,
-    pub variant: Option<String>,
-    pub json: bool,
-    pub save: Option<PathBuf>,
-    pub verbose: bool,
-    pub strict: bool,
-    pub check_only: bool,
-    pub cleanup_only: bool,
+    /// Scenario files or folders (JSON or corpus bytes) that a real kernel can express
+    #[arg(value_name = "SCENARIO_FILE_OR_DIR")]
     pub inputs: Vec<PathBuf>,
+    /// Filesystems to run on
+    #[arg(long = "fs", value_enum, default_value = "both")]
+    pub fs: LiveFs,
+    /// Generated scenarios per filesystem [default: 0 with files, else 50]
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u64>,
+    /// Seed of the scenario generator
+    #[arg(long, default_value = "1")]
+    pub seed: u64,
+    /// Model variant to compare with: a name, BASE+switch=value or a variant file [default:
+    /// the one matching `uname -r`]
+    #[arg(long, value_name = "V", value_parser = crate::cli::one_variant)]
+    pub variant: Option<&'static Variant>,
+    /// A variant file (a patch described as data, e.g. for a kernel built with that patch)
+    #[arg(long, value_name = "FILE", value_parser = crate::cli::variant_file,
+          conflicts_with = "variant")]
+    pub variant_file: Option<&'static Variant>,
+    /// JSON output
+    #[arg(long)]
+    pub json: bool,
+    /// Save each disagreement's scenario and C reproducer in DIR
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+    /// Print every scenario's outcome and the set-up commands
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Exit 1 on disagreements or kernel findings
+    #[arg(long)]
+    pub strict: bool,
+    /// Check the prerequisites only
+    #[arg(long)]
+    pub check: bool,
+    /// Remove resources left by killed runs, then exit
+    #[arg(long)]
+    pub cleanup: bool,
 }
 
-pub fn parse_opts(args: &[String]) -> Result<Opts, String> {
-    let mut o = Opts {
-        fss: vec![FsKind::Ext4, FsKind::Xfs],
-        seed: 1,
-        ..Default::default()
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match a.as_str() {
-            "--fs" => {
-                o.fss = match val("--fs")?.as_str() {
-                    "ext4" => vec![FsKind::Ext4],
-                    "xfs" => vec![FsKind::Xfs],
-                    "both" | "all" => vec![FsKind::Ext4, FsKind::Xfs],
-                    x => return Err(format!("--fs {x}: want ext4, xfs or both")),
-                }
-            }
-            "--count" | "-n" => {
-                o.count = Some(
-                    val("--count")?
-                        .parse()
-                        .map_err(|_| "--count wants a number".to_string())?,
-                )
-            }
-            "--seed" => {
-                o.seed = val("--seed")?
-                    .parse()
-                    .map_err(|_| "--seed wants a number".to_string())?
-            }
-            "--variant" => o.variant = Some(val("--variant")?),
-            "--save" => o.save = Some(PathBuf::from(val("--save")?)),
-            "--json" => o.json = true,
-            "--verbose" | "-v" => o.verbose = true,
-            "--strict" => o.strict = true,
-            "--check" => o.check_only = true,
-            "--cleanup" => o.cleanup_only = true,
-            "-h" | "--help" => return Err("help".into()),
-            x if x.starts_with('-') => return Err(format!("unknown option {x}")),
-            x => o.inputs.push(PathBuf::from(x)),
+/// `--fs` of live.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveFs {
+    Ext4,
+    Xfs,
+    #[value(alias = "all")]
+    Both,
+}
+
+impl Opts {
+    /// The filesystems to run on.
+    pub fn fss(&self) -> Vec<FsKind> {
+        match self.fs {
+            LiveFs::Ext4 => vec![FsKind::Ext4],
+            LiveFs::Xfs => vec![FsKind::Xfs],
+            LiveFs::Both => vec![FsKind::Ext4, FsKind::Xfs],
         }
     }
-    Ok(o)
 }
 
 /// `uname -r` release string.
@@ -152,71 +126,14 @@ pub fn variant_for_release(rel: &str) -> Option<&'static Variant> {
         .map(|(_, v)| v)
 }
 
-/// Read a scenario file: JSON (serde form) or corpus bytes.
-pub fn read_scenario(p: &Path) -> Result<Scenario, String> {
-    let b = fs::read(p).map_err(|e| format!("read {}: {e}", p.display()))?;
-    let first = b.iter().find(|c| !c.is_ascii_whitespace());
-    if first == Some(&b'{') {
-        let s: Scenario = serde_json::from_slice(&b)
-            .map_err(|e| format!("{}: bad scenario JSON: {e}", p.display()))?;
-        diofuzz::validity::require_real_world(&s).map_err(|e| format!("{}: {e}", p.display()))?;
-        Ok(s)
-    } else {
-        Scenario::decode(&b).map_err(|e| format!("{}: {e}", p.display()))
-    }
-}
-
-/// Files in a corpus folder that hold scenarios: not hidden, not a companion file (the
-/// regression folder's `.expect`, notes, reproducers).
-fn is_scenario_name(p: &Path) -> bool {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let ext = p
-        .extension()
-        .map(|e| e.to_string_lossy().to_string())
-        .unwrap_or_default();
-    !name.starts_with('.')
-        && !name.eq_ignore_ascii_case("README")
-        && !["expect", "md", "txt", "c", "options", "dict", "log"].contains(&ext.as_str())
-}
-
 fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<(String, Scenario)>, String> {
-    let mut out = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            let mut files = Vec::new();
-            walk(p, &mut files, 0)?;
-            files.sort();
-            for f in files {
-                out.push((f.display().to_string(), read_scenario(&f)?));
-            }
-        } else {
-            out.push((p.display().to_string(), read_scenario(p)?));
-        }
+    if inputs.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
-}
-
-/// Scenario files under `dir` (sub-folders too, a few levels deep, no symlinks followed).
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: u32) -> Result<(), String> {
-    if depth > 4 {
-        return Ok(());
-    }
-    for e in fs::read_dir(dir)
-        .map_err(|e| format!("read {}: {e}", dir.display()))?
-        .flatten()
-    {
-        let p = e.path();
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_dir() {
-            walk(&p, out, depth + 1)?;
-        } else if ft.is_file() && is_scenario_name(&p) {
-            out.push(p);
-        }
-    }
-    Ok(())
+    diofuzz::input::walk(inputs)?
+        .into_iter()
+        .map(|f| Ok((f.display().to_string(), diofuzz::input::load_scenario(&f)?)))
+        .collect()
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -253,14 +170,22 @@ fn gettid() -> i32 {
     unsafe { libc::gettid() }
 }
 
-fn run_live(o: &Opts) -> i32 {
+pub fn run_live(o: &Opts) -> i32 {
+    // Inputs first: a bad scenario file is a usage error whatever the machine has.
+    let mut scen = match collect_inputs(&o.inputs) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("diofuzz live: {e}");
+            return 2;
+        }
+    };
     let pre = scratch::prereqs();
-    let missing = pre.missing(&o.fss);
-    if o.check_only {
+    let missing = pre.missing(&o.fss());
+    if o.check {
         if missing.is_empty() {
             println!(
                 "live: prerequisites present (root, loop, tracefs, mkfs for {:?})",
-                o.fss
+                o.fss()
             );
             return 0;
         }
@@ -283,7 +208,7 @@ fn run_live(o: &Opts) -> i32 {
     for p in &problems {
         eprintln!("live: stale clean-up: {p}");
     }
-    if o.cleanup_only {
+    if o.cleanup {
         // Trace instances outlive a tracefs mount: setting up (and removing) a tracer of our own
         // removes the instances of dead runs.
         let mut bad = !problems.is_empty();
@@ -311,17 +236,8 @@ fn run_live(o: &Opts) -> i32 {
         return if bad { 3 } else { 0 };
     }
     let rel = kernel_release();
-    let v = match &o.variant {
-        Some(n) => match variant::by_name(n) {
-            Some(v) => v,
-            None => {
-                eprintln!(
-                    "diofuzz live: {}",
-                    variant::resolve(n).err().unwrap_or_default()
-                );
-                return 2;
-            }
-        },
+    let v = match o.variant.or(o.variant_file) {
+        Some(v) => v,
         None => match variant_for_release(&rel) {
             Some(v) => v,
             None => {
@@ -330,16 +246,9 @@ fn run_live(o: &Opts) -> i32 {
             }
         },
     };
-    let mut scen = match collect_inputs(&o.inputs) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("diofuzz live: {e}");
-            return 2;
-        }
-    };
     let count = o.count.unwrap_or(if o.inputs.is_empty() { 50 } else { 0 });
     for i in 0..count {
-        for &fs in &o.fss {
+        for &fs in &o.fss() {
             scen.push((
                 format!("gen-{}-{}-{i}", o.seed, fs.name()),
                 diofuzz::generators::random::generate(o.seed, i, fs),
@@ -675,28 +584,25 @@ mod tests {
     }
 
     #[test]
-    fn corpus_file_names() {
-        assert!(is_scenario_name(Path::new(
-            "corpus/dio_write/a1_statx_one_block"
-        )));
-        assert!(is_scenario_name(Path::new("x/k3.json")));
-        assert!(!is_scenario_name(Path::new(
-            "corpus/regressions/dax_atomic.expect"
-        )));
-        assert!(!is_scenario_name(Path::new("corpus/.gitkeep")));
-    }
-
-    #[test]
     fn options() {
-        let a: Vec<String> = ["--fs", "xfs", "--count", "3", "--seed", "9", "--json"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let o = parse_opts(&a).unwrap();
-        assert_eq!(o.fss, vec![FsKind::Xfs]);
+        #[derive(clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            o: Opts,
+        }
+        use clap::Parser;
+        let p = |a: &[&str]| T::try_parse_from(std::iter::once("live").chain(a.iter().copied()));
+        let o = p(&["--fs", "xfs", "--count", "3", "--seed=9", "--json"])
+            .unwrap()
+            .o;
+        assert_eq!(o.fss(), vec![FsKind::Xfs]);
         assert_eq!(o.count, Some(3));
         assert_eq!(o.seed, 9);
         assert!(o.json);
-        assert!(parse_opts(&["--bogus".to_string()]).is_err());
+        let o = p(&["--variant=v6.18", "dir"]).unwrap().o;
+        assert_eq!(o.variant.map(|v| v.name), Some("v6.18"));
+        assert_eq!(o.fss(), vec![FsKind::Ext4, FsKind::Xfs]);
+        assert!(p(&["--bogus"]).is_err());
+        assert!(p(&["--variant", "v9.9"]).is_err());
     }
 }

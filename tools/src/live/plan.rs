@@ -24,6 +24,9 @@ pub struct FsKey {
     pub lbs_bits: u8,
     /// XFS only: mkfs -m reflink=1.
     pub reflink: bool,
+    /// ext4 only: mkfs -O bigalloc with 2^cluster_bits blocks per cluster (only for a device the
+    /// user gives, `diofuzz repro --device`; live scenarios with bigalloc are not run).
+    pub cluster_bits: u8,
 }
 
 impl FsKey {
@@ -34,9 +37,11 @@ impl FsKey {
             1u32 << self.blkbits,
             1u32 << self.lbs_bits,
             if self.fs == FsKind::Xfs && !self.reflink {
-                "-noreflink"
+                "-noreflink".to_string()
+            } else if self.cluster_bits > 0 {
+                format!("-c{}", 1u32 << (self.blkbits + self.cluster_bits))
             } else {
-                ""
+                String::new()
             }
         )
     }
@@ -344,6 +349,7 @@ pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
             blkbits: w.blkbits,
             lbs_bits: w.lbs_bits,
             reflink,
+            cluster_bits: 0,
         },
         i_size,
         steps,

@@ -320,6 +320,34 @@ fn unescape_mount(s: &str) -> String {
     out
 }
 
+/// The size of a scratch image: XFS needs at least 300 MiB since xfsprogs 5.19.
+fn image_size(key: FsKey) -> u64 {
+    if key.fs == FsKind::Xfs {
+        512 << 20
+    } else {
+        128 << 20
+    }
+}
+
+/// /sys/dev/block/MAJ:MIN of a block device.
+fn sys_dev(md: &fs::Metadata) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let r = md.rdev();
+    PathBuf::from(format!(
+        "/sys/dev/block/{}:{}",
+        libc::major(r),
+        libc::minor(r)
+    ))
+}
+
+/// The request queue folder of a block device (a partition's is its disk's).
+pub fn device_queue(md: &fs::Metadata) -> Option<PathBuf> {
+    let d = fs::canonicalize(sys_dev(md)).ok()?;
+    [d.join("queue"), d.parent()?.join("queue")]
+        .into_iter()
+        .find(|q| q.is_dir())
+}
+
 /// One mounted scratch filesystem.
 pub struct ScratchFs {
     pub key: FsKey,
@@ -373,29 +401,103 @@ impl Scratch {
         }
         let label = key.label();
         let image = self.dir.join(format!("{label}.img"));
-        let mnt = self.dir.join(format!("mnt-{label}"));
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&mnt)
-            .map_err(|e| format!("create {}: {e}", mnt.display()))?;
-        // A sparse image: XFS needs at least 300 MiB since xfsprogs 5.19.
-        let size: u64 = if key.fs == FsKind::Xfs {
-            512 << 20
-        } else {
-            128 << 20
-        };
         let f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&image)
             .map_err(|e| format!("create {}: {e}", image.display()))?;
-        f.set_len(size)
+        f.set_len(image_size(key))
             .map_err(|e| format!("size {}: {e}", image.display()))?;
         drop(f);
+        self.make_on_file(key, prereqs, &image)
+    }
+
+    /// A filesystem for `key` on a scratch file or block device the user named (`diofuzz repro
+    /// --device`, after its confirmation flag): only that is written. A file grows to the size a
+    /// scratch image has and is used through a loop device; a device is used as it is, and must
+    /// not be mounted or held, and must have the scenario's logical block size.
+    pub fn get_on(
+        &mut self,
+        key: FsKey,
+        prereqs: &Prereqs,
+        given: &Path,
+    ) -> Result<&ScratchFs, String> {
+        let md = fs::metadata(given).map_err(|e| format!("{}: {e}", given.display()))?;
+        if md.is_file() {
+            let f = fs::OpenOptions::new()
+                .write(true)
+                .open(given)
+                .map_err(|e| format!("open {}: {e}", given.display()))?;
+            if f.metadata().map_or(0, |m| m.len()) < image_size(key) {
+                f.set_len(image_size(key))
+                    .map_err(|e| format!("size {}: {e}", given.display()))?;
+            }
+            drop(f);
+            return self.make_on_file(key, prereqs, given);
+        }
+        use std::os::unix::fs::FileTypeExt;
+        if !md.file_type().is_block_device() {
+            return Err(format!(
+                "{} is neither a regular file nor a block device",
+                given.display()
+            ));
+        }
+        let dev = fs::canonicalize(given).map_err(|e| format!("{}: {e}", given.display()))?;
+        let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        if info.lines().any(|l| {
+            l.split(" - ").nth(1).and_then(|r| r.split(' ').nth(1)) == Some(&*dev.to_string_lossy())
+        }) {
+            return Err(format!(
+                "{} is mounted: refusing to touch it",
+                dev.display()
+            ));
+        }
+        let q = device_queue(&md);
+        let holders = q
+            .as_ref()
+            .and_then(|_| fs::read_dir(sys_dev(&md).join("holders")).ok())
+            .map_or(0, |d| d.count());
+        if holders > 0 {
+            return Err(format!(
+                "{} is held by another device (LVM, RAID, dm): refusing to touch it",
+                dev.display()
+            ));
+        }
+        let lbs = q
+            .as_ref()
+            .and_then(|q| fs::read_to_string(q.join("logical_block_size")).ok())
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .unwrap_or(512);
+        if lbs != 1u32 << key.lbs_bits {
+            return Err(format!(
+                "{} has a logical block size of {lbs}; the scenario needs {}",
+                dev.display(),
+                1u32 << key.lbs_bits
+            ));
+        }
+        let label = key.label();
+        self.mkfs(key, prereqs, &dev)?;
+        let mnt = self.dir.join(format!("mnt-{label}"));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&mnt)
+            .map_err(|e| format!("create {}: {e}", mnt.display()))?;
+        self.fss.push(ScratchFs {
+            key,
+            image: dev.clone(),
+            loopdev: dev.clone(),
+            mnt: mnt.clone(),
+            mounted: false,
+        });
+        self.mount_last(&dev, &mnt)
+    }
+
+    /// Run mkfs for `key` on `target` (an image file, or the device the user gave).
+    fn mkfs(&self, key: FsKey, prereqs: &Prereqs, target: &Path) -> Result<(), String> {
+        let label = key.label();
         let bs = (1u32 << key.blkbits).to_string();
         let lbs = 1u32 << key.lbs_bits;
-        // mkfs runs on the image FILE (never on a device).
         let mut cmd = match key.fs {
             FsKind::Xfs => {
                 let mut c = Command::new(
@@ -431,11 +533,15 @@ impl Scratch {
                     "-E",
                     "nodiscard,lazy_itable_init=1,lazy_journal_init=1",
                 ]);
+                if key.cluster_bits > 0 {
+                    c.args(["-O", "bigalloc", "-C"])
+                        .arg((1u32 << (key.blkbits + key.cluster_bits)).to_string());
+                }
                 c
             }
             FsKind::Bdev => return Err("bdev has no scratch filesystem".into()),
         };
-        cmd.arg(&image);
+        cmd.arg(target);
         let out = cmd
             .output()
             .map_err(|e| format!("run mkfs for {label}: {e}"))?;
@@ -445,40 +551,66 @@ impl Scratch {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
-        let (loopdev, hold) = loop_attach(&image, lbs, &self.tag)?;
+        Ok(())
+    }
+
+    /// mkfs on an image file, a loop device over it, mounted in the private folder.
+    fn make_on_file(
+        &mut self,
+        key: FsKey,
+        prereqs: &Prereqs,
+        image: &Path,
+    ) -> Result<&ScratchFs, String> {
+        let label = key.label();
+        let mnt = self.dir.join(format!("mnt-{label}"));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&mnt)
+            .map_err(|e| format!("create {}: {e}", mnt.display()))?;
+        // mkfs runs on the image FILE (never on a device).
+        self.mkfs(key, prereqs, image)?;
+        let (loopdev, hold) = loop_attach(image, 1u32 << key.lbs_bits, &self.tag)?;
         // Record it before mounting, so cleanup detaches it whatever happens next.
         self.fss.push(ScratchFs {
             key,
-            image: image.clone(),
+            image: image.to_path_buf(),
             loopdev: loopdev.clone(),
             mnt: mnt.clone(),
             mounted: false,
         });
+        let r = self.mount_last(&loopdev, &mnt);
+        drop(hold);
+        r
+    }
+
+    /// Mount the last recorded filesystem and fill its free space with the stale pattern.
+    fn mount_last(&mut self, dev: &Path, mnt: &Path) -> Result<&ScratchFs, String> {
+        let last = self.fss.len() - 1;
+        let key = self.fss[last].key;
         let fstype = key.fs.name();
-        let r = mount(
-            Some(loopdev.as_path()),
-            mnt.as_path(),
+        mount(
+            Some(dev),
+            mnt,
             Some(fstype),
             MsFlags::MS_NOATIME | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             None::<&str>,
-        );
-        drop(hold);
-        if let Err(e) = r {
-            return Err(format!(
+        )
+        .map_err(|e| {
+            format!(
                 "mount {} ({fstype}) on {}: {e}",
-                loopdev.display(),
+                dev.display(),
                 mnt.display()
-            ));
-        }
-        let last = self.fss.len() - 1;
+            )
+        })?;
         self.fss[last].mounted = true;
-        prefill_stale(&mnt)?;
+        prefill_stale(mnt)?;
         if self.verbose {
             eprintln!(
-                "live: {label}: {} on {} ({})",
-                loopdev.display(),
+                "live: {}: {} on {} ({})",
+                key.label(),
+                dev.display(),
                 mnt.display(),
-                image.display()
+                self.fss[last].image.display()
             );
         }
         Ok(&self.fss[last])

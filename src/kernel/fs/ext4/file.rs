@@ -415,7 +415,7 @@ pub fn ext4_dio_write_end_io(cx: &mut Cx, ki: &Kiocb, size: u64, error: i64, fla
         &[
             ("size", size as i64),
             ("error", error),
-            ("flags", flags as i64),
+            ("end_io_flags", flags as i64),
         ],
     );
     let pos = ki.ki_pos;

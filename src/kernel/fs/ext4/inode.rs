@@ -39,32 +39,60 @@ pub fn ext4_should_journal_data(cx: &Cx) -> bool {
     (cx.s.world.mount.data_journal || cx.inode.flags.journal_data) && !cx.inode.flags.encrypted
 }
 
-/// ext4_dio_alignment(): 0 = no DIO, 1 = any alignment, else the required alignment.
-fn ext4_dio_alignment(cx: &Cx) -> u64 {
+/// ext4_dio_alignment(): 0 = no DIO, 1 = any alignment, else the required alignment; with the
+/// condition that decided it (for the trace).
+fn ext4_dio_alignment(cx: &Cx) -> (u64, &'static str) {
     let f = cx.inode.flags;
-    if f.verity || ext4_should_journal_data(cx) || f.inline_data {
-        return 0;
+    if f.verity {
+        return (0, "fsverity file (IS_VERITY)");
+    }
+    if ext4_should_journal_data(cx) {
+        return (
+            0,
+            if cx.s.world.mount.data_journal {
+                "ext4_should_journal_data(): data=journal mount"
+            } else {
+                "ext4_should_journal_data(): JOURNAL_DATA inode flag"
+            },
+        );
+    }
+    if f.inline_data {
+        return (0, "inline data (ext4_has_inline_data)");
     }
     if f.encrypted {
         // fscrypt_dio_supported(): only with inline crypto.
         return if cx.s.world.mount.inline_crypt {
-            cx.bs
+            (
+                cx.bs,
+                "encrypted file with inline crypto: fs-block alignment",
+            )
         } else {
-            0
+            (
+                0,
+                "encrypted file without inline crypto (fscrypt_dio_supported() false)",
+            )
         };
     }
-    1
+    (1, "")
 }
 
-/// ext4_should_use_dio() (all versions 6.12-7.3; 7.2.12 and 7.3.4 read).
+/// ext4_should_use_dio() (all versions 6.12-7.3; 7.2.12 and 7.3.4 read). The trace says which
+/// condition decided a false (a note: signatures do not change).
 pub fn ext4_should_use_dio(cx: &mut Cx, ki: &Kiocb, iter: &IovIter) -> bool {
-    let align = ext4_dio_alignment(cx);
+    let (align, why) = ext4_dio_alignment(cx);
     let r = match align {
         0 => false,
         1 => true,
         a => (ki.ki_pos | iter.alignment()) & (a - 1) == 0,
     };
     cx.trace.push(Ev::Val("ext4_should_use_dio", r as i64));
+    if !r {
+        cx.trace.push(Ev::Note(if align == 0 {
+            why
+        } else {
+            "position or user buffer not aligned to the fs block (encrypted file, inline crypto)"
+        }));
+    }
     r
 }
 
@@ -207,8 +235,17 @@ fn ext4_iomap_alloc(cx: &mut Cx, map: &mut MapBlocks, flags: u32) -> i64 {
         };
         // S3: "we cannot fill holes in indirect-mapped files inside i_size".
         if m_flags == 0 && r == 0 {
-            cx.decide("S3: ext4_iomap_alloc: hole in an indirect inode -> -ENOTBLK");
-            r = -ENOTBLK;
+            if flags & IOMAP_ATOMIC != 0 && cx.v.ext4_atomic_hole_einval {
+                // Variant switch ext4_atomic_hole_einval (a hypothetical patch): refuse the
+                // atomic write rather than send it to the buffered fallback.
+                cx.decide(
+                    "ext4_iomap_alloc: atomic write into a hole of an indirect inode -> -EINVAL",
+                );
+                r = -EINVAL;
+            } else {
+                cx.decide("S3: ext4_iomap_alloc: hole in an indirect inode -> -ENOTBLK");
+                r = -ENOTBLK;
+            }
         }
         // ext4_journal_stop()
         if r == -ENOSPC && tries == 0 {

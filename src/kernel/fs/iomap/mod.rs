@@ -31,6 +31,30 @@ pub fn iomap_flag_names(f: u32) -> String {
     )
 }
 
+/// iomap_dio_rw()'s dio_flags by name (IOMAP_DIO_FORCE_WAIT|...), for the trace.
+pub fn dio_flag_names(f: u32) -> String {
+    crate::model::trace::join_flags(
+        f,
+        &[
+            (IOMAP_DIO_FORCE_WAIT, "FORCE_WAIT"),
+            (IOMAP_DIO_OVERWRITE_ONLY, "OVERWRITE_ONLY"),
+            (IOMAP_DIO_PARTIAL, "PARTIAL"),
+            (IOMAP_DIO_FSBLOCK_ALIGNED, "FSBLOCK_ALIGNED"),
+            (IOMAP_DIO_BOUNCE, "BOUNCE"),
+        ],
+        "IOMAP_DIO_",
+    )
+}
+
+/// The flags ->end_io gets (IOMAP_DIO_UNWRITTEN, IOMAP_DIO_COW) by name, for the trace.
+pub fn end_io_flag_names(f: u32) -> String {
+    crate::model::trace::join_flags(
+        f,
+        &[(IOMAP_DIO_UNWRITTEN, "UNWRITTEN"), (IOMAP_DIO_COW, "COW")],
+        "IOMAP_DIO_",
+    )
+}
+
 // iomap->flags
 pub const IOMAP_F_NEW: u32 = 1 << 0;
 pub const IOMAP_F_DIRTY: u32 = 1 << 1;

@@ -428,7 +428,7 @@ pub fn xfs_dio_write_end_io(cx: &mut Cx, ki: &Kiocb, size: u64, error: i64, flag
         &[
             ("size", size as i64),
             ("error", error),
-            ("flags", flags as i64),
+            ("end_io_flags", flags as i64),
         ],
     );
     let offset = ki.ki_pos;
