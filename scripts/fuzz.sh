@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
-# The main job: fuzz the dio_write target with libFuzzer on the committed corpus (corpus/dio_write).
+# The main job: fuzz the dio_write target with libFuzzer on the working corpus fuzz/corpus/dio_write
+# (git-ignored), seeded from the committed corpus/dio_write; the git tree stays clean.
 #
 #   scripts/fuzz.sh [SECONDS] [-- extra libFuzzer flags]
 #
@@ -8,7 +9,9 @@
 #   DIOFUZZ_VARIANT   kernel variant to fuzz (default: the newest, v7.3); `cargo run -- variants`
 #   DIOFUZZ_SUPPRESS  suppression file (default: suppressions/newest.txt for v6.18 and later,
 #                     none for older variants, so their known bugs show)
-#   DIOFUZZ_CORPUS    corpus folder (default: corpus/dio_write, new inputs are added to it)
+#   DIOFUZZ_CORPUS    corpus folder (default: the working corpus fuzz/corpus/dio_write, which gets
+#                     every committed seed it lacks; new inputs are added to it). Grow the
+#                     committed corpus on purpose with `diofuzz cmin --promote`.
 #   DIOFUZZ_ARTIFACTS where crashes go (default: fuzz/artifacts/dio_write/)
 # Installs cargo-fuzz when missing; uses the nightly toolchain when rustup has one, else
 # RUSTC_BOOTSTRAP=1 on stable. Exit status: libFuzzer's (0 = no crash).
@@ -42,7 +45,16 @@ fi
 # ASan's fake stacks (stack-use-after-return) cost half the executions and find nothing in safe
 # Rust; a user's own ASAN_OPTIONS win.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=0}
-corpus=${DIOFUZZ_CORPUS:-corpus/dio_write}
+if [[ -n ${DIOFUZZ_CORPUS:-} ]]; then
+    corpus=$DIOFUZZ_CORPUS
+else
+    corpus=fuzz/corpus/dio_write
+    [[ -L fuzz/corpus ]] && { echo "diofuzz: fuzz/corpus is a link (old layout): remove it" >&2; exit 2; }
+    mkdir -p "$corpus"
+    for f in corpus/dio_write/*; do
+        [[ -e $corpus/${f##*/} ]] || cp "$f" "$corpus/"
+    done
+fi
 artifacts=${DIOFUZZ_ARTIFACTS:-fuzz/artifacts/dio_write/}
 mkdir -p "$artifacts"
 echo "diofuzz: fuzzing dio_write on $variant (suppressions: ${DIOFUZZ_SUPPRESS:-none}), corpus $corpus, ${secs}s (0 = until stopped)" >&2

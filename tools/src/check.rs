@@ -32,7 +32,6 @@ use diofuzz::variant::{Variant, VARIANTS};
 use diofuzz::{pairwise, validity};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -688,7 +687,7 @@ fn run_cli(o: &CheckOpts) -> Result<i32, String> {
             .unwrap_or(1),
     };
     let out_dir = o.out.clone();
-    let progress = std::io::stderr().is_terminal() && !o.json;
+    let progress = crate::progress::wanted(o.json);
     if let Some(crate::cli::VariantPair(base, patched)) = o.compare {
         let c = crate::compare::domain(&domain, base, patched, jobs, progress, &out_dir)?;
         if o.json {
@@ -701,12 +700,7 @@ fn run_cli(o: &CheckOpts) -> Result<i32, String> {
         }
         return Ok(c.exit_code());
     }
-    let report = check(
-        &domain,
-        &variants,
-        jobs,
-        std::io::stderr().is_terminal() && !o.json,
-    )?;
+    let report = check(&domain, &variants, jobs, progress)?;
     let kept = write_counterexamples(&report, &variants, &out_dir, o.keep)?;
     if o.json {
         let mut j = report_json(&report, &variants, &kept);
@@ -867,18 +861,12 @@ pub fn check(
             });
         }
         if progress {
+            let pb = crate::progress::items(total, "inputs", true);
             while done.load(Ordering::Relaxed) < total {
-                std::thread::sleep(std::time::Duration::from_millis(250));
-                let d = done.load(Ordering::Relaxed);
-                let el = t0.elapsed().as_secs_f64().max(1e-3);
-                eprint!(
-                    "\r  {d}/{total} inputs ({:.0}%), {:.0} inputs/s, {:.0}s left   ",
-                    100.0 * d as f64 / total as f64,
-                    d as f64 / el,
-                    (total - d) as f64 / (d as f64 / el).max(1.0)
-                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                pb.set_position(done.load(Ordering::Relaxed));
             }
-            eprintln!();
+            pb.finish_and_clear();
         }
     });
     Ok(Report {

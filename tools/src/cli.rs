@@ -86,6 +86,9 @@ pub enum Cmd {
     },
     /// Bounded exhaustive search of a domain (see README)
     Check(crate::check::CheckOpts),
+    /// Which modelled kernel decisions and errno returns a corpus reaches, per kernel function
+    /// (table, --json, --html, --plot)
+    Coverage(crate::coverage::CoverageOpts),
     /// Run fuzzing engines (libFuzzer, AFL++, honggfuzz) side by side on the shared corpus
     Fuzz(crate::engines::opts::FuzzOpts),
     /// Minimise a corpus (libFuzzer -merge=1 or afl-cmin), coverage of every variant counting
@@ -98,6 +101,14 @@ pub enum Cmd {
     Live(crate::live::Opts),
     /// Write a standalone C reproducer for a scenario (JSON or bytes), or build and run it
     Repro(crate::live::repro::ReproOpts),
+    /// One folder per finding for kernel developers: decision path, C reproducer, an fstests
+    /// test (tests/generic/NNN + NNN.out) and a plain-text report
+    Report(crate::report::ReportOpts),
+    /// Charts (SVG and PNG) from the JSON of `coverage` and `live`
+    Plot {
+        #[command(subcommand)]
+        what: crate::plot_cmd::PlotCmd,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell
@@ -269,6 +280,7 @@ fn run(cmd: Cmd) -> i32 {
         Cmd::Triage(o) => triage(&o),
         Cmd::Known { suppressions } => known_cmd(suppressions),
         Cmd::Check(o) => return crate::check::cli(&o),
+        Cmd::Coverage(o) => crate::coverage::cli(&o),
         Cmd::Fuzz(o) => return crate::engines::exit_code("fuzz", crate::engines::fuzz(&o)),
         Cmd::Cmin(o) => {
             return crate::engines::exit_code("cmin", crate::engines::cmin::cmin_cli(&o))
@@ -279,6 +291,8 @@ fn run(cmd: Cmd) -> i32 {
         Cmd::Bench(o) => return crate::engines::exit_code("bench", crate::engines::bench::cli(&o)),
         Cmd::Live(o) => return crate::live::run_live(&o),
         Cmd::Repro(o) => return crate::live::repro::main(&o),
+        Cmd::Report(o) => crate::report::cli(&o),
+        Cmd::Plot { what } => crate::plot_cmd::cli(&what),
         Cmd::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -6,5 +6,10 @@
 pub mod check;
 pub mod cli;
 pub mod compare;
+pub mod coverage;
 pub mod engines;
 pub mod live;
+pub mod plot;
+pub mod plot_cmd;
+pub mod progress;
+pub mod report;

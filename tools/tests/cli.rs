@@ -192,6 +192,9 @@ fn every_subcommand_has_its_own_help() {
         "bench",
         "live",
         "repro",
+        "coverage",
+        "report",
+        "plot",
         "completions",
     ] {
         let (code, out, err) = diofuzz(&[sub, "--help"]);
@@ -266,6 +269,136 @@ fn completions_cover_the_subcommands() {
             assert!(out.contains(sub), "{shell}: {sub}");
         }
     }
+}
+
+#[test]
+fn coverage_reports_reached_and_never_reached_decisions() {
+    let dir = std::env::temp_dir().join(format!("diofuzz-cov-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let html = dir.join("cov.html");
+    let (code, out, err) = diofuzz(&[
+        "coverage",
+        "corpus/regressions/thread_s4_append_zero_progress",
+        "--variant=thread-v1",
+        "--json",
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["executions"], 1);
+    let item = |label: &str| {
+        v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|f| f["functions"].as_array().unwrap())
+            .flat_map(|f| f["items"].as_array().unwrap())
+            .find(|i| i["label"] == label)
+            .cloned()
+            .unwrap_or_else(|| panic!("no item {label}"))
+    };
+    // The path of this regression (README) is reached; the block device's branches are not.
+    assert_eq!(item("O_APPEND moved ki_pos to i_size")["executions"], 1);
+    assert_eq!(
+        item("blkdev_write_iter: truncated at the device end")["executions"],
+        0
+    );
+    let reached = v["decisions_reached"].as_u64().unwrap();
+    assert!(reached > 0 && reached < v["decisions"].as_u64().unwrap());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("class=\"miss\"") && page.contains("fs/iomap/direct-io.c"));
+    // The table names kernel files and lists what was never reached.
+    let (code, out, _) = diofuzz(&["coverage", "corpus/dio_write/a1_statx_one_block"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("fs/ext4/file.c") && out.contains("never reached:"),
+        "{out}"
+    );
+    // A report that is not coverage JSON is an input error.
+    let (code, _, err) = diofuzz(&["plot", "coverage", html.to_str().unwrap(), "-o", "x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not JSON"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn report_writes_a_folder_with_an_fstests_test() {
+    let dir = std::env::temp_dir().join(format!("diofuzz-report-{}", std::process::id()));
+    let out = dir.join("K1");
+    let (code, _, err) = diofuzz(&[
+        "report",
+        "corpus/regressions/live_k1_xfs_atomic_short_rlimit",
+        "--id",
+        "K1",
+        "--seq",
+        "950",
+        "--kernel",
+        "6.18.44",
+        "--variant=v6.18",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let read = |p: &str| std::fs::read_to_string(out.join(p)).unwrap();
+    let report = read("report.txt");
+    for want in [
+        "Subject: [BUG]",
+        "returned 16384 for a 32768-byte atomic write",
+        "Linux 6.18.44",
+        "Why this breaks the contract",
+        "all or nothing",
+        "generic_write_checks truncated the write",
+    ] {
+        assert!(report.contains(want), "missing {want}:\n{report}");
+    }
+    assert!(read("repro.c").contains("pwritev2"));
+    assert!(read("path.txt").contains("xfs_atomic_write_cow_iomap_begin"));
+    let test = read("fstests/tests/generic/950");
+    for want in [
+        ". ./common/preamble",
+        "_begin_fstest auto quick rw atomicwrites",
+        ". ./common/atomicwrites",
+        "_require_scratch_write_atomic_multi_fsblock",
+        "pwrite -A",
+        "ulimit -f 16",
+        "_scratch_cycle_mount",
+    ] {
+        assert!(test.contains(want), "missing {want}:\n{test}");
+    }
+    assert_eq!(
+        read("fstests/tests/generic/950.out"),
+        "QA output created by 950\nSilence is golden\n"
+    );
+    let st = Command::new("bash")
+        .arg("-n")
+        .arg(out.join("fstests/tests/generic/950"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // An input with no finding, or a property it does not have, is an input error.
+    let (code, _, err) = diofuzz(&[
+        "report",
+        "corpus/dio_write/a1_statx_one_block",
+        "--variant",
+        "v6.18",
+        "-o",
+        dir.join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no finding on v6.18"), "{err}");
+    let (code, _, err) = diofuzz(&[
+        "report",
+        "corpus/regressions/live_k1_xfs_atomic_short_rlimit",
+        "--variant=v6.18",
+        "--property",
+        "O5",
+        "-o",
+        dir.join("y").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no O5 finding") && err.contains("O2"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A hand-written scenario no real system can have is refused with the validity rule (exit 2).

@@ -151,6 +151,13 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
         o.exec_time
     );
     let supp = super::suppression_file(&root, &opts::Suppress::Default, None)?;
+    // One step per campaign: exec/s per engine, then trials per variant and engine.
+    let campaigns = engines.len() * (1 + o.variants.0.len() * o.trials);
+    let pb = crate::progress::items(
+        campaigns as u64,
+        "campaigns",
+        crate::progress::wanted(false),
+    );
     for e in &engines {
         if proc::stopped() {
             break;
@@ -158,7 +165,11 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
         let cfgv = super::target_config(None, supp.as_deref())?;
         let (res, _) = run::run_session(mk(*e, None, o.exec_time, supp.clone(), vec![]), cfgv)?;
         let r = &res.engines[0];
-        eprintln!("diofuzz bench: exec/s {}: {:.0}", e, r.exec_per_sec);
+        crate::progress::line(
+            &pb,
+            &format!("diofuzz bench: exec/s {}: {:.0}", e, r.exec_per_sec),
+        );
+        pb.inc(1);
         let _ = writeln!(md, "| {} | {} | {:.0} |", e, r.execs, r.exec_per_sec);
     }
 
@@ -193,17 +204,21 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
                         *x = x.min(*t);
                     }
                 }
-                eprintln!(
-                    "diofuzz bench: {v} {e} trial {}/{}: {} signature(s), first at {}",
-                    trial + 1,
-                    o.trials,
-                    hits.len(),
-                    hits.values()
-                        .copied()
-                        .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.min(b))))
-                        .map(|x| format!("{x:.2} s"))
-                        .unwrap_or_else(|| "-".into())
+                crate::progress::line(
+                    &pb,
+                    &format!(
+                        "diofuzz bench: {v} {e} trial {}/{}: {} signature(s), first at {}",
+                        trial + 1,
+                        o.trials,
+                        hits.len(),
+                        hits.values()
+                            .copied()
+                            .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.min(b))))
+                            .map(|x| format!("{x:.2} s"))
+                            .unwrap_or_else(|| "-".into())
+                    ),
                 );
+                pb.inc(1);
                 for (sig, t) in hits {
                     tte.entry(sig)
                         .or_default()
@@ -280,6 +295,7 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
     super::findings::write_file(&out, md.as_bytes())?;
     println!("{md}");
     eprintln!("diofuzz bench: written to {}", out.display());
+    pb.finish_and_clear();
     Ok(if proc::stopped() { 2 } else { 0 })
 }
 

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! `diofuzz cmin`: corpus minimisation, and `diofuzz tmin`: crash minimisation.
 //!
-//! cmin runs the libFuzzer merge (what `cargo fuzz cmin` runs) or AFL++'s afl-cmin over
-//! corpus/<target> with every variant enabled and every finding suppressed (so coverage of every
+//! cmin runs the libFuzzer merge (what `cargo fuzz cmin` runs) or AFL++'s afl-cmin over the
+//! working corpus fuzz/corpus/<target> (git-ignored) with every variant enabled and every finding suppressed (so coverage of every
 //! kernel variant counts, and inputs that crash some variant are kept, not dropped as crashes);
 //! it keeps the corpus files (with their names) whose content the minimised set holds, and reports
-//! the counts and coverage before and after.
+//! the counts and coverage before and after. With `--promote` it then merges what the minimised
+//! working corpus covers beyond the committed corpus/<target> into it (the one deliberate way the
+//! committed corpus grows).
 //!
 //! tmin shrinks a crash input while keeping its finding's signature: in-process (default, exact),
 //! or with libFuzzer's -minimize_crash / afl-tmin, whose result is checked for the same signature.
@@ -79,9 +81,13 @@ pub struct CminOpts {
     /// Variants whose coverage counts (a name, a comma list, or all)
     #[arg(long, short = 'v', value_name = "V", default_value = "all", value_parser = opts::check_variant)]
     pub variant: String,
-    /// The corpus to minimise [default: corpus/<target>]
+    /// The corpus to minimise [default: the working corpus fuzz/corpus/<target>]
     #[arg(long, value_name = "DIR")]
     pub corpus: Option<PathBuf>,
+    /// Then merge what the minimised corpus covers beyond the committed corpus/<target> into it
+    /// (libFuzzer -merge=1 -use_counters=0: only inputs that add an edge, named by their SHA-1)
+    #[arg(long)]
+    pub promote: bool,
     /// Do not install missing engine tools (fail instead)
     #[arg(long)]
     pub no_install: bool,
@@ -93,11 +99,18 @@ pub fn cmin_cli(o: &CminOpts) -> Result<i32, String> {
         engine,
         variant,
         corpus,
+        promote,
         no_install,
     } = o.clone();
+    if promote && engine != Engine::LibFuzzer {
+        return Err("--promote merges with libFuzzer (-merge=1): use --engine libfuzzer".into());
+    }
     let root = setup::root()?;
     proc::install_handlers();
-    let corpus = corpus.unwrap_or_else(|| root.join("corpus").join(&target));
+    let corpus = match corpus {
+        Some(c) => c,
+        None => super::working_corpus(&root, &target)?,
+    };
     let before = files_in(&corpus);
     if before.is_empty() {
         return Err(format!(
@@ -120,6 +133,10 @@ pub fn cmin_cli(o: &CminOpts) -> Result<i32, String> {
     let out = work.join("min");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let (cov_before, cov_after): (String, Box<dyn Fn() -> Result<String, String>>);
+    let pb = crate::progress::spinner(
+        &format!("{engine}: minimising {} files", before.len()),
+        crate::progress::wanted(false),
+    );
     match engine {
         Engine::LibFuzzer => {
             let (c, f) = lf_cov_of(&bin, &corpus, &env, &work.join("cov-before.log"))?;
@@ -189,6 +206,7 @@ pub fn cmin_cli(o: &CminOpts) -> Result<i32, String> {
         }
         Engine::Honggfuzz => unreachable!(),
     }
+    pb.finish_and_clear();
     let keep: HashSet<u64> = files_in(&out)
         .iter()
         .filter_map(|f| std::fs::read(f).ok())
@@ -215,7 +233,78 @@ pub fn cmin_cli(o: &CminOpts) -> Result<i32, String> {
         corpus.display(),
         before.len()
     );
+    if promote {
+        let seeds = super::seed_corpus(&root, &target);
+        if same_dir(&seeds, &corpus) {
+            return Err(format!(
+                "--promote: {} is the committed corpus itself",
+                corpus.display()
+            ));
+        }
+        let pb = crate::progress::spinner(
+            &format!("libfuzzer: merging new edges into {}", seeds.display()),
+            crate::progress::wanted(false),
+        );
+        let added = promote_into(&bin, &corpus, &seeds, &env, &work);
+        pb.finish_and_clear();
+        let added = added?;
+        println!(
+            "promoted {} input(s) with new edges into {}{}",
+            added.len(),
+            seeds.display(),
+            if added.is_empty() {
+                String::new()
+            } else {
+                " (named by SHA-1; `git status` lists them: review and commit)".to_string()
+            }
+        );
+    }
     Ok(0)
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// libFuzzer's merge of `from` into `into`: only inputs that add coverage to `into` are copied
+/// (named by their SHA-1). Returns the new files of `into`.
+fn promote_into(
+    bin: &Path,
+    from: &Path,
+    into: &Path,
+    env: &[(&str, String)],
+    work: &Path,
+) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(into).map_err(|e| format!("cannot create {}: {e}", into.display()))?;
+    let before: HashSet<PathBuf> = files_in(into).into_iter().collect();
+    let mut cmd = Command::new(bin);
+    // Edges only (no hit-count buckets): an input is promoted for a branch the committed corpus
+    // never takes, not for taking a known one more often.
+    cmd.arg("-merge=1")
+        .arg("-use_counters=0")
+        .arg(format!("-max_len={MAX_INPUT}"))
+        .arg(format!("-artifact_prefix={}/", work.display()))
+        .arg(into)
+        .arg(from);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let log = work.join("promote.log");
+    let st = proc::run_logged(cmd, "libfuzzer -merge=1 (promote)", &log)?;
+    if !st.success() {
+        return Err(format!(
+            "libFuzzer merge into {} failed ({st}):\n{}",
+            into.display(),
+            setup::tail(&log, 10)
+        ));
+    }
+    Ok(files_in(into)
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect())
 }
 
 /// Shrink `data` keeping `pred` true: drop chunks (halving the chunk size), then lower bytes.

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! Engine orchestration (`diofuzz fuzz`, `cmin`, `tmin`, `bench`): libFuzzer (cargo fuzz, fuzz/),
 //! AFL++ (cargo afl, harness/afl) and honggfuzz (cargo hfuzz, harness/hfuzz), all calling the
-//! library's target functions on one shared corpus (corpus/<target>). See docs/engines.md.
+//! library's target functions on one shared working corpus (fuzz/corpus/<target>, git-ignored,
+//! seeded from the committed corpus/<target>). See docs/engines.md.
 
 pub mod bench;
 pub mod cmin;
@@ -27,6 +28,36 @@ pub fn exit_code(cmd: &str, r: Result<i32, String>) -> i32 {
             2
         }
     }
+}
+
+/// The committed seed corpus of a target: corpus/<target>. Only `cmin --promote` and `seeds`
+/// write to it.
+pub fn seed_corpus(root: &Path, target: &str) -> PathBuf {
+    root.join("corpus").join(target)
+}
+
+/// The git-ignored working corpus of a target, fuzz/corpus/<target> (also cargo fuzz's default),
+/// which the engines grow. It is created when missing and gets every committed seed it lacks (by
+/// file name), so new seeds reach it and a fuzzing run never writes into git's tree.
+pub fn working_corpus(root: &Path, target: &str) -> Result<PathBuf, String> {
+    let dir = root.join("fuzz/corpus").join(target);
+    if std::fs::symlink_metadata(root.join("fuzz/corpus")).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Err(format!(
+            "{} is a symbolic link (the old layout, to the committed corpus): remove it, the \
+             working corpus is now a folder of its own",
+            root.join("fuzz/corpus").display()
+        ));
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for f in run::files_in(&seed_corpus(root, target)) {
+        let Some(name) = f.file_name() else { continue };
+        let to = dir.join(name);
+        if !to.exists() {
+            std::fs::copy(&f, &to).map_err(|e| format!("cannot seed {}: {e}", to.display()))?;
+        }
+    }
+    Ok(dir)
 }
 
 /// Is every variant of this DIOFUZZ_VARIANT value one the shipped suppressions are for (v6.18 to
@@ -130,10 +161,10 @@ pub fn fuzz(o: &FuzzOpts) -> Result<i32, String> {
     proc::install_handlers();
     let supp = suppression_file(&root, &o.suppression(), o.variant.as_deref())?;
     let cfgv = target_config(o.variant.as_deref(), supp.as_deref())?;
-    let corpus = o
-        .corpus_dir
-        .clone()
-        .unwrap_or_else(|| root.join("corpus").join(&o.target));
+    let corpus = match &o.corpus_dir {
+        Some(d) => d.clone(),
+        None => working_corpus(&root, &o.target)?,
+    };
     let findings = o
         .findings_dir
         .clone()
@@ -271,6 +302,32 @@ mod tests {
         assert!(is_newest(Some(diofuzz::variant::newest().name)));
         assert!(!is_newest(Some("thread-v1")));
         assert!(!is_newest(Some("all")));
+    }
+
+    #[test]
+    fn working_corpus_is_seeded_and_separate() {
+        let root = std::env::temp_dir().join(format!("diofuzz-wc-{}", std::process::id()));
+        let seeds = seed_corpus(&root, "dio_write");
+        std::fs::create_dir_all(&seeds).unwrap();
+        std::fs::write(seeds.join("a"), b"seed a").unwrap();
+        let w = working_corpus(&root, "dio_write").unwrap();
+        assert_eq!(w, root.join("fuzz/corpus/dio_write"));
+        assert_eq!(std::fs::read(w.join("a")).unwrap(), b"seed a");
+        // The working copy is the engines' to change; a new seed arrives, an edited file stays.
+        std::fs::write(w.join("a"), b"grown").unwrap();
+        std::fs::write(seeds.join("b"), b"seed b").unwrap();
+        working_corpus(&root, "dio_write").unwrap();
+        assert_eq!(std::fs::read(w.join("a")).unwrap(), b"grown");
+        assert_eq!(std::fs::read(w.join("b")).unwrap(), b"seed b");
+        assert_eq!(std::fs::read(seeds.join("a")).unwrap(), b"seed a");
+        // The old layout (fuzz/corpus -> ../corpus) is refused, not written through.
+        std::fs::remove_dir_all(root.join("fuzz")).unwrap();
+        std::fs::create_dir_all(root.join("fuzz")).unwrap();
+        std::os::unix::fs::symlink("../corpus", root.join("fuzz/corpus")).unwrap();
+        assert!(working_corpus(&root, "dio_write")
+            .unwrap_err()
+            .contains("symbolic link"));
+        std::fs::remove_dir_all(&root).ok();
     }
 
     #[test]

@@ -526,6 +526,11 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
             r.failed = Some(e);
         }
     }
+    // The bar is drawn only on a terminal; the finding lines below print either way.
+    let pb = crate::progress::seconds(
+        sess.cfg.time.as_secs(),
+        sess.cfg.progress && crate::progress::wanted(false),
+    );
     let mut last_progress = Instant::now();
     let mut first_hit: BTreeMap<(String, String), BTreeMap<String, f64>> = BTreeMap::new();
     loop {
@@ -563,13 +568,16 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
                     Outcome::New { variant, signature } | Outcome::Dup { variant, signature } => {
                         let fresh = record_hit(r, &mut first_hit, &variant, &signature, secs);
                         if fresh && sess.cfg.progress {
-                            eprintln!(
-                                "diofuzz: [{secs:6.1} s] {:<9} found {} {} on {}: {}",
-                                r.e.name(),
-                                diofuzz::known::label(&signature, &variant),
-                                signature.split(':').next().unwrap_or(""),
-                                variant,
-                                signature
+                            crate::progress::line(
+                                &pb,
+                                &format!(
+                                    "diofuzz: [{secs:6.1} s] {:<9} found {} {} on {}: {}",
+                                    r.e.name(),
+                                    diofuzz::known::label(&signature, &variant),
+                                    signature.split(':').next().unwrap_or(""),
+                                    variant,
+                                    signature
+                                ),
                             );
                         }
                     }
@@ -578,10 +586,13 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
                             r.first_crash = Some(secs);
                         }
                         if sess.cfg.progress {
-                            eprintln!(
-                                "diofuzz: [{secs:6.1} s] {:<9} crash file {} does not reproduce in-process (timeout/OOM?)",
-                                r.e.name(),
-                                f.display()
+                            crate::progress::line(
+                                &pb,
+                                &format!(
+                                    "diofuzz: [{secs:6.1} s] {:<9} crash file {} does not reproduce in-process (timeout/OOM?)",
+                                    r.e.name(),
+                                    f.display()
+                                ),
                             );
                         }
                     }
@@ -621,7 +632,7 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
         {
             break;
         }
-        if sess.cfg.progress && last_progress.elapsed() >= Duration::from_secs(10) {
+        if !pb.is_hidden() && last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
             let el = t0.elapsed().as_secs_f64();
             let parts: Vec<String> = runners
@@ -631,9 +642,8 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
                         format!("{}: failed", r.e)
                     } else {
                         format!(
-                            "{}: {} execs {}/s corpus {} crashes {}",
+                            "{} {}/s corpus {} crashes {}",
                             r.e,
-                            stats::human(r.execs() as f64),
                             stats::human(r.execs() as f64 / el.max(0.001)),
                             r.corpus_size(),
                             r.crash_files
@@ -641,15 +651,16 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
                     }
                 })
                 .collect();
-            eprintln!(
-                "diofuzz: [{el:6.0}/{} s] {} | findings {}",
-                sess.cfg.time.as_secs(),
+            pb.set_position(el as u64);
+            pb.set_message(format!(
+                "{} | findings {}",
                 parts.join(" | "),
                 triage.entries.len()
-            );
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    pb.finish_and_clear();
     let interrupted = proc::stopped();
     // Stop everything, then pick up crash files written at the very end.
     for r in runners.iter_mut() {
@@ -718,7 +729,8 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
     Ok((res, triage))
 }
 
-/// New inputs of every engine go back into corpus/<target>: through libFuzzer's `-merge=1`
+/// New inputs of every engine go back into the session corpus (by default the working corpus
+/// fuzz/corpus/<target>): through libFuzzer's `-merge=1`
 /// (keeps only inputs that add coverage) when a libFuzzer binary is at hand, else by content hash.
 fn merge_back(s: &Sess, runners: &[Runner]) -> Result<usize, String> {
     let cand = s.cfg.work.join("merge-candidates");

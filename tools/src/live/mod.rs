@@ -390,7 +390,13 @@ fn run_all(
             );
         }
     }
+    let pb = crate::progress::items(
+        scen.len() as u64,
+        "scenarios",
+        crate::progress::wanted(o.json),
+    );
     for (n, (id, s)) in scen.iter().enumerate() {
+        pb.set_position(n as u64);
         if scratch::interrupted() {
             fatal = Some("interrupted: cleaned up".to_string());
             break;
@@ -446,13 +452,14 @@ fn run_all(
                 let oc = compare::outcome(id.clone(), s, &p, &x, &obs, gap);
                 if o.verbose {
                     let names: Vec<&str> = obs.events.iter().map(|e| e.name.as_str()).collect();
-                    eprintln!("live: {id}: events {}", names.join(","));
+                    crate::progress::line(&pb, &format!("live: {id}: events {}", names.join(",")));
                 }
                 out.push(oc);
             }
             Err(e) => out.push(skip(e, Verdict::Error)),
         }
     }
+    pb.finish_and_clear();
     // Model throughput over the executed scenarios (repeated until ~0.2 s).
     if !executed.is_empty() {
         let t0 = Instant::now();

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Regenerate docs/findings/: one `diofuzz report` folder per confirmed kernel finding (README,
+# "Confirmed on Linux 6.18"): report.txt, path.txt, repro.c, scenario.json, and an fstests test.
+#
+#   scripts/findings-reports.sh [OUTDIR] [--live]
+#
+# --live also runs each C reproducer on a scratch filesystem of this host (root, loop devices,
+# mkfs.xfs) and keeps its output as live-<release>.txt. KERNELS names the kernels the findings
+# were confirmed on (default: 6.18.44, where `diofuzz live` confirmed them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-docs/findings}
+live=()
+[[ ${2:-} == --live ]] && live=(--live)
+kernel=${KERNELS:-6.18.44}
+cargo build --release -q -p diofuzz-tools
+d=./target/release/diofuzz
+r=corpus/regressions
+$d report $r/live_k1_xfs_atomic_short_rlimit --id K1 --seq 900 --kernel "$kernel" -o "$out/K1" "${live[@]}" \
+    --title "xfs: software atomic write under RLIMIT_FSIZE returns short (16384 of 32768)"
+$d report $r/live_k3_xfs_atomic_append_stale --id K2 --seq 901 --property O3 --kernel "$kernel" -o "$out/K2" "${live[@]}" \
+    --title "xfs: O_APPEND moves an atomic write to an unaligned i_size after the alignment check"
+$d report $r/live_k3_xfs_atomic_append_stale --id K3 --seq 902 --property O6 --kernel "$kernel" -o "$out/K3" "${live[@]}" \
+    --title "xfs: O_APPEND atomic write exposes another file's stale data in the EOF block"
+$d report $r/live_k4_xfs_head_rezeroing --id K4 --seq 903 --kernel "$kernel" -o "$out/K4" "${live[@]}" \
+    --title "iomap/xfs: DIO write with a buffer faulting part-way returns 8192 but its last 2560 bytes read back as zeroes"
+$d report $r/live_k6_xfs_atomic_truncated_stale --id K6 --seq 904 --property O6 --kernel "$kernel" -o "$out/K6" "${live[@]}" \
+    --title "xfs: atomic write cut by RLIMIT_FSIZE remaps a partly written CoW staging block (stale data over old file data)"

@@ -1,0 +1,653 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! `diofuzz report FINDING`: everything a kernel developer needs for one finding, in one folder:
+//!
+//! - `report.txt`: a plain-text report to send (what happens, on which kernels, the minimal
+//!   reproducer, why it breaks the contract, the decision path);
+//! - `path.txt`: the model's decision path in kernel function names and the full trace;
+//! - `repro.c`: the standalone C reproducer (`diofuzz repro`);
+//! - `fstests/tests/generic/NNN` and `NNN.out`: an fstests test in fstests' own format;
+//! - `live-<kernel>.txt` (with `--live`): the reproducer's output on this host's kernel.
+//!
+//! The fstests test is self-checking, as fstests' atomic write tests are: it builds the world
+//! with xfs_io, issues the request, and checks the contract itself (no short atomic write, no
+//! atomic write at an unaligned position, and after a remount the file holds exactly the old data
+//! plus the bytes reported written: nothing else changed, no stale data); it prints only
+//! "Silence is golden" when the kernel is right, so `NNN.out` is fstests' golden output and a
+//! buggy kernel fails with a diff naming what broke. A request xfs_io cannot express (a user
+//! buffer that faults part-way, an unaligned buffer, an fcntl toggle, a racing mmap writer) runs
+//! the C reproducer as a helper program instead (`fstests/src/diofuzz-NNN.c`, to add to
+//! fstests' src/), and the test checks the same contract on the helper's output: no short atomic
+//! write, no unaligned atomic position, no stale data anywhere in the file, and the sectors it
+//! reports written read back as written.
+
+use crate::live::exec::landing;
+use crate::live::plan::{plan, Call, Plan, Step};
+use diofuzz::oracle::{self, Finding, Prop};
+use diofuzz::scenario::{FsKind, Scenario};
+use diofuzz::variant::{self, Variant};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// `diofuzz report`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ReportOpts {
+    /// The finding: a corpus file, crash file or .json scenario
+    pub finding: PathBuf,
+    /// Kernels the finding was confirmed on (repeatable), e.g. 6.18.44
+    #[arg(long = "kernel", value_name = "RELEASE")]
+    pub kernels: Vec<String>,
+    /// Model variant to explain it on [default: the one matching this host's kernel, else the newest]
+    #[arg(long, value_name = "V", value_parser = crate::cli::one_variant)]
+    pub variant: Option<&'static Variant>,
+    /// Short id used in names and the subject (e.g. K1) [default: the file name]
+    #[arg(long)]
+    pub id: Option<String>,
+    /// One-line title of the report [default: the finding's first detail]
+    #[arg(long)]
+    pub title: Option<String>,
+    /// fstests test number to use (tests/generic/NNN; renumber when submitting)
+    #[arg(long, value_name = "NNN", default_value = "900")]
+    pub seq: u32,
+    /// The finding to lead with when the input has several (O1..O9) [default: the first]
+    #[arg(long, value_name = "PROPERTY")]
+    pub property: Option<String>,
+    /// Output folder [default: docs/findings/<id>]
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Also run the C reproducer on a scratch filesystem of this host (root) and keep its output
+    #[arg(long)]
+    pub live: bool,
+}
+
+/// What the contract says, per property (for the report's "why" section).
+fn contract(p: Prop) -> &'static str {
+    match p {
+        Prop::O1 => "RWF_ATOMIC promises that the data goes to disk as one untorn unit through direct I/O. A copy through the page cache (generic_perform_write) or a DAX copy can be torn by a crash or a concurrent writer, so an atomic write must never take that path: the kernel has to complete it as direct I/O or fail it.",
+        Prop::O2 => "An atomic write is all or nothing: it either writes the full length and returns it, or fails with -errno and changes nothing a reader can see. A short positive return is not allowed (pwritev2(2), RWF_ATOMIC; the checks in generic_atomic_write_valid() and the filesystems' ->write_iter assume it).",
+        Prop::O3 => "An atomic write is accepted only with one segment, O_DIRECT, a power-of-two length within statx's [atomic_write_unit_min, atomic_write_unit_max], and a file position aligned to the length. The position that has to be aligned is the one the data is written at: validating one position and writing at another (O_APPEND moving ki_pos to i_size afterwards) defeats the rule.",
+        Prop::O4 => "An atomic write must reach the device as one REQ_ATOMIC bio over the whole range (or one atomic remap on XFS's software path); splitting it loses the untorn guarantee.",
+        Prop::O5 => "Kernel-internal error codes (-ENOTBLK, -EIOCBQUEUED on a synchronous call, -ENOPROTOOPT, ...) must never reach user space.",
+        Prop::O6 => "A write that returns N must have put its data in the first N bytes at the position it wrote, moved the file position by N, and changed nothing else. In particular no other file's old data (free-space contents) may become readable, and no byte reported written may read back as anything but the new data.",
+        Prop::O7 => "A WARN_ON/WARN_ON_ONCE must not be reachable from user space.",
+        Prop::O8 => "A direct write that the direct-I/O path rejects (misaligned position, length or buffer, a pinning or bio error before any data was written) must return that error (open(2): EINVAL for unaligned O_DIRECT; fstests generic/767). Only the filesystem's own fallback signal (-ENOTBLK: page-cache invalidation failure, indirect hole, XFS CoW bounce) may send it to the page cache; the error must not become a buffered success.",
+        Prop::O9 => "Every user page that bio_iov_iter_get_pages() pins (FOLL_PIN) for a bio must be released exactly once (bio_release_pages), on every path: a leaked pin keeps user memory pinned for good, a double release corrupts the page's pin count.",
+    }
+}
+
+/// The finding's world and call as xfs_io commands, or why xfs_io cannot express them.
+fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
+    let c: &Call = &p.call;
+    if c.read {
+        return Err("a read".into());
+    }
+    if c.fault_at.is_some() {
+        return Err("a user buffer that faults part-way".into());
+    }
+    if c.buf_offset != 0 {
+        return Err("a user buffer not page aligned".into());
+    }
+    if c.fcntl_toggle {
+        return Err("an fcntl(F_SETFL) toggle of O_DIRECT after open".into());
+    }
+    if c.mmap_writer {
+        return Err("a racing mmap writer".into());
+    }
+    let known_rwf = 0x2 /* DSYNC */ | 0x8 /* NOWAIT */ | 0x10 /* APPEND */ | 0x40 /* ATOMIC */;
+    if c.rwf & !known_rwf != 0 {
+        return Err(format!("RWF bits {:#x}", c.rwf & !known_rwf));
+    }
+    let nseg = c.segs.len().max(1) as u64;
+    if c.segs.iter().any(|&s| s != c.len / nseg) {
+        return Err("segments of different lengths".into());
+    }
+    if let Some(l) = c.rlimit_fsize {
+        if l % 1024 != 0 {
+            return Err("an RLIMIT_FSIZE not a multiple of 1 KiB (ulimit -f)".into());
+        }
+    }
+    // Set-up: one xfs_io run per step kind, in order.
+    let mut setup = String::new();
+    let mut cmds: Vec<String> = Vec::new();
+    for s in &p.steps {
+        match s {
+            Step::Truncate(n) => cmds.push(format!("truncate {n}")),
+            Step::WriteOld { off, len } => cmds.push(format!("pwrite -S 0x11 {off} {len}")),
+            Step::Fallocate { off, len } => cmds.push(format!("falloc -k {off} {len}")),
+            Step::CloneOld { off, len } => {
+                let _ = writeln!(
+                    setup,
+                    "$XFS_IO_PROG -f -c \"pwrite -S 0x11 {off} {len}\" -c fsync {file}.donor >> $seqres.full"
+                );
+                cmds.push(format!("reflink {file}.donor {off} {off} {len}"));
+            }
+            Step::Fsync => cmds.push("fsync".into()),
+            Step::DropCache => cmds.push(format!("fadvise -d 0 {}", p.i_size.max(1))),
+            Step::ReadPage { off } => cmds.push(format!("pread -q {off} 4096")),
+            Step::WriteDirty { off, len } => cmds.push(format!("pwrite -S 0x22 {off} {len}")),
+        }
+    }
+    let _ = write!(setup, "$XFS_IO_PROG -f");
+    for c in &cmds {
+        let _ = write!(setup, " -c \"{c}\"");
+    }
+    let _ = writeln!(setup, " {file} >> $seqres.full");
+    // The call.
+    let mut open = String::new();
+    if c.direct {
+        open.push_str(" -d");
+    }
+    if c.append {
+        open.push_str(" -a");
+    }
+    if c.dsync {
+        open.push_str(" -D");
+    }
+    if c.sync {
+        open.push_str(" -s");
+    }
+    let mut pw = String::from("pwrite");
+    if c.rwf & 0x40 != 0 {
+        pw.push_str(" -A");
+    }
+    if c.rwf & 0x2 != 0 {
+        pw.push_str(" -D");
+    }
+    if c.rwf & 0x8 != 0 {
+        pw.push_str(" -N");
+    }
+    let _ = write!(
+        pw,
+        " -V {nseg} -b {} -S 0x33 {} {}",
+        c.len / nseg,
+        c.pos,
+        c.len
+    );
+    let call = match c.rlimit_fsize {
+        Some(l) => format!(
+            " (ulimit -f {}; $XFS_IO_PROG{open} -c \"{pw}\" {file}) 2>&1",
+            l / 1024
+        ),
+        None => format!("$XFS_IO_PROG{open} -c \"{pw}\" {file} 2>&1"),
+    };
+    if c.rwf & 0x10 != 0 {
+        return Err("RWF_APPEND (xfs_io has no flag for it; O_APPEND is -a)".into());
+    }
+    Ok((setup, call))
+}
+
+/// A generic test formats with the filesystem's defaults (XFS: reflink on since xfsprogs 5.1,
+/// which the software atomic write path needs) and only sets the block size it depends on.
+fn mkfs_line(p: &Plan) -> String {
+    let bs = 1u32 << p.key.blkbits;
+    if bs == 4096 {
+        "_scratch_mkfs >> $seqres.full 2>&1".to_string()
+    } else {
+        format!("_scratch_mkfs_blocksized {bs} >> $seqres.full 2>&1")
+    }
+}
+
+/// The fstests test and its golden output.
+pub fn fstests_test(
+    s: &Scenario,
+    f: &Finding,
+    seq: u32,
+    title: &str,
+    id: &str,
+    kernels: &[String],
+) -> Result<(String, String, Option<String>), String> {
+    let p = plan(s).map_err(|e| format!("not expressible on a real kernel: {e}"))?;
+    let atomic = p.call.rwf & 0x40 != 0;
+    let land = landing(&p);
+    let len = p.call.len;
+    let file = "$SCRATCH_MNT/file";
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "#! /bin/bash\n# SPDX-License-Identifier: GPL-2.0\n# Copyright (c) 2026 The diofuzz authors.  All Rights Reserved.\n#\n# FS QA Test No. {seq}\n#\n# {title}\n#\n# Found by diofuzz ({id}, oracle {}: {}){}.\n# The test checks the write contract itself and prints nothing else when it holds.\n#",
+        f.property,
+        f.property.title(),
+        if kernels.is_empty() {
+            String::new()
+        } else {
+            format!("; reproduced on Linux {}", kernels.join(", "))
+        }
+    );
+    let groups = if atomic {
+        "auto quick rw atomicwrites"
+    } else {
+        "auto quick rw"
+    };
+    let _ = writeln!(t, ". ./common/preamble\n_begin_fstest {groups}\n");
+    let _ = writeln!(t, ". ./common/filter");
+    if atomic {
+        let _ = writeln!(t, ". ./common/atomicwrites");
+    }
+    let clones = p.steps.iter().any(|s| matches!(s, Step::CloneOld { .. }));
+    if clones {
+        let _ = writeln!(t, ". ./common/reflink");
+    }
+    let _ = writeln!(t);
+    let helper = xfs_io_script(&p, file);
+    // Requirements.
+    let _ = writeln!(t, "_require_scratch");
+    if atomic {
+        let bs = 1u64 << p.key.blkbits;
+        if len > bs {
+            let _ = writeln!(t, "_require_scratch_write_atomic_multi_fsblock");
+        } else {
+            let _ = writeln!(t, "_require_scratch_write_atomic");
+        }
+    }
+    if clones {
+        let _ = writeln!(t, "_require_scratch_reflink");
+    }
+    if p.key.blkbits != 12 {
+        let _ = writeln!(t, "_require_scratch_blocksize {}", 1u32 << p.key.blkbits);
+    }
+    if p.call.direct {
+        let _ = writeln!(t, "_require_odirect");
+    }
+    match &helper {
+        Ok(_) => {
+            if atomic {
+                let _ = writeln!(t, "_require_atomic_write_test_commands");
+            }
+            for c in ["falloc", "fadvise", "truncate"] {
+                let _ = writeln!(t, "_require_xfs_io_command \"{c}\"");
+            }
+        }
+        Err(_) => {
+            let _ = writeln!(t, "_require_test_program \"diofuzz-{seq}\"");
+        }
+    }
+    let _ = writeln!(
+        t,
+        "\n{}\n_scratch_mount >> $seqres.full 2>&1\n",
+        mkfs_line(&p)
+    );
+    let helper_src = match helper {
+        Ok((setup, call)) => {
+            let _ = writeln!(
+                t,
+                "# Free space holds a known pattern (0x55), so stale data would show.\n\
+                 $XFS_IO_PROG -f -c \"pwrite -S 0x55 0 4m\" -c fsync $SCRATCH_MNT/stale >> $seqres.full\n\
+                 rm -f $SCRATCH_MNT/stale\n\
+                 sync\n\n\
+                 # The file before the write: old data 0x11, dirty page cache 0x22.\n{setup}\
+                 cp {file} $tmp.before\n\
+                 size_before=$(_get_filesize {file})\n"
+            );
+            let _ = writeln!(
+                t,
+                "# The write ({} bytes of 0x33{}).\nout=$({call})\necho \"$out\" >> $seqres.full\n\
+                 ret=$(echo \"$out\" | grep wrote | awk -F'[/ ]' '{{print $2}}')\n\
+                 test -n \"$ret\" || ret=0",
+                len,
+                if p.call.append {
+                    ", O_APPEND: it lands at i_size"
+                } else {
+                    ""
+                }
+            );
+            let land_expr = if p.call.append {
+                "$size_before".to_string()
+            } else {
+                land.to_string()
+            };
+            let _ = writeln!(t, "landing={land_expr}\n");
+            if atomic {
+                let _ = writeln!(
+                    t,
+                    "# All or nothing: an atomic write returns its full length or fails.\n\
+                     if [ $ret -gt 0 ] && [ $ret -ne {len} ]; then\n\
+                     \techo \"atomic write of {len} bytes returned $ret (short)\"\nfi\n\
+                     # The position it is written at must be aligned to its length.\n\
+                     if [ $ret -gt 0 ] && [ $((landing % {len})) -ne 0 ]; then\n\
+                     \techo \"atomic write of {len} bytes written at unaligned offset $landing\"\nfi\n"
+                );
+            }
+            let _ = writeln!(
+                t,
+                "# After a remount the file holds the old data plus the bytes reported written,\n\
+                 # and nothing else (no stale data, no zeroes over written bytes).\n\
+                 cp $tmp.before $tmp.expect\n\
+                 if [ $ret -gt 0 ]; then\n\
+                 \t$XFS_IO_PROG -c \"pwrite -S 0x33 $landing $ret\" $tmp.expect >> $seqres.full\nfi\n\
+                 _scratch_cycle_mount\n\
+                 if ! cmp {file} $tmp.expect > $tmp.cmp 2>&1; then\n\
+                 \techo \"file data differs from the old data plus the $ret bytes written at $landing\"\n\
+                 \tcat $tmp.cmp >> $seqres.full\n\
+                 \tod -A d -t x1 {file} >> $seqres.full\nfi\n"
+            );
+            None
+        }
+        Err(why) => {
+            let _ = writeln!(
+                t,
+                "# xfs_io cannot express this request ({why}): the helper builds the file and\n\
+                 # issues it, then prints the result and the data per 512-byte sector\n\
+                 # (n = the new data, o/d = old data, 0 = zeroes, s/? = stale data).\n\
+                 $here/src/diofuzz-{seq} $SCRATCH_MNT > $tmp.out 2>&1\n\
+                 cat $tmp.out >> $seqres.full\n\
+                 ret=$(sed -n 's/^pwritev2(.*) = \\(-\\?[0-9]*\\).*/\\1/p' $tmp.out)\n\
+                 test -n \"$ret\" || ret=0\n\
+                 landing=$(sed -n 's/.*data expected at \\([0-9]*\\).*/\\1/p' $tmp.out)\n\
+                 test -n \"$landing\" || landing={land}\n\
+                 data=$(sed -n 's/^data (O_DIRECT): *//p' $tmp.out | tr -d ' ')\n"
+            );
+            if atomic {
+                let _ = writeln!(
+                    t,
+                    "if [ $ret -gt 0 ] && [ $ret -ne {len} ]; then\n\
+                     \techo \"atomic write of {len} bytes returned $ret (short)\"\nfi\n\
+                     if [ $ret -gt 0 ] && [ $((landing % {len})) -ne 0 ]; then\n\
+                     \techo \"atomic write of {len} bytes written at unaligned offset $landing\"\nfi\n"
+                );
+            }
+            let _ = writeln!(
+                t,
+                "# No sector holds another file's old data (the free-space pattern).\n\
+                 case \"$data\" in\n\
+                 *s*|*\\?*) echo \"stale data readable in the file: $data\" ;;\n\
+                 esac\n\
+                 # Every sector the call reports written reads back as the new data.\n\
+                 if [ $ret -gt 0 ]; then\n\
+                 \twritten=${{data:$((landing / 512)):$((ret / 512))}}\n\
+                 \tif [ \"$written\" != \"$(printf 'n%.0s' $(seq $((ret / 512))))\" ]; then\n\
+                 \t\techo \"bytes reported written do not read back as written: $written\"\n\
+                 \tfi\nfi\n"
+            );
+            Some(crate::live::repro::c_program(s)?)
+        }
+    };
+    let _ = writeln!(
+        t,
+        "echo \"Silence is golden\"\n\n# success, all done\nstatus=0\nexit"
+    );
+    let out = format!("QA output created by {seq}\nSilence is golden\n");
+    Ok((t, out, helper_src))
+}
+
+fn host_release() -> String {
+    crate::live::kernel_release()
+}
+
+/// Variants on which the model reports the same signature.
+fn variants_with(s: &Scenario, sig: &str) -> Vec<&'static str> {
+    variant::VARIANTS
+        .iter()
+        .filter(|v| {
+            oracle::check(&diofuzz::model::run_quiet(s, v))
+                .iter()
+                .any(|f| f.signature == sig)
+        })
+        .map(|v| v.name)
+        .collect()
+}
+
+pub fn cli(o: &ReportOpts) -> Result<i32, String> {
+    let s = diofuzz::input::load_scenario(&o.finding)?;
+    let v = o
+        .variant
+        .or_else(|| crate::live::variant_for_release(&host_release()))
+        .unwrap_or_else(variant::newest);
+    let x = diofuzz::model::run(&s, v);
+    let mut findings = oracle::check(&x);
+    if let Some(p) = &o.property {
+        let Some(i) = findings
+            .iter()
+            .position(|f| f.property.to_string().eq_ignore_ascii_case(p))
+        else {
+            return Err(format!(
+                "{}: no {p} finding on {} (it has: {})",
+                o.finding.display(),
+                v.name,
+                findings
+                    .iter()
+                    .map(|f| f.property.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        let f = findings.remove(i);
+        findings.insert(0, f);
+    }
+    let Some(main) = findings.first() else {
+        return Err(format!(
+            "{}: no finding on {} (pick the variant it was found on with --variant)",
+            o.finding.display(),
+            v.name
+        ));
+    };
+    let id = o.id.clone().unwrap_or_else(|| {
+        o.finding
+            .file_stem()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "finding".into())
+    });
+    let dir = o
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("docs/findings").join(&id));
+    let title = o
+        .title
+        .clone()
+        .unwrap_or_else(|| format!("{} on {}: {}", main.property.title(), main.fs, main.detail));
+    let mk = |p: &Path| {
+        std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))
+    };
+    let write = |p: &Path, text: &str| {
+        std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
+    };
+    mk(&dir)?;
+
+    // The decision path and the trace.
+    let mut path = String::new();
+    for f in &findings {
+        let _ = writeln!(
+            path,
+            "{} {} on {} [{}]: {}\n  decision path (kernel functions, in order):",
+            f.property,
+            f.property.title(),
+            v.name,
+            f.fs,
+            f.detail
+        );
+        for (i, d) in f.path.iter().enumerate() {
+            let _ = writeln!(path, "    {}. {d}", i + 1);
+        }
+        let _ = writeln!(path, "  signature: {}\n", f.signature);
+    }
+    let _ = writeln!(
+        path,
+        "trace ({}, ftrace function_graph style):\n{}",
+        v.name,
+        x.trace.render()
+    );
+    write(&dir.join("path.txt"), &path)?;
+
+    // The C reproducer.
+    let repro = crate::live::repro::c_program(&s)?;
+    write(&dir.join("repro.c"), &repro)?;
+    let scen_json = serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?;
+    write(&dir.join("scenario.json"), &(scen_json + "\n"))?;
+
+    // The fstests test.
+    let fst = fstests_test(&s, main, o.seq, &title, &id, &o.kernels);
+    let fst_note = match &fst {
+        Ok((t, out, helper)) => {
+            let g = dir.join("fstests/tests/generic");
+            mk(&g)?;
+            let tp = g.join(o.seq.to_string());
+            write(&tp, t)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&tp, std::fs::Permissions::from_mode(0o755));
+            }
+            write(&g.join(format!("{}.out", o.seq)), out)?;
+            if let Some(h) = helper {
+                mk(&dir.join("fstests/src"))?;
+                write(&dir.join(format!("fstests/src/diofuzz-{}.c", o.seq)), h)?;
+                format!(
+                    "fstests/tests/generic/{0} (+ {0}.out), with the helper fstests/src/diofuzz-{0}.c (the reproducer; add it to fstests' src/ and its Makefile)",
+                    o.seq
+                )
+            } else {
+                format!(
+                    "fstests/tests/generic/{0} (+ {0}.out): xfs_io only; copy both into fstests and renumber",
+                    o.seq
+                )
+            }
+        }
+        Err(e) => format!("no fstests test: {e}"),
+    };
+
+    // Live run of the reproducer on this host.
+    let mut live_text = None;
+    let mut kernels = o.kernels.clone();
+    if o.live {
+        let rel = host_release();
+        match crate::live::repro::run_on_scratch(&s, &repro) {
+            Ok((t, status)) => {
+                write(&dir.join(format!("live-{rel}.txt")), &t)?;
+                // Reproduced here (the reproducer's verdict, exit 0): this kernel counts.
+                if status == 0 && kernels.is_empty() {
+                    kernels.push(rel.clone());
+                }
+                live_text = Some((rel, t));
+            }
+            Err(e) => eprintln!("diofuzz report: --live: {e}"),
+        }
+    }
+
+    // The plain-text report.
+    let sigvars = variants_with(&s, &main.signature);
+    let known = diofuzz::known::lookup(&main.signature, v.name);
+    let mut r = String::new();
+    let _ = writeln!(r, "Subject: [BUG] {title}\n");
+    let _ = writeln!(r, "What happens\n------------\n");
+    for f in &findings {
+        let _ = writeln!(r, "- {} ({}): {}", f.property.title(), f.property, f.detail);
+    }
+    if let Some(k) = known {
+        let _ = writeln!(r, "\n{}", wrap(&k.description, 78));
+    }
+    let _ = writeln!(r, "\nWhere\n-----\n");
+    let _ = writeln!(
+        r,
+        "Filesystem: {}. Reproduced on: {}.\nThe diofuzz model of the kernel predicts it for: {} (see path.txt).",
+        main.fs,
+        if kernels.is_empty() {
+            "not yet run on a real kernel".to_string()
+        } else {
+            format!("Linux {}", kernels.join(", "))
+        },
+        if sigvars.is_empty() {
+            v.name.to_string()
+        } else {
+            sigvars.join(", ")
+        }
+    );
+    let _ = writeln!(r, "\nReproducer\n----------\n");
+    let _ = writeln!(
+        r,
+        "repro.c in this folder is standalone (libc only):\n\n    cc -O2 -o repro repro.c && ./repro /mnt/scratch   # a directory on {}\n\nThe request, with the world it runs in:\n",
+        match main.fs {
+            "xfs" => "an XFS filesystem (reflink=1, the default)",
+            "ext4" => "an ext4 filesystem",
+            _ => "the filesystem named below",
+        }
+    );
+    if let Ok(p) = plan(&s) {
+        let _ = writeln!(r, "{}", describe(&p));
+    }
+    if let Some((rel, t)) = &live_text {
+        let _ = writeln!(r, "\nOutput on Linux {rel} (this host):\n");
+        for l in t.lines() {
+            let _ = writeln!(r, "    {l}");
+        }
+    }
+    let _ = writeln!(
+        r,
+        "\nWhy this breaks the contract\n----------------------------\n"
+    );
+    let mut seen = Vec::new();
+    for f in &findings {
+        if !seen.contains(&f.property) {
+            seen.push(f.property);
+            let _ = writeln!(r, "{}: {}\n", f.property, wrap(contract(f.property), 78));
+        }
+    }
+    let _ = writeln!(r, "How it gets there\n-----------------\n");
+    for (i, d) in main.path.iter().enumerate() {
+        let _ = writeln!(r, "  {}. {d}", i + 1);
+    }
+    let _ = writeln!(r, "\nRegression test\n---------------\n\n{fst_note}");
+    let _ = writeln!(
+        r,
+        "\nFound with diofuzz (model variant {}, signature {}).",
+        v.name, main.signature
+    );
+    write(&dir.join("report.txt"), &r)?;
+    eprintln!("diofuzz report: wrote {}", dir.display());
+    if let Err(e) = &fst {
+        eprintln!("diofuzz report: {e}");
+    }
+    Ok(0)
+}
+
+/// The plan in words (for the report).
+fn describe(p: &Plan) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "    filesystem: {}, block size {}{}",
+        p.key.fs.name(),
+        1u32 << p.key.blkbits,
+        if p.key.fs == FsKind::Xfs && p.key.reflink {
+            ", reflink"
+        } else {
+            ""
+        }
+    );
+    for st in &p.steps {
+        let _ = writeln!(s, "    set-up: {st:?}");
+    }
+    let c = &p.call;
+    let _ = writeln!(
+        s,
+        "    call: pwritev2(pos {}, len {}, RWF {:#x}) on a file opened{}{}{}{}{}{}",
+        c.pos,
+        c.len,
+        c.rwf,
+        if c.direct { " O_DIRECT" } else { "" },
+        if c.append { " O_APPEND" } else { "" },
+        if c.dsync { " O_DSYNC" } else { "" },
+        if c.sync { " O_SYNC" } else { "" },
+        c.rlimit_fsize
+            .map(|l| format!(", RLIMIT_FSIZE {l}"))
+            .unwrap_or_default(),
+        c.fault_at
+            .map(|f| format!(", the user buffer faults from byte {f} on"))
+            .unwrap_or_default()
+    );
+    s
+}
+
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for w in text.split_whitespace() {
+        if line > 0 && line + 1 + w.len() > width {
+            out.push('\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(w);
+        line += w.len();
+    }
+    out
+}
