@@ -87,7 +87,7 @@ rules! {
         "ext4_* and fscrypt sites are fs/ext4 only, xfs_* sites fs/xfs only, direct_write_fallback (FallbackFlush) runs for ext4 and the block device, sb_init_dio_done_wq only in iomap; iomap_dio_zero fails only above 64 KiB (WARN_ON_ONCE(len > IOMAP_ZERO_PAGE_SIZE))";
     BIO_EAGAIN_NOWAIT = "F2-bio-eagain",
         "a bio completing with -EAGAIN (BLK_STS_AGAIN) that was not submitted REQ_NOWAIT",
-        "include/linux/blk_types.h: BLK_STS_AGAIN is returned only for a REQ_NOWAIT bio that would block (bio_wouldblock_error); block/fops.c sets REQ_NOWAIT iff IOCB_NOWAIT; fs/iomap/direct-io.c sets it only through bio_set_polled() for an async IOCB_HIPRI|IOCB_NOWAIT request";
+        "include/linux/blk_types.h: BLK_STS_AGAIN is returned only for a REQ_NOWAIT bio that would block (bio_wouldblock_error); block/fops.c sets REQ_NOWAIT iff IOCB_NOWAIT; fs/iomap/direct-io.c sets it on a write bio at most through bio_set_polled() for an async IOCB_HIPRI|IOCB_NOWAIT request (a mainline snapshot between 6.19 and 7.1), and not at all in 6.12.117, 7.2.12 and 7.3.4 (REQ_POLLED only): the rule keeps what some kernel can produce";
     INVALIDATE_EIO_LAUNDER = "F3-launder",
         "invalidate_inode_pages2_range failing with anything but -EBUSY on ext4, XFS or a block device",
         "mm/truncate.c folio_launder calls ->launder_folio, which ext4_aops, xfs_address_space_operations and def_blk_aops do not have; the only other failure is -EBUSY (invalidate_complete_folio2)";
