@@ -26,77 +26,92 @@ use crate::scenario::*;
 /// One validity rule: a stable id, what it forbids, and the kernel source that forbids it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule {
+    /// Index in [`RULES`] (dispatch without string comparisons: the fuzz targets run the rules on
+    /// every input).
+    pub n: u8,
     pub id: &'static str,
     pub forbids: &'static str,
     pub source: &'static str,
 }
 
 macro_rules! rules {
-    ($($name:ident = $id:literal, $forbids:literal, $source:literal;)*) => {
-        $(pub const $name: Rule = Rule { id: $id, forbids: $forbids, source: $source };)*
+    ($($name:ident = $n:literal, $id:literal, $forbids:literal, $source:literal;)*) => {
+        $(pub const $name: Rule = Rule { n: $n, id: $id, forbids: $forbids, source: $source };)*
         /// Every rule, in the order [`normalise`] applies them.
         pub const RULES: &[Rule] = &[$($name),*];
     };
 }
 
 rules! {
-    DAX_NO_ATOMIC_DEVICE = "W1-dax-device",
+    DAX_NO_ATOMIC_DEVICE = 0, "W1-dax-device",
         "a DAX inode or dax mount on a device with hardware atomic write units",
         "S_DAX needs a DAX-capable block device (ext4_should_enable_dax / xfs_inode_should_enable_dax test the sb's dax_device); the DAX drivers (drivers/nvdimm/pmem.c pmem_attach_disk, drivers/s390/block/dcssblk.c) set no atomic_write_hw_* queue limits, and dm stacks DAX and atomic limits only when every target supports both; so bdev_can_atomic_write() is false and FMODE_CAN_ATOMIC_WRITE is never set";
-    DAX_PAGE_BLOCKS = "W2-dax-blocksize",
+    DAX_PAGE_BLOCKS = 1, "W2-dax-blocksize",
         "a DAX inode on a filesystem whose block size is not PAGE_SIZE",
         "ext4_fill_super / ext4_should_enable_dax (EXT4_FLAGS_BDEV_IS_DAX only for blocksize == PAGE_SIZE); xfs_setup_dax_always / xfs_inode_should_enable_dax (sb_blocksize == PAGE_SIZE)";
-    EXT4_DAX_EXCLUSIONS = "W3-ext4-dax",
+    EXT4_DAX_EXCLUSIONS = 2, "W3-ext4-dax",
         "an ext4 DAX inode that journals data, is inline, encrypted or verity; dax together with data=journal",
         "fs/ext4/inode.c ext4_should_enable_dax (false for ext4_should_journal_data, inline data, encrypt, verity); fs/ext4/super.c refuses dax with data=journal";
-    DAX_NO_PAGE_CACHE = "W4-dax-no-cache",
+    DAX_NO_PAGE_CACHE = 3, "W4-dax-no-cache",
         "delalloc blocks, cached pages or an mmap re-dirty race on a DAX inode",
         "DAX inodes use ext4_dax_aops / xfs_dax_aops: no page cache, no delayed allocation (fs/dax.c maps the media directly)";
-    VERITY_NO_WRITER = "W5-verity-writer",
+    VERITY_NO_WRITER = 4, "W5-verity-writer",
         "a write through a file descriptor on a verity inode (verity at open, or enabled after open)",
         "fs/verity/open.c __fsverity_file_open refuses FMODE_WRITE (-EPERM); fs/verity/enable.c fsverity_ioctl_enable calls deny_write_access() (-ETXTBSY while a writer exists); Documentation/filesystems/fsverity.rst: verity files are readonly";
-    INLINE_DATA_ALONE = "W6-inline",
+    INLINE_DATA_ALONE = 5, "W6-inline",
         "inline data together with extent blocks, the EXTENTS flag, or a size of a block or more",
         "fs/ext4/inline.c ext4_create_inline_data clears EXT4_INODE_EXTENTS; a write past ext4_get_max_inline_size() converts the inode (ext4_convert_inline_data_nolock) and clears INLINE_DATA, so an inline inode owns no blocks and holds less than an inode (<= one block)";
-    INDIRECT_LAYOUT = "W7-indirect",
+    INDIRECT_LAYOUT = 6, "W7-indirect",
         "unwritten blocks or bigalloc on an indirect-mapped (non-extent) ext4 inode",
         "fs/ext4/extents.c ext4_fallocate is -EOPNOTSUPP without EXT4_INODE_EXTENTS and the indirect DIO allocation writes no unwritten extents; bigalloc needs the extents feature (ext4_fill_super) and ext4_ind_migrate refuses bigalloc (-EOPNOTSUPP)";
-    EXTENTS_FEATURE = "W8-extents-feature",
+    EXTENTS_FEATURE = 7, "W8-extents-feature",
         "an extent-mapped ext4 inode on a filesystem without the extents feature",
         "ext4_new_inode sets EXT4_INODE_EXTENTS only with ext4_has_feature_extents; ext4_ext_migrate needs the feature (-EINVAL); the feature is never removed from a mounted filesystem";
-    FLAG_CHANGE_AFTER_OPEN = "W9-flag-race",
+    FLAG_CHANGE_AFTER_OPEN = 8, "W9-flag-race",
         "an inode flag change after open() that the kernel cannot make on an open file",
         "DAX: ext4_set_inode_flags / xfs_diflags_to_iflags keep S_DAX until the inode is reloaded (d_mark_dontcache); encryption is set only on new inodes (fscrypt_ioctl_set_policy: -ENOTDIR on a regular file); inline data is only ever converted away (ext4_convert_inline_data); chattr -e runs ext4_ind_migrate (fs/ext4/migrate.c), which refuses bigalloc, more than one extent (eh_entries > 1), an extent ending at or past EXT4_NDIR_BLOCKS and unwritten extents (their ee_len carries EXT_INIT_MAX_LEN, so end >= EXT4_NDIR_BLOCKS); chattr +e runs ext4_ext_migrate, which needs the extents feature and yields written extents only; ext4-only flags do not exist on XFS or a block device";
-    WRITE_OPEN_FLAGS = "W10-open-for-write",
+    WRITE_OPEN_FLAGS = 9, "W10-open-for-write",
         "a write through a file opened for writing while the inode was immutable, or append-only without O_APPEND",
         "fs/namei.c may_open (IS_APPEND without O_APPEND: -EPERM) and inode_permission (MAY_WRITE on IS_IMMUTABLE: -EPERM): such a file descriptor cannot exist; the flag can only have been set after open";
-    FS_OPTIONS = "W11-fs-options",
+    FS_OPTIONS = 10, "W11-fs-options",
         "options and inode flags of another filesystem (ext4 features on XFS, reflink on ext4, inode flags on a block device)",
         "ext4 has no reflink; XFS has no bigalloc, data=journal, inline data, fscrypt or (in the modelled versions) fs-verity; a block device file has none of these";
-    REFLINK_FEATURE = "W12-reflink",
+    REFLINK_FEATURE = 11, "W12-reflink",
         "shared blocks or the reflink inode flag on an XFS filesystem without reflink",
         "fs/xfs/xfs_reflink.c xfs_reflink_remap_prep (-EOPNOTSUPP without xfs_has_reflink): no extent can become shared, and XFS_DIFLAG2_REFLINK is set only there";
-    DEVICE_UNITS = "W13-device-units",
+    DEVICE_UNITS = 12, "W13-device-units",
         "device atomic write units that are not a power-of-two pair min <= max, both set, min >= the logical block size",
         "block/blk-settings.c blk_validate_atomic_write_limits (non-power-of-two or min > max: atomic writes unsupported, all limits 0); drivers report unit_min in logical blocks (drivers/nvme/host/core.c, drivers/scsi/sd.c)";
-    XFS_NO_BUSY_FOLIO = "W14-xfs-release",
+    XFS_NO_BUSY_FOLIO = 13, "W14-xfs-release",
         "a clean page-cache folio that cannot be released on XFS",
         "XFS has no buffer heads: iomap_release_folio (fs/iomap/buffered-io.c) refuses only dirty folios, so a folio whose release fails (PageState::Busy) cannot exist after the flush";
-    FAULT_SITE_FS = "F1-site",
+    FAULT_SITE_FS = 14, "F1-site",
         "an injected fault at a call site the scenario's filesystem never calls, or one that cannot fail at the model's block sizes",
         "ext4_* and fscrypt sites are fs/ext4 only, xfs_* sites fs/xfs only, direct_write_fallback (FallbackFlush) runs for ext4 and the block device, sb_init_dio_done_wq only in iomap; iomap_dio_zero fails only above 64 KiB (WARN_ON_ONCE(len > IOMAP_ZERO_PAGE_SIZE))";
-    BIO_EAGAIN_NOWAIT = "F2-bio-eagain",
+    BIO_EAGAIN_NOWAIT = 15, "F2-bio-eagain",
         "a bio completing with -EAGAIN (BLK_STS_AGAIN) that was not submitted REQ_NOWAIT",
         "include/linux/blk_types.h: BLK_STS_AGAIN is returned only for a REQ_NOWAIT bio that would block (bio_wouldblock_error); block/fops.c sets REQ_NOWAIT iff IOCB_NOWAIT; fs/iomap/direct-io.c sets it on a write bio at most through bio_set_polled() for an async IOCB_HIPRI|IOCB_NOWAIT request (a mainline snapshot between 6.19 and 7.1), and not at all in 6.12.117, 7.2.12 and 7.3.4 (REQ_POLLED only): the rule keeps what some kernel can produce";
-    INVALIDATE_EIO_LAUNDER = "F3-launder",
+    INVALIDATE_EIO_LAUNDER = 16, "F3-launder",
         "invalidate_inode_pages2_range failing with anything but -EBUSY on ext4, XFS or a block device",
         "mm/truncate.c folio_launder calls ->launder_folio, which ext4_aops, xfs_address_space_operations and def_blk_aops do not have; the only other failure is -EBUSY (invalidate_complete_folio2)";
-    FILE_MODIFIED_PRIVS = "F5-file-modified",
+    FILE_MODIFIED_PRIVS = 17, "F5-file-modified",
         "file_modified() failing where nothing in it can fail: on an IS_NOSEC inode (or a block device) only XFS's timestamp transaction can (-EIO)",
         "fs/inode.c file_modified_flags: file_remove_privs_flags returns 0 at once for IS_NOSEC or a non-regular file (the only source of -EPERM/-ENOMEM: __remove_privs); file_update_time_flags ignores a failed mnt_get_write_access_file and generic_update_time cannot fail without IOCB_NOWAIT (ext4 and the block device have no ->update_time); xfs_vn_update_time can fail its transaction (-EIO). Read in 7.3.4";
-    BDEV_NO_QUOTA = "F4-bdev-errno",
+    BDEV_NO_QUOTA = 18, "F4-bdev-errno",
         "quota or allocation errnos (-EDQUOT; -ENOSPC from write_begin) on a block device",
         "a block device's page cache has no quota and no allocation: blkdev_write_begin maps blocks 1:1 (blkdev_get_block / blkdev_iomap_begin), so write_begin cannot run out of space and nothing charges quota";
+}
+
+/// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
+/// input, so the fast path allocates nothing).
+macro_rules! msg {
+    ($detail:expr, $($arg:tt)*) => {
+        if $detail {
+            format!($($arg)*)
+        } else {
+            String::new()
+        }
+    };
 }
 
 /// A broken rule, with what in this scenario breaks it.
@@ -161,7 +176,7 @@ fn drop_flag_races(s: &mut Scenario, i: u8) {
 /// Is the inode DAX at open or at the write (an open file pins S_DAX, rule W9, so both agree in a
 /// valid scenario; before normalisation either counts).
 fn dax_any(s: &Scenario) -> bool {
-    s.world.inode.dax || s.inode_at_open().dax
+    s.world.inode.dax || (!s.races.is_empty() && s.inode_at_open().dax)
 }
 
 /// Blocks that hold data (written, unwritten, delalloc).
@@ -251,7 +266,7 @@ fn bad_transition(s: &Scenario, i: u8, from: bool, to: bool) -> Option<String> {
 pub fn violations(s: &Scenario) -> Vec<Violation> {
     let mut out = Vec::new();
     for rule in RULES {
-        if let Some(detail) = check_rule(s, rule) {
+        if let Some(detail) = check_rule(s, rule, true) {
             out.push(Violation {
                 rule: *rule,
                 detail,
@@ -264,7 +279,7 @@ pub fn violations(s: &Scenario) -> Vec<Violation> {
 /// The first broken rule (cheaper than [`violations`] when only validity matters).
 pub fn first_violation(s: &Scenario) -> Option<Violation> {
     RULES.iter().find_map(|rule| {
-        check_rule(s, rule).map(|detail| Violation {
+        check_rule(s, rule, true).map(|detail| Violation {
             rule: *rule,
             detail,
         })
@@ -278,7 +293,7 @@ pub fn first_violation(s: &Scenario) -> Option<Violation> {
 pub fn distance(s: &Scenario) -> u32 {
     RULES
         .iter()
-        .filter(|r| check_rule(s, r).is_some())
+        .filter(|r| check_rule(s, r, false).is_some())
         .map(|r| {
             if r.id != BIO_EAGAIN_NOWAIT.id {
                 return 1;
@@ -303,31 +318,39 @@ pub fn require_real_world(s: &Scenario) -> Result<(), String> {
 }
 
 pub fn is_valid(s: &Scenario) -> bool {
-    first_violation(s).is_none()
+    RULES.iter().all(|r| check_rule(s, r, false).is_none())
 }
 
-fn check_rule(s: &Scenario, rule: &Rule) -> Option<String> {
+fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
     let w = &s.world;
     let bs = 1u64 << w.blkbits;
-    let at_open = s.inode_at_open();
+    // No flag race: the inode at open is the inode at the write (skips the fold).
+    let at_open = if s.races.is_empty() {
+        w.inode
+    } else {
+        s.inode_at_open()
+    };
     let fs_file = s.fs != FsKind::Bdev;
-    match rule.id {
-        "W1-dax-device" => {
-            (fs_file && (dax_any(s) || w.mount.dax) && has_units(&w.device)).then(|| {
-                format!(
-                    "DAX with device atomic units {}..{}",
-                    w.device.awu_min, w.device.awu_max
-                )
-            })
-        }
-        "W2-dax-blocksize" => (fs_file && (dax_any(s) || w.mount.dax) && w.blkbits != 12)
-            .then(|| format!("DAX with {bs}-byte blocks")),
-        "W3-ext4-dax" => {
+    match rule.n {
+        // W1-dax-device
+        0 => (fs_file && (dax_any(s) || w.mount.dax) && has_units(&w.device)).then(|| {
+            msg!(
+                detail,
+                "DAX with device atomic units {}..{}",
+                w.device.awu_min,
+                w.device.awu_max
+            )
+        }),
+        // W2-dax-blocksize
+        1 => (fs_file && (dax_any(s) || w.mount.dax) && w.blkbits != 12)
+            .then(|| msg!(detail, "DAX with {bs}-byte blocks")),
+        // W3-ext4-dax
+        2 => {
             if s.fs != FsKind::Ext4 {
                 return None;
             }
             if w.mount.dax && w.mount.data_journal {
-                return Some("dax mount with data=journal".into());
+                return Some(msg!(detail, "dax mount with data=journal"));
             }
             [w.inode, at_open]
                 .iter()
@@ -339,46 +362,53 @@ fn check_rule(s: &Scenario, rule: &Rule) -> Option<String> {
                             || f.encrypted
                             || f.verity)
                 })
-                .map(|_| "a DAX inode that journals data, is inline, encrypted or verity".into())
+                .map(|_| {
+                    msg!(
+                        detail,
+                        "a DAX inode that journals data, is inline, encrypted or verity"
+                    )
+                })
         }
-        "W4-dax-no-cache" => {
+        // W4-dax-no-cache
+        3 => {
             if !fs_file || !dax_any(s) {
                 return None;
             }
             if w.blocks.iter().any(|b| b.kind == Extent::Delalloc) {
-                Some("delalloc block on a DAX inode".into())
+                Some(msg!(detail, "delalloc block on a DAX inode"))
             } else if w.pages.iter().any(|p| *p != PageState::None) {
-                Some("cached page on a DAX inode".into())
+                Some(msg!(detail, "cached page on a DAX inode"))
             } else if s.has_race(Race::MmapRedirty) {
-                Some("page-cache re-dirty race on a DAX inode".into())
+                Some(msg!(detail, "page-cache re-dirty race on a DAX inode"))
             } else {
                 None
             }
         }
-        "W5-verity-writer" => {
-            (s.fs == FsKind::Ext4 && !s.request.read && (w.inode.verity || at_open.verity))
-                .then(|| "write on a verity inode".into())
-        }
-        "W6-inline" => {
+        // W5-verity-writer
+        4 => (s.fs == FsKind::Ext4 && !s.request.read && (w.inode.verity || at_open.verity))
+            .then(|| msg!(detail, "write on a verity inode")),
+        // W6-inline
+        5 => {
             if s.fs != FsKind::Ext4 {
                 return None;
             }
             for (when, f) in [("at the write", w.inode), ("at open", at_open)] {
                 if f.inline_data && f.extents {
-                    return Some(format!("inline data with the EXTENTS flag {when}"));
+                    return Some(msg!(detail, "inline data with the EXTENTS flag {when}"));
                 }
             }
             if w.inode.inline_data {
                 if let Some(i) = w.blocks.iter().position(allocated) {
-                    return Some(format!("inline data with block {i} allocated"));
+                    return Some(msg!(detail, "inline data with block {i} allocated"));
                 }
                 if w.i_size >= bs {
-                    return Some(format!("inline data of {} bytes", w.i_size));
+                    return Some(msg!(detail, "inline data of {} bytes", w.i_size));
                 }
             }
             None
         }
-        "W7-indirect" => {
+        // W7-indirect
+        6 => {
             if s.fs != FsKind::Ext4 {
                 return None;
             }
@@ -387,21 +417,28 @@ fn check_rule(s: &Scenario, rule: &Rule) -> Option<String> {
                 .any(|f| !f.extents && !f.inline_data);
             if !w.inode.extents && !w.inode.inline_data {
                 if let Some(i) = w.blocks.iter().position(|b| b.kind == Extent::Unwritten) {
-                    return Some(format!("unwritten block {i} on an indirect inode"));
+                    return Some(msg!(detail, "unwritten block {i} on an indirect inode"));
                 }
             }
-            (indirect && w.cluster_bits != 0).then(|| "bigalloc with an indirect inode".into())
+            (indirect && w.cluster_bits != 0)
+                .then(|| msg!(detail, "bigalloc with an indirect inode"))
         }
-        "W8-extents-feature" => (s.fs == FsKind::Ext4
+        // W8-extents-feature
+        7 => (s.fs == FsKind::Ext4
             && !w.mount.extents_feature
             && (w.inode.extents || at_open.extents))
-            .then(|| "extent-mapped inode without the extents feature".into()),
-        "W9-flag-race" => {
+            .then(|| msg!(detail, "extent-mapped inode without the extents feature")),
+        // W9-flag-race
+        8 => {
+            if s.races.is_empty() {
+                return None;
+            }
             for i in 0..13u8 {
                 if changed(s, i) {
                     let (from, to) = (get(&at_open, i), get(&w.inode, i));
                     if let Some(why) = bad_transition(s, i, from, to) {
-                        return Some(format!(
+                        return Some(msg!(
+                            detail,
                             "{} {from} -> {to}: {why}",
                             INODE_FLAG_NAMES[i as usize]
                         ));
@@ -410,24 +447,31 @@ fn check_rule(s: &Scenario, rule: &Rule) -> Option<String> {
             }
             None
         }
-        "W10-open-for-write" => {
+        // W10-open-for-write
+        9 => {
             if s.request.read || !fs_file {
                 return None;
             }
             if at_open.immutable {
-                Some("opened for writing while immutable".into())
+                Some(msg!(detail, "opened for writing while immutable"))
             } else if at_open.append_only && !s.request.open.append {
-                Some("opened for writing without O_APPEND while append-only".into())
+                Some(msg!(
+                    detail,
+                    "opened for writing without O_APPEND while append-only"
+                ))
             } else {
                 None
             }
         }
-        "W11-fs-options" => fs_options(s),
-        "W12-reflink" => (s.fs == FsKind::Xfs
+        // W11-fs-options
+        10 => fs_options(s),
+        // W12-reflink
+        11 => (s.fs == FsKind::Xfs
             && !w.mount.xfs_reflink
             && (w.inode.reflink || at_open.reflink || w.blocks.iter().any(|b| b.shared)))
-        .then(|| "reflink state without the reflink feature".into()),
-        "W13-device-units" => {
+        .then(|| msg!(detail, "reflink state without the reflink feature")),
+        // W13-device-units
+        12 => {
             let d = &w.device;
             if !has_units(d) {
                 return None;
@@ -440,50 +484,63 @@ fn check_rule(s: &Scenario, rule: &Rule) -> Option<String> {
                 && d.awu_min <= d.awu_max
                 && d.awu_min >= lbs;
             (!ok).then(|| {
-                format!(
+                msg!(
+                    detail,
                     "units {}..{} with {lbs}-byte logical blocks",
-                    d.awu_min, d.awu_max
+                    d.awu_min,
+                    d.awu_max
                 )
             })
         }
-        "W14-xfs-release" => (s.fs == FsKind::Xfs && w.pages.contains(&PageState::Busy))
-            .then(|| "a busy (unreleasable) clean folio on XFS".into()),
-        "F1-site" => s
+        // W14-xfs-release
+        13 => (s.fs == FsKind::Xfs && w.pages.contains(&PageState::Busy))
+            .then(|| msg!(detail, "a busy (unreleasable) clean folio on XFS")),
+        // F1-site
+        14 => s
             .faults
             .iter()
             .find(|f| !site_reachable(s.fs, f.site))
-            .map(|f| format!("{} on {}", f.site.function(), s.fs.name())),
-        "F2-bio-eagain" => {
+            .map(|f| msg!(detail, "{} on {}", f.site.function(), s.fs.name())),
+        // F2-bio-eagain
+        15 => {
             let nowait_bio = bio_may_be_nowait(s);
             s.faults
                 .iter()
                 .find(|f| f.site == Site::BioEndIo && f.errno == EAGAIN && !nowait_bio)
-                .map(|_| "bio completion -EAGAIN without REQ_NOWAIT".into())
+                .map(|_| msg!(detail, "bio completion -EAGAIN without REQ_NOWAIT"))
         }
-        "F3-launder" => s
+        // F3-launder
+        16 => s
             .faults
             .iter()
             .find(|f| f.site == Site::InvalidateFolio && f.errno != EBUSY)
-            .map(|f| format!("invalidation {}", name(f.errno))),
-        "F5-file-modified" => s
+            .map(|f| msg!(detail, "invalidation {}", name(f.errno))),
+        // F5-file-modified
+        17 => s
             .faults
             .iter()
             .find(|f| file_modified_impossible(s, f))
             .map(|f| {
-                format!(
+                msg!(
+                    detail,
                     "file_modified {} with IS_NOSEC on {}",
                     name(f.errno),
                     s.fs.name()
                 )
             }),
-        "F4-bdev-errno" => {
+        // F4-bdev-errno
+        18 => {
             if s.fs != FsKind::Bdev {
                 return None;
             }
-            s.faults
-                .iter()
-                .find(|f| bdev_errno_impossible(f))
-                .map(|f| format!("{} {} on a block device", f.site.function(), name(f.errno)))
+            s.faults.iter().find(|f| bdev_errno_impossible(f)).map(|f| {
+                msg!(
+                    detail,
+                    "{} {} on a block device",
+                    f.site.function(),
+                    name(f.errno)
+                )
+            })
         }
         _ => None,
     }
@@ -505,14 +562,18 @@ fn bio_may_be_nowait(s: &Scenario) -> bool {
 
 /// Rule F5: a file_modified() error with nothing that can produce it.
 fn file_modified_impossible(s: &Scenario, f: &Fault) -> bool {
+    file_modified_impossible_for(s.fs, s.world.inode.nosec, f)
+}
+
+fn file_modified_impossible_for(fs: FsKind, nosec: bool, f: &Fault) -> bool {
     if f.site != Site::FileModified {
         return false;
     }
-    match s.fs {
+    match fs {
         // S_ISREG is false for a block device node: no privilege stripping, no ->update_time.
         FsKind::Bdev => true,
-        FsKind::Ext4 => s.world.inode.nosec,
-        FsKind::Xfs => s.world.inode.nosec && f.errno != EIO,
+        FsKind::Ext4 => nosec,
+        FsKind::Xfs => nosec && f.errno != EIO,
     }
 }
 
@@ -591,7 +652,7 @@ pub fn normalise(s: &mut Scenario) -> Vec<&'static str> {
     for _ in 0..4 {
         let mut any = false;
         for rule in RULES {
-            if check_rule(s, rule).is_some() {
+            if check_rule(s, rule, false).is_some() {
                 fix(s, rule);
                 any = true;
                 if !applied.contains(&rule.id) {
@@ -608,16 +669,19 @@ pub fn normalise(s: &mut Scenario) -> Vec<&'static str> {
 
 fn fix(s: &mut Scenario, rule: &Rule) {
     let bs = 1u64 << s.world.blkbits;
-    match rule.id {
-        // The kernel does not make the inode DAX on such a device / filesystem.
-        "W1-dax-device" | "W2-dax-blocksize" => clear_dax(s),
-        "W3-ext4-dax" => {
+    match rule.n {
+        // W1-dax-device, W2-dax-blocksize: the kernel does not make the inode DAX on such a
+        // device / filesystem.
+        0 | 1 => clear_dax(s),
+        // W3-ext4-dax
+        2 => {
             if s.world.mount.dax && s.world.mount.data_journal {
                 s.world.mount.dax = false;
             }
             clear_dax(s);
         }
-        "W4-dax-no-cache" => {
+        // W4-dax-no-cache
+        3 => {
             for b in s.world.blocks.iter_mut() {
                 if b.kind == Extent::Delalloc {
                     b.kind = Extent::Hole;
@@ -626,11 +690,13 @@ fn fix(s: &mut Scenario, rule: &Rule) {
             s.world.pages.clear();
             s.races.retain(|r| *r != Race::MmapRedirty);
         }
-        "W5-verity-writer" => {
+        // W5-verity-writer
+        4 => {
             s.world.inode.verity = false;
             drop_flag_races(s, flag::VERITY);
         }
-        "W6-inline" => {
+        // W6-inline
+        5 => {
             // An inline inode: no EXTENTS flag, no blocks, less than a block of data.
             drop_flag_races(s, flag::EXTENTS);
             drop_flag_races(s, flag::INLINE_DATA);
@@ -645,7 +711,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 }
             }
         }
-        "W7-indirect" => {
+        // W7-indirect
+        6 => {
             if !s.world.inode.extents {
                 for b in s.world.blocks.iter_mut() {
                     if b.kind == Extent::Unwritten {
@@ -656,8 +723,10 @@ fn fix(s: &mut Scenario, rule: &Rule) {
             }
             s.world.cluster_bits = 0;
         }
-        "W8-extents-feature" => s.world.mount.extents_feature = true,
-        "W9-flag-race" => {
+        // W8-extents-feature
+        7 => s.world.mount.extents_feature = true,
+        // W9-flag-race
+        8 => {
             let at_open = s.inode_at_open();
             let bad: Vec<u8> = (0..13u8)
                 .filter(|&i| {
@@ -669,7 +738,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 drop_flag_races(s, i);
             }
         }
-        "W10-open-for-write" => {
+        // W10-open-for-write
+        9 => {
             // The flag can only have been set after the file was opened for writing.
             for (i, bad) in [
                 (flag::IMMUTABLE, s.inode_at_open().immutable),
@@ -691,7 +761,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 }
             }
         }
-        "W11-fs-options" => {
+        // W11-fs-options
+        10 => {
             let w = &mut s.world;
             let dm = Mount::default();
             match s.fs {
@@ -725,12 +796,14 @@ fn fix(s: &mut Scenario, rule: &Rule) {
             }
             // Races on flags the filesystem does not have go with them (W9 drops them).
         }
-        "W12-reflink" => {
+        // W12-reflink
+        11 => {
             s.world.inode.reflink = false;
             s.world.blocks.iter_mut().for_each(|b| b.shared = false);
             drop_flag_races(s, flag::REFLINK);
         }
-        "W13-device-units" => {
+        // W13-device-units
+        12 => {
             let lbs = 1u32 << s.world.lbs_bits;
             let d = &mut s.world.device;
             let ok_pair = d.awu_min != 0
@@ -745,37 +818,44 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 d.awu_max = 0;
             }
         }
-        "W14-xfs-release" => {
+        // W14-xfs-release
+        13 => {
             for p in s.world.pages.iter_mut() {
                 if *p == PageState::Busy {
                     *p = PageState::Clean;
                 }
             }
         }
-        "F1-site" => {
+        // F1-site
+        14 => {
             let fs = s.fs;
             s.faults.retain(|f| site_reachable(fs, f.site));
         }
         // Only called when the bios cannot be REQ_NOWAIT (check_rule).
-        "F2-bio-eagain" => {
+        // F2-bio-eagain
+        15 => {
             for f in s.faults.iter_mut() {
                 if f.site == Site::BioEndIo && f.errno == EAGAIN {
                     f.errno = EIO;
                 }
             }
         }
-        "F3-launder" => {
+        // F3-launder
+        16 => {
             for f in s.faults.iter_mut() {
                 if f.site == Site::InvalidateFolio {
                     f.errno = EBUSY;
                 }
             }
         }
-        "F5-file-modified" => {
-            let t = s.clone();
-            s.faults.retain(|f| !file_modified_impossible(&t, f));
+        // F5-file-modified
+        17 => {
+            let (fs, nosec) = (s.fs, s.world.inode.nosec);
+            s.faults
+                .retain(|f| !file_modified_impossible_for(fs, nosec, f));
         }
-        "F4-bdev-errno" => {
+        // F4-bdev-errno
+        18 => {
             for f in s.faults.iter_mut() {
                 if bdev_errno_impossible(f) {
                     f.errno = EIO;
