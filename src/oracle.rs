@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! The oracle: properties O1-O9 of ../shared/spec/oracle.md, evaluated over one [`Execution`].
+//! The oracle: properties O1-O9 of docs/oracle.md §2 (O8: docs/oracle-o8.md, O9:
+//! docs/model-state.md), evaluated over one [`Execution`].
 //! A finding is a value; the fuzz targets turn it into a panic.
 
 use crate::errno;

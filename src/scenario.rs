@@ -587,8 +587,8 @@ impl Site {
             Site::Reserved21 => "reserved",
         }
     }
-    /// The errnos the real function can return at this site (spec §8). The first is the default
-    /// used when an encoded errno is not one of them.
+    /// The errnos the real function can return at this site (docs/model.md §8). The first is the
+    /// default used when an encoded errno is not one of them.
     pub fn errnos(self) -> &'static [i64] {
         use crate::errno::*;
         match self {

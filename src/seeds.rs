@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! Named, readable seed scenarios: the fstests atomic-write checks (A1-A7, E1-E4 of
-//! ../shared/spec/oracle.md) and the seed thread's cases. `diofuzz seeds` encodes them into
-//! corpus/dio_write/ (one file per name); `cargo test` checks the committed files are up to date.
+//! Named, readable seed scenarios: the fstests atomic-write checks (A1-A7, E1-E4 and E6 of
+//! docs/oracle.md §6) and the seed thread's cases (docs/oracle.md §5). `diofuzz seeds` encodes them
+//! into corpus/dio_write/ (one file per name); `cargo test` checks the committed files are up to
+//! date.
 
 use crate::generators::*;
 use crate::scenario::*;

@@ -3,8 +3,10 @@
 //! (and the patch versions of the seed thread), each switch named after the commit that changed it.
 //! The model's branches read these switches; no function is copied per version.
 //!
-//! Commit ids are the ones named in ../shared/spec/kernel-dio-paths.md; where the spec gives the
-//! release but no id, the switch says so ("(release)") rather than invent one.
+//! Commit ids are the upstream commits that changed each behaviour, as read in the kernel trees
+//! and patch mails listed in docs/model.md §0 (the table of docs/model.md §9 gives every switch,
+//! its commit and its value per variant). Where no single commit is known, only the release that
+//! changed it, the switch names the release ("(release)") rather than invent an id.
 
 use serde::{Deserialize, Serialize};
 
@@ -112,7 +114,8 @@ pub struct Variant {
     /// 6.18 (release): no user-memory check in iomap_dio_bio_iter or blkdev_direct_IO;
     /// bio_iov_iter_get_pages only aligns the bio size down to the logical block size;
     /// bio_split_io_at fails a page-crossing bio whose bvecs are off the DMA alignment (-EINVAL at
-    /// submission). (Correction to spec §4.3, read in 6.18.2 and 7.1.5; confirmed live.)
+    /// submission). (Correction to an earlier summary, docs/model.md §4.3 and §10; read in
+    /// 6.18.2 and 7.1.5; confirmed live.)
     pub dma_align_at_bio_split: bool,
     /// 4ad357e39b2e "iomap: fix submission side handling of completion side errors" (7.0; also in
     /// 6.18.y stable, Feb 2026): the dio->error early exit keeps `copied` instead of reverting to 0.

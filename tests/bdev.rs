@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! Behaviour of the block-device model (spec §7): open-time atomic capability per version, the
-//! no-truncation rule at the device end, the invalidation -EBUSY -> buffered fallback of an atomic
-//! write, one REQ_ATOMIC bio, the one-bio limit, and direct_write_fallback.
+//! Behaviour of the block-device model (docs/model.md §7): open-time atomic capability per version,
+//! the no-truncation rule at the device end, the invalidation -EBUSY -> buffered fallback of an
+//! atomic write, one REQ_ATOMIC bio, the one-bio limit, and direct_write_fallback.
 
 mod common;
 use common::{go, props};

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! Behaviour of the ext4 model (with the iomap and VFS paths it takes) per variant: the spec's truth tables, the fstests
-//! atomic-write checks A1-A7 / E1-E4 / E6 on v6.13 and v6.18, per-variant expectations, and the
-//! seed thread's own argument.
+//! Behaviour of the ext4 model (with the iomap and VFS paths it takes) per variant: the truth
+//! tables of docs/model.md, the fstests atomic-write checks A1-A7 / E1-E4 / E6 on v6.13 and v6.18,
+//! per-variant expectations, and the seed thread's own argument.
 
 mod common;
 use common::{go, props};
@@ -441,8 +441,8 @@ fn rwf_dontcache_unknown_before_6_14() {
 fn nonatomic_error_after_progress_per_variant() {
     let s = seed("nonatomic_extend_efault");
     // 6.14 / 6.18: progress on the first mapping, -EFAULT on the next one wins through
-    // dio->error (spec §4.5 case 4): an error although data was written; the failed extension is
-    // truncated away, nothing buffered.
+    // dio->error (docs/model.md §4.5 case 4): an error although data was written; the failed
+    // extension is truncated away, nothing buffered.
     for var in ["v6.14", "v6.18"] {
         let x = go(&s, var);
         assert_eq!(x.ret, -EFAULT, "{var}");
@@ -451,7 +451,7 @@ fn nonatomic_error_after_progress_per_variant() {
     }
     // 6.15-6.17: ->iomap_end's -ENOTBLK overrides the second mapping's -EFAULT, the short DIO
     // falls back, the buffered copy faults, and ext4 returns -EFAULT after ki_pos moved past
-    // the DIO bytes (spec §1.1: ki_pos and the return value disagree).
+    // the DIO bytes (docs/model.md §1.1: ki_pos and the return value disagree).
     let x = go(&s, "v6.15");
     assert_eq!(x.ret, -EFAULT);
     assert!(x.trace.decided(

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! Behaviour of the XFS model per variant (spec §6): the write_iter / DIO dispatch rules that
-//! change between versions, the HW -> SW atomic retry, the DAX escape, the reflink and always-CoW
-//! bounces to buffered I/O, and the fstests atomic-write checks A1-A6 / E1, E2, E4, E6.
+//! Behaviour of the XFS model per variant (docs/model.md §6): the write_iter / DIO dispatch rules
+//! that change between versions, the HW -> SW atomic retry, the DAX escape, the reflink and
+//! always-CoW bounces to buffered I/O, and the fstests atomic-write checks A1-A6 / E1, E2, E4, E6.
 
 mod common;
 use common::{go, props};
@@ -434,7 +434,7 @@ fn e1_e2_sweep() {
 }
 
 // ---------------------------------------------------------------- model predictions
-// Behaviours the model derives from the kernel code that the spec does not list; each is a
+// Behaviours the model derives from the kernel code beyond what earlier summaries listed; each is a
 // candidate finding to confirm on a live kernel.
 
 /// O_APPEND moves ki_pos to an i_size that is sector- but not block-aligned after

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! block/fops.c: blkdev_open (atomic capability), bdev_statx's atomic units, blkdev_write_iter,
 //! blkdev_direct_write, blkdev_direct_IO with its three bio builders, blkdev_buffered_write
-//! (spec §7; read in 6.12.y, 6.13 and 6.18).
+//! (docs/model.md §7; read in 6.12.y, 6.13 and 6.18).
 //!
 //! The device is the file: its size is the scenario's i_size and every block inside it is
 //! readable device content (holes, unwritten and delalloc blocks of the layout read as zeroes and
@@ -29,7 +29,7 @@ fn bdev_can_atomic_write(cx: &Cx) -> bool {
 /// 6.11/plain 6.12: only for an O_DIRECT open (bdev_can_atomic_write && O_DIRECT);
 /// c3be7ebbbce5 (6.13, 6.12.y) moved the O_DIRECT test to generic_atomic_write_valid (per I/O,
 /// -EOPNOTSUPP), and blkdev_open sets the flag for any open of an atomic-capable device
-/// (6.12.y, 6.13 and 6.18 read; the research notes confirm no O_DIRECT test there).
+/// (6.12.y, 6.13 and 6.18 read: no O_DIRECT test there; docs/model.md §7.1).
 pub fn blkdev_open_can_atomic(cx: &mut Cx, o_direct: bool) -> bool {
     bdev_can_atomic_write(cx) && (cx.v.atomic_valid_checks_direct || o_direct)
 }
@@ -58,7 +58,7 @@ fn bdev_normalize(cx: &mut Cx) {
     }
 }
 
-/// blkdev_write_iter() (spec §7 and the research notes' Q8 for the errno order).
+/// blkdev_write_iter() (docs/model.md §7.2, which gives the order of its checks).
 pub fn blkdev_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "blkdev_write_iter";
     cx.enter(

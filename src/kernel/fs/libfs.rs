@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! fs/libfs.c: direct_write_fallback() (spec §2), used by the block device after a short or
-//! refused direct write. Also the thin iomap_file_buffered_write() the XFS and block-device
+//! fs/libfs.c: direct_write_fallback() (docs/model.md §2.4), used by the block device after a short
+//! or refused direct write. Also the thin iomap_file_buffered_write() the XFS and block-device
 //! buffered paths call (fs/iomap/buffered-io.c; kept here until iomap has a buffered-io module).
 
 use crate::kernel::include::linux::fs::{IovIter, Kiocb};

@@ -96,8 +96,8 @@ pub fn sys_pwritev2(cx: &mut Cx) -> SysResult {
     if e != 0 {
         return done(cx, e, &ki);
     }
-    // FMODE_CAN_ATOMIC_WRITE is decided once at open (spec §1.1): note when the inode, as it is
-    // now, would not get it (a flag changed after open).
+    // FMODE_CAN_ATOMIC_WRITE is decided once at open (docs/model.md §1.1): note when the inode, as
+    // it is now, would not get it (a flag changed after open).
     if ki.has(IOCB_ATOMIC)
         && cx.s.inode_at_open() != cx.inode.flags
         && crate::kernel::fs::statx_atomic(cx).0 == 0

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! mm/filemap.c: kiocb_invalidate_pages(), filemap_write_and_wait_range(),
 //! kiocb_invalidate_post_direct_write(), and generic_perform_write() as the buffered data path.
-//! Identical in every version the spec read (6.12-7.1), and in 7.2.12 and 7.3.4 (read).
+//! Identical in every version read, 6.12.y to 7.1.5, and in 7.2.12 and 7.3.4 (docs/model.md §2).
 
 use crate::errno::*;
 use crate::kernel::include::linux::fs::{IovIter, Kiocb};

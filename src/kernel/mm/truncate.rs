@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! mm/truncate.c: invalidate_inode_pages2_range() and invalidate_mapping_pages().
-//! Identical in every version the spec read (6.12-7.1), and in 7.2.12 and 7.3.4 (read).
+//! Identical in every version read, 6.12.y to 7.1.5, and in 7.2.12 and 7.3.4 (docs/model.md
+//! §2.1).
 
 use crate::errno::*;
 use crate::model::*;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! fs/ext4/file.c: ext4_file_open (atomic capability), ext4_file_write_iter, ext4_dio_write_iter,
 //! ext4_dio_write_checks, ext4_buffered_write_iter, ext4_write_checks, ext4_dio_write_end_io,
-//! ext4_handle_inode_extension, ext4_inode_extension_cleanup (spec §5).
+//! ext4_handle_inode_extension, ext4_inode_extension_cleanup (docs/model.md §5).
 
 use super::inode::{ext4_map_blocks, ext4_should_use_dio, MapBlocks};
 use super::super_::ext4_atomic_write_init;
@@ -41,7 +41,7 @@ fn is_dax(cx: &Cx) -> bool {
     cx.inode.flags.dax
 }
 
-/// ext4_file_write_iter() (spec §5.1).
+/// ext4_file_write_iter() (docs/model.md §5.1).
 pub fn ext4_file_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "ext4_file_write_iter";
     cx.enter(
@@ -87,7 +87,8 @@ pub fn ext4_file_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> 
     cx.ret(F, r)
 }
 
-/// ext4_dax_write_iter() (spec §5.9): exclusive lock, write checks, dax_iomap_rw, size update.
+/// ext4_dax_write_iter() (docs/model.md §5.9): exclusive lock, write checks, dax_iomap_rw, size
+/// update.
 fn ext4_dax_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "ext4_dax_write_iter";
     cx.enter(F, &[("pos", ki.ki_pos as i64)]);
@@ -107,7 +108,7 @@ fn ext4_dax_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     cx.ret(F, r)
 }
 
-/// ext4_buffered_write_iter() (spec §5.5): no IOCB_ATOMIC check in any version.
+/// ext4_buffered_write_iter() (docs/model.md §5.5): no IOCB_ATOMIC check in any version.
 pub fn ext4_buffered_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "ext4_buffered_write_iter";
     cx.enter(
@@ -240,7 +241,7 @@ fn ext4_dio_needs_zeroing(cx: &mut Cx, pos: u64, len: u64) -> bool {
     tail_partial && mapped(cx, tail, 1).is_none()
 }
 
-/// ext4_dio_write_checks() (spec §5.4).
+/// ext4_dio_write_checks() (docs/model.md §5.4).
 fn ext4_dio_write_checks(
     cx: &mut Cx,
     ki: &mut Kiocb,
@@ -298,7 +299,7 @@ fn ext4_dio_write_checks(
     }
 }
 
-/// ext4_dio_write_iter() (spec §5.2).
+/// ext4_dio_write_iter() (docs/model.md §5.2).
 pub fn ext4_dio_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "ext4_dio_write_iter";
     cx.enter(
@@ -407,7 +408,7 @@ pub fn ext4_dio_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i
     cx.ret(F, ret)
 }
 
-/// ext4_dio_write_end_io() (spec §5.6).
+/// ext4_dio_write_end_io() (docs/model.md §5.6).
 pub fn ext4_dio_write_end_io(cx: &mut Cx, ki: &Kiocb, size: u64, error: i64, flags: u32) -> i64 {
     const F: &str = "ext4_dio_write_end_io";
     cx.enter(

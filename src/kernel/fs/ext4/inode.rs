@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! fs/ext4/inode.c: ext4_map_blocks (as far as the DIO path sees it), ext4_iomap_begin,
 //! ext4_iomap_overwrite_begin, ext4_iomap_alloc, ext4_map_blocks_atomic_write[_slow],
-//! ext4_set_iomap, ext4_iomap_end, ext4_dio_alignment / ext4_should_use_dio (spec §5.3, §5.7).
+//! ext4_set_iomap, ext4_iomap_end, ext4_dio_alignment / ext4_should_use_dio
+//! (docs/model.md §5.3, §5.7).
 
 use crate::errno::*;
 use crate::kernel::fs::iomap::*;
@@ -33,8 +34,9 @@ pub struct MapBlocks {
 /// ext4_should_journal_data() via ext4_inode_journal_mode(): a data=journal mount, or the per-inode
 /// JOURNAL_DATA flag where it takes effect (journal present, nodelalloc mount; 6.18: no large
 /// folios). The scenario's `journal_data` inode flag stands for "the flag takes effect". Encrypted
-/// regular files are never journalled (ordered mode). Correction to spec §5.3/§5.8, read in
-/// 6.13 and 6.18: `chattr +j` alone does not force the fallback on a delalloc mount.
+/// regular files are never journalled (ordered mode). Correction to an earlier summary
+/// (docs/model.md §5.3, §10), read in 6.13 and 6.18: `chattr +j` alone does not force the fallback
+/// on a delalloc mount.
 pub fn ext4_should_journal_data(cx: &Cx) -> bool {
     (cx.s.world.mount.data_journal || cx.inode.flags.journal_data) && !cx.inode.flags.encrypted
 }
@@ -204,7 +206,7 @@ fn ext4_map_blocks_atomic_write(
     m_len as i64
 }
 
-/// ext4_iomap_alloc() (spec §5.7).
+/// ext4_iomap_alloc() (docs/model.md §5.7).
 fn ext4_iomap_alloc(cx: &mut Cx, map: &mut MapBlocks, flags: u32) -> i64 {
     const F: &str = "ext4_iomap_alloc";
     cx.enter(F, &[("lblk", map.lblk as i64), ("len", map.len as i64)]);
@@ -292,7 +294,7 @@ fn ext4_set_iomap(cx: &Cx, map: &MapBlocks, offset: u64, length: u64, flags: u32
     }
 }
 
-/// ext4_iomap_begin() (spec §5.7).
+/// ext4_iomap_begin() (docs/model.md §5.7).
 pub fn ext4_iomap_begin(cx: &mut Cx, offset: u64, length: u64, flags: u32) -> Result<Iomap, i64> {
     const F: &str = "ext4_iomap_begin";
     cx.enter(
@@ -388,7 +390,8 @@ pub fn ext4_iomap_overwrite_begin(
     r
 }
 
-/// ext4_iomap_end() (spec §5.7, S4). None: the variant has no ->iomap_end (6.18+).
+/// ext4_iomap_end() (docs/model.md §5.7; S4 of docs/oracle.md §5). None: the variant has no
+/// ->iomap_end (6.18+).
 pub fn ext4_iomap_end(
     cx: &mut Cx,
     _offset: u64,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! fs/iomap/direct-io.c: iomap_dio_rw(), __iomap_dio_rw(), iomap_dio_iter(), iomap_dio_bio_iter(),
-//! iomap_dio_zero(), iomap_dio_complete() (spec §4). Version differences are variant switches.
+//! iomap_dio_zero(), iomap_dio_complete() (docs/model.md §4). Version differences are variant
+//! switches.
 //!
 //! Timing model: a bio completes when it is submitted (so a failed bio is seen by the next loop
 //! iteration's dio->error test, the adversarial order); an async (aio) DIO that submitted bios is
@@ -286,7 +287,7 @@ fn actor_result(cx: &mut Cx, it: &mut IomapIter, copied: u64, ret: i64) -> i64 {
     }
 }
 
-/// iomap_dio_bio_iter() (spec §4.3).
+/// iomap_dio_bio_iter() (docs/model.md §4.3).
 fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut IovIter) -> i64 {
     let m = it.iomap.expect("mapping");
     let length = it.length();

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! fs/iomap/iter.c: iomap_iter() with both protocols (spec §3).
+//! fs/iomap/iter.c: iomap_iter() with both protocols (docs/model.md §3).
 //! - 6.12-6.14: the actor returns processed bytes / 0 / -errno; ->iomap_end's error is returned
 //!   only when processed == 0 (an actor error wins).
 //! - 6.15+ (bc264fea0f6f): the actor advances the iterator and sets status; ->iomap_end's error is
@@ -105,9 +105,9 @@ pub struct ActorOutcome {
     pub error: i64,
 }
 
-/// Spec §3 truth table: given what the actor did and what ->iomap_end returned (None: no
-/// ->iomap_end), what iomap_iter returns for the mapping: Some(ret) to stop (0 or -errno), None to
-/// go on to the next mapping.
+/// The precedence table of docs/model.md §3.2: given what the actor did and what ->iomap_end
+/// returned (None: no ->iomap_end), what iomap_iter returns for the mapping: Some(ret) to stop (0
+/// or -errno), None to go on to the next mapping.
 pub fn iter_precedence(p: IterProtocol, a: ActorOutcome, end: Option<i64>) -> Option<i64> {
     let end_err = end.filter(|&r| r < 0);
     match p {
@@ -224,7 +224,7 @@ mod tests {
         ActorOutcome { progress, error }
     }
 
-    /// The spec's §3.2 table, row by row, for both protocols.
+    /// The precedence table of docs/model.md §3.2, row by row, for both protocols.
     #[test]
     fn precedence_table() {
         // advanced n>0, status 0, any E: continue

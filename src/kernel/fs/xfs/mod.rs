@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! fs/xfs: the DIO write path (xfs_file.c), the direct-write and atomic CoW ->iomap_begin
 //! (xfs_iomap.c), CoW fork allocation and remapping (xfs_reflink.c), and the atomic write limits
-//! (xfs_iops.c / xfs_inode.h), spec §6.
+//! (xfs_iops.c / xfs_inode.h), docs/model.md §6.
 //!
 //! Model conventions: the data fork is the block map of [`crate::model::Cx`] (one `Blk` per fs
 //! block, `extent` = the physical extent, `shared` = the block is shared with another file).

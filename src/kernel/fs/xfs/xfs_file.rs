@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! fs/xfs/xfs_file.c: xfs_file_open (atomic capability), statx, xfs_file_write_iter,
 //! xfs_file_dio_write and its unaligned / aligned / atomic paths, xfs_file_write_checks,
-//! xfs_file_dax_write, xfs_file_buffered_write, xfs_dio_write_end_io (spec §6).
+//! xfs_file_dax_write, xfs_file_buffered_write, xfs_dio_write_end_io (docs/model.md §6).
 //! Zoned (RT) inodes are not modelled.
 
 use super::xfs_iomap::xfs_iomap_write_unwritten;
@@ -135,7 +135,7 @@ fn bounce_flag(cx: &Cx) -> u32 {
     }
 }
 
-/// xfs_file_write_iter() (spec §6.1).
+/// xfs_file_write_iter() (docs/model.md §6.1).
 pub fn xfs_file_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "xfs_file_write_iter";
     cx.enter(
@@ -206,7 +206,8 @@ pub fn xfs_file_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i
     cx.ret(F, r)
 }
 
-/// xfs_file_dio_write(): the dispatch (spec §6.2). Uses ki_pos before generic_write_checks.
+/// xfs_file_dio_write(): the dispatch (docs/model.md §6.2). Uses ki_pos before
+/// generic_write_checks.
 fn xfs_file_dio_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "xfs_file_dio_write";
     let count = iter.count;
@@ -235,7 +236,7 @@ fn xfs_file_dio_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     cx.ret(F, r)
 }
 
-/// xfs_file_dio_write_aligned() (spec §6.4).
+/// xfs_file_dio_write_aligned() (docs/model.md §6.4).
 fn xfs_file_dio_write_aligned(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "xfs_file_dio_write_aligned";
     cx.enter(
@@ -269,9 +270,9 @@ fn xfs_file_dio_write_aligned(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -
     cx.ret(F, r)
 }
 
-/// xfs_file_dio_write_atomic() (6.16+, spec §6.5): HW (REQ_ATOMIC) ops first unless the write is
-/// longer than the buffer target's atomic unit max; -ENOPROTOOPT from them retries with the
-/// software CoW ops. Any other error, -EAGAIN included, is returned.
+/// xfs_file_dio_write_atomic() (6.16+, docs/model.md §6.5): HW (REQ_ATOMIC) ops first unless the
+/// write is longer than the buffer target's atomic unit max; -ENOPROTOOPT from them retries with
+/// the software CoW ops. Any other error, -EAGAIN included, is returned.
 fn xfs_file_dio_write_atomic(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "xfs_file_dio_write_atomic";
     let ocount = iter.count;
@@ -304,8 +305,9 @@ fn xfs_file_dio_write_atomic(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) ->
     }
 }
 
-/// xfs_file_dio_write_unaligned() (spec §6.3): shared lock + OVERWRITE_ONLY first, exclusive
-/// + FORCE_WAIT when extending or after -EAGAIN; CoW inodes bounce to buffered with -ENOTBLK.
+/// xfs_file_dio_write_unaligned() (docs/model.md §6.3): shared lock + OVERWRITE_ONLY first,
+/// exclusive + FORCE_WAIT when extending or after -EAGAIN; CoW inodes bounce to buffered with
+/// -ENOTBLK.
 fn xfs_file_dio_write_unaligned(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     const F: &str = "xfs_file_dio_write_unaligned";
     let isize = cx.inode.i_size;
@@ -418,9 +420,9 @@ fn xfs_file_buffered_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i
     cx.ret(F, r)
 }
 
-/// xfs_dio_write_end_io() (spec §6.5; read in 6.13 and 6.18): CoW remap (6.16+: one atomic remap
-/// for IOCB_ATOMIC), then unwritten conversion (which also moves i_size), else the size update.
-/// An error from the DIO or from the remap is returned and nothing more is done.
+/// xfs_dio_write_end_io() (docs/model.md §6.5; read in 6.13 and 6.18): CoW remap (6.16+: one atomic
+/// remap for IOCB_ATOMIC), then unwritten conversion (which also moves i_size), else the size
+/// update. An error from the DIO or from the remap is returned and nothing more is done.
 pub fn xfs_dio_write_end_io(cx: &mut Cx, ki: &Kiocb, size: u64, error: i64, flags: u32) -> i64 {
     const F: &str = "xfs_dio_write_end_io";
     cx.enter(

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! fs/xfs/xfs_iomap.c: xfs_direct_write_iomap_begin (xfs_direct_write_iomap_ops), the 6.16+
 //! xfs_atomic_write_cow_iomap_begin (xfs_atomic_write_cow_iomap_ops), xfs_iomap_write_direct,
-//! xfs_iomap_write_unwritten, and the HW-atomic feasibility test (spec §6.5).
+//! xfs_iomap_write_unwritten, and the HW-atomic feasibility test (docs/model.md §6.5).
 //! Neither ops table has an ->iomap_end in any version read (6.13, 6.18).
 
 use super::xfs_reflink::*;
@@ -114,7 +114,8 @@ fn xfs_bmbt_to_iomap(cx: &Cx, imap: &Imap, iomap_flags: u32) -> Iomap {
 
 /// xfs_iomap_write_direct(): allocate the hole/delalloc run at offset_fsb (at most count_fsb
 /// blocks) as one new extent. XFS_BMAPI_PREALLOC: always unwritten for a non-DAX direct write,
-/// inside or beyond EOF (the spec's "unwritten for holes inside EOF" is narrower than the code).
+/// inside or beyond EOF (an earlier summary's "unwritten for holes inside EOF" is narrower than the
+/// code; docs/model.md §10).
 fn xfs_iomap_write_direct(cx: &mut Cx, offset_fsb: u64, count_fsb: u64) -> Result<Imap, i64> {
     const F: &str = "xfs_iomap_write_direct";
     cx.enter(
@@ -148,7 +149,7 @@ fn xfs_iomap_write_direct(cx: &mut Cx, offset_fsb: u64, count_fsb: u64) -> Resul
     })
 }
 
-/// xfs_direct_write_iomap_begin() (spec §6.5; read in 6.13 and 6.18).
+/// xfs_direct_write_iomap_begin() (docs/model.md §6.5; read in 6.13 and 6.18).
 pub fn xfs_direct_write_iomap_begin(
     cx: &mut Cx,
     offset: u64,
@@ -296,7 +297,7 @@ pub fn xfs_atomic_write_cow_iomap_begin(
     if cx.s.world.mount.shutdown {
         return Err(cx.ret(F, -EIO));
     }
-    // xfs_can_sw_atomic_write(): the spec lists NOWAIT first; 6.18 tests reflink first.
+    // xfs_can_sw_atomic_write(): 6.18 tests reflink first, then NOWAIT (docs/model.md §10).
     if !xfs_has_reflink(cx) {
         cx.decide("xfs_atomic_write_cow_iomap_begin: no reflink -> -EINVAL");
         return Err(cx.ret(F, -EINVAL));

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! fs/xfs/xfs_iops.c and xfs_inode.h: atomic write capability and limits (spec §6.6, §1.4).
+//! fs/xfs/xfs_iops.c and xfs_inode.h: atomic write capability and limits
+//! (docs/model.md §6.6, §1.4).
 
 use super::*;
 use crate::model::Cx;
