@@ -5,6 +5,11 @@
 //! distinct signatures, and for each signature the smallest counterexample, written as a corpus
 //! file that `diofuzz replay` takes.
 //!
+//! A slice with `"pairwise": true` is not the product of its lists but a 2-way covering array of
+//! them (`diofuzz::pairwise`): every pair of values of any two dimensions in at least one input
+//! whose world is real; `check` prints its pair coverage. Inputs that no real system can have
+//! (`diofuzz::validity`) are not run, and are counted per rule.
+//!
 //! Dimensions (JSON keys of a slice; each maps to a list of values):
 //! - `fs`: "ext4" | "xfs" | "bdev"; `blkbits`: 10 | 11 | 12; `cluster_bits`: 0..3;
 //! - `device`: [awu_min, awu_max] byte pairs; `mount`: strings of `|`-joined Mount flag names
