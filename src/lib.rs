@@ -8,6 +8,7 @@
 //! function names are kept. The tools (CLI, `check`, engine supervisor, live differential) are the
 //! `diofuzz-tools` crate in tools/, which depends on this one; this crate never uses them.
 
+pub mod backports;
 pub mod errno;
 pub mod generators;
 pub mod input;

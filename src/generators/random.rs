@@ -39,8 +39,30 @@ impl Rng {
     }
 }
 
+/// An atomic-capable block device a run may format (a scsi_debug disk inside `diofuzz lab`): its
+/// atomic write units and logical block size, from sysfs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Disk {
+    pub awu_min: u32,
+    pub awu_max: u32,
+    pub lbs_bits: u8,
+}
+
 /// Scenario number `index` of `seed` for filesystem `fs`.
 pub fn generate(seed: u64, index: u64, fs: FsKind) -> Scenario {
+    generate_on(seed, index, fs, None, 0)
+}
+
+/// As [`generate`], for a run on an atomic-capable disk (`disk`, 4 KiB blocks, the disk's atomic
+/// units and logical block size, ext4 bigalloc with `cluster_bits`). With `disk` None it is
+/// [`generate`] exactly: the random stream is consumed the same way.
+pub fn generate_on(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Scenario {
     let mut r = Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ (fs as u64) << 56);
     // Warm up so neighbouring seeds diverge.
     r.next_u64();
@@ -50,6 +72,16 @@ pub fn generate(seed: u64, index: u64, fs: FsKind) -> Scenario {
     };
     let w = &mut s.world;
     w.blkbits = if r.pct(20) { 10 } else { 12 };
+    if let Some(d) = disk {
+        // Atomic writes on a disk want the page-sized block the filesystems are tested with.
+        w.blkbits = 12;
+        w.lbs_bits = d.lbs_bits;
+        w.device.awu_min = d.awu_min;
+        w.device.awu_max = d.awu_max;
+        if fs == FsKind::Ext4 {
+            w.cluster_bits = cluster_bits;
+        }
+    }
     let bs = 1u64 << w.blkbits;
     w.mount.xfs_reflink = true;
     // i_size: 0..8 blocks, sometimes plus sectors, rarely plus one byte.
@@ -124,7 +156,12 @@ pub fn generate(seed: u64, index: u64, fs: FsKind) -> Scenario {
     }
     // The request.
     let q = &mut s.request;
-    let atomic = r.pct(if fs == FsKind::Xfs { 50 } else { 30 });
+    // On a disk the atomic path is the point: more atomic requests.
+    let atomic = r.pct(match (disk.is_some(), fs) {
+        (true, _) => 60,
+        (false, FsKind::Xfs) => 50,
+        (false, _) => 30,
+    });
     q.open.direct = r.pct(if atomic { 92 } else { 80 });
     q.open.append = r.pct(7);
     q.open.dsync = r.pct(8);
@@ -212,6 +249,34 @@ mod tests {
             }
         }
         assert_ne!(generate(7, 1, FsKind::Xfs), generate(8, 1, FsKind::Xfs));
+    }
+
+    #[test]
+    fn disk_scenarios_fit_the_disk() {
+        let d = Disk {
+            awu_min: 1024,
+            awu_max: 65536,
+            lbs_bits: 9,
+        };
+        let mut atomic = 0;
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..500 {
+                let s = generate_on(3, i, fs, Some(&d), 2);
+                assert_eq!(s.world.blkbits, 12);
+                assert_eq!(
+                    (s.world.device.awu_min, s.world.device.awu_max),
+                    (1024, 65536)
+                );
+                assert_eq!(s.world.cluster_bits, if fs == FsKind::Ext4 { 2 } else { 0 });
+                atomic += s.request.rwf.atomic as u32;
+            }
+        }
+        assert!(atomic > 400, "{atomic} atomic of 1000");
+        // Without a disk it is the loop generator, scenario for scenario.
+        assert_eq!(
+            generate_on(3, 9, FsKind::Xfs, None, 0),
+            generate(3, 9, FsKind::Xfs)
+        );
     }
 
     #[test]

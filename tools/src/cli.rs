@@ -101,6 +101,8 @@ pub enum Cmd {
     Live(crate::live::Opts),
     /// Write a standalone C reproducer for a scenario (JSON or bytes), or build and run it
     Repro(crate::live::repro::ReproOpts),
+    /// The live differential on real kernels under QEMU (Debian's 6.12-7.3 or your own build), with an atomic-capable scsi_debug disk
+    Lab(crate::lab::Opts),
     /// One folder per finding for kernel developers: decision path, C reproducer, an fstests
     /// test (tests/generic/NNN + NNN.out) and a plain-text report
     Report(crate::report::ReportOpts),
@@ -291,6 +293,7 @@ fn run(cmd: Cmd) -> i32 {
         Cmd::Bench(o) => return crate::engines::exit_code("bench", crate::engines::bench::cli(&o)),
         Cmd::Live(o) => return crate::live::run_live(&o),
         Cmd::Repro(o) => return crate::live::repro::main(&o),
+        Cmd::Lab(o) => return crate::lab::run(&o),
         Cmd::Report(o) => crate::report::cli(&o),
         Cmd::Plot { what } => crate::plot_cmd::cli(&what),
         Cmd::Completions { shell } => {

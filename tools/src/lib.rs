@@ -8,6 +8,7 @@ pub mod cli;
 pub mod compare;
 pub mod coverage;
 pub mod engines;
+pub mod lab;
 pub mod live;
 pub mod plot;
 pub mod plot_cmd;

@@ -65,6 +65,17 @@ pub struct Outcome {
     /// Kernel sectors that match no pattern: (byte offset, first 16 bytes in hex).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kernel_other_sectors: Vec<(u64, String)>,
+    /// Kernel log lines (WARNING, BUG, Oops, ...) that appeared while the scenario ran
+    /// (`live --kmsg`): O7 made observable.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dmesg: Vec<String>,
+    /// `live --stable`: the verdict against the plain variant (without the release's backports).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub without_backports: Option<Verdict>,
+    /// `live --stable`: the backports (src/backports.rs) each of which alone turns a disagreement
+    /// with the plain variant into agreement: they explain the kernel's behaviour here.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub explained_by: Vec<String>,
     pub scenario: Scenario,
 }
 
@@ -343,6 +354,9 @@ pub fn outcome(
         kernel_findings: kernel_findings(s, x, o, plan.racy),
         model_findings: model_findings(x),
         kernel_other_sectors: o.other_samples.clone(),
+        dmesg: Vec::new(),
+        without_backports: None,
+        explained_by: Vec::new(),
         scenario: s.clone(),
     }
 }

@@ -76,6 +76,37 @@ pub struct Opts {
     /// Remove resources left by killed runs, then exit
     #[arg(long)]
     pub cleanup: bool,
+    /// Run on this scsi_debug disk with atomic write units instead of loop devices (it is
+    /// reformatted per filesystem; only a disk whose model is scsi_debug is taken)
+    #[arg(long, value_name = "DEV")]
+    pub device: Option<PathBuf>,
+    /// ext4 bigalloc on the --device disk with this cluster size in bytes
+    #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
+    pub bigalloc: Option<u32>,
+    /// Write one JSON line per scenario as it runs ({"start":ID} before, the outcome after) to
+    /// this file or device (what `diofuzz lab` reads over a serial port; survives a crash)
+    #[arg(long, value_name = "FILE")]
+    pub stream: Option<PathBuf>,
+    /// Read the kernel log around each scenario: WARNING/BUG/Oops lines become O7 kernel findings
+    #[arg(long)]
+    pub kmsg: bool,
+    /// Compare with the variant plus the stable backports of the running release
+    /// (src/backports.rs), and say which backports explain each result
+    #[arg(long)]
+    pub stable: bool,
+}
+
+/// `--bigalloc`: a power-of-two cluster size of 8 to 64 KiB (4 KiB blocks).
+fn parse_cluster(s: &str) -> Result<u32, String> {
+    let c: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a cluster size in bytes"))?;
+    if !c.is_power_of_two() || !(8192..=65536).contains(&c) {
+        return Err(format!(
+            "cluster size {c}: want 8192, 16384, 32768 or 65536"
+        ));
+    }
+    Ok(c)
 }
 
 /// `--fs` of live.
@@ -246,12 +277,39 @@ pub fn run_live(o: &Opts) -> i32 {
             }
         },
     };
+    let stable = if o.stable {
+        Stable::new(v, &rel)
+    } else {
+        Stable::default()
+    };
+    let v = stable.variant.unwrap_or(v);
+    let disk = match &o.device {
+        Some(d) => match scratch::disk_info(d) {
+            Ok(x) => Some(x),
+            Err(e) => {
+                eprintln!("diofuzz live: --device: {e}");
+                return 2;
+            }
+        },
+        None => None,
+    };
+    let cluster_bits = o.bigalloc.map_or(0, |c| (c.trailing_zeros() - 12) as u8);
+    if cluster_bits > 0 && disk.is_none() {
+        eprintln!("diofuzz live: --bigalloc needs --device (loop devices run no bigalloc)");
+        return 2;
+    }
     let count = o.count.unwrap_or(if o.inputs.is_empty() { 50 } else { 0 });
     for i in 0..count {
         for &fs in &o.fss() {
             scen.push((
                 format!("gen-{}-{}-{i}", o.seed, fs.name()),
-                diofuzz::generators::random::generate(o.seed, i, fs),
+                diofuzz::generators::random::generate_on(
+                    o.seed,
+                    i,
+                    fs,
+                    disk.as_ref(),
+                    cluster_bits,
+                ),
             ));
         }
     }
@@ -266,6 +324,7 @@ pub fn run_live(o: &Opts) -> i32 {
             return 3;
         }
     };
+    sc.disk = o.device.clone();
     let inst = sc
         .dir
         .file_name()
@@ -291,7 +350,7 @@ pub fn run_live(o: &Opts) -> i32 {
             sc.dir.display()
         );
     }
-    let (outcomes, bench, fatal) = run_all(&scen, v, &mut sc, &tracer, &pre, o);
+    let (outcomes, bench, fatal) = run_all(&scen, v, &mut sc, &tracer, &pre, o, (disk, &stable));
     let mut code = 0;
     let mut cleanup_errs = tracer.cleanup();
     cleanup_errs.extend(sc.cleanup());
@@ -363,6 +422,154 @@ pub fn run_live(o: &Opts) -> i32 {
     code
 }
 
+/// The stable backports of the running release (`live --stable`): the variant with them applied,
+/// and the plain variant and each backport alone, to tell which backports explain a result.
+#[derive(Default)]
+pub struct Stable {
+    pub variant: Option<&'static Variant>,
+    pub base: Option<&'static Variant>,
+    /// (commit, base + that backport alone)
+    pub each: Vec<(&'static str, &'static Variant)>,
+}
+
+impl Stable {
+    pub fn new(base: &'static Variant, rel: &str) -> Stable {
+        let bps = diofuzz::backports::for_release(rel);
+        if bps.is_empty() {
+            return Stable::default();
+        }
+        let (a, b, c) = diofuzz::backports::parse_release(rel).unwrap_or_default();
+        let leak = |mut v: Variant, name: String| -> &'static Variant {
+            v.name = Box::leak(name.into_boxed_str());
+            Box::leak(Box::new(v))
+        };
+        let all = diofuzz::backports::apply(base, &bps);
+        Stable {
+            variant: Some(leak(all, format!("{}+{a}.{b}.{c}", base.name))),
+            base: Some(base),
+            each: bps
+                .iter()
+                .map(|bp| {
+                    (
+                        bp.commit,
+                        leak(
+                            diofuzz::backports::apply(base, &[bp]),
+                            format!("{}+{}", base.name, bp.commit),
+                        ),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Record the verdict without the backports and the backports that explain the result.
+    fn explain(
+        &self,
+        oc: &mut Outcome,
+        s: &Scenario,
+        p: &plan::Plan,
+        obs: &exec::Observation,
+        gap: Option<&str>,
+    ) {
+        let Some(base) = self.base else { return };
+        let verdict = |v: &'static Variant| {
+            std::panic::catch_unwind(|| diofuzz::model::run(s, v))
+                .ok()
+                .map(|x| compare::outcome(String::new(), s, p, &x, obs, gap).verdict)
+        };
+        let plain = verdict(base);
+        oc.without_backports = plain;
+        if plain == Some(Verdict::Disagree) {
+            for (c, v) in &self.each {
+                if verdict(v) == Some(Verdict::Agree) {
+                    oc.explained_by.push(c.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// A kernel log line that is a finding: a WARN, BUG, oops or similar.
+pub fn is_warn_line(l: &str) -> bool {
+    [
+        "WARNING:",
+        "BUG:",
+        "Oops",
+        "kernel BUG",
+        "general protection fault",
+        "Call Trace",
+        "watchdog: ",
+        "INFO: task",
+        // Filesystem and device errors a user request should not cause (seen with the lab:
+        // an ext4 REQ_ATOMIC bio off the device's atomic alignment -> "critical target error").
+        "EXT4-fs error",
+        "EXT4-fs warning",
+        "critical target error",
+        "Internal error",
+        "Corruption",
+    ]
+    .iter()
+    .any(|k| l.contains(k))
+}
+
+/// The finding lines of a batch of kernel log lines, each with up to 8 lines that follow it (the
+/// location and the start of the trace); other lines (mount messages) are dropped.
+pub fn warn_context(lines: Vec<String>) -> Vec<String> {
+    let mut keep = Vec::new();
+    let mut after = 0;
+    for l in lines {
+        if is_warn_line(&l) {
+            after = 8;
+            keep.push(l);
+        } else if after > 0 {
+            after -= 1;
+            keep.push(l);
+        }
+    }
+    keep
+}
+
+/// The kernel log (/dev/kmsg), read from the end: the records each scenario adds.
+pub struct Kmsg(fs::File);
+
+impl Kmsg {
+    pub fn open() -> Option<Kmsg> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/kmsg")
+            .ok()?;
+        // SAFETY: lseek on our fd; SEEK_END on /dev/kmsg skips the records logged so far.
+        unsafe { libc::lseek(std::os::fd::AsRawFd::as_raw_fd(&f), 0, libc::SEEK_END) };
+        Some(Kmsg(f))
+    }
+
+    /// Messages logged since the last call ("prio,seq,ts,flags;text" -> text), at most 64.
+    pub fn read_new(&mut self) -> Vec<String> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 8192];
+        loop {
+            match self.0.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let rec = String::from_utf8_lossy(&buf[..n]);
+                    let text = rec.split_once(';').map(|x| x.1).unwrap_or(&rec);
+                    let line = text.lines().next().unwrap_or("").trim().to_string();
+                    if out.len() < 64 && !line.is_empty() {
+                        out.push(line);
+                    }
+                }
+                // EPIPE: records were overwritten; the next read continues.
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
 /// Run every scenario. Returns the outcomes, the throughput and a fatal error (interrupt or a
 /// scratch filesystem that cannot be made), after which the remaining scenarios are not run.
 fn run_all(
@@ -372,8 +579,23 @@ fn run_all(
     tracer: &Tracer,
     pre: &Prereqs,
     o: &Opts,
+    (disk, stable): (Option<plan::Disk>, &Stable),
 ) -> (Vec<Outcome>, Bench, Option<String>) {
     let mut out = Vec::new();
+    let mut stream = match &o.stream {
+        Some(p) => match fs::OpenOptions::new().create(true).append(true).open(p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                return (
+                    out,
+                    Bench::default(),
+                    Some(format!("--stream {}: {e}", p.display())),
+                )
+            }
+        },
+        None => None,
+    };
+    let mut kmsg = if o.kmsg { Kmsg::open() } else { None };
     let mut bench = Bench::default();
     let mut executed = Vec::new();
     let mut fatal = None;
@@ -413,15 +635,22 @@ fn run_all(
             kernel_findings: Vec::new(),
             model_findings: Vec::new(),
             kernel_other_sectors: Vec::new(),
+            dmesg: Vec::new(),
+            without_backports: None,
+            explained_by: Vec::new(),
             scenario: s.clone(),
         };
-        let p = match plan::plan(s) {
+        let p = match plan::plan_on(s, disk.as_ref()) {
             Ok(p) => p,
             Err(why) => {
                 out.push(skip(why, Verdict::Skipped));
                 continue;
             }
         };
+        if let Some(f) = stream.as_mut() {
+            // Before the call: a crash or hang from here on is this scenario's.
+            let _ = writeln!(f, "{}", serde_json::json!({ "start": id }));
+        }
         let x = match std::panic::catch_unwind(|| diofuzz::model::run(s, v)) {
             Ok(x) => x,
             Err(_) => {
@@ -449,7 +678,8 @@ fn run_all(
                     .iter()
                     .find(|(f, _)| *f == s.fs)
                     .and_then(|(_, g)| g.as_deref());
-                let oc = compare::outcome(id.clone(), s, &p, &x, &obs, gap);
+                let mut oc = compare::outcome(id.clone(), s, &p, &x, &obs, gap);
+                stable.explain(&mut oc, s, &p, &obs, gap);
                 if o.verbose {
                     let names: Vec<&str> = obs.events.iter().map(|e| e.name.as_str()).collect();
                     crate::progress::line(&pb, &format!("live: {id}: events {}", names.join(",")));
@@ -457,6 +687,21 @@ fn run_all(
                 out.push(oc);
             }
             Err(e) => out.push(skip(e, Verdict::Error)),
+        }
+        if let (Some(k), Some(last)) = (kmsg.as_mut(), out.last_mut()) {
+            last.dmesg = warn_context(k.read_new());
+            for l in last
+                .dmesg
+                .iter()
+                .filter(|l| is_warn_line(l) && !l.contains("Call Trace"))
+            {
+                last.kernel_findings.push(format!("O7 (kernel log): {l}"));
+            }
+        }
+        if let (Some(f), Some(last)) = (stream.as_mut(), out.last()) {
+            if let Ok(j) = serde_json::to_string(last) {
+                let _ = writeln!(f, "{j}");
+            }
         }
     }
     pb.finish_and_clear();
@@ -588,6 +833,35 @@ mod tests {
         assert_eq!(variant_for_release("7.9.1").unwrap().name, "v7.3");
         assert_eq!(variant_for_release("7.3.4").unwrap().name, "v7.3");
         assert!(variant_for_release("garbage").is_none());
+    }
+
+    #[test]
+    fn kernel_log_findings() {
+        let lines: Vec<String> = [
+            "EXT4-fs (sda): mounted filesystem",
+            "WARNING: CPU: 0 PID: 7 at fs/ext4/file.c:600 ext4_dio_write_iter+0x1/0x2",
+            "Modules linked in: xfs",
+            "Call Trace:",
+            "a",
+            "b",
+            "c",
+            "d",
+            "e",
+            "f",
+            "g",
+            "h",
+            "XFS (sda): Ending clean mount",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let k = warn_context(lines);
+        assert_eq!(k.first().map(|s| &s[..8]), Some("WARNING:"));
+        assert!(!k
+            .iter()
+            .any(|l| l.contains("mounted") || l.contains("clean mount")));
+        assert!(k.iter().any(|l| l == "Call Trace:"));
+        assert!(!is_warn_line("EXT4-fs (sda): mounted filesystem"));
     }
 
     #[test]

@@ -24,15 +24,20 @@ pub struct FsKey {
     pub lbs_bits: u8,
     /// XFS only: mkfs -m reflink=1.
     pub reflink: bool,
-    /// ext4 only: mkfs -O bigalloc with 2^cluster_bits blocks per cluster (only for a device the
-    /// user gives, `diofuzz repro --device`; live scenarios with bigalloc are not run).
+    /// ext4 only: mkfs -O bigalloc with 2^cluster_bits blocks per cluster (on the atomic disk of
+    /// `live --device`, or a device the user gives, `diofuzz repro --device`; not on loop).
     pub cluster_bits: u8,
+    /// On the given atomic-capable disk ([`Disk`], `live --device`) instead of a loop device.
+    pub disk: bool,
 }
+
+/// The atomic-capable disk a run may format (defined with the generator, which fits scenarios to it).
+pub use diofuzz::generators::random::Disk;
 
 impl FsKey {
     pub fn label(&self) -> String {
         format!(
-            "{}-b{}-l{}{}",
+            "{}-b{}-l{}{}{}",
             self.fs.name(),
             1u32 << self.blkbits,
             1u32 << self.lbs_bits,
@@ -42,7 +47,8 @@ impl FsKey {
                 format!("-c{}", 1u32 << (self.blkbits + self.cluster_bits))
             } else {
                 String::new()
-            }
+            },
+            if self.disk { "-disk" } else { "" }
         )
     }
 }
@@ -113,6 +119,13 @@ fn unsup<T>(s: &str) -> Result<T, Unsupported> {
 
 /// Map a scenario to a plan, or say why it is not expressible on a real kernel with loop devices.
 pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
+    plan_on(s, None)
+}
+
+/// Map a scenario to a plan on a loop device (`disk` None) or on the given atomic-capable disk:
+/// there the scenario's device atomic units and logical block size must be the disk's, and
+/// ext4 bigalloc clusters are made by mkfs.
+pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let w = &s.world;
     let r = &s.request;
     if s.fs == FsKind::Bdev {
@@ -121,11 +134,26 @@ pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
     if w.blkbits != 10 && w.blkbits != 12 {
         return unsup("block size other than 1024 or 4096");
     }
-    if w.cluster_bits != 0 {
-        return unsup("bigalloc clusters");
-    }
-    if w.device.awu_min != 0 || w.device.awu_max != 0 {
-        return unsup("device atomic write units (loop has none)");
+    match disk {
+        None => {
+            if w.cluster_bits != 0 {
+                return unsup("bigalloc clusters");
+            }
+            if w.device.awu_min != 0 || w.device.awu_max != 0 {
+                return unsup("device atomic write units (loop has none)");
+            }
+        }
+        Some(d) => {
+            if w.device.awu_min != d.awu_min || w.device.awu_max != d.awu_max {
+                return unsup("device atomic write units other than the disk's");
+            }
+            if w.lbs_bits != d.lbs_bits {
+                return unsup("logical block size other than the disk's");
+            }
+            if w.cluster_bits != 0 && s.fs != FsKind::Ext4 {
+                return unsup("bigalloc clusters on XFS");
+            }
+        }
     }
     if w.device.stable_writes {
         return unsup("stable-writes device");
@@ -349,7 +377,8 @@ pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
             blkbits: w.blkbits,
             lbs_bits: w.lbs_bits,
             reflink,
-            cluster_bits: 0,
+            cluster_bits: w.cluster_bits,
+            disk: disk.is_some(),
         },
         i_size,
         steps,
@@ -486,6 +515,25 @@ mod tests {
                 if let Err(e) = plan(&a) {
                     panic!("scenario {i} ({fs:?}) not expressible: {e}\n{a:?}");
                 }
+            }
+        }
+    }
+
+    /// Every scenario generated for an atomic disk is expressible on that disk, and not on a loop.
+    #[test]
+    fn disk_scenarios_are_expressible_on_the_disk() {
+        let d = Disk {
+            awu_min: 1024,
+            awu_max: 65536,
+            lbs_bits: 9,
+        };
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..500 {
+                let s = diofuzz::generators::random::generate_on(3, i, fs, Some(&d), 2);
+                let p = plan_on(&s, Some(&d)).unwrap_or_else(|e| panic!("{i} {fs:?}: {e}"));
+                assert!(p.key.disk);
+                assert_eq!(p.key.cluster_bits, if fs == FsKind::Ext4 { 2 } else { 0 });
+                assert!(plan(&s).is_err(), "a loop device cannot express it");
             }
         }
     }

@@ -629,6 +629,19 @@ pub struct ReproOpts {
     /// Confirm that the --device may be erased
     #[arg(long, requires = "device")]
     pub destroy_data: bool,
+    /// With --run: run it inside a lab kernel under QEMU instead (a Debian version such as 7.3,
+    /// or your build's bzImage with --modules); scenarios with device atomic units run on the
+    /// scsi_debug atomic disk. See docs/lab.md
+    #[arg(
+        long,
+        value_name = "VERSION|PATH",
+        requires = "run",
+        conflicts_with = "device"
+    )]
+    pub kernel: Option<String>,
+    /// With --kernel PATH: the build's installed modules folder
+    #[arg(long, value_name = "DIR", requires = "kernel")]
+    pub modules: Option<PathBuf>,
 }
 
 /// `diofuzz repro FILE [-o OUT] [--run]`.
@@ -651,7 +664,16 @@ pub fn main(o: &ReproOpts) -> i32 {
             return 2;
         }
     };
-    let v = o.variant.or(o.variant_file).unwrap_or_else(default_variant);
+    // In a lab kernel the program checks that kernel's variant, not the host's.
+    let lab_variant = o.kernel.as_deref().and_then(|k| {
+        let name = crate::lab::variant_for(k).0;
+        diofuzz::variant::by_name(&name)
+    });
+    let v = o
+        .variant
+        .or(o.variant_file)
+        .or(lab_variant)
+        .unwrap_or_else(default_variant);
     let src = match c_program_for(&s, v) {
         Ok(c) => c,
         Err(e) => {
@@ -660,6 +682,9 @@ pub fn main(o: &ReproOpts) -> i32 {
             return 2;
         }
     };
+    if let (true, Some(k)) = (run, &o.kernel) {
+        return crate::lab::repro_in_kernel(&s, &src, k, o.modules.as_deref());
+    }
     if run || o.device.is_some() {
         return match run_on(&s, &src, o.device.as_deref()) {
             Ok((t, code)) => {

@@ -363,7 +363,72 @@ pub struct Scratch {
     pub tag: String,
     pub fss: Vec<ScratchFs>,
     pub verbose: bool,
+    /// An atomic-capable disk the run may format (checked by [`disk_info`]); it holds one
+    /// filesystem at a time.
+    pub disk: Option<PathBuf>,
     cleaned: bool,
+}
+
+/// Read a disk's atomic write units and logical block size from sysfs, refusing anything but a
+/// scsi_debug disk that is not mounted: `live --device` reformats it.
+pub fn disk_info(dev: &Path) -> Result<super::plan::Disk, String> {
+    let name = dev
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let sys = PathBuf::from(format!("/sys/class/block/{name}"));
+    if !sys.exists() {
+        return Err(format!(
+            "{}: not a block device (no {})",
+            dev.display(),
+            sys.display()
+        ));
+    }
+    let rd = |f: &str| {
+        fs::read_to_string(sys.join(f))
+            .map(|s| s.trim().to_string())
+            .map_err(|e| format!("{}: read {f}: {e}", dev.display()))
+    };
+    let model = rd("device/model").unwrap_or_default();
+    if model != "scsi_debug" {
+        return Err(format!(
+            "{}: model {model:?} is not scsi_debug: `live --device` formats the disk, so it only takes a scsi_debug disk (modprobe scsi_debug atomic_wr=1 dev_size_mb=512)",
+            dev.display()
+        ));
+    }
+    let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let devnum = rd("dev")?;
+    if mi
+        .lines()
+        .any(|l| l.split(' ').nth(2) == Some(devnum.as_str()))
+    {
+        return Err(format!("{}: mounted; unmount it first", dev.display()));
+    }
+    let num = |f: &str| -> Result<u32, String> {
+        rd(f)?
+            .parse()
+            .map_err(|_| format!("{}: {f} is not a number", dev.display()))
+    };
+    let awu_min = num("queue/atomic_write_unit_min_bytes").unwrap_or(0);
+    let awu_max = num("queue/atomic_write_unit_max_bytes").unwrap_or(0);
+    if awu_max == 0 {
+        return Err(format!(
+            "{}: no atomic write unit (load scsi_debug with atomic_wr=1)",
+            dev.display()
+        ));
+    }
+    let lbs = num("queue/logical_block_size")?;
+    if !(awu_min.is_power_of_two() && awu_max.is_power_of_two() && lbs.is_power_of_two()) {
+        return Err(format!(
+            "{}: atomic units {awu_min}..{awu_max} / logical block {lbs} are not powers of two",
+            dev.display()
+        ));
+    }
+    Ok(super::plan::Disk {
+        awu_min,
+        awu_max,
+        lbs_bits: lbs.trailing_zeros() as u8,
+    })
 }
 
 impl Scratch {
@@ -390,6 +455,7 @@ impl Scratch {
             tag: format!("{PREFIX}{pid}"),
             fss: Vec::new(),
             verbose,
+            disk: None,
             cleaned: false,
         })
     }
@@ -398,6 +464,9 @@ impl Scratch {
     pub fn get(&mut self, key: FsKey, prereqs: &Prereqs) -> Result<&ScratchFs, String> {
         if let Some(i) = self.fss.iter().position(|f| f.key == key) {
             return Ok(&self.fss[i]);
+        }
+        if key.disk {
+            return self.get_disk(key, prereqs);
         }
         let label = key.label();
         let image = self.dir.join(format!("{label}.img"));
@@ -493,54 +562,53 @@ impl Scratch {
         self.mount_last(&dev, &mnt)
     }
 
+    /// The disk's filesystem for `key` (`live --device`, inside `diofuzz lab`): whatever other
+    /// filesystem the disk holds is unmounted, the disk is formatted and mounted.
+    fn get_disk(&mut self, key: FsKey, prereqs: &Prereqs) -> Result<&ScratchFs, String> {
+        let dev = self
+            .disk
+            .clone()
+            .ok_or("a disk scenario but no --device given")?;
+        for f in self.fss.iter_mut().filter(|f| f.key.disk && f.mounted) {
+            umount_retry(&f.mnt).map_err(|e| format!("umount {}: {e}", f.mnt.display()))?;
+            f.mounted = false;
+        }
+        self.fss.retain(|f| !f.key.disk);
+        let mnt = self.dir.join(format!("mnt-{}", key.label()));
+        if !mnt.exists() {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&mnt)
+                .map_err(|e| format!("create {}: {e}", mnt.display()))?;
+        }
+        self.mkfs(key, prereqs, &dev)?;
+        self.fss.push(ScratchFs {
+            key,
+            image: dev.clone(),
+            loopdev: dev.clone(),
+            mnt: mnt.clone(),
+            mounted: false,
+        });
+        self.mount_last(&dev, &mnt)
+    }
+
     /// Run mkfs for `key` on `target` (an image file, or the device the user gave).
     fn mkfs(&self, key: FsKey, prereqs: &Prereqs, target: &Path) -> Result<(), String> {
         let label = key.label();
-        let bs = (1u32 << key.blkbits).to_string();
-        let lbs = 1u32 << key.lbs_bits;
-        let mut cmd = match key.fs {
-            FsKind::Xfs => {
-                let mut c = Command::new(
-                    prereqs
-                        .mkfs_xfs
-                        .as_ref()
-                        .ok_or("mkfs.xfs missing (install xfsprogs)")?,
-                );
-                c.args(["-q", "-f", "-K", "-b", &format!("size={bs}")])
-                    .args(["-s", &format!("size={lbs}")])
-                    .args([
-                        "-m",
-                        if key.reflink {
-                            "reflink=1"
-                        } else {
-                            "reflink=0"
-                        },
-                    ]);
-                c
-            }
-            FsKind::Ext4 => {
-                let mut c = Command::new(
-                    prereqs
-                        .mkfs_ext4
-                        .as_ref()
-                        .ok_or("mkfs.ext4 missing (install e2fsprogs)")?,
-                );
-                c.args([
-                    "-q",
-                    "-F",
-                    "-b",
-                    &bs,
-                    "-E",
-                    "nodiscard,lazy_itable_init=1,lazy_journal_init=1",
-                ]);
-                if key.cluster_bits > 0 {
-                    c.args(["-O", "bigalloc", "-C"])
-                        .arg((1u32 << (key.blkbits + key.cluster_bits)).to_string());
-                }
-                c
-            }
-            FsKind::Bdev => return Err("bdev has no scratch filesystem".into()),
+        let (prog, args) = mkfs_argv(key)?;
+        let path = match key.fs {
+            FsKind::Xfs => prereqs
+                .mkfs_xfs
+                .as_ref()
+                .ok_or("mkfs.xfs missing (install xfsprogs)")?,
+            _ => prereqs
+                .mkfs_ext4
+                .as_ref()
+                .ok_or("mkfs.ext4 missing (install e2fsprogs)")?,
         };
+        debug_assert!(path.ends_with(prog));
+        let mut cmd = Command::new(path);
+        cmd.args(args);
         cmd.arg(target);
         let out = cmd
             .output()
@@ -645,6 +713,50 @@ impl Drop for Scratch {
         for e in self.cleanup() {
             eprintln!("live: cleanup: {e}");
         }
+    }
+}
+
+/// The mkfs program ("mkfs.xfs" / "mkfs.ext4") and its arguments for a scratch filesystem (the
+/// target, image or disk, is appended). Shared with `diofuzz repro --kernel` (run in the guest).
+pub fn mkfs_argv(key: FsKey) -> Result<(&'static str, Vec<String>), String> {
+    let bs = (1u32 << key.blkbits).to_string();
+    let lbs = 1u32 << key.lbs_bits;
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match key.fs {
+        FsKind::Xfs => Ok((
+            "mkfs.xfs",
+            v(&[
+                "-q",
+                "-f",
+                "-K",
+                "-b",
+                &format!("size={bs}"),
+                "-s",
+                &format!("size={lbs}"),
+                "-m",
+                if key.reflink {
+                    "reflink=1"
+                } else {
+                    "reflink=0"
+                },
+            ]),
+        )),
+        FsKind::Ext4 => {
+            let mut a = v(&[
+                "-q",
+                "-F",
+                "-b",
+                &bs,
+                "-E",
+                "nodiscard,lazy_itable_init=1,lazy_journal_init=1",
+            ]);
+            if key.cluster_bits > 0 {
+                let cluster = 1u32 << (key.blkbits + key.cluster_bits);
+                a.extend(v(&["-O", "bigalloc", "-C", &cluster.to_string()]));
+            }
+            Ok(("mkfs.ext4", a))
+        }
+        FsKind::Bdev => Err("bdev has no scratch filesystem".into()),
     }
 }
 

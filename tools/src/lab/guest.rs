@@ -1,0 +1,684 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! The guest's userspace, built from the host: an initramfs holding busybox-static, this diofuzz
+//! binary, mkfs.ext4/mke2fs/mkfs.xfs with the libraries `ldd` names, the kernel modules the groups
+//! need (with their dependencies, decompressed: busybox modprobe reads plain .ko only, and
+//! indexed with `depmod -b`), and an init script that runs `diofuzz live` once per group and
+//! streams every scenario's result to the second serial port.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The modules the lab needs (as modules or built in).
+pub const REQUIRED_MODULES: [&str; 5] = ["loop", "ext4", "xfs", "scsi_debug", "sd_mod"];
+/// crc32c providers, loaded first when present (busybox modprobe ignores soft dependencies, and
+/// libcrc32c needs a crc32c implementation registered).
+pub const CRC32C_MODULES: [&str; 4] = [
+    "crc32c-cryptoapi",
+    "crc32c_generic",
+    "crc32c-intel",
+    "libcrc32c",
+];
+
+/// One group of the matrix: a `diofuzz live` run inside the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// live's arguments ($DEV is the scsi_debug disk).
+    pub args: &'static str,
+    /// Needs the scsi_debug atomic disk.
+    pub disk: bool,
+}
+
+/// Every group, in the order they run (the seed thread's subject first).
+pub const GROUPS: [Group; 5] = [
+    Group {
+        name: "ext4-disk",
+        about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
+        args: "--fs ext4 --device $DEV",
+        disk: true,
+    },
+    Group {
+        name: "ext4-bigalloc-disk",
+        about: "ext4 bigalloc (16 KiB clusters) on the disk: multi-block atomic writes (6.16+)",
+        args: "--fs ext4 --device $DEV --bigalloc 16384",
+        disk: true,
+    },
+    Group {
+        name: "xfs-disk",
+        about: "XFS (reflink) on the disk: hardware atomic path, software fallback above the unit",
+        args: "--fs xfs --device $DEV",
+        disk: true,
+    },
+    Group {
+        name: "xfs-loop",
+        about: "XFS (reflink) on a loop device: the software (CoW) atomic path",
+        args: "--fs xfs",
+        disk: false,
+    },
+    Group {
+        name: "ext4-loop",
+        about: "ext4 on a loop device: no atomic unit (atomic writes refused), the non-atomic DIO paths",
+        args: "--fs ext4",
+        disk: false,
+    },
+];
+
+/// Resolve `--groups` ("all" or a comma list).
+pub fn select_groups(want: &str) -> Result<Vec<Group>, String> {
+    if want.trim() == "all" {
+        return Ok(GROUPS.to_vec());
+    }
+    let mut out = Vec::new();
+    for w in want.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        match GROUPS.iter().find(|g| g.name == w) {
+            Some(g) => out.push(*g),
+            None => {
+                return Err(format!(
+                    "unknown group {w}; groups: {}",
+                    GROUPS.iter().map(|g| g.name).collect::<Vec<_>>().join(", ")
+                ))
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("no group named".into());
+    }
+    Ok(out)
+}
+
+/// What the initramfs takes from the host.
+#[derive(Clone, Debug)]
+pub struct HostTools {
+    pub busybox: PathBuf,
+    pub diofuzz: PathBuf,
+    /// mkfs.ext4, mke2fs, mkfs.xfs
+    pub mkfs: Vec<PathBuf>,
+    /// /etc/mke2fs.conf when present.
+    pub mke2fs_conf: Option<PathBuf>,
+}
+
+/// Find the host programs the guest needs; the error names the Debian packages to install.
+pub fn host_tools() -> Result<HostTools, String> {
+    let find = |n: &str| crate::live::scratch::which(n);
+    let mut missing = Vec::new();
+    // busybox-static's binary is /bin/busybox; a dynamic busybox would need its libraries.
+    let busybox = find("busybox").filter(|p| is_static(p));
+    if busybox.is_none() {
+        missing.push("busybox-static (a static busybox)");
+    }
+    let mut mkfs = Vec::new();
+    for (b, pkg) in [
+        ("mkfs.ext4", "e2fsprogs"),
+        ("mke2fs", "e2fsprogs"),
+        ("mkfs.xfs", "xfsprogs"),
+    ] {
+        match find(b) {
+            Some(p) => mkfs.push(p),
+            None => missing.push(pkg),
+        }
+    }
+    for (b, pkg) in [
+        ("cpio", "cpio"),
+        ("depmod", "kmod"),
+        ("modinfo", "kmod"),
+        ("gzip", "gzip"),
+        ("ldd", "libc-bin"),
+    ] {
+        if find(b).is_none() {
+            missing.push(pkg);
+        }
+    }
+    if !missing.is_empty() {
+        missing.dedup();
+        return Err(format!(
+            "missing on the host: install {} (apt-get install {})",
+            missing.join(", "),
+            missing
+                .iter()
+                .map(|m| m.split(' ').next().unwrap_or(m))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
+    let diofuzz = std::env::current_exe().map_err(|e| format!("own binary: {e}"))?;
+    Ok(HostTools {
+        busybox: busybox.unwrap_or_default(),
+        diofuzz,
+        mkfs,
+        mke2fs_conf: Some(PathBuf::from("/etc/mke2fs.conf")).filter(|p| p.is_file()),
+    })
+}
+
+fn is_static(p: &Path) -> bool {
+    Command::new("ldd")
+        .arg(p)
+        .output()
+        .map(|o| {
+            let t = String::from_utf8_lossy(&o.stdout).to_string()
+                + &String::from_utf8_lossy(&o.stderr);
+            t.contains("not a dynamic executable") || t.contains("statically linked")
+        })
+        .unwrap_or(false)
+}
+
+/// Shared libraries (and the loader) that `ldd` lists for the binaries.
+pub fn ldd_libs(bins: &[PathBuf]) -> Result<BTreeSet<PathBuf>, String> {
+    let mut out = BTreeSet::new();
+    for b in bins {
+        let o = Command::new("ldd")
+            .arg(b)
+            .output()
+            .map_err(|e| format!("ldd: {e}"))?;
+        for l in String::from_utf8_lossy(&o.stdout).lines() {
+            // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+            if let Some(p) = l
+                .split_whitespace()
+                .find(|w| w.starts_with('/'))
+                .map(PathBuf::from)
+            {
+                out.insert(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A kernel's modules folder indexed by module name ('-' and '_' are the same).
+#[derive(Clone, Debug, Default)]
+pub struct Modules {
+    pub dir: PathBuf,
+    /// name -> path relative to `dir`
+    pub files: BTreeMap<String, PathBuf>,
+    /// modules.builtin, when the folder has it.
+    pub builtin: Option<BTreeSet<String>>,
+}
+
+pub fn mod_name(s: &str) -> String {
+    s.replace('-', "_")
+}
+
+impl Modules {
+    pub fn index(dir: &Path) -> Result<Modules, String> {
+        if !dir.is_dir() {
+            return Err(format!("modules folder {} does not exist", dir.display()));
+        }
+        let mut files = BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                let Ok(ft) = e.file_type() else { continue };
+                if ft.is_dir() {
+                    stack.push(p);
+                } else if let Some(n) = module_file_name(&p) {
+                    if let Ok(rel) = p.strip_prefix(dir) {
+                        files.insert(mod_name(&n), rel.to_path_buf());
+                    }
+                }
+            }
+        }
+        let builtin = fs::read_to_string(dir.join("modules.builtin"))
+            .ok()
+            .map(|s| {
+                s.lines()
+                    .filter_map(|l| module_file_name(Path::new(l.trim())))
+                    .map(|n| mod_name(&n))
+                    .collect()
+            });
+        Ok(Modules {
+            dir: dir.to_path_buf(),
+            files,
+            builtin,
+        })
+    }
+
+    pub fn is_builtin(&self, name: &str) -> bool {
+        self.builtin
+            .as_ref()
+            .is_some_and(|b| b.contains(&mod_name(name)))
+    }
+
+    /// Required modules that are neither a module file nor listed as built in.
+    pub fn missing(&self) -> Vec<String> {
+        REQUIRED_MODULES
+            .iter()
+            .filter(|m| !self.files.contains_key(&mod_name(m)) && !self.is_builtin(m))
+            .map(|m| m.to_string())
+            .collect()
+    }
+
+    /// The module files to pack: the required modules, the crc32c providers that exist, and
+    /// their dependencies (`modinfo -F depends`), each once.
+    pub fn closure(&self) -> Result<Vec<PathBuf>, String> {
+        let mut todo: Vec<String> = CRC32C_MODULES
+            .iter()
+            .chain(REQUIRED_MODULES.iter())
+            .map(|m| mod_name(m))
+            .collect();
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        while let Some(m) = todo.pop() {
+            if !seen.insert(m.clone()) {
+                continue;
+            }
+            let Some(rel) = self.files.get(&m) else {
+                continue; // built in, or an optional provider this kernel lacks
+            };
+            let o = Command::new("modinfo")
+                .args(["-F", "depends"])
+                .arg(self.dir.join(rel))
+                .output()
+                .map_err(|e| format!("modinfo: {e} (install kmod)"))?;
+            for d in String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .split(',')
+                .filter(|d| !d.is_empty())
+            {
+                todo.push(mod_name(d));
+            }
+            out.push(rel.clone());
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// "ext4" for ".../ext4.ko", ".../ext4.ko.xz", ".../ext4.ko.zst", ".../ext4.ko.gz".
+fn module_file_name(p: &Path) -> Option<String> {
+    let n = p.file_name()?.to_str()?;
+    let stem = n
+        .strip_suffix(".ko")
+        .or_else(|| n.strip_suffix(".ko.xz"))
+        .or_else(|| n.strip_suffix(".ko.zst"))
+        .or_else(|| n.strip_suffix(".ko.gz"))?;
+    Some(stem.to_string())
+}
+
+/// One file of the initramfs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Src {
+    Dir,
+    Copy(PathBuf),
+    /// A module, decompressed if it is .xz/.zst/.gz.
+    Module(PathBuf),
+    Text(String),
+    Symlink(String),
+}
+
+/// The initramfs listing: (path inside, source), in creation order.
+pub fn listing(
+    tools: &HostTools,
+    libs: &BTreeSet<PathBuf>,
+    mods: &Modules,
+    mod_files: &[PathBuf],
+    release: &str,
+    init: &str,
+) -> Vec<(String, Src)> {
+    let mut v: Vec<(String, Src)> = Vec::new();
+    for d in [
+        "bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "mnt", "lib64", "usr", "usr/lib",
+    ] {
+        v.push((d.into(), Src::Dir));
+    }
+    // /lib -> usr/lib (merged /usr), so library paths of either form resolve.
+    v.push(("lib".into(), Src::Symlink("usr/lib".into())));
+    v.push(("bin/busybox".into(), Src::Copy(tools.busybox.clone())));
+    for a in BUSYBOX_APPLETS {
+        v.push((format!("bin/{a}"), Src::Symlink("busybox".into())));
+    }
+    v.push(("bin/diofuzz".into(), Src::Copy(tools.diofuzz.clone())));
+    for m in &tools.mkfs {
+        if let Some(n) = m.file_name() {
+            v.push((
+                format!("sbin/{}", n.to_string_lossy()),
+                Src::Copy(m.clone()),
+            ));
+        }
+    }
+    if let Some(c) = &tools.mke2fs_conf {
+        v.push(("etc/mke2fs.conf".into(), Src::Copy(c.clone())));
+    }
+    for l in libs {
+        let inside = l.to_string_lossy().trim_start_matches('/').to_string();
+        // /lib/... is stored under usr/lib (the /lib symlink leads there).
+        let inside = match inside.strip_prefix("lib/") {
+            Some(r) => format!("usr/lib/{r}"),
+            None => inside,
+        };
+        v.push((inside, Src::Copy(l.clone())));
+    }
+    for f in mod_files {
+        let rel = f.to_string_lossy();
+        let plain = rel
+            .trim_end_matches(".xz")
+            .trim_end_matches(".zst")
+            .trim_end_matches(".gz")
+            .to_string();
+        v.push((
+            format!("usr/lib/modules/{release}/{plain}"),
+            Src::Module(mods.dir.join(f)),
+        ));
+    }
+    v.push(("init".into(), Src::Text(init.to_string())));
+    v
+}
+
+const BUSYBOX_APPLETS: [&str; 23] = [
+    "sh", "mount", "umount", "modprobe", "insmod", "mkdir", "cat", "echo", "ls", "sleep",
+    "poweroff", "dmesg", "stty", "uname", "grep", "tail", "tr", "sync", "cut", "head", "dd",
+    "losetup", "sed",
+];
+
+/// The init script: mount the pseudo filesystems, load the modules, find the scsi_debug disk,
+/// say what is missing, then run every group, streaming to /dev/ttyS1.
+pub fn init_script(groups: &[Group], count: u64, seed: u64, disk_mb: u32) -> String {
+    let mut s = init_prelude(disk_mb);
+    for g in groups {
+        let need = if g.disk { "[ -n \"$DEV\" ] && " } else { "" };
+        s.push_str(&format!(
+            "say '{{\"group\":\"{name}\"}}'\n{need}diofuzz live {args} --count {count} --seed {seed} --stable --kmsg --stream $R > /dev/null 2> /tmp/err; rc=$?\n\
+             tail -3 /tmp/err\nsay \"{{\\\"group_end\\\":\\\"{name}\\\",\\\"rc\\\":$rc}}\"\n",
+            name = g.name,
+            args = g.args,
+        ));
+    }
+    s.push_str("say '{\"done\":true}'\nsync\npoweroff -f\n");
+    s
+}
+
+/// The init script of `diofuzz repro --kernel --run`: make the scenario's filesystem (`mkfs`, a
+/// shell command line ending before the target) on the scsi_debug disk (`disk`) or on a loop
+/// device over a sparse file in the guest's tmpfs, mount it, run /bin/repro in it, and print its
+/// output and the kernel's WARN/BUG/Oops lines between markers on the console.
+pub fn repro_script(fstype: &str, mkfs: &str, disk: bool, disk_mb: u32) -> String {
+    let mut s = init_prelude(disk_mb);
+    if disk {
+        s.push_str("T=$DEV\n");
+    } else {
+        s.push_str(
+            "dd if=/dev/zero of=/tmp/img bs=1M count=0 seek=512 2>/dev/null\nT=$(losetup -f)\nlosetup $T /tmp/img\n",
+        );
+    }
+    s.push_str(&format!(
+        r#"echo "@@@REPRO-SETUP target=$T"
+mkdir -p /mnt/s
+if [ -n "$T" ] && {mkfs} $T && mount -t {fstype} $T /mnt/s; then
+  echo "@@@REPRO-BEGIN"
+  /bin/repro /mnt/s
+  echo "@@@REPRO-END rc=$?"
+else
+  echo "@@@REPRO-FAILED could not make the {fstype} filesystem on $T"
+fi
+dmesg | grep -A12 -E 'WARNING:|BUG:|Oops|EXT4-fs (error|warning)|critical target error|Internal error|Corruption' | head -60 | sed 's/^/@@@KLOG /'
+umount /mnt/s 2>/dev/null
+sync
+poweroff -f
+"#
+    ));
+    s
+}
+
+/// Mount the pseudo filesystems, load the modules, find the scsi_debug disk ($DEV), say what is
+/// missing on ttyS1 ($R).
+fn init_prelude(disk_mb: u32) -> String {
+    let mut s = String::from(
+        r#"#!/bin/sh
+# diofuzz lab guest init (generated by tools/src/lab/guest.rs)
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs -o size=1536m tmp /tmp
+mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+R=/dev/ttyS1
+stty -F $R raw -echo 2>/dev/null
+say() { echo "$1" > $R; }
+say "{\"boot\":\"$(uname -r)\"}"
+for m in crc32c-cryptoapi crc32c_generic crc32c-intel libcrc32c loop ext4 xfs sd_mod; do
+  modprobe $m 2>/dev/null
+done
+"#,
+    );
+    s.push_str(&format!(
+        "modprobe scsi_debug atomic_wr=1 dev_size_mb={disk_mb} 2>/dev/null\n"
+    ));
+    s.push_str(
+        r#"DEV=
+i=0
+while [ -z "$DEV" ] && [ $i -lt 50 ]; do
+  for d in /sys/block/sd*; do
+    case "$(cat $d/device/model 2>/dev/null)" in scsi_debug*) DEV=/dev/${d##*/};; esac
+  done
+  [ -z "$DEV" ] && sleep 0.2
+  i=$((i+1))
+done
+MISSING=
+grep -qw ext4 /proc/filesystems || MISSING="$MISSING ext4"
+grep -qw xfs /proc/filesystems || MISSING="$MISSING xfs"
+[ -e /dev/loop-control ] || MISSING="$MISSING loop"
+[ -n "$DEV" ] || MISSING="$MISSING scsi_debug/sd_mod"
+grep -qw tracefs /proc/filesystems || MISSING="$MISSING tracefs"
+say "{\"missing\":\"$MISSING\",\"disk\":\"$DEV\"}"
+"#,
+    );
+    s
+}
+
+/// Build the initramfs (gzip'd newc cpio) at `out` from a listing, in the staging folder
+/// `stage` (created, left for the caller to remove).
+pub fn build(
+    listing: &[(String, Src)],
+    release: &str,
+    stage: &Path,
+    out: &Path,
+) -> Result<(), String> {
+    let io = |what: &str, p: &Path, e: std::io::Error| format!("{what} {}: {e}", p.display());
+    fs::create_dir_all(stage).map_err(|e| io("create", stage, e))?;
+    for (inside, src) in listing {
+        let p = stage.join(inside);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).map_err(|e| io("create", parent, e))?;
+        }
+        match src {
+            Src::Dir => fs::create_dir_all(&p).map_err(|e| io("create", &p, e))?,
+            Src::Symlink(t) => symlink(t, &p).map_err(|e| io("symlink", &p, e))?,
+            Src::Copy(from) => {
+                fs::copy(from, &p).map_err(|e| io("copy", from, e))?;
+            }
+            Src::Text(t) => {
+                fs::write(&p, t).map_err(|e| io("write", &p, e))?;
+                fs::set_permissions(&p, fs::Permissions::from_mode(0o755))
+                    .map_err(|e| io("chmod", &p, e))?;
+            }
+            Src::Module(from) => decompress(from, &p)?,
+        }
+    }
+    // depmod -b ROOT VERSION reads ROOT/lib/modules/VERSION (lib -> usr/lib).
+    let st = Command::new("depmod")
+        .arg("-b")
+        .arg(stage)
+        .arg(release)
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("depmod: {e} (install kmod)"))?;
+    if !st.success() {
+        return Err(format!("depmod -b {} {release} failed", stage.display()));
+    }
+    pack(stage, out)
+}
+
+fn decompress(from: &Path, to: &Path) -> Result<(), String> {
+    let n = from.to_string_lossy();
+    let tool = if n.ends_with(".xz") {
+        Some(("xz", "xz-utils"))
+    } else if n.ends_with(".zst") {
+        Some(("zstd", "zstd"))
+    } else if n.ends_with(".gz") {
+        Some(("gzip", "gzip"))
+    } else {
+        None
+    };
+    match tool {
+        None => fs::copy(from, to)
+            .map(|_| ())
+            .map_err(|e| format!("copy {}: {e}", from.display())),
+        Some((t, pkg)) => {
+            let f = fs::File::create(to).map_err(|e| format!("create {}: {e}", to.display()))?;
+            let st = Command::new(t)
+                .args(["-d", "-c"])
+                .arg(from)
+                .stdout(f)
+                .status()
+                .map_err(|e| format!("{t}: {e} (install {pkg})"))?;
+            if !st.success() {
+                return Err(format!("{t} -d {} failed", from.display()));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `find . | cpio -o -H newc | gzip -1` without a shell.
+fn pack(stage: &Path, out: &Path) -> Result<(), String> {
+    let mut names = Vec::new();
+    let mut stack = vec![PathBuf::from(".")];
+    while let Some(d) = stack.pop() {
+        names.push(d.clone());
+        let Ok(rd) = fs::read_dir(stage.join(&d)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let rel = d.join(e.file_name());
+            match e.file_type() {
+                Ok(ft) if ft.is_dir() => stack.push(rel),
+                _ => names.push(rel),
+            }
+        }
+    }
+    names.sort();
+    let outf = fs::File::create(out).map_err(|e| format!("create {}: {e}", out.display()))?;
+    let mut gz = Command::new("gzip")
+        .arg("-1")
+        .stdin(Stdio::piped())
+        .stdout(outf)
+        .spawn()
+        .map_err(|e| format!("gzip: {e}"))?;
+    let gz_in = gz.stdin.take().ok_or("gzip stdin")?;
+    let mut cpio = Command::new("cpio")
+        .args(["-o", "-H", "newc", "--quiet"])
+        .current_dir(stage)
+        .stdin(Stdio::piped())
+        .stdout(gz_in)
+        .spawn()
+        .map_err(|e| format!("cpio: {e} (install cpio)"))?;
+    {
+        let mut w = cpio.stdin.take().ok_or("cpio stdin")?;
+        for n in &names {
+            writeln!(w, "{}", n.display()).map_err(|e| format!("cpio: {e}"))?;
+        }
+    }
+    let a = cpio.wait().map_err(|e| format!("cpio: {e}"))?;
+    let b = gz.wait().map_err(|e| format!("gzip: {e}"))?;
+    if !a.success() || !b.success() {
+        return Err("cpio | gzip failed".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tools() -> HostTools {
+        HostTools {
+            busybox: "/bin/busybox".into(),
+            diofuzz: "/x/diofuzz".into(),
+            mkfs: vec!["/sbin/mkfs.ext4".into(), "/sbin/mkfs.xfs".into()],
+            mke2fs_conf: Some("/etc/mke2fs.conf".into()),
+        }
+    }
+
+    #[test]
+    fn initramfs_listing() {
+        let libs: BTreeSet<PathBuf> = [
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/lib64/ld-linux-x86-64.so.2",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        let mods = Modules {
+            dir: "/k/mods".into(),
+            ..Default::default()
+        };
+        let files = vec![PathBuf::from("kernel/fs/ext4/ext4.ko.xz")];
+        let l = listing(
+            &tools(),
+            &libs,
+            &mods,
+            &files,
+            "7.3.4+deb13-amd64",
+            "#!/bin/sh\n",
+        );
+        let get = |p: &str| l.iter().find(|(i, _)| i == p).map(|x| x.1.clone());
+        assert_eq!(get("bin/diofuzz"), Some(Src::Copy("/x/diofuzz".into())));
+        assert_eq!(get("bin/sh"), Some(Src::Symlink("busybox".into())));
+        assert_eq!(
+            get("sbin/mkfs.xfs"),
+            Some(Src::Copy("/sbin/mkfs.xfs".into()))
+        );
+        assert_eq!(get("lib"), Some(Src::Symlink("usr/lib".into())));
+        // /lib/... libraries live under usr/lib; the loader keeps /lib64.
+        assert!(get("usr/lib/x86_64-linux-gnu/libc.so.6").is_some());
+        assert!(get("lib64/ld-linux-x86-64.so.2").is_some());
+        // Modules are stored decompressed under the release.
+        assert_eq!(
+            get("usr/lib/modules/7.3.4+deb13-amd64/kernel/fs/ext4/ext4.ko"),
+            Some(Src::Module("/k/mods/kernel/fs/ext4/ext4.ko.xz".into()))
+        );
+        assert_eq!(l.last().map(|x| x.0.as_str()), Some("init"));
+    }
+
+    #[test]
+    fn modules_missing_and_builtin() {
+        let mut m = Modules {
+            dir: "/k".into(),
+            ..Default::default()
+        };
+        for n in ["loop", "ext4", "xfs"] {
+            m.files.insert(n.into(), format!("{n}.ko").into());
+        }
+        // Without modules.builtin, what has no file is missing.
+        assert_eq!(m.missing(), ["scsi_debug", "sd_mod"]);
+        m.builtin = Some(["sd_mod".to_string()].into_iter().collect());
+        assert_eq!(m.missing(), ["scsi_debug"]);
+        assert_eq!(
+            module_file_name(Path::new("a/scsi_debug.ko.xz")).as_deref(),
+            Some("scsi_debug")
+        );
+        assert_eq!(module_file_name(Path::new("a/modules.dep")), None);
+        assert_eq!(mod_name("crc32c-intel"), "crc32c_intel");
+    }
+
+    #[test]
+    fn init_runs_each_group_and_streams() {
+        let g = select_groups("ext4-disk,xfs-loop").unwrap();
+        let s = init_script(&g, 50, 7, 512);
+        assert!(s.contains("modprobe scsi_debug atomic_wr=1 dev_size_mb=512"));
+        assert!(s.contains("[ -n \"$DEV\" ] && diofuzz live --fs ext4 --device $DEV --count 50 --seed 7 --stable --kmsg --stream $R"));
+        assert!(s.contains("\ndiofuzz live --fs xfs --count 50"));
+        // The disk group runs first, then the loop group, then the end marker and poweroff.
+        let a = s.find("\"group\":\"ext4-disk\"").unwrap();
+        let b = s.find("\"group\":\"xfs-loop\"").unwrap();
+        let c = s.find("\"done\":true").unwrap();
+        assert!(a < b && b < c);
+        assert!(s.trim_end().ends_with("poweroff -f"));
+        assert!(select_groups("nope").unwrap_err().contains("ext4-disk"));
+    }
+}

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Integration tests of `diofuzz lab`. Those that boot a kernel need QEMU, the host tools the
+//! initramfs takes (busybox-static, e2fsprogs, xfsprogs, cpio, kmod) and a kernel already in the
+//! cache (`.ci/lab.sh` downloads the newest); without them they print "SKIP lab: <reason>" (run
+//! with --nocapture) and return. The error paths run everywhere.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_diofuzz")
+}
+
+fn cache() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    base.join("diofuzz/lab")
+}
+
+/// The newest cached Debian kernel version ("7.3.4"), or why the boot tests cannot run.
+fn cached_kernel() -> Result<String, String> {
+    let qemu = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !qemu {
+        return Err("no qemu-system-x86_64 (apt-get install qemu-system-x86)".into());
+    }
+    for t in ["busybox", "cpio", "depmod", "mkfs.xfs", "mkfs.ext4"] {
+        let found = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+            .iter()
+            .any(|d| Path::new(d).join(t).exists());
+        if !found {
+            return Err(format!("no {t} on the host"));
+        }
+    }
+    let mut v: Vec<String> = std::fs::read_dir(cache().join("kernels"))
+        .map_err(|_| {
+            format!(
+                "no kernel in the cache {} (.ci/lab.sh downloads one)",
+                cache().display()
+            )
+        })?
+        .flatten()
+        .filter(|e| e.path().join(".complete").exists())
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .split('+')
+                .next()
+                .map(str::to_string)
+        })
+        .collect();
+    let key = |s: &String| {
+        s.split('.')
+            .map(|x| x.parse::<u32>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    v.sort_by_key(key);
+    v.pop().ok_or_else(|| {
+        format!(
+            "no kernel in the cache {} (.ci/lab.sh downloads one)",
+            cache().display()
+        )
+    })
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("diofuzz-labtest-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn bad_input_exits_2_with_a_clear_error() {
+    // Own build without the needed modules: named, with their config options.
+    let d = tmp("mods");
+    std::fs::create_dir_all(d.join("kernel")).unwrap();
+    std::fs::write(d.join("bzImage"), b"").unwrap();
+    let o = Command::new(bin())
+        .args(["lab", "--kernel"])
+        .arg(d.join("bzImage"))
+        .arg("--modules")
+        .arg(&d)
+        .args(["--out"])
+        .arg(d.join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    if err.contains("qemu-system-x86_64 not found") || err.contains("missing on the host") {
+        // Without QEMU or the host tools that is the error (exit 2), which is also a clear one.
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        println!("SKIP lab: modules check needs QEMU and the host tools: {err}");
+    } else {
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("loop, ext4, xfs, scsi_debug, sd_mod")
+                && err.contains("CONFIG_SCSI_DEBUG"),
+            "{err}"
+        );
+    }
+    // An unknown group.
+    let o = Command::new(bin())
+        .args(["lab", "--kernel", "7.3", "--groups", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown group nope"));
+    // No --kernel.
+    let o = Command::new(bin()).args(["lab"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn boots_the_cached_kernel_and_runs_ext4_atomic_on_the_disk() {
+    let k = match cached_kernel() {
+        Ok(k) => k,
+        Err(why) => {
+            println!("SKIP lab: {why}");
+            return;
+        }
+    };
+    let out = tmp("boot");
+    let o = Command::new(bin())
+        .args([
+            "lab",
+            "--kernel",
+            &k,
+            "--groups",
+            "ext4-disk",
+            "--count",
+            "12",
+            "--json",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(1)),
+        "exit {:?}: {err}",
+        o.status.code()
+    );
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("lab --json");
+    let kr = &j["kernels"][0];
+    assert_eq!(kr["version"], k.as_str());
+    assert!(kr["crash"].is_null(), "{}", kr["crash"]);
+    let g = &kr["groups"][0];
+    assert_eq!(g["group"], "ext4-disk");
+    assert_eq!(g["total"], 12, "{g}");
+    assert_eq!(g["rc"], 0, "{g}");
+    // Atomic writes ran on the disk, and the model was compared on them.
+    assert!(g["atomic"].as_u64().unwrap() > 0, "{g}");
+    assert!(
+        g["agree"].as_u64().unwrap() + g["disagree"].as_u64().unwrap() > 6,
+        "{g}"
+    );
+    assert!(out.join(&k).join("console.log").exists());
+    assert!(out.join("lab.json").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Processes whose command line mentions `needle` (our unique output folder).
+fn procs_mentioning(needle: &str) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if String::from_utf8_lossy(&c).contains(needle) {
+                v.push(pid);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn sigterm_stops_qemu_and_leaves_nothing_running() {
+    let k = match cached_kernel() {
+        Ok(k) => k,
+        Err(why) => {
+            println!("SKIP lab: {why}");
+            return;
+        }
+    };
+    let out = tmp("term");
+    let needle = out.display().to_string();
+    let mut child = Command::new(bin())
+        .args([
+            "lab", "--kernel", &k, "--groups", "xfs-loop", "--count", "500",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until QEMU runs (its command line names our output folder).
+    let t0 = Instant::now();
+    while procs_mentioning(&needle).len() < 2 && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        procs_mentioning(&needle).len() >= 2,
+        "QEMU did not start within 120 s"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(130), "interrupted runs exit 130");
+    std::thread::sleep(Duration::from_millis(500));
+    let left = procs_mentioning(&needle);
+    assert!(left.is_empty(), "still running after SIGTERM: {left:?}");
+    let _ = std::fs::remove_dir_all(&out);
+}
