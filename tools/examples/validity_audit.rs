@@ -23,7 +23,11 @@ fn main() {
             eprintln!("validity_audit: {dir}: {e}");
             std::process::exit(2)
         }) {
-            let Ok(data) = std::fs::read(e.map(|e| e.path()).unwrap_or_default()) else {
+            let path = e.map(|e| e.path()).unwrap_or_default();
+            if !diofuzz::input::is_scenario_name(&path) {
+                continue;
+            }
+            let Ok(data) = std::fs::read(&path) else {
                 continue;
             };
             let Ok(s) = diofuzz::scenario::Scenario::decode_raw(&data) else {
