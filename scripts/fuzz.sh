@@ -13,6 +13,8 @@
 #                     every committed seed it lacks; new inputs are added to it). Grow the
 #                     committed corpus on purpose with `diofuzz cmin --promote`.
 #   DIOFUZZ_ARTIFACTS where crashes go (default: fuzz/artifacts/dio_write/)
+#   DIOFUZZ_MUTATOR   field (default: the model's field-aware mutator, src/mutate.rs) or bytes
+#                     (libFuzzer's own byte mutations)
 # Installs cargo-fuzz when missing; uses the nightly toolchain when rustup has one, else
 # RUSTC_BOOTSTRAP=1 on stable. Exit status: libFuzzer's (0 = no crash).
 set -euo pipefail
@@ -59,4 +61,5 @@ artifacts=${DIOFUZZ_ARTIFACTS:-fuzz/artifacts/dio_write/}
 mkdir -p "$artifacts"
 echo "diofuzz: fuzzing dio_write on $variant (suppressions: ${DIOFUZZ_SUPPRESS:-none}), corpus $corpus, ${secs}s (0 = until stopped)" >&2
 exec cargo "${toolchain[@]}" fuzz run dio_write -O "$corpus" -- \
-    -max_len=256 -max_total_time="$secs" -artifact_prefix="$artifacts" -print_final_stats=1 "$@"
+    -max_len=256 -max_total_time="$secs" -artifact_prefix="$artifacts" -dict=fuzz/dio_write.dict \
+    -print_final_stats=1 "$@"

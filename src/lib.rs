@@ -9,11 +9,13 @@
 //! `diofuzz-tools` crate in tools/, which depends on this one; this crate never uses them.
 
 pub mod backports;
+pub mod domain;
 pub mod errno;
 pub mod generators;
 pub mod input;
 pub mod known;
 pub mod model;
+pub mod mutate;
 pub mod oracle;
 pub mod pairwise;
 pub mod regress;

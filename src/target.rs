@@ -8,9 +8,11 @@
 //!   `DIOFUZZ_VARIANT` (alone when that is unset);
 //! - `DIOFUZZ_SUPPRESS`: path of a suppression file (signatures that are known and not reported);
 //!   empty = none; unset = suppressions/newest.txt (embedded) on v6.18 and later, none otherwise;
-//! - `DIOFUZZ_COLLECT`: a folder; instead of crashing, each new signature is recorded once
-//!   (`signatures.tsv` gets a line, `<hash>.input` the first input that produced it), so one run
-//!   surveys every root cause it reaches.
+//! - `DIOFUZZ_COLLECT`: a folder; instead of crashing, each new signature (of every unsuppressed
+//!   finding of an input, not only the first) is recorded once: `signatures.tsv` gets a line
+//!   `hash, variant, signature, detail, unix time in seconds` (tab-separated; the time is when it
+//!   was first recorded, which the bench's time to exposure reads), `<hash>.input` the first input
+//!   that produced it. So one run surveys every root cause it reaches without restarts.
 
 use crate::oracle::{self, Finding};
 use crate::scenario::Scenario;
@@ -134,10 +136,24 @@ pub fn first_finding_scenario(s: &Scenario, cfg: &Config) -> Option<Finding> {
 /// The `dio_write` target: the whole write path, every property.
 pub fn dio_write(data: &[u8]) {
     let cfg = config();
-    if let Some(f) = first_finding(data, cfg) {
-        match &cfg.collect {
-            Some(dir) => collect(dir, &f, data),
-            None => panic!("diofuzz finding\n{f}"),
+    match &cfg.collect {
+        // Record every unsuppressed finding of the input (none masks another), keep going.
+        Some(dir) => {
+            if let Ok(s) = Scenario::decode(data) {
+                for v in &cfg.variants {
+                    let x = crate::model::run_quiet(&s, v);
+                    for f in oracle::check(&x) {
+                        if !cfg.suppress.matches(&f.signature) {
+                            collect(dir, &f, data);
+                        }
+                    }
+                }
+            }
+        }
+        None => {
+            if let Some(f) = first_finding(data, cfg) {
+                panic!("diofuzz finding\n{f}");
+            }
         }
     }
 }
@@ -169,7 +185,15 @@ fn collect(dir: &std::path::Path, f: &Finding, data: &[u8]) {
         .append(true)
         .open(dir.join("signatures.tsv"))
     {
-        let _ = writeln!(t, "{h:016x}\t{}\t{}\t{}", f.variant, f.signature, f.detail);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let _ = writeln!(
+            t,
+            "{h:016x}\t{}\t{}\t{}\t{now:.3}",
+            f.variant, f.signature, f.detail
+        );
     }
 }
 

@@ -86,134 +86,185 @@ pub enum IomapNext {
     FsNext,
 }
 
-/// Deserialize reads the switches only (a variant file's overrides, `crate::variant_file`); the
-/// name, kernel and about text are set by whoever builds the variant.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Variant {
-    #[serde(skip_deserializing)]
-    pub name: &'static str,
-    #[serde(skip_deserializing)]
-    pub kernel: &'static str,
-    #[serde(skip_deserializing)]
-    pub about: &'static str,
+/// Declares `struct Variant` and [`SWITCHES`] from one list: each switch field carries
+/// `#[commit = "..."]`, the commit (or release) that changed it, stated once, next to its doc.
+macro_rules! variant_switches {
+    ($( #[commit = $commit:literal] $(#[$m:meta])* pub $f:ident : $t:ty, )*) => {
+        /// Deserialize reads the switches only (a variant file's overrides, `crate::variant_file`); the
+        /// name, kernel and about text are set by whoever builds the variant.
+        #[derive(Clone, Debug, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Variant {
+            #[serde(skip_deserializing)]
+            pub name: &'static str,
+            #[serde(skip_deserializing)]
+            pub kernel: &'static str,
+            #[serde(skip_deserializing)]
+            pub about: &'static str,
+            $( $(#[$m])* pub $f: $t, )*
+        }
 
+        /// Every switch of [`Variant`], in declaration order, with the commit (or release) that
+        /// changed it.
+        pub const SWITCHES: &[(&str, &str)] = &[$( (stringify!($f), $commit), )*];
+    };
+}
+
+variant_switches! {
     // ---- VFS (fs/read_write.c, include/linux/fs.h)
+    #[commit = "c3be7ebbbce5"]
     /// c3be7ebbbce5: generic_atomic_write_valid() takes the iocb and checks IOCB_DIRECT (6.13; 6.12.y stable).
     pub atomic_valid_checks_direct: bool,
+    #[commit = "6.14 (release)"]
     /// 6.14 (release): RWF_DONTCACHE is a known flag (before: an unknown bit, -EOPNOTSUPP).
     pub rwf_dontcache_known: bool,
 
     // ---- iomap (fs/iomap/iter.c, fs/iomap/direct-io.c)
+    #[commit = "bc264fea0f6f"]
     /// bc264fea0f6f (6.15): incremental advance + status protocol.
     pub iter_protocol: IterProtocol,
+    #[commit = "9e0933c21c12"]
     /// 9e0933c21c12 (6.13): invalidation failure gives -EAGAIN instead of -ENOTBLK for IOCB_ATOMIC.
     pub invalidate_atomic_eagain: bool,
+    #[commit = "786e3080cbe9 370a6de7651b"]
     /// The atomic length rule and where REQ_ATOMIC comes from.
     pub atomic_len: AtomicLenRule,
+    #[commit = "6.18 (release)"]
     /// 6.18 (release): no user-memory check in iomap_dio_bio_iter or blkdev_direct_IO;
     /// bio_iov_iter_get_pages only aligns the bio size down to the logical block size;
     /// bio_split_io_at fails a page-crossing bio whose bvecs are off the DMA alignment (-EINVAL at
     /// submission). (Correction to an earlier summary, docs/model.md §4.3 and §10; read in
     /// 6.18.2 and 7.1.5; confirmed live.)
     pub dma_align_at_bio_split: bool,
+    #[commit = "4ad357e39b2e"]
     /// 4ad357e39b2e "iomap: fix submission side handling of completion side errors" (7.0; also in
     /// 6.18.y stable, Feb 2026): the dio->error early exit keeps `copied` instead of reverting to 0.
     pub dio_error_keeps_copied: bool,
+    #[commit = "001397f5ef49"]
     /// 001397f5ef49 "iomap: add IOMAP_DIO_FSBLOCK_ALIGNED flag" (6.19-rc1, with 8caec6c9fef7 "xfs:
     /// support sub-block aligned vectors in always COW mode"): the flag exists and XFS always-CoW
     /// inodes use it.
     pub dio_fsblock_aligned: bool,
+    #[commit = "7.0 (release)"]
     /// 7.0 (release): IOMAP_DIO_BOUNCE for stable-writes devices (XFS).
     pub dio_bounce: bool,
+    #[commit = "7.0 (release)"]
     /// 7.0 (release): iomap_dio_complete() reports a DIO error other than -EAGAIN/-ENOTBLK with
     /// fserror_report_io(FSERR_DIRECTIO_WRITE) (fsnotify; no effect on the result). Read in
     /// 7.2.12 and 7.3.4 fs/iomap/direct-io.c.
     pub dio_fserror: bool,
+    #[commit = "14b007e17881 (7.3-rc1; 7.2.y)"]
     /// 14b007e17881 "block: validate user space vectors during extraction" (mainline 7.3-rc1,
     /// Cc stable, in Debian 7.2.12): bio_iov_iter_get_pages(bio, iter, dma_alignment,
     /// lbs - 1) rejects with -EINVAL, as each iovec segment is extracted, a segment whose address
     /// or remaining length has a bit of the DMA alignment (511 on loop), and drops the whole bio.
     /// Read in 7.2.12 and 7.3.4 block/bio.c and lib/iov_iter.c.
     pub bio_validates_user_vectors: bool,
+    #[commit = "7.3.4 (stable)"]
     /// 7.3.4 (stable, "iomap: don't lose a failed direct I/O bio's error when zeroing the tail";
     /// mainline id not found): iomap_dio_zero() returns nothing, so the tail zeroing no longer
     /// overwrites the bio iterator's error with 0. Read in 7.3.4 (7.2.12 still overwrites).
     pub dio_zero_keeps_error: bool,
+    #[commit = "7.1 (release)"]
     /// 7.1 (release; spec §4.3 [D]; read as `out_bio_release_pages` in 7.2.12 and 7.3.4):
     /// iomap_dio_bio_iter's atomic short-bio WARN path releases the user pages the bio pinned.
     /// Before (read in a mainline 7.0-era snapshot and the 6.13-6.16 code the spec quotes),
     /// bio_put() alone left them pinned: a page-pin leak.
     pub dio_atomic_short_releases_pages: bool,
+    #[commit = "7.2.y / 7.3 (->iomap_next)"]
     /// How iomap_iter() reaches the filesystem (->iomap_next, 7.2.y / 7.3).
     pub iomap_next: IomapNext,
 
     // ---- ext4 (fs/ext4/file.c, fs/ext4/inode.c, fs/ext4/super.c)
+    #[commit = "6.13 (release)"]
     /// 6.13 (release, Ritesh's atomic series): ext4 sets FMODE_CAN_ATOMIC_WRITE and validates atomic writes.
     pub ext4_atomic: bool,
+    #[commit = "6.16 (release)"]
     /// 6.16 (release, multi-fsblock atomic writes): s_awu_max = min(cluster size, device max).
     pub ext4_awu_max_cluster: bool,
+    #[commit = "1c972b1d13dd"]
     /// 1c972b1d13dd (6.16): ext4_inode_can_atomic_write() requires the EXTENTS flag.
     pub ext4_atomic_needs_extents: bool,
+    #[commit = "299537e9dfac 963845748fe6"]
     pub ext4_iomap_end: Ext4IomapEnd,
+    #[commit = "seed thread v1/v2"]
     pub ext4_enotblk: Ext4Enotblk,
+    #[commit = "299537e9dfac"]
     /// thread v3 / 299537e9dfac (6.13): WARN_ON_ONCE(IOCB_ATOMIC) before the buffered fallback.
     pub ext4_fallback_warn: bool,
+    #[commit = "6.13 (release)"]
     /// 6.12: ext4_dio_write_end_io returns `size` (positive) for non-extending writes; 6.13+ returns 0.
     pub ext4_end_io_returns_size: bool,
+    #[commit = "6.16 (release)"]
     /// 6.16 (release): ext4_iomap_begin demands full coverage for IOMAP_ATOMIC, the atomic allocation
     /// slow path (ext4_map_blocks_atomic_write + force commit), atomic unwritten conversion.
     pub ext4_multi_fsblock_atomic: bool,
+    #[commit = "370a6de7651b"]
     /// 6.15 (370a6de7651b): ext4_set_iomap sets IOMAP_F_ATOMIC_BIO for IOMAP_ATOMIC.
     pub ext4_sets_atomic_bio: bool,
+    #[commit = "6.17 (release)"]
     /// 6.17 (release): ext4_emergency_state() (-EIO shutdown, -EROFS emergency ro) in write_iter.
     pub ext4_emergency_state: bool,
+    #[commit = "7.0 (release)"]
     /// ext4_iomap_overwrite_ops exist (removed in 7.0, "ext4: remove useless ext4_iomap_overwrite_ops").
     pub ext4_overwrite_ops: bool,
+    #[commit = "7.0 (release)"]
     /// 7.0 (release): ext4_iomap_begin returns an UNWRITTEN mapping without allocating (non-DAX).
     pub ext4_begin_accepts_unwritten: bool,
+    #[commit = "7.1 (release)"]
     /// 7.1 (release): ext4_write_checks zeroes the EOF gap (NOWAIT -> -EAGAIN).
     pub ext4_eof_zero_in_write_checks: bool,
+    #[commit = "7.3 (Debian 7.3.4)"]
     /// 7.3 (Debian 7.3.4; mainline id not found): ext4_dio_write_checks() decides the lock with
     /// ext4_dio_needs_zeroing() (an unaligned write whose head or tail block is not a written
     /// mapping, or past i_size) instead of ext4_overwrite_io(): aligned writes into holes and
     /// unwritten extents inside i_size keep the shared lock, and ext4_iomap_alloc() returns
     /// -EAGAIN for IOMAP_NOWAIT. Read in 7.2.12 (old rule) and 7.3.4.
     pub ext4_dio_needs_zeroing: bool,
+    #[commit = "7.3 (Debian 7.3.4)"]
     /// 7.3 (Debian 7.3.4; mainline id not found): ext4_write_checks() and ext4_dio_write_checks()
     /// call kiocb_modified() instead of file_modified(), so an IOCB_NOWAIT write that must update
     /// the timestamps returns -EAGAIN before any I/O (as XFS always did). Read in 7.2.12 and 7.3.4.
     pub ext4_kiocb_modified: bool,
+    #[commit = "e7fb9b71326f"]
     /// e7fb9b71326f (6.17): dax_iomap_rw rejects IOCB_ATOMIC with a WARN and -EIO.
     pub dax_rejects_atomic: bool,
+    #[commit = "hypothetical (README worked example)"]
     /// Hypothetical patch, the README's worked example (no kernel has it): ext4_iomap_alloc()
     /// returns -EINVAL instead of -ENOTBLK for an IOMAP_ATOMIC write into a hole of an indirect
     /// inode, so the atomic write fails instead of falling back to buffered IO (S3).
     pub ext4_atomic_hole_einval: bool,
 
     // ---- XFS (fs/xfs/xfs_file.c, fs/xfs/xfs_iomap.c)
+    #[commit = "6.13/6.16 (release)"]
     pub xfs_atomic: XfsAtomic,
+    #[commit = "68456d05eb57"]
     /// 68456d05eb57 (6.17-rc2): atomic checks before the DAX dispatch, and DAX inodes excluded from
     /// atomic capability. false = DAX first (the DAX escape).
     pub xfs_atomic_before_dax: bool,
+    #[commit = "6.15-6.18 (release); 8caec6c9fef7"]
     /// 6.15-6.18 (zoned-XFS work): always-CoW inodes with an unaligned user buffer take the
     /// unaligned path (removed in 6.19 in favour of IOMAP_DIO_FSBLOCK_ALIGNED).
     pub xfs_always_cow_iov_reroute: bool,
 
     // ---- block device (block/fops.c)
+    #[commit = "6.13 (release)"]
     /// 6.13 (release; John Garry, "block: Don't allow an atomic write be truncated in
     /// blkdev_write_iter()", Fixes caf336f81b3a; also in 6.12.y): an atomic write past the device
     /// end is -EINVAL instead of being truncated.
     pub bdev_atomic_no_truncate: bool,
+    #[commit = "75ae18ca9426"]
     /// 75ae18ca9426 "block: use blkdev_iov_iter_get_pages status for errors" (7.3-rc1): when
     /// __blkdev_direct_IO cannot pin a bio's pages, the bio ends with errno_to_blk_status(ret)
     /// instead of BLK_STS_IOERR, so an async write completes with -EINVAL (say) instead of -EIO.
     pub bdev_get_pages_errno: bool,
+    #[commit = "8b5ffb43ae9d"]
     /// 8b5ffb43ae9d "block: enable RWF_DONTCACHE for block devices" (7.3-rc1): def_blk_fops has
     /// FOP_DONTCACHE. Read in 7.3.4 block/fops.c (not in 7.2.12).
     pub bdev_dontcache: bool,
 
     // ---- FOP_DONTCACHE (include/linux/fs.h flag set by ext4 and XFS)
+    #[commit = "6.17 (release, read)"]
     /// ext4 and XFS set FOP_DONTCACHE, so RWF_DONTCACHE is accepted on them (read in 6.17 and
     /// 6.18; no filesystem sets it in 6.14; 6.15/6.16 not read). Confirmed on the live 6.18 kernel.
     pub fs_dontcache: bool,
@@ -482,186 +533,48 @@ pub fn resolve_one(spec: &str) -> Result<&'static Variant, String> {
 }
 
 impl Variant {
-    /// The switches as (name, value, commit that changed it) rows, for `diofuzz variants`.
+    /// The switches as (name, value, commit that changed it) rows, for `diofuzz variants`:
+    /// derived from [`SWITCHES`] and the variant's own serialisation, nothing listed twice.
     pub fn switches(&self) -> Vec<(&'static str, String, &'static str)> {
-        let b = |x: bool| {
-            if x {
-                "yes".to_string()
-            } else {
-                "no".to_string()
-            }
-        };
-        vec![
-            (
-                "atomic_valid_checks_direct",
-                b(self.atomic_valid_checks_direct),
-                "c3be7ebbbce5",
-            ),
-            (
-                "rwf_dontcache_known",
-                b(self.rwf_dontcache_known),
-                "6.14 (release)",
-            ),
-            (
-                "iter_protocol",
-                format!("{:?}", self.iter_protocol),
-                "bc264fea0f6f",
-            ),
-            (
-                "invalidate_atomic_eagain",
-                b(self.invalidate_atomic_eagain),
-                "9e0933c21c12",
-            ),
-            (
-                "atomic_len",
-                format!("{:?}", self.atomic_len),
-                "786e3080cbe9 370a6de7651b",
-            ),
-            (
-                "dma_align_at_bio_split",
-                b(self.dma_align_at_bio_split),
-                "6.18 (release)",
-            ),
-            (
-                "dio_error_keeps_copied",
-                b(self.dio_error_keeps_copied),
-                "4ad357e39b2e",
-            ),
-            (
-                "dio_fsblock_aligned",
-                b(self.dio_fsblock_aligned),
-                "001397f5ef49",
-            ),
-            ("dio_bounce", b(self.dio_bounce), "7.0 (release)"),
-            ("dio_fserror", b(self.dio_fserror), "7.0 (release)"),
-            (
-                "bio_validates_user_vectors",
-                b(self.bio_validates_user_vectors),
-                "14b007e17881 (7.3-rc1; 7.2.y)",
-            ),
-            (
-                "dio_zero_keeps_error",
-                b(self.dio_zero_keeps_error),
-                "7.3.4 (stable)",
-            ),
-            (
-                "dio_atomic_short_releases_pages",
-                b(self.dio_atomic_short_releases_pages),
-                "7.1 (release)",
-            ),
-            (
-                "iomap_next",
-                format!("{:?}", self.iomap_next),
-                "7.2.y / 7.3 (->iomap_next)",
-            ),
-            ("ext4_atomic", b(self.ext4_atomic), "6.13 (release)"),
-            (
-                "ext4_awu_max_cluster",
-                b(self.ext4_awu_max_cluster),
-                "6.16 (release)",
-            ),
-            (
-                "ext4_atomic_needs_extents",
-                b(self.ext4_atomic_needs_extents),
-                "1c972b1d13dd",
-            ),
-            (
-                "ext4_iomap_end",
-                format!("{:?}", self.ext4_iomap_end),
-                "299537e9dfac 963845748fe6",
-            ),
-            (
-                "ext4_enotblk",
-                format!("{:?}", self.ext4_enotblk),
-                "seed thread v1/v2",
-            ),
-            (
-                "ext4_fallback_warn",
-                b(self.ext4_fallback_warn),
-                "299537e9dfac",
-            ),
-            (
-                "ext4_end_io_returns_size",
-                b(self.ext4_end_io_returns_size),
-                "6.13 (release)",
-            ),
-            (
-                "ext4_multi_fsblock_atomic",
-                b(self.ext4_multi_fsblock_atomic),
-                "6.16 (release)",
-            ),
-            (
-                "ext4_sets_atomic_bio",
-                b(self.ext4_sets_atomic_bio),
-                "370a6de7651b",
-            ),
-            (
-                "ext4_emergency_state",
-                b(self.ext4_emergency_state),
-                "6.17 (release)",
-            ),
-            (
-                "ext4_overwrite_ops",
-                b(self.ext4_overwrite_ops),
-                "7.0 (release)",
-            ),
-            (
-                "ext4_begin_accepts_unwritten",
-                b(self.ext4_begin_accepts_unwritten),
-                "7.0 (release)",
-            ),
-            (
-                "ext4_eof_zero_in_write_checks",
-                b(self.ext4_eof_zero_in_write_checks),
-                "7.1 (release)",
-            ),
-            (
-                "ext4_dio_needs_zeroing",
-                b(self.ext4_dio_needs_zeroing),
-                "7.3 (Debian 7.3.4)",
-            ),
-            (
-                "ext4_kiocb_modified",
-                b(self.ext4_kiocb_modified),
-                "7.3 (Debian 7.3.4)",
-            ),
-            (
-                "dax_rejects_atomic",
-                b(self.dax_rejects_atomic),
-                "e7fb9b71326f",
-            ),
-            (
-                "ext4_atomic_hole_einval",
-                b(self.ext4_atomic_hole_einval),
-                "hypothetical (README worked example)",
-            ),
-            (
-                "xfs_atomic",
-                format!("{:?}", self.xfs_atomic),
-                "6.13/6.16 (release)",
-            ),
-            (
-                "xfs_atomic_before_dax",
-                b(self.xfs_atomic_before_dax),
-                "68456d05eb57",
-            ),
-            (
-                "xfs_always_cow_iov_reroute",
-                b(self.xfs_always_cow_iov_reroute),
-                "6.15-6.18 (release); 8caec6c9fef7",
-            ),
-            (
-                "bdev_atomic_no_truncate",
-                b(self.bdev_atomic_no_truncate),
-                "6.13 (release)",
-            ),
-            (
-                "bdev_get_pages_errno",
-                b(self.bdev_get_pages_errno),
-                "75ae18ca9426",
-            ),
-            ("bdev_dontcache", b(self.bdev_dontcache), "8b5ffb43ae9d"),
-            ("fs_dontcache", b(self.fs_dontcache), "6.17 (release, read)"),
-        ]
+        let v = serde_json::to_value(self).expect("a variant serialises");
+        SWITCHES
+            .iter()
+            .map(|&(name, commit)| {
+                let value = match &v[name] {
+                    serde_json::Value::Bool(true) => "yes".to_string(),
+                    serde_json::Value::Bool(false) => "no".to_string(),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (name, value, commit)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod switch_table_tests {
+    use super::*;
+
+    /// SWITCHES names every serialised switch exactly once, in declaration order, each with a
+    /// commit or release, and every variant renders a value for each.
+    #[test]
+    fn switches_cover_the_struct() {
+        let mut names: Vec<String> = SWITCHES.iter().map(|s| s.0.to_string()).collect();
+        names.sort();
+        let mut fields = crate::variant_file::switch_names();
+        fields.sort();
+        assert_eq!(names, fields, "SWITCHES and the serialised fields disagree");
+        assert!(SWITCHES.iter().all(|s| !s.1.trim().is_empty()));
+        for v in VARIANTS.iter() {
+            let rows = v.switches();
+            assert_eq!(rows.len(), SWITCHES.len());
+            assert!(rows.iter().all(|r| !r.1.is_empty()), "{}", v.name);
+        }
+        let v612 = by_name("v6.12").unwrap().switches();
+        assert_eq!(
+            v612[0],
+            ("atomic_valid_checks_direct", "no".into(), "c3be7ebbbce5")
+        );
     }
 }

@@ -101,7 +101,7 @@ fn switches_of(v: &Variant) -> Map<String, Value> {
     m
 }
 
-/// The switch names, in declaration order.
+/// The switch names (sorted: the serialised map's order).
 pub fn switch_names() -> Vec<String> {
     switches_of(variant::newest()).keys().cloned().collect()
 }

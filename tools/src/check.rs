@@ -347,16 +347,18 @@ fn expand(k: &str, list: &[Value]) -> Result<Vec<Value>, String> {
                 }
             }
             ("fault", Some("all")) => {
-                for site in ALL_SITES {
-                    if site == Site::DioZero {
-                        continue; // cannot fail at the model's block sizes
-                    }
-                    for &e in site.errnos() {
-                        for nth in 0..2 {
-                            let en = if e == 0 { "0" } else { diofuzz::errno::name(e) };
-                            out.push(Value::String(format!("{}:{en}:{nth}", site.function())));
-                        }
-                    }
+                // The library's fault domain (shared with the mutator and the dictionary).
+                for f in diofuzz::domain::all_faults() {
+                    let en = if f.errno == 0 {
+                        "0"
+                    } else {
+                        diofuzz::errno::name(f.errno)
+                    };
+                    out.push(Value::String(format!(
+                        "{}:{en}:{}",
+                        f.site.function(),
+                        f.nth
+                    )));
                 }
             }
             _ => out.push(v.clone()),

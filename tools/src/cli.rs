@@ -84,6 +84,17 @@ pub enum Cmd {
         #[arg(long)]
         list: bool,
     },
+    /// Write the fuzzing dictionary generated from the model's domains (every engine reads it)
+    Dict {
+        /// Where it goes (`-` for stdout)
+        #[arg(
+            long,
+            short = 'o',
+            value_name = "FILE",
+            default_value = "fuzz/dio_write.dict"
+        )]
+        out: PathBuf,
+    },
     /// Bounded exhaustive search of a domain (see README)
     Check(crate::check::CheckOpts),
     /// Which modelled kernel decisions and errno returns a corpus reaches, per kernel function
@@ -278,6 +289,7 @@ fn run(cmd: Cmd) -> i32 {
         Cmd::Show { file } => show(&file),
         Cmd::Encode { file, out } => encode(&file, out.as_deref()),
         Cmd::Seeds { out, list } => seeds_cmd(&out, list),
+        Cmd::Dict { out } => dict_cmd(&out),
         Cmd::Keep { file, name, dir } => keep(&file, &name, &dir),
         Cmd::Triage(o) => triage(&o),
         Cmd::Known { suppressions } => known_cmd(suppressions),
@@ -519,6 +531,18 @@ fn seeds_cmd(dir: &Path, list: bool) -> Result<i32, String> {
     }
     let n = seeds::write_all(dir)?;
     println!("wrote {n} seed files to {}", dir.display());
+    Ok(0)
+}
+
+fn dict_cmd(out: &Path) -> Result<i32, String> {
+    let d = diofuzz::mutate::dictionary();
+    if out == Path::new("-") {
+        print!("{d}");
+        return Ok(0);
+    }
+    std::fs::write(out, &d).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let n = d.lines().filter(|l| !l.starts_with('#')).count();
+    println!("wrote {n} dictionary tokens to {}", out.display());
     Ok(0)
 }
 

@@ -71,6 +71,9 @@ pub struct Boxes {
     pub log_y: bool,
     /// A dashed horizontal reference line and its label (e.g. the cap of a campaign).
     pub reference: Option<(f64, String)>,
+    /// Groups come in runs of these series, in this order (e.g. "field", "bytes" per finding):
+    /// each series has one colour and a legend entry. Empty: every group its own colour.
+    pub series: Vec<String>,
 }
 
 /// Write `stem.svg` and `stem.png`; returns both paths.
@@ -117,7 +120,8 @@ pub fn box_plot(stem: &Path, b: &Boxes) -> Result<Vec<PathBuf>, String> {
     {
         return Err(format!("{}: a log axis needs samples above 0", b.title));
     }
-    let w = 240 + 110 * b.groups.len() as u32;
+    let per = if b.series.is_empty() { 110 } else { 56 };
+    let w = 240 + per * b.groups.len() as u32;
     write_both(stem, (w.max(520), 440), &BoxesChart(b))
 }
 
@@ -370,7 +374,12 @@ fn draw_boxes<DB: DrawingBackend>(area: &Area<DB>, b: &Boxes) -> Result<(), Stri
         if vals.is_empty() {
             continue;
         }
-        let colour = PALETTE[gi % PALETTE.len()];
+        let cycle = if b.series.is_empty() {
+            PALETTE.len()
+        } else {
+            b.series.len().min(PALETTE.len())
+        };
+        let colour = PALETTE[gi % cycle];
         let c = gi as f64 + 0.5;
         let (q1, med, q3, mn, mx) = quartiles(vals);
         let (q1, med, q3, mn, mx) = (tf(q1), tf(med), tf(q3), tf(mn), tf(mx));
@@ -399,6 +408,29 @@ fn draw_boxes<DB: DrawingBackend>(area: &Area<DB>, b: &Boxes) -> Result<(), Stri
                 let dx = -0.18 + 0.36 * i as f64 / (k - 1.0);
                 Circle::new((c + dx, tf(v)), 3, BLACK.mix(0.7).filled())
             }))
+            .map_err(err)?;
+    }
+    for (si, name) in b.series.iter().enumerate().take(PALETTE.len()) {
+        // The legend: one coloured swatch and name per series, in a row at the top right,
+        // above a reference line at the top of the data.
+        let colour = PALETTE[si];
+        let y = hi - (hi - lo) * 0.04;
+        let x = n as f64 - 1.3 * (b.series.len() - si) as f64;
+        chart
+            .draw_series([
+                PathElement::new(vec![(x, y), (x + 0.25, y)], colour.stroke_width(6)),
+                PathElement::new(vec![(x, y), (x, y)], colour.stroke_width(1)),
+            ])
+            .map_err(err)?;
+        chart
+            .draw_series([Text::new(
+                name.clone(),
+                (x + 0.35, y),
+                font(12.0).pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Left,
+                    plotters::style::text_anchor::VPos::Center,
+                )),
+            )])
             .map_err(err)?;
     }
     if let Some((v, label)) = &b.reference {
@@ -472,6 +504,7 @@ mod tests {
             groups: vec![("a".into(), vec![1.0, 2.0, 30.0]), ("b".into(), vec![5.0])],
             log_y: true,
             reference: Some((60.0, "cap".into())),
+            series: vec!["field".into(), "bytes".into()],
         };
         let out = box_plot(&dir.join("boxes"), &x).unwrap();
         assert!(std::fs::read_to_string(&out[0]).unwrap().contains("cap"));

@@ -185,6 +185,7 @@ fn every_subcommand_has_its_own_help() {
         "known",
         "keep",
         "seeds",
+        "dict",
         "check",
         "fuzz",
         "cmin",
@@ -269,6 +270,37 @@ fn completions_cover_the_subcommands() {
             assert!(out.contains(sub), "{shell}: {sub}");
         }
     }
+}
+
+#[test]
+fn dict_regenerates_the_committed_dictionary() {
+    let (code, out, err) = diofuzz(&["dict", "--out", "-"]);
+    assert_eq!(code, 0, "{err}");
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/dio_write.dict"
+    ))
+    .unwrap();
+    assert_eq!(
+        out, committed,
+        "fuzz/dio_write.dict is stale: run `cargo run -- dict`"
+    );
+    let (code, _, err) = diofuzz(&["dict", "--out", "/nonexistent-dir/x.dict"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("cannot write /nonexistent-dir/x.dict"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_mutator_is_an_error() {
+    let (code, _, err) = diofuzz(&["fuzz", "--mutator", "afl", "--no-install"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("afl"), "{err}");
+    let (code, _, err) = diofuzz(&["bench", "--mutator", "sometimes"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("sometimes"), "{err}");
 }
 
 #[test]

@@ -157,6 +157,7 @@ pub fn prepare(
 
 /// `diofuzz fuzz`.
 pub fn fuzz(o: &FuzzOpts) -> Result<i32, String> {
+    let mutator = opts::mutator_or_env(o.mutator)?;
     let root = setup::root()?;
     proc::install_handlers();
     let supp = suppression_file(&root, &o.suppression(), o.variant.as_deref())?;
@@ -222,6 +223,8 @@ pub fn fuzz(o: &FuzzOpts) -> Result<i32, String> {
         progress: true,
         bins,
         stop_when_all: Vec::new(),
+        mutator,
+        collect: false,
     };
     let (res, triage) = run::run_session(cfg, cfgv)?;
     let text = summary(&res, &triage, &findings);

@@ -4,6 +4,7 @@
 //! error (exit 2) naming the bad value.
 
 use clap::Args;
+use diofuzz::mutate::Mode;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -143,6 +144,26 @@ pub struct FuzzOpts {
     /// The corpus to fuzz [default: the working corpus fuzz/corpus/<target>]
     #[arg(long = "corpus", value_name = "DIR")]
     pub corpus_dir: Option<PathBuf>,
+    /// Mutation: field (the model's field-aware mutator, libFuzzer and AFL++) or bytes (the
+    /// engines' own) [default: $DIOFUZZ_MUTATOR, else field]
+    #[arg(long, value_name = "field|bytes", value_parser = parse_mutator)]
+    pub mutator: Option<Mode>,
+}
+
+/// Parse a mutator name (field or bytes).
+pub fn parse_mutator(v: &str) -> Result<Mode, String> {
+    if v.trim().is_empty() {
+        return Err("empty mutator: want field or bytes".into());
+    }
+    Mode::parse(Some(v)).map_err(|_| format!("bad mutator '{v}': want field or bytes"))
+}
+
+/// The mutator: the option, else DIOFUZZ_MUTATOR, else field.
+pub fn mutator_or_env(m: Option<Mode>) -> Result<Mode, String> {
+    match m {
+        Some(m) => Ok(m),
+        None => Mode::parse(std::env::var("DIOFUZZ_MUTATOR").ok().as_deref()),
+    }
 }
 
 impl FuzzOpts {

@@ -14,6 +14,7 @@ use super::opts::Engine;
 use super::proc::{self, Group};
 use super::setup;
 use super::stats::{self, Stats};
+use diofuzz::mutate::Mode;
 use diofuzz::scenario::MAX_INPUT;
 use diofuzz::target::Config;
 use serde::Serialize;
@@ -47,6 +48,12 @@ pub struct SessionCfg {
     /// Known-finding patterns: each is suppressed as a whole once hit, and the session ends
     /// early when every one has been hit (the bench). Empty: run for the whole time.
     pub stop_when_all: Vec<String>,
+    /// DIOFUZZ_MUTATOR for the engines: the library's field-aware mutator (libFuzzer hooks, the
+    /// AFL++ custom mutator library) or the engines' own byte mutations.
+    pub mutator: Mode,
+    /// Record-and-continue (DIOFUZZ_COLLECT): the targets record each new signature with its
+    /// time and keep going, so engines never stop or restart on a finding (the bench).
+    pub collect: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -96,6 +103,8 @@ struct Runner {
     quick_exits: u32,
     failed: Option<String>,
     corpus_start: usize,
+    /// Lines of the collect folder's signatures.tsv already read.
+    collected: usize,
 }
 
 fn count_files(d: &Path) -> usize {
@@ -134,6 +143,25 @@ fn copy_unique(srcs: &[PathBuf], dst: &Path, prefix: &str) -> Result<usize, Stri
 }
 
 impl Runner {
+    /// DIOFUZZ_COLLECT folder of this engine (record-and-continue mode).
+    fn collect_dir(&self) -> PathBuf {
+        self.dir.join("collect")
+    }
+
+    /// Signatures the targets recorded since the last call: (variant, signature, seconds since
+    /// the session start).
+    fn read_collected(&mut self, sys0: SystemTime, t0: Instant) -> Vec<(String, String, f64)> {
+        let text =
+            std::fs::read_to_string(self.collect_dir().join("signatures.tsv")).unwrap_or_default();
+        let start = sys0
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let (out, n) = parse_collected(&text, self.collected, start, t0.elapsed().as_secs_f64());
+        self.collected = n;
+        out
+    }
+
     fn log(&self) -> PathBuf {
         self.dir.join(format!("log.{}", self.attempt))
     }
@@ -257,8 +285,18 @@ impl Runner {
         if let Some(v) = &s.cfg.variant {
             env.push(("DIOFUZZ_VARIANT".into(), v.clone()));
         }
+        env.push(("DIOFUZZ_MUTATOR".into(), s.cfg.mutator.name().into()));
+        if s.cfg.collect {
+            env.push((
+                "DIOFUZZ_COLLECT".into(),
+                self.collect_dir().display().to_string(),
+            ));
+        }
         let dict = s.cfg.root.join(format!("fuzz/{}.dict", s.cfg.target));
         let dict = dict.is_file().then_some(dict);
+        // honggfuzz has no custom-mutator interface: the model's help there is the dictionary
+        // generated from its domains, so `bytes` runs it without one.
+        let hfuzz_dict = dict.clone().filter(|_| s.cfg.mutator == Mode::Field);
         let mut cmds: Vec<Command> = Vec::new();
         match self.e {
             Engine::LibFuzzer => {
@@ -330,6 +368,13 @@ impl Runner {
                     ] {
                         c.env(k, v);
                     }
+                    // The field-aware mutator, beside AFL++'s own havoc and splicing.
+                    if s.cfg.mutator == Mode::Field {
+                        c.env(
+                            "AFL_CUSTOM_MUTATOR_LIBRARY",
+                            setup::afl_mutator_lib(&s.cfg.root),
+                        );
+                    }
                     cmds.push(c);
                 }
             }
@@ -347,7 +392,7 @@ impl Runner {
                     .arg(self.dir.join(format!("stats.{}", self.attempt)))
                     .args(["--exit_upon_crash", "-v", "-t", "10"])
                     .args(["-F", &MAX_INPUT.to_string()]);
-                if let Some(d) = &dict {
+                if let Some(d) = &hfuzz_dict {
                     c.arg("--dict").arg(d);
                 }
                 c.arg("--").arg(&self.bin);
@@ -499,6 +544,7 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
             quick_exits: 0,
             failed: None,
             corpus_start: 0,
+            collected: 0,
         });
     }
     let foreign: Vec<PathBuf> = cfg
@@ -551,6 +597,14 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
                 }
             }
             let alive = r.running();
+            if sess.cfg.collect {
+                for (variant, signature, secs) in r.read_collected(sys0, t0) {
+                    let fresh = record_hit(r, &mut first_hit, &variant, &signature, secs);
+                    if fresh && sess.cfg.progress {
+                        announce(&pb, r.e, &variant, &signature, secs);
+                    }
+                }
+            }
             let crashes = r.new_crashes();
             if crashes.is_empty() && alive {
                 continue;
@@ -568,17 +622,7 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
                     Outcome::New { variant, signature } | Outcome::Dup { variant, signature } => {
                         let fresh = record_hit(r, &mut first_hit, &variant, &signature, secs);
                         if fresh && sess.cfg.progress {
-                            crate::progress::line(
-                                &pb,
-                                &format!(
-                                    "diofuzz: [{secs:6.1} s] {:<9} found {} {} on {}: {}",
-                                    r.e.name(),
-                                    diofuzz::known::label(&signature, &variant),
-                                    signature.split(':').next().unwrap_or(""),
-                                    variant,
-                                    signature
-                                ),
-                            );
+                            announce(&pb, r.e, &variant, &signature, secs);
                         }
                     }
                     Outcome::NoRepro => {
@@ -665,6 +709,9 @@ pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Tria
     // Stop everything, then pick up crash files written at the very end.
     for r in runners.iter_mut() {
         r.stop();
+        for (variant, signature, secs) in r.read_collected(sys0, t0) {
+            record_hit(r, &mut first_hit, &variant, &signature, secs);
+        }
         let late = r.new_crashes();
         for (f, t) in late {
             if let Some((
@@ -825,6 +872,44 @@ fn triage_crash(
     Ok(Some((triage.add(r.e.name(), &data, secs)?, secs)))
 }
 
+/// The records of a DIOFUZZ_COLLECT signatures.tsv after the first `skip` lines, each as
+/// (variant, signature, seconds from `start`, clamped to 0..=`now`), and the number of whole lines
+/// read (a target may be writing the last one).
+fn parse_collected(
+    text: &str,
+    skip: usize,
+    start: f64,
+    now: f64,
+) -> (Vec<(String, String, f64)>, usize) {
+    let whole = text.rfind('\n').map(|i| &text[..=i]).unwrap_or("");
+    let mut n = skip;
+    let mut out = Vec::new();
+    for line in whole.lines().skip(skip) {
+        n += 1;
+        let f: Vec<&str> = line.split('\t').collect();
+        if let (Some(v), Some(sig), Some(t)) = (f.get(1), f.get(2), f.get(4)) {
+            let secs = t.parse::<f64>().map(|t| t - start).unwrap_or(0.0);
+            out.push((v.to_string(), sig.to_string(), secs.clamp(0.0, now)));
+        }
+    }
+    (out, n)
+}
+
+/// Print a signature an engine hit for the first time (above the progress bar).
+fn announce(pb: &indicatif::ProgressBar, e: Engine, variant: &str, signature: &str, secs: f64) {
+    crate::progress::line(
+        pb,
+        &format!(
+            "diofuzz: [{secs:6.1} s] {:<9} found {} {} on {}: {}",
+            e.name(),
+            diofuzz::known::label(signature, variant),
+            signature.split(':').next().unwrap_or(""),
+            variant,
+            signature
+        ),
+    );
+}
+
 /// Record a reproduced signature for `r`: its first hit per engine, the runner's first crash,
 /// its signature set. True when this engine hits the signature for the first time.
 fn record_hit(
@@ -842,4 +927,22 @@ fn record_hit(
     r.first_crash.get_or_insert(secs);
     r.sigs.insert(signature.to_string());
     fresh
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collected_records_are_timed_from_the_start() {
+        let t =
+            "a\tthread-v1\tO1:x\tdetail\t1000.500\nb\tthread-v1\tO3:y\td\t999.0\nc\tv\tO1:z\td\t10";
+        let (v, n) = parse_collected(t, 0, 1000.0, 60.0);
+        assert_eq!(n, 2, "the unfinished last line is left for later");
+        assert_eq!(v[0], ("thread-v1".into(), "O1:x".into(), 0.5));
+        assert_eq!(v[1].2, 0.0, "clamped at the start");
+        let (v, n) = parse_collected(&format!("{t}\n"), 2, 1000.0, 60.0);
+        assert_eq!((v.len(), n), (1, 3));
+        assert_eq!(v[0].2, 0.0);
+    }
 }

@@ -288,7 +288,32 @@ pub fn build(root: &Path, e: Engine, target: &str, log: &Path) -> Result<PathBuf
             b.display()
         ));
     }
+    if e == Engine::Afl {
+        build_afl_mutator(root, &log.with_extension("mutator.log"))?;
+    }
     Ok(b)
+}
+
+/// The AFL++ custom mutator library (harness/afl-mutator: the library's field-aware mutator).
+pub fn afl_mutator_lib(root: &Path) -> PathBuf {
+    root.join("harness/afl-mutator/target/release/libdiofuzz_afl_mutator.so")
+}
+
+/// Build the AFL++ custom mutator library: a plain (not instrumented) `cargo build --release`.
+pub fn build_afl_mutator(root: &Path, log: &Path) -> Result<PathBuf, String> {
+    let mut c = Command::new("cargo");
+    c.current_dir(root.join("harness/afl-mutator"))
+        .args(["build", "--release"]);
+    let st = proc::run_logged(c, "afl-mutator", log)?;
+    let lib = afl_mutator_lib(root);
+    if !st.success() || !lib.is_file() {
+        return Err(format!(
+            "building the AFL++ custom mutator (harness/afl-mutator) failed ({st}); last lines of {}:\n{}",
+            log.display(),
+            tail(log, 15)
+        ));
+    }
+    Ok(lib)
 }
 
 /// The last `n` lines of a text file ("" if unreadable).

@@ -377,12 +377,19 @@ const BUSYBOX_APPLETS: [&str; 23] = [
 
 /// The init script: mount the pseudo filesystems, load the modules, find the scsi_debug disk,
 /// say what is missing, then run every group, streaming to /dev/ttyS1.
-pub fn init_script(groups: &[Group], count: u64, seed: u64, disk_mb: u32) -> String {
+/// `live_args` is `--stable` (the release's variant and its backports) or `--variant SPEC`.
+pub fn init_script(
+    groups: &[Group],
+    count: u64,
+    seed: u64,
+    disk_mb: u32,
+    live_args: &str,
+) -> String {
     let mut s = init_prelude(disk_mb);
     for g in groups {
         let need = if g.disk { "[ -n \"$DEV\" ] && " } else { "" };
         s.push_str(&format!(
-            "say '{{\"group\":\"{name}\"}}'\n{need}diofuzz live {args} --count {count} --seed {seed} --stable --kmsg --stream $R > /dev/null 2> /tmp/err; rc=$?\n\
+            "say '{{\"group\":\"{name}\"}}'\n{need}diofuzz live {args} --count {count} --seed {seed} {live_args} --kmsg --stream $R > /dev/null 2> /tmp/err; rc=$?\n\
              tail -3 /tmp/err\nsay \"{{\\\"group_end\\\":\\\"{name}\\\",\\\"rc\\\":$rc}}\"\n",
             name = g.name,
             args = g.args,
@@ -669,7 +676,9 @@ mod tests {
     #[test]
     fn init_runs_each_group_and_streams() {
         let g = select_groups("ext4-disk,xfs-loop").unwrap();
-        let s = init_script(&g, 50, 7, 512);
+        let s = init_script(&g, 50, 7, 512, "--stable");
+        let p = init_script(&g, 5, 7, 512, "--variant /variant.json");
+        assert!(p.contains("--seed 7 --variant /variant.json --kmsg") && !p.contains("--stable"));
         assert!(s.contains("modprobe scsi_debug atomic_wr=1 dev_size_mb=512"));
         assert!(s.contains("[ -n \"$DEV\" ] && diofuzz live --fs ext4 --device $DEV --count 50 --seed 7 --stable --kmsg --stream $R"));
         assert!(s.contains("\ndiofuzz live --fs xfs --count 50"));

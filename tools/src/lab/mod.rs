@@ -38,6 +38,11 @@ pub struct Opts {
     /// `all` (the newest of every series); or the path of your own build's bzImage (with --modules)
     #[arg(long, value_name = "VERSION[,VERSION...]|newest|all|PATH")]
     pub kernel: Option<String>,
+    /// Compare every kernel with this model variant instead of its version's own (and its stable
+    /// backports): a name, BASE+switch=value, or a variant file — your patch described as data,
+    /// for a kernel built with that patch
+    #[arg(long, value_name = "V|FILE")]
+    pub variant: Option<String>,
     /// Your build's installed modules folder (make modules_install INSTALL_MOD_PATH=X ->
     /// X/lib/modules/RELEASE); needs loop, ext4, xfs, scsi_debug, sd_mod (modules or built in)
     #[arg(long, value_name = "DIR")]
@@ -200,6 +205,12 @@ pub fn run(o: &Opts) -> i32 {
         eprintln!("diofuzz lab: --kernel VERSION[,VERSION...]|all|PATH is needed (diofuzz lab --list shows the versions)");
         return 2;
     };
+    if let Some(spec) = &o.variant {
+        if let Err(e) = crate::cli::one_variant(spec) {
+            eprintln!("diofuzz lab: --variant: {e}");
+            return 2;
+        }
+    }
     let groups = match guest::select_groups(&o.groups) {
         Ok(g) => g,
         Err(e) => {
@@ -490,9 +501,30 @@ fn run_kernel(
         r.error = Some(format!("create {}: {e}", dir.display()));
         return r;
     }
-    // The guest userspace.
-    let init = guest::init_script(groups, o.count, o.seed, 512);
-    let initrd = match build_initrd(t, tools, &init, &[], &dir) {
+    // The guest userspace. A user variant goes in as its spec, or as /variant.json when it is a
+    // file; the guest's `live` then compares with it instead of the release's own variant.
+    let (live_args, extra) = match &o.variant {
+        None => ("--stable".to_string(), Vec::new()),
+        Some(spec) if diofuzz::variant_file::looks_like_file(spec) => (
+            "--variant /variant.json".to_string(),
+            vec![("variant.json", PathBuf::from(spec))],
+        ),
+        Some(spec) => (
+            format!("--variant '{}'", spec.replace('\'', "")),
+            Vec::new(),
+        ),
+    };
+    if let Some(v) = o
+        .variant
+        .as_deref()
+        .and_then(|s| crate::cli::one_variant(s).ok())
+    {
+        r.variant = v.name.to_string();
+        r.variant_match = "given (--variant)".into();
+        r.backports.clear();
+    }
+    let init = guest::init_script(groups, o.count, o.seed, 512, &live_args);
+    let initrd = match build_initrd(t, tools, &init, &extra, &dir) {
         Ok(p) => p,
         Err(e) => {
             r.error = Some(format!("initramfs: {e}"));
@@ -674,6 +706,7 @@ pub fn repro_in_kernel(
     };
     let o = Opts {
         kernel: Some(kernel.to_string()),
+        variant: None,
         modules: modules.map(Path::to_path_buf),
         groups: "all".into(),
         count: 0,
@@ -870,19 +903,29 @@ fn print_kernel(r: &KernelResult) {
 
 /// The matrix as text.
 pub fn matrix(results: &[KernelResult]) -> String {
-    let mut s = format!(
-        "{:<9} {:<16} {:<19} {:>5} {:>6} {:>7} {:>8} {:>7}  {}\n",
-        "kernel", "variant", "group", "n", "agree%", "w/o bp", "disagree", "kfind", "notes"
-    );
-    for r in results {
-        let v = if r.variant_match == "exact" {
+    // `*` marks a nearest-older variant; a variant given with --variant is shown as it is.
+    let shown = |r: &KernelResult| {
+        if r.variant_match == "exact" || r.variant_match.starts_with("given") {
             r.variant.clone()
         } else {
             format!("{}*", r.variant)
-        };
+        }
+    };
+    let vw = results
+        .iter()
+        .map(|r| shown(r).len())
+        .max()
+        .unwrap_or(0)
+        .max(16);
+    let mut s = format!(
+        "{:<9} {:<vw$} {:<19} {:>5} {:>6} {:>7} {:>8} {:>7}  {}\n",
+        "kernel", "variant", "group", "n", "agree%", "w/o bp", "disagree", "kfind", "notes"
+    );
+    for r in results {
+        let v = shown(r);
         if r.groups.is_empty() {
             s.push_str(&format!(
-                "{:<9} {:<16} {}\n",
+                "{:<9} {:<vw$} {}\n",
                 r.version,
                 v,
                 r.error.as_deref().unwrap_or("no result")
@@ -912,7 +955,7 @@ pub fn matrix(results: &[KernelResult]) -> String {
                 notes.push(format!("live exit {}", g.rc.unwrap_or(-1)));
             }
             s.push_str(&format!(
-                "{:<9} {:<16} {:<19} {:>5} {:>6} {:>7} {:>8} {:>7}  {}\n",
+                "{:<9} {:<vw$} {:<19} {:>5} {:>6} {:>7} {:>8} {:>7}  {}\n",
                 r.version,
                 v,
                 g.group,
