@@ -47,6 +47,8 @@ pub fn parse(data: &[u8], origin: &str) -> Result<Loaded, String> {
             serde_json::from_str(text).map_err(|e| format!("{origin}: not a scenario: {e}"))?;
         // A readable scenario may say only what the byte format can: the same ranges.
         s.encode().map_err(|e| format!("{origin}: {e}"))?;
+        // ...and only a world a real system can have (src/validity.rs).
+        crate::validity::require_real_world(&s).map_err(|e| format!("{origin}: {e}"))?;
         return Ok(Loaded {
             scenario: s,
             defaulted: Vec::new(),

@@ -17,11 +17,13 @@ pub mod known;
 pub mod model;
 pub mod mutate;
 pub mod oracle;
+pub mod pairwise;
 pub mod regress;
 pub mod scenario;
 pub mod seeds;
 pub mod suppress;
 pub mod target;
+pub mod validity;
 pub mod variant;
 pub mod variant_file;
 

@@ -158,6 +158,8 @@ pub fn mutate_with(data: &[u8], max_size: usize, seed: u64, bytes: Option<ByteMu
         for _ in 0..8 {
             let mut t = s.clone();
             mutate_fields(&mut t, &mut rng);
+            // Only real worlds (src/validity.rs): what decoding would make of it anyway.
+            crate::validity::normalise(&mut t);
             if let Ok(out) = t.encode() {
                 if out.len() <= max_size && t != s {
                     return out;
@@ -195,6 +197,7 @@ pub fn crossover(a: &[u8], b: &[u8], max_size: usize, seed: u64) -> Vec<u8> {
             if rng.chance(CROSS_THEN_MUTATE, 16) {
                 mutate_fields(&mut t, &mut rng);
             }
+            crate::validity::normalise(&mut t);
             if let Ok(out) = t.encode() {
                 if out.len() <= max_size && t != x {
                     return out;

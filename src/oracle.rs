@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! The oracle: properties O1-O7 of docs/oracle.md §2, evaluated over one [`Execution`].
+//! The oracle: properties O1-O9 of docs/oracle.md §2 (O8: docs/oracle-o8.md, O9:
+//! docs/model-state.md), evaluated over one [`Execution`].
 //! A finding is a value; the fuzz targets turn it into a panic.
 
 use crate::errno;
@@ -24,10 +25,15 @@ pub enum Prop {
     O6,
     /// a WARN was hit
     O7,
+    /// non-atomic DIO error contract: an error the DIO path produced (other than the fallback
+    /// signal -ENOTBLK) never becomes a buffered success
+    O8,
+    /// user pages pinned for a bio are released exactly once
+    O9,
 }
 
 impl Prop {
-    pub const ALL: [Prop; 7] = [
+    pub const ALL: [Prop; 9] = [
         Prop::O1,
         Prop::O2,
         Prop::O3,
@@ -35,6 +41,8 @@ impl Prop {
         Prop::O5,
         Prop::O6,
         Prop::O7,
+        Prop::O8,
+        Prop::O9,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -45,6 +53,8 @@ impl Prop {
             Prop::O5 => "internal errno reached the caller",
             Prop::O6 => "accounting is wrong",
             Prop::O7 => "WARN hit",
+            Prop::O8 => "DIO error became a buffered success",
+            Prop::O9 => "pinned user pages not released exactly once",
         }
     }
 }
@@ -214,6 +224,44 @@ pub fn check(x: &Execution) -> Vec<Finding> {
         if !why.is_empty() {
             add(Prop::O6, why.join("; "));
         }
+    }
+    // O8: the non-atomic DIO error contract (docs/oracle-o8.md). A direct write that the DIO path
+    // rejected -- an error of its own (alignment -EINVAL, pinning -EFAULT/-ENOMEM, a failed
+    // ->iomap_begin or bio) before any data reached the device -- must return that error. Only
+    // the filesystem's own fallback signal (-ENOTBLK: page-cache invalidation failure, indirect
+    // hole, XFS CoW bounce; or ext4_should_use_dio() false, which never enters the DIO path) may
+    // send it to the page cache. Here the error was replaced on the way (->iomap_end's -ENOTBLK
+    // over the actor's error, or the tail zeroing's 0) and the page cache completed the write.
+    if !x.atomic && !x.read && x.direct_at_io && x.ret > 0 && x.buffered_calls > 0 {
+        if let Some(e) = x.dio_error_masked {
+            let dio_wrote = x.bios.iter().any(|b| !b.zero && b.status == 0);
+            if !dio_wrote {
+                add(
+                    Prop::O8,
+                    format!(
+                        "the DIO path failed with {} before writing anything, and the write returned {} through the page cache ({} buffered bytes)",
+                        errno::fmt_ret(e),
+                        x.ret,
+                        x.buffered_bytes
+                    ),
+                );
+            }
+        }
+    }
+    // O9: every user page pinned into a bio (bio_iov_iter_get_pages, FOLL_PIN) is released once
+    // (bio_release_pages), on every path; a leak keeps user memory pinned for good.
+    if x.pinned_left > 0 || !x.pin_errors.is_empty() {
+        let mut why = Vec::new();
+        if x.pinned_left > 0 {
+            why.push(format!(
+                "{} user page(s) still pinned after the call",
+                x.pinned_left
+            ));
+        }
+        for e in &x.pin_errors {
+            why.push(e.to_string());
+        }
+        add(Prop::O9, why.join("; "));
     }
     // O7: WARN sites.
     if !x.warns.is_empty() {

@@ -744,14 +744,26 @@ const BUF_ALIGNS: [u32; 4] = [4096, 512, 8, 1];
 
 impl<'a> Arbitrary<'a> for Scenario {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        Scenario::decode_from(&mut Reader { u, short: None })
-            .map_err(|_| arbitrary::Error::IncorrectFormat)
+        let mut s = Scenario::decode_from(&mut Reader { u, short: None })
+            .map_err(|_| arbitrary::Error::IncorrectFormat)?;
+        crate::validity::normalise(&mut s);
+        Ok(s)
     }
 }
 
 impl Scenario {
-    /// Decode fuzz bytes. Never panics.
+    /// Decode fuzz bytes into a real world: the raw decoding ([`Scenario::decode_raw`]) moved to
+    /// the nearest scenario a real system can produce ([`crate::validity::normalise`]), so every
+    /// byte string still decodes and no fuzzer input describes an impossible world. Never panics.
     pub fn decode(data: &[u8]) -> Result<Scenario, DecodeError> {
+        let mut s = Scenario::decode_raw(data)?;
+        crate::validity::normalise(&mut s);
+        Ok(s)
+    }
+
+    /// Decode fuzz bytes field by field, without the validity normalisation (the byte layout
+    /// above, exactly). Never panics.
+    pub fn decode_raw(data: &[u8]) -> Result<Scenario, DecodeError> {
         if data.len() > MAX_INPUT {
             return Err(DecodeError::TooLong(data.len()));
         }
@@ -773,7 +785,8 @@ impl Scenario {
             u,
             short: Some(Vec::new()),
         };
-        let s = Scenario::decode_from(&mut r)?;
+        let mut s = Scenario::decode_from(&mut r)?;
+        crate::validity::normalise(&mut s);
         let mut names = r.short.unwrap_or_default();
         names.dedup();
         Ok((s, names))

@@ -143,8 +143,11 @@ pub fn all() -> Vec<Seed> {
         // ---- other paths
         seed(
             "dax_atomic",
-            "DAX inode: dispatched before the atomic checks",
-            with(|s| s.world.inode.dax = true),
+            "ext4 DAX inode: a DAX device has no atomic units, so RWF_ATOMIC is refused at open (-EOPNOTSUPP; validity rule W1)",
+            with(|s| {
+                s.world.inode.dax = true;
+                s.world.device = Device::default();
+            }),
         ),
         seed(
             "rlimit_truncates_atomic",

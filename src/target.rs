@@ -116,6 +116,11 @@ pub fn first_finding(data: &[u8], cfg: &Config) -> Option<Finding> {
 }
 
 pub fn first_finding_scenario(s: &Scenario, cfg: &Config) -> Option<Finding> {
+    // A scenario no real system can produce is not a finding (decoded bytes are always valid;
+    // this guards scenarios built in code or loaded from JSON).
+    if !crate::validity::is_valid(s) {
+        return None;
+    }
     for v in &cfg.variants {
         let x = crate::model::run_quiet(s, v);
         if let Some(f) = oracle::check(&x)

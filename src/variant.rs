@@ -165,6 +165,12 @@ variant_switches! {
     /// mainline id not found): iomap_dio_zero() returns nothing, so the tail zeroing no longer
     /// overwrites the bio iterator's error with 0. Read in 7.3.4 (7.2.12 still overwrites).
     pub dio_zero_keeps_error: bool,
+    #[commit = "7.1 (release)"]
+    /// 7.1 (release; spec §4.3 [D]; read as `out_bio_release_pages` in 7.2.12 and 7.3.4):
+    /// iomap_dio_bio_iter's atomic short-bio WARN path releases the user pages the bio pinned.
+    /// Before (read in a mainline 7.0-era snapshot and the 6.13-6.16 code the spec quotes),
+    /// bio_put() alone left them pinned: a page-pin leak.
+    pub dio_atomic_short_releases_pages: bool,
     #[commit = "7.2.y / 7.3 (->iomap_next)"]
     /// How iomap_iter() reaches the filesystem (->iomap_next, 7.2.y / 7.3).
     pub iomap_next: IomapNext,
@@ -280,6 +286,7 @@ const V6_12: Variant = Variant {
     dio_fserror: false,
     bio_validates_user_vectors: false,
     dio_zero_keeps_error: false,
+    dio_atomic_short_releases_pages: false,
     iomap_next: IomapNext::BeginEnd,
     ext4_atomic: false,
     ext4_awu_max_cluster: false,
@@ -430,8 +437,9 @@ const V7_0: Variant = Variant {
 const V7_1: Variant = Variant {
     name: "v7.1",
     kernel: "7.1",
-    about: "7.1: ext4_write_checks zeroes the EOF gap",
+    about: "7.1: ext4_write_checks zeroes the EOF gap; the atomic short-bio WARN path releases its pinned pages",
     ext4_eof_zero_in_write_checks: true,
+    dio_atomic_short_releases_pages: true,
     ..V7_0
 };
 

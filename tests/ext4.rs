@@ -354,8 +354,20 @@ fn rlimit_truncation_makes_a_short_atomic_write() {
 
 #[test]
 fn dax_dispatch_before_atomic_checks() {
-    let s = seed("dax_atomic");
-    // Up to 6.16 dax_iomap_rw copies the data non-atomically; e7fb9b71326f (6.17) WARNs and -EIO.
+    // A real ext4 DAX inode: its device (pmem) has no atomic units, so FMODE_CAN_ATOMIC_WRITE is
+    // never set and RWF_ATOMIC is refused before the write path (validity rule W1).
+    let real = seed("dax_atomic");
+    assert!(diofuzz::validity::is_valid(&real));
+    for v in ["v6.13", "v6.16", "v6.17", "v7.1"] {
+        let x = go(&real, v);
+        assert_eq!(x.ret, -EOPNOTSUPP, "{v}");
+        assert!(check(&x).is_empty(), "{v}");
+    }
+    // The branch order itself (DAX dispatched before the atomic checks), on a world no system
+    // has (DAX with atomic units): up to 6.16 dax_iomap_rw copies the data non-atomically;
+    // e7fb9b71326f (6.17) WARNs and -EIO.
+    let s = with(|s| s.world.inode.dax = true);
+    assert!(!diofuzz::validity::is_valid(&s));
     let x = go(&s, "v6.16");
     assert!(x.dax_calls > 0 && props(&x).contains(&Prop::O1));
     let y = go(&s, "v6.17");

@@ -113,6 +113,13 @@ pub struct Cx<'a> {
     pub dax_calls: u32,
     /// Atomic remaps (XFS software atomic writes) that made data visible in one step.
     pub atomic_remaps: u32,
+    /// The first error the DIO path itself produced that was replaced before it reached the
+    /// DIO's caller (by ->iomap_end's -ENOTBLK in iomap_iter, or by the tail zeroing's 0): O8.
+    pub dio_error_masked: Option<i64>,
+    /// User pages pinned by bio_iov_iter_get_pages and not yet released (bio_release_pages).
+    pub pinned_pages: u64,
+    /// Page-pin accounting errors (a release of pages that were not pinned): O9.
+    pub pin_errors: Vec<&'static str>,
     pub dio_done_wq: bool,
     /// The last physical extent id handed out (new_extent_id); allocations get fresh ids so a
     /// physical break between blocks stays visible.
@@ -227,6 +234,9 @@ impl<'a> Cx<'a> {
             buffered_calls: 0,
             dax_calls: 0,
             atomic_remaps: 0,
+            dio_error_masked: None,
+            pinned_pages: 0,
+            pin_errors: Vec::new(),
             dio_done_wq: false,
             next_extent: ext + 1,
             path: Vec::new(),
@@ -313,6 +323,26 @@ impl<'a> Cx<'a> {
         self.trace.push(Ev::Fault(site, -f.errno));
         Some(-f.errno)
     }
+    /// The DIO path's own error `e` was replaced before it reached the DIO's caller.
+    pub fn mask_dio_error(&mut self, e: i64) {
+        if self.dio_error_masked.is_none() {
+            self.dio_error_masked = Some(e);
+        }
+    }
+    /// bio_iov_iter_get_pages() pinned `pages` user pages (FOLL_PIN) into a bio.
+    pub fn pin_user_pages(&mut self, pages: u64) {
+        self.pinned_pages += pages;
+    }
+    /// bio_release_pages(): unpin `pages` user pages; more than are pinned is a double release.
+    pub fn release_user_pages(&mut self, pages: u64) {
+        if pages > self.pinned_pages {
+            self.decide("bio_release_pages: released user pages that were not pinned");
+            self.pin_errors.push("double release");
+            self.pinned_pages = 0;
+        } else {
+            self.pinned_pages -= pages;
+        }
+    }
     pub fn race(&self, r: Race) -> bool {
         self.s.has_race(r)
     }
@@ -377,6 +407,12 @@ pub struct Execution {
     pub buffered_calls: u32,
     pub dax_calls: u32,
     pub atomic_remaps: u32,
+    /// See [`Cx::dio_error_masked`].
+    pub dio_error_masked: Option<i64>,
+    /// User pages still pinned when the call returned (a leak if not 0): O9.
+    pub pinned_left: u64,
+    /// See [`Cx::pin_errors`].
+    pub pin_errors: Vec<&'static str>,
     pub path: Vec<&'static str>,
 }
 
@@ -472,6 +508,9 @@ fn run_with(s: &Scenario, v: &'static Variant, trace: bool) -> Execution {
         buffered_calls: cx.buffered_calls,
         dax_calls: cx.dax_calls,
         atomic_remaps: cx.atomic_remaps,
+        dio_error_masked: cx.dio_error_masked,
+        pinned_left: cx.pinned_pages,
+        pin_errors: cx.pin_errors,
         path: cx.path,
     }
 }

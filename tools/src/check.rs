@@ -5,6 +5,11 @@
 //! distinct signatures, and for each signature the smallest counterexample, written as a corpus
 //! file that `diofuzz replay` takes.
 //!
+//! A slice with `"pairwise": true` is not the product of its lists but a 2-way covering array of
+//! them (`diofuzz::pairwise`): every pair of values of any two dimensions in at least one input
+//! whose world is real; `check` prints its pair coverage. Inputs that no real system can have
+//! (`diofuzz::validity`) are not run, and are counted per rule.
+//!
 //! Dimensions (JSON keys of a slice; each maps to a list of values):
 //! - `fs`: "ext4" | "xfs" | "bdev"; `blkbits`: 10 | 11 | 12; `cluster_bits`: 0..3;
 //! - `device`: [awu_min, awu_max] byte pairs; `mount`: strings of `|`-joined Mount flag names
@@ -29,6 +34,7 @@
 use diofuzz::oracle::{self, Prop};
 use diofuzz::scenario::*;
 use diofuzz::variant::{Variant, VARIANTS};
+use diofuzz::{pairwise, validity};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,7 +49,30 @@ pub const DEFAULT_DOMAIN: &str = include_str!("../../check/default-domain.json")
 type Slice = Vec<(String, Vec<Value>)>;
 
 pub struct Domain {
+    /// Each slice's dimensions and value lists.
     pub slices: Vec<Slice>,
+    /// Per slice: None = the product of the value lists; Some = the rows of a pairwise slice
+    /// (`"pairwise": true`), one value index per dimension.
+    pub rows: Vec<Option<Vec<Vec<usize>>>>,
+    /// The pair coverage of each pairwise slice.
+    pub coverage: Vec<PairCoverage>,
+}
+
+/// How well a pairwise slice covers the value pairs of its dimensions.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PairCoverage {
+    pub slice: String,
+    pub dimensions: usize,
+    pub inputs: usize,
+    /// Inputs of the slice that this run executes (fewer than `inputs` with `--fs`).
+    pub run: usize,
+    /// Value pairs of any two dimensions.
+    pub pairs: u64,
+    /// Pairs held by at least one input.
+    pub covered: u64,
+    /// Pairs no real world holds: "dim=value & dim=value" with the validity rule that rejects
+    /// them.
+    pub infeasible: Vec<(String, String)>,
 }
 
 /// The dimensions a slice may have (besides its "name").
@@ -92,7 +121,11 @@ impl Domain {
         if slices.is_empty() {
             return Err("the domain has no slices: nothing to check".into());
         }
-        let mut out = Vec::new();
+        let mut out = Domain {
+            slices: Vec::new(),
+            rows: Vec::new(),
+            coverage: Vec::new(),
+        };
         for (i, s) in slices.iter().enumerate() {
             let obj = s.as_object().ok_or(format!("slice {i} is not an object"))?;
             let label = match obj.get("name").and_then(Value::as_str) {
@@ -100,8 +133,13 @@ impl Domain {
                 None => format!("slice {i}"),
             };
             let mut dims = Vec::new();
+            let pairwise = match obj.get("pairwise") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(format!("slice {i}: 'pairwise' must be true or false")),
+            };
             for (k, vals) in obj {
-                if k == "name" {
+                if k == "name" || k == "pairwise" {
                     continue;
                 }
                 if !DIMENSIONS.contains(&k.as_str()) {
@@ -124,27 +162,163 @@ impl Domain {
                 }
                 dims.push((k.clone(), list));
             }
-            out.push(dims);
+            // Validate by building the first scenario.
+            build(&dims, 0).map_err(|e| format!("slice {i}: {e}"))?;
+            let rows = if pairwise {
+                // Every value must build (a bad value would otherwise only show in some rows).
+                for (d, (k, vals)) in dims.iter().enumerate() {
+                    for (j, v) in vals.iter().enumerate() {
+                        let mut at = vec![0; dims.len()];
+                        at[d] = j;
+                        build_at(&dims, &at).map_err(|e| format!("slice {i}: {k} = {v}: {e}"))?;
+                    }
+                }
+                let name = obj
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("pairwise")
+                    .to_string();
+                let (rows, cov) = pairwise_rows(&dims, name);
+                out.coverage.push(cov);
+                Some(rows)
+            } else {
+                None
+            };
+            out.slices.push(dims);
+            out.rows.push(rows);
         }
-        Ok(Domain { slices: out })
+        Ok(out)
+    }
+    fn slice_size(&self, i: usize) -> u64 {
+        match &self.rows[i] {
+            Some(r) => r.len() as u64,
+            None => self.slices[i].iter().map(|(_, v)| v.len() as u64).product(),
+        }
     }
     pub fn size(&self) -> u64 {
-        self.slices
-            .iter()
-            .map(|s| s.iter().map(|(_, v)| v.len() as u64).product::<u64>())
-            .sum()
+        (0..self.slices.len()).map(|i| self.slice_size(i)).sum()
     }
     /// The scenario with global index `i`.
     pub fn get(&self, mut i: u64) -> Result<Scenario, String> {
-        for s in &self.slices {
-            let n: u64 = s.iter().map(|(_, v)| v.len() as u64).product();
+        for (si, s) in self.slices.iter().enumerate() {
+            let n = self.slice_size(si);
             if i < n {
-                return build(s, i);
+                return match &self.rows[si] {
+                    Some(r) => build_at(s, &r[i as usize]),
+                    None => build(s, i),
+                };
             }
             i -= n;
         }
         Err("index out of range".into())
     }
+    /// Keep only the inputs on filesystem `f` (`--fs`).
+    pub fn retain_fs(&mut self, f: &str) {
+        let fs_of = |s: &Slice| -> Vec<Value> {
+            s.iter()
+                .find(|(k, _)| k == "fs")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| vec![json!("ext4")])
+        };
+        let mut keep = Vec::new();
+        let mut pw = 0;
+        for (si, s) in self.slices.iter().enumerate() {
+            keep.push(fs_of(s).iter().any(|v| v.as_str() == Some(f)));
+            if let Some(rows) = &mut self.rows[si] {
+                // Rows pick values by index: drop the rows on other filesystems.
+                if let Some(d) = s.iter().position(|(k, _)| k == "fs") {
+                    rows.retain(|r| s[d].1[r[d]].as_str() == Some(f));
+                }
+                if let Some(c) = self.coverage.get_mut(pw) {
+                    c.run = rows.len();
+                }
+                pw += 1;
+            }
+        }
+        let mut it = keep.iter();
+        self.rows.retain(|_| *it.next().unwrap_or(&false));
+        let mut it = keep.iter();
+        self.slices.retain(|_| *it.next().unwrap_or(&false));
+        for (si, s) in self.slices.iter_mut().enumerate() {
+            if self.rows[si].is_some() {
+                continue;
+            }
+            for (k, v) in s.iter_mut() {
+                if k == "fs" {
+                    v.retain(|x| x.as_str() == Some(f));
+                }
+            }
+        }
+    }
+}
+
+/// The rows of a pairwise slice: a 2-way covering array of its value lists in which every row is
+/// a real world (diofuzz::pairwise, diofuzz::validity), and its pair coverage.
+fn pairwise_rows(dims: &Slice, name: String) -> (Vec<Vec<usize>>, PairCoverage) {
+    let sizes: Vec<usize> = dims.iter().map(|(_, v)| v.len()).collect();
+    // Each dimension sets its own fields: build every (dimension, value) once, then assemble a
+    // row by copying fields (the generator scores tens of thousands of rows).
+    let base = crate_base();
+    let parts: Vec<Vec<Option<Scenario>>> = dims
+        .iter()
+        .map(|(k, vals)| {
+            vals.iter()
+                .map(|v| {
+                    let mut s = base.clone();
+                    apply(&mut s, k, v).ok().map(|_| s)
+                })
+                .collect()
+        })
+        .collect();
+    let mut score = |row: &[usize]| {
+        let mut s = base.clone();
+        for (d, &j) in row.iter().enumerate() {
+            match &parts[d][j] {
+                Some(p) => copy_dim(&dims[d].0, p, &mut s),
+                None => return 1000,
+            }
+        }
+        if s.encode().is_ok() {
+            validity::distance(&s)
+        } else {
+            1000
+        }
+    };
+    let c = pairwise::cover(&sizes, &mut score);
+    let infeasible = c
+        .infeasible
+        .iter()
+        .map(|p| {
+            let mut row = vec![0; sizes.len()];
+            row[p.a] = p.va;
+            row[p.b] = p.vb;
+            let why = match build_at(dims, &row) {
+                Err(e) => e,
+                Ok(s) => match validity::first_violation(&s) {
+                    Some(v) => v.rule.id.to_string(),
+                    None if s.encode().is_err() => "not encodable".into(),
+                    None => "no valid row found".into(),
+                },
+            };
+            (
+                format!(
+                    "{}={} & {}={}",
+                    dims[p.a].0, dims[p.a].1[p.va], dims[p.b].0, dims[p.b].1[p.vb]
+                ),
+                why,
+            )
+        })
+        .collect();
+    let cov = PairCoverage {
+        slice: name,
+        dimensions: dims.len(),
+        inputs: c.rows.len(),
+        run: c.rows.len(),
+        pairs: c.pairs,
+        covered: c.covered,
+        infeasible,
+    };
+    (c.rows, cov)
 }
 
 /// Expand the "all" shorthands.
@@ -239,14 +413,55 @@ fn set_flags<T: serde::Serialize + serde::de::DeserializeOwned>(
 }
 
 fn build(dims: &Slice, mut idx: u64) -> Result<Scenario, String> {
+    let at: Vec<usize> = dims
+        .iter()
+        .map(|(_, vals)| {
+            let n = vals.len() as u64;
+            let j = (idx % n) as usize;
+            idx /= n;
+            j
+        })
+        .collect();
+    build_at(dims, &at)
+}
+
+/// The scenario with value `at[d]` of each dimension `d`.
+fn build_at(dims: &Slice, at: &[usize]) -> Result<Scenario, String> {
     let mut s = crate_base();
-    for (k, vals) in dims {
-        let n = vals.len() as u64;
-        let v = &vals[(idx % n) as usize];
-        idx /= n;
+    for ((k, vals), &j) in dims.iter().zip(at) {
+        let v = &vals[j];
         apply(&mut s, k, v).map_err(|e| format!("{k} = {v}: {e}"))?;
     }
     Ok(s)
+}
+
+/// Copy the fields dimension `k` sets (see [`apply`]) from `from` to `to`.
+fn copy_dim(k: &str, from: &Scenario, to: &mut Scenario) {
+    let (f, t) = (&from.world, &mut to.world);
+    let (q, r) = (&from.request, &mut to.request);
+    match k {
+        "fs" => to.fs = from.fs,
+        "blkbits" => t.blkbits = f.blkbits,
+        "cluster_bits" => t.cluster_bits = f.cluster_bits,
+        "device" => t.device = f.device,
+        "mount" => t.mount = f.mount,
+        "inode" => t.inode = f.inode,
+        "i_size" => t.i_size = f.i_size,
+        "blocks" => t.blocks.clone_from(&f.blocks),
+        "pages" => t.pages.clone_from(&f.pages),
+        "open" => r.open = q.open,
+        "rwf" => r.rwf = q.rwf,
+        "pos" => r.pos = q.pos,
+        "len" => r.len = q.len,
+        "nr_segs" => r.nr_segs = q.nr_segs,
+        "buf_align" => r.buf_align = q.buf_align,
+        "fault_at" => r.fault_at = q.fault_at,
+        "rlimit" => t.rlimit_fsize = f.rlimit_fsize,
+        "aio" => r.aio = q.aio,
+        "fault" => to.faults.clone_from(&from.faults),
+        "race" => to.races.clone_from(&from.races),
+        _ => {}
+    }
 }
 
 fn num(v: &Value) -> Result<u64, String> {
@@ -457,21 +672,7 @@ fn load_domain(o: &CheckOpts) -> Result<Domain, String> {
     };
     let mut domain = Domain::parse(&text)?;
     if let Some(f) = &fs_filter {
-        domain.slices.retain(|s| {
-            let fs = s
-                .iter()
-                .find(|(k, _)| k == "fs")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| vec![json!("ext4")]);
-            fs.iter().any(|v| v.as_str() == Some(f))
-        });
-        for s in &mut domain.slices {
-            for (k, v) in s.iter_mut() {
-                if k == "fs" {
-                    v.retain(|x| x.as_str() == Some(f));
-                }
-            }
-        }
+        domain.retain_fs(f);
     }
     if domain.size() == 0 {
         return Err(format!(
@@ -509,12 +710,11 @@ fn run_cli(o: &CheckOpts) -> Result<i32, String> {
     let report = check(&domain, &variants, jobs, progress)?;
     let kept = write_counterexamples(&report, &variants, &out_dir, o.keep)?;
     if o.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report_json(&report, &variants, &kept))
-                .unwrap_or_default()
-        );
+        let mut j = report_json(&report, &variants, &kept);
+        j["pair_coverage"] = json!(domain.coverage);
+        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else {
+        print_pair_coverage(&domain.coverage);
         print_report(&report, &variants, &kept);
     }
     Ok(if report.acc.sigs.is_empty() { 0 } else { 1 })
@@ -524,6 +724,8 @@ pub struct Report {
     pub inputs: u64,
     pub secs: f64,
     pub invalid: u64,
+    /// Inputs not run because no real system can produce them, per validity rule id.
+    pub unreal: BTreeMap<&'static str, u64>,
     /// Variant names, in the order they were run.
     pub names: Vec<&'static str>,
     acc: Acc,
@@ -582,19 +784,27 @@ pub fn check(
     let total = domain.size();
     let done = AtomicU64::new(0);
     let invalid = AtomicU64::new(0);
+    let unreal = Mutex::new(BTreeMap::<&'static str, u64>::new());
     let acc = Mutex::new(Acc::default());
     let t0 = Instant::now();
     std::thread::scope(|sc| {
         for j in 0..jobs as u64 {
-            let (done, invalid, acc) = (&done, &invalid, &acc);
+            let (done, invalid, acc, unreal) = (&done, &invalid, &acc, &unreal);
             sc.spawn(move || {
                 let mut local = Acc::default();
+                let mut local_unreal = BTreeMap::<&'static str, u64>::new();
                 let mut i = j;
                 while i < total {
                     match domain
                         .get(i)
                         .and_then(|s| s.encode().map(|b| (s, b)).map_err(|e| e.to_string()))
                     {
+                        // A world no real system can produce is not run (src/validity.rs).
+                        Ok((s, _)) if !validity::is_valid(&s) => {
+                            if let Some(v) = validity::first_violation(&s) {
+                                *local_unreal.entry(v.rule.id).or_default() += 1;
+                            }
+                        }
                         Ok((s, bytes)) => {
                             for (vi, v) in variants.iter().enumerate() {
                                 let x = diofuzz::model::run_quiet(&s, v);
@@ -632,6 +842,11 @@ pub fn check(
                     done.fetch_add(1, Ordering::Relaxed);
                     i += jobs as u64;
                 }
+                let mut u = unreal.lock().unwrap_or_else(|e| e.into_inner());
+                for (k, n) in local_unreal {
+                    *u.entry(k).or_default() += n;
+                }
+                drop(u);
                 let mut g = acc.lock().unwrap_or_else(|e| e.into_inner());
                 for (k, n) in local.fails {
                     *g.fails.entry(k).or_default() += n;
@@ -665,6 +880,7 @@ pub fn check(
         inputs: total,
         secs: t0.elapsed().as_secs_f64(),
         invalid: invalid.into_inner(),
+        unreal: unreal.into_inner().unwrap_or_else(|e| e.into_inner()),
         names: variants.iter().map(|v| v.name).collect(),
         acc: acc.into_inner().unwrap_or_else(|e| e.into_inner()),
     })
@@ -726,6 +942,17 @@ fn print_report(
             String::new()
         }
     );
+    let unreal: u64 = r.unreal.values().sum();
+    if unreal > 0 {
+        println!(
+            "{unreal} of them not run: no real system has that world ({})",
+            r.unreal
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let nw = variants
         .iter()
         .map(|v| v.name.len())
@@ -772,6 +999,50 @@ fn print_report(
     }
 }
 
+/// Pair coverage of the pairwise slices: every value pair of any two dimensions is in some input,
+/// or no real world holds it (listed with the validity rule).
+pub fn print_pair_coverage(cov: &[PairCoverage]) {
+    for c in cov {
+        println!(
+            "pairwise slice \"{}\": {} inputs over {} dimensions hold {} of {} value pairs; no real world holds the other {} (with these value lists){}",
+            c.slice,
+            c.inputs,
+            c.dimensions,
+            c.covered,
+            c.pairs,
+            c.pairs - c.covered,
+            if c.covered + c.infeasible.len() as u64 == c.pairs {
+                ""
+            } else {
+                " (COVERAGE INCOMPLETE)"
+            }
+        );
+        if c.run != c.inputs {
+            println!(
+                "  this run executes {} of its {} inputs (the others are on another filesystem)",
+                c.run, c.inputs
+            );
+        }
+        let mut by_rule: BTreeMap<&str, u64> = BTreeMap::new();
+        for (_, r) in &c.infeasible {
+            *by_rule.entry(r).or_default() += 1;
+        }
+        if !by_rule.is_empty() {
+            println!(
+                "  infeasible pairs by rule: {}",
+                by_rule
+                    .iter()
+                    .map(|(r, n)| format!("{r} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    if !cov.is_empty() {
+        println!();
+    }
+}
+
 fn report_json(
     r: &Report,
     variants: &[&'static Variant],
@@ -807,5 +1078,5 @@ fn report_json(
                    "smallest": kept.get(&(*vi, sig.clone())).map(|p| p.display().to_string()), "detail": s.detail})
         })
         .collect();
-    json!({"inputs": r.inputs, "variants": variants.len(), "seconds": r.secs, "inputs_per_second": r.inputs as f64 / r.secs, "table": table, "signatures": sigs})
+    json!({"inputs": r.inputs, "not_real_worlds": r.unreal, "variants": variants.len(), "seconds": r.secs, "inputs_per_second": r.inputs as f64 / r.secs, "table": table, "signatures": sigs})
 }

@@ -48,7 +48,7 @@ pub struct ReportOpts {
     /// fstests test number to use (tests/generic/NNN; renumber when submitting)
     #[arg(long, value_name = "NNN", default_value = "900")]
     pub seq: u32,
-    /// The finding to lead with when the input has several (O1..O7) [default: the first]
+    /// The finding to lead with when the input has several (O1..O9) [default: the first]
     #[arg(long, value_name = "PROPERTY")]
     pub property: Option<String>,
     /// Output folder [default: docs/findings/<id>]
@@ -69,6 +69,8 @@ fn contract(p: Prop) -> &'static str {
         Prop::O5 => "Kernel-internal error codes (-ENOTBLK, -EIOCBQUEUED on a synchronous call, -ENOPROTOOPT, ...) must never reach user space.",
         Prop::O6 => "A write that returns N must have put its data in the first N bytes at the position it wrote, moved the file position by N, and changed nothing else. In particular no other file's old data (free-space contents) may become readable, and no byte reported written may read back as anything but the new data.",
         Prop::O7 => "A WARN_ON/WARN_ON_ONCE must not be reachable from user space.",
+        Prop::O8 => "A direct write that the direct-I/O path rejects (misaligned position, length or buffer, a pinning or bio error before any data was written) must return that error (open(2): EINVAL for unaligned O_DIRECT; fstests generic/767). Only the filesystem's own fallback signal (-ENOTBLK: page-cache invalidation failure, indirect hole, XFS CoW bounce) may send it to the page cache; the error must not become a buffered success.",
+        Prop::O9 => "Every user page that bio_iov_iter_get_pages() pins (FOLL_PIN) for a bio must be released exactly once (bio_release_pages), on every path: a leaked pin keeps user memory pinned for good, a double release corrupts the page's pin count.",
     }
 }
 

@@ -85,3 +85,73 @@ fn small_domain_separates_the_variants() {
         "{sigs:?}"
     );
 }
+
+/// The default domain's pairwise slice: every pair of values of any two dimensions is in some
+/// input, except the pairs reported infeasible (no real world holds them); every input is a real,
+/// encodable world; pairs that need several dimensions to agree are found.
+#[test]
+fn pairwise_slice_leaves_no_pair_uncovered() {
+    let d = Domain::parse(DEFAULT_DOMAIN).unwrap();
+    assert_eq!(d.coverage.len(), 1, "one pairwise slice");
+    let si = d.rows.iter().position(|r| r.is_some()).unwrap();
+    let (dims, rows) = (&d.slices[si], d.rows[si].as_ref().unwrap());
+    let sizes: Vec<usize> = dims.iter().map(|(_, v)| v.len()).collect();
+    let cov = &d.coverage[0];
+    let uncovered = diofuzz::pairwise::uncovered(&sizes, rows);
+    assert_eq!(uncovered.len(), cov.infeasible.len());
+    assert_eq!(cov.covered + cov.infeasible.len() as u64, cov.pairs);
+    assert!(rows.len() < 1000, "{} rows", rows.len());
+    let desc = |a: usize, va: usize, b: usize, vb: usize| {
+        format!(
+            "{}={} & {}={}",
+            dims[a].0, dims[a].1[va], dims[b].0, dims[b].1[vb]
+        )
+    };
+    let reported: Vec<&String> = cov.infeasible.iter().map(|(p, _)| p).collect();
+    for p in &uncovered {
+        let s = desc(p.a, p.va, p.b, p.vb);
+        assert!(reported.contains(&&s), "{s} is uncovered and not reported");
+    }
+    // every input of the slice is a real, encodable world
+    let first: u64 = (0..si)
+        .map(|i| match &d.rows[i] {
+            Some(r) => r.len() as u64,
+            None => d.slices[i].iter().map(|(_, v)| v.len() as u64).product(),
+        })
+        .sum();
+    for i in 0..rows.len() as u64 {
+        let s = d.get(first + i).unwrap();
+        s.encode().unwrap();
+        assert!(
+            diofuzz::validity::is_valid(&s),
+            "{:?}",
+            diofuzz::validity::violations(&s)
+        );
+    }
+    // combinations the issue named, and ones that need three or more dimensions to agree
+    for (ka, va, kb, vb) in [
+        ("rlimit", "8192", "rwf", "\"atomic\""),
+        ("buf_align", "1", "mount", "\"xfs_always_cow\""),
+        ("fault_at", "2048", "open", "\"direct|append\""),
+        ("fault", "\"BioEndIo:EAGAIN:0\"", "open", "\"\""),
+        ("fault", "\"BioEndIo:EAGAIN:0\"", "inode", "\"dax\""),
+        (
+            "fault",
+            "\"XfsIomapBegin:ENOSPC:0\"",
+            "inode",
+            "\"immutable\"",
+        ),
+    ] {
+        let s = format!("{ka}={va} & {kb}={vb}");
+        let t = format!("{kb}={vb} & {ka}={va}");
+        assert!(
+            !reported.contains(&&s) && !reported.contains(&&t),
+            "{s} should be covered"
+        );
+        assert!(
+            dims.iter().any(|(k, v)| k == ka
+                && v.contains(&serde_json::from_str::<serde_json::Value>(va).unwrap())),
+            "{ka}={va} is not a value of the slice"
+        );
+    }
+}

@@ -432,3 +432,16 @@ fn report_writes_a_folder_with_an_fstests_test() {
     assert!(err.contains("no O5 finding") && err.contains("O2"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A hand-written scenario no real system can have is refused with the validity rule (exit 2).
+#[test]
+fn impossible_world_is_refused_with_the_rule() {
+    let dir = std::env::temp_dir().join(format!("diofuzz-validity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("verity_write.json");
+    std::fs::write(&f, r#"{"fs":"ext4","world":{"inode":{"verity":true}}}"#).unwrap();
+    let (code, _, err) = diofuzz(&["replay", f.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("W5-verity-writer"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -177,6 +177,8 @@ fn bdev_submit_bio(cx: &mut Cx, iter: &IovIter, pos: u64, len: u64, atomic: bool
     if status == 0 {
         cx.disk_write(pos, len, TAG_NEW);
     }
+    // blkdev_bio_end_io[_async] / __blkdev_direct_IO_simple: bio_release_pages() at completion.
+    cx.release_user_pages(iter.pages_spanned(len));
     cx.trace.push(Ev::Bio {
         pos,
         len,
@@ -222,6 +224,7 @@ fn bdev_get_pages(cx: &mut Cx, iter: &IovIter, cap: u64) -> i64 {
     if n < iter.count {
         cx.decide("bio_iov_iter_get_pages: pinned only part of the buffer");
     }
+    cx.pin_user_pages(iter.pages_spanned(n));
     n as i64
 }
 
@@ -293,6 +296,8 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
         iter.advance(n);
         if ki.has(IOCB_NOWAIT) && iter.count > 0 {
             cx.decide("__blkdev_direct_IO: NOWAIT needs more than one bio -> -EAGAIN");
+            // fail: bio_release_pages(bio, false); bio_put(bio)
+            cx.release_user_pages(before.pages_spanned(n));
             return cx.ret(F, -EAGAIN);
         }
         let st = bdev_submit_bio(cx, &before, p, n, false);

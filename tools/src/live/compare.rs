@@ -243,7 +243,8 @@ pub fn compare(s: &Scenario, x: &Execution, o: &Observation) -> Vec<Mismatch> {
 }
 
 /// The kernel's behaviour as an Execution, for the oracle. What cannot be observed live is left
-/// neutral: no bios and no WARNs (so O4 and O7 are dropped), the file before the call is the
+/// neutral: no bios, no WARNs, no masked DIO error and no page pins (so O4, O7, O8 and O9 are
+/// dropped), the file before the call is the
 /// model's picture of the world the set-up built.
 pub fn kernel_execution(s: &Scenario, x: &Execution, o: &Observation) -> Execution {
     let pad = |v: &[u32]| {
@@ -284,6 +285,9 @@ pub fn kernel_execution(s: &Scenario, x: &Execution, o: &Observation) -> Executi
         buffered_calls: o.buffered() as u32,
         dax_calls: 0,
         atomic_remaps: o.sw_atomic() as u32,
+        dio_error_masked: None,
+        pinned_left: 0,
+        pin_errors: Vec::new(),
         path: vec!["live kernel"],
     }
 }

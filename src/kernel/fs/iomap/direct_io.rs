@@ -435,9 +435,20 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                     ret = -EFAULT;
                     break 'zero_tail;
                 }
+                // The bio now holds FOLL_PIN references on the user pages it spans (7.0+
+                // IOMAP_DIO_BOUNCE copies instead of pinning).
+                let bounce = cx.v.dio_bounce && dio.dio_flags & IOMAP_DIO_BOUNCE != 0;
+                let pages = if bounce { 0 } else { iter.pages_spanned(n) };
+                cx.pin_user_pages(pages);
                 // [D] an atomic bio must cover the whole length.
                 if req_atomic && n != length {
                     cx.warn("iomap_dio_bio_iter: atomic bio shorter than the length");
+                    // 7.1+: out_bio_release_pages; before: bio_put() alone keeps the pins.
+                    if cx.v.dio_atomic_short_releases_pages {
+                        cx.release_user_pages(pages);
+                    } else {
+                        cx.decide("iomap_dio_bio_iter: bio_put() without bio_release_pages(): pinned user pages leak");
+                    }
                     ret = -EINVAL;
                     break 'zero_tail;
                 }
@@ -456,6 +467,8 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 dio.size += n;
                 copied += n;
                 submit_bio_status(cx, dio, pos, n, req_atomic, false, shared, rejected);
+                // iomap_dio_bio_end_io() -> bio_release_pages() (the bio completed at submission).
+                cx.release_user_pages(pages);
                 pos += n;
                 iter.advance(n);
             }
@@ -469,6 +482,7 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 if !cx.v.dio_zero_keeps_error {
                     if ret != 0 && zr == 0 && copied == 0 {
                         cx.decide("iomap_dio_bio_iter: tail zeroing overwrote the error");
+                        cx.mask_dio_error(ret);
                     }
                     ret = zr;
                 }

@@ -147,6 +147,7 @@ fn note_stop(cx: &mut Cx, a: ActorOutcome, end: Option<i64>, r: i64) {
         }
         if a.error < 0 && a.error != r {
             cx.decide("->iomap_end error overrides the actor's error");
+            cx.mask_dio_error(a.error);
         }
     } else if r == 0 && a.progress == 0 {
         cx.decide("iomap_iter: actor made no progress, iteration ends");

@@ -67,6 +67,15 @@ pub struct IovIter {
 }
 
 impl IovIter {
+    /// User pages the next `n` bytes span (what bio_iov_iter_get_pages pins for them; the
+    /// segments are taken as one contiguous buffer).
+    pub fn pages_spanned(&self, n: u64) -> u64 {
+        if n == 0 {
+            return 0;
+        }
+        let start = self.addr + self.consumed;
+        (start + n).div_ceil(crate::scenario::PAGE_SIZE) - start / crate::scenario::PAGE_SIZE
+    }
     pub fn iter_is_ubuf(&self) -> bool {
         self.nr_segs == 1
     }

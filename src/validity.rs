@@ -1,0 +1,886 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! World validity: the one place that decides whether a scenario can exist on a real system.
+//!
+//! A scenario the kernel cannot produce is not a finding. Every rule below names the kernel
+//! function (or driver) that makes the combination impossible; docs/validity.md has the audit
+//! (every pair of world dimensions, every fault site x errno x context) and what was read.
+//!
+//! Two entry points, one rule table:
+//! - [`violations`]: the rules a scenario breaks (empty = a real world). `check` skips a domain
+//!   input that breaks one (and counts it per rule), the JSON loaders reject it with the rule's
+//!   text, and the fuzz target never reports a finding on it.
+//! - [`normalise`]: the nearest real world, used by [`crate::scenario::Scenario::decode`] so that
+//!   decoding stays total for the fuzzers (every byte string still decodes, and every decoded
+//!   scenario is valid). Where the kernel itself resolves the combination (a DAX flag on an inode
+//!   the kernel will not make DAX, an errno a bio cannot complete with), the fix is what the
+//!   kernel would have done; elsewhere the impossible event is dropped. A valid scenario is a
+//!   fixed point, so `encode` stays the exact inverse of `decode` on valid scenarios.
+//!
+//! Premise for races: the scenario's race list is the complete history between open() and the
+//! write. A flag change after open is therefore checked against the world at write time (nothing
+//! else happened in between).
+
+use crate::errno::*;
+use crate::scenario::*;
+
+/// One validity rule: a stable id, what it forbids, and the kernel source that forbids it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// Index in [`RULES`] (dispatch without string comparisons: the fuzz targets run the rules on
+    /// every input).
+    pub n: u8,
+    pub id: &'static str,
+    pub forbids: &'static str,
+    pub source: &'static str,
+}
+
+macro_rules! rules {
+    ($($name:ident = $n:literal, $id:literal, $forbids:literal, $source:literal;)*) => {
+        $(pub const $name: Rule = Rule { n: $n, id: $id, forbids: $forbids, source: $source };)*
+        /// Every rule, in the order [`normalise`] applies them.
+        pub const RULES: &[Rule] = &[$($name),*];
+    };
+}
+
+rules! {
+    DAX_NO_ATOMIC_DEVICE = 0, "W1-dax-device",
+        "a DAX inode or dax mount on a device with hardware atomic write units",
+        "S_DAX needs a DAX-capable block device (ext4_should_enable_dax / xfs_inode_should_enable_dax test the sb's dax_device); the DAX drivers (drivers/nvdimm/pmem.c pmem_attach_disk, drivers/s390/block/dcssblk.c) set no atomic_write_hw_* queue limits, and dm stacks DAX and atomic limits only when every target supports both; so bdev_can_atomic_write() is false and FMODE_CAN_ATOMIC_WRITE is never set";
+    DAX_PAGE_BLOCKS = 1, "W2-dax-blocksize",
+        "a DAX inode on a filesystem whose block size is not PAGE_SIZE",
+        "ext4_fill_super / ext4_should_enable_dax (EXT4_FLAGS_BDEV_IS_DAX only for blocksize == PAGE_SIZE); xfs_setup_dax_always / xfs_inode_should_enable_dax (sb_blocksize == PAGE_SIZE)";
+    EXT4_DAX_EXCLUSIONS = 2, "W3-ext4-dax",
+        "an ext4 DAX inode that journals data, is inline, encrypted or verity; dax together with data=journal",
+        "fs/ext4/inode.c ext4_should_enable_dax (false for ext4_should_journal_data, inline data, encrypt, verity); fs/ext4/super.c refuses dax with data=journal";
+    DAX_NO_PAGE_CACHE = 3, "W4-dax-no-cache",
+        "delalloc blocks, cached pages or an mmap re-dirty race on a DAX inode",
+        "DAX inodes use ext4_dax_aops / xfs_dax_aops: no page cache, no delayed allocation (fs/dax.c maps the media directly)";
+    VERITY_NO_WRITER = 4, "W5-verity-writer",
+        "a write through a file descriptor on a verity inode (verity at open, or enabled after open)",
+        "fs/verity/open.c __fsverity_file_open refuses FMODE_WRITE (-EPERM); fs/verity/enable.c fsverity_ioctl_enable calls deny_write_access() (-ETXTBSY while a writer exists); Documentation/filesystems/fsverity.rst: verity files are readonly";
+    INLINE_DATA_ALONE = 5, "W6-inline",
+        "inline data together with extent blocks, the EXTENTS flag, or a size of a block or more",
+        "fs/ext4/inline.c ext4_create_inline_data clears EXT4_INODE_EXTENTS; a write past ext4_get_max_inline_size() converts the inode (ext4_convert_inline_data_nolock) and clears INLINE_DATA, so an inline inode owns no blocks and holds less than an inode (<= one block)";
+    INDIRECT_LAYOUT = 6, "W7-indirect",
+        "unwritten blocks or bigalloc on an indirect-mapped (non-extent) ext4 inode",
+        "fs/ext4/extents.c ext4_fallocate is -EOPNOTSUPP without EXT4_INODE_EXTENTS and the indirect DIO allocation writes no unwritten extents; bigalloc needs the extents feature (ext4_fill_super) and ext4_ind_migrate refuses bigalloc (-EOPNOTSUPP)";
+    EXTENTS_FEATURE = 7, "W8-extents-feature",
+        "an extent-mapped ext4 inode on a filesystem without the extents feature",
+        "ext4_new_inode sets EXT4_INODE_EXTENTS only with ext4_has_feature_extents; ext4_ext_migrate needs the feature (-EINVAL); the feature is never removed from a mounted filesystem";
+    FLAG_CHANGE_AFTER_OPEN = 8, "W9-flag-race",
+        "an inode flag change after open() that the kernel cannot make on an open file",
+        "DAX: ext4_set_inode_flags / xfs_diflags_to_iflags keep S_DAX until the inode is reloaded (d_mark_dontcache); encryption is set only on new inodes (fscrypt_ioctl_set_policy: -ENOTDIR on a regular file); inline data is only ever converted away (ext4_convert_inline_data); chattr -e runs ext4_ind_migrate (fs/ext4/migrate.c), which refuses bigalloc, more than one extent (eh_entries > 1), an extent ending at or past EXT4_NDIR_BLOCKS and unwritten extents (their ee_len carries EXT_INIT_MAX_LEN, so end >= EXT4_NDIR_BLOCKS); chattr +e runs ext4_ext_migrate, which needs the extents feature and yields written extents only; ext4-only flags do not exist on XFS or a block device";
+    WRITE_OPEN_FLAGS = 9, "W10-open-for-write",
+        "a write through a file opened for writing while the inode was immutable, or append-only without O_APPEND",
+        "fs/namei.c may_open (IS_APPEND without O_APPEND: -EPERM) and inode_permission (MAY_WRITE on IS_IMMUTABLE: -EPERM): such a file descriptor cannot exist; the flag can only have been set after open";
+    FS_OPTIONS = 10, "W11-fs-options",
+        "options and inode flags of another filesystem (ext4 features on XFS, reflink on ext4, inode flags on a block device)",
+        "ext4 has no reflink; XFS has no bigalloc, data=journal, inline data, fscrypt or (in the modelled versions) fs-verity; a block device file has none of these";
+    REFLINK_FEATURE = 11, "W12-reflink",
+        "shared blocks or the reflink inode flag on an XFS filesystem without reflink",
+        "fs/xfs/xfs_reflink.c xfs_reflink_remap_prep (-EOPNOTSUPP without xfs_has_reflink): no extent can become shared, and XFS_DIFLAG2_REFLINK is set only there";
+    DEVICE_UNITS = 12, "W13-device-units",
+        "device atomic write units that are not a power-of-two pair min <= max, both set, min >= the logical block size",
+        "block/blk-settings.c blk_validate_atomic_write_limits (non-power-of-two or min > max: atomic writes unsupported, all limits 0); drivers report unit_min in logical blocks (drivers/nvme/host/core.c, drivers/scsi/sd.c)";
+    XFS_NO_BUSY_FOLIO = 13, "W14-xfs-release",
+        "a clean page-cache folio that cannot be released on XFS",
+        "XFS has no buffer heads: iomap_release_folio (fs/iomap/buffered-io.c) refuses only dirty folios, so a folio whose release fails (PageState::Busy) cannot exist after the flush";
+    FAULT_SITE_FS = 14, "F1-site",
+        "an injected fault at a call site the scenario's filesystem never calls, or one that cannot fail at the model's block sizes",
+        "ext4_* and fscrypt sites are fs/ext4 only, xfs_* sites fs/xfs only, direct_write_fallback (FallbackFlush) runs for ext4 and the block device, sb_init_dio_done_wq only in iomap; iomap_dio_zero fails only above 64 KiB (WARN_ON_ONCE(len > IOMAP_ZERO_PAGE_SIZE))";
+    BIO_EAGAIN_NOWAIT = 15, "F2-bio-eagain",
+        "a bio completing with -EAGAIN (BLK_STS_AGAIN) that was not submitted REQ_NOWAIT",
+        "include/linux/blk_types.h: BLK_STS_AGAIN is returned only for a REQ_NOWAIT bio that would block (bio_wouldblock_error); block/fops.c sets REQ_NOWAIT iff IOCB_NOWAIT; fs/iomap/direct-io.c sets it on a write bio at most through bio_set_polled() for an async IOCB_HIPRI|IOCB_NOWAIT request (a mainline snapshot between 6.19 and 7.1), and not at all in 6.12.117, 7.2.12 and 7.3.4 (REQ_POLLED only): the rule keeps what some kernel can produce";
+    INVALIDATE_EIO_LAUNDER = 16, "F3-launder",
+        "invalidate_inode_pages2_range failing with anything but -EBUSY on ext4, XFS or a block device",
+        "mm/truncate.c folio_launder calls ->launder_folio, which ext4_aops, xfs_address_space_operations and def_blk_aops do not have; the only other failure is -EBUSY (invalidate_complete_folio2)";
+    FILE_MODIFIED_PRIVS = 17, "F5-file-modified",
+        "file_modified() failing where nothing in it can fail: on an IS_NOSEC inode (or a block device) only XFS's timestamp transaction can (-EIO)",
+        "fs/inode.c file_modified_flags: file_remove_privs_flags returns 0 at once for IS_NOSEC or a non-regular file (the only source of -EPERM/-ENOMEM: __remove_privs); file_update_time_flags ignores a failed mnt_get_write_access_file and generic_update_time cannot fail without IOCB_NOWAIT (ext4 and the block device have no ->update_time); xfs_vn_update_time can fail its transaction (-EIO). Read in 7.3.4";
+    BDEV_NO_QUOTA = 18, "F4-bdev-errno",
+        "quota or allocation errnos (-EDQUOT; -ENOSPC from write_begin) on a block device",
+        "a block device's page cache has no quota and no allocation: blkdev_write_begin maps blocks 1:1 (blkdev_get_block / blkdev_iomap_begin), so write_begin cannot run out of space and nothing charges quota";
+}
+
+/// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
+/// input, so the fast path allocates nothing).
+macro_rules! msg {
+    ($detail:expr, $($arg:tt)*) => {
+        if $detail {
+            format!($($arg)*)
+        } else {
+            String::new()
+        }
+    };
+}
+
+/// A broken rule, with what in this scenario breaks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub rule: Rule,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}; forbidden by {}",
+            self.rule.id, self.rule.forbids, self.detail, self.rule.source
+        )
+    }
+}
+
+/// The index of each inode flag in INODE_FLAG_NAMES (the race argument).
+mod flag {
+    pub const EXTENTS: u8 = 0;
+    pub const JOURNAL_DATA: u8 = 1;
+    pub const INLINE_DATA: u8 = 2;
+    pub const ENCRYPTED: u8 = 3;
+    pub const VERITY: u8 = 4;
+    pub const DAX: u8 = 5;
+    pub const IMMUTABLE: u8 = 6;
+    pub const APPEND_ONLY: u8 = 7;
+    pub const SWAPFILE: u8 = 9;
+    pub const REFLINK: u8 = 12;
+}
+
+fn get(f: &InodeFlags, i: u8) -> bool {
+    ((f.to_bits() & (1 << i)) != 0) != matches!(i, 0 | 8)
+}
+
+/// EXT4_NDIR_BLOCKS: the direct block pointers of an indirect inode.
+const EXT4_NDIR_BLOCKS: usize = 12;
+
+fn has_units(d: &Device) -> bool {
+    d.awu_min != 0 || d.awu_max != 0
+}
+
+fn flag_races(s: &Scenario) -> impl Iterator<Item = u8> + '_ {
+    s.races.iter().filter_map(|r| match r {
+        Race::InodeFlagChangedAfterOpen(i) => Some(*i),
+        _ => None,
+    })
+}
+
+/// Did flag `i` change between open and the write?
+fn changed(s: &Scenario, i: u8) -> bool {
+    flag_races(s).filter(|&j| j == i).count() % 2 == 1
+}
+
+fn drop_flag_races(s: &mut Scenario, i: u8) {
+    s.races
+        .retain(|r| !matches!(r, Race::InodeFlagChangedAfterOpen(j) if *j == i));
+}
+
+/// Is the inode DAX at open or at the write (an open file pins S_DAX, rule W9, so both agree in a
+/// valid scenario; before normalisation either counts).
+fn dax_any(s: &Scenario) -> bool {
+    s.world.inode.dax || (!s.races.is_empty() && s.inode_at_open().dax)
+}
+
+/// Blocks that hold data (written, unwritten, delalloc).
+fn allocated(b: &BlockState) -> bool {
+    b.kind != Extent::Hole
+}
+
+/// Would ext4_ind_migrate() accept the layout (the world at write time, see the module premise)?
+fn ind_migrate_accepts(s: &Scenario) -> Result<(), String> {
+    let w = &s.world;
+    if !w.mount.extents_feature {
+        return Err("no extents feature (-EINVAL)".into());
+    }
+    if w.cluster_bits != 0 {
+        return Err("bigalloc (-EOPNOTSUPP)".into());
+    }
+    let blocks = &w.blocks;
+    if let Some(i) = blocks
+        .iter()
+        .position(|b| matches!(b.kind, Extent::Unwritten | Extent::Delalloc))
+    {
+        return Err(format!(
+            "block {i} is {:?} (an unwritten extent's ee_len puts its end past EXT4_NDIR_BLOCKS; delalloc is allocated first by ext4_alloc_da_blocks)",
+            blocks[i].kind
+        ));
+    }
+    let used: Vec<usize> = (0..blocks.len())
+        .filter(|&i| allocated(&blocks[i]))
+        .collect();
+    if let (Some(&a), Some(&b)) = (used.first(), used.last()) {
+        if b >= EXT4_NDIR_BLOCKS {
+            return Err(format!(
+                "the extent ends at block {b}, past EXT4_NDIR_BLOCKS (-EOPNOTSUPP)"
+            ));
+        }
+        let one_run =
+            (a..=b).all(|i| allocated(&blocks[i])) && (a + 1..=b).all(|i| !blocks[i].new_extent);
+        if !one_run {
+            return Err("more than one extent (eh_entries > 1, -EOPNOTSUPP)".into());
+        }
+    }
+    Ok(())
+}
+
+/// Why flag `i`'s change from `from` (at open) to `to` (at the write) cannot happen, if it cannot.
+fn bad_transition(s: &Scenario, i: u8, from: bool, to: bool) -> Option<String> {
+    let ext4_only = matches!(
+        i,
+        flag::EXTENTS | flag::JOURNAL_DATA | flag::INLINE_DATA | flag::ENCRYPTED | flag::VERITY
+    );
+    let name = INODE_FLAG_NAMES[i as usize];
+    match s.fs {
+        FsKind::Xfs if ext4_only => return Some(format!("{name} is an ext4 flag")),
+        FsKind::Ext4 if i == flag::REFLINK => return Some("ext4 has no reflink".into()),
+        FsKind::Bdev if i != flag::SWAPFILE => {
+            return Some(format!("a block device file has no {name} flag"))
+        }
+        _ => {}
+    }
+    match (i, from, to) {
+        (flag::DAX, _, _) => Some("S_DAX does not change while the inode is open".into()),
+        (flag::ENCRYPTED, _, _) => Some("encryption is set only on a new inode".into()),
+        (flag::VERITY, true, false) => Some("fs-verity cannot be disabled".into()),
+        (flag::VERITY, false, true) if !s.request.read => {
+            Some("fs-verity cannot be enabled while a writer exists (-ETXTBSY)".into())
+        }
+        (flag::INLINE_DATA, false, true) => {
+            Some("inline data is only converted away, never back".into())
+        }
+        (flag::EXTENTS, true, false) => ind_migrate_accepts(s)
+            .err()
+            .map(|e| format!("chattr -e: ext4_ind_migrate refuses: {e}")),
+        (flag::EXTENTS, false, true) => {
+            if !s.world.mount.extents_feature {
+                Some("chattr +e: ext4_ext_migrate needs the extents feature".into())
+            } else if s.world.blocks.iter().any(|b| b.kind == Extent::Unwritten) {
+                Some("chattr +e: ext4_ext_migrate makes written extents only".into())
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The rules a scenario breaks; empty for a real world.
+pub fn violations(s: &Scenario) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for rule in RULES {
+        if let Some(detail) = check_rule(s, rule, true) {
+            out.push(Violation {
+                rule: *rule,
+                detail,
+            });
+        }
+    }
+    out
+}
+
+/// The first broken rule (cheaper than [`violations`] when only validity matters).
+pub fn first_violation(s: &Scenario) -> Option<Violation> {
+    RULES.iter().find_map(|rule| {
+        check_rule(s, rule, true).map(|detail| Violation {
+            rule: *rule,
+            detail,
+        })
+    })
+}
+
+/// How far a scenario is from a real world: 0 for a valid one, else one per broken rule, and for
+/// F2 one per missing condition of a REQ_NOWAIT bio (O_DIRECT at I/O, RWF_NOWAIT, and for iomap
+/// aio and RWF_HIPRI), so a search can approach validity one dimension at a time
+/// (crate::pairwise).
+pub fn distance(s: &Scenario) -> u32 {
+    RULES
+        .iter()
+        .filter(|r| check_rule(s, r, false).is_some())
+        .map(|r| {
+            if r.id != BIO_EAGAIN_NOWAIT.id {
+                return 1;
+            }
+            let q = &s.request;
+            let mut missing = (!s.direct_at_io()) as u32 + (!q.rwf.nowait) as u32;
+            if s.fs != FsKind::Bdev {
+                missing += (!q.aio) as u32 + (!q.rwf.hipri) as u32;
+            }
+            missing.max(1)
+        })
+        .sum()
+}
+
+/// For loaders of hand-written (JSON) scenarios: Err names the first rule the scenario breaks.
+/// (Decoded bytes never need it: decode normalises.)
+pub fn require_real_world(s: &Scenario) -> Result<(), String> {
+    match first_violation(s) {
+        None => Ok(()),
+        Some(v) => Err(format!("not a world a real system can have: {v}")),
+    }
+}
+
+pub fn is_valid(s: &Scenario) -> bool {
+    RULES.iter().all(|r| check_rule(s, r, false).is_none())
+}
+
+fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
+    let w = &s.world;
+    let bs = 1u64 << w.blkbits;
+    // No flag race: the inode at open is the inode at the write (skips the fold).
+    let at_open = if s.races.is_empty() {
+        w.inode
+    } else {
+        s.inode_at_open()
+    };
+    let fs_file = s.fs != FsKind::Bdev;
+    match rule.n {
+        // W1-dax-device
+        0 => (fs_file && (dax_any(s) || w.mount.dax) && has_units(&w.device)).then(|| {
+            msg!(
+                detail,
+                "DAX with device atomic units {}..{}",
+                w.device.awu_min,
+                w.device.awu_max
+            )
+        }),
+        // W2-dax-blocksize
+        1 => (fs_file && (dax_any(s) || w.mount.dax) && w.blkbits != 12)
+            .then(|| msg!(detail, "DAX with {bs}-byte blocks")),
+        // W3-ext4-dax
+        2 => {
+            if s.fs != FsKind::Ext4 {
+                return None;
+            }
+            if w.mount.dax && w.mount.data_journal {
+                return Some(msg!(detail, "dax mount with data=journal"));
+            }
+            [w.inode, at_open]
+                .iter()
+                .find(|f| {
+                    f.dax
+                        && (f.journal_data
+                            || w.mount.data_journal
+                            || f.inline_data
+                            || f.encrypted
+                            || f.verity)
+                })
+                .map(|_| {
+                    msg!(
+                        detail,
+                        "a DAX inode that journals data, is inline, encrypted or verity"
+                    )
+                })
+        }
+        // W4-dax-no-cache
+        3 => {
+            if !fs_file || !dax_any(s) {
+                return None;
+            }
+            if w.blocks.iter().any(|b| b.kind == Extent::Delalloc) {
+                Some(msg!(detail, "delalloc block on a DAX inode"))
+            } else if w.pages.iter().any(|p| *p != PageState::None) {
+                Some(msg!(detail, "cached page on a DAX inode"))
+            } else if s.has_race(Race::MmapRedirty) {
+                Some(msg!(detail, "page-cache re-dirty race on a DAX inode"))
+            } else {
+                None
+            }
+        }
+        // W5-verity-writer
+        4 => (s.fs == FsKind::Ext4 && !s.request.read && (w.inode.verity || at_open.verity))
+            .then(|| msg!(detail, "write on a verity inode")),
+        // W6-inline
+        5 => {
+            if s.fs != FsKind::Ext4 {
+                return None;
+            }
+            for (when, f) in [("at the write", w.inode), ("at open", at_open)] {
+                if f.inline_data && f.extents {
+                    return Some(msg!(detail, "inline data with the EXTENTS flag {when}"));
+                }
+            }
+            if w.inode.inline_data {
+                if let Some(i) = w.blocks.iter().position(allocated) {
+                    return Some(msg!(detail, "inline data with block {i} allocated"));
+                }
+                if w.i_size >= bs {
+                    return Some(msg!(detail, "inline data of {} bytes", w.i_size));
+                }
+            }
+            None
+        }
+        // W7-indirect
+        6 => {
+            if s.fs != FsKind::Ext4 {
+                return None;
+            }
+            let indirect = [w.inode, at_open]
+                .iter()
+                .any(|f| !f.extents && !f.inline_data);
+            if !w.inode.extents && !w.inode.inline_data {
+                if let Some(i) = w.blocks.iter().position(|b| b.kind == Extent::Unwritten) {
+                    return Some(msg!(detail, "unwritten block {i} on an indirect inode"));
+                }
+            }
+            (indirect && w.cluster_bits != 0)
+                .then(|| msg!(detail, "bigalloc with an indirect inode"))
+        }
+        // W8-extents-feature
+        7 => (s.fs == FsKind::Ext4
+            && !w.mount.extents_feature
+            && (w.inode.extents || at_open.extents))
+            .then(|| msg!(detail, "extent-mapped inode without the extents feature")),
+        // W9-flag-race
+        8 => {
+            if s.races.is_empty() {
+                return None;
+            }
+            for i in 0..13u8 {
+                if changed(s, i) {
+                    let (from, to) = (get(&at_open, i), get(&w.inode, i));
+                    if let Some(why) = bad_transition(s, i, from, to) {
+                        return Some(msg!(
+                            detail,
+                            "{} {from} -> {to}: {why}",
+                            INODE_FLAG_NAMES[i as usize]
+                        ));
+                    }
+                }
+            }
+            None
+        }
+        // W10-open-for-write
+        9 => {
+            if s.request.read || !fs_file {
+                return None;
+            }
+            if at_open.immutable {
+                Some(msg!(detail, "opened for writing while immutable"))
+            } else if at_open.append_only && !s.request.open.append {
+                Some(msg!(
+                    detail,
+                    "opened for writing without O_APPEND while append-only"
+                ))
+            } else {
+                None
+            }
+        }
+        // W11-fs-options
+        10 => fs_options(s),
+        // W12-reflink
+        11 => (s.fs == FsKind::Xfs
+            && !w.mount.xfs_reflink
+            && (w.inode.reflink || at_open.reflink || w.blocks.iter().any(|b| b.shared)))
+        .then(|| msg!(detail, "reflink state without the reflink feature")),
+        // W13-device-units
+        12 => {
+            let d = &w.device;
+            if !has_units(d) {
+                return None;
+            }
+            let lbs = 1u32 << w.lbs_bits;
+            let ok = d.awu_min != 0
+                && d.awu_max != 0
+                && d.awu_min.is_power_of_two()
+                && d.awu_max.is_power_of_two()
+                && d.awu_min <= d.awu_max
+                && d.awu_min >= lbs;
+            (!ok).then(|| {
+                msg!(
+                    detail,
+                    "units {}..{} with {lbs}-byte logical blocks",
+                    d.awu_min,
+                    d.awu_max
+                )
+            })
+        }
+        // W14-xfs-release
+        13 => (s.fs == FsKind::Xfs && w.pages.contains(&PageState::Busy))
+            .then(|| msg!(detail, "a busy (unreleasable) clean folio on XFS")),
+        // F1-site
+        14 => s
+            .faults
+            .iter()
+            .find(|f| !site_reachable(s.fs, f.site))
+            .map(|f| msg!(detail, "{} on {}", f.site.function(), s.fs.name())),
+        // F2-bio-eagain
+        15 => {
+            let nowait_bio = bio_may_be_nowait(s);
+            s.faults
+                .iter()
+                .find(|f| f.site == Site::BioEndIo && f.errno == EAGAIN && !nowait_bio)
+                .map(|_| msg!(detail, "bio completion -EAGAIN without REQ_NOWAIT"))
+        }
+        // F3-launder
+        16 => s
+            .faults
+            .iter()
+            .find(|f| f.site == Site::InvalidateFolio && f.errno != EBUSY)
+            .map(|f| msg!(detail, "invalidation {}", name(f.errno))),
+        // F5-file-modified
+        17 => s
+            .faults
+            .iter()
+            .find(|f| file_modified_impossible(s, f))
+            .map(|f| {
+                msg!(
+                    detail,
+                    "file_modified {} with IS_NOSEC on {}",
+                    name(f.errno),
+                    s.fs.name()
+                )
+            }),
+        // F4-bdev-errno
+        18 => {
+            if s.fs != FsKind::Bdev {
+                return None;
+            }
+            s.faults.iter().find(|f| bdev_errno_impossible(f)).map(|f| {
+                msg!(
+                    detail,
+                    "{} {} on a block device",
+                    f.site.function(),
+                    name(f.errno)
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Can the scenario's bios carry REQ_NOWAIT? (rule F2)
+fn bio_may_be_nowait(s: &Scenario) -> bool {
+    let r = &s.request;
+    if !s.direct_at_io() || !r.rwf.nowait {
+        return false;
+    }
+    match s.fs {
+        // block/fops.c: REQ_NOWAIT for every IOCB_NOWAIT bio.
+        FsKind::Bdev => true,
+        // fs/iomap/direct-io.c: only bio_set_polled() for an async IOCB_HIPRI request.
+        FsKind::Ext4 | FsKind::Xfs => r.aio && r.rwf.hipri,
+    }
+}
+
+/// Rule F5: a file_modified() error with nothing that can produce it.
+fn file_modified_impossible(s: &Scenario, f: &Fault) -> bool {
+    file_modified_impossible_for(s.fs, s.world.inode.nosec, f)
+}
+
+fn file_modified_impossible_for(fs: FsKind, nosec: bool, f: &Fault) -> bool {
+    if f.site != Site::FileModified {
+        return false;
+    }
+    match fs {
+        // S_ISREG is false for a block device node: no privilege stripping, no ->update_time.
+        FsKind::Bdev => true,
+        FsKind::Ext4 => nosec,
+        FsKind::Xfs => nosec && f.errno != EIO,
+    }
+}
+
+fn bdev_errno_impossible(f: &Fault) -> bool {
+    f.errno == EDQUOT || (f.site == Site::GenericPerformWrite && f.errno == ENOSPC)
+}
+
+/// Does the filesystem's write path ever call this injection site? (rule F1)
+pub fn site_reachable(fs: FsKind, site: Site) -> bool {
+    use Site::*;
+    match site {
+        DioZero | Reserved21 => false,
+        FilemapWriteAndWait | InvalidateFolio | DioGetPages | BioEndIo | GenericWriteSync
+        | GenericPerformWrite | FileModified => true,
+        InitDioDoneWq => fs != FsKind::Bdev,
+        FallbackFlush => fs != FsKind::Xfs,
+        Ext4ExtendJournalStart
+        | Ext4OrphanAdd
+        | Ext4MapBlocksQuery
+        | Ext4MapBlocksCreate
+        | Ext4IomapAllocJournalStart
+        | Ext4ForceCommit
+        | Ext4ConvertUnwritten
+        | Ext4InodeExtension
+        | FscryptLimitIoBlocks => fs == FsKind::Ext4,
+        XfsIomapBegin | XfsEndIo => fs == FsKind::Xfs,
+    }
+}
+
+fn fs_options(s: &Scenario) -> Option<String> {
+    let w = &s.world;
+    let (m, f) = (&w.mount, &w.inode);
+    let dm = Mount::default();
+    match s.fs {
+        FsKind::Ext4 => {
+            if w.blocks.iter().any(|b| b.shared) || f.reflink {
+                Some("reflink state on ext4".into())
+            } else if m.xfs_reflink != dm.xfs_reflink || m.xfs_always_cow {
+                Some("XFS mount options on ext4".into())
+            } else {
+                None
+            }
+        }
+        FsKind::Xfs => {
+            if !f.extents || f.journal_data || f.inline_data || f.encrypted || f.verity {
+                Some("ext4 inode flags on XFS".into())
+            } else if !m.extents_feature || m.data_journal || m.inline_crypt || m.emergency_ro {
+                Some("ext4 mount options on XFS".into())
+            } else if w.cluster_bits != 0 {
+                Some("bigalloc on XFS".into())
+            } else {
+                None
+            }
+        }
+        FsKind::Bdev => {
+            let plain = InodeFlags {
+                swapfile: f.swapfile,
+                ..InodeFlags::default()
+            };
+            if *f != plain {
+                Some("filesystem inode flags on a block device".into())
+            } else if *m != dm || w.cluster_bits != 0 {
+                Some("filesystem mount options on a block device".into())
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Change `s` into the nearest real world (see the module comment); returns the ids of the rules
+/// that changed something. A valid scenario is returned unchanged.
+pub fn normalise(s: &mut Scenario) -> Vec<&'static str> {
+    let mut applied = Vec::new();
+    // Fixes can enable other rules (clearing DAX re-enables page-cache state...): a few passes.
+    for _ in 0..4 {
+        let mut any = false;
+        for rule in RULES {
+            if check_rule(s, rule, false).is_some() {
+                fix(s, rule);
+                any = true;
+                if !applied.contains(&rule.id) {
+                    applied.push(rule.id);
+                }
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    applied
+}
+
+fn fix(s: &mut Scenario, rule: &Rule) {
+    let bs = 1u64 << s.world.blkbits;
+    match rule.n {
+        // W1-dax-device, W2-dax-blocksize: the kernel does not make the inode DAX on such a
+        // device / filesystem.
+        0 | 1 => clear_dax(s),
+        // W3-ext4-dax
+        2 => {
+            if s.world.mount.dax && s.world.mount.data_journal {
+                s.world.mount.dax = false;
+            }
+            clear_dax(s);
+        }
+        // W4-dax-no-cache
+        3 => {
+            for b in s.world.blocks.iter_mut() {
+                if b.kind == Extent::Delalloc {
+                    b.kind = Extent::Hole;
+                }
+            }
+            s.world.pages.clear();
+            s.races.retain(|r| *r != Race::MmapRedirty);
+        }
+        // W5-verity-writer
+        4 => {
+            s.world.inode.verity = false;
+            drop_flag_races(s, flag::VERITY);
+        }
+        // W6-inline
+        5 => {
+            // An inline inode: no EXTENTS flag, no blocks, less than a block of data.
+            drop_flag_races(s, flag::EXTENTS);
+            drop_flag_races(s, flag::INLINE_DATA);
+            if s.world.inode.inline_data {
+                s.world.inode.extents = false;
+                s.world
+                    .blocks
+                    .iter_mut()
+                    .for_each(|b| *b = BlockState::default());
+                if s.world.i_size >= bs {
+                    s.world.i_size = bs - SECTOR;
+                }
+            }
+        }
+        // W7-indirect
+        6 => {
+            if !s.world.inode.extents {
+                for b in s.world.blocks.iter_mut() {
+                    if b.kind == Extent::Unwritten {
+                        // reads as zeroes, like the unwritten block did
+                        b.kind = Extent::Hole;
+                    }
+                }
+            }
+            s.world.cluster_bits = 0;
+        }
+        // W8-extents-feature
+        7 => s.world.mount.extents_feature = true,
+        // W9-flag-race
+        8 => {
+            let at_open = s.inode_at_open();
+            let bad: Vec<u8> = (0..13u8)
+                .filter(|&i| {
+                    changed(s, i)
+                        && bad_transition(s, i, get(&at_open, i), get(&s.world.inode, i)).is_some()
+                })
+                .collect();
+            for i in bad {
+                drop_flag_races(s, i);
+            }
+        }
+        // W10-open-for-write
+        9 => {
+            // The flag can only have been set after the file was opened for writing.
+            for (i, bad) in [
+                (flag::IMMUTABLE, s.inode_at_open().immutable),
+                (
+                    flag::APPEND_ONLY,
+                    s.inode_at_open().append_only && !s.request.open.append,
+                ),
+            ] {
+                if !bad {
+                    continue;
+                }
+                drop_flag_races(s, i);
+                let now = get(&s.world.inode, i);
+                if now && s.races.len() < MAX_RACES {
+                    s.races.push(Race::InodeFlagChangedAfterOpen(i));
+                } else if now {
+                    // No room for the race: the flag is not set at all.
+                    s.world.inode = s.world.inode.toggled(i);
+                }
+            }
+        }
+        // W11-fs-options
+        10 => {
+            let w = &mut s.world;
+            let dm = Mount::default();
+            match s.fs {
+                FsKind::Ext4 => {
+                    w.blocks.iter_mut().for_each(|b| b.shared = false);
+                    w.inode.reflink = false;
+                    w.mount.xfs_reflink = dm.xfs_reflink;
+                    w.mount.xfs_always_cow = false;
+                }
+                FsKind::Xfs => {
+                    let d = InodeFlags::default();
+                    w.inode.extents = d.extents;
+                    w.inode.journal_data = false;
+                    w.inode.inline_data = false;
+                    w.inode.encrypted = false;
+                    w.inode.verity = false;
+                    w.mount.extents_feature = dm.extents_feature;
+                    w.mount.data_journal = false;
+                    w.mount.inline_crypt = false;
+                    w.mount.emergency_ro = false;
+                    w.cluster_bits = 0;
+                }
+                FsKind::Bdev => {
+                    w.inode = InodeFlags {
+                        swapfile: w.inode.swapfile,
+                        ..InodeFlags::default()
+                    };
+                    w.mount = dm;
+                    w.cluster_bits = 0;
+                }
+            }
+            // Races on flags the filesystem does not have go with them (W9 drops them).
+        }
+        // W12-reflink
+        11 => {
+            s.world.inode.reflink = false;
+            s.world.blocks.iter_mut().for_each(|b| b.shared = false);
+            drop_flag_races(s, flag::REFLINK);
+        }
+        // W13-device-units
+        12 => {
+            let lbs = 1u32 << s.world.lbs_bits;
+            let d = &mut s.world.device;
+            let ok_pair = d.awu_min != 0
+                && d.awu_max != 0
+                && d.awu_min.is_power_of_two()
+                && d.awu_max.is_power_of_two()
+                && d.awu_min <= d.awu_max;
+            if ok_pair && lbs <= d.awu_max {
+                d.awu_min = d.awu_min.max(lbs);
+            } else {
+                d.awu_min = 0;
+                d.awu_max = 0;
+            }
+        }
+        // W14-xfs-release
+        13 => {
+            for p in s.world.pages.iter_mut() {
+                if *p == PageState::Busy {
+                    *p = PageState::Clean;
+                }
+            }
+        }
+        // F1-site
+        14 => {
+            let fs = s.fs;
+            s.faults.retain(|f| site_reachable(fs, f.site));
+        }
+        // Only called when the bios cannot be REQ_NOWAIT (check_rule).
+        // F2-bio-eagain
+        15 => {
+            for f in s.faults.iter_mut() {
+                if f.site == Site::BioEndIo && f.errno == EAGAIN {
+                    f.errno = EIO;
+                }
+            }
+        }
+        // F3-launder
+        16 => {
+            for f in s.faults.iter_mut() {
+                if f.site == Site::InvalidateFolio {
+                    f.errno = EBUSY;
+                }
+            }
+        }
+        // F5-file-modified
+        17 => {
+            let (fs, nosec) = (s.fs, s.world.inode.nosec);
+            s.faults
+                .retain(|f| !file_modified_impossible_for(fs, nosec, f));
+        }
+        // F4-bdev-errno
+        18 => {
+            for f in s.faults.iter_mut() {
+                if bdev_errno_impossible(f) {
+                    f.errno = EIO;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn clear_dax(s: &mut Scenario) {
+    s.world.inode.dax = false;
+    s.world.mount.dax = false;
+    drop_flag_races(s, flag::DAX);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_ids_are_unique_and_cited() {
+        for (i, r) in RULES.iter().enumerate() {
+            assert!(RULES[i + 1..].iter().all(|q| q.id != r.id), "{}", r.id);
+            assert!(!r.source.is_empty() && !r.forbids.is_empty());
+        }
+    }
+}

@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! World validity (src/validity.rs): one test per rule (a scenario that breaks it is rejected with
+//! that rule, and normalise() turns it into a valid one), decoding always yields valid worlds,
+//! valid scenarios are fixed points, and the fuzz target reports nothing on an invalid world.
+
+use diofuzz::errno::*;
+use diofuzz::generators::{base, written};
+use diofuzz::scenario::*;
+use diofuzz::validity::{self, *};
+
+fn ext4() -> Scenario {
+    base()
+}
+fn xfs() -> Scenario {
+    Scenario {
+        fs: FsKind::Xfs,
+        ..base()
+    }
+}
+fn bdev() -> Scenario {
+    let mut s = base();
+    s.fs = FsKind::Bdev;
+    s.world.i_size = 65536;
+    s
+}
+fn blocks(spec: &str) -> Vec<BlockState> {
+    spec.chars()
+        .map(|c| BlockState {
+            kind: match c {
+                'U' => Extent::Unwritten,
+                'W' => Extent::Written,
+                'D' => Extent::Delalloc,
+                _ => Extent::Hole,
+            },
+            ..BlockState::default()
+        })
+        .collect()
+}
+fn flag_race(i: u8) -> Race {
+    Race::InodeFlagChangedAfterOpen(i)
+}
+
+/// `s` breaks exactly `rule` first, and normalise() makes it valid.
+fn rejected(mut s: Scenario, rule: Rule) {
+    let v = validity::violations(&s);
+    assert!(
+        v.iter().any(|x| x.rule == rule),
+        "expected {} in {:?}",
+        rule.id,
+        v.iter().map(|x| x.rule.id).collect::<Vec<_>>()
+    );
+    let applied = validity::normalise(&mut s);
+    assert!(!applied.is_empty());
+    assert!(validity::is_valid(&s), "{:?}", validity::violations(&s));
+}
+
+fn accepted(s: &Scenario) {
+    assert!(validity::is_valid(s), "{:?}", validity::violations(s));
+    let mut t = s.clone();
+    assert!(validity::normalise(&mut t).is_empty());
+    assert_eq!(&t, s, "a valid scenario is a fixed point");
+}
+
+#[test]
+fn w1_dax_inode_on_an_atomic_device() {
+    let mut s = ext4();
+    s.world.inode.dax = true;
+    rejected(s.clone(), DAX_NO_ATOMIC_DEVICE);
+    // Normalised the way the kernel decides: the inode is not DAX on a non-DAX device.
+    validity::normalise(&mut s);
+    assert!(!s.world.inode.dax && s.world.device.awu_max == 65536);
+    let mut x = xfs();
+    x.world.inode.dax = true;
+    x.world.device = Device::default();
+    accepted(&x);
+}
+
+#[test]
+fn w2_dax_needs_page_sized_blocks() {
+    let mut s = xfs();
+    s.world.device = Device::default();
+    s.world.inode.dax = true;
+    s.world.blkbits = 10;
+    rejected(s, DAX_PAGE_BLOCKS);
+}
+
+#[test]
+fn w3_ext4_dax_exclusions() {
+    let mut s = ext4();
+    s.world.device = Device::default();
+    s.world.inode.dax = true;
+    accepted(&s);
+    s.world.inode.journal_data = true;
+    rejected(s.clone(), EXT4_DAX_EXCLUSIONS);
+    s.world.inode.journal_data = false;
+    s.world.mount.dax = true;
+    s.world.mount.data_journal = true;
+    rejected(s, EXT4_DAX_EXCLUSIONS);
+}
+
+#[test]
+fn w4_dax_has_no_page_cache() {
+    let mut s = xfs();
+    s.world.device = Device::default();
+    s.world.inode.dax = true;
+    s.world.blocks = blocks("WDWW");
+    rejected(s.clone(), DAX_NO_PAGE_CACHE);
+    s.world.blocks = blocks("WWWW");
+    s.races = vec![Race::MmapRedirty];
+    rejected(s, DAX_NO_PAGE_CACHE);
+}
+
+#[test]
+fn w5_verity_inode_with_a_writer() {
+    let mut s = ext4();
+    s.world.inode.verity = true;
+    rejected(s.clone(), VERITY_NO_WRITER);
+    // enabled after open by another fd while this one writes: deny_write_access refuses
+    s.races = vec![flag_race(4)];
+    rejected(s.clone(), VERITY_NO_WRITER);
+    // a read of a verity file is fine
+    s.races.clear();
+    s.request.read = true;
+    accepted(&s);
+}
+
+#[test]
+fn w6_inline_data_with_extent_blocks() {
+    let mut s = ext4();
+    s.world.inode.inline_data = true;
+    rejected(s.clone(), INLINE_DATA_ALONE);
+    validity::normalise(&mut s);
+    assert!(!s.world.inode.extents && s.world.i_size < 4096);
+    assert!(s.world.blocks.iter().all(|b| b.kind == Extent::Hole));
+}
+
+#[test]
+fn w7_indirect_inode_has_no_unwritten_blocks_or_bigalloc() {
+    let mut s = ext4();
+    s.world.inode.extents = false;
+    accepted(&s);
+    s.world.blocks = blocks("WUWW");
+    rejected(s.clone(), INDIRECT_LAYOUT);
+    s.world.blocks = blocks("WWWW");
+    s.world.cluster_bits = 2;
+    rejected(s, INDIRECT_LAYOUT);
+}
+
+#[test]
+fn w8_extent_inode_needs_the_extents_feature() {
+    let mut s = ext4();
+    s.world.mount.extents_feature = false;
+    rejected(s.clone(), EXTENTS_FEATURE);
+    s.world.inode.extents = false;
+    accepted(&s);
+}
+
+#[test]
+fn w9_chattr_e_on_layouts_ext4_ind_migrate_refuses() {
+    // extents at open, indirect at the write: chattr -e after open.
+    let mut s = ext4();
+    s.world.inode.extents = false;
+    s.races = vec![flag_race(0)];
+    // one written extent inside the first 12 blocks: accepted
+    s.world.blocks = blocks("WWWW");
+    accepted(&s);
+    // two extents (a hole between them)
+    s.world.blocks = blocks("WHWW");
+    rejected(s.clone(), FLAG_CHANGE_AFTER_OPEN);
+    // a physical break = two extents
+    let mut b = blocks("WWWW");
+    b[2].new_extent = true;
+    s.world.blocks = b;
+    rejected(s.clone(), FLAG_CHANGE_AFTER_OPEN);
+    // an unwritten extent (W7 also applies at the write)
+    s.world.blocks = blocks("UUUU");
+    rejected(s.clone(), FLAG_CHANGE_AFTER_OPEN);
+    // past EXT4_NDIR_BLOCKS
+    s.world.blocks = blocks("HHHHHHHHHHHHW");
+    rejected(s, FLAG_CHANGE_AFTER_OPEN);
+}
+
+#[test]
+fn w9_flags_that_cannot_change_on_an_open_file() {
+    for (i, setup) in [(5u8, "dax"), (3, "encrypted"), (2, "inline")] {
+        let mut s = ext4();
+        s.world.device = Device::default();
+        match setup {
+            "dax" => s.world.inode.dax = true,
+            "encrypted" => s.world.inode.encrypted = true,
+            _ => {
+                // not inline at open, inline at the write
+                s.world.inode.inline_data = true;
+                s.world.inode.extents = false;
+                s.world.blocks.clear();
+                s.world.i_size = 100;
+            }
+        }
+        s.races = vec![flag_race(i)];
+        rejected(s, FLAG_CHANGE_AFTER_OPEN);
+    }
+    // ext4 flags on XFS
+    let mut x = xfs();
+    x.races = vec![flag_race(1)];
+    rejected(x, FLAG_CHANGE_AFTER_OPEN);
+    // chattr +j / +i / reflink after open are real
+    let mut s = ext4();
+    s.world.inode.journal_data = true;
+    s.races = vec![flag_race(1)];
+    accepted(&s);
+}
+
+#[test]
+fn w10_no_write_fd_on_an_immutable_or_append_only_inode() {
+    let mut s = ext4();
+    s.world.inode.immutable = true;
+    rejected(s.clone(), WRITE_OPEN_FLAGS);
+    // normalised to "set after open", which keeps the write's -EPERM
+    validity::normalise(&mut s);
+    assert!(s.world.inode.immutable && s.has_race(flag_race(6)));
+    let mut a = ext4();
+    a.world.inode.append_only = true;
+    rejected(a.clone(), WRITE_OPEN_FLAGS);
+    a.request.open.append = true;
+    accepted(&a);
+}
+
+#[test]
+fn w11_options_of_another_filesystem() {
+    let mut s = ext4();
+    s.world.blocks[0].shared = true;
+    rejected(s, FS_OPTIONS);
+    let mut x = xfs();
+    x.world.inode.journal_data = true;
+    rejected(x.clone(), FS_OPTIONS);
+    x.world.inode.journal_data = false;
+    x.world.cluster_bits = 2;
+    rejected(x, FS_OPTIONS);
+    let mut b = bdev();
+    b.world.inode.dax = true;
+    rejected(b, FS_OPTIONS);
+}
+
+#[test]
+fn w12_shared_blocks_need_reflink() {
+    let mut x = xfs();
+    x.world.mount.xfs_reflink = false;
+    x.world.blocks[1].shared = true;
+    rejected(x, REFLINK_FEATURE);
+}
+
+#[test]
+fn w13_device_units_are_well_formed() {
+    let mut s = ext4();
+    s.world.device.awu_min = 65536;
+    s.world.device.awu_max = 4096;
+    rejected(s.clone(), DEVICE_UNITS);
+    s.world.device.awu_min = 512;
+    s.world.device.awu_max = 0;
+    rejected(s.clone(), DEVICE_UNITS);
+    s.world.lbs_bits = 12;
+    s.world.device.awu_min = 512;
+    s.world.device.awu_max = 16384;
+    rejected(s.clone(), DEVICE_UNITS);
+    validity::normalise(&mut s);
+    assert_eq!(
+        (s.world.device.awu_min, s.world.device.awu_max),
+        (4096, 16384)
+    );
+}
+
+#[test]
+fn w14_xfs_folios_release_when_clean() {
+    let mut x = xfs();
+    x.world.pages = vec![PageState::Busy];
+    rejected(x, XFS_NO_BUSY_FOLIO);
+    let mut s = ext4();
+    s.world.pages = vec![PageState::Busy];
+    accepted(&s);
+}
+
+#[test]
+fn f1_fault_sites_of_another_filesystem() {
+    let mut x = xfs();
+    x.faults = vec![Fault {
+        site: Site::Ext4MapBlocksCreate,
+        nth: 0,
+        errno: ENOSPC,
+    }];
+    rejected(x.clone(), FAULT_SITE_FS);
+    x.faults[0].site = Site::XfsIomapBegin;
+    accepted(&x);
+    let mut s = ext4();
+    s.faults = vec![Fault {
+        site: Site::DioZero,
+        nth: 0,
+        errno: EINVAL,
+    }];
+    rejected(s, FAULT_SITE_FS);
+}
+
+#[test]
+fn f2_bio_eagain_needs_req_nowait() {
+    let mut s = xfs();
+    s.request.rwf.atomic = false;
+    s.request.len = 512;
+    s.faults = vec![Fault {
+        site: Site::BioEndIo,
+        nth: 0,
+        errno: EAGAIN,
+    }];
+    // the 15-minute run's case: no O_DIRECT at open, toggled by fcntl, no NOWAIT
+    s.request.open.direct = false;
+    s.races = vec![Race::FcntlToggleDirect];
+    rejected(s.clone(), BIO_EAGAIN_NOWAIT);
+    // iomap: REQ_NOWAIT only through bio_set_polled (aio + HIPRI + NOWAIT)
+    s.request.rwf.nowait = true;
+    rejected(s.clone(), BIO_EAGAIN_NOWAIT);
+    s.request.rwf.hipri = true;
+    s.request.aio = true;
+    accepted(&s);
+    // the block device: REQ_NOWAIT for every IOCB_NOWAIT bio
+    let mut b = bdev();
+    b.faults = s.faults.clone();
+    rejected(b.clone(), BIO_EAGAIN_NOWAIT);
+    b.request.rwf.nowait = true;
+    accepted(&b);
+}
+
+#[test]
+fn f3_invalidation_fails_only_with_ebusy() {
+    let mut s = ext4();
+    s.faults = vec![Fault {
+        site: Site::InvalidateFolio,
+        nth: 0,
+        errno: EIO,
+    }];
+    rejected(s, INVALIDATE_EIO_LAUNDER);
+}
+
+#[test]
+fn f4_no_quota_on_a_block_device() {
+    let mut b = bdev();
+    b.faults = vec![Fault {
+        site: Site::GenericWriteSync,
+        nth: 0,
+        errno: EDQUOT,
+    }];
+    rejected(b, BDEV_NO_QUOTA);
+}
+
+#[test]
+fn f5_file_modified_fails_only_where_something_can_fail() {
+    let fault = |errno| Fault {
+        site: Site::FileModified,
+        nth: 0,
+        errno,
+    };
+    // ext4, IS_NOSEC: neither privilege stripping nor the timestamp update can fail
+    let mut s = ext4();
+    s.faults = vec![fault(EPERM)];
+    rejected(s.clone(), FILE_MODIFIED_PRIVS);
+    s.world.inode.nosec = false;
+    accepted(&s);
+    // XFS: the timestamp transaction can fail with -EIO even for IS_NOSEC
+    let mut x = xfs();
+    x.faults = vec![fault(EIO)];
+    accepted(&x);
+    x.faults = vec![fault(ENOMEM)];
+    rejected(x, FILE_MODIFIED_PRIVS);
+    // the block device node: nothing in file_update_time can fail
+    let mut b = bdev();
+    b.faults = vec![fault(EIO)];
+    rejected(b, FILE_MODIFIED_PRIVS);
+}
+
+#[test]
+fn every_rule_has_a_test_above() {
+    let src = include_str!("validity.rs");
+    for r in RULES {
+        let konst = validity_const_name(r);
+        assert!(src.contains(konst), "no test uses {konst} ({})", r.id);
+    }
+}
+
+fn validity_const_name(r: &Rule) -> &'static str {
+    match r.id {
+        "W1-dax-device" => "DAX_NO_ATOMIC_DEVICE",
+        "W2-dax-blocksize" => "DAX_PAGE_BLOCKS",
+        "W3-ext4-dax" => "EXT4_DAX_EXCLUSIONS",
+        "W4-dax-no-cache" => "DAX_NO_PAGE_CACHE",
+        "W5-verity-writer" => "VERITY_NO_WRITER",
+        "W6-inline" => "INLINE_DATA_ALONE",
+        "W7-indirect" => "INDIRECT_LAYOUT",
+        "W8-extents-feature" => "EXTENTS_FEATURE",
+        "W9-flag-race" => "FLAG_CHANGE_AFTER_OPEN",
+        "W10-open-for-write" => "WRITE_OPEN_FLAGS",
+        "W11-fs-options" => "FS_OPTIONS",
+        "W12-reflink" => "REFLINK_FEATURE",
+        "W13-device-units" => "DEVICE_UNITS",
+        "W14-xfs-release" => "XFS_NO_BUSY_FOLIO",
+        "F1-site" => "FAULT_SITE_FS",
+        "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
+        "F3-launder" => "INVALIDATE_EIO_LAUNDER",
+        "F4-bdev-errno" => "BDEV_NO_QUOTA",
+        "F5-file-modified" => "FILE_MODIFIED_PRIVS",
+        other => panic!("rule {other} has no test: add one"),
+    }
+}
+
+/// Every byte string decodes to a valid world, and normalising it again changes nothing.
+#[test]
+fn decoding_yields_real_worlds() {
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for n in 0..20000 {
+        let len = (n % 96) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let Ok(s) = Scenario::decode(&bytes) else {
+            continue;
+        };
+        assert!(
+            validity::is_valid(&s),
+            "{bytes:?}: {:?}",
+            validity::violations(&s)
+        );
+        let mut t = s.clone();
+        assert!(validity::normalise(&mut t).is_empty(), "{bytes:?}");
+    }
+}
+
+/// The fuzz target never reports a finding on an impossible world, whatever the model says.
+#[test]
+fn target_is_silent_on_invalid_worlds() {
+    use diofuzz::target::{first_finding_scenario, Config};
+    let v = diofuzz::variant::resolve("all").unwrap();
+    let cfg = Config::new(v, Default::default());
+    // ext4 DAX inode with atomic device units: the model reports the DAX escape (O1/O7)...
+    let mut s = ext4();
+    s.world.inode.dax = true;
+    assert!(!validity::is_valid(&s));
+    let any = diofuzz::variant::VARIANTS
+        .iter()
+        .any(|v| !diofuzz::oracle::check(&diofuzz::model::run_quiet(&s, v)).is_empty());
+    assert!(any, "the model itself reports the impossible world");
+    // ...the target does not.
+    assert!(first_finding_scenario(&s, &cfg).is_none());
+    let _ = written();
+}
