@@ -166,7 +166,7 @@ variant_switches! {
     /// overwrites the bio iterator's error with 0. Read in 7.3.4 (7.2.12 still overwrites).
     pub dio_zero_keeps_error: bool,
     #[commit = "7.1 (release)"]
-    /// 7.1 (release; spec §4.3 [D]; read as `out_bio_release_pages` in 7.2.12 and 7.3.4):
+    /// 7.1 (release; docs/model.md §4.3; read as `out_bio_release_pages` in 7.2.12 and 7.3.4):
     /// iomap_dio_bio_iter's atomic short-bio WARN path releases the user pages the bio pinned.
     /// Before (read in a mainline 7.0-era snapshot and the 6.13-6.16 code the spec quotes),
     /// bio_put() alone left them pinned: a page-pin leak.
