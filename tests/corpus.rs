@@ -227,3 +227,21 @@ fn every_known_finding_is_produced_by_a_committed_input() {
         missing.join("\n")
     );
 }
+
+/// docs/model.md §9 has a row for every switch of `struct Variant`, so the table a reader
+/// trusts cannot silently miss one (values: `diofuzz variants` prints them).
+#[test]
+fn model_doc_lists_every_switch() {
+    let doc = std::fs::read_to_string(root().join("docs/model.md")).unwrap();
+    let s9 = doc
+        .split("## 9.")
+        .nth(1)
+        .and_then(|t| t.split("## 10.").next())
+        .expect("docs/model.md has a §9");
+    let missing: Vec<&str> = diofuzz::variant::SWITCHES
+        .iter()
+        .map(|s| s.0)
+        .filter(|n| !s9.contains(&format!("| `{n}` |")))
+        .collect();
+    assert!(missing.is_empty(), "docs/model.md §9 lacks rows for {missing:?}");
+}
