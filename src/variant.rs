@@ -268,6 +268,11 @@ variant_switches! {
     /// ext4 and XFS set FOP_DONTCACHE, so RWF_DONTCACHE is accepted on them (read in 6.17 and
     /// 6.18; no filesystem sets it in 6.14; 6.15/6.16 not read). Confirmed on the live 6.18 kernel.
     pub fs_dontcache: bool,
+    #[commit = "6.16 (release, live 6.16.3 and 6.16.12)"]
+    /// XFS sets FOP_DONTCACHE a release before ext4: `diofuzz lab` on Debian's 6.16.3 and 6.16.12
+    /// shows XFS accepting RWF_DONTCACHE where ext4 returns -EOPNOTSUPP (docs/lab-bench.md class
+    /// F). 6.15 was neither read nor booted, so v6.15 keeps it off.
+    pub xfs_dontcache: bool,
 }
 
 const V6_12: Variant = Variant {
@@ -312,6 +317,7 @@ const V6_12: Variant = Variant {
     bdev_get_pages_errno: false,
     bdev_dontcache: false,
     fs_dontcache: false,
+    xfs_dontcache: false,
 };
 
 /// thread v1: Ritesh's PATCH 4/6 of Oct 25 2024 on John Garry's iomap atomic series (6.13 iomap).
@@ -387,6 +393,7 @@ const V6_16: Variant = Variant {
     ext4_atomic_needs_extents: true,
     ext4_multi_fsblock_atomic: true,
     xfs_atomic: XfsAtomic::HwSw,
+    xfs_dontcache: true,
     ..V6_15
 };
 

@@ -243,5 +243,8 @@ fn model_doc_lists_every_switch() {
         .map(|s| s.0)
         .filter(|n| !s9.contains(&format!("| `{n}` |")))
         .collect();
-    assert!(missing.is_empty(), "docs/model.md §9 lacks rows for {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "docs/model.md §9 lacks rows for {missing:?}"
+    );
 }

@@ -624,3 +624,24 @@ fn always_cow_short_bio_inside_a_block_before_6_15() {
         );
     }
 }
+
+/// xfs_dontcache: on 6.16 XFS accepts RWF_DONTCACHE (FOP_DONTCACHE) while ext4 still refuses it,
+/// as `diofuzz lab` measured on Debian's 6.16.3 and 6.16.12 (docs/lab-bench.md class F); before
+/// 6.16 both refuse, from 6.17 both accept.
+#[test]
+fn xfs_accepts_rwf_dontcache_from_6_16_ext4_from_6_17() {
+    let mut s = non_atomic(&xfs("WWWW", 0, 12 * KIB));
+    s.request.rwf.dontcache = true;
+    let mut e = diofuzz::generators::base();
+    e.request.rwf.atomic = false;
+    e.request.rwf.dontcache = true;
+    assert_eq!(go(&s, "v6.16").ret, 12 * KIB as i64);
+    assert_eq!(go(&e, "v6.16").ret, -EOPNOTSUPP);
+    assert_eq!(go(&s, "v6.15").ret, -EOPNOTSUPP);
+    assert_eq!(go(&e, "v6.17").ret, 4096);
+    // The same v6.16 with only the switch turned back refuses it on XFS too.
+    let mut v = diofuzz::variant::by_name("v6.16").unwrap().clone();
+    v.xfs_dontcache = false;
+    let v: &'static diofuzz::variant::Variant = Box::leak(Box::new(v));
+    assert_eq!(diofuzz::model::run(&s, v).ret, -EOPNOTSUPP);
+}

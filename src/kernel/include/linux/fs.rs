@@ -327,10 +327,11 @@ pub fn kiocb_set_rw_flags(
         // non-DAX inode. For O_DIRECT the flag changes nothing the model tracks; for a buffered
         // write the folios are dropped after writeback, which the model does not model.
         // The block device has FOP_DONTCACHE from 8b5ffb43ae9d (7.3).
-        let fop = if cx.fs == crate::scenario::FsKind::Bdev {
-            cx.v.bdev_dontcache
-        } else {
-            cx.v.fs_dontcache
+        // XFS has it one release before ext4 (xfs_dontcache, 6.16, measured by the lab).
+        let fop = match cx.fs {
+            crate::scenario::FsKind::Bdev => cx.v.bdev_dontcache,
+            crate::scenario::FsKind::Xfs => cx.v.fs_dontcache || cx.v.xfs_dontcache,
+            _ => cx.v.fs_dontcache,
         };
         if !fop || cx.inode.flags.dax {
             return cx.ret("kiocb_set_rw_flags", -EOPNOTSUPP);
