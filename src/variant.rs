@@ -388,7 +388,7 @@ const V6_15: Variant = Variant {
 const V6_16: Variant = Variant {
     name: "v6.16",
     kernel: "6.16",
-    about: "6.16: ext4 multi-fsblock atomics with bigalloc, EXTENTS needed at open (1c972b1d13dd); XFS HW->SW atomics (DAX escape)",
+    about: "6.16: ext4 multi-fsblock atomics with bigalloc, EXTENTS needed at open (1c972b1d13dd); XFS HW->SW atomics (DAX escape), XFS RWF_DONTCACHE",
     ext4_awu_max_cluster: true,
     ext4_atomic_needs_extents: true,
     ext4_multi_fsblock_atomic: true,
