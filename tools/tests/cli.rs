@@ -3,19 +3,8 @@
 
 use std::process::Command;
 
-fn diofuzz(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_diofuzz"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .env_remove("DIOFUZZ_VARIANT")
-        .output()
-        .expect("run diofuzz");
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into(),
-        String::from_utf8_lossy(&o.stderr).into(),
-    )
-}
+mod common;
+use common::diofuzz;
 
 #[test]
 fn missing_file_is_an_error() {

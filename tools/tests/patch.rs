@@ -5,25 +5,9 @@
 //! BENCHMARKS.md.
 
 use std::path::PathBuf;
-use std::process::Command;
 
-fn diofuzz(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_diofuzz"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("DIOFUZZ_VARIANT")
-        .output()
-        .expect("run diofuzz");
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into(),
-        String::from_utf8_lossy(&o.stderr).into(),
-    )
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
+use common::diofuzz;
 
 fn tmp(name: &str, body: &[u8]) -> String {
     // Cargo's scratch folder for integration tests (target/tmp): nothing left in /tmp.
