@@ -130,8 +130,9 @@ pub enum Cmd {
     },
 }
 
+/// The inputs and variants `replay` and `triage` both take.
 #[derive(Args, Debug)]
-pub struct ReplayOpts {
+pub struct Selection {
     /// Corpus files or folders
     #[arg(required = true, value_name = "FILE|DIR")]
     pub inputs: Vec<PathBuf>,
@@ -143,6 +144,20 @@ pub struct ReplayOpts {
     /// --variant)
     #[arg(long, value_name = "FILE", value_parser = variant_file)]
     pub variant_file: Option<&'static Variant>,
+}
+
+impl Selection {
+    /// The variants to run (the newest when none is given) and every input file.
+    fn resolve(&self) -> Result<(Vec<&'static Variant>, Vec<PathBuf>), String> {
+        let vs = VariantSet::selected(&self.variant, self.variant_file, || vec![variant::newest()]);
+        Ok((vs, input::walk(&self.inputs)?))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayOpts {
+    #[command(flatten)]
+    pub sel: Selection,
     /// Run every file on two variants and report the signatures PATCHED closes, opens and leaves
     /// unchanged (exit 1 when one opens)
     #[arg(long, value_name = "BASE,PATCHED", value_parser = variant_pair,
@@ -158,17 +173,8 @@ pub struct ReplayOpts {
 
 #[derive(Args, Debug)]
 pub struct TriageOpts {
-    /// Corpus files or folders
-    #[arg(required = true, value_name = "FILE|DIR")]
-    pub inputs: Vec<PathBuf>,
-    /// Variants: a name, a comma list, all, BASE+switch=value, or a variant file [default: the
-    /// newest]
-    #[arg(long, value_name = "V|all", value_parser = variant_set)]
-    pub variant: Option<VariantSet>,
-    /// A variant file (a patch described as data, see README): run it too (alone without
-    /// --variant)
-    #[arg(long, value_name = "FILE", value_parser = variant_file)]
-    pub variant_file: Option<&'static Variant>,
+    #[command(flatten)]
+    pub sel: Selection,
     /// JSON output
     #[arg(long)]
     pub json: bool,
@@ -363,8 +369,7 @@ fn exec_json(file: &Path, x: &Execution, findings: &[Finding]) -> serde_json::Va
 }
 
 fn replay(o: &ReplayOpts) -> Result<i32, String> {
-    let vs = VariantSet::selected(&o.variant, o.variant_file, || vec![variant::newest()]);
-    let files = input::walk(&o.inputs)?;
+    let (vs, files) = o.sel.resolve()?;
     if let Some(VariantPair(base, patched)) = o.compare {
         let c = crate::compare::files(&files, base, patched)?;
         if o.json {
@@ -572,13 +577,12 @@ fn keep(f: &Path, name: &str, dir: &Path) -> Result<i32, String> {
 }
 
 fn triage(o: &TriageOpts) -> Result<i32, String> {
-    let vs = VariantSet::selected(&o.variant, o.variant_file, || vec![variant::newest()]);
+    let (vs, files) = o.sel.resolve()?;
     // signature -> (count, smallest input, variant, detail)
     let mut groups: std::collections::BTreeMap<
         String,
         (usize, PathBuf, u64, &'static str, String),
     > = Default::default();
-    let files = input::walk(&o.inputs)?;
     let mut skipped = 0;
     for f in &files {
         let Ok(s) = input::load_scenario(f) else {
