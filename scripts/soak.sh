@@ -7,14 +7,17 @@
 #
 #   scripts/soak.sh SECONDS [OUTDIR]      (OUTDIR default: target/soak)
 #
-# Environment: DIOFUZZ_VARIANT (default v7.1), DIOFUZZ_MUTATOR (default field), ASAN_OPTIONS.
+# Environment: DIOFUZZ_VARIANT (default v7.3, the newest), DIOFUZZ_MUTATOR (default field),
+# SOAK_RUNS (stop after this many executions; default: time only), ASAN_OPTIONS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:?usage: scripts/soak.sh SECONDS [OUTDIR]}
 out=${2:-target/soak}
 rm -rf "$out"; mkdir -p "$out/corpus" "$out/collect" "$out/artifacts"
 cp corpus/dio_write/* "$out/corpus/"
-variant=${DIOFUZZ_VARIANT:-v7.1}
+variant=${DIOFUZZ_VARIANT:-v7.3}
+runs=()
+[ -n "${SOAK_RUNS:-}" ] && runs=(-runs="$SOAK_RUNS")
 # Build (a 1-second run on an empty corpus), then run the built binary directly.
 mkdir -p "$out/warm"
 DIOFUZZ_CORPUS="$out/warm" DIOFUZZ_ARTIFACTS="$out/artifacts/" scripts/fuzz.sh 1 >/dev/null 2>&1 || true
@@ -23,7 +26,7 @@ echo "soak: $bin on $variant, suppressions/newest.txt, mutator ${DIOFUZZ_MUTATOR
 DIOFUZZ_VARIANT=$variant DIOFUZZ_SUPPRESS="$PWD/suppressions/newest.txt" DIOFUZZ_COLLECT="$out/collect" \
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=0} \
     "$bin" "$out/corpus" -max_total_time="$secs" -max_len=4096 -rss_limit_mb=2560 -timeout=10 \
-    -dict=fuzz/dio_write.dict -artifact_prefix="$out/artifacts/" -print_final_stats=1 > "$out/log" 2>&1 || true
+    -dict=fuzz/dio_write.dict -artifact_prefix="$out/artifacts/" -print_final_stats=1 "${runs[@]}" > "$out/log" 2>&1 || true
 # RSS per executions: libFuzzer's "#N ... rss: XMb" lines.
 python3 - "$out/log" <<'PY'
 import re, sys
