@@ -31,6 +31,13 @@
 //! | next | reserved (was: bio capacity), n x 512; 0 = none |
 //! | next, ... | number of faults (at most 8), then 3 bytes each: site, nth call (0 = first), errno number |
 //! | next, ... | number of races (at most 8), then 2 bytes each: kind, argument |
+//!
+//! Appended fields (session 3; absent bytes mean the behaviour before them, and [`Scenario::encode`]
+//! leaves out trailing appended bytes that are zero, so older inputs encode as before):
+//!
+//! | byte after the races | meaning |
+//! |---|---|
+//! | +0 | device DMA alignment (`world.device.dma_alignment`): 0 = 511 (the default), k = 1..12: 2^k - 1, 13..255: k modulo 16, 13-15 as 12 |
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
@@ -117,7 +124,7 @@ impl Default for World {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Device {
     /// Atomic write unit min/max in bytes (0 = the device has no atomic write support).
@@ -125,6 +132,31 @@ pub struct Device {
     pub awu_max: u32,
     /// The device needs stable pages during writeback (XFS bounces from 7.0).
     pub stable_writes: bool,
+    /// queue_limits.dma_alignment: the mask user memory of a direct I/O must clear (sysfs
+    /// `queue/dma_alignment`). 511 ([`DEFAULT_DMA_ALIGNMENT`], blk_validate_limits()'s default
+    /// and a loop device's) when absent; a SCSI disk has 7 (scsi_init_limits: the host's 3 or
+    /// dma_get_cache_alignment() - 1), NVMe 3. Valid values are 2^k - 1, k = 1..12 (rule W15).
+    #[serde(skip_serializing_if = "is_default_dma_alignment")]
+    pub dma_alignment: u32,
+}
+
+/// blk_validate_limits() (block/blk-settings.c, 6.11+; read in 6.12 and 7.3.4): a driver that
+/// leaves dma_alignment 0 gets SECTOR_SIZE - 1. Loop does not set it.
+pub const DEFAULT_DMA_ALIGNMENT: u32 = 511;
+
+fn is_default_dma_alignment(v: &u32) -> bool {
+    *v == DEFAULT_DMA_ALIGNMENT
+}
+
+impl Default for Device {
+    fn default() -> Self {
+        Device {
+            awu_min: 0,
+            awu_max: 0,
+            stable_writes: false,
+            dma_alignment: DEFAULT_DMA_ALIGNMENT,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -719,6 +751,11 @@ impl Reader<'_, '_> {
         }
         u8::arbitrary(self.u).unwrap_or(0)
     }
+    /// An appended field: absent is its ordinary value, so it is not reported as read past the
+    /// end.
+    fn appended(&mut self) -> u8 {
+        u8::arbitrary(self.u).unwrap_or(0)
+    }
 }
 
 fn nibble_unit(n: u8) -> u32 {
@@ -741,6 +778,27 @@ fn unit_nibble(v: u32) -> Result<u8, EncodeError> {
 }
 
 const BUF_ALIGNS: [u32; 4] = [4096, 512, 8, 1];
+
+/// The appended DMA-alignment byte: 0 = the default 511, k = 2^k - 1 (k above 12 as 12: the
+/// block layer refuses a dma_alignment above PAGE_SIZE).
+fn dma_alignment_from_byte(b: u8) -> u32 {
+    match b & 15 {
+        0 => DEFAULT_DMA_ALIGNMENT,
+        k => (1u32 << k.min(12)) - 1,
+    }
+}
+fn dma_alignment_byte(v: u32) -> Result<u8, EncodeError> {
+    if v == DEFAULT_DMA_ALIGNMENT {
+        return Ok(0);
+    }
+    let k = (v + 1).trailing_zeros();
+    if v == 0 || !(v + 1).is_power_of_two() || k > 12 {
+        return Err(EncodeError(format!(
+            "dma_alignment {v} is not 2^k - 1 for k in 1..12"
+        )));
+    }
+    Ok(k as u8)
+}
 
 impl<'a> Arbitrary<'a> for Scenario {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
@@ -819,6 +877,7 @@ impl Scenario {
             awu_min: nibble_unit(b1 & 15),
             awu_max: nibble_unit(b1 >> 4),
             stable_writes: b0 & 0x80 != 0,
+            dma_alignment: DEFAULT_DMA_ALIGNMENT,
         };
         let m = u.byte("world.mount");
         let mount = Mount {
@@ -851,7 +910,7 @@ impl Scenario {
         let pages = (0..np)
             .map(|_| PageState::from_byte(u.byte("world.pages")))
             .collect();
-        let world = World {
+        let mut world = World {
             blkbits,
             lbs_bits,
             cluster_bits,
@@ -919,6 +978,9 @@ impl Scenario {
                 races.push(r);
             }
         }
+        // Appended fields (see the module table).
+        world.device.dma_alignment =
+            dma_alignment_from_byte(u.appended());
         Ok(Scenario {
             fs,
             world,
@@ -1065,6 +1127,10 @@ impl Scenario {
             }
             out.extend_from_slice(&r.encode());
         }
+        // Appended fields: trailing zero bytes are left out (they decode the same).
+        let appended = [dma_alignment_byte(w.device.dma_alignment)?];
+        let keep = appended.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        out.extend_from_slice(&appended[..keep]);
         Ok(out)
     }
 

@@ -100,6 +100,9 @@ rules! {
     BDEV_NO_QUOTA = 18, "F4-bdev-errno",
         "quota or allocation errnos (-EDQUOT; -ENOSPC from write_begin) on a block device",
         "a block device's page cache has no quota and no allocation: blkdev_write_begin maps blocks 1:1 (blkdev_get_block / blkdev_iomap_begin), so write_begin cannot run out of space and nothing charges quota";
+    DMA_ALIGNMENT_MASK = 19, "W15-dma-alignment",
+        "a device DMA alignment that is not a mask 2^k - 1 of 2 bytes to PAGE_SIZE",
+        "block/blk-settings.c blk_validate_limits (6.11+, read in 6.12 and 7.3.4): a dma_alignment of 0 becomes SECTOR_SIZE - 1, one above PAGE_SIZE is refused (WARN_ON_ONCE, -EINVAL); drivers set masks (SCSI scsi_init_limits: max(shost->dma_alignment, dma_get_cache_alignment() - 1); NVMe 3; stacking takes the max), and blk_queue_dma_alignment takes a mask";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -542,6 +545,12 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 )
             })
         }
+        // W15-dma-alignment
+        19 => {
+            let m = w.device.dma_alignment;
+            (m == 0 || m > 4095 || !(m + 1).is_power_of_two())
+                .then(|| msg!(detail, "dma_alignment {m}"))
+        }
         _ => None,
     }
 }
@@ -861,6 +870,16 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                     f.errno = EIO;
                 }
             }
+        }
+        // W15-dma-alignment: what the block layer would make of it (0 -> 511), else the next
+        // mask up, at most PAGE_SIZE - 1.
+        19 => {
+            let d = &mut s.world.device;
+            d.dma_alignment = match d.dma_alignment {
+                0 => DEFAULT_DMA_ALIGNMENT,
+                m if m >= 4095 => 4095,
+                m => (m + 1).next_power_of_two() - 1,
+            };
         }
         _ => {}
     }

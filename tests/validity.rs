@@ -280,6 +280,22 @@ fn w14_xfs_folios_release_when_clean() {
 }
 
 #[test]
+fn w15_dma_alignment_is_a_mask_up_to_a_page() {
+    let mut s = ext4();
+    for m in [1, 7, 511, 4095] {
+        s.world.device.dma_alignment = m;
+        accepted(&s);
+    }
+    for (bad, fixed) in [(0, 511), (8, 15), (6, 7), (4096, 4095), (u32::MAX, 4095)] {
+        s.world.device.dma_alignment = bad;
+        rejected(s.clone(), DMA_ALIGNMENT_MASK);
+        let mut t = s.clone();
+        validity::normalise(&mut t);
+        assert_eq!(t.world.device.dma_alignment, fixed, "{bad}");
+    }
+}
+
+#[test]
 fn f1_fault_sites_of_another_filesystem() {
     let mut x = xfs();
     x.faults = vec![Fault {
@@ -399,6 +415,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W12-reflink" => "REFLINK_FEATURE",
         "W13-device-units" => "DEVICE_UNITS",
         "W14-xfs-release" => "XFS_NO_BUSY_FOLIO",
+        "W15-dma-alignment" => "DMA_ALIGNMENT_MASK",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

@@ -40,12 +40,14 @@ impl Rng {
 }
 
 /// An atomic-capable block device a run may format (a scsi_debug disk inside `diofuzz lab`): its
-/// atomic write units and logical block size, from sysfs.
+/// atomic write units, logical block size and DMA alignment mask, from sysfs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Disk {
     pub awu_min: u32,
     pub awu_max: u32,
     pub lbs_bits: u8,
+    /// queue/dma_alignment (7 on a SCSI disk).
+    pub dma_alignment: u32,
 }
 
 /// Scenario number `index` of `seed` for filesystem `fs`.
@@ -78,6 +80,7 @@ pub fn generate_on(
         w.lbs_bits = d.lbs_bits;
         w.device.awu_min = d.awu_min;
         w.device.awu_max = d.awu_max;
+        w.device.dma_alignment = d.dma_alignment;
         if fs == FsKind::Ext4 {
             w.cluster_bits = cluster_bits;
         }

@@ -671,6 +671,7 @@ pub fn repro_in_kernel(
         awu_min: w.device.awu_min,
         awu_max: w.device.awu_max,
         lbs_bits: w.lbs_bits,
+        dma_alignment: w.device.dma_alignment,
     });
     if disk.is_none() && w.lbs_bits != 9 {
         eprintln!("diofuzz repro --kernel: a loop device in the guest has 512-byte sectors; this scenario wants {}", 1u32 << w.lbs_bits);

@@ -8,7 +8,8 @@
 
 use diofuzz::model::{TAG_NEW, TAG_OLD, TAG_OLD_DIRTY, TAG_ZERO};
 use diofuzz::scenario::{
-    Extent, FsKind, PageState, Race, Scenario, HUGE_MAXBYTES, PAGE_SIZE, SECTOR,
+    Extent, FsKind, PageState, Race, Scenario, DEFAULT_DMA_ALIGNMENT, HUGE_MAXBYTES, PAGE_SIZE,
+    SECTOR,
 };
 
 /// A sector that matches no pattern (torn, misplaced or garbage data). The model never uses it.
@@ -142,6 +143,9 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             if w.device.awu_min != 0 || w.device.awu_max != 0 {
                 return unsup("device atomic write units (loop has none)");
             }
+            if w.device.dma_alignment != DEFAULT_DMA_ALIGNMENT {
+                return unsup("DMA alignment other than a loop device's (511)");
+            }
         }
         Some(d) => {
             if w.device.awu_min != d.awu_min || w.device.awu_max != d.awu_max {
@@ -149,6 +153,9 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             }
             if w.lbs_bits != d.lbs_bits {
                 return unsup("logical block size other than the disk's");
+            }
+            if w.device.dma_alignment != d.dma_alignment {
+                return unsup("DMA alignment other than the disk's");
             }
             if w.cluster_bits != 0 && s.fs != FsKind::Ext4 {
                 return unsup("bigalloc clusters on XFS");
@@ -526,6 +533,7 @@ mod tests {
             awu_min: 1024,
             awu_max: 65536,
             lbs_bits: 9,
+            dma_alignment: 7,
         };
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..500 {
@@ -534,8 +542,24 @@ mod tests {
                 assert!(p.key.disk);
                 assert_eq!(p.key.cluster_bits, if fs == FsKind::Ext4 { 2 } else { 0 });
                 assert!(plan(&s).is_err(), "a loop device cannot express it");
+                assert_eq!(s.world.device.dma_alignment, 7, "the disk's DMA alignment");
+                // Another DMA alignment is not the disk's.
+                let mut t = s.clone();
+                t.world.device.dma_alignment = diofuzz::scenario::DEFAULT_DMA_ALIGNMENT;
+                assert_eq!(
+                    plan_on(&t, Some(&d)).unwrap_err(),
+                    "DMA alignment other than the disk's"
+                );
             }
         }
+        // A loop device has the default DMA alignment only.
+        let mut s = generate(7, 1, FsKind::Xfs);
+        assert!(plan(&s).is_ok());
+        s.world.device.dma_alignment = 7;
+        assert_eq!(
+            plan(&s).unwrap_err(),
+            "DMA alignment other than a loop device's (511)"
+        );
     }
 
     #[test]

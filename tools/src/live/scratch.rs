@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use super::plan::FsKey;
-use diofuzz::scenario::FsKind;
+use diofuzz::scenario::{FsKind, DEFAULT_DMA_ALIGNMENT};
 
 pub const PREFIX: &str = "diofuzz-live-";
 pub const MARKER: &str = ".diofuzz-live-owner";
@@ -241,6 +241,16 @@ fn loop_attach(image: &Path, lbs: u32, tag: &str) -> Result<(PathBuf, fs::File),
     Err("no free loop device after 16 tries".to_string())
 }
 
+/// queue/dma_alignment of a loop device (/dev/loopN), from sysfs; None when unreadable.
+fn loop_dma_alignment(dev: &Path) -> Option<u32> {
+    let name = dev.file_name()?.to_str()?;
+    fs::read_to_string(format!("/sys/block/{name}/queue/dma_alignment"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// The backing file of loop device `name` (e.g. "loop3"), from sysfs.
 fn loop_backing(name: &str) -> Option<PathBuf> {
     let s = fs::read_to_string(format!("/sys/block/{name}/loop/backing_file")).ok()?;
@@ -424,10 +434,12 @@ pub fn disk_info(dev: &Path) -> Result<super::plan::Disk, String> {
             dev.display()
         ));
     }
+    let dma_alignment = num("queue/dma_alignment")?;
     Ok(super::plan::Disk {
         awu_min,
         awu_max,
         lbs_bits: lbs.trailing_zeros() as u8,
+        dma_alignment,
     })
 }
 
@@ -638,6 +650,9 @@ impl Scratch {
         // mkfs runs on the image FILE (never on a device).
         self.mkfs(key, prereqs, image)?;
         let (loopdev, hold) = loop_attach(image, 1u32 << key.lbs_bits, &self.tag)?;
+        // The plan gives loop scenarios the default DMA alignment (loop sets none, so
+        // blk_validate_limits makes it 511): check that this kernel agrees.
+        let dma = loop_dma_alignment(&loopdev);
         // Record it before mounting, so cleanup detaches it whatever happens next.
         self.fss.push(ScratchFs {
             key,
@@ -646,6 +661,13 @@ impl Scratch {
             mnt: mnt.clone(),
             mounted: false,
         });
+        if let Some(d) = dma.filter(|&d| d != DEFAULT_DMA_ALIGNMENT) {
+            drop(hold);
+            return Err(format!(
+                "{}: queue/dma_alignment is {d}; live's loop scenarios assume {DEFAULT_DMA_ALIGNMENT}",
+                loopdev.display()
+            ));
+        }
         let r = self.mount_last(&loopdev, &mnt);
         drop(hold);
         r
