@@ -667,6 +667,10 @@ pub fn repro_in_kernel(
         return 3;
     }
     let w = &s.world;
+    if s.fs == diofuzz::scenario::FsKind::Bdev {
+        eprintln!("diofuzz repro --kernel: a block-device scenario has no C reproducer (it writes a device, not a file); run it with `diofuzz lab --groups bdev-disk` or `diofuzz live --fs bdev FILE`");
+        return 2;
+    }
     let disk = (w.device.awu_max > 0).then_some(crate::live::plan::Disk {
         awu_min: w.device.awu_min,
         awu_max: w.device.awu_max,

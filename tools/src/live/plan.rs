@@ -74,6 +74,8 @@ pub enum Step {
     ReadPage { off: u64 },
     /// Buffered pwrite of the OLD_DIRTY pattern: a dirty page (delalloc over holes).
     WriteDirty { off: u64, len: u64 },
+    /// Buffered pwrite of zeroes over [off, off+len) (a block device's blocks without data).
+    WriteZero { off: u64, len: u64 },
 }
 
 /// The measured call.
@@ -118,19 +120,25 @@ fn unsup<T>(s: &str) -> Result<T, Unsupported> {
     Err(s.to_string())
 }
 
-/// Map a scenario to a plan, or say why it is not expressible on a real kernel with loop devices.
+/// Map a scenario to a plan on a file of a scratch filesystem over a loop device, or say why it is
+/// not expressible there (the C reproducer and the fstests export write a file: a block-device
+/// scenario needs a device of its own, [`plan_on`]).
 pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
+    if s.fs == FsKind::Bdev {
+        return unsup("raw block device scenario: it writes a device of its own (live --fs bdev), not a file");
+    }
     plan_on(s, None)
 }
 
 /// Map a scenario to a plan on a loop device (`disk` None) or on the given atomic-capable disk:
 /// there the scenario's device atomic units and logical block size must be the disk's, and
-/// ext4 bigalloc clusters are made by mkfs.
+/// ext4 bigalloc clusters are made by mkfs. A block-device scenario gets a device of its own
+/// (a loop device, or a partition of the disk).
 pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let w = &s.world;
     let r = &s.request;
     if s.fs == FsKind::Bdev {
-        return unsup("raw block device scenarios are not run live");
+        return plan_bdev(s, disk);
     }
     if w.blkbits != 10 && w.blkbits != 12 {
         return unsup("block size other than 1024 or 4096");
@@ -338,25 +346,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if mmap_writer && !w.pages.iter().any(|p| *p != PageState::None) {
         return unsup("mmap writer without cached pages");
     }
-    let n = r.nr_segs.max(1) as u64;
-    if n > r.len {
-        return unsup("more segments than bytes");
-    }
-    let seg = r.len / n;
-    let mut segs = vec![seg; n as usize];
-    if let Some(last) = segs.last_mut() {
-        *last = r.len - seg * (n - 1);
-    }
-    let buf_offset = if r.buf_align >= 4096 {
-        0
-    } else {
-        r.buf_align as u64
-    };
-    if let Some(fa) = r.fault_at {
-        if (buf_offset + fa) % PAGE_SIZE != 0 {
-            return unsup("fault_at not at a page boundary of the buffer");
-        }
-    }
+    let (segs, buf_offset) = segments(s)?;
     if let Some(l) = w.rlimit_fsize {
         if l % SECTOR != 0 {
             return unsup("RLIMIT_FSIZE not a multiple of 512");
@@ -392,6 +382,162 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         call,
         racy: mmap_writer,
     })
+}
+
+/// A block-device scenario (the model's blkdev_write_iter path): the device is made for the
+/// scenario with exactly `i_size` bytes (a loop device over an image file, or a partition of the
+/// atomic disk added with BLKPG), its blocks hold the OLD pattern where the layout has written
+/// blocks and zeroes elsewhere (the model reads holes, unwritten and delalloc blocks of a device as
+/// zeroes), and the page cache is set up as for a file.
+fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
+    let w = &s.world;
+    let r = &s.request;
+    let lbs_bits = match disk {
+        None => {
+            if w.device.awu_min != 0 || w.device.awu_max != 0 {
+                return unsup("device atomic write units (loop has none)");
+            }
+            if w.device.dma_alignment != DEFAULT_DMA_ALIGNMENT {
+                return unsup("DMA alignment other than a loop device's (511)");
+            }
+            w.lbs_bits
+        }
+        Some(d) => {
+            if (w.device.awu_min, w.device.awu_max) != (d.awu_min, d.awu_max) {
+                return unsup("device atomic write units other than the disk's");
+            }
+            if w.lbs_bits != d.lbs_bits {
+                return unsup("logical block size other than the disk's");
+            }
+            if w.device.dma_alignment != d.dma_alignment {
+                return unsup("DMA alignment other than the disk's");
+            }
+            d.lbs_bits
+        }
+    };
+    // The block device inode's block size is PAGE_SIZE for the devices made here (i_size a
+    // multiple of 4 KiB: set_init_blocksize).
+    if w.blkbits != 12 {
+        return unsup("block device with a block size other than 4096");
+    }
+    if w.cluster_bits != 0 || w.device.stable_writes {
+        return unsup("bigalloc or stable writes on a block device");
+    }
+    if w.i_size == 0 || w.i_size % PAGE_SIZE != 0 || w.i_size > LIVE_SPAN {
+        return unsup("block device size not a multiple of 4 KiB up to 4 MiB");
+    }
+    if w.mount != diofuzz::scenario::Mount::default()
+        || w.inode != diofuzz::scenario::InodeFlags::default()
+    {
+        return unsup("mount options or inode flags on a block device");
+    }
+    if w.rlimit_fsize.is_some() {
+        return unsup("RLIMIT_FSIZE on a block device");
+    }
+    if w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES {
+        return unsup("small s_maxbytes");
+    }
+    if r.open.no_largefile || r.aio || r.max_bio.is_some() || !s.faults.is_empty() {
+        return unsup("no O_LARGEFILE, aio, bio limit or injected faults");
+    }
+    if r.len == 0 {
+        return unsup("zero-length request");
+    }
+    let mut toggles = 0;
+    for race in &s.races {
+        match race {
+            Race::FcntlToggleDirect => toggles += 1,
+            _ => return unsup("race other than fcntl toggle on a block device"),
+        }
+    }
+    let bs = PAGE_SIZE;
+    let size = w.i_size;
+    let mut steps = vec![Step::WriteZero { off: 0, len: size }];
+    for (i, b) in w.blocks.iter().enumerate() {
+        let off = i as u64 * bs;
+        if b.shared {
+            return unsup("shared block on a block device");
+        }
+        if b.kind == Extent::Written {
+            if off >= size {
+                return unsup("written block beyond the device end");
+            }
+            steps.push(Step::WriteOld { off, len: bs });
+        }
+    }
+    steps.push(Step::DropCache);
+    for (p, st) in w.pages.iter().enumerate() {
+        let off = p as u64 * PAGE_SIZE;
+        match st {
+            PageState::None => {}
+            _ if off >= size => return unsup("cached page beyond the device end"),
+            PageState::Clean => steps.push(Step::ReadPage { off }),
+            PageState::Dirty => steps.push(Step::WriteDirty {
+                off,
+                len: PAGE_SIZE,
+            }),
+            PageState::Writeback => return unsup("page under writeback"),
+            PageState::MappedDirty => return unsup("mmapped dirty page"),
+            PageState::Busy => return unsup("busy page buffers"),
+        }
+    }
+    let (segs, buf_offset) = segments(s)?;
+    let call = Call {
+        direct: r.open.direct,
+        append: r.open.append,
+        dsync: r.open.dsync,
+        sync: r.open.sync,
+        fcntl_toggle: toggles % 2 == 1,
+        read: r.read,
+        rwf: r.rwf.bits(),
+        pos: r.pos,
+        len: r.len,
+        segs,
+        buf_offset,
+        fault_at: r.fault_at,
+        rlimit_fsize: None,
+        mmap_writer: false,
+    };
+    Ok(Plan {
+        key: FsKey {
+            fs: FsKind::Bdev,
+            blkbits: 12,
+            lbs_bits,
+            reflink: false,
+            cluster_bits: 0,
+            disk: disk.is_some(),
+        },
+        i_size: size,
+        steps,
+        call,
+        racy: false,
+    })
+}
+
+/// The iovec segment lengths (the model splits evenly, the last takes the rest) and the buffer's
+/// offset from a page boundary.
+fn segments(s: &Scenario) -> Result<(Vec<u64>, u64), Unsupported> {
+    let r = &s.request;
+    let n = r.nr_segs.max(1) as u64;
+    if n > r.len {
+        return unsup("more segments than bytes");
+    }
+    let seg = r.len / n;
+    let mut segs = vec![seg; n as usize];
+    if let Some(last) = segs.last_mut() {
+        *last = r.len - seg * (n - 1);
+    }
+    let buf_offset = if r.buf_align >= 4096 {
+        0
+    } else {
+        r.buf_align as u64
+    };
+    if let Some(fa) = r.fault_at {
+        if (buf_offset + fa) % PAGE_SIZE != 0 {
+            return unsup("fault_at not at a page boundary of the buffer");
+        }
+    }
+    Ok((segs, buf_offset))
 }
 
 /// Merge adjacent (off, len) ranges.

@@ -396,6 +396,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             Step::WriteDirty { off, len } => {
                 let _ = writeln!(o, "\twpat(fd, {off}, {len}, 0x22);");
             }
+            // Block-device plans only, which plan() refuses for the reproducer.
+            Step::WriteZero { .. } => {}
         }
     }
     let flags = open_flags(c);
