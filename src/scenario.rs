@@ -979,8 +979,7 @@ impl Scenario {
             }
         }
         // Appended fields (see the module table).
-        world.device.dma_alignment =
-            dma_alignment_from_byte(u.appended());
+        world.device.dma_alignment = dma_alignment_from_byte(u.appended());
         Ok(Scenario {
             fs,
             world,

@@ -80,7 +80,10 @@ fn byte_aligned_buffer_is_refused_on_a_scsi_disk_too() {
     for var in ALL {
         let x = go(&s, var);
         assert!(any_check(&x), "{var}");
-        assert!(!x.after.on_disk.contains(&TAG_NEW) || x.buffered_bytes > 0, "{var}");
+        assert!(
+            !x.after.on_disk.contains(&TAG_NEW) || x.buffered_bytes > 0,
+            "{var}"
+        );
     }
 }
 
@@ -118,7 +121,9 @@ fn block_device_direct_write_reads_the_dma_alignment() {
     for var in ALL {
         let x = go(&s, var);
         assert_eq!(x.ret, 16 * KIB as i64, "{var}");
-        assert!(!x.trace.decided("blkdev_direct_IO: user buffer not DMA aligned"));
+        assert!(!x
+            .trace
+            .decided("blkdev_direct_IO: user buffer not DMA aligned"));
     }
     s.world.device.dma_alignment = DEFAULT_DMA_ALIGNMENT;
     for var in ALL {

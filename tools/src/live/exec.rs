@@ -80,8 +80,7 @@ impl Observation {
 /// kernels without kallsyms for data, so the caller tells.
 pub fn is_bdev_buffered_write(e: &TraceEvent) -> bool {
     e.name == "iomap_iter"
-        && e
-            .field("caller")
+        && e.field("caller")
             .is_some_and(|c| c.starts_with("iomap_file_buffered_write+"))
         && e.field("flags").is_some_and(|f| {
             let mut it = f.split('|');
@@ -444,6 +443,14 @@ pub fn execute_bdev(
             "open the block device",
             fs::OpenOptions::new().read(true).write(true).open(dev),
         )?;
+        // No readahead: a page the plan reads must be the only one cached (a device has no EOF
+        // to stop readahead, which would cache the request's range and turn a NOWAIT direct
+        // write into -EAGAIN).
+        // SAFETY: advisory call on our fd.
+        let r = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM) };
+        if r != 0 {
+            return Err(format!("posix_fadvise(RANDOM): errno {r}"));
+        }
         run_steps(plan, &f, dev)?;
     }
     call_and_observe(plan, dev, tracer, true)
@@ -456,10 +463,7 @@ fn device_size(fd: i32) -> Result<u64, String> {
     let mut n: u64 = 0;
     // SAFETY: BLKGETSIZE64 writes one u64.
     if unsafe { libc::ioctl(fd, BLKGETSIZE64 as _, &mut n) } != 0 {
-        return Err(format!(
-            "BLKGETSIZE64: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(format!("BLKGETSIZE64: {}", std::io::Error::last_os_error()));
     }
     Ok(n)
 }

@@ -125,7 +125,9 @@ fn unsup<T>(s: &str) -> Result<T, Unsupported> {
 /// scenario needs a device of its own, [`plan_on`]).
 pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
     if s.fs == FsKind::Bdev {
-        return unsup("raw block device scenario: it writes a device of its own (live --fs bdev), not a file");
+        return unsup(
+            "raw block device scenario: it writes a device of its own (live --fs bdev), not a file",
+        );
     }
     plan_on(s, None)
 }
@@ -706,6 +708,76 @@ mod tests {
             plan(&s).unwrap_err(),
             "DMA alignment other than a loop device's (511)"
         );
+    }
+
+    /// Block-device scenarios: expressible on a loop device or the disk (a device of their own),
+    /// refused by `plan` (the file set-up of the reproducer), set up by zeroing the device.
+    #[test]
+    fn bdev_scenarios_get_a_device_of_their_own() {
+        let d = Disk {
+            awu_min: 1024,
+            awu_max: 65536,
+            lbs_bits: 9,
+            dma_alignment: 7,
+        };
+        for i in 0..500 {
+            for disk in [None, Some(&d)] {
+                let s = diofuzz::generators::random::generate_on(9, i, FsKind::Bdev, disk, 0);
+                let p = plan_on(&s, disk).unwrap_or_else(|e| panic!("{i}: {e}"));
+                assert_eq!(p.key.fs, FsKind::Bdev);
+                assert_eq!(p.key.disk, disk.is_some());
+                assert_eq!(p.i_size, s.world.i_size);
+                assert_eq!(
+                    p.steps[0],
+                    Step::WriteZero {
+                        off: 0,
+                        len: s.world.i_size
+                    }
+                );
+                let old = p
+                    .steps
+                    .iter()
+                    .filter(|st| matches!(st, Step::WriteOld { .. }))
+                    .count();
+                let written = s
+                    .world
+                    .blocks
+                    .iter()
+                    .filter(|b| b.kind == Extent::Written)
+                    .count();
+                assert_eq!(old, written);
+                assert!(plan(&s).unwrap_err().contains("raw block device"));
+                // A loop scenario does not fit the disk and the reverse.
+                let other = if disk.is_some() { None } else { Some(&d) };
+                assert!(plan_on(&s, other).is_err());
+            }
+        }
+        // Sizes a device made here cannot have.
+        let mut s = diofuzz::generators::random::generate_on(9, 0, FsKind::Bdev, None, 0);
+        s.world.i_size = 5000;
+        assert!(plan_on(&s, None).is_err());
+        s.world.i_size = 0;
+        assert!(plan_on(&s, None).is_err());
+    }
+
+    /// A block device's buffered write is seen as iomap_iter from iomap_file_buffered_write
+    /// (the ops pointer is an address on kernels without data symbols); zeroing and direct
+    /// iterations are not.
+    #[test]
+    fn bdev_buffered_write_event() {
+        use super::super::exec::is_bdev_buffered_write;
+        use super::super::tracefs::parse_line;
+        let l = "              dd-9092    [000] ..... 10982.014465: iomap_iter: dev 0:3 ino 0x700000 pos 0x1000 length 0x1000 status 0 flags WRITE (0x1) ops 0xffffffff82488680 caller iomap_file_buffered_write+0xa8/0x440";
+        let e = parse_line(l).unwrap();
+        assert!(is_bdev_buffered_write(&e));
+        let d = parse_line(&l.replace("flags WRITE (0x1)", "flags WRITE|DIRECT (0x11)")).unwrap();
+        assert!(!is_bdev_buffered_write(&d));
+        let z = parse_line(&l.replace(
+            "iomap_file_buffered_write+0xa8/0x440",
+            "iomap_zero_range+0x5c/0x1a0",
+        ))
+        .unwrap();
+        assert!(!is_bdev_buffered_write(&z));
     }
 
     #[test]

@@ -829,9 +829,8 @@ impl Scratch {
                 .ok_or_else(|| format!("{sys}: {devnum:?} is not MAJOR:MINOR"))?;
             let c = cpath(&node);
             // SAFETY: mknod with a valid C path in our private folder.
-            let r = unsafe {
-                libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(ma, mi))
-            };
+            let r =
+                unsafe { libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(ma, mi)) };
             if r != 0 {
                 return Err(format!(
                     "mknod {}: {}",
