@@ -134,8 +134,9 @@ pub struct Device {
     pub stable_writes: bool,
     /// queue_limits.dma_alignment: the mask user memory of a direct I/O must clear (sysfs
     /// `queue/dma_alignment`). 511 ([`DEFAULT_DMA_ALIGNMENT`], blk_validate_limits()'s default
-    /// and a loop device's) when absent; a SCSI disk has 7 (scsi_init_limits: the host's 3 or
-    /// dma_get_cache_alignment() - 1), NVMe 3. Valid values are 2^k - 1, k = 1..12 (rule W15).
+    /// and a loop device's) when absent; a SCSI disk has 3 on x86 (scsi_init_limits: the larger of
+    /// the host's 3 and dma_get_cache_alignment() - 1; sysfs shows 3 for scsi_debug in the lab,
+    /// 6.12-7.3). Valid values are 2^k - 1, k = 1..12 (rule W15).
     #[serde(skip_serializing_if = "is_default_dma_alignment")]
     pub dma_alignment: u32,
 }

@@ -8,7 +8,7 @@
 //! - 7.2.y/7.3 (14b007e17881): also bio_iov_iter_get_pages() per segment (address and remaining
 //!   length & dma_alignment).
 //!
-//! Loop devices have 511 (the default); a SCSI disk (scsi_debug in `diofuzz lab`) has 7, so an
+//! Loop devices have 511 (the default); a SCSI disk (scsi_debug in `diofuzz lab`) has 3, so an
 //! 8-byte aligned buffer is accepted there (lab-bench.md class A).
 
 mod common;

@@ -46,7 +46,7 @@ pub struct Disk {
     pub awu_min: u32,
     pub awu_max: u32,
     pub lbs_bits: u8,
-    /// queue/dma_alignment (7 on a SCSI disk).
+    /// queue/dma_alignment (3 on the lab's scsi_debug disk).
     pub dma_alignment: u32,
 }
 
@@ -332,7 +332,8 @@ fn generate_bdev(r: &mut Rng, disk: Option<&Disk>) -> Scenario {
         92..=95 => size,
         _ => r.below(size / SECTOR) * SECTOR,
     };
-    if r.pct(3) {
+    // (A position past the end cannot be reached: lseek on a block device refuses it.)
+    if r.pct(3) && q.pos < size {
         q.pos += 1;
     }
     q.nr_segs = if r.pct(88) { 1 } else { 2 + r.below(2) as u8 };

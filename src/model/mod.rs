@@ -96,7 +96,7 @@ pub struct Cx<'a> {
     pub blkbits: u32,
     pub lbs: u64,
     /// bdev_dma_alignment(): the queue's dma_alignment mask (world.device.dma_alignment; 511 on
-    /// loop, 7 on a SCSI disk), which user memory of a direct I/O must clear.
+    /// loop, 3 on the lab's scsi_debug disk), which user memory of a direct I/O must clear.
     pub dma_align: u64,
     pub inode: Inode,
     /// Device content per sector (meaningful for allocated blocks).

@@ -445,6 +445,11 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if r.len == 0 {
         return unsup("zero-length request");
     }
+    if r.pos > w.i_size {
+        // blkdev_llseek() refuses a position past the end (-EINVAL), and the call is made at
+        // the file position (pwritev2 offset -1) so that ki_pos shows.
+        return unsup("position past the device end (lseek refuses it)");
+    }
     let mut toggles = 0;
     for race in &s.races {
         match race {

@@ -390,11 +390,14 @@ enum ScenarioBdev {
         hold: Option<fs::File>,
     },
     /// Partition `pno` of the disk, added with BLKPG (nothing is written to the disk's
-    /// partition table), reached through a device node in the private folder.
+    /// partition table), reached through a device node in the private folder. `hold` keeps it
+    /// open between the set-up and the call: the last close of a block device drops its page
+    /// cache (blkdev_put -> kill_bdev), which would undo the set-up's cached pages.
     Part {
         disk: PathBuf,
         pno: i32,
         node: PathBuf,
+        hold: Option<fs::File>,
     },
 }
 
@@ -815,6 +818,7 @@ impl Scratch {
                 disk: disk.clone(),
                 pno: PART_NO,
                 node: node.clone(),
+                hold: None,
             });
             let name = disk
                 .file_name()
@@ -837,6 +841,13 @@ impl Scratch {
                     node.display(),
                     std::io::Error::last_os_error()
                 ));
+            }
+            let f = fs::OpenOptions::new()
+                .read(true)
+                .open(&node)
+                .map_err(|e| format!("open {}: {e}", node.display()))?;
+            if let Some(ScenarioBdev::Part { hold, .. }) = self.bdev.as_mut() {
+                *hold = Some(f);
             }
             return Ok(node);
         }
@@ -887,8 +898,13 @@ impl Scratch {
                     errs.push(format!("remove {}: {e}", image.display()));
                 }
             }
-            Some(ScenarioBdev::Part { disk, pno, node }) => {
-                if let Ok(f) = fs::OpenOptions::new().read(true).open(&node) {
+            Some(ScenarioBdev::Part {
+                disk,
+                pno,
+                node,
+                hold,
+            }) => {
+                if let Some(f) = hold {
                     let _ = f.sync_all();
                 }
                 // The partition may still be held for a moment after the last close.

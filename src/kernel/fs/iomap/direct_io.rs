@@ -454,7 +454,7 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 }
                 // 6.18+: the bio is built and counted whatever its memory alignment; submit_bio()
                 // -> __bio_split_to_limits() -> bio_split_io_at() fails a bio that crosses a page
-                // with a bvec off the queue's dma_alignment (loop: 511, SCSI: 7; offset and length
+                // with a bvec off the queue's dma_alignment (loop: 511, scsi_debug: 3; offset and length
                 // both, bio_split_rw_at passes lim->dma_alignment as len_align_mask) -> BLK_STS_INVAL, so
                 // dio->error = -EINVAL while earlier bios keep their data.
                 let rejected = if cx.v.dma_align_at_bio_split
