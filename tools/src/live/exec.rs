@@ -201,7 +201,30 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
             .mode(0o600)
             .open(path),
     )?;
-    run_steps(plan, &f, donor)
+    run_steps(plan, &f, donor)?;
+    // The model's world: a file last modified before this write (kiocb_modified: with
+    // IOCB_NOWAIT, timestamps that need an update give -EAGAIN). The set-up has just written
+    // the file, so whether its mtime still equals "now" at the call would depend on the clock
+    // ticking in between (lab class G): put mtime an hour into the past.
+    let past = libc::timespec {
+        tv_sec: (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .saturating_sub(3600)) as libc::time_t,
+        tv_nsec: 0,
+    };
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        past,
+    ];
+    // SAFETY: futimens on our fd with two valid timespecs.
+    if unsafe { libc::futimens(f.as_raw_fd(), times.as_ptr()) } != 0 {
+        return Err(format!("futimens: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// Run the set-up steps on `f` (a scenario file, or a block device made for the scenario).
