@@ -216,6 +216,17 @@ pub fn generate_on(
             q.pos += 1;
         }
     }
+    user_buffer(&mut r, &mut s);
+    if !s.world.pages.is_empty() && r.pct(2) {
+        s.races.push(Race::MmapRedirty);
+    }
+    s
+}
+
+/// The user buffer of the request (iovec segments, alignment, where it stops being faultable)
+/// and an fcntl O_DIRECT toggle, the same for files and block devices.
+fn user_buffer(r: &mut Rng, s: &mut Scenario) {
+    let q = &mut s.request;
     q.nr_segs = if r.pct(88) { 1 } else { 2 + r.below(2) as u8 };
     q.buf_align = if r.pct(85) {
         4096
@@ -229,10 +240,6 @@ pub fn generate_on(
     if r.pct(4) {
         s.races.push(Race::FcntlToggleDirect);
     }
-    if !s.world.pages.is_empty() && r.pct(2) {
-        s.races.push(Race::MmapRedirty);
-    }
-    s
 }
 
 /// A block-device scenario (blkdev_write_iter): a device of 16..64 KiB whose 4 KiB blocks hold
@@ -336,19 +343,7 @@ fn generate_bdev(r: &mut Rng, disk: Option<&Disk>) -> Scenario {
     if r.pct(3) && q.pos < size {
         q.pos += 1;
     }
-    q.nr_segs = if r.pct(88) { 1 } else { 2 + r.below(2) as u8 };
-    q.buf_align = if r.pct(85) {
-        4096
-    } else {
-        r.pick(&[512, 8, 1])
-    };
-    if q.buf_align == 4096 && q.len > 4096 && r.pct(5) {
-        let pages = q.len / 4096;
-        q.fault_at = Some((1 + r.below(pages.max(1))) * 4096).filter(|&f| f < q.len);
-    }
-    if r.pct(4) {
-        s.races.push(Race::FcntlToggleDirect);
-    }
+    user_buffer(r, &mut s);
     s
 }
 

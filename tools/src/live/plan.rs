@@ -348,28 +348,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if mmap_writer && !w.pages.iter().any(|p| *p != PageState::None) {
         return unsup("mmap writer without cached pages");
     }
-    let (segs, buf_offset) = segments(s)?;
-    if let Some(l) = w.rlimit_fsize {
-        if l % SECTOR != 0 {
-            return unsup("RLIMIT_FSIZE not a multiple of 512");
-        }
-    }
-    let call = Call {
-        direct: r.open.direct,
-        append: r.open.append,
-        dsync: r.open.dsync,
-        sync: r.open.sync,
-        fcntl_toggle: toggles % 2 == 1,
-        read: r.read,
-        rwf: r.rwf.bits(),
-        pos: r.pos,
-        len: r.len,
-        segs,
-        buf_offset,
-        fault_at: r.fault_at,
-        rlimit_fsize: w.rlimit_fsize,
-        mmap_writer,
-    };
+    let call = call_of(s, toggles, w.rlimit_fsize, mmap_writer)?;
     Ok(Plan {
         key: FsKey {
             fs: s.fs,
@@ -488,23 +467,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             PageState::Busy => return unsup("busy page buffers"),
         }
     }
-    let (segs, buf_offset) = segments(s)?;
-    let call = Call {
-        direct: r.open.direct,
-        append: r.open.append,
-        dsync: r.open.dsync,
-        sync: r.open.sync,
-        fcntl_toggle: toggles % 2 == 1,
-        read: r.read,
-        rwf: r.rwf.bits(),
-        pos: r.pos,
-        len: r.len,
-        segs,
-        buf_offset,
-        fault_at: r.fault_at,
-        rlimit_fsize: None,
-        mmap_writer: false,
-    };
+    let call = call_of(s, toggles, None, false)?;
     Ok(Plan {
         key: FsKey {
             fs: FsKind::Bdev,
@@ -518,6 +481,37 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         steps,
         call,
         racy: false,
+    })
+}
+
+/// The measured call of `s`: its flags, position and user buffer ([`segments`]); `toggles`
+/// fcntl O_DIRECT toggles, the RLIMIT_FSIZE and mmap writer the plan keeps.
+fn call_of(
+    s: &Scenario,
+    toggles: u32,
+    rlimit_fsize: Option<u64>,
+    mmap_writer: bool,
+) -> Result<Call, Unsupported> {
+    let r = &s.request;
+    let (segs, buf_offset) = segments(s)?;
+    if rlimit_fsize.is_some_and(|l| l % SECTOR != 0) {
+        return unsup("RLIMIT_FSIZE not a multiple of 512");
+    }
+    Ok(Call {
+        direct: r.open.direct,
+        append: r.open.append,
+        dsync: r.open.dsync,
+        sync: r.open.sync,
+        fcntl_toggle: toggles % 2 == 1,
+        read: r.read,
+        rwf: r.rwf.bits(),
+        pos: r.pos,
+        len: r.len,
+        segs,
+        buf_offset,
+        fault_at: r.fault_at,
+        rlimit_fsize,
+        mmap_writer,
     })
 }
 
