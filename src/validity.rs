@@ -100,6 +100,15 @@ rules! {
     BDEV_NO_QUOTA = 18, "F4-bdev-errno",
         "quota or allocation errnos (-EDQUOT; -ENOSPC from write_begin) on a block device",
         "a block device's page cache has no quota and no allocation: blkdev_write_begin maps blocks 1:1 (blkdev_get_block / blkdev_iomap_begin), so write_begin cannot run out of space and nothing charges quota";
+    COW_FORK_REFLINK = 19, "W15-cow-fork",
+        "XFS CoW-fork extents or a cowextsize hint anywhere but on an XFS filesystem with reflink",
+        "fs/xfs: the CoW fork is created only by xfs_ifork_init_cow, called from xfs_reflink_allocate_cow and xfs_buffered_write_iomap_begin (both only for xfs_is_cow_inode, which needs xfs_has_reflink: the REFLINK flag is set only by a remap, always_cow only with reflink) and from 6.16 xfs_atomic_write_cow_iomap_begin (xfs_can_sw_atomic_write = xfs_has_reflink); XFS_DIFLAG2_COWEXTSIZE is refused without reflink (xfs_ioctl_setattr_check_cowextsize -EINVAL, xfs_inode_validate_cowextsize); ext4 and block devices have no CoW fork. Read in 7.3.4";
+    COW_DELALLOC_COW_INODE = 20, "W16-cow-delalloc",
+        "a delalloc CoW reservation on an inode that is not a CoW inode (no reflink flag, no shared block, no always_cow), or on a DAX inode",
+        "fs/xfs/xfs_iomap.c xfs_buffered_write_iomap_begin is the only caller of xfs_bmapi_reserve_delalloc(XFS_COW_FORK), and only for xfs_is_cow_inode; a DAX inode never takes the buffered path (xfs_file_dax_write), and direct and atomic writes allocate real CoW blocks (xfs_reflink_fill_cow_hole, xfs_atomic_write_cow_iomap_begin: XFS_BMAPI_PREALLOC). Read in 7.3.4";
+    COW_EXTSIZE_ONE = 21, "W17-cowextsize",
+        "a CoW-fork block at rest (no dirty or writeback page over it) with a cowextsize hint of one block",
+        "xfs_get_cowextsz_hint (fs/xfs/xfs_inode.c) is the alignment xfs_bmap_compute_alignments / xfs_bmap_extsize_align and xfs_buffered_write_iomap_begin apply to every CoW-fork allocation and reservation; with a hint of one block nothing beyond the blocks a write reserved or allocated enters the CoW fork, and those leave it when their I/O completes (xfs_reflink_end_cow) or when a direct write converts them (convert_now: written, never left unwritten); only a buffered write's blocks wait in the fork, under their dirty pages";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -528,6 +537,33 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                     s.fs.name()
                 )
             }),
+        // W15-cow-fork
+        19 => ((!w.cow.is_empty() || w.cowextsize != 0)
+            && (s.fs != FsKind::Xfs || !w.mount.xfs_reflink))
+            .then(|| msg!(detail, "CoW-fork state on {} without XFS reflink", s.fs.name())),
+        // W16-cow-delalloc
+        20 => {
+            if !w.cow.contains(&CowExtent::Delalloc) {
+                return None;
+            }
+            if dax_any(s) {
+                return Some(msg!(detail, "a delalloc CoW reservation on a DAX inode"));
+            }
+            let cow_inode = w.inode.reflink
+                || at_open.reflink
+                || w.mount.xfs_always_cow
+                || w.blocks.iter().any(|b| b.shared);
+            (!cow_inode).then(|| msg!(detail, "a delalloc CoW reservation on a non-CoW inode"))
+        }
+        // W17-cowextsize
+        21 => {
+            if w.cowextsize != 1 {
+                return None;
+            }
+            cow_at_rest(s)
+                .next()
+                .map(|b| msg!(detail, "CoW-fork block {b} at rest with a one-block cowextsize hint"))
+        }
         // F4-bdev-errno
         18 => {
             if s.fs != FsKind::Bdev {
@@ -544,6 +580,25 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// CoW-fork blocks with no dirty or writeback page over them (rule W17).
+fn cow_at_rest(s: &Scenario) -> impl Iterator<Item = usize> + '_ {
+    let w = &s.world;
+    let bs = 1u64 << w.blkbits;
+    w.cow.iter().enumerate().filter_map(move |(b, c)| {
+        if *c == CowExtent::None {
+            return None;
+        }
+        let (a, e) = ((b as u64 * bs / PAGE_SIZE) as usize, (((b as u64 + 1) * bs - 1) / PAGE_SIZE) as usize);
+        let held = (a..=e).any(|p| {
+            matches!(
+                w.pages.get(p),
+                Some(PageState::Dirty | PageState::MappedDirty | PageState::Writeback)
+            )
+        });
+        (!held).then_some(b)
+    })
 }
 
 /// Can the scenario's bios carry REQ_NOWAIT? (rule F2)
@@ -853,6 +908,26 @@ fn fix(s: &mut Scenario, rule: &Rule) {
             let (fs, nosec) = (s.fs, s.world.inode.nosec);
             s.faults
                 .retain(|f| !file_modified_impossible_for(fs, nosec, f));
+        }
+        // W15-cow-fork: nothing made a CoW fork.
+        19 => {
+            s.world.cow.clear();
+            s.world.cowextsize = 0;
+        }
+        // W16-cow-delalloc: no buffered write reserved anything in the CoW fork.
+        20 => {
+            for c in s.world.cow.iter_mut() {
+                if *c == CowExtent::Delalloc {
+                    *c = CowExtent::None;
+                }
+            }
+        }
+        // W17-cowextsize: blocks no write holds are not in the fork.
+        21 => {
+            let rest: Vec<usize> = cow_at_rest(s).collect();
+            for b in rest {
+                s.world.cow[b] = CowExtent::None;
+            }
         }
         // F4-bdev-errno
         18 => {
