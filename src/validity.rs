@@ -540,7 +540,13 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
         // W15-cow-fork
         19 => ((!w.cow.is_empty() || w.cowextsize != 0)
             && (s.fs != FsKind::Xfs || !w.mount.xfs_reflink))
-            .then(|| msg!(detail, "CoW-fork state on {} without XFS reflink", s.fs.name())),
+            .then(|| {
+                msg!(
+                    detail,
+                    "CoW-fork state on {} without XFS reflink",
+                    s.fs.name()
+                )
+            }),
         // W16-cow-delalloc
         20 => {
             if !w.cow.contains(&CowExtent::Delalloc) {
@@ -560,9 +566,12 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
             if w.cowextsize != 1 {
                 return None;
             }
-            cow_at_rest(s)
-                .next()
-                .map(|b| msg!(detail, "CoW-fork block {b} at rest with a one-block cowextsize hint"))
+            cow_at_rest(s).next().map(|b| {
+                msg!(
+                    detail,
+                    "CoW-fork block {b} at rest with a one-block cowextsize hint"
+                )
+            })
         }
         // F4-bdev-errno
         18 => {
@@ -590,7 +599,10 @@ fn cow_at_rest(s: &Scenario) -> impl Iterator<Item = usize> + '_ {
         if *c == CowExtent::None {
             return None;
         }
-        let (a, e) = ((b as u64 * bs / PAGE_SIZE) as usize, (((b as u64 + 1) * bs - 1) / PAGE_SIZE) as usize);
+        let (a, e) = (
+            (b as u64 * bs / PAGE_SIZE) as usize,
+            (((b as u64 + 1) * bs - 1) / PAGE_SIZE) as usize,
+        );
         let held = (a..=e).any(|p| {
             matches!(
                 w.pages.get(p),

@@ -360,7 +360,9 @@ pub fn xfs_atomic_write_cow_iomap_begin(
             count_fsb
         };
         if conv > n {
-            cx.decide("xfs_atomic_write_cow_iomap_begin: converts the write range, not the mapping");
+            cx.decide(
+                "xfs_atomic_write_cow_iomap_begin: converts the write range, not the mapping",
+            );
         }
         let e = xfs_reflink_convert_cow_locked(cx, offset_fsb, conv);
         if e != 0 {

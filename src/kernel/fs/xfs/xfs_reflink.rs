@@ -5,8 +5,8 @@
 
 use super::xfs_iomap::Imap;
 use super::*;
-use crate::model::*;
 use crate::errno::EIO;
+use crate::model::*;
 use crate::scenario::{CowExtent, Extent, Site, DEFAULT_COWEXTSZ, SECTOR};
 
 /// `cx.cow` value of a sector whose block has no CoW-fork extent.
@@ -95,7 +95,10 @@ pub fn xfs_get_cowextsz_hint(cx: &Cx) -> u64 {
 /// way (no fragmentation), so the returned mapping is exactly the request.
 pub fn xfs_bmapi_write_cow(cx: &mut Cx, lblk: u64, n: u64) {
     let e = xfs_get_cowextsz_hint(cx);
-    let (lo, hi) = (lblk - lblk % e, ((lblk + n).div_ceil(e) * e).min(cx.cow_kind.len() as u64));
+    let (lo, hi) = (
+        lblk - lblk % e,
+        ((lblk + n).div_ceil(e) * e).min(cx.cow_kind.len() as u64),
+    );
     let mut a = lblk;
     while a > lo && xfs_cow_kind(cx, a - 1) == Extent::Hole {
         a -= 1;
@@ -104,14 +107,23 @@ pub fn xfs_bmapi_write_cow(cx: &mut Cx, lblk: u64, n: u64) {
     while end < hi && xfs_cow_kind(cx, end) == Extent::Hole {
         end += 1;
     }
+    // Trace only (not a decision: with the default hint nearly every CoW allocation
+    // preallocates, and signatures must not change with it).
+    cx.enter(
+        "xfs_bmapi_write(COWFORK)",
+        &[
+            ("offset_fsb", lblk as i64),
+            ("count_fsb", n as i64),
+            ("prealloc_start", a as i64),
+            ("prealloc_end", end as i64),
+        ],
+    );
     let bb = cx.blkbits;
     for b in a..end.max(lblk + n) {
         set_cow_kind(cx, b, Extent::Unwritten);
         cx.cow_write(b << bb, cx.bs, TAG_STALE);
     }
-    if a < lblk || end > lblk + n {
-        cx.decide("xfs_bmapi_write(COWFORK): cowextsize hint preallocated past the request");
-    }
+    cx.ret("xfs_bmapi_write(COWFORK)", 0);
 }
 
 /// xfs_reflink_convert_cow_locked(ip, offset_fsb, count_fsb): every unwritten CoW extent in the
@@ -225,15 +237,15 @@ pub fn xfs_reflink_allocate_cow(cx: &mut Cx, imap: &mut Imap) -> Result<Option<I
         k = Extent::Unwritten;
     } else if k == Extent::Delalloc {
         // xfs_reflink_fill_delalloc(): the reservation becomes real unwritten blocks.
-        cx.decide("xfs_reflink_allocate_cow: delalloc CoW reservation -> xfs_reflink_fill_delalloc");
+        cx.decide(
+            "xfs_reflink_allocate_cow: delalloc CoW reservation -> xfs_reflink_fill_delalloc",
+        );
         if let Some(e) = cx.fault(Site::XfsIomapBegin) {
             cx.decide("xfs_reflink_allocate_cow: CoW allocation failed");
             return Err(cx.ret(F, e));
         }
         xfs_cow_convert_delalloc(cx, start);
         k = Extent::Unwritten;
-    } else {
-        cx.decide("xfs_reflink_allocate_cow: CoW-fork extent at the offset is used");
     }
     // xfs_reflink_convert_unwritten(): cmap (the extent at the start) trimmed to imap; the
     // conversion covers all of imap.
