@@ -109,6 +109,9 @@ rules! {
     COW_EXTSIZE_ONE = 21, "W17-cowextsize",
         "a CoW-fork block at rest (no dirty or writeback page over it) with a cowextsize hint of one block",
         "xfs_get_cowextsz_hint (fs/xfs/xfs_inode.c) is the alignment xfs_bmap_compute_alignments / xfs_bmap_extsize_align and xfs_buffered_write_iomap_begin apply to every CoW-fork allocation and reservation; with a hint of one block nothing beyond the blocks a write reserved or allocated enters the CoW fork, and those leave it when their I/O completes (xfs_reflink_end_cow) or when a direct write converts them (convert_now: written, never left unwritten); only a buffered write's blocks wait in the fork, under their dirty pages";
+    COW_DELALLOC_DIRTY = 22, "W18-cow-delalloc-dirty",
+        "a delalloc CoW reservation none of whose blocks lies under a dirty page",
+        "a CoW-fork delalloc extent is reserved by a buffered write (xfs_buffered_write_iomap_begin) together with the dirty folios it covers, and the first writeback of any of them converts the whole extent (xfs_map_blocks -> xfs_bmapi_convert_delalloc(XFS_COW_FORK) allocates br_blockcount blocks); a failed buffered write punches its own range (xfs_buffered_write_iomap_end, both forks since 6.12). So a delalloc CoW extent still in the fork has a dirty folio over one of its blocks (the speculative cowextsize part has none of its own). The model does not take the rare remainder (a failed write's speculative tail) as a world";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -573,6 +576,13 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 )
             })
         }
+        // W18-cow-delalloc-dirty
+        22 => cow_delalloc_unheld(s).next().map(|(a, e)| {
+            msg!(
+                detail,
+                "delalloc CoW extent {a}..{e} with no dirty page over it"
+            )
+        }),
         // F4-bdev-errno
         18 => {
             if s.fs != FsKind::Bdev {
@@ -591,26 +601,49 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
     }
 }
 
+/// Does a dirty (or, with `writeback`, writeback) page lie over block `b`?
+fn page_held(w: &World, b: usize, writeback: bool) -> bool {
+    let bs = 1u64 << w.blkbits;
+    let (a, e) = (
+        (b as u64 * bs / PAGE_SIZE) as usize,
+        (((b as u64 + 1) * bs - 1) / PAGE_SIZE) as usize,
+    );
+    (a..=e).any(|p| match w.pages.get(p) {
+        Some(PageState::Dirty | PageState::MappedDirty) => true,
+        Some(PageState::Writeback) => writeback,
+        _ => false,
+    })
+}
+
+/// Maximal delalloc runs of the CoW fork with no dirty page over any block (rule W18).
+fn cow_delalloc_unheld(s: &Scenario) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let w = &s.world;
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < w.cow.len() {
+        if w.cow[i] != CowExtent::Delalloc {
+            i += 1;
+            continue;
+        }
+        let a = i;
+        while i < w.cow.len() && w.cow[i] == CowExtent::Delalloc {
+            i += 1;
+        }
+        if !(a..i).any(|b| page_held(w, b, false)) {
+            runs.push((a, i));
+        }
+    }
+    runs.into_iter()
+}
+
 /// CoW-fork blocks with no dirty or writeback page over them (rule W17).
 fn cow_at_rest(s: &Scenario) -> impl Iterator<Item = usize> + '_ {
     let w = &s.world;
-    let bs = 1u64 << w.blkbits;
-    w.cow.iter().enumerate().filter_map(move |(b, c)| {
-        if *c == CowExtent::None {
-            return None;
-        }
-        let (a, e) = (
-            (b as u64 * bs / PAGE_SIZE) as usize,
-            (((b as u64 + 1) * bs - 1) / PAGE_SIZE) as usize,
-        );
-        let held = (a..=e).any(|p| {
-            matches!(
-                w.pages.get(p),
-                Some(PageState::Dirty | PageState::MappedDirty | PageState::Writeback)
-            )
-        });
-        (!held).then_some(b)
-    })
+    w.cow
+        .iter()
+        .enumerate()
+        .filter(move |(b, c)| **c != CowExtent::None && !page_held(w, *b, true))
+        .map(|(b, _)| b)
 }
 
 /// Can the scenario's bios carry REQ_NOWAIT? (rule F2)
@@ -939,6 +972,15 @@ fn fix(s: &mut Scenario, rule: &Rule) {
             let rest: Vec<usize> = cow_at_rest(s).collect();
             for b in rest {
                 s.world.cow[b] = CowExtent::None;
+            }
+        }
+        // W18-cow-delalloc-dirty: no buffered write holds the reservation.
+        22 => {
+            let runs: Vec<(usize, usize)> = cow_delalloc_unheld(s).collect();
+            for (a, e) in runs {
+                for c in &mut s.world.cow[a..e] {
+                    *c = CowExtent::None;
+                }
             }
         }
         // F4-bdev-errno

@@ -2,7 +2,7 @@
 //! The XFS CoW fork as model state (docs/model-state.md): delalloc reservations and unwritten
 //! preallocations left by earlier writes, the paths that read them per variant
 //! (xfs_reflink_allocate_cow, xfs_atomic_write_cow_iomap_begin before and after 8d54eacd82a0 and
-//! 8d7bba1e8314), O10, and the validity rules W15-W17.
+//! 8d7bba1e8314), O10 and the input format (the validity rules W15-W18: tests/validity.rs).
 
 mod common;
 use common::{go, props};
@@ -17,12 +17,14 @@ const OLD: [&str; 2] = ["v6.16", "v6.17"];
 const FIXED: [&str; 6] = ["v6.18", "v6.19", "v7.0", "v7.1", "v7.2", "v7.3"];
 
 /// A 4-block RWF_ATOMIC write at 0 on a reflink inode of a device without atomic units, so
-/// 6.16+ takes the software CoW path at once (xfs_file_dio_write_atomic), over `cow`.
-fn sw_atomic(cow: &[CowExtent]) -> Scenario {
+/// 6.16+ takes the software CoW path at once (xfs_file_dio_write_atomic), over `cow`, with the
+/// page cache `pages` (a delalloc reservation needs a dirty page somewhere over it: rule W18).
+fn sw_atomic(cow: &[CowExtent], pages: &str) -> Scenario {
     let mut s = xfs("WWWWWWWW", 0, 16 * KIB);
     s.world.device = Device::default();
     s.world.inode.reflink = true;
     s.world.cow = cow.to_vec();
+    s.world.pages = diofuzz::generators::pages(pages).unwrap();
     assert!(validity::is_valid(&s), "{:?}", validity::violations(&s));
     s
 }
@@ -35,7 +37,9 @@ fn new_data(x: &diofuzz::model::Execution, len: u64) -> bool {
 
 #[test]
 fn atomic_write_over_a_delalloc_cow_reservation_eio_before_8d54eacd82a0() {
-    let s = sw_atomic(&[CowExtent::Delalloc; 8]);
+    // The reservation's dirty page is page 7, outside the write: the flush before the write
+    // leaves the reservation alone.
+    let s = sw_atomic(&[CowExtent::Delalloc; 8], "NNNNNNND");
     for var in OLD {
         let x = go(&s, var);
         assert_eq!(x.ret, -EIO, "{var}\n{}", x.trace.render());
@@ -61,7 +65,7 @@ fn atomic_write_over_a_delalloc_cow_reservation_eio_before_8d54eacd82a0() {
 fn unwritten_preallocation_is_used_and_remapped_on_every_variant() {
     // The preallocation covers the write and more: the mapping is trimmed to the write, the
     // rest stays unwritten, the data lands in one atomic remap.
-    let s = sw_atomic(&[CowExtent::Unwritten; 8]);
+    let s = sw_atomic(&[CowExtent::Unwritten; 8], "");
     for var in OLD.iter().chain(FIXED.iter()) {
         let x = go(&s, var);
         assert_eq!(x.ret, 16 * KIB as i64, "{var}");
@@ -77,12 +81,15 @@ fn over_conversion_of_the_write_range_before_8d7bba1e8314() {
     // 8d7bba1e8314 the conversion covers the whole write range (blocks 2-3 become "write in
     // progress" although the mapping returned is block 0). A failed allocation of the hole at
     // block 1 then stops the write: the over-converted blocks are left written.
-    let mut s = sw_atomic(&[
-        CowExtent::Unwritten,
-        CowExtent::None,
-        CowExtent::Unwritten,
-        CowExtent::Unwritten,
-    ]);
+    let mut s = sw_atomic(
+        &[
+            CowExtent::Unwritten,
+            CowExtent::None,
+            CowExtent::Unwritten,
+            CowExtent::Unwritten,
+        ],
+        "",
+    );
     let label = "xfs_atomic_write_cow_iomap_begin: converts the write range, not the mapping";
     for var in OLD {
         let x = go(&s, var);
@@ -140,6 +147,7 @@ fn direct_write_fills_a_delalloc_reservation_on_every_variant() {
     let mut s = non_atomic(&xfs("WWWWWWWW", 0, 8 * KIB));
     s.world.blocks[0].shared = true;
     s.world.cow = vec![CowExtent::Delalloc; 4];
+    s.world.pages = diofuzz::generators::pages("NNND").unwrap();
     assert!(validity::is_valid(&s));
     for var in ["v6.12", "v6.16", "v6.17", "v7.3"] {
         let x = go(&s, var);
@@ -158,9 +166,7 @@ fn writeback_of_a_dirty_page_over_a_cow_reservation_remaps_it() {
     // reservation becomes unwritten blocks (xfs_bmapi_convert_delalloc converts the whole
     // extent) and block 0 is remapped. The atomic write then meets no delalloc extent, so even
     // 6.16/6.17 complete it.
-    let mut s = sw_atomic(&[CowExtent::Delalloc; 8]);
-    s.world.pages = vec![PageState::Dirty];
-    assert!(validity::is_valid(&s));
+    let s = sw_atomic(&[CowExtent::Delalloc; 8], "D");
     for var in OLD.iter().chain(FIXED.iter()) {
         let x = go(&s, var);
         assert_eq!(x.ret, 16 * KIB as i64, "{var}\n{}", x.trace.render());
@@ -172,70 +178,26 @@ fn writeback_of_a_dirty_page_over_a_cow_reservation_remaps_it() {
     }
 }
 
-// ---------------------------------------------------------------- validity
-
-#[test]
-fn w15_cow_fork_needs_xfs_reflink() {
-    let mut s = sw_atomic(&[CowExtent::Unwritten]);
-    s.world.mount.xfs_reflink = false;
-    s.world.inode.reflink = false;
-    let v = validity::first_violation(&s).expect("impossible world");
-    assert_eq!(v.rule.id, "W15-cow-fork");
-    let mut e = diofuzz::generators::base();
-    e.world.cow = vec![CowExtent::Delalloc];
-    assert!(validity::violations(&e)
-        .iter()
-        .any(|v| v.rule.id == "W15-cow-fork"));
-    validity::normalise(&mut e);
-    assert!(e.world.cow.is_empty());
-}
-
-#[test]
-fn w16_cow_delalloc_needs_a_cow_inode() {
-    let mut s = sw_atomic(&[CowExtent::Delalloc]);
-    s.world.inode.reflink = false;
-    let v = validity::first_violation(&s).expect("impossible world");
-    assert_eq!(v.rule.id, "W16-cow-delalloc");
-    // An unwritten preallocation is possible on any inode of a reflink filesystem (6.16+
-    // xfs_atomic_write_cow_iomap_begin creates the fork on a non-reflink inode).
-    s.world.cow = vec![CowExtent::Unwritten];
-    assert!(validity::is_valid(&s));
-    // always_cow makes every inode a CoW inode.
-    s.world.cow = vec![CowExtent::Delalloc];
-    s.world.mount.xfs_always_cow = true;
-    assert!(validity::is_valid(&s));
-}
-
-#[test]
-fn w17_one_block_cowextsize_leaves_nothing_at_rest() {
-    let mut s = sw_atomic(&[CowExtent::Unwritten, CowExtent::Delalloc]);
-    s.world.cowextsize = 1;
-    assert_eq!(
-        validity::first_violation(&s).map(|v| v.rule.id),
-        Some("W17-cowextsize")
-    );
-    // Under dirty pages the reservations are the buffered write's own.
-    s.world.pages = vec![PageState::Dirty, PageState::Dirty];
-    assert!(validity::is_valid(&s), "{:?}", validity::violations(&s));
-    s.world.cowextsize = 2;
-    s.world.pages.clear();
-    assert!(validity::is_valid(&s));
-}
-
 // ---------------------------------------------------------------- the input format
 
 #[test]
 fn cow_section_round_trips_and_absent_bytes_mean_an_empty_fork() {
-    let mut s = sw_atomic(&[CowExtent::Delalloc, CowExtent::None, CowExtent::Unwritten]);
+    let mut s = sw_atomic(
+        &[CowExtent::Delalloc, CowExtent::None, CowExtent::Unwritten],
+        "D",
+    );
     s.world.cowextsize = 8;
     let b = s.encode().unwrap();
     assert_eq!(Scenario::decode(&b).unwrap(), s);
     let mut plain = s.clone();
+    plain.world.pages.clear();
     plain.world.cow.clear();
     plain.world.cowextsize = 0;
-    let pb = plain.encode().unwrap();
-    assert_eq!(&b[..pb.len()], &pb[..], "the section is appended");
-    assert_eq!(b[pb.len()], COW_SECTION);
+    let mut paged = plain.clone();
+    paged.world.pages = s.world.pages.clone();
+    let (pb, gb) = (plain.encode().unwrap(), paged.encode().unwrap());
+    assert_eq!(&b[..gb.len()], &gb[..], "the section is appended");
+    assert_eq!(b[gb.len()], COW_SECTION);
     // A trailing byte other than the section marker is ignored, as before.
     let mut t = pb.clone();
     t.push(7);

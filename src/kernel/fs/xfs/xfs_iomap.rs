@@ -364,10 +364,7 @@ pub fn xfs_atomic_write_cow_iomap_begin(
                 "xfs_atomic_write_cow_iomap_begin: converts the write range, not the mapping",
             );
         }
-        let e = xfs_reflink_convert_cow_locked(cx, offset_fsb, conv);
-        if e != 0 {
-            return Err(cx.ret(F, e));
-        }
+        xfs_reflink_convert_cow_locked(cx, offset_fsb, conv);
     }
     let cmap = Imap {
         startoff: offset_fsb,
