@@ -601,14 +601,16 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
     }
 }
 
-/// Does a dirty (or, with `writeback`, writeback) page lie over block `b`?
+/// Does a dirty (or, with `writeback`, writeback) page inside EOF lie over block `b`?
 fn page_held(w: &World, b: usize, writeback: bool) -> bool {
     let bs = 1u64 << w.blkbits;
     let (a, e) = (
         (b as u64 * bs / PAGE_SIZE) as usize,
         (((b as u64 + 1) * bs - 1) / PAGE_SIZE) as usize,
     );
-    (a..=e).any(|p| match w.pages.get(p) {
+    // Pages past EOF are not cached (crate::model::Cx::new drops them).
+    let eof_pages = w.i_size.div_ceil(PAGE_SIZE) as usize;
+    (a..=e.min(eof_pages.saturating_sub(1))).any(|p| match w.pages.get(p) {
         Some(PageState::Dirty | PageState::MappedDirty) => true,
         Some(PageState::Writeback) => writeback,
         _ => false,
