@@ -205,12 +205,17 @@ fn cow_section_round_trips_and_absent_bytes_mean_an_empty_fork() {
 }
 
 #[test]
-fn every_committed_input_decodes_with_an_empty_cow_fork() {
+fn every_earlier_committed_input_decodes_with_an_empty_cow_fork() {
     let mut n = 0;
     for dir in ["corpus/dio_write", "corpus/regressions"] {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            if p.extension().is_some() {
+            // The CoW-fork regressions are the only inputs written with the section.
+            let cow_input = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("cow_"));
+            if p.extension().is_some() || cow_input {
                 continue;
             }
             let b = std::fs::read(&p).unwrap();
