@@ -188,8 +188,10 @@ pub fn xfs_check_cow_mapping(cx: &mut Cx, cmap: &Imap) {
     }
 }
 
-/// xfs_reflink_allocate_cow() for a direct write (convert_now), read in 6.12.117, 7.2.12 and
-/// 7.3.4 (the same in every modelled version but for 7.3's re-read of a racing data fork):
+/// xfs_reflink_allocate_cow() for a direct write (convert_now), read in 7.2.12 and 7.3.4 (the
+/// fill_cow_hole / fill_delalloc / convert_unwritten structure is older than 6.12; taken as the
+/// same in every modelled version, 7.3's re-read of a racing data fork aside -- races are not
+/// modelled):
 /// xfs_find_trim_cow_extent() first -- a CoW-fork extent at the start of `imap` is used whatever
 /// the data fork holds there ("even if the extent is not shared we might have a preallocation");
 /// a delalloc one is filled (xfs_reflink_fill_delalloc); otherwise `imap` is trimmed to the
