@@ -255,7 +255,11 @@ mod tests {
     #[test]
     fn record_and_continue_is_off_unless_asked() {
         assert!(!parse_fuzz(&[]).unwrap().record_and_continue);
-        assert!(parse_fuzz(&["--record-and-continue"]).unwrap().record_and_continue);
+        assert!(
+            parse_fuzz(&["--record-and-continue"])
+                .unwrap()
+                .record_and_continue
+        );
     }
 
     #[test]
