@@ -231,3 +231,27 @@ fn every_earlier_committed_input_decodes_with_an_empty_cow_fork() {
     }
     assert!(n > 30, "{n} inputs");
 }
+
+#[test]
+fn a_dirty_page_over_a_shared_block_is_a_cow_reservation() {
+    // The buffered write that dirtied page 0 over shared block 0 reserved it in the CoW fork
+    // (xfs_buffered_write_iomap_begin), listed or not: the flush before the atomic write remaps
+    // the block, so the write finds it unshared and issues one REQ_ATOMIC bio in place.
+    let mut s = xfs("SWWWWWWW", 0, 4 * KIB);
+    s.world.inode.reflink = true;
+    s.world.pages = vec![PageState::Dirty];
+    assert!(validity::is_valid(&s));
+    for var in ["v6.16", "v7.3"] {
+        let x = go(&s, var);
+        assert_eq!(x.ret, 4 * KIB as i64, "{var}");
+        assert_eq!(x.bios.len(), 1, "{var}\n{}", x.trace.render());
+        assert!(x.bios[0].atomic, "{var}");
+        assert_eq!(x.atomic_remaps, 0, "{var}");
+        assert!(props(&x).is_empty(), "{var}: {:?}", props(&x));
+    }
+    // Without the dirty page the block is still shared: CoW staging and one atomic remap.
+    s.world.pages.clear();
+    let x = go(&s, "v7.3");
+    assert!(!x.bios[0].atomic);
+    assert_eq!(x.atomic_remaps, 1);
+}

@@ -6,7 +6,7 @@
 use super::xfs_iomap::Imap;
 use super::*;
 use crate::model::*;
-use crate::scenario::{CowExtent, Extent, Site, DEFAULT_COWEXTSZ, SECTOR};
+use crate::scenario::{CowExtent, Extent, PageState, Site, DEFAULT_COWEXTSZ, PAGE_SIZE, SECTOR};
 
 /// `cx.cow` value of a sector whose block has no CoW-fork extent.
 pub const COW_NONE: u32 = u32::MAX;
@@ -28,6 +28,26 @@ pub fn xfs_cow_fork_init(cx: &mut Cx) {
             CowExtent::Unwritten => {
                 cx.cow_kind[i] = Extent::Unwritten;
                 cx.cow_write((i as u64) << bb, cx.bs, TAG_STALE);
+            }
+        }
+    }
+    // A dirty page over a block that must be CoWed was written through the CoW fork: the
+    // buffered write (or the page_mkwrite of a mapped store) reserved delalloc blocks there
+    // (xfs_buffered_write_iomap_begin -> xfs_bmap_trim_cow -> allocfork = XFS_COW_FORK), so the
+    // reservation exists whether or not the scenario lists it (its cowextsize tail does only when
+    // listed).
+    let spp = (PAGE_SIZE / cx.bs).max(1);
+    for p in 0..cx.pages.len() {
+        if !matches!(cx.pages[p], PageState::Dirty | PageState::MappedDirty) {
+            continue;
+        }
+        let first = p as u64 * PAGE_SIZE / cx.bs;
+        for b in first..first + spp {
+            if (b as usize) < nblocks
+                && cx.cow_kind[b as usize] == Extent::Hole
+                && block_needs_cow(cx, b)
+            {
+                cx.cow_kind[b as usize] = Extent::Delalloc;
             }
         }
     }
