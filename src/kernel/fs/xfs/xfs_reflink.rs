@@ -33,9 +33,10 @@ pub fn xfs_cow_fork_init(cx: &mut Cx) {
     }
     // A dirty page over a block that must be CoWed was written through the CoW fork: the
     // buffered write (or the page_mkwrite of a mapped store) reserved delalloc blocks there
-    // (xfs_buffered_write_iomap_begin -> xfs_bmap_trim_cow -> allocfork = XFS_COW_FORK), so the
-    // reservation exists whether or not the scenario lists it (its cowextsize tail does only when
-    // listed).
+    // (xfs_buffered_write_iomap_begin: xfs_bmap_trim_cow -> allocfork = XFS_COW_FORK; on an
+    // always-CoW inode holes too), so the reservation exists whether or not the scenario lists it.
+    // Its cowextsize tail (xfs_bmapi_reserve_delalloc, use_cowextszhint) exists only when listed:
+    // later writes may have consumed it.
     let spp = (PAGE_SIZE / cx.bs).max(1);
     for p in 0..cx.pages.len() {
         if !matches!(cx.pages[p], PageState::Dirty | PageState::MappedDirty) {
@@ -43,9 +44,10 @@ pub fn xfs_cow_fork_init(cx: &mut Cx) {
         }
         let first = p as u64 * PAGE_SIZE / cx.bs;
         for b in first..first + spp {
+            let hole_on_always_cow = xfs_is_always_cow_inode(cx) && cx.blk(b).kind == Extent::Hole;
             if (b as usize) < nblocks
                 && cx.cow_kind[b as usize] == Extent::Hole
-                && block_needs_cow(cx, b)
+                && (block_needs_cow(cx, b) || hole_on_always_cow)
             {
                 cx.cow_kind[b as usize] = Extent::Delalloc;
             }
