@@ -787,6 +787,20 @@ pub fn dictionary() -> String {
             &e[e.len() - 2..],
         );
     }
+    out.push_str("# XFS CoW fork section: marker, block count, one state per block (uniform up to 4)
+");
+    for c in &domain::cow_states()[1..] {
+        for n in 1..=4usize {
+            add(
+                &mut out,
+                format!("cow_{n}x{}", c.to_byte()),
+                &[COW_SECTION, n as u8]
+                    .into_iter()
+                    .chain(std::iter::repeat(c.to_byte()).take(n))
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
     out
 }
 
