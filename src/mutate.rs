@@ -787,8 +787,10 @@ pub fn dictionary() -> String {
             &e[e.len() - 2..],
         );
     }
-    out.push_str("# XFS CoW fork section: marker, block count, one state per block (uniform up to 4)
-");
+    out.push_str(
+        "# XFS CoW fork section: marker, block count, one state per block (uniform up to 4)
+",
+    );
     for c in &domain::cow_states()[1..] {
         for n in 1..=4usize {
             add(
