@@ -255,7 +255,10 @@ pub fn xfs_reflink_allocate_cow(cx: &mut Cx, imap: &mut Imap) -> Result<Option<I
         xfs_bmapi_write_cow(cx, start, n);
         k = Extent::Unwritten;
     } else if k == Extent::Delalloc {
+        // xfs_find_trim_cow_extent() trims imap to the delalloc extent; then
         // xfs_reflink_fill_delalloc(): the reservation becomes real unwritten blocks.
+        let (_, dn) = xfs_cow_run(cx, start, imap.blockcount);
+        imap.blockcount = dn;
         cx.decide(
             "xfs_reflink_allocate_cow: delalloc CoW reservation -> xfs_reflink_fill_delalloc",
         );
