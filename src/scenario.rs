@@ -31,13 +31,14 @@
 //! | next | reserved (was: bio capacity), n x 512; 0 = none |
 //! | next, ... | number of faults (at most 8), then 3 bytes each: site, nth call (0 = first), errno number |
 //! | next, ... | number of races (at most 8), then 2 bytes each: kind, argument |
+//! | next (optional) | [`COW_SECTION`] (0xC0) opens the XFS CoW-fork section; any other byte, or none, means an empty CoW fork and no cowextsize hint (every input written before the section existed decodes as before) |
+//! | next, ... | number of CoW-fork blocks (at most 32), then one byte each: see [`CowExtent`] |
+//! | next | cowextsize hint: 0 = none (the default 32 blocks), k = 2^((k-1) mod 6) blocks |
+//! | next (optional) | device DMA alignment (`world.device.dma_alignment`), after the CoW-fork section when there is one, else in its place (so never 0xC0): 0 = 511 (the default), k = 1..12: 2^k - 1, other values modulo 16, 13-15 as 12 |
 //!
-//! Appended fields (session 3; absent bytes mean the behaviour before them, and [`Scenario::encode`]
-//! leaves out trailing appended bytes that are zero, so older inputs encode as before):
-//!
-//! | byte after the races | meaning |
-//! |---|---|
-//! | +0 | device DMA alignment (`world.device.dma_alignment`): 0 = 511 (the default), k = 1..12: 2^k - 1, 13..255: k modulo 16, 13-15 as 12 |
+//! The two optional parts came after format 1 (absent bytes mean the behaviour before them);
+//! [`Scenario::encode`] writes the DMA-alignment byte only when it is not the default, so older
+//! inputs encode as before.
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
@@ -103,6 +104,56 @@ pub struct World {
     pub blocks: Vec<BlockState>,
     /// Per 4 KiB page from page 0; pages past the end of the list are not cached.
     pub pages: Vec<PageState>,
+    /// XFS: the CoW fork at rest, per filesystem block from block 0 (blocks past the list have no
+    /// CoW extent). Left by earlier writes: delalloc reservations of buffered writes to shared
+    /// ranges, unwritten preallocations (the cowextsize hint's speculative part). Empty = an empty
+    /// CoW fork (docs/model-state.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cow: Vec<CowExtent>,
+    /// XFS: the inode's cowextsize hint in blocks (XFS_DIFLAG2_COWEXTSIZE); 0 = none set, so
+    /// xfs_get_cowextsz_hint() returns XFS_DEFAULT_COWEXTSZ_HINT (32 blocks).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cowextsize: u8,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
+}
+
+/// The byte that opens the optional CoW-fork section of the encoding.
+pub const COW_SECTION: u8 = 0xC0;
+
+/// xfs_get_cowextsz_hint() without a hint set: XFS_DEFAULT_COWEXTSZ_HINT.
+pub const DEFAULT_COWEXTSZ: u64 = 32;
+
+/// One block of the XFS CoW fork at rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CowExtent {
+    /// No CoW-fork extent over the block.
+    #[default]
+    None,
+    /// A delayed-allocation CoW reservation (xfs_bmapi_reserve_delalloc on XFS_COW_FORK).
+    Delalloc,
+    /// A real, unwritten CoW staging extent (a preallocation; its blocks hold stale data).
+    Unwritten,
+}
+
+impl CowExtent {
+    pub fn to_byte(self) -> u8 {
+        match self {
+            CowExtent::None => 0,
+            CowExtent::Delalloc => 1,
+            CowExtent::Unwritten => 2,
+        }
+    }
+    pub fn from_byte(b: u8) -> Self {
+        match b % 3 {
+            1 => CowExtent::Delalloc,
+            2 => CowExtent::Unwritten,
+            _ => CowExtent::None,
+        }
+    }
 }
 
 impl Default for World {
@@ -120,6 +171,8 @@ impl Default for World {
             s_bitmap_maxbytes: HUGE_MAXBYTES,
             blocks: Vec::new(),
             pages: Vec::new(),
+            cow: Vec::new(),
+            cowextsize: 0,
         }
     }
 }
@@ -136,7 +189,7 @@ pub struct Device {
     /// `queue/dma_alignment`). 511 ([`DEFAULT_DMA_ALIGNMENT`], blk_validate_limits()'s default
     /// and a loop device's) when absent; a SCSI disk has 3 on x86 (scsi_init_limits: the larger of
     /// the host's 3 and dma_get_cache_alignment() - 1; sysfs shows 3 for scsi_debug in the lab,
-    /// 6.12-7.3). Valid values are 2^k - 1, k = 1..12 (rule W15).
+    /// 6.12-7.3). Valid values are 2^k - 1, k = 1..12 (rule W19).
     #[serde(skip_serializing_if = "is_default_dma_alignment")]
     pub dma_alignment: u32,
 }
@@ -752,10 +805,14 @@ impl Reader<'_, '_> {
         }
         u8::arbitrary(self.u).unwrap_or(0)
     }
-    /// An appended field: absent is its ordinary value, so it is not reported as read past the
+    /// An optional field: absent is its ordinary value, so it is not reported as read past the
     /// end.
     fn appended(&mut self) -> u8 {
         u8::arbitrary(self.u).unwrap_or(0)
+    }
+    /// The input is used up (an optional section that is absent is not a short field).
+    fn at_end(&self) -> bool {
+        self.u.is_empty()
     }
 }
 
@@ -924,6 +981,8 @@ impl Scenario {
             s_bitmap_maxbytes,
             blocks,
             pages,
+            cow: Vec::new(),
+            cowextsize: 0,
         };
         let of = u.byte("request.open, request.read, request.aio");
         let open = OpenFlags {
@@ -979,8 +1038,19 @@ impl Scenario {
                 races.push(r);
             }
         }
-        // Appended fields (see the module table).
-        world.device.dma_alignment = dma_alignment_from_byte(u.appended());
+        // Optional parts: the CoW-fork section (marker COW_SECTION), then the DMA-alignment byte;
+        // without the section, the byte after the races is the DMA alignment.
+        let mut next = (!u.at_end()).then(|| u.appended());
+        if next == Some(COW_SECTION) {
+            let n = (u.byte("world.cow") as usize) % (MAX_BLOCKS + 1);
+            world.cow = (0..n)
+                .map(|_| CowExtent::from_byte(u.byte("world.cow")))
+                .collect();
+            let k = u.byte("world.cowextsize");
+            world.cowextsize = if k == 0 { 0 } else { 1 << ((k - 1) % 6) };
+            next = (!u.at_end()).then(|| u.appended());
+        }
+        world.device.dma_alignment = dma_alignment_from_byte(next.unwrap_or(0));
         Ok(Scenario {
             fs,
             world,
@@ -1127,10 +1197,29 @@ impl Scenario {
             }
             out.extend_from_slice(&r.encode());
         }
-        // Appended fields: trailing zero bytes are left out (they decode the same).
-        let appended = [dma_alignment_byte(w.device.dma_alignment)?];
-        let keep = appended.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-        out.extend_from_slice(&appended[..keep]);
+        if !w.cow.is_empty() || w.cowextsize != 0 {
+            if w.cow.len() > MAX_BLOCKS {
+                return Err(EncodeError("more than 32 CoW-fork blocks".into()));
+            }
+            let k = match w.cowextsize {
+                0 => 0,
+                v if v.is_power_of_two() && v <= 32 => v.trailing_zeros() as u8 + 1,
+                v => {
+                    return Err(EncodeError(format!(
+                        "cowextsize {v} (want 0 or 1, 2, 4, 8, 16, 32 blocks)"
+                    )))
+                }
+            };
+            out.push(COW_SECTION);
+            out.push(w.cow.len() as u8);
+            out.extend(w.cow.iter().map(|c| c.to_byte()));
+            out.push(k);
+        }
+        // The DMA-alignment byte only when it is not the default (older inputs encode as before).
+        let dma = dma_alignment_byte(w.device.dma_alignment)?;
+        if dma != 0 {
+            out.push(dma);
+        }
         Ok(out)
     }
 

@@ -169,3 +169,22 @@ fn the_field_is_appended_to_the_encoding() {
         assert_eq!(x.encode().unwrap(), if k == 9 { bd.clone() } else { e });
     }
 }
+
+#[test]
+fn the_field_follows_the_cow_fork_section() {
+    // XFS with a CoW fork (the other optional part): the DMA byte comes after its section.
+    let mut s = write(FsKind::Xfs, 0, 4096, 8, 3);
+    s.world.cow = vec![CowExtent::Unwritten; 2];
+    let b = s.encode().unwrap();
+    assert_eq!(*b.last().unwrap(), 2, "2^2 - 1 = 3");
+    assert_eq!(Scenario::decode_raw(&b).unwrap(), s);
+    let mut d = s.clone();
+    d.world.device.dma_alignment = DEFAULT_DMA_ALIGNMENT;
+    let bd = d.encode().unwrap();
+    assert_eq!(bd.len() + 1, b.len());
+    assert_eq!(Scenario::decode_raw(&bd).unwrap(), d);
+    // Without a CoW fork the byte after the races is the DMA alignment.
+    let mut n = s.clone();
+    n.world.cow.clear();
+    assert_eq!(Scenario::decode_raw(&n.encode().unwrap()).unwrap(), n);
+}

@@ -29,7 +29,10 @@
 //!   "SITE:ERRNO:NTH" strings, the site as the kernel function the trace names
 //!   ("ext4_map_blocks(create):ENOSPC:0"; the Rust name, "Ext4MapBlocksCreate", is read too);
 //! - `race`: race names ("none", "MmapRedirty", "FcntlToggleDirect", "LockContended",
-//!   "InodeFlagChangedAfterOpen:N").
+//!   "InodeFlagChangedAfterOpen:N");
+//! - `cow`: the XFS CoW fork at rest, one letter per block (N none, D delalloc reservation, U
+//!   unwritten preallocation); `cowextsize`: the cowextsize hint in blocks (0 = none, the default
+//!   32) -- docs/model-state.md.
 
 use diofuzz::oracle::{self, Prop};
 use diofuzz::scenario::*;
@@ -76,7 +79,7 @@ pub struct PairCoverage {
 }
 
 /// The dimensions a slice may have (besides its "name").
-pub const DIMENSIONS: [&str; 20] = [
+pub const DIMENSIONS: [&str; 22] = [
     "fs",
     "blkbits",
     "cluster_bits",
@@ -97,6 +100,8 @@ pub const DIMENSIONS: [&str; 20] = [
     "aio",
     "fault",
     "race",
+    "cow",
+    "cowextsize",
 ];
 
 impl Domain {
@@ -460,6 +465,8 @@ fn copy_dim(k: &str, from: &Scenario, to: &mut Scenario) {
         "aio" => r.aio = q.aio,
         "fault" => to.faults.clone_from(&from.faults),
         "race" => to.races.clone_from(&from.races),
+        "cow" => t.cow.clone_from(&f.cow),
+        "cowextsize" => t.cowextsize = f.cowextsize,
         _ => {}
     }
 }
@@ -492,6 +499,8 @@ fn apply(s: &mut Scenario, k: &str, v: &Value) -> Result<(), String> {
         "i_size" => s.world.i_size = num(v)?,
         "blocks" => s.world.blocks = diofuzz::generators::layout(st()?)?,
         "pages" => s.world.pages = diofuzz::generators::pages(st()?)?,
+        "cow" => s.world.cow = diofuzz::generators::cow_fork(st()?)?,
+        "cowextsize" => s.world.cowextsize = small(v)?,
         "open" => {
             s.request.open = set_flags(&OpenFlags::default(), st()?, false)?;
         }
