@@ -34,11 +34,11 @@
 //! | next (optional) | [`COW_SECTION`] (0xC0) opens the XFS CoW-fork section; any other byte, or none, means an empty CoW fork and no cowextsize hint (every input written before the section existed decodes as before) |
 //! | next, ... | number of CoW-fork blocks (at most 32), then one byte each: see [`CowExtent`] |
 //! | next | cowextsize hint: 0 = none (the default 32 blocks), k = 2^((k-1) mod 6) blocks |
-//! | next (optional) | device DMA alignment (`world.device.dma_alignment`), after the CoW-fork section when there is one, else in its place (so never 0xC0): 0 = 511 (the default), k = 1..12: 2^k - 1, other values modulo 16, 13-15 as 12 |
+//! | next (optional) | [`DMA_SECTION`] (0xD0) opens the device DMA-alignment section (after the CoW-fork section when there is one); any other byte, or none, means the default 511 |
+//! | next | `world.device.dma_alignment`: 0 = 511, k = 1..12: 2^k - 1, other values modulo 16, 13-15 as 12 |
 //!
-//! The two optional parts came after format 1 (absent bytes mean the behaviour before them);
-//! [`Scenario::encode`] writes the DMA-alignment byte only when it is not the default, so older
-//! inputs encode as before.
+//! Both optional sections came after format 1: an input written before them decodes as before,
+//! and [`Scenario::encode`] writes a section only when it is not empty / not the default.
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
@@ -837,7 +837,11 @@ fn unit_nibble(v: u32) -> Result<u8, EncodeError> {
 
 const BUF_ALIGNS: [u32; 4] = [4096, 512, 8, 1];
 
-/// The appended DMA-alignment byte: 0 = the default 511, k = 2^k - 1 (k above 12 as 12: the
+/// The marker byte of the optional device DMA-alignment section (after the races and the
+/// optional CoW-fork section).
+pub const DMA_SECTION: u8 = 0xD0;
+
+/// The DMA-alignment section's byte: 0 = the default 511, k = 2^k - 1 (k above 12 as 12: the
 /// block layer refuses a dma_alignment above PAGE_SIZE).
 fn dma_alignment_from_byte(b: u8) -> u32 {
     match b & 15 {
@@ -1038,8 +1042,8 @@ impl Scenario {
                 races.push(r);
             }
         }
-        // Optional parts: the CoW-fork section (marker COW_SECTION), then the DMA-alignment byte;
-        // without the section, the byte after the races is the DMA alignment.
+        // Optional sections, in this order: the CoW fork (COW_SECTION), the device's DMA
+        // alignment (DMA_SECTION).
         let mut next = (!u.at_end()).then(|| u.appended());
         if next == Some(COW_SECTION) {
             let n = (u.byte("world.cow") as usize) % (MAX_BLOCKS + 1);
@@ -1050,7 +1054,9 @@ impl Scenario {
             world.cowextsize = if k == 0 { 0 } else { 1 << ((k - 1) % 6) };
             next = (!u.at_end()).then(|| u.appended());
         }
-        world.device.dma_alignment = dma_alignment_from_byte(next.unwrap_or(0));
+        if next == Some(DMA_SECTION) {
+            world.device.dma_alignment = dma_alignment_from_byte(u.appended());
+        }
         Ok(Scenario {
             fs,
             world,
@@ -1215,10 +1221,10 @@ impl Scenario {
             out.extend(w.cow.iter().map(|c| c.to_byte()));
             out.push(k);
         }
-        // The DMA-alignment byte only when it is not the default (older inputs encode as before).
+        // The DMA-alignment section only when it is not the default.
         let dma = dma_alignment_byte(w.device.dma_alignment)?;
         if dma != 0 {
-            out.push(dma);
+            out.extend_from_slice(&[DMA_SECTION, dma]);
         }
         Ok(out)
     }

@@ -146,10 +146,15 @@ fn the_field_is_appended_to_the_encoding() {
     let mut d = s.clone();
     d.world.device.dma_alignment = DEFAULT_DMA_ALIGNMENT;
     let (bs, bd) = (s.encode().unwrap(), d.encode().unwrap());
-    // Absent means 511: the default encodes exactly as before the field existed.
-    assert_eq!(bs.len(), bd.len() + 1);
+    // Absent means 511: the default encodes exactly as before the field existed; otherwise a
+    // section (marker, mask byte) is appended.
+    assert_eq!(bs.len(), bd.len() + 2);
     assert_eq!(&bs[..bd.len()], &bd[..]);
-    assert_eq!(*bs.last().unwrap(), 3);
+    assert_eq!(&bs[bd.len()..], &[DMA_SECTION, 3]);
+    // Any other trailing byte is ignored, as before.
+    let mut t = bd.clone();
+    t.push(7);
+    assert_eq!(Scenario::decode(&t).unwrap(), d);
     assert_eq!(Scenario::decode(&bs).unwrap(), s);
     assert_eq!(Scenario::decode(&bd).unwrap(), d);
     // Not reported as read past the end in an older input.
@@ -163,7 +168,7 @@ fn the_field_is_appended_to_the_encoding() {
         .contains("\"dma_alignment\":7"));
     for k in 1..=12u8 {
         let mut e = bd.clone();
-        e.push(k);
+        e.extend_from_slice(&[DMA_SECTION, k]);
         let x = Scenario::decode(&e).unwrap();
         assert_eq!(x.world.device.dma_alignment, (1 << k) - 1);
         assert_eq!(x.encode().unwrap(), if k == 9 { bd.clone() } else { e });
@@ -181,9 +186,9 @@ fn the_field_follows_the_cow_fork_section() {
     let mut d = s.clone();
     d.world.device.dma_alignment = DEFAULT_DMA_ALIGNMENT;
     let bd = d.encode().unwrap();
-    assert_eq!(bd.len() + 1, b.len());
+    assert_eq!(bd.len() + 2, b.len());
     assert_eq!(Scenario::decode_raw(&bd).unwrap(), d);
-    // Without a CoW fork the byte after the races is the DMA alignment.
+    // Without a CoW fork the DMA section follows the races.
     let mut n = s.clone();
     n.world.cow.clear();
     assert_eq!(Scenario::decode_raw(&n.encode().unwrap()).unwrap(), n);
