@@ -168,20 +168,7 @@ pub fn generate_on(
         (false, FsKind::Xfs) => 50,
         (false, _) => 30,
     });
-    q.open.direct = r.pct(if atomic { 92 } else { 80 });
-    q.open.append = r.pct(7);
-    q.open.dsync = r.pct(8);
-    q.open.sync = r.pct(4);
-    q.rwf = Rwf {
-        atomic,
-        nowait: r.pct(10),
-        dsync: r.pct(8),
-        append: r.pct(5),
-        noappend: r.pct(2),
-        hipri: r.pct(2),
-        dontcache: r.pct(3),
-        sync: r.pct(3),
-    };
+    request_flags(&mut r, q, atomic, [80, 7, 5]);
     q.read = atomic && r.pct(3);
     if atomic {
         // Powers of two from one sector to 16 blocks, mostly block multiples.
@@ -221,6 +208,25 @@ pub fn generate_on(
         s.races.push(Race::MmapRedirty);
     }
     s
+}
+
+/// Open flags and RWF flags of the request: `pct` = [O_DIRECT when not atomic, O_APPEND,
+/// RWF_APPEND] in percent (an atomic request is O_DIRECT in 92 %).
+fn request_flags(r: &mut Rng, q: &mut crate::scenario::Request, atomic: bool, pct: [u64; 3]) {
+    q.open.direct = r.pct(if atomic { 92 } else { pct[0] });
+    q.open.append = r.pct(pct[1]);
+    q.open.dsync = r.pct(8);
+    q.open.sync = r.pct(4);
+    q.rwf = Rwf {
+        atomic,
+        nowait: r.pct(10),
+        dsync: r.pct(8),
+        append: r.pct(pct[2]),
+        noappend: r.pct(2),
+        hipri: r.pct(2),
+        dontcache: r.pct(3),
+        sync: r.pct(3),
+    };
 }
 
 /// The user buffer of the request (iovec segments, alignment, where it stops being faultable)
@@ -299,20 +305,7 @@ fn generate_bdev(r: &mut Rng, disk: Option<&Disk>) -> Scenario {
     let lbs = 1u64 << w.lbs_bits;
     let q = &mut s.request;
     let atomic = r.pct(if disk.is_some() { 60 } else { 30 });
-    q.open.direct = r.pct(if atomic { 92 } else { 85 });
-    q.open.append = r.pct(3);
-    q.open.dsync = r.pct(8);
-    q.open.sync = r.pct(4);
-    q.rwf = Rwf {
-        atomic,
-        nowait: r.pct(10),
-        dsync: r.pct(8),
-        append: r.pct(3),
-        noappend: r.pct(2),
-        hipri: r.pct(2),
-        dontcache: r.pct(3),
-        sync: r.pct(3),
-    };
+    request_flags(r, q, atomic, [85, 3, 3]);
     q.len = if atomic {
         let l = if r.pct(80) {
             bs << r.below(5)
