@@ -1144,7 +1144,14 @@ mod tests {
         assert!(m.starts_with("nearest older (no v9.9 variant)"), "{m}");
         // A stable release lists its backports.
         let (_, _, bps) = variant_for("6.17.13");
-        assert_eq!(bps, ["963845748fe6 (6.17.8+)"]);
+        assert_eq!(
+            bps,
+            [
+                "963845748fe6 (6.17.8+)",
+                "8d54eacd82a0 (6.17.8+)",
+                "8d7bba1e8314 (6.17.8+)"
+            ]
+        );
     }
 
     #[test]
