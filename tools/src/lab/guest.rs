@@ -434,14 +434,45 @@ if [ -n "$T" ] && {mkfs} $T && mount -t {fstype} $T /mnt/s; then
 else
   echo "@@@REPRO-FAILED could not make the {fstype} filesystem on $T"
 fi
-dmesg | grep -A12 -E 'WARNING:|BUG:|Oops|EXT4-fs (error|warning)|critical target error|Internal error|Corruption' | head -60 | sed 's/^/@@@KLOG /'
+"#
+    ));
+    s.push_str(REPRO_END);
+    s
+}
+
+/// The init script of `diofuzz repro --kernel --run` for a block-device scenario: /bin/repro
+/// writes partition 15 of `size` bytes it adds to the scsi_debug disk with BLKPG (`-p $DEV`,
+/// `disk`), or a loop device over a `size`-byte file in the guest's tmpfs.
+pub fn repro_bdev_script(disk: bool, size: u64, disk_mb: u32) -> String {
+    let mut s = init_prelude(disk_mb);
+    if disk {
+        s.push_str("T=$DEV\nA=\"-p $DEV\"\n");
+    } else {
+        s.push_str(&format!(
+            "dd if=/dev/zero of=/tmp/img bs={size} count=0 seek=1 2>/dev/null\nT=$(losetup -f)\nlosetup $T /tmp/img\nA=$T\n"
+        ));
+    }
+    s.push_str(
+        r#"echo "@@@REPRO-SETUP target=$T"
+if [ -n "$T" ]; then
+  echo "@@@REPRO-BEGIN"
+  /bin/repro $A
+  echo "@@@REPRO-END rc=$?"
+else
+  echo "@@@REPRO-FAILED no block device"
+fi
+"#,
+    );
+    s.push_str(REPRO_END);
+    s
+}
+
+/// The end of both repro init scripts: the kernel's WARN/BUG/Oops lines, power off.
+const REPRO_END: &str = r#"dmesg | grep -A12 -E 'WARNING:|BUG:|Oops|EXT4-fs (error|warning)|critical target error|Internal error|Corruption' | head -60 | sed 's/^/@@@KLOG /'
 umount /mnt/s 2>/dev/null
 sync
 poweroff -f
-"#
-    ));
-    s
-}
+"#;
 
 /// Mount the pseudo filesystems, load the modules, find the scsi_debug disk ($DEV), say what is
 /// missing on ttyS1 ($R).

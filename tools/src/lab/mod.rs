@@ -667,10 +667,7 @@ pub fn repro_in_kernel(
         return 3;
     }
     let w = &s.world;
-    if s.fs == diofuzz::scenario::FsKind::Bdev {
-        eprintln!("diofuzz repro --kernel: a block-device scenario has no C reproducer (it writes a device, not a file); run it with `diofuzz lab --groups bdev-disk` or `diofuzz live --fs bdev FILE`");
-        return 2;
-    }
+    let bdev = s.fs == diofuzz::scenario::FsKind::Bdev;
     let disk = (w.device.awu_max > 0).then_some(crate::live::plan::Disk {
         awu_min: w.device.awu_min,
         awu_max: w.device.awu_max,
@@ -681,18 +678,23 @@ pub fn repro_in_kernel(
         eprintln!("diofuzz repro --kernel: a loop device in the guest has 512-byte sectors; this scenario wants {}", 1u32 << w.lbs_bits);
         return 2;
     }
-    let key = match crate::live::plan::plan_on(s, disk.as_ref()) {
-        Ok(p) => p.key,
+    let (key, size) = match crate::live::plan::plan_on(s, disk.as_ref()) {
+        Ok(p) => (p.key, p.i_size),
         Err(e) => {
             eprintln!("diofuzz repro: not expressible on a real kernel: {e}");
             return 2;
         }
     };
-    let (prog, args) = match crate::live::scratch::mkfs_argv(key) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("diofuzz repro: {e}");
-            return 2;
+    // A block-device scenario has no filesystem: the program writes the device itself.
+    let mkfs = if bdev {
+        None
+    } else {
+        match crate::live::scratch::mkfs_argv(key) {
+            Ok((prog, args)) => Some(format!("{prog} {}", args.join(" "))),
+            Err(e) => {
+                eprintln!("diofuzz repro: {e}");
+                return 2;
+            }
         }
     };
     let qemu_bin = match qemu::qemu_binary() {
@@ -776,8 +778,10 @@ pub fn repro_in_kernel(
                 ),
             ));
         }
-        let mkfs = format!("{prog} {}", args.join(" "));
-        let init = guest::repro_script(key.fs.name(), &mkfs, disk.is_some(), 512);
+        let init = match &mkfs {
+            Some(m) => guest::repro_script(key.fs.name(), m, disk.is_some(), 512),
+            None => guest::repro_bdev_script(disk.is_some(), size, 512),
+        };
         let initrd = build_initrd(&t, &tools, &init, &[("bin/repro", bin)], &dir)
             .map_err(|e| (3, format!("initramfs: {e}")))?;
         let accel = qemu::detect_accel();
@@ -786,10 +790,11 @@ pub fn repro_in_kernel(
             t.version,
             t.release,
             key.label(),
-            if disk.is_some() {
-                "the scsi_debug atomic disk"
-            } else {
-                "a loop device"
+            match (disk.is_some(), bdev) {
+                (true, true) => "a BLKPG partition of the scsi_debug atomic disk",
+                (true, false) => "the scsi_debug atomic disk",
+                (false, true) => "a loop device of the scenario's size",
+                (false, false) => "a loop device",
             },
             accel.name()
         );

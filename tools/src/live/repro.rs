@@ -110,7 +110,7 @@ static __attribute__((unused)) void wpat(int fd, uint64_t off, uint64_t len, uns
 
 /* Fill free space with 0x55 ("stale") and free it again, so blocks handed out without being
  * zeroed show up as 's'. */
-static void prefill_stale(const char *dir)
+static __attribute__((unused)) void prefill_stale(const char *dir)
 {
 	char p[4096];
 	static unsigned char b[1 << 20];
@@ -158,6 +158,133 @@ static void show(const char *path, uint64_t size, int direct)
 	munmap(b, n + 4096);
 }
 
+"#;
+
+/// The partition number `repro -p DISK` adds (as `live`'s scratch partition: sd disks have 15).
+const BDEV_PART_NO: u32 = 15;
+
+/// A block-device reproducer's helpers (after `dev_size`, `part_no`, `part_start`): the
+/// device's size, the BLKPG partition `-p DISK` adds and removes (also on exit, through atexit),
+/// zeroes.
+const BDEV_PRELUDE: &str = r#"
+#include <sys/sysmacros.h>
+#define BLKGETSIZE64_ _IOR(0x12, 114, size_t)
+#define BLKPG_ _IO(0x12, 105)
+struct blkpg_ioctl_arg_ { int op, flags, datalen; void *data; };
+struct blkpg_partition_ { long long start, length; int pno; char devname[64], volname[64]; };
+
+static int bdev_fd = -1;          /* held open from the set-up to the end: the last close drops the cache */
+static char part_disk[4096];      /* -p DISK: the disk the partition was added to */
+static char part_dir[64], part_node[128];
+
+static int blkpg(int op, long long start, long long len)
+{
+	struct blkpg_partition_ pt;
+	struct blkpg_ioctl_arg_ a = { op, 0, sizeof(pt), &pt };
+	int d = open(part_disk, O_RDONLY), r;
+	if (d < 0)
+		return -1;
+	memset(&pt, 0, sizeof(pt));
+	pt.start = start;
+	pt.length = len;
+	pt.pno = part_no;
+	r = ioctl(d, BLKPG_, &a);
+	close(d);
+	return r;
+}
+
+static void bdev_release(void)
+{
+	if (bdev_fd >= 0) {
+		fsync(bdev_fd);
+		close(bdev_fd);
+		bdev_fd = -1;
+	}
+	if (!part_disk[0])
+		return;
+	for (int i = 0; i < 20 && blkpg(2 /* BLKPG_DEL_PARTITION */, 0, 0) && errno == EBUSY; i++)
+		usleep(50000);
+	unlink(part_node);
+	rmdir(part_dir);
+	part_disk[0] = 0;
+}
+
+/* -p DISK: partition part_no of dev_size bytes at part_start, through a node of our own. */
+static const char *bdev_partition(const char *disk)
+{
+	const char *name = strrchr(disk, '/') ? strrchr(disk, '/') + 1 : disk;
+	char sys[4096], num[64] = "";
+	unsigned ma, mi;
+	FILE *f = NULL;
+	snprintf(part_disk, sizeof(part_disk), "%s", disk);
+	if (blkpg(1 /* BLKPG_ADD_PARTITION */, part_start, dev_size)) {
+		part_disk[0] = 0;
+		die("BLKPG add partition");
+	}
+	atexit(bdev_release);
+	for (int i = 0; i < 2 && !f; i++) {
+		snprintf(sys, sizeof(sys), "/sys/class/block/%s%s%d/dev", name, i ? "p" : "", part_no);
+		f = fopen(sys, "r");
+	}
+	if (!f || !fgets(num, sizeof(num), f) || sscanf(num, "%u:%u", &ma, &mi) != 2)
+		die("the partition's device number");
+	fclose(f);
+	snprintf(part_dir, sizeof(part_dir), "/tmp/diofuzz-repro-XXXXXX");
+	if (!mkdtemp(part_dir))
+		die("mkdtemp");
+	snprintf(part_node, sizeof(part_node), "%s/part", part_dir);
+	if (mknod(part_node, S_IFBLK | 0600, makedev(ma, mi)))
+		die("mknod");
+	return part_node;
+}
+
+static unsigned long long bdev_size(int fd)
+{
+	unsigned long long n = 0;
+	if (ioctl(fd, BLKGETSIZE64_, &n))
+		die("BLKGETSIZE64");
+	return n;
+}
+
+static void wzero(int fd, uint64_t off, uint64_t len)
+{
+	unsigned char *b = calloc(1, len);
+	if (!b)
+		die("calloc");
+	if (pwrite(fd, b, len, off) != (ssize_t)len)
+		die("pwrite zeroes");
+	free(b);
+}
+"#;
+
+/// The start of a block-device reproducer's main(): the device (given, or a partition of the
+/// given disk), checked to be a block device of the scenario's size, held open with readahead
+/// off as the live executor has it (a device has no EOF to stop readahead caching the range).
+const BDEV_OPEN: &str = r#"	const char *path;
+	if (argc == 3 && !strcmp(argv[1], "-p")) {
+		path = bdev_partition(argv[2]);
+	} else if (argc == 2 && argv[1][0] != '-') {
+		path = argv[1];
+	} else {
+		fprintf(stderr, "usage: %s DEV | -p DISK   (root; everything on DEV is erased)\n", argv[0]);
+		printf("COULD NOT RUN (usage)\n");
+		return 2;
+	}
+	struct stat st;
+	int fd = bdev_fd = open(path, O_RDWR);
+	if (fd < 0 || fstat(fd, &st))
+		die("open the block device");
+	if (!S_ISBLK(st.st_mode)) {
+		printf("COULD NOT RUN: %s is not a block device\n", path);
+		return 2;
+	}
+	if (bdev_size(fd) != dev_size) {
+		printf("COULD NOT RUN: %s has %llu bytes; the scenario's device has %llu (or use -p DISK)\n",
+		       path, bdev_size(fd), dev_size);
+		return 2;
+	}
+	if (posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM))
+		die("posix_fadvise(RANDOM)");
 "#;
 
 /// The verdict function, after the expected outcome's constants.
@@ -211,6 +338,18 @@ fn device_free(s: &Scenario) -> Scenario {
     t.world.device.dma_alignment = diofuzz::scenario::DEFAULT_DMA_ALIGNMENT;
     t.world.cluster_bits = 0;
     t
+}
+
+/// The plan the C program follows: a file's on a scratch filesystem, or a block device's own
+/// (the device's atomic units are the device's, as for a file).
+fn repro_plan(s: &Scenario) -> Result<super::plan::Plan, String> {
+    let t = device_free(s);
+    if s.fs == FsKind::Bdev {
+        super::plan::plan_on(&t, None)
+    } else {
+        plan(&t)
+    }
+    .map_err(|e| lacks(s, &e))
 }
 
 /// Why a scenario cannot run on a scratch loop device, said as what the environment lacks.
@@ -273,7 +412,8 @@ fn expected_letters(x: &diofuzz::model::Execution, len: u64) -> String {
 /// REPRODUCED (exit 0) when the kernel does what the model predicts, NOT REPRODUCED (exit 1)
 /// otherwise, and COULD NOT RUN (exit 2) when the set-up fails.
 pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String> {
-    let p = plan(&device_free(s)).map_err(|e| lacks(s, &e))?;
+    let p = repro_plan(s)?;
+    let bdev = s.fs == FsKind::Bdev;
     let c = &p.call;
     let x = diofuzz::model::run(s, v);
     let findings: Vec<String> = diofuzz::oracle::check(&x)
@@ -321,11 +461,22 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         "/*\n * diofuzz repro (generated). Scenario:\n *   {}",
         json.replace("*/", "* /")
     );
-    let _ = writeln!(
-        o,
-        " *\n * Run on a scratch filesystem: {fsdesc}, {device} with logical block size {},\n * mounted on DIR; then: cc -O2 -o repro repro.c && ./repro DIR",
-        1u32 << s.world.lbs_bits
-    );
+    if bdev {
+        let _ = writeln!(
+            o,
+            " *\n * Run as root on a scratch block device ({device}) with logical block size {lbs}:\n *   cc -O2 -o repro repro.c && ./repro DEV      DEV of exactly {size} bytes, erased\n *   ./repro -p DISK   adds partition {pno} of {size} bytes at byte {start} of DISK with\n *                     BLKPG (the partition table is not written), writes only it, removes it",
+            lbs = 1u32 << s.world.lbs_bits,
+            size = p.i_size,
+            pno = BDEV_PART_NO,
+            start = super::scratch::PART_START
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            " *\n * Run on a scratch filesystem: {fsdesc}, {device} with logical block size {},\n * mounted on DIR; then: cc -O2 -o repro repro.c && ./repro DIR",
+            1u32 << s.world.lbs_bits
+        );
+    }
     let _ = writeln!(
         o,
         " * To see the path taken, enable iomap:iomap_dio_rw_begin, xfs:xfs_file_buffered_write,\n * xfs:xfs_iomap_atomic_write_cow, ext4:ext4_da_write_begin in tracefs while it runs.\n * Data letters per 512-byte sector: 0 zero, o old, d dirty-page data, n new,
@@ -355,17 +506,31 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         x.after.i_size,
     );
     o.push_str(VERDICT);
+    if bdev {
+        let _ = writeln!(
+            o,
+            "\nstatic const unsigned long long dev_size = {size}ULL;\nstatic const int part_no = {BDEV_PART_NO};\nstatic const long long part_start = {start}LL;",
+            size = p.i_size,
+            start = super::scratch::PART_START
+        );
+        o.push_str(BDEV_PRELUDE);
+    }
     o.push_str("\nint main(int argc, char **argv)\n{\n");
-
-    o.push_str("\tconst char *dir = argc > 1 ? argv[1] : \".\";\n");
     o.push_str("\tnonce = (uint32_t)getpid() * 2654435761u;\n");
-    o.push_str("\tprefill_stale(dir);\n");
-    o.push_str("\tchar path[4096], donor[4096];\n");
-    o.push_str("\tsnprintf(path, sizeof(path), \"%s/diofuzz-repro-%d\", dir, (int)getpid());\n");
-    o.push_str(
-        "\tsnprintf(donor, sizeof(donor), \"%s/diofuzz-repro-donor-%d\", dir, (int)getpid());\n",
-    );
-    o.push_str("\tint fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);\n\tif (fd < 0)\n\t\tdie(\"create\");\n");
+    if bdev {
+        o.push_str(BDEV_OPEN);
+    } else {
+        o.push_str("\tconst char *dir = argc > 1 ? argv[1] : \".\";\n");
+        o.push_str("\tprefill_stale(dir);\n");
+        o.push_str("\tchar path[4096], donor[4096];\n");
+        o.push_str(
+            "\tsnprintf(path, sizeof(path), \"%s/diofuzz-repro-%d\", dir, (int)getpid());\n",
+        );
+        o.push_str(
+            "\tsnprintf(donor, sizeof(donor), \"%s/diofuzz-repro-donor-%d\", dir, (int)getpid());\n",
+        );
+        o.push_str("\tint fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);\n\tif (fd < 0)\n\t\tdie(\"create\");\n");
+    }
     for st in &p.steps {
         match st {
             Step::Truncate(n) => {
@@ -399,13 +564,19 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             Step::WriteDirty { off, len } => {
                 let _ = writeln!(o, "\twpat(fd, {off}, {len}, 0x22);");
             }
-            // Block-device plans only, which plan() refuses for the reproducer.
-            Step::WriteZero { .. } => {}
+            // Block-device plans only.
+            Step::WriteZero { off, len } => {
+                let _ = writeln!(o, "\twzero(fd, {off}, {len});");
+            }
         }
     }
     // As the live executor: the file was last modified before this write (mtime an hour ago),
     // so an RWF_NOWAIT write meets kiocb_modified's -EAGAIN whatever the clock did.
-    o.push_str("\t{\n\t\tstruct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };\n\t\tfutimens(fd, ts);\n\t}\n");
+    // A block device: the executor leaves the node's times alone (blkdev_write_iter has no
+    // kiocb_modified).
+    if !bdev {
+        o.push_str("\t{\n\t\tstruct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };\n\t\tfutimens(fd, ts);\n\t}\n");
+    }
     let flags = open_flags(c);
     let wpos = landing(&p);
     let _ = writeln!(
@@ -425,7 +596,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         // The outcome depends on the atomic write unit the filesystem offers: check it first.
         let _ = writeln!(
             o,
-            "\t{{\n\t\tunsigned char sx[256] __attribute__((aligned(8)));\n\t\tuint32_t umin = 0, umax = 0;\n\t\tuint64_t attr = 0;\n\t\tmemset(sx, 0, sizeof(sx));\n\t\tif (syscall(SYS_statx, cfd, \"\", AT_EMPTY_PATH, STATX_WRITE_ATOMIC_, sx) == 0) {{\n\t\t\tmemcpy(&attr, sx + 8, 8);\n\t\t\tmemcpy(&umin, sx + 168, 4);\n\t\t\tmemcpy(&umax, sx + 172, 4);\n\t\t}}\n\t\tif (!(attr & STATX_ATTR_WRITE_ATOMIC_) || umin != {m} || umax != {n}) {{\n\t\t\tprintf(\"COULD NOT RUN: the file offers atomic writes of [%u, %u] bytes; the scenario needs [{m}, {n}] (a device with atomic_write_unit_min/max_bytes {a}/{b})\\n\", umin, umax);\n\t\t\tunlink(path);\n\t\t\treturn 2;\n\t\t}}\n\t}}",
+            "\t{{\n\t\tunsigned char sx[256] __attribute__((aligned(8)));\n\t\tuint32_t umin = 0, umax = 0;\n\t\tuint64_t attr = 0;\n\t\tmemset(sx, 0, sizeof(sx));\n\t\tif (syscall(SYS_statx, cfd, \"\", AT_EMPTY_PATH, STATX_WRITE_ATOMIC_, sx) == 0) {{\n\t\t\tmemcpy(&attr, sx + 8, 8);\n\t\t\tmemcpy(&umin, sx + 168, 4);\n\t\t\tmemcpy(&umax, sx + 172, 4);\n\t\t}}\n\t\tif (!(attr & STATX_ATTR_WRITE_ATOMIC_) || umin != {m} || umax != {n}) {{\n\t\t\tprintf(\"COULD NOT RUN: the file offers atomic writes of [%u, %u] bytes; the scenario needs [{m}, {n}] (a device with atomic_write_unit_min/max_bytes {a}/{b})\\n\", umin, umax);\n\t\t\t{cleanup}return 2;\n\t\t}}\n\t}}",
+            cleanup = if bdev { "" } else { "unlink(path);\n\t\t\t" },
             m = x.statx_unit_min,
             n = x.statx_unit_max,
             a = dev.awu_min,
@@ -499,9 +671,22 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         rwf = c.rwf
     );
     o.push_str(
-        "\tunsigned char stx[256] __attribute__((aligned(8)));\n\tmemset(stx, 0, sizeof(stx));\n\tif (syscall(SYS_statx, cfd, \"\", AT_EMPTY_PATH, STATX_SIZE_ | STATX_WRITE_ATOMIC_, stx) == 0) {\n\t\tuint64_t size, attr;\n\t\tuint32_t umin, umax;\n\t\tmemcpy(&attr, stx + 8, 8);\n\t\tmemcpy(&size, stx + 40, 8);\n\t\tmemcpy(&umin, stx + 168, 4);\n\t\tmemcpy(&umax, stx + 172, 4);\n\t\tprintf(\"i_size %llu; STATX_WRITE_ATOMIC: %s [%u, %u]\\n\", (unsigned long long)size,\n\t\t       attr & STATX_ATTR_WRITE_ATOMIC_ ? \"supported\" : \"not supported\", umin, umax);\n\t\tclose(cfd);\n\t\tshow(path, size, 0);\n\t\tshow(path, size, 1);\n\t\tverdict_code = verdict(ret, err, after, size);\n\t} else {\n\t\tprintf(\"statx: %s\\nCOULD NOT RUN (statx)\\n\", strerror(errno));\n\t}\n",
+        &"\tunsigned char stx[256] __attribute__((aligned(8)));\n\tmemset(stx, 0, sizeof(stx));\n\tif (syscall(SYS_statx, cfd, \"\", AT_EMPTY_PATH, STATX_SIZE_ | STATX_WRITE_ATOMIC_, stx) == 0) {\n\t\tuint64_t size, attr;\n\t\tuint32_t umin, umax;\n\t\tmemcpy(&attr, stx + 8, 8);\n\t\tmemcpy(&size, stx + 40, 8);\n\t\tmemcpy(&umin, stx + 168, 4);\n\t\tmemcpy(&umax, stx + 172, 4);\n{devsize}\t\tprintf(\"i_size %llu; STATX_WRITE_ATOMIC: %s [%u, %u]\\n\", (unsigned long long)size,\n\t\t       attr & STATX_ATTR_WRITE_ATOMIC_ ? \"supported\" : \"not supported\", umin, umax);\n\t\tclose(cfd);\n\t\tshow(path, size, 0);\n\t\tshow(path, size, 1);\n\t\tverdict_code = verdict(ret, err, after, size);\n\t} else {\n\t\tprintf(\"statx: %s\\nCOULD NOT RUN (statx)\\n\", strerror(errno));\n\t}\n"
+            .replace(
+                "{devsize}",
+                if bdev {
+                    "\t\tsize = bdev_size(cfd); /* statx gives a device node no size */\n"
+                } else {
+                    ""
+                },
+            ),
     );
-    o.push_str("\tclose(fd);\n\tunlink(path);\n\tunlink(donor);\n\treturn verdict_code;\n}\n");
+    if bdev {
+        // bdev_release (atexit) closes the device and removes a -p partition.
+        o.push_str("\treturn verdict_code;\n}\n");
+    } else {
+        o.push_str("\tclose(fd);\n\tunlink(path);\n\tunlink(donor);\n\treturn verdict_code;\n}\n");
+    }
     Ok(o)
 }
 
@@ -773,6 +958,42 @@ mod tests {
         assert!(c_program(&s).is_err());
     }
 
+    fn k11() -> Scenario {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../corpus/regressions/live_k11_bdev_atomic_fault_short");
+        diofuzz::input::load_scenario(&p).unwrap()
+    }
+
+    #[test]
+    fn bdev_program_writes_only_the_given_device() {
+        let s = k11();
+        assert_eq!(s.fs, FsKind::Bdev);
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let c = c_program_for(&s, v).unwrap();
+        // The device (or the -p partition) of the scenario's size, content and cache as live
+        // sets them up, the atomic direct write, the verdict on the model's outcome.
+        assert!(c.contains("static const unsigned long long dev_size = 57344ULL;"));
+        assert!(c.contains("if (bdev_size(fd) != dev_size)"));
+        assert!(c.contains("POSIX_FADV_RANDOM"));
+        assert!(c.contains("wzero(fd, 0, 57344);"));
+        assert!(c.contains("wpat(fd, 4096, 4096, 0x11);"));
+        assert!(c.contains("pread(fd, pg, 4096, 28672)"));
+        assert!(c.contains("open(path, 0x4002 /* O_RDWR|O_DIRECT */)"));
+        assert!(c.contains("pwritev2(cfd, iov, 1, -1, 0x42)"));
+        assert!(c.contains("mprotect(ub + 12288,"));
+        assert!(c.contains("static const long long expect_ret = 12288;"));
+        assert!(c.contains("size = bdev_size(cfd);"));
+        // Never a file in a folder, never unlinking the device node it was given.
+        assert!(!c.contains("prefill_stale(dir)"));
+        assert!(!c.contains("futimens"));
+        assert!(!c.contains("unlink(path)"));
+        assert!(c.contains("part_start = 1048576LL"));
+        // A file scenario's program is not a device's.
+        let f = c_program(&Scenario::default()).unwrap();
+        assert!(!f.contains("bdev_size(fd)"));
+        assert!(f.contains("unlink(path)"));
+    }
+
     #[test]
     fn c_compiles() {
         let Some(cc) = super::super::scratch::which("cc") else {
@@ -785,6 +1006,7 @@ mod tests {
             sample(),
             Scenario::default(),
             diofuzz::generators::random::generate(3, 5, FsKind::Ext4),
+            k11(),
         ]
         .iter()
         .enumerate()
