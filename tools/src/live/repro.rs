@@ -724,7 +724,10 @@ pub fn run_on(
     src: &str,
     device: Option<&std::path::Path>,
 ) -> Result<(String, i32), String> {
+    let bdev = s.fs == FsKind::Bdev;
     let p = match device {
+        // A block-device scenario on the host: a loop device of the scenario's size.
+        None if bdev => super::plan::plan_on(s, None).map_err(|e| lacks(s, &e))?,
         None => plan(s).map_err(|e| lacks(s, &e))?,
         Some(dev) => {
             let d = s.world.device;
@@ -769,12 +772,16 @@ pub fn run_on(
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let mnt = match device {
-        None => sc.get(p.key, &pre)?.mnt.clone(),
-        Some(dev) => sc.get_on(p.key, &pre, dev)?.mnt.clone(),
+    // The program's arguments: the folder of the scratch file, or for a block-device scenario
+    // the device (a loop device of its size) or `-p DISK` (a partition it adds to the disk).
+    let args: Vec<std::ffi::OsString> = match (device, bdev) {
+        (None, false) => vec![sc.get(p.key, &pre)?.mnt.clone().into()],
+        (Some(dev), false) => vec![sc.get_on(p.key, &pre, dev)?.mnt.clone().into()],
+        (None, true) => vec![sc.bdev(p.key, p.i_size)?.into()],
+        (Some(dev), true) => vec!["-p".into(), dev.into()],
     };
     let out = std::process::Command::new(&exe)
-        .arg(&mnt)
+        .args(&args)
         .output()
         .map_err(|e| format!("run: {e}"))?;
     let text = format!(
