@@ -733,4 +733,24 @@ mod tests {
         assert!(s.trim_end().ends_with("poweroff -f"));
         assert!(select_groups("nope").unwrap_err().contains("ext4-disk"));
     }
+
+    #[test]
+    fn repro_scripts_write_only_their_target() {
+        // A block-device scenario on the disk: the program adds its own partition (-p $DEV);
+        // without atomic units, a loop device of the scenario's size; no mkfs, no mount.
+        let d = repro_bdev_script(true, 57344, 512);
+        assert!(d.contains("A=\"-p $DEV\"") && d.contains("/bin/repro $A"));
+        assert!(!d.contains("mkfs") && !d.contains("losetup $T"));
+        let l = repro_bdev_script(false, 57344, 512);
+        assert!(l.contains("bs=57344 count=0 seek=1") && l.contains("losetup $T /tmp/img\nA=$T"));
+        // A file scenario: the filesystem made on the target, the program run in it.
+        let f = repro_script("ext4", "mkfs.ext4 -q", true, 512);
+        assert!(
+            f.contains("mkfs.ext4 -q $T && mount -t ext4 $T /mnt/s")
+                && f.contains("/bin/repro /mnt/s")
+        );
+        for s in [d, l, f] {
+            assert!(s.contains("@@@KLOG") && s.trim_end().ends_with("poweroff -f"));
+        }
+    }
 }

@@ -823,7 +823,8 @@ pub struct ReproOpts {
     pub variant_file: Option<&'static Variant>,
     /// Run it (implies --run) on a filesystem made on this scratch file or block device: a device
     /// with the atomic write units the scenario needs, for example. Everything on it is erased;
-    /// only this is written. Needs --destroy-data
+    /// only this is written (a block-device scenario: a BLKPG partition of it, `-p DEV`). Needs
+    /// --destroy-data
     #[arg(long, value_name = "DEV|FILE")]
     pub device: Option<PathBuf>,
     /// Confirm that the --device may be erased
