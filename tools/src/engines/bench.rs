@@ -433,8 +433,9 @@ fn parse_trials_tsv(text: &str) -> Result<Trials, String> {
 /// finding -> (engine, mutator) -> per-trial seconds (None = not found within the cap).
 type Tte = BTreeMap<String, BTreeMap<(Engine, Mode), Vec<Option<f64>>>>;
 
-/// The first time of each measured finding in one trial of `engine`: the known pattern it matches
-/// (every signature when none are known).
+/// The first time of each measured finding in one trial of `engine`: of every known pattern a
+/// signature matches (patterns overlap: `*atomic bio shorter than the length*` also matches what
+/// a longer pattern names), or every signature when none are known.
 fn trial_hits(
     first_hit: &BTreeMap<(String, String), BTreeMap<String, f64>>,
     engine: &str,
@@ -443,16 +444,15 @@ fn trial_hits(
     let mut hits: BTreeMap<String, f64> = BTreeMap::new();
     for ((_, sig), by) in first_hit {
         let Some(t) = by.get(engine) else { continue };
-        let key = if known.is_empty() {
-            sig.clone()
+        let keys: Vec<&String> = if known.is_empty() {
+            vec![sig]
         } else {
-            match known.iter().find(|k| sig_match(k, sig)) {
-                Some(k) => k.clone(),
-                None => continue,
-            }
+            known.iter().filter(|k| sig_match(k, sig)).collect()
         };
-        let x = hits.entry(key).or_insert(*t);
-        *x = x.min(*t);
+        for key in keys {
+            let x = hits.entry(key.clone()).or_insert(*t);
+            *x = x.min(*t);
+        }
     }
     hits
 }
@@ -740,6 +740,10 @@ mod tests {
         );
         let h = trial_hits(&fh, "libfuzzer", &["*a>*".to_string()]);
         assert_eq!(h.get("*a>*"), Some(&1.0));
+        // Overlapping patterns: a signature counts for every pattern it matches.
+        let h = trial_hits(&fh, "libfuzzer", &["*a>*".to_string(), "*a>b*".to_string()]);
+        assert_eq!(h.get("*a>*"), Some(&1.0));
+        assert_eq!(h.get("*a>b*"), Some(&2.0));
         assert!(trial_hits(&fh, "afl", &[]).is_empty());
         assert_eq!(trial_hits(&fh, "libfuzzer", &[]).len(), 2);
     }
