@@ -88,6 +88,8 @@ impl Rng {
 
 /// Out of 16 mutations, how many are plain byte mutations.
 const BYTE_SHARE: usize = 3;
+/// Out of 16 field mutations, how many are domain steps ([`domain_step`]).
+const DOMAIN_SHARE: usize = 4;
 /// Out of 16 cross-overs, how many are followed by a field mutation as well.
 const CROSS_THEN_MUTATE: usize = 8;
 
@@ -157,7 +159,11 @@ pub fn mutate_with(data: &[u8], max_size: usize, seed: u64, bytes: Option<ByteMu
     if let Some(s) = decoded.filter(|_| !rng.chance(BYTE_SHARE, 16)) {
         for _ in 0..8 {
             let mut t = s.clone();
-            mutate_fields(&mut t, &mut rng);
+            if rng.chance(DOMAIN_SHARE, 16) {
+                domain_step(&mut t, &mut rng);
+            } else {
+                mutate_fields(&mut t, &mut rng);
+            }
             // Only real worlds (src/validity.rs): what decoding would make of it anyway.
             crate::validity::normalise(&mut t);
             if let Ok(out) = t.encode() {
@@ -267,6 +273,34 @@ fn splice(s: &mut Scenario, from: &Scenario, rng: &mut Rng) {
             }
         }
         _ => s.fs = from.fs,
+    }
+    fix_geometry(s);
+}
+
+/// A domain step: an input of `check`'s default domain ([`crate::check_domain::Sampler`]),
+/// drawn by index from one slice (each slice equally likely, then each of its inputs), replaces
+/// the whole input (1 in 4), gives it one whole part (world, layout, request, fault plan, races,
+/// ...: [`splice`], 1 in 4), or gives it some of the slice's dimensions together (each with
+/// probability 1/2, at least one: the fields the slice varies jointly, 1 in 2).
+pub fn domain_step(s: &mut Scenario, rng: &mut Rng) {
+    let d = crate::check_domain::Sampler::default_domain();
+    let si = rng.below(d.slices());
+    match rng.below(4) {
+        0 => *s = d.get(si, rng.next_u64() % d.size(si)),
+        1 => {
+            let from = d.get(si, rng.next_u64() % d.size(si));
+            splice(s, &from, rng);
+        }
+        _ => {
+            let n = d.dims(si);
+            let first = rng.below(n);
+            for dim in 0..n {
+                if dim == first || rng.chance(1, 2) {
+                    let j = rng.below(d.values(si, dim));
+                    d.set(si, dim, j, s);
+                }
+            }
+        }
     }
     fix_geometry(s);
 }
