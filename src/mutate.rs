@@ -485,8 +485,9 @@ fn set_field(s: &mut Scenario, f: Field, rng: &mut Rng) {
             }
         }
         Field::Fault => {
-            // A site first (each equally likely), then an errno it can return, then which call.
-            let site = rng.pick(&domain::fault_sites());
+            // A site the input's filesystem reaches first (each equally likely), then an errno
+            // it can return, then which call.
+            let site = rng.pick(&domain::fault_sites_for(s.fs));
             let f = Fault {
                 site,
                 errno: rng.pick(site.errnos()),
