@@ -66,29 +66,6 @@ pub fn fault_sites() -> Vec<Site> {
         .collect()
 }
 
-/// The filesystem whose code holds a call site, or None for the VFS, mm, iomap and block layer
-/// sites every filesystem reaches. (fscrypt_limit_io_blocks: ext4's caller, the only one modelled;
-/// XFS has no fscrypt.)
-pub fn site_filesystem(site: Site) -> Option<FsKind> {
-    use Site::*;
-    match site {
-        Ext4ExtendJournalStart | Ext4OrphanAdd | Ext4MapBlocksQuery | Ext4MapBlocksCreate
-        | Ext4IomapAllocJournalStart | Ext4ForceCommit | Ext4ConvertUnwritten
-        | Ext4InodeExtension | FscryptLimitIoBlocks => Some(FsKind::Ext4),
-        XfsIomapBegin | XfsEndIo => Some(FsKind::Xfs),
-        _ => None,
-    }
-}
-
-/// The fault sites an input on `fs` can reach ([`fault_sites`] without another filesystem's
-/// functions: a fault planned there is never consumed).
-pub fn fault_sites_for(fs: FsKind) -> Vec<Site> {
-    fault_sites()
-        .into_iter()
-        .filter(|s| !matches!(site_filesystem(*s), Some(f) if f != fs))
-        .collect()
-}
-
 /// Atomic write shapes (length, position) the generic checks accept: a power-of-two length
 /// within the device unit (or one block without one), at a position aligned to the length: 0,
 /// inside the file, at the aligned i_size and one unit past it.
@@ -392,24 +369,5 @@ mod tests {
         assert_eq!(all_races().len(), 3 + 13);
         assert_eq!(block_states().len(), 10);
         assert_eq!(page_states().len(), 6);
-    }
-
-    #[test]
-    fn fault_sites_per_filesystem() {
-        let (e, x, b) = (
-            fault_sites_for(FsKind::Ext4),
-            fault_sites_for(FsKind::Xfs),
-            fault_sites_for(FsKind::Bdev),
-        );
-        assert!(e.contains(&Site::Ext4InodeExtension) && !e.contains(&Site::XfsEndIo));
-        assert!(x.contains(&Site::XfsEndIo) && !x.contains(&Site::Ext4MapBlocksCreate));
-        assert!(!b.iter().any(|s| site_filesystem(*s).is_some()));
-        for l in [&e, &x, &b] {
-            assert!(l.contains(&Site::DioGetPages) && l.contains(&Site::BioEndIo));
-        }
-        // Every site belongs to some filesystem's list.
-        for s in fault_sites() {
-            assert!(e.contains(&s) || x.contains(&s), "{s:?}");
-        }
     }
 }

@@ -485,9 +485,8 @@ fn set_field(s: &mut Scenario, f: Field, rng: &mut Rng) {
             }
         }
         Field::Fault => {
-            // A site the input's filesystem reaches first (each equally likely), then an errno
-            // it can return, then which call.
-            let site = rng.pick(&domain::fault_sites_for(s.fs));
+            // A site first (each equally likely), then an errno it can return, then which call.
+            let site = rng.pick(&domain::fault_sites());
             let f = Fault {
                 site,
                 errno: rng.pick(site.errnos()),
