@@ -229,6 +229,10 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
 
     // Time to exposure.
     let mut tsv = String::from("variant\tengine\tmutator\ttrial\tfinding\tseconds\n");
+    // Executions of every trial (the engine's own count): time x exec/s is the load-independent
+    // cost of an exposure.
+    let mut execs_tsv = String::from("variant\tengine\tmutator\ttrial\texecs\tseconds\n");
+    let mut rates: BTreeMap<(String, Engine, Mode), Vec<f64>> = BTreeMap::new();
     for v in &o.variants.0 {
         let known = known_for(v);
         // finding -> (engine, mutator) -> per-trial seconds (None = not found within the cap)
@@ -248,6 +252,22 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
                         cfgv,
                     )?;
                     let hits = trial_hits(&res.first_hit, e.name(), &known);
+                    if let Some(r) = res.engines.first() {
+                        let _ = writeln!(
+                            execs_tsv,
+                            "{v}\t{e}\t{}\t{}\t{}\t{:.2}",
+                            m.name(),
+                            trial + 1,
+                            r.execs,
+                            r.seconds
+                        );
+                        if r.execs > 0 && r.seconds > 0.0 {
+                            rates
+                                .entry((v.clone(), *e, *m))
+                                .or_default()
+                                .push(r.execs as f64 / r.seconds);
+                        }
+                    }
                     crate::progress::line(
                         &pb,
                         &format!(
@@ -316,8 +336,24 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
             }
         }
     }
+    if !rates.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Exec/s during the trials (median over the trials, the engine's count / the trial's seconds)\n\n| variant | engine | mutator | trials | exec/s |\n|---|---|---|---:|---:|"
+        );
+        for ((v, e, m), l) in &rates {
+            let _ = writeln!(
+                md,
+                "| {v} | {e} | {} | {} | {:.0} |",
+                m.name(),
+                l.len(),
+                med_min_max(l).0
+            );
+        }
+    }
     let tsv_path = stem.with_extension("trials.tsv");
     super::findings::write_file(&tsv_path, tsv.as_bytes())?;
+    super::findings::write_file(&stem.with_extension("execs.tsv"), execs_tsv.as_bytes())?;
     super::findings::write_file(&out, md.as_bytes())?;
     println!("{md}");
     eprintln!(
