@@ -901,6 +901,36 @@ mod tests {
     }
 
     #[test]
+    fn domain_steps_draw_from_checks_default_domain() {
+        let d = crate::check_domain::Sampler::default_domain();
+        // Every input a slice can give (whole or part) is one of its inputs: the whole-input
+        // replacements among many steps are all domain inputs, and they cover every slice.
+        let mut whole = std::collections::HashSet::new();
+        let mut distinct = std::collections::HashSet::new();
+        for seed in 0..3000u64 {
+            let mut t = Scenario::default();
+            let mut rng = Rng::new(seed);
+            domain_step(&mut t, &mut rng);
+            crate::validity::normalise(&mut t);
+            let enc = t.encode().expect("a domain step encodes");
+            assert!(Scenario::decode(&enc).is_ok());
+            distinct.insert(enc);
+            // Replay the step's first draws: slice, then kind 0 = whole input.
+            let mut r = Rng::new(seed);
+            let si = r.below(d.slices());
+            if r.below(4) == 0 {
+                let mut want = d.get(si, r.next_u64() % d.size(si));
+                fix_geometry(&mut want);
+                crate::validity::normalise(&mut want);
+                assert_eq!(t, want, "seed {seed}");
+                whole.insert(si);
+            }
+        }
+        assert_eq!(whole.len(), d.slices(), "whole inputs from every slice");
+        assert!(distinct.len() > 2000, "{} distinct", distinct.len());
+    }
+
+    #[test]
     fn mode_parsing() {
         assert_eq!(Mode::parse(None), Ok(Mode::Field));
         assert_eq!(Mode::parse(Some("bytes")), Ok(Mode::Bytes));
