@@ -8,7 +8,8 @@
 #   scripts/soak.sh SECONDS [OUTDIR]      (OUTDIR default: target/soak)
 #
 # Environment: DIOFUZZ_VARIANT (default v7.3, the newest), DIOFUZZ_MUTATOR (default field),
-# SOAK_RUNS (stop after this many executions; default: time only), ASAN_OPTIONS.
+# SOAK_RUNS (libFuzzer: stop after this many executions; default: time only), ASAN_OPTIONS,
+# SOAK_ENGINE (libfuzzer, the default; afl or honggfuzz: run through `diofuzz fuzz`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:?usage: scripts/soak.sh SECONDS [OUTDIR]}
@@ -16,6 +17,41 @@ out=${2:-target/soak}
 rm -rf "$out"; mkdir -p "$out/corpus" "$out/collect" "$out/artifacts"
 cp corpus/dio_write/* "$out/corpus/"
 variant=${DIOFUZZ_VARIANT:-v7.3}
+engine=${SOAK_ENGINE:-libfuzzer}
+if [ "$engine" != libfuzzer ]; then
+    # AFL++ / honggfuzz: `diofuzz fuzz --record-and-continue` for SECONDS; the target processes'
+    # RSS is sampled every 5 s (AFL++ also reports its own peak_rss_mb).
+    case $engine in afl|honggfuzz) ;; *) echo "soak: SOAK_ENGINE=$engine: want libfuzzer, afl or honggfuzz" >&2; exit 2 ;; esac
+    cargo build --release -q -p diofuzz-tools
+    ( while sleep 5; do
+        # the target binary itself (harness/afl/target/.../dio_write, hfuzz_target/.../dio_write), not the engine
+        ps -eo rss=,args= | awk -v t="$(date +%s)" '$2 ~ /(harness\/afl\/target|hfuzz_target).*\/dio_write$/ {if ($1 > m) m = $1} END {print t, m + 0}'
+      done ) > "$out/rss.txt" &
+    sampler=$!
+    trap 'kill $sampler 2>/dev/null' EXIT
+    echo "soak: $engine on $variant, suppressions/newest.txt, mutator ${DIOFUZZ_MUTATOR:-field}, ${secs}s -> $out" >&2
+    target/release/diofuzz fuzz --engine "$engine" --variant "$variant" --time "$secs" --no-merge \
+        --record-and-continue --corpus "$out/corpus" --findings "$out/findings" \
+        --mutator "${DIOFUZZ_MUTATOR:-field}" > "$out/log" 2>&1 || true
+    kill $sampler 2>/dev/null || true
+    cp -r "target/diofuzz-engines/dio_write/$engine/collect" "$out/collect" 2>/dev/null || true
+    grep -A3 '^engine ' "$out/log" || tail -20 "$out/log"
+    [ "$engine" = afl ] && grep -h 'peak_rss_mb\|execs_done' target/diofuzz-engines/dio_write/afl/*/default/fuzzer_stats target/diofuzz-engines/dio_write/afl/*/fuzzer_stats 2>/dev/null || true
+    python3 - "$out/rss.txt" <<'PY'
+import sys
+pts = [tuple(map(int, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 2]
+pts = [(t, kb) for t, kb in pts if kb > 0]
+if not pts:
+    sys.exit("soak: no target process seen")
+t0 = pts[0][0]
+print(f"target RSS (sampled every 5 s): first {pts[0][1] // 1024} MB, peak {max(k for _, k in pts) // 1024} MB, last {pts[-1][1] // 1024} MB over {pts[-1][0] - t0} s")
+half = [p for p in pts if p[0] - t0 >= (pts[-1][0] - t0) / 2]
+print(f"second half: {half[0][1] // 1024} -> {half[-1][1] // 1024} MB")
+PY
+    echo "unsuppressed signatures recorded: $(cat "$out/collect/signatures.tsv" 2>/dev/null | wc -l)"
+    cut -f2,3 "$out/collect/signatures.tsv" 2>/dev/null | head -20 || true
+    exit 0
+fi
 runs=()
 [ -n "${SOAK_RUNS:-}" ] && runs=(-runs="$SOAK_RUNS")
 # Build (a 1-second run on an empty corpus), then run the built binary directly.

@@ -43,7 +43,7 @@ pub struct PairCoverage {
 }
 
 /// The dimensions a slice may have (besides its "name").
-pub const DIMENSIONS: [&str; 20] = [
+pub const DIMENSIONS: [&str; 22] = [
     "fs",
     "blkbits",
     "cluster_bits",
@@ -64,6 +64,8 @@ pub const DIMENSIONS: [&str; 20] = [
     "aio",
     "fault",
     "race",
+    "cow",
+    "cowextsize",
 ];
 
 impl Domain {
@@ -528,6 +530,8 @@ fn copy_dim(k: &str, from: &Scenario, to: &mut Scenario) {
         "aio" => r.aio = q.aio,
         "fault" => to.faults.clone_from(&from.faults),
         "race" => to.races.clone_from(&from.races),
+        "cow" => t.cow.clone_from(&f.cow),
+        "cowextsize" => t.cowextsize = f.cowextsize,
         _ => {}
     }
 }
@@ -560,6 +564,8 @@ fn apply(s: &mut Scenario, k: &str, v: &Value) -> Result<(), String> {
         "i_size" => s.world.i_size = num(v)?,
         "blocks" => s.world.blocks = crate::generators::layout(st()?)?,
         "pages" => s.world.pages = crate::generators::pages(st()?)?,
+        "cow" => s.world.cow = crate::generators::cow_fork(st()?)?,
+        "cowextsize" => s.world.cowextsize = small(v)?,
         "open" => {
             s.request.open = set_flags(&OpenFlags::default(), st()?, false)?;
         }

@@ -34,6 +34,14 @@ pub fn block_states() -> Vec<BlockState> {
     v
 }
 
+/// Every state of a CoW-fork block at rest (XFS).
+pub fn cow_states() -> [CowExtent; 3] {
+    [CowExtent::None, CowExtent::Delalloc, CowExtent::Unwritten]
+}
+
+/// The cowextsize hints the encoding can hold (0 = none: the default 32 blocks).
+pub const COWEXTSIZES: [u8; 7] = [0, 1, 2, 4, 8, 16, 32];
+
 /// Every page state.
 pub fn page_states() -> Vec<PageState> {
     crate::generators::pages(&PAGE_LETTERS.iter().collect::<String>()).unwrap_or_default()

@@ -323,7 +323,7 @@ fn count(rng: &mut Rng) -> usize {
 }
 
 /// The field groups and their weights (out of the sum).
-const FIELDS: [(Field, usize); 23] = [
+const FIELDS: [(Field, usize); 24] = [
     (Field::Pos, 8),
     (Field::Len, 8),
     (Field::ISize, 8),
@@ -347,6 +347,7 @@ const FIELDS: [(Field, usize); 23] = [
     (Field::Segs, 2),
     (Field::BufAlign, 2),
     (Field::Drop, 3),
+    (Field::Cow, 3),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -374,6 +375,7 @@ enum Field {
     Segs,
     BufAlign,
     Drop,
+    Cow,
 }
 
 fn pick_field(rng: &mut Rng) -> Field {
@@ -464,6 +466,20 @@ fn set_field(s: &mut Scenario, f: Field, rng: &mut Rng) {
                         b.new_extent ^= true;
                     }
                 }
+            }
+        }
+        Field::Cow => {
+            // One block of the XFS CoW fork at rest, or the cowextsize hint.
+            if rng.chance(1, 4) {
+                s.world.cowextsize = rng.pick(&domain::COWEXTSIZES);
+            } else {
+                let i = rng.pick(&domain::block_indices(s));
+                let c = rng.pick(&domain::cow_states());
+                let cw = &mut s.world.cow;
+                if i >= cw.len() {
+                    cw.resize(i + 1, CowExtent::None);
+                }
+                cw[i] = c;
             }
         }
         Field::Page => {
@@ -804,6 +820,22 @@ pub fn dictionary() -> String {
             format!("race_{r:?}").replace(['(', ')'], "_"),
             &e[e.len() - 2..],
         );
+    }
+    out.push_str(
+        "# XFS CoW fork section: marker, block count, one state per block (uniform up to 4)
+",
+    );
+    for c in &domain::cow_states()[1..] {
+        for n in 1..=4usize {
+            add(
+                &mut out,
+                format!("cow_{n}x{}", c.to_byte()),
+                &[COW_SECTION, n as u8]
+                    .into_iter()
+                    .chain(std::iter::repeat(c.to_byte()).take(n))
+                    .collect::<Vec<_>>(),
+            );
+        }
     }
     out
 }

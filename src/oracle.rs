@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! The oracle: properties O1-O9 of docs/oracle.md §2 (O8: docs/oracle-o8.md, O9:
+//! The oracle: properties O1-O10 of docs/oracle.md §2 (O8: docs/oracle-o8.md, O9 and O10:
 //! docs/model-state.md), evaluated over one [`Execution`].
 //! A finding is a value; the fuzz targets turn it into a panic.
 
@@ -30,10 +30,12 @@ pub enum Prop {
     O8,
     /// user pages pinned for a bio are released exactly once
     O9,
+    /// an XFS CoW mapping handed to iomap is backed by written CoW-fork blocks
+    O10,
 }
 
 impl Prop {
-    pub const ALL: [Prop; 9] = [
+    pub const ALL: [Prop; 10] = [
         Prop::O1,
         Prop::O2,
         Prop::O3,
@@ -43,6 +45,7 @@ impl Prop {
         Prop::O7,
         Prop::O8,
         Prop::O9,
+        Prop::O10,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -55,6 +58,7 @@ impl Prop {
             Prop::O7 => "WARN hit",
             Prop::O8 => "DIO error became a buffered success",
             Prop::O9 => "pinned user pages not released exactly once",
+            Prop::O10 => "CoW mapping not backed by written CoW-fork blocks",
         }
     }
 }
@@ -262,6 +266,13 @@ pub fn check(x: &Execution) -> Vec<Finding> {
             why.push(e.to_string());
         }
         add(Prop::O9, why.join("; "));
+    }
+    // O10: every mapping XFS hands iomap with IOMAP_F_SHARED for a direct write is written
+    // CoW-fork blocks over its whole length (docs/model-state.md): iomap writes through it into
+    // staging blocks and end_io remaps only written CoW extents, so a delalloc mapping fails the
+    // write (-EIO, 8d54eacd82a0) and an unwritten one loses its data.
+    if !x.cow_errors.is_empty() {
+        add(Prop::O10, x.cow_errors.join("; "));
     }
     // O7: WARN sites.
     if !x.warns.is_empty() {

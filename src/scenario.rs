@@ -31,6 +31,9 @@
 //! | next | reserved (was: bio capacity), n x 512; 0 = none |
 //! | next, ... | number of faults (at most 8), then 3 bytes each: site, nth call (0 = first), errno number |
 //! | next, ... | number of races (at most 8), then 2 bytes each: kind, argument |
+//! | next (optional) | [`COW_SECTION`] (0xC0) opens the XFS CoW-fork section; any other byte, or none, means an empty CoW fork and no cowextsize hint (every input written before the section existed decodes as before) |
+//! | next, ... | number of CoW-fork blocks (at most 32), then one byte each: see [`CowExtent`] |
+//! | next | cowextsize hint: 0 = none (the default 32 blocks), k = 2^((k-1) mod 6) blocks |
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
@@ -96,6 +99,56 @@ pub struct World {
     pub blocks: Vec<BlockState>,
     /// Per 4 KiB page from page 0; pages past the end of the list are not cached.
     pub pages: Vec<PageState>,
+    /// XFS: the CoW fork at rest, per filesystem block from block 0 (blocks past the list have no
+    /// CoW extent). Left by earlier writes: delalloc reservations of buffered writes to shared
+    /// ranges, unwritten preallocations (the cowextsize hint's speculative part). Empty = an empty
+    /// CoW fork (docs/model-state.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cow: Vec<CowExtent>,
+    /// XFS: the inode's cowextsize hint in blocks (XFS_DIFLAG2_COWEXTSIZE); 0 = none set, so
+    /// xfs_get_cowextsz_hint() returns XFS_DEFAULT_COWEXTSZ_HINT (32 blocks).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cowextsize: u8,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
+}
+
+/// The byte that opens the optional CoW-fork section of the encoding.
+pub const COW_SECTION: u8 = 0xC0;
+
+/// xfs_get_cowextsz_hint() without a hint set: XFS_DEFAULT_COWEXTSZ_HINT.
+pub const DEFAULT_COWEXTSZ: u64 = 32;
+
+/// One block of the XFS CoW fork at rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CowExtent {
+    /// No CoW-fork extent over the block.
+    #[default]
+    None,
+    /// A delayed-allocation CoW reservation (xfs_bmapi_reserve_delalloc on XFS_COW_FORK).
+    Delalloc,
+    /// A real, unwritten CoW staging extent (a preallocation; its blocks hold stale data).
+    Unwritten,
+}
+
+impl CowExtent {
+    pub fn to_byte(self) -> u8 {
+        match self {
+            CowExtent::None => 0,
+            CowExtent::Delalloc => 1,
+            CowExtent::Unwritten => 2,
+        }
+    }
+    pub fn from_byte(b: u8) -> Self {
+        match b % 3 {
+            1 => CowExtent::Delalloc,
+            2 => CowExtent::Unwritten,
+            _ => CowExtent::None,
+        }
+    }
 }
 
 impl Default for World {
@@ -113,6 +166,8 @@ impl Default for World {
             s_bitmap_maxbytes: HUGE_MAXBYTES,
             blocks: Vec::new(),
             pages: Vec::new(),
+            cow: Vec::new(),
+            cowextsize: 0,
         }
     }
 }
@@ -719,6 +774,10 @@ impl Reader<'_, '_> {
         }
         u8::arbitrary(self.u).unwrap_or(0)
     }
+    /// The input is used up (an optional section that is absent is not a short field).
+    fn at_end(&self) -> bool {
+        self.u.is_empty()
+    }
 }
 
 fn nibble_unit(n: u8) -> u32 {
@@ -864,6 +923,8 @@ impl Scenario {
             s_bitmap_maxbytes,
             blocks,
             pages,
+            cow: Vec::new(),
+            cowextsize: 0,
         };
         let of = u.byte("request.open, request.read, request.aio");
         let open = OpenFlags {
@@ -918,6 +979,15 @@ impl Scenario {
             if let Some(r) = Race::decode(k, a) {
                 races.push(r);
             }
+        }
+        let mut world = world;
+        if !u.at_end() && u.byte("world.cow") == COW_SECTION {
+            let n = (u.byte("world.cow") as usize) % (MAX_BLOCKS + 1);
+            world.cow = (0..n)
+                .map(|_| CowExtent::from_byte(u.byte("world.cow")))
+                .collect();
+            let k = u.byte("world.cowextsize");
+            world.cowextsize = if k == 0 { 0 } else { 1 << ((k - 1) % 6) };
         }
         Ok(Scenario {
             fs,
@@ -1064,6 +1134,24 @@ impl Scenario {
                 }
             }
             out.extend_from_slice(&r.encode());
+        }
+        if !w.cow.is_empty() || w.cowextsize != 0 {
+            if w.cow.len() > MAX_BLOCKS {
+                return Err(EncodeError("more than 32 CoW-fork blocks".into()));
+            }
+            let k = match w.cowextsize {
+                0 => 0,
+                v if v.is_power_of_two() && v <= 32 => v.trailing_zeros() as u8 + 1,
+                v => {
+                    return Err(EncodeError(format!(
+                        "cowextsize {v} (want 0 or 1, 2, 4, 8, 16, 32 blocks)"
+                    )))
+                }
+            };
+            out.push(COW_SECTION);
+            out.push(w.cow.len() as u8);
+            out.extend(w.cow.iter().map(|c| c.to_byte()));
+            out.push(k);
         }
         Ok(out)
     }

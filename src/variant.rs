@@ -246,6 +246,21 @@ variant_switches! {
     /// 6.15-6.18 (zoned-XFS work): always-CoW inodes with an unaligned user buffer take the
     /// unaligned path (removed in 6.19 in favour of IOMAP_DIO_FSBLOCK_ALIGNED).
     pub xfs_always_cow_iov_reroute: bool,
+    #[commit = "8d54eacd82a0"]
+    /// 8d54eacd82a0 "xfs: fix delalloc write failures in software-provided atomic writes"
+    /// (6.18-rc5, xfs-fixes-6.18-rc5; in 6.17.8 stable): xfs_atomic_write_cow_iomap_begin turns a
+    /// delalloc CoW reservation at the offset into real blocks (xfs_bmapi_convert_delalloc on
+    /// the CoW fork, `convert_delay`, then `retry`). false = the delalloc extent is returned as the
+    /// mapping and iomap_dio_iter fails it with -EIO ("Direct I/O collision with buffered
+    /// writes"). Read in 7.2.12 and 7.3.4 (present) and in the 6.17.y backport mail (absent before).
+    pub xfs_atomic_cow_convert_delay: bool,
+    #[commit = "8d7bba1e8314"]
+    /// 8d7bba1e8314 "xfs: fix various problems in xfs_atomic_write_cow_iomap_begin" (6.18-rc5; in
+    /// 6.17.8 stable): the allocated cmap is trimmed to the write range and exactly cmap is
+    /// converted (xfs_reflink_convert_cow_locked(cmap)). false = the unwritten CoW extents of the
+    /// whole remaining write range are converted although only cmap is returned (over-conversion
+    /// that leaves "write in progress" CoW extents no I/O wrote when the write stops early).
+    pub xfs_atomic_cow_trim: bool,
 
     // ---- block device (block/fops.c)
     #[commit = "6.13 (release)"]
@@ -318,6 +333,8 @@ const V6_12: Variant = Variant {
     bdev_dontcache: false,
     fs_dontcache: false,
     xfs_dontcache: false,
+    xfs_atomic_cow_convert_delay: false,
+    xfs_atomic_cow_trim: false,
 };
 
 /// thread v1: Ritesh's PATCH 4/6 of Oct 25 2024 on John Garry's iomap atomic series (6.13 iomap).
@@ -414,6 +431,8 @@ const V6_18: Variant = Variant {
     about: "6.18 (this machine): ext4 has no ->iomap_end (963845748fe6); user-memory alignment checked only when the bio is split (bio_split_io_at)",
     ext4_iomap_end: Ext4IomapEnd::None,
     dma_align_at_bio_split: true,
+    xfs_atomic_cow_convert_delay: true,
+    xfs_atomic_cow_trim: true,
     ..V6_17
 };
 

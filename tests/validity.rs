@@ -279,6 +279,79 @@ fn w14_xfs_folios_release_when_clean() {
     accepted(&s);
 }
 
+/// An XFS reflink inode whose CoW fork holds `cow` (4 KiB blocks: block b is page b).
+fn cow(c: &str, pages: &str) -> Scenario {
+    let mut s = xfs();
+    s.world.inode.reflink = true;
+    s.world.cow = diofuzz::generators::cow_fork(c).unwrap();
+    s.world.pages = diofuzz::generators::pages(pages).unwrap();
+    s
+}
+
+#[test]
+fn w15_cow_fork_needs_xfs_reflink() {
+    accepted(&cow("UUNU", ""));
+    let mut s = cow("UUNU", "");
+    s.world.mount.xfs_reflink = false;
+    s.world.inode.reflink = false;
+    rejected(s, COW_FORK_REFLINK);
+    let mut e = ext4();
+    e.world.cow = vec![CowExtent::Unwritten];
+    rejected(e.clone(), COW_FORK_REFLINK);
+    validity::normalise(&mut e);
+    assert!(e.world.cow.is_empty());
+    let mut h = ext4();
+    h.world.cowextsize = 4;
+    rejected(h, COW_FORK_REFLINK);
+}
+
+#[test]
+fn w16_cow_delalloc_needs_a_cow_inode() {
+    let mut s = cow("DN", "D");
+    accepted(&s);
+    s.world.inode.reflink = false;
+    rejected(s.clone(), COW_DELALLOC_COW_INODE);
+    // An unwritten preallocation is possible on any inode of a reflink filesystem (6.16+
+    // xfs_atomic_write_cow_iomap_begin creates the fork on a non-reflink inode) ...
+    let mut u = s.clone();
+    u.world.cow = vec![CowExtent::Unwritten];
+    accepted(&u);
+    // ... and always_cow or a shared block make the inode a CoW inode.
+    let mut a = s.clone();
+    a.world.mount.xfs_always_cow = true;
+    accepted(&a);
+    s.world.blocks = diofuzz::generators::layout("SW").unwrap();
+    accepted(&s);
+}
+
+#[test]
+fn w17_one_block_cowextsize_leaves_nothing_at_rest() {
+    let mut s = cow("UD", "ND");
+    s.world.cowextsize = 1;
+    rejected(s.clone(), COW_EXTSIZE_ONE);
+    // Under dirty (or writeback) pages the blocks are the buffered write's own.
+    s.world.pages = diofuzz::generators::pages("WD").unwrap();
+    accepted(&s);
+    s.world.cowextsize = 2;
+    s.world.pages.clear();
+    s.world.cow = vec![CowExtent::Unwritten; 2];
+    accepted(&s);
+}
+
+#[test]
+fn w18_delalloc_cow_reservation_is_held_by_a_dirty_page() {
+    // A dirty page anywhere over the delalloc run holds the whole reservation.
+    accepted(&cow("DDDD", "NNND"));
+    rejected(cow("DDDD", ""), COW_DELALLOC_DIRTY);
+    // A writeback page was already mapped: its delalloc was converted.
+    rejected(cow("DDNU", "W"), COW_DELALLOC_DIRTY);
+    // Each run on its own.
+    let mut s = cow("DNDD", "NNND");
+    rejected(s.clone(), COW_DELALLOC_DIRTY);
+    validity::normalise(&mut s);
+    assert_eq!(s.world.cow, diofuzz::generators::cow_fork("NNDD").unwrap());
+}
+
 #[test]
 fn f1_fault_sites_of_another_filesystem() {
     let mut x = xfs();
@@ -399,6 +472,10 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W12-reflink" => "REFLINK_FEATURE",
         "W13-device-units" => "DEVICE_UNITS",
         "W14-xfs-release" => "XFS_NO_BUSY_FOLIO",
+        "W15-cow-fork" => "COW_FORK_REFLINK",
+        "W16-cow-delalloc" => "COW_DELALLOC_COW_INODE",
+        "W17-cowextsize" => "COW_EXTSIZE_ONE",
+        "W18-cow-delalloc-dirty" => "COW_DELALLOC_DIRTY",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

@@ -62,6 +62,21 @@ pub fn pages(spec: &str) -> Result<Vec<PageState>, String> {
         .collect()
 }
 
+/// An XFS CoW fork at rest from letters, one per block: N none, D delalloc reservation, U
+/// unwritten preallocation.
+pub fn cow_fork(spec: &str) -> Result<Vec<CowExtent>, String> {
+    spec.chars()
+        .map(|c| match c {
+            'N' => Ok(CowExtent::None),
+            'D' => Ok(CowExtent::Delalloc),
+            'U' => Ok(CowExtent::Unwritten),
+            _ => Err(format!(
+                "unknown CoW-fork letter '{c}' in \"{spec}\" (valid: N D U)"
+            )),
+        })
+        .collect()
+}
+
 pub fn written() -> BlockState {
     BlockState {
         kind: Extent::Written,

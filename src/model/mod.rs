@@ -100,6 +100,11 @@ pub struct Cx<'a> {
     pub disk: Vec<u32>,
     /// XFS CoW staging content per sector (made visible by a remap at end_io).
     pub cow: Vec<u32>,
+    /// XFS CoW fork per fs block: Hole = no CoW extent, Delalloc = a reservation, Unwritten = a
+    /// preallocated staging extent, Written = staging blocks a write is in progress on.
+    pub cow_kind: Vec<Extent>,
+    /// CoW mappings handed to iomap that the CoW fork does not back with written blocks: O10.
+    pub cow_errors: Vec<&'static str>,
     pub pages: Vec<PageState>,
     /// Page-cache content per sector (meaningful where the page is cached).
     pub cache: Vec<u32>,
@@ -223,6 +228,8 @@ impl<'a> Cx<'a> {
                 orphan: false,
             },
             cow: vec![TAG_ZERO; nsect],
+            cow_kind: Vec::new(),
+            cow_errors: Vec::new(),
             disk,
             cache: vec![TAG_ZERO; nsect],
             pages,
@@ -413,6 +420,8 @@ pub struct Execution {
     pub pinned_left: u64,
     /// See [`Cx::pin_errors`].
     pub pin_errors: Vec<&'static str>,
+    /// See [`Cx::cow_errors`].
+    pub cow_errors: Vec<&'static str>,
     pub path: Vec<&'static str>,
 }
 
@@ -511,6 +520,7 @@ fn run_with(s: &Scenario, v: &'static Variant, trace: bool) -> Execution {
         dio_error_masked: cx.dio_error_masked,
         pinned_left: cx.pinned_pages,
         pin_errors: cx.pin_errors,
+        cow_errors: cx.cow_errors,
         path: cx.path,
     }
 }

@@ -29,7 +29,10 @@
 //!   "SITE:ERRNO:NTH" strings, the site as the kernel function the trace names
 //!   ("ext4_map_blocks(create):ENOSPC:0"; the Rust name, "Ext4MapBlocksCreate", is read too);
 //! - `race`: race names ("none", "MmapRedirty", "FcntlToggleDirect", "LockContended",
-//!   "InodeFlagChangedAfterOpen:N").
+//!   "InodeFlagChangedAfterOpen:N");
+//! - `cow`: the XFS CoW fork at rest, one letter per block (N none, D delalloc reservation, U
+//!   unwritten preallocation); `cowextsize`: the cowextsize hint in blocks (0 = none, the default
+//!   32) -- docs/model-state.md.
 
 pub use diofuzz::check_domain::{Domain, PairCoverage, DEFAULT_DOMAIN, DIMENSIONS};
 use diofuzz::oracle::{self, Prop};

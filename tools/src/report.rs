@@ -48,7 +48,7 @@ pub struct ReportOpts {
     /// fstests test number to use (tests/generic/NNN; renumber when submitting)
     #[arg(long, value_name = "NNN", default_value = "900")]
     pub seq: u32,
-    /// The finding to lead with when the input has several (O1..O9) [default: the first]
+    /// The finding to lead with when the input has several (O1..O10) [default: the first]
     #[arg(long, value_name = "PROPERTY")]
     pub property: Option<String>,
     /// Output folder [default: docs/findings/<id>]
@@ -71,6 +71,7 @@ fn contract(p: Prop) -> &'static str {
         Prop::O7 => "A WARN_ON/WARN_ON_ONCE must not be reachable from user space.",
         Prop::O8 => "A direct write that the direct-I/O path rejects (misaligned position, length or buffer, a pinning or bio error before any data was written) must return that error (open(2): EINVAL for unaligned O_DIRECT; fstests generic/767). Only the filesystem's own fallback signal (-ENOTBLK: page-cache invalidation failure, indirect hole, XFS CoW bounce) may send it to the page cache; the error must not become a buffered success.",
         Prop::O9 => "Every user page that bio_iov_iter_get_pages() pins (FOLL_PIN) for a bio must be released exactly once (bio_release_pages), on every path: a leaked pin keeps user memory pinned for good, a double release corrupts the page's pin count.",
+        Prop::O10 => "XFS stages a CoW direct write in written CoW-fork blocks: iomap writes through the IOMAP_F_SHARED mapping, and I/O completion remaps only written CoW extents into the file (xfs_reflink_end_cow_extent_locked). A mapping over a delalloc reservation fails the write with -EIO (iomap: Direct I/O collision with buffered writes); one over unwritten CoW blocks loses the data written there. The DEBUG assertion xfs_check_atomic_cow_conversion (8d7bba1e8314) checks the same.",
     }
 }
 

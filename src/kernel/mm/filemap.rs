@@ -56,7 +56,14 @@ fn writeback_page(cx: &mut Cx, p: usize) {
     let mut id = None;
     for lblk in (a / spb) as u64..=((b - 1) / spb) as u64 {
         let blk = cx.blk(lblk);
-        if blk.kind != Extent::Written {
+        // XFS: a block with a CoW-fork extent is written through the CoW fork and remapped at
+        // ioend (a new, unshared extent).
+        if cx.fs == crate::scenario::FsKind::Xfs
+            && crate::kernel::fs::xfs::xfs_reflink::xfs_writeback_cow_block(cx, lblk)
+        {
+            let ext = *id.get_or_insert_with(|| cx.new_extent_id());
+            cx.set_blk(lblk, Blk::new(Extent::Written, ext));
+        } else if blk.kind != Extent::Written {
             let ext = match blk.kind {
                 Extent::Unwritten => blk.extent,
                 _ => *id.get_or_insert_with(|| cx.new_extent_id()),

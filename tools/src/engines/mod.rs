@@ -215,7 +215,7 @@ pub fn fuzz(o: &FuzzOpts) -> Result<i32, String> {
         jobs: o.jobs,
         suppress: supp,
         corpus,
-        work,
+        work: work.clone(),
         findings: findings.clone(),
         write_findings: true,
         merge_back: !o.no_merge,
@@ -224,10 +224,20 @@ pub fn fuzz(o: &FuzzOpts) -> Result<i32, String> {
         bins,
         stop_when_all: Vec::new(),
         mutator,
-        collect: false,
+        collect: o.record_and_continue,
     };
     let (res, triage) = run::run_session(cfg, cfgv)?;
-    let text = summary(&res, &triage, &findings);
+    let mut text = summary(&res, &triage, &findings);
+    if o.record_and_continue {
+        for e in &res.engines {
+            let d = work.join(&e.engine).join("collect");
+            text.push_str(&format!(
+                "recorded (record-and-continue), {}: {} (signatures.tsv and one .input per signature; replaced by the next session)\n",
+                e.engine,
+                d.display()
+            ));
+        }
+    }
     println!("{text}");
     let _ = std::fs::create_dir_all(&findings);
     let _ = std::fs::write(findings.join("summary.txt"), &text);

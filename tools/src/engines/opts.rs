@@ -148,6 +148,10 @@ pub struct FuzzOpts {
     /// engines' own) [default: $DIOFUZZ_MUTATOR, else field]
     #[arg(long, value_name = "field|bytes", value_parser = parse_mutator)]
     pub mutator: Option<Mode>,
+    /// Record each new signature with its time and its input and keep fuzzing (DIOFUZZ_COLLECT),
+    /// instead of stopping the engine at the first finding: for soaks and long campaigns
+    #[arg(long)]
+    pub record_and_continue: bool,
 }
 
 /// Parse a mutator name (field or bytes).
@@ -246,6 +250,16 @@ mod tests {
         assert!(Engine::parse_list("jazzer").is_err());
         assert_eq!(Engine::parse_minimiser("afl++").unwrap(), Engine::Afl);
         assert!(Engine::parse_minimiser("all").is_err());
+    }
+
+    #[test]
+    fn record_and_continue_is_off_unless_asked() {
+        assert!(!parse_fuzz(&[]).unwrap().record_and_continue);
+        assert!(
+            parse_fuzz(&["--record-and-continue"])
+                .unwrap()
+                .record_and_continue
+        );
     }
 
     #[test]

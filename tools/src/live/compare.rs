@@ -288,6 +288,7 @@ pub fn kernel_execution(s: &Scenario, x: &Execution, o: &Observation) -> Executi
         dio_error_masked: None,
         pinned_left: 0,
         pin_errors: Vec::new(),
+        cow_errors: Vec::new(),
         path: vec!["live kernel"],
     }
 }

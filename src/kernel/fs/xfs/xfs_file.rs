@@ -454,7 +454,7 @@ pub fn xfs_dio_write_end_io(cx: &mut Cx, ki: &Kiocb, size: u64, error: i64, flag
                 offset >> cx.blkbits,
                 (offset + size).div_ceil(cx.bs) - (offset >> cx.blkbits),
             );
-            let one_step = ki.has(IOCB_ATOMIC) && xfs_cow_run(cx, b, nb) == (true, nb);
+            let one_step = ki.has(IOCB_ATOMIC) && xfs_cow_run(cx, b, nb) == (Extent::Written, nb);
             let e = xfs_reflink_end_cow(cx, offset, size);
             if e == 0 && one_step {
                 cx.decide("xfs_reflink_end_cow: one remap transaction over the whole atomic write");

@@ -204,6 +204,7 @@ pub fn xfs_direct_write_iomap_begin(
                     );
                     return Err(cx.ret(F, -ENOPROTOOPT));
                 }
+                xfs_check_cow_mapping(cx, &cmap);
                 // out_found_cow: only IOMAP_F_SHARED (no F_DIRTY, no F_ATOMIC_BIO, as in 6.18):
                 // an atomic write over a shared range is written as ordinary bios into the CoW
                 // staging blocks and made visible by the atomic remap at end_io.
@@ -311,25 +312,71 @@ pub fn xfs_atomic_write_cow_iomap_begin(
     let bb = cx.blkbits;
     let offset_fsb = offset >> bb;
     let end_fsb = (offset + length).div_ceil(cx.bs);
-    // A CoW fork extent at offset_fsb (an earlier mapping of this write, or the HW attempt's CoW
-    // allocation) is used as it is; otherwise the CoW fork hole up to the next CoW extent is
-    // allocated (xfs_trans_alloc_inode + xfs_bmapi_write(COWFORK|PREALLOC)) and converted to
-    // written.
-    let (found, n) = xfs_cow_run(cx, offset_fsb, end_fsb - offset_fsb);
-    if !found {
-        if let Some(e) = cx.fault(Site::XfsIomapBegin) {
-            cx.decide("xfs_atomic_write_cow_iomap_begin: CoW allocation failed");
-            return Err(cx.ret(F, e));
+    let count_fsb = end_fsb - offset_fsb;
+    // retry: (after convert_delay)
+    let mut converted_delay = false;
+    let cmap = loop {
+        let (k, n) = xfs_cow_run(cx, offset_fsb, count_fsb);
+        match k {
+            Extent::Delalloc if cx.v.xfs_atomic_cow_convert_delay && !converted_delay => {
+                // convert_delay: xfs_bmapi_convert_delalloc(XFS_COW_FORK), then retry.
+                cx.decide("xfs_atomic_write_cow_iomap_begin: delalloc CoW reservation -> convert_delay, retry");
+                if let Some(e) = cx.fault(Site::XfsIomapBegin) {
+                    cx.decide("xfs_atomic_write_cow_iomap_begin: CoW allocation failed");
+                    return Err(cx.ret(F, e));
+                }
+                xfs_cow_convert_delalloc(cx, offset_fsb);
+                converted_delay = true;
+            }
+            Extent::Hole => {
+                // The CoW-fork hole up to the next CoW extent: transaction, then
+                // xfs_bmapi_write(COWFORK | PREALLOC | EXTSZALIGN), unwritten.
+                if let Some(e) = cx.fault(Site::XfsIomapBegin) {
+                    cx.decide("xfs_atomic_write_cow_iomap_begin: CoW allocation failed");
+                    return Err(cx.ret(F, e));
+                }
+                xfs_bmapi_write_cow(cx, offset_fsb, n);
+                cx.decide("xfs_atomic_write_cow_iomap_begin: range staged in the CoW fork");
+                break (Extent::Unwritten, n, false);
+            }
+            // found: the extent at the offset, trimmed to the write range. Before 8d54eacd82a0 a
+            // delalloc extent arrives here too: its br_state is XFS_EXT_NORM, so it is returned
+            // as it is (a DELALLOC mapping).
+            k => {
+                if k == Extent::Delalloc {
+                    cx.decide("xfs_atomic_write_cow_iomap_begin: delalloc CoW extent returned as the mapping");
+                }
+                break (k, n, true);
+            }
         }
-        xfs_cow_stage(cx, offset_fsb, n);
-        cx.decide("xfs_atomic_write_cow_iomap_begin: range staged in the CoW fork");
+    };
+    let (k, n, found) = cmap;
+    if k == Extent::Unwritten {
+        // found: xfs_reflink_convert_cow_locked() -- 8d7bba1e8314: exactly cmap; before: from the
+        // offset over the whole write range (count_fsb; in the allocation path the hole's length).
+        let conv = if cx.v.xfs_atomic_cow_trim || !found {
+            n
+        } else {
+            count_fsb
+        };
+        if conv > n {
+            cx.decide(
+                "xfs_atomic_write_cow_iomap_begin: converts the write range, not the mapping",
+            );
+        }
+        xfs_reflink_convert_cow_locked(cx, offset_fsb, conv);
     }
     let cmap = Imap {
         startoff: offset_fsb,
         blockcount: n,
-        kind: Extent::Written,
+        kind: if k == Extent::Delalloc {
+            Extent::Delalloc
+        } else {
+            Extent::Written
+        },
         extent: cx.new_extent_id(),
     };
+    xfs_check_cow_mapping(cx, &cmap);
     let m = xfs_bmbt_to_iomap(cx, &cmap, IOMAP_F_SHARED);
     cx.ret(F, 0);
     Ok(m)
