@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # diofuzz lab in CI: install QEMU and the guest's host tools, boot the newest Debian kernel
 # (downloaded into the cache when it is empty) and run ext4 atomic writes on the scsi_debug
-# disk plus XFS on loop (>= 50 scenarios), print the agreement; then the lab integration tests.
+# disk plus XFS on loop and the raw block device on a disk partition (90 scenarios), print the
+# agreement; then the lab integration tests.
 # Prints an explicit SKIP line with the reason when the machine cannot; never a silent pass.
 set -u
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ cargo build -q --release || exit 1
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # The newest kernel with modules; the first run downloads it (~120 MB) into ~/.cache/diofuzz/lab.
-./target/release/diofuzz lab --kernel newest --groups ext4-disk,xfs-loop --count 30 --seed 1 --out "$out"
+./target/release/diofuzz lab --kernel newest --groups ext4-disk,xfs-loop,bdev-disk --count 30 --seed 1 --out "$out"
 rc=$?
 # 0: all agree; 1: disagreements or kernel findings (reported above, the matrix is the output).
 [ $rc -le 1 ] || { echo "FAIL: diofuzz lab exited $rc"; exit 1; }

@@ -60,6 +60,22 @@ pub static BACKPORTS: &[Backport] = &[
         evidence: "diofuzz lab (docs/lab-bench.md): on Debian 6.17.13 it alone turns 52 of 1500 disagreements with v6.17 into agreement (misaligned-buffer ext4 O_DIRECT writes return -EINVAL, the v6.18 behaviour, where v6.17 falls back to buffered IO); on 6.17.8 (the oldest Debian 6.17 build) the same 14 of 150 ext4-loop scenarios disagree with plain v6.17",
         apply: |v| v.ext4_iomap_end = crate::variant::Ext4IomapEnd::None,
     },
+    Backport {
+        commit: "8d54eacd82a0",
+        title: "XFS software atomic writes convert a delalloc CoW reservation before use (no -EIO)",
+        series: (6, 17),
+        since: 8,
+        evidence: "stable 8e31320fd1c3 in the 13 Nov 2025 linux-6.17.y push; diofuzz repro corpus/regressions/cow_xfs_atomic_delalloc_eio --run --kernel K (docs/model-state.md): Debian 6.16.12 returns -EIO as v6.16 predicts, 6.17.8 and 6.17.13 write the 4096 bytes",
+        apply: |v| v.xfs_atomic_cow_convert_delay = true,
+    },
+    Backport {
+        commit: "8d7bba1e8314",
+        title: "XFS software atomic writes convert only the CoW mapping returned, not the whole write range",
+        series: (6, 17),
+        since: 8,
+        evidence: "stable 77a1fb9d17af in the same 13 Nov 2025 linux-6.17.y push as 8e31320fd1c3 (docs/model-state.md)",
+        apply: |v| v.xfs_atomic_cow_trim = true,
+    },
 ];
 
 /// Parse "6.17.13+deb13-amd64" (or "6.17.13", "v6.17.13") into (6, 17, 13); the point release
@@ -111,8 +127,9 @@ mod tests {
     #[test]
     fn a_release_gets_its_series_backports_only() {
         let names = |r: &str| for_release(r).iter().map(|b| b.commit).collect::<Vec<_>>();
-        assert_eq!(names("6.17.13+deb13-amd64"), vec!["963845748fe6"]);
-        assert_eq!(names("6.17.8"), vec!["963845748fe6"]);
+        let six_17 = vec!["963845748fe6", "8d54eacd82a0", "8d7bba1e8314"];
+        assert_eq!(names("6.17.13+deb13-amd64"), six_17);
+        assert_eq!(names("6.17.8"), six_17);
         assert!(
             names("6.17.7").is_empty(),
             "before the first release known to carry it"
@@ -130,6 +147,9 @@ mod tests {
         // Everything else is the base's.
         let mut back = v.clone();
         back.ext4_iomap_end = base.ext4_iomap_end;
+        back.xfs_atomic_cow_convert_delay = base.xfs_atomic_cow_convert_delay;
+        back.xfs_atomic_cow_trim = base.xfs_atomic_cow_trim;
+        assert!(v.xfs_atomic_cow_convert_delay && v.xfs_atomic_cow_trim);
         assert_eq!(
             serde_json::to_string(&back).unwrap(),
             serde_json::to_string(base).unwrap()

@@ -128,6 +128,10 @@ pub const DEVICE_UNITS: [(u32, u32); 8] = [
     (16384, 65536),
 ];
 
+/// Device DMA alignment masks worth trying (`world.device.dma_alignment`): a loop device's
+/// default 511, a SCSI disk's 3 (x86; also NVMe's), 7, and a page (the largest blk_validate_limits takes).
+pub const DMA_ALIGNMENTS: [u32; 4] = [DEFAULT_DMA_ALIGNMENT, 7, 3, 4095];
+
 /// RWF combinations `check` uses for writes (atomic alone and with its companions).
 pub const RWF_SETS: [u32; 7] = [
     RWF_ATOMIC,

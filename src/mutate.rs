@@ -578,6 +578,8 @@ fn set_field(s: &mut Scenario, f: Field, rng: &mut Rng) {
             let d = &mut s.world.device;
             if rng.chance(1, 6) {
                 d.stable_writes ^= true;
+            } else if rng.chance(1, 5) {
+                d.dma_alignment = rng.pick(&domain::DMA_ALIGNMENTS);
             } else {
                 let (a, b) = rng.pick(&domain::DEVICE_UNITS);
                 d.awu_min = a;

@@ -34,6 +34,11 @@
 //! | next (optional) | [`COW_SECTION`] (0xC0) opens the XFS CoW-fork section; any other byte, or none, means an empty CoW fork and no cowextsize hint (every input written before the section existed decodes as before) |
 //! | next, ... | number of CoW-fork blocks (at most 32), then one byte each: see [`CowExtent`] |
 //! | next | cowextsize hint: 0 = none (the default 32 blocks), k = 2^((k-1) mod 6) blocks |
+//! | next (optional) | [`DMA_SECTION`] (0xD0) opens the device DMA-alignment section (after the CoW-fork section when there is one); any other byte, or none, means the default 511 |
+//! | next | `world.device.dma_alignment`: 0 = 511, k = 1..12: 2^k - 1, other values modulo 16, 13-15 as 12 |
+//!
+//! Both optional sections came after format 1: an input written before them decodes as before,
+//! and [`Scenario::encode`] writes a section only when it is not empty / not the default.
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
@@ -172,7 +177,7 @@ impl Default for World {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Device {
     /// Atomic write unit min/max in bytes (0 = the device has no atomic write support).
@@ -180,6 +185,32 @@ pub struct Device {
     pub awu_max: u32,
     /// The device needs stable pages during writeback (XFS bounces from 7.0).
     pub stable_writes: bool,
+    /// queue_limits.dma_alignment: the mask user memory of a direct I/O must clear (sysfs
+    /// `queue/dma_alignment`). 511 ([`DEFAULT_DMA_ALIGNMENT`], blk_validate_limits()'s default
+    /// and a loop device's) when absent; a SCSI disk has 3 on x86 (scsi_init_limits: the larger of
+    /// the host's 3 and dma_get_cache_alignment() - 1; sysfs shows 3 for scsi_debug in the lab,
+    /// 6.12-7.3). Valid values are 2^k - 1, k = 1..12 (rule W19).
+    #[serde(skip_serializing_if = "is_default_dma_alignment")]
+    pub dma_alignment: u32,
+}
+
+/// blk_validate_limits() (block/blk-settings.c, 6.11+; read in 6.12 and 7.3.4): a driver that
+/// leaves dma_alignment 0 gets SECTOR_SIZE - 1. Loop does not set it.
+pub const DEFAULT_DMA_ALIGNMENT: u32 = 511;
+
+fn is_default_dma_alignment(v: &u32) -> bool {
+    *v == DEFAULT_DMA_ALIGNMENT
+}
+
+impl Default for Device {
+    fn default() -> Self {
+        Device {
+            awu_min: 0,
+            awu_max: 0,
+            stable_writes: false,
+            dma_alignment: DEFAULT_DMA_ALIGNMENT,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -774,6 +805,11 @@ impl Reader<'_, '_> {
         }
         u8::arbitrary(self.u).unwrap_or(0)
     }
+    /// An optional field: absent is its ordinary value, so it is not reported as read past the
+    /// end.
+    fn appended(&mut self) -> u8 {
+        u8::arbitrary(self.u).unwrap_or(0)
+    }
     /// The input is used up (an optional section that is absent is not a short field).
     fn at_end(&self) -> bool {
         self.u.is_empty()
@@ -800,6 +836,31 @@ fn unit_nibble(v: u32) -> Result<u8, EncodeError> {
 }
 
 const BUF_ALIGNS: [u32; 4] = [4096, 512, 8, 1];
+
+/// The marker byte of the optional device DMA-alignment section (after the races and the
+/// optional CoW-fork section).
+pub const DMA_SECTION: u8 = 0xD0;
+
+/// The DMA-alignment section's byte: 0 = the default 511, k = 2^k - 1 (k above 12 as 12: the
+/// block layer refuses a dma_alignment above PAGE_SIZE).
+fn dma_alignment_from_byte(b: u8) -> u32 {
+    match b & 15 {
+        0 => DEFAULT_DMA_ALIGNMENT,
+        k => (1u32 << k.min(12)) - 1,
+    }
+}
+fn dma_alignment_byte(v: u32) -> Result<u8, EncodeError> {
+    if v == DEFAULT_DMA_ALIGNMENT {
+        return Ok(0);
+    }
+    let k = (v + 1).trailing_zeros();
+    if v == 0 || !(v + 1).is_power_of_two() || k > 12 {
+        return Err(EncodeError(format!(
+            "dma_alignment {v} is not 2^k - 1 for k in 1..12"
+        )));
+    }
+    Ok(k as u8)
+}
 
 impl<'a> Arbitrary<'a> for Scenario {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
@@ -878,6 +939,7 @@ impl Scenario {
             awu_min: nibble_unit(b1 & 15),
             awu_max: nibble_unit(b1 >> 4),
             stable_writes: b0 & 0x80 != 0,
+            dma_alignment: DEFAULT_DMA_ALIGNMENT,
         };
         let m = u.byte("world.mount");
         let mount = Mount {
@@ -910,7 +972,7 @@ impl Scenario {
         let pages = (0..np)
             .map(|_| PageState::from_byte(u.byte("world.pages")))
             .collect();
-        let world = World {
+        let mut world = World {
             blkbits,
             lbs_bits,
             cluster_bits,
@@ -980,14 +1042,20 @@ impl Scenario {
                 races.push(r);
             }
         }
-        let mut world = world;
-        if !u.at_end() && u.byte("world.cow") == COW_SECTION {
+        // Optional sections, in this order: the CoW fork (COW_SECTION), the device's DMA
+        // alignment (DMA_SECTION).
+        let mut next = (!u.at_end()).then(|| u.appended());
+        if next == Some(COW_SECTION) {
             let n = (u.byte("world.cow") as usize) % (MAX_BLOCKS + 1);
             world.cow = (0..n)
                 .map(|_| CowExtent::from_byte(u.byte("world.cow")))
                 .collect();
             let k = u.byte("world.cowextsize");
             world.cowextsize = if k == 0 { 0 } else { 1 << ((k - 1) % 6) };
+            next = (!u.at_end()).then(|| u.appended());
+        }
+        if next == Some(DMA_SECTION) {
+            world.device.dma_alignment = dma_alignment_from_byte(u.appended());
         }
         Ok(Scenario {
             fs,
@@ -1152,6 +1220,11 @@ impl Scenario {
             out.push(w.cow.len() as u8);
             out.extend(w.cow.iter().map(|c| c.to_byte()));
             out.push(k);
+        }
+        // The DMA-alignment section only when it is not the default.
+        let dma = dma_alignment_byte(w.device.dma_alignment)?;
+        if dma != 0 {
+            out.extend_from_slice(&[DMA_SECTION, dma]);
         }
         Ok(out)
     }

@@ -112,6 +112,9 @@ rules! {
     COW_DELALLOC_DIRTY = 22, "W18-cow-delalloc-dirty",
         "a delalloc CoW reservation none of whose blocks lies under a dirty page",
         "a CoW-fork delalloc extent is reserved by a buffered write (xfs_buffered_write_iomap_begin) together with the dirty folios it covers, and the first writeback of any of them converts the whole extent (xfs_map_blocks -> xfs_bmapi_convert_delalloc(XFS_COW_FORK) allocates br_blockcount blocks); a failed buffered write punches its own range (xfs_buffered_write_iomap_end, both forks since 6.12). So a delalloc CoW extent still in the fork has a dirty folio over one of its blocks (the speculative cowextsize part has none of its own). Not taken as worlds (blind spots, not false alarms): a failed write's speculative tail, and the remainder a writeback leaves when fragmented free space gives xfs_bmapi_convert_delalloc less than the extent (the model's allocator never does). Read in 7.3.4";
+    DMA_ALIGNMENT_MASK = 23, "W19-dma-alignment",
+        "a device DMA alignment that is not a mask 2^k - 1 of 2 bytes to PAGE_SIZE",
+        "block/blk-settings.c blk_validate_limits (6.11+, read in 6.12 and 7.3.4): a dma_alignment of 0 becomes SECTOR_SIZE - 1, one above PAGE_SIZE is refused (WARN_ON_ONCE, -EINVAL); drivers set masks (SCSI scsi_init_limits: max(shost->dma_alignment, dma_get_cache_alignment() - 1); NVMe 3; stacking takes the max), and blk_queue_dma_alignment takes a mask";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -597,6 +600,12 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 )
             })
         }
+        // W19-dma-alignment
+        23 => {
+            let m = w.device.dma_alignment;
+            (m == 0 || m > 4095 || !(m + 1).is_power_of_two())
+                .then(|| msg!(detail, "dma_alignment {m}"))
+        }
         _ => None,
     }
 }
@@ -992,6 +1001,16 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                     f.errno = EIO;
                 }
             }
+        }
+        // W19-dma-alignment: what the block layer would make of it (0 -> 511), else the next
+        // mask up, at most PAGE_SIZE - 1.
+        23 => {
+            let d = &mut s.world.device;
+            d.dma_alignment = match d.dma_alignment {
+                0 => DEFAULT_DMA_ALIGNMENT,
+                m if m >= 4095 => 4095,
+                m => (m + 1).next_power_of_two() - 1,
+            };
         }
         _ => {}
     }

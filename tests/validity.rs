@@ -353,6 +353,22 @@ fn w18_delalloc_cow_reservation_is_held_by_a_dirty_page() {
 }
 
 #[test]
+fn w19_dma_alignment_is_a_mask_up_to_a_page() {
+    let mut s = ext4();
+    for m in [1, 7, 511, 4095] {
+        s.world.device.dma_alignment = m;
+        accepted(&s);
+    }
+    for (bad, fixed) in [(0, 511), (8, 15), (6, 7), (4096, 4095), (u32::MAX, 4095)] {
+        s.world.device.dma_alignment = bad;
+        rejected(s.clone(), DMA_ALIGNMENT_MASK);
+        let mut t = s.clone();
+        validity::normalise(&mut t);
+        assert_eq!(t.world.device.dma_alignment, fixed, "{bad}");
+    }
+}
+
+#[test]
 fn f1_fault_sites_of_another_filesystem() {
     let mut x = xfs();
     x.faults = vec![Fault {
@@ -476,6 +492,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W16-cow-delalloc" => "COW_DELALLOC_COW_INODE",
         "W17-cowextsize" => "COW_EXTSIZE_ONE",
         "W18-cow-delalloc-dirty" => "COW_DELALLOC_DIRTY",
+        "W19-dma-alignment" => "DMA_ALIGNMENT_MASK",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

@@ -109,6 +109,7 @@ pub fn atomic_write(
                 awu_min: 4096,
                 awu_max: 65536,
                 stable_writes: false,
+                ..Device::default()
             },
             i_size,
             blocks,

@@ -40,12 +40,14 @@ impl Rng {
 }
 
 /// An atomic-capable block device a run may format (a scsi_debug disk inside `diofuzz lab`): its
-/// atomic write units and logical block size, from sysfs.
+/// atomic write units, logical block size and DMA alignment mask, from sysfs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Disk {
     pub awu_min: u32,
     pub awu_max: u32,
     pub lbs_bits: u8,
+    /// queue/dma_alignment (3 on the lab's scsi_debug disk).
+    pub dma_alignment: u32,
 }
 
 /// Scenario number `index` of `seed` for filesystem `fs`.
@@ -66,6 +68,9 @@ pub fn generate_on(
     let mut r = Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ (fs as u64) << 56);
     // Warm up so neighbouring seeds diverge.
     r.next_u64();
+    if fs == FsKind::Bdev {
+        return generate_bdev(&mut r, disk);
+    }
     let mut s = Scenario {
         fs,
         ..Default::default()
@@ -78,6 +83,7 @@ pub fn generate_on(
         w.lbs_bits = d.lbs_bits;
         w.device.awu_min = d.awu_min;
         w.device.awu_max = d.awu_max;
+        w.device.dma_alignment = d.dma_alignment;
         if fs == FsKind::Ext4 {
             w.cluster_bits = cluster_bits;
         }
@@ -162,20 +168,7 @@ pub fn generate_on(
         (false, FsKind::Xfs) => 50,
         (false, _) => 30,
     });
-    q.open.direct = r.pct(if atomic { 92 } else { 80 });
-    q.open.append = r.pct(7);
-    q.open.dsync = r.pct(8);
-    q.open.sync = r.pct(4);
-    q.rwf = Rwf {
-        atomic,
-        nowait: r.pct(10),
-        dsync: r.pct(8),
-        append: r.pct(5),
-        noappend: r.pct(2),
-        hipri: r.pct(2),
-        dontcache: r.pct(3),
-        sync: r.pct(3),
-    };
+    request_flags(&mut r, q, atomic, [80, 7, 5]);
     q.read = atomic && r.pct(3);
     if atomic {
         // Powers of two from one sector to 16 blocks, mostly block multiples.
@@ -210,6 +203,36 @@ pub fn generate_on(
             q.pos += 1;
         }
     }
+    user_buffer(&mut r, &mut s);
+    if !s.world.pages.is_empty() && r.pct(2) {
+        s.races.push(Race::MmapRedirty);
+    }
+    s
+}
+
+/// Open flags and RWF flags of the request: `pct` = [O_DIRECT when not atomic, O_APPEND,
+/// RWF_APPEND] in percent (an atomic request is O_DIRECT in 92 %).
+fn request_flags(r: &mut Rng, q: &mut crate::scenario::Request, atomic: bool, pct: [u64; 3]) {
+    q.open.direct = r.pct(if atomic { 92 } else { pct[0] });
+    q.open.append = r.pct(pct[1]);
+    q.open.dsync = r.pct(8);
+    q.open.sync = r.pct(4);
+    q.rwf = Rwf {
+        atomic,
+        nowait: r.pct(10),
+        dsync: r.pct(8),
+        append: r.pct(pct[2]),
+        noappend: r.pct(2),
+        hipri: r.pct(2),
+        dontcache: r.pct(3),
+        sync: r.pct(3),
+    };
+}
+
+/// The user buffer of the request (iovec segments, alignment, where it stops being faultable)
+/// and an fcntl O_DIRECT toggle, the same for files and block devices.
+fn user_buffer(r: &mut Rng, s: &mut Scenario) {
+    let q = &mut s.request;
     q.nr_segs = if r.pct(88) { 1 } else { 2 + r.below(2) as u8 };
     q.buf_align = if r.pct(85) {
         4096
@@ -223,9 +246,97 @@ pub fn generate_on(
     if r.pct(4) {
         s.races.push(Race::FcntlToggleDirect);
     }
-    if !s.world.pages.is_empty() && r.pct(2) {
-        s.races.push(Race::MmapRedirty);
+}
+
+/// A block-device scenario (blkdev_write_iter): a device of 16..64 KiB whose 4 KiB blocks hold
+/// old data or zeroes, some cached pages, and a write that sometimes reaches or crosses the device
+/// end. On `disk` the device is a partition of it (its atomic units, logical block size and DMA
+/// alignment), else a loop device (no atomic unit; 512-byte or, 15 %, 4 KiB logical blocks).
+fn generate_bdev(r: &mut Rng, disk: Option<&Disk>) -> Scenario {
+    let mut s = Scenario {
+        fs: FsKind::Bdev,
+        ..Default::default()
+    };
+    let w = &mut s.world;
+    w.blkbits = 12;
+    match disk {
+        Some(d) => {
+            w.lbs_bits = d.lbs_bits;
+            w.device.awu_min = d.awu_min;
+            w.device.awu_max = d.awu_max;
+            w.device.dma_alignment = d.dma_alignment;
+        }
+        None => w.lbs_bits = if r.pct(15) { 12 } else { 9 },
     }
+    let bs = 4096u64;
+    let nblk = 4 + r.below(13);
+    let size = nblk * bs;
+    w.i_size = size;
+    let mut blocks: Vec<BlockState> = (0..nblk)
+        .map(|_| BlockState {
+            kind: if r.pct(50) {
+                Extent::Written
+            } else {
+                Extent::Hole
+            },
+            ..BlockState::default()
+        })
+        .collect();
+    while blocks.last().is_some_and(|b| b.kind == Extent::Hole) {
+        blocks.pop();
+    }
+    w.blocks = blocks;
+    let mut pages: Vec<PageState> = (0..nblk.min(10))
+        .map(|_| {
+            let k = r.below(100);
+            if k < 20 {
+                PageState::Clean
+            } else if k < 32 {
+                PageState::Dirty
+            } else {
+                PageState::None
+            }
+        })
+        .collect();
+    while pages.last() == Some(&PageState::None) {
+        pages.pop();
+    }
+    w.pages = pages;
+    let lbs = 1u64 << w.lbs_bits;
+    let q = &mut s.request;
+    let atomic = r.pct(if disk.is_some() { 60 } else { 30 });
+    request_flags(r, q, atomic, [85, 3, 3]);
+    q.len = if atomic {
+        let l = if r.pct(80) {
+            bs << r.below(5)
+        } else {
+            lbs << r.below(4)
+        };
+        if r.pct(4) {
+            l + SECTOR
+        } else {
+            l
+        }
+    } else if r.pct(70) {
+        (1 + r.below(8)) * bs
+    } else {
+        (1 + r.below(16)) * SECTOR
+    };
+    // Mostly inside the device and aligned to the length (atomic) or the block; sometimes ending
+    // at or crossing the device end, rarely at or past it.
+    let unit = if atomic { q.len.max(lbs) } else { bs };
+    q.pos = match r.below(100) {
+        0..=69 => r.below((size / unit).max(1)) * unit,
+        70..=79 => size.saturating_sub(q.len) / unit * unit,
+        80..=91 => size.saturating_sub(q.len / 2) / SECTOR * SECTOR,
+        92..=95 => size,
+        _ => r.below(size / SECTOR) * SECTOR,
+    };
+    // (A position past the end cannot be reached: lseek on a block device refuses it.)
+    if r.pct(3) && q.pos < size {
+        q.pos += 1;
+    }
+    user_buffer(r, &mut s);
     s
 }
 
@@ -257,6 +368,7 @@ mod tests {
             awu_min: 1024,
             awu_max: 65536,
             lbs_bits: 9,
+            dma_alignment: 7,
         };
         let mut atomic = 0;
         for fs in [FsKind::Ext4, FsKind::Xfs] {
@@ -277,6 +389,39 @@ mod tests {
             generate_on(3, 9, FsKind::Xfs, None, 0),
             generate(3, 9, FsKind::Xfs)
         );
+    }
+
+    #[test]
+    fn bdev_scenarios_are_real_devices() {
+        let d = Disk {
+            awu_min: 1024,
+            awu_max: 65536,
+            lbs_bits: 9,
+            dma_alignment: 7,
+        };
+        let (mut atomic, mut at_end, mut cached) = (0, 0, 0);
+        for i in 0..1000 {
+            for disk in [None, Some(&d)] {
+                let s = generate_on(5, i, FsKind::Bdev, disk, 0);
+                assert_eq!(s, generate_on(5, i, FsKind::Bdev, disk, 0));
+                let mut n = s.clone();
+                assert!(
+                    crate::validity::normalise(&mut n).is_empty(),
+                    "{i}: {:?}",
+                    crate::validity::violations(&s)
+                );
+                assert_eq!(Scenario::decode(&s.encode().unwrap()).unwrap(), s);
+                assert_eq!(s.world.i_size % 4096, 0);
+                assert!((16384..=65536).contains(&s.world.i_size));
+                assert_eq!(s.world.device.awu_max != 0, disk.is_some());
+                atomic += s.request.rwf.atomic as u32;
+                at_end += (s.request.pos + s.request.len > s.world.i_size) as u32;
+                cached += !s.world.pages.is_empty() as u32;
+            }
+        }
+        assert!(atomic > 700, "{atomic} atomic of 2000");
+        assert!(at_end > 200, "{at_end} reach past the device end");
+        assert!(cached > 500, "{cached} with cached pages");
     }
 
     #[test]

@@ -95,6 +95,9 @@ pub struct Cx<'a> {
     pub bs: u64,
     pub blkbits: u32,
     pub lbs: u64,
+    /// bdev_dma_alignment(): the queue's dma_alignment mask (world.device.dma_alignment; 511 on
+    /// loop, 3 on the lab's scsi_debug disk), which user memory of a direct I/O must clear.
+    pub dma_align: u64,
     pub inode: Inode,
     /// Device content per sector (meaningful for allocated blocks).
     pub disk: Vec<u32>,
@@ -220,6 +223,7 @@ impl<'a> Cx<'a> {
             bs,
             blkbits: w.blkbits as u32,
             lbs: 1u64 << w.lbs_bits,
+            dma_align: w.device.dma_alignment as u64,
             inode: Inode {
                 i_size,
                 i_disksize,

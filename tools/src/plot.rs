@@ -280,6 +280,9 @@ fn draw_bars<DB: DrawingBackend>(area: &Area<DB>, b: &Bars, label_w: u32) -> Res
         .x_label_formatter(&|v: &f64| {
             if *v > max * 1.0001 {
                 String::new()
+            } else if max < 10.0 {
+                // Small ranges (the lab's disagreement in %): ticks are fractions.
+                format!("{v:.1}")
             } else {
                 format!("{v:.0}")
             }

@@ -125,6 +125,7 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
             Step::DropCache => cmds.push(format!("fadvise -d 0 {}", p.i_size.max(1))),
             Step::ReadPage { off } => cmds.push(format!("pread -q {off} 4096")),
             Step::WriteDirty { off, len } => cmds.push(format!("pwrite -S 0x22 {off} {len}")),
+            Step::WriteZero { off, len } => cmds.push(format!("pwrite -S 0 {off} {len}")),
         }
     }
     let _ = write!(setup, "$XFS_IO_PROG -f");

@@ -11,7 +11,7 @@
 use crate::errno::*;
 use crate::kernel::fs::libfs::{direct_write_fallback, iomap_file_buffered_write};
 use crate::kernel::fs::read_write::generic_atomic_write_valid;
-use crate::kernel::include::linux::fs::{generic_write_sync, IovIter, Kiocb, DMA_ALIGNMENT};
+use crate::kernel::include::linux::fs::{generic_write_sync, IovIter, Kiocb};
 use crate::kernel::mm::filemap::{kiocb_invalidate_pages, kiocb_invalidate_post_direct_write};
 use crate::model::*;
 use crate::scenario::{Extent, Site, PAGE_SIZE};
@@ -167,7 +167,7 @@ fn blkdev_direct_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
 /// before it reaches the driver (IovIter::bio_rejected_at_split; `iter` is before the advance).
 fn bdev_submit_bio(cx: &mut Cx, iter: &IovIter, pos: u64, len: u64, atomic: bool) -> i64 {
     let status = if cx.v.dma_align_at_bio_split
-        && iter.bio_rejected_at_split(len, DMA_ALIGNMENT, DMA_ALIGNMENT)
+        && iter.bio_rejected_at_split(len, cx.dma_align, cx.dma_align)
     {
         cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
         -EINVAL
@@ -210,7 +210,7 @@ fn bdev_get_pages(cx: &mut Cx, iter: &IovIter, cap: u64) -> i64 {
     // memory mask; a misaligned segment fails the bio with -EINVAL (IovIter::extract_misaligned).
     if cx.v.bio_validates_user_vectors
         && iter
-            .extract_misaligned(n, DMA_ALIGNMENT, f < iter.count && n == f)
+            .extract_misaligned(n, cx.dma_align, f < iter.count && n == f)
             .is_some()
     {
         cx.decide("bio_iov_iter_get_pages: user vector not DMA aligned (-EINVAL)");
@@ -246,7 +246,7 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
         cx.decide("blkdev_direct_IO: not aligned to the logical block size");
         return cx.ret(F, -EINVAL);
     }
-    if !cx.v.dma_align_at_bio_split && !iter.is_dma_aligned(cx.lbs) {
+    if !cx.v.dma_align_at_bio_split && !iter.is_dma_aligned(cx.dma_align, cx.lbs) {
         cx.decide("blkdev_direct_IO: user buffer not DMA aligned");
         return cx.ret(F, -EINVAL);
     }

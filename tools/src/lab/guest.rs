@@ -35,7 +35,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 5] = [
+pub const GROUPS: [Group; 7] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -64,6 +64,18 @@ pub const GROUPS: [Group; 5] = [
         name: "ext4-loop",
         about: "ext4 on a loop device: no atomic unit (atomic writes refused), the non-atomic DIO paths",
         args: "--fs ext4",
+        disk: false,
+    },
+    Group {
+        name: "bdev-disk",
+        about: "the raw block device: a partition of the disk (BLKPG, 1 MiB in) per scenario, bdev atomic writes (REQ_ATOMIC)",
+        args: "--fs bdev --device $DEV",
+        disk: true,
+    },
+    Group {
+        name: "bdev-loop",
+        about: "the raw block device: a loop device per scenario (no atomic unit)",
+        args: "--fs bdev",
         disk: false,
     },
 ];

@@ -48,7 +48,7 @@ pub struct Opts {
     #[arg(long, value_name = "DIR")]
     pub modules: Option<PathBuf>,
     /// Groups to run: `all` or a comma list of ext4-disk, ext4-bigalloc-disk, xfs-disk, xfs-loop,
-    /// ext4-loop
+    /// ext4-loop, bdev-disk, bdev-loop
     #[arg(long, default_value = "all")]
     pub groups: String,
     /// Generated scenarios per group
@@ -667,10 +667,15 @@ pub fn repro_in_kernel(
         return 3;
     }
     let w = &s.world;
+    if s.fs == diofuzz::scenario::FsKind::Bdev {
+        eprintln!("diofuzz repro --kernel: a block-device scenario has no C reproducer (it writes a device, not a file); run it with `diofuzz lab --groups bdev-disk` or `diofuzz live --fs bdev FILE`");
+        return 2;
+    }
     let disk = (w.device.awu_max > 0).then_some(crate::live::plan::Disk {
         awu_min: w.device.awu_min,
         awu_max: w.device.awu_max,
         lbs_bits: w.lbs_bits,
+        dma_alignment: w.device.dma_alignment,
     });
     if disk.is_none() && w.lbs_bits != 9 {
         eprintln!("diofuzz repro --kernel: a loop device in the guest has 512-byte sectors; this scenario wants {}", 1u32 << w.lbs_bits);
@@ -1139,7 +1144,14 @@ mod tests {
         assert!(m.starts_with("nearest older (no v9.9 variant)"), "{m}");
         // A stable release lists its backports.
         let (_, _, bps) = variant_for("6.17.13");
-        assert_eq!(bps, ["963845748fe6 (6.17.8+)"]);
+        assert_eq!(
+            bps,
+            [
+                "963845748fe6 (6.17.8+)",
+                "8d54eacd82a0 (6.17.8+)",
+                "8d7bba1e8314 (6.17.8+)"
+            ]
+        );
     }
 
     #[test]

@@ -108,7 +108,11 @@ pub fn model_side(x: &Execution, s: &Scenario) -> Side {
         short: x.ret >= 0 && (x.ret as u64) < s.request.len,
         buffered: x.buffered_calls > 0,
         dio: x.trace.entered("iomap_dio_rw"),
-        sw_atomic: x.atomic_remaps > 0 || x.trace.entered("xfs_atomic_write_cow_iomap_begin"),
+        // What the kernel side can see: the xfs_iomap_atomic_write_cow tracepoint of
+        // xfs_atomic_write_cow_iomap_begin. A hardware atomic write into a shared block also ends
+        // in xfs_reflink_end_atomic_cow (an atomic remap), which has no tracepoint of its own: it
+        // is not the software path (lab xfs-disk, gen-4242-xfs-174).
+        sw_atomic: x.trace.entered("xfs_atomic_write_cow_iomap_begin"),
         i_size: x.after.i_size,
         ki_pos: (x.ret >= 0).then_some(x.ki_pos_after),
         stale_page: x.stale_page,

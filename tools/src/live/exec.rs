@@ -57,6 +57,7 @@ impl Observation {
         self.saw("xfs_file_buffered_write")
             || self.saw("ext4_da_write_begin")
             || self.saw("ext4_write_begin")
+            || self.events.iter().any(is_bdev_buffered_write)
     }
     pub fn dio(&self) -> bool {
         self.saw("iomap_dio_rw_begin")
@@ -71,6 +72,20 @@ impl Observation {
             .find(|&s| self.cached[s] != self.direct[s])
             .map(|s| s / (PAGE_SIZE as usize / 512))
     }
+}
+
+/// An iomap_iter event of a buffered write through iomap (a block device's blkdev_buffered_write
+/// -> iomap_file_buffered_write(blkdev_iomap_ops); XFS's has its own event): "flags WRITE (0x1)
+/// ops 0x... caller iomap_file_buffered_write+0x..". The ops pointer is printed as an address on
+/// kernels without kallsyms for data, so the caller tells.
+pub fn is_bdev_buffered_write(e: &TraceEvent) -> bool {
+    e.name == "iomap_iter"
+        && e.field("caller")
+            .is_some_and(|c| c.starts_with("iomap_file_buffered_write+"))
+        && e.field("flags").is_some_and(|f| {
+            let mut it = f.split('|');
+            it.clone().any(|x| x == "WRITE") && !it.any(|x| x == "DIRECT")
+        })
 }
 
 fn errno() -> i64 {
@@ -175,7 +190,7 @@ fn fill(tag: u32, off: u64, len: u64) -> Vec<u8> {
     b
 }
 
-/// Build the world: run the set-up steps on `path` (donor files next to it).
+/// Build the world: create `path` and run the set-up steps on it (donor files next to it).
 fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
     let f = io(
         "create scenario file",
@@ -186,6 +201,34 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
             .mode(0o600)
             .open(path),
     )?;
+    run_steps(plan, &f, donor)?;
+    // The model's world: a file last modified before this write (kiocb_modified: with
+    // IOCB_NOWAIT, timestamps that need an update give -EAGAIN). The set-up has just written
+    // the file, so whether its mtime still equals "now" at the call would depend on the clock
+    // ticking in between (lab class G): put mtime an hour into the past.
+    let past = libc::timespec {
+        tv_sec: (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .saturating_sub(3600)) as libc::time_t,
+        tv_nsec: 0,
+    };
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        past,
+    ];
+    // SAFETY: futimens on our fd with two valid timespecs.
+    if unsafe { libc::futimens(f.as_raw_fd(), times.as_ptr()) } != 0 {
+        return Err(format!("futimens: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Run the set-up steps on `f` (a scenario file, or a block device made for the scenario).
+fn run_steps(plan: &Plan, f: &fs::File, donor: &Path) -> Result<(), String> {
     for st in &plan.steps {
         match st {
             Step::Truncate(n) => io("ftruncate", f.set_len(*n))?,
@@ -253,6 +296,10 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
                 "pwrite dirty data",
                 f.write_all_at(&fill(TAG_OLD_DIRTY, *off, *len), *off),
             )?,
+            Step::WriteZero { off, len } => io(
+                "pwrite zeroes",
+                f.write_all_at(&vec![0u8; *len as usize], *off),
+            )?,
         }
     }
     Ok(())
@@ -261,6 +308,10 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
 /// Where the request lands: i_size for appends, else pos.
 pub fn landing(plan: &Plan) -> u64 {
     let c = &plan.call;
+    // A block device has no append: blkdev_write_iter() runs no generic_write_checks().
+    if plan.key.fs == diofuzz::scenario::FsKind::Bdev {
+        return c.pos;
+    }
     let append = (c.append || c.rwf & RWF_APPEND != 0) && c.rwf & RWF_NOAPPEND == 0;
     if append {
         plan.i_size
@@ -398,6 +449,48 @@ pub fn execute(
     r
 }
 
+/// Run one block-device plan on `dev`, a device of exactly `plan.i_size` bytes made for this
+/// scenario (the scratch's loop device or disk partition): its content is set up by the plan's
+/// steps, and it is observed like a file (its size from BLKGETSIZE64: statx gives a device node
+/// no size).
+pub fn execute_bdev(
+    plan: &Plan,
+    dev: &Path,
+    name: &str,
+    tracer: &Tracer,
+) -> Result<Observation, String> {
+    let seq: u32 = name.parse().unwrap_or(0);
+    super::plan::set_nonce((std::process::id() << 16) ^ seq.wrapping_add(1));
+    {
+        let f = io(
+            "open the block device",
+            fs::OpenOptions::new().read(true).write(true).open(dev),
+        )?;
+        // No readahead: a page the plan reads must be the only one cached (a device has no EOF
+        // to stop readahead, which would cache the request's range and turn a NOWAIT direct
+        // write into -EAGAIN).
+        // SAFETY: advisory call on our fd.
+        let r = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM) };
+        if r != 0 {
+            return Err(format!("posix_fadvise(RANDOM): errno {r}"));
+        }
+        run_steps(plan, &f, dev)?;
+    }
+    call_and_observe(plan, dev, tracer, true)
+}
+
+/// BLKGETSIZE64 of an open block device.
+fn device_size(fd: i32) -> Result<u64, String> {
+    // _IOR(0x12, 114, size_t)
+    const BLKGETSIZE64: libc::c_ulong = 0x8008_1272;
+    let mut n: u64 = 0;
+    // SAFETY: BLKGETSIZE64 writes one u64.
+    if unsafe { libc::ioctl(fd, BLKGETSIZE64 as _, &mut n) } != 0 {
+        return Err(format!("BLKGETSIZE64: {}", std::io::Error::last_os_error()));
+    }
+    Ok(n)
+}
+
 fn execute_in(
     plan: &Plan,
     path: &Path,
@@ -405,6 +498,17 @@ fn execute_in(
     tracer: &Tracer,
 ) -> Result<Observation, String> {
     setup(plan, path, donor)?;
+    call_and_observe(plan, path, tracer, false)
+}
+
+/// Issue the plan's call on `path` (set up already) and observe the result, the content and the
+/// trace events. `bdev`: `path` is a block device.
+fn call_and_observe(
+    plan: &Plan,
+    path: &Path,
+    tracer: &Tracer,
+    bdev: bool,
+) -> Result<Observation, String> {
     let c = &plan.call;
     let cpath = super::scratch::cpath(path);
     // SAFETY: open with a valid C path.
@@ -554,8 +658,12 @@ fn execute_in(
     if r != 0 {
         return Err(format!("statx: {}", std::io::Error::last_os_error()));
     }
+    let i_size = if bdev {
+        device_size(file.as_raw_fd())?
+    } else {
+        stx.stx_size
+    };
     drop(file);
-    let i_size = stx.stx_size;
     let old = Some(plan.i_size);
     let cached_bytes = read_cached(path, i_size)?;
     let cached = classify_file(&cached_bytes, old);

@@ -116,6 +116,9 @@ pub enum LiveFs {
     Xfs,
     #[value(alias = "all")]
     Both,
+    /// The raw block device (blkdev_write_iter): a loop device, or with --device a partition
+    /// of the disk, made for each scenario
+    Bdev,
 }
 
 impl Opts {
@@ -125,6 +128,7 @@ impl Opts {
             LiveFs::Ext4 => vec![FsKind::Ext4],
             LiveFs::Xfs => vec![FsKind::Xfs],
             LiveFs::Both => vec![FsKind::Ext4, FsKind::Xfs],
+            LiveFs::Bdev => vec![FsKind::Bdev],
         }
     }
 }
@@ -658,15 +662,32 @@ fn run_all(
                 continue;
             }
         };
-        let mnt = match sc.get(p.key, pre) {
-            Ok(f) => f.mnt.clone(),
-            Err(e) => {
-                fatal = Some(format!("scratch filesystem {}: {e}", p.key.label()));
-                break;
-            }
-        };
         let t0 = Instant::now();
-        let r = exec::execute(&p, &mnt, &n.to_string(), tracer);
+        let r = if p.key.fs == FsKind::Bdev {
+            // A device of its own, made for the scenario and removed after it.
+            let dev = match sc.bdev(p.key, p.i_size) {
+                Ok(d) => d,
+                Err(e) => {
+                    fatal = Some(format!("block device for {id}: {e}"));
+                    break;
+                }
+            };
+            let r = exec::execute_bdev(&p, &dev, &n.to_string(), tracer);
+            let errs = sc.release_bdev();
+            if !errs.is_empty() {
+                fatal = Some(format!("block device for {id}: {}", errs.join("; ")));
+            }
+            r
+        } else {
+            let mnt = match sc.get(p.key, pre) {
+                Ok(f) => f.mnt.clone(),
+                Err(e) => {
+                    fatal = Some(format!("scratch filesystem {}: {e}", p.key.label()));
+                    break;
+                }
+            };
+            exec::execute(&p, &mnt, &n.to_string(), tracer)
+        };
         bench.kernel_seconds += t0.elapsed().as_secs_f64();
         match r {
             Ok(obs) => {

@@ -8,7 +8,8 @@
 
 use diofuzz::model::{TAG_NEW, TAG_OLD, TAG_OLD_DIRTY, TAG_ZERO};
 use diofuzz::scenario::{
-    Extent, FsKind, PageState, Race, Scenario, HUGE_MAXBYTES, PAGE_SIZE, SECTOR,
+    Extent, FsKind, PageState, Race, Scenario, DEFAULT_DMA_ALIGNMENT, HUGE_MAXBYTES, PAGE_SIZE,
+    SECTOR,
 };
 
 /// A sector that matches no pattern (torn, misplaced or garbage data). The model never uses it.
@@ -73,6 +74,8 @@ pub enum Step {
     ReadPage { off: u64 },
     /// Buffered pwrite of the OLD_DIRTY pattern: a dirty page (delalloc over holes).
     WriteDirty { off: u64, len: u64 },
+    /// Buffered pwrite of zeroes over [off, off+len) (a block device's blocks without data).
+    WriteZero { off: u64, len: u64 },
 }
 
 /// The measured call.
@@ -117,19 +120,27 @@ fn unsup<T>(s: &str) -> Result<T, Unsupported> {
     Err(s.to_string())
 }
 
-/// Map a scenario to a plan, or say why it is not expressible on a real kernel with loop devices.
+/// Map a scenario to a plan on a file of a scratch filesystem over a loop device, or say why it is
+/// not expressible there (the C reproducer and the fstests export write a file: a block-device
+/// scenario needs a device of its own, [`plan_on`]).
 pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
+    if s.fs == FsKind::Bdev {
+        return unsup(
+            "raw block device scenario: it writes a device of its own (live --fs bdev), not a file",
+        );
+    }
     plan_on(s, None)
 }
 
 /// Map a scenario to a plan on a loop device (`disk` None) or on the given atomic-capable disk:
 /// there the scenario's device atomic units and logical block size must be the disk's, and
-/// ext4 bigalloc clusters are made by mkfs.
+/// ext4 bigalloc clusters are made by mkfs. A block-device scenario gets a device of its own
+/// (a loop device, or a partition of the disk).
 pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let w = &s.world;
     let r = &s.request;
     if s.fs == FsKind::Bdev {
-        return unsup("raw block device scenarios are not run live");
+        return plan_bdev(s, disk);
     }
     if w.blkbits != 10 && w.blkbits != 12 {
         return unsup("block size other than 1024 or 4096");
@@ -142,6 +153,9 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             if w.device.awu_min != 0 || w.device.awu_max != 0 {
                 return unsup("device atomic write units (loop has none)");
             }
+            if w.device.dma_alignment != DEFAULT_DMA_ALIGNMENT {
+                return unsup("DMA alignment other than a loop device's (511)");
+            }
         }
         Some(d) => {
             if w.device.awu_min != d.awu_min || w.device.awu_max != d.awu_max {
@@ -149,6 +163,9 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             }
             if w.lbs_bits != d.lbs_bits {
                 return unsup("logical block size other than the disk's");
+            }
+            if w.device.dma_alignment != d.dma_alignment {
+                return unsup("DMA alignment other than the disk's");
             }
             if w.cluster_bits != 0 && s.fs != FsKind::Ext4 {
                 return unsup("bigalloc clusters on XFS");
@@ -331,6 +348,177 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if mmap_writer && !w.pages.iter().any(|p| *p != PageState::None) {
         return unsup("mmap writer without cached pages");
     }
+    let call = call_of(s, toggles, w.rlimit_fsize, mmap_writer)?;
+    Ok(Plan {
+        key: FsKey {
+            fs: s.fs,
+            blkbits: w.blkbits,
+            lbs_bits: w.lbs_bits,
+            reflink,
+            cluster_bits: w.cluster_bits,
+            disk: disk.is_some(),
+        },
+        i_size,
+        steps,
+        call,
+        racy: mmap_writer,
+    })
+}
+
+/// A block-device scenario (the model's blkdev_write_iter path): the device is made for the
+/// scenario with exactly `i_size` bytes (a loop device over an image file, or a partition of the
+/// atomic disk added with BLKPG), its blocks hold the OLD pattern where the layout has written
+/// blocks and zeroes elsewhere (the model reads holes, unwritten and delalloc blocks of a device as
+/// zeroes), and the page cache is set up as for a file.
+fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
+    let w = &s.world;
+    let r = &s.request;
+    let lbs_bits = match disk {
+        None => {
+            if w.device.awu_min != 0 || w.device.awu_max != 0 {
+                return unsup("device atomic write units (loop has none)");
+            }
+            if w.device.dma_alignment != DEFAULT_DMA_ALIGNMENT {
+                return unsup("DMA alignment other than a loop device's (511)");
+            }
+            w.lbs_bits
+        }
+        Some(d) => {
+            if (w.device.awu_min, w.device.awu_max) != (d.awu_min, d.awu_max) {
+                return unsup("device atomic write units other than the disk's");
+            }
+            if w.lbs_bits != d.lbs_bits {
+                return unsup("logical block size other than the disk's");
+            }
+            if w.device.dma_alignment != d.dma_alignment {
+                return unsup("DMA alignment other than the disk's");
+            }
+            d.lbs_bits
+        }
+    };
+    // The block device inode's block size is PAGE_SIZE for the devices made here (i_size a
+    // multiple of 4 KiB: set_init_blocksize).
+    if w.blkbits != 12 {
+        return unsup("block device with a block size other than 4096");
+    }
+    if w.cluster_bits != 0 || w.device.stable_writes {
+        return unsup("bigalloc or stable writes on a block device");
+    }
+    if w.i_size == 0 || w.i_size % PAGE_SIZE != 0 || w.i_size > LIVE_SPAN {
+        return unsup("block device size not a multiple of 4 KiB up to 4 MiB");
+    }
+    if w.mount != diofuzz::scenario::Mount::default()
+        || w.inode != diofuzz::scenario::InodeFlags::default()
+    {
+        return unsup("mount options or inode flags on a block device");
+    }
+    if w.rlimit_fsize.is_some() {
+        return unsup("RLIMIT_FSIZE on a block device");
+    }
+    if w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES {
+        return unsup("small s_maxbytes");
+    }
+    if r.open.no_largefile || r.aio || r.max_bio.is_some() || !s.faults.is_empty() {
+        return unsup("no O_LARGEFILE, aio, bio limit or injected faults");
+    }
+    if r.len == 0 {
+        return unsup("zero-length request");
+    }
+    if r.pos > w.i_size {
+        // blkdev_llseek() refuses a position past the end (-EINVAL), and the call is made at
+        // the file position (pwritev2 offset -1) so that ki_pos shows.
+        return unsup("position past the device end (lseek refuses it)");
+    }
+    let mut toggles = 0;
+    for race in &s.races {
+        match race {
+            Race::FcntlToggleDirect => toggles += 1,
+            _ => return unsup("race other than fcntl toggle on a block device"),
+        }
+    }
+    let bs = PAGE_SIZE;
+    let size = w.i_size;
+    let mut steps = vec![Step::WriteZero { off: 0, len: size }];
+    for (i, b) in w.blocks.iter().enumerate() {
+        let off = i as u64 * bs;
+        if b.shared {
+            return unsup("shared block on a block device");
+        }
+        if b.kind == Extent::Written {
+            if off >= size {
+                return unsup("written block beyond the device end");
+            }
+            steps.push(Step::WriteOld { off, len: bs });
+        }
+    }
+    steps.push(Step::DropCache);
+    for (p, st) in w.pages.iter().enumerate() {
+        let off = p as u64 * PAGE_SIZE;
+        match st {
+            PageState::None => {}
+            _ if off >= size => return unsup("cached page beyond the device end"),
+            PageState::Clean => steps.push(Step::ReadPage { off }),
+            PageState::Dirty => steps.push(Step::WriteDirty {
+                off,
+                len: PAGE_SIZE,
+            }),
+            PageState::Writeback => return unsup("page under writeback"),
+            PageState::MappedDirty => return unsup("mmapped dirty page"),
+            PageState::Busy => return unsup("busy page buffers"),
+        }
+    }
+    let call = call_of(s, toggles, None, false)?;
+    Ok(Plan {
+        key: FsKey {
+            fs: FsKind::Bdev,
+            blkbits: 12,
+            lbs_bits,
+            reflink: false,
+            cluster_bits: 0,
+            disk: disk.is_some(),
+        },
+        i_size: size,
+        steps,
+        call,
+        racy: false,
+    })
+}
+
+/// The measured call of `s`: its flags, position and user buffer ([`segments`]); `toggles`
+/// fcntl O_DIRECT toggles, the RLIMIT_FSIZE and mmap writer the plan keeps.
+fn call_of(
+    s: &Scenario,
+    toggles: u32,
+    rlimit_fsize: Option<u64>,
+    mmap_writer: bool,
+) -> Result<Call, Unsupported> {
+    let r = &s.request;
+    let (segs, buf_offset) = segments(s)?;
+    if rlimit_fsize.is_some_and(|l| l % SECTOR != 0) {
+        return unsup("RLIMIT_FSIZE not a multiple of 512");
+    }
+    Ok(Call {
+        direct: r.open.direct,
+        append: r.open.append,
+        dsync: r.open.dsync,
+        sync: r.open.sync,
+        fcntl_toggle: toggles % 2 == 1,
+        read: r.read,
+        rwf: r.rwf.bits(),
+        pos: r.pos,
+        len: r.len,
+        segs,
+        buf_offset,
+        fault_at: r.fault_at,
+        rlimit_fsize,
+        mmap_writer,
+    })
+}
+
+/// The iovec segment lengths (the model splits evenly, the last takes the rest) and the buffer's
+/// offset from a page boundary.
+fn segments(s: &Scenario) -> Result<(Vec<u64>, u64), Unsupported> {
+    let r = &s.request;
     let n = r.nr_segs.max(1) as u64;
     if n > r.len {
         return unsup("more segments than bytes");
@@ -350,41 +538,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             return unsup("fault_at not at a page boundary of the buffer");
         }
     }
-    if let Some(l) = w.rlimit_fsize {
-        if l % SECTOR != 0 {
-            return unsup("RLIMIT_FSIZE not a multiple of 512");
-        }
-    }
-    let call = Call {
-        direct: r.open.direct,
-        append: r.open.append,
-        dsync: r.open.dsync,
-        sync: r.open.sync,
-        fcntl_toggle: toggles % 2 == 1,
-        read: r.read,
-        rwf: r.rwf.bits(),
-        pos: r.pos,
-        len: r.len,
-        segs,
-        buf_offset,
-        fault_at: r.fault_at,
-        rlimit_fsize: w.rlimit_fsize,
-        mmap_writer,
-    };
-    Ok(Plan {
-        key: FsKey {
-            fs: s.fs,
-            blkbits: w.blkbits,
-            lbs_bits: w.lbs_bits,
-            reflink,
-            cluster_bits: w.cluster_bits,
-            disk: disk.is_some(),
-        },
-        i_size,
-        steps,
-        call,
-        racy: mmap_writer,
-    })
+    Ok((segs, buf_offset))
 }
 
 /// Merge adjacent (off, len) ranges.
@@ -526,6 +680,7 @@ mod tests {
             awu_min: 1024,
             awu_max: 65536,
             lbs_bits: 9,
+            dma_alignment: 7,
         };
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..500 {
@@ -534,8 +689,94 @@ mod tests {
                 assert!(p.key.disk);
                 assert_eq!(p.key.cluster_bits, if fs == FsKind::Ext4 { 2 } else { 0 });
                 assert!(plan(&s).is_err(), "a loop device cannot express it");
+                assert_eq!(s.world.device.dma_alignment, 7, "the disk's DMA alignment");
+                // Another DMA alignment is not the disk's.
+                let mut t = s.clone();
+                t.world.device.dma_alignment = diofuzz::scenario::DEFAULT_DMA_ALIGNMENT;
+                assert_eq!(
+                    plan_on(&t, Some(&d)).unwrap_err(),
+                    "DMA alignment other than the disk's"
+                );
             }
         }
+        // A loop device has the default DMA alignment only.
+        let mut s = generate(7, 1, FsKind::Xfs);
+        assert!(plan(&s).is_ok());
+        s.world.device.dma_alignment = 7;
+        assert_eq!(
+            plan(&s).unwrap_err(),
+            "DMA alignment other than a loop device's (511)"
+        );
+    }
+
+    /// Block-device scenarios: expressible on a loop device or the disk (a device of their own),
+    /// refused by `plan` (the file set-up of the reproducer), set up by zeroing the device.
+    #[test]
+    fn bdev_scenarios_get_a_device_of_their_own() {
+        let d = Disk {
+            awu_min: 1024,
+            awu_max: 65536,
+            lbs_bits: 9,
+            dma_alignment: 7,
+        };
+        for i in 0..500 {
+            for disk in [None, Some(&d)] {
+                let s = diofuzz::generators::random::generate_on(9, i, FsKind::Bdev, disk, 0);
+                let p = plan_on(&s, disk).unwrap_or_else(|e| panic!("{i}: {e}"));
+                assert_eq!(p.key.fs, FsKind::Bdev);
+                assert_eq!(p.key.disk, disk.is_some());
+                assert_eq!(p.i_size, s.world.i_size);
+                assert_eq!(
+                    p.steps[0],
+                    Step::WriteZero {
+                        off: 0,
+                        len: s.world.i_size
+                    }
+                );
+                let old = p
+                    .steps
+                    .iter()
+                    .filter(|st| matches!(st, Step::WriteOld { .. }))
+                    .count();
+                let written = s
+                    .world
+                    .blocks
+                    .iter()
+                    .filter(|b| b.kind == Extent::Written)
+                    .count();
+                assert_eq!(old, written);
+                assert!(plan(&s).unwrap_err().contains("raw block device"));
+                // A loop scenario does not fit the disk and the reverse.
+                let other = if disk.is_some() { None } else { Some(&d) };
+                assert!(plan_on(&s, other).is_err());
+            }
+        }
+        // Sizes a device made here cannot have.
+        let mut s = diofuzz::generators::random::generate_on(9, 0, FsKind::Bdev, None, 0);
+        s.world.i_size = 5000;
+        assert!(plan_on(&s, None).is_err());
+        s.world.i_size = 0;
+        assert!(plan_on(&s, None).is_err());
+    }
+
+    /// A block device's buffered write is seen as iomap_iter from iomap_file_buffered_write
+    /// (the ops pointer is an address on kernels without data symbols); zeroing and direct
+    /// iterations are not.
+    #[test]
+    fn bdev_buffered_write_event() {
+        use super::super::exec::is_bdev_buffered_write;
+        use super::super::tracefs::parse_line;
+        let l = "              dd-9092    [000] ..... 10982.014465: iomap_iter: dev 0:3 ino 0x700000 pos 0x1000 length 0x1000 status 0 flags WRITE (0x1) ops 0xffffffff82488680 caller iomap_file_buffered_write+0xa8/0x440";
+        let e = parse_line(l).unwrap();
+        assert!(is_bdev_buffered_write(&e));
+        let d = parse_line(&l.replace("flags WRITE (0x1)", "flags WRITE|DIRECT (0x11)")).unwrap();
+        assert!(!is_bdev_buffered_write(&d));
+        let z = parse_line(&l.replace(
+            "iomap_file_buffered_write+0xa8/0x440",
+            "iomap_zero_range+0x5c/0x1a0",
+        ))
+        .unwrap();
+        assert!(!is_bdev_buffered_write(&z));
     }
 
     #[test]

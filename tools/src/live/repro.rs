@@ -27,9 +27,11 @@ const PRELUDE: &str = r#"#define _GNU_SOURCE
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef RWF_ATOMIC
@@ -200,12 +202,13 @@ pub fn c_program(s: &Scenario) -> Result<String, String> {
     c_program_for(s, default_variant())
 }
 
-/// The scenario as far as the C program sets it up: the device's atomic units and the bigalloc
-/// cluster are properties of the filesystem it is run on, not of the program.
+/// The scenario as far as the C program sets it up: the device's atomic units and DMA alignment
+/// and the bigalloc cluster are properties of the filesystem it is run on, not of the program.
 fn device_free(s: &Scenario) -> Scenario {
     let mut t = s.clone();
     t.world.device.awu_min = 0;
     t.world.device.awu_max = 0;
+    t.world.device.dma_alignment = diofuzz::scenario::DEFAULT_DMA_ALIGNMENT;
     t.world.cluster_bits = 0;
     t
 }
@@ -396,8 +399,13 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             Step::WriteDirty { off, len } => {
                 let _ = writeln!(o, "\twpat(fd, {off}, {len}, 0x22);");
             }
+            // Block-device plans only, which plan() refuses for the reproducer.
+            Step::WriteZero { .. } => {}
         }
     }
+    // As the live executor: the file was last modified before this write (mtime an hour ago),
+    // so an RWF_NOWAIT write meets kiocb_modified's -EAGAIN whatever the clock did.
+    o.push_str("\t{\n\t\tstruct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };\n\t\tfutimens(fd, ts);\n\t}\n");
     let flags = open_flags(c);
     let wpos = landing(&p);
     let _ = writeln!(

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use super::plan::FsKey;
-use diofuzz::scenario::FsKind;
+use diofuzz::scenario::{FsKind, DEFAULT_DMA_ALIGNMENT};
 
 pub const PREFIX: &str = "diofuzz-live-";
 pub const MARKER: &str = ".diofuzz-live-owner";
@@ -241,6 +241,16 @@ fn loop_attach(image: &Path, lbs: u32, tag: &str) -> Result<(PathBuf, fs::File),
     Err("no free loop device after 16 tries".to_string())
 }
 
+/// queue/dma_alignment of a loop device (/dev/loopN), from sysfs; None when unreadable.
+fn loop_dma_alignment(dev: &Path) -> Option<u32> {
+    let name = dev.file_name()?.to_str()?;
+    fs::read_to_string(format!("/sys/block/{name}/queue/dma_alignment"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// The backing file of loop device `name` (e.g. "loop3"), from sysfs.
 fn loop_backing(name: &str) -> Option<PathBuf> {
     let s = fs::read_to_string(format!("/sys/block/{name}/loop/backing_file")).ok()?;
@@ -366,7 +376,93 @@ pub struct Scratch {
     /// An atomic-capable disk the run may format (checked by [`disk_info`]); it holds one
     /// filesystem at a time.
     pub disk: Option<PathBuf>,
+    /// The block device of the running block-device scenario ([`Scratch::bdev`]).
+    bdev: Option<ScenarioBdev>,
     cleaned: bool,
+}
+
+/// A block device made for one block-device scenario.
+enum ScenarioBdev {
+    /// A loop device (autoclear) over an image in the private folder; `hold` keeps it bound.
+    Loop {
+        dev: PathBuf,
+        image: PathBuf,
+        hold: Option<fs::File>,
+    },
+    /// Partition `pno` of the disk, added with BLKPG (nothing is written to the disk's
+    /// partition table), reached through a device node in the private folder. `hold` keeps it
+    /// open between the set-up and the call: the last close of a block device drops its page
+    /// cache (blkdev_put -> kill_bdev), which would undo the set-up's cached pages.
+    Part {
+        disk: PathBuf,
+        pno: i32,
+        node: PathBuf,
+        hold: Option<fs::File>,
+    },
+}
+
+// ---------------------------------------------------------------- BLKPG (linux/blkpg.h)
+const BLKPG: libc::c_ulong = 0x1269;
+const BLKPG_ADD_PARTITION: i32 = 1;
+const BLKPG_DEL_PARTITION: i32 = 2;
+/// Where the scenario partition starts on the disk: 1 MiB, aligned to every atomic write unit
+/// and boundary the disk can have (bdev_can_atomic_write() refuses a misaligned partition).
+pub const PART_START: u64 = 1 << 20;
+/// The partition number used (sd disks have 15).
+const PART_NO: i32 = 15;
+
+#[repr(C)]
+struct BlkpgPartition {
+    start: i64,
+    length: i64,
+    pno: i32,
+    devname: [u8; 64],
+    volname: [u8; 64],
+}
+
+#[repr(C)]
+struct BlkpgIoctlArg {
+    op: i32,
+    flags: i32,
+    datalen: i32,
+    data: *mut libc::c_void,
+}
+
+/// Add (`length` Some) or delete partition `pno` of `disk` with the BLKPG ioctl.
+fn blkpg(disk: &Path, pno: i32, range: Option<(u64, u64)>) -> Result<(), String> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .open(disk)
+        .map_err(|e| format!("open {}: {e}", disk.display()))?;
+    let (start, length) = range.unwrap_or((0, 0));
+    let mut p = BlkpgPartition {
+        start: start as i64,
+        length: length as i64,
+        pno,
+        devname: [0; 64],
+        volname: [0; 64],
+    };
+    let mut a = BlkpgIoctlArg {
+        op: if range.is_some() {
+            BLKPG_ADD_PARTITION
+        } else {
+            BLKPG_DEL_PARTITION
+        },
+        flags: 0,
+        datalen: std::mem::size_of::<BlkpgPartition>() as i32,
+        data: &mut p as *mut BlkpgPartition as *mut libc::c_void,
+    };
+    // SAFETY: a valid blkpg_ioctl_arg pointing at a valid blkpg_partition for the call.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), BLKPG as _, &mut a as *mut BlkpgIoctlArg) };
+    if r != 0 {
+        return Err(format!(
+            "BLKPG {} partition {pno} of {}: {}",
+            if range.is_some() { "add" } else { "delete" },
+            disk.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 /// Read a disk's atomic write units and logical block size from sysfs, refusing anything but a
@@ -424,10 +520,12 @@ pub fn disk_info(dev: &Path) -> Result<super::plan::Disk, String> {
             dev.display()
         ));
     }
+    let dma_alignment = num("queue/dma_alignment")?;
     Ok(super::plan::Disk {
         awu_min,
         awu_max,
         lbs_bits: lbs.trailing_zeros() as u8,
+        dma_alignment,
     })
 }
 
@@ -456,6 +554,7 @@ impl Scratch {
             fss: Vec::new(),
             verbose,
             disk: None,
+            bdev: None,
             cleaned: false,
         })
     }
@@ -638,6 +737,9 @@ impl Scratch {
         // mkfs runs on the image FILE (never on a device).
         self.mkfs(key, prereqs, image)?;
         let (loopdev, hold) = loop_attach(image, 1u32 << key.lbs_bits, &self.tag)?;
+        // The plan gives loop scenarios the default DMA alignment (loop sets none, so
+        // blk_validate_limits makes it 511): check that this kernel agrees.
+        let dma = loop_dma_alignment(&loopdev);
         // Record it before mounting, so cleanup detaches it whatever happens next.
         self.fss.push(ScratchFs {
             key,
@@ -646,6 +748,13 @@ impl Scratch {
             mnt: mnt.clone(),
             mounted: false,
         });
+        if let Some(d) = dma.filter(|&d| d != DEFAULT_DMA_ALIGNMENT) {
+            drop(hold);
+            return Err(format!(
+                "{}: queue/dma_alignment is {d}; live's loop scenarios assume {DEFAULT_DMA_ALIGNMENT}",
+                loopdev.display()
+            ));
+        }
         let r = self.mount_last(&loopdev, &mnt);
         drop(hold);
         r
@@ -684,13 +793,147 @@ impl Scratch {
         Ok(&self.fss[last])
     }
 
+    /// A block device of exactly `size` bytes for one block-device scenario (`key.fs` Bdev): a
+    /// partition of the disk at [`PART_START`] when `key.disk` (the disk checked by
+    /// [`disk_info`]; only the partition is written), else a loop device with logical block size
+    /// 2^`key.lbs_bits` over a fresh image in the private folder. One at a time:
+    /// [`Scratch::release_bdev`] removes it, [`Scratch::cleanup`] too.
+    pub fn bdev(&mut self, key: FsKey, size: u64) -> Result<PathBuf, String> {
+        let errs = self.release_bdev();
+        if !errs.is_empty() {
+            return Err(errs.join("; "));
+        }
+        if key.disk {
+            let disk = self
+                .disk
+                .clone()
+                .ok_or("a disk scenario but no --device given")?;
+            for f in self.fss.iter_mut().filter(|f| f.key.disk && f.mounted) {
+                umount_retry(&f.mnt).map_err(|e| format!("umount {}: {e}", f.mnt.display()))?;
+                f.mounted = false;
+            }
+            blkpg(&disk, PART_NO, Some((PART_START, size)))?;
+            let node = self.dir.join("part");
+            self.bdev = Some(ScenarioBdev::Part {
+                disk: disk.clone(),
+                pno: PART_NO,
+                node: node.clone(),
+                hold: None,
+            });
+            let name = disk
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let sys = format!("/sys/block/{name}/{name}{PART_NO}/dev");
+            let devnum = fs::read_to_string(&sys).map_err(|e| format!("read {sys}: {e}"))?;
+            let (ma, mi) = devnum
+                .trim()
+                .split_once(':')
+                .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+                .ok_or_else(|| format!("{sys}: {devnum:?} is not MAJOR:MINOR"))?;
+            let c = cpath(&node);
+            // SAFETY: mknod with a valid C path in our private folder.
+            let r =
+                unsafe { libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(ma, mi)) };
+            if r != 0 {
+                return Err(format!(
+                    "mknod {}: {}",
+                    node.display(),
+                    std::io::Error::last_os_error()
+                ));
+            }
+            let f = fs::OpenOptions::new()
+                .read(true)
+                .open(&node)
+                .map_err(|e| format!("open {}: {e}", node.display()))?;
+            if let Some(ScenarioBdev::Part { hold, .. }) = self.bdev.as_mut() {
+                *hold = Some(f);
+            }
+            return Ok(node);
+        }
+        let image = self.dir.join("bdev.img");
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&image)
+            .map_err(|e| format!("create {}: {e}", image.display()))?;
+        f.set_len(size)
+            .map_err(|e| format!("size {}: {e}", image.display()))?;
+        drop(f);
+        let (dev, hold) = match loop_attach(&image, 1u32 << key.lbs_bits, &self.tag) {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = fs::remove_file(&image);
+                return Err(e);
+            }
+        };
+        let dma = loop_dma_alignment(&dev);
+        self.bdev = Some(ScenarioBdev::Loop {
+            dev: dev.clone(),
+            image,
+            hold: Some(hold),
+        });
+        if let Some(d) = dma.filter(|&d| d != DEFAULT_DMA_ALIGNMENT) {
+            return Err(format!(
+                "{}: queue/dma_alignment is {d}; live's loop scenarios assume {DEFAULT_DMA_ALIGNMENT}",
+                dev.display()
+            ));
+        }
+        Ok(dev)
+    }
+
+    /// Remove the block device of the last block-device scenario (detach the loop device and
+    /// delete its image, or delete the disk partition and its node). Returns the problems.
+    pub fn release_bdev(&mut self) -> Vec<String> {
+        let mut errs = Vec::new();
+        match self.bdev.take() {
+            None => {}
+            Some(ScenarioBdev::Loop { dev, image, hold }) => {
+                drop(hold);
+                if let Err(e) = loop_detach_if_ours(&dev, &self.dir) {
+                    errs.push(e);
+                }
+                if let Err(e) = fs::remove_file(&image) {
+                    errs.push(format!("remove {}: {e}", image.display()));
+                }
+            }
+            Some(ScenarioBdev::Part {
+                disk,
+                pno,
+                node,
+                hold,
+            }) => {
+                if let Some(f) = hold {
+                    let _ = f.sync_all();
+                }
+                // The partition may still be held for a moment after the last close.
+                let mut r = blkpg(&disk, pno, None);
+                for _ in 0..20 {
+                    if r.is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    r = blkpg(&disk, pno, None);
+                }
+                if let Err(e) = r {
+                    if !e.contains("No such device") {
+                        errs.push(e);
+                    }
+                }
+                let _ = fs::remove_file(&node);
+            }
+        }
+        errs
+    }
+
     /// Unmount, detach, remove; idempotent. Returns the problems it could not fix.
     pub fn cleanup(&mut self) -> Vec<String> {
         if self.cleaned {
             return Vec::new();
         }
         self.cleaned = true;
-        let mut errs = Vec::new();
+        let mut errs = self.release_bdev();
         for f in self.fss.iter_mut() {
             if f.mounted {
                 if let Err(e) = umount_retry(&f.mnt) {

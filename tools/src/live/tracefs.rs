@@ -12,7 +12,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use super::scratch::PREFIX;
 
 /// The events the harness enables when present (system, event).
-pub const EVENTS: [(&str, &str); 10] = [
+pub const EVENTS: [(&str, &str); 11] = [
     ("iomap", "iomap_dio_rw_begin"),
     ("iomap", "iomap_dio_complete"),
     ("iomap", "iomap_dio_invalidate_fail"),
@@ -23,6 +23,9 @@ pub const EVENTS: [(&str, &str); 10] = [
     ("ext4", "ext4_da_write_begin"),
     ("ext4", "ext4_write_begin"),
     ("xfs", "xfs_end_io_direct_write"),
+    // Each iomap iteration: a block device's buffered write shows as one from
+    // iomap_file_buffered_write with flags WRITE (its direct writes do not use iomap).
+    ("iomap", "iomap_iter"),
 ];
 
 /// One parsed trace line.

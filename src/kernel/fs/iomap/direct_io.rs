@@ -11,7 +11,7 @@
 use super::iter::{iomap_iter, IomapIter};
 use super::*;
 use crate::errno::*;
-use crate::kernel::include::linux::fs::{generic_write_sync, IovIter, Kiocb, DMA_ALIGNMENT};
+use crate::kernel::include::linux::fs::{generic_write_sync, IovIter, Kiocb};
 use crate::kernel::mm::filemap::{kiocb_invalidate_pages, kiocb_invalidate_post_direct_write};
 use crate::model::*;
 use crate::scenario::Site;
@@ -327,10 +327,10 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
         return cx.ret("iomap_dio_bio_iter", -EINVAL);
     }
     // 6.12-6.17: bdev_iter_is_aligned() on the whole remaining iter (every segment's address on
-    // dma_alignment, its length on lbs). 6.18+ (read in 6.18.2 fs/iomap/direct-io.c) has no memory
+    // the device's dma_alignment, its length on lbs). 6.18+ (read in 6.18.2 fs/iomap/direct-io.c) has no memory
     // check here at all: bio_iov_iter_get_pages(bio, iter, lbs - 1) only aligns the bio's size down,
     // and the block layer rejects a bio with a misaligned bvec when it is split (below).
-    if !cx.v.dma_align_at_bio_split && !iter.is_dma_aligned(cx.lbs) {
+    if !cx.v.dma_align_at_bio_split && !iter.is_dma_aligned(cx.dma_align, cx.lbs) {
         cx.decide("iomap_dio_bio_iter: user buffer not DMA aligned");
         return cx.ret("iomap_dio_bio_iter", -EINVAL);
     }
@@ -411,7 +411,7 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 // bio with -EINVAL and the iter stays advanced over what was extracted.
                 if cx.v.bio_validates_user_vectors {
                     let by_fault = f < iter.count && n == f;
-                    if let Some(done) = iter.extract_misaligned(n, DMA_ALIGNMENT, by_fault) {
+                    if let Some(done) = iter.extract_misaligned(n, cx.dma_align, by_fault) {
                         cx.decide("bio_iov_iter_get_pages: user vector not DMA aligned (-EINVAL)");
                         if done > 0 {
                             cx.decide("bio_iov_iter_get_pages: iter left advanced past the released pages");
@@ -454,10 +454,11 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 }
                 // 6.18+: the bio is built and counted whatever its memory alignment; submit_bio()
                 // -> __bio_split_to_limits() -> bio_split_io_at() fails a bio that crosses a page
-                // with a bvec off the queue's dma_alignment (loop: 511) -> BLK_STS_INVAL, so
+                // with a bvec off the queue's dma_alignment (loop: 511, scsi_debug: 3; offset and length
+                // both, bio_split_rw_at passes lim->dma_alignment as len_align_mask) -> BLK_STS_INVAL, so
                 // dio->error = -EINVAL while earlier bios keep their data.
                 let rejected = if cx.v.dma_align_at_bio_split
-                    && iter.bio_rejected_at_split(n, DMA_ALIGNMENT, DMA_ALIGNMENT)
+                    && iter.bio_rejected_at_split(n, cx.dma_align, cx.dma_align)
                 {
                     cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
                     -EINVAL

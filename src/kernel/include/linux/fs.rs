@@ -47,10 +47,6 @@ impl Kiocb {
     }
 }
 
-/// queue_limits.dma_alignment of the model's devices (blk_validate_limits() default
-/// SECTOR_SIZE - 1; loop does not change it).
-pub const DMA_ALIGNMENT: u64 = 511;
-
 /// The user buffer as an iov_iter: ITER_UBUF for one segment, ITER_IOVEC otherwise.
 #[derive(Clone, Copy, Debug)]
 pub struct IovIter {
@@ -105,11 +101,12 @@ impl IovIter {
         }
         acc
     }
-    /// bdev_iter_is_aligned() = iov_iter_is_aligned(iter, dma_alignment, lbs - 1), 6.12-6.17 (read
-    /// in 6.13.7 lib/iov_iter.c): every remaining segment's address on the DMA alignment (512) and
-    /// its length on the logical block size. 6.18 dropped its callers in iomap and block/fops.c
-    /// (see bio_rejected_at_split for the 6.18 rule).
-    pub fn is_dma_aligned(&self, lbs: u64) -> bool {
+    /// bdev_iter_is_aligned() = iov_iter_is_aligned(iter, bdev_dma_alignment(), lbs - 1), 6.12-6.17
+    /// (read in 6.12 include/linux/blkdev.h and 6.13.7 lib/iov_iter.c): every remaining segment's
+    /// address clears the device's DMA alignment mask `dma_mask` (Cx::dma_align: 511 on loop, 7 on
+    /// a SCSI disk) and its length is a multiple of the logical block size. 6.18 dropped its
+    /// callers in iomap and block/fops.c (see bio_rejected_at_split for the 6.18 rule).
+    pub fn is_dma_aligned(&self, dma_mask: u64, lbs: u64) -> bool {
         if self.count == 0 {
             return true;
         }
@@ -126,7 +123,7 @@ impl IovIter {
                 start.max(self.consumed),
                 (start + len).min(self.consumed + self.count),
             );
-            if b > a && ((self.addr + a) & DMA_ALIGNMENT != 0 || (b - a) & (lbs - 1) != 0) {
+            if b > a && ((self.addr + a) & dma_mask != 0 || (b - a) & (lbs - 1) != 0) {
                 return false;
             }
             start += len;

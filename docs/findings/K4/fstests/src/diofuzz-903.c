@@ -27,9 +27,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef RWF_ATOMIC
@@ -214,6 +216,10 @@ int main(int argc, char **argv)
 	}
 	wpat(fd, 20480, 4096, 0x22);
 	wpat(fd, 24576, 2560, 0x22);
+	{
+		struct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };
+		futimens(fd, ts);
+	}
 	int cfd = open(path, 0x4002 /* O_RDWR|O_DIRECT */);
 	if (cfd < 0)
 		die("open");
