@@ -9,6 +9,7 @@
 //! `diofuzz-tools` crate in tools/, which depends on this one; this crate never uses them.
 
 pub mod backports;
+pub mod check_domain;
 pub mod domain;
 pub mod errno;
 pub mod generators;

@@ -88,6 +88,8 @@ impl Rng {
 
 /// Out of 16 mutations, how many are plain byte mutations.
 const BYTE_SHARE: usize = 3;
+/// Out of 16 field mutations, how many are domain steps ([`domain_step`]).
+const DOMAIN_SHARE: usize = 4;
 /// Out of 16 cross-overs, how many are followed by a field mutation as well.
 const CROSS_THEN_MUTATE: usize = 8;
 
@@ -157,7 +159,11 @@ pub fn mutate_with(data: &[u8], max_size: usize, seed: u64, bytes: Option<ByteMu
     if let Some(s) = decoded.filter(|_| !rng.chance(BYTE_SHARE, 16)) {
         for _ in 0..8 {
             let mut t = s.clone();
-            mutate_fields(&mut t, &mut rng);
+            if rng.chance(DOMAIN_SHARE, 16) {
+                domain_step(&mut t, &mut rng);
+            } else {
+                mutate_fields(&mut t, &mut rng);
+            }
             // Only real worlds (src/validity.rs): what decoding would make of it anyway.
             crate::validity::normalise(&mut t);
             if let Ok(out) = t.encode() {
@@ -267,6 +273,34 @@ fn splice(s: &mut Scenario, from: &Scenario, rng: &mut Rng) {
             }
         }
         _ => s.fs = from.fs,
+    }
+    fix_geometry(s);
+}
+
+/// A domain step: an input of `check`'s default domain ([`crate::check_domain::Sampler`]),
+/// drawn by index from one slice (each slice equally likely, then each of its inputs), replaces
+/// the whole input (1 in 4), gives it one whole part (world, layout, request, fault plan, races,
+/// ...: [`splice`], 1 in 4), or gives it some of the slice's dimensions together (each with
+/// probability 1/2, at least one: the fields the slice varies jointly, 1 in 2).
+pub fn domain_step(s: &mut Scenario, rng: &mut Rng) {
+    let d = crate::check_domain::Sampler::default_domain();
+    let si = rng.below(d.slices());
+    match rng.below(4) {
+        0 => *s = d.get(si, rng.next_u64() % d.size(si)),
+        1 => {
+            let from = d.get(si, rng.next_u64() % d.size(si));
+            splice(s, &from, rng);
+        }
+        _ => {
+            let n = d.dims(si);
+            let first = rng.below(n);
+            for dim in 0..n {
+                if dim == first || rng.chance(1, 2) {
+                    let j = rng.below(d.values(si, dim));
+                    d.set(si, dim, j, s);
+                }
+            }
+        }
     }
     fix_geometry(s);
 }
@@ -898,6 +932,36 @@ mod tests {
         assert!(sites.len() >= 20, "{sites:?}");
         assert_eq!(races.len(), 16);
         assert_eq!(letters.len(), 10);
+    }
+
+    #[test]
+    fn domain_steps_draw_from_checks_default_domain() {
+        let d = crate::check_domain::Sampler::default_domain();
+        // Every input a slice can give (whole or part) is one of its inputs: the whole-input
+        // replacements among many steps are all domain inputs, and they cover every slice.
+        let mut whole = std::collections::HashSet::new();
+        let mut distinct = std::collections::HashSet::new();
+        for seed in 0..3000u64 {
+            let mut t = Scenario::default();
+            let mut rng = Rng::new(seed);
+            domain_step(&mut t, &mut rng);
+            crate::validity::normalise(&mut t);
+            let enc = t.encode().expect("a domain step encodes");
+            assert!(Scenario::decode(&enc).is_ok());
+            distinct.insert(enc);
+            // Replay the step's first draws: slice, then kind 0 = whole input.
+            let mut r = Rng::new(seed);
+            let si = r.below(d.slices());
+            if r.below(4) == 0 {
+                let mut want = d.get(si, r.next_u64() % d.size(si));
+                fix_geometry(&mut want);
+                crate::validity::normalise(&mut want);
+                assert_eq!(t, want, "seed {seed}");
+                whole.insert(si);
+            }
+        }
+        assert_eq!(whole.len(), d.slices(), "whole inputs from every slice");
+        assert!(distinct.len() > 2000, "{} distinct", distinct.len());
     }
 
     #[test]

@@ -147,13 +147,21 @@ impl Chart for BoxesChart<'_> {
     }
 }
 
+/// `stem.EXT`: a stem's own dots stay (a variant name such as `v6.15` is not an extension); a
+/// stem given as `x.svg` or `x.png` has that extension replaced.
+fn with_ext(stem: &Path, ext: &str) -> PathBuf {
+    match stem.extension().and_then(|e| e.to_str()) {
+        Some("svg" | "png") => stem.with_extension(ext),
+        _ => PathBuf::from(format!("{}.{ext}", stem.display())),
+    }
+}
+
 fn write_both(stem: &Path, size: (u32, u32), chart: &impl Chart) -> Result<Vec<PathBuf>, String> {
     register_font();
     if let Some(d) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
-    let svg = stem.with_extension("svg");
-    let png = stem.with_extension("png");
+    let (svg, png) = (with_ext(stem, "svg"), with_ext(stem, "png"));
     {
         let area = SVGBackend::new(&svg, size).into_drawing_area();
         chart.draw(&area)?;
@@ -467,6 +475,21 @@ fn draw_boxes<DB: DrawingBackend>(area: &Area<DB>, b: &Boxes) -> Result<(), Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stem_keeps_its_dots() {
+        let p = |s: &str, e: &str| with_ext(Path::new(s), e).display().to_string();
+        assert_eq!(
+            p("out/b-tte-v6.15-libfuzzer", "svg"),
+            "out/b-tte-v6.15-libfuzzer.svg"
+        );
+        assert_eq!(
+            p("out/b-tte-v6.12-libfuzzer", "png"),
+            "out/b-tte-v6.12-libfuzzer.png"
+        );
+        assert_eq!(p("x.svg", "png"), "x.png");
+        assert_eq!(p("x", "svg"), "x.svg");
+    }
 
     #[test]
     fn the_embedded_font_parses() {

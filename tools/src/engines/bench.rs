@@ -229,6 +229,10 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
 
     // Time to exposure.
     let mut tsv = String::from("variant\tengine\tmutator\ttrial\tfinding\tseconds\n");
+    // Executions of every trial (the engine's own count): time x exec/s is the load-independent
+    // cost of an exposure.
+    let mut execs_tsv = String::from("variant\tengine\tmutator\ttrial\texecs\tseconds\n");
+    let mut rates: BTreeMap<(String, Engine, Mode), Vec<f64>> = BTreeMap::new();
     for v in &o.variants.0 {
         let known = known_for(v);
         // finding -> (engine, mutator) -> per-trial seconds (None = not found within the cap)
@@ -248,6 +252,22 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
                         cfgv,
                     )?;
                     let hits = trial_hits(&res.first_hit, e.name(), &known);
+                    if let Some(r) = res.engines.first() {
+                        let _ = writeln!(
+                            execs_tsv,
+                            "{v}\t{e}\t{}\t{}\t{}\t{:.2}",
+                            m.name(),
+                            trial + 1,
+                            r.execs,
+                            r.seconds
+                        );
+                        if r.execs > 0 && r.seconds > 0.0 {
+                            rates
+                                .entry((v.clone(), *e, *m))
+                                .or_default()
+                                .push(r.execs as f64 / r.seconds);
+                        }
+                    }
                     crate::progress::line(
                         &pb,
                         &format!(
@@ -316,8 +336,24 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
             }
         }
     }
+    if !rates.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Exec/s during the trials (median over the trials, the engine's count / the trial's seconds)\n\n| variant | engine | mutator | trials | exec/s |\n|---|---|---|---:|---:|"
+        );
+        for ((v, e, m), l) in &rates {
+            let _ = writeln!(
+                md,
+                "| {v} | {e} | {} | {} | {:.0} |",
+                m.name(),
+                l.len(),
+                med_min_max(l).0
+            );
+        }
+    }
     let tsv_path = stem.with_extension("trials.tsv");
     super::findings::write_file(&tsv_path, tsv.as_bytes())?;
+    super::findings::write_file(&stem.with_extension("execs.tsv"), execs_tsv.as_bytes())?;
     super::findings::write_file(&out, md.as_bytes())?;
     println!("{md}");
     eprintln!(
@@ -433,8 +469,9 @@ fn parse_trials_tsv(text: &str) -> Result<Trials, String> {
 /// finding -> (engine, mutator) -> per-trial seconds (None = not found within the cap).
 type Tte = BTreeMap<String, BTreeMap<(Engine, Mode), Vec<Option<f64>>>>;
 
-/// The first time of each measured finding in one trial of `engine`: the known pattern it matches
-/// (every signature when none are known).
+/// The first time of each measured finding in one trial of `engine`: of every known pattern a
+/// signature matches (patterns overlap: `*atomic bio shorter than the length*` also matches what
+/// a longer pattern names), or every signature when none are known.
 fn trial_hits(
     first_hit: &BTreeMap<(String, String), BTreeMap<String, f64>>,
     engine: &str,
@@ -443,16 +480,15 @@ fn trial_hits(
     let mut hits: BTreeMap<String, f64> = BTreeMap::new();
     for ((_, sig), by) in first_hit {
         let Some(t) = by.get(engine) else { continue };
-        let key = if known.is_empty() {
-            sig.clone()
+        let keys: Vec<&String> = if known.is_empty() {
+            vec![sig]
         } else {
-            match known.iter().find(|k| sig_match(k, sig)) {
-                Some(k) => k.clone(),
-                None => continue,
-            }
+            known.iter().filter(|k| sig_match(k, sig)).collect()
         };
-        let x = hits.entry(key).or_insert(*t);
-        *x = x.min(*t);
+        for key in keys {
+            let x = hits.entry(key.clone()).or_insert(*t);
+            *x = x.min(*t);
+        }
     }
     hits
 }
@@ -740,6 +776,10 @@ mod tests {
         );
         let h = trial_hits(&fh, "libfuzzer", &["*a>*".to_string()]);
         assert_eq!(h.get("*a>*"), Some(&1.0));
+        // Overlapping patterns: a signature counts for every pattern it matches.
+        let h = trial_hits(&fh, "libfuzzer", &["*a>*".to_string(), "*a>b*".to_string()]);
+        assert_eq!(h.get("*a>*"), Some(&1.0));
+        assert_eq!(h.get("*a>b*"), Some(&2.0));
         assert!(trial_hits(&fh, "afl", &[]).is_empty());
         assert_eq!(trial_hits(&fh, "libfuzzer", &[]).len(), 2);
     }
