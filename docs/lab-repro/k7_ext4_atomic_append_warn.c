@@ -27,9 +27,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef RWF_ATOMIC
@@ -108,7 +110,7 @@ static __attribute__((unused)) void wpat(int fd, uint64_t off, uint64_t len, uns
 
 /* Fill free space with 0x55 ("stale") and free it again, so blocks handed out without being
  * zeroed show up as 's'. */
-static void prefill_stale(const char *dir)
+static __attribute__((unused)) void prefill_stale(const char *dir)
 {
 	char p[4096];
 	static unsigned char b[1 << 20];
@@ -193,8 +195,8 @@ static int verdict(long long ret, int err, long long pos, unsigned long long siz
 
 int main(int argc, char **argv)
 {
-	const char *dir = argc > 1 ? argv[1] : ".";
 	nonce = (uint32_t)getpid() * 2654435761u;
+	const char *dir = argc > 1 ? argv[1] : ".";
 	prefill_stale(dir);
 	char path[4096], donor[4096];
 	snprintf(path, sizeof(path), "%s/diofuzz-repro-%d", dir, (int)getpid());
@@ -207,6 +209,10 @@ int main(int argc, char **argv)
 	fsync(fd);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	wpat(fd, 0, 1, 0x22);
+	{
+		struct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };
+		futimens(fd, ts);
+	}
 	int cfd = open(path, 0x105402 /* O_RDWR|O_DIRECT|O_APPEND|O_SYNC */);
 	if (cfd < 0)
 		die("open");
