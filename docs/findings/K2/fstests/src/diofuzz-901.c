@@ -110,7 +110,7 @@ static __attribute__((unused)) void wpat(int fd, uint64_t off, uint64_t len, uns
 
 /* Fill free space with 0x55 ("stale") and free it again, so blocks handed out without being
  * zeroed show up as 's'. */
-static void prefill_stale(const char *dir)
+static __attribute__((unused)) void prefill_stale(const char *dir)
 {
 	char p[4096];
 	static unsigned char b[1 << 20];
@@ -195,8 +195,8 @@ static int verdict(long long ret, int err, long long pos, unsigned long long siz
 
 int main(int argc, char **argv)
 {
-	const char *dir = argc > 1 ? argv[1] : ".";
 	nonce = (uint32_t)getpid() * 2654435761u;
+	const char *dir = argc > 1 ? argv[1] : ".";
 	prefill_stale(dir);
 	char path[4096], donor[4096];
 	snprintf(path, sizeof(path), "%s/diofuzz-repro-%d", dir, (int)getpid());
