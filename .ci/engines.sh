@@ -47,6 +47,12 @@ cargo fuzz --version >/dev/null 2>&1 || { echo "installing: cargo install --lock
 cargo afl --version >/dev/null 2>&1 || { echo "installing: cargo install --locked cargo-afl"; cargo install --locked cargo-afl; }
 cargo hfuzz version >/dev/null 2>&1 || { echo "installing: cargo install --locked honggfuzz"; cargo install --locked honggfuzz; }
 
+# SysV shm segments nothing is attached to, before the engines run (AFL++ leaked three per
+# attempt when diofuzz killed it mid-cleanup: 28 GB after one CI run, which starved the lab's VM)
+orphan_shm() { awk 'NR>1 && $7==0 {print $2}' /proc/sysvipc/shm 2>/dev/null | sort; }
+SHM_BEFORE="$TMP/shm.before"
+orphan_shm > "$SHM_BEFORE"
+
 step "build diofuzz"
 cargo build --release --quiet
 DIOFUZZ="$ROOT/target/release/diofuzz"
@@ -150,6 +156,11 @@ if [ -n "$crash" ]; then
 else
   bad "no thread-v1 crash file for tmin"
 fi
+
+step "no leaked shared memory"
+leaked=$(orphan_shm | comm -13 "$SHM_BEFORE" - | wc -l)
+echo "unattached SysV shm segments left by this run: $leaked"
+[ "$leaked" = 0 ] || { bad "$leaked shm segments leaked (ipcs -m)"; ipcs -m | head -20; }
 
 echo
 if [ "$fail" = 0 ]; then echo "engines CI: all passed"; else echo "engines CI: FAILED"; fi
