@@ -301,8 +301,7 @@ pub fn orphan_shm(pids: &[i32], since: u64) -> Vec<i32> {
     for l in lines {
         let f: Vec<&str> = l.split_whitespace().collect();
         let num = |i: usize| f.get(i).and_then(|x| x.parse::<i64>().ok());
-        if let (Some(id), Some(cpid), Some(0), Some(ctime)) = (num(ci), num(cp), num(na), num(ct))
-        {
+        if let (Some(id), Some(cpid), Some(0), Some(ctime)) = (num(ci), num(cp), num(na), num(ct)) {
             if pids.contains(&(cpid as i32)) && ctime >= since as i64 {
                 out.push(id as i32);
             }
