@@ -1,0 +1,594 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Injected bio completion errors on a real kernel (`live --fault-device`, the lab's fault
+//! groups): the model's `bio_endio` -EIO fault ([`Site::BioEndIo`], "the nth bio of the
+//! execution fails") made by a memory-backed null_blk device with bad blocks.
+//!
+//! null_blk (drivers/block/null_blk/main.c, read in 7.3.4): a request that touches a sector of
+//! the configfs `badblocks` list completes with BLK_STS_IOERR (null_handle_badblocks), which
+//! blk_status_to_errno() turns into -EIO for every bio of the request; with `badblocks_partial_io`
+//! off nothing of the request is transferred, and with `badblocks_once` (6.16.12 and 7.x have it,
+//! 6.12.117's module does not) the bad range is cleared when it fails a request, so it fails once.
+//! null_blk has no retry path. So the nth bio is failed by marking its first sector bad, when:
+//! - that sector is known before the call: a block device's offset (the scenario's partition
+//!   starts at [`PART_START`]), or a file block allocated by the set-up (written or unwritten, not
+//!   shared: FIEMAP after the set-up; a hole, a delalloc block or a CoW write gets its sectors
+//!   during the call);
+//! - nothing else touches it during the call before that bio: the bios before it write other
+//!   file ranges, a dirty page over it would be flushed there first (refused), journal and log
+//!   writes go elsewhere, and the queue does not merge (queue/nomerges = 2, set while the device is
+//!   ours: a merged request would fail its neighbours too);
+//! - the bio is one request (not split): not larger than queue/max_sectors_kb and
+//!   queue/max_segments.
+//!
+//! Only -EIO: null_blk's bad blocks give BLK_STS_IOERR only. The model's other bio errnos (ENOSPC,
+//! ETIMEDOUT, EAGAIN, EINVAL, ENOMEM) and every other site stay inexpressible (see docs/lab.md).
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use super::plan::{Plan, Step, Unsupported};
+use super::scratch::PART_START;
+use diofuzz::errno::EIO;
+use diofuzz::model::Execution;
+use diofuzz::scenario::{Extent, FsKind, Scenario, Site, PAGE_SIZE, SECTOR};
+
+pub use diofuzz::generators::fault::faulted_bios;
+
+/// The null_blk configfs folder of the lab's fault device.
+pub const CONFIGFS_NULLB: &str = "/sys/kernel/config/nullb";
+
+/// Can a real kernel get this scenario's faults from a bad-block device? Only `bio_endio` -EIO.
+pub fn expressible(s: &Scenario) -> Result<(), Unsupported> {
+    for f in &s.faults {
+        if f.site != Site::BioEndIo {
+            return Err(format!(
+                "injected fault at {} (only bio_endio errors have a device-level injection)",
+                f.site.function()
+            ));
+        }
+        if f.errno != EIO {
+            return Err(format!(
+                "bio_endio -{} (null_blk bad blocks give BLK_STS_IOERR, -EIO, only)",
+                super::compare::errno_name(f.errno)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The plan of a scenario whose faults are bio_endio -EIO on the fault device: the world and call
+/// of the scenario without its faults (the faults are the device's, set by [`Armed`]).
+pub fn plan_faulted(s: &Scenario, disk: Option<&super::plan::Disk>) -> Result<Plan, Unsupported> {
+    expressible(s)?;
+    let mut bare = s.clone();
+    bare.faults.clear();
+    super::plan::plan_on(&bare, disk)
+}
+
+/// Where a faulted bio starts: its file (or device) position and what the set-up put there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// File or device offset of the faulted bio (the model's bio position).
+    pub pos: u64,
+    pub len: u64,
+}
+
+/// The device's limits a faulted bio must fit in to stay one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_bytes: u64,
+    pub max_segments: u64,
+}
+
+/// The faulted bios of `x` as targets, or why they cannot be hit exactly on a device (pure: the
+/// scenario's layout and page cache, the plan's set-up, the queue limits).
+pub fn targets(
+    s: &Scenario,
+    plan: &Plan,
+    x: &Execution,
+    lim: Limits,
+) -> Result<Vec<Target>, Unsupported> {
+    let mut out = Vec::new();
+    let cow = diofuzz::generators::fault::COW_PATHS;
+    if !faulted_bios(x).is_empty() && cow.iter().any(|f| x.trace.entered(f)) {
+        // xfs_direct_write_iomap_begin / xfs_atomic_write_cow_iomap_begin (7.3.4): a CoW write
+        // (shared block, software atomic write) goes to blocks allocated in the call.
+        return Err(
+            "faulted XFS write through the CoW fork (its bios go to blocks allocated in the call)"
+                .into(),
+        );
+    }
+    for (pos, len) in faulted_bios(x) {
+        if len > lim.max_bytes {
+            return Err(
+                "faulted bio larger than one request of the device (it would be split)".into(),
+            );
+        }
+        // User pages the bio can span, plus one per iovec segment boundary.
+        let pages = len.div_ceil(PAGE_SIZE) + 1 + s.request.nr_segs as u64;
+        if pages > lim.max_segments {
+            return Err("faulted bio with more segments than one request holds".into());
+        }
+        if s.fs != FsKind::Bdev {
+            let bs = 1u64 << s.world.blkbits;
+            let b = s
+                .world
+                .blocks
+                .get((pos / bs) as usize)
+                .copied()
+                .unwrap_or_default();
+            if b.shared {
+                return Err("faulted bio into a shared block (the CoW write goes to a block allocated in the call)".into());
+            }
+            if !matches!(b.kind, Extent::Written | Extent::Unwritten) {
+                return Err("faulted bio into a block allocated during the call (its sectors are not known before)".into());
+            }
+        }
+        let page = pos / PAGE_SIZE * PAGE_SIZE;
+        if plan
+            .steps
+            .iter()
+            .any(|st| matches!(st, Step::WriteDirty { off, .. } if *off == page))
+        {
+            return Err(
+                "faulted bio over a dirty page (its flush would reach the bad sector first)".into(),
+            );
+        }
+        out.push(Target { pos, len });
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------------- FIEMAP (linux/fiemap.h)
+const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
+const FIEMAP_EXTENT_UNKNOWN: u32 = 0x2;
+const FIEMAP_EXTENT_DELALLOC: u32 = 0x4;
+const FIEMAP_EXTENT_ENCODED: u32 = 0x8;
+const FIEMAP_EXTENT_NOT_ALIGNED: u32 = 0x100;
+const FIEMAP_EXTENT_DATA_INLINE: u32 = 0x200;
+const FIEMAP_EXTENT_SHARED: u32 = 0x2000;
+const FIEMAP_EXTENTS: usize = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct FiemapExtent {
+    logical: u64,
+    physical: u64,
+    length: u64,
+    reserved64: [u64; 2],
+    flags: u32,
+    reserved: [u32; 3],
+}
+
+#[repr(C)]
+struct Fiemap {
+    start: u64,
+    length: u64,
+    flags: u32,
+    mapped_extents: u32,
+    extent_count: u32,
+    reserved: u32,
+    extents: [FiemapExtent; FIEMAP_EXTENTS],
+}
+
+/// One extent of a file: (logical, physical, length, flags), bytes.
+pub type Extent4 = (u64, u64, u64, u32);
+
+/// The file's extents (FIEMAP without FIEMAP_FLAG_SYNC: a sync would write the dirty pages the
+/// scenario wants dirty).
+fn fiemap(f: &fs::File) -> Result<Vec<Extent4>, String> {
+    let mut m = Fiemap {
+        start: 0,
+        length: u64::MAX,
+        flags: 0,
+        mapped_extents: 0,
+        extent_count: FIEMAP_EXTENTS as u32,
+        reserved: 0,
+        extents: [FiemapExtent::default(); FIEMAP_EXTENTS],
+    };
+    // SAFETY: FS_IOC_FIEMAP fills at most extent_count extents of our buffer.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_FIEMAP as _, &mut m as *mut Fiemap) };
+    if r != 0 {
+        return Err(format!("FIEMAP: {}", std::io::Error::last_os_error()));
+    }
+    Ok(m.extents[..(m.mapped_extents as usize).min(FIEMAP_EXTENTS)]
+        .iter()
+        .map(|e| (e.logical, e.physical, e.length, e.flags))
+        .collect())
+}
+
+/// The device sector holding file byte `pos`, from the file's extents.
+pub fn sector_of(extents: &[Extent4], pos: u64) -> Result<u64, String> {
+    let (l, p, _, fl) = extents
+        .iter()
+        .find(|(l, _, n, _)| *l <= pos && pos < l + n)
+        .copied()
+        .ok_or_else(|| format!("FIEMAP: byte {pos} is not mapped after the set-up"))?;
+    let bad = FIEMAP_EXTENT_UNKNOWN
+        | FIEMAP_EXTENT_DELALLOC
+        | FIEMAP_EXTENT_ENCODED
+        | FIEMAP_EXTENT_NOT_ALIGNED
+        | FIEMAP_EXTENT_DATA_INLINE
+        | FIEMAP_EXTENT_SHARED;
+    if fl & bad != 0 {
+        return Err(format!(
+            "FIEMAP: byte {pos} is in an extent with flags {fl:#x} (not a plain allocated one)"
+        ));
+    }
+    Ok((p + (pos - l)) / SECTOR)
+}
+
+/// The lab's fault device: a memory-backed null_blk disk made through configfs with
+/// `badblocks_once` (checked), taken for a run (it is reformatted per filesystem, like `--device`).
+#[derive(Debug)]
+pub struct FaultDisk {
+    pub dev: PathBuf,
+    /// Its configfs folder (`/sys/kernel/config/nullb/NAME`).
+    pub cfg: PathBuf,
+    pub disk: super::plan::Disk,
+    pub limits: Limits,
+    /// queue/nomerges before we set 2 (restored on drop).
+    nomerges: Option<(PathBuf, String)>,
+}
+
+impl FaultDisk {
+    /// Take `dev` as the fault device: a powered, memory-backed null_blk device of configfs with
+    /// `badblocks_once` 1 and `badblocks_partial_io` 0, not mounted. Its bad-block list is emptied
+    /// and merging is turned off.
+    pub fn open(dev: &Path) -> Result<FaultDisk, String> {
+        let name = dev
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let cfg = Path::new(CONFIGFS_NULLB).join(&name);
+        let sys = PathBuf::from(format!("/sys/class/block/{name}"));
+        if !sys.exists() || !cfg.is_dir() {
+            return Err(format!(
+                "{}: not a null_blk device made through configfs ({} missing): modprobe null_blk nr_devices=0, mount configfs, mkdir {}, set memory_backed=1 badblocks_once=1 size=1024, power=1",
+                dev.display(),
+                cfg.display(),
+                cfg.display()
+            ));
+        }
+        let rd = |p: PathBuf| fs::read_to_string(&p).map(|s| s.trim().to_string());
+        let want = |attr: &str, v: &str| -> Result<(), String> {
+            match rd(cfg.join(attr)) {
+                Ok(x) if x == v => Ok(()),
+                Ok(x) => Err(format!("{}: {attr} is {x}, want {v}", cfg.display())),
+                Err(e) => Err(format!(
+                    "{}: no {attr} ({e}){}",
+                    cfg.display(),
+                    if attr == "badblocks_once" {
+                        " — this null_blk has no badblocks_once (it came after 6.12): a fault could fire twice"
+                    } else {
+                        ""
+                    }
+                )),
+            }
+        };
+        want("power", "1")?;
+        want("memory_backed", "1")?;
+        want("badblocks_once", "1")?;
+        if cfg.join("badblocks_partial_io").exists() {
+            want("badblocks_partial_io", "0")?;
+        }
+        let devnum = rd(sys.join("dev")).map_err(|e| format!("{}: dev: {e}", dev.display()))?;
+        let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        if mi
+            .lines()
+            .any(|l| l.split(' ').nth(2) == Some(devnum.as_str()))
+        {
+            return Err(format!("{}: mounted; unmount it first", dev.display()));
+        }
+        let num = |f: &str| -> Result<u64, String> {
+            rd(sys.join(f))
+                .map_err(|e| format!("{}: {f}: {e}", dev.display()))?
+                .parse()
+                .map_err(|_| format!("{}: {f} is not a number", dev.display()))
+        };
+        let lbs = num("queue/logical_block_size")?;
+        let disk = super::plan::Disk {
+            awu_min: 0,
+            awu_max: 0,
+            lbs_bits: lbs.trailing_zeros() as u8,
+            dma_alignment: num("queue/dma_alignment")? as u32,
+        };
+        let limits = Limits {
+            max_bytes: num("queue/max_sectors_kb")? * 1024,
+            max_segments: num("queue/max_segments")?,
+        };
+        let nm = sys.join("queue/nomerges");
+        let before = rd(nm.clone()).map_err(|e| format!("{}: {e}", nm.display()))?;
+        fs::write(&nm, "2").map_err(|e| format!("{}: {e}", nm.display()))?;
+        let fd = FaultDisk {
+            dev: dev.to_path_buf(),
+            cfg,
+            disk,
+            limits,
+            nomerges: Some((nm, before)),
+        };
+        for (s, n) in fd.bad()? {
+            fd.clear(s, n)?;
+        }
+        Ok(fd)
+    }
+
+    /// The bad-block list: (first sector, sectors).
+    pub fn bad(&self) -> Result<Vec<(u64, u64)>, String> {
+        let p = self.cfg.join("badblocks");
+        let t = fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(parse_badblocks(&t))
+    }
+
+    fn write_bb(&self, line: &str) -> Result<(), String> {
+        let p = self.cfg.join("badblocks");
+        fs::write(&p, line).map_err(|e| format!("{} <- {line:?}: {e}", p.display()))
+    }
+
+    fn clear(&self, s: u64, n: u64) -> Result<(), String> {
+        self.write_bb(&format!("-{s}-{}", s + n.max(1) - 1))
+    }
+
+    /// The scenario's targets armed on `path` (its file, or the scenario's partition of this
+    /// device), after the set-up: wait for the set-up's writeback over each target, then mark its
+    /// first sector bad. Returns the sectors.
+    pub fn arm(&self, fs: FsKind, targets: &[Target], path: &Path) -> Result<Vec<u64>, String> {
+        let f = fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
+        let extents = if fs == FsKind::Bdev {
+            Vec::new()
+        } else {
+            fiemap(&f)?
+        };
+        let mut sectors = Vec::new();
+        for t in targets {
+            // SAFETY: sync_file_range on our fd; WAIT_BEFORE starts no writeback of its own.
+            let r = unsafe {
+                libc::sync_file_range(
+                    f.as_raw_fd(),
+                    (t.pos / PAGE_SIZE * PAGE_SIZE) as i64,
+                    PAGE_SIZE as i64,
+                    libc::SYNC_FILE_RANGE_WAIT_BEFORE,
+                )
+            };
+            if r != 0 {
+                return Err(format!(
+                    "sync_file_range: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            let s = if fs == FsKind::Bdev {
+                (PART_START + t.pos) / SECTOR
+            } else {
+                sector_of(&extents, t.pos)?
+            };
+            sectors.push(s);
+        }
+        for &s in &sectors {
+            self.write_bb(&format!("+{s}-{s}"))?;
+        }
+        Ok(sectors)
+    }
+
+    /// After the call: the armed sectors that no request reached (the fault did not fire on the
+    /// kernel), and the list emptied.
+    pub fn disarm(&self, sectors: &[u64]) -> Result<Vec<u64>, String> {
+        let left = self.bad()?;
+        let missed = sectors
+            .iter()
+            .copied()
+            .filter(|s| left.iter().any(|(a, n)| *a <= *s && *s < a + n))
+            .collect();
+        for (s, n) in left {
+            self.clear(s, n)?;
+        }
+        Ok(missed)
+    }
+}
+
+impl Drop for FaultDisk {
+    fn drop(&mut self) {
+        if let Ok(b) = self.bad() {
+            for (s, n) in b {
+                let _ = self.clear(s, n);
+            }
+        }
+        if let Some((p, v)) = self.nomerges.take() {
+            let _ = fs::write(p, v);
+        }
+    }
+}
+
+/// Say in the outcome which sectors were armed and whether each fired on the kernel (a bad
+/// sector that no request reached: the kernel did not submit the model's faulted bio there).
+pub fn annotate(
+    oc: &mut super::compare::Outcome,
+    armed: &[u64],
+    missed: Option<Result<Vec<u64>, String>>,
+) {
+    let mut parts = Vec::new();
+    if !armed.is_empty() {
+        parts.push(format!("fault: bad sector {armed:?}"));
+    }
+    match missed {
+        Some(Ok(m)) if !m.is_empty() => {
+            parts.push(format!("not reached on the kernel (sectors {m:?})"))
+        }
+        Some(Err(e)) => parts.push(format!("fault device: {e}")),
+        _ => {}
+    }
+    if parts.is_empty() {
+        return;
+    }
+    if !oc.note.is_empty() {
+        oc.note.push_str("; ");
+    }
+    oc.note.push_str(&parts.join(", "));
+}
+
+/// badblocks_show(): one "SECTOR LENGTH" line per range.
+pub fn parse_badblocks(t: &str) -> Vec<(u64, u64)> {
+    t.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diofuzz::scenario::Fault;
+
+    const LIM: Limits = Limits {
+        max_bytes: 128 << 10,
+        max_segments: 128,
+    };
+
+    fn bdev_scenario() -> Scenario {
+        let mut s = Scenario {
+            fs: FsKind::Bdev,
+            ..Default::default()
+        };
+        s.world.blkbits = 12;
+        s.world.i_size = 32768;
+        s.request.pos = 8192;
+        s.request.len = 8192;
+        s.request.open.direct = true;
+        s
+    }
+
+    #[test]
+    fn only_bio_eio_is_expressible() {
+        let mut s = bdev_scenario();
+        assert!(expressible(&s).is_ok());
+        s.faults.push(Fault::default());
+        assert!(expressible(&s).is_ok());
+        assert!(plan_faulted(&s, None).is_ok());
+        s.faults[0].errno = diofuzz::errno::ENOSPC;
+        assert!(expressible(&s).unwrap_err().contains("ENOSPC"));
+        s.faults[0] = Fault {
+            site: Site::Ext4MapBlocksCreate,
+            nth: 0,
+            errno: EIO,
+        };
+        assert!(expressible(&s).unwrap_err().contains("ext4_map_blocks"));
+        // Without a fault device live keeps refusing every fault.
+        assert!(super::super::plan::plan_on(&s, None).is_err());
+    }
+
+    #[test]
+    fn the_nth_bio_is_the_target() {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let mut s = bdev_scenario();
+        // A two-segment write whose bios are one per segment? Whatever the model submits: the
+        // fault on bio n names bio n's position.
+        s.faults.push(Fault::default());
+        let x = diofuzz::model::run(&s, v);
+        let p = plan_faulted(&s, None).unwrap();
+        let t = targets(&s, &p, &x, LIM).unwrap();
+        assert_eq!(
+            t,
+            vec![Target {
+                pos: 8192,
+                len: 8192
+            }]
+        );
+        assert_eq!(x.ret, -EIO);
+        // Limits: a bio larger than a request is refused.
+        let small = Limits {
+            max_bytes: 4096,
+            max_segments: 128,
+        };
+        assert!(targets(&s, &p, &x, small).unwrap_err().contains("split"));
+        // A dirty page over the faulted bio is refused.
+        s.world.pages = vec![
+            diofuzz::scenario::PageState::None,
+            diofuzz::scenario::PageState::None,
+            diofuzz::scenario::PageState::Dirty,
+        ];
+        let x = diofuzz::model::run(&s, v);
+        let p = plan_faulted(&s, None).unwrap();
+        if !faulted_bios(&x).is_empty() {
+            assert!(targets(&s, &p, &x, LIM).unwrap_err().contains("dirty page"));
+        }
+    }
+
+    #[test]
+    fn file_targets_need_allocated_blocks() {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let mut s = Scenario {
+            fs: FsKind::Xfs,
+            ..Default::default()
+        };
+        s.world.blkbits = 12;
+        s.world.i_size = 16384;
+        s.world.mount.xfs_reflink = true;
+        s.world.blocks = diofuzz::generators::layout("WWWW").unwrap();
+        s.request.pos = 4096;
+        s.request.len = 4096;
+        s.request.open.direct = true;
+        s.faults.push(Fault::default());
+        let x = diofuzz::model::run(&s, v);
+        let p = plan_faulted(&s, None).unwrap();
+        assert_eq!(
+            targets(&s, &p, &x, LIM).unwrap(),
+            vec![Target {
+                pos: 4096,
+                len: 4096
+            }]
+        );
+        s.world.blocks = diofuzz::generators::layout("WHWW").unwrap();
+        let x = diofuzz::model::run(&s, v);
+        let p = plan_faulted(&s, None).unwrap();
+        assert!(targets(&s, &p, &x, LIM)
+            .unwrap_err()
+            .contains("allocated during the call"));
+    }
+
+    #[test]
+    fn xfs_cow_writes_are_refused() {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let mut s = Scenario {
+            fs: FsKind::Xfs,
+            ..Default::default()
+        };
+        s.world.blkbits = 12;
+        s.world.i_size = 16384;
+        s.world.mount.xfs_reflink = true;
+        s.world.blocks = diofuzz::generators::layout("WWWW").unwrap();
+        s.request.pos = 4096;
+        s.request.len = 4096;
+        s.request.open.direct = true;
+        // An atomic write without a hardware unit: XFS's software (CoW) atomic write.
+        s.request.rwf.atomic = true;
+        s.faults.push(Fault::default());
+        let x = diofuzz::model::run(&s, v);
+        assert!(!faulted_bios(&x).is_empty());
+        let p = plan_faulted(&s, None).unwrap();
+        assert!(targets(&s, &p, &x, LIM).unwrap_err().contains("CoW fork"));
+    }
+
+    #[test]
+    fn fiemap_sectors() {
+        let ext = vec![(0, 1 << 20, 8192, 0), (8192, 4 << 20, 4096, 0x800 | 1)];
+        assert_eq!(sector_of(&ext, 4096).unwrap(), ((1 << 20) + 4096) / 512);
+        // Unwritten extents are allocated: fine.
+        assert_eq!(sector_of(&ext, 8192).unwrap(), (4 << 20) / 512);
+        assert!(sector_of(&ext, 12288).is_err());
+        let del = vec![(0, 0, 4096, FIEMAP_EXTENT_DELALLOC)];
+        assert!(sector_of(&del, 0).is_err());
+        let shared = vec![(0, 1 << 20, 4096, FIEMAP_EXTENT_SHARED)];
+        assert!(sector_of(&shared, 0).is_err());
+    }
+
+    #[test]
+    fn badblocks_list() {
+        assert_eq!(
+            parse_badblocks("2056 1\n4096 8\n"),
+            vec![(2056, 1), (4096, 8)]
+        );
+        assert!(parse_badblocks("").is_empty());
+    }
+}
