@@ -399,16 +399,128 @@ impl Drop for FaultDisk {
     }
 }
 
+/// A trace instance of ours with `block:block_rq_complete` for failed requests only (filter
+/// `error != 0`): after each call it tells which requests of the device failed, at which
+/// sector, how long, with which errno, so every fault is checked to have failed exactly the
+/// faulted bio (one request starting at its first sector, its length: not merged, not split).
+pub struct BlockTrace {
+    inst: PathBuf,
+    /// MAJOR,MINOR of the fault device as the event prints it.
+    dev: String,
+}
+
+/// One failed request: (sector, sectors, errno).
+pub type Failed = (u64, u64, i64);
+
+impl BlockTrace {
+    /// Under the tracefs root `root` (the live tracer's), for the device `fd`.
+    pub fn new(root: &Path, fd: &FaultDisk) -> Result<BlockTrace, String> {
+        use std::os::unix::fs::MetadataExt;
+        let md = fs::metadata(&fd.dev).map_err(|e| format!("{}: {e}", fd.dev.display()))?;
+        let r = md.rdev();
+        let inst = root.join("instances").join(format!(
+            "{}{}-blk",
+            super::scratch::PREFIX,
+            std::process::id()
+        ));
+        let _ = fs::remove_dir(&inst);
+        fs::create_dir(&inst).map_err(|e| format!("create {}: {e}", inst.display()))?;
+        let t = BlockTrace {
+            inst,
+            dev: format!("{},{}", libc::major(r), libc::minor(r)),
+        };
+        let ev = t.inst.join("events/block/block_rq_complete");
+        let w = |f: &str, v: &str| {
+            fs::write(ev.join(f), v).map_err(|e| format!("{}/{f} <- {v}: {e}", ev.display()))
+        };
+        w("filter", "error != 0")?;
+        w("enable", "1")?;
+        Ok(t)
+    }
+
+    pub fn clear(&self) -> Result<(), String> {
+        fs::write(self.inst.join("trace"), "").map_err(|e| format!("clear block trace: {e}"))
+    }
+
+    /// The failed requests of the fault device since [`BlockTrace::clear`].
+    pub fn failed(&self) -> Result<Vec<Failed>, String> {
+        let t = fs::read_to_string(self.inst.join("trace"))
+            .map_err(|e| format!("read block trace: {e}"))?;
+        Ok(super::tracefs::parse(&t)
+            .iter()
+            .filter(|e| e.name == "block_rq_complete")
+            .filter_map(|e| parse_rq_complete(&e.args, &self.dev))
+            .collect())
+    }
+}
+
+impl Drop for BlockTrace {
+    fn drop(&mut self) {
+        let _ = fs::write(self.inst.join("events/block/block_rq_complete/enable"), "0");
+        let _ = fs::remove_dir(&self.inst);
+    }
+}
+
+/// block_rq_complete's text, "MAJ,MIN RWBS (CMD) SECTOR + NR ... [ERRNO]", on device `dev`.
+pub fn parse_rq_complete(args: &str, dev: &str) -> Option<Failed> {
+    let mut w = args.split_whitespace();
+    if w.next()? != dev {
+        return None;
+    }
+    let (pre, post) = args.split_once(" + ")?;
+    let sector = pre.split_whitespace().last()?.parse().ok()?;
+    let nr = post.split_whitespace().next()?.parse().ok()?;
+    let err = args
+        .rsplit_once('[')?
+        .1
+        .trim_end()
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    Some((sector, nr, err))
+}
+
+/// Did the kernel fail exactly the armed bios: one -EIO request per armed sector, starting
+/// there, as long as the model's bio, and no other failed request? None when exact, else what
+/// differed.
+pub fn check_exact(armed: &[u64], targets: &[Target], failed: &[Failed]) -> Option<String> {
+    let mut problems = Vec::new();
+    for (s, t) in armed.iter().zip(targets) {
+        let hits: Vec<&Failed> = failed.iter().filter(|f| f.0 == *s).collect();
+        match hits.as_slice() {
+            [(_, nr, err)] if *nr * SECTOR == t.len && *err == -EIO => {}
+            [] => problems.push(format!("no failed request at sector {s}")),
+            h => problems.push(format!(
+                "failed request(s) at sector {s}: {:?} (the model's bio: {} sectors)",
+                h,
+                t.len / SECTOR
+            )),
+        }
+    }
+    let other: Vec<&Failed> = failed.iter().filter(|f| !armed.contains(&f.0)).collect();
+    if !other.is_empty() {
+        problems.push(format!("other failed requests {other:?}"));
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
 /// Say in the outcome which sectors were armed and whether each fired on the kernel (a bad
 /// sector that no request reached: the kernel did not submit the model's faulted bio there).
 pub fn annotate(
     oc: &mut super::compare::Outcome,
     armed: &[u64],
     missed: Option<Result<Vec<u64>, String>>,
+    inexact: Option<String>,
 ) {
     let mut parts = Vec::new();
     if !armed.is_empty() {
-        parts.push(format!("fault: bad sector {armed:?}"));
+        parts.push(format!(
+            "fault: bad sector {armed:?} {}",
+            match &inexact {
+                None => "(block trace: exactly the faulted bio failed, -EIO)".to_string(),
+                Some(p) => format!("(block trace: NOT EXACT: {p})"),
+            }
+        ));
     }
     match missed {
         Some(Ok(m)) if !m.is_empty() => {
@@ -581,6 +693,28 @@ mod tests {
         assert!(sector_of(&del, 0).is_err());
         let shared = vec![(0, 1 << 20, 4096, FIEMAP_EXTENT_SHARED)];
         assert!(sector_of(&shared, 0).is_err());
+    }
+
+    #[test]
+    fn block_trace_lines() {
+        let a = "252,0 W () 2080 + 16 none,0,0 [-5]";
+        assert_eq!(parse_rq_complete(a, "252,0"), Some((2080, 16, -5)));
+        assert_eq!(parse_rq_complete(a, "8,0"), None);
+        // 6.12's format has no ioprio.
+        assert_eq!(
+            parse_rq_complete("252,0 WS () 96 + 8 [-5]", "252,0"),
+            Some((96, 8, -5))
+        );
+        let t = [Target {
+            pos: 16384,
+            len: 8192,
+        }];
+        assert_eq!(check_exact(&[2080], &t, &[(2080, 16, -5)]), None);
+        // Split (a shorter request), merged (starting earlier), missed, or another failure.
+        assert!(check_exact(&[2080], &t, &[(2080, 8, -5)]).is_some());
+        assert!(check_exact(&[2080], &t, &[(2072, 24, -5)]).is_some());
+        assert!(check_exact(&[2080], &t, &[]).is_some());
+        assert!(check_exact(&[2080], &t, &[(2080, 16, -5), (9, 1, -5)]).is_some());
     }
 
     #[test]

@@ -381,6 +381,17 @@ pub fn run_live(o: &Opts) -> i32 {
             sc.dir.display()
         );
     }
+    let blktrace = match faultdev
+        .as_ref()
+        .map(|f| fault::BlockTrace::new(&tracer.root, f))
+    {
+        Some(Err(e)) => {
+            eprintln!("diofuzz live: --fault-device: block trace: {e}");
+            return 3;
+        }
+        Some(Ok(b)) => Some(b),
+        None => None,
+    };
     let (outcomes, bench, fatal) = run_all(
         &scen,
         v,
@@ -388,8 +399,9 @@ pub fn run_live(o: &Opts) -> i32 {
         &tracer,
         &pre,
         o,
-        (disk, &stable, faultdev.as_ref()),
+        (disk, &stable, faultdev.as_ref().zip(blktrace.as_ref())),
     );
+    drop(blktrace);
     let mut code = 0;
     let mut cleanup_errs = tracer.cleanup();
     cleanup_errs.extend(sc.cleanup());
@@ -618,8 +630,13 @@ fn run_all(
     tracer: &Tracer,
     pre: &Prereqs,
     o: &Opts,
-    (disk, stable, faultdev): (Option<plan::Disk>, &Stable, Option<&fault::FaultDisk>),
+    (disk, stable, fault): (
+        Option<plan::Disk>,
+        &Stable,
+        Option<(&fault::FaultDisk, &fault::BlockTrace)>,
+    ),
 ) -> (Vec<Outcome>, Bench, Option<String>) {
+    let faultdev = fault.map(|f| f.0);
     let mut out = Vec::new();
     let mut stream = match &o.stream {
         Some(p) => match fs::OpenOptions::new().create(true).append(true).open(p) {
@@ -712,8 +729,9 @@ fn run_all(
         };
         let mut armed = Vec::new();
         let mut before = |path: &Path| -> Result<(), String> {
-            if let Some(f) = faultdev {
+            if let Some((f, bt)) = fault {
                 armed = f.arm(s.fs, &targets, path)?;
+                bt.clear()?;
             }
             Ok(())
         };
@@ -743,6 +761,13 @@ fn run_all(
             };
             exec::execute_with(&p, &mnt, &n.to_string(), tracer, &mut before)
         };
+        let inexact = match fault {
+            Some((_, bt)) if !armed.is_empty() => match bt.failed() {
+                Ok(failed) => fault::check_exact(&armed, &targets, &failed),
+                Err(e) => Some(e),
+            },
+            _ => None,
+        };
         let missed = faultdev.map(|f| f.disarm(&armed));
         bench.kernel_seconds += t0.elapsed().as_secs_f64();
         match r {
@@ -757,7 +782,7 @@ fn run_all(
                     .and_then(|(_, g)| g.as_deref());
                 let mut oc = compare::outcome(id.clone(), s, &p, &x, &obs, gap);
                 stable.explain(&mut oc, s, &p, &obs, gap);
-                fault::annotate(&mut oc, &armed, missed);
+                fault::annotate(&mut oc, &armed, missed, inexact);
                 if o.verbose {
                     let names: Vec<&str> = obs.events.iter().map(|e| e.name.as_str()).collect();
                     crate::progress::line(&pb, &format!("live: {id}: events {}", names.join(",")));
