@@ -166,6 +166,71 @@ fn boots_the_cached_kernel_and_runs_ext4_atomic_on_the_disk() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+#[test]
+fn fault_device_fails_exactly_the_faulted_bio() {
+    let k = match cached_kernel() {
+        Ok(k) => k,
+        Err(why) => {
+            println!("SKIP lab: {why}");
+            return;
+        }
+    };
+    let out = tmp("fault");
+    let o = Command::new(bin())
+        .args([
+            "lab",
+            "--kernel",
+            &k,
+            "--groups",
+            "bdev-fault",
+            "--count",
+            "8",
+            "--json",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(1)),
+        "exit {:?}: {err}",
+        o.status.code()
+    );
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("lab --json");
+    let g = &j["kernels"][0]["groups"][0];
+    assert_eq!(g["group"], "bdev-fault");
+    if g["rc"] == 2 {
+        // A kernel whose null_blk has no badblocks_once (6.12): said, not run.
+        println!("SKIP lab: no fault device on {k}");
+        return;
+    }
+    assert_eq!(g["rc"], 0, "{g}");
+    let stream = std::fs::read_to_string(out.join(&k).join("stream.jsonl")).unwrap();
+    let outcomes: Vec<serde_json::Value> = stream
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("verdict").is_some())
+        .collect();
+    // A scenario index whose 32 random tries submit no bio is left out (rare).
+    assert!(outcomes.len() >= 6, "{stream}");
+    for x in &outcomes {
+        // Every scenario carries a bio_endio -EIO fault; the kernel failed exactly that bio (the
+        // block trace saw one -EIO request at its first sector, of its length) and returned -EIO
+        // as the model does.
+        assert_eq!(x["scenario"]["faults"][0]["site"], "bio_endio", "{x}");
+        let note = x["note"].as_str().unwrap_or("");
+        assert!(
+            note.contains("exactly the faulted bio failed, -EIO"),
+            "{}: {note}",
+            x["id"]
+        );
+        assert_eq!(x["kernel"]["ret"], "-EIO", "{x}");
+        assert_eq!(x["verdict"], "agree", "{x}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 /// Processes whose command line mentions `needle` (our unique output folder).
 fn procs_mentioning(needle: &str) -> Vec<i32> {
     let mut v = Vec::new();

@@ -707,10 +707,6 @@ fn run_all(
                 continue;
             }
         };
-        if let Some(f) = stream.as_mut() {
-            // Before the call: a crash or hang from here on is this scenario's.
-            let _ = writeln!(f, "{}", serde_json::json!({ "start": id }));
-        }
         let x = match std::panic::catch_unwind(|| diofuzz::model::run(s, v)) {
             Ok(x) => x,
             Err(_) => {
@@ -727,6 +723,10 @@ fn run_all(
             Some(Ok(t)) => t,
             None => Vec::new(),
         };
+        if let Some(f) = stream.as_mut() {
+            // Before the call: a crash or hang from here on is this scenario's.
+            let _ = writeln!(f, "{}", serde_json::json!({ "start": id }));
+        }
         let mut armed = Vec::new();
         let mut before = |path: &Path| -> Result<(), String> {
             if let Some((f, bt)) = fault {
