@@ -28,18 +28,42 @@ pub const COW_PATHS: [&str; 2] = [
 /// returned without a fault).
 const TRIES: u64 = 32;
 
-/// The bios `x` submitted that reached the device's completion (`bio_status`): (file or device
-/// position, length, carried the injected fault). A bio the block layer rejected before the
-/// driver (6.18+ `bio_split_io_at`) is not counted: its completion is not a `bio_endio` call of
-/// the fault site.
-pub fn completed_bios(x: &model::Execution) -> Vec<(u64, u64, bool)> {
+/// A bio the model submitted that reached the device's completion (`bio_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelBio {
+    /// File (or device) position and length.
+    pub pos: u64,
+    pub len: u64,
+    /// REQ_ATOMIC.
+    pub atomic: bool,
+    /// It carried the injected `bio_endio` fault.
+    pub faulted: bool,
+    /// Its completion status (0, or -errno).
+    pub status: i64,
+}
+
+/// The bios `x` submitted, in order. A bio the block layer rejected before the driver (6.18+
+/// `bio_split_io_at`) is listed too (its status comes from there, not from the fault site).
+pub fn completed_bios(x: &model::Execution) -> Vec<ModelBio> {
     let mut out = Vec::new();
     let mut faulted = false;
     for e in &x.trace.events {
         match e {
             Ev::Fault(Site::BioEndIo, _) => faulted = true,
-            Ev::Bio { pos, len, .. } => {
-                out.push((*pos, *len, faulted));
+            Ev::Bio {
+                pos,
+                len,
+                atomic,
+                status,
+                ..
+            } => {
+                out.push(ModelBio {
+                    pos: *pos,
+                    len: *len,
+                    atomic: *atomic,
+                    faulted,
+                    status: *status,
+                });
                 faulted = false;
             }
             _ => {}
@@ -52,9 +76,31 @@ pub fn completed_bios(x: &model::Execution) -> Vec<(u64, u64, bool)> {
 pub fn faulted_bios(x: &model::Execution) -> Vec<(u64, u64)> {
     completed_bios(x)
         .into_iter()
-        .filter(|b| b.2)
-        .map(|b| (b.0, b.1))
+        .filter(|b| b.faulted)
+        .map(|b| (b.pos, b.len))
         .collect()
+}
+
+/// Do the faulted bios of `x` reach the device? A completion error of the device can only
+/// happen on a bio the block layer passed to it; the model takes the `bio_endio` fault before
+/// the block layer's own checks (`bio_status`: before blk_validate_atomic_write_op_size), so a
+/// fault on a bio that the unfaulted run (`bare`) shows failing there (-EINVAL: an atomic bio off
+/// the device's unit, 6.18+ `bio_split_io_at`) is not a real world.
+pub fn faults_reach_the_device(x: &model::Execution, bare: &model::Execution) -> bool {
+    let b = completed_bios(bare);
+    completed_bios(x).iter().enumerate().all(|(i, f)| {
+        !f.faulted
+            || b.get(i)
+                .is_some_and(|u| u.pos == f.pos && u.len == f.len && u.status == 0)
+    })
+}
+
+/// Is the faulted bio of `x` its first REQ_ATOMIC bio (what a fault rule on the WRITE ATOMIC(16)
+/// opcode of an atomic-capable SCSI disk fails)?
+pub fn fault_on_first_atomic_bio(x: &model::Execution) -> bool {
+    let b = completed_bios(x);
+    let first = b.iter().position(|b| b.atomic);
+    b.iter().filter(|b| b.faulted).count() == 1 && first.is_some_and(|i| b[i].faulted)
 }
 
 /// Where a write's data lands: O_APPEND / RWF_APPEND write at EOF (RWF_NOAPPEND undoes
@@ -115,8 +161,9 @@ fn allocate_request_range(s: &mut Scenario) {
 }
 
 /// Scenario `index` of `seed` for `fs` on `disk` (the fault device's geometry) with one
-/// `bio_endio` -EIO fault on a random bio of its execution under `v`. `None` when no scenario
-/// of [`TRIES`] submits a bio.
+/// `bio_endio` -EIO fault on a random bio of its execution under `v` — on a disk with atomic
+/// write units (the scsi_debug disk, whose fault rule matches the WRITE ATOMIC(16) opcode) on its
+/// first REQ_ATOMIC bio. `None` when no scenario of [`TRIES`] submits such a bio.
 pub fn generate_faulted(
     seed: u64,
     index: u64,
@@ -131,13 +178,22 @@ pub fn generate_faulted(
         if !crate::validity::is_valid(&s) {
             continue;
         }
-        let bios = completed_bios(&model::run(&s, v));
-        if bios.is_empty() {
+        let bare = model::run(&s, v);
+        let bios = completed_bios(&bare);
+        let atomic_disk = disk.is_some_and(|d| d.awu_max > 0);
+        let nth = if atomic_disk {
+            match bios.iter().position(|b| b.atomic) {
+                Some(i) => i,
+                None => continue,
+            }
+        } else if bios.is_empty() {
             continue;
-        }
+        } else {
+            r.below(bios.len().min(255) as u64) as usize
+        };
         s.faults.push(Fault {
             site: Site::BioEndIo,
-            nth: r.below(bios.len().min(255) as u64) as u8,
+            nth: nth.min(255) as u8,
             errno: EIO,
         });
         // The fault must fire (it does unless the set of bios depends on an earlier one), and
@@ -145,6 +201,8 @@ pub fn generate_faulted(
         // block, a software atomic write), whose blocks are allocated in the call.
         let x = model::run(&s, v);
         if faulted_bios(&x).is_empty()
+            || !faults_reach_the_device(&x, &bare)
+            || (atomic_disk && !fault_on_first_atomic_bio(&x))
             || COW_PATHS.iter().any(|f| x.trace.entered(f))
             || !crate::validity::is_valid(&s)
         {
@@ -176,11 +234,38 @@ mod tests {
                 assert_eq!(f.len(), 1, "{fs:?} {i}: {:?}", s);
                 // The faulted bio is the nth completed one.
                 let all = completed_bios(&x);
-                assert_eq!(all.iter().position(|b| b.2), Some(s.faults[0].nth as usize));
+                assert_eq!(
+                    all.iter().position(|b| b.faulted),
+                    Some(s.faults[0].nth as usize)
+                );
                 // Deterministic.
                 assert_eq!(generate_faulted(5, i, fs, None, v), Some(s));
             }
             assert!(n > 30, "{fs:?}: only {n} of 60 faulted scenarios");
+        }
+    }
+
+    #[test]
+    fn atomic_disk_faults_hit_the_first_atomic_bio() {
+        let v = crate::variant::by_name("v7.3").expect("v7.3");
+        let d = Disk {
+            awu_min: 1024,
+            awu_max: 65536,
+            lbs_bits: 9,
+            dma_alignment: 3,
+        };
+        for fs in [FsKind::Bdev, FsKind::Xfs, FsKind::Ext4] {
+            let mut n = 0;
+            for i in 0..40 {
+                let Some(s) = generate_faulted(5, i, fs, Some(&d), v) else {
+                    continue;
+                };
+                n += 1;
+                let x = model::run(&s, v);
+                assert!(fault_on_first_atomic_bio(&x), "{fs:?} {i}");
+                assert!(s.request.rwf.atomic);
+            }
+            assert!(n > 20, "{fs:?}: only {n} of 40");
         }
     }
 

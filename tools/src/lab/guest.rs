@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 10] = [
+pub const GROUPS: [Group; 13] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -110,6 +110,27 @@ pub const GROUPS: [Group; 10] = [
         args: "--fs ext4 --fault-device $NDEV",
         disk: false,
         fault: true,
+    },
+    Group {
+        name: "bdev-disk-fault",
+        about: "the raw block device on the atomic disk, a bio_endio -EIO fault on its REQ_ATOMIC bio (scsi_debug's WRITE ATOMIC(16) error rule)",
+        args: "--fs bdev --device $DEV --atomic-faults",
+        disk: true,
+        fault: false,
+    },
+    Group {
+        name: "xfs-disk-fault",
+        about: "XFS on the atomic disk, a bio_endio -EIO fault on the hardware atomic write's bio",
+        args: "--fs xfs --device $DEV --atomic-faults",
+        disk: true,
+        fault: false,
+    },
+    Group {
+        name: "ext4-disk-fault",
+        about: "ext4 on the atomic disk, a bio_endio -EIO fault on the hardware atomic write's bio",
+        args: "--fs ext4 --device $DEV --atomic-faults",
+        disk: true,
+        fault: false,
     },
 ];
 
@@ -527,6 +548,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs -o size=1536m tmp /tmp
 mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
 R=/dev/ttyS1
 stty -F $R raw -echo 2>/dev/null
 say() { echo "$1" > $R; }

@@ -88,8 +88,30 @@ pub fn targets(
     plan: &Plan,
     x: &Execution,
     lim: Limits,
+    atomic_only: bool,
 ) -> Result<Vec<Target>, Unsupported> {
     let mut out = Vec::new();
+    if !faulted_bios(x).is_empty() {
+        let mut bare = s.clone();
+        bare.faults.clear();
+        if !diofuzz::generators::fault::faults_reach_the_device(
+            x,
+            &diofuzz::model::run(&bare, x.variant),
+        ) {
+            return Err("faulted bio that the block layer fails before the device (a device error cannot happen there; the model takes the fault first)".into());
+        }
+    }
+    if atomic_only
+        && !faulted_bios(x).is_empty()
+        && !diofuzz::generators::fault::fault_on_first_atomic_bio(x)
+    {
+        // The scsi_debug rule matches the WRITE ATOMIC(16) opcode, not an LBA or a count of
+        // earlier commands: it fails the first REQ_ATOMIC command after arming.
+        return Err(
+            "faulted bio not the first REQ_ATOMIC bio (the scsi_debug rule fails the first WRITE ATOMIC command)"
+                .into(),
+        );
+    }
     let cow = diofuzz::generators::fault::COW_PATHS;
     if !faulted_bios(x).is_empty() && cow.iter().any(|f| x.trace.entered(f)) {
         // xfs_direct_write_iomap_begin / xfs_atomic_write_cow_iomap_begin (7.3.4): a CoW write
@@ -219,17 +241,63 @@ pub fn sector_of(extents: &[Extent4], pos: u64) -> Result<u64, String> {
     Ok((p + (pos - l)) / SECTOR)
 }
 
-/// The lab's fault device: a memory-backed null_blk disk made through configfs with
-/// `badblocks_once` (checked), taken for a run (it is reformatted per filesystem, like `--device`).
+/// How a fault device fails a bio.
+#[derive(Debug)]
+enum Kind {
+    /// A null_blk device: its configfs folder (`/sys/kernel/config/nullb/NAME`), whose
+    /// `badblocks` list gets the faulted bio's first sector.
+    BadBlocks { cfg: PathBuf },
+    /// The atomic-capable scsi_debug disk: its debugfs `error` file
+    /// (`/sys/kernel/debug/scsi_debug/H:C:T:L/error`) gets one `ERR_FAIL_CMD` rule on the WRITE
+    /// ATOMIC(16) opcode with count -1: the next REQ_ATOMIC command fails, once.
+    ScsiAtomic { error: PathBuf },
+}
+
+/// scsi_debug's `ERR_FAIL_CMD` rule (drivers/scsi/scsi_debug.c `sdebug_error_write`, 7.3.4):
+/// type 2, count -1 (fail the next matching command, then count 0: off), opcode 0x9c (WRITE
+/// ATOMIC(16), `sd_setup_atomic_cmnd`), host byte 0, driver byte 0, status 0x2 (CHECK CONDITION),
+/// sense key 0x5 (ILLEGAL REQUEST), asc 0x0, ascq 0x0: `scsi_check_sense` returns SUCCESS for an
+/// ILLEGAL REQUEST whose asc is not 0x20-0x27 (no retry, no target-failure byte), and
+/// `scsi_io_completion_action` fails it with `BLK_STS_IOERR` (`scsi_result_to_blk_status`:
+/// DID_OK, status not good) → -EIO.
+pub const SCSI_ATOMIC_RULE: &str = "2 -1 0x9c 0x0 0x0 0x2 0x5 0x0 0x0";
+/// Removes that rule.
+const SCSI_ATOMIC_RULE_REMOVE: &str = "- 2 0x9c";
+
+/// The device a fault run writes: the lab's null_blk fault device (`live --fault-device`) or the
+/// scsi_debug atomic disk (`live --device --atomic-faults`), taken for a run (it is reformatted
+/// per filesystem, like `--device`).
 #[derive(Debug)]
 pub struct FaultDisk {
     pub dev: PathBuf,
-    /// Its configfs folder (`/sys/kernel/config/nullb/NAME`).
-    pub cfg: PathBuf,
+    kind: Kind,
     pub disk: super::plan::Disk,
     pub limits: Limits,
     /// queue/nomerges before we set 2 (restored on drop).
     nomerges: Option<(PathBuf, String)>,
+}
+
+fn read_trim(p: &Path) -> std::io::Result<String> {
+    fs::read_to_string(p).map(|s| s.trim().to_string())
+}
+
+/// The queue limits of `/sys/class/block/NAME` and merging turned off (nomerges 2), returning
+/// the old nomerges value.
+fn queue_setup(sys: &Path, dev: &Path) -> Result<(Limits, (PathBuf, String)), String> {
+    let num = |f: &str| -> Result<u64, String> {
+        read_trim(&sys.join(f))
+            .map_err(|e| format!("{}: {f}: {e}", dev.display()))?
+            .parse()
+            .map_err(|_| format!("{}: {f} is not a number", dev.display()))
+    };
+    let limits = Limits {
+        max_bytes: num("queue/max_sectors_kb")? * 1024,
+        max_segments: num("queue/max_segments")?,
+    };
+    let nm = sys.join("queue/nomerges");
+    let before = read_trim(&nm).map_err(|e| format!("{}: {e}", nm.display()))?;
+    fs::write(&nm, "2").map_err(|e| format!("{}: {e}", nm.display()))?;
+    Ok((limits, (nm, before)))
 }
 
 impl FaultDisk {
@@ -245,15 +313,14 @@ impl FaultDisk {
         let sys = PathBuf::from(format!("/sys/class/block/{name}"));
         if !sys.exists() || !cfg.is_dir() {
             return Err(format!(
-                "{}: not a null_blk device made through configfs ({} missing): modprobe null_blk nr_devices=0, mount configfs, mkdir {}, set memory_backed=1 badblocks_once=1 size=1024, power=1",
+                "{}: not a null_blk device made through configfs ({} missing): modprobe null_blk nr_devices=0, mount configfs, mkdir {}, set memory_backed=1 badblocks_once=1 size=512, power=1",
                 dev.display(),
                 cfg.display(),
                 cfg.display()
             ));
         }
-        let rd = |p: PathBuf| fs::read_to_string(&p).map(|s| s.trim().to_string());
         let want = |attr: &str, v: &str| -> Result<(), String> {
-            match rd(cfg.join(attr)) {
+            match read_trim(&cfg.join(attr)) {
                 Ok(x) if x == v => Ok(()),
                 Ok(x) => Err(format!("{}: {attr} is {x}, want {v}", cfg.display())),
                 Err(e) => Err(format!(
@@ -273,7 +340,8 @@ impl FaultDisk {
         if cfg.join("badblocks_partial_io").exists() {
             want("badblocks_partial_io", "0")?;
         }
-        let devnum = rd(sys.join("dev")).map_err(|e| format!("{}: dev: {e}", dev.display()))?;
+        let devnum =
+            read_trim(&sys.join("dev")).map_err(|e| format!("{}: dev: {e}", dev.display()))?;
         let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         if mi
             .lines()
@@ -282,7 +350,7 @@ impl FaultDisk {
             return Err(format!("{}: mounted; unmount it first", dev.display()));
         }
         let num = |f: &str| -> Result<u64, String> {
-            rd(sys.join(f))
+            read_trim(&sys.join(f))
                 .map_err(|e| format!("{}: {f}: {e}", dev.display()))?
                 .parse()
                 .map_err(|_| format!("{}: {f} is not a number", dev.display()))
@@ -294,45 +362,107 @@ impl FaultDisk {
             lbs_bits: lbs.trailing_zeros() as u8,
             dma_alignment: num("queue/dma_alignment")? as u32,
         };
-        let limits = Limits {
-            max_bytes: num("queue/max_sectors_kb")? * 1024,
-            max_segments: num("queue/max_segments")?,
-        };
-        let nm = sys.join("queue/nomerges");
-        let before = rd(nm.clone()).map_err(|e| format!("{}: {e}", nm.display()))?;
-        fs::write(&nm, "2").map_err(|e| format!("{}: {e}", nm.display()))?;
+        let (limits, nm) = queue_setup(&sys, dev)?;
         let fd = FaultDisk {
             dev: dev.to_path_buf(),
-            cfg,
+            kind: Kind::BadBlocks { cfg },
             disk,
             limits,
-            nomerges: Some((nm, before)),
+            nomerges: Some(nm),
         };
-        for (s, n) in fd.bad()? {
-            fd.clear(s, n)?;
-        }
+        fd.reset()?;
         Ok(fd)
     }
 
-    /// The bad-block list: (first sector, sectors).
-    pub fn bad(&self) -> Result<Vec<(u64, u64)>, String> {
-        let p = self.cfg.join("badblocks");
-        let t = fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        Ok(parse_badblocks(&t))
+    /// Take the scsi_debug disk `dev` (checked by `scratch::disk_info` as `disk`) for faults on
+    /// its REQ_ATOMIC commands: its debugfs `error` file must exist (debugfs mounted at
+    /// /sys/kernel/debug). Our rule is removed and merging turned off.
+    pub fn open_scsi_atomic(dev: &Path, disk: super::plan::Disk) -> Result<FaultDisk, String> {
+        let name = dev
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let sys = PathBuf::from(format!("/sys/class/block/{name}"));
+        let hctl = fs::canonicalize(sys.join("device"))
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+            .ok_or_else(|| format!("{}: no SCSI device in sysfs", dev.display()))?;
+        let error = Path::new("/sys/kernel/debug/scsi_debug")
+            .join(&hctl)
+            .join("error");
+        if !error.exists() {
+            return Err(format!(
+                "{}: no scsi_debug error file {} (mount -t debugfs none /sys/kernel/debug; scsi_debug 6.8+)",
+                dev.display(),
+                error.display()
+            ));
+        }
+        let (limits, nm) = queue_setup(&sys, dev)?;
+        let fd = FaultDisk {
+            dev: dev.to_path_buf(),
+            kind: Kind::ScsiAtomic { error },
+            disk,
+            limits,
+            nomerges: Some(nm),
+        };
+        fd.reset()?;
+        Ok(fd)
     }
 
-    fn write_bb(&self, line: &str) -> Result<(), String> {
-        let p = self.cfg.join("badblocks");
+    /// Fails only the first REQ_ATOMIC command after arming (the opcode rule).
+    pub fn atomic_only(&self) -> bool {
+        matches!(self.kind, Kind::ScsiAtomic { .. })
+    }
+
+    /// The armed state: null_blk's bad ranges (first sector, sectors), or for scsi_debug our
+    /// rule as (0, its count) while its count is not 0.
+    pub fn bad(&self) -> Result<Vec<(u64, u64)>, String> {
+        let p = match &self.kind {
+            Kind::BadBlocks { cfg } => cfg.join("badblocks"),
+            Kind::ScsiAtomic { error } => error.clone(),
+        };
+        let t = fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(match self.kind {
+            Kind::BadBlocks { .. } => parse_badblocks(&t),
+            Kind::ScsiAtomic { .. } => parse_scsi_rule(&t)
+                .filter(|&c| c != 0)
+                .map(|c| vec![(0, c.unsigned_abs())])
+                .unwrap_or_default(),
+        })
+    }
+
+    fn write_to(&self, line: &str) -> Result<(), String> {
+        let p = match &self.kind {
+            Kind::BadBlocks { cfg } => cfg.join("badblocks"),
+            Kind::ScsiAtomic { error } => error.clone(),
+        };
         fs::write(&p, line).map_err(|e| format!("{} <- {line:?}: {e}", p.display()))
     }
 
-    fn clear(&self, s: u64, n: u64) -> Result<(), String> {
-        self.write_bb(&format!("-{s}-{}", s + n.max(1) - 1))
+    /// Empty the armed state.
+    fn reset(&self) -> Result<(), String> {
+        match self.kind {
+            Kind::BadBlocks { .. } => {
+                for (s, n) in self.bad()? {
+                    self.write_to(&format!("-{s}-{}", s + n.max(1) - 1))?;
+                }
+                Ok(())
+            }
+            Kind::ScsiAtomic { ref error } => {
+                let t =
+                    fs::read_to_string(error).map_err(|e| format!("{}: {e}", error.display()))?;
+                if parse_scsi_rule(&t).is_some() {
+                    self.write_to(SCSI_ATOMIC_RULE_REMOVE)?;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// The scenario's targets armed on `path` (its file, or the scenario's partition of this
-    /// device), after the set-up: wait for the set-up's writeback over each target, then mark its
-    /// first sector bad. Returns the sectors.
+    /// device), after the set-up: wait for the set-up's writeback over each target, find its
+    /// first sector, then mark it bad (null_blk) or add the WRITE ATOMIC rule (scsi_debug, one
+    /// target). Returns the sectors (what the block trace must see fail).
     pub fn arm(&self, fs: FsKind, targets: &[Target], path: &Path) -> Result<Vec<u64>, String> {
         let f = fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
         let extents = if fs == FsKind::Bdev {
@@ -364,39 +494,52 @@ impl FaultDisk {
             };
             sectors.push(s);
         }
-        for &s in &sectors {
-            self.write_bb(&format!("+{s}-{s}"))?;
+        match self.kind {
+            Kind::BadBlocks { .. } => {
+                for &s in &sectors {
+                    self.write_to(&format!("+{s}-{s}"))?;
+                }
+            }
+            Kind::ScsiAtomic { .. } if !sectors.is_empty() => self.write_to(SCSI_ATOMIC_RULE)?,
+            Kind::ScsiAtomic { .. } => {}
         }
         Ok(sectors)
     }
 
     /// After the call: the armed sectors that no request reached (the fault did not fire on the
-    /// kernel), and the list emptied.
+    /// kernel), and the armed state emptied.
     pub fn disarm(&self, sectors: &[u64]) -> Result<Vec<u64>, String> {
         let left = self.bad()?;
-        let missed = sectors
-            .iter()
-            .copied()
-            .filter(|s| left.iter().any(|(a, n)| *a <= *s && *s < a + n))
-            .collect();
-        for (s, n) in left {
-            self.clear(s, n)?;
-        }
+        let missed = match self.kind {
+            Kind::BadBlocks { .. } => sectors
+                .iter()
+                .copied()
+                .filter(|s| left.iter().any(|(a, n)| *a <= *s && *s < a + n))
+                .collect(),
+            Kind::ScsiAtomic { .. } if !left.is_empty() => sectors.to_vec(),
+            Kind::ScsiAtomic { .. } => Vec::new(),
+        };
+        self.reset()?;
         Ok(missed)
     }
 }
 
 impl Drop for FaultDisk {
     fn drop(&mut self) {
-        if let Ok(b) = self.bad() {
-            for (s, n) in b {
-                let _ = self.clear(s, n);
-            }
-        }
+        let _ = self.reset();
         if let Some((p, v)) = self.nomerges.take() {
             let _ = fs::write(p, v);
         }
     }
+}
+
+/// The count of our WRITE ATOMIC(16) `ERR_FAIL_CMD` rule in scsi_debug's `error` file
+/// (`sdebug_error_show`: a header, then "TYPE\tCOUNT\t0xOPCODE\t..." per rule), if it is there.
+pub fn parse_scsi_rule(t: &str) -> Option<i64> {
+    t.lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.len() >= 3 && w[0] == "2" && w[2] == "0x9c").then(|| w[1].parse().ok())?
+    })
 }
 
 /// A trace instance of ours with `block:block_rq_complete` for failed requests only (filter
@@ -599,7 +742,7 @@ mod tests {
         s.faults.push(Fault::default());
         let x = diofuzz::model::run(&s, v);
         let p = plan_faulted(&s, None).unwrap();
-        let t = targets(&s, &p, &x, LIM).unwrap();
+        let t = targets(&s, &p, &x, LIM, false).unwrap();
         assert_eq!(
             t,
             vec![Target {
@@ -613,7 +756,9 @@ mod tests {
             max_bytes: 4096,
             max_segments: 128,
         };
-        assert!(targets(&s, &p, &x, small).unwrap_err().contains("split"));
+        assert!(targets(&s, &p, &x, small, false)
+            .unwrap_err()
+            .contains("split"));
         // A dirty page over the faulted bio is refused.
         s.world.pages = vec![
             diofuzz::scenario::PageState::None,
@@ -623,7 +768,9 @@ mod tests {
         let x = diofuzz::model::run(&s, v);
         let p = plan_faulted(&s, None).unwrap();
         if !faulted_bios(&x).is_empty() {
-            assert!(targets(&s, &p, &x, LIM).unwrap_err().contains("dirty page"));
+            assert!(targets(&s, &p, &x, LIM, false)
+                .unwrap_err()
+                .contains("dirty page"));
         }
     }
 
@@ -645,7 +792,7 @@ mod tests {
         let x = diofuzz::model::run(&s, v);
         let p = plan_faulted(&s, None).unwrap();
         assert_eq!(
-            targets(&s, &p, &x, LIM).unwrap(),
+            targets(&s, &p, &x, LIM, false).unwrap(),
             vec![Target {
                 pos: 4096,
                 len: 4096
@@ -654,7 +801,7 @@ mod tests {
         s.world.blocks = diofuzz::generators::layout("WHWW").unwrap();
         let x = diofuzz::model::run(&s, v);
         let p = plan_faulted(&s, None).unwrap();
-        assert!(targets(&s, &p, &x, LIM)
+        assert!(targets(&s, &p, &x, LIM, false)
             .unwrap_err()
             .contains("allocated during the call"));
     }
@@ -679,7 +826,9 @@ mod tests {
         let x = diofuzz::model::run(&s, v);
         assert!(!faulted_bios(&x).is_empty());
         let p = plan_faulted(&s, None).unwrap();
-        assert!(targets(&s, &p, &x, LIM).unwrap_err().contains("CoW fork"));
+        assert!(targets(&s, &p, &x, LIM, false)
+            .unwrap_err()
+            .contains("CoW fork"));
     }
 
     #[test]
@@ -715,6 +864,80 @@ mod tests {
         assert!(check_exact(&[2080], &t, &[(2072, 24, -5)]).is_some());
         assert!(check_exact(&[2080], &t, &[]).is_some());
         assert!(check_exact(&[2080], &t, &[(2080, 16, -5), (9, 1, -5)]).is_some());
+    }
+
+    #[test]
+    fn faults_on_bios_the_block_layer_rejects_are_refused() {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        // gen-1-bdev-4 of the lab: a 512-byte RWF_ATOMIC write on a disk whose atomic unit
+        // minimum is 1024: blk_validate_atomic_write_op_size fails the bio (-EINVAL) before the
+        // device, so no device error can happen to it.
+        let mut s = bdev_scenario();
+        s.world.device.awu_min = 1024;
+        s.world.device.awu_max = 65536;
+        s.world.device.dma_alignment = 3;
+        s.world.lbs_bits = 9;
+        s.request.rwf.atomic = true;
+        s.request.pos = 4096;
+        s.request.len = 512;
+        s.faults.push(Fault::default());
+        let x = diofuzz::model::run(&s, v);
+        assert!(!faulted_bios(&x).is_empty());
+        let d = diofuzz::generators::random::Disk {
+            awu_min: 1024,
+            awu_max: 65536,
+            lbs_bits: 9,
+            dma_alignment: 3,
+        };
+        let p = plan_faulted(&s, Some(&d)).unwrap();
+        assert!(targets(&s, &p, &x, LIM, true)
+            .unwrap_err()
+            .contains("before the device"));
+    }
+
+    #[test]
+    fn scsi_rule() {
+        let t = "Type\tCount\tCommand\n2\t-1\t0x9c\t0x0 0x0 0x2 0x5 0x0 0x0\n";
+        assert_eq!(parse_scsi_rule(t), Some(-1));
+        assert_eq!(
+            parse_scsi_rule("Type\tCount\tCommand\n2\t0\t0x9c\t0x0 0x0 0x2 0x5 0x0 0x0\n"),
+            Some(0)
+        );
+        assert_eq!(
+            parse_scsi_rule("Type\tCount\tCommand\n2\t-1\t0x2a\t0x0\n"),
+            None
+        );
+        // What we write parses as that rule (type, count -1, the WRITE ATOMIC(16) opcode).
+        let w: Vec<&str> = SCSI_ATOMIC_RULE.split(' ').collect();
+        assert_eq!((w[0], w[1], w[2], w.len()), ("2", "-1", "0x9c", 9));
+    }
+
+    #[test]
+    fn atomic_only_needs_the_first_atomic_bio() {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let mut s = bdev_scenario();
+        s.world.device.awu_min = 4096;
+        s.world.device.awu_max = 65536;
+        s.world.lbs_bits = 9;
+        s.request.rwf.atomic = true;
+        s.faults.push(Fault::default());
+        let x = diofuzz::model::run(&s, v);
+        let d = diofuzz::generators::random::Disk {
+            awu_min: 4096,
+            awu_max: 65536,
+            lbs_bits: 9,
+            dma_alignment: 511,
+        };
+        let p = plan_faulted(&s, Some(&d)).unwrap();
+        assert_eq!(targets(&s, &p, &x, LIM, true).unwrap().len(), 1);
+        // A non-atomic write's bio: the opcode rule cannot fail it.
+        s.request.rwf.atomic = false;
+        let x = diofuzz::model::run(&s, v);
+        let p = plan_faulted(&s, Some(&d)).unwrap();
+        assert!(targets(&s, &p, &x, LIM, true)
+            .unwrap_err()
+            .contains("REQ_ATOMIC"));
+        assert!(targets(&s, &p, &x, LIM, false).is_ok());
     }
 
     #[test]

@@ -87,6 +87,11 @@ pub struct Opts {
     /// bio's first sector is marked bad (docs/lab.md)
     #[arg(long, value_name = "DEV", conflicts_with_all = ["device", "bigalloc"])]
     pub fault_device: Option<PathBuf>,
+    /// With --device: bio_endio -EIO faults on the disk's first REQ_ATOMIC bio, through
+    /// scsi_debug's debugfs error file (a WRITE ATOMIC(16) rule that fails the next such
+    /// command); generated scenarios get one (docs/lab.md)
+    #[arg(long, requires = "device")]
+    pub atomic_faults: bool,
     /// ext4 bigalloc on the --device disk with this cluster size in bytes
     #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
     pub bigalloc: Option<u32>,
@@ -304,15 +309,24 @@ pub fn run_live(o: &Opts) -> i32 {
         },
         None => None,
     };
-    let faultdev = match &o.fault_device {
-        Some(d) => match fault::FaultDisk::open(d) {
+    let faultdev = match (&o.fault_device, &o.device, &disk) {
+        (Some(d), _, _) => match fault::FaultDisk::open(d) {
             Ok(x) => Some(x),
             Err(e) => {
                 eprintln!("diofuzz live: --fault-device: {e}");
                 return 2;
             }
         },
-        None => None,
+        (None, Some(d), Some(info)) if o.atomic_faults => {
+            match fault::FaultDisk::open_scsi_atomic(d, *info) {
+                Ok(x) => Some(x),
+                Err(e) => {
+                    eprintln!("diofuzz live: --atomic-faults: {e}");
+                    return 2;
+                }
+            }
+        }
+        _ => None,
     };
     let disk = disk.or(faultdev.as_ref().map(|f| f.disk));
     let cluster_bits = o.bigalloc.map_or(0, |c| (c.trailing_zeros() - 12) as u8);
@@ -715,7 +729,7 @@ fn run_all(
             }
         };
         // The fault device: the faulted bios' first sectors, marked bad between set-up and call.
-        let targets = match faultdev.map(|f| fault::targets(s, &p, &x, f.limits)) {
+        let targets = match faultdev.map(|f| fault::targets(s, &p, &x, f.limits, f.atomic_only())) {
             Some(Err(why)) => {
                 out.push(skip(why, Verdict::Skipped));
                 continue;
