@@ -220,6 +220,30 @@ fn fiemap(f: &fs::File) -> Result<Vec<Extent4>, String> {
         .collect())
 }
 
+/// Marks an executor error that means "this world could not be set up as the model has it":
+/// the scenario is skipped, not counted as a harness error.
+pub const SKIP: &str = "not expressible here: ";
+
+/// The verdict of an executor error (see [`SKIP`]).
+pub fn error_verdict(e: &str) -> super::compare::Verdict {
+    if e.starts_with(SKIP) {
+        super::compare::Verdict::Skipped
+    } else {
+        super::compare::Verdict::Error
+    }
+}
+
+/// Would XFS issue [pos, pos+len) as one REQ_ATOMIC bio? `xfs_bmap_hw_atomic_write_possible`
+/// (fs/xfs/xfs_iomap.c, 7.3.4): one mapping spans the range and its physical start block is
+/// aligned to its length in blocks. From FIEMAP (which joins neighbouring extents of the same
+/// kind, as the mapping does; the linear block number equals the AG-encoded one in alignment
+/// when the AG size is a multiple of the write's blocks, as on the lab's 512 MB disk).
+pub fn xfs_hw_atomic_placed(extents: &[Extent4], pos: u64, len: u64, bs: u64) -> bool {
+    extents.iter().any(|&(l, p, n, _)| {
+        l <= pos && pos + len <= l + n && ((p + (pos - l)) / bs) % (len / bs).max(1) == 0
+    })
+}
+
 /// The device sector holding file byte `pos`, from the file's extents.
 pub fn sector_of(extents: &[Extent4], pos: u64) -> Result<u64, String> {
     let (l, p, _, fl) = extents
@@ -463,13 +487,23 @@ impl FaultDisk {
     /// device), after the set-up: wait for the set-up's writeback over each target, find its
     /// first sector, then mark it bad (null_blk) or add the WRITE ATOMIC rule (scsi_debug, one
     /// target). Returns the sectors (what the block trace must see fail).
-    pub fn arm(&self, fs: FsKind, targets: &[Target], path: &Path) -> Result<Vec<u64>, String> {
+    pub fn arm(&self, sc: &Scenario, targets: &[Target], path: &Path) -> Result<Vec<u64>, String> {
+        let fs = sc.fs;
         let f = fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
         let extents = if fs == FsKind::Bdev {
             Vec::new()
         } else {
             fiemap(&f)?
         };
+        if fs == FsKind::Xfs && sc.request.rwf.atomic && self.atomic_only() {
+            for t in targets {
+                if !xfs_hw_atomic_placed(&extents, t.pos, t.len, 1 << sc.world.blkbits) {
+                    return Err(format!(
+                        "{SKIP}XFS placed the blocks of the atomic write unaligned or in several extents: it takes the software path (xfs_bmap_hw_atomic_write_possible), the model the hardware one (lab class C, not modelled)"
+                    ));
+                }
+            }
+        }
         let mut sectors = Vec::new();
         for t in targets {
             // SAFETY: sync_file_range on our fd; WAIT_BEFORE starts no writeback of its own.
@@ -893,6 +927,31 @@ mod tests {
         assert!(targets(&s, &p, &x, LIM, true)
             .unwrap_err()
             .contains("before the device"));
+    }
+
+    #[test]
+    fn xfs_atomic_placement() {
+        let bs = 4096;
+        // One 16 KiB extent at physical block 8: a 16 KiB atomic write at 0 is aligned.
+        let e = vec![(0, 8 * bs, 4 * bs, 0)];
+        assert!(xfs_hw_atomic_placed(&e, 0, 4 * bs, bs));
+        // At physical block 9: not aligned to 4 blocks.
+        assert!(!xfs_hw_atomic_placed(
+            &[(0, 9 * bs, 4 * bs, 0)],
+            0,
+            4 * bs,
+            bs
+        ));
+        // Two extents under the write: several mappings.
+        let two = vec![(0, 8 * bs, 2 * bs, 0), (2 * bs, 100 * bs, 2 * bs, 0)];
+        assert!(!xfs_hw_atomic_placed(&two, 0, 4 * bs, bs));
+        // A one-block write is always aligned.
+        assert!(xfs_hw_atomic_placed(&[(0, 9 * bs, 4 * bs, 0)], bs, bs, bs));
+        assert_eq!(
+            error_verdict(&format!("{SKIP}x")),
+            super::super::compare::Verdict::Skipped
+        );
+        assert_eq!(error_verdict("EIO"), super::super::compare::Verdict::Error);
     }
 
     #[test]

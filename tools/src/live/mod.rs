@@ -744,7 +744,7 @@ fn run_all(
         let mut armed = Vec::new();
         let mut before = |path: &Path| -> Result<(), String> {
             if let Some((f, bt)) = fault {
-                armed = f.arm(s.fs, &targets, path)?;
+                armed = f.arm(s, &targets, path)?;
                 bt.clear()?;
             }
             Ok(())
@@ -803,7 +803,10 @@ fn run_all(
                 }
                 out.push(oc);
             }
-            Err(e) => out.push(skip(e, Verdict::Error)),
+            Err(e) => {
+                let verdict = fault::error_verdict(&e);
+                out.push(skip(e, verdict));
+            }
         }
         if let (Some(k), Some(last)) = (kmsg.as_mut(), out.last_mut()) {
             last.dmesg = warn_context(k.read_new());
