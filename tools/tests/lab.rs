@@ -167,7 +167,7 @@ fn boots_the_cached_kernel_and_runs_ext4_atomic_on_the_disk() {
 }
 
 #[test]
-fn fault_device_fails_exactly_the_faulted_bio() {
+fn fault_groups_fail_exactly_the_faulted_bio() {
     let k = match cached_kernel() {
         Ok(k) => k,
         Err(why) => {
@@ -182,7 +182,7 @@ fn fault_device_fails_exactly_the_faulted_bio() {
             "--kernel",
             &k,
             "--groups",
-            "bdev-fault",
+            "bdev-fault,bdev-disk-fault",
             "--count",
             "8",
             "--json",
@@ -198,35 +198,55 @@ fn fault_device_fails_exactly_the_faulted_bio() {
         o.status.code()
     );
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("lab --json");
-    let g = &j["kernels"][0]["groups"][0];
-    assert_eq!(g["group"], "bdev-fault");
-    if g["rc"] == 2 {
-        // A kernel whose null_blk has no badblocks_once (6.12): said, not run.
-        println!("SKIP lab: no fault device on {k}");
-        return;
-    }
-    assert_eq!(g["rc"], 0, "{g}");
+    let groups = j["kernels"][0]["groups"]
+        .as_array()
+        .expect("groups")
+        .clone();
+    assert_eq!(groups.len(), 2, "{groups:?}");
     let stream = std::fs::read_to_string(out.join(&k).join("stream.jsonl")).unwrap();
-    let outcomes: Vec<serde_json::Value> = stream
+    let mut group = String::new();
+    let mut seen = std::collections::BTreeMap::new();
+    for v in stream
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("verdict").is_some())
-        .collect();
-    // A scenario index whose 32 random tries submit no bio is left out (rare).
-    assert!(outcomes.len() >= 6, "{stream}");
-    for x in &outcomes {
+    {
+        if let Some(g) = v.get("group").and_then(|g| g.as_str()) {
+            group = g.to_string();
+        }
+        if v.get("verdict").is_none() {
+            continue;
+        }
+        *seen.entry(group.clone()).or_insert(0) += 1;
         // Every scenario carries a bio_endio -EIO fault; the kernel failed exactly that bio (the
         // block trace saw one -EIO request at its first sector, of its length) and returned -EIO
         // as the model does.
-        assert_eq!(x["scenario"]["faults"][0]["site"], "bio_endio", "{x}");
-        let note = x["note"].as_str().unwrap_or("");
+        assert_eq!(v["scenario"]["faults"][0]["site"], "bio_endio", "{v}");
+        let note = v["note"].as_str().unwrap_or("");
         assert!(
             note.contains("exactly the faulted bio failed, -EIO"),
-            "{}: {note}",
-            x["id"]
+            "{group} {}: {note}",
+            v["id"]
         );
-        assert_eq!(x["kernel"]["ret"], "-EIO", "{x}");
-        assert_eq!(x["verdict"], "agree", "{x}");
+        assert_eq!(v["kernel"]["ret"], "-EIO", "{v}");
+        assert_eq!(v["verdict"], "agree", "{v}");
+        if group == "bdev-disk-fault" {
+            // The hardware atomic bio is the one that failed.
+            assert_eq!(v["scenario"]["request"]["rwf"]["atomic"], true, "{v}");
+        }
+    }
+    for g in &groups {
+        let name = g["group"].as_str().unwrap_or("");
+        if g["rc"] == 2 {
+            // A kernel whose null_blk has no badblocks_once (6.12): said, not run.
+            println!("SKIP lab: no fault device for {name} on {k}");
+            continue;
+        }
+        assert_eq!(g["rc"], 0, "{g}");
+        // A scenario refused for the device (a dirty page over the faulted bio) is not run.
+        assert!(
+            seen.get(name).copied().unwrap_or(0) >= 6,
+            "{name}: {seen:?}"
+        );
     }
     let _ = std::fs::remove_dir_all(&out);
 }
