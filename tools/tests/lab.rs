@@ -116,6 +116,24 @@ fn bad_input_exits_2_with_a_clear_error() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// `diofuzz lab --kernel K --groups G --count N --json --out OUT`: its JSON (exit 0 or 1).
+fn lab_json(k: &str, groups: &str, count: u32, out: &Path) -> serde_json::Value {
+    let o = Command::new(bin())
+        .args(["lab", "--kernel", k, "--groups", groups, "--json"])
+        .args(["--count", &count.to_string()])
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(1)),
+        "exit {:?}: {err}",
+        o.status.code()
+    );
+    serde_json::from_slice(&o.stdout).expect("lab --json")
+}
+
 #[test]
 fn boots_the_cached_kernel_and_runs_ext4_atomic_on_the_disk() {
     let k = match cached_kernel() {
@@ -126,28 +144,7 @@ fn boots_the_cached_kernel_and_runs_ext4_atomic_on_the_disk() {
         }
     };
     let out = tmp("boot");
-    let o = Command::new(bin())
-        .args([
-            "lab",
-            "--kernel",
-            &k,
-            "--groups",
-            "ext4-disk",
-            "--count",
-            "12",
-            "--json",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        matches!(o.status.code(), Some(0) | Some(1)),
-        "exit {:?}: {err}",
-        o.status.code()
-    );
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("lab --json");
+    let j = lab_json(&k, "ext4-disk", 12, &out);
     let kr = &j["kernels"][0];
     assert_eq!(kr["version"], k.as_str());
     assert!(kr["crash"].is_null(), "{}", kr["crash"]);
@@ -176,28 +173,7 @@ fn fault_groups_fail_exactly_the_faulted_bio() {
         }
     };
     let out = tmp("fault");
-    let o = Command::new(bin())
-        .args([
-            "lab",
-            "--kernel",
-            &k,
-            "--groups",
-            "bdev-fault,bdev-disk-fault",
-            "--count",
-            "8",
-            "--json",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        matches!(o.status.code(), Some(0) | Some(1)),
-        "exit {:?}: {err}",
-        o.status.code()
-    );
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("lab --json");
+    let j = lab_json(&k, "bdev-fault,bdev-disk-fault", 8, &out);
     let groups = j["kernels"][0]["groups"]
         .as_array()
         .expect("groups")

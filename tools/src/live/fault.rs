@@ -735,6 +735,30 @@ mod tests {
         max_segments: 128,
     };
 
+    /// A 4 KiB O_DIRECT overwrite of block 1 of a 16 KiB XFS file of written blocks.
+    fn xfs_scenario() -> Scenario {
+        let mut s = Scenario {
+            fs: FsKind::Xfs,
+            ..Default::default()
+        };
+        s.world.blkbits = 12;
+        s.world.i_size = 16384;
+        s.world.mount.xfs_reflink = true;
+        s.world.blocks = diofuzz::generators::layout("WWWW").unwrap();
+        s.request.pos = 4096;
+        s.request.len = 4096;
+        s.request.open.direct = true;
+        s
+    }
+
+    /// Why `targets` refuses `s` (with the fault device's limits `LIM`, any bio).
+    fn refusal(s: &Scenario) -> String {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let x = diofuzz::model::run(s, v);
+        let p = plan_faulted(s, None).unwrap();
+        targets(s, &p, &x, LIM, false).unwrap_err()
+    }
+
     fn bdev_scenario() -> Scenario {
         let mut s = Scenario {
             fs: FsKind::Bdev,
@@ -799,29 +823,14 @@ mod tests {
             diofuzz::scenario::PageState::None,
             diofuzz::scenario::PageState::Dirty,
         ];
-        let x = diofuzz::model::run(&s, v);
-        let p = plan_faulted(&s, None).unwrap();
-        if !faulted_bios(&x).is_empty() {
-            assert!(targets(&s, &p, &x, LIM, false)
-                .unwrap_err()
-                .contains("dirty page"));
-        }
+        assert!(!faulted_bios(&diofuzz::model::run(&s, v)).is_empty());
+        assert!(refusal(&s).contains("dirty page"));
     }
 
     #[test]
     fn file_targets_need_allocated_blocks() {
         let v = diofuzz::variant::by_name("v7.3").unwrap();
-        let mut s = Scenario {
-            fs: FsKind::Xfs,
-            ..Default::default()
-        };
-        s.world.blkbits = 12;
-        s.world.i_size = 16384;
-        s.world.mount.xfs_reflink = true;
-        s.world.blocks = diofuzz::generators::layout("WWWW").unwrap();
-        s.request.pos = 4096;
-        s.request.len = 4096;
-        s.request.open.direct = true;
+        let mut s = xfs_scenario();
         s.faults.push(Fault::default());
         let x = diofuzz::model::run(&s, v);
         let p = plan_faulted(&s, None).unwrap();
@@ -833,36 +842,18 @@ mod tests {
             }]
         );
         s.world.blocks = diofuzz::generators::layout("WHWW").unwrap();
-        let x = diofuzz::model::run(&s, v);
-        let p = plan_faulted(&s, None).unwrap();
-        assert!(targets(&s, &p, &x, LIM, false)
-            .unwrap_err()
-            .contains("allocated during the call"));
+        assert!(refusal(&s).contains("allocated during the call"));
     }
 
     #[test]
     fn xfs_cow_writes_are_refused() {
         let v = diofuzz::variant::by_name("v7.3").unwrap();
-        let mut s = Scenario {
-            fs: FsKind::Xfs,
-            ..Default::default()
-        };
-        s.world.blkbits = 12;
-        s.world.i_size = 16384;
-        s.world.mount.xfs_reflink = true;
-        s.world.blocks = diofuzz::generators::layout("WWWW").unwrap();
-        s.request.pos = 4096;
-        s.request.len = 4096;
-        s.request.open.direct = true;
+        let mut s = xfs_scenario();
         // An atomic write without a hardware unit: XFS's software (CoW) atomic write.
         s.request.rwf.atomic = true;
         s.faults.push(Fault::default());
-        let x = diofuzz::model::run(&s, v);
-        assert!(!faulted_bios(&x).is_empty());
-        let p = plan_faulted(&s, None).unwrap();
-        assert!(targets(&s, &p, &x, LIM, false)
-            .unwrap_err()
-            .contains("CoW fork"));
+        assert!(!faulted_bios(&diofuzz::model::run(&s, v)).is_empty());
+        assert!(refusal(&s).contains("CoW fork"));
     }
 
     #[test]
