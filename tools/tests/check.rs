@@ -221,7 +221,11 @@ fn targeted_slices_are_real_worlds_and_find_their_findings_on_every_listed_varia
             .find(|s| s["name"].as_str().unwrap_or("").starts_with(prefix))
             .unwrap_or_else(|| panic!("no slice named '{prefix}...' in the default domain"));
         let d = Domain::parse(&serde_json::json!({ "slices": [slice] }).to_string()).unwrap();
-        assert!(d.size() <= 400, "{prefix}: {} inputs: keep it targeted", d.size());
+        assert!(
+            d.size() <= 400,
+            "{prefix}: {} inputs: keep it targeted",
+            d.size()
+        );
         for i in 0..d.size() {
             let s = d.get(i).unwrap();
             s.encode().unwrap();
@@ -244,7 +248,9 @@ fn targeted_slices_are_real_worlds_and_find_their_findings_on_every_listed_varia
                 if !k.variants.iter().any(|x| x == "all" || x == v.name) {
                     continue;
                 }
-                let found = sigs.iter().any(|(var, s)| var == v.name && k.matches(s, v.name));
+                let found = sigs
+                    .iter()
+                    .any(|(var, s)| var == v.name && k.matches(s, v.name));
                 // v6.12 has no ext4 atomic writes: its generic_write_sync finding is the block
                 // device's (the next slice), and the thread chain there is a non-atomic O8 (the
                 // tail-zeroing entry), outside the chain entry's O1/O2/O3/O7 scope.
