@@ -811,6 +811,22 @@ mod tests {
     }
 
     #[test]
+    fn live_compares_against_the_plugged_order() {
+        // Four blocks, each its own extent (four bios); the first bio fails.
+        let mut s = xfs_scenario();
+        s.world.blocks = diofuzz::generators::layout("W|W|W|W").unwrap();
+        s.request.pos = 0;
+        s.request.len = 16384;
+        s.faults.push(Fault::default());
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let (imm, plug) = (diofuzz::model::run(&s, v), model_run(&s, v));
+        assert_eq!((imm.ret, plug.ret), (-EIO, -EIO));
+        assert_eq!((imm.bios.len(), plug.bios.len()), (1, 4));
+        // Both orders fail the same (first) bio: the fault's target does not depend on the order.
+        assert_eq!(faulted_bios(&imm), faulted_bios(&plug));
+    }
+
+    #[test]
     fn only_bio_eio_is_expressible() {
         let mut s = bdev_scenario();
         assert!(expressible(&s).is_ok());
