@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! AFL++ custom mutator (AFL_CUSTOM_MUTATOR_LIBRARY): the library's field-aware mutator and
-//! cross-over (`diofuzz::mutate`). AFL++ keeps its own havoc and splicing stages beside it (unless
-//! AFL_CUSTOM_MUTATOR_ONLY is set), so byte-level mutation stays. With DIOFUZZ_MUTATOR=bytes this
-//! library only makes plain byte mutations (`diofuzz fuzz` does not load it at all then).
+//! cross-over (`diofuzz::mutate`). `diofuzz fuzz` and `diofuzz bench` run it alone
+//! (AFL_CUSTOM_MUTATOR_ONLY=1, CmpLog, trimming and FrameShift off: docs/engines.md), so every
+//! execution is one of its mutations; 3 in 16 of them are plain byte mutations, so byte-level
+//! mutation stays. Loaded without AFL_CUSTOM_MUTATOR_ONLY, AFL++ runs its own havoc and splicing
+//! stages beside it. With DIOFUZZ_MUTATOR=bytes this library only makes plain byte mutations
+//! (`diofuzz fuzz` does not load it at all then).
 //!
 //! The C interface (AFL++ docs/custom_mutators.md): afl_custom_init, afl_custom_fuzz,
 //! afl_custom_fuzz_count, afl_custom_describe, afl_custom_deinit.
@@ -79,8 +82,9 @@ fn fuzz(input: &[u8], other: Option<&[u8]>, max_size: usize, seed: u64) -> Vec<u
     }
 }
 
-/// How many custom mutations per queue entry and round: a fixed, modest number, so that AFL++'s
-/// own havoc stage (which runs beside this library) keeps most of the executions.
+/// How many custom mutations per queue entry and round: a fixed, modest number, so that AFL++
+/// cycles through its queue often (256 was no better in an interleaved A/B, session 4). Beside
+/// AFL++'s own havoc stage (without AFL_CUSTOM_MUTATOR_ONLY), havoc keeps most executions.
 pub const FUZZ_COUNT: u32 = 64;
 
 /// # Safety

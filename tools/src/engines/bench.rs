@@ -351,9 +351,9 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
             );
         }
     }
-    let tsv_path = stem.with_extension("trials.tsv");
+    let tsv_path = beside(&stem, "trials.tsv");
     super::findings::write_file(&tsv_path, tsv.as_bytes())?;
-    super::findings::write_file(&stem.with_extension("execs.tsv"), execs_tsv.as_bytes())?;
+    super::findings::write_file(&beside(&stem, "execs.tsv"), execs_tsv.as_bytes())?;
     super::findings::write_file(&out, md.as_bytes())?;
     println!("{md}");
     eprintln!(
@@ -363,6 +363,15 @@ pub fn cli(o: &BenchOpts) -> Result<i32, String> {
     );
     pb.finish_and_clear();
     Ok(if proc::stopped() { 2 } else { 0 })
+}
+
+/// `stem` + "." + `suffix`: a file beside the report. Not `with_extension`, which would cut a
+/// dot inside the name (`bench-v6.15` -> `bench-v6.trials.tsv`).
+fn beside(stem: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut name = stem.file_name().unwrap_or_default().to_os_string();
+    name.push(".");
+    name.push(suffix);
+    stem.with_file_name(name)
 }
 
 /// Rebuild the time-to-exposure tables and plots from a trials TSV (no engine runs).
@@ -685,6 +694,20 @@ fn chrono_free_date() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn files_beside_a_report_keep_dots_in_its_name() {
+        let out = PathBuf::from("docs/bench/m-afl-v6.15.md");
+        let stem = out.with_extension("");
+        assert_eq!(
+            super::beside(&stem, "trials.tsv"),
+            PathBuf::from("docs/bench/m-afl-v6.15.trials.tsv")
+        );
+        assert_eq!(
+            super::beside(&stem, "execs.tsv"),
+            PathBuf::from("docs/bench/m-afl-v6.15.execs.tsv")
+        );
+    }
+
     use super::*;
 
     #[test]

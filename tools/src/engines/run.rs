@@ -337,45 +337,19 @@ impl Runner {
                 };
                 copy_unique(&srcs, &input, "")?;
                 let out = self.afl_out(self.attempt);
+                let lib = setup::afl_mutator_lib(&s.cfg.root);
                 for j in 0..s.cfg.jobs {
-                    let mut c = Command::new("cargo");
-                    c.args(["afl", "fuzz", "-i"])
-                        .arg(&input)
-                        .arg("-o")
-                        .arg(&out)
-                        .args(["-V", &secs, "-G", &MAX_INPUT.to_string()]);
-                    if j == 0 {
-                        c.args(["-M", "main"]);
-                        for o in &s.foreign {
-                            c.arg("-F").arg(o);
-                        }
-                    } else {
-                        c.args(["-S", &format!("s{j}")]);
-                    }
-                    if let Some(d) = &dict {
-                        c.arg("-x").arg(d);
-                    }
-                    c.arg("--").arg(&self.bin);
-                    for (k, v) in [
-                        ("AFL_SKIP_CPUFREQ", "1"),
-                        ("AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES", "1"),
-                        ("AFL_NO_UI", "1"),
-                        ("AFL_BENCH_UNTIL_CRASH", "1"),
-                        ("AFL_IGNORE_SEED_PROBLEMS", "1"),
-                        ("AFL_NO_AFFINITY", "1"),
-                        ("AFL_FAST_CAL", "1"),
-                        ("AFL_NO_WARN_INSTABILITY", "1"),
-                    ] {
-                        c.env(k, v);
-                    }
-                    // The field-aware mutator, beside AFL++'s own havoc and splicing.
-                    if s.cfg.mutator == Mode::Field {
-                        c.env(
-                            "AFL_CUSTOM_MUTATOR_LIBRARY",
-                            setup::afl_mutator_lib(&s.cfg.root),
-                        );
-                    }
-                    cmds.push(c);
+                    cmds.push(afl_command(&AflRun {
+                        bin: &self.bin,
+                        input: &input,
+                        out: &out,
+                        secs: &secs,
+                        job: j,
+                        foreign: &s.foreign,
+                        dict: dict.as_deref(),
+                        mutator: s.cfg.mutator,
+                        mutator_lib: &lib,
+                    }));
                 }
             }
             Engine::Honggfuzz => {
@@ -442,6 +416,80 @@ impl Runner {
 }
 
 /// Session-wide state the runners read.
+/// One AFL++ instance of a session: what [`afl_command`] needs.
+struct AflRun<'a> {
+    bin: &'a Path,
+    input: &'a Path,
+    out: &'a Path,
+    secs: &'a str,
+    /// 0 = the main instance (-M, syncs from the other engines' corpora), else a secondary (-S).
+    job: usize,
+    foreign: &'a [PathBuf],
+    dict: Option<&'a Path>,
+    mutator: Mode,
+    mutator_lib: &'a Path,
+}
+
+/// AFL++ settings of every run (no UI, no CPU binding, quiet about the host).
+const AFL_ENV: [(&str, &str); 8] = [
+    ("AFL_SKIP_CPUFREQ", "1"),
+    ("AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES", "1"),
+    ("AFL_NO_UI", "1"),
+    ("AFL_BENCH_UNTIL_CRASH", "1"),
+    ("AFL_IGNORE_SEED_PROBLEMS", "1"),
+    ("AFL_NO_AFFINITY", "1"),
+    ("AFL_FAST_CAL", "1"),
+    ("AFL_NO_WARN_INSTABILITY", "1"),
+];
+
+/// AFL++ settings of field mode (docs/engines.md): every execution goes to the library's
+/// field-aware mutator. AFL_CUSTOM_MUTATOR_ONLY drops AFL++'s havoc, splice and deterministic
+/// stages (the library keeps 3 in 16 plain byte mutations, so nothing becomes unreachable);
+/// trimming and FrameShift would spend executions cutting and shifting a format whose every byte
+/// is a field, for stages that no longer run.
+pub const AFL_FIELD_ENV: [(&str, &str); 3] = [
+    ("AFL_CUSTOM_MUTATOR_ONLY", "1"),
+    ("AFL_DISABLE_TRIM", "1"),
+    ("AFL_FRAMESHIFT_DISABLE", "1"),
+];
+
+/// AFL++ arguments of field mode: `-c -` turns off CmpLog, which `cargo afl fuzz` turns on
+/// (it prepends `-c0`; AFL++ takes the last `-c`). CmpLog's colourisation and input-to-state
+/// stages cost about half the executions, and format 1 has no magic values to solve.
+pub const AFL_FIELD_ARGS: [&str; 2] = ["-c", "-"];
+
+/// The `cargo afl fuzz` command of one AFL++ instance.
+fn afl_command(a: &AflRun) -> Command {
+    let mut c = Command::new("cargo");
+    c.args(["afl", "fuzz", "-i"])
+        .arg(a.input)
+        .arg("-o")
+        .arg(a.out)
+        .args(["-V", a.secs, "-G", &MAX_INPUT.to_string()]);
+    if a.job == 0 {
+        c.args(["-M", "main"]);
+        for o in a.foreign {
+            c.arg("-F").arg(o);
+        }
+    } else {
+        c.args(["-S", &format!("s{}", a.job)]);
+    }
+    if let Some(d) = a.dict {
+        c.arg("-x").arg(d);
+    }
+    let field = a.mutator == Mode::Field;
+    if field {
+        c.args(AFL_FIELD_ARGS);
+    }
+    c.arg("--").arg(a.bin);
+    c.envs(AFL_ENV);
+    if field {
+        c.env("AFL_CUSTOM_MUTATOR_LIBRARY", a.mutator_lib);
+        c.envs(AFL_FIELD_ENV);
+    }
+    c
+}
+
 struct Sess {
     cfg: SessionCfg,
     supp_file: PathBuf,
@@ -932,6 +980,69 @@ fn record_hit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The arguments and environment of the AFL++ command for one mutator mode.
+    fn afl(mutator: Mode, job: usize) -> (Vec<String>, BTreeMap<String, String>) {
+        let p = |x: &str| PathBuf::from(x);
+        let (bin, input, out, lib, dict) = (p("bin"), p("in"), p("out"), p("lib.so"), p("d"));
+        let c = afl_command(&AflRun {
+            bin: &bin,
+            input: &input,
+            out: &out,
+            secs: "60",
+            job,
+            foreign: &[],
+            dict: Some(&dict),
+            mutator,
+            mutator_lib: &lib,
+        });
+        let args = c.get_args().map(|a| a.to_string_lossy().into()).collect();
+        let env = c
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_string_lossy().into(), v?.to_string_lossy().into())))
+            .collect();
+        (args, env)
+    }
+
+    #[test]
+    fn afl_field_mode_runs_the_library_alone_without_cmplog() {
+        for job in [0, 1] {
+            let (args, env) = afl(Mode::Field, job);
+            for (k, v) in AFL_FIELD_ENV {
+                assert_eq!(env.get(k).map(String::as_str), Some(v), "{k}");
+            }
+            assert_eq!(env["AFL_CUSTOM_MUTATOR_ONLY"], "1");
+            assert_eq!(env["AFL_CUSTOM_MUTATOR_LIBRARY"], "lib.so");
+            // `cargo afl fuzz` prepends -c0; AFL++ takes the last -c, so `-c -` must be among
+            // afl-fuzz's options, before the `--` that starts the target's command line.
+            let dd = args.iter().position(|a| a == "--").unwrap();
+            let c = args.iter().position(|a| a == "-c").unwrap();
+            assert!(c < dd && args[c + 1] == "-", "{args:?}");
+            assert_eq!(args[dd + 1], "bin");
+            assert_eq!(args[..3], ["afl", "fuzz", "-i"]);
+        }
+    }
+
+    #[test]
+    fn afl_bytes_mode_is_plain_afl() {
+        let (args, env) = afl(Mode::Bytes, 0);
+        for k in [
+            "AFL_CUSTOM_MUTATOR_LIBRARY",
+            "AFL_CUSTOM_MUTATOR_ONLY",
+            "AFL_DISABLE_TRIM",
+        ] {
+            assert!(!env.contains_key(k), "{k} set in bytes mode");
+        }
+        assert!(
+            !args.iter().any(|a| a == "-c"),
+            "CmpLog stays as cargo afl sets it"
+        );
+        assert!(args.windows(2).any(|w| w == ["-x", "d"]), "the dictionary");
+        assert!(args.windows(2).any(|w| w == ["-M", "main"]));
+        assert_eq!(env["AFL_NO_UI"], "1");
+        let (args, _) = afl(Mode::Bytes, 2);
+        assert!(args.windows(2).any(|w| w == ["-S", "s2"]));
+    }
 
     #[test]
     fn collected_records_are_timed_from_the_start() {
