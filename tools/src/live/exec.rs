@@ -224,6 +224,18 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
     if unsafe { libc::futimens(f.as_raw_fd(), times.as_ptr()) } != 0 {
         return Err(format!("futimens: {}", std::io::Error::last_os_error()));
     }
+    // The CoW fork the kernel built must be the scenario's (else the scenario is not buildable
+    // here: skipped with super::cow::UNBUILT).
+    if let Some(t) = &plan.cow {
+        let bs = 1 << plan.key.blkbits;
+        match super::cow::read_cow_fork(f.as_raw_fd(), bs) {
+            Ok(runs) => super::cow::check(&runs, t)?,
+            Err(e) if !super::cow::cow_fork_readable(&e) => {
+                super::cow::check_count(super::cow::count_cow_fork(f.as_raw_fd(), bs)?, t)?
+            }
+            Err(e) => return Err(e),
+        }
+    }
     Ok(())
 }
 
@@ -300,6 +312,7 @@ fn run_steps(plan: &Plan, f: &fs::File, donor: &Path) -> Result<(), String> {
                 "pwrite zeroes",
                 f.write_all_at(&vec![0u8; *len as usize], *off),
             )?,
+            Step::SetCowExtsize(bytes) => super::cow::set_cowextsize(f.as_raw_fd(), *bytes)?,
         }
     }
     Ok(())

@@ -9,6 +9,7 @@
 //! the kernel, summary), [`repro`] (standalone C reproducer). User documentation: docs/live.md.
 
 pub mod compare;
+pub mod cow;
 pub mod exec;
 pub mod plan;
 pub mod repro;
@@ -706,6 +707,12 @@ fn run_all(
                     crate::progress::line(&pb, &format!("live: {id}: events {}", names.join(",")));
                 }
                 out.push(oc);
+            }
+            Err(e) if e.starts_with(cow::UNBUILT) => {
+                if o.verbose {
+                    crate::progress::line(&pb, &format!("live: {id}: {e}"));
+                }
+                out.push(skip(cow::UNBUILT.to_string(), Verdict::Skipped))
             }
             Err(e) => out.push(skip(e, Verdict::Error)),
         }

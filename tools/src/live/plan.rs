@@ -76,6 +76,9 @@ pub enum Step {
     WriteDirty { off: u64, len: u64 },
     /// Buffered pwrite of zeroes over [off, off+len) (a block device's blocks without data).
     WriteZero { off: u64, len: u64 },
+    /// XFS: set the cowextsize hint to this many bytes (FS_IOC_FSSETXATTR with
+    /// FS_XFLAG_COWEXTSIZE), or clear it (0). See [`super::cow`].
+    SetCowExtsize(u64),
 }
 
 /// The measured call.
@@ -111,6 +114,10 @@ pub struct Plan {
     pub call: Call,
     /// The outcome may depend on timing (racing thread): reported, not counted as a disagreement.
     pub racy: bool,
+    /// XFS with reflink: the CoW fork the set-up must leave, per block from block 0, read back
+    /// with XFS_IOC_GETBMAPX after the set-up (a scenario whose fork the kernel builds otherwise
+    /// is skipped, [`super::cow::UNBUILT`]). None: no CoW fork to check.
+    pub cow: Option<Vec<diofuzz::scenario::CowExtent>>,
 }
 
 /// Why a scenario cannot run on the live kernel (short, stable text: the summary groups by it).
@@ -226,6 +233,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         w.i_size.saturating_add(r.len),
         w.blocks.len() as u64 * bs,
         w.pages.len() as u64 * PAGE_SIZE,
+        w.cow.len() as u64 * bs,
     ]
     .into_iter()
     .max()
@@ -241,8 +249,24 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if any_shared && !reflink {
         return unsup("shared blocks without reflink");
     }
-    if s.fs == FsKind::Xfs && w.inode.reflink != any_shared {
-        return unsup("XFS reflink inode flag not matching shared blocks");
+    if !reflink && (!w.cow.is_empty() || w.cowextsize != 0) {
+        return unsup("CoW-fork state without XFS reflink (rule W15: no such world)");
+    }
+    // The CoW fork at rest and the hints that build it (docs/live.md, "The XFS CoW fork").
+    let recipe = if reflink {
+        Some(super::cow::recipe(s)?)
+    } else {
+        None
+    };
+    let seeds: Vec<u64> = recipe.as_ref().map_or(Vec::new(), |r| r.seeds.clone());
+    // The reflink inode flag comes with the first clone (shared blocks, or the seeds of unwritten
+    // CoW extents, cloned and then rewritten).
+    if s.fs == FsKind::Xfs && w.inode.reflink != (any_shared || !seeds.is_empty()) {
+        return unsup(if seeds.is_empty() {
+            "XFS reflink inode flag not matching shared blocks"
+        } else {
+            "unwritten CoW extents on an inode without the reflink flag (a software atomic write's leftover: not built)"
+        });
     }
     if s.fs == FsKind::Ext4 && w.inode.reflink {
         return unsup("reflink flag on ext4");
@@ -265,7 +289,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                 if off >= i_size {
                     return unsup("written block beyond EOF");
                 }
-                if b.shared {
+                if b.shared || seeds.contains(&(i as u64)) {
                     if off + bs > i_size {
                         return unsup("shared block straddling EOF");
                     }
@@ -305,7 +329,23 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     for (off, len) in merge(clones) {
         steps.push(Step::CloneOld { off, len });
     }
+    let mut hint = 0;
+    if let Some(r) = recipe.as_ref().filter(|r| !r.seeds.is_empty()) {
+        // Unwritten CoW extents: the seeds' buffered rewrite reserves their hint-aligned chunks,
+        // writeback allocates them unwritten and remaps only the seeds.
+        hint = r.seed_hint * bs;
+        steps.push(Step::SetCowExtsize(hint));
+        for (off, len) in merge(r.seeds.iter().map(|&b| (b * bs, bs)).collect()) {
+            steps.push(Step::WriteOld { off, len });
+        }
+        steps.push(Step::Fsync);
+    }
     steps.push(Step::DropCache);
+    if let Some(r) = recipe.as_ref().filter(|r| r.dirty_hint > 0) {
+        // Delalloc CoW extents: reserved by the dirty pages' buffered writes to shared blocks.
+        hint = r.dirty_hint * bs;
+        steps.push(Step::SetCowExtsize(hint));
+    }
     for (p, st) in w.pages.iter().enumerate() {
         let off = p as u64 * PAGE_SIZE;
         match st {
@@ -348,6 +388,11 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if mmap_writer && !w.pages.iter().any(|p| *p != PageState::None) {
         return unsup("mmap writer without cached pages");
     }
+    if let Some(r) = &recipe {
+        if r.final_hint * bs != hint {
+            steps.push(Step::SetCowExtsize(r.final_hint * bs));
+        }
+    }
     let call = call_of(s, toggles, w.rlimit_fsize, mmap_writer)?;
     Ok(Plan {
         key: FsKey {
@@ -362,6 +407,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         steps,
         call,
         racy: mmap_writer,
+        cow: recipe.map(|r| r.target),
     })
 }
 
@@ -481,6 +527,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         steps,
         call,
         racy: false,
+        cow: None,
     })
 }
 
