@@ -707,6 +707,29 @@ mod tests {
     use diofuzz::generators::random::generate;
     use diofuzz::scenario::{BlockState, Rwf};
 
+    /// The generator gives XFS scenarios CoW forks of both kinds and hints, all buildable.
+    #[test]
+    fn generated_cow_forks() {
+        use diofuzz::scenario::CowExtent;
+        let (mut d, mut u, mut hint, mut seeded) = (0, 0, 0, 0);
+        for i in 0..2000 {
+            let s = generate(7, i, FsKind::Xfs);
+            let p = plan(&s).unwrap_or_else(|e| panic!("{i}: {e}"));
+            d += s.world.cow.contains(&CowExtent::Delalloc) as u32;
+            u += s.world.cow.contains(&CowExtent::Unwritten) as u32;
+            hint += (s.world.cowextsize != 0) as u32;
+            seeded += p
+                .steps
+                .iter()
+                .any(|st| matches!(st, Step::SetCowExtsize(_))) as u32;
+            assert!(diofuzz::validity::violations(&s).is_empty(), "{i}");
+        }
+        assert!(d > 100 && u > 100 && hint > 100, "{d} {u} {hint}");
+        assert!(seeded >= d.max(u), "{seeded}");
+        // ext4 scenarios have none.
+        assert!((0..500).all(|i| generate(7, i, FsKind::Ext4).world.cow.is_empty()));
+    }
+
     /// Every scenario the random generator makes is expressible on a real kernel.
     #[test]
     fn generated_scenarios_are_expressible() {
