@@ -216,6 +216,14 @@ pub fn generate_on(
             cow_fork(&mut c, &mut s);
         }
     }
+    // aio submission (io_submit), also from a stream of its own; never with RWF_HIPRI (rule:
+    // aio has no polled completion for files).
+    let mut a =
+        Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0xA10 << 48 ^ fs as u64);
+    a.next_u64();
+    if a.pct(12) && !s.request.rwf.hipri {
+        s.request.aio = true;
+    }
     s
 }
 

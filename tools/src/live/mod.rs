@@ -714,6 +714,7 @@ fn run_all(
                 }
                 out.push(skip(cow::UNBUILT.to_string(), Verdict::Skipped))
             }
+            Err(e) if e.starts_with(exec::UNAVAILABLE) => out.push(skip(e, Verdict::Skipped)),
             Err(e) => out.push(skip(e, Verdict::Error)),
         }
         if let (Some(k), Some(last)) = (kmsg.as_mut(), out.last_mut()) {

@@ -30,6 +30,11 @@ pub struct FsKey {
     pub cluster_bits: u8,
     /// On the given atomic-capable disk ([`Disk`], `live --device`) instead of a loop device.
     pub disk: bool,
+    /// ext4 only: mounted with `-o data=journal` (world.mount.data_journal).
+    pub data_journal: bool,
+    /// ext4 only: made without the extents feature (`mkfs.ext4 -O ^extent,^64bit`:
+    /// world.mount.extents_feature false; every file is block-mapped).
+    pub no_extents: bool,
 }
 
 /// The atomic-capable disk a run may format (defined with the generator, which fits scenarios to it).
@@ -50,7 +55,13 @@ impl FsKey {
                 String::new()
             },
             if self.disk { "-disk" } else { "" }
-        )
+        ) + if self.data_journal { "-journal" } else { "" }
+            + if self.no_extents { "-noextent" } else { "" }
+    }
+
+    /// The mount options (`mount -o`) of the scratch filesystem, if any besides the defaults.
+    pub fn mount_data(&self) -> Option<&'static str> {
+        self.data_journal.then_some("data=journal")
     }
 }
 
@@ -79,7 +90,22 @@ pub enum Step {
     /// XFS: set the cowextsize hint to this many bytes (FS_IOC_FSSETXATTR with
     /// FS_XFLAG_COWEXTSIZE), or clear it (0). See [`super::cow`].
     SetCowExtsize(u64),
+    /// FS_IOC_GETFLAGS, then FS_IOC_SETFLAGS with `set` added and `clear` removed (chattr):
+    /// +j ([`FS_JOURNAL_DATA_FL`]) and -e ([`FS_EXTENT_FL`], ext4_ind_migrate on the empty file)
+    /// first, +a ([`FS_APPEND_FL`]) after the rest of the set-up.
+    SetInodeFlags { set: u32, clear: u32 },
 }
+
+/// A step the executor and the C program run after setting the file's times (an append-only
+/// inode refuses utimensat with a time of the caller's choosing: setattr_prepare -> IS_APPEND).
+pub fn after_times(st: &Step) -> bool {
+    matches!(st, Step::SetInodeFlags { set, .. } if set & FS_APPEND_FL != 0)
+}
+
+/// include/uapi/linux/fs.h inode flags (FS_IOC_SETFLAGS).
+pub const FS_APPEND_FL: u32 = 0x0000_0020;
+pub const FS_JOURNAL_DATA_FL: u32 = 0x0000_4000;
+pub const FS_EXTENT_FL: u32 = 0x0008_0000;
 
 /// The measured call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +130,9 @@ pub struct Call {
     pub rlimit_fsize: Option<u64>,
     /// An mmap writer thread stores into the cached pages of the range while the call runs.
     pub mmap_writer: bool,
+    /// Submitted with io_submit (IOCB_CMD_PWRITEV / PREADV at `pos`, RWF flags in
+    /// `aio_rw_flags`) and reaped with io_getevents, instead of pwritev2 at the file position.
+    pub aio: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,21 +212,66 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         return unsup("stable-writes device");
     }
     let m = w.mount;
-    if !m.extents_feature
-        || m.data_journal
-        || m.dax
-        || m.shutdown
-        || m.emergency_ro
-        || m.inline_crypt
-        || m.xfs_always_cow
-    {
-        return unsup("mount option not reproduced (only default mounts)");
+    let ext4 = s.fs == FsKind::Ext4;
+    // Mount options: which a scratch filesystem can have, and why the rest cannot.
+    if m.dax {
+        return unsup("mount option dax (needs a DAX-capable device: pmem, not a loop device or the scsi_debug disk)");
     }
-    let default_inode = diofuzz::scenario::InodeFlags::default();
-    let mut want = w.inode;
-    want.reflink = default_inode.reflink;
-    if want != default_inode {
-        return unsup("inode flags other than the defaults");
+    if m.shutdown {
+        return unsup("mount option: filesystem shut down (not reproduced: the executor would need a fresh filesystem per scenario and cannot read the result back)");
+    }
+    if m.emergency_ro {
+        return unsup("mount option: ext4 emergency read-only (not reproduced: needs an ext4 error with errors=remount-ro)");
+    }
+    if m.inline_crypt {
+        return unsup(
+            "mount option inlinecrypt (needs fscrypt keys and a blk-crypto device or fallback)",
+        );
+    }
+    if m.xfs_always_cow {
+        return unsup("mount option XFS always_cow (needs /sys/fs/xfs/debug/always_cow: CONFIG_XFS_DEBUG kernels only)");
+    }
+    if !ext4 && (m.data_journal || !m.extents_feature) {
+        return unsup("ext4 mount options on another filesystem");
+    }
+    if !m.extents_feature && w.cluster_bits != 0 {
+        return unsup("bigalloc without extents");
+    }
+    // Inode flags: journal_data (+j), extents (-e, or a filesystem without extents) and
+    // append_only (+a) are set with FS_IOC_SETFLAGS; the others cannot be.
+    let f = w.inode;
+    let others = [
+        (f.inline_data, "inline data (needs mkfs -O inline_data and a file that fits in the inode)"),
+        (f.encrypted, "encrypted (needs fscrypt keys)"),
+        (f.verity, "verity (a verity file cannot be opened for writing)"),
+        (f.dax, "dax (needs a DAX-capable device)"),
+        (f.immutable, "immutable (open for writing fails with EPERM; only a flag changed after open, a race, would reach the write)"),
+        (!f.nosec, "not IS_NOSEC (privileges to strip: not reproduced)"),
+        (f.swapfile, "swapfile (needs swapon)"),
+        (f.unlinked, "unlinked (not reproduced)"),
+        (f.disksize_lag, "i_disksize behind i_size (a transient ext4 state)"),
+    ];
+    if let Some((_, why)) = others.iter().find(|(on, _)| *on) {
+        return Err(format!("inode flag not reproduced: {why}"));
+    }
+    if !ext4 && (f.journal_data || !f.extents) {
+        return unsup("ext4 inode flags on another filesystem");
+    }
+    if ext4 && !m.extents_feature && f.extents {
+        return unsup("extent-mapped inode without the extents feature");
+    }
+    if f.append_only && !r.open.append {
+        return unsup(
+            "append-only inode opened without O_APPEND (open(2) fails with EPERM: may_open)",
+        );
+    }
+    let indirect = ext4 && !f.extents;
+    let journalled = ext4 && (m.data_journal || f.journal_data);
+    if indirect && w.blocks.iter().any(|b| b.kind == Extent::Unwritten) {
+        return unsup("unwritten block on a block-mapped inode (fallocate: EOPNOTSUPP)");
+    }
+    if journalled && w.blocks.iter().any(|b| b.kind == Extent::Delalloc) {
+        return unsup("delalloc block on a journalled-data inode (ext4_journalled_aops allocate at write_begin)");
     }
     if w.rlimit_fsize.is_some_and(|l| l == 0) {
         return unsup("RLIMIT_FSIZE of 0");
@@ -207,9 +281,6 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     }
     if r.open.no_largefile {
         return unsup("no O_LARGEFILE (forced on 64-bit)");
-    }
-    if r.aio {
-        return unsup("aio submission");
     }
     if r.max_bio.is_some() {
         return unsup("bio size limit (user memory layout)");
@@ -272,7 +343,25 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         return unsup("reflink flag on ext4");
     }
     let i_size = w.i_size;
-    let mut steps = vec![Step::Truncate(i_size)];
+    let mut steps = Vec::new();
+    // On the empty file: +j, and -e on a filesystem with extents (ext4_ind_migrate).
+    let early_set = if ext4 && f.journal_data {
+        FS_JOURNAL_DATA_FL
+    } else {
+        0
+    };
+    let early_clear = if indirect && m.extents_feature {
+        FS_EXTENT_FL
+    } else {
+        0
+    };
+    if early_set | early_clear != 0 {
+        steps.push(Step::SetInodeFlags {
+            set: early_set,
+            clear: early_clear,
+        });
+    }
+    steps.push(Step::Truncate(i_size));
     let mut need_fsync = false;
     // Written blocks below EOF: OLD data (the part below i_size; truncate zeroes the rest).
     let mut falloc = Vec::new();
@@ -393,6 +482,13 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             steps.push(Step::SetCowExtsize(r.final_hint * bs));
         }
     }
+    if f.append_only {
+        // Last: an append-only inode forces every later write of the set-up to EOF.
+        steps.push(Step::SetInodeFlags {
+            set: FS_APPEND_FL,
+            clear: 0,
+        });
+    }
     let call = call_of(s, toggles, w.rlimit_fsize, mmap_writer)?;
     Ok(Plan {
         key: FsKey {
@@ -402,6 +498,8 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             reflink,
             cluster_bits: w.cluster_bits,
             disk: disk.is_some(),
+            data_journal: ext4 && m.data_journal,
+            no_extents: ext4 && !m.extents_feature,
         },
         i_size,
         steps,
@@ -464,8 +562,8 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES {
         return unsup("small s_maxbytes");
     }
-    if r.open.no_largefile || r.aio || r.max_bio.is_some() || !s.faults.is_empty() {
-        return unsup("no O_LARGEFILE, aio, bio limit or injected faults");
+    if r.open.no_largefile || r.max_bio.is_some() || !s.faults.is_empty() {
+        return unsup("no O_LARGEFILE, bio limit or injected faults");
     }
     if r.len == 0 {
         return unsup("zero-length request");
@@ -522,6 +620,8 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             reflink: false,
             cluster_bits: 0,
             disk: disk.is_some(),
+            data_journal: false,
+            no_extents: false,
         },
         i_size: size,
         steps,
@@ -559,6 +659,7 @@ fn call_of(
         fault_at: r.fault_at,
         rlimit_fsize,
         mmap_writer,
+        aio: r.aio,
     })
 }
 
@@ -955,8 +1056,12 @@ mod tests {
     #[test]
     fn inexpressible_is_refused() {
         let mut s = Scenario::default();
+        s.request.open.no_largefile = true;
+        assert_eq!(plan(&s).unwrap_err(), "no O_LARGEFILE (forced on 64-bit)");
+        // aio is expressible: io_submit.
+        let mut s = Scenario::default();
         s.request.aio = true;
-        assert_eq!(plan(&s).unwrap_err(), "aio submission");
+        assert!(plan(&s).unwrap().call.aio);
         let s = Scenario {
             fs: FsKind::Bdev,
             ..Default::default()
