@@ -224,7 +224,38 @@ pub fn generate_on(
     if a.pct(12) && !s.request.rwf.hipri {
         s.request.aio = true;
     }
+    mount_and_inode(&mut a, &mut s);
     s
+}
+
+/// The mount options and inode flags live sets up (tools/src/live/plan.rs): ext4 data=journal,
+/// chattr +j, block-mapped inodes (chattr -e, or a filesystem without extents), chattr +a with
+/// O_APPEND. Drawn from the aio stream after its own draw; left unchanged when the result would not
+/// be a valid world.
+fn mount_and_inode(a: &mut Rng, s: &mut Scenario) {
+    let before = s.clone();
+    let w = &mut s.world;
+    let any = |w: &crate::scenario::World, k: Extent| w.blocks.iter().any(|b| b.kind == k);
+    if s.fs == FsKind::Ext4 && w.cluster_bits == 0 {
+        let k = a.below(100);
+        if k < 6 && !any(w, Extent::Delalloc) {
+            w.mount.data_journal = true;
+        } else if k < 11 && !any(w, Extent::Delalloc) {
+            w.inode.journal_data = true;
+        } else if k < 17 && !any(w, Extent::Unwritten) {
+            w.inode.extents = false;
+            if a.pct(40) {
+                w.mount.extents_feature = false;
+            }
+        }
+    }
+    // (An append-only file cannot be mapped shared and writable: do_mmap -EACCES.)
+    if s.request.open.append && a.pct(20) && !s.races.contains(&Race::MmapRedirty) {
+        s.world.inode.append_only = true;
+    }
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
 }
 
 /// Give an XFS scenario a CoW fork at rest that a real kernel builds exactly (the live harness's

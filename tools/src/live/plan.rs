@@ -477,6 +477,9 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if mmap_writer && !w.pages.iter().any(|p| *p != PageState::None) {
         return unsup("mmap writer without cached pages");
     }
+    if mmap_writer && f.append_only {
+        return unsup("mmap writer on an append-only inode (do_mmap refuses a shared writable mapping: EACCES)");
+    }
     if let Some(r) = &recipe {
         if r.final_hint * bs != hint {
             steps.push(Step::SetCowExtsize(r.final_hint * bs));
@@ -829,6 +832,102 @@ mod tests {
         assert!(seeded >= d.max(u), "{seeded}");
         // ext4 scenarios have none.
         assert!((0..500).all(|i| generate(7, i, FsKind::Ext4).world.cow.is_empty()));
+    }
+
+    /// Mount options and inode flags: the generator makes each, the plan sets each up with the
+    /// step that makes it, and refuses the ones no scratch filesystem can have, saying why.
+    #[test]
+    fn mount_options_and_inode_flags() {
+        let (mut dj, mut j, mut ind, mut noext, mut app, mut aio) = (0, 0, 0, 0, 0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..3000 {
+                let s = generate(7, i, fs);
+                let p = plan(&s).unwrap_or_else(|e| panic!("{i}: {e}"));
+                let w = &s.world;
+                assert_eq!(p.key.data_journal, w.mount.data_journal);
+                assert_eq!(p.key.no_extents, !w.mount.extents_feature);
+                let flags = |bit| {
+                    p.steps.iter().any(|st| {
+                        matches!(st, Step::SetInodeFlags { set, clear } if (set | clear) & bit != 0)
+                    })
+                };
+                assert_eq!(flags(FS_JOURNAL_DATA_FL), w.inode.journal_data);
+                assert_eq!(
+                    flags(FS_EXTENT_FL),
+                    !w.inode.extents && w.mount.extents_feature
+                );
+                assert_eq!(flags(FS_APPEND_FL), w.inode.append_only);
+                if w.inode.append_only {
+                    assert!(after_times(p.steps.last().unwrap()));
+                }
+                assert_eq!(p.call.aio, s.request.aio);
+                dj += w.mount.data_journal as u32;
+                j += w.inode.journal_data as u32;
+                ind += !w.inode.extents as u32;
+                noext += !w.mount.extents_feature as u32;
+                app += w.inode.append_only as u32;
+                aio += s.request.aio as u32;
+            }
+        }
+        assert!(dj > 50 && j > 50 && ind > 50 && noext > 20 && app > 20 && aio > 300,
+            "{dj} {j} {ind} {noext} {app} {aio}");
+        // What no scratch filesystem has, refused with the reason.
+        let refuse = |f: &dyn Fn(&mut Scenario), why: &str| {
+            let mut s = Scenario::default();
+            f(&mut s);
+            let e = plan(&s).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        };
+        refuse(&|s| s.world.mount.dax = true, "DAX-capable device");
+        refuse(&|s| s.world.mount.shutdown = true, "shut down");
+        refuse(&|s| s.world.mount.emergency_ro = true, "errors=remount-ro");
+        refuse(&|s| s.world.mount.inline_crypt = true, "fscrypt");
+        refuse(
+            &|s| {
+                s.fs = FsKind::Xfs;
+                s.world.mount.xfs_always_cow = true
+            },
+            "CONFIG_XFS_DEBUG",
+        );
+        refuse(&|s| s.world.inode.immutable = true, "EPERM");
+        refuse(&|s| s.world.inode.append_only = true, "without O_APPEND");
+        refuse(
+            &|s| {
+                s.world.inode.append_only = true;
+                s.request.open.append = true;
+                s.world.i_size = 4096;
+                s.world.blocks = vec![BlockState {
+                    kind: Extent::Written,
+                    ..Default::default()
+                }];
+                s.world.pages = vec![PageState::Clean];
+                s.races = vec![Race::MmapRedirty];
+            },
+            "EACCES",
+        );
+        refuse(
+            &|s| {
+                s.world.inode.extents = false;
+                s.world.i_size = 4096;
+                s.world.blocks = vec![BlockState {
+                    kind: Extent::Unwritten,
+                    ..Default::default()
+                }];
+            },
+            "block-mapped",
+        );
+        refuse(
+            &|s| {
+                s.world.mount.data_journal = true;
+                s.world.i_size = 4096;
+                s.world.blocks = vec![BlockState {
+                    kind: Extent::Delalloc,
+                    ..Default::default()
+                }];
+                s.world.pages = vec![PageState::Dirty];
+            },
+            "journalled-data",
+        );
     }
 
     /// Every scenario the random generator makes is expressible on a real kernel.

@@ -298,7 +298,7 @@ const AIO_PRELUDE: &str = r#"
 struct dfz_iocb { uint64_t data; uint32_t key; int32_t rw_flags; uint16_t opcode; int16_t reqprio;
 	uint32_t fildes; uint64_t buf, nbytes; int64_t offset; uint64_t reserved2; uint32_t flags, resfd; };
 struct dfz_io_event { uint64_t data, obj; int64_t res, res2; };
-static ssize_t aio_rw(int fd, const struct iovec *iov, int n, long long pos, int rwf, int write)
+static ssize_t aio_rw(int fd, const struct iovec *iov, int n, long long pos, int write, int rwf)
 {
 	unsigned long ctx = 0;
 	struct dfz_iocb cb, *list[1] = { &cb };
