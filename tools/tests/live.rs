@@ -193,7 +193,8 @@ fn live_kernel() {
     ];
     base.request.pos = 4096;
     base.request.len = 8192;
-    let variants: [(&str, &dyn Fn(&mut Scenario)); 4] = [
+    type Edit<'a> = &'a dyn Fn(&mut Scenario);
+    let variants: [(&str, Edit); 4] = [
         ("aio", &|s| s.request.aio = true),
         ("journal", &|s| s.world.mount.data_journal = true),
         ("indirect", &|s| s.world.inode.extents = false),
@@ -218,7 +219,10 @@ fn live_kernel() {
     if scratch::which("cc").is_some() {
         for (file, want) in [
             (extra[0].as_str(), "CoW fork"),
-            (extra[2].as_str(), "aio_rw(pos 4096, len 8192, rwf 0x0) = 8192"),
+            (
+                extra[2].as_str(),
+                "aio_rw(pos 4096, len 8192, rwf 0x0) = 8192",
+            ),
         ] {
             let out = Command::new(bin())
                 .args(["repro", file, "--run"])
@@ -229,7 +233,11 @@ fn live_kernel() {
             assert!(text.contains(want) && text.contains("REPRODUCED"), "{text}");
         }
     }
-    assert_eq!(ours_left(), before, "resources left after the CoW/aio/mount runs");
+    assert_eq!(
+        ours_left(),
+        before,
+        "resources left after the CoW/aio/mount runs"
+    );
 
     // 4. SIGKILL leaves resources; the next start removes them (pid is dead).
     let mut child = Command::new(bin())

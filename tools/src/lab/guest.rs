@@ -14,6 +14,9 @@ use std::process::{Command, Stdio};
 
 /// The modules the lab needs (as modules or built in).
 pub const REQUIRED_MODULES: [&str; 5] = ["loop", "ext4", "xfs", "scsi_debug", "sd_mod"];
+/// Modules of the fault groups, packed when the kernel has them (a kernel without them runs the
+/// other groups): null_blk and configfs, which makes its devices.
+pub const FAULT_MODULES: [&str; 2] = ["configfs", "null_blk"];
 /// crc32c providers, loaded first when present (busybox modprobe ignores soft dependencies, and
 /// libcrc32c needs a crc32c implementation registered).
 pub const CRC32C_MODULES: [&str; 4] = [
@@ -32,51 +35,102 @@ pub struct Group {
     pub args: &'static str,
     /// Needs the scsi_debug atomic disk.
     pub disk: bool,
+    /// Needs the fault device ($NDEV: a memory-backed null_blk disk with badblocks_once).
+    pub fault: bool,
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 7] = [
+pub const GROUPS: [Group; 13] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
         args: "--fs ext4 --device $DEV",
         disk: true,
+        fault: false,
     },
     Group {
         name: "ext4-bigalloc-disk",
         about: "ext4 bigalloc (16 KiB clusters) on the disk: multi-block atomic writes (6.16+)",
         args: "--fs ext4 --device $DEV --bigalloc 16384",
         disk: true,
+        fault: false,
     },
     Group {
         name: "xfs-disk",
         about: "XFS (reflink) on the disk: hardware atomic path, software fallback above the unit",
         args: "--fs xfs --device $DEV",
         disk: true,
+        fault: false,
     },
     Group {
         name: "xfs-loop",
         about: "XFS (reflink) on a loop device: the software (CoW) atomic path",
         args: "--fs xfs",
         disk: false,
+        fault: false,
     },
     Group {
         name: "ext4-loop",
         about: "ext4 on a loop device: no atomic unit (atomic writes refused), the non-atomic DIO paths",
         args: "--fs ext4",
         disk: false,
+        fault: false,
     },
     Group {
         name: "bdev-disk",
         about: "the raw block device: a partition of the disk (BLKPG, 1 MiB in) per scenario, bdev atomic writes (REQ_ATOMIC)",
         args: "--fs bdev --device $DEV",
         disk: true,
+        fault: false,
     },
     Group {
         name: "bdev-loop",
         about: "the raw block device: a loop device per scenario (no atomic unit)",
         args: "--fs bdev",
         disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-fault",
+        about: "the raw block device with a bio_endio -EIO fault: a partition of the null_blk fault device, the faulted bio's first sector bad (badblocks_once)",
+        args: "--fs bdev --fault-device $NDEV",
+        disk: false,
+        fault: true,
+    },
+    Group {
+        name: "xfs-fault",
+        about: "XFS (reflink) on the null_blk fault device, a bio_endio -EIO fault on an overwrite bio (FIEMAP gives its sector)",
+        args: "--fs xfs --fault-device $NDEV",
+        disk: false,
+        fault: true,
+    },
+    Group {
+        name: "ext4-fault",
+        about: "ext4 on the null_blk fault device, a bio_endio -EIO fault on an overwrite bio (FIEMAP gives its sector)",
+        args: "--fs ext4 --fault-device $NDEV",
+        disk: false,
+        fault: true,
+    },
+    Group {
+        name: "bdev-disk-fault",
+        about: "the raw block device on the atomic disk, a bio_endio -EIO fault on its REQ_ATOMIC bio (scsi_debug's WRITE ATOMIC(16) error rule)",
+        args: "--fs bdev --device $DEV --atomic-faults",
+        disk: true,
+        fault: false,
+    },
+    Group {
+        name: "xfs-disk-fault",
+        about: "XFS on the atomic disk, a bio_endio -EIO fault on the hardware atomic write's bio",
+        args: "--fs xfs --device $DEV --atomic-faults",
+        disk: true,
+        fault: false,
+    },
+    Group {
+        name: "ext4-disk-fault",
+        about: "ext4 on the atomic disk, a bio_endio -EIO fault on the hardware atomic write's bio",
+        args: "--fs ext4 --device $DEV --atomic-faults",
+        disk: true,
+        fault: false,
     },
 ];
 
@@ -271,6 +325,7 @@ impl Modules {
         let mut todo: Vec<String> = CRC32C_MODULES
             .iter()
             .chain(REQUIRED_MODULES.iter())
+            .chain(FAULT_MODULES.iter())
             .map(|m| mod_name(m))
             .collect();
         let mut seen = BTreeSet::new();
@@ -399,7 +454,14 @@ pub fn init_script(
 ) -> String {
     let mut s = init_prelude(disk_mb);
     for g in groups {
-        let need = if g.disk { "[ -n \"$DEV\" ] && " } else { "" };
+        let need = if g.disk {
+            "[ -n \"$DEV\" ] && "
+        } else if g.fault {
+            // No fault device (no null_blk, or no badblocks_once: 6.12): rc 2, said on the console.
+            "{ [ -n \"$NDEV\" ] || { echo \"lab: no fault device: $NFAULT\"; (exit 2); }; } && "
+        } else {
+            ""
+        };
         s.push_str(&format!(
             "say '{{\"group\":\"{name}\"}}'\n{need}diofuzz live {args} --count {count} --seed {seed} {live_args} --kmsg --stream $R > /dev/null 2> /tmp/err; rc=$?\n\
              tail -3 /tmp/err\nsay \"{{\\\"group_end\\\":\\\"{name}\\\",\\\"rc\\\":$rc}}\"\n",
@@ -486,6 +548,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs -o size=1536m tmp /tmp
 mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
 R=/dev/ttyS1
 stty -F $R raw -echo 2>/dev/null
 say() { echo "$1" > $R; }
@@ -508,13 +571,31 @@ while [ -z "$DEV" ] && [ $i -lt 50 ]; do
   [ -z "$DEV" ] && sleep 0.2
   i=$((i+1))
 done
+NDEV=
+NFAULT=
+modprobe configfs 2>/dev/null
+modprobe null_blk nr_devices=0 2>/dev/null
+mount -t configfs none /sys/kernel/config 2>/dev/null
+N=/sys/kernel/config/nullb/dfznull
+if [ ! -d /sys/kernel/config/nullb ]; then
+  NFAULT="null_blk (configfs) not available"
+elif mkdir $N 2>/dev/null; then
+  echo 1 > $N/memory_backed; echo 512 > $N/size; echo 512 > $N/blocksize
+  if [ -e $N/badblocks_once ]; then
+    echo 1 > $N/badblocks_once
+    echo 1 > $N/power && [ -b /dev/dfznull ] && NDEV=/dev/dfznull
+    [ -n "$NDEV" ] || NFAULT="null_blk device did not come up"
+  else
+    NFAULT="null_blk without badblocks_once (added after 6.12)"
+  fi
+fi
 MISSING=
 grep -qw ext4 /proc/filesystems || MISSING="$MISSING ext4"
 grep -qw xfs /proc/filesystems || MISSING="$MISSING xfs"
 [ -e /dev/loop-control ] || MISSING="$MISSING loop"
 [ -n "$DEV" ] || MISSING="$MISSING scsi_debug/sd_mod"
 grep -qw tracefs /proc/filesystems || MISSING="$MISSING tracefs"
-say "{\"missing\":\"$MISSING\",\"disk\":\"$DEV\"}"
+say "{\"missing\":\"$MISSING\",\"disk\":\"$DEV\",\"fault_device\":\"$NDEV\"}"
 "#,
     );
     s

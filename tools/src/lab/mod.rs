@@ -48,7 +48,8 @@ pub struct Opts {
     #[arg(long, value_name = "DIR")]
     pub modules: Option<PathBuf>,
     /// Groups to run: `all` or a comma list of ext4-disk, ext4-bigalloc-disk, xfs-disk, xfs-loop,
-    /// ext4-loop, bdev-disk, bdev-loop
+    /// ext4-loop, bdev-disk, bdev-loop, bdev-fault, xfs-fault, ext4-fault, bdev-disk-fault,
+    /// xfs-disk-fault, ext4-disk-fault
     #[arg(long, default_value = "all")]
     pub groups: String,
     /// Generated scenarios per group

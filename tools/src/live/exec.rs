@@ -587,11 +587,26 @@ pub fn execute(
     name: &str,
     tracer: &Tracer,
 ) -> Result<Observation, String> {
+    execute_with(plan, dir, name, tracer, &mut |_| Ok(()))
+}
+
+/// A step between the set-up and the call, given the scenario's file or device (the fault
+/// groups set their bad sectors there: [`super::fault`]).
+pub type BeforeCall<'a> = &'a mut dyn FnMut(&Path) -> Result<(), String>;
+
+/// [`execute`] with `before` run between the set-up and the call.
+pub fn execute_with(
+    plan: &Plan,
+    dir: &Path,
+    name: &str,
+    tracer: &Tracer,
+    before: BeforeCall,
+) -> Result<Observation, String> {
     let path = dir.join(format!("f-{name}"));
     let donor = dir.join(format!("d-{name}"));
     let seq: u32 = name.parse().unwrap_or(0);
     super::plan::set_nonce((std::process::id() << 16) ^ seq.wrapping_add(1));
-    let r = execute_in(plan, &path, &donor, tracer);
+    let r = execute_in(plan, &path, &donor, tracer, before);
     if plan.steps.iter().any(
         |s| matches!(s, Step::SetInodeFlags { set, .. } if set & super::plan::FS_APPEND_FL != 0),
     ) {
@@ -615,6 +630,17 @@ pub fn execute_bdev(
     name: &str,
     tracer: &Tracer,
 ) -> Result<Observation, String> {
+    execute_bdev_with(plan, dev, name, tracer, &mut |_| Ok(()))
+}
+
+/// [`execute_bdev`] with `before` run between the set-up and the call.
+pub fn execute_bdev_with(
+    plan: &Plan,
+    dev: &Path,
+    name: &str,
+    tracer: &Tracer,
+    before: BeforeCall,
+) -> Result<Observation, String> {
     let seq: u32 = name.parse().unwrap_or(0);
     super::plan::set_nonce((std::process::id() << 16) ^ seq.wrapping_add(1));
     {
@@ -631,6 +657,7 @@ pub fn execute_bdev(
             return Err(format!("posix_fadvise(RANDOM): errno {r}"));
         }
         run_steps(plan, &f, dev)?;
+        before(dev)?;
     }
     call_and_observe(plan, dev, tracer, true)
 }
@@ -652,8 +679,10 @@ fn execute_in(
     path: &Path,
     donor: &Path,
     tracer: &Tracer,
+    before: BeforeCall,
 ) -> Result<Observation, String> {
     setup(plan, path, donor)?;
+    before(path)?;
     call_and_observe(plan, path, tracer, false)
 }
 

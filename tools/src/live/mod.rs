@@ -11,6 +11,7 @@
 pub mod compare;
 pub mod cow;
 pub mod exec;
+pub mod fault;
 pub mod plan;
 pub mod repro;
 pub mod scratch;
@@ -81,6 +82,17 @@ pub struct Opts {
     /// reformatted per filesystem; only a disk whose model is scsi_debug is taken)
     #[arg(long, value_name = "DEV")]
     pub device: Option<PathBuf>,
+    /// Run on this fault device instead: a memory-backed null_blk disk made through configfs
+    /// with badblocks_once (what `diofuzz lab` makes for its fault groups). Generated scenarios
+    /// get a bio_endio -EIO fault, and scenarios whose faults are bio_endio -EIO run: the faulted
+    /// bio's first sector is marked bad (docs/lab.md)
+    #[arg(long, value_name = "DEV", conflicts_with_all = ["device", "bigalloc"])]
+    pub fault_device: Option<PathBuf>,
+    /// With --device: bio_endio -EIO faults on the disk's first REQ_ATOMIC bio, through
+    /// scsi_debug's debugfs error file (a WRITE ATOMIC(16) rule that fails the next such
+    /// command); generated scenarios get one (docs/lab.md)
+    #[arg(long, requires = "device")]
+    pub atomic_faults: bool,
     /// ext4 bigalloc on the --device disk with this cluster size in bytes
     #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
     pub bigalloc: Option<u32>,
@@ -298,6 +310,26 @@ pub fn run_live(o: &Opts) -> i32 {
         },
         None => None,
     };
+    let faultdev = match (&o.fault_device, &o.device, &disk) {
+        (Some(d), _, _) => match fault::FaultDisk::open(d) {
+            Ok(x) => Some(x),
+            Err(e) => {
+                eprintln!("diofuzz live: --fault-device: {e}");
+                return 2;
+            }
+        },
+        (None, Some(d), Some(info)) if o.atomic_faults => {
+            match fault::FaultDisk::open_scsi_atomic(d, *info) {
+                Ok(x) => Some(x),
+                Err(e) => {
+                    eprintln!("diofuzz live: --atomic-faults: {e}");
+                    return 2;
+                }
+            }
+        }
+        _ => None,
+    };
+    let disk = disk.or(faultdev.as_ref().map(|f| f.disk));
     let cluster_bits = o.bigalloc.map_or(0, |c| (c.trailing_zeros() - 12) as u8);
     if cluster_bits > 0 && disk.is_none() {
         eprintln!("diofuzz live: --bigalloc needs --device (loop devices run no bigalloc)");
@@ -306,8 +338,17 @@ pub fn run_live(o: &Opts) -> i32 {
     let count = o.count.unwrap_or(if o.inputs.is_empty() { 50 } else { 0 });
     for i in 0..count {
         for &fs in &o.fss() {
+            let id = format!("gen-{}-{}-{i}", o.seed, fs.name());
+            if faultdev.is_some() {
+                if let Some(s) =
+                    diofuzz::generators::fault::generate_faulted(o.seed, i, fs, disk.as_ref(), v)
+                {
+                    scen.push((id, s));
+                }
+                continue;
+            }
             scen.push((
-                format!("gen-{}-{}-{i}", o.seed, fs.name()),
+                id,
                 diofuzz::generators::random::generate_on(
                     o.seed,
                     i,
@@ -329,7 +370,7 @@ pub fn run_live(o: &Opts) -> i32 {
             return 3;
         }
     };
-    sc.disk = o.device.clone();
+    sc.disk = o.device.clone().or(o.fault_device.clone());
     let inst = sc
         .dir
         .file_name()
@@ -355,7 +396,27 @@ pub fn run_live(o: &Opts) -> i32 {
             sc.dir.display()
         );
     }
-    let (outcomes, bench, fatal) = run_all(&scen, v, &mut sc, &tracer, &pre, o, (disk, &stable));
+    let blktrace = match faultdev
+        .as_ref()
+        .map(|f| fault::BlockTrace::new(&tracer.root, f))
+    {
+        Some(Err(e)) => {
+            eprintln!("diofuzz live: --fault-device: block trace: {e}");
+            return 3;
+        }
+        Some(Ok(b)) => Some(b),
+        None => None,
+    };
+    let (outcomes, bench, fatal) = run_all(
+        &scen,
+        v,
+        &mut sc,
+        &tracer,
+        &pre,
+        o,
+        (disk, &stable, faultdev.as_ref().zip(blktrace.as_ref())),
+    );
+    drop(blktrace);
     let mut code = 0;
     let mut cleanup_errs = tracer.cleanup();
     cleanup_errs.extend(sc.cleanup());
@@ -584,8 +645,13 @@ fn run_all(
     tracer: &Tracer,
     pre: &Prereqs,
     o: &Opts,
-    (disk, stable): (Option<plan::Disk>, &Stable),
+    (disk, stable, fault): (
+        Option<plan::Disk>,
+        &Stable,
+        Option<(&fault::FaultDisk, &fault::BlockTrace)>,
+    ),
 ) -> (Vec<Outcome>, Bench, Option<String>) {
+    let faultdev = fault.map(|f| f.0);
     let mut out = Vec::new();
     let mut stream = match &o.stream {
         Some(p) => match fs::OpenOptions::new().create(true).append(true).open(p) {
@@ -645,23 +711,44 @@ fn run_all(
             explained_by: Vec::new(),
             scenario: s.clone(),
         };
-        let p = match plan::plan_on(s, disk.as_ref()) {
+        let planned = match faultdev {
+            Some(_) => fault::plan_faulted(s, disk.as_ref()),
+            None => plan::plan_on(s, disk.as_ref()),
+        };
+        let p = match planned {
             Ok(p) => p,
             Err(why) => {
                 out.push(skip(why, Verdict::Skipped));
                 continue;
             }
         };
-        if let Some(f) = stream.as_mut() {
-            // Before the call: a crash or hang from here on is this scenario's.
-            let _ = writeln!(f, "{}", serde_json::json!({ "start": id }));
-        }
         let x = match std::panic::catch_unwind(|| diofuzz::model::run(s, v)) {
             Ok(x) => x,
             Err(_) => {
                 out.push(skip("the model panicked".into(), Verdict::Error));
                 continue;
             }
+        };
+        // The fault device: the faulted bios' first sectors, marked bad between set-up and call.
+        let targets = match faultdev.map(|f| fault::targets(s, &p, &x, f.limits, f.atomic_only())) {
+            Some(Err(why)) => {
+                out.push(skip(why, Verdict::Skipped));
+                continue;
+            }
+            Some(Ok(t)) => t,
+            None => Vec::new(),
+        };
+        if let Some(f) = stream.as_mut() {
+            // Before the call: a crash or hang from here on is this scenario's.
+            let _ = writeln!(f, "{}", serde_json::json!({ "start": id }));
+        }
+        let mut armed = Vec::new();
+        let mut before = |path: &Path| -> Result<(), String> {
+            if let Some((f, bt)) = fault {
+                armed = f.arm(s, &targets, path)?;
+                bt.clear()?;
+            }
+            Ok(())
         };
         let t0 = Instant::now();
         let r = if p.key.fs == FsKind::Bdev {
@@ -673,7 +760,7 @@ fn run_all(
                     break;
                 }
             };
-            let r = exec::execute_bdev(&p, &dev, &n.to_string(), tracer);
+            let r = exec::execute_bdev_with(&p, &dev, &n.to_string(), tracer, &mut before);
             let errs = sc.release_bdev();
             if !errs.is_empty() {
                 fatal = Some(format!("block device for {id}: {}", errs.join("; ")));
@@ -687,8 +774,16 @@ fn run_all(
                     break;
                 }
             };
-            exec::execute(&p, &mnt, &n.to_string(), tracer)
+            exec::execute_with(&p, &mnt, &n.to_string(), tracer, &mut before)
         };
+        let inexact = match fault {
+            Some((_, bt)) if !armed.is_empty() => match bt.failed() {
+                Ok(failed) => fault::check_exact(&armed, &targets, &failed),
+                Err(e) => Some(e),
+            },
+            _ => None,
+        };
+        let missed = faultdev.map(|f| f.disarm(&armed));
         bench.kernel_seconds += t0.elapsed().as_secs_f64();
         match r {
             Ok(obs) => {
@@ -702,6 +797,7 @@ fn run_all(
                     .and_then(|(_, g)| g.as_deref());
                 let mut oc = compare::outcome(id.clone(), s, &p, &x, &obs, gap);
                 stable.explain(&mut oc, s, &p, &obs, gap);
+                fault::annotate(&mut oc, &armed, missed, inexact);
                 if o.verbose {
                     let names: Vec<&str> = obs.events.iter().map(|e| e.name.as_str()).collect();
                     crate::progress::line(&pb, &format!("live: {id}: events {}", names.join(",")));
@@ -715,7 +811,10 @@ fn run_all(
                 out.push(skip(cow::UNBUILT.to_string(), Verdict::Skipped))
             }
             Err(e) if e.starts_with(exec::UNAVAILABLE) => out.push(skip(e, Verdict::Skipped)),
-            Err(e) => out.push(skip(e, Verdict::Error)),
+            Err(e) => {
+                let verdict = fault::error_verdict(&e);
+                out.push(skip(e, verdict));
+            }
         }
         if let (Some(k), Some(last)) = (kmsg.as_mut(), out.last_mut()) {
             last.dmesg = warn_context(k.read_new());

@@ -869,8 +869,10 @@ mod tests {
                 aio += s.request.aio as u32;
             }
         }
-        assert!(dj > 50 && j > 50 && ind > 50 && noext > 20 && app > 20 && aio > 300,
-            "{dj} {j} {ind} {noext} {app} {aio}");
+        assert!(
+            dj > 50 && j > 50 && ind > 50 && noext > 20 && app > 20 && aio > 300,
+            "{dj} {j} {ind} {noext} {app} {aio}"
+        );
         // What no scratch filesystem has, refused with the reason.
         let refuse = |f: &dyn Fn(&mut Scenario), why: &str| {
             let mut s = Scenario::default();

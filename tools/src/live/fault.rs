@@ -1,0 +1,1001 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Injected bio completion errors on a real kernel (`live --fault-device`, the lab's fault
+//! groups): the model's `bio_endio` -EIO fault ([`Site::BioEndIo`], "the nth bio of the
+//! execution fails") made by a memory-backed null_blk device with bad blocks.
+//!
+//! null_blk (drivers/block/null_blk/main.c, read in 7.3.4): a request that touches a sector of
+//! the configfs `badblocks` list completes with BLK_STS_IOERR (null_handle_badblocks), which
+//! blk_status_to_errno() turns into -EIO for every bio of the request; with `badblocks_partial_io`
+//! off nothing of the request is transferred, and with `badblocks_once` (6.16.12 and 7.x have it,
+//! 6.12.117's module does not) the bad range is cleared when it fails a request, so it fails once.
+//! null_blk has no retry path. So the nth bio is failed by marking its first sector bad, when:
+//! - that sector is known before the call: a block device's offset (the scenario's partition
+//!   starts at [`PART_START`]), or a file block allocated by the set-up (written or unwritten, not
+//!   shared: FIEMAP after the set-up; a hole, a delalloc block or a CoW write gets its sectors
+//!   during the call);
+//! - nothing else touches it during the call before that bio: the bios before it write other
+//!   file ranges, a dirty page over it would be flushed there first (refused), journal and log
+//!   writes go elsewhere, and the queue does not merge (queue/nomerges = 2, set while the device is
+//!   ours: a merged request would fail its neighbours too);
+//! - the bio is one request (not split): not larger than queue/max_sectors_kb and
+//!   queue/max_segments.
+//!
+//! Only -EIO: null_blk's bad blocks give BLK_STS_IOERR only. The model's other bio errnos (ENOSPC,
+//! ETIMEDOUT, EAGAIN, EINVAL, ENOMEM) and every other site stay inexpressible (see docs/lab.md).
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use super::plan::{Plan, Step, Unsupported};
+use super::scratch::PART_START;
+use diofuzz::errno::EIO;
+use diofuzz::model::Execution;
+use diofuzz::scenario::{Extent, FsKind, Scenario, Site, PAGE_SIZE, SECTOR};
+
+pub use diofuzz::generators::fault::faulted_bios;
+
+/// The null_blk configfs folder of the lab's fault device.
+pub const CONFIGFS_NULLB: &str = "/sys/kernel/config/nullb";
+
+/// Can a real kernel get this scenario's faults from a bad-block device? Only `bio_endio` -EIO.
+pub fn expressible(s: &Scenario) -> Result<(), Unsupported> {
+    for f in &s.faults {
+        if f.site != Site::BioEndIo {
+            return Err(format!(
+                "injected fault at {} (only bio_endio errors have a device-level injection)",
+                f.site.function()
+            ));
+        }
+        if f.errno != EIO {
+            return Err(format!(
+                "bio_endio -{} (null_blk bad blocks give BLK_STS_IOERR, -EIO, only)",
+                super::compare::errno_name(f.errno)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The plan of a scenario whose faults are bio_endio -EIO on the fault device: the world and call
+/// of the scenario without its faults (the faults are the device's, set by [`Armed`]).
+pub fn plan_faulted(s: &Scenario, disk: Option<&super::plan::Disk>) -> Result<Plan, Unsupported> {
+    expressible(s)?;
+    let mut bare = s.clone();
+    bare.faults.clear();
+    super::plan::plan_on(&bare, disk)
+}
+
+/// Where a faulted bio starts: its file (or device) position and what the set-up put there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// File or device offset of the faulted bio (the model's bio position).
+    pub pos: u64,
+    pub len: u64,
+}
+
+/// The device's limits a faulted bio must fit in to stay one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_bytes: u64,
+    pub max_segments: u64,
+}
+
+/// The faulted bios of `x` as targets, or why they cannot be hit exactly on a device (pure: the
+/// scenario's layout and page cache, the plan's set-up, the queue limits).
+pub fn targets(
+    s: &Scenario,
+    plan: &Plan,
+    x: &Execution,
+    lim: Limits,
+    atomic_only: bool,
+) -> Result<Vec<Target>, Unsupported> {
+    let mut out = Vec::new();
+    if !faulted_bios(x).is_empty() {
+        let mut bare = s.clone();
+        bare.faults.clear();
+        if !diofuzz::generators::fault::faults_reach_the_device(
+            x,
+            &diofuzz::model::run(&bare, x.variant),
+        ) {
+            return Err("faulted bio that the block layer fails before the device (a device error cannot happen there; the model takes the fault first)".into());
+        }
+    }
+    if atomic_only
+        && !faulted_bios(x).is_empty()
+        && !diofuzz::generators::fault::fault_on_first_atomic_bio(x)
+    {
+        // The scsi_debug rule matches the WRITE ATOMIC(16) opcode, not an LBA or a count of
+        // earlier commands: it fails the first REQ_ATOMIC command after arming.
+        return Err(
+            "faulted bio not the first REQ_ATOMIC bio (the scsi_debug rule fails the first WRITE ATOMIC command)"
+                .into(),
+        );
+    }
+    let cow = diofuzz::generators::fault::COW_PATHS;
+    if !faulted_bios(x).is_empty() && cow.iter().any(|f| x.trace.entered(f)) {
+        // xfs_direct_write_iomap_begin / xfs_atomic_write_cow_iomap_begin (7.3.4): a CoW write
+        // (shared block, software atomic write) goes to blocks allocated in the call.
+        return Err(
+            "faulted XFS write through the CoW fork (its bios go to blocks allocated in the call)"
+                .into(),
+        );
+    }
+    for (pos, len) in faulted_bios(x) {
+        if len > lim.max_bytes {
+            return Err(
+                "faulted bio larger than one request of the device (it would be split)".into(),
+            );
+        }
+        // User pages the bio can span, plus one per iovec segment boundary.
+        let pages = len.div_ceil(PAGE_SIZE) + 1 + s.request.nr_segs as u64;
+        if pages > lim.max_segments {
+            return Err("faulted bio with more segments than one request holds".into());
+        }
+        if s.fs != FsKind::Bdev {
+            let bs = 1u64 << s.world.blkbits;
+            let b = s
+                .world
+                .blocks
+                .get((pos / bs) as usize)
+                .copied()
+                .unwrap_or_default();
+            if b.shared {
+                return Err("faulted bio into a shared block (the CoW write goes to a block allocated in the call)".into());
+            }
+            if !matches!(b.kind, Extent::Written | Extent::Unwritten) {
+                return Err("faulted bio into a block allocated during the call (its sectors are not known before)".into());
+            }
+        }
+        let page = pos / PAGE_SIZE * PAGE_SIZE;
+        if plan
+            .steps
+            .iter()
+            .any(|st| matches!(st, Step::WriteDirty { off, .. } if *off == page))
+        {
+            return Err(
+                "faulted bio over a dirty page (its flush would reach the bad sector first)".into(),
+            );
+        }
+        out.push(Target { pos, len });
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------------- FIEMAP (linux/fiemap.h)
+const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
+const FIEMAP_EXTENT_UNKNOWN: u32 = 0x2;
+const FIEMAP_EXTENT_DELALLOC: u32 = 0x4;
+const FIEMAP_EXTENT_ENCODED: u32 = 0x8;
+const FIEMAP_EXTENT_NOT_ALIGNED: u32 = 0x100;
+const FIEMAP_EXTENT_DATA_INLINE: u32 = 0x200;
+const FIEMAP_EXTENT_SHARED: u32 = 0x2000;
+const FIEMAP_EXTENTS: usize = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct FiemapExtent {
+    logical: u64,
+    physical: u64,
+    length: u64,
+    reserved64: [u64; 2],
+    flags: u32,
+    reserved: [u32; 3],
+}
+
+#[repr(C)]
+struct Fiemap {
+    start: u64,
+    length: u64,
+    flags: u32,
+    mapped_extents: u32,
+    extent_count: u32,
+    reserved: u32,
+    extents: [FiemapExtent; FIEMAP_EXTENTS],
+}
+
+/// One extent of a file: (logical, physical, length, flags), bytes.
+pub type Extent4 = (u64, u64, u64, u32);
+
+/// The file's extents (FIEMAP without FIEMAP_FLAG_SYNC: a sync would write the dirty pages the
+/// scenario wants dirty).
+fn fiemap(f: &fs::File) -> Result<Vec<Extent4>, String> {
+    let mut m = Fiemap {
+        start: 0,
+        length: u64::MAX,
+        flags: 0,
+        mapped_extents: 0,
+        extent_count: FIEMAP_EXTENTS as u32,
+        reserved: 0,
+        extents: [FiemapExtent::default(); FIEMAP_EXTENTS],
+    };
+    // SAFETY: FS_IOC_FIEMAP fills at most extent_count extents of our buffer.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_FIEMAP as _, &mut m as *mut Fiemap) };
+    if r != 0 {
+        return Err(format!("FIEMAP: {}", std::io::Error::last_os_error()));
+    }
+    Ok(m.extents[..(m.mapped_extents as usize).min(FIEMAP_EXTENTS)]
+        .iter()
+        .map(|e| (e.logical, e.physical, e.length, e.flags))
+        .collect())
+}
+
+/// Marks an executor error that means "this world could not be set up as the model has it":
+/// the scenario is skipped, not counted as a harness error.
+pub const SKIP: &str = "not expressible here: ";
+
+/// The verdict of an executor error (see [`SKIP`]).
+pub fn error_verdict(e: &str) -> super::compare::Verdict {
+    if e.starts_with(SKIP) {
+        super::compare::Verdict::Skipped
+    } else {
+        super::compare::Verdict::Error
+    }
+}
+
+/// Would XFS issue [pos, pos+len) as one REQ_ATOMIC bio? `xfs_bmap_hw_atomic_write_possible`
+/// (fs/xfs/xfs_iomap.c, 7.3.4): one mapping spans the range and its physical start block is
+/// aligned to its length in blocks. From FIEMAP (which joins neighbouring extents of the same
+/// kind, as the mapping does; the linear block number equals the AG-encoded one in alignment
+/// when the AG size is a multiple of the write's blocks, as on the lab's 512 MB disk).
+pub fn xfs_hw_atomic_placed(extents: &[Extent4], pos: u64, len: u64, bs: u64) -> bool {
+    extents.iter().any(|&(l, p, n, _)| {
+        l <= pos && pos + len <= l + n && ((p + (pos - l)) / bs) % (len / bs).max(1) == 0
+    })
+}
+
+/// The device sector holding file byte `pos`, from the file's extents.
+pub fn sector_of(extents: &[Extent4], pos: u64) -> Result<u64, String> {
+    let (l, p, _, fl) = extents
+        .iter()
+        .find(|(l, _, n, _)| *l <= pos && pos < l + n)
+        .copied()
+        .ok_or_else(|| format!("FIEMAP: byte {pos} is not mapped after the set-up"))?;
+    let bad = FIEMAP_EXTENT_UNKNOWN
+        | FIEMAP_EXTENT_DELALLOC
+        | FIEMAP_EXTENT_ENCODED
+        | FIEMAP_EXTENT_NOT_ALIGNED
+        | FIEMAP_EXTENT_DATA_INLINE
+        | FIEMAP_EXTENT_SHARED;
+    if fl & bad != 0 {
+        return Err(format!(
+            "FIEMAP: byte {pos} is in an extent with flags {fl:#x} (not a plain allocated one)"
+        ));
+    }
+    Ok((p + (pos - l)) / SECTOR)
+}
+
+/// How a fault device fails a bio.
+#[derive(Debug)]
+enum Kind {
+    /// A null_blk device: its configfs folder (`/sys/kernel/config/nullb/NAME`), whose
+    /// `badblocks` list gets the faulted bio's first sector.
+    BadBlocks { cfg: PathBuf },
+    /// The atomic-capable scsi_debug disk: its debugfs `error` file
+    /// (`/sys/kernel/debug/scsi_debug/H:C:T:L/error`) gets one `ERR_FAIL_CMD` rule on the WRITE
+    /// ATOMIC(16) opcode with count -1: the next REQ_ATOMIC command fails, once.
+    ScsiAtomic { error: PathBuf },
+}
+
+/// scsi_debug's `ERR_FAIL_CMD` rule (drivers/scsi/scsi_debug.c `sdebug_error_write`, 7.3.4):
+/// type 2, count -1 (fail the next matching command, then count 0: off), opcode 0x9c (WRITE
+/// ATOMIC(16), `sd_setup_atomic_cmnd`), host byte 0, driver byte 0, status 0x2 (CHECK CONDITION),
+/// sense key 0x5 (ILLEGAL REQUEST), asc 0x0, ascq 0x0: `scsi_check_sense` returns SUCCESS for an
+/// ILLEGAL REQUEST whose asc is not 0x20-0x27 (no retry, no target-failure byte), and
+/// `scsi_io_completion_action` fails it with `BLK_STS_IOERR` (`scsi_result_to_blk_status`:
+/// DID_OK, status not good) → -EIO.
+pub const SCSI_ATOMIC_RULE: &str = "2 -1 0x9c 0x0 0x0 0x2 0x5 0x0 0x0";
+/// Removes that rule.
+const SCSI_ATOMIC_RULE_REMOVE: &str = "- 2 0x9c";
+
+/// The device a fault run writes: the lab's null_blk fault device (`live --fault-device`) or the
+/// scsi_debug atomic disk (`live --device --atomic-faults`), taken for a run (it is reformatted
+/// per filesystem, like `--device`).
+#[derive(Debug)]
+pub struct FaultDisk {
+    pub dev: PathBuf,
+    kind: Kind,
+    pub disk: super::plan::Disk,
+    pub limits: Limits,
+    /// queue/nomerges before we set 2 (restored on drop).
+    nomerges: Option<(PathBuf, String)>,
+}
+
+fn read_trim(p: &Path) -> std::io::Result<String> {
+    fs::read_to_string(p).map(|s| s.trim().to_string())
+}
+
+/// The queue limits of `/sys/class/block/NAME` and merging turned off (nomerges 2), returning
+/// the old nomerges value.
+fn queue_setup(sys: &Path, dev: &Path) -> Result<(Limits, (PathBuf, String)), String> {
+    let num = |f: &str| -> Result<u64, String> {
+        read_trim(&sys.join(f))
+            .map_err(|e| format!("{}: {f}: {e}", dev.display()))?
+            .parse()
+            .map_err(|_| format!("{}: {f} is not a number", dev.display()))
+    };
+    let limits = Limits {
+        max_bytes: num("queue/max_sectors_kb")? * 1024,
+        max_segments: num("queue/max_segments")?,
+    };
+    let nm = sys.join("queue/nomerges");
+    let before = read_trim(&nm).map_err(|e| format!("{}: {e}", nm.display()))?;
+    fs::write(&nm, "2").map_err(|e| format!("{}: {e}", nm.display()))?;
+    Ok((limits, (nm, before)))
+}
+
+impl FaultDisk {
+    /// Take `dev` as the fault device: a powered, memory-backed null_blk device of configfs with
+    /// `badblocks_once` 1 and `badblocks_partial_io` 0, not mounted. Its bad-block list is emptied
+    /// and merging is turned off.
+    pub fn open(dev: &Path) -> Result<FaultDisk, String> {
+        let name = dev
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let cfg = Path::new(CONFIGFS_NULLB).join(&name);
+        let sys = PathBuf::from(format!("/sys/class/block/{name}"));
+        if !sys.exists() || !cfg.is_dir() {
+            return Err(format!(
+                "{}: not a null_blk device made through configfs ({} missing): modprobe null_blk nr_devices=0, mount configfs, mkdir {}, set memory_backed=1 badblocks_once=1 size=512, power=1",
+                dev.display(),
+                cfg.display(),
+                cfg.display()
+            ));
+        }
+        let want = |attr: &str, v: &str| -> Result<(), String> {
+            match read_trim(&cfg.join(attr)) {
+                Ok(x) if x == v => Ok(()),
+                Ok(x) => Err(format!("{}: {attr} is {x}, want {v}", cfg.display())),
+                Err(e) => Err(format!(
+                    "{}: no {attr} ({e}){}",
+                    cfg.display(),
+                    if attr == "badblocks_once" {
+                        " — this null_blk has no badblocks_once (it came after 6.12): a fault could fire twice"
+                    } else {
+                        ""
+                    }
+                )),
+            }
+        };
+        want("power", "1")?;
+        want("memory_backed", "1")?;
+        want("badblocks_once", "1")?;
+        if cfg.join("badblocks_partial_io").exists() {
+            want("badblocks_partial_io", "0")?;
+        }
+        let devnum =
+            read_trim(&sys.join("dev")).map_err(|e| format!("{}: dev: {e}", dev.display()))?;
+        let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        if mi
+            .lines()
+            .any(|l| l.split(' ').nth(2) == Some(devnum.as_str()))
+        {
+            return Err(format!("{}: mounted; unmount it first", dev.display()));
+        }
+        let num = |f: &str| -> Result<u64, String> {
+            read_trim(&sys.join(f))
+                .map_err(|e| format!("{}: {f}: {e}", dev.display()))?
+                .parse()
+                .map_err(|_| format!("{}: {f} is not a number", dev.display()))
+        };
+        let lbs = num("queue/logical_block_size")?;
+        let disk = super::plan::Disk {
+            awu_min: 0,
+            awu_max: 0,
+            lbs_bits: lbs.trailing_zeros() as u8,
+            dma_alignment: num("queue/dma_alignment")? as u32,
+        };
+        let (limits, nm) = queue_setup(&sys, dev)?;
+        let fd = FaultDisk {
+            dev: dev.to_path_buf(),
+            kind: Kind::BadBlocks { cfg },
+            disk,
+            limits,
+            nomerges: Some(nm),
+        };
+        fd.reset()?;
+        Ok(fd)
+    }
+
+    /// Take the scsi_debug disk `dev` (checked by `scratch::disk_info` as `disk`) for faults on
+    /// its REQ_ATOMIC commands: its debugfs `error` file must exist (debugfs mounted at
+    /// /sys/kernel/debug). Our rule is removed and merging turned off.
+    pub fn open_scsi_atomic(dev: &Path, disk: super::plan::Disk) -> Result<FaultDisk, String> {
+        let name = dev
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let sys = PathBuf::from(format!("/sys/class/block/{name}"));
+        let hctl = fs::canonicalize(sys.join("device"))
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+            .ok_or_else(|| format!("{}: no SCSI device in sysfs", dev.display()))?;
+        let error = Path::new("/sys/kernel/debug/scsi_debug")
+            .join(&hctl)
+            .join("error");
+        if !error.exists() {
+            return Err(format!(
+                "{}: no scsi_debug error file {} (mount -t debugfs none /sys/kernel/debug; scsi_debug 6.8+)",
+                dev.display(),
+                error.display()
+            ));
+        }
+        let (limits, nm) = queue_setup(&sys, dev)?;
+        let fd = FaultDisk {
+            dev: dev.to_path_buf(),
+            kind: Kind::ScsiAtomic { error },
+            disk,
+            limits,
+            nomerges: Some(nm),
+        };
+        fd.reset()?;
+        Ok(fd)
+    }
+
+    /// Fails only the first REQ_ATOMIC command after arming (the opcode rule).
+    pub fn atomic_only(&self) -> bool {
+        matches!(self.kind, Kind::ScsiAtomic { .. })
+    }
+
+    /// The armed state: null_blk's bad ranges (first sector, sectors), or for scsi_debug our
+    /// rule as (0, its count) while its count is not 0.
+    pub fn bad(&self) -> Result<Vec<(u64, u64)>, String> {
+        let p = match &self.kind {
+            Kind::BadBlocks { cfg } => cfg.join("badblocks"),
+            Kind::ScsiAtomic { error } => error.clone(),
+        };
+        let t = fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(match self.kind {
+            Kind::BadBlocks { .. } => parse_badblocks(&t),
+            Kind::ScsiAtomic { .. } => parse_scsi_rule(&t)
+                .filter(|&c| c != 0)
+                .map(|c| vec![(0, c.unsigned_abs())])
+                .unwrap_or_default(),
+        })
+    }
+
+    fn write_to(&self, line: &str) -> Result<(), String> {
+        let p = match &self.kind {
+            Kind::BadBlocks { cfg } => cfg.join("badblocks"),
+            Kind::ScsiAtomic { error } => error.clone(),
+        };
+        fs::write(&p, line).map_err(|e| format!("{} <- {line:?}: {e}", p.display()))
+    }
+
+    /// Empty the armed state.
+    fn reset(&self) -> Result<(), String> {
+        match self.kind {
+            Kind::BadBlocks { .. } => {
+                for (s, n) in self.bad()? {
+                    self.write_to(&format!("-{s}-{}", s + n.max(1) - 1))?;
+                }
+                Ok(())
+            }
+            Kind::ScsiAtomic { ref error } => {
+                let t =
+                    fs::read_to_string(error).map_err(|e| format!("{}: {e}", error.display()))?;
+                if parse_scsi_rule(&t).is_some() {
+                    self.write_to(SCSI_ATOMIC_RULE_REMOVE)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The scenario's targets armed on `path` (its file, or the scenario's partition of this
+    /// device), after the set-up: wait for the set-up's writeback over each target, find its
+    /// first sector, then mark it bad (null_blk) or add the WRITE ATOMIC rule (scsi_debug, one
+    /// target). Returns the sectors (what the block trace must see fail).
+    pub fn arm(&self, sc: &Scenario, targets: &[Target], path: &Path) -> Result<Vec<u64>, String> {
+        let fs = sc.fs;
+        let f = fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
+        let extents = if fs == FsKind::Bdev {
+            Vec::new()
+        } else {
+            fiemap(&f)?
+        };
+        if fs == FsKind::Xfs && sc.request.rwf.atomic && self.atomic_only() {
+            for t in targets {
+                if !xfs_hw_atomic_placed(&extents, t.pos, t.len, 1 << sc.world.blkbits) {
+                    return Err(format!(
+                        "{SKIP}XFS placed the blocks of the atomic write unaligned or in several extents: it takes the software path (xfs_bmap_hw_atomic_write_possible), the model the hardware one (lab class C, not modelled)"
+                    ));
+                }
+            }
+        }
+        let mut sectors = Vec::new();
+        for t in targets {
+            // SAFETY: sync_file_range on our fd; WAIT_BEFORE starts no writeback of its own.
+            let r = unsafe {
+                libc::sync_file_range(
+                    f.as_raw_fd(),
+                    (t.pos / PAGE_SIZE * PAGE_SIZE) as i64,
+                    PAGE_SIZE as i64,
+                    libc::SYNC_FILE_RANGE_WAIT_BEFORE,
+                )
+            };
+            if r != 0 {
+                return Err(format!(
+                    "sync_file_range: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            let s = if fs == FsKind::Bdev {
+                (PART_START + t.pos) / SECTOR
+            } else {
+                sector_of(&extents, t.pos)?
+            };
+            sectors.push(s);
+        }
+        match self.kind {
+            Kind::BadBlocks { .. } => {
+                for &s in &sectors {
+                    self.write_to(&format!("+{s}-{s}"))?;
+                }
+            }
+            Kind::ScsiAtomic { .. } if !sectors.is_empty() => self.write_to(SCSI_ATOMIC_RULE)?,
+            Kind::ScsiAtomic { .. } => {}
+        }
+        Ok(sectors)
+    }
+
+    /// After the call: the armed sectors that no request reached (the fault did not fire on the
+    /// kernel), and the armed state emptied.
+    pub fn disarm(&self, sectors: &[u64]) -> Result<Vec<u64>, String> {
+        let left = self.bad()?;
+        let missed = match self.kind {
+            Kind::BadBlocks { .. } => sectors
+                .iter()
+                .copied()
+                .filter(|s| left.iter().any(|(a, n)| *a <= *s && *s < a + n))
+                .collect(),
+            Kind::ScsiAtomic { .. } if !left.is_empty() => sectors.to_vec(),
+            Kind::ScsiAtomic { .. } => Vec::new(),
+        };
+        self.reset()?;
+        Ok(missed)
+    }
+}
+
+impl Drop for FaultDisk {
+    fn drop(&mut self) {
+        let _ = self.reset();
+        if let Some((p, v)) = self.nomerges.take() {
+            let _ = fs::write(p, v);
+        }
+    }
+}
+
+/// The count of our WRITE ATOMIC(16) `ERR_FAIL_CMD` rule in scsi_debug's `error` file
+/// (`sdebug_error_show`: a header, then "TYPE\tCOUNT\t0xOPCODE\t..." per rule), if it is there.
+pub fn parse_scsi_rule(t: &str) -> Option<i64> {
+    t.lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.len() >= 3 && w[0] == "2" && w[2] == "0x9c").then(|| w[1].parse().ok())?
+    })
+}
+
+/// A trace instance of ours with `block:block_rq_complete` for failed requests only (filter
+/// `error != 0`): after each call it tells which requests of the device failed, at which
+/// sector, how long, with which errno, so every fault is checked to have failed exactly the
+/// faulted bio (one request starting at its first sector, its length: not merged, not split).
+pub struct BlockTrace {
+    inst: PathBuf,
+    /// MAJOR,MINOR of the fault device as the event prints it.
+    dev: String,
+}
+
+/// One failed request: (sector, sectors, errno).
+pub type Failed = (u64, u64, i64);
+
+impl BlockTrace {
+    /// Under the tracefs root `root` (the live tracer's), for the device `fd`.
+    pub fn new(root: &Path, fd: &FaultDisk) -> Result<BlockTrace, String> {
+        use std::os::unix::fs::MetadataExt;
+        let md = fs::metadata(&fd.dev).map_err(|e| format!("{}: {e}", fd.dev.display()))?;
+        let r = md.rdev();
+        let inst = root.join("instances").join(format!(
+            "{}{}-blk",
+            super::scratch::PREFIX,
+            std::process::id()
+        ));
+        let _ = fs::remove_dir(&inst);
+        fs::create_dir(&inst).map_err(|e| format!("create {}: {e}", inst.display()))?;
+        let t = BlockTrace {
+            inst,
+            dev: format!("{},{}", libc::major(r), libc::minor(r)),
+        };
+        let ev = t.inst.join("events/block/block_rq_complete");
+        let w = |f: &str, v: &str| {
+            fs::write(ev.join(f), v).map_err(|e| format!("{}/{f} <- {v}: {e}", ev.display()))
+        };
+        w("filter", "error != 0")?;
+        w("enable", "1")?;
+        Ok(t)
+    }
+
+    pub fn clear(&self) -> Result<(), String> {
+        fs::write(self.inst.join("trace"), "").map_err(|e| format!("clear block trace: {e}"))
+    }
+
+    /// The failed requests of the fault device since [`BlockTrace::clear`].
+    pub fn failed(&self) -> Result<Vec<Failed>, String> {
+        let t = fs::read_to_string(self.inst.join("trace"))
+            .map_err(|e| format!("read block trace: {e}"))?;
+        Ok(super::tracefs::parse(&t)
+            .iter()
+            .filter(|e| e.name == "block_rq_complete")
+            .filter_map(|e| parse_rq_complete(&e.args, &self.dev))
+            .collect())
+    }
+}
+
+impl Drop for BlockTrace {
+    fn drop(&mut self) {
+        let _ = fs::write(self.inst.join("events/block/block_rq_complete/enable"), "0");
+        let _ = fs::remove_dir(&self.inst);
+    }
+}
+
+/// block_rq_complete's text, "MAJ,MIN RWBS (CMD) SECTOR + NR ... [ERRNO]", on device `dev`.
+pub fn parse_rq_complete(args: &str, dev: &str) -> Option<Failed> {
+    let mut w = args.split_whitespace();
+    if w.next()? != dev {
+        return None;
+    }
+    let (pre, post) = args.split_once(" + ")?;
+    let sector = pre.split_whitespace().last()?.parse().ok()?;
+    let nr = post.split_whitespace().next()?.parse().ok()?;
+    let err = args
+        .rsplit_once('[')?
+        .1
+        .trim_end()
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    Some((sector, nr, err))
+}
+
+/// Did the kernel fail exactly the armed bios: one -EIO request per armed sector, starting
+/// there, as long as the model's bio, and no other failed request? None when exact, else what
+/// differed.
+pub fn check_exact(armed: &[u64], targets: &[Target], failed: &[Failed]) -> Option<String> {
+    let mut problems = Vec::new();
+    for (s, t) in armed.iter().zip(targets) {
+        let hits: Vec<&Failed> = failed.iter().filter(|f| f.0 == *s).collect();
+        match hits.as_slice() {
+            [(_, nr, err)] if *nr * SECTOR == t.len && *err == -EIO => {}
+            [] => problems.push(format!("no failed request at sector {s}")),
+            h => problems.push(format!(
+                "failed request(s) at sector {s}: {:?} (the model's bio: {} sectors)",
+                h,
+                t.len / SECTOR
+            )),
+        }
+    }
+    let other: Vec<&Failed> = failed.iter().filter(|f| !armed.contains(&f.0)).collect();
+    if !other.is_empty() {
+        problems.push(format!("other failed requests {other:?}"));
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+/// Say in the outcome which sectors were armed and whether each fired on the kernel (a bad
+/// sector that no request reached: the kernel did not submit the model's faulted bio there).
+pub fn annotate(
+    oc: &mut super::compare::Outcome,
+    armed: &[u64],
+    missed: Option<Result<Vec<u64>, String>>,
+    inexact: Option<String>,
+) {
+    let mut parts = Vec::new();
+    if !armed.is_empty() {
+        parts.push(format!(
+            "fault: bad sector {armed:?} {}",
+            match &inexact {
+                None => "(block trace: exactly the faulted bio failed, -EIO)".to_string(),
+                Some(p) => format!("(block trace: NOT EXACT: {p})"),
+            }
+        ));
+    }
+    match missed {
+        Some(Ok(m)) if !m.is_empty() => {
+            parts.push(format!("not reached on the kernel (sectors {m:?})"))
+        }
+        Some(Err(e)) => parts.push(format!("fault device: {e}")),
+        _ => {}
+    }
+    if parts.is_empty() {
+        return;
+    }
+    if !oc.note.is_empty() {
+        oc.note.push_str("; ");
+    }
+    oc.note.push_str(&parts.join(", "));
+}
+
+/// badblocks_show(): one "SECTOR LENGTH" line per range.
+pub fn parse_badblocks(t: &str) -> Vec<(u64, u64)> {
+    t.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diofuzz::scenario::Fault;
+
+    const LIM: Limits = Limits {
+        max_bytes: 128 << 10,
+        max_segments: 128,
+    };
+
+    /// A 4 KiB O_DIRECT overwrite of block 1 of a 16 KiB XFS file of written blocks.
+    fn xfs_scenario() -> Scenario {
+        let mut s = Scenario {
+            fs: FsKind::Xfs,
+            ..Default::default()
+        };
+        s.world.blkbits = 12;
+        s.world.i_size = 16384;
+        s.world.mount.xfs_reflink = true;
+        s.world.blocks = diofuzz::generators::layout("WWWW").unwrap();
+        s.request.pos = 4096;
+        s.request.len = 4096;
+        s.request.open.direct = true;
+        s
+    }
+
+    /// Why `targets` refuses `s` (with the fault device's limits `LIM`, any bio).
+    fn refusal(s: &Scenario) -> String {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let x = diofuzz::model::run(s, v);
+        let p = plan_faulted(s, None).unwrap();
+        targets(s, &p, &x, LIM, false).unwrap_err()
+    }
+
+    fn bdev_scenario() -> Scenario {
+        let mut s = Scenario {
+            fs: FsKind::Bdev,
+            ..Default::default()
+        };
+        s.world.blkbits = 12;
+        s.world.i_size = 32768;
+        s.request.pos = 8192;
+        s.request.len = 8192;
+        s.request.open.direct = true;
+        s
+    }
+
+    #[test]
+    fn only_bio_eio_is_expressible() {
+        let mut s = bdev_scenario();
+        assert!(expressible(&s).is_ok());
+        s.faults.push(Fault::default());
+        assert!(expressible(&s).is_ok());
+        assert!(plan_faulted(&s, None).is_ok());
+        s.faults[0].errno = diofuzz::errno::ENOSPC;
+        assert!(expressible(&s).unwrap_err().contains("ENOSPC"));
+        s.faults[0] = Fault {
+            site: Site::Ext4MapBlocksCreate,
+            nth: 0,
+            errno: EIO,
+        };
+        assert!(expressible(&s).unwrap_err().contains("ext4_map_blocks"));
+        // Without a fault device live keeps refusing every fault.
+        assert!(super::super::plan::plan_on(&s, None).is_err());
+    }
+
+    #[test]
+    fn the_nth_bio_is_the_target() {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let mut s = bdev_scenario();
+        // A two-segment write whose bios are one per segment? Whatever the model submits: the
+        // fault on bio n names bio n's position.
+        s.faults.push(Fault::default());
+        let x = diofuzz::model::run(&s, v);
+        let p = plan_faulted(&s, None).unwrap();
+        let t = targets(&s, &p, &x, LIM, false).unwrap();
+        assert_eq!(
+            t,
+            vec![Target {
+                pos: 8192,
+                len: 8192
+            }]
+        );
+        assert_eq!(x.ret, -EIO);
+        // Limits: a bio larger than a request is refused.
+        let small = Limits {
+            max_bytes: 4096,
+            max_segments: 128,
+        };
+        assert!(targets(&s, &p, &x, small, false)
+            .unwrap_err()
+            .contains("split"));
+        // A dirty page over the faulted bio is refused.
+        s.world.pages = vec![
+            diofuzz::scenario::PageState::None,
+            diofuzz::scenario::PageState::None,
+            diofuzz::scenario::PageState::Dirty,
+        ];
+        assert!(!faulted_bios(&diofuzz::model::run(&s, v)).is_empty());
+        assert!(refusal(&s).contains("dirty page"));
+    }
+
+    #[test]
+    fn file_targets_need_allocated_blocks() {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let mut s = xfs_scenario();
+        s.faults.push(Fault::default());
+        let x = diofuzz::model::run(&s, v);
+        let p = plan_faulted(&s, None).unwrap();
+        assert_eq!(
+            targets(&s, &p, &x, LIM, false).unwrap(),
+            vec![Target {
+                pos: 4096,
+                len: 4096
+            }]
+        );
+        s.world.blocks = diofuzz::generators::layout("WHWW").unwrap();
+        assert!(refusal(&s).contains("allocated during the call"));
+    }
+
+    #[test]
+    fn xfs_cow_writes_are_refused() {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let mut s = xfs_scenario();
+        // An atomic write without a hardware unit: XFS's software (CoW) atomic write.
+        s.request.rwf.atomic = true;
+        s.faults.push(Fault::default());
+        assert!(!faulted_bios(&diofuzz::model::run(&s, v)).is_empty());
+        assert!(refusal(&s).contains("CoW fork"));
+    }
+
+    #[test]
+    fn fiemap_sectors() {
+        let ext = vec![(0, 1 << 20, 8192, 0), (8192, 4 << 20, 4096, 0x800 | 1)];
+        assert_eq!(sector_of(&ext, 4096).unwrap(), ((1 << 20) + 4096) / 512);
+        // Unwritten extents are allocated: fine.
+        assert_eq!(sector_of(&ext, 8192).unwrap(), (4 << 20) / 512);
+        assert!(sector_of(&ext, 12288).is_err());
+        let del = vec![(0, 0, 4096, FIEMAP_EXTENT_DELALLOC)];
+        assert!(sector_of(&del, 0).is_err());
+        let shared = vec![(0, 1 << 20, 4096, FIEMAP_EXTENT_SHARED)];
+        assert!(sector_of(&shared, 0).is_err());
+    }
+
+    #[test]
+    fn block_trace_lines() {
+        let a = "252,0 W () 2080 + 16 none,0,0 [-5]";
+        assert_eq!(parse_rq_complete(a, "252,0"), Some((2080, 16, -5)));
+        assert_eq!(parse_rq_complete(a, "8,0"), None);
+        // 6.12's format has no ioprio.
+        assert_eq!(
+            parse_rq_complete("252,0 WS () 96 + 8 [-5]", "252,0"),
+            Some((96, 8, -5))
+        );
+        let t = [Target {
+            pos: 16384,
+            len: 8192,
+        }];
+        assert_eq!(check_exact(&[2080], &t, &[(2080, 16, -5)]), None);
+        // Split (a shorter request), merged (starting earlier), missed, or another failure.
+        assert!(check_exact(&[2080], &t, &[(2080, 8, -5)]).is_some());
+        assert!(check_exact(&[2080], &t, &[(2072, 24, -5)]).is_some());
+        assert!(check_exact(&[2080], &t, &[]).is_some());
+        assert!(check_exact(&[2080], &t, &[(2080, 16, -5), (9, 1, -5)]).is_some());
+    }
+
+    #[test]
+    fn faults_on_bios_the_block_layer_rejects_are_refused() {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        // gen-1-bdev-4 of the lab: a 512-byte RWF_ATOMIC write on a disk whose atomic unit
+        // minimum is 1024: blk_validate_atomic_write_op_size fails the bio (-EINVAL) before the
+        // device, so no device error can happen to it.
+        let mut s = bdev_scenario();
+        s.world.device.awu_min = 1024;
+        s.world.device.awu_max = 65536;
+        s.world.device.dma_alignment = 3;
+        s.world.lbs_bits = 9;
+        s.request.rwf.atomic = true;
+        s.request.pos = 4096;
+        s.request.len = 512;
+        s.faults.push(Fault::default());
+        let x = diofuzz::model::run(&s, v);
+        assert!(!faulted_bios(&x).is_empty());
+        let d = diofuzz::generators::random::Disk {
+            awu_min: 1024,
+            awu_max: 65536,
+            lbs_bits: 9,
+            dma_alignment: 3,
+        };
+        let p = plan_faulted(&s, Some(&d)).unwrap();
+        assert!(targets(&s, &p, &x, LIM, true)
+            .unwrap_err()
+            .contains("before the device"));
+    }
+
+    #[test]
+    fn xfs_atomic_placement() {
+        let bs = 4096;
+        // One 16 KiB extent at physical block 8: a 16 KiB atomic write at 0 is aligned.
+        let e = vec![(0, 8 * bs, 4 * bs, 0)];
+        assert!(xfs_hw_atomic_placed(&e, 0, 4 * bs, bs));
+        // At physical block 9: not aligned to 4 blocks.
+        assert!(!xfs_hw_atomic_placed(
+            &[(0, 9 * bs, 4 * bs, 0)],
+            0,
+            4 * bs,
+            bs
+        ));
+        // Two extents under the write: several mappings.
+        let two = vec![(0, 8 * bs, 2 * bs, 0), (2 * bs, 100 * bs, 2 * bs, 0)];
+        assert!(!xfs_hw_atomic_placed(&two, 0, 4 * bs, bs));
+        // A one-block write is always aligned.
+        assert!(xfs_hw_atomic_placed(&[(0, 9 * bs, 4 * bs, 0)], bs, bs, bs));
+        assert_eq!(
+            error_verdict(&format!("{SKIP}x")),
+            super::super::compare::Verdict::Skipped
+        );
+        assert_eq!(error_verdict("EIO"), super::super::compare::Verdict::Error);
+    }
+
+    #[test]
+    fn scsi_rule() {
+        let t = "Type\tCount\tCommand\n2\t-1\t0x9c\t0x0 0x0 0x2 0x5 0x0 0x0\n";
+        assert_eq!(parse_scsi_rule(t), Some(-1));
+        assert_eq!(
+            parse_scsi_rule("Type\tCount\tCommand\n2\t0\t0x9c\t0x0 0x0 0x2 0x5 0x0 0x0\n"),
+            Some(0)
+        );
+        assert_eq!(
+            parse_scsi_rule("Type\tCount\tCommand\n2\t-1\t0x2a\t0x0\n"),
+            None
+        );
+        // What we write parses as that rule (type, count -1, the WRITE ATOMIC(16) opcode).
+        let w: Vec<&str> = SCSI_ATOMIC_RULE.split(' ').collect();
+        assert_eq!((w[0], w[1], w[2], w.len()), ("2", "-1", "0x9c", 9));
+    }
+
+    #[test]
+    fn atomic_only_needs_the_first_atomic_bio() {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let mut s = bdev_scenario();
+        s.world.device.awu_min = 4096;
+        s.world.device.awu_max = 65536;
+        s.world.lbs_bits = 9;
+        s.request.rwf.atomic = true;
+        s.faults.push(Fault::default());
+        let x = diofuzz::model::run(&s, v);
+        let d = diofuzz::generators::random::Disk {
+            awu_min: 4096,
+            awu_max: 65536,
+            lbs_bits: 9,
+            dma_alignment: 511,
+        };
+        let p = plan_faulted(&s, Some(&d)).unwrap();
+        assert_eq!(targets(&s, &p, &x, LIM, true).unwrap().len(), 1);
+        // A non-atomic write's bio: the opcode rule cannot fail it.
+        s.request.rwf.atomic = false;
+        let x = diofuzz::model::run(&s, v);
+        let p = plan_faulted(&s, Some(&d)).unwrap();
+        assert!(targets(&s, &p, &x, LIM, true)
+            .unwrap_err()
+            .contains("REQ_ATOMIC"));
+        assert!(targets(&s, &p, &x, LIM, false).is_ok());
+    }
+
+    #[test]
+    fn badblocks_list() {
+        assert_eq!(
+            parse_badblocks("2056 1\n4096 8\n"),
+            vec![(2056, 1), (4096, 8)]
+        );
+        assert!(parse_badblocks("").is_empty());
+    }
+}
