@@ -486,8 +486,8 @@ pub fn lacks(s: &Scenario, why: &str) -> String {
         );
     }
     let needs = match why {
-        w if w.contains("mount option") => "a filesystem mounted with the scenario's options (data=journal, dax, shutdown, inline crypto, XFS always_cow); the scratch filesystems use default mounts",
-        w if w.contains("inode flags") => "inode flags the harness does not set (indirect mapping, journal_data, inline data, encryption, verity, dax, immutable, ...)",
+        w if w.contains("mount option") => "a filesystem in the scenario's state (dax, shut down, emergency read-only, inline crypto, XFS always_cow); the scratch filesystems have data=journal and no-extents ext4, not these",
+        w if w.contains("inode flag") => "inode flags the harness does not set (inline data, encryption, verity, dax, immutable, ...; it sets +j, -e and +a)",
         w if w.contains("bigalloc") => "an ext4 filesystem made with bigalloc: give a scratch file or device with --device PATH --destroy-data (repro makes it), or write the C program with -o and run it on one made with mkfs.ext4 -O bigalloc -C CLUSTER",
         w if w.contains("injected faults") => "an errno injected at a kernel call site (the model injects it; a real kernel needs fault injection such as fail_function set up by hand)",
         w if w.contains("raw block device") => "a block device of its own (the scenario writes the device, not a file)",
