@@ -576,10 +576,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             } else {
                 ""
             },
-            if p.key.data_journal {
-                ", mounted with -o data=journal"
-            } else {
-                ""
+            match p.key.mount_data() {
+                Some("data=journal") => ", mounted with -o data=journal",
+                Some(_) => ", mounted with -o nodelalloc (chattr +j takes effect only then)",
+                None => "",
             }
         ),
     };
