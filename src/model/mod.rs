@@ -87,9 +87,37 @@ pub struct Bio {
     pub status: i64,
 }
 
+/// When a bio's completion status reaches its submitter's `dio->error` (fs/iomap/direct-io.c).
+/// Both are real: __iomap_dio_rw() submits inside blk_start_plug()/blk_finish_plug()
+/// (block/blk-core.c), so a request is dispatched to the driver only when the plug is flushed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BioCompletion {
+    /// A bio completes when it is submitted: the next iomap_dio_bio_iter() loop iteration sees
+    /// a failed bio in `dio->error` and stops (the adversarial order; the plug was flushed early
+    /// because the submitter slept: schedule() -> sched_submit_work() -> blk_flush_plug()). What
+    /// the fuzzers, `check` and every committed output use.
+    #[default]
+    Immediate,
+    /// The plug holds the requests: a device completion error (the `bio_endio` fault) becomes
+    /// `dio->error` only when the plug is flushed — at blk_finish_plug() after __iomap_dio_rw()'s
+    /// iomap_iter() loop, or when blk_add_rq_to_plug() (block/blk-mq.c) finds
+    /// BLK_MAX_REQUEST_COUNT (32) requests already plugged. Errors the block layer gives at
+    /// submission (bio_split_io_at, blk_validate_atomic_write_op_size) stay immediate. What a run
+    /// whose submitter does not sleep realises (the lab's fault groups).
+    Plugged,
+}
+
+/// Runtime options of one model execution (not part of the scenario or the variant).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModelOpts {
+    pub completion: BioCompletion,
+}
+
 /// Fault-plan cursor and the whole mutable state of one execution.
 pub struct Cx<'a> {
     pub v: &'static Variant,
+    /// Runtime options (default: the adversarial completion order).
+    pub opts: ModelOpts,
     pub s: &'a Scenario,
     pub fs: FsKind,
     pub bs: u64,
@@ -218,6 +246,7 @@ impl<'a> Cx<'a> {
         pages.resize(nsect / 8, PageState::None);
         let mut cx = Cx {
             v,
+            opts: ModelOpts::default(),
             s,
             fs: s.fs,
             bs,
@@ -477,17 +506,23 @@ impl<'a> Cx<'a> {
 
 /// Run one scenario through one variant, recording the full trace.
 pub fn run(s: &Scenario, v: &'static Variant) -> Execution {
-    run_with(s, v, true)
+    run_with(s, v, true, ModelOpts::default())
+}
+
+/// [`run`] with runtime options (e.g. the plugged completion order `live` compares against).
+pub fn run_opts(s: &Scenario, v: &'static Variant, opts: ModelOpts) -> Execution {
+    run_with(s, v, true, opts)
 }
 
 /// Run without recording the function trace (the decision path, bios and findings are kept):
 /// what the fuzz targets and `check` use.
 pub fn run_quiet(s: &Scenario, v: &'static Variant) -> Execution {
-    run_with(s, v, false)
+    run_with(s, v, false, ModelOpts::default())
 }
 
-fn run_with(s: &Scenario, v: &'static Variant, trace: bool) -> Execution {
+fn run_with(s: &Scenario, v: &'static Variant, trace: bool, opts: ModelOpts) -> Execution {
     let mut cx = Cx::new(s, v);
+    cx.opts = opts;
     if trace {
         cx.trace = Trace::default();
     }

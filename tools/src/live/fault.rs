@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use super::plan::{Plan, Step, Unsupported};
 use super::scratch::PART_START;
 use diofuzz::errno::EIO;
-use diofuzz::model::Execution;
+use diofuzz::model::{BioCompletion, Execution, ModelOpts};
 use diofuzz::scenario::{Extent, FsKind, Scenario, Site, PAGE_SIZE, SECTOR};
 
 pub use diofuzz::generators::fault::faulted_bios;
@@ -683,6 +683,44 @@ pub fn check_exact(armed: &[u64], targets: &[Target], failed: &[Failed]) -> Opti
 
 /// Say in the outcome which sectors were armed and whether each fired on the kernel (a bad
 /// sector that no request reached: the kernel did not submit the model's faulted bio there).
+/// The model as live and the lab compare it: the plugged completion order (docs/lab.md
+/// "Completion order"), which a call whose submitter does not sleep realises. Without a device
+/// completion error both orders give the same execution.
+pub const LIVE_OPTS: ModelOpts = ModelOpts {
+    completion: BioCompletion::Plugged,
+};
+
+/// [`diofuzz::model::run`] with [`LIVE_OPTS`].
+pub fn model_run(s: &Scenario, v: &'static diofuzz::variant::Variant) -> Execution {
+    diofuzz::model::run_opts(s, v, LIVE_OPTS)
+}
+
+/// A faulted scenario whose verdict depends on the completion order: say which order the kernel
+/// matched (`verdict` compares one model execution with the kernel's observation).
+pub fn annotate_order(
+    oc: &mut super::compare::Outcome,
+    s: &Scenario,
+    v: &'static diofuzz::variant::Variant,
+    verdict: impl Fn(&Execution) -> super::compare::Verdict,
+) {
+    use super::compare::Verdict;
+    let Ok(imm) = std::panic::catch_unwind(|| diofuzz::model::run(s, v)) else {
+        return;
+    };
+    let imm = verdict(&imm);
+    if imm == oc.verdict || !matches!(imm, Verdict::Agree | Verdict::Disagree) {
+        return;
+    }
+    if !oc.note.is_empty() {
+        oc.note.push_str("; ");
+    }
+    oc.note.push_str(if imm == Verdict::Agree {
+        "completion order: the kernel matched the immediate order, not the plugged one"
+    } else {
+        "completion order: the kernel matched the plugged order, not the immediate one"
+    });
+}
+
 pub fn annotate(
     oc: &mut super::compare::Outcome,
     armed: &[u64],
@@ -770,6 +808,22 @@ mod tests {
         s.request.len = 8192;
         s.request.open.direct = true;
         s
+    }
+
+    #[test]
+    fn live_compares_against_the_plugged_order() {
+        // Four blocks, each its own extent (four bios); the first bio fails.
+        let mut s = xfs_scenario();
+        s.world.blocks = diofuzz::generators::layout("W|W|W|W").unwrap();
+        s.request.pos = 0;
+        s.request.len = 16384;
+        s.faults.push(Fault::default());
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let (imm, plug) = (diofuzz::model::run(&s, v), model_run(&s, v));
+        assert_eq!((imm.ret, plug.ret), (-EIO, -EIO));
+        assert_eq!((imm.bios.len(), plug.bios.len()), (1, 4));
+        // Both orders fail the same (first) bio: the fault's target does not depend on the order.
+        assert_eq!(faulted_bios(&imm), faulted_bios(&plug));
     }
 
     #[test]

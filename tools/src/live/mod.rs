@@ -539,7 +539,7 @@ impl Stable {
     ) {
         let Some(base) = self.base else { return };
         let verdict = |v: &'static Variant| {
-            std::panic::catch_unwind(|| diofuzz::model::run(s, v))
+            std::panic::catch_unwind(|| fault::model_run(s, v))
                 .ok()
                 .map(|x| compare::outcome(String::new(), s, p, &x, obs, gap).verdict)
         };
@@ -722,7 +722,7 @@ fn run_all(
                 continue;
             }
         };
-        let x = match std::panic::catch_unwind(|| diofuzz::model::run(s, v)) {
+        let x = match std::panic::catch_unwind(|| fault::model_run(s, v)) {
             Ok(x) => x,
             Err(_) => {
                 out.push(skip("the model panicked".into(), Verdict::Error));
@@ -798,6 +798,11 @@ fn run_all(
                 let mut oc = compare::outcome(id.clone(), s, &p, &x, &obs, gap);
                 stable.explain(&mut oc, s, &p, &obs, gap);
                 fault::annotate(&mut oc, &armed, missed, inexact);
+                if !armed.is_empty() {
+                    fault::annotate_order(&mut oc, s, v, |x| {
+                        compare::outcome(String::new(), s, &p, x, &obs, gap).verdict
+                    });
+                }
                 if o.verbose {
                     let names: Vec<&str> = obs.events.iter().map(|e| e.name.as_str()).collect();
                     crate::progress::line(&pb, &format!("live: {id}: events {}", names.join(",")));
