@@ -207,7 +207,159 @@ pub fn generate_on(
     if !s.world.pages.is_empty() && r.pct(2) {
         s.races.push(Race::MmapRedirty);
     }
+    if fs == FsKind::Xfs {
+        // From a random stream of its own: every other field is what it was before CoW-fork
+        // states were generated.
+        let mut c = Rng::new(seed ^ index.wrapping_mul(0x9FB2_1C65_1E98_DF25) ^ 0xC0C0 << 48);
+        c.next_u64();
+        if c.pct(35) {
+            cow_fork(&mut c, &mut s);
+        }
+    }
+    // aio submission (io_submit), also from a stream of its own; never with RWF_HIPRI (rule:
+    // aio has no polled completion for files).
+    let mut a =
+        Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0xA10 << 48 ^ fs as u64);
+    a.next_u64();
+    if a.pct(12) && !s.request.rwf.hipri {
+        s.request.aio = true;
+    }
+    mount_and_inode(&mut a, &mut s);
     s
+}
+
+/// The mount options and inode flags live sets up (tools/src/live/plan.rs): ext4 data=journal,
+/// chattr +j, block-mapped inodes (chattr -e, or a filesystem without extents), chattr +a with
+/// O_APPEND. Drawn from the aio stream after its own draw; left unchanged when the result would not
+/// be a valid world.
+fn mount_and_inode(a: &mut Rng, s: &mut Scenario) {
+    let before = s.clone();
+    let w = &mut s.world;
+    let any = |w: &crate::scenario::World, k: Extent| w.blocks.iter().any(|b| b.kind == k);
+    if s.fs == FsKind::Ext4 && w.cluster_bits == 0 {
+        let k = a.below(100);
+        if k < 6 && !any(w, Extent::Delalloc) {
+            w.mount.data_journal = true;
+        } else if k < 11 && !any(w, Extent::Delalloc) {
+            w.inode.journal_data = true;
+        } else if k < 17 && !any(w, Extent::Unwritten) {
+            w.inode.extents = false;
+            if a.pct(40) {
+                w.mount.extents_feature = false;
+            }
+        }
+    }
+    // (An append-only file cannot be mapped shared and writable: do_mmap -EACCES.)
+    if s.request.open.append && a.pct(20) && !s.races.contains(&Race::MmapRedirty) {
+        s.world.inode.append_only = true;
+    }
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
+}
+
+/// Give an XFS scenario a CoW fork at rest that a real kernel builds exactly (the live harness's
+/// recipe, tools/src/live/cow.rs): an unwritten preallocation is the rest of a hint-aligned chunk
+/// after a buffered rewrite of a shared block in it was written back (the *seed*, now a written,
+/// unshared block), a delalloc reservation is the hint-aligned chunk around a shared block
+/// under a dirty page; then a cowextsize hint of the inode's own. Left unchanged when the result
+/// would not be a valid world (src/validity.rs).
+fn cow_fork(c: &mut Rng, s: &mut Scenario) {
+    use crate::scenario::CowExtent;
+    let before = s.clone();
+    let w = &mut s.world;
+    let bs = 1u64 << w.blkbits;
+    let n = w.blocks.len() as u64;
+    let seed_ok = |w: &crate::scenario::World, b: u64| {
+        w.blocks
+            .get(b as usize)
+            .is_some_and(|x| x.kind == Extent::Written && !x.shared && (b + 1) * bs <= w.i_size)
+    };
+    let mut target: Vec<CowExtent> = Vec::new();
+    let set = |t: &mut Vec<CowExtent>, b: u64, k: CowExtent| {
+        if t.len() <= b as usize {
+            t.resize(b as usize + 1, CowExtent::None);
+        }
+        t[b as usize] = k;
+    };
+    let at = |t: &[CowExtent], b: u64| t.get(b as usize).copied().unwrap_or_default();
+    let mut seeds = Vec::new();
+    // Unwritten: one chunk around a seed.
+    let cands: Vec<u64> = (0..n).filter(|&b| seed_ok(w, b)).collect();
+    if !cands.is_empty() && c.pct(60) {
+        let h = c.pick(&[2u64, 3, 4, 8]);
+        let sd = c.pick(&cands);
+        for b in (sd / h) * h..(sd / h + 1) * h {
+            if b == sd || (seed_ok(w, b) && c.pct(30)) {
+                seeds.push(b);
+            } else {
+                set(&mut target, b, CowExtent::Unwritten);
+            }
+        }
+        if !target.contains(&CowExtent::Unwritten) {
+            seeds.clear();
+        }
+    }
+    // Delalloc: a shared block under a dirty page, and the chunks of every such block.
+    let cands: Vec<u64> = (0..n)
+        .filter(|&b| seed_ok(w, b) && !seeds.contains(&b) && at(&target, b) == CowExtent::None)
+        .collect();
+    if !cands.is_empty() && c.pct(60) {
+        let b = c.pick(&cands);
+        w.blocks[b as usize].shared = true;
+        let p = (b * bs / 4096) as usize;
+        if w.pages.len() <= p {
+            w.pages.resize(p + 1, PageState::None);
+        }
+        w.pages[p] = PageState::Dirty;
+        // The page's holes below EOF become delalloc.
+        let (off, end) = (p as u64 * 4096, (p as u64 * 4096 + 4096).min(w.i_size));
+        let mut k = off / bs;
+        while k * bs < end {
+            if w.blocks.len() <= k as usize {
+                w.blocks.resize(k as usize + 1, BlockState::default());
+            }
+            if w.blocks[k as usize].kind == Extent::Hole {
+                w.blocks[k as usize].kind = Extent::Delalloc;
+            }
+            k += 1;
+        }
+    }
+    let dirty_shared: Vec<u64> = (0..w.blocks.len() as u64)
+        .filter(|&b| {
+            w.blocks[b as usize].shared
+                && w.pages.get((b * bs / 4096) as usize) == Some(&PageState::Dirty)
+                && b * bs < w.i_size
+                && at(&target, b) != CowExtent::Unwritten
+        })
+        .collect();
+    if !dirty_shared.is_empty() {
+        let h = c.pick(&[1u64, 2, 4, 8]);
+        let free = |t: &[CowExtent], b: u64| {
+            !seeds.contains(&b) && matches!(at(t, b), CowExtent::None | CowExtent::Delalloc)
+        };
+        let fits = dirty_shared
+            .iter()
+            .all(|&b| ((b / h) * h..(b / h + 1) * h).all(|k| free(&target, k)));
+        let h = if fits { h } else { 1 };
+        for &b in &dirty_shared {
+            for k in (b / h) * h..(b / h + 1) * h {
+                set(&mut target, k, CowExtent::Delalloc);
+            }
+        }
+    }
+    while target.last() == Some(&CowExtent::None) {
+        target.pop();
+    }
+    w.inode.reflink = w.blocks.iter().any(|b| b.shared) || !seeds.is_empty();
+    w.cow = target;
+    w.cowextsize = c.pick(&[0u8, 0, 0, 1, 2, 4, 8, 16, 32]);
+    if w.cow.len() > crate::scenario::MAX_BLOCKS
+        || !crate::validity::violations(s).is_empty()
+        || s.encode().is_err()
+    {
+        *s = before;
+    }
 }
 
 /// Open flags and RWF flags of the request: `pct` = [O_DIRECT when not atomic, O_APPEND,

@@ -126,6 +126,8 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
             Step::ReadPage { off } => cmds.push(format!("pread -q {off} 4096")),
             Step::WriteDirty { off, len } => cmds.push(format!("pwrite -S 0x22 {off} {len}")),
             Step::WriteZero { off, len } => cmds.push(format!("pwrite -S 0 {off} {len}")),
+            Step::SetCowExtsize(bytes) => cmds.push(format!("cowextsize {bytes}")),
+            Step::SetInodeFlags { .. } => return Err("inode flags set with chattr".into()),
         }
     }
     let _ = write!(setup, "$XFS_IO_PROG -f");

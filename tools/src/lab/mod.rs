@@ -780,7 +780,14 @@ pub fn repro_in_kernel(
             ));
         }
         let init = match &mkfs {
-            Some(m) => guest::repro_script(key.fs.name(), m, disk.is_some(), 512),
+            Some(m) => {
+                // `mount -t TYPE -o OPTIONS`: the scratch filesystem's mount options.
+                let fstype = match key.mount_data() {
+                    Some(o) => format!("{} -o {o}", key.fs.name()),
+                    None => key.fs.name().to_string(),
+                };
+                guest::repro_script(&fstype, m, disk.is_some(), 512)
+            }
             None => guest::repro_bdev_script(disk.is_some(), size, 512),
         };
         let initrd = build_initrd(&t, &tools, &init, &[("bin/repro", bin)], &dir)

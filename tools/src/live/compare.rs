@@ -114,7 +114,8 @@ pub fn model_side(x: &Execution, s: &Scenario) -> Side {
         // is not the software path (lab xfs-disk, gen-4242-xfs-174).
         sw_atomic: x.trace.entered("xfs_atomic_write_cow_iomap_begin"),
         i_size: x.after.i_size,
-        ki_pos: (x.ret >= 0).then_some(x.ki_pos_after),
+        // aio: the call is made at aio_offset, the file position shows nothing.
+        ki_pos: (x.ret >= 0 && !s.request.aio).then_some(x.ki_pos_after),
         stale_page: x.stale_page,
         statx_unit_min: x.statx_unit_min,
         statx_unit_max: x.statx_unit_max,
@@ -129,7 +130,7 @@ pub fn kernel_side(o: &Observation, s: &Scenario) -> Side {
         dio: o.dio(),
         sw_atomic: o.sw_atomic(),
         i_size: o.i_size,
-        ki_pos: (o.ret >= 0).then_some(o.ki_pos_after),
+        ki_pos: (o.ret >= 0 && !s.request.aio).then_some(o.ki_pos_after),
         stale_page: o.stale(),
         statx_unit_min: if o.statx_atomic { o.statx_unit_min } else { 0 },
         statx_unit_max: if o.statx_atomic { o.statx_unit_max } else { 0 },
@@ -261,14 +262,17 @@ pub fn kernel_execution(s: &Scenario, x: &Execution, o: &Observation) -> Executi
         fs: s.fs,
         atomic: s.request.rwf.atomic && !s.request.read,
         read: s.request.read,
-        aio: false,
+        aio: s.request.aio,
         ret: o.ret,
         submit_ret: o.ret,
         req_len: s.request.len,
         nr_segs: s.request.nr_segs,
         direct_at_io: s.direct_at_io(),
         write_pos: o.write_pos,
-        ki_pos_after: if o.ret >= 0 {
+        // aio does not move the file position: the kiocb's end is where the data ends.
+        ki_pos_after: if o.ret >= 0 && s.request.aio {
+            o.write_pos + o.ret as u64
+        } else if o.ret >= 0 {
             o.ki_pos_after
         } else {
             o.write_pos

@@ -224,12 +224,30 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
     if unsafe { libc::futimens(f.as_raw_fd(), times.as_ptr()) } != 0 {
         return Err(format!("futimens: {}", std::io::Error::last_os_error()));
     }
+    // chattr +a after the times (an append-only inode refuses setting them).
+    for st in plan.steps.iter().filter(|s| super::plan::after_times(s)) {
+        if let Step::SetInodeFlags { set, clear } = st {
+            set_inode_flags(f.as_raw_fd(), *set, *clear)?;
+        }
+    }
+    // The CoW fork the kernel built must be the scenario's (else the scenario is not buildable
+    // here: skipped with super::cow::UNBUILT).
+    if let Some(t) = &plan.cow {
+        let bs = 1 << plan.key.blkbits;
+        match super::cow::read_cow_fork(f.as_raw_fd(), bs) {
+            Ok(runs) => super::cow::check(&runs, t)?,
+            Err(e) if !super::cow::cow_fork_readable(&e) => {
+                super::cow::check_count(super::cow::count_cow_fork(f.as_raw_fd(), bs)?, t)?
+            }
+            Err(e) => return Err(e),
+        }
+    }
     Ok(())
 }
 
 /// Run the set-up steps on `f` (a scenario file, or a block device made for the scenario).
 fn run_steps(plan: &Plan, f: &fs::File, donor: &Path) -> Result<(), String> {
-    for st in &plan.steps {
+    for st in plan.steps.iter().filter(|s| !super::plan::after_times(s)) {
         match st {
             Step::Truncate(n) => io("ftruncate", f.set_len(*n))?,
             Step::WriteOld { off, len } => io(
@@ -300,7 +318,42 @@ fn run_steps(plan: &Plan, f: &fs::File, donor: &Path) -> Result<(), String> {
                 "pwrite zeroes",
                 f.write_all_at(&vec![0u8; *len as usize], *off),
             )?,
+            Step::SetCowExtsize(bytes) => super::cow::set_cowextsize(f.as_raw_fd(), *bytes)?,
+            Step::SetInodeFlags { set, clear } => set_inode_flags(f.as_raw_fd(), *set, *clear)?,
         }
+    }
+    Ok(())
+}
+
+/// The prefix of an executor error that means "this environment cannot set the world up"
+/// (e.g. chattr +j without CAP_SYS_RESOURCE in a container): the scenario is skipped.
+pub const UNAVAILABLE: &str = "not possible here";
+
+/// chattr: FS_IOC_GETFLAGS, then FS_IOC_SETFLAGS with `set` added and `clear` removed.
+pub fn set_inode_flags(fd: i32, set: u32, clear: u32) -> Result<(), String> {
+    // _IOR('f', 1, long) and _IOW('f', 2, long); the kernel reads and writes an int.
+    const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
+    const FS_IOC_SETFLAGS: libc::c_ulong = 0x4008_6602;
+    let mut fl: libc::c_int = 0;
+    // SAFETY: the ioctl writes one int.
+    if unsafe { libc::ioctl(fd, FS_IOC_GETFLAGS as _, &mut fl) } != 0 {
+        return Err(format!(
+            "FS_IOC_GETFLAGS: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let new = ((fl as u32 | set) & !clear) as libc::c_int;
+    // SAFETY: the ioctl reads one int.
+    if unsafe { libc::ioctl(fd, FS_IOC_SETFLAGS as _, &new) } != 0 {
+        if errno() == libc::EPERM as i64 && (set | clear) & super::plan::FS_JOURNAL_DATA_FL != 0 {
+            // ext4_ioctl_setflags: the journal_data flag needs CAP_SYS_RESOURCE.
+            return Err(format!("{UNAVAILABLE}: chattr +j needs CAP_SYS_RESOURCE"));
+        }
+        return Err(format!(
+            "FS_IOC_SETFLAGS {:#x} -> {new:#x}: {}",
+            fl,
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }
@@ -345,7 +398,102 @@ struct CallResult {
     child_signal: Option<i32>,
 }
 
+/// struct iocb (include/uapi/linux/aio_abi.h, little endian: aio_key before aio_rw_flags).
+#[repr(C)]
+#[derive(Default)]
+struct Iocb {
+    data: u64,
+    key: u32,
+    rw_flags: i32,
+    opcode: u16,
+    reqprio: i16,
+    fildes: u32,
+    buf: u64,
+    nbytes: u64,
+    offset: i64,
+    reserved2: u64,
+    flags: u32,
+    resfd: u32,
+}
+/// struct io_event.
+#[repr(C)]
+#[derive(Default)]
+struct IoEvent {
+    data: u64,
+    obj: u64,
+    res: i64,
+    res2: i64,
+}
+const IOCB_CMD_PREADV: u16 = 7;
+const IOCB_CMD_PWRITEV: u16 = 8;
+
+/// The call through aio (the model's `request.aio`: `io_submit` -> `aio_write`/`aio_read` ->
+/// `->write_iter` with a kiocb that is not sync): one IOCB_CMD_PWRITEV (PREADV) at `c.pos` with
+/// the RWF flags in `aio_rw_flags` (`aio_prep_rw` -> `kiocb_set_rw_flags`), reaped with
+/// io_getevents. The result is io_submit's error when the submission fails, else the completion's
+/// `res`. Only async-signal-safe system calls (it runs in the RLIMIT_FSIZE child too).
+fn aio_call(fd: i32, c: &Call, iov: &[libc::iovec]) -> i64 {
+    let mut ctx: libc::c_ulong = 0;
+    // SAFETY: io_setup writes the context id.
+    if unsafe { libc::syscall(libc::SYS_io_setup, 1, &mut ctx) } != 0 {
+        return -errno();
+    }
+    let cb = Iocb {
+        rw_flags: c.rwf as i32,
+        opcode: if c.read {
+            IOCB_CMD_PREADV
+        } else {
+            IOCB_CMD_PWRITEV
+        },
+        fildes: fd as u32,
+        buf: iov.as_ptr() as u64,
+        nbytes: iov.len() as u64,
+        offset: c.pos as i64,
+        ..Default::default()
+    };
+    let mut list = [&cb as *const Iocb];
+    // SAFETY: one valid iocb whose iovecs point into our live mapping.
+    let n = unsafe { libc::syscall(libc::SYS_io_submit, ctx, 1, list.as_mut_ptr()) };
+    let ret = if n != 1 {
+        if n < 0 {
+            -errno()
+        } else {
+            -(libc::EAGAIN as i64)
+        }
+    } else {
+        let mut ev = IoEvent::default();
+        loop {
+            // SAFETY: room for one event; no timeout.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_io_getevents,
+                    ctx,
+                    1,
+                    1,
+                    &mut ev,
+                    std::ptr::null_mut::<libc::timespec>(),
+                )
+            };
+            if r == 1 {
+                break ev.res;
+            }
+            if r < 0 && errno() != libc::EINTR as i64 {
+                break -errno();
+            }
+        }
+    };
+    // SAFETY: our context.
+    unsafe { libc::syscall(libc::SYS_io_destroy, ctx) };
+    ret
+}
+
 fn do_call(fd: i32, c: &Call, iov: &[libc::iovec]) -> (i64, u64) {
+    if c.aio {
+        let ret = aio_call(fd, c, iov);
+        // SAFETY: lseek on our fd.
+        let p = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+        return (ret, p.max(0) as u64);
+    }
     // SAFETY: iovecs point into our live mapping; offset -1 = the file position.
     let r = unsafe {
         if c.read {
@@ -459,6 +607,14 @@ pub fn execute_with(
     let seq: u32 = name.parse().unwrap_or(0);
     super::plan::set_nonce((std::process::id() << 16) ^ seq.wrapping_add(1));
     let r = execute_in(plan, &path, &donor, tracer, before);
+    if plan.steps.iter().any(
+        |s| matches!(s, Step::SetInodeFlags { set, .. } if set & super::plan::FS_APPEND_FL != 0),
+    ) {
+        // An append-only file cannot be unlinked: clear the flag first.
+        if let Ok(f) = fs::File::open(&path) {
+            let _ = set_inode_flags(f.as_raw_fd(), 0, super::plan::FS_APPEND_FL);
+        }
+    }
     let _ = fs::remove_file(&path);
     let _ = fs::remove_file(&donor);
     r

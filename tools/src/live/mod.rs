@@ -9,6 +9,7 @@
 //! the kernel, summary), [`repro`] (standalone C reproducer). User documentation: docs/live.md.
 
 pub mod compare;
+pub mod cow;
 pub mod exec;
 pub mod fault;
 pub mod plan;
@@ -808,6 +809,13 @@ fn run_all(
                 }
                 out.push(oc);
             }
+            Err(e) if e.starts_with(cow::UNBUILT) => {
+                if o.verbose {
+                    crate::progress::line(&pb, &format!("live: {id}: {e}"));
+                }
+                out.push(skip(cow::UNBUILT.to_string(), Verdict::Skipped))
+            }
+            Err(e) if e.starts_with(exec::UNAVAILABLE) => out.push(skip(e, Verdict::Skipped)),
             Err(e) => {
                 let verdict = fault::error_verdict(&e);
                 out.push(skip(e, verdict));

@@ -30,6 +30,16 @@ pub struct FsKey {
     pub cluster_bits: u8,
     /// On the given atomic-capable disk ([`Disk`], `live --device`) instead of a loop device.
     pub disk: bool,
+    /// ext4 only: mounted with `-o data=journal` (world.mount.data_journal).
+    pub data_journal: bool,
+    /// ext4 only: made without the extents feature (`mkfs.ext4 -O ^extent,^64bit`:
+    /// world.mount.extents_feature false; every file is block-mapped).
+    pub no_extents: bool,
+    /// ext4 only: mounted with `-o nodelalloc`, for `chattr +j` inodes: the model's
+    /// `inode.journal_data` is the flag *taking effect*, and `ext4_inode_journal_mode` honours
+    /// the inode flag only without delalloc (measured: on a default mount, 7.3.4 writes a +j
+    /// file with O_DIRECT as direct I/O).
+    pub nodelalloc: bool,
 }
 
 /// The atomic-capable disk a run may format (defined with the generator, which fits scenarios to it).
@@ -50,7 +60,20 @@ impl FsKey {
                 String::new()
             },
             if self.disk { "-disk" } else { "" }
-        )
+        ) + if self.data_journal { "-journal" } else { "" }
+            + if self.no_extents { "-noextent" } else { "" }
+            + if self.nodelalloc { "-nodelalloc" } else { "" }
+    }
+
+    /// The mount options (`mount -o`) of the scratch filesystem, if any besides the defaults.
+    pub fn mount_data(&self) -> Option<&'static str> {
+        if self.data_journal {
+            Some("data=journal")
+        } else if self.nodelalloc {
+            Some("nodelalloc")
+        } else {
+            None
+        }
     }
 }
 
@@ -76,7 +99,25 @@ pub enum Step {
     WriteDirty { off: u64, len: u64 },
     /// Buffered pwrite of zeroes over [off, off+len) (a block device's blocks without data).
     WriteZero { off: u64, len: u64 },
+    /// XFS: set the cowextsize hint to this many bytes (FS_IOC_FSSETXATTR with
+    /// FS_XFLAG_COWEXTSIZE), or clear it (0). See [`super::cow`].
+    SetCowExtsize(u64),
+    /// FS_IOC_GETFLAGS, then FS_IOC_SETFLAGS with `set` added and `clear` removed (chattr):
+    /// +j ([`FS_JOURNAL_DATA_FL`]) and -e ([`FS_EXTENT_FL`], ext4_ind_migrate on the empty file)
+    /// first, +a ([`FS_APPEND_FL`]) after the rest of the set-up.
+    SetInodeFlags { set: u32, clear: u32 },
 }
+
+/// A step the executor and the C program run after setting the file's times (an append-only
+/// inode refuses utimensat with a time of the caller's choosing: setattr_prepare -> IS_APPEND).
+pub fn after_times(st: &Step) -> bool {
+    matches!(st, Step::SetInodeFlags { set, .. } if set & FS_APPEND_FL != 0)
+}
+
+/// include/uapi/linux/fs.h inode flags (FS_IOC_SETFLAGS).
+pub const FS_APPEND_FL: u32 = 0x0000_0020;
+pub const FS_JOURNAL_DATA_FL: u32 = 0x0000_4000;
+pub const FS_EXTENT_FL: u32 = 0x0008_0000;
 
 /// The measured call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +142,9 @@ pub struct Call {
     pub rlimit_fsize: Option<u64>,
     /// An mmap writer thread stores into the cached pages of the range while the call runs.
     pub mmap_writer: bool,
+    /// Submitted with io_submit (IOCB_CMD_PWRITEV / PREADV at `pos`, RWF flags in
+    /// `aio_rw_flags`) and reaped with io_getevents, instead of pwritev2 at the file position.
+    pub aio: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,6 +155,10 @@ pub struct Plan {
     pub call: Call,
     /// The outcome may depend on timing (racing thread): reported, not counted as a disagreement.
     pub racy: bool,
+    /// XFS with reflink: the CoW fork the set-up must leave, per block from block 0, read back
+    /// with XFS_IOC_GETBMAPX after the set-up (a scenario whose fork the kernel builds otherwise
+    /// is skipped, [`super::cow::UNBUILT`]). None: no CoW fork to check.
+    pub cow: Option<Vec<diofuzz::scenario::CowExtent>>,
 }
 
 /// Why a scenario cannot run on the live kernel (short, stable text: the summary groups by it).
@@ -176,21 +224,66 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         return unsup("stable-writes device");
     }
     let m = w.mount;
-    if !m.extents_feature
-        || m.data_journal
-        || m.dax
-        || m.shutdown
-        || m.emergency_ro
-        || m.inline_crypt
-        || m.xfs_always_cow
-    {
-        return unsup("mount option not reproduced (only default mounts)");
+    let ext4 = s.fs == FsKind::Ext4;
+    // Mount options: which a scratch filesystem can have, and why the rest cannot.
+    if m.dax {
+        return unsup("mount option dax (needs a DAX-capable device: pmem, not a loop device or the scsi_debug disk)");
     }
-    let default_inode = diofuzz::scenario::InodeFlags::default();
-    let mut want = w.inode;
-    want.reflink = default_inode.reflink;
-    if want != default_inode {
-        return unsup("inode flags other than the defaults");
+    if m.shutdown {
+        return unsup("mount option: filesystem shut down (not reproduced: the executor would need a fresh filesystem per scenario and cannot read the result back)");
+    }
+    if m.emergency_ro {
+        return unsup("mount option: ext4 emergency read-only (not reproduced: needs an ext4 error with errors=remount-ro)");
+    }
+    if m.inline_crypt {
+        return unsup(
+            "mount option inlinecrypt (needs fscrypt keys and a blk-crypto device or fallback)",
+        );
+    }
+    if m.xfs_always_cow {
+        return unsup("mount option XFS always_cow (needs /sys/fs/xfs/debug/always_cow: CONFIG_XFS_DEBUG kernels only)");
+    }
+    if !ext4 && (m.data_journal || !m.extents_feature) {
+        return unsup("ext4 mount options on another filesystem");
+    }
+    if !m.extents_feature && w.cluster_bits != 0 {
+        return unsup("bigalloc without extents");
+    }
+    // Inode flags: journal_data (+j), extents (-e, or a filesystem without extents) and
+    // append_only (+a) are set with FS_IOC_SETFLAGS; the others cannot be.
+    let f = w.inode;
+    let others = [
+        (f.inline_data, "inline data (needs mkfs -O inline_data and a file that fits in the inode)"),
+        (f.encrypted, "encrypted (needs fscrypt keys)"),
+        (f.verity, "verity (a verity file cannot be opened for writing)"),
+        (f.dax, "dax (needs a DAX-capable device)"),
+        (f.immutable, "immutable (open for writing fails with EPERM; only a flag changed after open, a race, would reach the write)"),
+        (!f.nosec, "not IS_NOSEC (privileges to strip: not reproduced)"),
+        (f.swapfile, "swapfile (needs swapon)"),
+        (f.unlinked, "unlinked (not reproduced)"),
+        (f.disksize_lag, "i_disksize behind i_size (a transient ext4 state)"),
+    ];
+    if let Some((_, why)) = others.iter().find(|(on, _)| *on) {
+        return Err(format!("inode flag not reproduced: {why}"));
+    }
+    if !ext4 && (f.journal_data || !f.extents) {
+        return unsup("ext4 inode flags on another filesystem");
+    }
+    if ext4 && !m.extents_feature && f.extents {
+        return unsup("extent-mapped inode without the extents feature");
+    }
+    if f.append_only && !r.open.append {
+        return unsup(
+            "append-only inode opened without O_APPEND (open(2) fails with EPERM: may_open)",
+        );
+    }
+    let indirect = ext4 && !f.extents;
+    let journalled = ext4 && (m.data_journal || f.journal_data);
+    if indirect && w.blocks.iter().any(|b| b.kind == Extent::Unwritten) {
+        return unsup("unwritten block on a block-mapped inode (fallocate: EOPNOTSUPP)");
+    }
+    if journalled && w.blocks.iter().any(|b| b.kind == Extent::Delalloc) {
+        return unsup("delalloc block on a journalled-data inode (ext4_journalled_aops allocate at write_begin)");
     }
     if w.rlimit_fsize.is_some_and(|l| l == 0) {
         return unsup("RLIMIT_FSIZE of 0");
@@ -200,9 +293,6 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     }
     if r.open.no_largefile {
         return unsup("no O_LARGEFILE (forced on 64-bit)");
-    }
-    if r.aio {
-        return unsup("aio submission");
     }
     if r.max_bio.is_some() {
         return unsup("bio size limit (user memory layout)");
@@ -226,6 +316,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         w.i_size.saturating_add(r.len),
         w.blocks.len() as u64 * bs,
         w.pages.len() as u64 * PAGE_SIZE,
+        w.cow.len() as u64 * bs,
     ]
     .into_iter()
     .max()
@@ -241,14 +332,48 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if any_shared && !reflink {
         return unsup("shared blocks without reflink");
     }
-    if s.fs == FsKind::Xfs && w.inode.reflink != any_shared {
-        return unsup("XFS reflink inode flag not matching shared blocks");
+    if !reflink && (!w.cow.is_empty() || w.cowextsize != 0) {
+        return unsup("CoW-fork state without XFS reflink (rule W15: no such world)");
+    }
+    // The CoW fork at rest and the hints that build it (docs/live.md, "The XFS CoW fork").
+    let recipe = if reflink {
+        Some(super::cow::recipe(s)?)
+    } else {
+        None
+    };
+    let seeds: Vec<u64> = recipe.as_ref().map_or(Vec::new(), |r| r.seeds.clone());
+    // The reflink inode flag comes with the first clone (shared blocks, or the seeds of unwritten
+    // CoW extents, cloned and then rewritten).
+    if s.fs == FsKind::Xfs && w.inode.reflink != (any_shared || !seeds.is_empty()) {
+        return unsup(if seeds.is_empty() {
+            "XFS reflink inode flag not matching shared blocks"
+        } else {
+            "unwritten CoW extents on an inode without the reflink flag (a software atomic write's leftover: not built)"
+        });
     }
     if s.fs == FsKind::Ext4 && w.inode.reflink {
         return unsup("reflink flag on ext4");
     }
     let i_size = w.i_size;
-    let mut steps = vec![Step::Truncate(i_size)];
+    let mut steps = Vec::new();
+    // On the empty file: +j, and -e on a filesystem with extents (ext4_ind_migrate).
+    let early_set = if ext4 && f.journal_data {
+        FS_JOURNAL_DATA_FL
+    } else {
+        0
+    };
+    let early_clear = if indirect && m.extents_feature {
+        FS_EXTENT_FL
+    } else {
+        0
+    };
+    if early_set | early_clear != 0 {
+        steps.push(Step::SetInodeFlags {
+            set: early_set,
+            clear: early_clear,
+        });
+    }
+    steps.push(Step::Truncate(i_size));
     let mut need_fsync = false;
     // Written blocks below EOF: OLD data (the part below i_size; truncate zeroes the rest).
     let mut falloc = Vec::new();
@@ -265,7 +390,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                 if off >= i_size {
                     return unsup("written block beyond EOF");
                 }
-                if b.shared {
+                if b.shared || seeds.contains(&(i as u64)) {
                     if off + bs > i_size {
                         return unsup("shared block straddling EOF");
                     }
@@ -305,7 +430,23 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     for (off, len) in merge(clones) {
         steps.push(Step::CloneOld { off, len });
     }
+    let mut hint = 0;
+    if let Some(r) = recipe.as_ref().filter(|r| !r.seeds.is_empty()) {
+        // Unwritten CoW extents: the seeds' buffered rewrite reserves their hint-aligned chunks,
+        // writeback allocates them unwritten and remaps only the seeds.
+        hint = r.seed_hint * bs;
+        steps.push(Step::SetCowExtsize(hint));
+        for (off, len) in merge(r.seeds.iter().map(|&b| (b * bs, bs)).collect()) {
+            steps.push(Step::WriteOld { off, len });
+        }
+        steps.push(Step::Fsync);
+    }
     steps.push(Step::DropCache);
+    if let Some(r) = recipe.as_ref().filter(|r| r.dirty_hint > 0) {
+        // Delalloc CoW extents: reserved by the dirty pages' buffered writes to shared blocks.
+        hint = r.dirty_hint * bs;
+        steps.push(Step::SetCowExtsize(hint));
+    }
     for (p, st) in w.pages.iter().enumerate() {
         let off = p as u64 * PAGE_SIZE;
         match st {
@@ -348,6 +489,21 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if mmap_writer && !w.pages.iter().any(|p| *p != PageState::None) {
         return unsup("mmap writer without cached pages");
     }
+    if mmap_writer && f.append_only {
+        return unsup("mmap writer on an append-only inode (do_mmap refuses a shared writable mapping: EACCES)");
+    }
+    if let Some(r) = &recipe {
+        if r.final_hint * bs != hint {
+            steps.push(Step::SetCowExtsize(r.final_hint * bs));
+        }
+    }
+    if f.append_only {
+        // Last: an append-only inode forces every later write of the set-up to EOF.
+        steps.push(Step::SetInodeFlags {
+            set: FS_APPEND_FL,
+            clear: 0,
+        });
+    }
     let call = call_of(s, toggles, w.rlimit_fsize, mmap_writer)?;
     Ok(Plan {
         key: FsKey {
@@ -357,11 +513,15 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             reflink,
             cluster_bits: w.cluster_bits,
             disk: disk.is_some(),
+            data_journal: ext4 && m.data_journal,
+            no_extents: ext4 && !m.extents_feature,
+            nodelalloc: ext4 && f.journal_data && !m.data_journal,
         },
         i_size,
         steps,
         call,
         racy: mmap_writer,
+        cow: recipe.map(|r| r.target),
     })
 }
 
@@ -418,8 +578,8 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES {
         return unsup("small s_maxbytes");
     }
-    if r.open.no_largefile || r.aio || r.max_bio.is_some() || !s.faults.is_empty() {
-        return unsup("no O_LARGEFILE, aio, bio limit or injected faults");
+    if r.open.no_largefile || r.max_bio.is_some() || !s.faults.is_empty() {
+        return unsup("no O_LARGEFILE, bio limit or injected faults");
     }
     if r.len == 0 {
         return unsup("zero-length request");
@@ -476,11 +636,15 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             reflink: false,
             cluster_bits: 0,
             disk: disk.is_some(),
+            data_journal: false,
+            no_extents: false,
+            nodelalloc: false,
         },
         i_size: size,
         steps,
         call,
         racy: false,
+        cow: None,
     })
 }
 
@@ -512,6 +676,7 @@ fn call_of(
         fault_at: r.fault_at,
         rlimit_fsize,
         mmap_writer,
+        aio: r.aio,
     })
 }
 
@@ -659,6 +824,131 @@ mod tests {
     use super::*;
     use diofuzz::generators::random::generate;
     use diofuzz::scenario::{BlockState, Rwf};
+
+    /// The generator gives XFS scenarios CoW forks of both kinds and hints, all buildable.
+    #[test]
+    fn generated_cow_forks() {
+        use diofuzz::scenario::CowExtent;
+        let (mut d, mut u, mut hint, mut seeded) = (0, 0, 0, 0);
+        for i in 0..2000 {
+            let s = generate(7, i, FsKind::Xfs);
+            let p = plan(&s).unwrap_or_else(|e| panic!("{i}: {e}"));
+            d += s.world.cow.contains(&CowExtent::Delalloc) as u32;
+            u += s.world.cow.contains(&CowExtent::Unwritten) as u32;
+            hint += (s.world.cowextsize != 0) as u32;
+            seeded += p
+                .steps
+                .iter()
+                .any(|st| matches!(st, Step::SetCowExtsize(_))) as u32;
+            assert!(diofuzz::validity::violations(&s).is_empty(), "{i}");
+        }
+        assert!(d > 100 && u > 100 && hint > 100, "{d} {u} {hint}");
+        assert!(seeded >= d.max(u), "{seeded}");
+        // ext4 scenarios have none.
+        assert!((0..500).all(|i| generate(7, i, FsKind::Ext4).world.cow.is_empty()));
+    }
+
+    /// Mount options and inode flags: the generator makes each, the plan sets each up with the
+    /// step that makes it, and refuses the ones no scratch filesystem can have, saying why.
+    #[test]
+    fn mount_options_and_inode_flags() {
+        let (mut dj, mut j, mut ind, mut noext, mut app, mut aio) = (0, 0, 0, 0, 0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..3000 {
+                let s = generate(7, i, fs);
+                let p = plan(&s).unwrap_or_else(|e| panic!("{i}: {e}"));
+                let w = &s.world;
+                assert_eq!(p.key.data_journal, w.mount.data_journal);
+                assert_eq!(p.key.no_extents, !w.mount.extents_feature);
+                let flags = |bit| {
+                    p.steps.iter().any(|st| {
+                        matches!(st, Step::SetInodeFlags { set, clear } if (set | clear) & bit != 0)
+                    })
+                };
+                assert_eq!(flags(FS_JOURNAL_DATA_FL), w.inode.journal_data);
+                assert_eq!(
+                    p.key.mount_data().is_some(),
+                    w.mount.data_journal || w.inode.journal_data
+                );
+                assert_eq!(
+                    flags(FS_EXTENT_FL),
+                    !w.inode.extents && w.mount.extents_feature
+                );
+                assert_eq!(flags(FS_APPEND_FL), w.inode.append_only);
+                if w.inode.append_only {
+                    assert!(after_times(p.steps.last().unwrap()));
+                }
+                assert_eq!(p.call.aio, s.request.aio);
+                dj += w.mount.data_journal as u32;
+                j += w.inode.journal_data as u32;
+                ind += !w.inode.extents as u32;
+                noext += !w.mount.extents_feature as u32;
+                app += w.inode.append_only as u32;
+                aio += s.request.aio as u32;
+            }
+        }
+        assert!(
+            dj > 50 && j > 50 && ind > 50 && noext > 20 && app > 20 && aio > 300,
+            "{dj} {j} {ind} {noext} {app} {aio}"
+        );
+        // What no scratch filesystem has, refused with the reason.
+        let refuse = |f: &dyn Fn(&mut Scenario), why: &str| {
+            let mut s = Scenario::default();
+            f(&mut s);
+            let e = plan(&s).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        };
+        refuse(&|s| s.world.mount.dax = true, "DAX-capable device");
+        refuse(&|s| s.world.mount.shutdown = true, "shut down");
+        refuse(&|s| s.world.mount.emergency_ro = true, "errors=remount-ro");
+        refuse(&|s| s.world.mount.inline_crypt = true, "fscrypt");
+        refuse(
+            &|s| {
+                s.fs = FsKind::Xfs;
+                s.world.mount.xfs_always_cow = true
+            },
+            "CONFIG_XFS_DEBUG",
+        );
+        refuse(&|s| s.world.inode.immutable = true, "EPERM");
+        refuse(&|s| s.world.inode.append_only = true, "without O_APPEND");
+        refuse(
+            &|s| {
+                s.world.inode.append_only = true;
+                s.request.open.append = true;
+                s.world.i_size = 4096;
+                s.world.blocks = vec![BlockState {
+                    kind: Extent::Written,
+                    ..Default::default()
+                }];
+                s.world.pages = vec![PageState::Clean];
+                s.races = vec![Race::MmapRedirty];
+            },
+            "EACCES",
+        );
+        refuse(
+            &|s| {
+                s.world.inode.extents = false;
+                s.world.i_size = 4096;
+                s.world.blocks = vec![BlockState {
+                    kind: Extent::Unwritten,
+                    ..Default::default()
+                }];
+            },
+            "block-mapped",
+        );
+        refuse(
+            &|s| {
+                s.world.mount.data_journal = true;
+                s.world.i_size = 4096;
+                s.world.blocks = vec![BlockState {
+                    kind: Extent::Delalloc,
+                    ..Default::default()
+                }];
+                s.world.pages = vec![PageState::Dirty];
+            },
+            "journalled-data",
+        );
+    }
 
     /// Every scenario the random generator makes is expressible on a real kernel.
     #[test]
@@ -885,8 +1175,12 @@ mod tests {
     #[test]
     fn inexpressible_is_refused() {
         let mut s = Scenario::default();
+        s.request.open.no_largefile = true;
+        assert_eq!(plan(&s).unwrap_err(), "no O_LARGEFILE (forced on 64-bit)");
+        // aio is expressible: io_submit.
+        let mut s = Scenario::default();
         s.request.aio = true;
-        assert_eq!(plan(&s).unwrap_err(), "aio submission");
+        assert!(plan(&s).unwrap().call.aio);
         let s = Scenario {
             fs: FsKind::Bdev,
             ..Default::default()

@@ -288,6 +288,130 @@ const BDEV_OPEN: &str = r#"	const char *path;
 "#;
 
 /// The verdict function, after the expected outcome's constants.
+/// io_submit for an aio scenario (tools/src/live/exec.rs aio_call).
+const AIO_PRELUDE: &str = r#"
+/* aio: one IOCB_CMD_PWRITEV/PREADV at pos with the RWF flags in aio_rw_flags, reaped with
+ * io_getevents. Returns like pwritev2: the completion's result, or -1 with errno (io_submit's
+ * error, or the completion's -res). */
+/* struct iocb and struct io_event of linux/aio_abi.h (little endian), copied: that header
+ * pulls in linux/fs.h. */
+struct dfz_iocb { uint64_t data; uint32_t key; int32_t rw_flags; uint16_t opcode; int16_t reqprio;
+	uint32_t fildes; uint64_t buf, nbytes; int64_t offset; uint64_t reserved2; uint32_t flags, resfd; };
+struct dfz_io_event { uint64_t data, obj; int64_t res, res2; };
+static ssize_t aio_rw(int fd, const struct iovec *iov, int n, long long pos, int write, int rwf)
+{
+	unsigned long ctx = 0;
+	struct dfz_iocb cb, *list[1] = { &cb };
+	struct dfz_io_event ev;
+	long long res;
+	if (syscall(SYS_io_setup, 1, &ctx))
+		return -1;
+	memset(&cb, 0, sizeof(cb));
+	cb.opcode = write ? 8 /* IOCB_CMD_PWRITEV */ : 7 /* IOCB_CMD_PREADV */;
+	cb.rw_flags = rwf;
+	cb.fildes = fd;
+	cb.buf = (uint64_t)(uintptr_t)iov;
+	cb.nbytes = n;
+	cb.offset = pos;
+	long r = syscall(SYS_io_submit, ctx, 1, list);
+	if (r != 1) {
+		int e = r < 0 ? errno : EAGAIN;
+		syscall(SYS_io_destroy, ctx);
+		errno = e;
+		return -1;
+	}
+	for (;;) {
+		long g = syscall(SYS_io_getevents, ctx, 1, 1, &ev, NULL);
+		if (g == 1) {
+			res = ev.res;
+			break;
+		}
+		if (g < 0 && errno != EINTR) {
+			res = -errno;
+			break;
+		}
+	}
+	syscall(SYS_io_destroy, ctx);
+	if (res < 0) {
+		errno = (int)-res;
+		return -1;
+	}
+	return res;
+}
+"#;
+
+/// The CoW-fork helpers of an XFS program with a CoW fork to build (tools/src/live/cow.rs).
+const COW_PRELUDE: &str = r#"
+/* The XFS CoW fork: the cowextsize hint (FS_IOC_FSSETXATTR, FS_XFLAG_COWEXTSIZE) and the fork read
+ * back with XFS_IOC_GETBMAPX (BMV_IF_COWFORK), one letter per block: N none, D delalloc,
+ * U unwritten, W written. Local struct copies: the xfs headers need not be installed. */
+struct dfz_fsxattr { uint32_t xflags, extsize, nextents, projid, cowextsize; unsigned char pad[8]; };
+struct dfz_getbmapx { int64_t offset, block, length; int32_t count, entries, iflags, oflags, unused[2]; };
+
+static __attribute__((unused)) void set_cowextsize(int fd, unsigned long long bytes)
+{
+	struct dfz_fsxattr a;
+	memset(&a, 0, sizeof(a));
+	if (ioctl(fd, 0x801C581FUL /* FS_IOC_FSGETXATTR */, &a))
+		die("FS_IOC_FSGETXATTR");
+	if (bytes)
+		a.xflags |= 0x10000u; /* FS_XFLAG_COWEXTSIZE */
+	else
+		a.xflags &= ~0x10000u;
+	a.cowextsize = (uint32_t)bytes;
+	if (ioctl(fd, 0x401C5820UL /* FS_IOC_FSSETXATTR */, &a))
+		die("FS_IOC_FSSETXATTR (cowextsize)");
+}
+
+static void cow_fork(int fd, unsigned bs, char *out, size_t n)
+{
+	struct dfz_getbmapx v[65];
+	memset(v, 0, sizeof(v));
+	memset(out, 'N', n - 1);
+	out[n - 1] = 0;
+	v[0].length = -1;
+	v[0].count = 65;
+	v[0].iflags = 0x20 | 0x4 | 0x8 | 0x10; /* COWFORK | PREALLOC | DELALLOC | NO_HOLES */
+	if (ioctl(fd, 0xC0205838UL /* XFS_IOC_GETBMAPX */, v)) {
+		if (errno != EINVAL)
+			die("XFS_IOC_GETBMAPX");
+		out[0] = '?'; /* not a DEBUG kernel */
+		out[1] = 0;
+		return;
+	}
+	for (int i = 1; i <= v[0].entries && i <= 64; i++) {
+		char st = (v[i].oflags & 2) || v[i].block == -2 ? 'D' : (v[i].oflags & 1) ? 'U' : 'W';
+		for (int64_t b = v[i].offset * 512 / bs;
+		     b < (v[i].offset + v[i].length) * 512 / bs && b < (int64_t)n - 1; b++)
+			out[b] = st;
+	}
+	size_t k = strlen(out);
+	while (k && out[k - 1] == 'N')
+		out[--k] = 0;
+}
+
+/* Without CONFIG_XFS_DEBUG, XFS_IOC_GETBMAPX refuses the CoW fork (EINVAL): count its blocks as
+ * st_blocks (i_nblocks + i_delayed_blks, which holds every CoW-fork block until it is remapped)
+ * minus what the data fork maps (FIEMAP). */
+struct dfz_fiemap_extent { uint64_t logical, physical, length, r64[2]; uint32_t flags, r32[3]; };
+struct dfz_fiemap { uint64_t start, length; uint32_t flags, mapped, count, reserved; struct dfz_fiemap_extent ext[128]; };
+
+static long long cow_count(int fd, unsigned bs)
+{
+	static struct dfz_fiemap m;
+	struct stat st;
+	unsigned long long data = 0;
+	memset(&m, 0, sizeof(m));
+	m.length = ~0ULL;
+	m.count = 128;
+	if (fstat(fd, &st) || ioctl(fd, 0xC020660BUL /* FS_IOC_FIEMAP */, &m) || m.mapped >= 128)
+		die("fstat/FIEMAP");
+	for (unsigned i = 0; i < m.mapped; i++)
+		data += m.ext[i].length;
+	return ((long long)st.st_blocks * 512 - (long long)data) / bs;
+}
+"#;
+
 const VERDICT: &str = r#"
 /* The verdict: does the kernel do what the model predicts (expect_* above)? */
 static int verdict(long long ret, int err, long long pos, unsigned long long size)
@@ -362,12 +486,11 @@ pub fn lacks(s: &Scenario, why: &str) -> String {
         );
     }
     let needs = match why {
-        w if w.contains("mount option") => "a filesystem mounted with the scenario's options (data=journal, dax, shutdown, inline crypto, XFS always_cow); the scratch filesystems use default mounts",
-        w if w.contains("inode flags") => "inode flags the harness does not set (indirect mapping, journal_data, inline data, encryption, verity, dax, immutable, ...)",
+        w if w.contains("mount option") => "a filesystem in the scenario's state (dax, shut down, emergency read-only, inline crypto, XFS always_cow); the scratch filesystems have data=journal and no-extents ext4, not these",
+        w if w.contains("inode flag") => "inode flags the harness does not set (inline data, encryption, verity, dax, immutable, ...; it sets +j, -e and +a)",
         w if w.contains("bigalloc") => "an ext4 filesystem made with bigalloc: give a scratch file or device with --device PATH --destroy-data (repro makes it), or write the C program with -o and run it on one made with mkfs.ext4 -O bigalloc -C CLUSTER",
         w if w.contains("injected faults") => "an errno injected at a kernel call site (the model injects it; a real kernel needs fault injection such as fail_function set up by hand)",
         w if w.contains("raw block device") => "a block device of its own (the scenario writes the device, not a file)",
-        w if w.contains("aio") => "io_submit (the C program uses pwritev2)",
         w if w.contains("race") => "a reproducible race (only the fcntl toggle and the mmap writer are reproduced)",
         _ => "",
     };
@@ -420,7 +543,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         .iter()
         .map(|f| format!("{} ({}): {}", f.property, f.property.title(), f.detail))
         .collect();
-    let exp_pos = if x.ret >= 0 && !c.read {
+    // aio writes at aio_offset and leaves the file position alone: not compared.
+    let exp_pos = if x.ret >= 0 && !c.read && !c.aio {
         x.ki_pos_after as i64
     } else {
         -1
@@ -444,7 +568,20 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             1u32 << s.world.blkbits,
             1u32 << (s.world.blkbits + s.world.cluster_bits)
         ),
-        _ => format!("ext4: mkfs.ext4 -b {} IMAGE", 1u32 << s.world.blkbits),
+        _ => format!(
+            "ext4: mkfs.ext4 -b {}{} IMAGE{}",
+            1u32 << s.world.blkbits,
+            if p.key.no_extents {
+                " -O ^extent,^64bit"
+            } else {
+                ""
+            },
+            match p.key.mount_data() {
+                Some("data=journal") => ", mounted with -o data=journal",
+                Some(_) => ", mounted with -o nodelalloc (chattr +j takes effect only then)",
+                None => "",
+            }
+        ),
     };
     let dev = s.world.device;
     let device = if dev.awu_max != 0 {
@@ -506,6 +643,12 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         x.after.i_size,
     );
     o.push_str(VERDICT);
+    if p.cow.is_some() {
+        o.push_str(COW_PRELUDE);
+    }
+    if c.aio {
+        o.push_str(AIO_PRELUDE);
+    }
     if bdev {
         let _ = writeln!(
             o,
@@ -531,7 +674,17 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         );
         o.push_str("\tint fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);\n\tif (fd < 0)\n\t\tdie(\"create\");\n");
     }
+    let mut late = String::new();
     for st in &p.steps {
+        if super::plan::after_times(st) {
+            if let Step::SetInodeFlags { set, clear } = st {
+                let _ = writeln!(
+                    late,
+                    "\t{{\n\t\tint fl = 0;\n\t\tif (ioctl(fd, 0x80086601UL /* FS_IOC_GETFLAGS */, &fl))\n\t\t\tdie(\"FS_IOC_GETFLAGS\");\n\t\tfl = (fl | {set:#x}) & ~{clear:#x};\n\t\tif (ioctl(fd, 0x40086602UL /* FS_IOC_SETFLAGS */, &fl))\n\t\t\tdie(\"FS_IOC_SETFLAGS (chattr +a)\");\n\t}}"
+                );
+            }
+            continue;
+        }
         match st {
             Step::Truncate(n) => {
                 let _ = writeln!(o, "\tif (ftruncate(fd, {n}))\n\t\tdie(\"ftruncate\");");
@@ -568,7 +721,32 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             Step::WriteZero { off, len } => {
                 let _ = writeln!(o, "\twzero(fd, {off}, {len});");
             }
+            Step::SetCowExtsize(bytes) => {
+                let _ = writeln!(o, "\tset_cowextsize(fd, {bytes});");
+            }
+            Step::SetInodeFlags { set, clear } => {
+                let _ = writeln!(
+                    o,
+                    "\t{{\n\t\tint fl = 0;\n\t\tif (ioctl(fd, 0x80086601UL /* FS_IOC_GETFLAGS */, &fl))\n\t\t\tdie(\"FS_IOC_GETFLAGS\");\n\t\tfl = (fl | {set:#x}) & ~{clear:#x};\n\t\tif (ioctl(fd, 0x40086602UL /* FS_IOC_SETFLAGS */, &fl))\n\t\t\tdie(\"FS_IOC_SETFLAGS (chattr)\");\n\t}}"
+                );
+            }
         }
+    }
+    if let Some(t) = &p.cow {
+        // The kernel must have built the scenario's CoW fork (else the program could not run
+        // the scenario): its shape on a CONFIG_XFS_DEBUG kernel, else its number of blocks.
+        let want = super::cow::letters(t);
+        let want = want.trim_end_matches('N');
+        let n = t
+            .iter()
+            .filter(|&&c| c != diofuzz::scenario::CowExtent::None)
+            .count();
+        let shown = if want.is_empty() { "empty" } else { want };
+        let _ = writeln!(
+            o,
+            "\t{{\n\t\tchar got[4097];\n\t\tcow_fork(fd, {bs}, got, sizeof(got));\n\t\tif (strcmp(got, \"?\")) {{\n\t\t\tprintf(\"CoW fork (one letter per block): %s\\n\", *got ? got : \"empty\");\n\t\t\tif (strcmp(got, \"{want}\")) {{\n\t\t\t\tprintf(\"COULD NOT RUN: the kernel built the CoW fork %s, the scenario's is {shown}\\n\", *got ? got : \"empty\");\n\t\t\t\tunlink(path);\n\t\t\t\tunlink(donor);\n\t\t\t\treturn 2;\n\t\t\t}}\n\t\t}} else {{\n\t\t\tlong long k = cow_count(fd, {bs});\n\t\t\tprintf(\"CoW fork: %lld blocks (the scenario's {shown}: {n})\\n\", k);\n\t\t\tif (k != {n}) {{\n\t\t\t\tprintf(\"COULD NOT RUN: the kernel's CoW fork holds %lld blocks, the scenario's {n}\\n\", k);\n\t\t\t\tunlink(path);\n\t\t\t\tunlink(donor);\n\t\t\t\treturn 2;\n\t\t\t}}\n\t\t}}\n\t}}",
+            bs = 1u32 << p.key.blkbits,
+        );
     }
     // As the live executor: the file was last modified before this write (mtime an hour ago),
     // so an RWF_NOWAIT write meets kiocb_modified's -EAGAIN whatever the clock did.
@@ -576,6 +754,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     // kiocb_modified).
     if !bdev {
         o.push_str("\t{\n\t\tstruct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };\n\t\tfutimens(fd, ts);\n\t}\n");
+        o.push_str(&late);
     }
     let flags = open_flags(c);
     let wpos = landing(&p);
@@ -637,7 +816,17 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             isz = p.i_size
         );
     }
-    let call = if c.read { "preadv2" } else { "pwritev2" };
+    let call = match (c.aio, c.read) {
+        (true, _) => "aio_rw",
+        (false, true) => "preadv2",
+        (false, false) => "pwritev2",
+    };
+    // aio: the call at its position (aio_offset), not at the file position.
+    let at = if c.aio {
+        format!("{}, {}", c.pos, !c.read as u8)
+    } else {
+        "-1".to_string()
+    };
     let _ = writeln!(
         o,
         "\tssize_t ret;\n\tint err = 0;\n\toff_t after;\n\tint verdict_code = 2;"
@@ -646,7 +835,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         Some(l) => {
             let _ = writeln!(
                 o,
-                "\tint pfd[2];\n\tif (pipe(pfd))\n\t\tdie(\"pipe\");\n\tpid_t ch = fork();\n\tif (ch == 0) {{\n\t\tstruct rlimit rl = {{ {l}, {l} }};\n\t\tsignal(SIGXFSZ, SIG_IGN);\n\t\tsetrlimit(RLIMIT_FSIZE, &rl);\n\t\tlong long res[3];\n\t\tres[0] = {call}(cfd, iov, {n}, -1, {rwf:#x});\n\t\tres[1] = errno;\n\t\tres[2] = lseek(cfd, 0, SEEK_CUR);\n\t\twrite(pfd[1], res, sizeof(res));\n\t\t_exit(0);\n\t}}\n\tlong long res[3] = {{ -1, 0, 0 }};\n\tread(pfd[0], res, sizeof(res));\n\twaitpid(ch, NULL, 0);\n\tret = res[0];\n\terr = (int)res[1];\n\tafter = res[2];\n\tprintf(\"call ran in a child with RLIMIT_FSIZE={l}\\n\");",
+                "\tint pfd[2];\n\tif (pipe(pfd))\n\t\tdie(\"pipe\");\n\tpid_t ch = fork();\n\tif (ch == 0) {{\n\t\tstruct rlimit rl = {{ {l}, {l} }};\n\t\tsignal(SIGXFSZ, SIG_IGN);\n\t\tsetrlimit(RLIMIT_FSIZE, &rl);\n\t\tlong long res[3];\n\t\tres[0] = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\t\tres[1] = errno;\n\t\tres[2] = lseek(cfd, 0, SEEK_CUR);\n\t\twrite(pfd[1], res, sizeof(res));\n\t\t_exit(0);\n\t}}\n\tlong long res[3] = {{ -1, 0, 0 }};\n\tread(pfd[0], res, sizeof(res));\n\twaitpid(ch, NULL, 0);\n\tret = res[0];\n\terr = (int)res[1];\n\tafter = res[2];\n\tprintf(\"call ran in a child with RLIMIT_FSIZE={l}\\n\");",
                 n = c.segs.len(),
                 rwf = c.rwf
             );
@@ -654,7 +843,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         None => {
             let _ = writeln!(
                 o,
-                "\tret = {call}(cfd, iov, {n}, -1, {rwf:#x});\n\terr = errno;\n\tafter = lseek(cfd, 0, SEEK_CUR);",
+                "\tret = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\terr = errno;\n\tafter = lseek(cfd, 0, SEEK_CUR);",
                 n = c.segs.len(),
                 rwf = c.rwf
             );
@@ -685,6 +874,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         // bdev_release (atexit) closes the device and removes a -p partition.
         o.push_str("\treturn verdict_code;\n}\n");
     } else {
+        if s.world.inode.append_only {
+            // An append-only file cannot be unlinked: clear the flag first.
+            o.push_str("\t{\n\t\tint fl = 0;\n\t\tioctl(fd, 0x80086601UL, &fl);\n\t\tfl &= ~0x20;\n\t\tioctl(fd, 0x40086602UL, &fl);\n\t}\n");
+        }
         o.push_str("\tclose(fd);\n\tunlink(path);\n\tunlink(donor);\n\treturn verdict_code;\n}\n");
     }
     Ok(o)
@@ -961,8 +1154,16 @@ mod tests {
         assert!(c.contains("pwritev2(cfd, iov, 1, -1, 0x40)"));
         assert!(c.contains("FICLONERANGE"));
         assert!(c.contains("RLIMIT_FSIZE"));
+        // aio: io_submit at the request's position.
         let mut s = Scenario::default();
         s.request.aio = true;
+        s.request.pos = 8192;
+        let a = c_program(&s).unwrap();
+        assert!(a.contains("aio_rw(cfd, iov, 1, 8192, 1, 0x0)"), "{a}");
+        assert!(a.contains("IOCB_CMD_PWRITEV"));
+        assert!(!a.contains("#include <linux/aio_abi.h>"));
+        assert!(a.contains("expect_pos = -1;"));
+        s.request.open.no_largefile = true;
         assert!(c_program(&s).is_err());
     }
 
@@ -1015,6 +1216,22 @@ mod tests {
             Scenario::default(),
             diofuzz::generators::random::generate(3, 5, FsKind::Ext4),
             k11(),
+            Scenario {
+                request: diofuzz::scenario::Request {
+                    aio: true,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            // A CoW fork to build (cowextsize hint, the GETBMAPX check).
+            Scenario::decode(
+                &fs::read(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../corpus/regressions/cow_xfs_atomic_unwritten_prealloc"
+                ))
+                .unwrap(),
+            )
+            .unwrap(),
         ]
         .iter()
         .enumerate()

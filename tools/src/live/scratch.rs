@@ -770,7 +770,7 @@ impl Scratch {
             mnt,
             Some(fstype),
             MsFlags::MS_NOATIME | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            None::<&str>,
+            key.mount_data(),
         )
         .map_err(|e| {
             format!(
@@ -996,6 +996,10 @@ pub fn mkfs_argv(key: FsKey) -> Result<(&'static str, Vec<String>), String> {
             if key.cluster_bits > 0 {
                 let cluster = 1u32 << (key.blkbits + key.cluster_bits);
                 a.extend(v(&["-O", "bigalloc", "-C", &cluster.to_string()]));
+            }
+            if key.no_extents {
+                // Block-mapped files only (64bit needs extents).
+                a.extend(v(&["-O", "^extent,^64bit"]));
             }
             Ok(("mkfs.ext4", a))
         }
