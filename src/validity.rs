@@ -115,6 +115,9 @@ rules! {
     DMA_ALIGNMENT_MASK = 23, "W19-dma-alignment",
         "a device DMA alignment that is not a mask 2^k - 1 of 2 bytes to PAGE_SIZE",
         "block/blk-settings.c blk_validate_limits (6.11+, read in 6.12 and 7.3.4): a dma_alignment of 0 becomes SECTOR_SIZE - 1, one above PAGE_SIZE is refused (WARN_ON_ONCE, -EINVAL); drivers set masks (SCSI scsi_init_limits: max(shost->dma_alignment, dma_get_cache_alignment() - 1); NVMe 3; stacking takes the max), and blk_queue_dma_alignment takes a mask";
+    JOURNAL_DATA_NO_DELALLOC = 24, "W20-journal-delalloc",
+        "a delayed-allocation block on an ext4 inode whose data is journalled (data=journal mount or the journal-data inode flag in effect)",
+        "fs/ext4/ext4_jbd2.c ext4_inode_journal_mode: data journalling holds for data=journal mounts and for the JOURNAL_DATA inode flag only when the filesystem is mounted without delalloc (\"We do not support data journalling with delayed allocation\"); fs/ext4/super.c refuses data=journal together with delalloc (\"both data=journal and delalloc\"), and ext4_change_inode_journal_flag flushes all dirty data before the mode changes. So no block of such an inode, nor of its filesystem, waits in delayed allocation. Read in 7.3.4; found by `live` (a +j inode on a delalloc mount is not journalled)";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -567,6 +570,16 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 || w.blocks.iter().any(|b| b.shared);
             (!cow_inode).then(|| msg!(detail, "a delalloc CoW reservation on a non-CoW inode"))
         }
+        // W20-journal-delalloc
+        24 => (s.fs == FsKind::Ext4
+            && (w.mount.data_journal || w.inode.journal_data)
+            && w.blocks.iter().any(|b| b.kind == Extent::Delalloc))
+        .then(|| {
+            msg!(
+                detail,
+                "delalloc block on an inode whose data is journalled"
+            )
+        }),
         // W17-cowextsize
         21 => {
             if w.cowextsize != 1 {
@@ -1011,6 +1024,16 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 m if m >= 4095 => 4095,
                 m => (m + 1).next_power_of_two() - 1,
             };
+        }
+        // W20-journal-delalloc: without delalloc the buffered write that made the block
+        // allocated it at write_begin (ext4_get_block: journalled data never uses the unwritten
+        // dioread_nolock path), so the nearest real world has the block written.
+        24 => {
+            for b in s.world.blocks.iter_mut() {
+                if b.kind == Extent::Delalloc {
+                    b.kind = Extent::Written;
+                }
+            }
         }
         _ => {}
     }

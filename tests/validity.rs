@@ -464,6 +464,23 @@ fn f5_file_modified_fails_only_where_something_can_fail() {
 }
 
 #[test]
+fn w20_no_delalloc_under_journalled_data() {
+    let mut s = ext4();
+    s.world.blocks = blocks("D");
+    accepted(&s);
+    let mut j = s.clone();
+    j.world.inode.journal_data = true;
+    rejected(j.clone(), JOURNAL_DATA_NO_DELALLOC);
+    let mut m = s.clone();
+    m.world.mount.data_journal = true;
+    rejected(m, JOURNAL_DATA_NO_DELALLOC);
+    // normalised: the block was allocated at write_begin
+    validity::normalise(&mut j);
+    assert!(j.world.blocks.iter().all(|b| b.kind == Extent::Written));
+    assert!(validity::is_valid(&j));
+}
+
+#[test]
 fn every_rule_has_a_test_above() {
     let src = include_str!("validity.rs");
     for r in RULES {
@@ -493,6 +510,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W17-cowextsize" => "COW_EXTSIZE_ONE",
         "W18-cow-delalloc-dirty" => "COW_DELALLOC_DIRTY",
         "W19-dma-alignment" => "DMA_ALIGNMENT_MASK",
+        "W20-journal-delalloc" => "JOURNAL_DATA_NO_DELALLOC",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

@@ -193,6 +193,75 @@ static int verdict(long long ret, int err, long long pos, unsigned long long siz
 	return ok ? 0 : 1;
 }
 
+/* The XFS CoW fork: the cowextsize hint (FS_IOC_FSSETXATTR, FS_XFLAG_COWEXTSIZE) and the fork read
+ * back with XFS_IOC_GETBMAPX (BMV_IF_COWFORK), one letter per block: N none, D delalloc,
+ * U unwritten, W written. Local struct copies: the xfs headers need not be installed. */
+struct dfz_fsxattr { uint32_t xflags, extsize, nextents, projid, cowextsize; unsigned char pad[8]; };
+struct dfz_getbmapx { int64_t offset, block, length; int32_t count, entries, iflags, oflags, unused[2]; };
+
+static __attribute__((unused)) void set_cowextsize(int fd, unsigned long long bytes)
+{
+	struct dfz_fsxattr a;
+	memset(&a, 0, sizeof(a));
+	if (ioctl(fd, 0x801C581FUL /* FS_IOC_FSGETXATTR */, &a))
+		die("FS_IOC_FSGETXATTR");
+	if (bytes)
+		a.xflags |= 0x10000u; /* FS_XFLAG_COWEXTSIZE */
+	else
+		a.xflags &= ~0x10000u;
+	a.cowextsize = (uint32_t)bytes;
+	if (ioctl(fd, 0x401C5820UL /* FS_IOC_FSSETXATTR */, &a))
+		die("FS_IOC_FSSETXATTR (cowextsize)");
+}
+
+static void cow_fork(int fd, unsigned bs, char *out, size_t n)
+{
+	struct dfz_getbmapx v[65];
+	memset(v, 0, sizeof(v));
+	memset(out, 'N', n - 1);
+	out[n - 1] = 0;
+	v[0].length = -1;
+	v[0].count = 65;
+	v[0].iflags = 0x20 | 0x4 | 0x8 | 0x10; /* COWFORK | PREALLOC | DELALLOC | NO_HOLES */
+	if (ioctl(fd, 0xC0205838UL /* XFS_IOC_GETBMAPX */, v)) {
+		if (errno != EINVAL)
+			die("XFS_IOC_GETBMAPX");
+		out[0] = '?'; /* not a DEBUG kernel */
+		out[1] = 0;
+		return;
+	}
+	for (int i = 1; i <= v[0].entries && i <= 64; i++) {
+		char st = (v[i].oflags & 2) || v[i].block == -2 ? 'D' : (v[i].oflags & 1) ? 'U' : 'W';
+		for (int64_t b = v[i].offset * 512 / bs;
+		     b < (v[i].offset + v[i].length) * 512 / bs && b < (int64_t)n - 1; b++)
+			out[b] = st;
+	}
+	size_t k = strlen(out);
+	while (k && out[k - 1] == 'N')
+		out[--k] = 0;
+}
+
+/* Without CONFIG_XFS_DEBUG, XFS_IOC_GETBMAPX refuses the CoW fork (EINVAL): count its blocks as
+ * st_blocks (i_nblocks + i_delayed_blks, which holds every CoW-fork block until it is remapped)
+ * minus what the data fork maps (FIEMAP). */
+struct dfz_fiemap_extent { uint64_t logical, physical, length, r64[2]; uint32_t flags, r32[3]; };
+struct dfz_fiemap { uint64_t start, length; uint32_t flags, mapped, count, reserved; struct dfz_fiemap_extent ext[128]; };
+
+static long long cow_count(int fd, unsigned bs)
+{
+	static struct dfz_fiemap m;
+	struct stat st;
+	unsigned long long data = 0;
+	memset(&m, 0, sizeof(m));
+	m.length = ~0ULL;
+	m.count = 128;
+	if (fstat(fd, &st) || ioctl(fd, 0xC020660BUL /* FS_IOC_FIEMAP */, &m) || m.mapped >= 128)
+		die("fstat/FIEMAP");
+	for (unsigned i = 0; i < m.mapped; i++)
+		data += m.ext[i].length;
+	return ((long long)st.st_blocks * 512 - (long long)data) / bs;
+}
+
 int main(int argc, char **argv)
 {
 	nonce = (uint32_t)getpid() * 2654435761u;
@@ -214,6 +283,28 @@ int main(int argc, char **argv)
 		die("fsync");
 	fsync(fd);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	{
+		char got[4097];
+		cow_fork(fd, 4096, got, sizeof(got));
+		if (strcmp(got, "?")) {
+			printf("CoW fork (one letter per block): %s\n", *got ? got : "empty");
+			if (strcmp(got, "")) {
+				printf("COULD NOT RUN: the kernel built the CoW fork %s, the scenario's is empty\n", *got ? got : "empty");
+				unlink(path);
+				unlink(donor);
+				return 2;
+			}
+		} else {
+			long long k = cow_count(fd, 4096);
+			printf("CoW fork: %lld blocks (the scenario's empty: 0)\n", k);
+			if (k != 0) {
+				printf("COULD NOT RUN: the kernel's CoW fork holds %lld blocks, the scenario's 0\n", k);
+				unlink(path);
+				unlink(donor);
+				return 2;
+			}
+		}
+	}
 	{
 		struct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };
 		futimens(fd, ts);
