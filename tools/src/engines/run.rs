@@ -369,6 +369,9 @@ impl Runner {
                 if let Some(d) = &hfuzz_dict {
                     c.arg("--dict").arg(d);
                 }
+                if s.cfg.mutator == Mode::Field {
+                    c.args(hfuzz_field_args(&setup::hfuzz_mutate_bin()?));
+                }
                 c.arg("--").arg(&self.bin);
                 cmds.push(c);
             }
@@ -457,6 +460,15 @@ pub const AFL_FIELD_ENV: [(&str, &str); 3] = [
 /// (it prepends `-c0`; AFL++ takes the last `-c`). CmpLog's colourisation and input-to-state
 /// stages cost about half the executions, and format 1 has no magic values to solve.
 pub const AFL_FIELD_ARGS: [&str; 2] = ["-c", "-"];
+
+/// honggfuzz arguments of field mode: honggfuzz has no in-process custom-mutator hook, but
+/// `--ffmutate_cmd PROG` lets it choose each input by its coverage feedback without mangling it
+/// and then runs `PROG FILE` to mutate it (honggfuzz input.c input_postProcessFile, fuzz.c
+/// fuzz_fetchInput): PROG is diofuzz-hfuzz-mutate, the library's mutator in one process per
+/// execution.
+pub fn hfuzz_field_args(mutate_bin: &Path) -> Vec<std::ffi::OsString> {
+    vec!["--ffmutate_cmd".into(), mutate_bin.as_os_str().to_owned()]
+}
 
 /// The `cargo afl fuzz` command of one AFL++ instance.
 fn afl_command(a: &AflRun) -> Command {
@@ -1002,6 +1014,13 @@ mod tests {
             .filter_map(|(k, v)| Some((k.to_string_lossy().into(), v?.to_string_lossy().into())))
             .collect();
         (args, env)
+    }
+
+    #[test]
+    fn hfuzz_field_mode_mutates_through_the_library() {
+        let a = hfuzz_field_args(Path::new("/x/diofuzz-hfuzz-mutate"));
+        assert_eq!(a[0], "--ffmutate_cmd");
+        assert_eq!(a[1], "/x/diofuzz-hfuzz-mutate");
     }
 
     #[test]

@@ -295,6 +295,20 @@ pub fn build(root: &Path, e: Engine, target: &str, log: &Path) -> Result<PathBuf
 }
 
 /// The AFL++ custom mutator library (harness/afl-mutator: the library's field-aware mutator).
+/// diofuzz-hfuzz-mutate, built beside this diofuzz binary (`cargo build --release` builds both).
+pub fn hfuzz_mutate_bin() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find diofuzz itself: {e}"))?;
+    let bin = exe.with_file_name("diofuzz-hfuzz-mutate");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} is missing: build it with `cargo build --release` (honggfuzz's field mutator), or use --mutator bytes",
+            bin.display()
+        ))
+    }
+}
+
 pub fn afl_mutator_lib(root: &Path) -> PathBuf {
     root.join("harness/afl-mutator/target/release/libdiofuzz_afl_mutator.so")
 }
