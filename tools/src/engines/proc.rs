@@ -170,20 +170,11 @@ impl Group {
                 let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
-        if let Ok(rd) = std::fs::read_dir("/proc") {
-            for e in rd.flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                    continue;
-                };
-                let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                    continue;
-                };
-                let Some(i) = s.rfind(')') else { continue };
-                let f: Vec<&str> = s[i + 1..].split_whitespace().collect();
-                let sid: i32 = f.get(3).and_then(|x| x.parse().ok()).unwrap_or(0);
-                if sid > 1 && leaders.contains(&sid) {
-                    let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-                }
+        for (pid, f) in proc_stats() {
+            // state(0) ppid(1) pgrp(2) session(3)
+            let sid: i32 = f.get(3).and_then(|x| x.parse().ok()).unwrap_or(0);
+            if sid > 1 && leaders.contains(&sid) {
+                let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
     }
@@ -259,25 +250,29 @@ impl Group {
 
 /// Live (not zombie) processes whose process group is `pgid`.
 fn group_members(pgid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(i) = s.rfind(')') else { continue };
-        // state(0) ppid(1) pgrp(2)
-        let f: Vec<&str> = s[i + 1..].split_whitespace().collect();
-        if f.first() != Some(&"Z") && f.get(2).and_then(|x| x.parse().ok()) == Some(pgid) {
-            out.push(pid);
-        }
-    }
-    out
+    proc_stats()
+        .filter(|(_, f)| {
+            // state(0) ppid(1) pgrp(2)
+            f.first().map(String::as_str) != Some("Z")
+                && f.get(2).and_then(|x| x.parse().ok()) == Some(pgid)
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// Every process as (pid, the fields of /proc/PID/stat after the command name). The name may
+/// hold spaces and parentheses: the fields start after the last ')'.
+fn proc_stats() -> impl Iterator<Item = (i32, Vec<String>)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<i32>().ok()?;
+            let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &s[s.rfind(')')? + 1..];
+            Some((pid, rest.split_whitespace().map(String::from).collect()))
+        })
 }
 
 /// Segment ids in /proc/sysvipc/shm created by one of `pids` no earlier than `since` (seconds
