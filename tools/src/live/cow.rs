@@ -319,48 +319,9 @@ pub fn cow_fork_readable(e: &str) -> bool {
     !e.contains("os error 22")
 }
 
-/// struct fiemap with room for 128 extents (include/uapi/linux/fiemap.h).
-#[repr(C)]
-struct Fiemap {
-    start: u64,
-    length: u64,
-    flags: u32,
-    mapped: u32,
-    count: u32,
-    reserved: u32,
-    ext: [FiemapExtent; 128],
-}
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct FiemapExtent {
-    logical: u64,
-    physical: u64,
-    length: u64,
-    reserved64: [u64; 2],
-    flags: u32,
-    reserved: [u32; 3],
-}
-/// _IOWR('f', 11, struct fiemap).
-const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
-
-/// Bytes the data fork maps (written, unwritten and delalloc extents), by FIEMAP without
-/// FIEMAP_FLAG_SYNC (XFS: `xfs_read_iomap_begin`, delalloc reported as such).
+/// Bytes the data fork maps (written, unwritten and delalloc extents).
 fn data_fork_bytes(fd: i32) -> Result<u64, String> {
-    // SAFETY: plain old data, zero is valid.
-    let mut m: Box<Fiemap> = Box::new(unsafe { std::mem::zeroed() });
-    m.length = u64::MAX;
-    m.count = 128;
-    // SAFETY: the struct has room for count extents.
-    if unsafe { libc::ioctl(fd, FS_IOC_FIEMAP as _, &mut *m) } != 0 {
-        return Err(format!(
-            "FS_IOC_FIEMAP: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    if m.mapped as usize >= 128 {
-        return Err("FS_IOC_FIEMAP: too many extents".into());
-    }
-    Ok(m.ext[..m.mapped as usize].iter().map(|e| e.length).sum())
+    Ok(super::fiemap::fiemap(fd)?.iter().map(|e| e.2).sum())
 }
 
 /// Blocks in the CoW fork, counted without CONFIG_XFS_DEBUG: `st_blocks` (`xfs_vn_getattr`:

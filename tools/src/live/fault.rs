@@ -27,6 +27,10 @@ use std::fs;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use super::fiemap::{
+    fiemap, Extent4, FIEMAP_EXTENT_DATA_INLINE, FIEMAP_EXTENT_DELALLOC, FIEMAP_EXTENT_ENCODED,
+    FIEMAP_EXTENT_NOT_ALIGNED, FIEMAP_EXTENT_SHARED, FIEMAP_EXTENT_UNKNOWN,
+};
 use super::plan::{Plan, Step, Unsupported};
 use super::scratch::PART_START;
 use diofuzz::errno::EIO;
@@ -160,64 +164,6 @@ pub fn targets(
         out.push(Target { pos, len });
     }
     Ok(out)
-}
-
-// ------------------------------------------------------------------- FIEMAP (linux/fiemap.h)
-const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
-const FIEMAP_EXTENT_UNKNOWN: u32 = 0x2;
-const FIEMAP_EXTENT_DELALLOC: u32 = 0x4;
-const FIEMAP_EXTENT_ENCODED: u32 = 0x8;
-const FIEMAP_EXTENT_NOT_ALIGNED: u32 = 0x100;
-const FIEMAP_EXTENT_DATA_INLINE: u32 = 0x200;
-const FIEMAP_EXTENT_SHARED: u32 = 0x2000;
-const FIEMAP_EXTENTS: usize = 64;
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct FiemapExtent {
-    logical: u64,
-    physical: u64,
-    length: u64,
-    reserved64: [u64; 2],
-    flags: u32,
-    reserved: [u32; 3],
-}
-
-#[repr(C)]
-struct Fiemap {
-    start: u64,
-    length: u64,
-    flags: u32,
-    mapped_extents: u32,
-    extent_count: u32,
-    reserved: u32,
-    extents: [FiemapExtent; FIEMAP_EXTENTS],
-}
-
-/// One extent of a file: (logical, physical, length, flags), bytes.
-pub type Extent4 = (u64, u64, u64, u32);
-
-/// The file's extents (FIEMAP without FIEMAP_FLAG_SYNC: a sync would write the dirty pages the
-/// scenario wants dirty).
-fn fiemap(f: &fs::File) -> Result<Vec<Extent4>, String> {
-    let mut m = Fiemap {
-        start: 0,
-        length: u64::MAX,
-        flags: 0,
-        mapped_extents: 0,
-        extent_count: FIEMAP_EXTENTS as u32,
-        reserved: 0,
-        extents: [FiemapExtent::default(); FIEMAP_EXTENTS],
-    };
-    // SAFETY: FS_IOC_FIEMAP fills at most extent_count extents of our buffer.
-    let r = unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_FIEMAP as _, &mut m as *mut Fiemap) };
-    if r != 0 {
-        return Err(format!("FIEMAP: {}", std::io::Error::last_os_error()));
-    }
-    Ok(m.extents[..(m.mapped_extents as usize).min(FIEMAP_EXTENTS)]
-        .iter()
-        .map(|e| (e.logical, e.physical, e.length, e.flags))
-        .collect())
 }
 
 /// Marks an executor error that means "this world could not be set up as the model has it":
@@ -493,7 +439,7 @@ impl FaultDisk {
         let extents = if fs == FsKind::Bdev {
             Vec::new()
         } else {
-            fiemap(&f)?
+            fiemap(f.as_raw_fd())?
         };
         if fs == FsKind::Xfs && sc.request.rwf.atomic && self.atomic_only() {
             for t in targets {

@@ -12,6 +12,7 @@ pub mod compare;
 pub mod cow;
 pub mod exec;
 pub mod fault;
+pub mod fiemap;
 pub mod plan;
 pub mod repro;
 pub mod scratch;
