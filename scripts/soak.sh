@@ -9,7 +9,8 @@
 #
 # Environment: DIOFUZZ_VARIANT (default v7.3, the newest), DIOFUZZ_MUTATOR (default field),
 # SOAK_RUNS (libFuzzer: stop after this many executions; default: time only), ASAN_OPTIONS,
-# SOAK_ENGINE (libfuzzer, the default; afl or honggfuzz: run through `diofuzz fuzz`).
+# SOAK_ENGINE (libfuzzer, the default; afl or honggfuzz: run through `diofuzz fuzz`),
+# SOAK_BIN (libFuzzer: soak this already built dio_write binary instead of building one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:?usage: scripts/soak.sh SECONDS [OUTDIR]}
@@ -55,9 +56,14 @@ fi
 runs=()
 [ -n "${SOAK_RUNS:-}" ] && runs=(-runs="$SOAK_RUNS")
 # Build (a 1-second run on an empty corpus), then run the built binary directly.
-mkdir -p "$out/warm"
-DIOFUZZ_CORPUS="$out/warm" DIOFUZZ_ARTIFACTS="$out/artifacts/" scripts/fuzz.sh 1 >/dev/null 2>&1 || true
-bin=$(ls -t fuzz/target/*/release/dio_write | head -1)
+if [ -n "${SOAK_BIN:-}" ]; then
+    bin=$SOAK_BIN
+    [ -x "$bin" ] || { echo "soak: SOAK_BIN=$bin is not an executable file" >&2; exit 2; }
+else
+    mkdir -p "$out/warm"
+    DIOFUZZ_CORPUS="$out/warm" DIOFUZZ_ARTIFACTS="$out/artifacts/" scripts/fuzz.sh 1 >/dev/null 2>&1 || true
+    bin=$(ls -t fuzz/target/*/release/dio_write | head -1)
+fi
 echo "soak: $bin on $variant, suppressions/newest.txt, mutator ${DIOFUZZ_MUTATOR:-field}, ${secs}s -> $out" >&2
 DIOFUZZ_VARIANT=$variant DIOFUZZ_SUPPRESS="$PWD/suppressions/newest.txt" DIOFUZZ_COLLECT="$out/collect" \
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=0} \
