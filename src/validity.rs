@@ -118,6 +118,9 @@ rules! {
     JOURNAL_DATA_NO_DELALLOC = 24, "W20-journal-delalloc",
         "a delayed-allocation block on an ext4 inode whose data is journalled (data=journal mount or the journal-data inode flag in effect)",
         "fs/ext4/ext4_jbd2.c ext4_inode_journal_mode: data journalling holds for data=journal mounts and for the JOURNAL_DATA inode flag only when the filesystem is mounted without delalloc (\"We do not support data journalling with delayed allocation\"); fs/ext4/super.c refuses data=journal together with delalloc (\"both data=journal and delalloc\"), and ext4_change_inode_journal_flag flushes all dirty data before the mode changes. So no block of such an inode, nor of its filesystem, waits in delayed allocation. Read in 7.3.4; found by `live` (a +j inode on a delalloc mount is not journalled)";
+    JOURNAL_FLAG_FLUSH = 25, "W21-journal-flag-flush",
+        "a JOURNAL_DATA flag change (chattr +j/-j) after open with dirty, writeback or mmapped dirty pages, or delalloc blocks, at the write",
+        "fs/ext4/inode.c ext4_change_inode_journal_flag (the only way the flag changes, from ext4_ioctl_setflags) runs filemap_write_and_wait(inode->i_mapping) under filemap_invalidate_lock before switching the mode, in both directions: every dirty page is written back and waited for, delayed blocks allocated. Under the race premise (the race list is the whole history between open and the write) nothing dirties the file after the change. Read in 7.3.4 (same in 6.12); found while building the race for live";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -613,6 +616,17 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 )
             })
         }
+        // W21-journal-flag-flush
+        25 => (s.fs == FsKind::Ext4 && changed(s, flag::JOURNAL_DATA))
+            .then(|| unflushed(w))
+            .flatten()
+            .map(|what| {
+                msg!(
+                    detail,
+                    "chattr {}j after open with {what} at the write",
+                    if w.inode.journal_data { "+" } else { "-" }
+                )
+            }),
         // W19-dma-alignment
         23 => {
             let m = w.device.dma_alignment;
@@ -1025,6 +1039,9 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 m => (m + 1).next_power_of_two() - 1,
             };
         }
+        // W21-journal-flag-flush: the impossible event is the flag change: dropped (the inode
+        // had the flag it has at the write since open).
+        25 => drop_flag_races(s, flag::JOURNAL_DATA),
         // W20-journal-delalloc: without delalloc the buffered write that made the block
         // allocated it at write_begin (ext4_get_block: journalled data never uses the unwritten
         // dioread_nolock path), so the nearest real world has the block written.
@@ -1036,6 +1053,23 @@ fn fix(s: &mut Scenario, rule: &Rule) {
             }
         }
         _ => {}
+    }
+}
+
+/// What ext4_change_inode_journal_flag's flush would have cleaned: the first dirty, writeback or
+/// mmapped dirty page, or delalloc block.
+fn unflushed(w: &World) -> Option<&'static str> {
+    if w.pages.iter().any(|p| {
+        matches!(
+            p,
+            PageState::Dirty | PageState::Writeback | PageState::MappedDirty
+        )
+    }) {
+        Some("a dirty or writeback page")
+    } else if w.blocks.iter().any(|b| b.kind == Extent::Delalloc) {
+        Some("a delalloc block")
+    } else {
+        None
     }
 }
 

@@ -481,6 +481,32 @@ fn w20_no_delalloc_under_journalled_data() {
 }
 
 #[test]
+fn w21_journal_flag_change_flushes_the_file() {
+    // chattr +j after open, dirty page at the write: ext4_change_inode_journal_flag wrote it back.
+    let mut s = ext4();
+    s.world.i_size = 4096;
+    s.world.blocks = blocks("W");
+    s.world.inode.journal_data = true;
+    s.races = vec![Race::InodeFlagChangedAfterOpen(1)];
+    accepted(&s);
+    let mut d = s.clone();
+    d.world.pages = vec![PageState::Dirty];
+    rejected(d.clone(), JOURNAL_FLAG_FLUSH);
+    // -j after open: the same flush.
+    let mut m = d.clone();
+    m.world.inode.journal_data = false;
+    rejected(m, JOURNAL_FLAG_FLUSH);
+    // A clean page is what the flush leaves: fine.
+    let mut c = s.clone();
+    c.world.pages = vec![PageState::Clean];
+    accepted(&c);
+    // Without the race the dirty page is fine; normalising drops the race.
+    validity::normalise(&mut d);
+    assert!(d.races.is_empty());
+    assert!(validity::is_valid(&d));
+}
+
+#[test]
 fn every_rule_has_a_test_above() {
     let src = include_str!("validity.rs");
     for r in RULES {
@@ -511,6 +537,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W18-cow-delalloc-dirty" => "COW_DELALLOC_DIRTY",
         "W19-dma-alignment" => "DMA_ALIGNMENT_MASK",
         "W20-journal-delalloc" => "JOURNAL_DATA_NO_DELALLOC",
+        "W21-journal-flag-flush" => "JOURNAL_FLAG_FLUSH",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

@@ -225,7 +225,47 @@ pub fn generate_on(
         s.request.aio = true;
     }
     mount_and_inode(&mut a, &mut s);
+    // Races after open (tools/src/live/race.rs), from a stream of their own.
+    let mut q =
+        Rng::new(seed ^ index.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7) ^ 0x4ACE << 48 ^ fs as u64);
+    q.next_u64();
+    races_after_open(&mut q, &mut s);
     s
+}
+
+/// Races after open that live builds (tools/src/live/race.rs): i_rwsem held by another task
+/// (usually with RWF_NOWAIT, the only calls that meet a trylock), or one inode flag changed
+/// through the open file: chattr -e/+e and +j on ext4, +i, +a/-a. Left unchanged when the result
+/// would not be a valid world.
+fn races_after_open(q: &mut Rng, s: &mut Scenario) {
+    let before = s.clone();
+    let k = q.below(100);
+    if k < 6 {
+        s.races.push(Race::LockContended);
+        if q.pct(75) {
+            s.request.rwf.nowait = true;
+        }
+    } else if k < 13 {
+        let i = q.pick(&[0u8, 1, 6, 7, 7]);
+        let ext4 = s.fs == FsKind::Ext4;
+        let inode = &mut s.world.inode;
+        let ok = match i {
+            0 => ext4,
+            1 => ext4 && !inode.journal_data,
+            6 => !inode.immutable,
+            // -a needs O_APPEND at open (may_open); +a without it is a real world.
+            _ => !inode.append_only || s.request.open.append,
+        };
+        if !ok || s.races.contains(&Race::MmapRedirty) {
+            return;
+        }
+        // The world is the inode at the write: the flag as it became after open.
+        *inode = inode.toggled(i);
+        s.races.push(Race::InodeFlagChangedAfterOpen(i));
+    }
+    if s.races.len() > crate::scenario::MAX_RACES || !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
 }
 
 /// The mount options and inode flags live sets up (tools/src/live/plan.rs): ext4 data=journal,

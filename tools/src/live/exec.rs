@@ -718,6 +718,8 @@ fn call_and_observe(
             }
         }
     }
+    // Flag changes after open and the i_rwsem holder (super::race); released after the call.
+    let mut race = super::race::arm(plan, fd, path)?;
     // SAFETY: lseek on our fd.
     if unsafe { libc::lseek(fd, c.pos as i64, libc::SEEK_SET) } < 0 {
         return Err(format!("lseek: {}", std::io::Error::last_os_error()));
@@ -819,6 +821,7 @@ fn call_and_observe(
     if let Some((h, ())) = writer {
         let _ = h.join();
     }
+    race.after_call()?;
     // SAFETY: gettid has no arguments.
     let tid = unsafe { libc::gettid() };
     let events: Vec<TraceEvent> = tracer

@@ -14,6 +14,7 @@ pub mod exec;
 pub mod fault;
 pub mod fiemap;
 pub mod plan;
+pub mod race;
 pub mod repro;
 pub mod scratch;
 pub mod tracefs;

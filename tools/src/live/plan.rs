@@ -145,6 +145,8 @@ pub struct Call {
     /// Submitted with io_submit (IOCB_CMD_PWRITEV / PREADV at `pos`, RWF flags in
     /// `aio_rw_flags`) and reaped with io_getevents, instead of pwritev2 at the file position.
     pub aio: bool,
+    /// Flag changes and a lock holder between open and the call ([`super::race`]).
+    pub after_open: super::race::AfterOpen,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,6 +191,10 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let r = &s.request;
     if s.fs == FsKind::Bdev {
         return plan_bdev(s, disk);
+    }
+    // Races after open (flag changes, a lock holder): the world at open, then super::race.
+    if let Some((open, after)) = super::race::split(s)? {
+        return super::race::plan_after_open(s, &open, after, |o| plan_on(o, disk));
     }
     if w.blkbits != 10 && w.blkbits != 12 {
         return unsup("block size other than 1024 or 4096");
@@ -306,7 +312,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         match race {
             Race::FcntlToggleDirect => toggles += 1,
             Race::MmapRedirty => mmap_writer = true,
-            _ => return unsup("race other than fcntl toggle or mmap writer"),
+            _ => return unsup("race after open not split off (super::race)"),
         }
     }
     let bs = 1u64 << w.blkbits;
@@ -677,6 +683,7 @@ fn call_of(
         rlimit_fsize,
         mmap_writer,
         aio: r.aio,
+        after_open: Default::default(),
     })
 }
 

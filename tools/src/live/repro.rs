@@ -491,7 +491,7 @@ pub fn lacks(s: &Scenario, why: &str) -> String {
         w if w.contains("bigalloc") => "an ext4 filesystem made with bigalloc: give a scratch file or device with --device PATH --destroy-data (repro makes it), or write the C program with -o and run it on one made with mkfs.ext4 -O bigalloc -C CLUSTER",
         w if w.contains("injected faults") => "an errno injected at a kernel call site (the model injects it; a real kernel needs fault injection such as fail_function set up by hand)",
         w if w.contains("raw block device") => "a block device of its own (the scenario writes the device, not a file)",
-        w if w.contains("race") => "a reproducible race (only the fcntl toggle and the mmap writer are reproduced)",
+        w if w.contains("race") => "a reproducible race (reproduced: the fcntl toggle, the mmap writer, chattr +e/-e/+j/+i/+a/-a after open, and i_rwsem held by a userfaultfd-blocked writer for RWF_NOWAIT calls)",
         _ => "",
     };
     if needs.is_empty() {
@@ -649,6 +649,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if c.aio {
         o.push_str(AIO_PRELUDE);
     }
+    if c.after_open.lock_holder {
+        o.push_str(super::race::C_DECLS);
+    }
     if bdev {
         let _ = writeln!(
             o,
@@ -771,6 +774,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             "\tfcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) ^ O_DIRECT); /* toggled after open */\n",
         );
     }
+    o.push_str(&super::race::c_after_open(&c.after_open));
     if dev.awu_max != 0 && s.request.rwf.atomic {
         // The outcome depends on the atomic write unit the filesystem offers: check it first.
         let _ = writeln!(
@@ -852,6 +856,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if c.mmap_writer {
         o.push_str("\tkill(w, SIGKILL);\n\twaitpid(w, NULL, 0);\n");
     }
+    o.push_str(&super::race::c_after_call(&c.after_open));
     let _ = writeln!(
         o,
         "\tprintf(\"{call}(pos {pos}, len {len}, rwf {rwf:#x}) = %zd\", ret);\n\tif (ret < 0)\n\t\tprintf(\" errno %d (%s)\", err, strerror(err));\n\telse\n\t\tprintf(\" (%s; file position now %lld, data expected at {wpos})\", (size_t)ret == {len} ? \"full\" : \"SHORT\", (long long)after);\n\tprintf(\"\\n\");",
@@ -878,6 +883,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             // An append-only file cannot be unlinked: clear the flag first.
             o.push_str("\t{\n\t\tint fl = 0;\n\t\tioctl(fd, 0x80086601UL, &fl);\n\t\tfl &= ~0x20;\n\t\tioctl(fd, 0x40086602UL, &fl);\n\t}\n");
         }
+        o.push_str(&super::race::c_cleanup(&c.after_open));
         o.push_str("\tclose(fd);\n\tunlink(path);\n\tunlink(donor);\n\treturn verdict_code;\n}\n");
     }
     Ok(o)

@@ -1,0 +1,547 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Races after open, built deterministically on the live kernel (docs/live.md, "Races after
+//! open"): [`Race::InodeFlagChangedAfterOpen`] and [`Race::LockContended`].
+//!
+//! * **An inode flag changed after open.** The world is set up with the flags the inode had at
+//!   open ([`Scenario::inode_at_open`]); right after the call's `open(2)` (and its fcntl toggle)
+//!   the flag is changed through the open file with `FS_IOC_SETFLAGS` (chattr): `+e`/`-e`
+//!   (ext4_ext_migrate / ext4_ind_migrate), `+j` (ext4_change_inode_journal_flag), `+i`,
+//!   `+a`/`-a`. Nothing races: the change is complete before the write starts, which is the
+//!   model's premise (the race list is the whole history between open and the write). Flags
+//!   that cannot be changed here are refused with the reason ([`flag_change`]).
+//! * **i_rwsem held by another task.** A second thread of ours makes a buffered `pwrite(2)` of
+//!   one byte at the file's EOF from a page registered with userfaultfd
+//!   (`UFFDIO_REGISTER_MODE_MISSING`). The kernel takes the inode lock first and faults the user
+//!   page in with the lock held (ext4: `ext4_buffered_write_iter` -> `inode_lock`, then
+//!   `generic_perform_write` -> `fault_in_iov_iter_readable` after a zero-byte atomic copy;
+//!   XFS: `xfs_file_buffered_write` -> `xfs_ilock_iocb_for_write(XFS_IOLOCK_EXCL)`, then
+//!   `iomap_write_iter` -> `fault_in_iov_iter_readable` before `iomap_write_begin`; read in
+//!   6.12.117, 7.2.12 and 7.3.4), so the fault blocks in `handle_userfault` while the lock is
+//!   held. The executor waits for the fault's `UFFD_EVENT_PAGEFAULT` message (deterministic: the
+//!   lock is held from then on), makes the scenario's call, checks the holder is still blocked,
+//!   then unmaps the page and wakes the fault: the retried fault finds no mapping, so the
+//!   holder's write fails with `-EFAULT` having copied nothing (checked). Its position is EOF,
+//!   so neither `xfs_file_write_zero_eof` nor ext4's `i_size_write` of a zero-byte write past
+//!   EOF touches the file; what it may leave is beyond EOF (a delalloc reservation the failed
+//!   write did not punch) or a clean page-cache folio over the EOF block, neither of which the
+//!   comparison reads. Only `RWF_NOWAIT` calls meet a trylock; a call without it would sleep on
+//!   the lock until the holder left, which the model treats as uncontended (only the NOWAIT
+//!   trylocks read the race): such scenarios are built without the holder.
+
+use super::plan::{Plan, Unsupported, FS_APPEND_FL, FS_EXTENT_FL, FS_JOURNAL_DATA_FL};
+use diofuzz::scenario::{FsKind, InodeFlags, Race, Scenario, INODE_FLAG_NAMES};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// include/uapi/linux/fs.h FS_IMMUTABLE_FL.
+pub const FS_IMMUTABLE_FL: u32 = 0x0000_0010;
+
+/// What happens between the call's open(2) and the call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AfterOpen {
+    /// chattr through the call's file: flags added ...
+    pub set: u32,
+    /// ... and removed (FS_IOC_GETFLAGS, FS_IOC_SETFLAGS).
+    pub clear: u32,
+    /// A second thread holds i_rwsem (blocked in a userfaultfd fault inside its buffered write)
+    /// while the call runs.
+    pub lock_holder: bool,
+}
+
+impl AfterOpen {
+    pub fn is_empty(&self) -> bool {
+        *self == AfterOpen::default()
+    }
+}
+
+fn flag(f: &InodeFlags, i: u8) -> bool {
+    let b = f.to_bits() & (1 << i) != 0;
+    // extents and nosec are stored inverted (scenario.rs InodeFlags::to_bits).
+    b != matches!(i, 0 | 8)
+}
+
+/// The chattr bits that turn flag `i` from `from` to `to` after open, or why that is not built.
+pub fn flag_change(s: &Scenario, i: u8, to: bool) -> Result<(u32, u32), Unsupported> {
+    let name = INODE_FLAG_NAMES[i as usize % INODE_FLAG_NAMES.len()];
+    let bits = |b: u32| Ok(if to { (b, 0) } else { (0, b) });
+    match (i, to) {
+        // ext4_ioctl_setflags -> ext4_ext_migrate (+e) / ext4_ind_migrate (-e); validity rule
+        // W9 keeps only the layouts they accept.
+        (0, _) if s.fs == FsKind::Ext4 => bits(FS_EXTENT_FL),
+        // ext4_change_inode_journal_flag; +j takes effect only on a nodelalloc mount
+        // (ext4_inode_journal_mode), which the plan then asks for.
+        (1, true) if s.fs == FsKind::Ext4 => bits(FS_JOURNAL_DATA_FL),
+        (1, false) if s.fs == FsKind::Ext4 && s.world.mount.data_journal => bits(FS_JOURNAL_DATA_FL),
+        (1, false) => Err("inode flag changed after open: chattr -j (the +j at open needs a nodelalloc mount, where an inode without +j is not the model's delalloc inode)".into()),
+        (6, true) => bits(FS_IMMUTABLE_FL),
+        (6, false) => Err("inode flag changed after open: immutable cleared (an immutable inode is only opened for reading: the read side is not modelled)".into()),
+        (7, _) => bits(FS_APPEND_FL),
+        (2, _) => Err("inode flag changed after open: inline data converted away (needs mkfs -O inline_data and an inline file at open: not built)".into()),
+        (4, _) => Err("inode flag changed after open: fs-verity enabled for a reader (read side not modelled; needs mkfs -O verity)".into()),
+        (8, _) => Err("inode flag changed after open: IS_NOSEC (the kernel sets S_NOSEC lazily, in file_remove_privs on a write that finds nothing to strip: no call after open sets or clears it before the write without writing)".into()),
+        (9, _) => Err("inode flag changed after open: swapfile (swapon/swapoff would give the host's memory manager a swap area: not done on a shared host)".into()),
+        (10, _) => Err("inode flag changed after open: unlinked (the read-back opens the file by name: not built)".into()),
+        (11, _) => Err("inode flag changed after open: i_disksize behind i_size (a transient ext4 writeback state)".into()),
+        (12, _) => Err("inode flag changed after open: XFS reflink flag (set by the first clone, cleared only when xfs_reflink_end_cow/unshare find no shared extent left: not built)".into()),
+        _ => Err(format!("inode flag changed after open: {name} (no such world: rule W9)")),
+    }
+}
+
+/// The scenario as it was at open: its flag races undone and LockContended dropped (the set-up
+/// builds this one), and what to do after the call's open to reach `s` at the write. None when
+/// `s` has neither race.
+pub fn split(s: &Scenario) -> Result<Option<(Scenario, AfterOpen)>, Unsupported> {
+    let flag_races = s
+        .races
+        .iter()
+        .any(|r| matches!(r, Race::InodeFlagChangedAfterOpen(_)));
+    let lock = s.has_race(Race::LockContended);
+    if !flag_races && !lock {
+        return Ok(None);
+    }
+    if s.fs == FsKind::Bdev {
+        return Err("race other than fcntl toggle on a block device".into());
+    }
+    let mut open = s.clone();
+    open.world.inode = s.inode_at_open();
+    open.races
+        .retain(|r| !matches!(r, Race::InodeFlagChangedAfterOpen(_) | Race::LockContended));
+    let mut after = AfterOpen {
+        lock_holder: lock && s.request.rwf.nowait,
+        ..Default::default()
+    };
+    for i in 0..INODE_FLAG_NAMES.len() as u8 {
+        let (from, to) = (flag(&open.world.inode, i), flag(&s.world.inode, i));
+        if from == to {
+            continue;
+        }
+        let (set, clear) = flag_change(s, i, to)?;
+        after.set |= set;
+        after.clear |= clear;
+    }
+    Ok(Some((open, after)))
+}
+
+/// The plan of a scenario with races after open: the plan of the world at open, then the
+/// after-open steps ([`split`]). `plan_at_open` is the ordinary planner.
+pub fn plan_after_open(
+    s: &Scenario,
+    open: &Scenario,
+    after: AfterOpen,
+    plan_at_open: impl FnOnce(&Scenario) -> Result<Plan, Unsupported>,
+) -> Result<Plan, Unsupported> {
+    let mut p = plan_at_open(open)?;
+    if after.set & FS_APPEND_FL != 0 && p.call.mmap_writer {
+        return Err("mmap writer on an append-only inode (do_mmap refuses a shared writable mapping: EACCES)".into());
+    }
+    if after.set & FS_JOURNAL_DATA_FL != 0 && !s.world.mount.data_journal {
+        // The flag takes effect only without delalloc (ext4_inode_journal_mode).
+        p.key.nodelalloc = true;
+    }
+    p.call.after_open = after;
+    Ok(p)
+}
+
+/// Run after the call's open: the flag changes and the lock holder. The guard ends the holder
+/// ([`Armed::after_call`], or on drop) and clears the flags it set that would stop the file from
+/// being removed (+i, +a).
+pub struct Armed {
+    /// A duplicate of the call's descriptor (closed before the read-back) for the clean-up.
+    cleanup: Option<(OwnedFd, u32)>,
+    holder: Option<Holder>,
+}
+
+/// chattr through `fd`; an EPERM for +j is "not possible here" (exec::set_inode_flags).
+pub fn arm(plan: &Plan, fd: i32, path: &std::path::Path) -> Result<Armed, String> {
+    let a = &plan.call.after_open;
+    let mut armed = Armed {
+        cleanup: None,
+        holder: None,
+    };
+    if a.set | a.clear != 0 {
+        let clear = a.set & (FS_IMMUTABLE_FL | FS_APPEND_FL);
+        if clear != 0 {
+            // SAFETY: dup of the caller's open descriptor.
+            let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+            if d < 0 {
+                return Err(os_err("dup"));
+            }
+            // SAFETY: a new fd of ours.
+            armed.cleanup = Some((unsafe { OwnedFd::from_raw_fd(d) }, clear));
+        }
+        super::exec::set_inode_flags(fd, a.set, a.clear)?;
+    }
+    if a.lock_holder {
+        armed.holder = Some(Holder::start(path)?);
+    }
+    Ok(armed)
+}
+
+impl Armed {
+    /// Right after the call: the holder must still be blocked (it held the lock throughout the
+    /// call); then it is released and must have written nothing.
+    pub fn after_call(&mut self) -> Result<(), String> {
+        match self.holder.take() {
+            None => Ok(()),
+            Some(h) => {
+                let still = !h.thread.as_ref().is_some_and(|t| t.is_finished());
+                let ret = h.release()?;
+                if !still {
+                    return Err(format!(
+                        "the lock holder's write returned ({ret}) before the call ended: i_rwsem was not held throughout"
+                    ));
+                }
+                if ret != -(libc::EFAULT as i64) {
+                    return Err(format!(
+                        "the lock holder's write returned {ret}, not -EFAULT: it may have changed the file"
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        if let Some(h) = self.holder.take() {
+            let _ = h.release();
+        }
+        if let Some((fd, clear)) = self.cleanup.take() {
+            let _ = super::exec::set_inode_flags(fd.as_raw_fd(), 0, clear);
+        }
+    }
+}
+
+// include/uapi/linux/userfaultfd.h (ioctl numbers: _IOWR/_IOR/_IO of type 0xAA).
+const UFFD_API: u64 = 0xAA;
+const UFFDIO_API: libc::c_ulong = 0xC018_AA3F;
+const UFFDIO_REGISTER: libc::c_ulong = 0xC020_AA00;
+const UFFDIO_WAKE: libc::c_ulong = 0x8010_AA02;
+const UFFDIO_REGISTER_MODE_MISSING: u64 = 1;
+const UFFD_EVENT_PAGEFAULT: u8 = 0x12;
+/// include/uapi/linux/userfaultfd.h USERFAULTFD_IOC_NEW (/dev/userfaultfd, 6.1+).
+const USERFAULTFD_IOC_NEW: libc::c_ulong = 0xAA00;
+const PAGE: usize = 4096;
+
+/// The thread that holds i_rwsem: blocked in the userfaultfd fault of its buffered write.
+struct Holder {
+    uffd: Option<OwnedFd>,
+    page: usize,
+    thread: Option<std::thread::JoinHandle<i64>>,
+}
+
+fn os_err(what: &str) -> String {
+    format!("{what}: {}", std::io::Error::last_os_error())
+}
+
+/// A userfaultfd that also handles faults taken in the kernel (no UFFD_USER_MODE_ONLY: needs
+/// CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1).
+fn new_uffd() -> Result<OwnedFd, String> {
+    let flags = libc::O_CLOEXEC | libc::O_NONBLOCK;
+    // SAFETY: plain system call.
+    let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, flags) } as i32;
+    if fd >= 0 {
+        // SAFETY: a new fd of ours.
+        return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    let first = std::io::Error::last_os_error();
+    // The device node (when the system call is filtered).
+    let dev = c"/dev/userfaultfd";
+    // SAFETY: open with a valid C string.
+    let d = unsafe { libc::open(dev.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if d >= 0 {
+        // SAFETY: our fd.
+        let d = unsafe { OwnedFd::from_raw_fd(d) };
+        // SAFETY: the ioctl takes the flags by value.
+        let fd = unsafe { libc::ioctl(d.as_raw_fd(), USERFAULTFD_IOC_NEW as _, flags) };
+        if fd >= 0 {
+            // SAFETY: a new fd of ours.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+    Err(format!(
+        "{}: userfaultfd for kernel faults: {first}",
+        super::exec::UNAVAILABLE
+    ))
+}
+
+impl Holder {
+    fn start(path: &std::path::Path) -> Result<Holder, String> {
+        let uffd = new_uffd()?;
+        let mut api = [UFFD_API, 0u64, 0u64];
+        // SAFETY: struct uffdio_api is three u64.
+        if unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_API as _, api.as_mut_ptr()) } != 0 {
+            return Err(os_err("UFFDIO_API"));
+        }
+        // SAFETY: a fresh anonymous private page.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(os_err("mmap"));
+        }
+        let mut h = Holder {
+            uffd: Some(uffd),
+            page: p as usize,
+            thread: None,
+        };
+        let mut reg = [h.page as u64, PAGE as u64, UFFDIO_REGISTER_MODE_MISSING, 0];
+        let ufd = h.uffd.as_ref().map_or(-1, |f| f.as_raw_fd());
+        // SAFETY: struct uffdio_register is four u64.
+        if unsafe { libc::ioctl(ufd, UFFDIO_REGISTER as _, reg.as_mut_ptr()) } != 0 {
+            return Err(os_err("UFFDIO_REGISTER"));
+        }
+        // Another open file of the same inode (another task's write), buffered, at EOF.
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("open for the lock holder: {e}"))?;
+        let eof = f
+            .metadata()
+            .map_err(|e| format!("stat for the lock holder: {e}"))?
+            .len();
+        let page = h.page;
+        h.thread = Some(std::thread::spawn(move || {
+            // SAFETY: one byte of our registered page; the fault blocks until released.
+            let r =
+                unsafe { libc::pwrite(f.as_raw_fd(), page as *const libc::c_void, 1, eof as i64) };
+            if r < 0 {
+                -(std::io::Error::last_os_error().raw_os_error().unwrap_or(0) as i64)
+            } else {
+                r as i64
+            }
+        }));
+        // Wait for the fault: from then on the holder is inside the write, lock held.
+        let mut pfd = libc::pollfd {
+            fd: ufd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, 5000) };
+        if n != 1 {
+            return Err(
+                "the lock holder's write never faulted on its userfaultfd page (5 s)".into(),
+            );
+        }
+        let mut msg = [0u8; 32];
+        // SAFETY: struct uffd_msg is 32 bytes.
+        let r = unsafe { libc::read(ufd, msg.as_mut_ptr() as *mut libc::c_void, 32) };
+        let addr = u64::from_ne_bytes(msg[16..24].try_into().unwrap_or([0; 8])) as usize;
+        if r != 32 || msg[0] != UFFD_EVENT_PAGEFAULT || addr & !(PAGE - 1) != h.page {
+            return Err(format!(
+                "unexpected userfaultfd message (read {r}, event {:#x}, address {addr:#x})",
+                msg[0]
+            ));
+        }
+        Ok(h)
+    }
+
+    /// Unmap the page, wake the fault and join: the retried fault finds no mapping, so the write
+    /// copies nothing and returns -EFAULT (the holder's result).
+    fn release(mut self) -> Result<i64, String> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<i64, String> {
+        let Some(t) = self.thread.take() else {
+            return Ok(0);
+        };
+        // SAFETY: our page; the faulting thread dropped mmap_lock while it waits.
+        let unmapped = unsafe { libc::munmap(self.page as *mut libc::c_void, PAGE) } == 0;
+        if let Some(u) = self.uffd.take() {
+            let mut range = [self.page as u64, PAGE as u64];
+            // SAFETY: struct uffdio_range is two u64.
+            unsafe { libc::ioctl(u.as_raw_fd(), UFFDIO_WAKE as _, range.as_mut_ptr()) };
+            drop(u);
+        }
+        let ret = t
+            .join()
+            .map_err(|_| "lock holder thread panicked".to_string())?;
+        if !unmapped {
+            return Err(os_err("munmap of the lock holder's page"));
+        }
+        Ok(ret)
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// The C reproducer's part: declarations before main.
+pub const C_DECLS: &str = "#include <poll.h>\n#include <pthread.h>\n#include <linux/userfaultfd.h>\n\
+/* The lock holder: a buffered write of one byte at EOF from a userfaultfd page; it blocks in the\n * fault with i_rwsem held until the page is unmapped and the fault woken (then -EFAULT). */\n\
+static int hold_fd = -1;\nstatic unsigned char *hold_page;\nstatic off_t hold_pos;\nstatic long long hold_ret;\n\
+static void *holder(void *a)\n{\n\t(void)a;\n\tssize_t r = pwrite(hold_fd, hold_page, 1, hold_pos);\n\thold_ret = r < 0 ? -errno : r;\n\treturn 0;\n}\n";
+
+/// The C reproducer's statements after the call's open (the file descriptor `cfd`).
+pub fn c_after_open(a: &AfterOpen) -> String {
+    let mut o = String::new();
+    if a.set | a.clear != 0 {
+        o.push_str(&format!(
+            "\t{{\n\t\tint fl = 0; /* chattr after open: FS_IOC_GETFLAGS, FS_IOC_SETFLAGS */\n\t\tif (ioctl(cfd, 0x80086601UL, &fl))\n\t\t\tdie(\"FS_IOC_GETFLAGS\");\n\t\tfl = (fl | {:#x}) & ~{:#x};\n\t\tif (ioctl(cfd, 0x40086602UL, &fl)) {{\n\t\t\tprintf(\"COULD NOT RUN: FS_IOC_SETFLAGS after open: %s\\n\", strerror(errno));\n\t\t\treturn 2;\n\t\t}}\n\t}}\n",
+            a.set, a.clear
+        ));
+    }
+    if a.lock_holder {
+        o.push_str("\tint uffd = syscall(SYS_userfaultfd, O_CLOEXEC);\n\tstruct uffdio_api api = { .api = UFFD_API };\n\tif (uffd < 0 || ioctl(uffd, UFFDIO_API, &api)) {\n\t\tprintf(\"COULD NOT RUN: userfaultfd: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}\n\thold_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);\n\tstruct uffdio_register reg = { .range = { (unsigned long)hold_page, 4096 }, .mode = UFFDIO_REGISTER_MODE_MISSING };\n\tif (ioctl(uffd, UFFDIO_REGISTER, &reg))\n\t\tdie(\"UFFDIO_REGISTER\");\n\thold_fd = open(path, O_WRONLY);\n\tstruct stat hst;\n\tif (hold_fd < 0 || fstat(hold_fd, &hst))\n\t\tdie(\"open for the lock holder\");\n\thold_pos = hst.st_size;\n\tpthread_t hth;\n\tpthread_create(&hth, NULL, holder, NULL);\n\tstruct pollfd hpf = { uffd, POLLIN, 0 };\n\tstruct uffd_msg hmsg;\n\tif (poll(&hpf, 1, 5000) != 1 || read(uffd, &hmsg, sizeof(hmsg)) != sizeof(hmsg) || hmsg.event != UFFD_EVENT_PAGEFAULT) {\n\t\tprintf(\"COULD NOT RUN: the lock holder's write did not fault\\n\");\n\t\treturn 2;\n\t}\n\tprintf(\"lock holder: a write of 1 byte at EOF %lld is blocked in its page fault, i_rwsem held\\n\", (long long)hold_pos);\n");
+    }
+    o
+}
+
+/// The C reproducer's statements right after the call: release the holder.
+pub fn c_after_call(a: &AfterOpen) -> String {
+    if !a.lock_holder {
+        return String::new();
+    }
+    "\t{\n\t\tstruct uffdio_range rg = { (unsigned long)hold_page, 4096 };\n\t\tmunmap(hold_page, 4096);\n\t\tioctl(uffd, UFFDIO_WAKE, &rg);\n\t\tclose(uffd);\n\t\tpthread_join(hth, NULL);\n\t\tclose(hold_fd);\n\t\tprintf(\"after the call the lock holder was released: its write returned %lld (-EFAULT expected: nothing written)\\n\", hold_ret);\n\t}\n".into()
+}
+
+/// The C reproducer's clean-up before the file is unlinked (set-up descriptor `fd`).
+pub fn c_cleanup(a: &AfterOpen) -> String {
+    let m = a.set & (FS_IMMUTABLE_FL | FS_APPEND_FL);
+    if m == 0 {
+        return String::new();
+    }
+    format!("\t{{\n\t\tint fl = 0; /* +i/+a set after open: cleared so that the file can be removed */\n\t\tioctl(fd, 0x80086601UL, &fl);\n\t\tfl &= ~{m:#x};\n\t\tioctl(fd, 0x40086602UL, &fl);\n\t}}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::plan;
+    use super::*;
+    use diofuzz::scenario::{Extent, PageState, Rwf};
+
+    fn ext4() -> Scenario {
+        let mut s = Scenario::default();
+        s.fs = FsKind::Ext4;
+        s.world.i_size = 8192;
+        s.world.blocks = vec![Default::default(); 2];
+        s.world.blocks[0].kind = Extent::Written;
+        s.request.len = 4096;
+        s
+    }
+
+    #[test]
+    fn immutable_after_open_is_chattr_i_on_the_open_file() {
+        let mut s = ext4();
+        s.world.inode.immutable = true;
+        s.races = vec![Race::InodeFlagChangedAfterOpen(6)];
+        let p = plan(&s).unwrap();
+        assert_eq!(p.call.after_open.set, FS_IMMUTABLE_FL);
+        assert!(!p.call.after_open.lock_holder);
+        // The set-up builds the inode as it was at open: no +i step before open.
+        assert!(!p.steps.iter().any(|st| matches!(st,
+            super::super::plan::Step::SetInodeFlags { set, .. } if set & FS_IMMUTABLE_FL != 0)));
+    }
+
+    #[test]
+    fn extents_and_journal_and_append_transitions() {
+        // -e after open: the file is extent-mapped at open.
+        let mut s = ext4();
+        s.world.inode.extents = false;
+        s.races = vec![Race::InodeFlagChangedAfterOpen(0)];
+        let p = plan(&s).unwrap();
+        assert_eq!(
+            (p.call.after_open.set, p.call.after_open.clear),
+            (0, FS_EXTENT_FL)
+        );
+        assert!(!p
+            .steps
+            .iter()
+            .any(|st| matches!(st, super::super::plan::Step::SetInodeFlags { .. })));
+        // +e after open: block-mapped at open (chattr -e in the set-up).
+        let mut s = ext4();
+        s.races = vec![Race::InodeFlagChangedAfterOpen(0)];
+        let p = plan(&s).unwrap();
+        assert_eq!(
+            (p.call.after_open.set, p.call.after_open.clear),
+            (FS_EXTENT_FL, 0)
+        );
+        assert!(p.steps.iter().any(|st| matches!(st,
+            super::super::plan::Step::SetInodeFlags { clear, .. } if *clear == FS_EXTENT_FL)));
+        // +j after open: a nodelalloc mount so that the flag takes effect.
+        let mut s = ext4();
+        s.world.inode.journal_data = true;
+        s.races = vec![Race::InodeFlagChangedAfterOpen(1)];
+        let p = plan(&s).unwrap();
+        assert_eq!(p.call.after_open.set, FS_JOURNAL_DATA_FL);
+        assert!(p.key.nodelalloc);
+        // -j after open on a delalloc mount: refused with the reason.
+        let mut s = ext4();
+        s.races = vec![Race::InodeFlagChangedAfterOpen(1)];
+        assert!(plan(&s).unwrap_err().contains("chattr -j"));
+        // -a after open: +a in the set-up (O_APPEND), cleared after open.
+        let mut s = ext4();
+        s.request.open.append = true;
+        s.races = vec![Race::InodeFlagChangedAfterOpen(7)];
+        let p = plan(&s).unwrap();
+        assert_eq!(p.call.after_open.clear, FS_APPEND_FL);
+        assert!(p.steps.iter().any(|st| matches!(st,
+            super::super::plan::Step::SetInodeFlags { set, .. } if *set == FS_APPEND_FL)));
+    }
+
+    #[test]
+    fn unbuildable_flags_say_why() {
+        for (i, word) in [
+            (8u8, "S_NOSEC"),
+            (9, "swap"),
+            (10, "unlinked"),
+            (12, "reflink"),
+        ] {
+            let mut s = ext4();
+            if i == 12 {
+                s.fs = FsKind::Xfs;
+            }
+            s.world.inode = s.world.inode.toggled(i);
+            s.races = vec![Race::InodeFlagChangedAfterOpen(i)];
+            let e = plan(&s).unwrap_err();
+            assert!(e.contains(word), "{i}: {e}");
+        }
+    }
+
+    #[test]
+    fn lock_holder_only_for_nowait() {
+        let mut s = ext4();
+        s.races = vec![Race::LockContended];
+        let p = plan(&s).unwrap();
+        assert!(
+            p.call.after_open.is_empty(),
+            "a sleeping lock waits: uncontended"
+        );
+        s.request.rwf = Rwf {
+            nowait: true,
+            ..Default::default()
+        };
+        let p = plan(&s).unwrap();
+        assert!(p.call.after_open.lock_holder);
+        let c = c_after_open(&p.call.after_open);
+        assert!(c.contains("UFFDIO_REGISTER_MODE_MISSING"));
+        assert!(c_after_call(&p.call.after_open).contains("UFFDIO_WAKE"));
+        // Not with the mmap writer on an inode made append-only after open.
+        let mut s = ext4();
+        s.world.pages = vec![PageState::Clean];
+        s.request.open.append = true;
+        s.world.inode.append_only = true;
+        s.races = vec![Race::InodeFlagChangedAfterOpen(7), Race::MmapRedirty];
+        assert!(plan(&s).unwrap_err().contains("mmap writer"));
+    }
+
+    #[test]
+    fn block_devices_refuse_them() {
+        let mut s = ext4();
+        s.fs = FsKind::Bdev;
+        s.races = vec![Race::LockContended];
+        assert!(split(&s).is_err());
+    }
+}
