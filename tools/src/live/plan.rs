@@ -872,18 +872,31 @@ mod tests {
                         matches!(st, Step::SetInodeFlags { set, clear } if (set | clear) & bit != 0)
                     })
                 };
-                assert_eq!(flags(FS_JOURNAL_DATA_FL), w.inode.journal_data);
+                // The set-up builds the inode as it was at open; flags changed after open are
+                // chattr'd through the open file (super::race).
+                let o = s.inode_at_open();
+                assert_eq!(flags(FS_JOURNAL_DATA_FL), o.journal_data);
                 assert_eq!(
                     p.key.mount_data().is_some(),
                     w.mount.data_journal || w.inode.journal_data
                 );
-                assert_eq!(
-                    flags(FS_EXTENT_FL),
-                    !w.inode.extents && w.mount.extents_feature
-                );
-                assert_eq!(flags(FS_APPEND_FL), w.inode.append_only);
-                if w.inode.append_only {
+                assert_eq!(flags(FS_EXTENT_FL), !o.extents && w.mount.extents_feature);
+                assert_eq!(flags(FS_APPEND_FL), o.append_only);
+                if o.append_only {
                     assert!(after_times(p.steps.last().unwrap()));
+                }
+                let a = &p.call.after_open;
+                for (bit, at_open, now) in [
+                    (FS_JOURNAL_DATA_FL, o.journal_data, w.inode.journal_data),
+                    (FS_EXTENT_FL, o.extents, w.inode.extents),
+                    (FS_APPEND_FL, o.append_only, w.inode.append_only),
+                    (
+                        super::super::race::FS_IMMUTABLE_FL,
+                        o.immutable,
+                        w.inode.immutable,
+                    ),
+                ] {
+                    assert_eq!((a.set | a.clear) & bit != 0, at_open != now, "{i}");
                 }
                 assert_eq!(p.call.aio, s.request.aio);
                 dj += w.mount.data_journal as u32;

@@ -537,6 +537,38 @@ mod tests {
         assert!(plan(&s).unwrap_err().contains("mmap writer"));
     }
 
+    /// The generator draws every race live builds, and live builds each one it draws.
+    #[test]
+    fn generated_races_are_built() {
+        use diofuzz::generators::random::generate;
+        let (mut held, mut waits, mut flags) = (0, 0, [0u32; 13]);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..2000 {
+                let s = generate(11, i, fs);
+                let p = plan(&s).unwrap_or_else(|e| panic!("{i}: {e}"));
+                if s.has_race(Race::LockContended) {
+                    assert_eq!(p.call.after_open.lock_holder, s.request.rwf.nowait);
+                    held += s.request.rwf.nowait as u32;
+                    waits += !s.request.rwf.nowait as u32;
+                }
+                for r in &s.races {
+                    if let Race::InodeFlagChangedAfterOpen(f) = r {
+                        flags[*f as usize] += 1;
+                        assert!(!p.call.after_open.is_empty(), "{i}");
+                    }
+                }
+            }
+        }
+        assert!(held > 100 && waits > 20, "{held} {waits}");
+        for f in [0, 1, 6, 7] {
+            assert!(flags[f] > 10, "{f}: {flags:?}");
+        }
+        assert_eq!(
+            flags.iter().sum::<u32>(),
+            flags[0] + flags[1] + flags[6] + flags[7]
+        );
+    }
+
     #[test]
     fn block_devices_refuse_them() {
         let mut s = ext4();
