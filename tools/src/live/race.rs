@@ -423,8 +423,10 @@ mod tests {
     use diofuzz::scenario::{Extent, PageState, Rwf};
 
     fn ext4() -> Scenario {
-        let mut s = Scenario::default();
-        s.fs = FsKind::Ext4;
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
         s.world.i_size = 8192;
         s.world.blocks = vec![Default::default(); 2];
         s.world.blocks[0].kind = Extent::Written;
