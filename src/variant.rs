@@ -118,6 +118,14 @@ variant_switches! {
     #[commit = "6.14 (release)"]
     /// 6.14 (release): RWF_DONTCACHE is a known flag (before: an unknown bit, -EOPNOTSUPP).
     pub rwf_dontcache_known: bool,
+    #[commit = "6.14 (release)"]
+    /// 6.14 (release), "filemap: move prefaulting out of hot write path": generic_perform_write
+    /// calls ->write_begin and ->write_end (after a zero-byte atomic copy) before it faults the
+    /// user buffer in; ext4's write_end (ext4_da_do_write_end, ext4_write_end) then sets i_size
+    /// to pos for a write past EOF that copied nothing, and the write returns -EFAULT. Read in
+    /// 6.12.117 (fault-in first) and 7.2.12, 7.3.4; found by `live` on 6.18.44, also in the lab on
+    /// 6.16.12 and 7.3.4 (docs/live-bench.md, session 5). XFS faults in before iomap_write_begin.
+    pub write_begin_before_prefault: bool,
 
     // ---- iomap (fs/iomap/iter.c, fs/iomap/direct-io.c)
     #[commit = "bc264fea0f6f"]
@@ -296,6 +304,7 @@ const V6_12: Variant = Variant {
     about: "v6.12 as released: no ext4/XFS atomic writes; ext4_iomap_end -ENOTBLK for WRITE|DIRECT with nothing written",
     atomic_valid_checks_direct: false,
     rwf_dontcache_known: false,
+    write_begin_before_prefault: false,
     iter_protocol: IterProtocol::Processed,
     invalidate_atomic_eagain: false,
     atomic_len: AtomicLenRule::None,
@@ -387,6 +396,7 @@ const V6_14: Variant = Variant {
     kernel: "6.14",
     about: "6.14: as 6.13 for ext4/iomap; RWF_DONTCACHE known",
     rwf_dontcache_known: true,
+    write_begin_before_prefault: true,
     xfs_atomic: XfsAtomic::OneBlock,
     ..V6_13
 };

@@ -151,6 +151,16 @@ pub fn generic_perform_write(
         }
         let copied = chunk.min(iter.faultable());
         if copied == 0 {
+            // 6.14+ (switch write_begin_before_prefault): ->write_begin and ->write_end ran
+            // before the fault-in failed; ext4's write_end set i_size to pos + 0
+            // (ext4_da_do_write_end, ext4_write_end). Only the first chunk can start past EOF.
+            if cx.v.write_begin_before_prefault
+                && cx.fs == crate::scenario::FsKind::Ext4
+                && pos > cx.inode.i_size
+            {
+                cx.decide("ext4 write_end with nothing copied past EOF: i_size = pos");
+                cx.inode.i_size = pos;
+            }
             status = -EFAULT;
             break;
         }
