@@ -66,9 +66,7 @@ pub fn scsi_sense(errno: i64) -> Option<(u8, u8, u8)> {
 /// and driver byte 0, status 0x2 (CHECK CONDITION), the sense of [`scsi_sense`].
 pub fn scsi_rule(opcode: u8, errno: i64) -> Option<String> {
     let (k, a, q) = scsi_sense(errno)?;
-    Some(format!(
-        "2 -1 {opcode:#x} 0x0 0x0 0x2 {k:#x} {a:#x} {q:#x}"
-    ))
+    Some(format!("2 -1 {opcode:#x} 0x0 0x0 0x2 {k:#x} {a:#x} {q:#x}"))
 }
 
 /// The errno of the scenario's `bio_endio` faults: they must all have the same one (a device rule

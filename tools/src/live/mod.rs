@@ -16,6 +16,7 @@ pub mod fault;
 pub mod fiemap;
 pub mod plan;
 pub mod repro;
+pub mod repro_fault;
 pub mod scratch;
 pub mod tracefs;
 

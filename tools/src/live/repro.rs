@@ -468,7 +468,9 @@ fn device_free(s: &Scenario) -> Scenario {
 /// (the device's atomic units are the device's, as for a file).
 fn repro_plan(s: &Scenario) -> Result<super::plan::Plan, String> {
     let t = device_free(s);
-    if s.fs == FsKind::Bdev {
+    if !s.faults.is_empty() {
+        super::fault::plan_faulted(&t, None)
+    } else if s.fs == FsKind::Bdev {
         super::plan::plan_on(&t, None)
     } else {
         plan(&t)
@@ -538,7 +540,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     let p = repro_plan(s)?;
     let bdev = s.fs == FsKind::Bdev;
     let c = &p.call;
-    let x = diofuzz::model::run(s, v);
+    // A faulted scenario: the plugged completion order, as live compares (docs/lab.md).
+    let x = super::fault::model_run(s, v);
+    let fc = super::repro_fault::fault_c(s, &p, &x).map_err(|e| lacks(s, &e))?;
     let findings: Vec<String> = diofuzz::oracle::check(&x)
         .iter()
         .map(|f| format!("{} ({}): {}", f.property, f.property.title(), f.detail))
@@ -616,8 +620,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     }
     let _ = writeln!(
         o,
-        " * To see the path taken, enable iomap:iomap_dio_rw_begin, xfs:xfs_file_buffered_write,\n * xfs:xfs_iomap_atomic_write_cow, ext4:ext4_da_write_begin in tracefs while it runs.\n * Data letters per 512-byte sector: 0 zero, o old, d dirty-page data, n new,
- * s stale (free space is filled with 0x55 first), ? other.\n */"
+        "{} * To see the path taken, enable iomap:iomap_dio_rw_begin, xfs:xfs_file_buffered_write,\n * xfs:xfs_iomap_atomic_write_cow, ext4:ext4_da_write_begin in tracefs while it runs.\n * Data letters per 512-byte sector: 0 zero, o old, d dirty-page data, n new,
+ * s stale (free space is filled with 0x55 first), ? other.\n */",
+        fc.as_ref().map(|f| format!("{}\n", f.about)).unwrap_or_default()
     );
     let _ = writeln!(
         o,
@@ -643,6 +648,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         x.after.i_size,
     );
     o.push_str(VERDICT);
+    if let Some(f) = &fc {
+        o.push_str(&f.prelude);
+    }
     if p.cow.is_some() {
         o.push_str(COW_PRELUDE);
     }
@@ -756,6 +764,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str("\t{\n\t\tstruct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };\n\t\tfutimens(fd, ts);\n\t}\n");
         o.push_str(&late);
     }
+    if let Some(f) = &fc {
+        o.push_str(&f.arm);
+    }
     let flags = open_flags(c);
     let wpos = landing(&p);
     let _ = writeln!(
@@ -859,6 +870,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         len = c.len,
         rwf = c.rwf
     );
+    if let Some(f) = &fc {
+        o.push_str(&f.after);
+    }
     o.push_str(
         &"\tunsigned char stx[256] __attribute__((aligned(8)));\n\tmemset(stx, 0, sizeof(stx));\n\tif (syscall(SYS_statx, cfd, \"\", AT_EMPTY_PATH, STATX_SIZE_ | STATX_WRITE_ATOMIC_, stx) == 0) {\n\t\tuint64_t size, attr;\n\t\tuint32_t umin, umax;\n\t\tmemcpy(&attr, stx + 8, 8);\n\t\tmemcpy(&size, stx + 40, 8);\n\t\tmemcpy(&umin, stx + 168, 4);\n\t\tmemcpy(&umax, stx + 172, 4);\n{devsize}\t\tprintf(\"i_size %llu; STATX_WRITE_ATOMIC: %s [%u, %u]\\n\", (unsigned long long)size,\n\t\t       attr & STATX_ATTR_WRITE_ATOMIC_ ? \"supported\" : \"not supported\", umin, umax);\n\t\tclose(cfd);\n\t\tshow(path, size, 0);\n\t\tshow(path, size, 1);\n\t\tverdict_code = verdict(ret, err, after, size);\n\t} else {\n\t\tprintf(\"statx: %s\\nCOULD NOT RUN (statx)\\n\", strerror(errno));\n\t}\n"
             .replace(
@@ -870,6 +884,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
                 },
             ),
     );
+    if fc.is_some() {
+        o.push_str(super::repro_fault::FAULT_VERDICT);
+    }
     if bdev {
         // bdev_release (atexit) closes the device and removes a -p partition.
         o.push_str("\treturn verdict_code;\n}\n");
@@ -1232,6 +1249,9 @@ mod tests {
                 .unwrap(),
             )
             .unwrap(),
+            // Injected bio errors (live/repro_fault.rs): a file's and a device's.
+            super::super::repro_fault::tests::faulted(FsKind::Xfs),
+            super::super::repro_fault::tests::faulted(FsKind::Bdev),
         ]
         .iter()
         .enumerate()
