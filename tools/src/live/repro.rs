@@ -593,6 +593,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             "a block device with atomic writes (atomic_write_unit_min/max_bytes {}/{}; a loop device has none: an NVMe or SCSI disk, or a VM disk with atomic writes)",
             dev.awu_min, dev.awu_max
         )
+    } else if !s.faults.is_empty() {
+        "a null_blk device of configfs with badblocks_once 1 (the injected fault below)".to_string()
     } else {
         "loop device".to_string()
     };
