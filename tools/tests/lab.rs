@@ -193,17 +193,23 @@ fn fault_groups_fail_exactly_the_faulted_bio() {
             continue;
         }
         *seen.entry(group.clone()).or_insert(0) += 1;
-        // Every scenario carries a bio_endio -EIO fault; the kernel failed exactly that bio (the
-        // block trace saw one -EIO request at its first sector, of its length) and returned -EIO
-        // as the model does.
+        // Every scenario carries a bio_endio fault (-EIO on null_blk; -EIO or -ENOSPC on the
+        // atomic disk); the kernel failed exactly that bio (the block trace saw one request with
+        // that errno at its first sector, of its length) and returned it as the model does.
         assert_eq!(v["scenario"]["faults"][0]["site"], "bio_endio", "{v}");
+        let errno = v["scenario"]["faults"][0]["errno"].as_str().unwrap_or("");
+        if group == "bdev-fault" {
+            assert_eq!(errno, "EIO", "{v}");
+        } else {
+            assert!(errno == "EIO" || errno == "ENOSPC", "{v}");
+        }
         let note = v["note"].as_str().unwrap_or("");
         assert!(
-            note.contains("exactly the faulted bio failed, -EIO"),
+            note.contains(&format!("exactly the faulted bio failed, -{errno}")),
             "{group} {}: {note}",
             v["id"]
         );
-        assert_eq!(v["kernel"]["ret"], "-EIO", "{v}");
+        assert_eq!(v["kernel"]["ret"], format!("-{errno}"), "{v}");
         assert_eq!(v["verdict"], "agree", "{v}");
         if group == "bdev-disk-fault" {
             // The hardware atomic bio is the one that failed.

@@ -33,7 +33,8 @@
 //!   timeout case; a timed-out SCSI command goes through error handling and ends DID_TIME_OUT →
 //!   BLK_STS_IOERR). null_blk's `null_timeout_rq` sets it on a request the block layer timed out:
 //!   with `irqmode` 2 and `completion_nsec` above `queue/io_timeout` every request of the device
-//!   times out, not the nth bio. A real world (so no validity rule); not built.
+//!   times out, not the nth bio; mtip32xx and the s390 DASD/SCM drivers set it per request. A
+//!   real world (so no validity rule); not built.
 //! - -EAGAIN: only a REQ_NOWAIT bio (validity rule F2).
 //! - -EINVAL (BLK_STS_INVAL), -ENOMEM (BLK_STS_RESOURCE): no SCSI or null_blk completion gives
 //!   them; a loop device with direct I/O completes a request with `errno_to_blk_status` of its

@@ -491,6 +491,7 @@ pub fn lacks(s: &Scenario, why: &str) -> String {
         w if w.contains("mount option") => "a filesystem in the scenario's state (dax, shut down, emergency read-only, inline crypto, XFS always_cow); the scratch filesystems have data=journal and no-extents ext4, not these",
         w if w.contains("inode flag") => "inode flags the harness does not set (inline data, encryption, verity, dax, immutable, ...; it sets +j, -e and +a)",
         w if w.contains("bigalloc") => "an ext4 filesystem made with bigalloc: give a scratch file or device with --device PATH --destroy-data (repro makes it), or write the C program with -o and run it on one made with mkfs.ext4 -O bigalloc -C CLUSTER",
+        w if w.contains("injected faults") && super::fault::expressible(s).is_ok() => "a device that fails the faulted bio (a null_blk device with badblocks_once or the scsi_debug atomic disk; loop devices have none): run it in the lab with --run --kernel V, or write the program with -o and run it on a filesystem on such a device",
         w if w.contains("injected faults") => "an errno injected at a kernel call site (the model injects it; a real kernel needs fault injection such as fail_function set up by hand)",
         w if w.contains("raw block device") => "a block device of its own (the scenario writes the device, not a file)",
         w if w.contains("race") => "a reproducible race (only the fcntl toggle and the mmap writer are reproduced)",

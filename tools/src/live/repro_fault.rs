@@ -378,6 +378,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_host_run_says_where_it_can_run() {
+        // `repro --run` on the host (loop devices) cannot make the fault: it says where it can.
+        let s = bdev_faulted();
+        let why = super::super::plan::plan_on(&s, None).unwrap_err();
+        assert!(super::super::repro::lacks(&s, &why).contains("--run --kernel V"));
+        let mut t = s.clone();
+        t.faults[0].site = Site::GenericWriteSync;
+        assert!(super::super::repro::lacks(&t, &why).contains("fail_function"));
+    }
+
+    #[test]
     fn other_sites_are_refused() {
         let mut s = bdev_faulted();
         s.faults[0] = Fault {
