@@ -13,6 +13,7 @@ pub mod cow;
 pub mod exec;
 pub mod fault;
 pub mod fiemap;
+pub mod inode_kind;
 pub mod plan;
 pub mod repro;
 pub mod scratch;

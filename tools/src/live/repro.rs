@@ -569,13 +569,14 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             1u32 << (s.world.blkbits + s.world.cluster_bits)
         ),
         _ => format!(
-            "ext4: mkfs.ext4 -b {}{} IMAGE{}",
+            "ext4: mkfs.ext4 -b {}{}{} IMAGE{}",
             1u32 << s.world.blkbits,
             if p.key.no_extents {
                 " -O ^extent,^64bit"
             } else {
                 ""
             },
+            p.key.inode_kind.mkfs_text(s.world.blkbits),
             match p.key.mount_data() {
                 Some("data=journal") => ", mounted with -o data=journal",
                 Some(_) => ", mounted with -o nodelalloc (chattr +j takes effect only then)",
@@ -649,6 +650,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if c.aio {
         o.push_str(AIO_PRELUDE);
     }
+    let encrypted = p.key.inode_kind == super::inode_kind::InodeKind::Encrypted;
+    if encrypted {
+        o.push_str(super::inode_kind::C_PRELUDE);
+    }
     if bdev {
         let _ = writeln!(
             o,
@@ -665,6 +670,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     } else {
         o.push_str("\tconst char *dir = argc > 1 ? argv[1] : \".\";\n");
         o.push_str("\tprefill_stale(dir);\n");
+        if encrypted {
+            // The file is created in an encrypted directory (removed with the key at exit).
+            o.push_str("\tchar encname[64];\n\tsnprintf(encname, sizeof(encname), \"diofuzz-repro-enc-%d\", (int)getpid());\n\tdir = enc_setup(dir, encname);\n");
+        }
         o.push_str("\tchar path[4096], donor[4096];\n");
         o.push_str(
             "\tsnprintf(path, sizeof(path), \"%s/diofuzz-repro-%d\", dir, (int)getpid());\n",
@@ -724,6 +733,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             Step::SetCowExtsize(bytes) => {
                 let _ = writeln!(o, "\tset_cowextsize(fd, {bytes});");
             }
+            Step::ExpectInodeFlags(bits) => o.push_str(&super::inode_kind::c_expect_flags(*bits)),
             Step::SetInodeFlags { set, clear } => {
                 let _ = writeln!(
                     o,
