@@ -245,7 +245,10 @@ static unsigned long long bdev_size(int fd)
 		die("BLKGETSIZE64");
 	return n;
 }
+"#;
 
+/// Buffered zeroes (a block device's blocks without data, an inline inode's data).
+const WZERO: &str = r#"
 static void wzero(int fd, uint64_t off, uint64_t len)
 {
 	unsigned char *b = calloc(1, len);
@@ -650,6 +653,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if c.aio {
         o.push_str(AIO_PRELUDE);
     }
+    if p.steps.iter().any(|s| matches!(s, Step::WriteZero { .. })) {
+        o.push_str(WZERO);
+    }
     let encrypted = p.key.inode_kind == super::inode_kind::InodeKind::Encrypted;
     if encrypted {
         o.push_str(super::inode_kind::C_PRELUDE);
@@ -726,7 +732,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             Step::WriteDirty { off, len } => {
                 let _ = writeln!(o, "\twpat(fd, {off}, {len}, 0x22);");
             }
-            // Block-device plans only.
+            // Block-device plans and inline inodes.
             Step::WriteZero { off, len } => {
                 let _ = writeln!(o, "\twzero(fd, {off}, {len});");
             }
