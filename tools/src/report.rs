@@ -129,7 +129,9 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
             Step::SetCowExtsize(bytes) => cmds.push(format!("cowextsize {bytes}")),
             Step::SetInodeFlags { .. } => return Err("inode flags set with chattr".into()),
             Step::ExpectInodeFlags(_) => {
-                return Err("an inline-data or encrypted inode (needs its own mkfs features)".into())
+                return Err(
+                    "an inline-data or encrypted inode (needs its own mkfs features)".into(),
+                )
             }
         }
     }

@@ -320,9 +320,7 @@ fn run_steps(plan: &Plan, f: &fs::File, donor: &Path) -> Result<(), String> {
             )?,
             Step::SetCowExtsize(bytes) => super::cow::set_cowextsize(f.as_raw_fd(), *bytes)?,
             Step::SetInodeFlags { set, clear } => set_inode_flags(f.as_raw_fd(), *set, *clear)?,
-            Step::ExpectInodeFlags(bits) => {
-                super::inode_kind::expect_flags(f.as_raw_fd(), *bits)?
-            }
+            Step::ExpectInodeFlags(bits) => super::inode_kind::expect_flags(f.as_raw_fd(), *bits)?,
         }
     }
     Ok(())

@@ -138,7 +138,12 @@ pub fn adjust_steps(kind: InodeKind, i_size: u64, steps: &mut Vec<Step>) {
         }
     }
     if let Some(bit) = kind.flag() {
-        steps.push(Step::ExpectInodeFlags(bit));
+        // Before chattr +a, which stays last (super::plan::after_times).
+        let at = steps
+            .iter()
+            .position(super::plan::after_times)
+            .unwrap_or(steps.len());
+        steps.insert(at, Step::ExpectInodeFlags(bit));
     }
 }
 
@@ -443,10 +448,7 @@ mod tests {
         s.world.inode.encrypted = true;
         let p = plan(&s).unwrap();
         assert_eq!(p.key.inode_kind, InodeKind::Encrypted);
-        assert_eq!(
-            p.steps.last(),
-            Some(&Step::ExpectInodeFlags(FS_ENCRYPT_FL))
-        );
+        assert_eq!(p.steps.last(), Some(&Step::ExpectInodeFlags(FS_ENCRYPT_FL)));
         assert_eq!(InodeKind::Encrypted.mkfs_args(12), ["-O", "encrypt"]);
         // The plain world's steps are unchanged before the check.
         let mut plain = s.clone();

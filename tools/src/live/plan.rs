@@ -881,7 +881,11 @@ mod tests {
                 );
                 assert_eq!(
                     flags(FS_EXTENT_FL),
-                    !w.inode.extents && w.mount.extents_feature
+                    !w.inode.extents && !w.inode.inline_data && w.mount.extents_feature
+                );
+                assert_eq!(
+                    p.key.inode_kind,
+                    super::super::inode_kind::InodeKind::of(&s)
                 );
                 assert_eq!(flags(FS_APPEND_FL), w.inode.append_only);
                 if w.inode.append_only {
