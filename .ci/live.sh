@@ -31,4 +31,5 @@ echo "live: unit tests"
 cargo test -q --lib live:: || exit 1
 echo "live: integration tests (root, loop, tracefs, mkfs present)"
 cargo test -q --test live -- --nocapture || exit 1
+cargo test -q --test live_inode_kinds -- --nocapture || exit 1
 echo "live: OK"

@@ -234,6 +234,15 @@ variant_switches! {
     /// call kiocb_modified() instead of file_modified(), so an IOCB_NOWAIT write that must update
     /// the timestamps returns -EAGAIN before any I/O (as XFS always did). Read in 7.2.12 and 7.3.4.
     pub ext4_kiocb_modified: bool,
+    #[commit = "7.3 (release)"]
+    /// 7.3 (release): fscrypt does all file contents en/decryption through blk-crypto, with the
+    /// crypto API fallback (FS_ENCRYPTION selects BLK_INLINE_ENCRYPTION and its FALLBACK;
+    /// fs/crypto/inline_crypt.c became fs/crypto/block.c), so ext4_dio_alignment() returns the
+    /// fs block size for every encrypted inode: fscrypt_dio_supported() and the `-o inlinecrypt`
+    /// condition are gone (Documentation/filesystems/fscrypt.rst "Direct I/O support": "Before
+    /// Linux v7.3, the filesystem also needed to be mounted with -o inlinecrypt"). Read in
+    /// 6.12.117 and 7.2.12 (fscrypt_dio_supported) and 7.3.4 (gone); mainline id not found.
+    pub ext4_encrypted_dio_always: bool,
     #[commit = "e7fb9b71326f"]
     /// e7fb9b71326f (6.17): dax_iomap_rw rejects IOCB_ATOMIC with a WARN and -EIO.
     pub dax_rejects_atomic: bool,
@@ -332,6 +341,7 @@ const V6_12: Variant = Variant {
     ext4_eof_zero_in_write_checks: false,
     ext4_dio_needs_zeroing: false,
     ext4_kiocb_modified: false,
+    ext4_encrypted_dio_always: false,
     dax_rejects_atomic: false,
     ext4_atomic_hole_einval: false,
     xfs_atomic: XfsAtomic::None,
@@ -498,6 +508,7 @@ const V7_3: Variant = Variant {
     iomap_next: IomapNext::FsNext,
     ext4_dio_needs_zeroing: true,
     ext4_kiocb_modified: true,
+    ext4_encrypted_dio_always: true,
     bdev_get_pages_errno: true,
     bdev_dontcache: true,
     ..V7_2

@@ -5,7 +5,7 @@
 //! `plan`, tested in diofuzz-tools).
 
 use crate::scenario::{
-    BlockState, Extent, FsKind, PageState, Race, Rwf, Scenario, MAX_BLOCK_COUNT, SECTOR,
+    BlockState, Extent, FsKind, PageState, Race, Rwf, Scenario, MAX_BLOCK_COUNT, PAGE_SIZE, SECTOR,
 };
 
 /// SplitMix64: small, fast, and the same on every platform.
@@ -225,12 +225,58 @@ pub fn generate_on(
         s.request.aio = true;
     }
     mount_and_inode(&mut a, &mut s);
+    // Inline-data and encrypted ext4 inodes (tools/src/live/inode_kind.rs), from a stream of
+    // their own: every other field is what it was before they were generated.
+    let mut k = Rng::new(seed ^ index.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7) ^ 0x1D0 << 48);
+    k.next_u64();
+    inode_kind(&mut k, &mut s);
     // Races after open (tools/src/live/race.rs), from a stream of their own.
     let mut q =
         Rng::new(seed ^ index.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7) ^ 0x4ACE << 48 ^ fs as u64);
     q.next_u64();
     races_after_open(&mut q, &mut s);
     s
+}
+
+/// Make 8 % of ext4 scenarios (without bigalloc) an encrypted inode and 8 % an inline-data one
+/// (no blocks, at most an inode's worth of zeroes, a clean page at most: rule W6; the kernel
+/// clears an inline folio's dirty bit, ext4_write_inline_data_end). Left unchanged when the result
+/// would not be a valid world.
+fn inode_kind(k: &mut Rng, s: &mut Scenario) {
+    if s.fs != FsKind::Ext4 || s.world.cluster_bits != 0 {
+        return;
+    }
+    let before = s.clone();
+    let roll = k.below(100);
+    if roll < 8 {
+        s.world.inode.encrypted = true;
+    } else if roll < 16 {
+        let w = &mut s.world;
+        let bs = 1u64 << w.blkbits;
+        let max = crate::validity::max_inline(bs);
+        w.inode.inline_data = true;
+        w.inode.extents = false;
+        w.blocks.iter_mut().for_each(|b| *b = Default::default());
+        w.i_size = k.below(max / SECTOR + 1) * SECTOR;
+        if w.i_size < max && k.pct(25) {
+            w.i_size += 1;
+        }
+        let i_size = w.i_size;
+        for (p, st) in w.pages.iter_mut().enumerate() {
+            if *st != PageState::Clean || p as u64 * PAGE_SIZE >= i_size {
+                *st = PageState::None;
+            }
+        }
+        while w.pages.last() == Some(&PageState::None) {
+            w.pages.pop();
+        }
+        if w.pages.is_empty() {
+            s.races.retain(|r| *r != Race::MmapRedirty);
+        }
+    }
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
 }
 
 /// Races after open that live builds (tools/src/live/race.rs): i_rwsem held by another task
@@ -619,6 +665,29 @@ mod tests {
         assert!(atomic > 700, "{atomic} atomic of 2000");
         assert!(at_end > 200, "{at_end} reach past the device end");
         assert!(cached > 500, "{cached} with cached pages");
+    }
+
+    #[test]
+    fn inline_and_encrypted_inodes_are_drawn_as_valid_worlds() {
+        let (mut inline, mut enc) = (0, 0);
+        for i in 0..2000 {
+            let s = generate(7, i, FsKind::Ext4);
+            assert!(crate::validity::is_valid(&s), "{i}");
+            let f = s.world.inode;
+            if f.inline_data {
+                inline += 1;
+                assert!(!f.extents && !f.encrypted);
+                assert!(s.world.blocks.iter().all(|b| b.kind == Extent::Hole));
+                assert!(s.world.i_size <= crate::validity::max_inline(1 << s.world.blkbits));
+                assert!(s.world.pages.iter().all(|p| *p == PageState::Clean));
+            }
+            enc += f.encrypted as u32;
+            // Never on XFS.
+            let x = generate(7, i, FsKind::Xfs).world.inode;
+            assert!(!x.inline_data && !x.encrypted);
+        }
+        assert!((80..=250).contains(&inline), "{inline} inline of 2000");
+        assert!((80..=250).contains(&enc), "{enc} encrypted of 2000");
     }
 
     #[test]

@@ -153,6 +153,11 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
             Step::WriteZero { off, len } => cmds.push(format!("pwrite -S 0 {off} {len}")),
             Step::SetCowExtsize(bytes) => cmds.push(format!("cowextsize {bytes}")),
             Step::SetInodeFlags { .. } => return Err("inode flags set with chattr".into()),
+            Step::ExpectInodeFlags(_) => {
+                return Err(
+                    "an inline-data or encrypted inode (needs its own mkfs features)".into(),
+                )
+            }
         }
     }
     let _ = write!(setup, "$XFS_IO_PROG -f");

@@ -326,6 +326,7 @@ impl Modules {
             .iter()
             .chain(REQUIRED_MODULES.iter())
             .chain(FAULT_MODULES.iter())
+            .chain(crate::live::inode_kind::MODULES.iter())
             .map(|m| mod_name(m))
             .collect();
         let mut seen = BTreeSet::new();
@@ -553,7 +554,7 @@ R=/dev/ttyS1
 stty -F $R raw -echo 2>/dev/null
 say() { echo "$1" > $R; }
 say "{\"boot\":\"$(uname -r)\"}"
-for m in crc32c-cryptoapi crc32c_generic crc32c-intel libcrc32c loop ext4 xfs sd_mod; do
+for m in crc32c-cryptoapi crc32c_generic crc32c-intel libcrc32c loop ext4 xfs sd_mod xts cts; do
   modprobe $m 2>/dev/null
 done
 "#,

@@ -320,6 +320,7 @@ fn run_steps(plan: &Plan, f: &fs::File, donor: &Path) -> Result<(), String> {
             )?,
             Step::SetCowExtsize(bytes) => super::cow::set_cowextsize(f.as_raw_fd(), *bytes)?,
             Step::SetInodeFlags { set, clear } => set_inode_flags(f.as_raw_fd(), *set, *clear)?,
+            Step::ExpectInodeFlags(bits) => super::inode_kind::expect_flags(f.as_raw_fd(), *bits)?,
         }
     }
     Ok(())
@@ -602,6 +603,10 @@ pub fn execute_with(
     tracer: &Tracer,
     before: BeforeCall,
 ) -> Result<Observation, String> {
+    // An encrypted inode's file lives in an encrypted directory made for it (removed with its
+    // key when `sdir` drops, after the files).
+    let sdir = super::inode_kind::ScenarioDir::new(plan, dir, name)?;
+    let dir = sdir.path();
     let path = dir.join(format!("f-{name}"));
     let donor = dir.join(format!("d-{name}"));
     let seq: u32 = name.parse().unwrap_or(0);

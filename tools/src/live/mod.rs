@@ -14,6 +14,7 @@ pub mod cow;
 pub mod exec;
 pub mod fault;
 pub mod fiemap;
+pub mod inode_kind;
 pub mod plan;
 pub mod race;
 pub mod repro;

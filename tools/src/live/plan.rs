@@ -40,6 +40,8 @@ pub struct FsKey {
     /// the inode flag only without delalloc (measured: on a default mount, 7.3.4 writes a +j
     /// file with O_DIRECT as direct I/O).
     pub nodelalloc: bool,
+    /// ext4 only: made for inline-data or encrypted inodes ([`super::inode_kind`]).
+    pub inode_kind: super::inode_kind::InodeKind,
 }
 
 /// The atomic-capable disk a run may format (defined with the generator, which fits scenarios to it).
@@ -63,6 +65,7 @@ impl FsKey {
         ) + if self.data_journal { "-journal" } else { "" }
             + if self.no_extents { "-noextent" } else { "" }
             + if self.nodelalloc { "-nodelalloc" } else { "" }
+            + self.inode_kind.label()
     }
 
     /// The mount options (`mount -o`) of the scratch filesystem, if any besides the defaults.
@@ -106,6 +109,9 @@ pub enum Step {
     /// +j ([`FS_JOURNAL_DATA_FL`]) and -e ([`FS_EXTENT_FL`], ext4_ind_migrate on the empty file)
     /// first, +a ([`FS_APPEND_FL`]) after the rest of the set-up.
     SetInodeFlags { set: u32, clear: u32 },
+    /// FS_IOC_GETFLAGS must show these bits (the kernel built an inline-data or encrypted inode:
+    /// [`super::inode_kind`]); else the scenario is skipped.
+    ExpectInodeFlags(u32),
 }
 
 /// A step the executor and the C program run after setting the file's times (an append-only
@@ -259,8 +265,6 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     // append_only (+a) are set with FS_IOC_SETFLAGS; the others cannot be.
     let f = w.inode;
     let others = [
-        (f.inline_data, "inline data (needs mkfs -O inline_data and a file that fits in the inode)"),
-        (f.encrypted, "encrypted (needs fscrypt keys)"),
         (f.verity, "verity (a verity file cannot be opened for writing)"),
         (f.dax, "dax (needs a DAX-capable device)"),
         (f.immutable, "immutable (open for writing fails with EPERM; only a flag changed after open, a race, would reach the write)"),
@@ -275,6 +279,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if !ext4 && (f.journal_data || !f.extents) {
         return unsup("ext4 inode flags on another filesystem");
     }
+    super::inode_kind::refuse(s)?;
     if ext4 && !m.extents_feature && f.extents {
         return unsup("extent-mapped inode without the extents feature");
     }
@@ -283,7 +288,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             "append-only inode opened without O_APPEND (open(2) fails with EPERM: may_open)",
         );
     }
-    let indirect = ext4 && !f.extents;
+    let indirect = ext4 && !f.extents && !f.inline_data;
     let journalled = ext4 && (m.data_journal || f.journal_data);
     if indirect && w.blocks.iter().any(|b| b.kind == Extent::Unwritten) {
         return unsup("unwritten block on a block-mapped inode (fallocate: EOPNOTSUPP)");
@@ -510,6 +515,8 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             clear: 0,
         });
     }
+    let inode_kind = super::inode_kind::InodeKind::of(s);
+    super::inode_kind::adjust_steps(inode_kind, i_size, &mut steps);
     let call = call_of(s, toggles, w.rlimit_fsize, mmap_writer)?;
     Ok(Plan {
         key: FsKey {
@@ -522,6 +529,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             data_journal: ext4 && m.data_journal,
             no_extents: ext4 && !m.extents_feature,
             nodelalloc: ext4 && f.journal_data && !m.data_journal,
+            inode_kind,
         },
         i_size,
         steps,
@@ -645,6 +653,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             data_journal: false,
             no_extents: false,
             nodelalloc: false,
+            inode_kind: Default::default(),
         },
         i_size: size,
         steps,
@@ -880,7 +889,14 @@ mod tests {
                     p.key.mount_data().is_some(),
                     w.mount.data_journal || w.inode.journal_data
                 );
-                assert_eq!(flags(FS_EXTENT_FL), !o.extents && w.mount.extents_feature);
+                assert_eq!(
+                    flags(FS_EXTENT_FL),
+                    !o.extents && !o.inline_data && w.mount.extents_feature
+                );
+                assert_eq!(
+                    p.key.inode_kind,
+                    super::super::inode_kind::InodeKind::of(&s)
+                );
                 assert_eq!(flags(FS_APPEND_FL), o.append_only);
                 if o.append_only {
                     assert!(after_times(p.steps.last().unwrap()));

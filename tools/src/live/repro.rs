@@ -245,7 +245,10 @@ static unsigned long long bdev_size(int fd)
 		die("BLKGETSIZE64");
 	return n;
 }
+"#;
 
+/// Buffered zeroes (a block device's blocks without data, an inline inode's data).
+const WZERO: &str = r#"
 static void wzero(int fd, uint64_t off, uint64_t len)
 {
 	unsigned char *b = calloc(1, len);
@@ -574,13 +577,14 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             1u32 << (s.world.blkbits + s.world.cluster_bits)
         ),
         _ => format!(
-            "ext4: mkfs.ext4 -b {}{} IMAGE{}",
+            "ext4: mkfs.ext4 -b {}{}{} IMAGE{}",
             1u32 << s.world.blkbits,
             if p.key.no_extents {
                 " -O ^extent,^64bit"
             } else {
                 ""
             },
+            p.key.inode_kind.mkfs_text(s.world.blkbits),
             match p.key.mount_data() {
                 Some("data=journal") => ", mounted with -o data=journal",
                 Some(_) => ", mounted with -o nodelalloc (chattr +j takes effect only then)",
@@ -663,6 +667,13 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if c.after_open.lock_holder {
         o.push_str(super::race::C_DECLS);
     }
+    if p.steps.iter().any(|s| matches!(s, Step::WriteZero { .. })) {
+        o.push_str(WZERO);
+    }
+    let encrypted = p.key.inode_kind == super::inode_kind::InodeKind::Encrypted;
+    if encrypted {
+        o.push_str(super::inode_kind::C_PRELUDE);
+    }
     if bdev {
         let _ = writeln!(
             o,
@@ -679,6 +690,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     } else {
         o.push_str("\tconst char *dir = argc > 1 ? argv[1] : \".\";\n");
         o.push_str("\tprefill_stale(dir);\n");
+        if encrypted {
+            // The file is created in an encrypted directory (removed with the key at exit).
+            o.push_str("\tchar encname[64];\n\tsnprintf(encname, sizeof(encname), \"diofuzz-repro-enc-%d\", (int)getpid());\n\tdir = enc_setup(dir, encname);\n");
+        }
         o.push_str("\tchar path[4096], donor[4096];\n");
         o.push_str(
             "\tsnprintf(path, sizeof(path), \"%s/diofuzz-repro-%d\", dir, (int)getpid());\n",
@@ -731,13 +746,14 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             Step::WriteDirty { off, len } => {
                 let _ = writeln!(o, "\twpat(fd, {off}, {len}, 0x22);");
             }
-            // Block-device plans only.
+            // Block-device plans and inline inodes.
             Step::WriteZero { off, len } => {
                 let _ = writeln!(o, "\twzero(fd, {off}, {len});");
             }
             Step::SetCowExtsize(bytes) => {
                 let _ = writeln!(o, "\tset_cowextsize(fd, {bytes});");
             }
+            Step::ExpectInodeFlags(bits) => o.push_str(&super::inode_kind::c_expect_flags(*bits)),
             Step::SetInodeFlags { set, clear } => {
                 let _ = writeln!(
                     o,

@@ -1001,6 +1001,7 @@ pub fn mkfs_argv(key: FsKey) -> Result<(&'static str, Vec<String>), String> {
                 // Block-mapped files only (64bit needs extents).
                 a.extend(v(&["-O", "^extent,^64bit"]));
             }
+            a.extend(key.inode_kind.mkfs_args(key.blkbits));
             Ok(("mkfs.ext4", a))
         }
         FsKind::Bdev => Err("bdev has no scratch filesystem".into()),

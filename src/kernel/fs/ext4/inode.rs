@@ -62,8 +62,14 @@ fn ext4_dio_alignment(cx: &Cx) -> (u64, &'static str) {
         return (0, "inline data (ext4_has_inline_data)");
     }
     if f.encrypted {
-        // fscrypt_dio_supported(): only with inline crypto.
-        return if cx.s.world.mount.inline_crypt {
+        // 6.12-7.2: fscrypt_dio_supported(), true only for a file that uses inline crypto (an
+        // `-o inlinecrypt` mount with blk-crypto support); 7.3: always (blk-crypto fallback).
+        return if cx.v.ext4_encrypted_dio_always {
+            (
+                cx.bs,
+                "encrypted file (7.3: blk-crypto for every file): fs-block alignment",
+            )
+        } else if cx.s.world.mount.inline_crypt {
             (
                 cx.bs,
                 "encrypted file with inline crypto: fs-block alignment",
@@ -92,7 +98,7 @@ pub fn ext4_should_use_dio(cx: &mut Cx, ki: &Kiocb, iter: &IovIter) -> bool {
         cx.trace.push(Ev::Note(if align == 0 {
             why
         } else {
-            "position or user buffer not aligned to the fs block (encrypted file, inline crypto)"
+            "position or user buffer not aligned to the fs block (encrypted file)"
         }));
     }
     r

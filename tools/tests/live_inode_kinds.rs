@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! `diofuzz live` builds inline-data and fscrypt-encrypted ext4 inodes on the running kernel
+//! (tools/src/live/inode_kind.rs) and agrees with the model on them. Needs root, loop devices,
+//! tracefs, mkfs.ext4 and a kernel with CONFIG_FS_ENCRYPTION; otherwise it prints
+//! "SKIP live: <reason>" and returns (run with --nocapture, as .ci/live.sh does).
+
+mod common;
+
+use diofuzz::scenario::{BlockState, FsKind, PageState, Rwf, Scenario};
+use diofuzz_tools::live::scratch;
+
+fn skip_reason() -> Option<String> {
+    let m = scratch::prereqs().missing(&[FsKind::Ext4]);
+    if !m.is_empty() {
+        return Some(m.join("; "));
+    }
+    let rel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if diofuzz_tools::live::variant_for_release(&rel).is_none() {
+        return Some(format!("kernel {rel}: no matching model variant"));
+    }
+    None
+}
+
+fn ext4(f: impl FnOnce(&mut Scenario)) -> Scenario {
+    let mut s = Scenario {
+        fs: FsKind::Ext4,
+        ..Scenario::default()
+    };
+    s.world.device = Default::default();
+    s.request.rwf = Rwf::default();
+    s.request.open.direct = true;
+    f(&mut s);
+    s
+}
+
+fn inline(i_size: u64, blkbits: u8, clean: bool) -> Scenario {
+    ext4(|s| {
+        s.world.blkbits = blkbits;
+        s.world.i_size = i_size;
+        s.world.blocks = vec![BlockState::default()];
+        s.world.inode.inline_data = true;
+        s.world.inode.extents = false;
+        if clean {
+            s.world.pages = vec![PageState::Clean];
+        }
+        s.request.len = 4096;
+    })
+}
+
+#[test]
+fn inline_and_encrypted_inodes_agree() {
+    if let Some(why) = skip_reason() {
+        println!("SKIP live: {why}");
+        return;
+    }
+    let scenarios = [
+        ("enc-aligned", ext4(|s| s.world.inode.encrypted = true)),
+        (
+            "enc-unaligned",
+            ext4(|s| {
+                s.world.inode.encrypted = true;
+                s.request.pos = 512;
+            }),
+        ),
+        ("inline-4k", inline(513, 12, false)),
+        ("inline-4k-clean", inline(3584, 12, true)),
+        ("inline-empty", inline(0, 12, false)),
+        ("inline-1k", inline(512, 10, false)),
+    ];
+    let dir = std::env::temp_dir().join(format!("dfz-live-inode-kinds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, s) in &scenarios {
+        assert!(diofuzz::validity::is_valid(s), "{name}");
+        std::fs::write(
+            dir.join(format!("{name}.json")),
+            serde_json::to_string(s).unwrap(),
+        )
+        .unwrap();
+    }
+    let (code, out, err) =
+        common::diofuzz(&["live", "--fs", "ext4", "--json", dir.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), scenarios.len());
+    for r in results {
+        let id = r["id"].as_str().unwrap();
+        let verdict = r["verdict"].as_str().unwrap();
+        let note = r["note"].as_str().unwrap();
+        if id.contains("enc") && note.contains("FS_IOC_ADD_ENCRYPTION_KEY") {
+            println!("SKIP live: {id}: this kernel cannot add fscrypt keys ({note})");
+            continue;
+        }
+        // Agreement also says the inode was built: a kernel that had not made it inline or
+        // encrypted skips it ("not possible here").
+        assert_eq!(verdict, "agree", "{r}");
+        if id.contains("inline") {
+            // ext4_dio_alignment() is 0 for inline data in every version.
+            assert_eq!(r["kernel"]["dio"], false, "{r}");
+            assert_eq!(r["kernel"]["buffered"], true, "{r}");
+        }
+    }
+    // Nothing of the run is left mounted.
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    assert!(!mi.contains("-encrypt") && !mi.contains("-inline"), "{mi}");
+}
