@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 13] = [
+pub const GROUPS: [Group; 15] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -130,6 +130,20 @@ pub const GROUPS: [Group; 13] = [
         about: "ext4 on the atomic disk, a bio_endio -EIO fault on the hardware atomic write's bio",
         args: "--fs ext4 --device $DEV --atomic-faults",
         disk: true,
+        fault: false,
+    },
+    Group {
+        name: "ext4-dax",
+        about: "ext4 on the pmem device ($PDEV, a memmap= region), dax=always or FS_XFLAG_DAX files (dax=inode): ext4_dax_write_iter",
+        args: "--fs ext4 --pmem $PDEV",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "xfs-dax",
+        about: "XFS (reflink) on the pmem device, dax=always or FS_XFLAG_DAX files (dax=inode): xfs_file_dax_write",
+        args: "--fs xfs --pmem $PDEV",
+        disk: false,
         fault: false,
     },
 ];
@@ -326,6 +340,7 @@ impl Modules {
             .iter()
             .chain(REQUIRED_MODULES.iter())
             .chain(FAULT_MODULES.iter())
+            .chain(super::pmem::DAX_MODULES.iter())
             .map(|m| mod_name(m))
             .collect();
         let mut seen = BTreeSet::new();
@@ -454,7 +469,9 @@ pub fn init_script(
 ) -> String {
     let mut s = init_prelude(disk_mb);
     for g in groups {
-        let need = if g.disk {
+        let need = if super::pmem::is_dax_group(g.args) {
+            super::pmem::NEED_PMEM
+        } else if g.disk {
             "[ -n \"$DEV\" ] && "
         } else if g.fault {
             // No fault device (no null_blk, or no badblocks_once: 6.12): rc 2, said on the console.
@@ -468,6 +485,9 @@ pub fn init_script(
             name = g.name,
             args = g.args,
         ));
+        if super::pmem::is_dax_group(g.args) {
+            s.push_str(super::pmem::AFTER_DAX_GROUP);
+        }
     }
     s.push_str("say '{\"done\":true}'\nsync\npoweroff -f\n");
     s
@@ -589,13 +609,17 @@ elif mkdir $N 2>/dev/null; then
     NFAULT="null_blk without badblocks_once (added after 6.12)"
   fi
 fi
-MISSING=
+"#,
+    );
+    s.push_str(super::pmem::INIT_PMEM);
+    s.push_str(
+        r#"MISSING=
 grep -qw ext4 /proc/filesystems || MISSING="$MISSING ext4"
 grep -qw xfs /proc/filesystems || MISSING="$MISSING xfs"
 [ -e /dev/loop-control ] || MISSING="$MISSING loop"
 [ -n "$DEV" ] || MISSING="$MISSING scsi_debug/sd_mod"
 grep -qw tracefs /proc/filesystems || MISSING="$MISSING tracefs"
-say "{\"missing\":\"$MISSING\",\"disk\":\"$DEV\",\"fault_device\":\"$NDEV\"}"
+say "{\"missing\":\"$MISSING\",\"disk\":\"$DEV\",\"fault_device\":\"$NDEV\",\"pmem\":\"$PDEV\"}"
 "#,
     );
     s
@@ -813,6 +837,12 @@ mod tests {
         assert!(a < b && b < c);
         assert!(s.trim_end().ends_with("poweroff -f"));
         assert!(select_groups("nope").unwrap_err().contains("ext4-disk"));
+        // The DAX groups need the pmem device (else rc 2 with the reason) and show the kernel's
+        // DAX lines after them; the prelude loads nd_e820/nd_pmem only with a memmap= region.
+        let d = init_script(&select_groups("xfs-dax").unwrap(), 5, 7, 512, "--stable");
+        assert!(d.contains("lab: no DAX device: $NPMEM\"; (exit 2); }; } && diofuzz live --fs xfs --pmem $PDEV --count 5"), "{d}");
+        assert!(d.contains("grep -q 'memmap=' /proc/cmdline") && d.contains("modprobe nd_pmem"));
+        assert!(d.contains("dmesg | grep -i -E 'dax|pmem'") && !s.contains("dmesg | grep -i -E 'dax|pmem'"));
     }
 
     #[test]

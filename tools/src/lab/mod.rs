@@ -9,6 +9,7 @@
 
 pub mod debian;
 pub mod guest;
+pub mod pmem;
 pub mod qemu;
 pub mod report;
 
@@ -49,7 +50,7 @@ pub struct Opts {
     pub modules: Option<PathBuf>,
     /// Groups to run: `all` or a comma list of ext4-disk, ext4-bigalloc-disk, xfs-disk, xfs-loop,
     /// ext4-loop, bdev-disk, bdev-loop, bdev-fault, xfs-fault, ext4-fault, bdev-disk-fault,
-    /// xfs-disk-fault, ext4-disk-fault
+    /// xfs-disk-fault, ext4-disk-fault, ext4-dax, xfs-dax
     #[arg(long, default_value = "all")]
     pub groups: String,
     /// Generated scenarios per group
@@ -540,6 +541,11 @@ fn run_kernel(
         console: console.clone(),
         results: stream_f.clone(),
         memory_mb: o.memory,
+        pmem_mb: if groups.iter().any(|g| pmem::is_dax_group(g.args)) {
+            pmem::PMEM_MB
+        } else {
+            0
+        },
         accel,
         timeout: default_timeout(o, groups.len()),
     };
@@ -813,6 +819,7 @@ pub fn repro_in_kernel(
             console: console.clone(),
             results: dir.join("stream.jsonl"),
             memory_mb: 2048,
+            pmem_mb: 0,
             accel,
             timeout: Duration::from_secs(600),
         };

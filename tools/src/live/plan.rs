@@ -40,6 +40,9 @@ pub struct FsKey {
     /// the inode flag only without delalloc (measured: on a default mount, 7.3.4 writes a +j
     /// file with O_DIRECT as direct I/O).
     pub nodelalloc: bool,
+    /// On the pmem device of `live --pmem` (the disk), mounted with `-o dax=always` or
+    /// `-o dax=inode` ([`super::dax`]).
+    pub dax: super::dax::DaxMount,
 }
 
 /// The atomic-capable disk a run may format (defined with the generator, which fits scenarios to it).
@@ -63,11 +66,15 @@ impl FsKey {
         ) + if self.data_journal { "-journal" } else { "" }
             + if self.no_extents { "-noextent" } else { "" }
             + if self.nodelalloc { "-nodelalloc" } else { "" }
+            + self.dax.label()
     }
 
     /// The mount options (`mount -o`) of the scratch filesystem, if any besides the defaults.
     pub fn mount_data(&self) -> Option<&'static str> {
-        if self.data_journal {
+        if self.dax != super::dax::DaxMount::Off {
+            // DAX worlds have no journalled data (validity rule W3): the dax option alone.
+            self.dax.mount_data()
+        } else if self.data_journal {
             Some("data=journal")
         } else if self.nodelalloc {
             Some("nodelalloc")
@@ -227,7 +234,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let ext4 = s.fs == FsKind::Ext4;
     // Mount options: which a scratch filesystem can have, and why the rest cannot.
     if m.dax {
-        return unsup("mount option dax (needs a DAX-capable device: pmem, not a loop device or the scsi_debug disk)");
+        return unsup(super::dax::NEEDS_PMEM);
     }
     if m.shutdown {
         return unsup("mount option: filesystem shut down (not reproduced: the executor would need a fresh filesystem per scenario and cannot read the result back)");
@@ -256,7 +263,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         (f.inline_data, "inline data (needs mkfs -O inline_data and a file that fits in the inode)"),
         (f.encrypted, "encrypted (needs fscrypt keys)"),
         (f.verity, "verity (a verity file cannot be opened for writing)"),
-        (f.dax, "dax (needs a DAX-capable device)"),
+        (f.dax, "dax (needs a DAX-capable device: live --pmem, lab groups ext4-dax, xfs-dax)"),
         (f.immutable, "immutable (open for writing fails with EPERM; only a flag changed after open, a race, would reach the write)"),
         (!f.nosec, "not IS_NOSEC (privileges to strip: not reproduced)"),
         (f.swapfile, "swapfile (needs swapon)"),
@@ -516,6 +523,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             data_journal: ext4 && m.data_journal,
             no_extents: ext4 && !m.extents_feature,
             nodelalloc: ext4 && f.journal_data && !m.data_journal,
+            dax: super::dax::DaxMount::Off,
         },
         i_size,
         steps,
@@ -639,6 +647,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             data_journal: false,
             no_extents: false,
             nodelalloc: false,
+            dax: super::dax::DaxMount::Off,
         },
         i_size: size,
         steps,

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! DAX worlds on a real kernel (`live --pmem DEV`, the lab's `ext4-dax` and `xfs-dax` groups):
+//! the scenario's filesystem is made on a DAX-capable pmem device and mounted with
+//! `-o dax=always` (world.mount.dax with a DAX inode) or `-o dax=inode` (a DAX inode without the
+//! mount option: the file is created in a directory carrying `FS_XFLAG_DAX`, which new inodes
+//! inherit, so S_DAX is set when the inode is made — ext4_set_inode_flags(init) /
+//! xfs_diflags_to_iflags(init); a flag set on an existing inode takes effect only when the inode
+//! is next loaded). A non-DAX file on the pmem device lives beside that directory.
+//!
+//! Before the call, `statx` must report `STATX_ATTR_DAX` exactly when the scenario's inode is DAX
+//! (else the scenario is skipped: the world was not built), and after it the path the kernel took
+//! is compared with the model's: a DAX write shows as an `iomap_iter` event with the `DAX` flag
+//! (`dax_iomap_rw`: `IOMAP_DAX | IOMAP_WRITE`), the model's as `dax_calls`.
+//!
+//! Geometry (read in 7.3.4 drivers/nvdimm/pmem.c `pmem_attach_disk`): no atomic write unit,
+//! logical block 512, physical block PAGE_SIZE, so a DAX world has no device atomic units
+//! (validity rule W1) and RWF_ATOMIC is refused at open (no FMODE_CAN_ATOMIC_WRITE: -EOPNOTSUPP).
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use super::compare::{Mismatch, Outcome, Verdict};
+use super::exec::Observation;
+use super::plan::{Disk, Plan, Unsupported};
+use diofuzz::model::Execution;
+use diofuzz::scenario::Scenario;
+
+/// The reason a DAX world is refused without `--pmem`.
+pub const NEEDS_PMEM: &str = "mount option dax (needs a DAX-capable device: live --pmem, lab groups ext4-dax and xfs-dax; not a loop device or the scsi_debug disk)";
+
+/// The directory (under the mount) whose FS_XFLAG_DAX new files inherit (`dax=inode`).
+pub const DAX_DIR: &str = "dax-inherit";
+
+/// The note of a scenario whose write went through dax_iomap_rw on both sides.
+pub const DAX_NOTE: &str = "DAX write (dax_iomap_rw) on both";
+
+/// include/uapi/linux/fs.h FS_XFLAG_DAX; include/uapi/linux/stat.h STATX_ATTR_DAX.
+const FS_XFLAG_DAX: u32 = 0x0000_8000;
+const STATX_ATTR_DAX: u64 = 0x0020_0000;
+
+/// How the pmem filesystem is mounted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DaxMount {
+    /// Not on the pmem device.
+    #[default]
+    Off,
+    /// `-o dax=inode`: S_DAX from the inode's FS_XFLAG_DAX.
+    Inode,
+    /// `-o dax=always`: every regular file DAX.
+    Always,
+}
+
+impl DaxMount {
+    pub fn label(self) -> &'static str {
+        match self {
+            DaxMount::Off => "",
+            DaxMount::Inode => "-daxinode",
+            DaxMount::Always => "-dax",
+        }
+    }
+    pub fn mount_data(self) -> Option<&'static str> {
+        match self {
+            DaxMount::Off => None,
+            DaxMount::Inode => Some("dax=inode"),
+            DaxMount::Always => Some("dax=always"),
+        }
+    }
+}
+
+/// Check that `dev` is a pmem disk with DAX that is not mounted or held, and read its geometry
+/// (`live --pmem` formats it).
+pub fn pmem_info(dev: &Path) -> Result<Disk, String> {
+    let name = fs::canonicalize(dev)
+        .map_err(|e| format!("{}: {e}", dev.display()))?
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let whole = name.len() > 4 && name[4..].chars().all(|c| c.is_ascii_digit());
+    if !name.starts_with("pmem") || !whole {
+        return Err(format!(
+            "{}: not a whole pmem disk (`live --pmem` formats it: give /dev/pmemN)",
+            dev.display()
+        ));
+    }
+    let sys = PathBuf::from(format!("/sys/class/block/{name}"));
+    let rd = |f: &str| {
+        fs::read_to_string(sys.join(f))
+            .map(|s| s.trim().to_string())
+            .map_err(|e| format!("{}: read {f}: {e}", dev.display()))
+    };
+    if rd("queue/dax")? != "1" {
+        return Err(format!(
+            "{}: queue/dax is not 1 (no DAX support on this device)",
+            dev.display()
+        ));
+    }
+    let devnum = rd("dev")?;
+    let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if mi
+        .lines()
+        .any(|l| l.split(' ').nth(2) == Some(devnum.as_str()))
+    {
+        return Err(format!("{}: mounted; unmount it first", dev.display()));
+    }
+    if fs::read_dir(sys.join("holders")).map_or(0, |d| d.count()) > 0 {
+        return Err(format!(
+            "{}: held by another device (dm, md): refusing to touch it",
+            dev.display()
+        ));
+    }
+    let num = |f: &str| -> Result<u32, String> {
+        rd(f)?
+            .parse()
+            .map_err(|_| format!("{}: {f} is not a number", dev.display()))
+    };
+    let lbs = num("queue/logical_block_size")?;
+    if !lbs.is_power_of_two() {
+        return Err(format!("{}: logical block {lbs}", dev.display()));
+    }
+    Ok(Disk {
+        awu_min: num("queue/atomic_write_unit_min_bytes").unwrap_or(0),
+        awu_max: num("queue/atomic_write_unit_max_bytes").unwrap_or(0),
+        lbs_bits: lbs.trailing_zeros() as u8,
+        dma_alignment: num("queue/dma_alignment")?,
+    })
+}
+
+/// The mount a scenario needs on the pmem device: dax=always for a dax mount (its inode DAX),
+/// dax=inode for a DAX inode without the mount option and for a non-DAX file.
+pub fn mount_of(s: &Scenario) -> Result<DaxMount, Unsupported> {
+    let (m, f) = (s.world.mount.dax, s.world.inode.dax);
+    match (m, f) {
+        (true, true) => Ok(DaxMount::Always),
+        (false, _) => Ok(DaxMount::Inode),
+        (true, false) => Err("dax mount with a non-DAX inode (dax=always makes every regular file DAX but journalled-data, inline, encrypted and verity ones: not built)".into()),
+    }
+}
+
+/// Plan a scenario on the pmem device `disk` (its geometry, from [`pmem_info`]): the plan of the
+/// same world without the DAX flags on that disk (set-up steps are plain writes, fallocate and
+/// clones, which a DAX file takes as they come), mounted as [`mount_of`] says.
+pub fn plan_pmem(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
+    let d = disk.ok_or("a pmem scenario without the pmem device")?;
+    let mode = mount_of(s)?;
+    if s.world.inode.dax && s.inode_at_open().dax != s.world.inode.dax {
+        return Err("DAX flag changed after open (no such world: W9)".into());
+    }
+    let mut plain = s.clone();
+    plain.world.mount.dax = false;
+    plain.world.inode.dax = false;
+    let mut p = super::plan::plan_on(&plain, Some(d))?;
+    if p.key.data_journal || p.key.nodelalloc {
+        // A DAX inode cannot journal data (W3); a non-DAX one could on a dax=inode mount, but
+        // the pmem filesystem is mounted with the dax option alone.
+        return Err("journalled data on the pmem device (not built there)".into());
+    }
+    p.key.dax = mode;
+    Ok(p)
+}
+
+/// The directory the scenario's file is made in under the pmem filesystem mounted at `mnt`: the
+/// [`DAX_DIR`] (made once, with FS_XFLAG_DAX) for a DAX inode on a dax=inode mount, else `mnt`.
+pub fn file_dir(mnt: &Path, s: &Scenario) -> Result<PathBuf, String> {
+    if s.world.mount.dax || !s.world.inode.dax {
+        return Ok(mnt.to_path_buf());
+    }
+    let d = mnt.join(DAX_DIR);
+    if !d.is_dir() {
+        fs::create_dir(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
+        let f = fs::File::open(&d).map_err(|e| format!("open {}: {e}", d.display()))?;
+        super::cow::set_xflags(f.as_raw_fd(), FS_XFLAG_DAX)
+            .map_err(|e| format!("{}: FS_XFLAG_DAX: {e}", d.display()))?;
+    }
+    Ok(d)
+}
+
+/// Is the file at `path` DAX (statx STATX_ATTR_DAX)?
+pub fn is_dax_file(path: &Path) -> Result<bool, String> {
+    let c = super::scratch::cpath(path);
+    // SAFETY: a zeroed statx buffer filled by the call.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: valid path and buffer.
+    let r = unsafe { libc::statx(libc::AT_FDCWD, c.as_ptr(), 0, libc::STATX_BASIC_STATS, &mut stx) };
+    if r != 0 {
+        return Err(format!(
+            "statx {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    if stx.stx_attributes_mask & STATX_ATTR_DAX == 0 {
+        return Err(format!(
+            "{}: the kernel does not report STATX_ATTR_DAX",
+            path.display()
+        ));
+    }
+    Ok(stx.stx_attributes & STATX_ATTR_DAX != 0)
+}
+
+/// Between the set-up and the call: the file must be DAX exactly when the scenario says so.
+pub fn check_file(path: &Path, s: &Scenario) -> Result<(), String> {
+    let dax = is_dax_file(path)?;
+    if dax != s.world.inode.dax {
+        return Err(format!(
+            "{}: the file is {}DAX, the scenario's inode {}",
+            super::exec::UNAVAILABLE,
+            if dax { "" } else { "not " },
+            if s.world.inode.dax { "is" } else { "is not" }
+        ));
+    }
+    Ok(())
+}
+
+/// Did the call copy data through `dax_iomap_rw` (an iomap_iter event with WRITE and DAX)?
+pub fn kernel_dax_write(obs: &Observation) -> bool {
+    obs.events.iter().any(|e| {
+        e.name == "iomap_iter"
+            && e.field("flags").is_some_and(|f| {
+                let mut it = f.split('|');
+                it.clone().any(|x| x == "DAX") && it.any(|x| x == "WRITE")
+            })
+    })
+}
+
+/// Compare the DAX path: the model's `dax_iomap_rw` calls against the kernel's DAX iomap_iter.
+/// A difference is a disagreement (field `dax`).
+pub fn annotate(oc: &mut Outcome, x: &Execution, obs: &Observation) {
+    let (m, k) = (x.dax_calls > 0, kernel_dax_write(obs));
+    if m == k {
+        if k {
+            let sep = if oc.note.is_empty() { "" } else { "; " };
+            oc.note = format!("{}{sep}{DAX_NOTE}", oc.note);
+        }
+        return;
+    }
+    oc.mismatches.push(Mismatch {
+        field: "dax",
+        model: m.to_string(),
+        kernel: k.to_string(),
+    });
+    if oc.verdict == Verdict::Agree {
+        oc.verdict = Verdict::Disagree;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::tracefs::TraceEvent;
+    use diofuzz::scenario::FsKind;
+
+    fn pmem() -> Disk {
+        Disk {
+            awu_min: 0,
+            awu_max: 0,
+            lbs_bits: 9,
+            dma_alignment: 511,
+        }
+    }
+
+    #[test]
+    fn mounts_and_refusals() {
+        let mut s = Scenario::default();
+        s.world.lbs_bits = 9;
+        s.request.len = 4096;
+        // A plain file on pmem: dax=inode mount, file outside the DAX directory.
+        let p = plan_pmem(&s, Some(&pmem())).unwrap();
+        assert_eq!(p.key.dax, DaxMount::Inode);
+        assert!(p.key.disk);
+        assert_eq!(p.key.mount_data(), Some("dax=inode"));
+        assert_eq!(file_dir(Path::new("/m"), &s).unwrap(), Path::new("/m"));
+        s.world.inode.dax = true;
+        let p = plan_pmem(&s, Some(&pmem())).unwrap();
+        assert_eq!(p.key.dax, DaxMount::Inode);
+        s.world.mount.dax = true;
+        let p = plan_pmem(&s, Some(&pmem())).unwrap();
+        assert_eq!(p.key.dax, DaxMount::Always);
+        assert_eq!(p.key.mount_data(), Some("dax=always"));
+        assert!(p.key.label().ends_with("-disk-dax"), "{}", p.key.label());
+        assert_eq!(file_dir(Path::new("/m"), &s).unwrap(), Path::new("/m"));
+        // Without the device, and a dax mount whose inode is not DAX: refused with the reason.
+        assert!(super::super::plan::plan_on(&s, None)
+            .unwrap_err()
+            .contains("DAX-capable device"));
+        assert!(plan_pmem(&s, None).unwrap_err().contains("pmem device"));
+        s.world.inode.dax = false;
+        assert!(plan_pmem(&s, Some(&pmem()))
+            .unwrap_err()
+            .contains("non-DAX inode"));
+        // The pmem's geometry must be the scenario's (no atomic units: W1 anyway).
+        let mut t = Scenario::default();
+        t.world.inode.dax = true;
+        t.world.lbs_bits = 12;
+        t.request.len = 4096;
+        assert!(plan_pmem(&t, Some(&pmem()))
+            .unwrap_err()
+            .contains("logical block size"));
+        t.fs = FsKind::Xfs;
+        t.world.lbs_bits = 9;
+        assert_eq!(
+            plan_pmem(&t, Some(&pmem())).unwrap().key.fs,
+            FsKind::Xfs
+        );
+    }
+
+    #[test]
+    fn generated_dax_worlds_are_expressible_on_pmem() {
+        let mut why = std::collections::BTreeMap::new();
+        let (mut ok, mut dax, mut always) = (0, 0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..300 {
+                let s = diofuzz::generators::dax::generate_dax(1, i, fs, &pmem());
+                match plan_pmem(&s, Some(&pmem())) {
+                    Ok(p) => {
+                        ok += 1;
+                        dax += s.world.inode.dax as u32;
+                        always += (p.key.dax == DaxMount::Always) as u32;
+                        assert_eq!(p.key.dax == DaxMount::Always, s.world.mount.dax);
+                        assert!(p.key.disk && !p.key.data_journal && !p.key.nodelalloc);
+                    }
+                    Err(e) => *why.entry(e).or_insert(0) += 1,
+                }
+            }
+        }
+        // What the plan refuses stays rare (CoW-fork and shared-block shapes the recipes do not
+        // build), and DAX files dominate.
+        assert!(ok > 540 && dax > 420 && always > 220, "{ok} {dax} {always} {why:?}");
+    }
+
+    #[test]
+    fn dax_write_from_the_iomap_trace() {
+        let ev = |flags: &str| TraceEvent {
+            pid: 1,
+            name: "iomap_iter".into(),
+            args: format!("dev 259:0 ino 0xc pos 0x0 length 0x1000 status 0 flags {flags} (0x101) ops ext4_iomap_ops caller dax_iomap_rw+0x5d/0x110"),
+        };
+        let mut o = Observation {
+            events: vec![ev("DAX")],
+            ..Default::default()
+        };
+        assert!(!kernel_dax_write(&o), "a DAX read is not a write");
+        o.events.push(ev("WRITE|DAX"));
+        assert!(kernel_dax_write(&o));
+        o.events = vec![ev("WRITE|DIRECT")];
+        assert!(!kernel_dax_write(&o));
+    }
+}
