@@ -494,13 +494,14 @@ pub fn init_script(
 }
 
 /// The init script of `diofuzz repro --kernel --run`: make the scenario's filesystem (`mkfs`, a
-/// shell command line ending before the target) on the scsi_debug disk (`disk`) or on a loop
-/// device over a sparse file in the guest's tmpfs, mount it, run /bin/repro in it, and print its
-/// output and the kernel's WARN/BUG/Oops lines between markers on the console.
-pub fn repro_script(fstype: &str, mkfs: &str, disk: bool, disk_mb: u32) -> String {
+/// shell command line ending before the target) on `device` (`$DEV`, the scsi_debug disk, or
+/// `$PDEV`, the pmem device) or, with None, on a loop device over a sparse file in the guest's
+/// tmpfs, mount it, run /bin/repro in it, and print its output and the kernel's WARN/BUG/Oops
+/// lines between markers on the console.
+pub fn repro_script(fstype: &str, mkfs: &str, device: Option<&str>, disk_mb: u32) -> String {
     let mut s = init_prelude(disk_mb);
-    if disk {
-        s.push_str("T=$DEV\n");
+    if let Some(d) = device {
+        s.push_str(&format!("T={d}\n"));
     } else {
         s.push_str(
             "dd if=/dev/zero of=/tmp/img bs=1M count=0 seek=512 2>/dev/null\nT=$(losetup -f)\nlosetup $T /tmp/img\n",
@@ -855,12 +856,15 @@ mod tests {
         let l = repro_bdev_script(false, 57344, 512);
         assert!(l.contains("bs=57344 count=0 seek=1") && l.contains("losetup $T /tmp/img\nA=$T"));
         // A file scenario: the filesystem made on the target, the program run in it.
-        let f = repro_script("ext4", "mkfs.ext4 -q", true, 512);
+        let f = repro_script("ext4", "mkfs.ext4 -q", Some("$DEV"), 512);
         assert!(
             f.contains("mkfs.ext4 -q $T && mount -t ext4 $T /mnt/s")
                 && f.contains("/bin/repro /mnt/s")
         );
-        for s in [d, l, f] {
+        // A DAX scenario: on the pmem device, mounted with the dax option.
+        let x = repro_script("xfs -o dax=always", "mkfs.xfs -q", Some("$PDEV"), 512);
+        assert!(x.contains("T=$PDEV\n") && x.contains("mount -t xfs -o dax=always $T /mnt/s"));
+        for s in [d, l, f, x] {
             assert!(s.contains("@@@KLOG") && s.trim_end().ends_with("poweroff -f"));
         }
     }

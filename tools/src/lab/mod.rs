@@ -685,7 +685,14 @@ pub fn repro_in_kernel(
         eprintln!("diofuzz repro --kernel: a loop device in the guest has 512-byte sectors; this scenario wants {}", 1u32 << w.lbs_bits);
         return 2;
     }
-    let (key, size) = match crate::live::plan::plan_on(s, disk.as_ref()) {
+    // A DAX world runs on the pmem device (memmap=), mounted with its dax option.
+    let dax = crate::live::dax::is_dax_world(s);
+    let planned = if dax {
+        crate::live::dax::repro_plan(s)
+    } else {
+        crate::live::plan::plan_on(s, disk.as_ref())
+    };
+    let (key, size) = match planned {
         Ok(p) => (p.key, p.i_size),
         Err(e) => {
             eprintln!("diofuzz repro: not expressible on a real kernel: {e}");
@@ -792,7 +799,12 @@ pub fn repro_in_kernel(
                     Some(o) => format!("{} -o {o}", key.fs.name()),
                     None => key.fs.name().to_string(),
                 };
-                guest::repro_script(&fstype, m, disk.is_some(), 512)
+                let target = match (dax, disk.is_some()) {
+                    (true, _) => Some("$PDEV"),
+                    (false, true) => Some("$DEV"),
+                    (false, false) => None,
+                };
+                guest::repro_script(&fstype, m, target, 512)
             }
             None => guest::repro_bdev_script(disk.is_some(), size, 512),
         };
@@ -805,6 +817,7 @@ pub fn repro_in_kernel(
             t.release,
             key.label(),
             match (disk.is_some(), bdev) {
+                _ if dax => "the pmem device (memmap=)",
                 (true, true) => "a BLKPG partition of the scsi_debug atomic disk",
                 (true, false) => "the scsi_debug atomic disk",
                 (false, true) => "a loop device of the scenario's size",
@@ -819,7 +832,7 @@ pub fn repro_in_kernel(
             console: console.clone(),
             results: dir.join("stream.jsonl"),
             memory_mb: 2048,
-            pmem_mb: 0,
+            pmem_mb: if dax { pmem::PMEM_MB } else { 0 },
             accel,
             timeout: Duration::from_secs(600),
         };

@@ -212,14 +212,20 @@ pub fn check_file(path: &Path, s: &Scenario) -> Result<(), String> {
     Ok(())
 }
 
-/// Did the call copy data through `dax_iomap_rw` (an iomap_iter event with WRITE and DAX)?
+/// Did the call copy data through `dax_iomap_rw`: an iomap_iter event with the WRITE flag whose
+/// caller is dax_iomap_rw, or whose flags name DAX? The caller tells on every kernel: 6.12.117's
+/// trace strings have no name for IOMAP_DAX (its flags print as `WRITE|0x100`, measured), and
+/// the bit itself is not the same in every version.
 pub fn kernel_dax_write(obs: &Observation) -> bool {
     obs.events.iter().any(|e| {
-        e.name == "iomap_iter"
-            && e.field("flags").is_some_and(|f| {
-                let mut it = f.split('|');
-                it.clone().any(|x| x == "DAX") && it.any(|x| x == "WRITE")
-            })
+        let Some(f) = e.field("flags").filter(|_| e.name == "iomap_iter") else {
+            return false;
+        };
+        let mut it = f.split('|');
+        it.clone().any(|x| x == "WRITE")
+            && (it.any(|x| x == "DAX")
+                || e.field("caller")
+                    .is_some_and(|c| c.starts_with("dax_iomap_rw+")))
     })
 }
 
@@ -242,6 +248,88 @@ pub fn annotate(oc: &mut Outcome, x: &Execution, obs: &Observation) {
     if oc.verdict == Verdict::Agree {
         oc.verdict = Verdict::Disagree;
     }
+}
+
+// --- the C reproducer (tools/src/live/repro.rs) ------------------------------------------------
+
+/// Is `s` a DAX world (the C program then needs the pmem filesystem)?
+pub fn is_dax_world(s: &Scenario) -> bool {
+    s.world.mount.dax || s.world.inode.dax
+}
+
+/// The plan the C program follows for a DAX world: [`plan_pmem`] on a pmem device of the
+/// scenario's own geometry (the program is run on whatever DAX filesystem the user made).
+pub fn repro_plan(s: &Scenario) -> Result<Plan, Unsupported> {
+    let d = Disk {
+        awu_min: 0,
+        awu_max: 0,
+        lbs_bits: s.world.lbs_bits,
+        dma_alignment: s.world.device.dma_alignment,
+    };
+    plan_pmem(s, Some(&d))
+}
+
+/// What the C program's header says of the filesystem it needs.
+pub fn c_fsdesc(p: &Plan) -> &'static str {
+    match p.key.dax {
+        DaxMount::Off => "",
+        DaxMount::Inode => ", on a DAX-capable device (pmem: /sys/block/pmemN/queue/dax = 1), mounted with -o dax=inode",
+        DaxMount::Always => ", on a DAX-capable device (pmem: /sys/block/pmemN/queue/dax = 1), mounted with -o dax=always",
+    }
+}
+
+/// C, right after the program created its (empty) file `fd` at `path`: on a dax=inode mount a
+/// DAX inode gets FS_XFLAG_DAX, and the file is closed and opened again — the flag change marks
+/// the inode I_DONTCACHE (d_mark_dontcache), so the last close evicts it and the next open loads
+/// it with S_DAX (ext4_set_inode_flags / xfs_diflags_to_iflags with init).
+pub fn c_after_create(s: &Scenario) -> &'static str {
+    if s.world.inode.dax && !s.world.mount.dax {
+        concat!(
+            "\t{\n",
+            "\t\tunsigned int fa[7] = { 0 }; /* struct fsxattr: fsx_xflags first */\n",
+            "\t\tif (ioctl(fd, 0x801C581FUL /* FS_IOC_FSGETXATTR */, fa))\n",
+            "\t\t\tdie(\"FS_IOC_FSGETXATTR\");\n",
+            "\t\tfa[0] |= 0x8000; /* FS_XFLAG_DAX */\n",
+            "\t\tif (ioctl(fd, 0x401C5820UL /* FS_IOC_FSSETXATTR */, fa))\n",
+            "\t\t\tdie(\"FS_IOC_FSSETXATTR (FS_XFLAG_DAX)\");\n",
+            "\t\tclose(fd);\n",
+            "\t\tfd = open(path, O_RDWR);\n",
+            "\t\tif (fd < 0)\n",
+            "\t\t\tdie(\"reopen\");\n",
+            "\t}\n",
+        )
+    } else {
+        ""
+    }
+}
+
+/// C, after the set-up: the file must be DAX exactly when the scenario's inode is (statx
+/// STATX_ATTR_DAX), else the program could not run the scenario (exit 2).
+pub fn c_check(s: &Scenario) -> String {
+    if !is_dax_world(s) {
+        return String::new();
+    }
+    let want = s.world.inode.dax as u8;
+    let not = if want == 1 { "" } else { " not" };
+    [
+        "\t{\n".to_string(),
+        "\t\tunsigned char sx[256] __attribute__((aligned(8)));\n".into(),
+        "\t\tuint64_t attr = 0, mask = 0;\n".into(),
+        "\t\tmemset(sx, 0, sizeof(sx));\n".into(),
+        "\t\tif (syscall(SYS_statx, fd, \"\", AT_EMPTY_PATH, 0x7ffU /* STATX_BASIC_STATS */, sx) == 0) {\n".into(),
+        "\t\t\tmemcpy(&attr, sx + 8, 8);\n".into(),
+        "\t\t\tmemcpy(&mask, sx + 56, 8); /* stx_attributes_mask */\n".into(),
+        "\t\t}\n".into(),
+        "\t\tint dax = !!(attr & 0x200000ULL /* STATX_ATTR_DAX */);\n".into(),
+        format!("\t\tif (!(mask & 0x200000ULL) || dax != {want}) {{\n"),
+        format!("\t\t\tprintf(\"COULD NOT RUN: the file is %sDAX; the scenario's inode is{not} (run it on a filesystem on a DAX-capable device, mounted as the header says)\\n\", dax ? \"\" : \"not \");\n"),
+        "\t\t\tunlink(path);\n".into(),
+        "\t\t\tunlink(donor);\n".into(),
+        "\t\t\treturn 2;\n".into(),
+        "\t\t}\n".into(),
+        "\t}\n".into(),
+    ]
+    .concat()
 }
 
 #[cfg(test)]
@@ -329,6 +417,32 @@ mod tests {
     }
 
     #[test]
+    fn c_program_builds_and_checks_the_dax_file() {
+        let mut s = Scenario::default();
+        s.world.lbs_bits = 9;
+        s.world.inode.dax = true;
+        s.request.len = 4096;
+        // dax=inode: the program sets FS_XFLAG_DAX on the new file and opens it again, then
+        // checks STATX_ATTR_DAX before the call.
+        let c = crate::live::repro::c_program(&s).unwrap();
+        assert!(c.contains("mounted with -o dax=inode") && c.contains("pmem device"), "{c}");
+        let set = c.find("FS_XFLAG_DAX */").unwrap();
+        let reopen = c.find("fd = open(path, O_RDWR);").unwrap();
+        let check = c.find("STATX_ATTR_DAX */").unwrap();
+        let call = c.find("int cfd = open(path").unwrap();
+        assert!(set < reopen && reopen < check && check < call);
+        assert!(c.contains("dax != 1"));
+        // dax=always: no flag to set; the check stays.
+        s.world.mount.dax = true;
+        let c = crate::live::repro::c_program(&s).unwrap();
+        assert!(c.contains("mounted with -o dax=always") && !c.contains("FS_XFLAG_DAX */"));
+        assert!(c.contains("STATX_ATTR_DAX */"));
+        // A plain scenario has neither.
+        let c = crate::live::repro::c_program(&Scenario::default()).unwrap();
+        assert!(!c.contains("STATX_ATTR_DAX") && !c.contains("dax="));
+    }
+
+    #[test]
     fn dax_write_from_the_iomap_trace() {
         let ev = |flags: &str| TraceEvent {
             pid: 1,
@@ -342,7 +456,15 @@ mod tests {
         assert!(!kernel_dax_write(&o), "a DAX read is not a write");
         o.events.push(ev("WRITE|DAX"));
         assert!(kernel_dax_write(&o));
-        o.events = vec![ev("WRITE|DIRECT")];
+        // 6.12.117: no name for IOMAP_DAX; the caller tells.
+        o.events = vec![ev("WRITE|0x100")];
+        assert!(kernel_dax_write(&o));
+        let dio = TraceEvent {
+            pid: 1,
+            name: "iomap_iter".into(),
+            args: "dev 259:0 ino 0xc pos 0x0 length 0x1000 processed 0 flags WRITE|DIRECT (0x11) ops ext4_iomap_ops caller __iomap_dio_rw+0x1a0/0x8f0".into(),
+        };
+        o.events = vec![dio];
         assert!(!kernel_dax_write(&o));
     }
 }
