@@ -35,9 +35,11 @@ pub fn generate_dax(seed: u64, index: u64, fs: FsKind, dev: &Disk) -> Scenario {
         let w = &mut s.world;
         w.inode.dax = true;
         w.mount.dax = k < 45;
-        // No CoW fork at rest on a DAX inode.
+        // No CoW fork at rest on a DAX inode; the reflink flag then comes from shared blocks
+        // alone (the fork's seeds had set it).
         w.cow.clear();
         w.cowextsize = 0;
+        w.inode.reflink = w.blocks.iter().any(|b| b.shared);
     }
     crate::validity::normalise(&mut s);
     s
@@ -70,6 +72,7 @@ mod tests {
                 assert!(!(w.mount.dax && !w.inode.dax), "{i}");
                 if w.inode.dax {
                     assert!(w.pages.is_empty() && w.cow.is_empty());
+                    assert_eq!(w.inode.reflink, w.blocks.iter().any(|b| b.shared), "{i}");
                 }
                 match (w.mount.dax, w.inode.dax) {
                     (true, true) => always += 1,
