@@ -394,7 +394,11 @@ fn dax_nowait_extending_write() {
     });
     s.world.device = Device::default();
     s.world.lbs_bits = 9;
-    assert!(diofuzz::validity::is_valid(&s), "{:?}", diofuzz::validity::violations(&s));
+    assert!(
+        diofuzz::validity::is_valid(&s),
+        "{:?}",
+        diofuzz::validity::violations(&s)
+    );
     for v in ["v6.12", "v7.2"] {
         let x = go(&s, v);
         assert_eq!((x.ret, x.dax_calls, x.after.i_size), (4096, 1, 8192), "{v}");

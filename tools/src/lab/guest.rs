@@ -843,7 +843,10 @@ mod tests {
         let d = init_script(&select_groups("xfs-dax").unwrap(), 5, 7, 512, "--stable");
         assert!(d.contains("lab: no DAX device: $NPMEM\"; (exit 2); }; } && diofuzz live --fs xfs --pmem $PDEV --count 5"), "{d}");
         assert!(d.contains("grep -q 'memmap=' /proc/cmdline") && d.contains("modprobe nd_pmem"));
-        assert!(d.contains("dmesg | grep -i -E 'dax|pmem'") && !s.contains("dmesg | grep -i -E 'dax|pmem'"));
+        assert!(
+            d.contains("dmesg | grep -i -E 'dax|pmem'")
+                && !s.contains("dmesg | grep -i -E 'dax|pmem'")
+        );
     }
 
     #[test]

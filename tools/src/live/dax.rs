@@ -181,7 +181,15 @@ pub fn is_dax_file(path: &Path) -> Result<bool, String> {
     // SAFETY: a zeroed statx buffer filled by the call.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: valid path and buffer.
-    let r = unsafe { libc::statx(libc::AT_FDCWD, c.as_ptr(), 0, libc::STATX_BASIC_STATS, &mut stx) };
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            0,
+            libc::STATX_BASIC_STATS,
+            &mut stx,
+        )
+    };
     if r != 0 {
         return Err(format!(
             "statx {}: {}",
@@ -387,10 +395,7 @@ mod tests {
             .contains("logical block size"));
         t.fs = FsKind::Xfs;
         t.world.lbs_bits = 9;
-        assert_eq!(
-            plan_pmem(&t, Some(&pmem())).unwrap().key.fs,
-            FsKind::Xfs
-        );
+        assert_eq!(plan_pmem(&t, Some(&pmem())).unwrap().key.fs, FsKind::Xfs);
     }
 
     #[test]
@@ -414,7 +419,10 @@ mod tests {
         }
         // Every generated DAX world is built (shared blocks by cloning; no CoW fork at rest),
         // DAX files dominate.
-        assert!(ok > 590 && dax > 420 && always > 220, "{ok} {dax} {always} {why:?}");
+        assert!(
+            ok > 590 && dax > 420 && always > 220,
+            "{ok} {dax} {always} {why:?}"
+        );
     }
 
     #[test]
@@ -426,7 +434,10 @@ mod tests {
         // dax=inode: the program sets FS_XFLAG_DAX on the new file and opens it again, then
         // checks STATX_ATTR_DAX before the call.
         let c = crate::live::repro::c_program(&s).unwrap();
-        assert!(c.contains("mounted with -o dax=inode") && c.contains("pmem device"), "{c}");
+        assert!(
+            c.contains("mounted with -o dax=inode") && c.contains("pmem device"),
+            "{c}"
+        );
         let set = c.find("FS_XFLAG_DAX */").unwrap();
         let reopen = c.find("fd = open(path, O_RDWR);").unwrap();
         let check = c.find("STATX_ATTR_DAX */").unwrap();
@@ -445,10 +456,12 @@ mod tests {
 
     #[test]
     fn dax_write_from_the_iomap_trace() {
-        let ev = |flags: &str| TraceEvent {
+        let ev = |flags: &str| {
+            TraceEvent {
             pid: 1,
             name: "iomap_iter".into(),
             args: format!("dev 259:0 ino 0xc pos 0x0 length 0x1000 status 0 flags {flags} (0x101) ops ext4_iomap_ops caller dax_iomap_rw+0x5d/0x110"),
+        }
         };
         let mut o = Observation {
             events: vec![ev("DAX")],
