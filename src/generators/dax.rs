@@ -17,6 +17,15 @@
 use super::random::{generate_on, Disk, Rng};
 use crate::scenario::{FsKind, Scenario};
 
+/// What the lab's pmem device reports (a `memmap=` region, measured on 7.3.4 and 6.12.117): no
+/// atomic write unit, 512-byte logical blocks, DMA alignment mask 511.
+pub const LAB_PMEM: Disk = Disk {
+    awu_min: 0,
+    awu_max: 0,
+    lbs_bits: 9,
+    dma_alignment: 511,
+};
+
 /// Scenario number `index` of `seed` for `fs` on the pmem device `dev`.
 pub fn generate_dax(seed: u64, index: u64, fs: FsKind, dev: &Disk) -> Scenario {
     let mut s = generate_on(seed, index, fs, Some(dev), 0);
@@ -50,12 +59,7 @@ mod tests {
     use super::*;
 
     fn pmem() -> Disk {
-        Disk {
-            awu_min: 0,
-            awu_max: 0,
-            lbs_bits: 9,
-            dma_alignment: 511,
-        }
+        LAB_PMEM
     }
 
     #[test]

@@ -348,12 +348,7 @@ mod tests {
     use diofuzz::scenario::FsKind;
 
     fn pmem() -> Disk {
-        Disk {
-            awu_min: 0,
-            awu_max: 0,
-            lbs_bits: 9,
-            dma_alignment: 511,
-        }
+        diofuzz::generators::dax::LAB_PMEM
     }
 
     #[test]
