@@ -118,6 +118,9 @@ rules! {
     JOURNAL_DATA_NO_DELALLOC = 24, "W20-journal-delalloc",
         "a delayed-allocation block on an ext4 inode whose data is journalled (data=journal mount or the journal-data inode flag in effect)",
         "fs/ext4/ext4_jbd2.c ext4_inode_journal_mode: data journalling holds for data=journal mounts and for the JOURNAL_DATA inode flag only when the filesystem is mounted without delalloc (\"We do not support data journalling with delayed allocation\"); fs/ext4/super.c refuses data=journal together with delalloc (\"both data=journal and delalloc\"), and ext4_change_inode_journal_flag flushes all dirty data before the mode changes. So no block of such an inode, nor of its filesystem, waits in delayed allocation. Read in 7.3.4; found by `live` (a +j inode on a delalloc mount is not journalled)";
+    DAX_ALWAYS_EVERY_FILE = 25, "W21-dax-always",
+        "a dax mount (dax=always) with a regular file the kernel would have made DAX but the scenario does not: any XFS file; an ext4 file that neither journals data nor is inline, encrypted or verity",
+        "fs/xfs/xfs_iops.c xfs_inode_should_enable_dax: with xfs_has_dax_always, true for every inode xfs_inode_supports_dax accepts (a regular file, sb_blocksize == PAGE_SIZE, a DAX device), and xfs_setup_dax_always (fs/xfs/xfs_super.c) turns the option off on a device without DAX or with other block sizes; fs/ext4/inode.c ext4_should_enable_dax: with DAX_ALWAYS true unless the inode journals data, has inline data, is encrypted or verity (EXT4_FLAGS_BDEV_IS_DAX: a DAX device with PAGE_SIZE blocks). Read in 7.3.4; found while building DAX worlds for the lab (session 5). Normalised: the mount without the option (dax=inode), which the model treats alike";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -569,6 +572,19 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 || w.mount.xfs_always_cow
                 || w.blocks.iter().any(|b| b.shared);
             (!cow_inode).then(|| msg!(detail, "a delalloc CoW reservation on a non-CoW inode"))
+        }
+        // W21-dax-always
+        25 => {
+            if !fs_file || !w.mount.dax {
+                return None;
+            }
+            let excluded = |f: &InodeFlags| {
+                f.journal_data || w.mount.data_journal || f.inline_data || f.encrypted || f.verity
+            };
+            [w.inode, at_open]
+                .iter()
+                .any(|f| !f.dax && (s.fs == FsKind::Xfs || !excluded(f)))
+                .then(|| msg!(detail, "dax=always mount with a non-DAX file"))
         }
         // W20-journal-delalloc
         24 => (s.fs == FsKind::Ext4
@@ -1025,6 +1041,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 m => (m + 1).next_power_of_two() - 1,
             };
         }
+        // W21-dax-always: the same file on a dax=inode mount.
+        25 => s.world.mount.dax = false,
         // W20-journal-delalloc: without delalloc the buffered write that made the block
         // allocated it at write_begin (ext4_get_block: journalled data never uses the unwritten
         // dioread_nolock path), so the nearest real world has the block written.

@@ -133,7 +133,7 @@ pub fn mount_of(s: &Scenario) -> Result<DaxMount, Unsupported> {
     match (m, f) {
         (true, true) => Ok(DaxMount::Always),
         (false, _) => Ok(DaxMount::Inode),
-        (true, false) => Err("dax mount with a non-DAX inode (dax=always makes every regular file DAX but journalled-data, inline, encrypted and verity ones: not built)".into()),
+        (true, false) => Err("dax mount with a non-DAX inode (dax=always makes every regular file DAX, validity rule W21, but ext4's journalled-data, inline, encrypted and verity ones: not built)".into()),
     }
 }
 
