@@ -689,8 +689,10 @@ pub fn repro_in_kernel(
     let dax = crate::live::dax::is_dax_world(s);
     let planned = if dax {
         crate::live::dax::repro_plan(s)
-    } else {
+    } else if s.faults.is_empty() {
         crate::live::plan::plan_on(s, disk.as_ref())
+    } else {
+        crate::live::fault::plan_faulted(s, disk.as_ref())
     };
     let (key, size) = match planned {
         Ok(p) => (p.key, p.i_size),
@@ -792,6 +794,7 @@ pub fn repro_in_kernel(
                 ),
             ));
         }
+        let faulted = !s.faults.is_empty();
         let init = match &mkfs {
             Some(m) => {
                 // `mount -t TYPE -o OPTIONS`: the scratch filesystem's mount options.
@@ -799,14 +802,24 @@ pub fn repro_in_kernel(
                     Some(o) => format!("{} -o {o}", key.fs.name()),
                     None => key.fs.name().to_string(),
                 };
-                let target = match (dax, disk.is_some()) {
+                let target = match (dax, disk.is_some() || faulted) {
                     (true, _) => Some("$PDEV"),
                     (false, true) => Some("$DEV"),
                     (false, false) => None,
                 };
                 guest::repro_script(&fstype, m, target, 512)
             }
-            None => guest::repro_bdev_script(disk.is_some(), size, 512),
+            None => guest::repro_bdev_script(disk.is_some() || faulted, size, 512),
+        };
+        // An injected bio error without atomic units: on the null_blk fault device (the disk
+        // script, turned to it).
+        let init = if faulted && disk.is_none() {
+            eprintln!(
+                "repro: the injected fault on the guest's null_blk fault device (/dev/dfznull)"
+            );
+            crate::live::repro_fault::on_fault_device(&init)
+        } else {
+            init
         };
         let initrd = build_initrd(&t, &tools, &init, &[("bin/repro", bin)], &dir)
             .map_err(|e| (3, format!("initramfs: {e}")))?;
@@ -818,6 +831,8 @@ pub fn repro_in_kernel(
             key.label(),
             match (disk.is_some(), bdev) {
                 _ if dax => "the pmem device (memmap=)",
+                (false, true) if faulted => "a BLKPG partition of the null_blk fault device",
+                (false, false) if faulted => "the null_blk fault device",
                 (true, true) => "a BLKPG partition of the scsi_debug atomic disk",
                 (true, false) => "the scsi_debug atomic disk",
                 (false, true) => "a loop device of the scenario's size",

@@ -8,6 +8,7 @@
 //! patterns), [`exec`] (the executor), [`gen`] (the generator), [`compare`] (verdicts, oracle on
 //! the kernel, summary), [`repro`] (standalone C reproducer). User documentation: docs/live.md.
 
+pub mod bioerr;
 pub mod compare;
 pub mod cow;
 pub mod dax;
@@ -16,6 +17,7 @@ pub mod fault;
 pub mod fiemap;
 pub mod plan;
 pub mod repro;
+pub mod repro_fault;
 pub mod scratch;
 pub mod tracefs;
 
@@ -828,7 +830,7 @@ fn run_all(
                     .and_then(|(_, g)| g.as_deref());
                 let mut oc = compare::outcome(id.clone(), s, &p, &x, &obs, gap);
                 stable.explain(&mut oc, s, &p, &obs, gap);
-                fault::annotate(&mut oc, &armed, missed, inexact);
+                fault::annotate(&mut oc, &targets, &armed, missed, inexact);
                 if o.pmem.is_some() {
                     dax::annotate(&mut oc, &x, &obs);
                 }
