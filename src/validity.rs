@@ -121,6 +121,9 @@ rules! {
     JOURNAL_FLAG_FLUSH = 25, "W21-journal-flag-flush",
         "chattr +j after open (the JOURNAL_DATA flag set) with dirty, writeback or mmapped dirty pages, or delalloc blocks, at the write",
         "fs/ext4/inode.c ext4_change_inode_journal_flag (the only way the flag changes, from ext4_ioctl_setflags) runs filemap_write_and_wait(inode->i_mapping) under filemap_invalidate_lock before switching the mode: every dirty page is written back and waited for, delayed blocks allocated. Under the race premise (the race list is the whole history between open and the write) nothing dirties the file after the change. Read in 6.12.117 (flush only when the flag is set), 7.2.12 and 7.3.4 (flush in both directions): chattr -j with dirty pages left is real on 6.12, so only +j is a rule. Found while building the race for live";
+    DAX_ALWAYS_EVERY_FILE = 26, "W22-dax-always",
+        "a dax mount (dax=always) with a regular file the kernel would have made DAX but the scenario does not: any XFS file; an ext4 file that neither journals data nor is inline, encrypted or verity",
+        "fs/xfs/xfs_iops.c xfs_inode_should_enable_dax: with xfs_has_dax_always, true for every inode xfs_inode_supports_dax accepts (a regular file, sb_blocksize == PAGE_SIZE, a DAX device), and xfs_setup_dax_always (fs/xfs/xfs_super.c) turns the option off on a device without DAX or with other block sizes; fs/ext4/inode.c ext4_should_enable_dax: with DAX_ALWAYS true unless the inode journals data, has inline data, is encrypted or verity (EXT4_FLAGS_BDEV_IS_DAX: a DAX device with PAGE_SIZE blocks). Read in 7.3.4; found while building DAX worlds for the lab (session 5). Normalised: the mount without the option (dax=inode), which the model treats alike";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -581,6 +584,19 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 || w.mount.xfs_always_cow
                 || w.blocks.iter().any(|b| b.shared);
             (!cow_inode).then(|| msg!(detail, "a delalloc CoW reservation on a non-CoW inode"))
+        }
+        // W22-dax-always
+        26 => {
+            if !fs_file || !w.mount.dax {
+                return None;
+            }
+            let excluded = |f: &InodeFlags| {
+                f.journal_data || w.mount.data_journal || f.inline_data || f.encrypted || f.verity
+            };
+            [w.inode, at_open]
+                .iter()
+                .any(|f| !f.dax && (s.fs == FsKind::Xfs || !excluded(f)))
+                .then(|| msg!(detail, "dax=always mount with a non-DAX file"))
         }
         // W20-journal-delalloc
         24 => (s.fs == FsKind::Ext4
@@ -1056,6 +1072,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         // W21-journal-flag-flush: the impossible event is the flag change: dropped (the inode
         // had the flag it has at the write since open).
         25 => drop_flag_races(s, flag::JOURNAL_DATA),
+        // W22-dax-always: the same file on a dax=inode mount.
+        26 => s.world.mount.dax = false,
         // W20-journal-delalloc: without delalloc the buffered write that made the block
         // allocated it at write_begin (ext4_get_block: journalled data never uses the unwritten
         // dioread_nolock path), so the nearest real world has the block written.

@@ -243,6 +243,11 @@ variant_switches! {
     /// Linux v7.3, the filesystem also needed to be mounted with -o inlinecrypt"). Read in
     /// 6.12.117 and 7.2.12 (fscrypt_dio_supported) and 7.3.4 (gone); mainline id not found.
     pub ext4_encrypted_dio_always: bool,
+    #[commit = "7.3 (Debian 7.3.4)"]
+    /// 7.3 (Debian 7.3.4; mainline id not found): ext4_dax_write_iter() returns -EAGAIN for an
+    /// IOCB_NOWAIT write that extends i_disksize (it would start a journal handle and add the
+    /// inode to the orphan list). Read in 6.12.117 and 7.2.12 (absent) and 7.3.4.
+    pub ext4_dax_nowait_extend_eagain: bool,
     #[commit = "e7fb9b71326f"]
     /// e7fb9b71326f (6.17): dax_iomap_rw rejects IOCB_ATOMIC with a WARN and -EIO.
     pub dax_rejects_atomic: bool,
@@ -342,6 +347,7 @@ const V6_12: Variant = Variant {
     ext4_dio_needs_zeroing: false,
     ext4_kiocb_modified: false,
     ext4_encrypted_dio_always: false,
+    ext4_dax_nowait_extend_eagain: false,
     dax_rejects_atomic: false,
     ext4_atomic_hole_einval: false,
     xfs_atomic: XfsAtomic::None,
@@ -503,12 +509,13 @@ const V7_2: Variant = Variant {
 const V7_3: Variant = Variant {
     name: "v7.3",
     kernel: "7.3",
-    about: "7.3 (Debian 7.3.4): ext4/XFS/bdev ->iomap_next, tail zeroing keeps the error, ext4_dio_needs_zeroing locking and kiocb_modified, bdev RWF_DONTCACHE and errno from get_pages",
+    about: "7.3 (Debian 7.3.4): ext4/XFS/bdev ->iomap_next, tail zeroing keeps the error, ext4_dio_needs_zeroing locking and kiocb_modified, ext4 DAX NOWAIT extension -EAGAIN, bdev RWF_DONTCACHE and errno from get_pages",
     dio_zero_keeps_error: true,
     iomap_next: IomapNext::FsNext,
     ext4_dio_needs_zeroing: true,
     ext4_kiocb_modified: true,
     ext4_encrypted_dio_always: true,
+    ext4_dax_nowait_extend_eagain: true,
     bdev_get_pages_errno: true,
     bdev_dontcache: true,
     ..V7_2

@@ -62,6 +62,28 @@ fn accepted(s: &Scenario) {
 }
 
 #[test]
+fn w21_dax_always_makes_every_file_dax() {
+    // XFS with dax=always: every regular file is DAX (xfs_inode_should_enable_dax).
+    let mut x = xfs();
+    x.world.device = Device::default();
+    x.world.mount.dax = true;
+    rejected(x.clone(), DAX_ALWAYS_EVERY_FILE);
+    // Normalised to the mount without the option; the file stays as it was.
+    let mut n = x.clone();
+    validity::normalise(&mut n);
+    assert!(!n.world.mount.dax && !n.world.inode.dax);
+    x.world.inode.dax = true;
+    accepted(&x);
+    // ext4: a journalled-data inode is not DAX under dax=always (ext4_should_enable_dax).
+    let mut e = ext4();
+    e.world.device = Device::default();
+    e.world.mount.dax = true;
+    rejected(e.clone(), DAX_ALWAYS_EVERY_FILE);
+    e.world.inode.journal_data = true;
+    accepted(&e);
+}
+
+#[test]
 fn w1_dax_inode_on_an_atomic_device() {
     let mut s = ext4();
     s.world.inode.dax = true;
@@ -538,6 +560,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W19-dma-alignment" => "DMA_ALIGNMENT_MASK",
         "W20-journal-delalloc" => "JOURNAL_DATA_NO_DELALLOC",
         "W21-journal-flag-flush" => "JOURNAL_FLAG_FLUSH",
+        "W22-dax-always" => "DAX_ALWAYS_EVERY_FILE",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 13] = [
+pub const GROUPS: [Group; 15] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -130,6 +130,20 @@ pub const GROUPS: [Group; 13] = [
         about: "ext4 on the atomic disk, a bio_endio -EIO fault on the hardware atomic write's bio",
         args: "--fs ext4 --device $DEV --atomic-faults",
         disk: true,
+        fault: false,
+    },
+    Group {
+        name: "ext4-dax",
+        about: "ext4 on the pmem device ($PDEV, a memmap= region), dax=always or FS_XFLAG_DAX files (dax=inode): ext4_dax_write_iter",
+        args: "--fs ext4 --pmem $PDEV",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "xfs-dax",
+        about: "XFS (reflink) on the pmem device, dax=always or FS_XFLAG_DAX files (dax=inode): xfs_file_dax_write",
+        args: "--fs xfs --pmem $PDEV",
+        disk: false,
         fault: false,
     },
 ];
@@ -327,6 +341,7 @@ impl Modules {
             .chain(REQUIRED_MODULES.iter())
             .chain(FAULT_MODULES.iter())
             .chain(crate::live::inode_kind::MODULES.iter())
+            .chain(super::pmem::DAX_MODULES.iter())
             .map(|m| mod_name(m))
             .collect();
         let mut seen = BTreeSet::new();
@@ -455,7 +470,9 @@ pub fn init_script(
 ) -> String {
     let mut s = init_prelude(disk_mb);
     for g in groups {
-        let need = if g.disk {
+        let need = if super::pmem::is_dax_group(g.args) {
+            super::pmem::NEED_PMEM
+        } else if g.disk {
             "[ -n \"$DEV\" ] && "
         } else if g.fault {
             // No fault device (no null_blk, or no badblocks_once: 6.12): rc 2, said on the console.
@@ -469,19 +486,23 @@ pub fn init_script(
             name = g.name,
             args = g.args,
         ));
+        if super::pmem::is_dax_group(g.args) {
+            s.push_str(super::pmem::AFTER_DAX_GROUP);
+        }
     }
     s.push_str("say '{\"done\":true}'\nsync\npoweroff -f\n");
     s
 }
 
 /// The init script of `diofuzz repro --kernel --run`: make the scenario's filesystem (`mkfs`, a
-/// shell command line ending before the target) on the scsi_debug disk (`disk`) or on a loop
-/// device over a sparse file in the guest's tmpfs, mount it, run /bin/repro in it, and print its
-/// output and the kernel's WARN/BUG/Oops lines between markers on the console.
-pub fn repro_script(fstype: &str, mkfs: &str, disk: bool, disk_mb: u32) -> String {
+/// shell command line ending before the target) on `device` (`$DEV`, the scsi_debug disk, or
+/// `$PDEV`, the pmem device) or, with None, on a loop device over a sparse file in the guest's
+/// tmpfs, mount it, run /bin/repro in it, and print its output and the kernel's WARN/BUG/Oops
+/// lines between markers on the console.
+pub fn repro_script(fstype: &str, mkfs: &str, device: Option<&str>, disk_mb: u32) -> String {
     let mut s = init_prelude(disk_mb);
-    if disk {
-        s.push_str("T=$DEV\n");
+    if let Some(d) = device {
+        s.push_str(&format!("T={d}\n"));
     } else {
         s.push_str(
             "dd if=/dev/zero of=/tmp/img bs=1M count=0 seek=512 2>/dev/null\nT=$(losetup -f)\nlosetup $T /tmp/img\n",
@@ -590,13 +611,17 @@ elif mkdir $N 2>/dev/null; then
     NFAULT="null_blk without badblocks_once (added after 6.12)"
   fi
 fi
-MISSING=
+"#,
+    );
+    s.push_str(super::pmem::INIT_PMEM);
+    s.push_str(
+        r#"MISSING=
 grep -qw ext4 /proc/filesystems || MISSING="$MISSING ext4"
 grep -qw xfs /proc/filesystems || MISSING="$MISSING xfs"
 [ -e /dev/loop-control ] || MISSING="$MISSING loop"
 [ -n "$DEV" ] || MISSING="$MISSING scsi_debug/sd_mod"
 grep -qw tracefs /proc/filesystems || MISSING="$MISSING tracefs"
-say "{\"missing\":\"$MISSING\",\"disk\":\"$DEV\",\"fault_device\":\"$NDEV\"}"
+say "{\"missing\":\"$MISSING\",\"disk\":\"$DEV\",\"fault_device\":\"$NDEV\",\"pmem\":\"$PDEV\"}"
 "#,
     );
     s
@@ -814,6 +839,15 @@ mod tests {
         assert!(a < b && b < c);
         assert!(s.trim_end().ends_with("poweroff -f"));
         assert!(select_groups("nope").unwrap_err().contains("ext4-disk"));
+        // The DAX groups need the pmem device (else rc 2 with the reason) and show the kernel's
+        // DAX lines after them; the prelude loads nd_e820/nd_pmem only with a memmap= region.
+        let d = init_script(&select_groups("xfs-dax").unwrap(), 5, 7, 512, "--stable");
+        assert!(d.contains("lab: no DAX device: $NPMEM\"; (exit 2); }; } && diofuzz live --fs xfs --pmem $PDEV --count 5"), "{d}");
+        assert!(d.contains("grep -q 'memmap=' /proc/cmdline") && d.contains("modprobe nd_pmem"));
+        assert!(
+            d.contains("dmesg | grep -i -E 'dax|pmem'")
+                && !s.contains("dmesg | grep -i -E 'dax|pmem'")
+        );
     }
 
     #[test]
@@ -826,12 +860,15 @@ mod tests {
         let l = repro_bdev_script(false, 57344, 512);
         assert!(l.contains("bs=57344 count=0 seek=1") && l.contains("losetup $T /tmp/img\nA=$T"));
         // A file scenario: the filesystem made on the target, the program run in it.
-        let f = repro_script("ext4", "mkfs.ext4 -q", true, 512);
+        let f = repro_script("ext4", "mkfs.ext4 -q", Some("$DEV"), 512);
         assert!(
             f.contains("mkfs.ext4 -q $T && mount -t ext4 $T /mnt/s")
                 && f.contains("/bin/repro /mnt/s")
         );
-        for s in [d, l, f] {
+        // A DAX scenario: on the pmem device, mounted with the dax option.
+        let x = repro_script("xfs -o dax=always", "mkfs.xfs -q", Some("$PDEV"), 512);
+        assert!(x.contains("T=$PDEV\n") && x.contains("mount -t xfs -o dax=always $T /mnt/s"));
+        for s in [d, l, f, x] {
             assert!(s.contains("@@@KLOG") && s.trim_end().ends_with("poweroff -f"));
         }
     }

@@ -9,6 +9,7 @@
 
 pub mod debian;
 pub mod guest;
+pub mod pmem;
 pub mod qemu;
 pub mod report;
 
@@ -49,7 +50,7 @@ pub struct Opts {
     pub modules: Option<PathBuf>,
     /// Groups to run: `all` or a comma list of ext4-disk, ext4-bigalloc-disk, xfs-disk, xfs-loop,
     /// ext4-loop, bdev-disk, bdev-loop, bdev-fault, xfs-fault, ext4-fault, bdev-disk-fault,
-    /// xfs-disk-fault, ext4-disk-fault
+    /// xfs-disk-fault, ext4-disk-fault, ext4-dax, xfs-dax
     #[arg(long, default_value = "all")]
     pub groups: String,
     /// Generated scenarios per group
@@ -540,6 +541,11 @@ fn run_kernel(
         console: console.clone(),
         results: stream_f.clone(),
         memory_mb: o.memory,
+        pmem_mb: if groups.iter().any(|g| pmem::is_dax_group(g.args)) {
+            pmem::PMEM_MB
+        } else {
+            0
+        },
         accel,
         timeout: default_timeout(o, groups.len()),
     };
@@ -679,7 +685,11 @@ pub fn repro_in_kernel(
         eprintln!("diofuzz repro --kernel: a loop device in the guest has 512-byte sectors; this scenario wants {}", 1u32 << w.lbs_bits);
         return 2;
     }
-    let planned = if s.faults.is_empty() {
+    // A DAX world runs on the pmem device (memmap=), mounted with its dax option.
+    let dax = crate::live::dax::is_dax_world(s);
+    let planned = if dax {
+        crate::live::dax::repro_plan(s)
+    } else if s.faults.is_empty() {
         crate::live::plan::plan_on(s, disk.as_ref())
     } else {
         crate::live::fault::plan_faulted(s, disk.as_ref())
@@ -792,7 +802,12 @@ pub fn repro_in_kernel(
                     Some(o) => format!("{} -o {o}", key.fs.name()),
                     None => key.fs.name().to_string(),
                 };
-                guest::repro_script(&fstype, m, disk.is_some() || faulted, 512)
+                let target = match (dax, disk.is_some() || faulted) {
+                    (true, _) => Some("$PDEV"),
+                    (false, true) => Some("$DEV"),
+                    (false, false) => None,
+                };
+                guest::repro_script(&fstype, m, target, 512)
             }
             None => guest::repro_bdev_script(disk.is_some() || faulted, size, 512),
         };
@@ -815,6 +830,7 @@ pub fn repro_in_kernel(
             t.release,
             key.label(),
             match (disk.is_some(), bdev) {
+                _ if dax => "the pmem device (memmap=)",
                 (false, true) if faulted => "a BLKPG partition of the null_blk fault device",
                 (false, false) if faulted => "the null_blk fault device",
                 (true, true) => "a BLKPG partition of the scsi_debug atomic disk",
@@ -831,6 +847,7 @@ pub fn repro_in_kernel(
             console: console.clone(),
             results: dir.join("stream.jsonl"),
             memory_mb: 2048,
+            pmem_mb: if dax { pmem::PMEM_MB } else { 0 },
             accel,
             timeout: Duration::from_secs(600),
         };

@@ -64,6 +64,9 @@ pub struct Vm {
     /// The result stream (ttyS1).
     pub results: PathBuf,
     pub memory_mb: u32,
+    /// A legacy pmem region of this many MiB above `memory_mb` (memmap=, the DAX groups'
+    /// device, [`super::pmem`]); the guest gets that much more RAM and a margin. 0: none.
+    pub pmem_mb: u32,
     pub accel: Accel,
     pub timeout: Duration,
 }
@@ -87,7 +90,7 @@ impl Vm {
         a.extend(
             [
                 "-m",
-                &self.memory_mb.to_string(),
+                &(self.memory_mb + self.pmem_mb + super::pmem::slack_mb(self.pmem_mb)).to_string(),
                 "-smp",
                 "1",
                 "-nographic",
@@ -109,7 +112,11 @@ impl Vm {
         // (panic, -no-reboot) instead of leaving a half-dead kernel to time out. no_timer_check:
         // under TCG on a loaded host the boot-time IO-APIC timer check can miss its ticks and
         // panic ("IO-APIC + timer doesn't work!", seen once on 6.12.117 in the bdev matrix).
-        a.push("console=ttyS0 loglevel=5 oops=panic panic=-1 no_timer_check".into());
+        let mut cmdline = "console=ttyS0 loglevel=5 oops=panic panic=-1 no_timer_check".to_string();
+        if self.pmem_mb > 0 {
+            cmdline = format!("{cmdline} {}", super::pmem::memmap_param(self.memory_mb));
+        }
+        a.push(cmdline);
         a.push("-serial".into());
         a.push(format!("file:{}", self.console.display()));
         a.push("-serial".into());
@@ -196,6 +203,7 @@ mod tests {
             console: "/o/console.log".into(),
             results: "/o/stream.jsonl".into(),
             memory_mb: 2048,
+            pmem_mb: 0,
             accel: Accel::Tcg,
             timeout: Duration::from_secs(1),
         };
@@ -204,5 +212,11 @@ mod tests {
         assert!(a.contains("-serial file:/o/console.log -serial file:/o/stream.jsonl"));
         assert!(a.contains("-no-reboot"));
         assert!(a.contains("panic=-1"));
+        assert!(!a.contains("memmap="));
+        // A DAX group: the pmem region above the guest's RAM, which grows by its size.
+        let vm = Vm { pmem_mb: 512, ..vm };
+        let a = vm.args().join(" ");
+        assert!(a.contains("-m 2816 "), "{a}");
+        assert!(a.contains("no_timer_check memmap=512M!2048M"), "{a}");
     }
 }

@@ -223,6 +223,24 @@ const FS_XFLAG_COWEXTSIZE: u32 = 0x0001_0000;
 
 /// Set (bytes > 0) or clear (0) the inode's cowextsize hint.
 pub fn set_cowextsize(fd: i32, bytes: u64) -> Result<(), String> {
+    update_fsxattr(fd, &format!("cowextsize {bytes}"), |a| {
+        if bytes == 0 {
+            a.xflags &= !FS_XFLAG_COWEXTSIZE;
+            a.cowextsize = 0;
+        } else {
+            a.xflags |= FS_XFLAG_COWEXTSIZE;
+            a.cowextsize = bytes as u32;
+        }
+    })
+}
+
+/// Add `flags` to the inode's fsxattr flags (e.g. FS_XFLAG_DAX, [`super::dax`]).
+pub fn set_xflags(fd: i32, flags: u32) -> Result<(), String> {
+    update_fsxattr(fd, &format!("xflags |= {flags:#x}"), |a| a.xflags |= flags)
+}
+
+/// FS_IOC_FSGETXATTR, change, FS_IOC_FSSETXATTR.
+fn update_fsxattr(fd: i32, what: &str, f: impl FnOnce(&mut FsXattr)) -> Result<(), String> {
     let mut a = FsXattr::default();
     // SAFETY: FS_IOC_FSGETXATTR fills one struct fsxattr.
     if unsafe { libc::ioctl(fd, FS_IOC_FSGETXATTR as _, &mut a) } != 0 {
@@ -231,17 +249,11 @@ pub fn set_cowextsize(fd: i32, bytes: u64) -> Result<(), String> {
             std::io::Error::last_os_error()
         ));
     }
-    if bytes == 0 {
-        a.xflags &= !FS_XFLAG_COWEXTSIZE;
-        a.cowextsize = 0;
-    } else {
-        a.xflags |= FS_XFLAG_COWEXTSIZE;
-        a.cowextsize = bytes as u32;
-    }
+    f(&mut a);
     // SAFETY: FS_IOC_FSSETXATTR reads one struct fsxattr.
     if unsafe { libc::ioctl(fd, FS_IOC_FSSETXATTR as _, &a) } != 0 {
         return Err(format!(
-            "FS_IOC_FSSETXATTR cowextsize {bytes}: {}",
+            "FS_IOC_FSSETXATTR {what}: {}",
             std::io::Error::last_os_error()
         ));
     }

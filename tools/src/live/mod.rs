@@ -11,6 +11,7 @@
 pub mod bioerr;
 pub mod compare;
 pub mod cow;
+pub mod dax;
 pub mod exec;
 pub mod fault;
 pub mod fiemap;
@@ -98,6 +99,11 @@ pub struct Opts {
     /// command); generated scenarios get one (docs/lab.md)
     #[arg(long, requires = "device")]
     pub atomic_faults: bool,
+    /// Run on this DAX-capable pmem disk instead (/dev/pmemN, e.g. a memmap= region, what
+    /// `diofuzz lab` makes for its DAX groups): it is reformatted and mounted with dax=always or
+    /// dax=inode; generated scenarios are DAX worlds (docs/lab.md)
+    #[arg(long, value_name = "DEV", conflicts_with_all = ["device", "fault_device", "bigalloc"])]
+    pub pmem: Option<PathBuf>,
     /// ext4 bigalloc on the --device disk with this cluster size in bytes
     #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
     pub bigalloc: Option<u32>,
@@ -334,7 +340,16 @@ pub fn run_live(o: &Opts) -> i32 {
         }
         _ => None,
     };
-    let disk = disk.or(faultdev.as_ref().map(|f| f.disk));
+    let disk = match &o.pmem {
+        Some(d) => match dax::pmem_info(d) {
+            Ok(x) => Some(x),
+            Err(e) => {
+                eprintln!("diofuzz live: --pmem: {e}");
+                return 2;
+            }
+        },
+        None => disk.or(faultdev.as_ref().map(|f| f.disk)),
+    };
     let cluster_bits = o.bigalloc.map_or(0, |c| (c.trailing_zeros() - 12) as u8);
     if cluster_bits > 0 && disk.is_none() {
         eprintln!("diofuzz live: --bigalloc needs --device (loop devices run no bigalloc)");
@@ -350,6 +365,10 @@ pub fn run_live(o: &Opts) -> i32 {
                 {
                     scen.push((id, s));
                 }
+                continue;
+            }
+            if let (Some(d), true) = (disk.as_ref(), o.pmem.is_some()) {
+                scen.push((id, diofuzz::generators::dax::generate_dax(o.seed, i, fs, d)));
                 continue;
             }
             scen.push((
@@ -375,7 +394,11 @@ pub fn run_live(o: &Opts) -> i32 {
             return 3;
         }
     };
-    sc.disk = o.device.clone().or(o.fault_device.clone());
+    sc.disk = o
+        .device
+        .clone()
+        .or(o.fault_device.clone())
+        .or(o.pmem.clone());
     let inst = sc
         .dir
         .file_name()
@@ -718,6 +741,7 @@ fn run_all(
         };
         let planned = match faultdev {
             Some(_) => fault::plan_faulted(s, disk.as_ref()),
+            None if o.pmem.is_some() => dax::plan_pmem(s, disk.as_ref()),
             None => plan::plan_on(s, disk.as_ref()),
         };
         let p = match planned {
@@ -753,6 +777,9 @@ fn run_all(
                 armed = f.arm(s, &targets, path)?;
                 bt.clear()?;
             }
+            if o.pmem.is_some() {
+                dax::check_file(path, s)?;
+            }
             Ok(())
         };
         let t0 = Instant::now();
@@ -772,8 +799,11 @@ fn run_all(
             }
             r
         } else {
-            let mnt = match sc.get(p.key, pre) {
-                Ok(f) => f.mnt.clone(),
+            let mnt = match sc.get(p.key, pre).and_then(|f| match o.pmem {
+                Some(_) => dax::file_dir(&f.mnt, s),
+                None => Ok(f.mnt.clone()),
+            }) {
+                Ok(m) => m,
                 Err(e) => {
                     fatal = Some(format!("scratch filesystem {}: {e}", p.key.label()));
                     break;
@@ -803,6 +833,9 @@ fn run_all(
                 let mut oc = compare::outcome(id.clone(), s, &p, &x, &obs, gap);
                 stable.explain(&mut oc, s, &p, &obs, gap);
                 fault::annotate(&mut oc, &targets, &armed, missed, inexact);
+                if o.pmem.is_some() {
+                    dax::annotate(&mut oc, &x, &obs);
+                }
                 if !armed.is_empty() {
                     fault::annotate_order(&mut oc, s, v, |x| {
                         compare::outcome(String::new(), s, &p, x, &obs, gap).verdict

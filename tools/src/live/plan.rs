@@ -42,6 +42,9 @@ pub struct FsKey {
     pub nodelalloc: bool,
     /// ext4 only: made for inline-data or encrypted inodes ([`super::inode_kind`]).
     pub inode_kind: super::inode_kind::InodeKind,
+    /// On the pmem device of `live --pmem` (the disk), mounted with `-o dax=always` or
+    /// `-o dax=inode` ([`super::dax`]).
+    pub dax: super::dax::DaxMount,
 }
 
 /// The atomic-capable disk a run may format (defined with the generator, which fits scenarios to it).
@@ -66,11 +69,15 @@ impl FsKey {
             + if self.no_extents { "-noextent" } else { "" }
             + if self.nodelalloc { "-nodelalloc" } else { "" }
             + self.inode_kind.label()
+            + self.dax.label()
     }
 
     /// The mount options (`mount -o`) of the scratch filesystem, if any besides the defaults.
     pub fn mount_data(&self) -> Option<&'static str> {
-        if self.data_journal {
+        if self.dax != super::dax::DaxMount::Off {
+            // DAX worlds have no journalled data (validity rule W3): the dax option alone.
+            self.dax.mount_data()
+        } else if self.data_journal {
             Some("data=journal")
         } else if self.nodelalloc {
             Some("nodelalloc")
@@ -239,7 +246,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let ext4 = s.fs == FsKind::Ext4;
     // Mount options: which a scratch filesystem can have, and why the rest cannot.
     if m.dax {
-        return unsup("mount option dax (needs a DAX-capable device: pmem, not a loop device or the scsi_debug disk)");
+        return unsup(super::dax::NEEDS_PMEM);
     }
     if m.shutdown {
         return unsup("mount option: filesystem shut down (not reproduced: the executor would need a fresh filesystem per scenario and cannot read the result back)");
@@ -266,7 +273,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let f = w.inode;
     let others = [
         (f.verity, "verity (a verity file cannot be opened for writing)"),
-        (f.dax, "dax (needs a DAX-capable device)"),
+        (f.dax, "dax (needs a DAX-capable device: live --pmem, lab groups ext4-dax, xfs-dax)"),
         (f.immutable, "immutable (open for writing fails with EPERM; only a flag changed after open, a race, would reach the write)"),
         (!f.nosec, "not IS_NOSEC (privileges to strip: not reproduced)"),
         (f.swapfile, "swapfile (needs swapon)"),
@@ -530,6 +537,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             no_extents: ext4 && !m.extents_feature,
             nodelalloc: ext4 && f.journal_data && !m.data_journal,
             inode_kind,
+            dax: super::dax::DaxMount::Off,
         },
         i_size,
         steps,
@@ -654,6 +662,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             no_extents: false,
             nodelalloc: false,
             inode_kind: Default::default(),
+            dax: super::dax::DaxMount::Off,
         },
         i_size: size,
         steps,

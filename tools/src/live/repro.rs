@@ -471,6 +471,9 @@ fn device_free(s: &Scenario) -> Scenario {
 /// (the device's atomic units are the device's, as for a file).
 fn repro_plan(s: &Scenario) -> Result<super::plan::Plan, String> {
     let t = device_free(s);
+    if super::dax::is_dax_world(s) {
+        return super::dax::repro_plan(s).map_err(|e| lacks(s, &e));
+    }
     if !s.faults.is_empty() {
         super::fault::plan_faulted(&t, None)
     } else if s.fs == FsKind::Bdev {
@@ -586,6 +589,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             },
             p.key.inode_kind.mkfs_text(s.world.blkbits),
             match p.key.mount_data() {
+                Some(o) if o.starts_with("dax") => "",
                 Some("data=journal") => ", mounted with -o data=journal",
                 Some(_) => ", mounted with -o nodelalloc (chattr +j takes effect only then)",
                 None => "",
@@ -598,6 +602,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             "a block device with atomic writes (atomic_write_unit_min/max_bytes {}/{}; a loop device has none: an NVMe or SCSI disk, or a VM disk with atomic writes)",
             dev.awu_min, dev.awu_max
         )
+    } else if super::dax::is_dax_world(s) {
+        "pmem device".to_string()
     } else if !s.faults.is_empty() {
         "a null_blk device of configfs with badblocks_once 1 (the injected fault below)".to_string()
     } else {
@@ -621,7 +627,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     } else {
         let _ = writeln!(
             o,
-            " *\n * Run on a scratch filesystem: {fsdesc}, {device} with logical block size {},\n * mounted on DIR; then: cc -O2 -o repro repro.c && ./repro DIR",
+            " *\n * Run on a scratch filesystem: {fsdesc}{}, {device} with logical block size {},\n * mounted on DIR; then: cc -O2 -o repro repro.c && ./repro DIR",
+            super::dax::c_fsdesc(&p),
             1u32 << s.world.lbs_bits
         );
     }
@@ -702,6 +709,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             "\tsnprintf(donor, sizeof(donor), \"%s/diofuzz-repro-donor-%d\", dir, (int)getpid());\n",
         );
         o.push_str("\tint fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);\n\tif (fd < 0)\n\t\tdie(\"create\");\n");
+        o.push_str(super::dax::c_after_create(s));
     }
     let mut late = String::new();
     for st in &p.steps {
@@ -782,6 +790,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     // so an RWF_NOWAIT write meets kiocb_modified's -EAGAIN whatever the clock did.
     // A block device: the executor leaves the node's times alone (blkdev_write_iter has no
     // kiocb_modified).
+    o.push_str(&super::dax::c_check(s));
     if !bdev {
         o.push_str("\t{\n\t\tstruct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };\n\t\tfutimens(fd, ts);\n\t}\n");
         o.push_str(&late);

@@ -372,7 +372,7 @@ pub(crate) mod tests {
         let g = crate::lab::guest::repro_bdev_script(true, 32768, 512);
         let f = on_fault_device(&g);
         assert!(f.contains("\nT=$NDEV\nA=\"-p $NDEV\"\n"), "{f}");
-        let g = crate::lab::guest::repro_script("xfs", "mkfs.xfs -f -q", true, 512);
+        let g = crate::lab::guest::repro_script("xfs", "mkfs.xfs -f -q", Some("$DEV"), 512);
         let f = on_fault_device(&g);
         assert!(f.contains("\nT=$NDEV\n") && !f.contains("T=$DEV"), "{f}");
     }

@@ -99,6 +99,15 @@ fn ext4_dax_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     if r <= 0 {
         return cx.ret(F, r);
     }
+    // An extending write starts a handle and adds the inode to the orphan list; 7.3 refuses
+    // that under IOCB_NOWAIT (switch ext4_dax_nowait_extend_eagain; 6.12-7.2 go on).
+    if cx.v.ext4_dax_nowait_extend_eagain
+        && ki.has(IOCB_NOWAIT)
+        && ki.ki_pos + iter.count > cx.inode.i_disksize
+    {
+        cx.decide("ext4_dax_write_iter: IOCB_NOWAIT write extends i_disksize -> -EAGAIN");
+        return cx.ret(F, -EAGAIN);
+    }
     let r = crate::kernel::fs::dax::dax_iomap_rw(cx, ki, iter);
     let r = if r > 0 {
         generic_write_sync(cx, ki, r)

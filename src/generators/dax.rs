@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! DAX worlds for the lab's pmem groups (`live --pmem`, tools/src/live/dax.rs): scenario `i` of
+//! seed `s` is the random generator's scenario on the pmem device's geometry
+//! ([`super::random::generate_on`]: 4 KiB blocks, the device's logical block and DMA alignment,
+//! no atomic unit), made a DAX world from a random stream of its own:
+//!
+//! * 45 %: `mount.dax` and a DAX inode (`-o dax=always`);
+//! * 40 %: a DAX inode without the mount option (`-o dax=inode`, FS_XFLAG_DAX);
+//! * 15 %: a plain file on the pmem device (direct and buffered I/O on a DAX-capable disk).
+//!
+//! A DAX inode has no page cache and no delayed allocation (validity rule W4), no journalled
+//! data (W3; none on the pmem device at all here) and, here, no XFS CoW fork at rest (the live recipes build it through the page
+//! cache); two thirds of the random generator's atomic requests become plain ones (on pmem an
+//! atomic write can only be refused at open: no FMODE_CAN_ATOMIC_WRITE without device units).
+//! The result is normalised (src/validity.rs), so every scenario is a valid world.
+
+use super::random::{generate_on, Disk, Rng};
+use crate::scenario::{FsKind, Scenario};
+
+/// What the lab's pmem device reports (a `memmap=` region, measured on 7.3.4 and 6.12.117): no
+/// atomic write unit, 512-byte logical blocks, DMA alignment mask 511.
+pub const LAB_PMEM: Disk = Disk {
+    awu_min: 0,
+    awu_max: 0,
+    lbs_bits: 9,
+    dma_alignment: 511,
+};
+
+/// Scenario number `index` of `seed` for `fs` on the pmem device `dev`.
+pub fn generate_dax(seed: u64, index: u64, fs: FsKind, dev: &Disk) -> Scenario {
+    let mut s = generate_on(seed, index, fs, Some(dev), 0);
+    let mut r = Rng::new(seed ^ index.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xDA << 48 ^ fs as u64);
+    r.next_u64();
+    if s.request.rwf.atomic && r.pct(65) {
+        s.request.rwf.atomic = false;
+        s.request.read = false;
+    }
+    // No journalled data on the pmem device (W3 for a DAX inode; the pmem filesystem is mounted
+    // with the dax option alone).
+    s.world.mount.data_journal = false;
+    s.world.inode.journal_data = false;
+    let k = r.below(100);
+    if k < 85 {
+        let w = &mut s.world;
+        w.inode.dax = true;
+        w.mount.dax = k < 45;
+        // No CoW fork at rest on a DAX inode; the reflink flag then comes from shared blocks
+        // alone (the fork's seeds had set it).
+        w.cow.clear();
+        w.cowextsize = 0;
+        w.inode.reflink = w.blocks.iter().any(|b| b.shared);
+    }
+    crate::validity::normalise(&mut s);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pmem() -> Disk {
+        LAB_PMEM
+    }
+
+    #[test]
+    fn dax_worlds_are_valid_and_varied() {
+        let (mut always, mut inode, mut plain, mut atomic, mut shared) = (0, 0, 0, 0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..400 {
+                let s = generate_dax(7, i, fs, &pmem());
+                assert!(crate::validity::is_valid(&s), "{i}: {s:?}");
+                assert_eq!(s, generate_dax(7, i, fs, &pmem()), "deterministic");
+                let w = &s.world;
+                assert_eq!((w.blkbits, w.lbs_bits), (12, 9));
+                assert_eq!((w.device.awu_min, w.device.awu_max), (0, 0));
+                assert!(!w.mount.dax || w.inode.dax, "{i}");
+                if w.inode.dax {
+                    assert!(w.pages.is_empty() && w.cow.is_empty());
+                    assert_eq!(w.inode.reflink, w.blocks.iter().any(|b| b.shared), "{i}");
+                }
+                match (w.mount.dax, w.inode.dax) {
+                    (true, true) => always += 1,
+                    (false, true) => inode += 1,
+                    _ => plain += 1,
+                }
+                atomic += s.request.rwf.atomic as u32;
+                shared += w.blocks.iter().any(|b| b.shared) as u32;
+            }
+        }
+        assert!(
+            always > 250 && inode > 220 && plain > 60 && atomic > 60 && shared > 20,
+            "{always} {inode} {plain} {atomic} {shared}"
+        );
+    }
+}
