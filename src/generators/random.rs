@@ -225,6 +225,24 @@ pub fn generate_on(
         s.request.aio = true;
     }
     mount_and_inode(&mut a, &mut s);
+    // A shut-down filesystem (XFS and ext4) or an ext4 in emergency read-only (live makes each
+    // on a filesystem of its own: tools/src/live/shutdown.rs), from a stream of its own; loop
+    // devices only (the --device disk holds one filesystem at a time).
+    if disk.is_none() && fs != FsKind::Bdev {
+        let mut d =
+            Rng::new(seed ^ index.wrapping_mul(0xE703_7ED1_A0B4_28DB) ^ 0xD0E << 48 ^ fs as u64);
+        d.next_u64();
+        let before = s.clone();
+        let k = d.below(100);
+        if k < 3 {
+            s.world.mount.shutdown = true;
+        } else if k < 6 && fs == FsKind::Ext4 {
+            s.world.mount.emergency_ro = true;
+        }
+        if !crate::validity::violations(&s).is_empty() {
+            s = before;
+        }
+    }
     s
 }
 

@@ -159,6 +159,9 @@ pub struct Plan {
     /// with XFS_IOC_GETBMAPX after the set-up (a scenario whose fork the kernel builds otherwise
     /// is skipped, [`super::cow::UNBUILT`]). None: no CoW fork to check.
     pub cow: Option<Vec<diofuzz::scenario::CowExtent>>,
+    /// The filesystem is shut down or made emergency read-only between the open and the call,
+    /// on a filesystem of its own ([`super::shutdown`]).
+    pub down: Option<super::shutdown::Down>,
 }
 
 /// Why a scenario cannot run on the live kernel (short, stable text: the summary groups by it).
@@ -229,12 +232,8 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if m.dax {
         return unsup("mount option dax (needs a DAX-capable device: pmem, not a loop device or the scsi_debug disk)");
     }
-    if m.shutdown {
-        return unsup("mount option: filesystem shut down (not reproduced: the executor would need a fresh filesystem per scenario and cannot read the result back)");
-    }
-    if m.emergency_ro {
-        return unsup("mount option: ext4 emergency read-only (not reproduced: needs an ext4 error with errors=remount-ro)");
-    }
+    // Shut down / emergency read-only: a filesystem of its own, brought down before the call.
+    let down = super::shutdown::down_of(s, disk)?;
     if m.inline_crypt {
         return unsup(
             "mount option inlinecrypt (needs fscrypt keys and a blk-crypto device or fallback)",
@@ -522,6 +521,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         call,
         racy: mmap_writer,
         cow: recipe.map(|r| r.target),
+        down,
     })
 }
 
@@ -645,6 +645,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         call,
         racy: false,
         cow: None,
+        down: None,
     })
 }
 
@@ -763,6 +764,11 @@ thread_local! {
 /// Set the pattern nonce for this thread (the executor does, once per scenario).
 pub fn set_nonce(n: u32) {
     NONCE.with(|c| c.set(n));
+}
+
+/// This thread's pattern nonce.
+pub fn nonce() -> u32 {
+    NONCE.with(|c| c.get())
 }
 
 /// Classify the bytes of sector `sector` that were read (a prefix of the sector when the file
@@ -899,8 +905,6 @@ mod tests {
             assert!(e.contains(why), "{e}");
         };
         refuse(&|s| s.world.mount.dax = true, "DAX-capable device");
-        refuse(&|s| s.world.mount.shutdown = true, "shut down");
-        refuse(&|s| s.world.mount.emergency_ro = true, "errors=remount-ro");
         refuse(&|s| s.world.mount.inline_crypt = true, "fscrypt");
         refuse(
             &|s| {

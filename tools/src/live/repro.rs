@@ -486,7 +486,7 @@ pub fn lacks(s: &Scenario, why: &str) -> String {
         );
     }
     let needs = match why {
-        w if w.contains("mount option") => "a filesystem in the scenario's state (dax, shut down, emergency read-only, inline crypto, XFS always_cow); the scratch filesystems have data=journal and no-extents ext4, not these",
+        w if w.contains("mount option") => "a filesystem in the scenario's state (dax, inline crypto, XFS always_cow); the scratch filesystems have data=journal and no-extents ext4, and are shut down or made emergency read-only (ext4) by the program, not these",
         w if w.contains("inode flag") => "inode flags the harness does not set (inline data, encryption, verity, dax, immutable, ...; it sets +j, -e and +a)",
         w if w.contains("bigalloc") => "an ext4 filesystem made with bigalloc: give a scratch file or device with --device PATH --destroy-data (repro makes it), or write the C program with -o and run it on one made with mkfs.ext4 -O bigalloc -C CLUSTER",
         w if w.contains("injected faults") => "an errno injected at a kernel call site (the model injects it; a real kernel needs fault injection such as fail_function set up by hand)",
@@ -613,6 +613,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             " *\n * Run on a scratch filesystem: {fsdesc}, {device} with logical block size {},\n * mounted on DIR; then: cc -O2 -o repro repro.c && ./repro DIR",
             1u32 << s.world.lbs_bits
         );
+    }
+    if let Some(d) = p.down {
+        o.push_str(&super::shutdown::c_header(d));
     }
     let _ = writeln!(
         o,
@@ -816,6 +819,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             isz = p.i_size
         );
     }
+    if let Some(d) = p.down {
+        o.push_str(&super::shutdown::c_bring_down(d));
+    }
     let call = match (c.aio, c.read) {
         (true, _) => "aio_rw",
         (false, true) => "preadv2",
@@ -859,6 +865,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         len = c.len,
         rwf = c.rwf
     );
+    if let Some(d) = p.down {
+        o.push_str(&super::shutdown::c_after_call(d));
+    }
     o.push_str(
         &"\tunsigned char stx[256] __attribute__((aligned(8)));\n\tmemset(stx, 0, sizeof(stx));\n\tif (syscall(SYS_statx, cfd, \"\", AT_EMPTY_PATH, STATX_SIZE_ | STATX_WRITE_ATOMIC_, stx) == 0) {\n\t\tuint64_t size, attr;\n\t\tuint32_t umin, umax;\n\t\tmemcpy(&attr, stx + 8, 8);\n\t\tmemcpy(&size, stx + 40, 8);\n\t\tmemcpy(&umin, stx + 168, 4);\n\t\tmemcpy(&umax, stx + 172, 4);\n{devsize}\t\tprintf(\"i_size %llu; STATX_WRITE_ATOMIC: %s [%u, %u]\\n\", (unsigned long long)size,\n\t\t       attr & STATX_ATTR_WRITE_ATOMIC_ ? \"supported\" : \"not supported\", umin, umax);\n\t\tclose(cfd);\n\t\tshow(path, size, 0);\n\t\tshow(path, size, 1);\n\t\tverdict_code = verdict(ret, err, after, size);\n\t} else {\n\t\tprintf(\"statx: %s\\nCOULD NOT RUN (statx)\\n\", strerror(errno));\n\t}\n"
             .replace(
