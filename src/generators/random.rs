@@ -227,8 +227,9 @@ pub fn generate_on(
     mount_and_inode(&mut a, &mut s);
     // A shut-down filesystem (XFS and ext4) or an ext4 in emergency read-only (live makes each
     // on a filesystem of its own: tools/src/live/shutdown.rs), from a stream of its own; loop
-    // devices only (the --device disk holds one filesystem at a time).
-    if disk.is_none() && fs != FsKind::Bdev {
+    // devices only (the --device disk holds one filesystem at a time), no mmap writer (its
+    // stores fault with SIGBUS once the filesystem is down).
+    if disk.is_none() && fs != FsKind::Bdev && !s.races.contains(&Race::MmapRedirty) {
         let mut d =
             Rng::new(seed ^ index.wrapping_mul(0xE703_7ED1_A0B4_28DB) ^ 0xD0E << 48 ^ fs as u64);
         d.next_u64();

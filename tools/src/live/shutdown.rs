@@ -93,6 +93,11 @@ pub fn down_of(s: &Scenario, disk: Option<&Disk>) -> Result<Option<Down>, Unsupp
     if disk.is_some() {
         return Err("mount option: filesystem shut down or emergency read-only on the --device disk (a filesystem of its own per scenario is made on loop devices only)".into());
     }
+    if s.races.contains(&diofuzz::scenario::Race::MmapRedirty) {
+        // The harness's writer thread would take SIGBUS on its next store (a write fault on a
+        // shut-down or emergency read-only filesystem: ext4_page_mkwrite, XFS's write fault).
+        return Err("race: mmap writer on a filesystem shut down or emergency read-only (the writer's page faults get SIGBUS)".into());
+    }
     if m.emergency_ro && s.fs != FsKind::Ext4 {
         return Err("mount option: emergency read-only on a filesystem other than ext4".into());
     }
