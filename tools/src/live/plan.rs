@@ -40,6 +40,9 @@ pub struct FsKey {
     /// the inode flag only without delalloc (measured: on a default mount, 7.3.4 writes a +j
     /// file with O_DIRECT as direct I/O).
     pub nodelalloc: bool,
+    /// A filesystem of its own for one scenario, never shared or reused (shut down or emergency
+    /// read-only: [`super::shutdown`]).
+    pub own: bool,
 }
 
 /// The atomic-capable disk a run may format (defined with the generator, which fits scenarios to it).
@@ -63,6 +66,7 @@ impl FsKey {
         ) + if self.data_journal { "-journal" } else { "" }
             + if self.no_extents { "-noextent" } else { "" }
             + if self.nodelalloc { "-nodelalloc" } else { "" }
+            + if self.own { "-own" } else { "" }
     }
 
     /// The mount options (`mount -o`) of the scratch filesystem, if any besides the defaults.
@@ -515,6 +519,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             data_journal: ext4 && m.data_journal,
             no_extents: ext4 && !m.extents_feature,
             nodelalloc: ext4 && f.journal_data && !m.data_journal,
+            own: down.is_some(),
         },
         i_size,
         steps,
@@ -639,6 +644,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             data_journal: false,
             no_extents: false,
             nodelalloc: false,
+            own: false,
         },
         i_size: size,
         steps,

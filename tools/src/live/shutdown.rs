@@ -3,7 +3,7 @@
 //! `world.mount.emergency_ro`) on the live kernel, in the lab and in the C reproducer.
 //!
 //! Each such scenario gets a filesystem of its own, made for it and never used again
-//! ([`run`]: [`Scratch::retire`] before and after). The set-up runs as usual; the file is opened
+//! ([`run`]: a scratch key of its own, `FsKey::own`, and [`Scratch::retire`] after the call). The set-up runs as usual; the file is opened
 //! for the call (a shut-down filesystem refuses open: xfs_file_open and ext4_file_open check
 //! xfs_is_shutdown / ext4_forced_shutdown, and from 6.15 ext4_file_open refuses FMODE_WRITE in an
 //! emergency state); then, right before the call ([`bring_down`]):
@@ -189,7 +189,7 @@ pub fn run(
     tracer: &Tracer,
     before: super::exec::BeforeCall,
 ) -> Result<(Observation, u64), String> {
-    // A filesystem that earlier scenarios used (same key) is not this scenario's own.
+    // The key is this kind of scenario's alone (`own`); one left by an earlier error goes first.
     sc.retire(plan.key, |_| ())?;
     let mnt = sc.get(plan.key, pre)?.mnt.clone();
     let r = super::exec::execute_with(plan, &mnt, name, tracer, before);
@@ -418,8 +418,10 @@ mod tests {
                     shutdown: true
                 })
             );
+            assert!(p.key.own && p.key.label().ends_with("-own"));
             let p = super::super::plan::plan(&down(fs, false, false)).unwrap();
             assert_eq!(p.down, None);
+            assert!(!p.key.own);
         }
         let p = super::super::plan::plan(&down(FsKind::Ext4, false, true)).unwrap();
         assert_eq!(p.down.unwrap().label(), "emergency read-only");
