@@ -56,6 +56,7 @@ const OWN_LOG: &[&str] = &[
     "diofuzz emergency read-only",
     "Remounting filesystem read-only",
     "Detected aborted journal",
+    "Aborting journal on device",
     "shut down requested",
     "User initiated shutdown",
     "Filesystem has been shut down",
@@ -530,6 +531,28 @@ mod tests {
         assert_eq!(oc.verdict, Verdict::Disagree);
         let fields: Vec<_> = oc.mismatches.iter().map(|m| m.field).collect();
         assert_eq!(fields, vec!["ret", "new_sectors_on_device"]);
+    }
+
+    /// The kernel log lines the harness causes (6.12.117 and 6.18.44 wording) are its own, a
+    /// real ext4 error elsewhere is not.
+    #[test]
+    fn own_log_lines() {
+        for l in [
+            "[   46.264466] EXT4-fs error (device loop0): trigger_test_error:129: comm repro: diofuzz emergency read-only",
+            "[   46.264466] Aborting journal on device loop0-8.",
+            "[   46.276536] EXT4-fs (loop0): Remounting filesystem read-only",
+            "XFS (loop0): User initiated shutdown received.",
+            "XFS (loop0): Log I/O Error (0x6) detected at xfs_fs_goingdown+0x63/0xb0 (fs/xfs/xfs_fsops.c:475).  Shutting down filesystem.",
+            "XFS (loop0): Please unmount the filesystem and rectify the problem(s)",
+        ] {
+            assert!(own_log_line(l), "{l}");
+        }
+        assert!(!own_log_line(
+            "EXT4-fs error (device loop0): ext4_validate_block_bitmap:441: comm x: bg 0: bad block bitmap checksum"
+        ));
+        assert!(!own_log_line(
+            "WARNING: CPU: 0 PID: 1 at fs/iomap/direct-io.c:123"
+        ));
     }
 
     /// The C fragments: the ioctl with NOLOGFLUSH, the sysfs trigger after the remount.
