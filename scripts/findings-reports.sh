@@ -14,16 +14,25 @@ out=${1:-docs/findings}
 live=()
 [[ ${2:-} == --live ]] && live=(--live)
 kernel=${KERNELS:-6.18.44}
+# The committed lab runs of each reproducer on Debian kernels (`diofuzz repro FINDING --run --kernel V
+# > docs/findings/ID/lab-RELEASE.txt`), quoted in the report and listed under "Reproduced on".
+labs() { local f; for f in docs/findings/"$1"/lab-*.txt; do [[ -e $f ]] && printf -- '--lab-output\0%s\0' "$f"; done; true; }
+lab() { mapfile -d '' -t L < <(labs "$1"); }
 cargo build --release -q -p diofuzz-tools
 d=./target/release/diofuzz
 r=corpus/regressions
-$d report $r/live_k1_xfs_atomic_short_rlimit --id K1 --seq 900 --kernel "$kernel" -o "$out/K1" "${live[@]}" \
+lab K1
+$d report $r/live_k1_xfs_atomic_short_rlimit "${L[@]}" --id K1 --seq 900 --kernel "$kernel" -o "$out/K1" "${live[@]}" \
     --title "xfs: software atomic write under RLIMIT_FSIZE returns short (16384 of 32768)"
-$d report $r/live_k3_xfs_atomic_append_stale --id K2 --seq 901 --property O3 --kernel "$kernel" -o "$out/K2" "${live[@]}" \
+lab K2
+$d report $r/live_k3_xfs_atomic_append_stale "${L[@]}" --id K2 --seq 901 --property O3 --kernel "$kernel" -o "$out/K2" "${live[@]}" \
     --title "xfs: O_APPEND moves an atomic write to an unaligned i_size after the alignment check"
-$d report $r/live_k3_xfs_atomic_append_stale --id K3 --seq 902 --property O6 --kernel "$kernel" -o "$out/K3" "${live[@]}" \
+lab K3
+$d report $r/live_k3_xfs_atomic_append_stale "${L[@]}" --id K3 --seq 902 --property O6 --kernel "$kernel" -o "$out/K3" "${live[@]}" \
     --title "xfs: O_APPEND atomic write exposes another file's stale data in the EOF block"
-$d report $r/live_k4_xfs_head_rezeroing --id K4 --seq 903 --kernel "$kernel" -o "$out/K4" "${live[@]}" \
+lab K4
+$d report $r/live_k4_xfs_head_rezeroing "${L[@]}" --id K4 --seq 903 --kernel "$kernel" -o "$out/K4" "${live[@]}" \
     --title "iomap/xfs: DIO write with a buffer faulting part-way returns 8192 but its last 2560 bytes read back as zeroes"
-$d report $r/live_k6_xfs_atomic_truncated_stale --id K6 --seq 904 --property O6 --kernel "$kernel" -o "$out/K6" "${live[@]}" \
+lab K6
+$d report $r/live_k6_xfs_atomic_truncated_stale "${L[@]}" --id K6 --seq 904 --property O6 --kernel "$kernel" -o "$out/K6" "${live[@]}" \
     --title "xfs: atomic write cut by RLIMIT_FSIZE remaps a partly written CoW staging block (stale data over old file data)"

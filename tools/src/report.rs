@@ -57,6 +57,31 @@ pub struct ReportOpts {
     /// Also run the C reproducer on a scratch filesystem of this host (root) and keep its output
     #[arg(long)]
     pub live: bool,
+    /// The output of `diofuzz repro FINDING --run --kernel V` on a lab kernel (repeatable): a
+    /// REPRODUCED run adds that kernel to "Reproduced on" and is quoted and kept as lab-<release>.txt
+    #[arg(long = "lab-output", value_name = "FILE")]
+    pub lab_outputs: Vec<PathBuf>,
+}
+
+/// A lab run of the reproducer (`diofuzz repro --run --kernel V`): the kernel release from its
+/// first line (`repro: kernel 7.3.4 (7.3.4+deb13-amd64), ...`) and whether the program printed
+/// REPRODUCED. Anything else is not such an output: an error, never a guess.
+fn lab_run(path: &Path) -> Result<(String, String, bool), String> {
+    let t = std::fs::read_to_string(path)
+        .map_err(|e| format!("--lab-output {}: {e}", path.display()))?;
+    let release = t
+        .lines()
+        .find_map(|l| l.strip_prefix("repro: kernel "))
+        .and_then(|l| l.split_whitespace().next())
+        .ok_or_else(|| {
+            format!(
+                "--lab-output {}: not the output of `diofuzz repro --run --kernel V` (no `repro: kernel RELEASE` line)",
+                path.display()
+            )
+        })?
+        .to_string();
+    let reproduced = t.lines().any(|l| l.trim() == "REPRODUCED");
+    Ok((release, t, reproduced))
 }
 
 /// What the contract says, per property (for the report's "why" section).
@@ -398,6 +423,11 @@ fn variants_with(s: &Scenario, sig: &str) -> Vec<&'static str> {
 
 pub fn cli(o: &ReportOpts) -> Result<i32, String> {
     let s = diofuzz::input::load_scenario(&o.finding)?;
+    let labs = o
+        .lab_outputs
+        .iter()
+        .map(|f| lab_run(f))
+        .collect::<Result<Vec<_>, _>>()?;
     let v = o
         .variant
         .or_else(|| crate::live::variant_for_release(&host_release()))
@@ -531,9 +561,29 @@ pub fn cli(o: &ReportOpts) -> Result<i32, String> {
             Err(e) => eprintln!("diofuzz report: --live: {e}"),
         }
     }
-
     // The plain-text report.
     let sigvars = variants_with(&s, &main.signature);
+    // Lab runs on Debian kernels under QEMU. The reproducer checks that the kernel does what the
+    // model predicts for that release's variant: REPRODUCED is the bug where that variant has the
+    // finding, and the model's fixed behaviour where it has not.
+    let mut lab_texts = Vec::new();
+    let mut fixed_on = Vec::new();
+    let mut differs_on = Vec::new();
+    for (f, (rel, t, matched)) in o.lab_outputs.iter().zip(labs) {
+        let kept = dir.join(format!("lab-{rel}.txt"));
+        if std::fs::canonicalize(f).ok() != std::fs::canonicalize(&kept).ok() {
+            write(&kept, &t)?;
+        }
+        let lv = crate::live::variant_for_release(&rel).map(|v| v.name);
+        let has = lv.is_some_and(|n| sigvars.contains(&n));
+        let what = format!("{rel} (Debian, in QEMU)");
+        match (matched, has) {
+            (true, true) => kernels.push(what),
+            (true, false) => fixed_on.push(what),
+            (false, _) => differs_on.push(what),
+        }
+        lab_texts.push((rel, t));
+    }
     let known = diofuzz::known::lookup(&main.signature, v.name);
     let mut r = String::new();
     let _ = writeln!(r, "Subject: [BUG] {title}\n");
@@ -560,6 +610,20 @@ pub fn cli(o: &ReportOpts) -> Result<i32, String> {
             sigvars.join(", ")
         }
     );
+    if !fixed_on.is_empty() {
+        let _ = writeln!(
+            r,
+            "Not present on: Linux {} (the model predicts no such finding there, and the kernel did what the model predicts).",
+            fixed_on.join(", ")
+        );
+    }
+    if !differs_on.is_empty() {
+        let _ = writeln!(
+            r,
+            "The kernel did not do what the model predicts on: Linux {} (see its output below).",
+            differs_on.join(", ")
+        );
+    }
     let _ = writeln!(r, "\nReproducer\n----------\n");
     let _ = writeln!(
         r,
@@ -575,6 +639,15 @@ pub fn cli(o: &ReportOpts) -> Result<i32, String> {
     }
     if let Some((rel, t)) = &live_text {
         let _ = writeln!(r, "\nOutput on Linux {rel} (this host):\n");
+        for l in t.lines() {
+            let _ = writeln!(r, "    {l}");
+        }
+    }
+    for (rel, t) in &lab_texts {
+        let _ = writeln!(
+            r,
+            "\nOutput on Linux {rel} (Debian's kernel package, in a QEMU guest: `diofuzz repro FINDING --run --kernel {rel}`):\n"
+        );
         for l in t.lines() {
             let _ = writeln!(r, "    {l}");
         }

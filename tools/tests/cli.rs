@@ -344,6 +344,58 @@ fn coverage_reports_reached_and_never_reached_decisions() {
 }
 
 #[test]
+fn report_classifies_lab_runs_by_what_the_model_predicts_for_that_release() {
+    // K4's reproducer matched the model on Debian 6.16.12 (which has the bug) and on 7.3.4
+    // (which has dio_zero_keeps_error: no finding, the write fails with -EFAULT).
+    let dir = std::env::temp_dir().join(format!("diofuzz-report-lab-{}", std::process::id()));
+    let out = dir.join("K4");
+    let (code, _, err) = diofuzz(&[
+        "report",
+        "corpus/regressions/live_k4_xfs_head_rezeroing",
+        "--id",
+        "K4",
+        "--variant=v6.18",
+        "--lab-output",
+        "docs/findings/K4/lab-6.16.12.txt",
+        "--lab-output",
+        "docs/findings/K4/lab-7.3.4.txt",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
+    assert!(
+        report.contains("Reproduced on: Linux 6.16.12 (Debian, in QEMU)."),
+        "{report}"
+    );
+    assert!(
+        report.contains("Not present on: Linux 7.3.4 (Debian, in QEMU)"),
+        "{report}"
+    );
+    assert!(report.contains("Output on Linux 7.3.4 (Debian's kernel package"));
+    assert!(out.join("lab-7.3.4.txt").exists() && out.join("lab-6.16.12.txt").exists());
+    // A file that is not a lab run's output is an input error, before anything is written.
+    let bad = dir.join("bad");
+    let not_lab = dir.join("not-lab.txt");
+    std::fs::write(&not_lab, "REPRODUCED\n").unwrap();
+    let (code, _, err) = diofuzz(&[
+        "report",
+        "corpus/regressions/live_k4_xfs_head_rezeroing",
+        "--lab-output",
+        not_lab.to_str().unwrap(),
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("not the output of `diofuzz repro --run --kernel V`"),
+        "{err}"
+    );
+    assert!(!bad.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn report_writes_a_folder_with_an_fstests_test() {
     let dir = std::env::temp_dir().join(format!("diofuzz-report-{}", std::process::id()));
     let out = dir.join("K1");
