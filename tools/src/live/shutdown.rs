@@ -314,7 +314,7 @@ pub fn outcome(
             "mmap writer thread: outcome depends on timing".into(),
         )
     } else {
-        (Verdict::Disagree, format!("{down}"))
+        (Verdict::Disagree, down.to_string())
     };
     Outcome {
         id,
