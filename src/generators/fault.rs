@@ -11,7 +11,7 @@
 //! which an allocation during the call would not give. Other blocks keep the random layout.
 
 use super::random::{generate_on, Disk, Rng};
-use crate::errno::EIO;
+use crate::errno::{EIO, ENOSPC};
 use crate::model::{self, Ev};
 use crate::scenario::{Extent, Fault, FsKind, PageState, Scenario, Site, PAGE_SIZE};
 use crate::variant::Variant;
@@ -23,6 +23,13 @@ pub const COW_PATHS: [&str; 2] = [
     "xfs_reflink_allocate_cow",
     "xfs_atomic_write_cow_iomap_begin",
 ];
+
+/// The `bio_endio` errnos the lab's atomic scsi_debug disk gives a REQ_ATOMIC bio through its
+/// error-injection rule's sense data (tools/src/live/bioerr.rs: ILLEGAL REQUEST → BLK_STS_IOERR;
+/// DATA PROTECT, ASC 0x27 ASCQ 0x07 → BLK_STS_NOSPC; `scsi_check_sense`,
+/// `scsi_io_completion_action`, `scsi_result_to_blk_status`, read in 7.3.4). null_blk's bad
+/// blocks give -EIO only.
+pub const SCSI_ERRNOS: &[i64] = &[EIO, ENOSPC];
 
 /// How many random scenarios are tried for one with a bio before giving up (the last one is
 /// returned without a fault).
@@ -194,7 +201,7 @@ pub fn generate_faulted(
         s.faults.push(Fault {
             site: Site::BioEndIo,
             nth: nth.min(255) as u8,
-            errno: EIO,
+            errno: fault_errno(seed, index, atomic_disk),
         });
         // The fault must fire (it does unless the set of bios depends on an earlier one), and
         // its bio must go where the set-up put the data: not through XFS's CoW fork (a shared
@@ -211,6 +218,17 @@ pub fn generate_faulted(
         return Some(s);
     }
     None
+}
+
+/// The errno of scenario `index`'s fault: -EIO on the null_blk device; on the atomic disk one of
+/// [`SCSI_ERRNOS`], drawn from a stream of its own (the scenario and its `nth` are what they were
+/// before the disk gave other errnos).
+fn fault_errno(seed: u64, index: u64, atomic_disk: bool) -> i64 {
+    if !atomic_disk {
+        return EIO;
+    }
+    let mut r = Rng::new(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xE5_0C0D);
+    SCSI_ERRNOS[r.below(SCSI_ERRNOS.len() as u64) as usize]
 }
 
 #[cfg(test)]
@@ -254,6 +272,7 @@ mod tests {
             lbs_bits: 9,
             dma_alignment: 3,
         };
+        let mut errnos = std::collections::BTreeSet::new();
         for fs in [FsKind::Bdev, FsKind::Xfs, FsKind::Ext4] {
             let mut n = 0;
             for i in 0..40 {
@@ -264,9 +283,15 @@ mod tests {
                 let x = model::run(&s, v);
                 assert!(fault_on_first_atomic_bio(&x), "{fs:?} {i}");
                 assert!(s.request.rwf.atomic);
+                assert!(SCSI_ERRNOS.contains(&s.faults[0].errno));
+                errnos.insert(s.faults[0].errno);
+                // The call fails with the bio's errno (no retry turns -ENOSPC into something else).
+                assert_eq!(x.ret, -s.faults[0].errno, "{fs:?} {i}");
             }
             assert!(n > 20, "{fs:?}: only {n} of 40");
         }
+        // Both of the disk's errnos are drawn.
+        assert_eq!(errnos.into_iter().collect::<Vec<_>>(), SCSI_ERRNOS.to_vec());
     }
 
     #[test]

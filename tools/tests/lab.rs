@@ -193,17 +193,23 @@ fn fault_groups_fail_exactly_the_faulted_bio() {
             continue;
         }
         *seen.entry(group.clone()).or_insert(0) += 1;
-        // Every scenario carries a bio_endio -EIO fault; the kernel failed exactly that bio (the
-        // block trace saw one -EIO request at its first sector, of its length) and returned -EIO
-        // as the model does.
+        // Every scenario carries a bio_endio fault (-EIO on null_blk; -EIO or -ENOSPC on the
+        // atomic disk); the kernel failed exactly that bio (the block trace saw one request with
+        // that errno at its first sector, of its length) and returned it as the model does.
         assert_eq!(v["scenario"]["faults"][0]["site"], "bio_endio", "{v}");
+        let errno = v["scenario"]["faults"][0]["errno"].as_str().unwrap_or("");
+        if group == "bdev-fault" {
+            assert_eq!(errno, "EIO", "{v}");
+        } else {
+            assert!(errno == "EIO" || errno == "ENOSPC", "{v}");
+        }
         let note = v["note"].as_str().unwrap_or("");
         assert!(
-            note.contains("exactly the faulted bio failed, -EIO"),
+            note.contains(&format!("exactly the faulted bio failed, -{errno}")),
             "{group} {}: {note}",
             v["id"]
         );
-        assert_eq!(v["kernel"]["ret"], "-EIO", "{v}");
+        assert_eq!(v["kernel"]["ret"], format!("-{errno}"), "{v}");
         assert_eq!(v["verdict"], "agree", "{v}");
         if group == "bdev-disk-fault" {
             // The hardware atomic bio is the one that failed.
@@ -225,6 +231,45 @@ fn fault_groups_fail_exactly_the_faulted_bio() {
         );
     }
     let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn faulted_reproducers_make_their_fault_in_the_guest() {
+    let k = match cached_kernel() {
+        Ok(k) => k,
+        Err(why) => {
+            println!("SKIP lab: {why}");
+            return;
+        }
+    };
+    // The C program makes the device-side fault itself (live/repro_fault.rs): the scsi_debug
+    // rule with DATA PROTECT 27/07 sense (-ENOSPC) on the atomic disk, and a null_blk bad sector
+    // (-EIO) under an XFS file whose second bio is still written (the plugged order).
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/lab-repro");
+    for (f, want) in [
+        ("fault_bdev_atomic_enospc.json", "errno 28"),
+        ("fault_xfs_eio_later_bio_written.json", "errno 5"),
+    ] {
+        let o = Command::new(bin())
+            .args(["repro", "--run", "--kernel", &k])
+            .arg(docs.join(f))
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        let err = String::from_utf8_lossy(&o.stderr);
+        if err.contains("install build-essential") {
+            println!("SKIP lab: {f}: {err}");
+            continue;
+        }
+        if out.contains("without badblocks_once") {
+            println!("SKIP lab: {f}: this kernel's null_blk has no badblocks_once");
+            continue;
+        }
+        assert_eq!(o.status.code(), Some(0), "{f}: {out}\n{err}");
+        for w in [want, "fault: fired", "REPRODUCED", "REPRO-END rc=0"] {
+            assert!(out.contains(w), "{f}: no {w:?} in\n{out}\n{err}");
+        }
+    }
 }
 
 /// Processes whose command line mentions `needle` (our unique output folder).

@@ -679,7 +679,12 @@ pub fn repro_in_kernel(
         eprintln!("diofuzz repro --kernel: a loop device in the guest has 512-byte sectors; this scenario wants {}", 1u32 << w.lbs_bits);
         return 2;
     }
-    let (key, size) = match crate::live::plan::plan_on(s, disk.as_ref()) {
+    let planned = if s.faults.is_empty() {
+        crate::live::plan::plan_on(s, disk.as_ref())
+    } else {
+        crate::live::fault::plan_faulted(s, disk.as_ref())
+    };
+    let (key, size) = match planned {
         Ok(p) => (p.key, p.i_size),
         Err(e) => {
             eprintln!("diofuzz repro: not expressible on a real kernel: {e}");
@@ -779,6 +784,7 @@ pub fn repro_in_kernel(
                 ),
             ));
         }
+        let faulted = !s.faults.is_empty();
         let init = match &mkfs {
             Some(m) => {
                 // `mount -t TYPE -o OPTIONS`: the scratch filesystem's mount options.
@@ -786,9 +792,19 @@ pub fn repro_in_kernel(
                     Some(o) => format!("{} -o {o}", key.fs.name()),
                     None => key.fs.name().to_string(),
                 };
-                guest::repro_script(&fstype, m, disk.is_some(), 512)
+                guest::repro_script(&fstype, m, disk.is_some() || faulted, 512)
             }
-            None => guest::repro_bdev_script(disk.is_some(), size, 512),
+            None => guest::repro_bdev_script(disk.is_some() || faulted, size, 512),
+        };
+        // An injected bio error without atomic units: on the null_blk fault device (the disk
+        // script, turned to it).
+        let init = if faulted && disk.is_none() {
+            eprintln!(
+                "repro: the injected fault on the guest's null_blk fault device (/dev/dfznull)"
+            );
+            crate::live::repro_fault::on_fault_device(&init)
+        } else {
+            init
         };
         let initrd = build_initrd(&t, &tools, &init, &[("bin/repro", bin)], &dir)
             .map_err(|e| (3, format!("initramfs: {e}")))?;
@@ -799,6 +815,8 @@ pub fn repro_in_kernel(
             t.release,
             key.label(),
             match (disk.is_some(), bdev) {
+                (false, true) if faulted => "a BLKPG partition of the null_blk fault device",
+                (false, false) if faulted => "the null_blk fault device",
                 (true, true) => "a BLKPG partition of the scsi_debug atomic disk",
                 (true, false) => "the scsi_debug atomic disk",
                 (false, true) => "a loop device of the scenario's size",

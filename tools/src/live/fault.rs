@@ -42,7 +42,9 @@ pub use diofuzz::generators::fault::faulted_bios;
 /// The null_blk configfs folder of the lab's fault device.
 pub const CONFIGFS_NULLB: &str = "/sys/kernel/config/nullb";
 
-/// Can a real kernel get this scenario's faults from a bad-block device? Only `bio_endio` -EIO.
+/// Can a real kernel get this scenario's faults from a fault device? Only `bio_endio`, with an
+/// errno one of the devices gives ([`super::bioerr`]: -EIO on both, -ENOSPC on the scsi_debug
+/// disk; which device is checked when it is armed), the same for every fault.
 pub fn expressible(s: &Scenario) -> Result<(), Unsupported> {
     for f in &s.faults {
         if f.site != Site::BioEndIo {
@@ -51,12 +53,15 @@ pub fn expressible(s: &Scenario) -> Result<(), Unsupported> {
                 f.site.function()
             ));
         }
-        if f.errno != EIO {
+        if !super::bioerr::SCSI_ERRNOS.contains(&f.errno) {
             return Err(format!(
-                "bio_endio -{} (null_blk bad blocks give BLK_STS_IOERR, -EIO, only)",
+                "bio_endio -{} (the fault devices give -EIO (null_blk bad blocks, a SCSI ILLEGAL REQUEST) and -ENOSPC (a SCSI DATA PROTECT 27/07) only)",
                 super::compare::errno_name(f.errno)
             ));
         }
+    }
+    if super::bioerr::fault_errno(s).is_none() {
+        return Err("bio_endio faults with different errnos (a device rule has one sense)".into());
     }
     Ok(())
 }
@@ -76,6 +81,8 @@ pub struct Target {
     /// File or device offset of the faulted bio (the model's bio position).
     pub pos: u64,
     pub len: u64,
+    /// The errno the bio must fail with (positive).
+    pub errno: i64,
 }
 
 /// The device's limits a faulted bio must fit in to stay one request.
@@ -161,7 +168,11 @@ pub fn targets(
                 "faulted bio over a dirty page (its flush would reach the bad sector first)".into(),
             );
         }
-        out.push(Target { pos, len });
+        out.push(Target {
+            pos,
+            len,
+            errno: super::bioerr::fault_errno(s).unwrap_or(EIO),
+        });
     }
     Ok(out)
 }
@@ -230,6 +241,7 @@ enum Kind {
 /// ILLEGAL REQUEST whose asc is not 0x20-0x27 (no retry, no target-failure byte), and
 /// `scsi_io_completion_action` fails it with `BLK_STS_IOERR` (`scsi_result_to_blk_status`:
 /// DID_OK, status not good) → -EIO.
+/// Other errnos: the same rule with other sense data ([`super::bioerr::scsi_rule`]).
 pub const SCSI_ATOMIC_RULE: &str = "2 -1 0x9c 0x0 0x0 0x2 0x5 0x0 0x0";
 /// Removes that rule.
 const SCSI_ATOMIC_RULE_REMOVE: &str = "- 2 0x9c";
@@ -474,13 +486,29 @@ impl FaultDisk {
             };
             sectors.push(s);
         }
+        let errno = targets.first().map_or(EIO, |t| t.errno);
         match self.kind {
+            Kind::BadBlocks { .. } if errno != EIO => {
+                return Err(format!(
+                    "{SKIP}bio_endio -{} on the null_blk device (its bad blocks give -EIO only)",
+                    super::compare::errno_name(errno)
+                ))
+            }
             Kind::BadBlocks { .. } => {
                 for &s in &sectors {
                     self.write_to(&format!("+{s}-{s}"))?;
                 }
             }
-            Kind::ScsiAtomic { .. } if !sectors.is_empty() => self.write_to(SCSI_ATOMIC_RULE)?,
+            Kind::ScsiAtomic { .. } if !sectors.is_empty() => {
+                let rule = super::bioerr::scsi_rule(super::bioerr::WRITE_ATOMIC_16, errno)
+                    .ok_or_else(|| {
+                        format!(
+                            "{SKIP}no SCSI sense gives -{}",
+                            super::compare::errno_name(errno)
+                        )
+                    })?;
+                self.write_to(&rule)?
+            }
             Kind::ScsiAtomic { .. } => {}
         }
         Ok(sectors)
@@ -603,7 +631,8 @@ pub fn parse_rq_complete(args: &str, dev: &str) -> Option<Failed> {
     Some((sector, nr, err))
 }
 
-/// Did the kernel fail exactly the armed bios: one -EIO request per armed sector, starting
+/// Did the kernel fail exactly the armed bios: one request per armed sector failing with the
+/// target's errno, starting
 /// there, as long as the model's bio, and no other failed request? None when exact, else what
 /// differed.
 pub fn check_exact(armed: &[u64], targets: &[Target], failed: &[Failed]) -> Option<String> {
@@ -611,7 +640,7 @@ pub fn check_exact(armed: &[u64], targets: &[Target], failed: &[Failed]) -> Opti
     for (s, t) in armed.iter().zip(targets) {
         let hits: Vec<&Failed> = failed.iter().filter(|f| f.0 == *s).collect();
         match hits.as_slice() {
-            [(_, nr, err)] if *nr * SECTOR == t.len && *err == -EIO => {}
+            [(_, nr, err)] if *nr * SECTOR == t.len && *err == -t.errno => {}
             [] => problems.push(format!("no failed request at sector {s}")),
             h => problems.push(format!(
                 "failed request(s) at sector {s}: {:?} (the model's bio: {} sectors)",
@@ -669,6 +698,7 @@ pub fn annotate_order(
 
 pub fn annotate(
     oc: &mut super::compare::Outcome,
+    targets: &[Target],
     armed: &[u64],
     missed: Option<Result<Vec<u64>, String>>,
     inexact: Option<String>,
@@ -678,7 +708,10 @@ pub fn annotate(
         parts.push(format!(
             "fault: bad sector {armed:?} {}",
             match &inexact {
-                None => "(block trace: exactly the faulted bio failed, -EIO)".to_string(),
+                None => format!(
+                    "(block trace: exactly the faulted bio failed, -{})",
+                    super::compare::errno_name(targets.first().map_or(EIO, |t| t.errno))
+                ),
                 Some(p) => format!("(block trace: NOT EXACT: {p})"),
             }
         ));
@@ -773,14 +806,16 @@ mod tests {
     }
 
     #[test]
-    fn only_bio_eio_is_expressible() {
+    fn only_bio_errnos_of_the_devices_are_expressible() {
         let mut s = bdev_scenario();
         assert!(expressible(&s).is_ok());
         s.faults.push(Fault::default());
         assert!(expressible(&s).is_ok());
         assert!(plan_faulted(&s, None).is_ok());
         s.faults[0].errno = diofuzz::errno::ENOSPC;
-        assert!(expressible(&s).unwrap_err().contains("ENOSPC"));
+        assert!(expressible(&s).is_ok());
+        s.faults[0].errno = diofuzz::errno::ETIMEDOUT;
+        assert!(expressible(&s).unwrap_err().contains("ETIMEDOUT"));
         s.faults[0] = Fault {
             site: Site::Ext4MapBlocksCreate,
             nth: 0,
@@ -805,7 +840,8 @@ mod tests {
             t,
             vec![Target {
                 pos: 8192,
-                len: 8192
+                len: 8192,
+                errno: EIO
             }]
         );
         assert_eq!(x.ret, -EIO);
@@ -838,7 +874,8 @@ mod tests {
             targets(&s, &p, &x, LIM, false).unwrap(),
             vec![Target {
                 pos: 4096,
-                len: 4096
+                len: 4096,
+                errno: EIO
             }]
         );
         s.world.blocks = diofuzz::generators::layout("WHWW").unwrap();
@@ -882,6 +919,7 @@ mod tests {
         let t = [Target {
             pos: 16384,
             len: 8192,
+            errno: EIO,
         }];
         assert_eq!(check_exact(&[2080], &t, &[(2080, 16, -5)]), None);
         // Split (a shorter request), merged (starting earlier), missed, or another failure.
@@ -889,6 +927,13 @@ mod tests {
         assert!(check_exact(&[2080], &t, &[(2072, 24, -5)]).is_some());
         assert!(check_exact(&[2080], &t, &[]).is_some());
         assert!(check_exact(&[2080], &t, &[(2080, 16, -5), (9, 1, -5)]).is_some());
+        // An -ENOSPC fault must fail with -28: -EIO there is not the injected error.
+        let n = [Target {
+            errno: diofuzz::errno::ENOSPC,
+            ..t[0]
+        }];
+        assert_eq!(check_exact(&[2080], &n, &[(2080, 16, -28)]), None);
+        assert!(check_exact(&[2080], &n, &[(2080, 16, -5)]).is_some());
     }
 
     #[test]

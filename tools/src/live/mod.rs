@@ -8,6 +8,7 @@
 //! patterns), [`exec`] (the executor), [`gen`] (the generator), [`compare`] (verdicts, oracle on
 //! the kernel, summary), [`repro`] (standalone C reproducer). User documentation: docs/live.md.
 
+pub mod bioerr;
 pub mod compare;
 pub mod cow;
 pub mod exec;
@@ -15,6 +16,7 @@ pub mod fault;
 pub mod fiemap;
 pub mod plan;
 pub mod repro;
+pub mod repro_fault;
 pub mod scratch;
 pub mod shutdown;
 pub mod tracefs;
@@ -816,7 +818,7 @@ fn run_all(
                     None => compare::outcome(id.clone(), s, &p, &x, &obs, gap),
                 };
                 stable.explain(&mut oc, s, &p, &obs, gap);
-                fault::annotate(&mut oc, &armed, missed, inexact);
+                fault::annotate(&mut oc, &targets, &armed, missed, inexact);
                 if !armed.is_empty() {
                     fault::annotate_order(&mut oc, s, v, |x| {
                         compare::outcome(String::new(), s, &p, x, &obs, gap).verdict

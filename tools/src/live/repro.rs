@@ -468,7 +468,9 @@ fn device_free(s: &Scenario) -> Scenario {
 /// (the device's atomic units are the device's, as for a file).
 fn repro_plan(s: &Scenario) -> Result<super::plan::Plan, String> {
     let t = device_free(s);
-    if s.fs == FsKind::Bdev {
+    if !s.faults.is_empty() {
+        super::fault::plan_faulted(&t, None)
+    } else if s.fs == FsKind::Bdev {
         super::plan::plan_on(&t, None)
     } else {
         plan(&t)
@@ -489,6 +491,7 @@ pub fn lacks(s: &Scenario, why: &str) -> String {
         w if w.contains("mount option") => "a filesystem in the scenario's state (dax, inline crypto, XFS always_cow); the scratch filesystems have data=journal and no-extents ext4, and are shut down or made emergency read-only (ext4) by the program, not these",
         w if w.contains("inode flag") => "inode flags the harness does not set (inline data, encryption, verity, dax, immutable, ...; it sets +j, -e and +a)",
         w if w.contains("bigalloc") => "an ext4 filesystem made with bigalloc: give a scratch file or device with --device PATH --destroy-data (repro makes it), or write the C program with -o and run it on one made with mkfs.ext4 -O bigalloc -C CLUSTER",
+        w if w.contains("injected faults") && super::fault::expressible(s).is_ok() => "a device that fails the faulted bio (a null_blk device with badblocks_once or the scsi_debug atomic disk; loop devices have none): run it in the lab with --run --kernel V, or write the program with -o and run it on a filesystem on such a device",
         w if w.contains("injected faults") => "an errno injected at a kernel call site (the model injects it; a real kernel needs fault injection such as fail_function set up by hand)",
         w if w.contains("raw block device") => "a block device of its own (the scenario writes the device, not a file)",
         w if w.contains("race") => "a reproducible race (only the fcntl toggle and the mmap writer are reproduced)",
@@ -538,7 +541,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     let p = repro_plan(s)?;
     let bdev = s.fs == FsKind::Bdev;
     let c = &p.call;
-    let x = diofuzz::model::run(s, v);
+    // A faulted scenario: the plugged completion order, as live compares (docs/lab.md).
+    let x = super::fault::model_run(s, v);
+    let fc = super::repro_fault::fault_c(s, &p, &x).map_err(|e| lacks(s, &e))?;
     let findings: Vec<String> = diofuzz::oracle::check(&x)
         .iter()
         .map(|f| format!("{} ({}): {}", f.property, f.property.title(), f.detail))
@@ -589,6 +594,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             "a block device with atomic writes (atomic_write_unit_min/max_bytes {}/{}; a loop device has none: an NVMe or SCSI disk, or a VM disk with atomic writes)",
             dev.awu_min, dev.awu_max
         )
+    } else if !s.faults.is_empty() {
+        "a null_blk device of configfs with badblocks_once 1 (the injected fault below)".to_string()
     } else {
         "loop device".to_string()
     };
@@ -619,8 +626,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     }
     let _ = writeln!(
         o,
-        " * To see the path taken, enable iomap:iomap_dio_rw_begin, xfs:xfs_file_buffered_write,\n * xfs:xfs_iomap_atomic_write_cow, ext4:ext4_da_write_begin in tracefs while it runs.\n * Data letters per 512-byte sector: 0 zero, o old, d dirty-page data, n new,
- * s stale (free space is filled with 0x55 first), ? other.\n */"
+        "{} * To see the path taken, enable iomap:iomap_dio_rw_begin, xfs:xfs_file_buffered_write,\n * xfs:xfs_iomap_atomic_write_cow, ext4:ext4_da_write_begin in tracefs while it runs.\n * Data letters per 512-byte sector: 0 zero, o old, d dirty-page data, n new,
+ * s stale (free space is filled with 0x55 first), ? other.\n */",
+        fc.as_ref().map(|f| format!("{}\n", f.about)).unwrap_or_default()
     );
     let _ = writeln!(
         o,
@@ -646,6 +654,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         x.after.i_size,
     );
     o.push_str(VERDICT);
+    if let Some(f) = &fc {
+        o.push_str(&f.prelude);
+    }
     if p.cow.is_some() {
         o.push_str(COW_PRELUDE);
     }
@@ -759,6 +770,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str("\t{\n\t\tstruct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };\n\t\tfutimens(fd, ts);\n\t}\n");
         o.push_str(&late);
     }
+    if let Some(f) = &fc {
+        o.push_str(&f.arm);
+    }
     let flags = open_flags(c);
     let wpos = landing(&p);
     let _ = writeln!(
@@ -868,6 +882,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if let Some(d) = p.down {
         o.push_str(&super::shutdown::c_after_call(d));
     }
+    if let Some(f) = &fc {
+        o.push_str(&f.after);
+    }
     o.push_str(
         &"\tunsigned char stx[256] __attribute__((aligned(8)));\n\tmemset(stx, 0, sizeof(stx));\n\tif (syscall(SYS_statx, cfd, \"\", AT_EMPTY_PATH, STATX_SIZE_ | STATX_WRITE_ATOMIC_, stx) == 0) {\n\t\tuint64_t size, attr;\n\t\tuint32_t umin, umax;\n\t\tmemcpy(&attr, stx + 8, 8);\n\t\tmemcpy(&size, stx + 40, 8);\n\t\tmemcpy(&umin, stx + 168, 4);\n\t\tmemcpy(&umax, stx + 172, 4);\n{devsize}\t\tprintf(\"i_size %llu; STATX_WRITE_ATOMIC: %s [%u, %u]\\n\", (unsigned long long)size,\n\t\t       attr & STATX_ATTR_WRITE_ATOMIC_ ? \"supported\" : \"not supported\", umin, umax);\n\t\tclose(cfd);\n\t\tshow(path, size, 0);\n\t\tshow(path, size, 1);\n\t\tverdict_code = verdict(ret, err, after, size);\n\t} else {\n\t\tprintf(\"statx: %s\\nCOULD NOT RUN (statx)\\n\", strerror(errno));\n\t}\n"
             .replace(
@@ -879,6 +896,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
                 },
             ),
     );
+    if fc.is_some() {
+        o.push_str(super::repro_fault::FAULT_VERDICT);
+    }
     if bdev {
         // bdev_release (atexit) closes the device and removes a -p partition.
         o.push_str("\treturn verdict_code;\n}\n");
@@ -1241,6 +1261,9 @@ mod tests {
                 .unwrap(),
             )
             .unwrap(),
+            // Injected bio errors (live/repro_fault.rs): a file's and a device's.
+            super::super::repro_fault::tests::faulted(FsKind::Xfs),
+            super::super::repro_fault::tests::faulted(FsKind::Bdev),
         ]
         .iter()
         .enumerate()
