@@ -210,8 +210,14 @@ variant_switches! {
     #[commit = "370a6de7651b"]
     /// 6.15 (370a6de7651b): ext4_set_iomap sets IOMAP_F_ATOMIC_BIO for IOMAP_ATOMIC.
     pub ext4_sets_atomic_bio: bool,
-    #[commit = "6.17 (release)"]
-    /// 6.17 (release): ext4_emergency_state() (-EIO shutdown, -EROFS emergency ro) in write_iter.
+    #[commit = "0a1b2f5ea987 8f984530c242"]
+    /// 6.15-rc1 (0a1b2f5ea987 "ext4: add ext4_emergency_state() helper function" with
+    /// 8f984530c242 "ext4: correct behavior under errors=remount-ro mode", one series):
+    /// ext4_handle_error() under errors=remount-ro sets EXT4_FLAGS_EMERGENCY_RO, and
+    /// ext4_file_write_iter() checks ext4_emergency_state() (-EIO shut down, -EROFS emergency
+    /// read-only). Before (6.6-6.14, since 95257987a638), the error set EXT4_FLAGS_SHUTDOWN: the
+    /// emergency read-only state *is* the shut-down state and write_iter's
+    /// ext4_forced_shutdown() gives -EIO (read in Debian 6.12.117 super.c and file.c).
     pub ext4_emergency_state: bool,
     #[commit = "7.0 (release)"]
     /// ext4_iomap_overwrite_ops exist (removed in 7.0, "ext4: remove useless ext4_iomap_overwrite_ops").
@@ -420,11 +426,12 @@ const V6_14: Variant = Variant {
 const V6_15: Variant = Variant {
     name: "v6.15",
     kernel: "6.15",
-    about: "6.15: iomap_iter advance+status (bc264fea0f6f, ->iomap_end error wins), atomic rule lifted to one mapping/one bio",
+    about: "6.15: iomap_iter advance+status (bc264fea0f6f, ->iomap_end error wins), atomic rule lifted to one mapping/one bio, ext4 emergency read-only apart from shutdown (0a1b2f5ea987)",
     iter_protocol: IterProtocol::AdvanceStatus,
     atomic_len: AtomicLenRule::CoversIter,
     ext4_sets_atomic_bio: true,
     xfs_always_cow_iov_reroute: true,
+    ext4_emergency_state: true,
     ..V6_14
 };
 
@@ -443,10 +450,9 @@ const V6_16: Variant = Variant {
 const V6_17: Variant = Variant {
     name: "v6.17",
     kernel: "6.17",
-    about: "6.17: DAX rejects atomics (e7fb9b71326f), XFS atomic checks before DAX (68456d05eb57), ext4_emergency_state",
+    about: "6.17: DAX rejects atomics (e7fb9b71326f), XFS atomic checks before DAX (68456d05eb57)",
     dax_rejects_atomic: true,
     xfs_atomic_before_dax: true,
-    ext4_emergency_state: true,
     fs_dontcache: true,
     ..V6_16
 };

@@ -705,3 +705,38 @@ fn bdev_follows_the_same_rule() {
     assert!(!x.after.on_disk.contains(&TAG_NEW));
     assert_eq!(go(&s(8192, 512), "v6.18").ret, 8192);
 }
+
+/// ext4_file_write_iter(): a shut-down ext4 gives -EIO on every variant (ext4_forced_shutdown /
+/// ext4_emergency_state); the emergency read-only state gives -EROFS from 6.15 (0a1b2f5ea987,
+/// EXT4_FLAGS_EMERGENCY_RO from 8f984530c242) and -EIO before, where ext4_handle_error() under
+/// errors=remount-ro set EXT4_FLAGS_SHUTDOWN (Debian 6.12.117 fs/ext4/super.c). Nothing is
+/// written and no I/O path is entered.
+#[test]
+fn ext4_file_write_iter_shutdown_and_emergency_ro_per_variant() {
+    for v in diofuzz::variant::VARIANTS.iter() {
+        // A plain (non-atomic) O_DIRECT write: RWF_ATOMIC is refused before write_iter on 6.12.
+        let plain = |f: fn(&mut Scenario)| {
+            with(|s| {
+                s.request.rwf.atomic = false;
+                f(s)
+            })
+        };
+        let down = plain(|s| s.world.mount.shutdown = true);
+        let x = go(&down, v.name);
+        assert_eq!(x.ret, -EIO, "{}: shut down", v.name);
+        assert!(!x.trace.entered("iomap_dio_rw") && x.buffered_calls == 0);
+        let ro = plain(|s| s.world.mount.emergency_ro = true);
+        let x = go(&ro, v.name);
+        let want = if v.ext4_emergency_state { -EROFS } else { -EIO };
+        assert_eq!(x.ret, want, "{}: emergency read-only", v.name);
+        assert!(!x.after.on_disk.contains(&TAG_NEW));
+        // Both: the shutdown test comes first.
+        let both = plain(|s| {
+            s.world.mount.shutdown = true;
+            s.world.mount.emergency_ro = true
+        });
+        assert_eq!(go(&both, v.name).ret, -EIO, "{}", v.name);
+    }
+    let on = |n: &str| diofuzz::variant::by_name(n).unwrap().ext4_emergency_state;
+    assert!(!on("v6.14") && on("v6.15") && on("v6.16") && on("v7.3"));
+}

@@ -235,6 +235,27 @@ pub fn generate_on(
         Rng::new(seed ^ index.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7) ^ 0x4ACE << 48 ^ fs as u64);
     q.next_u64();
     races_after_open(&mut q, &mut s);
+    // A shut-down filesystem (XFS and ext4) or an ext4 in emergency read-only (live makes each
+    // on a filesystem of its own: tools/src/live/shutdown.rs), from a stream of its own; loop
+    // devices only (the --device disk holds one filesystem at a time), no mmap writer (its
+    // stores fault with SIGBUS once the filesystem is down), and no race after open but the fcntl
+    // toggle (the lock holder and the chattr after open are not built on a filesystem going down).
+    if disk.is_none() && fs != FsKind::Bdev && s.races.iter().all(|r| *r == Race::FcntlToggleDirect)
+    {
+        let mut d =
+            Rng::new(seed ^ index.wrapping_mul(0xE703_7ED1_A0B4_28DB) ^ 0xD0E << 48 ^ fs as u64);
+        d.next_u64();
+        let before = s.clone();
+        let k = d.below(100);
+        if k < 3 {
+            s.world.mount.shutdown = true;
+        } else if k < 6 && fs == FsKind::Ext4 {
+            s.world.mount.emergency_ro = true;
+        }
+        if !crate::validity::violations(&s).is_empty() {
+            s = before;
+        }
+    }
     s
 }
 

@@ -807,6 +807,9 @@ fn call_and_observe(
     } else {
         None
     };
+    if let Some(d) = plan.down {
+        super::shutdown::bring_down(fd, d, path.parent().unwrap_or(path))?;
+    }
     tracer.clear()?;
     let t0 = std::time::Instant::now();
     let cr = match c.rlimit_fsize {
@@ -834,6 +837,11 @@ fn call_and_observe(
         .into_iter()
         .filter(|e| e.pid == tid || Some(e.pid) == cr.child)
         .collect();
+    if plan.down.is_some() {
+        let (ret, pos) = (cr.ret, cr.pos_after);
+        let o = super::shutdown::observation(plan, ret, pos, events, call_ns, cr.child_signal);
+        return Ok(o);
+    }
     // statx: size and atomic-write units.
     // SAFETY: zeroed statx buffer filled by the kernel.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };

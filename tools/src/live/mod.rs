@@ -21,6 +21,7 @@ pub mod race;
 pub mod repro;
 pub mod repro_fault;
 pub mod scratch;
+pub mod shutdown;
 pub mod tracefs;
 
 use std::fs;
@@ -783,6 +784,7 @@ fn run_all(
             Ok(())
         };
         let t0 = Instant::now();
+        let mut on_device = None;
         let r = if p.key.fs == FsKind::Bdev {
             // A device of its own, made for the scenario and removed after it.
             let dev = match sc.bdev(p.key, p.i_size) {
@@ -798,6 +800,19 @@ fn run_all(
                 fatal = Some(format!("block device for {id}: {}", errs.join("; ")));
             }
             r
+        } else if p.down.is_some() {
+            // A filesystem of its own, made for the scenario and never used again.
+            match shutdown::run(sc, &p, pre, &n.to_string(), tracer, &mut before) {
+                Ok((obs, found)) => {
+                    on_device = Some(found);
+                    Ok(obs)
+                }
+                Err(e) if scratch::interrupted() => {
+                    fatal = Some(format!("{id}: {e}"));
+                    break;
+                }
+                Err(e) => Err(e),
+            }
         } else {
             let mnt = match sc.get(p.key, pre).and_then(|f| match o.pmem {
                 Some(_) => dax::file_dir(&f.mnt, s),
@@ -830,7 +845,10 @@ fn run_all(
                     .iter()
                     .find(|(f, _)| *f == s.fs)
                     .and_then(|(_, g)| g.as_deref());
-                let mut oc = compare::outcome(id.clone(), s, &p, &x, &obs, gap);
+                let mut oc = match on_device {
+                    Some(n) => shutdown::outcome(id.clone(), s, &p, &x, &obs, n),
+                    None => compare::outcome(id.clone(), s, &p, &x, &obs, gap),
+                };
                 stable.explain(&mut oc, s, &p, &obs, gap);
                 fault::annotate(&mut oc, &targets, &armed, missed, inexact);
                 if o.pmem.is_some() {
@@ -860,7 +878,8 @@ fn run_all(
             }
         }
         if let (Some(k), Some(last)) = (kmsg.as_mut(), out.last_mut()) {
-            last.dmesg = warn_context(k.read_new());
+            let own = |l: &String| p.down.is_some() && shutdown::own_log_line(l);
+            last.dmesg = warn_context(k.read_new().into_iter().filter(|l| !own(l)).collect());
             for l in last
                 .dmesg
                 .iter()

@@ -45,6 +45,9 @@ pub struct FsKey {
     /// On the pmem device of `live --pmem` (the disk), mounted with `-o dax=always` or
     /// `-o dax=inode` ([`super::dax`]).
     pub dax: super::dax::DaxMount,
+    /// A filesystem of its own for one scenario, never shared or reused (shut down or emergency
+    /// read-only: [`super::shutdown`]).
+    pub own: bool,
 }
 
 /// The atomic-capable disk a run may format (defined with the generator, which fits scenarios to it).
@@ -70,6 +73,7 @@ impl FsKey {
             + if self.nodelalloc { "-nodelalloc" } else { "" }
             + self.inode_kind.label()
             + self.dax.label()
+            + if self.own { "-own" } else { "" }
     }
 
     /// The mount options (`mount -o`) of the scratch filesystem, if any besides the defaults.
@@ -174,6 +178,9 @@ pub struct Plan {
     /// with XFS_IOC_GETBMAPX after the set-up (a scenario whose fork the kernel builds otherwise
     /// is skipped, [`super::cow::UNBUILT`]). None: no CoW fork to check.
     pub cow: Option<Vec<diofuzz::scenario::CowExtent>>,
+    /// The filesystem is shut down or made emergency read-only between the open and the call,
+    /// on a filesystem of its own ([`super::shutdown`]).
+    pub down: Option<super::shutdown::Down>,
 }
 
 /// Why a scenario cannot run on the live kernel (short, stable text: the summary groups by it).
@@ -248,12 +255,8 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if m.dax {
         return unsup(super::dax::NEEDS_PMEM);
     }
-    if m.shutdown {
-        return unsup("mount option: filesystem shut down (not reproduced: the executor would need a fresh filesystem per scenario and cannot read the result back)");
-    }
-    if m.emergency_ro {
-        return unsup("mount option: ext4 emergency read-only (not reproduced: needs an ext4 error with errors=remount-ro)");
-    }
+    // Shut down / emergency read-only: a filesystem of its own, brought down before the call.
+    let down = super::shutdown::down_of(s, disk)?;
     if m.inline_crypt {
         return unsup(
             "mount option inlinecrypt (needs fscrypt keys and a blk-crypto device or fallback)",
@@ -538,12 +541,14 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             nodelalloc: ext4 && f.journal_data && !m.data_journal,
             inode_kind,
             dax: super::dax::DaxMount::Off,
+            own: down.is_some(),
         },
         i_size,
         steps,
         call,
         racy: mmap_writer,
         cow: recipe.map(|r| r.target),
+        down,
     })
 }
 
@@ -663,12 +668,14 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             nodelalloc: false,
             inode_kind: Default::default(),
             dax: super::dax::DaxMount::Off,
+            own: false,
         },
         i_size: size,
         steps,
         call,
         racy: false,
         cow: None,
+        down: None,
     })
 }
 
@@ -788,6 +795,11 @@ thread_local! {
 /// Set the pattern nonce for this thread (the executor does, once per scenario).
 pub fn set_nonce(n: u32) {
     NONCE.with(|c| c.set(n));
+}
+
+/// This thread's pattern nonce.
+pub fn nonce() -> u32 {
+    NONCE.with(|c| c.get())
 }
 
 /// Classify the bytes of sector `sector` that were read (a prefix of the sector when the file
@@ -944,8 +956,6 @@ mod tests {
             assert!(e.contains(why), "{e}");
         };
         refuse(&|s| s.world.mount.dax = true, "DAX-capable device");
-        refuse(&|s| s.world.mount.shutdown = true, "shut down");
-        refuse(&|s| s.world.mount.emergency_ro = true, "errors=remount-ro");
         refuse(&|s| s.world.mount.inline_crypt = true, "fscrypt");
         refuse(
             &|s| {

@@ -494,7 +494,7 @@ pub fn lacks(s: &Scenario, why: &str) -> String {
         );
     }
     let needs = match why {
-        w if w.contains("mount option") => "a filesystem in the scenario's state (dax, shut down, emergency read-only, inline crypto, XFS always_cow); the scratch filesystems have data=journal and no-extents ext4, not these",
+        w if w.contains("mount option") => "a filesystem in the scenario's state (dax, inline crypto, XFS always_cow); the scratch filesystems have data=journal and no-extents ext4, and are shut down or made emergency read-only (ext4) by the program, not these",
         w if w.contains("inode flag") => "inode flags the harness does not set (inline data, encryption, verity, dax, immutable, ...; it sets +j, -e and +a)",
         w if w.contains("bigalloc") => "an ext4 filesystem made with bigalloc: give a scratch file or device with --device PATH --destroy-data (repro makes it), or write the C program with -o and run it on one made with mkfs.ext4 -O bigalloc -C CLUSTER",
         w if w.contains("injected faults") && super::fault::expressible(s).is_ok() => "a device that fails the faulted bio (a null_blk device with badblocks_once or the scsi_debug atomic disk; loop devices have none): run it in the lab with --run --kernel V, or write the program with -o and run it on a filesystem on such a device",
@@ -631,6 +631,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             super::dax::c_fsdesc(&p),
             1u32 << s.world.lbs_bits
         );
+    }
+    if let Some(d) = p.down {
+        o.push_str(&super::shutdown::c_header(d));
     }
     let _ = writeln!(
         o,
@@ -859,6 +862,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             isz = p.i_size
         );
     }
+    if let Some(d) = p.down {
+        o.push_str(&super::shutdown::c_bring_down(d));
+    }
     let call = match (c.aio, c.read) {
         (true, _) => "aio_rw",
         (false, true) => "preadv2",
@@ -903,6 +909,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         len = c.len,
         rwf = c.rwf
     );
+    if let Some(d) = p.down {
+        o.push_str(&super::shutdown::c_after_call(d));
+    }
     if let Some(f) = &fc {
         o.push_str(&f.after);
     }

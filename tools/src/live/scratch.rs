@@ -927,6 +927,34 @@ impl Scratch {
         errs
     }
 
+    /// Unmount the loop filesystem of `key` (if one was made), release its loop device, let
+    /// `inspect` read its image, and delete the image and the mount point: the next
+    /// [`Scratch::get`] of `key` makes a new filesystem. For scenarios that need a filesystem of
+    /// their own and leave it unusable ([`super::shutdown`]). None: there was none.
+    pub fn retire<R>(
+        &mut self,
+        key: FsKey,
+        inspect: impl FnOnce(&Path) -> R,
+    ) -> Result<Option<R>, String> {
+        let Some(i) = self.fss.iter().position(|f| f.key == key) else {
+            return Ok(None);
+        };
+        if key.disk {
+            return Err("the --device disk's filesystem is not made per scenario".into());
+        }
+        let f = &mut self.fss[i];
+        if f.mounted {
+            umount_retry(&f.mnt).map_err(|e| format!("umount {}: {e}", f.mnt.display()))?;
+            f.mounted = false;
+        }
+        loop_detach_if_ours(&f.loopdev, &self.dir)?;
+        let f = self.fss.remove(i);
+        let r = inspect(&f.image);
+        fs::remove_file(&f.image).map_err(|e| format!("remove {}: {e}", f.image.display()))?;
+        fs::remove_dir(&f.mnt).map_err(|e| format!("remove {}: {e}", f.mnt.display()))?;
+        Ok(Some(r))
+    }
+
     /// Unmount, detach, remove; idempotent. Returns the problems it could not fix.
     pub fn cleanup(&mut self) -> Vec<String> {
         if self.cleaned {

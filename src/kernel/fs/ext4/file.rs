@@ -53,11 +53,17 @@ pub fn ext4_file_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> 
         ],
     );
     let m = cx.s.world.mount;
-    // 6.17+: ext4_emergency_state(); before: ext4_forced_shutdown().
-    if m.shutdown {
+    // 6.15+ (0a1b2f5ea987): ext4_emergency_state(): EXT4_FLAGS_SHUTDOWN -> -EIO, then
+    // EXT4_FLAGS_EMERGENCY_RO -> -EROFS. Before: ext4_forced_shutdown() -> -EIO, and the emergency
+    // read-only state is EXT4_FLAGS_SHUTDOWN itself (ext4_handle_error() under errors=remount-ro,
+    // 6.6-6.14: 95257987a638; 8f984530c242 gave it a flag of its own), so it is -EIO too.
+    if m.shutdown || (m.emergency_ro && !cx.v.ext4_emergency_state) {
+        if !m.shutdown {
+            cx.decide("ext4_file_write_iter: errors=remount-ro set EXT4_FLAGS_SHUTDOWN (before 6.15) -> -EIO");
+        }
         return cx.ret(F, -EIO);
     }
-    if cx.v.ext4_emergency_state && m.emergency_ro {
+    if m.emergency_ro {
         return cx.ret(F, -EROFS);
     }
     // All versions up to 7.3 (7.3.4 read): DAX is dispatched before any atomic check.
