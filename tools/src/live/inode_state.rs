@@ -17,9 +17,14 @@
 //!   (ext4_dio_write_checks, xfs_file_write_checks): the same world either way. A security.*
 //!   xattr would do too (__vfs_setxattr_noperm clears S_NOSEC), but only security.capability is
 //!   stripped (cap_inode_need_killpriv), and the mode bit needs no LSM.
+//! * ext4 `disksize_lag` (i_disksize = i_size rounded down to a block): the file is truncated to
+//!   that size and the dirty page over EOF is written with a buffered write that extends i_size
+//!   into a hole block: ext4_da_do_write_end moves i_size and leaves i_disksize (the block at the
+//!   new EOF is delayed: ext4_da_should_update_i_disksize is false) until writeback. Built only
+//!   where the world has that block (delalloc, under a dirty page) on a delalloc mount; XFS not.
 
 use super::plan::{Step, Unsupported};
-use diofuzz::scenario::Scenario;
+use diofuzz::scenario::{FsKind, Scenario};
 
 /// The mode the set-up gives a not-IS_NOSEC file (setuid, owner read/write).
 pub const SETUID_MODE: u32 = 0o4600;
@@ -35,7 +40,30 @@ pub fn refuse(s: &Scenario) -> Result<(), Unsupported> {
     if f.unlinked && (s.world.mount.shutdown || s.world.mount.emergency_ro) {
         return Err("unlinked inode on a filesystem brought down (not built)".into());
     }
+    if f.disksize_lag && lag_truncate(s).is_none() && s.world.i_size % (1u64 << s.world.blkbits) != 0 {
+        return Err(if s.fs == FsKind::Ext4 {
+            "i_disksize behind i_size without a delalloc block at EOF under a dirty page on a delalloc mount (not built)"
+        } else {
+            "i_disksize behind i_size on XFS (not built)"
+        }
+        .into());
+    }
     Ok(())
+}
+
+/// The size the set-up truncates the new file to: i_size, or for ext4's `disksize_lag` the
+/// model's i_disksize (i_size rounded down to a block), the rest of i_size coming from the
+/// buffered write of the dirty page over EOF.
+pub fn truncate_to(s: &Scenario) -> u64 {
+    lag_truncate(s).unwrap_or(s.world.i_size)
+}
+
+/// `Some(i_disksize)` when the world's i_disksize lag is built
+/// ([`diofuzz::generators::random::disksize_lag_buildable`]).
+fn lag_truncate(s: &Scenario) -> Option<u64> {
+    let w = &s.world;
+    (w.inode.disksize_lag && diofuzz::generators::random::disksize_lag_buildable(s))
+        .then_some(w.i_size & !((1u64 << w.blkbits) - 1))
 }
 
 /// The set-up step of a not-IS_NOSEC inode, after every write of the set-up (each of which
@@ -117,6 +145,39 @@ mod tests {
         s.world.inode.append_only = true;
         let e = plan(&s).unwrap_err();
         assert!(e.contains("may_delete"), "{e}");
+    }
+
+    #[test]
+    fn disksize_lag_truncates_to_i_disksize_and_extends_with_the_dirty_page() {
+        use diofuzz::scenario::{BlockState, Extent, PageState};
+        let mut s = base(FsKind::Ext4);
+        s.world.blkbits = 10;
+        s.world.i_size = 5000;
+        let blk = |kind| BlockState {
+            kind,
+            ..Default::default()
+        };
+        s.world.blocks = vec![blk(Extent::Written); 4];
+        s.world.blocks.push(blk(Extent::Delalloc));
+        s.world.pages = vec![PageState::None, PageState::Dirty];
+        s.world.inode.disksize_lag = true;
+        let p = plan(&s).expect("an ext4 i_disksize lag over a delalloc EOF block is built");
+        assert_eq!(p.steps[0], Step::Truncate(4096));
+        assert_eq!(p.i_size, 5000);
+        assert!(p.steps.contains(&Step::WriteDirty {
+            off: 4096,
+            len: 904
+        }));
+        // Without the delalloc block at EOF: refused, never built as a plain file.
+        s.world.blocks[4] = blk(Extent::Written);
+        s.world.pages = vec![];
+        let e = plan(&s).unwrap_err();
+        assert!(e.contains("i_disksize"), "{e}");
+        // On XFS: refused.
+        let mut x = base(FsKind::Xfs);
+        x.world.i_size = 5000;
+        x.world.inode.disksize_lag = true;
+        assert!(plan(&x).unwrap_err().contains("XFS"));
     }
 
     #[test]

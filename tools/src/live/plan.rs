@@ -283,7 +283,6 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         (f.dax, "dax (needs a DAX-capable device: live --pmem, lab groups ext4-dax, xfs-dax)"),
         (f.immutable, "immutable (open for writing fails with EPERM; only a flag changed after open, a race, would reach the write)"),
         (f.swapfile, "swapfile (needs swapon)"),
-        (f.disksize_lag, "i_disksize behind i_size (a transient ext4 state)"),
     ];
     if let Some((_, why)) = others.iter().find(|(on, _)| *on) {
         return Err(format!("inode flag not reproduced: {why}"));
@@ -397,7 +396,8 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             clear: early_clear,
         });
     }
-    steps.push(Step::Truncate(i_size));
+    // (ext4 disksize_lag: to i_disksize; the dirty page over EOF extends it: super::inode_state)
+    steps.push(Step::Truncate(super::inode_state::truncate_to(s)));
     let mut need_fsync = false;
     // Written blocks below EOF: OLD data (the part below i_size; truncate zeroes the rest).
     let mut falloc = Vec::new();
