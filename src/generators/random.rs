@@ -257,7 +257,8 @@ pub fn generate_on(
         }
     }
     // Unlinked and not-IS_NOSEC inodes (tools/src/live/inode_state.rs), from a stream of their own.
-    let mut u = Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x1E5 << 48 ^ fs as u64);
+    let mut u =
+        Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x1E5 << 48 ^ fs as u64);
     u.next_u64();
     inode_state(&mut u, &mut s);
     s
@@ -282,7 +283,11 @@ pub fn disksize_lag_buildable(s: &Scenario) -> bool {
         .blocks
         .get((w.i_size / bs) as usize)
         .is_some_and(|b| b.kind == Extent::Delalloc);
-    delalloc && matches!(w.pages.get((w.i_size / PAGE_SIZE) as usize), Some(PageState::Dirty))
+    delalloc
+        && matches!(
+            w.pages.get((w.i_size / PAGE_SIZE) as usize),
+            Some(PageState::Dirty)
+        )
 }
 
 /// Make 6 % of file scenarios an inode unlinked after open, 6 % one whose IS_NOSEC is clear (a
@@ -777,9 +782,15 @@ mod tests {
                 sec += !f.nosec as u32;
             }
             let b = generate(11, i, FsKind::Bdev).world.inode;
-            assert!(!b.unlinked && b.nosec, "{i}: no inode states on a block device");
+            assert!(
+                !b.unlinked && b.nosec,
+                "{i}: no inode states on a block device"
+            );
         }
-        assert!((150..=350).contains(&unlinked), "{unlinked} unlinked of 4000");
+        assert!(
+            (150..=350).contains(&unlinked),
+            "{unlinked} unlinked of 4000"
+        );
         assert!((150..=350).contains(&sec), "{sec} not IS_NOSEC of 4000");
         let lag = (0..2000)
             .map(|i| generate(11, i, FsKind::Ext4))

@@ -40,7 +40,10 @@ pub fn refuse(s: &Scenario) -> Result<(), Unsupported> {
     if f.unlinked && (s.world.mount.shutdown || s.world.mount.emergency_ro) {
         return Err("unlinked inode on a filesystem brought down (not built)".into());
     }
-    if f.disksize_lag && lag_truncate(s).is_none() && s.world.i_size % (1u64 << s.world.blkbits) != 0 {
+    if f.disksize_lag
+        && lag_truncate(s).is_none()
+        && s.world.i_size % (1u64 << s.world.blkbits) != 0
+    {
         return Err(if s.fs == FsKind::Ext4 {
             "i_disksize behind i_size without a delalloc block at EOF under a dirty page on a delalloc mount (not built)"
         } else {
@@ -89,10 +92,7 @@ pub fn set_mode(fd: i32, mode: u32) -> Result<(), String> {
 /// Unlink `path` once the call's file is open, and return the path the read-back opens instead:
 /// `/proc/self/fd/N` of `keep`, a descriptor of the file that stays open until the read-back
 /// is done.
-pub fn unlink_after_open(
-    path: &std::path::Path,
-    keep: i32,
-) -> Result<std::path::PathBuf, String> {
+pub fn unlink_after_open(path: &std::path::Path, keep: i32) -> Result<std::path::PathBuf, String> {
     std::fs::remove_file(path).map_err(|e| format!("unlink after open: {e}"))?;
     Ok(std::path::PathBuf::from(format!("/proc/self/fd/{keep}")))
 }
@@ -112,8 +112,10 @@ mod tests {
     use diofuzz::scenario::{FsKind, Scenario};
 
     fn base(fs: FsKind) -> Scenario {
-        let mut s = Scenario::default();
-        s.fs = fs;
+        let mut s = Scenario {
+            fs,
+            ..Default::default()
+        };
         s.world.i_size = 8192;
         s.request.open.direct = true;
         s.request.pos = 0;
