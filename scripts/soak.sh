@@ -11,6 +11,8 @@
 # SOAK_RUNS (libFuzzer: stop after this many executions; default: time only), ASAN_OPTIONS,
 # SOAK_ENGINE (libfuzzer, the default; afl or honggfuzz: run through `diofuzz fuzz`),
 # SOAK_BIN (libFuzzer: soak this already built dio_write binary instead of building one).
+# On a shared machine with sched_autogroup (/proc/sys/kernel/sched_autogroup_enabled), nice alone
+# does not keep the soak's core: `echo -20 > /proc/PID/autogroup` does (docs/engines-bench.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:?usage: scripts/soak.sh SECONDS [OUTDIR]}
