@@ -239,6 +239,22 @@ pub fn journalled_at_create(plan: &Plan) -> bool {
     )
 }
 
+/// Whether [`ScenarioDir`] makes a directory for the plan (else the file is in the mount).
+fn own_dir(plan: &Plan) -> bool {
+    plan.key.inode_kind == InodeKind::Encrypted || journalled_at_create(plan)
+}
+
+/// The mount point of the scratch filesystem a plan's `file` is in ([`ScenarioDir`]: the mount,
+/// or a directory made in it).
+pub fn mount_of<'a>(plan: &Plan, file: &'a Path) -> &'a Path {
+    let dir = file.parent().unwrap_or(file);
+    if own_dir(plan) {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    }
+}
+
 /// The directory a scenario's files live in: the scratch mount itself, or a directory made for
 /// the scenario: encrypted (removed with its key on drop) and/or with FS_JOURNAL_DATA_FL
 /// ([`journalled_at_create`]; removed on drop).
@@ -254,7 +270,7 @@ impl ScenarioDir {
     pub fn new(plan: &Plan, mnt: &Path, name: &str) -> Result<ScenarioDir, String> {
         let mut d = if plan.key.inode_kind == InodeKind::Encrypted {
             ScenarioDir::encrypted(mnt, name)?
-        } else if journalled_at_create(plan) {
+        } else if own_dir(plan) {
             let path = mnt.join(format!("jd-{name}"));
             fs::create_dir(&path).map_err(|e| format!("mkdir {}: {e}", path.display()))?;
             ScenarioDir {
@@ -542,6 +558,44 @@ mod tests {
         let q = plan(&plain).unwrap();
         assert_eq!(&p.steps[..p.steps.len() - 1], &q.steps[..]);
         assert_eq!(q.key.inode_kind, InodeKind::Plain);
+    }
+
+    /// A +j inode is created in a +j directory (the flag inherited before the mapping order is
+    /// chosen), never chattr'd after creation; the C program does the same.
+    #[test]
+    fn journalled_inode_is_made_in_a_journalled_directory() {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Scenario::default()
+        };
+        s.world.device = Default::default();
+        s.request.rwf = Default::default();
+        s.request.open.direct = true;
+        s.world.inode.journal_data = true;
+        s.world.inode.extents = false;
+        assert!(diofuzz::validity::is_valid(&s), "{:?}", diofuzz::validity::violations(&s));
+        let p = plan(&s).unwrap();
+        let j = crate::live::plan::FS_JOURNAL_DATA_FL;
+        assert!(journalled_at_create(&p));
+        assert!(p.key.nodelalloc);
+        assert_eq!(p.key.inode_kind, InodeKind::Plain);
+        assert_eq!(p.steps[0], Step::ExpectInodeFlags(j));
+        // -e still chattr'd on the empty file, without +j.
+        assert_eq!(
+            p.steps[1],
+            Step::SetInodeFlags {
+                set: 0,
+                clear: crate::live::plan::FS_EXTENT_FL
+            }
+        );
+        let c = crate::live::repro::c_program(&s).unwrap();
+        assert!(c.contains("dir = jd_setup(dir, jdname, 1);"), "{c}");
+        assert!(c.contains("0x4000"), "flag checked");
+        // Without the flag: the mount itself, no check.
+        s.world.inode.journal_data = false;
+        let q = plan(&s).unwrap();
+        assert!(!journalled_at_create(&q));
+        assert!(!crate::live::repro::c_program(&s).unwrap().contains("jd_setup"));
     }
 
     #[test]

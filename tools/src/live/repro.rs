@@ -702,7 +702,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if bdev {
         o.push_str(BDEV_OPEN);
     } else {
-        o.push_str("\tconst char *dir = argc > 1 ? argv[1] : \".\";\n");
+        // `mnt`: the filesystem's mount point (the file may be in a directory made in it).
+        o.push_str("\tconst char *dir = argc > 1 ? argv[1] : \".\";\n\tconst char *mnt = dir;\n\t(void)mnt;\n");
         o.push_str("\tprefill_stale(dir);\n");
         if encrypted {
             // The file is created in an encrypted directory (removed with the key at exit).
