@@ -234,9 +234,9 @@ fn raw_key() -> [u8; 64] {
 /// condition and the reset of the mapping order arrived together in 6.19, "ext4: make
 /// data=journal support large block size"; read in the 7.2 and 7.3 sources).
 pub fn journalled_at_create(plan: &Plan) -> bool {
-    plan.steps.iter().any(
-        |s| matches!(s, Step::ExpectInodeFlags(b) if b & super::plan::FS_JOURNAL_DATA_FL != 0),
-    )
+    plan.steps
+        .iter()
+        .any(|s| matches!(s, Step::ExpectInodeFlags(b) if b & super::plan::FS_JOURNAL_DATA_FL != 0))
 }
 
 /// Whether [`ScenarioDir`] makes a directory for the plan (else the file is in the mount).
@@ -573,7 +573,11 @@ mod tests {
         s.request.open.direct = true;
         s.world.inode.journal_data = true;
         s.world.inode.extents = false;
-        assert!(diofuzz::validity::is_valid(&s), "{:?}", diofuzz::validity::violations(&s));
+        assert!(
+            diofuzz::validity::is_valid(&s),
+            "{:?}",
+            diofuzz::validity::violations(&s)
+        );
         let p = plan(&s).unwrap();
         let j = crate::live::plan::FS_JOURNAL_DATA_FL;
         assert!(journalled_at_create(&p));
@@ -595,7 +599,9 @@ mod tests {
         s.world.inode.journal_data = false;
         let q = plan(&s).unwrap();
         assert!(!journalled_at_create(&q));
-        assert!(!crate::live::repro::c_program(&s).unwrap().contains("jd_setup"));
+        assert!(!crate::live::repro::c_program(&s)
+            .unwrap()
+            .contains("jd_setup"));
     }
 
     #[test]
