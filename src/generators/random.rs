@@ -256,7 +256,63 @@ pub fn generate_on(
             s = before;
         }
     }
+    // Unlinked and not-IS_NOSEC inodes (tools/src/live/inode_state.rs), from a stream of their own.
+    let mut u =
+        Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x1E5 << 48 ^ fs as u64);
+    u.next_u64();
+    inode_state(&mut u, &mut s);
     s
+}
+
+/// Is an ext4 i_disksize behind i_size (i_size rounded down to a block) buildable in this world
+/// (tools/src/live/inode_state.rs)? i_size not block aligned, the block at EOF delalloc under a
+/// dirty page, on a delalloc inode (no data=journal, no +j, no inline data): a buffered write
+/// extending i_size into that hole block leaves i_disksize (ext4_da_do_write_end:
+/// ext4_da_should_update_i_disksize is false for a delayed buffer) until writeback.
+pub fn disksize_lag_buildable(s: &Scenario) -> bool {
+    let w = &s.world;
+    let bs = 1u64 << w.blkbits;
+    let f = w.inode;
+    if s.fs != FsKind::Ext4 || w.i_size % bs == 0 {
+        return false;
+    }
+    if w.mount.data_journal || f.journal_data || f.inline_data {
+        return false;
+    }
+    let delalloc = w
+        .blocks
+        .get((w.i_size / bs) as usize)
+        .is_some_and(|b| b.kind == Extent::Delalloc);
+    delalloc
+        && matches!(
+            w.pages.get((w.i_size / PAGE_SIZE) as usize),
+            Some(PageState::Dirty)
+        )
+}
+
+/// Make 6 % of file scenarios an inode unlinked after open, 6 % one whose IS_NOSEC is clear (a
+/// setuid bit: file_remove_privs has something to look at), and half the ext4 worlds where the
+/// lag is buildable ([`disksize_lag_buildable`]) one whose i_disksize is behind i_size. Not unlinked with an append-only
+/// inode or a filesystem brought down (live does not build those). Left unchanged when the result
+/// would not be a valid world.
+fn inode_state(u: &mut Rng, s: &mut Scenario) {
+    if s.fs == FsKind::Bdev {
+        return;
+    }
+    let before = s.clone();
+    let m = s.world.mount;
+    if u.pct(6) && !s.world.inode.append_only && !m.shutdown && !m.emergency_ro {
+        s.world.inode.unlinked = true;
+    }
+    if u.pct(6) {
+        s.world.inode.nosec = false;
+    }
+    if disksize_lag_buildable(s) && u.pct(50) {
+        s.world.inode.disksize_lag = true;
+    }
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
 }
 
 /// Make 8 % of ext4 scenarios (without bigalloc) an encrypted inode and 8 % an inline-data one
@@ -709,6 +765,39 @@ mod tests {
         }
         assert!((80..=250).contains(&inline), "{inline} inline of 2000");
         assert!((80..=250).contains(&enc), "{enc} encrypted of 2000");
+    }
+
+    #[test]
+    fn unlinked_and_not_nosec_inodes_are_drawn_as_valid_worlds() {
+        let (mut unlinked, mut sec) = (0, 0);
+        for i in 0..2000 {
+            for fs in [FsKind::Ext4, FsKind::Xfs] {
+                let s = generate(11, i, fs);
+                assert!(crate::validity::is_valid(&s), "{i}");
+                let f = s.world.inode;
+                if f.unlinked {
+                    unlinked += 1;
+                    assert!(!f.append_only && !s.world.mount.shutdown);
+                }
+                sec += !f.nosec as u32;
+            }
+            let b = generate(11, i, FsKind::Bdev).world.inode;
+            assert!(
+                !b.unlinked && b.nosec,
+                "{i}: no inode states on a block device"
+            );
+        }
+        assert!(
+            (150..=350).contains(&unlinked),
+            "{unlinked} unlinked of 4000"
+        );
+        assert!((150..=350).contains(&sec), "{sec} not IS_NOSEC of 4000");
+        let lag = (0..2000)
+            .map(|i| generate(11, i, FsKind::Ext4))
+            .filter(|s| s.world.inode.disksize_lag)
+            .inspect(|s| assert!(disksize_lag_buildable(s)))
+            .count();
+        assert!(lag > 0, "no ext4 i_disksize lag drawn in 2000");
     }
 
     #[test]

@@ -118,6 +118,9 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
     if c.mmap_writer {
         return Err("a racing mmap writer".into());
     }
+    if c.unlink {
+        return Err("an inode unlinked after open".into());
+    }
     let known_rwf = 0x2 /* DSYNC */ | 0x8 /* NOWAIT */ | 0x10 /* APPEND */ | 0x40 /* ATOMIC */;
     if c.rwf & !known_rwf != 0 {
         return Err(format!("RWF bits {:#x}", c.rwf & !known_rwf));
@@ -153,6 +156,7 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
             Step::WriteZero { off, len } => cmds.push(format!("pwrite -S 0 {off} {len}")),
             Step::SetCowExtsize(bytes) => cmds.push(format!("cowextsize {bytes}")),
             Step::SetInodeFlags { .. } => return Err("inode flags set with chattr".into()),
+            Step::SetMode(_) => return Err("a setuid bit (IS_NOSEC clear)".into()),
             Step::ExpectInodeFlags(_) => {
                 return Err(
                     "an inline-data or encrypted inode (needs its own mkfs features)".into(),

@@ -321,6 +321,7 @@ fn run_steps(plan: &Plan, f: &fs::File, donor: &Path) -> Result<(), String> {
             Step::SetCowExtsize(bytes) => super::cow::set_cowextsize(f.as_raw_fd(), *bytes)?,
             Step::SetInodeFlags { set, clear } => set_inode_flags(f.as_raw_fd(), *set, *clear)?,
             Step::ExpectInodeFlags(bits) => super::inode_kind::expect_flags(f.as_raw_fd(), *bits)?,
+            Step::SetMode(mode) => super::inode_state::set_mode(f.as_raw_fd(), *mode)?,
         }
     }
     Ok(())
@@ -723,6 +724,14 @@ fn call_and_observe(
             }
         }
     }
+    // An unlinked inode (super::inode_state): unlinked now, read back through this open fd.
+    let proc_path;
+    let path = if c.unlink {
+        proc_path = super::inode_state::unlink_after_open(path, fd)?;
+        proc_path.as_path()
+    } else {
+        path
+    };
     // Flag changes after open and the i_rwsem holder (super::race); released after the call.
     let mut race = super::race::arm(plan, fd, path)?;
     // SAFETY: lseek on our fd.
@@ -864,7 +873,9 @@ fn call_and_observe(
     } else {
         stx.stx_size
     };
-    drop(file);
+    if !c.unlink {
+        drop(file);
+    }
     let old = Some(plan.i_size);
     let cached_bytes = read_cached(path, i_size)?;
     let cached = classify_file(&cached_bytes, old);

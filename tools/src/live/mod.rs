@@ -16,6 +16,7 @@ pub mod exec;
 pub mod fault;
 pub mod fiemap;
 pub mod inode_kind;
+pub mod inode_state;
 pub mod plan;
 pub mod race;
 pub mod repro;

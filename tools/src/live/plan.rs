@@ -126,6 +126,8 @@ pub enum Step {
     /// [`FS_JOURNAL_DATA_FL`] check also makes [`super::inode_kind::ScenarioDir`] create the file
     /// in a directory with that flag, which the new inode inherits.
     ExpectInodeFlags(u32),
+    /// fchmod(fd, mode): a setuid bit makes IS_NOSEC clear ([`super::inode_state`]).
+    SetMode(u32),
 }
 
 /// A step the executor and the C program run after setting the file's times (an append-only
@@ -167,6 +169,8 @@ pub struct Call {
     pub aio: bool,
     /// Flag changes and a lock holder between open and the call ([`super::race`]).
     pub after_open: super::race::AfterOpen,
+    /// The file is unlinked after the call's open (world.inode.unlinked: [`super::inode_state`]).
+    pub unlink: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,10 +285,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         (f.verity, "verity (a verity file cannot be opened for writing)"),
         (f.dax, "dax (needs a DAX-capable device: live --pmem, lab groups ext4-dax, xfs-dax)"),
         (f.immutable, "immutable (open for writing fails with EPERM; only a flag changed after open, a race, would reach the write)"),
-        (!f.nosec, "not IS_NOSEC (privileges to strip: not reproduced)"),
         (f.swapfile, "swapfile (needs swapon)"),
-        (f.unlinked, "unlinked (not reproduced)"),
-        (f.disksize_lag, "i_disksize behind i_size (a transient ext4 state)"),
     ];
     if let Some((_, why)) = others.iter().find(|(on, _)| *on) {
         return Err(format!("inode flag not reproduced: {why}"));
@@ -293,6 +294,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         return unsup("ext4 inode flags on another filesystem");
     }
     super::inode_kind::refuse(s)?;
+    super::inode_state::refuse(s)?;
     if ext4 && !m.extents_feature && f.extents {
         return unsup("extent-mapped inode without the extents feature");
     }
@@ -392,7 +394,8 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             clear: FS_EXTENT_FL,
         });
     }
-    steps.push(Step::Truncate(i_size));
+    // (ext4 disksize_lag: to i_disksize; the dirty page over EOF extends it: super::inode_state)
+    steps.push(Step::Truncate(super::inode_state::truncate_to(s)));
     let mut need_fsync = false;
     // Written blocks below EOF: OLD data (the part below i_size; truncate zeroes the rest).
     let mut falloc = Vec::new();
@@ -516,6 +519,8 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             steps.push(Step::SetCowExtsize(r.final_hint * bs));
         }
     }
+    // A setuid bit (IS_NOSEC clear), after every write of the set-up.
+    super::inode_state::add_steps(s, &mut steps);
     if f.append_only {
         // Last: an append-only inode forces every later write of the set-up to EOF.
         steps.push(Step::SetInodeFlags {
@@ -707,6 +712,7 @@ fn call_of(
         mmap_writer,
         aio: r.aio,
         after_open: Default::default(),
+        unlink: s.world.inode.unlinked,
     })
 }
 

@@ -775,6 +775,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
                 let _ = writeln!(o, "\tset_cowextsize(fd, {bytes});");
             }
             Step::ExpectInodeFlags(bits) => o.push_str(&super::inode_kind::c_expect_flags(*bits)),
+            Step::SetMode(mode) => o.push_str(&super::inode_state::c_set_mode(*mode)),
             Step::SetInodeFlags { set, clear } => {
                 let _ = writeln!(
                     o,
@@ -825,6 +826,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str(
             "\tfcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) ^ O_DIRECT); /* toggled after open */\n",
         );
+    }
+    if c.unlink {
+        o.push_str(super::inode_state::C_UNLINK_AFTER_OPEN);
     }
     o.push_str(&super::race::c_after_open(&c.after_open));
     if dev.awu_max != 0 && s.request.rwf.atomic {
