@@ -817,7 +817,7 @@ fn call_and_observe(
         None
     };
     if let Some(d) = plan.down {
-        super::shutdown::bring_down(fd, d, path.parent().unwrap_or(path))?;
+        super::shutdown::bring_down(fd, d, super::inode_kind::mount_of(plan, path))?;
     }
     tracer.clear()?;
     let t0 = std::time::Instant::now();

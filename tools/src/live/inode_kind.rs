@@ -223,22 +223,88 @@ fn raw_key() -> [u8; 64] {
     std::array::from_fn(|i| 0xd1u8.wrapping_add(7u8.wrapping_mul(i as u8)))
 }
 
-/// The directory a scenario's files live in: the scratch mount itself, or an encrypted
-/// directory made for the scenario (removed with its key on drop).
+/// Whether the plan's file must be created with FS_JOURNAL_DATA_FL (the plan checks the flag
+/// after the set-up: [`Step::ExpectInodeFlags`]). The new inode inherits it from its directory
+/// (`__ext4_new_inode`: EXT4_FL_INHERITED includes EXT4_JOURNAL_DATA_FL), before the inode's
+/// mapping order is chosen. A `chattr +j` on the created file is not the same on 6.16 - 6.18:
+/// there `__ext4_new_inode` has already given a regular file large folios
+/// (`ext4_should_enable_large_folio`, false only for data=journal, a +j inode, or the verity or
+/// encrypt feature), `ext4_change_inode_journal_flag` does not take them away, and
+/// `ext4_inode_journal_mode` honours the inode flag only without large folio support (the
+/// condition and the reset of the mapping order arrived together in 6.19, "ext4: make
+/// data=journal support large block size"; read in the 7.2 and 7.3 sources).
+pub fn journalled_at_create(plan: &Plan) -> bool {
+    plan.steps
+        .iter()
+        .any(|s| matches!(s, Step::ExpectInodeFlags(b) if b & super::plan::FS_JOURNAL_DATA_FL != 0))
+}
+
+/// Whether [`ScenarioDir`] makes a directory for the plan (else the file is in the mount).
+fn own_dir(plan: &Plan) -> bool {
+    plan.key.inode_kind == InodeKind::Encrypted || journalled_at_create(plan)
+}
+
+/// The mount point of the scratch filesystem a plan's `file` is in ([`ScenarioDir`]: the mount,
+/// or a directory made in it).
+pub fn mount_of<'a>(plan: &Plan, file: &'a Path) -> &'a Path {
+    let dir = file.parent().unwrap_or(file);
+    if own_dir(plan) {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    }
+}
+
+/// The directory a scenario's files live in: the scratch mount itself, or a directory made for
+/// the scenario: encrypted (removed with its key on drop) and/or with FS_JOURNAL_DATA_FL
+/// ([`journalled_at_create`]; removed on drop).
 pub struct ScenarioDir {
     path: PathBuf,
     enc: Option<(fs::File, KeySpec)>,
+    /// The directory is ours to remove.
+    own: bool,
 }
 
 impl ScenarioDir {
     /// For `plan` in the scratch mount `mnt`; `name` names the directory.
     pub fn new(plan: &Plan, mnt: &Path, name: &str) -> Result<ScenarioDir, String> {
-        if plan.key.inode_kind != InodeKind::Encrypted {
+        let mut d = if plan.key.inode_kind == InodeKind::Encrypted {
+            ScenarioDir::encrypted(mnt, name)?
+        } else if own_dir(plan) {
+            let path = mnt.join(format!("jd-{name}"));
+            fs::create_dir(&path).map_err(|e| format!("mkdir {}: {e}", path.display()))?;
+            ScenarioDir {
+                path,
+                enc: None,
+                own: true,
+            }
+        } else {
             return Ok(ScenarioDir {
                 path: mnt.to_path_buf(),
                 enc: None,
+                own: false,
             });
+        };
+        if journalled_at_create(plan) {
+            let r = fs::File::open(&d.path)
+                .map_err(|e| format!("open {}: {e}", d.path.display()))
+                .and_then(|dir| {
+                    super::exec::set_inode_flags(
+                        dir.as_raw_fd(),
+                        super::plan::FS_JOURNAL_DATA_FL,
+                        0,
+                    )
+                });
+            if let Err(e) = r {
+                d.cleanup();
+                return Err(e);
+            }
         }
+        Ok(d)
+    }
+
+    /// An encrypted directory MNT/enc-NAME with the key added to the filesystem.
+    fn encrypted(mnt: &Path, name: &str) -> Result<ScenarioDir, String> {
         let root = fs::File::open(mnt).map_err(|e| format!("open {}: {e}", mnt.display()))?;
         let mut a = AddKeyArg {
             spec: KeySpec {
@@ -262,8 +328,10 @@ impl ScenarioDir {
         let mut d = ScenarioDir {
             path: mnt.join(format!("enc-{name}")),
             enc: Some((root, a.spec)),
+            own: false,
         };
         fs::create_dir(&d.path).map_err(|e| format!("mkdir {}: {e}", d.path.display()))?;
+        d.own = true;
         let dir = fs::File::open(&d.path).map_err(|e| format!("open {}: {e}", d.path.display()))?;
         let mut id = [0u8; 16];
         id.copy_from_slice(&a.spec.u[..16]);
@@ -290,8 +358,10 @@ impl ScenarioDir {
     }
 
     fn cleanup(&mut self) {
-        if let Some((root, spec)) = self.enc.take() {
+        if std::mem::take(&mut self.own) {
             let _ = fs::remove_dir(&self.path);
+        }
+        if let Some((root, spec)) = self.enc.take() {
             let mut r = RemoveKeyArg {
                 spec,
                 status_flags: 0,
@@ -361,6 +431,38 @@ static const char *enc_setup(const char *dir, const char *name)
 		die("FS_IOC_SET_ENCRYPTION_POLICY");
 	close(d);
 	return enc_dir;
+}
+"#;
+
+/// C for the reproducer: `jd_setup(dir, name, make)` gives DIR (or, with `make`, a new DIR/NAME
+/// removed at exit) FS_JOURNAL_DATA_FL, which the file created in it inherits
+/// ([`journalled_at_create`]).
+pub const C_JD_PRELUDE: &str = r#"
+static char jd_dir[4096];
+static void jd_teardown(void)
+{
+	rmdir(jd_dir);
+}
+static const char *jd_setup(const char *dir, const char *name, int make)
+{
+	if (make) {
+		snprintf(jd_dir, sizeof(jd_dir), "%s/%s", dir, name);
+		if (mkdir(jd_dir, 0700))
+			die("mkdir journalled-data dir");
+		atexit(jd_teardown);
+		dir = jd_dir;
+	}
+	int d = open(dir, O_RDONLY | O_DIRECTORY);
+	if (d < 0)
+		die("open journalled-data dir");
+	int fl = 0;
+	if (ioctl(d, 0x80086601UL /* FS_IOC_GETFLAGS */, &fl))
+		die("FS_IOC_GETFLAGS (dir)");
+	fl |= 0x4000; /* FS_JOURNAL_DATA_FL */
+	if (ioctl(d, 0x40086602UL /* FS_IOC_SETFLAGS */, &fl))
+		die("FS_IOC_SETFLAGS +j on the directory (needs CAP_SYS_RESOURCE)");
+	close(d);
+	return dir;
 }
 "#;
 
@@ -456,6 +558,50 @@ mod tests {
         let q = plan(&plain).unwrap();
         assert_eq!(&p.steps[..p.steps.len() - 1], &q.steps[..]);
         assert_eq!(q.key.inode_kind, InodeKind::Plain);
+    }
+
+    /// A +j inode is created in a +j directory (the flag inherited before the mapping order is
+    /// chosen), never chattr'd after creation; the C program does the same.
+    #[test]
+    fn journalled_inode_is_made_in_a_journalled_directory() {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Scenario::default()
+        };
+        s.world.device = Default::default();
+        s.request.rwf = Default::default();
+        s.request.open.direct = true;
+        s.world.inode.journal_data = true;
+        s.world.inode.extents = false;
+        assert!(
+            diofuzz::validity::is_valid(&s),
+            "{:?}",
+            diofuzz::validity::violations(&s)
+        );
+        let p = plan(&s).unwrap();
+        let j = crate::live::plan::FS_JOURNAL_DATA_FL;
+        assert!(journalled_at_create(&p));
+        assert!(p.key.nodelalloc);
+        assert_eq!(p.key.inode_kind, InodeKind::Plain);
+        assert_eq!(p.steps[0], Step::ExpectInodeFlags(j));
+        // -e still chattr'd on the empty file, without +j.
+        assert_eq!(
+            p.steps[1],
+            Step::SetInodeFlags {
+                set: 0,
+                clear: crate::live::plan::FS_EXTENT_FL
+            }
+        );
+        let c = crate::live::repro::c_program(&s).unwrap();
+        assert!(c.contains("dir = jd_setup(dir, jdname, 1);"), "{c}");
+        assert!(c.contains("0x4000"), "flag checked");
+        // Without the flag: the mount itself, no check.
+        s.world.inode.journal_data = false;
+        let q = plan(&s).unwrap();
+        assert!(!journalled_at_create(&q));
+        assert!(!crate::live::repro::c_program(&s)
+            .unwrap()
+            .contains("jd_setup"));
     }
 
     #[test]

@@ -682,6 +682,7 @@ fn run_all(
     ),
 ) -> (Vec<Outcome>, Bench, Option<String>) {
     let faultdev = fault.map(|f| f.0);
+    let rel = kernel_release();
     let mut out = Vec::new();
     let mut stream = match &o.stream {
         Some(p) => match fs::OpenOptions::new().create(true).append(true).open(p) {
@@ -746,7 +747,7 @@ fn run_all(
             None if o.pmem.is_some() => dax::plan_pmem(s, disk.as_ref()),
             None => plan::plan_on(s, disk.as_ref()),
         };
-        let p = match planned {
+        let p = match planned.and_then(|p| race::refuse_on_release(&p, &rel).map(|_| p)) {
             Ok(p) => p,
             Err(why) => {
                 out.push(skip(why, Verdict::Skipped));

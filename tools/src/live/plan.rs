@@ -117,11 +117,14 @@ pub enum Step {
     /// FS_XFLAG_COWEXTSIZE), or clear it (0). See [`super::cow`].
     SetCowExtsize(u64),
     /// FS_IOC_GETFLAGS, then FS_IOC_SETFLAGS with `set` added and `clear` removed (chattr):
-    /// +j ([`FS_JOURNAL_DATA_FL`]) and -e ([`FS_EXTENT_FL`], ext4_ind_migrate on the empty file)
-    /// first, +a ([`FS_APPEND_FL`]) after the rest of the set-up.
+    /// -e ([`FS_EXTENT_FL`], ext4_ind_migrate on the empty file) first, +a ([`FS_APPEND_FL`])
+    /// after the rest of the set-up. (+j is inherited from the scenario's directory:
+    /// [`super::inode_kind::ScenarioDir`].)
     SetInodeFlags { set: u32, clear: u32 },
-    /// FS_IOC_GETFLAGS must show these bits (the kernel built an inline-data or encrypted inode:
-    /// [`super::inode_kind`]); else the scenario is skipped.
+    /// FS_IOC_GETFLAGS must show these bits (the kernel built an inline-data, encrypted or
+    /// journalled-data inode: [`super::inode_kind`]); else the scenario is skipped. A
+    /// [`FS_JOURNAL_DATA_FL`] check also makes [`super::inode_kind::ScenarioDir`] create the file
+    /// in a directory with that flag, which the new inode inherits.
     ExpectInodeFlags(u32),
     /// fchmod(fd, mode): a setuid bit makes IS_NOSEC clear ([`super::inode_state`]).
     SetMode(u32),
@@ -379,21 +382,16 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     }
     let i_size = w.i_size;
     let mut steps = Vec::new();
-    // On the empty file: +j, and -e on a filesystem with extents (ext4_ind_migrate).
-    let early_set = if ext4 && f.journal_data {
-        FS_JOURNAL_DATA_FL
-    } else {
-        0
-    };
-    let early_clear = if indirect && m.extents_feature {
-        FS_EXTENT_FL
-    } else {
-        0
-    };
-    if early_set | early_clear != 0 {
+    // +j is inherited at creation from the scenario's directory (super::inode_kind::ScenarioDir:
+    // a chattr +j on the created file does not take effect on 6.16 - 6.18), checked first.
+    if ext4 && f.journal_data {
+        steps.push(Step::ExpectInodeFlags(FS_JOURNAL_DATA_FL));
+    }
+    // On the empty file: -e on a filesystem with extents (ext4_ind_migrate).
+    if indirect && m.extents_feature {
         steps.push(Step::SetInodeFlags {
-            set: early_set,
-            clear: early_clear,
+            set: 0,
+            clear: FS_EXTENT_FL,
         });
     }
     // (ext4 disksize_lag: to i_disksize; the dirty page over EOF extends it: super::inode_state)
@@ -911,7 +909,18 @@ mod tests {
                 // The set-up builds the inode as it was at open; flags changed after open are
                 // chattr'd through the open file (super::race).
                 let o = s.inode_at_open();
-                assert_eq!(flags(FS_JOURNAL_DATA_FL), o.journal_data);
+                // +j at open: inherited from the directory and checked, never chattr'd.
+                assert!(!flags(FS_JOURNAL_DATA_FL), "{i}");
+                assert_eq!(
+                    p.steps
+                        .contains(&Step::ExpectInodeFlags(FS_JOURNAL_DATA_FL)),
+                    o.journal_data && fs == FsKind::Ext4,
+                    "{i}"
+                );
+                assert_eq!(
+                    super::super::inode_kind::journalled_at_create(&p),
+                    o.journal_data
+                );
                 assert_eq!(
                     p.key.mount_data().is_some(),
                     w.mount.data_journal || w.inode.journal_data

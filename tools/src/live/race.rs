@@ -141,6 +141,33 @@ pub fn plan_after_open(
     Ok(p)
 }
 
+/// Kernels on which a `chattr +j` after open does not make the file's data journalled
+/// (major, minor from, minor to): `__ext4_new_inode` gives a regular file large folios
+/// (`ext4_should_enable_large_folio`, 6.16: "ext4: enable large folio for regular file"),
+/// `ext4_change_inode_journal_flag` leaves them, and `ext4_inode_journal_mode` ignores the inode
+/// flag while the mapping supports large folios; 6.19 ("ext4: make data=journal support large
+/// block size") dropped that condition and resets the mapping order when the flag changes (read
+/// in the 7.2 and 7.3 sources). The at-open +j is inherited from a +j directory instead
+/// ([`super::inode_kind::ScenarioDir`]), which works on every kernel.
+pub const JFLAG_AFTER_OPEN_NO_EFFECT: (u32, u32, u32) = (6, 16, 18);
+
+/// Whether kernel `rel` is one of [`JFLAG_AFTER_OPEN_NO_EFFECT`].
+pub fn jflag_after_open_no_effect(rel: &str) -> bool {
+    let (a, lo, hi) = JFLAG_AFTER_OPEN_NO_EFFECT;
+    diofuzz::backports::parse_release(rel).is_some_and(|(x, y, _)| x == a && (lo..=hi).contains(&y))
+}
+
+/// A plan that kernel `rel` cannot build: +j after open where the flag does not take effect
+/// ([`JFLAG_AFTER_OPEN_NO_EFFECT`]; the model's `journal_data` is the flag in effect).
+pub fn refuse_on_release(plan: &Plan, rel: &str) -> Result<(), Unsupported> {
+    let a = &plan.call.after_open;
+    if a.set & FS_JOURNAL_DATA_FL != 0 && !plan.key.data_journal && jflag_after_open_no_effect(rel)
+    {
+        return Err("inode flag changed after open: chattr +j on 6.16 - 6.18 (the file already has large folios: ext4_inode_journal_mode ignores the flag)".into());
+    }
+    Ok(())
+}
+
 /// Run after the call's open: the flag changes and the lock holder. The guard ends the holder
 /// ([`Armed::after_call`], or on drop) and clears the flags it set that would stop the file from
 /// being removed (+i, +a).
@@ -387,6 +414,13 @@ static void *holder(void *a)\n{\n\t(void)a;\n\tssize_t r = pwrite(hold_fd, hold_
 /// The C reproducer's statements after the call's open (the file descriptor `cfd`).
 pub fn c_after_open(a: &AfterOpen) -> String {
     let mut o = String::new();
+    if a.set & FS_JOURNAL_DATA_FL != 0 {
+        // The kernels where the flag would not take effect (refuse_on_release).
+        let (maj, lo, hi) = JFLAG_AFTER_OPEN_NO_EFFECT;
+        o.push_str(&format!(
+            "\t{{\n\t\tunsigned ka = 0, kb = 0;\n\t\tFILE *kf = fopen(\"/proc/sys/kernel/osrelease\", \"r\");\n\t\tif (kf && fscanf(kf, \"%u.%u\", &ka, &kb) == 2 && ka == {maj} && kb >= {lo} && kb <= {hi}) {{\n\t\t\tprintf(\"COULD NOT RUN: chattr +j after open does not take effect on {maj}.{lo} - {maj}.{hi} (large folios: ext4_inode_journal_mode)\\n\");\n\t\t\treturn 2;\n\t\t}}\n\t\tif (kf)\n\t\t\tfclose(kf);\n\t}}\n"
+        ));
+    }
     if a.set | a.clear != 0 {
         o.push_str(&format!(
             "\t{{\n\t\tint fl = 0; /* chattr after open: FS_IOC_GETFLAGS, FS_IOC_SETFLAGS */\n\t\tif (ioctl(cfd, 0x80086601UL, &fl))\n\t\t\tdie(\"FS_IOC_GETFLAGS\");\n\t\tfl = (fl | {:#x}) & ~{:#x};\n\t\tif (ioctl(cfd, 0x40086602UL, &fl)) {{\n\t\t\tprintf(\"COULD NOT RUN: FS_IOC_SETFLAGS after open: %s\\n\", strerror(errno));\n\t\t\treturn 2;\n\t\t}}\n\t}}\n",
@@ -479,6 +513,25 @@ mod tests {
         let p = plan(&s).unwrap();
         assert_eq!(p.call.after_open.set, FS_JOURNAL_DATA_FL);
         assert!(p.key.nodelalloc);
+        // ... not built where the flag would not take effect (large folios, 6.16 - 6.18); the
+        // file is not made in a +j directory (it has no +j at open).
+        assert!(!crate::live::inode_kind::journalled_at_create(&p));
+        for (rel, ok) in [
+            ("6.12.57+deb13-amd64", true),
+            ("6.15.0", true),
+            ("6.16.12+deb14-amd64", false),
+            ("6.18.15", false),
+            ("6.19.1", true),
+            ("7.3.4+deb13-amd64", true),
+        ] {
+            assert_eq!(refuse_on_release(&p, rel).is_ok(), ok, "{rel}");
+        }
+        assert!(c_after_open(&p.call.after_open).contains("kb >= 16 && kb <= 18"));
+        // A +j inode at open is fine on every kernel (inherited from its directory).
+        let mut s = ext4();
+        s.world.inode.journal_data = true;
+        let p = plan(&s).unwrap();
+        assert!(refuse_on_release(&p, "6.16.12").is_ok());
         // -j after open on a delalloc mount: refused with the reason.
         let mut s = ext4();
         s.races = vec![Race::InodeFlagChangedAfterOpen(1)];

@@ -684,6 +684,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if encrypted {
         o.push_str(super::inode_kind::C_PRELUDE);
     }
+    let journalled = super::inode_kind::journalled_at_create(&p);
+    if journalled {
+        o.push_str(super::inode_kind::C_JD_PRELUDE);
+    }
     if bdev {
         let _ = writeln!(
             o,
@@ -698,11 +702,17 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if bdev {
         o.push_str(BDEV_OPEN);
     } else {
-        o.push_str("\tconst char *dir = argc > 1 ? argv[1] : \".\";\n");
+        // `mnt`: the filesystem's mount point (the file may be in a directory made in it).
+        o.push_str("\tconst char *dir = argc > 1 ? argv[1] : \".\";\n\tconst char *mnt = dir;\n\t(void)mnt;\n");
         o.push_str("\tprefill_stale(dir);\n");
         if encrypted {
             // The file is created in an encrypted directory (removed with the key at exit).
             o.push_str("\tchar encname[64];\n\tsnprintf(encname, sizeof(encname), \"diofuzz-repro-enc-%d\", (int)getpid());\n\tdir = enc_setup(dir, encname);\n");
+        }
+        if journalled {
+            // Created in a +j directory: the file inherits the flag (an encrypted directory
+            // gets the flag itself).
+            let _ = writeln!(o, "\tchar jdname[64];\n\tsnprintf(jdname, sizeof(jdname), \"diofuzz-repro-jd-%d\", (int)getpid());\n\tdir = jd_setup(dir, jdname, {});", !encrypted as u8);
         }
         o.push_str("\tchar path[4096], donor[4096];\n");
         o.push_str(

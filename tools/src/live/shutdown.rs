@@ -337,14 +337,14 @@ pub fn outcome(
     }
 }
 
-/// C for the reproducer, right before the call: bring the filesystem of `cfd` (mounted on `dir`)
+/// C for the reproducer, right before the call: bring the filesystem of `cfd` (mounted on `mnt`)
 /// down as `d` says.
 pub fn c_bring_down(d: Down) -> String {
     let mut o = String::new();
     if d.emergency_ro {
         o.push_str(concat!(
             "\t/* ext4 emergency read-only: errors=remount-ro, then an ext4 error (ext4_handle_error) */\n",
-            "\tif (syscall(SYS_mount, NULL, dir, NULL, 32 /* MS_REMOUNT */ | 1024 /* MS_NOATIME */, \"errors=remount-ro\"))\n",
+            "\tif (syscall(SYS_mount, NULL, mnt, NULL, 32 /* MS_REMOUNT */ | 1024 /* MS_NOATIME */, \"errors=remount-ro\"))\n",
             "\t\tdie(\"remount errors=remount-ro\");\n",
             "\t{\n\t\tstruct stat st;\n\t\tchar sys[128], real[4096], attr[4200];\n",
             "\t\tif (fstat(cfd, &st))\n\t\t\tdie(\"fstat\");\n",
