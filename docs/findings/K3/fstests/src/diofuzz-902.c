@@ -266,6 +266,8 @@ int main(int argc, char **argv)
 {
 	nonce = (uint32_t)getpid() * 2654435761u;
 	const char *dir = argc > 1 ? argv[1] : ".";
+	const char *mnt = dir;
+	(void)mnt;
 	prefill_stale(dir);
 	char path[4096], donor[4096];
 	snprintf(path, sizeof(path), "%s/diofuzz-repro-%d", dir, (int)getpid());
