@@ -197,19 +197,22 @@ pub fn tag_name(t: u32) -> &'static str {
     }
 }
 
+/// Record `field` in `v` when the model's value `a` and the kernel's `b` differ.
+pub fn differ(v: &mut Vec<Mismatch>, field: &'static str, a: String, b: String) {
+    if a != b {
+        v.push(Mismatch {
+            field,
+            model: a,
+            kernel: b,
+        });
+    }
+}
+
 /// All mismatches between the model's execution and the kernel's observation.
 pub fn compare(s: &Scenario, x: &Execution, o: &Observation) -> Vec<Mismatch> {
     let (m, k) = (model_side(x, s), kernel_side(o, s));
     let mut v = Vec::new();
-    let mut add = |field: &'static str, a: String, b: String| {
-        if a != b {
-            v.push(Mismatch {
-                field,
-                model: a,
-                kernel: b,
-            });
-        }
-    };
+    let mut add = |field, a, b| differ(&mut v, field, a, b);
     add("ret", m.ret.clone(), k.ret.clone());
     add("short", m.short.to_string(), k.short.to_string());
     add("buffered", m.buffered.to_string(), k.buffered.to_string());

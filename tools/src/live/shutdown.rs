@@ -36,7 +36,7 @@ use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use super::compare::{model_findings, model_side, unmodelled, Mismatch, Outcome, Side, Verdict};
+use super::compare::{model_findings, model_side, unmodelled, Outcome, Verdict};
 use super::exec::Observation;
 use super::plan::{tag_byte, Disk, Plan, Unsupported};
 use super::scratch::{Prereqs, Scratch};
@@ -263,26 +263,11 @@ pub fn outcome(
     o: &Observation,
     on_device: u64,
 ) -> Outcome {
-    let m = model_side(x, s);
-    let ks = super::compare::kernel_side(o, s);
-    let k = Side {
-        i_size: m.i_size,
-        ki_pos: None,
-        stale_page: None,
-        statx_unit_min: m.statx_unit_min,
-        statx_unit_max: m.statx_unit_max,
-        ..ks
-    };
+    // Only the return value, the path and the device are observable: the rest of the sides
+    // (i_size, ki_pos, pages, statx) is not compared.
+    let (m, k) = (model_side(x, s), super::compare::kernel_side(o, s));
     let mut mism = Vec::new();
-    let mut add = |field: &'static str, a: String, b: String| {
-        if a != b {
-            mism.push(Mismatch {
-                field,
-                model: a,
-                kernel: b,
-            });
-        }
-    };
+    let mut add = |field, a, b| super::compare::differ(&mut mism, field, a, b);
     add("ret", m.ret.clone(), k.ret.clone());
     add("buffered", m.buffered.to_string(), k.buffered.to_string());
     add("dio", m.dio.to_string(), k.dio.to_string());
