@@ -36,8 +36,10 @@
 //! | next | cowextsize hint: 0 = none (the default 32 blocks), k = 2^((k-1) mod 6) blocks |
 //! | next (optional) | [`DMA_SECTION`] (0xD0) opens the device DMA-alignment section (after the CoW-fork section when there is one); any other byte, or none, means the default 511 |
 //! | next | `world.device.dma_alignment`: 0 = 511, k = 1..12: 2^k - 1, other values modulo 16, 13-15 as 12 |
+//! | next (optional) | [`LIMITS_SECTION`] (0xA7) opens the process-limits section (after the DMA-alignment section when there is one); any other byte, or none, means none of its limits |
+//! | next | bit 0: `world.rlimit_fsize` is 0 (overrides byte 7) |
 //!
-//! Both optional sections came after format 1: an input written before them decodes as before,
+//! The optional sections came after format 1: an input written before them decodes as before,
 //! and [`Scenario::encode`] writes a section only when it is not empty / not the default.
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -841,6 +843,10 @@ const BUF_ALIGNS: [u32; 4] = [4096, 512, 8, 1];
 /// optional CoW-fork section).
 pub const DMA_SECTION: u8 = 0xD0;
 
+/// The marker byte of the optional process-limits section (after the optional DMA-alignment
+/// section): one byte, bit 0 = RLIMIT_FSIZE of 0 (byte 7 says "unlimited" for 0).
+pub const LIMITS_SECTION: u8 = 0xA7;
+
 /// The DMA-alignment section's byte: 0 = the default 511, k = 2^k - 1 (k above 12 as 12: the
 /// block layer refuses a dma_alignment above PAGE_SIZE).
 fn dma_alignment_from_byte(b: u8) -> u32 {
@@ -1056,6 +1062,10 @@ impl Scenario {
         }
         if next == Some(DMA_SECTION) {
             world.device.dma_alignment = dma_alignment_from_byte(u.appended());
+            next = (!u.at_end()).then(|| u.appended());
+        }
+        if next == Some(LIMITS_SECTION) && u.appended() & 1 != 0 {
+            world.rlimit_fsize = Some(0);
         }
         Ok(Scenario {
             fs,
@@ -1115,7 +1125,8 @@ impl Scenario {
         let (cnt, unit, odd) = count_unit(w.i_size, bs, "i_size")?;
         out.extend_from_slice(&[cnt, unit | odd << 1]);
         out.push(match w.rlimit_fsize {
-            None => 0,
+            // (0: in the limits section)
+            None | Some(0) => 0,
             Some(v) if v % SECTOR == 0 && (1..=255).contains(&(v / SECTOR)) => (v / SECTOR) as u8,
             Some(v) => {
                 return Err(EncodeError(format!(
@@ -1225,6 +1236,10 @@ impl Scenario {
         let dma = dma_alignment_byte(w.device.dma_alignment)?;
         if dma != 0 {
             out.extend_from_slice(&[DMA_SECTION, dma]);
+        }
+        // The limits section only for a limit byte 7 cannot say.
+        if w.rlimit_fsize == Some(0) {
+            out.extend_from_slice(&[LIMITS_SECTION, 1]);
         }
         Ok(out)
     }

@@ -14,7 +14,7 @@
 //! atomic write can only be refused at open: no FMODE_CAN_ATOMIC_WRITE without device units).
 //! The result is normalised (src/validity.rs), so every scenario is a valid world.
 
-use super::random::{generate_on, Disk, Rng};
+use super::random::{generate_base, Disk, Rng};
 use crate::scenario::{FsKind, Scenario};
 
 /// What the lab's pmem device reports (a `memmap=` region, measured on 7.3.4 and 6.12.117): no
@@ -28,7 +28,7 @@ pub const LAB_PMEM: Disk = Disk {
 
 /// Scenario number `index` of `seed` for `fs` on the pmem device `dev`.
 pub fn generate_dax(seed: u64, index: u64, fs: FsKind, dev: &Disk) -> Scenario {
-    let mut s = generate_on(seed, index, fs, Some(dev), 0);
+    let mut s = generate_base(seed, index, fs, Some(dev), 0);
     let mut r = Rng::new(seed ^ index.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xDA << 48 ^ fs as u64);
     r.next_u64();
     if s.request.rwf.atomic && r.pct(65) {

@@ -65,6 +65,27 @@ pub fn generate_on(
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
+    let mut s = generate_base(seed, index, fs, disk, cluster_bits);
+    if fs != FsKind::Bdev {
+        // Zero-length requests and stable-writes loop devices (tools/src/live/limits.rs), from a
+        // stream of their own.
+        let mut l =
+            Rng::new(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x11A << 48 ^ fs as u64);
+        l.next_u64();
+        limits(&mut l, &mut s, disk.is_none());
+    }
+    s
+}
+
+/// [`generate_on`] without the limits stream ([`limits`]): what the DAX and fault generators
+/// start from, so that their scenarios stay what they were.
+pub(crate) fn generate_base(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Scenario {
     let mut r = Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ (fs as u64) << 56);
     // Warm up so neighbouring seeds diverge.
     r.next_u64();
@@ -262,6 +283,27 @@ pub fn generate_on(
     u.next_u64();
     inode_state(&mut u, &mut s);
     s
+}
+
+/// Make 3 % of file scenarios a zero-length request (vfs_writev returns 0 before the flags; aio
+/// calls ->write_iter with nothing to write), on loop devices (`on_loop`) 5 % a device that
+/// needs stable writes, and 2 % of those without a file-size limit one of 0 (every write at any
+/// position is -EFBIG). Left unchanged when the result would not be a valid world.
+fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
+    let before = s.clone();
+    if l.pct(3) {
+        s.request.len = 0;
+        s.request.fault_at = None;
+    }
+    if l.pct(5) && on_loop {
+        s.world.device.stable_writes = true;
+    }
+    if l.pct(2) && s.world.rlimit_fsize.is_none() {
+        s.world.rlimit_fsize = Some(0);
+    }
+    if !crate::validity::violations(s).is_empty() || s.encode().is_err() {
+        *s = before;
+    }
 }
 
 /// Is an ext4 i_disksize behind i_size (i_size rounded down to a block) buildable in this world

@@ -85,6 +85,14 @@ pub fn sys_pwritev2(cx: &mut Cx) -> SysResult {
             ki_pos: ki.ki_pos,
         }
     };
+    // vfs_writev() / vfs_readv() (6.12-7.3, read in 7.2.12 and 7.3.4): a zero total length
+    // returns 0 before rw_verify_area() and do_iter_readv_writev(), so before the RWF flags are
+    // checked. io_submit (aio_write) checks the flags first (aio_prep_rw) and calls ->write_iter
+    // even with nothing to write.
+    if r.len == 0 && !r.aio {
+        cx.decide("vfs_writev: zero-length request returns 0 before the RWF flags");
+        return done(cx, 0, &ki);
+    }
     let e = kiocb_set_rw_flags(
         cx,
         &mut ki,

@@ -368,7 +368,9 @@ pub fn landing(plan: &Plan) -> u64 {
         return c.pos;
     }
     let append = (c.append || c.rwf & RWF_APPEND != 0) && c.rwf & RWF_NOAPPEND == 0;
-    if append {
+    // A zero-length write never moves to EOF: vfs_writev returns before ->write_iter, and
+    // generic_write_checks_count returns 0 before the O_APPEND move (io_submit).
+    if append && c.len > 0 {
         plan.i_size
     } else {
         c.pos

@@ -14,8 +14,8 @@ use diofuzz::scenario::{
 
 /// A sector that matches no pattern (torn, misplaced or garbage data). The model never uses it.
 pub const TAG_OTHER: u32 = 5;
-/// Largest file offset a live scenario may touch (keeps images small).
-pub const LIVE_SPAN: u64 = 4 << 20;
+/// Largest file offset a live scenario may touch (a guard no input reaches: [`super::limits`]).
+pub const LIVE_SPAN: u64 = super::limits::LIVE_SPAN;
 
 /// Which scratch filesystem a plan needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +48,9 @@ pub struct FsKey {
     /// A filesystem of its own for one scenario, never shared or reused (shut down or emergency
     /// read-only: [`super::shutdown`]).
     pub own: bool,
+    /// On a loop device whose queue/stable_writes is set before the mount
+    /// (world.device.stable_writes: [`super::limits`]).
+    pub stable: bool,
 }
 
 /// The atomic-capable disk a run may format (defined with the generator, which fits scenarios to it).
@@ -74,6 +77,7 @@ impl FsKey {
             + self.inode_kind.label()
             + self.dax.label()
             + if self.own { "-own" } else { "" }
+            + if self.stable { "-stable" } else { "" }
     }
 
     /// The mount options (`mount -o`) of the scratch filesystem, if any besides the defaults.
@@ -253,9 +257,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             }
         }
     }
-    if w.device.stable_writes {
-        return unsup("stable-writes device");
-    }
+    super::limits::refuse_stable(s, disk)?;
     let m = w.mount;
     let ext4 = s.fs == FsKind::Ext4;
     // Mount options: which a scratch filesystem can have, and why the rest cannot.
@@ -311,9 +313,6 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if journalled && w.blocks.iter().any(|b| b.kind == Extent::Delalloc) {
         return unsup("delalloc block on a journalled-data inode (ext4_journalled_aops allocate at write_begin)");
     }
-    if w.rlimit_fsize.is_some_and(|l| l == 0) {
-        return unsup("RLIMIT_FSIZE of 0");
-    }
     if w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES {
         return unsup("small s_maxbytes");
     }
@@ -348,10 +347,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     .max()
     .unwrap_or(0);
     if end > LIVE_SPAN {
-        return unsup("touches more than 4 MiB");
-    }
-    if r.len == 0 {
-        return unsup("zero-length request");
+        return unsup(super::limits::SPAN_REFUSAL);
     }
     let reflink = s.fs == FsKind::Xfs && m.xfs_reflink;
     let any_shared = w.blocks.iter().any(|b| b.shared);
@@ -545,6 +541,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             inode_kind,
             dax: super::dax::DaxMount::Off,
             own: down.is_some(),
+            stable: w.device.stable_writes,
         },
         i_size,
         steps,
@@ -594,7 +591,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if w.cluster_bits != 0 || w.device.stable_writes {
         return unsup("bigalloc or stable writes on a block device");
     }
-    if w.i_size == 0 || w.i_size % PAGE_SIZE != 0 || w.i_size > LIVE_SPAN {
+    if w.i_size == 0 || w.i_size % PAGE_SIZE != 0 || w.i_size > super::limits::BDEV_SPAN {
         return unsup("block device size not a multiple of 4 KiB up to 4 MiB");
     }
     if w.mount != diofuzz::scenario::Mount::default()
@@ -610,9 +607,6 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     }
     if r.open.no_largefile || r.max_bio.is_some() || !s.faults.is_empty() {
         return unsup("no O_LARGEFILE, bio limit or injected faults");
-    }
-    if r.len == 0 {
-        return unsup("zero-length request");
     }
     if r.pos > w.i_size {
         // blkdev_llseek() refuses a position past the end (-EINVAL), and the call is made at
@@ -672,6 +666,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             inode_kind: Default::default(),
             dax: super::dax::DaxMount::Off,
             own: false,
+            stable: false,
         },
         i_size: size,
         steps,
@@ -721,7 +716,8 @@ fn call_of(
 fn segments(s: &Scenario) -> Result<(Vec<u64>, u64), Unsupported> {
     let r = &s.request;
     let n = r.nr_segs.max(1) as u64;
-    if n > r.len {
+    // (A zero-length request: n empty segments, import_iovec accepts them.)
+    if n > r.len && r.len != 0 {
         return unsup("more segments than bytes");
     }
     let seg = r.len / n;

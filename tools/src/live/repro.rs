@@ -607,7 +607,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     } else if !s.faults.is_empty() {
         "a null_blk device of configfs with badblocks_once 1 (the injected fault below)".to_string()
     } else {
-        "loop device".to_string()
+        super::limits::c_device(p.key.stable).to_string()
     };
     let _ = writeln!(o, "// SPDX-License-Identifier: GPL-2.0-only");
     let _ = writeln!(
@@ -1011,6 +1011,7 @@ pub fn run_on(
             }
             // What the filesystem must be made with: bigalloc clusters (ext4).
             let mut p = plan(&device_free(s)).map_err(|e| lacks(s, &e))?;
+            super::limits::given_device_ok(&p, dev)?;
             p.key.cluster_bits = s.world.cluster_bits;
             p
         }

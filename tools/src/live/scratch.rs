@@ -755,7 +755,18 @@ impl Scratch {
                 loopdev.display()
             ));
         }
+        if key.stable {
+            // Before the mount: the filesystem takes it from the block device then.
+            if let Err(e) = super::limits::set(&loopdev, true) {
+                drop(hold);
+                return Err(e);
+            }
+        }
         let r = self.mount_last(&loopdev, &mnt);
+        if key.stable && r.is_err() {
+            // Not mounted: autoclear detaches it when `hold` closes; give the flag back first.
+            let _ = super::limits::set(&loopdev, false);
+        }
         drop(hold);
         r
     }
@@ -780,6 +791,12 @@ impl Scratch {
             )
         })?;
         self.fss[last].mounted = true;
+        if key.stable && !super::limits::get(dev)? {
+            return Err(format!(
+                "{}: queue/stable_writes was cleared under the mount",
+                dev.display()
+            ));
+        }
         prefill_stale(mnt)?;
         if self.verbose {
             eprintln!(
@@ -943,6 +960,7 @@ impl Scratch {
             return Err("the --device disk's filesystem is not made per scenario".into());
         }
         let f = &mut self.fss[i];
+        unset_stable(f)?;
         if f.mounted {
             umount_retry(&f.mnt).map_err(|e| format!("umount {}: {e}", f.mnt.display()))?;
             f.mounted = false;
@@ -963,6 +981,9 @@ impl Scratch {
         self.cleaned = true;
         let mut errs = self.release_bdev();
         for f in self.fss.iter_mut() {
+            if let Err(e) = unset_stable(f) {
+                errs.push(e);
+            }
             if f.mounted {
                 if let Err(e) = umount_retry(&f.mnt) {
                     errs.push(format!("umount {}: {e}", f.mnt.display()));
@@ -985,6 +1006,15 @@ impl Drop for Scratch {
             eprintln!("live: cleanup: {e}");
         }
     }
+}
+
+/// Give a stable-writes loop device back as loop devices come (queue/stable_writes 0) while it is
+/// still ours: autoclear detaches it at the unmount, and the next user would inherit the flag.
+fn unset_stable(f: &ScratchFs) -> Result<(), String> {
+    if f.key.stable && !f.key.disk && f.loopdev.starts_with("/dev") && f.mounted {
+        super::limits::set(&f.loopdev, false)?;
+    }
+    Ok(())
 }
 
 /// The mkfs program ("mkfs.xfs" / "mkfs.ext4") and its arguments for a scratch filesystem (the

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Limits of the live run (issue 13): the file span a scenario may touch (a guard no input
+//! reaches), and stable-writes devices (world.device.stable_writes) on loop devices.
+//!
+//! A stable-writes world is a scratch filesystem of its own (the [`super::plan::FsKey`] field
+//! `stable`) on a loop device whose `queue/stable_writes` is set after `LOOP_CONFIGURE` and
+//! before the mount: the filesystem takes the flag from the block device then
+//! (setup_bdev_super: SB_I_STABLE_WRITES, which inode_init_always turns into AS_STABLE_WRITES on
+//! every ext4 inode; XFS reads bdev_stable_writes() of its data device for each inode,
+//! xfs_update_stable_writes). The attribute is read back after the mount, and written back to 0
+//! before the unmount (the loop device is reused by others once autoclear detaches it).
+//!
+//! Zero-length requests and RLIMIT_FSIZE of 0 need nothing here: the plan passes them on
+//! (docs/live.md, "Limits").
+
+use std::fs;
+use std::path::Path;
+
+use diofuzz::scenario::Scenario;
+
+use super::plan::{Disk, Unsupported};
+
+/// Largest file offset a live scenario may touch (the scratch images are 128 MiB ext4 and 512 MiB
+/// XFS, and the read-back reads the whole file twice). No input reaches it: the format's sizes
+/// and positions are at most 63 blocks + 1 byte ([`diofuzz::scenario::MAX_BLOCK_COUNT`]) of at
+/// most 4 KiB, its layouts 32 blocks and 32 pages, so a scenario ends below 2 x (63 x 4 KiB + 1)
+/// bytes = 504 KiB + 2 ([`tests::every_encodable_scenario_fits_the_span`]). A guard, not a limit.
+pub const LIVE_SPAN: u64 = 4 << 20;
+
+/// Largest block device a block-device scenario makes (a loop device or partition whose every
+/// byte the set-up writes).
+pub const BDEV_SPAN: u64 = 4 << 20;
+
+/// The plan's refusal for a scenario past [`LIVE_SPAN`].
+pub const SPAN_REFUSAL: &str = "touches more than 4 MiB";
+
+/// Stable writes are built on the loop devices live binds; the disk of `live --device` (and a
+/// pmem device) holds filesystems of every kind one after the other and is left as it is.
+pub fn refuse_stable(s: &Scenario, disk: Option<&Disk>) -> Result<(), Unsupported> {
+    if s.world.device.stable_writes && disk.is_some() {
+        return Err(
+            "stable-writes device on the disk of live --device (built on loop devices only)"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// The device line of the C reproducer's header for a loop scenario.
+pub fn c_device(stable: bool) -> &'static str {
+    if stable {
+        "loop device whose queue/stable_writes is 1 before the mount (echo 1 > /sys/block/loopN/queue/stable_writes; set it back to 0 after)"
+    } else {
+        "loop device"
+    }
+}
+
+/// `repro --run --device PATH`: a stable-writes world is made on a scratch file given (through a
+/// loop device live binds), never by changing a device the user gave.
+pub fn given_device_ok(p: &super::plan::Plan, given: &Path) -> Result<(), String> {
+    if p.key.stable && !given.is_file() {
+        return Err(format!(
+            "the scenario needs a stable-writes device: set {}'s queue/stable_writes to 1 yourself and mount a filesystem, or give a scratch file (live binds a loop device over it and sets the flag)",
+            given.display()
+        ));
+    }
+    Ok(())
+}
+
+/// /sys/block/<loopN>/queue/stable_writes of a block device node (/dev/loopN).
+fn attr(dev: &Path) -> Result<std::path::PathBuf, String> {
+    let name = dev
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| format!("{}: no device name", dev.display()))?;
+    Ok(Path::new("/sys/block")
+        .join(name)
+        .join("queue")
+        .join("stable_writes"))
+}
+
+/// Read queue/stable_writes of `dev`.
+pub fn get(dev: &Path) -> Result<bool, String> {
+    let p = attr(dev)?;
+    let t = fs::read_to_string(&p).map_err(|e| format!("read {}: {e}", p.display()))?;
+    match t.trim() {
+        "0" => Ok(false),
+        "1" => Ok(true),
+        o => Err(format!("{}: unexpected value {o:?}", p.display())),
+    }
+}
+
+/// Write queue/stable_writes of `dev` (one of our loop devices) and read it back.
+pub fn set(dev: &Path, on: bool) -> Result<(), String> {
+    let p = attr(dev)?;
+    fs::write(&p, if on { "1" } else { "0" }).map_err(|e| {
+        format!(
+            "write {}: {e} (a stable-writes world needs a writable queue/stable_writes)",
+            p.display()
+        )
+    })?;
+    if get(dev)? != on {
+        return Err(format!("{}: the kernel did not keep {}", p.display(), on as u8));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diofuzz::scenario::FsKind;
+
+    #[test]
+    fn stable_writes_only_on_loop() {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        s.world.device.stable_writes = true;
+        assert!(refuse_stable(&s, None).is_ok());
+        let d = Disk {
+            awu_min: 0,
+            awu_max: 0,
+            lbs_bits: 9,
+            dma_alignment: 511,
+        };
+        assert!(refuse_stable(&s, Some(&d)).unwrap_err().contains("loop"));
+        s.world.device.stable_writes = false;
+        assert!(refuse_stable(&s, Some(&d)).is_ok());
+    }
+
+    /// The largest scenario the input format can hold, at the largest block size it has (4 KiB),
+    /// fits in [`LIVE_SPAN`] with room: the span never refuses an input.
+    #[test]
+    fn every_encodable_scenario_fits_the_span() {
+        use diofuzz::scenario::{BlockState, Extent, PageState, MAX_BLOCKS, MAX_BLOCK_COUNT, MAX_PAGES};
+        let bs = 1u64 << 12;
+        let mut s = Scenario {
+            fs: FsKind::Xfs,
+            ..Default::default()
+        };
+        s.world.blkbits = 12;
+        let top = (MAX_BLOCK_COUNT - 1) * bs + 1;
+        s.world.i_size = top;
+        s.world.blocks = vec![
+            BlockState {
+                kind: Extent::Written,
+                ..Default::default()
+            };
+            MAX_BLOCKS
+        ];
+        s.world.pages = vec![PageState::Clean; MAX_PAGES];
+        s.request.pos = top;
+        s.request.len = top;
+        let back = Scenario::decode(&s.encode().unwrap()).unwrap();
+        let r = &back.request;
+        let end = [back.world.i_size, r.pos + r.len, back.world.i_size + r.len]
+            .into_iter()
+            .max()
+            .unwrap();
+        assert_eq!(end, 2 * top);
+        assert_eq!(end, 504 * 1024 + 2);
+        assert!(end <= LIVE_SPAN, "{end}");
+        // (and a larger block size does not encode)
+        s.world.blkbits = 13;
+        assert!(s.encode().is_err());
+        s.world.blkbits = 12;
+        // One block more does not encode.
+        s.request.pos = top - 1 + bs;
+        assert!(s.encode().is_err());
+    }
+
+    #[test]
+    fn attribute_path() {
+        assert_eq!(
+            attr(Path::new("/dev/loop7")).unwrap(),
+            Path::new("/sys/block/loop7/queue/stable_writes")
+        );
+    }
+}
