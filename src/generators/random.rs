@@ -724,6 +724,45 @@ mod tests {
         assert_ne!(generate(7, 1, FsKind::Xfs), generate(8, 1, FsKind::Xfs));
     }
 
+    /// The limits stream changes only its own fields (the length and fault_at of a zero-length
+    /// request, stable writes, RLIMIT_FSIZE 0): every other field of every seed is what it was.
+    #[test]
+    fn limits_stream_changes_only_its_fields() {
+        let (mut zero, mut stable, mut rl0) = (0, 0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..3000 {
+                let s = generate(7, i, fs);
+                let mut b = generate_base(7, i, fs, None, 0);
+                if s.request.len == 0 && b.request.len != 0 {
+                    zero += 1;
+                    b.request.len = 0;
+                    b.request.fault_at = None;
+                }
+                if s.world.device.stable_writes && !b.world.device.stable_writes {
+                    stable += 1;
+                    b.world.device.stable_writes = true;
+                }
+                if s.world.rlimit_fsize == Some(0) && b.world.rlimit_fsize.is_none() {
+                    rl0 += 1;
+                    b.world.rlimit_fsize = Some(0);
+                }
+                assert_eq!(s, b, "{fs:?} {i}");
+            }
+        }
+        assert!(zero > 100 && stable > 200 && rl0 > 60, "{zero} {stable} {rl0}");
+        // On a disk: no stable writes.
+        let d = Disk {
+            awu_min: 4096,
+            awu_max: 65536,
+            lbs_bits: 9,
+            dma_alignment: 511,
+        };
+        assert!((0..2000).all(|i| !generate_on(7, i, FsKind::Xfs, Some(&d), 0)
+            .world
+            .device
+            .stable_writes));
+    }
+
     #[test]
     fn disk_scenarios_fit_the_disk() {
         let d = Disk {

@@ -170,6 +170,36 @@ mod tests {
         assert!(s.encode().is_err());
     }
 
+    /// The generator draws the three worlds (zero-length requests, stable-writes loop devices,
+    /// RLIMIT_FSIZE 0), and the plan builds each: the stable key, the empty segments, the limit
+    /// in the child.
+    #[test]
+    fn generated_limit_worlds_plan() {
+        use diofuzz::generators::random::generate;
+        let (mut zero, mut stable, mut rl0) = (0, 0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..3000 {
+                let s = generate(7, i, fs);
+                let p = super::super::plan::plan(&s).unwrap_or_else(|e| panic!("{i}: {e}"));
+                if s.request.len == 0 {
+                    zero += 1;
+                    assert_eq!(p.call.len, 0);
+                    assert!(p.call.segs.iter().all(|&l| l == 0) && !p.call.segs.is_empty());
+                }
+                assert_eq!(p.key.stable, s.world.device.stable_writes);
+                if p.key.stable {
+                    stable += 1;
+                    assert!(p.key.label().ends_with("-stable"), "{}", p.key.label());
+                }
+                if s.world.rlimit_fsize == Some(0) {
+                    rl0 += 1;
+                    assert_eq!(p.call.rlimit_fsize, Some(0));
+                }
+            }
+        }
+        assert!(zero > 100 && stable > 200 && rl0 > 60, "{zero} {stable} {rl0}");
+    }
+
     #[test]
     fn attribute_path() {
         assert_eq!(
