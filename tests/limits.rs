@@ -122,3 +122,36 @@ fn limits_section_round_trips() {
     let l = diofuzz::input::parse(j.as_bytes(), "x.json").unwrap();
     assert_eq!(l.scenario.world.rlimit_fsize, Some(0));
 }
+
+/// generic_write_check_limits(): without O_LARGEFILE the limit is MAX_NON_LFS *instead of*
+/// s_maxbytes. A scaled s_maxbytes (or an ext4 block-mapped inode's scaled bitmap limit) stands
+/// for positions just below the real limit, past MAX_NON_LFS: -EFBIG whatever the scaled
+/// position; with the real limits the model's positions are far below MAX_NON_LFS.
+#[test]
+fn no_largefile_limits_at_max_non_lfs_instead_of_s_maxbytes() {
+    for var in ALL {
+        let mut s = with(|s| s.request.rwf.atomic = false);
+        s.request.open.no_largefile = true;
+        assert_eq!(go(&s, var).ret, 4096, "{var}: real limits");
+        // Scaled s_maxbytes of 8 blocks, a write well below it.
+        s.world.s_maxbytes = 8 * 4096;
+        let x = go(&s, var);
+        assert_eq!(x.ret, -EFBIG, "{var}");
+        assert!(x
+            .trace
+            .decided("no O_LARGEFILE: a position near the real s_maxbytes is past MAX_NON_LFS"));
+        // With O_LARGEFILE the scaled limit truncates only what crosses it.
+        s.request.open.no_largefile = false;
+        assert_eq!(go(&s, var).ret, 4096, "{var}");
+        s.request.pos = 7 * 4096;
+        s.request.len = 8192;
+        assert_eq!(go(&s, var).ret, 4096, "{var}: truncated at s_maxbytes");
+        // ext4 block-mapped inode: the scaled bitmap limit too; an extent inode ignores it.
+        let mut t = with(|s| s.request.rwf.atomic = false);
+        t.request.open.no_largefile = true;
+        t.world.s_bitmap_maxbytes = 8 * 4096;
+        assert_eq!(go(&t, var).ret, 4096, "{var}: extent inode");
+        t.world.inode.extents = false;
+        assert_eq!(go(&t, var).ret, -EFBIG, "{var}: block-mapped inode");
+    }
+}

@@ -220,6 +220,15 @@ pub fn generic_write_checks_count(
     generic_write_check_limits(cx, ki.ki_pos, count, maxbytes, o_largefile)
 }
 
+/// Does the scenario's file sit below a scaled stand-in limit (world.s_maxbytes, or
+/// world.s_bitmap_maxbytes for an ext4 block-mapped inode, other than the real value)?
+fn scaled_limit(cx: &Cx) -> bool {
+    let w = &cx.s.world;
+    let ext4_indirect = cx.fs == FsKind::Ext4 && !cx.inode.flags.extents;
+    w.s_maxbytes != crate::scenario::HUGE_MAXBYTES
+        || (ext4_indirect && w.s_bitmap_maxbytes != crate::scenario::HUGE_MAXBYTES)
+}
+
 /// generic_write_check_limits(): RLIMIT_FSIZE (SIGXFSZ, -EFBIG at the limit, truncation below it),
 /// then s_maxbytes / MAX_NON_LFS.
 pub fn generic_write_check_limits(
@@ -236,10 +245,17 @@ pub fn generic_write_check_limits(
         }
         *count = (*count).min(lim - pos);
     }
+    // Without O_LARGEFILE (a 32-bit process: the compat open() does not force it) the limit is
+    // MAX_NON_LFS *instead of* s_maxbytes (6.12-7.3, read in 7.2.12 and 7.3.4). A scaled
+    // s_maxbytes, or the scaled bitmap limit of an ext4 block-mapped inode, stands in for
+    // positions just below the real limit (docs/validity.md), all of them past MAX_NON_LFS.
     let max = if o_largefile {
         maxbytes
+    } else if scaled_limit(cx) {
+        cx.decide("no O_LARGEFILE: a position near the real s_maxbytes is past MAX_NON_LFS");
+        return -EFBIG;
     } else {
-        MAX_NON_LFS.min(maxbytes)
+        MAX_NON_LFS
     };
     if pos >= max {
         return -EFBIG;
