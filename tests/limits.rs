@@ -155,3 +155,58 @@ fn no_largefile_limits_at_max_non_lfs_instead_of_s_maxbytes() {
         assert_eq!(go(&t, var).ret, -EFBIG, "{var}: block-mapped inode");
     }
 }
+
+/// 7.0+ XFS on a stable-writes device passes IOMAP_DIO_BOUNCE: bio_iov_iter_bounce_write()
+/// copies the user data into kernel folios, so a buffer off the device's DMA alignment is
+/// written (no user-vector check, no bvec rejected at the split), and a buffer that faults part
+/// way frees the whole bio: -EFAULT with nothing written, where the pinned bio writes the pages
+/// before the fault. Before 7.0, and on ext4, the flag
+/// changes nothing.
+#[test]
+fn stable_writes_bounce_on_xfs_from_7_0() {
+    let misaligned = |stable: bool| {
+        let mut s = xfs("WWWWWWWW", 0, 4096);
+        s.request.rwf.atomic = false;
+        s.request.buf_align = 8;
+        s.world.device.stable_writes = stable;
+        s
+    };
+    for var in ["v7.0", "v7.1", "v7.2", "v7.3"] {
+        assert!(go(&misaligned(false), var).ret < 0, "{var}");
+        let x = go(&misaligned(true), var);
+        assert_eq!(x.ret, 4096, "{var}");
+        assert!(props(&x).is_empty(), "{var}");
+    }
+    for var in ["v6.18", "v6.19"] {
+        assert_eq!(
+            go(&misaligned(true), var).ret,
+            go(&misaligned(false), var).ret,
+            "{var}"
+        );
+    }
+    let faulting = |stable: bool, fs: FsKind| {
+        let mut s = xfs("WWWWWWWW", 0, 8192);
+        s.fs = fs;
+        s.request.rwf.atomic = false;
+        s.request.fault_at = Some(4096);
+        s.world.device.stable_writes = stable;
+        s
+    };
+    for var in ["v7.0", "v7.3"] {
+        // Pinned: the first page's bio is written (7.0+ then reports the fault: -EFAULT).
+        let y = go(&faulting(false, FsKind::Xfs), var);
+        assert_ne!(y.before.on_disk, y.after.on_disk, "{var}");
+        let x = go(&faulting(true, FsKind::Xfs), var);
+        assert_eq!(x.ret, -EFAULT, "{var}");
+        assert!(x
+            .trace
+            .decided("bio_iov_iter_bounce_write: user page fault, bio freed (-EFAULT)"));
+        assert_eq!(x.before.on_disk, x.after.on_disk, "{var}");
+        // ext4 passes no IOMAP_DIO_BOUNCE.
+        assert_eq!(
+            go(&faulting(true, FsKind::Ext4), var).ret,
+            go(&faulting(false, FsKind::Ext4), var).ret,
+            "{var}"
+        );
+    }
+}

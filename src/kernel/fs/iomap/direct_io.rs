@@ -451,6 +451,17 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                     break 'zero_tail;
                 }
                 let f = iter.faultable();
+                // 7.0+ IOMAP_DIO_BOUNCE (XFS on a stable-writes device): bio_iov_iter_bounce_write()
+                // copies the data into kernel folios instead of pinning the user pages, so no
+                // user-vector or bvec DMA-alignment check applies to it; a copy that comes up short
+                // frees the whole bio and returns -EFAULT (read in 7.3.4 block/bio.c). The model's
+                // requests stay below the 1 MiB copy chunk: one bio per mapping.
+                let bounce = cx.v.dio_bounce && dio.dio_flags & IOMAP_DIO_BOUNCE != 0;
+                if bounce && f < iter.count {
+                    cx.decide("bio_iov_iter_bounce_write: user page fault, bio freed (-EFAULT)");
+                    ret = -EFAULT;
+                    break 'zero_tail;
+                }
                 // A bio holds BIO_MAX_VECS (256) pages; the pages pinned stop at the first one that
                 // cannot be faulted in. (Scenario::max_bio is reserved: bios of the model's sizes
                 // never hit the vec limit, so it does not shorten them.)
@@ -460,7 +471,7 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 // 14b007e17881 (7.2.y, 7.3): each segment is checked against the DMA alignment as
                 // it is extracted, before its pages are pinned; a misaligned one fails the whole
                 // bio with -EINVAL and the iter stays advanced over what was extracted.
-                if cx.v.bio_validates_user_vectors {
+                if cx.v.bio_validates_user_vectors && !bounce {
                     let by_fault = f < iter.count && n == f;
                     if let Some(done) = iter.extract_misaligned(n, cx.dma_align, by_fault) {
                         cx.decide("bio_iov_iter_get_pages: user vector not DMA aligned (-EINVAL)");
@@ -488,7 +499,6 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 }
                 // The bio now holds FOLL_PIN references on the user pages it spans (7.0+
                 // IOMAP_DIO_BOUNCE copies instead of pinning).
-                let bounce = cx.v.dio_bounce && dio.dio_flags & IOMAP_DIO_BOUNCE != 0;
                 let pages = if bounce { 0 } else { iter.pages_spanned(n) };
                 cx.pin_user_pages(pages);
                 // [D] an atomic bio must cover the whole length.
@@ -509,6 +519,7 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 // both, bio_split_rw_at passes lim->dma_alignment as len_align_mask) -> BLK_STS_INVAL, so
                 // dio->error = -EINVAL while earlier bios keep their data.
                 let rejected = if cx.v.dma_align_at_bio_split
+                    && !bounce
                     && iter.bio_rejected_at_split(n, cx.dma_align, cx.dma_align)
                 {
                     cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");

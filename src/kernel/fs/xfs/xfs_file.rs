@@ -126,7 +126,8 @@ fn xfs_file_write_checks(
     }
 }
 
-/// IOMAP_DIO_BOUNCE (7.0+) for devices that need stable pages (no effect in the model's iomap).
+/// IOMAP_DIO_BOUNCE (7.0+, `mapping_stable_writes()`: a device that needs stable pages): the
+/// bio copies the data instead of pinning the user pages (iomap_dio_bio_iter).
 fn bounce_flag(cx: &Cx) -> u32 {
     if cx.v.dio_bounce && cx.s.world.device.stable_writes {
         IOMAP_DIO_BOUNCE
