@@ -807,7 +807,8 @@ pub fn repro_in_kernel(
                     (false, true) => Some("$DEV"),
                     (false, false) => None,
                 };
-                guest::repro_script(&fstype, m, target, 512)
+                let script = guest::repro_script(&fstype, m, target, 512);
+                crate::live::limits::stable_in_guest(key.stable && target.is_none(), script)
             }
             None => guest::repro_bdev_script(disk.is_some() || faulted, size, 512),
         };

@@ -55,6 +55,21 @@ pub fn c_device(stable: bool) -> &'static str {
     }
 }
 
+/// The lab's `repro --run --kernel` init script for a stable-writes world (`stable`): the
+/// guest's loop device gets queue/stable_writes 1 right after `losetup`, before mkfs and the
+/// mount (the guest is thrown away afterwards).
+pub fn stable_in_guest(stable: bool, script: String) -> String {
+    const BIND: &str = "losetup $T /tmp/img\n";
+    if !stable || !script.contains(BIND) {
+        return script;
+    }
+    script.replacen(
+        BIND,
+        "losetup $T /tmp/img\necho 1 > /sys/block/${T#/dev/}/queue/stable_writes\necho \"@@@REPRO-SETUP stable_writes=$(cat /sys/block/${T#/dev/}/queue/stable_writes)\"\n",
+        1,
+    )
+}
+
 /// `repro --run --device PATH`: a stable-writes world is made on a scratch file given (through a
 /// loop device live binds), never by changing a device the user gave.
 pub fn given_device_ok(p: &super::plan::Plan, given: &Path) -> Result<(), String> {
@@ -198,6 +213,19 @@ mod tests {
             }
         }
         assert!(zero > 100 && stable > 200 && rl0 > 60, "{zero} {stable} {rl0}");
+    }
+
+    /// The lab's guest script sets the loop device's flag before mkfs and the mount, and only
+    /// for a stable-writes world on a loop device.
+    #[test]
+    fn guest_script_sets_stable_writes_before_mkfs() {
+        let loop_script = crate::lab::guest::repro_script("xfs", "mkfs.xfs -q", None, 512);
+        let s = stable_in_guest(true, loop_script.clone());
+        let set = s.find("queue/stable_writes").unwrap();
+        assert!(set > s.find("losetup $T").unwrap() && set < s.find("mkfs.xfs").unwrap());
+        assert_eq!(stable_in_guest(false, loop_script.clone()), loop_script);
+        let disk = crate::lab::guest::repro_script("xfs", "mkfs.xfs -q", Some("$DEV"), 512);
+        assert_eq!(stable_in_guest(true, disk.clone()), disk);
     }
 
     #[test]
