@@ -287,8 +287,10 @@ pub(crate) fn generate_base(
 
 /// Make 3 % of file scenarios a zero-length request (vfs_writev returns 0 before the flags; aio
 /// calls ->write_iter with nothing to write), on loop devices (`on_loop`) 5 % a device that
-/// needs stable writes, and 2 % of those without a file-size limit one of 0 (every write at any
-/// position is -EFBIG). Left unchanged when the result would not be a valid world.
+/// needs stable writes, 2 % of those without a file-size limit one of 0 (every write at any
+/// position is -EFBIG), and 4 % of those with the real s_maxbytes a file opened without
+/// O_LARGEFILE (a 32-bit process's open). Left unchanged when the result would not be a valid
+/// world.
 fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
     let before = s.clone();
     if l.pct(3) {
@@ -300,6 +302,11 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
     }
     if l.pct(2) && s.world.rlimit_fsize.is_none() {
         s.world.rlimit_fsize = Some(0);
+    }
+    let real_limits = s.world.s_maxbytes == crate::scenario::HUGE_MAXBYTES
+        && s.world.s_bitmap_maxbytes == crate::scenario::HUGE_MAXBYTES;
+    if l.pct(4) && real_limits {
+        s.request.open.no_largefile = true;
     }
     if !crate::validity::violations(s).is_empty() || s.encode().is_err() {
         *s = before;
@@ -728,7 +735,7 @@ mod tests {
     /// request, stable writes, RLIMIT_FSIZE 0): every other field of every seed is what it was.
     #[test]
     fn limits_stream_changes_only_its_fields() {
-        let (mut zero, mut stable, mut rl0) = (0, 0, 0);
+        let (mut zero, mut stable, mut rl0, mut nolfs) = (0, 0, 0, 0);
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..3000 {
                 let s = generate(7, i, fs);
@@ -746,10 +753,15 @@ mod tests {
                     rl0 += 1;
                     b.world.rlimit_fsize = Some(0);
                 }
+                if s.request.open.no_largefile && !b.request.open.no_largefile {
+                    nolfs += 1;
+                    b.request.open.no_largefile = true;
+                }
                 assert_eq!(s, b, "{fs:?} {i}");
             }
         }
         assert!(zero > 100 && stable > 200 && rl0 > 60, "{zero} {stable} {rl0}");
+        assert!(nolfs > 120, "{nolfs}");
         // On a disk: no stable writes.
         let d = Disk {
             awu_min: 4096,

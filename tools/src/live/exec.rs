@@ -704,8 +704,12 @@ fn call_and_observe(
 ) -> Result<Observation, String> {
     let c = &plan.call;
     let cpath = super::scratch::cpath(path);
-    // SAFETY: open with a valid C path.
-    let fd = unsafe { libc::open(cpath.as_ptr(), open_flags(c) | libc::O_CLOEXEC) };
+    let fd = if c.no_largefile {
+        super::limits::open_without_largefile(&cpath, open_flags(c) | libc::O_CLOEXEC)?
+    } else {
+        // SAFETY: open with a valid C path.
+        unsafe { libc::open(cpath.as_ptr(), open_flags(c) | libc::O_CLOEXEC) }
+    };
     if fd < 0 {
         return Err(format!(
             "open for the call: {}",

@@ -46,6 +46,26 @@ pub fn refuse_stable(s: &Scenario, disk: Option<&Disk>) -> Result<(), Unsupporte
     Ok(())
 }
 
+/// No O_LARGEFILE: the file is opened through the ia32 entry ([`open_without_largefile`]), and
+/// with the real limits the model's positions are far below MAX_NON_LFS. With a scaled
+/// s_maxbytes (or an ext4 block-mapped inode's scaled bitmap limit) the model's positions stand
+/// for positions near the real limit, past MAX_NON_LFS (docs/model.md §1.1): not built.
+pub fn refuse_no_largefile(s: &Scenario) -> Result<(), Unsupported> {
+    use diofuzz::scenario::HUGE_MAXBYTES;
+    let w = &s.world;
+    let scaled = w.s_maxbytes != HUGE_MAXBYTES
+        || (s.fs == diofuzz::scenario::FsKind::Ext4
+            && !w.inode.extents
+            && w.s_bitmap_maxbytes != HUGE_MAXBYTES);
+    if s.request.open.no_largefile && scaled {
+        return Err(
+            "no O_LARGEFILE with a scaled s_maxbytes (positions near the real limit are not built)"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
 /// The device line of the C reproducer's header for a loop scenario.
 pub fn c_device(stable: bool) -> &'static str {
     if stable {
@@ -81,6 +101,110 @@ pub fn given_device_ok(p: &super::plan::Plan, given: &Path) -> Result<(), String
     }
     Ok(())
 }
+
+/// open(2) through the ia32 compat entry (`int 0x80`, i386 `__NR_open` 5) from this 64-bit
+/// process: `COMPAT_SYSCALL_DEFINE3(open)` calls do_sys_open() without `force_o_largefile()`,
+/// so the file has no O_LARGEFILE (request.open.no_largefile: a 32-bit process's open) and
+/// generic_write_check_limits() limits every later write through it at MAX_NON_LFS. The path is
+/// copied below 4 GiB (MAP_32BIT): the compat entry reads 32-bit registers. The flag bits
+/// (O_RDWR, O_DIRECT, O_APPEND, O_DSYNC, O_SYNC, O_CLOEXEC) have the same values on i386. The fd
+/// is checked with F_GETFL. Needs CONFIG_IA32_EMULATION (on, and not disabled at boot): without
+/// it the scenario is "not possible here".
+#[cfg(target_arch = "x86_64")]
+pub fn open_without_largefile(path: &std::ffi::CStr, flags: i32) -> Result<i32, String> {
+    let bytes = path.to_bytes_with_nul();
+    if bytes.len() > 4096 {
+        return Err("path too long for the compat open".into());
+    }
+    // SAFETY: a fresh anonymous private mapping of one page, below 4 GiB.
+    let m = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+            -1,
+            0,
+        )
+    };
+    if m == libc::MAP_FAILED {
+        return Err(format!("mmap MAP_32BIT: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: copying the path (at most 4096 bytes with its NUL) into our mapping.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), m as *mut u8, bytes.len()) };
+    let mut ret: i64 = 5;
+    // SAFETY: the ia32 open system call reads the NUL-terminated path at `m` (below 4 GiB) and
+    // returns an fd or -errno in eax; rbx (LLVM's) is swapped in and out around it, and the
+    // registers the compat entry may clobber are declared.
+    unsafe {
+        std::arch::asm!(
+            "xchg {p}, rbx",
+            "int 0x80",
+            "xchg {p}, rbx",
+            p = inout(reg) m as u64 => _,
+            inout("rax") ret,
+            in("rcx") flags as u32 as u64,
+            in("rdx") 0o600u64,
+            out("r8") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+        );
+        libc::munmap(m, 4096);
+    }
+    let fd = ret as i32;
+    if fd < 0 {
+        let e = std::io::Error::from_raw_os_error(-fd);
+        return Err(if fd == -libc::ENOSYS {
+            format!("{}: no ia32 emulation (CONFIG_IA32_EMULATION off or ia32_emulation=0): a file without O_LARGEFILE needs a 32-bit open", super::exec::UNAVAILABLE)
+        } else {
+            format!("compat open for the call: {e}")
+        });
+    }
+    // SAFETY: F_GETFL on the fd we just got.
+    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if fl & O_LARGEFILE != 0 {
+        // SAFETY: closing our fd.
+        unsafe { libc::close(fd) };
+        return Err("the compat open gave a file with O_LARGEFILE".into());
+    }
+    Ok(fd)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn open_without_largefile(_: &std::ffi::CStr, _: i32) -> Result<i32, String> {
+    Err(format!(
+        "{}: a file without O_LARGEFILE is opened through the x86 ia32 entry",
+        super::exec::UNAVAILABLE
+    ))
+}
+
+/// O_LARGEFILE as the kernel's f_flags carry it on x86 (userspace's x86-64 headers define it 0).
+pub const O_LARGEFILE: i32 = 0o100000;
+
+/// The C reproducer's open for the call without O_LARGEFILE: the same ia32 entry.
+pub const C_OPEN_COMPAT: &str = r#"
+/* open(2) through the ia32 compat entry: no force_o_largefile(), so no O_LARGEFILE (a 32-bit
+ * process's file). The path must be below 4 GiB. */
+static int open_compat(const char *p, int fl)
+{
+	char *b = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	long r = 5;
+	if (b == MAP_FAILED)
+		die("mmap MAP_32BIT");
+	strncpy(b, p, 4095);
+	__asm__ volatile("int $0x80" : "+a"(r) : "b"(b), "c"((long)fl), "d"(0600L) : "r8", "r9", "r10", "r11", "memory", "cc");
+	munmap(b, 4096);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	if (fcntl(r, F_GETFL) & 0100000)
+		die("compat open: O_LARGEFILE set");
+	printf("opened without O_LARGEFILE (ia32 open)\n");
+	return r;
+}
+"#;
 
 /// /sys/block/<loopN>/queue/stable_writes of a block device node (/dev/loopN).
 fn attr(dev: &Path) -> Result<std::path::PathBuf, String> {
@@ -191,7 +315,7 @@ mod tests {
     #[test]
     fn generated_limit_worlds_plan() {
         use diofuzz::generators::random::generate;
-        let (mut zero, mut stable, mut rl0) = (0, 0, 0);
+        let (mut zero, mut stable, mut rl0, mut nolfs) = (0, 0, 0, 0);
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..3000 {
                 let s = generate(7, i, fs);
@@ -210,9 +334,52 @@ mod tests {
                     rl0 += 1;
                     assert_eq!(p.call.rlimit_fsize, Some(0));
                 }
+                assert_eq!(p.call.no_largefile, s.request.open.no_largefile);
+                nolfs += s.request.open.no_largefile as u32;
             }
         }
         assert!(zero > 100 && stable > 200 && rl0 > 60, "{zero} {stable} {rl0}");
+        assert!(nolfs > 120, "{nolfs}");
+    }
+
+    /// No O_LARGEFILE is built with the real limits; with a scaled one it is refused, saying why.
+    #[test]
+    fn no_largefile_refused_only_with_a_scaled_limit() {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        s.request.open.no_largefile = true;
+        assert!(refuse_no_largefile(&s).is_ok());
+        s.world.s_bitmap_maxbytes = 8 * 4096;
+        assert!(refuse_no_largefile(&s).is_ok(), "extent inode: the bitmap limit is not read");
+        s.world.inode.extents = false;
+        assert!(refuse_no_largefile(&s).unwrap_err().contains("scaled"));
+        s.world.inode.extents = true;
+        s.world.s_maxbytes = 8 * 4096;
+        assert!(refuse_no_largefile(&s).is_err());
+        s.request.open.no_largefile = false;
+        assert!(refuse_no_largefile(&s).is_ok());
+    }
+
+    /// The ia32 open gives this process a file without O_LARGEFILE (where the kernel has ia32
+    /// emulation; otherwise the error says "not possible here").
+    #[test]
+    fn compat_open_has_no_largefile() {
+        let dir = std::env::temp_dir().join(format!("diofuzz-nolfs-{}", std::process::id()));
+        fs::write(&dir, b"x").unwrap();
+        let c = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+        match open_without_largefile(&c, libc::O_RDWR | libc::O_CLOEXEC) {
+            Ok(fd) => {
+                // SAFETY: F_GETFL and close on the fd we got.
+                let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+                unsafe { libc::close(fd) };
+                assert_eq!(fl & O_LARGEFILE, 0);
+                assert_eq!(fl & libc::O_ACCMODE, libc::O_RDWR);
+            }
+            Err(e) => assert!(e.starts_with(super::super::exec::UNAVAILABLE), "{e}"),
+        }
+        let _ = fs::remove_file(&dir);
     }
 
     /// The lab's guest script sets the loop device's flag before mkfs and the mount, and only

@@ -175,6 +175,9 @@ pub struct Call {
     pub after_open: super::race::AfterOpen,
     /// The file is unlinked after the call's open (world.inode.unlinked: [`super::inode_state`]).
     pub unlink: bool,
+    /// The call's file is opened without O_LARGEFILE (request.open.no_largefile: the ia32 open,
+    /// [`super::limits::open_without_largefile`]).
+    pub no_largefile: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -316,9 +319,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES {
         return unsup("small s_maxbytes");
     }
-    if r.open.no_largefile {
-        return unsup("no O_LARGEFILE (forced on 64-bit)");
-    }
+    super::limits::refuse_no_largefile(s)?;
     if r.max_bio.is_some() {
         return unsup("bio size limit (user memory layout)");
     }
@@ -708,6 +709,7 @@ fn call_of(
         aio: r.aio,
         after_open: Default::default(),
         unlink: s.world.inode.unlinked,
+        no_largefile: r.open.no_largefile,
     })
 }
 

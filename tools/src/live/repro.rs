@@ -674,6 +674,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if c.aio {
         o.push_str(AIO_PRELUDE);
     }
+    if c.no_largefile {
+        o.push_str(super::limits::C_OPEN_COMPAT);
+    }
     if c.after_open.lock_holder {
         o.push_str(super::race::C_DECLS);
     }
@@ -816,7 +819,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     let wpos = landing(&p);
     let _ = writeln!(
         o,
-        "\tint cfd = open(path, {flags:#x} /* O_RDWR{}{}{}{} */);\n\tif (cfd < 0)\n\t\tdie(\"open\");",
+        "\tint cfd = {}(path, {flags:#x} /* O_RDWR{}{}{}{} */);\n\tif (cfd < 0)\n\t\tdie(\"open\");",
+        if c.no_largefile { "open_compat" } else { "open" },
         if c.direct { "|O_DIRECT" } else { "" },
         if c.append { "|O_APPEND" } else { "" },
         if c.dsync { "|O_DSYNC" } else { "" },
