@@ -64,7 +64,10 @@ fn zero_length_aio_checks_the_flags_first() {
         assert!(!x
             .trace
             .decided("vfs_writev: zero-length request returns 0 before the RWF flags"));
-        assert_eq!(x.write_pos, 0, "{var}: a zero-length write does not move to EOF");
+        assert_eq!(
+            x.write_pos, 0,
+            "{var}: a zero-length write does not move to EOF"
+        );
     }
 }
 

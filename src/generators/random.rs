@@ -760,7 +760,10 @@ mod tests {
                 assert_eq!(s, b, "{fs:?} {i}");
             }
         }
-        assert!(zero > 100 && stable > 200 && rl0 > 60, "{zero} {stable} {rl0}");
+        assert!(
+            zero > 100 && stable > 200 && rl0 > 60,
+            "{zero} {stable} {rl0}"
+        );
         assert!(nolfs > 120, "{nolfs}");
         // On a disk: no stable writes.
         let d = Disk {
@@ -769,10 +772,12 @@ mod tests {
             lbs_bits: 9,
             dma_alignment: 511,
         };
-        assert!((0..2000).all(|i| !generate_on(7, i, FsKind::Xfs, Some(&d), 0)
-            .world
-            .device
-            .stable_writes));
+        assert!(
+            (0..2000).all(|i| !generate_on(7, i, FsKind::Xfs, Some(&d), 0)
+                .world
+                .device
+                .stable_writes)
+        );
     }
 
     #[test]

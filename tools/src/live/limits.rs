@@ -128,7 +128,10 @@ pub fn open_without_largefile(path: &std::ffi::CStr, flags: i32) -> Result<i32, 
         )
     };
     if m == libc::MAP_FAILED {
-        return Err(format!("mmap MAP_32BIT: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "mmap MAP_32BIT: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     // SAFETY: copying the path (at most 4096 bytes with its NUL) into our mapping.
     unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), m as *mut u8, bytes.len()) };
@@ -239,7 +242,11 @@ pub fn set(dev: &Path, on: bool) -> Result<(), String> {
         )
     })?;
     if get(dev)? != on {
-        return Err(format!("{}: the kernel did not keep {}", p.display(), on as u8));
+        return Err(format!(
+            "{}: the kernel did not keep {}",
+            p.display(),
+            on as u8
+        ));
     }
     Ok(())
 }
@@ -272,7 +279,9 @@ mod tests {
     /// fits in [`LIVE_SPAN`] with room: the span never refuses an input.
     #[test]
     fn every_encodable_scenario_fits_the_span() {
-        use diofuzz::scenario::{BlockState, Extent, PageState, MAX_BLOCKS, MAX_BLOCK_COUNT, MAX_PAGES};
+        use diofuzz::scenario::{
+            BlockState, Extent, PageState, MAX_BLOCKS, MAX_BLOCK_COUNT, MAX_PAGES,
+        };
         let bs = 1u64 << 12;
         let mut s = Scenario {
             fs: FsKind::Xfs,
@@ -338,7 +347,10 @@ mod tests {
                 nolfs += s.request.open.no_largefile as u32;
             }
         }
-        assert!(zero > 100 && stable > 200 && rl0 > 60, "{zero} {stable} {rl0}");
+        assert!(
+            zero > 100 && stable > 200 && rl0 > 60,
+            "{zero} {stable} {rl0}"
+        );
         assert!(nolfs > 120, "{nolfs}");
     }
 
@@ -352,7 +364,10 @@ mod tests {
         s.request.open.no_largefile = true;
         assert!(refuse_no_largefile(&s).is_ok());
         s.world.s_bitmap_maxbytes = 8 * 4096;
-        assert!(refuse_no_largefile(&s).is_ok(), "extent inode: the bitmap limit is not read");
+        assert!(
+            refuse_no_largefile(&s).is_ok(),
+            "extent inode: the bitmap limit is not read"
+        );
         s.world.inode.extents = false;
         assert!(refuse_no_largefile(&s).unwrap_err().contains("scaled"));
         s.world.inode.extents = true;
