@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::plan::{classify_file, pattern, Call, Plan, Step};
+use super::plan::{classify_file_at, pattern, Call, Plan, Step};
 use super::tracefs::{TraceEvent, Tracer};
 use diofuzz::model::{TAG_NEW, TAG_OLD, TAG_OLD_DIRTY};
 use diofuzz::scenario::{PAGE_SIZE, RWF_APPEND, RWF_NOAPPEND};
@@ -132,7 +132,10 @@ impl Drop for Map {
 }
 
 /// An aligned buffer for O_DIRECT reads.
-fn read_direct(path: &Path, size: u64) -> Result<Vec<u8>, String> {
+/// The file from `from` to `end`, read with O_DIRECT in whole `unit`s (a page; a shifted plan's
+/// window in fs blocks: a page past the end could cross s_maxbytes).
+fn read_direct(path: &Path, from: u64, end: u64, unit: u64) -> Result<Vec<u8>, String> {
+    let size = end.saturating_sub(from);
     let f = io(
         "open O_DIRECT for read-back",
         fs::OpenOptions::new()
@@ -140,7 +143,7 @@ fn read_direct(path: &Path, size: u64) -> Result<Vec<u8>, String> {
             .custom_flags(libc::O_DIRECT)
             .open(path),
     )?;
-    let n = (size.div_ceil(PAGE_SIZE) * PAGE_SIZE) as usize;
+    let n = (size.div_ceil(unit) * unit) as usize;
     let mut m = Map::anon(n.max(PAGE_SIZE as usize))?;
     let mut got = 0usize;
     while got < n {
@@ -150,7 +153,7 @@ fn read_direct(path: &Path, size: u64) -> Result<Vec<u8>, String> {
                 f.as_raw_fd(),
                 (m.ptr as *mut u8).add(got) as *mut c_void,
                 n - got,
-                got as i64,
+                (from + got as u64) as i64,
             )
         };
         if r < 0 {
@@ -169,12 +172,16 @@ fn read_direct(path: &Path, size: u64) -> Result<Vec<u8>, String> {
     Ok(v)
 }
 
-fn read_cached(path: &Path, size: u64) -> Result<Vec<u8>, String> {
+fn read_cached(path: &Path, from: u64, end: u64) -> Result<Vec<u8>, String> {
+    let size = end.saturating_sub(from);
     let f = io("open for read-back", fs::File::open(path))?;
     let mut v = vec![0u8; size as usize];
     let mut got = 0;
     while got < v.len() {
-        let r = io("buffered read-back", f.read_at(&mut v[got..], got as u64))?;
+        let r = io(
+            "buffered read-back",
+            f.read_at(&mut v[got..], from + got as u64),
+        )?;
         if r == 0 {
             break;
         }
@@ -882,9 +889,11 @@ fn call_and_observe(
     if !c.unlink {
         drop(file);
     }
-    let old = Some(plan.i_size);
-    let cached_bytes = read_cached(path, i_size)?;
-    let cached = classify_file(&cached_bytes, old);
+    // A shifted plan (super::limits::shift): the window from the shift, in the model's offsets.
+    let sh = plan.shift;
+    let old = Some(plan.i_size - sh);
+    let cached_bytes = read_cached(path, sh, i_size)?;
+    let cached = classify_file_at(&cached_bytes, old, sh);
     let other_samples = cached
         .iter()
         .enumerate()
@@ -901,15 +910,20 @@ fn call_and_observe(
     // An O_DIRECT read-back can fail on its own (seen: EIO with "Direct I/O collision with
     // buffered writes!" after a short buffered write on 1 KiB-block ext4): keep the
     // observation, compare without the O_DIRECT view, and say so.
-    let (direct, readback_error) = match read_direct(path, i_size) {
-        Ok(b) => (classify_file(&b, old), None),
+    let unit = if sh > 0 {
+        1 << plan.key.blkbits
+    } else {
+        PAGE_SIZE
+    };
+    let (direct, readback_error) = match read_direct(path, sh, i_size, unit) {
+        Ok(b) => (classify_file_at(&b, old, sh), None),
         Err(e) => (cached.clone(), Some(e)),
     };
     Ok(Observation {
         ret: cr.ret,
-        write_pos: wpos,
-        ki_pos_after: cr.pos_after,
-        i_size,
+        write_pos: wpos - sh,
+        ki_pos_after: cr.pos_after.saturating_sub(sh),
+        i_size: i_size.saturating_sub(sh),
         cached,
         direct,
         statx_atomic: stx.stx_attributes & STATX_ATTR_WRITE_ATOMIC != 0,

@@ -46,24 +46,80 @@ pub fn refuse_stable(s: &Scenario, disk: Option<&Disk>) -> Result<(), Unsupporte
     Ok(())
 }
 
-/// No O_LARGEFILE: the file is opened through the ia32 entry ([`open_without_largefile`]), and
-/// with the real limits the model's positions are far below MAX_NON_LFS. With a scaled
-/// s_maxbytes (or an ext4 block-mapped inode's scaled bitmap limit) the model's positions stand
-/// for positions near the real limit, past MAX_NON_LFS (docs/model.md §1.1): not built.
-pub fn refuse_no_largefile(s: &Scenario) -> Result<(), Unsupported> {
-    use diofuzz::scenario::HUGE_MAXBYTES;
+/// ext4_max_size() (fs/ext4/super.c, 6.12-7.3) of an extent-mapped file on a filesystem with
+/// huge_file (mkfs.ext4's default): 2^32 - 1 blocks (the 32-bit ee_block), below MAX_LFS_FILESIZE.
+pub fn ext4_max_size(blkbits: u8) -> u64 {
+    ((1u64 << 32) - 1) << blkbits
+}
+
+/// A scaled s_maxbytes (world.s_maxbytes other than the real value) stands for writing just
+/// below the real limit (docs/validity.md): the plan's every file offset (steps, i_size, the
+/// call's position, RLIMIT_FSIZE) is moved by delta = real limit - scaled limit, where that keeps
+/// every alignment that matters (page, block, the atomic write's length), and the observation
+/// moves back ([`super::exec`]: `Plan::shift`). Built for ext4 extent-mapped files on loop
+/// devices; the rest is refused with the reason.
+pub fn shift(
+    s: &Scenario,
+    disk: Option<&Disk>,
+    mut p: super::plan::Plan,
+) -> Result<super::plan::Plan, Unsupported> {
+    use super::plan::Step;
+    use diofuzz::scenario::{FsKind, HUGE_MAXBYTES, PAGE_SIZE};
     let w = &s.world;
-    let scaled = w.s_maxbytes != HUGE_MAXBYTES
-        || (s.fs == diofuzz::scenario::FsKind::Ext4
-            && !w.inode.extents
-            && w.s_bitmap_maxbytes != HUGE_MAXBYTES);
-    if s.request.open.no_largefile && scaled {
-        return Err(
-            "no O_LARGEFILE with a scaled s_maxbytes (positions near the real limit are not built)"
-                .to_string(),
-        );
+    let ext4_indirect = s.fs == FsKind::Ext4 && !w.inode.extents;
+    let scaled_bitmap = ext4_indirect && w.s_bitmap_maxbytes != HUGE_MAXBYTES;
+    if w.s_maxbytes == HUGE_MAXBYTES && !scaled_bitmap {
+        // (a scaled bitmap limit on an extent-mapped or XFS file is never read)
+        return Ok(p);
     }
-    Ok(())
+    let why = if s.fs == FsKind::Xfs {
+        Some("small s_maxbytes on XFS (its s_maxbytes, MAX_LFS_FILESIZE = 2^63 - 1, is not block aligned: no shift keeps the alignment)")
+    } else if ext4_indirect {
+        Some("small s_maxbytes or s_bitmap_maxbytes on an ext4 block-mapped inode (the shift to ext4_max_bitmap_size is not built)")
+    } else if disk.is_some() {
+        Some("small s_maxbytes on the disk of live --device (built on loop devices)")
+    } else if p.call.mmap_writer || p.down.is_some() || p.key.inode_kind != Default::default() {
+        Some("small s_maxbytes with an mmap writer, a filesystem brought down, or an inline-data or encrypted inode (not built)")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        return Err(why.to_string());
+    }
+    let real = ext4_max_size(w.blkbits);
+    if w.s_maxbytes > real {
+        return Err(format!(
+            "small s_maxbytes {} above ext4_max_size {real}",
+            w.s_maxbytes
+        ));
+    }
+    let delta = real - w.s_maxbytes;
+    let mut align = PAGE_SIZE.max(1 << w.blkbits);
+    if s.request.rwf.atomic {
+        align = align.max(s.request.len.next_power_of_two());
+    }
+    if delta % align != 0 {
+        return Err(format!(
+            "small s_maxbytes: the shift to the real limit ({delta} bytes) is not a multiple of {align} (page, block or atomic write length)"
+        ));
+    }
+    for st in p.steps.iter_mut() {
+        match st {
+            Step::Truncate(x) => *x += delta,
+            Step::WriteOld { off, .. }
+            | Step::Fallocate { off, .. }
+            | Step::CloneOld { off, .. }
+            | Step::ReadPage { off }
+            | Step::WriteDirty { off, .. }
+            | Step::WriteZero { off, .. } => *off += delta,
+            _ => {}
+        }
+    }
+    p.i_size += delta;
+    p.call.pos += delta;
+    p.call.rlimit_fsize = p.call.rlimit_fsize.map(|l| l + delta);
+    p.shift = delta;
+    Ok(p)
 }
 
 /// The device line of the C reproducer's header for a loop scenario.
@@ -354,27 +410,60 @@ mod tests {
         assert!(nolfs > 120, "{nolfs}");
     }
 
-    /// No O_LARGEFILE is built with the real limits; with a scaled one it is refused, saying why.
+    /// A scaled s_maxbytes on ext4 (extent-mapped, loop) is built by moving every offset by the
+    /// distance to ext4_max_size; XFS, block-mapped inodes and a misaligned shift are refused.
     #[test]
-    fn no_largefile_refused_only_with_a_scaled_limit() {
+    fn scaled_s_maxbytes_is_shifted_to_the_real_limit() {
+        use super::super::plan::{plan, Step};
         let mut s = Scenario {
             fs: FsKind::Ext4,
             ..Default::default()
         };
+        s.world.i_size = 8192;
+        s.world.blocks = vec![
+            diofuzz::scenario::BlockState {
+                kind: diofuzz::scenario::Extent::Written,
+                ..Default::default()
+            };
+            2
+        ];
+        s.request.pos = 61440;
+        s.request.len = 8192;
+        s.world.rlimit_fsize = Some(65536);
+        assert_eq!(plan(&s).unwrap().shift, 0, "real limits: no shift");
+        s.world.s_maxbytes = 16 * 4096;
+        let p = plan(&s).unwrap();
+        let delta = ((1u64 << 32) - 1 - 16) * 4096;
+        assert_eq!(p.shift, delta);
+        assert_eq!(ext4_max_size(12) - p.shift, 16 * 4096);
+        assert_eq!((p.i_size, p.call.pos), (delta + 8192, delta + 61440));
+        assert_eq!(p.call.rlimit_fsize, Some(delta + 65536));
+        assert!(p.steps.contains(&Step::Truncate(delta + 8192)));
+        assert!(p.steps.contains(&Step::WriteOld {
+            off: delta,
+            len: 4096
+        }));
+        // No O_LARGEFILE is built there too (the kernel: -EFBIG, past MAX_NON_LFS).
         s.request.open.no_largefile = true;
-        assert!(refuse_no_largefile(&s).is_ok());
-        s.world.s_bitmap_maxbytes = 8 * 4096;
-        assert!(
-            refuse_no_largefile(&s).is_ok(),
-            "extent inode: the bitmap limit is not read"
-        );
-        s.world.inode.extents = false;
-        assert!(refuse_no_largefile(&s).unwrap_err().contains("scaled"));
-        s.world.inode.extents = true;
-        s.world.s_maxbytes = 8 * 4096;
-        assert!(refuse_no_largefile(&s).is_err());
-        s.request.open.no_largefile = false;
-        assert!(refuse_no_largefile(&s).is_ok());
+        assert!(plan(&s).unwrap().call.no_largefile);
+        // 1 KiB blocks: the limit is 2^32 - 1 KiB-blocks, the shift must stay page aligned.
+        let mut k = s.clone();
+        k.world.blkbits = 10;
+        k.world.s_maxbytes = 3 * 1024;
+        k.world.i_size = 2048;
+        k.request.pos = 2048;
+        k.request.len = 2048;
+        k.world.rlimit_fsize = None;
+        assert_eq!(plan(&k).unwrap().shift % 4096, 0);
+        k.world.s_maxbytes = 4 * 1024;
+        assert!(plan(&k).unwrap_err().contains("not a multiple of 4096"));
+        // Refused: XFS (2^63 - 1), a block-mapped inode.
+        let mut x = s.clone();
+        x.fs = FsKind::Xfs;
+        assert!(plan(&x).unwrap_err().contains("XFS"));
+        let mut b = s.clone();
+        b.world.inode.extents = false;
+        assert!(plan(&b).unwrap_err().contains("block-mapped"));
     }
 
     /// The ia32 open gives this process a file without O_LARGEFILE (where the kernel has ia32

@@ -195,6 +195,10 @@ pub struct Plan {
     /// The filesystem is shut down or made emergency read-only between the open and the call,
     /// on a filesystem of its own ([`super::shutdown`]).
     pub down: Option<super::shutdown::Down>,
+    /// Every file offset of the plan (steps, i_size, the call's position, RLIMIT_FSIZE) is the
+    /// model's plus this: a scaled s_maxbytes built near the real one ([`super::limits::shift`]);
+    /// the observation subtracts it again. 0: none.
+    pub shift: u64,
 }
 
 /// Why a scenario cannot run on the live kernel (short, stable text: the summary groups by it).
@@ -316,10 +320,6 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if journalled && w.blocks.iter().any(|b| b.kind == Extent::Delalloc) {
         return unsup("delalloc block on a journalled-data inode (ext4_journalled_aops allocate at write_begin)");
     }
-    if w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES {
-        return unsup("small s_maxbytes");
-    }
-    super::limits::refuse_no_largefile(s)?;
     if r.max_bio.is_some() {
         return unsup("bio size limit (user memory layout)");
     }
@@ -550,7 +550,9 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         racy: mmap_writer,
         cow: recipe.map(|r| r.target),
         down,
+        shift: 0,
     })
+    .and_then(|p| super::limits::shift(s, disk, p))
 }
 
 /// A block-device scenario (the model's blkdev_write_iter path): the device is made for the
@@ -675,6 +677,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         racy: false,
         cow: None,
         down: None,
+        shift: 0,
     })
 }
 
@@ -827,6 +830,13 @@ pub fn classify(sector: u64, bytes: &[u8]) -> u32 {
 /// before the call; a sector it cuts is classified by the part below it when the part above is
 /// zero (what the kernel leaves past an old EOF), as the model tags whole sectors.
 pub fn classify_file(data: &[u8], old_eof: Option<u64>) -> Vec<u32> {
+    classify_file_at(data, old_eof, 0)
+}
+
+/// [`classify_file`] of file content read from byte `base` (a multiple of 512: a shifted plan's
+/// window), its patterns those of the real offsets; `old_eof` counts from `base`.
+pub fn classify_file_at(data: &[u8], old_eof: Option<u64>, base: u64) -> Vec<u32> {
+    let first = base / SECTOR;
     data.chunks(SECTOR as usize)
         .enumerate()
         .map(|(i, c)| {
@@ -835,11 +845,11 @@ pub fn classify_file(data: &[u8], old_eof: Option<u64>) -> Vec<u32> {
                 if lo < e && e < lo + c.len() as u64 {
                     let cut = (e - lo) as usize;
                     if c[cut..].iter().all(|&b| b == 0) {
-                        return classify(i as u64, &c[..cut]);
+                        return classify(first + i as u64, &c[..cut]);
                     }
                 }
             }
-            classify(i as u64, c)
+            classify(first + i as u64, c)
         })
         .collect()
 }

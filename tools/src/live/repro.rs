@@ -479,7 +479,12 @@ fn repro_plan(s: &Scenario) -> Result<super::plan::Plan, String> {
     } else if s.fs == FsKind::Bdev {
         super::plan::plan_on(&t, None)
     } else {
-        plan(&t)
+        plan(&t).and_then(|p| {
+            if p.shift != 0 {
+                return Err("small s_maxbytes: the C reproducer does not shift offsets near the real limit (live runs it: docs/live.md, \"Limits\")".to_string());
+            }
+            Ok(p)
+        })
     }
     .map_err(|e| lacks(s, &e))
 }
