@@ -289,8 +289,9 @@ pub(crate) fn generate_base(
 /// calls ->write_iter with nothing to write), on loop devices (`on_loop`) 5 % a device that
 /// needs stable writes, 2 % of those without a file-size limit one of 0 (every write at any
 /// position is -EFBIG), and 4 % of those with the real s_maxbytes a file opened without
-/// O_LARGEFILE (a 32-bit process's open). Left unchanged when the result would not be a valid
-/// world.
+/// O_LARGEFILE (a 32-bit process's open), and 5 % of the plain ext4 ones (extent-mapped, 4 KiB
+/// blocks, on loop) a scaled s_maxbytes at or just past the write's end. Left unchanged when the
+/// result would not be a valid world.
 fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
     let before = s.clone();
     if l.pct(3) {
@@ -307,6 +308,43 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
         && s.world.s_bitmap_maxbytes == crate::scenario::HUGE_MAXBYTES;
     if l.pct(4) && real_limits {
         s.request.open.no_largefile = true;
+    }
+    // A scaled s_maxbytes around the write's end (live moves the file next to the real limit:
+    // ext4 extent-mapped, 4 KiB blocks, on loop; the shift of an atomic write keeps its length's
+    // alignment).
+    let w = &s.world;
+    let plain = s.fs == FsKind::Ext4
+        && on_loop
+        && w.blkbits == 12
+        && w.inode.extents
+        && !w.inode.inline_data
+        && !w.inode.encrypted
+        && !w.mount.shutdown
+        && !w.mount.emergency_ro
+        && !s.races.contains(&Race::MmapRedirty);
+    let k = l.below(100);
+    if plain && real_limits && k < 5 {
+        let bs = 1u64 << w.blkbits;
+        let q = &s.request;
+        let end = (q.pos + q.len).div_ceil(bs);
+        let least = w
+            .i_size
+            .div_ceil(bs)
+            .max(w.blocks.len() as u64)
+            .max(w.pages.len() as u64 * crate::scenario::PAGE_SIZE / bs)
+            .max(1);
+        let n = (end + [0, 1, 2].into_iter().nth(k as usize % 3).unwrap())
+            .saturating_sub(1)
+            .max(least);
+        let unit = if q.rwf.atomic {
+            q.len.next_power_of_two().max(bs) / bs
+        } else {
+            1
+        };
+        // (2^32 - 1 - n) blocks must be a multiple of the unit.
+        if n <= 255 && ((1u64 << 32) - 1 - n) % unit == 0 {
+            s.world.s_maxbytes = n * bs;
+        }
     }
     if !crate::validity::violations(s).is_empty() || s.encode().is_err() {
         *s = before;
@@ -735,7 +773,7 @@ mod tests {
     /// request, stable writes, RLIMIT_FSIZE 0): every other field of every seed is what it was.
     #[test]
     fn limits_stream_changes_only_its_fields() {
-        let (mut zero, mut stable, mut rl0, mut nolfs) = (0, 0, 0, 0);
+        let (mut zero, mut stable, mut rl0, mut nolfs, mut scaled) = (0, 0, 0, 0, 0);
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..3000 {
                 let s = generate(7, i, fs);
@@ -757,6 +795,11 @@ mod tests {
                     nolfs += 1;
                     b.request.open.no_largefile = true;
                 }
+                if s.world.s_maxbytes != b.world.s_maxbytes {
+                    scaled += 1;
+                    assert_eq!(fs, FsKind::Ext4);
+                    b.world.s_maxbytes = s.world.s_maxbytes;
+                }
                 assert_eq!(s, b, "{fs:?} {i}");
             }
         }
@@ -765,6 +808,7 @@ mod tests {
             "{zero} {stable} {rl0}"
         );
         assert!(nolfs > 120, "{nolfs}");
+        assert!(scaled > 50, "{scaled}");
         // On a disk: no stable writes.
         let d = Disk {
             awu_min: 4096,

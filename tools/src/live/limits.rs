@@ -380,7 +380,7 @@ mod tests {
     #[test]
     fn generated_limit_worlds_plan() {
         use diofuzz::generators::random::generate;
-        let (mut zero, mut stable, mut rl0, mut nolfs) = (0, 0, 0, 0);
+        let (mut zero, mut stable, mut rl0, mut nolfs, mut shifted) = (0, 0, 0, 0, 0);
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..3000 {
                 let s = generate(7, i, fs);
@@ -397,9 +397,14 @@ mod tests {
                 }
                 if s.world.rlimit_fsize == Some(0) {
                     rl0 += 1;
-                    assert_eq!(p.call.rlimit_fsize, Some(0));
+                    assert_eq!(p.call.rlimit_fsize, Some(p.shift));
                 }
                 assert_eq!(p.call.no_largefile, s.request.open.no_largefile);
+                assert_eq!(
+                    p.shift != 0,
+                    s.world.s_maxbytes != diofuzz::scenario::HUGE_MAXBYTES
+                );
+                shifted += (p.shift != 0) as u32;
                 nolfs += s.request.open.no_largefile as u32;
             }
         }
@@ -408,6 +413,7 @@ mod tests {
             "{zero} {stable} {rl0}"
         );
         assert!(nolfs > 120, "{nolfs}");
+        assert!(shifted > 50, "{shifted}");
     }
 
     /// A scaled s_maxbytes on ext4 (extent-mapped, loop) is built by moving every offset by the

@@ -1247,8 +1247,13 @@ mod tests {
         assert!(a.contains("IOCB_CMD_PWRITEV"));
         assert!(!a.contains("#include <linux/aio_abi.h>"));
         assert!(a.contains("expect_pos = -1;"));
+        // No O_LARGEFILE: the ia32 open; a scaled s_maxbytes is live's alone.
         s.request.open.no_largefile = true;
-        assert!(c_program(&s).is_err());
+        let n = c_program(&s).unwrap();
+        assert!(n.contains("int cfd = open_compat(path,"), "{n}");
+        assert!(n.contains("int $0x80"));
+        s.world.s_maxbytes = 64 * 4096;
+        assert!(c_program(&s).unwrap_err().contains("s_maxbytes"));
     }
 
     fn k11() -> Scenario {
