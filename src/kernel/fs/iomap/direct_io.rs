@@ -452,8 +452,8 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 }
                 let f = iter.faultable();
                 // A bio holds BIO_MAX_VECS (256) pages; the pages pinned stop at the first one that
-                // cannot be faulted in. (Scenario::max_bio is reserved: bios of the model's sizes
-                // never hit the vec limit, so it does not shorten them.)
+                // cannot be faulted in. (No smaller cap from the user memory: 15 segments cannot
+                // use up 256 vecs in fewer pages, validity rule W30 drops Scenario::max_bio.)
                 let cap = 256 * crate::scenario::PAGE_SIZE
                     - (iter.addr + iter.consumed) % crate::scenario::PAGE_SIZE;
                 let n = iter.count.min(f).min(cap);
