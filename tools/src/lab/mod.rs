@@ -10,6 +10,7 @@
 pub mod debian;
 pub mod guest;
 pub mod pmem;
+pub mod ublk;
 pub mod qemu;
 pub mod report;
 

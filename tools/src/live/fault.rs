@@ -53,9 +53,9 @@ pub fn expressible(s: &Scenario) -> Result<(), Unsupported> {
                 f.site.function()
             ));
         }
-        if !super::bioerr::SCSI_ERRNOS.contains(&f.errno) {
+        if !super::bioerr::UBLK_ERRNOS.contains(&f.errno) {
             return Err(format!(
-                "bio_endio -{} (the fault devices give -EIO (null_blk bad blocks, a SCSI ILLEGAL REQUEST) and -ENOSPC (a SCSI DATA PROTECT 27/07) only)",
+                "bio_endio -{} (the fault devices give -EIO (null_blk bad blocks, a SCSI ILLEGAL REQUEST), -ENOSPC (a SCSI DATA PROTECT 27/07) and, on the ublk fault device, -ETIMEDOUT, -EINVAL, -ENOMEM only)",
                 super::compare::errno_name(f.errno)
             ));
         }
@@ -232,6 +232,10 @@ enum Kind {
     /// (`/sys/kernel/debug/scsi_debug/H:C:T:L/error`) gets one `ERR_FAIL_CMD` rule on the WRITE
     /// ATOMIC(16) opcode with count -1: the next REQ_ATOMIC command fails, once.
     ScsiAtomic { error: PathBuf },
+    /// A ublk fault device of `diofuzz ublk-fault` ([`super::ublk`]): its arm file gets
+    /// "SECTOR ERRNO" per target; the server fails the first write request holding the sector
+    /// with -ERRNO and drops the line.
+    Ublk { arm: PathBuf },
 }
 
 /// scsi_debug's `ERR_FAIL_CMD` rule (drivers/scsi/scsi_debug.c `sdebug_error_write`, 7.3.4):
@@ -291,6 +295,9 @@ impl FaultDisk {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
+        if name.starts_with("ublkb") {
+            return FaultDisk::open_ublk(dev, &name);
+        }
         let cfg = Path::new(CONFIGFS_NULLB).join(&name);
         let sys = PathBuf::from(format!("/sys/class/block/{name}"));
         if !sys.exists() || !cfg.is_dir() {
@@ -356,6 +363,60 @@ impl FaultDisk {
         Ok(fd)
     }
 
+    /// Take the ublk fault device `dev` (`/dev/ublkbN`, served by `diofuzz ublk-fault`, whose arm
+    /// file must exist), not mounted: its arm file is emptied and merging turned off.
+    fn open_ublk(dev: &Path, name: &str) -> Result<FaultDisk, String> {
+        let sys = PathBuf::from(format!("/sys/class/block/{name}"));
+        let arm = super::ublk::arm_file(name);
+        if !sys.exists() || !arm.exists() {
+            return Err(format!(
+                "{}: not a ublk fault device ({} missing): run `diofuzz ublk-fault &` (modprobe ublk_drv) and pass the device it prints",
+                dev.display(),
+                arm.display()
+            ));
+        }
+        let num = |f: &str| -> Result<u64, String> {
+            read_trim(&sys.join(f))
+                .map_err(|e| format!("{}: {f}: {e}", dev.display()))?
+                .parse()
+                .map_err(|_| format!("{}: {f} is not a number", dev.display()))
+        };
+        let devnum =
+            read_trim(&sys.join("dev")).map_err(|e| format!("{}: dev: {e}", dev.display()))?;
+        let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        if mi
+            .lines()
+            .any(|l| l.split(' ').nth(2) == Some(devnum.as_str()))
+        {
+            return Err(format!("{}: mounted; unmount it first", dev.display()));
+        }
+        let disk = super::plan::Disk {
+            awu_min: 0,
+            awu_max: 0,
+            lbs_bits: num("queue/logical_block_size")?.trailing_zeros() as u8,
+            dma_alignment: num("queue/dma_alignment")? as u32,
+        };
+        let (limits, nm) = queue_setup(&sys, dev)?;
+        let fd = FaultDisk {
+            dev: dev.to_path_buf(),
+            kind: Kind::Ublk { arm },
+            disk,
+            limits,
+            nomerges: Some(nm),
+        };
+        fd.reset()?;
+        Ok(fd)
+    }
+
+    /// The errnos this device gives a faulted bio (the generator draws from them).
+    pub fn errnos(&self) -> &'static [i64] {
+        match self.kind {
+            Kind::BadBlocks { .. } => super::bioerr::NULLBLK_ERRNOS,
+            Kind::ScsiAtomic { .. } => super::bioerr::SCSI_ERRNOS,
+            Kind::Ublk { .. } => super::bioerr::UBLK_ERRNOS,
+        }
+    }
+
     /// Take the scsi_debug disk `dev` (checked by `scratch::disk_info` as `disk`) for faults on
     /// its REQ_ATOMIC commands: its debugfs `error` file must exist (debugfs mounted at
     /// /sys/kernel/debug). Our rule is removed and merging turned off.
@@ -402,10 +463,15 @@ impl FaultDisk {
         let p = match &self.kind {
             Kind::BadBlocks { cfg } => cfg.join("badblocks"),
             Kind::ScsiAtomic { error } => error.clone(),
+            Kind::Ublk { arm } => arm.clone(),
         };
         let t = fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         Ok(match self.kind {
             Kind::BadBlocks { .. } => parse_badblocks(&t),
+            Kind::Ublk { .. } => super::ublk::parse_arm(&t)
+                .into_iter()
+                .map(|(s, _)| (s, 1))
+                .collect(),
             Kind::ScsiAtomic { .. } => parse_scsi_rule(&t)
                 .filter(|&c| c != 0)
                 .map(|c| vec![(0, c.unsigned_abs())])
@@ -417,6 +483,8 @@ impl FaultDisk {
         let p = match &self.kind {
             Kind::BadBlocks { cfg } => cfg.join("badblocks"),
             Kind::ScsiAtomic { error } => error.clone(),
+            Kind::Ublk { arm } => return super::ublk::write_whole(arm, line)
+                .map_err(|e| format!("{} <- {line:?}: {e}", arm.display())),
         };
         fs::write(&p, line).map_err(|e| format!("{} <- {line:?}: {e}", p.display()))
     }
@@ -424,6 +492,7 @@ impl FaultDisk {
     /// Empty the armed state.
     fn reset(&self) -> Result<(), String> {
         match self.kind {
+            Kind::Ublk { .. } => self.write_to(""),
             Kind::BadBlocks { .. } => {
                 for (s, n) in self.bad()? {
                     self.write_to(&format!("-{s}-{}", s + n.max(1) - 1))?;
@@ -510,6 +579,10 @@ impl FaultDisk {
                 self.write_to(&rule)?
             }
             Kind::ScsiAtomic { .. } => {}
+            Kind::Ublk { .. } => {
+                let v: Vec<(u64, i64)> = sectors.iter().map(|&s| (s, errno)).collect();
+                self.write_to(&super::ublk::format_arm(&v))?
+            }
         }
         Ok(sectors)
     }
@@ -519,7 +592,7 @@ impl FaultDisk {
     pub fn disarm(&self, sectors: &[u64]) -> Result<Vec<u64>, String> {
         let left = self.bad()?;
         let missed = match self.kind {
-            Kind::BadBlocks { .. } => sectors
+            Kind::BadBlocks { .. } | Kind::Ublk { .. } => sectors
                 .iter()
                 .copied()
                 .filter(|s| left.iter().any(|(a, n)| *a <= *s && *s < a + n))
