@@ -397,6 +397,9 @@ impl FaultDisk {
             dma_alignment: num("queue/dma_alignment")? as u32,
         };
         let (limits, nm) = queue_setup(&sys, dev)?;
+        // The server completes requests in its own thread: after the submission (model order
+        // Deferred; the lab measured it, docs/lab.md "The ublk fault device").
+        let _ = DEVICE_ORDER.set(BioCompletion::Deferred);
         let fd = FaultDisk {
             dev: dev.to_path_buf(),
             kind: Kind::Ublk { arm },
@@ -738,9 +741,29 @@ pub const LIVE_OPTS: ModelOpts = ModelOpts {
     completion: BioCompletion::Plugged,
 };
 
-/// [`diofuzz::model::run`] with [`LIVE_OPTS`].
+/// The completion order of this run's fault device when it is not [`LIVE_OPTS`]'s: the ublk
+/// fault device completes requests in its server's thread, after the submission
+/// (`BioCompletion::Deferred`). Set once, when `live` opens the device.
+static DEVICE_ORDER: std::sync::OnceLock<BioCompletion> = std::sync::OnceLock::new();
+
+/// The model options live and the lab compare with: [`LIVE_OPTS`], or the fault device's order.
+pub fn live_opts() -> ModelOpts {
+    ModelOpts {
+        completion: DEVICE_ORDER.get().copied().unwrap_or(LIVE_OPTS.completion),
+    }
+}
+
+fn order_name(c: BioCompletion) -> &'static str {
+    match c {
+        BioCompletion::Immediate => "immediate",
+        BioCompletion::Plugged => "plugged",
+        BioCompletion::Deferred => "deferred",
+    }
+}
+
+/// [`diofuzz::model::run`] with [`live_opts`].
 pub fn model_run(s: &Scenario, v: &'static diofuzz::variant::Variant) -> Execution {
-    diofuzz::model::run_opts(s, v, LIVE_OPTS)
+    diofuzz::model::run_opts(s, v, live_opts())
 }
 
 /// A faulted scenario whose verdict depends on the completion order: say which order the kernel
@@ -762,10 +785,11 @@ pub fn annotate_order(
     if !oc.note.is_empty() {
         oc.note.push_str("; ");
     }
-    oc.note.push_str(if imm == Verdict::Agree {
-        "completion order: the kernel matched the immediate order, not the plugged one"
+    let ours = order_name(live_opts().completion);
+    oc.note.push_str(&if imm == Verdict::Agree {
+        format!("completion order: the kernel matched the immediate order, not the {ours} one")
     } else {
-        "completion order: the kernel matched the plugged order, not the immediate one"
+        format!("completion order: the kernel matched the {ours} order, not the immediate one")
     });
 }
 
@@ -887,8 +911,18 @@ mod tests {
         assert!(plan_faulted(&s, None).is_ok());
         s.faults[0].errno = diofuzz::errno::ENOSPC;
         assert!(expressible(&s).is_ok());
-        s.faults[0].errno = diofuzz::errno::ETIMEDOUT;
-        assert!(expressible(&s).unwrap_err().contains("ETIMEDOUT"));
+        // The ublk fault device gives -ETIMEDOUT, -EINVAL and -ENOMEM (which device: at arming).
+        for e in [
+            diofuzz::errno::ETIMEDOUT,
+            diofuzz::errno::EINVAL,
+            diofuzz::errno::ENOMEM,
+        ] {
+            s.faults[0].errno = e;
+            assert!(expressible(&s).is_ok());
+        }
+        // -EAGAIN: no device completes a bio that was not REQ_NOWAIT with it (validity F2).
+        s.faults[0].errno = diofuzz::errno::EAGAIN;
+        assert!(expressible(&s).unwrap_err().contains("EAGAIN"));
         s.faults[0] = Fault {
             site: Site::Ext4MapBlocksCreate,
             nth: 0,

@@ -254,7 +254,7 @@ pub fn fault_c(s: &Scenario, p: &Plan, x: &Execution) -> Result<Option<FaultC>, 
     };
     let first_atomic = diofuzz::generators::fault::fault_on_first_atomic_bio(x);
     let rule = super::bioerr::scsi_rule(super::bioerr::WRITE_ATOMIC_16, t.errno)
-        .ok_or("no SCSI sense for this errno")?;
+        .ok_or("no SCSI sense for this errno (-ETIMEDOUT, -EINVAL, -ENOMEM come from the ublk fault device, whose server the C program does not have: run the scenario with `diofuzz live --fault-device /dev/ublkbN`)")?;
     let mut prelude = String::new();
     let _ = writeln!(
         prelude,
