@@ -672,12 +672,20 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                     .find(|f| f.site == Site::BioEndIo && f.errno == ETIMEDOUT)
             })
             .flatten()
-            .map(|_| msg!(detail, "bio completion -ETIMEDOUT on a device with atomic units")),
+            .map(|_| {
+                msg!(
+                    detail,
+                    "bio completion -ETIMEDOUT on a device with atomic units"
+                )
+            }),
         // W30-max-bio
-        34 => s
-            .request
-            .max_bio
-            .map(|b| msg!(detail, "bio size limit {b} bytes with {} segments", s.request.nr_segs)),
+        34 => s.request.max_bio.map(|b| {
+            msg!(
+                detail,
+                "bio size limit {b} bytes with {} segments",
+                s.request.nr_segs
+            )
+        }),
         _ => None,
     }
 }

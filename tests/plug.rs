@@ -133,7 +133,11 @@ fn deferred_completion_loses_to_the_loops_own_error() {
             s.faults[0].errno = ETIMEDOUT;
             s.request.fault_at = Some(4096);
             assert_eq!(go(&s, var).ret, -ETIMEDOUT, "{fs:?} {var}: immediate");
-            assert_eq!(run_opts(&s, v, PLUGGED).ret, -ETIMEDOUT, "{fs:?} {var}: plugged");
+            assert_eq!(
+                run_opts(&s, v, PLUGGED).ret,
+                -ETIMEDOUT,
+                "{fs:?} {var}: plugged"
+            );
             let d = run_opts(&s, v, DEFERRED);
             assert_eq!(d.ret, -EFAULT, "{fs:?} {var}: deferred");
             assert!(d.bios[0].status == -ETIMEDOUT && block(&d, 0) == TAG_OLD);

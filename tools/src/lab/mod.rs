@@ -10,9 +10,9 @@
 pub mod debian;
 pub mod guest;
 pub mod pmem;
-pub mod ublk;
 pub mod qemu;
 pub mod report;
+pub mod ublk;
 
 use std::fs;
 use std::io::IsTerminal;

@@ -486,8 +486,10 @@ impl FaultDisk {
         let p = match &self.kind {
             Kind::BadBlocks { cfg } => cfg.join("badblocks"),
             Kind::ScsiAtomic { error } => error.clone(),
-            Kind::Ublk { arm } => return super::ublk::write_whole(arm, line)
-                .map_err(|e| format!("{} <- {line:?}: {e}", arm.display())),
+            Kind::Ublk { arm } => {
+                return super::ublk::write_whole(arm, line)
+                    .map_err(|e| format!("{} <- {line:?}: {e}", arm.display()))
+            }
         };
         fs::write(&p, line).map_err(|e| format!("{} <- {line:?}: {e}", p.display()))
     }

@@ -199,10 +199,7 @@ impl Ctrl {
         let ring = IoUring::<squeue::Entry128, cqueue::Entry>::builder()
             .build(4)
             .map_err(|e| format!("io_uring: {e}"))?;
-        Ok(Ctrl {
-            ring,
-            fd: f.into(),
-        })
+        Ok(Ctrl { ring, fd: f.into() })
     }
 
     fn cmd(&mut self, op: u32, c: &CtrlCmd) -> Result<i32, String> {
@@ -215,11 +212,7 @@ impl Ctrl {
         self.ring
             .submit_and_wait(1)
             .map_err(|e| format!("io_uring_enter: {e}"))?;
-        let cqe = self
-            .ring
-            .completion()
-            .next()
-            .ok_or("no completion")?;
+        let cqe = self.ring.completion().next().ok_or("no completion")?;
         Ok(cqe.result())
     }
 }
@@ -246,7 +239,10 @@ pub fn serve(size_mb: u64) -> Result<(), String> {
         },
     )?;
     if r < 0 {
-        return Err(format!("ADD_DEV: {}", std::io::Error::from_raw_os_error(-r)));
+        return Err(format!(
+            "ADD_DEV: {}",
+            std::io::Error::from_raw_os_error(-r)
+        ));
     }
     let id = info.dev_id;
     let res = serve_dev(&mut ctrl, id, size_mb);
@@ -261,7 +257,10 @@ pub fn serve(size_mb: u64) -> Result<(), String> {
     let _ = fs::remove_dir_all(arm_dir(&format!("ublkb{id}")));
     res?;
     match del {
-        Ok(r) if r < 0 => Err(format!("DEL_DEV: {}", std::io::Error::from_raw_os_error(-r))),
+        Ok(r) if r < 0 => Err(format!(
+            "DEL_DEV: {}",
+            std::io::Error::from_raw_os_error(-r)
+        )),
         Ok(_) => Ok(()),
         Err(e) => Err(e),
     }
@@ -298,7 +297,10 @@ fn serve_dev(ctrl: &mut Ctrl, id: u32, size_mb: u64) -> Result<(), String> {
         },
     )?;
     if r < 0 {
-        return Err(format!("SET_PARAMS: {}", std::io::Error::from_raw_os_error(-r)));
+        return Err(format!(
+            "SET_PARAMS: {}",
+            std::io::Error::from_raw_os_error(-r)
+        ));
     }
     let name = format!("ublkb{id}");
     let dir = arm_dir(&name);
@@ -364,7 +366,10 @@ fn serve_dev(ctrl: &mut Ctrl, id: u32, size_mb: u64) -> Result<(), String> {
         },
     )?;
     if r < 0 {
-        return Err(format!("START_DEV: {}", std::io::Error::from_raw_os_error(-r)));
+        return Err(format!(
+            "START_DEV: {}",
+            std::io::Error::from_raw_os_error(-r)
+        ));
     }
     println!("/dev/{name}");
     let _ = fs::write(dir.join("pid"), format!("{}\n", std::process::id()));
@@ -384,13 +389,21 @@ fn serve_dev(ctrl: &mut Ctrl, id: u32, size_mb: u64) -> Result<(), String> {
         return Err(e);
     }
     if r < 0 {
-        return Err(format!("STOP_DEV: {}", std::io::Error::from_raw_os_error(-r)));
+        return Err(format!(
+            "STOP_DEV: {}",
+            std::io::Error::from_raw_os_error(-r)
+        ));
     }
     Ok(())
 }
 
 /// The queue: fetch every tag, then serve requests until the driver aborts the queue.
-fn run_queue(cf: &fs::File, store: &fs::File, arm: &Path, ready: &AtomicBool) -> Result<(), String> {
+fn run_queue(
+    cf: &fs::File,
+    store: &fs::File,
+    arm: &Path,
+    ready: &AtomicBool,
+) -> Result<(), String> {
     use std::os::unix::fs::FileExt;
     let depth = DEPTH as usize;
     let desc_len = (depth * std::mem::size_of::<IoDesc>()).next_multiple_of(4096);
@@ -406,7 +419,10 @@ fn run_queue(cf: &fs::File, store: &fs::File, arm: &Path, ready: &AtomicBool) ->
         )
     };
     if descs == libc::MAP_FAILED {
-        return Err(format!("mmap io descriptors: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "mmap io descriptors: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     let descs = descs as *const IoDesc;
     let mut bufs: Vec<Vec<u8>> = (0..depth).map(|_| vec![0u8; BUF_BYTES as usize]).collect();
@@ -456,10 +472,12 @@ fn run_queue(cf: &fs::File, store: &fs::File, arm: &Path, ready: &AtomicBool) ->
             let len = (n << 9) as usize;
             let buf = &mut bufs[tag as usize];
             let result = match d.op_flags & 0xff {
-                IO_OP_READ if len <= buf.len() => match store.read_exact_at(&mut buf[..len], start << 9) {
-                    Ok(()) => len as i32,
-                    Err(_) => -libc::EIO,
-                },
+                IO_OP_READ if len <= buf.len() => {
+                    match store.read_exact_at(&mut buf[..len], start << 9) {
+                        Ok(()) => len as i32,
+                        Err(_) => -libc::EIO,
+                    }
+                }
                 IO_OP_WRITE if len <= buf.len() => match fire(arm, start, n) {
                     Some(e) => -(e as i32),
                     None => match store.write_all_at(&buf[..len], start << 9) {
@@ -502,7 +520,11 @@ mod tests {
         fs::create_dir_all(&d).unwrap();
         let arm = d.join("arm");
         write_whole(&arm, &format_arm(&[(100, 110), (300, 22)])).unwrap();
-        assert_eq!(fire(&arm, 0, 100), None, "sectors 0..100 hold no armed sector");
+        assert_eq!(
+            fire(&arm, 0, 100),
+            None,
+            "sectors 0..100 hold no armed sector"
+        );
         assert_eq!(fire(&arm, 96, 8), Some(110));
         assert_eq!(fire(&arm, 96, 8), None, "once");
         assert_eq!(parse_arm(&fs::read_to_string(&arm).unwrap()), [(300, 22)]);
