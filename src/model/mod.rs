@@ -110,8 +110,9 @@ pub enum BioCompletion {
     /// e.g. -EFAULT from bio_iov_iter_get_pages) before any device completion error arrives
     /// (the first error wins). What a device completed by another task realises when the
     /// submitter does not sleep before it waits for the DIO: the lab's ublk fault device (its
-    /// server thread runs only when the submitter waits, on the one-CPU guest). Measured on
-    /// 7.3.4: the kernel returned -EFAULT where `Plugged` says the bio's errno.
+    /// server thread usually runs only when the submitter waits, on the one-CPU guest; when its
+    /// wakeup preempts the submitter the order is `Plugged`). Measured on 7.3.4: the kernel
+    /// returned -EFAULT where `Plugged` says the bio's errno.
     Deferred,
 }
 

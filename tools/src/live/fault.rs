@@ -763,6 +763,38 @@ fn order_name(c: BioCompletion) -> &'static str {
     }
 }
 
+/// A device whose completions may come before or after the submitter records its own error
+/// (the ublk server: usually after, the deferred order; when the wakeup preempts the submitter
+/// at blk_finish_plug, before, the plugged order — seen once on 7.3.4 under load): both are real
+/// worlds of that device, so a disagreement with the deferred model that the plugged model does
+/// not have is the plugged world, said in the note. `outcome` compares one model execution with
+/// the kernel's observation. Other devices have one real order: nothing changes.
+pub fn other_real_order(
+    oc: &mut super::compare::Outcome,
+    s: &Scenario,
+    v: &'static diofuzz::variant::Variant,
+    outcome: impl Fn(&Execution) -> super::compare::Outcome,
+) {
+    use super::compare::Verdict;
+    if live_opts().completion != BioCompletion::Deferred || oc.verdict != Verdict::Disagree {
+        return;
+    }
+    let opts = ModelOpts {
+        completion: BioCompletion::Plugged,
+    };
+    let Ok(x) = std::panic::catch_unwind(|| diofuzz::model::run_opts(s, v, opts)) else {
+        return;
+    };
+    let mut alt = outcome(&x);
+    if alt.verdict == Verdict::Agree {
+        if !alt.note.is_empty() {
+            alt.note.push_str("; ");
+        }
+        alt.note.push_str("completion order: the kernel matched the plugged order (the device completed before __iomap_dio_rw recorded its own error), not the deferred one");
+        *oc = alt;
+    }
+}
+
 /// [`diofuzz::model::run`] with [`live_opts`].
 pub fn model_run(s: &Scenario, v: &'static diofuzz::variant::Variant) -> Execution {
     diofuzz::model::run_opts(s, v, live_opts())

@@ -857,6 +857,11 @@ fn run_all(
                     Some(n) => shutdown::outcome(id.clone(), s, &p, &x, &obs, n),
                     None => compare::outcome(id.clone(), s, &p, &x, &obs, gap),
                 };
+                if !armed.is_empty() {
+                    fault::other_real_order(&mut oc, s, v, |x| {
+                        compare::outcome(id.clone(), s, &p, x, &obs, gap)
+                    });
+                }
                 stable.explain(&mut oc, s, &p, &obs, gap);
                 fault::annotate(&mut oc, &targets, &armed, missed, inexact);
                 if o.pmem.is_some() {
