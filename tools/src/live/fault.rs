@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! Injected bio completion errors on a real kernel (`live --fault-device`, the lab's fault
-//! groups): the model's `bio_endio` -EIO fault ([`Site::BioEndIo`], "the nth bio of the
-//! execution fails") made by a memory-backed null_blk device with bad blocks.
+//! groups): the model's `bio_endio` fault ([`Site::BioEndIo`], "the nth bio of the execution
+//! fails") made by a memory-backed null_blk device with bad blocks (-EIO), by the scsi_debug
+//! atomic disk's error rule (-EIO, -ENOSPC on the REQ_ATOMIC bio), or by the ublk fault device
+//! of [`super::ublk`] (-EIO, -ENOSPC, -ETIMEDOUT, -EINVAL, -ENOMEM; armed like null_blk).
 //!
 //! null_blk (drivers/block/null_blk/main.c, read in 7.3.4): a request that touches a sector of
 //! the configfs `badblocks` list completes with BLK_STS_IOERR (null_handle_badblocks), which
@@ -20,8 +22,9 @@
 //! - the bio is one request (not split): not larger than queue/max_sectors_kb and
 //!   queue/max_segments.
 //!
-//! Only -EIO: null_blk's bad blocks give BLK_STS_IOERR only. The model's other bio errnos (ENOSPC,
-//! ETIMEDOUT, EAGAIN, EINVAL, ENOMEM) and every other site stay inexpressible (see docs/lab.md).
+//! null_blk's bad blocks give BLK_STS_IOERR only; the other errnos need the scsi_debug rule or
+//! the ublk device (super::bioerr). -EAGAIN (validity rule F2) and every other site stay
+//! inexpressible (see docs/lab.md).
 
 use std::fs;
 use std::os::fd::AsRawFd;

@@ -356,7 +356,7 @@ fn serve_dev(ctrl: &mut Ctrl, id: u32, size_mb: u64) -> Result<(), String> {
         libc::signal(libc::SIGINT, h);
         libc::signal(libc::SIGTERM, h);
     }
-    let r = ctrl.cmd(
+    let started = ctrl.cmd(
         U_CMD_START_DEV,
         &CtrlCmd {
             dev_id: id,
@@ -364,17 +364,24 @@ fn serve_dev(ctrl: &mut Ctrl, id: u32, size_mb: u64) -> Result<(), String> {
             data: std::process::id() as u64,
             ..Default::default()
         },
-    )?;
-    if r < 0 {
-        return Err(format!(
-            "START_DEV: {}",
-            std::io::Error::from_raw_os_error(-r)
-        ));
-    }
-    println!("/dev/{name}");
-    let _ = fs::write(dir.join("pid"), format!("{}\n", std::process::id()));
-    while !STOP.load(Ordering::SeqCst) && !q.is_finished() {
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    );
+    match started {
+        Ok(r) if r >= 0 => {
+            println!("/dev/{name}");
+            let _ = fs::write(dir.join("pid"), format!("{}\n", std::process::id()));
+            while !STOP.load(Ordering::SeqCst) && !q.is_finished() {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        // Not started: STOP_DEV below still cancels the queue's fetch commands (ublk_stop_dev ->
+        // ublk_cancel_dev: UBLK_IO_RES_ABORT), so the queue thread ends and DEL_DEV can run.
+        Ok(r) => {
+            *failed.lock().unwrap() = Some(format!(
+                "START_DEV: {}",
+                std::io::Error::from_raw_os_error(-r)
+            ))
+        }
+        Err(e) => *failed.lock().unwrap() = Some(e),
     }
     let r = ctrl.cmd(
         U_CMD_STOP_DEV,
