@@ -304,11 +304,14 @@ fn faulted_reproducers_make_their_fault_in_the_guest() {
     };
     // The C program makes the device-side fault itself (live/repro_fault.rs): the scsi_debug
     // rule with DATA PROTECT 27/07 sense (-ENOSPC) on the atomic disk, and a null_blk bad sector
-    // (-EIO) under an XFS file whose second bio is still written (the plugged order).
+    // (-EIO) under an XFS file whose second bio is still written (the plugged order), and the
+    // ublk server's armed sector (-ETIMEDOUT).
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/lab-repro");
     for (f, want) in [
         ("fault_bdev_atomic_enospc.json", "errno 28"),
         ("fault_xfs_eio_later_bio_written.json", "errno 5"),
+        // The ublk fault device (session 6): -ETIMEDOUT under an XFS file.
+        ("fault_ublk_xfs_etimedout.json", "errno 110"),
     ] {
         let o = Command::new(bin())
             .args(["repro", "--run", "--kernel", &k])
