@@ -321,7 +321,8 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
         && !w.inode.encrypted
         && !w.mount.shutdown
         && !w.mount.emergency_ro
-        && !s.races.contains(&Race::MmapRedirty);
+        && !s.races.contains(&Race::MmapRedirty)
+        && !s.request.open.no_largefile;
     let k = l.below(100);
     if plain && real_limits && k < 5 {
         let bs = 1u64 << w.blkbits;

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! `diofuzz live` runs the limits of tools/src/live/limits.rs on the running kernel and agrees
+//! with the model: zero-length requests (pwritev2 and io_submit, O_APPEND), RLIMIT_FSIZE 0, a
+//! stable-writes loop device, a file opened without O_LARGEFILE (the ia32 open), and a scaled
+//! ext4 s_maxbytes moved next to the real limit (a write cut short there, one past it; without
+//! O_LARGEFILE refused: open(2) refuses such a file with EOVERFLOW). Needs
+//! root, loop devices, tracefs and both mkfs; otherwise it prints "SKIP live: <reason>".
+
+mod common;
+
+use diofuzz::scenario::{BlockState, Extent, FsKind, PageState, Rwf, Scenario};
+use diofuzz_tools::live::scratch;
+
+fn skip_reason() -> Option<String> {
+    let m = scratch::prereqs().missing(&[FsKind::Ext4, FsKind::Xfs]);
+    if !m.is_empty() {
+        return Some(m.join("; "));
+    }
+    let rel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if diofuzz_tools::live::variant_for_release(&rel).is_none() {
+        return Some(format!("kernel {rel}: no matching model variant"));
+    }
+    None
+}
+
+/// 8 KiB of written blocks, O_DIRECT 8192 at 4096, changed by `f`.
+fn file(fs: FsKind, f: impl FnOnce(&mut Scenario)) -> Scenario {
+    let mut s = Scenario {
+        fs,
+        ..Scenario::default()
+    };
+    s.world.device = Default::default();
+    s.world.i_size = 8192;
+    s.world.blocks = vec![
+        BlockState {
+            kind: Extent::Written,
+            ..Default::default()
+        };
+        2
+    ];
+    s.request.rwf = Rwf::default();
+    s.request.open.direct = true;
+    s.request.pos = 4096;
+    s.request.len = 8192;
+    f(&mut s);
+    s
+}
+
+#[test]
+fn limit_worlds_agree() {
+    if let Some(why) = skip_reason() {
+        println!("SKIP live: {why}");
+        return;
+    }
+    let scenarios = [
+        (
+            "zero-len-atomic",
+            file(FsKind::Ext4, |s| {
+                s.request.len = 0;
+                s.request.rwf.atomic = true;
+            }),
+        ),
+        (
+            "zero-len-append",
+            file(FsKind::Xfs, |s| {
+                s.request.len = 0;
+                s.request.open.append = true;
+                s.request.open.direct = false;
+            }),
+        ),
+        (
+            "zero-len-aio",
+            file(FsKind::Ext4, |s| {
+                s.request.len = 0;
+                s.request.aio = true;
+            }),
+        ),
+        (
+            "rlimit-0",
+            file(FsKind::Xfs, |s| s.world.rlimit_fsize = Some(0)),
+        ),
+        (
+            "stable-dirty",
+            file(FsKind::Ext4, |s| {
+                s.world.device.stable_writes = true;
+                s.world.pages = vec![PageState::Dirty];
+                s.request.open.direct = false;
+            }),
+        ),
+        (
+            "no-largefile",
+            file(FsKind::Xfs, |s| s.request.open.no_largefile = true),
+        ),
+        (
+            "smax-cross",
+            file(FsKind::Ext4, |s| s.world.s_maxbytes = 2 * 4096),
+        ),
+        (
+            "smax-past",
+            file(FsKind::Ext4, |s| {
+                s.world.s_maxbytes = 2 * 4096;
+                s.request.pos = 8192;
+            }),
+        ),
+        (
+            "smax-nolfs",
+            file(FsKind::Ext4, |s| {
+                s.world.s_maxbytes = 16 * 4096;
+                s.request.open.no_largefile = true;
+            }),
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("dfz-live-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, s) in &scenarios {
+        assert!(diofuzz::validity::is_valid(s), "{name}");
+        std::fs::write(
+            dir.join(format!("{name}.json")),
+            serde_json::to_string(s).unwrap(),
+        )
+        .unwrap();
+    }
+    let (code, out, err) = common::diofuzz(&["live", "--json", dir.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), scenarios.len());
+    for r in results {
+        let id = r["id"].as_str().unwrap();
+        let note = r["note"].as_str().unwrap();
+        if note.starts_with("not possible here") {
+            println!("SKIP live: {id}: {note}");
+            continue;
+        }
+        if id.contains("smax-nolfs") {
+            // open(2) without O_LARGEFILE refuses a file past MAX_NON_LFS: not built.
+            assert_eq!(r["verdict"], "skipped", "{r}");
+            assert!(note.contains("EOVERFLOW"), "{r}");
+            continue;
+        }
+        assert_eq!(r["verdict"], "agree", "{r}");
+        assert!(r["kernel_findings"].as_array().unwrap().is_empty(), "{r}");
+        let ret = r["kernel"]["ret"].as_str().unwrap_or_default().to_string();
+        let want = match id {
+            i if i.contains("zero-len") => "0",
+            i if i.contains("rlimit-0") || i.contains("smax-past") => "-EFBIG",
+            // cut at the scaled limit, 8 KiB: 4096 bytes from 4096
+            i if i.contains("smax-cross") => "4096",
+            _ => "8192",
+        };
+        assert_eq!(ret, want, "{r}");
+    }
+    // The stable-writes loop device was given back with queue/stable_writes 0 (only this code
+    // sets it: any loop device still at 1 was left by a run of it).
+    for e in std::fs::read_dir("/sys/block").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("loop") {
+            let v =
+                std::fs::read_to_string(e.path().join("queue/stable_writes")).unwrap_or_default();
+            assert_ne!(v.trim(), "1", "{name} left with stable_writes 1");
+        }
+    }
+}
