@@ -469,6 +469,16 @@ fn ext4_handle_inode_extension(cx: &mut Cx, offset: u64, written: u64, count: u6
         return e;
     }
     let end = offset + written;
+    if written == 0 && end > cx.inode.i_size {
+        // An extending DIO that wrote nothing and failed nothing (up to 7.2 the tail zeroing's 0
+        // over a pinning error; to 6.17 ->iomap_end's -ENOTBLK consumed): iomap_dio_complete()
+        // still calls ->end_io with size 0, and ext4_update_inode_size(offset + 0) moves i_size
+        // and i_disksize to the position (journalled: it survives a remount). Read in 6.12 and
+        // 7.3; XFS's xfs_dio_write_end_io returns first when size is 0.
+        cx.decide(
+            "ext4_handle_inode_extension: nothing written past EOF: i_size = i_disksize = pos",
+        );
+    }
     if end > cx.inode.i_size {
         cx.inode.i_size = end;
     }
