@@ -1132,10 +1132,12 @@ pub fn main(o: &ReproOpts) -> i32 {
             return 2;
         }
     };
-    // In a lab kernel the program checks that kernel's variant, not the host's.
+    // In a lab kernel the program checks that kernel's variant, not the host's, with the stable
+    // backports of that point release (6.17.13: v6.17+6.17.13) when a full release is named.
     let lab_variant = o.kernel.as_deref().and_then(|k| {
         let name = crate::lab::variant_for(k).0;
-        diofuzz::variant::by_name(&name)
+        let base = diofuzz::variant::by_name(&name)?;
+        Some(crate::live::Stable::new(base, k).variant.unwrap_or(base))
     });
     let v = o
         .variant
