@@ -261,7 +261,58 @@ pub fn generate_on(
         Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x1E5 << 48 ^ fs as u64);
     u.next_u64();
     inode_state(&mut u, &mut s);
+    // Pages under writeback and mmapped dirty pages (tools/src/live/pages.rs), from a stream of
+    // their own.
+    if disk.is_none() && fs != FsKind::Bdev {
+        let mut g =
+            Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0x9A6E << 48 ^ fs as u64);
+        g.next_u64();
+        held_pages(&mut g, &mut s);
+    }
     s
+}
+
+/// Make about 8 % of the scenarios hold a page under writeback (a cached page inside EOF over
+/// plain written blocks) and 8 % an mmapped dirty page (a dirty page, mapped and re-dirtied
+/// after the call's flush). Not with journalled data, RLIMIT_FSIZE or a filesystem going down
+/// (live builds neither there). Left unchanged when the result would not be a valid world.
+fn held_pages(g: &mut Rng, s: &mut Scenario) {
+    let w = &s.world;
+    let m = w.mount;
+    if m.data_journal
+        || w.inode.journal_data
+        || w.rlimit_fsize.is_some()
+        || m.shutdown
+        || m.emergency_ro
+        || w.pages.is_empty()
+    {
+        return;
+    }
+    let before = s.clone();
+    let k = g.below(100);
+    let p = g.below(s.world.pages.len() as u64) as usize;
+    let w = &mut s.world;
+    if k < 8 {
+        let bs = 1u64 << w.blkbits;
+        let (off, end) = (
+            p as u64 * PAGE_SIZE,
+            ((p as u64 + 1) * PAGE_SIZE).min(w.i_size),
+        );
+        let plain = off < end
+            && (off / bs..end.div_ceil(bs)).all(|b| {
+                w.blocks
+                    .get(b as usize)
+                    .is_some_and(|x| x.kind == Extent::Written && !x.shared)
+            });
+        if plain {
+            w.pages[p] = PageState::Writeback;
+        }
+    } else if k < 16 && w.pages[p] == PageState::Dirty {
+        w.pages[p] = PageState::MappedDirty;
+    }
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
 }
 
 /// Is an ext4 i_disksize behind i_size (i_size rounded down to a block) buildable in this world

@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Page states that need the call itself to be held: a page under writeback
+//! (`PageState::Writeback`) and an mmapped page re-dirtied after the call's flush
+//! (`PageState::MappedDirty`), plus an mmap writer with no cached page to store into.
+//!
+//! The model (src/kernel/mm/filemap.rs, truncate.rs) reads these states in
+//! `filemap_write_and_wait_range` (a writeback folio is waited for; a mapped dirty folio is
+//! written and dirty again afterwards), `kiocb_invalidate_pages` (IOCB_NOWAIT with a cached folio:
+//! -EAGAIN) and `invalidate_inode_pages2_range` (a folio dirty again: -EBUSY, the DIO falls back).
+//!
+//! How live builds them, deterministically and with bounded waits:
+//! * The scenario's filesystem is **layered** ([`super::plan::FsKey::layered`]): its loop device
+//!   is backed by an image file on a second, lower ext4 filesystem (a loop device over an image
+//!   in the private folder). The loop worker writes to the lower file through `lo_rw_aio`, which
+//!   takes `kiocb_start_write` (sb_start_write): while the lower filesystem is frozen
+//!   (FIFREEZE), every write bio of the upper filesystem stays in flight.
+//! * **Writeback**: the set-up writes the page (buffered, the OLD pattern the disk already
+//!   holds); right before the call the lower filesystem is frozen and
+//!   `sync_file_range(SYNC_FILE_RANGE_WRITE)` starts its writeback, which cannot complete. The
+//!   folio's PG_writeback is checked in /proc/kpageflags (pfn from /proc/self/pagemap).
+//! * **MappedDirty**: right before the call the page is stored to through a MAP_SHARED mapping
+//!   (page_mkwrite), which is kept; the lower filesystem is frozen. The call's flush writes the
+//!   folio back (clean, write-protected) and waits; once the calling thread is seen blocked, a
+//!   watchdog stores the same bytes again through the mapping (a write fault: dirty again,
+//!   while still under writeback), then thaws. The invalidation that follows finds the folio
+//!   dirty: the model's "mapped folio re-dirtied by a racing store".
+//! * A watchdog thread always thaws: when the calling thread has been in D state for a few
+//!   polls (blocked on the held I/O), or after [`DEADLINE`]. [`Hold`]'s Drop thaws too, and
+//!   scratch's cleanup thaws every lower filesystem before unmounting anything.
+
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diofuzz::model::TAG_OLD_DIRTY;
+use diofuzz::scenario::{Extent, Scenario, World, PAGE_SIZE};
+
+use super::plan::{pattern, Step};
+use super::tracefs::TraceEvent;
+
+/// What the call needs held around it (in [`super::plan::Call`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallPages {
+    /// Byte ranges (page start, length inside EOF) put under writeback right before the call.
+    pub writeback: Vec<(u64, u64)>,
+    /// Byte ranges stored to through a kept MAP_SHARED mapping before the call, and again once
+    /// the call's flush has made them clean.
+    pub mapped: Vec<(u64, u64)>,
+    /// Race::MmapRedirty with no cached page: the writer maps the file and stores nothing (the
+    /// model's race re-dirties only folios in the cache; a store would fault a new one in).
+    pub idle_writer: bool,
+}
+
+impl CallPages {
+    /// The call must run on a layered filesystem with a hold.
+    pub fn held(&self) -> bool {
+        !self.writeback.is_empty() || !self.mapped.is_empty()
+    }
+}
+
+/// Why a busy-buffers page is not built (see docs/live.md "Busy buffers").
+pub const BUSY: &str = "busy page buffers (no system call sequence makes release fail on a clean, unlocked folio: docs/live.md)";
+
+/// Set-up of a page under writeback at `off`: its written part (inside EOF) is rewritten
+/// buffered with the OLD pattern the disk already holds, so the writeback [`hold`] starts
+/// changes nothing on disk (the model's writeback folio holds what the disk will hold:
+/// `Cx::new` fills it from the disk). Every block under it must be plain written: writeback of
+/// a hole, delalloc, unwritten or shared block would change the block map.
+pub fn writeback_page(
+    w: &World,
+    off: u64,
+    i_size: u64,
+    steps: &mut Vec<Step>,
+) -> Result<(), super::plan::Unsupported> {
+    if off >= i_size {
+        return Err("page under writeback beyond EOF".into());
+    }
+    let bs = 1u64 << w.blkbits;
+    let end = (off + PAGE_SIZE).min(i_size);
+    let plain = (off / bs..end.div_ceil(bs)).all(|b| {
+        w.blocks
+            .get(b as usize)
+            .is_some_and(|x| x.kind == Extent::Written && !x.shared)
+    });
+    if !plain {
+        return Err("page under writeback over a block that is not plain written".into());
+    }
+    steps.push(Step::WriteOld {
+        off,
+        len: end - off,
+    });
+    Ok(())
+}
+
+/// Worlds a held page cannot be combined with here.
+pub fn check_held(s: &Scenario, down: bool, disk: bool) -> Result<(), super::plan::Unsupported> {
+    let w = &s.world;
+    let why = if down {
+        "held page on a filesystem brought down"
+    } else if disk {
+        "held page on the --device disk (built on layered loop devices only)"
+    } else if w.rlimit_fsize.is_some() {
+        "held page with RLIMIT_FSIZE (the call runs in a child the watchdog does not watch)"
+    } else if w.mount.data_journal || w.inode.journal_data {
+        "held page on journalled data"
+    } else {
+        return Ok(());
+    };
+    Err(why.into())
+}
+
+/// The longest the lower filesystem stays frozen once the call has started.
+pub const DEADLINE: Duration = Duration::from_millis(1500);
+/// The longest the lower filesystem stays frozen before the call starts.
+const SETUP_DEADLINE: Duration = Duration::from_secs(5);
+/// How long the calling thread must be seen in D state before the hold is released.
+const BLOCKED_POLLS: u32 = 3;
+const POLL: Duration = Duration::from_millis(3);
+
+// include/uapi/linux/fs.h: _IOWR('X', 119, int) and _IOWR('X', 120, int).
+const FIFREEZE: libc::c_ulong = 0xC004_5877;
+const FITHAW: libc::c_ulong = 0xC004_5878;
+/// include/uapi/linux/kernel-page-flags.h
+const KPF_WRITEBACK: u32 = 8;
+
+/// Name of a lower filesystem's mount point in the private folder.
+pub fn lower_dir_name(label: &str) -> String {
+    format!("lower-{label}")
+}
+
+/// Thaw the filesystem mounted at `mnt` if it is frozen (EINVAL: it was not). Never fails:
+/// used by every cleanup path.
+pub fn thaw(mnt: &Path) {
+    if let Ok(d) = fs::File::open(mnt) {
+        // SAFETY: FITHAW on a directory fd of ours; the argument is ignored.
+        unsafe { libc::ioctl(d.as_raw_fd(), FITHAW as _, 0) };
+    }
+}
+
+fn freeze(d: &fs::File) -> Result<(), String> {
+    // SAFETY: FIFREEZE on a directory fd of ours; the argument is ignored.
+    if unsafe { libc::ioctl(d.as_raw_fd(), FIFREEZE as _, 0) } != 0 {
+        return Err(format!("FIFREEZE: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// The lower filesystem's directory holding the loop image under the file `path`.
+fn lower_of(path: &Path) -> Result<PathBuf, String> {
+    let md = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let dev = md.dev();
+    let (maj, min) = (libc::major(dev), libc::minor(dev));
+    let b = fs::read_to_string(format!("/sys/dev/block/{maj}:{min}/loop/backing_file"))
+        .map_err(|e| format!("the scenario file is not on a loop device ({maj}:{min}): {e}"))?;
+    let b = PathBuf::from(b.trim());
+    b.parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| "loop backing file has no folder".to_string())
+}
+
+/// Keep the events of the filesystem holding `path` (a layered plan's loop worker writes to
+/// the lower filesystem from the calling thread: lo_rw_aio's NOWAIT submission, 6.18). Events
+/// name their device as "dev MAJ,MIN" (ext4) or "dev MAJ:MIN" (iomap, XFS); one without a
+/// device is kept.
+pub fn upper_events(events: Vec<TraceEvent>, path: &Path) -> Vec<TraceEvent> {
+    let Ok(md) = fs::metadata(path) else {
+        return events;
+    };
+    let want = format!("{}:{}", libc::major(md.dev()), libc::minor(md.dev()));
+    events
+        .into_iter()
+        .filter(|e| e.field("dev").is_none_or(|d| d.replace(',', ":") == want))
+        .collect()
+}
+
+/// A MAP_SHARED mapping of whole pages of the scenario file.
+struct Mapping {
+    addr: usize,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(fd: i32, off: u64, len: u64, prot: i32) -> Result<Mapping, String> {
+        let len = len.div_ceil(PAGE_SIZE) as usize * PAGE_SIZE as usize;
+        // SAFETY: a new shared mapping of our file, page aligned.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_SHARED,
+                fd,
+                off as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(format!("mmap: {}", std::io::Error::last_os_error()));
+        }
+        Ok(Mapping {
+            addr: p as usize,
+            len,
+        })
+    }
+    /// Store `data` at the start of the mapping (volatile: every byte is a store).
+    fn store(&self, data: &[u8]) {
+        for (i, b) in data.iter().enumerate().take(self.len) {
+            // SAFETY: inside our live mapping.
+            unsafe { std::ptr::write_volatile((self.addr + i) as *mut u8, *b) };
+        }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: our mapping.
+        unsafe { libc::munmap(self.addr as *mut libc::c_void, self.len) };
+    }
+}
+
+/// Is the page at file offset `off` of `fd` under writeback? (/proc/kpageflags KPF_WRITEBACK of
+/// the pfn a read-only mapping of it shows in /proc/self/pagemap.)
+pub fn under_writeback(fd: i32, off: u64) -> Result<bool, String> {
+    let m = Mapping::new(fd, off, PAGE_SIZE, libc::PROT_READ)?;
+    // SAFETY: reading one byte of our mapping faults the cached page in.
+    let _ = unsafe { std::ptr::read_volatile(m.addr as *const u8) };
+    let mut e = [0u8; 8];
+    let pm = fs::File::open("/proc/self/pagemap").map_err(|e| format!("pagemap: {e}"))?;
+    use std::os::unix::fs::FileExt;
+    pm.read_exact_at(&mut e, (m.addr as u64 / PAGE_SIZE) * 8)
+        .map_err(|e| format!("pagemap: {e}"))?;
+    let ent = u64::from_le_bytes(e);
+    let pfn = ent & ((1 << 55) - 1);
+    if ent >> 63 == 0 || pfn == 0 {
+        return Err("pagemap: page not present or pfn hidden (needs CAP_SYS_ADMIN)".into());
+    }
+    let kf = fs::File::open("/proc/kpageflags").map_err(|e| format!("kpageflags: {e}"))?;
+    kf.read_exact_at(&mut e, pfn * 8)
+        .map_err(|e| format!("kpageflags: {e}"))?;
+    Ok(u64::from_le_bytes(e) >> KPF_WRITEBACK & 1 == 1)
+}
+
+/// What the watchdog saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// The calling thread was seen blocked (D state) before the thaw.
+    pub blocked: bool,
+    /// Its /proc wchan then.
+    pub wchan: String,
+    /// The mapped pages were stored to again while it was blocked.
+    pub restored: bool,
+}
+
+/// The frozen lower filesystem and its watchdog; released after the call.
+pub struct Hold {
+    lower: PathBuf,
+    done: Arc<AtomicBool>,
+    go: Arc<AtomicBool>,
+    watchdog: Option<std::thread::JoinHandle<Held>>,
+}
+
+impl Hold {
+    /// The call starts now: from here the watchdog reads a blocked thread as blocked by the
+    /// held I/O (before, e.g. the tracer's synchronize_rcu also shows D state).
+    pub fn go(&self) {
+        self.go.store(true, Ordering::SeqCst);
+    }
+
+    /// Thaw (if the watchdog has not) and report what it saw.
+    pub fn release(mut self) -> Held {
+        self.done.store(true, Ordering::SeqCst);
+        let h = self
+            .watchdog
+            .take()
+            .and_then(|w| w.join().ok())
+            .unwrap_or_default();
+        thaw(&self.lower);
+        h
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        thaw(&self.lower);
+        if let Some(w) = self.watchdog.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// State letter of thread `tid` of this process (/proc/self/task/TID/stat, after the comm).
+fn thread_state(tid: i32) -> Option<char> {
+    let s = fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    s.rsplit_once(") ")?.1.chars().next()
+}
+
+/// Set up the hold right before the call on `fd` (the scenario file at `path`): the mapped
+/// stores, the freeze, the writeback, its check, and the watchdog watching this thread.
+/// None when the plan needs no hold.
+pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String> {
+    if !c.held() {
+        return Ok(None);
+    }
+    let lower = lower_of(path)?;
+    let ld = fs::File::open(&lower).map_err(|e| format!("{}: {e}", lower.display()))?;
+    // The stores through the kept mapping (page_mkwrite), before the freeze.
+    let mut maps = Vec::new();
+    for &(off, len) in &c.mapped {
+        let m = Mapping::new(fd, off, len, libc::PROT_READ | libc::PROT_WRITE)?;
+        let mut data = vec![0u8; len as usize];
+        pattern(TAG_OLD_DIRTY, off, &mut data);
+        m.store(&data);
+        maps.push((m, data));
+    }
+    freeze(&ld)?;
+    let done = Arc::new(AtomicBool::new(false));
+    let go = Arc::new(AtomicBool::new(false));
+    let mut h = Hold {
+        lower: lower.clone(),
+        done: done.clone(),
+        go: go.clone(),
+        watchdog: None,
+    };
+    for &(off, len) in &c.writeback {
+        // SAFETY: sync_file_range on our fd.
+        let r = unsafe {
+            libc::sync_file_range(fd, off as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE)
+        };
+        if r != 0 {
+            return Err(format!(
+                "sync_file_range: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if !under_writeback(fd, off)? {
+            return Err(format!(
+                "not possible here: the page at {off} is not under writeback after sync_file_range with the lower filesystem frozen"
+            ));
+        }
+    }
+    // SAFETY: gettid has no arguments.
+    let tid = unsafe { libc::gettid() };
+    let fd2: OwnedFd = ld.into();
+    h.watchdog = Some(std::thread::spawn(move || {
+        let t0 = Instant::now();
+        let mut started = None;
+        let mut seen = 0;
+        let mut held = Held::default();
+        while !done.load(Ordering::SeqCst)
+            && t0.elapsed() < SETUP_DEADLINE
+            && started.is_none_or(|t: Instant| t.elapsed() < DEADLINE)
+        {
+            std::thread::sleep(POLL);
+            if started.is_none() {
+                if go.load(Ordering::SeqCst) {
+                    started = Some(Instant::now());
+                }
+                continue;
+            }
+            if thread_state(tid) == Some('D') {
+                seen += 1;
+                if seen >= BLOCKED_POLLS {
+                    held.blocked = true;
+                    held.wchan = fs::read_to_string(format!("/proc/self/task/{tid}/wchan"))
+                        .unwrap_or_default();
+                    break;
+                }
+            } else {
+                seen = 0;
+            }
+        }
+        if held.blocked && !maps.is_empty() {
+            // Dirty again while the flush waits: in a thread of its own, so that a store that
+            // blocks cannot keep the filesystem frozen.
+            let st = std::thread::spawn(move || {
+                for (m, data) in &maps {
+                    m.store(data);
+                }
+                maps
+            });
+            let t1 = Instant::now();
+            while !st.is_finished() && t1.elapsed() < Duration::from_millis(500) {
+                std::thread::sleep(POLL);
+            }
+            held.restored = st.is_finished();
+            // SAFETY: FITHAW on our fd.
+            unsafe { libc::ioctl(fd2.as_raw_fd(), FITHAW as _, 0) };
+            let _ = st.join();
+        } else {
+            // SAFETY: FITHAW on our fd.
+            unsafe { libc::ioctl(fd2.as_raw_fd(), FITHAW as _, 0) };
+            drop(maps);
+        }
+        held
+    }));
+    Ok(Some(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_only_with_ranges() {
+        assert!(!CallPages::default().held());
+        let c = CallPages {
+            idle_writer: true,
+            ..Default::default()
+        };
+        assert!(!c.held());
+        let c = CallPages {
+            writeback: vec![(0, 4096)],
+            ..Default::default()
+        };
+        assert!(c.held());
+    }
+
+    #[test]
+    fn thread_state_of_this_thread_is_running() {
+        // SAFETY: gettid has no arguments.
+        let tid = unsafe { libc::gettid() };
+        assert_eq!(thread_state(tid), Some('R'));
+        assert_eq!(thread_state(-1), None);
+    }
+}
