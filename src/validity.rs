@@ -124,6 +124,9 @@ rules! {
     DAX_ALWAYS_EVERY_FILE = 26, "W22-dax-always",
         "a dax mount (dax=always) with a regular file the kernel would have made DAX but the scenario does not: any XFS file; an ext4 file that neither journals data nor is inline, encrypted or verity",
         "fs/xfs/xfs_iops.c xfs_inode_should_enable_dax: with xfs_has_dax_always, true for every inode xfs_inode_supports_dax accepts (a regular file, sb_blocksize == PAGE_SIZE, a DAX device), and xfs_setup_dax_always (fs/xfs/xfs_super.c) turns the option off on a device without DAX or with other block sizes; fs/ext4/inode.c ext4_should_enable_dax: with DAX_ALWAYS true unless the inode journals data, has inline data, is encrypted or verity (EXT4_FLAGS_BDEV_IS_DAX: a DAX device with PAGE_SIZE blocks). Read in 7.3.4; found while building DAX worlds for the lab (session 5). Normalised: the mount without the option (dax=inode), which the model treats alike";
+    EXT4_NO_BUSY_FOLIO = 29, "W25-ext4-release",
+        "a clean page-cache folio that cannot be released on an ext4 inode whose data is not journalled",
+        "fs/ext4/inode.c ext4_release_folio fails only for a folio with the checked flag (set only by ext4_journalled_dirty_folio, journalled aops) or when jbd2_journal_try_to_free_buffers (fs/jbd2/transaction.c) finds a buffer still on a transaction (buffer_jbd) or try_to_free_buffers (fs/buffer.c drop_buffers: buffer_busy) finds one referenced, dirty or locked. Data buffers of an inode in ordered or writeback mode never get a journal head (ordered data is tracked per inode, jbd2_journal_inode_ranged_write), and ext4_change_inode_journal_flag flushes the mapping and the journal (jbd2_journal_flush checkpoints every buffer) before the mode changes; a data buffer is referenced or locked only under the folio lock or while the folio is under writeback, and invalidate_inode_pages2_range holds the lock and has waited for writeback (folio_wait_writeback). So release fails on such a folio only because it is dirty (PageState::Dirty or MappedDirty). Journalled data (data=journal, or the flag in effect) keeps its buffers on the running or committing transaction: real there (and never on the direct path: ext4_dio_alignment is 0). Read in 7.3.4; found in session 6 building page states for live";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -528,6 +531,17 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
         // W14-xfs-release
         13 => (s.fs == FsKind::Xfs && w.pages.contains(&PageState::Busy))
             .then(|| msg!(detail, "a busy (unreleasable) clean folio on XFS")),
+        // W25-ext4-release
+        29 => (s.fs == FsKind::Ext4
+            && !w.mount.data_journal
+            && !w.inode.journal_data
+            && w.pages.contains(&PageState::Busy))
+        .then(|| {
+            msg!(
+                detail,
+                "a busy (unreleasable) clean folio on an ext4 inode without journalled data"
+            )
+        }),
         // F1-site
         14 => s
             .faults
@@ -988,6 +1002,14 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         }
         // W14-xfs-release
         13 => {
+            for p in s.world.pages.iter_mut() {
+                if *p == PageState::Busy {
+                    *p = PageState::Clean;
+                }
+            }
+        }
+        // W25-ext4-release: the folio releases (clean).
+        29 => {
             for p in s.world.pages.iter_mut() {
                 if *p == PageState::Busy {
                     *p = PageState::Clean;

@@ -298,7 +298,31 @@ fn w14_xfs_folios_release_when_clean() {
     rejected(x, XFS_NO_BUSY_FOLIO);
     let mut s = ext4();
     s.world.pages = vec![PageState::Busy];
+    s.world.mount.data_journal = true;
     accepted(&s);
+}
+
+#[test]
+fn w25_ext4_folios_release_unless_journalled() {
+    // ext4_release_folio: an ordered-mode folio's buffers have no journal head; only a dirty one
+    // fails to release, and that is PageState::Dirty / MappedDirty.
+    let mut s = ext4();
+    s.world.pages = vec![PageState::Clean, PageState::Busy];
+    rejected(s.clone(), EXT4_NO_BUSY_FOLIO);
+    validity::normalise(&mut s);
+    assert_eq!(s.world.pages, vec![PageState::Clean, PageState::Clean]);
+    // Journalled data keeps its buffers on a transaction (jbd2_journal_try_to_free_buffers).
+    let mut j = ext4();
+    j.world.pages = vec![PageState::Busy];
+    j.world.mount.data_journal = true;
+    accepted(&j);
+    // The block device's buffers (a mounted filesystem's, the bh LRU) are another matter.
+    let mut b = ext4();
+    b.fs = FsKind::Bdev;
+    b.world.blocks = vec![];
+    b.world.i_size = 65536;
+    b.world.pages = vec![PageState::Busy];
+    accepted(&b);
 }
 
 /// An XFS reflink inode whose CoW fork holds `cow` (4 KiB blocks: block b is page b).
@@ -561,6 +585,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W20-journal-delalloc" => "JOURNAL_DATA_NO_DELALLOC",
         "W21-journal-flag-flush" => "JOURNAL_FLAG_FLUSH",
         "W22-dax-always" => "DAX_ALWAYS_EVERY_FILE",
+        "W25-ext4-release" => "EXT4_NO_BUSY_FOLIO",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

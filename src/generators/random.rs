@@ -285,6 +285,7 @@ fn held_pages(g: &mut Rng, s: &mut Scenario) {
         || m.shutdown
         || m.emergency_ro
         || w.pages.is_empty()
+        || w.cow.iter().any(|c| *c != crate::scenario::CowExtent::None)
     {
         return;
     }

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diofuzz::model::TAG_OLD_DIRTY;
-use diofuzz::scenario::{Extent, Scenario, World, PAGE_SIZE};
+use diofuzz::scenario::{CowExtent, Extent, Scenario, World, PAGE_SIZE};
 
 use super::plan::{pattern, Step};
 use super::tracefs::TraceEvent;
@@ -62,22 +62,25 @@ impl CallPages {
     }
 }
 
-/// Why a busy-buffers page is not built (see docs/live.md "Busy buffers").
-pub const BUSY: &str = "busy page buffers (no system call sequence makes release fail on a clean, unlocked folio: docs/live.md)";
+/// Why a busy-buffers page is not built on a block device (see docs/live.md "Page states").
+pub const BUSY_BDEV: &str = "busy page buffers on a block device (buffers held by a filesystem mounted on it or the bh LRU: not built)";
 
-/// Set-up of a page under writeback at `off`: its written part (inside EOF) is rewritten
-/// buffered with the OLD pattern the disk already holds, so the writeback [`hold`] starts
-/// changes nothing on disk (the model's writeback folio holds what the disk will hold:
-/// `Cx::new` fills it from the disk). Every block under it must be plain written: writeback of
-/// a hole, delalloc, unwritten or shared block would change the block map.
-pub fn writeback_page(
+/// Set-up of a page under writeback, or with busy buffers on journalled data, at `off`: its
+/// written part (inside EOF) is rewritten buffered with the OLD pattern the disk already holds.
+/// The writeback [`hold`] starts then changes nothing on disk (the model's writeback or busy
+/// folio holds what the disk holds: `Cx::new` fills it from the disk); on journalled data the
+/// write puts the folio's buffers on the running transaction (ext4_journalled_write_end ->
+/// jbd2_journal_dirty_metadata), so ext4_release_folio fails until they are checkpointed.
+/// Every block under it must be plain written: writeback of a hole, delalloc, unwritten or
+/// shared block would change the block map.
+pub fn rewrite_page(
     w: &World,
     off: u64,
     i_size: u64,
     steps: &mut Vec<Step>,
 ) -> Result<(), super::plan::Unsupported> {
     if off >= i_size {
-        return Err("page under writeback beyond EOF".into());
+        return Err("page under writeback or with busy buffers beyond EOF".into());
     }
     let bs = 1u64 << w.blkbits;
     let end = (off + PAGE_SIZE).min(i_size);
@@ -87,7 +90,10 @@ pub fn writeback_page(
             .is_some_and(|x| x.kind == Extent::Written && !x.shared)
     });
     if !plain {
-        return Err("page under writeback over a block that is not plain written".into());
+        return Err(
+            "page under writeback or with busy buffers over a block that is not plain written"
+                .into(),
+        );
     }
     steps.push(Step::WriteOld {
         off,
@@ -107,6 +113,10 @@ pub fn check_held(s: &Scenario, down: bool, disk: bool) -> Result<(), super::pla
         "held page with RLIMIT_FSIZE (the call runs in a child the watchdog does not watch)"
     } else if w.mount.data_journal || w.inode.journal_data {
         "held page on journalled data"
+    } else if w.cow.iter().any(|c| *c != CowExtent::None) {
+        // The CoW recipe reserves through the dirty pages' buffered writes (super::cow), and
+        // writeback over a CoW-fork block remaps it.
+        "held page with an XFS CoW fork"
     } else {
         return Ok(());
     };
@@ -417,6 +427,119 @@ mod tests {
             ..Default::default()
         };
         assert!(c.held());
+    }
+
+    use super::super::plan::{plan, Step};
+    use diofuzz::generators::random::generate;
+    use diofuzz::scenario::{BlockState, FsKind, PageState, Race};
+
+    /// 16 KiB of written blocks, a 4096-byte non-atomic direct write at 0, `pages`.
+    fn world(fs: FsKind, pages: Vec<PageState>) -> Scenario {
+        let mut s = generate(1, 0, fs);
+        s.world.blkbits = 12;
+        s.world.i_size = 16384;
+        s.world.blocks = vec![
+            BlockState {
+                kind: Extent::Written,
+                ..Default::default()
+            };
+            4
+        ];
+        s.world.cow.clear();
+        s.world.pages = pages;
+        s.world.rlimit_fsize = None;
+        s.world.mount.data_journal = false;
+        s.world.mount.shutdown = false;
+        s.world.mount.emergency_ro = false;
+        s.world.inode = Default::default();
+        s.world.inode.extents = true;
+        s.world.inode.nosec = true;
+        s.races.clear();
+        s.faults.clear();
+        s.request = Default::default();
+        s.request.open.direct = true;
+        s.request.len = 4096;
+        s.request.nr_segs = 1;
+        s.request.buf_align = 4096;
+        s
+    }
+
+    #[test]
+    fn writeback_page_is_rewritten_and_held() {
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            let s = world(fs, vec![PageState::None, PageState::Writeback]);
+            let p = plan(&s).unwrap();
+            assert!(p.key.layered && !p.racy);
+            assert_eq!(p.call.pages.writeback, vec![(4096, 4096)]);
+            assert!(p.steps.contains(&Step::WriteOld {
+                off: 4096,
+                len: 4096
+            }));
+            // Nothing buffered-dirty: the hold starts the writeback of the rewritten page.
+            assert!(!p.steps.iter().any(|s| matches!(s, Step::WriteDirty { .. })));
+        }
+        // Over a hole, an unwritten or a shared block, writeback would change the block map.
+        let mut s = world(FsKind::Ext4, vec![PageState::Writeback]);
+        s.world.blocks[0].kind = Extent::Unwritten;
+        assert!(plan(&s).unwrap_err().contains("not plain written"));
+        // Beyond EOF there is nothing to write back.
+        let mut s = world(FsKind::Ext4, vec![PageState::None; 4]);
+        s.world.pages.push(PageState::Writeback);
+        s.world.i_size = 16384;
+        assert!(plan(&s).is_err());
+    }
+
+    #[test]
+    fn mapped_dirty_page_is_stored_at_the_hold() {
+        let s = world(FsKind::Xfs, vec![PageState::MappedDirty]);
+        let p = plan(&s).unwrap();
+        assert!(p.key.layered && !p.racy && !p.call.mmap_writer);
+        assert_eq!(p.call.pages.mapped, vec![(0, 4096)]);
+        assert!(!p.steps.iter().any(|s| matches!(s, Step::WriteDirty { .. })));
+        // Not with RLIMIT_FSIZE (the call runs in a child) or journalled data.
+        let mut r = s.clone();
+        r.world.rlimit_fsize = Some(1 << 20);
+        assert!(plan(&r).unwrap_err().contains("RLIMIT_FSIZE"));
+        let mut j = world(FsKind::Ext4, vec![PageState::MappedDirty]);
+        j.world.mount.data_journal = true;
+        assert!(plan(&j).unwrap_err().contains("journalled"));
+    }
+
+    #[test]
+    fn mmap_writer_without_cached_pages_is_idle_and_not_racy() {
+        let mut s = world(FsKind::Ext4, vec![]);
+        s.races.push(Race::MmapRedirty);
+        let p = plan(&s).unwrap();
+        assert!(p.call.mmap_writer && p.call.pages.idle_writer && !p.racy);
+        assert!(!p.key.layered);
+        let mut c = world(FsKind::Ext4, vec![PageState::Clean]);
+        c.races.push(Race::MmapRedirty);
+        let p = plan(&c).unwrap();
+        assert!(p.racy && !p.call.pages.idle_writer);
+    }
+
+    #[test]
+    fn busy_buffers_only_on_journalled_data() {
+        let mut s = world(FsKind::Ext4, vec![PageState::Busy]);
+        s.world.mount.data_journal = true;
+        let p = plan(&s).unwrap();
+        assert!(!p.key.layered);
+        assert!(p.steps.contains(&Step::WriteOld { off: 0, len: 4096 }));
+    }
+
+    #[test]
+    fn the_generator_draws_held_pages() {
+        let (mut wb, mut md) = (0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..3000 {
+                let s = generate(7, i, fs);
+                let p = plan(&s).unwrap_or_else(|e| panic!("{i}: {e}"));
+                wb += s.world.pages.contains(&PageState::Writeback) as u32;
+                md += s.world.pages.contains(&PageState::MappedDirty) as u32;
+                assert_eq!(p.key.layered, p.call.pages.held());
+            }
+        }
+        assert!(wb > 20 && md > 20, "writeback {wb}, mapped dirty {md}");
     }
 
     #[test]

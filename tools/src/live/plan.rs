@@ -517,11 +517,12 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                 }
             }
             PageState::Writeback => {
-                super::pages::writeback_page(w, off, i_size, &mut steps)?;
+                super::pages::rewrite_page(w, off, i_size, &mut steps)?;
                 held.writeback
                     .push((off, (off + PAGE_SIZE).min(i_size) - off));
             }
-            PageState::Busy => return unsup(super::pages::BUSY),
+            // Journalled data only (rule W25): the buffers stay on the transaction.
+            PageState::Busy => super::pages::rewrite_page(w, off, i_size, &mut steps)?,
         }
     }
     // Race::MmapRedirty re-dirties cached folios only: with none, the writer stores nothing.
@@ -675,7 +676,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             }),
             PageState::Writeback => return unsup("page under writeback"),
             PageState::MappedDirty => return unsup("mmapped dirty page"),
-            PageState::Busy => return unsup("busy page buffers"),
+            PageState::Busy => return unsup(super::pages::BUSY_BDEV),
         }
     }
     let call = call_of(s, toggles, None, false)?;
