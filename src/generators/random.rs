@@ -65,6 +65,27 @@ pub fn generate_on(
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
+    let mut s = generate_unheld(seed, index, fs, disk, cluster_bits);
+    // Pages under writeback and mmapped dirty pages (tools/src/live/pages.rs), from a stream of
+    // their own.
+    if disk.is_none() && fs != FsKind::Bdev {
+        let mut g =
+            Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0x9A6E << 48 ^ fs as u64);
+        g.next_u64();
+        held_pages(&mut g, &mut s);
+    }
+    s
+}
+
+/// [`generate_on`] without the pages held during the call (the fault generator's scenarios:
+/// live holds no page on a faulted device).
+pub fn generate_unheld(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Scenario {
     let mut r = Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ (fs as u64) << 56);
     // Warm up so neighbouring seeds diverge.
     r.next_u64();
@@ -261,14 +282,6 @@ pub fn generate_on(
         Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x1E5 << 48 ^ fs as u64);
     u.next_u64();
     inode_state(&mut u, &mut s);
-    // Pages under writeback and mmapped dirty pages (tools/src/live/pages.rs), from a stream of
-    // their own.
-    if disk.is_none() && fs != FsKind::Bdev {
-        let mut g =
-            Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0x9A6E << 48 ^ fs as u64);
-        g.next_u64();
-        held_pages(&mut g, &mut s);
-    }
     s
 }
 
@@ -284,6 +297,7 @@ fn held_pages(g: &mut Rng, s: &mut Scenario) {
         || w.rlimit_fsize.is_some()
         || m.shutdown
         || m.emergency_ro
+        || w.inode.disksize_lag
         || w.pages.is_empty()
         || w.cow.iter().any(|c| *c != crate::scenario::CowExtent::None)
     {

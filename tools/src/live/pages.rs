@@ -109,6 +109,10 @@ pub fn check_held(s: &Scenario, down: bool, disk: bool) -> Result<(), super::pla
         "held page on a filesystem brought down"
     } else if disk {
         "held page on the --device disk (built on layered loop devices only)"
+    } else if !s.faults.is_empty() {
+        "held page with an injected fault"
+    } else if w.inode.disksize_lag {
+        "held page with an i_disksize lag (its dirty page is written by the lag's own write)"
     } else if w.rlimit_fsize.is_some() {
         "held page with RLIMIT_FSIZE (the call runs in a child the watchdog does not watch)"
     } else if w.mount.data_journal || w.inode.journal_data {
@@ -410,6 +414,219 @@ pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String>
     Ok(Some(h))
 }
 
+/// C for the reproducer (tools/src/live/repro.rs): the same hold, with a pthread watchdog.
+/// The program must run on a layered filesystem (`diofuzz repro --run` makes one); elsewhere it
+/// says so and exits 2.
+pub const C_PRELUDE: &str = r#"
+#include <pthread.h>
+#include <sys/sysmacros.h>
+#define FIFREEZE_ 0xC0045877UL
+#define FITHAW_ 0xC0045878UL
+/* The hold (diofuzz tools/src/live/pages.rs): the file's loop device is backed by a file on a
+ * lower filesystem; freezing that one keeps every write bio of this filesystem in flight. A
+ * watchdog thread always thaws: once the call is blocked (D state), or 1.5 s after it started,
+ * or 5 s after the freeze. */
+static int hold_lower = -1;
+static volatile int hold_go, hold_done, hold_restored, hold_blocked;
+static pid_t hold_tid;
+static pthread_t hold_thr;
+static struct { unsigned char *m; unsigned char *d; size_t len; } hold_maps[64];
+static int hold_nmaps;
+
+static void hold_thaw(void)
+{
+	if (hold_lower >= 0)
+		ioctl(hold_lower, FITHAW_, 0);
+}
+
+static int hold_lower_fd(const char *path)
+{
+	struct stat st;
+	char sys[128], b[4096];
+	if (stat(path, &st))
+		return -1;
+	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/loop/backing_file", major(st.st_dev), minor(st.st_dev));
+	int f = open(sys, O_RDONLY);
+	if (f < 0)
+		return -1;
+	ssize_t n = read(f, b, sizeof(b) - 1);
+	close(f);
+	if (n <= 0)
+		return -1;
+	b[n] = 0;
+	if (b[n - 1] == '\n')
+		b[n - 1] = 0;
+	char *slash = strrchr(b, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	return open(b, O_RDONLY | O_DIRECTORY);
+}
+
+static int hold_under_writeback(int fd, off_t off)
+{
+	unsigned char *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, off);
+	uint64_t e = 0, fl = 0;
+	if (m == MAP_FAILED)
+		return -1;
+	(void)*(volatile unsigned char *)m;
+	int pm = open("/proc/self/pagemap", O_RDONLY), kf = open("/proc/kpageflags", O_RDONLY);
+	if (pm >= 0 && pread(pm, &e, 8, (uintptr_t)m / 4096 * 8) == 8 && (e >> 63) && kf >= 0)
+		pread(kf, &fl, 8, (e & ((1ULL << 55) - 1)) * 8);
+	if (pm >= 0)
+		close(pm);
+	if (kf >= 0)
+		close(kf);
+	munmap(m, 4096);
+	return (fl >> 8) & 1; /* KPF_WRITEBACK */
+}
+
+static char hold_state(void)
+{
+	char p[64], b[512];
+	snprintf(p, sizeof(p), "/proc/self/task/%d/stat", (int)hold_tid);
+	int f = open(p, O_RDONLY);
+	if (f < 0)
+		return 0;
+	ssize_t n = read(f, b, sizeof(b) - 1);
+	close(f);
+	if (n <= 0)
+		return 0;
+	b[n] = 0;
+	char *c = strrchr(b, ')');
+	return c && c[1] == ' ' ? c[2] : 0;
+}
+
+static void *hold_restore(void *a)
+{
+	(void)a;
+	for (int i = 0; i < hold_nmaps; i++)
+		for (size_t j = 0; j < hold_maps[i].len; j++)
+			((volatile unsigned char *)hold_maps[i].m)[j] = hold_maps[i].d[j];
+	hold_restored = 1;
+	return NULL;
+}
+
+static long long hold_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+static void *hold_watch(void *a)
+{
+	(void)a;
+	long long t0 = hold_ms(), started = -1;
+	int seen = 0;
+	while (!hold_done && hold_ms() - t0 < 5000 && (started < 0 || hold_ms() - started < 1500)) {
+		usleep(3000);
+		if (started < 0) {
+			if (hold_go)
+				started = hold_ms();
+			continue;
+		}
+		if (hold_state() == 'D') {
+			if (++seen >= 3) {
+				hold_blocked = 1;
+				break;
+			}
+		} else {
+			seen = 0;
+		}
+	}
+	if (hold_blocked && hold_nmaps) {
+		/* Dirty again while the flush waits, in a thread of its own. */
+		pthread_t r;
+		pthread_create(&r, NULL, hold_restore, NULL);
+		long long t1 = hold_ms();
+		while (!hold_restored && hold_ms() - t1 < 500)
+			usleep(3000);
+		hold_thaw();
+		pthread_join(r, NULL);
+	} else {
+		hold_thaw();
+	}
+	return NULL;
+}
+
+/* Store `tag` data through a kept shared mapping of [off, off+len) (page_mkwrite). */
+static __attribute__((unused)) void hold_map(int fd, off_t off, size_t len, unsigned char tag)
+{
+	unsigned char *m = mmap(NULL, (len + 4095) & ~4095UL, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+	if (m == MAP_FAILED)
+		die("mmap shared");
+	unsigned char *d = malloc(len);
+	pat(d, off, len, tag);
+	memcpy(m, d, len);
+	hold_maps[hold_nmaps].m = m;
+	hold_maps[hold_nmaps].d = d;
+	hold_maps[hold_nmaps++].len = len;
+}
+
+/* Freeze the lower filesystem of `path`; 0, or 2 when the file is not on a layered filesystem. */
+static int hold_freeze(const char *path)
+{
+	hold_lower = hold_lower_fd(path);
+	if (hold_lower < 0) {
+		printf("COULD NOT RUN: the file is not on a loop device whose backing file lies on a filesystem that can be frozen (run it with `diofuzz repro --run`)\n");
+		return 2;
+	}
+	atexit(hold_thaw);
+	if (ioctl(hold_lower, FIFREEZE_, 0))
+		die("FIFREEZE");
+	return 0;
+}
+
+static __attribute__((unused)) void hold_writeback(int fd, off_t off, off_t len)
+{
+	if (sync_file_range(fd, off, len, SYNC_FILE_RANGE_WRITE))
+		die("sync_file_range");
+	int w = hold_under_writeback(fd, off);
+	printf("page at %lld under writeback: %s\n", (long long)off, w > 0 ? "yes" : w == 0 ? "NO" : "unknown");
+}
+
+static void hold_start(void)
+{
+	hold_tid = (pid_t)syscall(SYS_gettid);
+	pthread_create(&hold_thr, NULL, hold_watch, NULL);
+}
+
+static void hold_end(void)
+{
+	hold_done = 1;
+	pthread_join(hold_thr, NULL);
+	hold_thaw();
+	printf("hold: the call was %sblocked on the held I/O%s\n", hold_blocked ? "" : "not ", hold_restored ? "; the mapped pages were stored to again" : "");
+}
+"#;
+
+/// C that sets up the hold right before the call (the file is `path`, the set-up fd `fd`).
+pub fn c_hold_begin(c: &CallPages) -> String {
+    let mut o = String::new();
+    if !c.held() {
+        return o;
+    }
+    for &(off, len) in &c.mapped {
+        o.push_str(&format!("\thold_map(fd, {off}, {len}, 0x22);\n"));
+    }
+    o.push_str("\tif (hold_freeze(path)) {\n\t\tunlink(path);\n\t\treturn 2;\n\t}\n");
+    for &(off, len) in &c.writeback {
+        o.push_str(&format!("\thold_writeback(fd, {off}, {len});\n"));
+    }
+    o.push_str("\thold_start();\n\thold_go = 1;\n");
+    o
+}
+
+/// C after the call.
+pub fn c_hold_end(c: &CallPages) -> &'static str {
+    if c.held() {
+        "\thold_end();\n"
+    } else {
+        ""
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,6 +757,44 @@ mod tests {
             }
         }
         assert!(wb > 20 && md > 20, "writeback {wb}, mapped dirty {md}");
+    }
+
+    #[test]
+    fn c_hold_compiles() {
+        let Some(cc) = super::super::scratch::which("cc") else {
+            println!("SKIP c_hold_compiles: no cc");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("diofuzz-pages-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let mut idle = world(FsKind::Ext4, vec![]);
+        idle.races.push(Race::MmapRedirty);
+        for (i, s) in [
+            world(FsKind::Ext4, vec![PageState::Writeback, PageState::MappedDirty]),
+            world(FsKind::Xfs, vec![PageState::MappedDirty]),
+            idle,
+        ]
+        .iter()
+        .enumerate()
+        {
+            let c = super::super::repro::c_program(s).unwrap();
+            assert_eq!(c.contains("hold_freeze(path)"), i < 2, "{i}");
+            assert_eq!(c.contains("pause();"), i == 2, "{i}");
+            let src = dir.join(format!("p{i}.c"));
+            fs::write(&src, c).unwrap();
+            let out = std::process::Command::new(&cc)
+                .args(["-Wall", "-Werror", "-O1", "-o"])
+                .arg(dir.join(format!("p{i}")))
+                .arg(&src)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "cc failed on scenario {i}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -444,7 +444,12 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                 }
                 // Must be produced by a dirty page over a hole below EOF.
                 let p = (off / PAGE_SIZE) as usize;
-                if off >= i_size || !matches!(w.pages.get(p), Some(PageState::Dirty)) {
+                if off >= i_size
+                    || !matches!(
+                        w.pages.get(p),
+                        Some(PageState::Dirty | PageState::MappedDirty)
+                    )
+                {
                     return unsup("delalloc block without a dirty page below EOF");
                 }
             }
