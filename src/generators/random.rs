@@ -285,10 +285,11 @@ pub fn generate_unheld(
     s
 }
 
-/// Make about 8 % of the scenarios hold a page under writeback (a cached page inside EOF over
-/// plain written blocks) and 8 % an mmapped dirty page (a dirty page, mapped and re-dirtied
-/// after the call's flush). Not with journalled data, RLIMIT_FSIZE or a filesystem going down
-/// (live builds neither there). Left unchanged when the result would not be a valid world.
+/// Make about 12 % of the scenarios with a cached page hold a page under writeback (a cached page
+/// inside EOF over plain written blocks) and 12 % an mmapped dirty page (a dirty page, mapped and
+/// re-dirtied after the call's flush), where the world has such a page. Not with journalled
+/// data, RLIMIT_FSIZE, a filesystem going down, an i_disksize lag or an XFS CoW fork (live builds
+/// none of these). Left unchanged when the result would not be a valid world.
 fn held_pages(g: &mut Rng, s: &mut Scenario) {
     let w = &s.world;
     let m = w.mount;
@@ -305,26 +306,37 @@ fn held_pages(g: &mut Rng, s: &mut Scenario) {
     }
     let before = s.clone();
     let k = g.below(100);
-    let p = g.below(s.world.pages.len() as u64) as usize;
+    let pick = g.next_u64() as usize;
     let w = &mut s.world;
-    if k < 8 {
-        let bs = 1u64 << w.blkbits;
-        let (off, end) = (
-            p as u64 * PAGE_SIZE,
-            ((p as u64 + 1) * PAGE_SIZE).min(w.i_size),
-        );
-        let plain = off < end
-            && (off / bs..end.div_ceil(bs)).all(|b| {
-                w.blocks
-                    .get(b as usize)
-                    .is_some_and(|x| x.kind == Extent::Written && !x.shared)
-            });
-        if plain {
-            w.pages[p] = PageState::Writeback;
-        }
-    } else if k < 16 && w.pages[p] == PageState::Dirty {
-        w.pages[p] = PageState::MappedDirty;
+    let bs = 1u64 << w.blkbits;
+    let candidates: Vec<usize> = (0..w.pages.len())
+        .filter(|&p| {
+            let (off, end) = (
+                p as u64 * PAGE_SIZE,
+                ((p as u64 + 1) * PAGE_SIZE).min(w.i_size),
+            );
+            if k < 12 {
+                w.pages[p] != PageState::None
+                    && off < end
+                    && (off / bs..end.div_ceil(bs)).all(|b| {
+                        w.blocks
+                            .get(b as usize)
+                            .is_some_and(|x| x.kind == Extent::Written && !x.shared)
+                    })
+            } else {
+                w.pages[p] == PageState::Dirty
+            }
+        })
+        .collect();
+    if k >= 24 || candidates.is_empty() {
+        return;
     }
+    let p = candidates[pick % candidates.len()];
+    w.pages[p] = if k < 12 {
+        PageState::Writeback
+    } else {
+        PageState::MappedDirty
+    };
     if !crate::validity::violations(s).is_empty() {
         *s = before;
     }

@@ -770,7 +770,10 @@ mod tests {
         let mut idle = world(FsKind::Ext4, vec![]);
         idle.races.push(Race::MmapRedirty);
         for (i, s) in [
-            world(FsKind::Ext4, vec![PageState::Writeback, PageState::MappedDirty]),
+            world(
+                FsKind::Ext4,
+                vec![PageState::Writeback, PageState::MappedDirty],
+            ),
             world(FsKind::Xfs, vec![PageState::MappedDirty]),
             idle,
         ]
