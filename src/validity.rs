@@ -127,6 +127,9 @@ rules! {
     EXT4_NO_BUSY_FOLIO = 29, "W25-ext4-release",
         "a clean page-cache folio that cannot be released on an ext4 inode whose data is not journalled",
         "fs/ext4/inode.c ext4_release_folio fails only for a folio with the checked flag (set only by ext4_journalled_dirty_folio, journalled aops) or when jbd2_journal_try_to_free_buffers (fs/jbd2/transaction.c) finds a buffer still on a transaction (buffer_jbd) or try_to_free_buffers (fs/buffer.c drop_buffers: buffer_busy) finds one referenced, dirty or locked. Data buffers of an inode in ordered or writeback mode never get a journal head (ordered data is tracked per inode, jbd2_journal_inode_ranged_write), and ext4_change_inode_journal_flag flushes the mapping and the journal (jbd2_journal_flush checkpoints every buffer) before the mode changes; a data buffer is referenced or locked only under the folio lock or while the folio is under writeback, and invalidate_inode_pages2_range holds the lock and has waited for writeback (folio_wait_writeback). So release fails on such a folio only because it is dirty (PageState::Dirty or MappedDirty). Journalled data (data=journal, or the flag in effect) keeps its buffers on the running or committing transaction: real there (and never on the direct path: ext4_dio_alignment is 0). Read in 7.3.4; found in session 6 building page states for live";
+    IMMUTABLE_FLUSH = 30, "W26-immutable-flush",
+        "chattr +i after open on ext4 (the IMMUTABLE flag set at the write) with a dirty, writeback or mmapped dirty page, or a delalloc block, at the write",
+        "fs/ext4/ioctl.c ext4_ioctl_setflags: setting EXT4_IMMUTABLE_FL on a regular file runs inode_dio_wait and filemap_write_and_wait(inode->i_mapping) before the flag changes (\"flush all the dirty pages for this file. The flush marks all the pages readonly\", since 5.2: \"ext4: enforce the immutable flag on open files\"; read in 7.2.12 and 7.3.4): every dirty page is written back and waited for, delayed blocks allocated, mapped pages write-protected. Under the race premise nothing dirties the file after the change (a store through a mapping faults into ext4_page_mkwrite, which refuses an immutable inode). Found in session 6 by live: a page the harness held under writeback had been written back by the race's chattr +i. XFS (xfs_fileattr_set) is not covered";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -542,6 +545,11 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 "a busy (unreleasable) clean folio on an ext4 inode without journalled data"
             )
         }),
+        // W26-immutable-flush
+        30 => (s.fs == FsKind::Ext4 && changed(s, flag::IMMUTABLE) && w.inode.immutable)
+            .then(|| unflushed(w))
+            .flatten()
+            .map(|what| msg!(detail, "chattr +i after open with {what} at the write")),
         // F1-site
         14 => s
             .faults
@@ -1016,6 +1024,22 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 }
             }
         }
+        // W26-immutable-flush: what the flush leaves: clean pages, allocated blocks.
+        30 => {
+            for p in s.world.pages.iter_mut() {
+                if matches!(
+                    p,
+                    PageState::Dirty | PageState::Writeback | PageState::MappedDirty
+                ) {
+                    *p = PageState::Clean;
+                }
+            }
+            for b in s.world.blocks.iter_mut() {
+                if b.kind == Extent::Delalloc {
+                    b.kind = Extent::Written;
+                }
+            }
+        }
         // F1-site
         14 => {
             let fs = s.fs;
@@ -1110,8 +1134,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
     }
 }
 
-/// What ext4_change_inode_journal_flag's flush would have cleaned: the first dirty, writeback or
-/// mmapped dirty page, or delalloc block.
+/// What ext4_change_inode_journal_flag's (or ext4_ioctl_setflags' +i) flush would have cleaned:
+/// the first dirty, writeback or mmapped dirty page, or delalloc block.
 fn unflushed(w: &World) -> Option<&'static str> {
     if w.pages.iter().any(|p| {
         matches!(
