@@ -103,9 +103,18 @@ pub fn rewrite_page(
 }
 
 /// Worlds a held page cannot be combined with here.
-pub fn check_held(s: &Scenario, down: bool, disk: bool) -> Result<(), super::plan::Unsupported> {
+pub fn check_held(
+    s: &Scenario,
+    c: &CallPages,
+    down: bool,
+    disk: bool,
+) -> Result<(), super::plan::Unsupported> {
     let w = &s.world;
-    let why = if down {
+    let why = if !c.mapped.is_empty() && (w.inode.append_only || w.inode.immutable) {
+        // The hold maps the file after the race's chattr: do_mmap refuses a shared writable
+        // mapping of an append-only inode (EACCES), ext4_page_mkwrite an immutable one.
+        "mmapped dirty page on an append-only or immutable inode (live maps after the flag)"
+    } else if down {
         "held page on a filesystem brought down"
     } else if disk {
         "held page on the --device disk (built on layered loop devices only)"

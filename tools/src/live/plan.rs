@@ -533,7 +533,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     // Race::MmapRedirty re-dirties cached folios only: with none, the writer stores nothing.
     held.idle_writer = mmap_writer && !w.pages.iter().any(|p| *p != PageState::None);
     if held.held() {
-        super::pages::check_held(s, down.is_some(), disk.is_some())?;
+        super::pages::check_held(s, &held, down.is_some(), disk.is_some())?;
     }
     if mmap_writer && f.append_only {
         return unsup("mmap writer on an append-only inode (do_mmap refuses a shared writable mapping: EACCES)");
