@@ -1324,6 +1324,8 @@ mod tests {
             super::super::repro_fault::tests::faulted(FsKind::Bdev),
         ]
         .iter()
+        // Pages held during the call and the idle mmap writer (live/pages.rs).
+        .chain(super::super::pages::tests::c_scenarios().iter())
         .enumerate()
         {
             let src = dir.join(format!("r{i}.c"));

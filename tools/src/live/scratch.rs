@@ -330,6 +330,18 @@ fn unescape_mount(s: &str) -> String {
     out
 }
 
+/// Create a sparse image file of `size` bytes (mode 0600; it must not exist).
+fn new_image(image: &Path, size: u64) -> Result<(), String> {
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(image)
+        .map_err(|e| format!("create {}: {e}", image.display()))?;
+    f.set_len(size)
+        .map_err(|e| format!("size {}: {e}", image.display()))
+}
+
 /// The size of a scratch image: XFS needs at least 300 MiB since xfsprogs 5.19.
 fn image_size(key: FsKey) -> u64 {
     if key.fs == FsKind::Xfs {
@@ -576,15 +588,7 @@ impl Scratch {
         } else {
             self.dir.join(format!("{label}.img"))
         };
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&image)
-            .map_err(|e| format!("create {}: {e}", image.display()))?;
-        f.set_len(image_size(key))
-            .map_err(|e| format!("size {}: {e}", image.display()))?;
-        drop(f);
+        new_image(&image, image_size(key))?;
         self.make_on_file(key, prereqs, &image)
     }
 
@@ -593,15 +597,7 @@ impl Scratch {
     fn make_lower(&mut self, key: FsKey, prereqs: &Prereqs) -> Result<PathBuf, String> {
         let name = super::pages::lower_dir_name(&key.label());
         let image = self.dir.join(format!("{name}.img"));
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&image)
-            .map_err(|e| format!("create {}: {e}", image.display()))?;
-        f.set_len(image_size(key) + (64 << 20))
-            .map_err(|e| format!("size {}: {e}", image.display()))?;
-        drop(f);
+        new_image(&image, image_size(key) + (64 << 20))?;
         let mkfs = prereqs
             .mkfs_ext4
             .as_ref()
