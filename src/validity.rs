@@ -124,6 +124,12 @@ rules! {
     DAX_ALWAYS_EVERY_FILE = 26, "W22-dax-always",
         "a dax mount (dax=always) with a regular file the kernel would have made DAX but the scenario does not: any XFS file; an ext4 file that neither journals data nor is inline, encrypted or verity",
         "fs/xfs/xfs_iops.c xfs_inode_should_enable_dax: with xfs_has_dax_always, true for every inode xfs_inode_supports_dax accepts (a regular file, sb_blocksize == PAGE_SIZE, a DAX device), and xfs_setup_dax_always (fs/xfs/xfs_super.c) turns the option off on a device without DAX or with other block sizes; fs/ext4/inode.c ext4_should_enable_dax: with DAX_ALWAYS true unless the inode journals data, has inline data, is encrypted or verity (EXT4_FLAGS_BDEV_IS_DAX: a DAX device with PAGE_SIZE blocks). Read in 7.3.4; found while building DAX worlds for the lab (session 5). Normalised: the mount without the option (dax=inode), which the model treats alike";
+    EXT4_NO_BUSY_FOLIO = 29, "W25-ext4-release",
+        "a clean page-cache folio that cannot be released on an ext4 inode whose data is not journalled",
+        "fs/ext4/inode.c ext4_release_folio fails only for a folio with the checked flag (set only by ext4_journalled_dirty_folio, journalled aops) or when jbd2_journal_try_to_free_buffers (fs/jbd2/transaction.c) finds a buffer still on a transaction (buffer_jbd) or try_to_free_buffers (fs/buffer.c drop_buffers: buffer_busy) finds one referenced, dirty or locked. Data buffers of an inode in ordered or writeback mode never get a journal head (ordered data is tracked per inode, jbd2_journal_inode_ranged_write), and ext4_change_inode_journal_flag flushes the mapping and the journal (jbd2_journal_flush checkpoints every buffer) before the mode changes; a data buffer is referenced or locked only under the folio lock or while the folio is under writeback, and invalidate_inode_pages2_range holds the lock and has waited for writeback (folio_wait_writeback). So release fails on such a folio only because it is dirty (PageState::Dirty or MappedDirty). Journalled data (data=journal, or the flag in effect) keeps its buffers on the running or committing transaction: real there (and never on the direct path: ext4_dio_alignment is 0). Read in 7.3.4; found in session 6 building page states for live";
+    IMMUTABLE_FLUSH = 30, "W26-immutable-flush",
+        "chattr +i after open on ext4 (the IMMUTABLE flag set at the write) with a dirty, writeback or mmapped dirty page, or a delalloc block, at the write",
+        "fs/ext4/ioctl.c ext4_ioctl_setflags: setting EXT4_IMMUTABLE_FL on a regular file runs inode_dio_wait and filemap_write_and_wait(inode->i_mapping) before the flag changes (\"flush all the dirty pages for this file. The flush marks all the pages readonly\", since 5.2: \"ext4: enforce the immutable flag on open files\"; read in 7.2.12 and 7.3.4): every dirty page is written back and waited for, delayed blocks allocated, mapped pages write-protected. Under the race premise nothing dirties the file after the change (a store through a mapping faults into ext4_page_mkwrite, which refuses an immutable inode). Found in session 6 by live: a page the harness held under writeback had been written back by the race's chattr +i. XFS (xfs_fileattr_set) is not covered";
     BIO_TIMEOUT_ATOMIC_DEVICE = 33, "W29-bio-timeout",
         "a bio completing with -ETIMEDOUT (BLK_STS_TIMEOUT) on a device with hardware atomic write units",
         "BLK_STS_TIMEOUT is set only by null_blk (null_timeout_rq), mtip32xx (mtip_cmd_timeout), nbd (nbd_xmit_timeout, config already gone), the s390 DASD/EADM/SCM drivers, and as errno_to_blk_status() of a backing file's or server's -ETIMEDOUT by loop (lo_complete_rq) and ublk (__ublk_complete_rq); none sets atomic write limits. The devices that do (BLK_FEAT_ATOMIC_WRITES / atomic_write_hw_*: drivers/scsi/sd.c, drivers/nvme/host/core.c and multipath.c, md raid0/1/10/linear, dm linear/stripe/raid1/mpath/crypt stacking only such devices) never complete with it: scsi_result_to_blk_status (drivers/scsi/scsi_lib.c) has no timeout status (a timed-out command ends DID_TIME_OUT -> BLK_STS_IOERR) and nvme_error_status (drivers/nvme/host/core.c) maps an aborted command to BLK_STS_IOERR. Read in 7.3.4 (every drivers/ and block/ source) and 6.12.117. Normalised to -EIO, what those devices give a timed-out write";
@@ -534,6 +540,22 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
         // W14-xfs-release
         13 => (s.fs == FsKind::Xfs && w.pages.contains(&PageState::Busy))
             .then(|| msg!(detail, "a busy (unreleasable) clean folio on XFS")),
+        // W25-ext4-release
+        29 => (s.fs == FsKind::Ext4
+            && !w.mount.data_journal
+            && !w.inode.journal_data
+            && w.pages.contains(&PageState::Busy))
+        .then(|| {
+            msg!(
+                detail,
+                "a busy (unreleasable) clean folio on an ext4 inode without journalled data"
+            )
+        }),
+        // W26-immutable-flush
+        30 => (s.fs == FsKind::Ext4 && changed(s, flag::IMMUTABLE) && w.inode.immutable)
+            .then(|| unflushed(w))
+            .flatten()
+            .map(|what| msg!(detail, "chattr +i after open with {what} at the write")),
         // F1-site
         14 => s
             .faults
@@ -1022,6 +1044,30 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 }
             }
         }
+        // W25-ext4-release: the folio releases (clean).
+        29 => {
+            for p in s.world.pages.iter_mut() {
+                if *p == PageState::Busy {
+                    *p = PageState::Clean;
+                }
+            }
+        }
+        // W26-immutable-flush: what the flush leaves: clean pages, allocated blocks.
+        30 => {
+            for p in s.world.pages.iter_mut() {
+                if matches!(
+                    p,
+                    PageState::Dirty | PageState::Writeback | PageState::MappedDirty
+                ) {
+                    *p = PageState::Clean;
+                }
+            }
+            for b in s.world.blocks.iter_mut() {
+                if b.kind == Extent::Delalloc {
+                    b.kind = Extent::Written;
+                }
+            }
+        }
         // F1-site
         14 => {
             let fs = s.fs;
@@ -1126,8 +1172,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
     }
 }
 
-/// What ext4_change_inode_journal_flag's flush would have cleaned: the first dirty, writeback or
-/// mmapped dirty page, or delalloc block.
+/// What ext4_change_inode_journal_flag's (or ext4_ioctl_setflags' +i) flush would have cleaned:
+/// the first dirty, writeback or mmapped dirty page, or delalloc block.
 fn unflushed(w: &World) -> Option<&'static str> {
     if w.pages.iter().any(|p| {
         matches!(

@@ -298,7 +298,58 @@ fn w14_xfs_folios_release_when_clean() {
     rejected(x, XFS_NO_BUSY_FOLIO);
     let mut s = ext4();
     s.world.pages = vec![PageState::Busy];
+    s.world.mount.data_journal = true;
     accepted(&s);
+}
+
+#[test]
+fn w26_chattr_i_after_open_flushes_on_ext4() {
+    // ext4_ioctl_setflags: +i on a regular file runs filemap_write_and_wait first.
+    let mut s = ext4();
+    s.world.inode.immutable = true;
+    s.races = vec![Race::InodeFlagChangedAfterOpen(6)];
+    s.world.pages = vec![PageState::Clean, PageState::Writeback];
+    rejected(s.clone(), IMMUTABLE_FLUSH);
+    validity::normalise(&mut s);
+    assert_eq!(s.world.pages, vec![PageState::Clean, PageState::Clean]);
+    assert_eq!(s.races, vec![Race::InodeFlagChangedAfterOpen(6)]);
+    // Clean pages are what the flush leaves.
+    let mut c = ext4();
+    c.world.inode.immutable = true;
+    c.races = vec![Race::InodeFlagChangedAfterOpen(6)];
+    c.world.pages = vec![PageState::Clean];
+    accepted(&c);
+    // XFS is not covered (xfs_fileattr_set).
+    let mut x = xfs();
+    x.world.inode.immutable = true;
+    x.races = vec![Race::InodeFlagChangedAfterOpen(6)];
+    x.world.pages = vec![PageState::Dirty];
+    assert!(!validity::violations(&x)
+        .iter()
+        .any(|v| v.rule == IMMUTABLE_FLUSH));
+}
+
+#[test]
+fn w25_ext4_folios_release_unless_journalled() {
+    // ext4_release_folio: an ordered-mode folio's buffers have no journal head; only a dirty one
+    // fails to release, and that is PageState::Dirty / MappedDirty.
+    let mut s = ext4();
+    s.world.pages = vec![PageState::Clean, PageState::Busy];
+    rejected(s.clone(), EXT4_NO_BUSY_FOLIO);
+    validity::normalise(&mut s);
+    assert_eq!(s.world.pages, vec![PageState::Clean, PageState::Clean]);
+    // Journalled data keeps its buffers on a transaction (jbd2_journal_try_to_free_buffers).
+    let mut j = ext4();
+    j.world.pages = vec![PageState::Busy];
+    j.world.mount.data_journal = true;
+    accepted(&j);
+    // The block device's buffers (a mounted filesystem's, the bh LRU) are another matter.
+    let mut b = ext4();
+    b.fs = FsKind::Bdev;
+    b.world.blocks = vec![];
+    b.world.i_size = 65536;
+    b.world.pages = vec![PageState::Busy];
+    accepted(&b);
 }
 
 /// An XFS reflink inode whose CoW fork holds `cow` (4 KiB blocks: block b is page b).
@@ -617,6 +668,8 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W20-journal-delalloc" => "JOURNAL_DATA_NO_DELALLOC",
         "W21-journal-flag-flush" => "JOURNAL_FLAG_FLUSH",
         "W22-dax-always" => "DAX_ALWAYS_EVERY_FILE",
+        "W25-ext4-release" => "EXT4_NO_BUSY_FOLIO",
+        "W26-immutable-flush" => "IMMUTABLE_FLUSH",
         "W29-bio-timeout" => "BIO_TIMEOUT_ATOMIC_DEVICE",
         "W30-max-bio" => "MAX_BIO_LAYOUT",
         "F1-site" => "FAULT_SITE_FS",

@@ -65,6 +65,27 @@ pub fn generate_on(
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
+    let mut s = generate_unheld(seed, index, fs, disk, cluster_bits);
+    // Pages under writeback and mmapped dirty pages (tools/src/live/pages.rs), from a stream of
+    // their own.
+    if disk.is_none() && fs != FsKind::Bdev {
+        let mut g =
+            Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0x9A6E << 48 ^ fs as u64);
+        g.next_u64();
+        held_pages(&mut g, &mut s);
+    }
+    s
+}
+
+/// [`generate_on`] without the pages held during the call (the fault generator's scenarios:
+/// live holds no page on a faulted device).
+pub fn generate_unheld(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Scenario {
     let mut r = Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ (fs as u64) << 56);
     // Warm up so neighbouring seeds diverge.
     r.next_u64();
@@ -262,6 +283,64 @@ pub fn generate_on(
     u.next_u64();
     inode_state(&mut u, &mut s);
     s
+}
+
+/// Make about 12 % of the scenarios with a cached page hold a page under writeback (a cached page
+/// inside EOF over plain written blocks) and 12 % an mmapped dirty page (a dirty page, mapped and
+/// re-dirtied after the call's flush), where the world has such a page. Not with journalled
+/// data, RLIMIT_FSIZE, a filesystem going down, an i_disksize lag or an XFS CoW fork (live builds
+/// none of these). Left unchanged when the result would not be a valid world.
+fn held_pages(g: &mut Rng, s: &mut Scenario) {
+    let w = &s.world;
+    let m = w.mount;
+    if m.data_journal
+        || w.inode.journal_data
+        || w.rlimit_fsize.is_some()
+        || m.shutdown
+        || m.emergency_ro
+        || w.inode.disksize_lag
+        || w.pages.is_empty()
+        || w.cow.iter().any(|c| *c != crate::scenario::CowExtent::None)
+    {
+        return;
+    }
+    let before = s.clone();
+    let k = g.below(100);
+    let pick = g.next_u64() as usize;
+    let w = &mut s.world;
+    let bs = 1u64 << w.blkbits;
+    let candidates: Vec<usize> = (0..w.pages.len())
+        .filter(|&p| {
+            let (off, end) = (
+                p as u64 * PAGE_SIZE,
+                ((p as u64 + 1) * PAGE_SIZE).min(w.i_size),
+            );
+            if k < 12 {
+                w.pages[p] != PageState::None
+                    && off < end
+                    && (off / bs..end.div_ceil(bs)).all(|b| {
+                        w.blocks
+                            .get(b as usize)
+                            .is_some_and(|x| x.kind == Extent::Written && !x.shared)
+                    })
+            } else {
+                // live maps the file after a chattr +a/+i (EACCES, SIGBUS): not drawn there.
+                w.pages[p] == PageState::Dirty && !w.inode.append_only && !w.inode.immutable
+            }
+        })
+        .collect();
+    if k >= 24 || candidates.is_empty() {
+        return;
+    }
+    let p = candidates[pick % candidates.len()];
+    w.pages[p] = if k < 12 {
+        PageState::Writeback
+    } else {
+        PageState::MappedDirty
+    };
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
 }
 
 /// Is an ext4 i_disksize behind i_size (i_size rounded down to a block) buildable in this world

@@ -796,13 +796,22 @@ fn call_and_observe(
         let addr = p as usize;
         let stop2 = stop.clone();
         let isz = plan.i_size as usize;
+        let idle = c.pages.idle_writer;
         Some((
             std::thread::spawn(move || {
+                // No cached page: the mapping is held, nothing is touched (super::pages).
+                while idle && !stop2.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
                 // Store back what the pages hold: re-dirty them without changing the data.
-                // SAFETY: reading the shared mapping (i_size bytes are backed).
-                let dirty = unsafe { std::slice::from_raw_parts(addr as *const u8, isz) }.to_vec();
+                let dirty = if idle {
+                    Vec::new()
+                } else {
+                    // SAFETY: reading the shared mapping (i_size bytes are backed).
+                    unsafe { std::slice::from_raw_parts(addr as *const u8, isz) }.to_vec()
+                };
                 let mut n = 0u64;
-                while !stop2.load(Ordering::Relaxed) && n < 2_000_000 {
+                while !idle && !stop2.load(Ordering::Relaxed) && n < 2_000_000 {
                     // SAFETY: inside the shared mapping (i_size bytes are backed).
                     unsafe { std::ptr::copy_nonoverlapping(dirty.as_ptr(), addr as *mut u8, isz) };
                     n += 1;
@@ -819,7 +828,12 @@ fn call_and_observe(
     if let Some(d) = plan.down {
         super::shutdown::bring_down(fd, d, super::inode_kind::mount_of(plan, path))?;
     }
+    // Pages under writeback or mapped and dirty: the lower filesystem frozen (super::pages).
+    let hold = super::pages::hold(&c.pages, fd, path)?;
     tracer.clear()?;
+    if let Some(h) = &hold {
+        h.go();
+    }
     let t0 = std::time::Instant::now();
     let cr = match c.rlimit_fsize {
         Some(l) => call_in_child(fd, c, &iov, l)?,
@@ -834,6 +848,12 @@ fn call_and_observe(
         }
     };
     let call_ns = t0.elapsed().as_nanos() as u64;
+    if let Some(h) = hold {
+        let held = h.release();
+        if std::env::var_os("DIOFUZZ_LIVE_VERBOSE").is_some() {
+            eprintln!("live: held pages {:?}: {held:?}", c.pages);
+        }
+    }
     stop.store(true, Ordering::Relaxed);
     if let Some((h, ())) = writer {
         let _ = h.join();
@@ -846,6 +866,11 @@ fn call_and_observe(
         .into_iter()
         .filter(|e| e.pid == tid || Some(e.pid) == cr.child)
         .collect();
+    let events = if plan.key.layered {
+        super::pages::upper_events(events, path)
+    } else {
+        events
+    };
     if plan.down.is_some() {
         let (ret, pos) = (cr.ret, cr.pos_after);
         let o = super::shutdown::observation(plan, ret, pos, events, call_ns, cr.child_signal);

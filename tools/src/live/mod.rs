@@ -17,6 +17,7 @@ pub mod fault;
 pub mod fiemap;
 pub mod inode_kind;
 pub mod inode_state;
+pub mod pages;
 pub mod plan;
 pub mod race;
 pub mod repro;

@@ -48,6 +48,9 @@ pub struct FsKey {
     /// A filesystem of its own for one scenario, never shared or reused (shut down or emergency
     /// read-only: [`super::shutdown`]).
     pub own: bool,
+    /// On a loop device backed by a file on a lower ext4 filesystem that can be frozen to hold
+    /// the upper filesystem's writes in flight ([`super::pages`]).
+    pub layered: bool,
 }
 
 /// The atomic-capable disk a run may format (defined with the generator, which fits scenarios to it).
@@ -74,6 +77,7 @@ impl FsKey {
             + self.inode_kind.label()
             + self.dax.label()
             + if self.own { "-own" } else { "" }
+            + if self.layered { "-layered" } else { "" }
     }
 
     /// The mount options (`mount -o`) of the scratch filesystem, if any besides the defaults.
@@ -171,6 +175,9 @@ pub struct Call {
     pub after_open: super::race::AfterOpen,
     /// The file is unlinked after the call's open (world.inode.unlinked: [`super::inode_state`]).
     pub unlink: bool,
+    /// Pages held under writeback or re-dirtied through a mapping during the call, and the idle
+    /// mmap writer ([`super::pages`]).
+    pub pages: super::pages::CallPages,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -434,7 +441,12 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                 }
                 // Must be produced by a dirty page over a hole below EOF.
                 let p = (off / PAGE_SIZE) as usize;
-                if off >= i_size || !matches!(w.pages.get(p), Some(PageState::Dirty)) {
+                if off >= i_size
+                    || !matches!(
+                        w.pages.get(p),
+                        Some(PageState::Dirty | PageState::MappedDirty)
+                    )
+                {
                     return unsup("delalloc block without a dirty page below EOF");
                 }
             }
@@ -466,6 +478,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         hint = r.dirty_hint * bs;
         steps.push(Step::SetCowExtsize(hint));
     }
+    let mut held = super::pages::CallPages::default();
     for (p, st) in w.pages.iter().enumerate() {
         let off = p as u64 * PAGE_SIZE;
         match st {
@@ -476,7 +489,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                 }
                 steps.push(Step::ReadPage { off });
             }
-            PageState::Dirty => {
+            PageState::Dirty | PageState::MappedDirty => {
                 if off >= i_size {
                     return unsup("dirty page beyond EOF");
                 }
@@ -495,18 +508,29 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                     }
                     b += 1;
                 }
-                steps.push(Step::WriteDirty {
-                    off,
-                    len: wend - off,
-                });
+                if *st == PageState::MappedDirty {
+                    // Stored through a kept mapping right before the call (super::pages).
+                    held.mapped.push((off, wend - off));
+                } else {
+                    steps.push(Step::WriteDirty {
+                        off,
+                        len: wend - off,
+                    });
+                }
             }
-            PageState::Writeback => return unsup("page under writeback"),
-            PageState::MappedDirty => return unsup("mmapped dirty page"),
-            PageState::Busy => return unsup("busy page buffers"),
+            PageState::Writeback => {
+                super::pages::rewrite_page(w, off, i_size, &mut steps)?;
+                held.writeback
+                    .push((off, (off + PAGE_SIZE).min(i_size) - off));
+            }
+            // Journalled data only (rule W25): the buffers stay on the transaction.
+            PageState::Busy => super::pages::rewrite_page(w, off, i_size, &mut steps)?,
         }
     }
-    if mmap_writer && !w.pages.iter().any(|p| *p != PageState::None) {
-        return unsup("mmap writer without cached pages");
+    // Race::MmapRedirty re-dirties cached folios only: with none, the writer stores nothing.
+    held.idle_writer = mmap_writer && !w.pages.iter().any(|p| *p != PageState::None);
+    if held.held() {
+        super::pages::check_held(s, &held, down.is_some(), disk.is_some())?;
     }
     if mmap_writer && f.append_only {
         return unsup("mmap writer on an append-only inode (do_mmap refuses a shared writable mapping: EACCES)");
@@ -527,7 +551,9 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     }
     let inode_kind = super::inode_kind::InodeKind::of(s);
     super::inode_kind::adjust_steps(inode_kind, i_size, &mut steps);
-    let call = call_of(s, toggles, w.rlimit_fsize, mmap_writer)?;
+    let mut call = call_of(s, toggles, w.rlimit_fsize, mmap_writer)?;
+    let racy = mmap_writer && !held.idle_writer;
+    call.pages = held.clone();
     Ok(Plan {
         key: FsKey {
             fs: s.fs,
@@ -542,11 +568,12 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             inode_kind,
             dax: super::dax::DaxMount::Off,
             own: down.is_some(),
+            layered: held.held(),
         },
         i_size,
         steps,
         call,
-        racy: mmap_writer,
+        racy,
         cow: recipe.map(|r| r.target),
         down,
     })
@@ -651,7 +678,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             }),
             PageState::Writeback => return unsup("page under writeback"),
             PageState::MappedDirty => return unsup("mmapped dirty page"),
-            PageState::Busy => return unsup("busy page buffers"),
+            PageState::Busy => return unsup(super::pages::BUSY_BDEV),
         }
     }
     let call = call_of(s, toggles, None, false)?;
@@ -669,6 +696,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             inode_kind: Default::default(),
             dax: super::dax::DaxMount::Off,
             own: false,
+            layered: false,
         },
         i_size: size,
         steps,
@@ -710,6 +738,7 @@ fn call_of(
         aio: r.aio,
         after_open: Default::default(),
         unlink: s.world.inode.unlinked,
+        pages: Default::default(),
     })
 }
 

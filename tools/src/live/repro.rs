@@ -677,6 +677,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if c.after_open.lock_holder {
         o.push_str(super::race::C_DECLS);
     }
+    if c.pages.held() {
+        o.push_str(super::pages::C_PRELUDE);
+    }
     if p.steps.iter().any(|s| matches!(s, Step::WriteZero { .. })) {
         o.push_str(WZERO);
     }
@@ -871,9 +874,17 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if c.mmap_writer {
         let _ = writeln!(
             o,
-            "\t/* mmap writer: a child stores back what the pages hold while the call runs */\n\tpid_t w = fork();\n\tif (w == 0) {{\n\t\tint f = open(path, O_RDWR);\n\t\tunsigned char *m = mmap(NULL, {len}, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);\n\t\tunsigned char *snap = malloc({isz});\n\t\tmemcpy(snap, m, {isz});\n\t\tfor (;;)\n\t\t\tmemcpy(m, snap, {isz});\n\t}}\n\tusleep(1000);",
+            "\t/* mmap writer: a child stores back what the pages hold while the call runs */\n\tpid_t w = fork();\n\tif (w == 0) {{\n\t\tint f = open(path, O_RDWR);\n\t\tunsigned char *m = mmap(NULL, {len}, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);\n{body}\t}}\n\tusleep(1000);",
             len = p.i_size.div_ceil(4096) * 4096,
-            isz = p.i_size
+            // No cached page: the writer maps the file and stores nothing (super::pages).
+            body = if c.pages.idle_writer {
+                "\t\t(void)m;\n\t\tfor (;;)\n\t\t\tpause(); /* no cached page: mapped, nothing stored */\n".to_string()
+            } else {
+                format!(
+                    "\t\tunsigned char *snap = malloc({isz});\n\t\tmemcpy(snap, m, {isz});\n\t\tfor (;;)\n\t\t\tmemcpy(m, snap, {isz});\n",
+                    isz = p.i_size
+                )
+            }
         );
     }
     if let Some(d) = p.down {
@@ -890,6 +901,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     } else {
         "-1".to_string()
     };
+    o.push_str(&super::pages::c_hold_begin(&c.pages));
     let _ = writeln!(
         o,
         "\tssize_t ret;\n\tint err = 0;\n\toff_t after;\n\tint verdict_code = 2;"
@@ -912,6 +924,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             );
         }
     }
+    o.push_str(super::pages::c_hold_end(&c.pages));
     if c.mmap_writer {
         o.push_str("\tkill(w, SIGKILL);\n\twaitpid(w, NULL, 0);\n");
     }
@@ -1313,6 +1326,8 @@ mod tests {
             super::super::repro_fault::tests::faulted(FsKind::Bdev),
         ]
         .iter()
+        // Pages held during the call and the idle mmap writer (live/pages.rs).
+        .chain(super::super::pages::tests::c_scenarios().iter())
         .enumerate()
         {
             let src = dir.join(format!("r{i}.c"));
