@@ -20,6 +20,8 @@
 //! write. A flag change after open is therefore checked against the world at write time (nothing
 //! else happened in between).
 
+mod flags;
+
 use crate::errno::*;
 use crate::scenario::*;
 
@@ -124,6 +126,13 @@ rules! {
     DAX_ALWAYS_EVERY_FILE = 26, "W22-dax-always",
         "a dax mount (dax=always) with a regular file the kernel would have made DAX but the scenario does not: any XFS file; an ext4 file that neither journals data nor is inline, encrypted or verity",
         "fs/xfs/xfs_iops.c xfs_inode_should_enable_dax: with xfs_has_dax_always, true for every inode xfs_inode_supports_dax accepts (a regular file, sb_blocksize == PAGE_SIZE, a DAX device), and xfs_setup_dax_always (fs/xfs/xfs_super.c) turns the option off on a device without DAX or with other block sizes; fs/ext4/inode.c ext4_should_enable_dax: with DAX_ALWAYS true unless the inode journals data, has inline data, is encrypted or verity (EXT4_FLAGS_BDEV_IS_DAX: a DAX device with PAGE_SIZE blocks). Read in 7.3.4; found while building DAX worlds for the lab (session 5). Normalised: the mount without the option (dax=inode), which the model treats alike";
+    SWAPFILE_LAYOUT = 31, "W27-swapfile",
+        "an active swap file (IS_SWAPFILE at open or at the write) that swapon would have refused or that has been dirtied since: i_size under two pages, a hole or delalloc block below i_size rounded down to a page, a shared block, page 0 not written (the swap header), inline data, encryption, an unlinked inode, a dirty, writeback or mmapped dirty page, or an mmap writer",
+        "mm/swapfile.c SYSCALL swapon: -ENOENT for d_unlinked, -EINVAL for IS_ENCRYPTED, read_mapping_folio(0) must find the SWAPSPACE2 header, 'Empty swap-file' without a usable page after the header; fs/iomap/swapfile.c iomap_swapfile_activate (ext4 ext4_iomap_swap_activate, XFS xfs_vm_swap_activate): vfs_fsync first, then only IOMAP_MAPPED/IOMAP_UNWRITTEN extents ('has unallocated extents', 'is inline'), no IOMAP_F_SHARED, over ALIGN_DOWN(i_size, PAGE_SIZE), and at least one page ('Cannot find a single usable page'); swapon sets S_SWAPFILE and runs inode_drain_writes; afterwards writes (generic_write_checks), fallocate (vfs_fallocate), truncate (fs/attr.c), remap (remap_range.c) give -ETXTBSY, a shared writable mmap -ETXTBSY (mm/mmap.c do_mmap), a store through an older mapping SIGBUS (mm/memory.c do_page_mkwrite), unlink -EPERM (fs/namei.c may_delete). Read in 7.3.4";
+    FLAG_CHANGE_NO_CALL = 32, "W28-flag-no-call",
+        "an inode state change after open that only a write or an O_TMPFILE file makes: IS_NOSEC set (false -> true), an unlinked inode linked again (unlinked true -> false), i_disksize falling behind i_size (disksize_lag false -> true)",
+        "fs/inode.c file_remove_privs_flags is the only place S_NOSEC is set on an open inode (inode_has_no_xattr, on a write or fallocate that finds nothing to strip; ext4/XFS set it otherwise only when the inode is loaded); fs/namei.c vfs_link refuses an inode with i_nlink 0 unless I_LINKABLE (O_TMPFILE) with -ENOENT; ext4_da_do_write_end moves i_size past i_disksize only on a buffered write. Under the race premise (the race list is the whole history between open and the write) none of these happened. Read in 7.3.4";
+
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -652,6 +661,15 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                     if w.inode.journal_data { "+" } else { "-" }
                 )
             }),
+        // W27-swapfile
+        31 => {
+            if !fs_file || !(w.inode.swapfile || at_open.swapfile) {
+                return None;
+            }
+            flags::swapfile_refused(s, &at_open).map(|why| msg!(detail, "{why}"))
+        }
+        // W28-flag-no-call
+        32 => flags::no_call_change(s, &at_open).map(|why| msg!(detail, "{why}")),
         // W19-dma-alignment
         23 => {
             let m = w.device.dma_alignment;
@@ -1068,6 +1086,19 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 m if m >= 4095 => 4095,
                 m => (m + 1).next_power_of_two() - 1,
             };
+        }
+        // W27-swapfile: the file is not a swap file (swapon refused it).
+        31 => {
+            s.world.inode.swapfile = false;
+            drop_flag_races(s, flag::SWAPFILE);
+        }
+        // W28-flag-no-call: the change did not happen (the flag at open is the flag at the write).
+        32 => {
+            for i in flags::NO_CALL_FLAGS {
+                if flags::no_call_flag(s, i) {
+                    drop_flag_races(s, i);
+                }
+            }
         }
         // W21-journal-flag-flush: the impossible event is the flag change: dropped (the inode
         // had the flag it has at the write since open).

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Inode states and flag changes after open that live builds since session 6
+//! (tools/src/live/swap.rs, inode_state.rs, race.rs; docs/live.md "Races after open"):
+//!
+//! * [`flag_worlds`], drawn by the random generator from a stream of its own: an unlinked
+//!   append-only inode (unlinked, then `chattr +a` through the open file), an unlinked inode on
+//!   a filesystem brought down, IS_NOSEC cleared after open (`fchmod` of a setuid mode through
+//!   the open file), the inode unlinked after open, and swap files (at rest, `swapon` after
+//!   open, `swapoff` after open: only the lab's guests build them, `live --swapon`).
+//! * [`generate_swap`]: the lab's swap groups (`ext4-swap`, `xfs-swap`): every scenario a swap
+//!   file world.
+//!
+//! Every result is a valid world (src/validity.rs; rule W27 for swap files, W28 for the changes
+//! after open no call makes).
+
+use super::random::{generate_on, Rng};
+use crate::scenario::*;
+
+const PAGE: u64 = 4096;
+/// INODE_FLAG_NAMES indices.
+const NOSEC: u8 = 8;
+const SWAPFILE: u8 = 9;
+const UNLINKED: u8 = 10;
+
+/// Make `s` an active swap file in the nearest layout swapon accepts (rule W27): at least two
+/// pages, every block below i_size written or (past the header page) unwritten, nothing shared,
+/// delayed or dirty, not inline, encrypted, DAX or unlinked, no mmap writer. Block and page
+/// states beyond that stay as drawn.
+pub fn swapfile_world(s: &mut Scenario) {
+    let w = &mut s.world;
+    w.i_size = w.i_size.max(2 * PAGE);
+    let bs = 1u64 << w.blkbits;
+    let n = w.i_size.div_ceil(bs) as usize;
+    if w.blocks.len() < n {
+        w.blocks.resize(n, BlockState::default());
+    }
+    for (i, b) in w.blocks.iter_mut().enumerate() {
+        b.shared = false;
+        let header = (i as u64) < PAGE / bs;
+        b.kind = match b.kind {
+            Extent::Delalloc if i >= n => Extent::Hole,
+            k if i >= n => k,
+            Extent::Unwritten if !header => Extent::Unwritten,
+            _ => Extent::Written,
+        };
+    }
+    for p in w.pages.iter_mut() {
+        if matches!(
+            p,
+            PageState::Dirty | PageState::Writeback | PageState::MappedDirty
+        ) {
+            *p = PageState::Clean;
+        }
+    }
+    w.cow.clear();
+    w.cowextsize = 0;
+    w.inode.reflink = false;
+    w.inode.inline_data = false;
+    w.inode.encrypted = false;
+    w.inode.dax = false;
+    w.inode.unlinked = false;
+    w.inode.disksize_lag = false;
+    w.mount.dax = false;
+    w.inode.swapfile = true;
+    s.races.retain(|r| *r != Race::MmapRedirty);
+}
+
+/// The swap-file scenario number `index` of `seed` for the lab's swap groups: the random
+/// generator's scenario made a swap file ([`swapfile_world`]), a quarter of them `swapon` after
+/// the call's open and a tenth `swapoff` after it (the race), normalised.
+pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
+    let mut s = generate_on(seed, index, fs, None, 0);
+    let mut r =
+        Rng::new(seed ^ index.wrapping_mul(0x9E6C_63D0_676A_9A99) ^ 0x5A4 << 48 ^ fs as u64);
+    r.next_u64();
+    // One race at most besides the fcntl toggle: the swap flag's.
+    s.races.retain(|x| *x == Race::FcntlToggleDirect);
+    s.world.inode = s.inode_at_open();
+    s.world.mount.shutdown = false;
+    s.world.mount.emergency_ro = false;
+    swapfile_world(&mut s);
+    let k = r.below(100);
+    if k < 35 {
+        // swapon after open: a plain file at open.
+        s.races.push(Race::InodeFlagChangedAfterOpen(SWAPFILE));
+    } else if k < 45 {
+        // swapoff after open: the file at the write is no longer a swap file.
+        s.world.inode.swapfile = false;
+        s.races.push(Race::InodeFlagChangedAfterOpen(SWAPFILE));
+    }
+    crate::validity::normalise(&mut s);
+    s
+}
+
+/// Draw the worlds of this module into `s` (the random generator's own stream `r`); left
+/// unchanged when the result would not be a valid world.
+pub fn flag_worlds(r: &mut Rng, s: &mut Scenario) {
+    if s.fs == FsKind::Bdev {
+        return;
+    }
+    let before = s.clone();
+    let f = s.world.inode;
+    let m = s.world.mount;
+    let down = m.shutdown || m.emergency_ro;
+    let only_toggle = s.races.iter().all(|x| *x == Race::FcntlToggleDirect);
+    let room = s.races.len() < MAX_RACES;
+    let k = r.below(100);
+    if f.append_only && !f.unlinked && k < 30 {
+        // unlink, then chattr +a through the open file (may_delete refuses the other order).
+        s.world.inode.unlinked = true;
+    } else if down && !f.unlinked && k < 30 {
+        s.world.inode.unlinked = true;
+    } else if down || !room {
+        // The filesystem brought down is built without other races after open.
+    } else if k < 4 && f.nosec {
+        s.world.inode.nosec = false;
+        s.races.push(Race::InodeFlagChangedAfterOpen(NOSEC));
+    } else if k < 8 && !f.unlinked {
+        s.world.inode.unlinked = true;
+        s.races.push(Race::InodeFlagChangedAfterOpen(UNLINKED));
+    } else if k < 11 && only_toggle {
+        swapfile_world(s);
+        if k == 10 {
+            s.races.push(Race::InodeFlagChangedAfterOpen(SWAPFILE));
+        }
+    }
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swap_worlds_are_valid_swap_files() {
+        let (mut on, mut after, mut off) = (0, 0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..300 {
+                let s = generate_swap(3, i, fs);
+                assert!(
+                    crate::validity::is_valid(&s),
+                    "{i}: {:?}",
+                    crate::validity::violations(&s)
+                );
+                assert_eq!(s, generate_swap(3, i, fs), "deterministic");
+                let open = s.inode_at_open();
+                assert!(s.world.inode.swapfile || open.swapfile, "{i}");
+                match (open.swapfile, s.world.inode.swapfile) {
+                    (true, true) => on += 1,
+                    (false, true) => after += 1,
+                    _ => off += 1,
+                }
+            }
+        }
+        assert!(on > 200 && after > 120 && off > 25, "{on} {after} {off}");
+    }
+
+    #[test]
+    fn random_generator_draws_the_new_worlds() {
+        let (mut ua, mut ud, mut nosec, mut unl, mut swap) = (0, 0, 0, 0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..3000 {
+                let s = super::super::random::generate(11, i, fs);
+                assert!(crate::validity::is_valid(&s));
+                let f = s.world.inode;
+                ua += (f.unlinked && f.append_only) as u32;
+                ud += (f.unlinked && (s.world.mount.shutdown || s.world.mount.emergency_ro)) as u32;
+                nosec += s.has_race(Race::InodeFlagChangedAfterOpen(NOSEC)) as u32;
+                unl += s.has_race(Race::InodeFlagChangedAfterOpen(UNLINKED)) as u32;
+                swap += (f.swapfile || s.inode_at_open().swapfile) as u32;
+            }
+        }
+        assert!(
+            ua > 5 && ud > 5 && nosec > 60 && unl > 60 && swap > 20,
+            "{ua} {ud} {nosec} {unl} {swap}"
+        );
+    }
+}
