@@ -23,6 +23,7 @@ pub mod repro;
 pub mod repro_fault;
 pub mod scratch;
 pub mod shutdown;
+pub mod swap;
 pub mod tracefs;
 
 use std::fs;
@@ -106,6 +107,11 @@ pub struct Opts {
     /// dax=inode; generated scenarios are DAX worlds (docs/lab.md)
     #[arg(long, value_name = "DEV", conflicts_with_all = ["device", "fault_device", "bigalloc"])]
     pub pmem: Option<PathBuf>,
+    /// Build swap-file worlds: swapon(2) of the scenario's file on the scratch filesystem. Only
+    /// inside the lab's disposable guests (`diofuzz lab --groups ext4-swap,xfs-swap`; refused
+    /// elsewhere); generated scenarios are swap-file worlds (docs/lab.md "Swap files")
+    #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc"])]
+    pub swapon: bool,
     /// ext4 bigalloc on the --device disk with this cluster size in bytes
     #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
     pub bigalloc: Option<u32>,
@@ -352,6 +358,16 @@ pub fn run_live(o: &Opts) -> i32 {
         },
         None => disk.or(faultdev.as_ref().map(|f| f.disk)),
     };
+    if o.swapon {
+        if !swap::in_lab_guest() {
+            eprintln!(
+                "diofuzz live: --swapon runs only inside a diofuzz lab guest ({} missing): swapon would give this machine's memory manager a swap area on a scratch file",
+                swap::GUEST_MARKER
+            );
+            return 2;
+        }
+        swap::enable();
+    }
     let cluster_bits = o.bigalloc.map_or(0, |c| (c.trailing_zeros() - 12) as u8);
     if cluster_bits > 0 && disk.is_none() {
         eprintln!("diofuzz live: --bigalloc needs --device (loop devices run no bigalloc)");
@@ -367,6 +383,10 @@ pub fn run_live(o: &Opts) -> i32 {
                 {
                     scen.push((id, s));
                 }
+                continue;
+            }
+            if o.swapon {
+                scen.push((id, diofuzz::generators::flags::generate_swap(o.seed, i, fs)));
                 continue;
             }
             if let (Some(d), true) = (disk.as_ref(), o.pmem.is_some()) {

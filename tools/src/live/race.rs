@@ -45,6 +45,12 @@ pub struct AfterOpen {
     /// A second thread holds i_rwsem (blocked in a userfaultfd fault inside its buffered write)
     /// while the call runs.
     pub lock_holder: bool,
+    /// fchmod through the call's file: a setuid mode clears IS_NOSEC (notify_change).
+    pub chmod: Option<u32>,
+    /// swapon (true) or swapoff (false) of the file ([`super::swap`], lab guests only).
+    pub swap: Option<bool>,
+    /// The file is unlinked after open (the inode's `unlinked` set after open).
+    pub unlink: bool,
 }
 
 impl AfterOpen {
@@ -77,9 +83,15 @@ pub fn flag_change(s: &Scenario, i: u8, to: bool) -> Result<(u32, u32), Unsuppor
         (7, _) => bits(FS_APPEND_FL),
         (2, _) => Err("inode flag changed after open: inline data converted away (needs mkfs -O inline_data and an inline file at open: not built)".into()),
         (4, _) => Err("inode flag changed after open: fs-verity enabled for a reader (read side not modelled; needs mkfs -O verity)".into()),
-        (8, _) => Err("inode flag changed after open: IS_NOSEC (the kernel sets S_NOSEC lazily, in file_remove_privs on a write that finds nothing to strip: no call after open sets or clears it before the write without writing)".into()),
-        (9, _) => Err("inode flag changed after open: swapfile (swapon/swapoff would give the host's memory manager a swap area: not done on a shared host)".into()),
-        (10, _) => Err("inode flag changed after open: unlinked (the read-back opens the file by name: not built)".into()),
+        // notify_change (fs/attr.c) clears S_NOSEC for a mode with is_sxid: fchmod through the
+        // open file (super::after_open). Setting it needs a write (rule W28).
+        (8, false) => Ok((0, 0)),
+        (8, true) => Err("inode flag changed after open: IS_NOSEC set (only a write sets S_NOSEC: rule W28)".into()),
+        // swapon / swapoff after open (super::swap; lab guests only).
+        (9, _) => Ok((0, 0)),
+        // unlink after open; linking an unlinked inode again needs O_TMPFILE (rule W28).
+        (10, true) => Ok((0, 0)),
+        (10, false) => Err("inode flag changed after open: unlinked inode linked again (vfs_link: -ENOENT without O_TMPFILE: rule W28)".into()),
         (11, _) => Err("inode flag changed after open: i_disksize behind i_size (a transient ext4 writeback state)".into()),
         (12, _) => Err("inode flag changed after open: XFS reflink flag (set by the first clone, cleared only when xfs_reflink_end_cow/unshare find no shared extent left: not built)".into()),
         _ => Err(format!("inode flag changed after open: {name} (no such world: rule W9)")),
@@ -117,6 +129,12 @@ pub fn split(s: &Scenario) -> Result<Option<(Scenario, AfterOpen)>, Unsupported>
         let (set, clear) = flag_change(s, i, to)?;
         after.set |= set;
         after.clear |= clear;
+        match i {
+            8 => after.chmod = Some(super::inode_state::SETUID_MODE),
+            9 => after.swap = Some(to),
+            10 => after.unlink = true,
+            _ => {}
+        }
     }
     Ok(Some((open, after)))
 }
@@ -137,7 +155,31 @@ pub fn plan_after_open(
         // The flag takes effect only without delalloc (ext4_inode_journal_mode).
         p.key.nodelalloc = true;
     }
-    p.call.after_open = after;
+    // The plan at open may already chattr +a after open (an unlinked append-only inode).
+    let (set, clear) = (p.call.after_open.set, p.call.after_open.clear);
+    if (set | clear) & (after.set | after.clear) != 0 {
+        return Err("the same flag changed twice after open (not built)".into());
+    }
+    p.call.unlink |= after.unlink;
+    if after.swap == Some(true) {
+        super::swap::add_header_after_open(&mut p.steps);
+    }
+    p.call.after_open = AfterOpen {
+        set: set | after.set,
+        clear: clear | after.clear,
+        ..after
+    };
+    if p.call.after_open.unlink && s.world.inode.append_only && !s.inode_at_open().unlinked {
+        // unlink after open, then +a (may_delete): the plan at open set +a at rest.
+        if p.steps.iter().any(|st| {
+            matches!(st, super::plan::Step::SetInodeFlags { set, .. } if set & FS_APPEND_FL != 0)
+        }) {
+            p.steps.retain(|st| {
+                !matches!(st, super::plan::Step::SetInodeFlags { set, .. } if set & FS_APPEND_FL != 0)
+            });
+            p.call.after_open.set |= FS_APPEND_FL;
+        }
+    }
     Ok(p)
 }
 
@@ -184,6 +226,14 @@ pub fn arm(plan: &Plan, fd: i32, path: &std::path::Path) -> Result<Armed, String
         cleanup: None,
         holder: None,
     };
+    if let Some(mode) = a.chmod {
+        super::inode_state::set_mode(fd, mode)?;
+    }
+    match a.swap {
+        Some(true) => super::swap::swapon(path)?,
+        Some(false) => super::swap::swapoff()?,
+        None => {}
+    }
     if a.set | a.clear != 0 {
         let clear = a.set & (FS_IMMUTABLE_FL | FS_APPEND_FL);
         if clear != 0 {
@@ -421,6 +471,16 @@ pub fn c_after_open(a: &AfterOpen) -> String {
             "\t{{\n\t\tunsigned ka = 0, kb = 0;\n\t\tFILE *kf = fopen(\"/proc/sys/kernel/osrelease\", \"r\");\n\t\tif (kf && fscanf(kf, \"%u.%u\", &ka, &kb) == 2 && ka == {maj} && kb >= {lo} && kb <= {hi}) {{\n\t\t\tprintf(\"COULD NOT RUN: chattr +j after open does not take effect on {maj}.{lo} - {maj}.{hi} (large folios: ext4_inode_journal_mode)\\n\");\n\t\t\treturn 2;\n\t\t}}\n\t\tif (kf)\n\t\t\tfclose(kf);\n\t}}\n"
         ));
     }
+    if let Some(mode) = a.chmod {
+        o.push_str(&format!(
+            "\tif (fchmod(cfd, 0{mode:o}))\n\t\tdie(\"fchmod after open\"); /* setuid: IS_NOSEC cleared after open */\n"
+        ));
+    }
+    match a.swap {
+        Some(true) => o.push_str(super::swap::C_SWAPON),
+        Some(false) => o.push_str(super::swap::C_SWAPOFF),
+        None => {}
+    }
     if a.set | a.clear != 0 {
         o.push_str(&format!(
             "\t{{\n\t\tint fl = 0; /* chattr after open: FS_IOC_GETFLAGS, FS_IOC_SETFLAGS */\n\t\tif (ioctl(cfd, 0x80086601UL, &fl))\n\t\t\tdie(\"FS_IOC_GETFLAGS\");\n\t\tfl = (fl | {:#x}) & ~{:#x};\n\t\tif (ioctl(cfd, 0x40086602UL, &fl)) {{\n\t\t\tprintf(\"COULD NOT RUN: FS_IOC_SETFLAGS after open: %s\\n\", strerror(errno));\n\t\t\treturn 2;\n\t\t}}\n\t}}\n",
@@ -548,17 +608,14 @@ mod tests {
 
     #[test]
     fn unbuildable_flags_say_why() {
-        for (i, word) in [
-            (8u8, "S_NOSEC"),
-            (9, "swap"),
-            (10, "unlinked"),
-            (12, "reflink"),
-        ] {
+        // IS_NOSEC set and an unlinked inode linked again after open (rule W28): the world at
+        // the write is the default inode (IS_NOSEC, linked), the race makes the one at open.
+        for (i, word) in [(8u8, "S_NOSEC"), (10, "unlinked"), (12, "reflink")] {
             let mut s = ext4();
             if i == 12 {
                 s.fs = FsKind::Xfs;
+                s.world.inode = s.world.inode.toggled(i);
             }
-            s.world.inode = s.world.inode.toggled(i);
             s.races = vec![Race::InodeFlagChangedAfterOpen(i)];
             let e = plan(&s).unwrap_err();
             assert!(e.contains(word), "{i}: {e}");
@@ -615,12 +672,16 @@ mod tests {
             }
         }
         assert!(held > 100 && waits > 20, "{held} {waits}");
-        for f in [0, 1, 6, 7] {
+        for f in [0, 1, 6, 7, 8, 10] {
             assert!(flags[f] > 10, "{f}: {flags:?}");
         }
+        // swapon after open (9) is drawn too (built in the lab's guests: super::swap).
         assert_eq!(
             flags.iter().sum::<u32>(),
-            flags[0] + flags[1] + flags[6] + flags[7]
+            [0, 1, 6, 7, 8, 9, 10]
+                .iter()
+                .map(|&f| flags[f])
+                .sum::<u32>()
         );
     }
 

@@ -697,6 +697,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         );
         o.push_str(BDEV_PRELUDE);
     }
+    if super::swap::wanted(s) {
+        o.push_str(super::swap::C_GLOBALS);
+    }
     o.push_str("\nint main(int argc, char **argv)\n{\n");
     o.push_str("\tnonce = (uint32_t)getpid() * 2654435761u;\n");
     if bdev {
@@ -727,6 +730,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     let mut late = String::new();
     for st in &p.steps {
         if super::plan::after_times(st) {
+            if *st == Step::SwapOn {
+                late.push_str(super::swap::C_SWAPON);
+            }
             if let Step::SetInodeFlags { set, clear } = st {
                 let _ = writeln!(
                     late,
@@ -776,6 +782,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             }
             Step::ExpectInodeFlags(bits) => o.push_str(&super::inode_kind::c_expect_flags(*bits)),
             Step::SetMode(mode) => o.push_str(&super::inode_state::c_set_mode(*mode)),
+            Step::SwapHeader => o.push_str(&super::swap::c_header(s)),
+            Step::SwapOn => {}
             Step::SetInodeFlags { set, clear } => {
                 let _ = writeln!(
                     o,
@@ -916,6 +924,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str("\tkill(w, SIGKILL);\n\twaitpid(w, NULL, 0);\n");
     }
     o.push_str(&super::race::c_after_call(&c.after_open));
+    if super::swap::wanted(s) {
+        o.push_str(super::swap::C_AFTER_CALL);
+    }
     let _ = writeln!(
         o,
         "\tprintf(\"{call}(pos {pos}, len {len}, rwf {rwf:#x}) = %zd\", ret);\n\tif (ret < 0)\n\t\tprintf(\" errno %d (%s)\", err, strerror(err));\n\telse\n\t\tprintf(\" (%s; file position now %lld, data expected at {wpos})\", (size_t)ret == {len} ? \"full\" : \"SHORT\", (long long)after);\n\tprintf(\"\\n\");",
