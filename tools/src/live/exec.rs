@@ -734,7 +734,9 @@ fn call_and_observe(
             }
         }
     }
-    // An unlinked inode (super::inode_state): unlinked now, read back through this open fd.
+    // An unlinked inode (super::inode_state): unlinked now, read back through this open fd
+    // (the mount is found from the name it had).
+    let named = path;
     let proc_path;
     let path = if c.unlink {
         proc_path = super::inode_state::unlink_after_open(path, fd)?;
@@ -827,7 +829,7 @@ fn call_and_observe(
         None
     };
     if let Some(d) = plan.down {
-        super::shutdown::bring_down(fd, d, super::inode_kind::mount_of(plan, path))?;
+        super::shutdown::bring_down(fd, d, super::inode_kind::mount_of(plan, named))?;
     }
     tracer.clear()?;
     let t0 = std::time::Instant::now();
