@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 17] = [
+pub const GROUPS: [Group; 18] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -130,6 +130,13 @@ pub const GROUPS: [Group; 17] = [
         about: "ext4 on the atomic disk, a bio_endio -EIO fault on the hardware atomic write's bio",
         args: "--fs ext4 --device $DEV --atomic-faults",
         disk: true,
+        fault: false,
+    },
+    Group {
+        name: "ext4-jflag",
+        about: "ext4 (-O verity: no large folios before 6.19) on a loop device, chattr +j through the call's open file (live --jflag-after-open)",
+        args: "--fs ext4 --jflag-after-open",
+        disk: false,
         fault: false,
     },
     Group {

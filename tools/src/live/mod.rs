@@ -112,6 +112,11 @@ pub struct Opts {
     /// elsewhere); generated scenarios are swap-file worlds (docs/lab.md "Swap files")
     #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc"])]
     pub swapon: bool,
+    /// Generated scenarios are ext4 files that get `chattr +j` after the call's open, on a
+    /// filesystem made with `-O verity` (no large folios before 6.19: the flag takes effect on
+    /// 6.16 - 6.18 too). Needs CAP_SYS_RESOURCE (the lab's guests have it: group ext4-jflag)
+    #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc", "swapon"])]
+    pub jflag_after_open: bool,
     /// ext4 bigalloc on the --device disk with this cluster size in bytes
     #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
     pub bigalloc: Option<u32>,
@@ -387,6 +392,12 @@ pub fn run_live(o: &Opts) -> i32 {
             }
             if o.swapon {
                 scen.push((id, diofuzz::generators::flags::generate_swap(o.seed, i, fs)));
+                continue;
+            }
+            if o.jflag_after_open {
+                if fs == FsKind::Ext4 {
+                    scen.push((id, diofuzz::generators::flags::generate_jflag(o.seed, i)));
+                }
                 continue;
             }
             if let (Some(d), true) = (disk.as_ref(), o.pmem.is_some()) {
@@ -767,7 +778,11 @@ fn run_all(
             None if o.pmem.is_some() => dax::plan_pmem(s, disk.as_ref()),
             None => plan::plan_on(s, disk.as_ref()),
         };
-        let p = match planned.and_then(|p| race::refuse_on_release(&p, &rel).map(|_| p)) {
+        let p = match planned.and_then(|p| {
+            race::refuse_on_release(&p, &rel)?;
+            race::refuse_here(&p)?;
+            Ok(p)
+        }) {
             Ok(p) => p,
             Err(why) => {
                 out.push(skip(why, Verdict::Skipped));

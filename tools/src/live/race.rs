@@ -51,6 +51,9 @@ pub struct AfterOpen {
     pub swap: Option<bool>,
     /// The file is unlinked after open (the inode's `unlinked` set after open).
     pub unlink: bool,
+    /// The filesystem gives no file large folios before 6.19 (verity or encrypt feature), so
+    /// a +j after open takes effect on 6.16 - 6.18 as well ([`small_folios`]).
+    pub small_folios: bool,
 }
 
 impl AfterOpen {
@@ -154,7 +157,16 @@ pub fn plan_after_open(
     if after.set & FS_JOURNAL_DATA_FL != 0 && !s.world.mount.data_journal {
         // The flag takes effect only without delalloc (ext4_inode_journal_mode).
         p.key.nodelalloc = true;
+        // ... and on 6.16 - 6.18 only on a file without large folios: a filesystem with the
+        // verity feature gives none (ext4_should_enable_large_folio before 6.19; an encrypted
+        // filesystem neither).
+        use super::inode_kind::InodeKind;
+        if p.key.inode_kind == InodeKind::Plain {
+            p.key.inode_kind = InodeKind::SmallFolios;
+        }
     }
+    p.call.after_open.small_folios =
+        small_folios(&p) && p.call.after_open.set & FS_JOURNAL_DATA_FL != 0;
     // The plan at open may already chattr +a after open (an unlinked append-only inode).
     let (set, clear) = (p.call.after_open.set, p.call.after_open.clear);
     if (set | clear) & (after.set | after.clear) != 0 {
@@ -203,11 +215,50 @@ pub fn jflag_after_open_no_effect(rel: &str) -> bool {
 /// ([`JFLAG_AFTER_OPEN_NO_EFFECT`]; the model's `journal_data` is the flag in effect).
 pub fn refuse_on_release(plan: &Plan, rel: &str) -> Result<(), Unsupported> {
     let a = &plan.call.after_open;
-    if a.set & FS_JOURNAL_DATA_FL != 0 && !plan.key.data_journal && jflag_after_open_no_effect(rel)
+    if a.set & FS_JOURNAL_DATA_FL != 0
+        && !plan.key.data_journal
+        && !small_folios(plan)
+        && jflag_after_open_no_effect(rel)
     {
         return Err("inode flag changed after open: chattr +j on 6.16 - 6.18 (the file already has large folios: ext4_inode_journal_mode ignores the flag)".into());
     }
     Ok(())
+}
+
+/// What this process cannot build, found before the filesystem is made: chattr +j after open
+/// without CAP_SYS_RESOURCE (the verity filesystem it would run on need not even mount here).
+pub fn refuse_here(plan: &Plan) -> Result<(), Unsupported> {
+    let a = &plan.call.after_open;
+    if a.set & FS_JOURNAL_DATA_FL != 0 && !plan.key.data_journal && !has_cap_sys_resource() {
+        return Err(format!(
+            "{}: chattr +j needs CAP_SYS_RESOURCE",
+            super::exec::UNAVAILABLE
+        ));
+    }
+    Ok(())
+}
+
+/// Does the plan's filesystem give its files no large folios before 6.19 (verity or encrypt
+/// feature: `ext4_should_enable_large_folio`)?
+pub fn small_folios(plan: &Plan) -> bool {
+    use super::inode_kind::InodeKind;
+    matches!(
+        plan.key.inode_kind,
+        InodeKind::SmallFolios | InodeKind::Encrypted
+    )
+}
+
+/// CAP_SYS_RESOURCE (bit 24) in this process's effective set (/proc/self/status CapEff), which
+/// `chattr +j` needs (ext4_ioctl_setflags).
+pub fn has_cap_sys_resource() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|c| c & (1 << 24) != 0)
 }
 
 /// Run after the call's open: the flag changes and the lock holder. The guard ends the holder
@@ -464,7 +515,7 @@ static void *holder(void *a)\n{\n\t(void)a;\n\tssize_t r = pwrite(hold_fd, hold_
 /// The C reproducer's statements after the call's open (the file descriptor `cfd`).
 pub fn c_after_open(a: &AfterOpen) -> String {
     let mut o = String::new();
-    if a.set & FS_JOURNAL_DATA_FL != 0 {
+    if a.set & FS_JOURNAL_DATA_FL != 0 && !a.small_folios {
         // The kernels where the flag would not take effect (refuse_on_release).
         let (maj, lo, hi) = JFLAG_AFTER_OPEN_NO_EFFECT;
         o.push_str(&format!(
@@ -573,9 +624,19 @@ mod tests {
         let p = plan(&s).unwrap();
         assert_eq!(p.call.after_open.set, FS_JOURNAL_DATA_FL);
         assert!(p.key.nodelalloc);
-        // ... not built where the flag would not take effect (large folios, 6.16 - 6.18); the
-        // file is not made in a +j directory (it has no +j at open).
+        // ... on a filesystem made with -O verity, whose files have no large folios before
+        // 6.19 (ext4_should_enable_large_folio), so the flag takes effect on 6.16 - 6.18 too;
+        // the file is not made in a +j directory (it has no +j at open).
         assert!(!crate::live::inode_kind::journalled_at_create(&p));
+        assert_eq!(
+            p.key.inode_kind,
+            crate::live::inode_kind::InodeKind::SmallFolios
+        );
+        assert!(p.key.label().ends_with("-verity"), "{}", p.key.label());
+        assert!(p.call.after_open.small_folios);
+        let mut big = p.clone();
+        big.key.inode_kind = crate::live::inode_kind::InodeKind::Inline;
+        big.call.after_open.small_folios = false;
         for (rel, ok) in [
             ("6.12.57+deb13-amd64", true),
             ("6.15.0", true),
@@ -584,9 +645,17 @@ mod tests {
             ("6.19.1", true),
             ("7.3.4+deb13-amd64", true),
         ] {
-            assert_eq!(refuse_on_release(&p, rel).is_ok(), ok, "{rel}");
+            assert!(refuse_on_release(&p, rel).is_ok(), "{rel}");
+            // A filesystem with large folios (here: inline_data) is still refused there.
+            assert_eq!(refuse_on_release(&big, rel).is_ok(), ok, "{rel}");
         }
-        assert!(c_after_open(&p.call.after_open).contains("kb >= 16 && kb <= 18"));
+        assert!(!c_after_open(&p.call.after_open).contains("kb >= 16 && kb <= 18"));
+        assert!(c_after_open(&big.call.after_open).contains("kb >= 16 && kb <= 18"));
+        let c = crate::live::repro::c_program(&s).unwrap();
+        assert!(
+            c.contains("-O verity"),
+            "the header asks for the verity filesystem"
+        );
         // A +j inode at open is fine on every kernel (inherited from its directory).
         let mut s = ext4();
         s.world.inode.journal_data = true;
