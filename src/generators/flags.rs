@@ -146,6 +146,48 @@ pub fn generate_jflag(seed: u64, index: u64) -> Scenario {
     s
 }
 
+/// Journalled data on the lab's pmem device (ext4, `live --pmem`, tools/src/live/dax.rs):
+/// 8 % a journalled-data inode (+j, inherited from its directory on a `nodelalloc` mount) under
+/// `dax=always`, which the kernel does not make DAX (ext4_should_enable_dax:
+/// ext4_should_journal_data), 6 % a data=journal mount with `dax=inode` (no file is DAX then;
+/// `dax=always` with data=journal is refused by ext4: "both data=journal and dax"), 6 % a +j
+/// inode on `dax=inode`. Delalloc blocks become written (W20); left unchanged when the result
+/// would not be valid.
+pub fn journalled_on_pmem(r: &mut Rng, s: &mut Scenario) {
+    if s.fs != FsKind::Ext4 {
+        return;
+    }
+    let before = s.clone();
+    let k = r.below(100);
+    let w = &mut s.world;
+    match k {
+        0..8 => {
+            w.mount.dax = true;
+            w.inode.dax = false;
+            w.inode.journal_data = true;
+        }
+        8..14 => {
+            w.mount.dax = false;
+            w.inode.dax = false;
+            w.mount.data_journal = true;
+        }
+        14..20 => {
+            w.mount.dax = false;
+            w.inode.dax = false;
+            w.inode.journal_data = true;
+        }
+        _ => return,
+    }
+    for b in w.blocks.iter_mut() {
+        if b.kind == Extent::Delalloc {
+            b.kind = Extent::Written;
+        }
+    }
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
+}
+
 /// Draw the worlds of this module into `s` (the random generator's own stream `r`); left
 /// unchanged when the result would not be a valid world.
 pub fn flag_worlds(r: &mut Rng, s: &mut Scenario) {

@@ -79,8 +79,9 @@ impl FsKey {
     /// The mount options (`mount -o`) of the scratch filesystem, if any besides the defaults.
     pub fn mount_data(&self) -> Option<&'static str> {
         if self.dax != super::dax::DaxMount::Off {
-            // DAX worlds have no journalled data (validity rule W3): the dax option alone.
-            self.dax.mount_data()
+            // The dax option, with data=journal or nodelalloc for a non-DAX journalled-data
+            // ext4 file (a DAX inode journals nothing: validity rule W3).
+            self.dax.mount_data_with(self.data_journal, self.nodelalloc)
         } else if self.data_journal {
             Some("data=journal")
         } else if self.nodelalloc {

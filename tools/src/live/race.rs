@@ -165,8 +165,6 @@ pub fn plan_after_open(
             p.key.inode_kind = InodeKind::SmallFolios;
         }
     }
-    p.call.after_open.small_folios =
-        small_folios(&p) && p.call.after_open.set & FS_JOURNAL_DATA_FL != 0;
     // The plan at open may already chattr +a after open (an unlinked append-only inode).
     let (set, clear) = (p.call.after_open.set, p.call.after_open.clear);
     if (set | clear) & (after.set | after.clear) != 0 {
@@ -181,6 +179,8 @@ pub fn plan_after_open(
         clear: clear | after.clear,
         ..after
     };
+    p.call.after_open.small_folios =
+        small_folios(&p) && p.call.after_open.set & FS_JOURNAL_DATA_FL != 0;
     if p.call.after_open.unlink && s.world.inode.append_only && !s.inode_at_open().unlinked {
         // unlink after open, then +a (may_delete): the plan at open set +a at rest.
         if p.steps.iter().any(|st| {
