@@ -837,6 +837,10 @@ fn run_all(
                 fatal = Some(format!("block device for {id}: {}", errs.join("; ")));
             }
             r
+        } else if p.key.own && p.down.is_none() {
+            // A filesystem of its own that the scenario changes (a remount after open:
+            // super::race), made for it and never used again.
+            race::run_own(sc, &p, pre, &n.to_string(), tracer, &mut before)
         } else if p.down.is_some() {
             // A filesystem of its own, made for the scenario and never used again.
             match shutdown::run(sc, &p, pre, &n.to_string(), tracer, &mut before) {

@@ -51,6 +51,9 @@ pub struct AfterOpen {
     pub swap: Option<bool>,
     /// The file is unlinked after open (the inode's `unlinked` set after open).
     pub unlink: bool,
+    /// `mount -o remount,delalloc` of the scenario's own filesystem after the chattr -j (the
+    /// +j at open needed nodelalloc; the world at the write is a delalloc mount).
+    pub remount_delalloc: bool,
     /// The filesystem gives no file large folios before 6.19 (verity or encrypt feature), so
     /// a +j after open takes effect on 6.16 - 6.18 as well ([`small_folios`]).
     pub small_folios: bool,
@@ -80,7 +83,11 @@ pub fn flag_change(s: &Scenario, i: u8, to: bool) -> Result<(u32, u32), Unsuppor
         // (ext4_inode_journal_mode), which the plan then asks for.
         (1, true) if s.fs == FsKind::Ext4 => bits(FS_JOURNAL_DATA_FL),
         (1, false) if s.fs == FsKind::Ext4 && s.world.mount.data_journal => bits(FS_JOURNAL_DATA_FL),
-        (1, false) => Err("inode flag changed after open: chattr -j (the +j at open needs a nodelalloc mount, where an inode without +j is not the model's delalloc inode)".into()),
+        // The +j at open took effect on a nodelalloc mount; at the write the mount has delalloc
+        // again: `mount -o remount,delalloc` after open (ext4 allows enabling delalloc on
+        // remount and refuses disabling it: ext4_check_opt_consistency), on a filesystem of
+        // its own (FsKey::own), then chattr -j ([`AfterOpen::remount_delalloc`]).
+        (1, false) if s.fs == FsKind::Ext4 => bits(FS_JOURNAL_DATA_FL),
         (6, true) => bits(FS_IMMUTABLE_FL),
         (6, false) => Err("inode flag changed after open: immutable cleared (an immutable inode is only opened for reading: the read side is not modelled)".into()),
         (7, _) => bits(FS_APPEND_FL),
@@ -133,6 +140,7 @@ pub fn split(s: &Scenario) -> Result<Option<(Scenario, AfterOpen)>, Unsupported>
         after.set |= set;
         after.clear |= clear;
         match i {
+            1 if !to && !s.world.mount.data_journal => after.remount_delalloc = true,
             8 => after.chmod = Some(super::inode_state::SETUID_MODE),
             9 => after.swap = Some(to),
             10 => after.unlink = true,
@@ -164,6 +172,26 @@ pub fn plan_after_open(
         if p.key.inode_kind == InodeKind::Plain {
             p.key.inode_kind = InodeKind::SmallFolios;
         }
+    }
+    if after.remount_delalloc {
+        if s.world.inode.unlinked || p.key.dax != super::dax::DaxMount::Off || p.key.disk {
+            return Err("chattr -j after open on a delalloc mount of an unlinked inode, on pmem or on the disk (not built)".into());
+        }
+        if s.world
+            .pages
+            .iter()
+            .any(|pg| *pg != diofuzz::scenario::PageState::None)
+        {
+            // ext4_change_inode_journal_flag writes back and evicts the whole page cache when
+            // clearing the flag too in 7.2.12 and 7.3.4 (filemap_write_and_wait,
+            // truncate_pagecache), not in 6.12.117: the world's cached pages would be gone there.
+            return Err(
+                "chattr -j after open with cached pages at the write (evicted by 7.2+: not built)"
+                    .into(),
+            );
+        }
+        // The remount changes the filesystem: one of its own, never reused.
+        p.key.own = true;
     }
     // The plan at open may already chattr +a after open (an unlinked append-only inode).
     let (set, clear) = (p.call.after_open.set, p.call.after_open.clear);
@@ -261,6 +289,23 @@ pub fn has_cap_sys_resource() -> bool {
         .is_some_and(|c| c & (1 << 24) != 0)
 }
 
+/// Run a plan whose filesystem the scenario changes (`FsKey::own` without a shutdown: the
+/// remount of [`AfterOpen::remount_delalloc`]) on a filesystem made for it, retired after it.
+pub fn run_own(
+    sc: &mut super::scratch::Scratch,
+    plan: &Plan,
+    pre: &super::scratch::Prereqs,
+    name: &str,
+    tracer: &super::tracefs::Tracer,
+    before: super::exec::BeforeCall,
+) -> Result<super::exec::Observation, String> {
+    sc.retire(plan.key, |_| ())?;
+    let mnt = sc.get(plan.key, pre)?.mnt.clone();
+    let r = super::exec::execute_with(plan, &mnt, name, tracer, before);
+    sc.retire(plan.key, |_| ())?;
+    r
+}
+
 /// Run after the call's open: the flag changes and the lock holder. The guard ends the holder
 /// ([`Armed::after_call`], or on drop) and clears the flags it set that would stop the file from
 /// being removed (+i, +a).
@@ -280,12 +325,26 @@ pub fn arm(plan: &Plan, fd: i32, path: &std::path::Path) -> Result<Armed, String
     if let Some(mode) = a.chmod {
         super::inode_state::set_mode(fd, mode)?;
     }
+    if a.remount_delalloc {
+        // The remount first: chattr -j then ends in ext4_set_aops, which picks the delalloc
+        // aops only when the mount has delalloc (the inode is the model's delalloc inode).
+        let mnt = super::inode_kind::mount_of(plan, path);
+        nix::mount::mount(
+            None::<&str>,
+            mnt,
+            None::<&str>,
+            nix::mount::MsFlags::MS_REMOUNT,
+            Some("delalloc"),
+        )
+        .map_err(|e| format!("remount {} delalloc: {e}", mnt.display()))?;
+        super::exec::set_inode_flags(fd, a.set, a.clear)?;
+    }
     match a.swap {
         Some(true) => super::swap::swapon(path)?,
         Some(false) => super::swap::swapoff()?,
         None => {}
     }
-    if a.set | a.clear != 0 {
+    if a.set | a.clear != 0 && !a.remount_delalloc {
         let clear = a.set & (FS_IMMUTABLE_FL | FS_APPEND_FL);
         if clear != 0 {
             // SAFETY: dup of the caller's open descriptor.
@@ -532,6 +591,9 @@ pub fn c_after_open(a: &AfterOpen) -> String {
         Some(false) => o.push_str(super::swap::C_SWAPOFF),
         None => {}
     }
+    if a.remount_delalloc {
+        o.push_str("\tif (syscall(SYS_mount, NULL, mnt, NULL, 32 /* MS_REMOUNT */, \"delalloc\")) {\n\t\tprintf(\"COULD NOT RUN: mount -o remount,delalloc: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}\n\tprintf(\"after open: mount -o remount,delalloc, then chattr -j (the filesystem is not usable for a +j inode afterwards)\\n\");\n");
+    }
     if a.set | a.clear != 0 {
         o.push_str(&format!(
             "\t{{\n\t\tint fl = 0; /* chattr after open: FS_IOC_GETFLAGS, FS_IOC_SETFLAGS */\n\t\tif (ioctl(cfd, 0x80086601UL, &fl))\n\t\t\tdie(\"FS_IOC_GETFLAGS\");\n\t\tfl = (fl | {:#x}) & ~{:#x};\n\t\tif (ioctl(cfd, 0x40086602UL, &fl)) {{\n\t\t\tprintf(\"COULD NOT RUN: FS_IOC_SETFLAGS after open: %s\\n\", strerror(errno));\n\t\t\treturn 2;\n\t\t}}\n\t}}\n",
@@ -661,10 +723,25 @@ mod tests {
         s.world.inode.journal_data = true;
         let p = plan(&s).unwrap();
         assert!(refuse_on_release(&p, "6.16.12").is_ok());
-        // -j after open on a delalloc mount: refused with the reason.
+        // -j after open on a delalloc mount: +j at open on nodelalloc, then after open
+        // `mount -o remount,delalloc` and chattr -j, on a filesystem of its own.
         let mut s = ext4();
         s.races = vec![Race::InodeFlagChangedAfterOpen(1)];
-        assert!(plan(&s).unwrap_err().contains("chattr -j"));
+        let p = plan(&s).unwrap();
+        assert!(p.key.own && p.key.nodelalloc && p.call.after_open.remount_delalloc);
+        assert_eq!(p.call.after_open.clear, FS_JOURNAL_DATA_FL);
+        let c = c_after_open(&p.call.after_open);
+        let (remount, chattr) = (
+            c.find("MS_REMOUNT").unwrap(),
+            c.find("FS_IOC_SETFLAGS").unwrap(),
+        );
+        assert!(
+            remount < chattr,
+            "remount first, so chattr -j picks the delalloc aops: {c}"
+        );
+        // ... not with cached pages (7.2+ evict them on the flag change).
+        s.world.pages = vec![PageState::Clean];
+        assert!(plan(&s).unwrap_err().contains("cached pages"));
         // -a after open: +a in the set-up (O_APPEND), cleared after open.
         let mut s = ext4();
         s.request.open.append = true;
