@@ -124,8 +124,8 @@ rules! {
         "chattr +j after open (the JOURNAL_DATA flag set) with dirty, writeback or mmapped dirty pages, or delalloc blocks, at the write",
         "fs/ext4/inode.c ext4_change_inode_journal_flag (the only way the flag changes, from ext4_ioctl_setflags) runs filemap_write_and_wait(inode->i_mapping) under filemap_invalidate_lock before switching the mode: every dirty page is written back and waited for, delayed blocks allocated. Under the race premise (the race list is the whole history between open and the write) nothing dirties the file after the change. Read in 6.12.117 (flush only when the flag is set), 7.2.12 and 7.3.4 (flush in both directions): chattr -j with dirty pages left is real on 6.12, so only +j is a rule. Found while building the race for live";
     DAX_ALWAYS_EVERY_FILE = 26, "W22-dax-always",
-        "a dax mount (dax=always) with a regular file the kernel would have made DAX but the scenario does not: any XFS file; an ext4 file that neither journals data nor is inline, encrypted or verity",
-        "fs/xfs/xfs_iops.c xfs_inode_should_enable_dax: with xfs_has_dax_always, true for every inode xfs_inode_supports_dax accepts (a regular file, sb_blocksize == PAGE_SIZE, a DAX device), and xfs_setup_dax_always (fs/xfs/xfs_super.c) turns the option off on a device without DAX or with other block sizes; fs/ext4/inode.c ext4_should_enable_dax: with DAX_ALWAYS true unless the inode journals data, has inline data, is encrypted or verity (EXT4_FLAGS_BDEV_IS_DAX: a DAX device with PAGE_SIZE blocks). Read in 7.3.4; found while building DAX worlds for the lab (session 5). Normalised: the mount without the option (dax=inode), which the model treats alike";
+        "a dax mount (dax=always) with a regular file the kernel would have made DAX but the scenario does not: any XFS file; an ext4 file that neither journals data nor is encrypted or verity (an inline one included: the option is refused on a filesystem with inline data)",
+        "fs/xfs/xfs_iops.c xfs_inode_should_enable_dax: with xfs_has_dax_always, true for every inode xfs_inode_supports_dax accepts (a regular file, sb_blocksize == PAGE_SIZE, a DAX device), and xfs_setup_dax_always (fs/xfs/xfs_super.c) turns the option off on a device without DAX or with other block sizes; fs/ext4/inode.c ext4_should_enable_dax: with DAX_ALWAYS true unless the inode journals data, has inline data, is encrypted or verity (EXT4_FLAGS_BDEV_IS_DAX: a DAX device with PAGE_SIZE blocks). Read in 7.3.4; found while building DAX worlds for the lab (session 5). fs/ext4/super.c __ext4_fill_super refuses DAX_ALWAYS on a filesystem with the inline_data feature ('Cannot use DAX on a filesystem that may contain inline data', read in 7.3.4; seen in the lab in session 6), so no inline inode is under dax=always. Normalised: the mount without the option (dax=inode), which the model treats alike";
     SWAPFILE_LAYOUT = 31, "W27-swapfile",
         "an active swap file (IS_SWAPFILE at open or at the write) that swapon would have refused or that has been dirtied since: i_size under two pages, a hole or delalloc block below i_size rounded down to a page, a shared block, page 0 not written (the swap header), inline data, encryption, an unlinked inode, a dirty, writeback or mmapped dirty page, or an mmap writer",
         "mm/swapfile.c SYSCALL swapon: -ENOENT for d_unlinked, -EINVAL for IS_ENCRYPTED, read_mapping_folio(0) must find the SWAPSPACE2 header, 'Empty swap-file' without a usable page after the header; fs/iomap/swapfile.c iomap_swapfile_activate (ext4 ext4_iomap_swap_activate, XFS xfs_vm_swap_activate): vfs_fsync first, then only IOMAP_MAPPED/IOMAP_UNWRITTEN extents ('has unallocated extents', 'is inline'), no IOMAP_F_SHARED, over ALIGN_DOWN(i_size, PAGE_SIZE), and at least one page ('Cannot find a single usable page'); swapon sets S_SWAPFILE and runs inode_drain_writes; afterwards writes (generic_write_checks), fallocate (vfs_fallocate), truncate (fs/attr.c), remap (remap_range.c) give -ETXTBSY, a shared writable mmap -ETXTBSY (mm/mmap.c do_mmap), a store through an older mapping SIGBUS (mm/memory.c do_page_mkwrite), unlink -EPERM (fs/namei.c may_delete). Read in 7.3.4";
@@ -599,13 +599,16 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
             if !fs_file || !w.mount.dax {
                 return None;
             }
+            // Not inline: ext4 refuses dax=always on a filesystem with the inline_data feature
+            // (__ext4_fill_super, 7.3.4: "Cannot use DAX on a filesystem that may contain
+            // inline data"), so an inline inode never sees the option (found in session 6).
             let excluded = |f: &InodeFlags| {
-                f.journal_data || w.mount.data_journal || f.inline_data || f.encrypted || f.verity
+                f.journal_data || w.mount.data_journal || f.encrypted || f.verity
             };
             [w.inode, at_open]
                 .iter()
-                .any(|f| !f.dax && (s.fs == FsKind::Xfs || !excluded(f)))
-                .then(|| msg!(detail, "dax=always mount with a non-DAX file"))
+                .any(|f| f.inline_data || (!f.dax && (s.fs == FsKind::Xfs || !excluded(f))))
+                .then(|| msg!(detail, "dax=always mount with a non-DAX or inline file"))
         }
         // W20-journal-delalloc
         24 => (s.fs == FsKind::Ext4
@@ -1145,6 +1148,37 @@ fn clear_dax(s: &mut Scenario) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// __ext4_fill_super: no dax=always on a filesystem with inline data.
+    #[test]
+    fn w22_no_inline_inode_under_dax_always() {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        s.world.i_size = 100;
+        s.request.len = 512;
+        s.world.mount.dax = true;
+        s.world.inode.extents = false;
+        s.world.inode.inline_data = true;
+        assert!(violations(&s).iter().any(|v| v.rule.id == "W22-dax-always"));
+        // Journalled or not.
+        let mut t = s.clone();
+        t.world.inode.journal_data = true;
+        assert!(violations(&t).iter().any(|v| v.rule.id == "W22-dax-always"));
+        normalise(&mut s);
+        assert!(!s.world.mount.dax && s.world.inode.inline_data);
+        // A journalled-data file is the one non-DAX file there.
+        let mut j = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        j.world.i_size = 8192;
+        j.request.len = 4096;
+        j.world.mount.dax = true;
+        j.world.inode.journal_data = true;
+        assert!(is_valid(&j), "{:?}", violations(&j));
+    }
 
     #[test]
     fn rule_ids_are_unique_and_cited() {
