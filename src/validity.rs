@@ -602,9 +602,8 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
             // Not inline: ext4 refuses dax=always on a filesystem with the inline_data feature
             // (__ext4_fill_super, 7.3.4: "Cannot use DAX on a filesystem that may contain
             // inline data"), so an inline inode never sees the option (found in session 6).
-            let excluded = |f: &InodeFlags| {
-                f.journal_data || w.mount.data_journal || f.encrypted || f.verity
-            };
+            let excluded =
+                |f: &InodeFlags| f.journal_data || w.mount.data_journal || f.encrypted || f.verity;
             [w.inode, at_open]
                 .iter()
                 .any(|f| f.inline_data || (!f.dax && (s.fs == FsKind::Xfs || !excluded(f))))

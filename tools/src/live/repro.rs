@@ -1288,6 +1288,50 @@ mod tests {
         assert!(f.contains("unlink(path)"));
     }
 
+    /// `chattr -j` after open (mount -o remount,delalloc): its +j at open uses `jd_setup`, whose
+    /// snprintf into a 4096-byte path gcc -Wall flags as possibly truncated; compiled as
+    /// `repro --run` does (-O2).
+    #[test]
+    fn c_compiles_jflag_cleared_after_open() {
+        let Some(cc) = super::super::scratch::which("cc") else {
+            println!("SKIP c_compiles_jflag_cleared_after_open: no cc");
+            return;
+        };
+        let s = session6(|s| s.inode_at_open().journal_data && !s.world.inode.journal_data);
+        let src = c_program(&s).unwrap();
+        assert!(src.contains("MS_REMOUNT") && !src.contains("-O verity"));
+        let dir = std::env::temp_dir().join(format!("diofuzz-repro-j-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("j.c"), &src).unwrap();
+        let out = std::process::Command::new(&cc)
+            .args(["-O2", "-o"])
+            .arg(dir.join("j"))
+            .arg(dir.join("j.c"))
+            .output()
+            .unwrap();
+        let _ = fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The first scenario of the session-6 generators that `want` accepts.
+    fn session6(want: impl Fn(&Scenario) -> bool) -> Scenario {
+        use diofuzz::generators::flags::{generate_jflag, generate_swap};
+        (0..2000)
+            .flat_map(|i| {
+                [
+                    generate_swap(5, i, FsKind::Ext4),
+                    generate_jflag(5, i),
+                    diofuzz::generators::random::generate(5, i, FsKind::Xfs),
+                ]
+            })
+            .find(|s| want(s) && super::super::plan::plan(s).is_ok())
+            .expect("the generators draw it")
+    }
+
     #[test]
     fn c_compiles() {
         let Some(cc) = super::super::scratch::which("cc") else {
@@ -1320,6 +1364,13 @@ mod tests {
             // Injected bio errors (live/repro_fault.rs): a file's and a device's.
             super::super::repro_fault::tests::faulted(FsKind::Xfs),
             super::super::repro_fault::tests::faulted(FsKind::Bdev),
+            // Session 6 (generators/flags.rs): swap files (at rest, swapon and swapoff after
+            // open), +j and -j (remount) after open, IS_NOSEC cleared and unlink after open.
+            session6(|s| s.world.inode.swapfile && s.races.is_empty()),
+            session6(|s| s.world.inode.swapfile && !s.races.is_empty()),
+            session6(|s| !s.world.inode.swapfile && s.inode_at_open().swapfile),
+            session6(|s| s.inode_at_open().nosec && !s.world.inode.nosec),
+            session6(|s| s.world.inode.unlinked && s.world.inode.append_only),
         ]
         .iter()
         .enumerate()
