@@ -512,8 +512,9 @@ pub struct Request {
     /// The user buffer cannot be faulted in from the page holding this byte offset on (munmapped /
     /// PROT_NONE): faults happen at page boundaries of the buffer's address.
     pub fault_at: Option<u64>,
-    /// Reserved (kept for a stable encoding): a bio holds 256 pages, more than any write the model
-    /// makes, so bio capacity never shortens one; pinning stops only at an unfaultable page.
+    /// Kept for a stable encoding, always None in a real world (validity rule W30): a bio holds 256
+    /// vecs, and 15 segments cannot use them up in fewer than 242 pages, so the user memory never
+    /// limits a bio to 1..255 sectors; pinning stops only at an unfaultable page.
     pub max_bio: Option<u64>,
 }
 

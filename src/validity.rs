@@ -132,7 +132,12 @@ rules! {
     FLAG_CHANGE_NO_CALL = 32, "W28-flag-no-call",
         "an inode state change after open that only a write or an O_TMPFILE file makes: IS_NOSEC set (false -> true), an unlinked inode linked again (unlinked true -> false), i_disksize falling behind i_size (disksize_lag false -> true)",
         "fs/inode.c file_remove_privs_flags is the only place S_NOSEC is set on an open inode (inode_has_no_xattr, on a write or fallocate that finds nothing to strip; ext4/XFS set it otherwise only when the inode is loaded); fs/namei.c vfs_link refuses an inode with i_nlink 0 unless I_LINKABLE (O_TMPFILE) with -ENOENT; ext4_da_do_write_end moves i_size past i_disksize only on a buffered write. Under the race premise (the race list is the whole history between open and the write) none of these happened. Read in 7.3.4";
-
+    BIO_TIMEOUT_ATOMIC_DEVICE = 33, "W29-bio-timeout",
+        "a bio completing with -ETIMEDOUT (BLK_STS_TIMEOUT) on a device with hardware atomic write units",
+        "BLK_STS_TIMEOUT is set only by null_blk (null_timeout_rq), mtip32xx (mtip_cmd_timeout), nbd (nbd_xmit_timeout, config already gone), the s390 DASD/EADM/SCM drivers, and as errno_to_blk_status() of a backing file's or server's -ETIMEDOUT by loop (lo_complete_rq) and ublk (__ublk_complete_rq); none sets atomic write limits. The devices that do (BLK_FEAT_ATOMIC_WRITES / atomic_write_hw_*: drivers/scsi/sd.c, drivers/nvme/host/core.c and multipath.c, md raid0/1/10/linear, dm linear/stripe/raid1/mpath/crypt stacking only such devices) never complete with it: scsi_result_to_blk_status (drivers/scsi/scsi_lib.c) has no timeout status (a timed-out command ends DID_TIME_OUT -> BLK_STS_IOERR) and nvme_error_status (drivers/nvme/host/core.c) maps an aborted command to BLK_STS_IOERR. Read in 7.3.4 (every drivers/ and block/ source) and 6.12.117. Normalised to -EIO, what those devices give a timed-out write";
+    MAX_BIO_LAYOUT = 34, "W30-max-bio",
+        "a bio size limit of 1..255 sectors (request.max_bio) from the user memory layout",
+        "a direct-I/O bio is cut short by the user memory only when its BIO_MAX_VECS (256) bvecs are used up: bio_iov_iter_get_pages (block/bio.c) fills vecs with the pinned user pages, one per page (or per folio run) of a segment; 6.12's bio_iov_add_folio merges a page range continuing the previous bvec (bvec_try_merge_page), 7.x's iov_iter_extract_bvecs (lib/iov_iter.c) starts a new bvec per extraction, i.e. per iovec segment. A request has at most 15 segments (request.nr_segs, contiguous in one buffer), so 256 vecs span at least 256 - 14 user pages (more than 900 KiB), never 255 sectors or less; the cut the layout makes (256 pages per bio) is already modelled (iomap_dio_bio_iter, __blkdev_direct_IO). Smaller bios need hundreds of segments each in its own page (IOV_MAX 1024) with sub-sector lengths (6.18+: bdev_iter_is_aligned gone, lengths only on the DMA alignment) or page-crossing 512-byte segments (6.12-6.17, a DMA alignment below 511), which the format cannot describe. Read in 6.12.117 and 7.3.4. Normalised: no limit";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -678,6 +683,28 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
             (m == 0 || m > 4095 || !(m + 1).is_power_of_two())
                 .then(|| msg!(detail, "dma_alignment {m}"))
         }
+        // W29-bio-timeout
+        33 => (has_units(&w.device))
+            .then(|| {
+                s.faults
+                    .iter()
+                    .find(|f| f.site == Site::BioEndIo && f.errno == ETIMEDOUT)
+            })
+            .flatten()
+            .map(|_| {
+                msg!(
+                    detail,
+                    "bio completion -ETIMEDOUT on a device with atomic units"
+                )
+            }),
+        // W30-max-bio
+        34 => s.request.max_bio.map(|b| {
+            msg!(
+                detail,
+                "bio size limit {b} bytes with {} segments",
+                s.request.nr_segs
+            )
+        }),
         _ => None,
     }
 }
@@ -1117,6 +1144,16 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 }
             }
         }
+        // W29-bio-timeout: what sd and NVMe give a timed-out write (BLK_STS_IOERR).
+        33 => {
+            for f in s.faults.iter_mut() {
+                if f.site == Site::BioEndIo && f.errno == ETIMEDOUT {
+                    f.errno = EIO;
+                }
+            }
+        }
+        // W30-max-bio
+        34 => s.request.max_bio = None,
         _ => {}
     }
 }

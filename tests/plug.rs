@@ -114,3 +114,38 @@ fn default_is_immediate_and_unchanged_without_a_device_error() {
     );
     assert_eq!(a.ret, 16384);
 }
+
+const DEFERRED: ModelOpts = ModelOpts {
+    completion: BioCompletion::Deferred,
+};
+
+/// The lab's ublk fault device (session 6, 7.3.4: gen-1-ext4-4 of `--groups ext4-ublk-fault
+/// --count 20 --seed 1`): the first bio fails, the next user page cannot be faulted in. The
+/// device completes after __iomap_dio_rw() has recorded bio_iov_iter_get_pages()'s -EFAULT, and
+/// iomap_dio_set_error() keeps the first error: -EFAULT. In the plugged order the failed bio
+/// completes inside blk_finish_plug(), before that: the bio's errno.
+#[test]
+fn deferred_completion_loses_to_the_loops_own_error() {
+    for fs in [FsKind::Xfs, FsKind::Ext4] {
+        for var in ["v6.12", "v6.18", "v7.3"] {
+            let v = diofuzz::variant::by_name(var).unwrap();
+            let mut s = faulted(fs, 2);
+            s.faults[0].errno = ETIMEDOUT;
+            s.request.fault_at = Some(4096);
+            assert_eq!(go(&s, var).ret, -ETIMEDOUT, "{fs:?} {var}: immediate");
+            assert_eq!(
+                run_opts(&s, v, PLUGGED).ret,
+                -ETIMEDOUT,
+                "{fs:?} {var}: plugged"
+            );
+            let d = run_opts(&s, v, DEFERRED);
+            assert_eq!(d.ret, -EFAULT, "{fs:?} {var}: deferred");
+            assert!(d.bios[0].status == -ETIMEDOUT && block(&d, 0) == TAG_OLD);
+            // Without a loop error the deferred order gives the bio's errno, as the plugged one.
+            s.request.fault_at = None;
+            let (p, d) = (run_opts(&s, v, PLUGGED), run_opts(&s, v, DEFERRED));
+            assert_eq!((p.ret, d.ret), (-ETIMEDOUT, -ETIMEDOUT), "{fs:?} {var}");
+            assert_eq!(p.after.on_disk, d.after.on_disk);
+        }
+    }
+}

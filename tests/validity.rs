@@ -529,6 +529,62 @@ fn w21_journal_flag_change_flushes_the_file() {
 }
 
 #[test]
+fn w29_no_bio_timeout_on_an_atomic_device() {
+    let timeout = |s: &mut Scenario| {
+        s.faults = vec![Fault {
+            site: Site::BioEndIo,
+            nth: 0,
+            errno: ETIMEDOUT,
+        }];
+    };
+    for mut s in [xfs(), ext4(), bdev()] {
+        s.request.rwf.atomic = false;
+        s.request.len = 4096;
+        timeout(&mut s);
+        // null_blk, loop, ublk, mtip32xx: no atomic units, a timeout is theirs to give.
+        s.world.device.awu_min = 0;
+        s.world.device.awu_max = 0;
+        accepted(&s);
+        // sd / NVMe (the atomic devices): scsi_result_to_blk_status and nvme_error_status have
+        // no BLK_STS_TIMEOUT, a timed-out command ends BLK_STS_IOERR.
+        s.world.device.awu_min = 4096;
+        s.world.device.awu_max = 65536;
+        rejected(s.clone(), BIO_TIMEOUT_ATOMIC_DEVICE);
+        validity::normalise(&mut s);
+        assert_eq!(s.faults[0].errno, EIO);
+        // The other errnos the model injects stay: -EIO, -ENOSPC (sd sense), -EINVAL (an atomic
+        // bio the block layer must split or NVMe finds across an atomic boundary), -ENOMEM
+        // (6.12 bio_integrity_prep).
+        for e in [EIO, ENOSPC, EINVAL, ENOMEM] {
+            s.faults[0].errno = e;
+            accepted(&s);
+        }
+    }
+}
+
+#[test]
+fn w30_no_bio_size_limit_from_fifteen_segments() {
+    for mut s in [xfs(), ext4(), bdev()] {
+        s.request.nr_segs = 15;
+        s.request.buf_align = 512;
+        s.request.max_bio = Some(255 * SECTOR);
+        rejected(s.clone(), MAX_BIO_LAYOUT);
+        s.request.max_bio = Some(SECTOR);
+        rejected(s.clone(), MAX_BIO_LAYOUT);
+        validity::normalise(&mut s);
+        assert_eq!(s.request.max_bio, None);
+        accepted(&s);
+    }
+    // Decoding keeps the byte (decode_raw) and drops the limit (decode normalises).
+    let mut s = bdev();
+    s.request.max_bio = Some(64 * SECTOR);
+    let bytes = s.encode().unwrap();
+    let raw = Scenario::decode_raw(&bytes).unwrap();
+    assert_eq!(raw.request.max_bio, Some(64 * SECTOR));
+    assert_eq!(Scenario::decode(&bytes).unwrap().request.max_bio, None);
+}
+
+#[test]
 fn every_rule_has_a_test_above() {
     let src = include_str!("validity.rs");
     for r in RULES {
@@ -561,6 +617,8 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W20-journal-delalloc" => "JOURNAL_DATA_NO_DELALLOC",
         "W21-journal-flag-flush" => "JOURNAL_FLAG_FLUSH",
         "W22-dax-always" => "DAX_ALWAYS_EVERY_FILE",
+        "W29-bio-timeout" => "BIO_TIMEOUT_ATOMIC_DEVICE",
+        "W30-max-bio" => "MAX_BIO_LAYOUT",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

@@ -11,7 +11,7 @@
 //! which an allocation during the call would not give. Other blocks keep the random layout.
 
 use super::random::{generate_on, Disk, Rng};
-use crate::errno::{EIO, ENOSPC};
+use crate::errno::{EINVAL, EIO, ENOMEM, ENOSPC, ETIMEDOUT};
 use crate::model::{self, Ev};
 use crate::scenario::{Extent, Fault, FsKind, PageState, Scenario, Site, PAGE_SIZE};
 use crate::variant::Variant;
@@ -30,6 +30,12 @@ pub const COW_PATHS: [&str; 2] = [
 /// `scsi_io_completion_action`, `scsi_result_to_blk_status`, read in 7.3.4). null_blk's bad
 /// blocks give -EIO only.
 pub const SCSI_ERRNOS: &[i64] = &[EIO, ENOSPC];
+
+/// The `bio_endio` errnos the lab's ublk fault device gives any bio (its server completes the
+/// request with -errno; `__ublk_complete_rq` -> errno_to_blk_status): the model's bio errnos but
+/// -EAGAIN (validity rule F2: a REQ_NOWAIT bio only). Not REQ_ATOMIC bios: ublk has no atomic
+/// write limits.
+pub const UBLK_ERRNOS: &[i64] = &[EIO, ENOSPC, ETIMEDOUT, EINVAL, ENOMEM];
 
 /// How many random scenarios are tried for one with a bio before giving up (the last one is
 /// returned without a fault).
@@ -178,6 +184,21 @@ pub fn generate_faulted(
     disk: Option<&Disk>,
     v: &'static Variant,
 ) -> Option<Scenario> {
+    let atomic_disk = disk.is_some_and(|d| d.awu_max > 0);
+    let errnos = if atomic_disk { SCSI_ERRNOS } else { &[EIO] };
+    generate_faulted_with(seed, index, fs, disk, v, errnos)
+}
+
+/// [`generate_faulted`] with the fault's errno drawn from `errnos` (what the fault device gives:
+/// [`UBLK_ERRNOS`] on a ublk fault device).
+pub fn generate_faulted_with(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    v: &'static Variant,
+    errnos: &[i64],
+) -> Option<Scenario> {
     let mut r = Rng::new(seed ^ index.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xB10E_0D10);
     for t in 0..TRIES {
         let mut s = generate_on(seed ^ 0xFA17, index * TRIES + t, fs, disk, 0);
@@ -201,7 +222,7 @@ pub fn generate_faulted(
         s.faults.push(Fault {
             site: Site::BioEndIo,
             nth: nth.min(255) as u8,
-            errno: fault_errno(seed, index, atomic_disk),
+            errno: fault_errno(seed, index, errnos),
         });
         // The fault must fire (it does unless the set of bios depends on an earlier one), and
         // its bio must go where the set-up put the data: not through XFS's CoW fork (a shared
@@ -221,14 +242,14 @@ pub fn generate_faulted(
 }
 
 /// The errno of scenario `index`'s fault: -EIO on the null_blk device; on the atomic disk one of
-/// [`SCSI_ERRNOS`], drawn from a stream of its own (the scenario and its `nth` are what they were
-/// before the disk gave other errnos).
-fn fault_errno(seed: u64, index: u64, atomic_disk: bool) -> i64 {
-    if !atomic_disk {
-        return EIO;
+/// [`SCSI_ERRNOS`], on the ublk device one of [`UBLK_ERRNOS`], drawn from a stream of its own
+/// (the scenario and its `nth` are what they were before the devices gave other errnos).
+fn fault_errno(seed: u64, index: u64, errnos: &[i64]) -> i64 {
+    if errnos.len() < 2 {
+        return errnos.first().copied().unwrap_or(EIO);
     }
     let mut r = Rng::new(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xE5_0C0D);
-    SCSI_ERRNOS[r.below(SCSI_ERRNOS.len() as u64) as usize]
+    errnos[r.below(errnos.len() as u64) as usize]
 }
 
 #[cfg(test)]
@@ -292,6 +313,36 @@ mod tests {
         }
         // Both of the disk's errnos are drawn.
         assert_eq!(errnos.into_iter().collect::<Vec<_>>(), SCSI_ERRNOS.to_vec());
+    }
+
+    #[test]
+    fn ublk_faults_draw_every_device_errno_with_the_same_scenarios() {
+        let v = crate::variant::by_name("v7.3").expect("v7.3");
+        let d = Disk {
+            awu_min: 0,
+            awu_max: 0,
+            lbs_bits: 9,
+            dma_alignment: 3,
+        };
+        let mut errnos = std::collections::BTreeSet::new();
+        for fs in [FsKind::Bdev, FsKind::Xfs, FsKind::Ext4] {
+            for i in 0..30 {
+                let eio = generate_faulted(5, i, fs, Some(&d), v);
+                let u = generate_faulted_with(5, i, fs, Some(&d), v, UBLK_ERRNOS);
+                let (Some(eio), Some(mut u)) = (eio, u) else {
+                    continue;
+                };
+                assert!(crate::validity::is_valid(&u), "{fs:?} {i}");
+                errnos.insert(u.faults[0].errno);
+                // Only the errno differs from the null_blk scenario.
+                u.faults[0].errno = EIO;
+                assert_eq!(u, eio, "{fs:?} {i}");
+            }
+        }
+        assert_eq!(
+            errnos.into_iter().collect::<Vec<_>>(),
+            [EIO, ENOMEM, EINVAL, ENOSPC, ETIMEDOUT]
+        );
     }
 
     #[test]

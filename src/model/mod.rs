@@ -105,6 +105,15 @@ pub enum BioCompletion {
     /// submission (bio_split_io_at, blk_validate_atomic_write_op_size) stay immediate. What a run
     /// whose submitter does not sleep realises (the lab's fault groups).
     Plugged,
+    /// As `Plugged`, and the dispatched requests complete asynchronously, after the submission:
+    /// __iomap_dio_rw() records its own loop error (iomap_dio_set_error after blk_finish_plug,
+    /// e.g. -EFAULT from bio_iov_iter_get_pages) before any device completion error arrives
+    /// (the first error wins). What a device completed by another task realises when the
+    /// submitter does not sleep before it waits for the DIO: the lab's ublk fault device (its
+    /// server thread usually runs only when the submitter waits, on the one-CPU guest; when its
+    /// wakeup preempts the submitter the order is `Plugged`). Measured on 7.3.4: the kernel
+    /// returned -EFAULT where `Plugged` says the bio's errno.
+    Deferred,
 }
 
 /// Runtime options of one model execution (not part of the scenario or the variant).

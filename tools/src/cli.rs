@@ -110,6 +110,14 @@ pub enum Cmd {
     Bench(crate::engines::bench::BenchOpts),
     /// Replay scenarios on the running kernel (scratch filesystems, root) and compare with the model
     Live(crate::live::Opts),
+    /// Serve a ublk fault device (root, ublk_drv): memory-backed, a write request touching a sector
+    /// armed by `live --fault-device /dev/ublkbN` fails once with the armed errno (-ETIMEDOUT,
+    /// -EINVAL, -ENOMEM, ...); prints the device, runs until SIGINT/SIGTERM, then deletes it
+    UblkFault {
+        /// Device size in MiB
+        #[arg(long, default_value_t = 512)]
+        size_mb: u64,
+    },
     /// Write a standalone C reproducer for a scenario (JSON or bytes), or build and run it
     Repro(crate::live::repro::ReproOpts),
     /// The live differential on real kernels under QEMU (Debian's 6.12-7.3 or your own build), with an atomic-capable scsi_debug disk
@@ -311,6 +319,13 @@ fn run(cmd: Cmd) -> i32 {
         Cmd::Bench(o) => return crate::engines::exit_code("bench", crate::engines::bench::cli(&o)),
         Cmd::Live(o) => return crate::live::run_live(&o),
         Cmd::Repro(o) => return crate::live::repro::main(&o),
+        Cmd::UblkFault { size_mb } => match crate::live::ublk::serve(size_mb) {
+            Ok(()) => Ok(0),
+            Err(e) => {
+                eprintln!("diofuzz ublk-fault: {e}");
+                return 2;
+            }
+        },
         Cmd::Lab(o) => return crate::lab::run(&o),
         Cmd::Report(o) => crate::report::cli(&o),
         Cmd::Plot { what } => crate::plot_cmd::cli(&what),

@@ -233,6 +233,66 @@ fn fault_groups_fail_exactly_the_faulted_bio() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// The ublk fault device (session 6): the guest's `diofuzz ublk-fault` server completes the
+/// request holding the armed sector with the fault's errno; the block trace saw exactly that
+/// bio fail with it, and the kernel agrees with the model (its `Deferred` order).
+#[test]
+fn ublk_fault_groups_give_timeout_einval_and_enomem() {
+    let k = match cached_kernel() {
+        Ok(k) => k,
+        Err(why) => {
+            println!("SKIP lab: {why}");
+            return;
+        }
+    };
+    let out = tmp("ublk");
+    let j = lab_json(&k, "bdev-ublk-fault,xfs-ublk-fault", 8, &out);
+    let groups = j["kernels"][0]["groups"]
+        .as_array()
+        .expect("groups")
+        .clone();
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    for g in &groups {
+        if g["rc"] == 2 {
+            println!("SKIP lab: no ublk fault device on {k}: {g}");
+            let _ = std::fs::remove_dir_all(&out);
+            return;
+        }
+        assert_eq!(g["rc"], 0, "{g}");
+    }
+    let stream = std::fs::read_to_string(out.join(&k).join("stream.jsonl")).unwrap();
+    let mut errnos = std::collections::BTreeSet::new();
+    let mut n = 0;
+    for v in stream
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("verdict").is_some())
+    {
+        n += 1;
+        assert_eq!(v["scenario"]["faults"][0]["site"], "bio_endio", "{v}");
+        let errno = v["scenario"]["faults"][0]["errno"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let note = v["note"].as_str().unwrap_or("");
+        assert!(
+            note.contains(&format!("exactly the faulted bio failed, -{errno}")),
+            "{}: {note}",
+            v["id"]
+        );
+        // The bio's errno, or -EFAULT when the next user page failed first (deferred order).
+        let ret = v["kernel"]["ret"].as_str().unwrap_or("");
+        assert!(ret == format!("-{errno}") || ret == "-EFAULT", "{v}");
+        assert_eq!(v["verdict"], "agree", "{v}");
+        errnos.insert(errno);
+    }
+    assert!(n >= 12, "only {n} scenarios compared");
+    for e in ["ETIMEDOUT", "EINVAL", "ENOMEM"] {
+        assert!(errnos.contains(e), "{e} never drawn: {errnos:?}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 #[test]
 fn faulted_reproducers_make_their_fault_in_the_guest() {
     let k = match cached_kernel() {
@@ -244,11 +304,14 @@ fn faulted_reproducers_make_their_fault_in_the_guest() {
     };
     // The C program makes the device-side fault itself (live/repro_fault.rs): the scsi_debug
     // rule with DATA PROTECT 27/07 sense (-ENOSPC) on the atomic disk, and a null_blk bad sector
-    // (-EIO) under an XFS file whose second bio is still written (the plugged order).
+    // (-EIO) under an XFS file whose second bio is still written (the plugged order), and the
+    // ublk server's armed sector (-ETIMEDOUT).
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/lab-repro");
     for (f, want) in [
         ("fault_bdev_atomic_enospc.json", "errno 28"),
         ("fault_xfs_eio_later_bio_written.json", "errno 5"),
+        // The ublk fault device (session 6): -ETIMEDOUT under an XFS file.
+        ("fault_ublk_xfs_etimedout.json", "errno 110"),
     ] {
         let o = Command::new(bin())
             .args(["repro", "--run", "--kernel", &k])

@@ -282,8 +282,9 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
         return cx.ret(F, -EINVAL);
     }
     // __blkdev_direct_IO(): a bio per BIO_MAX_VECS pages; a get_pages failure ends the loop and
-    // its error is the result (earlier bios have written their data).
-    let cap = (BIO_MAX_VECS * PAGE_SIZE).min(iter.max_bio.unwrap_or(u64::MAX));
+    // its error is the result (earlier bios have written their data). (No smaller cap from the
+    // user memory: 15 segments cannot use up 256 vecs in fewer pages, validity rule W30.)
+    let cap = BIO_MAX_VECS * PAGE_SIZE;
     let (mut size, mut p, mut ret, mut status) = (0u64, pos, 0i64, 0i64);
     while iter.count > 0 {
         let n = bdev_get_pages(cx, iter, cap);

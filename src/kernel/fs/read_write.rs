@@ -67,7 +67,6 @@ pub fn sys_pwritev2(cx: &mut Cx) -> SysResult {
             r.buf_align as u64
         },
         fault_at: r.fault_at,
-        max_bio: r.max_bio,
     };
     let done = |cx: &mut Cx, ret: i64, ki: &Kiocb| {
         let name = if r.aio {

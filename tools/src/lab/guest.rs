@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 18] = [
+pub const GROUPS: [Group; 21] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -110,6 +110,27 @@ pub const GROUPS: [Group; 18] = [
         args: "--fs ext4 --fault-device $NDEV",
         disk: false,
         fault: true,
+    },
+    Group {
+        name: "bdev-ublk-fault",
+        about: "the raw block device on the ublk fault device (diofuzz ublk-fault), a bio_endio -EIO, -ENOSPC, -ETIMEDOUT, -EINVAL or -ENOMEM fault on a random bio: the server completes the request holding the armed sector with that errno",
+        args: "--fs bdev --fault-device $UDEV",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "xfs-ublk-fault",
+        about: "XFS (reflink) on the ublk fault device, a bio_endio fault with any of the device's errnos on an overwrite bio (FIEMAP gives its sector)",
+        args: "--fs xfs --fault-device $UDEV",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "ext4-ublk-fault",
+        about: "ext4 on the ublk fault device, a bio_endio fault with any of the device's errnos on an overwrite bio (FIEMAP gives its sector)",
+        args: "--fs ext4 --fault-device $UDEV",
+        disk: false,
+        fault: false,
     },
     Group {
         name: "bdev-disk-fault",
@@ -363,6 +384,7 @@ impl Modules {
             .chain(FAULT_MODULES.iter())
             .chain(crate::live::inode_kind::MODULES.iter())
             .chain(super::pmem::DAX_MODULES.iter())
+            .chain(super::ublk::UBLK_MODULES.iter())
             .map(|m| mod_name(m))
             .collect();
         let mut seen = BTreeSet::new();
@@ -500,6 +522,8 @@ pub fn init_script(
     for g in groups {
         let need = if super::pmem::is_dax_group(g.args) {
             super::pmem::NEED_PMEM
+        } else if super::ublk::is_ublk_group(g.args) {
+            super::ublk::NEED_UBLK
         } else if g.disk {
             "[ -n \"$DEV\" ] && "
         } else if g.fault {
@@ -642,6 +666,7 @@ fi
 "#,
     );
     s.push_str(super::pmem::INIT_PMEM);
+    s.push_str(super::ublk::INIT_UBLK);
     s.push_str(
         r#"MISSING=
 grep -qw ext4 /proc/filesystems || MISSING="$MISSING ext4"

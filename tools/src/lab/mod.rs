@@ -12,6 +12,7 @@ pub mod guest;
 pub mod pmem;
 pub mod qemu;
 pub mod report;
+pub mod ublk;
 
 use std::fs;
 use std::io::IsTerminal;
@@ -49,7 +50,8 @@ pub struct Opts {
     #[arg(long, value_name = "DIR")]
     pub modules: Option<PathBuf>,
     /// Groups to run: `all` or a comma list of ext4-disk, ext4-bigalloc-disk, xfs-disk, xfs-loop,
-    /// ext4-loop, bdev-disk, bdev-loop, bdev-fault, xfs-fault, ext4-fault, bdev-disk-fault,
+    /// ext4-loop, bdev-disk, bdev-loop, bdev-fault, xfs-fault, ext4-fault, bdev-ublk-fault,
+    /// xfs-ublk-fault, ext4-ublk-fault, bdev-disk-fault,
     /// xfs-disk-fault, ext4-disk-fault, ext4-dax, xfs-dax
     #[arg(long, default_value = "all")]
     pub groups: String,
@@ -692,7 +694,15 @@ pub fn repro_in_kernel(
     } else if s.faults.is_empty() {
         crate::live::plan::plan_on(s, disk.as_ref())
     } else {
-        crate::live::fault::plan_faulted(s, disk.as_ref())
+        // A fault device without atomic units (null_blk, ublk: DMA alignment 3) has the
+        // scenario's geometry, as `live --fault-device` planned it.
+        let geometry = crate::live::plan::Disk {
+            awu_min: 0,
+            awu_max: 0,
+            lbs_bits: w.lbs_bits,
+            dma_alignment: w.device.dma_alignment,
+        };
+        crate::live::fault::plan_faulted(s, Some(disk.as_ref().unwrap_or(&geometry)))
     };
     let (key, size) = match planned {
         Ok(p) => (p.key, p.i_size),
@@ -813,7 +823,14 @@ pub fn repro_in_kernel(
         };
         // An injected bio error without atomic units: on the null_blk fault device (the disk
         // script, turned to it).
-        let init = if faulted && disk.is_none() {
+        // -ETIMEDOUT, -EINVAL, -ENOMEM (and -ENOSPC): the ublk fault device.
+        let on_ublk = faulted
+            && disk.is_none()
+            && crate::live::bioerr::fault_errno(s).is_some_and(|e| e != diofuzz::errno::EIO);
+        let init = if on_ublk {
+            eprintln!("repro: the injected fault on the guest's ublk fault device ($UDEV, diofuzz ublk-fault)");
+            crate::live::repro_fault::on_ublk_device(&init)
+        } else if faulted && disk.is_none() {
             eprintln!(
                 "repro: the injected fault on the guest's null_blk fault device (/dev/dfznull)"
             );
@@ -831,6 +848,8 @@ pub fn repro_in_kernel(
             key.label(),
             match (disk.is_some(), bdev) {
                 _ if dax => "the pmem device (memmap=)",
+                (false, true) if on_ublk => "a BLKPG partition of the ublk fault device",
+                (false, false) if on_ublk => "the ublk fault device",
                 (false, true) if faulted => "a BLKPG partition of the null_blk fault device",
                 (false, false) if faulted => "the null_blk fault device",
                 (true, true) => "a BLKPG partition of the scsi_debug atomic disk",

@@ -28,19 +28,27 @@
 //!   SCSIML_STAT_MED_ERROR → BLK_STS_MEDIUM → -ENODATA; ABORTED COMMAND ASC 0x10 and ILLEGAL
 //!   REQUEST ASC 0x10 → BLK_STS_PROTECTION → -EILSEQ.
 //!
-//! The model's other `bio_endio` errnos (`Site::BioEndIo::errnos`):
-//! - -ETIMEDOUT (BLK_STS_TIMEOUT): no SCSI sense gives it (`scsi_result_to_blk_status` has no
-//!   timeout case; a timed-out SCSI command goes through error handling and ends DID_TIME_OUT →
-//!   BLK_STS_IOERR). null_blk's `null_timeout_rq` sets it on a request the block layer timed out:
-//!   with `irqmode` 2 and `completion_nsec` above `queue/io_timeout` every request of the device
-//!   times out, not the nth bio; mtip32xx and the s390 DASD/SCM drivers set it per request. A
-//!   real world (so no validity rule); not built.
+//! The model's other `bio_endio` errnos (`Site::BioEndIo::errnos`), read in 7.3.4 (every
+//! drivers/ and block/ source) and 6.12.117:
+//! - -ETIMEDOUT (BLK_STS_TIMEOUT): set by null_blk (`null_timeout_rq`), mtip32xx, nbd (config
+//!   gone), the s390 DASD/EADM/SCM drivers, and as `errno_to_blk_status` of a server's or backing
+//!   file's -ETIMEDOUT by ublk (`__ublk_complete_rq`) and loop in direct-I/O mode
+//!   (`lo_complete_rq`). No SCSI or NVMe completion gives it (`scsi_result_to_blk_status`,
+//!   `nvme_error_status`: a timed-out command ends BLK_STS_IOERR), and those are the only
+//!   devices with atomic write units (md/dm stack them): validity rule W29 (-ETIMEDOUT on a
+//!   device with atomic units → -EIO). Elsewhere real: the lab's ublk fault device gives it.
 //! - -EAGAIN: only a REQ_NOWAIT bio (validity rule F2).
-//! - -EINVAL (BLK_STS_INVAL), -ENOMEM (BLK_STS_RESOURCE): no SCSI or null_blk completion gives
-//!   them; a loop device with direct I/O completes a request with `errno_to_blk_status` of its
-//!   backing file's write error (`lo_rw_aio_complete` / `lo_complete_rq`, drivers/block/loop.c),
-//!   and `bio_integrity_prep` ends a bio with BLK_STS_RESOURCE when it cannot allocate: real
-//!   worlds, so no validity rule; not built.
+//! - -EINVAL (BLK_STS_INVAL): the block layer for a REQ_ATOMIC bio it would have to split or
+//!   that breaks the atomic limits (`bio_split_rw_at`, `blk_validate_atomic_write_op_size`),
+//!   NVMe for an atomic write across its boundary (`nvme_setup_rw`), and ublk/loop with any
+//!   errno: real; the ublk fault device gives it (not on REQ_ATOMIC bios: ublk has no atomic
+//!   limits, and scsi_debug's sense data cannot give it).
+//! - -ENOMEM (BLK_STS_RESOURCE): 6.12's `bio_integrity_prep` when its kmalloc fails (7.x uses a
+//!   mempool), blk-crypto-fallback's allocations, dm-integrity, and ublk/loop: real; the ublk
+//!   fault device gives it. Not on the atomic disk: Debian's kernels have no fault injection
+//!   (no CONFIG_FAULT_INJECTION / FAILSLAB; 7.3's new CONFIG_BLK_ERROR_INJECTION, a debugfs
+//!   list of any status per sector range, is not set in Debian 7.3.4: no `blk_error_inject`
+//!   symbol in its vmlinuz).
 
 use diofuzz::errno::{EIO, ENOSPC};
 
@@ -49,6 +57,10 @@ pub const NULLBLK_ERRNOS: &[i64] = &[EIO];
 
 /// The errnos the scsi_debug atomic disk's rule gives: [`diofuzz::generators::fault::SCSI_ERRNOS`].
 pub use diofuzz::generators::fault::SCSI_ERRNOS;
+
+/// The errnos the ublk fault device gives any (not REQ_ATOMIC) bio ([`super::ublk`]): every
+/// `bio_endio` errno of the model but -EAGAIN (validity rule F2).
+pub use diofuzz::generators::fault::UBLK_ERRNOS;
 
 /// The WRITE ATOMIC(16) opcode (`sd_setup_atomic_cmnd`): only REQ_ATOMIC bios use it.
 pub const WRITE_ATOMIC_16: u8 = 0x9c;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! Injected bio completion errors on a real kernel (`live --fault-device`, the lab's fault
-//! groups): the model's `bio_endio` -EIO fault ([`Site::BioEndIo`], "the nth bio of the
-//! execution fails") made by a memory-backed null_blk device with bad blocks.
+//! groups): the model's `bio_endio` fault ([`Site::BioEndIo`], "the nth bio of the execution
+//! fails") made by a memory-backed null_blk device with bad blocks (-EIO), by the scsi_debug
+//! atomic disk's error rule (-EIO, -ENOSPC on the REQ_ATOMIC bio), or by the ublk fault device
+//! of [`super::ublk`] (-EIO, -ENOSPC, -ETIMEDOUT, -EINVAL, -ENOMEM; armed like null_blk).
 //!
 //! null_blk (drivers/block/null_blk/main.c, read in 7.3.4): a request that touches a sector of
 //! the configfs `badblocks` list completes with BLK_STS_IOERR (null_handle_badblocks), which
@@ -20,8 +22,9 @@
 //! - the bio is one request (not split): not larger than queue/max_sectors_kb and
 //!   queue/max_segments.
 //!
-//! Only -EIO: null_blk's bad blocks give BLK_STS_IOERR only. The model's other bio errnos (ENOSPC,
-//! ETIMEDOUT, EAGAIN, EINVAL, ENOMEM) and every other site stay inexpressible (see docs/lab.md).
+//! null_blk's bad blocks give BLK_STS_IOERR only; the other errnos need the scsi_debug rule or
+//! the ublk device (super::bioerr). -EAGAIN (validity rule F2) and every other site stay
+//! inexpressible (see docs/lab.md).
 
 use std::fs;
 use std::os::fd::AsRawFd;
@@ -53,9 +56,9 @@ pub fn expressible(s: &Scenario) -> Result<(), Unsupported> {
                 f.site.function()
             ));
         }
-        if !super::bioerr::SCSI_ERRNOS.contains(&f.errno) {
+        if !super::bioerr::UBLK_ERRNOS.contains(&f.errno) {
             return Err(format!(
-                "bio_endio -{} (the fault devices give -EIO (null_blk bad blocks, a SCSI ILLEGAL REQUEST) and -ENOSPC (a SCSI DATA PROTECT 27/07) only)",
+                "bio_endio -{} (the fault devices give -EIO (null_blk bad blocks, a SCSI ILLEGAL REQUEST), -ENOSPC (a SCSI DATA PROTECT 27/07) and, on the ublk fault device, -ETIMEDOUT, -EINVAL, -ENOMEM only)",
                 super::compare::errno_name(f.errno)
             ));
         }
@@ -232,6 +235,10 @@ enum Kind {
     /// (`/sys/kernel/debug/scsi_debug/H:C:T:L/error`) gets one `ERR_FAIL_CMD` rule on the WRITE
     /// ATOMIC(16) opcode with count -1: the next REQ_ATOMIC command fails, once.
     ScsiAtomic { error: PathBuf },
+    /// A ublk fault device of `diofuzz ublk-fault` ([`super::ublk`]): its arm file gets
+    /// "SECTOR ERRNO" per target; the server fails the first write request holding the sector
+    /// with -ERRNO and drops the line.
+    Ublk { arm: PathBuf },
 }
 
 /// scsi_debug's `ERR_FAIL_CMD` rule (drivers/scsi/scsi_debug.c `sdebug_error_write`, 7.3.4):
@@ -291,6 +298,9 @@ impl FaultDisk {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
+        if name.starts_with("ublkb") {
+            return FaultDisk::open_ublk(dev, &name);
+        }
         let cfg = Path::new(CONFIGFS_NULLB).join(&name);
         let sys = PathBuf::from(format!("/sys/class/block/{name}"));
         if !sys.exists() || !cfg.is_dir() {
@@ -356,6 +366,63 @@ impl FaultDisk {
         Ok(fd)
     }
 
+    /// Take the ublk fault device `dev` (`/dev/ublkbN`, served by `diofuzz ublk-fault`, whose arm
+    /// file must exist), not mounted: its arm file is emptied and merging turned off.
+    fn open_ublk(dev: &Path, name: &str) -> Result<FaultDisk, String> {
+        let sys = PathBuf::from(format!("/sys/class/block/{name}"));
+        let arm = super::ublk::arm_file(name);
+        if !sys.exists() || !arm.exists() {
+            return Err(format!(
+                "{}: not a ublk fault device ({} missing): run `diofuzz ublk-fault &` (modprobe ublk_drv) and pass the device it prints",
+                dev.display(),
+                arm.display()
+            ));
+        }
+        let num = |f: &str| -> Result<u64, String> {
+            read_trim(&sys.join(f))
+                .map_err(|e| format!("{}: {f}: {e}", dev.display()))?
+                .parse()
+                .map_err(|_| format!("{}: {f} is not a number", dev.display()))
+        };
+        let devnum =
+            read_trim(&sys.join("dev")).map_err(|e| format!("{}: dev: {e}", dev.display()))?;
+        let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        if mi
+            .lines()
+            .any(|l| l.split(' ').nth(2) == Some(devnum.as_str()))
+        {
+            return Err(format!("{}: mounted; unmount it first", dev.display()));
+        }
+        let disk = super::plan::Disk {
+            awu_min: 0,
+            awu_max: 0,
+            lbs_bits: num("queue/logical_block_size")?.trailing_zeros() as u8,
+            dma_alignment: num("queue/dma_alignment")? as u32,
+        };
+        let (limits, nm) = queue_setup(&sys, dev)?;
+        // The server completes requests in its own thread: after the submission (model order
+        // Deferred; the lab measured it, docs/lab.md "The ublk fault device").
+        let _ = DEVICE_ORDER.set(BioCompletion::Deferred);
+        let fd = FaultDisk {
+            dev: dev.to_path_buf(),
+            kind: Kind::Ublk { arm },
+            disk,
+            limits,
+            nomerges: Some(nm),
+        };
+        fd.reset()?;
+        Ok(fd)
+    }
+
+    /// The errnos this device gives a faulted bio (the generator draws from them).
+    pub fn errnos(&self) -> &'static [i64] {
+        match self.kind {
+            Kind::BadBlocks { .. } => super::bioerr::NULLBLK_ERRNOS,
+            Kind::ScsiAtomic { .. } => super::bioerr::SCSI_ERRNOS,
+            Kind::Ublk { .. } => super::bioerr::UBLK_ERRNOS,
+        }
+    }
+
     /// Take the scsi_debug disk `dev` (checked by `scratch::disk_info` as `disk`) for faults on
     /// its REQ_ATOMIC commands: its debugfs `error` file must exist (debugfs mounted at
     /// /sys/kernel/debug). Our rule is removed and merging turned off.
@@ -402,10 +469,15 @@ impl FaultDisk {
         let p = match &self.kind {
             Kind::BadBlocks { cfg } => cfg.join("badblocks"),
             Kind::ScsiAtomic { error } => error.clone(),
+            Kind::Ublk { arm } => arm.clone(),
         };
         let t = fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         Ok(match self.kind {
             Kind::BadBlocks { .. } => parse_badblocks(&t),
+            Kind::Ublk { .. } => super::ublk::parse_arm(&t)
+                .into_iter()
+                .map(|(s, _)| (s, 1))
+                .collect(),
             Kind::ScsiAtomic { .. } => parse_scsi_rule(&t)
                 .filter(|&c| c != 0)
                 .map(|c| vec![(0, c.unsigned_abs())])
@@ -417,6 +489,10 @@ impl FaultDisk {
         let p = match &self.kind {
             Kind::BadBlocks { cfg } => cfg.join("badblocks"),
             Kind::ScsiAtomic { error } => error.clone(),
+            Kind::Ublk { arm } => {
+                return super::ublk::write_whole(arm, line)
+                    .map_err(|e| format!("{} <- {line:?}: {e}", arm.display()))
+            }
         };
         fs::write(&p, line).map_err(|e| format!("{} <- {line:?}: {e}", p.display()))
     }
@@ -424,6 +500,7 @@ impl FaultDisk {
     /// Empty the armed state.
     fn reset(&self) -> Result<(), String> {
         match self.kind {
+            Kind::Ublk { .. } => self.write_to(""),
             Kind::BadBlocks { .. } => {
                 for (s, n) in self.bad()? {
                     self.write_to(&format!("-{s}-{}", s + n.max(1) - 1))?;
@@ -510,6 +587,10 @@ impl FaultDisk {
                 self.write_to(&rule)?
             }
             Kind::ScsiAtomic { .. } => {}
+            Kind::Ublk { .. } => {
+                let v: Vec<(u64, i64)> = sectors.iter().map(|&s| (s, errno)).collect();
+                self.write_to(&super::ublk::format_arm(&v))?
+            }
         }
         Ok(sectors)
     }
@@ -519,7 +600,7 @@ impl FaultDisk {
     pub fn disarm(&self, sectors: &[u64]) -> Result<Vec<u64>, String> {
         let left = self.bad()?;
         let missed = match self.kind {
-            Kind::BadBlocks { .. } => sectors
+            Kind::BadBlocks { .. } | Kind::Ublk { .. } => sectors
                 .iter()
                 .copied()
                 .filter(|s| left.iter().any(|(a, n)| *a <= *s && *s < a + n))
@@ -665,9 +746,61 @@ pub const LIVE_OPTS: ModelOpts = ModelOpts {
     completion: BioCompletion::Plugged,
 };
 
-/// [`diofuzz::model::run`] with [`LIVE_OPTS`].
+/// The completion order of this run's fault device when it is not [`LIVE_OPTS`]'s: the ublk
+/// fault device completes requests in its server's thread, after the submission
+/// (`BioCompletion::Deferred`). Set once, when `live` opens the device.
+static DEVICE_ORDER: std::sync::OnceLock<BioCompletion> = std::sync::OnceLock::new();
+
+/// The model options live and the lab compare with: [`LIVE_OPTS`], or the fault device's order.
+pub fn live_opts() -> ModelOpts {
+    ModelOpts {
+        completion: DEVICE_ORDER.get().copied().unwrap_or(LIVE_OPTS.completion),
+    }
+}
+
+fn order_name(c: BioCompletion) -> &'static str {
+    match c {
+        BioCompletion::Immediate => "immediate",
+        BioCompletion::Plugged => "plugged",
+        BioCompletion::Deferred => "deferred",
+    }
+}
+
+/// A device whose completions may come before or after the submitter records its own error
+/// (the ublk server: usually after, the deferred order; when the wakeup preempts the submitter
+/// at blk_finish_plug, before, the plugged order — seen once on 7.3.4 under load): both are real
+/// worlds of that device, so a disagreement with the deferred model that the plugged model does
+/// not have is the plugged world, said in the note. `outcome` compares one model execution with
+/// the kernel's observation. Other devices have one real order: nothing changes.
+pub fn other_real_order(
+    oc: &mut super::compare::Outcome,
+    s: &Scenario,
+    v: &'static diofuzz::variant::Variant,
+    outcome: impl Fn(&Execution) -> super::compare::Outcome,
+) {
+    use super::compare::Verdict;
+    if live_opts().completion != BioCompletion::Deferred || oc.verdict != Verdict::Disagree {
+        return;
+    }
+    let opts = ModelOpts {
+        completion: BioCompletion::Plugged,
+    };
+    let Ok(x) = std::panic::catch_unwind(|| diofuzz::model::run_opts(s, v, opts)) else {
+        return;
+    };
+    let mut alt = outcome(&x);
+    if alt.verdict == Verdict::Agree {
+        if !alt.note.is_empty() {
+            alt.note.push_str("; ");
+        }
+        alt.note.push_str("completion order: the kernel matched the plugged order (the device completed before __iomap_dio_rw recorded its own error), not the deferred one");
+        *oc = alt;
+    }
+}
+
+/// [`diofuzz::model::run`] with [`live_opts`].
 pub fn model_run(s: &Scenario, v: &'static diofuzz::variant::Variant) -> Execution {
-    diofuzz::model::run_opts(s, v, LIVE_OPTS)
+    diofuzz::model::run_opts(s, v, live_opts())
 }
 
 /// A faulted scenario whose verdict depends on the completion order: say which order the kernel
@@ -689,10 +822,11 @@ pub fn annotate_order(
     if !oc.note.is_empty() {
         oc.note.push_str("; ");
     }
-    oc.note.push_str(if imm == Verdict::Agree {
-        "completion order: the kernel matched the immediate order, not the plugged one"
+    let ours = order_name(live_opts().completion);
+    oc.note.push_str(&if imm == Verdict::Agree {
+        format!("completion order: the kernel matched the immediate order, not the {ours} one")
     } else {
-        "completion order: the kernel matched the plugged order, not the immediate one"
+        format!("completion order: the kernel matched the {ours} order, not the immediate one")
     });
 }
 
@@ -814,8 +948,18 @@ mod tests {
         assert!(plan_faulted(&s, None).is_ok());
         s.faults[0].errno = diofuzz::errno::ENOSPC;
         assert!(expressible(&s).is_ok());
-        s.faults[0].errno = diofuzz::errno::ETIMEDOUT;
-        assert!(expressible(&s).unwrap_err().contains("ETIMEDOUT"));
+        // The ublk fault device gives -ETIMEDOUT, -EINVAL and -ENOMEM (which device: at arming).
+        for e in [
+            diofuzz::errno::ETIMEDOUT,
+            diofuzz::errno::EINVAL,
+            diofuzz::errno::ENOMEM,
+        ] {
+            s.faults[0].errno = e;
+            assert!(expressible(&s).is_ok());
+        }
+        // -EAGAIN: no device completes a bio that was not REQ_NOWAIT with it (validity F2).
+        s.faults[0].errno = diofuzz::errno::EAGAIN;
+        assert!(expressible(&s).unwrap_err().contains("EAGAIN"));
         s.faults[0] = Fault {
             site: Site::Ext4MapBlocksCreate,
             nth: 0,

@@ -25,6 +25,7 @@ pub mod scratch;
 pub mod shutdown;
 pub mod swap;
 pub mod tracefs;
+pub mod ublk;
 
 use std::fs;
 use std::io::Write;
@@ -382,10 +383,15 @@ pub fn run_live(o: &Opts) -> i32 {
     for i in 0..count {
         for &fs in &o.fss() {
             let id = format!("gen-{}-{}-{i}", o.seed, fs.name());
-            if faultdev.is_some() {
-                if let Some(s) =
-                    diofuzz::generators::fault::generate_faulted(o.seed, i, fs, disk.as_ref(), v)
-                {
+            if let Some(fd) = &faultdev {
+                if let Some(s) = diofuzz::generators::fault::generate_faulted_with(
+                    o.seed,
+                    i,
+                    fs,
+                    disk.as_ref(),
+                    v,
+                    fd.errnos(),
+                ) {
                     scen.push((id, s));
                 }
                 continue;
@@ -890,6 +896,11 @@ fn run_all(
                     Some(n) => shutdown::outcome(id.clone(), s, &p, &x, &obs, n),
                     None => compare::outcome(id.clone(), s, &p, &x, &obs, gap),
                 };
+                if !armed.is_empty() {
+                    fault::other_real_order(&mut oc, s, v, |x| {
+                        compare::outcome(id.clone(), s, &p, x, &obs, gap)
+                    });
+                }
                 stable.explain(&mut oc, s, &p, &obs, gap);
                 fault::annotate(&mut oc, &targets, &armed, missed, inexact);
                 if o.pmem.is_some() {

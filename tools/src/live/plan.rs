@@ -325,9 +325,6 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if r.open.no_largefile {
         return unsup("no O_LARGEFILE (forced on 64-bit)");
     }
-    if r.max_bio.is_some() {
-        return unsup("bio size limit (user memory layout)");
-    }
     if !s.faults.is_empty() {
         return unsup("injected faults");
     }
@@ -616,8 +613,8 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES {
         return unsup("small s_maxbytes");
     }
-    if r.open.no_largefile || r.max_bio.is_some() || !s.faults.is_empty() {
-        return unsup("no O_LARGEFILE, bio limit or injected faults");
+    if r.open.no_largefile || !s.faults.is_empty() {
+        return unsup("no O_LARGEFILE or injected faults");
     }
     if r.len == 0 {
         return unsup("zero-length request");

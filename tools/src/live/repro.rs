@@ -605,7 +605,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     } else if super::dax::is_dax_world(s) {
         "pmem device".to_string()
     } else if !s.faults.is_empty() {
-        "a null_blk device of configfs with badblocks_once 1 (the injected fault below)".to_string()
+        "a null_blk device of configfs with badblocks_once 1, or for -ENOSPC, -ETIMEDOUT, -EINVAL, -ENOMEM a ublk device of `diofuzz ublk-fault` (the injected fault below)".to_string()
     } else {
         "loop device".to_string()
     };

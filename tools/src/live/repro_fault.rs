@@ -33,8 +33,8 @@ struct fiemap_ { uint64_t start, length; uint32_t flags, mapped, count, r; struc
 /* UNKNOWN | DELALLOC | ENCODED | NOT_ALIGNED | DATA_INLINE | SHARED */
 #define FIEMAP_NOT_PLAIN_ (0x2 | 0x4 | 0x8 | 0x100 | 0x200 | 0x2000)
 
-static char fault_ctl[PATH_MAX];          /* null_blk badblocks or scsi_debug error file */
-static int fault_kind;                    /* 1 null_blk, 2 scsi_debug */
+static char fault_ctl[PATH_MAX];          /* null_blk badblocks, scsi_debug error or ublk arm file */
+static int fault_kind;                    /* 1 null_blk, 2 scsi_debug, 3 ublk (diofuzz ublk-fault) */
 static char fault_nm[PATH_MAX + 32], fault_nm_old[32];
 static long long fault_sector = -1;
 static int fault_armed;
@@ -61,10 +61,32 @@ static int fault_write(const char *p, const char *s)
 	return r;
 }
 
+static int fault_write_new(const char *p, const char *s)
+{
+	int d = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600), r;
+	if (d < 0)
+		return -1;
+	r = write(d, s, strlen(s)) == (ssize_t)strlen(s) ? 0 : -1;
+	close(d);
+	return r;
+}
+
+/* The ublk server's arm file, replaced whole (the server reads it for every write request). */
+static int fault_write_whole(const char *p, const char *s)
+{
+	char t[PATH_MAX + 8];
+	snprintf(t, sizeof(t), "%s.new", p);
+	if (fault_write_new(t, s))
+		return -1;
+	return rename(t, p);
+}
+
 /* Remove the fault and restore the queue: at exit, also after SIGINT/SIGTERM. */
 static void fault_release(void)
 {
 	char l[64];
+	if (fault_armed && fault_kind == 3)
+		fault_write_whole(fault_ctl, "");
 	if (fault_armed && fault_kind == 1) {
 		snprintf(l, sizeof(l), "-%lld-%lld", fault_sector, fault_sector);
 		fault_write(fault_ctl, l);
@@ -105,8 +127,18 @@ static int fault_setup(dev_t dev, long long *start)
 		*strrchr(disk, '/') = 0;
 	}
 	name = strrchr(disk, '/') + 1;
-	snprintf(fault_ctl, sizeof(fault_ctl), "/sys/kernel/config/nullb/%s/badblocks", name);
-	if (access(fault_ctl, W_OK) == 0) {
+	if (!strncmp(name, "ublkb", 5)) {
+		/* A ublk fault device of `diofuzz ublk-fault` (tools/src/live/ublk.rs): its server
+		 * fails the first write request holding an armed sector with the armed errno, once. */
+		const char *tmp = getenv("TMPDIR");
+		snprintf(fault_ctl, sizeof(fault_ctl), "%s/diofuzz-%s/arm", tmp && *tmp ? tmp : "/tmp", name);
+		if (access(fault_ctl, W_OK)) {
+			printf("COULD NOT RUN: %s is a ublk device without the arm file %s of `diofuzz ublk-fault`\n", name, fault_ctl);
+			return -1;
+		}
+		fault_kind = 3;
+	} else if (snprintf(fault_ctl, sizeof(fault_ctl), "/sys/kernel/config/nullb/%s/badblocks", name),
+		   access(fault_ctl, W_OK) == 0) {
 		fault_kind = 1;
 		snprintf(f, sizeof(f), "/sys/kernel/config/nullb/%s/badblocks_once", name);
 		if (fault_read(f, v, sizeof(v)) || atoi(v) != 1) {
@@ -114,7 +146,7 @@ static int fault_setup(dev_t dev, long long *start)
 			return -1;
 		}
 		if (fault_errno != EIO) {
-			printf("COULD NOT RUN: null_blk bad blocks fail a bio with -EIO only; this fault is %s: run it on a scsi_debug disk with atomic writes\n", strerror(fault_errno));
+			printf("COULD NOT RUN: null_blk bad blocks fail a bio with -EIO only; this fault is %s: run it on a scsi_debug disk with atomic writes or the ublk fault device\n", strerror(fault_errno));
 			return -1;
 		}
 	} else {
@@ -130,6 +162,10 @@ static int fault_setup(dev_t dev, long long *start)
 			return -1;
 		}
 		fault_kind = 2;
+		if (!fault_rule[0]) {
+			printf("COULD NOT RUN: no SCSI sense gives %s: run it on the ublk fault device (diofuzz ublk-fault)\n", strerror(fault_errno));
+			return -1;
+		}
 		if (!fault_first_atomic) {
 			printf("COULD NOT RUN: a scsi_debug rule fails the first WRITE ATOMIC(16) command; the faulted bio is not the first REQ_ATOMIC bio\n");
 			return -1;
@@ -183,7 +219,14 @@ static int fault_arm(int fd, int bdev)
 		sector = start + (fm.ext[i].physical + fault_pos - fm.ext[i].logical) / 512;
 	}
 	fault_sector = sector;
-	if (fault_kind == 1) {
+	if (fault_kind == 3) {
+		char l[64];
+		snprintf(l, sizeof(l), "%lld %d\n", sector, fault_errno);
+		if (fault_write_whole(fault_ctl, l))
+			die("write the ublk arm file");
+		printf("fault: ublk armed sector %lld with -%d (%s), the bio at %llu, %llu bytes\n", sector, fault_errno,
+		       fault_ctl, (unsigned long long)fault_pos, (unsigned long long)fault_len);
+	} else if (fault_kind == 1) {
 		char l[64];
 		snprintf(l, sizeof(l), "+%lld-%lld", sector, sector);
 		if (fault_write(fault_ctl, l))
@@ -212,6 +255,8 @@ static int fault_fired(void)
 			if (fault_kind == 1 && sscanf(l, "%lld %lld", &a, &n) == 2 && a <= fault_sector && fault_sector < a + n)
 				fired = 0;
 			if (fault_kind == 2 && sscanf(l, "2 %lld %15s", &n, op) == 2 && !strcmp(op, "0x9c") && n != 0)
+				fired = 0;
+			if (fault_kind == 3 && sscanf(l, "%lld %lld", &a, &n) == 2 && a == fault_sector)
 				fired = 0;
 		}
 	}
@@ -253,8 +298,15 @@ pub fn fault_c(s: &Scenario, p: &Plan, x: &Execution) -> Result<Option<FaultC>, 
         ));
     };
     let first_atomic = diofuzz::generators::fault::fault_on_first_atomic_bio(x);
-    let rule = super::bioerr::scsi_rule(super::bioerr::WRITE_ATOMIC_16, t.errno)
-        .ok_or("no SCSI sense for this errno")?;
+    if !super::bioerr::UBLK_ERRNOS.contains(&t.errno) {
+        return Err(format!(
+            "no fault device gives -{}",
+            diofuzz::errno::name(t.errno)
+        ));
+    }
+    // Empty for -ETIMEDOUT, -EINVAL, -ENOMEM: only the ublk fault device gives them.
+    let rule =
+        super::bioerr::scsi_rule(super::bioerr::WRITE_ATOMIC_16, t.errno).unwrap_or_default();
     let mut prelude = String::new();
     let _ = writeln!(
         prelude,
@@ -273,16 +325,23 @@ pub fn fault_c(s: &Scenario, p: &Plan, x: &Execution) -> Result<Option<FaultC>, 
         if bdev { "" } else { "unlink(path);\n\t\t" }
     );
     let after = "\tint fault_ok = fault_fired();\n".to_string();
+    let scsi = if rule.is_empty() {
+        "a scsi_debug disk cannot (no SCSI sense gives this errno)".to_string()
+    } else {
+        format!(
+            "a scsi_debug disk (debugfs error rule \"{rule}\"\n *   on WRITE ATOMIC(16){})",
+            if first_atomic {
+                ": the faulted bio is the first REQ_ATOMIC one"
+            } else {
+                "; not usable here: the faulted bio is not the first REQ_ATOMIC one"
+            }
+        )
+    };
     let about = format!(
-        " * Injected fault: the bio at {} ({} bytes) completes with -{} (bio_endio). The program\n *   makes it on the device under the filesystem (or the device it writes): a null_blk\n *   device of configfs with badblocks_once (-EIO only; the bio's first sector is marked bad)\n *   or a scsi_debug disk (debugfs error rule \"{rule}\"\n *   on WRITE ATOMIC(16){}), turns queue merging off, and removes both at exit.",
+        " * Injected fault: the bio at {} ({} bytes) completes with -{} (bio_endio). The program\n *   makes it on the device under the filesystem (or the device it writes): a null_blk\n *   device of configfs with badblocks_once (-EIO only; the bio's first sector is marked bad),\n *   {scsi},\n *   or a ublk device served by `diofuzz ublk-fault` (the sector armed in its arm file; any\n *   of -EIO, -ENOSPC, -ETIMEDOUT, -EINVAL, -ENOMEM), turns queue merging off, and removes\n *   the fault at exit.",
         t.pos,
         t.len,
         diofuzz::errno::name(t.errno),
-        if first_atomic {
-            ": the faulted bio is the first REQ_ATOMIC one"
-        } else {
-            "; not usable here: the faulted bio is not the first REQ_ATOMIC one"
-        }
     );
     Ok(Some(FaultC {
         prelude,
@@ -300,6 +359,14 @@ pub fn on_fault_device(disk_script: &str) -> String {
     disk_script
         .replace("\nT=$DEV\n", "\nT=$NDEV\n")
         .replace("A=\"-p $DEV\"", "A=\"-p $NDEV\"")
+}
+
+/// The same for the ublk fault device (`$UDEV`, started by the guest's init: `diofuzz ublk-fault`),
+/// whose server gives the errnos no null_blk or SCSI completion gives.
+pub fn on_ublk_device(disk_script: &str) -> String {
+    disk_script
+        .replace("\nT=$DEV\n", "\nT=$UDEV\n")
+        .replace("A=\"-p $DEV\"", "A=\"-p $UDEV\"")
 }
 
 /// After the verdict: a fault that did not fire means the scenario did not run as written.
@@ -351,6 +418,26 @@ pub(crate) mod tests {
         assert!(fault_c(&bare, &p, &fault::model_run(&bare, v))
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn ublk_errnos_arm_the_ublk_server() {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let mut s = bdev_faulted();
+        s.faults[0].errno = diofuzz::errno::ETIMEDOUT;
+        let x = fault::model_run(&s, v);
+        let p = fault::plan_faulted(&s, None).unwrap();
+        let f = fault_c(&s, &p, &x).unwrap().unwrap();
+        // No SCSI sense: the rule is empty and only the ublk arm file can make the fault.
+        assert!(f.prelude.contains("fault_errno = 110;"));
+        assert!(f.prelude.contains("fault_rule[] = \"\";"));
+        assert!(f.prelude.contains("diofuzz-%s/arm"));
+        assert!(f.about.contains("ETIMEDOUT") && f.about.contains("ublk"));
+        let g = on_ublk_device("x\nT=$DEV\nA=\"-p $DEV\"\n");
+        assert_eq!(g, "x\nT=$UDEV\nA=\"-p $UDEV\"\n");
+        // -EAGAIN has no device at all.
+        s.faults[0].errno = diofuzz::errno::EAGAIN;
+        assert!(fault_c(&s, &p, &x).is_err());
     }
 
     #[test]

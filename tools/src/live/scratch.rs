@@ -824,7 +824,14 @@ impl Scratch {
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
-            let sys = format!("/sys/block/{name}/{name}{PART_NO}/dev");
+            // block/partitions/core.c add_partition -> dev_set_name: "p" between a disk name
+            // ending in a digit (ublkb0) and the partition number.
+            let sep = if name.ends_with(|c: char| c.is_ascii_digit()) {
+                "p"
+            } else {
+                ""
+            };
+            let sys = format!("/sys/block/{name}/{name}{sep}{PART_NO}/dev");
             let devnum = fs::read_to_string(&sys).map_err(|e| format!("read {sys}: {e}"))?;
             let (ma, mi) = devnum
                 .trim()

@@ -9,7 +9,9 @@
 //! bios in __iomap_dio_rw()'s blk_start_plug() (6.12-7.3, read in 6.12 and 7.3 fs/iomap/direct-io.c):
 //! a device completion error reaches dio->error only when the plug is flushed — by
 //! blk_add_rq_to_plug() at BLK_MAX_REQUEST_COUNT requests, or by blk_finish_plug() after the
-//! iomap_iter() loop — so the later bios of the call are submitted and write their data. An async
+//! iomap_iter() loop — so the later bios of the call are submitted and write their data.
+//! `Deferred` also holds them there, and the device completes them only after __iomap_dio_rw()
+//! has recorded the loop's own error (an asynchronous device: the lab's ublk server). An async
 //! (aio) DIO that submitted bios is still in flight when __iomap_dio_rw returns, so it returns
 //! -EIOCBQUEUED and the completion's result is what the caller gets.
 
@@ -42,6 +44,9 @@ pub struct Dio {
     /// among them that will fail (iomap_dio_bio_end_io -> iomap_dio_set_error once dispatched).
     pub plug_rqs: u32,
     pub plug_errors: Vec<i64>,
+    /// `Deferred` order: device completion errors of dispatched requests that arrive only when
+    /// the submitter waits for the DIO, after __iomap_dio_rw() has set its own error.
+    pub late_errors: Vec<i64>,
 }
 
 /// BLK_MAX_REQUEST_COUNT (block/blk.h, 6.12-7.3): blk_plug_max_rq_count() for one queue.
@@ -55,6 +60,11 @@ fn blk_flush_plug(cx: &mut Cx, dio: &mut Dio) {
     }
     dio.plug_rqs = 0;
     for e in std::mem::take(&mut dio.plug_errors) {
+        if cx.opts.completion == BioCompletion::Deferred {
+            cx.note("blk_flush_plug: a plugged bio dispatched; its error arrives when the DIO is waited for");
+            dio.late_errors.push(e);
+            continue;
+        }
         cx.note("blk_flush_plug: a plugged bio completed with an error");
         set_error(dio, e);
     }
@@ -117,7 +127,7 @@ fn submit_bio_status(
     };
     // A bio the block layer accepted becomes a request (blk_mq_submit_bio); in the plugged order it
     // waits in the plug, and so does its completion error.
-    let plugged = cx.opts.completion == BioCompletion::Plugged;
+    let plugged = cx.opts.completion != BioCompletion::Immediate;
     if plugged && (status == 0 || from_device) {
         blk_add_rq_to_plug(cx, dio, status);
     }
@@ -218,6 +228,7 @@ pub fn __iomap_dio_rw(
         dops,
         plug_rqs: 0,
         plug_errors: Vec::new(),
+        late_errors: Vec::new(),
     };
     if ki.has(IOCB_NOWAIT) {
         it.flags |= IOMAP_NOWAIT;
@@ -290,6 +301,13 @@ pub fn __iomap_dio_rw(
     }
     if ret < 0 {
         set_error(&mut dio, ret);
+    }
+    // Deferred order: the device completes the dispatched requests while the submitter waits
+    // (inode_dio_wait-style wait on dio->submit.waiter, or the aio completion): their errors come
+    // after the loop's own (iomap_dio_set_error: the first error wins).
+    for e in std::mem::take(&mut dio.late_errors) {
+        cx.note("deferred: a dispatched bio completed with an error after the submission");
+        set_error(&mut dio, e);
     }
     if dio.flags & DIO_WRITE_THROUGH != 0 {
         dio.flags &= !DIO_NEED_SYNC;
@@ -452,8 +470,8 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 }
                 let f = iter.faultable();
                 // A bio holds BIO_MAX_VECS (256) pages; the pages pinned stop at the first one that
-                // cannot be faulted in. (Scenario::max_bio is reserved: bios of the model's sizes
-                // never hit the vec limit, so it does not shorten them.)
+                // cannot be faulted in. (No smaller cap from the user memory: 15 segments cannot
+                // use up 256 vecs in fewer pages, validity rule W30 drops Scenario::max_bio.)
                 let cap = 256 * crate::scenario::PAGE_SIZE
                     - (iter.addr + iter.consumed) % crate::scenario::PAGE_SIZE;
                 let n = iter.count.min(f).min(cap);

@@ -59,7 +59,6 @@ pub struct IovIter {
     /// Low bits of the buffer address.
     pub addr: u64,
     pub fault_at: Option<u64>,
-    pub max_bio: Option<u64>,
 }
 
 impl IovIter {
