@@ -22,6 +22,34 @@ const NOSEC: u8 = 8;
 const SWAPFILE: u8 = 9;
 const UNLINKED: u8 = 10;
 
+/// Dirty, writeback and mmapped dirty pages written back (clean).
+fn clean_pages(w: &mut World) {
+    for p in w.pages.iter_mut() {
+        if matches!(
+            p,
+            PageState::Dirty | PageState::Writeback | PageState::MappedDirty
+        ) {
+            *p = PageState::Clean;
+        }
+    }
+}
+
+/// Delayed blocks allocated (what a flush or a nodelalloc write would have made).
+fn delalloc_written(w: &mut World) {
+    for b in w.blocks.iter_mut() {
+        if b.kind == Extent::Delalloc {
+            b.kind = Extent::Written;
+        }
+    }
+}
+
+/// Drop every race but the fcntl toggle; the inode is then the one at open.
+fn only_toggle_races(s: &mut Scenario) {
+    let open = s.inode_at_open();
+    s.races.retain(|x| *x == Race::FcntlToggleDirect);
+    s.world.inode = open;
+}
+
 /// Make `s` an active swap file in the nearest layout swapon accepts (rule W27): at least two
 /// pages, every block below i_size written or (past the header page) unwritten, nothing shared,
 /// delayed or dirty, not inline, encrypted, DAX or unlinked, no mmap writer. Block and page
@@ -44,14 +72,7 @@ pub fn swapfile_world(s: &mut Scenario) {
             _ => Extent::Written,
         };
     }
-    for p in w.pages.iter_mut() {
-        if matches!(
-            p,
-            PageState::Dirty | PageState::Writeback | PageState::MappedDirty
-        ) {
-            *p = PageState::Clean;
-        }
-    }
+    clean_pages(w);
     w.cow.clear();
     w.cowextsize = 0;
     w.inode.reflink = false;
@@ -74,9 +95,7 @@ pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
         Rng::new(seed ^ index.wrapping_mul(0x9E6C_63D0_676A_9A99) ^ 0x5A4 << 48 ^ fs as u64);
     r.next_u64();
     // One race at most besides the fcntl toggle: the swap flag's.
-    let open = s.inode_at_open();
-    s.races.retain(|x| *x == Race::FcntlToggleDirect);
-    s.world.inode = open;
+    only_toggle_races(&mut s);
     // 4 KiB blocks: on 1 KiB blocks swapon finds a usable page only where the allocator
     // happened to place four blocks page-aligned on disk (iomap_swapfile_add_extent), which
     // the set-up does not control ("Empty swap-file" on 7.3.4).
@@ -117,9 +136,7 @@ fn four_kib_blocks(s: &mut Scenario) {
 /// cached page.
 pub fn generate_jflag(seed: u64, index: u64) -> Scenario {
     let mut s = generate_on(seed, index, FsKind::Ext4, None, 0);
-    let open = s.inode_at_open();
-    s.races.retain(|x| *x == Race::FcntlToggleDirect);
-    s.world.inode = open;
+    only_toggle_races(&mut s);
     let w = &mut s.world;
     w.mount.data_journal = false;
     w.mount.shutdown = false;
@@ -129,19 +146,8 @@ pub fn generate_jflag(seed: u64, index: u64) -> Scenario {
     w.inode.encrypted = false;
     w.inode.unlinked = false;
     w.inode.disksize_lag = false;
-    for b in w.blocks.iter_mut() {
-        if b.kind == Extent::Delalloc {
-            b.kind = Extent::Written;
-        }
-    }
-    for p in w.pages.iter_mut() {
-        if matches!(
-            p,
-            PageState::Dirty | PageState::Writeback | PageState::MappedDirty
-        ) {
-            *p = PageState::Clean;
-        }
-    }
+    delalloc_written(w);
+    clean_pages(w);
     s.races.retain(|r| *r != Race::MmapRedirty);
     let mut r = Rng::new(seed ^ index.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ 0x1F1A << 48);
     r.next_u64();
@@ -189,11 +195,7 @@ pub fn journalled_on_pmem(r: &mut Rng, s: &mut Scenario) {
         }
         _ => return,
     }
-    for b in w.blocks.iter_mut() {
-        if b.kind == Extent::Delalloc {
-            b.kind = Extent::Written;
-        }
-    }
+    delalloc_written(w);
     if !crate::validity::violations(s).is_empty() {
         *s = before;
     }
