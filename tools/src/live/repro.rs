@@ -1002,6 +1002,13 @@ pub fn run_on(
     src: &str,
     device: Option<&std::path::Path>,
 ) -> Result<(String, i32), String> {
+    if super::swap::wanted(s) && !super::swap::in_lab_guest() {
+        // The program calls swapon(2): never on the machine running diofuzz.
+        return Err(format!(
+            "a swap-file scenario's program calls swapon(2): run it in the lab (repro --run --kernel VERSION) or by hand on a disposable machine ({})",
+            super::swap::NEEDS_VM
+        ));
+    }
     let bdev = s.fs == FsKind::Bdev;
     let p = match device {
         // A block-device scenario on the host: a loop device of the scenario's size.

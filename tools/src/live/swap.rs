@@ -272,6 +272,16 @@ mod tests {
     }
 
     #[test]
+    fn repro_run_refuses_swap_files_outside_a_guest() {
+        if super::in_lab_guest() {
+            return;
+        }
+        let s = generate_swap(5, 0, FsKind::Xfs);
+        let e = super::super::repro::run_on(&s, "int main(void) { return 0; }", None).unwrap_err();
+        assert!(e.contains("swapon"), "{e}");
+    }
+
+    #[test]
     fn unmask_restores_only_the_exact_header() {
         let before = vec![0x11u8; 4096];
         let h = super::header_page(&before, 8192);
