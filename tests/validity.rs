@@ -635,6 +635,53 @@ fn w30_no_bio_size_limit_from_fifteen_segments() {
     assert_eq!(Scenario::decode(&bytes).unwrap().request.max_bio, None);
 }
 
+/// mm/swapfile.c swapon, fs/iomap/swapfile.c iomap_swapfile_activate (read in 7.3.4).
+#[test]
+fn w27_swap_files_are_what_swapon_accepts() {
+    for mk in [ext4 as fn() -> Scenario, xfs] {
+        let mut s = mk();
+        s.world.blkbits = 12;
+        s.world.i_size = 16384;
+        s.world.blocks = blocks("WWUW");
+        s.world.inode.swapfile = true;
+        accepted(&s);
+        let mut h = s.clone();
+        h.world.blocks = blocks("WHWW");
+        rejected(h, SWAPFILE_LAYOUT);
+        let mut small = s.clone();
+        small.world.i_size = 4096;
+        rejected(small, SWAPFILE_LAYOUT);
+        let mut header = s.clone();
+        header.world.blocks = blocks("UWWW");
+        rejected(header, SWAPFILE_LAYOUT);
+        let mut dirty = s.clone();
+        dirty.world.pages = vec![PageState::Dirty];
+        rejected(dirty, SWAPFILE_LAYOUT);
+        // swapon after open needs the same file.
+        let mut race = s.clone();
+        race.world.blocks = blocks("WWHW");
+        race.races.push(flag_race(9));
+        rejected(race, SWAPFILE_LAYOUT);
+    }
+}
+
+/// fs/inode.c file_remove_privs_flags, fs/namei.c vfs_link, ext4_da_do_write_end.
+#[test]
+fn w28_changes_after_open_that_no_call_makes() {
+    let mut s = ext4();
+    s.races.push(flag_race(8));
+    // world: IS_NOSEC (the default) at the write, clear at open: set after open.
+    rejected(s.clone(), FLAG_CHANGE_NO_CALL);
+    s.world.inode.nosec = false;
+    accepted(&s);
+    let mut u = xfs();
+    u.races.push(flag_race(10));
+    // linked at the write, unlinked at open.
+    rejected(u.clone(), FLAG_CHANGE_NO_CALL);
+    u.world.inode.unlinked = true;
+    accepted(&u);
+}
+
 #[test]
 fn every_rule_has_a_test_above() {
     let src = include_str!("validity.rs");
@@ -670,6 +717,8 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W22-dax-always" => "DAX_ALWAYS_EVERY_FILE",
         "W25-ext4-release" => "EXT4_NO_BUSY_FOLIO",
         "W26-immutable-flush" => "IMMUTABLE_FLUSH",
+        "W27-swapfile" => "SWAPFILE_LAYOUT",
+        "W28-flag-no-call" => "FLAG_CHANGE_NO_CALL",
         "W29-bio-timeout" => "BIO_TIMEOUT_ATOMIC_DEVICE",
         "W30-max-bio" => "MAX_BIO_LAYOUT",
         "F1-site" => "FAULT_SITE_FS",

@@ -282,6 +282,12 @@ pub fn generate_unheld(
         Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x1E5 << 48 ^ fs as u64);
     u.next_u64();
     inode_state(&mut u, &mut s);
+    // Session 6's inode states and flag changes after open (src/generators/flags.rs), from a
+    // stream of their own.
+    let mut g =
+        Rng::new(seed ^ index.wrapping_mul(0xF1A6_5D0C_2B7E_9A43) ^ 0xF1A << 48 ^ fs as u64);
+    g.next_u64();
+    super::flags::flag_worlds(&mut g, &mut s);
     s
 }
 
@@ -855,8 +861,8 @@ mod tests {
                 assert!(crate::validity::is_valid(&s), "{i}");
                 let f = s.world.inode;
                 if f.unlinked {
+                    // Append-only and brought-down ones too since session 6 (flags.rs).
                     unlinked += 1;
-                    assert!(!f.append_only && !s.world.mount.shutdown);
                 }
                 sec += !f.nosec as u32;
             }
@@ -867,10 +873,13 @@ mod tests {
             );
         }
         assert!(
-            (150..=350).contains(&unlinked),
-            "{unlinked} unlinked of 4000"
+            (150..=550).contains(&unlinked),
+            "{unlinked} unlinked of 4000 (6 % at rest, 4 % after open: flags.rs)"
         );
-        assert!((150..=350).contains(&sec), "{sec} not IS_NOSEC of 4000");
+        assert!(
+            (150..=550).contains(&sec),
+            "{sec} not IS_NOSEC of 4000 (6 % at rest, 4 % after open)"
+        );
         let lag = (0..2000)
             .map(|i| generate(11, i, FsKind::Ext4))
             .filter(|s| s.world.inode.disksize_lag)

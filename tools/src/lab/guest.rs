@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 18] = [
+pub const GROUPS: [Group; 21] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -151,6 +151,27 @@ pub const GROUPS: [Group; 18] = [
         about: "ext4 on the atomic disk, a bio_endio -EIO fault on the hardware atomic write's bio",
         args: "--fs ext4 --device $DEV --atomic-faults",
         disk: true,
+        fault: false,
+    },
+    Group {
+        name: "ext4-jflag",
+        about: "ext4 (-O verity: no large folios before 6.19) on a loop device, chattr +j through the call's open file (live --jflag-after-open)",
+        args: "--fs ext4 --jflag-after-open",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "ext4-swap",
+        about: "ext4 on a loop device, swap-file worlds: swapon of the scenario's file (at rest or after the call's open), swapoff after open (live --swapon)",
+        args: "--fs ext4 --swapon",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "xfs-swap",
+        about: "XFS (reflink) on a loop device, swap-file worlds: swapon at rest or after open, swapoff after open (live --swapon)",
+        args: "--fs xfs --swapon",
+        disk: false,
         fault: false,
     },
     Group {
@@ -449,6 +470,13 @@ pub fn listing(
     if let Some(c) = &tools.mke2fs_conf {
         v.push(("etc/mke2fs.conf".into(), Src::Copy(c.clone())));
     }
+    // The marker `live --swapon` requires (tools/src/live/swap.rs): this is a disposable guest.
+    v.push((
+        crate::live::swap::GUEST_MARKER
+            .trim_start_matches('/')
+            .into(),
+        Src::Text("diofuzz lab guest: disposable VM\n".into()),
+    ));
     for l in libs {
         let inside = l.to_string_lossy().trim_start_matches('/').to_string();
         // /lib/... is stored under usr/lib (the /lib symlink leads there).

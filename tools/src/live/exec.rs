@@ -226,8 +226,10 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
     }
     // chattr +a after the times (an append-only inode refuses setting them).
     for st in plan.steps.iter().filter(|s| super::plan::after_times(s)) {
-        if let Step::SetInodeFlags { set, clear } = st {
-            set_inode_flags(f.as_raw_fd(), *set, *clear)?;
+        match st {
+            Step::SetInodeFlags { set, clear } => set_inode_flags(f.as_raw_fd(), *set, *clear)?,
+            Step::SwapOn => super::swap::swapon(path)?,
+            _ => {}
         }
     }
     // The CoW fork the kernel built must be the scenario's (else the scenario is not buildable
@@ -322,6 +324,9 @@ fn run_steps(plan: &Plan, f: &fs::File, donor: &Path) -> Result<(), String> {
             Step::SetInodeFlags { set, clear } => set_inode_flags(f.as_raw_fd(), *set, *clear)?,
             Step::ExpectInodeFlags(bits) => super::inode_kind::expect_flags(f.as_raw_fd(), *bits)?,
             Step::SetMode(mode) => super::inode_state::set_mode(f.as_raw_fd(), *mode)?,
+            Step::SwapHeader => super::swap::write_header(f)?,
+            // After the times (setup).
+            Step::SwapOn => {}
         }
     }
     Ok(())
@@ -613,6 +618,11 @@ pub fn execute_with(
     let seq: u32 = name.parse().unwrap_or(0);
     super::plan::set_nonce((std::process::id() << 16) ^ seq.wrapping_add(1));
     let r = execute_in(plan, &path, &donor, tracer, before);
+    // A swap file (super::swap): swapoff before the file can go.
+    let r = match (r, super::swap::release()) {
+        (Ok(_), Err(e)) => Err(e),
+        (r, _) => r,
+    };
     if plan.steps.iter().any(
         |s| matches!(s, Step::SetInodeFlags { set, .. } if set & super::plan::FS_APPEND_FL != 0),
     ) {
@@ -724,7 +734,9 @@ fn call_and_observe(
             }
         }
     }
-    // An unlinked inode (super::inode_state): unlinked now, read back through this open fd.
+    // An unlinked inode (super::inode_state): unlinked now, read back through this open fd
+    // (the mount is found from the name it had).
+    let named = path;
     let proc_path;
     let path = if c.unlink {
         proc_path = super::inode_state::unlink_after_open(path, fd)?;
@@ -826,7 +838,7 @@ fn call_and_observe(
         None
     };
     if let Some(d) = plan.down {
-        super::shutdown::bring_down(fd, d, super::inode_kind::mount_of(plan, path))?;
+        super::shutdown::bring_down(fd, d, super::inode_kind::mount_of(plan, named))?;
     }
     // Pages under writeback or mapped and dirty: the lower filesystem frozen (super::pages).
     let hold = super::pages::hold(&c.pages, fd, path)?;
@@ -902,7 +914,9 @@ fn call_and_observe(
         drop(file);
     }
     let old = Some(plan.i_size);
-    let cached_bytes = read_cached(path, i_size)?;
+    let mut cached_bytes = read_cached(path, i_size)?;
+    // A swap file's header page (super::swap) reads as the set-up's page 0.
+    super::swap::unmask(&mut cached_bytes);
     let cached = classify_file(&cached_bytes, old);
     let other_samples = cached
         .iter()
@@ -921,7 +935,10 @@ fn call_and_observe(
     // buffered writes!" after a short buffered write on 1 KiB-block ext4): keep the
     // observation, compare without the O_DIRECT view, and say so.
     let (direct, readback_error) = match read_direct(path, i_size) {
-        Ok(b) => (classify_file(&b, old), None),
+        Ok(mut b) => {
+            super::swap::unmask(&mut b);
+            (classify_file(&b, old), None)
+        }
         Err(e) => (cached.clone(), Some(e)),
     };
     Ok(Observation {

@@ -83,8 +83,9 @@ impl FsKey {
     /// The mount options (`mount -o`) of the scratch filesystem, if any besides the defaults.
     pub fn mount_data(&self) -> Option<&'static str> {
         if self.dax != super::dax::DaxMount::Off {
-            // DAX worlds have no journalled data (validity rule W3): the dax option alone.
-            self.dax.mount_data()
+            // The dax option, with data=journal or nodelalloc for a non-DAX journalled-data
+            // ext4 file (a DAX inode journals nothing: validity rule W3).
+            self.dax.mount_data_with(self.data_journal, self.nodelalloc)
         } else if self.data_journal {
             Some("data=journal")
         } else if self.nodelalloc {
@@ -132,12 +133,16 @@ pub enum Step {
     ExpectInodeFlags(u32),
     /// fchmod(fd, mode): a setuid bit makes IS_NOSEC clear ([`super::inode_state`]).
     SetMode(u32),
+    /// A swap header over page 0 ([`super::swap`], lab guests only).
+    SwapHeader,
+    /// swapon(2) of the file, after its times are set ([`super::swap`]).
+    SwapOn,
 }
 
 /// A step the executor and the C program run after setting the file's times (an append-only
 /// inode refuses utimensat with a time of the caller's choosing: setattr_prepare -> IS_APPEND).
 pub fn after_times(st: &Step) -> bool {
-    matches!(st, Step::SetInodeFlags { set, .. } if set & FS_APPEND_FL != 0)
+    matches!(st, Step::SetInodeFlags { set, .. } if set & FS_APPEND_FL != 0) || *st == Step::SwapOn
 }
 
 /// include/uapi/linux/fs.h inode flags (FS_IOC_SETFLAGS).
@@ -292,7 +297,6 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         (f.verity, "verity (a verity file cannot be opened for writing)"),
         (f.dax, "dax (needs a DAX-capable device: live --pmem, lab groups ext4-dax, xfs-dax)"),
         (f.immutable, "immutable (open for writing fails with EPERM; only a flag changed after open, a race, would reach the write)"),
-        (f.swapfile, "swapfile (needs swapon)"),
     ];
     if let Some((_, why)) = others.iter().find(|(on, _)| *on) {
         return Err(format!("inode flag not reproduced: {why}"));
@@ -302,6 +306,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     }
     super::inode_kind::refuse(s)?;
     super::inode_state::refuse(s)?;
+    super::swap::refuse(s)?;
     if ext4 && !m.extents_feature && f.extents {
         return unsup("extent-mapped inode without the extents feature");
     }
@@ -540,9 +545,11 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             steps.push(Step::SetCowExtsize(r.final_hint * bs));
         }
     }
-    // A setuid bit (IS_NOSEC clear), after every write of the set-up.
+    // A swap header (and swapon, after the times), then a setuid bit (IS_NOSEC clear), after
+    // every write of the set-up.
+    super::swap::add_steps(s, &mut steps);
     super::inode_state::add_steps(s, &mut steps);
-    if f.append_only {
+    if f.append_only && !f.unlinked {
         // Last: an append-only inode forces every later write of the set-up to EOF.
         steps.push(Step::SetInodeFlags {
             set: FS_APPEND_FL,
@@ -554,6 +561,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let mut call = call_of(s, toggles, w.rlimit_fsize, mmap_writer)?;
     let racy = mmap_writer && !held.idle_writer;
     call.pages = held.clone();
+    super::inode_state::adjust_call(s, &mut call);
     Ok(Plan {
         key: FsKey {
             fs: s.fs,
@@ -955,12 +963,22 @@ mod tests {
                     flags(FS_EXTENT_FL),
                     !o.extents && !o.inline_data && w.mount.extents_feature
                 );
+                // +j after open runs on a verity filesystem (small folios: super::race).
+                let jrace = !o.journal_data && w.inode.journal_data && !w.mount.data_journal;
+                let kind = super::super::inode_kind::InodeKind::of(&s);
                 assert_eq!(
                     p.key.inode_kind,
-                    super::super::inode_kind::InodeKind::of(&s)
+                    match kind {
+                        super::super::inode_kind::InodeKind::Plain if jrace => {
+                            super::super::inode_kind::InodeKind::SmallFolios
+                        }
+                        k => k,
+                    }
                 );
-                assert_eq!(flags(FS_APPEND_FL), o.append_only);
-                if o.append_only {
+                // An unlinked append-only inode gets +a after the unlink (inode_state).
+                let at_rest = o.append_only && !w.inode.unlinked;
+                assert_eq!(flags(FS_APPEND_FL), at_rest);
+                if at_rest {
                     assert!(after_times(p.steps.last().unwrap()));
                 }
                 let a = &p.call.after_open;
@@ -974,7 +992,9 @@ mod tests {
                         w.inode.immutable,
                     ),
                 ] {
-                    assert_eq!((a.set | a.clear) & bit != 0, at_open != now, "{i}");
+                    // +a after the unlink of an append-only inode (inode_state::adjust_call).
+                    let moved = bit == FS_APPEND_FL && w.inode.unlinked && now && !flags(bit);
+                    assert_eq!((a.set | a.clear) & bit != 0, at_open != now || moved, "{i}");
                 }
                 assert_eq!(p.call.aio, s.request.aio);
                 dj += w.mount.data_journal as u32;

@@ -700,6 +700,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         );
         o.push_str(BDEV_PRELUDE);
     }
+    if super::swap::wanted(s) {
+        o.push_str(super::swap::C_GLOBALS);
+    }
     o.push_str("\nint main(int argc, char **argv)\n{\n");
     o.push_str("\tnonce = (uint32_t)getpid() * 2654435761u;\n");
     if bdev {
@@ -730,6 +733,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     let mut late = String::new();
     for st in &p.steps {
         if super::plan::after_times(st) {
+            if *st == Step::SwapOn {
+                late.push_str(super::swap::C_SWAPON);
+            }
             if let Step::SetInodeFlags { set, clear } = st {
                 let _ = writeln!(
                     late,
@@ -779,6 +785,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             }
             Step::ExpectInodeFlags(bits) => o.push_str(&super::inode_kind::c_expect_flags(*bits)),
             Step::SetMode(mode) => o.push_str(&super::inode_state::c_set_mode(*mode)),
+            Step::SwapHeader => o.push_str(&super::swap::c_header(s)),
+            Step::SwapOn => {}
             Step::SetInodeFlags { set, clear } => {
                 let _ = writeln!(
                     o,
@@ -929,6 +937,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str("\tkill(w, SIGKILL);\n\twaitpid(w, NULL, 0);\n");
     }
     o.push_str(&super::race::c_after_call(&c.after_open));
+    if super::swap::wanted(s) {
+        o.push_str(super::swap::C_AFTER_CALL);
+    }
     let _ = writeln!(
         o,
         "\tprintf(\"{call}(pos {pos}, len {len}, rwf {rwf:#x}) = %zd\", ret);\n\tif (ret < 0)\n\t\tprintf(\" errno %d (%s)\", err, strerror(err));\n\telse\n\t\tprintf(\" (%s; file position now %lld, data expected at {wpos})\", (size_t)ret == {len} ? \"full\" : \"SHORT\", (long long)after);\n\tprintf(\"\\n\");",
@@ -1004,6 +1015,13 @@ pub fn run_on(
     src: &str,
     device: Option<&std::path::Path>,
 ) -> Result<(String, i32), String> {
+    if super::swap::wanted(s) && !super::swap::in_lab_guest() {
+        // The program calls swapon(2): never on the machine running diofuzz.
+        return Err(format!(
+            "a swap-file scenario's program calls swapon(2): run it in the lab (repro --run --kernel VERSION) or by hand on a disposable machine ({})",
+            super::swap::NEEDS_VM
+        ));
+    }
     let bdev = s.fs == FsKind::Bdev;
     let p = match device {
         // A block-device scenario on the host: a loop device of the scenario's size.
@@ -1292,6 +1310,50 @@ mod tests {
         assert!(f.contains("unlink(path)"));
     }
 
+    /// `chattr -j` after open (mount -o remount,delalloc): its +j at open uses `jd_setup`, whose
+    /// snprintf into a 4096-byte path gcc -Wall flags as possibly truncated; compiled as
+    /// `repro --run` does (-O2).
+    #[test]
+    fn c_compiles_jflag_cleared_after_open() {
+        let Some(cc) = super::super::scratch::which("cc") else {
+            println!("SKIP c_compiles_jflag_cleared_after_open: no cc");
+            return;
+        };
+        let s = session6(|s| s.inode_at_open().journal_data && !s.world.inode.journal_data);
+        let src = c_program(&s).unwrap();
+        assert!(src.contains("MS_REMOUNT") && !src.contains("-O verity"));
+        let dir = std::env::temp_dir().join(format!("diofuzz-repro-j-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("j.c"), &src).unwrap();
+        let out = std::process::Command::new(&cc)
+            .args(["-O2", "-o"])
+            .arg(dir.join("j"))
+            .arg(dir.join("j.c"))
+            .output()
+            .unwrap();
+        let _ = fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The first scenario of the session-6 generators that `want` accepts.
+    fn session6(want: impl Fn(&Scenario) -> bool) -> Scenario {
+        use diofuzz::generators::flags::{generate_jflag, generate_swap};
+        (0..2000)
+            .flat_map(|i| {
+                [
+                    generate_swap(5, i, FsKind::Ext4),
+                    generate_jflag(5, i),
+                    diofuzz::generators::random::generate(5, i, FsKind::Xfs),
+                ]
+            })
+            .find(|s| want(s) && super::super::plan::plan(s).is_ok())
+            .expect("the generators draw it")
+    }
+
     #[test]
     fn c_compiles() {
         let Some(cc) = super::super::scratch::which("cc") else {
@@ -1324,6 +1386,13 @@ mod tests {
             // Injected bio errors (live/repro_fault.rs): a file's and a device's.
             super::super::repro_fault::tests::faulted(FsKind::Xfs),
             super::super::repro_fault::tests::faulted(FsKind::Bdev),
+            // Session 6 (generators/flags.rs): swap files (at rest, swapon and swapoff after
+            // open), +j and -j (remount) after open, IS_NOSEC cleared and unlink after open.
+            session6(|s| s.world.inode.swapfile && s.races.is_empty()),
+            session6(|s| s.world.inode.swapfile && !s.races.is_empty()),
+            session6(|s| !s.world.inode.swapfile && s.inode_at_open().swapfile),
+            session6(|s| s.inode_at_open().nosec && !s.world.inode.nosec),
+            session6(|s| s.world.inode.unlinked && s.world.inode.append_only),
         ]
         .iter()
         // Pages held during the call and the idle mmap writer (live/pages.rs).
