@@ -36,3 +36,9 @@ $d report $r/live_k4_xfs_head_rezeroing "${L[@]}" --id K4 --seq 903 --kernel "$k
 lab K6
 $d report $r/live_k6_xfs_atomic_truncated_stale "${L[@]}" --id K6 --seq 904 --property O6 --kernel "$kernel" -o "$out/K6" "${live[@]}" \
     --title "xfs: atomic write cut by RLIMIT_FSIZE remaps a partly written CoW staging block (stale data over old file data)"
+lab K12
+$d report $r/isize_ext4_buffered_efault_past_eof "${L[@]}" --id K12 --seq 905 --kernel "$kernel" -o "$out/K12" "${live[@]}" \
+    --title "ext4: a buffered write past EOF that fails with -EFAULT moves i_size to the write position (6.14+)"
+lab K13
+$d report $r/isize_ext4_dio_zero_progress_past_eof "${L[@]}" --id K13 --seq 906 --kernel "$kernel" -o "$out/K13" "${live[@]}" \
+    --title "ext4: an O_DIRECT write past EOF that fails with -EFAULT leaves i_size and i_disksize at the write position"

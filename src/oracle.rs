@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! The oracle: properties O1-O10 of docs/oracle.md §2 (O8: docs/oracle-o8.md, O9 and O10:
-//! docs/model-state.md), evaluated over one [`Execution`].
+//! The oracle: properties O1-O11 of docs/oracle.md §2 (O8: docs/oracle-o8.md, O9 and O10:
+//! docs/model-state.md, O11: docs/oracle.md §2), evaluated over one [`Execution`].
 //! A finding is a value; the fuzz targets turn it into a panic.
 
 use crate::errno;
@@ -32,10 +32,12 @@ pub enum Prop {
     O9,
     /// an XFS CoW mapping handed to iomap is backed by written CoW-fork blocks
     O10,
+    /// size accounting of failed and short writes: i_size grows only by the bytes reported
+    O11,
 }
 
 impl Prop {
-    pub const ALL: [Prop; 10] = [
+    pub const ALL: [Prop; 11] = [
         Prop::O1,
         Prop::O2,
         Prop::O3,
@@ -46,6 +48,7 @@ impl Prop {
         Prop::O8,
         Prop::O9,
         Prop::O10,
+        Prop::O11,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -59,6 +62,7 @@ impl Prop {
             Prop::O8 => "DIO error became a buffered success",
             Prop::O9 => "pinned user pages not released exactly once",
             Prop::O10 => "CoW mapping not backed by written CoW-fork blocks",
+            Prop::O11 => "i_size moved past the bytes the write reported",
         }
     }
 }
@@ -273,6 +277,31 @@ pub fn check(x: &Execution) -> Vec<Finding> {
     // write (-EIO, 8d54eacd82a0) and an unwritten one loses its data.
     if !x.cow_errors.is_empty() {
         add(Prop::O10, x.cow_errors.join("; "));
+    }
+    // O11: size accounting of failed and short writes (docs/oracle.md §2). A write may extend
+    // the file only over the bytes it reports: after the call i_size is at most the larger of
+    // the old i_size and write_pos + ret when ret > 0, and the old i_size when the call returned
+    // 0 or an error. The kernel means it: ext4_inode_extension_cleanup() and
+    // ext4_truncate_failed_write() undo a failed extension, iomap and XFS update the size at I/O
+    // completion by the bytes written. O6 judges the lower bound (i_size covers ret).
+    if !x.read && x.after.i_size > x.before.i_size {
+        let reported = if x.ret > 0 {
+            x.write_pos + x.ret as u64
+        } else {
+            0
+        };
+        if x.after.i_size > reported.max(x.before.i_size) {
+            add(
+                Prop::O11,
+                format!(
+                    "returned {} at {} but i_size moved from {} to {}",
+                    errno::fmt_ret(x.ret),
+                    x.write_pos,
+                    x.before.i_size,
+                    x.after.i_size
+                ),
+            );
+        }
     }
     // O7: WARN sites.
     if !x.warns.is_empty() {

@@ -88,10 +88,11 @@ pub fn all() -> Vec<Seed> {
         ),
         seed(
             "thread_s2_nonatomic_fallback",
-            "S2 non-atomic: invalidation fails -> buffered fallback (allowed)",
+            "S2 non-atomic: invalidation fails (mmap re-dirty) -> buffered fallback (allowed)",
             with(|s| {
                 s.request.rwf.atomic = false;
-                s.world.pages = vec![PageState::Busy];
+                // Not Busy: an ordered-mode ext4 folio always releases once clean (rule W25).
+                s.world.pages = vec![PageState::MappedDirty];
             }),
         ),
         seed(

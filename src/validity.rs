@@ -20,6 +20,8 @@
 //! write. A flag change after open is therefore checked against the world at write time (nothing
 //! else happened in between).
 
+mod flags;
+
 use crate::errno::*;
 use crate::scenario::*;
 
@@ -122,8 +124,20 @@ rules! {
         "chattr +j after open (the JOURNAL_DATA flag set) with dirty, writeback or mmapped dirty pages, or delalloc blocks, at the write",
         "fs/ext4/inode.c ext4_change_inode_journal_flag (the only way the flag changes, from ext4_ioctl_setflags) runs filemap_write_and_wait(inode->i_mapping) under filemap_invalidate_lock before switching the mode: every dirty page is written back and waited for, delayed blocks allocated. Under the race premise (the race list is the whole history between open and the write) nothing dirties the file after the change. Read in 6.12.117 (flush only when the flag is set), 7.2.12 and 7.3.4 (flush in both directions): chattr -j with dirty pages left is real on 6.12, so only +j is a rule. Found while building the race for live";
     DAX_ALWAYS_EVERY_FILE = 26, "W22-dax-always",
-        "a dax mount (dax=always) with a regular file the kernel would have made DAX but the scenario does not: any XFS file; an ext4 file that neither journals data nor is inline, encrypted or verity",
-        "fs/xfs/xfs_iops.c xfs_inode_should_enable_dax: with xfs_has_dax_always, true for every inode xfs_inode_supports_dax accepts (a regular file, sb_blocksize == PAGE_SIZE, a DAX device), and xfs_setup_dax_always (fs/xfs/xfs_super.c) turns the option off on a device without DAX or with other block sizes; fs/ext4/inode.c ext4_should_enable_dax: with DAX_ALWAYS true unless the inode journals data, has inline data, is encrypted or verity (EXT4_FLAGS_BDEV_IS_DAX: a DAX device with PAGE_SIZE blocks). Read in 7.3.4; found while building DAX worlds for the lab (session 5). Normalised: the mount without the option (dax=inode), which the model treats alike";
+        "a dax mount (dax=always) with a regular file the kernel would have made DAX but the scenario does not: any XFS file; an ext4 file that neither journals data nor is encrypted or verity (an inline one included: the option is refused on a filesystem with inline data)",
+        "fs/xfs/xfs_iops.c xfs_inode_should_enable_dax: with xfs_has_dax_always, true for every inode xfs_inode_supports_dax accepts (a regular file, sb_blocksize == PAGE_SIZE, a DAX device), and xfs_setup_dax_always (fs/xfs/xfs_super.c) turns the option off on a device without DAX or with other block sizes; fs/ext4/inode.c ext4_should_enable_dax: with DAX_ALWAYS true unless the inode journals data, has inline data, is encrypted or verity (EXT4_FLAGS_BDEV_IS_DAX: a DAX device with PAGE_SIZE blocks). Read in 7.3.4; found while building DAX worlds for the lab (session 5). fs/ext4/super.c __ext4_fill_super refuses DAX_ALWAYS on a filesystem with the inline_data feature ('Cannot use DAX on a filesystem that may contain inline data', read in 7.3.4; seen in the lab in session 6), so no inline inode is under dax=always. Normalised: the mount without the option (dax=inode), which the model treats alike";
+    EXT4_NO_BUSY_FOLIO = 29, "W25-ext4-release",
+        "a clean page-cache folio that cannot be released on an ext4 inode whose data is not journalled",
+        "fs/ext4/inode.c ext4_release_folio fails only for a folio with the checked flag (set only by ext4_journalled_dirty_folio, journalled aops) or when jbd2_journal_try_to_free_buffers (fs/jbd2/transaction.c) finds a buffer still on a transaction (buffer_jbd) or try_to_free_buffers (fs/buffer.c drop_buffers: buffer_busy) finds one referenced, dirty or locked. Data buffers of an inode in ordered or writeback mode never get a journal head (ordered data is tracked per inode, jbd2_journal_inode_ranged_write), and ext4_change_inode_journal_flag flushes the mapping and the journal (jbd2_journal_flush checkpoints every buffer) before the mode changes; a data buffer is referenced or locked only under the folio lock or while the folio is under writeback, and invalidate_inode_pages2_range holds the lock and has waited for writeback (folio_wait_writeback). So release fails on such a folio only because it is dirty (PageState::Dirty or MappedDirty). Journalled data (data=journal, or the flag in effect) keeps its buffers on the running or committing transaction: real there (and never on the direct path: ext4_dio_alignment is 0). Read in 7.3.4; found in session 6 building page states for live";
+    IMMUTABLE_FLUSH = 30, "W26-immutable-flush",
+        "chattr +i after open on ext4 (the IMMUTABLE flag set at the write) with a dirty, writeback or mmapped dirty page, or a delalloc block, at the write",
+        "fs/ext4/ioctl.c ext4_ioctl_setflags: setting EXT4_IMMUTABLE_FL on a regular file runs inode_dio_wait and filemap_write_and_wait(inode->i_mapping) before the flag changes (\"flush all the dirty pages for this file. The flush marks all the pages readonly\", since 5.2: \"ext4: enforce the immutable flag on open files\"; read in 7.2.12 and 7.3.4): every dirty page is written back and waited for, delayed blocks allocated, mapped pages write-protected. Under the race premise nothing dirties the file after the change (a store through a mapping faults into ext4_page_mkwrite, which refuses an immutable inode). Found in session 6 by live: a page the harness held under writeback had been written back by the race's chattr +i. XFS (xfs_fileattr_set) is not covered";
+    SWAPFILE_LAYOUT = 31, "W27-swapfile",
+        "an active swap file (IS_SWAPFILE at open or at the write) that swapon would have refused or that has been dirtied since: i_size under two pages, a hole or delalloc block below i_size rounded down to a page, a shared block, page 0 not written (the swap header), inline data, encryption, an unlinked inode, a dirty, writeback or mmapped dirty page, or an mmap writer",
+        "mm/swapfile.c SYSCALL swapon: -ENOENT for d_unlinked, -EINVAL for IS_ENCRYPTED, read_mapping_folio(0) must find the SWAPSPACE2 header, 'Empty swap-file' without a usable page after the header; fs/iomap/swapfile.c iomap_swapfile_activate (ext4 ext4_iomap_swap_activate, XFS xfs_vm_swap_activate): vfs_fsync first, then only IOMAP_MAPPED/IOMAP_UNWRITTEN extents ('has unallocated extents', 'is inline'), no IOMAP_F_SHARED, over ALIGN_DOWN(i_size, PAGE_SIZE), and at least one page ('Cannot find a single usable page'); swapon sets S_SWAPFILE and runs inode_drain_writes; afterwards writes (generic_write_checks), fallocate (vfs_fallocate), truncate (fs/attr.c), remap (remap_range.c) give -ETXTBSY, a shared writable mmap -ETXTBSY (mm/mmap.c do_mmap), a store through an older mapping SIGBUS (mm/memory.c do_page_mkwrite), unlink -EPERM (fs/namei.c may_delete). Read in 7.3.4";
+    FLAG_CHANGE_NO_CALL = 32, "W28-flag-no-call",
+        "an inode state change after open that only a write or an O_TMPFILE file makes: IS_NOSEC set (false -> true), an unlinked inode linked again (unlinked true -> false), i_disksize falling behind i_size (disksize_lag false -> true)",
+        "fs/inode.c file_remove_privs_flags is the only place S_NOSEC is set on an open inode (inode_has_no_xattr, on a write or fallocate that finds nothing to strip; ext4/XFS set it otherwise only when the inode is loaded); fs/namei.c vfs_link refuses an inode with i_nlink 0 unless I_LINKABLE (O_TMPFILE) with -ENOENT; ext4_da_do_write_end moves i_size past i_disksize only on a buffered write. Under the race premise (the race list is the whole history between open and the write) none of these happened. Read in 7.3.4";
     BIO_TIMEOUT_ATOMIC_DEVICE = 33, "W29-bio-timeout",
         "a bio completing with -ETIMEDOUT (BLK_STS_TIMEOUT) on a device with hardware atomic write units",
         "BLK_STS_TIMEOUT is set only by null_blk (null_timeout_rq), mtip32xx (mtip_cmd_timeout), nbd (nbd_xmit_timeout, config already gone), the s390 DASD/EADM/SCM drivers, and as errno_to_blk_status() of a backing file's or server's -ETIMEDOUT by loop (lo_complete_rq) and ublk (__ublk_complete_rq); none sets atomic write limits. The devices that do (BLK_FEAT_ATOMIC_WRITES / atomic_write_hw_*: drivers/scsi/sd.c, drivers/nvme/host/core.c and multipath.c, md raid0/1/10/linear, dm linear/stripe/raid1/mpath/crypt stacking only such devices) never complete with it: scsi_result_to_blk_status (drivers/scsi/scsi_lib.c) has no timeout status (a timed-out command ends DID_TIME_OUT -> BLK_STS_IOERR) and nvme_error_status (drivers/nvme/host/core.c) maps an aborted command to BLK_STS_IOERR. Read in 7.3.4 (every drivers/ and block/ source) and 6.12.117. Normalised to -EIO, what those devices give a timed-out write";
@@ -534,6 +548,22 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
         // W14-xfs-release
         13 => (s.fs == FsKind::Xfs && w.pages.contains(&PageState::Busy))
             .then(|| msg!(detail, "a busy (unreleasable) clean folio on XFS")),
+        // W25-ext4-release
+        29 => (s.fs == FsKind::Ext4
+            && !w.mount.data_journal
+            && !w.inode.journal_data
+            && w.pages.contains(&PageState::Busy))
+        .then(|| {
+            msg!(
+                detail,
+                "a busy (unreleasable) clean folio on an ext4 inode without journalled data"
+            )
+        }),
+        // W26-immutable-flush
+        30 => (s.fs == FsKind::Ext4 && changed(s, flag::IMMUTABLE) && w.inode.immutable)
+            .then(|| unflushed(w))
+            .flatten()
+            .map(|what| msg!(detail, "chattr +i after open with {what} at the write")),
         // F1-site
         14 => s
             .faults
@@ -596,13 +626,15 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
             if !fs_file || !w.mount.dax {
                 return None;
             }
-            let excluded = |f: &InodeFlags| {
-                f.journal_data || w.mount.data_journal || f.inline_data || f.encrypted || f.verity
-            };
+            // Not inline: ext4 refuses dax=always on a filesystem with the inline_data feature
+            // (__ext4_fill_super, 7.3.4: "Cannot use DAX on a filesystem that may contain
+            // inline data"), so an inline inode never sees the option (found in session 6).
+            let excluded =
+                |f: &InodeFlags| f.journal_data || w.mount.data_journal || f.encrypted || f.verity;
             [w.inode, at_open]
                 .iter()
-                .any(|f| !f.dax && (s.fs == FsKind::Xfs || !excluded(f)))
-                .then(|| msg!(detail, "dax=always mount with a non-DAX file"))
+                .any(|f| f.inline_data || (!f.dax && (s.fs == FsKind::Xfs || !excluded(f))))
+                .then(|| msg!(detail, "dax=always mount with a non-DAX or inline file"))
         }
         // W20-journal-delalloc
         24 => (s.fs == FsKind::Ext4
@@ -658,6 +690,15 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                     if w.inode.journal_data { "+" } else { "-" }
                 )
             }),
+        // W27-swapfile
+        31 => {
+            if !fs_file || !(w.inode.swapfile || at_open.swapfile) {
+                return None;
+            }
+            flags::swapfile_refused(s, &at_open).map(|why| msg!(detail, "{why}"))
+        }
+        // W28-flag-no-call
+        32 => flags::no_call_change(s, &at_open).map(|why| msg!(detail, "{why}")),
         // W19-dma-alignment
         23 => {
             let m = w.device.dma_alignment;
@@ -1022,6 +1063,30 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 }
             }
         }
+        // W25-ext4-release: the folio releases (clean).
+        29 => {
+            for p in s.world.pages.iter_mut() {
+                if *p == PageState::Busy {
+                    *p = PageState::Clean;
+                }
+            }
+        }
+        // W26-immutable-flush: what the flush leaves: clean pages, allocated blocks.
+        30 => {
+            for p in s.world.pages.iter_mut() {
+                if matches!(
+                    p,
+                    PageState::Dirty | PageState::Writeback | PageState::MappedDirty
+                ) {
+                    *p = PageState::Clean;
+                }
+            }
+            for b in s.world.blocks.iter_mut() {
+                if b.kind == Extent::Delalloc {
+                    b.kind = Extent::Written;
+                }
+            }
+        }
         // F1-site
         14 => {
             let fs = s.fs;
@@ -1097,6 +1162,19 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 m => (m + 1).next_power_of_two() - 1,
             };
         }
+        // W27-swapfile: the file is not a swap file (swapon refused it).
+        31 => {
+            s.world.inode.swapfile = false;
+            drop_flag_races(s, flag::SWAPFILE);
+        }
+        // W28-flag-no-call: the change did not happen (the flag at open is the flag at the write).
+        32 => {
+            for i in flags::NO_CALL_FLAGS {
+                if flags::no_call_flag(s, i) {
+                    drop_flag_races(s, i);
+                }
+            }
+        }
         // W21-journal-flag-flush: the impossible event is the flag change: dropped (the inode
         // had the flag it has at the write since open).
         25 => drop_flag_races(s, flag::JOURNAL_DATA),
@@ -1126,8 +1204,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
     }
 }
 
-/// What ext4_change_inode_journal_flag's flush would have cleaned: the first dirty, writeback or
-/// mmapped dirty page, or delalloc block.
+/// What ext4_change_inode_journal_flag's (or ext4_ioctl_setflags' +i) flush would have cleaned:
+/// the first dirty, writeback or mmapped dirty page, or delalloc block.
 fn unflushed(w: &World) -> Option<&'static str> {
     if w.pages.iter().any(|p| {
         matches!(
@@ -1152,6 +1230,37 @@ fn clear_dax(s: &mut Scenario) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// __ext4_fill_super: no dax=always on a filesystem with inline data.
+    #[test]
+    fn w22_no_inline_inode_under_dax_always() {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        s.world.i_size = 100;
+        s.request.len = 512;
+        s.world.mount.dax = true;
+        s.world.inode.extents = false;
+        s.world.inode.inline_data = true;
+        assert!(violations(&s).iter().any(|v| v.rule.id == "W22-dax-always"));
+        // Journalled or not.
+        let mut t = s.clone();
+        t.world.inode.journal_data = true;
+        assert!(violations(&t).iter().any(|v| v.rule.id == "W22-dax-always"));
+        normalise(&mut s);
+        assert!(!s.world.mount.dax && s.world.inode.inline_data);
+        // A journalled-data file is the one non-DAX file there.
+        let mut j = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        j.world.i_size = 8192;
+        j.request.len = 4096;
+        j.world.mount.dax = true;
+        j.world.inode.journal_data = true;
+        assert!(is_valid(&j), "{:?}", violations(&j));
+    }
 
     #[test]
     fn rule_ids_are_unique_and_cited() {

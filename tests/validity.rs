@@ -298,7 +298,58 @@ fn w14_xfs_folios_release_when_clean() {
     rejected(x, XFS_NO_BUSY_FOLIO);
     let mut s = ext4();
     s.world.pages = vec![PageState::Busy];
+    s.world.mount.data_journal = true;
     accepted(&s);
+}
+
+#[test]
+fn w26_chattr_i_after_open_flushes_on_ext4() {
+    // ext4_ioctl_setflags: +i on a regular file runs filemap_write_and_wait first.
+    let mut s = ext4();
+    s.world.inode.immutable = true;
+    s.races = vec![Race::InodeFlagChangedAfterOpen(6)];
+    s.world.pages = vec![PageState::Clean, PageState::Writeback];
+    rejected(s.clone(), IMMUTABLE_FLUSH);
+    validity::normalise(&mut s);
+    assert_eq!(s.world.pages, vec![PageState::Clean, PageState::Clean]);
+    assert_eq!(s.races, vec![Race::InodeFlagChangedAfterOpen(6)]);
+    // Clean pages are what the flush leaves.
+    let mut c = ext4();
+    c.world.inode.immutable = true;
+    c.races = vec![Race::InodeFlagChangedAfterOpen(6)];
+    c.world.pages = vec![PageState::Clean];
+    accepted(&c);
+    // XFS is not covered (xfs_fileattr_set).
+    let mut x = xfs();
+    x.world.inode.immutable = true;
+    x.races = vec![Race::InodeFlagChangedAfterOpen(6)];
+    x.world.pages = vec![PageState::Dirty];
+    assert!(!validity::violations(&x)
+        .iter()
+        .any(|v| v.rule == IMMUTABLE_FLUSH));
+}
+
+#[test]
+fn w25_ext4_folios_release_unless_journalled() {
+    // ext4_release_folio: an ordered-mode folio's buffers have no journal head; only a dirty one
+    // fails to release, and that is PageState::Dirty / MappedDirty.
+    let mut s = ext4();
+    s.world.pages = vec![PageState::Clean, PageState::Busy];
+    rejected(s.clone(), EXT4_NO_BUSY_FOLIO);
+    validity::normalise(&mut s);
+    assert_eq!(s.world.pages, vec![PageState::Clean, PageState::Clean]);
+    // Journalled data keeps its buffers on a transaction (jbd2_journal_try_to_free_buffers).
+    let mut j = ext4();
+    j.world.pages = vec![PageState::Busy];
+    j.world.mount.data_journal = true;
+    accepted(&j);
+    // The block device's buffers (a mounted filesystem's, the bh LRU) are another matter.
+    let mut b = ext4();
+    b.fs = FsKind::Bdev;
+    b.world.blocks = vec![];
+    b.world.i_size = 65536;
+    b.world.pages = vec![PageState::Busy];
+    accepted(&b);
 }
 
 /// An XFS reflink inode whose CoW fork holds `cow` (4 KiB blocks: block b is page b).
@@ -584,6 +635,53 @@ fn w30_no_bio_size_limit_from_fifteen_segments() {
     assert_eq!(Scenario::decode(&bytes).unwrap().request.max_bio, None);
 }
 
+/// mm/swapfile.c swapon, fs/iomap/swapfile.c iomap_swapfile_activate (read in 7.3.4).
+#[test]
+fn w27_swap_files_are_what_swapon_accepts() {
+    for mk in [ext4 as fn() -> Scenario, xfs] {
+        let mut s = mk();
+        s.world.blkbits = 12;
+        s.world.i_size = 16384;
+        s.world.blocks = blocks("WWUW");
+        s.world.inode.swapfile = true;
+        accepted(&s);
+        let mut h = s.clone();
+        h.world.blocks = blocks("WHWW");
+        rejected(h, SWAPFILE_LAYOUT);
+        let mut small = s.clone();
+        small.world.i_size = 4096;
+        rejected(small, SWAPFILE_LAYOUT);
+        let mut header = s.clone();
+        header.world.blocks = blocks("UWWW");
+        rejected(header, SWAPFILE_LAYOUT);
+        let mut dirty = s.clone();
+        dirty.world.pages = vec![PageState::Dirty];
+        rejected(dirty, SWAPFILE_LAYOUT);
+        // swapon after open needs the same file.
+        let mut race = s.clone();
+        race.world.blocks = blocks("WWHW");
+        race.races.push(flag_race(9));
+        rejected(race, SWAPFILE_LAYOUT);
+    }
+}
+
+/// fs/inode.c file_remove_privs_flags, fs/namei.c vfs_link, ext4_da_do_write_end.
+#[test]
+fn w28_changes_after_open_that_no_call_makes() {
+    let mut s = ext4();
+    s.races.push(flag_race(8));
+    // world: IS_NOSEC (the default) at the write, clear at open: set after open.
+    rejected(s.clone(), FLAG_CHANGE_NO_CALL);
+    s.world.inode.nosec = false;
+    accepted(&s);
+    let mut u = xfs();
+    u.races.push(flag_race(10));
+    // linked at the write, unlinked at open.
+    rejected(u.clone(), FLAG_CHANGE_NO_CALL);
+    u.world.inode.unlinked = true;
+    accepted(&u);
+}
+
 #[test]
 fn every_rule_has_a_test_above() {
     let src = include_str!("validity.rs");
@@ -617,6 +715,10 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W20-journal-delalloc" => "JOURNAL_DATA_NO_DELALLOC",
         "W21-journal-flag-flush" => "JOURNAL_FLAG_FLUSH",
         "W22-dax-always" => "DAX_ALWAYS_EVERY_FILE",
+        "W25-ext4-release" => "EXT4_NO_BUSY_FOLIO",
+        "W26-immutable-flush" => "IMMUTABLE_FLUSH",
+        "W27-swapfile" => "SWAPFILE_LAYOUT",
+        "W28-flag-no-call" => "FLAG_CHANGE_NO_CALL",
         "W29-bio-timeout" => "BIO_TIMEOUT_ATOMIC_DEVICE",
         "W30-max-bio" => "MAX_BIO_LAYOUT",
         "F1-site" => "FAULT_SITE_FS",

@@ -14,7 +14,7 @@
 //! atomic write can only be refused at open: no FMODE_CAN_ATOMIC_WRITE without device units).
 //! The result is normalised (src/validity.rs), so every scenario is a valid world.
 
-use super::random::{generate_base, Disk, Rng};
+use super::random::{generate_unheld, Disk, Rng};
 use crate::scenario::{FsKind, Scenario};
 
 /// What the lab's pmem device reports (a `memmap=` region, measured on 7.3.4 and 6.12.117): no
@@ -28,7 +28,7 @@ pub const LAB_PMEM: Disk = Disk {
 
 /// Scenario number `index` of `seed` for `fs` on the pmem device `dev`.
 pub fn generate_dax(seed: u64, index: u64, fs: FsKind, dev: &Disk) -> Scenario {
-    let mut s = generate_base(seed, index, fs, Some(dev), 0);
+    let mut s = generate_unheld(seed, index, fs, Some(dev), 0);
     let mut r = Rng::new(seed ^ index.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xDA << 48 ^ fs as u64);
     r.next_u64();
     if s.request.rwf.atomic && r.pct(65) {
@@ -51,6 +51,12 @@ pub fn generate_dax(seed: u64, index: u64, fs: FsKind, dev: &Disk) -> Scenario {
         w.inode.reflink = w.blocks.iter().any(|b| b.shared);
     }
     crate::validity::normalise(&mut s);
+    // Journalled data on the pmem device (ext4), from a stream of its own: every other
+    // scenario is what it was before (src/generators/flags.rs).
+    let mut j =
+        Rng::new(seed ^ index.wrapping_mul(0xB5AD_4ECE_DA1C_E2A9) ^ 0xDA7 << 48 ^ fs as u64);
+    j.next_u64();
+    super::flags::journalled_on_pmem(&mut j, &mut s);
     s
 }
 
@@ -73,7 +79,8 @@ mod tests {
                 let w = &s.world;
                 assert_eq!((w.blkbits, w.lbs_bits), (12, 9));
                 assert_eq!((w.device.awu_min, w.device.awu_max), (0, 0));
-                assert!(!w.mount.dax || w.inode.dax, "{i}");
+                // A dax mount's non-DAX file journals data (flags::journalled_on_pmem).
+                assert!(!w.mount.dax || w.inode.dax || w.inode.journal_data, "{i}");
                 if w.inode.dax {
                     assert!(w.pages.is_empty() && w.cow.is_empty());
                     assert_eq!(w.inode.reflink, w.blocks.iter().any(|b| b.shared), "{i}");

@@ -10,7 +10,7 @@
 //! device-level fault needs the bio's sectors known before the call (FIEMAP after the set-up),
 //! which an allocation during the call would not give. Other blocks keep the random layout.
 
-use super::random::{generate_base, Disk, Rng};
+use super::random::{generate_unheld, Disk, Rng};
 use crate::errno::{EINVAL, EIO, ENOMEM, ENOSPC, ETIMEDOUT};
 use crate::model::{self, Ev};
 use crate::scenario::{Extent, Fault, FsKind, PageState, Scenario, Site, PAGE_SIZE};
@@ -201,7 +201,7 @@ pub fn generate_faulted_with(
 ) -> Option<Scenario> {
     let mut r = Rng::new(seed ^ index.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xB10E_0D10);
     for t in 0..TRIES {
-        let mut s = generate_base(seed ^ 0xFA17, index * TRIES + t, fs, disk, 0);
+        let mut s = generate_unheld(seed ^ 0xFA17, index * TRIES + t, fs, disk, 0);
         allocate_request_range(&mut s);
         if !crate::validity::is_valid(&s) {
             continue;

@@ -11,6 +11,7 @@
 
 pub mod dax;
 pub mod fault;
+pub mod flags;
 pub mod random;
 
 use crate::scenario::*;

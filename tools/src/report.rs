@@ -22,6 +22,7 @@
 
 use crate::live::exec::landing;
 use crate::live::plan::{plan, Call, Plan, Step};
+use diofuzz::known::Known;
 use diofuzz::oracle::{self, Finding, Prop};
 use diofuzz::scenario::{FsKind, Scenario};
 use diofuzz::variant::{self, Variant};
@@ -48,7 +49,7 @@ pub struct ReportOpts {
     /// fstests test number to use (tests/generic/NNN; renumber when submitting)
     #[arg(long, value_name = "NNN", default_value = "900")]
     pub seq: u32,
-    /// The finding to lead with when the input has several (O1..O10) [default: the first]
+    /// The finding to lead with when the input has several (O1..O11) [default: the first]
     #[arg(long, value_name = "PROPERTY")]
     pub property: Option<String>,
     /// Output folder [default: docs/findings/<id>]
@@ -97,6 +98,7 @@ fn contract(p: Prop) -> &'static str {
         Prop::O8 => "A direct write that the direct-I/O path rejects (misaligned position, length or buffer, a pinning or bio error before any data was written) must return that error (open(2): EINVAL for unaligned O_DIRECT; fstests generic/767). Only the filesystem's own fallback signal (-ENOTBLK: page-cache invalidation failure, indirect hole, XFS CoW bounce) may send it to the page cache; the error must not become a buffered success.",
         Prop::O9 => "Every user page that bio_iov_iter_get_pages() pins (FOLL_PIN) for a bio must be released exactly once (bio_release_pages), on every path: a leaked pin keeps user memory pinned for good, a double release corrupts the page's pin count.",
         Prop::O10 => "XFS stages a CoW direct write in written CoW-fork blocks: iomap writes through the IOMAP_F_SHARED mapping, and I/O completion remaps only written CoW extents into the file (xfs_reflink_end_cow_extent_locked). A mapping over a delalloc reservation fails the write with -EIO (iomap: Direct I/O collision with buffered writes); one over unwritten CoW blocks loses the data written there. The DEBUG assertion xfs_check_atomic_cow_conversion (8d7bba1e8314) checks the same.",
+        Prop::O11 => "A write that fails writes nothing it reports, so it must not change the file's size; a write that returns N may extend the file at most to its position plus N. The kernel undoes a failed extension itself (ext4_inode_extension_cleanup() after a direct write, ext4_truncate_failed_write() after a buffered one; iomap and XFS update the size at completion by the bytes written): an i_size beyond the reported bytes exposes a hole of zeroes to readers and to stat(), and on ext4 delalloc the in-memory size is then ahead of the on-disk one, so the size a reader saw goes back after a crash or remount.",
     }
 }
 
@@ -157,6 +159,7 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
             Step::SetCowExtsize(bytes) => cmds.push(format!("cowextsize {bytes}")),
             Step::SetInodeFlags { .. } => return Err("inode flags set with chattr".into()),
             Step::SetMode(_) => return Err("a setuid bit (IS_NOSEC clear)".into()),
+            Step::SwapHeader | Step::SwapOn => return Err("a swap file (lab guests only)".into()),
             Step::ExpectInodeFlags(_) => {
                 return Err(
                     "an inline-data or encrypted inode (needs its own mkfs features)".into(),
@@ -400,7 +403,14 @@ pub fn fstests_test(
                  \twritten=${{data:$((landing / 512)):$((ret / 512))}}\n\
                  \tif [ \"$written\" != \"$(printf 'n%.0s' $(seq $((ret / 512))))\" ]; then\n\
                  \t\techo \"bytes reported written do not read back as written: $written\"\n\
-                 \tfi\nfi\n"
+                 \tfi\nfi\n\
+                 # The file grew only over the bytes reported written (none for an error).\n\
+                 size=$(sed -n 's/^i_size \\([0-9]*\\);.*/\\1/p' $tmp.out)\n\
+                 limit={size_before}\n\
+                 if [ $ret -gt 0 ] && [ $((landing + ret)) -gt $limit ]; then limit=$((landing + ret)); fi\n\
+                 if [ -n \"$size\" ] && [ $size -gt $limit ]; then\n\
+                 \techo \"i_size $size beyond the $ret bytes reported written at $landing (was {size_before})\"\nfi\n",
+                size_before = s.world.i_size
             );
             Some(crate::live::repro::c_program(s)?)
         }
@@ -417,14 +427,22 @@ fn host_release() -> String {
     crate::live::kernel_release()
 }
 
-/// Variants on which the model reports the same signature.
-fn variants_with(s: &Scenario, sig: &str) -> Vec<&'static str> {
+/// Variants on which the model reports the same finding: the same signature, or the same
+/// property labelled with the same known-findings entry (one root cause can take a different path
+/// on another version, e.g. `->iomap_end`'s -ENOTBLK up to 6.17 where 6.18 has the tail zeroing).
+fn variants_with(s: &Scenario, main: &Finding, known: Option<&Known>) -> Vec<&'static str> {
+    let same_entry = |f: &Finding, v: &str| {
+        known.is_some_and(|k| {
+            f.property == main.property
+                && diofuzz::known::lookup(&f.signature, v).is_some_and(|x| std::ptr::eq(x, k))
+        })
+    };
     variant::VARIANTS
         .iter()
         .filter(|v| {
             oracle::check(&diofuzz::model::run_quiet(s, v))
                 .iter()
-                .any(|f| f.signature == sig)
+                .any(|f| f.signature == main.signature || same_entry(f, v.name))
         })
         .map(|v| v.name)
         .collect()
@@ -571,7 +589,8 @@ pub fn cli(o: &ReportOpts) -> Result<i32, String> {
         }
     }
     // The plain-text report.
-    let sigvars = variants_with(&s, &main.signature);
+    let known = diofuzz::known::lookup(&main.signature, v.name);
+    let sigvars = variants_with(&s, main, known);
     // Lab runs on Debian kernels under QEMU. The reproducer checks that the kernel does what the
     // model predicts for that release's variant: REPRODUCED is the bug where that variant has the
     // finding, and the model's fixed behaviour where it has not.
@@ -593,7 +612,6 @@ pub fn cli(o: &ReportOpts) -> Result<i32, String> {
         }
         lab_texts.push((rel, t));
     }
-    let known = diofuzz::known::lookup(&main.signature, v.name);
     let mut r = String::new();
     let _ = writeln!(r, "Subject: [BUG] {title}\n");
     let _ = writeln!(r, "What happens\n------------\n");

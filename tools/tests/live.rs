@@ -239,6 +239,42 @@ fn live_kernel() {
         "resources left after the CoW/aio/mount runs"
     );
 
+    // 3c. Pages held during the call (tools/src/live/pages.rs): a page under writeback (the
+    //     call waits for it; RWF_NOWAIT gets -EAGAIN) and an mmapped page dirty again after the
+    //     flush (the write falls back to buffered I/O), on a layered scratch filesystem whose
+    //     lower filesystem is frozen for the call and always thawed.
+    use diofuzz::scenario::PageState;
+    let mut held = Vec::new();
+    for fs in [FsKind::Ext4, FsKind::Xfs] {
+        for (name, page, nowait) in [
+            ("wb", PageState::Writeback, false),
+            ("wbnowait", PageState::Writeback, true),
+            ("md", PageState::MappedDirty, false),
+        ] {
+            let mut s = base.clone();
+            s.fs = fs;
+            s.request.pos = 0;
+            s.request.len = 4096;
+            s.request.rwf.nowait = nowait;
+            s.world.pages = vec![page];
+            let p = dir.join(format!("{}-{name}.json", fs.name()));
+            std::fs::write(&p, serde_json::to_string(&s).unwrap()).unwrap();
+            held.push(p.to_str().unwrap().to_string());
+        }
+    }
+    let args: Vec<&str> = held.iter().map(|s| s.as_str()).collect();
+    let (code, v) = json_run(&args);
+    assert_eq!(code, 0, "{v}");
+    for (i, r) in v["results"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(r["verdict"], "agree", "{r}");
+        match i % 3 {
+            0 => assert_eq!(r["kernel"]["buffered"], false, "{r}"),
+            1 => assert_eq!(r["kernel"]["ret"], "-EAGAIN", "{r}"),
+            _ => assert_eq!(r["kernel"]["buffered"], true, "{r}"),
+        }
+    }
+    assert_eq!(ours_left(), before, "resources left after the held pages");
+
     // 4. SIGKILL leaves resources; the next start removes them (pid is dead).
     let mut child = Command::new(bin())
         .args(["live", "--count", "400", "--json"])

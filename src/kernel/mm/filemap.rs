@@ -28,10 +28,12 @@ pub fn filemap_write_and_wait_range(cx: &mut Cx, start: u64, end: u64, site: Sit
             return cx.ret("filemap_write_and_wait_range", e);
         }
     }
+    // XFS: the last block this writeback allocated from delalloc and its extent (see below).
+    let mut run = None;
     for p in first..=last.min(cx.pages.len().saturating_sub(1)) {
         match cx.page(p) {
             PageState::Dirty | PageState::MappedDirty => {
-                writeback_page(cx, p);
+                writeback_page(cx, p, &mut run);
                 if cx.pages[p] == PageState::Dirty {
                     cx.pages[p] = PageState::Clean;
                 }
@@ -46,7 +48,14 @@ pub fn filemap_write_and_wait_range(cx: &mut Cx, start: u64, end: u64, site: Sit
 /// ->writepages for one page: allocate (delalloc/hole -> written, unwritten -> converted) the
 /// blocks of the page inside EOF and write them whole: cached sectors inside i_size, zeroes past
 /// it (block_write_full_folio zeroes the EOF block's tail).
-fn writeback_page(cx: &mut Cx, p: usize) {
+///
+/// `run` carries, across the pages of one writeback, the last block XFS allocated from delalloc
+/// and its extent: xfs_map_blocks() -> xfs_bmapi_convert_delalloc() allocates the whole delalloc
+/// extent at once (the returned real extent may even be larger, "due to merging"; read in 7.3.4
+/// fs/xfs/xfs_aops.c) and the next page reuses wpc->iomap, so logically contiguous delalloc blocks
+/// written back together become one physical extent and one mapping for a later direct write.
+/// ext4 keeps one allocation per page here (not measured).
+fn writeback_page(cx: &mut Cx, p: usize, run: &mut Option<(u64, u32)>) {
     let spb = (cx.bs / SECTOR) as usize;
     let lim = cx.inode.i_size.div_ceil(SECTOR) as usize;
     let (a, b) = (p * 8, (p * 8 + 8).min(lim));
@@ -64,11 +73,20 @@ fn writeback_page(cx: &mut Cx, p: usize) {
             let ext = *id.get_or_insert_with(|| cx.new_extent_id());
             cx.set_blk(lblk, Blk::new(Extent::Written, ext));
         } else if blk.kind != Extent::Written {
+            let xfs_delalloc =
+                cx.fs == crate::scenario::FsKind::Xfs && blk.kind == Extent::Delalloc;
             let ext = match blk.kind {
                 Extent::Unwritten => blk.extent,
+                _ if xfs_delalloc => match *run {
+                    Some((prev, ext)) if prev + 1 == lblk => ext,
+                    _ => cx.new_extent_id(),
+                },
                 _ => *id.get_or_insert_with(|| cx.new_extent_id()),
             };
+            *run = xfs_delalloc.then_some((lblk, ext));
             cx.set_blk(lblk, Blk::new(Extent::Written, ext));
+        } else {
+            *run = None;
         }
         let base = lblk as usize * spb;
         for s in base..(base + spb).min(cx.disk.len()) {
@@ -142,6 +160,13 @@ pub fn generic_perform_write(
     cx.decide("buffered write (generic_perform_write)");
     let mut written: u64 = 0;
     let mut status = 0;
+    // Up to 7.0 ext4's ->write_end zeroes the partial blocks of [old i_size, pos) of a write that
+    // starts past EOF (7.1+ ext4_write_checks does it before the copy).
+    let old_size = cx.inode.i_size;
+    let ext4_eof_zero = cx.fs == crate::scenario::FsKind::Ext4
+        && !cx.v.ext4_eof_zero_in_write_checks
+        && !cx.inode.flags.verity
+        && ki.ki_pos > old_size;
     while iter.count > 0 {
         let pos = ki.ki_pos;
         let chunk = (PAGE_SIZE - pos % PAGE_SIZE).min(iter.count);
@@ -160,6 +185,9 @@ pub fn generic_perform_write(
             {
                 cx.decide("ext4 write_end with nothing copied past EOF: i_size = pos");
                 cx.inode.i_size = pos;
+                if ext4_eof_zero {
+                    crate::kernel::fs::ext4::file::ext4_zero_partial_blocks(cx, old_size, pos);
+                }
             }
             status = -EFAULT;
             break;
@@ -193,6 +221,9 @@ pub fn generic_perform_write(
         written += copied;
         if ki.ki_pos > cx.inode.i_size {
             cx.inode.i_size = ki.ki_pos;
+        }
+        if ext4_eof_zero && written == copied {
+            crate::kernel::fs::ext4::file::ext4_zero_partial_blocks(cx, old_size, pos);
         }
         if copied < chunk {
             break;

@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 18] = [
+pub const GROUPS: [Group; 21] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -151,6 +151,27 @@ pub const GROUPS: [Group; 18] = [
         about: "ext4 on the atomic disk, a bio_endio -EIO fault on the hardware atomic write's bio",
         args: "--fs ext4 --device $DEV --atomic-faults",
         disk: true,
+        fault: false,
+    },
+    Group {
+        name: "ext4-jflag",
+        about: "ext4 (-O verity: no large folios before 6.19) on a loop device, chattr +j through the call's open file (live --jflag-after-open)",
+        args: "--fs ext4 --jflag-after-open",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "ext4-swap",
+        about: "ext4 on a loop device, swap-file worlds: swapon of the scenario's file (at rest or after the call's open), swapoff after open (live --swapon)",
+        args: "--fs ext4 --swapon",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "xfs-swap",
+        about: "XFS (reflink) on a loop device, swap-file worlds: swapon at rest or after open, swapoff after open (live --swapon)",
+        args: "--fs xfs --swapon",
+        disk: false,
         fault: false,
     },
     Group {
@@ -449,6 +470,13 @@ pub fn listing(
     if let Some(c) = &tools.mke2fs_conf {
         v.push(("etc/mke2fs.conf".into(), Src::Copy(c.clone())));
     }
+    // The marker `live --swapon` requires (tools/src/live/swap.rs): this is a disposable guest.
+    v.push((
+        crate::live::swap::GUEST_MARKER
+            .trim_start_matches('/')
+            .into(),
+        Src::Text("diofuzz lab guest: disposable VM\n".into()),
+    ));
     for l in libs {
         let inside = l.to_string_lossy().trim_start_matches('/').to_string();
         // /lib/... is stored under usr/lib (the /lib symlink leads there).
@@ -525,13 +553,19 @@ pub fn init_script(
 /// lines between markers on the console.
 pub fn repro_script(fstype: &str, mkfs: &str, device: Option<&str>, disk_mb: u32) -> String {
     let mut s = init_prelude(disk_mb);
+    // Every sector of the target holds 0x55 before mkfs (mkfs runs with nodiscard, -K): a block
+    // the kernel hands out without zeroing it reads as the C program's 's' (stale), whichever
+    // block the allocator picks. A sparse image or a fresh scsi_debug disk reads zeroes, which
+    // would hide stale-data exposure (the program's own free-space fill covers only part).
+    s.push_str(&format!(
+        "tr '\\000' '\\125' </dev/zero | head -c 1048576 >/tmp/stale\nfill() {{ i=0; while [ $i -lt {disk_mb} ]; do cat /tmp/stale; i=$((i+1)); done; }}\n"
+    ));
     if let Some(d) = device {
-        s.push_str(&format!("T={d}\n"));
+        s.push_str(&format!("T={d}\n[ -n \"$T\" ] && fill >$T 2>/dev/null\n"));
     } else {
-        s.push_str(
-            "dd if=/dev/zero of=/tmp/img bs=1M count=0 seek=512 2>/dev/null\nT=$(losetup -f)\nlosetup $T /tmp/img\n",
-        );
+        s.push_str("fill >/tmp/img\nT=$(losetup -f)\nlosetup $T /tmp/img\n");
     }
+    s.push_str("rm -f /tmp/stale\n");
     s.push_str(&format!(
         r#"echo "@@@REPRO-SETUP target=$T"
 mkdir -p /mnt/s
@@ -893,6 +927,13 @@ mod tests {
         // A DAX scenario: on the pmem device, mounted with the dax option.
         let x = repro_script("xfs -o dax=always", "mkfs.xfs -q", Some("$PDEV"), 512);
         assert!(x.contains("T=$PDEV\n") && x.contains("mount -t xfs -o dax=always $T /mnt/s"));
+        // A filesystem's target holds 0x55 before mkfs (stale blocks read as 's').
+        let i = repro_script("ext4", "mkfs.ext4 -q", None, 512);
+        for s in [&f, &x, &i] {
+            let fill = s.find("fill >").expect("the target is filled");
+            assert!(fill < s.find("mkfs").unwrap() && s.contains("'\\125'"));
+        }
+        assert!(i.contains("fill >/tmp/img\nT=$(losetup -f)"));
         for s in [d, l, f, x] {
             assert!(s.contains("@@@KLOG") && s.trim_end().ends_with("poweroff -f"));
         }

@@ -233,8 +233,10 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
     }
     // chattr +a after the times (an append-only inode refuses setting them).
     for st in plan.steps.iter().filter(|s| super::plan::after_times(s)) {
-        if let Step::SetInodeFlags { set, clear } = st {
-            set_inode_flags(f.as_raw_fd(), *set, *clear)?;
+        match st {
+            Step::SetInodeFlags { set, clear } => set_inode_flags(f.as_raw_fd(), *set, *clear)?,
+            Step::SwapOn => super::swap::swapon(path)?,
+            _ => {}
         }
     }
     // The CoW fork the kernel built must be the scenario's (else the scenario is not buildable
@@ -329,6 +331,9 @@ fn run_steps(plan: &Plan, f: &fs::File, donor: &Path) -> Result<(), String> {
             Step::SetInodeFlags { set, clear } => set_inode_flags(f.as_raw_fd(), *set, *clear)?,
             Step::ExpectInodeFlags(bits) => super::inode_kind::expect_flags(f.as_raw_fd(), *bits)?,
             Step::SetMode(mode) => super::inode_state::set_mode(f.as_raw_fd(), *mode)?,
+            Step::SwapHeader => super::swap::write_header(f)?,
+            // After the times (setup).
+            Step::SwapOn => {}
         }
     }
     Ok(())
@@ -622,6 +627,11 @@ pub fn execute_with(
     let seq: u32 = name.parse().unwrap_or(0);
     super::plan::set_nonce((std::process::id() << 16) ^ seq.wrapping_add(1));
     let r = execute_in(plan, &path, &donor, tracer, before);
+    // A swap file (super::swap): swapoff before the file can go.
+    let r = match (r, super::swap::release()) {
+        (Ok(_), Err(e)) => Err(e),
+        (r, _) => r,
+    };
     if plan.steps.iter().any(
         |s| matches!(s, Step::SetInodeFlags { set, .. } if set & super::plan::FS_APPEND_FL != 0),
     ) {
@@ -737,7 +747,9 @@ fn call_and_observe(
             }
         }
     }
-    // An unlinked inode (super::inode_state): unlinked now, read back through this open fd.
+    // An unlinked inode (super::inode_state): unlinked now, read back through this open fd
+    // (the mount is found from the name it had).
+    let named = path;
     let proc_path;
     let path = if c.unlink {
         proc_path = super::inode_state::unlink_after_open(path, fd)?;
@@ -809,13 +821,22 @@ fn call_and_observe(
         let addr = p as usize;
         let stop2 = stop.clone();
         let isz = plan.i_size as usize;
+        let idle = c.pages.idle_writer;
         Some((
             std::thread::spawn(move || {
+                // No cached page: the mapping is held, nothing is touched (super::pages).
+                while idle && !stop2.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
                 // Store back what the pages hold: re-dirty them without changing the data.
-                // SAFETY: reading the shared mapping (i_size bytes are backed).
-                let dirty = unsafe { std::slice::from_raw_parts(addr as *const u8, isz) }.to_vec();
+                let dirty = if idle {
+                    Vec::new()
+                } else {
+                    // SAFETY: reading the shared mapping (i_size bytes are backed).
+                    unsafe { std::slice::from_raw_parts(addr as *const u8, isz) }.to_vec()
+                };
                 let mut n = 0u64;
-                while !stop2.load(Ordering::Relaxed) && n < 2_000_000 {
+                while !idle && !stop2.load(Ordering::Relaxed) && n < 2_000_000 {
                     // SAFETY: inside the shared mapping (i_size bytes are backed).
                     unsafe { std::ptr::copy_nonoverlapping(dirty.as_ptr(), addr as *mut u8, isz) };
                     n += 1;
@@ -830,9 +851,14 @@ fn call_and_observe(
         None
     };
     if let Some(d) = plan.down {
-        super::shutdown::bring_down(fd, d, super::inode_kind::mount_of(plan, path))?;
+        super::shutdown::bring_down(fd, d, super::inode_kind::mount_of(plan, named))?;
     }
+    // Pages under writeback or mapped and dirty: the lower filesystem frozen (super::pages).
+    let hold = super::pages::hold(&c.pages, fd, path)?;
     tracer.clear()?;
+    if let Some(h) = &hold {
+        h.go();
+    }
     let t0 = std::time::Instant::now();
     let cr = match c.rlimit_fsize {
         Some(l) => call_in_child(fd, c, &iov, l)?,
@@ -847,6 +873,12 @@ fn call_and_observe(
         }
     };
     let call_ns = t0.elapsed().as_nanos() as u64;
+    if let Some(h) = hold {
+        let held = h.release();
+        if std::env::var_os("DIOFUZZ_LIVE_VERBOSE").is_some() {
+            eprintln!("live: held pages {:?}: {held:?}", c.pages);
+        }
+    }
     stop.store(true, Ordering::Relaxed);
     if let Some((h, ())) = writer {
         let _ = h.join();
@@ -859,6 +891,11 @@ fn call_and_observe(
         .into_iter()
         .filter(|e| e.pid == tid || Some(e.pid) == cr.child)
         .collect();
+    let events = if plan.key.layered {
+        super::pages::upper_events(events, path)
+    } else {
+        events
+    };
     if plan.down.is_some() {
         let (ret, pos) = (cr.ret, cr.pos_after);
         let o = super::shutdown::observation(plan, ret, pos, events, call_ns, cr.child_signal);
@@ -892,7 +929,9 @@ fn call_and_observe(
     // A shifted plan (super::limits::shift): the window from the shift, in the model's offsets.
     let sh = plan.shift;
     let old = Some(plan.i_size - sh);
-    let cached_bytes = read_cached(path, sh, i_size)?;
+    let mut cached_bytes = read_cached(path, sh, i_size)?;
+    // A swap file's header page (super::swap) reads as the set-up's page 0.
+    super::swap::unmask(&mut cached_bytes);
     let cached = classify_file_at(&cached_bytes, old, sh);
     let other_samples = cached
         .iter()
@@ -916,7 +955,10 @@ fn call_and_observe(
         PAGE_SIZE
     };
     let (direct, readback_error) = match read_direct(path, sh, i_size, unit) {
-        Ok(b) => (classify_file_at(&b, old, sh), None),
+        Ok(mut b) => {
+            super::swap::unmask(&mut b);
+            (classify_file_at(&b, old, sh), None)
+        }
         Err(e) => (cached.clone(), Some(e)),
     };
     Ok(Observation {

@@ -44,6 +44,10 @@ pub enum InodeKind {
     Inline,
     /// mkfs.ext4 -O encrypt
     Encrypted,
+    /// mkfs.ext4 -O verity, for a plain file that gets `chattr +j` after open: before 6.19
+    /// `ext4_should_enable_large_folio` gives no file of a filesystem with the verity feature
+    /// large folios, so the flag takes effect on 6.16 - 6.18 too ([`super::race`]).
+    SmallFolios,
 }
 
 impl InodeKind {
@@ -65,6 +69,7 @@ impl InodeKind {
             InodeKind::Plain => "",
             InodeKind::Inline => "-inline",
             InodeKind::Encrypted => "-encrypt",
+            InodeKind::SmallFolios => "-verity",
         }
     }
 
@@ -84,13 +89,14 @@ impl InodeKind {
                 "1024",
             ]),
             InodeKind::Encrypted => v(&["-O", "encrypt"]),
+            InodeKind::SmallFolios => v(&["-O", "verity"]),
         }
     }
 
     /// The FS_IOC_GETFLAGS bit the kernel must show on the built file.
     pub fn flag(self) -> Option<u32> {
         match self {
-            InodeKind::Plain => None,
+            InodeKind::Plain | InodeKind::SmallFolios => None,
             InodeKind::Inline => Some(FS_INLINE_DATA_FL),
             InodeKind::Encrypted => Some(FS_ENCRYPT_FL),
         }

@@ -6,7 +6,9 @@
 //!   model reads it in ext4_handle_inode_extension (an unlinked inode stays on the orphan list).
 //!   What stays observable: the call's return and file position, statx on the open fd, and the
 //!   content through `/proc/self/fd/N` of a descriptor opened before the unlink (the set-up's,
-//!   kept open), buffered and O_DIRECT, exactly as for a linked file.
+//!   kept open), buffered and O_DIRECT, exactly as for a linked file. An append-only one gets
+//!   `chattr +a` through the call's open file after the unlink ([`adjust_call`]); on a
+//!   filesystem brought down the unlink comes before the shutdown (super::shutdown).
 //! * not `nosec` (IS_NOSEC clear): the set-up ends with fchmod(04600), a setuid bit.
 //!   notify_change (fs/attr.c) clears S_NOSEC for an ATTR_MODE with is_sxid(); nothing sets it
 //!   again while the bit stays: inode_has_no_xattr (include/linux/fs.h) refuses an is_sxid mode,
@@ -32,13 +34,11 @@ pub const SETUID_MODE: u32 = 0o4600;
 /// Worlds of these inode states live does not build.
 pub fn refuse(s: &Scenario) -> Result<(), Unsupported> {
     let f = s.world.inode;
-    if f.unlinked && f.append_only {
+    if f.unlinked && f.append_only && s.inode_at_open().append_only != f.append_only {
         return Err(
-            "unlinked append-only inode (unlink fails with EPERM: may_delete; not built)".into(),
+            "unlinked inode whose append-only flag changed after open (the unlink needs the flag clear: may_delete; not built)"
+                .into(),
         );
-    }
-    if f.unlinked && (s.world.mount.shutdown || s.world.mount.emergency_ro) {
-        return Err("unlinked inode on a filesystem brought down (not built)".into());
     }
     if f.disksize_lag
         && lag_truncate(s).is_none()
@@ -74,6 +74,18 @@ fn lag_truncate(s: &Scenario) -> Option<u64> {
 pub fn add_steps(s: &Scenario, steps: &mut Vec<Step>) {
     if !s.world.inode.nosec {
         steps.push(Step::SetMode(SETUID_MODE));
+    }
+}
+
+/// An unlinked append-only inode: the unlink comes first (may_delete refuses to unlink an
+/// append-only inode: -EPERM), so `chattr +a` goes through the call's open file after the unlink
+/// ([`super::race::AfterOpen`]) instead of ending the set-up. The call's open had O_APPEND
+/// (rule W10), so may_open would have let it open the append-only inode as well: the same world
+/// at the write.
+pub fn adjust_call(s: &Scenario, call: &mut super::plan::Call) {
+    let f = s.world.inode;
+    if f.unlinked && f.append_only {
+        call.after_open.set |= super::plan::FS_APPEND_FL;
     }
 }
 
@@ -138,15 +150,25 @@ mod tests {
     }
 
     #[test]
-    fn unlinked_unlinks_after_open_and_refuses_append_only() {
+    fn unlinked_unlinks_after_open_then_sets_append_only() {
         let mut s = base(FsKind::Ext4);
         s.world.inode.unlinked = true;
         let p = plan(&s).expect("an unlinked inode is expressible");
         assert!(p.call.unlink);
         s.request.open.append = true;
         s.world.inode.append_only = true;
-        let e = plan(&s).unwrap_err();
-        assert!(e.contains("may_delete"), "{e}");
+        // Unlinked first, then +a through the open file (may_delete refuses the other order).
+        let p = plan(&s).expect("an unlinked append-only inode is expressible");
+        assert!(p.call.unlink);
+        assert_eq!(p.call.after_open.set, super::super::plan::FS_APPEND_FL);
+        assert!(!p
+            .steps
+            .iter()
+            .any(|st| matches!(st, Step::SetInodeFlags { .. })));
+        let c = super::super::repro::c_program(&s).unwrap();
+        let unlink = c.find("if (unlink(path))").unwrap();
+        let chattr = c.find("fl = (fl | 0x20)").unwrap();
+        assert!(unlink < chattr, "{c}");
     }
 
     #[test]

@@ -37,11 +37,22 @@ pub const SPAN_REFUSAL: &str = "touches more than 4 MiB";
 /// Stable writes are built on the loop devices live binds; the disk of `live --device` (and a
 /// pmem device) holds filesystems of every kind one after the other and is left as it is.
 pub fn refuse_stable(s: &Scenario, disk: Option<&Disk>) -> Result<(), Unsupported> {
+    use diofuzz::scenario::PageState;
     if s.world.device.stable_writes && disk.is_some() {
         return Err(
             "stable-writes device on the disk of live --device (built on loop devices only)"
                 .to_string(),
         );
+    }
+    if s.world.device.stable_writes
+        && s.world
+            .pages
+            .iter()
+            .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty))
+    {
+        // The held writeback (super::pages) and folio_wait_stable(): page_mkwrite and the
+        // buffered write would wait for a writeback the harness holds until its watchdog.
+        return Err("stable-writes device with a page held under writeback (folio_wait_stable waits for the held writeback: not built)".to_string());
     }
     Ok(())
 }
@@ -83,8 +94,12 @@ pub fn shift(
         // MAX_NON_LFS cannot be opened without O_LARGEFILE (measured: EOVERFLOW). The world is
         // real when the file grew after such an open (another writer), which is not built.
         Some("no O_LARGEFILE with a scaled s_maxbytes: the file near the real limit is past MAX_NON_LFS, and open(2) without O_LARGEFILE refuses it (generic_file_open: EOVERFLOW); the file growing after the open is not built")
-    } else if p.call.mmap_writer || p.down.is_some() || p.key.inode_kind != Default::default() {
-        Some("small s_maxbytes with an mmap writer, a filesystem brought down, or an inline-data or encrypted inode (not built)")
+    } else if p.call.mmap_writer
+        || p.down.is_some()
+        || p.key.inode_kind != Default::default()
+        || p.key.layered
+    {
+        Some("small s_maxbytes with an mmap writer, a filesystem brought down, a page held during the call, or an inline-data or encrypted inode (not built)")
     } else {
         None
     };

@@ -18,12 +18,14 @@ pub mod fiemap;
 pub mod inode_kind;
 pub mod inode_state;
 pub mod limits;
+pub mod pages;
 pub mod plan;
 pub mod race;
 pub mod repro;
 pub mod repro_fault;
 pub mod scratch;
 pub mod shutdown;
+pub mod swap;
 pub mod tracefs;
 pub mod ublk;
 
@@ -108,6 +110,16 @@ pub struct Opts {
     /// dax=inode; generated scenarios are DAX worlds (docs/lab.md)
     #[arg(long, value_name = "DEV", conflicts_with_all = ["device", "fault_device", "bigalloc"])]
     pub pmem: Option<PathBuf>,
+    /// Build swap-file worlds: swapon(2) of the scenario's file on the scratch filesystem. Only
+    /// inside the lab's disposable guests (`diofuzz lab --groups ext4-swap,xfs-swap`; refused
+    /// elsewhere); generated scenarios are swap-file worlds (docs/lab.md "Swap files")
+    #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc"])]
+    pub swapon: bool,
+    /// Generated scenarios are ext4 files that get `chattr +j` after the call's open, on a
+    /// filesystem made with `-O verity` (no large folios before 6.19: the flag takes effect on
+    /// 6.16 - 6.18 too). Needs CAP_SYS_RESOURCE (the lab's guests have it: group ext4-jflag)
+    #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc", "swapon"])]
+    pub jflag_after_open: bool,
     /// ext4 bigalloc on the --device disk with this cluster size in bytes
     #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
     pub bigalloc: Option<u32>,
@@ -354,6 +366,16 @@ pub fn run_live(o: &Opts) -> i32 {
         },
         None => disk.or(faultdev.as_ref().map(|f| f.disk)),
     };
+    if o.swapon {
+        if !swap::in_lab_guest() {
+            eprintln!(
+                "diofuzz live: --swapon runs only inside a diofuzz lab guest ({} missing): swapon would give this machine's memory manager a swap area on a scratch file",
+                swap::GUEST_MARKER
+            );
+            return 2;
+        }
+        swap::enable();
+    }
     let cluster_bits = o.bigalloc.map_or(0, |c| (c.trailing_zeros() - 12) as u8);
     if cluster_bits > 0 && disk.is_none() {
         eprintln!("diofuzz live: --bigalloc needs --device (loop devices run no bigalloc)");
@@ -373,6 +395,16 @@ pub fn run_live(o: &Opts) -> i32 {
                     fd.errnos(),
                 ) {
                     scen.push((id, s));
+                }
+                continue;
+            }
+            if o.swapon {
+                scen.push((id, diofuzz::generators::flags::generate_swap(o.seed, i, fs)));
+                continue;
+            }
+            if o.jflag_after_open {
+                if fs == FsKind::Ext4 {
+                    scen.push((id, diofuzz::generators::flags::generate_jflag(o.seed, i)));
                 }
                 continue;
             }
@@ -754,7 +786,11 @@ fn run_all(
             None if o.pmem.is_some() => dax::plan_pmem(s, disk.as_ref()),
             None => plan::plan_on(s, disk.as_ref()),
         };
-        let p = match planned.and_then(|p| race::refuse_on_release(&p, &rel).map(|_| p)) {
+        let p = match planned.and_then(|p| {
+            race::refuse_on_release(&p, &rel)?;
+            race::refuse_here(&p)?;
+            Ok(p)
+        }) {
             Ok(p) => p,
             Err(why) => {
                 out.push(skip(why, Verdict::Skipped));
@@ -809,6 +845,10 @@ fn run_all(
                 fatal = Some(format!("block device for {id}: {}", errs.join("; ")));
             }
             r
+        } else if p.key.own && p.down.is_none() {
+            // A filesystem of its own that the scenario changes (a remount after open:
+            // super::race), made for it and never used again.
+            race::run_own(sc, &p, pre, &n.to_string(), tracer, &mut before)
         } else if p.down.is_some() {
             // A filesystem of its own, made for the scenario and never used again.
             match shutdown::run(sc, &p, pre, &n.to_string(), tracer, &mut before) {

@@ -51,6 +51,9 @@ pub struct FsKey {
     /// On a loop device whose queue/stable_writes is set before the mount
     /// (world.device.stable_writes: [`super::limits`]).
     pub stable: bool,
+    /// On a loop device backed by a file on a lower ext4 filesystem that can be frozen to hold
+    /// the upper filesystem's writes in flight ([`super::pages`]).
+    pub layered: bool,
 }
 
 /// The atomic-capable disk a run may format (defined with the generator, which fits scenarios to it).
@@ -78,13 +81,15 @@ impl FsKey {
             + self.dax.label()
             + if self.own { "-own" } else { "" }
             + if self.stable { "-stable" } else { "" }
+            + if self.layered { "-layered" } else { "" }
     }
 
     /// The mount options (`mount -o`) of the scratch filesystem, if any besides the defaults.
     pub fn mount_data(&self) -> Option<&'static str> {
         if self.dax != super::dax::DaxMount::Off {
-            // DAX worlds have no journalled data (validity rule W3): the dax option alone.
-            self.dax.mount_data()
+            // The dax option, with data=journal or nodelalloc for a non-DAX journalled-data
+            // ext4 file (a DAX inode journals nothing: validity rule W3).
+            self.dax.mount_data_with(self.data_journal, self.nodelalloc)
         } else if self.data_journal {
             Some("data=journal")
         } else if self.nodelalloc {
@@ -132,12 +137,16 @@ pub enum Step {
     ExpectInodeFlags(u32),
     /// fchmod(fd, mode): a setuid bit makes IS_NOSEC clear ([`super::inode_state`]).
     SetMode(u32),
+    /// A swap header over page 0 ([`super::swap`], lab guests only).
+    SwapHeader,
+    /// swapon(2) of the file, after its times are set ([`super::swap`]).
+    SwapOn,
 }
 
 /// A step the executor and the C program run after setting the file's times (an append-only
 /// inode refuses utimensat with a time of the caller's choosing: setattr_prepare -> IS_APPEND).
 pub fn after_times(st: &Step) -> bool {
-    matches!(st, Step::SetInodeFlags { set, .. } if set & FS_APPEND_FL != 0)
+    matches!(st, Step::SetInodeFlags { set, .. } if set & FS_APPEND_FL != 0) || *st == Step::SwapOn
 }
 
 /// include/uapi/linux/fs.h inode flags (FS_IOC_SETFLAGS).
@@ -178,6 +187,9 @@ pub struct Call {
     /// The call's file is opened without O_LARGEFILE (request.open.no_largefile: the ia32 open,
     /// [`super::limits::open_without_largefile`]).
     pub no_largefile: bool,
+    /// Pages held under writeback or re-dirtied through a mapping during the call, and the idle
+    /// mmap writer ([`super::pages`]).
+    pub pages: super::pages::CallPages,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -294,7 +306,6 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         (f.verity, "verity (a verity file cannot be opened for writing)"),
         (f.dax, "dax (needs a DAX-capable device: live --pmem, lab groups ext4-dax, xfs-dax)"),
         (f.immutable, "immutable (open for writing fails with EPERM; only a flag changed after open, a race, would reach the write)"),
-        (f.swapfile, "swapfile (needs swapon)"),
     ];
     if let Some((_, why)) = others.iter().find(|(on, _)| *on) {
         return Err(format!("inode flag not reproduced: {why}"));
@@ -304,6 +315,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     }
     super::inode_kind::refuse(s)?;
     super::inode_state::refuse(s)?;
+    super::swap::refuse(s)?;
     if ext4 && !m.extents_feature && f.extents {
         return unsup("extent-mapped inode without the extents feature");
     }
@@ -431,7 +443,12 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                 }
                 // Must be produced by a dirty page over a hole below EOF.
                 let p = (off / PAGE_SIZE) as usize;
-                if off >= i_size || !matches!(w.pages.get(p), Some(PageState::Dirty)) {
+                if off >= i_size
+                    || !matches!(
+                        w.pages.get(p),
+                        Some(PageState::Dirty | PageState::MappedDirty)
+                    )
+                {
                     return unsup("delalloc block without a dirty page below EOF");
                 }
             }
@@ -463,6 +480,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         hint = r.dirty_hint * bs;
         steps.push(Step::SetCowExtsize(hint));
     }
+    let mut held = super::pages::CallPages::default();
     for (p, st) in w.pages.iter().enumerate() {
         let off = p as u64 * PAGE_SIZE;
         match st {
@@ -473,7 +491,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                 }
                 steps.push(Step::ReadPage { off });
             }
-            PageState::Dirty => {
+            PageState::Dirty | PageState::MappedDirty => {
                 if off >= i_size {
                     return unsup("dirty page beyond EOF");
                 }
@@ -492,18 +510,29 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                     }
                     b += 1;
                 }
-                steps.push(Step::WriteDirty {
-                    off,
-                    len: wend - off,
-                });
+                if *st == PageState::MappedDirty {
+                    // Stored through a kept mapping right before the call (super::pages).
+                    held.mapped.push((off, wend - off));
+                } else {
+                    steps.push(Step::WriteDirty {
+                        off,
+                        len: wend - off,
+                    });
+                }
             }
-            PageState::Writeback => return unsup("page under writeback"),
-            PageState::MappedDirty => return unsup("mmapped dirty page"),
-            PageState::Busy => return unsup("busy page buffers"),
+            PageState::Writeback => {
+                super::pages::rewrite_page(w, off, i_size, &mut steps)?;
+                held.writeback
+                    .push((off, (off + PAGE_SIZE).min(i_size) - off));
+            }
+            // Journalled data only (rule W25): the buffers stay on the transaction.
+            PageState::Busy => super::pages::rewrite_page(w, off, i_size, &mut steps)?,
         }
     }
-    if mmap_writer && !w.pages.iter().any(|p| *p != PageState::None) {
-        return unsup("mmap writer without cached pages");
+    // Race::MmapRedirty re-dirties cached folios only: with none, the writer stores nothing.
+    held.idle_writer = mmap_writer && !w.pages.iter().any(|p| *p != PageState::None);
+    if held.held() {
+        super::pages::check_held(s, &held, down.is_some(), disk.is_some())?;
     }
     if mmap_writer && f.append_only {
         return unsup("mmap writer on an append-only inode (do_mmap refuses a shared writable mapping: EACCES)");
@@ -513,9 +542,11 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             steps.push(Step::SetCowExtsize(r.final_hint * bs));
         }
     }
-    // A setuid bit (IS_NOSEC clear), after every write of the set-up.
+    // A swap header (and swapon, after the times), then a setuid bit (IS_NOSEC clear), after
+    // every write of the set-up.
+    super::swap::add_steps(s, &mut steps);
     super::inode_state::add_steps(s, &mut steps);
-    if f.append_only {
+    if f.append_only && !f.unlinked {
         // Last: an append-only inode forces every later write of the set-up to EOF.
         steps.push(Step::SetInodeFlags {
             set: FS_APPEND_FL,
@@ -524,7 +555,10 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     }
     let inode_kind = super::inode_kind::InodeKind::of(s);
     super::inode_kind::adjust_steps(inode_kind, i_size, &mut steps);
-    let call = call_of(s, toggles, w.rlimit_fsize, mmap_writer)?;
+    let mut call = call_of(s, toggles, w.rlimit_fsize, mmap_writer)?;
+    let racy = mmap_writer && !held.idle_writer;
+    call.pages = held.clone();
+    super::inode_state::adjust_call(s, &mut call);
     Ok(Plan {
         key: FsKey {
             fs: s.fs,
@@ -540,11 +574,12 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             dax: super::dax::DaxMount::Off,
             own: down.is_some(),
             stable: w.device.stable_writes,
+            layered: held.held(),
         },
         i_size,
         steps,
         call,
-        racy: mmap_writer,
+        racy,
         cow: recipe.map(|r| r.target),
         down,
         shift: 0,
@@ -648,7 +683,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             }),
             PageState::Writeback => return unsup("page under writeback"),
             PageState::MappedDirty => return unsup("mmapped dirty page"),
-            PageState::Busy => return unsup("busy page buffers"),
+            PageState::Busy => return unsup(super::pages::BUSY_BDEV),
         }
     }
     let call = call_of(s, toggles, None, false)?;
@@ -667,6 +702,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             dax: super::dax::DaxMount::Off,
             own: false,
             stable: false,
+            layered: false,
         },
         i_size: size,
         steps,
@@ -710,6 +746,7 @@ fn call_of(
         after_open: Default::default(),
         unlink: s.world.inode.unlinked,
         no_largefile: r.open.no_largefile,
+        pages: Default::default(),
     })
 }
 
@@ -934,12 +971,22 @@ mod tests {
                     flags(FS_EXTENT_FL),
                     !o.extents && !o.inline_data && w.mount.extents_feature
                 );
+                // +j after open runs on a verity filesystem (small folios: super::race).
+                let jrace = !o.journal_data && w.inode.journal_data && !w.mount.data_journal;
+                let kind = super::super::inode_kind::InodeKind::of(&s);
                 assert_eq!(
                     p.key.inode_kind,
-                    super::super::inode_kind::InodeKind::of(&s)
+                    match kind {
+                        super::super::inode_kind::InodeKind::Plain if jrace => {
+                            super::super::inode_kind::InodeKind::SmallFolios
+                        }
+                        k => k,
+                    }
                 );
-                assert_eq!(flags(FS_APPEND_FL), o.append_only);
-                if o.append_only {
+                // An unlinked append-only inode gets +a after the unlink (inode_state).
+                let at_rest = o.append_only && !w.inode.unlinked;
+                assert_eq!(flags(FS_APPEND_FL), at_rest);
+                if at_rest {
                     assert!(after_times(p.steps.last().unwrap()));
                 }
                 let a = &p.call.after_open;
@@ -953,7 +1000,9 @@ mod tests {
                         w.inode.immutable,
                     ),
                 ] {
-                    assert_eq!((a.set | a.clear) & bit != 0, at_open != now, "{i}");
+                    // +a after the unlink of an append-only inode (inode_state::adjust_call).
+                    let moved = bit == FS_APPEND_FL && w.inode.unlinked && now && !flags(bit);
+                    assert_eq!((a.set | a.clear) & bit != 0, at_open != now || moved, "{i}");
                 }
                 assert_eq!(p.call.aio, s.request.aio);
                 dj += w.mount.data_journal as u32;

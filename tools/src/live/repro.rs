@@ -685,6 +685,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if c.after_open.lock_holder {
         o.push_str(super::race::C_DECLS);
     }
+    if c.pages.held() {
+        o.push_str(super::pages::C_PRELUDE);
+    }
     if p.steps.iter().any(|s| matches!(s, Step::WriteZero { .. })) {
         o.push_str(WZERO);
     }
@@ -704,6 +707,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             start = super::scratch::PART_START
         );
         o.push_str(BDEV_PRELUDE);
+    }
+    if super::swap::wanted(s) {
+        o.push_str(super::swap::C_GLOBALS);
     }
     o.push_str("\nint main(int argc, char **argv)\n{\n");
     o.push_str("\tnonce = (uint32_t)getpid() * 2654435761u;\n");
@@ -735,6 +741,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     let mut late = String::new();
     for st in &p.steps {
         if super::plan::after_times(st) {
+            if *st == Step::SwapOn {
+                late.push_str(super::swap::C_SWAPON);
+            }
             if let Step::SetInodeFlags { set, clear } = st {
                 let _ = writeln!(
                     late,
@@ -784,6 +793,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             }
             Step::ExpectInodeFlags(bits) => o.push_str(&super::inode_kind::c_expect_flags(*bits)),
             Step::SetMode(mode) => o.push_str(&super::inode_state::c_set_mode(*mode)),
+            Step::SwapHeader => o.push_str(&super::swap::c_header(s)),
+            Step::SwapOn => {}
             Step::SetInodeFlags { set, clear } => {
                 let _ = writeln!(
                     o,
@@ -880,9 +891,17 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if c.mmap_writer {
         let _ = writeln!(
             o,
-            "\t/* mmap writer: a child stores back what the pages hold while the call runs */\n\tpid_t w = fork();\n\tif (w == 0) {{\n\t\tint f = open(path, O_RDWR);\n\t\tunsigned char *m = mmap(NULL, {len}, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);\n\t\tunsigned char *snap = malloc({isz});\n\t\tmemcpy(snap, m, {isz});\n\t\tfor (;;)\n\t\t\tmemcpy(m, snap, {isz});\n\t}}\n\tusleep(1000);",
+            "\t/* mmap writer: a child stores back what the pages hold while the call runs */\n\tpid_t w = fork();\n\tif (w == 0) {{\n\t\tint f = open(path, O_RDWR);\n\t\tunsigned char *m = mmap(NULL, {len}, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);\n{body}\t}}\n\tusleep(1000);",
             len = p.i_size.div_ceil(4096) * 4096,
-            isz = p.i_size
+            // No cached page: the writer maps the file and stores nothing (super::pages).
+            body = if c.pages.idle_writer {
+                "\t\t(void)m;\n\t\tfor (;;)\n\t\t\tpause(); /* no cached page: mapped, nothing stored */\n".to_string()
+            } else {
+                format!(
+                    "\t\tunsigned char *snap = malloc({isz});\n\t\tmemcpy(snap, m, {isz});\n\t\tfor (;;)\n\t\t\tmemcpy(m, snap, {isz});\n",
+                    isz = p.i_size
+                )
+            }
         );
     }
     if let Some(d) = p.down {
@@ -899,6 +918,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     } else {
         "-1".to_string()
     };
+    o.push_str(&super::pages::c_hold_begin(&c.pages));
     let _ = writeln!(
         o,
         "\tssize_t ret;\n\tint err = 0;\n\toff_t after;\n\tint verdict_code = 2;"
@@ -921,10 +941,14 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             );
         }
     }
+    o.push_str(super::pages::c_hold_end(&c.pages));
     if c.mmap_writer {
         o.push_str("\tkill(w, SIGKILL);\n\twaitpid(w, NULL, 0);\n");
     }
     o.push_str(&super::race::c_after_call(&c.after_open));
+    if super::swap::wanted(s) {
+        o.push_str(super::swap::C_AFTER_CALL);
+    }
     let _ = writeln!(
         o,
         "\tprintf(\"{call}(pos {pos}, len {len}, rwf {rwf:#x}) = %zd\", ret);\n\tif (ret < 0)\n\t\tprintf(\" errno %d (%s)\", err, strerror(err));\n\telse\n\t\tprintf(\" (%s; file position now %lld, data expected at {wpos})\", (size_t)ret == {len} ? \"full\" : \"SHORT\", (long long)after);\n\tprintf(\"\\n\");",
@@ -1000,6 +1024,13 @@ pub fn run_on(
     src: &str,
     device: Option<&std::path::Path>,
 ) -> Result<(String, i32), String> {
+    if super::swap::wanted(s) && !super::swap::in_lab_guest() {
+        // The program calls swapon(2): never on the machine running diofuzz.
+        return Err(format!(
+            "a swap-file scenario's program calls swapon(2): run it in the lab (repro --run --kernel VERSION) or by hand on a disposable machine ({})",
+            super::swap::NEEDS_VM
+        ));
+    }
     let bdev = s.fs == FsKind::Bdev;
     let p = match device {
         // A block-device scenario on the host: a loop device of the scenario's size.
@@ -1142,10 +1173,12 @@ pub fn main(o: &ReproOpts) -> i32 {
             return 2;
         }
     };
-    // In a lab kernel the program checks that kernel's variant, not the host's.
+    // In a lab kernel the program checks that kernel's variant, not the host's, with the stable
+    // backports of that point release (6.17.13: v6.17+6.17.13) when a full release is named.
     let lab_variant = o.kernel.as_deref().and_then(|k| {
         let name = crate::lab::variant_for(k).0;
-        diofuzz::variant::by_name(&name)
+        let base = diofuzz::variant::by_name(&name)?;
+        Some(crate::live::Stable::new(base, k).variant.unwrap_or(base))
     });
     let v = o
         .variant
@@ -1292,6 +1325,50 @@ mod tests {
         assert!(f.contains("unlink(path)"));
     }
 
+    /// `chattr -j` after open (mount -o remount,delalloc): its +j at open uses `jd_setup`, whose
+    /// snprintf into a 4096-byte path gcc -Wall flags as possibly truncated; compiled as
+    /// `repro --run` does (-O2).
+    #[test]
+    fn c_compiles_jflag_cleared_after_open() {
+        let Some(cc) = super::super::scratch::which("cc") else {
+            println!("SKIP c_compiles_jflag_cleared_after_open: no cc");
+            return;
+        };
+        let s = session6(|s| s.inode_at_open().journal_data && !s.world.inode.journal_data);
+        let src = c_program(&s).unwrap();
+        assert!(src.contains("MS_REMOUNT") && !src.contains("-O verity"));
+        let dir = std::env::temp_dir().join(format!("diofuzz-repro-j-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("j.c"), &src).unwrap();
+        let out = std::process::Command::new(&cc)
+            .args(["-O2", "-o"])
+            .arg(dir.join("j"))
+            .arg(dir.join("j.c"))
+            .output()
+            .unwrap();
+        let _ = fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The first scenario of the session-6 generators that `want` accepts.
+    fn session6(want: impl Fn(&Scenario) -> bool) -> Scenario {
+        use diofuzz::generators::flags::{generate_jflag, generate_swap};
+        (0..2000)
+            .flat_map(|i| {
+                [
+                    generate_swap(5, i, FsKind::Ext4),
+                    generate_jflag(5, i),
+                    diofuzz::generators::random::generate(5, i, FsKind::Xfs),
+                ]
+            })
+            .find(|s| want(s) && super::super::plan::plan(s).is_ok())
+            .expect("the generators draw it")
+    }
+
     #[test]
     fn c_compiles() {
         let Some(cc) = super::super::scratch::which("cc") else {
@@ -1324,8 +1401,17 @@ mod tests {
             // Injected bio errors (live/repro_fault.rs): a file's and a device's.
             super::super::repro_fault::tests::faulted(FsKind::Xfs),
             super::super::repro_fault::tests::faulted(FsKind::Bdev),
+            // Session 6 (generators/flags.rs): swap files (at rest, swapon and swapoff after
+            // open), +j and -j (remount) after open, IS_NOSEC cleared and unlink after open.
+            session6(|s| s.world.inode.swapfile && s.races.is_empty()),
+            session6(|s| s.world.inode.swapfile && !s.races.is_empty()),
+            session6(|s| !s.world.inode.swapfile && s.inode_at_open().swapfile),
+            session6(|s| s.inode_at_open().nosec && !s.world.inode.nosec),
+            session6(|s| s.world.inode.unlinked && s.world.inode.append_only),
         ]
         .iter()
+        // Pages held during the call and the idle mmap writer (live/pages.rs).
+        .chain(super::super::pages::tests::c_scenarios().iter())
         .enumerate()
         {
             let src = dir.join(format!("r{i}.c"));

@@ -330,6 +330,18 @@ fn unescape_mount(s: &str) -> String {
     out
 }
 
+/// Create a sparse image file of `size` bytes (mode 0600; it must not exist).
+fn new_image(image: &Path, size: u64) -> Result<(), String> {
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(image)
+        .map_err(|e| format!("create {}: {e}", image.display()))?;
+    f.set_len(size)
+        .map_err(|e| format!("size {}: {e}", image.display()))
+}
+
 /// The size of a scratch image: XFS needs at least 300 MiB since xfsprogs 5.19.
 fn image_size(key: FsKey) -> u64 {
     if key.fs == FsKind::Xfs {
@@ -378,6 +390,8 @@ pub struct Scratch {
     pub disk: Option<PathBuf>,
     /// The block device of the running block-device scenario ([`Scratch::bdev`]).
     bdev: Option<ScenarioBdev>,
+    /// Lower filesystems of layered keys ([`super::pages`]), unmounted after `fss`.
+    lowers: Vec<ScratchFs>,
     cleaned: bool,
 }
 
@@ -555,6 +569,7 @@ impl Scratch {
             verbose,
             disk: None,
             bdev: None,
+            lowers: Vec::new(),
             cleaned: false,
         })
     }
@@ -568,17 +583,62 @@ impl Scratch {
             return self.get_disk(key, prereqs);
         }
         let label = key.label();
-        let image = self.dir.join(format!("{label}.img"));
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&image)
-            .map_err(|e| format!("create {}: {e}", image.display()))?;
-        f.set_len(image_size(key))
-            .map_err(|e| format!("size {}: {e}", image.display()))?;
-        drop(f);
+        let image = if key.layered {
+            self.make_lower(key, prereqs)?.join("upper.img")
+        } else {
+            self.dir.join(format!("{label}.img"))
+        };
+        new_image(&image, image_size(key))?;
         self.make_on_file(key, prereqs, &image)
+    }
+
+    /// The lower ext4 filesystem of a layered `key` ([`super::pages`]): an image in the private
+    /// folder on a loop device, mounted at `lower-<label>`; returns the mount point.
+    fn make_lower(&mut self, key: FsKey, prereqs: &Prereqs) -> Result<PathBuf, String> {
+        let name = super::pages::lower_dir_name(&key.label());
+        let image = self.dir.join(format!("{name}.img"));
+        new_image(&image, image_size(key) + (64 << 20))?;
+        let mkfs = prereqs
+            .mkfs_ext4
+            .as_ref()
+            .ok_or("mkfs.ext4 missing (install e2fsprogs)")?;
+        let out = Command::new(mkfs)
+            .args(["-q", "-F"])
+            .arg(&image)
+            .output()
+            .map_err(|e| format!("run mkfs for {name}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mkfs for {name} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let mnt = self.dir.join(&name);
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&mnt)
+            .map_err(|e| format!("create {}: {e}", mnt.display()))?;
+        let (dev, hold) = loop_attach(&image, 512, &self.tag)?;
+        self.lowers.push(ScratchFs {
+            key,
+            image,
+            loopdev: dev.clone(),
+            mnt: mnt.clone(),
+            mounted: false,
+        });
+        mount(
+            Some(&dev),
+            &mnt,
+            Some("ext4"),
+            MsFlags::MS_NOATIME | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            None::<&str>,
+        )
+        .map_err(|e| format!("mount {} on {}: {e}", dev.display(), mnt.display()))?;
+        drop(hold);
+        if let Some(l) = self.lowers.last_mut() {
+            l.mounted = true;
+        }
+        Ok(mnt)
     }
 
     /// A filesystem for `key` on a scratch file or block device the user named (`diofuzz repro
@@ -986,8 +1046,12 @@ impl Scratch {
             return Vec::new();
         }
         self.cleaned = true;
+        // A frozen lower filesystem would hang every unmount above it.
+        for l in &self.lowers {
+            super::pages::thaw(&l.mnt);
+        }
         let mut errs = self.release_bdev();
-        for f in self.fss.iter_mut() {
+        for f in self.fss.iter_mut().chain(self.lowers.iter_mut()) {
             if let Err(e) = unset_stable(f) {
                 errs.push(e);
             }
@@ -1155,7 +1219,17 @@ fn remove_dir_of_ours(dir: &Path) -> Vec<String> {
     for m in tracefs_mounts_under(dir) {
         super::tracefs::remove_stale_instances(&m);
     }
-    for m in mounts_under(dir) {
+    // Thaw first (a frozen lower filesystem of super::pages hangs the unmounts above it), then
+    // unmount the lower filesystems last (their files back the loop devices of the others).
+    let mut ms = mounts_under(dir);
+    for m in &ms {
+        super::pages::thaw(m);
+    }
+    ms.sort_by_key(|m| {
+        m.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("lower-"))
+    });
+    for m in ms {
         if let Err(e) = umount_retry(&m) {
             errs.push(format!("umount {}: {e}", m.display()));
         }

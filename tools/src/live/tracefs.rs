@@ -108,7 +108,13 @@ fn find_tracefs() -> Option<PathBuf> {
         let (pre, post) = l.split_once(" - ")?;
         if post.split(' ').next() == Some("tracefs") {
             let p = PathBuf::from(pre.split(' ').nth(4)?);
-            if p.join("instances").is_dir() {
+            // Another run's private tracefs (inside its scratch folder) goes away with that run:
+            // seen in session 6, two runs at once, every later scenario of the second failed
+            // with "clear trace: No such file or directory".
+            let private = p
+                .components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with(PREFIX));
+            if !private && p.join("instances").is_dir() {
                 return Some(p);
             }
         }

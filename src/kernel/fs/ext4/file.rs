@@ -13,7 +13,7 @@ use crate::kernel::include::linux::fs::{generic_write_sync, kiocb_modified, IovI
 use crate::kernel::mm::filemap::{filemap_write_and_wait_range, generic_perform_write};
 use crate::kernel::mm::truncate::invalidate_mapping_pages;
 use crate::model::*;
-use crate::scenario::{InodeFlags, Race, Site, PAGE_SIZE};
+use crate::scenario::{Extent, InodeFlags, PageState, Race, Site, PAGE_SIZE, SECTOR};
 use crate::variant::Ext4Enotblk;
 
 /// ext4_inode_can_atomic_write() (fs/ext4/ext4.h):
@@ -195,8 +195,56 @@ fn ext4_write_checks(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
             return -EAGAIN;
         }
         cx.note("ext4_block_zero_eof(old i_size, ki_pos)");
+        ext4_zero_partial_blocks(cx, old_size, ki.ki_pos);
     }
     count
+}
+
+/// ext4_zero_partial_blocks(old_size, pos - old_size) for a buffered write that starts past EOF
+/// (up to 7.0 from ext4_da_do_write_end / ext4_write_end / ext4_journalled_write_end, read in
+/// 6.12.117; 7.1+ from ext4_write_checks): the partial block at each end of [old_size, pos) is
+/// zeroed through the page cache (ext4_block_zero_page_range: only a mapped block; a hole has
+/// nothing to zero, an unwritten one reads as zeroes already), full blocks in between are not.
+/// Matters once a block past EOF is written but not yet written by the caller (a DIO's
+/// ext4_iomap_alloc() converted it, then fell back).
+pub fn ext4_zero_partial_blocks(cx: &mut Cx, old_size: u64, pos: u64) {
+    if pos <= old_size || cx.inode.flags.inline_data {
+        return;
+    }
+    let bs = cx.bs;
+    let mut ranges = Vec::new();
+    if old_size / bs == (pos - 1) / bs {
+        if old_size % bs != 0 || pos % bs != 0 {
+            ranges.push((old_size, pos));
+        }
+    } else {
+        if old_size % bs != 0 {
+            ranges.push((old_size, old_size - old_size % bs + bs));
+        }
+        if pos % bs != 0 {
+            ranges.push((pos - pos % bs, pos));
+        }
+    }
+    for (a, b) in ranges {
+        if cx.blk(a / bs).kind != Extent::Written {
+            continue;
+        }
+        let p = Cx::page_of(a);
+        if p >= cx.pages.len() {
+            continue;
+        }
+        if cx.page(p) == PageState::None {
+            for sct in p * 8..(p * 8 + 8).min(cx.cache.len()) {
+                cx.cache[sct] = cx.disk_visible(sct);
+            }
+        }
+        for sct in a.div_ceil(SECTOR) as usize..((b / SECTOR) as usize).min(cx.cache.len()) {
+            cx.cache[sct] = TAG_ZERO;
+        }
+        if cx.page(p) != PageState::MappedDirty {
+            cx.pages[p] = PageState::Dirty;
+        }
+    }
 }
 
 struct DioChecks {
@@ -469,6 +517,16 @@ fn ext4_handle_inode_extension(cx: &mut Cx, offset: u64, written: u64, count: u6
         return e;
     }
     let end = offset + written;
+    if written == 0 && end > cx.inode.i_size {
+        // An extending DIO that wrote nothing and failed nothing (up to 7.2 the tail zeroing's 0
+        // over a pinning error; to 6.17 ->iomap_end's -ENOTBLK consumed): iomap_dio_complete()
+        // still calls ->end_io with size 0, and ext4_update_inode_size(offset + 0) moves i_size
+        // and i_disksize to the position (journalled: it survives a remount). Read in 6.12 and
+        // 7.3; XFS's xfs_dio_write_end_io returns first when size is 0.
+        cx.decide(
+            "ext4_handle_inode_extension: nothing written past EOF: i_size = i_disksize = pos",
+        );
+    }
     if end > cx.inode.i_size {
         cx.inode.i_size = end;
     }

@@ -123,6 +123,40 @@ pub fn ext4_map_blocks(cx: &mut Cx, map: &mut MapBlocks, create: u32, site: Site
             n += 1;
         }
         map.len = n;
+        if first.kind == Extent::Unwritten
+            && create & EXT4_GET_BLOCKS_CREATE != 0
+            && create & EXT4_GET_BLOCKS_UNWRIT_EXT == 0
+        {
+            // ext4_ext_handle_unwritten_extents() (read in 7.3.4 fs/ext4/extents.c): a create
+            // request that does not ask for unwritten extents (ext4_iomap_alloc() past i_size
+            // passes plain EXT4_GET_BLOCKS_CREATE) converts the unwritten range at map time
+            // (ext4_ext_convert_to_initialized(): a split, then written) and returns it MAPPED |
+            // NEW; with EXT4_GET_BLOCKS_ZERO, ext4_map_blocks() zeroes it. A later iteration of
+            // the same DIO then maps written blocks and does no head zeroing over them.
+            let id = cx.new_extent_id();
+            let zero = create & EXT4_GET_BLOCKS_ZERO != 0;
+            let spb = cx.bs / crate::scenario::SECTOR;
+            for b in map.lblk..map.lblk + n {
+                let k = cx.blk(b);
+                cx.set_blk(
+                    b,
+                    Blk {
+                        kind: Extent::Written,
+                        extent: id,
+                        ..k
+                    },
+                );
+                if zero {
+                    cx.disk_write(
+                        b * spb * crate::scenario::SECTOR,
+                        spb * crate::scenario::SECTOR,
+                        TAG_ZERO,
+                    );
+                }
+            }
+            map.flags = EXT4_MAP_NEW | EXT4_MAP_MAPPED;
+            return n as i64;
+        }
         map.flags = if first.kind == Extent::Written {
             EXT4_MAP_MAPPED
         } else {

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Inode states and flag changes after open that live builds since session 6
+//! (tools/src/live/swap.rs, inode_state.rs, race.rs; docs/live.md "Races after open"):
+//!
+//! * [`flag_worlds`], drawn by the random generator from a stream of its own: an unlinked
+//!   append-only inode (unlinked, then `chattr +a` through the open file), an unlinked inode on
+//!   a filesystem brought down, IS_NOSEC cleared after open (`fchmod` of a setuid mode through
+//!   the open file), the inode unlinked after open, and swap files (at rest, `swapon` after
+//!   open, `swapoff` after open: only the lab's guests build them, `live --swapon`).
+//! * [`generate_swap`]: the lab's swap groups (`ext4-swap`, `xfs-swap`): every scenario a swap
+//!   file world.
+//!
+//! Every result is a valid world (src/validity.rs; rule W27 for swap files, W28 for the changes
+//! after open no call makes).
+
+use super::random::{generate_on, Rng};
+use crate::scenario::*;
+
+const PAGE: u64 = 4096;
+/// INODE_FLAG_NAMES indices.
+const NOSEC: u8 = 8;
+const SWAPFILE: u8 = 9;
+const UNLINKED: u8 = 10;
+
+/// Dirty, writeback and mmapped dirty pages written back (clean).
+fn clean_pages(w: &mut World) {
+    for p in w.pages.iter_mut() {
+        if matches!(
+            p,
+            PageState::Dirty | PageState::Writeback | PageState::MappedDirty
+        ) {
+            *p = PageState::Clean;
+        }
+    }
+}
+
+/// Delayed blocks allocated (what a flush or a nodelalloc write would have made).
+fn delalloc_written(w: &mut World) {
+    for b in w.blocks.iter_mut() {
+        if b.kind == Extent::Delalloc {
+            b.kind = Extent::Written;
+        }
+    }
+}
+
+/// Drop every race but the fcntl toggle; the inode is then the one at open.
+fn only_toggle_races(s: &mut Scenario) {
+    let open = s.inode_at_open();
+    s.races.retain(|x| *x == Race::FcntlToggleDirect);
+    s.world.inode = open;
+}
+
+/// Make `s` an active swap file in the nearest layout swapon accepts (rule W27): at least two
+/// pages, every block below i_size written or (past the header page) unwritten, nothing shared,
+/// delayed or dirty, not inline, encrypted, DAX or unlinked, no mmap writer. Block and page
+/// states beyond that stay as drawn.
+pub fn swapfile_world(s: &mut Scenario) {
+    let w = &mut s.world;
+    w.i_size = w.i_size.max(2 * PAGE);
+    let bs = 1u64 << w.blkbits;
+    let n = w.i_size.div_ceil(bs) as usize;
+    if w.blocks.len() < n {
+        w.blocks.resize(n, BlockState::default());
+    }
+    for (i, b) in w.blocks.iter_mut().enumerate() {
+        b.shared = false;
+        let header = (i as u64) < PAGE / bs;
+        b.kind = match b.kind {
+            Extent::Delalloc if i >= n => Extent::Hole,
+            k if i >= n => k,
+            Extent::Unwritten if !header => Extent::Unwritten,
+            _ => Extent::Written,
+        };
+    }
+    clean_pages(w);
+    w.cow.clear();
+    w.cowextsize = 0;
+    w.inode.reflink = false;
+    w.inode.inline_data = false;
+    w.inode.encrypted = false;
+    w.inode.dax = false;
+    w.inode.unlinked = false;
+    w.inode.disksize_lag = false;
+    w.mount.dax = false;
+    w.inode.swapfile = true;
+    s.races.retain(|r| *r != Race::MmapRedirty);
+}
+
+/// The swap-file scenario number `index` of `seed` for the lab's swap groups: the random
+/// generator's scenario made a swap file ([`swapfile_world`]), a quarter of them `swapon` after
+/// the call's open and a tenth `swapoff` after it (the race), normalised.
+pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
+    let mut s = generate_on(seed, index, fs, None, 0);
+    let mut r =
+        Rng::new(seed ^ index.wrapping_mul(0x9E6C_63D0_676A_9A99) ^ 0x5A4 << 48 ^ fs as u64);
+    r.next_u64();
+    // One race at most besides the fcntl toggle: the swap flag's.
+    only_toggle_races(&mut s);
+    // 4 KiB blocks: on 1 KiB blocks swapon finds a usable page only where the allocator
+    // happened to place four blocks page-aligned on disk (iomap_swapfile_add_extent), which
+    // the set-up does not control ("Empty swap-file" on 7.3.4).
+    four_kib_blocks(&mut s);
+    s.world.mount.shutdown = false;
+    s.world.mount.emergency_ro = false;
+    swapfile_world(&mut s);
+    let k = r.below(100);
+    if k < 35 {
+        // swapon after open: a plain file at open.
+        s.races.push(Race::InodeFlagChangedAfterOpen(SWAPFILE));
+    } else if k < 45 {
+        // swapoff after open: the file at the write is no longer a swap file.
+        s.world.inode.swapfile = false;
+        s.races.push(Race::InodeFlagChangedAfterOpen(SWAPFILE));
+    }
+    crate::validity::normalise(&mut s);
+    s
+}
+
+/// The world on 4 KiB blocks: each run of four 1 KiB blocks becomes one block of the kind of
+/// its first (the page states are per page already).
+fn four_kib_blocks(s: &mut Scenario) {
+    let w = &mut s.world;
+    if w.blkbits != 10 {
+        return;
+    }
+    w.blocks = w.blocks.chunks(4).map(|c| c[0]).collect();
+    w.blkbits = 12;
+    w.lbs_bits = w.lbs_bits.min(12);
+}
+
+/// The lab's `ext4-jflag` group (`live --jflag-after-open`): the random generator's ext4
+/// scenario with `chattr +j` after the call's open (`Race::InodeFlagChangedAfterOpen(1)`; the
+/// flag in effect at the write), on a delalloc mount (data=journal off), normalised: rule W20
+/// turns delayed blocks written, W21 leaves no dirty page after the flag's flush. 30 % are the
+/// other direction: +j at open, `chattr -j` (and `mount -o remount,delalloc`) after it, no
+/// cached page.
+pub fn generate_jflag(seed: u64, index: u64) -> Scenario {
+    let mut s = generate_on(seed, index, FsKind::Ext4, None, 0);
+    only_toggle_races(&mut s);
+    let w = &mut s.world;
+    w.mount.data_journal = false;
+    w.mount.shutdown = false;
+    w.mount.emergency_ro = false;
+    w.inode.journal_data = true;
+    w.inode.inline_data = false;
+    w.inode.encrypted = false;
+    w.inode.unlinked = false;
+    w.inode.disksize_lag = false;
+    delalloc_written(w);
+    clean_pages(w);
+    s.races.retain(|r| *r != Race::MmapRedirty);
+    let mut r = Rng::new(seed ^ index.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ 0x1F1A << 48);
+    r.next_u64();
+    if r.pct(30) {
+        // chattr -j after open: +j at open (nodelalloc), then `mount -o remount,delalloc` and
+        // chattr -j; no cached page (7.2+ evict the page cache on the flag change).
+        let w = &mut s.world;
+        w.inode.journal_data = false;
+        w.pages.clear();
+    }
+    s.races.push(Race::InodeFlagChangedAfterOpen(1));
+    crate::validity::normalise(&mut s);
+    s
+}
+
+/// Journalled data on the lab's pmem device (ext4, `live --pmem`, tools/src/live/dax.rs):
+/// 8 % a journalled-data inode (+j, inherited from its directory on a `nodelalloc` mount) under
+/// `dax=always`, which the kernel does not make DAX (ext4_should_enable_dax:
+/// ext4_should_journal_data), 6 % a data=journal mount with `dax=inode` (no file is DAX then;
+/// `dax=always` with data=journal is refused by ext4: "both data=journal and dax"), 6 % a +j
+/// inode on `dax=inode`. Delalloc blocks become written (W20); left unchanged when the result
+/// would not be valid.
+pub fn journalled_on_pmem(r: &mut Rng, s: &mut Scenario) {
+    if s.fs != FsKind::Ext4 {
+        return;
+    }
+    let before = s.clone();
+    let k = r.below(100);
+    let w = &mut s.world;
+    match k {
+        0..8 => {
+            w.mount.dax = true;
+            w.inode.dax = false;
+            w.inode.journal_data = true;
+        }
+        8..14 => {
+            w.mount.dax = false;
+            w.inode.dax = false;
+            w.mount.data_journal = true;
+        }
+        14..20 => {
+            w.mount.dax = false;
+            w.inode.dax = false;
+            w.inode.journal_data = true;
+        }
+        _ => return,
+    }
+    delalloc_written(w);
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
+}
+
+/// Draw the worlds of this module into `s` (the random generator's own stream `r`); left
+/// unchanged when the result would not be a valid world.
+pub fn flag_worlds(r: &mut Rng, s: &mut Scenario) {
+    if s.fs == FsKind::Bdev {
+        return;
+    }
+    let before = s.clone();
+    let f = s.world.inode;
+    let m = s.world.mount;
+    let down = m.shutdown || m.emergency_ro;
+    let only_toggle = s.races.iter().all(|x| *x == Race::FcntlToggleDirect);
+    let room = s.races.len() < MAX_RACES;
+    let k = r.below(100);
+    if f.append_only && !f.unlinked && k < 30 {
+        // unlink, then chattr +a through the open file (may_delete refuses the other order).
+        s.world.inode.unlinked = true;
+    } else if down && !f.unlinked && k < 30 {
+        s.world.inode.unlinked = true;
+    } else if down || !room {
+        // The filesystem brought down is built without other races after open.
+    } else if k < 4 && f.nosec {
+        s.world.inode.nosec = false;
+        s.races.push(Race::InodeFlagChangedAfterOpen(NOSEC));
+    } else if k < 8 && !f.unlinked {
+        s.world.inode.unlinked = true;
+        s.races.push(Race::InodeFlagChangedAfterOpen(UNLINKED));
+    } else if k < 11 && only_toggle {
+        swapfile_world(s);
+        if k == 10 {
+            s.races.push(Race::InodeFlagChangedAfterOpen(SWAPFILE));
+        }
+    }
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swap_worlds_are_valid_swap_files() {
+        let (mut on, mut after, mut off) = (0, 0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..300 {
+                let s = generate_swap(3, i, fs);
+                assert!(
+                    crate::validity::is_valid(&s),
+                    "{i}: {:?}",
+                    crate::validity::violations(&s)
+                );
+                assert_eq!(s, generate_swap(3, i, fs), "deterministic");
+                let open = s.inode_at_open();
+                assert!(s.world.inode.swapfile || open.swapfile, "{i}");
+                match (open.swapfile, s.world.inode.swapfile) {
+                    (true, true) => on += 1,
+                    (false, true) => after += 1,
+                    _ => off += 1,
+                }
+            }
+        }
+        assert!(on > 200 && after > 120 && off > 25, "{on} {after} {off}");
+    }
+
+    #[test]
+    fn jflag_worlds_set_or_clear_the_flag_after_open() {
+        let (mut set, mut clear) = (0, 0);
+        for i in 0..300 {
+            let s = generate_jflag(4, i);
+            assert!(crate::validity::is_valid(&s), "{i}");
+            if s.has_race(Race::InodeFlagChangedAfterOpen(1)) {
+                let (open, now) = (s.inode_at_open().journal_data, s.world.inode.journal_data);
+                assert_ne!(open, now);
+                if now {
+                    set += 1;
+                } else {
+                    assert!(s.world.pages.is_empty());
+                    clear += 1;
+                }
+            }
+        }
+        assert!(set > 170 && clear > 60, "{set} +j, {clear} -j of 300");
+    }
+
+    #[test]
+    fn random_generator_draws_the_new_worlds() {
+        let (mut ua, mut ud, mut nosec, mut unl, mut swap) = (0, 0, 0, 0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..3000 {
+                let s = super::super::random::generate(11, i, fs);
+                assert!(crate::validity::is_valid(&s));
+                let f = s.world.inode;
+                ua += (f.unlinked && f.append_only) as u32;
+                ud += (f.unlinked && (s.world.mount.shutdown || s.world.mount.emergency_ro)) as u32;
+                nosec += s.has_race(Race::InodeFlagChangedAfterOpen(NOSEC)) as u32;
+                unl += s.has_race(Race::InodeFlagChangedAfterOpen(UNLINKED)) as u32;
+                swap += (f.swapfile || s.inode_at_open().swapfile) as u32;
+            }
+        }
+        assert!(
+            ua > 5 && ud > 5 && nosec > 60 && unl > 60 && swap > 20,
+            "{ua} {ud} {nosec} {unl} {swap}"
+        );
+    }
+}

@@ -1,0 +1,803 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Page states that need the call itself to be held: a page under writeback
+//! (`PageState::Writeback`) and an mmapped page re-dirtied after the call's flush
+//! (`PageState::MappedDirty`), plus an mmap writer with no cached page to store into.
+//!
+//! The model (src/kernel/mm/filemap.rs, truncate.rs) reads these states in
+//! `filemap_write_and_wait_range` (a writeback folio is waited for; a mapped dirty folio is
+//! written and dirty again afterwards), `kiocb_invalidate_pages` (IOCB_NOWAIT with a cached folio:
+//! -EAGAIN) and `invalidate_inode_pages2_range` (a folio dirty again: -EBUSY, the DIO falls back).
+//!
+//! How live builds them, deterministically and with bounded waits:
+//! * The scenario's filesystem is **layered** ([`super::plan::FsKey::layered`]): its loop device
+//!   is backed by an image file on a second, lower ext4 filesystem (a loop device over an image
+//!   in the private folder). The loop worker writes to the lower file through `lo_rw_aio`, which
+//!   takes `kiocb_start_write` (sb_start_write): while the lower filesystem is frozen
+//!   (FIFREEZE), every write bio of the upper filesystem stays in flight.
+//! * **Writeback**: the set-up writes the page (buffered, the OLD pattern the disk already
+//!   holds); right before the call the lower filesystem is frozen and
+//!   `sync_file_range(SYNC_FILE_RANGE_WRITE)` starts its writeback, which cannot complete. The
+//!   folio's PG_writeback is checked in /proc/kpageflags (pfn from /proc/self/pagemap).
+//! * **MappedDirty**: right before the call the page is stored to through a MAP_SHARED mapping
+//!   (page_mkwrite), which is kept; the lower filesystem is frozen. The call's flush writes the
+//!   folio back (clean, write-protected) and waits; once the calling thread is seen blocked, a
+//!   watchdog stores the same bytes again through the mapping (a write fault: dirty again,
+//!   while still under writeback), then thaws. The invalidation that follows finds the folio
+//!   dirty: the model's "mapped folio re-dirtied by a racing store".
+//! * A watchdog thread always thaws: when the calling thread has been in D state for a few
+//!   polls (blocked on the held I/O), or after [`DEADLINE`]. [`Hold`]'s Drop thaws too, and
+//!   scratch's cleanup thaws every lower filesystem before unmounting anything.
+
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diofuzz::model::TAG_OLD_DIRTY;
+use diofuzz::scenario::{CowExtent, Extent, Scenario, World, PAGE_SIZE};
+
+use super::plan::{pattern, Step};
+use super::tracefs::TraceEvent;
+
+/// What the call needs held around it (in [`super::plan::Call`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallPages {
+    /// Byte ranges (page start, length inside EOF) put under writeback right before the call.
+    pub writeback: Vec<(u64, u64)>,
+    /// Byte ranges stored to through a kept MAP_SHARED mapping before the call, and again once
+    /// the call's flush has made them clean.
+    pub mapped: Vec<(u64, u64)>,
+    /// Race::MmapRedirty with no cached page: the writer maps the file and stores nothing (the
+    /// model's race re-dirties only folios in the cache; a store would fault a new one in).
+    pub idle_writer: bool,
+}
+
+impl CallPages {
+    /// The call must run on a layered filesystem with a hold.
+    pub fn held(&self) -> bool {
+        !self.writeback.is_empty() || !self.mapped.is_empty()
+    }
+}
+
+/// Why a busy-buffers page is not built on a block device (see docs/live.md "Page states").
+pub const BUSY_BDEV: &str = "busy page buffers on a block device (buffers held by a filesystem mounted on it or the bh LRU: not built)";
+
+/// Set-up of a page under writeback, or with busy buffers on journalled data, at `off`: its
+/// written part (inside EOF) is rewritten buffered with the OLD pattern the disk already holds.
+/// The writeback [`hold`] starts then changes nothing on disk (the model's writeback or busy
+/// folio holds what the disk holds: `Cx::new` fills it from the disk); on journalled data the
+/// write puts the folio's buffers on the running transaction (ext4_journalled_write_end ->
+/// jbd2_journal_dirty_metadata), so ext4_release_folio fails until they are checkpointed.
+/// Every block under it must be plain written: writeback of a hole, delalloc, unwritten or
+/// shared block would change the block map.
+pub fn rewrite_page(
+    w: &World,
+    off: u64,
+    i_size: u64,
+    steps: &mut Vec<Step>,
+) -> Result<(), super::plan::Unsupported> {
+    if off >= i_size {
+        return Err("page under writeback or with busy buffers beyond EOF".into());
+    }
+    let bs = 1u64 << w.blkbits;
+    let end = (off + PAGE_SIZE).min(i_size);
+    let plain = (off / bs..end.div_ceil(bs)).all(|b| {
+        w.blocks
+            .get(b as usize)
+            .is_some_and(|x| x.kind == Extent::Written && !x.shared)
+    });
+    if !plain {
+        return Err(
+            "page under writeback or with busy buffers over a block that is not plain written"
+                .into(),
+        );
+    }
+    steps.push(Step::WriteOld {
+        off,
+        len: end - off,
+    });
+    Ok(())
+}
+
+/// Worlds a held page cannot be combined with here.
+pub fn check_held(
+    s: &Scenario,
+    c: &CallPages,
+    down: bool,
+    disk: bool,
+) -> Result<(), super::plan::Unsupported> {
+    let w = &s.world;
+    let why = if !c.mapped.is_empty() && (w.inode.append_only || w.inode.immutable) {
+        // The hold maps the file after the race's chattr: do_mmap refuses a shared writable
+        // mapping of an append-only inode (EACCES), ext4_page_mkwrite an immutable one.
+        "mmapped dirty page on an append-only or immutable inode (live maps after the flag)"
+    } else if down {
+        "held page on a filesystem brought down"
+    } else if disk {
+        "held page on the --device disk (built on layered loop devices only)"
+    } else if !s.faults.is_empty() {
+        "held page with an injected fault"
+    } else if w.inode.disksize_lag {
+        "held page with an i_disksize lag (its dirty page is written by the lag's own write)"
+    } else if w.rlimit_fsize.is_some() {
+        "held page with RLIMIT_FSIZE (the call runs in a child the watchdog does not watch)"
+    } else if w.mount.data_journal || w.inode.journal_data {
+        "held page on journalled data"
+    } else if w.cow.iter().any(|c| *c != CowExtent::None) {
+        // The CoW recipe reserves through the dirty pages' buffered writes (super::cow), and
+        // writeback over a CoW-fork block remaps it.
+        "held page with an XFS CoW fork"
+    } else {
+        return Ok(());
+    };
+    Err(why.into())
+}
+
+/// The longest the lower filesystem stays frozen once the call has started.
+pub const DEADLINE: Duration = Duration::from_millis(1500);
+/// The longest the lower filesystem stays frozen before the call starts.
+const SETUP_DEADLINE: Duration = Duration::from_secs(5);
+/// How long the calling thread must be seen in D state before the hold is released.
+const BLOCKED_POLLS: u32 = 3;
+const POLL: Duration = Duration::from_millis(3);
+
+// include/uapi/linux/fs.h: _IOWR('X', 119, int) and _IOWR('X', 120, int).
+const FIFREEZE: libc::c_ulong = 0xC004_5877;
+const FITHAW: libc::c_ulong = 0xC004_5878;
+/// include/uapi/linux/kernel-page-flags.h
+const KPF_WRITEBACK: u32 = 8;
+
+/// Name of a lower filesystem's mount point in the private folder.
+pub fn lower_dir_name(label: &str) -> String {
+    format!("lower-{label}")
+}
+
+/// Thaw the filesystem mounted at `mnt` if it is frozen (EINVAL: it was not). Never fails:
+/// used by every cleanup path.
+pub fn thaw(mnt: &Path) {
+    if let Ok(d) = fs::File::open(mnt) {
+        // SAFETY: FITHAW on a directory fd of ours; the argument is ignored.
+        unsafe { libc::ioctl(d.as_raw_fd(), FITHAW as _, 0) };
+    }
+}
+
+fn freeze(d: &fs::File) -> Result<(), String> {
+    // SAFETY: FIFREEZE on a directory fd of ours; the argument is ignored.
+    if unsafe { libc::ioctl(d.as_raw_fd(), FIFREEZE as _, 0) } != 0 {
+        return Err(format!("FIFREEZE: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// The lower filesystem's directory holding the loop image under the file `path`.
+fn lower_of(path: &Path) -> Result<PathBuf, String> {
+    let md = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let dev = md.dev();
+    let (maj, min) = (libc::major(dev), libc::minor(dev));
+    let b = fs::read_to_string(format!("/sys/dev/block/{maj}:{min}/loop/backing_file"))
+        .map_err(|e| format!("the scenario file is not on a loop device ({maj}:{min}): {e}"))?;
+    let b = PathBuf::from(b.trim());
+    b.parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| "loop backing file has no folder".to_string())
+}
+
+/// Keep the events of the filesystem holding `path` (a layered plan's loop worker writes to
+/// the lower filesystem from the calling thread: lo_rw_aio's NOWAIT submission, 6.18). Events
+/// name their device as "dev MAJ,MIN" (ext4) or "dev MAJ:MIN" (iomap, XFS); one without a
+/// device is kept.
+pub fn upper_events(events: Vec<TraceEvent>, path: &Path) -> Vec<TraceEvent> {
+    let Ok(md) = fs::metadata(path) else {
+        return events;
+    };
+    let want = format!("{}:{}", libc::major(md.dev()), libc::minor(md.dev()));
+    events
+        .into_iter()
+        .filter(|e| e.field("dev").map_or(true, |d| d.replace(',', ":") == want))
+        .collect()
+}
+
+/// A MAP_SHARED mapping of whole pages of the scenario file.
+struct Mapping {
+    addr: usize,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(fd: i32, off: u64, len: u64, prot: i32) -> Result<Mapping, String> {
+        let len = len.div_ceil(PAGE_SIZE) as usize * PAGE_SIZE as usize;
+        // SAFETY: a new shared mapping of our file, page aligned.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_SHARED,
+                fd,
+                off as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(format!("mmap: {}", std::io::Error::last_os_error()));
+        }
+        Ok(Mapping {
+            addr: p as usize,
+            len,
+        })
+    }
+    /// Store `data` at the start of the mapping (volatile: every byte is a store).
+    fn store(&self, data: &[u8]) {
+        for (i, b) in data.iter().enumerate().take(self.len) {
+            // SAFETY: inside our live mapping.
+            unsafe { std::ptr::write_volatile((self.addr + i) as *mut u8, *b) };
+        }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: our mapping.
+        unsafe { libc::munmap(self.addr as *mut libc::c_void, self.len) };
+    }
+}
+
+/// Is the page at file offset `off` of `fd` under writeback? (/proc/kpageflags KPF_WRITEBACK of
+/// the pfn a read-only mapping of it shows in /proc/self/pagemap.)
+pub fn under_writeback(fd: i32, off: u64) -> Result<bool, String> {
+    let m = Mapping::new(fd, off, PAGE_SIZE, libc::PROT_READ)?;
+    // SAFETY: reading one byte of our mapping faults the cached page in.
+    let _ = unsafe { std::ptr::read_volatile(m.addr as *const u8) };
+    let mut e = [0u8; 8];
+    let pm = fs::File::open("/proc/self/pagemap").map_err(|e| format!("pagemap: {e}"))?;
+    use std::os::unix::fs::FileExt;
+    pm.read_exact_at(&mut e, (m.addr as u64 / PAGE_SIZE) * 8)
+        .map_err(|e| format!("pagemap: {e}"))?;
+    let ent = u64::from_le_bytes(e);
+    let pfn = ent & ((1 << 55) - 1);
+    if ent >> 63 == 0 || pfn == 0 {
+        return Err("pagemap: page not present or pfn hidden (needs CAP_SYS_ADMIN)".into());
+    }
+    let kf = fs::File::open("/proc/kpageflags").map_err(|e| format!("kpageflags: {e}"))?;
+    kf.read_exact_at(&mut e, pfn * 8)
+        .map_err(|e| format!("kpageflags: {e}"))?;
+    Ok(u64::from_le_bytes(e) >> KPF_WRITEBACK & 1 == 1)
+}
+
+/// What the watchdog saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// The calling thread was seen blocked (D state) before the thaw.
+    pub blocked: bool,
+    /// Its /proc wchan then.
+    pub wchan: String,
+    /// The mapped pages were stored to again while it was blocked.
+    pub restored: bool,
+}
+
+/// The frozen lower filesystem and its watchdog; released after the call.
+pub struct Hold {
+    lower: PathBuf,
+    done: Arc<AtomicBool>,
+    go: Arc<AtomicBool>,
+    watchdog: Option<std::thread::JoinHandle<Held>>,
+}
+
+impl Hold {
+    /// The call starts now: from here the watchdog reads a blocked thread as blocked by the
+    /// held I/O (before, e.g. the tracer's synchronize_rcu also shows D state).
+    pub fn go(&self) {
+        self.go.store(true, Ordering::SeqCst);
+    }
+
+    /// Thaw (if the watchdog has not) and report what it saw.
+    pub fn release(mut self) -> Held {
+        self.done.store(true, Ordering::SeqCst);
+        let h = self
+            .watchdog
+            .take()
+            .and_then(|w| w.join().ok())
+            .unwrap_or_default();
+        thaw(&self.lower);
+        h
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        thaw(&self.lower);
+        if let Some(w) = self.watchdog.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// State letter of thread `tid` of this process (/proc/self/task/TID/stat, after the comm).
+fn thread_state(tid: i32) -> Option<char> {
+    let s = fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    s.rsplit_once(") ")?.1.chars().next()
+}
+
+/// Set up the hold right before the call on `fd` (the scenario file at `path`): the mapped
+/// stores, the freeze, the writeback, its check, and the watchdog watching this thread.
+/// None when the plan needs no hold.
+pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String> {
+    if !c.held() {
+        return Ok(None);
+    }
+    let lower = lower_of(path)?;
+    let ld = fs::File::open(&lower).map_err(|e| format!("{}: {e}", lower.display()))?;
+    // The stores through the kept mapping (page_mkwrite), before the freeze.
+    let mut maps = Vec::new();
+    for &(off, len) in &c.mapped {
+        let m = Mapping::new(fd, off, len, libc::PROT_READ | libc::PROT_WRITE)?;
+        let mut data = vec![0u8; len as usize];
+        pattern(TAG_OLD_DIRTY, off, &mut data);
+        m.store(&data);
+        maps.push((m, data));
+    }
+    freeze(&ld)?;
+    let done = Arc::new(AtomicBool::new(false));
+    let go = Arc::new(AtomicBool::new(false));
+    let mut h = Hold {
+        lower: lower.clone(),
+        done: done.clone(),
+        go: go.clone(),
+        watchdog: None,
+    };
+    for &(off, len) in &c.writeback {
+        // SAFETY: sync_file_range on our fd.
+        let r = unsafe {
+            libc::sync_file_range(fd, off as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE)
+        };
+        if r != 0 {
+            return Err(format!(
+                "sync_file_range: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if !under_writeback(fd, off)? {
+            return Err(format!(
+                "not possible here: the page at {off} is not under writeback after sync_file_range with the lower filesystem frozen"
+            ));
+        }
+    }
+    // SAFETY: gettid has no arguments.
+    let tid = unsafe { libc::gettid() };
+    let fd2: OwnedFd = ld.into();
+    h.watchdog = Some(std::thread::spawn(move || {
+        let t0 = Instant::now();
+        let mut started = None;
+        let mut seen = 0;
+        let mut held = Held::default();
+        while !done.load(Ordering::SeqCst)
+            && t0.elapsed() < SETUP_DEADLINE
+            && started.map_or(true, |t: Instant| t.elapsed() < DEADLINE)
+        {
+            std::thread::sleep(POLL);
+            if started.is_none() {
+                if go.load(Ordering::SeqCst) {
+                    started = Some(Instant::now());
+                }
+                continue;
+            }
+            if thread_state(tid) == Some('D') {
+                seen += 1;
+                if seen >= BLOCKED_POLLS {
+                    held.blocked = true;
+                    held.wchan = fs::read_to_string(format!("/proc/self/task/{tid}/wchan"))
+                        .unwrap_or_default();
+                    break;
+                }
+            } else {
+                seen = 0;
+            }
+        }
+        if held.blocked && !maps.is_empty() {
+            // Dirty again while the flush waits: in a thread of its own, so that a store that
+            // blocks cannot keep the filesystem frozen.
+            let st = std::thread::spawn(move || {
+                for (m, data) in &maps {
+                    m.store(data);
+                }
+                maps
+            });
+            let t1 = Instant::now();
+            while !st.is_finished() && t1.elapsed() < Duration::from_millis(500) {
+                std::thread::sleep(POLL);
+            }
+            held.restored = st.is_finished();
+            // SAFETY: FITHAW on our fd.
+            unsafe { libc::ioctl(fd2.as_raw_fd(), FITHAW as _, 0) };
+            let _ = st.join();
+        } else {
+            // SAFETY: FITHAW on our fd.
+            unsafe { libc::ioctl(fd2.as_raw_fd(), FITHAW as _, 0) };
+            drop(maps);
+        }
+        held
+    }));
+    Ok(Some(h))
+}
+
+/// C for the reproducer (tools/src/live/repro.rs): the same hold, with a pthread watchdog.
+/// The program must run on a layered filesystem (`diofuzz repro --run` makes one); elsewhere it
+/// says so and exits 2.
+pub const C_PRELUDE: &str = r#"
+#include <pthread.h>
+#include <sys/sysmacros.h>
+#define FIFREEZE_ 0xC0045877UL
+#define FITHAW_ 0xC0045878UL
+/* The hold (diofuzz tools/src/live/pages.rs): the file's loop device is backed by a file on a
+ * lower filesystem; freezing that one keeps every write bio of this filesystem in flight. A
+ * watchdog thread always thaws: once the call is blocked (D state), or 1.5 s after it started,
+ * or 5 s after the freeze. */
+static int hold_lower = -1;
+static volatile int hold_go, hold_done, hold_restored, hold_blocked;
+static pid_t hold_tid;
+static pthread_t hold_thr;
+static struct { unsigned char *m; unsigned char *d; size_t len; } hold_maps[64];
+static int hold_nmaps;
+
+static void hold_thaw(void)
+{
+	if (hold_lower >= 0)
+		ioctl(hold_lower, FITHAW_, 0);
+}
+
+static int hold_lower_fd(const char *path)
+{
+	struct stat st;
+	char sys[128], b[4096];
+	if (stat(path, &st))
+		return -1;
+	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/loop/backing_file", major(st.st_dev), minor(st.st_dev));
+	int f = open(sys, O_RDONLY);
+	if (f < 0)
+		return -1;
+	ssize_t n = read(f, b, sizeof(b) - 1);
+	close(f);
+	if (n <= 0)
+		return -1;
+	b[n] = 0;
+	if (b[n - 1] == '\n')
+		b[n - 1] = 0;
+	char *slash = strrchr(b, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	return open(b, O_RDONLY | O_DIRECTORY);
+}
+
+static int hold_under_writeback(int fd, off_t off)
+{
+	unsigned char *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, off);
+	uint64_t e = 0, fl = 0;
+	if (m == MAP_FAILED)
+		return -1;
+	(void)*(volatile unsigned char *)m;
+	int pm = open("/proc/self/pagemap", O_RDONLY), kf = open("/proc/kpageflags", O_RDONLY);
+	if (pm >= 0 && pread(pm, &e, 8, (uintptr_t)m / 4096 * 8) == 8 && (e >> 63) && kf >= 0)
+		pread(kf, &fl, 8, (e & ((1ULL << 55) - 1)) * 8);
+	if (pm >= 0)
+		close(pm);
+	if (kf >= 0)
+		close(kf);
+	munmap(m, 4096);
+	return (fl >> 8) & 1; /* KPF_WRITEBACK */
+}
+
+static char hold_state(void)
+{
+	char p[64], b[512];
+	snprintf(p, sizeof(p), "/proc/self/task/%d/stat", (int)hold_tid);
+	int f = open(p, O_RDONLY);
+	if (f < 0)
+		return 0;
+	ssize_t n = read(f, b, sizeof(b) - 1);
+	close(f);
+	if (n <= 0)
+		return 0;
+	b[n] = 0;
+	char *c = strrchr(b, ')');
+	return c && c[1] == ' ' ? c[2] : 0;
+}
+
+static void *hold_restore(void *a)
+{
+	(void)a;
+	for (int i = 0; i < hold_nmaps; i++)
+		for (size_t j = 0; j < hold_maps[i].len; j++)
+			((volatile unsigned char *)hold_maps[i].m)[j] = hold_maps[i].d[j];
+	hold_restored = 1;
+	return NULL;
+}
+
+static long long hold_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+static void *hold_watch(void *a)
+{
+	(void)a;
+	long long t0 = hold_ms(), started = -1;
+	int seen = 0;
+	while (!hold_done && hold_ms() - t0 < 5000 && (started < 0 || hold_ms() - started < 1500)) {
+		usleep(3000);
+		if (started < 0) {
+			if (hold_go)
+				started = hold_ms();
+			continue;
+		}
+		if (hold_state() == 'D') {
+			if (++seen >= 3) {
+				hold_blocked = 1;
+				break;
+			}
+		} else {
+			seen = 0;
+		}
+	}
+	if (hold_blocked && hold_nmaps) {
+		/* Dirty again while the flush waits, in a thread of its own. */
+		pthread_t r;
+		pthread_create(&r, NULL, hold_restore, NULL);
+		long long t1 = hold_ms();
+		while (!hold_restored && hold_ms() - t1 < 500)
+			usleep(3000);
+		hold_thaw();
+		pthread_join(r, NULL);
+	} else {
+		hold_thaw();
+	}
+	return NULL;
+}
+
+/* Store `tag` data through a kept shared mapping of [off, off+len) (page_mkwrite). */
+static __attribute__((unused)) void hold_map(int fd, off_t off, size_t len, unsigned char tag)
+{
+	unsigned char *m = mmap(NULL, (len + 4095) & ~4095UL, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+	if (m == MAP_FAILED)
+		die("mmap shared");
+	unsigned char *d = malloc(len);
+	pat(d, off, len, tag);
+	memcpy(m, d, len);
+	hold_maps[hold_nmaps].m = m;
+	hold_maps[hold_nmaps].d = d;
+	hold_maps[hold_nmaps++].len = len;
+}
+
+/* Freeze the lower filesystem of `path`; 0, or 2 when the file is not on a layered filesystem. */
+static int hold_freeze(const char *path)
+{
+	hold_lower = hold_lower_fd(path);
+	if (hold_lower < 0) {
+		printf("COULD NOT RUN: the file is not on a loop device whose backing file lies on a filesystem that can be frozen (run it with `diofuzz repro --run`)\n");
+		return 2;
+	}
+	atexit(hold_thaw);
+	if (ioctl(hold_lower, FIFREEZE_, 0))
+		die("FIFREEZE");
+	return 0;
+}
+
+static __attribute__((unused)) void hold_writeback(int fd, off_t off, off_t len)
+{
+	if (sync_file_range(fd, off, len, SYNC_FILE_RANGE_WRITE))
+		die("sync_file_range");
+	int w = hold_under_writeback(fd, off);
+	printf("page at %lld under writeback: %s\n", (long long)off, w > 0 ? "yes" : w == 0 ? "NO" : "unknown");
+}
+
+static void hold_start(void)
+{
+	hold_tid = (pid_t)syscall(SYS_gettid);
+	pthread_create(&hold_thr, NULL, hold_watch, NULL);
+}
+
+static void hold_end(void)
+{
+	hold_done = 1;
+	pthread_join(hold_thr, NULL);
+	hold_thaw();
+	printf("hold: the call was %sblocked on the held I/O%s\n", hold_blocked ? "" : "not ", hold_restored ? "; the mapped pages were stored to again" : "");
+}
+"#;
+
+/// C that sets up the hold right before the call (the file is `path`, the set-up fd `fd`).
+pub fn c_hold_begin(c: &CallPages) -> String {
+    let mut o = String::new();
+    if !c.held() {
+        return o;
+    }
+    for &(off, len) in &c.mapped {
+        o.push_str(&format!("\thold_map(fd, {off}, {len}, 0x22);\n"));
+    }
+    o.push_str("\tif (hold_freeze(path)) {\n\t\tunlink(path);\n\t\treturn 2;\n\t}\n");
+    for &(off, len) in &c.writeback {
+        o.push_str(&format!("\thold_writeback(fd, {off}, {len});\n"));
+    }
+    o.push_str("\thold_start();\n\thold_go = 1;\n");
+    o
+}
+
+/// C after the call.
+pub fn c_hold_end(c: &CallPages) -> &'static str {
+    if c.held() {
+        "\thold_end();\n"
+    } else {
+        ""
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    #[test]
+    fn held_only_with_ranges() {
+        assert!(!CallPages::default().held());
+        let c = CallPages {
+            idle_writer: true,
+            ..Default::default()
+        };
+        assert!(!c.held());
+        let c = CallPages {
+            writeback: vec![(0, 4096)],
+            ..Default::default()
+        };
+        assert!(c.held());
+    }
+
+    use super::super::plan::{plan, Step};
+    use diofuzz::generators::random::generate;
+    use diofuzz::scenario::{BlockState, FsKind, PageState, Race};
+
+    /// 16 KiB of written blocks, a 4096-byte non-atomic direct write at 0, `pages`.
+    pub fn world(fs: FsKind, pages: Vec<PageState>) -> Scenario {
+        let mut s = generate(1, 0, fs);
+        s.world.blkbits = 12;
+        s.world.i_size = 16384;
+        s.world.blocks = vec![
+            BlockState {
+                kind: Extent::Written,
+                ..Default::default()
+            };
+            4
+        ];
+        s.world.cow.clear();
+        s.world.pages = pages;
+        s.world.rlimit_fsize = None;
+        s.world.mount.data_journal = false;
+        s.world.mount.shutdown = false;
+        s.world.mount.emergency_ro = false;
+        s.world.inode = Default::default();
+        s.world.inode.extents = true;
+        s.world.inode.nosec = true;
+        s.races.clear();
+        s.faults.clear();
+        s.request = Default::default();
+        s.request.open.direct = true;
+        s.request.len = 4096;
+        s.request.nr_segs = 1;
+        s.request.buf_align = 4096;
+        s
+    }
+
+    #[test]
+    fn writeback_page_is_rewritten_and_held() {
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            let s = world(fs, vec![PageState::None, PageState::Writeback]);
+            let p = plan(&s).unwrap();
+            assert!(p.key.layered && !p.racy);
+            assert_eq!(p.call.pages.writeback, vec![(4096, 4096)]);
+            assert!(p.steps.contains(&Step::WriteOld {
+                off: 4096,
+                len: 4096
+            }));
+            // Nothing buffered-dirty: the hold starts the writeback of the rewritten page.
+            assert!(!p.steps.iter().any(|s| matches!(s, Step::WriteDirty { .. })));
+        }
+        // Over a hole, an unwritten or a shared block, writeback would change the block map.
+        let mut s = world(FsKind::Ext4, vec![PageState::Writeback]);
+        s.world.blocks[0].kind = Extent::Unwritten;
+        assert!(plan(&s).unwrap_err().contains("not plain written"));
+        // Beyond EOF there is nothing to write back.
+        let mut s = world(FsKind::Ext4, vec![PageState::None; 4]);
+        s.world.pages.push(PageState::Writeback);
+        s.world.i_size = 16384;
+        assert!(plan(&s).is_err());
+    }
+
+    #[test]
+    fn mapped_dirty_page_is_stored_at_the_hold() {
+        let s = world(FsKind::Xfs, vec![PageState::MappedDirty]);
+        let p = plan(&s).unwrap();
+        assert!(p.key.layered && !p.racy && !p.call.mmap_writer);
+        assert_eq!(p.call.pages.mapped, vec![(0, 4096)]);
+        assert!(!p.steps.iter().any(|s| matches!(s, Step::WriteDirty { .. })));
+        // Not with RLIMIT_FSIZE (the call runs in a child) or journalled data.
+        let mut r = s.clone();
+        r.world.rlimit_fsize = Some(1 << 20);
+        assert!(plan(&r).unwrap_err().contains("RLIMIT_FSIZE"));
+        let mut j = world(FsKind::Ext4, vec![PageState::MappedDirty]);
+        j.world.mount.data_journal = true;
+        assert!(plan(&j).unwrap_err().contains("journalled"));
+    }
+
+    #[test]
+    fn mmap_writer_without_cached_pages_is_idle_and_not_racy() {
+        let mut s = world(FsKind::Ext4, vec![]);
+        s.races.push(Race::MmapRedirty);
+        let p = plan(&s).unwrap();
+        assert!(p.call.mmap_writer && p.call.pages.idle_writer && !p.racy);
+        assert!(!p.key.layered);
+        let mut c = world(FsKind::Ext4, vec![PageState::Clean]);
+        c.races.push(Race::MmapRedirty);
+        let p = plan(&c).unwrap();
+        assert!(p.racy && !p.call.pages.idle_writer);
+    }
+
+    #[test]
+    fn busy_buffers_only_on_journalled_data() {
+        let mut s = world(FsKind::Ext4, vec![PageState::Busy]);
+        s.world.mount.data_journal = true;
+        let p = plan(&s).unwrap();
+        assert!(!p.key.layered);
+        assert!(p.steps.contains(&Step::WriteOld { off: 0, len: 4096 }));
+    }
+
+    #[test]
+    fn the_generator_draws_held_pages() {
+        let (mut wb, mut md) = (0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..3000 {
+                let s = generate(7, i, fs);
+                let p = plan(&s).unwrap_or_else(|e| panic!("{i}: {e}"));
+                wb += s.world.pages.contains(&PageState::Writeback) as u32;
+                md += s.world.pages.contains(&PageState::MappedDirty) as u32;
+                assert_eq!(p.key.layered, p.call.pages.held());
+            }
+        }
+        assert!(wb > 20 && md > 20, "writeback {wb}, mapped dirty {md}");
+    }
+
+    /// Held and idle-writer scenarios for the C reproducer's compile test (repro::tests).
+    pub fn c_scenarios() -> Vec<Scenario> {
+        let mut idle = world(FsKind::Ext4, vec![]);
+        idle.races.push(Race::MmapRedirty);
+        vec![
+            world(
+                FsKind::Ext4,
+                vec![PageState::Writeback, PageState::MappedDirty],
+            ),
+            world(FsKind::Xfs, vec![PageState::MappedDirty]),
+            idle,
+        ]
+    }
+
+    #[test]
+    fn c_program_holds_and_idles() {
+        for (i, s) in c_scenarios().iter().enumerate() {
+            let c = super::super::repro::c_program(s).unwrap();
+            assert_eq!(c.contains("hold_freeze(path)"), i < 2, "{i}");
+            assert_eq!(c.contains("hold_writeback(fd, 0, 4096)"), i == 0, "{i}");
+            assert_eq!(c.contains("hold_map(fd, "), i < 2, "{i}");
+            assert_eq!(c.contains("pause();"), i == 2, "{i}");
+        }
+    }
+
+    #[test]
+    fn thread_state_of_this_thread_is_running() {
+        // SAFETY: gettid has no arguments.
+        let tid = unsafe { libc::gettid() };
+        assert_eq!(thread_state(tid), Some('R'));
+        assert_eq!(thread_state(-1), None);
+    }
+}

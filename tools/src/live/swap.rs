@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Swap-file worlds (`world.inode.swapfile`, and `swapon`/`swapoff` after the call's open:
+//! `Race::InodeFlagChangedAfterOpen(9)`), built only inside a disposable VM: `live --swapon`,
+//! which the lab's `ext4-swap` and `xfs-swap` groups pass (docs/lab.md "Swap files"). On any
+//! other machine the scenario is skipped as "not possible here": `swapon` would hand the host's
+//! memory manager a swap area on a shared machine.
+//!
+//! The set-up builds the file as usual (validity rule W27 keeps the layouts swapon accepts:
+//! fs/iomap/swapfile.c iomap_swapfile_activate takes only mapped or unwritten extents below
+//! i_size rounded down to a page, none shared, and needs a usable page after the header), then
+//! writes a swap header into page 0 over the set-up's data (mm/swapfile.c read_swap_header:
+//! `version` 1 and `last_page` at byte 1024, "SWAPSPACE2" in the page's last 10 bytes; every
+//! other byte stays the set-up's) and calls swapon(2), which fsyncs the file and sets
+//! S_SWAPFILE. After open: swapon (the flag set) or swapoff (cleared). The model's outcome is
+//! -ETXTBSY for a write to a swap file (generic_write_checks, fs/read_write.c; mm/swapfile.c
+//! sets S_SWAPFILE for the swapon's life). The read-back puts the set-up's bytes back into page 0
+//! when page 0 is exactly the header page the set-up wrote ([`unmask`]), so every other change
+//! to it is still seen. swapoff runs before the file is removed ([`release`]).
+
+use super::exec::UNAVAILABLE;
+use super::plan::Step;
+use diofuzz::scenario::{Race, Scenario};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+const PAGE: usize = 4096;
+/// INODE_FLAG_NAMES index of `swapfile`.
+pub const SWAPFILE: u8 = 9;
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// The swap file in use and page 0 before and after its header was written.
+struct Active {
+    path: Option<PathBuf>,
+    before: Vec<u8>,
+    header: Vec<u8>,
+}
+
+static ACTIVE: Mutex<Active> = Mutex::new(Active {
+    path: None,
+    before: Vec::new(),
+    header: Vec::new(),
+});
+
+/// `live --swapon`: allow swapon of scratch files (only in a disposable VM).
+pub fn enable() {
+    ENABLED.store(true, Ordering::SeqCst);
+}
+
+/// A file only the lab's guest initramfs has (tools/src/lab/guest.rs): `live --swapon` refuses
+/// to run anywhere else.
+pub const GUEST_MARKER: &str = "/etc/diofuzz-lab-guest";
+
+/// Whether this machine is a lab guest ([`GUEST_MARKER`]).
+pub fn in_lab_guest() -> bool {
+    Path::new(GUEST_MARKER).is_file()
+}
+
+/// Why the host does not build swap files.
+pub const NEEDS_VM: &str = "swapon of a scratch file (a swap-file world) runs only in a disposable VM: diofuzz lab --groups ext4-swap,xfs-swap (live --swapon)";
+
+fn allowed() -> Result<(), String> {
+    if ENABLED.load(Ordering::SeqCst) {
+        Ok(())
+    } else {
+        Err(format!("{UNAVAILABLE}: {NEEDS_VM}"))
+    }
+}
+
+/// Does the scenario's file get a swap header (a swap file at open or at the write)?
+pub fn wanted(s: &Scenario) -> bool {
+    s.world.inode.swapfile || s.inode_at_open().swapfile
+}
+
+/// Swap-file worlds live does not build (the rest of W27's rules make them invalid anyway).
+pub fn refuse(s: &Scenario) -> Result<(), String> {
+    if !wanted(s) {
+        return Ok(());
+    }
+    let m = s.world.mount;
+    if m.shutdown || m.emergency_ro {
+        return Err(
+            "swap file on a filesystem brought down (swapoff and unmount: not built)".into(),
+        );
+    }
+    if s.races.iter().any(|r| {
+        !matches!(
+            r,
+            Race::FcntlToggleDirect | Race::InodeFlagChangedAfterOpen(SWAPFILE)
+        )
+    }) {
+        return Err("swap file with races after open other than swapon/swapoff (not built)".into());
+    }
+    Ok(())
+}
+
+/// The set-up steps: the header (after every data write, before a setuid chmod), and swapon at
+/// the end when the file is a swap file at open.
+pub fn add_steps(s: &Scenario, steps: &mut Vec<Step>) {
+    if !wanted(s) {
+        return;
+    }
+    steps.push(Step::SwapHeader);
+    if s.inode_at_open().swapfile {
+        steps.push(Step::SwapOn);
+    }
+}
+
+/// swapon after open: the plan of the world at open (a plain file) gets the header too, where
+/// [`add_steps`] puts it (before a setuid chmod and the steps after the times).
+pub fn add_header_after_open(steps: &mut Vec<Step>) {
+    if steps.contains(&Step::SwapHeader) {
+        return;
+    }
+    let at = steps
+        .iter()
+        .position(|st| matches!(st, Step::SetMode(_)) || super::plan::after_times(st))
+        .unwrap_or(steps.len());
+    steps.insert(at, Step::SwapHeader);
+}
+
+/// The swap header page: `before` with version 1, last_page and the signature written in.
+pub fn header_page(before: &[u8], i_size: u64) -> Vec<u8> {
+    let mut p = before.to_vec();
+    p.resize(PAGE, 0);
+    let last = (i_size / PAGE as u64).saturating_sub(1) as u32;
+    p[1024..1028].copy_from_slice(&1u32.to_le_bytes());
+    p[1028..1032].copy_from_slice(&last.to_le_bytes());
+    p[1032..1036].copy_from_slice(&0u32.to_le_bytes());
+    p[PAGE - 10..].copy_from_slice(b"SWAPSPACE2");
+    p
+}
+
+/// [`Step::SwapHeader`]: remember page 0 and write the header over it.
+pub fn write_header(f: &std::fs::File) -> Result<(), String> {
+    allowed()?;
+    let size = f.metadata().map_err(|e| format!("fstat: {e}"))?.len();
+    let mut before = vec![0u8; PAGE];
+    f.read_exact_at(&mut before, 0)
+        .map_err(|e| format!("read page 0 before the swap header: {e}"))?;
+    let header = header_page(&before, size);
+    f.write_all_at(&header, 0)
+        .map_err(|e| format!("write the swap header: {e}"))?;
+    let mut a = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    a.before = before;
+    a.header = header;
+    Ok(())
+}
+
+/// swapon(2) of `path` (priority 0, no flags).
+pub fn swapon(path: &Path) -> Result<(), String> {
+    allowed()?;
+    let c = super::scratch::cpath(path);
+    // SAFETY: swapon with a valid C path.
+    if unsafe { libc::swapon(c.as_ptr(), 0) } != 0 {
+        let e = std::io::Error::last_os_error();
+        // EINVAL: the kernel found no usable page (a 1 KiB-block layout whose physical extents
+        // hold no aligned page) or refused the file: the world was not built.
+        return Err(format!("{UNAVAILABLE}: swapon refused the file: {e}"));
+    }
+    ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).path = Some(path.to_path_buf());
+    Ok(())
+}
+
+/// swapoff(2) of the swap file in use, if any.
+pub fn swapoff() -> Result<(), String> {
+    let mut a = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = a.path.take() {
+        let c = super::scratch::cpath(&p);
+        // SAFETY: swapoff with a valid C path.
+        if unsafe { libc::syscall(libc::SYS_swapoff, c.as_ptr()) } != 0 {
+            let e = std::io::Error::last_os_error();
+            a.path = Some(p);
+            return Err(format!("swapoff: {e}"));
+        }
+    }
+    Ok(())
+}
+
+/// After the scenario: swapoff and forget page 0 (the file can be removed then).
+pub fn release() -> Result<(), String> {
+    let r = swapoff();
+    let mut a = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    a.before.clear();
+    a.header.clear();
+    r
+}
+
+/// The read-back's page 0: the set-up's bytes when it is exactly the header page written.
+pub fn unmask(bytes: &mut [u8]) {
+    let a = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    if a.header.is_empty() || bytes.len() < PAGE {
+        return;
+    }
+    if bytes[..PAGE] == a.header[..] {
+        bytes[..PAGE].copy_from_slice(&a.before);
+    }
+}
+
+/// The C reproducer's [`Step::SwapHeader`] (set-up descriptor `fd`): page 0 kept in
+/// swap_before, the header written over it.
+pub fn c_header(s: &Scenario) -> String {
+    format!(
+        "\t/* a swap file: the header over page 0 (the set-up's page 0 kept for the read-back) */\n\tif (pread(fd, swap_before, 4096, 0) != 4096)\n\t\tdie(\"read page 0\");\n\tmemcpy(swap_header, swap_before, 4096);\n\t{{\n\t\tuint32_t h[3] = {{ 1, {last}, 0 }};\n\t\tmemcpy(swap_header + 1024, h, sizeof(h));\n\t\tmemcpy(swap_header + 4086, \"SWAPSPACE2\", 10);\n\t}}\n\tif (pwrite(fd, swap_header, 4096, 0) != 4096)\n\t\tdie(\"write the swap header\");\n\tswap_written = 1;\n",
+        last = (s.world.i_size / PAGE as u64).saturating_sub(1)
+    )
+}
+
+/// The C statements of swapon of `path`.
+pub const C_SWAPON: &str = "\tif (swapon(path, 0)) {\n\t\tprintf(\"COULD NOT RUN: swapon: %s\\n\", strerror(errno));\n\t\tunlink(path);\n\t\treturn 2;\n\t}\n\tswap_on = 1;\n";
+
+/// The C statements of swapoff.
+pub const C_SWAPOFF: &str = "\tif (swap_on && swapoff(path) == 0)\n\t\tswap_on = 0;\n";
+
+/// The C program's globals and the read-back fix-up of page 0 (after swapoff, before the
+/// read-back: the set-up's page 0 is written back when the file holds exactly the header).
+pub const C_GLOBALS: &str = "#include <sys/swap.h>\nstatic unsigned char swap_before[4096], swap_header[4096], swap_check[4096];\nstatic int swap_written, swap_on;\n";
+
+/// After the call: swapoff, and page 0 as the set-up left it when it holds exactly the header
+/// (written back and synced, so both read-backs see it).
+pub const C_AFTER_CALL: &str = "\tif (swap_written) {\n\t\tif (swap_on && swapoff(path))\n\t\t\tprintf(\"swapoff: %s\\n\", strerror(errno));\n\t\tswap_on = 0;\n\t\tif (pread(fd, swap_check, 4096, 0) == 4096 && !memcmp(swap_check, swap_header, 4096)) {\n\t\t\tpwrite(fd, swap_before, 4096, 0);\n\t\t\tfsync(fd);\n\t\t\tprintf(\"page 0 held exactly the swap header the set-up wrote: the set-up's data put back for the read-back\\n\");\n\t\t}\n\t}\n";
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::{plan, Step};
+    use diofuzz::generators::flags::generate_swap;
+    use diofuzz::scenario::FsKind;
+
+    #[test]
+    fn header_page_has_version_last_page_and_signature() {
+        let before = vec![0x11u8; 4096];
+        let h = super::header_page(&before, 16384);
+        assert_eq!(&h[1024..1036], &[1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&h[4086..], b"SWAPSPACE2");
+        assert_eq!(&h[..1024], &before[..1024]);
+        assert_eq!(&h[1036..4086], &before[1036..4086]);
+    }
+
+    #[test]
+    fn swap_worlds_plan_header_and_swapon_or_the_race() {
+        let (mut at_rest, mut on_after, mut off_after) = (0, 0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..80 {
+                let s = generate_swap(5, i, fs);
+                let p = match plan(&s) {
+                    Ok(p) => p,
+                    Err(e) => panic!("{i}: {e}"),
+                };
+                let steps = &p.steps;
+                assert!(
+                    steps.contains(&Step::SwapHeader),
+                    "{i}: {steps:?} {:?}",
+                    s.world
+                );
+                let on = steps.contains(&Step::SwapOn);
+                assert_eq!(on, s.inode_at_open().swapfile);
+                match (on, p.call.after_open.swap) {
+                    (true, None) => at_rest += 1,
+                    (false, Some(true)) => on_after += 1,
+                    (true, Some(false)) => off_after += 1,
+                    other => panic!("{i}: {other:?}"),
+                }
+                assert!(!p.call.unlink);
+            }
+        }
+        assert!(
+            at_rest > 20 && on_after > 10 && off_after > 3,
+            "{at_rest} {on_after} {off_after}"
+        );
+    }
+
+    #[test]
+    fn repro_run_refuses_swap_files_outside_a_guest() {
+        if super::in_lab_guest() {
+            return;
+        }
+        let s = generate_swap(5, 0, FsKind::Xfs);
+        let e = super::super::repro::run_on(&s, "int main(void) { return 0; }", None).unwrap_err();
+        assert!(e.contains("swapon"), "{e}");
+    }
+
+    #[test]
+    fn unmask_restores_only_the_exact_header() {
+        let before = vec![0x11u8; 4096];
+        let h = super::header_page(&before, 8192);
+        {
+            let mut a = super::ACTIVE.lock().unwrap();
+            a.before = before.clone();
+            a.header = h.clone();
+        }
+        let mut got = h.clone();
+        got.extend_from_slice(&[0x22; 4096]);
+        super::unmask(&mut got);
+        assert_eq!(&got[..4096], &before[..]);
+        let mut other = h.clone();
+        other[5] ^= 1;
+        super::unmask(&mut other);
+        assert_ne!(&other[..4096], &before[..]);
+        super::release().unwrap();
+    }
+}
