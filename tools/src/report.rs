@@ -427,23 +427,34 @@ fn host_release() -> String {
     crate::live::kernel_release()
 }
 
-/// Variants on which the model reports the same finding: the same signature, or the same
+/// Whether the scenario shows `main`'s finding on variant `v`: the same signature, or the same
 /// property labelled with the same known-findings entry (one root cause can take a different path
 /// on another version, e.g. `->iomap_end`'s -ENOTBLK up to 6.17 where 6.18 has the tail zeroing).
-fn variants_with(s: &Scenario, main: &Finding, known: Option<&Known>) -> Vec<&'static str> {
-    let same_entry = |f: &Finding, v: &str| {
-        known.is_some_and(|k| {
-            f.property == main.property
-                && diofuzz::known::lookup(&f.signature, v).is_some_and(|x| std::ptr::eq(x, k))
+/// `series` names the variant in known-findings.json (a backported variant: its base).
+fn has_finding(
+    s: &Scenario,
+    main: &Finding,
+    known: Option<&Known>,
+    v: &'static Variant,
+    series: &str,
+) -> bool {
+    oracle::check(&diofuzz::model::run_quiet(s, v))
+        .iter()
+        .any(|f| {
+            f.signature == main.signature
+                || known.is_some_and(|k| {
+                    f.property == main.property
+                        && diofuzz::known::lookup(&f.signature, series)
+                            .is_some_and(|x| std::ptr::eq(x, k))
+                })
         })
-    };
+}
+
+/// Variants on which the model reports `main`'s finding ([`has_finding`]).
+fn variants_with(s: &Scenario, main: &Finding, known: Option<&Known>) -> Vec<&'static str> {
     variant::VARIANTS
         .iter()
-        .filter(|v| {
-            oracle::check(&diofuzz::model::run_quiet(s, v))
-                .iter()
-                .any(|f| f.signature == main.signature || same_entry(f, v.name))
-        })
+        .filter(|v| has_finding(s, main, known, v, v.name))
         .map(|v| v.name)
         .collect()
 }
@@ -602,8 +613,13 @@ pub fn cli(o: &ReportOpts) -> Result<i32, String> {
         if std::fs::canonicalize(f).ok() != std::fs::canonicalize(&kept).ok() {
             write(&kept, &t)?;
         }
-        let lv = crate::live::variant_for_release(&rel).map(|v| v.name);
-        let has = lv.is_some_and(|n| sigvars.contains(&n));
+        // That release's variant with its stable backports (6.17.13: v6.17+6.17.13).
+        let has = crate::live::variant_for_release(&rel).is_some_and(|base| {
+            match crate::live::Stable::new(base, &rel).variant {
+                Some(bv) => has_finding(&s, main, known, bv, base.name),
+                None => sigvars.contains(&base.name),
+            }
+        });
         let what = format!("{rel} (Debian, in QEMU)");
         match (matched, has) {
             (true, true) => kernels.push(what),

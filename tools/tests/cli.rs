@@ -396,6 +396,41 @@ fn report_classifies_lab_runs_by_what_the_model_predicts_for_that_release() {
 }
 
 #[test]
+fn report_classifies_a_lab_run_by_the_release_with_its_stable_backports() {
+    // K14 is on v6.17, but 6.17.8+ carry the stable backport of 963845748fe6 (-EINVAL, no
+    // buffered fallback): its REPRODUCED run on 6.17.13 is the fixed behaviour, not the bug.
+    let dir = std::env::temp_dir().join(format!("diofuzz-report-bp-{}", std::process::id()));
+    let out = dir.join("K14");
+    let (code, _, err) = diofuzz(&[
+        "report",
+        "corpus/regressions/k14_ext4_prealloc_misaligned_dio_stale",
+        "--id",
+        "K14",
+        "--property",
+        "O6",
+        "--variant=v6.16",
+        "--lab-output",
+        "docs/findings/K14/lab-6.16.12.txt",
+        "--lab-output",
+        "docs/findings/K14/lab-6.17.13.txt",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
+    assert!(
+        report.contains("Reproduced on: Linux 6.16.12 (Debian, in QEMU)."),
+        "{report}"
+    );
+    assert!(
+        report.contains("Not present on: Linux 6.17.13 (Debian, in QEMU)"),
+        "{report}"
+    );
+    assert!(report.contains("v6.15, v6.16, v6.17"), "{report}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn report_writes_a_folder_with_an_fstests_test() {
     let dir = std::env::temp_dir().join(format!("diofuzz-report-{}", std::process::id()));
     let out = dir.join("K1");
