@@ -13,6 +13,7 @@ pub mod dax;
 pub mod fault;
 pub mod flags;
 pub mod random;
+pub mod reflink;
 
 use crate::scenario::*;
 

@@ -254,6 +254,35 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Write the OLD pattern over [off, off+len) of `donor` (created if missing), fsync it and
+/// FICLONERANGE it to the same offset of the file `fd`: shared (reflinked) blocks.
+pub fn clone_old(fd: i32, donor: &Path, off: u64, len: u64) -> Result<(), String> {
+    let d = io(
+        "create donor",
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(donor),
+    )?;
+    io("pwrite donor", d.write_all_at(&fill(TAG_OLD, off, len), off))?;
+    io("fsync donor", d.sync_all())?;
+    let arg = libc::file_clone_range {
+        src_fd: d.as_raw_fd() as i64,
+        src_offset: off,
+        src_length: len,
+        dest_offset: off,
+    };
+    // SAFETY: FICLONERANGE with a valid struct.
+    let r = unsafe { libc::ioctl(fd, libc::FICLONERANGE, &arg) };
+    if r != 0 {
+        return Err(format!("FICLONERANGE: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// Run the set-up steps on `f` (a scenario file, or a block device made for the scenario).
 fn run_steps(plan: &Plan, f: &fs::File, donor: &Path) -> Result<(), String> {
     for st in plan.steps.iter().filter(|s| !super::plan::after_times(s)) {
@@ -277,34 +306,7 @@ fn run_steps(plan: &Plan, f: &fs::File, donor: &Path) -> Result<(), String> {
                     return Err(format!("fallocate: {}", std::io::Error::last_os_error()));
                 }
             }
-            Step::CloneOld { off, len } => {
-                let d = io(
-                    "create donor",
-                    fs::OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create(true)
-                        .truncate(false)
-                        .mode(0o600)
-                        .open(donor),
-                )?;
-                io(
-                    "pwrite donor",
-                    d.write_all_at(&fill(TAG_OLD, *off, *len), *off),
-                )?;
-                io("fsync donor", d.sync_all())?;
-                let arg = libc::file_clone_range {
-                    src_fd: d.as_raw_fd() as i64,
-                    src_offset: *off,
-                    src_length: *len,
-                    dest_offset: *off,
-                };
-                // SAFETY: FICLONERANGE with a valid struct.
-                let r = unsafe { libc::ioctl(f.as_raw_fd(), libc::FICLONERANGE, &arg) };
-                if r != 0 {
-                    return Err(format!("FICLONERANGE: {}", std::io::Error::last_os_error()));
-                }
-            }
+            Step::CloneOld { off, len } => clone_old(f.as_raw_fd(), donor, *off, *len)?,
             Step::Fsync => io("fsync", f.sync_all())?,
             Step::DropCache => {
                 io("fsync", f.sync_all())?;

@@ -21,6 +21,7 @@ pub mod limits;
 pub mod pages;
 pub mod plan;
 pub mod race;
+pub mod reflink_race;
 pub mod repro;
 pub mod repro_fault;
 pub mod scratch;

@@ -57,6 +57,9 @@ pub struct AfterOpen {
     /// The filesystem gives no file large folios before 6.19 (verity or encrypt feature), so
     /// a +j after open takes effect on 6.16 - 6.18 as well ([`small_folios`]).
     pub small_folios: bool,
+    /// XFS reflink flag set by a clone or cleared by an unshare ([`super::reflink_race`]), run
+    /// first after open.
+    pub reflink: Option<super::reflink_race::Change>,
 }
 
 impl AfterOpen {
@@ -103,7 +106,8 @@ pub fn flag_change(s: &Scenario, i: u8, to: bool) -> Result<(u32, u32), Unsuppor
         (10, true) => Ok((0, 0)),
         (10, false) => Err("inode flag changed after open: unlinked inode linked again (vfs_link: -ENOENT without O_TMPFILE: rule W28)".into()),
         (11, _) => Err("inode flag changed after open: i_disksize behind i_size (a transient ext4 writeback state)".into()),
-        (12, _) => Err("inode flag changed after open: XFS reflink flag (set by the first clone, cleared only when xfs_reflink_end_cow/unshare find no shared extent left: not built)".into()),
+        // A clone or an unshare after open (super::reflink_race::split).
+        (12, _) => Ok((0, 0)),
         _ => Err(format!("inode flag changed after open: {name} (no such world: rule W9)")),
     }
 }
@@ -144,6 +148,7 @@ pub fn split(s: &Scenario) -> Result<Option<(Scenario, AfterOpen)>, Unsupported>
             8 => after.chmod = Some(super::inode_state::SETUID_MODE),
             9 => after.swap = Some(to),
             10 => after.unlink = true,
+            12 => after.reflink = Some(super::reflink_race::split(s, &mut open, to)?),
             _ => {}
         }
     }
@@ -322,6 +327,9 @@ pub fn arm(plan: &Plan, fd: i32, path: &std::path::Path) -> Result<Armed, String
         cleanup: None,
         holder: None,
     };
+    if let Some(c) = &a.reflink {
+        super::reflink_race::run(c, fd, path)?;
+    }
     if let Some(mode) = a.chmod {
         super::inode_state::set_mode(fd, mode)?;
     }
@@ -573,7 +581,10 @@ static void *holder(void *a)\n{\n\t(void)a;\n\tssize_t r = pwrite(hold_fd, hold_
 
 /// The C reproducer's statements after the call's open (the file descriptor `cfd`).
 pub fn c_after_open(a: &AfterOpen) -> String {
-    let mut o = String::new();
+    let mut o = a
+        .reflink
+        .as_ref()
+        .map_or(String::new(), super::reflink_race::c_code);
     if a.set & FS_JOURNAL_DATA_FL != 0 && !a.small_folios {
         // The kernels where the flag would not take effect (refuse_on_release).
         let (maj, lo, hi) = JFLAG_AFTER_OPEN_NO_EFFECT;
