@@ -22,7 +22,7 @@ fn pages(w: &World, i: usize) -> impl Iterator<Item = PageState> + '_ {
         .map(|p| w.pages.get(p as usize).copied().unwrap_or(PageState::None))
 }
 
-/// Make 6 % of the XFS reflink worlds that allow it a reflink flag changed after open.
+/// Make 20 % of the XFS reflink worlds that allow it a reflink flag changed after open.
 pub fn reflink_after_open(r: &mut Rng, s: &mut Scenario) {
     let w = &s.world;
     if s.fs != FsKind::Xfs
@@ -30,9 +30,11 @@ pub fn reflink_after_open(r: &mut Rng, s: &mut Scenario) {
         || !w.inode.nosec
         || w.inode.unlinked
         || w.inode.swapfile
+        || w.inode.append_only
+        || s.request.open.append
         || !w.cow.is_empty()
         || s.races.iter().any(|x| *x != Race::FcntlToggleDirect)
-        || !r.pct(6)
+        || !r.pct(20)
     {
         return;
     }

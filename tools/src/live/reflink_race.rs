@@ -4,9 +4,9 @@
 //! xfs_file.c, fs/remap_range.c, fs/iomap/buffered-io.c); the same in both.
 //!
 //! * **Set after open: a clone.** `FICLONERANGE` through the call's file descriptor from a donor
-//!   holding the OLD pattern: `xfs_reflink_remap_prep` flushes and drops the page cache over the
-//!   destination range (`xfs_flush_unmap_range`, rounded to the page) and
-//!   `xfs_reflink_remap_blocks` -> `xfs_reflink_set_inode_flag` sets the flag. The set-up builds
+//!   holding the OLD pattern: `xfs_reflink_remap_prep` -> `__generic_remap_file_range_prep`
+//!   writes the destination range back, `xfs_reflink_set_inode_flag` sets the flag and
+//!   `xfs_flush_unmap_range` drops the page cache over the range (rounded to the page). The set-up builds
 //!   the world at open with the scenario's shared blocks as plain written OLD blocks (the model's
 //!   world at open: the same layout, nothing shared); the clone after open shares exactly them,
 //!   with the same data. Built when every page over a shared block is uncached at the write (the
@@ -54,6 +54,11 @@ pub fn split(s: &Scenario, open: &mut Scenario, to: bool) -> Result<Change, Unsu
     }
     if !open.world.inode.nosec || w.inode.unlinked || w.inode.swapfile {
         return Err("reflink flag changed after open on a setuid, unlinked or swap file (file_modified strips the setuid bit; not built)".into());
+    }
+    // generic_file_rw_checks: -EBADF for an O_APPEND destination; vfs_fallocate: -EPERM on an
+    // append-only inode for anything but KEEP_SIZE.
+    if s.request.open.append || open.world.inode.append_only {
+        return Err("reflink flag changed after open through an O_APPEND or append-only file (generic_file_rw_checks: EBADF; not built)".into());
     }
     if !w.cow.is_empty() || s.has_race(Race::MmapRedirty) {
         return Err(
@@ -119,7 +124,35 @@ pub fn run(c: &Change, fd: i32, path: &Path) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    check(c, fd)
+}
+
+/// Bytes of [off, off+len) that FIEMAP reports shared.
+fn shared_bytes(fd: i32, off: u64, len: u64) -> Result<u64, String> {
+    Ok(super::fiemap::fiemap(fd)?
+        .iter()
+        .filter(|e| e.3 & super::fiemap::FIEMAP_EXTENT_SHARED != 0)
+        .map(|&(l, _, n, _)| (l + n).min(off + len).saturating_sub(l.max(off)))
+        .sum())
+}
+
+/// After the change: the cloned ranges are shared, the unshared block is not (FIEMAP), else a
+/// harness error (the world at the write would not be the scenario's).
+fn check(c: &Change, fd: i32) -> Result<(), String> {
+    let ok = match c {
+        Change::Clone(ranges) => ranges
+            .iter()
+            .map(|&(o, l)| shared_bytes(fd, o, l).map(|n| n == l))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .all(|x| x),
+        Change::Unshare { off, len } => shared_bytes(fd, *off, *len)? == 0,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("after open: FIEMAP does not show the {c:?}"))
+    }
 }
 
 /// The donor file of the scenario file `dir/f-NAME`: `dir/d-NAME` (super::exec::execute).
