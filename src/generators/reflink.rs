@@ -47,8 +47,12 @@ pub fn reflink_after_open(r: &mut Rng, s: &mut Scenario) {
                 .iter()
                 .all(|&i| pages(w, i).all(|p| p == PageState::None))
     } else {
-        // Cleared by an unshare: a written block below EOF under clean cached pages.
-        (0..w.blocks.len()).any(|i| {
+        // Cleared by an unshare: a written block below EOF under clean cached pages, and no
+        // dirty or writeback page (xfs_can_free_cowblocks would keep the flag).
+        w.pages
+            .iter()
+            .all(|p| matches!(p, PageState::None | PageState::Clean))
+            && (0..w.blocks.len()).any(|i| {
             w.blocks[i].kind == Extent::Written
                 && (i as u64 + 1) * bs <= w.i_size
                 && pages(w, i).all(|p| p == PageState::Clean)

@@ -85,6 +85,12 @@ pub fn split(s: &Scenario, open: &mut Scenario, to: bool) -> Result<Change, Unsu
         }
         Ok(Change::Clone(ranges))
     } else {
+        // xfs_can_free_cowblocks: no flag cleared while the mapping has dirty or writeback pages.
+        if w.pages.iter().any(|p| {
+            !matches!(p, PageState::None | PageState::Clean)
+        }) {
+            return Err("reflink flag cleared after open with dirty or writeback pages at the write (xfs_can_free_cowblocks keeps it)".into());
+        }
         let i = (0..w.blocks.len())
             .find(|&i| {
                 let off = i as u64 * bs;
@@ -112,19 +118,31 @@ pub fn run(c: &Change, fd: i32, path: &Path) -> Result<(), String> {
             }
         }
         Change::Unshare { off, len } => {
-            // SAFETY: fallocate on the caller's open descriptor.
-            let r = unsafe {
-                libc::fallocate(fd, libc::FALLOC_FL_UNSHARE_RANGE, *off as i64, *len as i64)
-            };
-            if r != 0 {
-                return Err(format!(
-                    "fallocate(FALLOC_FL_UNSHARE_RANGE) after open: {}",
-                    std::io::Error::last_os_error()
-                ));
+            // The first unshare dirties the block's pages (I_DIRTY_PAGES), so its
+            // xfs_reflink_clear_inode_flag leaves the flag (xfs_can_free_cowblocks); syncfs
+            // lets the flusher clear I_DIRTY_PAGES (__writeback_single_inode); the second
+            // unshare finds nothing shared, dirties nothing and clears the flag.
+            unshare(fd, *off, *len)?;
+            // SAFETY: syncfs on the caller's open descriptor.
+            if unsafe { libc::syncfs(fd) } != 0 {
+                return Err(format!("syncfs: {}", std::io::Error::last_os_error()));
             }
+            unshare(fd, *off, *len)?;
         }
     }
     check(c, fd)
+}
+
+fn unshare(fd: i32, off: u64, len: u64) -> Result<(), String> {
+    // SAFETY: fallocate on the caller's open descriptor.
+    let r = unsafe { libc::fallocate(fd, libc::FALLOC_FL_UNSHARE_RANGE, off as i64, len as i64) };
+    if r != 0 {
+        return Err(format!(
+            "fallocate(FALLOC_FL_UNSHARE_RANGE) after open: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 /// Bytes of [off, off+len) that FIEMAP reports shared.
@@ -170,7 +188,10 @@ pub fn c_code(c: &Change) -> String {
                 format!("\t{{ /* reflink flag set after open: clone {len} bytes at {off} */\n\t\tint d = open(donor, O_RDWR | O_CREAT, 0600);\n\t\tif (d < 0)\n\t\t\tdie(\"donor\");\n\t\twpat(d, {off}, {len}, 0x11);\n\t\tfsync(d);\n\t\tstruct file_clone_range r = {{ .src_fd = d, .src_offset = {off}, .src_length = {len}, .dest_offset = {off} }};\n\t\tif (ioctl(cfd, FICLONERANGE, &r)) {{\n\t\t\tprintf(\"COULD NOT RUN: FICLONERANGE after open: %s\\n\", strerror(errno));\n\t\t\treturn 2;\n\t\t}}\n\t\tclose(d);\n\t}}\n")
             })
             .collect(),
-        Change::Unshare { off, len } => format!("\tif (syscall(SYS_fallocate, cfd, 0x40 /* FALLOC_FL_UNSHARE_RANGE */, (long long){off}, (long long){len})) {{ /* reflink flag cleared after open */\n\t\tprintf(\"COULD NOT RUN: FALLOC_FL_UNSHARE_RANGE after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
+        Change::Unshare { off, len } => {
+            let u = format!("syscall(SYS_fallocate, cfd, 0x40 /* FALLOC_FL_UNSHARE_RANGE */, (long long){off}, (long long){len})");
+            format!("\t/* reflink flag cleared after open: unshare, syncfs (I_DIRTY_PAGES cleared), unshare again (xfs_reflink_clear_inode_flag) */\n\tif ({u} || syncfs(cfd) || {u}) {{\n\t\tprintf(\"COULD NOT RUN: FALLOC_FL_UNSHARE_RANGE after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n")
+        }
     }
 }
 
@@ -223,7 +244,7 @@ mod tests {
     #[test]
     fn cleared_after_open_unshares_a_block_under_clean_pages() {
         let mut s = xfs();
-        s.world.pages = vec![PageState::None, PageState::Dirty, PageState::Clean];
+        s.world.pages = vec![PageState::None, PageState::None, PageState::Clean];
         s.races.push(Race::InodeFlagChangedAfterOpen(REFLINK));
         let mut open = s.clone();
         open.world.inode = s.inode_at_open();
@@ -238,6 +259,12 @@ mod tests {
         );
         assert!(open.world.blocks[2].shared);
         assert_eq!(open.world.blocks.iter().filter(|b| b.shared).count(), 1);
+        // A dirty page: xfs_can_free_cowblocks would keep the flag.
+        let mut d = s.clone();
+        d.world.pages[0] = PageState::Dirty;
+        assert!(split(&d, &mut d.clone(), false)
+            .unwrap_err()
+            .contains("xfs_can_free_cowblocks"));
         // No clean page: the unshare would leave one cached.
         s.world.pages.clear();
         assert!(split(&s, &mut s.clone(), false).is_err());
@@ -289,6 +316,6 @@ mod tests {
         let c = c_code(&Change::Clone(vec![(4096, 8192)]));
         assert!(c.contains("ioctl(cfd, FICLONERANGE") && c.contains(".src_length = 8192"));
         let u = c_code(&Change::Unshare { off: 0, len: 4096 });
-        assert!(u.contains("SYS_fallocate, cfd, 0x40"));
+        assert!(u.contains("SYS_fallocate, cfd, 0x40") && u.contains("syncfs(cfd)"));
     }
 }
