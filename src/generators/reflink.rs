@@ -41,7 +41,9 @@ pub fn reflink_after_open(r: &mut Rng, s: &mut Scenario) {
     let bs = 1u64 << w.blkbits;
     let ok = if w.inode.reflink {
         // Set by a clone after open: every shared block uncached at the write.
-        let shared: Vec<usize> = (0..w.blocks.len()).filter(|&i| w.blocks[i].shared).collect();
+        let shared: Vec<usize> = (0..w.blocks.len())
+            .filter(|&i| w.blocks[i].shared)
+            .collect();
         !shared.is_empty()
             && shared
                 .iter()
@@ -53,10 +55,10 @@ pub fn reflink_after_open(r: &mut Rng, s: &mut Scenario) {
             .iter()
             .all(|p| matches!(p, PageState::None | PageState::Clean))
             && (0..w.blocks.len()).any(|i| {
-            w.blocks[i].kind == Extent::Written
-                && (i as u64 + 1) * bs <= w.i_size
-                && pages(w, i).all(|p| p == PageState::Clean)
-        })
+                w.blocks[i].kind == Extent::Written
+                    && (i as u64 + 1) * bs <= w.i_size
+                    && pages(w, i).all(|p| p == PageState::Clean)
+            })
     };
     if !ok {
         return;

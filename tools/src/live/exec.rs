@@ -267,7 +267,10 @@ pub fn clone_old(fd: i32, donor: &Path, off: u64, len: u64) -> Result<(), String
             .mode(0o600)
             .open(donor),
     )?;
-    io("pwrite donor", d.write_all_at(&fill(TAG_OLD, off, len), off))?;
+    io(
+        "pwrite donor",
+        d.write_all_at(&fill(TAG_OLD, off, len), off),
+    )?;
     io("fsync donor", d.sync_all())?;
     let arg = libc::file_clone_range {
         src_fd: d.as_raw_fd() as i64,

@@ -81,14 +81,18 @@ pub fn split(s: &Scenario, open: &mut Scenario, to: bool) -> Result<Change, Unsu
             open.world.blocks[i].shared = false;
         }
         if ranges.is_empty() {
-            return Err("reflink flag set after open without a shared block at the write (not built)".into());
+            return Err(
+                "reflink flag set after open without a shared block at the write (not built)"
+                    .into(),
+            );
         }
         Ok(Change::Clone(ranges))
     } else {
         // xfs_can_free_cowblocks: no flag cleared while the mapping has dirty or writeback pages.
-        if w.pages.iter().any(|p| {
-            !matches!(p, PageState::None | PageState::Clean)
-        }) {
+        if w.pages
+            .iter()
+            .any(|p| !matches!(p, PageState::None | PageState::Clean))
+        {
             return Err("reflink flag cleared after open with dirty or writeback pages at the write (xfs_can_free_cowblocks keeps it)".into());
         }
         let i = (0..w.blocks.len())
@@ -305,10 +309,7 @@ mod tests {
 
     #[test]
     fn donor_is_the_set_up_donor() {
-        assert_eq!(
-            donor_of(Path::new("/m/dir/f-17")),
-            Path::new("/m/dir/d-17")
-        );
+        assert_eq!(donor_of(Path::new("/m/dir/f-17")), Path::new("/m/dir/d-17"));
     }
 
     #[test]
