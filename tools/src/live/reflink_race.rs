@@ -206,8 +206,10 @@ mod tests {
 
     /// An XFS scenario: four written blocks of 4 KiB, i_size 16 KiB.
     fn xfs() -> Scenario {
-        let mut s = Scenario::default();
-        s.fs = FsKind::Xfs;
+        let mut s = Scenario {
+            fs: FsKind::Xfs,
+            ..Default::default()
+        };
         s.world.blkbits = 12;
         s.world.mount.xfs_reflink = true;
         s.world.i_size = 4 * 4096;
