@@ -95,6 +95,13 @@ pub(crate) fn generate_held(
         g.next_u64();
         held_pages(&mut g, &mut s);
     }
+    // The XFS reflink flag changed after open (src/generators/reflink.rs), from a stream of its
+    // own; after the held pages, which it must see (the clone drops pages, the unshare needs none
+    // dirty or under writeback).
+    let mut x =
+        Rng::new(seed ^ index.wrapping_mul(0xB5AD_4ECE_DA1C_E2A9) ^ 0x3EF << 48 ^ fs as u64);
+    x.next_u64();
+    super::reflink::reflink_after_open(&mut x, &mut s);
     s
 }
 
@@ -309,12 +316,6 @@ pub fn generate_unheld(
         Rng::new(seed ^ index.wrapping_mul(0xF1A6_5D0C_2B7E_9A43) ^ 0xF1A << 48 ^ fs as u64);
     g.next_u64();
     super::flags::flag_worlds(&mut g, &mut s);
-    // The XFS reflink flag changed after open (src/generators/reflink.rs), from a stream of its
-    // own.
-    let mut x =
-        Rng::new(seed ^ index.wrapping_mul(0xB5AD_4ECE_DA1C_E2A9) ^ 0x3EF << 48 ^ fs as u64);
-    x.next_u64();
-    super::reflink::reflink_after_open(&mut x, &mut s);
     s
 }
 
