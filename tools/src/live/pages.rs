@@ -63,7 +63,7 @@ impl CallPages {
 }
 
 /// Why a busy-buffers page is not built on a block device (see docs/live.md "Page states").
-pub const BUSY_BDEV: &str = "busy page buffers on a block device (buffers held by a filesystem mounted on it or the bh LRU: not built)";
+pub const BUSY_BDEV: &str = "busy page buffers on a block device (held by a filesystem mounted on it or the per-CPU bh LRU: real, not deterministic here; docs/live.md \"On a block device\")";
 
 /// Set-up of a page under writeback, or with busy buffers on journalled data, at `off`: its
 /// written part (inside EOF) is rewritten buffered with the OLD pattern the disk already holds.
