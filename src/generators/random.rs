@@ -323,6 +323,7 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
     let before = s.clone();
     // (Not with a page held during the call, tools/src/live/pages.rs: its layered filesystem
     // refuses RLIMIT_FSIZE, and stable writes would make the held writeback block page_mkwrite.)
+    // A page under writeback may have stable writes (below).
     let held = s
         .world
         .pages
@@ -332,7 +333,10 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
         s.request.len = 0;
         s.request.fault_at = None;
     }
-    if l.pct(5) && on_loop && !held {
+    // (Stable writes with a page under writeback: the call waits in folio_wait_stable until
+    // the watchdog thaws; not with an mmapped dirty page, whose store would wait too.)
+    let mapped_dirty = s.world.pages.contains(&PageState::MappedDirty);
+    if l.pct(5) && on_loop && !mapped_dirty {
         s.world.device.stable_writes = true;
     }
     if l.pct(2) && s.world.rlimit_fsize.is_none() && !held {

@@ -44,15 +44,15 @@ pub fn refuse_stable(s: &Scenario, disk: Option<&Disk>) -> Result<(), Unsupporte
                 .to_string(),
         );
     }
-    if s.world.device.stable_writes
-        && s.world
-            .pages
-            .iter()
-            .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty))
-    {
-        // The held writeback (super::pages) and folio_wait_stable(): page_mkwrite and the
-        // buffered write would wait for a writeback the harness holds until its watchdog.
-        return Err("stable-writes device with a page held under writeback (folio_wait_stable waits for the held writeback: not built)".to_string());
+    if s.world.device.stable_writes && s.world.pages.contains(&PageState::MappedDirty) {
+        // The re-dirtying store (super::pages) is made by the watchdog while the writeback it
+        // holds is in flight; on a stable-writes device page_mkwrite waits in
+        // folio_wait_stable() (ext4_page_mkwrite, iomap_page_mkwrite) for that writeback, so
+        // the watchdog would wait for itself. The world is real (the store lands after the
+        // flush's writeback ends), but not with a held writeback. A page under writeback
+        // (PageState::Writeback) is built: a buffered write into it waits in write_begin
+        // (FGP_STABLE: folio_wait_stable) until the watchdog sees the call blocked and thaws.
+        return Err("stable-writes device with an mmapped page re-dirtied during the call (page_mkwrite waits in folio_wait_stable for the writeback the harness holds: not built)".to_string());
     }
     Ok(())
 }
@@ -394,6 +394,16 @@ mod tests {
         assert!(refuse_stable(&s, Some(&d)).unwrap_err().contains("loop"));
         s.world.device.stable_writes = false;
         assert!(refuse_stable(&s, Some(&d)).is_ok());
+        // A page under writeback: built (the buffered write waits in folio_wait_stable until the
+        // watchdog thaws); an mmapped dirty page: the watchdog's store would wait for itself.
+        use diofuzz::scenario::PageState;
+        s.world.device.stable_writes = true;
+        s.world.pages = vec![PageState::Writeback];
+        assert!(refuse_stable(&s, None).is_ok());
+        s.world.pages = vec![PageState::MappedDirty];
+        assert!(refuse_stable(&s, None)
+            .unwrap_err()
+            .contains("folio_wait_stable"));
     }
 
     /// The largest scenario the input format can hold, at the largest block size it has (4 KiB),
@@ -446,7 +456,7 @@ mod tests {
     fn generated_limit_worlds_plan() {
         use diofuzz::generators::random::generate;
         let (mut zero, mut stable, mut rl0, mut nolfs, mut shifted) = (0, 0, 0, 0, 0);
-        let mut bitmap = 0;
+        let (mut bitmap, mut stable_wb) = (0, 0);
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..3000 {
                 let s = generate(7, i, fs);
@@ -459,7 +469,14 @@ mod tests {
                 assert_eq!(p.key.stable, s.world.device.stable_writes);
                 if p.key.stable {
                     stable += 1;
-                    assert!(p.key.label().ends_with("-stable"), "{}", p.key.label());
+                    if s.world
+                        .pages
+                        .contains(&diofuzz::scenario::PageState::Writeback)
+                    {
+                        assert!(p.key.layered && p.call.pages.held());
+                        stable_wb += 1;
+                    }
+                    assert!(p.key.label().contains("-stable"), "{}", p.key.label());
                 }
                 if s.world.rlimit_fsize == Some(0) {
                     rl0 += 1;
@@ -488,6 +505,7 @@ mod tests {
         assert!(nolfs > 120, "{nolfs}");
         assert!(shifted > 50, "{shifted}");
         assert!(bitmap > 3, "{bitmap}");
+        assert!(stable_wb > 3, "{stable_wb}");
     }
 
     /// A scaled s_maxbytes on ext4 (extent-mapped, loop) is built by moving every offset by the
