@@ -273,6 +273,17 @@ fn live_kernel() {
             _ => assert_eq!(r["kernel"]["buffered"], true, "{r}"),
         }
     }
+    // A buffered write over an mmapped dirty page that blocks (journal, dirty throttling): the
+    // watchdog's racing store must not put the set-up's bytes back over what the call copied
+    // (it did once: a false O6 "kernel finding", host seed 3, gen-3-ext4-26).
+    let (code, v) = json_run(&[concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/live_held_mapped_buffered.json"
+    )]);
+    assert_eq!(code, 0, "{v}");
+    let r = &v["results"][0];
+    assert_eq!(r["verdict"], "agree", "{r}");
+    assert_eq!(r["kernel"]["buffered"], true, "{r}");
     assert_eq!(ours_left(), before, "resources left after the held pages");
 
     // 4. SIGKILL leaves resources; the next start removes them (pid is dead).

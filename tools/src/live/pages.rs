@@ -21,8 +21,9 @@
 //! * **MappedDirty**: right before the call the page is stored to through a MAP_SHARED mapping
 //!   (page_mkwrite), which is kept; the lower filesystem is frozen. The call's flush writes the
 //!   folio back (clean, write-protected) and waits; once the calling thread is seen blocked, a
-//!   watchdog stores the same bytes again through the mapping (a write fault: dirty again,
-//!   while still under writeback), then thaws. The invalidation that follows finds the folio
+//!   watchdog writes each page's first byte back as it is through the mapping (a write fault:
+//!   dirty again, while still under writeback, with the content unchanged: a buffered call's
+//!   copied data stays), then thaws. The invalidation that follows finds the folio
 //!   dirty: the model's "mapped folio re-dirtied by a racing store".
 //! * A watchdog thread always thaws: when the calling thread has been in D state for a few
 //!   polls (blocked on the held I/O), or after [`DEADLINE`]. [`Hold`]'s Drop thaws too, and
@@ -235,6 +236,18 @@ impl Mapping {
             unsafe { std::ptr::write_volatile((self.addr + i) as *mut u8, *b) };
         }
     }
+
+    /// A racing store that changes nothing: each page's first byte written back as it is now.
+    /// A write fault dirties the folio again, and whatever the call has copied into it by then
+    /// stays (re-storing the set-up's bytes would overwrite a buffered write's data with them:
+    /// the model's re-dirty keeps the cached content).
+    fn touch(&self) {
+        for off in (0..self.len).step_by(PAGE_SIZE as usize) {
+            let p = (self.addr + off) as *mut u8;
+            // SAFETY: inside our live mapping.
+            unsafe { std::ptr::write_volatile(p, std::ptr::read_volatile(p)) };
+        }
+    }
 }
 
 impl Drop for Mapping {
@@ -400,8 +413,8 @@ pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String>
             // Dirty again while the flush waits: in a thread of its own, so that a store that
             // blocks cannot keep the filesystem frozen.
             let st = std::thread::spawn(move || {
-                for (m, data) in &maps {
-                    m.store(data);
+                for (m, _) in &maps {
+                    m.touch();
                 }
                 maps
             });
@@ -509,9 +522,13 @@ static char hold_state(void)
 static void *hold_restore(void *a)
 {
 	(void)a;
+	/* A store that changes nothing: the folio is dirty again, and what the call copied into
+	 * it by now stays. */
 	for (int i = 0; i < hold_nmaps; i++)
-		for (size_t j = 0; j < hold_maps[i].len; j++)
-			((volatile unsigned char *)hold_maps[i].m)[j] = hold_maps[i].d[j];
+		for (size_t j = 0; j < hold_maps[i].len; j += 4096) {
+			volatile unsigned char *p = hold_maps[i].m + j;
+			*p = *p;
+		}
 	hold_restored = 1;
 	return NULL;
 }
