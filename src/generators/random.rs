@@ -317,8 +317,9 @@ pub fn generate_unheld(
 /// needs stable writes, 2 % of those without a file-size limit one of 0 (every write at any
 /// position is -EFBIG), and 4 % of those with the real s_maxbytes a file opened without
 /// O_LARGEFILE (a 32-bit process's open), and 5 % of the plain ext4 ones (extent-mapped, 4 KiB
-/// blocks, on loop) a scaled s_maxbytes at or just past the write's end. Left unchanged when the
-/// result would not be a valid world.
+/// blocks, on loop) a scaled s_maxbytes at or just past the write's end (40 % of the plain
+/// block-mapped ones a scaled s_bitmap_maxbytes there). Left unchanged when the result would not
+/// be a valid world.
 fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
     let before = s.clone();
     // (Not with a page held during the call, tools/src/live/pages.rs: its layered filesystem
