@@ -95,7 +95,39 @@ pub(crate) fn generate_held(
         g.next_u64();
         held_pages(&mut g, &mut s);
     }
+    // The same on a block device's loop device (tools/src/live/pages.rs), from a stream of its
+    // own: every other field of a bdev seed is what it was.
+    if disk.is_none() && fs == FsKind::Bdev {
+        let mut g = Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0xB9A6 << 48);
+        g.next_u64();
+        bdev_held_pages(&mut g, &mut s);
+    }
     s
+}
+
+/// Make 12 % of loop-device block-device scenarios with a cached page one with a page under
+/// writeback and 12 % one with an mmapped dirty page (any cached page inside the device: a
+/// device has no block map for writeback to change).
+fn bdev_held_pages(g: &mut Rng, s: &mut Scenario) {
+    let k = g.below(100);
+    let pick = g.next_u64() as usize;
+    let w = &mut s.world;
+    let candidates: Vec<usize> = (0..w.pages.len())
+        .filter(|&p| w.pages[p] != PageState::None && (p as u64) * PAGE_SIZE < w.i_size)
+        .collect();
+    if k >= 24 || candidates.is_empty() {
+        return;
+    }
+    let before = s.clone();
+    let p = candidates[pick % candidates.len()];
+    s.world.pages[p] = if k < 12 {
+        PageState::Writeback
+    } else {
+        PageState::MappedDirty
+    };
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
 }
 
 /// [`generate_on`] without the pages held during the call (the fault generator's scenarios:

@@ -365,6 +365,26 @@ fn live_kernel() {
         v["results"][0]
     );
     assert_eq!(ours_left(), before, "resources left after a bdev run");
+    // Held pages on the device (its image on a frozen lower filesystem: docs/live.md "On a
+    // block device"): an mmapped dirty page stored to again while the flush waits makes
+    // invalidate_inode_pages2_range fail, so blkdev_direct_write writes nothing and the rest
+    // goes buffered; a page under writeback is waited for and the write stays direct.
+    b.request.open.direct = true;
+    for (st, buffered) in [
+        (PageState::MappedDirty, true),
+        (PageState::Writeback, false),
+    ] {
+        b.world.pages = vec![PageState::None, PageState::None, st];
+        let f = dir.join("bdev-held.json");
+        std::fs::write(&f, serde_json::to_string(&b).unwrap()).unwrap();
+        let (code, v) = json_run(&["--fs", "bdev", f.to_str().unwrap()]);
+        assert_eq!(code, 0, "{v}");
+        let r = &v["results"][0];
+        assert_eq!(r["verdict"], "agree", "{r}");
+        assert_eq!(r["kernel"]["ret"], "16384", "{r}");
+        assert_eq!(r["kernel"]["buffered"], buffered, "{st:?} {r}");
+    }
+    assert_eq!(ours_left(), before, "resources left after held bdev pages");
 
     // 6. SIGTERM during a bdev run: exit 130, its loop device and folder removed.
     let mut child = Command::new(bin())

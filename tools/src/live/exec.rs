@@ -873,12 +873,7 @@ fn call_and_observe(
         }
     };
     let call_ns = t0.elapsed().as_nanos() as u64;
-    if let Some(h) = hold {
-        let held = h.release();
-        if std::env::var_os("DIOFUZZ_LIVE_VERBOSE").is_some() {
-            eprintln!("live: held pages {:?}: {held:?}", c.pages);
-        }
-    }
+    let held = hold.map(|h| h.release());
     stop.store(true, Ordering::Relaxed);
     if let Some((h, ())) = writer {
         let _ = h.join();
@@ -891,6 +886,10 @@ fn call_and_observe(
         .into_iter()
         .filter(|e| e.pid == tid || Some(e.pid) == cr.child)
         .collect();
+    // Printed only now: writing stderr to a file is a traced write of this thread.
+    if let Some(held) = held.filter(|_| std::env::var_os("DIOFUZZ_LIVE_VERBOSE").is_some()) {
+        eprintln!("live: held pages {:?}: {held:?}", c.pages);
+    }
     let events = if plan.key.layered {
         super::pages::upper_events(events, path)
     } else {

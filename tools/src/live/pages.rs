@@ -64,7 +64,7 @@ impl CallPages {
 }
 
 /// Why a busy-buffers page is not built on a block device (see docs/live.md "Page states").
-pub const BUSY_BDEV: &str = "busy page buffers on a block device (buffers held by a filesystem mounted on it or the bh LRU: not built)";
+pub const BUSY_BDEV: &str = "busy page buffers on a block device (held by a filesystem mounted on it or the per-CPU bh LRU: real, not deterministic here; docs/live.md \"On a block device\")";
 
 /// Set-up of a page under writeback, or with busy buffers on journalled data, at `off`: its
 /// written part (inside EOF) is rewritten buffered with the OLD pattern the disk already holds.
@@ -101,6 +101,20 @@ pub fn rewrite_page(
         len: end - off,
     });
     Ok(())
+}
+
+/// Set-up of a block device's page under writeback at `off` (`--fs bdev`): the page is rewritten
+/// buffered with what the device already holds there (the OLD pattern over a `written` block,
+/// zeroes elsewhere: the model reads a device's other blocks as zeroes, `bdev_normalize`), so
+/// the writeback [`hold`] starts changes nothing on the device. A device has no block map, so
+/// unlike [`rewrite_page`] every block can be under writeback.
+pub fn rewrite_bdev_page(off: u64, written: bool, steps: &mut Vec<Step>) {
+    let len = PAGE_SIZE;
+    steps.push(if written {
+        Step::WriteOld { off, len }
+    } else {
+        Step::WriteZero { off, len }
+    });
 }
 
 /// Worlds a held page cannot be combined with here.
@@ -176,7 +190,7 @@ fn freeze(d: &fs::File) -> Result<(), String> {
 /// The lower filesystem's directory holding the loop image under the file `path`.
 fn lower_of(path: &Path) -> Result<PathBuf, String> {
     let md = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let dev = md.dev();
+    let dev = backing_dev(&md);
     let (maj, min) = (libc::major(dev), libc::minor(dev));
     let b = fs::read_to_string(format!("/sys/dev/block/{maj}:{min}/loop/backing_file"))
         .map_err(|e| format!("the scenario file is not on a loop device ({maj}:{min}): {e}"))?;
@@ -186,18 +200,46 @@ fn lower_of(path: &Path) -> Result<PathBuf, String> {
         .ok_or_else(|| "loop backing file has no folder".to_string())
 }
 
+/// The loop device whose backing file lies on the lower filesystem: the one holding the scenario
+/// file, or the scenario's block device itself (`--fs bdev`: its own device number).
+fn backing_dev(md: &fs::Metadata) -> u64 {
+    use std::os::unix::fs::FileTypeExt;
+    if md.file_type().is_block_device() {
+        md.rdev()
+    } else {
+        md.dev()
+    }
+}
+
 /// Keep the events of the filesystem holding `path` (a layered plan's loop worker writes to
 /// the lower filesystem from the calling thread: lo_rw_aio's NOWAIT submission, 6.18). Events
 /// name their device as "dev MAJ,MIN" (ext4) or "dev MAJ:MIN" (iomap, XFS); one without a
 /// device is kept.
+///
+/// A block device (`--fs bdev`) is no filesystem: there the lower filesystem's events are dropped
+/// instead (the device's own, iomap_iter of its buffered write, name the bdev pseudo-filesystem).
 pub fn upper_events(events: Vec<TraceEvent>, path: &Path) -> Vec<TraceEvent> {
     let Ok(md) = fs::metadata(path) else {
         return events;
     };
-    let want = format!("{}:{}", libc::major(md.dev()), libc::minor(md.dev()));
+    let name = |d: u64| format!("{}:{}", libc::major(d), libc::minor(d));
+    use std::os::unix::fs::FileTypeExt;
+    if md.file_type().is_block_device() {
+        let Some(lower) = lower_of(path).ok().and_then(|l| fs::metadata(l).ok()) else {
+            return events;
+        };
+        let drop = name(lower.dev());
+        return keep_dev(events, |d| d != drop);
+    }
+    let want = name(md.dev());
+    keep_dev(events, |d| d == want)
+}
+
+/// The events without a device or whose device ("MAJ,MIN" or "MAJ:MIN") `keep` accepts.
+fn keep_dev(events: Vec<TraceEvent>, keep: impl Fn(&str) -> bool) -> Vec<TraceEvent> {
     events
         .into_iter()
-        .filter(|e| e.field("dev").map_or(true, |d| d.replace(',', ":") == want))
+        .filter(|e| e.field("dev").map_or(true, |d| keep(&d.replace(',', ":"))))
         .collect()
 }
 
@@ -224,6 +266,10 @@ impl Mapping {
         if p == libc::MAP_FAILED {
             return Err(format!("mmap: {}", std::io::Error::last_os_error()));
         }
+        // No read-around on the fault (do_sync_mmap_readahead: VM_RAND_READ): only the page
+        // asked for is cached (a device has no EOF to stop the read-around).
+        // SAFETY: advice on our mapping.
+        unsafe { libc::madvise(p, len, libc::MADV_RANDOM) };
         Ok(Mapping {
             addr: p as usize,
             len,
@@ -467,7 +513,9 @@ static int hold_lower_fd(const char *path)
 	char sys[128], b[4096];
 	if (stat(path, &st))
 		return -1;
-	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/loop/backing_file", major(st.st_dev), minor(st.st_dev));
+	/* A block device (diofuzz live --fs bdev) is the loop device itself. */
+	dev_t d = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
+	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/loop/backing_file", major(d), minor(d));
 	int f = open(sys, O_RDONLY);
 	if (f < 0)
 		return -1;
@@ -491,6 +539,7 @@ static int hold_under_writeback(int fd, off_t off)
 	uint64_t e = 0, fl = 0;
 	if (m == MAP_FAILED)
 		return -1;
+	madvise(m, 4096, MADV_RANDOM);
 	(void)*(volatile unsigned char *)m;
 	int pm = open("/proc/self/pagemap", O_RDONLY), kf = open("/proc/kpageflags", O_RDONLY);
 	if (pm >= 0 && pread(pm, &e, 8, (uintptr_t)m / 4096 * 8) == 8 && (e >> 63) && kf >= 0)
@@ -582,6 +631,7 @@ static __attribute__((unused)) void hold_map(int fd, off_t off, size_t len, unsi
 	unsigned char *m = mmap(NULL, (len + 4095) & ~4095UL, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
 	if (m == MAP_FAILED)
 		die("mmap shared");
+	madvise(m, (len + 4095) & ~4095UL, MADV_RANDOM); /* no read-around on the fault */
 	unsigned char *d = malloc(len);
 	pat(d, off, len, tag);
 	memcpy(m, d, len);
@@ -627,8 +677,9 @@ static void hold_end(void)
 }
 "#;
 
-/// C that sets up the hold right before the call (the file is `path`, the set-up fd `fd`).
-pub fn c_hold_begin(c: &CallPages) -> String {
+/// C that sets up the hold right before the call (the file is `path`, the set-up fd `fd`; a
+/// block device's node is not removed on failure).
+pub fn c_hold_begin(c: &CallPages, bdev: bool) -> String {
     let mut o = String::new();
     if !c.held() {
         return o;
@@ -636,7 +687,10 @@ pub fn c_hold_begin(c: &CallPages) -> String {
     for &(off, len) in &c.mapped {
         o.push_str(&format!("\thold_map(fd, {off}, {len}, 0x22);\n"));
     }
-    o.push_str("\tif (hold_freeze(path)) {\n\t\tunlink(path);\n\t\treturn 2;\n\t}\n");
+    let unlink = if bdev { "" } else { "\t\tunlink(path);\n" };
+    o.push_str(&format!(
+        "\tif (hold_freeze(path)) {{\n{unlink}\t\treturn 2;\n\t}}\n"
+    ));
     for &(off, len) in &c.writeback {
         o.push_str(&format!("\thold_writeback(fd, {off}, {len});\n"));
     }
@@ -808,6 +862,112 @@ pub(crate) mod tests {
             assert_eq!(c.contains("hold_map(fd, "), i < 2, "{i}");
             assert_eq!(c.contains("pause();"), i == 2, "{i}");
         }
+    }
+
+    /// A block device's page under writeback is rewritten with what the device holds (the old
+    /// pattern over a written block, zeroes over a hole: bdev_normalize), a mapped dirty page is
+    /// read in and stored to at the hold; both on a layered loop device, not on the disk.
+    #[test]
+    fn bdev_pages_are_held_on_a_layered_loop_device() {
+        let mut s = generate(9, 0, FsKind::Bdev);
+        s.races.clear();
+        s.request.pos = 0;
+        s.world.i_size = 4 * PAGE_SIZE;
+        s.world.blocks = vec![
+            BlockState {
+                kind: Extent::Written,
+                ..Default::default()
+            },
+            BlockState::default(),
+        ];
+        s.world.pages = vec![
+            PageState::Writeback,
+            PageState::Writeback,
+            PageState::MappedDirty,
+        ];
+        let p = plan(&s).unwrap_err();
+        assert!(p.contains("raw block device"), "{p}");
+        let p = super::super::plan::plan_on(&s, None).unwrap();
+        assert!(p.key.layered && p.key.label().ends_with("-layered"));
+        assert_eq!(p.call.pages.writeback, vec![(0, 4096), (4096, 4096)]);
+        assert_eq!(p.call.pages.mapped, vec![(8192, 4096)]);
+        let after: Vec<_> = p
+            .steps
+            .iter()
+            .skip_while(|st| **st != Step::DropCache)
+            .skip(1)
+            .cloned()
+            .collect();
+        assert_eq!(
+            after,
+            vec![
+                Step::WriteOld { off: 0, len: 4096 },
+                Step::WriteZero {
+                    off: 4096,
+                    len: 4096
+                },
+                Step::ReadPage { off: 8192 },
+            ]
+        );
+        // The --device disk is not layered.
+        let d = diofuzz::generators::random::Disk {
+            awu_min: 0,
+            awu_max: 0,
+            lbs_bits: s.world.lbs_bits,
+            dma_alignment: s.world.device.dma_alignment,
+        };
+        let e = super::super::plan::plan_on(&s, Some(&d)).unwrap_err();
+        assert!(e.contains("--device disk"), "{e}");
+        // Busy buffers stay refused, with the reason.
+        s.world.pages = vec![PageState::Busy];
+        let e = super::super::plan::plan_on(&s, None).unwrap_err();
+        assert_eq!(e, BUSY_BDEV);
+    }
+
+    #[test]
+    fn the_generator_draws_held_bdev_pages() {
+        let (mut wb, mut md) = (0, 0);
+        for i in 0..3000 {
+            let s = generate(7, i, FsKind::Bdev);
+            let p = super::super::plan::plan_on(&s, None).unwrap_or_else(|e| panic!("{i}: {e}"));
+            wb += s.world.pages.contains(&PageState::Writeback) as u32;
+            md += s.world.pages.contains(&PageState::MappedDirty) as u32;
+            assert_eq!(p.key.layered, p.call.pages.held());
+        }
+        assert!(wb > 20 && md > 20, "writeback {wb}, mapped dirty {md}");
+    }
+
+    /// The reproducer of a held bdev page freezes the device's own lower filesystem and never
+    /// removes the device node.
+    #[test]
+    fn c_program_holds_a_bdev_page_without_unlinking_the_device() {
+        let mut s = generate(9, 0, FsKind::Bdev);
+        s.races.clear();
+        s.request.pos = 0;
+        s.world.pages = vec![PageState::MappedDirty];
+        let c = super::super::repro::c_program(&s).unwrap();
+        assert!(c.contains("hold_freeze(path)") && c.contains("hold_map(fd, 0, 4096"));
+        assert!(c.contains("S_ISBLK(st.st_mode) ? st.st_rdev"));
+        let begin = c_hold_begin(&p_pages(&s), true);
+        assert!(!begin.contains("unlink"), "{begin}");
+        assert!(c_hold_begin(&p_pages(&s), false).contains("unlink(path)"));
+    }
+
+    fn p_pages(s: &Scenario) -> CallPages {
+        super::super::plan::plan_on(s, None).unwrap().call.pages
+    }
+
+    #[test]
+    fn events_of_the_device_are_kept() {
+        let e = |d: &str| TraceEvent {
+            pid: 1,
+            name: "iomap_iter".into(),
+            args: format!("dev {d} ino 0x1"),
+        };
+        let ev = vec![e("7:3"), e("254,1")];
+        let kept = keep_dev(ev.clone(), |d| d != "254:1");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].field("dev"), Some("7:3"));
     }
 
     #[test]

@@ -672,6 +672,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         }
     }
     steps.push(Step::DropCache);
+    let mut held = super::pages::CallPages::default();
     for (p, st) in w.pages.iter().enumerate() {
         let off = p as u64 * PAGE_SIZE;
         match st {
@@ -682,12 +683,24 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                 off,
                 len: PAGE_SIZE,
             }),
-            PageState::Writeback => return unsup("page under writeback"),
-            PageState::MappedDirty => return unsup("mmapped dirty page"),
+            // Held during the call on a layered loop device (super::pages).
+            PageState::Writeback => {
+                let written = w.blocks.get(p).is_some_and(|b| b.kind == Extent::Written);
+                super::pages::rewrite_bdev_page(off, written, &mut steps);
+                held.writeback.push((off, PAGE_SIZE));
+            }
+            PageState::MappedDirty => {
+                steps.push(Step::ReadPage { off });
+                held.mapped.push((off, PAGE_SIZE));
+            }
             PageState::Busy => return unsup(super::pages::BUSY_BDEV),
         }
     }
-    let call = call_of(s, toggles, None, false)?;
+    if held.held() {
+        super::pages::check_held(s, &held, false, disk.is_some())?;
+    }
+    let mut call = call_of(s, toggles, None, false)?;
+    call.pages = held.clone();
     Ok(Plan {
         key: FsKey {
             fs: FsKind::Bdev,
@@ -703,7 +716,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             dax: super::dax::DaxMount::Off,
             own: false,
             stable: false,
-            layered: false,
+            layered: held.held(),
         },
         i_size: size,
         steps,
@@ -1148,9 +1161,11 @@ mod tests {
                         len: s.world.i_size
                     }
                 );
+                // (A page under writeback is rewritten after the DropCache: super::pages.)
                 let old = p
                     .steps
                     .iter()
+                    .take_while(|st| **st != Step::DropCache)
                     .filter(|st| matches!(st, Step::WriteOld { .. }))
                     .count();
                 let written = s

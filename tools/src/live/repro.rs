@@ -942,7 +942,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     } else {
         "-1".to_string()
     };
-    o.push_str(&super::pages::c_hold_begin(&c.pages));
+    o.push_str(&super::pages::c_hold_begin(&c.pages, bdev));
     let _ = writeln!(
         o,
         "\tssize_t ret;\n\tint err = 0;\n\toff_t after;\n\tint verdict_code = 2;"

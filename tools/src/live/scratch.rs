@@ -596,6 +596,10 @@ impl Scratch {
     /// folder on a loop device, mounted at `lower-<label>`; returns the mount point.
     fn make_lower(&mut self, key: FsKey, prereqs: &Prereqs) -> Result<PathBuf, String> {
         let name = super::pages::lower_dir_name(&key.label());
+        // Block-device scenarios make a device per scenario on the same lower filesystem.
+        if let Some(l) = self.lowers.iter().find(|l| l.key == key && l.mounted) {
+            return Ok(l.mnt.clone());
+        }
         let image = self.dir.join(format!("{name}.img"));
         new_image(&image, image_size(key) + (64 << 20))?;
         let mkfs = prereqs
@@ -935,7 +939,12 @@ impl Scratch {
             }
             return Ok(node);
         }
-        let image = self.dir.join("bdev.img");
+        // A held page (super::pages): the image lies on a lower filesystem that the hold freezes.
+        let image = if key.layered {
+            self.make_lower(key, &prereqs())?.join("bdev.img")
+        } else {
+            self.dir.join("bdev.img")
+        };
         let f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
