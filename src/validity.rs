@@ -126,6 +126,9 @@ rules! {
     DAX_ALWAYS_EVERY_FILE = 26, "W22-dax-always",
         "a dax mount (dax=always) with a regular file the kernel would have made DAX but the scenario does not: any XFS file; an ext4 file that neither journals data nor is encrypted or verity (an inline one included: the option is refused on a filesystem with inline data)",
         "fs/xfs/xfs_iops.c xfs_inode_should_enable_dax: with xfs_has_dax_always, true for every inode xfs_inode_supports_dax accepts (a regular file, sb_blocksize == PAGE_SIZE, a DAX device), and xfs_setup_dax_always (fs/xfs/xfs_super.c) turns the option off on a device without DAX or with other block sizes; fs/ext4/inode.c ext4_should_enable_dax: with DAX_ALWAYS true unless the inode journals data, has inline data, is encrypted or verity (EXT4_FLAGS_BDEV_IS_DAX: a DAX device with PAGE_SIZE blocks). Read in 7.3.4; found while building DAX worlds for the lab (session 5). fs/ext4/super.c __ext4_fill_super refuses DAX_ALWAYS on a filesystem with the inline_data feature ('Cannot use DAX on a filesystem that may contain inline data', read in 7.3.4; seen in the lab in session 6), so no inline inode is under dax=always. Normalised: the mount without the option (dax=inode), which the model treats alike";
+    EXT4_BITMAP_BELOW_MAXBYTES = 28, "W24-bitmap-maxbytes",
+        "a scaled s_maxbytes with an ext4 block-mapped inode (no EXTENTS flag at the write) whose s_bitmap_maxbytes is not scaled at or below it",
+        "fs/ext4/super.c __ext4_fill_super sets s_bitmap_maxbytes = ext4_max_bitmap_size() and s_maxbytes = ext4_max_size(): with huge_file 1,074,791,436 blocks (about 4 TiB) against 2^32 - 1 blocks (16 TiB) at 4 KiB, 16,843,020 blocks (about 16 GiB) against 4 TiB at 1 KiB, and without huge_file both are held under 2^32 - 1 sectors with the bitmap one also counting its indirect blocks: the bitmap limit is always terabytes (or gigabytes) below s_maxbytes. ext4_generic_write_checks (fs/ext4/file.c) applies it to every inode without EXT4_INODE_EXTENTS after generic_write_checks, so a block-mapped file near s_maxbytes is past its bitmap limit (-EFBIG), and a scaled s_bitmap_maxbytes above a scaled s_maxbytes has no real window. Read in 6.12.117 and 7.3.4. Normalised: s_bitmap_maxbytes = s_maxbytes (the same outcome: the write meets the limit at the same byte, -EFBIG past it)";
     EXT4_NO_BUSY_FOLIO = 29, "W25-ext4-release",
         "a clean page-cache folio that cannot be released on an ext4 inode whose data is not journalled",
         "fs/ext4/inode.c ext4_release_folio fails only for a folio with the checked flag (set only by ext4_journalled_dirty_folio, journalled aops) or when jbd2_journal_try_to_free_buffers (fs/jbd2/transaction.c) finds a buffer still on a transaction (buffer_jbd) or try_to_free_buffers (fs/buffer.c drop_buffers: buffer_busy) finds one referenced, dirty or locked. Data buffers of an inode in ordered or writeback mode never get a journal head (ordered data is tracked per inode, jbd2_journal_inode_ranged_write), and ext4_change_inode_journal_flag flushes the mapping and the journal (jbd2_journal_flush checkpoints every buffer) before the mode changes; a data buffer is referenced or locked only under the folio lock or while the folio is under writeback, and invalidate_inode_pages2_range holds the lock and has waited for writeback (folio_wait_writeback). So release fails on such a folio only because it is dirty (PageState::Dirty or MappedDirty). Journalled data (data=journal, or the flag in effect) keeps its buffers on the running or committing transaction: real there (and never on the direct path: ext4_dio_alignment is 0). Read in 7.3.4; found in session 6 building page states for live";
@@ -690,6 +693,19 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                     if w.inode.journal_data { "+" } else { "-" }
                 )
             }),
+        // W24-bitmap-maxbytes
+        28 => (s.fs == FsKind::Ext4
+            && !w.inode.extents
+            && w.s_maxbytes != HUGE_MAXBYTES
+            && w.s_bitmap_maxbytes > w.s_maxbytes)
+            .then(|| {
+                msg!(
+                    detail,
+                    "block-mapped inode with s_maxbytes {} and s_bitmap_maxbytes {}",
+                    w.s_maxbytes,
+                    w.s_bitmap_maxbytes
+                )
+            }),
         // W27-swapfile
         31 => {
             if !fs_file || !(w.inode.swapfile || at_open.swapfile) {
@@ -1162,6 +1178,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 m => (m + 1).next_power_of_two() - 1,
             };
         }
+        // W24-bitmap-maxbytes: the bitmap limit at s_maxbytes (the write stops at the same byte).
+        28 => s.world.s_bitmap_maxbytes = s.world.s_maxbytes,
         // W27-swapfile: the file is not a swap file (swapon refused it).
         31 => {
             s.world.inode.swapfile = false;
@@ -1260,6 +1278,51 @@ mod tests {
         j.world.mount.dax = true;
         j.world.inode.journal_data = true;
         assert!(is_valid(&j), "{:?}", violations(&j));
+    }
+
+    /// W24: ext4_generic_write_checks' bitmap limit (ext4_max_bitmap_size) lies below
+    /// ext4_max_size, so a scaled s_maxbytes on a block-mapped inode needs a scaled
+    /// s_bitmap_maxbytes at or below it; normalised to s_maxbytes with the same outcome.
+    #[test]
+    fn bitmap_limit_at_or_below_s_maxbytes() {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        s.world.i_size = 8192;
+        s.request.pos = 8192;
+        s.request.len = 8192;
+        s.world.s_maxbytes = 3 * 4096;
+        assert!(
+            is_valid(&s),
+            "extent-mapped: the bitmap limit is never read"
+        );
+        s.world.inode.extents = false;
+        let v = violations(&s);
+        assert!(
+            v.iter().any(|v| v.rule.id == "W24-bitmap-maxbytes"),
+            "{v:?}"
+        );
+        let v73 = crate::variant::by_name("7.3").unwrap();
+        let before = crate::model::run(&s, v73);
+        let mut n = s.clone();
+        assert!(normalise(&mut n).contains(&"W24-bitmap-maxbytes"));
+        assert_eq!(n.world.s_bitmap_maxbytes, 3 * 4096);
+        assert!(is_valid(&n));
+        let after = crate::model::run(&n, v73);
+        assert_eq!(
+            (before.ret, before.ki_pos_after, &before.after),
+            (after.ret, after.ki_pos_after, &after.after)
+        );
+        assert_eq!(after.ret, 4096, "truncated at the limit");
+        // A scaled bitmap limit above the scaled s_maxbytes: no window has both.
+        s.world.s_bitmap_maxbytes = 4 * 4096;
+        assert!(!is_valid(&s));
+        // At or below it, or with the real s_maxbytes: real.
+        s.world.s_bitmap_maxbytes = 2 * 4096;
+        assert!(is_valid(&s), "{:?}", violations(&s));
+        s.world.s_maxbytes = HUGE_MAXBYTES;
+        assert!(is_valid(&s), "{:?}", violations(&s));
     }
 
     #[test]

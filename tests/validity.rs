@@ -83,6 +83,41 @@ fn w21_dax_always_makes_every_file_dax() {
     accepted(&e);
 }
 
+/// W24: ext4_max_bitmap_size() < ext4_max_size() (fs/ext4/super.c), and
+/// ext4_generic_write_checks applies the bitmap limit to every inode without EXTENTS: a scaled
+/// s_maxbytes on a block-mapped inode needs a scaled bitmap limit at or below it.
+#[test]
+fn w24_bitmap_limit_below_s_maxbytes() {
+    let mut s = ext4();
+    s.world.i_size = 8192;
+    s.world.blocks = blocks("WW");
+    s.request.pos = 4096;
+    s.request.len = 8192;
+    s.world.s_maxbytes = 3 * 4096;
+    accepted(&s);
+    s.world.inode.extents = false;
+    rejected(s.clone(), EXT4_BITMAP_BELOW_MAXBYTES);
+    let mut n = s.clone();
+    validity::normalise(&mut n);
+    assert_eq!(n.world.s_bitmap_maxbytes, 3 * 4096);
+    s.world.s_bitmap_maxbytes = 4 * 4096;
+    rejected(s.clone(), EXT4_BITMAP_BELOW_MAXBYTES);
+    s.world.s_bitmap_maxbytes = 3 * 4096;
+    accepted(&s);
+    s.world.s_maxbytes = HUGE_MAXBYTES;
+    s.world.s_bitmap_maxbytes = 2 * 4096;
+    accepted(&s);
+    // XFS has no bitmap limit.
+    let mut x = xfs();
+    x.world.i_size = 8192;
+    x.world.blocks = blocks("WW");
+    x.world.s_maxbytes = 3 * 4096;
+    x.world.inode.extents = false;
+    assert!(validity::violations(&x)
+        .iter()
+        .all(|v| v.rule != EXT4_BITMAP_BELOW_MAXBYTES));
+}
+
 #[test]
 fn w1_dax_inode_on_an_atomic_device() {
     let mut s = ext4();
@@ -715,6 +750,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W20-journal-delalloc" => "JOURNAL_DATA_NO_DELALLOC",
         "W21-journal-flag-flush" => "JOURNAL_FLAG_FLUSH",
         "W22-dax-always" => "DAX_ALWAYS_EVERY_FILE",
+        "W24-bitmap-maxbytes" => "EXT4_BITMAP_BELOW_MAXBYTES",
         "W25-ext4-release" => "EXT4_NO_BUSY_FOLIO",
         "W26-immutable-flush" => "IMMUTABLE_FLUSH",
         "W27-swapfile" => "SWAPFILE_LAYOUT",

@@ -356,12 +356,14 @@ pub fn generate_unheld(
 /// needs stable writes, 2 % of those without a file-size limit one of 0 (every write at any
 /// position is -EFBIG), and 4 % of those with the real s_maxbytes a file opened without
 /// O_LARGEFILE (a 32-bit process's open), and 5 % of the plain ext4 ones (extent-mapped, 4 KiB
-/// blocks, on loop) a scaled s_maxbytes at or just past the write's end. Left unchanged when the
-/// result would not be a valid world.
+/// blocks, on loop) a scaled s_maxbytes at or just past the write's end (40 % of the plain
+/// block-mapped ones a scaled s_bitmap_maxbytes there). Left unchanged when the result would not
+/// be a valid world.
 fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
     let before = s.clone();
     // (Not with a page held during the call, tools/src/live/pages.rs: its layered filesystem
     // refuses RLIMIT_FSIZE, and stable writes would make the held writeback block page_mkwrite.)
+    // A page under writeback may have stable writes (below).
     let held = s
         .world
         .pages
@@ -371,7 +373,10 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
         s.request.len = 0;
         s.request.fault_at = None;
     }
-    if l.pct(5) && on_loop && !held {
+    // (Stable writes with a page under writeback: the call waits in folio_wait_stable until
+    // the watchdog thaws; not with an mmapped dirty page, whose store would wait too.)
+    let mapped_dirty = s.world.pages.contains(&PageState::MappedDirty);
+    if l.pct(5) && on_loop && !mapped_dirty {
         s.world.device.stable_writes = true;
     }
     if l.pct(2) && s.world.rlimit_fsize.is_none() && !held {
@@ -386,10 +391,11 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
     // ext4 extent-mapped, 4 KiB blocks, on loop; the shift of an atomic write keeps its length's
     // alignment).
     let w = &s.world;
+    // (A block-mapped inode gets a scaled s_bitmap_maxbytes instead: live moves it next to
+    // ext4_max_bitmap_size, 1,074,791,436 blocks of 4 KiB.)
     let plain = s.fs == FsKind::Ext4
         && on_loop
         && w.blkbits == 12
-        && w.inode.extents
         && !w.inode.inline_data
         && !w.inode.encrypted
         && !w.mount.shutdown
@@ -398,7 +404,16 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
         && !s.request.open.no_largefile
         && !held;
     let k = l.below(100);
-    if plain && real_limits && k < 5 {
+    // (Block-mapped inodes are rarer: 40 % of them.)
+    // (Not when chattr -e / +e after open changes the limit the write meets: live refuses it.)
+    let share = if w.inode.extents {
+        5
+    } else if s.inode_at_open().extents {
+        0
+    } else {
+        40
+    };
+    if plain && real_limits && k < share {
         let bs = 1u64 << w.blkbits;
         let q = &s.request;
         let end = (q.pos + q.len).div_ceil(bs);
@@ -416,9 +431,14 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
         } else {
             1
         };
-        // (2^32 - 1 - n) blocks must be a multiple of the unit.
-        if n <= 255 && ((1u64 << 32) - 1 - n) % unit == 0 {
-            s.world.s_maxbytes = n * bs;
+        // (real limit - n) blocks must be a multiple of the unit.
+        let (real, limit) = if w.inode.extents {
+            ((1u64 << 32) - 1, &mut s.world.s_maxbytes)
+        } else {
+            (1_074_791_436, &mut s.world.s_bitmap_maxbytes)
+        };
+        if n <= 255 && (real - n) % unit == 0 {
+            *limit = n * bs;
         }
     }
     if !crate::validity::violations(s).is_empty() || s.encode().is_err() {
@@ -903,10 +923,13 @@ mod tests {
     }
 
     /// The limits stream changes only its own fields (the length and fault_at of a zero-length
-    /// request, stable writes, RLIMIT_FSIZE 0): every other field of every seed is what it was.
+    /// request, stable writes, RLIMIT_FSIZE 0, a scaled s_maxbytes on extent-mapped and
+    /// s_bitmap_maxbytes on block-mapped ext4 inodes): every other field of every seed is what
+    /// it was.
     #[test]
     fn limits_stream_changes_only_its_fields() {
         let (mut zero, mut stable, mut rl0, mut nolfs, mut scaled) = (0, 0, 0, 0, 0);
+        let mut bitmap = 0;
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..3000 {
                 let s = generate(7, i, fs);
@@ -931,7 +954,14 @@ mod tests {
                 if s.world.s_maxbytes != b.world.s_maxbytes {
                     scaled += 1;
                     assert_eq!(fs, FsKind::Ext4);
+                    assert!(s.world.inode.extents);
                     b.world.s_maxbytes = s.world.s_maxbytes;
+                }
+                if s.world.s_bitmap_maxbytes != b.world.s_bitmap_maxbytes {
+                    bitmap += 1;
+                    assert_eq!(fs, FsKind::Ext4);
+                    assert!(!s.world.inode.extents);
+                    b.world.s_bitmap_maxbytes = s.world.s_bitmap_maxbytes;
                 }
                 assert_eq!(s, b, "{fs:?} {i}");
             }
@@ -942,6 +972,7 @@ mod tests {
         );
         assert!(nolfs > 120, "{nolfs}");
         assert!(scaled > 50, "{scaled}");
+        assert!(bitmap > 10, "{bitmap}");
         // On a disk: no stable writes.
         let d = Disk {
             awu_min: 4096,

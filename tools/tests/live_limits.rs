@@ -2,7 +2,7 @@
 //! `diofuzz live` runs the limits of tools/src/live/limits.rs on the running kernel and agrees
 //! with the model: zero-length requests (pwritev2 and io_submit, O_APPEND), RLIMIT_FSIZE 0, a
 //! stable-writes loop device, a file opened without O_LARGEFILE (the ia32 open), and a scaled
-//! ext4 s_maxbytes moved next to the real limit (a write cut short there, one past it; without
+//! ext4 s_maxbytes (and a block-mapped inode's s_bitmap_maxbytes) moved next to the real limit (a write cut short there, one past it; without
 //! O_LARGEFILE refused: open(2) refuses such a file with EOVERFLOW). Needs
 //! root, loop devices, tracefs and both mkfs; otherwise it prints "SKIP live: <reason>".
 
@@ -104,6 +104,32 @@ fn limit_worlds_agree() {
                 s.request.pos = 8192;
             }),
         ),
+        // ext4 block-mapped inodes (chattr -e): the scaled s_bitmap_maxbytes moved next to
+        // ext4_max_bitmap_size (about 4 TiB).
+        (
+            "bmap-cross",
+            file(FsKind::Ext4, |s| {
+                s.world.inode.extents = false;
+                s.world.s_bitmap_maxbytes = 2 * 4096;
+            }),
+        ),
+        (
+            "bmap-past",
+            file(FsKind::Ext4, |s| {
+                s.world.inode.extents = false;
+                s.world.s_bitmap_maxbytes = 2 * 4096;
+                s.request.pos = 8192;
+            }),
+        ),
+        (
+            "bmap-smax-cross-buffered",
+            file(FsKind::Ext4, |s| {
+                s.world.inode.extents = false;
+                s.world.s_bitmap_maxbytes = 2 * 4096;
+                s.world.s_maxbytes = 3 * 4096;
+                s.request.open.direct = false;
+            }),
+        ),
         (
             "smax-nolfs",
             file(FsKind::Ext4, |s| {
@@ -146,9 +172,9 @@ fn limit_worlds_agree() {
         let ret = r["kernel"]["ret"].as_str().unwrap_or_default().to_string();
         let want = match id {
             i if i.contains("zero-len") => "0",
-            i if i.contains("rlimit-0") || i.contains("smax-past") => "-EFBIG",
+            i if i.contains("rlimit-0") || i.contains("-past") => "-EFBIG",
             // cut at the scaled limit, 8 KiB: 4096 bytes from 4096
-            i if i.contains("smax-cross") => "4096",
+            i if i.contains("smax-cross") || i.contains("bmap-cross") => "4096",
             _ => "8192",
         };
         assert_eq!(ret, want, "{r}");

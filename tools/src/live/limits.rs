@@ -44,15 +44,15 @@ pub fn refuse_stable(s: &Scenario, disk: Option<&Disk>) -> Result<(), Unsupporte
                 .to_string(),
         );
     }
-    if s.world.device.stable_writes
-        && s.world
-            .pages
-            .iter()
-            .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty))
-    {
-        // The held writeback (super::pages) and folio_wait_stable(): page_mkwrite and the
-        // buffered write would wait for a writeback the harness holds until its watchdog.
-        return Err("stable-writes device with a page held under writeback (folio_wait_stable waits for the held writeback: not built)".to_string());
+    if s.world.device.stable_writes && s.world.pages.contains(&PageState::MappedDirty) {
+        // The re-dirtying store (super::pages) is made by the watchdog while the writeback it
+        // holds is in flight; on a stable-writes device page_mkwrite waits in
+        // folio_wait_stable() (ext4_page_mkwrite, iomap_page_mkwrite) for that writeback, so
+        // the watchdog would wait for itself. The world is real (the store lands after the
+        // flush's writeback ends), but not with a held writeback. A page under writeback
+        // (PageState::Writeback) is built: a buffered write into it waits in write_begin
+        // (FGP_STABLE: folio_wait_stable) until the watchdog sees the call blocked and thaws.
+        return Err("stable-writes device with an mmapped page re-dirtied during the call (page_mkwrite waits in folio_wait_stable for the writeback the harness holds: not built)".to_string());
     }
     Ok(())
 }
@@ -63,12 +63,25 @@ pub fn ext4_max_size(blkbits: u8) -> u64 {
     ((1u64 << 32) - 1) << blkbits
 }
 
+/// ext4_max_bitmap_size() (fs/ext4/super.c, identical in 6.12.117 and 7.3.4) with huge_file
+/// (mkfs.ext4's default, also with `-O ^extent,^64bit`): the blocks a block-mapped file
+/// addresses, 12 direct + ppb + ppb^2 + ppb^3 with ppb = block size / 4 (the 2^48 - 1 block
+/// i_blocks limit is not reached at 1 or 4 KiB), shifted to bytes: always whole blocks (the
+/// MAX_LFS_FILESIZE cap, which is not, is not reached on 64-bit). 4 KiB blocks: 1,074,791,436
+/// blocks = 4,402,345,721,856 bytes (about 4 TiB); 1 KiB blocks: 16,843,020 blocks =
+/// 17,247,252,480 bytes (about 16 GiB), a multiple of 4 KiB as well.
+pub fn ext4_max_bitmap_size(blkbits: u8) -> u64 {
+    let ppb = 1u64 << (blkbits - 2);
+    (12 + ppb + ppb * ppb + ppb * ppb * ppb) << blkbits
+}
+
 /// A scaled s_maxbytes (world.s_maxbytes other than the real value) stands for writing just
 /// below the real limit (docs/validity.md): the plan's every file offset (steps, i_size, the
 /// call's position, RLIMIT_FSIZE) is moved by delta = real limit - scaled limit, where that keeps
 /// every alignment that matters (page, block, the atomic write's length), and the observation
-/// moves back ([`super::exec`]: `Plan::shift`). Built for ext4 extent-mapped files on loop
-/// devices; the rest is refused with the reason.
+/// moves back ([`super::exec`]: `Plan::shift`). Built for ext4 on loop devices: extent-mapped
+/// files next to ext4_max_size, block-mapped ones next to ext4_max_bitmap_size (their scaled
+/// s_bitmap_maxbytes); the rest is refused with the reason.
 pub fn shift(
     s: &Scenario,
     disk: Option<&Disk>,
@@ -85,8 +98,9 @@ pub fn shift(
     }
     let why = if s.fs == FsKind::Xfs {
         Some("small s_maxbytes on XFS (its s_maxbytes, MAX_LFS_FILESIZE = 2^63 - 1, is not block aligned: no shift keeps the alignment)")
-    } else if ext4_indirect {
-        Some("small s_maxbytes or s_bitmap_maxbytes on an ext4 block-mapped inode (the shift to ext4_max_bitmap_size is not built)")
+    } else if ext4_indirect && (!scaled_bitmap || w.s_bitmap_maxbytes > w.s_maxbytes) {
+        // validity W24: the real bitmap limit lies far below the real s_maxbytes.
+        Some("small s_maxbytes on an ext4 block-mapped inode without a smaller s_bitmap_maxbytes (validity W24)")
     } else if disk.is_some() {
         Some("small s_maxbytes on the disk of live --device (built on loop devices)")
     } else if p.call.no_largefile {
@@ -106,21 +120,38 @@ pub fn shift(
     if let Some(why) = why {
         return Err(why.to_string());
     }
-    let real = ext4_max_size(w.blkbits);
-    if w.s_maxbytes > real {
+    // The limit the write meets first: s_maxbytes, or on a block-mapped inode
+    // s_bitmap_maxbytes (ext4_generic_write_checks; W24 keeps it at or below s_maxbytes, and the
+    // real s_maxbytes then lies terabytes past the window, where the model's limit, if scaled,
+    // is never met first).
+    let (real, scaled, name) = if ext4_indirect {
+        (
+            ext4_max_bitmap_size(w.blkbits),
+            w.s_bitmap_maxbytes,
+            "s_bitmap_maxbytes",
+        )
+    } else {
+        (ext4_max_size(w.blkbits), w.s_maxbytes, "s_maxbytes")
+    };
+    if scaled > real {
+        return Err(format!("small {name} {scaled} above the real {real}"));
+    }
+    if ext4_indirect && w.i_size > scaled {
+        // ext4_setattr refuses a size past s_bitmap_maxbytes on a block-mapped inode (-EFBIG):
+        // such a file was made larger before a chattr -e (ext4_ind_migrate), not built.
         return Err(format!(
-            "small s_maxbytes {} above ext4_max_size {real}",
-            w.s_maxbytes
+            "i_size {} past the scaled s_bitmap_maxbytes {scaled} of a block-mapped inode (ftruncate gives -EFBIG; a file migrated by chattr -e after growing is not built)",
+            w.i_size
         ));
     }
-    let delta = real - w.s_maxbytes;
+    let delta = real - scaled;
     let mut align = PAGE_SIZE.max(1 << w.blkbits);
     if s.request.rwf.atomic {
         align = align.max(s.request.len.next_power_of_two());
     }
     if delta % align != 0 {
         return Err(format!(
-            "small s_maxbytes: the shift to the real limit ({delta} bytes) is not a multiple of {align} (page, block or atomic write length)"
+            "small {name}: the shift to the real limit ({delta} bytes) is not a multiple of {align} (page, block or atomic write length)"
         ));
     }
     for st in p.steps.iter_mut() {
@@ -140,6 +171,20 @@ pub fn shift(
     p.call.rlimit_fsize = p.call.rlimit_fsize.map(|l| l + delta);
     p.shift = delta;
     Ok(p)
+}
+
+/// A scaled limit with the EXTENTS flag changed after open (`chattr -e` / `+e` on the open file):
+/// the limit the write meets (s_maxbytes or the bitmap one) is not the set-up's, and
+/// ext4_ind_migrate refuses a file with blocks near either real limit (an extent ending at or
+/// past EXT4_NDIR_BLOCKS). Not built; called before the race split (plan.rs).
+pub fn refuse_scaled_migration(s: &Scenario) -> Result<(), Unsupported> {
+    use diofuzz::scenario::{FsKind, HUGE_MAXBYTES};
+    let w = &s.world;
+    let scaled = w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES;
+    if s.fs == FsKind::Ext4 && scaled && s.inode_at_open().extents != w.inode.extents {
+        return Err("a scaled s_maxbytes or s_bitmap_maxbytes with the EXTENTS flag changed after open (the shift is chosen by the inode at the write; ext4_ind_migrate refuses blocks near the real limit): not built".to_string());
+    }
+    Ok(())
 }
 
 /// The device line of the C reproducer's header for a loop scenario.
@@ -349,6 +394,16 @@ mod tests {
         assert!(refuse_stable(&s, Some(&d)).unwrap_err().contains("loop"));
         s.world.device.stable_writes = false;
         assert!(refuse_stable(&s, Some(&d)).is_ok());
+        // A page under writeback: built (the buffered write waits in folio_wait_stable until the
+        // watchdog thaws); an mmapped dirty page: the watchdog's store would wait for itself.
+        use diofuzz::scenario::PageState;
+        s.world.device.stable_writes = true;
+        s.world.pages = vec![PageState::Writeback];
+        assert!(refuse_stable(&s, None).is_ok());
+        s.world.pages = vec![PageState::MappedDirty];
+        assert!(refuse_stable(&s, None)
+            .unwrap_err()
+            .contains("folio_wait_stable"));
     }
 
     /// The largest scenario the input format can hold, at the largest block size it has (4 KiB),
@@ -401,6 +456,7 @@ mod tests {
     fn generated_limit_worlds_plan() {
         use diofuzz::generators::random::generate;
         let (mut zero, mut stable, mut rl0, mut nolfs, mut shifted) = (0, 0, 0, 0, 0);
+        let (mut bitmap, mut stable_wb) = (0, 0);
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..3000 {
                 let s = generate(7, i, fs);
@@ -413,17 +469,31 @@ mod tests {
                 assert_eq!(p.key.stable, s.world.device.stable_writes);
                 if p.key.stable {
                     stable += 1;
-                    assert!(p.key.label().ends_with("-stable"), "{}", p.key.label());
+                    if s.world
+                        .pages
+                        .contains(&diofuzz::scenario::PageState::Writeback)
+                    {
+                        assert!(p.key.layered && p.call.pages.held());
+                        stable_wb += 1;
+                    }
+                    assert!(p.key.label().contains("-stable"), "{}", p.key.label());
                 }
                 if s.world.rlimit_fsize == Some(0) {
                     rl0 += 1;
                     assert_eq!(p.call.rlimit_fsize, Some(p.shift));
                 }
                 assert_eq!(p.call.no_largefile, s.request.open.no_largefile);
+                let scaled = if s.world.inode.extents {
+                    s.world.s_maxbytes
+                } else {
+                    s.world.s_bitmap_maxbytes
+                };
                 assert_eq!(
                     p.shift != 0,
-                    s.world.s_maxbytes != diofuzz::scenario::HUGE_MAXBYTES
+                    scaled != diofuzz::scenario::HUGE_MAXBYTES,
+                    "{fs:?} {i}"
                 );
+                bitmap += (p.shift != 0 && !s.world.inode.extents) as u32;
                 shifted += (p.shift != 0) as u32;
                 nolfs += s.request.open.no_largefile as u32;
             }
@@ -434,6 +504,8 @@ mod tests {
         );
         assert!(nolfs > 120, "{nolfs}");
         assert!(shifted > 50, "{shifted}");
+        assert!(bitmap > 3, "{bitmap}");
+        assert!(stable_wb > 3, "{stable_wb}");
     }
 
     /// A scaled s_maxbytes on ext4 (extent-mapped, loop) is built by moving every offset by the
@@ -491,6 +563,71 @@ mod tests {
         let mut b = s.clone();
         b.world.inode.extents = false;
         assert!(plan(&b).unwrap_err().contains("block-mapped"));
+    }
+
+    /// A scaled s_bitmap_maxbytes on an ext4 block-mapped inode is built next to
+    /// ext4_max_bitmap_size (whole blocks: about 4 TiB at 4 KiB, 16 GiB at 1 KiB); a scaled
+    /// s_maxbytes above it is W24, and a file already past the scaled bitmap limit is refused.
+    #[test]
+    fn scaled_bitmap_limit_is_shifted_to_ext4_max_bitmap_size() {
+        use super::super::plan::{plan, Step};
+        use diofuzz::scenario::{BlockState, Extent, HUGE_MAXBYTES};
+        assert_eq!(ext4_max_bitmap_size(12), 1_074_791_436 << 12);
+        assert_eq!(ext4_max_bitmap_size(12), 4_402_345_721_856);
+        assert_eq!(ext4_max_bitmap_size(10), 17_247_252_480);
+        assert_eq!(ext4_max_bitmap_size(10) % 4096, 0);
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        s.world.inode.extents = false;
+        s.world.i_size = 8192;
+        s.world.blocks = vec![
+            BlockState {
+                kind: Extent::Written,
+                ..Default::default()
+            };
+            2
+        ];
+        s.request.pos = 8192;
+        s.request.len = 8192;
+        assert_eq!(plan(&s).unwrap().shift, 0, "real limits: no shift");
+        s.world.s_bitmap_maxbytes = 3 * 4096;
+        let p = plan(&s).unwrap();
+        let delta = (1_074_791_436 - 3) * 4096;
+        assert_eq!(p.shift, delta);
+        assert_eq!((p.i_size, p.call.pos), (delta + 8192, delta + 8192));
+        assert!(p.steps.contains(&Step::Truncate(delta + 8192)));
+        // chattr -e after open (the set-up's file is extent-mapped): refused, not unshifted.
+        let mut r = s.clone();
+        r.races
+            .push(diofuzz::scenario::Race::InodeFlagChangedAfterOpen(0));
+        assert!(r.inode_at_open().extents);
+        assert!(plan(&r)
+            .unwrap_err()
+            .contains("EXTENTS flag changed after open"));
+        // With a scaled s_maxbytes at or above it (the bitmap limit is met first).
+        s.world.s_maxbytes = 4 * 4096;
+        assert_eq!(plan(&s).unwrap().shift, delta);
+        // Below it: no window has both (W24).
+        s.world.s_maxbytes = 2 * 4096;
+        assert!(plan(&s).unwrap_err().contains("W24"));
+        s.world.s_bitmap_maxbytes = HUGE_MAXBYTES;
+        assert!(plan(&s).unwrap_err().contains("W24"));
+        s.world.s_maxbytes = HUGE_MAXBYTES;
+        // A file larger than the scaled bitmap limit: ftruncate would refuse it.
+        s.world.s_bitmap_maxbytes = 4096;
+        s.request.pos = 0;
+        s.request.len = 4096;
+        assert!(plan(&s).unwrap_err().contains("past the scaled"));
+        // 1 KiB blocks: (16,843,020 - n) blocks must be a multiple of 4 (the page).
+        let mut k = s.clone();
+        k.world.blkbits = 10;
+        k.world.i_size = 2048;
+        k.world.s_bitmap_maxbytes = 4 * 1024;
+        assert_eq!(plan(&k).unwrap().shift, (16_843_020 - 4) * 1024);
+        k.world.s_bitmap_maxbytes = 3 * 1024;
+        assert!(plan(&k).unwrap_err().contains("not a multiple of 4096"));
     }
 
     /// The ia32 open gives this process a file without O_LARGEFILE (where the kernel has ia32

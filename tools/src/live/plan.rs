@@ -243,6 +243,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         return plan_bdev(s, disk);
     }
     // Races after open (flag changes, a lock holder): the world at open, then super::race.
+    super::limits::refuse_scaled_migration(s)?;
     if let Some((open, after)) = super::race::split(s)? {
         return super::race::plan_after_open(s, &open, after, |o| plan_on(o, disk));
     }

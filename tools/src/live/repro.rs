@@ -130,16 +130,21 @@ static __attribute__((unused)) void prefill_stale(const char *dir)
 
 /* The page-cache letters of the read-back, for the verdict (4 MiB at most: 8192 sectors). */
 static char seen[8193];
+/* A scaled s_maxbytes built next to the real limit: every offset of the file is moved by
+ * `shift`, and the read-back and the verdict look at the window from there (in whole
+ * `shift_unit`s, the filesystem block, so that O_DIRECT does not cross the limit). */
+static unsigned long long shift, shift_unit = 4096;
 
 static void show(const char *path, uint64_t size, int direct)
 {
-	uint64_t n = (size + 4095) / 4096 * 4096;
+	size -= shift;
+	uint64_t n = (size + shift_unit - 1) / shift_unit * shift_unit;
 	unsigned char *b = mmap(NULL, n + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int fd = open(path, O_RDONLY | (direct ? O_DIRECT : 0));
 	ssize_t got = 0, r = 0;
 	if (b == MAP_FAILED || fd < 0)
 		die("read-back");
-	while ((uint64_t)got < n && (r = pread(fd, b + got, n - got, got)) > 0)
+	while ((uint64_t)got < n && (r = pread(fd, b + got, n - got, shift + got)) > 0)
 		got += r;
 	if (r < 0)
 		printf("read-back%s failed: %s\n", direct ? " (O_DIRECT)" : "", strerror(errno));
@@ -147,7 +152,7 @@ static void show(const char *path, uint64_t size, int direct)
 	printf("%s", direct ? "data (O_DIRECT):    " : "data (page cache):  ");
 	for (uint64_t s = 0; s * 512 < size; s++) {
 		uint64_t len = size - s * 512 < 512 ? size - s * 512 : 512;
-		char c = classify(b + s * 512, s, len);
+		char c = classify(b + s * 512, shift / 512 + s, len);
 		putchar(c);
 		if (!direct && s < sizeof(seen) - 1)
 			seen[s] = c;
@@ -420,6 +425,8 @@ const VERDICT: &str = r#"
 static int verdict(long long ret, int err, long long pos, unsigned long long size)
 {
 	int ok = 1;
+	pos -= shift; /* (the model's offsets) */
+	size -= shift;
 	if (expect_ret < 0 ? !(ret == -1 && err == -expect_ret) : ret != expect_ret) {
 		printf("differs: return value (expected %s)\n", expect_ret_text);
 		ok = 0;
@@ -479,12 +486,9 @@ fn repro_plan(s: &Scenario) -> Result<super::plan::Plan, String> {
     } else if s.fs == FsKind::Bdev {
         super::plan::plan_on(&t, None)
     } else {
-        plan(&t).and_then(|p| {
-            if p.shift != 0 {
-                return Err("small s_maxbytes: the C reproducer does not shift offsets near the real limit (live runs it: docs/live.md, \"Limits\")".to_string());
-            }
-            Ok(p)
-        })
+        // (a scaled s_maxbytes: the plan's offsets are shifted next to the real limit, and
+        // the program moves its read-back and verdict by the same `shift`)
+        plan(&t)
     }
     .map_err(|e| lacks(s, &e))
 }
@@ -661,6 +665,18 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             findings.join("; ").replace("*/", "* /")
         }
     );
+    if p.shift != 0 {
+        let _ = writeln!(
+            o,
+            "/*\n * The scaled limit is built next to the real one ({}): every file offset is the\n * model's plus {} bytes; the read-back and the verdict count from there.\n */",
+            if s.world.inode.extents {
+                "ext4_max_size"
+            } else {
+                "ext4_max_bitmap_size, a block-mapped inode"
+            },
+            p.shift
+        );
+    }
     o.push_str(PRELUDE);
     let _ = writeln!(
         o,
@@ -713,6 +729,14 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     }
     o.push_str("\nint main(int argc, char **argv)\n{\n");
     o.push_str("\tnonce = (uint32_t)getpid() * 2654435761u;\n");
+    if p.shift != 0 {
+        let _ = writeln!(
+            o,
+            "\tshift = {}ULL; /* every file offset below is the model's plus this */\n\tshift_unit = {};",
+            p.shift,
+            1u64 << p.key.blkbits
+        );
+    }
     if bdev {
         o.push_str(BDEV_OPEN);
     } else {
@@ -1287,6 +1311,46 @@ mod tests {
         assert!(n.contains("int $0x80"));
         s.world.s_maxbytes = 64 * 4096;
         assert!(c_program(&s).unwrap_err().contains("s_maxbytes"));
+    }
+
+    /// A scaled s_maxbytes (extent-mapped) or s_bitmap_maxbytes (block-mapped) is built next to
+    /// the real limit as live builds it: shifted set-up and call, the read-back and the verdict
+    /// counting from the shift.
+    #[test]
+    fn shifted_worlds_generate_c() {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        s.world.i_size = 8192;
+        s.world.blocks = vec![
+            BlockState {
+                kind: Extent::Written,
+                ..Default::default()
+            };
+            2
+        ];
+        s.request.pos = 8192;
+        s.request.len = 8192;
+        s.world.s_maxbytes = 3 * 4096;
+        let d = ((1u64 << 32) - 1 - 3) * 4096;
+        let c = c_program(&s).unwrap();
+        assert!(c.contains(&format!("\tshift = {d}ULL;")), "{c}");
+        assert!(c.contains("shift_unit = 4096;"));
+        assert!(c.contains(&format!("ftruncate(fd, {})", d + 8192)));
+        assert!(c.contains(&format!("lseek(cfd, {}, SEEK_SET)", d + 8192)));
+        assert!(c.contains("expect_size = 12288;"), "the model's size");
+        assert!(c.contains("ext4_max_size"));
+        s.world.inode.extents = false;
+        s.world.s_maxbytes = diofuzz::scenario::HUGE_MAXBYTES;
+        s.world.s_bitmap_maxbytes = 3 * 4096;
+        let b = c_program(&s).unwrap();
+        let d = (1_074_791_436u64 - 3) * 4096;
+        assert!(b.contains(&format!("\tshift = {d}ULL;")), "{b}");
+        assert!(b.contains("ext4_max_bitmap_size"));
+        // Without a scaled limit nothing is shifted.
+        s.world.s_bitmap_maxbytes = diofuzz::scenario::HUGE_MAXBYTES;
+        assert!(!c_program(&s).unwrap().contains("\tshift ="));
     }
 
     fn k11() -> Scenario {
