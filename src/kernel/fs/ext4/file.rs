@@ -229,6 +229,15 @@ pub fn ext4_zero_partial_blocks(cx: &mut Cx, old_size: u64, pos: u64) {
         if cx.blk(a / bs).kind != Extent::Written {
             continue;
         }
+        if is_dax(cx) {
+            // ext4_block_zero_page_range: a DAX inode has no page cache, dax_zero_range() zeroes
+            // the media (whole sectors here, as below).
+            let (s0, s1) = (a.div_ceil(SECTOR) * SECTOR, b / SECTOR * SECTOR);
+            if s1 > s0 {
+                cx.disk_write(s0, s1 - s0, TAG_ZERO);
+            }
+            continue;
+        }
         let p = Cx::page_of(a);
         if p >= cx.pages.len() {
             continue;
