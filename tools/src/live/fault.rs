@@ -266,6 +266,34 @@ pub struct FaultDisk {
     nomerges: Option<(PathBuf, String)>,
 }
 
+/// A number from the sysfs folder `sys` of block device `dev` (`f`: a path inside it).
+fn sysfs_num(sys: &Path, dev: &Path, f: &str) -> Result<u64, String> {
+    read_trim(&sys.join(f))
+        .map_err(|e| format!("{}: {f}: {e}", dev.display()))?
+        .parse()
+        .map_err(|_| format!("{}: {f} is not a number", dev.display()))
+}
+
+/// A fault device without atomic units (null_blk, ublk) that is not mounted: its geometry from
+/// sysfs (`sys`: /sys/class/block/NAME).
+fn unmounted_geometry(sys: &Path, dev: &Path) -> Result<super::plan::Disk, String> {
+    let devnum = read_trim(&sys.join("dev")).map_err(|e| format!("{}: dev: {e}", dev.display()))?;
+    let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if mi
+        .lines()
+        .any(|l| l.split(' ').nth(2) == Some(devnum.as_str()))
+    {
+        return Err(format!("{}: mounted; unmount it first", dev.display()));
+    }
+    let num = |f: &str| sysfs_num(sys, dev, f);
+    Ok(super::plan::Disk {
+        awu_min: 0,
+        awu_max: 0,
+        lbs_bits: num("queue/logical_block_size")?.trailing_zeros() as u8,
+        dma_alignment: num("queue/dma_alignment")? as u32,
+    })
+}
+
 fn read_trim(p: &Path) -> std::io::Result<String> {
     fs::read_to_string(p).map(|s| s.trim().to_string())
 }
@@ -273,12 +301,7 @@ fn read_trim(p: &Path) -> std::io::Result<String> {
 /// The queue limits of `/sys/class/block/NAME` and merging turned off (nomerges 2), returning
 /// the old nomerges value.
 fn queue_setup(sys: &Path, dev: &Path) -> Result<(Limits, (PathBuf, String)), String> {
-    let num = |f: &str| -> Result<u64, String> {
-        read_trim(&sys.join(f))
-            .map_err(|e| format!("{}: {f}: {e}", dev.display()))?
-            .parse()
-            .map_err(|_| format!("{}: {f} is not a number", dev.display()))
-    };
+    let num = |f: &str| sysfs_num(sys, dev, f);
     let limits = Limits {
         max_bytes: num("queue/max_sectors_kb")? * 1024,
         max_segments: num("queue/max_segments")?,
@@ -332,28 +355,7 @@ impl FaultDisk {
         if cfg.join("badblocks_partial_io").exists() {
             want("badblocks_partial_io", "0")?;
         }
-        let devnum =
-            read_trim(&sys.join("dev")).map_err(|e| format!("{}: dev: {e}", dev.display()))?;
-        let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        if mi
-            .lines()
-            .any(|l| l.split(' ').nth(2) == Some(devnum.as_str()))
-        {
-            return Err(format!("{}: mounted; unmount it first", dev.display()));
-        }
-        let num = |f: &str| -> Result<u64, String> {
-            read_trim(&sys.join(f))
-                .map_err(|e| format!("{}: {f}: {e}", dev.display()))?
-                .parse()
-                .map_err(|_| format!("{}: {f} is not a number", dev.display()))
-        };
-        let lbs = num("queue/logical_block_size")?;
-        let disk = super::plan::Disk {
-            awu_min: 0,
-            awu_max: 0,
-            lbs_bits: lbs.trailing_zeros() as u8,
-            dma_alignment: num("queue/dma_alignment")? as u32,
-        };
+        let disk = unmounted_geometry(&sys, dev)?;
         let (limits, nm) = queue_setup(&sys, dev)?;
         let fd = FaultDisk {
             dev: dev.to_path_buf(),
@@ -378,27 +380,7 @@ impl FaultDisk {
                 arm.display()
             ));
         }
-        let num = |f: &str| -> Result<u64, String> {
-            read_trim(&sys.join(f))
-                .map_err(|e| format!("{}: {f}: {e}", dev.display()))?
-                .parse()
-                .map_err(|_| format!("{}: {f} is not a number", dev.display()))
-        };
-        let devnum =
-            read_trim(&sys.join("dev")).map_err(|e| format!("{}: dev: {e}", dev.display()))?;
-        let mi = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        if mi
-            .lines()
-            .any(|l| l.split(' ').nth(2) == Some(devnum.as_str()))
-        {
-            return Err(format!("{}: mounted; unmount it first", dev.display()));
-        }
-        let disk = super::plan::Disk {
-            awu_min: 0,
-            awu_max: 0,
-            lbs_bits: num("queue/logical_block_size")?.trailing_zeros() as u8,
-            dma_alignment: num("queue/dma_alignment")? as u32,
-        };
+        let disk = unmounted_geometry(&sys, dev)?;
         let (limits, nm) = queue_setup(&sys, dev)?;
         // The server completes requests in its own thread: after the submission (model order
         // Deferred; the lab measured it, docs/lab.md "The ublk fault device").
