@@ -18,7 +18,9 @@
 //!
 //! Premise for races: the scenario's race list is the complete history between open() and the
 //! write. A flag change after open is therefore checked against the world at write time (nothing
-//! else happened in between).
+//! else happened in between). One exception (docs/validity.md): a file opened without O_LARGEFILE
+//! whose i_size at the write is past MAX_NON_LFS (a scaled limit) grew after the open, before any
+//! flag change (generic_file_open refuses a larger file: -EOVERFLOW).
 
 mod flags;
 
@@ -144,6 +146,9 @@ rules! {
     BIO_TIMEOUT_ATOMIC_DEVICE = 33, "W29-bio-timeout",
         "a bio completing with -ETIMEDOUT (BLK_STS_TIMEOUT) on a device with hardware atomic write units",
         "BLK_STS_TIMEOUT is set only by null_blk (null_timeout_rq), mtip32xx (mtip_cmd_timeout), nbd (nbd_xmit_timeout, config already gone), the s390 DASD/EADM/SCM drivers, and as errno_to_blk_status() of a backing file's or server's -ETIMEDOUT by loop (lo_complete_rq) and ublk (__ublk_complete_rq); none sets atomic write limits. The devices that do (BLK_FEAT_ATOMIC_WRITES / atomic_write_hw_*: drivers/scsi/sd.c, drivers/nvme/host/core.c and multipath.c, md raid0/1/10/linear, dm linear/stripe/raid1/mpath/crypt stacking only such devices) never complete with it: scsi_result_to_blk_status (drivers/scsi/scsi_lib.c) has no timeout status (a timed-out command ends DID_TIME_OUT -> BLK_STS_IOERR) and nvme_error_status (drivers/nvme/host/core.c) maps an aborted command to BLK_STS_IOERR. Read in 7.3.4 (every drivers/ and block/ source) and 6.12.117. Normalised to -EIO, what those devices give a timed-out write";
+    BDEV_OPEN_SIZE = 37, "W33-bdev",
+        "a block device whose size is not a multiple of 512 bytes, or opened without O_LARGEFILE",
+        "block/bdev.c bdev_open, which blkdev_open (block/fops.c) calls for every open of a block device node, sets O_LARGEFILE in f_flags (to preserve backwards compatibility, its comment says; moved there from blkdev_open in 6.9; read in 7.3.4, measured on 6.18.44: the ia32 open of a loop device node, which gives a regular file no O_LARGEFILE, gives the device one); block/bdev.c bdev_set_nr_sectors (called by set_capacity, block/genhd.c, and for partitions by add_partition / bdev_resize_partition, block/partitions/core.c) is the only writer of a block device inode's i_size: i_size_write(BD_INODE(bdev), sectors << SECTOR_SHIFT); bdev_nr_bytes() (include/linux/blkdev.h), the size blkdev_write_iter and blkdev_llseek use, is the same shift. Read in 7.3.4 (identical in 6.12.117). Found in session 7 auditing live's block-device refusals. Normalised: the size rounded down to a sector (what the block layer would have made of a device of that many bytes), O_LARGEFILE set (which the block-device write path never reads: blkdev_write_iter calls no generic_write_checks)";
     MAX_BIO_LAYOUT = 34, "W30-max-bio",
         "a bio size limit of 1..255 sectors (request.max_bio) from the user memory layout",
         "a direct-I/O bio is cut short by the user memory only when its BIO_MAX_VECS (256) bvecs are used up: bio_iov_iter_get_pages (block/bio.c) fills vecs with the pinned user pages, one per page (or per folio run) of a segment; 6.12's bio_iov_add_folio merges a page range continuing the previous bvec (bvec_try_merge_page), 7.x's iov_iter_extract_bvecs (lib/iov_iter.c) starts a new bvec per extraction, i.e. per iovec segment. A request has at most 15 segments (request.nr_segs, contiguous in one buffer), so 256 vecs span at least 256 - 14 user pages (more than 900 KiB), never 255 sectors or less; the cut the layout makes (256 pages per bio) is already modelled (iomap_dio_bio_iter, __blkdev_direct_IO). Smaller bios need hundreds of segments each in its own page (IOV_MAX 1024) with sub-sector lengths (6.18+: bdev_iter_is_aligned gone, lengths only on the DMA alignment) or page-crossing 512-byte segments (6.12-6.17, a DMA alignment below 511), which the format cannot describe. Read in 6.12.117 and 7.3.4. Normalised: no limit";
@@ -735,6 +740,14 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                     "bio completion -ETIMEDOUT on a device with atomic units"
                 )
             }),
+        // W33-bdev
+        37 if s.fs != FsKind::Bdev => None,
+        37 if w.i_size % SECTOR != 0 => Some(msg!(detail, "block device of {} bytes", w.i_size)),
+        37 => s
+            .request
+            .open
+            .no_largefile
+            .then(|| msg!(detail, "block device opened without O_LARGEFILE")),
         // W30-max-bio
         34 => s.request.max_bio.map(|b| {
             msg!(
@@ -1218,6 +1231,11 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         }
         // W30-max-bio
         34 => s.request.max_bio = None,
+        // W33-bdev
+        37 => {
+            s.world.i_size -= s.world.i_size % SECTOR;
+            s.request.open.no_largefile = false;
+        }
         _ => {}
     }
 }

@@ -670,6 +670,47 @@ fn w30_no_bio_size_limit_from_fifteen_segments() {
     assert_eq!(Scenario::decode(&bytes).unwrap().request.max_bio, None);
 }
 
+/// block/bdev.c bdev_set_nr_sectors: a block device's size is a whole number of sectors (a file's
+/// is not bound so); bdev_open: every open of a block device has O_LARGEFILE.
+#[test]
+fn w33_block_devices_hold_whole_sectors_and_are_large_files() {
+    let mut n = bdev();
+    n.request.open.no_largefile = true;
+    rejected(n.clone(), BDEV_OPEN_SIZE);
+    validity::normalise(&mut n);
+    assert!(!n.request.open.no_largefile);
+    let mut f = xfs();
+    f.request.open.no_largefile = true;
+    accepted(&f);
+    let mut s = bdev();
+    s.world.i_size = 8 * SECTOR + 1;
+    rejected(s.clone(), BDEV_OPEN_SIZE);
+    validity::normalise(&mut s);
+    assert_eq!(s.world.i_size, 8 * SECTOR);
+    accepted(&s);
+    // A sector multiple that is not a page multiple is a real device (a loop device over a 6 KiB
+    // file); so is an empty one.
+    s.world.i_size = 12 * SECTOR;
+    accepted(&s);
+    s.world.i_size = 0;
+    accepted(&s);
+    // Files may end anywhere.
+    let mut f = ext4();
+    f.world.i_size = 4097;
+    assert!(validity::violations(&f)
+        .iter()
+        .all(|v| v.rule != BDEV_OPEN_SIZE));
+    // The format's odd-byte bit decodes to the sector below on a block device.
+    let mut b = bdev();
+    b.world.i_size = 16 * SECTOR + 1;
+    let bytes = b.encode().unwrap();
+    assert_eq!(
+        Scenario::decode_raw(&bytes).unwrap().world.i_size,
+        16 * SECTOR + 1
+    );
+    assert_eq!(Scenario::decode(&bytes).unwrap().world.i_size, 16 * SECTOR);
+}
+
 /// mm/swapfile.c swapon, fs/iomap/swapfile.c iomap_swapfile_activate (read in 7.3.4).
 #[test]
 fn w27_swap_files_are_what_swapon_accepts() {
@@ -757,6 +798,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W28-flag-no-call" => "FLAG_CHANGE_NO_CALL",
         "W29-bio-timeout" => "BIO_TIMEOUT_ATOMIC_DEVICE",
         "W30-max-bio" => "MAX_BIO_LAYOUT",
+        "W33-bdev" => "BDEV_OPEN_SIZE",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

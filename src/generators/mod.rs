@@ -12,6 +12,7 @@
 pub mod dax;
 pub mod fault;
 pub mod flags;
+pub mod lfs;
 pub mod random;
 pub mod reflink;
 

@@ -65,6 +65,24 @@ pub fn generate_on(
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
+    let mut s = generate_limits(seed, index, fs, disk, cluster_bits);
+    // No O_LARGEFILE next to a scaled limit, faults inside a page, more iovecs than bytes, block
+    // devices written past their end (src/generators/lfs.rs), from a stream of its own.
+    let mut f =
+        Rng::new(seed ^ index.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ 0x1F5 << 48 ^ fs as u64);
+    f.next_u64();
+    super::lfs::lfs_worlds(&mut f, &mut s);
+    s
+}
+
+/// [`generate_on`] without the session-7 stream (src/generators/lfs.rs).
+pub(crate) fn generate_limits(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Scenario {
     let mut s = generate_held(seed, index, fs, disk, cluster_bits);
     if fs != FsKind::Bdev {
         // Zero-length requests, stable-writes loop devices, RLIMIT_FSIZE 0, no O_LARGEFILE and
@@ -892,7 +910,8 @@ fn generate_bdev(r: &mut Rng, disk: Option<&Disk>) -> Scenario {
         92..=95 => size,
         _ => r.below(size / SECTOR) * SECTOR,
     };
-    // (A position past the end cannot be reached: lseek on a block device refuses it.)
+    // (A position past the end: lseek on a block device refuses it, a positioned call does not;
+    // drawn on a stream of its own, src/generators/lfs.rs.)
     if r.pct(3) && q.pos < size {
         q.pos += 1;
     }
@@ -932,7 +951,7 @@ mod tests {
         let mut bitmap = 0;
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..3000 {
-                let s = generate(7, i, fs);
+                let s = generate_limits(7, i, fs, None, 0);
                 let mut b = generate_held(7, i, fs, None, 0);
                 if s.request.len == 0 && b.request.len != 0 {
                     zero += 1;

@@ -12,6 +12,10 @@ use crate::scenario::FsKind;
 const MAX_NON_LFS: u64 = (1 << 31) - 1;
 
 /// The file as opened: f_mode bits computed by the filesystem's ->open from the inode *at open*.
+/// generic_file_open()'s -EOVERFLOW (no O_LARGEFILE and i_size past MAX_NON_LFS; fs/open.c,
+/// 6.12-7.3) is not modelled: a world whose file is that large without O_LARGEFILE (a scaled
+/// limit) had the file grow after the open through another descriptor (docs/validity.md, "One
+/// exception"), which changes nothing ->open computes here.
 pub fn open_file(cx: &mut Cx) -> File {
     let r = &cx.s.request;
     let at_open = cx.s.inode_at_open();

@@ -5,7 +5,7 @@
 
 use std::ffi::c_void;
 use std::fs;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -197,8 +197,9 @@ fn fill(tag: u32, off: u64, len: u64) -> Vec<u8> {
     b
 }
 
-/// Build the world: create `path` and run the set-up steps on it (donor files next to it).
-fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
+/// Build the world: create `path` and run the set-up steps on it (donor files next to it). The
+/// call's file if it had to be opened during the set-up ([`super::limits::open_before_growth`]).
+fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<Option<OwnedFd>, String> {
     let f = io(
         "create scenario file",
         fs::OpenOptions::new()
@@ -208,7 +209,7 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
             .mode(0o600)
             .open(path),
     )?;
-    run_steps(plan, &f, donor)?;
+    let early = run_steps(plan, &f, donor, path)?;
     // The model's world: a file last modified before this write (kiocb_modified: with
     // IOCB_NOWAIT, timestamps that need an update give -EAGAIN). The set-up has just written
     // the file, so whether its mtime still equals "now" at the call would depend on the clock
@@ -251,7 +252,7 @@ fn setup(plan: &Plan, path: &Path, donor: &Path) -> Result<(), String> {
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Ok(early)
 }
 
 /// Write the OLD pattern over [off, off+len) of `donor` (created if missing), fsync it and
@@ -286,9 +287,28 @@ pub fn clone_old(fd: i32, donor: &Path, off: u64, len: u64) -> Result<(), String
     Ok(())
 }
 
-/// Run the set-up steps on `f` (a scenario file, or a block device made for the scenario).
-fn run_steps(plan: &Plan, f: &fs::File, donor: &Path) -> Result<(), String> {
-    for st in plan.steps.iter().filter(|s| !super::plan::after_times(s)) {
+/// Run the set-up steps on `f` (a scenario file, or a block device made for the scenario); the
+/// call's file opened on `path` before the step that takes the file past MAX_NON_LFS, if one
+/// must be ([`super::limits::open_before_growth`]).
+fn run_steps(
+    plan: &Plan,
+    f: &fs::File,
+    donor: &Path,
+    path: &Path,
+) -> Result<Option<OwnedFd>, String> {
+    let early_at = super::limits::open_before_growth(plan);
+    let mut early = None;
+    for (i, st) in plan.steps.iter().enumerate() {
+        if super::plan::after_times(st) {
+            continue;
+        }
+        if early_at == Some(i) {
+            let cpath = super::scratch::cpath(path);
+            let fl = open_flags(&plan.call) | libc::O_CLOEXEC;
+            let fd = super::limits::open_without_largefile(&cpath, fl)?;
+            // SAFETY: the fd is ours.
+            early = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
         match st {
             Step::Truncate(n) => io("ftruncate", f.set_len(*n))?,
             Step::WriteOld { off, len } => io(
@@ -341,7 +361,7 @@ fn run_steps(plan: &Plan, f: &fs::File, donor: &Path) -> Result<(), String> {
             Step::SwapOn => {}
         }
     }
-    Ok(())
+    Ok(early)
 }
 
 /// The prefix of an executor error that means "this environment cannot set the world up"
@@ -515,15 +535,20 @@ fn do_call(fd: i32, c: &Call, iov: &[libc::iovec]) -> (i64, u64) {
         let p = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
         return (ret, p.max(0) as u64);
     }
-    // SAFETY: iovecs point into our live mapping; offset -1 = the file position.
+    // (-1: the file position; a positioned call: super::limits::positioned)
+    let at = if c.positioned { c.pos as i64 } else { -1 };
+    // SAFETY: iovecs point into our live mapping.
     let r = unsafe {
         if c.read {
-            libc::preadv2(fd, iov.as_ptr(), iov.len() as i32, -1, c.rwf as i32)
+            libc::preadv2(fd, iov.as_ptr(), iov.len() as i32, at, c.rwf as i32)
         } else {
-            libc::pwritev2(fd, iov.as_ptr(), iov.len() as i32, -1, c.rwf as i32)
+            libc::pwritev2(fd, iov.as_ptr(), iov.len() as i32, at, c.rwf as i32)
         }
     };
     let ret = if r < 0 { -errno() } else { r as i64 };
+    if c.positioned {
+        return (ret, c.pos + ret.max(0) as u64);
+    }
     // SAFETY: lseek on our fd.
     let p = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
     (ret, p.max(0) as u64)
@@ -673,7 +698,7 @@ pub fn execute_bdev_with(
 ) -> Result<Observation, String> {
     let seq: u32 = name.parse().unwrap_or(0);
     super::plan::set_nonce((std::process::id() << 16) ^ seq.wrapping_add(1));
-    {
+    let early = {
         let f = io(
             "open the block device",
             fs::OpenOptions::new().read(true).write(true).open(dev),
@@ -686,10 +711,11 @@ pub fn execute_bdev_with(
         if r != 0 {
             return Err(format!("posix_fadvise(RANDOM): errno {r}"));
         }
-        run_steps(plan, &f, dev)?;
+        let early = run_steps(plan, &f, dev, dev)?;
         before(dev)?;
-    }
-    call_and_observe(plan, dev, tracer, true)
+        early
+    };
+    call_and_observe(plan, dev, tracer, true, early)
 }
 
 /// BLKGETSIZE64 of an open block device.
@@ -711,22 +737,26 @@ fn execute_in(
     tracer: &Tracer,
     before: BeforeCall,
 ) -> Result<Observation, String> {
-    setup(plan, path, donor)?;
+    let early = setup(plan, path, donor)?;
     before(path)?;
-    call_and_observe(plan, path, tracer, false)
+    call_and_observe(plan, path, tracer, false, early)
 }
 
 /// Issue the plan's call on `path` (set up already) and observe the result, the content and the
-/// trace events. `bdev`: `path` is a block device.
+/// trace events. `bdev`: `path` is a block device. `early`: the call's file, opened during the
+/// set-up.
 fn call_and_observe(
     plan: &Plan,
     path: &Path,
     tracer: &Tracer,
     bdev: bool,
+    early: Option<OwnedFd>,
 ) -> Result<Observation, String> {
     let c = &plan.call;
     let cpath = super::scratch::cpath(path);
-    let fd = if c.no_largefile {
+    let fd = if let Some(e) = early {
+        e.into_raw_fd()
+    } else if c.no_largefile {
         super::limits::open_without_largefile(&cpath, open_flags(c) | libc::O_CLOEXEC)?
     } else {
         // SAFETY: open with a valid C path.
@@ -765,7 +795,7 @@ fn call_and_observe(
     // Flag changes after open and the i_rwsem holder (super::race); released after the call.
     let mut race = super::race::arm(plan, fd, path)?;
     // SAFETY: lseek on our fd.
-    if unsafe { libc::lseek(fd, c.pos as i64, libc::SEEK_SET) } < 0 {
+    if !c.positioned && unsafe { libc::lseek(fd, c.pos as i64, libc::SEEK_SET) } < 0 {
         return Err(format!("lseek: {}", std::io::Error::last_os_error()));
     }
     let wpos = landing(plan);
@@ -775,7 +805,7 @@ fn call_and_observe(
     let off = c.buf_offset as usize;
     pattern(TAG_NEW, wpos, &mut buf.bytes()[off..off + c.len as usize]);
     if let Some(fa) = c.fault_at {
-        let start = off + fa as usize;
+        let start = super::limits::fault_page(c.buf_offset, fa) as usize;
         if start < buf.len {
             // SAFETY: protecting a page-aligned tail of our own mapping.
             let r = unsafe {

@@ -103,11 +103,6 @@ pub fn shift(
         Some("small s_maxbytes on an ext4 block-mapped inode without a smaller s_bitmap_maxbytes (validity W24)")
     } else if disk.is_some() {
         Some("small s_maxbytes on the disk of live --device (built on loop devices)")
-    } else if p.call.no_largefile {
-        // generic_file_open() (ext4 through dquot_file_open, XFS; 7.3.4): a file larger than
-        // MAX_NON_LFS cannot be opened without O_LARGEFILE (measured: EOVERFLOW). The world is
-        // real when the file grew after such an open (another writer), which is not built.
-        Some("no O_LARGEFILE with a scaled s_maxbytes: the file near the real limit is past MAX_NON_LFS, and open(2) without O_LARGEFILE refuses it (generic_file_open: EOVERFLOW); the file growing after the open is not built")
     } else if p.call.mmap_writer
         || p.down.is_some()
         || p.key.inode_kind != Default::default()
@@ -170,7 +165,63 @@ pub fn shift(
     p.call.pos += delta;
     p.call.rlimit_fsize = p.call.rlimit_fsize.map(|l| l + delta);
     p.shift = delta;
+    // Without O_LARGEFILE the call's file is opened before the set-up grows the file past
+    // MAX_NON_LFS ([`open_before_growth`]); nothing ->open reads may change after that.
+    if let Some(k) = open_before_growth(&p) {
+        if let Some(st) = p.steps[k..].iter().find(|st| reads_at_open(st)) {
+            return Err(format!(
+                "no O_LARGEFILE with a scaled limit: {st:?} after the file grew past MAX_NON_LFS (the call's file is opened before that)"
+            ));
+        }
+    }
     Ok(p)
+}
+
+/// MAX_NON_LFS (include/linux/fs.h, 6.12-7.3): the largest size a file opened without
+/// O_LARGEFILE may have at open (generic_file_open: -EOVERFLOW past it), and the limit
+/// generic_write_check_limits() puts on every write through it.
+pub const MAX_NON_LFS: u64 = (1 << 31) - 1;
+
+/// A call without O_LARGEFILE on a file the set-up takes past [`MAX_NON_LFS`] (a scaled
+/// s_maxbytes or s_bitmap_maxbytes shifted next to the real one: 4 TiB or 16 TiB): the index in
+/// `p.steps` of the first step that does. The executor and the C reproducer open the call's file
+/// (the ia32 open) right before it, while generic_file_open() still accepts the file (ext4
+/// through dquot_file_open, XFS directly; fs/open.c, 6.12-7.3), and the set-up then grows the
+/// file through its own descriptor: a 32-bit process's open, then another writer's truncate.
+/// None: the file never passes MAX_NON_LFS, the call's file is opened after the set-up as usual.
+pub fn open_before_growth(p: &super::plan::Plan) -> Option<usize> {
+    use super::plan::Step;
+    if !p.call.no_largefile {
+        return None;
+    }
+    let mut size = 0u64;
+    for (i, st) in p.steps.iter().enumerate() {
+        size = match st {
+            Step::Truncate(n) => *n,
+            Step::WriteOld { off, len }
+            | Step::WriteDirty { off, len }
+            | Step::WriteZero { off, len }
+            | Step::CloneOld { off, len } => size.max(off + len),
+            _ => size,
+        };
+        if size > MAX_NON_LFS {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// A set-up step whose effect ->open reads (ext4_file_open, xfs_file_open: the inode flags that
+/// decide FMODE_CAN_ATOMIC_WRITE; the journal-data and inline/encryption checks): it must come
+/// before an early open ([`open_before_growth`]). chattr +a is not one (may_open checks it
+/// against O_APPEND, which the call's open has whenever the world is append-only).
+fn reads_at_open(st: &super::plan::Step) -> bool {
+    use super::plan::{Step, FS_APPEND_FL};
+    match st {
+        Step::SetInodeFlags { set, clear } => (set | clear) & !FS_APPEND_FL != 0,
+        Step::ExpectInodeFlags(_) => true,
+        _ => false,
+    }
 }
 
 /// A scaled limit with the EXTENTS flag changed after open (`chattr -e` / `+e` on the open file):
@@ -185,6 +236,31 @@ pub fn refuse_scaled_migration(s: &Scenario) -> Result<(), Unsupported> {
         return Err("a scaled s_maxbytes or s_bitmap_maxbytes with the EXTENTS flag changed after open (the shift is chosen by the inode at the write; ext4_ind_migrate refuses blocks near the real limit): not built".to_string());
     }
     Ok(())
+}
+
+/// Where the user buffer's mapping (page aligned; the buffer starts `buf_offset` bytes into it)
+/// becomes PROT_NONE for a fault at byte `fault_at` of the request: the start of the page holding
+/// that byte. Memory is unmapped in pages, so a fault "inside" a page is the fault at its start:
+/// the model's IovIter::faultable (src/kernel/include/linux/fs.rs) stops there too, and a user copy
+/// stops exactly there on x86 (copy_user_generic: `rep movsb`, or rep_movs_alternative, whose
+/// fault fixups finish the tail byte by byte: the uncopied count is exact; lib/iov_iter.c
+/// copy_from_user_iter returns it), as does a direct write's page pinning
+/// (iov_iter_extract_pages pins whole pages). The page may be the buffer's first (a fault_at
+/// below the first page boundary): then nothing of the buffer is readable, as in the model.
+pub fn fault_page(buf_offset: u64, fault_at: u64) -> u64 {
+    (buf_offset + fault_at) / diofuzz::scenario::PAGE_SIZE * diofuzz::scenario::PAGE_SIZE
+}
+
+/// A block-device call past the device's end (request.pos > i_size, not aio: aio has its own
+/// position) is made at its position (pwritev2/preadv2's offset) instead of at the file position:
+/// blkdev_llseek (fixed_size_llseek to bdev_nr_bytes, block/fops.c) refuses an lseek past the end
+/// with -EINVAL, while a positioned call reaches blkdev_write_iter, which refuses the position
+/// (-ENOSPC) after the zero-length check (6.12-7.3). The kernel's position after such a call is
+/// not the file's: the executor reports pos + the return value (what vfs_writev leaves in
+/// do_pwritev's position), compared only for a return >= 0, i.e. a zero-length request; the C
+/// reproducer does not compare it.
+pub fn positioned(s: &Scenario) -> bool {
+    s.fs == diofuzz::scenario::FsKind::Bdev && !s.request.aio && s.request.pos > s.world.i_size
 }
 
 /// The device line of the C reproducer's header for a loop scenario.
@@ -301,6 +377,14 @@ pub fn open_without_largefile(_: &std::ffi::CStr, _: i32) -> Result<i32, String>
         "{}: a file without O_LARGEFILE is opened through the x86 ia32 entry",
         super::exec::UNAVAILABLE
     ))
+}
+
+/// The C reproducer's early open ([`open_before_growth`]): the call's file without O_LARGEFILE,
+/// before the step that takes the file past MAX_NON_LFS (the set-up goes on through `fd`).
+pub fn c_open_early(flags: i32) -> String {
+    format!(
+        "\t/* Opened without O_LARGEFILE while the file is still below MAX_NON_LFS (generic_file_open\n\t * refuses a larger one: EOVERFLOW); the set-up grows it through fd after this open. */\n\tint cfd = open_compat(path, {flags:#x});\n\tif (cfd < 0)\n\t\tdie(\"open\");\n"
+    )
 }
 
 /// O_LARGEFILE as the kernel's f_flags carry it on x86 (userspace's x86-64 headers define it 0).
@@ -541,10 +625,18 @@ mod tests {
             off: delta,
             len: 4096
         }));
-        // Not without O_LARGEFILE: the open of a file past MAX_NON_LFS fails (EOVERFLOW).
+        // Without O_LARGEFILE: the call's file is opened before the truncate that takes the
+        // file past MAX_NON_LFS (the first step here), then grown by the set-up.
         let mut n = s.clone();
         n.request.open.no_largefile = true;
-        assert!(plan(&n).unwrap_err().contains("EOVERFLOW"));
+        let np = plan(&n).unwrap();
+        assert_eq!(np.shift, delta);
+        let k = open_before_growth(&np).unwrap();
+        assert_eq!(np.steps[k], Step::Truncate(delta + 8192));
+        assert!(np.steps[..k]
+            .iter()
+            .all(|st| !matches!(st, Step::Truncate(_))));
+        assert_eq!(open_before_growth(&plan(&s).unwrap()), None, "O_LARGEFILE");
         // 1 KiB blocks: the limit is 2^32 - 1 KiB-blocks, the shift must stay page aligned.
         let mut k = s.clone();
         k.world.blkbits = 10;
@@ -606,6 +698,16 @@ mod tests {
         assert!(plan(&r)
             .unwrap_err()
             .contains("EXTENTS flag changed after open"));
+        // Without O_LARGEFILE: opened after the chattr -e (->open reads the flags), before the
+        // truncate to 4 TiB.
+        let mut n = s.clone();
+        n.request.open.no_largefile = true;
+        let np = plan(&n).unwrap();
+        let k = open_before_growth(&np).unwrap();
+        assert_eq!(np.steps[k], Step::Truncate(delta + 8192));
+        assert!(np.steps[..k]
+            .iter()
+            .any(|st| matches!(st, Step::SetInodeFlags { clear, .. } if *clear == super::super::plan::FS_EXTENT_FL)));
         // With a scaled s_maxbytes at or above it (the bitmap limit is met first).
         s.world.s_maxbytes = 4 * 4096;
         assert_eq!(plan(&s).unwrap().shift, delta);
@@ -661,6 +763,145 @@ mod tests {
         assert_eq!(stable_in_guest(false, loop_script.clone()), loop_script);
         let disk = crate::lab::guest::repro_script("xfs", "mkfs.xfs -q", Some("$DEV"), 512);
         assert_eq!(stable_in_guest(true, disk.clone()), disk);
+    }
+
+    /// A fault_at inside a page unmaps from that page's start; the model's iterator stops at the
+    /// same byte (IovIter::faultable), and the plan builds it (it used to refuse it).
+    #[test]
+    fn fault_inside_a_page_unmaps_its_page() {
+        use diofuzz::kernel::include::linux::fs::IovIter;
+        assert_eq!(fault_page(0, 4096), 4096);
+        assert_eq!(fault_page(0, 512), 0);
+        assert_eq!(fault_page(512, 3584), 4096);
+        assert_eq!(fault_page(8, 8192 + 1024), 8192);
+        for (off, fa) in [
+            (0u64, 512u64),
+            (512, 1024),
+            (8, 4096),
+            (1, 9216),
+            (0, 12288),
+        ] {
+            let it = IovIter {
+                count: 16384,
+                nr_segs: 1,
+                consumed: 0,
+                total: 16384,
+                addr: off,
+                fault_at: Some(fa),
+            };
+            // The model's readable bytes end where live's mapping stops being readable.
+            assert_eq!(
+                it.faultable(),
+                fault_page(off, fa).saturating_sub(off),
+                "{off} {fa}"
+            );
+        }
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        s.request.len = 8192;
+        s.request.buf_align = 512;
+        s.request.fault_at = Some(1024);
+        let p = super::super::plan::plan(&s).unwrap();
+        assert_eq!(p.call.fault_at, Some(1024));
+        assert_eq!(p.call.buf_offset, 512);
+    }
+
+    /// More segments than bytes: n - 1 empty iovecs and the last with every byte (the model's even
+    /// split), planned, not refused.
+    #[test]
+    fn more_segments_than_bytes_are_planned() {
+        let mut s = Scenario {
+            fs: FsKind::Xfs,
+            ..Default::default()
+        };
+        s.request.len = 3;
+        s.request.nr_segs = 7;
+        let p = super::super::plan::plan(&s).unwrap();
+        assert_eq!(p.call.segs, vec![0, 0, 0, 0, 0, 0, 3]);
+    }
+
+    /// The format holds RLIMIT_FSIZE in whole sectors (the plan's "not a multiple of 512" is a
+    /// guard no input reaches): every value of its byte decodes to n x 512, and a limit in the
+    /// middle of a sector does not encode.
+    #[test]
+    fn rlimit_is_whole_sectors() {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        let bytes = s.encode().unwrap();
+        let at = (1..=255u64)
+            .map(|n| {
+                s.world.rlimit_fsize = Some(n * 512);
+                let b = s.encode().unwrap();
+                assert_eq!(
+                    Scenario::decode(&b).unwrap().world.rlimit_fsize,
+                    Some(n * 512)
+                );
+                b
+            })
+            .collect::<Vec<_>>();
+        // The byte that differs is the limit's; every value of it decodes to whole sectors.
+        let k = (0..bytes.len()).find(|&i| bytes[i] != at[0][i]).unwrap();
+        for v in 0..=255u8 {
+            let mut b = bytes.clone();
+            b[k] = v;
+            if let Ok(d) = Scenario::decode(&b) {
+                assert!(d.world.rlimit_fsize.is_none_or(|l| l % 512 == 0), "{v}");
+            }
+        }
+        s.world.rlimit_fsize = Some(513);
+        assert!(s.encode().is_err());
+    }
+
+    /// A block device written past its end is called at its position (lseek refuses it), with
+    /// RLIMIT_FSIZE and a scaled s_maxbytes as they are (blkdev_write_iter reads neither).
+    #[test]
+    fn block_device_past_its_end_is_positioned() {
+        use diofuzz::scenario::{PageState, HUGE_MAXBYTES};
+        let mut s = Scenario {
+            fs: FsKind::Bdev,
+            ..Default::default()
+        };
+        s.world.i_size = 16384;
+        s.world.pages = vec![PageState::None];
+        s.request.pos = 16384 + 512;
+        s.request.len = 4096;
+        let p = super::super::plan::plan_on(&s, None).unwrap();
+        assert!(p.call.positioned && positioned(&s));
+        let c = super::super::repro::c_program(&s).unwrap();
+        assert!(c.contains("pwritev2(cfd, iov, 1, 16896, "), "{c}");
+        assert!(!c.contains("lseek(cfd, 16896"));
+        assert!(c.contains("expect_pos = -1;"));
+        s.request.pos = 16384;
+        assert!(
+            !super::super::plan::plan_on(&s, None)
+                .unwrap()
+                .call
+                .positioned
+        );
+        s.request.pos = 20480;
+        s.request.aio = true;
+        assert!(
+            !super::super::plan::plan_on(&s, None)
+                .unwrap()
+                .call
+                .positioned,
+            "aio"
+        );
+        s.world.rlimit_fsize = Some(8192);
+        s.world.s_maxbytes = 4096;
+        let p = super::super::plan::plan_on(&s, None).unwrap();
+        assert_eq!(p.call.rlimit_fsize, Some(8192));
+        assert_eq!(p.shift, 0);
+        s.world.s_maxbytes = HUGE_MAXBYTES;
+        // W33: never without O_LARGEFILE.
+        s.request.open.no_largefile = true;
+        assert!(super::super::plan::plan_on(&s, None)
+            .unwrap_err()
+            .contains("W33"));
     }
 
     #[test]

@@ -8,8 +8,7 @@
 
 use diofuzz::model::{TAG_NEW, TAG_OLD, TAG_OLD_DIRTY, TAG_ZERO};
 use diofuzz::scenario::{
-    Extent, FsKind, PageState, Race, Scenario, DEFAULT_DMA_ALIGNMENT, HUGE_MAXBYTES, PAGE_SIZE,
-    SECTOR,
+    Extent, FsKind, PageState, Race, Scenario, DEFAULT_DMA_ALIGNMENT, PAGE_SIZE, SECTOR,
 };
 
 /// A sector that matches no pattern (torn, misplaced or garbage data). The model never uses it.
@@ -190,6 +189,9 @@ pub struct Call {
     /// Pages held under writeback or re-dirtied through a mapping during the call, and the idle
     /// mmap writer ([`super::pages`]).
     pub pages: super::pages::CallPages,
+    /// pwritev2/preadv2 at `pos` instead of at the file position: a block device past its end,
+    /// where blkdev_llseek refuses the lseek ([`super::limits::positioned`]).
+    pub positioned: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -595,7 +597,6 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
 /// zeroes), and the page cache is set up as for a file.
 fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let w = &s.world;
-    let r = &s.request;
     let lbs_bits = match disk {
         None => {
             if w.device.awu_min != 0 || w.device.awu_max != 0 {
@@ -635,19 +636,15 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     {
         return unsup("mount options or inode flags on a block device");
     }
-    if w.rlimit_fsize.is_some() {
-        return unsup("RLIMIT_FSIZE on a block device");
+    // RLIMIT_FSIZE and a scaled s_maxbytes are built as they are: blkdev_write_iter calls no
+    // generic_write_checks (block/fops.c, 6.12-7.3), and neither it nor the model reads them
+    // (docs/live.md, "Refusals audited"). The child sets the limit as for a file.
+    if s.request.open.no_largefile {
+        // (measured: the ia32 open of a loop device node has O_LARGEFILE)
+        return unsup("no O_LARGEFILE on a block device (rule W33: bdev_open sets it)");
     }
-    if w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES {
-        return unsup("small s_maxbytes");
-    }
-    if r.open.no_largefile || !s.faults.is_empty() {
-        return unsup("no O_LARGEFILE or injected faults");
-    }
-    if r.pos > w.i_size {
-        // blkdev_llseek() refuses a position past the end (-EINVAL), and the call is made at
-        // the file position (pwritev2 offset -1) so that ki_pos shows.
-        return unsup("position past the device end (lseek refuses it)");
+    if !s.faults.is_empty() {
+        return unsup("injected faults without a fault device (live --fault-device; the lab's bdev-fault, bdev-ublk-fault and bdev-disk-fault groups build them)");
     }
     let mut toggles = 0;
     for race in &s.races {
@@ -699,8 +696,9 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if held.held() {
         super::pages::check_held(s, &held, false, disk.is_some())?;
     }
-    let mut call = call_of(s, toggles, None, false)?;
+    let mut call = call_of(s, toggles, w.rlimit_fsize, false)?;
     call.pages = held.clone();
+    call.positioned = super::limits::positioned(s);
     Ok(Plan {
         key: FsKey {
             fs: FsKind::Bdev,
@@ -761,6 +759,7 @@ fn call_of(
         unlink: s.world.inode.unlinked,
         no_largefile: r.open.no_largefile,
         pages: Default::default(),
+        positioned: false,
     })
 }
 
@@ -769,10 +768,8 @@ fn call_of(
 fn segments(s: &Scenario) -> Result<(Vec<u64>, u64), Unsupported> {
     let r = &s.request;
     let n = r.nr_segs.max(1) as u64;
-    // (A zero-length request: n empty segments, import_iovec accepts them.)
-    if n > r.len && r.len != 0 {
-        return unsup("more segments than bytes");
-    }
+    // (A zero-length request: n empty segments, import_iovec accepts them. More segments than
+    // bytes: the first n - 1 are empty, as the model splits; docs/live.md, "Refusals audited".)
     let seg = r.len / n;
     let mut segs = vec![seg; n as usize];
     if let Some(last) = segs.last_mut() {
@@ -783,11 +780,8 @@ fn segments(s: &Scenario) -> Result<(Vec<u64>, u64), Unsupported> {
     } else {
         r.buf_align as u64
     };
-    if let Some(fa) = r.fault_at {
-        if (buf_offset + fa) % PAGE_SIZE != 0 {
-            return unsup("fault_at not at a page boundary of the buffer");
-        }
-    }
+    // A fault_at inside a page: the buffer is unmapped from the start of the page holding that
+    // byte (super::limits::fault_page), as the model's IovIter::faultable has it.
     Ok((segs, buf_offset))
 }
 

@@ -564,7 +564,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         .map(|f| format!("{} ({}): {}", f.property, f.property.title(), f.detail))
         .collect();
     // aio writes at aio_offset and leaves the file position alone: not compared.
-    let exp_pos = if x.ret >= 0 && !c.read && !c.aio {
+    // (Nor a positioned call: super::limits::positioned.)
+    let exp_pos = if x.ret >= 0 && !c.read && !c.aio && !c.positioned {
         x.ki_pos_after as i64
     } else {
         -1
@@ -763,7 +764,11 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str(super::dax::c_after_create(s));
     }
     let mut late = String::new();
-    for st in &p.steps {
+    let early = super::limits::open_before_growth(&p);
+    for (i, st) in p.steps.iter().enumerate() {
+        if early == Some(i) {
+            o.push_str(&super::limits::c_open_early(open_flags(c)));
+        }
         if super::plan::after_times(st) {
             if *st == Step::SwapOn {
                 late.push_str(super::swap::C_SWAPON);
@@ -857,15 +862,19 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     }
     let flags = open_flags(c);
     let wpos = landing(&p);
-    let _ = writeln!(
-        o,
-        "\tint cfd = {}(path, {flags:#x} /* O_RDWR{}{}{}{} */);\n\tif (cfd < 0)\n\t\tdie(\"open\");",
-        if c.no_largefile { "open_compat" } else { "open" },
-        if c.direct { "|O_DIRECT" } else { "" },
-        if c.append { "|O_APPEND" } else { "" },
-        if c.dsync { "|O_DSYNC" } else { "" },
-        if c.sync { "|O_SYNC" } else { "" },
-    );
+    if early.is_some() {
+        o.push_str("\t/* cfd: opened before the file grew past MAX_NON_LFS (above) */\n");
+    } else {
+        let _ = writeln!(
+            o,
+            "\tint cfd = {}(path, {flags:#x} /* O_RDWR{}{}{}{} */);\n\tif (cfd < 0)\n\t\tdie(\"open\");",
+            if c.no_largefile { "open_compat" } else { "open" },
+            if c.direct { "|O_DIRECT" } else { "" },
+            if c.append { "|O_APPEND" } else { "" },
+            if c.dsync { "|O_DSYNC" } else { "" },
+            if c.sync { "|O_SYNC" } else { "" },
+        );
+    }
     if c.fcntl_toggle {
         o.push_str(
             "\tfcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) ^ O_DIRECT); /* toggled after open */\n",
@@ -887,7 +896,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             b = dev.awu_max
         );
     }
-    let _ = writeln!(o, "\tlseek(cfd, {}, SEEK_SET);", c.pos);
+    if !c.positioned {
+        let _ = writeln!(o, "\tlseek(cfd, {}, SEEK_SET);", c.pos);
+    }
     let pages = (c.buf_offset + c.len).div_ceil(4096) + 1;
     let _ = writeln!(
         o,
@@ -896,11 +907,15 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         off = c.buf_offset,
         len = c.len
     );
-    if let Some(fa) = c.fault_at {
+    if let Some(fa) = c
+        .fault_at
+        .filter(|&f| super::limits::fault_page(c.buf_offset, f) < pages * 4096)
+    {
         let _ = writeln!(
             o,
-            "\tmprotect(ub + {fa}, {rest}, PROT_NONE); /* the buffer faults from byte {fa} */",
-            rest = pages * 4096 - c.buf_offset - fa
+            "\tmprotect(buf + {start}, {rest}, PROT_NONE); /* the buffer faults from byte {fa}: its page */",
+            start = super::limits::fault_page(c.buf_offset, fa),
+            rest = pages * 4096 - super::limits::fault_page(c.buf_offset, fa)
         );
     }
     let _ = writeln!(o, "\tstruct iovec iov[{}];", c.segs.len());
@@ -939,6 +954,8 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     // aio: the call at its position (aio_offset), not at the file position.
     let at = if c.aio {
         format!("{}, {}", c.pos, !c.read as u8)
+    } else if c.positioned {
+        c.pos.to_string()
     } else {
         "-1".to_string()
     };
@@ -1304,13 +1321,21 @@ mod tests {
         assert!(a.contains("IOCB_CMD_PWRITEV"));
         assert!(!a.contains("#include <linux/aio_abi.h>"));
         assert!(a.contains("expect_pos = -1;"));
-        // No O_LARGEFILE: the ia32 open; a scaled s_maxbytes is live's alone.
+        // No O_LARGEFILE: the ia32 open.
         s.request.open.no_largefile = true;
         let n = c_program(&s).unwrap();
         assert!(n.contains("int cfd = open_compat(path,"), "{n}");
         assert!(n.contains("int $0x80"));
+        assert!(!n.contains("opened before the file grew"));
+        // With a scaled s_maxbytes the file grows past MAX_NON_LFS after the call's open: the
+        // ia32 open comes before the shifted ftruncate, and no second open follows.
         s.world.s_maxbytes = 64 * 4096;
-        assert!(c_program(&s).unwrap_err().contains("s_maxbytes"));
+        let g = c_program(&s).unwrap();
+        let open = g.find("int cfd = open_compat(path,").expect(&g);
+        let grow = g.find("if (ftruncate(fd, ").expect(&g);
+        assert!(open < grow, "{g}");
+        assert_eq!(g.matches("int cfd =").count(), 1, "{g}");
+        assert!(g.contains("opened before the file grew past MAX_NON_LFS"));
     }
 
     /// A scaled s_maxbytes (extent-mapped) or s_bitmap_maxbytes (block-mapped) is built next to
@@ -1375,7 +1400,7 @@ mod tests {
         assert!(c.contains("pread(fd, pg, 4096, 28672)"));
         assert!(c.contains("open(path, 0x4002 /* O_RDWR|O_DIRECT */)"));
         assert!(c.contains("pwritev2(cfd, iov, 1, -1, 0x42)"));
-        assert!(c.contains("mprotect(ub + 12288,"));
+        assert!(c.contains("mprotect(buf + 12288,"));
         assert!(c.contains("static const long long expect_ret = 12288;"));
         assert!(c.contains("size = bdev_size(cfd);"));
         // Never a file in a folder, never unlinking the device node it was given.
