@@ -3,7 +3,8 @@
 //! corpus bytes, for `diofuzz live DIR` (docs/live-bench.md, "Refusals audited"):
 //!   cargo run --release --example lfs_worlds KIND COUNT DIR
 //! KIND: `scaled` (no O_LARGEFILE next to a scaled limit), `bdev-past` (a block device written
-//! past its end), `fault` (a fault point inside a page), `segs` (more iovecs than bytes).
+//! past its end), `fault` (a fault point inside a page), `segs` (more iovecs than bytes), `b2k`
+//! (2 KiB blocks).
 use diofuzz::generators::random::generate;
 use diofuzz::scenario::{FsKind, Scenario, HUGE_MAXBYTES};
 
@@ -23,8 +24,9 @@ fn wanted(kind: &str, s: &Scenario) -> bool {
         "bdev-past" => r.pos > s.world.i_size,
         "fault" => r.fault_at.is_some_and(|f| (off + f) % 4096 != 0),
         "segs" => r.len != 0 && r.nr_segs as u64 > r.len,
+        "b2k" => s.world.blkbits == 11,
         _ => {
-            eprintln!("unknown kind {kind} (scaled, bdev-past, fault, segs)");
+            eprintln!("unknown kind {kind} (scaled, bdev-past, fault, segs, b2k)");
             std::process::exit(2)
         }
     }

@@ -3,7 +3,8 @@
 //! scaled s_maxbytes or s_bitmap_maxbytes, which stands for a file near the real limit, far past
 //! MAX_NON_LFS, so it grew past it after the 32-bit process's open (generic_file_open refuses a
 //! larger file: -EOVERFLOW; live opens the call's file before the set-up's truncate,
-//! tools/src/live/limits.rs `open_before_growth`), and block devices written past their end. (A
+//! tools/src/live/limits.rs `open_before_growth`), block devices written past their end, faults
+//! inside a page, more iovecs than bytes and 2 KiB blocks. (A
 //! block device always has O_LARGEFILE: bdev_open sets it, rule W33.) Drawn from a stream of its
 //! own by [`super::random::generate_on`].
 
@@ -19,6 +20,7 @@ pub fn lfs_worlds(r: &mut Rng, s: &mut Scenario) {
     let k = r.below(100);
     let past = r.below(4) + 1;
     user_buffer(r, s);
+    two_kib_blocks(r, s);
     if s.fs == FsKind::Bdev && (50..54).contains(&k) {
         let before = s.clone();
         s.request.pos = s.world.i_size + past * SECTOR;
@@ -63,6 +65,32 @@ fn user_buffer(r: &mut Rng, s: &mut Scenario) {
     }
 }
 
+/// Give 15 % of the 1 KiB-block file scenarios without shared blocks or a CoW fork 2 KiB blocks
+/// (mkfs -b 2048: the format's block size 11, which live builds since session 7). Block k of the
+/// new layout is block 2k of the old one: it starts at the same byte, lies under the same page
+/// and on the same side of EOF, so a layout the old blocks could build stays buildable. Left
+/// unchanged when the result would not be a valid world.
+fn two_kib_blocks(r: &mut Rng, s: &mut Scenario) {
+    let k = r.below(100);
+    let w = &s.world;
+    if k >= 15
+        || s.fs == FsKind::Bdev
+        || w.blkbits != 10
+        || w.inode.reflink
+        || !w.cow.is_empty()
+        || w.cowextsize != 0
+        || w.blocks.iter().any(|b| b.shared)
+    {
+        return;
+    }
+    let before = s.clone();
+    s.world.blkbits = 11;
+    s.world.blocks = s.world.blocks.iter().step_by(2).copied().collect();
+    if !crate::validity::violations(s).is_empty() || s.encode().is_err() {
+        *s = before;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::generators::random::{generate, generate_limits};
@@ -82,6 +110,10 @@ mod tests {
                 b.request.len = s.request.len;
                 b.request.nr_segs = s.request.nr_segs;
                 b.request.pos = s.request.pos;
+                if s.world.blkbits != b.world.blkbits {
+                    b.world.blkbits = s.world.blkbits;
+                    b.world.blocks = s.world.blocks.clone();
+                }
                 assert_eq!(s, b, "{fs:?} {i}");
             }
         }
@@ -128,5 +160,12 @@ mod tests {
             }
         }
         assert!(mid > 10 && segs > 60, "{mid} {segs}");
+        // 2 KiB blocks on both filesystems.
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            let n = (0..3000)
+                .filter(|&i| generate(7, i, fs).world.blkbits == 11)
+                .count();
+            assert!(n > 30, "{fs:?} {n}");
+        }
     }
 }

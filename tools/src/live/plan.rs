@@ -249,8 +249,9 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if let Some((open, after)) = super::race::split(s)? {
         return super::race::plan_after_open(s, &open, after, |o| plan_on(o, disk));
     }
-    if w.blkbits != 10 && w.blkbits != 12 {
-        return unsup("block size other than 1024 or 4096");
+    // (1, 2 and 4 KiB: every size the format has; mkfs takes it: scratch::mkfs_argv)
+    if !(10..=12).contains(&w.blkbits) {
+        return unsup("block size other than 1, 2 or 4 KiB");
     }
     match disk {
         None => {
