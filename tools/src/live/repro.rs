@@ -931,9 +931,14 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         }
     }
     if let Some(p) = lay.prot_none_from {
+        let (base, at) = if lay.scattered {
+            ("buf", p)
+        } else {
+            ("ub", p - c.buf_offset)
+        };
         let _ = writeln!(
             o,
-            "\tmprotect(buf + {p}, {rest}, PROT_NONE); /* the buffer faults from byte {fa} */",
+            "\tmprotect({base} + {at}, {rest}, PROT_NONE); /* the buffer faults from byte {fa} */",
             rest = lay.map_len - p,
             fa = c.fault_at.unwrap_or(0)
         );
