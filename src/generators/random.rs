@@ -952,6 +952,7 @@ mod tests {
                     // (src/generators/scatter.rs: its own stream, its own fields)
                     scattered += 1;
                     b.request.scatter = s.request.scatter;
+                    b.request.len = s.request.len;
                     b.request.nr_segs = 1;
                     b.request.buf_align = 4096;
                 }
