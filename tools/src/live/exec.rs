@@ -776,7 +776,7 @@ fn call_and_observe(
     let mut buf = Map::anon(lay.map_len as usize)?;
     if lay.scattered {
         // SAFETY: advice on our own mapping.
-        unsafe { libc::madvise(buf.ptr as *mut c_void, buf.len, libc::MADV_NOHUGEPAGE) };
+        unsafe { libc::madvise(buf.ptr, buf.len, libc::MADV_NOHUGEPAGE) };
     }
     let mut data = 0;
     for &(a, l) in &lay.iov {

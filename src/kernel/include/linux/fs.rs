@@ -151,13 +151,14 @@ impl IovIter {
         if self.scatter.is_none() {
             return max_vecs * PAGE - (self.addr + self.consumed) % PAGE;
         }
-        let mut vecs = 0;
         let mut bytes = 0;
-        for (_, len) in self.bvecs(self.consumed, self.consumed + self.count) {
-            if vecs == max_vecs {
+        for (vecs, (_, len)) in self
+            .bvecs(self.consumed, self.consumed + self.count)
+            .enumerate()
+        {
+            if vecs as u64 == max_vecs {
                 return bytes;
             }
-            vecs += 1;
             bytes += len;
         }
         u64::MAX
