@@ -282,3 +282,39 @@ fn page_crossing_sector_segments_take_two_bvecs_each() {
         }
     }
 }
+
+/// Every variant: 384 sector segments (two bios, 128 + 64 KiB), the second bio completes with
+/// -EIO: the write fails, the first bio's 128 KiB are on the disk.
+#[test]
+fn the_second_of_two_bios_fails_on_every_variant() {
+    for fs in [FsKind::Xfs, FsKind::Bdev] {
+        let mut s = scattered(fs, 192 * KIB, 384, 0, DEFAULT_DMA_ALIGNMENT);
+        s.world.i_size = 192 * KIB;
+        if fs == FsKind::Xfs {
+            s.world.blocks = vec![written(); 48];
+        }
+        s.faults = vec![Fault {
+            site: Site::BioEndIo,
+            nth: 1,
+            errno: EIO,
+        }];
+        assert!(
+            diofuzz::validity::is_valid(&s),
+            "{:?}",
+            diofuzz::validity::violations(&s)
+        );
+        for var in ALL {
+            let x = go(&s, var);
+            assert_eq!(x.ret, -EIO, "{fs:?} {var}");
+            assert_eq!(
+                bios(&x),
+                vec![(0, 128 * KIB, 0), (128 * KIB, 64 * KIB, -EIO)],
+                "{fs:?} {var}"
+            );
+            assert!(
+                x.after.on_disk[0..256].iter().all(|&t| t == TAG_NEW),
+                "{fs:?} {var}"
+            );
+        }
+    }
+}
