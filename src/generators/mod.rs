@@ -15,6 +15,7 @@ pub mod flags;
 pub mod lfs;
 pub mod random;
 pub mod reflink;
+pub mod scatter;
 
 use crate::scenario::*;
 

@@ -788,6 +788,7 @@ mod tests {
                 total: 16384,
                 addr: off,
                 fault_at: Some(fa),
+                scatter: None,
             };
             // The model's readable bytes end where live's mapping stops being readable.
             assert_eq!(
