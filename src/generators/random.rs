@@ -109,6 +109,13 @@ pub(crate) fn generate_held(
         Rng::new(seed ^ index.wrapping_mul(0xB5AD_4ECE_DA1C_E2A9) ^ 0x3EF << 48 ^ fs as u64);
     x.next_u64();
     super::reflink::reflink_after_open(&mut x, &mut s);
+    // ext4 inline data converted and the i_disksize lag written back after open
+    // (src/generators/settle.rs), from a stream of its own; after the held pages (the page at
+    // EOF must be clean).
+    let mut z =
+        Rng::new(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0x5E7 << 48 ^ fs as u64);
+    z.next_u64();
+    super::settle::settle_after_open(&mut z, &mut s);
     s
 }
 

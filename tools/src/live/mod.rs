@@ -25,6 +25,7 @@ pub mod reflink_race;
 pub mod repro;
 pub mod repro_fault;
 pub mod scratch;
+pub mod settle_race;
 pub mod shutdown;
 pub mod swap;
 pub mod tracefs;
@@ -121,6 +122,11 @@ pub struct Opts {
     /// 6.16 - 6.18 too). Needs CAP_SYS_RESOURCE (the lab's guests have it: group ext4-jflag)
     #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc", "swapon"])]
     pub jflag_after_open: bool,
+    /// Generated scenarios are ext4 files whose inline data is converted (fallocate) or whose
+    /// i_disksize lag is written back (sync_file_range) after the call's open (docs/live.md
+    /// "Races after open"; lab group ext4-settle)
+    #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc", "swapon", "jflag_after_open"])]
+    pub settle_after_open: bool,
     /// ext4 bigalloc on the --device disk with this cluster size in bytes
     #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
     pub bigalloc: Option<u32>,
@@ -406,6 +412,12 @@ pub fn run_live(o: &Opts) -> i32 {
             if o.jflag_after_open {
                 if fs == FsKind::Ext4 {
                     scen.push((id, diofuzz::generators::flags::generate_jflag(o.seed, i)));
+                }
+                continue;
+            }
+            if o.settle_after_open {
+                if fs == FsKind::Ext4 {
+                    scen.push((id, diofuzz::generators::settle::generate_settle(o.seed, i)));
                 }
                 continue;
             }
