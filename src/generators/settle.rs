@@ -39,6 +39,14 @@ fn keep_valid(s: &mut Scenario, before: Scenario) -> bool {
     }
 }
 
+/// A scaled s_maxbytes with the EXTENTS flag that the conversion sets (live does not build
+/// those: tools/src/live/limits.rs refuse_scaled_migration).
+fn scaled_migration(s: &Scenario) -> bool {
+    let w = &s.world;
+    w.mount.extents_feature
+        && (w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES)
+}
+
 /// Turn an inline-data world (at rest) into the world its conversion after open leaves.
 pub fn inline_converted(s: &mut Scenario) -> bool {
     let f = s.world.inode;
@@ -48,6 +56,7 @@ pub fn inline_converted(s: &mut Scenario) -> bool {
         || f.swapfile
         || !only_toggle(s)
         || s.world.i_size > crate::validity::max_inline(1 << s.world.blkbits)
+        || scaled_migration(s)
     {
         return false;
     }
@@ -196,6 +205,8 @@ pub fn generate_settle(seed: u64, index: u64) -> Scenario {
             w.inode.inline_data = true;
             w.inode.extents = false;
             w.inode.encrypted = false;
+            w.s_maxbytes = HUGE_MAXBYTES;
+            w.s_bitmap_maxbytes = HUGE_MAXBYTES;
             w.i_size = r.below(max / SECTOR + 1) * SECTOR + r.below(2);
             w.i_size = w.i_size.min(max);
             w.blocks.iter_mut().for_each(|b| *b = Default::default());

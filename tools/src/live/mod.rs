@@ -127,6 +127,11 @@ pub struct Opts {
     /// "Races after open"; lab group ext4-settle)
     #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc", "swapon", "jflag_after_open"])]
     pub settle_after_open: bool,
+    /// With inline data converted after open: syncfs right after the conversion, which writes
+    /// the journalled block 0 home (the world at the write is the same; the kernel bug
+    /// docs/live-findings/inline-convert-stale-read no longer hides the rest of the comparison)
+    #[arg(long)]
+    pub sync_after_convert: bool,
     /// ext4 bigalloc on the --device disk with this cluster size in bytes
     #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
     pub bigalloc: Option<u32>,
@@ -802,7 +807,7 @@ fn run_all(
         let p = match planned.and_then(|p| {
             race::refuse_on_release(&p, &rel)?;
             race::refuse_here(&p)?;
-            Ok(p)
+            Ok(settle_race::with_sync(p, o.sync_after_convert))
         }) {
             Ok(p) => p,
             Err(why) => {
