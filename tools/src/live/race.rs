@@ -154,7 +154,7 @@ pub fn split(s: &Scenario) -> Result<Option<(Scenario, AfterOpen)>, Unsupported>
             9 => after.swap = Some(to),
             10 => after.unlink = true,
             12 => after.reflink = Some(super::reflink_race::split(s, &mut open, to)?),
-            2 | 11 => after.settle = Some(super::settle_race::split(s, &mut open, i)?),
+            2 | 11 => after.settle = super::settle_race::split(s, &mut open, i)?,
             _ => {}
         }
     }

@@ -47,13 +47,16 @@ pub enum Settle {
     /// `sync` (`live --sync-after-convert`) then syncfs, which writes the journalled block 0
     /// home ([`with_sync`]).
     ConvertInline { sync: bool },
-    /// sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER) over [off, off+len), the page at EOF.
-    WriteBackEof { off: u64, len: u64 },
+    /// sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER) over [off, off+len), the page at EOF;
+    /// with `drop` then posix_fadvise(DONTNEED) over it (the clean page reclaimed: not cached at
+    /// the write).
+    WriteBackEof { off: u64, len: u64, drop: bool },
 }
 
 /// The world at open (`open`, whose inode is already `Scenario::inode_at_open`) for flag `i`
-/// cleared after open, and what settles it.
-pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Settle, Unsupported> {
+/// cleared after open, and what settles it (None: nothing to do, a lag of nothing at a block-
+/// aligned i_size: the model's i_disksize is i_size rounded down to a block).
+pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Option<Settle>, Unsupported> {
     let w = &s.world;
     if s.fs != FsKind::Ext4 {
         return Err("inline data or an i_disksize lag settled after open off ext4".into());
@@ -90,7 +93,7 @@ pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Settle, Unsuppo
                 .blocks
                 .iter_mut()
                 .for_each(|b| *b = Default::default());
-            Ok(Settle::ConvertInline { sync: false })
+            Ok(Some(Settle::ConvertInline { sync: false }))
         }
         DISKSIZE_LAG => {
             let f = w.inode;
@@ -100,14 +103,17 @@ pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Settle, Unsuppo
                 );
             }
             if w.i_size % bs == 0 {
-                return Err(
-                    "i_disksize written back after open: i_size block aligned (no lag at open)"
-                        .into(),
-                );
+                // No lag at open either (src/model: i_disksize = i_size rounded down).
+                return Ok(None);
             }
             let page = w.i_size / PAGE_SIZE;
-            if w.pages.get(page as usize) != Some(&PageState::Clean) {
-                return Err("i_disksize written back after open: the page at EOF is not clean at the write (sync_file_range leaves it clean)".into());
+            let at_write = w
+                .pages
+                .get(page as usize)
+                .copied()
+                .unwrap_or(PageState::None);
+            if !matches!(at_write, PageState::Clean | PageState::None) {
+                return Err("i_disksize written back after open: the page at EOF is dirty or under writeback at the write (sync_file_range leaves it clean)".into());
             }
             let (first, eof) = ((page * PAGE_SIZE / bs) as usize, (w.i_size / bs) as usize);
             let last = ((page + 1) * PAGE_SIZE / bs) as usize;
@@ -119,16 +125,20 @@ pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Settle, Unsuppo
             }
             let ow = &mut open.world;
             ow.blocks[eof].kind = Extent::Delalloc;
+            if ow.pages.len() <= page as usize {
+                ow.pages.resize(page as usize + 1, PageState::None);
+            }
             ow.pages[page as usize] = PageState::Dirty;
             if !diofuzz::generators::random::disksize_lag_buildable(open) {
                 return Err(
                     "i_disksize written back after open: the lag at open is not buildable".into(),
                 );
             }
-            Ok(Settle::WriteBackEof {
+            Ok(Some(Settle::WriteBackEof {
                 off: page * PAGE_SIZE,
                 len: PAGE_SIZE,
-            })
+                drop: at_write == PageState::None,
+            }))
         }
         _ => Err(format!("flag {i} does not settle after open")),
     }
@@ -210,7 +220,7 @@ pub fn run(st: &Settle, fd: i32) -> Result<(), String> {
                 ));
             }
         }
-        Settle::WriteBackEof { off, len } => {
+        Settle::WriteBackEof { off, len, drop } => {
             // SAFETY: sync_file_range on the caller's open descriptor.
             let r = unsafe { libc::sync_file_range(fd, *off as i64, *len as i64, SFR_ALL) };
             if r != 0 {
@@ -225,6 +235,17 @@ pub fn run(st: &Settle, fd: i32) -> Result<(), String> {
             if delayed {
                 return Err("after open: FIEMAP still shows a delalloc block under the page at EOF (not written back)".into());
             }
+            // SAFETY: advisory call on the caller's open descriptor.
+            let r = if *drop {
+                unsafe {
+                    libc::posix_fadvise(fd, *off as i64, *len as i64, libc::POSIX_FADV_DONTNEED)
+                }
+            } else {
+                0
+            };
+            if r != 0 {
+                return Err(format!("posix_fadvise after the writeback: errno {r}"));
+            }
         }
     }
     Ok(())
@@ -234,7 +255,7 @@ pub fn run(st: &Settle, fd: i32) -> Result<(), String> {
 pub fn c_code(st: &Settle) -> String {
     match st {
         Settle::ConvertInline { sync } => format!("{}{}", "\t{ /* inline data converted after open: ext4_fallocate -> ext4_convert_inline_data (-EOPNOTSUPP after it on a block-mapped inode) */\n\t\tint fl = 0;\n\t\tif (fallocate(cfd, 1 /* FALLOC_FL_KEEP_SIZE */, 0, 1) && errno != EOPNOTSUPP) {\n\t\t\tprintf(\"COULD NOT RUN: fallocate after open: %s\\n\", strerror(errno));\n\t\t\treturn 2;\n\t\t}\n\t\tif (ioctl(cfd, 0x80086601UL, &fl) || (fl & 0x10000000)) {\n\t\t\tprintf(\"COULD NOT RUN: the inline data was not converted after open\\n\");\n\t\t\treturn 2;\n\t\t}\n\t}\n", if *sync { "\tsyncfs(cfd); /* live --sync-after-convert: the journalled block 0 written home */\n" } else { "" }),
-        Settle::WriteBackEof { off, len } => format!("\t/* i_disksize written back after open: the dirty page at EOF (ext4_do_writepages -> mpage_map_and_submit_extent) */\n\tif (sync_file_range(cfd, {off}, {len}, 7 /* WAIT_BEFORE | WRITE | WAIT_AFTER */)) {{\n\t\tprintf(\"COULD NOT RUN: sync_file_range after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
+        Settle::WriteBackEof { off, len, drop } => format!("\t/* i_disksize written back after open: the dirty page at EOF (ext4_do_writepages -> mpage_map_and_submit_extent) */\n\tif (sync_file_range(cfd, {off}, {len}, 7 /* WAIT_BEFORE | WRITE | WAIT_AFTER */)) {{\n\t\tprintf(\"COULD NOT RUN: sync_file_range after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n{}", if *drop { format!("\tposix_fadvise(cfd, {off}, {len}, POSIX_FADV_DONTNEED); /* the clean page not cached at the write */\n") } else { String::new() }),
     }
 }
 
@@ -349,7 +370,8 @@ mod tests {
             p.call.after_open.settle,
             Some(Settle::WriteBackEof {
                 off: 4096,
-                len: 4096
+                len: 4096,
+                drop: false
             })
         );
         // At open: truncated to i_disksize 5120, the page at EOF written with OLD (a dirty
@@ -370,7 +392,25 @@ mod tests {
         let mut d = s.clone();
         d.world.pages[1] = PageState::Dirty;
         d.world.blocks[5].kind = Extent::Delalloc;
-        assert!(plan(&d).unwrap_err().contains("not clean"));
+        assert!(plan(&d).unwrap_err().contains("dirty or under writeback"));
+        // The page at EOF not cached at the write: written back, then dropped (reclaimed).
+        let mut n = s.clone();
+        n.world.pages = vec![];
+        let p = plan(&n).unwrap();
+        assert!(matches!(
+            p.call.after_open.settle,
+            Some(Settle::WriteBackEof { drop: true, .. })
+        ));
+        assert!(super::super::repro::c_program(&n)
+            .unwrap()
+            .contains("POSIX_FADV_DONTNEED); /* the clean page"));
+        // A block-aligned i_size has no lag at open (i_disksize = i_size rounded down): nothing
+        // to do after open.
+        let mut a = s.clone();
+        a.world.i_size = 5120;
+        a.world.blocks.truncate(5);
+        let p = plan(&a).unwrap();
+        assert_eq!(p.call.after_open.settle, None);
         let mut h = s.clone();
         h.world.blocks[4].kind = Extent::Unwritten;
         assert!(plan(&h).unwrap_err().contains("block 4"));
