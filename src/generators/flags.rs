@@ -44,7 +44,7 @@ fn delalloc_written(w: &mut World) {
 }
 
 /// Drop every race but the fcntl toggle; the inode is then the one at open.
-fn only_toggle_races(s: &mut Scenario) {
+pub(crate) fn only_toggle_races(s: &mut Scenario) {
     let open = s.inode_at_open();
     s.races.retain(|x| *x == Race::FcntlToggleDirect);
     s.world.inode = open;

@@ -189,9 +189,7 @@ pub fn generate_settle(seed: u64, index: u64) -> Scenario {
     let mut last = None;
     for j in 0..64u64 {
         let mut s = generate_on(seed ^ 0x5E77_1E00, index * 64 + j, FsKind::Ext4, None, 0);
-        let open = s.inode_at_open();
-        s.races.retain(|x| *x == Race::FcntlToggleDirect);
-        s.world.inode = open;
+        super::flags::only_toggle_races(&mut s);
         let w = &mut s.world;
         w.inode.disksize_lag = false;
         w.inode.swapfile = false;

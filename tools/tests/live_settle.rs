@@ -8,21 +8,6 @@
 mod common;
 
 use diofuzz::scenario::{BlockState, Extent, FsKind, PageState, Race, Scenario};
-use diofuzz_tools::live::scratch;
-
-fn skip_reason() -> Option<String> {
-    let m = scratch::prereqs().missing(&[FsKind::Ext4]);
-    if !m.is_empty() {
-        return Some(m.join("; "));
-    }
-    let rel = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if diofuzz_tools::live::variant_for_release(&rel).is_none() {
-        return Some(format!("kernel {rel}: no matching model variant"));
-    }
-    None
-}
 
 fn written() -> BlockState {
     BlockState {
@@ -84,7 +69,7 @@ fn run(args: &[&str]) -> Vec<serde_json::Value> {
 
 #[test]
 fn settled_after_open_agree() {
-    if let Some(why) = skip_reason() {
+    if let Some(why) = common::live_skip_reason(&[FsKind::Ext4]) {
         println!("SKIP live: {why}");
         return;
     }
