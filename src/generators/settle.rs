@@ -207,14 +207,16 @@ pub fn generate_settle(seed: u64, index: u64) -> Scenario {
         w.inode.dax = false;
         w.mount.shutdown = false;
         w.mount.emergency_ro = false;
+        // Unscaled limits: the lag branch grows i_size (a scaled s_bitmap_maxbytes could then
+        // lie below it), and a scaled limit with the conversion's EXTENTS change is not built.
+        w.s_maxbytes = HUGE_MAXBYTES;
+        w.s_bitmap_maxbytes = HUGE_MAXBYTES;
         let bs = 1u64 << w.blkbits;
         let ok = if inline {
             let max = crate::validity::max_inline(bs);
             w.inode.inline_data = true;
             w.inode.extents = false;
             w.inode.encrypted = false;
-            w.s_maxbytes = HUGE_MAXBYTES;
-            w.s_bitmap_maxbytes = HUGE_MAXBYTES;
             w.i_size = r.below(max / SECTOR + 1) * SECTOR + r.below(2);
             w.i_size = w.i_size.min(max);
             w.blocks.iter_mut().for_each(|b| *b = Default::default());

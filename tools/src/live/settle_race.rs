@@ -165,14 +165,22 @@ pub fn adjust(s: &Scenario, st: &Settle, p: &mut Plan) {
                 a.clear |= FS_EXTENT_FL;
             }
         }
-        Settle::WriteBackEof { off, .. } => {
+        Settle::WriteBackEof { off, len, drop } => {
+            // A scaled s_maxbytes moves every offset of the plan (super::limits::shift), the
+            // set-up's steps already, the page written back here too.
+            let real = *off + p.shift;
             for step in p.steps.iter_mut() {
                 if let Step::WriteDirty { off: o, len } = *step {
-                    if o == *off {
+                    if o == real {
                         *step = Step::WriteOld { off: o, len };
                     }
                 }
             }
+            p.call.after_open.settle = Some(Settle::WriteBackEof {
+                off: real,
+                len: *len,
+                drop: *drop,
+            });
         }
     }
 }
@@ -386,6 +394,31 @@ mod tests {
             .iter()
             .any(|st| matches!(st, Step::WriteDirty { .. })));
         assert!(!p.key.own);
+        // A scaled s_maxbytes shifts the set-up next to the real limit, the writeback too.
+        let mut sc = s.clone();
+        sc.world.blkbits = 12;
+        sc.world.i_size = 7680;
+        sc.world.blocks.truncate(2);
+        sc.world.s_maxbytes = 1 << 20;
+        let ps = plan(&sc).unwrap();
+        assert!(ps.shift > 0);
+        let real = 4096 + ps.shift;
+        assert!(ps.steps.contains(&Step::WriteOld {
+            off: real,
+            len: 7680 - 4096
+        }));
+        assert!(!ps
+            .steps
+            .iter()
+            .any(|st| matches!(st, Step::WriteDirty { .. })));
+        assert_eq!(
+            ps.call.after_open.settle,
+            Some(Settle::WriteBackEof {
+                off: real,
+                len: 4096,
+                drop: false
+            })
+        );
         let c = super::super::repro::c_program(&s).unwrap();
         assert!(c.contains("sync_file_range(cfd, 4096, 4096, 7"), "{c}");
         // Refused: the page at EOF not clean at the write, or a block under it not written.
