@@ -77,6 +77,21 @@ fn settled_after_open_agree() {
         ("inline-4k-write-b1", converted(12, 512, 4096, false)),
         ("inline-4k-write-b0", converted(12, 3073, 0, true)),
         ("inline-1k-write-b1", converted(10, 513, 1024, false)),
+        // Block-mapped after the conversion: a filesystem without extents (ext4_do_fallocate
+        // refuses with -EOPNOTSUPP after converting), or chattr -e after it.
+        ("inline-noext-write-b1", {
+            let mut s = converted(12, 512, 4096, false);
+            s.world.mount.extents_feature = false;
+            s.world.inode.extents = false;
+            s.races = vec![Race::InodeFlagChangedAfterOpen(2)];
+            s
+        }),
+        ("inline-chattr-e-write-b1", {
+            let mut s = converted(12, 512, 4096, false);
+            s.world.inode.extents = false;
+            s.races = vec![Race::InodeFlagChangedAfterOpen(2)];
+            s
+        }),
         ("lag-write-b4", written_back(4096)),
         ("lag-write-b0", written_back(0)),
     ];
