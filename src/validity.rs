@@ -53,7 +53,7 @@ rules! {
         "ext4_fill_super / ext4_should_enable_dax (EXT4_FLAGS_BDEV_IS_DAX only for blocksize == PAGE_SIZE); xfs_setup_dax_always / xfs_inode_should_enable_dax (sb_blocksize == PAGE_SIZE)";
     EXT4_DAX_EXCLUSIONS = 2, "W3-ext4-dax",
         "an ext4 DAX inode that journals data, is inline, encrypted or verity; dax together with data=journal",
-        "fs/ext4/inode.c ext4_should_enable_dax (false for ext4_should_journal_data, inline data, encrypt, verity); fs/ext4/super.c refuses dax with data=journal";
+        "fs/ext4/inode.c ext4_should_enable_dax (false for ext4_should_journal_data, inline data, encrypt, verity); fs/ext4/super.c refuses dax with data=journal; a journal flag change on a DAX inode (chattr +j/-j after open) fails: fs/ext4/ioctl.c ext4_ioctl_setflags returns -EBUSY for IS_DAX before ext4_change_inode_journal_flag, and ext4_set_inode_flags sets S_DAX only with init (inode load), so the inode stays DAX and unjournalled (read in 6.12.117, 7.2.12, 7.3.4)";
     DAX_NO_PAGE_CACHE = 3, "W4-dax-no-cache",
         "delalloc blocks, cached pages or an mmap re-dirty race on a DAX inode",
         "DAX inodes use ext4_dax_aops / xfs_dax_aops: no page cache, no delayed allocation (fs/dax.c maps the media directly)";

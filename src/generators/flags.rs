@@ -201,6 +201,53 @@ pub fn journalled_on_pmem(r: &mut Rng, s: &mut Scenario) {
     }
 }
 
+/// Non-DAX ext4 files on the lab's pmem device that session 7 builds (`live --pmem`,
+/// tools/src/live/dax.rs), drawn only where [`journalled_on_pmem`] left the scenario without
+/// journalled data: 8 % an encrypted file under `dax=always` (not DAX: `__ext4_new_inode` sets
+/// the encrypt flag before `ext4_set_inode_flags(inode, true)`, the only call that sets S_DAX,
+/// and `ext4_should_enable_dax` refuses encrypted inodes), 6 % the same file with `chattr +j`
+/// after the call's open, 6 % a plain non-DAX file on `dax=inode` with `chattr +j` after open
+/// (`ext4_ioctl_setflags` -> `ext4_change_inode_journal_flag` on an inode that is not DAX; a DAX
+/// inode would give -EBUSY, rule W3). With +j after open: no other race after open, delayed
+/// blocks written (W20) and no cached page at the write (W21: the flag's flush; 7.2+ evict the
+/// page cache). Left unchanged when the result would not be valid.
+pub fn non_dax_on_pmem(r: &mut Rng, s: &mut Scenario) {
+    let w = &s.world;
+    if s.fs != FsKind::Ext4
+        || w.cluster_bits != 0
+        || w.mount.data_journal
+        || w.inode.journal_data
+        || s.inode_at_open().journal_data
+    {
+        return;
+    }
+    let before = s.clone();
+    let (encrypt, jflag) = match r.below(100) {
+        0..8 => (true, false),
+        8..14 => (true, true),
+        14..20 => (false, true),
+        _ => return,
+    };
+    if jflag {
+        only_toggle_races(s);
+    }
+    let w = &mut s.world;
+    w.inode.dax = false;
+    w.mount.dax = encrypt;
+    w.inode.encrypted = encrypt;
+    w.inode.inline_data &= !encrypt;
+    if jflag {
+        delalloc_written(w);
+        w.pages.clear();
+        w.inode.journal_data = true;
+        s.races.retain(|x| *x != Race::MmapRedirty);
+        s.races.push(Race::InodeFlagChangedAfterOpen(1));
+    }
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
+}
+
 /// Draw the worlds of this module into `s` (the random generator's own stream `r`); left
 /// unchanged when the result would not be a valid world.
 pub fn flag_worlds(r: &mut Rng, s: &mut Scenario) {
