@@ -19,7 +19,7 @@
 
 use super::exec::UNAVAILABLE;
 use super::plan::Step;
-use diofuzz::scenario::{Race, Scenario};
+use diofuzz::scenario::{FsKind, Race, Scenario};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,11 +108,50 @@ pub fn add_steps(s: &Scenario, steps: &mut Vec<Step>) {
     }
 }
 
+/// Swap files on blocks smaller than a page (1 KiB): the page-aligned part of the file,
+/// `[0, i_size rounded down to a page)`, allocated in one piece right after the set-up's
+/// truncate — one fallocate (unwritten; the set-up's writes then convert the world's written
+/// blocks in place) or, for a block-mapped ext4 inode (no fallocate, no unwritten blocks: W7),
+/// one buffered write of the old data and an fsync. swapon counts only whole pages inside
+/// physically contiguous runs (fs/iomap/swapfile.c `iomap_swapfile_add_extent` rounds each
+/// run's start up and its end down to a page) and needs two of them (`iomap_swapfile_activate`:
+/// "Cannot find a single usable page in file" for none; mm/swapfile.c
+/// `swap_cluster_setup_bad_slot`: "Empty swap-file" when only the header's is left). Built
+/// block by block, a 1 KiB-block file's runs were short and fragmented (the world's unwritten
+/// blocks allocated before the written ones' writeback), and ext4's buddy allocations start one
+/// block past a page on 1 KiB blocks (`ext4_group_first_block_no` adds `s_first_data_block`,
+/// which is 1 there). A contiguous run of `4p` blocks holds `p - 1` whole pages wherever it
+/// starts, so a file of three pages or more is accepted (the generator's 1 KiB swap files).
+/// The world is unchanged: every block below the rounded i_size is written or unwritten (W27).
+pub fn contiguous_prefix(s: &Scenario, steps: &mut Vec<Step>) {
+    if !wanted(s) {
+        return;
+    }
+    let len = s.world.i_size / PAGE as u64 * PAGE as u64;
+    if s.world.blkbits >= 12 || len == 0 {
+        return;
+    }
+    let f = s.world.inode;
+    let block_mapped = s.fs == FsKind::Ext4 && !f.extents && !f.inline_data;
+    if block_mapped {
+        steps.push(Step::WriteOld { off: 0, len });
+        steps.push(Step::Fsync);
+    } else {
+        steps.push(Step::Fallocate { off: 0, len });
+    }
+}
+
 /// swapon after open: the plan of the world at open (a plain file) gets the header too, where
-/// [`add_steps`] puts it (before a setuid chmod and the steps after the times).
-pub fn add_header_after_open(steps: &mut Vec<Step>) {
+/// [`add_steps`] puts it (before a setuid chmod and the steps after the times), and on 1 KiB
+/// blocks the one-piece allocation of [`contiguous_prefix`] after its truncate.
+pub fn add_header_after_open(s: &Scenario, steps: &mut Vec<Step>) {
     if steps.contains(&Step::SwapHeader) {
         return;
+    }
+    if let Some(t) = steps.iter().position(|st| matches!(st, Step::Truncate(_))) {
+        let mut prefix = Vec::new();
+        contiguous_prefix(s, &mut prefix);
+        steps.splice(t + 1..t + 1, prefix);
     }
     let at = steps
         .iter()
@@ -269,6 +308,38 @@ mod tests {
             at_rest > 20 && on_after > 10 && off_after > 3,
             "{at_rest} {on_after} {off_after}"
         );
+    }
+
+    #[test]
+    fn one_kib_swap_files_allocate_their_pages_in_one_piece() {
+        let (mut one_kib, mut four_kib) = (0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..120 {
+                let s = generate_swap(5, i, fs);
+                let p = plan(&s).unwrap_or_else(|e| panic!("{i}: {e}"));
+                let len = s.world.i_size / 4096 * 4096;
+                // Right after the truncate: the page-aligned part in one allocation.
+                let at = p
+                    .steps
+                    .iter()
+                    .position(|st| matches!(st, Step::Truncate(_)))
+                    .unwrap();
+                let next = p.steps.get(at + 1);
+                let whole = next == Some(&Step::Fallocate { off: 0, len })
+                    || next == Some(&Step::WriteOld { off: 0, len });
+                if s.world.blkbits == 10 {
+                    // Three pages at least: a contiguous run of 12 blocks holds two whole
+                    // pages wherever it starts (iomap_swapfile_add_extent).
+                    assert!(s.world.i_size >= 3 * 4096, "{i}: {}", s.world.i_size);
+                    assert!(whole, "{i}: {:?}", p.steps);
+                    one_kib += 1;
+                } else {
+                    assert!(!whole, "{i}: {:?}", p.steps);
+                    four_kib += 1;
+                }
+            }
+        }
+        assert!(one_kib > 15 && four_kib > 60, "{one_kib} {four_kib}");
     }
 
     #[test]
