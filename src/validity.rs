@@ -144,6 +144,9 @@ rules! {
     BIO_TIMEOUT_ATOMIC_DEVICE = 33, "W29-bio-timeout",
         "a bio completing with -ETIMEDOUT (BLK_STS_TIMEOUT) on a device with hardware atomic write units",
         "BLK_STS_TIMEOUT is set only by null_blk (null_timeout_rq), mtip32xx (mtip_cmd_timeout), nbd (nbd_xmit_timeout, config already gone), the s390 DASD/EADM/SCM drivers, and as errno_to_blk_status() of a backing file's or server's -ETIMEDOUT by loop (lo_complete_rq) and ublk (__ublk_complete_rq); none sets atomic write limits. The devices that do (BLK_FEAT_ATOMIC_WRITES / atomic_write_hw_*: drivers/scsi/sd.c, drivers/nvme/host/core.c and multipath.c, md raid0/1/10/linear, dm linear/stripe/raid1/mpath/crypt stacking only such devices) never complete with it: scsi_result_to_blk_status (drivers/scsi/scsi_lib.c) has no timeout status (a timed-out command ends DID_TIME_OUT -> BLK_STS_IOERR) and nvme_error_status (drivers/nvme/host/core.c) maps an aborted command to BLK_STS_IOERR. Read in 7.3.4 (every drivers/ and block/ source) and 6.12.117. Normalised to -EIO, what those devices give a timed-out write";
+    SWAP_CHANGE_WRITE_OPEN = 36, "W32-swap-open",
+        "swapon or swapoff after open (the swap flag changed after open) of an inode that is append-only or immutable at open and at the write",
+        "mm/swapfile.c: SYSCALL swapon opens the file with file_open_name(name, O_RDWR | O_LARGEFILE | O_EXCL, 0) and SYSCALL swapoff with file_open_name(pathname, O_RDWR | O_LARGEFILE, 0); fs/namei.c may_open refuses an IS_APPEND inode opened for writing without O_APPEND (-EPERM), and inode_permission (MAY_WRITE) an IS_IMMUTABLE one (-EPERM). So neither runs while the flag is set (an append-only swap file at rest is real: swapon, then chattr +a, which ext4_ioctl_setflags and xfs_fileattr_set allow on an active swap file). Read in 7.3.4; found in session 7 by the lab's swap groups (swapoff: Operation not permitted on an append-only swap file). Normalised: the swap flag as it was at open";
     MAX_BIO_LAYOUT = 34, "W30-max-bio",
         "a bio size limit of 1..255 sectors (request.max_bio) from the user memory layout",
         "a direct-I/O bio is cut short by the user memory only when its BIO_MAX_VECS (256) bvecs are used up: bio_iov_iter_get_pages (block/bio.c) fills vecs with the pinned user pages, one per page (or per folio run) of a segment; 6.12's bio_iov_add_folio merges a page range continuing the previous bvec (bvec_try_merge_page), 7.x's iov_iter_extract_bvecs (lib/iov_iter.c) starts a new bvec per extraction, i.e. per iovec segment. A request has at most 15 segments (request.nr_segs, contiguous in one buffer), so 256 vecs span at least 256 - 14 user pages (more than 900 KiB), never 255 sectors or less; the cut the layout makes (256 pages per bio) is already modelled (iomap_dio_bio_iter, __blkdev_direct_IO). Smaller bios need hundreds of segments each in its own page (IOV_MAX 1024) with sub-sector lengths (6.18+: bdev_iter_is_aligned gone, lengths only on the DMA alignment) or page-crossing 512-byte segments (6.12-6.17, a DMA alignment below 511), which the format cannot describe. Read in 6.12.117 and 7.3.4. Normalised: no limit";
@@ -735,6 +738,12 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                     "bio completion -ETIMEDOUT on a device with atomic units"
                 )
             }),
+        // W32-swap-open
+        36 => (fs_file
+            && changed(s, flag::SWAPFILE)
+            && ((at_open.append_only && w.inode.append_only)
+                || (at_open.immutable && w.inode.immutable)))
+            .then(|| msg!(detail, "swapon/swapoff after open of an append-only or immutable inode")),
         // W30-max-bio
         34 => s.request.max_bio.map(|b| {
             msg!(
@@ -1218,6 +1227,11 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         }
         // W30-max-bio
         34 => s.request.max_bio = None,
+        // W32-swap-open: swapon/swapoff failed (-EPERM): the swap flag stays as it was at open.
+        36 => {
+            s.world.inode.swapfile = s.inode_at_open().swapfile;
+            drop_flag_races(s, flag::SWAPFILE);
+        }
         _ => {}
     }
 }

@@ -114,6 +114,10 @@ pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
     s.world.mount.emergency_ro = false;
     swapfile_world(&mut s);
     let k = r.below(100);
+    if k < 45 {
+        // swapon and swapoff open the file O_RDWR: not on an append-only inode (rule W32).
+        s.world.inode.append_only = false;
+    }
     if k < 35 {
         // swapon after open: a plain file at open.
         s.races.push(Race::InodeFlagChangedAfterOpen(SWAPFILE));

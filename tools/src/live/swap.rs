@@ -20,6 +20,7 @@
 use super::exec::UNAVAILABLE;
 use super::plan::Step;
 use diofuzz::scenario::{FsKind, Race, Scenario};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -209,8 +210,20 @@ pub fn swapoff() -> Result<(), String> {
     if let Some(p) = a.path.take() {
         let c = super::scratch::cpath(&p);
         // SAFETY: swapoff with a valid C path.
-        if unsafe { libc::syscall(libc::SYS_swapoff, c.as_ptr()) } != 0 {
-            let e = std::io::Error::last_os_error();
+        let off = || unsafe { libc::syscall(libc::SYS_swapoff, c.as_ptr()) } == 0;
+        let mut ok = off();
+        let mut e = std::io::Error::last_os_error();
+        if !ok && e.raw_os_error() == Some(libc::EPERM) {
+            // swapoff opens the file O_RDWR (mm/swapfile.c), which may_open refuses on an
+            // append-only inode (an append-only swap file at rest: swapon, then chattr +a):
+            // clear the flag, then swapoff.
+            if let Ok(f) = std::fs::File::open(&p) {
+                let _ = super::exec::set_inode_flags(f.as_raw_fd(), 0, super::plan::FS_APPEND_FL);
+            }
+            ok = off();
+            e = std::io::Error::last_os_error();
+        }
+        if !ok {
             a.path = Some(p);
             return Err(format!("swapoff: {e}"));
         }
@@ -259,7 +272,7 @@ pub const C_GLOBALS: &str = "#include <sys/swap.h>\nstatic unsigned char swap_be
 
 /// After the call: swapoff, and page 0 as the set-up left it when it holds exactly the header
 /// (written back and synced, so both read-backs see it).
-pub const C_AFTER_CALL: &str = "\tif (swap_written) {\n\t\tif (swap_on && swapoff(path))\n\t\t\tprintf(\"swapoff: %s\\n\", strerror(errno));\n\t\tswap_on = 0;\n\t\tif (pread(fd, swap_check, 4096, 0) == 4096 && !memcmp(swap_check, swap_header, 4096)) {\n\t\t\tpwrite(fd, swap_before, 4096, 0);\n\t\t\tfsync(fd);\n\t\t\tprintf(\"page 0 held exactly the swap header the set-up wrote: the set-up's data put back for the read-back\\n\");\n\t\t}\n\t}\n";
+pub const C_AFTER_CALL: &str = "\tif (swap_written) {\n\t\tif (swap_on && swapoff(path)) {\n\t\t\tint fl = 0;\n\t\t\t/* swapoff opens the file O_RDWR: an append-only one needs chattr -a first */\n\t\t\tif (errno == EPERM && !ioctl(fd, 0x80086601UL, &fl)) {\n\t\t\t\tfl &= ~0x20;\n\t\t\t\tioctl(fd, 0x40086602UL, &fl);\n\t\t\t}\n\t\t\tif (swapoff(path))\n\t\t\t\tprintf(\"swapoff: %s\\n\", strerror(errno));\n\t\t}\n\t\tswap_on = 0;\n\t\tif (pread(fd, swap_check, 4096, 0) == 4096 && !memcmp(swap_check, swap_header, 4096)) {\n\t\t\tpwrite(fd, swap_before, 4096, 0);\n\t\t\tfsync(fd);\n\t\t\tprintf(\"page 0 held exactly the swap header the set-up wrote: the set-up's data put back for the read-back\\n\");\n\t\t}\n\t}\n";
 
 #[cfg(test)]
 mod tests {
