@@ -112,6 +112,10 @@ pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
     }
     s.world.mount.shutdown = false;
     s.world.mount.emergency_ro = false;
+    // The real limits: live builds a scaled one by shifting the file terabytes in, past a hole
+    // swapon refuses (tools/src/live/swap.rs refuse; seen in the lab, session 7).
+    s.world.s_maxbytes = HUGE_MAXBYTES;
+    s.world.s_bitmap_maxbytes = HUGE_MAXBYTES;
     swapfile_world(&mut s);
     let k = r.below(100);
     if k < 45 {

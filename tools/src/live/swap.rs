@@ -19,7 +19,7 @@
 
 use super::exec::UNAVAILABLE;
 use super::plan::Step;
-use diofuzz::scenario::{FsKind, Race, Scenario};
+use diofuzz::scenario::{FsKind, Race, Scenario, HUGE_MAXBYTES};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -85,6 +85,14 @@ pub fn refuse(s: &Scenario) -> Result<(), String> {
         return Err(
             "swap file on a filesystem brought down (swapoff and unmount: not built)".into(),
         );
+    }
+    let w = &s.world;
+    let block_mapped = s.fs == FsKind::Ext4 && !w.inode.extents;
+    if w.s_maxbytes != HUGE_MAXBYTES || (block_mapped && w.s_bitmap_maxbytes != HUGE_MAXBYTES) {
+        // super::limits::shift moves the file next to the real limit (terabytes in), leaving a
+        // hole below it: swapon refuses that ("has unallocated extents",
+        // iomap_swapfile_iter); the real world would need the whole file allocated.
+        return Err("swap file with a scaled s_maxbytes or s_bitmap_maxbytes (the shift to the real limit leaves terabytes of hole below the file, which swapon refuses: not built)".into());
     }
     if s.races.iter().any(|r| {
         !matches!(
@@ -353,6 +361,26 @@ mod tests {
             }
         }
         assert!(one_kib > 15 && four_kib > 60, "{one_kib} {four_kib}");
+    }
+
+    /// A scaled limit is built terabytes into the file (super::limits::shift), past a hole that
+    /// swapon refuses ("has unallocated extents": gen-3-ext4-24 of the lab's ext4-swap group,
+    /// 7.3.4 and 6.12.117): refused at plan time, and the swap groups never draw one.
+    #[test]
+    fn swap_files_with_a_scaled_limit_are_refused() {
+        use diofuzz::scenario::HUGE_MAXBYTES;
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..300 {
+                let s = generate_swap(3, i, fs);
+                assert_eq!(s.world.s_maxbytes, HUGE_MAXBYTES);
+                assert_eq!(s.world.s_bitmap_maxbytes, HUGE_MAXBYTES);
+            }
+        }
+        let mut s = generate_swap(5, 0, FsKind::Ext4);
+        assert!(plan(&s).is_ok());
+        s.world.s_maxbytes = 64 * 4096;
+        s.world.s_bitmap_maxbytes = 64 * 4096;
+        assert!(plan(&s).unwrap_err().contains("scaled s_maxbytes"));
     }
 
     #[test]
