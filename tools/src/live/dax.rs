@@ -545,6 +545,16 @@ mod tests {
         let c = crate::live::repro::c_program(&s).unwrap();
         assert!(c.contains("mounted with -o dax=always") && !c.contains("FS_XFLAG_DAX */"));
         assert!(c.contains("STATX_ATTR_DAX */"));
+        // An encrypted file under dax=always: made with -O encrypt in an encrypted directory,
+        // the encrypt flag checked, then STATX_ATTR_DAX must be clear (6.16 - 6.18 set it:
+        // docs/live-findings/ext4-encrypted-dax).
+        s.world.inode.dax = false;
+        s.world.inode.encrypted = true;
+        let c = crate::live::repro::c_program(&s).unwrap();
+        assert!(c.contains("-O encrypt") && c.contains("mounted with -o dax=always"), "{c}");
+        let enc = c.find("(fl & 0x800) != 0x800").unwrap();
+        let check = c.find("dax != 0").unwrap();
+        assert!(c.find("FS_IOC_SET_ENCRYPTION_POLICY").unwrap() < enc && enc < check);
         // A plain scenario has neither.
         let c = crate::live::repro::c_program(&Scenario::default()).unwrap();
         assert!(!c.contains("STATX_ATTR_DAX") && !c.contains("dax="));
