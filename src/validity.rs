@@ -743,7 +743,12 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
             && changed(s, flag::SWAPFILE)
             && ((at_open.append_only && w.inode.append_only)
                 || (at_open.immutable && w.inode.immutable)))
-            .then(|| msg!(detail, "swapon/swapoff after open of an append-only or immutable inode")),
+            .then(|| {
+                msg!(
+                    detail,
+                    "swapon/swapoff after open of an append-only or immutable inode"
+                )
+            }),
         // W30-max-bio
         34 => s.request.max_bio.map(|b| {
             msg!(

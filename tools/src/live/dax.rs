@@ -480,7 +480,8 @@ mod tests {
         for i in 0..600 {
             let s = diofuzz::generators::dax::generate_dax(11, i, FsKind::Ext4, &pmem());
             let j = s.has_race(Race::InodeFlagChangedAfterOpen(1)) && s.world.inode.journal_data;
-            if !(s.world.mount.dax && s.world.inode.encrypted) && !j {
+            let enc_always = s.world.mount.dax && s.world.inode.encrypted;
+            if !enc_always && !j {
                 continue;
             }
             let p = plan_pmem(&s, Some(&pmem())).unwrap_or_else(|e| panic!("{i}: {e}"));
@@ -509,7 +510,10 @@ mod tests {
                 assert!(crate::live::race::small_folios(&p) || inline, "{i}");
             }
         }
-        assert!(enc > 40 && jenc > 15 && jplain > 15, "{enc} {jenc} {jplain}");
+        assert!(
+            enc > 40 && jenc > 15 && jplain > 15,
+            "{enc} {jenc} {jplain}"
+        );
         // A DAX inode never gets +j after open (ext4_ioctl_setflags: -EBUSY; rule W3).
         let mut s = Scenario::default();
         s.world.lbs_bits = 9;
@@ -551,7 +555,10 @@ mod tests {
         s.world.inode.dax = false;
         s.world.inode.encrypted = true;
         let c = crate::live::repro::c_program(&s).unwrap();
-        assert!(c.contains("-O encrypt") && c.contains("mounted with -o dax=always"), "{c}");
+        assert!(
+            c.contains("-O encrypt") && c.contains("mounted with -o dax=always"),
+            "{c}"
+        );
         let enc = c.find("(fl & 0x800) != 0x800").unwrap();
         let check = c.find("dax != 0").unwrap();
         assert!(c.find("FS_IOC_SET_ENCRYPTION_POLICY").unwrap() < enc && enc < check);
