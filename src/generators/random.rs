@@ -414,6 +414,9 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
         && !w.mount.emergency_ro
         && !s.races.contains(&Race::MmapRedirty)
         && !s.request.open.no_largefile
+        // (Not a swap file: the shift leaves a hole below the file, which swapon refuses.)
+        && !w.inode.swapfile
+        && !s.inode_at_open().swapfile
         && !held;
     let k = l.below(100);
     // (Block-mapped inodes are rarer: 40 % of them.)

@@ -406,6 +406,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     }
     // (ext4 disksize_lag: to i_disksize; the dirty page over EOF extends it: super::inode_state)
     steps.push(Step::Truncate(super::inode_state::truncate_to(s)));
+    super::swap::contiguous_prefix(s, &mut steps);
     let mut need_fsync = false;
     // Written blocks below EOF: OLD data (the part below i_size; truncate zeroes the rest).
     let mut falloc = Vec::new();

@@ -212,7 +212,7 @@ pub fn plan_after_open(
     }
     p.call.unlink |= after.unlink;
     if after.swap == Some(true) {
-        super::swap::add_header_after_open(&mut p.steps);
+        super::swap::add_header_after_open(s, &mut p.steps);
     }
     p.call.after_open = AfterOpen {
         set: set | after.set,
