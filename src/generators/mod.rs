@@ -16,6 +16,7 @@ pub mod lfs;
 pub mod random;
 pub mod reflink;
 pub mod scatter;
+pub mod settle;
 
 use crate::scenario::*;
 
