@@ -138,10 +138,13 @@ pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
 /// its first (the page states are per page already).
 fn four_kib_blocks(s: &mut Scenario) {
     let w = &mut s.world;
-    if w.blkbits != 10 {
-        return;
-    }
-    w.blocks = w.blocks.chunks(4).map(|c| c[0]).collect();
+    // (2 KiB blocks come from the lfs stream, src/generators/lfs.rs)
+    let per = match w.blkbits {
+        10 => 4,
+        11 => 2,
+        _ => return,
+    };
+    w.blocks = w.blocks.chunks(per).map(|c| c[0]).collect();
     w.blkbits = 12;
     w.lbs_bits = w.lbs_bits.min(12);
 }

@@ -227,13 +227,23 @@ fn reads_at_open(st: &super::plan::Step) -> bool {
 /// A scaled limit with the EXTENTS flag changed after open (`chattr -e` / `+e` on the open file):
 /// the limit the write meets (s_maxbytes or the bitmap one) is not the set-up's, and
 /// ext4_ind_migrate refuses a file with blocks near either real limit (an extent ending at or
-/// past EXT4_NDIR_BLOCKS). Not built; called before the race split (plan.rs).
+/// past EXT4_NDIR_BLOCKS). Not built; called before the race split (plan.rs). Nor a swap file
+/// made or dropped after open with a shifted limit.
 pub fn refuse_scaled_migration(s: &Scenario) -> Result<(), Unsupported> {
     use diofuzz::scenario::{FsKind, HUGE_MAXBYTES};
     let w = &s.world;
     let scaled = w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES;
     if s.fs == FsKind::Ext4 && scaled && s.inode_at_open().extents != w.inode.extents {
         return Err("a scaled s_maxbytes or s_bitmap_maxbytes with the EXTENTS flag changed after open (the shift is chosen by the inode at the write; ext4_ind_migrate refuses blocks near the real limit): not built".to_string());
+    }
+    // A swap file made or dropped after open: the world at open, which the race split plans, has
+    // none, so super::swap::refuse does not see it; the shifted file has terabytes of hole below
+    // it, which swapon refuses (iomap_swapfile_iter: "has unallocated extents").
+    let block_mapped = s.fs == FsKind::Ext4 && !w.inode.extents;
+    let shifted =
+        w.s_maxbytes != HUGE_MAXBYTES || (block_mapped && w.s_bitmap_maxbytes != HUGE_MAXBYTES);
+    if shifted && super::swap::wanted(s) {
+        return Err("swap file (swapon or swapoff after open) with a scaled s_maxbytes or s_bitmap_maxbytes (the shift to the real limit leaves terabytes of hole below the file, which swapon refuses: not built)".to_string());
     }
     Ok(())
 }
