@@ -76,6 +76,9 @@ pub struct Outcome {
     /// with the plain variant into agreement: they explain the kernel's behaviour here.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub explained_by: Vec<String>,
+    /// The post-call probes ([`super::probes`]); their findings (P1, P2) are kernel findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probes: Option<super::probes::Probes>,
     pub scenario: Scenario,
 }
 
@@ -369,6 +372,7 @@ pub fn outcome(
         dmesg: Vec::new(),
         without_backports: None,
         explained_by: Vec::new(),
+        probes: None,
         scenario: s.clone(),
     }
 }

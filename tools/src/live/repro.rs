@@ -727,6 +727,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if super::swap::wanted(s) {
         o.push_str(super::swap::C_GLOBALS);
     }
+    let probes = super::probes::refused(&p).is_none();
+    if probes {
+        o.push_str(super::probes::C_FUNCS);
+    }
     o.push_str("\nint main(int argc, char **argv)\n{\n");
     o.push_str("\tnonce = (uint32_t)getpid() * 2654435761u;\n");
     if p.shift != 0 {
@@ -1007,6 +1011,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         if s.world.inode.append_only {
             // An append-only file cannot be unlinked: clear the flag first.
             o.push_str("\t{\n\t\tint fl = 0;\n\t\tioctl(fd, 0x80086601UL, &fl);\n\t\tfl &= ~0x20;\n\t\tioctl(fd, 0x40086602UL, &fl);\n\t}\n");
+        }
+        if probes {
+            o.push_str(&super::probes::c_call(1 << p.key.blkbits));
         }
         o.push_str(&super::race::c_cleanup(&c.after_open));
         o.push_str("\tclose(fd);\n\tunlink(path);\n\tunlink(donor);\n\treturn verdict_code;\n}\n");
