@@ -118,6 +118,7 @@ fn p1_persistence_catches_inline_convert_checkpoint() {
     if affected() {
         assert_eq!(pr.p1, "finding", "{pr:?} {found:?}");
         let f = found.iter().find(|f| f.starts_with("P1 ")).unwrap();
+        println!("{f}");
         // The call's data (NEW) before, the inline bytes (zero-filled set-up) after.
         assert!(f.contains("before the call's data (NEW)"), "{f}");
     } else if pr.p1 != "finding" {
