@@ -292,6 +292,8 @@ pub fn kernel_execution(s: &Scenario, x: &Execution, o: &Observation) -> Executi
             on_disk: pad(&o.direct),
         },
         stale_page: o.stale(),
+        // Seen only after a later call: the P2 probe (super::probes) checks it on the kernel.
+        stale_past_eof: None,
         trace: Default::default(),
         bios: Vec::new(),
         warns: Vec::new(),
