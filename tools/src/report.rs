@@ -49,7 +49,7 @@ pub struct ReportOpts {
     /// fstests test number to use (tests/generic/NNN; renumber when submitting)
     #[arg(long, value_name = "NNN", default_value = "900")]
     pub seq: u32,
-    /// The finding to lead with when the input has several (O1..O11) [default: the first]
+    /// The finding to lead with when the input has several (O1..O12) [default: the first]
     #[arg(long, value_name = "PROPERTY")]
     pub property: Option<String>,
     /// Output folder [default: docs/findings/<id>]
