@@ -98,7 +98,10 @@ fn failed_dio_into_preallocated_blocks_past_eof_fires_up_to_7_2_and_is_known() {
             "{v}: {sig}"
         );
         // i_size 32256 (block 7 holds EOF): blocks 8 and 9 were converted at map time.
-        assert!(detail.starts_with("block 8 (past EOF at 32256)"), "{v}: {detail}");
+        assert!(
+            detail.starts_with("block 8 (past EOF at 32256)"),
+            "{v}: {detail}"
+        );
         assert_eq!(diofuzz::known::label(sig, v), "known", "{v}");
     }
     // 7.3: the DIO fails with the error and the blocks past i_size are truncated.
@@ -115,7 +118,10 @@ fn failed_dio_over_holes_past_eof_fires_up_to_7_2() {
     let found = o12(&s);
     assert_eq!(names(&found), sorted(&UP_TO_7_2));
     for (v, _, detail) in &found {
-        assert!(detail.starts_with("block 3 (past EOF at 9216)"), "{v}: {detail}");
+        assert!(
+            detail.starts_with("block 3 (past EOF at 9216)"),
+            "{v}: {detail}"
+        );
     }
 }
 
