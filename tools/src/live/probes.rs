@@ -64,7 +64,7 @@ pub fn refused(plan: &Plan) -> Option<&'static str> {
         Some("an encrypted inode (its key goes with the unmount)")
     } else if plan.shift > 0 {
         Some("a shifted window near s_maxbytes")
-    } else if plan.steps.iter().any(|s| *s == super::plan::Step::SwapOn) {
+    } else if plan.steps.contains(&super::plan::Step::SwapOn) {
         Some("a swap file")
     } else {
         None
