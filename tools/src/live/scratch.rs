@@ -1054,6 +1054,10 @@ impl Scratch {
             }
             Err(e) => {
                 let msg = format!("mount {} again: {e}", f.loopdev.display());
+                if key.stable {
+                    // unset_stable skips an unmounted filesystem: give the flag back here.
+                    let _ = super::limits::set(&f.loopdev, false);
+                }
                 let _ = self.retire(key, |_| ());
                 Err(msg)
             }
