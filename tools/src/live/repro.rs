@@ -1213,6 +1213,11 @@ pub struct ReproOpts {
     /// With --kernel PATH: the build's installed modules folder
     #[arg(long, value_name = "DIR", requires = "kernel")]
     pub modules: Option<PathBuf>,
+    /// With --run or --device: build and run this C program instead of the generated one (a
+    /// reproducer you edited, e.g. one written with -o). The scenario still chooses the
+    /// filesystem, the device and, with --kernel, the guest's set-up
+    #[arg(long, value_name = "FILE.c", conflicts_with = "out")]
+    pub source: Option<PathBuf>,
 }
 
 /// `diofuzz repro FILE [-o OUT] [--run]`.
@@ -1254,6 +1259,20 @@ pub fn main(o: &ReproOpts) -> i32 {
             eprintln!("diofuzz repro: {}: {e}", file.display());
             return 2;
         }
+    };
+    let src = match &o.source {
+        None => src,
+        Some(_) if !run && o.device.is_none() => {
+            eprintln!("diofuzz repro: --source runs a program: add --run (or --device)");
+            return 2;
+        }
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("diofuzz repro: --source {}: {e}", p.display());
+                return 2;
+            }
+        },
     };
     if let (true, Some(k)) = (run, &o.kernel) {
         return crate::lab::repro_in_kernel(&s, &src, k, o.modules.as_deref());
