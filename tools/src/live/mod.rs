@@ -12,6 +12,7 @@ pub mod bioerr;
 pub mod compare;
 pub mod cow;
 pub mod dax;
+pub mod disk_hold;
 pub mod exec;
 pub mod fault;
 pub mod fiemap;
@@ -25,6 +26,7 @@ pub mod reflink_race;
 pub mod repro;
 pub mod repro_fault;
 pub mod scratch;
+pub mod select;
 pub mod shutdown;
 pub mod swap;
 pub mod tracefs;
@@ -121,6 +123,13 @@ pub struct Opts {
     /// 6.16 - 6.18 too). Needs CAP_SYS_RESOURCE (the lab's guests have it: group ext4-jflag)
     #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc", "swapon"])]
     pub jflag_after_open: bool,
+    /// Of the generated scenarios run only those of these worlds: held (a page under writeback
+    /// or an mmapped dirty page), reflink-race (the XFS reflink flag changed after open), limits
+    /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length); live
+    /// scans the generator's indices for --count of them per filesystem (docs/lab.md)
+    #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
+          conflicts_with_all = ["fault_device", "atomic_faults", "pmem", "swapon", "jflag_after_open"])]
+    pub worlds: Vec<select::World>,
     /// ext4 bigalloc on the --device disk with this cluster size in bytes
     #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
     pub bigalloc: Option<u32>,
@@ -330,7 +339,11 @@ pub fn run_live(o: &Opts) -> i32 {
     let v = stable.variant.unwrap_or(v);
     let disk = match &o.device {
         Some(d) => match scratch::disk_info(d) {
-            Ok(x) => Some(x),
+            Ok(x) => {
+                // Hold rules a killed run left would hold every write (disk_hold).
+                disk_hold::clear(d);
+                Some(x)
+            }
             Err(e) => {
                 eprintln!("diofuzz live: --device: {e}");
                 return 2;
@@ -382,7 +395,12 @@ pub fn run_live(o: &Opts) -> i32 {
         eprintln!("diofuzz live: --bigalloc needs --device (loop devices run no bigalloc)");
         return 2;
     }
-    let count = o.count.unwrap_or(if o.inputs.is_empty() { 50 } else { 0 });
+    let mut count = o.count.unwrap_or(if o.inputs.is_empty() { 50 } else { 0 });
+    if !o.worlds.is_empty() {
+        let d = disk.as_ref();
+        scen.extend(select::generate(&o.worlds, o.seed, count, &o.fss(), d, cluster_bits));
+        count = 0;
+    }
     for i in 0..count {
         for &fs in &o.fss() {
             let id = format!("gen-{}-{}-{i}", o.seed, fs.name());

@@ -28,9 +28,12 @@
 //! * A watchdog thread always thaws: when the calling thread has been in D state for a few
 //!   polls (blocked on the held I/O), or after [`DEADLINE`]. [`Hold`]'s Drop thaws too, and
 //!   scratch's cleanup thaws every lower filesystem before unmounting anything.
+//! * On the lab's scsi_debug atomic disk (`live --device`) there is no lower filesystem: the
+//!   disk's write commands are held instead ([`super::disk_hold`]: scsi_debug's error file
+//!   requeues them as host-busy), with the same watchdog, Drop and checks.
 
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -122,7 +125,6 @@ pub fn check_held(
     s: &Scenario,
     c: &CallPages,
     down: bool,
-    disk: bool,
 ) -> Result<(), super::plan::Unsupported> {
     let w = &s.world;
     let why = if !c.mapped.is_empty() && (w.inode.append_only || w.inode.immutable) {
@@ -131,8 +133,6 @@ pub fn check_held(
         "mmapped dirty page on an append-only or immutable inode (live maps after the flag)"
     } else if down {
         "held page on a filesystem brought down"
-    } else if disk {
-        "held page on the --device disk (built on layered loop devices only)"
     } else if !s.faults.is_empty() {
         "held page with an injected fault"
     } else if w.inode.disksize_lag {
@@ -336,9 +336,50 @@ pub struct Held {
     pub restored: bool,
 }
 
-/// The frozen lower filesystem and its watchdog; released after the call.
+/// What holds the writes: a frozen lower filesystem (a layered loop device) or the scsi_debug
+/// disk's host-busy rules ([`super::disk_hold`]).
+#[derive(Clone, Debug)]
+enum Gate {
+    Freeze(PathBuf),
+    Scsi(PathBuf),
+}
+
+impl Gate {
+    /// The gate of the device under `path`: its loop device's lower filesystem, else its
+    /// scsi_debug disk.
+    fn of(path: &Path) -> Result<Gate, String> {
+        match lower_of(path) {
+            Ok(l) => Ok(Gate::Freeze(l)),
+            Err(e) => fs::metadata(path)
+                .ok()
+                .and_then(|md| super::disk_hold::error_file(backing_dev(&md)))
+                .map(Gate::Scsi)
+                .ok_or_else(|| format!("{e}; nor on a scsi_debug disk with a debugfs error file")),
+        }
+    }
+
+    fn close(&self) -> Result<(), String> {
+        match self {
+            Gate::Freeze(l) => {
+                let d = fs::File::open(l).map_err(|e| format!("{}: {e}", l.display()))?;
+                freeze(&d)
+            }
+            Gate::Scsi(f) => super::disk_hold::close(f),
+        }
+    }
+
+    /// Never fails: used by every release path.
+    fn open(&self) {
+        match self {
+            Gate::Freeze(l) => thaw(l),
+            Gate::Scsi(f) => super::disk_hold::open(f),
+        }
+    }
+}
+
+/// The held writes and their watchdog; released after the call.
 pub struct Hold {
-    lower: PathBuf,
+    gate: Gate,
     done: Arc<AtomicBool>,
     go: Arc<AtomicBool>,
     watchdog: Option<std::thread::JoinHandle<Held>>,
@@ -359,7 +400,7 @@ impl Hold {
             .take()
             .and_then(|w| w.join().ok())
             .unwrap_or_default();
-        thaw(&self.lower);
+        self.gate.open();
         h
     }
 }
@@ -367,7 +408,7 @@ impl Hold {
 impl Drop for Hold {
     fn drop(&mut self) {
         self.done.store(true, Ordering::SeqCst);
-        thaw(&self.lower);
+        self.gate.open();
         if let Some(w) = self.watchdog.take() {
             let _ = w.join();
         }
@@ -381,14 +422,13 @@ fn thread_state(tid: i32) -> Option<char> {
 }
 
 /// Set up the hold right before the call on `fd` (the scenario file at `path`): the mapped
-/// stores, the freeze, the writeback, its check, and the watchdog watching this thread.
-/// None when the plan needs no hold.
+/// stores, the freeze (or the disk's rules), the writeback, its check, and the watchdog
+/// watching this thread. None when the plan needs no hold.
 pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String> {
     if !c.held() {
         return Ok(None);
     }
-    let lower = lower_of(path)?;
-    let ld = fs::File::open(&lower).map_err(|e| format!("{}: {e}", lower.display()))?;
+    let gate = Gate::of(path)?;
     // The stores through the kept mapping (page_mkwrite), before the freeze.
     let mut maps = Vec::new();
     for &(off, len) in &c.mapped {
@@ -398,11 +438,11 @@ pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String>
         m.store(&data);
         maps.push((m, data));
     }
-    freeze(&ld)?;
+    gate.close()?;
     let done = Arc::new(AtomicBool::new(false));
     let go = Arc::new(AtomicBool::new(false));
     let mut h = Hold {
-        lower: lower.clone(),
+        gate: gate.clone(),
         done: done.clone(),
         go: go.clone(),
         watchdog: None,
@@ -420,13 +460,12 @@ pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String>
         }
         if !under_writeback(fd, off)? {
             return Err(format!(
-                "not possible here: the page at {off} is not under writeback after sync_file_range with the lower filesystem frozen"
+                "not possible here: the page at {off} is not under writeback after sync_file_range with the writes held ({gate:?})"
             ));
         }
     }
     // SAFETY: gettid has no arguments.
     let tid = unsafe { libc::gettid() };
-    let fd2: OwnedFd = ld.into();
     h.watchdog = Some(std::thread::spawn(move || {
         let t0 = Instant::now();
         let mut started = None;
@@ -469,12 +508,10 @@ pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String>
                 std::thread::sleep(POLL);
             }
             held.restored = st.is_finished();
-            // SAFETY: FITHAW on our fd.
-            unsafe { libc::ioctl(fd2.as_raw_fd(), FITHAW as _, 0) };
+            gate.open();
             let _ = st.join();
         } else {
-            // SAFETY: FITHAW on our fd.
-            unsafe { libc::ioctl(fd2.as_raw_fd(), FITHAW as _, 0) };
+            gate.open();
             drop(maps);
         }
         held
@@ -505,6 +542,8 @@ static void hold_thaw(void)
 {
 	if (hold_lower >= 0)
 		ioctl(hold_lower, FITHAW_, 0);
+	if (hold_scsi[0])
+		hold_scsi_open();
 }
 
 static int hold_lower_fd(const char *path)
@@ -640,12 +679,20 @@ static __attribute__((unused)) void hold_map(int fd, off_t off, size_t len, unsi
 	hold_maps[hold_nmaps++].len = len;
 }
 
-/* Freeze the lower filesystem of `path`; 0, or 2 when the file is not on a layered filesystem. */
+/* Freeze the lower filesystem of `path` (or hold the writes of its scsi_debug disk); 0, or 2
+ * when the file is on neither. */
 static int hold_freeze(const char *path)
 {
 	hold_lower = hold_lower_fd(path);
+	if (hold_lower < 0 && hold_scsi_find(path) == 0) {
+		atexit(hold_thaw);
+		if (hold_scsi_close())
+			die("scsi_debug error file");
+		printf("hold: the write commands of the scsi_debug disk are held (%s)\n", hold_scsi);
+		return 0;
+	}
 	if (hold_lower < 0) {
-		printf("COULD NOT RUN: the file is not on a loop device whose backing file lies on a filesystem that can be frozen (run it with `diofuzz repro --run`)\n");
+		printf("COULD NOT RUN: the file is neither on a loop device whose backing file lies on a filesystem that can be frozen nor on a scsi_debug disk with a debugfs error file (run it with `diofuzz repro --run`)\n");
 		return 2;
 	}
 	atexit(hold_thaw);
@@ -909,15 +956,17 @@ pub(crate) mod tests {
                 Step::ReadPage { off: 8192 },
             ]
         );
-        // The --device disk is not layered.
+        // On the --device disk the same pages are held by the disk's rules (super::disk_hold),
+        // not on a layered loop device.
         let d = diofuzz::generators::random::Disk {
             awu_min: 0,
             awu_max: 0,
             lbs_bits: s.world.lbs_bits,
             dma_alignment: s.world.device.dma_alignment,
         };
-        let e = super::super::plan::plan_on(&s, Some(&d)).unwrap_err();
-        assert!(e.contains("--device disk"), "{e}");
+        let p = super::super::plan::plan_on(&s, Some(&d)).unwrap();
+        assert!(!p.key.layered && p.key.disk);
+        assert_eq!(p.call.pages.writeback, vec![(0, 4096), (4096, 4096)]);
         // Busy buffers stay refused, with the reason.
         s.world.pages = vec![PageState::Busy];
         let e = super::super::plan::plan_on(&s, None).unwrap_err();
@@ -935,6 +984,38 @@ pub(crate) mod tests {
             assert_eq!(p.key.layered, p.call.pages.held());
         }
         assert!(wb > 20 && md > 20, "writeback {wb}, mapped dirty {md}");
+    }
+
+    /// The atomic disk's groups (`live --device`) draw held pages too, from a stream of their
+    /// own, and plan them on the disk (held by super::disk_hold), never on a layered loop device.
+    #[test]
+    fn the_generator_draws_held_pages_on_the_disk() {
+        use diofuzz::generators::random::{generate_on, Disk};
+        let d = Disk {
+            awu_min: 1024,
+            awu_max: 65536,
+            lbs_bits: 9,
+            dma_alignment: 3,
+        };
+        for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
+            let (mut drawn, mut planned) = (0, 0);
+            for i in 0..1500 {
+                let s = generate_on(7, i, fs, Some(&d), 0);
+                if !s.world.pages.iter().any(|p| {
+                    matches!(p, PageState::Writeback | PageState::MappedDirty)
+                }) {
+                    continue;
+                }
+                drawn += 1;
+                if let Ok(p) = super::super::plan::plan_on(&s, Some(&d)) {
+                    planned += 1;
+                    assert!(p.call.pages.held() && !p.key.layered && p.key.disk, "{i}");
+                }
+            }
+            assert!(drawn > 20 && planned * 10 >= drawn * 8, "{fs:?}: {planned} of {drawn}");
+        }
+        // A loop scenario is what it was: the disk stream is not drawn without a disk.
+        assert_eq!(generate(7, 3, FsKind::Ext4), generate_on(7, 3, FsKind::Ext4, None, 0));
     }
 
     /// The reproducer of a held bdev page freezes the device's own lower filesystem and never
