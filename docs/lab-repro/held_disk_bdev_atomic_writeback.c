@@ -202,12 +202,11 @@ static int verdict(long long ret, int err, long long pos, unsigned long long siz
 	return ok ? 0 : 1;
 }
 
-#include <limits.h>
 #include <sys/sysmacros.h>
 /* A scsi_debug disk (diofuzz tools/src/live/disk_hold.rs): its debugfs error file gets
  * "1 1 OPCODE 0x1055" (ERR_FAIL_QUEUE_CMD, SCSI_MLQUEUE_HOST_BUSY) for the write opcodes:
  * every write command is requeued, not failed, until the rules are removed. */
-static char hold_scsi[PATH_MAX];
+static char hold_scsi[256];
 static const unsigned char hold_ops[3] = { 0x2a, 0x8a, 0x9c };
 
 static void hold_scsi_write(const char *line)
@@ -232,13 +231,16 @@ static void hold_scsi_open(void)
 static int hold_scsi_find(const char *path)
 {
 	struct stat st;
-	char sys[PATH_MAX], p[PATH_MAX], r[PATH_MAX], m[64] = "";
+	char sys[1024], p[1200], r[1024], m[64] = "";
 	if (stat(path, &st))
 		return -1;
 	dev_t d = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
+	char *rp;
 	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u", major(d), minor(d));
-	if (!realpath(p, sys))
+	if (!(rp = realpath(p, NULL)))
 		return -1;
+	snprintf(sys, sizeof(sys), "%.1000s", rp);
+	free(rp);
 	snprintf(p, sizeof(p), "%s/partition", sys);
 	if (access(p, F_OK) == 0)
 		*strrchr(sys, '/') = 0;
@@ -252,9 +254,11 @@ static int hold_scsi_find(const char *path)
 	if (strncmp(m, "scsi_debug", 10))
 		return -1;
 	snprintf(p, sizeof(p), "%s/device", sys);
-	if (!realpath(p, r))
+	if (!(rp = realpath(p, NULL)))
 		return -1;
-	snprintf(hold_scsi, sizeof(hold_scsi), "/sys/kernel/debug/scsi_debug/%s/error", strrchr(r, '/') + 1);
+	snprintf(r, sizeof(r), "%.1000s", rp);
+	free(rp);
+	snprintf(hold_scsi, sizeof(hold_scsi), "/sys/kernel/debug/scsi_debug/%.64s/error", strrchr(r, '/') + 1);
 	if (access(hold_scsi, W_OK)) {
 		hold_scsi[0] = 0;
 		return -1;

@@ -905,6 +905,9 @@ pub(crate) mod tests {
         for (i, s) in c_scenarios().iter().enumerate() {
             let c = super::super::repro::c_program(s).unwrap();
             assert_eq!(c.contains("hold_freeze(path)"), i < 2, "{i}");
+            // The same program holds a scsi_debug disk's writes when there is no lower
+            // filesystem (super::disk_hold).
+            assert_eq!(c.contains("hold_scsi_find(path) == 0"), i < 2, "{i}");
             assert_eq!(c.contains("hold_writeback(fd, 0, 4096)"), i == 0, "{i}");
             assert_eq!(c.contains("hold_map(fd, "), i < 2, "{i}");
             assert_eq!(c.contains("pause();"), i == 2, "{i}");

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * diofuzz repro (generated). Scenario:
- *   {"fs":"ext4","world":{"blkbits":12,"lbs_bits":9,"cluster_bits":0,"device":{"awu_min":1024,"awu_max":65536,"stable_writes":false,"dma_alignment":3},"mount":{"extents_feature":true,"data_journal":false,"dax":false,"shutdown":false,"emergency_ro":false,"inline_crypt":false,"xfs_reflink":true,"xfs_always_cow":false},"inode":{"extents":true,"journal_data":false,"inline_data":false,"encrypted":true,"verity":false,"dax":false,"immutable":false,"append_only":false,"nosec":false,"swapfile":false,"unlinked":true,"disksize_lag":false,"reflink":false},"i_size":12288,"rlimit_fsize":null,"s_maxbytes":17592186040320,"s_bitmap_maxbytes":17592186040320,"blocks":[{"kind":"hole","new_extent":false,"shared":false},{"kind":"hole","new_extent":false,"shared":false},{"kind":"delalloc","new_extent":false,"shared":false}],"pages":["none","none","mapped_dirty"]},"request":{"open":{"direct":true,"append":false,"dsync":false,"sync":false,"no_largefile":false},"read":false,"aio":false,"rwf":{"hipri":false,"dsync":false,"sync":false,"nowait":false,"append":true,"noappend":false,"atomic":false,"dontcache":false},"pos":0,"len":24576,"nr_segs":1,"buf_align":1,"fault_at":null,"max_bio":null},"faults":[],"races":[]}
+ *   {"fs":"xfs","world":{"blkbits":12,"lbs_bits":9,"cluster_bits":0,"device":{"awu_min":1024,"awu_max":65536,"stable_writes":false,"dma_alignment":3},"mount":{"extents_feature":true,"data_journal":false,"dax":false,"shutdown":false,"emergency_ro":false,"inline_crypt":false,"xfs_reflink":true,"xfs_always_cow":false},"inode":{"extents":true,"journal_data":false,"inline_data":false,"encrypted":false,"verity":false,"dax":false,"immutable":false,"append_only":false,"nosec":true,"swapfile":false,"unlinked":false,"disksize_lag":false,"reflink":false},"i_size":20480,"rlimit_fsize":null,"s_maxbytes":17592186040320,"s_bitmap_maxbytes":17592186040320,"blocks":[{"kind":"hole","new_extent":false,"shared":false},{"kind":"unwritten","new_extent":false,"shared":false},{"kind":"hole","new_extent":false,"shared":false},{"kind":"unwritten","new_extent":false,"shared":false},{"kind":"written","new_extent":false,"shared":false},{"kind":"unwritten","new_extent":false,"shared":false},{"kind":"unwritten","new_extent":false,"shared":false},{"kind":"hole","new_extent":false,"shared":false},{"kind":"unwritten","new_extent":false,"shared":false}],"pages":["clean","none","clean","mapped_dirty"]},"request":{"open":{"direct":true,"append":false,"dsync":false,"sync":false,"no_largefile":false},"read":false,"aio":false,"rwf":{"hipri":false,"dsync":false,"sync":false,"nowait":false,"append":false,"noappend":false,"atomic":false,"dontcache":false},"pos":12288,"len":20480,"nr_segs":2,"buf_align":4096,"fault_at":null,"max_bio":null},"faults":[],"races":[]}
  *
- * Run on a scratch filesystem: ext4: mkfs.ext4 -b 4096 -O encrypt IMAGE, a block device with atomic writes (atomic_write_unit_min/max_bytes 1024/65536; a loop device has none: an NVMe or SCSI disk, or a VM disk with atomic writes) with logical block size 512,
+ * Run on a scratch filesystem: XFS: mkfs.xfs -b size=4096 -m reflink=1 IMAGE, a block device with atomic writes (atomic_write_unit_min/max_bytes 1024/65536; a loop device has none: an NVMe or SCSI disk, or a VM disk with atomic writes) with logical block size 512,
  * mounted on DIR; then: cc -O2 -o repro repro.c && ./repro DIR
  * To see the path taken, enable iomap:iomap_dio_rw_begin, xfs:xfs_file_buffered_write,
  * xfs:xfs_iomap_atomic_write_cow, ext4:ext4_da_write_begin in tracefs while it runs.
@@ -12,8 +12,8 @@
  */
 /*
  * Expected on v6.18 (6.18), as the diofuzz model predicts it:
- *   return 24576, file position 36864, i_size 36864,
- *   data (page cache, per 512-byte sector; . = not compared): 0000000000000000ddddddddnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn
+ *   return 20480, file position 32768, i_size 32768,
+ *   data (page cache, per 512-byte sector; . = not compared): 000000000000000000000000nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn
  * The model's findings there: none
  */
 #define _GNU_SOURCE
@@ -164,11 +164,11 @@ static void show(const char *path, uint64_t size, int direct)
 }
 
 
-static const long long expect_ret = 24576;
-static const char expect_ret_text[] = "24576";
-static const long long expect_pos = 36864;
-static const unsigned long long expect_size = 36864;
-static const char expect_data[] = "0000000000000000ddddddddnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn";
+static const long long expect_ret = 20480;
+static const char expect_ret_text[] = "20480";
+static const long long expect_pos = 32768;
+static const unsigned long long expect_size = 32768;
+static const char expect_data[] = "000000000000000000000000nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn";
 
 /* The verdict: does the kernel do what the model predicts (expect_* above)? */
 static int verdict(long long ret, int err, long long pos, unsigned long long size)
@@ -200,12 +200,80 @@ static int verdict(long long ret, int err, long long pos, unsigned long long siz
 	return ok ? 0 : 1;
 }
 
-#include <limits.h>
+/* The XFS CoW fork: the cowextsize hint (FS_IOC_FSSETXATTR, FS_XFLAG_COWEXTSIZE) and the fork read
+ * back with XFS_IOC_GETBMAPX (BMV_IF_COWFORK), one letter per block: N none, D delalloc,
+ * U unwritten, W written. Local struct copies: the xfs headers need not be installed. */
+struct dfz_fsxattr { uint32_t xflags, extsize, nextents, projid, cowextsize; unsigned char pad[8]; };
+struct dfz_getbmapx { int64_t offset, block, length; int32_t count, entries, iflags, oflags, unused[2]; };
+
+static __attribute__((unused)) void set_cowextsize(int fd, unsigned long long bytes)
+{
+	struct dfz_fsxattr a;
+	memset(&a, 0, sizeof(a));
+	if (ioctl(fd, 0x801C581FUL /* FS_IOC_FSGETXATTR */, &a))
+		die("FS_IOC_FSGETXATTR");
+	if (bytes)
+		a.xflags |= 0x10000u; /* FS_XFLAG_COWEXTSIZE */
+	else
+		a.xflags &= ~0x10000u;
+	a.cowextsize = (uint32_t)bytes;
+	if (ioctl(fd, 0x401C5820UL /* FS_IOC_FSSETXATTR */, &a))
+		die("FS_IOC_FSSETXATTR (cowextsize)");
+}
+
+static void cow_fork(int fd, unsigned bs, char *out, size_t n)
+{
+	struct dfz_getbmapx v[65];
+	memset(v, 0, sizeof(v));
+	memset(out, 'N', n - 1);
+	out[n - 1] = 0;
+	v[0].length = -1;
+	v[0].count = 65;
+	v[0].iflags = 0x20 | 0x4 | 0x8 | 0x10; /* COWFORK | PREALLOC | DELALLOC | NO_HOLES */
+	if (ioctl(fd, 0xC0205838UL /* XFS_IOC_GETBMAPX */, v)) {
+		if (errno != EINVAL)
+			die("XFS_IOC_GETBMAPX");
+		out[0] = '?'; /* not a DEBUG kernel */
+		out[1] = 0;
+		return;
+	}
+	for (int i = 1; i <= v[0].entries && i <= 64; i++) {
+		char st = (v[i].oflags & 2) || v[i].block == -2 ? 'D' : (v[i].oflags & 1) ? 'U' : 'W';
+		for (int64_t b = v[i].offset * 512 / bs;
+		     b < (v[i].offset + v[i].length) * 512 / bs && b < (int64_t)n - 1; b++)
+			out[b] = st;
+	}
+	size_t k = strlen(out);
+	while (k && out[k - 1] == 'N')
+		out[--k] = 0;
+}
+
+/* Without CONFIG_XFS_DEBUG, XFS_IOC_GETBMAPX refuses the CoW fork (EINVAL): count its blocks as
+ * st_blocks (i_nblocks + i_delayed_blks, which holds every CoW-fork block until it is remapped)
+ * minus what the data fork maps (FIEMAP). */
+struct dfz_fiemap_extent { uint64_t logical, physical, length, r64[2]; uint32_t flags, r32[3]; };
+struct dfz_fiemap { uint64_t start, length; uint32_t flags, mapped, count, reserved; struct dfz_fiemap_extent ext[128]; };
+
+static long long cow_count(int fd, unsigned bs)
+{
+	static struct dfz_fiemap m;
+	struct stat st;
+	unsigned long long data = 0;
+	memset(&m, 0, sizeof(m));
+	m.length = ~0ULL;
+	m.count = 128;
+	if (fstat(fd, &st) || ioctl(fd, 0xC020660BUL /* FS_IOC_FIEMAP */, &m) || m.mapped >= 128)
+		die("fstat/FIEMAP");
+	for (unsigned i = 0; i < m.mapped; i++)
+		data += m.ext[i].length;
+	return ((long long)st.st_blocks * 512 - (long long)data) / bs;
+}
+
 #include <sys/sysmacros.h>
 /* A scsi_debug disk (diofuzz tools/src/live/disk_hold.rs): its debugfs error file gets
  * "1 1 OPCODE 0x1055" (ERR_FAIL_QUEUE_CMD, SCSI_MLQUEUE_HOST_BUSY) for the write opcodes:
  * every write command is requeued, not failed, until the rules are removed. */
-static char hold_scsi[PATH_MAX];
+static char hold_scsi[256];
 static const unsigned char hold_ops[3] = { 0x2a, 0x8a, 0x9c };
 
 static void hold_scsi_write(const char *line)
@@ -230,13 +298,16 @@ static void hold_scsi_open(void)
 static int hold_scsi_find(const char *path)
 {
 	struct stat st;
-	char sys[PATH_MAX], p[PATH_MAX], r[PATH_MAX], m[64] = "";
+	char sys[1024], p[1200], r[1024], m[64] = "";
 	if (stat(path, &st))
 		return -1;
 	dev_t d = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
+	char *rp;
 	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u", major(d), minor(d));
-	if (!realpath(p, sys))
+	if (!(rp = realpath(p, NULL)))
 		return -1;
+	snprintf(sys, sizeof(sys), "%.1000s", rp);
+	free(rp);
 	snprintf(p, sizeof(p), "%s/partition", sys);
 	if (access(p, F_OK) == 0)
 		*strrchr(sys, '/') = 0;
@@ -250,9 +321,11 @@ static int hold_scsi_find(const char *path)
 	if (strncmp(m, "scsi_debug", 10))
 		return -1;
 	snprintf(p, sizeof(p), "%s/device", sys);
-	if (!realpath(p, r))
+	if (!(rp = realpath(p, NULL)))
 		return -1;
-	snprintf(hold_scsi, sizeof(hold_scsi), "/sys/kernel/debug/scsi_debug/%s/error", strrchr(r, '/') + 1);
+	snprintf(r, sizeof(r), "%.1000s", rp);
+	free(rp);
+	snprintf(hold_scsi, sizeof(hold_scsi), "/sys/kernel/debug/scsi_debug/%.64s/error", strrchr(r, '/') + 1);
 	if (access(hold_scsi, W_OK)) {
 		hold_scsi[0] = 0;
 		return -1;
@@ -477,56 +550,6 @@ static void hold_end(void)
 	printf("hold: the call was %sblocked on the held I/O%s\n", hold_blocked ? "" : "not ", hold_restored ? "; the mapped pages were stored to again" : "");
 }
 
-#include <linux/fscrypt.h>
-static char enc_dir[4096];
-static int enc_dfd = -1;
-static struct fscrypt_key_specifier enc_spec;
-static void enc_teardown(void)
-{
-	if (enc_dfd < 0)
-		return;
-	rmdir(enc_dir);
-	struct fscrypt_remove_key_arg r;
-	memset(&r, 0, sizeof(r));
-	r.key_spec = enc_spec;
-	if (ioctl(enc_dfd, FS_IOC_REMOVE_ENCRYPTION_KEY, &r))
-		perror("FS_IOC_REMOVE_ENCRYPTION_KEY");
-	close(enc_dfd);
-	enc_dfd = -1;
-}
-static const char *enc_setup(const char *dir, const char *name)
-{
-	struct { struct fscrypt_add_key_arg a; unsigned char raw[64]; } k;
-	memset(&k, 0, sizeof(k));
-	k.a.key_spec.type = FSCRYPT_KEY_SPEC_TYPE_IDENTIFIER;
-	k.a.raw_size = 64;
-	for (int i = 0; i < 64; i++)
-		k.raw[i] = (unsigned char)(0xd1 + 7 * i);
-	enc_dfd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (enc_dfd < 0)
-		die("open dir for the key");
-	if (ioctl(enc_dfd, FS_IOC_ADD_ENCRYPTION_KEY, &k))
-		die("FS_IOC_ADD_ENCRYPTION_KEY (needs mkfs.ext4 -O encrypt and CONFIG_FS_ENCRYPTION)");
-	enc_spec = k.a.key_spec;
-	atexit(enc_teardown);
-	snprintf(enc_dir, sizeof(enc_dir), "%s/%s", dir, name);
-	if (mkdir(enc_dir, 0700))
-		die("mkdir encrypted dir");
-	int d = open(enc_dir, O_RDONLY | O_DIRECTORY);
-	if (d < 0)
-		die("open encrypted dir");
-	struct fscrypt_policy_v2 p;
-	memset(&p, 0, sizeof(p));
-	p.version = FSCRYPT_POLICY_V2;
-	p.contents_encryption_mode = FSCRYPT_MODE_AES_256_XTS;
-	p.filenames_encryption_mode = FSCRYPT_MODE_AES_256_CTS;
-	memcpy(p.master_key_identifier, enc_spec.u.identifier, FSCRYPT_KEY_IDENTIFIER_SIZE);
-	if (ioctl(d, FS_IOC_SET_ENCRYPTION_POLICY, &p))
-		die("FS_IOC_SET_ENCRYPTION_POLICY");
-	close(d);
-	return enc_dir;
-}
-
 int main(int argc, char **argv)
 {
 	nonce = (uint32_t)getpid() * 2654435761u;
@@ -534,30 +557,57 @@ int main(int argc, char **argv)
 	const char *mnt = dir;
 	(void)mnt;
 	prefill_stale(dir);
-	char encname[64];
-	snprintf(encname, sizeof(encname), "diofuzz-repro-enc-%d", (int)getpid());
-	dir = enc_setup(dir, encname);
 	char path[4096], donor[4096];
 	snprintf(path, sizeof(path), "%s/diofuzz-repro-%d", dir, (int)getpid());
 	snprintf(donor, sizeof(donor), "%s/diofuzz-repro-donor-%d", dir, (int)getpid());
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
 	if (fd < 0)
 		die("create");
-	if (ftruncate(fd, 12288))
+	if (ftruncate(fd, 20480))
 		die("ftruncate");
+	wpat(fd, 16384, 4096, 0x11);
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 4096, 4096))
+		die("fallocate");
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 12288, 4096))
+		die("fallocate");
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 20480, 8192))
+		die("fallocate");
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 32768, 4096))
+		die("fallocate");
+	if (fsync(fd))
+		die("fsync");
 	fsync(fd);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	if (fchmod(fd, 04600))
-		die("fchmod"); /* setuid: IS_NOSEC clear */
 	{
-		int fl = 0;
-		if (ioctl(fd, 0x80086601UL /* FS_IOC_GETFLAGS */, &fl))
-			die("FS_IOC_GETFLAGS");
-		if ((fl & 0x800) != 0x800) {
-			printf("COULD NOT RUN: the kernel did not build the inode (flags %#x, wanted 0x800)\n", fl);
-			close(fd);
-			unlink(path);
-			return 2;
+		char pg[4096];
+		if (pread(fd, pg, 4096, 0) < 0)
+			die("read page");
+	}
+	{
+		char pg[4096];
+		if (pread(fd, pg, 4096, 8192) < 0)
+			die("read page");
+	}
+	{
+		char got[4097];
+		cow_fork(fd, 4096, got, sizeof(got));
+		if (strcmp(got, "?")) {
+			printf("CoW fork (one letter per block): %s\n", *got ? got : "empty");
+			if (strcmp(got, "")) {
+				printf("COULD NOT RUN: the kernel built the CoW fork %s, the scenario's is empty\n", *got ? got : "empty");
+				unlink(path);
+				unlink(donor);
+				return 2;
+			}
+		} else {
+			long long k = cow_count(fd, 4096);
+			printf("CoW fork: %lld blocks (the scenario's empty: 0)\n", k);
+			if (k != 0) {
+				printf("COULD NOT RUN: the kernel's CoW fork holds %lld blocks, the scenario's 0\n", k);
+				unlink(path);
+				unlink(donor);
+				return 2;
+			}
 		}
 	}
 	{
@@ -567,20 +617,18 @@ int main(int argc, char **argv)
 	int cfd = open(path, 0x4002 /* O_RDWR|O_DIRECT */);
 	if (cfd < 0)
 		die("open");
-	/* the inode is unlinked after open (the open files keep it) */
-	if (unlink(path))
-		die("unlink");
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	lseek(cfd, 0, SEEK_SET);
-	unsigned char *buf = mmap(NULL, 32768, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	lseek(cfd, 12288, SEEK_SET);
+	unsigned char *buf = mmap(NULL, 24576, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED)
 		die("mmap");
-	unsigned char *ub = buf + 1; /* user buffer alignment */
-	pat(ub, 12288, 24576, 0x33);
-	struct iovec iov[1];
+	unsigned char *ub = buf + 0; /* user buffer alignment */
+	pat(ub, 12288, 20480, 0x33);
+	struct iovec iov[2];
 	iov[0].iov_base = ub + 0;
-	iov[0].iov_len = 24576;
-	hold_map(fd, 8192, 4096, 0x22);
+	iov[0].iov_len = 10240;
+	iov[1].iov_base = ub + 10240;
+	iov[1].iov_len = 10240;
+	hold_map(fd, 12288, 4096, 0x22);
 	if (hold_freeze(path)) {
 		unlink(path);
 		return 2;
@@ -591,15 +639,15 @@ int main(int argc, char **argv)
 	int err = 0;
 	off_t after;
 	int verdict_code = 2;
-	ret = pwritev2(cfd, iov, 1, -1, 0x10);
+	ret = pwritev2(cfd, iov, 2, -1, 0x0);
 	err = errno;
 	after = lseek(cfd, 0, SEEK_CUR);
 	hold_end();
-	printf("pwritev2(pos 0, len 24576, rwf 0x10) = %zd", ret);
+	printf("pwritev2(pos 12288, len 20480, rwf 0x0) = %zd", ret);
 	if (ret < 0)
 		printf(" errno %d (%s)", err, strerror(err));
 	else
-		printf(" (%s; file position now %lld, data expected at 12288)", (size_t)ret == 24576 ? "full" : "SHORT", (long long)after);
+		printf(" (%s; file position now %lld, data expected at 12288)", (size_t)ret == 20480 ? "full" : "SHORT", (long long)after);
 	printf("\n");
 	unsigned char stx[256] __attribute__((aligned(8)));
 	memset(stx, 0, sizeof(stx));
