@@ -105,7 +105,8 @@ pub(crate) fn generate_held(
     // The same on the atomic disk (tools/src/live/disk_hold.rs: the disk's write commands held),
     // from a stream of its own, so that a loop scenario is what it was.
     if disk.is_some() {
-        let mut g = Rng::new(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0xD15C << 48 ^ fs as u64);
+        let mut g =
+            Rng::new(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0xD15C << 48 ^ fs as u64);
         g.next_u64();
         if fs == FsKind::Bdev {
             bdev_held_pages(&mut g, &mut s);

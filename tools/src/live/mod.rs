@@ -398,7 +398,14 @@ pub fn run_live(o: &Opts) -> i32 {
     let mut count = o.count.unwrap_or(if o.inputs.is_empty() { 50 } else { 0 });
     if !o.worlds.is_empty() {
         let d = disk.as_ref();
-        scen.extend(select::generate(&o.worlds, o.seed, count, &o.fss(), d, cluster_bits));
+        scen.extend(select::generate(
+            &o.worlds,
+            o.seed,
+            count,
+            &o.fss(),
+            d,
+            cluster_bits,
+        ));
         count = 0;
     }
     for i in 0..count {

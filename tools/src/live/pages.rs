@@ -121,11 +121,7 @@ pub fn rewrite_bdev_page(off: u64, written: bool, steps: &mut Vec<Step>) {
 }
 
 /// Worlds a held page cannot be combined with here.
-pub fn check_held(
-    s: &Scenario,
-    c: &CallPages,
-    down: bool,
-) -> Result<(), super::plan::Unsupported> {
+pub fn check_held(s: &Scenario, c: &CallPages, down: bool) -> Result<(), super::plan::Unsupported> {
     let w = &s.world;
     let why = if !c.mapped.is_empty() && (w.inode.append_only || w.inode.immutable) {
         // The hold maps the file after the race's chattr: do_mmap refuses a shared writable
@@ -1004,9 +1000,12 @@ pub(crate) mod tests {
             let (mut drawn, mut planned) = (0, 0);
             for i in 0..1500 {
                 let s = generate_on(7, i, fs, Some(&d), 0);
-                if !s.world.pages.iter().any(|p| {
-                    matches!(p, PageState::Writeback | PageState::MappedDirty)
-                }) {
+                if !s
+                    .world
+                    .pages
+                    .iter()
+                    .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty))
+                {
                     continue;
                 }
                 drawn += 1;
@@ -1015,10 +1014,16 @@ pub(crate) mod tests {
                     assert!(p.call.pages.held() && !p.key.layered && p.key.disk, "{i}");
                 }
             }
-            assert!(drawn > 20 && planned * 10 >= drawn * 8, "{fs:?}: {planned} of {drawn}");
+            assert!(
+                drawn > 20 && planned * 10 >= drawn * 8,
+                "{fs:?}: {planned} of {drawn}"
+            );
         }
         // A loop scenario is what it was: the disk stream is not drawn without a disk.
-        assert_eq!(generate(7, 3, FsKind::Ext4), generate_on(7, 3, FsKind::Ext4, None, 0));
+        assert_eq!(
+            generate(7, 3, FsKind::Ext4),
+            generate_on(7, 3, FsKind::Ext4, None, 0)
+        );
     }
 
     /// The reproducer of a held bdev page freezes the device's own lower filesystem and never
