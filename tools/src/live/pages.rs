@@ -350,7 +350,12 @@ impl Gate {
                 .ok()
                 .and_then(|md| super::disk_hold::error_file(backing_dev(&md)))
                 .map(Gate::Scsi)
-                .ok_or_else(|| format!("{e}; nor on a scsi_debug disk with a debugfs error file")),
+                .ok_or_else(|| {
+                    format!(
+                        "{}: {e}; nor on a scsi_debug disk with a debugfs error file (mount debugfs; scsi_debug 6.8+) to hold its writes",
+                        super::exec::UNAVAILABLE
+                    )
+                }),
         }
     }
 
