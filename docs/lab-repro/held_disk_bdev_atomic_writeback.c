@@ -332,12 +332,12 @@ static int hold_lower_fd(const char *path)
 	return open(b, O_RDONLY | O_DIRECTORY);
 }
 
-static int hold_under_writeback(int fd, off_t off)
+static uint64_t hold_kpf(int fd, off_t off)
 {
 	unsigned char *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, off);
 	uint64_t e = 0, fl = 0;
 	if (m == MAP_FAILED)
-		return -1;
+		return 0;
 	madvise(m, 4096, MADV_RANDOM);
 	(void)*(volatile unsigned char *)m;
 	int pm = open("/proc/self/pagemap", O_RDONLY), kf = open("/proc/kpageflags", O_RDONLY);
@@ -348,7 +348,21 @@ static int hold_under_writeback(int fd, off_t off)
 	if (kf >= 0)
 		close(kf);
 	munmap(m, 4096);
-	return (fl >> 8) & 1; /* KPF_WRITEBACK */
+	return fl;
+}
+
+static int hold_under_writeback(int fd, off_t off)
+{
+	return (hold_kpf(fd, off) >> 8) & 1; /* KPF_WRITEBACK */
+}
+
+/* A held page must be a folio of its own (the scenario's states are per 4 KiB page). */
+static void hold_own_folio(int fd, off_t off)
+{
+	if (hold_kpf(fd, off) & (3ULL << 15)) { /* KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL */
+		printf("COULD NOT RUN: the held page at %lld is part of a large folio: it shares its state with its neighbours\n", (long long)off);
+		exit(2);
+	}
 }
 
 static char hold_state(void)
@@ -434,6 +448,8 @@ static __attribute__((unused)) void hold_map(int fd, off_t off, size_t len, unsi
 	unsigned char *d = malloc(len);
 	pat(d, off, len, tag);
 	memcpy(m, d, len);
+	for (size_t j = 0; j < len; j += 4096)
+		hold_own_folio(fd, off + j);
 	hold_maps[hold_nmaps].m = m;
 	hold_maps[hold_nmaps].d = d;
 	hold_maps[hold_nmaps++].len = len;
@@ -463,6 +479,8 @@ static int hold_freeze(const char *path)
 
 static __attribute__((unused)) void hold_writeback(int fd, off_t off, off_t len)
 {
+	for (off_t j = 0; j < len; j += 4096)
+		hold_own_folio(fd, off + j);
 	if (sync_file_range(fd, off, len, SYNC_FILE_RANGE_WRITE))
 		die("sync_file_range");
 	int w = hold_under_writeback(fd, off);
