@@ -616,8 +616,25 @@ fn set_field(s: &mut Scenario, f: Field, rng: &mut Rng) {
                 s.world.s_bitmap_maxbytes = v;
             }
         }
-        Field::Segs => s.request.nr_segs = rng.pick(&[1, 2, 3, 4, 15]),
-        Field::BufAlign => s.request.buf_align = rng.pick(&[4096, 512, 8, 1]),
+        Field::Segs => {
+            // A scattered iovec (SEGS_SECTION, docs/model.md 4.6) replaces nr_segs and
+            // buf_align; one in three steps adds, changes or removes it.
+            if rng.chance(1, 3) && s.request.scatter.is_none() {
+                s.request.scatter = Some(crate::scenario::Scatter {
+                    segs: rng.pick(&[2, 16, 256, 512, 1024]),
+                    offset: rng.pick(&[0, 8, 512, 3584]),
+                });
+                s.request.nr_segs = 1;
+                s.request.buf_align = 4096;
+            } else {
+                s.request.scatter = None;
+                s.request.nr_segs = rng.pick(&[1, 2, 3, 4, 15]);
+            }
+        }
+        Field::BufAlign => {
+            s.request.scatter = None;
+            s.request.buf_align = rng.pick(&[4096, 512, 8, 1]);
+        }
         Field::Drop => match rng.below(3) {
             0 if !s.faults.is_empty() => {
                 let i = rng.below(s.faults.len());
@@ -838,6 +855,24 @@ pub fn dictionary() -> String {
                     .collect::<Vec<_>>(),
             );
         }
+    }
+    out.push_str(
+        "# Scattered-iovec section: marker, iovec count - 1 (u16 LE), in-page offset (u16 LE)
+",
+    );
+    for (n, off) in [(256u16, 0u16), (512, 0), (1024, 0), (1024, 8), (384, 3584)] {
+        let c = n - 1;
+        add(
+            &mut out,
+            format!("segs_{n}_at_{off}"),
+            &[
+                SEGS_SECTION,
+                c as u8,
+                (c >> 8) as u8,
+                off as u8,
+                (off >> 8) as u8,
+            ],
+        );
     }
     out
 }

@@ -38,6 +38,9 @@
 //! | next | `world.device.dma_alignment`: 0 = 511, k = 1..12: 2^k - 1, other values modulo 16, 13-15 as 12 |
 //! | next (optional) | [`LIMITS_SECTION`] (0xA7) opens the process-limits section (after the DMA-alignment section when there is one); any other byte, or none, means none of its limits |
 //! | next | bit 0: `world.rlimit_fsize` is 0 (overrides byte 7) |
+//! | next (optional) | [`SEGS_SECTION`] (0x5E) opens the scattered-iovec section (after the limits section when there is one); any other byte, or none, means no scattered iovec ([`Request::scatter`] None) |
+//! | next 2 | little endian: bits 0-9 = `request.scatter.segs` - 1 (1..=1024 iovecs, IOV_MAX); bits 10-15 ignored |
+//! | next 2 | little endian: bits 0-11 = `request.scatter.offset` (the offset of every segment in its first page); bits 12-15 ignored |
 //!
 //! The optional sections came after format 1: an input written before them decodes as before,
 //! and [`Scenario::encode`] writes a section only when it is not empty / not the default.
@@ -514,10 +517,50 @@ pub struct Request {
     /// The user buffer cannot be faulted in from the page holding this byte offset on (munmapped /
     /// PROT_NONE): faults happen at page boundaries of the buffer's address.
     pub fault_at: Option<u64>,
-    /// Kept for a stable encoding, always None in a real world (validity rule W30): a bio holds 256
-    /// vecs, and 15 segments cannot use them up in fewer than 242 pages, so the user memory never
-    /// limits a bio to 1..255 sectors; pinning stops only at an unfaultable page.
+    /// Kept for a stable encoding, always None in a real world (validity rule W30): a bio's size
+    /// is not a number of its own but what its BIO_MAX_VECS (256) bvecs hold of the user memory
+    /// layout; a layout that fills them with few bytes is [`Request::scatter`].
     pub max_bio: Option<u64>,
+    /// A scattered iovec (the optional [`SEGS_SECTION`]): replaces `nr_segs` and `buf_align`
+    /// (the decoder sets them to 1 and 4096; `encode` refuses other values with a scatter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scatter: Option<Scatter>,
+}
+
+/// IOV_MAX (include/uapi/linux/uio.h UIO_MAXIOV): the most iovecs a call takes.
+pub const IOV_MAX: u16 = 1024;
+
+/// A scattered iovec: `segs` iovecs splitting the request length evenly (the last takes the
+/// remainder, as for `nr_segs`), each in its own run of pages at `offset` into its first page,
+/// with an unmapped-for-I/O gap page between runs (so no two segments share a page and no bvec
+/// can merge with the previous segment's: docs/model.md "Scattered iovecs"). Each segment then
+/// costs a bio one bvec per page it touches, so 256 bvecs (BIO_MAX_VECS) may hold a few KiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scatter {
+    /// Number of iovecs, 1..=[`IOV_MAX`].
+    pub segs: u16,
+    /// Offset of each segment in its first page, 0..4095.
+    pub offset: u16,
+}
+
+impl Scatter {
+    /// The length of segment `i` of a request of `len` bytes.
+    pub fn seg_len(&self, len: u64, i: u64) -> u64 {
+        let n = self.segs.max(1) as u64;
+        let seg = len / n;
+        if i + 1 == n {
+            len - seg * (n - 1)
+        } else {
+            seg
+        }
+    }
+    /// Bytes between the starts of two neighbouring segments' page runs: the pages the longest
+    /// (last) segment touches plus one gap page.
+    pub fn stride(&self, len: u64) -> u64 {
+        let longest = self.seg_len(len, self.segs.max(1) as u64 - 1);
+        ((self.offset as u64 + longest).div_ceil(PAGE_SIZE) + 1) * PAGE_SIZE
+    }
 }
 
 impl Default for Request {
@@ -536,6 +579,7 @@ impl Default for Request {
             buf_align: 4096,
             fault_at: None,
             max_bio: None,
+            scatter: None,
         }
     }
 }
@@ -848,6 +892,10 @@ pub const DMA_SECTION: u8 = 0xD0;
 /// section): one byte, bit 0 = RLIMIT_FSIZE of 0 (byte 7 says "unlimited" for 0).
 pub const LIMITS_SECTION: u8 = 0xA7;
 
+/// The marker byte of the optional scattered-iovec section (after the optional limits section):
+/// two little-endian u16, the iovec count - 1 (bits 0-9) and the in-page offset (bits 0-11).
+pub const SEGS_SECTION: u8 = 0x5E;
+
 /// The DMA-alignment section's byte: 0 = the default 511, k = 2^k - 1 (k above 12 as 12: the
 /// block layer refuses a dma_alignment above PAGE_SIZE).
 fn dma_alignment_from_byte(b: u8) -> u32 {
@@ -1019,7 +1067,7 @@ impl Scenario {
         };
         let mx = u.byte("request.max_bio") as u64;
         let max_bio = if mx == 0 { None } else { Some(mx * SECTOR) };
-        let request = Request {
+        let mut request = Request {
             open,
             read: of & 32 != 0,
             aio: of & 64 != 0,
@@ -1030,6 +1078,7 @@ impl Scenario {
             buf_align,
             fault_at,
             max_bio,
+            scatter: None,
         };
         let nf = (u.byte("faults") as usize) % (MAX_FAULTS + 1);
         let mut faults = Vec::with_capacity(nf);
@@ -1065,8 +1114,21 @@ impl Scenario {
             world.device.dma_alignment = dma_alignment_from_byte(u.appended());
             next = (!u.at_end()).then(|| u.appended());
         }
-        if next == Some(LIMITS_SECTION) && u.appended() & 1 != 0 {
-            world.rlimit_fsize = Some(0);
+        if next == Some(LIMITS_SECTION) {
+            if u.appended() & 1 != 0 {
+                world.rlimit_fsize = Some(0);
+            }
+            next = (!u.at_end()).then(|| u.appended());
+        }
+        if next == Some(SEGS_SECTION) {
+            let le = |u: &mut Reader| {
+                u.byte("request.scatter") as u16 | (u.byte("request.scatter") as u16) << 8
+            };
+            let segs = (le(u) & (IOV_MAX - 1)) + 1;
+            let offset = le(u) & (PAGE_SIZE as u16 - 1);
+            request.scatter = Some(Scatter { segs, offset });
+            request.nr_segs = 1;
+            request.buf_align = PAGE_SIZE as u32;
         }
         Ok(Scenario {
             fs,
@@ -1241,6 +1303,28 @@ impl Scenario {
         // The limits section only for a limit byte 7 cannot say.
         if w.rlimit_fsize == Some(0) {
             out.extend_from_slice(&[LIMITS_SECTION, 1]);
+        }
+        if let Some(sc) = r.scatter {
+            if !(1..=IOV_MAX).contains(&sc.segs) || sc.offset as u64 >= PAGE_SIZE {
+                return Err(EncodeError(format!(
+                    "scatter of {} segments at offset {} (want 1..=1024 segments, offset 0..4095)",
+                    sc.segs, sc.offset
+                )));
+            }
+            if r.nr_segs != 1 || r.buf_align != PAGE_SIZE as u32 {
+                return Err(EncodeError(
+                    "a scattered iovec replaces nr_segs and buf_align: set them to 1 and 4096"
+                        .into(),
+                ));
+            }
+            let n = sc.segs - 1;
+            out.extend_from_slice(&[
+                SEGS_SECTION,
+                n as u8,
+                (n >> 8) as u8,
+                sc.offset as u8,
+                (sc.offset >> 8) as u8,
+            ]);
         }
         Ok(out)
     }

@@ -163,6 +163,7 @@ fn extract_misaligned_checks_each_segment_as_it_is_reached() {
         total,
         addr,
         fault_at: None,
+        scatter: None,
     };
     // 1024 + 1024 + 1025: the first two pass, the third fails after 2048 bytes were extracted.
     assert_eq!(

@@ -14,6 +14,7 @@ pub mod fault;
 pub mod flags;
 pub mod random;
 pub mod reflink;
+pub mod scatter;
 
 use crate::scenario::*;
 

@@ -74,6 +74,11 @@ pub fn generate_on(
         l.next_u64();
         limits(&mut l, &mut s, disk.is_none());
     }
+    // Scattered iovecs (src/generators/scatter.rs), from a stream of their own.
+    let mut v =
+        Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0x5E6 << 48 ^ fs as u64);
+    v.next_u64();
+    super::scatter::scatter(&mut v, &mut s);
     s
 }
 
@@ -941,7 +946,7 @@ mod tests {
     #[test]
     fn limits_stream_changes_only_its_fields() {
         let (mut zero, mut stable, mut rl0, mut nolfs, mut scaled) = (0, 0, 0, 0, 0);
-        let mut bitmap = 0;
+        let (mut bitmap, mut scattered) = (0, 0);
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..3000 {
                 let s = generate(7, i, fs);
@@ -954,6 +959,14 @@ mod tests {
                 if s.world.device.stable_writes && !b.world.device.stable_writes {
                     stable += 1;
                     b.world.device.stable_writes = true;
+                }
+                if s.request.scatter.is_some() {
+                    // (src/generators/scatter.rs: its own stream, its own fields)
+                    scattered += 1;
+                    b.request.scatter = s.request.scatter;
+                    b.request.len = s.request.len;
+                    b.request.nr_segs = 1;
+                    b.request.buf_align = 4096;
                 }
                 if s.world.rlimit_fsize == Some(0) && b.world.rlimit_fsize.is_none() {
                     rl0 += 1;
@@ -983,6 +996,7 @@ mod tests {
             "{zero} {stable} {rl0}"
         );
         assert!(nolfs > 120, "{nolfs}");
+        assert!(scattered > 20, "{scattered}");
         assert!(scaled > 50, "{scaled}");
         assert!(bitmap > 10, "{bitmap}");
         // On a disk: no stable writes.

@@ -114,6 +114,9 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
     if c.buf_offset != 0 {
         return Err("a user buffer not page aligned".into());
     }
+    if !c.seg_at.is_empty() {
+        return Err("a scattered iovec (each segment in its own page)".into());
+    }
     if c.fcntl_toggle {
         return Err("an fcntl(F_SETFL) toggle of O_DIRECT after open".into());
     }

@@ -14,7 +14,7 @@ use crate::kernel::fs::read_write::generic_atomic_write_valid;
 use crate::kernel::include::linux::fs::{generic_write_sync, IovIter, Kiocb};
 use crate::kernel::mm::filemap::{kiocb_invalidate_pages, kiocb_invalidate_post_direct_write};
 use crate::model::*;
-use crate::scenario::{Extent, Site, PAGE_SIZE};
+use crate::scenario::{Extent, Site};
 
 /// BIO_MAX_VECS: one bio holds at most this many pages.
 const BIO_MAX_VECS: u64 = 256;
@@ -255,7 +255,7 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
         return cx.ret(F, -EINVAL);
     }
     // bio_iov_vecs_to_alloc(): pages the user buffer spans (one more per extra segment).
-    let nr_pages = ((iter.addr % PAGE_SIZE) + count).div_ceil(PAGE_SIZE) + iter.nr_segs as u64 - 1;
+    let nr_pages = iter.npages();
     let pos = ki.ki_pos;
     if nr_pages <= BIO_MAX_VECS {
         // One bio with a vec per page: fragmentation cannot split it.
@@ -282,12 +282,11 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
         return cx.ret(F, -EINVAL);
     }
     // __blkdev_direct_IO(): a bio per BIO_MAX_VECS pages; a get_pages failure ends the loop and
-    // its error is the result (earlier bios have written their data). (No smaller cap from the
-    // user memory: 15 segments cannot use up 256 vecs in fewer pages, validity rule W30.)
-    let cap = BIO_MAX_VECS * PAGE_SIZE;
+    // its error is the result (earlier bios have written their data). A bio holds BIO_MAX_VECS
+    // bvecs: a vec per user page (IovIter::bvec_cap; a scattered iovec: per page of a segment).
     let (mut size, mut p, mut ret, mut status) = (0u64, pos, 0i64, 0i64);
     while iter.count > 0 {
-        let n = bdev_get_pages(cx, iter, cap);
+        let n = bdev_get_pages(cx, iter, iter.bvec_cap(BIO_MAX_VECS));
         if n < 0 {
             ret = n;
             break;

@@ -67,6 +67,7 @@ pub fn sys_pwritev2(cx: &mut Cx) -> SysResult {
             r.buf_align as u64
         },
         fault_at: r.fault_at,
+        scatter: r.scatter,
     };
     let done = |cx: &mut Cx, ret: i64, ki: &Kiocb| {
         let name = if r.aio {

@@ -770,36 +770,45 @@ fn call_and_observe(
     }
     let wpos = landing(plan);
     // The user buffer: the NEW pattern for where it lands, at the requested alignment.
-    let pages = (c.buf_offset + c.len).div_ceil(PAGE_SIZE) as usize + 1;
-    let mut buf = Map::anon(pages * PAGE_SIZE as usize)?;
-    let off = c.buf_offset as usize;
-    pattern(TAG_NEW, wpos, &mut buf.bytes()[off..off + c.len as usize]);
-    if let Some(fa) = c.fault_at {
-        let start = off + fa as usize;
-        if start < buf.len {
-            // SAFETY: protecting a page-aligned tail of our own mapping.
-            let r = unsafe {
-                libc::mprotect(
-                    (buf.ptr as *mut u8).add(start) as *mut c_void,
-                    buf.len - start,
-                    libc::PROT_NONE,
-                )
-            };
-            if r != 0 {
-                return Err(format!("mprotect: {}", std::io::Error::last_os_error()));
-            }
+    // The user buffer (super::segs: contiguous or scattered iovecs): the NEW pattern for where
+    // each byte lands.
+    let lay = c.layout();
+    let mut buf = Map::anon(lay.map_len as usize)?;
+    if lay.scattered {
+        // SAFETY: advice on our own mapping.
+        unsafe { libc::madvise(buf.ptr, buf.len, libc::MADV_NOHUGEPAGE) };
+    }
+    let mut data = 0;
+    for &(a, l) in &lay.iov {
+        pattern(
+            TAG_NEW,
+            wpos + data,
+            &mut buf.bytes()[a as usize..(a + l) as usize],
+        );
+        data += l;
+    }
+    if let Some(start) = lay.prot_none_from.map(|p| p as usize) {
+        // SAFETY: protecting a page-aligned tail of our own mapping.
+        let r = unsafe {
+            libc::mprotect(
+                (buf.ptr as *mut u8).add(start) as *mut c_void,
+                buf.len - start,
+                libc::PROT_NONE,
+            )
+        };
+        if r != 0 {
+            return Err(format!("mprotect: {}", std::io::Error::last_os_error()));
         }
     }
-    let mut iov = Vec::with_capacity(c.segs.len());
-    let mut at = off;
-    for &l in &c.segs {
-        iov.push(libc::iovec {
+    let iov: Vec<libc::iovec> = lay
+        .iov
+        .iter()
+        .map(|&(a, l)| libc::iovec {
             // SAFETY: within the mapping.
-            iov_base: unsafe { (buf.ptr as *mut u8).add(at) } as *mut c_void,
+            iov_base: unsafe { (buf.ptr as *mut u8).add(a as usize) } as *mut c_void,
             iov_len: l as usize,
-        });
-        at += l as usize;
-    }
+        })
+        .collect();
     // The mmap writer (Race::MmapRedirty): stores the OLD_DIRTY pattern into the cached pages
     // while the call runs.
     let stop = Arc::new(AtomicBool::new(false));

@@ -26,6 +26,7 @@ pub mod reflink_race;
 pub mod repro;
 pub mod repro_fault;
 pub mod scratch;
+pub mod segs;
 pub mod select;
 pub mod shutdown;
 pub mod swap;

@@ -171,6 +171,9 @@ pub struct Call {
     pub segs: Vec<u64>,
     /// Offset of the buffer start from a page boundary (0 = page aligned).
     pub buf_offset: u64,
+    /// A scattered iovec: each segment's offset in the buffer mapping (super::segs); empty =
+    /// contiguous from `buf_offset`.
+    pub seg_at: Vec<u64>,
     /// The buffer is PROT_NONE from this byte of the request on.
     pub fault_at: Option<u64>,
     /// RLIMIT_FSIZE set in a forked child that issues the call.
@@ -740,6 +743,7 @@ fn call_of(
 ) -> Result<Call, Unsupported> {
     let r = &s.request;
     let (segs, buf_offset) = segments(s)?;
+    let seg_at = super::segs::scatter_at(s).unwrap_or_default();
     if rlimit_fsize.is_some_and(|l| l % SECTOR != 0) {
         return unsup("RLIMIT_FSIZE not a multiple of 512");
     }
@@ -755,6 +759,7 @@ fn call_of(
         len: r.len,
         segs,
         buf_offset,
+        seg_at,
         fault_at: r.fault_at,
         rlimit_fsize,
         mmap_writer,
@@ -770,6 +775,11 @@ fn call_of(
 /// offset from a page boundary.
 fn segments(s: &Scenario) -> Result<(Vec<u64>, u64), Unsupported> {
     let r = &s.request;
+    if let Some(sc) = r.scatter {
+        // super::segs lays them out; the PROT_NONE page is the one holding fault_at.
+        let n = sc.segs.max(1) as u64;
+        return Ok(((0..n).map(|i| sc.seg_len(r.len, i)).collect(), 0));
+    }
     let n = r.nr_segs.max(1) as u64;
     // (A zero-length request: n empty segments, import_iovec accepts them.)
     if n > r.len && r.len != 0 {

@@ -889,29 +889,60 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         );
     }
     let _ = writeln!(o, "\tlseek(cfd, {}, SEEK_SET);", c.pos);
-    let pages = (c.buf_offset + c.len).div_ceil(4096) + 1;
+    // The user buffer (super::segs: contiguous or scattered iovecs, the executor's layout).
+    let lay = c.layout();
     let _ = writeln!(
         o,
-        "\tunsigned char *buf = mmap(NULL, {sz}, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);\n\tif (buf == MAP_FAILED)\n\t\tdie(\"mmap\");\n\tunsigned char *ub = buf + {off}; /* user buffer alignment */\n\tpat(ub, {wpos}, {len}, 0x33);",
-        sz = pages * 4096,
-        off = c.buf_offset,
-        len = c.len
+        "\tunsigned char *buf = mmap(NULL, {sz}, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);\n\tif (buf == MAP_FAILED)\n\t\tdie(\"mmap\");",
+        sz = lay.map_len
     );
-    if let Some(fa) = c.fault_at {
+    if lay.scattered {
         let _ = writeln!(
             o,
-            "\tmprotect(ub + {fa}, {rest}, PROT_NONE); /* the buffer faults from byte {fa} */",
-            rest = pages * 4096 - c.buf_offset - fa
+            "\tmadvise(buf, {sz}, MADV_NOHUGEPAGE); /* no large folio: a bvec per page */",
+            sz = lay.map_len
         );
     }
-    let _ = writeln!(o, "\tstruct iovec iov[{}];", c.segs.len());
-    let mut at = 0;
-    for (i, l) in c.segs.iter().enumerate() {
+    let _ = writeln!(o, "\tstruct iovec iov[{}];", lay.iov.len());
+    if lay.scattered {
+        // Hundreds of iovecs: a loop, not a line each.
+        let sc = (lay.iov.len(), c.seg_at.first().copied().unwrap_or(0));
+        let stride = c.seg_at.get(1).map_or(4096, |&b| b - sc.1);
+        let (seg, last) = (c.segs[0], *c.segs.last().unwrap_or(&0));
         let _ = writeln!(
             o,
-            "\tiov[{i}].iov_base = ub + {at};\n\tiov[{i}].iov_len = {l};"
+            "\tfor (int i = 0; i < {n}; i++) {{ /* {n} iovecs, each in its own pages */\n\t\tiov[i].iov_base = buf + (size_t)i * {stride} + {off};\n\t\tiov[i].iov_len = i == {n} - 1 ? {last} : {seg};\n\t\tpat(iov[i].iov_base, {wpos} + (long long)i * {seg}, iov[i].iov_len, 0x33);\n\t}}",
+            n = sc.0,
+            off = sc.1
         );
-        at += l;
+    } else {
+        let _ = writeln!(
+            o,
+            "\tunsigned char *ub = buf + {off}; /* user buffer alignment */\n\tpat(ub, {wpos}, {len}, 0x33);",
+            off = c.buf_offset,
+            len = c.len
+        );
+        let mut at = 0;
+        for (i, l) in c.segs.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "\tiov[{i}].iov_base = ub + {at};\n\tiov[{i}].iov_len = {l};"
+            );
+            at += l;
+        }
+    }
+    if let Some(p) = lay.prot_none_from {
+        let (base, at) = if lay.scattered {
+            ("buf", p)
+        } else {
+            ("ub", p - c.buf_offset)
+        };
+        let _ = writeln!(
+            o,
+            "\tmprotect({base} + {at}, {rest}, PROT_NONE); /* the buffer faults from byte {fa} */",
+            rest = lay.map_len - p,
+            fa = c.fault_at.unwrap_or(0)
+        );
     }
     if c.mmap_writer {
         let _ = writeln!(

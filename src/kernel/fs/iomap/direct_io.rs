@@ -480,11 +480,10 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                     ret = -EFAULT;
                     break 'zero_tail;
                 }
-                // A bio holds BIO_MAX_VECS (256) pages; the pages pinned stop at the first one that
-                // cannot be faulted in. (No smaller cap from the user memory: 15 segments cannot
-                // use up 256 vecs in fewer pages, validity rule W30 drops Scenario::max_bio.)
-                let cap = 256 * crate::scenario::PAGE_SIZE
-                    - (iter.addr + iter.consumed) % crate::scenario::PAGE_SIZE;
+                // A bio holds BIO_MAX_VECS (256) bvecs, a bvec per user page (a scattered iovec:
+                // per page of each segment, so a bio may hold a few KiB and the write spans
+                // several bios); the pages pinned stop at the first one that cannot be faulted in.
+                let cap = iter.bvec_cap(256);
                 let n = iter.count.min(f).min(cap);
                 // 14b007e17881 (7.2.y, 7.3): each segment is checked against the DMA alignment as
                 // it is extracted, before its pages are pinned; a misaligned one fails the whole

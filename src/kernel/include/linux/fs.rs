@@ -59,6 +59,20 @@ pub struct IovIter {
     /// Low bits of the buffer address.
     pub addr: u64,
     pub fault_at: Option<u64>,
+    /// A scattered iovec (Request::scatter): `nr_segs` and `addr` are then not read; segment i
+    /// lies at address i * stride + offset (its own pages, see Scatter).
+    pub scatter: Option<crate::scenario::Scatter>,
+}
+
+const PAGE: u64 = crate::scenario::PAGE_SIZE;
+
+/// Pages a user range [addr, addr + len) touches.
+fn pages_of(addr: u64, len: u64) -> u64 {
+    if len == 0 {
+        0
+    } else {
+        (addr + len).div_ceil(PAGE) - addr / PAGE
+    }
 }
 
 impl IovIter {
@@ -68,37 +82,98 @@ impl IovIter {
         if n == 0 {
             return 0;
         }
+        if self.scatter.is_some() {
+            // Each segment in its own pages: the pieces never share one.
+            return self
+                .pieces(self.consumed, self.consumed + n)
+                .map(|(_, a, l)| pages_of(a, l))
+                .sum();
+        }
         let start = self.addr + self.consumed;
         (start + n).div_ceil(crate::scenario::PAGE_SIZE) - start / crate::scenario::PAGE_SIZE
     }
     pub fn iter_is_ubuf(&self) -> bool {
-        self.nr_segs == 1
+        self.segs_n() == 1
     }
-    /// iov_iter_alignment(): OR of the remaining segments' base addresses and lengths.
-    pub fn alignment(&self) -> u64 {
-        if self.count == 0 {
-            return 0;
+    /// The number of iovec segments.
+    pub fn segs_n(&self) -> u64 {
+        match self.scatter {
+            Some(sc) => sc.segs.max(1) as u64,
+            None => self.nr_segs.max(1) as u64,
         }
-        let n = self.nr_segs.max(1) as u64;
+    }
+    /// Every segment as (data offset, length, user address): `nr_segs` splitting `total` evenly
+    /// (the last takes the remainder) contiguously from `addr`, or the scattered layout.
+    pub fn segments(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        let n = self.segs_n();
         let seg = self.total / n;
-        let mut acc = 0;
-        let mut start = 0;
-        for i in 0..n {
+        let stride = self.scatter.map(|sc| sc.stride(self.total)).unwrap_or(0);
+        (0..n).map(move |i| {
             let len = if i == n - 1 {
                 self.total - seg * (n - 1)
             } else {
                 seg
             };
-            let (a, b) = (
-                start.max(self.consumed),
-                (start + len).min(self.consumed + self.count),
-            );
-            if b > a {
-                acc |= (self.addr + a) | (b - a);
-            }
-            start += len;
+            let addr = match self.scatter {
+                Some(sc) => i * stride + sc.offset as u64,
+                None => self.addr + seg * i,
+            };
+            (seg * i, len, addr)
+        })
+    }
+    /// The parts of the segments inside the data range [a, b), as (data offset, address, len).
+    pub fn pieces(&self, a: u64, b: u64) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        self.segments().filter_map(move |(s, l, addr)| {
+            let (x, y) = (s.max(a), (s + l).min(b));
+            (y > x).then(|| (x, addr + (x - s), y - x))
+        })
+    }
+    /// The bvecs a bio built from data range [a, b) holds, as (page offset, length): one per
+    /// page a piece touches. Scattered segments never merge into the previous segment's bvec
+    /// (their own pages, never physically adjacent to the previous piece's end: Scatter).
+    fn bvecs(&self, a: u64, b: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.pieces(a, b).flat_map(|(_, addr, len)| {
+            let end = addr + len;
+            let first = addr / PAGE;
+            (first..end.div_ceil(PAGE)).map(move |p| {
+                let s = addr.max(p * PAGE);
+                let e = end.min((p + 1) * PAGE);
+                (s % PAGE, e - s)
+            })
+        })
+    }
+    /// How many bytes from the current position fit in a bio of `max_vecs` bvecs
+    /// (BIO_MAX_VECS): bio_iov_iter_get_pages() fills bvecs until bio_full() or the iter ends
+    /// (6.12: __bio_iov_iter_get_pages -> bio_iov_add_folio, a bvec per page; 7.2+:
+    /// iov_iter_extract_bvecs, a bvec per page of each extraction; read in 6.12.117 and 7.3.4
+    /// block/bio.c, lib/iov_iter.c). The contiguous buffer takes a vec per page.
+    pub fn bvec_cap(&self, max_vecs: u64) -> u64 {
+        if self.scatter.is_none() {
+            return max_vecs * PAGE - (self.addr + self.consumed) % PAGE;
         }
-        acc
+        let mut bytes = 0;
+        for (vecs, (_, len)) in self
+            .bvecs(self.consumed, self.consumed + self.count)
+            .enumerate()
+        {
+            if vecs as u64 == max_vecs {
+                return bytes;
+            }
+            bytes += len;
+        }
+        u64::MAX
+    }
+    /// iov_iter_npages(): the pages the remaining iter touches (bio_iov_vecs_to_alloc).
+    pub fn npages(&self) -> u64 {
+        if self.scatter.is_some() {
+            return self.pages_spanned(self.count);
+        }
+        ((self.addr % PAGE) + self.count).div_ceil(PAGE) + self.nr_segs as u64 - 1
+    }
+    /// iov_iter_alignment(): OR of the remaining segments' base addresses and lengths.
+    pub fn alignment(&self) -> u64 {
+        self.pieces(self.consumed, self.consumed + self.count)
+            .fold(0, |acc, (_, addr, len)| acc | addr | len)
     }
     /// bdev_iter_is_aligned() = iov_iter_is_aligned(iter, bdev_dma_alignment(), lbs - 1), 6.12-6.17
     /// (read in 6.12 include/linux/blkdev.h and 6.13.7 lib/iov_iter.c): every remaining segment's
@@ -106,28 +181,8 @@ impl IovIter {
     /// a SCSI disk) and its length is a multiple of the logical block size. 6.18 dropped its
     /// callers in iomap and block/fops.c (see bio_rejected_at_split for the 6.18 rule).
     pub fn is_dma_aligned(&self, dma_mask: u64, lbs: u64) -> bool {
-        if self.count == 0 {
-            return true;
-        }
-        let n = self.nr_segs.max(1) as u64;
-        let seg = self.total / n;
-        let mut start = 0;
-        for i in 0..n {
-            let len = if i == n - 1 {
-                self.total - seg * (n - 1)
-            } else {
-                seg
-            };
-            let (a, b) = (
-                start.max(self.consumed),
-                (start + len).min(self.consumed + self.count),
-            );
-            if b > a && ((self.addr + a) & dma_mask != 0 || (b - a) & (lbs - 1) != 0) {
-                return false;
-            }
-            start += len;
-        }
-        true
+        self.pieces(self.consumed, self.consumed + self.count)
+            .all(|(_, addr, len)| addr & dma_mask == 0 && len & (lbs - 1) == 0)
     }
     /// Block layer, 6.18+ (read in 6.18.2 and 7.1.5 block/blk-merge.c, block/blk.h): would a bio
     /// built from the next `n` bytes of this iter be failed with BLK_STS_INVAL at submission?
@@ -143,9 +198,19 @@ impl IovIter {
     /// contiguous pages would merge into one bvec that is checked the same way, with the same
     /// outcome for the lbs-aligned bio sizes the model builds.
     pub fn bio_rejected_at_split(&self, n: u64, dma_mask: u64, len_mask: u64) -> bool {
-        const PAGE: u64 = crate::scenario::PAGE_SIZE;
         if n == 0 {
             return false;
+        }
+        if self.scatter.is_some() {
+            let v: Vec<(u64, u64)> = self.bvecs(self.consumed, self.consumed + n).collect();
+            if let [(off, len)] = v[..] {
+                if off + len <= PAGE {
+                    return false;
+                }
+            }
+            return v
+                .iter()
+                .any(|(off, len)| off & dma_mask != 0 || len & len_mask != 0);
         }
         let start = self.addr + self.consumed;
         let end = start + n;
@@ -182,31 +247,23 @@ impl IovIter {
         let start = self.consumed;
         let end = start + n;
         if self.iter_is_ubuf() {
-            let bad = ((self.addr + start) | self.count) & mask != 0;
+            let base = self.segments().next().map_or(self.addr, |(_, _, a)| a);
+            let bad = ((base + start) | self.count) & mask != 0;
             return bad.then_some(0);
         }
-        let nseg = self.nr_segs.max(1) as u64;
-        let seg = self.total / nseg;
-        let mut s0 = 0;
-        for i in 0..nseg {
+        for (s0, len, addr) in self.segments() {
             if s0 > end {
                 break;
             }
-            let len = if i == nseg - 1 {
-                self.total - seg * (nseg - 1)
-            } else {
-                seg
-            };
             let s1 = s0 + len;
             let overlaps = s1 > start && s0 < end;
             let at_fault = stopped_by_fault && s0 <= end && end < s1 && end < start + self.count;
             if overlaps || at_fault {
                 let cur = s0.max(start);
-                if ((self.addr + cur) | (s1 - cur)) & mask != 0 {
+                if ((addr + (cur - s0)) | (s1 - cur)) & mask != 0 {
                     return Some(cur - start);
                 }
             }
-            s0 = s1;
         }
         None
     }
@@ -227,6 +284,17 @@ impl IovIter {
     /// Bytes that can be faulted in from the current position. Memory is mapped in pages, so
     /// the first unfaultable byte is the start of the page holding buffer offset `fault_at`.
     pub fn faultable(&self) -> u64 {
+        if let (Some(f), Some(_)) = (self.fault_at, self.scatter) {
+            // The page holding data byte f, and every later segment's pages, are unfaultable:
+            // from the segment's start, or from the start of its page that holds f.
+            let first_bad = self
+                .segments()
+                .find(|&(s, l, _)| f < s + l)
+                .map_or(self.total, |(s, _, addr)| {
+                    s + ((addr + (f.max(s) - s)) & !(PAGE - 1)).saturating_sub(addr)
+                });
+            return first_bad.saturating_sub(self.consumed).min(self.count);
+        }
         match self.fault_at {
             Some(f) => {
                 let page = crate::scenario::PAGE_SIZE;
