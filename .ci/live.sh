@@ -33,4 +33,5 @@ echo "live: integration tests (root, loop, tracefs, mkfs present)"
 cargo test -q --test live -- --nocapture || exit 1
 cargo test -q --test live_inode_kinds -- --nocapture || exit 1
 cargo test -q --test live_limits -- --nocapture || exit 1
+cargo test -q --test live_settle -- --nocapture || exit 1
 echo "live: OK"

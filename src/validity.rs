@@ -53,7 +53,7 @@ rules! {
         "ext4_fill_super / ext4_should_enable_dax (EXT4_FLAGS_BDEV_IS_DAX only for blocksize == PAGE_SIZE); xfs_setup_dax_always / xfs_inode_should_enable_dax (sb_blocksize == PAGE_SIZE)";
     EXT4_DAX_EXCLUSIONS = 2, "W3-ext4-dax",
         "an ext4 DAX inode that journals data, is inline, encrypted or verity; dax together with data=journal",
-        "fs/ext4/inode.c ext4_should_enable_dax (false for ext4_should_journal_data, inline data, encrypt, verity); fs/ext4/super.c refuses dax with data=journal";
+        "fs/ext4/inode.c ext4_should_enable_dax (false for ext4_should_journal_data, inline data, encrypt, verity); fs/ext4/super.c refuses dax with data=journal; a journal flag change on a DAX inode (chattr +j/-j after open) fails: fs/ext4/ioctl.c ext4_ioctl_setflags returns -EBUSY for IS_DAX before ext4_change_inode_journal_flag, and ext4_set_inode_flags sets S_DAX only with init (inode load), so the inode stays DAX and unjournalled (read in 6.12.117, 7.2.12, 7.3.4)";
     DAX_NO_PAGE_CACHE = 3, "W4-dax-no-cache",
         "delalloc blocks, cached pages or an mmap re-dirty race on a DAX inode",
         "DAX inodes use ext4_dax_aops / xfs_dax_aops: no page cache, no delayed allocation (fs/dax.c maps the media directly)";
@@ -144,6 +144,9 @@ rules! {
     BIO_TIMEOUT_ATOMIC_DEVICE = 33, "W29-bio-timeout",
         "a bio completing with -ETIMEDOUT (BLK_STS_TIMEOUT) on a device with hardware atomic write units",
         "BLK_STS_TIMEOUT is set only by null_blk (null_timeout_rq), mtip32xx (mtip_cmd_timeout), nbd (nbd_xmit_timeout, config already gone), the s390 DASD/EADM/SCM drivers, and as errno_to_blk_status() of a backing file's or server's -ETIMEDOUT by loop (lo_complete_rq) and ublk (__ublk_complete_rq); none sets atomic write limits. The devices that do (BLK_FEAT_ATOMIC_WRITES / atomic_write_hw_*: drivers/scsi/sd.c, drivers/nvme/host/core.c and multipath.c, md raid0/1/10/linear, dm linear/stripe/raid1/mpath/crypt stacking only such devices) never complete with it: scsi_result_to_blk_status (drivers/scsi/scsi_lib.c) has no timeout status (a timed-out command ends DID_TIME_OUT -> BLK_STS_IOERR) and nvme_error_status (drivers/nvme/host/core.c) maps an aborted command to BLK_STS_IOERR. Read in 7.3.4 (every drivers/ and block/ source) and 6.12.117. Normalised to -EIO, what those devices give a timed-out write";
+    SWAP_CHANGE_WRITE_OPEN = 36, "W32-swap-open",
+        "swapon or swapoff after open (the swap flag changed after open) of an inode that is append-only or immutable at open and at the write",
+        "mm/swapfile.c: SYSCALL swapon opens the file with file_open_name(name, O_RDWR | O_LARGEFILE | O_EXCL, 0) and SYSCALL swapoff with file_open_name(pathname, O_RDWR | O_LARGEFILE, 0); fs/namei.c may_open refuses an IS_APPEND inode opened for writing without O_APPEND (-EPERM), and inode_permission (MAY_WRITE) an IS_IMMUTABLE one (-EPERM). So neither runs while the flag is set (an append-only swap file at rest is real: swapon, then chattr +a, which ext4_ioctl_setflags and xfs_fileattr_set allow on an active swap file). Read in 7.3.4; found in session 7 by the lab's swap groups (swapoff: Operation not permitted on an append-only swap file). Normalised: the swap flag as it was at open";
     MAX_BIO_LAYOUT = 34, "W30-max-bio",
         "a bio size limit (request.max_bio) given as a number instead of by the user memory layout",
         "a direct-I/O bio is cut short by the user memory only when its BIO_MAX_VECS (256) bvecs are used up: bio_iov_iter_get_pages (block/bio.c) fills a bvec per pinned user page (6.12: __bio_iov_iter_get_pages -> bio_iov_add_folio, merging only a physically contiguous continuation, bvec_try_merge_page; 7.2+: iov_iter_extract_bvecs (lib/iov_iter.c), a bvec per page of each extraction, i.e. per iovec segment). So a bio's size is what 256 bvecs hold of the layout, never a free number: 15 contiguous segments cannot use them up in fewer than 242 pages (more than 900 KiB, the cut the model makes at 256 pages), and a layout that fills them with little data (hundreds of iovecs each in its own page, IOV_MAX 1024) is described by the scattered-iovec section (request.scatter, SEGS_SECTION), where the model derives every bio's size from the bvecs (IovIter::bvec_cap). Read in 6.12.117 and 7.3.4. Normalised: no limit";
@@ -735,6 +738,17 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                     "bio completion -ETIMEDOUT on a device with atomic units"
                 )
             }),
+        // W32-swap-open
+        36 => (fs_file
+            && changed(s, flag::SWAPFILE)
+            && ((at_open.append_only && w.inode.append_only)
+                || (at_open.immutable && w.inode.immutable)))
+            .then(|| {
+                msg!(
+                    detail,
+                    "swapon/swapoff after open of an append-only or immutable inode"
+                )
+            }),
         // W30-max-bio
         34 => s.request.max_bio.map(|b| {
             msg!(
@@ -1218,6 +1232,11 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         }
         // W30-max-bio
         34 => s.request.max_bio = None,
+        // W32-swap-open: swapon/swapoff failed (-EPERM): the swap flag stays as it was at open.
+        36 => {
+            s.world.inode.swapfile = s.inode_at_open().swapfile;
+            drop_flag_races(s, flag::SWAPFILE);
+        }
         _ => {}
     }
 }

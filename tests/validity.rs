@@ -700,6 +700,43 @@ fn w27_swap_files_are_what_swapon_accepts() {
     }
 }
 
+/// mm/swapfile.c swapon/swapoff open the file O_RDWR without O_APPEND: fs/namei.c may_open
+/// refuses an append-only inode (-EPERM), inode_permission an immutable one (read in 7.3.4).
+#[test]
+fn w32_no_swapon_or_swapoff_after_open_of_an_append_only_inode() {
+    for mk in [ext4 as fn() -> Scenario, xfs] {
+        let mut s = mk();
+        s.world.blkbits = 12;
+        s.world.i_size = 16384;
+        s.world.blocks = blocks("WWUW");
+        s.world.inode.swapfile = true;
+        s.world.inode.append_only = true;
+        s.request.open.append = true;
+        // An append-only swap file at rest is real (swapon, then chattr +a).
+        accepted(&s);
+        // swapon after open (swap at the write, not at open) of an append-only inode: -EPERM.
+        let mut on = s.clone();
+        on.races.push(flag_race(9));
+        rejected(on.clone(), SWAP_CHANGE_WRITE_OPEN);
+        // ... normalised to the file as it was at open: not a swap file.
+        validity::normalise(&mut on);
+        assert!(!on.world.inode.swapfile && on.races.is_empty(), "{on:?}");
+        accepted(&on);
+        // swapoff after open: the same.
+        let mut off = s.clone();
+        off.world.inode.swapfile = false;
+        off.races.push(flag_race(9));
+        rejected(off, SWAP_CHANGE_WRITE_OPEN);
+        // +a set after open as well: the swapon may come first (real).
+        let mut a = s.clone();
+        a.races.push(flag_race(9));
+        a.races.push(flag_race(7));
+        assert!(!validity::violations(&a)
+            .iter()
+            .any(|v| v.rule == SWAP_CHANGE_WRITE_OPEN));
+    }
+}
+
 /// fs/inode.c file_remove_privs_flags, fs/namei.c vfs_link, ext4_da_do_write_end.
 #[test]
 fn w28_changes_after_open_that_no_call_makes() {
@@ -757,6 +794,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W28-flag-no-call" => "FLAG_CHANGE_NO_CALL",
         "W29-bio-timeout" => "BIO_TIMEOUT_ATOMIC_DEVICE",
         "W30-max-bio" => "MAX_BIO_LAYOUT",
+        "W32-swap-open" => "SWAP_CHANGE_WRITE_OPEN",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

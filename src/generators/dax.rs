@@ -12,7 +12,10 @@
 //! data (W3; none on the pmem device at all here) and, here, no XFS CoW fork at rest (the live recipes build it through the page
 //! cache); two thirds of the random generator's atomic requests become plain ones (on pmem an
 //! atomic write can only be refused at open: no FMODE_CAN_ATOMIC_WRITE without device units).
-//! The result is normalised (src/validity.rs), so every scenario is a valid world.
+//! The result is normalised (src/validity.rs), so every scenario is a valid world. Two
+//! streams of their own then draw non-DAX ext4 files on the device: journalled data
+//! ([`super::flags::journalled_on_pmem`]) and, where that drew none, encrypted files under
+//! `dax=always` and `chattr +j` after open on a non-DAX file ([`super::flags::non_dax_on_pmem`]).
 
 use super::random::{generate_unheld, Disk, Rng};
 use crate::scenario::{FsKind, Scenario};
@@ -57,6 +60,12 @@ pub fn generate_dax(seed: u64, index: u64, fs: FsKind, dev: &Disk) -> Scenario {
         Rng::new(seed ^ index.wrapping_mul(0xB5AD_4ECE_DA1C_E2A9) ^ 0xDA7 << 48 ^ fs as u64);
     j.next_u64();
     super::flags::journalled_on_pmem(&mut j, &mut s);
+    // Encrypted files under dax=always and chattr +j after open on a non-DAX file (session 7),
+    // from a stream of its own.
+    let mut e =
+        Rng::new(seed ^ index.wrapping_mul(0x94D0_49BB_1331_11EB) ^ 0xDA8 << 48 ^ fs as u64);
+    e.next_u64();
+    super::flags::non_dax_on_pmem(&mut e, &mut s);
     s
 }
 
@@ -66,6 +75,39 @@ mod tests {
 
     fn pmem() -> Disk {
         LAB_PMEM
+    }
+
+    #[test]
+    fn dax_worlds_include_encrypted_files_and_jflag_after_open() {
+        use crate::scenario::Race;
+        let (mut enc_always, mut jflag_enc, mut jflag_plain) = (0, 0, 0);
+        for i in 0..600 {
+            let s = generate_dax(11, i, FsKind::Ext4, &pmem());
+            assert!(crate::validity::is_valid(&s), "{i}: {s:?}");
+            let w = &s.world;
+            // +j after open (the random generator's -j after open stays as it was).
+            let jrace =
+                s.has_race(Race::InodeFlagChangedAfterOpen(1)) && !s.inode_at_open().journal_data;
+            if w.mount.dax && w.inode.encrypted {
+                assert!(!w.inode.dax, "{i}: an encrypted inode is never DAX");
+                enc_always += 1;
+            }
+            if jrace {
+                // +j after open: the flag in effect at the write, never on a DAX inode.
+                assert!(w.inode.journal_data, "{i}: {s:?}");
+                assert!(!w.inode.dax && w.pages.is_empty(), "{i}: {s:?}");
+                if w.inode.encrypted {
+                    assert!(w.mount.dax, "{i}");
+                    jflag_enc += 1;
+                } else {
+                    jflag_plain += 1;
+                }
+            }
+        }
+        assert!(
+            enc_always > 40 && jflag_enc > 15 && jflag_plain > 15,
+            "{enc_always} {jflag_enc} {jflag_plain}"
+        );
     }
 
     #[test]
@@ -80,7 +122,11 @@ mod tests {
                 assert_eq!((w.blkbits, w.lbs_bits), (12, 9));
                 assert_eq!((w.device.awu_min, w.device.awu_max), (0, 0));
                 // A dax mount's non-DAX file journals data (flags::journalled_on_pmem).
-                assert!(!w.mount.dax || w.inode.dax || w.inode.journal_data, "{i}");
+                // ... or is encrypted (flags::non_dax_on_pmem).
+                assert!(
+                    !w.mount.dax || w.inode.dax || w.inode.journal_data || w.inode.encrypted,
+                    "{i}"
+                );
                 if w.inode.dax {
                     assert!(w.pages.is_empty() && w.cow.is_empty());
                     assert_eq!(w.inode.reflink, w.blocks.iter().any(|b| b.shared), "{i}");

@@ -44,7 +44,7 @@ fn delalloc_written(w: &mut World) {
 }
 
 /// Drop every race but the fcntl toggle; the inode is then the one at open.
-fn only_toggle_races(s: &mut Scenario) {
+pub(crate) fn only_toggle_races(s: &mut Scenario) {
     let open = s.inode_at_open();
     s.races.retain(|x| *x == Race::FcntlToggleDirect);
     s.world.inode = open;
@@ -96,14 +96,32 @@ pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
     r.next_u64();
     // One race at most besides the fcntl toggle: the swap flag's.
     only_toggle_races(&mut s);
-    // 4 KiB blocks: on 1 KiB blocks swapon finds a usable page only where the allocator
-    // happened to place four blocks page-aligned on disk (iomap_swapfile_add_extent), which
-    // the set-up does not control ("Empty swap-file" on 7.3.4).
-    four_kib_blocks(&mut s);
+    // On 1 KiB blocks swapon counts only whole pages inside physically contiguous runs
+    // (iomap_swapfile_add_extent) and needs two: the live set-up allocates the page-aligned
+    // part of the file in one piece (tools/src/live/swap.rs contiguous_prefix), whose 4p blocks
+    // hold p - 1 whole pages wherever they start, so half of the 1 KiB-block worlds (a stream
+    // of their own) stay on 1 KiB blocks with three pages at least; the rest, as before, on
+    // 4 KiB blocks.
+    let mut b =
+        Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x5A5 << 48 ^ fs as u64);
+    b.next_u64();
+    if s.world.blkbits == 10 && b.pct(50) {
+        s.world.i_size = s.world.i_size.max(3 * PAGE);
+    } else {
+        four_kib_blocks(&mut s);
+    }
     s.world.mount.shutdown = false;
     s.world.mount.emergency_ro = false;
+    // The real limits: live builds a scaled one by shifting the file terabytes in, past a hole
+    // swapon refuses (tools/src/live/swap.rs refuse; seen in the lab, session 7).
+    s.world.s_maxbytes = HUGE_MAXBYTES;
+    s.world.s_bitmap_maxbytes = HUGE_MAXBYTES;
     swapfile_world(&mut s);
     let k = r.below(100);
+    if k < 45 {
+        // swapon and swapoff open the file O_RDWR: not on an append-only inode (rule W32).
+        s.world.inode.append_only = false;
+    }
     if k < 35 {
         // swapon after open: a plain file at open.
         s.races.push(Race::InodeFlagChangedAfterOpen(SWAPFILE));
@@ -201,6 +219,53 @@ pub fn journalled_on_pmem(r: &mut Rng, s: &mut Scenario) {
     }
 }
 
+/// Non-DAX ext4 files on the lab's pmem device that session 7 builds (`live --pmem`,
+/// tools/src/live/dax.rs), drawn only where [`journalled_on_pmem`] left the scenario without
+/// journalled data: 8 % an encrypted file under `dax=always` (not DAX: `__ext4_new_inode` sets
+/// the encrypt flag before `ext4_set_inode_flags(inode, true)`, the only call that sets S_DAX,
+/// and `ext4_should_enable_dax` refuses encrypted inodes), 6 % the same file with `chattr +j`
+/// after the call's open, 6 % a plain non-DAX file on `dax=inode` with `chattr +j` after open
+/// (`ext4_ioctl_setflags` -> `ext4_change_inode_journal_flag` on an inode that is not DAX; a DAX
+/// inode would give -EBUSY, rule W3). With +j after open: no other race after open, delayed
+/// blocks written (W20) and no cached page at the write (W21: the flag's flush; 7.2+ evict the
+/// page cache). Left unchanged when the result would not be valid.
+pub fn non_dax_on_pmem(r: &mut Rng, s: &mut Scenario) {
+    let w = &s.world;
+    if s.fs != FsKind::Ext4
+        || w.cluster_bits != 0
+        || w.mount.data_journal
+        || w.inode.journal_data
+        || s.inode_at_open().journal_data
+    {
+        return;
+    }
+    let before = s.clone();
+    let (encrypt, jflag) = match r.below(100) {
+        0..8 => (true, false),
+        8..14 => (true, true),
+        14..20 => (false, true),
+        _ => return,
+    };
+    if jflag {
+        only_toggle_races(s);
+    }
+    let w = &mut s.world;
+    w.inode.dax = false;
+    w.mount.dax = encrypt;
+    w.inode.encrypted = encrypt;
+    w.inode.inline_data &= !encrypt;
+    if jflag {
+        delalloc_written(w);
+        w.pages.clear();
+        w.inode.journal_data = true;
+        s.races.retain(|x| *x != Race::MmapRedirty);
+        s.races.push(Race::InodeFlagChangedAfterOpen(1));
+    }
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
+}
+
 /// Draw the worlds of this module into `s` (the random generator's own stream `r`); left
 /// unchanged when the result would not be a valid world.
 pub fn flag_worlds(r: &mut Rng, s: &mut Scenario) {
@@ -244,10 +309,16 @@ mod tests {
 
     #[test]
     fn swap_worlds_are_valid_swap_files() {
-        let (mut on, mut after, mut off) = (0, 0, 0);
+        let (mut on, mut after, mut off, mut one_kib) = (0, 0, 0, 0);
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..300 {
                 let s = generate_swap(3, i, fs);
+                if s.world.blkbits == 10 {
+                    // Three pages at least on 1 KiB blocks (two whole pages in any contiguous
+                    // run of them: iomap_swapfile_add_extent).
+                    assert!(s.world.i_size >= 3 * PAGE, "{i}");
+                    one_kib += 1;
+                }
                 assert!(
                     crate::validity::is_valid(&s),
                     "{i}: {:?}",
@@ -263,7 +334,10 @@ mod tests {
                 }
             }
         }
-        assert!(on > 200 && after > 120 && off > 25, "{on} {after} {off}");
+        assert!(
+            on > 200 && after > 120 && off > 25 && one_kib > 60,
+            "{on} {after} {off} {one_kib}"
+        );
     }
 
     #[test]

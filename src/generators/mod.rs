@@ -15,6 +15,7 @@ pub mod flags;
 pub mod random;
 pub mod reflink;
 pub mod scatter;
+pub mod settle;
 
 use crate::scenario::*;
 

@@ -126,6 +126,13 @@ pub(crate) fn generate_held(
         Rng::new(seed ^ index.wrapping_mul(0xB5AD_4ECE_DA1C_E2A9) ^ 0x3EF << 48 ^ fs as u64);
     x.next_u64();
     super::reflink::reflink_after_open(&mut x, &mut s);
+    // ext4 inline data converted and the i_disksize lag written back after open
+    // (src/generators/settle.rs), from a stream of its own; after the held pages (the page at
+    // EOF must be clean).
+    let mut z =
+        Rng::new(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0x5E7 << 48 ^ fs as u64);
+    z.next_u64();
+    super::settle::settle_after_open(&mut z, &mut s);
     s
 }
 
@@ -419,6 +426,9 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
         && !w.mount.emergency_ro
         && !s.races.contains(&Race::MmapRedirty)
         && !s.request.open.no_largefile
+        // (Not a swap file: the shift leaves a hole below the file, which swapon refuses.)
+        && !w.inode.swapfile
+        && !s.inode_at_open().swapfile
         && !held;
     let k = l.below(100);
     // (Block-mapped inodes are rarer: 40 % of them.)

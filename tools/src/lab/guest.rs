@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 25] = [
+pub const GROUPS: [Group; 26] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -157,6 +157,13 @@ pub const GROUPS: [Group; 25] = [
         name: "ext4-jflag",
         about: "ext4 (-O verity: no large folios before 6.19) on a loop device, chattr +j through the call's open file (live --jflag-after-open)",
         args: "--fs ext4 --jflag-after-open",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "ext4-settle",
+        about: "ext4 on a loop device, inline data converted (fallocate) or the i_disksize lag written back (sync_file_range) after the call's open (live --settle-after-open)",
+        args: "--fs ext4 --settle-after-open",
         disk: false,
         fault: false,
     },

@@ -146,13 +146,26 @@ pub fn mount_of(s: &Scenario) -> Result<DaxMount, Unsupported> {
         (true, false) if s.fs == diofuzz::scenario::FsKind::Ext4 && f_journal(s) => {
             Ok(DaxMount::Always)
         }
-        (true, false) => Err("dax mount with a non-DAX inode other than a journalled-data one (dax=always makes every regular file DAX, validity rule W22, but ext4's journalled-data, inline, encrypted and verity ones: inline, encrypted and verity not built on pmem)".into()),
+        // ... nor an encrypted one: __ext4_new_inode sets EXT4_ENCRYPT_FL (inherited from the
+        // encrypted directory) before ext4_set_inode_flags(inode, true), the only call that
+        // sets S_DAX (read in 6.12.117, 7.2.12 and 7.3.4).
+        (true, false) if s.fs == diofuzz::scenario::FsKind::Ext4 && f_encrypted(s) => {
+            Ok(DaxMount::Always)
+        }
+        (true, false) if s.world.inode.verity => Err("dax mount with a verity inode (not built: live builds no verity inode on any device, and only reads are valid worlds there, W5)".into()),
+        (true, false) => Err("dax mount with a non-DAX inode other than a journalled-data or encrypted one (dax=always makes every regular file DAX, validity rule W22, but ext4's journalled-data, inline, encrypted and verity ones)".into()),
     }
 }
 
-/// The +j inode flag in effect at open and at the write (the pmem set-up has no +j race).
+/// The +j inode flag in effect at open and at the write (a +j after open is on an inode that
+/// was not DAX at open for another reason: encrypted under dax=always, or on dax=inode).
 fn f_journal(s: &Scenario) -> bool {
     s.world.inode.journal_data && s.inode_at_open().journal_data
+}
+
+/// An encrypted inode at open and at the write (encryption cannot change after open: W9).
+fn f_encrypted(s: &Scenario) -> bool {
+    s.world.inode.encrypted && s.inode_at_open().encrypted
 }
 
 /// Plan a scenario on the pmem device `disk` (its geometry, from [`pmem_info`]): the plan of the
@@ -175,9 +188,10 @@ pub fn plan_pmem(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported>
     if p.key.data_journal && mode == DaxMount::Always {
         return Err("data=journal with dax=always (ext4 refuses the mount: W3)".into());
     }
-    if p.call.after_open.set & super::plan::FS_JOURNAL_DATA_FL != 0 {
-        return Err("chattr +j after open on the pmem device (not built there)".into());
-    }
+    // chattr +j after open: only on an inode that is not DAX (the check above: a DAX inode
+    // never journals, rule W3 — ext4_ioctl_setflags returns -EBUSY for IS_DAX before
+    // ext4_change_inode_journal_flag, and S_DAX is set only when the inode is loaded); the race
+    // plan asked for nodelalloc and a small-folio filesystem (super::race::plan_after_open).
     p.key.dax = mode;
     Ok(p)
 }
@@ -404,6 +418,13 @@ mod tests {
         assert!(plan_pmem(&s, Some(&pmem()))
             .unwrap_err()
             .contains("non-DAX inode"));
+        // ... but an encrypted ext4 file is not DAX under dax=always (__ext4_new_inode,
+        // ext4_should_enable_dax): made with -O encrypt, mounted dax=always.
+        s.world.inode.encrypted = true;
+        let p = plan_pmem(&s, Some(&pmem())).unwrap();
+        assert_eq!(p.key.mount_data(), Some("dax=always"));
+        assert!(p.key.label().ends_with("-encrypt-dax"), "{}", p.key.label());
+        s.world.inode.encrypted = false;
         // The pmem's geometry must be the scenario's (no atomic units: W1 anyway).
         let mut t = Scenario::default();
         t.world.inode.dax = true;
@@ -451,6 +472,60 @@ mod tests {
     }
 
     #[test]
+    fn encrypted_files_under_dax_always_and_jflag_after_open_are_planned() {
+        use crate::live::inode_kind::InodeKind;
+        use crate::live::plan::FS_JOURNAL_DATA_FL;
+        use diofuzz::scenario::Race;
+        let (mut enc, mut jenc, mut jplain) = (0, 0, 0);
+        for i in 0..600 {
+            let s = diofuzz::generators::dax::generate_dax(11, i, FsKind::Ext4, &pmem());
+            let j = s.has_race(Race::InodeFlagChangedAfterOpen(1)) && s.world.inode.journal_data;
+            let enc_always = s.world.mount.dax && s.world.inode.encrypted;
+            if !enc_always && !j {
+                continue;
+            }
+            let p = plan_pmem(&s, Some(&pmem())).unwrap_or_else(|e| panic!("{i}: {e}"));
+            if s.world.inode.encrypted {
+                // Made with -O encrypt, mounted dax=always; the file is not DAX (checked by
+                // statx before the call: check_file).
+                assert_eq!(p.key.inode_kind, InodeKind::Encrypted, "{i}");
+                assert_eq!(p.key.dax, DaxMount::Always, "{i}");
+                assert!(!s.world.inode.dax);
+                enc += 1;
+            }
+            if j {
+                // chattr +j through the call's file, on a nodelalloc mount.
+                assert_ne!(p.call.after_open.set & FS_JOURNAL_DATA_FL, 0, "{i}");
+                let want = if s.world.inode.encrypted {
+                    jenc += 1;
+                    "dax=always,nodelalloc"
+                } else {
+                    jplain += 1;
+                    "dax=inode,nodelalloc"
+                };
+                assert_eq!(p.key.mount_data(), Some(want), "{i}");
+                // No large folios before 6.19 (an inline-data filesystem's +j after open is
+                // refused on 6.16 - 6.18: race::refuse_on_release).
+                let inline = p.key.inode_kind == InodeKind::Inline;
+                assert!(crate::live::race::small_folios(&p) || inline, "{i}");
+            }
+        }
+        assert!(
+            enc > 40 && jenc > 15 && jplain > 15,
+            "{enc} {jenc} {jplain}"
+        );
+        // A DAX inode never gets +j after open (ext4_ioctl_setflags: -EBUSY; rule W3).
+        let mut s = Scenario::default();
+        s.world.lbs_bits = 9;
+        s.request.len = 4096;
+        s.world.inode.dax = true;
+        s.world.inode.journal_data = true;
+        s.races.push(Race::InodeFlagChangedAfterOpen(1));
+        assert!(!diofuzz::validity::is_valid(&s));
+        assert!(plan_pmem(&s, Some(&pmem())).unwrap_err().contains("W3"));
+    }
+
+    #[test]
     fn c_program_builds_and_checks_the_dax_file() {
         let mut s = Scenario::default();
         s.world.lbs_bits = 9;
@@ -474,6 +549,19 @@ mod tests {
         let c = crate::live::repro::c_program(&s).unwrap();
         assert!(c.contains("mounted with -o dax=always") && !c.contains("FS_XFLAG_DAX */"));
         assert!(c.contains("STATX_ATTR_DAX */"));
+        // An encrypted file under dax=always: made with -O encrypt in an encrypted directory,
+        // the encrypt flag checked, then STATX_ATTR_DAX must be clear (6.16 - 6.18 set it:
+        // docs/live-findings/ext4-encrypted-dax).
+        s.world.inode.dax = false;
+        s.world.inode.encrypted = true;
+        let c = crate::live::repro::c_program(&s).unwrap();
+        assert!(
+            c.contains("-O encrypt") && c.contains("mounted with -o dax=always"),
+            "{c}"
+        );
+        let enc = c.find("(fl & 0x800) != 0x800").unwrap();
+        let check = c.find("dax != 0").unwrap();
+        assert!(c.find("FS_IOC_SET_ENCRYPTION_POLICY").unwrap() < enc && enc < check);
         // A plain scenario has neither.
         let c = crate::live::repro::c_program(&Scenario::default()).unwrap();
         assert!(!c.contains("STATX_ATTR_DAX") && !c.contains("dax="));

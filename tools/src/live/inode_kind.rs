@@ -166,7 +166,7 @@ pub fn expect_flags(fd: i32, bits: u32) -> Result<(), String> {
     Ok(())
 }
 
-fn get_flags(fd: i32) -> Result<u32, String> {
+pub fn get_flags(fd: i32) -> Result<u32, String> {
     const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
     let mut fl: libc::c_int = 0;
     // SAFETY: FS_IOC_GETFLAGS writes an int.

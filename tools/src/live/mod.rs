@@ -28,6 +28,7 @@ pub mod repro_fault;
 pub mod scratch;
 pub mod segs;
 pub mod select;
+pub mod settle_race;
 pub mod shutdown;
 pub mod swap;
 pub mod tracefs;
@@ -129,8 +130,18 @@ pub struct Opts {
     /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length); live
     /// scans the generator's indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
-          conflicts_with_all = ["fault_device", "atomic_faults", "pmem", "swapon", "jflag_after_open"])]
+          conflicts_with_all = ["fault_device", "atomic_faults", "pmem", "swapon", "jflag_after_open", "settle_after_open"])]
     pub worlds: Vec<select::World>,
+    /// Generated scenarios are ext4 files whose inline data is converted (fallocate) or whose
+    /// i_disksize lag is written back (sync_file_range) after the call's open (docs/live.md
+    /// "Races after open"; lab group ext4-settle)
+    #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc", "swapon", "jflag_after_open"])]
+    pub settle_after_open: bool,
+    /// With inline data converted after open: syncfs right after the conversion, which writes
+    /// the journalled block 0 home (the world at the write is the same; the kernel bug
+    /// docs/live-findings/inline-convert-stale-read no longer hides the rest of the comparison)
+    #[arg(long)]
+    pub sync_after_convert: bool,
     /// ext4 bigalloc on the --device disk with this cluster size in bytes
     #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
     pub bigalloc: Option<u32>,
@@ -432,6 +443,12 @@ pub fn run_live(o: &Opts) -> i32 {
             if o.jflag_after_open {
                 if fs == FsKind::Ext4 {
                     scen.push((id, diofuzz::generators::flags::generate_jflag(o.seed, i)));
+                }
+                continue;
+            }
+            if o.settle_after_open {
+                if fs == FsKind::Ext4 {
+                    scen.push((id, diofuzz::generators::settle::generate_settle(o.seed, i)));
                 }
                 continue;
             }
@@ -816,7 +833,7 @@ fn run_all(
         let p = match planned.and_then(|p| {
             race::refuse_on_release(&p, &rel)?;
             race::refuse_here(&p)?;
-            Ok(p)
+            Ok(settle_race::with_sync(p, o.sync_after_convert))
         }) {
             Ok(p) => p,
             Err(why) => {

@@ -406,6 +406,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     }
     // (ext4 disksize_lag: to i_disksize; the dirty page over EOF extends it: super::inode_state)
     steps.push(Step::Truncate(super::inode_state::truncate_to(s)));
+    super::swap::contiguous_prefix(s, &mut steps);
     let mut need_fsync = false;
     // Written blocks below EOF: OLD data (the part below i_size; truncate zeroes the rest).
     let mut falloc = Vec::new();
@@ -999,7 +1000,15 @@ mod tests {
                 );
                 // +j after open runs on a verity filesystem (small folios: super::race).
                 let jrace = !o.journal_data && w.inode.journal_data && !w.mount.data_journal;
-                let kind = super::super::inode_kind::InodeKind::of(&s);
+                // The filesystem is made for the inode at open (an inline one converted after
+                // open: super::settle_race).
+                let kind = super::super::inode_kind::InodeKind::of(&Scenario {
+                    world: diofuzz::scenario::World {
+                        inode: o,
+                        ..w.clone()
+                    },
+                    ..s.clone()
+                });
                 assert_eq!(
                     p.key.inode_kind,
                     match kind {
@@ -1028,7 +1037,19 @@ mod tests {
                 ] {
                     // +a after the unlink of an append-only inode (inode_state::adjust_call).
                     let moved = bit == FS_APPEND_FL && w.inode.unlinked && now && !flags(bit);
-                    assert_eq!((a.set | a.clear) & bit != 0, at_open != now || moved, "{i}");
+                    // An inline conversion sets EXTENTS itself; a block-mapped inode after it is
+                    // chattr -e (super::settle_race).
+                    let converted = bit == FS_EXTENT_FL
+                        && matches!(
+                            a.settle,
+                            Some(super::super::settle_race::Settle::ConvertInline { .. })
+                        );
+                    let want = if converted {
+                        w.mount.extents_feature && !now
+                    } else {
+                        at_open != now || moved
+                    };
+                    assert_eq!((a.set | a.clear) & bit != 0, want, "{i}");
                 }
                 assert_eq!(p.call.aio, s.request.aio);
                 dj += w.mount.data_journal as u32;

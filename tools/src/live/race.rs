@@ -60,6 +60,9 @@ pub struct AfterOpen {
     /// XFS reflink flag set by a clone or cleared by an unshare ([`super::reflink_race`]), run
     /// first after open.
     pub reflink: Option<super::reflink_race::Change>,
+    /// ext4 inline data converted or the i_disksize lag written back ([`super::settle_race`]),
+    /// run first after open.
+    pub settle: Option<super::settle_race::Settle>,
 }
 
 impl AfterOpen {
@@ -94,7 +97,9 @@ pub fn flag_change(s: &Scenario, i: u8, to: bool) -> Result<(u32, u32), Unsuppor
         (6, true) => bits(FS_IMMUTABLE_FL),
         (6, false) => Err("inode flag changed after open: immutable cleared (an immutable inode is only opened for reading: the read side is not modelled)".into()),
         (7, _) => bits(FS_APPEND_FL),
-        (2, _) => Err("inode flag changed after open: inline data converted away (needs mkfs -O inline_data and an inline file at open: not built)".into()),
+        // Converted away or written back after open (super::settle_race); set: rules W9, W28.
+        (2 | 11, false) if s.fs == FsKind::Ext4 => Ok((0, 0)),
+        (2, _) => Err("inode flag changed after open: inline data set (it is only converted away: rule W9)".into()),
         (4, _) => Err("inode flag changed after open: fs-verity enabled for a reader (read side not modelled; needs mkfs -O verity)".into()),
         // notify_change (fs/attr.c) clears S_NOSEC for a mode with is_sxid: fchmod through the
         // open file (super::after_open). Setting it needs a write (rule W28).
@@ -105,7 +110,7 @@ pub fn flag_change(s: &Scenario, i: u8, to: bool) -> Result<(u32, u32), Unsuppor
         // unlink after open; linking an unlinked inode again needs O_TMPFILE (rule W28).
         (10, true) => Ok((0, 0)),
         (10, false) => Err("inode flag changed after open: unlinked inode linked again (vfs_link: -ENOENT without O_TMPFILE: rule W28)".into()),
-        (11, _) => Err("inode flag changed after open: i_disksize behind i_size (a transient ext4 writeback state)".into()),
+        (11, _) => Err("inode flag changed after open: i_disksize fell behind i_size (only a buffered write does that: rule W28)".into()),
         // A clone or an unshare after open (super::reflink_race::split).
         (12, _) => Ok((0, 0)),
         _ => Err(format!("inode flag changed after open: {name} (no such world: rule W9)")),
@@ -149,6 +154,7 @@ pub fn split(s: &Scenario) -> Result<Option<(Scenario, AfterOpen)>, Unsupported>
             9 => after.swap = Some(to),
             10 => after.unlink = true,
             12 => after.reflink = Some(super::reflink_race::split(s, &mut open, to)?),
+            2 | 11 => after.settle = super::settle_race::split(s, &mut open, i)?,
             _ => {}
         }
     }
@@ -164,6 +170,7 @@ pub fn plan_after_open(
     plan_at_open: impl FnOnce(&Scenario) -> Result<Plan, Unsupported>,
 ) -> Result<Plan, Unsupported> {
     let mut p = plan_at_open(open)?;
+    let settle = after.settle.clone();
     if after.set & FS_APPEND_FL != 0 && p.call.mmap_writer {
         return Err("mmap writer on an append-only inode (do_mmap refuses a shared writable mapping: EACCES)".into());
     }
@@ -205,7 +212,7 @@ pub fn plan_after_open(
     }
     p.call.unlink |= after.unlink;
     if after.swap == Some(true) {
-        super::swap::add_header_after_open(&mut p.steps);
+        super::swap::add_header_after_open(s, &mut p.steps);
     }
     p.call.after_open = AfterOpen {
         set: set | after.set,
@@ -214,6 +221,9 @@ pub fn plan_after_open(
     };
     p.call.after_open.small_folios =
         small_folios(&p) && p.call.after_open.set & FS_JOURNAL_DATA_FL != 0;
+    if let Some(st) = &settle {
+        super::settle_race::adjust(s, st, &mut p);
+    }
     if p.call.after_open.unlink && s.world.inode.append_only && !s.inode_at_open().unlinked {
         // unlink after open, then +a (may_delete): the plan at open set +a at rest.
         if p.steps.iter().any(|st| {
@@ -327,6 +337,9 @@ pub fn arm(plan: &Plan, fd: i32, path: &std::path::Path) -> Result<Armed, String
         cleanup: None,
         holder: None,
     };
+    if let Some(st) = &a.settle {
+        super::settle_race::run(st, fd)?;
+    }
     if let Some(c) = &a.reflink {
         super::reflink_race::run(c, fd, path)?;
     }
@@ -582,9 +595,14 @@ static void *holder(void *a)\n{\n\t(void)a;\n\tssize_t r = pwrite(hold_fd, hold_
 /// The C reproducer's statements after the call's open (the file descriptor `cfd`).
 pub fn c_after_open(a: &AfterOpen) -> String {
     let mut o = a
-        .reflink
+        .settle
         .as_ref()
-        .map_or(String::new(), super::reflink_race::c_code);
+        .map_or(String::new(), super::settle_race::c_code);
+    o.push_str(
+        &a.reflink
+            .as_ref()
+            .map_or(String::new(), super::reflink_race::c_code),
+    );
     if a.set & FS_JOURNAL_DATA_FL != 0 && !a.small_folios {
         // The kernels where the flag would not take effect (refuse_on_release).
         let (maj, lo, hi) = JFLAG_AFTER_OPEN_NO_EFFECT;
@@ -834,10 +852,13 @@ mod tests {
         }
         // The XFS reflink flag set by a clone or cleared by an unshare (super::reflink_race).
         assert!(flags[12] > 5, "{flags:?}");
+        // ext4 inline data converted and the i_disksize lag written back after open
+        // (super::settle_race).
+        assert!(flags[2] > 5 && flags[11] > 5, "{flags:?}");
         // swapon after open (9) is drawn too (built in the lab's guests: super::swap).
         assert_eq!(
             flags.iter().sum::<u32>(),
-            [0, 1, 6, 7, 8, 9, 10, 12]
+            [0, 1, 2, 6, 7, 8, 9, 10, 11, 12]
                 .iter()
                 .map(|&f| flags[f])
                 .sum::<u32>()

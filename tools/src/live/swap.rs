@@ -19,7 +19,8 @@
 
 use super::exec::UNAVAILABLE;
 use super::plan::Step;
-use diofuzz::scenario::{Race, Scenario};
+use diofuzz::scenario::{FsKind, Race, Scenario, HUGE_MAXBYTES};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,6 +86,14 @@ pub fn refuse(s: &Scenario) -> Result<(), String> {
             "swap file on a filesystem brought down (swapoff and unmount: not built)".into(),
         );
     }
+    let w = &s.world;
+    let block_mapped = s.fs == FsKind::Ext4 && !w.inode.extents;
+    if w.s_maxbytes != HUGE_MAXBYTES || (block_mapped && w.s_bitmap_maxbytes != HUGE_MAXBYTES) {
+        // super::limits::shift moves the file next to the real limit (terabytes in), leaving a
+        // hole below it: swapon refuses that ("has unallocated extents",
+        // iomap_swapfile_iter); the real world would need the whole file allocated.
+        return Err("swap file with a scaled s_maxbytes or s_bitmap_maxbytes (the shift to the real limit leaves terabytes of hole below the file, which swapon refuses: not built)".into());
+    }
     if s.races.iter().any(|r| {
         !matches!(
             r,
@@ -108,11 +117,50 @@ pub fn add_steps(s: &Scenario, steps: &mut Vec<Step>) {
     }
 }
 
+/// Swap files on blocks smaller than a page (1 KiB): the page-aligned part of the file,
+/// `[0, i_size rounded down to a page)`, allocated in one piece right after the set-up's
+/// truncate — one fallocate (unwritten; the set-up's writes then convert the world's written
+/// blocks in place) or, for a block-mapped ext4 inode (no fallocate, no unwritten blocks: W7),
+/// one buffered write of the old data and an fsync. swapon counts only whole pages inside
+/// physically contiguous runs (fs/iomap/swapfile.c `iomap_swapfile_add_extent` rounds each
+/// run's start up and its end down to a page) and needs two of them (`iomap_swapfile_activate`:
+/// "Cannot find a single usable page in file" for none; mm/swapfile.c
+/// `swap_cluster_setup_bad_slot`: "Empty swap-file" when only the header's is left). Built
+/// block by block, a 1 KiB-block file's runs were short and fragmented (the world's unwritten
+/// blocks allocated before the written ones' writeback), and ext4's buddy allocations start one
+/// block past a page on 1 KiB blocks (`ext4_group_first_block_no` adds `s_first_data_block`,
+/// which is 1 there). A contiguous run of `4p` blocks holds `p - 1` whole pages wherever it
+/// starts, so a file of three pages or more is accepted (the generator's 1 KiB swap files).
+/// The world is unchanged: every block below the rounded i_size is written or unwritten (W27).
+pub fn contiguous_prefix(s: &Scenario, steps: &mut Vec<Step>) {
+    if !wanted(s) {
+        return;
+    }
+    let len = s.world.i_size / PAGE as u64 * PAGE as u64;
+    if s.world.blkbits >= 12 || len == 0 {
+        return;
+    }
+    let f = s.world.inode;
+    let block_mapped = s.fs == FsKind::Ext4 && !f.extents && !f.inline_data;
+    if block_mapped {
+        steps.push(Step::WriteOld { off: 0, len });
+        steps.push(Step::Fsync);
+    } else {
+        steps.push(Step::Fallocate { off: 0, len });
+    }
+}
+
 /// swapon after open: the plan of the world at open (a plain file) gets the header too, where
-/// [`add_steps`] puts it (before a setuid chmod and the steps after the times).
-pub fn add_header_after_open(steps: &mut Vec<Step>) {
+/// [`add_steps`] puts it (before a setuid chmod and the steps after the times), and on 1 KiB
+/// blocks the one-piece allocation of [`contiguous_prefix`] after its truncate.
+pub fn add_header_after_open(s: &Scenario, steps: &mut Vec<Step>) {
     if steps.contains(&Step::SwapHeader) {
         return;
+    }
+    if let Some(t) = steps.iter().position(|st| matches!(st, Step::Truncate(_))) {
+        let mut prefix = Vec::new();
+        contiguous_prefix(s, &mut prefix);
+        steps.splice(t + 1..t + 1, prefix);
     }
     let at = steps
         .iter()
@@ -170,8 +218,20 @@ pub fn swapoff() -> Result<(), String> {
     if let Some(p) = a.path.take() {
         let c = super::scratch::cpath(&p);
         // SAFETY: swapoff with a valid C path.
-        if unsafe { libc::syscall(libc::SYS_swapoff, c.as_ptr()) } != 0 {
-            let e = std::io::Error::last_os_error();
+        let off = || unsafe { libc::syscall(libc::SYS_swapoff, c.as_ptr()) } == 0;
+        let mut ok = off();
+        let mut e = std::io::Error::last_os_error();
+        if !ok && e.raw_os_error() == Some(libc::EPERM) {
+            // swapoff opens the file O_RDWR (mm/swapfile.c), which may_open refuses on an
+            // append-only inode (an append-only swap file at rest: swapon, then chattr +a):
+            // clear the flag, then swapoff.
+            if let Ok(f) = std::fs::File::open(&p) {
+                let _ = super::exec::set_inode_flags(f.as_raw_fd(), 0, super::plan::FS_APPEND_FL);
+            }
+            ok = off();
+            e = std::io::Error::last_os_error();
+        }
+        if !ok {
             a.path = Some(p);
             return Err(format!("swapoff: {e}"));
         }
@@ -220,7 +280,7 @@ pub const C_GLOBALS: &str = "#include <sys/swap.h>\nstatic unsigned char swap_be
 
 /// After the call: swapoff, and page 0 as the set-up left it when it holds exactly the header
 /// (written back and synced, so both read-backs see it).
-pub const C_AFTER_CALL: &str = "\tif (swap_written) {\n\t\tif (swap_on && swapoff(path))\n\t\t\tprintf(\"swapoff: %s\\n\", strerror(errno));\n\t\tswap_on = 0;\n\t\tif (pread(fd, swap_check, 4096, 0) == 4096 && !memcmp(swap_check, swap_header, 4096)) {\n\t\t\tpwrite(fd, swap_before, 4096, 0);\n\t\t\tfsync(fd);\n\t\t\tprintf(\"page 0 held exactly the swap header the set-up wrote: the set-up's data put back for the read-back\\n\");\n\t\t}\n\t}\n";
+pub const C_AFTER_CALL: &str = "\tif (swap_written) {\n\t\tif (swap_on && swapoff(path)) {\n\t\t\tint fl = 0;\n\t\t\t/* swapoff opens the file O_RDWR: an append-only one needs chattr -a first */\n\t\t\tif (errno == EPERM && !ioctl(fd, 0x80086601UL, &fl)) {\n\t\t\t\tfl &= ~0x20;\n\t\t\t\tioctl(fd, 0x40086602UL, &fl);\n\t\t\t}\n\t\t\tif (swapoff(path))\n\t\t\t\tprintf(\"swapoff: %s\\n\", strerror(errno));\n\t\t}\n\t\tswap_on = 0;\n\t\tif (pread(fd, swap_check, 4096, 0) == 4096 && !memcmp(swap_check, swap_header, 4096)) {\n\t\t\tpwrite(fd, swap_before, 4096, 0);\n\t\t\tfsync(fd);\n\t\t\tprintf(\"page 0 held exactly the swap header the set-up wrote: the set-up's data put back for the read-back\\n\");\n\t\t}\n\t}\n";
 
 #[cfg(test)]
 mod tests {
@@ -269,6 +329,58 @@ mod tests {
             at_rest > 20 && on_after > 10 && off_after > 3,
             "{at_rest} {on_after} {off_after}"
         );
+    }
+
+    #[test]
+    fn one_kib_swap_files_allocate_their_pages_in_one_piece() {
+        let (mut one_kib, mut four_kib) = (0, 0);
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..120 {
+                let s = generate_swap(5, i, fs);
+                let p = plan(&s).unwrap_or_else(|e| panic!("{i}: {e}"));
+                let len = s.world.i_size / 4096 * 4096;
+                // Right after the truncate: the page-aligned part in one allocation.
+                let at = p
+                    .steps
+                    .iter()
+                    .position(|st| matches!(st, Step::Truncate(_)))
+                    .unwrap();
+                let next = p.steps.get(at + 1);
+                let whole = next == Some(&Step::Fallocate { off: 0, len })
+                    || next == Some(&Step::WriteOld { off: 0, len });
+                if s.world.blkbits == 10 {
+                    // Three pages at least: a contiguous run of 12 blocks holds two whole
+                    // pages wherever it starts (iomap_swapfile_add_extent).
+                    assert!(s.world.i_size >= 3 * 4096, "{i}: {}", s.world.i_size);
+                    assert!(whole, "{i}: {:?}", p.steps);
+                    one_kib += 1;
+                } else {
+                    assert!(!whole, "{i}: {:?}", p.steps);
+                    four_kib += 1;
+                }
+            }
+        }
+        assert!(one_kib > 15 && four_kib > 60, "{one_kib} {four_kib}");
+    }
+
+    /// A scaled limit is built terabytes into the file (super::limits::shift), past a hole that
+    /// swapon refuses ("has unallocated extents": gen-3-ext4-24 of the lab's ext4-swap group,
+    /// 7.3.4 and 6.12.117): refused at plan time, and the swap groups never draw one.
+    #[test]
+    fn swap_files_with_a_scaled_limit_are_refused() {
+        use diofuzz::scenario::HUGE_MAXBYTES;
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            for i in 0..300 {
+                let s = generate_swap(3, i, fs);
+                assert_eq!(s.world.s_maxbytes, HUGE_MAXBYTES);
+                assert_eq!(s.world.s_bitmap_maxbytes, HUGE_MAXBYTES);
+            }
+        }
+        let mut s = generate_swap(5, 0, FsKind::Ext4);
+        assert!(plan(&s).is_ok());
+        s.world.s_maxbytes = 64 * 4096;
+        s.world.s_bitmap_maxbytes = 64 * 4096;
+        assert!(plan(&s).unwrap_err().contains("scaled s_maxbytes"));
     }
 
     #[test]

@@ -25,3 +25,19 @@ pub fn diofuzz(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&o.stderr).into(),
     )
 }
+
+/// Why the live-kernel tests cannot run here on filesystems `fss` (missing prerequisites, or no
+/// model variant for the running release), or None.
+pub fn live_skip_reason(fss: &[diofuzz::scenario::FsKind]) -> Option<String> {
+    let m = diofuzz_tools::live::scratch::prereqs().missing(fss);
+    if !m.is_empty() {
+        return Some(m.join("; "));
+    }
+    let rel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if diofuzz_tools::live::variant_for_release(&rel).is_none() {
+        return Some(format!("kernel {rel}: no matching model variant"));
+    }
+    None
+}

@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! ext4 inode states that settle after open (tools/src/live/settle_race.rs; docs/live.md "Races
+//! after open"), drawn by the random generator from a stream of its own:
+//!
+//! * inline data converted away after open (`Race::InodeFlagChangedAfterOpen(2)`, with `(0)` on
+//!   a filesystem with extents: `ext4_destroy_inline_data_nolock` sets EXTENTS). The world at
+//!   the write is what `ext4_convert_inline_data_nolock` leaves: block 0 written, every other
+//!   block a hole, i_size as it was (at most what an inode holds inline), the cached page 0 (if
+//!   any) clean;
+//! * the i_disksize lag written back after open (`Race::InodeFlagChangedAfterOpen(11)`): the
+//!   world at the write has the page at EOF clean over written blocks, which at open was a
+//!   dirty page over a delalloc block at EOF (the lag, `random::disksize_lag_buildable`).
+//!
+//! Every result is a valid world (src/validity.rs); a world that does not allow it is left as it
+//! was.
+
+use super::random::{disksize_lag_buildable, generate_on, Rng};
+use crate::scenario::*;
+
+/// INODE_FLAG_NAMES indices.
+const EXTENTS: u8 = 0;
+const INLINE_DATA: u8 = 2;
+const DISKSIZE_LAG: u8 = 11;
+
+/// No race after open but the fcntl toggle, and a filesystem not brought down (live builds the
+/// settling on neither).
+fn only_toggle(s: &Scenario) -> bool {
+    let m = s.world.mount;
+    s.races.iter().all(|x| *x == Race::FcntlToggleDirect) && !m.shutdown && !m.emergency_ro
+}
+
+/// Keep `s` when it is valid, else restore `before`; whether it was kept.
+fn keep_valid(s: &mut Scenario, before: Scenario) -> bool {
+    if s.races.len() > MAX_RACES || !crate::validity::violations(s).is_empty() {
+        *s = before;
+        false
+    } else {
+        true
+    }
+}
+
+/// A scaled s_maxbytes with the EXTENTS flag that the conversion sets (live does not build
+/// those: tools/src/live/limits.rs refuse_scaled_migration).
+fn scaled_migration(s: &Scenario) -> bool {
+    let w = &s.world;
+    w.mount.extents_feature
+        && (w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES)
+}
+
+/// Turn an inline-data world (at rest) into the world its conversion after open leaves.
+pub fn inline_converted(s: &mut Scenario) -> bool {
+    let f = s.world.inode;
+    if s.fs != FsKind::Ext4
+        || !f.inline_data
+        || !f.nosec
+        || f.swapfile
+        || !only_toggle(s)
+        || s.world.i_size > crate::validity::max_inline(1 << s.world.blkbits)
+        || scaled_migration(s)
+    {
+        return false;
+    }
+    let before = s.clone();
+    let w = &mut s.world;
+    w.inode.inline_data = false;
+    w.inode.extents = w.mount.extents_feature;
+    w.blocks.iter_mut().for_each(|b| *b = Default::default());
+    if w.blocks.is_empty() {
+        w.blocks.push(Default::default());
+    }
+    w.blocks[0].kind = Extent::Written;
+    let i_size = w.i_size;
+    for (p, st) in w.pages.iter_mut().enumerate() {
+        if *st != PageState::Clean || p as u64 * PAGE_SIZE >= i_size {
+            *st = PageState::None;
+        }
+    }
+    if s.world.mount.extents_feature {
+        s.races.push(Race::InodeFlagChangedAfterOpen(EXTENTS));
+    }
+    s.races.push(Race::InodeFlagChangedAfterOpen(INLINE_DATA));
+    keep_valid(s, before)
+}
+
+/// The world at open of a lag written back after open: the page at EOF dirty over a delalloc
+/// block at EOF, the lag set.
+pub fn lag_at_open(s: &Scenario) -> Option<Scenario> {
+    let w = &s.world;
+    let bs = 1u64 << w.blkbits;
+    let (page, eof) = (w.i_size / PAGE_SIZE, (w.i_size / bs) as usize);
+    if w.i_size % bs == 0
+        || w.pages.get(page as usize) != Some(&PageState::Clean)
+        || w.blocks.get(eof).map(|b| b.kind) != Some(Extent::Written)
+    {
+        return None;
+    }
+    let mut open = s.clone();
+    open.races.clear();
+    open.world.inode = s.inode_at_open();
+    open.world.inode.disksize_lag = true;
+    open.world.blocks[eof].kind = Extent::Delalloc;
+    open.world.pages[page as usize] = PageState::Dirty;
+    disksize_lag_buildable(&open).then_some(open)
+}
+
+/// Make the page at EOF of `s` one the writeback after open left: clean, over written blocks
+/// below EOF and no delayed block.
+pub fn lag_written_back(s: &mut Scenario) -> bool {
+    let w = &s.world;
+    let f = w.inode;
+    if s.fs != FsKind::Ext4
+        || f.inline_data
+        || f.disksize_lag
+        || f.swapfile
+        || f.dax
+        || !only_toggle(s)
+        || held_pages(s)
+        || lag_at_open(s).is_none()
+    {
+        return false;
+    }
+    let bs = 1u64 << w.blkbits;
+    let page = w.i_size / PAGE_SIZE;
+    let eof = w.i_size / bs;
+    let under_page_ok = (page * PAGE_SIZE / bs..(page + 1) * PAGE_SIZE / bs).all(|b| {
+        let k = w.blocks.get(b as usize).map_or(Extent::Hole, |x| x.kind);
+        k != Extent::Delalloc && (b > eof || k == Extent::Written)
+    });
+    if !under_page_ok {
+        return false;
+    }
+    let before = s.clone();
+    s.races.push(Race::InodeFlagChangedAfterOpen(DISKSIZE_LAG));
+    keep_valid(s, before)
+}
+
+/// Pages held during the call (under writeback, mmapped dirty): live builds none with a lag at
+/// open (tools/src/live/pages.rs: the lag's own write would write them).
+fn held_pages(s: &Scenario) -> bool {
+    s.world
+        .pages
+        .iter()
+        .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty))
+}
+
+/// A world with a dirty page over a delalloc block at an unaligned EOF (the lag buildable, set
+/// or not) made the one that page's writeback after open leaves: the page clean, the blocks
+/// under it below EOF written, no lag; then [`lag_written_back`].
+pub fn lag_settled(s: &mut Scenario) -> bool {
+    if !disksize_lag_buildable(s) || !only_toggle(s) || held_pages(s) {
+        return false;
+    }
+    let before = s.clone();
+    let w = &mut s.world;
+    let bs = 1u64 << w.blkbits;
+    let (page, eof) = (w.i_size / PAGE_SIZE, w.i_size / bs);
+    for b in page * PAGE_SIZE / bs..=eof {
+        if let Some(k) = w.blocks.get_mut(b as usize) {
+            k.kind = Extent::Written;
+        }
+    }
+    w.pages[page as usize] = PageState::Clean;
+    w.inode.disksize_lag = false;
+    if lag_written_back(s) {
+        true
+    } else {
+        *s = before;
+        false
+    }
+}
+
+/// Make 30 % of the inline-data worlds one converted after open, and 60 % of the (rarer) worlds
+/// with a clean page over a written block at an unaligned EOF, or a dirty one over a delalloc
+/// block there, one whose i_disksize lag was written back after open.
+pub fn settle_after_open(r: &mut Rng, s: &mut Scenario) {
+    if s.fs != FsKind::Ext4 {
+        return;
+    }
+    let k = r.below(100);
+    if s.world.inode.inline_data {
+        if k < 30 {
+            inline_converted(s);
+        }
+    } else if k < 60 && !lag_written_back(s) {
+        lag_settled(s);
+    }
+}
+
+/// Scenario `index` of `seed` for `live --settle-after-open` and the lab's `ext4-settle` group:
+/// an ext4 scenario with one of the two races, half each, made from the random generator's
+/// scenario (its races but the fcntl toggle dropped, the world shaped for the race: an inline
+/// file of a drawn size, or the page at EOF clean over written blocks at an unaligned EOF).
+/// A world that cannot take the race even so (a rule forbids it) is replaced by the next index's
+/// (in a numbering of its own).
+pub fn generate_settle(seed: u64, index: u64) -> Scenario {
+    let mut r = Rng::new(seed ^ index.wrapping_mul(0x94D0_49BB_1331_11EB) ^ 0x5E77 << 48);
+    r.next_u64();
+    let inline = r.pct(50);
+    let mut last = None;
+    for j in 0..64u64 {
+        let mut s = generate_on(seed ^ 0x5E77_1E00, index * 64 + j, FsKind::Ext4, None, 0);
+        super::flags::only_toggle_races(&mut s);
+        let w = &mut s.world;
+        w.inode.disksize_lag = false;
+        w.inode.swapfile = false;
+        w.inode.nosec = true;
+        w.inode.dax = false;
+        w.mount.shutdown = false;
+        w.mount.emergency_ro = false;
+        // Unscaled limits: the lag branch grows i_size (a scaled s_bitmap_maxbytes could then
+        // lie below it), and a scaled limit with the conversion's EXTENTS change is not built.
+        w.s_maxbytes = HUGE_MAXBYTES;
+        w.s_bitmap_maxbytes = HUGE_MAXBYTES;
+        let bs = 1u64 << w.blkbits;
+        let ok = if inline {
+            let max = crate::validity::max_inline(bs);
+            w.inode.inline_data = true;
+            w.inode.extents = false;
+            w.inode.encrypted = false;
+            w.i_size = r.below(max / SECTOR + 1) * SECTOR + r.below(2);
+            w.i_size = w.i_size.min(max);
+            w.blocks.iter_mut().for_each(|b| *b = Default::default());
+            inline_converted(&mut s)
+        } else {
+            w.inode.inline_data = false;
+            w.inode.journal_data = false;
+            w.mount.data_journal = false;
+            if w.i_size % bs == 0 {
+                w.i_size += 1 + r.below(bs - 1);
+            }
+            let (page, eof) = (w.i_size / PAGE_SIZE, w.i_size / bs);
+            let end = (page + 1) * PAGE_SIZE / bs;
+            if (w.blocks.len() as u64) < end {
+                w.blocks.resize(end as usize, Default::default());
+            }
+            for b in page * PAGE_SIZE / bs..end {
+                let k = &mut w.blocks[b as usize];
+                if b <= eof {
+                    *k = BlockState {
+                        kind: Extent::Written,
+                        ..Default::default()
+                    };
+                } else if k.kind == Extent::Delalloc {
+                    k.kind = Extent::Hole;
+                }
+            }
+            if (w.pages.len() as u64) <= page {
+                w.pages.resize(page as usize + 1, PageState::None);
+            }
+            w.pages[page as usize] = PageState::Clean;
+            lag_written_back(&mut s)
+        };
+        if ok {
+            return s;
+        }
+        last = Some(s);
+    }
+    last.expect("64 tries")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag_races(s: &Scenario) -> Vec<u8> {
+        s.races
+            .iter()
+            .filter_map(|r| match r {
+                Race::InodeFlagChangedAfterOpen(i) => Some(*i),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn generate_settle_draws_both_races_valid() {
+        let (mut inline, mut lag) = (0, 0);
+        for i in 0..200 {
+            let s = generate_settle(3, i);
+            assert!(crate::validity::violations(&s).is_empty(), "{i}");
+            let f = flag_races(&s);
+            if f.contains(&INLINE_DATA) {
+                inline += 1;
+                let w = &s.world;
+                assert!(!w.inode.inline_data && s.inode_at_open().inline_data);
+                assert_eq!(w.blocks[0].kind, Extent::Written);
+                assert!(w.blocks[1..].iter().all(|b| b.kind == Extent::Hole));
+                assert_eq!(f.contains(&EXTENTS), w.mount.extents_feature, "{i}");
+            }
+            if f.contains(&DISKSIZE_LAG) {
+                lag += 1;
+                assert!(!s.world.inode.disksize_lag && s.inode_at_open().disksize_lag);
+                assert!(lag_at_open(&s).is_some());
+            }
+        }
+        assert!(inline > 60 && lag > 60, "{inline} {lag}");
+    }
+
+    #[test]
+    fn converted_world_is_block_0_written() {
+        let mut s = generate_settle(1, 0);
+        s.races.clear();
+        s.world.inode.disksize_lag = false;
+        // Not an inline world: nothing to convert.
+        assert!(!inline_converted(&mut s.clone()));
+        s.world.inode.inline_data = true;
+        s.world.inode.extents = false;
+        s.world.inode.journal_data = false;
+        s.world.inode.encrypted = false;
+        s.world.mount.data_journal = false;
+        s.world.i_size = 100;
+        s.world.blocks = vec![Default::default(); 3];
+        s.world.pages = vec![PageState::Clean, PageState::Dirty];
+        assert!(inline_converted(&mut s), "{s:?}");
+        assert_eq!(s.world.pages, vec![PageState::Clean, PageState::None]);
+        assert!(s.world.inode.extents == s.world.mount.extents_feature);
+    }
+
+    /// The random generator's stream draws both, and nothing else changes for a scenario it
+    /// leaves alone.
+    #[test]
+    fn random_stream_draws_both() {
+        let (mut inline, mut lag) = (0, 0);
+        for i in 0..3000 {
+            let s = crate::generators::random::generate(21, i, FsKind::Ext4);
+            let f = flag_races(&s);
+            inline += f.contains(&INLINE_DATA) as u32;
+            lag += f.contains(&DISKSIZE_LAG) as u32;
+        }
+        assert!(inline > 5 && lag > 5, "{inline} {lag}");
+    }
+}

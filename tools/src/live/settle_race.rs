@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Two ext4 inode states that settle after open (`Race::InodeFlagChangedAfterOpen(2)` and
+//! `(11)` cleared; docs/live.md "Races after open"). Kernel functions read in 6.12.117 and
+//! 7.3.4 (fs/ext4/inline.c, extents.c, inode.c); the same in both, 7.2.12 too.
+//!
+//! * **Inline data converted away after open** (flag 2, inline at open, not at the write).
+//!   `fallocate(FALLOC_FL_KEEP_SIZE, 0, 1)` through the call's file: `ext4_fallocate` calls
+//!   `ext4_convert_inline_data` before anything else (before the extents test of
+//!   `ext4_do_fallocate`, which refuses a block-mapped inode with -EOPNOTSUPP *after* the
+//!   conversion). `ext4_convert_inline_data_nolock` reads the inline bytes
+//!   (`ext4_get_inline_size`), `ext4_destroy_inline_data_nolock` clears the flag and, on a
+//!   filesystem with the extents feature, sets EXTENTS (`ext4_ext_tree_init`), then block 0 is
+//!   allocated and filled with the inline bytes and zeroes past them (`memset`, `memcpy`,
+//!   journalled as metadata: `ext4_handle_dirty_metadata`). The file's page cache is not
+//!   touched. On an extent-mapped result the fallocate of [0, 1) finds block 0 mapped and does
+//!   nothing more. So the set-up writes the OLD pattern into the inline file (not the zeroes of
+//!   an inline world at rest) and the world at the write is the scenario's: block 0 written
+//!   with OLD below EOF and zeroes past it, every other block a hole, the (clean) cached page
+//!   0 as it was. A block-mapped inode at the write on a filesystem with extents is the
+//!   conversion followed by `chattr -e` (`ext4_ind_migrate`). Each runs on a filesystem of its
+//!   own (`FsKey::own`): block 0 sits in the journal as metadata, and the jbd2 checkpoint writes
+//!   that copy home later, over whatever the block holds then
+//!   (docs/live-findings/inline-convert-checkpoint); a reused filesystem could hand the freed
+//!   block to a later scenario's file.
+//! * **i_disksize written back after open** (flag 11, the lag at open, none at the write). The
+//!   lag at open is built as at rest (super::inode_state: a delalloc block at EOF under a dirty
+//!   page, written by a buffered write that extends i_size); after open
+//!   `sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER)` over that page: `ext4_do_writepages` ->
+//!   `mpage_map_and_submit_extent` allocates the page's delayed blocks, writes them and moves
+//!   i_disksize to i_size (the end of the mapped pages, `mpd->first_page` in 6.12.117,
+//!   `mpd->start_pos` in 7.3.4, capped at i_size); the page is clean afterwards, every other
+//!   dirty page untouched (the range is the page). So the set-up writes that page with the OLD
+//!   pattern (not OLD_DIRTY) and the world at the write has the page clean and the blocks under
+//!   it below EOF written with OLD.
+
+use super::plan::{Plan, Step, Unsupported, FS_EXTENT_FL};
+use diofuzz::scenario::{Extent, FsKind, PageState, Race, Scenario, PAGE_SIZE};
+
+/// INODE_FLAG_NAMES indices.
+pub const INLINE_DATA: u8 = 2;
+pub const DISKSIZE_LAG: u8 = 11;
+
+/// What settles between the call's open and the call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settle {
+    /// fallocate(FALLOC_FL_KEEP_SIZE, 0, 1): ext4_fallocate -> ext4_convert_inline_data; with
+    /// `sync` (`live --sync-after-convert`) then syncfs, which writes the journalled block 0
+    /// home ([`with_sync`]).
+    ConvertInline { sync: bool },
+    /// sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER) over [off, off+len), the page at EOF;
+    /// with `drop` then posix_fadvise(DONTNEED) over it (the clean page reclaimed: not cached at
+    /// the write).
+    WriteBackEof { off: u64, len: u64, drop: bool },
+}
+
+/// The world at open (`open`, whose inode is already `Scenario::inode_at_open`) for flag `i`
+/// cleared after open, and what settles it (None: nothing to do, a lag of nothing at a block-
+/// aligned i_size: the model's i_disksize is i_size rounded down to a block).
+pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Option<Settle>, Unsupported> {
+    let w = &s.world;
+    if s.fs != FsKind::Ext4 {
+        return Err("inline data or an i_disksize lag settled after open off ext4".into());
+    }
+    if s.has_race(Race::MmapRedirty) || w.inode.swapfile || w.mount.shutdown || w.mount.emergency_ro
+    {
+        return Err(
+            "inline data or an i_disksize lag settled after open with the mmap writer, on a swap file or a filesystem brought down (not built)"
+                .into(),
+        );
+    }
+    let bs = 1u64 << w.blkbits;
+    match i {
+        INLINE_DATA => {
+            // file_modified (ext4_fallocate) strips a setuid bit and sets S_NOSEC.
+            if !open.world.inode.nosec {
+                return Err("inline data converted after open on a setuid inode (ext4_fallocate's file_modified strips the bit; not built)".into());
+            }
+            if w.i_size > diofuzz::validity::max_inline(bs) {
+                return Err("inline data converted after open: i_size larger than an inode holds (the conversion keeps i_size)".into());
+            }
+            if w.blocks.first().map(|b| b.kind) != Some(Extent::Written)
+                || w.blocks.iter().skip(1).any(|b| b.kind != Extent::Hole)
+            {
+                return Err("inline data converted after open: the conversion leaves block 0 written and nothing else (ext4_convert_inline_data_nolock)".into());
+            }
+            if w.pages.iter().enumerate().any(|(p, st)| {
+                !(*st == PageState::None
+                    || *st == PageState::Clean && (p as u64) * PAGE_SIZE < w.i_size)
+            }) {
+                return Err("inline data converted after open with a page other than a clean one below EOF (an inline inode has no other: not built)".into());
+            }
+            open.world
+                .blocks
+                .iter_mut()
+                .for_each(|b| *b = Default::default());
+            Ok(Some(Settle::ConvertInline { sync: false }))
+        }
+        DISKSIZE_LAG => {
+            let f = w.inode;
+            if w.mount.data_journal || f.journal_data || f.inline_data || f.dax {
+                return Err(
+                    "i_disksize written back after open without delalloc (not built)".into(),
+                );
+            }
+            if w.i_size % bs == 0 {
+                // No lag at open either (src/model: i_disksize = i_size rounded down).
+                return Ok(None);
+            }
+            let page = w.i_size / PAGE_SIZE;
+            let at_write = w
+                .pages
+                .get(page as usize)
+                .copied()
+                .unwrap_or(PageState::None);
+            if !matches!(at_write, PageState::Clean | PageState::None) {
+                return Err("i_disksize written back after open: the page at EOF is dirty or under writeback at the write (sync_file_range leaves it clean)".into());
+            }
+            let (first, eof) = ((page * PAGE_SIZE / bs) as usize, (w.i_size / bs) as usize);
+            let last = ((page + 1) * PAGE_SIZE / bs) as usize;
+            for b in first..last {
+                let k = w.blocks.get(b).map_or(Extent::Hole, |x| x.kind);
+                if b <= eof && k != Extent::Written || k == Extent::Delalloc {
+                    return Err(format!("i_disksize written back after open: block {b} under the page at EOF is {k:?} at the write (the writeback leaves the blocks below EOF written)"));
+                }
+            }
+            let ow = &mut open.world;
+            ow.blocks[eof].kind = Extent::Delalloc;
+            if ow.pages.len() <= page as usize {
+                ow.pages.resize(page as usize + 1, PageState::None);
+            }
+            ow.pages[page as usize] = PageState::Dirty;
+            if !diofuzz::generators::random::disksize_lag_buildable(open) {
+                return Err(
+                    "i_disksize written back after open: the lag at open is not buildable".into(),
+                );
+            }
+            Ok(Some(Settle::WriteBackEof {
+                off: page * PAGE_SIZE,
+                len: PAGE_SIZE,
+                drop: at_write == PageState::None,
+            }))
+        }
+        _ => Err(format!("flag {i} does not settle after open")),
+    }
+}
+
+/// The plan of the world at open, turned into the set-up this race needs: the OLD pattern where
+/// the settling keeps the data (the inline bytes, the dirty page at EOF), a filesystem of its
+/// own for a conversion, and the chattr the conversion makes or still needs.
+pub fn adjust(s: &Scenario, st: &Settle, p: &mut Plan) {
+    match st {
+        Settle::ConvertInline { .. } => {
+            let n = s.world.i_size;
+            for step in p.steps.iter_mut() {
+                if *step == (Step::WriteZero { off: 0, len: n }) && n > 0 {
+                    *step = Step::WriteOld { off: 0, len: n };
+                }
+            }
+            p.key.own = true;
+            // ext4_destroy_inline_data_nolock sets EXTENTS on a filesystem with the feature: no
+            // chattr +e; a block-mapped inode at the write is chattr -e after the conversion.
+            let a = &mut p.call.after_open;
+            a.set &= !FS_EXTENT_FL;
+            if s.world.mount.extents_feature && !s.world.inode.extents {
+                a.clear |= FS_EXTENT_FL;
+            }
+        }
+        Settle::WriteBackEof { off, len, drop } => {
+            // A scaled s_maxbytes moves every offset of the plan (super::limits::shift), the
+            // set-up's steps already, the page written back here too.
+            let real = *off + p.shift;
+            for step in p.steps.iter_mut() {
+                if let Step::WriteDirty { off: o, len } = *step {
+                    if o == real {
+                        *step = Step::WriteOld { off: o, len };
+                    }
+                }
+            }
+            p.call.after_open.settle = Some(Settle::WriteBackEof {
+                off: real,
+                len: *len,
+                drop: *drop,
+            });
+        }
+    }
+}
+
+/// `live --sync-after-convert`: a conversion after open is followed by syncfs, which writes the
+/// journalled block 0 to its home location. The world at the write is the same (a converted
+/// world has no dirty page), and the kernel bug docs/live-findings/inline-convert-stale-read
+/// (block 0 reads the device's old content until then) no longer hides the rest of the
+/// comparison.
+pub fn with_sync(mut p: Plan, sync: bool) -> Plan {
+    if let Some(Settle::ConvertInline { sync: s }) = &mut p.call.after_open.settle {
+        *s = sync;
+    }
+    p
+}
+
+/// FS_INLINE_DATA_FL (include/uapi/linux/fs.h).
+const FS_INLINE_DATA_FL: u32 = super::inode_kind::FS_INLINE_DATA_FL;
+/// SYNC_FILE_RANGE_WAIT_BEFORE | _WRITE | _WAIT_AFTER.
+const SFR_ALL: u32 = 7;
+
+/// Settle the state through the call's descriptor `fd`, then check that it did (else a harness
+/// error: the world at the write would not be the scenario's).
+pub fn run(st: &Settle, fd: i32) -> Result<(), String> {
+    match st {
+        Settle::ConvertInline { sync } => {
+            // SAFETY: fallocate on the caller's open descriptor.
+            let r = unsafe { libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, 0, 1) };
+            let e = std::io::Error::last_os_error();
+            // A block-mapped inode: ext4_do_fallocate refuses after the conversion.
+            if r != 0 && e.raw_os_error() != Some(libc::EOPNOTSUPP) {
+                return Err(format!("fallocate after open (inline conversion): {e}"));
+            }
+            let fl = super::inode_kind::get_flags(fd)?;
+            if fl & FS_INLINE_DATA_FL != 0 {
+                return Err(format!(
+                    "after open: the inline data was not converted (FS_IOC_GETFLAGS {fl:#x})"
+                ));
+            }
+            // SAFETY: syncfs on the caller's open descriptor.
+            if *sync && unsafe { libc::syncfs(fd) } != 0 {
+                return Err(format!(
+                    "syncfs after the conversion: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+        Settle::WriteBackEof { off, len, drop } => {
+            // SAFETY: sync_file_range on the caller's open descriptor.
+            let r = unsafe { libc::sync_file_range(fd, *off as i64, *len as i64, SFR_ALL) };
+            if r != 0 {
+                return Err(format!(
+                    "sync_file_range after open: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            let delayed = super::fiemap::fiemap(fd)?.iter().any(|&(l, _, n, fl)| {
+                fl & super::fiemap::FIEMAP_EXTENT_DELALLOC != 0 && l < off + len && l + n > *off
+            });
+            if delayed {
+                return Err("after open: FIEMAP still shows a delalloc block under the page at EOF (not written back)".into());
+            }
+            // SAFETY: advisory call on the caller's open descriptor.
+            let r = if *drop {
+                unsafe {
+                    libc::posix_fadvise(fd, *off as i64, *len as i64, libc::POSIX_FADV_DONTNEED)
+                }
+            } else {
+                0
+            };
+            if r != 0 {
+                return Err(format!("posix_fadvise after the writeback: errno {r}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The C reproducer's statements after the call's open (`cfd`).
+pub fn c_code(st: &Settle) -> String {
+    match st {
+        Settle::ConvertInline { sync } => format!("{}{}", "\t{ /* inline data converted after open: ext4_fallocate -> ext4_convert_inline_data (-EOPNOTSUPP after it on a block-mapped inode) */\n\t\tint fl = 0;\n\t\tif (fallocate(cfd, 1 /* FALLOC_FL_KEEP_SIZE */, 0, 1) && errno != EOPNOTSUPP) {\n\t\t\tprintf(\"COULD NOT RUN: fallocate after open: %s\\n\", strerror(errno));\n\t\t\treturn 2;\n\t\t}\n\t\tif (ioctl(cfd, 0x80086601UL, &fl) || (fl & 0x10000000)) {\n\t\t\tprintf(\"COULD NOT RUN: the inline data was not converted after open\\n\");\n\t\t\treturn 2;\n\t\t}\n\t}\n", if *sync { "\tsyncfs(cfd); /* live --sync-after-convert: the journalled block 0 written home */\n" } else { "" }),
+        Settle::WriteBackEof { off, len, drop } => format!("\t/* i_disksize written back after open: the dirty page at EOF (ext4_do_writepages -> mpage_map_and_submit_extent) */\n\tif (sync_file_range(cfd, {off}, {len}, 7 /* WAIT_BEFORE | WRITE | WAIT_AFTER */)) {{\n\t\tprintf(\"COULD NOT RUN: sync_file_range after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n{}", if *drop { format!("\tposix_fadvise(cfd, {off}, {len}, POSIX_FADV_DONTNEED); /* the clean page not cached at the write */\n") } else { String::new() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::plan;
+    use super::*;
+    use diofuzz::scenario::BlockState;
+
+    fn written() -> BlockState {
+        BlockState {
+            kind: Extent::Written,
+            ..Default::default()
+        }
+    }
+
+    /// An inline file of 512 bytes converted after open, on a filesystem with extents.
+    fn converted() -> Scenario {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        let w = &mut s.world;
+        w.i_size = 512;
+        w.blocks = vec![written(), Default::default()];
+        w.pages = vec![PageState::Clean];
+        s.request.len = 4096;
+        s.request.open.direct = true;
+        s.races = vec![
+            Race::InodeFlagChangedAfterOpen(0),
+            Race::InodeFlagChangedAfterOpen(INLINE_DATA),
+        ];
+        assert!(diofuzz::validity::violations(&s).is_empty(), "valid");
+        s
+    }
+
+    /// A 1 KiB-block file of 5633 bytes whose i_disksize lag (5120) is written back after open.
+    fn written_back() -> Scenario {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        let w = &mut s.world;
+        w.blkbits = 10;
+        w.i_size = 5633;
+        w.blocks = vec![written(); 6];
+        w.pages = vec![PageState::None, PageState::Clean];
+        s.request.len = 1024;
+        s.races = vec![Race::InodeFlagChangedAfterOpen(DISKSIZE_LAG)];
+        assert!(diofuzz::validity::violations(&s).is_empty(), "valid");
+        s
+    }
+
+    #[test]
+    fn inline_converted_after_open_writes_old_inline_then_fallocates() {
+        let s = converted();
+        let p = plan(&s).unwrap();
+        assert_eq!(
+            p.call.after_open.settle,
+            Some(Settle::ConvertInline { sync: false })
+        );
+        // The inline file holds the OLD pattern (block 0's data after the conversion), not the
+        // zeroes of an inline world at rest, on an inline-data filesystem of its own.
+        assert!(p.steps.contains(&Step::WriteOld { off: 0, len: 512 }));
+        assert!(!p
+            .steps
+            .iter()
+            .any(|st| matches!(st, Step::WriteZero { .. })));
+        assert!(
+            p.key.own && p.key.label().contains("-inline"),
+            "{}",
+            p.key.label()
+        );
+        // The conversion sets EXTENTS itself: no chattr +e.
+        assert_eq!((p.call.after_open.set, p.call.after_open.clear), (0, 0));
+        assert!(p.steps.contains(&Step::ExpectInodeFlags(
+            super::super::inode_kind::FS_INLINE_DATA_FL
+        )));
+        let c = super::super::repro::c_program(&s).unwrap();
+        assert!(c.contains("fallocate(cfd, 1"), "{c}");
+        // A block-mapped inode at the write on a filesystem with extents: chattr -e after it.
+        let mut b = s.clone();
+        b.races = vec![Race::InodeFlagChangedAfterOpen(INLINE_DATA)];
+        b.world.inode.extents = false;
+        let p = plan(&b).unwrap();
+        assert_eq!(p.call.after_open.clear, FS_EXTENT_FL);
+    }
+
+    #[test]
+    fn inline_conversion_refuses_what_it_cannot_leave() {
+        for (f, word) in [
+            (
+                (|s: &mut Scenario| s.world.blocks[1] = written()) as fn(&mut Scenario),
+                "block 0 written",
+            ),
+            (|s| s.world.pages = vec![PageState::Dirty], "clean one"),
+            (|s| s.world.inode.nosec = false, "setuid"),
+            (|s| s.races.push(Race::MmapRedirty), "mmap writer"),
+        ] {
+            let mut s = converted();
+            f(&mut s);
+            let e = plan(&s).unwrap_err();
+            assert!(e.contains(word), "{word}: {e}");
+        }
+    }
+
+    #[test]
+    fn lag_written_back_after_open_syncs_the_page_at_eof() {
+        let s = written_back();
+        let p = plan(&s).unwrap();
+        assert_eq!(
+            p.call.after_open.settle,
+            Some(Settle::WriteBackEof {
+                off: 4096,
+                len: 4096,
+                drop: false
+            })
+        );
+        // At open: truncated to i_disksize 5120, the page at EOF written with OLD (a dirty
+        // page over the delalloc block 5, extending i_size to 5633), no OLD_DIRTY.
+        assert!(p.steps.contains(&Step::Truncate(5120)));
+        assert!(p.steps.contains(&Step::WriteOld {
+            off: 4096,
+            len: 5633 - 4096
+        }));
+        assert!(!p
+            .steps
+            .iter()
+            .any(|st| matches!(st, Step::WriteDirty { .. })));
+        assert!(!p.key.own);
+        // A scaled s_maxbytes shifts the set-up next to the real limit, the writeback too.
+        let mut sc = s.clone();
+        sc.world.blkbits = 12;
+        sc.world.i_size = 7680;
+        sc.world.blocks.truncate(2);
+        sc.world.s_maxbytes = 1 << 20;
+        let ps = plan(&sc).unwrap();
+        assert!(ps.shift > 0);
+        let real = 4096 + ps.shift;
+        assert!(ps.steps.contains(&Step::WriteOld {
+            off: real,
+            len: 7680 - 4096
+        }));
+        assert!(!ps
+            .steps
+            .iter()
+            .any(|st| matches!(st, Step::WriteDirty { .. })));
+        assert_eq!(
+            ps.call.after_open.settle,
+            Some(Settle::WriteBackEof {
+                off: real,
+                len: 4096,
+                drop: false
+            })
+        );
+        let c = super::super::repro::c_program(&s).unwrap();
+        assert!(c.contains("sync_file_range(cfd, 4096, 4096, 7"), "{c}");
+        // Refused: the page at EOF not clean at the write, or a block under it not written.
+        let mut d = s.clone();
+        d.world.pages[1] = PageState::Dirty;
+        d.world.blocks[5].kind = Extent::Delalloc;
+        assert!(plan(&d).unwrap_err().contains("dirty or under writeback"));
+        // The page at EOF not cached at the write: written back, then dropped (reclaimed).
+        let mut n = s.clone();
+        n.world.pages = vec![];
+        let p = plan(&n).unwrap();
+        assert!(matches!(
+            p.call.after_open.settle,
+            Some(Settle::WriteBackEof { drop: true, .. })
+        ));
+        assert!(super::super::repro::c_program(&n)
+            .unwrap()
+            .contains("POSIX_FADV_DONTNEED); /* the clean page"));
+        // A block-aligned i_size has no lag at open (i_disksize = i_size rounded down): nothing
+        // to do after open.
+        let mut a = s.clone();
+        a.world.i_size = 5120;
+        a.world.blocks.truncate(5);
+        let p = plan(&a).unwrap();
+        assert_eq!(p.call.after_open.settle, None);
+        let mut h = s.clone();
+        h.world.blocks[4].kind = Extent::Unwritten;
+        assert!(plan(&h).unwrap_err().contains("block 4"));
+    }
+
+    #[test]
+    fn c_code_compiles() {
+        let Some(cc) = super::super::scratch::which("cc") else {
+            println!("SKIP c_code_compiles: no cc");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("diofuzz-settle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (n, s) in [("i", converted()), ("l", written_back())] {
+            let src = dir.join(format!("{n}.c"));
+            std::fs::write(&src, super::super::repro::c_program(&s).unwrap()).unwrap();
+            let out = std::process::Command::new(&cc)
+                .args(["-O2", "-o"])
+                .arg(dir.join(n))
+                .arg(&src)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{n}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
