@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-//! The oracle: properties O1-O11 of docs/oracle.md §2 (O8: docs/oracle-o8.md, O9 and O10:
+//! The oracle: properties O1-O12 of docs/oracle.md §2 (O8: docs/oracle-o8.md, O9 and O10:
 //! docs/model-state.md, O11: docs/oracle.md §2), evaluated over one [`Execution`].
 //! A finding is a value; the fuzz targets turn it into a panic.
 
@@ -34,10 +34,12 @@ pub enum Prop {
     O10,
     /// size accounting of failed and short writes: i_size grows only by the bytes reported
     O11,
+    /// no written ext4 block past EOF holds stale device content (a truncate up would expose it)
+    O12,
 }
 
 impl Prop {
-    pub const ALL: [Prop; 11] = [
+    pub const ALL: [Prop; 12] = [
         Prop::O1,
         Prop::O2,
         Prop::O3,
@@ -49,6 +51,7 @@ impl Prop {
         Prop::O9,
         Prop::O10,
         Prop::O11,
+        Prop::O12,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -63,6 +66,7 @@ impl Prop {
             Prop::O9 => "pinned user pages not released exactly once",
             Prop::O10 => "CoW mapping not backed by written CoW-fork blocks",
             Prop::O11 => "i_size moved past the bytes the write reported",
+            Prop::O12 => "written block past EOF holds stale device data",
         }
     }
 }
@@ -299,6 +303,26 @@ pub fn check(x: &Execution) -> Vec<Finding> {
                     x.write_pos,
                     x.before.i_size,
                     x.after.i_size
+                ),
+            );
+        }
+    }
+    // O12: stale data past EOF (docs/oracle.md §2). ext4 zeroes only the tail of the old EOF
+    // block when the file grows (ext4_setattr -> ext4_block_truncate_page / 7.3's
+    // ext4_block_zero_eof; a write past EOF zeroes nothing in between) and relies on every block
+    // wholly past it being a hole or unwritten: a written one holding device content the file
+    // never had is exposed by the next truncate up or extending write. XFS zeroes the whole
+    // range it exposes (xfs_setattr_size and xfs_file_write_zero_eof -> iomap_zero_range), so
+    // there stale blocks past EOF stay unreadable: ext4 only.
+    if x.fs == crate::scenario::FsKind::Ext4 {
+        if let Some(b) = x.stale_past_eof {
+            add(
+                Prop::O12,
+                format!(
+                    "block {b} (past EOF at {}) is a written extent holding stale device data after {} at {}",
+                    x.after.i_size,
+                    errno::fmt_ret(x.ret),
+                    x.write_pos
                 ),
             );
         }

@@ -449,6 +449,9 @@ pub struct Execution {
     pub after: FileImage,
     /// A clean cached page whose content differs from the disk after the call.
     pub stale_page: Option<usize>,
+    /// The first block wholly past the EOF block that is a written extent holding stale device
+    /// content after the call (O12: a later truncate up or extension exposes it on ext4).
+    pub stale_past_eof: Option<u64>,
     pub trace: Trace,
     pub bios: Vec<Bio>,
     pub warns: Vec<&'static str>,
@@ -502,6 +505,23 @@ impl<'a> Cx<'a> {
             on_disk,
         }
     }
+    /// First block wholly past the EOF block whose extent is written and whose disk content
+    /// holds [`TAG_STALE`] (device content the file never had).
+    pub fn stale_past_eof(&self) -> Option<u64> {
+        let spb = (self.bs / SECTOR) as usize;
+        let first = self.inode.i_size.div_ceil(self.bs) as usize;
+        let n = self.disk.len();
+        self.inode
+            .blocks
+            .iter()
+            .enumerate()
+            .skip(first)
+            .find(|(i, b)| {
+                let (a, e) = ((i * spb).min(n), ((i + 1) * spb).min(n));
+                b.kind == Extent::Written && self.disk[a..e].contains(&TAG_STALE)
+            })
+            .map(|(i, _)| i as u64)
+    }
     /// First clean cached page whose content differs from what is on disk.
     pub fn stale_page(&self, img: &FileImage) -> Option<usize> {
         let lim = self.inode.i_size.div_ceil(SECTOR) as usize;
@@ -540,6 +560,7 @@ fn run_with(s: &Scenario, v: &'static Variant, trace: bool, opts: ModelOpts) -> 
     let (statx_unit_min, statx_unit_max) = crate::kernel::fs::statx_atomic(&cx);
     let after = cx.image_masked();
     let stale_page = cx.stale_page(&after);
+    let stale_past_eof = cx.stale_past_eof();
     Execution {
         variant: v,
         fs: s.fs,
@@ -558,6 +579,7 @@ fn run_with(s: &Scenario, v: &'static Variant, trace: bool, opts: ModelOpts) -> 
         before,
         after,
         stale_page,
+        stale_past_eof,
         trace: cx.trace,
         bios: cx.bios,
         warns: cx.warns,

@@ -49,7 +49,7 @@ pub struct ReportOpts {
     /// fstests test number to use (tests/generic/NNN; renumber when submitting)
     #[arg(long, value_name = "NNN", default_value = "900")]
     pub seq: u32,
-    /// The finding to lead with when the input has several (O1..O11) [default: the first]
+    /// The finding to lead with when the input has several (O1..O12) [default: the first]
     #[arg(long, value_name = "PROPERTY")]
     pub property: Option<String>,
     /// Output folder [default: docs/findings/<id>]
@@ -99,6 +99,7 @@ fn contract(p: Prop) -> &'static str {
         Prop::O9 => "Every user page that bio_iov_iter_get_pages() pins (FOLL_PIN) for a bio must be released exactly once (bio_release_pages), on every path: a leaked pin keeps user memory pinned for good, a double release corrupts the page's pin count.",
         Prop::O10 => "XFS stages a CoW direct write in written CoW-fork blocks: iomap writes through the IOMAP_F_SHARED mapping, and I/O completion remaps only written CoW extents into the file (xfs_reflink_end_cow_extent_locked). A mapping over a delalloc reservation fails the write with -EIO (iomap: Direct I/O collision with buffered writes); one over unwritten CoW blocks loses the data written there. The DEBUG assertion xfs_check_atomic_cow_conversion (8d7bba1e8314) checks the same.",
         Prop::O11 => "A write that fails writes nothing it reports, so it must not change the file's size; a write that returns N may extend the file at most to its position plus N. The kernel undoes a failed extension itself (ext4_inode_extension_cleanup() after a direct write, ext4_truncate_failed_write() after a buffered one; iomap and XFS update the size at completion by the bytes written): an i_size beyond the reported bytes exposes a hole of zeroes to readers and to stat(), and on ext4 delalloc the in-memory size is then ahead of the on-disk one, so the size a reader saw goes back after a crash or remount.",
+        Prop::O12 => "Blocks past the end of a file must be holes or unwritten extents (or hold zeroes) on ext4: when the file grows again, ext4_setattr zeroes only the tail of the old last block and an extending write zeroes nothing in between, so a written block past EOF that holds what the device had before is exposed to readers (stale data of other files or deleted ones).",
     }
 }
 

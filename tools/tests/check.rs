@@ -161,7 +161,7 @@ fn pairwise_slice_leaves_no_pair_uncovered() {
 /// never), so that `check` finds it on every variant known-findings.json lists it for and the
 /// mutator's domain step draws it often. Each entry: the start of the slice's name, and the
 /// known-findings.json patterns it finds.
-const TARGETED: [(&str, &[&str]); 16] = [
+const TARGETED: [(&str, &[&str]); 17] = [
     (
         "ext4: atomic writes across i_size or with O_DSYNC",
         &[
@@ -225,6 +225,13 @@ const TARGETED: [(&str, &[&str]); 16] = [
     (
         "block device: writes from a misaligned buffer",
         &["*direct_write_fallback: flush failed, ki_pos rolled back over the buffered bytes*"],
+    ),
+    (
+        "ext4: O_DIRECT writes past EOF into preallocated blocks",
+        &[
+            "*short DIO -> buffered fallback of the remainder*ext4_dio_write_iter: buffered fallback failed, DIO bytes discarded from the result",
+            "*short DIO -> buffered fallback of the remainder*",
+        ],
     ),
 ];
 

@@ -521,3 +521,20 @@ fn impossible_world_is_refused_with_the_rule() {
     assert!(err.contains("W5-verity-writer"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn repro_source_needs_a_run_and_a_readable_file() {
+    let scen = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/live-findings/ext4-encrypted-dax/scenario.json"
+    );
+    let (code, _, err) = diofuzz(&["repro", scen, "--source", "x.c"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--source runs a program: add --run"), "{err}");
+    let (code, _, err) = diofuzz(&["repro", scen, "--run", "--source", "/nonexistent/x.c"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--source /nonexistent/x.c:"), "{err}");
+    let (code, _, err) = diofuzz(&["repro", scen, "-o", "y.c", "--source", "x.c"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot be used with"), "{err}");
+}

@@ -170,6 +170,30 @@ fn live_kernel() {
         );
         assert!(text.contains("= 16384 (full"), "{text}");
         assert!(text.contains("STATX_WRITE_ATOMIC: supported"), "{text}");
+        // --source: an edited program runs in the generated one's place, on the same scratch
+        // filesystem (its directory is argv[1]), and its exit status is the verdict.
+        let edited = dir.join("edited.c");
+        std::fs::write(
+            &edited,
+            c.replace("int main(int argc, char **argv)\n{", "int main(int argc, char **argv)\n{\n\tprintf(\"EDITED in %s\\n\", argc > 1 ? argv[1] : \".\");"),
+        )
+        .unwrap();
+        let out = Command::new(bin())
+            .args([
+                "repro",
+                dir.join("xfs.json").to_str().unwrap(),
+                "--run",
+                "--source",
+            ])
+            .arg(&edited)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains("EDITED in /") && text.contains("= 16384 (full"),
+            "{text}"
+        );
     } else {
         println!("SKIP live repro --run: no cc");
     }

@@ -76,6 +76,9 @@ pub struct Outcome {
     /// with the plain variant into agreement: they explain the kernel's behaviour here.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub explained_by: Vec<String>,
+    /// The post-call probes ([`super::probes`]); their findings (P1, P2) are kernel findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probes: Option<super::probes::Probes>,
     pub scenario: Scenario,
 }
 
@@ -289,6 +292,8 @@ pub fn kernel_execution(s: &Scenario, x: &Execution, o: &Observation) -> Executi
             on_disk: pad(&o.direct),
         },
         stale_page: o.stale(),
+        // Seen only after a later call: the P2 probe (super::probes) checks it on the kernel.
+        stale_past_eof: None,
         trace: Default::default(),
         bios: Vec::new(),
         warns: Vec::new(),
@@ -369,6 +374,7 @@ pub fn outcome(
         dmesg: Vec::new(),
         without_backports: None,
         explained_by: Vec::new(),
+        probes: None,
         scenario: s.clone(),
     }
 }

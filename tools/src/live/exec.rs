@@ -96,6 +96,17 @@ fn io<T>(what: &str, r: std::io::Result<T>) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e}"))
 }
 
+/// An anonymous mapping (freed on drop): page-aligned, for O_DIRECT.
+pub struct AlignedBuf(Map);
+impl AlignedBuf {
+    pub fn new(len: usize) -> Result<AlignedBuf, String> {
+        Map::anon(len).map(AlignedBuf)
+    }
+    pub fn bytes(&mut self) -> &mut [u8] {
+        self.0.bytes()
+    }
+}
+
 /// An anonymous mapping (freed on drop).
 struct Map {
     ptr: *mut c_void,
@@ -134,7 +145,7 @@ impl Drop for Map {
 /// An aligned buffer for O_DIRECT reads.
 /// The file from `from` to `end`, read with O_DIRECT in whole `unit`s (a page; a shifted plan's
 /// window in fs blocks: a page past the end could cross s_maxbytes).
-fn read_direct(path: &Path, from: u64, end: u64, unit: u64) -> Result<Vec<u8>, String> {
+pub fn read_direct(path: &Path, from: u64, end: u64, unit: u64) -> Result<Vec<u8>, String> {
     let size = end.saturating_sub(from);
     let f = io(
         "open O_DIRECT for read-back",
@@ -623,6 +634,19 @@ pub fn execute_with(
     tracer: &Tracer,
     before: BeforeCall,
 ) -> Result<Observation, String> {
+    execute_then(plan, dir, name, tracer, before, &mut |_| ())
+}
+
+/// [`execute_with`] with `after` run on the scenario's file once the call is observed, before
+/// the file is removed (the post-call probes: [`super::probes`]).
+pub fn execute_then(
+    plan: &Plan,
+    dir: &Path,
+    name: &str,
+    tracer: &Tracer,
+    before: BeforeCall,
+    after: &mut dyn FnMut(&Path),
+) -> Result<Observation, String> {
     // An encrypted inode's file lives in an encrypted directory made for it (removed with its
     // key when `sdir` drops, after the files).
     let sdir = super::inode_kind::ScenarioDir::new(plan, dir, name)?;
@@ -637,6 +661,9 @@ pub fn execute_with(
         (Ok(_), Err(e)) => Err(e),
         (r, _) => r,
     };
+    if r.is_ok() {
+        after(&path);
+    }
     if plan.steps.iter().any(
         |s| matches!(s, Step::SetInodeFlags { set, .. } if set & super::plan::FS_APPEND_FL != 0),
     ) {

@@ -21,6 +21,7 @@ pub mod inode_state;
 pub mod limits;
 pub mod pages;
 pub mod plan;
+pub mod probes;
 pub mod race;
 pub mod reflink_race;
 pub mod repro;
@@ -152,6 +153,11 @@ pub struct Opts {
     /// Read the kernel log around each scenario: WARNING/BUG/Oops lines become O7 kernel findings
     #[arg(long)]
     pub kmsg: bool,
+    /// Skip the post-call probes (P1: syncfs, umount and mount, read back again; P2: truncate
+    /// up over the blocks past EOF, read zeroes), which run after each scenario on a loop
+    /// filesystem of live's own (docs/live.md "Post-call probes")
+    #[arg(long)]
+    pub no_probes: bool,
     /// Compare with the variant plus the stable backports of the running release
     /// (src/backports.rs), and say which backports explain each result
     #[arg(long)]
@@ -247,6 +253,9 @@ pub struct Bench {
     pub model_executions: u64,
     pub model_seconds: f64,
     pub model_executions_per_s: f64,
+    /// The post-call probes (not in kernel_seconds): scenarios whose P1 ran, and their time.
+    pub probed: u64,
+    pub probe_seconds: f64,
 }
 
 #[derive(Serialize)]
@@ -570,6 +579,7 @@ pub fn run_live(o: &Opts) -> i32 {
             bench.kernel_calls_per_s,
             bench.model_executions_per_s
         );
+        println!("{}", probes::summary_line(&outcomes, &bench));
         if !tracer.missing.is_empty() {
             println!(
                 "trace events not present on this kernel: {}",
@@ -823,6 +833,7 @@ fn run_all(
             dmesg: Vec::new(),
             without_backports: None,
             explained_by: Vec::new(),
+            probes: None,
             scenario: s.clone(),
         };
         let planned = match faultdev {
@@ -861,6 +872,12 @@ fn run_all(
             // Before the call: a crash or hang from here on is this scenario's.
             let _ = writeln!(f, "{}", serde_json::json!({ "start": id }));
         }
+        // P2's stale seed needs the scratch loop device of the plan's filesystem.
+        let probing = !o.no_probes && probes::refused(&p).is_none();
+        let seed_dev = match probing && faultdev.is_none() && o.pmem.is_none() {
+            true => sc.get(p.key, pre).ok().map(|f| f.loopdev.clone()),
+            false => None,
+        };
         let mut armed = Vec::new();
         let mut before = |path: &Path| -> Result<(), String> {
             if let Some((f, bt)) = fault {
@@ -870,10 +887,14 @@ fn run_all(
             if o.pmem.is_some() {
                 dax::check_file(path, s)?;
             }
+            if let Some(dev) = &seed_dev {
+                probes::seed_unwritten(path, dev)?;
+            }
             Ok(())
         };
         let t0 = Instant::now();
         let mut on_device = None;
+        let mut probed = None;
         let r = if p.key.fs == FsKind::Bdev {
             // A device of its own, made for the scenario and removed after it.
             let dev = match sc.bdev(p.key, p.i_size) {
@@ -917,7 +938,12 @@ fn run_all(
                     break;
                 }
             };
-            exec::execute_with(&p, &mnt, &n.to_string(), tracer, &mut before)
+            let mut after = |path: &Path| {
+                if !o.no_probes {
+                    probed = Some(probes::run(sc, &p, path));
+                }
+            };
+            exec::execute_then(&p, &mnt, &n.to_string(), tracer, &mut before, &mut after)
         };
         let inexact = match fault {
             Some((_, bt)) if !armed.is_empty() => match bt.failed() {
@@ -927,7 +953,11 @@ fn run_all(
             _ => None,
         };
         let missed = faultdev.map(|f| f.disarm(&armed));
-        bench.kernel_seconds += t0.elapsed().as_secs_f64();
+        let probe_s = probed
+            .as_ref()
+            .map_or(0.0, |(x, _): &(probes::Probes, _)| x.ns as f64 / 1e9);
+        bench.kernel_seconds += t0.elapsed().as_secs_f64() - probe_s;
+        bench.probe_seconds += probe_s;
         match r {
             Ok(obs) => {
                 bench.executed += 1;
@@ -956,6 +986,11 @@ fn run_all(
                     fault::annotate_order(&mut oc, s, v, |x| {
                         compare::outcome(String::new(), s, &p, x, &obs, gap).verdict
                     });
+                }
+                if let Some((pr, found)) = probed.take() {
+                    bench.probed += (pr.p1 == "ok" || pr.p1 == "finding") as u64;
+                    oc.kernel_findings.extend(found);
+                    oc.probes = Some(pr);
                 }
                 if o.verbose {
                     let names: Vec<&str> = obs.events.iter().map(|e| e.name.as_str()).collect();

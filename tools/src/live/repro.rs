@@ -728,6 +728,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if super::swap::wanted(s) {
         o.push_str(super::swap::C_GLOBALS);
     }
+    let probes = super::probes::refused(&p).is_none();
+    if probes {
+        o.push_str(super::probes::C_FUNCS);
+    }
     o.push_str("\nint main(int argc, char **argv)\n{\n");
     o.push_str("\tnonce = (uint32_t)getpid() * 2654435761u;\n");
     if p.shift != 0 {
@@ -1040,6 +1044,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             // An append-only file cannot be unlinked: clear the flag first.
             o.push_str("\t{\n\t\tint fl = 0;\n\t\tioctl(fd, 0x80086601UL, &fl);\n\t\tfl &= ~0x20;\n\t\tioctl(fd, 0x40086602UL, &fl);\n\t}\n");
         }
+        if probes {
+            o.push_str(&super::probes::c_call(1 << p.key.blkbits));
+        }
         o.push_str(&super::race::c_cleanup(&c.after_open));
         o.push_str("\tclose(fd);\n\tunlink(path);\n\tunlink(donor);\n\treturn verdict_code;\n}\n");
     }
@@ -1207,6 +1214,11 @@ pub struct ReproOpts {
     /// With --kernel PATH: the build's installed modules folder
     #[arg(long, value_name = "DIR", requires = "kernel")]
     pub modules: Option<PathBuf>,
+    /// With --run or --device: build and run this C program instead of the generated one (a
+    /// reproducer you edited, e.g. one written with -o). The scenario still chooses the
+    /// filesystem, the device and, with --kernel, the guest's set-up
+    #[arg(long, value_name = "FILE.c", conflicts_with = "out")]
+    pub source: Option<PathBuf>,
 }
 
 /// `diofuzz repro FILE [-o OUT] [--run]`.
@@ -1248,6 +1260,20 @@ pub fn main(o: &ReproOpts) -> i32 {
             eprintln!("diofuzz repro: {}: {e}", file.display());
             return 2;
         }
+    };
+    let src = match &o.source {
+        None => src,
+        Some(_) if !run && o.device.is_none() => {
+            eprintln!("diofuzz repro: --source runs a program: add --run (or --device)");
+            return 2;
+        }
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("diofuzz repro: --source {}: {e}", p.display());
+                return 2;
+            }
+        },
     };
     if let (true, Some(k)) = (run, &o.kernel) {
         return crate::lab::repro_in_kernel(&s, &src, k, o.modules.as_deref());

@@ -1020,6 +1020,50 @@ impl Scratch {
         errs
     }
 
+    /// Unmount the loop filesystem of `key` and mount it again with the same options (the
+    /// post-call persistence probe, [`super::probes`]): what a clean unmount leaves on the device
+    /// is what the next mount reads. Only loop filesystems of plain keys (not the `--device`
+    /// disk, not a layered key's upper filesystem). While it is unmounted the entry says so, so
+    /// an interrupt's [`Scratch::cleanup`] still releases everything; a mount that fails
+    /// retires the filesystem (the next [`Scratch::get`] makes a new one).
+    pub fn cycle_mount(&mut self, key: FsKey) -> Result<(), String> {
+        let Some(i) = self.fss.iter().position(|f| f.key == key && f.mounted) else {
+            return Err(format!("{}: no mounted scratch filesystem", key.label()));
+        };
+        if key.disk || key.layered {
+            return Err("only loop filesystems are unmounted per scenario".into());
+        }
+        let f = &mut self.fss[i];
+        // The loop device is autoclear: held open, it stays bound while nothing mounts it.
+        let hold =
+            fs::File::open(&f.loopdev).map_err(|e| format!("open {}: {e}", f.loopdev.display()))?;
+        umount_retry(&f.mnt).map_err(|e| format!("umount {}: {e}", f.mnt.display()))?;
+        f.mounted = false;
+        let r = mount(
+            Some(&f.loopdev),
+            &f.mnt,
+            Some(key.fs.name()),
+            MsFlags::MS_NOATIME | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            key.mount_data(),
+        );
+        drop(hold);
+        match r {
+            Ok(()) => {
+                f.mounted = true;
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("mount {} again: {e}", f.loopdev.display());
+                if key.stable {
+                    // unset_stable skips an unmounted filesystem: give the flag back here.
+                    let _ = super::limits::set(&f.loopdev, false);
+                }
+                let _ = self.retire(key, |_| ());
+                Err(msg)
+            }
+        }
+    }
+
     /// Unmount the loop filesystem of `key` (if one was made), release its loop device, let
     /// `inspect` read its image, and delete the image and the mount point: the next
     /// [`Scratch::get`] of `key` makes a new filesystem. For scenarios that need a filesystem of

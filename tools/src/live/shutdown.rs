@@ -318,6 +318,7 @@ pub fn outcome(
         dmesg: Vec::new(),
         without_backports: None,
         explained_by: Vec::new(),
+        probes: None,
         scenario: s.clone(),
     }
 }
