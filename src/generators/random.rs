@@ -125,6 +125,18 @@ pub(crate) fn generate_held(
         g.next_u64();
         bdev_held_pages(&mut g, &mut s);
     }
+    // The same on the atomic disk (tools/src/live/disk_hold.rs: the disk's write commands held),
+    // from a stream of its own, so that a loop scenario is what it was.
+    if disk.is_some() {
+        let mut g =
+            Rng::new(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0xD15C << 48 ^ fs as u64);
+        g.next_u64();
+        if fs == FsKind::Bdev {
+            bdev_held_pages(&mut g, &mut s);
+        } else {
+            held_pages(&mut g, &mut s);
+        }
+    }
     // The XFS reflink flag changed after open (src/generators/reflink.rs), from a stream of its
     // own; after the held pages, which it must see (the clone drops pages, the unshare needs none
     // dirty or under writeback).

@@ -233,6 +233,43 @@ fn fault_groups_fail_exactly_the_faulted_bio() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// Pages held during the call on the atomic disk (session 7, tools/src/live/disk_hold.rs): every
+/// scenario of `bdev-held-disk` has a page under writeback or an mmapped dirty page, the disk's
+/// held write commands kept the writeback page under writeback (else the scenario is skipped
+/// "not possible here"), and the kernel agrees with the model.
+#[test]
+fn held_pages_on_the_disk_are_held() {
+    let k = match cached_kernel() {
+        Ok(k) => k,
+        Err(why) => {
+            println!("SKIP lab: {why}");
+            return;
+        }
+    };
+    let out = tmp("held");
+    let j = lab_json(&k, "bdev-held-disk", 6, &out);
+    let g = &j["kernels"][0]["groups"][0];
+    assert_eq!(g["group"], "bdev-held-disk", "{g}");
+    assert_eq!(g["rc"], 0, "{g}");
+    let stream = std::fs::read_to_string(out.join(&k).join("stream.jsonl")).unwrap();
+    let mut n = 0;
+    for v in stream
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("verdict").is_some())
+    {
+        let pages = v["scenario"]["world"]["pages"].to_string();
+        assert!(
+            pages.contains("writeback") || pages.contains("mapped_dirty"),
+            "{v}"
+        );
+        assert_eq!(v["verdict"], "agree", "{v}");
+        n += 1;
+    }
+    assert_eq!(n, 6);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 /// The ublk fault device (session 6): the guest's `diofuzz ublk-fault` server completes the
 /// request holding the armed sector with the fault's errno; the block trace saw exactly that
 /// bio fail with it, and the kernel agrees with the model (its `Deferred` order).

@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 22] = [
+pub const GROUPS: [Group; 26] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -192,6 +192,34 @@ pub const GROUPS: [Group; 22] = [
         name: "xfs-dax",
         about: "XFS (reflink) on the pmem device, dax=always or FS_XFLAG_DAX files (dax=inode): xfs_file_dax_write",
         args: "--fs xfs --pmem $PDEV",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "held-disk",
+        about: "ext4 and XFS on the atomic disk, only scenarios with a page held under writeback or an mmapped dirty page during the call (the disk's write commands held by scsi_debug's error file: live --worlds held)",
+        args: "--fs both --device $DEV --worlds held",
+        disk: true,
+        fault: false,
+    },
+    Group {
+        name: "bdev-held-disk",
+        about: "the raw block device on the atomic disk, only scenarios with a held page (live --worlds held)",
+        args: "--fs bdev --device $DEV --worlds held",
+        disk: true,
+        fault: false,
+    },
+    Group {
+        name: "xfs-reflink-race",
+        about: "XFS (reflink) on a loop device, only scenarios whose reflink flag is set by a clone or cleared by an unshare after open (live --worlds reflink-race)",
+        args: "--fs xfs --worlds reflink-race",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "limits-loop",
+        about: "ext4 and XFS on loop devices, only the limits worlds: RLIMIT_FSIZE, stable writes, no O_LARGEFILE (ia32 open), scaled s_maxbytes, zero-length requests (live --worlds limits)",
+        args: "--fs both --worlds limits",
         disk: false,
         fault: false,
     },

@@ -12,6 +12,7 @@ pub mod bioerr;
 pub mod compare;
 pub mod cow;
 pub mod dax;
+pub mod disk_hold;
 pub mod exec;
 pub mod fault;
 pub mod fiemap;
@@ -27,6 +28,7 @@ pub mod repro;
 pub mod repro_fault;
 pub mod scratch;
 pub mod segs;
+pub mod select;
 pub mod settle_race;
 pub mod shutdown;
 pub mod swap;
@@ -124,6 +126,13 @@ pub struct Opts {
     /// 6.16 - 6.18 too). Needs CAP_SYS_RESOURCE (the lab's guests have it: group ext4-jflag)
     #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc", "swapon"])]
     pub jflag_after_open: bool,
+    /// Of the generated scenarios run only those of these worlds: held (a page under writeback
+    /// or an mmapped dirty page), reflink-race (the XFS reflink flag changed after open), limits
+    /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length); live
+    /// scans the generator's indices for --count of them per filesystem (docs/lab.md)
+    #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
+          conflicts_with_all = ["fault_device", "atomic_faults", "pmem", "swapon", "jflag_after_open", "settle_after_open"])]
+    pub worlds: Vec<select::World>,
     /// Generated scenarios are ext4 files whose inline data is converted (fallocate) or whose
     /// i_disksize lag is written back (sync_file_range) after the call's open (docs/live.md
     /// "Races after open"; lab group ext4-settle)
@@ -351,7 +360,11 @@ pub fn run_live(o: &Opts) -> i32 {
     let v = stable.variant.unwrap_or(v);
     let disk = match &o.device {
         Some(d) => match scratch::disk_info(d) {
-            Ok(x) => Some(x),
+            Ok(x) => {
+                // Hold rules a killed run left would hold every write (disk_hold).
+                disk_hold::clear(d);
+                Some(x)
+            }
             Err(e) => {
                 eprintln!("diofuzz live: --device: {e}");
                 return 2;
@@ -403,7 +416,19 @@ pub fn run_live(o: &Opts) -> i32 {
         eprintln!("diofuzz live: --bigalloc needs --device (loop devices run no bigalloc)");
         return 2;
     }
-    let count = o.count.unwrap_or(if o.inputs.is_empty() { 50 } else { 0 });
+    let mut count = o.count.unwrap_or(if o.inputs.is_empty() { 50 } else { 0 });
+    if !o.worlds.is_empty() {
+        let d = disk.as_ref();
+        scen.extend(select::generate(
+            &o.worlds,
+            o.seed,
+            count,
+            &o.fss(),
+            d,
+            cluster_bits,
+        ));
+        count = 0;
+    }
     for i in 0..count {
         for &fs in &o.fss() {
             let id = format!("gen-{}-{}-{i}", o.seed, fs.name());

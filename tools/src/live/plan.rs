@@ -540,7 +540,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     // Race::MmapRedirty re-dirties cached folios only: with none, the writer stores nothing.
     held.idle_writer = mmap_writer && !w.pages.iter().any(|p| *p != PageState::None);
     if held.held() {
-        super::pages::check_held(s, &held, down.is_some(), disk.is_some())?;
+        super::pages::check_held(s, &held, down.is_some())?;
     }
     if mmap_writer && f.append_only {
         return unsup("mmap writer on an append-only inode (do_mmap refuses a shared writable mapping: EACCES)");
@@ -582,7 +582,8 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             dax: super::dax::DaxMount::Off,
             own: down.is_some(),
             stable: w.device.stable_writes,
-            layered: held.held(),
+            // On the --device disk the disk's writes are held instead (super::disk_hold).
+            layered: held.held() && disk.is_none(),
         },
         i_size,
         steps,
@@ -699,7 +700,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         }
     }
     if held.held() {
-        super::pages::check_held(s, &held, false, disk.is_some())?;
+        super::pages::check_held(s, &held, false)?;
     }
     let mut call = call_of(s, toggles, w.rlimit_fsize, false)?;
     call.pages = held.clone();
@@ -719,7 +720,8 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             dax: super::dax::DaxMount::Off,
             own: false,
             stable: false,
-            layered: held.held(),
+            // On the --device disk the disk's writes are held instead (super::disk_hold).
+            layered: held.held() && disk.is_none(),
         },
         i_size: size,
         steps,

@@ -703,6 +703,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str(super::race::C_DECLS);
     }
     if c.pages.held() {
+        o.push_str(super::disk_hold::C_SCSI);
         o.push_str(super::pages::C_PRELUDE);
     }
     if p.steps.iter().any(|s| matches!(s, Step::WriteZero { .. })) {

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! `live --worlds LIST`: of the generated scenarios run only those of some worlds (the lab's
+//! `held-disk`, `bdev-held-disk`, `xfs-reflink-race` and `limits-loop` groups). The random
+//! generator draws these worlds rarely (the reflink flag changed after open in about 2 % of XFS
+//! scenarios), so a small lab run would meet none: live scans the generator's indices in order
+//! and keeps the first `--count` that belong to one of the worlds, each with its own id
+//! (`gen-SEED-FS-INDEX`, the same scenario `diofuzz live --seed SEED` generates at that index).
+
+use clap::ValueEnum;
+use diofuzz::generators::random::{generate_on, Disk};
+use diofuzz::scenario::{FsKind, PageState, Race, Scenario, HUGE_MAXBYTES};
+
+/// The worlds `--worlds` selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum World {
+    /// A page under writeback or an mmapped dirty page held during the call (super::pages,
+    /// super::disk_hold).
+    Held,
+    /// The XFS reflink flag set or cleared after open (super::reflink_race).
+    ReflinkRace,
+    /// RLIMIT_FSIZE, stable writes, no O_LARGEFILE, a scaled s_maxbytes or s_bitmap_maxbytes, a
+    /// zero-length request (super::limits).
+    Limits,
+}
+
+/// Index bound: at most this many indices per wanted scenario are generated.
+const SCAN: u64 = 400;
+
+/// Does `s` belong to world `w`?
+pub fn is(w: World, s: &Scenario) -> bool {
+    let x = &s.world;
+    match w {
+        World::Held => x
+            .pages
+            .iter()
+            .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty)),
+        World::ReflinkRace => s.races.contains(&Race::InodeFlagChangedAfterOpen(12)),
+        World::Limits => {
+            x.rlimit_fsize.is_some()
+                || x.device.stable_writes
+                || s.request.open.no_largefile
+                || x.s_maxbytes != HUGE_MAXBYTES
+                || x.s_bitmap_maxbytes != HUGE_MAXBYTES
+                || s.request.len == 0
+        }
+    }
+}
+
+/// The first `count` generated scenarios of each filesystem of `fss` that belong to one of
+/// `worlds`, with their ids.
+pub fn generate(
+    worlds: &[World],
+    seed: u64,
+    count: u64,
+    fss: &[FsKind],
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Vec<(String, Scenario)> {
+    let mut out = Vec::new();
+    for &fs in fss {
+        let mut n = 0;
+        for i in 0..count.saturating_mul(SCAN) {
+            if n == count {
+                break;
+            }
+            let s = generate_on(seed, i, fs, disk, cluster_bits);
+            if worlds.iter().any(|&w| is(w, &s)) {
+                out.push((format!("gen-{seed}-{}-{i}", fs.name()), s));
+                n += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each world is found, every kept scenario belongs to it, and its id names the index the
+    /// plain generator gives the same scenario at.
+    #[test]
+    fn selects_only_the_worlds_and_keeps_the_index() {
+        for (w, fs) in [
+            (World::ReflinkRace, FsKind::Xfs),
+            (World::Limits, FsKind::Ext4),
+            (World::Held, FsKind::Xfs),
+        ] {
+            let v = generate(&[w], 5, 6, &[fs], None, 0);
+            assert_eq!(v.len(), 6, "{w:?}");
+            for (id, s) in &v {
+                assert!(is(w, s), "{id}");
+                let i: u64 = id.rsplit('-').next().unwrap().parse().unwrap();
+                assert_eq!(*s, generate_on(5, i, fs, None, 0), "{id}");
+            }
+            // Some index was skipped: the world is not every scenario.
+            let last: u64 = v[5].0.rsplit('-').next().unwrap().parse().unwrap();
+            assert!(last > 5, "{w:?}");
+        }
+        // A plain scenario is in none of them.
+        let mut s = diofuzz::generators::random::generate(5, 0, FsKind::Ext4);
+        s.world.pages.clear();
+        s.races.clear();
+        s.world.rlimit_fsize = None;
+        s.world.device.stable_writes = false;
+        s.request.open.no_largefile = false;
+        s.world.s_maxbytes = HUGE_MAXBYTES;
+        s.world.s_bitmap_maxbytes = HUGE_MAXBYTES;
+        s.request.len = 4096;
+        assert!(![World::Held, World::ReflinkRace, World::Limits]
+            .iter()
+            .any(|&w| is(w, &s)));
+    }
+}
