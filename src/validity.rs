@@ -83,6 +83,9 @@ rules! {
     REFLINK_FEATURE = 11, "W12-reflink",
         "shared blocks or the reflink inode flag on an XFS filesystem without reflink",
         "fs/xfs/xfs_reflink.c xfs_reflink_remap_prep (-EOPNOTSUPP without xfs_has_reflink): no extent can become shared, and XFS_DIFLAG2_REFLINK is set only there";
+    SHARED_WRITTEN_ONLY = 35, "W31-shared-written",
+        "a shared block that is not a written extent (a hole, a delalloc reservation or an unwritten extent marked shared)",
+        "fs/xfs/xfs_reflink.c xfs_reflink_remap_extent maps a source extent into the destination only when it is written (dmap_written; an unwritten or hole source leaves the destination a hole, 'if both extents are unwritten, leave them alone'), xfs_reflink_remap_blocks refuses a delalloc source (-EFSCORRUPTED, the range was flushed first), and xfs_reflink_trim_around_shared reports holes, unwritten and delalloc extents as never shared; an allocation (delalloc, fallocate) gets fresh blocks with refcount 1. Read in 7.3.4. Found in session 7 auditing live's refusals ('shared unwritten block'). Normalised: the block's shared bit cleared (the model CoWs only written shared blocks, block_needs_cow, so the write's outcome is the same)";
     DEVICE_UNITS = 12, "W13-device-units",
         "device atomic write units that are not a power-of-two pair min <= max, both set, min >= the logical block size",
         "block/blk-settings.c blk_validate_atomic_write_limits (non-power-of-two or min > max: atomic writes unsupported, all limits 0); drivers report unit_min in logical blocks (drivers/nvme/host/core.c, drivers/scsi/sd.c)";
@@ -534,6 +537,12 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
             && !w.mount.xfs_reflink
             && (w.inode.reflink || at_open.reflink || w.blocks.iter().any(|b| b.shared)))
         .then(|| msg!(detail, "reflink state without the reflink feature")),
+        // W31-shared-written
+        35 => w
+            .blocks
+            .iter()
+            .position(|b| b.shared && b.kind != Extent::Written)
+            .map(|i| msg!(detail, "block {i} is shared but {:?}", w.blocks[i].kind)),
         // W13-device-units
         12 => {
             let d = &w.device;
@@ -1082,6 +1091,13 @@ fn fix(s: &mut Scenario, rule: &Rule) {
             s.world.blocks.iter_mut().for_each(|b| b.shared = false);
             drop_flag_races(s, flag::REFLINK);
         }
+        // W31-shared-written
+        35 => s
+            .world
+            .blocks
+            .iter_mut()
+            .filter(|b| b.kind != Extent::Written)
+            .for_each(|b| b.shared = false),
         // W13-device-units
         12 => {
             let lbs = 1u32 << s.world.lbs_bits;

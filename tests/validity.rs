@@ -670,6 +670,32 @@ fn w30_no_bio_size_limit_from_fifteen_segments() {
     assert_eq!(Scenario::decode(&bytes).unwrap().request.max_bio, None);
 }
 
+/// fs/xfs/xfs_reflink.c xfs_reflink_remap_extent / xfs_reflink_trim_around_shared: only written
+/// extents are ever shared; a written shared block on a reflink XFS is a real world.
+#[test]
+fn w31_only_written_blocks_are_shared() {
+    let mut ok = xfs();
+    ok.world.mount.xfs_reflink = true;
+    ok.world.inode.reflink = true;
+    ok.world.i_size = 4 * 4096;
+    ok.world.blocks = blocks("WWUH");
+    ok.world.blocks[0].shared = true;
+    accepted(&ok);
+    for (i, kind) in [(2, Extent::Unwritten), (3, Extent::Hole)] {
+        let mut s = ok.clone();
+        assert_eq!(s.world.blocks[i].kind, kind);
+        s.world.blocks[i].shared = true;
+        rejected(s.clone(), SHARED_WRITTEN_ONLY);
+        validity::normalise(&mut s);
+        assert!(!s.world.blocks[i].shared, "{kind:?} still shared");
+        assert!(
+            s.world.blocks[0].shared,
+            "the written shared block stays shared"
+        );
+        accepted(&s);
+    }
+}
+
 /// block/bdev.c bdev_set_nr_sectors: a block device's size is a whole number of sectors (a file's
 /// is not bound so); bdev_open: every open of a block device has O_LARGEFILE.
 #[test]
@@ -835,6 +861,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W28-flag-no-call" => "FLAG_CHANGE_NO_CALL",
         "W29-bio-timeout" => "BIO_TIMEOUT_ATOMIC_DEVICE",
         "W30-max-bio" => "MAX_BIO_LAYOUT",
+        "W31-shared-written" => "SHARED_WRITTEN_ONLY",
         "W32-swap-open" => "SWAP_CHANGE_WRITE_OPEN",
         "W33-bdev" => "BDEV_OPEN_SIZE",
         "F1-site" => "FAULT_SITE_FS",
