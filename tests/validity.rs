@@ -81,6 +81,22 @@ fn w21_dax_always_makes_every_file_dax() {
     rejected(e.clone(), DAX_ALWAYS_EVERY_FILE);
     e.world.inode.journal_data = true;
     accepted(&e);
+    // S_DAX is decided at inode load: a +j file (not DAX) whose +j is cleared after open stays
+    // not DAX at the write (ext4_set_inode_flags(inode, false) keeps S_DAX as it was).
+    let mut j = e.clone();
+    j.world.inode.journal_data = false;
+    j.races = vec![flag_race(1)];
+    assert!(j.inode_at_open().journal_data);
+    assert!(
+        validity::violations(&j)
+            .iter()
+            .all(|v| v.rule != DAX_ALWAYS_EVERY_FILE),
+        "{:?}",
+        validity::violations(&j)
+    );
+    // Without the race the same file at the write would have been made DAX at load.
+    j.races.clear();
+    rejected(j, DAX_ALWAYS_EVERY_FILE);
 }
 
 /// W24: ext4_max_bitmap_size() < ext4_max_size() (fs/ext4/super.c), and
