@@ -200,6 +200,101 @@ static int verdict(long long ret, int err, long long pos, unsigned long long siz
 	return ok ? 0 : 1;
 }
 
+/* Post-call probes (docs/live.md "Post-call probes"). */
+struct probe_fiemap_extent { uint64_t logical, physical, length, r64[2]; uint32_t flags, r32[3]; };
+struct probe_fiemap { uint64_t start, length; uint32_t flags, mapped, count, reserved; struct probe_fiemap_extent ext[128]; };
+
+static unsigned char *probe_read(const char *path, uint64_t from, uint64_t len)
+{
+	uint64_t n = (len + 4095) / 4096 * 4096 + 4096;
+	unsigned char *b = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int fd = open(path, O_RDONLY | O_DIRECT);
+	ssize_t got = 0, r;
+	if (b == MAP_FAILED || fd < 0)
+		die("probe read");
+	while ((uint64_t)got < len && (r = pread(fd, b + got, n - got, from + got)) > 0)
+		got += r;
+	close(fd);
+	return b;
+}
+
+static void probe_p1(const char *path)
+{
+	struct stat st0, st1;
+	if (stat(path, &st0))
+		die("probe stat");
+	unsigned char *a = probe_read(path, 0, st0.st_size);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0 || syncfs(fd))
+		die("probe syncfs");
+	close(fd);
+	int dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
+	if (dc < 0 || write(dc, "3", 1) != 1)
+		printf("PROBE P1: drop_caches failed (not root?): %s\n", strerror(errno));
+	if (dc >= 0)
+		close(dc);
+	if (stat(path, &st1))
+		die("probe stat");
+	unsigned char *b = probe_read(path, 0, st1.st_size);
+	if (st0.st_size != st1.st_size) {
+		printf("PROBE P1 FINDING: i_size %lld before syncfs + drop_caches, %lld after\n",
+		       (long long)st0.st_size, (long long)st1.st_size);
+		return;
+	}
+	for (uint64_t s = 0; s * 512 < (uint64_t)st0.st_size; s++) {
+		uint64_t len = st0.st_size - s * 512 < 512 ? st0.st_size - s * 512 : 512;
+		if (memcmp(a + s * 512, b + s * 512, len)) {
+			printf("PROBE P1 FINDING: after syncfs + drop_caches sector %llu (byte %llu) reads '%c', before '%c'\n",
+			       (unsigned long long)s, (unsigned long long)s * 512,
+			       classify(b + s * 512, s, len), classify(a + s * 512, s, len));
+			return;
+		}
+	}
+	printf("PROBE P1 ok: the O_DIRECT read-back is unchanged by syncfs + drop_caches\n");
+}
+
+static void probe_p2(const char *path, unsigned bs)
+{
+	static struct probe_fiemap m;
+	struct stat st;
+	int fd = open(path, O_RDWR);
+	memset(&m, 0, sizeof(m));
+	m.length = ~0ULL;
+	m.count = 128;
+	if (fd < 0 || fstat(fd, &st) || ioctl(fd, 0xC020660BUL /* FS_IOC_FIEMAP */, &m) || m.mapped >= 128) {
+		printf("PROBE P2 not run: %s\n", strerror(errno));
+		return;
+	}
+	uint64_t size = st.st_size, end = (size + bs - 1) / bs * bs;
+	for (unsigned i = 0; i < m.mapped; i++)
+		if (m.ext[i].logical + m.ext[i].length > end)
+			end = m.ext[i].logical + m.ext[i].length;
+	if (end > size + (16 << 20))
+		end = size + (16 << 20);
+	if (end <= size) {
+		printf("PROBE P2 not run: nothing past EOF\n");
+		close(fd);
+		return;
+	}
+	if (ftruncate(fd, end)) {
+		printf("PROBE P2 not run: ftruncate: %s\n", strerror(errno));
+		close(fd);
+		return;
+	}
+	fsync(fd);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	close(fd);
+	uint64_t from = size / 4096 * 4096;
+	unsigned char *b = probe_read(path, from, end - from);
+	for (uint64_t i = size - from; i < end - from; i++)
+		if (b[i]) {
+			printf("PROBE P2 FINDING: ftruncate %llu -> %llu: byte %llu reads 0x%02x (0x55: the device's stale fill)\n",
+			       (unsigned long long)size, (unsigned long long)end, (unsigned long long)(from + i), b[i]);
+			return;
+		}
+	printf("PROBE P2 ok: ftruncate %llu -> %llu reads zeroes\n", (unsigned long long)size, (unsigned long long)end);
+}
+
 int main(int argc, char **argv)
 {
 	nonce = (uint32_t)getpid() * 2654435761u;
@@ -228,12 +323,12 @@ int main(int argc, char **argv)
 	unsigned char *buf = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED)
 		die("mmap");
+	struct iovec iov[1];
 	unsigned char *ub = buf + 0; /* user buffer alignment */
 	pat(ub, 8192, 4096, 0x33);
-	mprotect(ub + 0, 8192, PROT_NONE); /* the buffer faults from byte 0 */
-	struct iovec iov[1];
 	iov[0].iov_base = ub + 0;
 	iov[0].iov_len = 4096;
+	mprotect(ub + 0, 8192, PROT_NONE); /* the buffer faults from byte 0 */
 	ssize_t ret;
 	int err = 0;
 	off_t after;
@@ -265,6 +360,8 @@ int main(int argc, char **argv)
 	} else {
 		printf("statx: %s\nCOULD NOT RUN (statx)\n", strerror(errno));
 	}
+	probe_p1(path);
+	probe_p2(path, 4096);
 	close(fd);
 	unlink(path);
 	unlink(donor);
