@@ -7,20 +7,9 @@
 mod common;
 
 use diofuzz::scenario::{BlockState, FsKind, PageState, Rwf, Scenario};
-use diofuzz_tools::live::scratch;
 
 fn skip_reason() -> Option<String> {
-    let m = scratch::prereqs().missing(&[FsKind::Ext4]);
-    if !m.is_empty() {
-        return Some(m.join("; "));
-    }
-    let rel = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if diofuzz_tools::live::variant_for_release(&rel).is_none() {
-        return Some(format!("kernel {rel}: no matching model variant"));
-    }
-    None
+    common::live_skip_reason(&[FsKind::Ext4])
 }
 
 fn ext4(f: impl FnOnce(&mut Scenario)) -> Scenario {
@@ -69,16 +58,7 @@ fn inline_and_encrypted_inodes_agree() {
         ("inline-empty", inline(0, 12, false)),
         ("inline-1k", inline(512, 10, false)),
     ];
-    let dir = std::env::temp_dir().join(format!("dfz-live-inode-kinds-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, s) in &scenarios {
-        assert!(diofuzz::validity::is_valid(s), "{name}");
-        std::fs::write(
-            dir.join(format!("{name}.json")),
-            serde_json::to_string(s).unwrap(),
-        )
-        .unwrap();
-    }
+    let dir = common::scenario_dir("live-inode-kinds", &scenarios);
     let (code, out, err) =
         common::diofuzz(&["live", "--fs", "ext4", "--json", dir.to_str().unwrap()]);
     let _ = std::fs::remove_dir_all(&dir);

@@ -10,20 +10,9 @@
 mod common;
 
 use diofuzz::scenario::{BlockState, Extent, FsKind, PageState, Rwf, Scenario};
-use diofuzz_tools::live::scratch;
 
 fn skip_reason() -> Option<String> {
-    let m = scratch::prereqs().missing(&[FsKind::Ext4, FsKind::Xfs]);
-    if !m.is_empty() {
-        return Some(m.join("; "));
-    }
-    let rel = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if diofuzz_tools::live::variant_for_release(&rel).is_none() {
-        return Some(format!("kernel {rel}: no matching model variant"));
-    }
-    None
+    common::live_skip_reason(&[FsKind::Ext4, FsKind::Xfs])
 }
 
 /// 8 KiB of written blocks, O_DIRECT 8192 at 4096, changed by `f`.
@@ -148,16 +137,7 @@ fn limit_worlds_agree() {
             }),
         ),
     ];
-    let dir = std::env::temp_dir().join(format!("dfz-live-limits-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, s) in &scenarios {
-        assert!(diofuzz::validity::is_valid(s), "{name}");
-        std::fs::write(
-            dir.join(format!("{name}.json")),
-            serde_json::to_string(s).unwrap(),
-        )
-        .unwrap();
-    }
+    let dir = common::scenario_dir("live-limits", &scenarios);
     let (code, out, err) = common::diofuzz(&["live", "--json", dir.to_str().unwrap()]);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code, 0, "{err}");

@@ -95,16 +95,7 @@ fn settled_after_open_agree() {
         ("lag-write-b4", written_back(4096)),
         ("lag-write-b0", written_back(0)),
     ];
-    let dir = std::env::temp_dir().join(format!("dfz-live-settle-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, s) in &scenarios {
-        assert!(diofuzz::validity::is_valid(s), "{name}");
-        std::fs::write(
-            dir.join(format!("{name}.json")),
-            serde_json::to_string(s).unwrap(),
-        )
-        .unwrap();
-    }
+    let dir = common::scenario_dir("live-settle", &scenarios);
     let d = dir.to_str().unwrap();
     // With syncfs after the conversion (the kernel bug inline-convert-stale-read out of the
     // way): all agree, and the converted file takes the O_DIRECT path (an inline one would go

@@ -41,3 +41,20 @@ pub fn live_skip_reason(fss: &[diofuzz::scenario::FsKind]) -> Option<String> {
     }
     None
 }
+
+/// Write each named scenario (valid, asserted) as `NAME.json` into a fresh temporary folder
+/// `dfz-TAG-PID`, for `diofuzz live FOLDER`; the caller removes it.
+#[allow(dead_code)]
+pub fn scenario_dir(tag: &str, scenarios: &[(&str, diofuzz::scenario::Scenario)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dfz-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, s) in scenarios {
+        assert!(diofuzz::validity::is_valid(s), "{name}");
+        std::fs::write(
+            dir.join(format!("{name}.json")),
+            serde_json::to_string(s).unwrap(),
+        )
+        .unwrap();
+    }
+    dir
+}
