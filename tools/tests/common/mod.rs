@@ -58,3 +58,20 @@ pub fn scenario_dir(tag: &str, scenarios: &[(&str, diofuzz::scenario::Scenario)]
     }
     dir
 }
+
+/// Whether `text` names a resource of a `diofuzz live` run (its scratch folder
+/// `diofuzz-live-PID-N`) whose process is no longer running. A concurrent run (alive) is not a
+/// test's business: tests that look at the whole machine's mounts or loop devices count only
+/// these.
+#[allow(dead_code)]
+pub fn dead_live_owner(text: &str) -> bool {
+    let prefix = diofuzz_tools::live::scratch::PREFIX;
+    let Some(i) = text.find(prefix) else {
+        return false;
+    };
+    let pid: String = text[i + prefix.len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
