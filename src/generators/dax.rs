@@ -32,8 +32,7 @@ pub const LAB_PMEM: Disk = Disk {
 /// Scenario number `index` of `seed` for `fs` on the pmem device `dev`.
 pub fn generate_dax(seed: u64, index: u64, fs: FsKind, dev: &Disk) -> Scenario {
     let mut s = generate_unheld(seed, index, fs, Some(dev), 0);
-    let mut r = Rng::new(seed ^ index.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xDA << 48 ^ fs as u64);
-    r.next_u64();
+    let mut r = Rng::stream(seed, index, 0x2545_F491_4F6C_DD1D, 0xDA << 48 ^ fs as u64);
     if s.request.rwf.atomic && r.pct(65) {
         s.request.rwf.atomic = false;
         s.request.read = false;
@@ -56,15 +55,11 @@ pub fn generate_dax(seed: u64, index: u64, fs: FsKind, dev: &Disk) -> Scenario {
     crate::validity::normalise(&mut s);
     // Journalled data on the pmem device (ext4), from a stream of its own: every other
     // scenario is what it was before (src/generators/flags.rs).
-    let mut j =
-        Rng::new(seed ^ index.wrapping_mul(0xB5AD_4ECE_DA1C_E2A9) ^ 0xDA7 << 48 ^ fs as u64);
-    j.next_u64();
+    let mut j = Rng::stream(seed, index, 0xB5AD_4ECE_DA1C_E2A9, 0xDA7 << 48 ^ fs as u64);
     super::flags::journalled_on_pmem(&mut j, &mut s);
     // Encrypted files under dax=always and chattr +j after open on a non-DAX file (session 7),
     // from a stream of its own.
-    let mut e =
-        Rng::new(seed ^ index.wrapping_mul(0x94D0_49BB_1331_11EB) ^ 0xDA8 << 48 ^ fs as u64);
-    e.next_u64();
+    let mut e = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xDA8 << 48 ^ fs as u64);
     super::flags::non_dax_on_pmem(&mut e, &mut s);
     s
 }

@@ -91,9 +91,7 @@ pub fn swapfile_world(s: &mut Scenario) {
 /// the call's open and a tenth `swapoff` after it (the race), normalised.
 pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
     let mut s = generate_on(seed, index, fs, None, 0);
-    let mut r =
-        Rng::new(seed ^ index.wrapping_mul(0x9E6C_63D0_676A_9A99) ^ 0x5A4 << 48 ^ fs as u64);
-    r.next_u64();
+    let mut r = Rng::stream(seed, index, 0x9E6C_63D0_676A_9A99, 0x5A4 << 48 ^ fs as u64);
     // One race at most besides the fcntl toggle: the swap flag's.
     only_toggle_races(&mut s);
     // On 1 KiB blocks swapon counts only whole pages inside physically contiguous runs
@@ -102,9 +100,7 @@ pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
     // hold p - 1 whole pages wherever they start, so half of the 1 KiB-block worlds (a stream
     // of their own) stay on 1 KiB blocks with three pages at least; the rest, as before, on
     // 4 KiB blocks.
-    let mut b =
-        Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x5A5 << 48 ^ fs as u64);
-    b.next_u64();
+    let mut b = Rng::stream(seed, index, 0xD6E8_FEB8_6659_FD93, 0x5A5 << 48 ^ fs as u64);
     if s.world.blkbits == 10 && b.pct(50) {
         s.world.i_size = s.world.i_size.max(3 * PAGE);
     } else {
@@ -170,8 +166,7 @@ pub fn generate_jflag(seed: u64, index: u64) -> Scenario {
     delalloc_written(w);
     clean_pages(w);
     s.races.retain(|r| *r != Race::MmapRedirty);
-    let mut r = Rng::new(seed ^ index.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ 0x1F1A << 48);
-    r.next_u64();
+    let mut r = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0x1F1A << 48);
     if r.pct(30) {
         // chattr -j after open: +j at open (nodelalloc), then `mount -o remount,delalloc` and
         // chattr -j; no cached page (7.2+ evict the page cache on the flag change).

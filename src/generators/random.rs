@@ -15,6 +15,14 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
     }
+    /// The generator's independent stream for one kind of world: `seed ^ index * mul ^ tag`,
+    /// warmed up by one draw so that neighbouring seeds diverge. Each kind has its own `mul`
+    /// and `tag`, so adding a stream leaves every other stream's draws as they were.
+    pub fn stream(seed: u64, index: u64, mul: u64, tag: u64) -> Rng {
+        let mut r = Rng::new(seed ^ index.wrapping_mul(mul) ^ tag);
+        r.next_u64();
+        r
+    }
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -68,9 +76,7 @@ pub fn generate_on(
     let mut s = generate_limits(seed, index, fs, disk, cluster_bits);
     // No O_LARGEFILE next to a scaled limit, faults inside a page, more iovecs than bytes, block
     // devices written past their end (src/generators/lfs.rs), from a stream of its own.
-    let mut f =
-        Rng::new(seed ^ index.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ 0x1F5 << 48 ^ fs as u64);
-    f.next_u64();
+    let mut f = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0x1F5 << 48 ^ fs as u64);
     super::lfs::lfs_worlds(&mut f, &mut s);
     s
 }
@@ -87,15 +93,11 @@ pub(crate) fn generate_limits(
     if fs != FsKind::Bdev {
         // Zero-length requests, stable-writes loop devices, RLIMIT_FSIZE 0, no O_LARGEFILE and
         // scaled s_maxbytes (tools/src/live/limits.rs), from a stream of their own.
-        let mut l =
-            Rng::new(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x11A << 48 ^ fs as u64);
-        l.next_u64();
+        let mut l = Rng::stream(seed, index, 0x9E37_79B9_7F4A_7C15, 0x11A << 48 ^ fs as u64);
         limits(&mut l, &mut s, disk.is_none());
     }
     // Scattered iovecs (src/generators/scatter.rs), from a stream of their own.
-    let mut v =
-        Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0x5E6 << 48 ^ fs as u64);
-    v.next_u64();
+    let mut v = Rng::stream(seed, index, 0xA24B_AED4_963E_E407, 0x5E6 << 48 ^ fs as u64);
     super::scatter::scatter(&mut v, &mut s);
     s
 }
@@ -113,24 +115,19 @@ pub(crate) fn generate_held(
     // Pages under writeback and mmapped dirty pages (tools/src/live/pages.rs), from a stream of
     // their own.
     if disk.is_none() && fs != FsKind::Bdev {
-        let mut g =
-            Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0x9A6E << 48 ^ fs as u64);
-        g.next_u64();
+        let mut g = Rng::stream(seed, index, 0xA24B_AED4_963E_E407, 0x9A6E << 48 ^ fs as u64);
         held_pages(&mut g, &mut s);
     }
     // The same on a block device's loop device (tools/src/live/pages.rs), from a stream of its
     // own: every other field of a bdev seed is what it was.
     if disk.is_none() && fs == FsKind::Bdev {
-        let mut g = Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0xB9A6 << 48);
-        g.next_u64();
+        let mut g = Rng::stream(seed, index, 0xA24B_AED4_963E_E407, 0xB9A6 << 48);
         bdev_held_pages(&mut g, &mut s);
     }
     // The same on the atomic disk (tools/src/live/disk_hold.rs: the disk's write commands held),
     // from a stream of its own, so that a loop scenario is what it was.
     if disk.is_some() {
-        let mut g =
-            Rng::new(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0xD15C << 48 ^ fs as u64);
-        g.next_u64();
+        let mut g = Rng::stream(seed, index, 0xD1B5_4A32_D192_ED03, 0xD15C << 48 ^ fs as u64);
         if fs == FsKind::Bdev {
             bdev_held_pages(&mut g, &mut s);
         } else {
@@ -140,16 +137,12 @@ pub(crate) fn generate_held(
     // The XFS reflink flag changed after open (src/generators/reflink.rs), from a stream of its
     // own; after the held pages, which it must see (the clone drops pages, the unshare needs none
     // dirty or under writeback).
-    let mut x =
-        Rng::new(seed ^ index.wrapping_mul(0xB5AD_4ECE_DA1C_E2A9) ^ 0x3EF << 48 ^ fs as u64);
-    x.next_u64();
+    let mut x = Rng::stream(seed, index, 0xB5AD_4ECE_DA1C_E2A9, 0x3EF << 48 ^ fs as u64);
     super::reflink::reflink_after_open(&mut x, &mut s);
     // ext4 inline data converted and the i_disksize lag written back after open
     // (src/generators/settle.rs), from a stream of its own; after the held pages (the page at
     // EOF must be clean).
-    let mut z =
-        Rng::new(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0x5E7 << 48 ^ fs as u64);
-    z.next_u64();
+    let mut z = Rng::stream(seed, index, 0xD1B5_4A32_D192_ED03, 0x5E7 << 48 ^ fs as u64);
     super::settle::settle_after_open(&mut z, &mut s);
     s
 }
@@ -333,30 +326,24 @@ pub fn generate_unheld(
     if fs == FsKind::Xfs {
         // From a random stream of its own: every other field is what it was before CoW-fork
         // states were generated.
-        let mut c = Rng::new(seed ^ index.wrapping_mul(0x9FB2_1C65_1E98_DF25) ^ 0xC0C0 << 48);
-        c.next_u64();
+        let mut c = Rng::stream(seed, index, 0x9FB2_1C65_1E98_DF25, 0xC0C0 << 48);
         if c.pct(35) {
             cow_fork(&mut c, &mut s);
         }
     }
     // aio submission (io_submit), also from a stream of its own; never with RWF_HIPRI (rule:
     // aio has no polled completion for files).
-    let mut a =
-        Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0xA10 << 48 ^ fs as u64);
-    a.next_u64();
+    let mut a = Rng::stream(seed, index, 0xA24B_AED4_963E_E407, 0xA10 << 48 ^ fs as u64);
     if a.pct(12) && !s.request.rwf.hipri {
         s.request.aio = true;
     }
     mount_and_inode(&mut a, &mut s);
     // Inline-data and encrypted ext4 inodes (tools/src/live/inode_kind.rs), from a stream of
     // their own: every other field is what it was before they were generated.
-    let mut k = Rng::new(seed ^ index.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7) ^ 0x1D0 << 48);
-    k.next_u64();
+    let mut k = Rng::stream(seed, index, 0x8CB9_2BA7_2F3D_8DD7, 0x1D0 << 48);
     inode_kind(&mut k, &mut s);
     // Races after open (tools/src/live/race.rs), from a stream of their own.
-    let mut q =
-        Rng::new(seed ^ index.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7) ^ 0x4ACE << 48 ^ fs as u64);
-    q.next_u64();
+    let mut q = Rng::stream(seed, index, 0x8CB9_2BA7_2F3D_8DD7, 0x4ACE << 48 ^ fs as u64);
     races_after_open(&mut q, &mut s);
     // A shut-down filesystem (XFS and ext4) or an ext4 in emergency read-only (live makes each
     // on a filesystem of its own: tools/src/live/shutdown.rs), from a stream of its own; loop
@@ -365,9 +352,7 @@ pub fn generate_unheld(
     // toggle (the lock holder and the chattr after open are not built on a filesystem going down).
     if disk.is_none() && fs != FsKind::Bdev && s.races.iter().all(|r| *r == Race::FcntlToggleDirect)
     {
-        let mut d =
-            Rng::new(seed ^ index.wrapping_mul(0xE703_7ED1_A0B4_28DB) ^ 0xD0E << 48 ^ fs as u64);
-        d.next_u64();
+        let mut d = Rng::stream(seed, index, 0xE703_7ED1_A0B4_28DB, 0xD0E << 48 ^ fs as u64);
         let before = s.clone();
         let k = d.below(100);
         if k < 3 {
@@ -380,15 +365,11 @@ pub fn generate_unheld(
         }
     }
     // Unlinked and not-IS_NOSEC inodes (tools/src/live/inode_state.rs), from a stream of their own.
-    let mut u =
-        Rng::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x1E5 << 48 ^ fs as u64);
-    u.next_u64();
+    let mut u = Rng::stream(seed, index, 0xD6E8_FEB8_6659_FD93, 0x1E5 << 48 ^ fs as u64);
     inode_state(&mut u, &mut s);
     // Session 6's inode states and flag changes after open (src/generators/flags.rs), from a
     // stream of their own.
-    let mut g =
-        Rng::new(seed ^ index.wrapping_mul(0xF1A6_5D0C_2B7E_9A43) ^ 0xF1A << 48 ^ fs as u64);
-    g.next_u64();
+    let mut g = Rng::stream(seed, index, 0xF1A6_5D0C_2B7E_9A43, 0xF1A << 48 ^ fs as u64);
     super::flags::flag_worlds(&mut g, &mut s);
     s
 }

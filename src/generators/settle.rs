@@ -193,8 +193,7 @@ pub fn settle_after_open(r: &mut Rng, s: &mut Scenario) {
 /// A world that cannot take the race even so (a rule forbids it) is replaced by the next index's
 /// (in a numbering of its own).
 pub fn generate_settle(seed: u64, index: u64) -> Scenario {
-    let mut r = Rng::new(seed ^ index.wrapping_mul(0x94D0_49BB_1331_11EB) ^ 0x5E77 << 48);
-    r.next_u64();
+    let mut r = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0x5E77 << 48);
     let inline = r.pct(50);
     let mut last = None;
     for j in 0..64u64 {
