@@ -13,6 +13,7 @@ pub mod dax;
 pub mod fault;
 pub mod flags;
 pub mod lfs;
+pub mod partial;
 pub mod random;
 pub mod reflink;
 pub mod scatter;

@@ -78,6 +78,10 @@ pub fn generate_on(
     // devices written past their end (src/generators/lfs.rs), from a stream of its own.
     let mut f = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0x1F5 << 48 ^ fs as u64);
     super::lfs::lfs_worlds(&mut f, &mut s);
+    // A shared block straddling EOF and a page dirty over holes (src/generators/partial.rs),
+    // from a stream of its own.
+    let mut p = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0xF2A << 48 ^ fs as u64);
+    super::partial::partial_worlds(&mut p, &mut s);
     s
 }
 

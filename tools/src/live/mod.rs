@@ -20,6 +20,7 @@ pub mod inode_kind;
 pub mod inode_state;
 pub mod limits;
 pub mod pages;
+pub mod partial;
 pub mod plan;
 pub mod probes;
 pub mod race;

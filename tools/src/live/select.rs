@@ -21,6 +21,8 @@ pub enum World {
     /// RLIMIT_FSIZE, stable writes, no O_LARGEFILE, a scaled s_maxbytes or s_bitmap_maxbytes, a
     /// zero-length request (super::limits).
     Limits,
+    /// A shared block straddling EOF or a page dirty over hole blocks (super::partial).
+    Partial,
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -43,6 +45,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
                 || x.s_bitmap_maxbytes != HUGE_MAXBYTES
                 || s.request.len == 0
         }
+        World::Partial => super::partial::is_partial(s),
     }
 }
 
