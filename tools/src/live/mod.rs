@@ -129,8 +129,8 @@ pub struct Opts {
     pub jflag_after_open: bool,
     /// Of the generated scenarios run only those of these worlds: held (a page under writeback
     /// or an mmapped dirty page), reflink-race (the XFS reflink flag changed after open), limits
-    /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length); live
-    /// scans the generator's indices for --count of them per filesystem (docs/lab.md)
+    /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length), partial
+    /// (a shared block straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
           conflicts_with_all = ["fault_device", "atomic_faults", "pmem", "swapon", "jflag_after_open", "settle_after_open"])]
     pub worlds: Vec<select::World>,
