@@ -18,6 +18,7 @@ pub mod fault;
 pub mod fiemap;
 pub mod inode_kind;
 pub mod inode_state;
+pub mod jflag_pages;
 pub mod limits;
 pub mod pages;
 pub mod partial;
