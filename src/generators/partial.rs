@@ -160,6 +160,26 @@ mod tests {
         assert!(part > 20, "{part}");
     }
 
+    /// The stream changes only the block map, the pages, i_size and the reflink flag.
+    #[test]
+    fn changes_only_its_fields() {
+        use super::super::random::generate_lfs;
+        let mut changed = 0;
+        for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
+            for i in 0..1500 {
+                let s = generate(7, i, fs);
+                let mut b = generate_lfs(7, i, fs, None, 0);
+                changed += (s != b) as u32;
+                b.world.blocks = s.world.blocks.clone();
+                b.world.pages = s.world.pages.clone();
+                b.world.i_size = s.world.i_size;
+                b.world.inode.reflink = s.world.inode.reflink;
+                assert_eq!(s, b, "{fs:?} {i}");
+            }
+        }
+        assert!(changed > 30, "{changed}");
+    }
+
     /// A dirty page inside EOF with a hole block and a non-hole block.
     fn partly(w: &World) -> bool {
         let bs = 1u64 << w.blkbits;

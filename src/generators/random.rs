@@ -73,15 +73,27 @@ pub fn generate_on(
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
+    let mut s = generate_lfs(seed, index, fs, disk, cluster_bits);
+    // A shared block straddling EOF and a page dirty over holes (src/generators/partial.rs),
+    // from a stream of its own.
+    let mut p = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0xF2A << 48 ^ fs as u64);
+    super::partial::partial_worlds(&mut p, &mut s);
+    s
+}
+
+/// [`generate_on`] without the session-8 stream (src/generators/partial.rs).
+pub(crate) fn generate_lfs(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Scenario {
     let mut s = generate_limits(seed, index, fs, disk, cluster_bits);
     // No O_LARGEFILE next to a scaled limit, faults inside a page, more iovecs than bytes, block
     // devices written past their end (src/generators/lfs.rs), from a stream of its own.
     let mut f = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0x1F5 << 48 ^ fs as u64);
     super::lfs::lfs_worlds(&mut f, &mut s);
-    // A shared block straddling EOF and a page dirty over holes (src/generators/partial.rs),
-    // from a stream of its own.
-    let mut p = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0xF2A << 48 ^ fs as u64);
-    super::partial::partial_worlds(&mut p, &mut s);
     s
 }
 
