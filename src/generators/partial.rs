@@ -24,11 +24,20 @@ pub(crate) fn partial_worlds(g: &mut Rng, s: &mut Scenario) {
     let k = g.below(100);
     let pick = g.next_u64();
     let cut = g.next_u64();
-    // Worlds whose inode changes after open (a clone, an unshare, a flag) build their pages
-    // and blocks otherwise: left alone.
+    // Worlds whose inode changes after open (a clone, an unshare, a flag), whose EOF block is
+    // the i_disksize lag's, or whose pages are held during the call build their pages and
+    // blocks otherwise: left alone.
+    let held = |p: &PageState| {
+        matches!(
+            p,
+            PageState::Writeback | PageState::Busy | PageState::MappedDirty
+        )
+    };
     if s.races
         .iter()
         .any(|r| matches!(r, Race::InodeFlagChangedAfterOpen(_)))
+        || s.world.inode.disksize_lag
+        || s.world.pages.iter().any(held)
     {
         return;
     }
