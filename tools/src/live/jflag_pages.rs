@@ -8,7 +8,8 @@
 //! 7.2.12 and 7.3.4 write back and then evict the whole page cache in both directions
 //! (`filemap_write_and_wait`, `truncate_pagecache(inode, 0)`), so there a cached page at the
 //! write after a `chattr -j` is no world. Which release between them started to evict is not
-//! read here (no 6.13 - 7.1 source): the set-up does not guess, it asks the kernel. The pages
+//! read here (no 6.13 - 7.1 source; the lab measured 6.18.15 keeping the pages): the set-up
+//! does not guess, it asks the kernel. The pages
 //! the set-up cached clean (`Step::ReadPage`) before the open must still be in the page cache
 //! after the `chattr -j` (mincore of a shared read-only mapping, which faults nothing in);
 //! otherwise the scenario is "not possible here" (skipped), and the C reproducer prints COULD
