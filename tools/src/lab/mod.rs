@@ -51,7 +51,8 @@ pub struct Opts {
     pub modules: Option<PathBuf>,
     /// Groups to run: `all` or a comma list of ext4-disk, ext4-bigalloc-disk, xfs-disk, xfs-loop,
     /// ext4-loop, bdev-disk, bdev-loop, bdev-fault, xfs-fault, ext4-fault, bdev-ublk-fault,
-    /// xfs-ublk-fault, ext4-ublk-fault, bdev-disk-fault,
+    /// xfs-ublk-fault, ext4-ublk-fault, bdev-ublk-segs-fault, xfs-ublk-segs-fault,
+    /// ext4-ublk-segs-fault, bdev-disk-fault,
     /// xfs-disk-fault, ext4-disk-fault, ext4-dax, xfs-dax
     #[arg(long, default_value = "all")]
     pub groups: String,

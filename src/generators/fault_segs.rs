@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Injected bio errors between two bios of one write (`live --fault-device DEV
+//! --multi-bio-faults`, the lab's `*-ublk-segs-fault` groups): a scattered O_DIRECT write
+//! (`request.scatter`, docs/model.md §4.6) that the model submits as several bios of 256 bvecs
+//! (`IovIter::bvec_cap`), with a `bio_endio` fault on one of its bios after the first. What the
+//! write then returns and leaves on the disk depends on the bios before and after the failed one
+//! (`iomap_dio_bio_iter`'s `dio->error` test between bios, the plugged or deferred completion of
+//! the failed request, `__blkdev_direct_IO`'s first failed status).
+//!
+//! Why a scattered write: sub-page segments each in their own pages (a gap page between them)
+//! are bvecs that no kernel version merges (6.12's `bvec_try_merge_page` needs physical
+//! adjacency), so the kernel's bio boundaries are the model's on every version; a contiguous
+//! buffer's 256-bvec bio would need 1 MiB of data and, on 6.12 – 7.1, its boundary moves when
+//! neighbouring pages happen to be physically adjacent.
+//!
+//! A stream of its own (its own seed mixing, its own scenario indices): no other generator's
+//! scenarios change.
+
+use super::fault::{
+    allocate_request_range, completed_bios, fault_errno, faulted_bios, faults_reach_the_device,
+    COW_PATHS, TRIES,
+};
+use super::random::{generate_unheld, Disk, Rng};
+use crate::model;
+use crate::scenario::{Fault, FsKind, Scatter, Scenario, Site, IOV_MAX, PAGE_SIZE, SECTOR};
+use crate::variant::Variant;
+
+/// The largest file range a multi-bio write may end at (the plan's span stays far below live's
+/// 4 MiB).
+const MAX_END: u64 = 2 << 20;
+
+/// Make `s` a scattered O_DIRECT write that needs several bios of 256 bvecs: segments of a
+/// length the device's DMA alignment lets through (sector-sized, 64, 8 or 4 bytes: 128 KiB, 16,
+/// 2 or 1 KiB per bio), more than 256 of them, at an offset on that length in their first page.
+fn scatter_several_bios(g: &mut Rng, s: &mut Scenario) {
+    let dma = s.world.device.dma_alignment as u64;
+    let seg = g.pick(&[SECTOR, SECTOR, 64, 8, 4]).max(dma + 1);
+    let segs = if seg == SECTOR {
+        // 160, 192 or 252 KiB: two bios of at most 128 KiB.
+        g.pick(&[320, 384, 504])
+    } else {
+        g.pick(&[512, 768, IOV_MAX as u64])
+    };
+    let len = segs * seg;
+    let offset = g.pick(&[0, 1, 2, PAGE_SIZE / seg - 1]) * seg;
+    let q = &mut s.request;
+    q.read = false;
+    q.open.direct = true;
+    q.rwf.atomic = false;
+    q.len = len;
+    q.nr_segs = 1;
+    q.buf_align = PAGE_SIZE as u32;
+    q.scatter = Some(Scatter {
+        segs: segs as u16,
+        offset: offset as u16,
+    });
+    // On the logical block (a misaligned position is refused before any bio).
+    q.pos = q.pos / SECTOR * SECTOR;
+}
+
+/// Scenario `index` of `seed` for `fs` on `disk` (the fault device's geometry): a scattered
+/// O_DIRECT write that the model under `v` submits as two or more bios, with one `bio_endio`
+/// fault (errno drawn from `errnos`, as [`super::fault::generate_faulted_with`]) on a bio after
+/// the first. The request's blocks are allocated before the call (the faulted bio's sectors must
+/// be known: FIEMAP after the set-up). `None` when [`TRIES`] draws give no such write (e.g. on
+/// 6.12 – 6.17 a sub-sector segment is -EINVAL before any bio: `bdev_iter_is_aligned`).
+pub fn generate_multi_bio_faulted(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    v: &'static Variant,
+    errnos: &[i64],
+) -> Option<Scenario> {
+    let mut g = Rng::stream(seed, index, 0xA24B_AED4_963E_E407, 0x5E65_FA17);
+    for t in 0..TRIES {
+        let mut s = generate_unheld(seed ^ 0x5E65_B105, index * TRIES + t, fs, disk, 0);
+        scatter_several_bios(&mut g, &mut s);
+        if s.request.pos + s.request.len > MAX_END {
+            s.request.pos %= MAX_END - s.request.len;
+            s.request.pos = s.request.pos / SECTOR * SECTOR;
+        }
+        if fs == FsKind::Bdev {
+            // The device holds the whole write (blkdev_write_iter truncates at its end).
+            let end = (s.request.pos + s.request.len).next_multiple_of(PAGE_SIZE);
+            s.world.i_size = s.world.i_size.max(end);
+        }
+        allocate_request_range(&mut s);
+        if !crate::validity::is_valid(&s) {
+            continue;
+        }
+        let bare = model::run(&s, v);
+        let bios = completed_bios(&bare);
+        if bios.len() < 2 || bios.len() > 255 {
+            continue;
+        }
+        let nth = 1 + g.below(bios.len() as u64 - 1) as usize;
+        s.faults.push(Fault {
+            site: Site::BioEndIo,
+            nth: nth as u8,
+            errno: fault_errno(seed ^ 0x5E65, index, errnos),
+        });
+        let x = model::run(&s, v);
+        if faulted_bios(&x).is_empty()
+            || !faults_reach_the_device(&x, &bare)
+            || COW_PATHS.iter().any(|f| x.trace.entered(f))
+            || !crate::validity::is_valid(&s)
+        {
+            continue;
+        }
+        return Some(s);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errno::EIO;
+    use crate::model::{BioCompletion, ModelOpts};
+
+    /// The ublk fault device's geometry (docs/lab.md "The ublk fault device").
+    const UBLK: Disk = Disk {
+        awu_min: 0,
+        awu_max: 0,
+        lbs_bits: 9,
+        dma_alignment: 3,
+    };
+
+    #[test]
+    fn faults_land_between_bios_of_one_scattered_write() {
+        let v = crate::variant::by_name("v7.3").unwrap();
+        let errnos = super::super::fault::UBLK_ERRNOS;
+        let mut after_first = 0;
+        for fs in [FsKind::Bdev, FsKind::Xfs, FsKind::Ext4] {
+            let mut n = 0;
+            for i in 0..20 {
+                let Some(s) = generate_multi_bio_faulted(3, i, fs, Some(&UBLK), v, errnos) else {
+                    continue;
+                };
+                n += 1;
+                assert!(s.request.scatter.is_some(), "{fs:?} {i}");
+                assert!(errnos.contains(&s.faults[0].errno));
+                let x = model::run(&s, v);
+                let all = completed_bios(&x);
+                let at = all.iter().position(|b| b.faulted).unwrap();
+                assert!(at >= 1, "{fs:?} {i}: the fault is on the first bio");
+                after_first += 1;
+                // Deterministic.
+                assert_eq!(
+                    generate_multi_bio_faulted(3, i, fs, Some(&UBLK), v, errnos),
+                    Some(s.clone())
+                );
+                // In the plugged order (what live compares) the bios after the failed one are
+                // submitted too and the call still returns the bio's errno, unless an earlier
+                // error (an unfaultable page: -EFAULT) was recorded first.
+                let p = model::run_opts(
+                    &s,
+                    v,
+                    ModelOpts {
+                        completion: BioCompletion::Plugged,
+                    },
+                );
+                if s.request.fault_at.is_none() {
+                    assert_eq!(
+                        p.ret,
+                        -s.faults[0].errno,
+                        "{fs:?} {i}: {}",
+                        p.trace.render()
+                    );
+                    assert!(p.bios.len() >= all.len(), "{fs:?} {i}");
+                }
+            }
+            assert!(n >= 10, "{fs:?}: only {n} of 20");
+        }
+        assert!(after_first >= 30);
+    }
+
+    #[test]
+    fn six_twelve_gets_sector_segments_only() {
+        // 6.12 – 6.17: bdev_iter_is_aligned refuses sub-sector segments before any bio, so the
+        // faults there are on writes of sector-sized segments (two bios of <= 128 KiB).
+        let v = crate::variant::by_name("v6.12").unwrap();
+        let mut n = 0;
+        for i in 0..20 {
+            let Some(s) = generate_multi_bio_faulted(3, i, FsKind::Bdev, Some(&UBLK), v, &[EIO])
+            else {
+                continue;
+            };
+            n += 1;
+            let sc = s.request.scatter.unwrap();
+            assert_eq!(s.request.len / sc.segs as u64, SECTOR, "{i}");
+        }
+        assert!(n >= 10, "{n}");
+    }
+}
