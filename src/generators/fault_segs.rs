@@ -39,6 +39,10 @@ fn scatter_several_bios(g: &mut Rng, s: &mut Scenario) {
     };
     let len = segs * seg;
     let offset = g.pick(&[0, 1, 2, PAGE_SIZE / seg - 1]) * seg;
+    // No races: an mmap writer or a flag change after open would take the write to the page
+    // cache, whose writeback then meets the armed sector (lab, 6.12.117 gen-1-ext4-7: racy, and
+    // ext4_end_bio's "I/O error" warning in the log).
+    s.races.clear();
     let q = &mut s.request;
     q.read = false;
     q.open.direct = true;
@@ -111,6 +115,7 @@ pub fn generate_multi_bio_faulted(
             || !faults_reach_the_device(&x, &bare)
             || COW_PATHS.iter().any(|f| x.trace.entered(f))
             || !crate::validity::is_valid(&s)
+            || !encodes(&s)
         {
             continue;
         }
@@ -119,11 +124,12 @@ pub fn generate_multi_bio_faulted(
     None
 }
 
-/// Does `s` survive the input format unchanged? Not every scenario of this generator does: a file
-/// write of sector-sized segments over two bios is more than 128 KiB, whose allocated blocks
-/// are more than the format's 32 (`MAX_BLOCKS`); those are JSON only (live and the C reproducer
-/// read JSON).
-#[cfg(test)]
+/// Does `s` survive the input format unchanged? A readable scenario may say only what the byte
+/// format can (`input::parse`), so `live FILE`, `repro FILE` and a saved disagreement read it
+/// back. This rules out the file writes of sector-sized segments over two bios: more than 128
+/// KiB, whose allocated blocks are more than the format's 32 (`MAX_BLOCKS`) — the only
+/// multi-bio file writes 6.12 – 6.17 take (they refuse sub-sector segments), so those versions
+/// get block-device scenarios only.
 fn encodes(s: &Scenario) -> bool {
     s.encode()
         .ok()
@@ -149,7 +155,7 @@ mod tests {
     fn faults_land_between_bios_of_one_scattered_write() {
         let v = crate::variant::by_name("v7.3").unwrap();
         let errnos = super::super::fault::UBLK_ERRNOS;
-        let (mut n_all, mut middle, mut encoded) = (0, 0, 0);
+        let (mut n_all, mut middle) = (0, 0);
         for fs in [FsKind::Bdev, FsKind::Xfs, FsKind::Ext4] {
             let mut n = 0;
             for i in 0..20 {
@@ -158,8 +164,9 @@ mod tests {
                 };
                 n += 1;
                 assert!(s.request.scatter.is_some(), "{fs:?} {i}");
+                assert!(s.races.is_empty(), "{fs:?} {i}");
                 assert!(errnos.contains(&s.faults[0].errno));
-                encoded += encodes(&s) as u32;
+                assert!(encodes(&s), "{fs:?} {i}");
                 // In the plugged order (what live compares) every bio is submitted.
                 let p = model::run_opts(
                     &s,
@@ -195,14 +202,13 @@ mod tests {
         }
         assert!(n_all >= 30);
         assert!(middle >= 10, "{middle}");
-        // Most of them are corpus inputs too (the small segments on 6.18+).
-        assert!(encoded * 2 > n_all, "{encoded} of {n_all}");
     }
 
     #[test]
-    fn six_twelve_gets_sector_segments_only() {
+    fn six_twelve_gets_block_device_writes_of_sector_segments_only() {
         // 6.12 – 6.17: bdev_iter_is_aligned refuses sub-sector segments before any bio, so the
-        // faults there are on writes of sector-sized segments (two bios of <= 128 KiB).
+        // faults there are on writes of sector-sized segments (two bios of <= 128 KiB), and
+        // only on the block device.
         let v = crate::variant::by_name("v6.12").unwrap();
         let mut n = 0;
         for i in 0..20 {
@@ -215,12 +221,10 @@ mod tests {
             assert_eq!(s.request.len / sc.segs as u64, SECTOR, "{i}");
         }
         assert!(n >= 10, "{n}");
-        // Files too (4 KiB blocks: more than 32 blocks, JSON only).
+        // Files: none (two bios of sector segments are more than 32 blocks: see `encodes`).
         for fs in [FsKind::Xfs, FsKind::Ext4] {
-            let n = (0..20)
-                .filter_map(|i| generate_multi_bio_faulted(3, i, fs, Some(&UBLK), v, &[EIO]))
-                .count();
-            assert!(n >= 5, "{fs:?}: {n}");
+            assert!((0..20)
+                .all(|i| generate_multi_bio_faulted(3, i, fs, Some(&UBLK), v, &[EIO]).is_none()));
         }
     }
 }

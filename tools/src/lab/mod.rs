@@ -825,10 +825,12 @@ pub fn repro_in_kernel(
         };
         // An injected bio error without atomic units: on the null_blk fault device (the disk
         // script, turned to it).
-        // -ETIMEDOUT, -EINVAL, -ENOMEM (and -ENOSPC): the ublk fault device.
+        // -ETIMEDOUT, -EINVAL, -ENOMEM (and -ENOSPC): the ublk fault device; also a scattered
+        // write, whose bios of up to 256 bvecs null_blk splits (max_segments 128).
         let on_ublk = faulted
             && disk.is_none()
-            && crate::live::bioerr::fault_errno(s).is_some_and(|e| e != diofuzz::errno::EIO);
+            && (crate::live::bioerr::fault_errno(s).is_some_and(|e| e != diofuzz::errno::EIO)
+                || s.request.scatter.is_some());
         let init = if on_ublk {
             eprintln!("repro: the injected fault on the guest's ublk fault device ($UDEV, diofuzz ublk-fault)");
             crate::live::repro_fault::on_ublk_device(&init)
