@@ -11,6 +11,7 @@
 
 pub mod dax;
 pub mod fault;
+pub mod fault_segs;
 pub mod flags;
 pub mod lfs;
 pub mod random;
