@@ -78,6 +78,12 @@ pub fn generate_on(
     // devices written past their end (src/generators/lfs.rs), from a stream of its own.
     let mut f = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0x1F5 << 48 ^ fs as u64);
     super::lfs::lfs_worlds(&mut f, &mut s);
+    // Block-device states (stable writes on zram, the mmap writer, the i_rwsem holder:
+    // src/generators/bdev_state.rs), loop-device bdev scenarios, from a stream of their own.
+    if fs == FsKind::Bdev && disk.is_none() {
+        let mut b = Rng::stream(seed, index, 0xE703_7ED1_A0B4_28DB, 0xBD57 << 48);
+        super::bdev_state::bdev_states(&mut b, &mut s);
+    }
     s
 }
 

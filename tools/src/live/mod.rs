@@ -8,6 +8,7 @@
 //! patterns), [`exec`] (the executor), [`gen`] (the generator), [`compare`] (verdicts, oracle on
 //! the kernel, summary), [`repro`] (standalone C reproducer). User documentation: docs/live.md.
 
+pub mod bdev_state;
 pub mod bioerr;
 pub mod compare;
 pub mod cow;
