@@ -32,7 +32,9 @@ pub fn bdev_states(r: &mut Rng, s: &mut Scenario) {
         if !s.races.contains(&Race::MmapRedirty) {
             s.races.push(Race::MmapRedirty);
         }
-    } else if k < 16 {
+    } else if k < 16 && !s.request.aio && s.world.rlimit_fsize.is_none() {
+        // (live calls it positioned: aio and the RLIMIT_FSIZE child read the file position
+        // with lseek, which waits for the holder on a block device)
         s.races.push(Race::LockContended);
         s.request.rwf.nowait |= nowait;
     }

@@ -74,6 +74,12 @@ pub fn races(s: &Scenario) -> Result<BdevRaces, Unsupported> {
         // mm/swapfile.c): after a swapoff it is still there.
         return Err("swapoff after open of a swap device whose page 0 is not cached (swapon caches the header page)".into());
     }
+    if r.lock_holder && (s.request.aio || s.world.rlimit_fsize.is_some()) {
+        // Both read the file position with lseek after the call, and blkdev_llseek
+        // (block/fops.c, 6.12.117 - 7.3.4) takes the i_rwsem the holder keeps: the call is
+        // made positioned instead (plan_bdev), which these two paths do not do.
+        return Err("i_rwsem holder on a block device with aio or RLIMIT_FSIZE (their lseek would wait for the holder: blkdev_llseek takes i_rwsem)".into());
+    }
     if super::swap::wanted(s) && (r.mmap_writer || r.lock_holder) {
         return Err(
             "swap device with the mmap writer or the lock holder (rule W35; the holder: not built)"
@@ -291,6 +297,8 @@ mod tests {
             };
             let p = plan_on(&s, None).unwrap();
             assert!(p.call.after_open.lock_holder && !p.racy);
+            // blkdev_llseek takes i_rwsem: the call is positioned, no lseek while it is held.
+            assert!(p.call.positioned);
         }
     }
 

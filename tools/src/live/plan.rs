@@ -701,6 +701,8 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     call.pages = held.clone();
     call.positioned = super::limits::positioned(s);
     call.after_open.lock_holder = races.lock_holder;
+    // No lseek while the holder keeps i_rwsem (blkdev_llseek takes it): a positioned call.
+    call.positioned |= races.lock_holder;
     call.after_open.swap = races.swap;
     Ok(Plan {
         key: FsKey {

@@ -1010,9 +1010,16 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         None => {
             let _ = writeln!(
                 o,
-                "\tret = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\terr = errno;\n\tafter = lseek(cfd, 0, SEEK_CUR);",
+                "\tret = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\terr = errno;\n\tafter = {after};",
                 n = c.segs.len(),
-                rwf = c.rwf
+                rwf = c.rwf,
+                // A positioned call leaves the file position alone, and blkdev_llseek takes the
+                // i_rwsem a lock holder keeps (super::bdev_state): no lseek.
+                after = if c.positioned {
+                    format!("{} + (ret > 0 ? ret : 0)", c.pos)
+                } else {
+                    "lseek(cfd, 0, SEEK_CUR)".into()
+                }
             );
         }
     }
