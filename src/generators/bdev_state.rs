@@ -23,7 +23,8 @@ pub fn bdev_states(r: &mut Rng, s: &mut Scenario) {
             .pages
             .iter()
             .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty));
-        if held {
+        // (zram has no BLK_FEAT_NOWAIT: RWF_NOWAIT is not built there, live's bdev_state.rs)
+        if held || s.request.rwf.nowait {
             return;
         }
         s.world.device.stable_writes = true;
