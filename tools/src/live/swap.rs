@@ -61,7 +61,7 @@ pub fn in_lab_guest() -> bool {
 }
 
 /// Why the host does not build swap files.
-pub const NEEDS_VM: &str = "swapon of a scratch file (a swap-file world) runs only in a disposable VM: diofuzz lab --groups ext4-swap,xfs-swap (live --swapon)";
+pub const NEEDS_VM: &str = "swapon of a scratch file (a swap-file world) runs only in a disposable VM: diofuzz lab --groups ext4-swap,xfs-swap,bdev-swap (live --swapon)";
 
 fn allowed() -> Result<(), String> {
     if ENABLED.load(Ordering::SeqCst) {
