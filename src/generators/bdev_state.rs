@@ -63,8 +63,30 @@ pub fn swapoff_keeps_header_page(s: &mut Scenario) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::random::generate;
+    use super::super::random::{generate, generate_lfs};
     use crate::scenario::*;
+
+    /// The stream changes only its own fields: every other field of every seed is what it was,
+    /// and files are untouched.
+    #[test]
+    fn changes_only_its_fields() {
+        let mut changed = 0;
+        for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
+            for i in 0..1500 {
+                let s = generate(7, i, fs);
+                let mut b = generate_lfs(7, i, fs, None, 0);
+                changed += (s != b) as u32;
+                if fs == FsKind::Bdev {
+                    b.world.device.stable_writes = s.world.device.stable_writes;
+                    b.world.lbs_bits = s.world.lbs_bits;
+                    b.races = s.races.clone();
+                    b.request.rwf.nowait = s.request.rwf.nowait;
+                }
+                assert_eq!(s, b, "{fs:?} {i}");
+            }
+        }
+        assert!(changed > 100, "{changed}");
+    }
 
     #[test]
     fn drawn_on_a_stream_of_their_own_and_valid() {
