@@ -130,6 +130,16 @@ pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
         s.world.inode.swapfile = false;
         s.races.push(Race::InodeFlagChangedAfterOpen(SWAPFILE));
     }
+    // A swap device (`live --fs bdev --swapon`): only the swap flag and no race but its own
+    // (src/generators/bdev_state.rs).
+    if fs == FsKind::Bdev {
+        s.world.inode = InodeFlags {
+            swapfile: s.world.inode.swapfile,
+            ..InodeFlags::default()
+        };
+        s.world.device.stable_writes = false;
+        super::bdev_state::swapoff_keeps_header_page(&mut s);
+    }
     crate::validity::normalise(&mut s);
     s
 }

@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 29] = [
+pub const GROUPS: [Group; 31] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -199,6 +199,20 @@ pub const GROUPS: [Group; 29] = [
         name: "xfs-swap",
         about: "XFS (reflink) on a loop device, swap-file worlds: swapon at rest or after open, swapoff after open (live --swapon)",
         args: "--fs xfs --swapon",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-swap",
+        about: "the raw block device (a loop device), swap-device worlds: swapon of the device (at rest or after the call's open), swapoff after open (live --swapon)",
+        args: "--fs bdev --swapon",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-state",
+        about: "the raw block device, only scenarios with stable writes (a zram device), the mmap writer or the i_rwsem holder (live --worlds bdev-state)",
+        args: "--fs bdev --worlds bdev-state",
         disk: false,
         fault: false,
     },
@@ -441,6 +455,7 @@ impl Modules {
             .chain(crate::live::inode_kind::MODULES.iter())
             .chain(super::pmem::DAX_MODULES.iter())
             .chain(super::ublk::UBLK_MODULES.iter())
+            .chain(crate::live::bdev_state::MODULES.iter())
             .map(|m| mod_name(m))
             .collect();
         let mut seen = BTreeSet::new();

@@ -8,6 +8,7 @@
 //! patterns), [`exec`] (the executor), [`gen`] (the generator), [`compare`] (verdicts, oracle on
 //! the kernel, summary), [`repro`] (standalone C reproducer). User documentation: docs/live.md.
 
+pub mod bdev_state;
 pub mod bioerr;
 pub mod compare;
 pub mod cow;
@@ -121,9 +122,10 @@ pub struct Opts {
     /// dax=inode; generated scenarios are DAX worlds (docs/lab.md)
     #[arg(long, value_name = "DEV", conflicts_with_all = ["device", "fault_device", "bigalloc"])]
     pub pmem: Option<PathBuf>,
-    /// Build swap-file worlds: swapon(2) of the scenario's file on the scratch filesystem. Only
-    /// inside the lab's disposable guests (`diofuzz lab --groups ext4-swap,xfs-swap`; refused
-    /// elsewhere); generated scenarios are swap-file worlds (docs/lab.md "Swap files")
+    /// Build swap-file worlds: swapon(2) of the scenario's file on the scratch filesystem (with
+    /// --fs bdev: of the scenario's device). Only inside the lab's disposable guests (`diofuzz
+    /// lab --groups ext4-swap,xfs-swap,bdev-swap`; refused elsewhere); generated scenarios are
+    /// swap-file worlds (docs/lab.md "Swap files")
     #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc"])]
     pub swapon: bool,
     /// Generated scenarios are ext4 files that get `chattr +j` after the call's open, on a
@@ -133,8 +135,10 @@ pub struct Opts {
     pub jflag_after_open: bool,
     /// Of the generated scenarios run only those of these worlds: held (a page under writeback
     /// or an mmapped dirty page), reflink-race (the XFS reflink flag changed after open), limits
-    /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length); live
-    /// scans the generator's indices for --count of them per filesystem (docs/lab.md)
+    /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length),
+    /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
+    /// holder); live scans the generator's indices for --count of them per filesystem
+    /// (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
           conflicts_with_all = ["fault_device", "atomic_faults", "pmem", "swapon", "jflag_after_open", "settle_after_open"])]
     pub worlds: Vec<select::World>,

@@ -20,6 +20,7 @@
 use super::exec::UNAVAILABLE;
 use super::plan::Step;
 use diofuzz::scenario::{FsKind, Race, Scenario, HUGE_MAXBYTES};
+use std::io::Seek;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -60,7 +61,7 @@ pub fn in_lab_guest() -> bool {
 }
 
 /// Why the host does not build swap files.
-pub const NEEDS_VM: &str = "swapon of a scratch file (a swap-file world) runs only in a disposable VM: diofuzz lab --groups ext4-swap,xfs-swap (live --swapon)";
+pub const NEEDS_VM: &str = "swapon of a scratch file (a swap-file world) runs only in a disposable VM: diofuzz lab --groups ext4-swap,xfs-swap,bdev-swap (live --swapon)";
 
 fn allowed() -> Result<(), String> {
     if ENABLED.load(Ordering::SeqCst) {
@@ -273,7 +274,10 @@ pub fn header_page(before: &[u8], i_size: u64) -> Vec<u8> {
 /// [`Step::SwapHeader`]: remember page 0 and write the header over it.
 pub fn write_header(f: &std::fs::File) -> Result<(), String> {
     allowed()?;
-    let size = f.metadata().map_err(|e| format!("fstat: {e}"))?.len();
+    // The end, not st_size: a block device node (super::bdev_state) has st_size 0.
+    let size = (&*f)
+        .seek(std::io::SeekFrom::End(0))
+        .map_err(|e| format!("lseek(SEEK_END): {e}"))?;
     let mut before = vec![0u8; PAGE];
     f.read_exact_at(&mut before, 0)
         .map_err(|e| format!("read page 0 before the swap header: {e}"))?;
@@ -358,7 +362,8 @@ pub fn c_header(s: &Scenario) -> String {
 }
 
 /// The C statements of swapon of `path`.
-pub const C_SWAPON: &str = "\tif (swapon(path, 0)) {\n\t\tprintf(\"COULD NOT RUN: swapon: %s\\n\", strerror(errno));\n\t\tunlink(path);\n\t\treturn 2;\n\t}\n\tswap_on = 1;\n";
+/// (A block device's node is never unlinked: super::bdev_state.)
+pub const C_SWAPON: &str = "\tif (swapon(path, 0)) {\n\t\tstruct stat sst;\n\t\tprintf(\"COULD NOT RUN: swapon: %s\\n\", strerror(errno));\n\t\tif (!stat(path, &sst) && S_ISREG(sst.st_mode))\n\t\t\tunlink(path);\n\t\treturn 2;\n\t}\n\tswap_on = 1;\n";
 
 /// The C statements of swapoff.
 pub const C_SWAPOFF: &str = "\tif (swap_on && swapoff(path) == 0)\n\t\tswap_on = 0;\n";
