@@ -73,6 +73,22 @@ pub fn generate_on(
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
+    let mut s = generate_before_geometry(seed, index, fs, disk, cluster_bits);
+    // Block devices of another block size or a size not whole pages
+    // (src/generators/bdev_geometry.rs), from a stream of their own.
+    let mut g = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xB6E0 << 48);
+    super::bdev_geometry::bdev_geometry(&mut g, &mut s, disk.is_some());
+    s
+}
+
+/// [`generate_on`] without the session-8 stream (src/generators/bdev_geometry.rs).
+pub(crate) fn generate_before_geometry(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Scenario {
     let mut s = generate_limits(seed, index, fs, disk, cluster_bits);
     // No O_LARGEFILE next to a scaled limit, faults inside a page, more iovecs than bytes, block
     // devices written past their end (src/generators/lfs.rs), from a stream of its own.

@@ -8,6 +8,7 @@
 //! patterns), [`exec`] (the executor), [`gen`] (the generator), [`compare`] (verdicts, oracle on
 //! the kernel, summary), [`repro`] (standalone C reproducer). User documentation: docs/live.md.
 
+pub mod bdev_geometry;
 pub mod bioerr;
 pub mod compare;
 pub mod cow;
@@ -128,7 +129,8 @@ pub struct Opts {
     pub jflag_after_open: bool,
     /// Of the generated scenarios run only those of these worlds: held (a page under writeback
     /// or an mmapped dirty page), reflink-race (the XFS reflink flag changed after open), limits
-    /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length); live
+    /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length),
+    /// bdev-geometry (a block device of another block size or a size not whole pages); live
     /// scans the generator's indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
           conflicts_with_all = ["fault_device", "atomic_faults", "pmem", "swapon", "jflag_after_open", "settle_after_open"])]

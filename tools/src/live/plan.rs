@@ -626,16 +626,11 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             d.lbs_bits
         }
     };
-    // The block device inode's block size is PAGE_SIZE for the devices made here (i_size a
-    // multiple of 4 KiB: set_init_blocksize).
-    if w.blkbits != 12 {
-        return unsup("block device with a block size other than 4096");
-    }
+    // The device's size and block size (super::bdev_geometry: BLKBSZSET where
+    // set_init_blocksize does not give the scenario's).
+    super::bdev_geometry::check(s, lbs_bits, disk.is_some())?;
     if w.cluster_bits != 0 || w.device.stable_writes {
         return unsup("bigalloc or stable writes on a block device");
-    }
-    if w.i_size == 0 || w.i_size % PAGE_SIZE != 0 || w.i_size > super::limits::BDEV_SPAN {
-        return unsup("block device size not a multiple of 4 KiB up to 4 MiB");
     }
     if w.mount != diofuzz::scenario::Mount::default()
         || w.inode != diofuzz::scenario::InodeFlags::default()
@@ -659,7 +654,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             _ => return unsup("race other than fcntl toggle on a block device"),
         }
     }
-    let bs = PAGE_SIZE;
+    let bs = 1u64 << w.blkbits;
     let size = w.i_size;
     let mut steps = vec![Step::WriteZero { off: 0, len: size }];
     for (i, b) in w.blocks.iter().enumerate() {
@@ -671,7 +666,10 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             if off >= size {
                 return unsup("written block beyond the device end");
             }
-            steps.push(Step::WriteOld { off, len: bs });
+            steps.push(Step::WriteOld {
+                off,
+                len: bs.min(size - off),
+            });
         }
     }
     steps.push(Step::DropCache);
@@ -684,12 +682,12 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             PageState::Clean => steps.push(Step::ReadPage { off }),
             PageState::Dirty => steps.push(Step::WriteDirty {
                 off,
-                len: PAGE_SIZE,
+                len: PAGE_SIZE.min(size - off),
             }),
-            // Held during the call on a layered loop device (super::pages).
+            // Held during the call on a layered loop device (super::pages): the page rewritten
+            // with what the device holds (super::bdev_geometry::content).
             PageState::Writeback => {
-                let written = w.blocks.get(p).is_some_and(|b| b.kind == Extent::Written);
-                super::pages::rewrite_bdev_page(off, written, &mut steps);
+                super::bdev_geometry::content(w, off, PAGE_SIZE, &mut steps);
                 held.writeback.push((off, PAGE_SIZE));
             }
             PageState::MappedDirty => {
@@ -708,7 +706,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     Ok(Plan {
         key: FsKey {
             fs: FsKind::Bdev,
-            blkbits: 12,
+            blkbits: w.blkbits,
             lbs_bits,
             reflink: false,
             cluster_bits: 0,

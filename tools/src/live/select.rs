@@ -21,6 +21,9 @@ pub enum World {
     /// RLIMIT_FSIZE, stable writes, no O_LARGEFILE, a scaled s_maxbytes or s_bitmap_maxbytes, a
     /// zero-length request (super::limits).
     Limits,
+    /// A block device whose block size is not 4 KiB or whose size is not whole pages
+    /// (super::bdev_geometry).
+    BdevGeometry,
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -43,6 +46,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
                 || x.s_bitmap_maxbytes != HUGE_MAXBYTES
                 || s.request.len == 0
         }
+        World::BdevGeometry => diofuzz::generators::bdev_geometry::is_geometry(s),
     }
 }
 
@@ -85,6 +89,7 @@ mod tests {
             (World::ReflinkRace, FsKind::Xfs),
             (World::Limits, FsKind::Ext4),
             (World::Held, FsKind::Xfs),
+            (World::BdevGeometry, FsKind::Bdev),
         ] {
             let v = generate(&[w], 5, 6, &[fs], None, 0);
             assert_eq!(v.len(), 6, "{w:?}");
@@ -107,8 +112,13 @@ mod tests {
         s.world.s_maxbytes = HUGE_MAXBYTES;
         s.world.s_bitmap_maxbytes = HUGE_MAXBYTES;
         s.request.len = 4096;
-        assert!(![World::Held, World::ReflinkRace, World::Limits]
-            .iter()
-            .any(|&w| is(w, &s)));
+        assert!(![
+            World::Held,
+            World::ReflinkRace,
+            World::Limits,
+            World::BdevGeometry
+        ]
+        .iter()
+        .any(|&w| is(w, &s)));
     }
 }
