@@ -235,4 +235,62 @@ mod tests {
         assert!(check(&big, 12, true).unwrap_err().contains("BLKPG"));
         assert!(check(&dev(12, 0, &[]), 9, false).is_err());
     }
+
+    /// A 6.5 KiB device of 1 KiB blocks: the plan's key has the block size, its content steps
+    /// stop at the device end, and the C program sets the block size on its held descriptor (and
+    /// compiles); a 4 KiB-block device of whole pages gets no BLKBSZSET.
+    #[test]
+    fn plan_and_program_build_the_geometry() {
+        let mut s = diofuzz::generators::bdev(4096, 4096);
+        s.request.rwf.atomic = false;
+        s.world.device = Default::default();
+        s.world.i_size = 13 * SECTOR;
+        s.world.blkbits = 10;
+        s.world.blocks = dev(10, 0, &[false, true, false, false, false, false, true])
+            .world
+            .blocks;
+        s.world.pages = vec![
+            diofuzz::scenario::PageState::None,
+            diofuzz::scenario::PageState::Dirty,
+        ];
+        let p = super::super::plan::plan_on(&s, None).unwrap();
+        assert_eq!(p.key.blkbits, 10);
+        assert_eq!(p.steps[0], Step::WriteZero { off: 0, len: 6656 });
+        assert!(p.steps.contains(&Step::WriteOld {
+            off: 1024,
+            len: 1024
+        }));
+        assert!(p.steps.contains(&Step::WriteOld {
+            off: 6144,
+            len: 512
+        }));
+        assert!(p.steps.contains(&Step::WriteDirty {
+            off: 4096,
+            len: 2560
+        }));
+        let src = super::super::repro::c_program(&s).unwrap();
+        assert!(src.contains("want = 1024;"), "{src}");
+        assert!(src.contains("die(\"BLKBSZSET\")"));
+        let plain = super::super::repro::c_program(&diofuzz::generators::bdev(4096, 4096)).unwrap();
+        assert!(!plain.contains("BLKBSZSET"));
+        let Some(cc) = super::super::scratch::which("cc") else {
+            println!("SKIP: no cc");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("diofuzz-bdevgeo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("g.c"), &src).unwrap();
+        let out = std::process::Command::new(&cc)
+            .args(["-O2", "-Wall", "-o"])
+            .arg(dir.join("g"))
+            .arg(dir.join("g.c"))
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
