@@ -656,7 +656,11 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     }
     let bs = 1u64 << w.blkbits;
     let size = w.i_size;
-    let mut steps = vec![Step::WriteZero { off: 0, len: size }];
+    // (An empty device, a loop device over an empty file, has nothing to write.)
+    let mut steps = Vec::new();
+    if size > 0 {
+        steps.push(Step::WriteZero { off: 0, len: size });
+    }
     for (i, b) in w.blocks.iter().enumerate() {
         let off = i as u64 * bs;
         if b.shared {
