@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! `live --worlds LIST`: of the generated scenarios run only those of some worlds (the lab's
-//! `held-disk`, `bdev-held-disk`, `xfs-reflink-race` and `limits-loop` groups). The random
+//! `held-disk`, `bdev-held-disk`, `xfs-reflink-race`, `limits-loop` and `bdev-geometry` groups). The random
 //! generator draws these worlds rarely (the reflink flag changed after open in about 2 % of XFS
 //! scenarios), so a small lab run would meet none: live scans the generator's indices in order
 //! and keeps the first `--count` that belong to one of the worlds, each with its own id
