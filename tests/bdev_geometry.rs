@@ -23,7 +23,7 @@ fn reblocked(s: &Scenario, blkbits: u8) -> Scenario {
         .world
         .blocks
         .iter()
-        .flat_map(|b| std::iter::repeat_n(*b, per))
+        .flat_map(|b| std::iter::repeat(*b).take(per))
         .take(MAX_BLOCKS)
         .collect();
     t
