@@ -1090,8 +1090,8 @@ mod tests {
                 );
                 assert_eq!(Scenario::decode(&s.encode().unwrap()).unwrap(), s);
                 if super::super::bdev_geometry::is_geometry(&s) {
-                    // Another block size or a size of whole sectors (bdev_geometry.rs), on loop.
-                    assert!(disk.is_none() && s.world.lbs_bits == 9, "{i}");
+                    // Another block size or a size of whole sectors (bdev_geometry.rs).
+                    assert!(s.world.lbs_bits == 9, "{i}");
                     assert_eq!(s.world.i_size % 512, 0);
                     assert!(s.world.i_size <= 65536);
                 } else {

@@ -43,7 +43,10 @@ pub fn init_blocksize(lbs: u64, size: u64) -> u64 {
 pub fn check(s: &Scenario, lbs_bits: u8, disk: bool) -> Result<(), Unsupported> {
     let w = &s.world;
     let lbs = 1u64 << lbs_bits;
-    let why = if w.i_size % SECTOR != 0 {
+    let why = if disk && w.i_size == 0 {
+        // blkpg_do_ioctl: a partition's length must be positive (-EINVAL).
+        "an empty partition (BLKPG refuses a length of 0)"
+    } else if w.i_size % SECTOR != 0 {
         "block device size not whole sectors (rule W33)"
     } else if w.i_size > super::limits::BDEV_SPAN {
         "block device larger than 4 MiB"
@@ -232,6 +235,9 @@ mod tests {
         assert!(check(&big, 12, true).unwrap_err().contains("BLKPG"));
         // A loop device over an empty file (0 sectors) is built.
         assert!(check(&dev(12, 0, &[]), 9, false).is_ok());
+        assert!(check(&dev(12, 0, &[]), 9, true)
+            .unwrap_err()
+            .contains("BLKPG"));
     }
 
     /// A 6.5 KiB device of 1 KiB blocks: the plan's key has the block size, its content steps
