@@ -12,6 +12,7 @@
 pub mod bdev_geometry;
 pub mod dax;
 pub mod fault;
+pub mod fault_segs;
 pub mod flags;
 pub mod lfs;
 pub mod random;

@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 28] = [
+pub const GROUPS: [Group; 31] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -129,6 +129,27 @@ pub const GROUPS: [Group; 28] = [
         name: "ext4-ublk-fault",
         about: "ext4 on the ublk fault device, a bio_endio fault with any of the device's errnos on an overwrite bio (FIEMAP gives its sector)",
         args: "--fs ext4 --fault-device $UDEV",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-ublk-segs-fault",
+        about: "the raw block device on the ublk fault device, a scattered O_DIRECT write of several bios (256 bvecs each) with the fault on a bio after the first (live --multi-bio-faults)",
+        args: "--fs bdev --fault-device $UDEV --multi-bio-faults",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "xfs-ublk-segs-fault",
+        about: "XFS (reflink) on the ublk fault device, a scattered O_DIRECT write of several bios with the fault on a bio after the first",
+        args: "--fs xfs --fault-device $UDEV --multi-bio-faults",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "ext4-ublk-segs-fault",
+        about: "ext4 on the ublk fault device, a scattered O_DIRECT write of several bios with the fault on a bio after the first",
+        args: "--fs ext4 --fault-device $UDEV --multi-bio-faults",
         disk: false,
         fault: false,
     },

@@ -368,6 +368,7 @@ fn run_steps(
             Step::ExpectInodeFlags(bits) => super::inode_kind::expect_flags(f.as_raw_fd(), *bits)?,
             Step::SetMode(mode) => super::inode_state::set_mode(f.as_raw_fd(), *mode)?,
             Step::SwapHeader => super::swap::write_header(f)?,
+            Step::SwapAlignedPrefix { len, size } => super::swap::aligned_prefix(f, *len, *size)?,
             // After the times (setup).
             Step::SwapOn => {}
         }

@@ -107,6 +107,11 @@ pub struct Opts {
     /// bio's first sector is marked bad (docs/lab.md)
     #[arg(long, value_name = "DEV", conflicts_with_all = ["device", "bigalloc"])]
     pub fault_device: Option<PathBuf>,
+    /// With --fault-device: generated scenarios are scattered O_DIRECT writes of several bios
+    /// (256 bvecs each) with the fault on a bio after the first: the write ends with an error
+    /// between two of its bios (src/generators/fault_segs.rs, docs/lab.md)
+    #[arg(long, requires = "fault_device")]
+    pub multi_bio_faults: bool,
     /// With --device: bio_endio -EIO faults on the disk's first REQ_ATOMIC bio, through
     /// scsi_debug's debugfs error file (a WRITE ATOMIC(16) rule that fails the next such
     /// command); generated scenarios get one (docs/lab.md)
@@ -435,14 +440,12 @@ pub fn run_live(o: &Opts) -> i32 {
         for &fs in &o.fss() {
             let id = format!("gen-{}-{}-{i}", o.seed, fs.name());
             if let Some(fd) = &faultdev {
-                if let Some(s) = diofuzz::generators::fault::generate_faulted_with(
-                    o.seed,
-                    i,
-                    fs,
-                    disk.as_ref(),
-                    v,
-                    fd.errnos(),
-                ) {
+                let gen = if o.multi_bio_faults {
+                    diofuzz::generators::fault_segs::generate_multi_bio_faulted
+                } else {
+                    diofuzz::generators::fault::generate_faulted_with
+                };
+                if let Some(s) = gen(o.seed, i, fs, disk.as_ref(), v, fd.errnos()) {
                     scen.push((id, s));
                 }
                 continue;

@@ -138,6 +138,10 @@ pub enum Step {
     SetMode(u32),
     /// A swap header over page 0 ([`super::swap`], lab guests only).
     SwapHeader,
+    /// A swap file on blocks smaller than a page: its first `len` bytes allocated as one
+    /// physically page-aligned run, then the size set back to `size`
+    /// ([`super::swap::aligned_prefix`]).
+    SwapAlignedPrefix { len: u64, size: u64 },
     /// swapon(2) of the file, after its times are set ([`super::swap`]).
     SwapOn,
 }

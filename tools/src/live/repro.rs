@@ -832,6 +832,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             Step::ExpectInodeFlags(bits) => o.push_str(&super::inode_kind::c_expect_flags(*bits)),
             Step::SetMode(mode) => o.push_str(&super::inode_state::c_set_mode(*mode)),
             Step::SwapHeader => o.push_str(&super::swap::c_header(s)),
+            Step::SwapAlignedPrefix { len, size } => {
+                o.push_str(&super::swap::c_aligned_prefix(*len, *size))
+            }
             Step::SwapOn => {}
             Step::SetInodeFlags { set, clear } => {
                 let _ = writeln!(
