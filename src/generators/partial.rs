@@ -174,7 +174,8 @@ mod tests {
     fn changes_only_its_fields() {
         use super::super::random::generate_lfs;
         let mut changed = 0;
-        for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
+        // (block devices: the session-8 bdev streams come after generate_lfs too)
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..1500 {
                 let s = generate(7, i, fs);
                 let mut b = generate_lfs(7, i, fs, None, 0);

@@ -73,15 +73,38 @@ pub fn generate_on(
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
-    let mut s = generate_lfs(seed, index, fs, disk, cluster_bits);
-    // A shared block straddling EOF and a page dirty over holes (src/generators/partial.rs),
-    // from a stream of its own.
+    let mut s = generate_before_geometry(seed, index, fs, disk, cluster_bits);
+    // Block devices of another block size or a size not whole pages
+    // (src/generators/bdev_geometry.rs), from a stream of their own.
+    let mut g = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xB6E0 << 48);
+    super::bdev_geometry::bdev_geometry(&mut g, &mut s, disk.is_some());
+    // A shared block straddling EOF and a page dirty over holes, on files only
+    // (src/generators/partial.rs), from a stream of its own.
     let mut p = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0xF2A << 48 ^ fs as u64);
     super::partial::partial_worlds(&mut p, &mut s);
     s
 }
 
-/// [`generate_on`] without the session-8 stream (src/generators/partial.rs).
+/// [`generate_on`] without the session-8 geometry stream (src/generators/bdev_geometry.rs).
+pub(crate) fn generate_before_geometry(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Scenario {
+    let mut s = generate_lfs(seed, index, fs, disk, cluster_bits);
+    // Block-device states (stable writes on zram, the mmap writer, the i_rwsem holder:
+    // src/generators/bdev_state.rs), loop-device bdev scenarios, from a stream of their own.
+    if fs == FsKind::Bdev && disk.is_none() {
+        let mut b = Rng::stream(seed, index, 0xE703_7ED1_A0B4_28DB, 0xBD57 << 48);
+        super::bdev_state::bdev_states(&mut b, &mut s);
+    }
+    s
+}
+
+/// [`generate_on`] without the session-8 streams (src/generators/bdev_state.rs,
+/// src/generators/bdev_geometry.rs).
 pub(crate) fn generate_lfs(
     seed: u64,
     index: u64,
@@ -1089,8 +1112,15 @@ mod tests {
                     crate::validity::violations(&s)
                 );
                 assert_eq!(Scenario::decode(&s.encode().unwrap()).unwrap(), s);
-                assert_eq!(s.world.i_size % 4096, 0);
-                assert!((16384..=65536).contains(&s.world.i_size));
+                if super::super::bdev_geometry::is_geometry(&s) {
+                    // Another block size or a size of whole sectors (bdev_geometry.rs).
+                    assert!(s.world.lbs_bits == 9, "{i}");
+                    assert_eq!(s.world.i_size % 512, 0);
+                    assert!(s.world.i_size <= 65536);
+                } else {
+                    assert_eq!(s.world.i_size % 4096, 0);
+                    assert!((16384..=65536).contains(&s.world.i_size));
+                }
                 assert_eq!(s.world.device.awu_max != 0, disk.is_some());
                 atomic += s.request.rwf.atomic as u32;
                 at_end += (s.request.pos + s.request.len > s.world.i_size) as u32;

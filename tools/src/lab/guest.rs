@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 26] = [
+pub const GROUPS: [Group; 33] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -133,6 +133,27 @@ pub const GROUPS: [Group; 26] = [
         fault: false,
     },
     Group {
+        name: "bdev-ublk-segs-fault",
+        about: "the raw block device on the ublk fault device, a scattered O_DIRECT write of several bios (256 bvecs each) with the fault on a bio after the first (live --multi-bio-faults)",
+        args: "--fs bdev --fault-device $UDEV --multi-bio-faults",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "xfs-ublk-segs-fault",
+        about: "XFS (reflink) on the ublk fault device, a scattered O_DIRECT write of several bios with the fault on a bio after the first",
+        args: "--fs xfs --fault-device $UDEV --multi-bio-faults",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "ext4-ublk-segs-fault",
+        about: "ext4 on the ublk fault device, a scattered O_DIRECT write of several bios with the fault on a bio after the first",
+        args: "--fs ext4 --fault-device $UDEV --multi-bio-faults",
+        disk: false,
+        fault: false,
+    },
+    Group {
         name: "bdev-disk-fault",
         about: "the raw block device on the atomic disk, a bio_endio -EIO fault on its REQ_ATOMIC bio (scsi_debug's WRITE ATOMIC(16) error rule)",
         args: "--fs bdev --device $DEV --atomic-faults",
@@ -182,6 +203,20 @@ pub const GROUPS: [Group; 26] = [
         fault: false,
     },
     Group {
+        name: "bdev-swap",
+        about: "the raw block device (a loop device), swap-device worlds: swapon of the device (at rest or after the call's open), swapoff after open (live --swapon)",
+        args: "--fs bdev --swapon",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-state",
+        about: "the raw block device, only scenarios with stable writes (a zram device), the mmap writer or the i_rwsem holder (live --worlds bdev-state)",
+        args: "--fs bdev --worlds bdev-state",
+        disk: false,
+        fault: false,
+    },
+    Group {
         name: "ext4-dax",
         about: "ext4 on the pmem device ($PDEV, a memmap= region), dax=always or FS_XFLAG_DAX files (dax=inode): ext4_dax_write_iter",
         args: "--fs ext4 --pmem $PDEV",
@@ -221,6 +256,20 @@ pub const GROUPS: [Group; 26] = [
         about: "ext4 and XFS on loop devices, only the limits worlds: RLIMIT_FSIZE, stable writes, no O_LARGEFILE (ia32 open), scaled s_maxbytes, zero-length requests (live --worlds limits)",
         args: "--fs both --worlds limits",
         disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-geometry",
+        about: "the raw block device on loop devices, only devices of 1 or 2 KiB blocks (BLKBSZSET) or a size not whole pages (live --worlds bdev-geometry)",
+        args: "--fs bdev --worlds bdev-geometry",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-geometry-disk",
+        about: "the raw block device on a partition of the atomic disk (BLKPG), only partitions of 1 or 2 KiB blocks (BLKBSZSET) or a size not whole pages (live --worlds bdev-geometry)",
+        args: "--fs bdev --device $DEV --worlds bdev-geometry",
+        disk: true,
         fault: false,
     },
 ];
@@ -420,6 +469,7 @@ impl Modules {
             .chain(crate::live::inode_kind::MODULES.iter())
             .chain(super::pmem::DAX_MODULES.iter())
             .chain(super::ublk::UBLK_MODULES.iter())
+            .chain(crate::live::bdev_state::MODULES.iter())
             .map(|m| mod_name(m))
             .collect();
         let mut seen = BTreeSet::new();

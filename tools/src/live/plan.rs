@@ -138,6 +138,10 @@ pub enum Step {
     SetMode(u32),
     /// A swap header over page 0 ([`super::swap`], lab guests only).
     SwapHeader,
+    /// A swap file on blocks smaller than a page: its first `len` bytes allocated as one
+    /// physically page-aligned run, then the size set back to `size`
+    /// ([`super::swap::aligned_prefix`]).
+    SwapAlignedPrefix { len: u64, size: u64 },
     /// swapon(2) of the file, after its times are set ([`super::swap`]).
     SwapOn,
 }
@@ -613,22 +617,14 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             d.lbs_bits
         }
     };
-    // The block device inode's block size is PAGE_SIZE for the devices made here (i_size a
-    // multiple of 4 KiB: set_init_blocksize).
-    if w.blkbits != 12 {
-        return unsup("block device with a block size other than 4096");
+    // The device's size and block size (super::bdev_geometry: BLKBSZSET where
+    // set_init_blocksize does not give the scenario's).
+    super::bdev_geometry::check(s, lbs_bits, disk.is_some())?;
+    if w.cluster_bits != 0 {
+        return unsup("bigalloc on a block device");
     }
-    if w.cluster_bits != 0 || w.device.stable_writes {
-        return unsup("bigalloc or stable writes on a block device");
-    }
-    if w.i_size == 0 || w.i_size % PAGE_SIZE != 0 || w.i_size > super::limits::BDEV_SPAN {
-        return unsup("block device size not a multiple of 4 KiB up to 4 MiB");
-    }
-    if w.mount != diofuzz::scenario::Mount::default()
-        || w.inode != diofuzz::scenario::InodeFlags::default()
-    {
-        return unsup("mount options or inode flags on a block device");
-    }
+    // Only the swap flag (rule W11): an active swap device (super::bdev_state).
+    super::bdev_state::check_inode(s)?;
     // RLIMIT_FSIZE and a scaled s_maxbytes are built as they are: blkdev_write_iter calls no
     // generic_write_checks (block/fops.c, 6.12-7.3), and neither it nor the model reads them
     // (docs/live.md, "Refusals audited"). The child sets the limit as for a file.
@@ -639,16 +635,15 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if !s.faults.is_empty() {
         return unsup("injected faults without a fault device (live --fault-device; the lab's bdev-fault, bdev-ublk-fault and bdev-disk-fault groups build them)");
     }
-    let mut toggles = 0;
-    for race in &s.races {
-        match race {
-            Race::FcntlToggleDirect => toggles += 1,
-            _ => return unsup("race other than fcntl toggle on a block device"),
-        }
-    }
-    let bs = PAGE_SIZE;
+    // The mmap writer, the i_rwsem holder, swapon/swapoff after open (super::bdev_state).
+    let races = super::bdev_state::races(s)?;
+    let bs = 1u64 << w.blkbits;
     let size = w.i_size;
-    let mut steps = vec![Step::WriteZero { off: 0, len: size }];
+    // (An empty device, a loop device over an empty file, has nothing to write.)
+    let mut steps = Vec::new();
+    if size > 0 {
+        steps.push(Step::WriteZero { off: 0, len: size });
+    }
     for (i, b) in w.blocks.iter().enumerate() {
         let off = i as u64 * bs;
         if b.shared {
@@ -658,7 +653,10 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             if off >= size {
                 return unsup("written block beyond the device end");
             }
-            steps.push(Step::WriteOld { off, len: bs });
+            steps.push(Step::WriteOld {
+                off,
+                len: bs.min(size - off),
+            });
         }
     }
     steps.push(Step::DropCache);
@@ -671,12 +669,12 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             PageState::Clean => steps.push(Step::ReadPage { off }),
             PageState::Dirty => steps.push(Step::WriteDirty {
                 off,
-                len: PAGE_SIZE,
+                len: PAGE_SIZE.min(size - off),
             }),
-            // Held during the call on a layered loop device (super::pages).
+            // Held during the call on a layered loop device (super::pages): the page rewritten
+            // with what the device holds (super::bdev_geometry::content).
             PageState::Writeback => {
-                let written = w.blocks.get(p).is_some_and(|b| b.kind == Extent::Written);
-                super::pages::rewrite_bdev_page(off, written, &mut steps);
+                super::bdev_geometry::content(w, off, PAGE_SIZE, &mut steps);
                 held.writeback.push((off, PAGE_SIZE));
             }
             PageState::MappedDirty => {
@@ -689,13 +687,20 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if held.held() {
         super::pages::check_held(s, &held, false)?;
     }
-    let mut call = call_of(s, toggles, w.rlimit_fsize, false)?;
+    super::bdev_state::check_stable(s, disk.is_some(), held.held())?;
+    super::bdev_state::swap_steps(s, &mut steps);
+    held.idle_writer = races.mmap_writer && !w.pages.iter().any(|p| *p != PageState::None);
+    let mut call = call_of(s, races.toggles, w.rlimit_fsize, races.mmap_writer)?;
     call.pages = held.clone();
     call.positioned = super::limits::positioned(s);
+    call.after_open.lock_holder = races.lock_holder;
+    // No lseek while the holder keeps i_rwsem (blkdev_llseek takes it): a positioned call.
+    call.positioned |= races.lock_holder;
+    call.after_open.swap = races.swap;
     Ok(Plan {
         key: FsKey {
             fs: FsKind::Bdev,
-            blkbits: 12,
+            blkbits: w.blkbits,
             lbs_bits,
             reflink: false,
             cluster_bits: 0,
@@ -706,14 +711,15 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             inode_kind: Default::default(),
             dax: super::dax::DaxMount::Off,
             own: false,
-            stable: false,
+            // A zram device (super::bdev_state).
+            stable: w.device.stable_writes,
             // On the --device disk the disk's writes are held instead (super::disk_hold).
             layered: held.held() && disk.is_none(),
         },
         i_size: size,
         steps,
         call,
-        racy: false,
+        racy: races.mmap_writer && !held.idle_writer,
         cow: None,
         down: None,
         shift: 0,
@@ -1169,13 +1175,16 @@ mod tests {
                 assert_eq!(p.key.fs, FsKind::Bdev);
                 assert_eq!(p.key.disk, disk.is_some());
                 assert_eq!(p.i_size, s.world.i_size);
-                assert_eq!(
-                    p.steps[0],
+                // (An empty device has nothing to zero: super::bdev_geometry.)
+                let first = if s.world.i_size == 0 {
+                    Step::DropCache
+                } else {
                     Step::WriteZero {
                         off: 0,
-                        len: s.world.i_size
+                        len: s.world.i_size,
                     }
-                );
+                };
+                assert_eq!(p.steps[0], first);
                 // (A page under writeback is rewritten after the DropCache: super::pages.)
                 let old = p
                     .steps
@@ -1200,8 +1209,11 @@ mod tests {
         let mut s = diofuzz::generators::random::generate_on(9, 0, FsKind::Bdev, None, 0);
         s.world.i_size = 5000;
         assert!(plan_on(&s, None).is_err());
+        // An empty one (a loop device over an empty file) is built.
         s.world.i_size = 0;
-        assert!(plan_on(&s, None).is_err());
+        s.world.blocks.clear();
+        s.world.pages.clear();
+        assert!(plan_on(&s, None).is_ok());
     }
 
     /// A block device's buffered write is seen as iomap_iter from iomap_file_buffered_write

@@ -397,6 +397,8 @@ pub struct Scratch {
 
 /// A block device made for one block-device scenario.
 enum ScenarioBdev {
+    /// A zram device: stable writes from `bdev_add` on (super::bdev_state).
+    Zram(super::bdev_state::Zram),
     /// A loop device (autoclear) over an image in the private folder; `hold` keeps it bound.
     Loop {
         dev: PathBuf,
@@ -934,9 +936,17 @@ impl Scratch {
                 .read(true)
                 .open(&node)
                 .map_err(|e| format!("open {}: {e}", node.display()))?;
+            // The scenario's block size, while `f` holds the partition (super::bdev_geometry).
+            super::bdev_geometry::apply(f.as_raw_fd(), key.blkbits)?;
             if let Some(ScenarioBdev::Part { hold, .. }) = self.bdev.as_mut() {
                 *hold = Some(f);
             }
+            return Ok(node);
+        }
+        if key.stable {
+            let z = super::bdev_state::Zram::add(size, &self.dir)?;
+            let node = z.node.clone();
+            self.bdev = Some(ScenarioBdev::Zram(z));
             return Ok(node);
         }
         // A held page (super::pages): the image lies on a lower filesystem that the hold freezes.
@@ -962,6 +972,8 @@ impl Scratch {
             }
         };
         let dma = loop_dma_alignment(&dev);
+        // The scenario's block size, while `hold` holds the device (super::bdev_geometry).
+        let bs = super::bdev_geometry::apply(hold.as_raw_fd(), key.blkbits);
         self.bdev = Some(ScenarioBdev::Loop {
             dev: dev.clone(),
             image,
@@ -973,6 +985,7 @@ impl Scratch {
                 dev.display()
             ));
         }
+        bs?;
         Ok(dev)
     }
 
@@ -982,6 +995,11 @@ impl Scratch {
         let mut errs = Vec::new();
         match self.bdev.take() {
             None => {}
+            Some(ScenarioBdev::Zram(z)) => {
+                if let Err(e) = z.remove() {
+                    errs.push(e);
+                }
+            }
             Some(ScenarioBdev::Loop { dev, image, hold }) => {
                 drop(hold);
                 if let Err(e) = loop_detach_if_ours(&dev, &self.dir) {
