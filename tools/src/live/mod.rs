@@ -29,6 +29,7 @@ pub mod repro_fault;
 pub mod scratch;
 pub mod segs;
 pub mod select;
+pub mod settle_more;
 pub mod settle_race;
 pub mod shutdown;
 pub mod swap;
