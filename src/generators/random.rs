@@ -144,6 +144,10 @@ pub(crate) fn generate_held(
     // EOF must be clean).
     let mut z = Rng::stream(seed, index, 0xD1B5_4A32_D192_ED03, 0x5E7 << 48 ^ fs as u64);
     super::settle::settle_after_open(&mut z, &mut s);
+    // ... and the inline worlds it left into those the conversion reaches with steps after it
+    // (session 8), from a stream of their own.
+    let mut z2 = Rng::stream(seed, index, 0x9E37_79B9_7F4A_7C15, 0x5E8 << 48 ^ fs as u64);
+    super::settle::inline_converted_more(&mut z2, &mut s);
     s
 }
 

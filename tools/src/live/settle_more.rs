@@ -385,6 +385,29 @@ mod tests {
         }
     }
 
+    /// Every generated conversion (the random generator's two streams) is planned.
+    #[test]
+    fn generated_conversions_are_built() {
+        let mut n = 0;
+        for i in 0..4000 {
+            let s = diofuzz::generators::random::generate(29, i, FsKind::Ext4);
+            // (A scaled s_maxbytes with the conversion's EXTENTS change is refused by
+            // super::limits, not this module.)
+            let scaled =
+                s.world.s_maxbytes != HUGE_MAXBYTES || s.world.s_bitmap_maxbytes != HUGE_MAXBYTES;
+            if !s.races.contains(&Race::InodeFlagChangedAfterOpen(2)) || scaled {
+                continue;
+            }
+            n += 1;
+            let p = plan(&s).unwrap_or_else(|e| panic!("{i}: {e}: {s:?}"));
+            assert!(matches!(
+                p.call.after_open.settle,
+                Some(Settle::ConvertInline { .. })
+            ));
+        }
+        assert!(n > 20, "{n}");
+    }
+
     #[test]
     fn c_ops_compile() {
         let Some(cc) = super::super::scratch::which("cc") else {
