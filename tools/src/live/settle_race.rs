@@ -81,7 +81,7 @@ pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Option<Settle>,
             let f = w.inode;
             if w.mount.data_journal || f.journal_data || f.inline_data || f.dax {
                 return Err(
-                    "i_disksize written back after open without delalloc (not built)".into(),
+                    "i_disksize written back after open without delalloc (no such lag: ext4_update_inode_size moves i_disksize on every non-delalloc path, rule W37 at the write)".into(),
                 );
             }
             if w.i_size % bs == 0 {
