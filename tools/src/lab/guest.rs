@@ -168,6 +168,13 @@ pub const GROUPS: [Group; 26] = [
         fault: false,
     },
     Group {
+        name: "ext4-inline-convert",
+        about: "ext4 on a loop device, inline data converted after open into unwritten blocks, a dirty page, a delayed block, a setuid inode or past the inode's size by ftruncate (live --worlds inline-convert --sync-after-convert)",
+        args: "--fs ext4 --worlds inline-convert --sync-after-convert",
+        disk: false,
+        fault: false,
+    },
+    Group {
         name: "ext4-swap",
         about: "ext4 on a loop device, swap-file worlds: swapon of the scenario's file (at rest or after the call's open), swapoff after open (live --swapon)",
         args: "--fs ext4 --swapon",
