@@ -183,7 +183,10 @@ fn more_conversions_after_open_agree() {
         s
     };
     let scenarios = [
-        ("unwritten-b1", mk(&[Written, Unwritten, Unwritten], &[], 512, 4096)),
+        (
+            "unwritten-b1",
+            mk(&[Written, Unwritten, Unwritten], &[], 512, 4096),
+        ),
         ("dirty-b1", mk(&[Written], &[PageState::Dirty], 512, 4096)),
         ("delayed-b0", mk(&[Delalloc], &[PageState::Dirty], 512, 0)),
         ("truncate-b1", mk(&[Written, Hole], &[], 5121, 4096)),
