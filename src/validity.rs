@@ -23,6 +23,7 @@
 //! flag change (generic_file_open refuses a larger file: -EOVERFLOW).
 
 mod flags;
+mod swap_device;
 
 use crate::errno::*;
 use crate::scenario::*;
@@ -158,6 +159,9 @@ rules! {
     DISKSIZE_LAG_DELALLOC = 41, "W37-disksize-delalloc",
         "an ext4 i_disksize behind i_size (disksize_lag) at the write on an inode without delayed allocation: data=journal, the journal-data flag, DAX or inline data",
         "only ext4_da_do_write_end (fs/ext4/inode.c, the delalloc aops) leaves i_disksize behind i_size after a buffered write (ext4_da_should_update_i_disksize is false for a delayed buffer). Every other path moves both: ext4_write_end (nodelalloc) and ext4_journalled_write_end call ext4_update_inode_size (fs/ext4/ext4.h: i_size_write, then ext4_update_i_disksize), ext4_write_inline_data_end the same for an inline write, a DAX write ends in ext4_handle_inode_extension, ext4_setattr sets i_disksize = ia_size, fallocate ext4_update_inode_size. The delalloc lag cannot survive a switch to those paths: ext4_change_inode_journal_flag runs filemap_write_and_wait(inode->i_mapping) first (writeback moves i_disksize: mpage_map_and_submit_extent), the data mode cannot change on remount (ext4_check_opt_consistency: 'Cannot change data mode on remount'), S_DAX changes only when the inode is loaded (a dirty inode is not evicted), and inline data is never set on an inode with blocks (ext4_create_inline_data on a new, empty inode). Read in 6.12.117, 7.2.12 and 7.3.4. The transient inline state after a delalloc conversion (ext4_da_convert_inline_data_to_extent: INLINE_DATA kept with delayed blocks until writeback) does have a lag, but rule W6 keeps it out of the model (docs/live.md 'Inline-data and encrypted inodes'). Found in session 8 deciding whether live should build such a lag. The same holds at open (a lag cleared after open, flag 11, on such an inode), but the rule judges only the world at the write: the model reads i_disksize only there, and a committed regression input decodes with such a race (live refuses to build it). Normalised: no lag";
+    SWAP_DEVICE = 39, "W35-swap-device",
+        "an active swap device (IS_SWAPFILE on a block device, at open or at the write) that swapon would have refused or that has been dirtied since: under two pages, a dirty, writeback or mmapped dirty page, or an mmap writer",
+        "mm/swapfile.c SYSCALL swapon (7.3.4): claim_swapfile takes an S_ISBLK inode as the device itself (SWP_BLKDEV), read_swap_header / setup_swap_map need a usable page after the header ('Empty swap-file' for last_page 0), then S_SWAPFILE is set and inode_drain_writes (include/linux/pagemap.h: inode_dio_wait + filemap_write_and_wait) writes back every dirty page of the device's mapping; afterwards blkdev_write_iter (block/fops.c, 6.12.117 - 7.3.4) gives -ETXTBSY unless the device is the hibernation resume device, and do_mmap (mm/mmap.c) refuses a shared writable mapping with -ETXTBSY, so nothing dirties its page cache; swapoff clears S_SWAPFILE. Session 8, building swap devices in the lab. Normalised: the device is not a swap device";
     MAX_BIO_LAYOUT = 34, "W30-max-bio",
         "a bio size limit (request.max_bio) given as a number instead of by the user memory layout",
         "a direct-I/O bio is cut short by the user memory only when its BIO_MAX_VECS (256) bvecs are used up: bio_iov_iter_get_pages (block/bio.c) fills a bvec per pinned user page (6.12: __bio_iov_iter_get_pages -> bio_iov_add_folio, merging only a physically contiguous continuation, bvec_try_merge_page; 7.2+: iov_iter_extract_bvecs (lib/iov_iter.c), a bvec per page of each extraction, i.e. per iovec segment). So a bio's size is what 256 bvecs hold of the layout, never a free number: 15 contiguous segments cannot use them up in fewer than 242 pages (more than 900 KiB, the cut the model makes at 256 pages), and a layout that fills them with little data (hundreds of iovecs each in its own page, IOV_MAX 1024) is described by the scattered-iovec section (request.scatter, SEGS_SECTION), where the model derives every bio's size from the bvecs (IovIter::bvec_cap). Read in 6.12.117 and 7.3.4. Normalised: no limit";
@@ -797,6 +801,9 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
             (f.disksize_lag && (w.mount.data_journal || f.journal_data || f.dax || f.inline_data))
                 .then(|| msg!(detail, "i_disksize lag without delalloc at the write"))
         }
+        // W35-swap-device
+        39 if s.fs != FsKind::Bdev || !(w.inode.swapfile || at_open.swapfile) => None,
+        39 => swap_device::refused(s).map(|why| msg!(detail, "{why}")),
         // W30-max-bio
         34 => s.request.max_bio.map(|b| {
             msg!(
@@ -1292,6 +1299,11 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         // W32-swap-open: swapon/swapoff failed (-EPERM): the swap flag stays as it was at open.
         36 => {
             s.world.inode.swapfile = s.inode_at_open().swapfile;
+            drop_flag_races(s, flag::SWAPFILE);
+        }
+        // W35-swap-device: swapon refused the device (or it was never a swap device).
+        39 => {
+            s.world.inode.swapfile = false;
             drop_flag_races(s, flag::SWAPFILE);
         }
         // W33-bdev
