@@ -292,6 +292,11 @@ fn ind_migrate_accepts(s: &Scenario) -> Result<(), String> {
     Ok(())
 }
 
+/// Inline data at open, converted away by the write (the conversion set EXTENTS itself).
+fn inline_converted(s: &Scenario) -> bool {
+    s.inode_at_open().inline_data && !s.world.inode.inline_data
+}
+
 /// Why flag `i`'s change from `from` (at open) to `to` (at the write) cannot happen, if it cannot.
 fn bad_transition(s: &Scenario, i: u8, from: bool, to: bool) -> Option<String> {
     let ext4_only = matches!(
@@ -324,7 +329,7 @@ fn bad_transition(s: &Scenario, i: u8, from: bool, to: bool) -> Option<String> {
             if !s.world.mount.extents_feature {
                 Some("chattr +e: ext4_ext_migrate needs the extents feature".into())
             } else if s.world.blocks.iter().any(|b| b.kind == Extent::Unwritten)
-                && !(s.inode_at_open().inline_data && !s.world.inode.inline_data)
+                && !inline_converted(s)
             {
                 // Not after an inline conversion: ext4_destroy_inline_data_nolock sets EXTENTS
                 // (ext4_ext_tree_init) and the fallocate that converted may allocate unwritten
