@@ -3,7 +3,8 @@
 //! `(11)` cleared; docs/live.md "Races after open"). Kernel functions read in 6.12.117 and
 //! 7.3.4 (fs/ext4/inline.c, extents.c, inode.c); the same in both, 7.2.12 too.
 //!
-//! * **Inline data converted away after open** (flag 2, inline at open, not at the write).
+//! * **Inline data converted away after open** (flag 2, inline at open, not at the write; the
+//!   steps after the conversion that reach more worlds, and the truncate path: super::settle_more).
 //!   `fallocate(FALLOC_FL_KEEP_SIZE, 0, 1)` through the call's file: `ext4_fallocate` calls
 //!   `ext4_convert_inline_data` before anything else (before the extents test of
 //!   `ext4_do_fallocate`, which refuses a block-mapped inode with -EOPNOTSUPP *after* the
