@@ -138,7 +138,8 @@ pub struct Opts {
     /// or an mmapped dirty page), reflink-race (the XFS reflink flag changed after open), limits
     /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length),
     /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
-    /// holder); live scans the generator's indices for --count of them per filesystem
+    /// holder), inline-convert (ext4 inline data converted after open); live scans the
+    /// generator's indices for --count of them per filesystem
     /// (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
           conflicts_with_all = ["fault_device", "atomic_faults", "pmem", "swapon", "jflag_after_open", "settle_after_open"])]
