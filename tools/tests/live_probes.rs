@@ -205,6 +205,7 @@ fn probes_run_on_unlinked_encrypted_shifted_and_bdev_worlds() {
         let id = r["id"].as_str().unwrap();
         let world = cases.iter().find(|c| id.contains(c.0)).unwrap().0;
         let pr = &r["probes"];
+        println!("{id}: {} {pr}", r["verdict"]);
         if world == "encrypted" && r["verdict"] == "skipped" {
             println!("SKIP encrypted: {}", r["note"]);
             continue;
