@@ -475,10 +475,20 @@ static uint64_t probe_size(const char *path, int bdev)
 	return bdev ? n : (uint64_t)st.st_size;
 }
 
-static void probe_p1(const char *path, int bdev)
+/* P1's first read, right after the read-back and before P2 (as live takes it). */
+struct probe_before { uint64_t size; unsigned char *b; };
+
+static struct probe_before probe_p1_before(const char *path, int bdev)
 {
-	uint64_t s0 = probe_size(path, bdev), s1;
-	unsigned char *a = probe_read(path, shift, s0 - shift);
+	struct probe_before a;
+	a.size = probe_size(path, bdev);
+	a.b = probe_read(path, shift, a.size - shift);
+	return a;
+}
+
+static void probe_p1(const char *path, int bdev, struct probe_before a)
+{
+	uint64_t s1 = probe_size(path, bdev), s2, n;
 	int fd = open(path, O_RDONLY);
 	if (fd < 0 || (bdev ? fsync(fd) || ioctl(fd, 0x1261UL /* BLKFLSBUF */, 0) : syncfs(fd)))
 		die("probe sync");
@@ -489,34 +499,36 @@ static void probe_p1(const char *path, int bdev)
 		printf("PROBE P1: drop_caches failed (not root?): %s\n", strerror(errno));
 	if (dc >= 0)
 		close(dc);
-	s1 = probe_size(path, bdev);
-	unsigned char *b = probe_read(path, shift, s1 - shift);
-	if (s0 != s1) {
+	s2 = probe_size(path, bdev);
+	if (s1 != s2) {
 		printf("PROBE P1 FINDING: size %llu before the flush and drop_caches, %llu after\n",
-		       (unsigned long long)s0, (unsigned long long)s1);
+		       (unsigned long long)s1, (unsigned long long)s2);
 		return;
 	}
-	for (uint64_t s = 0; shift + s * 512 < s0; s++) {
-		uint64_t len = s0 - shift - s * 512 < 512 ? s0 - shift - s * 512 : 512;
-		if (memcmp(a + s * 512, b + s * 512, len)) {
+	n = a.size < s2 ? a.size : s2;
+	unsigned char *b = probe_read(path, shift, n - shift);
+	for (uint64_t s = 0; shift + s * 512 < n; s++) {
+		uint64_t len = n - shift - s * 512 < 512 ? n - shift - s * 512 : 512;
+		if (memcmp(a.b + s * 512, b + s * 512, len)) {
 			printf("PROBE P1 FINDING: after the flush and drop_caches sector %llu (byte %llu) reads '%c', before '%c'\n",
 			       (unsigned long long)(shift / 512 + s), (unsigned long long)(shift + s * 512),
-			       classify(b + s * 512, shift / 512 + s, len), classify(a + s * 512, shift / 512 + s, len));
+			       classify(b + s * 512, shift / 512 + s, len), classify(a.b + s * 512, shift / 512 + s, len));
 			return;
 		}
 	}
 	printf("PROBE P1 ok: the O_DIRECT read-back is unchanged by the flush and drop_caches\n");
 }
 
-static void probe_p2(const char *path, unsigned bs)
+/* unused where P2 does not apply (a block device) */
+static void __attribute__((unused)) probe_p2(const char *path, unsigned bs)
 {
 	static struct probe_fiemap m;
 	struct stat st;
-	int fd = open(path, O_RDWR);
+	int pfd = open(path, O_RDWR);
 	memset(&m, 0, sizeof(m));
 	m.length = ~0ULL;
 	m.count = 128;
-	if (fd < 0 || fstat(fd, &st) || ioctl(fd, 0xC020660BUL /* FS_IOC_FIEMAP */, &m) || m.mapped >= 128) {
+	if (pfd < 0 || fstat(pfd, &st) || ioctl(pfd, 0xC020660BUL /* FS_IOC_FIEMAP */, &m) || m.mapped >= 128) {
 		printf("PROBE P2 not run: %s\n", strerror(errno));
 		return;
 	}
@@ -528,17 +540,17 @@ static void probe_p2(const char *path, unsigned bs)
 		end = size + (16 << 20);
 	if (end <= size) {
 		printf("PROBE P2 not run: nothing past EOF\n");
-		close(fd);
+		close(pfd);
 		return;
 	}
-	if (ftruncate(fd, end)) {
+	if (ftruncate(pfd, end)) {
 		printf("PROBE P2 not run: ftruncate: %s\n", strerror(errno));
-		close(fd);
+		close(pfd);
 		return;
 	}
-	fsync(fd);
-	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	close(fd);
+	fsync(pfd);
+	posix_fadvise(pfd, 0, 0, POSIX_FADV_DONTNEED);
+	close(pfd);
 	uint64_t from = size / bs * bs;
 	unsigned char *b = probe_read(path, from, end - from);
 	for (uint64_t i = size - from; i < end - from; i++)
@@ -558,13 +570,18 @@ pub fn c_call(plan: &Plan) -> String {
     let a = applies(plan);
     let bdev = (plan.key.fs == FsKind::Bdev) as u8;
     let not = |p: &str, why: &str| format!("\tprintf(\"PROBE {p} not run: %s\\n\", {why:?});\n");
+    // As live: P1's first read, then P2, then the rest of P1.
     let mut o = match a.p1 {
-        Ok(_) => format!("\tprobe_p1(path, {bdev});\n"),
-        Err(why) => not("P1", why),
+        Ok(_) => format!("\tstruct probe_before p1b = probe_p1_before(path, {bdev});\n"),
+        Err(_) => String::new(),
     };
     o.push_str(&match a.p2 {
         Ok(()) => format!("\tprobe_p2(path, {});\n", unit(plan)),
         Err(why) => not("P2", why),
+    });
+    o.push_str(&match a.p1 {
+        Ok(_) => format!("\tprobe_p1(path, {bdev}, p1b);\n"),
+        Err(why) => not("P1", why),
     });
     o
 }
@@ -689,13 +706,17 @@ mod tests {
         let p = plan(&ext4()).unwrap();
         assert_eq!(
             c_call(&p),
-            "\tprobe_p1(path, 0);\n\tprobe_p2(path, 4096);\n"
+            "\tstruct probe_before p1b = probe_p1_before(path, 0);\n\tprobe_p2(path, 4096);\n\tprobe_p1(path, 0, p1b);\n"
         );
         let mut b = ext4();
         b.fs = FsKind::Bdev;
         let p = plan_on(&b, None).unwrap();
         let c = c_call(&p);
-        assert!(c.starts_with("\tprobe_p1(path, 1);\n"), "{c}");
+        assert!(
+            c.starts_with("\tstruct probe_before p1b = probe_p1_before(path, 1);\n"),
+            "{c}"
+        );
+        assert!(c.ends_with("\tprobe_p1(path, 1, p1b);\n"), "{c}");
         assert!(
             c.contains("PROBE P2 not run: %s\\n\", \"a block device has no ftruncate"),
             "{c}"

@@ -1541,6 +1541,12 @@ mod tests {
             session6(|s| !s.world.inode.swapfile && s.inode_at_open().swapfile),
             session6(|s| s.inode_at_open().nosec && !s.world.inode.nosec),
             session6(|s| s.world.inode.unlinked && s.world.inode.append_only),
+            // A shifted window (its probes read from the shift in file blocks).
+            {
+                let mut s = super::super::limits::written_8k(false);
+                s.world.s_bitmap_maxbytes = 3 * 4096;
+                s
+            },
         ]
         .iter()
         // Pages held during the call and the idle mmap writer (live/pages.rs).
