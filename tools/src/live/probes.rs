@@ -97,6 +97,7 @@ pub struct Applies {
 /// Why neither probe runs on a brought-down filesystem.
 pub const NOT_DOWN: &str = "a filesystem shut down or read-only before the call (writeback and ftruncate fail by design; shutdown checks the device itself)";
 /// Why P2 does not run on a block device.
+/// (`do_ftruncate`, fs/open.c, read in 7.3: -EINVAL unless S_ISREG.)
 pub const NOT_BDEV_P2: &str = "a block device has no ftruncate (its size is the device's)";
 
 /// The probes for `plan`'s world (docs/live.md "Where the probes run").
