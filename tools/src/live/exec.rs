@@ -723,6 +723,17 @@ pub fn execute_bdev(
     execute_bdev_then(plan, dev, name, tracer, &mut |_| Ok(()), &mut |_, _| ())
 }
 
+/// [`execute_bdev`] with `before` run between the set-up and the call.
+pub fn execute_bdev_with(
+    plan: &Plan,
+    dev: &Path,
+    name: &str,
+    tracer: &Tracer,
+    before: BeforeCall,
+) -> Result<Observation, String> {
+    execute_bdev_then(plan, dev, name, tracer, before, &mut |_, _| ())
+}
+
 /// [`execute_bdev`] with `before` run between the set-up and the call and `after` once the
 /// call is observed.
 pub fn execute_bdev_then(
