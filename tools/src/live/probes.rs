@@ -454,13 +454,13 @@ static unsigned char *probe_read(const char *path, uint64_t from, uint64_t len)
 {
 	uint64_t n = (len + shift_unit - 1) / shift_unit * shift_unit + 4096;
 	unsigned char *b = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int fd = open(path, O_RDONLY | O_DIRECT);
+	int pfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	ssize_t got = 0, r;
-	if (b == MAP_FAILED || fd < 0)
+	if (b == MAP_FAILED || pfd < 0)
 		die("probe read");
-	while ((uint64_t)got < len && (r = pread(fd, b + got, n - 4096 - got, from + got)) > 0)
+	while ((uint64_t)got < len && (r = pread(pfd, b + got, n - 4096 - got, from + got)) > 0)
 		got += r;
-	close(fd);
+	close(pfd);
 	return b;
 }
 
@@ -469,10 +469,10 @@ static uint64_t probe_size(const char *path, int bdev)
 {
 	struct stat st;
 	uint64_t n = 0;
-	int fd = open(path, O_RDONLY);
-	if (fd < 0 || fstat(fd, &st) || (bdev && ioctl(fd, 0x80081272UL, &n)))
+	int pfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pfd < 0 || fstat(pfd, &st) || (bdev && ioctl(pfd, 0x80081272UL, &n)))
 		die("probe size");
-	close(fd);
+	close(pfd);
 	return bdev ? n : (uint64_t)st.st_size;
 }
 
@@ -490,11 +490,11 @@ static struct probe_before probe_p1_before(const char *path, int bdev)
 static void probe_p1(const char *path, int bdev, struct probe_before a)
 {
 	uint64_t s1 = probe_size(path, bdev), s2, n;
-	int fd = open(path, O_RDONLY);
-	if (fd < 0 || (bdev ? fsync(fd) || ioctl(fd, 0x1261UL /* BLKFLSBUF */, 0) : syncfs(fd)))
+	int pfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pfd < 0 || (bdev ? fsync(pfd) || ioctl(pfd, 0x1261UL /* BLKFLSBUF */, 0) : syncfs(pfd)))
 		die("probe sync");
-	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	close(fd);
+	posix_fadvise(pfd, 0, 0, POSIX_FADV_DONTNEED);
+	close(pfd);
 	int dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
 	if (dc < 0 || write(dc, "3", 1) != 1)
 		printf("PROBE P1: drop_caches failed (not root?): %s\n", strerror(errno));
@@ -525,7 +525,7 @@ static void __attribute__((unused)) probe_p2(const char *path, unsigned bs)
 {
 	static struct probe_fiemap m;
 	struct stat st;
-	int pfd = open(path, O_RDWR);
+	int pfd = open(path, O_RDWR | O_CLOEXEC);
 	memset(&m, 0, sizeof(m));
 	m.length = ~0ULL;
 	m.count = 128;
@@ -729,7 +729,7 @@ mod tests {
         assert!(c_call(&plan(&k).unwrap()).contains("probe_p2(path, 1024)"));
         assert!(
             C_FUNCS.contains("BLKFLSBUF")
-                && C_FUNCS.contains("pread(fd, b + got, n - 4096 - got, from + got)")
+                && C_FUNCS.contains("pread(pfd, b + got, n - 4096 - got, from + got)")
         );
     }
 
