@@ -35,4 +35,5 @@ cargo test -q --test live_inode_kinds -- --nocapture || exit 1
 cargo test -q --test live_limits -- --nocapture || exit 1
 cargo test -q --test live_settle -- --nocapture || exit 1
 cargo test -q --test live_probes -- --nocapture || exit 1
+cargo test -q --test live_bdev_state -- --nocapture || exit 1
 echo "live: OK"

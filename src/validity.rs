@@ -23,6 +23,7 @@
 //! flag change (generic_file_open refuses a larger file: -EOVERFLOW).
 
 mod flags;
+mod swap_device;
 
 use crate::errno::*;
 use crate::scenario::*;
@@ -155,6 +156,9 @@ rules! {
     BDEV_OPEN_SIZE = 37, "W33-bdev",
         "a block device whose size is not a multiple of 512 bytes, or opened without O_LARGEFILE",
         "block/bdev.c bdev_open, which blkdev_open (block/fops.c) calls for every open of a block device node, sets O_LARGEFILE in f_flags (to preserve backwards compatibility, its comment says; moved there from blkdev_open in 6.9; read in 7.3.4, measured on 6.18.44: the ia32 open of a loop device node, which gives a regular file no O_LARGEFILE, gives the device one); block/bdev.c bdev_set_nr_sectors (called by set_capacity, block/genhd.c, and for partitions by add_partition / bdev_resize_partition, block/partitions/core.c) is the only writer of a block device inode's i_size: i_size_write(BD_INODE(bdev), sectors << SECTOR_SHIFT); bdev_nr_bytes() (include/linux/blkdev.h), the size blkdev_write_iter and blkdev_llseek use, is the same shift. Read in 7.3.4 (identical in 6.12.117). Found in session 7 auditing live's block-device refusals. Normalised: the size rounded down to a sector (what the block layer would have made of a device of that many bytes), O_LARGEFILE set (which the block-device write path never reads: blkdev_write_iter calls no generic_write_checks)";
+    SWAP_DEVICE = 39, "W35-swap-device",
+        "an active swap device (IS_SWAPFILE on a block device, at open or at the write) that swapon would have refused or that has been dirtied since: under two pages, a dirty, writeback or mmapped dirty page, or an mmap writer",
+        "mm/swapfile.c SYSCALL swapon (7.3.4): claim_swapfile takes an S_ISBLK inode as the device itself (SWP_BLKDEV), read_swap_header / setup_swap_map need a usable page after the header ('Empty swap-file' for last_page 0), then S_SWAPFILE is set and inode_drain_writes (include/linux/pagemap.h: inode_dio_wait + filemap_write_and_wait) writes back every dirty page of the device's mapping; afterwards blkdev_write_iter (block/fops.c, 6.12.117 - 7.3.4) gives -ETXTBSY unless the device is the hibernation resume device, and do_mmap (mm/mmap.c) refuses a shared writable mapping with -ETXTBSY, so nothing dirties its page cache; swapoff clears S_SWAPFILE. Session 8, building swap devices in the lab. Normalised: the device is not a swap device";
     MAX_BIO_LAYOUT = 34, "W30-max-bio",
         "a bio size limit (request.max_bio) given as a number instead of by the user memory layout",
         "a direct-I/O bio is cut short by the user memory only when its BIO_MAX_VECS (256) bvecs are used up: bio_iov_iter_get_pages (block/bio.c) fills a bvec per pinned user page (6.12: __bio_iov_iter_get_pages -> bio_iov_add_folio, merging only a physically contiguous continuation, bvec_try_merge_page; 7.2+: iov_iter_extract_bvecs (lib/iov_iter.c), a bvec per page of each extraction, i.e. per iovec segment). So a bio's size is what 256 bvecs hold of the layout, never a free number: 15 contiguous segments cannot use them up in fewer than 242 pages (more than 900 KiB, the cut the model makes at 256 pages), and a layout that fills them with little data (hundreds of iovecs each in its own page, IOV_MAX 1024) is described by the scattered-iovec section (request.scatter, SEGS_SECTION), where the model derives every bio's size from the bvecs (IovIter::bvec_cap). Read in 6.12.117 and 7.3.4. Normalised: no limit";
@@ -776,6 +780,9 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
             .open
             .no_largefile
             .then(|| msg!(detail, "block device opened without O_LARGEFILE")),
+        // W35-swap-device
+        39 if s.fs != FsKind::Bdev || !(w.inode.swapfile || at_open.swapfile) => None,
+        39 => swap_device::refused(s).map(|why| msg!(detail, "{why}")),
         // W30-max-bio
         34 => s.request.max_bio.map(|b| {
             msg!(
@@ -1269,6 +1276,11 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         // W32-swap-open: swapon/swapoff failed (-EPERM): the swap flag stays as it was at open.
         36 => {
             s.world.inode.swapfile = s.inode_at_open().swapfile;
+            drop_flag_races(s, flag::SWAPFILE);
+        }
+        // W35-swap-device: swapon refused the device (or it was never a swap device).
+        39 => {
+            s.world.inode.swapfile = false;
             drop_flag_races(s, flag::SWAPFILE);
         }
         // W33-bdev

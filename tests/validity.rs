@@ -712,6 +712,25 @@ fn w31_only_written_blocks_are_shared() {
     }
 }
 
+/// mm/swapfile.c swapon of a block device: a usable page after the header, then
+/// inode_drain_writes; afterwards blkdev_write_iter (-ETXTBSY) and do_mmap refuse writers.
+#[test]
+fn w35_swap_devices_are_two_pages_and_clean() {
+    let mut s = bdev();
+    s.world.inode.swapfile = true;
+    s.world.i_size = 2 * 4096;
+    s.world.pages = vec![PageState::Clean];
+    accepted(&s);
+    let mut d = s.clone();
+    d.world.pages = vec![PageState::Dirty];
+    rejected(d.clone(), SWAP_DEVICE);
+    validity::normalise(&mut d);
+    assert!(!d.world.inode.swapfile);
+    let mut small = s.clone();
+    small.world.i_size = 4096;
+    rejected(small, SWAP_DEVICE);
+}
+
 /// block/bdev.c bdev_set_nr_sectors: a block device's size is a whole number of sectors (a file's
 /// is not bound so); bdev_open: every open of a block device has O_LARGEFILE.
 #[test]
@@ -880,6 +899,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W31-shared-written" => "SHARED_WRITTEN_ONLY",
         "W32-swap-open" => "SWAP_CHANGE_WRITE_OPEN",
         "W33-bdev" => "BDEV_OPEN_SIZE",
+        "W35-swap-device" => "SWAP_DEVICE",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

@@ -39,7 +39,7 @@ pub const UBLK_ERRNOS: &[i64] = &[EIO, ENOSPC, ETIMEDOUT, EINVAL, ENOMEM];
 
 /// How many random scenarios are tried for one with a bio before giving up (the last one is
 /// returned without a fault).
-const TRIES: u64 = 32;
+pub(crate) const TRIES: u64 = 32;
 
 /// A bio the model submitted that reached the device's completion (`bio_status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +118,7 @@ pub fn fault_on_first_atomic_bio(x: &model::Execution) -> bool {
 
 /// Where a write's data lands: O_APPEND / RWF_APPEND write at EOF (RWF_NOAPPEND undoes
 /// O_APPEND).
-fn landing(s: &Scenario) -> u64 {
+pub fn landing(s: &Scenario) -> u64 {
     let q = &s.request;
     if q.rwf.append || (q.open.append && !q.rwf.noappend) {
         s.world.i_size
@@ -128,7 +128,7 @@ fn landing(s: &Scenario) -> u64 {
 }
 
 /// Allocate the request's blocks of a file scenario before the call (see the module doc).
-fn allocate_request_range(s: &mut Scenario) {
+pub(crate) fn allocate_request_range(s: &mut Scenario) {
     if s.fs == FsKind::Bdev {
         return;
     }
@@ -244,7 +244,7 @@ pub fn generate_faulted_with(
 /// The errno of scenario `index`'s fault: -EIO on the null_blk device; on the atomic disk one of
 /// [`SCSI_ERRNOS`], on the ublk device one of [`UBLK_ERRNOS`], drawn from a stream of its own
 /// (the scenario and its `nth` are what they were before the devices gave other errnos).
-fn fault_errno(seed: u64, index: u64, errnos: &[i64]) -> i64 {
+pub(crate) fn fault_errno(seed: u64, index: u64, errnos: &[i64]) -> i64 {
     if errnos.len() < 2 {
         return errnos.first().copied().unwrap_or(EIO);
     }

@@ -96,13 +96,17 @@ pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
     only_toggle_races(&mut s);
     // On 1 KiB blocks swapon counts only whole pages inside physically contiguous runs
     // (iomap_swapfile_add_extent) and needs two: the live set-up allocates the page-aligned
-    // part of the file in one piece (tools/src/live/swap.rs contiguous_prefix), whose 4p blocks
-    // hold p - 1 whole pages wherever they start, so half of the 1 KiB-block worlds (a stream
-    // of their own) stay on 1 KiB blocks with three pages at least; the rest, as before, on
-    // 4 KiB blocks.
+    // part of the file in one physically page-aligned piece (tools/src/live/swap.rs
+    // aligned_prefix: FALLOC_FL_COLLAPSE_RANGE, XFS and ext4 extent files; session 8), so half
+    // of the 1 KiB-block worlds (a stream of their own) stay on 1 KiB blocks, two pages at
+    // least; a block-mapped ext4 file (no collapse) is allocated in one piece wherever the
+    // allocator puts it, whose 4p blocks hold p - 1 whole pages: three pages at least. The rest,
+    // as before, on 4 KiB blocks.
     let mut b = Rng::stream(seed, index, 0xD6E8_FEB8_6659_FD93, 0x5A5 << 48 ^ fs as u64);
     if s.world.blkbits == 10 && b.pct(50) {
-        s.world.i_size = s.world.i_size.max(3 * PAGE);
+        let block_mapped = fs == FsKind::Ext4 && !s.world.inode.extents;
+        let pages = if block_mapped { 3 } else { 2 };
+        s.world.i_size = s.world.i_size.max(pages * PAGE);
     } else {
         four_kib_blocks(&mut s);
     }
@@ -125,6 +129,16 @@ pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
         // swapoff after open: the file at the write is no longer a swap file.
         s.world.inode.swapfile = false;
         s.races.push(Race::InodeFlagChangedAfterOpen(SWAPFILE));
+    }
+    // A swap device (`live --fs bdev --swapon`): only the swap flag and no race but its own
+    // (src/generators/bdev_state.rs).
+    if fs == FsKind::Bdev {
+        s.world.inode = InodeFlags {
+            swapfile: s.world.inode.swapfile,
+            ..InodeFlags::default()
+        };
+        s.world.device.stable_writes = false;
+        super::bdev_state::swapoff_keeps_header_page(&mut s);
     }
     crate::validity::normalise(&mut s);
     s
@@ -307,14 +321,19 @@ mod tests {
 
     #[test]
     fn swap_worlds_are_valid_swap_files() {
-        let (mut on, mut after, mut off, mut one_kib) = (0, 0, 0, 0);
+        let (mut on, mut after, mut off, mut one_kib, mut two_pages) = (0, 0, 0, 0, 0);
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..300 {
                 let s = generate_swap(3, i, fs);
                 if s.world.blkbits == 10 {
-                    // Three pages at least on 1 KiB blocks (two whole pages in any contiguous
-                    // run of them: iomap_swapfile_add_extent).
-                    assert!(s.world.i_size >= 3 * PAGE, "{i}");
+                    // On 1 KiB blocks two pages at least (the set-up places them page-aligned:
+                    // tools/src/live/swap.rs aligned_prefix); a block-mapped ext4 file, which
+                    // it cannot move, three (two whole pages in any contiguous run of 12
+                    // blocks: iomap_swapfile_add_extent).
+                    let block_mapped = fs == FsKind::Ext4 && !s.world.inode.extents;
+                    let min = if block_mapped { 3 } else { 2 };
+                    assert!(s.world.i_size >= min * PAGE, "{i}");
+                    two_pages += (s.world.i_size < 3 * PAGE) as u32;
                     one_kib += 1;
                 }
                 assert!(
@@ -333,8 +352,8 @@ mod tests {
             }
         }
         assert!(
-            on > 200 && after > 120 && off > 25 && one_kib > 60,
-            "{on} {after} {off} {one_kib}"
+            on > 200 && after > 120 && off > 25 && one_kib > 60 && two_pages > 5,
+            "{on} {after} {off} {one_kib} {two_pages}"
         );
     }
 

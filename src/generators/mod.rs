@@ -9,8 +9,10 @@
 //! otherwise physically contiguous with the one before). Page-cache language, one letter per page:
 //! `N` none, `C` clean, `D` dirty, `W` writeback, `M` mmapped and re-dirtied, `B` busy.
 
+pub mod bdev_state;
 pub mod dax;
 pub mod fault;
+pub mod fault_segs;
 pub mod flags;
 pub mod lfs;
 pub mod random;

@@ -73,6 +73,24 @@ pub fn generate_on(
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
+    let mut s = generate_lfs(seed, index, fs, disk, cluster_bits);
+    // Block-device states (stable writes on zram, the mmap writer, the i_rwsem holder:
+    // src/generators/bdev_state.rs), loop-device bdev scenarios, from a stream of their own.
+    if fs == FsKind::Bdev && disk.is_none() {
+        let mut b = Rng::stream(seed, index, 0xE703_7ED1_A0B4_28DB, 0xBD57 << 48);
+        super::bdev_state::bdev_states(&mut b, &mut s);
+    }
+    s
+}
+
+/// [`generate_on`] without the session-8 stream (src/generators/bdev_state.rs).
+pub(crate) fn generate_lfs(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Scenario {
     let mut s = generate_limits(seed, index, fs, disk, cluster_bits);
     // No O_LARGEFILE next to a scaled limit, faults inside a page, more iovecs than bytes, block
     // devices written past their end (src/generators/lfs.rs), from a stream of its own.

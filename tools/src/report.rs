@@ -163,7 +163,9 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
             Step::SetCowExtsize(bytes) => cmds.push(format!("cowextsize {bytes}")),
             Step::SetInodeFlags { .. } => return Err("inode flags set with chattr".into()),
             Step::SetMode(_) => return Err("a setuid bit (IS_NOSEC clear)".into()),
-            Step::SwapHeader | Step::SwapOn => return Err("a swap file (lab guests only)".into()),
+            Step::SwapHeader | Step::SwapOn | Step::SwapAlignedPrefix { .. } => {
+                return Err("a swap file (lab guests only)".into())
+            }
             Step::ExpectInodeFlags(_) => {
                 return Err(
                     "an inline-data or encrypted inode (needs its own mkfs features)".into(),

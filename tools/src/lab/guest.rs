@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 26] = [
+pub const GROUPS: [Group; 31] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -133,6 +133,27 @@ pub const GROUPS: [Group; 26] = [
         fault: false,
     },
     Group {
+        name: "bdev-ublk-segs-fault",
+        about: "the raw block device on the ublk fault device, a scattered O_DIRECT write of several bios (256 bvecs each) with the fault on a bio after the first (live --multi-bio-faults)",
+        args: "--fs bdev --fault-device $UDEV --multi-bio-faults",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "xfs-ublk-segs-fault",
+        about: "XFS (reflink) on the ublk fault device, a scattered O_DIRECT write of several bios with the fault on a bio after the first",
+        args: "--fs xfs --fault-device $UDEV --multi-bio-faults",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "ext4-ublk-segs-fault",
+        about: "ext4 on the ublk fault device, a scattered O_DIRECT write of several bios with the fault on a bio after the first",
+        args: "--fs ext4 --fault-device $UDEV --multi-bio-faults",
+        disk: false,
+        fault: false,
+    },
+    Group {
         name: "bdev-disk-fault",
         about: "the raw block device on the atomic disk, a bio_endio -EIO fault on its REQ_ATOMIC bio (scsi_debug's WRITE ATOMIC(16) error rule)",
         args: "--fs bdev --device $DEV --atomic-faults",
@@ -178,6 +199,20 @@ pub const GROUPS: [Group; 26] = [
         name: "xfs-swap",
         about: "XFS (reflink) on a loop device, swap-file worlds: swapon at rest or after open, swapoff after open (live --swapon)",
         args: "--fs xfs --swapon",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-swap",
+        about: "the raw block device (a loop device), swap-device worlds: swapon of the device (at rest or after the call's open), swapoff after open (live --swapon)",
+        args: "--fs bdev --swapon",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-state",
+        about: "the raw block device, only scenarios with stable writes (a zram device), the mmap writer or the i_rwsem holder (live --worlds bdev-state)",
+        args: "--fs bdev --worlds bdev-state",
         disk: false,
         fault: false,
     },
@@ -420,6 +455,7 @@ impl Modules {
             .chain(crate::live::inode_kind::MODULES.iter())
             .chain(super::pmem::DAX_MODULES.iter())
             .chain(super::ublk::UBLK_MODULES.iter())
+            .chain(crate::live::bdev_state::MODULES.iter())
             .map(|m| mod_name(m))
             .collect();
         let mut seen = BTreeSet::new();

@@ -51,7 +51,8 @@ pub struct Opts {
     pub modules: Option<PathBuf>,
     /// Groups to run: `all` or a comma list of ext4-disk, ext4-bigalloc-disk, xfs-disk, xfs-loop,
     /// ext4-loop, bdev-disk, bdev-loop, bdev-fault, xfs-fault, ext4-fault, bdev-ublk-fault,
-    /// xfs-ublk-fault, ext4-ublk-fault, bdev-disk-fault,
+    /// xfs-ublk-fault, ext4-ublk-fault, bdev-ublk-segs-fault, xfs-ublk-segs-fault,
+    /// ext4-ublk-segs-fault, bdev-disk-fault,
     /// xfs-disk-fault, ext4-disk-fault, ext4-dax, xfs-dax
     #[arg(long, default_value = "all")]
     pub groups: String,
@@ -824,10 +825,12 @@ pub fn repro_in_kernel(
         };
         // An injected bio error without atomic units: on the null_blk fault device (the disk
         // script, turned to it).
-        // -ETIMEDOUT, -EINVAL, -ENOMEM (and -ENOSPC): the ublk fault device.
+        // -ETIMEDOUT, -EINVAL, -ENOMEM (and -ENOSPC): the ublk fault device; also a scattered
+        // write, whose bios of up to 256 bvecs null_blk splits (max_segments 128).
         let on_ublk = faulted
             && disk.is_none()
-            && crate::live::bioerr::fault_errno(s).is_some_and(|e| e != diofuzz::errno::EIO);
+            && (crate::live::bioerr::fault_errno(s).is_some_and(|e| e != diofuzz::errno::EIO)
+                || s.request.scatter.is_some());
         let init = if on_ublk {
             eprintln!("repro: the injected fault on the guest's ublk fault device ($UDEV, diofuzz ublk-fault)");
             crate::live::repro_fault::on_ublk_device(&init)

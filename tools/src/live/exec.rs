@@ -371,6 +371,7 @@ fn run_steps(
             Step::ExpectInodeFlags(bits) => super::inode_kind::expect_flags(f.as_raw_fd(), *bits)?,
             Step::SetMode(mode) => super::inode_state::set_mode(f.as_raw_fd(), *mode)?,
             Step::SwapHeader => super::swap::write_header(f)?,
+            Step::SwapAlignedPrefix { len, size } => super::swap::aligned_prefix(f, *len, *size)?,
             // After the times (setup).
             Step::SwapOn => {}
         }
@@ -760,10 +761,17 @@ pub fn execute_bdev_then(
             return Err(format!("posix_fadvise(RANDOM): errno {r}"));
         }
         let early = run_steps(plan, &f, dev, dev)?;
+        super::bdev_state::after_steps(plan, dev)?;
         before(dev)?;
         early
     };
-    let o = call_and_observe(plan, dev, tracer, true, early, &mut |_, _| ())?;
+    let r = call_and_observe(plan, dev, tracer, true, early, &mut |_, _| ());
+    // A swap device (super::bdev_state): swapoff before the device goes (and before the
+    // probes).
+    let o = match (r, super::swap::release()) {
+        (Ok(_), Err(e)) => Err(e),
+        (r, _) => r,
+    }?;
     after(dev, &o);
     Ok(o)
 }

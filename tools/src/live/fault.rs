@@ -141,10 +141,12 @@ pub fn targets(
                 "faulted bio larger than one request of the device (it would be split)".into(),
             );
         }
-        // User pages the bio can span, plus one per iovec segment boundary.
-        let pages = len.div_ceil(PAGE_SIZE) + 1 + s.request.nr_segs as u64;
-        if pages > lim.max_segments {
-            return Err("faulted bio with more segments than one request holds".into());
+        let segs = bio_segments(s, plan, pos, len);
+        if segs > lim.max_segments {
+            return Err(format!(
+                "faulted bio of {segs} bvecs, more segments than one request of the device holds ({}: it would be split)",
+                lim.max_segments
+            ));
         }
         if s.fs != FsKind::Bdev {
             let bs = 1u64 << s.world.blkbits;
@@ -178,6 +180,32 @@ pub fn targets(
         });
     }
     Ok(out)
+}
+
+/// The bvecs of the bio at `pos` (file or device position) of `len` bytes: one per user page
+/// of each iovec piece it carries (`bio_iov_iter_get_pages`: a bvec per page, scattered
+/// segments never merging; the model's `IovIter::bvec_cap`), from the buffer the call builds
+/// ([`super::plan::Call::layout`]). An upper bound of the request's physical segments
+/// (`bio_split_io_at` counts one per bvec of at most a page; physically adjacent pages of a
+/// contiguous buffer may merge into fewer). A bio outside the data (iomap's zeroing of a
+/// sub-block write) is one bvec of the zero page.
+pub fn bio_segments(s: &Scenario, plan: &Plan, pos: u64, len: u64) -> u64 {
+    let start = diofuzz::generators::fault::landing(s);
+    if pos < start || pos >= start + s.request.len {
+        return 1;
+    }
+    let (a, b) = (pos - start, pos - start + len);
+    let mut d = 0;
+    let mut n = 0;
+    for (addr, l) in plan.call.layout().iov {
+        let (x, y) = (d.max(a), (d + l).min(b));
+        if y > x {
+            let (u0, u1) = (addr + (x - d), addr + (y - d));
+            n += u1.div_ceil(PAGE_SIZE) - u0 / PAGE_SIZE;
+        }
+        d += l;
+    }
+    n.max(1)
 }
 
 /// Marks an executor error that means "this world could not be set up as the model has it":
@@ -987,6 +1015,59 @@ mod tests {
         ];
         assert!(!faulted_bios(&diofuzz::model::run(&s, v)).is_empty());
         assert!(refusal(&s).contains("dirty page"));
+    }
+
+    #[test]
+    fn scattered_bios_count_a_bvec_per_segment_page() {
+        // 504 sector-sized iovecs, each in its own page (252 KiB): the model's bios hold 256
+        // bvecs (IovIter::bvec_cap): 128 KiB, then 124 KiB; the fault on the second.
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        let mut s = bdev_scenario();
+        s.world.i_size = 1 << 20;
+        s.request.pos = 0;
+        s.request.len = 504 * 512;
+        s.request.scatter = Some(diofuzz::scenario::Scatter {
+            segs: 504,
+            offset: 0,
+        });
+        s.faults.push(Fault {
+            site: Site::BioEndIo,
+            nth: 1,
+            errno: EIO,
+        });
+        let x = model_run(&s, v);
+        assert_eq!(faulted_bios(&x), vec![(131072, 126976)]);
+        let p = plan_faulted(&s, None).unwrap();
+        assert_eq!(bio_segments(&s, &p, 0, 131072), 256);
+        assert_eq!(bio_segments(&s, &p, 131072, 126976), 248);
+        // null_blk: max_segments is BLK_MAX_SEGMENTS (128; null_add_dev sets none and configfs
+        // has no attribute), max_sectors_kb 127 (BLK_SAFE_MAX_SECTORS): bio_split_io_at would
+        // split the bio after 128 bvecs, so only its first request would fail.
+        let nullb = Limits {
+            max_bytes: 127 << 10,
+            max_segments: 128,
+        };
+        let e = targets(&s, &p, &x, nullb, false).unwrap_err();
+        assert!(e.contains("248 bvecs"), "{e}");
+        // The ublk fault device (max_segments USHRT_MAX, max_sectors 2056): one request.
+        let ublk = Limits {
+            max_bytes: 1028 << 10,
+            max_segments: 65535,
+        };
+        assert_eq!(
+            targets(&s, &p, &x, ublk, false).unwrap(),
+            vec![Target {
+                pos: 131072,
+                len: 126976,
+                errno: EIO
+            }]
+        );
+        // A contiguous buffer: a bvec per page the bio's data touches.
+        let c = bdev_scenario();
+        let pc = plan_faulted(&c, None).unwrap();
+        assert_eq!(bio_segments(&c, &pc, 8192, 8192), 2);
+        // Outside the data (a zeroing bio): the zero page.
+        assert_eq!(bio_segments(&c, &pc, 0, 4096), 1);
     }
 
     #[test]

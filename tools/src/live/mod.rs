@@ -8,6 +8,7 @@
 //! patterns), [`exec`] (the executor), [`gen`] (the generator), [`compare`] (verdicts, oracle on
 //! the kernel, summary), [`repro`] (standalone C reproducer). User documentation: docs/live.md.
 
+pub mod bdev_state;
 pub mod bioerr;
 pub mod compare;
 pub mod cow;
@@ -106,6 +107,11 @@ pub struct Opts {
     /// bio's first sector is marked bad (docs/lab.md)
     #[arg(long, value_name = "DEV", conflicts_with_all = ["device", "bigalloc"])]
     pub fault_device: Option<PathBuf>,
+    /// With --fault-device: generated scenarios are scattered O_DIRECT writes of several bios
+    /// (256 bvecs each) with the fault on a bio after the first: the write ends with an error
+    /// between two of its bios (src/generators/fault_segs.rs, docs/lab.md)
+    #[arg(long, requires = "fault_device")]
+    pub multi_bio_faults: bool,
     /// With --device: bio_endio -EIO faults on the disk's first REQ_ATOMIC bio, through
     /// scsi_debug's debugfs error file (a WRITE ATOMIC(16) rule that fails the next such
     /// command); generated scenarios get one (docs/lab.md)
@@ -116,9 +122,10 @@ pub struct Opts {
     /// dax=inode; generated scenarios are DAX worlds (docs/lab.md)
     #[arg(long, value_name = "DEV", conflicts_with_all = ["device", "fault_device", "bigalloc"])]
     pub pmem: Option<PathBuf>,
-    /// Build swap-file worlds: swapon(2) of the scenario's file on the scratch filesystem. Only
-    /// inside the lab's disposable guests (`diofuzz lab --groups ext4-swap,xfs-swap`; refused
-    /// elsewhere); generated scenarios are swap-file worlds (docs/lab.md "Swap files")
+    /// Build swap-file worlds: swapon(2) of the scenario's file on the scratch filesystem (with
+    /// --fs bdev: of the scenario's device). Only inside the lab's disposable guests (`diofuzz
+    /// lab --groups ext4-swap,xfs-swap,bdev-swap`; refused elsewhere); generated scenarios are
+    /// swap-file worlds (docs/lab.md "Swap files")
     #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc"])]
     pub swapon: bool,
     /// Generated scenarios are ext4 files that get `chattr +j` after the call's open, on a
@@ -128,8 +135,10 @@ pub struct Opts {
     pub jflag_after_open: bool,
     /// Of the generated scenarios run only those of these worlds: held (a page under writeback
     /// or an mmapped dirty page), reflink-race (the XFS reflink flag changed after open), limits
-    /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length); live
-    /// scans the generator's indices for --count of them per filesystem (docs/lab.md)
+    /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length),
+    /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
+    /// holder); live scans the generator's indices for --count of them per filesystem
+    /// (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
           conflicts_with_all = ["fault_device", "atomic_faults", "pmem", "swapon", "jflag_after_open", "settle_after_open"])]
     pub worlds: Vec<select::World>,
@@ -433,14 +442,12 @@ pub fn run_live(o: &Opts) -> i32 {
         for &fs in &o.fss() {
             let id = format!("gen-{}-{}-{i}", o.seed, fs.name());
             if let Some(fd) = &faultdev {
-                if let Some(s) = diofuzz::generators::fault::generate_faulted_with(
-                    o.seed,
-                    i,
-                    fs,
-                    disk.as_ref(),
-                    v,
-                    fd.errnos(),
-                ) {
+                let gen = if o.multi_bio_faults {
+                    diofuzz::generators::fault_segs::generate_multi_bio_faulted
+                } else {
+                    diofuzz::generators::fault::generate_faulted_with
+                };
+                if let Some(s) = gen(o.seed, i, fs, disk.as_ref(), v, fd.errnos()) {
                     scen.push((id, s));
                 }
                 continue;

@@ -138,6 +138,10 @@ pub enum Step {
     SetMode(u32),
     /// A swap header over page 0 ([`super::swap`], lab guests only).
     SwapHeader,
+    /// A swap file on blocks smaller than a page: its first `len` bytes allocated as one
+    /// physically page-aligned run, then the size set back to `size`
+    /// ([`super::swap::aligned_prefix`]).
+    SwapAlignedPrefix { len: u64, size: u64 },
     /// swapon(2) of the file, after its times are set ([`super::swap`]).
     SwapOn,
 }
@@ -631,17 +635,14 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if w.blkbits != 12 {
         return unsup("block device with a block size other than 4096");
     }
-    if w.cluster_bits != 0 || w.device.stable_writes {
-        return unsup("bigalloc or stable writes on a block device");
+    if w.cluster_bits != 0 {
+        return unsup("bigalloc on a block device");
     }
     if w.i_size == 0 || w.i_size % PAGE_SIZE != 0 || w.i_size > super::limits::BDEV_SPAN {
         return unsup("block device size not a multiple of 4 KiB up to 4 MiB");
     }
-    if w.mount != diofuzz::scenario::Mount::default()
-        || w.inode != diofuzz::scenario::InodeFlags::default()
-    {
-        return unsup("mount options or inode flags on a block device");
-    }
+    // Only the swap flag (rule W11): an active swap device (super::bdev_state).
+    super::bdev_state::check_inode(s)?;
     // RLIMIT_FSIZE and a scaled s_maxbytes are built as they are: blkdev_write_iter calls no
     // generic_write_checks (block/fops.c, 6.12-7.3), and neither it nor the model reads them
     // (docs/live.md, "Refusals audited"). The child sets the limit as for a file.
@@ -652,13 +653,8 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if !s.faults.is_empty() {
         return unsup("injected faults without a fault device (live --fault-device; the lab's bdev-fault, bdev-ublk-fault and bdev-disk-fault groups build them)");
     }
-    let mut toggles = 0;
-    for race in &s.races {
-        match race {
-            Race::FcntlToggleDirect => toggles += 1,
-            _ => return unsup("race other than fcntl toggle on a block device"),
-        }
-    }
+    // The mmap writer, the i_rwsem holder, swapon/swapoff after open (super::bdev_state).
+    let races = super::bdev_state::races(s)?;
     let bs = PAGE_SIZE;
     let size = w.i_size;
     let mut steps = vec![Step::WriteZero { off: 0, len: size }];
@@ -702,9 +698,16 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     if held.held() {
         super::pages::check_held(s, &held, false)?;
     }
-    let mut call = call_of(s, toggles, w.rlimit_fsize, false)?;
+    super::bdev_state::check_stable(s, disk.is_some(), held.held())?;
+    super::bdev_state::swap_steps(s, &mut steps);
+    held.idle_writer = races.mmap_writer && !w.pages.iter().any(|p| *p != PageState::None);
+    let mut call = call_of(s, races.toggles, w.rlimit_fsize, races.mmap_writer)?;
     call.pages = held.clone();
     call.positioned = super::limits::positioned(s);
+    call.after_open.lock_holder = races.lock_holder;
+    // No lseek while the holder keeps i_rwsem (blkdev_llseek takes it): a positioned call.
+    call.positioned |= races.lock_holder;
+    call.after_open.swap = races.swap;
     Ok(Plan {
         key: FsKey {
             fs: FsKind::Bdev,
@@ -719,14 +722,15 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             inode_kind: Default::default(),
             dax: super::dax::DaxMount::Off,
             own: false,
-            stable: false,
+            // A zram device (super::bdev_state).
+            stable: w.device.stable_writes,
             // On the --device disk the disk's writes are held instead (super::disk_hold).
             layered: held.held() && disk.is_none(),
         },
         i_size: size,
         steps,
         call,
-        racy: false,
+        racy: races.mmap_writer && !held.idle_writer,
         cow: None,
         down: None,
         shift: 0,

@@ -617,7 +617,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     } else if !s.faults.is_empty() {
         "a null_blk device of configfs with badblocks_once 1, or for -ENOSPC, -ETIMEDOUT, -EINVAL, -ENOMEM a ublk device of `diofuzz ublk-fault` (the injected fault below)".to_string()
     } else {
-        super::limits::c_device(p.key.stable).to_string()
+        super::bdev_state::c_device(bdev, p.key.stable).to_string()
     };
     let _ = writeln!(o, "// SPDX-License-Identifier: GPL-2.0-only");
     let _ = writeln!(
@@ -828,6 +828,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             Step::ExpectInodeFlags(bits) => o.push_str(&super::inode_kind::c_expect_flags(*bits)),
             Step::SetMode(mode) => o.push_str(&super::inode_state::c_set_mode(*mode)),
             Step::SwapHeader => o.push_str(&super::swap::c_header(s)),
+            Step::SwapAlignedPrefix { len, size } => {
+                o.push_str(&super::swap::c_aligned_prefix(*len, *size))
+            }
             Step::SwapOn => {}
             Step::SetInodeFlags { set, clear } => {
                 let _ = writeln!(
@@ -860,8 +863,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     o.push_str(&super::dax::c_check(s));
     if !bdev {
         o.push_str("\t{\n\t\tstruct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };\n\t\tfutimens(fd, ts);\n\t}\n");
-        o.push_str(&late);
     }
+    // (On a block device only a swap device's swapon: super::bdev_state.)
+    o.push_str(&late);
     if let Some(f) = &fc {
         o.push_str(&f.arm);
     }
@@ -1009,9 +1013,16 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         None => {
             let _ = writeln!(
                 o,
-                "\tret = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\terr = errno;\n\tafter = lseek(cfd, 0, SEEK_CUR);",
+                "\tret = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\terr = errno;\n\tafter = {after};",
                 n = c.segs.len(),
-                rwf = c.rwf
+                rwf = c.rwf,
+                // A positioned call leaves the file position alone, and blkdev_llseek takes the
+                // i_rwsem a lock holder keeps (super::bdev_state): no lseek.
+                after = if c.positioned {
+                    format!("{} + (ret > 0 ? ret : 0)", c.pos)
+                } else {
+                    "lseek(cfd, 0, SEEK_CUR)".into()
+                }
             );
         }
     }

@@ -176,6 +176,11 @@ static int fault_setup(dev_t dev, long long *start)
 		printf("COULD NOT RUN: the faulted bio (%llu bytes) is larger than one request of %s (it would be split)\n", (unsigned long long)fault_len, name);
 		return -1;
 	}
+	snprintf(f, sizeof(f), "%s/queue/max_segments", disk);
+	if (fault_read(f, v, sizeof(v)) == 0 && (uint64_t)atoll(v) < fault_segs) {
+		printf("COULD NOT RUN: the faulted bio has %llu bvecs, more than one request of %s holds (queue/max_segments %lld: it would be split)\n", (unsigned long long)fault_segs, name, atoll(v));
+		return -1;
+	}
 	atexit(fault_release);
 	signal(SIGINT, fault_signal);
 	signal(SIGTERM, fault_signal);
@@ -310,9 +315,10 @@ pub fn fault_c(s: &Scenario, p: &Plan, x: &Execution) -> Result<Option<FaultC>, 
     let mut prelude = String::new();
     let _ = writeln!(
         prelude,
-        "\nstatic const uint64_t fault_pos = {}ULL, fault_len = {}ULL;\nstatic const int fault_errno = {}; /* {} */\nstatic const int fault_first_atomic = {};\nstatic const char fault_rule[] = \"{rule}\";\nstatic const char fault_rule_remove[] = \"- 2 0x9c\";",
+        "\nstatic const uint64_t fault_pos = {}ULL, fault_len = {}ULL, fault_segs = {}ULL;\nstatic const int fault_errno = {}; /* {} */\nstatic const int fault_first_atomic = {};\nstatic const char fault_rule[] = \"{rule}\";\nstatic const char fault_rule_remove[] = \"- 2 0x9c\";",
         t.pos,
         t.len,
+        fault::bio_segments(s, p, t.pos, t.len),
         t.errno,
         diofuzz::errno::name(t.errno),
         first_atomic as u8
@@ -408,7 +414,7 @@ pub(crate) mod tests {
         let f = fault_c(&s, &p, &x).unwrap().unwrap();
         assert!(f
             .prelude
-            .contains("fault_pos = 8192ULL, fault_len = 8192ULL"));
+            .contains("fault_pos = 8192ULL, fault_len = 8192ULL, fault_segs = 2ULL"));
         assert!(f.prelude.contains("fault_errno = 5;"));
         assert!(f.prelude.contains("fault_first_atomic = 0;"));
         assert!(f.arm.contains("fault_arm(fd, 1)"));

@@ -397,6 +397,8 @@ pub struct Scratch {
 
 /// A block device made for one block-device scenario.
 enum ScenarioBdev {
+    /// A zram device: stable writes from `bdev_add` on (super::bdev_state).
+    Zram(super::bdev_state::Zram),
     /// A loop device (autoclear) over an image in the private folder; `hold` keeps it bound.
     Loop {
         dev: PathBuf,
@@ -939,6 +941,12 @@ impl Scratch {
             }
             return Ok(node);
         }
+        if key.stable {
+            let z = super::bdev_state::Zram::add(size, &self.dir)?;
+            let node = z.node.clone();
+            self.bdev = Some(ScenarioBdev::Zram(z));
+            return Ok(node);
+        }
         // A held page (super::pages): the image lies on a lower filesystem that the hold freezes.
         let image = if key.layered {
             self.make_lower(key, &prereqs())?.join("bdev.img")
@@ -982,6 +990,11 @@ impl Scratch {
         let mut errs = Vec::new();
         match self.bdev.take() {
             None => {}
+            Some(ScenarioBdev::Zram(z)) => {
+                if let Err(e) = z.remove() {
+                    errs.push(e);
+                }
+            }
             Some(ScenarioBdev::Loop { dev, image, hold }) => {
                 drop(hold);
                 if let Err(e) = loop_detach_if_ours(&dev, &self.dir) {

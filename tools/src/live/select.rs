@@ -21,6 +21,9 @@ pub enum World {
     /// RLIMIT_FSIZE, stable writes, no O_LARGEFILE, a scaled s_maxbytes or s_bitmap_maxbytes, a
     /// zero-length request (super::limits).
     Limits,
+    /// A block device with stable writes (zram), the mmap writer or the i_rwsem holder
+    /// (super::bdev_state).
+    BdevState,
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -42,6 +45,12 @@ pub fn is(w: World, s: &Scenario) -> bool {
                 || x.s_maxbytes != HUGE_MAXBYTES
                 || x.s_bitmap_maxbytes != HUGE_MAXBYTES
                 || s.request.len == 0
+        }
+        World::BdevState => {
+            s.fs == FsKind::Bdev
+                && (x.device.stable_writes
+                    || s.has_race(Race::MmapRedirty)
+                    || s.has_race(Race::LockContended))
         }
     }
 }

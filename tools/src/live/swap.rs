@@ -20,6 +20,7 @@
 use super::exec::UNAVAILABLE;
 use super::plan::Step;
 use diofuzz::scenario::{FsKind, Race, Scenario, HUGE_MAXBYTES};
+use std::io::Seek;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -60,7 +61,7 @@ pub fn in_lab_guest() -> bool {
 }
 
 /// Why the host does not build swap files.
-pub const NEEDS_VM: &str = "swapon of a scratch file (a swap-file world) runs only in a disposable VM: diofuzz lab --groups ext4-swap,xfs-swap (live --swapon)";
+pub const NEEDS_VM: &str = "swapon of a scratch file (a swap-file world) runs only in a disposable VM: diofuzz lab --groups ext4-swap,xfs-swap,bdev-swap (live --swapon)";
 
 fn allowed() -> Result<(), String> {
     if ENABLED.load(Ordering::SeqCst) {
@@ -119,9 +120,10 @@ pub fn add_steps(s: &Scenario, steps: &mut Vec<Step>) {
 
 /// Swap files on blocks smaller than a page (1 KiB): the page-aligned part of the file,
 /// `[0, i_size rounded down to a page)`, allocated in one piece right after the set-up's
-/// truncate — one fallocate (unwritten; the set-up's writes then convert the world's written
-/// blocks in place) or, for a block-mapped ext4 inode (no fallocate, no unwritten blocks: W7),
-/// one buffered write of the old data and an fsync. swapon counts only whole pages inside
+/// truncate — one physically page-aligned run ([`aligned_prefix`], unwritten; the set-up's
+/// writes then convert the world's written blocks in place; session 8) or, for a block-mapped
+/// ext4 inode (no fallocate, no unwritten blocks: W7, no collapse), one buffered write of the
+/// old data and an fsync. swapon counts only whole pages inside
 /// physically contiguous runs (fs/iomap/swapfile.c `iomap_swapfile_add_extent` rounds each
 /// run's start up and its end down to a page) and needs two of them (`iomap_swapfile_activate`:
 /// "Cannot find a single usable page in file" for none; mm/swapfile.c
@@ -130,7 +132,8 @@ pub fn add_steps(s: &Scenario, steps: &mut Vec<Step>) {
 /// blocks allocated before the written ones' writeback), and ext4's buddy allocations start one
 /// block past a page on 1 KiB blocks (`ext4_group_first_block_no` adds `s_first_data_block`,
 /// which is 1 there). A contiguous run of `4p` blocks holds `p - 1` whole pages wherever it
-/// starts, so a file of three pages or more is accepted (the generator's 1 KiB swap files).
+/// starts, so a block-mapped file of three pages or more is accepted; a page-aligned run holds
+/// `p`, so two pages are enough for the others (the generator's 1 KiB swap files).
 /// The world is unchanged: every block below the rounded i_size is written or unwritten (W27).
 pub fn contiguous_prefix(s: &Scenario, steps: &mut Vec<Step>) {
     if !wanted(s) {
@@ -146,8 +149,95 @@ pub fn contiguous_prefix(s: &Scenario, steps: &mut Vec<Step>) {
         steps.push(Step::WriteOld { off: 0, len });
         steps.push(Step::Fsync);
     } else {
-        steps.push(Step::Fallocate { off: 0, len });
+        steps.push(Step::SwapAlignedPrefix {
+            len,
+            size: s.world.i_size,
+        });
     }
+}
+
+/// The physically contiguous run of `extents` from file offset 0: (its physical start, bytes).
+pub fn first_run(extents: &[super::fiemap::Extent4]) -> Option<(u64, u64)> {
+    let &(l0, p0, _, _) = extents.first()?;
+    if l0 != 0 {
+        return None;
+    }
+    let mut run = 0;
+    for &(l, p, n, _) in extents {
+        if l != run || p != p0 + run {
+            break;
+        }
+        run += n;
+    }
+    Some((p0, run))
+}
+
+/// Bytes to collapse from the front of a run starting at physical byte `p0` so that it starts
+/// on a page.
+pub fn misalignment(p0: u64) -> u64 {
+    (PAGE as u64 - p0 % PAGE as u64) % PAGE as u64
+}
+
+/// [`Step::SwapAlignedPrefix`]: the first `len` bytes (whole pages) of a swap file on blocks
+/// smaller than a page as one physically page-aligned run, whatever the allocator does. swapon
+/// uses only the whole pages of each physically contiguous run, rounding its start up to a page
+/// (`iomap_swapfile_add_extent`), and needs two of them (`iomap_swapfile_activate`: none is
+/// "Cannot find a single usable page in file", mm/swapfile.c: only the header's is "Empty
+/// swap-file"): a 2-page file on 1 KiB blocks is accepted only when its 8 blocks start on a
+/// page, which ext4's buddy allocator never gives on its own (allocations are aligned from
+/// `s_first_data_block`, 1 on 1 KiB blocks) and XFS only by chance. So: allocate `len` plus a
+/// page (one fallocate, unwritten blocks, which swapon takes as it takes written ones), find the
+/// run's physical start (FIEMAP), collapse the blocks before the next page boundary out of the
+/// file's front (`FALLOC_FL_COLLAPSE_RANGE`, ext4 extent files and XFS; the file's offsets, not
+/// its blocks, move), drop the tail (`ftruncate(len)`) and set the size back. A run shorter than
+/// that (a fragmented free space) is left as it is: swapon may then refuse it and the scenario
+/// is skipped, as before. The world is unchanged: unwritten blocks below the rounded i_size.
+pub fn aligned_prefix(f: &std::fs::File, len: u64, size: u64) -> Result<(), String> {
+    let fd = f.as_raw_fd();
+    let want = len + PAGE as u64;
+    // SAFETY: fallocate on our fd.
+    if unsafe { libc::fallocate(fd, 0, 0, want as i64) } != 0 {
+        return Err(format!("fallocate: {}", std::io::Error::last_os_error()));
+    }
+    if let Some((p0, run)) = first_run(&super::fiemap::fiemap(fd)?) {
+        let d = misalignment(p0);
+        if d > 0 && run >= d + len {
+            // SAFETY: fallocate on our fd.
+            let r = unsafe { libc::fallocate(fd, libc::FALLOC_FL_COLLAPSE_RANGE, 0, d as i64) };
+            if r != 0 {
+                return Err(format!(
+                    "fallocate(FALLOC_FL_COLLAPSE_RANGE, 0, {d}): {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+    }
+    f.set_len(len)
+        .and_then(|_| f.set_len(size))
+        .map_err(|e| format!("ftruncate: {e}"))
+}
+
+/// The C reproducer's [`Step::SwapAlignedPrefix`] (set-up descriptor `fd`).
+pub fn c_aligned_prefix(len: u64, size: u64) -> String {
+    let want = len + PAGE as u64;
+    [
+        format!("\t/* a swap file on blocks smaller than a page: its first {len} bytes as one physically page-aligned"),
+        "\t * run (swapon uses the whole pages of contiguous runs only: iomap_swapfile_add_extent) */".into(),
+        "\t{".into(),
+        "\t\tstruct { uint64_t start, length; uint32_t flags, mapped, count, reserved;".into(),
+        "\t\t\tstruct { uint64_t logical, physical, length, r64[2]; uint32_t flags, r32[3]; } ext[32]; } m;".into(),
+        "\t\tunsigned long long run = 0, p0, d;".into(),
+        format!("\t\tif (fallocate(fd, 0, 0, {want}))\n\t\t\tdie(\"fallocate\");"),
+        "\t\tmemset(&m, 0, sizeof(m));\n\t\tm.length = ~0ULL;\n\t\tm.count = 32;".into(),
+        "\t\tif (ioctl(fd, 0xC020660BUL /* FS_IOC_FIEMAP */, &m))\n\t\t\tdie(\"FIEMAP\");".into(),
+        "\t\tp0 = m.mapped ? m.ext[0].physical : 0;".into(),
+        "\t\tfor (unsigned i = 0; i < m.mapped && m.ext[i].logical == run && m.ext[i].physical == p0 + run; i++)\n\t\t\trun += m.ext[i].length;".into(),
+        "\t\td = (4096 - p0 % 4096) % 4096;".into(),
+        format!("\t\tif (d && run >= d + {len}ULL && fallocate(fd, 0x08 /* FALLOC_FL_COLLAPSE_RANGE */, 0, d))\n\t\t\tdie(\"fallocate(FALLOC_FL_COLLAPSE_RANGE)\");"),
+        format!("\t\tif (ftruncate(fd, {len}) || ftruncate(fd, {size}))\n\t\t\tdie(\"ftruncate\");"),
+        "\t}\n".into(),
+    ]
+    .join("\n")
 }
 
 /// swapon after open: the plan of the world at open (a plain file) gets the header too, where
@@ -184,7 +274,10 @@ pub fn header_page(before: &[u8], i_size: u64) -> Vec<u8> {
 /// [`Step::SwapHeader`]: remember page 0 and write the header over it.
 pub fn write_header(f: &std::fs::File) -> Result<(), String> {
     allowed()?;
-    let size = f.metadata().map_err(|e| format!("fstat: {e}"))?.len();
+    // The end, not st_size: a block device node (super::bdev_state) has st_size 0.
+    let size = (&*f)
+        .seek(std::io::SeekFrom::End(0))
+        .map_err(|e| format!("lseek(SEEK_END): {e}"))?;
     let mut before = vec![0u8; PAGE];
     f.read_exact_at(&mut before, 0)
         .map_err(|e| format!("read page 0 before the swap header: {e}"))?;
@@ -269,7 +362,8 @@ pub fn c_header(s: &Scenario) -> String {
 }
 
 /// The C statements of swapon of `path`.
-pub const C_SWAPON: &str = "\tif (swapon(path, 0)) {\n\t\tprintf(\"COULD NOT RUN: swapon: %s\\n\", strerror(errno));\n\t\tunlink(path);\n\t\treturn 2;\n\t}\n\tswap_on = 1;\n";
+/// (A block device's node is never unlinked: super::bdev_state.)
+pub const C_SWAPON: &str = "\tif (swapon(path, 0)) {\n\t\tstruct stat sst;\n\t\tprintf(\"COULD NOT RUN: swapon: %s\\n\", strerror(errno));\n\t\tif (!stat(path, &sst) && S_ISREG(sst.st_mode))\n\t\t\tunlink(path);\n\t\treturn 2;\n\t}\n\tswap_on = 1;\n";
 
 /// The C statements of swapoff.
 pub const C_SWAPOFF: &str = "\tif (swap_on && swapoff(path) == 0)\n\t\tswap_on = 0;\n";
@@ -332,6 +426,33 @@ mod tests {
     }
 
     #[test]
+    fn the_first_run_is_collapsed_to_a_page_boundary() {
+        // ext4 on 1 KiB blocks (lab, session 8): an 8 KiB + 4 KiB fallocate at block 16385,
+        // which buddy alignment from s_first_data_block (1) puts one block past a page: three
+        // blocks collapse out of the front, the file then starts at block 16388.
+        let kib = 1024;
+        let e = vec![(0, 16385 * kib, 12 * kib, 0x800)];
+        assert_eq!(super::first_run(&e), Some((16385 * kib, 12 * kib)));
+        assert_eq!(super::misalignment(16385 * kib), 3 * kib);
+        assert_eq!(super::misalignment(16388 * kib), 0);
+        // FIEMAP may cut a run into extents that touch: still one run.
+        let two = vec![(0, 100 * kib, 4 * kib, 0), (4 * kib, 104 * kib, 8 * kib, 0)];
+        assert_eq!(super::first_run(&two), Some((100 * kib, 12 * kib)));
+        // Not contiguous: the run ends at the gap (too short: left as it is).
+        let gap = vec![(0, 101 * kib, 4 * kib, 0), (4 * kib, 300 * kib, 8 * kib, 0)];
+        assert_eq!(super::first_run(&gap), Some((101 * kib, 4 * kib)));
+        assert_eq!(super::first_run(&[]), None);
+        // The C program does the same.
+        let c = super::c_aligned_prefix(8192, 9000);
+        assert!(c.contains("fallocate(fd, 0, 0, 12288)"), "{c}");
+        assert!(c.contains("0x08 /* FALLOC_FL_COLLAPSE_RANGE */"), "{c}");
+        assert!(
+            c.contains("ftruncate(fd, 8192) || ftruncate(fd, 9000)"),
+            "{c}"
+        );
+    }
+
+    #[test]
     fn one_kib_swap_files_allocate_their_pages_in_one_piece() {
         let (mut one_kib, mut four_kib) = (0, 0);
         for fs in [FsKind::Ext4, FsKind::Xfs] {
@@ -346,12 +467,19 @@ mod tests {
                     .position(|st| matches!(st, Step::Truncate(_)))
                     .unwrap();
                 let next = p.steps.get(at + 1);
-                let whole = next == Some(&Step::Fallocate { off: 0, len })
-                    || next == Some(&Step::WriteOld { off: 0, len });
+                let aligned = next
+                    == Some(&Step::SwapAlignedPrefix {
+                        len,
+                        size: s.world.i_size,
+                    });
+                let whole = aligned || next == Some(&Step::WriteOld { off: 0, len });
                 if s.world.blkbits == 10 {
-                    // Three pages at least: a contiguous run of 12 blocks holds two whole
-                    // pages wherever it starts (iomap_swapfile_add_extent).
-                    assert!(s.world.i_size >= 3 * 4096, "{i}: {}", s.world.i_size);
+                    // Page-aligned (two pages suffice), or, block-mapped, three pages at least:
+                    // a contiguous run of 12 blocks holds two whole pages wherever it starts
+                    // (iomap_swapfile_add_extent).
+                    let block_mapped = fs == FsKind::Ext4 && !s.world.inode.extents;
+                    assert_eq!(aligned, !block_mapped, "{i}: {:?}", p.steps);
+                    assert!(s.world.i_size >= 2 * 4096, "{i}: {}", s.world.i_size);
                     assert!(whole, "{i}: {:?}", p.steps);
                     one_kib += 1;
                 } else {

@@ -39,8 +39,14 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 /// Tags (requests in flight) of the single queue.
 pub const DEPTH: u16 = 8;
-/// Buffer per tag, and so the largest request (max_sectors 1024).
-pub const BUF_BYTES: u32 = 512 * 1024;
+/// Buffer per tag, and so the largest request: max_sectors 2056 (1 MiB + 4 KiB). A bio of
+/// BIO_MAX_VECS (256) page bvecs is at most 1 MiB, and `get_max_io_size` (block/blk-merge.c,
+/// 7.3.4) ends a request on a physical-block (4 KiB) boundary counted from the bio's start: from
+/// any start sector at least 2056 - 7 >= 2048 sectors fit, so every bio the model submits stays
+/// one request (`bio_split_io_at` splits on max_sectors and max_segments only, and ublk sets
+/// max_segments USHRT_MAX, max_segment_size UINT_MAX in `ublk_ctrl_start_dev` since 6.10).
+/// Session 6 had 512 KiB (max_sectors 1024), which split a 256-page bio.
+pub const BUF_BYTES: u32 = (1 << 20) + 4096;
 
 const UBLK_CONTROL: &str = "/dev/ublk-control";
 

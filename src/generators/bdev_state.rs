@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Block-device states that live builds on a device of their own (tools/src/live/bdev_state.rs),
+//! drawn for loop-device block-device scenarios from a stream of their own (`Rng::stream`), so
+//! every other field of a bdev seed is what it was: 6 % a stable-writes device (a zram device,
+//! 4 KiB logical blocks, nothing held), 5 % the mmap writer, 5 % another task holding i_rwsem
+//! (three quarters of those with RWF_NOWAIT). Left unchanged when the result would not be a
+//! valid world. Swap devices are the lab's (`generate_swap` on a block device, `live --swapon`).
+
+use super::random::Rng;
+use crate::scenario::*;
+
+/// Draw the block-device states for `s` (a loop-device block-device scenario).
+pub fn bdev_states(r: &mut Rng, s: &mut Scenario) {
+    if s.fs != FsKind::Bdev {
+        return;
+    }
+    let before = s.clone();
+    let k = r.below(100);
+    let nowait = r.pct(75);
+    if k < 6 {
+        let held = s
+            .world
+            .pages
+            .iter()
+            .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty));
+        // (zram has no BLK_FEAT_NOWAIT: RWF_NOWAIT is not built there, live's bdev_state.rs)
+        if held || s.request.rwf.nowait {
+            return;
+        }
+        s.world.device.stable_writes = true;
+        s.world.lbs_bits = 12;
+    } else if k < 11 {
+        if !s.races.contains(&Race::MmapRedirty) {
+            s.races.push(Race::MmapRedirty);
+        }
+    } else if k < 16 && !s.request.aio && s.world.rlimit_fsize.is_none() {
+        // (live calls it positioned: aio and the RLIMIT_FSIZE child read the file position
+        // with lseek, which waits for the holder on a block device)
+        s.races.push(Race::LockContended);
+        s.request.rwf.nowait |= nowait;
+    }
+    if s.races.len() > MAX_RACES
+        || !crate::validity::violations(s).is_empty()
+        || s.encode().is_err()
+    {
+        *s = before;
+    }
+}
+
+/// A swap device with `swapoff` after the call's open keeps the header page swapon read into
+/// its page cache (mm/swapfile.c `read_mapping_folio`): page 0 is a clean cached page.
+pub fn swapoff_keeps_header_page(s: &mut Scenario) {
+    if s.fs != FsKind::Bdev || s.world.inode.swapfile || !s.inode_at_open().swapfile {
+        return;
+    }
+    let w = &mut s.world;
+    if w.pages.is_empty() {
+        w.pages.push(PageState::Clean);
+    } else {
+        w.pages[0] = PageState::Clean;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::random::{generate, generate_lfs};
+    use crate::scenario::*;
+
+    /// The stream changes only its own fields: every other field of every seed is what it was,
+    /// and files are untouched.
+    #[test]
+    fn changes_only_its_fields() {
+        let mut changed = 0;
+        for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
+            for i in 0..1500 {
+                let s = generate(7, i, fs);
+                let mut b = generate_lfs(7, i, fs, None, 0);
+                changed += (s != b) as u32;
+                if fs == FsKind::Bdev {
+                    b.world.device.stable_writes = s.world.device.stable_writes;
+                    b.world.lbs_bits = s.world.lbs_bits;
+                    b.races = s.races.clone();
+                    b.request.rwf.nowait = s.request.rwf.nowait;
+                }
+                assert_eq!(s, b, "{fs:?} {i}");
+            }
+        }
+        assert!(changed > 100, "{changed}");
+    }
+
+    #[test]
+    fn drawn_on_a_stream_of_their_own_and_valid() {
+        let (mut stable, mut writer, mut holder) = (0, 0, 0);
+        for i in 0..2000 {
+            let s = generate(21, i, FsKind::Bdev);
+            assert!(crate::validity::is_valid(&s), "{i}");
+            stable += s.world.device.stable_writes as u32;
+            writer += s.has_race(Race::MmapRedirty) as u32;
+            holder += s.has_race(Race::LockContended) as u32;
+            if s.world.device.stable_writes {
+                assert_eq!(s.world.lbs_bits, 12);
+            }
+            // Files never get them from this stream.
+            let f = generate(21, i, FsKind::Ext4);
+            assert!(!f.has_race(Race::LockContended) || f.fs == FsKind::Ext4);
+        }
+        assert!(
+            stable > 60 && writer > 50 && holder > 60,
+            "{stable} {writer} {holder}"
+        );
+    }
+}
