@@ -9,6 +9,7 @@
 //! otherwise physically contiguous with the one before). Page-cache language, one letter per page:
 //! `N` none, `C` clean, `D` dirty, `W` writeback, `M` mmapped and re-dirtied, `B` busy.
 
+pub mod bdev_geometry;
 pub mod bdev_state;
 pub mod dax;
 pub mod fault;

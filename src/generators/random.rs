@@ -73,6 +73,22 @@ pub fn generate_on(
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
+    let mut s = generate_before_geometry(seed, index, fs, disk, cluster_bits);
+    // Block devices of another block size or a size not whole pages
+    // (src/generators/bdev_geometry.rs), from a stream of their own.
+    let mut g = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xB6E0 << 48);
+    super::bdev_geometry::bdev_geometry(&mut g, &mut s, disk.is_some());
+    s
+}
+
+/// [`generate_on`] without the session-8 geometry stream (src/generators/bdev_geometry.rs).
+pub(crate) fn generate_before_geometry(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Scenario {
     let mut s = generate_lfs(seed, index, fs, disk, cluster_bits);
     // Block-device states (stable writes on zram, the mmap writer, the i_rwsem holder:
     // src/generators/bdev_state.rs), loop-device bdev scenarios, from a stream of their own.
@@ -83,7 +99,8 @@ pub fn generate_on(
     s
 }
 
-/// [`generate_on`] without the session-8 stream (src/generators/bdev_state.rs).
+/// [`generate_on`] without the session-8 streams (src/generators/bdev_state.rs,
+/// src/generators/bdev_geometry.rs).
 pub(crate) fn generate_lfs(
     seed: u64,
     index: u64,
@@ -1091,8 +1108,15 @@ mod tests {
                     crate::validity::violations(&s)
                 );
                 assert_eq!(Scenario::decode(&s.encode().unwrap()).unwrap(), s);
-                assert_eq!(s.world.i_size % 4096, 0);
-                assert!((16384..=65536).contains(&s.world.i_size));
+                if super::super::bdev_geometry::is_geometry(&s) {
+                    // Another block size or a size of whole sectors (bdev_geometry.rs).
+                    assert!(s.world.lbs_bits == 9, "{i}");
+                    assert_eq!(s.world.i_size % 512, 0);
+                    assert!(s.world.i_size <= 65536);
+                } else {
+                    assert_eq!(s.world.i_size % 4096, 0);
+                    assert!((16384..=65536).contains(&s.world.i_size));
+                }
                 assert_eq!(s.world.device.awu_max != 0, disk.is_some());
                 atomic += s.request.rwf.atomic as u32;
                 at_end += (s.request.pos + s.request.len > s.world.i_size) as u32;

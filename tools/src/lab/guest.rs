@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 31] = [
+pub const GROUPS: [Group; 33] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -256,6 +256,20 @@ pub const GROUPS: [Group; 31] = [
         about: "ext4 and XFS on loop devices, only the limits worlds: RLIMIT_FSIZE, stable writes, no O_LARGEFILE (ia32 open), scaled s_maxbytes, zero-length requests (live --worlds limits)",
         args: "--fs both --worlds limits",
         disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-geometry",
+        about: "the raw block device on loop devices, only devices of 1 or 2 KiB blocks (BLKBSZSET) or a size not whole pages (live --worlds bdev-geometry)",
+        args: "--fs bdev --worlds bdev-geometry",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-geometry-disk",
+        about: "the raw block device on a partition of the atomic disk (BLKPG), only partitions of 1 or 2 KiB blocks (BLKBSZSET) or a size not whole pages (live --worlds bdev-geometry)",
+        args: "--fs bdev --device $DEV --worlds bdev-geometry",
+        disk: true,
         fault: false,
     },
 ];

@@ -8,6 +8,7 @@
 //! patterns), [`exec`] (the executor), [`gen`] (the generator), [`compare`] (verdicts, oracle on
 //! the kernel, summary), [`repro`] (standalone C reproducer). User documentation: docs/live.md.
 
+pub mod bdev_geometry;
 pub mod bdev_state;
 pub mod bioerr;
 pub mod compare;
@@ -137,8 +138,8 @@ pub struct Opts {
     /// or an mmapped dirty page), reflink-race (the XFS reflink flag changed after open), limits
     /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length),
     /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
-    /// holder); live scans the generator's indices for --count of them per filesystem
-    /// (docs/lab.md)
+    /// holder), bdev-geometry (a block device of another block size or a size not whole pages);
+    /// live scans the generator's indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
           conflicts_with_all = ["fault_device", "atomic_faults", "pmem", "swapon", "jflag_after_open", "settle_after_open"])]
     pub worlds: Vec<select::World>,

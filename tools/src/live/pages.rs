@@ -106,20 +106,6 @@ pub fn rewrite_page(
     Ok(())
 }
 
-/// Set-up of a block device's page under writeback at `off` (`--fs bdev`): the page is rewritten
-/// buffered with what the device already holds there (the OLD pattern over a `written` block,
-/// zeroes elsewhere: the model reads a device's other blocks as zeroes, `bdev_normalize`), so
-/// the writeback [`hold`] starts changes nothing on the device. A device has no block map, so
-/// unlike [`rewrite_page`] every block can be under writeback.
-pub fn rewrite_bdev_page(off: u64, written: bool, steps: &mut Vec<Step>) {
-    let len = PAGE_SIZE;
-    steps.push(if written {
-        Step::WriteOld { off, len }
-    } else {
-        Step::WriteZero { off, len }
-    });
-}
-
 /// Worlds a held page cannot be combined with here.
 pub fn check_held(s: &Scenario, c: &CallPages, down: bool) -> Result<(), super::plan::Unsupported> {
     let w = &s.world;

@@ -745,6 +745,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     }
     if bdev {
         o.push_str(BDEV_OPEN);
+        if super::bdev_geometry::wanted_set(p.key.blkbits, 1 << p.key.lbs_bits, p.i_size).is_some()
+        {
+            o.push_str(&super::bdev_geometry::c_blocksize(p.key.blkbits));
+        }
     } else {
         // `mnt`: the filesystem's mount point (the file may be in a directory made in it).
         o.push_str("\tconst char *dir = argc > 1 ? argv[1] : \".\";\n\tconst char *mnt = dir;\n\t(void)mnt;\n");

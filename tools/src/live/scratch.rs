@@ -936,6 +936,8 @@ impl Scratch {
                 .read(true)
                 .open(&node)
                 .map_err(|e| format!("open {}: {e}", node.display()))?;
+            // The scenario's block size, while `f` holds the partition (super::bdev_geometry).
+            super::bdev_geometry::apply(f.as_raw_fd(), key.blkbits)?;
             if let Some(ScenarioBdev::Part { hold, .. }) = self.bdev.as_mut() {
                 *hold = Some(f);
             }
@@ -970,6 +972,8 @@ impl Scratch {
             }
         };
         let dma = loop_dma_alignment(&dev);
+        // The scenario's block size, while `hold` holds the device (super::bdev_geometry).
+        let bs = super::bdev_geometry::apply(hold.as_raw_fd(), key.blkbits);
         self.bdev = Some(ScenarioBdev::Loop {
             dev: dev.clone(),
             image,
@@ -981,6 +985,7 @@ impl Scratch {
                 dev.display()
             ));
         }
+        bs?;
         Ok(dev)
     }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! `live --worlds LIST`: of the generated scenarios run only those of some worlds (the lab's
-//! `held-disk`, `bdev-held-disk`, `xfs-reflink-race` and `limits-loop` groups). The random
+//! `held-disk`, `bdev-held-disk`, `xfs-reflink-race`, `limits-loop` and `bdev-geometry` groups). The random
 //! generator draws these worlds rarely (the reflink flag changed after open in about 2 % of XFS
 //! scenarios), so a small lab run would meet none: live scans the generator's indices in order
 //! and keeps the first `--count` that belong to one of the worlds, each with its own id
@@ -24,6 +24,9 @@ pub enum World {
     /// A block device with stable writes (zram), the mmap writer or the i_rwsem holder
     /// (super::bdev_state).
     BdevState,
+    /// A block device whose block size is not 4 KiB or whose size is not whole pages
+    /// (super::bdev_geometry).
+    BdevGeometry,
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -52,6 +55,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
                     || s.has_race(Race::MmapRedirty)
                     || s.has_race(Race::LockContended))
         }
+        World::BdevGeometry => diofuzz::generators::bdev_geometry::is_geometry(s),
     }
 }
 
@@ -94,6 +98,7 @@ mod tests {
             (World::ReflinkRace, FsKind::Xfs),
             (World::Limits, FsKind::Ext4),
             (World::Held, FsKind::Xfs),
+            (World::BdevGeometry, FsKind::Bdev),
         ] {
             let v = generate(&[w], 5, 6, &[fs], None, 0);
             assert_eq!(v.len(), 6, "{w:?}");
@@ -116,8 +121,13 @@ mod tests {
         s.world.s_maxbytes = HUGE_MAXBYTES;
         s.world.s_bitmap_maxbytes = HUGE_MAXBYTES;
         s.request.len = 4096;
-        assert!(![World::Held, World::ReflinkRace, World::Limits]
-            .iter()
-            .any(|&w| is(w, &s)));
+        assert!(![
+            World::Held,
+            World::ReflinkRace,
+            World::Limits,
+            World::BdevGeometry
+        ]
+        .iter()
+        .any(|&w| is(w, &s)));
     }
 }

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Block devices of another geometry (issue 13, session 8; docs/live.md "Block size and size of a
+//! block device"): the block size (`i_blkbits`, set_init_blocksize / BLKBSZSET) is read nowhere on
+//! the model's block-device path, as in the kernel, and a device whose size ends inside a page
+//! truncates a write at its end (blkdev_write_iter) on the direct and the buffered path.
+
+mod common;
+use common::{go, props};
+use diofuzz::errno::*;
+use diofuzz::generators::{bdev, random::generate, KIB};
+use diofuzz::model::{TAG_NEW, TAG_ZERO};
+use diofuzz::scenario::*;
+
+const VARIANTS: [&str; 5] = ["v6.12", "v6.13", "v6.18", "v7.2", "v7.3"];
+
+/// `s` with the block size `1 << blkbits` and the same content: every block of the old layout
+/// becomes the blocks of the new size it holds.
+fn reblocked(s: &Scenario, blkbits: u8) -> Scenario {
+    let mut t = s.clone();
+    let per = 1usize << (s.world.blkbits - blkbits);
+    t.world.blkbits = blkbits;
+    t.world.blocks = s
+        .world
+        .blocks
+        .iter()
+        .flat_map(|b| std::iter::repeat(*b).take(per))
+        .take(MAX_BLOCKS)
+        .collect();
+    t
+}
+
+/// blkdev_dio_invalid (block/fops.c) checks the logical block size, not i_blkbits; the buffered
+/// path (iomap_file_buffered_write with IOMAP_F_BUFFER_HEAD: __block_write_begin_int over
+/// buffer heads of i_blkbits) reads only the partly written blocks, and a short copy into a
+/// folio that is not uptodate (block_write_end: 0) is retried with the copied length by
+/// iomap_write_iter (7.3.4). So the same write on a device of 1 or 2 KiB blocks has the same
+/// outcome as on one of 4 KiB blocks: return, position, bios and content.
+#[test]
+fn block_size_changes_nothing_on_a_block_device() {
+    let mut n = 0;
+    for i in 0..400 {
+        let s = generate(21, i, FsKind::Bdev);
+        if s.world.blkbits != 12 || s.world.lbs_bits != 9 || s.world.blocks.len() > 8 {
+            continue;
+        }
+        n += 1;
+        for var in VARIANTS {
+            let a = go(&s, var);
+            for bb in [10, 11] {
+                let t = reblocked(&s, bb);
+                assert!(diofuzz::validity::violations(&t).is_empty(), "{i}");
+                let b = go(&t, var);
+                let what = format!("{i} {var} blkbits {bb}");
+                assert_eq!((a.ret, a.ki_pos_after), (b.ret, b.ki_pos_after), "{what}");
+                assert_eq!(a.bios, b.bios, "{what}");
+                assert_eq!(a.after.cached, b.after.cached, "{what}");
+                assert_eq!(a.after.on_disk, b.after.on_disk, "{what}");
+                assert_eq!(props(&a), props(&b), "{what}");
+            }
+        }
+    }
+    assert!(n > 100, "{n}");
+}
+
+/// A 6.5 KiB device (13 sectors: set_init_blocksize gives it 512-byte blocks): a 4 KiB write at
+/// 4 KiB is cut to the 2.5 KiB left (blkdev_write_iter: iov_iter_truncate to bdev_nr_bytes), one
+/// bio of that size on the direct path (blkdev_direct_IO: 2560 is whole logical blocks), the
+/// same bytes through the page cache on the buffered path; at the end, -ENOSPC.
+#[test]
+fn a_write_across_a_partial_last_page_is_truncated() {
+    let size = 13 * SECTOR;
+    for blkbits in [10, 11, 12] {
+        let mut s = bdev(4 * KIB, 4 * KIB);
+        s.request.rwf.atomic = false;
+        s.world.i_size = size;
+        s.world.blkbits = blkbits;
+        s.world.lbs_bits = 9;
+        assert!(diofuzz::validity::violations(&s).is_empty());
+        for var in VARIANTS {
+            for direct in [true, false] {
+                s.request.open.direct = direct;
+                let x = go(&s, var);
+                assert_eq!(x.ret, 2560, "{var} {direct}");
+                assert!(x
+                    .trace
+                    .decided("blkdev_write_iter: truncated at the device end"));
+                let bios: Vec<(u64, u64)> = x.bios.iter().map(|b| (b.pos, b.len)).collect();
+                assert_eq!(bios, if direct { vec![(4096, 2560)] } else { vec![] });
+                let sec = |t: &[u32], k: usize| t[k];
+                for k in 8..13 {
+                    assert_eq!(sec(&x.after.cached, k), TAG_NEW, "{var} {direct} {k}");
+                }
+                for k in 0..8 {
+                    assert_eq!(sec(&x.after.cached, k), TAG_ZERO, "{var} {direct} {k}");
+                }
+                assert!(props(&x).is_empty(), "{var}");
+            }
+        }
+        s.request.pos = size;
+        assert_eq!(go(&s, "v7.3").ret, -ENOSPC);
+        // An atomic write across the end: -EINVAL from 6.13 (no truncation of an atomic write).
+        let mut a = bdev(4 * KIB, 4 * KIB);
+        a.world.i_size = size;
+        a.world.blkbits = blkbits;
+        assert_eq!(go(&a, "v7.3").ret, -EINVAL);
+    }
+}

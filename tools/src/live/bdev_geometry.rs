@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Block devices of another geometry (`--fs bdev`, issue 13, session 8): a block size other than
+//! 4 KiB, and a size that is not a multiple of 4 KiB (whole sectors).
+//!
+//! The block size of a block device is its inode's `i_blkbits`. `bdev_open` (block/bdev.c, 6.12.117
+//! and 7.3.4) sets it with `set_init_blocksize` at the first open: the largest power of two from
+//! the logical block size up to `PAGE_SIZE` that divides the device size. A loop device's first
+//! open is usually before `LOOP_CONFIGURE` (size 0, so 4096: live's own hold is that opener), so
+//! the executor does not rely on it: it reads `BLKBSZGET` on the descriptor it holds from the
+//! device's creation to the end of the scenario and, when that is not the scenario's block size,
+//! sets it with `BLKBSZSET` (`blkdev_bszset` -> `set_blocksize`: any power of two from the logical
+//! block size to the page size, 7.3 also above; `sync_blockdev` + `kill_bdev` before the change,
+//! so before the set-up writes anything; kept while an opener holds the device, the next first
+//! open runs `set_init_blocksize` again). The C reproducer does the same on its held descriptor.
+//!
+//! What the model reads of it: nothing on the block-device path. `blkdev_dio_invalid` checks the
+//! logical block size; the buffered path (`blkdev_buffered_write` = `iomap_file_buffered_write`
+//! with `IOMAP_F_BUFFER_HEAD`, so `__block_write_begin_int` over buffer heads of `i_blkbits`)
+//! reads only the partly written blocks of a folio, and a short copy into a folio that is not
+//! uptodate (`block_write_end` gives 0) is retried with the copied length by `iomap_write_iter`
+//! (read in 7.3.4): the same bytes end up in the page cache. So these runs check that nothing
+//! changes with the block size, and the device end's truncation (`blkdev_write_iter`,
+//! `iov_iter_truncate` to `bdev_nr_bytes`) at sizes that end inside a page.
+
+use super::plan::{Step, Unsupported};
+use diofuzz::scenario::{Extent, Scenario, World, PAGE_SIZE, SECTOR};
+
+/// `set_init_blocksize` (block/bdev.c): the block size a device of `size` bytes and logical block
+/// size `lbs` gets at its first open.
+pub fn init_blocksize(lbs: u64, size: u64) -> u64 {
+    let mut bs = lbs;
+    while bs < PAGE_SIZE {
+        if size & bs != 0 {
+            break;
+        }
+        bs <<= 1;
+    }
+    bs
+}
+
+/// The device geometry live can build for `s` on a device of logical block size `1 << lbs_bits`
+/// (`disk`: a partition of the atomic disk, whose BLKPG length must be whole logical blocks).
+pub fn check(s: &Scenario, lbs_bits: u8, disk: bool) -> Result<(), Unsupported> {
+    let w = &s.world;
+    let lbs = 1u64 << lbs_bits;
+    let why = if disk && w.i_size == 0 {
+        // blkpg_do_ioctl: a partition's length must be positive (-EINVAL).
+        "an empty partition (BLKPG refuses a length of 0)"
+    } else if w.i_size % SECTOR != 0 {
+        "block device size not whole sectors (rule W33)"
+    } else if w.i_size > super::limits::BDEV_SPAN {
+        "block device larger than 4 MiB"
+    } else if w.blkbits < lbs_bits {
+        // set_blocksize: -EINVAL below the logical block size (the format never has it).
+        "block size below the logical block size"
+    } else if disk && w.i_size % lbs != 0 {
+        // blkpg_do_ioctl: start and length must be whole logical blocks (-EINVAL).
+        "partition size not a multiple of the disk's logical block size (BLKPG refuses it)"
+    } else if w.i_size % lbs != 0 {
+        // Real on a loop device (lo_calculate_size counts sectors), but the O_DIRECT read-back
+        // of the last, partial logical block is -EINVAL (blkdev_direct_IO after the truncation
+        // in blkdev_read_iter), so live has no direct view of it.
+        "block device size not a multiple of its 4 KiB logical block size (no O_DIRECT read-back of the last block)"
+    } else {
+        return Ok(());
+    };
+    Err(why.to_string())
+}
+
+/// The set-up steps that give `[off, off + len)` of the device what the model says it holds: the
+/// OLD pattern over written blocks of the scenario's block size, zeroes elsewhere (the model reads
+/// a device's other blocks as zeroes, `bdev_normalize`), clamped to the device's size.
+pub fn content(w: &World, off: u64, len: u64, steps: &mut Vec<Step>) {
+    let bs = 1u64 << w.blkbits;
+    let end = (off + len).min(w.i_size);
+    let mut p = off;
+    while p < end {
+        let b = p / bs;
+        let n = ((b + 1) * bs).min(end) - p;
+        let written = w
+            .blocks
+            .get(b as usize)
+            .is_some_and(|k| k.kind == Extent::Written);
+        steps.push(if written {
+            Step::WriteOld { off: p, len: n }
+        } else {
+            Step::WriteZero { off: p, len: n }
+        });
+        p += n;
+    }
+}
+
+/// The block size the executor must set with BLKBSZSET on a device of `size` bytes and logical
+/// block size `lbs` for the scenario's `blkbits`, if `set_init_blocksize` would not give it.
+pub fn wanted_set(blkbits: u8, lbs: u64, size: u64) -> Option<u64> {
+    let bs = 1u64 << blkbits;
+    (init_blocksize(lbs, size) != bs).then_some(bs)
+}
+
+// _IO(0x12, 112) BLKBSZGET = _IOR(0x12, 112, size_t), BLKBSZSET = _IOW(0x12, 113, size_t); the
+// kernel reads and writes an int (blkdev_common_ioctl).
+const BLKBSZGET: libc::c_ulong = 0x8008_1270;
+const BLKBSZSET: libc::c_ulong = 0x4008_1271;
+
+/// BLKBSZGET on an open block device.
+fn get(fd: i32) -> Result<u64, String> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: BLKBSZGET writes one int.
+    if unsafe { libc::ioctl(fd, BLKBSZGET as _, &mut n) } != 0 {
+        return Err(format!("BLKBSZGET: {}", std::io::Error::last_os_error()));
+    }
+    Ok(n as u64)
+}
+
+/// Give the device held open by `fd` the block size `1 << blkbits` (BLKBSZSET when it has
+/// another), before anything is written or cached on it; `fd` must stay open until the scenario
+/// ends (the next first open would run `set_init_blocksize` again).
+pub fn apply(fd: i32, blkbits: u8) -> Result<(), String> {
+    let want = 1u64 << blkbits;
+    if get(fd)? == want {
+        return Ok(());
+    }
+    let n = want as libc::c_int;
+    // SAFETY: BLKBSZSET reads one int.
+    if unsafe { libc::ioctl(fd, BLKBSZSET as _, &n) } != 0 {
+        return Err(format!(
+            "BLKBSZSET {want}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let got = get(fd)?;
+    if got != want {
+        return Err(format!("BLKBSZSET {want}: the device has {got}"));
+    }
+    Ok(())
+}
+
+/// The C reproducer's block size set-up, after `fd` (held to the end) is open: the same
+/// BLKBSZGET / BLKBSZSET as [`apply`].
+pub fn c_blocksize(blkbits: u8) -> String {
+    format!(
+        "\t{{\t/* the device's block size (i_blkbits): set_init_blocksize gave it at the first open;\n\t\t   BLKBSZSET sets it while this descriptor holds the device */\n\t\tint bs = 0, want = {};\n\t\tif (ioctl(fd, _IOR(0x12, 112, size_t), &bs))\n\t\t\tdie(\"BLKBSZGET\");\n\t\tif (bs != want && ioctl(fd, _IOW(0x12, 113, size_t), &want))\n\t\t\tdie(\"BLKBSZSET\");\n\t\tif (ioctl(fd, _IOR(0x12, 112, size_t), &bs) || bs != want) {{\n\t\t\tprintf(\"COULD NOT RUN: block size %d, the scenario's is %d\\n\", bs, want);\n\t\t\treturn 2;\n\t\t}}\n\t}}\n",
+        1u32 << blkbits
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diofuzz::scenario::{BlockState, FsKind};
+
+    /// set_init_blocksize: the largest power of two up to the page dividing the size, from the
+    /// logical block size.
+    #[test]
+    fn init_blocksize_is_the_largest_dividing_block() {
+        assert_eq!(init_blocksize(512, 64 << 10), 4096);
+        assert_eq!(init_blocksize(512, 6 << 10), 2048);
+        assert_eq!(init_blocksize(512, 5 << 10), 1024);
+        assert_eq!(init_blocksize(512, 5 * 512), 512);
+        assert_eq!(init_blocksize(4096, 6 << 10), 4096);
+        assert_eq!(init_blocksize(512, 0), 4096);
+        assert_eq!(wanted_set(12, 512, 64 << 10), None);
+        assert_eq!(wanted_set(10, 512, 64 << 10), Some(1024));
+        assert_eq!(wanted_set(12, 512, 6 << 10), Some(4096));
+        assert_eq!(wanted_set(11, 512, 6 << 10), None);
+    }
+
+    fn dev(blkbits: u8, size: u64, written: &[bool]) -> Scenario {
+        let mut s = Scenario {
+            fs: FsKind::Bdev,
+            ..Default::default()
+        };
+        s.world.blkbits = blkbits;
+        s.world.lbs_bits = 9;
+        s.world.i_size = size;
+        s.world.blocks = written
+            .iter()
+            .map(|&w| BlockState {
+                kind: if w { Extent::Written } else { Extent::Hole },
+                ..BlockState::default()
+            })
+            .collect();
+        s
+    }
+
+    /// The content steps follow the scenario's blocks and stop at the device end.
+    #[test]
+    fn content_is_in_the_block_size_and_clamped() {
+        let s = dev(
+            10,
+            6 * 1024 + 512,
+            &[false, true, true, false, false, false, true],
+        );
+        let mut v = Vec::new();
+        content(&s.world, 4096, PAGE_SIZE, &mut v);
+        assert_eq!(
+            v,
+            vec![
+                Step::WriteZero {
+                    off: 4096,
+                    len: 1024
+                },
+                Step::WriteZero {
+                    off: 5120,
+                    len: 1024
+                },
+                Step::WriteOld {
+                    off: 6144,
+                    len: 512
+                },
+            ]
+        );
+        let mut v = Vec::new();
+        content(&s.world, 0, 4096, &mut v);
+        assert_eq!(
+            v[1],
+            Step::WriteOld {
+                off: 1024,
+                len: 1024
+            }
+        );
+        assert_eq!(v.len(), 4);
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let ok = dev(10, 6 * 1024 + 512, &[]);
+        assert!(check(&ok, 9, false).is_ok());
+        assert!(check(&ok, 9, true).is_ok());
+        let mut big = dev(12, 6 * 1024, &[]);
+        big.world.lbs_bits = 12;
+        assert!(check(&big, 12, false)
+            .unwrap_err()
+            .contains("4 KiB logical"));
+        assert!(check(&big, 12, true).unwrap_err().contains("BLKPG"));
+        // A loop device over an empty file (0 sectors) is built.
+        assert!(check(&dev(12, 0, &[]), 9, false).is_ok());
+        assert!(check(&dev(12, 0, &[]), 9, true)
+            .unwrap_err()
+            .contains("BLKPG"));
+    }
+
+    /// A 6.5 KiB device of 1 KiB blocks: the plan's key has the block size, its content steps
+    /// stop at the device end, and the C program sets the block size on its held descriptor (and
+    /// compiles); a 4 KiB-block device of whole pages gets no BLKBSZSET.
+    #[test]
+    fn plan_and_program_build_the_geometry() {
+        let mut s = diofuzz::generators::bdev(4096, 4096);
+        s.request.rwf.atomic = false;
+        s.world.device = Default::default();
+        s.world.i_size = 13 * SECTOR;
+        s.world.blkbits = 10;
+        s.world.blocks = dev(10, 0, &[false, true, false, false, false, false, true])
+            .world
+            .blocks;
+        s.world.pages = vec![
+            diofuzz::scenario::PageState::None,
+            diofuzz::scenario::PageState::Dirty,
+        ];
+        let p = super::super::plan::plan_on(&s, None).unwrap();
+        assert_eq!(p.key.blkbits, 10);
+        assert_eq!(p.steps[0], Step::WriteZero { off: 0, len: 6656 });
+        assert!(p.steps.contains(&Step::WriteOld {
+            off: 1024,
+            len: 1024
+        }));
+        assert!(p.steps.contains(&Step::WriteOld {
+            off: 6144,
+            len: 512
+        }));
+        assert!(p.steps.contains(&Step::WriteDirty {
+            off: 4096,
+            len: 2560
+        }));
+        let src = super::super::repro::c_program(&s).unwrap();
+        assert!(src.contains("want = 1024;"), "{src}");
+        assert!(src.contains("die(\"BLKBSZSET\")"));
+        let plain = super::super::repro::c_program(&diofuzz::generators::bdev(4096, 4096)).unwrap();
+        assert!(!plain.contains("BLKBSZSET"));
+        let Some(cc) = super::super::scratch::which("cc") else {
+            println!("SKIP: no cc");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("diofuzz-bdevgeo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("g.c"), &src).unwrap();
+        let out = std::process::Command::new(&cc)
+            .args(["-O2", "-Wall", "-o"])
+            .arg(dir.join("g"))
+            .arg(dir.join("g.c"))
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
