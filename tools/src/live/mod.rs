@@ -31,6 +31,7 @@ pub mod repro_fault;
 pub mod scratch;
 pub mod segs;
 pub mod select;
+pub mod settle_more;
 pub mod settle_race;
 pub mod shutdown;
 pub mod swap;
@@ -138,8 +139,9 @@ pub struct Opts {
     /// or an mmapped dirty page), reflink-race (the XFS reflink flag changed after open), limits
     /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length),
     /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
-    /// holder), bdev-geometry (a block device of another block size or a size not whole pages);
-    /// live scans the generator's indices for --count of them per filesystem (docs/lab.md)
+    /// holder), bdev-geometry (a block device of another block size or a size not whole pages),
+    /// inline-convert (ext4 inline data converted after open); live scans the generator's
+    /// indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
           conflicts_with_all = ["fault_device", "atomic_faults", "pmem", "swapon", "jflag_after_open", "settle_after_open"])]
     pub worlds: Vec<select::World>,

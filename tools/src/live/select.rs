@@ -21,6 +21,8 @@ pub enum World {
     /// RLIMIT_FSIZE, stable writes, no O_LARGEFILE, a scaled s_maxbytes or s_bitmap_maxbytes, a
     /// zero-length request (super::limits).
     Limits,
+    /// ext4 inline data converted after open (super::settle_race, super::settle_more).
+    InlineConvert,
     /// A block device with stable writes (zram), the mmap writer or the i_rwsem holder
     /// (super::bdev_state).
     BdevState,
@@ -41,6 +43,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
             .iter()
             .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty)),
         World::ReflinkRace => s.races.contains(&Race::InodeFlagChangedAfterOpen(12)),
+        World::InlineConvert => s.races.contains(&Race::InodeFlagChangedAfterOpen(2)),
         World::Limits => {
             x.rlimit_fsize.is_some()
                 || x.device.stable_writes
@@ -98,6 +101,7 @@ mod tests {
             (World::ReflinkRace, FsKind::Xfs),
             (World::Limits, FsKind::Ext4),
             (World::Held, FsKind::Xfs),
+            (World::InlineConvert, FsKind::Ext4),
             (World::BdevGeometry, FsKind::Bdev),
         ] {
             let v = generate(&[w], 5, 6, &[fs], None, 0);
