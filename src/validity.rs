@@ -156,6 +156,9 @@ rules! {
     BDEV_OPEN_SIZE = 37, "W33-bdev",
         "a block device whose size is not a multiple of 512 bytes, or opened without O_LARGEFILE",
         "block/bdev.c bdev_open, which blkdev_open (block/fops.c) calls for every open of a block device node, sets O_LARGEFILE in f_flags (to preserve backwards compatibility, its comment says; moved there from blkdev_open in 6.9; read in 7.3.4, measured on 6.18.44: the ia32 open of a loop device node, which gives a regular file no O_LARGEFILE, gives the device one); block/bdev.c bdev_set_nr_sectors (called by set_capacity, block/genhd.c, and for partitions by add_partition / bdev_resize_partition, block/partitions/core.c) is the only writer of a block device inode's i_size: i_size_write(BD_INODE(bdev), sectors << SECTOR_SHIFT); bdev_nr_bytes() (include/linux/blkdev.h), the size blkdev_write_iter and blkdev_llseek use, is the same shift. Read in 7.3.4 (identical in 6.12.117). Found in session 7 auditing live's block-device refusals. Normalised: the size rounded down to a sector (what the block layer would have made of a device of that many bytes), O_LARGEFILE set (which the block-device write path never reads: blkdev_write_iter calls no generic_write_checks)";
+    DISKSIZE_LAG_DELALLOC = 41, "W37-disksize-delalloc",
+        "an ext4 i_disksize behind i_size (disksize_lag) at the write on an inode without delayed allocation: data=journal, the journal-data flag, DAX or inline data",
+        "only ext4_da_do_write_end (fs/ext4/inode.c, the delalloc aops) leaves i_disksize behind i_size after a buffered write (ext4_da_should_update_i_disksize is false for a delayed buffer). Every other path moves both: ext4_write_end (nodelalloc) and ext4_journalled_write_end call ext4_update_inode_size (fs/ext4/ext4.h: i_size_write, then ext4_update_i_disksize), ext4_write_inline_data_end the same for an inline write, a DAX write ends in ext4_handle_inode_extension, ext4_setattr sets i_disksize = ia_size, fallocate ext4_update_inode_size. The delalloc lag cannot survive a switch to those paths: ext4_change_inode_journal_flag runs filemap_write_and_wait(inode->i_mapping) first (writeback moves i_disksize: mpage_map_and_submit_extent), the data mode cannot change on remount (ext4_check_opt_consistency: 'Cannot change data mode on remount'), S_DAX changes only when the inode is loaded (a dirty inode is not evicted), and inline data is never set on an inode with blocks (ext4_create_inline_data on a new, empty inode). Read in 6.12.117, 7.2.12 and 7.3.4. The transient inline state after a delalloc conversion (ext4_da_convert_inline_data_to_extent: INLINE_DATA kept with delayed blocks until writeback) does have a lag, but rule W6 keeps it out of the model (docs/live.md 'Inline-data and encrypted inodes'). Found in session 8 deciding whether live should build such a lag. The same holds at open (a lag cleared after open, flag 11, on such an inode), but the rule judges only the world at the write: the model reads i_disksize only there, and a committed regression input decodes with such a race (live refuses to build it). Normalised: no lag";
     SWAP_DEVICE = 39, "W35-swap-device",
         "an active swap device (IS_SWAPFILE on a block device, at open or at the write) that swapon would have refused or that has been dirtied since: under two pages, a dirty, writeback or mmapped dirty page, or an mmap writer",
         "mm/swapfile.c SYSCALL swapon (7.3.4): claim_swapfile takes an S_ISBLK inode as the device itself (SWP_BLKDEV), read_swap_header / setup_swap_map need a usable page after the header ('Empty swap-file' for last_page 0), then S_SWAPFILE is set and inode_drain_writes (include/linux/pagemap.h: inode_dio_wait + filemap_write_and_wait) writes back every dirty page of the device's mapping; afterwards blkdev_write_iter (block/fops.c, 6.12.117 - 7.3.4) gives -ETXTBSY unless the device is the hibernation resume device, and do_mmap (mm/mmap.c) refuses a shared writable mapping with -ETXTBSY, so nothing dirties its page cache; swapoff clears S_SWAPFILE. Session 8, building swap devices in the lab. Normalised: the device is not a swap device";
@@ -289,6 +292,11 @@ fn ind_migrate_accepts(s: &Scenario) -> Result<(), String> {
     Ok(())
 }
 
+/// Inline data at open, converted away by the write (the conversion set EXTENTS itself).
+fn inline_converted(s: &Scenario) -> bool {
+    s.inode_at_open().inline_data && !s.world.inode.inline_data
+}
+
 /// Why flag `i`'s change from `from` (at open) to `to` (at the write) cannot happen, if it cannot.
 fn bad_transition(s: &Scenario, i: u8, from: bool, to: bool) -> Option<String> {
     let ext4_only = matches!(
@@ -320,7 +328,12 @@ fn bad_transition(s: &Scenario, i: u8, from: bool, to: bool) -> Option<String> {
         (flag::EXTENTS, false, true) => {
             if !s.world.mount.extents_feature {
                 Some("chattr +e: ext4_ext_migrate needs the extents feature".into())
-            } else if s.world.blocks.iter().any(|b| b.kind == Extent::Unwritten) {
+            } else if s.world.blocks.iter().any(|b| b.kind == Extent::Unwritten)
+                && !inline_converted(s)
+            {
+                // Not after an inline conversion: ext4_destroy_inline_data_nolock sets EXTENTS
+                // (ext4_ext_tree_init) and the fallocate that converted may allocate unwritten
+                // blocks after block 0 (ext4_fallocate -> ext4_do_fallocate; session 8).
                 Some("chattr +e: ext4_ext_migrate makes written extents only".into())
             } else {
                 None
@@ -780,6 +793,19 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
             .open
             .no_largefile
             .then(|| msg!(detail, "block device opened without O_LARGEFILE")),
+        // W37-disksize-delalloc
+        41 => {
+            if s.fs != FsKind::Ext4 {
+                return None;
+            }
+            // The world at the write only: a lag at open cleared after open (flag 11) on such
+            // an inode is as impossible, but the model reads i_disksize only at the write, and
+            // a committed regression input (soak_ext4_inline_crypt_atomic_warn) decodes with
+            // one; live refuses to build it (settle_race).
+            let f = w.inode;
+            (f.disksize_lag && (w.mount.data_journal || f.journal_data || f.dax || f.inline_data))
+                .then(|| msg!(detail, "i_disksize lag without delalloc at the write"))
+        }
         // W35-swap-device
         39 if s.fs != FsKind::Bdev || !(w.inode.swapfile || at_open.swapfile) => None,
         39 => swap_device::refused(s).map(|why| msg!(detail, "{why}")),
@@ -1271,6 +1297,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
                 }
             }
         }
+        // W37-disksize-delalloc: the write that made the lag moved i_disksize too.
+        41 => s.world.inode.disksize_lag = false,
         // W30-max-bio
         34 => s.request.max_bio = None,
         // W32-swap-open: swapon/swapoff failed (-EPERM): the swap flag stays as it was at open.

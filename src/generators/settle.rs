@@ -186,6 +186,79 @@ pub fn settle_after_open(r: &mut Rng, s: &mut Scenario) {
     }
 }
 
+/// Turn an inline-data world at rest (one [`inline_converted`] left alone: 40 % of them, drawn
+/// from `r`, a stream of its own) into one of the worlds a conversion after open reaches with
+/// more steps after it (tools/src/live/settle_more.rs, session 8), a quarter each: unwritten
+/// blocks after block 0 (a fallocate over them), page 0 dirty over block 0 (a buffered
+/// overwrite), block 0 delayed under a dirty page 0 (truncated to 0 and written again), or
+/// i_size past an inode's worth (the ext4_setattr truncate path). IS_NOSEC as it was (a setuid
+/// inode keeps its bit: root has CAP_FSETID). Left as it was when the result is not valid.
+pub fn inline_converted_more(r: &mut Rng, s: &mut Scenario) -> bool {
+    let w = &s.world;
+    let f = w.inode;
+    if s.fs != FsKind::Ext4
+        || !f.inline_data
+        || f.swapfile
+        || !only_toggle(s)
+        || w.i_size > crate::validity::max_inline(1 << w.blkbits)
+        || w.s_maxbytes != HUGE_MAXBYTES
+        || w.s_bitmap_maxbytes != HUGE_MAXBYTES
+        || held_pages(s)
+        || !r.pct(40)
+    {
+        return false;
+    }
+    let kind = r.below(4);
+    let extra = r.below(3);
+    let grow = r.below(16);
+    let before = s.clone();
+    let w = &mut s.world;
+    let bs = 1u64 << w.blkbits;
+    let ext = w.mount.extents_feature;
+    w.inode.inline_data = false;
+    w.inode.extents = ext;
+    let clean0 = w.pages.first() == Some(&PageState::Clean) && w.i_size > 0;
+    w.pages.clear();
+    let block = |kind| BlockState {
+        kind,
+        ..Default::default()
+    };
+    w.blocks = vec![block(Extent::Written)];
+    match kind {
+        0 if ext => w
+            .blocks
+            .extend((0..=extra).map(|_| block(Extent::Unwritten))),
+        1 if w.i_size > 0 => w.pages.push(PageState::Dirty),
+        2 if ext && w.i_size > 0 => {
+            w.blocks[0].kind = Extent::Delalloc;
+            w.pages.push(PageState::Dirty);
+        }
+        3 => {
+            // Past an inode's worth, in sectors (or one byte more), up to 2 blocks further.
+            let max = crate::validity::max_inline(bs);
+            w.i_size = (max / SECTOR + 1 + grow % (2 * bs / SECTOR)) * SECTOR + (grow & 1);
+            w.blocks
+                .resize(w.i_size.div_ceil(bs) as usize, Default::default());
+        }
+        _ => {
+            *s = before;
+            return false;
+        }
+    }
+    if clean0 && s.world.pages.is_empty() {
+        s.world.pages.push(PageState::Clean);
+    }
+    if ext {
+        s.races.push(Race::InodeFlagChangedAfterOpen(EXTENTS));
+    }
+    s.races.push(Race::InodeFlagChangedAfterOpen(INLINE_DATA));
+    if s.encode().is_err() {
+        *s = before;
+        return false;
+    }
+    keep_valid(s, before)
+}
+
 /// Scenario `index` of `seed` for `live --settle-after-open` and the lab's `ext4-settle` group:
 /// an ext4 scenario with one of the two races, half each, made from the random generator's
 /// scenario (its races but the fcntl toggle dropped, the world shaped for the race: an inline
@@ -313,6 +386,35 @@ mod tests {
         assert!(inline_converted(&mut s), "{s:?}");
         assert_eq!(s.world.pages, vec![PageState::Clean, PageState::None]);
         assert!(s.world.inode.extents == s.world.mount.extents_feature);
+    }
+
+    /// The random generator's second stream draws every kind of [`inline_converted_more`],
+    /// valid, and only on worlds that were inline at rest.
+    #[test]
+    fn random_stream_draws_the_more_worlds() {
+        let mut kinds = [0u32; 5];
+        for i in 0..6000 {
+            let s = crate::generators::random::generate(23, i, FsKind::Ext4);
+            if !flag_races(&s).contains(&INLINE_DATA) {
+                continue;
+            }
+            assert!(crate::validity::violations(&s).is_empty(), "{i}");
+            let w = &s.world;
+            let k = w.blocks.first().map(|b| b.kind);
+            let i = if w.i_size > crate::validity::max_inline(1 << w.blkbits) {
+                3
+            } else if k == Some(Extent::Delalloc) {
+                2
+            } else if w.pages.first() == Some(&PageState::Dirty) {
+                1
+            } else if w.blocks.iter().any(|b| b.kind == Extent::Unwritten) {
+                0
+            } else {
+                4
+            };
+            kinds[i] += 1;
+        }
+        assert!(kinds.iter().all(|&n| n > 0), "{kinds:?}");
     }
 
     /// The random generator's stream draws both, and nothing else changes for a scenario it

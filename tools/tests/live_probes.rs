@@ -97,7 +97,7 @@ fn p1_persistence_catches_inline_convert_checkpoint() {
     let mut p = plan::plan(&s).expect("an inline scenario plans");
     p.steps.push(plan::Step::Fallocate { off: 0, len: 1024 });
     p.steps.push(plan::Step::Fsync);
-    assert!(probes::refused(&p).is_none());
+    assert_eq!(probes::applies(&p).p1, Ok(probes::P1Way::Remount));
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // The revert needs the converted block still dirty in the journal when the write lands: a
     // sync() of another process in between (another live run's mount) writes it home first.
@@ -137,8 +137,8 @@ fn p1_once(p: &plan::Plan) -> (probes::Probes, Vec<String>) {
         "0",
         &tracer,
         &mut |_| Ok(()),
-        &mut |path: &Path| {
-            probed = Some(probes::run(&mut sc, p, path));
+        &mut |path: &Path, obs: &exec::Observation| {
+            probed = Some(probes::run(&mut sc, p, path, obs, false));
         },
     );
     let mut errs = tracer.cleanup();
@@ -147,4 +147,84 @@ fn p1_once(p: &plan::Plan) -> (probes::Probes, Vec<String>) {
     let obs = r.unwrap();
     assert_eq!(obs.ret, 1024, "the write succeeds");
     probed.unwrap()
+}
+
+/// The probes run on every world kind where they mean something (issue 13, session 8): an
+/// unlinked inode (P1 by a flush through its open descriptor, P2 through it), an encrypted one
+/// (P1 by a flush: the key goes with the unmount), a shifted window near s_maxbytes (both, in
+/// file blocks from the shift), a block device (P1 by fsync + BLKFLSBUF; no P2: no ftruncate),
+/// next to the plain loop file. None of these worlds is known to misbehave, so every probe that
+/// runs must pass.
+#[test]
+fn probes_run_on_unlinked_encrypted_shifted_and_bdev_worlds() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(why) = common::live_skip_reason(&[FsKind::Ext4]) {
+        println!("SKIP live: {why}");
+        return;
+    }
+    let base = || {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Scenario::default()
+        };
+        s.world.device = Default::default();
+        s.request.rwf = Rwf::default();
+        s.world.i_size = 8192;
+        s.world.blocks = vec![BlockState::default(); 2];
+        s.request.open.direct = true;
+        s.request.pos = 4096;
+        // Ends inside a block: P2 has the EOF block's tail to truncate up over.
+        s.request.len = 6144;
+        s
+    };
+    let mut unlinked = base();
+    unlinked.world.inode.unlinked = true;
+    let mut encrypted = base();
+    encrypted.world.inode.encrypted = true;
+    let mut shifted = base();
+    shifted.world.s_maxbytes = 4 * 4096;
+    let mut bdev = base();
+    bdev.fs = FsKind::Bdev;
+    bdev.world.blocks.clear();
+    bdev.request.pos = 0;
+    let cases = [
+        ("loop", base()),
+        ("unlinked", unlinked),
+        ("encrypted", encrypted),
+        ("shifted", shifted),
+        ("bdev", bdev),
+    ];
+    let dir = common::scenario_dir("live-probes", &cases);
+    let (code, out, err) = common::diofuzz(&["live", "--json", dir.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), cases.len(), "{out}");
+    for r in results {
+        let id = r["id"].as_str().unwrap();
+        let world = cases.iter().find(|c| id.contains(c.0)).unwrap().0;
+        let pr = &r["probes"];
+        println!("{id}: {} {pr}", r["verdict"]);
+        if world == "encrypted" && r["verdict"] == "skipped" {
+            println!("SKIP encrypted: {}", r["note"]);
+            continue;
+        }
+        assert_eq!(pr["world"], world, "{r}");
+        assert_eq!(pr["p1"], "ok", "{r}");
+        let way = match world {
+            "unlinked" | "encrypted" | "bdev" => "flush",
+            _ => "remount",
+        };
+        assert_eq!(pr["p1_way"], way, "{r}");
+        let p2 = pr["p2"].as_str().unwrap();
+        if world == "bdev" {
+            assert!(
+                p2.starts_with("not run: a block device has no ftruncate"),
+                "{r}"
+            );
+        } else {
+            assert_eq!(p2, "ok", "{r}");
+        }
+    }
 }

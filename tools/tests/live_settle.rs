@@ -155,3 +155,80 @@ fn settled_after_open_agree() {
     }
     assert!(seen[0] && seen[1], "both races drawn: {results:?}");
 }
+
+fn blocks(kinds: &[Extent]) -> Vec<BlockState> {
+    kinds
+        .iter()
+        .map(|&kind| BlockState {
+            kind,
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The worlds a conversion after open reaches with steps after it (tools/src/live/settle_more.rs):
+/// unwritten blocks after block 0, page 0 dirty over block 0, block 0 delayed, i_size past an
+/// inode's worth (the ext4_setattr truncate path), a setuid inode.
+#[test]
+fn more_conversions_after_open_agree() {
+    if let Some(why) = common::live_skip_reason(&[FsKind::Ext4]) {
+        println!("SKIP live: {why}");
+        return;
+    }
+    use Extent::{Delalloc, Hole, Unwritten, Written};
+    let mk = |kinds: &[Extent], pages: &[PageState], i_size: u64, pos: u64| {
+        let mut s = converted(12, i_size, pos, false);
+        s.world.blocks = blocks(kinds);
+        s.world.pages = pages.to_vec();
+        s
+    };
+    let scenarios = [
+        (
+            "unwritten-b1",
+            mk(&[Written, Unwritten, Unwritten], &[], 512, 4096),
+        ),
+        ("dirty-b1", mk(&[Written], &[PageState::Dirty], 512, 4096)),
+        ("delayed-b0", mk(&[Delalloc], &[PageState::Dirty], 512, 0)),
+        ("truncate-b1", mk(&[Written, Hole], &[], 5121, 4096)),
+        ("truncate-1k-b2", {
+            let mut s = converted(10, 3073, 2048, false);
+            s.world.blocks = blocks(&[Written, Hole, Hole, Hole]);
+            s
+        }),
+        ("setuid-b1", {
+            let mut s = mk(&[Written, Hole], &[], 512, 4096);
+            s.world.inode.nosec = false;
+            s
+        }),
+    ];
+    let dir = common::scenario_dir("live-settle-more", &scenarios);
+    let d = dir.to_str().unwrap();
+    // With syncfs after the conversion every one agrees, written by DIO (converted).
+    let results = run(&["--sync-after-convert", d]);
+    assert_eq!(results.len(), scenarios.len());
+    for r in &results {
+        assert_eq!(r["verdict"], "agree", "{r}");
+        assert_eq!(r["kernel"]["dio"], true, "{r}");
+    }
+    // Without it: only the kernel bug's disagreements (data read from block 0's stale home
+    // location, or page 0 differing from it; never the call's own bytes).
+    for r in run(&[d]) {
+        if r["verdict"] == "agree" {
+            continue;
+        }
+        assert_eq!(r["verdict"], "disagree", "{r}");
+        for m in r["mismatches"].as_array().unwrap() {
+            let k = m["kernel"].as_str().unwrap();
+            // (stale_page: page 0 clean but not what the stale home location holds.)
+            assert!(
+                (m["field"] == "data" || m["field"] == "stale_page") && !k.contains("new"),
+                "not the known conversion bug: {r}"
+            );
+        }
+        println!(
+            "KNOWN KERNEL BUG {}: inline-convert-stale-read ({})",
+            r["id"], r["mismatches"]
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 33] = [
+pub const GROUPS: [Group; 34] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -185,6 +185,13 @@ pub const GROUPS: [Group; 33] = [
         name: "ext4-settle",
         about: "ext4 on a loop device, inline data converted (fallocate) or the i_disksize lag written back (sync_file_range) after the call's open (live --settle-after-open)",
         args: "--fs ext4 --settle-after-open",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "ext4-inline-convert",
+        about: "ext4 on a loop device, inline data converted after open into unwritten blocks, a dirty page, a delayed block, a setuid inode or past the inode's size by ftruncate (live --worlds inline-convert --sync-after-convert)",
+        args: "--fs ext4 --worlds inline-convert --sync-after-convert",
         disk: false,
         fault: false,
     },

@@ -1026,6 +1026,18 @@ pub fn matrix(results: &[KernelResult]) -> String {
             for (c, n) in &g.explained_by {
                 notes.push(format!("backport {c} explains {n}"));
             }
+            let probed: Vec<String> = g
+                .probes
+                .iter()
+                .filter(|(_, c)| c[0] + c[2] > 0)
+                .map(|(w, c)| format!("{w} {}/{} {}/{}", c[0], c[1], c[2], c[3]))
+                .collect();
+            if !probed.is_empty() {
+                notes.push(format!(
+                    "probes (P1 ran/found P2 ran/found) {}",
+                    probed.join(", ")
+                ));
+            }
             if g.rc.is_none() {
                 notes.push("did not finish".into());
             } else if g.rc != Some(0) {

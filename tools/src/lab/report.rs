@@ -32,6 +32,10 @@ pub struct GroupResult {
     pub kernel_findings: BTreeMap<String, (u64, String)>,
     /// live's exit status in the guest (None: it did not finish).
     pub rc: Option<i64>,
+    /// The post-call probes per world kind (live/probes.rs): [P1 ran, P1 found, P2 ran, P2
+    /// found], "ran" being "ok" or "finding".
+    #[serde(default)]
+    pub probes: BTreeMap<String, [u64; 4]>,
 }
 
 impl GroupResult {
@@ -135,6 +139,15 @@ fn add_outcome(g: &mut GroupResult, v: &Value, keep: &mut BTreeMap<String, (Stri
         "agree" => g.agree_without_backports += 1,
         "disagree" => g.disagree_without_backports += 1,
         _ => {}
+    }
+    if let Some(p) = v.get("probes") {
+        let world = p.get("world").and_then(Value::as_str).unwrap_or("?");
+        let e = g.probes.entry(world.to_string()).or_default();
+        for (i, k) in ["p1", "p2"].into_iter().enumerate() {
+            let r = p.get(k).and_then(Value::as_str).unwrap_or("");
+            e[2 * i] += (r == "ok" || r == "finding") as u64;
+            e[2 * i + 1] += (r == "finding") as u64;
+        }
     }
     if let Some(a) = v.get("explained_by").and_then(Value::as_array) {
         for c in a.iter().filter_map(Value::as_str) {
@@ -246,11 +259,11 @@ mod tests {
 {"missing":"","disk":"/dev/sda"}
 {"group":"ext4-disk"}
 {"start":"gen-1-ext4-0"}
-{"id":"gen-1-ext4-0","atomic":true,"verdict":"agree","mismatches":[],"kernel_findings":[],"scenario":{}}
+{"id":"gen-1-ext4-0","atomic":true,"verdict":"agree","mismatches":[],"kernel_findings":[],"probes":{"world":"disk","p1":"ok","p1_way":"remount","p2":"not run: nothing past EOF","ns":1},"scenario":{}}
 {"start":"gen-1-ext4-1"}
 {"id":"gen-1-ext4-1","atomic":false,"verdict":"disagree","without_backports":"disagree","mismatches":[{"field":"ret"}],"kernel_findings":["O3 (atomic write accepted outside its contract): accepted"],"scenario":{"fs":"ext4"}}
 {"start":"gen-1-ext4-2"}
-{"id":"gen-1-ext4-2","atomic":false,"verdict":"agree","without_backports":"disagree","explained_by":["963845748fe6"],"mismatches":[],"kernel_findings":[],"scenario":{}}
+{"id":"gen-1-ext4-2","atomic":false,"verdict":"agree","without_backports":"disagree","explained_by":["963845748fe6"],"mismatches":[],"kernel_findings":[],"probes":{"world":"disk","p1":"finding","p1_way":"remount","p2":"ok","ns":1},"scenario":{}}
 {"group_end":"ext4-disk","rc":0}
 {"group":"xfs-loop"}
 {"start":"gen-1-xfs-0"}
@@ -277,6 +290,8 @@ mod tests {
             Some(&(1, "gen-1-ext4-1".to_string()))
         );
         assert!(s.scenarios.contains_key("gen-1-ext4-1"));
+        // The probes per world kind: [P1 ran, found, P2 ran, found].
+        assert_eq!(g.probes.get("disk"), Some(&[2, 1, 1, 0]));
         // The cut line is ignored; the scenario that was running is known.
         assert_eq!(
             s.running,

@@ -42,6 +42,9 @@ pub struct Observation {
     pub other_samples: Vec<(u64, String)>,
     /// The O_DIRECT read-back after the call failed (the stale-page check is then skipped).
     pub readback_error: Option<String>,
+    /// The O_DIRECT read-back's bytes over [shift, i_size), raw (a swap header not unmasked):
+    /// the post-call probe P1's "before" ([`super::probes`]).
+    pub direct_bytes: Vec<u8>,
     /// Wall time of the measured call alone (pwritev2/preadv2), in nanoseconds.
     pub call_ns: u64,
     /// The call ran in a child killed by a signal (should not happen: SIGXFSZ is ignored).
@@ -660,18 +663,23 @@ pub fn execute_with(
     tracer: &Tracer,
     before: BeforeCall,
 ) -> Result<Observation, String> {
-    execute_then(plan, dir, name, tracer, before, &mut |_| ())
+    execute_then(plan, dir, name, tracer, before, &mut |_, _| ())
 }
 
+/// A step once the call is observed, given the scenario's file or device and the observation
+/// (the post-call probes: [`super::probes`]).
+pub type AfterCall<'a> = &'a mut dyn FnMut(&Path, &Observation);
+
 /// [`execute_with`] with `after` run on the scenario's file once the call is observed, before
-/// the file is removed (the post-call probes: [`super::probes`]).
+/// the file is removed; an unlinked inode's is run before its last descriptor closes, on
+/// `/proc/self/fd/N`.
 pub fn execute_then(
     plan: &Plan,
     dir: &Path,
     name: &str,
     tracer: &Tracer,
     before: BeforeCall,
-    after: &mut dyn FnMut(&Path),
+    after: AfterCall,
 ) -> Result<Observation, String> {
     // An encrypted inode's file lives in an encrypted directory made for it (removed with its
     // key when `sdir` drops, after the files).
@@ -681,14 +689,14 @@ pub fn execute_then(
     let donor = dir.join(format!("d-{name}"));
     let seq: u32 = name.parse().unwrap_or(0);
     super::plan::set_nonce((std::process::id() << 16) ^ seq.wrapping_add(1));
-    let r = execute_in(plan, &path, &donor, tracer, before);
+    let r = execute_in(plan, &path, &donor, tracer, before, after);
     // A swap file (super::swap): swapoff before the file can go.
     let r = match (r, super::swap::release()) {
         (Ok(_), Err(e)) => Err(e),
         (r, _) => r,
     };
-    if r.is_ok() {
-        after(&path);
+    if let (Ok(o), false) = (&r, plan.call.unlink) {
+        after(&path, o);
     }
     if plan.steps.iter().any(
         |s| matches!(s, Step::SetInodeFlags { set, .. } if set & super::plan::FS_APPEND_FL != 0),
@@ -713,7 +721,7 @@ pub fn execute_bdev(
     name: &str,
     tracer: &Tracer,
 ) -> Result<Observation, String> {
-    execute_bdev_with(plan, dev, name, tracer, &mut |_| Ok(()))
+    execute_bdev_then(plan, dev, name, tracer, &mut |_| Ok(()), &mut |_, _| ())
 }
 
 /// [`execute_bdev`] with `before` run between the set-up and the call.
@@ -723,6 +731,19 @@ pub fn execute_bdev_with(
     name: &str,
     tracer: &Tracer,
     before: BeforeCall,
+) -> Result<Observation, String> {
+    execute_bdev_then(plan, dev, name, tracer, before, &mut |_, _| ())
+}
+
+/// [`execute_bdev`] with `before` run between the set-up and the call and `after` once the
+/// call is observed.
+pub fn execute_bdev_then(
+    plan: &Plan,
+    dev: &Path,
+    name: &str,
+    tracer: &Tracer,
+    before: BeforeCall,
+    after: AfterCall,
 ) -> Result<Observation, String> {
     let seq: u32 = name.parse().unwrap_or(0);
     super::plan::set_nonce((std::process::id() << 16) ^ seq.wrapping_add(1));
@@ -744,16 +765,19 @@ pub fn execute_bdev_with(
         before(dev)?;
         early
     };
-    let r = call_and_observe(plan, dev, tracer, true, early);
-    // A swap device (super::bdev_state): swapoff before the device goes.
-    match (r, super::swap::release()) {
+    let r = call_and_observe(plan, dev, tracer, true, early, &mut |_, _| ());
+    // A swap device (super::bdev_state): swapoff before the device goes (and before the
+    // probes).
+    let o = match (r, super::swap::release()) {
         (Ok(_), Err(e)) => Err(e),
         (r, _) => r,
-    }
+    }?;
+    after(dev, &o);
+    Ok(o)
 }
 
 /// BLKGETSIZE64 of an open block device.
-fn device_size(fd: i32) -> Result<u64, String> {
+pub fn device_size(fd: i32) -> Result<u64, String> {
     // _IOR(0x12, 114, size_t)
     const BLKGETSIZE64: libc::c_ulong = 0x8008_1272;
     let mut n: u64 = 0;
@@ -770,21 +794,23 @@ fn execute_in(
     donor: &Path,
     tracer: &Tracer,
     before: BeforeCall,
+    after: AfterCall,
 ) -> Result<Observation, String> {
     let early = setup(plan, path, donor)?;
     before(path)?;
-    call_and_observe(plan, path, tracer, false, early)
+    call_and_observe(plan, path, tracer, false, early, after)
 }
 
 /// Issue the plan's call on `path` (set up already) and observe the result, the content and the
 /// trace events. `bdev`: `path` is a block device. `early`: the call's file, opened during the
-/// set-up.
+/// set-up. `after` runs here only for an unlinked inode (its descriptor still open).
 fn call_and_observe(
     plan: &Plan,
     path: &Path,
     tracer: &Tracer,
     bdev: bool,
     early: Option<OwnedFd>,
+    after: AfterCall,
 ) -> Result<Observation, String> {
     let c = &plan.call;
     let cpath = super::scratch::cpath(path);
@@ -1031,14 +1057,15 @@ fn call_and_observe(
     } else {
         PAGE_SIZE
     };
-    let (direct, readback_error) = match read_direct(path, sh, i_size, unit) {
-        Ok(mut b) => {
+    let (direct, readback_error, direct_bytes) = match read_direct(path, sh, i_size, unit) {
+        Ok(raw) => {
+            let mut b = raw.clone();
             super::swap::unmask(&mut b);
-            (classify_file_at(&b, old, sh), None)
+            (classify_file_at(&b, old, sh), None, raw)
         }
-        Err(e) => (cached.clone(), Some(e)),
+        Err(e) => (cached.clone(), Some(e), Vec::new()),
     };
-    Ok(Observation {
+    let o = Observation {
         ret: cr.ret,
         write_pos: wpos - sh,
         ki_pos_after: cr.pos_after.saturating_sub(sh),
@@ -1052,6 +1079,12 @@ fn call_and_observe(
         other_samples,
         call_ns,
         readback_error,
+        direct_bytes,
         child_signal: cr.child_signal,
-    })
+    };
+    if c.unlink {
+        // Freed at the last close: `file` still holds it.
+        after(path, &o);
+    }
+    Ok(o)
 }

@@ -261,6 +261,31 @@ pub fn fault_page(buf_offset: u64, fault_at: u64) -> u64 {
     (buf_offset + fault_at) / diofuzz::scenario::PAGE_SIZE * diofuzz::scenario::PAGE_SIZE
 }
 
+/// Test fixture of the shifted-world tests (here, tools/src/live/repro.rs and
+/// tools/src/live/probes.rs): ext4, 4 KiB blocks, an 8 KiB file of two written blocks, extent-
+/// or block-mapped, and an 8 KiB O_DIRECT-less write at 8192; no limit scaled yet (a test sets
+/// s_maxbytes or s_bitmap_maxbytes).
+#[cfg(test)]
+pub(crate) fn written_8k(extents: bool) -> Scenario {
+    use diofuzz::scenario::{BlockState, Extent, FsKind};
+    let mut s = Scenario {
+        fs: FsKind::Ext4,
+        ..Default::default()
+    };
+    s.world.inode.extents = extents;
+    s.world.i_size = 8192;
+    s.world.blocks = vec![
+        BlockState {
+            kind: Extent::Written,
+            ..Default::default()
+        };
+        2
+    ];
+    s.request.pos = 8192;
+    s.request.len = 8192;
+    s
+}
+
 /// A block-device call past the device's end (request.pos > i_size, not aio: aio has its own
 /// position) is made at its position (pwritev2/preadv2's offset) instead of at the file position:
 /// blkdev_llseek (fixed_size_llseek to bdev_nr_bytes, block/fops.c) refuses an lseek past the end
@@ -607,20 +632,8 @@ mod tests {
     #[test]
     fn scaled_s_maxbytes_is_shifted_to_the_real_limit() {
         use super::super::plan::{plan, Step};
-        let mut s = Scenario {
-            fs: FsKind::Ext4,
-            ..Default::default()
-        };
-        s.world.i_size = 8192;
-        s.world.blocks = vec![
-            diofuzz::scenario::BlockState {
-                kind: diofuzz::scenario::Extent::Written,
-                ..Default::default()
-            };
-            2
-        ];
+        let mut s = super::written_8k(true);
         s.request.pos = 61440;
-        s.request.len = 8192;
         s.world.rlimit_fsize = Some(65536);
         assert_eq!(plan(&s).unwrap().shift, 0, "real limits: no shift");
         s.world.s_maxbytes = 16 * 4096;
@@ -673,26 +686,12 @@ mod tests {
     #[test]
     fn scaled_bitmap_limit_is_shifted_to_ext4_max_bitmap_size() {
         use super::super::plan::{plan, Step};
-        use diofuzz::scenario::{BlockState, Extent, HUGE_MAXBYTES};
+        use diofuzz::scenario::HUGE_MAXBYTES;
         assert_eq!(ext4_max_bitmap_size(12), 1_074_791_436 << 12);
         assert_eq!(ext4_max_bitmap_size(12), 4_402_345_721_856);
         assert_eq!(ext4_max_bitmap_size(10), 17_247_252_480);
         assert_eq!(ext4_max_bitmap_size(10) % 4096, 0);
-        let mut s = Scenario {
-            fs: FsKind::Ext4,
-            ..Default::default()
-        };
-        s.world.inode.extents = false;
-        s.world.i_size = 8192;
-        s.world.blocks = vec![
-            BlockState {
-                kind: Extent::Written,
-                ..Default::default()
-            };
-            2
-        ];
-        s.request.pos = 8192;
-        s.request.len = 8192;
+        let mut s = super::written_8k(false);
         assert_eq!(plan(&s).unwrap().shift, 0, "real limits: no shift");
         s.world.s_bitmap_maxbytes = 3 * 4096;
         let p = plan(&s).unwrap();

@@ -33,6 +33,7 @@ pub mod repro_fault;
 pub mod scratch;
 pub mod segs;
 pub mod select;
+pub mod settle_more;
 pub mod settle_race;
 pub mod shutdown;
 pub mod swap;
@@ -141,8 +142,9 @@ pub struct Opts {
     /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length),
     /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
     /// holder), bdev-geometry (a block device of another block size or a size not whole pages),
-    /// partial (a shared block straddling EOF, a page dirty over hole blocks: docs/live.md);
-    /// live scans the generator's indices for --count of them per filesystem (docs/lab.md)
+    /// inline-convert (ext4 inline data converted after open), partial (a shared block
+    /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
+    /// indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
           conflicts_with_all = ["fault_device", "atomic_faults", "pmem", "swapon", "jflag_after_open", "settle_after_open"])]
     pub worlds: Vec<select::World>,
@@ -883,29 +885,55 @@ fn run_all(
             // Before the call: a crash or hang from here on is this scenario's.
             let _ = writeln!(f, "{}", serde_json::json!({ "start": id }));
         }
-        // P2's stale seed needs the scratch loop device of the plan's filesystem.
-        let probing = !o.no_probes && probes::refused(&p).is_none();
-        let seed_dev = match probing && faultdev.is_none() && o.pmem.is_none() {
-            true => sc.get(p.key, pre).ok().map(|f| f.loopdev.clone()),
-            false => None,
-        };
-        let mut armed = Vec::new();
+        // The post-call probes (super::probes): P2's stale seed goes in before the fault
+        // device is armed; the fault device is checked and disarmed before the probes run
+        // (their I/O must meet no bad sector).
+        let probing = !o.no_probes && probes::any(&p);
+        let seeding = probing && probes::applies(&p).p2.is_ok();
+        let armed = std::cell::RefCell::new(Vec::new());
         let mut before = |path: &Path| -> Result<(), String> {
+            if seeding {
+                probes::seed_unwritten(path)?;
+            }
             if let Some((f, bt)) = fault {
-                armed = f.arm(s, &targets, path)?;
+                *armed.borrow_mut() = f.arm(s, &targets, path)?;
                 bt.clear()?;
             }
             if o.pmem.is_some() {
                 dax::check_file(path, s)?;
             }
-            if let Some(dev) = &seed_dev {
-                probes::seed_unwritten(path, dev)?;
-            }
             Ok(())
+        };
+        let settled = std::cell::RefCell::new(None);
+        let settle = || {
+            if settled.borrow().is_some() {
+                return;
+            }
+            let armed = armed.borrow();
+            let inexact = match fault {
+                Some((_, bt)) if !armed.is_empty() => match bt.failed() {
+                    Ok(failed) => fault::check_exact(&armed, &targets, &failed),
+                    Err(e) => Some(e),
+                },
+                _ => None,
+            };
+            *settled.borrow_mut() = Some((inexact, faultdev.map(|f| f.disarm(&armed))));
+        };
+        let mut probed = None;
+        let mut after = |sc: &mut Scratch, path: &Path, obs: &exec::Observation| {
+            settle();
+            if !o.no_probes {
+                probed = Some(match probing {
+                    true => probes::run(sc, &p, path, obs, faultdev.is_some()),
+                    false => (
+                        probes::not_run(&p, faultdev.is_some(), probes::NOT_DOWN),
+                        vec![],
+                    ),
+                });
+            }
         };
         let t0 = Instant::now();
         let mut on_device = None;
-        let mut probed = None;
         let r = if p.key.fs == FsKind::Bdev {
             // A device of its own, made for the scenario and removed after it.
             let dev = match sc.bdev(p.key, p.i_size) {
@@ -915,7 +943,14 @@ fn run_all(
                     break;
                 }
             };
-            let r = exec::execute_bdev_with(&p, &dev, &n.to_string(), tracer, &mut before);
+            let r = exec::execute_bdev_then(
+                &p,
+                &dev,
+                &n.to_string(),
+                tracer,
+                &mut before,
+                &mut |path, obs| after(sc, path, obs),
+            );
             let errs = sc.release_bdev();
             if !errs.is_empty() {
                 fatal = Some(format!("block device for {id}: {}", errs.join("; ")));
@@ -924,12 +959,13 @@ fn run_all(
         } else if p.key.own && p.down.is_none() {
             // A filesystem of its own that the scenario changes (a remount after open:
             // super::race), made for it and never used again.
-            race::run_own(sc, &p, pre, &n.to_string(), tracer, &mut before)
+            race::run_own(sc, &p, pre, &n.to_string(), tracer, &mut before, &mut after)
         } else if p.down.is_some() {
             // A filesystem of its own, made for the scenario and never used again.
             match shutdown::run(sc, &p, pre, &n.to_string(), tracer, &mut before) {
                 Ok((obs, found)) => {
                     on_device = Some(found);
+                    after(sc, Path::new(""), &obs);
                     Ok(obs)
                 }
                 Err(e) if scratch::interrupted() => {
@@ -949,21 +985,18 @@ fn run_all(
                     break;
                 }
             };
-            let mut after = |path: &Path| {
-                if !o.no_probes {
-                    probed = Some(probes::run(sc, &p, path));
-                }
-            };
-            exec::execute_then(&p, &mnt, &n.to_string(), tracer, &mut before, &mut after)
+            exec::execute_then(
+                &p,
+                &mnt,
+                &n.to_string(),
+                tracer,
+                &mut before,
+                &mut |path, obs| after(sc, path, obs),
+            )
         };
-        let inexact = match fault {
-            Some((_, bt)) if !armed.is_empty() => match bt.failed() {
-                Ok(failed) => fault::check_exact(&armed, &targets, &failed),
-                Err(e) => Some(e),
-            },
-            _ => None,
-        };
-        let missed = faultdev.map(|f| f.disarm(&armed));
+        settle();
+        let (inexact, missed) = settled.take().unwrap_or_default();
+        let armed = armed.into_inner();
         let probe_s = probed
             .as_ref()
             .map_or(0.0, |(x, _): &(probes::Probes, _)| x.ns as f64 / 1e9);

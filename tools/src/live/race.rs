@@ -304,7 +304,8 @@ pub fn has_cap_sys_resource() -> bool {
 }
 
 /// Run a plan whose filesystem the scenario changes (`FsKey::own` without a shutdown: the
-/// remount of [`AfterOpen::remount_delalloc`]) on a filesystem made for it, retired after it.
+/// remount of [`AfterOpen::remount_delalloc`]) on a filesystem made for it, retired after it;
+/// `after` runs on the file once the call is observed (the post-call probes).
 pub fn run_own(
     sc: &mut super::scratch::Scratch,
     plan: &Plan,
@@ -312,10 +313,17 @@ pub fn run_own(
     name: &str,
     tracer: &super::tracefs::Tracer,
     before: super::exec::BeforeCall,
+    after: &mut dyn FnMut(
+        &mut super::scratch::Scratch,
+        &std::path::Path,
+        &super::exec::Observation,
+    ),
 ) -> Result<super::exec::Observation, String> {
     sc.retire(plan.key, |_| ())?;
     let mnt = sc.get(plan.key, pre)?.mnt.clone();
-    let r = super::exec::execute_with(plan, &mnt, name, tracer, before);
+    let r = super::exec::execute_then(plan, &mnt, name, tracer, before, &mut |p, o| {
+        after(sc, p, o)
+    });
     sc.retire(plan.key, |_| ())?;
     r
 }

@@ -729,7 +729,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if super::swap::wanted(s) {
         o.push_str(super::swap::C_GLOBALS);
     }
-    let probes = super::probes::refused(&p).is_none();
+    let probes = super::probes::any(&p);
     if probes {
         o.push_str(super::probes::C_FUNCS);
     }
@@ -1067,6 +1067,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str(super::repro_fault::FAULT_VERDICT);
     }
     if bdev {
+        if probes {
+            o.push_str(&super::probes::c_call(&p));
+        }
         // bdev_release (atexit) closes the device and removes a -p partition.
         o.push_str("\treturn verdict_code;\n}\n");
     } else {
@@ -1075,7 +1078,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             o.push_str("\t{\n\t\tint fl = 0;\n\t\tioctl(fd, 0x80086601UL, &fl);\n\t\tfl &= ~0x20;\n\t\tioctl(fd, 0x40086602UL, &fl);\n\t}\n");
         }
         if probes {
-            o.push_str(&super::probes::c_call(1 << p.key.blkbits));
+            o.push_str(&super::probes::c_call(&p));
         }
         o.push_str(&super::race::c_cleanup(&c.after_open));
         o.push_str("\tclose(fd);\n\tunlink(path);\n\tunlink(donor);\n\treturn verdict_code;\n}\n");
@@ -1414,20 +1417,7 @@ mod tests {
     /// counting from the shift.
     #[test]
     fn shifted_worlds_generate_c() {
-        let mut s = Scenario {
-            fs: FsKind::Ext4,
-            ..Default::default()
-        };
-        s.world.i_size = 8192;
-        s.world.blocks = vec![
-            BlockState {
-                kind: Extent::Written,
-                ..Default::default()
-            };
-            2
-        ];
-        s.request.pos = 8192;
-        s.request.len = 8192;
+        let mut s = super::super::limits::written_8k(true);
         s.world.s_maxbytes = 3 * 4096;
         let d = ((1u64 << 32) - 1 - 3) * 4096;
         let c = c_program(&s).unwrap();
@@ -1437,8 +1427,7 @@ mod tests {
         assert!(c.contains(&format!("lseek(cfd, {}, SEEK_SET)", d + 8192)));
         assert!(c.contains("expect_size = 12288;"), "the model's size");
         assert!(c.contains("ext4_max_size"));
-        s.world.inode.extents = false;
-        s.world.s_maxbytes = diofuzz::scenario::HUGE_MAXBYTES;
+        let mut s = super::super::limits::written_8k(false);
         s.world.s_bitmap_maxbytes = 3 * 4096;
         let b = c_program(&s).unwrap();
         let d = (1_074_791_436u64 - 3) * 4096;
@@ -1568,6 +1557,12 @@ mod tests {
             session6(|s| !s.world.inode.swapfile && s.inode_at_open().swapfile),
             session6(|s| s.inode_at_open().nosec && !s.world.inode.nosec),
             session6(|s| s.world.inode.unlinked && s.world.inode.append_only),
+            // A shifted window (its probes read from the shift in file blocks).
+            {
+                let mut s = super::super::limits::written_8k(false);
+                s.world.s_bitmap_maxbytes = 3 * 4096;
+                s
+            },
         ]
         .iter()
         // Pages held during the call and the idle mmap writer (live/pages.rs).

@@ -1040,17 +1040,16 @@ impl Scratch {
 
     /// Unmount the loop filesystem of `key` and mount it again with the same options (the
     /// post-call persistence probe, [`super::probes`]): what a clean unmount leaves on the device
-    /// is what the next mount reads. Only loop filesystems of plain keys (not the `--device`
-    /// disk, not a layered key's upper filesystem). While it is unmounted the entry says so, so
+    /// is what the next mount reads. Any filesystem live made: a loop one (a layered key's upper
+    /// one too: its loop device sits on a file of the lower filesystem, which stays mounted and
+    /// thawed), or the `--device`, `--pmem` or fault disk's (the device node held open is then
+    /// just the disk). While it is unmounted the entry says so, so
     /// an interrupt's [`Scratch::cleanup`] still releases everything; a mount that fails
     /// retires the filesystem (the next [`Scratch::get`] makes a new one).
     pub fn cycle_mount(&mut self, key: FsKey) -> Result<(), String> {
         let Some(i) = self.fss.iter().position(|f| f.key == key && f.mounted) else {
             return Err(format!("{}: no mounted scratch filesystem", key.label()));
         };
-        if key.disk || key.layered {
-            return Err("only loop filesystems are unmounted per scenario".into());
-        }
         let f = &mut self.fss[i];
         // The loop device is autoclear: held open, it stays bound while nothing mounts it.
         let hold =

@@ -23,6 +23,8 @@ pub enum World {
     Limits,
     /// A shared block straddling EOF or a page dirty over hole blocks (super::partial).
     Partial,
+    /// ext4 inline data converted after open (super::settle_race, super::settle_more).
+    InlineConvert,
     /// A block device with stable writes (zram), the mmap writer or the i_rwsem holder
     /// (super::bdev_state).
     BdevState,
@@ -43,6 +45,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
             .iter()
             .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty)),
         World::ReflinkRace => s.races.contains(&Race::InodeFlagChangedAfterOpen(12)),
+        World::InlineConvert => s.races.contains(&Race::InodeFlagChangedAfterOpen(2)),
         World::Limits => {
             x.rlimit_fsize.is_some()
                 || x.device.stable_writes
@@ -101,6 +104,7 @@ mod tests {
             (World::ReflinkRace, FsKind::Xfs),
             (World::Limits, FsKind::Ext4),
             (World::Held, FsKind::Xfs),
+            (World::InlineConvert, FsKind::Ext4),
             (World::BdevGeometry, FsKind::Bdev),
         ] {
             let v = generate(&[w], 5, 6, &[fs], None, 0);

@@ -3,7 +3,8 @@
 //! `(11)` cleared; docs/live.md "Races after open"). Kernel functions read in 6.12.117 and
 //! 7.3.4 (fs/ext4/inline.c, extents.c, inode.c); the same in both, 7.2.12 too.
 //!
-//! * **Inline data converted away after open** (flag 2, inline at open, not at the write).
+//! * **Inline data converted away after open** (flag 2, inline at open, not at the write; the
+//!   steps after the conversion that reach more worlds, and the truncate path: super::settle_more).
 //!   `fallocate(FALLOC_FL_KEEP_SIZE, 0, 1)` through the call's file: `ext4_fallocate` calls
 //!   `ext4_convert_inline_data` before anything else (before the extents test of
 //!   `ext4_do_fallocate`, which refuses a block-mapped inode with -EOPNOTSUPP *after* the
@@ -34,6 +35,7 @@
 //!   it below EOF written with OLD.
 
 use super::plan::{Plan, Step, Unsupported, FS_EXTENT_FL};
+pub use super::settle_more::Op;
 use diofuzz::scenario::{Extent, FsKind, PageState, Race, Scenario, PAGE_SIZE};
 
 /// INODE_FLAG_NAMES indices.
@@ -43,10 +45,12 @@ pub const DISKSIZE_LAG: u8 = 11;
 /// What settles between the call's open and the call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Settle {
-    /// fallocate(FALLOC_FL_KEEP_SIZE, 0, 1): ext4_fallocate -> ext4_convert_inline_data; with
-    /// `sync` (`live --sync-after-convert`) then syncfs, which writes the journalled block 0
-    /// home ([`with_sync`]).
-    ConvertInline { sync: bool },
+    /// `ops[0]` converts (fallocate: ext4_fallocate -> ext4_convert_inline_data, or ftruncate
+    /// past the inline size: ext4_setattr -> ext4_convert_inline_data), the rest shape the
+    /// converted file ([`Op`], super::settle_more); with `sync` (`live --sync-after-convert`)
+    /// a syncfs right after the conversion, which writes the journalled block 0 home
+    /// ([`with_sync`]).
+    ConvertInline { sync: bool, ops: Vec<Op> },
     /// sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER) over [off, off+len), the page at EOF;
     /// with `drop` then posix_fadvise(DONTNEED) over it (the clean page reclaimed: not cached at
     /// the write).
@@ -71,35 +75,14 @@ pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Option<Settle>,
     let bs = 1u64 << w.blkbits;
     match i {
         INLINE_DATA => {
-            // file_modified (ext4_fallocate) strips a setuid bit and sets S_NOSEC.
-            if !open.world.inode.nosec {
-                return Err("inline data converted after open on a setuid inode (ext4_fallocate's file_modified strips the bit; not built)".into());
-            }
-            if w.i_size > diofuzz::validity::max_inline(bs) {
-                return Err("inline data converted after open: i_size larger than an inode holds (the conversion keeps i_size)".into());
-            }
-            if w.blocks.first().map(|b| b.kind) != Some(Extent::Written)
-                || w.blocks.iter().skip(1).any(|b| b.kind != Extent::Hole)
-            {
-                return Err("inline data converted after open: the conversion leaves block 0 written and nothing else (ext4_convert_inline_data_nolock)".into());
-            }
-            if w.pages.iter().enumerate().any(|(p, st)| {
-                !(*st == PageState::None
-                    || *st == PageState::Clean && (p as u64) * PAGE_SIZE < w.i_size)
-            }) {
-                return Err("inline data converted after open with a page other than a clean one below EOF (an inline inode has no other: not built)".into());
-            }
-            open.world
-                .blocks
-                .iter_mut()
-                .for_each(|b| *b = Default::default());
-            Ok(Some(Settle::ConvertInline { sync: false }))
+            let ops = super::settle_more::convert_ops(s, open)?;
+            Ok(Some(Settle::ConvertInline { sync: false, ops }))
         }
         DISKSIZE_LAG => {
             let f = w.inode;
             if w.mount.data_journal || f.journal_data || f.inline_data || f.dax {
                 return Err(
-                    "i_disksize written back after open without delalloc (not built)".into(),
+                    "i_disksize written back after open without delalloc (no such lag: ext4_update_inode_size moves i_disksize on every non-delalloc path, rule W37 at the write)".into(),
                 );
             }
             if w.i_size % bs == 0 {
@@ -150,10 +133,13 @@ pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Option<Settle>,
 pub fn adjust(s: &Scenario, st: &Settle, p: &mut Plan) {
     match st {
         Settle::ConvertInline { .. } => {
-            let n = s.world.i_size;
+            // The inline bytes of the file at open (super::settle_more: its size may be below
+            // the size at the write).
             for step in p.steps.iter_mut() {
-                if *step == (Step::WriteZero { off: 0, len: n }) && n > 0 {
-                    *step = Step::WriteOld { off: 0, len: n };
+                if let Step::WriteZero { off: 0, len } = *step {
+                    if len > 0 {
+                        *step = Step::WriteOld { off: 0, len };
+                    }
                 }
             }
             p.key.own = true;
@@ -191,7 +177,7 @@ pub fn adjust(s: &Scenario, st: &Settle, p: &mut Plan) {
 /// (block 0 reads the device's old content until then) no longer hides the rest of the
 /// comparison.
 pub fn with_sync(mut p: Plan, sync: bool) -> Plan {
-    if let Some(Settle::ConvertInline { sync: s }) = &mut p.call.after_open.settle {
+    if let Some(Settle::ConvertInline { sync: s, .. }) = &mut p.call.after_open.settle {
         *s = sync;
     }
     p
@@ -206,26 +192,25 @@ const SFR_ALL: u32 = 7;
 /// error: the world at the write would not be the scenario's).
 pub fn run(st: &Settle, fd: i32) -> Result<(), String> {
     match st {
-        Settle::ConvertInline { sync } => {
-            // SAFETY: fallocate on the caller's open descriptor.
-            let r = unsafe { libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, 0, 1) };
-            let e = std::io::Error::last_os_error();
-            // A block-mapped inode: ext4_do_fallocate refuses after the conversion.
-            if r != 0 && e.raw_os_error() != Some(libc::EOPNOTSUPP) {
-                return Err(format!("fallocate after open (inline conversion): {e}"));
-            }
-            let fl = super::inode_kind::get_flags(fd)?;
-            if fl & FS_INLINE_DATA_FL != 0 {
-                return Err(format!(
-                    "after open: the inline data was not converted (FS_IOC_GETFLAGS {fl:#x})"
-                ));
-            }
-            // SAFETY: syncfs on the caller's open descriptor.
-            if *sync && unsafe { libc::syncfs(fd) } != 0 {
-                return Err(format!(
-                    "syncfs after the conversion: {}",
-                    std::io::Error::last_os_error()
-                ));
+        Settle::ConvertInline { sync, ops } => {
+            for (i, op) in ops.iter().enumerate() {
+                super::settle_more::run_op(op, fd)?;
+                if i > 0 {
+                    continue;
+                }
+                let fl = super::inode_kind::get_flags(fd)?;
+                if fl & FS_INLINE_DATA_FL != 0 {
+                    return Err(format!(
+                        "after open: the inline data was not converted (FS_IOC_GETFLAGS {fl:#x})"
+                    ));
+                }
+                // SAFETY: syncfs on the caller's open descriptor.
+                if *sync && unsafe { libc::syncfs(fd) } != 0 {
+                    return Err(format!(
+                        "syncfs after the conversion: {}",
+                        std::io::Error::last_os_error()
+                    ));
+                }
             }
         }
         Settle::WriteBackEof { off, len, drop } => {
@@ -262,7 +247,7 @@ pub fn run(st: &Settle, fd: i32) -> Result<(), String> {
 /// The C reproducer's statements after the call's open (`cfd`).
 pub fn c_code(st: &Settle) -> String {
     match st {
-        Settle::ConvertInline { sync } => format!("{}{}", "\t{ /* inline data converted after open: ext4_fallocate -> ext4_convert_inline_data (-EOPNOTSUPP after it on a block-mapped inode) */\n\t\tint fl = 0;\n\t\tif (fallocate(cfd, 1 /* FALLOC_FL_KEEP_SIZE */, 0, 1) && errno != EOPNOTSUPP) {\n\t\t\tprintf(\"COULD NOT RUN: fallocate after open: %s\\n\", strerror(errno));\n\t\t\treturn 2;\n\t\t}\n\t\tif (ioctl(cfd, 0x80086601UL, &fl) || (fl & 0x10000000)) {\n\t\t\tprintf(\"COULD NOT RUN: the inline data was not converted after open\\n\");\n\t\t\treturn 2;\n\t\t}\n\t}\n", if *sync { "\tsyncfs(cfd); /* live --sync-after-convert: the journalled block 0 written home */\n" } else { "" }),
+        Settle::ConvertInline { sync, ops } => super::settle_more::c_ops(ops, *sync),
         Settle::WriteBackEof { off, len, drop } => format!("\t/* i_disksize written back after open: the dirty page at EOF (ext4_do_writepages -> mpage_map_and_submit_extent) */\n\tif (sync_file_range(cfd, {off}, {len}, 7 /* WAIT_BEFORE | WRITE | WAIT_AFTER */)) {{\n\t\tprintf(\"COULD NOT RUN: sync_file_range after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n{}", if *drop { format!("\tposix_fadvise(cfd, {off}, {len}, POSIX_FADV_DONTNEED); /* the clean page not cached at the write */\n") } else { String::new() }),
     }
 }
@@ -323,7 +308,10 @@ mod tests {
         let p = plan(&s).unwrap();
         assert_eq!(
             p.call.after_open.settle,
-            Some(Settle::ConvertInline { sync: false })
+            Some(Settle::ConvertInline {
+                sync: false,
+                ops: vec![Op::Fallocate(4096)]
+            })
         );
         // The inline file holds the OLD pattern (block 0's data after the conversion), not the
         // zeroes of an inline world at rest, on an inline-data filesystem of its own.
@@ -359,8 +347,10 @@ mod tests {
                 (|s: &mut Scenario| s.world.blocks[1] = written()) as fn(&mut Scenario),
                 "block 0 written",
             ),
-            (|s| s.world.pages = vec![PageState::Dirty], "clean one"),
-            (|s| s.world.inode.nosec = false, "setuid"),
+            (
+                |s| s.world.pages = vec![PageState::Writeback],
+                "under writeback",
+            ),
             (|s| s.races.push(Race::MmapRedirty), "mmap writer"),
         ] {
             let mut s = converted();

@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//! Inline data converted after open into worlds other than "block 0 written, nothing else"
+//! (session 8; docs/live.md "ext4 inode states settled after open"). Kernel functions read in
+//! 6.12.117, 7.2.12 and 7.3.4 (fs/ext4/inline.c, inode.c, extents.c, fs/attr.c, fs/inode.c).
+//!
+//! The conversion (`ext4_convert_inline_data` -> `ext4_convert_inline_data_nolock`) leaves
+//! block 0 written with the inline bytes and zeroes past them, journalled as metadata, and sets
+//! EXTENTS on a filesystem with the feature. What the world at the write may have besides, and
+//! how it is reached through the call's descriptor ([`convert_ops`]):
+//!
+//! * **unwritten blocks 1..=k** (past EOF: an inline file is smaller than a block):
+//!   `fallocate(FALLOC_FL_KEEP_SIZE, 0, (k+1) * bs)`. `ext4_fallocate` converts first, then
+//!   `ext4_do_fallocate` -> `ext4_alloc_file_blocks` finds block 0 mapped and allocates the rest
+//!   unwritten (`EXT4_GET_BLOCKS_CREATE_UNWRIT_EXT`), `i_size` kept;
+//! * **page 0 dirty over the written block 0**: the conversion, then a buffered overwrite of the
+//!   OLD_DIRTY pattern over `[0, i_size)` (`ext4_da_write_begin` finds no inline data any more,
+//!   block 0 mapped: no delayed block);
+//! * **block 0 delayed under a dirty page 0**: the conversion, `ftruncate(0)` (frees block 0:
+//!   `ext4_truncate`), then the buffered write of OLD_DIRTY over `[0, i_size)`
+//!   (`ext4_da_get_block_prep` reserves it);
+//! * **`i_size` past what an inode holds (the truncate path)**: at open an inline file of
+//!   `max_inline(bs)` bytes; after open `ftruncate(fd, i_size)`: `ext4_setattr` calls
+//!   `ext4_convert_inline_data` when the new size exceeds `i_inline_size` (6.12.117 has it as
+//!   a backport, 7.2.12 and 7.3.4 too), then sets `i_size` and `i_disksize`. Block 0 then holds
+//!   the inline bytes and zeroes; the model's written block 0 holds OLD throughout, so block 0
+//!   below EOF is written with OLD again (buffered, the whole block: a partial write would read
+//!   the stale home location) and written back
+//!   (`sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER)`), page 0 dropped when the world has
+//!   none cached, the world's clean pages read in;
+//! * **a setuid inode** (IS_NOSEC clear at open and at the write): any of these. `file_modified`
+//!   (fallocate, the buffered writes) and `do_truncate` strip the bit only without CAP_FSETID
+//!   (`setattr_should_drop_suidgid`, fs/attr.c), and `file_remove_privs_flags` sets S_NOSEC only
+//!   for a mode without it (`inode_has_no_xattr`): live and the C reproducer run as root, so the
+//!   bit and the cleared IS_NOSEC stay.
+//!
+//! Not built: pages under writeback, mmapped dirty or busy at the write, a dirty page with the
+//! truncate path, delayed or unwritten blocks on a block-mapped inode at the write, and a scaled
+//! `s_maxbytes` (the set-up would move the inline file).
+
+use super::plan::{pattern, Unsupported};
+use diofuzz::model::{TAG_OLD, TAG_OLD_DIRTY};
+use diofuzz::scenario::{Extent, PageState, Scenario, HUGE_MAXBYTES, PAGE_SIZE};
+use std::os::unix::fs::FileExt;
+
+/// One step through the call's descriptor after open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// fallocate(FALLOC_FL_KEEP_SIZE, 0, len); -EOPNOTSUPP accepted (a block-mapped inode:
+    /// ext4_do_fallocate refuses after the conversion).
+    Fallocate(u64),
+    /// ftruncate(fd, size).
+    Truncate(u64),
+    /// Buffered pwrite of the OLD pattern.
+    WriteOld { off: u64, len: u64 },
+    /// Buffered pwrite of the OLD_DIRTY pattern.
+    WriteDirty { off: u64, len: u64 },
+    /// sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER) over one page.
+    SyncPage(u64),
+    /// posix_fadvise(POSIX_FADV_DONTNEED) over one (clean) page.
+    DropPage(u64),
+    /// Buffered pread of one page: a clean cached page.
+    ReadPage(u64),
+}
+
+/// The operations after open that turn the inline file at open (`open`, changed here: its size,
+/// blocks and pages) into the world of `s` at the write; `ops[0]` converts.
+pub fn convert_ops(s: &Scenario, open: &mut Scenario) -> Result<Vec<Op>, Unsupported> {
+    let w = &s.world;
+    let bs = 1u64 << w.blkbits;
+    let (n, max) = (w.i_size, diofuzz::validity::max_inline(bs));
+    if w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES {
+        return Err("inline data converted after open with a scaled s_maxbytes (not built)".into());
+    }
+    let p0 = w.pages.first().copied().unwrap_or(PageState::None);
+    if !matches!(p0, PageState::None | PageState::Clean | PageState::Dirty) {
+        return Err("inline data converted after open with page 0 under writeback, mmapped or busy at the write (not built)".into());
+    }
+    let clean_below_eof = |p: usize, st: &PageState| {
+        *st == PageState::None || *st == PageState::Clean && (p as u64) * PAGE_SIZE < n
+    };
+    if !w
+        .pages
+        .iter()
+        .enumerate()
+        .skip(1)
+        .all(|(p, st)| clean_below_eof(p, st))
+    {
+        return Err("inline data converted after open with a page other than page 0 that is not a clean one below EOF (not built)".into());
+    }
+    let kind = |b: usize| w.blocks.get(b).map_or(Extent::Hole, |x| x.kind);
+    let last = w.blocks.len().max(1);
+    let refuse = || -> Result<Vec<Op>, Unsupported> {
+        Err("inline data converted after open: a layout the conversion and the steps after it do not leave (block 0 written and unwritten blocks after it, or block 0 delayed under a dirty page 0; past an inode's worth of data block 0 written and holes: ext4_convert_inline_data_nolock)".into())
+    };
+    let ow = &mut open.world;
+    ow.blocks.iter_mut().for_each(|b| *b = Default::default());
+    if n > max {
+        // The truncate path (ext4_setattr).
+        if kind(0) != Extent::Written || (1..last).any(|b| kind(b) != Extent::Hole) {
+            return refuse();
+        }
+        if p0 == PageState::Dirty {
+            return Err("inline data converted by a truncate after open with page 0 dirty at the write (not built)".into());
+        }
+        ow.i_size = max;
+        ow.pages.clear();
+        let end = n.min(bs);
+        let mut ops = vec![
+            Op::Truncate(n),
+            // The whole block, not only its tail past the inline bytes: ext4_setattr zeroes
+            // the old EOF block's tail through the page cache, which reads block 0 from its
+            // home location, stale until the checkpoint (inline-convert-stale-read); a write of
+            // the whole block reads nothing.
+            Op::WriteOld { off: 0, len: end },
+            Op::SyncPage(0),
+        ];
+        if p0 == PageState::None {
+            ops.push(Op::DropPage(0));
+        }
+        ops.extend(
+            w.pages
+                .iter()
+                .enumerate()
+                .skip(1)
+                .filter(|(_, st)| **st == PageState::Clean)
+                .map(|(p, _)| Op::ReadPage(p as u64 * PAGE_SIZE)),
+        );
+        return Ok(ops);
+    }
+    let dirty = p0 == PageState::Dirty;
+    if dirty {
+        if n == 0 {
+            return refuse();
+        }
+        // A dirty page is not an inline world (ext4_write_inline_data_end clears the bit).
+        if let Some(p) = ow.pages.first_mut() {
+            *p = PageState::None;
+        }
+    }
+    match kind(0) {
+        Extent::Written => {
+            let k = (1..last)
+                .take_while(|&b| kind(b) == Extent::Unwritten)
+                .count();
+            if (k + 1..last).any(|b| kind(b) != Extent::Hole) {
+                return refuse();
+            }
+            if k > 0 && !w.inode.extents {
+                return Err("inline data converted after open: unwritten blocks on a block-mapped inode (fallocate: EOPNOTSUPP)".into());
+            }
+            let mut ops = vec![Op::Fallocate((k as u64 + 1) * bs)];
+            if dirty {
+                ops.push(Op::WriteDirty { off: 0, len: n });
+            }
+            Ok(ops)
+        }
+        Extent::Delalloc if dirty && (1..last).all(|b| kind(b) == Extent::Hole) => {
+            if !w.inode.extents {
+                return Err("inline data converted after open: a delayed block on a block-mapped inode (chattr -e allocates it first: not built)".into());
+            }
+            Ok(vec![
+                Op::Fallocate(bs),
+                Op::Truncate(0),
+                Op::WriteDirty { off: 0, len: n },
+            ])
+        }
+        _ => refuse(),
+    }
+}
+
+const SFR_ALL: u32 = 7;
+
+/// The C program's `bfd`: a buffered open file of cfd's inode.
+const BFD: &str = "\t/* a buffered open file of the same inode (cfd may be O_DIRECT) */\n\tchar bfd_path[64];\n\tsnprintf(bfd_path, sizeof bfd_path, \"/proc/self/fd/%d\", cfd);\n\tint bfd = open(bfd_path, O_RDWR);\n\tif (bfd < 0) {\n\t\tprintf(\"COULD NOT RUN: reopen after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}\n";
+
+fn os(what: &str) -> String {
+    format!("{what} after open: {}", std::io::Error::last_os_error())
+}
+
+fn fill(tag: u32, off: u64, len: u64) -> Vec<u8> {
+    let mut b = vec![0u8; len as usize];
+    pattern(tag, off, &mut b);
+    b
+}
+
+/// Run `op` through the call's descriptor `fd`.
+pub fn run_op(op: &Op, fd: i32) -> Result<(), String> {
+    // The buffered I/O goes through a second open file of the same inode (the call's may be
+    // O_DIRECT or O_APPEND): /proc/self/fd/N reopens it, an unlinked file too.
+    let buffered = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/self/fd/{fd}"))
+            .map_err(|e| format!("reopen after open: {e}"))
+    };
+    let pw = |tag, off: u64, len: u64| {
+        buffered()?
+            .write_all_at(&fill(tag, off, len), off)
+            .map_err(|e| format!("pwrite after open: {e}"))
+    };
+    match *op {
+        Op::Fallocate(len) => {
+            // SAFETY: fallocate on the caller's open descriptor.
+            let r = unsafe { libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, 0, len as i64) };
+            if r != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EOPNOTSUPP) {
+                return Err(os("fallocate (inline conversion)"));
+            }
+        }
+        // SAFETY: ftruncate on the caller's open descriptor.
+        Op::Truncate(n) => {
+            if unsafe { libc::ftruncate(fd, n as i64) } != 0 {
+                return Err(os("ftruncate"));
+            }
+        }
+        Op::WriteOld { off, len } => pw(TAG_OLD, off, len)?,
+        Op::WriteDirty { off, len } => pw(TAG_OLD_DIRTY, off, len)?,
+        Op::SyncPage(off) => {
+            // SAFETY: sync_file_range on the caller's open descriptor.
+            let r = unsafe { libc::sync_file_range(fd, off as i64, PAGE_SIZE as i64, SFR_ALL) };
+            if r != 0 {
+                return Err(os("sync_file_range"));
+            }
+        }
+        Op::DropPage(off) => {
+            // SAFETY: advisory call on the caller's open descriptor.
+            let r = unsafe {
+                libc::posix_fadvise(fd, off as i64, PAGE_SIZE as i64, libc::POSIX_FADV_DONTNEED)
+            };
+            if r != 0 {
+                return Err(format!("posix_fadvise after open: errno {r}"));
+            }
+        }
+        Op::ReadPage(off) => {
+            let mut b = vec![0u8; PAGE_SIZE as usize];
+            buffered()?
+                .read_at(&mut b, off)
+                .map_err(|e| format!("read page after open: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The C reproducer's statements after the call's open (`cfd`); a syncfs after the first with
+/// `sync`.
+pub fn c_ops(ops: &[Op], sync: bool) -> String {
+    let mut o = String::new();
+    if ops.iter().any(|op| {
+        matches!(
+            op,
+            Op::WriteOld { .. } | Op::WriteDirty { .. } | Op::ReadPage(_)
+        )
+    }) {
+        // A buffered open file of the same inode (cfd may be O_DIRECT or O_APPEND).
+        o.push_str(BFD);
+    }
+    for (i, op) in ops.iter().enumerate() {
+        o.push_str(&match *op {
+            Op::Fallocate(len) => format!("\t/* inline data converted after open: ext4_fallocate -> ext4_convert_inline_data (-EOPNOTSUPP after it on a block-mapped inode) */\n\tif (fallocate(cfd, 1 /* FALLOC_FL_KEEP_SIZE */, 0, {len}) && errno != EOPNOTSUPP) {{\n\t\tprintf(\"COULD NOT RUN: fallocate after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
+            Op::Truncate(n) if i == 0 => format!("\t/* inline data converted after open: ext4_setattr -> ext4_convert_inline_data (the new size exceeds i_inline_size) */\n\tif (ftruncate(cfd, {n})) {{\n\t\tprintf(\"COULD NOT RUN: ftruncate after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
+            Op::Truncate(n) => format!("\tif (ftruncate(cfd, {n})) {{\n\t\tprintf(\"COULD NOT RUN: ftruncate after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
+            Op::WriteOld { off, len } => format!("\twpat(bfd, {off}, {len}, 0x11);\n"),
+            Op::WriteDirty { off, len } => format!("\twpat(bfd, {off}, {len}, 0x22);\n"),
+            Op::SyncPage(off) => format!("\tif (sync_file_range(cfd, {off}, 4096, 7)) {{\n\t\tprintf(\"COULD NOT RUN: sync_file_range after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
+            Op::DropPage(off) => format!("\tposix_fadvise(cfd, {off}, 4096, POSIX_FADV_DONTNEED);\n"),
+            Op::ReadPage(off) => format!("\t{{\n\t\tchar pg[4096];\n\t\tif (pread(bfd, pg, 4096, {off}) < 0) {{\n\t\t\tprintf(\"COULD NOT RUN: read page after open\\n\");\n\t\t\treturn 2;\n\t\t}}\n\t}}\n"),
+        });
+        if i == 0 {
+            o.push_str("\t{\n\t\tint fl = 0;\n\t\tif (ioctl(cfd, 0x80086601UL, &fl) || (fl & 0x10000000)) {\n\t\t\tprintf(\"COULD NOT RUN: the inline data was not converted after open\\n\");\n\t\t\treturn 2;\n\t\t}\n\t}\n");
+            if sync {
+                o.push_str("\tsyncfs(cfd); /* live --sync-after-convert: the journalled block 0 written home */\n");
+            }
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::{plan, Step};
+    use super::super::settle_race::Settle;
+    use super::*;
+    use diofuzz::scenario::{BlockState, FsKind, Race};
+
+    fn blk(kind: Extent) -> BlockState {
+        BlockState {
+            kind,
+            ..Default::default()
+        }
+    }
+
+    /// An inline file of 512 bytes at open, converted after open, on a filesystem with extents.
+    fn converted(blocks: &[Extent], pages: &[PageState], i_size: u64) -> Scenario {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        let w = &mut s.world;
+        w.i_size = i_size;
+        w.blocks = blocks.iter().map(|k| blk(*k)).collect();
+        w.pages = pages.to_vec();
+        s.request.len = 4096;
+        s.request.open.direct = true;
+        s.races = vec![
+            Race::InodeFlagChangedAfterOpen(0),
+            Race::InodeFlagChangedAfterOpen(2),
+        ];
+        let v = diofuzz::validity::violations(&s);
+        assert!(v.is_empty(), "valid: {v:?}");
+        s
+    }
+
+    fn ops(s: &Scenario) -> Vec<Op> {
+        match plan(s).unwrap().call.after_open.settle {
+            Some(Settle::ConvertInline { ops, .. }) => ops,
+            x => panic!("{x:?}"),
+        }
+    }
+
+    use Extent::{Delalloc, Hole, Unwritten, Written};
+
+    #[test]
+    fn each_world_after_the_conversion_has_its_steps() {
+        // Unwritten blocks after block 0: one fallocate over them (ext4_do_fallocate after the
+        // conversion; W9 accepts the unwritten blocks: the conversion set EXTENTS).
+        let u = converted(&[Written, Unwritten, Unwritten, Hole], &[], 512);
+        assert_eq!(ops(&u), vec![Op::Fallocate(3 * 4096)]);
+        // Page 0 dirty over the written block 0: the conversion, then the buffered overwrite;
+        // the file at open has no dirty page (an inline world has none).
+        let d = converted(&[Written], &[PageState::Dirty], 512);
+        assert_eq!(
+            ops(&d),
+            vec![Op::Fallocate(4096), Op::WriteDirty { off: 0, len: 512 }]
+        );
+        let p = plan(&d).unwrap();
+        assert!(!p
+            .steps
+            .iter()
+            .any(|st| matches!(st, Step::WriteDirty { .. } | Step::ReadPage { .. })));
+        // Block 0 delayed under the dirty page 0: converted, truncated to 0, written.
+        let l = converted(&[Delalloc], &[PageState::Dirty], 512);
+        assert_eq!(
+            ops(&l),
+            vec![
+                Op::Fallocate(4096),
+                Op::Truncate(0),
+                Op::WriteDirty { off: 0, len: 512 }
+            ]
+        );
+        // Past an inode's worth: the truncate path (ext4_setattr), block 0's tail written with
+        // OLD and written back, page 0 dropped; the file at open holds 3968 OLD bytes inline.
+        let t = converted(&[Written, Hole], &[PageState::None, PageState::Clean], 5000);
+        assert_eq!(
+            ops(&t),
+            vec![
+                Op::Truncate(5000),
+                Op::WriteOld { off: 0, len: 4096 },
+                Op::SyncPage(0),
+                Op::DropPage(0),
+                Op::ReadPage(4096),
+            ]
+        );
+        let p = plan(&t).unwrap();
+        assert!(p.steps.contains(&Step::WriteOld { off: 0, len: 3968 }));
+        assert!(p.key.own);
+        // A setuid inode: root keeps the bit (setattr_should_drop_suidgid with CAP_FSETID).
+        let mut n = converted(&[Written], &[PageState::Clean], 512);
+        n.world.inode.nosec = false;
+        assert_eq!(ops(&n), vec![Op::Fallocate(4096)]);
+        assert!(plan(&n).unwrap().steps.contains(&Step::SetMode(0o4600)));
+    }
+
+    #[test]
+    fn refuses_what_the_steps_do_not_leave() {
+        for (s, word) in [
+            (converted(&[Written, Hole, Unwritten], &[], 512), "a layout"),
+            (
+                converted(&[Written, Hole], &[PageState::Dirty], 5000),
+                "page 0 dirty",
+            ),
+            (converted(&[Written, Written], &[], 5000), "a layout"),
+        ] {
+            let e = plan(&s).unwrap_err();
+            assert!(e.contains(word), "{word}: {e}");
+        }
+    }
+
+    /// Every generated conversion (the random generator's two streams) is planned.
+    #[test]
+    fn generated_conversions_are_built() {
+        let mut n = 0;
+        for i in 0..4000 {
+            let s = diofuzz::generators::random::generate(29, i, FsKind::Ext4);
+            // (A scaled s_maxbytes with the conversion's EXTENTS change is refused by
+            // super::limits, not this module.)
+            let scaled =
+                s.world.s_maxbytes != HUGE_MAXBYTES || s.world.s_bitmap_maxbytes != HUGE_MAXBYTES;
+            if !s.races.contains(&Race::InodeFlagChangedAfterOpen(2)) || scaled {
+                continue;
+            }
+            n += 1;
+            let p = plan(&s).unwrap_or_else(|e| panic!("{i}: {e}: {s:?}"));
+            assert!(matches!(
+                p.call.after_open.settle,
+                Some(Settle::ConvertInline { .. })
+            ));
+        }
+        assert!(n > 20, "{n}");
+    }
+
+    #[test]
+    fn c_ops_compile() {
+        let Some(cc) = super::super::scratch::which("cc") else {
+            println!("SKIP c_ops_compile: no cc");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("diofuzz-settle-more-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (n, s) in [
+            ("u", converted(&[Written, Unwritten], &[], 512)),
+            ("l", converted(&[Delalloc], &[PageState::Dirty], 512)),
+            (
+                "t",
+                converted(&[Written, Hole], &[PageState::None, PageState::Clean], 5000),
+            ),
+        ] {
+            let c = super::super::repro::c_program(&s).unwrap();
+            assert!(c.contains("the inline data was not converted"), "{c}");
+            let src = dir.join(format!("{n}.c"));
+            std::fs::write(&src, c).unwrap();
+            let out = std::process::Command::new(&cc)
+                .args(["-O2", "-o"])
+                .arg(dir.join(n))
+                .arg(&src)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{n}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
