@@ -16,6 +16,7 @@ pub mod fault;
 pub mod fault_segs;
 pub mod flags;
 pub mod lfs;
+pub mod partial;
 pub mod random;
 pub mod reflink;
 pub mod scatter;

@@ -73,6 +73,22 @@ pub fn generate_on(
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
+    let mut s = generate_before_partial(seed, index, fs, disk, cluster_bits);
+    // A shared block straddling EOF and a page dirty over holes, on files only
+    // (src/generators/partial.rs), from a stream of its own.
+    let mut p = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0xF2A << 48 ^ fs as u64);
+    super::partial::partial_worlds(&mut p, &mut s);
+    s
+}
+
+/// [`generate_on`] without the session-8 partial stream (src/generators/partial.rs).
+pub(crate) fn generate_before_partial(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Scenario {
     let mut s = generate_before_geometry(seed, index, fs, disk, cluster_bits);
     // Block devices of another block size or a size not whole pages
     // (src/generators/bdev_geometry.rs), from a stream of their own.

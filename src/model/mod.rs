@@ -146,6 +146,11 @@ pub struct Cx<'a> {
     /// CoW mappings handed to iomap that the CoW fork does not back with written blocks: O10.
     pub cow_errors: Vec<&'static str>,
     pub pages: Vec<PageState>,
+    /// Hole blocks (by logical block) whose buffers are dirty under a dirty page: written back
+    /// (allocated) by [`crate::kernel::mm::filemap`]'s writeback. Any other hole block under a
+    /// dirty page is clean (ext4 dirty buffers, iomap per-block dirty state): writeback skips it
+    /// and it stays a hole ([`partial_dirty_holes`]).
+    pub dirty_holes: Vec<bool>,
     /// Page-cache content per sector (meaningful where the page is cached).
     pub cache: Vec<u32>,
     pub trace: Trace,
@@ -181,6 +186,61 @@ pub struct Cx<'a> {
 
 /// The model's size limit: positions beyond this many bytes are not tracked sector by sector.
 pub const MODEL_SPAN: u64 = 4 << 20;
+
+/// The dirty state of the hole blocks under the world's dirty pages (issue 13, session 8).
+///
+/// With blocks smaller than a page, a page written only in part is dirty over the blocks the
+/// write covered, and its other blocks stay holes with clean, not up-to-date buffers:
+/// `__block_write_begin_int` (fs/buffer.c) maps (`ext4_da_get_block_prep`: delalloc) only the
+/// buffers inside the write and `__block_commit_write` dirties only those (the folio is marked
+/// up to date only when no buffer is left partial); iomap keeps a per-block dirty bitmap
+/// (`ifs_set_range_dirty`, fs/iomap/buffered-io.c) and `xfs_buffered_write_iomap_begin` reserves
+/// delalloc for the written range only. Writeback writes only dirty blocks
+/// (`mpage_prepare_extent_to_map` / `mpage_process_page_bufs`, fs/ext4/inode.c: delayed or
+/// unwritten dirty buffers; `iomap_writeback_folio` walks `iomap_find_dirty_range`; 6.12's
+/// `iomap_writepage_map` tests `ifs_block_is_dirty` per block), so the holes
+/// stay holes, and a read of them gives zeroes. Read in 6.12.117 and 7.3.4. So such a hole block
+/// of a `PageState::Dirty` page inside EOF is clean: cache zero, skipped by writeback.
+///
+/// Worlds that are not real keep the reading the model gave them before (every block of a dirty
+/// page dirty, allocated by writeback, the page's cache all OLD_DIRTY): a dirty page over a hole
+/// with page-sized blocks (a write reserves or allocates every block under it), a dirty page
+/// with no block but holes (a buffered write dirties at least one block and reserves it), and an
+/// mmapped dirty page over a hole (`ext4_page_mkwrite` -> `block_page_mkwrite` and
+/// `iomap_page_mkwrite` reserve and dirty every block of the folio).
+fn partial_dirty_holes(cx: &mut Cx) {
+    let bs = cx.bs;
+    let i_size = cx.inode.i_size;
+    for p in 0..cx.pages.len() {
+        let st = cx.pages[p];
+        if !matches!(st, PageState::Dirty | PageState::MappedDirty) {
+            continue;
+        }
+        let (a, e) = (
+            p as u64 * PAGE_SIZE,
+            ((p as u64 + 1) * PAGE_SIZE).min(i_size),
+        );
+        if a >= e {
+            continue;
+        }
+        let blocks = a / bs..e.div_ceil(bs);
+        let partial = st == PageState::Dirty
+            && bs < PAGE_SIZE
+            && blocks.clone().any(|b| cx.blk(b).kind != Extent::Hole);
+        for b in blocks {
+            if cx.blk(b).kind != Extent::Hole {
+                continue;
+            }
+            if partial {
+                let (s0, s1) = ((b * bs / SECTOR) as usize, ((b + 1) * bs / SECTOR) as usize);
+                let n = cx.cache.len();
+                cx.cache[s0.min(n)..s1.min(n)].fill(TAG_ZERO);
+            } else {
+                cx.dirty_hole_set(b);
+            }
+        }
+    }
+}
 
 impl<'a> Cx<'a> {
     pub fn new(s: &'a Scenario, v: &'static Variant) -> Cx<'a> {
@@ -275,6 +335,7 @@ impl<'a> Cx<'a> {
             disk,
             cache: vec![TAG_ZERO; nsect],
             pages,
+            dirty_holes: Vec::new(),
             trace: Trace::off(),
             site_calls: [0; 32],
             bios: Vec::new(),
@@ -304,7 +365,30 @@ impl<'a> Cx<'a> {
                 _ => cx.cache[a..e].copy_from_slice(&on_disk[a..e]),
             }
         }
+        partial_dirty_holes(&mut cx);
         cx
+    }
+
+    /// Is hole block `lblk` dirty under its page (written back, allocated, by writeback)?
+    pub fn dirty_hole(&self, lblk: u64) -> bool {
+        self.dirty_holes
+            .get(lblk as usize)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// The buffers of hole block `lblk` are dirtied (a buffered write without delalloc). A store
+    /// through a mapping dirties the whole folio (->page_mkwrite): writeback of a
+    /// `PageState::MappedDirty` page writes every block.
+    pub fn dirty_hole_set(&mut self, lblk: u64) {
+        let i = lblk as usize;
+        if i as u64 * self.bs >= MODEL_SPAN {
+            return;
+        }
+        if i >= self.dirty_holes.len() {
+            self.dirty_holes.resize(i + 1, false);
+        }
+        self.dirty_holes[i] = true;
     }
 
     // ---------------------------------------------------------------- geometry helpers

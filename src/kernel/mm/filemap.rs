@@ -65,6 +65,11 @@ fn writeback_page(cx: &mut Cx, p: usize, run: &mut Option<(u64, u32)>) {
     let mut id = None;
     for lblk in (a / spb) as u64..=((b - 1) / spb) as u64 {
         let blk = cx.blk(lblk);
+        // A clean hole block of a page written only in part (blocks smaller than a page):
+        // writeback writes dirty blocks only, the hole stays (crate::model::partial_dirty_holes).
+        if blk.kind == Extent::Hole && cx.pages[p] == PageState::Dirty && !cx.dirty_hole(lblk) {
+            continue;
+        }
         // XFS: a block with a CoW-fork extent is written through the CoW fork and remapped at
         // ioend (a new, unshared extent).
         if cx.fs == crate::scenario::FsKind::Xfs
@@ -209,10 +214,14 @@ pub fn generic_perform_write(
         if cx.page(p) != PageState::MappedDirty {
             cx.pages[p] = PageState::Dirty;
         }
-        if delalloc {
-            for lblk in pos >> cx.blkbits..=(pos + copied - 1) >> cx.blkbits {
-                if cx.blk(lblk).kind == Extent::Hole {
+        for lblk in pos >> cx.blkbits..=(pos + copied - 1) >> cx.blkbits {
+            if cx.blk(lblk).kind == Extent::Hole {
+                if delalloc {
                     cx.set_blk(lblk, Blk::new(Extent::Delalloc, 0));
+                } else {
+                    // ->write_begin allocates it (ext4_write_begin, ext4_journalled_aops): the
+                    // model allocates at writeback.
+                    cx.dirty_hole_set(lblk);
                 }
             }
         }

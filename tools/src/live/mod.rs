@@ -20,8 +20,10 @@ pub mod fault;
 pub mod fiemap;
 pub mod inode_kind;
 pub mod inode_state;
+pub mod jflag_pages;
 pub mod limits;
 pub mod pages;
+pub mod partial;
 pub mod plan;
 pub mod probes;
 pub mod race;
@@ -140,7 +142,8 @@ pub struct Opts {
     /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length),
     /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
     /// holder), bdev-geometry (a block device of another block size or a size not whole pages),
-    /// inline-convert (ext4 inline data converted after open); live scans the generator's
+    /// inline-convert (ext4 inline data converted after open), partial (a shared block
+    /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
     /// indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
           conflicts_with_all = ["fault_device", "atomic_faults", "pmem", "swapon", "jflag_after_open", "settle_after_open"])]

@@ -431,10 +431,9 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                     return unsup("written block beyond EOF");
                 }
                 if b.shared || seeds.contains(&(i as u64)) {
-                    if off + bs > i_size {
-                        return unsup("shared block straddling EOF");
-                    }
-                    clones.push((off, bs));
+                    // (the EOF block cloned up to EOF: super::partial)
+                    let seed = seeds.contains(&(i as u64));
+                    clones.push(super::partial::clone_range(off, bs, i_size, seed)?);
                 } else {
                     steps.push(Step::WriteOld {
                         off,
@@ -507,29 +506,17 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                 if off >= i_size {
                     return unsup("dirty page beyond EOF");
                 }
-                // Every hole block under the written part of the page becomes delalloc: the
-                // scenario must say so.
+                // Every hole block under the written part of the page becomes delalloc; with
+                // blocks smaller than a page, holes the write leaves out (super::partial).
                 let wend = (off + PAGE_SIZE).min(i_size);
-                let mut b = off / bs;
-                while b * bs < wend {
-                    let k = w
-                        .blocks
-                        .get(b as usize)
-                        .map(|x| x.kind)
-                        .unwrap_or(Extent::Hole);
-                    if k == Extent::Hole {
-                        return unsup("dirty page over a hole not marked delalloc");
-                    }
-                    b += 1;
-                }
+                let runs = super::partial::dirty_ranges(w, p as u64, *st, i_size)?;
                 if *st == PageState::MappedDirty {
                     // Stored through a kept mapping right before the call (super::pages).
                     held.mapped.push((off, wend - off));
                 } else {
-                    steps.push(Step::WriteDirty {
-                        off,
-                        len: wend - off,
-                    });
+                    for (off, len) in runs {
+                        steps.push(Step::WriteDirty { off, len });
+                    }
                 }
             }
             PageState::Writeback => {

@@ -189,16 +189,15 @@ pub fn plan_after_open(
         if s.world.inode.unlinked || p.key.dax != super::dax::DaxMount::Off || p.key.disk {
             return Err("chattr -j after open on a delalloc mount of an unlinked inode, on pmem or on the disk (not built)".into());
         }
+        use diofuzz::scenario::PageState;
         if s.world
             .pages
             .iter()
-            .any(|pg| *pg != diofuzz::scenario::PageState::None)
+            .any(|pg| !matches!(pg, PageState::None | PageState::Clean))
         {
-            // ext4_change_inode_journal_flag writes back and evicts the whole page cache when
-            // clearing the flag too in 7.2.12 and 7.3.4 (filemap_write_and_wait,
-            // truncate_pagecache), not in 6.12.117: the world's cached pages would be gone there.
+            // Clean pages are built where the kernel keeps them (super::jflag_pages).
             return Err(
-                "chattr -j after open with cached pages at the write (evicted by 7.2+: not built)"
+                "chattr -j after open with dirty, writeback or mmapped pages at the write (not built)"
                     .into(),
             );
         }
@@ -367,6 +366,8 @@ pub fn arm(plan: &Plan, fd: i32, path: &std::path::Path) -> Result<Armed, String
         )
         .map_err(|e| format!("remount {} delalloc: {e}", mnt.display()))?;
         super::exec::set_inode_flags(fd, a.set, a.clear)?;
+        // 7.2+ evict the page cache here: the world's clean pages must still be cached.
+        super::jflag_pages::check_kept(plan, fd)?;
     }
     match a.swap {
         Some(true) => super::swap::swapon(path)?,
@@ -776,9 +777,17 @@ mod tests {
             remount < chattr,
             "remount first, so chattr -j picks the delalloc aops: {c}"
         );
-        // ... not with cached pages (7.2+ evict them on the flag change).
+        // ... with clean cached pages, checked after the chattr -j (7.2+ evict them:
+        // super::jflag_pages), not with dirty ones.
         s.world.pages = vec![PageState::Clean];
-        assert!(plan(&s).unwrap_err().contains("cached pages"));
+        assert_eq!(
+            super::super::jflag_pages::clean_pages(&plan(&s).unwrap()),
+            vec![0]
+        );
+        s.world.pages = vec![PageState::Dirty];
+        assert!(plan(&s)
+            .unwrap_err()
+            .contains("dirty, writeback or mmapped pages"));
         // -a after open: +a in the set-up (O_APPEND), cleared after open.
         let mut s = ext4();
         s.request.open.append = true;

@@ -897,6 +897,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str(super::inode_state::C_UNLINK_AFTER_OPEN);
     }
     o.push_str(&super::race::c_after_open(&c.after_open));
+    o.push_str(&super::jflag_pages::c_check(&p));
     if dev.awu_max != 0 && s.request.rwf.atomic {
         // The outcome depends on the atomic write unit the filesystem offers: check it first.
         let _ = writeln!(

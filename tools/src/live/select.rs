@@ -21,6 +21,8 @@ pub enum World {
     /// RLIMIT_FSIZE, stable writes, no O_LARGEFILE, a scaled s_maxbytes or s_bitmap_maxbytes, a
     /// zero-length request (super::limits).
     Limits,
+    /// A shared block straddling EOF or a page dirty over hole blocks (super::partial).
+    Partial,
     /// ext4 inline data converted after open (super::settle_race, super::settle_more).
     InlineConvert,
     /// A block device with stable writes (zram), the mmap writer or the i_rwsem holder
@@ -52,6 +54,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
                 || x.s_bitmap_maxbytes != HUGE_MAXBYTES
                 || s.request.len == 0
         }
+        World::Partial => super::partial::is_partial(s),
         World::BdevState => {
             s.fs == FsKind::Bdev
                 && (x.device.stable_writes

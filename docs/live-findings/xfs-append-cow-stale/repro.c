@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * diofuzz repro (generated). Scenario:
+ *   {"fs":"xfs","world":{"blkbits":12,"lbs_bits":9,"cluster_bits":0,"device":{"awu_min":0,"awu_max":0,"stable_writes":false},"mount":{"extents_feature":true,"data_journal":false,"dax":false,"shutdown":false,"emergency_ro":false,"inline_crypt":false,"xfs_reflink":true,"xfs_always_cow":false},"inode":{"extents":true,"journal_data":false,"inline_data":false,"encrypted":false,"verity":false,"dax":false,"immutable":false,"append_only":false,"nosec":true,"swapfile":false,"unlinked":true,"disksize_lag":false,"reflink":true},"i_size":512,"rlimit_fsize":null,"s_maxbytes":17592186040320,"s_bitmap_maxbytes":17592186040320,"blocks":[{"kind":"written","new_extent":false,"shared":true},{"kind":"hole","new_extent":false,"shared":false},{"kind":"hole","new_extent":false,"shared":false},{"kind":"unwritten","new_extent":false,"shared":false},{"kind":"hole","new_extent":false,"shared":false},{"kind":"unwritten","new_extent":false,"shared":false}],"pages":[]},"request":{"open":{"direct":true,"append":true,"dsync":false,"sync":false,"no_largefile":false},"read":false,"aio":false,"rwf":{"hipri":false,"dsync":false,"sync":false,"nowait":false,"append":false,"noappend":false,"atomic":false,"dontcache":false},"pos":28672,"len":8192,"nr_segs":1,"buf_align":4096,"fault_at":null,"max_bio":null},"faults":[],"races":[]}
+ *
+ * Run on a scratch filesystem: XFS: mkfs.xfs -b size=4096 -m reflink=1 IMAGE, loop device with logical block size 512,
+ * mounted on DIR; then: cc -O2 -o repro repro.c && ./repro DIR
+ * To see the path taken, enable iomap:iomap_dio_rw_begin, xfs:xfs_file_buffered_write,
+ * xfs:xfs_iomap_atomic_write_cow, ext4:ext4_da_write_begin in tracefs while it runs.
+ * Data letters per 512-byte sector: 0 zero, o old, d dirty-page data, n new,
+ * s stale (free space is filled with 0x55 first), ? other.
+ */
+/*
+ * Expected on v6.18 (6.18), as the diofuzz model predicts it:
+ *   return 8192, file position 8704, i_size 8704,
+ *   data (page cache, per 512-byte sector; . = not compared): snnnnnnnnnnnnnnnn
+ * The model's findings there: O6 (accounting is wrong): byte 0 outside the 8192 bytes written changed (tag 1 -> 4)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef RWF_ATOMIC
+#define RWF_ATOMIC 0x40
+#endif
+#ifndef RWF_DONTCACHE
+#define RWF_DONTCACHE 0x80
+#endif
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE 0x01
+#endif
+#ifndef FICLONERANGE
+struct file_clone_range { int64_t src_fd; uint64_t src_offset, src_length, dest_offset; };
+#define FICLONERANGE _IOW(0x94, 13, struct file_clone_range)
+#else
+#include <linux/fs.h>
+#endif
+#define STATX_SIZE_ 0x200U
+#define STATX_WRITE_ATOMIC_ 0x10000U
+#define STATX_ATTR_WRITE_ATOMIC_ 0x400000ULL
+
+/* Data pattern: every 512-byte sector starts with the tag byte, "DFZ", the sector number
+ * (8 bytes) and a per-run nonce (4 bytes), then the tag byte. Tags: 0x11 old data, 0x22 newer data in a dirty page, 0x33 the request. */
+static uint32_t nonce; /* per run: another file's old blocks then read as '?' */
+
+static void pat(unsigned char *b, uint64_t off, size_t len, unsigned char tag)
+{
+	for (size_t i = 0; i < len; i++) {
+		uint64_t pos = off + i, s = pos / 512;
+		unsigned k = pos % 512;
+		b[i] = k == 1 ? 'D' : k == 2 ? 'F' : k == 3 ? 'Z' :
+		       (k >= 4 && k < 12) ? (unsigned char)(s >> (8 * (k - 4))) :
+		       (k >= 12 && k < 16) ? (unsigned char)(nonce >> (8 * (k - 12))) : tag;
+	}
+}
+
+static char classify(const unsigned char *b, uint64_t sector, size_t n)
+{
+	static const unsigned char tags[] = { 0x11, 0x22, 0x33 };
+	static const char names[] = "odn";
+	unsigned char want[512];
+	size_t i;
+	for (i = 0; i < n && !b[i]; i++)
+		;
+	if (i == n)
+		return '0';
+	for (i = 0; i < n && b[i] == 0x55; i++)
+		;
+	if (i == n)
+		return 's';
+	for (int t = 0; t < 3; t++) {
+		pat(want, sector * 512, n, tags[t]);
+		if (!memcmp(want, b, n))
+			return names[t];
+	}
+	return '?';
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "setup: %s: %s\n", what, strerror(errno));
+	printf("COULD NOT RUN (setup: %s)\n", what);
+	exit(2);
+}
+
+static __attribute__((unused)) void wpat(int fd, uint64_t off, uint64_t len, unsigned char tag)
+{
+	unsigned char *b = malloc(len);
+	if (!b)
+		die("malloc");
+	pat(b, off, len, tag);
+	if (pwrite(fd, b, len, off) != (ssize_t)len)
+		die("pwrite");
+	free(b);
+}
+
+/* Fill free space with 0x55 ("stale") and free it again, so blocks handed out without being
+ * zeroed show up as 's'. */
+static __attribute__((unused)) void prefill_stale(const char *dir)
+{
+	char p[4096];
+	static unsigned char b[1 << 20];
+	snprintf(p, sizeof(p), "%s/diofuzz-repro-stale-%d", dir, (int)getpid());
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0)
+		die("stale fill");
+	memset(b, 0x55, sizeof(b));
+	for (int i = 0; i < 4; i++)
+		if (write(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
+			die("stale fill write");
+	fsync(fd);
+	close(fd);
+	unlink(p);
+	sync();
+}
+
+/* The page-cache letters of the read-back, for the verdict (4 MiB at most: 8192 sectors). */
+static char seen[8193];
+/* A scaled s_maxbytes built next to the real limit: every offset of the file is moved by
+ * `shift`, and the read-back and the verdict look at the window from there (in whole
+ * `shift_unit`s, the filesystem block, so that O_DIRECT does not cross the limit). */
+static unsigned long long shift, shift_unit = 4096;
+
+static void show(const char *path, uint64_t size, int direct)
+{
+	size -= shift;
+	uint64_t n = (size + shift_unit - 1) / shift_unit * shift_unit;
+	unsigned char *b = mmap(NULL, n + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int fd = open(path, O_RDONLY | (direct ? O_DIRECT : 0));
+	ssize_t got = 0, r = 0;
+	if (b == MAP_FAILED || fd < 0)
+		die("read-back");
+	while ((uint64_t)got < n && (r = pread(fd, b + got, n - got, shift + got)) > 0)
+		got += r;
+	if (r < 0)
+		printf("read-back%s failed: %s\n", direct ? " (O_DIRECT)" : "", strerror(errno));
+	close(fd);
+	printf("%s", direct ? "data (O_DIRECT):    " : "data (page cache):  ");
+	for (uint64_t s = 0; s * 512 < size; s++) {
+		uint64_t len = size - s * 512 < 512 ? size - s * 512 : 512;
+		char c = classify(b + s * 512, shift / 512 + s, len);
+		putchar(c);
+		if (!direct && s < sizeof(seen) - 1)
+			seen[s] = c;
+		if (s % 8 == 7)
+			putchar(' ');
+	}
+	printf("\n");
+	munmap(b, n + 4096);
+}
+
+
+static const long long expect_ret = 8192;
+static const char expect_ret_text[] = "8192";
+static const long long expect_pos = 8704;
+static const unsigned long long expect_size = 8704;
+static const char expect_data[] = "snnnnnnnnnnnnnnnn";
+
+/* The verdict: does the kernel do what the model predicts (expect_* above)? */
+static int verdict(long long ret, int err, long long pos, unsigned long long size)
+{
+	int ok = 1;
+	pos -= shift; /* (the model's offsets) */
+	size -= shift;
+	if (expect_ret < 0 ? !(ret == -1 && err == -expect_ret) : ret != expect_ret) {
+		printf("differs: return value (expected %s)\n", expect_ret_text);
+		ok = 0;
+	}
+	if (expect_pos >= 0 && ret >= 0 && pos != expect_pos) {
+		printf("differs: file position %lld (expected %lld)\n", pos, expect_pos);
+		ok = 0;
+	}
+	if (size != expect_size) {
+		printf("differs: i_size %llu (expected %llu)\n", size, expect_size);
+		ok = 0;
+	}
+	for (size_t i = 0; expect_data[i]; i++) {
+		char e = expect_data[i], g = seen[i] ? seen[i] : '-';
+		if (e == '.' || e == g || (e == 's' && g == '?'))
+			continue;
+		printf("differs: data of sector %zu (byte %zu): '%c' (expected '%c')\n", i, i * 512, g, e);
+		ok = 0;
+		break;
+	}
+	printf("%s\n", ok ? "REPRODUCED" : "NOT REPRODUCED");
+	return ok ? 0 : 1;
+}
+
+/* The XFS CoW fork: the cowextsize hint (FS_IOC_FSSETXATTR, FS_XFLAG_COWEXTSIZE) and the fork read
+ * back with XFS_IOC_GETBMAPX (BMV_IF_COWFORK), one letter per block: N none, D delalloc,
+ * U unwritten, W written. Local struct copies: the xfs headers need not be installed. */
+struct dfz_fsxattr { uint32_t xflags, extsize, nextents, projid, cowextsize; unsigned char pad[8]; };
+struct dfz_getbmapx { int64_t offset, block, length; int32_t count, entries, iflags, oflags, unused[2]; };
+
+static __attribute__((unused)) void set_cowextsize(int fd, unsigned long long bytes)
+{
+	struct dfz_fsxattr a;
+	memset(&a, 0, sizeof(a));
+	if (ioctl(fd, 0x801C581FUL /* FS_IOC_FSGETXATTR */, &a))
+		die("FS_IOC_FSGETXATTR");
+	if (bytes)
+		a.xflags |= 0x10000u; /* FS_XFLAG_COWEXTSIZE */
+	else
+		a.xflags &= ~0x10000u;
+	a.cowextsize = (uint32_t)bytes;
+	if (ioctl(fd, 0x401C5820UL /* FS_IOC_FSSETXATTR */, &a))
+		die("FS_IOC_FSSETXATTR (cowextsize)");
+}
+
+static void cow_fork(int fd, unsigned bs, char *out, size_t n)
+{
+	struct dfz_getbmapx v[65];
+	memset(v, 0, sizeof(v));
+	memset(out, 'N', n - 1);
+	out[n - 1] = 0;
+	v[0].length = -1;
+	v[0].count = 65;
+	v[0].iflags = 0x20 | 0x4 | 0x8 | 0x10; /* COWFORK | PREALLOC | DELALLOC | NO_HOLES */
+	if (ioctl(fd, 0xC0205838UL /* XFS_IOC_GETBMAPX */, v)) {
+		if (errno != EINVAL)
+			die("XFS_IOC_GETBMAPX");
+		out[0] = '?'; /* not a DEBUG kernel */
+		out[1] = 0;
+		return;
+	}
+	for (int i = 1; i <= v[0].entries && i <= 64; i++) {
+		char st = (v[i].oflags & 2) || v[i].block == -2 ? 'D' : (v[i].oflags & 1) ? 'U' : 'W';
+		for (int64_t b = v[i].offset * 512 / bs;
+		     b < (v[i].offset + v[i].length) * 512 / bs && b < (int64_t)n - 1; b++)
+			out[b] = st;
+	}
+	size_t k = strlen(out);
+	while (k && out[k - 1] == 'N')
+		out[--k] = 0;
+}
+
+/* Without CONFIG_XFS_DEBUG, XFS_IOC_GETBMAPX refuses the CoW fork (EINVAL): count its blocks as
+ * st_blocks (i_nblocks + i_delayed_blks, which holds every CoW-fork block until it is remapped)
+ * minus what the data fork maps (FIEMAP). */
+struct dfz_fiemap_extent { uint64_t logical, physical, length, r64[2]; uint32_t flags, r32[3]; };
+struct dfz_fiemap { uint64_t start, length; uint32_t flags, mapped, count, reserved; struct dfz_fiemap_extent ext[128]; };
+
+static long long cow_count(int fd, unsigned bs)
+{
+	static struct dfz_fiemap m;
+	struct stat st;
+	unsigned long long data = 0;
+	memset(&m, 0, sizeof(m));
+	m.length = ~0ULL;
+	m.count = 128;
+	if (fstat(fd, &st) || ioctl(fd, 0xC020660BUL /* FS_IOC_FIEMAP */, &m) || m.mapped >= 128)
+		die("fstat/FIEMAP");
+	for (unsigned i = 0; i < m.mapped; i++)
+		data += m.ext[i].length;
+	return ((long long)st.st_blocks * 512 - (long long)data) / bs;
+}
+
+int main(int argc, char **argv)
+{
+	nonce = (uint32_t)getpid() * 2654435761u;
+	const char *dir = argc > 1 ? argv[1] : ".";
+	const char *mnt = dir;
+	(void)mnt;
+	prefill_stale(dir);
+	char path[4096], donor[4096];
+	snprintf(path, sizeof(path), "%s/diofuzz-repro-%d", dir, (int)getpid());
+	snprintf(donor, sizeof(donor), "%s/diofuzz-repro-donor-%d", dir, (int)getpid());
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0)
+		die("create");
+	if (ftruncate(fd, 512))
+		die("ftruncate");
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 12288, 4096))
+		die("fallocate");
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 20480, 4096))
+		die("fallocate");
+	{
+		int d = open(donor, O_RDWR | O_CREAT, 0600);
+		if (d < 0)
+			die("donor");
+		wpat(d, 0, 512, 0x11);
+		fsync(d);
+		struct file_clone_range r = { .src_fd = d, .src_offset = 0, .src_length = 512, .dest_offset = 0 };
+		if (ioctl(fd, FICLONERANGE, &r))
+			die("FICLONERANGE");
+		close(d);
+	}
+	fsync(fd);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	{
+		char got[4097];
+		cow_fork(fd, 4096, got, sizeof(got));
+		if (strcmp(got, "?")) {
+			printf("CoW fork (one letter per block): %s\n", *got ? got : "empty");
+			if (strcmp(got, "")) {
+				printf("COULD NOT RUN: the kernel built the CoW fork %s, the scenario's is empty\n", *got ? got : "empty");
+				unlink(path);
+				unlink(donor);
+				return 2;
+			}
+		} else {
+			long long k = cow_count(fd, 4096);
+			printf("CoW fork: %lld blocks (the scenario's empty: 0)\n", k);
+			if (k != 0) {
+				printf("COULD NOT RUN: the kernel's CoW fork holds %lld blocks, the scenario's 0\n", k);
+				unlink(path);
+				unlink(donor);
+				return 2;
+			}
+		}
+	}
+	{
+		struct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };
+		futimens(fd, ts);
+	}
+	int cfd = open(path, 0x4402 /* O_RDWR|O_DIRECT|O_APPEND */);
+	if (cfd < 0)
+		die("open");
+	/* the inode is unlinked after open (the open files keep it) */
+	if (unlink(path))
+		die("unlink");
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	lseek(cfd, 28672, SEEK_SET);
+	unsigned char *buf = mmap(NULL, 12288, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		die("mmap");
+	struct iovec iov[1];
+	unsigned char *ub = buf + 0; /* user buffer alignment */
+	pat(ub, 512, 8192, 0x33);
+	iov[0].iov_base = ub + 0;
+	iov[0].iov_len = 8192;
+	ssize_t ret;
+	int err = 0;
+	off_t after;
+	int verdict_code = 2;
+	ret = pwritev2(cfd, iov, 1, -1, 0x0);
+	err = errno;
+	after = lseek(cfd, 0, SEEK_CUR);
+	printf("pwritev2(pos 28672, len 8192, rwf 0x0) = %zd", ret);
+	if (ret < 0)
+		printf(" errno %d (%s)", err, strerror(err));
+	else
+		printf(" (%s; file position now %lld, data expected at 512)", (size_t)ret == 8192 ? "full" : "SHORT", (long long)after);
+	printf("\n");
+	unsigned char stx[256] __attribute__((aligned(8)));
+	memset(stx, 0, sizeof(stx));
+	if (syscall(SYS_statx, cfd, "", AT_EMPTY_PATH, STATX_SIZE_ | STATX_WRITE_ATOMIC_, stx) == 0) {
+		uint64_t size, attr;
+		uint32_t umin, umax;
+		memcpy(&attr, stx + 8, 8);
+		memcpy(&size, stx + 40, 8);
+		memcpy(&umin, stx + 168, 4);
+		memcpy(&umax, stx + 172, 4);
+		printf("i_size %llu; STATX_WRITE_ATOMIC: %s [%u, %u]\n", (unsigned long long)size,
+		       attr & STATX_ATTR_WRITE_ATOMIC_ ? "supported" : "not supported", umin, umax);
+		close(cfd);
+		show(path, size, 0);
+		show(path, size, 1);
+		verdict_code = verdict(ret, err, after, size);
+	} else {
+		printf("statx: %s\nCOULD NOT RUN (statx)\n", strerror(errno));
+	}
+	close(fd);
+	unlink(path);
+	unlink(donor);
+	return verdict_code;
+}
