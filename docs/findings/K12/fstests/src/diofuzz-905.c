@@ -204,64 +204,88 @@ static int verdict(long long ret, int err, long long pos, unsigned long long siz
 struct probe_fiemap_extent { uint64_t logical, physical, length, r64[2]; uint32_t flags, r32[3]; };
 struct probe_fiemap { uint64_t start, length; uint32_t flags, mapped, count, reserved; struct probe_fiemap_extent ext[128]; };
 
+/* [from, from + len) with O_DIRECT, in whole shift_units (the filesystem block of a shifted
+ * window, else a page). */
 static unsigned char *probe_read(const char *path, uint64_t from, uint64_t len)
 {
-	uint64_t n = (len + 4095) / 4096 * 4096 + 4096;
+	uint64_t n = (len + shift_unit - 1) / shift_unit * shift_unit + 4096;
 	unsigned char *b = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int fd = open(path, O_RDONLY | O_DIRECT);
+	int pfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	ssize_t got = 0, r;
-	if (b == MAP_FAILED || fd < 0)
+	if (b == MAP_FAILED || pfd < 0)
 		die("probe read");
-	while ((uint64_t)got < len && (r = pread(fd, b + got, n - got, from + got)) > 0)
+	while ((uint64_t)got < len && (r = pread(pfd, b + got, n - 4096 - got, from + got)) > 0)
 		got += r;
-	close(fd);
+	close(pfd);
 	return b;
 }
 
-static void probe_p1(const char *path)
+/* i_size, or a block device's size (BLKGETSIZE64). */
+static uint64_t probe_size(const char *path, int bdev)
 {
-	struct stat st0, st1;
-	if (stat(path, &st0))
-		die("probe stat");
-	unsigned char *a = probe_read(path, 0, st0.st_size);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0 || syncfs(fd))
-		die("probe syncfs");
-	close(fd);
+	struct stat st;
+	uint64_t n = 0;
+	int pfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pfd < 0 || fstat(pfd, &st) || (bdev && ioctl(pfd, 0x80081272UL, &n)))
+		die("probe size");
+	close(pfd);
+	return bdev ? n : (uint64_t)st.st_size;
+}
+
+/* P1's first read, right after the read-back and before P2 (as live takes it). */
+struct probe_before { uint64_t size; unsigned char *b; };
+
+static struct probe_before probe_p1_before(const char *path, int bdev)
+{
+	struct probe_before a;
+	a.size = probe_size(path, bdev);
+	a.b = probe_read(path, shift, a.size - shift);
+	return a;
+}
+
+static void probe_p1(const char *path, int bdev, struct probe_before a)
+{
+	uint64_t s1 = probe_size(path, bdev), s2, n;
+	int pfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pfd < 0 || (bdev ? fsync(pfd) || ioctl(pfd, 0x1261UL /* BLKFLSBUF */, 0) : syncfs(pfd)))
+		die("probe sync");
+	posix_fadvise(pfd, 0, 0, POSIX_FADV_DONTNEED);
+	close(pfd);
 	int dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
 	if (dc < 0 || write(dc, "3", 1) != 1)
 		printf("PROBE P1: drop_caches failed (not root?): %s\n", strerror(errno));
 	if (dc >= 0)
 		close(dc);
-	if (stat(path, &st1))
-		die("probe stat");
-	unsigned char *b = probe_read(path, 0, st1.st_size);
-	if (st0.st_size != st1.st_size) {
-		printf("PROBE P1 FINDING: i_size %lld before syncfs + drop_caches, %lld after\n",
-		       (long long)st0.st_size, (long long)st1.st_size);
+	s2 = probe_size(path, bdev);
+	if (s1 != s2) {
+		printf("PROBE P1 FINDING: size %llu before the flush and drop_caches, %llu after\n",
+		       (unsigned long long)s1, (unsigned long long)s2);
 		return;
 	}
-	for (uint64_t s = 0; s * 512 < (uint64_t)st0.st_size; s++) {
-		uint64_t len = st0.st_size - s * 512 < 512 ? st0.st_size - s * 512 : 512;
-		if (memcmp(a + s * 512, b + s * 512, len)) {
-			printf("PROBE P1 FINDING: after syncfs + drop_caches sector %llu (byte %llu) reads '%c', before '%c'\n",
-			       (unsigned long long)s, (unsigned long long)s * 512,
-			       classify(b + s * 512, s, len), classify(a + s * 512, s, len));
+	n = a.size < s2 ? a.size : s2;
+	unsigned char *b = probe_read(path, shift, n - shift);
+	for (uint64_t s = 0; shift + s * 512 < n; s++) {
+		uint64_t len = n - shift - s * 512 < 512 ? n - shift - s * 512 : 512;
+		if (memcmp(a.b + s * 512, b + s * 512, len)) {
+			printf("PROBE P1 FINDING: after the flush and drop_caches sector %llu (byte %llu) reads '%c', before '%c'\n",
+			       (unsigned long long)(shift / 512 + s), (unsigned long long)(shift + s * 512),
+			       classify(b + s * 512, shift / 512 + s, len), classify(a.b + s * 512, shift / 512 + s, len));
 			return;
 		}
 	}
-	printf("PROBE P1 ok: the O_DIRECT read-back is unchanged by syncfs + drop_caches\n");
+	printf("PROBE P1 ok: the O_DIRECT read-back is unchanged by the flush and drop_caches\n");
 }
 
-static void probe_p2(const char *path, unsigned bs)
+/* unused where P2 does not apply (a block device) */
+static void __attribute__((unused)) probe_p2(const char *path, unsigned bs)
 {
 	static struct probe_fiemap m;
 	struct stat st;
-	int fd = open(path, O_RDWR);
+	int pfd = open(path, O_RDWR | O_CLOEXEC);
 	memset(&m, 0, sizeof(m));
 	m.length = ~0ULL;
 	m.count = 128;
-	if (fd < 0 || fstat(fd, &st) || ioctl(fd, 0xC020660BUL /* FS_IOC_FIEMAP */, &m) || m.mapped >= 128) {
+	if (pfd < 0 || fstat(pfd, &st) || ioctl(pfd, 0xC020660BUL /* FS_IOC_FIEMAP */, &m) || m.mapped >= 128) {
 		printf("PROBE P2 not run: %s\n", strerror(errno));
 		return;
 	}
@@ -273,18 +297,18 @@ static void probe_p2(const char *path, unsigned bs)
 		end = size + (16 << 20);
 	if (end <= size) {
 		printf("PROBE P2 not run: nothing past EOF\n");
-		close(fd);
+		close(pfd);
 		return;
 	}
-	if (ftruncate(fd, end)) {
+	if (ftruncate(pfd, end)) {
 		printf("PROBE P2 not run: ftruncate: %s\n", strerror(errno));
-		close(fd);
+		close(pfd);
 		return;
 	}
-	fsync(fd);
-	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	close(fd);
-	uint64_t from = size / 4096 * 4096;
+	fsync(pfd);
+	posix_fadvise(pfd, 0, 0, POSIX_FADV_DONTNEED);
+	close(pfd);
+	uint64_t from = size / bs * bs;
 	unsigned char *b = probe_read(path, from, end - from);
 	for (uint64_t i = size - from; i < end - from; i++)
 		if (b[i]) {
@@ -360,8 +384,9 @@ int main(int argc, char **argv)
 	} else {
 		printf("statx: %s\nCOULD NOT RUN (statx)\n", strerror(errno));
 	}
-	probe_p1(path);
+	struct probe_before p1b = probe_p1_before(path, 0);
 	probe_p2(path, 4096);
+	probe_p1(path, 0, p1b);
 	close(fd);
 	unlink(path);
 	unlink(donor);
