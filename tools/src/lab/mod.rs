@@ -821,6 +821,10 @@ pub fn repro_in_kernel(
                 let script = guest::repro_script(&fstype, m, target, 512);
                 crate::live::limits::stable_in_guest(key.stable && target.is_none(), script)
             }
+            // RWF_NOWAIT on stable writes: the nvme-tcp namespace (live::nvme_stable).
+            None if key.nvme => {
+                crate::live::nvme_stable::in_guest(guest::repro_bdev_script(false, size, 512), size)
+            }
             None => guest::repro_bdev_script(disk.is_some() || faulted, size, 512),
         };
         // An injected bio error without atomic units: on the null_blk fault device (the disk
@@ -858,6 +862,7 @@ pub fn repro_in_kernel(
                 (false, false) if faulted => "the null_blk fault device",
                 (true, true) => "a BLKPG partition of the scsi_debug atomic disk",
                 (true, false) => "the scsi_debug atomic disk",
+                (false, true) if key.nvme => "an nvme-tcp namespace with the data digest",
                 (false, true) => "a loop device of the scenario's size",
                 (false, false) => "a loop device",
             },

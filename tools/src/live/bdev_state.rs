@@ -39,6 +39,7 @@ pub const MODULES: [&str; 1] = ["zram"];
 const CONTROL: &str = "/sys/class/zram-control";
 
 /// Why RWF_NOWAIT is not built on the zram device ([`check_stable`]).
+/// (Kept for the record: such worlds run on an nvme-tcp namespace, super::nvme_stable.)
 pub const NOWAIT_ZRAM: &str = "RWF_NOWAIT on a stable-writes block device (the zram device declares no BLK_FEAT_NOWAIT: bdev_open sets no FMODE_NOWAIT and kiocb_set_rw_flags gives -EOPNOTSUPP; the model's devices all take RWF_NOWAIT)";
 
 /// What happens around the call of a block-device scenario besides its set-up.
@@ -128,12 +129,12 @@ pub fn check_stable(s: &Scenario, on_disk: bool, held: bool) -> Result<(), Unsup
         return Err("held page on a stable-writes block device (zram's I/O is synchronous: nothing to freeze)".into());
     }
     if s.request.rwf.nowait {
-        // Measured on 6.18.44 (the first bdev-state run: -EOPNOTSUPP where the model said
-        // -EAGAIN): zram is bio-based and declares no BLK_FEAT_NOWAIT (zram_add), so bdev_open
-        // (block/bdev.c 7.3.4) gives the file no FMODE_NOWAIT and kiocb_set_rw_flags
-        // (include/linux/fs.h) refuses RWF_NOWAIT. The model's devices all take it (the format
-        // has no field for a device without BLK_FEAT_NOWAIT).
-        return Err(NOWAIT_ZRAM.into());
+        // Not on zram (measured on 6.18.44, the first bdev-state run: -EOPNOTSUPP where the
+        // model said -EAGAIN): zram is bio-based and declares no BLK_FEAT_NOWAIT (zram_add), so
+        // bdev_open (block/bdev.c 7.3.4) gives the file no FMODE_NOWAIT and kiocb_set_rw_flags
+        // (include/linux/fs.h) refuses RWF_NOWAIT ([`NOWAIT_ZRAM`]). A blk-mq stable-writes
+        // device instead: an nvme-tcp namespace with the data digest (super::nvme_stable).
+        return super::nvme_stable::check(s);
     }
     Ok(())
 }
@@ -158,8 +159,10 @@ pub fn swap_steps(s: &Scenario, steps: &mut Vec<Step>) {
 }
 
 /// The device the C reproducer asks for (its header comment).
-pub fn c_device(bdev: bool, stable: bool) -> &'static str {
-    if bdev && stable {
+pub fn c_device(bdev: bool, stable: bool, nvme: bool) -> &'static str {
+    if nvme {
+        super::nvme_stable::C_DEVICE
+    } else if bdev && stable {
         "a zram device (BLK_FEAT_STABLE_WRITES from zram_add, so the page cache has AS_STABLE_WRITES: echo $SIZE > /sys/block/zramN/disksize after cat /sys/class/zram-control/hot_add; a loop device's queue/stable_writes does not reach its page cache)"
     } else {
         super::limits::c_device(stable)
@@ -181,6 +184,10 @@ pub fn after_steps(plan: &super::plan::Plan, dev: &Path) -> Result<(), String> {
 pub struct Zram {
     pub id: u32,
     pub node: PathBuf,
+    /// Held open from the set-up to the removal (session 9): the last close of a block device
+    /// drops its page cache (`blkdev_put_whole` -> `blkdev_flush_mapping` -> `kill_bdev`,
+    /// block/bdev.c 7.3.4), and the executor closes its set-up descriptor before the call.
+    hold: Option<fs::File>,
 }
 
 /// Why zram cannot be used here, if it cannot.
@@ -213,8 +220,17 @@ impl Zram {
             .parse()
             .map_err(|e| format!("{hot}: {e}"))?;
         let node = dir.join("zram");
-        let z = Zram { id, node };
-        z.setup(size)?;
+        let mut z = Zram {
+            id,
+            node,
+            hold: None,
+        };
+        if let Err(e) = z.setup(size) {
+            let _ = z.remove();
+            return Err(e);
+        }
+        z.hold =
+            Some(fs::File::open(&z.node).map_err(|e| format!("open {}: {e}", z.node.display()))?);
         Ok(z)
     }
 
@@ -254,7 +270,8 @@ impl Zram {
 
     /// hot_remove (resets the device and frees its memory); retried while the last close
     /// settles.
-    pub fn remove(self) -> Result<(), String> {
+    pub fn remove(mut self) -> Result<(), String> {
+        drop(self.hold.take());
         let _ = fs::remove_file(&self.node);
         let hot = format!("{CONTROL}/hot_remove");
         let mut last = String::new();

@@ -617,7 +617,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     } else if !s.faults.is_empty() {
         "a null_blk device of configfs with badblocks_once 1, or for -ENOSPC, -ETIMEDOUT, -EINVAL, -ENOMEM a ublk device of `diofuzz ublk-fault` (the injected fault below)".to_string()
     } else {
-        super::bdev_state::c_device(bdev, p.key.stable).to_string()
+        super::bdev_state::c_device(bdev, p.key.stable, p.key.nvme).to_string()
     };
     let _ = writeln!(o, "// SPDX-License-Identifier: GPL-2.0-only");
     let _ = writeln!(

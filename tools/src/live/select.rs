@@ -31,6 +31,9 @@ pub enum World {
     /// A block device whose block size is not 4 KiB or whose size is not whole pages
     /// (super::bdev_geometry).
     BdevGeometry,
+    /// RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace with the data digest
+    /// (super::nvme_stable).
+    StableNowait,
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -62,6 +65,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
                     || s.has_race(Race::LockContended))
         }
         World::BdevGeometry => diofuzz::generators::bdev_geometry::is_geometry(s),
+        World::StableNowait => super::nvme_stable::wanted(s),
     }
 }
 
