@@ -38,10 +38,6 @@ use std::path::{Path, PathBuf};
 pub const MODULES: [&str; 1] = ["zram"];
 const CONTROL: &str = "/sys/class/zram-control";
 
-/// Why RWF_NOWAIT is not built on the zram device ([`check_stable`]).
-/// (Kept for the record: such worlds run on an nvme-tcp namespace, super::nvme_stable.)
-pub const NOWAIT_ZRAM: &str = "RWF_NOWAIT on a stable-writes block device (the zram device declares no BLK_FEAT_NOWAIT: bdev_open sets no FMODE_NOWAIT and kiocb_set_rw_flags gives -EOPNOTSUPP; the model's devices all take RWF_NOWAIT)";
-
 /// What happens around the call of a block-device scenario besides its set-up.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BdevRaces {
@@ -132,7 +128,7 @@ pub fn check_stable(s: &Scenario, on_disk: bool, held: bool) -> Result<(), Unsup
         // Not on zram (measured on 6.18.44, the first bdev-state run: -EOPNOTSUPP where the
         // model said -EAGAIN): zram is bio-based and declares no BLK_FEAT_NOWAIT (zram_add), so
         // bdev_open (block/bdev.c 7.3.4) gives the file no FMODE_NOWAIT and kiocb_set_rw_flags
-        // (include/linux/fs.h) refuses RWF_NOWAIT ([`NOWAIT_ZRAM`]). A blk-mq stable-writes
+        // (include/linux/fs.h) refuses RWF_NOWAIT. A blk-mq stable-writes
         // device instead: an nvme-tcp namespace with the data digest (super::nvme_stable).
         return super::nvme_stable::check(s);
     }
@@ -159,10 +155,8 @@ pub fn swap_steps(s: &Scenario, steps: &mut Vec<Step>) {
 }
 
 /// The device the C reproducer asks for (its header comment).
-pub fn c_device(bdev: bool, stable: bool, nvme: bool) -> &'static str {
-    if nvme {
-        super::nvme_stable::C_DEVICE
-    } else if bdev && stable {
+pub fn c_device(bdev: bool, stable: bool) -> &'static str {
+    if bdev && stable {
         "a zram device (BLK_FEAT_STABLE_WRITES from zram_add, so the page cache has AS_STABLE_WRITES: echo $SIZE > /sys/block/zramN/disksize after cat /sys/class/zram-control/hot_add; a loop device's queue/stable_writes does not reach its page cache)"
     } else {
         super::limits::c_device(stable)
@@ -376,9 +370,16 @@ mod tests {
         let mut held = s.clone();
         held.world.pages = vec![PageState::Writeback];
         assert!(plan_on(&held, None).unwrap_err().contains("synchronous"));
+        // RWF_NOWAIT: not on zram (no BLK_FEAT_NOWAIT) but an nvme-tcp namespace, whose DMA
+        // alignment and atomic units the world must have (super::nvme_stable).
         let mut nowait = s.clone();
         nowait.request.rwf.nowait = true;
-        assert_eq!(plan_on(&nowait, None).unwrap_err(), NOWAIT_ZRAM);
+        assert!(plan_on(&nowait, None).unwrap_err().contains("nvme-tcp"));
+        nowait.world.device.dma_alignment = super::super::nvme_stable::DMA_ALIGNMENT;
+        nowait.world.device.awu_min = super::super::nvme_stable::ATOMIC_UNIT;
+        nowait.world.device.awu_max = super::super::nvme_stable::ATOMIC_UNIT;
+        let p = plan_on(&nowait, None).unwrap();
+        assert!(p.key.stable && p.key.nvme);
     }
 
     /// The C reproducer builds each state on the device it is given: the writer maps the

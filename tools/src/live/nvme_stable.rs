@@ -509,6 +509,30 @@ mod tests {
         assert!(plan_on(&s, None).is_err());
     }
 
+    /// The C reproducer asks for the namespace, and the lab's `repro --run --kernel` script
+    /// makes it (configfs target, lo up, connect with the data digest) where the loop device was.
+    #[test]
+    fn the_reproducer_names_and_the_guest_makes_the_namespace() {
+        let s = world();
+        let prog = super::super::repro::c_program(&s).unwrap();
+        assert!(prog.contains("nvme-tcp namespace connected with the data digest"));
+        let plain = crate::lab::guest::repro_bdev_script(false, s.world.i_size, 512);
+        assert!(plain.contains("losetup $T /tmp/img"));
+        let g = in_guest(plain, s.world.i_size);
+        assert!(!g.contains("losetup"), "{g}");
+        for want in [
+            "modprobe nvme_core multipath=N",
+            "ifconfig lo 127.0.0.1 up",
+            "data_digest",
+            "> /dev/nvme-fabrics",
+            "/sys/class/nvme-generic/ng0n1",
+            "T=/dev/nvme0n1",
+            "/bin/repro $A",
+        ] {
+            assert!(g.contains(want), "{want}: {g}");
+        }
+    }
+
     /// The host's 6.18.44 has no nvme modules: the plan is "not possible here" (skipped), never
     /// an error of the run. (Where the modules exist the check passes.)
     #[test]
