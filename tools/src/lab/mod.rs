@@ -678,13 +678,15 @@ pub fn repro_in_kernel(
     }
     let w = &s.world;
     let bdev = s.fs == diofuzz::scenario::FsKind::Bdev;
-    let disk = (w.device.awu_max > 0).then_some(crate::live::plan::Disk {
+    // RWF_NOWAIT on stable writes: the nvme-tcp namespace has the world's geometry.
+    let nvme = crate::live::nvme_stable::wanted(s);
+    let disk = (w.device.awu_max > 0 && !nvme).then_some(crate::live::plan::Disk {
         awu_min: w.device.awu_min,
         awu_max: w.device.awu_max,
         lbs_bits: w.lbs_bits,
         dma_alignment: w.device.dma_alignment,
     });
-    if disk.is_none() && w.lbs_bits != 9 {
+    if disk.is_none() && w.lbs_bits != 9 && !nvme {
         eprintln!("diofuzz repro --kernel: a loop device in the guest has 512-byte sectors; this scenario wants {}", 1u32 << w.lbs_bits);
         return 2;
     }
