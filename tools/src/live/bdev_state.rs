@@ -172,6 +172,29 @@ pub fn after_steps(plan: &super::plan::Plan, dev: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// A block device node `node` (in the private folder) for the device whose sysfs `dev` file
+/// (MAJOR:MINOR) is `sys_dev`.
+pub fn mknod_block(sys_dev: &Path, node: &Path) -> Result<(), String> {
+    let devnum =
+        fs::read_to_string(sys_dev).map_err(|e| format!("read {}: {e}", sys_dev.display()))?;
+    let (ma, mi) = devnum
+        .trim()
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+        .ok_or_else(|| format!("{}: {devnum:?} is not MAJOR:MINOR", sys_dev.display()))?;
+    let _ = fs::remove_file(node);
+    let c = super::scratch::cpath(node);
+    // SAFETY: mknod with a valid C path in our private folder.
+    if unsafe { libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(ma, mi)) } != 0 {
+        return Err(format!(
+            "mknod {}: {}",
+            node.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
 /// A zram device made for one scenario: `hot_add`, `disksize`, a node in the private folder;
 /// removed with `hot_remove` (which resets it).
 #[derive(Debug)]
@@ -243,23 +266,7 @@ impl Zram {
                 stable.trim()
             ));
         }
-        let devnum = fs::read_to_string(self.sys("dev")).map_err(|e| format!("zram dev: {e}"))?;
-        let (ma, mi) = devnum
-            .trim()
-            .split_once(':')
-            .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
-            .ok_or_else(|| format!("zram{}: dev {devnum:?}", self.id))?;
-        let _ = fs::remove_file(&self.node);
-        let c = super::scratch::cpath(&self.node);
-        // SAFETY: mknod with a valid C path in our private folder.
-        if unsafe { libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(ma, mi)) } != 0 {
-            return Err(format!(
-                "mknod {}: {}",
-                self.node.display(),
-                std::io::Error::last_os_error()
-            ));
-        }
-        Ok(())
+        mknod_block(Path::new(&self.sys("dev")), &self.node)
     }
 
     /// hot_remove (resets the device and frees its memory); retried while the last close
@@ -281,12 +288,14 @@ impl Zram {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::plan::{plan_on, Step};
     use super::*;
     use diofuzz::scenario::{FsKind, Rwf};
 
-    fn bdev() -> Scenario {
+    /// A 16 KiB block device of 4 KiB logical blocks, page 0 clean, page 1 dirty; a 4 KiB
+    /// O_DIRECT write at 0.
+    pub(in super::super) fn bdev() -> Scenario {
         let mut s = Scenario {
             fs: FsKind::Bdev,
             ..Default::default()

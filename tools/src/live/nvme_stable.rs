@@ -331,22 +331,7 @@ impl NvmeTcp {
         if bytes != size {
             return Err(format!("{disk}: {bytes} bytes, not {size}"));
         }
-        let devnum = fs::read_to_string(sys.join("dev")).map_err(|e| format!("{disk} dev: {e}"))?;
-        let (ma, mi) = devnum
-            .trim()
-            .split_once(':')
-            .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
-            .ok_or_else(|| format!("{disk}: dev {devnum:?}"))?;
-        let _ = fs::remove_file(&self.node);
-        let c = super::scratch::cpath(&self.node);
-        // SAFETY: mknod with a valid C path in our private folder.
-        if unsafe { libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(ma, mi)) } != 0 {
-            return Err(format!(
-                "mknod {}: {}",
-                self.node.display(),
-                std::io::Error::last_os_error()
-            ));
-        }
+        super::bdev_state::mknod_block(&sys.join("dev"), &self.node)?;
         self.hold = Some(
             fs::File::open(&self.node).map_err(|e| format!("open {}: {e}", self.node.display()))?,
         );
@@ -441,23 +426,17 @@ A=$T
 mod tests {
     use super::super::plan::plan_on;
     use super::*;
-    use diofuzz::scenario::{PageState, Rwf};
+    use diofuzz::scenario::Rwf;
 
+    /// bdev_state's block device with stable writes, the namespace's geometry and RWF_NOWAIT:
+    /// a 4 KiB write at 4096 over the dirty page 1.
     fn world() -> Scenario {
-        let mut s = Scenario {
-            fs: FsKind::Bdev,
-            ..Default::default()
-        };
-        s.world.i_size = 4 * 4096;
-        s.world.lbs_bits = 12;
-        s.world.pages = vec![PageState::Clean, PageState::None];
+        let mut s = super::super::bdev_state::tests::bdev();
         s.world.device.stable_writes = true;
         s.world.device.dma_alignment = DMA_ALIGNMENT;
         s.world.device.awu_min = ATOMIC_UNIT;
         s.world.device.awu_max = ATOMIC_UNIT;
-        s.request.len = 4096;
         s.request.pos = 4096;
-        s.request.open.direct = true;
         s.request.rwf = Rwf {
             nowait: true,
             ..Default::default()
