@@ -110,6 +110,7 @@ mod tests {
             (World::Held, FsKind::Xfs),
             (World::InlineConvert, FsKind::Ext4),
             (World::BdevGeometry, FsKind::Bdev),
+            (World::StableNowait, FsKind::Bdev),
         ] {
             let v = generate(&[w], 5, 6, &[fs], None, 0);
             assert_eq!(v.len(), 6, "{w:?}");
