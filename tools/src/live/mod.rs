@@ -1067,6 +1067,10 @@ fn run_all(
                     oc.kernel_findings.extend(found);
                     oc.probes = Some(pr);
                 }
+                if let (true, Some(pl)) = (o.verbose, placement::current()) {
+                    let line = format!("live: {id}: placement {}", placement::describe(&pl));
+                    crate::progress::line(&pb, &line);
+                }
                 if o.verbose {
                     let names: Vec<&str> = obs.events.iter().map(|e| e.name.as_str()).collect();
                     crate::progress::line(&pb, &format!("live: {id}: events {}", names.join(",")));

@@ -82,6 +82,17 @@ pub fn measure(s: &Scenario, path: &Path) {
     }
 }
 
+/// The measured placement as "file block->disk block" pairs (for the note and `--verbose`).
+pub fn describe(p: &Placement) -> String {
+    p.phys
+        .iter()
+        .enumerate()
+        .filter(|(_, &d)| d != Placement::UNKNOWN)
+        .map(|(b, d)| format!("{b}->{d}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The kernel functions an execution entered, in order.
 fn entered(x: &Execution) -> Vec<&'static str> {
     x.trace
@@ -101,16 +112,9 @@ pub fn note(assumed: &Execution, placed: &Execution) -> Option<String> {
     if entered(assumed) == entered(placed) {
         return None;
     }
-    let blocks: Vec<String> = p
-        .phys
-        .iter()
-        .enumerate()
-        .filter(|(_, &d)| d != Placement::UNKNOWN)
-        .map(|(b, d)| format!("{b}->{d}"))
-        .collect();
     Some(format!(
         "placement: XFS put the file blocks at disk blocks {} (FIEMAP after the set-up); the model compared with that placement, which changes its path (xfs_bmap_hw_atomic_write_possible; docs/lab.md \"Class C\")",
-        blocks.join(" ")
+        describe(&p)
     ))
 }
 
