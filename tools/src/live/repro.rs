@@ -1010,9 +1010,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         Some(l) => {
             let _ = writeln!(
                 o,
-                "\tint pfd[2];\n\tif (pipe(pfd))\n\t\tdie(\"pipe\");\n\tpid_t ch = fork();\n\tif (ch == 0) {{\n\t\tstruct rlimit rl = {{ {l}, {l} }};\n\t\tsignal(SIGXFSZ, SIG_IGN);\n\t\tsetrlimit(RLIMIT_FSIZE, &rl);\n\t\tlong long res[3];\n\t\tres[0] = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\t\tres[1] = errno;\n\t\tres[2] = lseek(cfd, 0, SEEK_CUR);\n\t\twrite(pfd[1], res, sizeof(res));\n\t\t_exit(0);\n\t}}\n\tlong long res[3] = {{ -1, 0, 0 }};\n\tread(pfd[0], res, sizeof(res));\n\twaitpid(ch, NULL, 0);\n\tret = res[0];\n\terr = (int)res[1];\n\tafter = res[2];\n\tprintf(\"call ran in a child with RLIMIT_FSIZE={l}\\n\");",
+                "\tint pfd[2];\n\tif (pipe(pfd))\n\t\tdie(\"pipe\");\n\tpid_t ch = fork();\n\tif (ch == 0) {{\n\t\tstruct rlimit rl = {{ {l}, {l} }};\n\t\tsignal(SIGXFSZ, SIG_IGN);\n\t\tsetrlimit(RLIMIT_FSIZE, &rl);\n\t\tlong long res[3];\n\t\tres[0] = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\t\tres[1] = errno;\n\t\tres[2] = {after};\n\t\twrite(pfd[1], res, sizeof(res));\n\t\t_exit(0);\n\t}}\n\tlong long res[3] = {{ -1, 0, 0 }};\n\tread(pfd[0], res, sizeof(res));\n\twaitpid(ch, NULL, 0);\n\tret = res[0];\n\terr = (int)res[1];\n\tafter = res[2];\n\tprintf(\"call ran in a child with RLIMIT_FSIZE={l}\\n\");",
                 n = c.segs.len(),
-                rwf = c.rwf
+                rwf = c.rwf,
+                after = after_call(c, "res[0]")
             );
         }
         None => {
@@ -1021,13 +1022,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
                 "\tret = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\terr = errno;\n\tafter = {after};",
                 n = c.segs.len(),
                 rwf = c.rwf,
-                // A positioned call leaves the file position alone, and blkdev_llseek takes the
-                // i_rwsem a lock holder keeps (super::bdev_state): no lseek.
-                after = if c.positioned {
-                    format!("{} + (ret > 0 ? ret : 0)", c.pos)
-                } else {
-                    "lseek(cfd, 0, SEEK_CUR)".into()
-                }
+                after = after_call(c, "ret")
             );
         }
     }
@@ -1084,6 +1079,17 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str("\tclose(fd);\n\tunlink(path);\n\tunlink(donor);\n\treturn verdict_code;\n}\n");
     }
     Ok(o)
+}
+
+/// The C expression for the file position after the call whose result is `ret`: a positioned
+/// call (aio's own position too) leaves the file position alone, and blkdev_llseek takes the
+/// i_rwsem a lock holder keeps (super::bdev_state): no lseek then.
+fn after_call(c: &super::plan::Call, ret: &str) -> String {
+    if c.positioned {
+        format!("{} + ({ret} > 0 ? {ret} : 0)", c.pos)
+    } else {
+        "lseek(cfd, 0, SEEK_CUR)".into()
+    }
 }
 
 /// Build the scenario's scratch filesystem, compile `src` with cc and run it there; returns its
