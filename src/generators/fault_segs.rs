@@ -173,6 +173,7 @@ mod tests {
                     v,
                     ModelOpts {
                         completion: BioCompletion::Plugged,
+                        hibernate_resume: false,
                     },
                 );
                 let all = completed_bios(&p);

@@ -120,6 +120,13 @@ pub enum BioCompletion {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ModelOpts {
     pub completion: BioCompletion,
+    /// A swap device (`inode.swapfile` on a block device) is the hibernation resume device:
+    /// `is_hibernate_resume_dev` (kernel/power/user.c, 6.12.117 - 7.3.4) is true for the device
+    /// a uswsusp tool gave /dev/snapshot with SNAPSHOT_SET_SWAP_AREA while it keeps it open, and
+    /// `blkdev_write_iter` then writes to it instead of giving -ETXTBSY. Not a scenario field
+    /// (the input format is closed to this change): live's `--hibernate-resume` sets it for the
+    /// worlds it builds so (tools/src/live/hibernate.rs).
+    pub hibernate_resume: bool,
 }
 
 /// Fault-plan cursor and the whole mutable state of one execution.

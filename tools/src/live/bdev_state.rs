@@ -81,6 +81,9 @@ pub fn races(s: &Scenario) -> Result<BdevRaces, Unsupported> {
     // and neither path lseeks then (aio: the iocb's aio_offset, and the file position is not
     // compared; RLIMIT_FSIZE: the child's pwritev2 at pos). blkdev_llseek (block/fops.c,
     // 6.12.117 - 7.3.4) takes the i_rwsem the holder keeps, so no lseek may run while it holds.
+    if r.swap.is_some() && super::hibernate::enabled() {
+        return Err("swapon or swapoff after open with the hibernation resume device (not built: SNAPSHOT_SET_SWAP_AREA needs an active swap area, and 7.3 pins it against swapoff)".into());
+    }
     if super::swap::wanted(s) && (r.mmap_writer || r.lock_holder) {
         return Err(
             "swap device with the mmap writer or the lock holder (rule W35; the holder: not built)"
@@ -184,6 +187,12 @@ pub fn c_device(bdev: bool, stable: bool) -> &'static str {
 pub fn after_steps(plan: &super::plan::Plan, dev: &Path) -> Result<(), String> {
     if plan.steps.contains(&Step::SwapOn) {
         super::swap::swapon(dev)?;
+        if super::hibernate::enabled() {
+            if let Err(e) = super::hibernate::set_resume(dev) {
+                let _ = super::swap::release();
+                return Err(e);
+            }
+        }
     }
     Ok(())
 }

@@ -754,6 +754,7 @@ pub fn check_exact(armed: &[u64], targets: &[Target], failed: &[Failed]) -> Opti
 /// completion error both orders give the same execution.
 pub const LIVE_OPTS: ModelOpts = ModelOpts {
     completion: BioCompletion::Plugged,
+    hibernate_resume: false,
 };
 
 /// The completion order of this run's fault device when it is not [`LIVE_OPTS`]'s: the ublk
@@ -765,6 +766,7 @@ static DEVICE_ORDER: std::sync::OnceLock<BioCompletion> = std::sync::OnceLock::n
 pub fn live_opts() -> ModelOpts {
     ModelOpts {
         completion: DEVICE_ORDER.get().copied().unwrap_or(LIVE_OPTS.completion),
+        hibernate_resume: super::hibernate::enabled(),
     }
 }
 
@@ -794,6 +796,7 @@ pub fn other_real_order(
     }
     let opts = ModelOpts {
         completion: BioCompletion::Plugged,
+        ..live_opts()
     };
     let Ok(x) = std::panic::catch_unwind(|| diofuzz::model::run_opts(s, v, opts)) else {
         return;
