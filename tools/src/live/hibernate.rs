@@ -123,6 +123,14 @@ pub fn release() {
     SNAPSHOT.lock().unwrap_or_else(|e| e.into_inner()).take();
 }
 
+/// The C reproducer's statements after the swap device's swapon (a block-device program, which
+/// includes <sys/sysmacros.h>): the device made the resume device through /dev/snapshot, kept
+/// open in `snap_fd` until [`C_RELEASE`].
+pub const C_SET_RESUME: &str = "\t/* the hibernation resume device: SNAPSHOT_SET_SWAP_AREA on the snapshot device\n\t * (is_hibernate_resume_dev, kernel/power/user.c), kept open through the call */\n\tint snap_fd = -1;\n\t{\n\t\tstruct stat rst;\n\t\tstruct { long long offset; unsigned int dev; } __attribute__((packed)) area = { 0, 0 };\n\t\tif (stat(path, &rst))\n\t\t\tdie(\"stat the swap device\");\n\t\tarea.dev = (minor(rst.st_rdev) & 0xff) | (major(rst.st_rdev) << 8) | ((minor(rst.st_rdev) & ~0xffu) << 12);\n\t\tsnap_fd = open(\"/dev/snapshot\", O_WRONLY);\n\t\tif (snap_fd < 0 || ioctl(snap_fd, 0x400C330DUL /* SNAPSHOT_SET_SWAP_AREA */, &area)) {\n\t\t\tprintf(\"COULD NOT RUN: the snapshot device: %s\\n\", strerror(errno));\n\t\t\tswapoff(path);\n\t\t\treturn 2;\n\t\t}\n\t}\n";
+
+/// The C statements after the call, before swapoff: close the snapshot device.
+pub const C_RELEASE: &str = "\tif (snap_fd >= 0)\n\t\tclose(snap_fd); /* snapshot_release: no longer the resume device; 7.3 unpins the area */\n";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -781,6 +781,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         if super::plan::after_times(st) {
             if *st == Step::SwapOn {
                 late.push_str(super::swap::C_SWAPON);
+                if bdev && super::hibernate::enabled() {
+                    late.push_str(super::hibernate::C_SET_RESUME);
+                }
             }
             if let Step::SetInodeFlags { set, clear } = st {
                 let _ = writeln!(
@@ -1032,6 +1035,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     }
     o.push_str(&super::race::c_after_call(&c.after_open));
     if super::swap::wanted(s) {
+        if bdev && super::hibernate::enabled() && p.steps.contains(&Step::SwapOn) {
+            o.push_str(super::hibernate::C_RELEASE);
+        }
         o.push_str(super::swap::C_AFTER_CALL);
     }
     let _ = writeln!(
@@ -1258,11 +1264,19 @@ pub struct ReproOpts {
     /// filesystem, the device and, with --kernel, the guest's set-up
     #[arg(long, value_name = "FILE.c", conflicts_with = "out")]
     pub source: Option<PathBuf>,
+    /// A swap-device scenario's device is the hibernation resume device (`live
+    /// --hibernate-resume`): the program makes it one through /dev/snapshot after swapon, and
+    /// checks the model's outcome for it (a write, not -ETXTBSY)
+    #[arg(long)]
+    pub hibernate_resume: bool,
 }
 
 /// `diofuzz repro FILE [-o OUT] [--run]`.
 pub fn main(o: &ReproOpts) -> i32 {
     let (file, out, run) = (o.file.clone(), o.out.clone(), o.run);
+    if o.hibernate_resume {
+        super::hibernate::enable();
+    }
     if o.device.is_some() && !o.destroy_data {
         eprintln!(
             "diofuzz repro: --device {} erases everything on it: add --destroy-data to confirm",
