@@ -31,7 +31,10 @@ fn the_c_reproducer_makes_the_resume_device_and_expects_the_write() {
     assert_eq!(code, 0, "{err}");
     let (code, resume, err) = common::diofuzz(&["repro", f, "--hibernate-resume"]);
     assert_eq!(code, 0, "{err}");
-    assert!(plain.contains("expect_ret_text[] = \"-ETXTBSY\""), "{plain}");
+    assert!(
+        plain.contains("expect_ret_text[] = \"-ETXTBSY\""),
+        "{plain}"
+    );
     assert!(!plain.contains("SNAPSHOT_SET_SWAP_AREA"));
     assert!(resume.contains("expect_ret_text[] = \"8192\""), "{resume}");
     let (set, close, off) = (

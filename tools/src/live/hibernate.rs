@@ -53,9 +53,7 @@ pub fn enabled() -> bool {
 /// swapoff after open: the area must be active before SNAPSHOT_SET_SWAP_AREA, and 7.3 pins it
 /// against swapoff).
 pub fn wanted(s: &Scenario) -> bool {
-    s.fs == diofuzz::scenario::FsKind::Bdev
-        && s.world.inode.swapfile
-        && s.inode_at_open().swapfile
+    s.fs == diofuzz::scenario::FsKind::Bdev && s.world.inode.swapfile && s.inode_at_open().swapfile
 }
 
 /// The kernel's `new_encode_dev` (include/linux/kdev_t.h): what `new_decode_dev` in
@@ -99,7 +97,9 @@ pub fn set_resume(dev: &Path) -> Result<(), String> {
     if fd < 0 {
         // -EPERM: hibernation_available() is false (nohibernate, lockdown, secretmem);
         // -EBUSY: another snapshot user (hibernate_acquire).
-        return Err(format!("{UNAVAILABLE}: open of the snapshot device: {open_err}"));
+        return Err(format!(
+            "{UNAVAILABLE}: open of the snapshot device: {open_err}"
+        ));
     }
     // SAFETY: a new fd of ours.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
