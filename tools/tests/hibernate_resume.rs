@@ -43,24 +43,6 @@ fn the_c_reproducer_makes_the_resume_device_and_expects_the_write() {
         resume.rfind("swapoff(path)").unwrap(),
     );
     assert!(resume.find("swapon(path, 0)").unwrap() < set && set < close && close < off);
-    if let Some(cc) = ["/usr/bin/cc", "/usr/local/bin/cc"]
-        .iter()
-        .find(|p| std::path::Path::new(p).exists())
-    {
-        let src = dir.join("resume.c");
-        std::fs::write(&src, &resume).unwrap();
-        let out = std::process::Command::new(cc)
-            .args(["-O2", "-fsyntax-only"])
-            .arg(&src)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    } else {
-        println!("SKIP compile: no cc");
-    }
+    // (tools/src/live/hibernate.rs compiles these statements in a swap-device program)
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -135,6 +135,29 @@ pub const C_RELEASE: &str = "\tif (snap_fd >= 0)\n\t\tclose(snap_fd); /* snapsho
 mod tests {
     use super::*;
 
+    /// The C reproducer's statements (what `repro --hibernate-resume` puts after swapon and
+    /// before swapoff) compile in a swap-device program.
+    #[test]
+    fn the_c_statements_compile_in_a_swap_device_program() {
+        use super::super::swap::{C_AFTER_CALL, C_SWAPON};
+        use diofuzz::scenario::{FsKind, PageState};
+        let mut s = Scenario {
+            fs: FsKind::Bdev,
+            ..Default::default()
+        };
+        s.world.i_size = 16384;
+        s.world.inode.swapfile = true;
+        s.world.pages = vec![PageState::Clean];
+        s.request.len = 4096;
+        s.request.open.direct = true;
+        let prog = super::super::repro::c_program(&s).unwrap();
+        assert!(prog.contains(C_SWAPON) && prog.contains(C_AFTER_CALL));
+        let with = prog
+            .replacen(C_SWAPON, &format!("{C_SWAPON}{C_SET_RESUME}"), 1)
+            .replacen(C_AFTER_CALL, &format!("{C_RELEASE}{C_AFTER_CALL}"), 1);
+        super::super::repro::assert_c_compiles("hibernate", &with, &["-O2", "-fsyntax-only"]);
+    }
+
     /// include/linux/kdev_t.h new_encode_dev: minor's low byte, major, minor's high bits.
     #[test]
     fn device_numbers_are_encoded_as_the_kernel_decodes_them() {
