@@ -165,6 +165,9 @@ rules! {
     MAX_BIO_LAYOUT = 34, "W30-max-bio",
         "a bio size limit (request.max_bio) given as a number instead of by the user memory layout",
         "a direct-I/O bio is cut short by the user memory only when its BIO_MAX_VECS (256) bvecs are used up: bio_iov_iter_get_pages (block/bio.c) fills a bvec per pinned user page (6.12: __bio_iov_iter_get_pages -> bio_iov_add_folio, merging only a physically contiguous continuation, bvec_try_merge_page; 7.2+: iov_iter_extract_bvecs (lib/iov_iter.c), a bvec per page of each extraction, i.e. per iovec segment). So a bio's size is what 256 bvecs hold of the layout, never a free number: 15 contiguous segments cannot use them up in fewer than 242 pages (more than 900 KiB, the cut the model makes at 256 pages), and a layout that fills them with little data (hundreds of iovecs each in its own page, IOV_MAX 1024) is described by the scattered-iovec section (request.scatter, SEGS_SECTION), where the model derives every bio's size from the bvecs (IovIter::bvec_cap). Read in 6.12.117 and 7.3.4. Normalised: no limit";
+    BIO_BASED_DEVICE = 46, "W42-bio-based-device",
+        "a bio-based disk that never splits (world.device.no_bio_split: pmem, brd, zram) with a DMA alignment other than 511 or with hardware atomic write units",
+        "the bio-based drivers that never call bio_split_to_limits (drivers/nvdimm/pmem.c pmem_attach_disk, drivers/block/brd.c brd_alloc, drivers/block/zram/zram_drv.c zram_add; also btt, dcssblk, ps3vram, n64cart) set no dma_alignment and no atomic_write_hw_* limits, so blk_validate_limits (block/blk-settings.c) gives them dma_alignment SECTOR_SIZE - 1 = 511 and bdev_can_atomic_write() is false; the bio-based drivers that do have such limits stack them (md, dm, nvme multipath, drbd) and call bio_split_to_limits. Read in 7.3.4 (every ->submit_bio of drivers/); measured: /sys/block/pmem0/queue/dma_alignment 511 on 6.18.15 and 7.3.4 in the lab. Session 9 (pmem618). Normalised: a blk-mq disk (no_bio_split cleared)";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -809,6 +812,18 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
         // W35-swap-device
         39 if s.fs != FsKind::Bdev || !(w.inode.swapfile || at_open.swapfile) => None,
         39 => swap_device::refused(s).map(|why| msg!(detail, "{why}")),
+        // W42-bio-based-device
+        46 => (w.device.no_bio_split
+            && (w.device.dma_alignment != DEFAULT_DMA_ALIGNMENT || has_units(&w.device)))
+        .then(|| {
+            msg!(
+                detail,
+                "bio-based disk with DMA alignment {} and atomic units {}..{}",
+                w.device.dma_alignment,
+                w.device.awu_min,
+                w.device.awu_max
+            )
+        }),
         // W30-max-bio
         34 => s.request.max_bio.map(|b| {
             msg!(
@@ -1129,6 +1144,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
             s.world.blocks.iter_mut().for_each(|b| b.shared = false);
             drop_flag_races(s, flag::REFLINK);
         }
+        // W42-bio-based-device: the device is a blk-mq one.
+        46 => s.world.device.no_bio_split = false,
         // W31-shared-written
         35 => s
             .world

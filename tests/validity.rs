@@ -686,6 +686,29 @@ fn w30_no_bio_size_limit_from_fifteen_segments() {
     assert_eq!(Scenario::decode(&bytes).unwrap().request.max_bio, None);
 }
 
+/// W42: a bio-based disk that never splits (pmem_attach_disk, brd_alloc, zram_add) sets no
+/// dma_alignment (blk_validate_limits: 511) and no atomic write limits.
+#[test]
+fn w42_bio_based_disk_has_default_dma_alignment_and_no_atomic_units() {
+    for mut s in [ext4(), xfs(), bdev()] {
+        s.world.device.no_bio_split = true;
+        s.world.device.awu_min = 0;
+        s.world.device.awu_max = 0;
+        s.request.rwf.atomic = false;
+        accepted(&s);
+        let mut d = s.clone();
+        d.world.device.dma_alignment = 3;
+        rejected(d, BIO_BASED_DEVICE);
+        let mut a = s.clone();
+        a.world.device.awu_min = 4096;
+        a.world.device.awu_max = 65536;
+        rejected(a.clone(), BIO_BASED_DEVICE);
+        validity::normalise(&mut a);
+        assert!(!a.world.device.no_bio_split);
+        assert_eq!(a.world.device.awu_max, 65536);
+    }
+}
+
 /// fs/xfs/xfs_reflink.c xfs_reflink_remap_extent / xfs_reflink_trim_around_shared: only written
 /// extents are ever shared; a written shared block on a reflink XFS is a real world.
 #[test]
@@ -936,6 +959,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W33-bdev" => "BDEV_OPEN_SIZE",
         "W37-disksize-delalloc" => "DISKSIZE_LAG_DELALLOC",
         "W35-swap-device" => "SWAP_DEVICE",
+        "W42-bio-based-device" => "BIO_BASED_DEVICE",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

@@ -506,6 +506,12 @@ pub fn run_live(o: &Opts) -> i32 {
             ));
         }
     }
+    if o.pmem.is_some() {
+        // The pmem device is bio-based and never splits (pmem_submit_bio): the model must know.
+        for (_, s) in scen.iter_mut() {
+            s.world.device.no_bio_split = true;
+        }
+    }
     if let Err(e) = scratch::install_signal_handlers() {
         eprintln!("diofuzz live: {e}");
         return 3;
