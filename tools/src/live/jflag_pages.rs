@@ -123,41 +123,48 @@ pub fn clean_pages(plan: &Plan) -> Vec<u64> {
 
 const PAGE: u64 = 4096;
 
-/// Which pages of `offs` the page cache of `fd` holds (mincore of a shared read-only mapping).
+/// Which pages of `offs` the page cache of `fd` holds (mincore of a shared read-only mapping of
+/// each page alone: the offsets may be terabytes apart, super::limits' shifted worlds).
 pub fn resident(fd: i32, offs: &[u64]) -> Result<Vec<bool>, String> {
-    let Some(len) = offs.iter().max().map(|o| o + PAGE) else {
-        return Ok(Vec::new());
-    };
-    // SAFETY: a new read-only shared mapping of our file, unmapped below; nothing is accessed.
-    let m = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len as usize,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        )
-    };
-    if m == libc::MAP_FAILED {
-        return Err(format!(
-            "mmap for mincore: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    let mut vec = vec![0u8; (len / PAGE) as usize];
-    // SAFETY: `vec` has one byte per page of the mapping.
-    let r = unsafe { libc::mincore(m, len as usize, vec.as_mut_ptr()) };
-    let err = std::io::Error::last_os_error();
-    // SAFETY: the mapping made above.
-    unsafe { libc::munmap(m, len as usize) };
-    if r != 0 {
-        return Err(format!("mincore: {err}"));
-    }
-    Ok(offs
-        .iter()
-        .map(|o| vec[(o / PAGE) as usize] & 1 != 0)
-        .collect())
+    offs.iter()
+        .map(|&off| {
+            // SAFETY: a new read-only shared mapping of one page of our file, unmapped below;
+            // nothing is accessed.
+            let m = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    PAGE as usize,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED,
+                    fd,
+                    off as libc::off_t,
+                )
+            };
+            if m == libc::MAP_FAILED {
+                return Err(format!(
+                    "mmap for mincore: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            let mut v = 0u8;
+            // SAFETY: one byte for the mapping's one page.
+            let r = unsafe { libc::mincore(m, PAGE as usize, &mut v) };
+            let err = std::io::Error::last_os_error();
+            // SAFETY: the mapping made above.
+            unsafe { libc::munmap(m, PAGE as usize) };
+            if r != 0 {
+                return Err(format!("mincore: {err}"));
+            }
+            Ok(v & 1 != 0)
+        })
+        .collect()
+}
+
+/// A read-only open file of `fd`'s inode (the call's may be write-only or append-only, which a
+/// shared mapping refuses: EACCES).
+fn reader(fd: i32) -> Result<std::fs::File, String> {
+    std::fs::File::open(format!("/proc/self/fd/{fd}"))
+        .map_err(|e| format!("reopen for mincore: {e}"))
 }
 
 /// The kernel's answer for the answer's message.
@@ -172,6 +179,12 @@ fn evicted_msg(off: u64) -> String {
 /// dirtied still dirty.
 pub fn check_kept(plan: &Plan, fd: i32) -> Result<(), String> {
     let pages = cached_pages(plan);
+    if pages.is_empty() {
+        return Ok(());
+    }
+    use std::os::fd::AsRawFd;
+    let r = reader(fd)?;
+    let fd = r.as_raw_fd();
     let offs: Vec<u64> = pages.iter().map(|p| p.0).collect();
     let res = resident(fd, &offs)?;
     if let Some((off, _)) = offs.iter().zip(res).find(|(_, r)| !r) {
@@ -193,29 +206,25 @@ pub fn check_kept(plan: &Plan, fd: i32) -> Result<(), String> {
 pub fn c_check(plan: &Plan) -> String {
     let pages = cached_pages(plan);
     let mut o = String::new();
-    if let Some(len) = pages.iter().map(|p| p.0 + PAGE).max() {
-        let _ = writeln!(
-            o,
-            "\t{{\n\t\t/* chattr -j after open must leave the cached pages (7.2+ evict them) */\n\t\tunsigned char mc[{n}];\n\t\tvoid *mm = mmap(NULL, {len}, PROT_READ, MAP_SHARED, cfd, 0);\n\t\tif (mm == MAP_FAILED || mincore(mm, {len}, mc))\n\t\t\tdie(\"mincore\");\n\t\tmunmap(mm, {len});",
-            n = len / PAGE
-        );
+    if !pages.is_empty() {
+        // A read-only open file of the inode (cfd may be write-only), each page mapped alone.
+        o.push_str("\t/* chattr -j after open must leave the cached pages (7.2+ evict them) and the dirty ones dirty */\n\tchar jr_path[64];\n\tsnprintf(jr_path, sizeof jr_path, \"/proc/self/fd/%d\", cfd);\n\tint jrfd = open(jr_path, O_RDONLY);\n\tif (jrfd < 0)\n\t\tdie(\"reopen for mincore\");\n");
         for (off, _) in &pages {
             let _ = writeln!(
                 o,
-                "\t\tif (!(mc[{p}] & 1)) {{\n\t\t\tprintf(\"COULD NOT RUN: chattr -j after open evicted the page at {off} (ext4_change_inode_journal_flag: truncate_pagecache)\\n\");\n\t\t\treturn 2;\n\t\t}}",
-                p = off / PAGE
+                "\t{{\n\t\tunsigned char mc = 0;\n\t\tvoid *mm = mmap(NULL, 4096, PROT_READ, MAP_SHARED, jrfd, {off});\n\t\tif (mm == MAP_FAILED || mincore(mm, 4096, &mc))\n\t\t\tdie(\"mincore\");\n\t\tmunmap(mm, 4096);\n\t\tif (!(mc & 1)) {{\n\t\t\tprintf(\"COULD NOT RUN: chattr -j after open evicted the page at {off} (ext4_change_inode_journal_flag: truncate_pagecache)\\n\");\n\t\t\treturn 2;\n\t\t}}\n\t}}"
             );
         }
-        o.push_str("\t}\n");
-    }
-    if pages.iter().any(|p| p.1) {
-        o.push_str(C_DIRTY);
+        if pages.iter().any(|p| p.1) {
+            o.push_str(C_DIRTY);
+        }
         for (off, _) in pages.iter().filter(|p| p.1) {
             let _ = writeln!(
                 o,
-                "\tif (!jflag_dirty(cfd, {off})) {{\n\t\tprintf(\"COULD NOT RUN: chattr -j after open left the page at {off} clean\\n\");\n\t\treturn 2;\n\t}}"
+                "\tif (!jflag_dirty(jrfd, {off})) {{\n\t\tprintf(\"COULD NOT RUN: chattr -j after open left the page at {off} clean\\n\");\n\t\treturn 2;\n\t}}"
             );
         }
+        o.push_str("\tclose(jrfd);\n");
     }
     let ops = &plan.call.after_open.jflag_ops;
     if !ops.is_empty() {
@@ -271,7 +280,7 @@ mod tests {
         assert_eq!(clean_pages(&p), vec![4096]);
         let c = c_check(&p);
         assert!(
-            c.contains("mincore(mm, 8192, mc)") && c.contains("mc[1] & 1"),
+            c.contains("MAP_SHARED, jrfd, 4096)") && c.contains("mincore(mm, 4096, &mc)"),
             "{c}"
         );
     }
@@ -304,7 +313,7 @@ mod tests {
         assert_eq!(cached_pages(&p), vec![(4096, true)]);
         assert!(!p.call.pages.held() && p.call.after_open.jflag_ops.is_empty());
         let c = c_check(&p);
-        assert!(c.contains("jflag_dirty(cfd, 4096)") && c.contains("mc[1] & 1"), "{c}");
+        assert!(c.contains("jflag_dirty(jrfd, 4096)"), "{c}");
 
         let p = plan(&with_page(PageState::MappedDirty)).expect("mapped planned");
         assert!(p.steps.contains(&Step::WriteDirty { off: 4096, len: 4096 }));
