@@ -587,7 +587,9 @@ mod tests {
         s.world.pages = vec![PageState::Dirty];
         assert!(plan_pmem(&s, Some(&pmem())).is_ok());
         s.world.pages = vec![PageState::MappedDirty];
-        assert!(plan_pmem(&s, Some(&pmem())).unwrap_err().contains("on pmem"));
+        assert!(plan_pmem(&s, Some(&pmem()))
+            .unwrap_err()
+            .contains("on pmem"));
         s.world.pages.clear();
         // On the atomic (scsi_debug) disk too since session 9: Scratch::retire formats it
         // again for the next scenario.

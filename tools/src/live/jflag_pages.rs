@@ -38,9 +38,9 @@
 //!   the disk holds (a buffered write through a second open file: the buffers dirty again, which
 //!   the flag change left clean) and held under writeback right before the call (super::pages).
 //!
-//! After the `chattr -j` every page the set-up cached must still be in the page cache (mincore
-//! of a shared read-only mapping, which faults nothing in) and every page it dirtied still dirty
-//! (/proc/kpageflags KPF_DIRTY); otherwise the scenario is "not possible here" (skipped), and
+//! After the `chattr -j` every page the set-up cached must still be in the page cache and every
+//! page it dirtied still tagged dirty (cachestat(2), which faults nothing in and, unlike mincore,
+//! counts a page that is not uptodate: one written in part over a hole); otherwise the scenario is "not possible here" (skipped), and
 //! the C reproducer prints COULD NOT RUN.
 
 use super::pages::CallPages;
@@ -123,48 +123,28 @@ pub fn clean_pages(plan: &Plan) -> Vec<u64> {
 
 const PAGE: u64 = 4096;
 
-/// Which pages of `offs` the page cache of `fd` holds (mincore of a shared read-only mapping of
-/// each page alone: the offsets may be terabytes apart, super::limits' shifted worlds).
-pub fn resident(fd: i32, offs: &[u64]) -> Result<Vec<bool>, String> {
-    offs.iter()
-        .map(|&off| {
-            // SAFETY: a new read-only shared mapping of one page of our file, unmapped below;
-            // nothing is accessed.
-            let m = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    PAGE as usize,
-                    libc::PROT_READ,
-                    libc::MAP_SHARED,
-                    fd,
-                    off as libc::off_t,
-                )
-            };
-            if m == libc::MAP_FAILED {
-                return Err(format!(
-                    "mmap for mincore: {}",
-                    std::io::Error::last_os_error()
-                ));
-            }
-            let mut v = 0u8;
-            // SAFETY: one byte for the mapping's one page.
-            let r = unsafe { libc::mincore(m, PAGE as usize, &mut v) };
-            let err = std::io::Error::last_os_error();
-            // SAFETY: the mapping made above.
-            unsafe { libc::munmap(m, PAGE as usize) };
-            if r != 0 {
-                return Err(format!("mincore: {err}"));
-            }
-            Ok(v & 1 != 0)
-        })
-        .collect()
+/// cachestat(2) (x86_64 number 451, since 6.5) of the page at `off` of `fd`: whether the page
+/// cache holds it (uptodate or not: mincore would miss a page written only in part over a hole)
+/// and whether it is tagged dirty (PAGECACHE_TAG_DIRTY, what filemap_range_needs_writeback
+/// reads). mm/filemap.c filemap_cachestat, read in 7.3.4.
+pub fn page_state(fd: i32, off: u64) -> Result<(bool, bool), String> {
+    const SYS_CACHESTAT: libc::c_long = 451;
+    let range = [off, PAGE];
+    // nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted
+    let mut cs = [0u64; 5];
+    // SAFETY: cachestat reads the range and writes the five counters.
+    let r = unsafe { libc::syscall(SYS_CACHESTAT, fd, range.as_ptr(), cs.as_mut_ptr(), 0) };
+    if r != 0 {
+        return Err(format!("cachestat: {}", std::io::Error::last_os_error()));
+    }
+    Ok((cs[0] != 0, cs[1] != 0))
 }
 
-/// A read-only open file of `fd`'s inode (the call's may be write-only or append-only, which a
-/// shared mapping refuses: EACCES).
-fn reader(fd: i32) -> Result<std::fs::File, String> {
-    std::fs::File::open(format!("/proc/self/fd/{fd}"))
-        .map_err(|e| format!("reopen for mincore: {e}"))
+/// Which pages of `offs` the page cache of `fd` holds ([`page_state`]).
+pub fn resident(fd: i32, offs: &[u64]) -> Result<Vec<bool>, String> {
+    offs.iter()
+        .map(|&o| page_state(fd, o).map(|s| s.0))
+        .collect()
 }
 
 /// The kernel's answer for the answer's message.
@@ -178,20 +158,12 @@ fn evicted_msg(off: u64) -> String {
 /// After the `chattr -j`: every page the set-up cached must still be cached, every page it
 /// dirtied still dirty.
 pub fn check_kept(plan: &Plan, fd: i32) -> Result<(), String> {
-    let pages = cached_pages(plan);
-    if pages.is_empty() {
-        return Ok(());
-    }
-    use std::os::fd::AsRawFd;
-    let r = reader(fd)?;
-    let fd = r.as_raw_fd();
-    let offs: Vec<u64> = pages.iter().map(|p| p.0).collect();
-    let res = resident(fd, &offs)?;
-    if let Some((off, _)) = offs.iter().zip(res).find(|(_, r)| !r) {
-        return Err(evicted_msg(*off));
-    }
-    for (off, _) in pages.iter().filter(|p| p.1) {
-        if !super::pages::page_dirty(fd, *off)? {
+    for (off, dirty) in cached_pages(plan) {
+        let (cached, tagged) = page_state(fd, off)?;
+        if !cached {
+            return Err(evicted_msg(off));
+        }
+        if dirty && !tagged {
             return Err(format!(
                 "{}: chattr -j after open left the page at {off} clean (the journalled dirty page is not dirty at the write)",
                 super::exec::UNAVAILABLE
@@ -207,24 +179,20 @@ pub fn c_check(plan: &Plan) -> String {
     let pages = cached_pages(plan);
     let mut o = String::new();
     if !pages.is_empty() {
-        // A read-only open file of the inode (cfd may be write-only), each page mapped alone.
-        o.push_str("\t/* chattr -j after open must leave the cached pages (7.2+ evict them) and the dirty ones dirty */\n\tchar jr_path[64];\n\tsnprintf(jr_path, sizeof jr_path, \"/proc/self/fd/%d\", cfd);\n\tint jrfd = open(jr_path, O_RDONLY);\n\tif (jrfd < 0)\n\t\tdie(\"reopen for mincore\");\n");
-        for (off, _) in &pages {
+        o.push_str("\t/* chattr -j after open must leave the cached pages (7.2+ evict them) and the dirty ones dirty: cachestat(2) */\n");
+    }
+    for (off, dirty) in &pages {
+        let _ = writeln!(
+            o,
+            "\t{{\n\t\tunsigned long long rg[2] = {{ {off}ULL, 4096 }}, cs[5] = {{ 0 }};\n\t\tif (syscall(451 /* cachestat */, cfd, rg, cs, 0))\n\t\t\tdie(\"cachestat\");\n\t\tif (!cs[0]) {{\n\t\t\tprintf(\"COULD NOT RUN: chattr -j after open evicted the page at {off} (ext4_change_inode_journal_flag: truncate_pagecache)\\n\");\n\t\t\treturn 2;\n\t\t}}"
+        );
+        if *dirty {
             let _ = writeln!(
                 o,
-                "\t{{\n\t\tunsigned char mc = 0;\n\t\tvoid *mm = mmap(NULL, 4096, PROT_READ, MAP_SHARED, jrfd, {off});\n\t\tif (mm == MAP_FAILED || mincore(mm, 4096, &mc))\n\t\t\tdie(\"mincore\");\n\t\tmunmap(mm, 4096);\n\t\tif (!(mc & 1)) {{\n\t\t\tprintf(\"COULD NOT RUN: chattr -j after open evicted the page at {off} (ext4_change_inode_journal_flag: truncate_pagecache)\\n\");\n\t\t\treturn 2;\n\t\t}}\n\t}}"
+                "\t\tif (!cs[1]) {{\n\t\t\tprintf(\"COULD NOT RUN: chattr -j after open left the page at {off} clean\\n\");\n\t\t\treturn 2;\n\t\t}}"
             );
         }
-        if pages.iter().any(|p| p.1) {
-            o.push_str(C_DIRTY);
-        }
-        for (off, _) in pages.iter().filter(|p| p.1) {
-            let _ = writeln!(
-                o,
-                "\tif (!jflag_dirty(jrfd, {off})) {{\n\t\tprintf(\"COULD NOT RUN: chattr -j after open left the page at {off} clean\\n\");\n\t\treturn 2;\n\t}}"
-            );
-        }
-        o.push_str("\tclose(jrfd);\n");
+        o.push_str("\t}\n");
     }
     let ops = &plan.call.after_open.jflag_ops;
     if !ops.is_empty() {
@@ -234,24 +202,6 @@ pub fn c_check(plan: &Plan) -> String {
     }
     o
 }
-
-/// KPF_DIRTY of the page at `off` (/proc/self/pagemap, /proc/kpageflags), as a C statement
-/// expression: a function defined inside main would not be C, so a macro.
-const C_DIRTY: &str = r#"#define jflag_dirty(fd, off) ({ \
-	unsigned char *jm = mmap(NULL, 4096, PROT_READ, MAP_SHARED, (fd), (off)); \
-	uint64_t je = 0, jf = 0; \
-	if (jm != MAP_FAILED) { \
-		(void)*(volatile unsigned char *)jm; \
-		int jp = open("/proc/self/pagemap", O_RDONLY), jk = open("/proc/kpageflags", O_RDONLY); \
-		if (jp >= 0 && pread(jp, &je, 8, (uintptr_t)jm / 4096 * 8) == 8 && (je >> 63) && jk >= 0) \
-			pread(jk, &jf, 8, (je & ((1ULL << 55) - 1)) * 8); \
-		close(jp); \
-		close(jk); \
-		munmap(jm, 4096); \
-	} \
-	(jf >> 4) & 1; /* KPF_DIRTY */ \
-})
-"#;
 
 #[cfg(test)]
 mod tests {
@@ -280,9 +230,10 @@ mod tests {
         assert_eq!(clean_pages(&p), vec![4096]);
         let c = c_check(&p);
         assert!(
-            c.contains("MAP_SHARED, jrfd, 4096)") && c.contains("mincore(mm, 4096, &mc)"),
+            c.contains("rg[2] = { 4096ULL, 4096 }") && c.contains("if (!cs[0])"),
             "{c}"
         );
+        assert!(!c.contains("if (!cs[1])"), "{c}");
     }
 
     /// The scenario with two written blocks, i_size 8 KiB, page 1 in state `st`.
@@ -313,10 +264,13 @@ mod tests {
         assert_eq!(cached_pages(&p), vec![(4096, true)]);
         assert!(!p.call.pages.held() && p.call.after_open.jflag_ops.is_empty());
         let c = c_check(&p);
-        assert!(c.contains("jflag_dirty(jrfd, 4096)"), "{c}");
+        assert!(c.contains("if (!cs[1])"), "{c}");
 
         let p = plan(&with_page(PageState::MappedDirty)).expect("mapped planned");
-        assert!(p.steps.contains(&Step::WriteDirty { off: 4096, len: 4096 }));
+        assert!(p.steps.contains(&Step::WriteDirty {
+            off: 4096,
+            len: 4096
+        }));
         assert_eq!(cached_pages(&p), vec![(4096, true)]);
         assert_eq!(p.call.pages.mapped, vec![(4096, 4096)]);
         assert!(p.key.layered && p.key.own);
@@ -327,12 +281,15 @@ mod tests {
         assert_eq!(p.call.pages.writeback, vec![(4096, 4096)]);
         assert_eq!(
             p.call.after_open.jflag_ops,
-            vec![Op::WriteOld { off: 4096, len: 4096 }]
+            vec![Op::WriteOld {
+                off: 4096,
+                len: 4096
+            }]
         );
         assert!(p.key.layered && p.key.own);
         let c = c_check(&p);
         assert!(c.contains("wpat(bfd, 4096, 4096, 0x11)"), "{c}");
-        assert!(!c.contains("jflag_dirty"), "{c}");
+        assert!(!c.contains("if (!cs[1])"), "{c}");
 
         // A page under writeback over a hole is refused (the rewrite would allocate).
         let mut h = with_page(PageState::Writeback);
@@ -340,7 +297,36 @@ mod tests {
         assert!(plan(&h).is_err());
     }
 
-    /// mincore sees a page read through the file and not one never read.
+    /// The C reproducer of a `-j` world with a dirty page and one with a page under writeback
+    /// compiles (cachestat, the rewrite through `bfd`, the hold).
+    #[test]
+    fn c_programs_with_dirty_and_writeback_pages_compile() {
+        let Some(cc) = super::super::scratch::which("cc") else {
+            println!("SKIP c_programs_with_dirty_and_writeback_pages_compile: no cc");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("diofuzz-jflag2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for st in [PageState::Dirty, PageState::Writeback, PageState::MappedDirty] {
+            let src = super::super::repro::c_program(&with_page(st)).unwrap();
+            assert!(src.contains("cachestat"), "{st:?}");
+            std::fs::write(dir.join("j.c"), &src).unwrap();
+            let out = std::process::Command::new(&cc)
+                .args(["-O2", "-o"])
+                .arg(dir.join("j"))
+                .arg(dir.join("j.c"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{st:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// cachestat sees a page read through the file.
     #[test]
     fn resident_tells_cached_pages_from_uncached_ones() {
         use std::io::Write;

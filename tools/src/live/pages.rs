@@ -146,8 +146,6 @@ const FIFREEZE: libc::c_ulong = 0xC004_5877;
 const FITHAW: libc::c_ulong = 0xC004_5878;
 /// include/uapi/linux/kernel-page-flags.h
 const KPF_WRITEBACK: u32 = 8;
-/// include/uapi/linux/kernel-page-flags.h
-const KPF_DIRTY: u32 = 4;
 /// include/uapi/linux/kernel-page-flags.h: KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL.
 const KPF_COMPOUND: u64 = 1 << 15 | 1 << 16;
 
@@ -293,11 +291,6 @@ impl Drop for Mapping {
 /// the pfn a read-only mapping of it shows in /proc/self/pagemap.)
 pub fn under_writeback(fd: i32, off: u64) -> Result<bool, String> {
     Ok(kpageflags(fd, off)? >> KPF_WRITEBACK & 1 == 1)
-}
-
-/// Is the (cached) page at file offset `off` of `fd` dirty? (KPF_DIRTY, as [`under_writeback`].)
-pub fn page_dirty(fd: i32, off: u64) -> Result<bool, String> {
-    Ok(kpageflags(fd, off)? >> KPF_DIRTY & 1 == 1)
 }
 
 /// A held page must be a folio of its own: the model's page states are per 4 KiB page, and a

@@ -201,7 +201,9 @@ pub fn plan_after_open(
         // On a disk (pmem: super::dax::plan_pmem; the atomic scsi_debug disk since session 9)
         // the disk is formatted for the scenario and retired after it (Scratch::retire).
         if s.world.inode.unlinked {
-            return Err("chattr -j after open on a delalloc mount of an unlinked inode (not built)".into());
+            return Err(
+                "chattr -j after open on a delalloc mount of an unlinked inode (not built)".into(),
+            );
         }
         // The remount changes the filesystem: one of its own, never reused.
         p.key.own = true;
