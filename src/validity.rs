@@ -743,9 +743,13 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 )
             }),
         // W45-jflag-cleared
-        49 => jflag::impossible_blocks(s)
-            .next()
-            .map(|b| msg!(detail, "chattr -j after open with block {b} {:?} at the write", w.blocks[b].kind)),
+        49 => jflag::impossible_blocks(s).next().map(|b| {
+            msg!(
+                detail,
+                "chattr -j after open with block {b} {:?} at the write",
+                w.blocks[b].kind
+            )
+        }),
         // W24-bitmap-maxbytes
         28 => (s.fs == FsKind::Ext4
             && !w.inode.extents

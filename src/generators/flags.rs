@@ -212,7 +212,13 @@ pub fn generate_jflag_on(seed: u64, index: u64, disk: Option<&Disk>) -> Scenario
             w.pages = drawn
                 .iter()
                 .take(eof_pages)
-                .map(|p| if *p == PageState::Busy { PageState::Clean } else { *p })
+                .map(|p| {
+                    if *p == PageState::Busy {
+                        PageState::Clean
+                    } else {
+                        *p
+                    }
+                })
                 .collect();
         } else if k.pct(50)
             && w.pages

@@ -90,7 +90,11 @@ mod tests {
         // Unwritten: only under a page the journalled data path dirtied.
         s.world.blocks[2].kind = Extent::Unwritten;
         assert_eq!(impossible_blocks(&s).count(), 0);
-        for st in [PageState::Dirty, PageState::MappedDirty, PageState::Writeback] {
+        for st in [
+            PageState::Dirty,
+            PageState::MappedDirty,
+            PageState::Writeback,
+        ] {
             s.world.pages[2] = st;
             assert_eq!(impossible_blocks(&s).collect::<Vec<_>>(), vec![2], "{st:?}");
         }

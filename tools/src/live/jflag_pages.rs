@@ -307,7 +307,11 @@ mod tests {
         };
         let dir = std::env::temp_dir().join(format!("diofuzz-jflag2-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        for st in [PageState::Dirty, PageState::Writeback, PageState::MappedDirty] {
+        for st in [
+            PageState::Dirty,
+            PageState::Writeback,
+            PageState::MappedDirty,
+        ] {
             let src = super::super::repro::c_program(&with_page(st)).unwrap();
             assert!(src.contains("cachestat"), "{st:?}");
             std::fs::write(dir.join("j.c"), &src).unwrap();

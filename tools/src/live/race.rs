@@ -237,6 +237,10 @@ pub fn plan_after_open(
     if let Some(st) = &settle {
         super::settle_race::adjust(s, st, &mut p);
     }
+    if p.shift != 0 && p.call.pages.held() {
+        // super::limits::shift refuses a held page; the pages held after open are not moved.
+        return Err("small s_maxbytes with a page held during the call (not built)".into());
+    }
     if p.call.after_open.unlink && s.world.inode.append_only && !s.inode_at_open().unlinked {
         // unlink after open, then +a (may_delete): the plan at open set +a at rest.
         if p.steps.iter().any(|st| {
