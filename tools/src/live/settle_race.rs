@@ -398,6 +398,43 @@ mod tests {
         }
     }
 
+    /// Session 9: the page at EOF still under writeback at the write: no sync after open, the
+    /// hold starts the writeback of the lag's page (written with OLD) on a layered filesystem.
+    #[test]
+    fn lag_written_back_with_the_page_held_under_writeback() {
+        let mut s = written_back();
+        s.world.pages[1] = PageState::Writeback;
+        assert!(diofuzz::validity::is_valid(&s), "{:?}", diofuzz::validity::violations(&s));
+        let p = plan(&s).unwrap();
+        assert_eq!(
+            p.call.after_open.settle,
+            Some(Settle::WriteBackHeld {
+                off: 4096,
+                len: 5633 - 4096
+            })
+        );
+        assert_eq!(p.call.pages.writeback, vec![(4096, 5633 - 4096)]);
+        assert!(p.key.layered);
+        assert!(p.steps.contains(&Step::WriteOld {
+            off: 4096,
+            len: 5633 - 4096
+        }));
+        assert!(!p
+            .steps
+            .iter()
+            .any(|st| matches!(st, Step::WriteDirty { .. })));
+        // With a scaled s_maxbytes (shifted offsets) it is not built.
+        let mut sc = s.clone();
+        sc.world.blkbits = 12;
+        sc.world.i_size = 7680;
+        sc.world.blocks.truncate(2);
+        sc.world.s_maxbytes = 1 << 20;
+        assert!(plan(&sc).unwrap_err().contains("held"));
+        let c = super::super::repro::c_program(&s).unwrap();
+        assert!(c.contains("held under writeback through the call"), "{c}");
+        assert!(!c.contains("sync_file_range(cfd, 4096, 4096, 7"), "{c}");
+    }
+
     #[test]
     fn lag_written_back_after_open_syncs_the_page_at_eof() {
         let s = written_back();
@@ -453,7 +490,7 @@ mod tests {
         let mut d = s.clone();
         d.world.pages[1] = PageState::Dirty;
         d.world.blocks[5].kind = Extent::Delalloc;
-        assert!(plan(&d).unwrap_err().contains("dirty or under writeback"));
+        assert!(plan(&d).unwrap_err().contains("dirty or mmapped"));
         // The page at EOF not cached at the write: written back, then dropped (reclaimed).
         let mut n = s.clone();
         n.world.pages = vec![];
