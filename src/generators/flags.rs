@@ -402,7 +402,7 @@ mod tests {
 
     #[test]
     fn jflag_worlds_set_or_clear_the_flag_after_open() {
-        let (mut set, mut clear, mut kept) = (0, 0, 0);
+        let (mut set, mut clear, mut kept, mut dirtied) = (0, 0, 0, 0);
         for i in 0..300 {
             let s = generate_jflag(4, i);
             assert!(crate::validity::is_valid(&s), "{i}");
@@ -412,18 +412,27 @@ mod tests {
                 if now {
                     set += 1;
                 } else {
-                    assert!(s
-                        .world
-                        .pages
-                        .iter()
-                        .all(|p| *p == PageState::Clean || *p == PageState::None));
+                    // Session 9: dirty, writeback and mmapped dirty pages too, never busy ones
+                    // (rule W25), and no delayed block (rule W45).
+                    assert!(!s.world.pages.contains(&PageState::Busy), "{i}");
+                    assert!(
+                        s.world.blocks.iter().all(|b| b.kind != Extent::Delalloc),
+                        "{i}"
+                    );
                     kept += s.world.pages.contains(&PageState::Clean) as u32;
+                    dirtied += s.world.pages.iter().any(|p| {
+                        matches!(
+                            p,
+                            PageState::Dirty | PageState::Writeback | PageState::MappedDirty
+                        )
+                    }) as u32;
                     clear += 1;
                 }
             }
         }
         assert!(set > 170 && clear > 60, "{set} +j, {clear} -j of 300");
         assert!(kept > 5, "{kept} -j with clean pages kept");
+        assert!(dirtied > 5, "{dirtied} -j with dirty pages");
     }
 
     #[test]
