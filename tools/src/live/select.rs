@@ -34,6 +34,9 @@ pub enum World {
     /// ext4 `chattr -j` after open with a dirty, writeback or mmapped dirty page at the write
     /// (super::jflag_pages), drawn by `live --jflag-after-open`'s generator.
     JflagPages,
+    /// RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace with the data digest
+    /// (super::nvme_stable).
+    StableNowait,
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -74,6 +77,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
                     )
                 })
         }
+        World::StableNowait => super::nvme_stable::wanted(s),
     }
 }
 
@@ -123,6 +127,7 @@ mod tests {
             (World::Held, FsKind::Xfs),
             (World::InlineConvert, FsKind::Ext4),
             (World::BdevGeometry, FsKind::Bdev),
+            (World::StableNowait, FsKind::Bdev),
         ] {
             let v = generate(&[w], 5, 6, &[fs], None, 0);
             assert_eq!(v.len(), 6, "{w:?}");
