@@ -162,6 +162,9 @@ rules! {
     SWAP_DEVICE = 39, "W35-swap-device",
         "an active swap device (IS_SWAPFILE on a block device, at open or at the write) that swapon would have refused or that has been dirtied since: under two pages, a dirty, writeback or mmapped dirty page, or an mmap writer",
         "mm/swapfile.c SYSCALL swapon (7.3.4): claim_swapfile takes an S_ISBLK inode as the device itself (SWP_BLKDEV), read_swap_header / setup_swap_map need a usable page after the header ('Empty swap-file' for last_page 0), then S_SWAPFILE is set and inode_drain_writes (include/linux/pagemap.h: inode_dio_wait + filemap_write_and_wait) writes back every dirty page of the device's mapping; afterwards blkdev_write_iter (block/fops.c, 6.12.117 - 7.3.4) gives -ETXTBSY unless the device is the hibernation resume device, and do_mmap (mm/mmap.c) refuses a shared writable mapping with -ETXTBSY, so nothing dirties its page cache; swapoff clears S_SWAPFILE. Session 8, building swap devices in the lab. Normalised: the device is not a swap device";
+    BDEV_TAIL_UNCACHED = 45, "W41-bdev-tail",
+        "a page-cache page over the block (of the device's block size) that holds the end of a block device whose size is not whole logical blocks",
+        "a loop device of 4 KiB logical blocks over a file of 512 n bytes has a size that is not whole logical blocks (drivers/block/loop.c lo_calculate_size counts sectors, loop_set_size -> set_capacity_and_notify rounds nothing). Every way into the page over its end reads the buffer head that holds it first: filemap_read / filemap_fault -> blkdev_read_folio (block_read_full_folio), and a buffered or mmap write that covers it only in part (__block_write_begin_int; blkdev_write_iter truncates every write at bdev_nr_bytes, so none covers it whole). That read's bio is cut at the device end by guard_bio_eod (block/bio.c) to a length that is not whole logical blocks, and blk_mq_submit_bio fails it (bio_unaligned, block/blk-mq.c): -EIO, and the folio never becomes uptodate or dirty. Read in 7.3.4; measured on 6.18.44 (a buffered read of a 6 KiB loop device with 4 KiB logical blocks stops at 4 KiB, 'Buffer I/O error on dev loop0, logical block 1', a 2 KiB pwrite at 4096 gives -EIO). Found in session 8 building such devices for live. Normalised: the page is not cached";
     MAX_BIO_LAYOUT = 34, "W30-max-bio",
         "a bio size limit (request.max_bio) given as a number instead of by the user memory layout",
         "a direct-I/O bio is cut short by the user memory only when its BIO_MAX_VECS (256) bvecs are used up: bio_iov_iter_get_pages (block/bio.c) fills a bvec per pinned user page (6.12: __bio_iov_iter_get_pages -> bio_iov_add_folio, merging only a physically contiguous continuation, bvec_try_merge_page; 7.2+: iov_iter_extract_bvecs (lib/iov_iter.c), a bvec per page of each extraction, i.e. per iovec segment). So a bio's size is what 256 bvecs hold of the layout, never a free number: 15 contiguous segments cannot use them up in fewer than 242 pages (more than 900 KiB, the cut the model makes at 256 pages), and a layout that fills them with little data (hundreds of iovecs each in its own page, IOV_MAX 1024) is described by the scattered-iovec section (request.scatter, SEGS_SECTION), where the model derives every bio's size from the bvecs (IovIter::bvec_cap). Read in 6.12.117 and 7.3.4. Normalised: no limit";
@@ -809,6 +812,15 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
         // W35-swap-device
         39 if s.fs != FsKind::Bdev || !(w.inode.swapfile || at_open.swapfile) => None,
         39 => swap_device::refused(s).map(|why| msg!(detail, "{why}")),
+        // W41-bdev-tail
+        45 => bdev_tail_page(w).filter(|_| !fs_file).map(|p| {
+            msg!(
+                detail,
+                "page {p} cached over the end of a {}-byte device with {}-byte logical blocks",
+                w.i_size,
+                1u32 << w.lbs_bits
+            )
+        }),
         // W30-max-bio
         34 => s.request.max_bio.map(|b| {
             msg!(
@@ -819,6 +831,22 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
         }),
         _ => None,
     }
+}
+
+/// W41: on a device whose size is not whole logical blocks, the index of the page over the block
+/// (of the device's block size, at least a logical block) that holds the device end, when the
+/// scenario has it cached.
+fn bdev_tail_page(w: &World) -> Option<usize> {
+    let lbs = 1u64 << w.lbs_bits;
+    if w.i_size % lbs == 0 {
+        return None;
+    }
+    let bs = (1u64 << w.blkbits).max(lbs);
+    let p = ((w.i_size & !(bs - 1)) / PAGE_SIZE) as usize;
+    w.pages
+        .get(p)
+        .is_some_and(|&st| st != PageState::None)
+        .then_some(p)
 }
 
 /// Does a dirty (or, with `writeback`, writeback) page inside EOF lie over block `b`?
@@ -1299,6 +1327,12 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         }
         // W37-disksize-delalloc: the write that made the lag moved i_disksize too.
         41 => s.world.inode.disksize_lag = false,
+        // W41-bdev-tail: the read that would have cached it failed.
+        45 => {
+            if let Some(p) = bdev_tail_page(&s.world) {
+                s.world.pages[p] = PageState::None;
+            }
+        }
         // W30-max-bio
         34 => s.request.max_bio = None,
         // W32-swap-open: swapon/swapoff failed (-EPERM): the swap flag stays as it was at open.
