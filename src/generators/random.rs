@@ -94,6 +94,9 @@ pub(crate) fn generate_before_partial(
     // (src/generators/bdev_geometry.rs), from a stream of their own.
     let mut g = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xB6E0 << 48);
     super::bdev_geometry::bdev_geometry(&mut g, &mut s, disk.is_some());
+    // Loop devices whose size is not whole 4 KiB logical blocks, from a stream of their own.
+    let mut t = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xB7A1 << 48);
+    super::bdev_geometry::bdev_tail(&mut t, &mut s, disk.is_some());
     s
 }
 

@@ -738,11 +738,12 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str(super::disk_hold::C_SCSI);
         o.push_str(super::pages::C_PRELUDE);
     }
-    if p
-        .steps
-        .iter()
-        .any(|s| matches!(s, Step::WriteZero { .. } | Step::WriteBacking { old: false, .. }))
-    {
+    if p.steps.iter().any(|s| {
+        matches!(
+            s,
+            Step::WriteZero { .. } | Step::WriteBacking { old: false, .. }
+        )
+    }) {
         o.push_str(WZERO);
     }
     let encrypted = p.key.inode_kind == super::inode_kind::InodeKind::Encrypted;
