@@ -152,6 +152,13 @@ fn blkdev_buffered_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64
     }
     if ki.ki_pos >= folio {
         cx.decide("__block_write_begin_int: the buffer over the device end is not whole logical blocks: read fails -> -EIO");
+        // The buffered path ran (iomap_file_buffered_write), writing nothing.
+        cx.buffered_calls += 1;
+        cx.trace.push(Ev::Buffered {
+            pos: ki.ki_pos,
+            len: 0,
+            ret: -EIO,
+        });
         return -EIO;
     }
     let rest = ki.ki_pos + iter.count - folio;
