@@ -60,8 +60,60 @@ pub fn generate_dax(seed: u64, index: u64, fs: FsKind, dev: &Disk) -> Scenario {
     // Encrypted files under dax=always and chattr +j after open on a non-DAX file (session 7),
     // from a stream of its own.
     let mut e = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xDA8 << 48 ^ fs as u64);
+    let drawn = s.clone();
     super::flags::non_dax_on_pmem(&mut e, &mut s);
+    if s == drawn {
+        // chattr -j after open under dax=always (session 8), from a stream of its own.
+        let mut c = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0xDA9 << 48 ^ fs as u64);
+        jflag_cleared_under_dax(&mut c, &mut s);
+    }
     s
+}
+
+/// 8 %: an ext4 file made with +j under `dax=always,nodelalloc` (so not DAX:
+/// `ext4_should_enable_dax` at `__ext4_new_inode`'s `ext4_set_inode_flags(inode, true)`), whose
+/// +j is cleared after the call's open (`ext4_ioctl_setflags` refuses a journal-flag change only
+/// for an IS_DAX inode; S_DAX is not set again until the inode is next loaded, so the file is
+/// still not DAX at the write: rule W22 judges the inode at open). The mount has delalloc again
+/// at the write (`mount -o remount,delalloc` after open). No other race after open, no dirty,
+/// writeback or mmapped page (clean ones are kept), no delayed block (none on the nodelalloc
+/// mount before the remount), not unlinked. Left unchanged when the
+/// result would not be a valid world.
+pub fn jflag_cleared_under_dax(r: &mut Rng, s: &mut Scenario) {
+    let w = &s.world;
+    if s.fs != FsKind::Ext4
+        || w.cluster_bits != 0
+        || w.mount.data_journal
+        || w.inode.journal_data
+        || s.inode_at_open().journal_data
+        || !r.pct(8)
+    {
+        return;
+    }
+    let before = s.clone();
+    super::flags::only_toggle_races(s);
+    s.races.retain(|x| *x != crate::scenario::Race::MmapRedirty);
+    let w = &mut s.world;
+    w.mount.dax = true;
+    w.inode.dax = false;
+    w.inode.unlinked = false;
+    w.inode.inline_data = false;
+    use crate::scenario::{Extent, PageState};
+    if w.pages
+        .iter()
+        .any(|p| !matches!(p, PageState::None | PageState::Clean))
+    {
+        w.pages.clear();
+    }
+    // Nothing was delayed on the nodelalloc mount before the remount.
+    for b in w.blocks.iter_mut().filter(|b| b.kind == Extent::Delalloc) {
+        b.kind = Extent::Written;
+    }
+    s.races
+        .push(crate::scenario::Race::InodeFlagChangedAfterOpen(1));
+    if !crate::validity::violations(s).is_empty() {
+        *s = before;
+    }
 }
 
 #[cfg(test)]
@@ -117,9 +169,15 @@ mod tests {
                 assert_eq!((w.blkbits, w.lbs_bits), (12, 9));
                 assert_eq!((w.device.awu_min, w.device.awu_max), (0, 0));
                 // A dax mount's non-DAX file journals data (flags::journalled_on_pmem).
-                // ... or is encrypted (flags::non_dax_on_pmem).
+                // ... or is encrypted (flags::non_dax_on_pmem), or was +j at open
+                // (jflag_cleared_under_dax).
+                let jopen = s.inode_at_open().journal_data;
                 assert!(
-                    !w.mount.dax || w.inode.dax || w.inode.journal_data || w.inode.encrypted,
+                    !w.mount.dax
+                        || w.inode.dax
+                        || w.inode.journal_data
+                        || w.inode.encrypted
+                        || jopen,
                     "{i}"
                 );
                 if w.inode.dax {

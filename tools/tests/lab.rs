@@ -476,3 +476,52 @@ fn ublk_segs_fault_group_fails_a_bio_between_others() {
     );
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// `chattr -j` after open of a `+j` file under `dax=always` (session 8): seed 20's scenarios 2,
+/// 4 and 8 of the `ext4-dax` group are that world; each runs on a pmem filesystem of its own
+/// (`dax=always,nodelalloc`, remounted `delalloc` after open), the file is not DAX at the call
+/// (else "skipped": the world was not built), and the kernel agrees with the model.
+#[test]
+fn jflag_cleared_after_open_under_dax_always_runs_on_pmem() {
+    let k = match cached_kernel() {
+        Ok(k) => k,
+        Err(why) => {
+            println!("SKIP lab: {why}");
+            return;
+        }
+    };
+    let out = tmp("djdax");
+    let o = Command::new(bin())
+        .args(["lab", "--kernel", &k, "--groups", "ext4-dax", "--json"])
+        .args(["--count", "9", "--seed", "20", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stream = std::fs::read_to_string(out.join(&k).join("stream.jsonl")).unwrap();
+    let mut n = 0;
+    for v in stream
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("verdict").is_some())
+    {
+        let w = &v["scenario"]["world"];
+        let jclear = w["mount"]["dax"] == true
+            && w["inode"]["journal_data"] == false
+            && v["scenario"]["races"]
+                .to_string()
+                .contains("InodeFlagChangedAfterOpen\":1}");
+        if !jclear {
+            continue;
+        }
+        assert_eq!(v["verdict"], "agree", "{v}");
+        assert_eq!(v["probes"]["world"], "own-fs", "{v}");
+        n += 1;
+    }
+    assert_eq!(n, 3, "{stream}");
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -1082,7 +1082,8 @@ impl Scratch {
     }
 
     /// Unmount the loop filesystem of `key` (if one was made), release its loop device, let
-    /// `inspect` read its image, and delete the image and the mount point: the next
+    /// `inspect` read its image, and delete the image and the mount point (on the disk: unmount
+    /// it and let `inspect` read the device, which stays): the next
     /// [`Scratch::get`] of `key` makes a new filesystem. For scenarios that need a filesystem of
     /// their own and leave it unusable ([`super::shutdown`]). None: there was none.
     pub fn retire<R>(
@@ -1093,10 +1094,17 @@ impl Scratch {
         let Some(i) = self.fss.iter().position(|f| f.key == key) else {
             return Ok(None);
         };
-        if key.disk {
-            return Err("the --device disk's filesystem is not made per scenario".into());
-        }
         let f = &mut self.fss[i];
+        if key.disk {
+            // The disk (`--device`, `--pmem`) is formatted again by the next get_disk: only
+            // unmount it; `inspect` reads the device itself, which is never removed.
+            if f.mounted {
+                umount_retry(&f.mnt).map_err(|e| format!("umount {}: {e}", f.mnt.display()))?;
+                f.mounted = false;
+            }
+            let f = self.fss.remove(i);
+            return Ok(Some(inspect(&f.image)));
+        }
         unset_stable(f)?;
         if f.mounted {
             umount_retry(&f.mnt).map_err(|e| format!("umount {}: {e}", f.mnt.display()))?;
