@@ -1187,7 +1187,14 @@ mod tests {
                 } else {
                     Step::WriteZero {
                         off: 0,
-                        len: s.world.i_size,
+                        // A tail device: the device up to its edge (the rest through the
+                        // backing file, super::bdev_geometry::split_tail).
+                        len: super::super::bdev_geometry::edge(
+                            s.world.i_size,
+                            s.world.lbs_bits,
+                            s.world.blkbits,
+                        )
+                        .unwrap_or(s.world.i_size),
                     }
                 };
                 assert_eq!(p.steps[0], first);
