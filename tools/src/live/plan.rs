@@ -1203,7 +1203,12 @@ mod tests {
                     .steps
                     .iter()
                     .take_while(|st| **st != Step::DropCache)
-                    .filter(|st| matches!(st, Step::WriteOld { .. }))
+                    .filter(|st| {
+                        matches!(
+                            st,
+                            Step::WriteOld { .. } | Step::WriteBacking { old: true, .. }
+                        )
+                    })
                     .count();
                 let written = s
                     .world
