@@ -103,3 +103,37 @@ fn a_shared_block_straddling_eof_reads_zero_past_the_old_eof() {
         assert!(c[16..24].iter().all(|&t| t == TAG_NEW), "{var}: {c:?}");
     }
 }
+
+/// A block device has no holes: its "hole" blocks are device blocks holding zeroes, and a dirty
+/// page there is dirty in every buffer (the set-up and the model dirty whole pages;
+/// `block_write_full_folio` writes every dirty buffer). The partly-dirty reading above must
+/// not apply: with 1 KiB blocks the dirty page's data over zeroed device blocks is what a read
+/// sees and what writeback writes (a regression of the session-8 merge: live's bdev-geometry
+/// worlds disagreed, "model zero / kernel old-dirty").
+#[test]
+fn a_block_device_dirty_page_is_dirty_over_every_block() {
+    let mut s = partly_dirty(FsKind::Bdev);
+    // Page 0 over written, zeroed, zeroed, written device blocks (a file would call blocks 1
+    // and 2 holes under a partly dirty page).
+    s.world.blocks.iter_mut().for_each(|b| {
+        if b.kind == Extent::Delalloc {
+            b.kind = Extent::Written;
+        }
+    });
+    s.world.inode = InodeFlags::default();
+    s.world.mount = Mount::default();
+    s.request.open.direct = false;
+    diofuzz::validity::normalise(&mut s);
+    assert_eq!((s.fs, s.world.blkbits), (FsKind::Bdev, 10));
+    assert_eq!(s.world.blocks[1].kind, Extent::Hole);
+    for var in ["v6.12", "v7.3"] {
+        let x = go(&s, var);
+        for b in 0..4 {
+            assert!(
+                x.before.cached[sect(b)].iter().all(|&t| t == TAG_OLD_DIRTY),
+                "{var}: block {b} of a dirty bdev page holds the page's data, {:?}",
+                &x.before.cached[sect(b)]
+            );
+        }
+    }
+}

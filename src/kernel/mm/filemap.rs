@@ -67,7 +67,11 @@ fn writeback_page(cx: &mut Cx, p: usize, run: &mut Option<(u64, u32)>) {
         let blk = cx.blk(lblk);
         // A clean hole block of a page written only in part (blocks smaller than a page):
         // writeback writes dirty blocks only, the hole stays (crate::model::partial_dirty_holes).
-        if blk.kind == Extent::Hole && cx.pages[p] == PageState::Dirty && !cx.dirty_hole(lblk) {
+        if blk.kind == Extent::Hole
+            && cx.pages[p] == PageState::Dirty
+            && cx.fs != crate::scenario::FsKind::Bdev
+            && !cx.dirty_hole(lblk)
+        {
             continue;
         }
         // XFS: a block with a CoW-fork extent is written through the CoW fork and remapped at
