@@ -23,7 +23,7 @@
 //! `iov_iter_truncate` to `bdev_nr_bytes`) at sizes that end inside a page.
 
 use super::plan::{Step, Unsupported};
-use diofuzz::scenario::{Extent, PageState, Scenario, World, PAGE_SIZE, SECTOR};
+use diofuzz::scenario::{Extent, Scenario, World, PAGE_SIZE, SECTOR};
 
 /// `set_init_blocksize` (block/bdev.c): the block size a device of `size` bytes and logical block
 /// size `lbs` gets at its first open.
@@ -56,25 +56,15 @@ pub fn check(s: &Scenario, lbs_bits: u8, disk: bool) -> Result<(), Unsupported> 
     } else if disk && w.i_size % lbs != 0 {
         // blkpg_do_ioctl: start and length must be whole logical blocks (-EINVAL).
         "partition size not a multiple of the disk's logical block size (BLKPG refuses it)"
-    } else if w.i_size % lbs != 0
-        && w.pages
-            .iter()
-            .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty))
-    {
-        // Seen on 6.18.44 (session 8): a held page on such a device left the run blocked in
-        // bdev_release waiting for writeback under the frozen lower filesystem; not built.
-        "held page (writeback, mmapped dirty) on a block device whose size is not whole logical blocks"
-    } else if w.i_size % lbs != 0 && !s.races.is_empty() {
-        // Seen on 6.18.44 (session 8): the run took SIGBUS (a mapping's fault on the last,
-        // unreadable block); not built.
-        "a race (the mmap writer, the i_rwsem holder) on a block device whose size is not whole logical blocks"
     } else if w.device.stable_writes && w.i_size % PAGE_SIZE != 0 {
         // drivers/block/zram/zram_drv.c disksize_store: PAGE_ALIGN(disksize).
         "stable writes on a block device whose size is not whole pages (the zram device's size is page aligned: disksize_store)"
     } else {
-        // A loop device whose size is not whole logical blocks (lo_calculate_size counts
-        // sectors) is built: its last block is set up and read back through the backing file
-        // ([`edge`]).
+        // A loop device whose size is not whole logical blocks (lo_calculate_size, 6.12:
+        // get_size, counts sectors) is built: its last block is set up and read back through the
+        // backing file ([`edge`]). Held pages and races too: the mmap writer stores only below
+        // the edge ([`mappable`]); session 8's SIGBUS was its fault on the page past it, and the
+        // hang in bdev_release that process's exit with the lower filesystem still frozen.
         return Ok(());
     };
     Err(why.to_string())
@@ -95,6 +85,16 @@ pub fn edge(size: u64, lbs_bits: u8, blkbits: u8) -> Option<u64> {
     }
     let bs = (1u64 << blkbits).max(lbs);
     Some(size & !(bs - 1) & !(PAGE_SIZE - 1))
+}
+
+/// How many bytes from 0 of a device of `size` bytes a shared mapping may touch: up to [`edge`]
+/// when its size is not whole logical blocks, else all of them. A fault on the page from the
+/// edge on reads the unreadable block: filemap_fault (mm/filemap.c) -> filemap_read_folio ->
+/// blkdev_read_folio fails (-EIO, [`edge`]) -> VM_FAULT_SIGBUS (6.12.117 and 7.3.4). The model
+/// never stores there either: its mmap writer (Race::MmapRedirty) re-dirties cached folios only,
+/// and rule W41 keeps that page out of the cache.
+pub fn mappable(size: u64, lbs_bits: u8, blkbits: u8) -> u64 {
+    edge(size, lbs_bits, blkbits).unwrap_or(size)
 }
 
 /// Move the part of the content steps (WriteZero, WriteOld) at or past [`edge`] to the backing
@@ -166,6 +166,29 @@ pub fn read_backing(dev: &std::path::Path, from: u64, end: u64) -> Result<Vec<u8
     let mut v = vec![0u8; end.saturating_sub(from) as usize];
     f.read_exact_at(&mut v, from)
         .map_err(|e| format!("read {}: {e}", p.display()))?;
+    Ok(v)
+}
+
+/// The O_DIRECT read-back of [from, end) of the scenario file or device at `path`
+/// ([`super::exec::read_direct`]); on a device whose size (`end`) is not whole logical blocks,
+/// the bytes from [`edge`] on come from the backing file: an O_DIRECT read there is -EINVAL
+/// (blkdev_read_iter truncates it at the device end, then blkdev_dio_invalid, block/fops.c
+/// 6.12.117 and 7.3.4). Used by the executor's read-back and probe P1.
+pub fn read_direct(
+    key: &super::plan::FsKey,
+    path: &std::path::Path,
+    from: u64,
+    end: u64,
+    unit: u64,
+) -> Result<Vec<u8>, String> {
+    let e = (key.fs == diofuzz::scenario::FsKind::Bdev)
+        .then(|| edge(end, key.lbs_bits, key.blkbits))
+        .flatten();
+    let Some(e) = e else {
+        return super::exec::read_direct(path, from, end, unit);
+    };
+    let mut v = super::exec::read_direct(path, from, e, unit)?;
+    v.extend_from_slice(&read_backing(path, e, end)?);
     Ok(v)
 }
 
@@ -343,6 +366,41 @@ mod tests {
         assert!(check(&dev(12, 0, &[]), 9, true)
             .unwrap_err()
             .contains("BLKPG"));
+    }
+
+    /// Held pages and races on a tail device are built (session 9): the mmap writer of live and
+    /// of the C program stores only below the edge (`mappable`: a fault from there is SIGBUS,
+    /// filemap_fault), so neither the SIGBUS nor the exit with the lower filesystem frozen that
+    /// session 8 saw can happen.
+    #[test]
+    fn held_pages_and_races_on_a_tail_device_are_built() {
+        use diofuzz::scenario::{PageState, Race};
+        let mut s = diofuzz::generators::bdev(0, 4096);
+        s.request.rwf.atomic = false;
+        s.request.open.direct = false;
+        s.world.device = Default::default();
+        s.world.i_size = 12 * SECTOR + 4096;
+        s.world.lbs_bits = 12;
+        s.world.pages = vec![PageState::Writeback, PageState::MappedDirty];
+        s.races = vec![Race::MmapRedirty];
+        assert!(diofuzz::validity::violations(&s).is_empty());
+        assert!(check(&s, 12, false).is_ok());
+        let p = super::super::plan::plan_on(&s, None).unwrap();
+        assert!(p.call.mmap_writer);
+        assert_eq!(p.call.pages.writeback, vec![(0, 4096)]);
+        assert_eq!(mappable(p.i_size, 12, 12), 8192);
+        assert_eq!(mappable(8192, 12, 12), 8192);
+        assert_eq!(mappable(6144, 9, 12), 6144);
+        let src = super::super::repro::c_program(&s).unwrap();
+        assert!(src.contains("memcpy(m, snap, 8192);"), "{src}");
+        assert!(!src.contains("memcpy(m, snap, 10240);"), "{src}");
+        // A file of the same size: the whole of it.
+        let mut f = s.clone();
+        f.fs = FsKind::Ext4;
+        f.world.lbs_bits = 9;
+        if let Ok(src) = super::super::repro::c_program(&f) {
+            assert!(!src.contains("memcpy(m, snap, 8192);"), "{src}");
+        }
     }
 
     /// Where the device stops being reachable: the page over the block holding the end, only

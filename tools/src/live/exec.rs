@@ -932,7 +932,13 @@ fn call_and_observe(
         }
         let addr = p as usize;
         let stop2 = stop.clone();
-        let isz = plan.i_size as usize;
+        // A device whose size is not whole logical blocks: nothing from its edge on, whose
+        // fault would be SIGBUS (super::bdev_geometry::mappable).
+        let isz = if bdev {
+            super::bdev_geometry::mappable(plan.i_size, plan.key.lbs_bits, plan.key.blkbits)
+        } else {
+            plan.i_size
+        } as usize;
         let idle = c.pages.idle_writer;
         Some((
             std::thread::spawn(move || {
@@ -1077,15 +1083,15 @@ fn call_and_observe(
     } else {
         PAGE_SIZE
     };
-    let (direct, readback_error, direct_bytes) = match read_direct(path, sh, dev_end, unit) {
-        Ok(mut raw) => {
-            raw.extend_from_slice(&tail_bytes);
-            let mut b = raw.clone();
-            super::swap::unmask(&mut b);
-            (classify_file_at(&b, old, sh), None, raw)
-        }
-        Err(e) => (cached.clone(), Some(e), Vec::new()),
-    };
+    let (direct, readback_error, direct_bytes) =
+        match super::bdev_geometry::read_direct(&plan.key, path, sh, i_size, unit) {
+            Ok(raw) => {
+                let mut b = raw.clone();
+                super::swap::unmask(&mut b);
+                (classify_file_at(&b, old, sh), None, raw)
+            }
+            Err(e) => (cached.clone(), Some(e), Vec::new()),
+        };
     let o = Observation {
         ret: cr.ret,
         write_pos: wpos - sh,

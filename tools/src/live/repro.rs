@@ -1030,7 +1030,12 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             } else {
                 format!(
                     "\t\tunsigned char *snap = malloc({isz});\n\t\tmemcpy(snap, m, {isz});\n\t\tfor (;;)\n\t\t\tmemcpy(m, snap, {isz});\n",
-                    isz = p.i_size
+                    // Not past a tail device's edge (super::bdev_geometry::mappable).
+                    isz = if p.key.fs == diofuzz::scenario::FsKind::Bdev {
+                        super::bdev_geometry::mappable(p.i_size, p.key.lbs_bits, p.key.blkbits)
+                    } else {
+                        p.i_size
+                    }
                 )
             }
         );
