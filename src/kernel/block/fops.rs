@@ -137,8 +137,13 @@ pub fn blkdev_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64
 /// (block/bio.c, from submit_bh_wbc) to a length that is not whole logical blocks, and
 /// blk_mq_submit_bio fails it (bio_unaligned, block/blk-mq.c: -EIO). The write reaches i_size at
 /// most (blkdev_write_iter truncated it), so it covers that buffer only in part: the folio over
-/// it fails with -EIO and iomap_write_iter returns the bytes of the folios before it (read in
-/// 7.3.4; measured on 6.18.44). Rule W41 keeps that page out of the page cache.
+/// it fails with -EIO and iomap_write_iter returns the bytes of the folios before it
+/// (iomap_file_buffered_write: iter.pos - ki_pos once anything was written). Read in 6.12.117
+/// and 7.3.4, which are the same here (blkdev_buffered_write = iomap_file_buffered_write with
+/// IOMAP_F_BUFFER_HEAD from blkdev_iomap_begin, __block_write_begin_int's bh_read_nowait +
+/// wait_on_buffer -> -EIO, submit_bh_wbc's guard_bio_eod, bio_unaligned; the loop device's size
+/// in sectors: 6.12 get_size, 7.3 lo_calculate_size), so the branch holds for every variant;
+/// measured on 6.18.44. Rule W41 keeps that page out of the page cache.
 fn blkdev_buffered_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     let size = cx.inode.i_size;
     let bs = cx.bs.max(cx.lbs);
