@@ -173,6 +173,8 @@ mod tests {
                     v,
                     ModelOpts {
                         completion: BioCompletion::Plugged,
+                        placement: None,
+                        hibernate_resume: false,
                     },
                 );
                 let all = completed_bios(&p);

@@ -18,12 +18,14 @@ pub mod disk_hold;
 pub mod exec;
 pub mod fault;
 pub mod fiemap;
+pub mod hibernate;
 pub mod inode_kind;
 pub mod inode_state;
 pub mod jflag_pages;
 pub mod limits;
 pub mod pages;
 pub mod partial;
+pub mod placement;
 pub mod plan;
 pub mod probes;
 pub mod race;
@@ -132,6 +134,12 @@ pub struct Opts {
     /// swap-file worlds (docs/lab.md "Swap files")
     #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc"])]
     pub swapon: bool,
+    /// With --swapon --fs bdev: each swap device is made the hibernation resume device
+    /// (/dev/snapshot's SNAPSHOT_SET_SWAP_AREA, held through the call), which blkdev_write_iter
+    /// writes to (is_hibernate_resume_dev); generated scenarios are the swap devices at rest
+    /// among the first --count (lab group bdev-resume; docs/live.md "Block-device states")
+    #[arg(long, requires = "swapon")]
+    pub hibernate_resume: bool,
     /// Generated scenarios are ext4 files that get `chattr +j` after the call's open, on a
     /// filesystem made with `-O verity` (no large folios before 6.19: the flag takes effect on
     /// 6.16 - 6.18 too). Needs CAP_SYS_RESOURCE (the lab's guests have it: group ext4-jflag)
@@ -425,6 +433,9 @@ pub fn run_live(o: &Opts) -> i32 {
             return 2;
         }
         swap::enable();
+        if o.hibernate_resume {
+            hibernate::enable();
+        }
     }
     let cluster_bits = o.bigalloc.map_or(0, |c| (c.trailing_zeros() - 12) as u8);
     if cluster_bits > 0 && disk.is_none() {
@@ -459,7 +470,10 @@ pub fn run_live(o: &Opts) -> i32 {
                 continue;
             }
             if o.swapon {
-                scen.push((id, diofuzz::generators::flags::generate_swap(o.seed, i, fs)));
+                let s = diofuzz::generators::flags::generate_swap(o.seed, i, fs);
+                if !o.hibernate_resume || hibernate::wanted(&s) {
+                    scen.push((id, s));
+                }
                 continue;
             }
             if o.jflag_after_open {
@@ -865,6 +879,8 @@ fn run_all(
                 continue;
             }
         };
+        // The model before the set-up: the placement of the extents is not known yet.
+        placement::clear();
         let x = match std::panic::catch_unwind(|| fault::model_run(s, v)) {
             Ok(x) => x,
             Err(_) => {
@@ -892,6 +908,9 @@ fn run_all(
         let seeding = probing && probes::applies(&p).p2.is_ok();
         let armed = std::cell::RefCell::new(Vec::new());
         let mut before = |path: &Path| -> Result<(), String> {
+            if p.key.fs != FsKind::Bdev {
+                placement::measure(s, path);
+            }
             if seeding {
                 probes::seed_unwritten(path)?;
             }
@@ -1012,10 +1031,35 @@ fn run_all(
                     .iter()
                     .find(|(f, _)| *f == s.fs)
                     .and_then(|(_, g)| g.as_deref());
+                // XFS's placement of the extents, read after the set-up: the model again with it
+                // (super::placement; the run before the set-up assumed it).
+                let placed_note;
+                let x = match placement::current() {
+                    Some(_) => match std::panic::catch_unwind(|| fault::model_run(s, v)) {
+                        Ok(xp) => {
+                            placed_note = placement::note(&x, &xp);
+                            xp
+                        }
+                        Err(_) => {
+                            placed_note = None;
+                            x
+                        }
+                    },
+                    None => {
+                        placed_note = None;
+                        x
+                    }
+                };
                 let mut oc = match on_device {
                     Some(n) => shutdown::outcome(id.clone(), s, &p, &x, &obs, n),
                     None => compare::outcome(id.clone(), s, &p, &x, &obs, gap),
                 };
+                if let Some(n) = placed_note {
+                    if !oc.note.is_empty() {
+                        oc.note.push_str("; ");
+                    }
+                    oc.note.push_str(&n);
+                }
                 if !armed.is_empty() {
                     fault::other_real_order(&mut oc, s, v, |x| {
                         compare::outcome(id.clone(), s, &p, x, &obs, gap)
@@ -1035,6 +1079,10 @@ fn run_all(
                     bench.probed += (pr.p1 == "ok" || pr.p1 == "finding") as u64;
                     oc.kernel_findings.extend(found);
                     oc.probes = Some(pr);
+                }
+                if let (true, Some(pl)) = (o.verbose, placement::current()) {
+                    let line = format!("live: {id}: placement {}", placement::describe(&pl));
+                    crate::progress::line(&pb, &line);
                 }
                 if o.verbose {
                     let names: Vec<&str> = obs.events.iter().map(|e| e.name.as_str()).collect();

@@ -818,6 +818,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         if super::plan::after_times(st) {
             if *st == Step::SwapOn {
                 late.push_str(super::swap::C_SWAPON);
+                if bdev && super::hibernate::enabled() {
+                    late.push_str(super::hibernate::C_SET_RESUME);
+                }
             }
             if let Step::SetInodeFlags { set, clear } = st {
                 let _ = writeln!(
@@ -1065,9 +1068,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         Some(l) => {
             let _ = writeln!(
                 o,
-                "\tint pfd[2];\n\tif (pipe(pfd))\n\t\tdie(\"pipe\");\n\tpid_t ch = fork();\n\tif (ch == 0) {{\n\t\tstruct rlimit rl = {{ {l}, {l} }};\n\t\tsignal(SIGXFSZ, SIG_IGN);\n\t\tsetrlimit(RLIMIT_FSIZE, &rl);\n\t\tlong long res[3];\n\t\tres[0] = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\t\tres[1] = errno;\n\t\tres[2] = lseek(cfd, 0, SEEK_CUR);\n\t\twrite(pfd[1], res, sizeof(res));\n\t\t_exit(0);\n\t}}\n\tlong long res[3] = {{ -1, 0, 0 }};\n\tread(pfd[0], res, sizeof(res));\n\twaitpid(ch, NULL, 0);\n\tret = res[0];\n\terr = (int)res[1];\n\tafter = res[2];\n\tprintf(\"call ran in a child with RLIMIT_FSIZE={l}\\n\");",
+                "\tint pfd[2];\n\tif (pipe(pfd))\n\t\tdie(\"pipe\");\n\tpid_t ch = fork();\n\tif (ch == 0) {{\n\t\tstruct rlimit rl = {{ {l}, {l} }};\n\t\tsignal(SIGXFSZ, SIG_IGN);\n\t\tsetrlimit(RLIMIT_FSIZE, &rl);\n\t\tlong long res[3];\n\t\tres[0] = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\t\tres[1] = errno;\n\t\tres[2] = {after};\n\t\twrite(pfd[1], res, sizeof(res));\n\t\t_exit(0);\n\t}}\n\tlong long res[3] = {{ -1, 0, 0 }};\n\tread(pfd[0], res, sizeof(res));\n\twaitpid(ch, NULL, 0);\n\tret = res[0];\n\terr = (int)res[1];\n\tafter = res[2];\n\tprintf(\"call ran in a child with RLIMIT_FSIZE={l}\\n\");",
                 n = c.segs.len(),
-                rwf = c.rwf
+                rwf = c.rwf,
+                after = after_call(c, "res[0]")
             );
         }
         None => {
@@ -1076,13 +1080,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
                 "\tret = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\terr = errno;\n\tafter = {after};",
                 n = c.segs.len(),
                 rwf = c.rwf,
-                // A positioned call leaves the file position alone, and blkdev_llseek takes the
-                // i_rwsem a lock holder keeps (super::bdev_state): no lseek.
-                after = if c.positioned {
-                    format!("{} + (ret > 0 ? ret : 0)", c.pos)
-                } else {
-                    "lseek(cfd, 0, SEEK_CUR)".into()
-                }
+                after = after_call(c, "ret")
             );
         }
     }
@@ -1092,6 +1090,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     }
     o.push_str(&super::race::c_after_call(&c.after_open));
     if super::swap::wanted(s) {
+        if bdev && super::hibernate::enabled() && p.steps.contains(&Step::SwapOn) {
+            o.push_str(super::hibernate::C_RELEASE);
+        }
         o.push_str(super::swap::C_AFTER_CALL);
     }
     let _ = writeln!(
@@ -1139,6 +1140,17 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str("\tclose(fd);\n\tunlink(path);\n\tunlink(donor);\n\treturn verdict_code;\n}\n");
     }
     Ok(o)
+}
+
+/// The C expression for the file position after the call whose result is `ret`: a positioned
+/// call (aio's own position too) leaves the file position alone, and blkdev_llseek takes the
+/// i_rwsem a lock holder keeps (super::bdev_state): no lseek then.
+fn after_call(c: &super::plan::Call, ret: &str) -> String {
+    if c.positioned {
+        format!("{} + ({ret} > 0 ? {ret} : 0)", c.pos)
+    } else {
+        "lseek(cfd, 0, SEEK_CUR)".into()
+    }
 }
 
 /// Build the scenario's scratch filesystem, compile `src` with cc and run it there; returns its
@@ -1307,11 +1319,19 @@ pub struct ReproOpts {
     /// filesystem, the device and, with --kernel, the guest's set-up
     #[arg(long, value_name = "FILE.c", conflicts_with = "out")]
     pub source: Option<PathBuf>,
+    /// A swap-device scenario's device is the hibernation resume device (`live
+    /// --hibernate-resume`): the program makes it one through /dev/snapshot after swapon, and
+    /// checks the model's outcome for it (a write, not -ETXTBSY)
+    #[arg(long)]
+    pub hibernate_resume: bool,
 }
 
 /// `diofuzz repro FILE [-o OUT] [--run]`.
 pub fn main(o: &ReproOpts) -> i32 {
     let (file, out, run) = (o.file.clone(), o.out.clone(), o.run);
+    if o.hibernate_resume {
+        super::hibernate::enable();
+    }
     if o.device.is_some() && !o.destroy_data {
         eprintln!(
             "diofuzz repro: --device {} erases everything on it: add --destroy-data to confirm",
@@ -1394,6 +1414,35 @@ pub fn main(o: &ReproOpts) -> i32 {
             }
         },
     }
+}
+
+/// Test helper: compiles the generated C program `src` with `cc FLAGS` (adding `-o` unless a
+/// flag is `-fsyntax-only`) in a temporary directory of its own and asserts that it builds,
+/// showing the compiler's messages if not. Returns false, after printing SKIP, on a machine
+/// with no C compiler (`.ci/run` installs one).
+#[cfg(test)]
+pub(crate) fn assert_c_compiles(name: &str, src: &str, flags: &[&str]) -> bool {
+    let Some(cc) = super::scratch::which("cc") else {
+        println!("SKIP {name}: no cc");
+        return false;
+    };
+    let dir = std::env::temp_dir().join(format!("diofuzz-cc-{}-{name}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.c"));
+    fs::write(&file, src).unwrap();
+    let mut cmd = std::process::Command::new(cc);
+    cmd.args(flags);
+    if !flags.contains(&"-fsyntax-only") {
+        cmd.arg("-o").arg(dir.join(name));
+    }
+    let out = cmd.arg(&file).output().unwrap();
+    let _ = fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "cc {flags:?} failed on {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
 }
 
 #[cfg(test)]
@@ -1534,28 +1583,10 @@ mod tests {
     /// `repro --run` does (-O2).
     #[test]
     fn c_compiles_jflag_cleared_after_open() {
-        let Some(cc) = super::super::scratch::which("cc") else {
-            println!("SKIP c_compiles_jflag_cleared_after_open: no cc");
-            return;
-        };
         let s = session6(|s| s.inode_at_open().journal_data && !s.world.inode.journal_data);
         let src = c_program(&s).unwrap();
         assert!(src.contains("MS_REMOUNT") && !src.contains("-O verity"));
-        let dir = std::env::temp_dir().join(format!("diofuzz-repro-j-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("j.c"), &src).unwrap();
-        let out = std::process::Command::new(&cc)
-            .args(["-O2", "-o"])
-            .arg(dir.join("j"))
-            .arg(dir.join("j.c"))
-            .output()
-            .unwrap();
-        let _ = fs::remove_dir_all(&dir);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::assert_c_compiles("jflag-cleared", &src, &["-O2"]);
     }
 
     /// The first scenario of the session-6 generators that `want` accepts.
@@ -1575,12 +1606,6 @@ mod tests {
 
     #[test]
     fn c_compiles() {
-        let Some(cc) = super::super::scratch::which("cc") else {
-            println!("SKIP c_compiles: no cc");
-            return;
-        };
-        let dir = std::env::temp_dir().join(format!("diofuzz-repro-test-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
         for (i, s) in [
             sample(),
             Scenario::default(),
@@ -1624,20 +1649,8 @@ mod tests {
         .chain(super::super::pages::tests::c_scenarios().iter())
         .enumerate()
         {
-            let src = dir.join(format!("r{i}.c"));
-            fs::write(&src, c_program(s).unwrap()).unwrap();
-            let out = std::process::Command::new(&cc)
-                .args(["-Wall", "-Werror", "-O1", "-o"])
-                .arg(dir.join(format!("r{i}")))
-                .arg(&src)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "cc failed on scenario {i}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let src = c_program(s).unwrap();
+            super::assert_c_compiles(&format!("r{i}"), &src, &["-Wall", "-Werror", "-O1"]);
         }
-        let _ = fs::remove_dir_all(&dir);
     }
 }
