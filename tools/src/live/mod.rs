@@ -23,6 +23,7 @@ pub mod inode_kind;
 pub mod inode_state;
 pub mod jflag_pages;
 pub mod limits;
+pub mod nvme_stable;
 pub mod pages;
 pub mod partial;
 pub mod placement;
@@ -150,6 +151,7 @@ pub struct Opts {
     /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length),
     /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
     /// holder), bdev-geometry (a block device of another block size or a size not whole pages),
+    /// stable-nowait (RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace),
     /// inline-convert (ext4 inline data converted after open), partial (a shared block
     /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
     /// indices for --count of them per filesystem (docs/lab.md)
@@ -871,6 +873,7 @@ fn run_all(
         let p = match planned.and_then(|p| {
             race::refuse_on_release(&p, &rel)?;
             race::refuse_here(&p)?;
+            nvme_stable::refuse_here(&p)?;
             Ok(settle_race::with_sync(p, o.sync_after_convert))
         }) {
             Ok(p) => p,

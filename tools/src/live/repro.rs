@@ -515,6 +515,10 @@ fn repro_plan(s: &Scenario) -> Result<super::plan::Plan, String> {
     }
     if !s.faults.is_empty() {
         super::fault::plan_faulted(&t, None)
+    } else if super::nvme_stable::wanted(s) {
+        // The nvme-tcp namespace's atomic units and DMA alignment are part of the world its
+        // plan checks (super::nvme_stable::check).
+        super::plan::plan_on(s, None)
     } else if s.fs == FsKind::Bdev {
         super::plan::plan_on(&t, None)
     } else {
@@ -639,7 +643,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         ),
     };
     let dev = s.world.device;
-    let device = if dev.awu_max != 0 {
+    let device = if p.key.nvme {
+        super::nvme_stable::C_DEVICE.to_string()
+    } else if dev.awu_max != 0 {
         format!(
             "a block device with atomic writes (atomic_write_unit_min/max_bytes {}/{}; a loop device has none: an NVMe or SCSI disk, or a VM disk with atomic writes)",
             dev.awu_min, dev.awu_max
