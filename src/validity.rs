@@ -166,6 +166,9 @@ rules! {
     JFLAG_CLEARED_BLOCKS = 49, "W45-jflag-cleared",
         "ext4 chattr -j after open (the journal-data flag in effect at open, cleared at the write, no data=journal mount) with a delayed block at the write, or an unwritten block under a dirty, writeback or mmapped dirty page inside EOF",
         "fs/ext4/ext4_jbd2.h ext4_inode_journal_mode: the flag in effect at open means the mount had no delalloc then (rule W20), and the file's buffered writes and page faults went through the journalled paths: ext4_write_begin -> ext4_block_write_begin with ext4_get_block (ext4_should_dioread_nolock is false for journalled data, so never ext4_get_block_unwritten), ext4_page_mkwrite the same, and ext4_get_block with EXT4_GET_BLOCKS_CREATE converts an unwritten extent it writes into (ext4_ext_map_blocks -> ext4_ext_handle_unwritten_extents -> ext4_ext_convert_to_initialized): no delayed block and no unwritten block under a page they dirtied. ext4_change_inode_journal_flag then clears the flag (after jbd2_journal_flush; 7.2+ after filemap_write_and_wait and truncate_pagecache too) without allocating or dirtying anything, and under the race premise nothing writes after it. Read in 6.12.117 and 7.3.4. Found in session 9 building dirty pages at the write after -j for live. Normalised: such blocks written (what the journalled write made of them)";
+    BDEV_TAIL_UNCACHED = 45, "W41-bdev-tail",
+        "a page-cache page over the block (of the device's block size) that holds the end of a block device whose size is not whole logical blocks",
+        "a loop device of 4 KiB logical blocks over a file of 512 n bytes has a size that is not whole logical blocks (drivers/block/loop.c lo_calculate_size, 6.12: get_size, counts sectors, loop_set_size -> set_capacity_and_notify rounds nothing). Every way into the page over its end reads the buffer head that holds it first: filemap_read / filemap_fault -> blkdev_read_folio (block_read_full_folio), and a buffered or mmap write that covers it only in part (__block_write_begin_int; blkdev_write_iter truncates every write at bdev_nr_bytes, so none covers it whole). That read's bio is cut at the device end by guard_bio_eod (block/bio.c) to a length that is not whole logical blocks, and blk_mq_submit_bio fails it (bio_unaligned, block/blk-mq.c): -EIO, and the folio never becomes uptodate or dirty (an mmap access there: filemap_fault -> filemap_read_folio -EIO -> VM_FAULT_SIGBUS). Read in 6.12.117 and 7.3.4 (the same); measured on 6.18.44 (a buffered read of a 6 KiB loop device with 4 KiB logical blocks stops at 4 KiB, 'Buffer I/O error on dev loop0, logical block 1', a 2 KiB pwrite at 4096 gives -EIO; a load from a MAP_SHARED mapping at 4096: SIGBUS). Found in session 8 building such devices for live. Normalised: the page is not cached";
     MAX_BIO_LAYOUT = 34, "W30-max-bio",
         "a bio size limit (request.max_bio) given as a number instead of by the user memory layout",
         "a direct-I/O bio is cut short by the user memory only when its BIO_MAX_VECS (256) bvecs are used up: bio_iov_iter_get_pages (block/bio.c) fills a bvec per pinned user page (6.12: __bio_iov_iter_get_pages -> bio_iov_add_folio, merging only a physically contiguous continuation, bvec_try_merge_page; 7.2+: iov_iter_extract_bvecs (lib/iov_iter.c), a bvec per page of each extraction, i.e. per iovec segment). So a bio's size is what 256 bvecs hold of the layout, never a free number: 15 contiguous segments cannot use them up in fewer than 242 pages (more than 900 KiB, the cut the model makes at 256 pages), and a layout that fills them with little data (hundreds of iovecs each in its own page, IOV_MAX 1024) is described by the scattered-iovec section (request.scatter, SEGS_SECTION), where the model derives every bio's size from the bvecs (IovIter::bvec_cap). Read in 6.12.117 and 7.3.4. Normalised: no limit";
@@ -842,6 +845,15 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 w.device.awu_max
             )
         }),
+        // W41-bdev-tail
+        45 => bdev_tail_page(w).filter(|_| !fs_file).map(|p| {
+            msg!(
+                detail,
+                "page {p} cached over the end of a {}-byte device with {}-byte logical blocks",
+                w.i_size,
+                1u32 << w.lbs_bits
+            )
+        }),
         // W30-max-bio
         34 => s.request.max_bio.map(|b| {
             msg!(
@@ -852,6 +864,22 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
         }),
         _ => None,
     }
+}
+
+/// W41: on a device whose size is not whole logical blocks, the index of the page over the block
+/// (of the device's block size, at least a logical block) that holds the device end, when the
+/// scenario has it cached.
+fn bdev_tail_page(w: &World) -> Option<usize> {
+    let lbs = 1u64 << w.lbs_bits;
+    if w.i_size % lbs == 0 {
+        return None;
+    }
+    let bs = (1u64 << w.blkbits).max(lbs);
+    let p = ((w.i_size & !(bs - 1)) / PAGE_SIZE) as usize;
+    w.pages
+        .get(p)
+        .is_some_and(|&st| st != PageState::None)
+        .then_some(p)
 }
 
 /// Does a dirty (or, with `writeback`, writeback) page inside EOF lie over block `b`?
@@ -1341,6 +1369,12 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         }
         // W37-disksize-delalloc: the write that made the lag moved i_disksize too.
         41 => s.world.inode.disksize_lag = false,
+        // W41-bdev-tail: the read that would have cached it failed.
+        45 => {
+            if let Some(p) = bdev_tail_page(&s.world) {
+                s.world.pages[p] = PageState::None;
+            }
+        }
         // W30-max-bio
         34 => s.request.max_bio = None,
         // W32-swap-open: swapon/swapoff failed (-EPERM): the swap flag stays as it was at open.

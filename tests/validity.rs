@@ -754,6 +754,40 @@ fn w35_swap_devices_are_two_pages_and_clean() {
     rejected(small, SWAP_DEVICE);
 }
 
+/// W41: on a 6 KiB device of 4 KiB logical blocks (a loop device over a 6 KiB file) no page over
+/// the last, partial logical block is cached (its read fails: guard_bio_eod + blk_mq_submit_bio's
+/// bio_unaligned); the page before it may be, and 512-byte logical blocks have no such block.
+#[test]
+fn w41_the_partial_last_logical_block_is_never_cached() {
+    let mut s = bdev();
+    s.world.i_size = 12 * SECTOR;
+    s.world.lbs_bits = 12;
+    s.world.pages = vec![PageState::Dirty, PageState::None];
+    accepted(&s);
+    for st in [
+        PageState::Clean,
+        PageState::Dirty,
+        PageState::Writeback,
+        PageState::MappedDirty,
+        PageState::Busy,
+    ] {
+        let mut t = s.clone();
+        t.world.pages[1] = st;
+        rejected(t.clone(), BDEV_TAIL_UNCACHED);
+        validity::normalise(&mut t);
+        assert_eq!(t.world.pages[1], PageState::None);
+        let mut small = t.clone();
+        small.world.lbs_bits = 9;
+        small.world.pages[1] = st;
+        accepted(&small);
+    }
+    // Whole logical blocks: nothing to refuse.
+    let mut w = s.clone();
+    w.world.i_size = 16 * SECTOR;
+    w.world.pages[1] = PageState::Dirty;
+    accepted(&w);
+}
+
 /// block/bdev.c bdev_set_nr_sectors: a block device's size is a whole number of sectors (a file's
 /// is not bound so); bdev_open: every open of a block device has O_LARGEFILE.
 #[test]
@@ -1001,6 +1035,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W45-jflag-cleared" => "JFLAG_CLEARED_BLOCKS",
         "W35-swap-device" => "SWAP_DEVICE",
         "W42-bio-based-device" => "BIO_BASED_DEVICE",
+        "W41-bdev-tail" => "BDEV_TAIL_UNCACHED",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

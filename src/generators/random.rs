@@ -112,6 +112,9 @@ pub(crate) fn generate_before_partial(
     // (src/generators/bdev_geometry.rs), from a stream of their own.
     let mut g = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xB6E0 << 48);
     super::bdev_geometry::bdev_geometry(&mut g, &mut s, disk.is_some());
+    // Loop devices whose size is not whole 4 KiB logical blocks, from a stream of their own.
+    let mut t = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xB7A1 << 48);
+    super::bdev_geometry::bdev_tail(&mut t, &mut s, disk.is_some());
     s
 }
 
@@ -1149,8 +1152,12 @@ mod tests {
                 );
                 assert_eq!(Scenario::decode(&s.encode().unwrap()).unwrap(), s);
                 if super::super::bdev_geometry::is_geometry(&s) {
-                    // Another block size or a size of whole sectors (bdev_geometry.rs).
-                    assert!(s.world.lbs_bits == 9, "{i}");
+                    // Another block size or a size of whole sectors (bdev_geometry.rs); 4 KiB
+                    // logical blocks only on a loop device (bdev_tail).
+                    assert!(
+                        s.world.lbs_bits == 9 || (s.world.lbs_bits == 12 && disk.is_none()),
+                        "{i}"
+                    );
                     assert_eq!(s.world.i_size % 512, 0);
                     assert!(s.world.i_size <= 65536);
                 } else {

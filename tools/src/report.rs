@@ -162,6 +162,9 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
             Step::WriteZero { off, len } => cmds.push(format!("pwrite -S 0 {off} {len}")),
             Step::SetCowExtsize(bytes) => cmds.push(format!("cowextsize {bytes}")),
             Step::SetInodeFlags { .. } => return Err("inode flags set with chattr".into()),
+            Step::WriteBacking { .. } => {
+                return Err("a loop device whose size is not whole logical blocks".into())
+            }
             Step::SetMode(_) => return Err("a setuid bit (IS_NOSEC clear)".into()),
             Step::SwapHeader | Step::SwapOn | Step::SwapAlignedPrefix { .. } => {
                 return Err("a swap file (lab guests only)".into())

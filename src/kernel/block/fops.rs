@@ -14,7 +14,7 @@ use crate::kernel::fs::read_write::generic_atomic_write_valid;
 use crate::kernel::include::linux::fs::{generic_write_sync, IovIter, Kiocb};
 use crate::kernel::mm::filemap::{kiocb_invalidate_pages, kiocb_invalidate_post_direct_write};
 use crate::model::*;
-use crate::scenario::{Extent, Site};
+use crate::scenario::{Extent, PageState, Site, PAGE_SIZE};
 
 /// BIO_MAX_VECS: one bio holds at most this many pages.
 const BIO_MAX_VECS: u64 = 256;
@@ -134,8 +134,52 @@ pub fn blkdev_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64
 }
 
 /// blkdev_buffered_write() = iomap_file_buffered_write(blkdev_iomap_ops).
+///
+/// A device whose size is not whole logical blocks (a loop device with 4 KiB logical blocks
+/// over a file of 512 n bytes: lo_calculate_size counts sectors; docs/live.md "Block size and
+/// size of a block device"): the buffer head over the device end is never readable.
+/// __block_write_begin_int (fs/buffer.c, from iomap_write_begin for IOMAP_F_BUFFER_HEAD) reads
+/// a buffer the write covers only in part; its bio is cut at the device end by guard_bio_eod
+/// (block/bio.c, from submit_bh_wbc) to a length that is not whole logical blocks, and
+/// blk_mq_submit_bio fails it (bio_unaligned, block/blk-mq.c: -EIO). The write reaches i_size at
+/// most (blkdev_write_iter truncated it), so it covers that buffer only in part: the folio over
+/// it fails with -EIO and iomap_write_iter returns the bytes of the folios before it
+/// (iomap_file_buffered_write: iter.pos - ki_pos once anything was written). Read in 6.12.117
+/// and 7.3.4, which are the same here (blkdev_buffered_write = iomap_file_buffered_write with
+/// IOMAP_F_BUFFER_HEAD from blkdev_iomap_begin, __block_write_begin_int's bh_read_nowait +
+/// wait_on_buffer -> -EIO, submit_bh_wbc's guard_bio_eod, bio_unaligned; the loop device's size
+/// in sectors: 6.12 get_size, 7.3 lo_calculate_size), so the branch holds for every variant;
+/// measured on 6.18.44. Rule W41 keeps that page out of the page cache.
 fn blkdev_buffered_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
-    iomap_file_buffered_write(cx, ki, iter, false)
+    let size = cx.inode.i_size;
+    let bs = cx.bs.max(cx.lbs);
+    if size % cx.lbs == 0 || iter.count == 0 {
+        return iomap_file_buffered_write(cx, ki, iter, false);
+    }
+    // The folio over the buffer head that holds the device end.
+    let folio = (size & !(bs - 1)) & !(PAGE_SIZE - 1);
+    if ki.ki_pos + iter.count <= folio || cx.page(Cx::page_of(folio)) != PageState::None {
+        return iomap_file_buffered_write(cx, ki, iter, false);
+    }
+    if ki.ki_pos >= folio {
+        cx.decide("__block_write_begin_int: the buffer over the device end is not whole logical blocks: read fails -> -EIO");
+        // The buffered path ran (iomap_file_buffered_write), writing nothing.
+        cx.buffered_calls += 1;
+        cx.trace.push(Ev::Buffered {
+            pos: ki.ki_pos,
+            len: 0,
+            ret: -EIO,
+        });
+        return -EIO;
+    }
+    let rest = ki.ki_pos + iter.count - folio;
+    iter.truncate(iter.count - rest);
+    let r = iomap_file_buffered_write(cx, ki, iter, false);
+    iter.count += rest;
+    if r > 0 && iter.count == rest {
+        cx.decide("__block_write_begin_int: the folio over the device end fails to read (-EIO): short write");
+    }
+    r
 }
 
 /// blkdev_direct_write(): invalidation (-EBUSY becomes 0, i.e. "nothing written directly"),

@@ -56,15 +56,140 @@ pub fn check(s: &Scenario, lbs_bits: u8, disk: bool) -> Result<(), Unsupported> 
     } else if disk && w.i_size % lbs != 0 {
         // blkpg_do_ioctl: start and length must be whole logical blocks (-EINVAL).
         "partition size not a multiple of the disk's logical block size (BLKPG refuses it)"
-    } else if w.i_size % lbs != 0 {
-        // Real on a loop device (lo_calculate_size counts sectors), but the O_DIRECT read-back
-        // of the last, partial logical block is -EINVAL (blkdev_direct_IO after the truncation
-        // in blkdev_read_iter), so live has no direct view of it.
-        "block device size not a multiple of its 4 KiB logical block size (no O_DIRECT read-back of the last block)"
+    } else if w.device.stable_writes && w.i_size % PAGE_SIZE != 0 {
+        // drivers/block/zram/zram_drv.c disksize_store: PAGE_ALIGN(disksize).
+        "stable writes on a block device whose size is not whole pages (the zram device's size is page aligned: disksize_store)"
     } else {
+        // A loop device whose size is not whole logical blocks (lo_calculate_size, 6.12:
+        // get_size, counts sectors) is built: its last block is set up and read back through the
+        // backing file ([`edge`]). Held pages and races too: the mmap writer stores only below
+        // the edge ([`mappable`]); session 8's SIGBUS was its fault on the page past it, and the
+        // hang in bdev_release that process's exit with the lower filesystem still frozen.
         return Ok(());
     };
     Err(why.to_string())
+}
+
+/// Where the part of a device of `size` bytes that no I/O through the device reaches begins,
+/// when its size is not whole logical blocks (`1 << lbs_bits`; a loop device, lo_calculate_size):
+/// the page over the block (of the block size `1 << blkbits`, at least a logical block) that
+/// holds the device end. Reading that block fails (guard_bio_eod cuts its bio at the device end
+/// to a length blk_mq_submit_bio refuses, bio_unaligned: -EIO), so a buffered read stops there
+/// and a buffered write into it is -EIO; a direct one is -EINVAL (blkdev_dio_invalid after the
+/// truncation at the device end). Read in 7.3.4, measured on 6.18.44; the model
+/// (blkdev_buffered_write) and rule W41 say the same.
+pub fn edge(size: u64, lbs_bits: u8, blkbits: u8) -> Option<u64> {
+    let lbs = 1u64 << lbs_bits;
+    if size % lbs == 0 {
+        return None;
+    }
+    let bs = (1u64 << blkbits).max(lbs);
+    Some(size & !(bs - 1) & !(PAGE_SIZE - 1))
+}
+
+/// How many bytes from 0 of a device of `size` bytes a shared mapping may touch: up to [`edge`]
+/// when its size is not whole logical blocks, else all of them. A fault on the page from the
+/// edge on reads the unreadable block: filemap_fault (mm/filemap.c) -> filemap_read_folio ->
+/// blkdev_read_folio fails (-EIO, [`edge`]) -> VM_FAULT_SIGBUS (6.12.117 and 7.3.4). The model
+/// never stores there either: its mmap writer (Race::MmapRedirty) re-dirties cached folios only,
+/// and rule W41 keeps that page out of the cache.
+pub fn mappable(size: u64, lbs_bits: u8, blkbits: u8) -> u64 {
+    edge(size, lbs_bits, blkbits).unwrap_or(size)
+}
+
+/// Move the part of the content steps (WriteZero, WriteOld) at or past [`edge`] to the backing
+/// file (Step::WriteBacking), which the loop device reads through.
+pub fn split_tail(w: &World, lbs_bits: u8, steps: &mut Vec<Step>) {
+    let Some(e) = edge(w.i_size, lbs_bits, w.blkbits) else {
+        return;
+    };
+    let mut out = Vec::with_capacity(steps.len() + 2);
+    for st in steps.drain(..) {
+        let (off, len, old) = match st {
+            Step::WriteZero { off, len } => (off, len, false),
+            Step::WriteOld { off, len } => (off, len, true),
+            other => {
+                out.push(other);
+                continue;
+            }
+        };
+        if off < e {
+            let n = len.min(e - off);
+            out.push(if old {
+                Step::WriteOld { off, len: n }
+            } else {
+                Step::WriteZero { off, len: n }
+            });
+        }
+        if off + len > e {
+            let from = off.max(e);
+            out.push(Step::WriteBacking {
+                off: from,
+                len: off + len - from,
+                old,
+            });
+        }
+    }
+    *steps = out;
+}
+
+/// The backing file of the loop device `dev` (/sys/block/NAME/loop/backing_file).
+pub fn backing_file(dev: &std::path::Path) -> Result<std::path::PathBuf, String> {
+    let real = std::fs::canonicalize(dev).map_err(|e| format!("{}: {e}", dev.display()))?;
+    let name = real
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let sys = format!("/sys/block/{name}/loop/backing_file");
+    let p = std::fs::read_to_string(&sys).map_err(|e| format!("read {sys}: {e}"))?;
+    Ok(std::path::PathBuf::from(p.trim_end_matches('\n')))
+}
+
+/// Write `data` at `off` of the backing file of the loop device `dev` (Step::WriteBacking).
+pub fn write_backing(dev: &std::path::Path, off: u64, data: &[u8]) -> Result<(), String> {
+    use std::os::unix::fs::FileExt;
+    let p = backing_file(dev)?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .map_err(|e| format!("open {}: {e}", p.display()))?;
+    f.write_all_at(data, off)
+        .map_err(|e| format!("pwrite {}: {e}", p.display()))
+}
+
+/// [from, end) of the backing file of the loop device `dev`: the device's bytes there, which no
+/// read through the device returns ([`edge`]).
+pub fn read_backing(dev: &std::path::Path, from: u64, end: u64) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::FileExt;
+    let p = backing_file(dev)?;
+    let f = std::fs::File::open(&p).map_err(|e| format!("open {}: {e}", p.display()))?;
+    let mut v = vec![0u8; end.saturating_sub(from) as usize];
+    f.read_exact_at(&mut v, from)
+        .map_err(|e| format!("read {}: {e}", p.display()))?;
+    Ok(v)
+}
+
+/// The O_DIRECT read-back of [from, end) of the scenario file or device at `path`
+/// ([`super::exec::read_direct`]); on a device whose size (`end`) is not whole logical blocks,
+/// the bytes from [`edge`] on come from the backing file: an O_DIRECT read there is -EINVAL
+/// (blkdev_read_iter truncates it at the device end, then blkdev_dio_invalid, block/fops.c
+/// 6.12.117 and 7.3.4). Used by the executor's read-back and probe P1.
+pub fn read_direct(
+    key: &super::plan::FsKey,
+    path: &std::path::Path,
+    from: u64,
+    end: u64,
+    unit: u64,
+) -> Result<Vec<u8>, String> {
+    let e = (key.fs == diofuzz::scenario::FsKind::Bdev)
+        .then(|| edge(end, key.lbs_bits, key.blkbits))
+        .flatten();
+    let Some(e) = e else {
+        return super::exec::read_direct(path, from, end, unit);
+    };
+    let mut v = super::exec::read_direct(path, from, e, unit)?;
+    v.extend_from_slice(&read_backing(path, e, end)?);
+    Ok(v)
 }
 
 /// The set-up steps that give `[off, off + len)` of the device what the model says it holds: the
@@ -229,15 +354,122 @@ mod tests {
         assert!(check(&ok, 9, true).is_ok());
         let mut big = dev(12, 6 * 1024, &[]);
         big.world.lbs_bits = 12;
-        assert!(check(&big, 12, false)
-            .unwrap_err()
-            .contains("4 KiB logical"));
+        // A loop device whose size is not whole logical blocks is built (its tail through the
+        // backing file); a partition of one is not (BLKPG).
+        assert!(check(&big, 12, false).is_ok());
         assert!(check(&big, 12, true).unwrap_err().contains("BLKPG"));
+        let mut z = big.clone();
+        z.world.device.stable_writes = true;
+        assert!(check(&z, 12, false).unwrap_err().contains("zram"));
         // A loop device over an empty file (0 sectors) is built.
         assert!(check(&dev(12, 0, &[]), 9, false).is_ok());
         assert!(check(&dev(12, 0, &[]), 9, true)
             .unwrap_err()
             .contains("BLKPG"));
+    }
+
+    /// Held pages and races on a tail device are built (session 9): the mmap writer of live and
+    /// of the C program stores only below the edge (`mappable`: a fault from there is SIGBUS,
+    /// filemap_fault), so neither the SIGBUS nor the exit with the lower filesystem frozen that
+    /// session 8 saw can happen.
+    #[test]
+    fn held_pages_and_races_on_a_tail_device_are_built() {
+        use diofuzz::scenario::{PageState, Race};
+        let mut s = diofuzz::generators::bdev(0, 4096);
+        s.request.rwf.atomic = false;
+        s.request.open.direct = false;
+        s.world.device = Default::default();
+        s.world.i_size = 12 * SECTOR + 4096;
+        s.world.lbs_bits = 12;
+        s.world.pages = vec![PageState::Writeback, PageState::MappedDirty];
+        s.races = vec![Race::MmapRedirty];
+        assert!(diofuzz::validity::violations(&s).is_empty());
+        assert!(check(&s, 12, false).is_ok());
+        let p = super::super::plan::plan_on(&s, None).unwrap();
+        assert!(p.call.mmap_writer);
+        assert_eq!(p.call.pages.writeback, vec![(0, 4096)]);
+        assert_eq!(mappable(p.i_size, 12, 12), 8192);
+        assert_eq!(mappable(8192, 12, 12), 8192);
+        assert_eq!(mappable(6144, 9, 12), 6144);
+        let src = super::super::repro::c_program(&s).unwrap();
+        assert!(src.contains("memcpy(m, snap, 8192);"), "{src}");
+        assert!(!src.contains("memcpy(m, snap, 10240);"), "{src}");
+        // A file of the same size: the whole of it.
+        let mut f = s.clone();
+        f.fs = FsKind::Ext4;
+        f.world.lbs_bits = 9;
+        if let Ok(src) = super::super::repro::c_program(&f) {
+            assert!(!src.contains("memcpy(m, snap, 8192);"), "{src}");
+        }
+    }
+
+    /// Where the device stops being reachable: the page over the block holding the end, only
+    /// when the size is not whole logical blocks.
+    #[test]
+    fn edge_is_the_page_over_the_block_holding_the_end() {
+        assert_eq!(edge(6144, 12, 12), Some(4096));
+        assert_eq!(edge(2048, 12, 12), Some(0));
+        assert_eq!(edge(8192, 12, 12), None);
+        assert_eq!(edge(6144, 9, 12), None);
+        assert_eq!(edge(3 * 1024, 11, 11), Some(0));
+        assert_eq!(edge(9 * 1024, 11, 11), Some(8192));
+    }
+
+    /// A 6 KiB loop device of 4 KiB logical blocks with its second block written: the device
+    /// gets zeroes over [0, 4 KiB), the backing file zeroes and then OLD over [4, 6 KiB); the C
+    /// program writes and reads the tail through the backing file (and compiles).
+    #[test]
+    fn the_tail_goes_through_the_backing_file() {
+        let mut s = diofuzz::generators::bdev(0, 4096);
+        s.request.rwf.atomic = false;
+        s.world.device = Default::default();
+        s.world.i_size = 12 * SECTOR;
+        s.world.blkbits = 12;
+        s.world.lbs_bits = 12;
+        s.world.blocks = dev(12, 0, &[false, true]).world.blocks;
+        s.world.pages = vec![diofuzz::scenario::PageState::Dirty];
+        assert!(diofuzz::validity::violations(&s).is_empty());
+        let p = super::super::plan::plan_on(&s, None).unwrap();
+        assert_eq!(p.steps[0], Step::WriteZero { off: 0, len: 4096 });
+        assert_eq!(
+            p.steps[1],
+            Step::WriteBacking {
+                off: 4096,
+                len: 2048,
+                old: false
+            }
+        );
+        assert_eq!(
+            p.steps[2],
+            Step::WriteBacking {
+                off: 4096,
+                len: 2048,
+                old: true
+            }
+        );
+        assert!(p.steps.contains(&Step::WriteDirty { off: 0, len: 4096 }));
+        let src = super::super::repro::c_program(&s).unwrap();
+        assert!(src.contains("tail_edge = 4096;"), "{src}");
+        assert!(src.contains("wpat(bf, 4096, 2048, 0x11);"), "{src}");
+        let Some(cc) = super::super::scratch::which("cc") else {
+            println!("SKIP: no cc");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("diofuzz-bdevtail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("t.c"), &src).unwrap();
+        let out = std::process::Command::new(&cc)
+            .args(["-O2", "-Wall", "-o"])
+            .arg(dir.join("t"))
+            .arg(dir.join("t.c"))
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A 6.5 KiB device of 1 KiB blocks: the plan's key has the block size, its content steps

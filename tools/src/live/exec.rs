@@ -366,6 +366,14 @@ fn run_steps(
                 "pwrite zeroes",
                 f.write_all_at(&vec![0u8; *len as usize], *off),
             )?,
+            Step::WriteBacking { off, len, old } => {
+                let b = if *old {
+                    fill(TAG_OLD, *off, *len)
+                } else {
+                    vec![0u8; *len as usize]
+                };
+                super::bdev_geometry::write_backing(path, *off, &b)?
+            }
             Step::SetCowExtsize(bytes) => super::cow::set_cowextsize(f.as_raw_fd(), *bytes)?,
             Step::SetInodeFlags { set, clear } => set_inode_flags(f.as_raw_fd(), *set, *clear)?,
             Step::ExpectInodeFlags(bits) => super::inode_kind::expect_flags(f.as_raw_fd(), *bits)?,
@@ -929,7 +937,13 @@ fn call_and_observe(
         }
         let addr = p as usize;
         let stop2 = stop.clone();
-        let isz = plan.i_size as usize;
+        // A device whose size is not whole logical blocks: nothing from its edge on, whose
+        // fault would be SIGBUS (super::bdev_geometry::mappable).
+        let isz = if bdev {
+            super::bdev_geometry::mappable(plan.i_size, plan.key.lbs_bits, plan.key.blkbits)
+        } else {
+            plan.i_size
+        } as usize;
         let idle = c.pages.idle_writer;
         Some((
             std::thread::spawn(move || {
@@ -1037,7 +1051,19 @@ fn call_and_observe(
     // A shifted plan (super::limits::shift): the window from the shift, in the model's offsets.
     let sh = plan.shift;
     let old = Some(plan.i_size - sh);
-    let mut cached_bytes = read_cached(path, sh, i_size)?;
+    // A device whose size is not whole logical blocks: its last block read through the backing
+    // file (super::bdev_geometry::edge).
+    let tail = if bdev {
+        super::bdev_geometry::edge(i_size, plan.key.lbs_bits, plan.key.blkbits)
+    } else {
+        None
+    };
+    let (dev_end, tail_bytes) = match tail {
+        Some(e) => (e, super::bdev_geometry::read_backing(path, e, i_size)?),
+        None => (i_size, Vec::new()),
+    };
+    let mut cached_bytes = read_cached(path, sh, dev_end)?;
+    cached_bytes.extend_from_slice(&tail_bytes);
     // A swap file's header page (super::swap) reads as the set-up's page 0.
     super::swap::unmask(&mut cached_bytes);
     let cached = classify_file_at(&cached_bytes, old, sh);
@@ -1062,14 +1088,15 @@ fn call_and_observe(
     } else {
         PAGE_SIZE
     };
-    let (direct, readback_error, direct_bytes) = match read_direct(path, sh, i_size, unit) {
-        Ok(raw) => {
-            let mut b = raw.clone();
-            super::swap::unmask(&mut b);
-            (classify_file_at(&b, old, sh), None, raw)
-        }
-        Err(e) => (cached.clone(), Some(e), Vec::new()),
-    };
+    let (direct, readback_error, direct_bytes) =
+        match super::bdev_geometry::read_direct(&plan.key, path, sh, i_size, unit) {
+            Ok(raw) => {
+                let mut b = raw.clone();
+                super::swap::unmask(&mut b);
+                (classify_file_at(&b, old, sh), None, raw)
+            }
+            Err(e) => (cached.clone(), Some(e), Vec::new()),
+        };
     let o = Observation {
         ret: cr.ret,
         write_pos: wpos - sh,

@@ -148,6 +148,10 @@ pub enum Step {
     SwapAlignedPrefix { len: u64, size: u64 },
     /// swapon(2) of the file, after its times are set ([`super::swap`]).
     SwapOn,
+    /// pwrite of the OLD pattern (`old`) or zeroes over [off, off+len) of a loop device's backing
+    /// file: the bytes past the last readable block of a device whose size is not whole logical
+    /// blocks, which no write through the device reaches ([`super::bdev_geometry::edge`]).
+    WriteBacking { off: u64, len: u64, old: bool },
 }
 
 /// A step the executor and the C program run after setting the file's times (an append-only
@@ -671,6 +675,8 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             });
         }
     }
+    // The bytes the device cannot reach (super::bdev_geometry::edge) go to its backing file.
+    super::bdev_geometry::split_tail(w, lbs_bits, &mut steps);
     steps.push(Step::DropCache);
     let mut held = super::pages::CallPages::default();
     for (p, st) in w.pages.iter().enumerate() {
@@ -1194,7 +1200,14 @@ mod tests {
                 } else {
                     Step::WriteZero {
                         off: 0,
-                        len: s.world.i_size,
+                        // A tail device: the device up to its edge (the rest through the
+                        // backing file, super::bdev_geometry::split_tail).
+                        len: super::super::bdev_geometry::edge(
+                            s.world.i_size,
+                            s.world.lbs_bits,
+                            s.world.blkbits,
+                        )
+                        .unwrap_or(s.world.i_size),
                     }
                 };
                 assert_eq!(p.steps[0], first);
@@ -1203,7 +1216,12 @@ mod tests {
                     .steps
                     .iter()
                     .take_while(|st| **st != Step::DropCache)
-                    .filter(|st| matches!(st, Step::WriteOld { .. }))
+                    .filter(|st| {
+                        matches!(
+                            st,
+                            Step::WriteOld { .. } | Step::WriteBacking { old: true, .. }
+                        )
+                    })
                     .count();
                 let written = s
                     .world

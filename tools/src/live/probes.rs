@@ -277,7 +277,8 @@ fn before(plan: &Plan, path: &Path, obs: &Observation) -> Result<(u64, Vec<u8>),
     if obs.readback_error.is_none() {
         return Ok((size, obs.direct_bytes.clone()));
     }
-    super::exec::read_direct(path, plan.shift, size, unit(plan)).map(|b| (size, b))
+    super::bdev_geometry::read_direct(&plan.key, path, plan.shift, size, unit(plan))
+        .map(|b| (size, b))
 }
 
 fn size_of(plan: &Plan, path: &Path) -> Result<u64, String> {
@@ -380,7 +381,14 @@ fn persistence(
     if size1 != size2 {
         return Ok(Some(format!("{what} {size1} before, {size2} after")));
     }
-    let after = super::exec::read_direct(path, plan.shift, size0.min(size2), unit(plan))?;
+    // A tail device: the bytes past its last readable block from the backing file.
+    let after = super::bdev_geometry::read_direct(
+        &plan.key,
+        path,
+        plan.shift,
+        size0.min(size2),
+        unit(plan),
+    )?;
     Ok(first_difference(&before, &after, plan.shift))
 }
 
