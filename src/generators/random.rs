@@ -199,6 +199,10 @@ pub(crate) fn generate_held(
     // (session 8), from a stream of their own.
     let mut z2 = Rng::stream(seed, index, 0x9E37_79B9_7F4A_7C15, 0x5E8 << 48 ^ fs as u64);
     super::settle::inline_converted_more(&mut z2, &mut s);
+    // ... and those it left into held pages, a dirty page with the truncate path and a delayed
+    // block on a block-mapped inode (session 9), from a stream of their own.
+    let mut z3 = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0x5E9 << 48 ^ fs as u64);
+    super::settle::inline_converted_held(&mut z3, &mut s);
     s
 }
 

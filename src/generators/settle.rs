@@ -259,6 +259,81 @@ pub fn inline_converted_more(r: &mut Rng, s: &mut Scenario) -> bool {
     keep_valid(s, before)
 }
 
+/// Session 9: the inline worlds the first two streams left (still inline at rest) turned into
+/// the converted worlds with page 0 held at the write (under writeback, mmapped dirty, busy
+/// buffers on journalled data), a dirty page 0 with the truncate path (`ext4_setattr`), or block
+/// 0 delayed under a dirty page 0 on a block-mapped inode (tools/src/live/settle_more.rs; 30 %,
+/// a fifth per kind). A kind the world does not allow (a rule forbids it) leaves it as it was.
+pub fn inline_converted_held(r: &mut Rng, s: &mut Scenario) -> bool {
+    let w = &s.world;
+    let f = w.inode;
+    if s.fs != FsKind::Ext4
+        || !f.inline_data
+        || f.swapfile
+        || !only_toggle(s)
+        || w.i_size == 0
+        || w.i_size > crate::validity::max_inline(1 << w.blkbits)
+        || w.s_maxbytes != HUGE_MAXBYTES
+        || w.s_bitmap_maxbytes != HUGE_MAXBYTES
+        || held_pages(s)
+        || !r.pct(30)
+    {
+        return false;
+    }
+    let kind = r.below(5);
+    let grow = r.below(8);
+    let before = s.clone();
+    let w = &mut s.world;
+    let bs = 1u64 << w.blkbits;
+    let ext = w.mount.extents_feature;
+    w.inode.inline_data = false;
+    w.inode.extents = ext;
+    w.pages.clear();
+    let block = |kind| BlockState {
+        kind,
+        ..Default::default()
+    };
+    w.blocks = vec![block(Extent::Written)];
+    // What live holds a page with (tools/src/live/pages.rs check_held): no RLIMIT_FSIZE, no
+    // injected fault, no journalled data; a mapped one not append-only or immutable.
+    let holdable = w.rlimit_fsize.is_none()
+        && before.faults.is_empty()
+        && !w.mount.data_journal
+        && !f.journal_data;
+    match kind {
+        0 if holdable => w.pages.push(PageState::Writeback),
+        1 if holdable && !f.append_only && !f.immutable => w.pages.push(PageState::MappedDirty),
+        2 => w.pages.push(PageState::Busy),
+        3 => {
+            // Past an inode's worth, within block 0 or (page-sized blocks) one more block.
+            let max = crate::validity::max_inline(bs);
+            let room = if bs >= PAGE_SIZE { 2 * bs } else { bs } - max;
+            w.i_size = max + 1 + (grow * 97) % room;
+            w.blocks
+                .resize(w.i_size.div_ceil(bs) as usize, Default::default());
+            w.pages.push(PageState::Dirty);
+        }
+        4 => {
+            w.inode.extents = false;
+            w.blocks[0].kind = Extent::Delalloc;
+            w.pages.push(PageState::Dirty);
+        }
+        _ => {
+            *s = before;
+            return false;
+        }
+    }
+    if ext && s.world.inode.extents {
+        s.races.push(Race::InodeFlagChangedAfterOpen(EXTENTS));
+    }
+    s.races.push(Race::InodeFlagChangedAfterOpen(INLINE_DATA));
+    if s.encode().is_err() {
+        *s = before;
+        return false;
+    }
+    keep_valid(s, before)
+}
+
 /// Scenario `index` of `seed` for `live --settle-after-open` and the lab's `ext4-settle` group:
 /// an ext4 scenario with one of the two races, half each, made from the random generator's
 /// scenario (its races but the fcntl toggle dropped, the world shaped for the race: an inline
