@@ -101,12 +101,19 @@ pub fn convert_ops(s: &Scenario, open: &mut Scenario) -> Result<Vec<Op>, Unsuppo
     );
     let page0 = (0, n.min(PAGE_SIZE));
     if held0 {
-        if n == 0 || (0..n.min(PAGE_SIZE).div_ceil(bs)).any(|b| kind(b as usize) != Extent::Written) {
+        if n == 0 || (0..n.min(PAGE_SIZE).div_ceil(bs)).any(|b| kind(b as usize) != Extent::Written)
+        {
             return Err("inline data converted after open: page 0 under writeback, mmapped or busy at the write over a block that is not written below EOF (super::pages::rewrite_page)".into());
         }
         let c = super::pages::CallPages {
-            writeback: (p0 == PageState::Writeback).then_some(page0).into_iter().collect(),
-            mapped: (p0 == PageState::MappedDirty).then_some(page0).into_iter().collect(),
+            writeback: (p0 == PageState::Writeback)
+                .then_some(page0)
+                .into_iter()
+                .collect(),
+            mapped: (p0 == PageState::MappedDirty)
+                .then_some(page0)
+                .into_iter()
+                .collect(),
             idle_writer: false,
         };
         if c.held() {
@@ -212,6 +219,24 @@ pub fn convert_ops(s: &Scenario, open: &mut Scenario) -> Result<Vec<Op>, Unsuppo
             Ok(ops)
         }
         _ => refuse(),
+    }
+}
+
+/// The world at the write that session 9 made buildable (`live --worlds inline-convert-held`),
+/// by kind: page 0 under writeback, mmapped dirty or busy, page 0 dirty past an inode's worth
+/// (the truncate path), or a delayed block on a block-mapped inode.
+pub fn session9_kind(s: &Scenario) -> Option<&'static str> {
+    let w = &s.world;
+    let max = diofuzz::validity::max_inline(1 << w.blkbits);
+    match w.pages.first().copied().unwrap_or(PageState::None) {
+        PageState::Writeback => Some("writeback"),
+        PageState::MappedDirty => Some("mapped-dirty"),
+        PageState::Busy => Some("busy"),
+        PageState::Dirty if w.i_size > max => Some("truncate-dirty"),
+        _ if !w.inode.extents && w.blocks.iter().any(|b| b.kind == Extent::Delalloc) => {
+            Some("delalloc-block-mapped")
+        }
+        _ => None,
     }
 }
 
@@ -581,6 +606,21 @@ mod tests {
         ] {
             let c = super::super::repro::c_program(&s).unwrap();
             assert!(c.contains("the inline data was not converted"), "{c}");
+            if n == "w" {
+                // The held page 0 after the conversion and the rewrite of OLD (super::pages).
+                let (a, b) = (
+                    c.find("fallocate(cfd").unwrap(),
+                    c.find("\thold_writeback(").unwrap(),
+                );
+                assert!(a < b && c[a..b].contains("wpat(bfd, 0, 512, 0x11)"), "{c}");
+            }
+            if n == "b" {
+                let (a, b) = (
+                    c.find("chattr -e after the conversion").unwrap(),
+                    c.find("ftruncate(cfd, 0)").unwrap(),
+                );
+                assert!(a < b, "{c}");
+            }
             super::super::repro::assert_c_compiles(&format!("settle-more-{n}"), &c, &["-O2"]);
         }
     }
