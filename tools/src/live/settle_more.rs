@@ -33,9 +33,25 @@
 //!   for a mode without it (`inode_has_no_xattr`): live and the C reproducer run as root, so the
 //!   bit and the cleared IS_NOSEC stay.
 //!
-//! Not built: pages under writeback, mmapped dirty or busy at the write, a dirty page with the
-//! truncate path, delayed or unwritten blocks on a block-mapped inode at the write, and a scaled
-//! `s_maxbytes` (the set-up would move the inline file).
+//!
+//! Session 9 (6.12.117 and 7.3.4: inline.c, extents.c, migrate.c, inode.c):
+//!
+//! * **page 0 under writeback, mmapped dirty or busy** at the write: OLD rewritten over page 0
+//!   below EOF after the conversion (writeback, busy: the page holds what the disk holds, as at
+//!   rest, super::pages::rewrite_page), then the hold of super::pages right before the call on a
+//!   layered filesystem of its own (settle_race::adjust); a busy page is journalled data
+//!   (rule W25), its rewrite's buffers on the running transaction;
+//! * **a dirty page 0 with the truncate path**: after the whole-block rewrite and its writeback,
+//!   the buffered OLD_DIRTY write over page 0's non-hole blocks below EOF
+//!   (super::partial::dirty_ranges);
+//! * **block 0 delayed on a block-mapped inode**: [`Op::ClearExtents`] (chattr -e,
+//!   `ext4_ind_migrate`) right after the conversion and before `ftruncate(0)` and the write:
+//!   `ext4_ind_migrate` allocates delayed blocks first (`ext4_alloc_da_blocks`). Without the
+//!   extents feature the conversion leaves the inode block-mapped;
+//! * **unwritten blocks on a block-mapped inode**: no world (rule W7-indirect,
+//!   [`UNWRITTEN_INDIRECT`]).
+//!
+//! Not built: a scaled `s_maxbytes` (the set-up would move the inline file).
 
 use super::plan::{pattern, Unsupported};
 use diofuzz::model::{TAG_OLD, TAG_OLD_DIRTY};
