@@ -186,6 +186,34 @@ pub fn settle_after_open(r: &mut Rng, s: &mut Scenario) {
     }
 }
 
+/// An inline world at rest that the conversion streams may take: ext4, inline, not a swap file,
+/// only the fcntl toggle, at most an inode's worth, the real s_maxbytes, no held page.
+fn convertible(s: &Scenario) -> bool {
+    let w = &s.world;
+    s.fs == FsKind::Ext4
+        && w.inode.inline_data
+        && !w.inode.swapfile
+        && only_toggle(s)
+        && w.i_size <= crate::validity::max_inline(1 << w.blkbits)
+        && w.s_maxbytes == HUGE_MAXBYTES
+        && w.s_bitmap_maxbytes == HUGE_MAXBYTES
+        && !held_pages(s)
+}
+
+/// The races of a conversion after open (EXTENTS too where the inode is extent-mapped at the
+/// write), kept when `s` encodes and is valid, else `before` restored.
+fn converted_races(s: &mut Scenario, before: Scenario) -> bool {
+    if s.world.mount.extents_feature && s.world.inode.extents {
+        s.races.push(Race::InodeFlagChangedAfterOpen(EXTENTS));
+    }
+    s.races.push(Race::InodeFlagChangedAfterOpen(INLINE_DATA));
+    if s.encode().is_err() {
+        *s = before;
+        return false;
+    }
+    keep_valid(s, before)
+}
+
 /// Turn an inline-data world at rest (one [`inline_converted`] left alone: 40 % of them, drawn
 /// from `r`, a stream of its own) into one of the worlds a conversion after open reaches with
 /// more steps after it (tools/src/live/settle_more.rs, session 8), a quarter each: unwritten
@@ -194,18 +222,7 @@ pub fn settle_after_open(r: &mut Rng, s: &mut Scenario) {
 /// i_size past an inode's worth (the ext4_setattr truncate path). IS_NOSEC as it was (a setuid
 /// inode keeps its bit: root has CAP_FSETID). Left as it was when the result is not valid.
 pub fn inline_converted_more(r: &mut Rng, s: &mut Scenario) -> bool {
-    let w = &s.world;
-    let f = w.inode;
-    if s.fs != FsKind::Ext4
-        || !f.inline_data
-        || f.swapfile
-        || !only_toggle(s)
-        || w.i_size > crate::validity::max_inline(1 << w.blkbits)
-        || w.s_maxbytes != HUGE_MAXBYTES
-        || w.s_bitmap_maxbytes != HUGE_MAXBYTES
-        || held_pages(s)
-        || !r.pct(40)
-    {
+    if !convertible(s) || !r.pct(40) {
         return false;
     }
     let kind = r.below(4);
@@ -248,15 +265,7 @@ pub fn inline_converted_more(r: &mut Rng, s: &mut Scenario) -> bool {
     if clean0 && s.world.pages.is_empty() {
         s.world.pages.push(PageState::Clean);
     }
-    if ext {
-        s.races.push(Race::InodeFlagChangedAfterOpen(EXTENTS));
-    }
-    s.races.push(Race::InodeFlagChangedAfterOpen(INLINE_DATA));
-    if s.encode().is_err() {
-        *s = before;
-        return false;
-    }
-    keep_valid(s, before)
+    converted_races(s, before)
 }
 
 /// Session 9: the inline worlds the first two streams left (still inline at rest) turned into
@@ -265,21 +274,10 @@ pub fn inline_converted_more(r: &mut Rng, s: &mut Scenario) -> bool {
 /// 0 delayed under a dirty page 0 on a block-mapped inode (tools/src/live/settle_more.rs; 30 %,
 /// a fifth per kind). A kind the world does not allow (a rule forbids it) leaves it as it was.
 pub fn inline_converted_held(r: &mut Rng, s: &mut Scenario) -> bool {
-    let w = &s.world;
-    let f = w.inode;
-    if s.fs != FsKind::Ext4
-        || !f.inline_data
-        || f.swapfile
-        || !only_toggle(s)
-        || w.i_size == 0
-        || w.i_size > crate::validity::max_inline(1 << w.blkbits)
-        || w.s_maxbytes != HUGE_MAXBYTES
-        || w.s_bitmap_maxbytes != HUGE_MAXBYTES
-        || held_pages(s)
-        || !r.pct(30)
-    {
+    if !convertible(s) || s.world.i_size == 0 || !r.pct(30) {
         return false;
     }
+    let f = s.world.inode;
     let kind = r.below(5);
     let grow = r.below(16);
     let before = s.clone();
@@ -324,15 +322,7 @@ pub fn inline_converted_held(r: &mut Rng, s: &mut Scenario) -> bool {
             return false;
         }
     }
-    if ext && s.world.inode.extents {
-        s.races.push(Race::InodeFlagChangedAfterOpen(EXTENTS));
-    }
-    s.races.push(Race::InodeFlagChangedAfterOpen(INLINE_DATA));
-    if s.encode().is_err() {
-        *s = before;
-        return false;
-    }
-    keep_valid(s, before)
+    converted_races(s, before)
 }
 
 /// Scenario `index` of `seed` for `live --settle-after-open` and the lab's `ext4-settle` group:
