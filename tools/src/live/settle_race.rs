@@ -158,7 +158,8 @@ pub fn adjust(s: &Scenario, st: &Settle, p: &mut Plan) {
                 Some(PageState::MappedDirty) => p.call.pages.mapped.push((0, n)),
                 _ => {}
             }
-            p.key.layered |= p.call.pages.held();
+            // (On the --device disk its write commands are held instead: super::disk_hold.)
+            p.key.layered |= p.call.pages.held() && !p.key.disk;
         }
         Settle::WriteBackEof { off, len, drop } => {
             // A scaled s_maxbytes moves every offset of the plan (super::limits::shift), the
