@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 35] = [
+pub const GROUPS: [Group; 36] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -220,6 +220,13 @@ pub const GROUPS: [Group; 35] = [
         name: "bdev-swap",
         about: "the raw block device (a loop device), swap-device worlds: swapon of the device (at rest or after the call's open), swapoff after open (live --swapon)",
         args: "--fs bdev --swapon",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-resume",
+        about: "the raw block device (a loop device), swap devices at rest made the hibernation resume device (/dev/snapshot SNAPSHOT_SET_SWAP_AREA): blkdev_write_iter writes to them (live --swapon --hibernate-resume)",
+        args: "--fs bdev --swapon --hibernate-resume",
         disk: false,
         fault: false,
     },

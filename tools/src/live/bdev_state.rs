@@ -77,11 +77,12 @@ pub fn races(s: &Scenario) -> Result<BdevRaces, Unsupported> {
         // mm/swapfile.c): after a swapoff it is still there.
         return Err("swapoff after open of a swap device whose page 0 is not cached (swapon caches the header page)".into());
     }
-    if r.lock_holder && (s.request.aio || s.world.rlimit_fsize.is_some()) {
-        // Both read the file position with lseek after the call, and blkdev_llseek
-        // (block/fops.c, 6.12.117 - 7.3.4) takes the i_rwsem the holder keeps: the call is
-        // made positioned instead (plan_bdev), which these two paths do not do.
-        return Err("i_rwsem holder on a block device with aio or RLIMIT_FSIZE (their lseek would wait for the holder: blkdev_llseek takes i_rwsem)".into());
+    // With aio or RLIMIT_FSIZE the holder needs no refusal: the call is positioned (plan_bdev)
+    // and neither path lseeks then (aio: the iocb's aio_offset, and the file position is not
+    // compared; RLIMIT_FSIZE: the child's pwritev2 at pos). blkdev_llseek (block/fops.c,
+    // 6.12.117 - 7.3.4) takes the i_rwsem the holder keeps, so no lseek may run while it holds.
+    if r.swap.is_some() && super::hibernate::enabled() {
+        return Err("swapon or swapoff after open with the hibernation resume device (not built: SNAPSHOT_SET_SWAP_AREA needs an active swap area, and 7.3 pins it against swapoff)".into());
     }
     if super::swap::wanted(s) && (r.mmap_writer || r.lock_holder) {
         return Err(
@@ -90,6 +91,21 @@ pub fn races(s: &Scenario) -> Result<BdevRaces, Unsupported> {
         );
     }
     Ok(r)
+}
+
+/// Whether the i_rwsem holder is built for a block-device scenario with `Race::LockContended`:
+/// not on an empty device. There every write returns before `inode_lock_shared`
+/// (`blkdev_write_iter`, block/fops.c, 6.12.117 - 7.3.4: 0 for an empty request, -ENOSPC for
+/// `ki_pos >= bdev_nr_bytes`), the holder's own one-byte write at 0 included (it returned
+/// -ENOSPC without faulting: the 5 s "never faulted" error of gen-41-bdev-266 and gen-1-bdev-95,
+/// session 9), and so does the scenario's call, direct or buffered, whatever its flags; a read
+/// returns 0 before its `inode_lock_shared` (`blkdev_read_iter`: `pos >= size`). The other
+/// takers, `blkdev_llseek`, `set_blocksize` and the discard/zeroout ioctls, hold it for a moment
+/// (`blkdev_fallocate` gives -EINVAL before it). So the race cannot be held across the call there and
+/// would change nothing: the scenario is built without it (as a file's holder without RWF_NOWAIT,
+/// super::race::split).
+pub fn holder_built(s: &Scenario, r: &BdevRaces) -> bool {
+    r.lock_holder && s.world.i_size > 0
 }
 
 /// The inode of a block device: only the swap flag (rule W11).
@@ -171,6 +187,12 @@ pub fn c_device(bdev: bool, stable: bool) -> &'static str {
 pub fn after_steps(plan: &super::plan::Plan, dev: &Path) -> Result<(), String> {
     if plan.steps.contains(&Step::SwapOn) {
         super::swap::swapon(dev)?;
+        if super::hibernate::enabled() {
+            if let Err(e) = super::hibernate::set_resume(dev) {
+                let _ = super::swap::release();
+                return Err(e);
+            }
+        }
     }
     Ok(())
 }
@@ -313,6 +335,37 @@ mod tests {
         }
     }
 
+    /// blkdev_llseek takes i_rwsem exclusively: with the holder, aio and RLIMIT_FSIZE calls are
+    /// positioned too (no lseek before or after, in the executor and the C reproducer); on an
+    /// empty device blkdev_write_iter returns before inode_lock_shared (-ENOSPC at ki_pos >= size),
+    /// the holder's write too, so no holder is built there (gen-41-bdev-266, gen-1-bdev-95).
+    #[test]
+    fn lock_holder_with_aio_rlimit_and_on_an_empty_device() {
+        let mut s = bdev();
+        s.races = vec![Race::LockContended];
+        let mut aio = s.clone();
+        aio.request.aio = true;
+        let mut rl = s.clone();
+        rl.world.rlimit_fsize = Some(8192);
+        for t in [&aio, &rl] {
+            let p = plan_on(t, None).unwrap();
+            assert!(p.call.after_open.lock_holder && p.call.positioned, "{t:?}");
+            let c = super::super::repro::c_program(t).unwrap();
+            assert!(c.contains("UFFDIO_REGISTER"));
+            assert!(!c.contains("SEEK_CUR") && !c.contains("SEEK_SET"), "{c}");
+        }
+        let mut empty = s.clone();
+        empty.world.i_size = 0;
+        empty.world.blocks.clear();
+        empty.world.pages.clear();
+        empty.request.pos = 0;
+        let p = plan_on(&empty, None).unwrap();
+        assert!(!p.call.after_open.lock_holder && !p.call.positioned);
+        assert!(!super::super::repro::c_program(&empty)
+            .unwrap()
+            .contains("UFFDIO_REGISTER"));
+    }
+
     #[test]
     fn swap_devices_get_a_header_and_swapon() {
         let mut s = bdev();
@@ -381,7 +434,12 @@ mod tests {
         on.races = vec![Race::InodeFlagChangedAfterOpen(9)];
         let mut st = bdev();
         st.world.device.stable_writes = true;
-        let progs: Vec<String> = [&w, &h, &sw, &on, &st]
+        // The holder with RLIMIT_FSIZE and aio (positioned: no lseek in the child or after).
+        let mut hr = h.clone();
+        hr.world.rlimit_fsize = Some(8192);
+        let mut ha = h.clone();
+        ha.request.aio = true;
+        let progs: Vec<String> = [&w, &h, &sw, &on, &st, &hr, &ha]
             .iter()
             .map(|s| super::super::repro::c_program(s).unwrap())
             .collect();

@@ -18,6 +18,7 @@ pub mod disk_hold;
 pub mod exec;
 pub mod fault;
 pub mod fiemap;
+pub mod hibernate;
 pub mod inode_kind;
 pub mod inode_state;
 pub mod jflag_pages;
@@ -133,6 +134,12 @@ pub struct Opts {
     /// swap-file worlds (docs/lab.md "Swap files")
     #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc"])]
     pub swapon: bool,
+    /// With --swapon --fs bdev: each swap device is made the hibernation resume device
+    /// (/dev/snapshot's SNAPSHOT_SET_SWAP_AREA, held through the call), which blkdev_write_iter
+    /// writes to (is_hibernate_resume_dev); generated scenarios are the swap devices at rest
+    /// among the first --count (lab group bdev-resume; docs/live.md "Block-device states")
+    #[arg(long, requires = "swapon")]
+    pub hibernate_resume: bool,
     /// Generated scenarios are ext4 files that get `chattr +j` after the call's open, on a
     /// filesystem made with `-O verity` (no large folios before 6.19: the flag takes effect on
     /// 6.16 - 6.18 too). Needs CAP_SYS_RESOURCE (the lab's guests have it: group ext4-jflag)
@@ -426,6 +433,9 @@ pub fn run_live(o: &Opts) -> i32 {
             return 2;
         }
         swap::enable();
+        if o.hibernate_resume {
+            hibernate::enable();
+        }
     }
     let cluster_bits = o.bigalloc.map_or(0, |c| (c.trailing_zeros() - 12) as u8);
     if cluster_bits > 0 && disk.is_none() {
@@ -460,7 +470,10 @@ pub fn run_live(o: &Opts) -> i32 {
                 continue;
             }
             if o.swapon {
-                scen.push((id, diofuzz::generators::flags::generate_swap(o.seed, i, fs)));
+                let s = diofuzz::generators::flags::generate_swap(o.seed, i, fs);
+                if !o.hibernate_resume || hibernate::wanted(&s) {
+                    scen.push((id, s));
+                }
                 continue;
             }
             if o.jflag_after_open {

@@ -693,9 +693,9 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let mut call = call_of(s, races.toggles, w.rlimit_fsize, races.mmap_writer)?;
     call.pages = held.clone();
     call.positioned = super::limits::positioned(s);
-    call.after_open.lock_holder = races.lock_holder;
+    call.after_open.lock_holder = super::bdev_state::holder_built(s, &races);
     // No lseek while the holder keeps i_rwsem (blkdev_llseek takes it): a positioned call.
-    call.positioned |= races.lock_holder;
+    call.positioned |= call.after_open.lock_holder;
     call.after_open.swap = races.swap;
     Ok(Plan {
         key: FsKey {
