@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 36] = [
+pub const GROUPS: [Group; 39] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -182,6 +182,20 @@ pub const GROUPS: [Group; 36] = [
         fault: false,
     },
     Group {
+        name: "ext4-disk-jflag",
+        about: "ext4 (-O verity) on the atomic disk, chattr +j or -j through the call's open file, the disk formatted for each -j scenario (live --device --jflag-after-open)",
+        args: "--fs ext4 --device $DEV --jflag-after-open",
+        disk: true,
+        fault: false,
+    },
+    Group {
+        name: "ext4-jflag-pages",
+        about: "ext4 (-O verity) on a loop device, chattr -j after open with dirty, writeback or mmapped dirty pages at the write (live --worlds jflag-pages)",
+        args: "--fs ext4 --worlds jflag-pages",
+        disk: false,
+        fault: false,
+    },
+    Group {
         name: "ext4-settle",
         about: "ext4 on a loop device, inline data converted (fallocate) or the i_disksize lag written back (sync_file_range) after the call's open (live --settle-after-open)",
         args: "--fs ext4 --settle-after-open",
@@ -234,6 +248,13 @@ pub const GROUPS: [Group; 36] = [
         name: "bdev-state",
         about: "the raw block device, only scenarios with stable writes (a zram device), the mmap writer or the i_rwsem holder (live --worlds bdev-state)",
         args: "--fs bdev --worlds bdev-state",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-nvme-stable",
+        about: "the raw block device, only RWF_NOWAIT on stable writes: an nvme-tcp namespace connected with the data digest over a loopback nvmet target (live --worlds stable-nowait)",
+        args: "--fs bdev --worlds stable-nowait",
         disk: false,
         fault: false,
     },
@@ -491,6 +512,7 @@ impl Modules {
             .chain(super::pmem::DAX_MODULES.iter())
             .chain(super::ublk::UBLK_MODULES.iter())
             .chain(crate::live::bdev_state::MODULES.iter())
+            .chain(crate::live::nvme_stable::MODULES.iter())
             .map(|m| mod_name(m))
             .collect();
         let mut seen = BTreeSet::new();
@@ -608,10 +630,10 @@ pub fn listing(
     v
 }
 
-const BUSYBOX_APPLETS: [&str; 23] = [
+const BUSYBOX_APPLETS: [&str; 25] = [
     "sh", "mount", "umount", "modprobe", "insmod", "mkdir", "cat", "echo", "ls", "sleep",
     "poweroff", "dmesg", "stty", "uname", "grep", "tail", "tr", "sync", "cut", "head", "dd",
-    "losetup", "sed",
+    "losetup", "sed", "ln", "ifconfig",
 ];
 
 /// The init script: mount the pseudo filesystems, load the modules, find the scsi_debug disk,

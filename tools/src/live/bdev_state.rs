@@ -38,9 +38,6 @@ use std::path::{Path, PathBuf};
 pub const MODULES: [&str; 1] = ["zram"];
 const CONTROL: &str = "/sys/class/zram-control";
 
-/// Why RWF_NOWAIT is not built on the zram device ([`check_stable`]).
-pub const NOWAIT_ZRAM: &str = "RWF_NOWAIT on a stable-writes block device (the zram device declares no BLK_FEAT_NOWAIT: bdev_open sets no FMODE_NOWAIT and kiocb_set_rw_flags gives -EOPNOTSUPP; the model's devices all take RWF_NOWAIT)";
-
 /// What happens around the call of a block-device scenario besides its set-up.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BdevRaces {
@@ -144,12 +141,12 @@ pub fn check_stable(s: &Scenario, on_disk: bool, held: bool) -> Result<(), Unsup
         return Err("held page on a stable-writes block device (zram's I/O is synchronous: nothing to freeze)".into());
     }
     if s.request.rwf.nowait {
-        // Measured on 6.18.44 (the first bdev-state run: -EOPNOTSUPP where the model said
-        // -EAGAIN): zram is bio-based and declares no BLK_FEAT_NOWAIT (zram_add), so bdev_open
-        // (block/bdev.c 7.3.4) gives the file no FMODE_NOWAIT and kiocb_set_rw_flags
-        // (include/linux/fs.h) refuses RWF_NOWAIT. The model's devices all take it (the format
-        // has no field for a device without BLK_FEAT_NOWAIT).
-        return Err(NOWAIT_ZRAM.into());
+        // Not on zram (measured on 6.18.44, the first bdev-state run: -EOPNOTSUPP where the
+        // model said -EAGAIN): zram is bio-based and declares no BLK_FEAT_NOWAIT (zram_add), so
+        // bdev_open (block/bdev.c 7.3.4) gives the file no FMODE_NOWAIT and kiocb_set_rw_flags
+        // (include/linux/fs.h) refuses RWF_NOWAIT. A blk-mq stable-writes
+        // device instead: an nvme-tcp namespace with the data digest (super::nvme_stable).
+        return super::nvme_stable::check(s);
     }
     Ok(())
 }
@@ -197,12 +194,39 @@ pub fn after_steps(plan: &super::plan::Plan, dev: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// A block device node `node` (in the private folder) for the device whose sysfs `dev` file
+/// (MAJOR:MINOR) is `sys_dev`.
+pub fn mknod_block(sys_dev: &Path, node: &Path) -> Result<(), String> {
+    let devnum =
+        fs::read_to_string(sys_dev).map_err(|e| format!("read {}: {e}", sys_dev.display()))?;
+    let (ma, mi) = devnum
+        .trim()
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+        .ok_or_else(|| format!("{}: {devnum:?} is not MAJOR:MINOR", sys_dev.display()))?;
+    let _ = fs::remove_file(node);
+    let c = super::scratch::cpath(node);
+    // SAFETY: mknod with a valid C path in our private folder.
+    if unsafe { libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(ma, mi)) } != 0 {
+        return Err(format!(
+            "mknod {}: {}",
+            node.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
 /// A zram device made for one scenario: `hot_add`, `disksize`, a node in the private folder;
 /// removed with `hot_remove` (which resets it).
 #[derive(Debug)]
 pub struct Zram {
     pub id: u32,
     pub node: PathBuf,
+    /// Held open from the set-up to the removal (session 9): the last close of a block device
+    /// drops its page cache (`blkdev_put_whole` -> `blkdev_flush_mapping` -> `kill_bdev`,
+    /// block/bdev.c 7.3.4), and the executor closes its set-up descriptor before the call.
+    hold: Option<fs::File>,
 }
 
 /// Why zram cannot be used here, if it cannot.
@@ -235,8 +259,17 @@ impl Zram {
             .parse()
             .map_err(|e| format!("{hot}: {e}"))?;
         let node = dir.join("zram");
-        let z = Zram { id, node };
-        z.setup(size)?;
+        let mut z = Zram {
+            id,
+            node,
+            hold: None,
+        };
+        if let Err(e) = z.setup(size) {
+            let _ = z.remove();
+            return Err(e);
+        }
+        z.hold =
+            Some(fs::File::open(&z.node).map_err(|e| format!("open {}: {e}", z.node.display()))?);
         Ok(z)
     }
 
@@ -255,28 +288,13 @@ impl Zram {
                 stable.trim()
             ));
         }
-        let devnum = fs::read_to_string(self.sys("dev")).map_err(|e| format!("zram dev: {e}"))?;
-        let (ma, mi) = devnum
-            .trim()
-            .split_once(':')
-            .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
-            .ok_or_else(|| format!("zram{}: dev {devnum:?}", self.id))?;
-        let _ = fs::remove_file(&self.node);
-        let c = super::scratch::cpath(&self.node);
-        // SAFETY: mknod with a valid C path in our private folder.
-        if unsafe { libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(ma, mi)) } != 0 {
-            return Err(format!(
-                "mknod {}: {}",
-                self.node.display(),
-                std::io::Error::last_os_error()
-            ));
-        }
-        Ok(())
+        mknod_block(Path::new(&self.sys("dev")), &self.node)
     }
 
     /// hot_remove (resets the device and frees its memory); retried while the last close
     /// settles.
-    pub fn remove(self) -> Result<(), String> {
+    pub fn remove(mut self) -> Result<(), String> {
+        drop(self.hold.take());
         let _ = fs::remove_file(&self.node);
         let hot = format!("{CONTROL}/hot_remove");
         let mut last = String::new();
@@ -292,12 +310,14 @@ impl Zram {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::plan::{plan_on, Step};
     use super::*;
     use diofuzz::scenario::{FsKind, Rwf};
 
-    fn bdev() -> Scenario {
+    /// A 16 KiB block device of 4 KiB logical blocks, page 0 clean, page 1 dirty; a 4 KiB
+    /// O_DIRECT write at 0.
+    pub(in super::super) fn bdev() -> Scenario {
         let mut s = Scenario {
             fs: FsKind::Bdev,
             ..Default::default()
@@ -412,9 +432,16 @@ mod tests {
         let mut held = s.clone();
         held.world.pages = vec![PageState::Writeback];
         assert!(plan_on(&held, None).unwrap_err().contains("synchronous"));
+        // RWF_NOWAIT: not on zram (no BLK_FEAT_NOWAIT) but an nvme-tcp namespace, whose DMA
+        // alignment and atomic units the world must have (super::nvme_stable).
         let mut nowait = s.clone();
         nowait.request.rwf.nowait = true;
-        assert_eq!(plan_on(&nowait, None).unwrap_err(), NOWAIT_ZRAM);
+        assert!(plan_on(&nowait, None).unwrap_err().contains("nvme-tcp"));
+        nowait.world.device.dma_alignment = super::super::nvme_stable::DMA_ALIGNMENT;
+        nowait.world.device.awu_min = super::super::nvme_stable::ATOMIC_UNIT;
+        nowait.world.device.awu_max = super::super::nvme_stable::ATOMIC_UNIT;
+        let p = plan_on(&nowait, None).unwrap();
+        assert!(p.key.stable && p.key.nvme);
     }
 
     /// The C reproducer builds each state on the device it is given: the writer maps the

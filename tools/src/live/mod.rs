@@ -23,6 +23,7 @@ pub mod inode_kind;
 pub mod inode_state;
 pub mod jflag_pages;
 pub mod limits;
+pub mod nvme_stable;
 pub mod pages;
 pub mod partial;
 pub mod placement;
@@ -143,14 +144,17 @@ pub struct Opts {
     /// Generated scenarios are ext4 files that get `chattr +j` after the call's open, on a
     /// filesystem made with `-O verity` (no large folios before 6.19: the flag takes effect on
     /// 6.16 - 6.18 too). Needs CAP_SYS_RESOURCE (the lab's guests have it: group ext4-jflag)
-    #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc", "swapon"])]
+    #[arg(long, conflicts_with_all = ["fault_device", "pmem", "bigalloc", "swapon"])]
     pub jflag_after_open: bool,
     /// Of the generated scenarios run only those of these worlds: held (a page under writeback
     /// or an mmapped dirty page), reflink-race (the XFS reflink flag changed after open), limits
     /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length),
     /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
     /// holder), bdev-geometry (a block device of another block size or a size not whole pages),
-    /// inline-convert (ext4 inline data converted after open), inline-convert-held (session 9: a held or busy page 0, a dirty page 0 with the truncate path, a delayed block on a block-mapped inode after the conversion), partial (a shared block
+    /// stable-nowait (RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace),
+    /// inline-convert (ext4 inline data converted after open), inline-convert-held (session 9:
+    /// a held or busy page 0, a dirty page 0 with the truncate path, a delayed block on a
+    /// block-mapped inode after the conversion), partial (a shared block
     /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
     /// indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
@@ -478,7 +482,10 @@ pub fn run_live(o: &Opts) -> i32 {
             }
             if o.jflag_after_open {
                 if fs == FsKind::Ext4 {
-                    scen.push((id, diofuzz::generators::flags::generate_jflag(o.seed, i)));
+                    scen.push((
+                        id,
+                        diofuzz::generators::flags::generate_jflag_on(o.seed, i, disk.as_ref()),
+                    ));
                 }
                 continue;
             }
@@ -502,6 +509,12 @@ pub fn run_live(o: &Opts) -> i32 {
                     cluster_bits,
                 ),
             ));
+        }
+    }
+    if o.pmem.is_some() {
+        // The pmem device is bio-based and never splits (pmem_submit_bio): the model must know.
+        for (_, s) in scen.iter_mut() {
+            s.world.device.no_bio_split = true;
         }
     }
     if let Err(e) = scratch::install_signal_handlers() {
@@ -871,6 +884,7 @@ fn run_all(
         let p = match planned.and_then(|p| {
             race::refuse_on_release(&p, &rel)?;
             race::refuse_here(&p)?;
+            nvme_stable::refuse_here(&p)?;
             Ok(settle_race::with_sync(p, o.sync_after_convert))
         }) {
             Ok(p) => p,
