@@ -186,6 +186,34 @@ pub fn settle_after_open(r: &mut Rng, s: &mut Scenario) {
     }
 }
 
+/// An inline world at rest that the conversion streams may take: ext4, inline, not a swap file,
+/// only the fcntl toggle, at most an inode's worth, the real s_maxbytes, no held page.
+fn convertible(s: &Scenario) -> bool {
+    let w = &s.world;
+    s.fs == FsKind::Ext4
+        && w.inode.inline_data
+        && !w.inode.swapfile
+        && only_toggle(s)
+        && w.i_size <= crate::validity::max_inline(1 << w.blkbits)
+        && w.s_maxbytes == HUGE_MAXBYTES
+        && w.s_bitmap_maxbytes == HUGE_MAXBYTES
+        && !held_pages(s)
+}
+
+/// The races of a conversion after open (EXTENTS too where the inode is extent-mapped at the
+/// write), kept when `s` encodes and is valid, else `before` restored.
+fn converted_races(s: &mut Scenario, before: Scenario) -> bool {
+    if s.world.mount.extents_feature && s.world.inode.extents {
+        s.races.push(Race::InodeFlagChangedAfterOpen(EXTENTS));
+    }
+    s.races.push(Race::InodeFlagChangedAfterOpen(INLINE_DATA));
+    if s.encode().is_err() {
+        *s = before;
+        return false;
+    }
+    keep_valid(s, before)
+}
+
 /// Turn an inline-data world at rest (one [`inline_converted`] left alone: 40 % of them, drawn
 /// from `r`, a stream of its own) into one of the worlds a conversion after open reaches with
 /// more steps after it (tools/src/live/settle_more.rs, session 8), a quarter each: unwritten
@@ -194,18 +222,7 @@ pub fn settle_after_open(r: &mut Rng, s: &mut Scenario) {
 /// i_size past an inode's worth (the ext4_setattr truncate path). IS_NOSEC as it was (a setuid
 /// inode keeps its bit: root has CAP_FSETID). Left as it was when the result is not valid.
 pub fn inline_converted_more(r: &mut Rng, s: &mut Scenario) -> bool {
-    let w = &s.world;
-    let f = w.inode;
-    if s.fs != FsKind::Ext4
-        || !f.inline_data
-        || f.swapfile
-        || !only_toggle(s)
-        || w.i_size > crate::validity::max_inline(1 << w.blkbits)
-        || w.s_maxbytes != HUGE_MAXBYTES
-        || w.s_bitmap_maxbytes != HUGE_MAXBYTES
-        || held_pages(s)
-        || !r.pct(40)
-    {
+    if !convertible(s) || !r.pct(40) {
         return false;
     }
     let kind = r.below(4);
@@ -248,15 +265,64 @@ pub fn inline_converted_more(r: &mut Rng, s: &mut Scenario) -> bool {
     if clean0 && s.world.pages.is_empty() {
         s.world.pages.push(PageState::Clean);
     }
-    if ext {
-        s.races.push(Race::InodeFlagChangedAfterOpen(EXTENTS));
-    }
-    s.races.push(Race::InodeFlagChangedAfterOpen(INLINE_DATA));
-    if s.encode().is_err() {
-        *s = before;
+    converted_races(s, before)
+}
+
+/// Session 9: the inline worlds the first two streams left (still inline at rest) turned into
+/// the converted worlds with page 0 held at the write (under writeback, mmapped dirty, busy
+/// buffers on journalled data), a dirty page 0 with the truncate path (`ext4_setattr`), or block
+/// 0 delayed under a dirty page 0 on a block-mapped inode (tools/src/live/settle_more.rs; 30 %,
+/// a fifth per kind). A kind the world does not allow (a rule forbids it) leaves it as it was.
+pub fn inline_converted_held(r: &mut Rng, s: &mut Scenario) -> bool {
+    if !convertible(s) || s.world.i_size == 0 || !r.pct(30) {
         return false;
     }
-    keep_valid(s, before)
+    let f = s.world.inode;
+    let kind = r.below(5);
+    let grow = r.below(16);
+    let before = s.clone();
+    let w = &mut s.world;
+    let bs = 1u64 << w.blkbits;
+    let ext = w.mount.extents_feature;
+    w.inode.inline_data = false;
+    w.inode.extents = ext;
+    w.pages.clear();
+    let block = |kind| BlockState {
+        kind,
+        ..Default::default()
+    };
+    w.blocks = vec![block(Extent::Written)];
+    // What live holds a page with (tools/src/live/pages.rs check_held): no RLIMIT_FSIZE, no
+    // injected fault, no journalled data; a mapped one not append-only or immutable.
+    let holdable = w.rlimit_fsize.is_none()
+        && before.faults.is_empty()
+        && !w.mount.data_journal
+        && !f.journal_data;
+    match kind {
+        0 if holdable => w.pages.push(PageState::Writeback),
+        1 if holdable && !f.append_only && !f.immutable => w.pages.push(PageState::MappedDirty),
+        2 => w.pages.push(PageState::Busy),
+        3 => {
+            // Past an inode's worth (in sectors, or one byte more: the encoding's sizes), up
+            // to a block further with blocks of a page or more, a byte into block 1 with
+            // smaller ones (a hole under the dirty page 0, super::partial).
+            let sectors = if bs >= PAGE_SIZE { bs / SECTOR } else { 1 };
+            w.i_size = (bs / SECTOR + grow % sectors) * SECTOR + (grow & 1);
+            w.blocks
+                .resize(w.i_size.div_ceil(bs) as usize, Default::default());
+            w.pages.push(PageState::Dirty);
+        }
+        4 => {
+            w.inode.extents = false;
+            w.blocks[0].kind = Extent::Delalloc;
+            w.pages.push(PageState::Dirty);
+        }
+        _ => {
+            *s = before;
+            return false;
+        }
+    }
+    converted_races(s, before)
 }
 
 /// Scenario `index` of `seed` for `live --settle-after-open` and the lab's `ext4-settle` group:
@@ -413,6 +479,32 @@ mod tests {
                 4
             };
             kinds[i] += 1;
+        }
+        assert!(kinds.iter().all(|&n| n > 0), "{kinds:?}");
+    }
+
+    /// The random generator's third stream (session 9) draws every kind of
+    /// [`inline_converted_held`], valid.
+    #[test]
+    fn random_stream_draws_the_held_worlds() {
+        let mut kinds = [0u32; 5];
+        for i in 0..20000 {
+            let s = crate::generators::random::generate(31, i, FsKind::Ext4);
+            if !flag_races(&s).contains(&INLINE_DATA) {
+                continue;
+            }
+            assert!(crate::validity::violations(&s).is_empty(), "{i}");
+            let w = &s.world;
+            let max = crate::validity::max_inline(1 << w.blkbits);
+            let k = match w.pages.first() {
+                Some(PageState::Writeback) => 0,
+                Some(PageState::MappedDirty) => 1,
+                Some(PageState::Busy) => 2,
+                Some(PageState::Dirty) if w.i_size > max => 3,
+                Some(PageState::Dirty) if !w.inode.extents => 4,
+                _ => continue,
+            };
+            kinds[k] += 1;
         }
         assert!(kinds.iter().all(|&n| n > 0), "{kinds:?}");
     }

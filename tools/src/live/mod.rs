@@ -152,7 +152,9 @@ pub struct Opts {
     /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
     /// holder), bdev-geometry (a block device of another block size or a size not whole pages),
     /// stable-nowait (RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace),
-    /// inline-convert (ext4 inline data converted after open), partial (a shared block
+    /// inline-convert (ext4 inline data converted after open), inline-convert-held (session 9:
+    /// a held or busy page 0, a dirty page 0 with the truncate path, a delayed block on a
+    /// block-mapped inode after the conversion), partial (a shared block
     /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
     /// indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,

@@ -1046,13 +1046,15 @@ mod tests {
                     let moved = bit == FS_APPEND_FL && w.inode.unlinked && now && !flags(bit);
                     // An inline conversion sets EXTENTS itself; a block-mapped inode after it is
                     // chattr -e (super::settle_race).
-                    let converted = bit == FS_EXTENT_FL
-                        && matches!(
-                            a.settle,
-                            Some(super::super::settle_race::Settle::ConvertInline { .. })
-                        );
-                    let want = if converted {
-                        w.mount.extents_feature && !now
+                    let converted =
+                        match &a.settle {
+                            Some(super::super::settle_race::Settle::ConvertInline {
+                                ops, ..
+                            }) if bit == FS_EXTENT_FL => Some(ops),
+                            _ => None,
+                        };
+                    let want = if let Some(ops) = converted {
+                        super::super::settle_race::clears_extents_late(&s, ops)
                     } else {
                         at_open != now || moved
                     };

@@ -25,6 +25,10 @@ pub enum World {
     Partial,
     /// ext4 inline data converted after open (super::settle_race, super::settle_more).
     InlineConvert,
+    /// The session 9 conversions (super::settle_more): page 0 under writeback, mmapped dirty or
+    /// busy at the write, page 0 dirty with the truncate path, block 0 delayed on a block-mapped
+    /// inode.
+    InlineConvertHeld,
     /// A block device with stable writes (zram), the mmap writer or the i_rwsem holder
     /// (super::bdev_state).
     BdevState,
@@ -52,6 +56,10 @@ pub fn is(w: World, s: &Scenario) -> bool {
             .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty)),
         World::ReflinkRace => s.races.contains(&Race::InodeFlagChangedAfterOpen(12)),
         World::InlineConvert => s.races.contains(&Race::InodeFlagChangedAfterOpen(2)),
+        World::InlineConvertHeld => {
+            s.races.contains(&Race::InodeFlagChangedAfterOpen(2))
+                && super::settle_more::session9_kind(s).is_some()
+        }
         World::Limits => {
             x.rlimit_fsize.is_some()
                 || x.device.stable_writes
@@ -119,6 +127,30 @@ mod tests {
 
     /// Each world is found, every kept scenario belongs to it, and its id names the index the
     /// plain generator gives the same scenario at.
+    /// `--worlds inline-convert-held` finds every session-9 kind of conversion (the set
+    /// measured in docs/live-bench.md "Session 9": seed 9, count 30).
+    #[test]
+    fn inline_convert_held_finds_each_kind() {
+        let v = generate(&[World::InlineConvertHeld], 9, 30, &[FsKind::Ext4], None, 0);
+        assert_eq!(v.len(), 30);
+        let mut kinds = std::collections::BTreeMap::new();
+        for (_, s) in &v {
+            *kinds
+                .entry(super::super::settle_more::session9_kind(s).unwrap())
+                .or_insert(0) += 1;
+        }
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("busy", 2),
+                ("delalloc-block-mapped", 6),
+                ("mapped-dirty", 6),
+                ("truncate-dirty", 8),
+                ("writeback", 8)
+            ]
+        );
+    }
+
     #[test]
     fn selects_only_the_worlds_and_keeps_the_index() {
         for (w, fs) in [
@@ -126,6 +158,7 @@ mod tests {
             (World::Limits, FsKind::Ext4),
             (World::Held, FsKind::Xfs),
             (World::InlineConvert, FsKind::Ext4),
+            (World::InlineConvertHeld, FsKind::Ext4),
             (World::BdevGeometry, FsKind::Bdev),
             (World::StableNowait, FsKind::Bdev),
         ] {

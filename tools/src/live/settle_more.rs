@@ -33,9 +33,25 @@
 //!   for a mode without it (`inode_has_no_xattr`): live and the C reproducer run as root, so the
 //!   bit and the cleared IS_NOSEC stay.
 //!
-//! Not built: pages under writeback, mmapped dirty or busy at the write, a dirty page with the
-//! truncate path, delayed or unwritten blocks on a block-mapped inode at the write, and a scaled
-//! `s_maxbytes` (the set-up would move the inline file).
+//!
+//! Session 9 (6.12.117 and 7.3.4: inline.c, extents.c, migrate.c, inode.c):
+//!
+//! * **page 0 under writeback, mmapped dirty or busy** at the write: OLD rewritten over page 0
+//!   below EOF after the conversion (writeback, busy: the page holds what the disk holds, as at
+//!   rest, super::pages::rewrite_page), then the hold of super::pages right before the call on a
+//!   layered filesystem of its own (settle_race::adjust); a busy page is journalled data
+//!   (rule W25), its rewrite's buffers on the running transaction;
+//! * **a dirty page 0 with the truncate path**: after the whole-block rewrite and its writeback,
+//!   the buffered OLD_DIRTY write over page 0's non-hole blocks below EOF
+//!   (super::partial::dirty_ranges);
+//! * **block 0 delayed on a block-mapped inode**: [`Op::ClearExtents`] (chattr -e,
+//!   `ext4_ind_migrate`) right after the conversion and before `ftruncate(0)` and the write:
+//!   `ext4_ind_migrate` allocates delayed blocks first (`ext4_alloc_da_blocks`). Without the
+//!   extents feature the conversion leaves the inode block-mapped;
+//! * **unwritten blocks on a block-mapped inode**: no world (rule W7-indirect,
+//!   [`UNWRITTEN_INDIRECT`]).
+//!
+//! Not built: a scaled `s_maxbytes` (the set-up would move the inline file).
 
 use super::plan::{pattern, Unsupported};
 use diofuzz::model::{TAG_OLD, TAG_OLD_DIRTY};
@@ -60,6 +76,9 @@ pub enum Op {
     DropPage(u64),
     /// Buffered pread of one page: a clean cached page.
     ReadPage(u64),
+    /// chattr -e (FS_IOC_SETFLAGS without FS_EXTENT_FL: ext4_ind_migrate) right after the
+    /// conversion, before a delayed block (session 9).
+    ClearExtents,
 }
 
 /// The operations after open that turn the inline file at open (`open`, changed here: its size,
@@ -72,9 +91,6 @@ pub fn convert_ops(s: &Scenario, open: &mut Scenario) -> Result<Vec<Op>, Unsuppo
         return Err("inline data converted after open with a scaled s_maxbytes (not built)".into());
     }
     let p0 = w.pages.first().copied().unwrap_or(PageState::None);
-    if !matches!(p0, PageState::None | PageState::Clean | PageState::Dirty) {
-        return Err("inline data converted after open with page 0 under writeback, mmapped or busy at the write (not built)".into());
-    }
     let clean_below_eof = |p: usize, st: &PageState| {
         *st == PageState::None || *st == PageState::Clean && (p as u64) * PAGE_SIZE < n
     };
@@ -92,15 +108,58 @@ pub fn convert_ops(s: &Scenario, open: &mut Scenario) -> Result<Vec<Op>, Unsuppo
     let refuse = || -> Result<Vec<Op>, Unsupported> {
         Err("inline data converted after open: a layout the conversion and the steps after it do not leave (block 0 written and unwritten blocks after it, or block 0 delayed under a dirty page 0; past an inode's worth of data block 0 written and holes: ext4_convert_inline_data_nolock)".into())
     };
+    // Page 0 held at the write (under writeback, mmapped dirty) or with busy buffers (journalled
+    // data, rule W25): rewritten with the OLD pattern after the conversion, like a page at rest
+    // (super::pages::rewrite_page), every block under it below EOF written.
+    let held0 = matches!(
+        p0,
+        PageState::Writeback | PageState::MappedDirty | PageState::Busy
+    );
+    let page0 = (0, n.min(PAGE_SIZE));
+    if held0 {
+        if n == 0 || (0..n.min(PAGE_SIZE).div_ceil(bs)).any(|b| kind(b as usize) != Extent::Written)
+        {
+            return Err("inline data converted after open: page 0 under writeback, mmapped or busy at the write over a block that is not written below EOF (super::pages::rewrite_page)".into());
+        }
+        let c = super::pages::CallPages {
+            writeback: (p0 == PageState::Writeback)
+                .then_some(page0)
+                .into_iter()
+                .collect(),
+            mapped: (p0 == PageState::MappedDirty)
+                .then_some(page0)
+                .into_iter()
+                .collect(),
+            idle_writer: false,
+        };
+        if c.held() {
+            super::pages::check_held(s, &c, false)?;
+        }
+    }
+    // OLD over page 0 below EOF: the held page's content is the disk's (the model's writeback,
+    // mmapped or busy folio is filled from the disk; a mapped store of OLD_DIRTY follows right
+    // before the call, super::pages::hold).
+    let rewrite0 = |ops: &mut Vec<Op>| {
+        if matches!(p0, PageState::Writeback | PageState::Busy) {
+            ops.push(Op::WriteOld {
+                off: 0,
+                len: page0.1,
+            });
+        }
+    };
     let ow = &mut open.world;
     ow.blocks.iter_mut().for_each(|b| *b = Default::default());
+    if p0 != PageState::Clean {
+        // A dirty, held or busy page 0 is not an inline world (ext4_write_inline_data_end
+        // clears the bit); it is made after the conversion.
+        if let Some(p) = ow.pages.first_mut() {
+            *p = PageState::None;
+        }
+    }
     if n > max {
         // The truncate path (ext4_setattr).
         if kind(0) != Extent::Written || (1..last).any(|b| kind(b) != Extent::Hole) {
             return refuse();
-        }
-        if p0 == PageState::Dirty {
-            return Err("inline data converted by a truncate after open with page 0 dirty at the write (not built)".into());
         }
         ow.i_size = max;
         ow.pages.clear();
@@ -114,8 +173,17 @@ pub fn convert_ops(s: &Scenario, open: &mut Scenario) -> Result<Vec<Op>, Unsuppo
             Op::WriteOld { off: 0, len: end },
             Op::SyncPage(0),
         ];
-        if p0 == PageState::None {
-            ops.push(Op::DropPage(0));
+        match p0 {
+            PageState::None => ops.push(Op::DropPage(0)),
+            // Page 0 cached and clean after the writeback: the buffered write of OLD_DIRTY
+            // over page 0's non-hole blocks below EOF (as at rest, super::partial) reads
+            // nothing from the disk.
+            PageState::Dirty => {
+                for (off, len) in super::partial::dirty_ranges(w, 0, p0, n)? {
+                    ops.push(Op::WriteDirty { off, len });
+                }
+            }
+            _ => rewrite0(&mut ops),
         }
         ops.extend(
             w.pages
@@ -128,14 +196,8 @@ pub fn convert_ops(s: &Scenario, open: &mut Scenario) -> Result<Vec<Op>, Unsuppo
         return Ok(ops);
     }
     let dirty = p0 == PageState::Dirty;
-    if dirty {
-        if n == 0 {
-            return refuse();
-        }
-        // A dirty page is not an inline world (ext4_write_inline_data_end clears the bit).
-        if let Some(p) = ow.pages.first_mut() {
-            *p = PageState::None;
-        }
+    if dirty && n == 0 {
+        return refuse();
     }
     match kind(0) {
         Extent::Written => {
@@ -146,27 +208,56 @@ pub fn convert_ops(s: &Scenario, open: &mut Scenario) -> Result<Vec<Op>, Unsuppo
                 return refuse();
             }
             if k > 0 && !w.inode.extents {
-                return Err("inline data converted after open: unwritten blocks on a block-mapped inode (fallocate: EOPNOTSUPP)".into());
+                // Unreachable for a valid scenario: rule W7-indirect judges the world at the
+                // write (no unwritten state in an indirect map).
+                return Err(UNWRITTEN_INDIRECT.into());
             }
             let mut ops = vec![Op::Fallocate((k as u64 + 1) * bs)];
             if dirty {
                 ops.push(Op::WriteDirty { off: 0, len: n });
             }
+            rewrite0(&mut ops);
             Ok(ops)
         }
         Extent::Delalloc if dirty && (1..last).all(|b| kind(b) == Extent::Hole) => {
-            if !w.inode.extents {
-                return Err("inline data converted after open: a delayed block on a block-mapped inode (chattr -e allocates it first: not built)".into());
+            // On a block-mapped inode the chattr -e comes before the delayed block: after it
+            // ext4_ind_migrate would allocate it first (ext4_alloc_da_blocks: filemap_flush,
+            // the page under writeback). ext4_truncate (ext4_ind_truncate) frees block 0 and
+            // ext4_da_write_begin -> ext4_da_get_block_prep reserves it again, as on an
+            // extent-mapped inode (delayed allocation does not depend on the mapping). On a
+            // filesystem without the extents feature the conversion leaves the inode
+            // block-mapped and the fallocate fails with -EOPNOTSUPP after it.
+            let mut ops = vec![Op::Fallocate(bs)];
+            if !w.inode.extents && w.mount.extents_feature {
+                ops.push(Op::ClearExtents);
             }
-            Ok(vec![
-                Op::Fallocate(bs),
-                Op::Truncate(0),
-                Op::WriteDirty { off: 0, len: n },
-            ])
+            ops.extend([Op::Truncate(0), Op::WriteDirty { off: 0, len: n }]);
+            Ok(ops)
         }
         _ => refuse(),
     }
 }
+
+/// The world at the write that session 9 made buildable (`live --worlds inline-convert-held`),
+/// by kind: page 0 under writeback, mmapped dirty or busy, page 0 dirty past an inode's worth
+/// (the truncate path), or a delayed block on a block-mapped inode.
+pub fn session9_kind(s: &Scenario) -> Option<&'static str> {
+    let w = &s.world;
+    let max = diofuzz::validity::max_inline(1 << w.blkbits);
+    match w.pages.first().copied().unwrap_or(PageState::None) {
+        PageState::Writeback => Some("writeback"),
+        PageState::MappedDirty => Some("mapped-dirty"),
+        PageState::Busy => Some("busy"),
+        PageState::Dirty if w.i_size > max => Some("truncate-dirty"),
+        _ if !w.inode.extents && w.blocks.iter().any(|b| b.kind == Extent::Delalloc) => {
+            Some("delalloc-block-mapped")
+        }
+        _ => None,
+    }
+}
+
+/// Live's refusal of unwritten blocks on a block-mapped inode after a conversion: no such world.
+pub const UNWRITTEN_INDIRECT: &str = "inline data converted after open: unwritten blocks on a block-mapped inode (no such world, rule W7-indirect: an indirect map has no unwritten state, ext4_fallocate is -EOPNOTSUPP without EXT4_INODE_EXTENTS, ext4_ind_migrate refuses an unwritten extent)";
 
 const SFR_ALL: u32 = 7;
 
@@ -231,6 +322,9 @@ pub fn run_op(op: &Op, fd: i32) -> Result<(), String> {
                 return Err(format!("posix_fadvise after open: errno {r}"));
             }
         }
+        Op::ClearExtents => {
+            super::exec::set_inode_flags(fd, 0, super::plan::FS_EXTENT_FL)?;
+        }
         Op::ReadPage(off) => {
             let mut b = vec![0u8; PAGE_SIZE as usize];
             buffered()?
@@ -276,6 +370,7 @@ fn c_op(op: &Op, first: bool) -> String {
         Op::WriteDirty { off, len } => format!("\twpat(bfd, {off}, {len}, 0x22);\n"),
         Op::SyncPage(off) => format!("\tif (sync_file_range(cfd, {off}, 4096, 7)) {{\n\t\tprintf(\"COULD NOT RUN: sync_file_range after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
         Op::DropPage(off) => format!("\tposix_fadvise(cfd, {off}, 4096, POSIX_FADV_DONTNEED);\n"),
+        Op::ClearExtents => format!("\t{{\n\t\tint fl = 0; /* chattr -e after the conversion, before the delayed block: ext4_ind_migrate */\n\t\tif (ioctl(cfd, 0x80086601UL, &fl))\n\t\t\tdie(\"FS_IOC_GETFLAGS\");\n\t\tfl &= ~{:#x};\n\t\tif (ioctl(cfd, 0x40086602UL, &fl)) {{\n\t\t\tprintf(\"COULD NOT RUN: chattr -e after open: %s\\n\", strerror(errno));\n\t\t\treturn 2;\n\t\t}}\n\t}}\n", super::plan::FS_EXTENT_FL),
         Op::ReadPage(off) => format!("\t{{\n\t\tchar pg[4096];\n\t\tif (pread(bfd, pg, 4096, {off}) < 0) {{\n\t\t\tprintf(\"COULD NOT RUN: read page after open\\n\");\n\t\t\treturn 2;\n\t\t}}\n\t}}\n"),
     }
 }
@@ -291,7 +386,7 @@ pub fn c_buffered_ops(ops: &[Op]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::plan::{plan, Step};
+    use super::super::plan::{plan, Step, FS_EXTENT_FL};
     use super::super::settle_race::Settle;
     use super::*;
     use diofuzz::scenario::{BlockState, FsKind, Race};
@@ -384,13 +479,115 @@ mod tests {
         assert!(plan(&n).unwrap().steps.contains(&Step::SetMode(0o4600)));
     }
 
+    /// Session 9: page 0 held or busy at the write, a dirty page 0 with the truncate path, a
+    /// delayed block 0 on a block-mapped inode.
+    #[test]
+    fn session9_worlds_after_the_conversion() {
+        // Under writeback: OLD rewritten over page 0 after the conversion, then the hold
+        // (super::pages) starts its writeback right before the call, on a layered filesystem
+        // of its own.
+        let wb = converted(&[Written], &[PageState::Writeback], 512);
+        assert_eq!(
+            ops(&wb),
+            vec![Op::Fallocate(4096), Op::WriteOld { off: 0, len: 512 }]
+        );
+        let p = plan(&wb).unwrap();
+        assert_eq!(p.call.pages.writeback, vec![(0, 512)]);
+        assert!(p.key.layered && p.key.own);
+        // The file at open is inline with no cached page: the set-up writes OLD inline only.
+        assert!(!p
+            .steps
+            .iter()
+            .any(|st| matches!(st, Step::WriteDirty { .. } | Step::ReadPage { .. })));
+        // Mmapped dirty: the hold stores OLD_DIRTY through a kept mapping after the conversion.
+        let m = converted(&[Written], &[PageState::MappedDirty], 512);
+        assert_eq!(ops(&m), vec![Op::Fallocate(4096)]);
+        let p = plan(&m).unwrap();
+        assert_eq!(p.call.pages.mapped, vec![(0, 512)]);
+        assert!(p.key.layered && p.key.own);
+        // Busy buffers (journalled data, rule W25): OLD rewritten, the buffers on the running
+        // transaction; no hold.
+        let mut b = converted(&[Written], &[PageState::Clean], 512);
+        b.world.mount.data_journal = true;
+        b.world.pages = vec![PageState::Busy];
+        assert!(diofuzz::validity::violations(&b).is_empty());
+        assert_eq!(
+            ops(&b),
+            vec![Op::Fallocate(4096), Op::WriteOld { off: 0, len: 512 }]
+        );
+        assert!(!plan(&b).unwrap().call.pages.held());
+        // The truncate path with page 0 dirty: written back clean, then OLD_DIRTY over it.
+        let t = converted(&[Written, Hole], &[PageState::Dirty], 5000);
+        assert_eq!(
+            ops(&t),
+            vec![
+                Op::Truncate(5000),
+                Op::WriteOld { off: 0, len: 4096 },
+                Op::SyncPage(0),
+                Op::WriteDirty { off: 0, len: 4096 },
+            ]
+        );
+        // Block 0 delayed on a block-mapped inode (filesystem with extents): chattr -e right
+        // after the conversion (before the delayed block, which ext4_ind_migrate would
+        // allocate: ext4_alloc_da_blocks), not among the flags after the steps.
+        let mut l = converted(&[Delalloc], &[PageState::Dirty], 512);
+        l.world.inode.extents = false;
+        l.races = vec![Race::InodeFlagChangedAfterOpen(2)];
+        assert!(diofuzz::validity::violations(&l).is_empty());
+        assert_eq!(
+            ops(&l),
+            vec![
+                Op::Fallocate(4096),
+                Op::ClearExtents,
+                Op::Truncate(0),
+                Op::WriteDirty { off: 0, len: 512 }
+            ]
+        );
+        assert_eq!(plan(&l).unwrap().call.after_open.clear & FS_EXTENT_FL, 0);
+        // Without the extents feature: the conversion leaves it block-mapped.
+        l.world.mount.extents_feature = false;
+        assert!(diofuzz::validity::violations(&l).is_empty());
+        assert_eq!(
+            ops(&l),
+            vec![
+                Op::Fallocate(4096),
+                Op::Truncate(0),
+                Op::WriteDirty { off: 0, len: 512 }
+            ]
+        );
+        // The clean block-mapped world keeps its late chattr -e (after the steps).
+        let mut c = converted(&[Written], &[PageState::Clean], 512);
+        c.world.inode.extents = false;
+        c.races = vec![Race::InodeFlagChangedAfterOpen(2)];
+        assert_ne!(plan(&c).unwrap().call.after_open.clear & FS_EXTENT_FL, 0);
+    }
+
+    /// Unwritten blocks on a block-mapped inode after a conversion: no such world (rule
+    /// W7-indirect; ext4_fallocate is -EOPNOTSUPP without EXT4_INODE_EXTENTS).
+    #[test]
+    fn unwritten_on_a_block_mapped_inode_is_rule_w7() {
+        let mut u = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        u.world.i_size = 512;
+        u.world.blocks = vec![blk(Written), blk(Unwritten)];
+        u.world.inode.extents = false;
+        u.request.len = 4096;
+        u.races = vec![Race::InodeFlagChangedAfterOpen(2)];
+        let v = diofuzz::validity::violations(&u);
+        assert!(v.iter().any(|x| x.rule.id.starts_with("W7")), "{v:?}");
+        let mut open = u.clone();
+        assert_eq!(convert_ops(&u, &mut open).unwrap_err(), UNWRITTEN_INDIRECT);
+    }
+
     #[test]
     fn refuses_what_the_steps_do_not_leave() {
         for (s, word) in [
             (converted(&[Written, Hole, Unwritten], &[], 512), "a layout"),
             (
-                converted(&[Written, Hole], &[PageState::Dirty], 5000),
-                "page 0 dirty",
+                converted(&[Written, Hole], &[PageState::Writeback], 0),
+                "page 0 under writeback",
             ),
             (converted(&[Written, Written], &[], 5000), "a layout"),
         ] {
@@ -424,7 +621,12 @@ mod tests {
 
     #[test]
     fn c_ops_compile() {
+        let mut b = converted(&[Delalloc], &[PageState::Dirty], 512);
+        b.world.inode.extents = false;
+        b.races = vec![Race::InodeFlagChangedAfterOpen(2)];
         for (n, s) in [
+            ("b", b),
+            ("w", converted(&[Written], &[PageState::Writeback], 512)),
             ("u", converted(&[Written, Unwritten], &[], 512)),
             ("l", converted(&[Delalloc], &[PageState::Dirty], 512)),
             (
@@ -434,6 +636,21 @@ mod tests {
         ] {
             let c = super::super::repro::c_program(&s).unwrap();
             assert!(c.contains("the inline data was not converted"), "{c}");
+            if n == "w" {
+                // The held page 0 after the conversion and the rewrite of OLD (super::pages).
+                let (a, b) = (
+                    c.find("fallocate(cfd").unwrap(),
+                    c.find("\thold_writeback(").unwrap(),
+                );
+                assert!(a < b && c[a..b].contains("wpat(bfd, 0, 512, 0x11)"), "{c}");
+            }
+            if n == "b" {
+                let (a, b) = (
+                    c.find("chattr -e after the conversion").unwrap(),
+                    c.find("ftruncate(cfd, 0)").unwrap(),
+                );
+                assert!(a < b, "{c}");
+            }
             super::super::repro::assert_c_compiles(&format!("settle-more-{n}"), &c, &["-O2"]);
         }
     }

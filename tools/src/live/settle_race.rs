@@ -132,7 +132,7 @@ pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Option<Settle>,
 /// own for a conversion, and the chattr the conversion makes or still needs.
 pub fn adjust(s: &Scenario, st: &Settle, p: &mut Plan) {
     match st {
-        Settle::ConvertInline { .. } => {
+        Settle::ConvertInline { ops, .. } => {
             // The inline bytes of the file at open (super::settle_more: its size may be below
             // the size at the write).
             for step in p.steps.iter_mut() {
@@ -147,9 +147,19 @@ pub fn adjust(s: &Scenario, st: &Settle, p: &mut Plan) {
             // chattr +e; a block-mapped inode at the write is chattr -e after the conversion.
             let a = &mut p.call.after_open;
             a.set &= !FS_EXTENT_FL;
-            if s.world.mount.extents_feature && !s.world.inode.extents {
+            if clears_extents_late(s, ops) {
                 a.clear |= FS_EXTENT_FL;
             }
+            // Page 0 under writeback or mmapped dirty at the write (super::settle_more): held
+            // around the call on a layered filesystem (super::pages), after the conversion.
+            let n = s.world.i_size.min(PAGE_SIZE);
+            match s.world.pages.first() {
+                Some(PageState::Writeback) => p.call.pages.writeback.push((0, n)),
+                Some(PageState::MappedDirty) => p.call.pages.mapped.push((0, n)),
+                _ => {}
+            }
+            // (On the --device disk its write commands are held instead: super::disk_hold.)
+            p.key.layered |= p.call.pages.held() && !p.key.disk;
         }
         Settle::WriteBackEof { off, len, drop } => {
             // A scaled s_maxbytes moves every offset of the plan (super::limits::shift), the
@@ -169,6 +179,12 @@ pub fn adjust(s: &Scenario, st: &Settle, p: &mut Plan) {
             });
         }
     }
+}
+
+/// Is a block-mapped inode after the conversion the chattr -e of the after-open flags (after
+/// every step of `ops`), not an [`Op::ClearExtents`] among them?
+pub fn clears_extents_late(s: &Scenario, ops: &[Op]) -> bool {
+    s.world.mount.extents_feature && !s.world.inode.extents && !ops.contains(&Op::ClearExtents)
 }
 
 /// `live --sync-after-convert`: a conversion after open is followed by syncfs, which writes the
@@ -348,8 +364,12 @@ mod tests {
                 "block 0 written",
             ),
             (
-                |s| s.world.pages = vec![PageState::Writeback],
-                "under writeback",
+                // Session 9 builds a held page 0, not one with RLIMIT_FSIZE (super::pages).
+                |s| {
+                    s.world.pages = vec![PageState::Writeback];
+                    s.world.rlimit_fsize = Some(1 << 20);
+                },
+                "RLIMIT_FSIZE",
             ),
             (|s| s.races.push(Race::MmapRedirty), "mmap writer"),
         ] {
