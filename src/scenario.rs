@@ -41,6 +41,8 @@
 //! | next (optional) | [`SEGS_SECTION`] (0x5E) opens the scattered-iovec section (after the limits section when there is one); any other byte, or none, means no scattered iovec ([`Request::scatter`] None) |
 //! | next 2 | little endian: bits 0-9 = `request.scatter.segs` - 1 (1..=1024 iovecs, IOV_MAX); bits 10-15 ignored |
 //! | next 2 | little endian: bits 0-11 = `request.scatter.offset` (the offset of every segment in its first page); bits 12-15 ignored |
+//! | next (optional) | [`INLINE_SECTION`] (0x1D) opens the inline-conversion section (after the scattered-iovec section when there is one; session 9); any other byte, or none, means no conversion pending |
+//! | next | bit 0: `world.inline_delalloc` (ext4 inline data converted by a delalloc write, not yet written back: validity rule W46) |
 //!
 //! The optional sections came after format 1: an input written before them decodes as before,
 //! and [`Scenario::encode`] writes a section only when it is not empty / not the default.
@@ -119,6 +121,17 @@ pub struct World {
     /// xfs_get_cowextsz_hint() returns XFS_DEFAULT_COWEXTSZ_HINT (32 blocks).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cowextsize: u8,
+    /// ext4: the inline data was converted by a delayed-allocation write and not yet written back
+    /// (`ext4_da_convert_inline_data_to_extent` clears EXT4_STATE_MAY_INLINE_DATA and leaves
+    /// page 0 dirty over a delayed block 0; INLINE_DATA stays until `ext4_do_writepages` calls
+    /// `ext4_destroy_inline_data`). Only with `inode.inline_data` (validity rule W46).
+    /// Encoded in the optional [`INLINE_SECTION`].
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub inline_delalloc: bool,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 fn is_zero(v: &u8) -> bool {
@@ -178,6 +191,7 @@ impl Default for World {
             pages: Vec::new(),
             cow: Vec::new(),
             cowextsize: 0,
+            inline_delalloc: false,
         }
     }
 }
@@ -896,6 +910,10 @@ pub const LIMITS_SECTION: u8 = 0xA7;
 /// two little-endian u16, the iovec count - 1 (bits 0-9) and the in-page offset (bits 0-11).
 pub const SEGS_SECTION: u8 = 0x5E;
 
+/// The marker byte of the optional inline-conversion section (after the optional scattered-iovec
+/// section, session 9): one byte, bit 0 = [`World::inline_delalloc`].
+pub const INLINE_SECTION: u8 = 0x1D;
+
 /// The DMA-alignment section's byte: 0 = the default 511, k = 2^k - 1 (k above 12 as 12: the
 /// block layer refuses a dma_alignment above PAGE_SIZE).
 fn dma_alignment_from_byte(b: u8) -> u32 {
@@ -1042,6 +1060,7 @@ impl Scenario {
             pages,
             cow: Vec::new(),
             cowextsize: 0,
+            inline_delalloc: false,
         };
         let of = u.byte("request.open, request.read, request.aio");
         let open = OpenFlags {
@@ -1129,6 +1148,10 @@ impl Scenario {
             request.scatter = Some(Scatter { segs, offset });
             request.nr_segs = 1;
             request.buf_align = PAGE_SIZE as u32;
+            next = (!u.at_end()).then(|| u.appended());
+        }
+        if next == Some(INLINE_SECTION) {
+            world.inline_delalloc = u.appended() & 1 != 0;
         }
         Ok(Scenario {
             fs,
@@ -1325,6 +1348,9 @@ impl Scenario {
                 sc.offset as u8,
                 (sc.offset >> 8) as u8,
             ]);
+        }
+        if w.inline_delalloc {
+            out.extend_from_slice(&[INLINE_SECTION, 1]);
         }
         Ok(out)
     }

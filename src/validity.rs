@@ -23,6 +23,7 @@
 //! flag change (generic_file_open refuses a larger file: -EOVERFLOW).
 
 mod flags;
+mod inline_delalloc;
 mod swap_device;
 
 use crate::errno::*;
@@ -165,6 +166,9 @@ rules! {
     MAX_BIO_LAYOUT = 34, "W30-max-bio",
         "a bio size limit (request.max_bio) given as a number instead of by the user memory layout",
         "a direct-I/O bio is cut short by the user memory only when its BIO_MAX_VECS (256) bvecs are used up: bio_iov_iter_get_pages (block/bio.c) fills a bvec per pinned user page (6.12: __bio_iov_iter_get_pages -> bio_iov_add_folio, merging only a physically contiguous continuation, bvec_try_merge_page; 7.2+: iov_iter_extract_bvecs (lib/iov_iter.c), a bvec per page of each extraction, i.e. per iovec segment). So a bio's size is what 256 bvecs hold of the layout, never a free number: 15 contiguous segments cannot use them up in fewer than 242 pages (more than 900 KiB, the cut the model makes at 256 pages), and a layout that fills them with little data (hundreds of iovecs each in its own page, IOV_MAX 1024) is described by the scattered-iovec section (request.scatter, SEGS_SECTION), where the model derives every bio's size from the bvecs (IovIter::bvec_cap). Read in 6.12.117 and 7.3.4. Normalised: no limit";
+    INLINE_DELALLOC = 50, "W46-inline-delalloc",
+        "an ext4 inode whose inline data a delalloc write converted and writeback has not yet destroyed (world.inline_delalloc) other than the one ext4_da_convert_inline_data_to_extent leaves: not ext4, without INLINE_DATA (at open or at the write), on an inode without delayed allocation (data=journal, the journal-data flag, DAX), without block 0 delayed under a dirty page 0, with a written, unwritten or shared block, with a page under writeback, mmapped dirty or busy, or with an i_size of at most EXT4_MIN_INLINE_DATA_SIZE (60)",
+        "fs/ext4/inline.c ext4_generic_write_inline_data (da = true, from ext4_da_write_begin while EXT4_STATE_MAY_INLINE_DATA is set) calls ext4_da_convert_inline_data_to_extent when ext4_prepare_inline_data gives -ENOSPC (pos + len past ext4_get_max_inline_size(), at least EXT4_MIN_INLINE_DATA_SIZE): it reads the inline data into folio 0, maps [0, inline size) with ext4_da_get_block_prep (block 0 delayed: the inline size is under a block, rule W6), marks folio 0 dirty and uptodate and clears EXT4_STATE_MAY_INLINE_DATA, keeping INLINE_DATA and every flag (no EXTENTS); ext4_da_write_begin then takes the delalloc path for the rest of the write and every later one. Only the delalloc aops get there (ext4_write_begin and the journalled aops convert at once through ext4_convert_inline_data_to_extent; a DAX inode is never inline). Nothing allocates a block before writeback: ext4_do_writepages destroys the inline data first (ext4_destroy_inline_data, BUG_ON MAY_INLINE_DATA set), and every path that could allocate (ext4_fallocate, ext4_page_mkwrite, a truncate past i_inline_size, all through ext4_convert_inline_data) flushes first when MAY_INLINE_DATA is clear (filemap_flush); O_DIRECT stays buffered (ext4_dio_alignment() is 0 with inline data), so no page is under writeback or mmapped dirty while the state lasts, and no ext4 folio is busy outside data=journal (W25). A truncate below the inline size (ext4_inline_data_truncate) drops every delayed extent from the extent status tree while folio 0 stays dirty (a block map the model cannot hold), so i_size stays above 60. Read in 6.12.117 (fs/ext4/inline.c, inode.c) and 7.3.4; session 9. Normalised: no conversion pending (the plain inline inode of rule W6)";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -253,6 +257,11 @@ pub fn max_inline(bs: u64) -> u64 {
 
 fn allocated(b: &BlockState) -> bool {
     b.kind != Extent::Hole
+}
+
+/// A delayed block (no disk block, not shared).
+fn delayed(b: &BlockState) -> bool {
+    b.kind == Extent::Delalloc && !b.shared
 }
 
 /// Would ext4_ind_migrate() accept the layout (the world at write time, see the module premise)?
@@ -479,10 +488,12 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 }
             }
             if w.inode.inline_data {
-                if let Some(i) = w.blocks.iter().position(allocated) {
+                // A delalloc conversion pending (rule W46) keeps INLINE_DATA over delayed blocks.
+                let held = |b: &BlockState| allocated(b) && !(w.inline_delalloc && delayed(b));
+                if let Some(i) = w.blocks.iter().position(held) {
                     return Some(msg!(detail, "inline data with block {i} allocated"));
                 }
-                if w.i_size > max_inline(bs) {
+                if w.i_size > max_inline(bs) && !w.inline_delalloc {
                     return Some(msg!(detail, "inline data of {} bytes", w.i_size));
                 }
                 if w.inode.encrypted || at_open.encrypted {
@@ -803,12 +814,17 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
             // a committed regression input (soak_ext4_inline_crypt_atomic_warn) decodes with
             // one; live refuses to build it (settle_race).
             let f = w.inode;
-            (f.disksize_lag && (w.mount.data_journal || f.journal_data || f.dax || f.inline_data))
+            // A delalloc conversion pending (W46) is a delalloc inode with INLINE_DATA.
+            let inline = f.inline_data && !w.inline_delalloc;
+            (f.disksize_lag && (w.mount.data_journal || f.journal_data || f.dax || inline))
                 .then(|| msg!(detail, "i_disksize lag without delalloc at the write"))
         }
         // W35-swap-device
         39 if s.fs != FsKind::Bdev || !(w.inode.swapfile || at_open.swapfile) => None,
         39 => swap_device::refused(s).map(|why| msg!(detail, "{why}")),
+        // W46-inline-delalloc
+        50 if !w.inline_delalloc => None,
+        50 => inline_delalloc::refused(s).map(|why| msg!(detail, "{why}")),
         // W30-max-bio
         34 => s.request.max_bio.map(|b| {
             msg!(
@@ -1029,11 +1045,13 @@ fn fix(s: &mut Scenario, rule: &Rule) {
             }
             if s.world.inode.inline_data {
                 s.world.inode.extents = false;
+                let keep = s.world.inline_delalloc;
                 s.world
                     .blocks
                     .iter_mut()
+                    .filter(|b| !(keep && delayed(b)))
                     .for_each(|b| *b = BlockState::default());
-                if s.world.i_size > max_inline(bs) {
+                if s.world.i_size > max_inline(bs) && !keep {
                     s.world.i_size = bs - SECTOR;
                 }
             }
@@ -1301,6 +1319,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         41 => s.world.inode.disksize_lag = false,
         // W30-max-bio
         34 => s.request.max_bio = None,
+        // W46-inline-delalloc: no conversion pending (W6 then makes the plain inline inode).
+        50 => s.world.inline_delalloc = false,
         // W32-swap-open: swapon/swapoff failed (-EPERM): the swap flag stays as it was at open.
         36 => {
             s.world.inode.swapfile = s.inode_at_open().swapfile;

@@ -78,6 +78,10 @@ pub fn generate_on(
     // (src/generators/partial.rs), from a stream of its own.
     let mut p = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0xF2A << 48 ^ fs as u64);
     super::partial::partial_worlds(&mut p, &mut s);
+    // ext4 inline data converted by a delalloc write, not yet written back
+    // (src/generators/inline_delalloc.rs, session 9), from a stream of its own.
+    let mut d = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0x1DA << 48 ^ fs as u64);
+    super::inline_delalloc::inline_delalloc(&mut d, &mut s);
     s
 }
 
