@@ -18,6 +18,7 @@ pub mod disk_hold;
 pub mod exec;
 pub mod fault;
 pub mod fiemap;
+pub mod inline_delalloc;
 pub mod inode_kind;
 pub mod inode_state;
 pub mod jflag_pages;
@@ -142,7 +143,8 @@ pub struct Opts {
     /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length),
     /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
     /// holder), bdev-geometry (a block device of another block size or a size not whole pages),
-    /// inline-convert (ext4 inline data converted after open), partial (a shared block
+    /// inline-convert (ext4 inline data converted after open), inline-delalloc (ext4 inline data
+    /// converted by a delalloc write, not yet written back), partial (a shared block
     /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
     /// indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,

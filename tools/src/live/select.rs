@@ -25,6 +25,9 @@ pub enum World {
     Partial,
     /// ext4 inline data converted after open (super::settle_race, super::settle_more).
     InlineConvert,
+    /// ext4 inline data converted by a delalloc write, not yet written back
+    /// (super::inline_delalloc).
+    InlineDelalloc,
     /// A block device with stable writes (zram), the mmap writer or the i_rwsem holder
     /// (super::bdev_state).
     BdevState,
@@ -46,6 +49,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
             .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty)),
         World::ReflinkRace => s.races.contains(&Race::InodeFlagChangedAfterOpen(12)),
         World::InlineConvert => s.races.contains(&Race::InodeFlagChangedAfterOpen(2)),
+        World::InlineDelalloc => x.inline_delalloc,
         World::Limits => {
             x.rlimit_fsize.is_some()
                 || x.device.stable_writes
@@ -105,6 +109,7 @@ mod tests {
             (World::Limits, FsKind::Ext4),
             (World::Held, FsKind::Xfs),
             (World::InlineConvert, FsKind::Ext4),
+            (World::InlineDelalloc, FsKind::Ext4),
             (World::BdevGeometry, FsKind::Bdev),
         ] {
             let v = generate(&[w], 5, 6, &[fs], None, 0);
