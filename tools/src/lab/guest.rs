@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 34] = [
+pub const GROUPS: [Group; 35] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -192,6 +192,13 @@ pub const GROUPS: [Group; 34] = [
         name: "ext4-inline-convert",
         about: "ext4 on a loop device, inline data converted after open into unwritten blocks, a dirty page, a delayed block, a setuid inode or past the inode's size by ftruncate (live --worlds inline-convert --sync-after-convert)",
         args: "--fs ext4 --worlds inline-convert --sync-after-convert",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "ext4-inline-delalloc",
+        about: "ext4 on a loop device, inline data converted by a delalloc write and not yet written back: INLINE_DATA with delayed blocks under dirty pages (live --worlds inline-delalloc)",
+        args: "--fs ext4 --worlds inline-delalloc",
         disk: false,
         fault: false,
     },
