@@ -107,7 +107,11 @@ fn an_o_direct_write_after_the_conversion_is_a_buffered_delalloc_write() {
         let c = &x.after.cached;
         // Page 0 keeps what the conversion and the writes after it dirtied; the hole after
         // EOF reads zeroes; the new page holds the data.
-        assert!(c[..8].iter().all(|&t| t == TAG_OLD_DIRTY), "{v}: {:?}", &c[..8]);
+        assert!(
+            c[..8].iter().all(|&t| t == TAG_OLD_DIRTY),
+            "{v}: {:?}",
+            &c[..8]
+        );
         assert!(c[16..24].iter().all(|&t| t == TAG_NEW), "{v}");
         assert!(
             x.trace.events.iter().any(|e| matches!(e,
@@ -152,7 +156,9 @@ fn the_inline_section_round_trips_and_absent_bytes_mean_no_conversion() {
     assert!(j.contains("\"inline_delalloc\":true"));
     let mut off = converted(0, 512);
     off.world.inline_delalloc = false;
-    assert!(!serde_json::to_string(&off).unwrap().contains("inline_delalloc"));
+    assert!(!serde_json::to_string(&off)
+        .unwrap()
+        .contains("inline_delalloc"));
 }
 
 /// Every committed input decodes as before: none holds the new section (so none has a

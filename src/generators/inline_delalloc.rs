@@ -28,10 +28,18 @@ pub fn inline_delalloc(r: &mut Rng, s: &mut Scenario) -> bool {
     let before = s.clone();
     let w = &mut s.world;
     let bs = 1u64 << w.blkbits;
-    let sizes: Vec<u64> = [bs, bs + 1, bs + 512, 2 * bs, PAGE_SIZE + 512, 3 * bs + 1, 2 * PAGE_SIZE]
-        .into_iter()
-        .filter(|&n| n > max_inline(bs) && n <= MAX_BLOCKS as u64 * bs)
-        .collect();
+    let sizes: Vec<u64> = [
+        bs,
+        bs + 1,
+        bs + 512,
+        2 * bs,
+        PAGE_SIZE + 512,
+        3 * bs + 1,
+        2 * PAGE_SIZE,
+    ]
+    .into_iter()
+    .filter(|&n| n > max_inline(bs) && n <= MAX_BLOCKS as u64 * bs)
+    .collect();
     if w.i_size <= max_inline(bs) || w.i_size > 4 * PAGE_SIZE {
         w.i_size = sizes[(size_pick % sizes.len() as u64) as usize];
     }
@@ -55,8 +63,11 @@ pub fn inline_delalloc(r: &mut Rng, s: &mut Scenario) -> bool {
     let old = std::mem::take(&mut w.pages);
     w.pages = (0..pages)
         .map(|p| {
-            let under = (p as u64 * PAGE_SIZE / bs..(p as u64 + 1) * PAGE_SIZE / bs)
-                .any(|b| w.blocks.get(b as usize).is_some_and(|x| x.kind == Extent::Delalloc));
+            let under = (p as u64 * PAGE_SIZE / bs..(p as u64 + 1) * PAGE_SIZE / bs).any(|b| {
+                w.blocks
+                    .get(b as usize)
+                    .is_some_and(|x| x.kind == Extent::Delalloc)
+            });
             if under {
                 PageState::Dirty
             } else if old.get(p) == Some(&PageState::Clean) {
@@ -121,7 +132,10 @@ mod tests {
                 let w = &s.world;
                 let bs = 1u64 << w.blkbits;
                 assert!(w.i_size > max_inline(bs), "{i}");
-                assert_eq!(w.blocks[((w.i_size - 1) / bs) as usize].kind, Extent::Delalloc);
+                assert_eq!(
+                    w.blocks[((w.i_size - 1) / bs) as usize].kind,
+                    Extent::Delalloc
+                );
                 n += 1;
             }
         }

@@ -35,8 +35,7 @@ pub fn refused(s: &Scenario) -> Option<&'static str> {
     {
         return Some("an inline conversion pending without block 0 delayed under a dirty page 0");
     }
-    if w
-        .blocks
+    if w.blocks
         .iter()
         .any(|b| b.shared || !matches!(b.kind, Extent::Hole | Extent::Delalloc))
     {

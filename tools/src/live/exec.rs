@@ -830,6 +830,7 @@ fn call_and_observe(
     }
     // SAFETY: fd is ours.
     let file = unsafe { OwnedFd::from_raw_fd(fd) };
+    super::inline_delalloc::check_at_open(plan, fd)?;
     if c.fcntl_toggle {
         // SAFETY: fcntl on our fd.
         unsafe {

@@ -27,7 +27,7 @@
 //! i_disksize only on the direct path, which an inline inode never takes, so live builds the
 //! same file for both.
 
-use super::plan::{Step, Unsupported};
+use super::plan::{Plan, Step, Unsupported};
 use diofuzz::scenario::{Extent, PageState, Scenario, PAGE_SIZE};
 use diofuzz::validity::max_inline;
 
@@ -44,7 +44,7 @@ pub fn refuse(s: &Scenario) -> Result<(), Unsupported> {
             w.i_size,
             max_inline(bs)
         )
-        .into());
+        );
     }
     let last = (w.i_size - 1) / bs;
     let delayed = w
@@ -58,7 +58,11 @@ pub fn refuse(s: &Scenario) -> Result<(), Unsupported> {
                 .into(),
         );
     }
-    if !s.races.is_empty() && s.races.iter().any(|r| *r != diofuzz::scenario::Race::FcntlToggleDirect) {
+    if !s.races.is_empty()
+        && s.races
+            .iter()
+            .any(|r| *r != diofuzz::scenario::Race::FcntlToggleDirect)
+    {
         return Err("inline conversion pending with a race after open (not built)".into());
     }
     Ok(())
@@ -69,7 +73,7 @@ pub fn refuse(s: &Scenario) -> Result<(), Unsupported> {
 /// `ext4_truncate` to 0 sets EXT4_STATE_DA_ALLOC_CLOSE, and the close of the set-up's file
 /// then runs `ext4_alloc_da_blocks` (`ext4_release_file`, auto_da_alloc), whose writeback
 /// destroys the inline data (seen on 6.18.44: the call took the direct path).
-pub fn adjust(s: &Scenario, steps: &mut Vec<Step>) {
+pub fn adjust(s: &Scenario, steps: &mut [Step]) {
     if !s.world.inline_delalloc {
         return;
     }
@@ -78,6 +82,19 @@ pub fn adjust(s: &Scenario, steps: &mut Vec<Step>) {
         .position(|st| *st == Step::Truncate(s.world.i_size))
     {
         steps[i] = Step::WriteZero { off: 0, len: 1 };
+    }
+}
+
+/// On the call's descriptor, right after its open: an inline plan's inode must still be inline
+/// (the set-up checked it before closing its own descriptor; a flush at that close, such as
+/// auto_da_alloc's, would destroy a pending conversion's inline data unseen). Else the scenario
+/// is skipped ([`super::exec::UNAVAILABLE`]).
+pub fn check_at_open(plan: &Plan, fd: i32) -> Result<(), String> {
+    let inline = super::inode_kind::FS_INLINE_DATA_FL;
+    if plan.steps.contains(&Step::ExpectInodeFlags(inline)) {
+        super::inode_kind::expect_flags(fd, inline)
+    } else {
+        Ok(())
     }
 }
 
@@ -102,7 +119,11 @@ mod tests {
         s.world.inline_delalloc = true;
         s.request.open.direct = true;
         s.request.len = 4096;
-        assert!(diofuzz::validity::is_valid(&s), "{:?}", diofuzz::validity::violations(&s));
+        assert!(
+            diofuzz::validity::is_valid(&s),
+            "{:?}",
+            diofuzz::validity::violations(&s)
+        );
         s
     }
 
@@ -111,7 +132,11 @@ mod tests {
         let s = converted(12, 8193, "DHD", "DND");
         let p = crate::live::plan::plan(&s).unwrap();
         let st = &p.steps;
-        let at = |x: &Step| st.iter().position(|y| y == x).unwrap_or_else(|| panic!("{x:?} in {st:?}"));
+        let at = |x: &Step| {
+            st.iter()
+                .position(|y| y == x)
+                .unwrap_or_else(|| panic!("{x:?} in {st:?}"))
+        };
         // Inline data first, then the cache drop, then the writes: page 0's (it converts), the
         // last one ending at i_size; the flag checked after them.
         let made = at(&Step::WriteZero { off: 0, len: 1 });
@@ -132,9 +157,15 @@ mod tests {
         assert!(refuse(&s).is_ok());
         let mut small = converted(10, 513, "D", "D");
         small.world.i_size = 800;
-        assert!(refuse(&small).unwrap_err().to_string().contains("past the 896 bytes"));
+        assert!(refuse(&small)
+            .unwrap_err()
+            .to_string()
+            .contains("past the 896 bytes"));
         // The block at EOF is a hole: i_size came from a truncate.
         let s = converted(12, 8192, "DH", "D");
-        assert!(refuse(&s).unwrap_err().to_string().contains("no write reached"));
+        assert!(refuse(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("no write reached"));
     }
 }
