@@ -141,4 +141,28 @@ mod tests {
         }
         assert!(n > 10, "only {n} drawn");
     }
+
+    /// The stream changes only the fields of the state (an earlier seed's other fields stay).
+    #[test]
+    fn changes_only_its_fields() {
+        use crate::generators::random::generate_before_inline_delalloc;
+        let mut changed = 0;
+        for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
+            for i in 0..1500 {
+                let s = generate_on(7, i, fs, None, 0);
+                let mut b = generate_before_inline_delalloc(7, i, fs, None, 0);
+                changed += (s != b) as u32;
+                let (w, x) = (&s.world, &mut b.world);
+                x.blocks.clone_from(&w.blocks);
+                x.pages.clone_from(&w.pages);
+                x.i_size = w.i_size;
+                x.inode.inline_data = w.inode.inline_data;
+                x.inode.extents = w.inode.extents;
+                x.inode.disksize_lag = w.inode.disksize_lag;
+                x.inline_delalloc = w.inline_delalloc;
+                assert_eq!(s, b, "{fs:?} {i}");
+            }
+        }
+        assert!(changed > 30, "{changed}");
+    }
 }
