@@ -93,8 +93,9 @@ pub fn inline_delalloc(r: &mut Rng, s: &mut Scenario) -> bool {
 }
 
 /// An ext4 delalloc inode that is not encrypted, verity, DAX, a swap file or append-only, on a
-/// filesystem neither shut down nor read-only, with no race after open but the fcntl toggle
-/// (live builds the state on none of the others).
+/// filesystem neither shut down nor read-only, with no race after open but the fcntl toggle and
+/// no scaled s_maxbytes (live builds the state on none of the others: tools/src/live/limits.rs
+/// refuses a scaled limit on an inline inode).
 fn allows(s: &Scenario) -> bool {
     let (w, f) = (&s.world, s.world.inode);
     s.fs == FsKind::Ext4
@@ -110,6 +111,8 @@ fn allows(s: &Scenario) -> bool {
         && !f.append_only
         && !f.immutable
         && s.races.iter().all(|x| *x == Race::FcntlToggleDirect)
+        && w.s_maxbytes == HUGE_MAXBYTES
+        && w.s_bitmap_maxbytes == HUGE_MAXBYTES
 }
 
 #[cfg(test)]
