@@ -90,12 +90,32 @@ pub fn adjust(s: &Scenario, steps: &mut [Step]) {
 /// auto_da_alloc's, would destroy a pending conversion's inline data unseen). Else the scenario
 /// is skipped ([`super::exec::UNAVAILABLE`]).
 pub fn check_at_open(plan: &Plan, fd: i32) -> Result<(), String> {
-    let inline = super::inode_kind::FS_INLINE_DATA_FL;
-    if plan.steps.contains(&Step::ExpectInodeFlags(inline)) {
-        super::inode_kind::expect_flags(fd, inline)
+    if inline_at_open(plan) {
+        super::inode_kind::expect_flags(fd, super::inode_kind::FS_INLINE_DATA_FL)
     } else {
         Ok(())
     }
+}
+
+/// Does the plan's inode have inline data when the call opens it: the set-up checks the flag and
+/// no step after the check may convert the inode (a test's hand-made plan appends a fallocate:
+/// tools/tests/live_probes.rs)?
+fn inline_at_open(plan: &Plan) -> bool {
+    let inline = Step::ExpectInodeFlags(super::inode_kind::FS_INLINE_DATA_FL);
+    let Some(at) = plan.steps.iter().position(|st| *st == inline) else {
+        return false;
+    };
+    !plan.steps[at..].iter().any(|st| {
+        matches!(
+            st,
+            Step::Fallocate { .. }
+                | Step::Truncate(_)
+                | Step::WriteOld { .. }
+                | Step::WriteDirty { .. }
+                | Step::WriteZero { .. }
+                | Step::CloneOld { .. }
+        )
+    })
 }
 
 #[cfg(test)]
@@ -148,6 +168,18 @@ mod tests {
         let flag = at(&Step::ExpectInodeFlags(FS_INLINE_DATA_FL));
         assert!(made < drop && drop < w0 && w0 < w2 && w2 < flag, "{st:?}");
         assert!(p.key.label().ends_with("-inline"));
+    }
+
+    #[test]
+    fn the_call_checks_the_flag_unless_a_later_step_converts() {
+        let mut p = crate::live::plan::plan(&converted(12, 8193, "DHD", "DND")).unwrap();
+        assert!(inline_at_open(&p));
+        p.steps.push(Step::Fallocate { off: 0, len: 1024 });
+        assert!(!inline_at_open(&p));
+        let mut plain = converted(12, 8193, "DHD", "DND");
+        plain.world.inode = Default::default();
+        plain.world.inline_delalloc = false;
+        assert!(!inline_at_open(&crate::live::plan::plan(&plain).unwrap()));
     }
 
     #[test]
