@@ -37,9 +37,9 @@ if [ "$engine" != libfuzzer ]; then
         --record-and-continue --corpus "$out/corpus" --findings "$out/findings" \
         --mutator "${DIOFUZZ_MUTATOR:-field}" > "$out/log" 2>&1 || true
     kill $sampler 2>/dev/null || true
-    cp -r "target/diofuzz-engines/dio_write/$engine/collect" "$out/collect" 2>/dev/null || true
+    cp -r "target/diofuzz-engines/dio_write-$variant/$engine/collect" "$out/collect" 2>/dev/null || true
     grep -A3 '^engine ' "$out/log" || tail -20 "$out/log"
-    [ "$engine" = afl ] && grep -h 'peak_rss_mb\|execs_done' target/diofuzz-engines/dio_write/afl/*/default/fuzzer_stats target/diofuzz-engines/dio_write/afl/*/fuzzer_stats 2>/dev/null || true
+    [ "$engine" = afl ] && grep -h 'peak_rss_mb\|execs_done' target/diofuzz-engines/dio_write-$variant/afl/*/default/fuzzer_stats target/diofuzz-engines/dio_write-$variant/afl/*/fuzzer_stats 2>/dev/null || true
     python3 - "$out/rss.txt" <<'PY'
 import sys
 pts = [tuple(map(int, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 2]

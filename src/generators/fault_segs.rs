@@ -173,6 +173,7 @@ mod tests {
                     v,
                     ModelOpts {
                         completion: BioCompletion::Plugged,
+                        placement: None,
                     },
                 );
                 let all = completed_bios(&p);

@@ -120,6 +120,40 @@ pub enum BioCompletion {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ModelOpts {
     pub completion: BioCompletion,
+    /// Where the allocator put the scenario's blocks, when a real run measured it (None: the
+    /// model's assumption, each extent at the disk block of its file block).
+    pub placement: Option<Placement>,
+}
+
+/// The physical (disk) block of each file block of the world at rest, as live reads it with
+/// FIEMAP after the set-up ([`Placement::UNKNOWN`] where it has none: a hole, a delayed block,
+/// an unwritten-past-EOF block FIEMAP did not report). Only extents of the world at rest read it:
+/// the allocator's choice for blocks the call allocates is not known before the call, and the
+/// model keeps its assumption for them. Read by `xfs_bmap_hw_atomic_write_possible`
+/// (src/kernel/fs/xfs/xfs_iomap.rs), the one place where the kernel reads a physical block on
+/// the paths modelled (docs/lab.md "Class C").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub phys: [u64; crate::scenario::MAX_BLOCKS],
+}
+
+impl Placement {
+    pub const UNKNOWN: u64 = u64::MAX;
+
+    /// No block placed.
+    pub fn unknown() -> Placement {
+        Placement {
+            phys: [Self::UNKNOWN; crate::scenario::MAX_BLOCKS],
+        }
+    }
+
+    /// The disk block of file block `b`, if measured.
+    pub fn of(&self, b: u64) -> Option<u64> {
+        self.phys
+            .get(b as usize)
+            .copied()
+            .filter(|&p| p != Self::UNKNOWN)
+    }
 }
 
 /// Fault-plan cursor and the whole mutable state of one execution.
@@ -174,6 +208,9 @@ pub struct Cx<'a> {
     /// The last physical extent id handed out (new_extent_id); allocations get fresh ids so a
     /// physical break between blocks stays visible.
     pub next_extent: u32,
+    /// The last extent number of the world at rest (the call's new extents are numbered above
+    /// it): [`Placement`] applies to extents up to it.
+    pub rest_extents: u32,
     /// Decision path, newest last: short labels with no sizes or offsets.
     pub path: Vec<&'static str>,
     /// ki_pos after the first generic_write_checks (where the write lands).
@@ -355,6 +392,7 @@ impl<'a> Cx<'a> {
             pin_errors: Vec::new(),
             dio_done_wq: false,
             next_extent: ext + 1,
+            rest_extents: ext,
             path: Vec::new(),
             write_pos: None,
             aio_result: None,

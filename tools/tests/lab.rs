@@ -69,6 +69,39 @@ fn cached_kernel() -> Result<String, String> {
     })
 }
 
+/// The cached kernel to boot and the guest lock, or None after printing why the boot tests
+/// cannot run. The lock (flock on `lab-guest.lock` in the cache) lets one QEMU guest run at a
+/// time, among this binary's test threads and other test runs on the machine: TCG guests that
+/// share the CPUs run past their timeouts. It is released when the test ends.
+fn guest() -> Option<(String, std::fs::File)> {
+    let k = match cached_kernel() {
+        Ok(k) => k,
+        Err(why) => {
+            println!("SKIP lab: {why}");
+            return None;
+        }
+    };
+    let path = cache().join("lab-guest.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this function owns; blocks until the lock is free.
+    while unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        let e = std::io::Error::last_os_error();
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::Interrupted,
+            "flock {}: {e}",
+            path.display()
+        );
+    }
+    Some((k, f))
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("diofuzz-labtest-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -136,12 +169,8 @@ fn lab_json(k: &str, groups: &str, count: u32, out: &Path) -> serde_json::Value 
 
 #[test]
 fn boots_the_cached_kernel_and_runs_ext4_atomic_on_the_disk() {
-    let k = match cached_kernel() {
-        Ok(k) => k,
-        Err(why) => {
-            println!("SKIP lab: {why}");
-            return;
-        }
+    let Some((k, _guest)) = guest() else {
+        return;
     };
     let out = tmp("boot");
     let j = lab_json(&k, "ext4-disk", 12, &out);
@@ -165,12 +194,8 @@ fn boots_the_cached_kernel_and_runs_ext4_atomic_on_the_disk() {
 
 #[test]
 fn fault_groups_fail_exactly_the_faulted_bio() {
-    let k = match cached_kernel() {
-        Ok(k) => k,
-        Err(why) => {
-            println!("SKIP lab: {why}");
-            return;
-        }
+    let Some((k, _guest)) = guest() else {
+        return;
     };
     let out = tmp("fault");
     let j = lab_json(&k, "bdev-fault,bdev-disk-fault", 8, &out);
@@ -239,12 +264,8 @@ fn fault_groups_fail_exactly_the_faulted_bio() {
 /// "not possible here"), and the kernel agrees with the model.
 #[test]
 fn held_pages_on_the_disk_are_held() {
-    let k = match cached_kernel() {
-        Ok(k) => k,
-        Err(why) => {
-            println!("SKIP lab: {why}");
-            return;
-        }
+    let Some((k, _guest)) = guest() else {
+        return;
     };
     let out = tmp("held");
     let j = lab_json(&k, "bdev-held-disk", 6, &out);
@@ -275,12 +296,8 @@ fn held_pages_on_the_disk_are_held() {
 /// bio fail with it, and the kernel agrees with the model (its `Deferred` order).
 #[test]
 fn ublk_fault_groups_give_timeout_einval_and_enomem() {
-    let k = match cached_kernel() {
-        Ok(k) => k,
-        Err(why) => {
-            println!("SKIP lab: {why}");
-            return;
-        }
+    let Some((k, _guest)) = guest() else {
+        return;
     };
     let out = tmp("ublk");
     let j = lab_json(&k, "bdev-ublk-fault,xfs-ublk-fault", 8, &out);
@@ -332,12 +349,8 @@ fn ublk_fault_groups_give_timeout_einval_and_enomem() {
 
 #[test]
 fn faulted_reproducers_make_their_fault_in_the_guest() {
-    let k = match cached_kernel() {
-        Ok(k) => k,
-        Err(why) => {
-            println!("SKIP lab: {why}");
-            return;
-        }
+    let Some((k, _guest)) = guest() else {
+        return;
     };
     // The C program makes the device-side fault itself (live/repro_fault.rs): the scsi_debug
     // rule with DATA PROTECT 27/07 sense (-ENOSPC) on the atomic disk, and a null_blk bad sector
@@ -390,12 +403,8 @@ fn procs_mentioning(needle: &str) -> Vec<i32> {
 
 #[test]
 fn sigterm_stops_qemu_and_leaves_nothing_running() {
-    let k = match cached_kernel() {
-        Ok(k) => k,
-        Err(why) => {
-            println!("SKIP lab: {why}");
-            return;
-        }
+    let Some((k, _guest)) = guest() else {
+        return;
     };
     let out = tmp("term");
     let needle = out.display().to_string();
@@ -434,12 +443,8 @@ fn sigterm_stops_qemu_and_leaves_nothing_running() {
 /// the model's whole bio (the device did not split it) and the kernel agrees with the model.
 #[test]
 fn ublk_segs_fault_group_fails_a_bio_between_others() {
-    let k = match cached_kernel() {
-        Ok(k) => k,
-        Err(why) => {
-            println!("SKIP lab: {why}");
-            return;
-        }
+    let Some((k, _guest)) = guest() else {
+        return;
     };
     let out = tmp("ublk-segs");
     let j = lab_json(&k, "xfs-ublk-segs-fault", 6, &out);
@@ -483,12 +488,8 @@ fn ublk_segs_fault_group_fails_a_bio_between_others() {
 /// (else "skipped": the world was not built), and the kernel agrees with the model.
 #[test]
 fn jflag_cleared_after_open_under_dax_always_runs_on_pmem() {
-    let k = match cached_kernel() {
-        Ok(k) => k,
-        Err(why) => {
-            println!("SKIP lab: {why}");
-            return;
-        }
+    let Some((k, _guest)) = guest() else {
+        return;
     };
     let out = tmp("djdax");
     let o = Command::new(bin())

@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod cmin;
 pub mod findings;
+pub mod lock;
 pub mod opts;
 pub mod proc;
 pub mod run;
@@ -170,11 +171,16 @@ pub fn fuzz(o: &FuzzOpts) -> Result<i32, String> {
         .findings_dir
         .clone()
         .unwrap_or_else(|| root.join("findings").join(&o.target));
-    let work = root.join("target/diofuzz-engines").join(&o.target);
     let variant_name = o
         .variant
         .clone()
         .unwrap_or_else(|| diofuzz::variant::newest().name.to_string());
+    // One working directory per target and named variant, so that sessions on two variants can
+    // run side by side; run_session locks it against a second session on the same one.
+    let work = root.join("target/diofuzz-engines").join(match &o.variant {
+        Some(v) => format!("{}-{v}", o.target),
+        None => o.target.clone(),
+    });
     eprintln!(
         "diofuzz fuzz: target {}, variant {variant_name}, engines {}, {} s, jobs {}, suppressions {}",
         o.target,

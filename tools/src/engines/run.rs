@@ -521,6 +521,7 @@ impl Sess {
 pub fn run_session(cfg: SessionCfg, cfgv: Config) -> Result<(SessionResult, Triage), String> {
     let t0 = Instant::now();
     let sys0 = SystemTime::now();
+    let _held = super::lock::try_dir(&cfg.work)?;
     let _ = std::fs::remove_dir_all(&cfg.work);
     mkdir(&cfg.work)?;
     mkdir(&cfg.corpus)?;
@@ -867,6 +868,8 @@ fn merge_back(s: &Sess, runners: &[Runner]) -> Result<usize, String> {
         let b = setup::binary(&s.cfg.root, Engine::LibFuzzer, &s.cfg.target);
         b.is_file().then_some(b)
     });
+    // Sessions on other variants may merge into the same corpus: one merge at a time.
+    let _merging = super::lock::wait(&s.cfg.work.with_file_name("corpus-merge.lock"))?;
     match lf {
         Some(bin) => {
             let mut c = Command::new(bin);

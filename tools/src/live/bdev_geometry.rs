@@ -277,24 +277,6 @@ mod tests {
         assert!(src.contains("die(\"BLKBSZSET\")"));
         let plain = super::super::repro::c_program(&diofuzz::generators::bdev(4096, 4096)).unwrap();
         assert!(!plain.contains("BLKBSZSET"));
-        let Some(cc) = super::super::scratch::which("cc") else {
-            println!("SKIP: no cc");
-            return;
-        };
-        let dir = std::env::temp_dir().join(format!("diofuzz-bdevgeo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("g.c"), &src).unwrap();
-        let out = std::process::Command::new(&cc)
-            .args(["-O2", "-Wall", "-o"])
-            .arg(dir.join("g"))
-            .arg(dir.join("g.c"))
-            .output()
-            .unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::super::repro::assert_c_compiles("bdevgeo", &src, &["-O2", "-Wall"]);
     }
 }

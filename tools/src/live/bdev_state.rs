@@ -397,27 +397,13 @@ mod tests {
             );
         }
         assert!(progs[4].contains("zram"));
-        let Some(cc) = super::super::scratch::which("cc") else {
-            println!("SKIP c_reproducer_builds_them_and_compiles: no cc");
-            return;
-        };
-        let dir = std::env::temp_dir().join(format!("diofuzz-bdev-state-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
         for (i, p) in progs.iter().enumerate() {
-            let src = dir.join(format!("{i}.c"));
-            fs::write(&src, p).unwrap();
-            let out = std::process::Command::new(&cc)
-                .args(["-O2", "-fsyntax-only"])
-                .arg(&src)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{i}: {}",
-                String::from_utf8_lossy(&out.stderr)
+            super::super::repro::assert_c_compiles(
+                &format!("bdev-state{i}"),
+                p,
+                &["-O2", "-fsyntax-only"],
             );
         }
-        let _ = fs::remove_dir_all(&dir);
     }
 
     /// The generator's block-device state stream: every world it draws is planned.

@@ -600,23 +600,7 @@ mod tests {
         let clear = c.find("FS_IOC_SETFLAGS after open").unwrap();
         assert!(remount < clear, "{c}");
         assert!(c.contains("STATX_ATTR_DAX"), "{c}");
-        if let Some(cc) = crate::live::scratch::which("cc") {
-            let dir = std::env::temp_dir().join(format!("diofuzz-djdax-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let src = dir.join("j.c");
-            std::fs::write(&src, &c).unwrap();
-            let out = std::process::Command::new(cc)
-                .args(["-O2", "-fsyntax-only"])
-                .arg(&src)
-                .output()
-                .unwrap();
-            let _ = std::fs::remove_dir_all(&dir);
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        crate::live::repro::assert_c_compiles("djdax", &c, &["-O2", "-fsyntax-only"]);
         // The pmem generator draws it (a stream of its own).
         let n = (0..600)
             .map(|i| diofuzz::generators::dax::generate_dax(3, i, FsKind::Ext4, &pmem()))

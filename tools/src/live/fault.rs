@@ -754,6 +754,7 @@ pub fn check_exact(armed: &[u64], targets: &[Target], failed: &[Failed]) -> Opti
 /// completion error both orders give the same execution.
 pub const LIVE_OPTS: ModelOpts = ModelOpts {
     completion: BioCompletion::Plugged,
+    placement: None,
 };
 
 /// The completion order of this run's fault device when it is not [`LIVE_OPTS`]'s: the ublk
@@ -761,10 +762,12 @@ pub const LIVE_OPTS: ModelOpts = ModelOpts {
 /// (`BioCompletion::Deferred`). Set once, when `live` opens the device.
 static DEVICE_ORDER: std::sync::OnceLock<BioCompletion> = std::sync::OnceLock::new();
 
-/// The model options live and the lab compare with: [`LIVE_OPTS`], or the fault device's order.
+/// The model options live and the lab compare with: [`LIVE_OPTS`], or the fault device's order,
+/// and the current scenario's measured placement ([`super::placement`]).
 pub fn live_opts() -> ModelOpts {
     ModelOpts {
         completion: DEVICE_ORDER.get().copied().unwrap_or(LIVE_OPTS.completion),
+        placement: super::placement::current(),
     }
 }
 
@@ -794,6 +797,7 @@ pub fn other_real_order(
     }
     let opts = ModelOpts {
         completion: BioCompletion::Plugged,
+        ..live_opts()
     };
     let Ok(x) = std::panic::catch_unwind(|| diofuzz::model::run_opts(s, v, opts)) else {
         return;

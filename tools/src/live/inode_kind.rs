@@ -232,6 +232,40 @@ fn raw_key() -> [u8; 64] {
     std::array::from_fn(|i| 0xd1u8.wrapping_add(7u8.wrapping_mul(i as u8)))
 }
 
+/// Adds the test key to the filesystem mounted at `mnt` (FS_IOC_ADD_ENCRYPTION_KEY on its
+/// root; the key goes into the superblock's keyring, `fscrypt_add_key`). P1
+/// ([`super::probes`]) calls it again after its remount: the new superblock has no key, and
+/// the same raw key gives the same identifier (HKDF of the raw key), so the scenario's
+/// directory policy finds it.
+pub fn add_key(mnt: &Path) -> Result<(), String> {
+    add_key_spec(mnt).map(|_| ())
+}
+
+/// [`add_key`], returning the key's identifier.
+fn add_key_spec(mnt: &Path) -> Result<KeySpec, String> {
+    let root = fs::File::open(mnt).map_err(|e| format!("open {}: {e}", mnt.display()))?;
+    let mut a = AddKeyArg {
+        spec: KeySpec {
+            typ: FSCRYPT_KEY_SPEC_TYPE_IDENTIFIER,
+            reserved: 0,
+            u: [0; 32],
+        },
+        raw_size: 64,
+        key_id: 0,
+        flags: 0,
+        reserved: [0; 7],
+        raw: raw_key(),
+    };
+    // SAFETY: FS_IOC_ADD_ENCRYPTION_KEY with a valid struct and its 64 raw bytes.
+    if unsafe { libc::ioctl(root.as_raw_fd(), FS_IOC_ADD_ENCRYPTION_KEY, &mut a) } != 0 {
+        return Err(format!(
+            "FS_IOC_ADD_ENCRYPTION_KEY: {} (needs CONFIG_FS_ENCRYPTION and mkfs.ext4 -O encrypt)",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(a.spec)
+}
+
 /// Whether the plan's file must be created with FS_JOURNAL_DATA_FL (the plan checks the flag
 /// after the set-up: [`Step::ExpectInodeFlags`]). The new inode inherits it from its directory
 /// (`__ext4_new_inode`: EXT4_FL_INHERITED includes EXT4_JOURNAL_DATA_FL), before the inode's
@@ -269,7 +303,9 @@ pub fn mount_of<'a>(plan: &Plan, file: &'a Path) -> &'a Path {
 /// ([`journalled_at_create`]; removed on drop).
 pub struct ScenarioDir {
     path: PathBuf,
-    enc: Option<(fs::File, KeySpec)>,
+    /// The mount the key was added to, and the key. Only the path is kept: an open handle on
+    /// the mount's root would keep P1 ([`super::probes`]) from unmounting it.
+    enc: Option<(PathBuf, KeySpec)>,
     /// The directory is ours to remove.
     own: bool,
 }
@@ -314,36 +350,17 @@ impl ScenarioDir {
 
     /// An encrypted directory MNT/enc-NAME with the key added to the filesystem.
     fn encrypted(mnt: &Path, name: &str) -> Result<ScenarioDir, String> {
-        let root = fs::File::open(mnt).map_err(|e| format!("open {}: {e}", mnt.display()))?;
-        let mut a = AddKeyArg {
-            spec: KeySpec {
-                typ: FSCRYPT_KEY_SPEC_TYPE_IDENTIFIER,
-                reserved: 0,
-                u: [0; 32],
-            },
-            raw_size: 64,
-            key_id: 0,
-            flags: 0,
-            reserved: [0; 7],
-            raw: raw_key(),
-        };
-        // SAFETY: FS_IOC_ADD_ENCRYPTION_KEY with a valid struct and its 64 raw bytes.
-        if unsafe { libc::ioctl(root.as_raw_fd(), FS_IOC_ADD_ENCRYPTION_KEY, &mut a) } != 0 {
-            return Err(format!(
-                "FS_IOC_ADD_ENCRYPTION_KEY: {} (needs CONFIG_FS_ENCRYPTION and mkfs.ext4 -O encrypt)",
-                std::io::Error::last_os_error()
-            ));
-        }
+        let spec = add_key_spec(mnt)?;
         let mut d = ScenarioDir {
             path: mnt.join(format!("enc-{name}")),
-            enc: Some((root, a.spec)),
+            enc: Some((mnt.to_path_buf(), spec)),
             own: false,
         };
         fs::create_dir(&d.path).map_err(|e| format!("mkdir {}: {e}", d.path.display()))?;
         d.own = true;
         let dir = fs::File::open(&d.path).map_err(|e| format!("open {}: {e}", d.path.display()))?;
         let mut id = [0u8; 16];
-        id.copy_from_slice(&a.spec.u[..16]);
+        id.copy_from_slice(&spec.u[..16]);
         let p = PolicyV2 {
             version: FSCRYPT_POLICY_V2,
             contents: FSCRYPT_MODE_AES_256_XTS,
@@ -370,7 +387,12 @@ impl ScenarioDir {
         if std::mem::take(&mut self.own) {
             let _ = fs::remove_dir(&self.path);
         }
-        if let Some((root, spec)) = self.enc.take() {
+        if let Some((mnt, spec)) = self.enc.take() {
+            // The key is the superblock's: after P1's remount it is the one add_key gave the
+            // new superblock (the old one's keyring went at unmount: fscrypt_destroy_keyring).
+            let Ok(root) = fs::File::open(&mnt) else {
+                return;
+            };
             let mut r = RemoveKeyArg {
                 spec,
                 status_flags: 0,

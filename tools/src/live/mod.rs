@@ -25,6 +25,7 @@ pub mod jflag_pages;
 pub mod limits;
 pub mod pages;
 pub mod partial;
+pub mod placement;
 pub mod plan;
 pub mod probes;
 pub mod race;
@@ -867,6 +868,8 @@ fn run_all(
                 continue;
             }
         };
+        // The model before the set-up: the placement of the extents is not known yet.
+        placement::clear();
         let x = match std::panic::catch_unwind(|| fault::model_run(s, v)) {
             Ok(x) => x,
             Err(_) => {
@@ -894,6 +897,9 @@ fn run_all(
         let seeding = probing && probes::applies(&p).p2.is_ok();
         let armed = std::cell::RefCell::new(Vec::new());
         let mut before = |path: &Path| -> Result<(), String> {
+            if p.key.fs != FsKind::Bdev {
+                placement::measure(s, path);
+            }
             if seeding {
                 probes::seed_unwritten(path)?;
             }
@@ -1014,10 +1020,35 @@ fn run_all(
                     .iter()
                     .find(|(f, _)| *f == s.fs)
                     .and_then(|(_, g)| g.as_deref());
+                // XFS's placement of the extents, read after the set-up: the model again with it
+                // (super::placement; the run before the set-up assumed it).
+                let placed_note;
+                let x = match placement::current() {
+                    Some(_) => match std::panic::catch_unwind(|| fault::model_run(s, v)) {
+                        Ok(xp) => {
+                            placed_note = placement::note(&x, &xp);
+                            xp
+                        }
+                        Err(_) => {
+                            placed_note = None;
+                            x
+                        }
+                    },
+                    None => {
+                        placed_note = None;
+                        x
+                    }
+                };
                 let mut oc = match on_device {
                     Some(n) => shutdown::outcome(id.clone(), s, &p, &x, &obs, n),
                     None => compare::outcome(id.clone(), s, &p, &x, &obs, gap),
                 };
+                if let Some(n) = placed_note {
+                    if !oc.note.is_empty() {
+                        oc.note.push_str("; ");
+                    }
+                    oc.note.push_str(&n);
+                }
                 if !armed.is_empty() {
                     fault::other_real_order(&mut oc, s, v, |x| {
                         compare::outcome(id.clone(), s, &p, x, &obs, gap)
@@ -1037,6 +1068,10 @@ fn run_all(
                     bench.probed += (pr.p1 == "ok" || pr.p1 == "finding") as u64;
                     oc.kernel_findings.extend(found);
                     oc.probes = Some(pr);
+                }
+                if let (true, Some(pl)) = (o.verbose, placement::current()) {
+                    let line = format!("live: {id}: placement {}", placement::describe(&pl));
+                    crate::progress::line(&pb, &line);
                 }
                 if o.verbose {
                     let names: Vec<&str> = obs.events.iter().map(|e| e.name.as_str()).collect();

@@ -21,10 +21,10 @@
 //!
 //! Where they run (docs/live.md "Post-call probes", "Where the probes run"): [`applies`] decides
 //! per plan. P1 has two ways: [`P1Way::Remount`] on every scratch filesystem live made (loop,
-//! the `--device` and `--pmem` disks, the fault disks, a filesystem of one scenario's own), and
+//! the `--device` and `--pmem` disks, the fault disks, a filesystem of one scenario's own; an
+//! encrypted inode's too, its key added again to the new superblock), and
 //! [`P1Way::Flush`] where no unmount can keep the file readable: an unlinked inode (freed at its
-//! last close), an encrypted inode (its key is the superblock's and goes with the unmount, and
-//! the scenario's directory holds the mount's root open), and a block device (no filesystem):
+//! last close) and a block device (no filesystem):
 //! fsync/syncfs, the page cache dropped, and the O_DIRECT read-back again through the same name.
 //! P2 runs wherever there is an ftruncate: not on a block device. Neither runs on a filesystem
 //! brought down before the call (super::shutdown: writeback and ftruncate fail by design there,
@@ -109,9 +109,7 @@ pub fn applies(plan: &Plan) -> Applies {
             p2: Err(NOT_DOWN),
         };
     }
-    let flush = k.fs == FsKind::Bdev
-        || plan.call.unlink
-        || k.inode_kind == super::inode_kind::InodeKind::Encrypted;
+    let flush = k.fs == FsKind::Bdev || plan.call.unlink;
     Applies {
         p1: Ok(if flush { P1Way::Flush } else { P1Way::Remount }),
         p2: if k.fs == FsKind::Bdev {
@@ -367,6 +365,11 @@ fn persistence(
     }
     if way == P1Way::Remount {
         sc.cycle_mount(plan.key)?;
+        if plan.key.inode_kind == super::inode_kind::InodeKind::Encrypted {
+            // The key went with the old superblock's keyring: add it to the new one, or the
+            // file cannot be opened (-ENOKEY).
+            super::inode_kind::add_key(super::inode_kind::mount_of(plan, path))?;
+        }
     }
     let size2 = size_of(plan, path)?;
     let what = match way {
@@ -668,8 +671,8 @@ mod tests {
         let p = plan(&e).unwrap();
         assert_eq!(
             applies(&p).p1,
-            Ok(P1Way::Flush),
-            "the key goes with the unmount"
+            Ok(P1Way::Remount),
+            "the key is added again after the mount"
         );
         assert_eq!((applies(&p).p2, world(&p, false)), (Ok(()), "encrypted"));
         let mut sh = super::super::limits::written_8k(true);

@@ -1341,6 +1341,35 @@ pub fn main(o: &ReproOpts) -> i32 {
     }
 }
 
+/// Test helper: compiles the generated C program `src` with `cc FLAGS` (adding `-o` unless a
+/// flag is `-fsyntax-only`) in a temporary directory of its own and asserts that it builds,
+/// showing the compiler's messages if not. Returns false, after printing SKIP, on a machine
+/// with no C compiler (`.ci/run` installs one).
+#[cfg(test)]
+pub(crate) fn assert_c_compiles(name: &str, src: &str, flags: &[&str]) -> bool {
+    let Some(cc) = super::scratch::which("cc") else {
+        println!("SKIP {name}: no cc");
+        return false;
+    };
+    let dir = std::env::temp_dir().join(format!("diofuzz-cc-{}-{name}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.c"));
+    fs::write(&file, src).unwrap();
+    let mut cmd = std::process::Command::new(cc);
+    cmd.args(flags);
+    if !flags.contains(&"-fsyntax-only") {
+        cmd.arg("-o").arg(dir.join(name));
+    }
+    let out = cmd.arg(&file).output().unwrap();
+    let _ = fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "cc {flags:?} failed on {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1479,28 +1508,10 @@ mod tests {
     /// `repro --run` does (-O2).
     #[test]
     fn c_compiles_jflag_cleared_after_open() {
-        let Some(cc) = super::super::scratch::which("cc") else {
-            println!("SKIP c_compiles_jflag_cleared_after_open: no cc");
-            return;
-        };
         let s = session6(|s| s.inode_at_open().journal_data && !s.world.inode.journal_data);
         let src = c_program(&s).unwrap();
         assert!(src.contains("MS_REMOUNT") && !src.contains("-O verity"));
-        let dir = std::env::temp_dir().join(format!("diofuzz-repro-j-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("j.c"), &src).unwrap();
-        let out = std::process::Command::new(&cc)
-            .args(["-O2", "-o"])
-            .arg(dir.join("j"))
-            .arg(dir.join("j.c"))
-            .output()
-            .unwrap();
-        let _ = fs::remove_dir_all(&dir);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::assert_c_compiles("jflag-cleared", &src, &["-O2"]);
     }
 
     /// The first scenario of the session-6 generators that `want` accepts.
@@ -1520,12 +1531,6 @@ mod tests {
 
     #[test]
     fn c_compiles() {
-        let Some(cc) = super::super::scratch::which("cc") else {
-            println!("SKIP c_compiles: no cc");
-            return;
-        };
-        let dir = std::env::temp_dir().join(format!("diofuzz-repro-test-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
         for (i, s) in [
             sample(),
             Scenario::default(),
@@ -1569,20 +1574,8 @@ mod tests {
         .chain(super::super::pages::tests::c_scenarios().iter())
         .enumerate()
         {
-            let src = dir.join(format!("r{i}.c"));
-            fs::write(&src, c_program(s).unwrap()).unwrap();
-            let out = std::process::Command::new(&cc)
-                .args(["-Wall", "-Werror", "-O1", "-o"])
-                .arg(dir.join(format!("r{i}")))
-                .arg(&src)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "cc failed on scenario {i}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let src = c_program(s).unwrap();
+            super::assert_c_compiles(&format!("r{i}"), &src, &["-Wall", "-Werror", "-O1"]);
         }
-        let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -410,12 +410,6 @@ mod tests {
 
     #[test]
     fn c_ops_compile() {
-        let Some(cc) = super::super::scratch::which("cc") else {
-            println!("SKIP c_ops_compile: no cc");
-            return;
-        };
-        let dir = std::env::temp_dir().join(format!("diofuzz-settle-more-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         for (n, s) in [
             ("u", converted(&[Written, Unwritten], &[], 512)),
             ("l", converted(&[Delalloc], &[PageState::Dirty], 512)),
@@ -426,20 +420,7 @@ mod tests {
         ] {
             let c = super::super::repro::c_program(&s).unwrap();
             assert!(c.contains("the inline data was not converted"), "{c}");
-            let src = dir.join(format!("{n}.c"));
-            std::fs::write(&src, c).unwrap();
-            let out = std::process::Command::new(&cc)
-                .args(["-O2", "-o"])
-                .arg(dir.join(n))
-                .arg(&src)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{n}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            super::super::repro::assert_c_compiles(&format!("settle-more-{n}"), &c, &["-O2"]);
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

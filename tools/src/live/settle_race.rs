@@ -441,27 +441,9 @@ mod tests {
 
     #[test]
     fn c_code_compiles() {
-        let Some(cc) = super::super::scratch::which("cc") else {
-            println!("SKIP c_code_compiles: no cc");
-            return;
-        };
-        let dir = std::env::temp_dir().join(format!("diofuzz-settle-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        for (n, s) in [("i", converted()), ("l", written_back())] {
-            let src = dir.join(format!("{n}.c"));
-            std::fs::write(&src, super::super::repro::c_program(&s).unwrap()).unwrap();
-            let out = std::process::Command::new(&cc)
-                .args(["-O2", "-o"])
-                .arg(dir.join(n))
-                .arg(&src)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{n}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        for (n, s) in [("settle-i", converted()), ("settle-l", written_back())] {
+            let src = super::super::repro::c_program(&s).unwrap();
+            super::super::repro::assert_c_compiles(n, &src, &["-O2"]);
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -565,12 +565,6 @@ mod tests {
     /// down after opening the file and before the call, and stop after the call.
     #[test]
     fn reproducers_compile() {
-        let Some(cc) = super::super::scratch::which("cc") else {
-            println!("SKIP reproducers_compile: no cc");
-            return;
-        };
-        let dir = std::env::temp_dir().join(format!("diofuzz-down-cc-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
         for (i, s) in [
             down(FsKind::Xfs, true, false),
             down(FsKind::Ext4, false, true),
@@ -589,20 +583,11 @@ mod tests {
             let after = c.find("nothing can be read back").unwrap();
             assert!(open < bring && bring < call && call < after, "{i}");
             assert!(c.contains("made for it, then unmount"));
-            let src = dir.join(format!("d{i}.c"));
-            fs::write(&src, &c).unwrap();
-            let out = std::process::Command::new(&cc)
-                .args(["-Wall", "-Werror", "-O1", "-o"])
-                .arg(dir.join(format!("d{i}")))
-                .arg(&src)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "cc failed on {i}: {}",
-                String::from_utf8_lossy(&out.stderr)
+            super::super::repro::assert_c_compiles(
+                &format!("down{i}"),
+                &c,
+                &["-Wall", "-Werror", "-O1"],
             );
         }
-        let _ = fs::remove_dir_all(&dir);
     }
 }

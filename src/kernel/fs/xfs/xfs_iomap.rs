@@ -77,12 +77,28 @@ fn is_aligned(x: u64, a: u64) -> bool {
     x & a.wrapping_sub(1) == 0
 }
 
+/// br_startblock of `imap` as the kernel has it: where a real run measured the placement of the
+/// world's extents at rest ([`ModelOpts::placement`]: live's FIEMAP after the set-up), the disk
+/// block of the mapping's first file block; else [`Imap::startblock`], the model's assumption.
+/// FIEMAP gives the linear block, the kernel tests the AG-encoded one (agno << agblklog | agbno):
+/// the two agree in alignment when the AG size is a multiple of the write's blocks, as on the
+/// lab's disks (`fault::xfs_hw_atomic_placed` makes the same assumption).
+fn startblock(cx: &Cx, imap: &Imap) -> u64 {
+    let real = matches!(imap.kind, Extent::Written | Extent::Unwritten);
+    match cx.opts.placement {
+        Some(p) if real && imap.extent <= cx.rest_extents => {
+            p.of(imap.startoff).unwrap_or_else(|| imap.startblock())
+        }
+        _ => imap.startblock(),
+    }
+}
+
 /// xfs_bmap_hw_atomic_write_possible() (6.16+): naturally aligned start block
 /// (IS_ALIGNED(br_startblock, br_blockcount)), one mapping over the whole range, length within the
 /// buffer target's atomic unit max.
 fn xfs_bmap_hw_atomic_write_possible(cx: &Cx, imap: &Imap, offset_fsb: u64, end_fsb: u64) -> bool {
     let len = (end_fsb - offset_fsb) << cx.blkbits;
-    if !is_aligned(imap.startblock(), imap.blockcount) {
+    if !is_aligned(startblock(cx, imap), imap.blockcount) {
         return false;
     }
     if !imap_spans_range(imap, offset_fsb, end_fsb) {
