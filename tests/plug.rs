@@ -14,6 +14,7 @@ use diofuzz::scenario::*;
 const PLUGGED: ModelOpts = ModelOpts {
     completion: BioCompletion::Plugged,
     placement: None,
+    hibernate_resume: false,
 };
 
 /// An O_DIRECT (non-atomic) write of `blocks` 4 KiB blocks at 0 over written blocks that are each
@@ -119,6 +120,7 @@ fn default_is_immediate_and_unchanged_without_a_device_error() {
 const DEFERRED: ModelOpts = ModelOpts {
     completion: BioCompletion::Deferred,
     placement: None,
+    hibernate_resume: false,
 };
 
 /// The lab's ublk fault device (session 6, 7.3.4: gen-1-ext4-4 of `--groups ext4-ublk-fault

@@ -3,7 +3,8 @@
 //! drawn for loop-device block-device scenarios from a stream of their own (`Rng::stream`), so
 //! every other field of a bdev seed is what it was: 6 % a stable-writes device (a zram device,
 //! 4 KiB logical blocks, nothing held), 5 % the mmap writer, 5 % another task holding i_rwsem
-//! (three quarters of those with RWF_NOWAIT). Left unchanged when the result would not be a
+//! (three quarters of those with RWF_NOWAIT; since session 9 a fifth of them with aio, a sixth
+//! with RLIMIT_FSIZE). Left unchanged when the result would not be a
 //! valid world. Swap devices are the lab's (`generate_swap` on a block device, `live --swapon`).
 
 use super::random::Rng;
@@ -18,13 +19,8 @@ pub fn bdev_states(r: &mut Rng, s: &mut Scenario) {
     let k = r.below(100);
     let nowait = r.pct(75);
     if k < 6 {
-        let held = s
-            .world
-            .pages
-            .iter()
-            .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty));
         // (zram has no BLK_FEAT_NOWAIT: RWF_NOWAIT is not built there, live's bdev_state.rs)
-        if held || s.request.rwf.nowait {
+        if held(s) || s.request.rwf.nowait {
             return;
         }
         s.world.device.stable_writes = true;
@@ -33,11 +29,22 @@ pub fn bdev_states(r: &mut Rng, s: &mut Scenario) {
         if !s.races.contains(&Race::MmapRedirty) {
             s.races.push(Race::MmapRedirty);
         }
-    } else if k < 16 && !s.request.aio && s.world.rlimit_fsize.is_none() {
-        // (live calls it positioned: aio and the RLIMIT_FSIZE child read the file position
-        // with lseek, which waits for the holder on a block device)
+    } else if k < 16 {
+        // (live calls it positioned, aio and the RLIMIT_FSIZE child too: blkdev_llseek waits
+        // for the holder.)
         s.races.push(Race::LockContended);
         s.request.rwf.nowait |= nowait;
+        // The main generator draws neither aio nor RLIMIT_FSIZE for a block device: here a fifth
+        // of the holders get aio, a sixth a limit (no effect: blkdev_write_iter makes no
+        // generic_write_checks, block/fops.c 6.12.117 - 7.3.4). Drawn after the stream's other
+        // draws, so those stay what they were.
+        let (extra, limit) = (r.below(100), r.below(65) * SECTOR);
+        if extra < 20 && !s.request.rwf.hipri {
+            s.request.aio = true;
+        } else if (20..37).contains(&extra) && !held(s) {
+            // (live runs an RLIMIT_FSIZE call in a child, which its hold watchdog does not watch)
+            s.world.rlimit_fsize = Some(limit);
+        }
     }
     if s.races.len() > MAX_RACES
         || !crate::validity::violations(s).is_empty()
@@ -45,6 +52,14 @@ pub fn bdev_states(r: &mut Rng, s: &mut Scenario) {
     {
         *s = before;
     }
+}
+
+/// A page held under writeback or mapped dirty during the call (live's super::pages).
+fn held(s: &Scenario) -> bool {
+    s.world
+        .pages
+        .iter()
+        .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty))
 }
 
 /// A swap device with `swapoff` after the call's open keeps the header page swapon read into
@@ -82,6 +97,8 @@ mod tests {
                     b.world.lbs_bits = s.world.lbs_bits;
                     b.races = s.races.clone();
                     b.request.rwf.nowait = s.request.rwf.nowait;
+                    b.request.aio = s.request.aio;
+                    b.world.rlimit_fsize = s.world.rlimit_fsize;
                 }
                 assert_eq!(s, b, "{fs:?} {i}");
             }
@@ -91,13 +108,16 @@ mod tests {
 
     #[test]
     fn drawn_on_a_stream_of_their_own_and_valid() {
-        let (mut stable, mut writer, mut holder) = (0, 0, 0);
+        let (mut stable, mut writer, mut holder, mut holder_aio_rl) = (0, 0, 0, 0);
         for i in 0..2000 {
             let s = generate(21, i, FsKind::Bdev);
             assert!(crate::validity::is_valid(&s), "{i}");
             stable += s.world.device.stable_writes as u32;
             writer += s.has_race(Race::MmapRedirty) as u32;
             holder += s.has_race(Race::LockContended) as u32;
+            holder_aio_rl += (s.has_race(Race::LockContended)
+                && (s.request.aio || s.world.rlimit_fsize.is_some()))
+                as u32;
             if s.world.device.stable_writes {
                 assert_eq!(s.world.lbs_bits, 12);
             }
@@ -106,8 +126,8 @@ mod tests {
             assert!(!f.has_race(Race::LockContended) || f.fs == FsKind::Ext4);
         }
         assert!(
-            stable > 60 && writer > 50 && holder > 60,
-            "{stable} {writer} {holder}"
+            stable > 60 && writer > 50 && holder > 60 && holder_aio_rl > 5,
+            "{stable} {writer} {holder} {holder_aio_rl}"
         );
     }
 }

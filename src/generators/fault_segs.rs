@@ -174,6 +174,7 @@ mod tests {
                     ModelOpts {
                         completion: BioCompletion::Plugged,
                         placement: None,
+                        hibernate_resume: false,
                     },
                 );
                 let all = completed_bios(&p);

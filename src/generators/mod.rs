@@ -22,6 +22,7 @@ pub mod random;
 pub mod reflink;
 pub mod scatter;
 pub mod settle;
+pub mod stable_nowait;
 
 use crate::scenario::*;
 

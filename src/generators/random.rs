@@ -90,6 +90,24 @@ pub(crate) fn generate_before_inline_delalloc(
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
+    let mut s = generate_before_nvme(seed, index, fs, disk, cluster_bits);
+    // RWF_NOWAIT on a stable-writes block device (src/generators/stable_nowait.rs), loop-device
+    // bdev scenarios, from a stream of its own (session 9).
+    if disk.is_none() {
+        let mut n = Rng::stream(seed, index, 0xE703_7ED1_A0B4_28DB, 0x5AB1 << 48);
+        super::stable_nowait::stable_nowait(&mut n, &mut s);
+    }
+    s
+}
+
+/// [`generate_on`] without the session-9 stable-NOWAIT stream (src/generators/stable_nowait.rs).
+pub(crate) fn generate_before_nvme(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Scenario {
     let mut s = generate_before_partial(seed, index, fs, disk, cluster_bits);
     // A shared block straddling EOF and a page dirty over holes, on files only
     // (src/generators/partial.rs), from a stream of its own.
@@ -1156,7 +1174,10 @@ mod tests {
                     assert_eq!(s.world.i_size % 4096, 0);
                     assert!((16384..=65536).contains(&s.world.i_size));
                 }
-                assert_eq!(s.world.device.awu_max != 0, disk.is_some());
+                // (The nvme-tcp namespace of RWF_NOWAIT on stable writes has a unit of its
+                // own: stable_nowait.rs.)
+                let nvme = s.world.device.stable_writes && s.request.rwf.nowait;
+                assert_eq!(s.world.device.awu_max != 0, disk.is_some() || nvme);
                 atomic += s.request.rwf.atomic as u32;
                 at_end += (s.request.pos + s.request.len > s.world.i_size) as u32;
                 cached += !s.world.pages.is_empty() as u32;

@@ -123,6 +123,13 @@ pub struct ModelOpts {
     /// Where the allocator put the scenario's blocks, when a real run measured it (None: the
     /// model's assumption, each extent at the disk block of its file block).
     pub placement: Option<Placement>,
+    /// A swap device (`inode.swapfile` on a block device) is the hibernation resume device:
+    /// `is_hibernate_resume_dev` (kernel/power/user.c, 6.12.117 - 7.3.4) is true for the device
+    /// a uswsusp tool gave /dev/snapshot with SNAPSHOT_SET_SWAP_AREA while it keeps it open, and
+    /// `blkdev_write_iter` then writes to it instead of giving -ETXTBSY. Not a scenario field
+    /// (the input format is closed to this change): live's `--hibernate-resume` sets it for the
+    /// worlds it builds so (tools/src/live/hibernate.rs).
+    pub hibernate_resume: bool,
 }
 
 /// The physical (disk) block of each file block of the world at rest, as live reads it with

@@ -526,3 +526,36 @@ fn jflag_cleared_after_open_under_dax_always_runs_on_pmem() {
     assert_eq!(n, 3, "{stream}");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// RWF_NOWAIT on a stable-writes block device (session 9, tools/src/live/nvme_stable.rs): every
+/// scenario of `bdev-nvme-stable` runs on an nvme-tcp namespace connected with the data digest
+/// (the set-up checks its queue/stable_writes, and refuses to run otherwise), none is skipped or
+/// an error, and the kernel agrees with the model (or the mmap writer makes it racy).
+#[test]
+fn nowait_on_stable_writes_runs_on_an_nvme_tcp_namespace() {
+    let Some((k, _guest)) = guest() else {
+        return;
+    };
+    let out = tmp("nvme-stable");
+    let j = lab_json(&k, "bdev-nvme-stable", 5, &out);
+    let g = &j["kernels"][0]["groups"][0];
+    assert_eq!(g["group"], "bdev-nvme-stable", "{g}");
+    assert_eq!(g["rc"], 0, "{g}");
+    assert_eq!(g["skipped"], 0, "{g}");
+    assert_eq!(g["errors"], 0, "{g}");
+    let stream = std::fs::read_to_string(out.join(&k).join("stream.jsonl")).unwrap();
+    let mut n = 0;
+    for v in stream
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("verdict").is_some())
+    {
+        let s = &v["scenario"];
+        assert_eq!(s["world"]["device"]["stable_writes"], true, "{v}");
+        assert_eq!(s["request"]["rwf"]["nowait"], true, "{v}");
+        assert!(v["verdict"] == "agree" || v["verdict"] == "racy", "{v}");
+        n += 1;
+    }
+    assert_eq!(n, 5, "{stream}");
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -359,7 +359,18 @@ fn live_kernel() {
     for r in results {
         assert_eq!(r["fs"], "bdev");
         let verdict = r["verdict"].as_str().unwrap();
-        assert!(verdict == "agree" || verdict == "disagree", "{r}");
+        // RWF_NOWAIT on stable writes needs an nvme-tcp namespace (session 9,
+        // nvme_stable.rs): skipped where the modules are missing, as on this host.
+        let nvme = r["scenario"]["world"]["device"]["stable_writes"] == true
+            && r["scenario"]["request"]["rwf"]["nowait"] == true;
+        let unavailable = verdict == "skipped"
+            && r["note"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("not possible here"));
+        assert!(
+            verdict == "agree" || verdict == "disagree" || (nvme && unavailable),
+            "{r}"
+        );
     }
     let mut b = Scenario {
         fs: FsKind::Bdev,

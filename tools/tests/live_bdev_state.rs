@@ -2,7 +2,8 @@
 //! `diofuzz live` runs the block-device states of tools/src/live/bdev_state.rs on the running
 //! kernel and agrees with the model: stable writes on a zram device (direct and buffered over a
 //! dirty page), the i_rwsem holder (RWF_NOWAIT direct and buffered: the device's i_rwsem is taken
-//! shared, so neither waits), the idle mmap writer on the device node; a swap device is refused
+//! shared, so neither waits; with aio and with RLIMIT_FSIZE, which the kernel ignores on a block
+//! device; on an empty device, -ENOSPC, where none is built), the idle mmap writer on the device node; a swap device is refused
 //! outside a lab guest ("not possible here"). No zram device of the run is left behind. Needs
 //! root, loop devices and tracefs; otherwise it prints "SKIP live: <reason>".
 
@@ -71,6 +72,31 @@ fn block_device_states_agree() {
                 s.request.open.direct = false;
             }),
         ),
+        // (blkdev_llseek takes i_rwsem exclusively: positioned calls, no lseek while held)
+        (
+            "holder-aio",
+            device(|s| {
+                s.races = vec![Race::LockContended];
+                s.request.aio = true;
+            }),
+        ),
+        (
+            "holder-rlimit",
+            device(|s| {
+                s.races = vec![Race::LockContended];
+                s.request.open.direct = false;
+                s.world.rlimit_fsize = Some(512);
+            }),
+        ),
+        // An empty device: -ENOSPC before i_rwsem, the holder's write too (none is built).
+        (
+            "holder-empty",
+            device(|s| {
+                s.races = vec![Race::LockContended];
+                s.world.i_size = 0;
+                s.request.pos = 0;
+            }),
+        ),
         ("writer-idle", device(|s| s.races = vec![Race::MmapRedirty])),
         (
             "swap-device",
@@ -100,7 +126,12 @@ fn block_device_states_agree() {
             "swapon outside a lab guest: {r}"
         );
         assert_eq!(r["verdict"], "agree", "{r}");
-        assert_eq!(r["kernel"]["ret"].as_str(), Some("8192"), "{r}");
+        let want = if id.contains("holder-empty") {
+            "-ENOSPC"
+        } else {
+            "8192"
+        };
+        assert_eq!(r["kernel"]["ret"].as_str(), Some(want), "{r}");
     }
     let left: Vec<String> = zram_devices()
         .into_iter()

@@ -73,8 +73,14 @@ pub fn blkdev_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64
     let atomic = ki.has(IOCB_ATOMIC);
     let size = cx.inode.i_size;
     // bdev_read_only() -> -EPERM: not modelled (no read-only device input).
+    // IS_SWAPFILE: -ETXTBSY unless is_hibernate_resume_dev (kernel/power/user.c, 6.12.117 -
+    // 7.3.4: hibernation_available() and the device the snapshot device's SNAPSHOT_SET_SWAP_AREA
+    // named, kept while /dev/snapshot is open; not /sys/power/resume's swsusp_resume_device).
     if cx.inode.flags.swapfile {
-        return cx.ret(F, -ETXTBSY);
+        if !cx.opts.hibernate_resume {
+            return cx.ret(F, -ETXTBSY);
+        }
+        cx.decide("blkdev_write_iter: a swap device that is the hibernation resume device");
     }
     if iter.count == 0 {
         return cx.ret(F, 0);

@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 35] = [
+pub const GROUPS: [Group; 37] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -224,9 +224,23 @@ pub const GROUPS: [Group; 35] = [
         fault: false,
     },
     Group {
+        name: "bdev-resume",
+        about: "the raw block device (a loop device), swap devices at rest made the hibernation resume device (/dev/snapshot SNAPSHOT_SET_SWAP_AREA): blkdev_write_iter writes to them (live --swapon --hibernate-resume)",
+        args: "--fs bdev --swapon --hibernate-resume",
+        disk: false,
+        fault: false,
+    },
+    Group {
         name: "bdev-state",
         about: "the raw block device, only scenarios with stable writes (a zram device), the mmap writer or the i_rwsem holder (live --worlds bdev-state)",
         args: "--fs bdev --worlds bdev-state",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-nvme-stable",
+        about: "the raw block device, only RWF_NOWAIT on stable writes: an nvme-tcp namespace connected with the data digest over a loopback nvmet target (live --worlds stable-nowait)",
+        args: "--fs bdev --worlds stable-nowait",
         disk: false,
         fault: false,
     },
@@ -484,6 +498,7 @@ impl Modules {
             .chain(super::pmem::DAX_MODULES.iter())
             .chain(super::ublk::UBLK_MODULES.iter())
             .chain(crate::live::bdev_state::MODULES.iter())
+            .chain(crate::live::nvme_stable::MODULES.iter())
             .map(|m| mod_name(m))
             .collect();
         let mut seen = BTreeSet::new();
@@ -601,10 +616,10 @@ pub fn listing(
     v
 }
 
-const BUSYBOX_APPLETS: [&str; 23] = [
+const BUSYBOX_APPLETS: [&str; 25] = [
     "sh", "mount", "umount", "modprobe", "insmod", "mkdir", "cat", "echo", "ls", "sleep",
     "poweroff", "dmesg", "stty", "uname", "grep", "tail", "tr", "sync", "cut", "head", "dd",
-    "losetup", "sed",
+    "losetup", "sed", "ln", "ifconfig",
 ];
 
 /// The init script: mount the pseudo filesystems, load the modules, find the scsi_debug disk,

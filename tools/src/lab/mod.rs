@@ -678,13 +678,15 @@ pub fn repro_in_kernel(
     }
     let w = &s.world;
     let bdev = s.fs == diofuzz::scenario::FsKind::Bdev;
-    let disk = (w.device.awu_max > 0).then_some(crate::live::plan::Disk {
+    // RWF_NOWAIT on stable writes: the nvme-tcp namespace has the world's geometry.
+    let nvme = crate::live::nvme_stable::wanted(s);
+    let disk = (w.device.awu_max > 0 && !nvme).then_some(crate::live::plan::Disk {
         awu_min: w.device.awu_min,
         awu_max: w.device.awu_max,
         lbs_bits: w.lbs_bits,
         dma_alignment: w.device.dma_alignment,
     });
-    if disk.is_none() && w.lbs_bits != 9 {
+    if disk.is_none() && w.lbs_bits != 9 && !nvme {
         eprintln!("diofuzz repro --kernel: a loop device in the guest has 512-byte sectors; this scenario wants {}", 1u32 << w.lbs_bits);
         return 2;
     }
@@ -821,6 +823,10 @@ pub fn repro_in_kernel(
                 let script = guest::repro_script(&fstype, m, target, 512);
                 crate::live::limits::stable_in_guest(key.stable && target.is_none(), script)
             }
+            // RWF_NOWAIT on stable writes: the nvme-tcp namespace (live::nvme_stable).
+            None if key.nvme => {
+                crate::live::nvme_stable::in_guest(guest::repro_bdev_script(false, size, 512), size)
+            }
             None => guest::repro_bdev_script(disk.is_some() || faulted, size, 512),
         };
         // An injected bio error without atomic units: on the null_blk fault device (the disk
@@ -858,6 +864,7 @@ pub fn repro_in_kernel(
                 (false, false) if faulted => "the null_blk fault device",
                 (true, true) => "a BLKPG partition of the scsi_debug atomic disk",
                 (true, false) => "the scsi_debug atomic disk",
+                (false, true) if key.nvme => "an nvme-tcp namespace with the data digest",
                 (false, true) => "a loop device of the scenario's size",
                 (false, false) => "a loop device",
             },

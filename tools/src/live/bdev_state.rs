@@ -38,9 +38,6 @@ use std::path::{Path, PathBuf};
 pub const MODULES: [&str; 1] = ["zram"];
 const CONTROL: &str = "/sys/class/zram-control";
 
-/// Why RWF_NOWAIT is not built on the zram device ([`check_stable`]).
-pub const NOWAIT_ZRAM: &str = "RWF_NOWAIT on a stable-writes block device (the zram device declares no BLK_FEAT_NOWAIT: bdev_open sets no FMODE_NOWAIT and kiocb_set_rw_flags gives -EOPNOTSUPP; the model's devices all take RWF_NOWAIT)";
-
 /// What happens around the call of a block-device scenario besides its set-up.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BdevRaces {
@@ -77,11 +74,12 @@ pub fn races(s: &Scenario) -> Result<BdevRaces, Unsupported> {
         // mm/swapfile.c): after a swapoff it is still there.
         return Err("swapoff after open of a swap device whose page 0 is not cached (swapon caches the header page)".into());
     }
-    if r.lock_holder && (s.request.aio || s.world.rlimit_fsize.is_some()) {
-        // Both read the file position with lseek after the call, and blkdev_llseek
-        // (block/fops.c, 6.12.117 - 7.3.4) takes the i_rwsem the holder keeps: the call is
-        // made positioned instead (plan_bdev), which these two paths do not do.
-        return Err("i_rwsem holder on a block device with aio or RLIMIT_FSIZE (their lseek would wait for the holder: blkdev_llseek takes i_rwsem)".into());
+    // With aio or RLIMIT_FSIZE the holder needs no refusal: the call is positioned (plan_bdev)
+    // and neither path lseeks then (aio: the iocb's aio_offset, and the file position is not
+    // compared; RLIMIT_FSIZE: the child's pwritev2 at pos). blkdev_llseek (block/fops.c,
+    // 6.12.117 - 7.3.4) takes the i_rwsem the holder keeps, so no lseek may run while it holds.
+    if r.swap.is_some() && super::hibernate::enabled() {
+        return Err("swapon or swapoff after open with the hibernation resume device (not built: SNAPSHOT_SET_SWAP_AREA needs an active swap area, and 7.3 pins it against swapoff)".into());
     }
     if super::swap::wanted(s) && (r.mmap_writer || r.lock_holder) {
         return Err(
@@ -90,6 +88,21 @@ pub fn races(s: &Scenario) -> Result<BdevRaces, Unsupported> {
         );
     }
     Ok(r)
+}
+
+/// Whether the i_rwsem holder is built for a block-device scenario with `Race::LockContended`:
+/// not on an empty device. There every write returns before `inode_lock_shared`
+/// (`blkdev_write_iter`, block/fops.c, 6.12.117 - 7.3.4: 0 for an empty request, -ENOSPC for
+/// `ki_pos >= bdev_nr_bytes`), the holder's own one-byte write at 0 included (it returned
+/// -ENOSPC without faulting: the 5 s "never faulted" error of gen-41-bdev-266 and gen-1-bdev-95,
+/// session 9), and so does the scenario's call, direct or buffered, whatever its flags; a read
+/// returns 0 before its `inode_lock_shared` (`blkdev_read_iter`: `pos >= size`). The other
+/// takers, `blkdev_llseek`, `set_blocksize` and the discard/zeroout ioctls, hold it for a moment
+/// (`blkdev_fallocate` gives -EINVAL before it). So the race cannot be held across the call there and
+/// would change nothing: the scenario is built without it (as a file's holder without RWF_NOWAIT,
+/// super::race::split).
+pub fn holder_built(s: &Scenario, r: &BdevRaces) -> bool {
+    r.lock_holder && s.world.i_size > 0
 }
 
 /// The inode of a block device: only the swap flag (rule W11).
@@ -128,12 +141,12 @@ pub fn check_stable(s: &Scenario, on_disk: bool, held: bool) -> Result<(), Unsup
         return Err("held page on a stable-writes block device (zram's I/O is synchronous: nothing to freeze)".into());
     }
     if s.request.rwf.nowait {
-        // Measured on 6.18.44 (the first bdev-state run: -EOPNOTSUPP where the model said
-        // -EAGAIN): zram is bio-based and declares no BLK_FEAT_NOWAIT (zram_add), so bdev_open
-        // (block/bdev.c 7.3.4) gives the file no FMODE_NOWAIT and kiocb_set_rw_flags
-        // (include/linux/fs.h) refuses RWF_NOWAIT. The model's devices all take it (the format
-        // has no field for a device without BLK_FEAT_NOWAIT).
-        return Err(NOWAIT_ZRAM.into());
+        // Not on zram (measured on 6.18.44, the first bdev-state run: -EOPNOTSUPP where the
+        // model said -EAGAIN): zram is bio-based and declares no BLK_FEAT_NOWAIT (zram_add), so
+        // bdev_open (block/bdev.c 7.3.4) gives the file no FMODE_NOWAIT and kiocb_set_rw_flags
+        // (include/linux/fs.h) refuses RWF_NOWAIT. A blk-mq stable-writes
+        // device instead: an nvme-tcp namespace with the data digest (super::nvme_stable).
+        return super::nvme_stable::check(s);
     }
     Ok(())
 }
@@ -171,6 +184,35 @@ pub fn c_device(bdev: bool, stable: bool) -> &'static str {
 pub fn after_steps(plan: &super::plan::Plan, dev: &Path) -> Result<(), String> {
     if plan.steps.contains(&Step::SwapOn) {
         super::swap::swapon(dev)?;
+        if super::hibernate::enabled() {
+            if let Err(e) = super::hibernate::set_resume(dev) {
+                let _ = super::swap::release();
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A block device node `node` (in the private folder) for the device whose sysfs `dev` file
+/// (MAJOR:MINOR) is `sys_dev`.
+pub fn mknod_block(sys_dev: &Path, node: &Path) -> Result<(), String> {
+    let devnum =
+        fs::read_to_string(sys_dev).map_err(|e| format!("read {}: {e}", sys_dev.display()))?;
+    let (ma, mi) = devnum
+        .trim()
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+        .ok_or_else(|| format!("{}: {devnum:?} is not MAJOR:MINOR", sys_dev.display()))?;
+    let _ = fs::remove_file(node);
+    let c = super::scratch::cpath(node);
+    // SAFETY: mknod with a valid C path in our private folder.
+    if unsafe { libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(ma, mi)) } != 0 {
+        return Err(format!(
+            "mknod {}: {}",
+            node.display(),
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }
@@ -181,6 +223,10 @@ pub fn after_steps(plan: &super::plan::Plan, dev: &Path) -> Result<(), String> {
 pub struct Zram {
     pub id: u32,
     pub node: PathBuf,
+    /// Held open from the set-up to the removal (session 9): the last close of a block device
+    /// drops its page cache (`blkdev_put_whole` -> `blkdev_flush_mapping` -> `kill_bdev`,
+    /// block/bdev.c 7.3.4), and the executor closes its set-up descriptor before the call.
+    hold: Option<fs::File>,
 }
 
 /// Why zram cannot be used here, if it cannot.
@@ -213,8 +259,17 @@ impl Zram {
             .parse()
             .map_err(|e| format!("{hot}: {e}"))?;
         let node = dir.join("zram");
-        let z = Zram { id, node };
-        z.setup(size)?;
+        let mut z = Zram {
+            id,
+            node,
+            hold: None,
+        };
+        if let Err(e) = z.setup(size) {
+            let _ = z.remove();
+            return Err(e);
+        }
+        z.hold =
+            Some(fs::File::open(&z.node).map_err(|e| format!("open {}: {e}", z.node.display()))?);
         Ok(z)
     }
 
@@ -233,28 +288,13 @@ impl Zram {
                 stable.trim()
             ));
         }
-        let devnum = fs::read_to_string(self.sys("dev")).map_err(|e| format!("zram dev: {e}"))?;
-        let (ma, mi) = devnum
-            .trim()
-            .split_once(':')
-            .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
-            .ok_or_else(|| format!("zram{}: dev {devnum:?}", self.id))?;
-        let _ = fs::remove_file(&self.node);
-        let c = super::scratch::cpath(&self.node);
-        // SAFETY: mknod with a valid C path in our private folder.
-        if unsafe { libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(ma, mi)) } != 0 {
-            return Err(format!(
-                "mknod {}: {}",
-                self.node.display(),
-                std::io::Error::last_os_error()
-            ));
-        }
-        Ok(())
+        mknod_block(Path::new(&self.sys("dev")), &self.node)
     }
 
     /// hot_remove (resets the device and frees its memory); retried while the last close
     /// settles.
-    pub fn remove(self) -> Result<(), String> {
+    pub fn remove(mut self) -> Result<(), String> {
+        drop(self.hold.take());
         let _ = fs::remove_file(&self.node);
         let hot = format!("{CONTROL}/hot_remove");
         let mut last = String::new();
@@ -270,12 +310,14 @@ impl Zram {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::plan::{plan_on, Step};
     use super::*;
     use diofuzz::scenario::{FsKind, Rwf};
 
-    fn bdev() -> Scenario {
+    /// A 16 KiB block device of 4 KiB logical blocks, page 0 clean, page 1 dirty; a 4 KiB
+    /// O_DIRECT write at 0.
+    pub(in super::super) fn bdev() -> Scenario {
         let mut s = Scenario {
             fs: FsKind::Bdev,
             ..Default::default()
@@ -311,6 +353,37 @@ mod tests {
             // blkdev_llseek takes i_rwsem: the call is positioned, no lseek while it is held.
             assert!(p.call.positioned);
         }
+    }
+
+    /// blkdev_llseek takes i_rwsem exclusively: with the holder, aio and RLIMIT_FSIZE calls are
+    /// positioned too (no lseek before or after, in the executor and the C reproducer); on an
+    /// empty device blkdev_write_iter returns before inode_lock_shared (-ENOSPC at ki_pos >= size),
+    /// the holder's write too, so no holder is built there (gen-41-bdev-266, gen-1-bdev-95).
+    #[test]
+    fn lock_holder_with_aio_rlimit_and_on_an_empty_device() {
+        let mut s = bdev();
+        s.races = vec![Race::LockContended];
+        let mut aio = s.clone();
+        aio.request.aio = true;
+        let mut rl = s.clone();
+        rl.world.rlimit_fsize = Some(8192);
+        for t in [&aio, &rl] {
+            let p = plan_on(t, None).unwrap();
+            assert!(p.call.after_open.lock_holder && p.call.positioned, "{t:?}");
+            let c = super::super::repro::c_program(t).unwrap();
+            assert!(c.contains("UFFDIO_REGISTER"));
+            assert!(!c.contains("SEEK_CUR") && !c.contains("SEEK_SET"), "{c}");
+        }
+        let mut empty = s.clone();
+        empty.world.i_size = 0;
+        empty.world.blocks.clear();
+        empty.world.pages.clear();
+        empty.request.pos = 0;
+        let p = plan_on(&empty, None).unwrap();
+        assert!(!p.call.after_open.lock_holder && !p.call.positioned);
+        assert!(!super::super::repro::c_program(&empty)
+            .unwrap()
+            .contains("UFFDIO_REGISTER"));
     }
 
     #[test]
@@ -359,9 +432,16 @@ mod tests {
         let mut held = s.clone();
         held.world.pages = vec![PageState::Writeback];
         assert!(plan_on(&held, None).unwrap_err().contains("synchronous"));
+        // RWF_NOWAIT: not on zram (no BLK_FEAT_NOWAIT) but an nvme-tcp namespace, whose DMA
+        // alignment and atomic units the world must have (super::nvme_stable).
         let mut nowait = s.clone();
         nowait.request.rwf.nowait = true;
-        assert_eq!(plan_on(&nowait, None).unwrap_err(), NOWAIT_ZRAM);
+        assert!(plan_on(&nowait, None).unwrap_err().contains("nvme-tcp"));
+        nowait.world.device.dma_alignment = super::super::nvme_stable::DMA_ALIGNMENT;
+        nowait.world.device.awu_min = super::super::nvme_stable::ATOMIC_UNIT;
+        nowait.world.device.awu_max = super::super::nvme_stable::ATOMIC_UNIT;
+        let p = plan_on(&nowait, None).unwrap();
+        assert!(p.key.stable && p.key.nvme);
     }
 
     /// The C reproducer builds each state on the device it is given: the writer maps the
@@ -381,7 +461,12 @@ mod tests {
         on.races = vec![Race::InodeFlagChangedAfterOpen(9)];
         let mut st = bdev();
         st.world.device.stable_writes = true;
-        let progs: Vec<String> = [&w, &h, &sw, &on, &st]
+        // The holder with RLIMIT_FSIZE and aio (positioned: no lseek in the child or after).
+        let mut hr = h.clone();
+        hr.world.rlimit_fsize = Some(8192);
+        let mut ha = h.clone();
+        ha.request.aio = true;
+        let progs: Vec<String> = [&w, &h, &sw, &on, &st, &hr, &ha]
             .iter()
             .map(|s| super::super::repro::c_program(s).unwrap())
             .collect();

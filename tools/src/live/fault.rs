@@ -755,6 +755,7 @@ pub fn check_exact(armed: &[u64], targets: &[Target], failed: &[Failed]) -> Opti
 pub const LIVE_OPTS: ModelOpts = ModelOpts {
     completion: BioCompletion::Plugged,
     placement: None,
+    hibernate_resume: false,
 };
 
 /// The completion order of this run's fault device when it is not [`LIVE_OPTS`]'s: the ublk
@@ -768,6 +769,7 @@ pub fn live_opts() -> ModelOpts {
     ModelOpts {
         completion: DEVICE_ORDER.get().copied().unwrap_or(LIVE_OPTS.completion),
         placement: super::placement::current(),
+        hibernate_resume: super::hibernate::enabled(),
     }
 }
 

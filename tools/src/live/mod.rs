@@ -18,11 +18,13 @@ pub mod disk_hold;
 pub mod exec;
 pub mod fault;
 pub mod fiemap;
+pub mod hibernate;
 pub mod inline_delalloc;
 pub mod inode_kind;
 pub mod inode_state;
 pub mod jflag_pages;
 pub mod limits;
+pub mod nvme_stable;
 pub mod pages;
 pub mod partial;
 pub mod placement;
@@ -134,6 +136,12 @@ pub struct Opts {
     /// swap-file worlds (docs/lab.md "Swap files")
     #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc"])]
     pub swapon: bool,
+    /// With --swapon --fs bdev: each swap device is made the hibernation resume device
+    /// (/dev/snapshot's SNAPSHOT_SET_SWAP_AREA, held through the call), which blkdev_write_iter
+    /// writes to (is_hibernate_resume_dev); generated scenarios are the swap devices at rest
+    /// among the first --count (lab group bdev-resume; docs/live.md "Block-device states")
+    #[arg(long, requires = "swapon")]
+    pub hibernate_resume: bool,
     /// Generated scenarios are ext4 files that get `chattr +j` after the call's open, on a
     /// filesystem made with `-O verity` (no large folios before 6.19: the flag takes effect on
     /// 6.16 - 6.18 too). Needs CAP_SYS_RESOURCE (the lab's guests have it: group ext4-jflag)
@@ -144,6 +152,7 @@ pub struct Opts {
     /// (RLIMIT_FSIZE, stable writes, no O_LARGEFILE, scaled s_maxbytes, zero length),
     /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
     /// holder), bdev-geometry (a block device of another block size or a size not whole pages),
+    /// stable-nowait (RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace),
     /// inline-convert (ext4 inline data converted after open), inline-delalloc (ext4 inline data
     /// converted by a delalloc write, not yet written back), partial (a shared block
     /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
@@ -428,6 +437,9 @@ pub fn run_live(o: &Opts) -> i32 {
             return 2;
         }
         swap::enable();
+        if o.hibernate_resume {
+            hibernate::enable();
+        }
     }
     let cluster_bits = o.bigalloc.map_or(0, |c| (c.trailing_zeros() - 12) as u8);
     if cluster_bits > 0 && disk.is_none() {
@@ -462,7 +474,10 @@ pub fn run_live(o: &Opts) -> i32 {
                 continue;
             }
             if o.swapon {
-                scen.push((id, diofuzz::generators::flags::generate_swap(o.seed, i, fs)));
+                let s = diofuzz::generators::flags::generate_swap(o.seed, i, fs);
+                if !o.hibernate_resume || hibernate::wanted(&s) {
+                    scen.push((id, s));
+                }
                 continue;
             }
             if o.jflag_after_open {
@@ -860,6 +875,7 @@ fn run_all(
         let p = match planned.and_then(|p| {
             race::refuse_on_release(&p, &rel)?;
             race::refuse_here(&p)?;
+            nvme_stable::refuse_here(&p)?;
             Ok(settle_race::with_sync(p, o.sync_after_convert))
         }) {
             Ok(p) => p,

@@ -53,6 +53,9 @@ pub struct FsKey {
     /// On a loop device backed by a file on a lower ext4 filesystem that can be frozen to hold
     /// the upper filesystem's writes in flight ([`super::pages`]).
     pub layered: bool,
+    /// Block device only: an nvme-tcp namespace with the data digest (stable writes and
+    /// BLK_FEAT_NOWAIT, for RWF_NOWAIT calls: [`super::nvme_stable`]) instead of zram.
+    pub nvme: bool,
 }
 
 /// The atomic-capable disk a run may format (defined with the generator, which fits scenarios to it).
@@ -80,6 +83,7 @@ impl FsKey {
             + self.dax.label()
             + if self.own { "-own" } else { "" }
             + if self.stable { "-stable" } else { "" }
+            + if self.nvme { "-nvme" } else { "" }
             + if self.layered { "-layered" } else { "" }
     }
 
@@ -576,6 +580,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             stable: w.device.stable_writes,
             // On the --device disk the disk's writes are held instead (super::disk_hold).
             layered: held.held() && disk.is_none(),
+            nvme: false,
         },
         i_size,
         steps,
@@ -595,12 +600,15 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
 /// zeroes), and the page cache is set up as for a file.
 fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let w = &s.world;
+    // RWF_NOWAIT on stable writes: an nvme-tcp namespace with its own atomic units and DMA
+    // alignment (super::nvme_stable::check).
+    let nvme = super::nvme_stable::wanted(s);
     let lbs_bits = match disk {
         None => {
-            if w.device.awu_min != 0 || w.device.awu_max != 0 {
+            if (w.device.awu_min != 0 || w.device.awu_max != 0) && !nvme {
                 return unsup("device atomic write units (loop has none)");
             }
-            if w.device.dma_alignment != DEFAULT_DMA_ALIGNMENT {
+            if w.device.dma_alignment != DEFAULT_DMA_ALIGNMENT && !nvme {
                 return unsup("DMA alignment other than a loop device's (511)");
             }
             w.lbs_bits
@@ -694,9 +702,9 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let mut call = call_of(s, races.toggles, w.rlimit_fsize, races.mmap_writer)?;
     call.pages = held.clone();
     call.positioned = super::limits::positioned(s);
-    call.after_open.lock_holder = races.lock_holder;
+    call.after_open.lock_holder = super::bdev_state::holder_built(s, &races);
     // No lseek while the holder keeps i_rwsem (blkdev_llseek takes it): a positioned call.
-    call.positioned |= races.lock_holder;
+    call.positioned |= call.after_open.lock_holder;
     call.after_open.swap = races.swap;
     Ok(Plan {
         key: FsKey {
@@ -716,6 +724,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             stable: w.device.stable_writes,
             // On the --device disk the disk's writes are held instead (super::disk_hold).
             layered: held.held() && disk.is_none(),
+            nvme,
         },
         i_size: size,
         steps,

@@ -483,6 +483,10 @@ fn repro_plan(s: &Scenario) -> Result<super::plan::Plan, String> {
     }
     if !s.faults.is_empty() {
         super::fault::plan_faulted(&t, None)
+    } else if super::nvme_stable::wanted(s) {
+        // The nvme-tcp namespace's atomic units and DMA alignment are part of the world its
+        // plan checks (super::nvme_stable::check).
+        super::plan::plan_on(s, None)
     } else if s.fs == FsKind::Bdev {
         super::plan::plan_on(&t, None)
     } else {
@@ -607,7 +611,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         ),
     };
     let dev = s.world.device;
-    let device = if dev.awu_max != 0 {
+    let device = if p.key.nvme {
+        super::nvme_stable::C_DEVICE.to_string()
+    } else if dev.awu_max != 0 {
         format!(
             "a block device with atomic writes (atomic_write_unit_min/max_bytes {}/{}; a loop device has none: an NVMe or SCSI disk, or a VM disk with atomic writes)",
             dev.awu_min, dev.awu_max
@@ -781,6 +787,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         if super::plan::after_times(st) {
             if *st == Step::SwapOn {
                 late.push_str(super::swap::C_SWAPON);
+                if bdev && super::hibernate::enabled() {
+                    late.push_str(super::hibernate::C_SET_RESUME);
+                }
             }
             if let Step::SetInodeFlags { set, clear } = st {
                 let _ = writeln!(
@@ -1010,9 +1019,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         Some(l) => {
             let _ = writeln!(
                 o,
-                "\tint pfd[2];\n\tif (pipe(pfd))\n\t\tdie(\"pipe\");\n\tpid_t ch = fork();\n\tif (ch == 0) {{\n\t\tstruct rlimit rl = {{ {l}, {l} }};\n\t\tsignal(SIGXFSZ, SIG_IGN);\n\t\tsetrlimit(RLIMIT_FSIZE, &rl);\n\t\tlong long res[3];\n\t\tres[0] = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\t\tres[1] = errno;\n\t\tres[2] = lseek(cfd, 0, SEEK_CUR);\n\t\twrite(pfd[1], res, sizeof(res));\n\t\t_exit(0);\n\t}}\n\tlong long res[3] = {{ -1, 0, 0 }};\n\tread(pfd[0], res, sizeof(res));\n\twaitpid(ch, NULL, 0);\n\tret = res[0];\n\terr = (int)res[1];\n\tafter = res[2];\n\tprintf(\"call ran in a child with RLIMIT_FSIZE={l}\\n\");",
+                "\tint pfd[2];\n\tif (pipe(pfd))\n\t\tdie(\"pipe\");\n\tpid_t ch = fork();\n\tif (ch == 0) {{\n\t\tstruct rlimit rl = {{ {l}, {l} }};\n\t\tsignal(SIGXFSZ, SIG_IGN);\n\t\tsetrlimit(RLIMIT_FSIZE, &rl);\n\t\tlong long res[3];\n\t\tres[0] = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\t\tres[1] = errno;\n\t\tres[2] = {after};\n\t\twrite(pfd[1], res, sizeof(res));\n\t\t_exit(0);\n\t}}\n\tlong long res[3] = {{ -1, 0, 0 }};\n\tread(pfd[0], res, sizeof(res));\n\twaitpid(ch, NULL, 0);\n\tret = res[0];\n\terr = (int)res[1];\n\tafter = res[2];\n\tprintf(\"call ran in a child with RLIMIT_FSIZE={l}\\n\");",
                 n = c.segs.len(),
-                rwf = c.rwf
+                rwf = c.rwf,
+                after = after_call(c, "res[0]")
             );
         }
         None => {
@@ -1021,13 +1031,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
                 "\tret = {call}(cfd, iov, {n}, {at}, {rwf:#x});\n\terr = errno;\n\tafter = {after};",
                 n = c.segs.len(),
                 rwf = c.rwf,
-                // A positioned call leaves the file position alone, and blkdev_llseek takes the
-                // i_rwsem a lock holder keeps (super::bdev_state): no lseek.
-                after = if c.positioned {
-                    format!("{} + (ret > 0 ? ret : 0)", c.pos)
-                } else {
-                    "lseek(cfd, 0, SEEK_CUR)".into()
-                }
+                after = after_call(c, "ret")
             );
         }
     }
@@ -1037,6 +1041,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     }
     o.push_str(&super::race::c_after_call(&c.after_open));
     if super::swap::wanted(s) {
+        if bdev && super::hibernate::enabled() && p.steps.contains(&Step::SwapOn) {
+            o.push_str(super::hibernate::C_RELEASE);
+        }
         o.push_str(super::swap::C_AFTER_CALL);
     }
     let _ = writeln!(
@@ -1084,6 +1091,17 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str("\tclose(fd);\n\tunlink(path);\n\tunlink(donor);\n\treturn verdict_code;\n}\n");
     }
     Ok(o)
+}
+
+/// The C expression for the file position after the call whose result is `ret`: a positioned
+/// call (aio's own position too) leaves the file position alone, and blkdev_llseek takes the
+/// i_rwsem a lock holder keeps (super::bdev_state): no lseek then.
+fn after_call(c: &super::plan::Call, ret: &str) -> String {
+    if c.positioned {
+        format!("{} + ({ret} > 0 ? {ret} : 0)", c.pos)
+    } else {
+        "lseek(cfd, 0, SEEK_CUR)".into()
+    }
 }
 
 /// Build the scenario's scratch filesystem, compile `src` with cc and run it there; returns its
@@ -1252,11 +1270,19 @@ pub struct ReproOpts {
     /// filesystem, the device and, with --kernel, the guest's set-up
     #[arg(long, value_name = "FILE.c", conflicts_with = "out")]
     pub source: Option<PathBuf>,
+    /// A swap-device scenario's device is the hibernation resume device (`live
+    /// --hibernate-resume`): the program makes it one through /dev/snapshot after swapon, and
+    /// checks the model's outcome for it (a write, not -ETXTBSY)
+    #[arg(long)]
+    pub hibernate_resume: bool,
 }
 
 /// `diofuzz repro FILE [-o OUT] [--run]`.
 pub fn main(o: &ReproOpts) -> i32 {
     let (file, out, run) = (o.file.clone(), o.out.clone(), o.run);
+    if o.hibernate_resume {
+        super::hibernate::enable();
+    }
     if o.device.is_some() && !o.destroy_data {
         eprintln!(
             "diofuzz repro: --device {} erases everything on it: add --destroy-data to confirm",

@@ -399,6 +399,9 @@ pub struct Scratch {
 enum ScenarioBdev {
     /// A zram device: stable writes from `bdev_add` on (super::bdev_state).
     Zram(super::bdev_state::Zram),
+    /// An nvme-tcp namespace with the data digest: stable writes and NOWAIT
+    /// (super::nvme_stable).
+    Nvme(super::nvme_stable::NvmeTcp),
     /// A loop device (autoclear) over an image in the private folder; `hold` keeps it bound.
     Loop {
         dev: PathBuf,
@@ -943,6 +946,12 @@ impl Scratch {
             }
             return Ok(node);
         }
+        if key.nvme {
+            let n = super::nvme_stable::NvmeTcp::add(size, &self.dir)?;
+            let node = n.node.clone();
+            self.bdev = Some(ScenarioBdev::Nvme(n));
+            return Ok(node);
+        }
         if key.stable {
             let z = super::bdev_state::Zram::add(size, &self.dir)?;
             let node = z.node.clone();
@@ -997,6 +1006,11 @@ impl Scratch {
             None => {}
             Some(ScenarioBdev::Zram(z)) => {
                 if let Err(e) = z.remove() {
+                    errs.push(e);
+                }
+            }
+            Some(ScenarioBdev::Nvme(n)) => {
+                if let Err(e) = n.remove() {
                     errs.push(e);
                 }
             }

@@ -34,6 +34,9 @@ pub enum World {
     /// A block device whose block size is not 4 KiB or whose size is not whole pages
     /// (super::bdev_geometry).
     BdevGeometry,
+    /// RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace with the data digest
+    /// (super::nvme_stable).
+    StableNowait,
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -66,6 +69,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
                     || s.has_race(Race::LockContended))
         }
         World::BdevGeometry => diofuzz::generators::bdev_geometry::is_geometry(s),
+        World::StableNowait => super::nvme_stable::wanted(s),
     }
 }
 
@@ -111,6 +115,7 @@ mod tests {
             (World::InlineConvert, FsKind::Ext4),
             (World::InlineDelalloc, FsKind::Ext4),
             (World::BdevGeometry, FsKind::Bdev),
+            (World::StableNowait, FsKind::Bdev),
         ] {
             let v = generate(&[w], 5, 6, &[fs], None, 0);
             assert_eq!(v.len(), 6, "{w:?}");

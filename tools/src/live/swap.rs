@@ -334,6 +334,8 @@ pub fn swapoff() -> Result<(), String> {
 
 /// After the scenario: swapoff and forget page 0 (the file can be removed then).
 pub fn release() -> Result<(), String> {
+    // The snapshot device first: 7.3 pins its swap area against swapoff (super::hibernate).
+    super::hibernate::release();
     let r = swapoff();
     let mut a = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
     a.before.clear();
