@@ -560,10 +560,15 @@ fn apply(s: &mut Scenario, k: &str, v: &Value) -> Result<(), String> {
         "device" => {
             let a = v
                 .as_array()
-                .filter(|a| a.len() == 2)
-                .ok_or("expected [awu_min, awu_max]")?;
+                .filter(|a| a.len() == 2 || a.len() == 3)
+                .ok_or("expected [awu_min, awu_max] or [awu_min, awu_max, no_bio_split]")?;
             s.world.device.awu_min = small(&a[0])?;
             s.world.device.awu_max = small(&a[1])?;
+            // A bio-based disk that never splits (pmem): world.device.no_bio_split.
+            s.world.device.no_bio_split = match a.get(2) {
+                None => false,
+                Some(b) => b.as_bool().ok_or("expected no_bio_split as a bool")?,
+            };
         }
         "mount" => s.world.mount = set_flags(&s.world.mount, st()?, false)?,
         "inode" => {

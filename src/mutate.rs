@@ -874,6 +874,10 @@ pub fn dictionary() -> String {
             ],
         );
     }
+    out.push_str(
+        "# Device-kind section: marker, bit 0 = a bio-based disk that never splits (pmem)\n",
+    );
+    add(&mut out, "device_no_bio_split".into(), &[DEVICE_SECTION, 1]);
     out
 }
 

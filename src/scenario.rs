@@ -41,7 +41,9 @@
 //! | next (optional) | [`SEGS_SECTION`] (0x5E) opens the scattered-iovec section (after the limits section when there is one); any other byte, or none, means no scattered iovec ([`Request::scatter`] None) |
 //! | next 2 | little endian: bits 0-9 = `request.scatter.segs` - 1 (1..=1024 iovecs, IOV_MAX); bits 10-15 ignored |
 //! | next 2 | little endian: bits 0-11 = `request.scatter.offset` (the offset of every segment in its first page); bits 12-15 ignored |
-//! | next (optional) | [`INLINE_SECTION`] (0x1D) opens the inline-conversion section (after the scattered-iovec section when there is one; session 9); any other byte, or none, means no conversion pending |
+//! | next (optional) | [`DEVICE_SECTION`] (0xB0) opens the device-kind section (after the scattered-iovec section when there is one); any other byte, or none, means a blk-mq disk |
+//! | next | bit 0: `world.device.no_bio_split` (a bio-based driver that never splits: pmem, brd, zram); bits 1-7 ignored |
+//! | next (optional) | [`INLINE_SECTION`] (0x1D) opens the inline-conversion section (after the device-kind section, else the scattered-iovec section, when there is one; session 9); any other byte, or none, means no conversion pending |
 //! | next | bit 0: `world.inline_delalloc` (ext4 inline data converted by a delalloc write, not yet written back: validity rule W46) |
 //!
 //! The optional sections came after format 1: an input written before them decodes as before,
@@ -211,6 +213,11 @@ pub struct Device {
     /// 6.12-7.3). Valid values are 2^k - 1, k = 1..12 (rule W19).
     #[serde(skip_serializing_if = "is_default_dma_alignment")]
     pub dma_alignment: u32,
+    /// The disk's driver is bio-based and never splits (pmem, brd, zram: `->submit_bio` without
+    /// `bio_split_to_limits`), so no `bio_split_io_at` runs on the way to it (the optional
+    /// [`DEVICE_SECTION`]). False (absent): a blk-mq disk (loop, scsi_debug, null_blk, ublk).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_bio_split: bool,
 }
 
 /// blk_validate_limits() (block/blk-settings.c, 6.11+; read in 6.12 and 7.3.4): a driver that
@@ -228,6 +235,7 @@ impl Default for Device {
             awu_max: 0,
             stable_writes: false,
             dma_alignment: DEFAULT_DMA_ALIGNMENT,
+            no_bio_split: false,
         }
     }
 }
@@ -910,7 +918,11 @@ pub const LIMITS_SECTION: u8 = 0xA7;
 /// two little-endian u16, the iovec count - 1 (bits 0-9) and the in-page offset (bits 0-11).
 pub const SEGS_SECTION: u8 = 0x5E;
 
-/// The marker byte of the optional inline-conversion section (after the optional scattered-iovec
+/// The marker byte of the optional device-kind section (after the optional scattered-iovec
+/// section): one byte, bit 0 = `world.device.no_bio_split`.
+pub const DEVICE_SECTION: u8 = 0xB0;
+
+/// The marker byte of the optional inline-conversion section (after the optional device-kind
 /// section, session 9): one byte, bit 0 = [`World::inline_delalloc`].
 pub const INLINE_SECTION: u8 = 0x1D;
 
@@ -1013,6 +1025,7 @@ impl Scenario {
             awu_max: nibble_unit(b1 >> 4),
             stable_writes: b0 & 0x80 != 0,
             dma_alignment: DEFAULT_DMA_ALIGNMENT,
+            no_bio_split: false,
         };
         let m = u.byte("world.mount");
         let mount = Mount {
@@ -1148,6 +1161,10 @@ impl Scenario {
             request.scatter = Some(Scatter { segs, offset });
             request.nr_segs = 1;
             request.buf_align = PAGE_SIZE as u32;
+            next = (!u.at_end()).then(|| u.appended());
+        }
+        if next == Some(DEVICE_SECTION) {
+            world.device.no_bio_split = u.appended() & 1 != 0;
             next = (!u.at_end()).then(|| u.appended());
         }
         if next == Some(INLINE_SECTION) {
@@ -1348,6 +1365,9 @@ impl Scenario {
                 sc.offset as u8,
                 (sc.offset >> 8) as u8,
             ]);
+        }
+        if w.device.no_bio_split {
+            out.extend_from_slice(&[DEVICE_SECTION, 1]);
         }
         if w.inline_delalloc {
             out.extend_from_slice(&[INLINE_SECTION, 1]);

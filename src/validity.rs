@@ -24,6 +24,7 @@
 
 mod flags;
 mod inline_delalloc;
+mod jflag;
 mod swap_device;
 
 use crate::errno::*;
@@ -163,9 +164,15 @@ rules! {
     SWAP_DEVICE = 39, "W35-swap-device",
         "an active swap device (IS_SWAPFILE on a block device, at open or at the write) that swapon would have refused or that has been dirtied since: under two pages, a dirty, writeback or mmapped dirty page, or an mmap writer",
         "mm/swapfile.c SYSCALL swapon (7.3.4): claim_swapfile takes an S_ISBLK inode as the device itself (SWP_BLKDEV), read_swap_header / setup_swap_map need a usable page after the header ('Empty swap-file' for last_page 0), then S_SWAPFILE is set and inode_drain_writes (include/linux/pagemap.h: inode_dio_wait + filemap_write_and_wait) writes back every dirty page of the device's mapping; afterwards blkdev_write_iter (block/fops.c, 6.12.117 - 7.3.4) gives -ETXTBSY unless the device is the hibernation resume device, and do_mmap (mm/mmap.c) refuses a shared writable mapping with -ETXTBSY, so nothing dirties its page cache; swapoff clears S_SWAPFILE. Session 8, building swap devices in the lab. Normalised: the device is not a swap device";
+    JFLAG_CLEARED_BLOCKS = 49, "W45-jflag-cleared",
+        "ext4 chattr -j after open (the journal-data flag in effect at open, cleared at the write, no data=journal mount) with a delayed block at the write, or an unwritten block under a dirty, writeback or mmapped dirty page inside EOF",
+        "fs/ext4/ext4_jbd2.h ext4_inode_journal_mode: the flag in effect at open means the mount had no delalloc then (rule W20), and the file's buffered writes and page faults went through the journalled paths: ext4_write_begin -> ext4_block_write_begin with ext4_get_block (ext4_should_dioread_nolock is false for journalled data, so never ext4_get_block_unwritten), ext4_page_mkwrite the same, and ext4_get_block with EXT4_GET_BLOCKS_CREATE converts an unwritten extent it writes into (ext4_ext_map_blocks -> ext4_ext_handle_unwritten_extents -> ext4_ext_convert_to_initialized): no delayed block and no unwritten block under a page they dirtied. ext4_change_inode_journal_flag then clears the flag (after jbd2_journal_flush; 7.2+ after filemap_write_and_wait and truncate_pagecache too) without allocating or dirtying anything, and under the race premise nothing writes after it. Read in 6.12.117 and 7.3.4. Found in session 9 building dirty pages at the write after -j for live. Normalised: such blocks written (what the journalled write made of them)";
     MAX_BIO_LAYOUT = 34, "W30-max-bio",
         "a bio size limit (request.max_bio) given as a number instead of by the user memory layout",
         "a direct-I/O bio is cut short by the user memory only when its BIO_MAX_VECS (256) bvecs are used up: bio_iov_iter_get_pages (block/bio.c) fills a bvec per pinned user page (6.12: __bio_iov_iter_get_pages -> bio_iov_add_folio, merging only a physically contiguous continuation, bvec_try_merge_page; 7.2+: iov_iter_extract_bvecs (lib/iov_iter.c), a bvec per page of each extraction, i.e. per iovec segment). So a bio's size is what 256 bvecs hold of the layout, never a free number: 15 contiguous segments cannot use them up in fewer than 242 pages (more than 900 KiB, the cut the model makes at 256 pages), and a layout that fills them with little data (hundreds of iovecs each in its own page, IOV_MAX 1024) is described by the scattered-iovec section (request.scatter, SEGS_SECTION), where the model derives every bio's size from the bvecs (IovIter::bvec_cap). Read in 6.12.117 and 7.3.4. Normalised: no limit";
+    BIO_BASED_DEVICE = 46, "W42-bio-based-device",
+        "a bio-based disk that never splits (world.device.no_bio_split: pmem, brd, zram) with a DMA alignment other than 511 or with hardware atomic write units",
+        "the bio-based drivers that never call bio_split_to_limits (drivers/nvdimm/pmem.c pmem_attach_disk, drivers/block/brd.c brd_alloc, drivers/block/zram/zram_drv.c zram_add; also btt, dcssblk, ps3vram, n64cart) set no dma_alignment and no atomic_write_hw_* limits, so blk_validate_limits (block/blk-settings.c) gives them dma_alignment SECTOR_SIZE - 1 = 511 and bdev_can_atomic_write() is false; the bio-based drivers that do have such limits stack them (md, dm, nvme multipath, drbd) and call bio_split_to_limits. Read in 7.3.4 (every ->submit_bio of drivers/); measured: /sys/block/pmem0/queue/dma_alignment 511 on 6.18.15 and 7.3.4 in the lab. Session 9 (pmem618). Normalised: a blk-mq disk (no_bio_split cleared)";
     INLINE_DELALLOC = 50, "W46-inline-delalloc",
         "an ext4 inode whose inline data a delalloc write converted and writeback has not yet destroyed (world.inline_delalloc) other than the one ext4_da_convert_inline_data_to_extent leaves: not ext4, without INLINE_DATA (at open or at the write), on an inode without delayed allocation (data=journal, the journal-data flag, DAX), without block 0 delayed under a dirty page 0, with a written, unwritten or shared block, with a page under writeback, mmapped dirty or busy, or with an i_size of at most EXT4_MIN_INLINE_DATA_SIZE (60)",
         "fs/ext4/inline.c ext4_da_write_inline_data_begin (6.12.117; 7.3.4: ext4_generic_write_inline_data with da = true), from ext4_da_write_begin while EXT4_STATE_MAY_INLINE_DATA is set, calls ext4_da_convert_inline_data_to_extent when ext4_prepare_inline_data gives -ENOSPC (pos + len past ext4_get_max_inline_size(), at least EXT4_MIN_INLINE_DATA_SIZE): it reads the inline data into folio 0, maps [0, inline size) with ext4_da_get_block_prep (block 0 delayed: the inline size is under a block, rule W6), marks folio 0 dirty and uptodate and clears EXT4_STATE_MAY_INLINE_DATA, keeping INLINE_DATA and every flag (no EXTENTS); ext4_da_write_begin then takes the delalloc path for the rest of the write and every later one. Only the delalloc aops get there (ext4_write_begin and the journalled aops convert at once through ext4_convert_inline_data_to_extent; a DAX inode is never inline). Nothing allocates a block before writeback: ext4_do_writepages destroys the inline data first (ext4_destroy_inline_data, BUG_ON MAY_INLINE_DATA set), and every path that could allocate (ext4_fallocate, ext4_page_mkwrite, a truncate past i_inline_size, all through ext4_convert_inline_data) flushes first when MAY_INLINE_DATA is clear (filemap_flush); O_DIRECT stays buffered (ext4_dio_alignment() is 0 with inline data), so no page is under writeback or mmapped dirty while the state lasts, and no ext4 folio is busy outside data=journal (W25). A truncate below the inline size (ext4_inline_data_truncate) drops every delayed extent from the extent status tree while folio 0 stays dirty (a block map the model cannot hold), so i_size stays above 60. Read in 6.12.117 (fs/ext4/inline.c, inode.c) and 7.3.4; session 9. Normalised: no conversion pending (the plain inline inode of rule W6)";
@@ -350,6 +357,12 @@ fn bad_transition(s: &Scenario, i: u8, from: bool, to: bool) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// ext4 `chattr -j` after open: the journal-data flag in effect at open, cleared at the write
+/// (rule W45's premise).
+pub fn jflag_cleared_after_open(s: &Scenario) -> bool {
+    jflag::cleared_after_open(s)
 }
 
 /// The rules a scenario breaks; empty for a real world.
@@ -743,6 +756,14 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                     if w.inode.journal_data { "+" } else { "-" }
                 )
             }),
+        // W45-jflag-cleared
+        49 => jflag::impossible_blocks(s).next().map(|b| {
+            msg!(
+                detail,
+                "chattr -j after open with block {b} {:?} at the write",
+                w.blocks[b].kind
+            )
+        }),
         // W24-bitmap-maxbytes
         28 => (s.fs == FsKind::Ext4
             && !w.inode.extents
@@ -822,6 +843,18 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
         // W35-swap-device
         39 if s.fs != FsKind::Bdev || !(w.inode.swapfile || at_open.swapfile) => None,
         39 => swap_device::refused(s).map(|why| msg!(detail, "{why}")),
+        // W42-bio-based-device
+        46 => (w.device.no_bio_split
+            && (w.device.dma_alignment != DEFAULT_DMA_ALIGNMENT || has_units(&w.device)))
+        .then(|| {
+            msg!(
+                detail,
+                "bio-based disk with DMA alignment {} and atomic units {}..{}",
+                w.device.dma_alignment,
+                w.device.awu_min,
+                w.device.awu_max
+            )
+        }),
         // W46-inline-delalloc
         50 if !w.inline_delalloc => None,
         50 => inline_delalloc::refused(s).map(|why| msg!(detail, "{why}")),
@@ -1147,6 +1180,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
             s.world.blocks.iter_mut().for_each(|b| b.shared = false);
             drop_flag_races(s, flag::REFLINK);
         }
+        // W42-bio-based-device: the device is a blk-mq one.
+        46 => s.world.device.no_bio_split = false,
         // W31-shared-written
         35 => s
             .world
@@ -1295,6 +1330,13 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         // W21-journal-flag-flush: the impossible event is the flag change: dropped (the inode
         // had the flag it has at the write since open).
         25 => drop_flag_races(s, flag::JOURNAL_DATA),
+        // W45-jflag-cleared: the journalled write allocated (and converted) the block.
+        49 => {
+            let bad: Vec<usize> = jflag::impossible_blocks(s).collect();
+            for b in bad {
+                s.world.blocks[b].kind = Extent::Written;
+            }
+        }
         // W22-dax-always: the same file on a dax=inode mount.
         26 => s.world.mount.dax = false,
         // W20-journal-delalloc: without delalloc the buffered write that made the block

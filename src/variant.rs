@@ -137,12 +137,17 @@ variant_switches! {
     #[commit = "786e3080cbe9 370a6de7651b"]
     /// The atomic length rule and where REQ_ATOMIC comes from.
     pub atomic_len: AtomicLenRule,
-    #[commit = "6.18 (release)"]
-    /// 6.18 (release): no user-memory check in iomap_dio_bio_iter or blkdev_direct_IO;
+    #[commit = "7eac33186957 5ff3f74e145a fec2e705729d"]
+    /// 6.18-rc1, Keith Busch's "simplify direct io validity check" series: 7eac33186957 (iomap)
+    /// and 5ff3f74e145a (block) drop the user-memory check, fec2e705729d "block: check for valid
+    /// bio while splitting" adds the one in bio_split_io_at. So 6.18 has no user-memory check in iomap_dio_bio_iter or blkdev_direct_IO;
     /// bio_iov_iter_get_pages only aligns the bio size down to the logical block size;
     /// bio_split_io_at fails a page-crossing bio whose bvecs are off the DMA alignment (-EINVAL at
     /// submission). (Correction to an earlier summary, docs/model.md §4.3 and §10; read in
-    /// 6.18.2 and 7.1.5; confirmed live.)
+    /// 6.18.2 and 7.1.5; confirmed live.) That check runs only on the blk-mq path
+    /// (__bio_split_to_limits): a bio-based disk that never splits (world.device.no_bio_split,
+    /// pmem) gets the misaligned bio (kernel::drivers::nvdimm::pmem; lab 6.18.15,
+    /// docs/live-findings/pmem-misaligned-dio-6.18) until 14b007e17881 checks at extraction.
     pub dma_align_at_bio_split: bool,
     #[commit = "4ad357e39b2e"]
     /// 4ad357e39b2e "iomap: fix submission side handling of completion side errors" (7.0; also in

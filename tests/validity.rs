@@ -686,6 +686,29 @@ fn w30_no_bio_size_limit_from_fifteen_segments() {
     assert_eq!(Scenario::decode(&bytes).unwrap().request.max_bio, None);
 }
 
+/// W42: a bio-based disk that never splits (pmem_attach_disk, brd_alloc, zram_add) sets no
+/// dma_alignment (blk_validate_limits: 511) and no atomic write limits.
+#[test]
+fn w42_bio_based_disk_has_default_dma_alignment_and_no_atomic_units() {
+    for mut s in [ext4(), xfs(), bdev()] {
+        s.world.device.no_bio_split = true;
+        s.world.device.awu_min = 0;
+        s.world.device.awu_max = 0;
+        s.request.rwf.atomic = false;
+        accepted(&s);
+        let mut d = s.clone();
+        d.world.device.dma_alignment = 3;
+        rejected(d, BIO_BASED_DEVICE);
+        let mut a = s.clone();
+        a.world.device.awu_min = 4096;
+        a.world.device.awu_max = 65536;
+        rejected(a.clone(), BIO_BASED_DEVICE);
+        validity::normalise(&mut a);
+        assert!(!a.world.device.no_bio_split);
+        assert_eq!(a.world.device.awu_max, 65536);
+    }
+}
+
 /// fs/xfs/xfs_reflink.c xfs_reflink_remap_extent / xfs_reflink_trim_around_shared: only written
 /// extents are ever shared; a written shared block on a reflink XFS is a real world.
 #[test]
@@ -891,6 +914,46 @@ fn w37_disksize_lag_needs_delalloc() {
         .any(|v| v.rule == DISKSIZE_LAG_DELALLOC));
 }
 
+/// A `chattr -j` after open: the file's writes went through the journalled paths, which never
+/// delay an allocation and convert an unwritten extent they write into (W45).
+#[test]
+fn w45_jflag_cleared_leaves_no_delayed_or_dirtied_unwritten_block() {
+    let mut s = ext4();
+    s.world.i_size = 8192;
+    s.world.blocks = vec![
+        BlockState {
+            kind: Extent::Written,
+            ..Default::default()
+        };
+        2
+    ];
+    s.world.pages = vec![PageState::Dirty, PageState::None];
+    s.races.push(flag_race(1));
+    assert!(s.inode_at_open().journal_data && !s.world.inode.journal_data);
+    accepted(&s);
+    let mut d = s.clone();
+    d.world.blocks[0].kind = Extent::Delalloc;
+    rejected(d.clone(), JFLAG_CLEARED_BLOCKS);
+    validity::normalise(&mut d);
+    assert_eq!(d.world.blocks[0].kind, Extent::Written);
+    assert!(d.has_race(flag_race(1)));
+    let mut u = s.clone();
+    u.world.blocks[0].kind = Extent::Unwritten;
+    rejected(u, JFLAG_CLEARED_BLOCKS);
+    // Under a clean page an unwritten block is fine (a read caches zeroes).
+    let mut c = s.clone();
+    c.world.blocks[0].kind = Extent::Unwritten;
+    c.world.pages[0] = PageState::Clean;
+    accepted(&c);
+    // Without the race the same delayed block is the ordinary delalloc world.
+    let mut n = s.clone();
+    n.races.clear();
+    n.world.blocks[0].kind = Extent::Delalloc;
+    assert!(!validity::violations(&n)
+        .iter()
+        .any(|v| v.rule == JFLAG_CLEARED_BLOCKS));
+}
+
 /// W46: a delalloc conversion pending (ext4_da_convert_inline_data_to_extent) only in the world
 /// it leaves; the rest is in tests/inline_delalloc.rs.
 #[test]
@@ -962,7 +1025,9 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W32-swap-open" => "SWAP_CHANGE_WRITE_OPEN",
         "W33-bdev" => "BDEV_OPEN_SIZE",
         "W37-disksize-delalloc" => "DISKSIZE_LAG_DELALLOC",
+        "W45-jflag-cleared" => "JFLAG_CLEARED_BLOCKS",
         "W35-swap-device" => "SWAP_DEVICE",
+        "W42-bio-based-device" => "BIO_BASED_DEVICE",
         "W46-inline-delalloc" => "INLINE_DELALLOC",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",

@@ -13,7 +13,7 @@
 //! Every result is a valid world (src/validity.rs; rule W27 for swap files, W28 for the changes
 //! after open no call makes).
 
-use super::random::{generate_on, Rng};
+use super::random::{generate_on, Disk, Rng};
 use crate::scenario::*;
 
 const PAGE: u64 = 4096;
@@ -163,10 +163,17 @@ fn four_kib_blocks(s: &mut Scenario) {
 /// scenario with `chattr +j` after the call's open (`Race::InodeFlagChangedAfterOpen(1)`; the
 /// flag in effect at the write), on a delalloc mount (data=journal off), normalised: rule W20
 /// turns delayed blocks written, W21 leaves no dirty page after the flag's flush. 30 % are the
-/// other direction: +j at open, `chattr -j` (and `mount -o remount,delalloc`) after it, no
-/// cached page.
+/// other direction: +j at open, `chattr -j` (and `mount -o remount,delalloc`) after it, with
+/// no cached page, clean pages, or (session 9) the drawn dirty, writeback and mmapped dirty
+/// pages.
 pub fn generate_jflag(seed: u64, index: u64) -> Scenario {
-    let mut s = generate_on(seed, index, FsKind::Ext4, None, 0);
+    generate_jflag_on(seed, index, None)
+}
+
+/// [`generate_jflag`] on the lab's atomic disk (`live --device --jflag-after-open`, group
+/// `ext4-disk-jflag`, session 9).
+pub fn generate_jflag_on(seed: u64, index: u64, disk: Option<&Disk>) -> Scenario {
+    let mut s = generate_on(seed, index, FsKind::Ext4, disk, 0);
     only_toggle_races(&mut s);
     let w = &mut s.world;
     w.mount.data_journal = false;
@@ -178,6 +185,7 @@ pub fn generate_jflag(seed: u64, index: u64) -> Scenario {
     w.inode.unlinked = false;
     w.inode.disksize_lag = false;
     delalloc_written(w);
+    let drawn = w.pages.clone();
     clean_pages(w);
     s.races.retain(|r| *r != Race::MmapRedirty);
     let mut r = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0x1F1A << 48);
@@ -187,10 +195,32 @@ pub fn generate_jflag(seed: u64, index: u64) -> Scenario {
         // own: kernels that evict the page cache on the flag change, 7.2+, skip them:
         // tools/src/live/jflag_pages.rs), the others have none.
         let mut k = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0x1F1B << 48);
+        // Session 9 (a stream of its own): half of those with a dirty, writeback or mmapped
+        // dirty page inside EOF keep them (tools/src/live/jflag_pages.rs; rule W45 then turns
+        // unwritten blocks under them written).
+        let mut d = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0x1F1C << 48);
         let w = &mut s.world;
         w.inode.journal_data = false;
         let eof_pages = w.i_size.div_ceil(PAGE_SIZE) as usize;
-        if k.pct(50)
+        let dirtied = |p: &PageState| {
+            matches!(
+                p,
+                PageState::Dirty | PageState::Writeback | PageState::MappedDirty
+            )
+        };
+        if d.pct(50) && drawn.iter().take(eof_pages).any(dirtied) {
+            w.pages = drawn
+                .iter()
+                .take(eof_pages)
+                .map(|p| {
+                    if *p == PageState::Busy {
+                        PageState::Clean
+                    } else {
+                        *p
+                    }
+                })
+                .collect();
+        } else if k.pct(50)
             && w.pages
                 .iter()
                 .take(eof_pages)
@@ -372,7 +402,7 @@ mod tests {
 
     #[test]
     fn jflag_worlds_set_or_clear_the_flag_after_open() {
-        let (mut set, mut clear, mut kept) = (0, 0, 0);
+        let (mut set, mut clear, mut kept, mut dirtied) = (0, 0, 0, 0);
         for i in 0..300 {
             let s = generate_jflag(4, i);
             assert!(crate::validity::is_valid(&s), "{i}");
@@ -382,18 +412,27 @@ mod tests {
                 if now {
                     set += 1;
                 } else {
-                    assert!(s
-                        .world
-                        .pages
-                        .iter()
-                        .all(|p| *p == PageState::Clean || *p == PageState::None));
+                    // Session 9: dirty, writeback and mmapped dirty pages too, never busy ones
+                    // (rule W25), and no delayed block (rule W45).
+                    assert!(!s.world.pages.contains(&PageState::Busy), "{i}");
+                    assert!(
+                        s.world.blocks.iter().all(|b| b.kind != Extent::Delalloc),
+                        "{i}"
+                    );
                     kept += s.world.pages.contains(&PageState::Clean) as u32;
+                    dirtied += s.world.pages.iter().any(|p| {
+                        matches!(
+                            p,
+                            PageState::Dirty | PageState::Writeback | PageState::MappedDirty
+                        )
+                    }) as u32;
                     clear += 1;
                 }
             }
         }
         assert!(set > 170 && clear > 60, "{set} +j, {clear} -j of 300");
         assert!(kept > 5, "{kept} -j with clean pages kept");
+        assert!(dirtied > 5, "{dirtied} -j with dirty pages");
     }
 
     #[test]

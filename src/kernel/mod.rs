@@ -3,6 +3,7 @@
 //! (`kernel/fs/iomap/direct_io.rs` is fs/iomap/direct-io.c), with the kernel's function names.
 
 pub mod block;
+pub mod drivers;
 pub mod fs;
 pub mod include;
 pub mod mm;

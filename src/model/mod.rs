@@ -17,6 +17,10 @@ pub const TAG_OLD: u32 = 1;
 pub const TAG_OLD_DIRTY: u32 = 2;
 pub const TAG_NEW: u32 = 3;
 pub const TAG_STALE: u32 = 4;
+/// Data of the request at the wrong place (a torn or shifted sector): what a bio-based driver
+/// writes for a bio whose segments are not whole sectors (kernel::drivers::nvdimm::pmem). The
+/// same number as live's "other (torn/misplaced)" read-back tag.
+pub const TAG_MISPLACED: u32 = 5;
 
 // IOCB_* live with struct kiocb in the include/linux/fs.h mirror; re-exported for the model.
 pub use crate::kernel::include::linux::fs::{

@@ -12,7 +12,8 @@
 //!
 //! Dimensions (JSON keys of a slice; each maps to a list of values):
 //! - `fs`: "ext4" | "xfs" | "bdev"; `blkbits`: 10 | 11 | 12; `cluster_bits`: 0..3;
-//! - `device`: [awu_min, awu_max] byte pairs; `mount`: strings of `|`-joined Mount flag names
+//! - `device`: [awu_min, awu_max] byte pairs, or [awu_min, awu_max, true] for a bio-based disk
+//!   that never splits (pmem: `world.device.no_bio_split`); `mount`: strings of `|`-joined Mount flag names
 //!   ("" = defaults, "data_journal|dax", "no_extents_feature", "no_reflink", ...);
 //! - `inode`: `|`-joined inode flag names to toggle from the default ("" , "extents" = make it
 //!   indirect, "journal_data", "dax", ...); `i_size`: bytes;

@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 37] = [
+pub const GROUPS: [Group; 39] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -178,6 +178,20 @@ pub const GROUPS: [Group; 37] = [
         name: "ext4-jflag",
         about: "ext4 (-O verity: no large folios before 6.19) on a loop device, chattr +j through the call's open file (live --jflag-after-open)",
         args: "--fs ext4 --jflag-after-open",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "ext4-disk-jflag",
+        about: "ext4 (-O verity) on the atomic disk, chattr +j or -j through the call's open file, the disk formatted for each -j scenario (live --device --jflag-after-open)",
+        args: "--fs ext4 --device $DEV --jflag-after-open",
+        disk: true,
+        fault: false,
+    },
+    Group {
+        name: "ext4-jflag-pages",
+        about: "ext4 (-O verity) on a loop device, chattr -j after open with dirty, writeback or mmapped dirty pages at the write (live --worlds jflag-pages)",
+        args: "--fs ext4 --worlds jflag-pages",
         disk: false,
         fault: false,
     },

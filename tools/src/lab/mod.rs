@@ -691,7 +691,7 @@ pub fn repro_in_kernel(
         return 2;
     }
     // A DAX world runs on the pmem device (memmap=), mounted with its dax option.
-    let dax = crate::live::dax::is_dax_world(s);
+    let dax = crate::live::dax::is_pmem_world(s);
     let planned = if dax {
         crate::live::dax::repro_plan(s)
     } else if s.faults.is_empty() {

@@ -196,6 +196,7 @@ pub fn plan_pmem(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported>
     let mut plain = s.clone();
     plain.world.mount.dax = false;
     plain.world.inode.dax = false;
+    plain.world.device.no_bio_split = false;
     let mut p = super::plan::plan_on(&plain, Some(d))?;
     if (p.key.data_journal || p.key.nodelalloc) && s.world.inode.dax {
         // A DAX inode cannot journal data (W3).
@@ -318,6 +319,12 @@ pub fn is_dax_world(s: &Scenario) -> bool {
     s.world.mount.dax || s.world.inode.dax
 }
 
+/// Does the scenario run on the pmem device: a DAX world, or a file on a bio-based disk that
+/// never splits (`world.device.no_bio_split`: pmem is the one live and the lab have).
+pub fn is_pmem_world(s: &Scenario) -> bool {
+    is_dax_world(s) || s.world.device.no_bio_split
+}
+
 /// The plan the C program follows for a DAX world: [`plan_pmem`] on a pmem device of the
 /// scenario's own geometry (the program is run on whatever DAX filesystem the user made).
 pub fn repro_plan(s: &Scenario) -> Result<Plan, Unsupported> {
@@ -368,7 +375,7 @@ pub fn c_after_create(s: &Scenario) -> &'static str {
 /// C, after the set-up: the file must be DAX exactly when the scenario's inode is (statx
 /// STATX_ATTR_DAX), else the program could not run the scenario (exit 2).
 pub fn c_check(s: &Scenario) -> String {
-    if !is_dax_world(s) {
+    if !is_pmem_world(s) {
         return String::new();
     }
     let want = s.world.inode.dax as u8;
@@ -580,18 +587,22 @@ mod tests {
         assert_eq!((a.set, a.clear), (0, FS_JOURNAL_DATA_FL));
         // The set-up makes the file +j (inherited from its directory) at open.
         assert!(p.key.label().contains("-dax"), "{}", p.key.label());
-        // Clean pages are kept; a dirty one is not built (as on a loop device).
+        // Clean and dirty pages are built (as on a loop device: super::jflag_pages), a held
+        // one is not (nothing holds pmem's writes).
         s.world.pages = vec![PageState::Clean];
         assert!(plan_pmem(&s, Some(&pmem())).is_ok());
         s.world.pages = vec![PageState::Dirty];
-        assert!(plan_pmem(&s, Some(&pmem())).unwrap_err().contains("dirty"));
-        s.world.pages.clear();
-        // On the atomic (scsi_debug) disk the same world stays refused: its filesystem is
-        // made once per key, not for the scenario.
-        s.world.mount.dax = false;
-        assert!(super::super::plan::plan_on(&s, Some(&pmem()))
+        assert!(plan_pmem(&s, Some(&pmem())).is_ok());
+        s.world.pages = vec![PageState::MappedDirty];
+        assert!(plan_pmem(&s, Some(&pmem()))
             .unwrap_err()
-            .contains("atomic disk"));
+            .contains("on pmem"));
+        s.world.pages.clear();
+        // On the atomic (scsi_debug) disk too since session 9: Scratch::retire formats it
+        // again for the next scenario.
+        s.world.mount.dax = false;
+        let p = super::super::plan::plan_on(&s, Some(&pmem())).unwrap();
+        assert!(p.key.disk && p.key.own && p.call.after_open.remount_delalloc);
         // The C reproducer remounts and clears the flag after open, on a dax=always mount.
         s.world.mount.dax = true;
         let c = crate::live::repro::c_program(&s).unwrap();
@@ -617,6 +628,44 @@ mod tests {
             })
             .count();
         assert!(n > 10, "{n}");
+    }
+
+    /// pmem is bio-based and never splits (pmem_submit_bio): every generated pmem world says so,
+    /// plan_pmem builds it, loop devices refuse it, and its C program runs on pmem with a file
+    /// that is not DAX, expecting the misplaced sectors ('?') where the model puts them.
+    #[test]
+    fn pmem_worlds_are_bio_based_disks_that_never_split() {
+        for i in 0..50 {
+            let s = diofuzz::generators::dax::generate_dax(22, i, FsKind::Ext4, &pmem());
+            assert!(s.world.device.no_bio_split);
+            assert!(diofuzz::validity::is_valid(&s));
+        }
+        let mut s = Scenario::default();
+        s.world.lbs_bits = 9;
+        s.request.len = 4096;
+        s.world.device.no_bio_split = true;
+        assert!(is_pmem_world(&s) && !is_dax_world(&s));
+        assert_eq!(
+            plan_pmem(&s, Some(&pmem())).unwrap().key.dax,
+            DaxMount::Inode
+        );
+        assert!(super::super::plan::plan_on(&s, None)
+            .unwrap_err()
+            .contains("only on pmem"));
+        // The lab's gen-22-ext4-18 on pmem: 6.18 writes the data 511 bytes early.
+        let j = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../docs/live-findings/pmem-misaligned-dio-6.18/scenario.json"),
+        )
+        .unwrap();
+        let mut g: Scenario = serde_json::from_str(&j).unwrap();
+        g.world.device.no_bio_split = true;
+        let v = diofuzz::variant::by_name("v6.18").unwrap();
+        let c = crate::live::repro::c_program_for(&g, v).unwrap();
+        assert!(c.contains("mounted with -o dax=inode") && c.contains("pmem device"));
+        assert!(c.contains("dax != 0"), "the file must not be DAX");
+        assert!(c.contains("expect_ret = 24576"));
+        assert!(c.contains("nnnnnnn????????????????????????????nnnn"), "{c}");
     }
 
     #[test]

@@ -145,7 +145,7 @@ pub struct Opts {
     /// Generated scenarios are ext4 files that get `chattr +j` after the call's open, on a
     /// filesystem made with `-O verity` (no large folios before 6.19: the flag takes effect on
     /// 6.16 - 6.18 too). Needs CAP_SYS_RESOURCE (the lab's guests have it: group ext4-jflag)
-    #[arg(long, conflicts_with_all = ["device", "fault_device", "pmem", "bigalloc", "swapon"])]
+    #[arg(long, conflicts_with_all = ["fault_device", "pmem", "bigalloc", "swapon"])]
     pub jflag_after_open: bool,
     /// Of the generated scenarios run only those of these worlds: held (a page under writeback
     /// or an mmapped dirty page), reflink-race (the XFS reflink flag changed after open), limits
@@ -482,7 +482,10 @@ pub fn run_live(o: &Opts) -> i32 {
             }
             if o.jflag_after_open {
                 if fs == FsKind::Ext4 {
-                    scen.push((id, diofuzz::generators::flags::generate_jflag(o.seed, i)));
+                    scen.push((
+                        id,
+                        diofuzz::generators::flags::generate_jflag_on(o.seed, i, disk.as_ref()),
+                    ));
                 }
                 continue;
             }
@@ -506,6 +509,12 @@ pub fn run_live(o: &Opts) -> i32 {
                     cluster_bits,
                 ),
             ));
+        }
+    }
+    if o.pmem.is_some() {
+        // The pmem device is bio-based and never splits (pmem_submit_bio): the model must know.
+        for (_, s) in scen.iter_mut() {
+            s.world.device.no_bio_split = true;
         }
     }
     if let Err(e) = scratch::install_signal_handlers() {

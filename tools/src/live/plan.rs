@@ -252,6 +252,10 @@ pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
 pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let w = &s.world;
     let r = &s.request;
+    if w.device.no_bio_split {
+        // pmem is the bio-based disk live has (dax::plan_pmem clears the flag for this plan).
+        return unsup("a bio-based disk that never splits (world.device.no_bio_split): only on pmem (--pmem; the lab's ext4-dax and xfs-dax groups)");
+    }
     if s.fs == FsKind::Bdev {
         return plan_bdev(s, disk);
     }

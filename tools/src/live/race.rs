@@ -63,6 +63,9 @@ pub struct AfterOpen {
     /// ext4 inline data converted or the i_disksize lag written back ([`super::settle_race`]),
     /// run first after open.
     pub settle: Option<super::settle_race::Settle>,
+    /// Buffered steps after the chattr -j (the rewrite of a page the call finds under
+    /// writeback: [`super::jflag_pages`]).
+    pub jflag_ops: Vec<super::settle_race::Op>,
 }
 
 impl AfterOpen {
@@ -169,6 +172,15 @@ pub fn plan_after_open(
     after: AfterOpen,
     plan_at_open: impl FnOnce(&Scenario) -> Result<Plan, Unsupported>,
 ) -> Result<Plan, Unsupported> {
+    // chattr -j with dirty, writeback or mmapped pages at the write: the pages the set-up
+    // makes before open, those held at the call (super::jflag_pages).
+    let mut open = open.clone();
+    let (held, jflag_ops) = if after.remount_delalloc {
+        super::jflag_pages::prepare(s, &mut open)?
+    } else {
+        Default::default()
+    };
+    let open = &open;
     let mut p = plan_at_open(open)?;
     let settle = after.settle.clone();
     if after.set & FS_APPEND_FL != 0 && p.call.mmap_writer {
@@ -186,25 +198,24 @@ pub fn plan_after_open(
         }
     }
     if after.remount_delalloc {
-        // On pmem (super::dax::plan_pmem) the disk is formatted for the scenario and retired
-        // after it (Scratch::retire); the atomic disk's filesystem is not.
-        if s.world.inode.unlinked || (p.key.disk && p.key.dax == super::dax::DaxMount::Off) {
-            return Err("chattr -j after open on a delalloc mount of an unlinked inode or on the atomic disk (not built)".into());
-        }
-        use diofuzz::scenario::PageState;
-        if s.world
-            .pages
-            .iter()
-            .any(|pg| !matches!(pg, PageState::None | PageState::Clean))
-        {
-            // Clean pages are built where the kernel keeps them (super::jflag_pages).
+        // On a disk (pmem: super::dax::plan_pmem; the atomic scsi_debug disk since session 9)
+        // the disk is formatted for the scenario and retired after it (Scratch::retire).
+        if s.world.inode.unlinked {
             return Err(
-                "chattr -j after open with dirty, writeback or mmapped pages at the write (not built)"
-                    .into(),
+                "chattr -j after open on a delalloc mount of an unlinked inode (not built)".into(),
             );
         }
         // The remount changes the filesystem: one of its own, never reused.
         p.key.own = true;
+        if held.held() {
+            // Held by a frozen lower filesystem on a loop device, by scsi_debug's error rules on
+            // the atomic disk (super::disk_hold); pmem has neither.
+            if p.key.dax != super::dax::DaxMount::Off {
+                return Err("chattr -j after open with a page under writeback or mmapped on pmem (nothing holds its writes: not built)".into());
+            }
+            p.key.layered = !p.key.disk;
+            p.call.pages = held;
+        }
     }
     // The plan at open may already chattr +a after open (an unlinked append-only inode).
     let (set, clear) = (p.call.after_open.set, p.call.after_open.clear);
@@ -218,12 +229,17 @@ pub fn plan_after_open(
     p.call.after_open = AfterOpen {
         set: set | after.set,
         clear: clear | after.clear,
+        jflag_ops,
         ..after
     };
     p.call.after_open.small_folios =
         small_folios(&p) && p.call.after_open.set & FS_JOURNAL_DATA_FL != 0;
     if let Some(st) = &settle {
         super::settle_race::adjust(s, st, &mut p);
+    }
+    if p.shift != 0 && p.call.pages.held() {
+        // super::limits::shift refuses a held page; the pages held after open are not moved.
+        return Err("small s_maxbytes with a page held during the call (not built)".into());
     }
     if p.call.after_open.unlink && s.world.inode.append_only && !s.inode_at_open().unlinked {
         // unlink after open, then +a (may_delete): the plan at open set +a at rest.
@@ -368,8 +384,12 @@ pub fn arm(plan: &Plan, fd: i32, path: &std::path::Path) -> Result<Armed, String
         )
         .map_err(|e| format!("remount {} delalloc: {e}", mnt.display()))?;
         super::exec::set_inode_flags(fd, a.set, a.clear)?;
-        // 7.2+ evict the page cache here: the world's clean pages must still be cached.
+        // 7.2+ evict the page cache here: the world's pages must still be cached (and its
+        // dirty pages dirty); then the rewrite of the pages held under writeback.
         super::jflag_pages::check_kept(plan, fd)?;
+        for op in &a.jflag_ops {
+            super::settle_more::run_op(op, fd)?;
+        }
     }
     match a.swap {
         Some(true) => super::swap::swapon(path)?,
@@ -780,16 +800,14 @@ mod tests {
             "remount first, so chattr -j picks the delalloc aops: {c}"
         );
         // ... with clean cached pages, checked after the chattr -j (7.2+ evict them:
-        // super::jflag_pages), not with dirty ones.
+        // super::jflag_pages), and dirty ones (session 9: more in super::jflag_pages).
         s.world.pages = vec![PageState::Clean];
         assert_eq!(
             super::super::jflag_pages::clean_pages(&plan(&s).unwrap()),
             vec![0]
         );
-        s.world.pages = vec![PageState::Dirty];
-        assert!(plan(&s)
-            .unwrap_err()
-            .contains("dirty, writeback or mmapped pages"));
+        s.world.pages = vec![PageState::Busy];
+        assert!(plan(&s).unwrap_err().contains("rule W25"));
         // -a after open: +a in the set-up (O_APPEND), cleared after open.
         let mut s = ext4();
         s.request.open.append = true;

@@ -478,7 +478,7 @@ fn device_free(s: &Scenario) -> Scenario {
 /// (the device's atomic units are the device's, as for a file).
 fn repro_plan(s: &Scenario) -> Result<super::plan::Plan, String> {
     let t = device_free(s);
-    if super::dax::is_dax_world(s) {
+    if super::dax::is_pmem_world(s) {
         return super::dax::repro_plan(s).map_err(|e| lacks(s, &e));
     }
     if !s.faults.is_empty() {
@@ -547,6 +547,8 @@ fn expected_letters(x: &diofuzz::model::Execution, len: u64) -> String {
                 TAG_OLD_DIRTY => 'd',
                 TAG_NEW => 'n',
                 TAG_STALE => 's',
+                // A bio-based disk's misplaced data (kernel::drivers::nvdimm::pmem): '?'.
+                diofuzz::model::TAG_MISPLACED => '?',
                 _ => '.',
             }
         })
@@ -618,7 +620,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             "a block device with atomic writes (atomic_write_unit_min/max_bytes {}/{}; a loop device has none: an NVMe or SCSI disk, or a VM disk with atomic writes)",
             dev.awu_min, dev.awu_max
         )
-    } else if super::dax::is_dax_world(s) {
+    } else if super::dax::is_pmem_world(s) {
         "pmem device".to_string()
     } else if !s.faults.is_empty() {
         "a null_blk device of configfs with badblocks_once 1, or for -ENOSPC, -ETIMEDOUT, -EINVAL, -ENOMEM a ublk device of `diofuzz ublk-fault` (the injected fault below)".to_string()

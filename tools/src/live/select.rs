@@ -34,6 +34,9 @@ pub enum World {
     /// A block device whose block size is not 4 KiB or whose size is not whole pages
     /// (super::bdev_geometry).
     BdevGeometry,
+    /// ext4 `chattr -j` after open with a dirty, writeback or mmapped dirty page at the write
+    /// (super::jflag_pages), drawn by `live --jflag-after-open`'s generator.
+    JflagPages,
     /// RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace with the data digest
     /// (super::nvme_stable).
     StableNowait,
@@ -69,6 +72,15 @@ pub fn is(w: World, s: &Scenario) -> bool {
                     || s.has_race(Race::LockContended))
         }
         World::BdevGeometry => diofuzz::generators::bdev_geometry::is_geometry(s),
+        World::JflagPages => {
+            diofuzz::validity::jflag_cleared_after_open(s)
+                && x.pages.iter().any(|p| {
+                    matches!(
+                        p,
+                        PageState::Dirty | PageState::Writeback | PageState::MappedDirty
+                    )
+                })
+        }
         World::StableNowait => super::nvme_stable::wanted(s),
     }
 }
@@ -90,7 +102,12 @@ pub fn generate(
             if n == count {
                 break;
             }
-            let s = generate_on(seed, i, fs, disk, cluster_bits);
+            let s = if worlds == [World::JflagPages] && fs == FsKind::Ext4 {
+                // Its own generator (`live --jflag-after-open`, the same ids).
+                diofuzz::generators::flags::generate_jflag_on(seed, i, disk)
+            } else {
+                generate_on(seed, i, fs, disk, cluster_bits)
+            };
             if worlds.iter().any(|&w| is(w, &s)) {
                 out.push((format!("gen-{seed}-{}-{i}", fs.name()), s));
                 n += 1;
@@ -128,6 +145,14 @@ mod tests {
             let last: u64 = v[5].0.rsplit('-').next().unwrap().parse().unwrap();
             assert!(last > 5, "{w:?}");
         }
+        // -j after open with held or dirty pages, from the jflag generator.
+        let v = generate(&[World::JflagPages], 5, 4, &[FsKind::Ext4], None, 0);
+        assert_eq!(v.len(), 4);
+        for (id, s) in &v {
+            let i: u64 = id.rsplit('-').next().unwrap().parse().unwrap();
+            assert_eq!(*s, diofuzz::generators::flags::generate_jflag(5, i), "{id}");
+        }
+        assert!(v.iter().any(|(_, s)| super::super::plan::plan(s).is_ok()));
         // A plain scenario is in none of them.
         let mut s = diofuzz::generators::random::generate(5, 0, FsKind::Ext4);
         s.world.pages.clear();

@@ -255,22 +255,36 @@ pub fn c_ops(ops: &[Op], sync: bool) -> String {
         o.push_str(BFD);
     }
     for (i, op) in ops.iter().enumerate() {
-        o.push_str(&match *op {
-            Op::Fallocate(len) => format!("\t/* inline data converted after open: ext4_fallocate -> ext4_convert_inline_data (-EOPNOTSUPP after it on a block-mapped inode) */\n\tif (fallocate(cfd, 1 /* FALLOC_FL_KEEP_SIZE */, 0, {len}) && errno != EOPNOTSUPP) {{\n\t\tprintf(\"COULD NOT RUN: fallocate after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
-            Op::Truncate(n) if i == 0 => format!("\t/* inline data converted after open: ext4_setattr -> ext4_convert_inline_data (the new size exceeds i_inline_size) */\n\tif (ftruncate(cfd, {n})) {{\n\t\tprintf(\"COULD NOT RUN: ftruncate after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
-            Op::Truncate(n) => format!("\tif (ftruncate(cfd, {n})) {{\n\t\tprintf(\"COULD NOT RUN: ftruncate after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
-            Op::WriteOld { off, len } => format!("\twpat(bfd, {off}, {len}, 0x11);\n"),
-            Op::WriteDirty { off, len } => format!("\twpat(bfd, {off}, {len}, 0x22);\n"),
-            Op::SyncPage(off) => format!("\tif (sync_file_range(cfd, {off}, 4096, 7)) {{\n\t\tprintf(\"COULD NOT RUN: sync_file_range after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
-            Op::DropPage(off) => format!("\tposix_fadvise(cfd, {off}, 4096, POSIX_FADV_DONTNEED);\n"),
-            Op::ReadPage(off) => format!("\t{{\n\t\tchar pg[4096];\n\t\tif (pread(bfd, pg, 4096, {off}) < 0) {{\n\t\t\tprintf(\"COULD NOT RUN: read page after open\\n\");\n\t\t\treturn 2;\n\t\t}}\n\t}}\n"),
-        });
+        o.push_str(&c_op(op, i == 0));
         if i == 0 {
             o.push_str("\t{\n\t\tint fl = 0;\n\t\tif (ioctl(cfd, 0x80086601UL, &fl) || (fl & 0x10000000)) {\n\t\t\tprintf(\"COULD NOT RUN: the inline data was not converted after open\\n\");\n\t\t\treturn 2;\n\t\t}\n\t}\n");
             if sync {
                 o.push_str("\tsyncfs(cfd); /* live --sync-after-convert: the journalled block 0 written home */\n");
             }
         }
+    }
+    o
+}
+
+/// One operation after open in C (`first`: the one that converts the inline data).
+fn c_op(op: &Op, first: bool) -> String {
+    match *op {
+        Op::Fallocate(len) => format!("\t/* inline data converted after open: ext4_fallocate -> ext4_convert_inline_data (-EOPNOTSUPP after it on a block-mapped inode) */\n\tif (fallocate(cfd, 1 /* FALLOC_FL_KEEP_SIZE */, 0, {len}) && errno != EOPNOTSUPP) {{\n\t\tprintf(\"COULD NOT RUN: fallocate after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
+        Op::Truncate(n) if first => format!("\t/* inline data converted after open: ext4_setattr -> ext4_convert_inline_data (the new size exceeds i_inline_size) */\n\tif (ftruncate(cfd, {n})) {{\n\t\tprintf(\"COULD NOT RUN: ftruncate after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
+        Op::Truncate(n) => format!("\tif (ftruncate(cfd, {n})) {{\n\t\tprintf(\"COULD NOT RUN: ftruncate after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
+        Op::WriteOld { off, len } => format!("\twpat(bfd, {off}, {len}, 0x11);\n"),
+        Op::WriteDirty { off, len } => format!("\twpat(bfd, {off}, {len}, 0x22);\n"),
+        Op::SyncPage(off) => format!("\tif (sync_file_range(cfd, {off}, 4096, 7)) {{\n\t\tprintf(\"COULD NOT RUN: sync_file_range after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n"),
+        Op::DropPage(off) => format!("\tposix_fadvise(cfd, {off}, 4096, POSIX_FADV_DONTNEED);\n"),
+        Op::ReadPage(off) => format!("\t{{\n\t\tchar pg[4096];\n\t\tif (pread(bfd, pg, 4096, {off}) < 0) {{\n\t\t\tprintf(\"COULD NOT RUN: read page after open\\n\");\n\t\t\treturn 2;\n\t\t}}\n\t}}\n"),
+    }
+}
+
+/// Buffered operations after open in C, through a second open file `bfd` (none converts).
+pub fn c_buffered_ops(ops: &[Op]) -> String {
+    let mut o = String::from(BFD);
+    for op in ops {
+        o.push_str(&c_op(op, false));
     }
     o
 }

@@ -102,7 +102,7 @@ fn submit_bio(
     zero: bool,
     shared: bool,
 ) {
-    submit_bio_status(cx, dio, pos, len, atomic, zero, shared, 0);
+    submit_bio_status(cx, dio, pos, len, atomic, zero, shared, 0, None);
 }
 
 /// submit_bio() with the status the block layer gives the bio before it reaches the driver
@@ -118,6 +118,7 @@ fn submit_bio_status(
     zero: bool,
     shared: bool,
     rejected: i64,
+    segs: Option<&[u64]>,
 ) {
     dio.bios += 1;
     let (status, from_device) = if rejected != 0 {
@@ -133,7 +134,10 @@ fn submit_bio_status(
     }
     if status == 0 {
         let tag = if zero { TAG_ZERO } else { TAG_NEW };
-        if shared {
+        if let Some(segs) = segs {
+            // A bio-based disk that never splits (pmem) takes the bio's segments as they are.
+            crate::kernel::drivers::nvdimm::pmem::pmem_submit_bio(cx, pos, segs, tag, shared);
+        } else if shared {
             cx.cow_write(pos, len, tag);
         } else {
             cx.disk_write(pos, len, tag);
@@ -535,18 +539,38 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 // with a bvec off the queue's dma_alignment (loop: 511, scsi_debug: 3; offset and length
                 // both, bio_split_rw_at passes lim->dma_alignment as len_align_mask) -> BLK_STS_INVAL, so
                 // dio->error = -EINVAL while earlier bios keep their data.
+                // A bio-based disk that never splits (pmem, brd, zram: world.device.no_bio_split)
+                // has no bio_split_io_at() on its path: 6.18-7.1 hand it the misaligned bvecs
+                // (kernel::drivers::nvdimm::pmem).
+                let no_split = cx.s.world.device.no_bio_split;
                 let rejected = if cx.v.dma_align_at_bio_split
                     && !bounce
                     && iter.bio_rejected_at_split(n, cx.dma_align, cx.dma_align)
                 {
-                    cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
-                    -EINVAL
+                    if no_split {
+                        cx.decide("submit_bio: bio-based disk, no bio_split_io_at: misaligned bvecs reach the driver");
+                        0
+                    } else {
+                        cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
+                        -EINVAL
+                    }
                 } else {
                     0
                 };
+                let segs = (no_split && !bounce).then(|| iter.page_segments(n));
                 dio.size += n;
                 copied += n;
-                submit_bio_status(cx, dio, pos, n, req_atomic, false, shared, rejected);
+                submit_bio_status(
+                    cx,
+                    dio,
+                    pos,
+                    n,
+                    req_atomic,
+                    false,
+                    shared,
+                    rejected,
+                    segs.as_deref(),
+                );
                 // iomap_dio_bio_end_io() -> bio_release_pages() (the bio completed at submission).
                 cx.release_user_pages(pages);
                 pos += n;

@@ -142,6 +142,25 @@ impl IovIter {
             })
         })
     }
+    /// The single-page segments bio_for_each_segment() yields for a bio built from the next `n`
+    /// bytes, as lengths: the contiguous buffer split at page boundaries (contiguous iovecs merge
+    /// into one bvec, bvec_try_merge_page), a scattered iovec's pieces each split at theirs.
+    pub fn page_segments(&self, n: u64) -> Vec<u64> {
+        if self.scatter.is_some() {
+            return self
+                .bvecs(self.consumed, self.consumed + n)
+                .map(|(_, l)| l)
+                .collect();
+        }
+        let (mut s, end) = (self.addr + self.consumed, self.addr + self.consumed + n);
+        let mut v = Vec::new();
+        while s < end {
+            let e = ((s / PAGE + 1) * PAGE).min(end);
+            v.push(e - s);
+            s = e;
+        }
+        v
+    }
     /// How many bytes from the current position fit in a bio of `max_vecs` bvecs
     /// (BIO_MAX_VECS): bio_iov_iter_get_pages() fills bvecs until bio_full() or the iter ends
     /// (6.12: __bio_iov_iter_get_pages -> bio_iov_add_folio, a bvec per page; 7.2+:
