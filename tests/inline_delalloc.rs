@@ -151,6 +151,12 @@ fn the_inline_section_round_trips_and_absent_bytes_mean_no_conversion() {
     sc.request.buf_align = PAGE_SIZE as u32;
     let b = sc.encode().unwrap();
     assert_eq!(Scenario::decode_raw(&b).unwrap(), sc);
+    // After the device-kind section (pmem618, session 9): both, in that order.
+    let mut dv = s.clone();
+    dv.world.device.no_bio_split = true;
+    let b = dv.encode().unwrap();
+    assert_eq!(&b[b.len() - 4..], &[DEVICE_SECTION, 1, INLINE_SECTION, 1]);
+    assert_eq!(Scenario::decode_raw(&b).unwrap(), dv);
     // JSON: the field only when set.
     let j = serde_json::to_string(&converted(0, 512)).unwrap();
     assert!(j.contains("\"inline_delalloc\":true"));
