@@ -451,6 +451,9 @@ fn crate_base() -> Scenario {
     s
 }
 
+/// The `inode` dimension's name for [`World::inline_delalloc`].
+const INLINE_DELALLOC: &str = "inline_delalloc";
+
 fn flags_of(s: &str) -> impl Iterator<Item = &str> {
     s.split('|').map(str::trim).filter(|x| !x.is_empty())
 }
@@ -515,7 +518,10 @@ fn copy_dim(k: &str, from: &Scenario, to: &mut Scenario) {
         "cluster_bits" => t.cluster_bits = f.cluster_bits,
         "device" => t.device = f.device,
         "mount" => t.mount = f.mount,
-        "inode" => t.inode = f.inode,
+        "inode" => {
+            t.inode = f.inode;
+            t.inline_delalloc = f.inline_delalloc;
+        }
         "i_size" => t.i_size = f.i_size,
         "blocks" => t.blocks.clone_from(&f.blocks),
         "pages" => t.pages.clone_from(&f.pages),
@@ -565,7 +571,14 @@ fn apply(s: &mut Scenario, k: &str, v: &Value) -> Result<(), String> {
             };
         }
         "mount" => s.world.mount = set_flags(&s.world.mount, st()?, false)?,
-        "inode" => s.world.inode = set_flags(&s.world.inode, st()?, true)?,
+        "inode" => {
+            // `inline_delalloc` is world state (EXT4_STATE_MAY_INLINE_DATA clear after a
+            // delalloc conversion, rule W46), not an inode flag: set, not toggled.
+            let spec = st()?;
+            s.world.inline_delalloc = flags_of(spec).any(|f| f == INLINE_DELALLOC);
+            let rest: Vec<&str> = flags_of(spec).filter(|f| *f != INLINE_DELALLOC).collect();
+            s.world.inode = set_flags(&s.world.inode, &rest.join("|"), true)?;
+        }
         "i_size" => s.world.i_size = num(v)?,
         "blocks" => s.world.blocks = crate::generators::layout(st()?)?,
         "pages" => s.world.pages = crate::generators::pages(st()?)?,

@@ -43,6 +43,8 @@
 //! | next 2 | little endian: bits 0-11 = `request.scatter.offset` (the offset of every segment in its first page); bits 12-15 ignored |
 //! | next (optional) | [`DEVICE_SECTION`] (0xB0) opens the device-kind section (after the scattered-iovec section when there is one); any other byte, or none, means a blk-mq disk |
 //! | next | bit 0: `world.device.no_bio_split` (a bio-based driver that never splits: pmem, brd, zram); bits 1-7 ignored |
+//! | next (optional) | [`INLINE_SECTION`] (0x1D) opens the inline-conversion section (after the device-kind section, else the scattered-iovec section, when there is one; session 9); any other byte, or none, means no conversion pending |
+//! | next | bit 0: `world.inline_delalloc` (ext4 inline data converted by a delalloc write, not yet written back: validity rule W46) |
 //!
 //! The optional sections came after format 1: an input written before them decodes as before,
 //! and [`Scenario::encode`] writes a section only when it is not empty / not the default.
@@ -121,6 +123,17 @@ pub struct World {
     /// xfs_get_cowextsz_hint() returns XFS_DEFAULT_COWEXTSZ_HINT (32 blocks).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cowextsize: u8,
+    /// ext4: the inline data was converted by a delayed-allocation write and not yet written back
+    /// (`ext4_da_convert_inline_data_to_extent` clears EXT4_STATE_MAY_INLINE_DATA and leaves
+    /// page 0 dirty over a delayed block 0; INLINE_DATA stays until `ext4_do_writepages` calls
+    /// `ext4_destroy_inline_data`). Only with `inode.inline_data` (validity rule W46).
+    /// Encoded in the optional [`INLINE_SECTION`].
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub inline_delalloc: bool,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 fn is_zero(v: &u8) -> bool {
@@ -180,6 +193,7 @@ impl Default for World {
             pages: Vec::new(),
             cow: Vec::new(),
             cowextsize: 0,
+            inline_delalloc: false,
         }
     }
 }
@@ -908,6 +922,10 @@ pub const SEGS_SECTION: u8 = 0x5E;
 /// section): one byte, bit 0 = `world.device.no_bio_split`.
 pub const DEVICE_SECTION: u8 = 0xB0;
 
+/// The marker byte of the optional inline-conversion section (after the optional device-kind
+/// section, session 9): one byte, bit 0 = [`World::inline_delalloc`].
+pub const INLINE_SECTION: u8 = 0x1D;
+
 /// The DMA-alignment section's byte: 0 = the default 511, k = 2^k - 1 (k above 12 as 12: the
 /// block layer refuses a dma_alignment above PAGE_SIZE).
 fn dma_alignment_from_byte(b: u8) -> u32 {
@@ -1055,6 +1073,7 @@ impl Scenario {
             pages,
             cow: Vec::new(),
             cowextsize: 0,
+            inline_delalloc: false,
         };
         let of = u.byte("request.open, request.read, request.aio");
         let open = OpenFlags {
@@ -1146,6 +1165,10 @@ impl Scenario {
         }
         if next == Some(DEVICE_SECTION) {
             world.device.no_bio_split = u.appended() & 1 != 0;
+            next = (!u.at_end()).then(|| u.appended());
+        }
+        if next == Some(INLINE_SECTION) {
+            world.inline_delalloc = u.appended() & 1 != 0;
         }
         Ok(Scenario {
             fs,
@@ -1345,6 +1368,9 @@ impl Scenario {
         }
         if w.device.no_bio_split {
             out.extend_from_slice(&[DEVICE_SECTION, 1]);
+        }
+        if w.inline_delalloc {
+            out.extend_from_slice(&[INLINE_SECTION, 1]);
         }
         Ok(out)
     }

@@ -23,6 +23,7 @@
 //! flag change (generic_file_open refuses a larger file: -EOVERFLOW).
 
 mod flags;
+mod inline_delalloc;
 mod jflag;
 mod swap_device;
 
@@ -65,7 +66,7 @@ rules! {
         "a write through a file descriptor on a verity inode (verity at open, or enabled after open)",
         "fs/verity/open.c __fsverity_file_open refuses FMODE_WRITE (-EPERM); fs/verity/enable.c fsverity_ioctl_enable calls deny_write_access() (-ETXTBSY while a writer exists); Documentation/filesystems/fsverity.rst: verity files are readonly";
     INLINE_DATA_ALONE = 5, "W6-inline",
-        "inline data together with extent blocks, the EXTENTS flag, encryption, or more data than an inode holds (inode size - 128 bytes, an inode being at most a block)",
+        "inline data together with extent blocks, the EXTENTS flag, encryption, or more data than an inode holds (inode size - 128 bytes, an inode being at most a block); delayed blocks and a larger i_size only while a delalloc conversion is pending (world.inline_delalloc, rule W46)",
         "fs/ext4/inline.c ext4_create_inline_data clears EXT4_INODE_EXTENTS; a write past ext4_get_max_inline_size() converts the inode (ext4_convert_inline_data_nolock) and clears INLINE_DATA, so an inline inode owns no blocks and holds at most the inode's in-body xattr space plus i_block: inode size - 128 bytes (measured on 6.18: 3968 in a 4 KiB inode, 896 in a 1 KiB one; ext4_fill_super refuses an inode larger than a block); ext4_setattr converts on a truncate past i_inline_size (6.12.117, 7.2.12, 7.3.4); fs/ext4/ialloc.c __ext4_new_inode: encrypted inodes cannot have inline data (no EXT4_STATE_MAY_INLINE_DATA with EXT4_ENCRYPT_FL; ext4_set_context WARNs on it)";
     INDIRECT_LAYOUT = 6, "W7-indirect",
         "unwritten blocks or bigalloc on an indirect-mapped (non-extent) ext4 inode",
@@ -159,7 +160,7 @@ rules! {
         "block/bdev.c bdev_open, which blkdev_open (block/fops.c) calls for every open of a block device node, sets O_LARGEFILE in f_flags (to preserve backwards compatibility, its comment says; moved there from blkdev_open in 6.9; read in 7.3.4, measured on 6.18.44: the ia32 open of a loop device node, which gives a regular file no O_LARGEFILE, gives the device one); block/bdev.c bdev_set_nr_sectors (called by set_capacity, block/genhd.c, and for partitions by add_partition / bdev_resize_partition, block/partitions/core.c) is the only writer of a block device inode's i_size: i_size_write(BD_INODE(bdev), sectors << SECTOR_SHIFT); bdev_nr_bytes() (include/linux/blkdev.h), the size blkdev_write_iter and blkdev_llseek use, is the same shift. Read in 7.3.4 (identical in 6.12.117). Found in session 7 auditing live's block-device refusals. Normalised: the size rounded down to a sector (what the block layer would have made of a device of that many bytes), O_LARGEFILE set (which the block-device write path never reads: blkdev_write_iter calls no generic_write_checks)";
     DISKSIZE_LAG_DELALLOC = 41, "W37-disksize-delalloc",
         "an ext4 i_disksize behind i_size (disksize_lag) at the write on an inode without delayed allocation: data=journal, the journal-data flag, DAX or inline data",
-        "only ext4_da_do_write_end (fs/ext4/inode.c, the delalloc aops) leaves i_disksize behind i_size after a buffered write (ext4_da_should_update_i_disksize is false for a delayed buffer). Every other path moves both: ext4_write_end (nodelalloc) and ext4_journalled_write_end call ext4_update_inode_size (fs/ext4/ext4.h: i_size_write, then ext4_update_i_disksize), ext4_write_inline_data_end the same for an inline write, a DAX write ends in ext4_handle_inode_extension, ext4_setattr sets i_disksize = ia_size, fallocate ext4_update_inode_size. The delalloc lag cannot survive a switch to those paths: ext4_change_inode_journal_flag runs filemap_write_and_wait(inode->i_mapping) first (writeback moves i_disksize: mpage_map_and_submit_extent), the data mode cannot change on remount (ext4_check_opt_consistency: 'Cannot change data mode on remount'), S_DAX changes only when the inode is loaded (a dirty inode is not evicted), and inline data is never set on an inode with blocks (ext4_create_inline_data on a new, empty inode). Read in 6.12.117, 7.2.12 and 7.3.4. The transient inline state after a delalloc conversion (ext4_da_convert_inline_data_to_extent: INLINE_DATA kept with delayed blocks until writeback) does have a lag, but rule W6 keeps it out of the model (docs/live.md 'Inline-data and encrypted inodes'). Found in session 8 deciding whether live should build such a lag. The same holds at open (a lag cleared after open, flag 11, on such an inode), but the rule judges only the world at the write: the model reads i_disksize only there, and a committed regression input decodes with such a race (live refuses to build it). Normalised: no lag";
+        "only ext4_da_do_write_end (fs/ext4/inode.c, the delalloc aops) leaves i_disksize behind i_size after a buffered write (ext4_da_should_update_i_disksize is false for a delayed buffer). Every other path moves both: ext4_write_end (nodelalloc) and ext4_journalled_write_end call ext4_update_inode_size (fs/ext4/ext4.h: i_size_write, then ext4_update_i_disksize), ext4_write_inline_data_end the same for an inline write, a DAX write ends in ext4_handle_inode_extension, ext4_setattr sets i_disksize = ia_size, fallocate ext4_update_inode_size. The delalloc lag cannot survive a switch to those paths: ext4_change_inode_journal_flag runs filemap_write_and_wait(inode->i_mapping) first (writeback moves i_disksize: mpage_map_and_submit_extent), the data mode cannot change on remount (ext4_check_opt_consistency: 'Cannot change data mode on remount'), S_DAX changes only when the inode is loaded (a dirty inode is not evicted), and inline data is never set on an inode with blocks (ext4_create_inline_data on a new, empty inode). Read in 6.12.117, 7.2.12 and 7.3.4. The transient inline state after a delalloc conversion (ext4_da_convert_inline_data_to_extent: INLINE_DATA kept with delayed blocks until writeback) does have a lag: with world.inline_delalloc (rule W46, session 9) the inode counts as the delalloc inode it is. Found in session 8 deciding whether live should build such a lag. The same holds at open (a lag cleared after open, flag 11, on such an inode), but the rule judges only the world at the write: the model reads i_disksize only there, and a committed regression input decodes with such a race (live refuses to build it). Normalised: no lag";
     SWAP_DEVICE = 39, "W35-swap-device",
         "an active swap device (IS_SWAPFILE on a block device, at open or at the write) that swapon would have refused or that has been dirtied since: under two pages, a dirty, writeback or mmapped dirty page, or an mmap writer",
         "mm/swapfile.c SYSCALL swapon (7.3.4): claim_swapfile takes an S_ISBLK inode as the device itself (SWP_BLKDEV), read_swap_header / setup_swap_map need a usable page after the header ('Empty swap-file' for last_page 0), then S_SWAPFILE is set and inode_drain_writes (include/linux/pagemap.h: inode_dio_wait + filemap_write_and_wait) writes back every dirty page of the device's mapping; afterwards blkdev_write_iter (block/fops.c, 6.12.117 - 7.3.4) gives -ETXTBSY unless the device is the hibernation resume device, and do_mmap (mm/mmap.c) refuses a shared writable mapping with -ETXTBSY, so nothing dirties its page cache; swapoff clears S_SWAPFILE. Session 8, building swap devices in the lab. Normalised: the device is not a swap device";
@@ -175,6 +176,9 @@ rules! {
     BIO_BASED_DEVICE = 46, "W42-bio-based-device",
         "a bio-based disk that never splits (world.device.no_bio_split: pmem, brd, zram) with a DMA alignment other than 511 or with hardware atomic write units",
         "the bio-based drivers that never call bio_split_to_limits (drivers/nvdimm/pmem.c pmem_attach_disk, drivers/block/brd.c brd_alloc, drivers/block/zram/zram_drv.c zram_add; also btt, dcssblk, ps3vram, n64cart) set no dma_alignment and no atomic_write_hw_* limits, so blk_validate_limits (block/blk-settings.c) gives them dma_alignment SECTOR_SIZE - 1 = 511 and bdev_can_atomic_write() is false; the bio-based drivers that do have such limits stack them (md, dm, nvme multipath, drbd) and call bio_split_to_limits. Read in 7.3.4 (every ->submit_bio of drivers/); measured: /sys/block/pmem0/queue/dma_alignment 511 on 6.18.15 and 7.3.4 in the lab. Session 9 (pmem618). Normalised: a blk-mq disk (no_bio_split cleared)";
+    INLINE_DELALLOC = 50, "W46-inline-delalloc",
+        "an ext4 inode whose inline data a delalloc write converted and writeback has not yet destroyed (world.inline_delalloc) other than the one ext4_da_convert_inline_data_to_extent leaves: not ext4, without INLINE_DATA (at open or at the write), on an inode without delayed allocation (data=journal, the journal-data flag, DAX), without block 0 delayed under a dirty page 0, with a written, unwritten or shared block, with a page under writeback, mmapped dirty or busy, or with an i_size of at most EXT4_MIN_INLINE_DATA_SIZE (60)",
+        "fs/ext4/inline.c ext4_da_write_inline_data_begin (6.12.117; 7.3.4: ext4_generic_write_inline_data with da = true), from ext4_da_write_begin while EXT4_STATE_MAY_INLINE_DATA is set, calls ext4_da_convert_inline_data_to_extent when ext4_prepare_inline_data gives -ENOSPC (pos + len past ext4_get_max_inline_size(), at least EXT4_MIN_INLINE_DATA_SIZE): it reads the inline data into folio 0, maps [0, inline size) with ext4_da_get_block_prep (block 0 delayed: the inline size is under a block, rule W6), marks folio 0 dirty and uptodate and clears EXT4_STATE_MAY_INLINE_DATA, keeping INLINE_DATA and every flag (no EXTENTS); ext4_da_write_begin then takes the delalloc path for the rest of the write and every later one. Only the delalloc aops get there (ext4_write_begin and the journalled aops convert at once through ext4_convert_inline_data_to_extent; a DAX inode is never inline). Nothing allocates a block before writeback: ext4_do_writepages destroys the inline data first (ext4_destroy_inline_data, BUG_ON MAY_INLINE_DATA set), and every path that could allocate (ext4_fallocate, ext4_page_mkwrite, a truncate past i_inline_size, all through ext4_convert_inline_data) flushes first when MAY_INLINE_DATA is clear (filemap_flush); O_DIRECT stays buffered (ext4_dio_alignment() is 0 with inline data), so no page is under writeback or mmapped dirty while the state lasts, and no ext4 folio is busy outside data=journal (W25). A truncate below the inline size (ext4_inline_data_truncate) drops every delayed extent from the extent status tree while folio 0 stays dirty (a block map the model cannot hold), so i_size stays above 60. Read in 6.12.117 (fs/ext4/inline.c, inode.c) and 7.3.4; session 9. Normalised: no conversion pending (the plain inline inode of rule W6)";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -263,6 +267,11 @@ pub fn max_inline(bs: u64) -> u64 {
 
 fn allocated(b: &BlockState) -> bool {
     b.kind != Extent::Hole
+}
+
+/// A delayed block (no disk block, not shared).
+fn delayed(b: &BlockState) -> bool {
+    b.kind == Extent::Delalloc && !b.shared
 }
 
 /// Would ext4_ind_migrate() accept the layout (the world at write time, see the module premise)?
@@ -495,10 +504,12 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 }
             }
             if w.inode.inline_data {
-                if let Some(i) = w.blocks.iter().position(allocated) {
+                // A delalloc conversion pending (rule W46) keeps INLINE_DATA over delayed blocks.
+                let held = |b: &BlockState| allocated(b) && !(w.inline_delalloc && delayed(b));
+                if let Some(i) = w.blocks.iter().position(held) {
                     return Some(msg!(detail, "inline data with block {i} allocated"));
                 }
-                if w.i_size > max_inline(bs) {
+                if w.i_size > max_inline(bs) && !w.inline_delalloc {
                     return Some(msg!(detail, "inline data of {} bytes", w.i_size));
                 }
                 if w.inode.encrypted || at_open.encrypted {
@@ -827,7 +838,9 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
             // a committed regression input (soak_ext4_inline_crypt_atomic_warn) decodes with
             // one; live refuses to build it (settle_race).
             let f = w.inode;
-            (f.disksize_lag && (w.mount.data_journal || f.journal_data || f.dax || f.inline_data))
+            // A delalloc conversion pending (W46) is a delalloc inode with INLINE_DATA.
+            let inline = f.inline_data && !w.inline_delalloc;
+            (f.disksize_lag && (w.mount.data_journal || f.journal_data || f.dax || inline))
                 .then(|| msg!(detail, "i_disksize lag without delalloc at the write"))
         }
         // W35-swap-device
@@ -854,6 +867,9 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 1u32 << w.lbs_bits
             )
         }),
+        // W46-inline-delalloc
+        50 if !w.inline_delalloc => None,
+        50 => inline_delalloc::refused(s).map(|why| msg!(detail, "{why}")),
         // W30-max-bio
         34 => s.request.max_bio.map(|b| {
             msg!(
@@ -1090,11 +1106,13 @@ fn fix(s: &mut Scenario, rule: &Rule) {
             }
             if s.world.inode.inline_data {
                 s.world.inode.extents = false;
+                let keep = s.world.inline_delalloc;
                 s.world
                     .blocks
                     .iter_mut()
+                    .filter(|b| !(keep && delayed(b)))
                     .for_each(|b| *b = BlockState::default());
-                if s.world.i_size > max_inline(bs) {
+                if s.world.i_size > max_inline(bs) && !keep {
                     s.world.i_size = bs - SECTOR;
                 }
             }
@@ -1377,6 +1395,8 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         }
         // W30-max-bio
         34 => s.request.max_bio = None,
+        // W46-inline-delalloc: no conversion pending (W6 then makes the plain inline inode).
+        50 => s.world.inline_delalloc = false,
         // W32-swap-open: swapon/swapoff failed (-EPERM): the swap flag stays as it was at open.
         36 => {
             s.world.inode.swapfile = s.inode_at_open().swapfile;

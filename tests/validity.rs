@@ -988,6 +988,33 @@ fn w45_jflag_cleared_leaves_no_delayed_or_dirtied_unwritten_block() {
         .any(|v| v.rule == JFLAG_CLEARED_BLOCKS));
 }
 
+/// W46: a delalloc conversion pending (ext4_da_convert_inline_data_to_extent) only in the world
+/// it leaves; the rest is in tests/inline_delalloc.rs.
+#[test]
+fn w46_inline_delalloc_only_as_the_conversion_leaves_it() {
+    let mut s = ext4();
+    s.world.i_size = 5121;
+    s.world.blocks = diofuzz::generators::layout("DD").unwrap();
+    s.world.pages = diofuzz::generators::pages("DD").unwrap();
+    s.world.inode.inline_data = true;
+    s.world.inode.extents = false;
+    s.world.inline_delalloc = true;
+    assert!(validity::is_valid(&s), "{:?}", validity::violations(&s));
+    // ext4_da_get_block_prep maps block 0 delayed, folio 0 is dirtied.
+    let mut c = s.clone();
+    c.world.pages[0] = PageState::Clean;
+    rejected(c, INLINE_DELALLOC);
+    // Only the delalloc aops: a +j inode converts at once.
+    let mut j = s.clone();
+    j.world.inode.journal_data = true;
+    rejected(j, INLINE_DELALLOC);
+    // Without INLINE_DATA there is nothing pending.
+    let mut n = s.clone();
+    n.world.inode.inline_data = false;
+    n.world.inode.extents = true;
+    rejected(n, INLINE_DELALLOC);
+}
+
 #[test]
 fn every_rule_has_a_test_above() {
     let src = include_str!("validity.rs");
@@ -1036,6 +1063,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W35-swap-device" => "SWAP_DEVICE",
         "W42-bio-based-device" => "BIO_BASED_DEVICE",
         "W41-bdev-tail" => "BDEV_TAIL_UNCACHED",
+        "W46-inline-delalloc" => "INLINE_DELALLOC",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

@@ -15,6 +15,7 @@ pub mod dax;
 pub mod fault;
 pub mod fault_segs;
 pub mod flags;
+pub mod inline_delalloc;
 pub mod lfs;
 pub mod partial;
 pub mod random;

@@ -73,6 +73,23 @@ pub fn generate_on(
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
+    let mut s = generate_before_inline_delalloc(seed, index, fs, disk, cluster_bits);
+    // ext4 inline data converted by a delalloc write, not yet written back
+    // (src/generators/inline_delalloc.rs, session 9), from a stream of its own.
+    let mut d = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0x1DA << 48 ^ fs as u64);
+    super::inline_delalloc::inline_delalloc(&mut d, &mut s);
+    s
+}
+
+/// [`generate_on`] without the session-9 inline-conversion stream
+/// (src/generators/inline_delalloc.rs).
+pub(crate) fn generate_before_inline_delalloc(
+    seed: u64,
+    index: u64,
+    fs: FsKind,
+    disk: Option<&Disk>,
+    cluster_bits: u8,
+) -> Scenario {
     let mut s = generate_before_nvme(seed, index, fs, disk, cluster_bits);
     // RWF_NOWAIT on a stable-writes block device (src/generators/stable_nowait.rs), loop-device
     // bdev scenarios, from a stream of its own (session 9).
@@ -1194,7 +1211,8 @@ mod tests {
             let s = generate(7, i, FsKind::Ext4);
             assert!(crate::validity::is_valid(&s), "{i}");
             let f = s.world.inode;
-            if f.inline_data {
+            // (A pending delalloc conversion is its own world: src/generators/inline_delalloc.rs.)
+            if f.inline_data && !s.world.inline_delalloc {
                 inline += 1;
                 assert!(!f.extents && !f.encrypted);
                 assert!(s.world.blocks.iter().all(|b| b.kind == Extent::Hole));

@@ -56,7 +56,7 @@ pub fn stable_nowait(r: &mut Rng, s: &mut Scenario) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::random::{generate, generate_before_nvme};
+    use super::super::random::{generate, generate_before_inline_delalloc, generate_before_nvme};
     use crate::scenario::*;
 
     /// The stream changes only its own fields, only on block devices.
@@ -66,7 +66,8 @@ mod tests {
         for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
             for i in 0..1500 {
                 let s = generate_before_nvme(7, i, fs, None, 0);
-                let mut b = generate(7, i, fs);
+                // (Before the session-9 inline-conversion stream, inline_delalloc.rs.)
+                let mut b = generate_before_inline_delalloc(7, i, fs, None, 0);
                 if s != b {
                     changed += 1;
                     assert_eq!(fs, FsKind::Bdev);

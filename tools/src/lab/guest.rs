@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 39] = [
+pub const GROUPS: [Group; 40] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -213,6 +213,13 @@ pub const GROUPS: [Group; 39] = [
         name: "ext4-inline-held",
         about: "ext4 on a loop device, inline data converted after open with page 0 under writeback, mmapped dirty or busy at the write, a dirty page 0 with the ftruncate path, or block 0 delayed on a block-mapped inode (live --worlds inline-convert-held --sync-after-convert)",
         args: "--fs ext4 --worlds inline-convert-held --sync-after-convert",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "ext4-inline-delalloc",
+        about: "ext4 on a loop device, inline data converted by a delalloc write and not yet written back: INLINE_DATA with delayed blocks under dirty pages (live --worlds inline-delalloc)",
+        args: "--fs ext4 --worlds inline-delalloc",
         disk: false,
         fault: false,
     },

@@ -843,6 +843,7 @@ fn call_and_observe(
     }
     // SAFETY: fd is ours.
     let file = unsafe { OwnedFd::from_raw_fd(fd) };
+    super::inline_delalloc::check_at_open(plan, fd)?;
     if c.fcntl_toggle {
         // SAFETY: fcntl on our fd.
         unsafe {
@@ -1114,6 +1115,9 @@ fn call_and_observe(
         direct_bytes,
         child_signal: cr.child_signal,
     };
+    // A pending inline conversion destroyed before the call (a writeback another process's
+    // sync() started): the kernel wrote directly (super::inline_delalloc).
+    super::inline_delalloc::check_after_call(plan, &o)?;
     if c.unlink {
         // Freed at the last close: `file` still holds it.
         after(path, &o);

@@ -120,10 +120,13 @@ pub fn refuse(s: &Scenario) -> Result<(), Unsupported> {
     if s.fs != FsKind::Ext4 && (f.inline_data || f.encrypted) {
         return Err("inline data or encryption on another filesystem".into());
     }
-    if f.inline_data && s.world.i_size > diofuzz::validity::max_inline(1 << s.world.blkbits) {
+    if f.inline_data
+        && !s.world.inline_delalloc
+        && s.world.i_size > diofuzz::validity::max_inline(1 << s.world.blkbits)
+    {
         return Err("inline data larger than an inode holds".into());
     }
-    Ok(())
+    super::inline_delalloc::refuse(s)
 }
 
 /// Turn the plan's set-up into one that makes the kernel build the inode kind: an inline inode's

@@ -19,6 +19,7 @@ pub mod exec;
 pub mod fault;
 pub mod fiemap;
 pub mod hibernate;
+pub mod inline_delalloc;
 pub mod inode_kind;
 pub mod inode_state;
 pub mod jflag_pages;
@@ -154,7 +155,8 @@ pub struct Opts {
     /// stable-nowait (RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace),
     /// inline-convert (ext4 inline data converted after open), inline-convert-held (session 9:
     /// a held or busy page 0, a dirty page 0 with the truncate path, a delayed block on a
-    /// block-mapped inode after the conversion), partial (a shared block
+    /// block-mapped inode after the conversion), inline-delalloc (ext4 inline data converted by a
+    /// delalloc write, not yet written back), partial (a shared block
     /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
     /// indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,

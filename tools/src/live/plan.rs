@@ -565,6 +565,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
         });
     }
     let inode_kind = super::inode_kind::InodeKind::of(s);
+    super::inline_delalloc::adjust(s, &mut steps);
     super::inode_kind::adjust_steps(inode_kind, i_size, &mut steps);
     let mut call = call_of(s, toggles, w.rlimit_fsize, mmap_writer)?;
     let racy = mmap_writer && !held.idle_writer;

@@ -29,6 +29,9 @@ pub enum World {
     /// busy at the write, page 0 dirty with the truncate path, block 0 delayed on a block-mapped
     /// inode.
     InlineConvertHeld,
+    /// ext4 inline data converted by a delalloc write, not yet written back
+    /// (super::inline_delalloc).
+    InlineDelalloc,
     /// A block device with stable writes (zram), the mmap writer or the i_rwsem holder
     /// (super::bdev_state).
     BdevState,
@@ -60,6 +63,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
             s.races.contains(&Race::InodeFlagChangedAfterOpen(2))
                 && super::settle_more::session9_kind(s).is_some()
         }
+        World::InlineDelalloc => x.inline_delalloc,
         World::Limits => {
             x.rlimit_fsize.is_some()
                 || x.device.stable_writes
@@ -159,6 +163,7 @@ mod tests {
             (World::Held, FsKind::Xfs),
             (World::InlineConvert, FsKind::Ext4),
             (World::InlineConvertHeld, FsKind::Ext4),
+            (World::InlineDelalloc, FsKind::Ext4),
             (World::BdevGeometry, FsKind::Bdev),
             (World::StableNowait, FsKind::Bdev),
         ] {

@@ -135,6 +135,19 @@ pub fn ext4_buffered_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter)
     }
     // inode_lock()
     let mut r = ext4_write_checks(cx, ki, iter);
+    if r > 0 && cx.inode.flags.inline_data {
+        // ext4_da_write_begin (fs/ext4/inode.c, 6.12.117 - 7.3.4): with EXT4_STATE_MAY_INLINE_DATA
+        // set, ext4_generic_write_inline_data writes into the inode while the data fits and
+        // converts past it (ext4_da_convert_inline_data_to_extent: page 0 dirty over a delayed
+        // block 0, INLINE_DATA kept); once that state is clear (world.inline_delalloc, rule W46)
+        // the write takes the delalloc path directly. The model writes both through the page
+        // cache: the data read back is the same (docs/model.md §5.5).
+        cx.note(if cx.s.world.inline_delalloc {
+            "ext4_da_write_begin: EXT4_STATE_MAY_INLINE_DATA clear (inline data converted, not written back): delalloc path"
+        } else {
+            "ext4_da_write_begin: EXT4_STATE_MAY_INLINE_DATA set: ext4_generic_write_inline_data"
+        });
+    }
     if r > 0 {
         let delalloc = !super::inode::ext4_should_journal_data(cx);
         r = generic_perform_write(cx, ki, iter, delalloc);
