@@ -260,8 +260,8 @@ mod tests {
         let mut changed = 0;
         for i in 0..400 {
             for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
-                let s = super::super::random::generate_before_partial(9, i, fs, None, 0);
-                let t = super::super::random::generate_before_geometry(9, i, fs, None, 0);
+                let s = super::super::random::generate_before(Some("partial"), 9, i, fs, None, 0);
+                let t = super::super::random::generate_before(Some("geometry"), 9, i, fs, None, 0);
                 if is_geometry(&s) && fs == FsKind::Bdev && !is_geometry(&t) {
                     changed += 1;
                     // Only the world and the position moved (and on a tail device, bdev_tail,

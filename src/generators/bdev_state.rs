@@ -78,7 +78,7 @@ pub fn swapoff_keeps_header_page(s: &mut Scenario) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::random::{generate, generate_before_geometry, generate_lfs};
+    use super::super::random::{generate, generate_before};
     use crate::scenario::*;
 
     /// The stream changes only its own fields: every other field of every seed is what it was,
@@ -89,8 +89,8 @@ mod tests {
         for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
             for i in 0..1500 {
                 // (Before the session-8 geometry stream, bdev_geometry.rs.)
-                let s = generate_before_geometry(7, i, fs, None, 0);
-                let mut b = generate_lfs(7, i, fs, None, 0);
+                let s = generate_before(Some("geometry"), 7, i, fs, None, 0);
+                let mut b = generate_before(Some("bdev-state"), 7, i, fs, None, 0);
                 changed += (s != b) as u32;
                 if fs == FsKind::Bdev {
                     b.world.device.stable_writes = s.world.device.stable_writes;

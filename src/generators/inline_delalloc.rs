@@ -148,12 +148,12 @@ mod tests {
     /// The stream changes only the fields of the state (an earlier seed's other fields stay).
     #[test]
     fn changes_only_its_fields() {
-        use crate::generators::random::generate_before_inline_delalloc;
+        use crate::generators::random::generate_before;
         let mut changed = 0;
         for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
             for i in 0..1500 {
                 let s = generate_on(7, i, fs, None, 0);
-                let mut b = generate_before_inline_delalloc(7, i, fs, None, 0);
+                let mut b = generate_before(Some("inline-delalloc"), 7, i, fs, None, 0);
                 changed += (s != b) as u32;
                 let (w, x) = (&s.world, &mut b.world);
                 x.blocks.clone_from(&w.blocks);

@@ -103,7 +103,7 @@ fn two_kib_blocks(r: &mut Rng, s: &mut Scenario) {
 
 #[cfg(test)]
 mod tests {
-    use crate::generators::random::{generate, generate_lfs as generate_s7, generate_limits};
+    use crate::generators::random::{generate, generate_before};
     use crate::scenario::*;
 
     /// The stream changes only its own fields: every other field of every seed is what it was.
@@ -112,8 +112,8 @@ mod tests {
         let mut changed = 0;
         for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
             for i in 0..2000 {
-                let s = generate_s7(7, i, fs, None, 0);
-                let mut b = generate_limits(7, i, fs, None, 0);
+                let s = generate_before(Some("bdev-state"), 7, i, fs, None, 0);
+                let mut b = generate_before(Some("lfs"), 7, i, fs, None, 0);
                 changed += (s != b) as u32;
                 b.request.open.no_largefile = s.request.open.no_largefile;
                 b.request.fault_at = s.request.fault_at;

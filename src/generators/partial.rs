@@ -172,13 +172,13 @@ mod tests {
     /// The stream changes only the block map, the pages, i_size and the reflink flag.
     #[test]
     fn changes_only_its_fields() {
-        use super::super::random::{generate_before_nvme, generate_before_partial};
+        use super::super::random::generate_before;
         let mut changed = 0;
         for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
             for i in 0..1500 {
                 // (Before the session-9 stable-NOWAIT stream, stable_nowait.rs.)
-                let s = generate_before_nvme(7, i, fs, None, 0);
-                let mut b = generate_before_partial(7, i, fs, None, 0);
+                let s = generate_before(Some("stable-nowait"), 7, i, fs, None, 0);
+                let mut b = generate_before(Some("partial"), 7, i, fs, None, 0);
                 changed += (s != b) as u32;
                 b.world.blocks = s.world.blocks.clone();
                 b.world.pages = s.world.pages.clone();

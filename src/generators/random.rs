@@ -73,121 +73,116 @@ pub fn generate_on(
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
-    let mut s = generate_before_inline_delalloc(seed, index, fs, disk, cluster_bits);
-    // ext4 inline data converted by a delalloc write, not yet written back
-    // (src/generators/inline_delalloc.rs, session 9), from a stream of its own.
-    let mut d = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0x1DA << 48 ^ fs as u64);
-    super::inline_delalloc::inline_delalloc(&mut d, &mut s);
-    s
+    generate_before(None, seed, index, fs, disk, cluster_bits)
 }
 
-/// [`generate_on`] without the session-9 inline-conversion stream
-/// (src/generators/inline_delalloc.rs).
-pub(crate) fn generate_before_inline_delalloc(
-    seed: u64,
-    index: u64,
-    fs: FsKind,
-    disk: Option<&Disk>,
-    cluster_bits: u8,
-) -> Scenario {
-    let mut s = generate_before_nvme(seed, index, fs, disk, cluster_bits);
-    // RWF_NOWAIT on a stable-writes block device (src/generators/stable_nowait.rs), loop-device
-    // bdev scenarios, from a stream of its own (session 9).
-    if disk.is_none() {
-        let mut n = Rng::stream(seed, index, 0xE703_7ED1_A0B4_28DB, 0x5AB1 << 48);
-        super::stable_nowait::stable_nowait(&mut n, &mut s);
-    }
-    s
+/// One generator stream that [`generate_on`] applies after [`generate_held`], each on an
+/// `Rng::stream` of its own so that a stream added later leaves every older field of a seed's
+/// scenario as it was. [`STAGES`] lists them in the order they run.
+pub(crate) struct Stage {
+    /// What the tests name it by ([`generate_before`]).
+    pub name: &'static str,
+    pub apply: fn(&mut Scenario, u64, u64, FsKind, Option<&Disk>),
 }
 
-/// [`generate_on`] without the session-9 stable-NOWAIT stream (src/generators/stable_nowait.rs).
-pub(crate) fn generate_before_nvme(
-    seed: u64,
-    index: u64,
-    fs: FsKind,
-    disk: Option<&Disk>,
-    cluster_bits: u8,
-) -> Scenario {
-    let mut s = generate_before_partial(seed, index, fs, disk, cluster_bits);
-    // A shared block straddling EOF and a page dirty over holes, on files only
-    // (src/generators/partial.rs), from a stream of its own.
-    let mut p = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0xF2A << 48 ^ fs as u64);
-    super::partial::partial_worlds(&mut p, &mut s);
-    s
-}
-
-/// [`generate_on`] without the session-8 partial stream (src/generators/partial.rs).
-pub(crate) fn generate_before_partial(
-    seed: u64,
-    index: u64,
-    fs: FsKind,
-    disk: Option<&Disk>,
-    cluster_bits: u8,
-) -> Scenario {
-    let mut s = generate_before_geometry(seed, index, fs, disk, cluster_bits);
-    // Block devices of another block size or a size not whole pages
-    // (src/generators/bdev_geometry.rs), from a stream of their own.
-    let mut g = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xB6E0 << 48);
-    super::bdev_geometry::bdev_geometry(&mut g, &mut s, disk.is_some());
-    // Loop devices whose size is not whole 4 KiB logical blocks, from a stream of their own.
-    let mut t = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xB7A1 << 48);
-    super::bdev_geometry::bdev_tail(&mut t, &mut s, disk.is_some());
-    s
-}
-
-/// [`generate_on`] without the session-8 geometry stream (src/generators/bdev_geometry.rs).
-pub(crate) fn generate_before_geometry(
-    seed: u64,
-    index: u64,
-    fs: FsKind,
-    disk: Option<&Disk>,
-    cluster_bits: u8,
-) -> Scenario {
-    let mut s = generate_lfs(seed, index, fs, disk, cluster_bits);
-    // Block-device states (stable writes on zram, the mmap writer, the i_rwsem holder:
-    // src/generators/bdev_state.rs), loop-device bdev scenarios, from a stream of their own.
-    if fs == FsKind::Bdev && disk.is_none() {
-        let mut b = Rng::stream(seed, index, 0xE703_7ED1_A0B4_28DB, 0xBD57 << 48);
-        super::bdev_state::bdev_states(&mut b, &mut s);
-    }
-    s
-}
-
-/// [`generate_on`] without the session-8 streams (src/generators/bdev_state.rs,
-/// src/generators/bdev_geometry.rs).
-pub(crate) fn generate_lfs(
-    seed: u64,
-    index: u64,
-    fs: FsKind,
-    disk: Option<&Disk>,
-    cluster_bits: u8,
-) -> Scenario {
-    let mut s = generate_limits(seed, index, fs, disk, cluster_bits);
+/// The streams after [`generate_held`], in order.
+pub(crate) const STAGES: &[Stage] = &[
+    // Zero-length requests, stable-writes loop devices, RLIMIT_FSIZE 0, no O_LARGEFILE and
+    // scaled s_maxbytes on files (tools/src/live/limits.rs); scattered iovecs
+    // (src/generators/scatter.rs). Session 6.
+    Stage {
+        name: "limits",
+        apply: |s, seed, index, fs, disk| {
+            if fs != FsKind::Bdev {
+                let mut l =
+                    Rng::stream(seed, index, 0x9E37_79B9_7F4A_7C15, 0x11A << 48 ^ fs as u64);
+                limits(&mut l, s, disk.is_none());
+            }
+            let mut v = Rng::stream(seed, index, 0xA24B_AED4_963E_E407, 0x5E6 << 48 ^ fs as u64);
+            super::scatter::scatter(&mut v, s);
+        },
+    },
     // No O_LARGEFILE next to a scaled limit, faults inside a page, more iovecs than bytes, block
-    // devices written past their end (src/generators/lfs.rs), from a stream of its own.
-    let mut f = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0x1F5 << 48 ^ fs as u64);
-    super::lfs::lfs_worlds(&mut f, &mut s);
-    s
-}
+    // devices written past their end (src/generators/lfs.rs). Session 7.
+    Stage {
+        name: "lfs",
+        apply: |s, seed, index, fs, _| {
+            let mut f = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0x1F5 << 48 ^ fs as u64);
+            super::lfs::lfs_worlds(&mut f, s);
+        },
+    },
+    // Block-device states on loop devices: stable writes on zram, the mmap writer, the i_rwsem
+    // holder (src/generators/bdev_state.rs). Session 8.
+    Stage {
+        name: "bdev-state",
+        apply: |s, seed, index, fs, disk| {
+            if fs == FsKind::Bdev && disk.is_none() {
+                let mut b = Rng::stream(seed, index, 0xE703_7ED1_A0B4_28DB, 0xBD57 << 48);
+                super::bdev_state::bdev_states(&mut b, s);
+            }
+        },
+    },
+    // Block devices of another block size or a size not whole pages, then loop devices whose
+    // size is not whole 4 KiB logical blocks (src/generators/bdev_geometry.rs). Sessions 8, 9.
+    Stage {
+        name: "geometry",
+        apply: |s, seed, index, _, disk| {
+            let mut g = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xB6E0 << 48);
+            super::bdev_geometry::bdev_geometry(&mut g, s, disk.is_some());
+            let mut t = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xB7A1 << 48);
+            super::bdev_geometry::bdev_tail(&mut t, s, disk.is_some());
+        },
+    },
+    // A shared block straddling EOF and a page dirty over holes, on files only
+    // (src/generators/partial.rs). Session 8.
+    Stage {
+        name: "partial",
+        apply: |s, seed, index, fs, _| {
+            let mut p = Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0xF2A << 48 ^ fs as u64);
+            super::partial::partial_worlds(&mut p, s);
+        },
+    },
+    // RWF_NOWAIT on a stable-writes block device, loop-device bdev scenarios
+    // (src/generators/stable_nowait.rs). Session 9.
+    Stage {
+        name: "stable-nowait",
+        apply: |s, seed, index, _, disk| {
+            if disk.is_none() {
+                let mut n = Rng::stream(seed, index, 0xE703_7ED1_A0B4_28DB, 0x5AB1 << 48);
+                super::stable_nowait::stable_nowait(&mut n, s);
+            }
+        },
+    },
+    // ext4 inline data converted by a delalloc write, not yet written back
+    // (src/generators/inline_delalloc.rs). Session 9.
+    Stage {
+        name: "inline-delalloc",
+        apply: |s, seed, index, fs, _| {
+            let mut d = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0x1DA << 48 ^ fs as u64);
+            super::inline_delalloc::inline_delalloc(&mut d, s);
+        },
+    },
+];
 
-/// [`generate_on`] without the session-7 stream (src/generators/lfs.rs).
-pub(crate) fn generate_limits(
+/// [`generate_held`] and then the [`STAGES`] up to the one named `stop` (exclusive; None: all of
+/// them, which is [`generate_on`]). The stream tests compare the scenarios before and after one
+/// stage: it must change only its own fields.
+pub(crate) fn generate_before(
+    stop: Option<&str>,
     seed: u64,
     index: u64,
     fs: FsKind,
     disk: Option<&Disk>,
     cluster_bits: u8,
 ) -> Scenario {
+    assert!(
+        stop.map_or(true, |n| STAGES.iter().any(|st| st.name == n)),
+        "no generator stage {stop:?}"
+    );
     let mut s = generate_held(seed, index, fs, disk, cluster_bits);
-    if fs != FsKind::Bdev {
-        // Zero-length requests, stable-writes loop devices, RLIMIT_FSIZE 0, no O_LARGEFILE and
-        // scaled s_maxbytes (tools/src/live/limits.rs), from a stream of their own.
-        let mut l = Rng::stream(seed, index, 0x9E37_79B9_7F4A_7C15, 0x11A << 48 ^ fs as u64);
-        limits(&mut l, &mut s, disk.is_none());
+    for st in STAGES.iter().take_while(|st| Some(st.name) != stop) {
+        (st.apply)(&mut s, seed, index, fs, disk);
     }
-    // Scattered iovecs (src/generators/scatter.rs), from a stream of their own.
-    let mut v = Rng::stream(seed, index, 0xA24B_AED4_963E_E407, 0x5E6 << 48 ^ fs as u64);
-    super::scatter::scatter(&mut v, &mut s);
     s
 }
 
@@ -1053,6 +1048,33 @@ mod tests {
         assert_ne!(generate(7, 1, FsKind::Xfs), generate(8, 1, FsKind::Xfs));
     }
 
+    /// The stages run in the table's order and each once: stopping before the last and applying
+    /// it gives [`generate_on`]; the names are unique (the stream tests find stages by name).
+    #[test]
+    fn stages_compose_to_generate_on() {
+        for (i, st) in STAGES.iter().enumerate() {
+            assert!(
+                STAGES[i + 1..].iter().all(|o| o.name != st.name),
+                "{}",
+                st.name
+            );
+        }
+        let last = STAGES.last().unwrap();
+        for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
+            for i in 0..300 {
+                let mut s = generate_before(Some(last.name), 3, i, fs, None, 0);
+                (last.apply)(&mut s, 3, i, fs, None);
+                assert_eq!(s, generate_on(3, i, fs, None, 0), "{fs:?} {i}");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "no generator stage")]
+    fn an_unknown_stage_is_a_bug() {
+        generate_before(Some("nosuch"), 1, 1, FsKind::Ext4, None, 0);
+    }
+
     /// The limits stream changes only its own fields (the length and fault_at of a zero-length
     /// request, stable writes, RLIMIT_FSIZE 0, a scaled s_maxbytes on extent-mapped and
     /// s_bitmap_maxbytes on block-mapped ext4 inodes): every other field of every seed is what
@@ -1063,7 +1085,7 @@ mod tests {
         let (mut bitmap, mut scattered) = (0, 0);
         for fs in [FsKind::Ext4, FsKind::Xfs] {
             for i in 0..3000 {
-                let s = generate_limits(7, i, fs, None, 0);
+                let s = generate_before(Some("lfs"), 7, i, fs, None, 0);
                 let mut b = generate_held(7, i, fs, None, 0);
                 if s.request.len == 0 && b.request.len != 0 {
                     zero += 1;

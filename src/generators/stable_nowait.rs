@@ -56,7 +56,7 @@ pub fn stable_nowait(r: &mut Rng, s: &mut Scenario) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::random::{generate, generate_before_inline_delalloc, generate_before_nvme};
+    use super::super::random::{generate, generate_before};
     use crate::scenario::*;
 
     /// The stream changes only its own fields, only on block devices.
@@ -65,9 +65,9 @@ mod tests {
         let mut changed = 0;
         for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
             for i in 0..1500 {
-                let s = generate_before_nvme(7, i, fs, None, 0);
+                let s = generate_before(Some("stable-nowait"), 7, i, fs, None, 0);
                 // (Before the session-9 inline-conversion stream, inline_delalloc.rs.)
-                let mut b = generate_before_inline_delalloc(7, i, fs, None, 0);
+                let mut b = generate_before(Some("inline-delalloc"), 7, i, fs, None, 0);
                 if s != b {
                     changed += 1;
                     assert_eq!(fs, FsKind::Bdev);
