@@ -102,6 +102,14 @@ fn guest() -> Option<(String, std::fs::File)> {
     Some((k, f))
 }
 
+/// The scenario results of a guest's stream.jsonl (`stream`): its lines with a verdict.
+fn results(stream: &str) -> impl Iterator<Item = serde_json::Value> + '_ {
+    stream
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("verdict").is_some())
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("diofuzz-labtest-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -274,11 +282,7 @@ fn held_pages_on_the_disk_are_held() {
     assert_eq!(g["rc"], 0, "{g}");
     let stream = std::fs::read_to_string(out.join(&k).join("stream.jsonl")).unwrap();
     let mut n = 0;
-    for v in stream
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("verdict").is_some())
-    {
+    for v in results(&stream) {
         let pages = v["scenario"]["world"]["pages"].to_string();
         assert!(
             pages.contains("writeback") || pages.contains("mapped_dirty"),
@@ -317,11 +321,7 @@ fn ublk_fault_groups_give_timeout_einval_and_enomem() {
     let stream = std::fs::read_to_string(out.join(&k).join("stream.jsonl")).unwrap();
     let mut errnos = std::collections::BTreeSet::new();
     let mut n = 0;
-    for v in stream
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("verdict").is_some())
-    {
+    for v in results(&stream) {
         n += 1;
         assert_eq!(v["scenario"]["faults"][0]["site"], "bio_endio", "{v}");
         let errno = v["scenario"]["faults"][0]["errno"]
@@ -457,11 +457,7 @@ fn ublk_segs_fault_group_fails_a_bio_between_others() {
     assert_eq!(g["rc"], 0, "{g}");
     let stream = std::fs::read_to_string(out.join(&k).join("stream.jsonl")).unwrap();
     let mut n = 0;
-    for v in stream
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("verdict").is_some())
-    {
+    for v in results(&stream) {
         n += 1;
         let s = &v["scenario"];
         assert!(s["request"]["scatter"].is_object(), "{v}");
@@ -505,11 +501,7 @@ fn jflag_cleared_after_open_under_dax_always_runs_on_pmem() {
     );
     let stream = std::fs::read_to_string(out.join(&k).join("stream.jsonl")).unwrap();
     let mut n = 0;
-    for v in stream
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("verdict").is_some())
-    {
+    for v in results(&stream) {
         let w = &v["scenario"]["world"];
         let jclear = w["mount"]["dax"] == true
             && w["inode"]["journal_data"] == false
@@ -545,11 +537,7 @@ fn nowait_on_stable_writes_runs_on_an_nvme_tcp_namespace() {
     assert_eq!(g["errors"], 0, "{g}");
     let stream = std::fs::read_to_string(out.join(&k).join("stream.jsonl")).unwrap();
     let mut n = 0;
-    for v in stream
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("verdict").is_some())
-    {
+    for v in results(&stream) {
         let s = &v["scenario"];
         assert_eq!(s["world"]["device"]["stable_writes"], true, "{v}");
         assert_eq!(s["request"]["rwf"]["nowait"], true, "{v}");
