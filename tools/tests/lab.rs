@@ -73,7 +73,7 @@ fn cached_kernel() -> Result<String, String> {
 /// cannot run. The lock (flock on `lab-guest.lock` in the cache) lets one QEMU guest run at a
 /// time, among this binary's test threads and other test runs on the machine: TCG guests that
 /// share the CPUs run past their timeouts. It is released when the test ends.
-fn guest() -> Option<(String, std::fs::File)> {
+fn guest() -> Option<(String, diofuzz_tools::engines::lock::Held)> {
     let k = match cached_kernel() {
         Ok(k) => k,
         Err(why) => {
@@ -81,25 +81,9 @@ fn guest() -> Option<(String, std::fs::File)> {
             return None;
         }
     };
-    let path = cache().join("lab-guest.lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on a descriptor this function owns; blocks until the lock is free.
-    while unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        let e = std::io::Error::last_os_error();
-        assert_eq!(
-            e.kind(),
-            std::io::ErrorKind::Interrupted,
-            "flock {}: {e}",
-            path.display()
-        );
-    }
-    Some((k, f))
+    let held = diofuzz_tools::engines::lock::wait(&cache().join("lab-guest.lock"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    Some((k, held))
 }
 
 /// The scenario results of a guest's stream.jsonl (`stream`): its lines with a verdict.

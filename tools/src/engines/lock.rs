@@ -2,8 +2,9 @@
 //! Advisory locks (flock(2)) that keep two `diofuzz fuzz` or `bench` sessions of one checkout
 //! out of each other's working directory: a session deletes and rebuilds its directory at
 //! start, so a second session on the same directory would destroy the first one's engine
-//! corpora and libFuzzer's merge control file. The lock is released when the file closes,
-//! also when the process is killed.
+//! corpora and libFuzzer's merge control file. [`wait`] also serialises the lab tests' QEMU
+//! guests (tools/tests/lab.rs). The lock is released when the file closes, also when the
+//! process is killed.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;

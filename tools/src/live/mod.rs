@@ -1049,22 +1049,14 @@ fn run_all(
                     .and_then(|(_, g)| g.as_deref());
                 // XFS's placement of the extents, read after the set-up: the model again with it
                 // (super::placement; the run before the set-up assumed it).
-                let placed_note;
-                let x = match placement::current() {
-                    Some(_) => match std::panic::catch_unwind(|| fault::model_run(s, v)) {
-                        Ok(xp) => {
-                            placed_note = placement::note(&x, &xp);
-                            xp
-                        }
-                        Err(_) => {
-                            placed_note = None;
-                            x
-                        }
-                    },
-                    None => {
-                        placed_note = None;
-                        x
+                let placed = placement::current()
+                    .and_then(|_| std::panic::catch_unwind(|| fault::model_run(s, v)).ok());
+                let (x, placed_note) = match placed {
+                    Some(xp) => {
+                        let note = placement::note(&x, &xp);
+                        (xp, note)
                     }
+                    None => (x, None),
                 };
                 let mut oc = match on_device {
                     Some(n) => shutdown::outcome(id.clone(), s, &p, &x, &obs, n),
