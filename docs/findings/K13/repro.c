@@ -135,36 +135,11 @@ static char seen[8193];
  * `shift_unit`s, the filesystem block, so that O_DIRECT does not cross the limit). */
 static unsigned long long shift, shift_unit = 4096;
 
-/* A loop device whose size is not whole logical blocks: no read or write through the device
- * reaches its bytes from tail_edge on (the read of the block holding its end fails), so they are
- * set up and read back through the loop device's backing file. */
-static unsigned long long tail_edge;
-
-static __attribute__((unused)) int backing_fd(const char *dev, int flags)
-{
-	char r[4096], sys[4200], p[4096];
-	if (!realpath(dev, r))
-		die("realpath");
-	const char *n = strrchr(r, '/');
-	snprintf(sys, sizeof(sys), "/sys/block/%s/loop/backing_file", n ? n + 1 : r);
-	FILE *f = fopen(sys, "r");
-	if (!f || !fgets(p, sizeof(p), f)) {
-		printf("COULD NOT RUN: %s is not a loop device (%s): its last block is set up through the backing file\n", dev, sys);
-		exit(2);
-	}
-	fclose(f);
-	p[strcspn(p, "\n")] = 0;
-	int fd = open(p, flags);
-	if (fd < 0)
-		die("open the backing file");
-	return fd;
-}
-
 static void show(const char *path, uint64_t size, int direct)
 {
 	size -= shift;
 	uint64_t n = (size + shift_unit - 1) / shift_unit * shift_unit;
-	uint64_t dn = tail_edge && tail_edge < n ? tail_edge : n;
+	uint64_t dn = n;
 	unsigned char *b = mmap(NULL, n + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int fd = open(path, O_RDONLY | (direct ? O_DIRECT : 0));
 	ssize_t got = 0, r = 0;
@@ -174,12 +149,6 @@ static void show(const char *path, uint64_t size, int direct)
 		got += r;
 	if (r < 0)
 		printf("read-back%s failed: %s\n", direct ? " (O_DIRECT)" : "", strerror(errno));
-	if (tail_edge && (uint64_t)got == dn && dn < size) {
-		int bf = backing_fd(path, O_RDONLY);
-		if (pread(bf, b + got, size - got, got) != (ssize_t)(size - got))
-			printf("read-back of the backing file failed: %s\n", strerror(errno));
-		close(bf);
-	}
 	close(fd);
 	printf("%s", direct ? "data (O_DIRECT):    " : "data (page cache):  ");
 	for (uint64_t s = 0; s * 512 < size; s++) {
