@@ -746,7 +746,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         );
     }
     o.push_str(PRELUDE);
-    let tail = p.steps.iter().any(|s| matches!(s, Step::WriteBacking { .. }));
+    let tail = p
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::WriteBacking { .. }));
     o.push_str(&show_fn(tail));
     let _ = writeln!(
         o,
