@@ -12,6 +12,7 @@ pub const FIEMAP_EXTENT_UNKNOWN: u32 = 0x2;
 pub const FIEMAP_EXTENT_DELALLOC: u32 = 0x4;
 pub const FIEMAP_EXTENT_ENCODED: u32 = 0x8;
 pub const FIEMAP_EXTENT_NOT_ALIGNED: u32 = 0x100;
+pub const FIEMAP_EXTENT_UNWRITTEN: u32 = 0x800;
 pub const FIEMAP_EXTENT_DATA_INLINE: u32 = 0x200;
 pub const FIEMAP_EXTENT_SHARED: u32 = 0x2000;
 /// Room for this many extents; a file that fills it is refused (its map would be cut short).

@@ -39,6 +39,13 @@ pub struct FsKey {
     /// the inode flag only without delalloc (measured: on a default mount, 7.3.4 writes a +j
     /// file with O_DIRECT as direct I/O).
     pub nodelalloc: bool,
+    /// ext4 only: mounted with `-o nodioread_nolock` (session 10, [`super::settle_race`]'s page
+    /// held under writeback right after its delayed block was allocated): without
+    /// `EXT4_MOUNT_DIOREAD_NOLOCK` `ext4_should_dioread_nolock` is false and
+    /// `mpage_map_one_extent` allocates the block written at submission, where the default
+    /// mount allocates it unwritten and converts it only at completion (a state the model has
+    /// no page state for). Nothing else the model reads depends on it on a delalloc mount.
+    pub dioread_lock: bool,
     /// ext4 only: made for inline-data or encrypted inodes ([`super::inode_kind`]).
     pub inode_kind: super::inode_kind::InodeKind,
     /// On the pmem device of `live --pmem` (the disk), mounted with `-o dax=always` or
@@ -79,6 +86,7 @@ impl FsKey {
         ) + if self.data_journal { "-journal" } else { "" }
             + if self.no_extents { "-noextent" } else { "" }
             + if self.nodelalloc { "-nodelalloc" } else { "" }
+            + if self.dioread_lock { "-dioreadlock" } else { "" }
             + self.inode_kind.label()
             + self.dax.label()
             + if self.own { "-own" } else { "" }
@@ -97,6 +105,8 @@ impl FsKey {
             Some("data=journal")
         } else if self.nodelalloc {
             Some("nodelalloc")
+        } else if self.dioread_lock {
+            Some("nodioread_nolock")
         } else {
             None
         }
@@ -587,6 +597,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             data_journal: ext4 && m.data_journal,
             no_extents: ext4 && !m.extents_feature,
             nodelalloc: ext4 && f.journal_data && !m.data_journal,
+            dioread_lock: false,
             inode_kind,
             dax: super::dax::DaxMount::Off,
             own: down.is_some(),
@@ -736,6 +747,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             data_journal: false,
             no_extents: false,
             nodelalloc: false,
+            dioread_lock: false,
             inode_kind: Default::default(),
             dax: super::dax::DaxMount::Off,
             own: false,

@@ -44,6 +44,10 @@ pub enum World {
     /// RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace with the data digest
     /// (super::nvme_stable).
     StableNowait,
+    /// ext4 `i_disksize` lag written back after open with the page at EOF still under
+    /// writeback at the write (super::settle_race `Settle::WriteBackHeld`, on a
+    /// `nodioread_nolock` mount), drawn by `live --settle-after-open`'s generator.
+    LagWritebackHeld,
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -90,6 +94,10 @@ pub fn is(w: World, s: &Scenario) -> bool {
                 })
         }
         World::StableNowait => super::nvme_stable::wanted(s),
+        World::LagWritebackHeld => {
+            s.races.contains(&Race::InodeFlagChangedAfterOpen(11))
+                && x.pages.contains(&PageState::Writeback)
+        }
     }
 }
 
@@ -113,6 +121,9 @@ pub fn generate(
             let s = if worlds == [World::JflagPages] && fs == FsKind::Ext4 {
                 // Its own generator (`live --jflag-after-open`, the same ids).
                 diofuzz::generators::flags::generate_jflag_on(seed, i, disk)
+            } else if worlds == [World::LagWritebackHeld] && fs == FsKind::Ext4 {
+                // Its own generator (`live --settle-after-open`, the same ids).
+                diofuzz::generators::settle::generate_settle(seed, i)
             } else {
                 generate_on(seed, i, fs, disk, cluster_bits)
             };
@@ -153,6 +164,25 @@ mod tests {
                 ("writeback", 8)
             ]
         );
+    }
+
+    /// `--worlds lag-writeback-held` scans the `--settle-after-open` generator (the same ids)
+    /// and plans each on a layered `nodioread_nolock` filesystem with the page at EOF held.
+    #[test]
+    fn lag_writeback_held_from_the_settle_generator() {
+        let v = generate(&[World::LagWritebackHeld], 5, 4, &[FsKind::Ext4], None, 0);
+        assert_eq!(v.len(), 4);
+        for (id, s) in &v {
+            let i: u64 = id.rsplit('-').next().unwrap().parse().unwrap();
+            assert_eq!(*s, diofuzz::generators::settle::generate_settle(5, i), "{id}");
+            assert!(is(World::LagWritebackHeld, s));
+            let p = super::super::plan::plan(s).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert!(p.key.dioread_lock && p.key.layered, "{id}");
+            assert_eq!(p.key.mount_data(), Some("nodioread_nolock"), "{id}");
+            assert_eq!(p.call.pages.writeback.len(), 1, "{id}");
+        }
+        // The plain generator draws none.
+        assert!(generate(&[World::LagWritebackHeld], 5, 1, &[FsKind::Xfs], None, 0).is_empty());
     }
 
     #[test]

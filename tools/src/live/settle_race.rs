@@ -55,6 +55,22 @@ pub enum Settle {
     /// with `drop` then posix_fadvise(DONTNEED) over it (the clean page reclaimed: not cached at
     /// the write).
     WriteBackEof { off: u64, len: u64, drop: bool },
+    /// The same writeback, held in flight through the call (session 10; session 9 built and
+    /// backed it out): the page at EOF is under writeback at the write. The hold
+    /// ([`super::pages`]) freezes the lower filesystem and starts it
+    /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): `mpage_map_and_submit_extent` allocates the
+    /// delayed block and moves `i_disksize` when it submits, before the I/O completes. On the
+    /// default mount (`dioread_nolock`) `mpage_map_one_extent` allocates it *unwritten*
+    /// (`EXT4_GET_BLOCKS_UNWRIT_EXT`) and `ext4_end_io_end` -> `ext4_convert_unwritten_io_end_vec`
+    /// converts it only at completion, while the call's `ext4_dio_write_checks` reads the block
+    /// map (`ext4_overwrite_io` up to 7.2, `ext4_dio_needs_zeroing` in 7.3) *before* its
+    /// writeback wait: a state the model has no page state for. So the filesystem is mounted
+    /// `-o nodioread_nolock` ([`super::plan::FsKey::dioread_lock`]): `ext4_should_dioread_nolock`
+    /// is false and the block is allocated written at submission (`EXT4_GET_BLOCKS_CREATE`),
+    /// which is exactly the model's page under writeback over a written block holding what the
+    /// disk will hold (the OLD pattern). Read in 6.12.117 and 7.3.4 (fs/ext4/inode.c,
+    /// page-io.c, file.c, ext4_jbd2.h).
+    WriteBackHeld { off: u64, len: u64 },
 }
 
 /// The world at open (`open`, whose inode is already `Scenario::inode_at_open`) for flag `i`
@@ -95,8 +111,11 @@ pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Option<Settle>,
                 .get(page as usize)
                 .copied()
                 .unwrap_or(PageState::None);
-            if !matches!(at_write, PageState::Clean | PageState::None) {
-                return Err("i_disksize written back after open: the page at EOF is dirty or under writeback at the write (sync_file_range leaves it clean)".into());
+            if !matches!(
+                at_write,
+                PageState::Clean | PageState::None | PageState::Writeback
+            ) {
+                return Err("i_disksize written back after open: the page at EOF is dirty or mmapped at the write (sync_file_range leaves it clean)".into());
             }
             let (first, eof) = ((page * PAGE_SIZE / bs) as usize, (w.i_size / bs) as usize);
             let last = ((page + 1) * PAGE_SIZE / bs) as usize;
@@ -116,6 +135,15 @@ pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Option<Settle>,
                 return Err(
                     "i_disksize written back after open: the lag at open is not buildable".into(),
                 );
+            }
+            if at_write == PageState::Writeback {
+                let (off, len) = (page * PAGE_SIZE, w.i_size - page * PAGE_SIZE);
+                let held = super::pages::CallPages {
+                    writeback: vec![(off, len)],
+                    ..Default::default()
+                };
+                super::pages::check_held(s, &held, false)?;
+                return Ok(Some(Settle::WriteBackHeld { off, len }));
             }
             Ok(Some(Settle::WriteBackEof {
                 off: page * PAGE_SIZE,
@@ -177,6 +205,20 @@ pub fn adjust(s: &Scenario, st: &Settle, p: &mut Plan) {
                 len: *len,
                 drop: *drop,
             });
+        }
+        Settle::WriteBackHeld { off, len } => {
+            // The plan at open wrote the dirty page at EOF with OLD_DIRTY and holds nothing.
+            for step in p.steps.iter_mut() {
+                if let Step::WriteDirty { off: o, len } = *step {
+                    if o == *off {
+                        *step = Step::WriteOld { off: o, len };
+                    }
+                }
+            }
+            p.call.pages.writeback.push((*off, *len));
+            // The lab's atomic disk holds its own write commands (super::disk_hold).
+            p.key.layered |= !p.key.disk;
+            p.key.dioread_lock = true;
         }
     }
 }
@@ -256,6 +298,8 @@ pub fn run(st: &Settle, fd: i32) -> Result<(), String> {
                 return Err(format!("posix_fadvise after the writeback: errno {r}"));
             }
         }
+        // Started by the hold, right before the call.
+        Settle::WriteBackHeld { .. } => {}
     }
     Ok(())
 }
@@ -264,6 +308,7 @@ pub fn run(st: &Settle, fd: i32) -> Result<(), String> {
 pub fn c_code(st: &Settle) -> String {
     match st {
         Settle::ConvertInline { sync, ops } => super::settle_more::c_ops(ops, *sync),
+        Settle::WriteBackHeld { off, .. } => format!("\t/* i_disksize written back after open, the page at EOF ({off}) held under writeback through the call: the hold below starts it */\n"),
         Settle::WriteBackEof { off, len, drop } => format!("\t/* i_disksize written back after open: the dirty page at EOF (ext4_do_writepages -> mpage_map_and_submit_extent) */\n\tif (sync_file_range(cfd, {off}, {len}, 7 /* WAIT_BEFORE | WRITE | WAIT_AFTER */)) {{\n\t\tprintf(\"COULD NOT RUN: sync_file_range after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n{}", if *drop { format!("\tposix_fadvise(cfd, {off}, {len}, POSIX_FADV_DONTNEED); /* the clean page not cached at the write */\n") } else { String::new() }),
     }
 }
@@ -380,6 +425,44 @@ mod tests {
         }
     }
 
+    /// Session 9: the page at EOF still under writeback at the write: no sync after open, the
+    /// hold starts the writeback of the lag's page (written with OLD) on a layered filesystem.
+    #[test]
+    fn lag_written_back_with_the_page_held_under_writeback() {
+        let mut s = written_back();
+        s.world.pages[1] = PageState::Writeback;
+        assert!(diofuzz::validity::is_valid(&s), "{:?}", diofuzz::validity::violations(&s));
+        let p = plan(&s).unwrap();
+        assert_eq!(
+            p.call.after_open.settle,
+            Some(Settle::WriteBackHeld {
+                off: 4096,
+                len: 5633 - 4096
+            })
+        );
+        assert_eq!(p.call.pages.writeback, vec![(4096, 5633 - 4096)]);
+        assert!(p.key.layered && p.key.dioread_lock);
+        assert_eq!(p.key.mount_data(), Some("nodioread_nolock"));
+        assert!(p.steps.contains(&Step::WriteOld {
+            off: 4096,
+            len: 5633 - 4096
+        }));
+        assert!(!p
+            .steps
+            .iter()
+            .any(|st| matches!(st, Step::WriteDirty { .. })));
+        // With a scaled s_maxbytes (shifted offsets) it is not built.
+        let mut sc = s.clone();
+        sc.world.blkbits = 12;
+        sc.world.i_size = 7680;
+        sc.world.blocks.truncate(2);
+        sc.world.s_maxbytes = 1 << 20;
+        assert!(plan(&sc).unwrap_err().contains("held"));
+        let c = super::super::repro::c_program(&s).unwrap();
+        assert!(c.contains("held under writeback through the call"), "{c}");
+        assert!(!c.contains("sync_file_range(cfd, 4096, 4096, 7"), "{c}");
+    }
+
     #[test]
     fn lag_written_back_after_open_syncs_the_page_at_eof() {
         let s = written_back();
@@ -435,7 +518,7 @@ mod tests {
         let mut d = s.clone();
         d.world.pages[1] = PageState::Dirty;
         d.world.blocks[5].kind = Extent::Delalloc;
-        assert!(plan(&d).unwrap_err().contains("dirty or under writeback"));
+        assert!(plan(&d).unwrap_err().contains("dirty or mmapped"));
         // The page at EOF not cached at the write: written back, then dropped (reclaimed).
         let mut n = s.clone();
         n.world.pages = vec![];
