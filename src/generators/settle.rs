@@ -387,11 +387,13 @@ pub fn generate_settle(seed: u64, index: u64) -> Scenario {
             }
             w.pages[page as usize] = PageState::Clean;
             lag_written_back(&mut s) && {
-                // Session 9, a stream of its own: a third of them have that writeback still
-                // in flight at the write (the page at EOF under writeback, held by live:
-                // tools/src/live/settle_race.rs `Settle::WriteBackHeld`).
+                // Session 10, a stream of its own: a third of them have that writeback still
+                // in flight at the write (the page at EOF under writeback, held by live on a
+                // nodioread_nolock mount: tools/src/live/settle_race.rs
+                // `Settle::WriteBackHeld`), where live holds a page (no RLIMIT_FSIZE, no
+                // injected fault: tools/src/live/pages.rs `check_held`).
                 let mut h = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0x5E78 << 48);
-                if h.pct(33) {
+                if h.pct(33) && s.world.rlimit_fsize.is_none() && s.faults.is_empty() {
                     let before = s.clone();
                     s.world.pages[page as usize] = PageState::Writeback;
                     if !crate::validity::is_valid(&s) {

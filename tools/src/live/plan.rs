@@ -45,6 +45,10 @@ pub struct FsKey {
     /// `mpage_map_one_extent` allocates the block written at submission, where the default
     /// mount allocates it unwritten and converts it only at completion (a state the model has
     /// no page state for). Nothing else the model reads depends on it on a delalloc mount.
+    /// With `noauto_da_alloc` too: a lag at open with `i_disksize` 0 is built by a truncate to
+    /// 0 (`ext4_truncate` sets `EXT4_STATE_DA_ALLOC_CLOSE`), and the set-up descriptor's close
+    /// would then start the writeback (`ext4_release_file` -> `ext4_alloc_da_blocks`) before
+    /// the hold; the model reads neither.
     pub dioread_lock: bool,
     /// ext4 only: made for inline-data or encrypted inodes ([`super::inode_kind`]).
     pub inode_kind: super::inode_kind::InodeKind,
@@ -106,7 +110,7 @@ impl FsKey {
         } else if self.nodelalloc {
             Some("nodelalloc")
         } else if self.dioread_lock {
-            Some("nodioread_nolock")
+            Some("nodioread_nolock,noauto_da_alloc")
         } else {
             None
         }

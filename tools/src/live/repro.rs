@@ -680,7 +680,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             match p.key.mount_data() {
                 Some(o) if o.starts_with("dax") => "",
                 Some("data=journal") => ", mounted with -o data=journal",
-                Some("nodioread_nolock") => ", mounted with -o nodioread_nolock (a block writeback allocates is written at submission, not unwritten until completion)",
+                Some("nodioread_nolock,noauto_da_alloc") => ", mounted with -o nodioread_nolock,noauto_da_alloc (a block writeback allocates is written at submission, not unwritten until completion; no flush at close after a truncate to 0)",
                 Some(_) => ", mounted with -o nodelalloc (chattr +j takes effect only then)",
                 None => "",
             }

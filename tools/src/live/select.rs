@@ -178,7 +178,7 @@ mod tests {
             assert!(is(World::LagWritebackHeld, s));
             let p = super::super::plan::plan(s).unwrap_or_else(|e| panic!("{id}: {e}"));
             assert!(p.key.dioread_lock && p.key.layered, "{id}");
-            assert_eq!(p.key.mount_data(), Some("nodioread_nolock"), "{id}");
+            assert_eq!(p.key.mount_data(), Some("nodioread_nolock,noauto_da_alloc"), "{id}");
             assert_eq!(p.call.pages.writeback.len(), 1, "{id}");
         }
         // The plain generator draws none.

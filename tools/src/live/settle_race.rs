@@ -442,7 +442,7 @@ mod tests {
         );
         assert_eq!(p.call.pages.writeback, vec![(4096, 5633 - 4096)]);
         assert!(p.key.layered && p.key.dioread_lock);
-        assert_eq!(p.key.mount_data(), Some("nodioread_nolock"));
+        assert_eq!(p.key.mount_data(), Some("nodioread_nolock,noauto_da_alloc"));
         assert!(p.steps.contains(&Step::WriteOld {
             off: 4096,
             len: 5633 - 4096
@@ -460,6 +460,7 @@ mod tests {
         assert!(plan(&sc).unwrap_err().contains("held"));
         let c = super::super::repro::c_program(&s).unwrap();
         assert!(c.contains("held under writeback through the call"), "{c}");
+        assert!(c.contains("mounted with -o nodioread_nolock,noauto_da_alloc"), "{c}");
         assert!(!c.contains("sync_file_range(cfd, 4096, 4096, 7"), "{c}");
     }
 
