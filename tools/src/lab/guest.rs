@@ -40,7 +40,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 40] = [
+pub const GROUPS: [Group; 41] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -213,6 +213,13 @@ pub const GROUPS: [Group; 40] = [
         name: "ext4-inline-held",
         about: "ext4 on a loop device, inline data converted after open with page 0 under writeback, mmapped dirty or busy at the write, a dirty page 0 with the ftruncate path, or block 0 delayed on a block-mapped inode (live --worlds inline-convert-held --sync-after-convert)",
         args: "--fs ext4 --worlds inline-convert-held --sync-after-convert",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "ext4-lag-held",
+        about: "ext4 on a loop device mounted nodioread_nolock, the i_disksize lag written back after open with the page at EOF still under writeback at the write (live --worlds lag-writeback-held)",
+        args: "--fs ext4 --worlds lag-writeback-held",
         disk: false,
         fault: false,
     },
