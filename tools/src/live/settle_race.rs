@@ -73,6 +73,33 @@ pub enum Settle {
     WriteBackHeld { off: u64, len: u64 },
 }
 
+/// C: the held lag world needs a `nodioread_nolock` mount (on the default mount the block the
+/// writeback allocates is unwritten until the I/O completes: a world the model does not have);
+/// the longest mount point of /proc/self/mounts that holds the file must show the option.
+const C_DIOREAD_LOCK: &str = r#"	{
+		char *mrp = realpath(path, NULL), line[2048], best[1024] = "";
+		size_t bl = 0;
+		FILE *mf = fopen("/proc/self/mounts", "r");
+		while (mrp && mf && fgets(line, sizeof(line), mf)) {
+			char dev[256], mnt[512], type[64], opts[1024];
+			if (sscanf(line, "%255s %511s %63s %1023s", dev, mnt, type, opts) != 4)
+				continue;
+			size_t n = strlen(mnt);
+			if (n >= bl && !strncmp(mrp, mnt, n) && (n == 1 || mrp[n] == '/' || !mrp[n])) {
+				bl = n;
+				snprintf(best, sizeof(best), "%s", opts);
+			}
+		}
+		if (mf)
+			fclose(mf);
+		free(mrp);
+		if (!strstr(best, "nodioread_nolock")) {
+			printf("COULD NOT RUN: the filesystem is not mounted -o nodioread_nolock (options %s)\n", best);
+			return 2;
+		}
+	}
+"#;
+
 /// The world at open (`open`, whose inode is already `Scenario::inode_at_open`) for flag `i`
 /// cleared after open, and what settles it (None: nothing to do, a lag of nothing at a block-
 /// aligned i_size: the model's i_disksize is i_size rounded down to a block).
@@ -308,7 +335,7 @@ pub fn run(st: &Settle, fd: i32) -> Result<(), String> {
 pub fn c_code(st: &Settle) -> String {
     match st {
         Settle::ConvertInline { sync, ops } => super::settle_more::c_ops(ops, *sync),
-        Settle::WriteBackHeld { off, .. } => format!("\t/* i_disksize written back after open, the page at EOF ({off}) held under writeback through the call: the hold below starts it */\n"),
+        Settle::WriteBackHeld { off, .. } => format!("\t/* i_disksize written back after open, the page at EOF ({off}) held under writeback through the call: the hold below starts it */\n{C_DIOREAD_LOCK}"),
         Settle::WriteBackEof { off, len, drop } => format!("\t/* i_disksize written back after open: the dirty page at EOF (ext4_do_writepages -> mpage_map_and_submit_extent) */\n\tif (sync_file_range(cfd, {off}, {len}, 7 /* WAIT_BEFORE | WRITE | WAIT_AFTER */)) {{\n\t\tprintf(\"COULD NOT RUN: sync_file_range after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n{}", if *drop { format!("\tposix_fadvise(cfd, {off}, {len}, POSIX_FADV_DONTNEED); /* the clean page not cached at the write */\n") } else { String::new() }),
     }
 }
@@ -461,6 +488,8 @@ mod tests {
         let c = super::super::repro::c_program(&s).unwrap();
         assert!(c.contains("held under writeback through the call"), "{c}");
         assert!(c.contains("mounted with -o nodioread_nolock,noauto_da_alloc"), "{c}");
+        assert!(c.contains("COULD NOT RUN: the filesystem is not mounted -o nodioread_nolock"), "{c}");
+        super::super::repro::assert_c_compiles("settle-lag-held", &c, &["-O2"]);
         assert!(!c.contains("sync_file_range(cfd, 4096, 4096, 7"), "{c}");
     }
 
