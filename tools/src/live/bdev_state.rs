@@ -81,11 +81,9 @@ pub fn races(s: &Scenario) -> Result<BdevRaces, Unsupported> {
     if r.swap.is_some() && super::hibernate::enabled() {
         return Err("swapon or swapoff after open with the hibernation resume device (not built: SNAPSHOT_SET_SWAP_AREA needs an active swap area, and 7.3 pins it against swapoff)".into());
     }
-    if super::swap::wanted(s) && (r.mmap_writer || r.lock_holder) {
-        return Err(
-            "swap device with the mmap writer or the lock holder (rule W35; the holder: not built)"
-                .into(),
-        );
+    // The holder on a swap device: see holder_built (built on the resume device only).
+    if super::swap::wanted(s) && r.mmap_writer {
+        return Err("swap device with the mmap writer (rule W35: do_mmap gives -ETXTBSY)".into());
     }
     Ok(r)
 }
@@ -101,8 +99,21 @@ pub fn races(s: &Scenario) -> Result<BdevRaces, Unsupported> {
 /// (`blkdev_fallocate` gives -EINVAL before it). So the race cannot be held across the call there and
 /// would change nothing: the scenario is built without it (as a file's holder without RWF_NOWAIT,
 /// super::race::split).
+///
+/// Nor on a swap device at the write that is not the hibernation resume device (session 10):
+/// `blkdev_write_iter` checks `IS_SWAPFILE && !is_hibernate_resume_dev` before everything else
+/// (-ETXTBSY, block/fops.c 6.12.117 and 7.3.4), the holder's write included, so nothing can hold
+/// i_rwsem across the call there either. On the resume device (`live --hibernate-resume`) the
+/// holder's write passes that check and blocks in its fault with i_rwsem held shared, as on any
+/// device: built.
 pub fn holder_built(s: &Scenario, r: &BdevRaces) -> bool {
-    r.lock_holder && s.world.i_size > 0
+    holder_built_on(s, r, super::hibernate::enabled())
+}
+
+/// [`holder_built`] with the resume state given (`resume`: every swap device is the
+/// hibernation resume device).
+pub fn holder_built_on(s: &Scenario, r: &BdevRaces, resume: bool) -> bool {
+    r.lock_holder && s.world.i_size > 0 && (!s.world.inode.swapfile || resume)
 }
 
 /// The inode of a block device: only the swap flag (rule W11).

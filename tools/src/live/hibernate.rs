@@ -46,7 +46,30 @@ pub fn enable() {
 }
 
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::SeqCst)
+    ENABLED.load(Ordering::SeqCst) || test_enabled()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// [`enable_in_this_thread`]: a test's own thread (the test harness runs each test on one),
+    /// so the other tests of the process keep the process-wide state.
+    static THIS_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn test_enabled() -> bool {
+    THIS_THREAD.with(|c| c.get())
+}
+
+#[cfg(not(test))]
+fn test_enabled() -> bool {
+    false
+}
+
+/// Tests: [`enable`] for the calling thread only.
+#[cfg(test)]
+pub fn enable_in_this_thread() {
+    THIS_THREAD.with(|c| c.set(true));
 }
 
 /// Generated scenarios a resume run keeps: a swap device at open and at the write (no swapon or
@@ -156,6 +179,62 @@ mod tests {
             .replacen(C_SWAPON, &format!("{C_SWAPON}{C_SET_RESUME}"), 1)
             .replacen(C_AFTER_CALL, &format!("{C_RELEASE}{C_AFTER_CALL}"), 1);
         super::super::repro::assert_c_compiles("hibernate", &with, &["-O2", "-fsyntax-only"]);
+    }
+
+    /// The i_rwsem holder on a swap device (session 10): blkdev_write_iter's IS_SWAPFILE check
+    /// comes before inode_lock_shared (block/fops.c 6.12.117, 7.3.4), so on a swap device that is
+    /// not the resume device the holder's own write gives -ETXTBSY and nothing is held (built
+    /// without it); on the resume device it passes and blocks in its fault with i_rwsem held:
+    /// built, positioned, and in the C program released before the snapshot device is closed
+    /// (which comes before swapoff).
+    #[test]
+    fn the_lock_holder_on_the_resume_device() {
+        use super::super::plan::plan_on;
+        use diofuzz::generators::flags::generate_swap;
+        use diofuzz::scenario::{FsKind, Race};
+        let (mut rest, mut off_after) = (0, 0);
+        let mut at_rest = None;
+        for i in 0..200 {
+            let s = generate_swap(1, i, FsKind::Bdev);
+            if !s.has_race(Race::LockContended) {
+                continue;
+            }
+            // (The refusals of any loop device: atomic units, etc.)
+            let Ok(p) = plan_on(&s, None) else { continue };
+            if s.world.inode.swapfile {
+                // Not the resume device: -ETXTBSY before the lock, built without the holder.
+                assert!(!p.call.after_open.lock_holder, "{i}");
+                if wanted(&s) {
+                    rest += 1;
+                    at_rest.get_or_insert(s.clone());
+                }
+            } else {
+                // swapoff after open: a plain device at the write.
+                assert!(p.call.after_open.lock_holder && p.call.positioned, "{i}");
+                off_after += 1;
+            }
+        }
+        assert!(rest > 20 && off_after > 0, "{rest} {off_after}");
+        let s = at_rest.unwrap();
+        let plain = super::super::repro::c_program(&s).unwrap();
+        assert!(!plain.contains("UFFDIO_REGISTER") && !plain.contains("SNAPSHOT_SET_SWAP_AREA"));
+        enable_in_this_thread();
+        let p = plan_on(&s, None).unwrap();
+        assert!(p.call.after_open.lock_holder && p.call.positioned);
+        let c = super::super::repro::c_program(&s).unwrap();
+        let at = |what: &str| c.find(what).unwrap_or_else(|| panic!("{what}: {c}"));
+        assert!(at("SNAPSHOT_SET_SWAP_AREA") < at("UFFDIO_REGISTER"));
+        assert!(
+            at("UFFDIO_WAKE") < at("snapshot_release")
+                && at("snapshot_release") < at("swap_on && swapoff(path)")
+        );
+        super::super::repro::assert_c_compiles("resume-holder", &c, &["-O2", "-fsyntax-only"]);
+        // swapon or swapoff after open stay refused with the resume device.
+        let mut on = s.clone();
+        on.races.push(Race::InodeFlagChangedAfterOpen(9));
+        assert!(plan_on(&on, None)
+            .unwrap_err()
+            .contains("hibernation resume"));
     }
 
     /// include/linux/kdev_t.h new_encode_dev: minor's low byte, major, minor's high bits.
