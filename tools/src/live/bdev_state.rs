@@ -78,9 +78,8 @@ pub fn races(s: &Scenario) -> Result<BdevRaces, Unsupported> {
     // and neither path lseeks then (aio: the iocb's aio_offset, and the file position is not
     // compared; RLIMIT_FSIZE: the child's pwritev2 at pos). blkdev_llseek (block/fops.c,
     // 6.12.117 - 7.3.4) takes the i_rwsem the holder keeps, so no lseek may run while it holds.
-    if r.swap.is_some() && super::hibernate::enabled() {
-        return Err("swapon or swapoff after open with the hibernation resume device (not built: SNAPSHOT_SET_SWAP_AREA needs an active swap area, and 7.3 pins it against swapoff)".into());
-    }
+    // With the hibernation resume device, swapon after open is followed by SNAPSHOT_SET_SWAP_AREA
+    // and swapoff after open preceded by the snapshot device's close (super::race::arm).
     // The holder on a swap device: see holder_built (built on the resume device only).
     if super::swap::wanted(s) && r.mmap_writer {
         return Err("swap device with the mmap writer (rule W35: do_mmap gives -ETXTBSY)".into());
