@@ -17,9 +17,9 @@
 //! * **An active swap device** (`inode.swapfile`, and swapon/swapoff after open): the swap
 //!   header over page 0 of the device (super::swap), `swapon(2)` of the device node
 //!   (mm/swapfile.c `claim_swapfile`: SWP_BLKDEV; S_SWAPFILE on the device inode), only inside
-//!   a disposable VM (`live --swapon`). blkdev_write_iter gives -ETXTBSY (the hibernation resume
-//!   device aside, which no guest has: no `resume=`). Validity rule W35 keeps the devices
-//!   swapon accepts.
+//!   a disposable VM (`live --swapon`). blkdev_write_iter gives -ETXTBSY unless the device is
+//!   the hibernation resume device (`live --hibernate-resume`, super::hibernate). Validity rule
+//!   W35 keeps the devices swapon accepts. The holder on a swap device: [`holder_built`].
 //! * **Stable writes** (`world.device.stable_writes`): a zram device (`/sys/class/zram-control/
 //!   hot_add`, `disksize` = the scenario's size). `zram_add` (drivers/block/zram/zram_drv.c,
 //!   7.3.4; 6.12.117 the same, read in the torvalds/linux v6.12 tree) declares
