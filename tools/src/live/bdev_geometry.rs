@@ -450,6 +450,7 @@ mod tests {
         assert!(p.steps.contains(&Step::WriteDirty { off: 0, len: 4096 }));
         let src = super::super::repro::c_program(&s).unwrap();
         assert!(src.contains("tail_edge = 4096;"), "{src}");
+        assert!(src.contains("static int backing_fd("), "{src}");
         assert!(src.contains("wpat(bf, 4096, 2048, 0x11);"), "{src}");
         let Some(cc) = super::super::scratch::which("cc") else {
             println!("SKIP: no cc");

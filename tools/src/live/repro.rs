@@ -28,6 +28,7 @@ const PRELUDE: &str = r#"#define _GNU_SOURCE
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -109,11 +110,14 @@ static __attribute__((unused)) void wpat(int fd, uint64_t off, uint64_t len, uns
 }
 
 /* Fill free space with 0x55 ("stale") and free it again, so blocks handed out without being
- * zeroed show up as 's'. */
+ * zeroed show up as 's'. XFS frees an unlinked file's blocks later, in its background inode
+ * inactivation (xfs_inodegc, which sync does not wait for): wait until statvfs counts them free
+ * again, then sync, whose log force makes them allocatable (no longer busy extents). */
 static __attribute__((unused)) void prefill_stale(const char *dir)
 {
 	char p[4096];
 	static unsigned char b[1 << 20];
+	struct statvfs sv;
 	snprintf(p, sizeof(p), "%s/diofuzz-repro-stale-%d", dir, (int)getpid());
 	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (fd < 0)
@@ -124,7 +128,17 @@ static __attribute__((unused)) void prefill_stale(const char *dir)
 			die("stale fill write");
 	fsync(fd);
 	close(fd);
+	if (statvfs(dir, &sv))
+		die("statvfs");
+	unsigned long long held = (unsigned long long)sv.f_bfree * sv.f_frsize;
 	unlink(p);
+	for (int i = 0; i < 300; i++) {
+		if (statvfs(dir, &sv))
+			die("statvfs");
+		if ((unsigned long long)sv.f_bfree * sv.f_frsize >= held + 3 * sizeof(b))
+			break;
+		usleep(10000);
+	}
 	sync();
 }
 
@@ -135,12 +149,16 @@ static char seen[8193];
  * `shift_unit`s, the filesystem block, so that O_DIRECT does not cross the limit). */
 static unsigned long long shift, shift_unit = 4096;
 
-/* A loop device whose size is not whole logical blocks: no read or write through the device
+"#;
+
+/// A loop device whose size is not whole logical blocks (plans with a `Step::WriteBacking`):
+/// the edge from which the device cannot be read and the backing file that holds those bytes.
+const TAIL_PRELUDE: &str = r#"/* A loop device whose size is not whole logical blocks: no read or write through the device
  * reaches its bytes from tail_edge on (the read of the block holding its end fails), so they are
  * set up and read back through the loop device's backing file. */
 static unsigned long long tail_edge;
 
-static __attribute__((unused)) int backing_fd(const char *dev, int flags)
+static int backing_fd(const char *dev, int flags)
 {
 	char r[4096], sys[4200], p[4096];
 	if (!realpath(dev, r))
@@ -160,12 +178,15 @@ static __attribute__((unused)) int backing_fd(const char *dev, int flags)
 	return fd;
 }
 
-static void show(const char *path, uint64_t size, int direct)
+"#;
+
+/// The read-back, printed as one letter per sector; `@DN@` and `@TAIL@` are the tail device's
+/// lines of [`TAIL_PRELUDE`] ([`show_fn`]).
+const SHOW: &str = r#"static void show(const char *path, uint64_t size, int direct)
 {
 	size -= shift;
 	uint64_t n = (size + shift_unit - 1) / shift_unit * shift_unit;
-	uint64_t dn = tail_edge && tail_edge < n ? tail_edge : n;
-	unsigned char *b = mmap(NULL, n + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+@DN@	unsigned char *b = mmap(NULL, n + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int fd = open(path, O_RDONLY | (direct ? O_DIRECT : 0));
 	ssize_t got = 0, r = 0;
 	if (b == MAP_FAILED || fd < 0)
@@ -174,13 +195,7 @@ static void show(const char *path, uint64_t size, int direct)
 		got += r;
 	if (r < 0)
 		printf("read-back%s failed: %s\n", direct ? " (O_DIRECT)" : "", strerror(errno));
-	if (tail_edge && (uint64_t)got == dn && dn < size) {
-		int bf = backing_fd(path, O_RDONLY);
-		if (pread(bf, b + got, size - got, got) != (ssize_t)(size - got))
-			printf("read-back of the backing file failed: %s\n", strerror(errno));
-		close(bf);
-	}
-	close(fd);
+@TAIL@	close(fd);
 	printf("%s", direct ? "data (O_DIRECT):    " : "data (page cache):  ");
 	for (uint64_t s = 0; s * 512 < size; s++) {
 		uint64_t len = size - s * 512 < 512 ? size - s * 512 : 512;
@@ -196,6 +211,32 @@ static void show(const char *path, uint64_t size, int direct)
 }
 
 "#;
+
+/// `show()`: on a tail device it reads what the device cannot through the backing file; every
+/// other reproducer reads the file or device only.
+fn show_fn(tail: bool) -> String {
+    let (dn, rest) = if tail {
+        (
+            "\tuint64_t dn = tail_edge && tail_edge < n ? tail_edge : n;\n",
+            concat!(
+                "\tif (tail_edge && (uint64_t)got == dn && dn < size) {\n",
+                "\t\tint bf = backing_fd(path, O_RDONLY);\n",
+                "\t\tif (pread(bf, b + got, size - got, got) != (ssize_t)(size - got))\n",
+                "\t\t\tprintf(\"read-back of the backing file failed: %s\\n\", strerror(errno));\n",
+                "\t\tclose(bf);\n",
+                "\t}\n",
+            ),
+        )
+    } else {
+        ("\tuint64_t dn = n;\n", "")
+    };
+    let mut o = String::new();
+    if tail {
+        o.push_str(TAIL_PRELUDE);
+    }
+    o.push_str(&SHOW.replace("@DN@", dn).replace("@TAIL@", rest));
+    o
+}
 
 /// The partition number `repro -p DISK` adds (as `live`'s scratch partition: sd disks have 15).
 const BDEV_PART_NO: u32 = 15;
@@ -719,6 +760,11 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         );
     }
     o.push_str(PRELUDE);
+    let tail = p
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::WriteBacking { .. }));
+    o.push_str(&show_fn(tail));
     let _ = writeln!(
         o,
         "\nstatic const long long expect_ret = {};\nstatic const char expect_ret_text[] = \"{}\";\nstatic const long long expect_pos = {exp_pos};\nstatic const unsigned long long expect_size = {};\nstatic const char expect_data[] = \"{exp_data}\";",
@@ -1661,6 +1707,14 @@ mod tests {
         .enumerate()
         {
             let src = c_program(s).unwrap();
+            // The tail device's helpers come only with a plan that writes the backing file.
+            let tail = repro_plan(s)
+                .unwrap()
+                .steps
+                .iter()
+                .any(|st| matches!(st, Step::WriteBacking { .. }));
+            assert_eq!(src.contains("backing_fd"), tail, "r{i}");
+            assert_eq!(src.contains("tail_edge"), tail, "r{i}");
             super::assert_c_compiles(&format!("r{i}"), &src, &["-Wall", "-Werror", "-O1"]);
         }
     }

@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -109,11 +110,14 @@ static __attribute__((unused)) void wpat(int fd, uint64_t off, uint64_t len, uns
 }
 
 /* Fill free space with 0x55 ("stale") and free it again, so blocks handed out without being
- * zeroed show up as 's'. */
+ * zeroed show up as 's'. XFS frees an unlinked file's blocks later, in its background inode
+ * inactivation (xfs_inodegc, which sync does not wait for): wait until statvfs counts them free
+ * again, then sync, whose log force makes them allocatable (no longer busy extents). */
 static __attribute__((unused)) void prefill_stale(const char *dir)
 {
 	char p[4096];
 	static unsigned char b[1 << 20];
+	struct statvfs sv;
 	snprintf(p, sizeof(p), "%s/diofuzz-repro-stale-%d", dir, (int)getpid());
 	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (fd < 0)
@@ -124,7 +128,17 @@ static __attribute__((unused)) void prefill_stale(const char *dir)
 			die("stale fill write");
 	fsync(fd);
 	close(fd);
+	if (statvfs(dir, &sv))
+		die("statvfs");
+	unsigned long long held = (unsigned long long)sv.f_bfree * sv.f_frsize;
 	unlink(p);
+	for (int i = 0; i < 300; i++) {
+		if (statvfs(dir, &sv))
+			die("statvfs");
+		if ((unsigned long long)sv.f_bfree * sv.f_frsize >= held + 3 * sizeof(b))
+			break;
+		usleep(10000);
+	}
 	sync();
 }
 
@@ -135,36 +149,11 @@ static char seen[8193];
  * `shift_unit`s, the filesystem block, so that O_DIRECT does not cross the limit). */
 static unsigned long long shift, shift_unit = 4096;
 
-/* A loop device whose size is not whole logical blocks: no read or write through the device
- * reaches its bytes from tail_edge on (the read of the block holding its end fails), so they are
- * set up and read back through the loop device's backing file. */
-static unsigned long long tail_edge;
-
-static __attribute__((unused)) int backing_fd(const char *dev, int flags)
-{
-	char r[4096], sys[4200], p[4096];
-	if (!realpath(dev, r))
-		die("realpath");
-	const char *n = strrchr(r, '/');
-	snprintf(sys, sizeof(sys), "/sys/block/%s/loop/backing_file", n ? n + 1 : r);
-	FILE *f = fopen(sys, "r");
-	if (!f || !fgets(p, sizeof(p), f)) {
-		printf("COULD NOT RUN: %s is not a loop device (%s): its last block is set up through the backing file\n", dev, sys);
-		exit(2);
-	}
-	fclose(f);
-	p[strcspn(p, "\n")] = 0;
-	int fd = open(p, flags);
-	if (fd < 0)
-		die("open the backing file");
-	return fd;
-}
-
 static void show(const char *path, uint64_t size, int direct)
 {
 	size -= shift;
 	uint64_t n = (size + shift_unit - 1) / shift_unit * shift_unit;
-	uint64_t dn = tail_edge && tail_edge < n ? tail_edge : n;
+	uint64_t dn = n;
 	unsigned char *b = mmap(NULL, n + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int fd = open(path, O_RDONLY | (direct ? O_DIRECT : 0));
 	ssize_t got = 0, r = 0;
@@ -174,12 +163,6 @@ static void show(const char *path, uint64_t size, int direct)
 		got += r;
 	if (r < 0)
 		printf("read-back%s failed: %s\n", direct ? " (O_DIRECT)" : "", strerror(errno));
-	if (tail_edge && (uint64_t)got == dn && dn < size) {
-		int bf = backing_fd(path, O_RDONLY);
-		if (pread(bf, b + got, size - got, got) != (ssize_t)(size - got))
-			printf("read-back of the backing file failed: %s\n", strerror(errno));
-		close(bf);
-	}
 	close(fd);
 	printf("%s", direct ? "data (O_DIRECT):    " : "data (page cache):  ");
 	for (uint64_t s = 0; s * 512 < size; s++) {
