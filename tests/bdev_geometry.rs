@@ -183,7 +183,7 @@ fn one_kib_logical_blocks_fail_only_at_the_end_buffer() {
             (10, 4096, 4 * KIB + 512, 4608),
         ] {
             s.world.blkbits = blkbits;
-            s.world.blocks = vec![BlockState::default(); 19 * 512 >> blkbits];
+            s.world.blocks = vec![BlockState::default(); (19 * 512) >> blkbits];
             s.request.pos = pos;
             s.request.len = len;
             assert!(
