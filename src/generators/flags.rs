@@ -139,6 +139,14 @@ pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
         };
         s.world.device.stable_writes = false;
         super::bdev_state::swapoff_keeps_header_page(&mut s);
+        // Session 10, a stream of its own: 40 % get another task holding the device's i_rwsem
+        // (live builds it on the hibernation resume device, `live --hibernate-resume`; on
+        // another swap device the holder's own write gives -ETXTBSY before the lock and the
+        // scenario is built without it: tools/src/live/bdev_state.rs holder_built).
+        let mut h = Rng::stream(seed, index, 0x9E6C_63D0_676A_9A99, 0x5A6 << 48);
+        if h.pct(40) && s.races.len() < MAX_RACES {
+            s.races.push(Race::LockContended);
+        }
     }
     crate::validity::normalise(&mut s);
     s

@@ -140,6 +140,10 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
             return Err("an RLIMIT_FSIZE not a multiple of 1 KiB (ulimit -f)".into());
         }
     }
+    let bdev = p.key.fs == FsKind::Bdev;
+    if bdev {
+        crate::report_bdev::expressible(p)?;
+    }
     // Set-up: one xfs_io run per step kind, in order.
     let mut setup = String::new();
     let mut cmds: Vec<String> = Vec::new();
@@ -156,14 +160,22 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
                 cmds.push(format!("reflink {file}.donor {off} {off} {len}"));
             }
             Step::Fsync => cmds.push("fsync".into()),
-            Step::DropCache => cmds.push(format!("fadvise -d 0 {}", p.i_size.max(1))),
+            Step::DropCache => {
+                // (A device's dirty pages are written first, as live's DropCache does: fsync.)
+                if bdev {
+                    cmds.push("fsync".into());
+                }
+                cmds.push(format!("fadvise -d 0 {}", p.i_size.max(1)))
+            }
             Step::ReadPage { off } => cmds.push(format!("pread -q {off} 4096")),
             Step::WriteDirty { off, len } => cmds.push(format!("pwrite -S 0x22 {off} {len}")),
             Step::WriteZero { off, len } => cmds.push(format!("pwrite -S 0 {off} {len}")),
             Step::SetCowExtsize(bytes) => cmds.push(format!("cowextsize {bytes}")),
             Step::SetInodeFlags { .. } => return Err("inode flags set with chattr".into()),
-            Step::WriteBacking { .. } => {
-                return Err("a loop device whose size is not whole logical blocks".into())
+            // A tail device's bytes past its edge (crate::report_bdev::setup runs them on the
+            // backing file).
+            Step::WriteBacking { off, len, old } => {
+                cmds.push(crate::report_bdev::backing_cmd(*off, *len, *old))
             }
             Step::SetMode(_) => return Err("a setuid bit (IS_NOSEC clear)".into()),
             Step::SwapHeader | Step::SwapOn | Step::SwapAlignedPrefix { .. } => {
@@ -176,11 +188,15 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
             }
         }
     }
-    let _ = write!(setup, "$XFS_IO_PROG -f");
-    for c in &cmds {
-        let _ = write!(setup, " -c \"{c}\"");
+    if bdev {
+        setup = crate::report_bdev::setup(p, &cmds);
+    } else {
+        let _ = write!(setup, "$XFS_IO_PROG -f");
+        for c in &cmds {
+            let _ = write!(setup, " -c \"{c}\"");
+        }
+        let _ = writeln!(setup, " {file} >> $seqres.full");
     }
-    let _ = writeln!(setup, " {file} >> $seqres.full");
     // The call.
     let mut open = String::new();
     if c.direct {
@@ -245,7 +261,12 @@ pub fn fstests_test(
     id: &str,
     kernels: &[String],
 ) -> Result<(String, String, Option<String>), String> {
-    let p = plan(s).map_err(|e| format!("not expressible on a real kernel: {e}"))?;
+    let bdev = s.fs == FsKind::Bdev;
+    let p = if bdev {
+        crate::report_bdev::plan(s)?
+    } else {
+        plan(s).map_err(|e| format!("not expressible on a real kernel: {e}"))?
+    };
     if let Some(d) = p.down {
         // fstests' _scratch_shutdown would do it; not written yet.
         return Err(format!(
@@ -256,7 +277,7 @@ pub fn fstests_test(
     let atomic = p.call.rwf & 0x40 != 0;
     let land = landing(&p);
     let len = p.call.len;
-    let file = "$SCRATCH_MNT/file";
+    let file = if bdev { "$dev" } else { "$SCRATCH_MNT/file" };
     let mut t = String::new();
     let _ = writeln!(
         t,
@@ -286,7 +307,11 @@ pub fn fstests_test(
     let _ = writeln!(t);
     let helper = xfs_io_script(&p, file);
     // Requirements.
-    let _ = writeln!(t, "_require_scratch");
+    if bdev {
+        t.push_str(crate::report_bdev::REQUIRE);
+    } else {
+        let _ = writeln!(t, "_require_scratch");
+    }
     if atomic {
         let bs = 1u64 << p.key.blkbits;
         if len > bs {
@@ -298,7 +323,7 @@ pub fn fstests_test(
     if clones {
         let _ = writeln!(t, "_require_scratch_reflink");
     }
-    if p.key.blkbits != 12 {
+    if p.key.blkbits != 12 && !bdev {
         let _ = writeln!(t, "_require_scratch_blocksize {}", 1u32 << p.key.blkbits);
     }
     if p.call.direct {
@@ -317,12 +342,26 @@ pub fn fstests_test(
             let _ = writeln!(t, "_require_test_program \"diofuzz-{seq}\"");
         }
     }
-    let _ = writeln!(
-        t,
-        "\n{}\n_scratch_mount >> $seqres.full 2>&1\n",
-        mkfs_line(&p)
-    );
+    if bdev {
+        t.push('\n');
+    } else {
+        let _ = writeln!(
+            t,
+            "\n{}\n_scratch_mount >> $seqres.full 2>&1\n",
+            mkfs_line(&p)
+        );
+    }
     let helper_src = match helper {
+        Ok((setup, call)) if bdev => {
+            let _ = writeln!(
+                t,
+                "{setup}\n# The write ({len} bytes of 0x33).\nout=$({call})\necho \"$out\" >> $seqres.full\n\
+                 ret=$(echo \"$out\" | grep wrote | awk -F'[/ ]' '{{print $2}}')\n\
+                 test -n \"$ret\" || ret=0\nlanding={land}\n\n{}",
+                crate::report_bdev::CHECK
+            );
+            None
+        }
         Ok((setup, call)) => {
             let _ = writeln!(
                 t,
@@ -379,18 +418,23 @@ pub fn fstests_test(
             None
         }
         Err(why) => {
+            if bdev {
+                t.push_str(&crate::report_bdev::device(&p, false));
+            }
             let _ = writeln!(
                 t,
-                "# xfs_io cannot express this request ({why}): the helper builds the file and\n\
-                 # issues it, then prints the result and the data per 512-byte sector\n\
+                "# xfs_io cannot express this request ({why}): the helper builds the {}\n\
+                 # and issues it, then prints the result and the data per 512-byte sector\n\
                  # (n = the new data, o/d = old data, 0 = zeroes, s/? = stale data).\n\
-                 $here/src/diofuzz-{seq} $SCRATCH_MNT > $tmp.out 2>&1\n\
+                 $here/src/diofuzz-{seq} {} > $tmp.out 2>&1\n\
                  cat $tmp.out >> $seqres.full\n\
                  ret=$(sed -n 's/^pwritev2(.*) = \\(-\\?[0-9]*\\).*/\\1/p' $tmp.out)\n\
                  test -n \"$ret\" || ret=0\n\
                  landing=$(sed -n 's/.*data expected at \\([0-9]*\\).*/\\1/p' $tmp.out)\n\
                  test -n \"$landing\" || landing={land}\n\
-                 data=$(sed -n 's/^data (O_DIRECT): *//p' $tmp.out | tr -d ' ')\n"
+                 data=$(sed -n 's/^data (O_DIRECT): *//p' $tmp.out | tr -d ' ')\n",
+                if bdev { "device" } else { "file" },
+                if bdev { "$dev" } else { "$SCRATCH_MNT" },
             );
             if atomic {
                 let _ = writeln!(
