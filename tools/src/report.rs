@@ -143,6 +143,10 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
     let bdev = p.key.fs == FsKind::Bdev;
     if bdev {
         crate::report_bdev::expressible(p)?;
+    } else if c.after_open != Default::default() {
+        return Err("a change between the call's open and the call (chattr, the i_rwsem holder, a settled conversion or writeback, a reflink, swapon/off, chmod, remount)".into());
+    } else if c.pages.held() || c.pages.idle_writer {
+        return Err("a page held under writeback or mapped dirty during the call".into());
     }
     // Set-up: one xfs_io run per step kind, in order.
     let mut setup = String::new();
@@ -241,6 +245,35 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
     Ok((setup, call))
 }
 
+/// The file world a generic test cannot format: it formats SCRATCH_DEV with the filesystem's
+/// defaults and a block size only ([`mkfs_line`]). Refused with the reason rather than built on
+/// another filesystem.
+fn file_mkfs_expressible(p: &Plan) -> Result<(), String> {
+    let k = &p.key;
+    let why = if k.data_journal {
+        "a data=journal mount"
+    } else if k.nodelalloc {
+        "a nodelalloc mount"
+    } else if k.no_extents {
+        "an ext4 without extents (mkfs -O ^extent)"
+    } else if k.cluster_bits > 0 {
+        "a bigalloc ext4"
+    } else if k.fs == FsKind::Xfs && !k.reflink {
+        "an XFS without reflink (mkfs -m reflink=0)"
+    } else if k.lbs_bits != 9 {
+        "a device of 4096-byte logical blocks"
+    } else if k.dax != Default::default() {
+        "a DAX mount"
+    } else if k.stable {
+        "a stable-writes device"
+    } else if k.nvme {
+        "an nvme-tcp namespace"
+    } else {
+        return Ok(());
+    };
+    Err(format!("not exported to fstests: {why}"))
+}
+
 /// A generic test formats with the filesystem's defaults (XFS: reflink on since xfsprogs 5.1,
 /// which the software atomic write path needs) and only sets the block size it depends on.
 fn mkfs_line(p: &Plan) -> String {
@@ -273,6 +306,9 @@ pub fn fstests_test(
             "not exported to fstests: a filesystem {}",
             d.label()
         ));
+    }
+    if !bdev {
+        file_mkfs_expressible(&p)?;
     }
     let atomic = p.call.rwf & 0x40 != 0;
     let land = landing(&p);
@@ -830,4 +866,76 @@ fn wrap(text: &str, width: usize) -> String {
         line += w.len();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use diofuzz::oracle::{Finding, Prop};
+    use diofuzz::scenario::{BlockState, Extent, FsKind, PageState, Race, Scenario};
+
+    fn finding() -> Finding {
+        Finding {
+            property: Prop::O6,
+            variant: "v7.3",
+            fs: "ext4",
+            path: vec![],
+            signature: String::new(),
+            detail: "test".into(),
+        }
+    }
+
+    /// 1 KiB-block ext4, 6 written blocks, O_DIRECT 1024 at 4096.
+    fn ext4_1k() -> Scenario {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        s.world.device = Default::default();
+        s.world.blkbits = 10;
+        s.world.i_size = 6144;
+        s.world.blocks = vec![
+            BlockState {
+                kind: Extent::Written,
+                ..Default::default()
+            };
+            6
+        ];
+        s.request.open.direct = true;
+        s.request.pos = 4096;
+        s.request.len = 1024;
+        s
+    }
+
+    /// A world the generic test's mkfs and mount cannot make is refused with the reason, not
+    /// built on the default filesystem.
+    #[test]
+    fn mount_options_are_refused() {
+        let mut s = ext4_1k();
+        s.world.mount.data_journal = true;
+        let e = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap_err();
+        assert!(e.contains("data=journal"), "{e}");
+        let mut s = ext4_1k();
+        s.world.mount.extents_feature = false;
+        s.world.inode.extents = false;
+        let e = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap_err();
+        assert!(e.contains("^extent"), "{e}");
+        // The default world is exported with xfs_io alone.
+        let (t, _, helper) =
+            super::fstests_test(&ext4_1k(), &finding(), 900, "t", "id", &[]).unwrap();
+        assert!(helper.is_none() && t.contains("_scratch_mkfs_blocksized 1024"), "{t}");
+    }
+
+    /// A change between the open and the call (here the i_disksize lag written back after
+    /// open) is not an xfs_io command: the test runs the C helper, which makes it.
+    #[test]
+    fn races_after_open_go_to_the_helper() {
+        let mut s = ext4_1k();
+        s.world.i_size = 5633;
+        s.world.pages = vec![PageState::None, PageState::Clean];
+        s.races = vec![Race::InodeFlagChangedAfterOpen(11)];
+        let (t, _, helper) = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap();
+        let helper = helper.expect("the C helper");
+        assert!(t.contains("xfs_io cannot express this request (a change between"), "{t}");
+        assert!(helper.contains("sync_file_range(cfd"), "{helper}");
+    }
 }
