@@ -922,7 +922,10 @@ mod tests {
         // The default world is exported with xfs_io alone.
         let (t, _, helper) =
             super::fstests_test(&ext4_1k(), &finding(), 900, "t", "id", &[]).unwrap();
-        assert!(helper.is_none() && t.contains("_scratch_mkfs_blocksized 1024"), "{t}");
+        assert!(
+            helper.is_none() && t.contains("_scratch_mkfs_blocksized 1024"),
+            "{t}"
+        );
     }
 
     /// A change between the open and the call (here the i_disksize lag written back after
@@ -935,7 +938,10 @@ mod tests {
         s.races = vec![Race::InodeFlagChangedAfterOpen(11)];
         let (t, _, helper) = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap();
         let helper = helper.expect("the C helper");
-        assert!(t.contains("xfs_io cannot express this request (a change between"), "{t}");
+        assert!(
+            t.contains("xfs_io cannot express this request (a change between"),
+            "{t}"
+        );
         assert!(helper.contains("sync_file_range(cfd"), "{helper}");
     }
 }
