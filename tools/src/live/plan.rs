@@ -740,6 +740,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     // No lseek while the holder keeps i_rwsem (blkdev_llseek takes it): a positioned call.
     call.positioned |= call.after_open.lock_holder;
     call.after_open.swap = races.swap;
+    call.after_open.resume = races.swap.is_some() && super::hibernate::enabled();
     Ok(Plan {
         key: FsKey {
             fs: FsKind::Bdev,

@@ -49,6 +49,10 @@ pub struct AfterOpen {
     pub chmod: Option<u32>,
     /// swapon (true) or swapoff (false) of the file ([`super::swap`], lab guests only).
     pub swap: Option<bool>,
+    /// With `swap` on a block device of a `--hibernate-resume` run: the swapon is followed by
+    /// SNAPSHOT_SET_SWAP_AREA, the swapoff preceded by the snapshot device's close
+    /// ([`super::hibernate`]).
+    pub resume: bool,
     /// The file is unlinked after open (the inode's `unlinked` set after open).
     pub unlink: bool,
     /// `mount -o remount,delalloc` of the scenario's own filesystem after the chattr -j (the
@@ -392,8 +396,20 @@ pub fn arm(plan: &Plan, fd: i32, path: &std::path::Path) -> Result<Armed, String
         }
     }
     match a.swap {
-        Some(true) => super::swap::swapon(path)?,
-        Some(false) => super::swap::swapoff()?,
+        Some(true) => {
+            super::swap::swapon(path)?;
+            // The resume device needs an active area (snapshot_set_swap_area): after the swapon.
+            if a.resume {
+                super::hibernate::set_resume(path)?;
+            }
+        }
+        Some(false) => {
+            // 7.3's pin (SWP_HIBERNATION) makes swapoff -EBUSY until snapshot_release.
+            if a.resume {
+                super::hibernate::release();
+            }
+            super::swap::swapoff()?
+        }
         None => {}
     }
     if a.set | a.clear != 0 && !a.remount_delalloc {
@@ -657,9 +673,23 @@ pub fn c_after_open(a: &AfterOpen) -> String {
             "\tif (fchmod(cfd, 0{mode:o}))\n\t\tdie(\"fchmod after open\"); /* setuid: IS_NOSEC cleared after open */\n"
         ));
     }
+    // (The resume device: the C set-up's swapon is followed by super::hibernate::C_SET_RESUME,
+    // which declares snap_fd, so a swapoff after open closes it first; a swapon after open is
+    // followed by it here.)
+    let resume = a.resume;
     match a.swap {
-        Some(true) => o.push_str(super::swap::C_SWAPON),
-        Some(false) => o.push_str(super::swap::C_SWAPOFF),
+        Some(true) => {
+            o.push_str(super::swap::C_SWAPON);
+            if resume {
+                o.push_str(super::hibernate::C_SET_RESUME);
+            }
+        }
+        Some(false) => {
+            if resume {
+                o.push_str(super::hibernate::C_RELEASE);
+            }
+            o.push_str(super::swap::C_SWAPOFF);
+        }
         None => {}
     }
     if a.remount_delalloc {

@@ -1145,7 +1145,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     }
     o.push_str(&super::race::c_after_call(&c.after_open));
     if super::swap::wanted(s) {
-        if bdev && super::hibernate::enabled() && p.steps.contains(&Step::SwapOn) {
+        if bdev
+            && super::hibernate::enabled()
+            && (p.steps.contains(&Step::SwapOn) || c.after_open.swap == Some(true))
+        {
             o.push_str(super::hibernate::C_RELEASE);
         }
         o.push_str(super::swap::C_AFTER_CALL);
