@@ -562,7 +562,10 @@ fn written_under_writeback(fd: i32, ranges: &[(u64, u64)]) -> Result<(), String>
     };
     for &(off, len) in ranges {
         for &(l, _, n, f) in &ext {
-            if l < off + len && off < l + n && f & (FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_DELALLOC) != 0 {
+            if l < off + len
+                && off < l + n
+                && f & (FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_DELALLOC) != 0
+            {
                 return Err(format!(
                     "the page at {off} is under writeback over an {} extent at [{l}, {}) (the model's writeback page is over written blocks; an ext4 delayed block written back on a dioread_nolock mount stays unwritten until the I/O completes)",
                     if f & FIEMAP_EXTENT_UNWRITTEN != 0 { "unwritten" } else { "delayed" },

@@ -90,7 +90,11 @@ impl FsKey {
         ) + if self.data_journal { "-journal" } else { "" }
             + if self.no_extents { "-noextent" } else { "" }
             + if self.nodelalloc { "-nodelalloc" } else { "" }
-            + if self.dioread_lock { "-dioreadlock" } else { "" }
+            + if self.dioread_lock {
+                "-dioreadlock"
+            } else {
+                ""
+            }
             + self.inode_kind.label()
             + self.dax.label()
             + if self.own { "-own" } else { "" }

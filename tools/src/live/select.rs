@@ -174,11 +174,19 @@ mod tests {
         assert_eq!(v.len(), 4);
         for (id, s) in &v {
             let i: u64 = id.rsplit('-').next().unwrap().parse().unwrap();
-            assert_eq!(*s, diofuzz::generators::settle::generate_settle(5, i), "{id}");
+            assert_eq!(
+                *s,
+                diofuzz::generators::settle::generate_settle(5, i),
+                "{id}"
+            );
             assert!(is(World::LagWritebackHeld, s));
             let p = super::super::plan::plan(s).unwrap_or_else(|e| panic!("{id}: {e}"));
             assert!(p.key.dioread_lock && p.key.layered, "{id}");
-            assert_eq!(p.key.mount_data(), Some("nodioread_nolock,noauto_da_alloc"), "{id}");
+            assert_eq!(
+                p.key.mount_data(),
+                Some("nodioread_nolock,noauto_da_alloc"),
+                "{id}"
+            );
             assert_eq!(p.call.pages.writeback.len(), 1, "{id}");
         }
         // The plain generator draws none.

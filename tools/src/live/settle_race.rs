@@ -458,7 +458,11 @@ mod tests {
     fn lag_written_back_with_the_page_held_under_writeback() {
         let mut s = written_back();
         s.world.pages[1] = PageState::Writeback;
-        assert!(diofuzz::validity::is_valid(&s), "{:?}", diofuzz::validity::violations(&s));
+        assert!(
+            diofuzz::validity::is_valid(&s),
+            "{:?}",
+            diofuzz::validity::violations(&s)
+        );
         let p = plan(&s).unwrap();
         assert_eq!(
             p.call.after_open.settle,
@@ -487,8 +491,14 @@ mod tests {
         assert!(plan(&sc).unwrap_err().contains("held"));
         let c = super::super::repro::c_program(&s).unwrap();
         assert!(c.contains("held under writeback through the call"), "{c}");
-        assert!(c.contains("mounted with -o nodioread_nolock,noauto_da_alloc"), "{c}");
-        assert!(c.contains("COULD NOT RUN: the filesystem is not mounted -o nodioread_nolock"), "{c}");
+        assert!(
+            c.contains("mounted with -o nodioread_nolock,noauto_da_alloc"),
+            "{c}"
+        );
+        assert!(
+            c.contains("COULD NOT RUN: the filesystem is not mounted -o nodioread_nolock"),
+            "{c}"
+        );
         super::super::repro::assert_c_compiles("settle-lag-held", &c, &["-O2"]);
         assert!(!c.contains("sync_file_range(cfd, 4096, 4096, 7"), "{c}");
     }
