@@ -472,24 +472,6 @@ pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String>
         go: go.clone(),
         watchdog: None,
     };
-    for &(off, len) in &c.writeback {
-        // SAFETY: sync_file_range on our fd.
-        let r = unsafe {
-            libc::sync_file_range(fd, off as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE)
-        };
-        if r != 0 {
-            return Err(format!(
-                "sync_file_range: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        if !under_writeback(fd, off)? {
-            return Err(format!(
-                "not possible here: the page at {off} is not under writeback after sync_file_range with the writes held ({gate:?})"
-            ));
-        }
-    }
-    written_under_writeback(fd, &c.writeback)?;
     // SAFETY: gettid has no arguments.
     let tid = unsafe { libc::gettid() };
     h.watchdog = Some(std::thread::spawn(move || {
@@ -542,6 +524,36 @@ pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String>
         }
         held
     }));
+    // The writeback starts after the watchdog does (session 10): with the writes held, the
+    // flusher of a concurrent sync(2) may hold the folio lock, blocked on the journal whose
+    // commit waits for held ordered data (a delayed block allocated written on a
+    // nodioread_nolock mount), and sync_file_range then waits on the folio lock. The watchdog
+    // opens the gate at its set-up deadline; a writeback started only then is not held.
+    for &(off, len) in &c.writeback {
+        // SAFETY: sync_file_range on our fd.
+        let r = unsafe {
+            libc::sync_file_range(fd, off as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE)
+        };
+        if r != 0 {
+            return Err(format!(
+                "sync_file_range: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if !under_writeback(fd, off)? {
+            return Err(format!(
+                "not possible here: the page at {off} is not under writeback after sync_file_range with the writes held ({:?})",
+                h.gate
+            ));
+        }
+    }
+    written_under_writeback(fd, &c.writeback)?;
+    if h.watchdog.as_ref().is_some_and(|w| w.is_finished()) {
+        return Err(format!(
+            "not possible here: the writeback could not be started with the writes held before the set-up deadline (a concurrent sync?) ({:?})",
+            h.gate
+        ));
+    }
     Ok(Some(h))
 }
 
