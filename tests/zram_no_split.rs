@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! zram, the second bio-based disk that never splits (`world.device.no_bio_split` with stable
 //! writes and 4 KiB logical blocks: kernel::drivers::is_zram), under O_DIRECT writes whose
-//! bvecs are not whole pages (docs/live-findings/zram-misaligned-dio,
+//! bvecs are not whole pages (docs/live-findings/pmem-misaligned-dio-6.18, "zram",
 //! docs/live-findings/zram-subpage-bvec). zram_bio_write() -> zram_bvec_write() stores each
 //! bvec's whole user page (is_partial_io() is false with 4 KiB pages) at index bi_sector >> 3:
 //! - a buffer off the DMA alignment (511): refused on 6.12-6.17 (blkdev_dio_invalid's
 //!   bdev_iter_is_aligned) and 7.2+ (14b007e17881), accepted on 6.18-7.1 and misplaced;
 //! - a buffer 512 bytes into a page (DMA aligned): accepted and misplaced on every version.
 //!
-//! Measured on 6.18.44 (docs/live-findings/zram-misaligned-dio/zmin.c): device page k of the
+//! Measured on 6.18.44 (docs/live-findings/pmem-misaligned-dio-6.18/zram-brd.c): device page k of the
 //! bio holds user page k + 1.
 
 mod common;

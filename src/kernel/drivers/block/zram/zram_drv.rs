@@ -11,7 +11,7 @@
 //! docs/live-findings/pmem-misaligned-dio-6.18). zram assumes whole pages: with
 //! `PAGE_SIZE == 4096` `is_partial_io()` is `false` whatever the bvec, so `zram_bvec_write()`
 //! stores the bvec's whole user page (`bv_page`, ignoring `bv_offset` and `bv_len`) as device
-//! page `index` (docs/live-findings/zram-misaligned-dio).
+//! page `index` (docs/live-findings/pmem-misaligned-dio-6.18, "zram").
 
 use crate::kernel::include::linux::fs::IovIter;
 use crate::model::{Cx, TAG_MISPLACED, TAG_ZERO};
@@ -196,7 +196,7 @@ mod tests {
     }
 
     /// A buffer 1 byte into a page (measured on 6.18.44: device page k holds user page k + 1,
-    /// docs/live-findings/zram-misaligned-dio): a 4095-byte bvec stores user page 0 at index 0,
+    /// docs/live-findings/pmem-misaligned-dio-6.18, "zram"): a 4095-byte bvec stores user page 0 at index 0,
     /// advances 7 sectors, the next page's bvec is cut to 512 bytes and stores user page 1 over
     /// it, and so on; the last device page holds the last user page, one byte of data and
     /// memory past the buffer.
