@@ -558,7 +558,7 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                     0
                 };
                 let nosplit = (no_split && !bounce)
-                    .then(|| crate::kernel::drivers::NoSplitBio::build(&cx.s.world, &iter, pos, n));
+                    .then(|| crate::kernel::drivers::NoSplitBio::build(&cx.s.world, iter, pos, n));
                 dio.size += n;
                 copied += n;
                 submit_bio_status(
