@@ -110,11 +110,10 @@ pub fn zram_bio_write(iter: &IovIter, pos: u64, n: u64) -> Vec<Option<Held>> {
             let index = sector / SECTORS_PER_PAGE;
             let offset = (sector % SECTORS_PER_PAGE) * SECTOR;
             let l = len.min(PAGE_SIZE - offset);
-            if is_partial_io(l) {
-                // zram_bvec_write_partial: read-modify-write of bv_len bytes at offset (only
-                // where PAGE_SIZE != 4096; never in the model).
-                unreachable!("PAGE_SIZE is 4096");
-            }
+            // zram_bvec_write(): zram_bvec_write_partial (read-modify-write of bv_len bytes at
+            // offset) only where PAGE_SIZE != 4096, never in the model; else
+            // zram_write_page(bv_page, index).
+            debug_assert!(!is_partial_io(l));
             if let Some(s) = stored.get_mut((index - first) as usize) {
                 *s = Some(addr / PAGE_SIZE);
             }
