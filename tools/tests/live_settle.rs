@@ -375,7 +375,21 @@ fn lag_written_back_with_the_page_held_agrees() {
         assert!(diofuzz::validity::violations(s).is_empty(), "{id}");
     }
     let dir = common::scenario_dir("live-settle-lag-held", &scenarios);
-    let results = run(&[dir.to_str().unwrap()]);
+    // The other tests of this binary run in parallel and call sync(2): its flusher may write
+    // the lag's page back before the hold freezes the writes ("not under writeback after
+    // sync_file_range"), or keep the flusher on the folio lock past the set-up deadline: skips
+    // of the harness, not of the world. Up to three runs.
+    let mut results = run(&[dir.to_str().unwrap()]);
+    for _ in 0..2 {
+        if !results.iter().any(|r| {
+            r["note"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("not possible here") && n.contains("writes held"))
+        }) {
+            break;
+        }
+        results = run(&[dir.to_str().unwrap()]);
+    }
     assert_eq!(results.len(), scenarios.len());
     for r in &results {
         assert_eq!(r["verdict"], "agree", "{r}");
