@@ -162,6 +162,17 @@ pub(crate) const STAGES: &[Stage] = &[
             super::inline_delalloc::inline_delalloc(&mut d, s);
         },
     },
+    // The same state after a truncate, with a scaled limit, with a race after open
+    // (src/generators/inline_delalloc.rs). Session 10.
+    Stage {
+        name: "inline-delalloc-more",
+        apply: |s, seed, index, fs, disk| {
+            if fs == FsKind::Ext4 {
+                let mut d = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0x1DB << 48);
+                super::inline_delalloc::inline_delalloc_more(&mut d, s, disk.is_none());
+            }
+        },
+    },
 ];
 
 /// [`generate_held`] and then the [`STAGES`] up to the one named `stop` (exclusive; None: all of
