@@ -156,7 +156,8 @@ pub struct Opts {
     /// inline-convert (ext4 inline data converted after open), inline-convert-held (session 9:
     /// a held or busy page 0, a dirty page 0 with the truncate path, a delayed block on a
     /// block-mapped inode after the conversion), inline-delalloc (ext4 inline data converted by a
-    /// delalloc write, not yet written back), partial (a shared block
+    /// delalloc write, not yet written back), inline-delalloc-more (session 10: that state
+    /// after a truncate, with a scaled bitmap limit or a race after open), partial (a shared block
     /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
     /// indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,

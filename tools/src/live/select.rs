@@ -32,6 +32,9 @@ pub enum World {
     /// ext4 inline data converted by a delalloc write, not yet written back
     /// (super::inline_delalloc).
     InlineDelalloc,
+    /// Session 10: that state after a truncate to the inline size, with a scaled bitmap limit,
+    /// or with a race after open (super::inline_delalloc::session10_kind).
+    InlineDelallocMore,
     /// A block device with stable writes (zram), the mmap writer or the i_rwsem holder
     /// (super::bdev_state).
     BdevState,
@@ -64,6 +67,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
                 && super::settle_more::session9_kind(s).is_some()
         }
         World::InlineDelalloc => x.inline_delalloc,
+        World::InlineDelallocMore => super::inline_delalloc::session10_kind(s).is_some(),
         World::Limits => {
             x.rlimit_fsize.is_some()
                 || x.device.stable_writes
