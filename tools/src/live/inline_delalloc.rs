@@ -43,7 +43,8 @@ pub fn refuse(s: &Scenario) -> Result<(), Unsupported> {
         .blocks
         .get(last as usize)
         .is_some_and(|b| b.kind == Extent::Delalloc);
-    let dirty = w.pages.get(((w.i_size.max(1) - 1) / PAGE_SIZE) as usize) == Some(&PageState::Dirty);
+    let dirty =
+        w.pages.get(((w.i_size.max(1) - 1) / PAGE_SIZE) as usize) == Some(&PageState::Dirty);
     if !delayed || !dirty {
         return Err(
             "inline conversion pending with an i_size no write reached (the last block not delayed under a dirty page: a truncate would convert or drop the delayed extents)"
@@ -130,10 +131,7 @@ pub fn adjust(s: &Scenario, steps: &mut Vec<Step>) {
         }
         return;
     }
-    if let Some(i) = steps
-        .iter()
-        .position(|st| *st == Step::Truncate(w.i_size))
-    {
+    if let Some(i) = steps.iter().position(|st| *st == Step::Truncate(w.i_size)) {
         steps[i] = MAKE_INLINE;
     }
 }
@@ -308,7 +306,11 @@ mod tests {
             assert!(diofuzz::validity::is_valid(&r), "{flag}");
             assert!(refuse(&r).is_ok(), "{flag}");
             let p = crate::live::plan::plan(&r).unwrap();
-            assert!(keeps_inline(&p.call.after_open), "{flag}: {:?}", p.call.after_open);
+            assert!(
+                keeps_inline(&p.call.after_open),
+                "{flag}: {:?}",
+                p.call.after_open
+            );
         }
         let mut held = converted(12, 8193, "DHD", "DND");
         held.races.push(Race::LockContended);
@@ -324,7 +326,7 @@ mod tests {
     /// past what the inode holds (it converts), the truncate back, then the flag check.
     #[test]
     fn the_truncated_state_is_made_inline_converted_and_truncated_back() {
-        for (bits, i_size) in [(12u8, 60u64), (12, 3968), (10, 700)] {
+        for (bits, i_size) in [(12u8, 512u64), (12, 3585), (10, 513)] {
             let s = converted(bits, i_size, "D", "D");
             let p = crate::live::plan::plan(&s).unwrap();
             let st = &p.steps;
@@ -334,7 +336,10 @@ mod tests {
                     .unwrap_or_else(|| panic!("{x:?} in {st:?}"))
             };
             let top = max_inline(1 << bits);
-            let made = at(&Step::WriteZero { off: 0, len: i_size });
+            let made = at(&Step::WriteZero {
+                off: 0,
+                len: i_size,
+            });
             let drop = at(&Step::DropCache);
             let conv = at(&Step::WriteDirty {
                 off: 0,
@@ -342,8 +347,14 @@ mod tests {
             });
             let back = at(&Step::Truncate(i_size));
             let flag = at(&Step::ExpectInodeFlags(FS_INLINE_DATA_FL));
-            assert!(made < drop && drop < conv && conv < back && back < flag, "{st:?}");
-            assert_eq!(st.iter().filter(|x| matches!(x, Step::Truncate(_))).count(), 1);
+            assert!(
+                made < drop && drop < conv && conv < back && back < flag,
+                "{st:?}"
+            );
+            assert_eq!(
+                st.iter().filter(|x| matches!(x, Step::Truncate(_))).count(),
+                1
+            );
             assert_eq!(p.shift, 0);
         }
     }
@@ -353,13 +364,17 @@ mod tests {
     /// there converts, so no truncate is needed even for a small i_size.
     #[test]
     fn a_scaled_limit_shifts_all_but_the_inline_write() {
-        for (i_size, blocks, pg) in [(8193u64, "DHD", "DND"), (500, "D", "D")] {
+        for (i_size, blocks, pg) in [(8193u64, "DHD", "DND"), (513, "D", "D")] {
             let mut s = converted(12, i_size, blocks, pg);
             s.request.open.direct = false;
             s.request.pos = i_size;
             let n = i_size.div_ceil(4096) + 1;
             s.world.s_bitmap_maxbytes = n * 4096;
-            assert!(diofuzz::validity::is_valid(&s), "{:?}", diofuzz::validity::violations(&s));
+            assert!(
+                diofuzz::validity::is_valid(&s),
+                "{:?}",
+                diofuzz::validity::violations(&s)
+            );
             let p = crate::live::plan::plan(&s).unwrap();
             let delta = crate::live::limits::ext4_max_bitmap_size(12) - n * 4096;
             assert_eq!(p.shift, delta);
@@ -369,10 +384,13 @@ mod tests {
                 Some(&Step::WriteZero { off: 0, len: 1 }),
                 "{st:?}"
             );
-            assert!(st.contains(&Step::WriteDirty {
-                off: delta,
-                len: i_size.min(4096)
-            }), "{st:?}");
+            assert!(
+                st.contains(&Step::WriteDirty {
+                    off: delta,
+                    len: i_size.min(4096)
+                }),
+                "{st:?}"
+            );
             assert!(!st.iter().any(|x| matches!(x, Step::Truncate(_))), "{st:?}");
             assert_eq!(p.call.pos, i_size + delta);
         }

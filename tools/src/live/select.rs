@@ -135,6 +135,34 @@ mod tests {
 
     /// Each world is found, every kept scenario belongs to it, and its id names the index the
     /// plain generator gives the same scenario at.
+    /// `--worlds inline-delalloc-more` finds each session-10 kind (the set measured in
+    /// docs/live-bench.md "Session 10": seeds 1-3, count 30), every one built by the plan.
+    #[test]
+    fn inline_delalloc_more_finds_each_kind() {
+        let mut kinds = std::collections::BTreeMap::new();
+        for seed in 1..=3 {
+            let v = generate(
+                &[World::InlineDelallocMore],
+                seed,
+                30,
+                &[FsKind::Ext4],
+                None,
+                0,
+            );
+            assert_eq!(v.len(), 30);
+            for (id, s) in &v {
+                let k = super::super::inline_delalloc::session10_kind(s).unwrap();
+                let key = format!("{k} {} KiB", 1 << (s.world.blkbits - 10));
+                *kinds.entry(key).or_insert(0) += 1;
+                super::super::plan::plan(s).unwrap_or_else(|e| panic!("{id}: {e}"));
+            }
+        }
+        eprintln!("{kinds:?}");
+        for k in ["truncated", "scaled", "raced"] {
+            assert!(kinds.keys().any(|x| x.starts_with(k)), "{k}: {kinds:?}");
+        }
+    }
+
     /// `--worlds inline-convert-held` finds every session-9 kind of conversion (the set
     /// measured in docs/live-bench.md "Session 9": seed 9, count 30).
     #[test]
