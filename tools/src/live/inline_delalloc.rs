@@ -17,11 +17,12 @@
 //! when something wrote the file back. Nothing in the set-up after the writes flushes: the
 //! cache drop (POSIX_FADV_DONTNEED, which writes back first) comes before them.
 //!
-//! Refused: i_size not past what a block-sized inode holds inline (the converting write ends
-//! past `max_inline`), and an i_size not reached by a write (the block holding the last byte
-//! not delayed under a dirty page): a truncate up converts at once (`ext4_setattr` ->
+//! Refused: an i_size not reached by a write (the block holding the last byte not delayed under
+//! a dirty page): a truncate above `i_inline_size` converts at once (`ext4_setattr` ->
 //! `ext4_convert_inline_data`, which flushes when EXT4_STATE_MAY_INLINE_DATA is clear), a
-//! truncate down below the inline size drops the delayed extents (rule W46). The `disksize_lag`
+//! truncate below the inline size drops the delayed extents (rule W46). Session 10 builds the
+//! truncate to exactly `i_inline_size`, a scaled bitmap limit and the races after open that
+//! leave the state ([`adjust`], [`unshifted_step`], [`keeps_state`]). The `disksize_lag`
 //! flag: the kernel's i_disksize after the conversion is the inline size (`ext4_da_do_write_end`
 //! moves it for no delayed buffer), which neither value of the flag says; the model reads
 //! i_disksize only on the direct path, which an inline inode never takes, so live builds the
@@ -53,7 +54,7 @@ pub fn refuse(s: &Scenario) -> Result<(), Unsupported> {
     }
     if let Some(r) = s.races.iter().find(|r| !keeps_state(r)) {
         return Err(format!(
-            "inline conversion pending with the race {r:?} after open (not built: only +a, a setuid chmod, an unlink and the i_rwsem holder leave the state as it is)"
+            "inline conversion pending with the race {r:?} after open (not built: only +a, a setuid chmod, an unlink and the i_rwsem holder leave the state as it is; +i, +j, swapon and a store through a shared mapping write the file back or convert it)"
         ));
     }
     Ok(())
