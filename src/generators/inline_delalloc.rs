@@ -123,6 +123,10 @@ fn allows(s: &Scenario) -> bool {
 /// ([`scaled`]), else 30 % one race after open that leaves the state as it is ([`raced`]).
 pub fn inline_delalloc_more(r: &mut Rng, s: &mut Scenario, on_loop: bool) -> bool {
     let (k, a, b) = (r.below(100), r.next_u64(), r.next_u64());
+    if s.has_race(Race::InodeFlagChangedAfterOpen(INLINE_DATA)) {
+        // (Inline data converted after open: 40 % of the plain ones get a scaled limit.)
+        return k < 40 && on_loop && converted_scaled(a, s);
+    }
     if !s.world.inline_delalloc {
         return k < 5 && truncated(a, s);
     }
@@ -245,7 +249,59 @@ pub fn raced(pick: u64, s: &mut Scenario) -> bool {
     keep_valid(s, before)
 }
 
+/// The world the plain conversion after open leaves (src/generators/settle.rs
+/// `inline_converted`: block 0 written below a non-zero i_size, every other block a hole, page 0
+/// clean or not cached) with a scaled limit at or just past the write's end: s_maxbytes on an
+/// inode extent-mapped at the write (`ext4_destroy_inline_data_nolock` set EXTENTS),
+/// s_bitmap_maxbytes on a block-mapped one. Live keeps the inline file at 0 and builds the
+/// rest next to the real limit after the conversion (tools/src/live/inline_scaled.rs). 4 KiB
+/// blocks, no RLIMIT_FSIZE, O_LARGEFILE.
+pub fn converted_scaled(pick: u64, s: &mut Scenario) -> bool {
+    let w = &s.world;
+    let kind = |b: usize| w.blocks.get(b).map_or(Extent::Hole, |x| x.kind);
+    let plain = w.i_size > 0
+        && !w.inode.inline_data
+        && kind(0) == Extent::Written
+        && (1..w.blocks.len()).all(|b| kind(b) == Extent::Hole)
+        && matches!(
+            w.pages.first(),
+            None | Some(PageState::Clean) | Some(PageState::None)
+        )
+        && w.pages.iter().skip(1).all(|p| *p == PageState::None);
+    if !plain
+        || w.blkbits != 12
+        || w.rlimit_fsize.is_some()
+        || s.request.open.no_largefile
+        || w.s_maxbytes != HUGE_MAXBYTES
+        || w.s_bitmap_maxbytes != HUGE_MAXBYTES
+    {
+        return false;
+    }
+    let before = s.clone();
+    let bs = 1u64 << w.blkbits;
+    let q = &s.request;
+    let n = ((q.pos + q.len).div_ceil(bs) + pick % 3)
+        .saturating_sub(1)
+        .max(1);
+    let unit = if q.rwf.atomic {
+        q.len.next_power_of_two().max(bs) / bs
+    } else {
+        1
+    };
+    let (real, limit) = if w.inode.extents {
+        ((1u64 << 32) - 1, &mut s.world.s_maxbytes)
+    } else {
+        (1_074_791_436, &mut s.world.s_bitmap_maxbytes)
+    };
+    if n > 255 || (real - n) % unit != 0 {
+        return false;
+    }
+    *limit = n * bs;
+    keep_valid(s, before)
+}
+
 /// INODE_FLAG_NAMES indices.
+const INLINE_DATA: u8 = 2;
 const APPEND_ONLY: u8 = 7;
 const NOSEC: u8 = 8;
 const UNLINKED: u8 = 10;
@@ -322,10 +378,20 @@ mod tests {
     #[test]
     fn the_session10_stream_draws_truncated_scaled_and_raced_states() {
         use crate::generators::random::generate_before;
-        let (mut small, mut scaled, mut raced) = (0, 0, 0);
+        let (mut small, mut scaled, mut raced, mut conv) = (0, 0, 0, 0);
         for i in 0..3000 {
             let s = generate_on(11, i, FsKind::Ext4, None, 0);
             let b = generate_before(Some("inline-delalloc-more"), 11, i, FsKind::Ext4, None, 0);
+            if s != b && s.has_race(Race::InodeFlagChangedAfterOpen(INLINE_DATA)) {
+                // A conversion after open given a scaled limit.
+                assert!(crate::validity::violations(&s).is_empty(), "{i}");
+                assert_ne!(
+                    (s.world.s_maxbytes, s.world.s_bitmap_maxbytes),
+                    (b.world.s_maxbytes, b.world.s_bitmap_maxbytes)
+                );
+                conv += 1;
+                continue;
+            }
             if s == b || !s.world.inline_delalloc {
                 continue;
             }
@@ -346,8 +412,8 @@ mod tests {
             }
         }
         assert!(
-            small > 5 && scaled > 3 && raced > 3,
-            "{small} {scaled} {raced}"
+            small > 5 && scaled > 3 && raced > 3 && conv > 3,
+            "{small} {scaled} {raced} {conv}"
         );
     }
 

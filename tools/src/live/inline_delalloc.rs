@@ -74,10 +74,13 @@ fn keeps_state(r: &Race) -> bool {
 
 /// Which of session 10's worlds `s` is (`live --worlds inline-delalloc-more`): "truncated" (an
 /// i_size the inode holds inline, not shifted), "scaled" (a scaled bitmap limit), "raced" (a
-/// race after open other than the fcntl toggle); None for another world.
+/// race after open other than the fcntl toggle), "converted-scaled" (inline data converted after
+/// open with a scaled limit: super::inline_scaled); None for another world.
 pub fn session10_kind(s: &Scenario) -> Option<&'static str> {
     let w = &s.world;
-    if !w.inline_delalloc {
+    if super::inline_scaled::wanted(s) {
+        Some("converted-scaled")
+    } else if !w.inline_delalloc {
         None
     } else if shifted(s) {
         Some("scaled")

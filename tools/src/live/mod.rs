@@ -20,6 +20,7 @@ pub mod fault;
 pub mod fiemap;
 pub mod hibernate;
 pub mod inline_delalloc;
+pub mod inline_scaled;
 pub mod inode_kind;
 pub mod inode_state;
 pub mod jflag_pages;
@@ -158,7 +159,8 @@ pub struct Opts {
     /// a held or busy page 0, a dirty page 0 with the truncate path, a delayed block on a
     /// block-mapped inode after the conversion), inline-delalloc (ext4 inline data converted by a
     /// delalloc write, not yet written back), inline-delalloc-more (session 10: that state
-    /// after a truncate, with a scaled bitmap limit or a race after open), partial (a shared block
+    /// after a truncate, with a scaled bitmap limit or a race after open; a conversion after
+    /// open with a scaled limit), partial (a shared block
     /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
     /// indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,

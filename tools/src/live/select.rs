@@ -33,7 +33,8 @@ pub enum World {
     /// (super::inline_delalloc).
     InlineDelalloc,
     /// Session 10: that state after a truncate to the inline size, with a scaled bitmap limit,
-    /// or with a race after open (super::inline_delalloc::session10_kind).
+    /// or with a race after open; inline data converted after open with a scaled limit
+    /// (super::inline_delalloc::session10_kind).
     InlineDelallocMore,
     /// A block device with stable writes (zram), the mmap writer or the i_rwsem holder
     /// (super::bdev_state).
@@ -158,7 +159,7 @@ mod tests {
             }
         }
         eprintln!("{kinds:?}");
-        for k in ["truncated", "scaled", "raced"] {
+        for k in ["truncated", "scaled", "raced", "converted-scaled"] {
             assert!(kinds.keys().any(|x| x.starts_with(k)), "{k}: {kinds:?}");
         }
     }
