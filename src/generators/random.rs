@@ -162,8 +162,9 @@ pub(crate) const STAGES: &[Stage] = &[
             super::inline_delalloc::inline_delalloc(&mut d, s);
         },
     },
-    // The same state after a truncate, with a scaled limit, with a race after open
-    // (src/generators/inline_delalloc.rs). Session 10.
+    // The same state after a truncate, with a scaled limit, with a race after open; inline
+    // data converted after open with a scaled limit (src/generators/inline_delalloc.rs).
+    // Session 10.
     Stage {
         name: "inline-delalloc-more",
         apply: |s, seed, index, fs, disk| {
@@ -538,7 +539,8 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
     let at_open = s.inode_at_open();
     let share = if w.inode.extents != at_open.extents
         // (Nor after an inline conversion after open, which leaves a block-mapped inode too
-        // since session 9: live builds no conversion with a scaled limit.)
+        // since session 9; the plain one with a scaled limit comes from the stream of session
+        // 10, inline_delalloc::converted_scaled.)
         || at_open.inline_data && !w.inode.inline_data
     {
         // (+e after open too: an inline conversion sets EXTENTS, session 8; session 7 gave

@@ -23,7 +23,8 @@
 //! an inode without EXTENTS (an inline one, 7.3.4 and 6.12.117): -EFBIG past about 4 TiB at
 //! 4 KiB blocks, while an extent-mapped world needs the file next to `ext4_max_size()` (16 TiB).
 //! Built for the world the plain conversion leaves (block 0 written, every other block a hole,
-//! page 0 clean or not cached, a non-empty file); refused otherwise with the reason.
+//! page 0 clean or not cached, a non-empty file; also past an inode's worth, the model's
+//! truncate path, with an inode's worth inline at open); refused otherwise with the reason.
 
 use super::plan::{Plan, Unsupported};
 use super::settle_race::Op;
@@ -94,17 +95,26 @@ pub fn convert_ops(s: &Scenario, open: &mut Scenario) -> Result<Vec<Op>, Unsuppo
         return Err("inline data converted after open with a scaled s_maxbytes and RLIMIT_FSIZE or no O_LARGEFILE (the ftruncate after open would meet them: not built)".into());
     }
     let d = delta(s)?;
+    let max = diofuzz::validity::max_inline(bs);
     let ow = &mut open.world;
     ow.s_maxbytes = HUGE_MAXBYTES;
     ow.s_bitmap_maxbytes = HUGE_MAXBYTES;
     ow.blocks.iter_mut().for_each(|b| *b = Default::default());
-    if p0 != PageState::Clean {
+    if p0 != PageState::Clean || n > max {
         ow.pages.clear();
     }
+    // An i_size past an inode's worth (the model's truncate path, super::settle_more): at open
+    // an inode's worth inline; the ftruncate after the conversion sets the rest.
+    ow.i_size = n.min(max);
     let mut ops = vec![
         Op::Fallocate(bs),
         Op::Truncate(d + n),
-        Op::WriteOld { off: d, len: n },
+        // Block 0 below EOF: OLD (the inline bytes; past an inode's worth the model's block 0
+        // is OLD throughout).
+        Op::WriteOld {
+            off: d,
+            len: n.min(bs),
+        },
         Op::SyncPage(d),
     ];
     if p0 == PageState::None {
@@ -123,5 +133,104 @@ pub fn shift(s: &Scenario, p: &mut Plan) {
         p.shift = d;
         p.i_size += d;
         p.call.pos += d;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::plan::Step;
+    use diofuzz::scenario::{BlockState, FsKind};
+
+    /// The plain conversion after open (1 KiB of OLD in a 4 KiB-block inline file), the write
+    /// at 4096 meeting a scaled limit of two blocks.
+    fn converted(extents: bool, i_size: u64) -> Scenario {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        let w = &mut s.world;
+        w.mount.extents_feature = extents;
+        w.inode.extents = extents;
+        w.i_size = i_size;
+        w.blocks = vec![BlockState {
+            kind: Extent::Written,
+            ..Default::default()
+        }];
+        w.pages = vec![PageState::Clean];
+        if extents {
+            w.s_maxbytes = 8192;
+            s.races.push(Race::InodeFlagChangedAfterOpen(0));
+        } else {
+            w.s_bitmap_maxbytes = 8192;
+        }
+        s.races.push(Race::InodeFlagChangedAfterOpen(INLINE_DATA));
+        s.request.open.direct = true;
+        s.request.pos = 4096;
+        s.request.len = 8192;
+        assert!(
+            diofuzz::validity::is_valid(&s),
+            "{:?}",
+            diofuzz::validity::violations(&s)
+        );
+        s
+    }
+
+    #[test]
+    fn the_inline_file_stays_at_0_and_the_rest_moves_next_to_the_limit_the_write_meets() {
+        for extents in [true, false] {
+            let s = converted(extents, 1024);
+            assert!(wanted(&s));
+            let d = delta(&s).unwrap();
+            let real = if extents {
+                super::super::limits::ext4_max_size(12)
+            } else {
+                super::super::limits::ext4_max_bitmap_size(12)
+            };
+            assert_eq!(d, real - 8192);
+            let p = super::super::plan::plan(&s).unwrap();
+            assert_eq!((p.shift, p.call.pos, p.i_size), (d, 4096 + d, 1024 + d));
+            // The inline file at open: OLD at 0, not moved.
+            assert!(
+                p.steps.contains(&Step::WriteOld { off: 0, len: 1024 }),
+                "{:?}",
+                p.steps
+            );
+            let ops = match &p.call.after_open.settle {
+                Some(super::super::settle_race::Settle::ConvertInline { ops, .. }) => ops.clone(),
+                x => panic!("{x:?}"),
+            };
+            assert_eq!(
+                ops,
+                vec![
+                    Op::Fallocate(4096),
+                    Op::Truncate(d + 1024),
+                    Op::WriteOld { off: d, len: 1024 },
+                    Op::SyncPage(d),
+                ]
+            );
+        }
+        // Past an inode's worth: an inode's worth inline at open, the whole block 0 written.
+        let mut s = converted(true, 8705);
+        s.world.s_maxbytes = 16384;
+        s.request.pos = 12288;
+        let p = super::super::plan::plan(&s).unwrap();
+        assert!(
+            p.steps.contains(&Step::WriteOld { off: 0, len: 3968 }),
+            "{:?}",
+            p.steps
+        );
+    }
+
+    #[test]
+    fn other_worlds_after_the_conversion_are_refused_with_the_reason() {
+        let mut s = converted(true, 1024);
+        s.world.pages = vec![PageState::Dirty];
+        let e = super::super::plan::plan(&s).unwrap_err();
+        assert!(e.contains("only the plain conversion"), "{e}");
+        let mut r = converted(true, 1024);
+        r.world.rlimit_fsize = Some(1 << 20);
+        let e = super::super::plan::plan(&r).unwrap_err();
+        assert!(e.contains("RLIMIT_FSIZE"), "{e}");
     }
 }
