@@ -133,7 +133,7 @@ pub fn inline_delalloc_more(r: &mut Rng, s: &mut Scenario, on_loop: bool) -> boo
     if k < 40 && on_loop && scaled(a, b, s) {
         return true;
     }
-    k >= 40 && k < 70 && raced(a, s)
+    (40..70).contains(&k) && raced(a, s)
 }
 
 /// The state after a truncate to exactly `i_inline_size` (60 for an inline file of at most 60
