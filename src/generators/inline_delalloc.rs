@@ -280,8 +280,10 @@ pub fn converted_scaled(pick: u64, s: &mut Scenario) -> bool {
     let before = s.clone();
     let bs = 1u64 << w.blkbits;
     let q = &s.request;
+    // (At or past i_size: ext4_setattr refuses a size past the limit.)
     let n = ((q.pos + q.len).div_ceil(bs) + pick % 3)
         .saturating_sub(1)
+        .max(w.i_size.div_ceil(bs))
         .max(1);
     let unit = if q.rwf.atomic {
         q.len.next_power_of_two().max(bs) / bs
@@ -385,10 +387,12 @@ mod tests {
             if s != b && s.has_race(Race::InodeFlagChangedAfterOpen(INLINE_DATA)) {
                 // A conversion after open given a scaled limit.
                 assert!(crate::validity::violations(&s).is_empty(), "{i}");
+                let w = &s.world;
                 assert_ne!(
-                    (s.world.s_maxbytes, s.world.s_bitmap_maxbytes),
+                    (w.s_maxbytes, w.s_bitmap_maxbytes),
                     (b.world.s_maxbytes, b.world.s_bitmap_maxbytes)
                 );
+                assert!(w.s_maxbytes.min(w.s_bitmap_maxbytes) >= w.i_size, "{i}");
                 conv += 1;
                 continue;
             }
