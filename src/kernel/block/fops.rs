@@ -229,20 +229,25 @@ fn blkdev_direct_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
 /// 6.18+: a bio whose bvecs are off the DMA alignment is failed with -EINVAL by bio_split_io_at()
 /// before it reaches the driver (IovIter::bio_rejected_at_split; `iter` is before the advance).
 fn bdev_submit_bio(cx: &mut Cx, iter: &IovIter, pos: u64, len: u64, atomic: bool) -> i64 {
-    // A bio-based disk that never splits (pmem: world.device.no_bio_split) gets the bio as built.
+    // A bio-based disk that never splits (pmem, zram: world.device.no_bio_split) gets the bio as
+    // built (kernel::drivers::NoSplitBio).
     let no_split = cx.s.world.device.no_bio_split;
-    let status = if cx.v.dma_align_at_bio_split
-        && iter.bio_rejected_at_split(len, cx.dma_align, cx.dma_align)
-        && !no_split
-    {
+    let misaligned =
+        cx.v.dma_align_at_bio_split && iter.bio_rejected_at_split(len, cx.dma_align, cx.dma_align);
+    let status = if misaligned && !no_split {
         cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
         -EINVAL
     } else {
+        if misaligned {
+            cx.decide(
+                "submit_bio: bio-based disk, no bio_split_io_at: misaligned bvecs reach the driver",
+            );
+        }
         super::blk_core::bio_status(cx, len, atomic)
     };
     if status == 0 && no_split {
-        let segs = iter.page_segments(len);
-        crate::kernel::drivers::nvdimm::pmem::pmem_submit_bio(cx, pos, &segs, TAG_NEW, false);
+        let bio = crate::kernel::drivers::NoSplitBio::build(&cx.s.world, iter, pos, len);
+        bio.submit(cx, pos, TAG_NEW, false);
     } else if status == 0 {
         cx.disk_write(pos, len, TAG_NEW);
     }
