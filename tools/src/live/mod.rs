@@ -905,14 +905,16 @@ fn run_all(
             }
         };
         // The fault device: the faulted bios' first sectors, marked bad between set-up and call.
-        let targets = match faultdev.map(|f| fault::targets(s, &p, &x, f.limits, f.atomic_only())) {
-            Some(Err(why)) => {
+        // Where XFS's placement picks the path (super::placement), the targets are planned again
+        // after FIEMAP (fault::replan) and a refusal now is not yet final.
+        let first_targets = match faultdev.map(|f| fault::targets(s, &p, &x, f.limits, f.atomic_only())) {
+            Some(Err(why)) if !placement::applies(s) => {
                 out.push(skip(why, Verdict::Skipped));
                 continue;
             }
-            Some(Ok(t)) => t,
-            None => Vec::new(),
+            t => t,
         };
+        let targets = std::cell::RefCell::new(Vec::new());
         if let Some(f) = stream.as_mut() {
             // Before the call: a crash or hang from here on is this scenario's.
             let _ = writeln!(f, "{}", serde_json::json!({ "start": id }));
@@ -930,8 +932,10 @@ fn run_all(
             if seeding {
                 probes::seed_unwritten(path)?;
             }
-            if let Some((f, bt)) = fault {
-                *armed.borrow_mut() = f.arm(s, &targets, path)?;
+            if let (Some((f, bt)), Some(first)) = (fault, first_targets.clone()) {
+                let t = fault::replan(s, &p, v, f, first)?;
+                *armed.borrow_mut() = f.arm(s, &t, path)?;
+                *targets.borrow_mut() = t;
                 bt.clear()?;
             }
             if o.pmem.is_some() {
@@ -947,7 +951,7 @@ fn run_all(
             let armed = armed.borrow();
             let inexact = match fault {
                 Some((_, bt)) if !armed.is_empty() => match bt.failed() {
-                    Ok(failed) => fault::check_exact(&armed, &targets, &failed),
+                    Ok(failed) => fault::check_exact(&armed, &targets.borrow(), &failed),
                     Err(e) => Some(e),
                 },
                 _ => None,
@@ -1032,6 +1036,7 @@ fn run_all(
         settle();
         let (inexact, missed) = settled.take().unwrap_or_default();
         let armed = armed.into_inner();
+        let targets = targets.into_inner();
         let probe_s = probed
             .as_ref()
             .map_or(0.0, |(x, _): &(probes::Probes, _)| x.ns as f64 / 1e9);
