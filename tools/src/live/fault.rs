@@ -112,8 +112,7 @@ pub const WRITE_10: u8 = 0x2a;
 /// block trace says if another request failed.
 pub fn first_write_only(s: &Scenario, plan: &Plan, x: &Execution) -> Result<(), Unsupported> {
     let bios = diofuzz::generators::fault::completed_bios(x);
-    if !bios.first().is_some_and(|b| b.faulted) || bios.iter().filter(|b| b.faulted).count() != 1
-    {
+    if !bios.first().is_some_and(|b| b.faulted) || bios.iter().filter(|b| b.faulted).count() != 1 {
         return Err("faulted CoW bio not the first bio of the call (its sector is allocated in the call; the scsi_debug rule on WRITE(10) fails the first write command)".into());
     }
     let start = diofuzz::generators::fault::landing(s) / PAGE_SIZE * PAGE_SIZE;
@@ -668,13 +667,12 @@ impl FaultDisk {
                     true => WRITE_10,
                     false => super::bioerr::WRITE_ATOMIC_16,
                 };
-                let rule = super::bioerr::scsi_rule(op, errno)
-                    .ok_or_else(|| {
-                        format!(
-                            "{SKIP}no SCSI sense gives -{}",
-                            super::compare::errno_name(errno)
-                        )
-                    })?;
+                let rule = super::bioerr::scsi_rule(op, errno).ok_or_else(|| {
+                    format!(
+                        "{SKIP}no SCSI sense gives -{}",
+                        super::compare::errno_name(errno)
+                    )
+                })?;
                 self.write_to(&rule)?
             }
             Kind::ScsiAtomic { .. } => {}
@@ -1297,12 +1295,15 @@ mod tests {
         let mut d = s.clone();
         d.world.pages = vec![diofuzz::scenario::PageState::None; 8];
         d.world.pages[7] = diofuzz::scenario::PageState::Dirty;
-        let pd = plan_faulted(&d, Some(&diofuzz::generators::random::Disk {
-            awu_min: 4096,
-            awu_max: 65536,
-            lbs_bits: 9,
-            dma_alignment: 3,
-        }))
+        let pd = plan_faulted(
+            &d,
+            Some(&diofuzz::generators::random::Disk {
+                awu_min: 4096,
+                awu_max: 65536,
+                lbs_bits: 9,
+                dma_alignment: 3,
+            }),
+        )
         .unwrap();
         let e = placed_targets(&d, &pd, Some(odd)).unwrap_err();
         assert!(e.contains("dirty page"), "{e}");
@@ -1366,7 +1367,11 @@ mod tests {
         assert!(check_exact(&[COW_SECTOR], &t, &[(90112, 16, -28)]).is_some());
         let mut oc = outcome();
         annotate(&mut oc, &t, &[COW_SECTOR], Some(Ok(vec![])), None);
-        assert!(oc.note.contains("CoW bio") && oc.note.contains("exactly"), "{}", oc.note);
+        assert!(
+            oc.note.contains("CoW bio") && oc.note.contains("exactly"),
+            "{}",
+            oc.note
+        );
         assert!(!oc.note.contains(&COW_SECTOR.to_string()));
         let mut oc = outcome();
         annotate(

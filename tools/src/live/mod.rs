@@ -907,13 +907,14 @@ fn run_all(
         // The fault device: the faulted bios' first sectors, marked bad between set-up and call.
         // Where XFS's placement picks the path (super::placement), the targets are planned again
         // after FIEMAP (fault::replan) and a refusal now is not yet final.
-        let first_targets = match faultdev.map(|f| fault::targets(s, &p, &x, f.limits, f.atomic_only())) {
-            Some(Err(why)) if !placement::applies(s) => {
-                out.push(skip(why, Verdict::Skipped));
-                continue;
-            }
-            t => t,
-        };
+        let first_targets =
+            match faultdev.map(|f| fault::targets(s, &p, &x, f.limits, f.atomic_only())) {
+                Some(Err(why)) if !placement::applies(s) => {
+                    out.push(skip(why, Verdict::Skipped));
+                    continue;
+                }
+                t => t,
+            };
         let targets = std::cell::RefCell::new(Vec::new());
         if let Some(f) = stream.as_mut() {
             // Before the call: a crash or hang from here on is this scenario's.

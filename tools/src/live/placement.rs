@@ -144,7 +144,10 @@ mod tests {
         // Past the input format's 32 blocks (the fault groups' worlds allocate their request's
         // blocks before the call: gen-1-xfs-5 of xfs-disk-fault wrote blocks 48-63).
         let far = from_extents(&[(48 * bs, 8195 * bs, 16 * bs, 0x1)], bs);
-        assert_eq!((far.of(47), far.of(48), far.of(63)), (None, Some(8195), Some(8210)));
+        assert_eq!(
+            (far.of(47), far.of(48), far.of(63)),
+            (None, Some(8195), Some(8210))
+        );
         assert_eq!(far.of(64), None);
     }
 
