@@ -923,7 +923,13 @@ pub fn annotate_order(
     verdict: impl Fn(&Execution) -> super::compare::Verdict,
 ) {
     use super::compare::Verdict;
-    let Ok(imm) = std::panic::catch_unwind(|| diofuzz::model::run(s, v)) else {
+    // The immediate order with the same placement: only the order differs (without it an XFS
+    // atomic write placed unaligned would differ by its path and be called an order here).
+    let opts = ModelOpts {
+        completion: BioCompletion::Immediate,
+        ..live_opts()
+    };
+    let Ok(imm) = std::panic::catch_unwind(|| diofuzz::model::run_opts(s, v, opts)) else {
         return;
     };
     let imm = verdict(&imm);
