@@ -860,24 +860,8 @@ fn run_all(
             fatal = Some("interrupted: cleaned up".to_string());
             break;
         }
-        let skip = |note: String, verdict: Verdict| Outcome {
-            id: id.clone(),
-            fs: s.fs.name(),
-            atomic: s.request.rwf.atomic,
-            verdict,
-            note,
-            mismatches: Vec::new(),
-            model: None,
-            kernel: None,
-            kernel_findings: Vec::new(),
-            model_findings: Vec::new(),
-            kernel_other_sectors: Vec::new(),
-            dmesg: Vec::new(),
-            without_backports: None,
-            explained_by: Vec::new(),
-            probes: None,
-            scenario: s.clone(),
-        };
+        let skip =
+            |note: String, verdict: Verdict| compare::not_compared(id.clone(), s, note, verdict);
         let planned = match faultdev {
             Some(_) => fault::plan_faulted(s, disk.as_ref()),
             None if o.pmem.is_some() => dax::plan_pmem(s, disk.as_ref()),

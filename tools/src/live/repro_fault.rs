@@ -457,30 +457,7 @@ pub(crate) mod tests {
         let v = diofuzz::variant::by_name("v7.3").unwrap();
         // An 8 KiB RWF_ATOMIC write at block 6 of an XFS file on the atomic disk: the model's
         // hardware path holds only if XFS put blocks 6-7 at an even disk block, in one extent.
-        let mut s = Scenario {
-            fs: FsKind::Xfs,
-            ..Default::default()
-        };
-        s.world.blkbits = 12;
-        s.world.lbs_bits = 9;
-        s.world.device.awu_min = 4096;
-        s.world.device.awu_max = 65536;
-        s.world.device.dma_alignment = 3;
-        s.world.mount.xfs_reflink = true;
-        s.world.i_size = 8 * 4096;
-        s.world.blocks = diofuzz::generators::layout("WWWWWWUU").unwrap();
-        s.request.open.direct = true;
-        s.request.rwf.atomic = true;
-        s.request.pos = 6 * 4096;
-        s.request.len = 8192;
-        s.faults.push(Fault::default());
-        let d = diofuzz::generators::random::Disk {
-            awu_min: 4096,
-            awu_max: 65536,
-            lbs_bits: 9,
-            dma_alignment: 3,
-        };
-        let p = fault::plan_faulted(&s, Some(&d)).unwrap();
+        let (s, p) = fault::tests::xfs_atomic_disk();
         let f = fault_c(&s, &p, &fault::model_run(&s, v)).unwrap().unwrap();
         assert!(f.prelude.contains("fault_first_atomic = 1;"));
         assert!(f.prelude.contains("fault_xfs_check = 1;"));
