@@ -864,24 +864,8 @@ fn run_all(
             fatal = Some("interrupted: cleaned up".to_string());
             break;
         }
-        let skip = |note: String, verdict: Verdict| Outcome {
-            id: id.clone(),
-            fs: s.fs.name(),
-            atomic: s.request.rwf.atomic,
-            verdict,
-            note,
-            mismatches: Vec::new(),
-            model: None,
-            kernel: None,
-            kernel_findings: Vec::new(),
-            model_findings: Vec::new(),
-            kernel_other_sectors: Vec::new(),
-            dmesg: Vec::new(),
-            without_backports: None,
-            explained_by: Vec::new(),
-            probes: None,
-            scenario: s.clone(),
-        };
+        let skip =
+            |note: String, verdict: Verdict| compare::not_compared(id.clone(), s, note, verdict);
         let planned = match faultdev {
             Some(_) => fault::plan_faulted(s, disk.as_ref()),
             None if o.pmem.is_some() => dax::plan_pmem(s, disk.as_ref()),
@@ -909,14 +893,17 @@ fn run_all(
             }
         };
         // The fault device: the faulted bios' first sectors, marked bad between set-up and call.
-        let targets = match faultdev.map(|f| fault::targets(s, &p, &x, f.limits, f.atomic_only())) {
-            Some(Err(why)) => {
-                out.push(skip(why, Verdict::Skipped));
-                continue;
-            }
-            Some(Ok(t)) => t,
-            None => Vec::new(),
-        };
+        // Where XFS's placement picks the path (super::placement), the targets are planned again
+        // after FIEMAP (fault::replan) and a refusal now is not yet final.
+        let first_targets =
+            match faultdev.map(|f| fault::targets(s, &p, &x, f.limits, f.atomic_only())) {
+                Some(Err(why)) if !placement::applies(s) => {
+                    out.push(skip(why, Verdict::Skipped));
+                    continue;
+                }
+                t => t,
+            };
+        let targets = std::cell::RefCell::new(Vec::new());
         if let Some(f) = stream.as_mut() {
             // Before the call: a crash or hang from here on is this scenario's.
             let _ = writeln!(f, "{}", serde_json::json!({ "start": id }));
@@ -934,8 +921,10 @@ fn run_all(
             if seeding {
                 probes::seed_unwritten(path)?;
             }
-            if let Some((f, bt)) = fault {
-                *armed.borrow_mut() = f.arm(s, &targets, path)?;
+            if let (Some((f, bt)), Some(first)) = (fault, first_targets.clone()) {
+                let t = fault::replan(s, &p, v, f, first)?;
+                *armed.borrow_mut() = f.arm(s, &t, path)?;
+                *targets.borrow_mut() = t;
                 bt.clear()?;
             }
             if o.pmem.is_some() {
@@ -951,7 +940,7 @@ fn run_all(
             let armed = armed.borrow();
             let inexact = match fault {
                 Some((_, bt)) if !armed.is_empty() => match bt.failed() {
-                    Ok(failed) => fault::check_exact(&armed, &targets, &failed),
+                    Ok(failed) => fault::check_exact(&armed, &targets.borrow(), &failed),
                     Err(e) => Some(e),
                 },
                 _ => None,
@@ -1036,6 +1025,7 @@ fn run_all(
         settle();
         let (inexact, missed) = settled.take().unwrap_or_default();
         let armed = armed.into_inner();
+        let targets = targets.into_inner();
         let probe_s = probed
             .as_ref()
             .map_or(0.0, |(x, _): &(probes::Probes, _)| x.ns as f64 / 1e9);
