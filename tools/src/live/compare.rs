@@ -370,6 +370,8 @@ pub fn outcome(
             Verdict::Racy,
             "mmap writer thread: outcome depends on timing".into(),
         )
+    } else if let Some(m) = &o.hold_missed {
+        (Verdict::Racy, m.clone())
     } else {
         (Verdict::Disagree, String::new())
     };
@@ -385,7 +387,7 @@ pub fn outcome(
         mismatches,
         model: Some(model_side(x, s)),
         kernel: Some(kernel_side(o, s)),
-        kernel_findings: kernel_findings(s, x, o, plan.racy),
+        kernel_findings: kernel_findings(s, x, o, plan.racy || o.hold_missed.is_some()),
         model_findings: model_findings(x),
         kernel_other_sectors: o.other_samples.clone(),
         ..not_compared(id, s, note, verdict)
