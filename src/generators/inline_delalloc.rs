@@ -152,7 +152,8 @@ mod tests {
         let mut changed = 0;
         for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
             for i in 0..1500 {
-                let s = generate_on(7, i, fs, None, 0);
+                // (Before the session-10 nvme-held stream, stable_nowait.rs.)
+                let s = generate_before(Some("nvme-held"), 7, i, fs, None, 0);
                 let mut b = generate_before(Some("inline-delalloc"), 7, i, fs, None, 0);
                 changed += (s != b) as u32;
                 let (w, x) = (&s.world, &mut b.world);
