@@ -172,6 +172,12 @@ pub struct Opts {
     /// docs/live-findings/inline-convert-stale-read no longer hides the rest of the comparison)
     #[arg(long)]
     pub sync_after_convert: bool,
+    /// With --fs bdev: RWF_NOWAIT on stable writes runs on nvme_core's multipath head (loaded
+    /// multipath=Y; bio-based nvme_ns_head_submit_bio in front of the nvme-tcp namespace)
+    /// instead of the namespace itself (lab group bdev-nvme-mpath; docs/live.md "Block-device
+    /// states")
+    #[arg(long)]
+    pub nvme_multipath: bool,
     /// ext4 bigalloc on the --device disk with this cluster size in bytes
     #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
     pub bigalloc: Option<u32>,
@@ -442,6 +448,9 @@ pub fn run_live(o: &Opts) -> i32 {
         if o.hibernate_resume {
             hibernate::enable();
         }
+    }
+    if o.nvme_multipath {
+        nvme_stable::use_multipath();
     }
     let cluster_bits = o.bigalloc.map_or(0, |c| (c.trailing_zeros() - 12) as u8);
     if cluster_bits > 0 && disk.is_none() {
@@ -973,6 +982,11 @@ fn run_all(
             // A device of its own, made for the scenario and removed after it.
             let dev = match sc.bdev(p.key, p.i_size) {
                 Ok(d) => d,
+                // (The multipath head without the namespace's atomic units: nvme_stable.)
+                Err(e) if e.starts_with(exec::UNAVAILABLE) => {
+                    out.push(skip(e, Verdict::Skipped));
+                    continue;
+                }
                 Err(e) => {
                     fatal = Some(format!("block device for {id}: {e}"));
                     break;
