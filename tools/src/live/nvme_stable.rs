@@ -84,21 +84,10 @@ pub fn check(s: &Scenario) -> Result<(), Unsupported> {
         // empty one is no namespace.
         return Err("RWF_NOWAIT on a stable-writes block device of a size not whole 4 KiB blocks (the nvme-tcp namespace's)".into());
     }
-    if let Some(sc) = s
-        .request
-        .scatter
-        .filter(|sc| sc.segs > 1 && sc.offset % 4096 != 0)
-    {
-        // 6.12's nvme_set_ctrl_limits gives every controller virt_boundary_mask
-        // NVME_CTRL_PAGE_SIZE - 1 (7.3.4: 0 for fabrics, nvmf_get_virt_boundary). A scattered
-        // segment that starts inside a page ends inside one too (6.12's blkdev_dio_invalid wants
-        // whole logical blocks per segment), so the next segment's bvec gaps
-        // (bvec_gap_to_prev, block/blk-merge.c) and bio_split_rw_at returns -EAGAIN for a
-        // REQ_NOWAIT bio that must be split. Contiguous segments never gap: their bvecs merge
-        // inside a page (bvec_try_merge_page) or meet at a page boundary. The model has no
-        // virt boundary (docs/live.md "Block-device states").
-        return Err(format!("RWF_NOWAIT on a stable-writes block device with scattered iovecs inside a page (offset {}: the nvme-tcp namespace's virt boundary on 6.12 splits the bio at each segment, -EAGAIN for REQ_NOWAIT; not modelled)", sc.offset));
-    }
+    // Scattered segments starting inside a page gap at the virt boundary of 6.12 - 6.18
+    // (nvme_set_ctrl_limits: NVME_CTRL_PAGE_SIZE - 1; 7.3.4's fabrics ops: 0) and a REQ_NOWAIT
+    // bio that must be split gets -EAGAIN: the model reads the namespace's
+    // queue/virt_boundary_mask (ModelOpts::virt_boundary_mask, set by NvmeTcp::add).
     Ok(())
 }
 
@@ -116,6 +105,15 @@ fn modprobe(args: &[&str]) {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
+}
+
+/// The queue `virt_boundary_mask` of the namespace live made for the current scenario (0 when
+/// there is none): what the model reads as `ModelOpts::virt_boundary_mask`.
+static VIRT_BOUNDARY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// See [`VIRT_BOUNDARY`] (super::fault::live_opts).
+pub fn virt_boundary_mask() -> u64 {
+    VIRT_BOUNDARY.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 static MULTIPATH: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -381,8 +379,15 @@ impl NvmeTcp {
                 return Err(format!("{here}{disk}: queue/{a} is {:?}, not {want}", q(a)));
             }
         }
-        // What the model does not read, once per run (the lab's console.log): the virt boundary
-        // (6.12's nvme_set_ctrl_limits: NVME_CTRL_PAGE_SIZE - 1; 7.3.4 nvmf_get_virt_boundary: 0).
+        // The virt boundary (6.12's nvme_set_ctrl_limits: NVME_CTRL_PAGE_SIZE - 1; 7.3.4
+        // nvmf_get_virt_boundary: 0) for the model (ModelOpts::virt_boundary_mask), and said once
+        // per run (the lab's console.log).
+        let vb = q("virt_boundary_mask");
+        VIRT_BOUNDARY.store(
+            vb.parse()
+                .map_err(|e| format!("{disk}: queue/virt_boundary_mask {vb:?}: {e}"))?,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         static SAID: std::sync::Once = std::sync::Once::new();
         SAID.call_once(|| {
             eprintln!(
@@ -457,6 +462,7 @@ impl NvmeTcp {
 
     /// Disconnect (delete_controller) and undo the target; what failed, joined.
     pub fn remove(mut self) -> Result<(), String> {
+        VIRT_BOUNDARY.store(0, std::sync::atomic::Ordering::Relaxed);
         let mut errs = Vec::new();
         drop(self.hold.take());
         let _ = fs::remove_file(&self.node);
@@ -622,6 +628,45 @@ mod tests {
         }
     }
 
+    /// The model reads the namespace's virt boundary (ModelOpts::virt_boundary_mask): a
+    /// RWF_NOWAIT write of two scattered 4 KiB segments at offset 8 gaps at the second segment
+    /// (bvec_gap_to_prev) and bio_split_rw_at gives -EAGAIN (6.12: 4095); without a boundary
+    /// (7.2+: 0), on whole pages, or with contiguous segments it is written; without NOWAIT
+    /// the bio is split and written.
+    #[test]
+    fn the_virt_boundary_splits_a_nowait_bio_at_a_gap() {
+        use diofuzz::model::{run_opts, ModelOpts};
+        use diofuzz::scenario::Scatter;
+        let v = diofuzz::variant::by_name("v6.12").unwrap();
+        let mut s = world();
+        s.world.pages = vec![];
+        s.request.len = 8192;
+        s.request.scatter = Some(Scatter { segs: 2, offset: 8 });
+        let opts = |m| ModelOpts {
+            virt_boundary_mask: m,
+            ..super::super::fault::live_opts()
+        };
+        assert_eq!(run_opts(&s, v, opts(4095)).ret, -11);
+        assert_eq!(run_opts(&s, v, opts(0)).ret, 8192);
+        let mut whole = s.clone();
+        whole.request.scatter = Some(Scatter { segs: 2, offset: 0 });
+        assert_eq!(run_opts(&whole, v, opts(4095)).ret, 8192);
+        let mut contiguous = s.clone();
+        contiguous.request.scatter = None;
+        contiguous.request.nr_segs = 2;
+        contiguous.request.buf_align = 8;
+        assert_eq!(run_opts(&contiguous, v, opts(4095)).ret, 8192);
+        let mut wait = s.clone();
+        wait.request.rwf.nowait = false;
+        assert_eq!(run_opts(&wait, v, opts(4095)).ret, 8192);
+        // 7.3.4 checks the DMA alignment of each bvec first: an offset of 2 is -EINVAL there.
+        let v73 = diofuzz::variant::by_name("v7.3").unwrap();
+        assert_eq!(run_opts(&s, v73, opts(4095)).ret, -11);
+        let mut odd = s.clone();
+        odd.request.scatter = Some(Scatter { segs: 2, offset: 2 });
+        assert_eq!(run_opts(&odd, v73, opts(4095)).ret, -22);
+    }
+
     #[test]
     fn what_the_namespace_cannot_give_is_refused() {
         let mut s = world();
@@ -632,13 +677,11 @@ mod tests {
         s.world.device.awu_max = 0;
         let e = plan_on(&s, None).unwrap_err();
         assert!(e.contains("atomic write units"), "{e}");
-        // Scattered segments starting inside a page gap at 6.12's virt boundary: refused.
-        // Contiguous segments (their bvecs merge or meet at page boundaries) and scattered ones
-        // on whole pages are built.
+        // Scattered segments (the model reads the namespace's virt boundary) and contiguous ones
+        // are built.
         let mut s = world();
         s.request.scatter = Some(diofuzz::scenario::Scatter { segs: 2, offset: 8 });
-        let e = plan_on(&s, None).unwrap_err();
-        assert!(e.contains("virt boundary"), "{e}");
+        assert!(plan_on(&s, None).unwrap().key.nvme);
         s.request.scatter = Some(diofuzz::scenario::Scatter { segs: 2, offset: 0 });
         assert!(plan_on(&s, None).unwrap().key.nvme);
         let mut s = world();

@@ -45,7 +45,7 @@ pub enum World {
     /// (super::nvme_stable).
     StableNowait,
     /// Of those, the session-10 ones: a page under writeback or mmapped dirty at the call, or
-    /// more than one iovec (super::nvme_stable).
+    /// more than one iovec, contiguous or scattered (super::nvme_stable).
     StableNowaitHeld,
 }
 
@@ -94,7 +94,8 @@ pub fn is(w: World, s: &Scenario) -> bool {
         }
         World::StableNowait => super::nvme_stable::wanted(s),
         World::StableNowaitHeld => {
-            super::nvme_stable::wanted(s) && (is(World::Held, s) || s.request.nr_segs > 1)
+            super::nvme_stable::wanted(s)
+                && (is(World::Held, s) || s.request.nr_segs > 1 || s.request.scatter.is_some())
         }
     }
 }
