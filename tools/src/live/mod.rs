@@ -153,6 +153,7 @@ pub struct Opts {
     /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
     /// holder), bdev-geometry (a block device of another block size or a size not whole pages),
     /// stable-nowait (RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace),
+    /// stable-nowait-held (of those, a held page or more than one iovec: session 10),
     /// inline-convert (ext4 inline data converted after open), inline-convert-held (session 9:
     /// a held or busy page 0, a dirty page 0 with the truncate path, a delayed block on a
     /// block-mapped inode after the conversion), inline-delalloc (ext4 inline data converted by a
