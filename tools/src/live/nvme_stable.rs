@@ -618,6 +618,10 @@ mod tests {
             let p = plan_on(&s, None).unwrap();
             assert!(p.key.nvme && p.key.layered, "{st:?} {:?}", p.key);
             assert!(p.call.pages.held());
+            // The C reproducer holds as on a loop device (it finds none under the namespace: COULD
+            // NOT RUN there; docs/live.md).
+            let prog = super::super::repro::c_program(&s).unwrap();
+            assert!(prog.contains("hold_lower_fd("), "{st:?}");
             // Without RWF_NOWAIT the stable world is zram's, where nothing can be held.
             s.request.rwf.nowait = false;
             s.world.device.dma_alignment = diofuzz::scenario::DEFAULT_DMA_ALIGNMENT;
