@@ -905,8 +905,10 @@ fn run_all(
                 continue;
             }
         };
-        // The model before the set-up: the placement of the extents is not known yet.
+        // The model before the set-up: the placement of the extents and the nvme namespace's
+        // virt boundary are not known yet.
         placement::clear();
+        nvme_stable::clear_virt_boundary();
         let x = match std::panic::catch_unwind(|| fault::model_run(s, v)) {
             Ok(x) => x,
             Err(_) => {
@@ -1062,6 +1064,12 @@ fn run_all(
                     .iter()
                     .find(|(f, _)| *f == s.fs)
                     .and_then(|(_, g)| g.as_deref());
+                // The nvme namespace's virt boundary, read at its set-up: the model again with it
+                // (super::nvme_stable; the run before the set-up had none).
+                let x = match nvme_stable::virt_boundary_mask() {
+                    0 => x,
+                    _ => std::panic::catch_unwind(|| fault::model_run(s, v)).unwrap_or(x),
+                };
                 // XFS's placement of the extents, read after the set-up: the model again with it
                 // (super::placement; the run before the set-up assumed it).
                 let placed = placement::current()

@@ -111,9 +111,15 @@ fn modprobe(args: &[&str]) {
 /// there is none): what the model reads as `ModelOpts::virt_boundary_mask`.
 static VIRT_BOUNDARY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// See [`VIRT_BOUNDARY`] (super::fault::live_opts).
+/// See [`VIRT_BOUNDARY`] (super::fault::live_opts). Kept after the namespace's removal until
+/// the next scenario's [`clear_virt_boundary`]: live compares after the device is gone.
 pub fn virt_boundary_mask() -> u64 {
     VIRT_BOUNDARY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// No namespace yet (before each scenario's set-up).
+pub fn clear_virt_boundary() {
+    VIRT_BOUNDARY.store(0, std::sync::atomic::Ordering::Relaxed);
 }
 
 static MULTIPATH: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -462,7 +468,6 @@ impl NvmeTcp {
 
     /// Disconnect (delete_controller) and undo the target; what failed, joined.
     pub fn remove(mut self) -> Result<(), String> {
-        VIRT_BOUNDARY.store(0, std::sync::atomic::Ordering::Relaxed);
         let mut errs = Vec::new();
         drop(self.hold.take());
         let _ = fs::remove_file(&self.node);
