@@ -151,3 +151,48 @@ fn the_partial_last_logical_block_cannot_be_written() {
         assert_eq!(go(&t, var).ret, 2048, "{var}");
     }
 }
+
+/// A 9.5 KiB device of 1 KiB logical blocks (a loop device with block_size 1024 over a 9.5 KiB
+/// file; session 10): the buffer holding the end is [9, 10) KiB. With 4 KiB buffers the folio at
+/// 8 KiB is one buffer, read for any write into it (-EIO, as with 4 KiB logical blocks); with
+/// 1 KiB buffers __block_write_begin_int (fs/buffer.c, 6.12.117 and 7.3.4) reads only the
+/// buffers a write covers in part, so a write that ends by 9 KiB never reads the end buffer and
+/// is written, one reaching past 9 KiB fails in that folio (-EIO at it, short before it). With
+/// 2 KiB buffers the end buffer is [8, 10) KiB: its read is cut to 1.5 KiB at the device end
+/// (guard_bio_eod), which is not whole logical blocks (bio_unaligned: -EIO).
+#[test]
+fn one_kib_logical_blocks_fail_only_at_the_end_buffer() {
+    let mut s = bdev(4 * KIB, 4 * KIB);
+    s.request.rwf.atomic = false;
+    s.world.device = Default::default();
+    s.world.i_size = 19 * SECTOR;
+    s.world.lbs_bits = 10;
+    s.world.pages.clear();
+    s.request.open.direct = false;
+    for var in VARIANTS {
+        for (blkbits, pos, len, ret) in [
+            (12, 8192, 1024, -EIO),
+            (12, 4096, 5 * KIB, 4096),
+            (10, 8192, 1024, 1024),
+            (10, 8192 + 100, 500, 500),
+            (11, 8192, 1024, -EIO),
+            (10, 8192, 1536, -EIO),
+            (10, 9216, 512, -EIO),
+            (11, 8192, 1024 + 512, -EIO),
+            (10, 4096, 5 * KIB, 5120),
+            (10, 4096, 5 * KIB + 512, 4096),
+            (10, 4096, 4 * KIB + 512, 4608),
+        ] {
+            s.world.blkbits = blkbits;
+            s.world.blocks = vec![BlockState::default(); (19 * 512) >> blkbits];
+            s.request.pos = pos;
+            s.request.len = len;
+            assert!(
+                diofuzz::validity::violations(&s).is_empty(),
+                "{:?}",
+                diofuzz::validity::violations(&s)
+            );
+            assert_eq!(go(&s, var).ret, ret, "{var} {blkbits} {pos} {len}");
+        }
+    }
+}

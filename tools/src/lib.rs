@@ -14,3 +14,4 @@ pub mod plot;
 pub mod plot_cmd;
 pub mod progress;
 pub mod report;
+pub mod report_bdev;

@@ -140,6 +140,14 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
             return Err("an RLIMIT_FSIZE not a multiple of 1 KiB (ulimit -f)".into());
         }
     }
+    let bdev = p.key.fs == FsKind::Bdev;
+    if bdev {
+        crate::report_bdev::expressible(p)?;
+    } else if c.after_open != Default::default() {
+        return Err("a change between the call's open and the call (chattr, the i_rwsem holder, a settled conversion or writeback, a reflink, swapon/off, chmod, remount)".into());
+    } else if c.pages.held() || c.pages.idle_writer {
+        return Err("a page held under writeback or mapped dirty during the call".into());
+    }
     // Set-up: one xfs_io run per step kind, in order.
     let mut setup = String::new();
     let mut cmds: Vec<String> = Vec::new();
@@ -156,14 +164,22 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
                 cmds.push(format!("reflink {file}.donor {off} {off} {len}"));
             }
             Step::Fsync => cmds.push("fsync".into()),
-            Step::DropCache => cmds.push(format!("fadvise -d 0 {}", p.i_size.max(1))),
+            Step::DropCache => {
+                // (A device's dirty pages are written first, as live's DropCache does: fsync.)
+                if bdev {
+                    cmds.push("fsync".into());
+                }
+                cmds.push(format!("fadvise -d 0 {}", p.i_size.max(1)))
+            }
             Step::ReadPage { off } => cmds.push(format!("pread -q {off} 4096")),
             Step::WriteDirty { off, len } => cmds.push(format!("pwrite -S 0x22 {off} {len}")),
             Step::WriteZero { off, len } => cmds.push(format!("pwrite -S 0 {off} {len}")),
             Step::SetCowExtsize(bytes) => cmds.push(format!("cowextsize {bytes}")),
             Step::SetInodeFlags { .. } => return Err("inode flags set with chattr".into()),
-            Step::WriteBacking { .. } => {
-                return Err("a loop device whose size is not whole logical blocks".into())
+            // A tail device's bytes past its edge (crate::report_bdev::setup runs them on the
+            // backing file).
+            Step::WriteBacking { off, len, old } => {
+                cmds.push(crate::report_bdev::backing_cmd(*off, *len, *old))
             }
             Step::SetMode(_) => return Err("a setuid bit (IS_NOSEC clear)".into()),
             Step::SwapHeader | Step::SwapOn | Step::SwapAlignedPrefix { .. } => {
@@ -176,11 +192,15 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
             }
         }
     }
-    let _ = write!(setup, "$XFS_IO_PROG -f");
-    for c in &cmds {
-        let _ = write!(setup, " -c \"{c}\"");
+    if bdev {
+        setup = crate::report_bdev::setup(p, &cmds);
+    } else {
+        let _ = write!(setup, "$XFS_IO_PROG -f");
+        for c in &cmds {
+            let _ = write!(setup, " -c \"{c}\"");
+        }
+        let _ = writeln!(setup, " {file} >> $seqres.full");
     }
-    let _ = writeln!(setup, " {file} >> $seqres.full");
     // The call.
     let mut open = String::new();
     if c.direct {
@@ -225,6 +245,35 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
     Ok((setup, call))
 }
 
+/// The file world a generic test cannot format: it formats SCRATCH_DEV with the filesystem's
+/// defaults and a block size only ([`mkfs_line`]). Refused with the reason rather than built on
+/// another filesystem.
+fn file_mkfs_expressible(p: &Plan) -> Result<(), String> {
+    let k = &p.key;
+    let why = if k.data_journal {
+        "a data=journal mount"
+    } else if k.nodelalloc {
+        "a nodelalloc mount"
+    } else if k.no_extents {
+        "an ext4 without extents (mkfs -O ^extent)"
+    } else if k.cluster_bits > 0 {
+        "a bigalloc ext4"
+    } else if k.fs == FsKind::Xfs && !k.reflink {
+        "an XFS without reflink (mkfs -m reflink=0)"
+    } else if k.lbs_bits != 9 {
+        "a device of 4096-byte logical blocks"
+    } else if k.dax != Default::default() {
+        "a DAX mount"
+    } else if k.stable {
+        "a stable-writes device"
+    } else if k.nvme {
+        "an nvme-tcp namespace"
+    } else {
+        return Ok(());
+    };
+    Err(format!("not exported to fstests: {why}"))
+}
+
 /// A generic test formats with the filesystem's defaults (XFS: reflink on since xfsprogs 5.1,
 /// which the software atomic write path needs) and only sets the block size it depends on.
 fn mkfs_line(p: &Plan) -> String {
@@ -245,7 +294,12 @@ pub fn fstests_test(
     id: &str,
     kernels: &[String],
 ) -> Result<(String, String, Option<String>), String> {
-    let p = plan(s).map_err(|e| format!("not expressible on a real kernel: {e}"))?;
+    let bdev = s.fs == FsKind::Bdev;
+    let p = if bdev {
+        crate::report_bdev::plan(s)?
+    } else {
+        plan(s).map_err(|e| format!("not expressible on a real kernel: {e}"))?
+    };
     if let Some(d) = p.down {
         // fstests' _scratch_shutdown would do it; not written yet.
         return Err(format!(
@@ -253,10 +307,13 @@ pub fn fstests_test(
             d.label()
         ));
     }
+    if !bdev {
+        file_mkfs_expressible(&p)?;
+    }
     let atomic = p.call.rwf & 0x40 != 0;
     let land = landing(&p);
     let len = p.call.len;
-    let file = "$SCRATCH_MNT/file";
+    let file = if bdev { "$dev" } else { "$SCRATCH_MNT/file" };
     let mut t = String::new();
     let _ = writeln!(
         t,
@@ -286,7 +343,11 @@ pub fn fstests_test(
     let _ = writeln!(t);
     let helper = xfs_io_script(&p, file);
     // Requirements.
-    let _ = writeln!(t, "_require_scratch");
+    if bdev {
+        t.push_str(crate::report_bdev::REQUIRE);
+    } else {
+        let _ = writeln!(t, "_require_scratch");
+    }
     if atomic {
         let bs = 1u64 << p.key.blkbits;
         if len > bs {
@@ -298,7 +359,7 @@ pub fn fstests_test(
     if clones {
         let _ = writeln!(t, "_require_scratch_reflink");
     }
-    if p.key.blkbits != 12 {
+    if p.key.blkbits != 12 && !bdev {
         let _ = writeln!(t, "_require_scratch_blocksize {}", 1u32 << p.key.blkbits);
     }
     if p.call.direct {
@@ -317,12 +378,26 @@ pub fn fstests_test(
             let _ = writeln!(t, "_require_test_program \"diofuzz-{seq}\"");
         }
     }
-    let _ = writeln!(
-        t,
-        "\n{}\n_scratch_mount >> $seqres.full 2>&1\n",
-        mkfs_line(&p)
-    );
+    if bdev {
+        t.push('\n');
+    } else {
+        let _ = writeln!(
+            t,
+            "\n{}\n_scratch_mount >> $seqres.full 2>&1\n",
+            mkfs_line(&p)
+        );
+    }
     let helper_src = match helper {
+        Ok((setup, call)) if bdev => {
+            let _ = writeln!(
+                t,
+                "{setup}\n# The write ({len} bytes of 0x33).\nout=$({call})\necho \"$out\" >> $seqres.full\n\
+                 ret=$(echo \"$out\" | grep wrote | awk -F'[/ ]' '{{print $2}}')\n\
+                 test -n \"$ret\" || ret=0\nlanding={land}\n\n{}",
+                crate::report_bdev::CHECK
+            );
+            None
+        }
         Ok((setup, call)) => {
             let _ = writeln!(
                 t,
@@ -379,18 +454,23 @@ pub fn fstests_test(
             None
         }
         Err(why) => {
+            if bdev {
+                t.push_str(&crate::report_bdev::device(&p, false));
+            }
             let _ = writeln!(
                 t,
-                "# xfs_io cannot express this request ({why}): the helper builds the file and\n\
-                 # issues it, then prints the result and the data per 512-byte sector\n\
+                "# xfs_io cannot express this request ({why}): the helper builds the {}\n\
+                 # and issues it, then prints the result and the data per 512-byte sector\n\
                  # (n = the new data, o/d = old data, 0 = zeroes, s/? = stale data).\n\
-                 $here/src/diofuzz-{seq} $SCRATCH_MNT > $tmp.out 2>&1\n\
+                 $here/src/diofuzz-{seq} {} > $tmp.out 2>&1\n\
                  cat $tmp.out >> $seqres.full\n\
                  ret=$(sed -n 's/^pwritev2(.*) = \\(-\\?[0-9]*\\).*/\\1/p' $tmp.out)\n\
                  test -n \"$ret\" || ret=0\n\
                  landing=$(sed -n 's/.*data expected at \\([0-9]*\\).*/\\1/p' $tmp.out)\n\
                  test -n \"$landing\" || landing={land}\n\
-                 data=$(sed -n 's/^data (O_DIRECT): *//p' $tmp.out | tr -d ' ')\n"
+                 data=$(sed -n 's/^data (O_DIRECT): *//p' $tmp.out | tr -d ' ')\n",
+                if bdev { "device" } else { "file" },
+                if bdev { "$dev" } else { "$SCRATCH_MNT" },
             );
             if atomic {
                 let _ = writeln!(
@@ -786,4 +866,82 @@ fn wrap(text: &str, width: usize) -> String {
         line += w.len();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use diofuzz::oracle::{Finding, Prop};
+    use diofuzz::scenario::{BlockState, Extent, FsKind, PageState, Race, Scenario};
+
+    fn finding() -> Finding {
+        Finding {
+            property: Prop::O6,
+            variant: "v7.3",
+            fs: "ext4",
+            path: vec![],
+            signature: String::new(),
+            detail: "test".into(),
+        }
+    }
+
+    /// 1 KiB-block ext4, 6 written blocks, O_DIRECT 1024 at 4096.
+    fn ext4_1k() -> Scenario {
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        s.world.device = Default::default();
+        s.world.blkbits = 10;
+        s.world.i_size = 6144;
+        s.world.blocks = vec![
+            BlockState {
+                kind: Extent::Written,
+                ..Default::default()
+            };
+            6
+        ];
+        s.request.open.direct = true;
+        s.request.pos = 4096;
+        s.request.len = 1024;
+        s
+    }
+
+    /// A world the generic test's mkfs and mount cannot make is refused with the reason, not
+    /// built on the default filesystem.
+    #[test]
+    fn mount_options_are_refused() {
+        let mut s = ext4_1k();
+        s.world.mount.data_journal = true;
+        let e = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap_err();
+        assert!(e.contains("data=journal"), "{e}");
+        let mut s = ext4_1k();
+        s.world.mount.extents_feature = false;
+        s.world.inode.extents = false;
+        let e = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap_err();
+        assert!(e.contains("^extent"), "{e}");
+        // The default world is exported with xfs_io alone.
+        let (t, _, helper) =
+            super::fstests_test(&ext4_1k(), &finding(), 900, "t", "id", &[]).unwrap();
+        assert!(
+            helper.is_none() && t.contains("_scratch_mkfs_blocksized 1024"),
+            "{t}"
+        );
+    }
+
+    /// A change between the open and the call (here the i_disksize lag written back after
+    /// open) is not an xfs_io command: the test runs the C helper, which makes it.
+    #[test]
+    fn races_after_open_go_to_the_helper() {
+        let mut s = ext4_1k();
+        s.world.i_size = 5633;
+        s.world.pages = vec![PageState::None, PageState::Clean];
+        s.races = vec![Race::InodeFlagChangedAfterOpen(11)];
+        let (t, _, helper) = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap();
+        let helper = helper.expect("the C helper");
+        assert!(
+            t.contains("xfs_io cannot express this request (a change between"),
+            "{t}"
+        );
+        assert!(helper.contains("sync_file_range(cfd"), "{helper}");
+    }
 }

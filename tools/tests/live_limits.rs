@@ -182,3 +182,27 @@ fn limit_worlds_agree() {
         }
     }
 }
+
+/// Generated worlds `live` used to stop on with a harness error (session 10, `live --seed 21,
+/// 31, 32, 33`): a page held under writeback on an append-only inode (the writeback check
+/// mapped it MAP_SHARED: EACCES), an i_rwsem holder on an append-only inode (its open lacked
+/// O_APPEND: EPERM) and on a file at its scaled size limit (its write at EOF got -EFBIG before
+/// it faulted), and a call past the scaled s_maxbytes (lseek: EINVAL; now made at its offset).
+/// Each runs and agrees.
+#[test]
+fn harness_error_worlds_run() {
+    if let Some(why) = skip_reason() {
+        println!("SKIP live: {why}");
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/live-harness");
+    let (code, out, err) =
+        common::diofuzz(&["live", "--json", "--fs", "both", dir.to_str().unwrap()]);
+    assert!(code == 0, "exit {code}: {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    for r in results {
+        assert_eq!(r["verdict"], "agree", "{r}");
+    }
+}

@@ -156,6 +156,52 @@ fn settled_after_open_agree() {
     assert!(seen[0] && seen[1], "both races drawn: {results:?}");
 }
 
+/// The lag written back after open next to preallocated blocks past EOF (`live --seed 21`,
+/// gen-21-ext4-485): the file was truncated to 0 first, so the set-up descriptor's close
+/// flushed block 0 (ext4_alloc_da_blocks) as an unwritten extent converted at end_io, and P2's
+/// stale seed, written over the file's unwritten blocks through the device, used to land over
+/// that in-flight block's data: a false O2 ("data at byte 0 changed on disk") and P1. The seed
+/// now waits for the writeback (probes::seed_unwritten).
+#[test]
+fn lag_next_to_preallocation_agrees_without_findings() {
+    if let Some(why) = common::live_skip_reason(&[FsKind::Ext4]) {
+        println!("SKIP live: {why}");
+        return;
+    }
+    let mut s = Scenario {
+        fs: FsKind::Ext4,
+        ..Default::default()
+    };
+    s.world.device = Default::default();
+    s.world.i_size = 1024;
+    s.world.blocks = vec![written()];
+    s.world.blocks.extend(vec![
+        BlockState {
+            kind: Extent::Unwritten,
+            ..Default::default()
+        };
+        8
+    ]);
+    s.world.pages = vec![PageState::Clean];
+    s.request.open.direct = true;
+    s.request.rwf.dsync = true;
+    s.request.rwf.nowait = true;
+    s.request.rwf.atomic = true;
+    s.request.pos = 65536;
+    s.request.len = 16384;
+    s.races = vec![Race::InodeFlagChangedAfterOpen(11)];
+    let dir = common::scenario_dir("live-settle-prealloc", &[("lag-prealloc", s)]);
+    for _ in 0..3 {
+        let results = run(&[dir.to_str().unwrap()]);
+        assert_eq!(results.len(), 1);
+        let r = &results[0];
+        assert_eq!(r["verdict"], "agree", "{r}");
+        assert_eq!(r["kernel_findings"].as_array().unwrap().len(), 0, "{r}");
+        assert_eq!(r["probes"]["p1"], "ok", "{r}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn blocks(kinds: &[Extent]) -> Vec<BlockState> {
     kinds
         .iter()

@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -109,11 +110,14 @@ static __attribute__((unused)) void wpat(int fd, uint64_t off, uint64_t len, uns
 }
 
 /* Fill free space with 0x55 ("stale") and free it again, so blocks handed out without being
- * zeroed show up as 's'. */
+ * zeroed show up as 's'. XFS frees an unlinked file's blocks later, in its background inode
+ * inactivation (xfs_inodegc, which sync does not wait for): wait until statvfs counts them free
+ * again, then sync, whose log force makes them allocatable (no longer busy extents). */
 static __attribute__((unused)) void prefill_stale(const char *dir)
 {
 	char p[4096];
 	static unsigned char b[1 << 20];
+	struct statvfs sv;
 	snprintf(p, sizeof(p), "%s/diofuzz-repro-stale-%d", dir, (int)getpid());
 	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (fd < 0)
@@ -124,7 +128,17 @@ static __attribute__((unused)) void prefill_stale(const char *dir)
 			die("stale fill write");
 	fsync(fd);
 	close(fd);
+	if (statvfs(dir, &sv))
+		die("statvfs");
+	unsigned long long held = (unsigned long long)sv.f_bfree * sv.f_frsize;
 	unlink(p);
+	for (int i = 0; i < 300; i++) {
+		if (statvfs(dir, &sv))
+			die("statvfs");
+		if ((unsigned long long)sv.f_bfree * sv.f_frsize >= held + 3 * sizeof(b))
+			break;
+		usleep(10000);
+	}
 	sync();
 }
 

@@ -150,15 +150,28 @@ pub fn blkdev_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64
 /// wait_on_buffer -> -EIO, submit_bh_wbc's guard_bio_eod, bio_unaligned; the loop device's size
 /// in sectors: 6.12 get_size, 7.3 lo_calculate_size), so the branch holds for every variant;
 /// measured on 6.18.44. Rule W41 keeps that page out of the page cache.
+///
+/// Session 10: with buffers smaller than a page (1 or 2 KiB logical blocks and block size) the
+/// boundary is the buffer holding the end, not its folio: __block_write_begin_int reads only
+/// the buffers a write covers in part (fs/buffer.c, 6.12.117 and 7.3.4), so a write into that
+/// folio that ends before the end buffer is written. Measured on 6.18.44 with loop devices of
+/// `losetup -b 1024/2048` (docs/live-bdev-tail/small-logical-blocks.py: 12 of 12 agree). The
+/// input format holds only 512-byte and 4 KiB logical blocks (byte 0 bit 4, scenario.rs), so
+/// only Rust-built scenarios reach this (tests/bdev_geometry.rs).
 fn blkdev_buffered_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
     let size = cx.inode.i_size;
     let bs = cx.bs.max(cx.lbs);
     if size % cx.lbs == 0 || iter.count == 0 {
         return iomap_file_buffered_write(cx, ki, iter, false);
     }
-    // The folio over the buffer head that holds the device end.
-    let folio = (size & !(bs - 1)) & !(PAGE_SIZE - 1);
-    if ki.ki_pos + iter.count <= folio || cx.page(Cx::page_of(folio)) != PageState::None {
+    // The buffer head that holds the device end, and the folio over it. With buffers smaller
+    // than a page (1 or 2 KiB logical blocks, session 10) a write that ends before that buffer
+    // reads none of it: __block_write_begin_int reads only the buffers the write covers in part
+    // (block_start < to && block_end > from), and those below the end buffer are whole logical
+    // blocks inside the device.
+    let end_buf = size & !(bs - 1);
+    let folio = end_buf & !(PAGE_SIZE - 1);
+    if ki.ki_pos + iter.count <= end_buf || cx.page(Cx::page_of(folio)) != PageState::None {
         return iomap_file_buffered_write(cx, ki, iter, false);
     }
     if ki.ki_pos >= folio {

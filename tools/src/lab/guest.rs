@@ -246,7 +246,7 @@ pub const GROUPS: [Group; 42] = [
     },
     Group {
         name: "bdev-resume",
-        about: "the raw block device (a loop device), swap devices at rest made the hibernation resume device (/dev/snapshot SNAPSHOT_SET_SWAP_AREA): blkdev_write_iter writes to them (live --swapon --hibernate-resume)",
+        about: "the raw block device (a loop device), swap devices (at rest, swapon or swapoff after the call's open; some with the i_rwsem holder) made the hibernation resume device (/dev/snapshot SNAPSHOT_SET_SWAP_AREA): blkdev_write_iter writes to them (live --swapon --hibernate-resume)",
         args: "--fs bdev --swapon --hibernate-resume",
         disk: false,
         fault: false,

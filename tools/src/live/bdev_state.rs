@@ -17,9 +17,9 @@
 //! * **An active swap device** (`inode.swapfile`, and swapon/swapoff after open): the swap
 //!   header over page 0 of the device (super::swap), `swapon(2)` of the device node
 //!   (mm/swapfile.c `claim_swapfile`: SWP_BLKDEV; S_SWAPFILE on the device inode), only inside
-//!   a disposable VM (`live --swapon`). blkdev_write_iter gives -ETXTBSY (the hibernation resume
-//!   device aside, which no guest has: no `resume=`). Validity rule W35 keeps the devices
-//!   swapon accepts.
+//!   a disposable VM (`live --swapon`). blkdev_write_iter gives -ETXTBSY unless the device is
+//!   the hibernation resume device (`live --hibernate-resume`, super::hibernate). Validity rule
+//!   W35 keeps the devices swapon accepts. The holder on a swap device: [`holder_built`].
 //! * **Stable writes** (`world.device.stable_writes`): a zram device (`/sys/class/zram-control/
 //!   hot_add`, `disksize` = the scenario's size). `zram_add` (drivers/block/zram/zram_drv.c,
 //!   7.3.4; 6.12.117 the same, read in the torvalds/linux v6.12 tree) declares
@@ -78,14 +78,11 @@ pub fn races(s: &Scenario) -> Result<BdevRaces, Unsupported> {
     // and neither path lseeks then (aio: the iocb's aio_offset, and the file position is not
     // compared; RLIMIT_FSIZE: the child's pwritev2 at pos). blkdev_llseek (block/fops.c,
     // 6.12.117 - 7.3.4) takes the i_rwsem the holder keeps, so no lseek may run while it holds.
-    if r.swap.is_some() && super::hibernate::enabled() {
-        return Err("swapon or swapoff after open with the hibernation resume device (not built: SNAPSHOT_SET_SWAP_AREA needs an active swap area, and 7.3 pins it against swapoff)".into());
-    }
-    if super::swap::wanted(s) && (r.mmap_writer || r.lock_holder) {
-        return Err(
-            "swap device with the mmap writer or the lock holder (rule W35; the holder: not built)"
-                .into(),
-        );
+    // With the hibernation resume device, swapon after open is followed by SNAPSHOT_SET_SWAP_AREA
+    // and swapoff after open preceded by the snapshot device's close (super::race::arm).
+    // The holder on a swap device: see holder_built (built on the resume device only).
+    if super::swap::wanted(s) && r.mmap_writer {
+        return Err("swap device with the mmap writer (rule W35: do_mmap gives -ETXTBSY)".into());
     }
     Ok(r)
 }
@@ -101,8 +98,21 @@ pub fn races(s: &Scenario) -> Result<BdevRaces, Unsupported> {
 /// (`blkdev_fallocate` gives -EINVAL before it). So the race cannot be held across the call there and
 /// would change nothing: the scenario is built without it (as a file's holder without RWF_NOWAIT,
 /// super::race::split).
+///
+/// Nor on a swap device at the write that is not the hibernation resume device (session 10):
+/// `blkdev_write_iter` checks `IS_SWAPFILE && !is_hibernate_resume_dev` before everything else
+/// (-ETXTBSY, block/fops.c 6.12.117 and 7.3.4), the holder's write included, so nothing can hold
+/// i_rwsem across the call there either. On the resume device (`live --hibernate-resume`) the
+/// holder's write passes that check and blocks in its fault with i_rwsem held shared, as on any
+/// device: built.
 pub fn holder_built(s: &Scenario, r: &BdevRaces) -> bool {
-    r.lock_holder && s.world.i_size > 0
+    holder_built_on(s, r, super::hibernate::enabled())
+}
+
+/// [`holder_built`] with the resume state given (`resume`: every swap device is the
+/// hibernation resume device).
+pub fn holder_built_on(s: &Scenario, r: &BdevRaces, resume: bool) -> bool {
+    r.lock_holder && s.world.i_size > 0 && (!s.world.inode.swapfile || resume)
 }
 
 /// The inode of a block device: only the swap flag (rule W11).

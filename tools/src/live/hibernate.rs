@@ -46,14 +46,39 @@ pub fn enable() {
 }
 
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::SeqCst)
+    ENABLED.load(Ordering::SeqCst) || test_enabled()
 }
 
-/// Generated scenarios a resume run keeps: a swap device at open and at the write (no swapon or
-/// swapoff after open: the area must be active before SNAPSHOT_SET_SWAP_AREA, and 7.3 pins it
-/// against swapoff).
+#[cfg(test)]
+thread_local! {
+    /// [`enable_in_this_thread`]: a test's own thread (the test harness runs each test on one),
+    /// so the other tests of the process keep the process-wide state.
+    static THIS_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn test_enabled() -> bool {
+    THIS_THREAD.with(|c| c.get())
+}
+
+#[cfg(not(test))]
+fn test_enabled() -> bool {
+    false
+}
+
+/// Tests: [`enable`] for the calling thread only.
+#[cfg(test)]
+pub fn enable_in_this_thread() {
+    THIS_THREAD.with(|c| c.set(true));
+}
+
+/// Generated scenarios a resume run keeps: the swap devices, at rest or with swapon or swapoff
+/// after the call's open (session 10). The ioctl needs an active area, so after a swapon after
+/// open it follows that swapon, before the call ([`super::race::arm`]); a swapoff after open
+/// closes the snapshot device first (7.3's pin would make it -EBUSY), and the device at the
+/// write is then no swap device: `blkdev_write_iter` never asks `is_hibernate_resume_dev`.
 pub fn wanted(s: &Scenario) -> bool {
-    s.fs == diofuzz::scenario::FsKind::Bdev && s.world.inode.swapfile && s.inode_at_open().swapfile
+    s.fs == diofuzz::scenario::FsKind::Bdev && super::swap::wanted(s)
 }
 
 /// The kernel's `new_encode_dev` (include/linux/kdev_t.h): what `new_decode_dev` in
@@ -129,7 +154,7 @@ pub fn release() {
 pub const C_SET_RESUME: &str = "\t/* the hibernation resume device: SNAPSHOT_SET_SWAP_AREA on the snapshot device\n\t * (is_hibernate_resume_dev, kernel/power/user.c), kept open through the call */\n\tint snap_fd = -1;\n\t{\n\t\tstruct stat rst;\n\t\tstruct { long long offset; unsigned int dev; } __attribute__((packed)) area = { 0, 0 };\n\t\tif (stat(path, &rst))\n\t\t\tdie(\"stat the swap device\");\n\t\tarea.dev = (minor(rst.st_rdev) & 0xff) | (major(rst.st_rdev) << 8) | ((minor(rst.st_rdev) & ~0xffu) << 12);\n\t\tsnap_fd = open(\"/dev/snapshot\", O_WRONLY);\n\t\tif (snap_fd < 0 || ioctl(snap_fd, 0x400C330DUL /* SNAPSHOT_SET_SWAP_AREA */, &area)) {\n\t\t\tprintf(\"COULD NOT RUN: the snapshot device: %s\\n\", strerror(errno));\n\t\t\tswapoff(path);\n\t\t\treturn 2;\n\t\t}\n\t}\n";
 
 /// The C statements after the call, before swapoff: close the snapshot device.
-pub const C_RELEASE: &str = "\tif (snap_fd >= 0)\n\t\tclose(snap_fd); /* snapshot_release: no longer the resume device; 7.3 unpins the area */\n";
+pub const C_RELEASE: &str = "\tif (snap_fd >= 0) {\n\t\tclose(snap_fd); /* snapshot_release: no longer the resume device; 7.3 unpins the area */\n\t\tsnap_fd = -1;\n\t}\n";
 
 #[cfg(test)]
 mod tests {
@@ -156,6 +181,88 @@ mod tests {
             .replacen(C_SWAPON, &format!("{C_SWAPON}{C_SET_RESUME}"), 1)
             .replacen(C_AFTER_CALL, &format!("{C_RELEASE}{C_AFTER_CALL}"), 1);
         super::super::repro::assert_c_compiles("hibernate", &with, &["-O2", "-fsyntax-only"]);
+    }
+
+    /// The i_rwsem holder on a swap device (session 10): blkdev_write_iter's IS_SWAPFILE check
+    /// comes before inode_lock_shared (block/fops.c 6.12.117, 7.3.4), so on a swap device that is
+    /// not the resume device the holder's own write gives -ETXTBSY and nothing is held (built
+    /// without it); on the resume device it passes and blocks in its fault with i_rwsem held:
+    /// built, positioned, and in the C program released before the snapshot device is closed
+    /// (which comes before swapoff).
+    #[test]
+    fn the_lock_holder_on_the_resume_device() {
+        use super::super::plan::plan_on;
+        use diofuzz::generators::flags::generate_swap;
+        use diofuzz::scenario::{FsKind, Race};
+        let (mut rest, mut off_after) = (0, 0);
+        let mut at_rest = None;
+        for i in 0..200 {
+            let s = generate_swap(1, i, FsKind::Bdev);
+            if !s.has_race(Race::LockContended) {
+                continue;
+            }
+            // (The refusals of any loop device: atomic units, etc.)
+            let Ok(p) = plan_on(&s, None) else { continue };
+            if s.world.inode.swapfile {
+                // Not the resume device: -ETXTBSY before the lock, built without the holder.
+                assert!(!p.call.after_open.lock_holder, "{i}");
+                if s.inode_at_open().swapfile {
+                    rest += 1;
+                    at_rest.get_or_insert(s.clone());
+                }
+            } else {
+                // swapoff after open: a plain device at the write.
+                assert!(p.call.after_open.lock_holder && p.call.positioned, "{i}");
+                off_after += 1;
+            }
+        }
+        assert!(rest > 20 && off_after > 0, "{rest} {off_after}");
+        let s = at_rest.unwrap();
+        let plain = super::super::repro::c_program(&s).unwrap();
+        assert!(!plain.contains("UFFDIO_REGISTER") && !plain.contains("SNAPSHOT_SET_SWAP_AREA"));
+        enable_in_this_thread();
+        let p = plan_on(&s, None).unwrap();
+        assert!(p.call.after_open.lock_holder && p.call.positioned);
+        let c = super::super::repro::c_program(&s).unwrap();
+        let at = |what: &str| c.find(what).unwrap_or_else(|| panic!("{what}: {c}"));
+        assert!(at("SNAPSHOT_SET_SWAP_AREA") < at("UFFDIO_REGISTER"));
+        assert!(
+            at("UFFDIO_WAKE") < at("snapshot_release")
+                && at("snapshot_release") < at("swap_on && swapoff(path)")
+        );
+        super::super::repro::assert_c_compiles("resume-holder", &c, &["-O2", "-fsyntax-only"]);
+        // swapon after open: SNAPSHOT_SET_SWAP_AREA after the swapon, after the call's open and
+        // before the holder; the snapshot device closed after the call.
+        let mut on = s.clone();
+        on.world.inode.swapfile = true;
+        on.races.push(Race::InodeFlagChangedAfterOpen(9));
+        assert!(!on.inode_at_open().swapfile && wanted(&on), "{on:?}");
+        let p = plan_on(&on, None).unwrap();
+        assert_eq!(p.call.after_open.swap, Some(true));
+        assert!(p.call.after_open.resume && p.call.after_open.lock_holder);
+        assert!(!p.steps.contains(&super::super::plan::Step::SwapOn));
+        let c = super::super::repro::c_program(&on).unwrap();
+        let at = |what: &str| c.find(what).unwrap_or_else(|| panic!("{what}: {c}"));
+        assert!(at("int cfd") < at(super::super::swap::C_SWAPON));
+        assert!(at(super::super::swap::C_SWAPON) < at("SNAPSHOT_SET_SWAP_AREA"));
+        assert!(at("SNAPSHOT_SET_SWAP_AREA") < at("UFFDIO_REGISTER"));
+        assert!(at("UFFDIO_WAKE") < at("snapshot_release"));
+        super::super::repro::assert_c_compiles("resume-swapon", &c, &["-O2", "-fsyntax-only"]);
+        // swapoff after open: the resume device at rest, the snapshot device closed before the
+        // swapoff (7.3's pin), a plain device at the write.
+        let mut off = on.clone();
+        off.world.inode.swapfile = false;
+        off.world.pages = vec![diofuzz::scenario::PageState::Clean];
+        assert!(off.inode_at_open().swapfile && wanted(&off));
+        let p = plan_on(&off, None).unwrap();
+        assert_eq!(p.call.after_open.swap, Some(false));
+        assert!(p.call.after_open.resume && p.steps.contains(&super::super::plan::Step::SwapOn));
+        let c = super::super::repro::c_program(&off).unwrap();
+        let at = |what: &str| c.find(what).unwrap_or_else(|| panic!("{what}: {c}"));
+        assert!(at("SNAPSHOT_SET_SWAP_AREA") < at("int cfd"));
+        assert!(at("int cfd") < at("snapshot_release"));
+        assert!(at("snapshot_release") < at(super::super::swap::C_SWAPOFF));
+        super::super::repro::assert_c_compiles("resume-swapoff", &c, &["-O2", "-fsyntax-only"]);
     }
 
     /// include/linux/kdev_t.h new_encode_dev: minor's low byte, major, minor's high bits.

@@ -294,8 +294,38 @@ pub(crate) fn written_8k(extents: bool) -> Scenario {
 /// not the file's: the executor reports pos + the return value (what vfs_writev leaves in
 /// do_pwritev's position), compared only for a return >= 0, i.e. a zero-length request; the C
 /// reproducer does not compare it.
+///
+/// A file's call past the limit its lseek has is positioned the same way: `ext4_llseek` refuses
+/// an offset past s_bitmap_maxbytes on a block-mapped inode and past s_maxbytes otherwise,
+/// `generic_file_llseek` (XFS) past s_maxbytes (`vfs_setpos`: -EINVAL; fs/ext4/file.c, fs/
+/// read_write.c, 6.12-7.3), while pwritev2 at that offset reaches the write checks (-EFBIG, or 0
+/// for a zero-length request; `ext4_get_maxbytes`, fs/ext4/file.c, fs/read_write.c, 6.12-7.3).
+/// On a scaled limit ([`shift`]) the scenario's limit stands for the real one. An appending
+/// write is not positioned: it moves to EOF whatever the position ([`seek_limit`]).
 pub fn positioned(s: &Scenario) -> bool {
-    s.fs == diofuzz::scenario::FsKind::Bdev && !s.request.aio && s.request.pos > s.world.i_size
+    match s.fs {
+        diofuzz::scenario::FsKind::Bdev => !s.request.aio && s.request.pos > s.world.i_size,
+        _ => !appends(s) && s.request.pos > seek_limit(s),
+    }
+}
+
+/// The largest offset lseek gives a file ([`positioned`]): s_bitmap_maxbytes on an ext4
+/// block-mapped inode, else s_maxbytes.
+pub fn seek_limit(s: &Scenario) -> u64 {
+    let w = &s.world;
+    if s.fs == diofuzz::scenario::FsKind::Ext4 && !w.inode.extents {
+        w.s_bitmap_maxbytes
+    } else {
+        w.s_maxbytes
+    }
+}
+
+/// A write that generic_write_checks moves to EOF (O_APPEND or RWF_APPEND without
+/// RWF_NOAPPEND, not zero-length): its position before the call changes nothing, so a position
+/// past [`seek_limit`] is set at the limit instead.
+pub fn appends(s: &Scenario) -> bool {
+    let r = &s.request;
+    !r.read && r.len > 0 && (r.open.append || r.rwf.append) && !r.rwf.noappend
 }
 
 /// The device line of the C reproducer's header for a loop scenario.
@@ -864,6 +894,48 @@ mod tests {
         }
         s.world.rlimit_fsize = Some(513);
         assert!(s.encode().is_err());
+    }
+
+    /// A file call past its lseek limit (a scaled s_maxbytes; found as "lseek: EINVAL" errors in
+    /// `live --seed 33`, gen-33-ext4-56) is made at its offset; an appending one is set at the
+    /// limit, where its position changes nothing.
+    #[test]
+    fn file_past_its_lseek_limit_is_positioned() {
+        use diofuzz::scenario::{BlockState, Extent};
+        let mut s = Scenario {
+            fs: FsKind::Ext4,
+            ..Default::default()
+        };
+        s.world.i_size = 4096;
+        s.world.blocks = vec![BlockState {
+            kind: Extent::Written,
+            ..Default::default()
+        }];
+        s.world.s_maxbytes = 77824;
+        s.request.open.direct = true;
+        s.request.pos = 81920;
+        s.request.len = 0;
+        assert!(positioned(&s));
+        let p = super::super::plan::plan(&s).unwrap();
+        assert!(p.call.positioned);
+        assert!(p.shift > 0);
+        let c = super::super::repro::c_program(&s).unwrap();
+        assert!(!c.contains("lseek(cfd, "), "{c}");
+        assert!(
+            c.contains(&format!("pwritev2(cfd, iov, 1, {}, ", 81920 + p.shift)),
+            "{c}"
+        );
+        // At the limit lseek works.
+        s.request.pos = 77824;
+        assert!(!positioned(&s));
+        // Appending: not positioned, the position clamped to the limit.
+        s.request.pos = 81920;
+        s.request.len = 4096;
+        s.request.open.append = true;
+        assert!(!positioned(&s) && appends(&s));
+        let p = super::super::plan::plan(&s).unwrap();
+        assert!(!p.call.positioned);
+        assert_eq!(p.call.pos, 77824 + p.shift);
     }
 
     /// A block device written past its end is called at its position (lseek refuses it), with

@@ -138,8 +138,9 @@ pub struct Opts {
     pub swapon: bool,
     /// With --swapon --fs bdev: each swap device is made the hibernation resume device
     /// (/dev/snapshot's SNAPSHOT_SET_SWAP_AREA, held through the call), which blkdev_write_iter
-    /// writes to (is_hibernate_resume_dev); generated scenarios are the swap devices at rest
-    /// among the first --count (lab group bdev-resume; docs/live.md "Block-device states")
+    /// writes to (is_hibernate_resume_dev); generated scenarios are the swap devices among the
+    /// first --count, at rest or with swapon/swapoff after open (lab group bdev-resume;
+    /// docs/live.md "Block-device states")
     #[arg(long, requires = "swapon")]
     pub hibernate_resume: bool,
     /// Generated scenarios are ext4 files that get `chattr +j` after the call's open, on a

@@ -228,22 +228,23 @@ fn keep_dev(events: Vec<TraceEvent>, keep: impl Fn(&str) -> bool) -> Vec<TraceEv
         .collect()
 }
 
-/// A MAP_SHARED mapping of whole pages of the scenario file.
+/// A mapping of whole pages of the scenario file (MAP_SHARED to store to them, MAP_PRIVATE to
+/// look at them).
 struct Mapping {
     addr: usize,
     len: usize,
 }
 
 impl Mapping {
-    fn new(fd: i32, off: u64, len: u64, prot: i32) -> Result<Mapping, String> {
+    fn new(fd: i32, off: u64, len: u64, prot: i32, flags: i32) -> Result<Mapping, String> {
         let len = len.div_ceil(PAGE_SIZE) as usize * PAGE_SIZE as usize;
-        // SAFETY: a new shared mapping of our file, page aligned.
+        // SAFETY: a new mapping of our file, page aligned.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 prot,
-                libc::MAP_SHARED,
+                flags,
                 fd,
                 off as libc::off_t,
             )
@@ -311,9 +312,11 @@ fn own_folio(fd: i32, off: u64) -> Result<(), String> {
 }
 
 /// /proc/kpageflags of the page at file offset `off` of `fd` (the pfn a read-only mapping of it
-/// shows in /proc/self/pagemap).
+/// shows in /proc/self/pagemap). The mapping is private: a read fault maps the page-cache page
+/// itself, and do_mmap refuses any MAP_SHARED mapping of an append-only inode through a
+/// descriptor open for writing (EACCES), which is what `fd` is.
 fn kpageflags(fd: i32, off: u64) -> Result<u64, String> {
-    let m = Mapping::new(fd, off, PAGE_SIZE, libc::PROT_READ)?;
+    let m = Mapping::new(fd, off, PAGE_SIZE, libc::PROT_READ, libc::MAP_PRIVATE)?;
     // SAFETY: reading one byte of our mapping faults the cached page in.
     let _ = unsafe { std::ptr::read_volatile(m.addr as *const u8) };
     let mut e = [0u8; 8];
@@ -444,7 +447,13 @@ pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String>
     // The stores through the kept mapping (page_mkwrite), before the freeze.
     let mut maps = Vec::new();
     for &(off, len) in &c.mapped {
-        let m = Mapping::new(fd, off, len, libc::PROT_READ | libc::PROT_WRITE)?;
+        let m = Mapping::new(
+            fd,
+            off,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+        )?;
         let mut data = vec![0u8; len as usize];
         pattern(TAG_OLD_DIRTY, off, &mut data);
         m.store(&data);
@@ -591,7 +600,8 @@ static int hold_lower_fd(const char *path)
 
 static uint64_t hold_kpf(int fd, off_t off)
 {
-	unsigned char *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, off);
+	/* private: the page-cache page itself, also on an append-only inode (no MAP_SHARED there) */
+	unsigned char *m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, off);
 	uint64_t e = 0, fl = 0;
 	if (m == MAP_FAILED)
 		return 0;

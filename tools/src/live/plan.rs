@@ -205,7 +205,7 @@ pub struct Call {
     /// mmap writer ([`super::pages`]).
     pub pages: super::pages::CallPages,
     /// pwritev2/preadv2 at `pos` instead of at the file position: a block device past its end,
-    /// where blkdev_llseek refuses the lseek ([`super::limits::positioned`]).
+    /// where blkdev_llseek or a file's llseek refuses the lseek ([`super::limits::positioned`]).
     pub positioned: bool,
 }
 
@@ -570,6 +570,11 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let mut call = call_of(s, toggles, w.rlimit_fsize, mmap_writer)?;
     let racy = mmap_writer && !held.idle_writer;
     call.pages = held.clone();
+    call.positioned = super::limits::positioned(s);
+    if super::limits::appends(s) {
+        // (the position does not matter, and lseek cannot go past the limit)
+        call.pos = call.pos.min(super::limits::seek_limit(s));
+    }
     super::inode_state::adjust_call(s, &mut call);
     Ok(Plan {
         key: FsKey {
@@ -712,10 +717,15 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let mut call = call_of(s, races.toggles, w.rlimit_fsize, races.mmap_writer)?;
     call.pages = held.clone();
     call.positioned = super::limits::positioned(s);
+    if super::limits::appends(s) {
+        // (the position does not matter, and lseek cannot go past the limit)
+        call.pos = call.pos.min(super::limits::seek_limit(s));
+    }
     call.after_open.lock_holder = super::bdev_state::holder_built(s, &races);
     // No lseek while the holder keeps i_rwsem (blkdev_llseek takes it): a positioned call.
     call.positioned |= call.after_open.lock_holder;
     call.after_open.swap = races.swap;
+    call.after_open.resume = races.swap.is_some() && super::hibernate::enabled();
     Ok(Plan {
         key: FsKey {
             fs: FsKind::Bdev,

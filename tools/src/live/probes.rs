@@ -165,9 +165,25 @@ pub fn world(plan: &Plan, fault: bool) -> &'static str {
 /// (ext4-prealloc-dio-stale) then exposes 0x55 whatever the image held there (a sparse image
 /// holds zeroes where the mount's stale fill did not reach). Only the file's own blocks are
 /// written, with O_DIRECT (the filesystem caches no data of them on the device).
+///
+/// Writeback the kernel started on its own during the set-up (e.g. `ext4_alloc_da_blocks` at the
+/// close of a file truncated to 0, EXT4_STATE_DA_ALLOC_CLOSE) is waited for first: until its
+/// end_io converts them, the blocks it writes are unwritten extents in FIEMAP, and the seed
+/// would land over the data after it (seen: `live --seed 21` gen-21-ext4-485, a false O2 and
+/// P1). ext4 (`ext4_end_io_end` -> `ext4_release_io_end`) and XFS (`xfs_end_ioend`) end the
+/// folios' writeback only after the conversion; SYNC_FILE_RANGE_WAIT_BEFORE waits for that
+/// and starts no writeback (dirty pages stay dirty).
 pub fn seed_unwritten(path: &Path) -> Result<(), String> {
     const FIEMAP_EXTENT_UNWRITTEN: u32 = 0x800;
     let f = fs::File::open(path).map_err(|e| format!("open: {e}"))?;
+    // SAFETY: sync_file_range on our descriptor.
+    if unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WAIT_BEFORE) } != 0
+    {
+        return Err(format!(
+            "sync_file_range(WAIT_BEFORE) before the stale seed: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
     let ext = super::fiemap::fiemap(f.as_raw_fd())?;
     if !ext.iter().any(|e| e.3 & FIEMAP_EXTENT_UNWRITTEN != 0) {
         return Ok(());

@@ -49,6 +49,10 @@ pub struct AfterOpen {
     pub chmod: Option<u32>,
     /// swapon (true) or swapoff (false) of the file ([`super::swap`], lab guests only).
     pub swap: Option<bool>,
+    /// With `swap` on a block device of a `--hibernate-resume` run: the swapon is followed by
+    /// SNAPSHOT_SET_SWAP_AREA, the swapoff preceded by the snapshot device's close
+    /// ([`super::hibernate`]).
+    pub resume: bool,
     /// The file is unlinked after open (the inode's `unlinked` set after open).
     pub unlink: bool,
     /// `mount -o remount,delalloc` of the scenario's own filesystem after the chattr -j (the
@@ -392,8 +396,20 @@ pub fn arm(plan: &Plan, fd: i32, path: &std::path::Path) -> Result<Armed, String
         }
     }
     match a.swap {
-        Some(true) => super::swap::swapon(path)?,
-        Some(false) => super::swap::swapoff()?,
+        Some(true) => {
+            super::swap::swapon(path)?;
+            // The resume device needs an active area (snapshot_set_swap_area): after the swapon.
+            if a.resume {
+                super::hibernate::set_resume(path)?;
+            }
+        }
+        Some(false) => {
+            // 7.3's pin (SWP_HIBERNATION) makes swapoff -EBUSY until snapshot_release.
+            if a.resume {
+                super::hibernate::release();
+            }
+            super::swap::swapoff()?
+        }
         None => {}
     }
     if a.set | a.clear != 0 && !a.remount_delalloc {
@@ -537,15 +553,26 @@ impl Holder {
         if unsafe { libc::ioctl(ufd, UFFDIO_REGISTER as _, reg.as_mut_ptr()) } != 0 {
             return Err(os_err("UFFDIO_REGISTER"));
         }
-        // Another open file of the same inode (another task's write), buffered, at EOF.
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| format!("open for the lock holder: {e}"))?;
+        // Another open file of the same inode (another task's write), buffered, at the last
+        // byte: a write at EOF of a file at its size limit (a scaled s_maxbytes) fails in
+        // generic_write_checks (-EFBIG) before it faults. An append-only inode refuses a write
+        // open without O_APPEND (may_open: -EPERM): there the write goes to EOF.
+        let open = |append: bool| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .append(append)
+                .open(path)
+        };
+        let f = match open(false) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(true),
+            r => r,
+        }
+        .map_err(|e| format!("open for the lock holder: {e}"))?;
         let eof = f
             .metadata()
             .map_err(|e| format!("stat for the lock holder: {e}"))?
-            .len();
+            .len()
+            .saturating_sub(1);
         let page = h.page;
         h.thread = Some(std::thread::spawn(move || {
             // SAFETY: one byte of our registered page; the fault blocks until released.
@@ -646,9 +673,23 @@ pub fn c_after_open(a: &AfterOpen) -> String {
             "\tif (fchmod(cfd, 0{mode:o}))\n\t\tdie(\"fchmod after open\"); /* setuid: IS_NOSEC cleared after open */\n"
         ));
     }
+    // (The resume device: the C set-up's swapon is followed by super::hibernate::C_SET_RESUME,
+    // which declares snap_fd, so a swapoff after open closes it first; a swapon after open is
+    // followed by it here.)
+    let resume = a.resume;
     match a.swap {
-        Some(true) => o.push_str(super::swap::C_SWAPON),
-        Some(false) => o.push_str(super::swap::C_SWAPOFF),
+        Some(true) => {
+            o.push_str(super::swap::C_SWAPON);
+            if resume {
+                o.push_str(super::hibernate::C_SET_RESUME);
+            }
+        }
+        Some(false) => {
+            if resume {
+                o.push_str(super::hibernate::C_RELEASE);
+            }
+            o.push_str(super::swap::C_SWAPOFF);
+        }
         None => {}
     }
     if a.remount_delalloc {
@@ -661,7 +702,7 @@ pub fn c_after_open(a: &AfterOpen) -> String {
         ));
     }
     if a.lock_holder {
-        o.push_str("\tint uffd = syscall(SYS_userfaultfd, O_CLOEXEC);\n\tstruct uffdio_api api = { .api = UFFD_API };\n\tif (uffd < 0 || ioctl(uffd, UFFDIO_API, &api)) {\n\t\tprintf(\"COULD NOT RUN: userfaultfd: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}\n\thold_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);\n\tstruct uffdio_register reg = { .range = { (unsigned long)hold_page, 4096 }, .mode = UFFDIO_REGISTER_MODE_MISSING };\n\tif (ioctl(uffd, UFFDIO_REGISTER, &reg))\n\t\tdie(\"UFFDIO_REGISTER\");\n\thold_fd = open(path, O_WRONLY);\n\tstruct stat hst;\n\tif (hold_fd < 0 || fstat(hold_fd, &hst))\n\t\tdie(\"open for the lock holder\");\n\thold_pos = hst.st_size;\n\tpthread_t hth;\n\tpthread_create(&hth, NULL, holder, NULL);\n\tstruct pollfd hpf = { uffd, POLLIN, 0 };\n\tstruct uffd_msg hmsg;\n\tif (poll(&hpf, 1, 5000) != 1 || read(uffd, &hmsg, sizeof(hmsg)) != sizeof(hmsg) || hmsg.event != UFFD_EVENT_PAGEFAULT) {\n\t\tprintf(\"COULD NOT RUN: the lock holder's write did not fault\\n\");\n\t\treturn 2;\n\t}\n\tprintf(\"lock holder: a write of 1 byte at EOF %lld is blocked in its page fault, i_rwsem held\\n\", (long long)hold_pos);\n");
+        o.push_str("\tint uffd = syscall(SYS_userfaultfd, O_CLOEXEC);\n\tstruct uffdio_api api = { .api = UFFD_API };\n\tif (uffd < 0 || ioctl(uffd, UFFDIO_API, &api)) {\n\t\tprintf(\"COULD NOT RUN: userfaultfd: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}\n\thold_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);\n\tstruct uffdio_register reg = { .range = { (unsigned long)hold_page, 4096 }, .mode = UFFDIO_REGISTER_MODE_MISSING };\n\tif (ioctl(uffd, UFFDIO_REGISTER, &reg))\n\t\tdie(\"UFFDIO_REGISTER\");\n\thold_fd = open(path, O_WRONLY);\n\tif (hold_fd < 0 && errno == EPERM)\n\t\thold_fd = open(path, O_WRONLY | O_APPEND); /* an append-only inode */\n\tstruct stat hst;\n\tif (hold_fd < 0 || fstat(hold_fd, &hst))\n\t\tdie(\"open for the lock holder\");\n\thold_pos = hst.st_size ? hst.st_size - 1 : 0; /* at its size limit, a write at EOF fails before it faults */\n\tpthread_t hth;\n\tpthread_create(&hth, NULL, holder, NULL);\n\tstruct pollfd hpf = { uffd, POLLIN, 0 };\n\tstruct uffd_msg hmsg;\n\tif (poll(&hpf, 1, 5000) != 1 || read(uffd, &hmsg, sizeof(hmsg)) != sizeof(hmsg) || hmsg.event != UFFD_EVENT_PAGEFAULT) {\n\t\tprintf(\"COULD NOT RUN: the lock holder's write did not fault\\n\");\n\t\treturn 2;\n\t}\n\tprintf(\"lock holder: a write of 1 byte at %lld (the last byte, or EOF of an append-only inode) is blocked in its page fault, i_rwsem held\\n\", (long long)hold_pos);\n");
     }
     o
 }

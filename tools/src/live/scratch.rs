@@ -1280,14 +1280,15 @@ pub fn mkfs_argv(key: FsKey) -> Result<(&'static str, Vec<String>), String> {
     }
 }
 
-/// Write 32 MiB of [`super::plan::STALE_BYTE`] into a file, sync it and delete it: blocks the
+/// Write 32 MiB of [`super::plan::STALE_BYTE`] into a file, sync it, delete it and wait until it is freed: blocks the
 /// filesystem later hands out hold that byte, so exposing unzeroed blocks is visible. Done in a
 /// forked child: the dirtied pages count against the child's dirty throttle, not ours (an
 /// over-limit task gets -EAGAIN from RWF_NOWAIT buffered writes, which would skew them).
 pub fn prefill_stale(mnt: &Path) -> Result<(), String> {
     let p = super::scratch::cpath(&mnt.join("stale-fill"));
+    let dir = super::scratch::cpath(mnt);
     let buf = vec![super::plan::STALE_BYTE; 1 << 20];
-    // SAFETY: the child only calls open/write/fsync/close/unlink/_exit on prepared data.
+    // SAFETY: the child only calls open/write/fsync/close/statvfs/unlink/usleep/sync/_exit on prepared data.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(format!("fork: {}", std::io::Error::last_os_error()));
@@ -1311,7 +1312,24 @@ pub fn prefill_stale(mnt: &Path) -> Result<(), String> {
             }
             libc::fsync(fd);
             libc::close(fd);
+            // XFS frees an unlinked file's blocks later, in its background inode inactivation
+            // (xfs_inodegc; sync does not wait for it): wait until statvfs counts them free
+            // again, then sync, whose log force makes them allocatable (no longer busy).
+            let free = |m: &std::ffi::CStr| {
+                let mut sv: libc::statvfs = std::mem::zeroed();
+                if libc::statvfs(m.as_ptr(), &mut sv) != 0 {
+                    libc::_exit(3);
+                }
+                sv.f_bfree as u64 * sv.f_frsize as u64
+            };
+            let held = free(&dir);
             libc::unlink(p.as_ptr());
+            for _ in 0..300 {
+                if free(&dir) >= held + 24 * buf.len() as u64 {
+                    break;
+                }
+                libc::usleep(10_000);
+            }
             libc::sync();
             libc::_exit(0);
         }
