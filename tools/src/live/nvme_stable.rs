@@ -32,7 +32,13 @@
 //! IOCB_DIRECT); the direct path (`kiocb_invalidate_pages`: -EAGAIN on a cached page,
 //! `__blkdev_direct_IO`: -EAGAIN for a second bio) never waits for a stable page; the buffered
 //! fallback's `__filemap_get_folio` (FGP_WRITEBEGIN has FGP_STABLE: `folio_wait_stable`, which
-//! ignores FGP_NOWAIT) waits only for a folio under writeback, which nothing holds here.
+//! ignores FGP_NOWAIT) waits only for a folio under writeback, and a NOWAIT direct write to a
+//! block device leaves no remainder for that fallback (and its range had no page).
+//!
+//! Session 10: held pages (the target then exports a loop device on a lower filesystem that
+//! super::pages freezes: [`NvmeTcp::add`]'s `backing`, [`exported_by`]), more than one iovec
+//! (the model reads the namespace's `queue/virt_boundary_mask`: [`virt_boundary_mask`],
+//! `ModelOpts::virt_boundary_mask`), and nvme_core's multipath head ([`use_multipath`]).
 
 use super::plan::{Plan, Unsupported};
 use diofuzz::scenario::{FsKind, Scenario};
