@@ -241,6 +241,11 @@ fn committed_inputs_have_no_scatter_section() {
     let mut n = 0;
     for f in files {
         if let Ok(l) = diofuzz::input::load(&f) {
+            // (session 10's regression of the zram sub-page bug is a scattered write by design)
+            if f.to_string_lossy().contains("zram_subpage_bvec") {
+                assert!(l.scenario.request.scatter.is_some());
+                continue;
+            }
             assert_eq!(l.scenario.request.scatter, None, "{}", f.display());
             n += 1;
         }

@@ -2,7 +2,7 @@
 //! Block-device states that live builds on a device of their own (tools/src/live/bdev_state.rs),
 //! drawn for loop-device block-device scenarios from a stream of their own (`Rng::stream`), so
 //! every other field of a bdev seed is what it was: 6 % a stable-writes device (a zram device,
-//! 4 KiB logical blocks, nothing held), 5 % the mmap writer, 5 % another task holding i_rwsem
+//! 4 KiB logical blocks, bio-based: `world.device.no_bio_split` since session 10, nothing held), 5 % the mmap writer, 5 % another task holding i_rwsem
 //! (three quarters of those with RWF_NOWAIT; since session 9 a fifth of them with aio, a sixth
 //! with RLIMIT_FSIZE). Left unchanged when the result would not be a
 //! valid world. Swap devices are the lab's (`generate_swap` on a block device, `live --swapon`).
@@ -25,6 +25,10 @@ pub fn bdev_states(r: &mut Rng, s: &mut Scenario) {
         }
         s.world.device.stable_writes = true;
         s.world.lbs_bits = 12;
+        // zram is bio-based and never splits (zram_submit_bio: no bio_split_to_limits), so
+        // the world says so (session 10: kernel::drivers::block::zram; before, the model took
+        // it for a blk-mq disk and 6.18's misaligned writes disagreed).
+        s.world.device.no_bio_split = true;
     } else if k < 11 {
         if !s.races.contains(&Race::MmapRedirty) {
             s.races.push(Race::MmapRedirty);
@@ -94,6 +98,7 @@ mod tests {
                 changed += (s != b) as u32;
                 if fs == FsKind::Bdev {
                     b.world.device.stable_writes = s.world.device.stable_writes;
+                    b.world.device.no_bio_split = s.world.device.no_bio_split;
                     b.world.lbs_bits = s.world.lbs_bits;
                     b.races = s.races.clone();
                     b.request.rwf.nowait = s.request.rwf.nowait;
@@ -118,8 +123,11 @@ mod tests {
             holder_aio_rl += (s.has_race(Race::LockContended)
                 && (s.request.aio || s.world.rlimit_fsize.is_some()))
                 as u32;
-            if s.world.device.stable_writes {
+            if s.world.device.stable_writes && !s.request.rwf.nowait {
+                // A zram device: 4 KiB logical blocks, bio-based.
                 assert_eq!(s.world.lbs_bits, 12);
+                assert!(s.world.device.no_bio_split, "{i}");
+                assert!(crate::kernel::drivers::is_zram(&s.world), "{i}");
             }
             // Files never get them from this stream.
             let f = generate(21, i, FsKind::Ext4);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * diofuzz repro (generated). Scenario:
- *   {"fs":"bdev","world":{"blkbits":12,"lbs_bits":12,"cluster_bits":0,"device":{"awu_min":0,"awu_max":0,"stable_writes":true},"mount":{"extents_feature":true,"data_journal":false,"dax":false,"shutdown":false,"emergency_ro":false,"inline_crypt":false,"xfs_reflink":true,"xfs_always_cow":false},"inode":{"extents":true,"journal_data":false,"inline_data":false,"encrypted":false,"verity":false,"dax":false,"immutable":false,"append_only":false,"nosec":true,"swapfile":false,"unlinked":false,"disksize_lag":false,"reflink":false},"i_size":24576,"rlimit_fsize":null,"s_maxbytes":17592186040320,"s_bitmap_maxbytes":17592186040320,"blocks":[{"kind":"hole","new_extent":false,"shared":false},{"kind":"hole","new_extent":false,"shared":false},{"kind":"written","new_extent":false,"shared":false}],"pages":["none","none","none","none","dirty"]},"request":{"open":{"direct":true,"append":false,"dsync":false,"sync":false,"no_largefile":false},"read":false,"aio":false,"rwf":{"hipri":false,"dsync":false,"sync":false,"nowait":false,"append":false,"noappend":false,"atomic":false,"dontcache":false},"pos":16384,"len":16384,"nr_segs":1,"buf_align":4096,"fault_at":null,"max_bio":null,"scatter":{"segs":32,"offset":512}},"faults":[],"races":[]}
+ *   {"fs":"bdev","world":{"blkbits":12,"lbs_bits":12,"cluster_bits":0,"device":{"awu_min":0,"awu_max":0,"stable_writes":true,"no_bio_split":true},"mount":{"extents_feature":true,"data_journal":false,"dax":false,"shutdown":false,"emergency_ro":false,"inline_crypt":false,"xfs_reflink":true,"xfs_always_cow":false},"inode":{"extents":true,"journal_data":false,"inline_data":false,"encrypted":false,"verity":false,"dax":false,"immutable":false,"append_only":false,"nosec":true,"swapfile":false,"unlinked":false,"disksize_lag":false,"reflink":false},"i_size":24576,"rlimit_fsize":null,"s_maxbytes":17592186040320,"s_bitmap_maxbytes":17592186040320,"blocks":[{"kind":"hole","new_extent":false,"shared":false},{"kind":"hole","new_extent":false,"shared":false},{"kind":"written","new_extent":false,"shared":false}],"pages":["none","none","none","none","dirty"]},"request":{"open":{"direct":true,"append":false,"dsync":false,"sync":false,"no_largefile":false},"read":false,"aio":false,"rwf":{"hipri":false,"dsync":false,"sync":false,"nowait":false,"append":false,"noappend":false,"atomic":false,"dontcache":false},"pos":16384,"len":16384,"nr_segs":1,"buf_align":4096,"fault_at":null,"max_bio":null,"scatter":{"segs":32,"offset":512}},"faults":[],"races":[]}
  *
  * Run as root on a scratch block device (a zram device (BLK_FEAT_STABLE_WRITES from zram_add, so the page cache has AS_STABLE_WRITES: echo $SIZE > /sys/block/zramN/disksize after cat /sys/class/zram-control/hot_add; a loop device's queue/stable_writes does not reach its page cache)) with logical block size 4096:
  *   cc -O2 -o repro repro.c && ./repro DEV      DEV of exactly 24576 bytes, erased
@@ -15,8 +15,8 @@
 /*
  * Expected on v6.18 (6.18), as the diofuzz model predicts it:
  *   return 8192, file position 24576, i_size 24576,
- *   data (page cache, per 512-byte sector; . = not compared): 0000000000000000oooooooo00000000nnnnnnnnnnnnnnnn
- * The model's findings there: none
+ *   data (page cache, per 512-byte sector; . = not compared): 0000000000000000oooooooo000000000?0000000?000000
+ * The model's findings there: O6 (accounting is wrong): byte 16384 should hold the new data but holds tag 0
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -141,12 +141,13 @@ static void show(const char *path, uint64_t size, int direct)
 {
 	size -= shift;
 	uint64_t n = (size + shift_unit - 1) / shift_unit * shift_unit;
+	uint64_t dn = n;
 	unsigned char *b = mmap(NULL, n + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int fd = open(path, O_RDONLY | (direct ? O_DIRECT : 0));
 	ssize_t got = 0, r = 0;
 	if (b == MAP_FAILED || fd < 0)
 		die("read-back");
-	while ((uint64_t)got < n && (r = pread(fd, b + got, n - got, shift + got)) > 0)
+	while ((uint64_t)got < dn && (r = pread(fd, b + got, dn - got, shift + got)) > 0)
 		got += r;
 	if (r < 0)
 		printf("read-back%s failed: %s\n", direct ? " (O_DIRECT)" : "", strerror(errno));
@@ -170,7 +171,7 @@ static const long long expect_ret = 8192;
 static const char expect_ret_text[] = "8192";
 static const long long expect_pos = 24576;
 static const unsigned long long expect_size = 24576;
-static const char expect_data[] = "0000000000000000oooooooo00000000nnnnnnnnnnnnnnnn";
+static const char expect_data[] = "0000000000000000oooooooo000000000?0000000?000000";
 
 /* The verdict: does the kernel do what the model predicts (expect_* above)? */
 static int verdict(long long ret, int err, long long pos, unsigned long long size)
@@ -295,6 +296,125 @@ static unsigned long long bdev_size(int fd)
 	return n;
 }
 
+/* Post-call probes (docs/live.md "Post-call probes"). */
+struct probe_fiemap_extent { uint64_t logical, physical, length, r64[2]; uint32_t flags, r32[3]; };
+struct probe_fiemap { uint64_t start, length; uint32_t flags, mapped, count, reserved; struct probe_fiemap_extent ext[128]; };
+
+/* [from, from + len) with O_DIRECT, in whole shift_units (the filesystem block of a shifted
+ * window, else a page). */
+static unsigned char *probe_read(const char *path, uint64_t from, uint64_t len)
+{
+	uint64_t n = (len + shift_unit - 1) / shift_unit * shift_unit + 4096;
+	unsigned char *b = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int pfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	ssize_t got = 0, r;
+	if (b == MAP_FAILED || pfd < 0)
+		die("probe read");
+	while ((uint64_t)got < len && (r = pread(pfd, b + got, n - 4096 - got, from + got)) > 0)
+		got += r;
+	close(pfd);
+	return b;
+}
+
+/* i_size, or a block device's size (BLKGETSIZE64). */
+static uint64_t probe_size(const char *path, int bdev)
+{
+	struct stat st;
+	uint64_t n = 0;
+	int pfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pfd < 0 || fstat(pfd, &st) || (bdev && ioctl(pfd, 0x80081272UL, &n)))
+		die("probe size");
+	close(pfd);
+	return bdev ? n : (uint64_t)st.st_size;
+}
+
+/* P1's first read, right after the read-back and before P2 (as live takes it). */
+struct probe_before { uint64_t size; unsigned char *b; };
+
+static struct probe_before probe_p1_before(const char *path, int bdev)
+{
+	struct probe_before a;
+	a.size = probe_size(path, bdev);
+	a.b = probe_read(path, shift, a.size - shift);
+	return a;
+}
+
+static void probe_p1(const char *path, int bdev, struct probe_before a)
+{
+	uint64_t s1 = probe_size(path, bdev), s2, n;
+	int pfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pfd < 0 || (bdev ? fsync(pfd) || ioctl(pfd, 0x1261UL /* BLKFLSBUF */, 0) : syncfs(pfd)))
+		die("probe sync");
+	posix_fadvise(pfd, 0, 0, POSIX_FADV_DONTNEED);
+	close(pfd);
+	int dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
+	if (dc < 0 || write(dc, "3", 1) != 1)
+		printf("PROBE P1: drop_caches failed (not root?): %s\n", strerror(errno));
+	if (dc >= 0)
+		close(dc);
+	s2 = probe_size(path, bdev);
+	if (s1 != s2) {
+		printf("PROBE P1 FINDING: size %llu before the flush and drop_caches, %llu after\n",
+		       (unsigned long long)s1, (unsigned long long)s2);
+		return;
+	}
+	n = a.size < s2 ? a.size : s2;
+	unsigned char *b = probe_read(path, shift, n - shift);
+	for (uint64_t s = 0; shift + s * 512 < n; s++) {
+		uint64_t len = n - shift - s * 512 < 512 ? n - shift - s * 512 : 512;
+		if (memcmp(a.b + s * 512, b + s * 512, len)) {
+			printf("PROBE P1 FINDING: after the flush and drop_caches sector %llu (byte %llu) reads '%c', before '%c'\n",
+			       (unsigned long long)(shift / 512 + s), (unsigned long long)(shift + s * 512),
+			       classify(b + s * 512, shift / 512 + s, len), classify(a.b + s * 512, shift / 512 + s, len));
+			return;
+		}
+	}
+	printf("PROBE P1 ok: the O_DIRECT read-back is unchanged by the flush and drop_caches\n");
+}
+
+/* unused where P2 does not apply (a block device) */
+static void __attribute__((unused)) probe_p2(const char *path, unsigned bs)
+{
+	static struct probe_fiemap m;
+	struct stat st;
+	int pfd = open(path, O_RDWR | O_CLOEXEC);
+	memset(&m, 0, sizeof(m));
+	m.length = ~0ULL;
+	m.count = 128;
+	if (pfd < 0 || fstat(pfd, &st) || ioctl(pfd, 0xC020660BUL /* FS_IOC_FIEMAP */, &m) || m.mapped >= 128) {
+		printf("PROBE P2 not run: %s\n", strerror(errno));
+		return;
+	}
+	uint64_t size = st.st_size, end = (size + bs - 1) / bs * bs;
+	for (unsigned i = 0; i < m.mapped; i++)
+		if (m.ext[i].logical + m.ext[i].length > end)
+			end = m.ext[i].logical + m.ext[i].length;
+	if (end > size + (16 << 20))
+		end = size + (16 << 20);
+	if (end <= size) {
+		printf("PROBE P2 not run: nothing past EOF\n");
+		close(pfd);
+		return;
+	}
+	if (ftruncate(pfd, end)) {
+		printf("PROBE P2 not run: ftruncate: %s\n", strerror(errno));
+		close(pfd);
+		return;
+	}
+	fsync(pfd);
+	posix_fadvise(pfd, 0, 0, POSIX_FADV_DONTNEED);
+	close(pfd);
+	uint64_t from = size / bs * bs;
+	unsigned char *b = probe_read(path, from, end - from);
+	for (uint64_t i = size - from; i < end - from; i++)
+		if (b[i]) {
+			printf("PROBE P2 FINDING: ftruncate %llu -> %llu: byte %llu reads 0x%02x (0x55: the device's stale fill)\n",
+			       (unsigned long long)size, (unsigned long long)end, (unsigned long long)(from + i), b[i]);
+			return;
+		}
+	printf("PROBE P2 ok: ftruncate %llu -> %llu reads zeroes\n", (unsigned long long)size, (unsigned long long)end);
+}
+
 int main(int argc, char **argv)
 {
 	nonce = (uint32_t)getpid() * 2654435761u;
@@ -374,5 +494,8 @@ int main(int argc, char **argv)
 	} else {
 		printf("statx: %s\nCOULD NOT RUN (statx)\n", strerror(errno));
 	}
+	struct probe_before p1b = probe_p1_before(path, 1);
+	printf("PROBE P2 not run: %s\n", "a block device has no ftruncate (its size is the device's)");
+	probe_p1(path, 1, p1b);
 	return verdict_code;
 }

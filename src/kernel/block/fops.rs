@@ -242,20 +242,20 @@ fn bdev_submit_bio(
     atomic: bool,
     nowait: bool,
 ) -> i64 {
-    // A bio-based disk that never splits (pmem: world.device.no_bio_split) gets the bio as built.
+    // A bio-based disk that never splits (pmem, zram: world.device.no_bio_split) gets the bio as
+    // built (kernel::drivers::NoSplitBio).
     let no_split = cx.s.world.device.no_bio_split;
     let gap = match nowait && !atomic && !no_split {
         true => iter.virt_boundary_gap(len, cx.opts.virt_boundary_mask),
         false => None,
     };
-    let misaligned = cx.v.dma_align_at_bio_split
-        && iter.bio_rejected_at_split(len, cx.dma_align, cx.dma_align)
-        && !no_split;
+    let misaligned =
+        cx.v.dma_align_at_bio_split && iter.bio_rejected_at_split(len, cx.dma_align, cx.dma_align);
     let misaligned_first = gap.map_or(true, |g| {
         iter.first_misaligned_bvec(len, cx.dma_align, cx.dma_align)
             .is_some_and(|m| m <= g)
     });
-    let status = if misaligned && misaligned_first {
+    let status = if misaligned && !no_split && misaligned_first {
         cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
         -EINVAL
     } else if gap.is_some() {
@@ -264,11 +264,16 @@ fn bdev_submit_bio(
         );
         -EAGAIN
     } else {
+        if misaligned {
+            cx.decide(
+                "submit_bio: bio-based disk, no bio_split_io_at: misaligned bvecs reach the driver",
+            );
+        }
         super::blk_core::bio_status(cx, len, atomic)
     };
     if status == 0 && no_split {
-        let segs = iter.page_segments(len);
-        crate::kernel::drivers::nvdimm::pmem::pmem_submit_bio(cx, pos, &segs, TAG_NEW, false);
+        let bio = crate::kernel::drivers::NoSplitBio::build(&cx.s.world, iter, pos, len);
+        bio.submit(cx, pos, TAG_NEW, false);
     } else if status == 0 {
         cx.disk_write(pos, len, TAG_NEW);
     }

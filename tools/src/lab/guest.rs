@@ -17,6 +17,11 @@ pub const REQUIRED_MODULES: [&str; 5] = ["loop", "ext4", "xfs", "scsi_debug", "s
 /// Modules of the fault groups, packed when the kernel has them (a kernel without them runs the
 /// other groups): null_blk and configfs, which makes its devices.
 pub const FAULT_MODULES: [&str; 2] = ["configfs", "null_blk"];
+
+/// brd, a bio-based driver that never splits like pmem and zram: packed so that programs run in
+/// a guest (docs/live-findings/pmem-misaligned-dio-6.18/zram-brd.c) can `modprobe brd`; no live
+/// world uses it (session 10).
+pub const BRD_MODULES: [&str; 1] = ["brd"];
 /// crc32c providers, loaded first when present (busybox modprobe ignores soft dependencies, and
 /// libcrc32c needs a crc32c implementation registered).
 pub const CRC32C_MODULES: [&str; 4] = [
@@ -534,6 +539,7 @@ impl Modules {
             .chain(super::ublk::UBLK_MODULES.iter())
             .chain(crate::live::bdev_state::MODULES.iter())
             .chain(crate::live::nvme_stable::MODULES.iter())
+            .chain(BRD_MODULES.iter())
             .map(|m| mod_name(m))
             .collect();
         let mut seen = BTreeSet::new();

@@ -30,7 +30,7 @@
 //!   (`BLK_FEAT_SYNCHRONOUS`): no write can be held there, so held pages are refused.
 
 use super::plan::{Step, Unsupported};
-use diofuzz::scenario::{InodeFlags, PageState, Race, Scenario};
+use diofuzz::scenario::{FsKind, InodeFlags, PageState, Race, Scenario};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -132,6 +132,13 @@ pub fn check_inode(s: &Scenario) -> Result<(), Unsupported> {
     Ok(())
 }
 
+/// Whether live builds `s` on a zram device: a block device with stable writes, bio-based
+/// (`world.device.no_bio_split`; the model's kernel::drivers::is_zram, whose 4 KiB logical
+/// block [`check_stable`] asks for).
+pub fn on_zram(s: &Scenario) -> bool {
+    s.fs == FsKind::Bdev && s.world.device.stable_writes && s.world.device.no_bio_split
+}
+
 /// Stable writes: on a zram device only (loop devices take the sysfs flag too late, the
 /// `--device` disk has its own), with its 4 KiB logical block and nothing held.
 pub fn check_stable(s: &Scenario, on_disk: bool, held: bool) -> Result<(), Unsupported> {
@@ -149,6 +156,15 @@ pub fn check_stable(s: &Scenario, on_disk: bool, held: bool) -> Result<(), Unsup
     }
     if held && !s.request.rwf.nowait {
         return Err("held page on a stable-writes block device without RWF_NOWAIT (zram's I/O is synchronous: nothing to freeze; the nvme-tcp namespace is made for RWF_NOWAIT only)".into());
+    }
+    if s.request.rwf.nowait && s.world.device.no_bio_split {
+        return Err("RWF_NOWAIT on a bio-based stable-writes block device (zram has no BLK_FEAT_NOWAIT; the nvme-tcp namespace is blk-mq)".into());
+    }
+    if !s.request.rwf.nowait && !s.world.device.no_bio_split {
+        // Session 10: the zram device is bio-based and never splits (zram_submit_bio), which
+        // the model must know (kernel::drivers::block::zram): 6.18's misaligned and sub-page
+        // bvecs reach zram_bio_write, which stores whole user pages.
+        return Err("stable writes on a blk-mq block device with DMA alignment 511 (live's stable-writes devices: zram, bio-based: world.device.no_bio_split; an nvme-tcp namespace, DMA alignment 3, for RWF_NOWAIT)".into());
     }
     if s.request.rwf.nowait {
         // Not on zram (measured on 6.18.44, the first bdev-state run: -EOPNOTSUPP where the
@@ -434,6 +450,11 @@ pub(super) mod tests {
     fn stable_writes_are_a_zram_device() {
         let mut s = bdev();
         s.world.device.stable_writes = true;
+        // Session 10: zram is bio-based; a world that says blk-mq is not what zram is.
+        let e = plan_on(&s, None).unwrap_err();
+        assert!(e.contains("blk-mq") && e.contains("no_bio_split"), "{e}");
+        s.world.device.no_bio_split = true;
+        assert!(on_zram(&s) && diofuzz::kernel::drivers::is_zram(&s.world));
         let p = plan_on(&s, None).unwrap();
         assert!(p.key.stable && !p.key.layered);
         let mut small = s.clone();
@@ -446,6 +467,10 @@ pub(super) mod tests {
         // alignment and atomic units the world must have (super::nvme_stable).
         let mut nowait = s.clone();
         nowait.request.rwf.nowait = true;
+        assert!(plan_on(&nowait, None)
+            .unwrap_err()
+            .contains("BLK_FEAT_NOWAIT"));
+        nowait.world.device.no_bio_split = false;
         assert!(plan_on(&nowait, None).unwrap_err().contains("nvme-tcp"));
         nowait.world.device.dma_alignment = super::super::nvme_stable::DMA_ALIGNMENT;
         nowait.world.device.awu_min = super::super::nvme_stable::ATOMIC_UNIT;
@@ -471,6 +496,7 @@ pub(super) mod tests {
         on.races = vec![Race::InodeFlagChangedAfterOpen(9)];
         let mut st = bdev();
         st.world.device.stable_writes = true;
+        st.world.device.no_bio_split = true;
         // The holder with RLIMIT_FSIZE and aio (positioned: no lseek in the child or after).
         let mut hr = h.clone();
         hr.world.rlimit_fsize = Some(8192);

@@ -320,9 +320,10 @@ pub fn is_dax_world(s: &Scenario) -> bool {
 }
 
 /// Does the scenario run on the pmem device: a DAX world, or a file on a bio-based disk that
-/// never splits (`world.device.no_bio_split`: pmem is the one live and the lab have).
+/// never splits (`world.device.no_bio_split`: pmem is the one live and the lab have for files;
+/// a block device with stable writes is a zram device, super::bdev_state::on_zram).
 pub fn is_pmem_world(s: &Scenario) -> bool {
-    is_dax_world(s) || s.world.device.no_bio_split
+    is_dax_world(s) || (s.world.device.no_bio_split && !super::bdev_state::on_zram(s))
 }
 
 /// The plan the C program follows for a DAX world: [`plan_pmem`] on a pmem device of the

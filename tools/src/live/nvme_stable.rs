@@ -643,6 +643,7 @@ mod tests {
         z.request.rwf.nowait = false;
         z.world.device = diofuzz::scenario::Device {
             stable_writes: true,
+            no_bio_split: true,
             ..Default::default()
         };
         let p = plan_on(&z, None).unwrap();

@@ -256,9 +256,10 @@ pub fn plan(s: &Scenario) -> Result<Plan, Unsupported> {
 pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
     let w = &s.world;
     let r = &s.request;
-    if w.device.no_bio_split {
-        // pmem is the bio-based disk live has (dax::plan_pmem clears the flag for this plan).
-        return unsup("a bio-based disk that never splits (world.device.no_bio_split): only on pmem (--pmem; the lab's ext4-dax and xfs-dax groups)");
+    if w.device.no_bio_split && !super::bdev_state::on_zram(s) {
+        // pmem is the bio-based disk live has for files (dax::plan_pmem clears the flag for
+        // this plan); zram for a block device with stable writes (super::bdev_state).
+        return unsup("a bio-based disk that never splits (world.device.no_bio_split): only on pmem (--pmem; the lab's ext4-dax and xfs-dax groups) and, for a block device with stable writes, zram");
     }
     if s.fs == FsKind::Bdev {
         return plan_bdev(s, disk);

@@ -118,7 +118,7 @@ fn submit_bio_status(
     zero: bool,
     shared: bool,
     rejected: i64,
-    segs: Option<&[u64]>,
+    nosplit: Option<&crate::kernel::drivers::NoSplitBio>,
 ) {
     dio.bios += 1;
     let (status, from_device) = if rejected != 0 {
@@ -134,9 +134,9 @@ fn submit_bio_status(
     }
     if status == 0 {
         let tag = if zero { TAG_ZERO } else { TAG_NEW };
-        if let Some(segs) = segs {
-            // A bio-based disk that never splits (pmem) takes the bio's segments as they are.
-            crate::kernel::drivers::nvdimm::pmem::pmem_submit_bio(cx, pos, segs, tag, shared);
+        if let Some(bio) = nosplit {
+            // A bio-based disk that never splits (pmem, zram) takes the bio as it is.
+            bio.submit(cx, pos, tag, shared);
         } else if shared {
             cx.cow_write(pos, len, tag);
         } else {
@@ -541,7 +541,7 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 // dio->error = -EINVAL while earlier bios keep their data.
                 // A bio-based disk that never splits (pmem, brd, zram: world.device.no_bio_split)
                 // has no bio_split_io_at() on its path: 6.18-7.1 hand it the misaligned bvecs
-                // (kernel::drivers::nvdimm::pmem).
+                // (kernel::drivers: pmem, zram).
                 let no_split = cx.s.world.device.no_bio_split;
                 let rejected = if cx.v.dma_align_at_bio_split
                     && !bounce
@@ -557,7 +557,8 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                 } else {
                     0
                 };
-                let segs = (no_split && !bounce).then(|| iter.page_segments(n));
+                let nosplit = (no_split && !bounce)
+                    .then(|| crate::kernel::drivers::NoSplitBio::build(&cx.s.world, iter, pos, n));
                 dio.size += n;
                 copied += n;
                 submit_bio_status(
@@ -569,7 +570,7 @@ fn iomap_dio_bio_iter(cx: &mut Cx, it: &mut IomapIter, dio: &mut Dio, iter: &mut
                     false,
                     shared,
                     rejected,
-                    segs.as_deref(),
+                    nosplit.as_ref(),
                 );
                 // iomap_dio_bio_end_io() -> bio_release_pages() (the bio completed at submission).
                 cx.release_user_pages(pages);
