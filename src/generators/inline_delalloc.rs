@@ -382,7 +382,8 @@ mod tests {
         use crate::generators::random::generate_before;
         let (mut small, mut scaled, mut raced, mut conv) = (0, 0, 0, 0);
         for i in 0..3000 {
-            let s = generate_on(11, i, FsKind::Ext4, None, 0);
+            // (up to the next stage, nvme-held)
+            let s = generate_before(Some("nvme-held"), 11, i, FsKind::Ext4, None, 0);
             let b = generate_before(Some("inline-delalloc-more"), 11, i, FsKind::Ext4, None, 0);
             if s != b && s.has_race(Race::InodeFlagChangedAfterOpen(INLINE_DATA)) {
                 // A conversion after open given a scaled limit.
@@ -427,7 +428,8 @@ mod tests {
         use crate::generators::random::generate_before;
         for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
             for i in 0..800 {
-                let s = generate_on(5, i, fs, None, 0);
+                // (up to the next stage, nvme-held)
+                let s = generate_before(Some("nvme-held"), 5, i, fs, None, 0);
                 let mut b = generate_before(Some("inline-delalloc-more"), 5, i, fs, None, 0);
                 let (w, x) = (&s.world, &mut b.world);
                 x.blocks.clone_from(&w.blocks);

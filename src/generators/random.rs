@@ -174,6 +174,17 @@ pub(crate) const STAGES: &[Stage] = &[
             }
         },
     },
+    // RWF_NOWAIT on a stable-writes block device with a held page or contiguous iovecs,
+    // loop-device bdev scenarios (src/generators/stable_nowait.rs). Session 10.
+    Stage {
+        name: "nvme-held",
+        apply: |s, seed, index, _, disk| {
+            if disk.is_none() {
+                let mut n = Rng::stream(seed, index, 0xE703_7ED1_A0B4_28DB, 0x5AB2 << 48);
+                super::stable_nowait::nvme_held(&mut n, s);
+            }
+        },
+    },
 ];
 
 /// [`generate_held`] and then the [`STAGES`] up to the one named `stop` (exclusive; None: all of

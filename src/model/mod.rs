@@ -134,6 +134,15 @@ pub struct ModelOpts {
     /// (the input format is closed to this change): live's `--hibernate-resume` sets it for the
     /// worlds it builds so (tools/src/live/hibernate.rs).
     pub hibernate_resume: bool,
+    /// The block device's queue `virt_boundary_mask` (0: none, as on loop, zram, scsi_debug and
+    /// null_blk): a bio whose bvecs gap at it must be split (`bvec_gap_to_prev`,
+    /// block/blk-merge.c), and `bio_split_rw_at` (6.12; `bio_split_io_at` 6.18+) fails a
+    /// REQ_NOWAIT bio that needs a split with -EAGAIN. An nvme-tcp namespace has
+    /// `NVME_CTRL_PAGE_SIZE - 1` up to 6.18 (`nvme_set_ctrl_limits`, 6.12) and 0 from 7.2 (the
+    /// fabrics controllers' `nvmf_get_virt_boundary`, 7.3.4; measured: 4095 on 6.12.117 to
+    /// 6.18.15, 0 on 7.2.12 and 7.3.4). Not a scenario field (the input format is closed to this
+    /// change): live sets it from the device it made (tools/src/live/nvme_stable.rs).
+    pub virt_boundary_mask: u64,
 }
 
 /// The physical (disk) block of each file block of the world at rest, as live reads it with

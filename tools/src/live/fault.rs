@@ -851,6 +851,7 @@ pub const LIVE_OPTS: ModelOpts = ModelOpts {
     completion: BioCompletion::Plugged,
     placement: None,
     hibernate_resume: false,
+    virt_boundary_mask: 0,
 };
 
 /// The completion order of this run's fault device when it is not [`LIVE_OPTS`]'s: the ublk
@@ -865,6 +866,7 @@ pub fn live_opts() -> ModelOpts {
         completion: DEVICE_ORDER.get().copied().unwrap_or(LIVE_OPTS.completion),
         placement: super::placement::current(),
         hibernate_resume: super::hibernate::enabled(),
+        virt_boundary_mask: super::nvme_stable::virt_boundary_mask(),
     }
 }
 

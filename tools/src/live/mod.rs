@@ -155,6 +155,7 @@ pub struct Opts {
     /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
     /// holder), bdev-geometry (a block device of another block size or a size not whole pages),
     /// stable-nowait (RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace),
+    /// stable-nowait-held (of those, a held page or more than one iovec: session 10),
     /// inline-convert (ext4 inline data converted after open), inline-convert-held (session 9:
     /// a held or busy page 0, a dirty page 0 with the truncate path, a delayed block on a
     /// block-mapped inode after the conversion), inline-delalloc (ext4 inline data converted by a
@@ -176,6 +177,12 @@ pub struct Opts {
     /// docs/live-findings/inline-convert-stale-read no longer hides the rest of the comparison)
     #[arg(long)]
     pub sync_after_convert: bool,
+    /// With --fs bdev: RWF_NOWAIT on stable writes runs on nvme_core's multipath head (loaded
+    /// multipath=Y; bio-based nvme_ns_head_submit_bio in front of the nvme-tcp namespace)
+    /// instead of the namespace itself (lab group bdev-nvme-mpath; docs/live.md "Block-device
+    /// states")
+    #[arg(long)]
+    pub nvme_multipath: bool,
     /// ext4 bigalloc on the --device disk with this cluster size in bytes
     #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
     pub bigalloc: Option<u32>,
@@ -446,6 +453,9 @@ pub fn run_live(o: &Opts) -> i32 {
         if o.hibernate_resume {
             hibernate::enable();
         }
+    }
+    if o.nvme_multipath {
+        nvme_stable::use_multipath();
     }
     let cluster_bits = o.bigalloc.map_or(0, |c| (c.trailing_zeros() - 12) as u8);
     if cluster_bits > 0 && disk.is_none() {
@@ -883,8 +893,10 @@ fn run_all(
                 continue;
             }
         };
-        // The model before the set-up: the placement of the extents is not known yet.
+        // The model before the set-up: the placement of the extents and the nvme namespace's
+        // virt boundary are not known yet.
         placement::clear();
+        nvme_stable::clear_virt_boundary();
         let x = match std::panic::catch_unwind(|| fault::model_run(s, v)) {
             Ok(x) => x,
             Err(_) => {
@@ -966,6 +978,11 @@ fn run_all(
             // A device of its own, made for the scenario and removed after it.
             let dev = match sc.bdev(p.key, p.i_size) {
                 Ok(d) => d,
+                // (The multipath head without the namespace's atomic units: nvme_stable.)
+                Err(e) if e.starts_with(exec::UNAVAILABLE) => {
+                    out.push(skip(e, Verdict::Skipped));
+                    continue;
+                }
                 Err(e) => {
                     fatal = Some(format!("block device for {id}: {e}"));
                     break;
@@ -1041,6 +1058,12 @@ fn run_all(
                     .iter()
                     .find(|(f, _)| *f == s.fs)
                     .and_then(|(_, g)| g.as_deref());
+                // The nvme namespace's virt boundary, read at its set-up: the model again with it
+                // (super::nvme_stable; the run before the set-up had none).
+                let x = match nvme_stable::virt_boundary_mask() {
+                    0 => x,
+                    _ => std::panic::catch_unwind(|| fault::model_run(s, v)).unwrap_or(x),
+                };
                 // XFS's placement of the extents, read after the set-up: the model again with it
                 // (super::placement; the run before the set-up assumed it).
                 let placed = placement::current()

@@ -48,6 +48,9 @@ pub enum World {
     /// RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace with the data digest
     /// (super::nvme_stable).
     StableNowait,
+    /// Of those, the session-10 ones: a page under writeback or mmapped dirty at the call, or
+    /// more than one iovec, contiguous or scattered (super::nvme_stable).
+    StableNowaitHeld,
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -95,6 +98,10 @@ pub fn is(w: World, s: &Scenario) -> bool {
                 })
         }
         World::StableNowait => super::nvme_stable::wanted(s),
+        World::StableNowaitHeld => {
+            super::nvme_stable::wanted(s)
+                && (is(World::Held, s) || s.request.nr_segs > 1 || s.request.scatter.is_some())
+        }
     }
 }
 
