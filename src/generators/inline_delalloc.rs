@@ -321,7 +321,6 @@ fn keep_valid(s: &mut Scenario, before: Scenario) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generators::random::generate_on;
 
     /// The stream draws the state on ext4 only, always valid, in the shape live builds.
     #[test]
