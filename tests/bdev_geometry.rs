@@ -38,8 +38,9 @@ fn reblocked(s: &Scenario, blkbits: u8) -> Scenario {
 #[test]
 fn block_size_changes_nothing_on_a_block_device() {
     let mut n = 0;
-    // 500 indices: the tail stream (session 9) takes some of these worlds to 4 KiB logical blocks.
-    for i in 0..500 {
+    // 600 indices: the tail stream (session 9) and the nvme-held stream (session 10) take some of
+    // these worlds to 4 KiB logical blocks.
+    for i in 0..600 {
         let s = generate(21, i, FsKind::Bdev);
         if s.world.blkbits != 12 || s.world.lbs_bits != 9 || s.world.blocks.len() > 8 {
             continue;

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! Every generator's scenario encodes in the input format: `diofuzz repro`, `live --save` and the
 //! corpus load scenarios back through it, so a world the format cannot hold could be run but
-//! never replayed (session 10 found two generators that drew such worlds: swap devices of more
-//! than 32 blocks, and i_disksize-lag sizes that are not a multiple of 512 or one more).
+//! never replayed (session 10 found three generators that drew such worlds: swap devices of more
+//! than 32 blocks, i_disksize-lag sizes that are not a multiple of 512 or one more, and faulted
+//! writes on the atomic disk whose blocks reach past block 31).
 
 use diofuzz::generators::random::Disk;
-use diofuzz::generators::{dax, fault, flags, random, settle};
+use diofuzz::generators::{dax, fault, fault_segs, flags, random, settle};
 use diofuzz::scenario::{FsKind, Scenario};
 
 #[test]
@@ -46,6 +47,18 @@ fn every_generator_output_encodes() {
                 i,
                 fault::generate_faulted(1, i, fs, None, v),
             );
+            check(
+                "generate_faulted disk",
+                i,
+                fault::generate_faulted(1, i, fs, Some(&disk), v),
+            );
+            if i < 60 {
+                check(
+                    "generate_multi_bio_faulted",
+                    i,
+                    fault_segs::generate_multi_bio_faulted(1, i, fs, None, v, fault::UBLK_ERRNOS),
+                );
+            }
         }
         check(
             "generate_on bigalloc",

@@ -80,14 +80,34 @@ fn w46_refuses_what_the_conversion_does_not_leave() {
     // No writeback runs and no store faults in (ext4_page_mkwrite converts, flushing first).
     refused(&|s| s.world.pages[1] = PageState::Writeback);
     refused(&|s| s.world.pages[1] = PageState::MappedDirty);
-    // The converting write ended past EXT4_MIN_INLINE_DATA_SIZE.
-    refused(&|s| s.world.i_size = 60);
+    // The converting write ended past EXT4_MIN_INLINE_DATA_SIZE; a truncate below the inline
+    // size (ext4_inline_data_truncate) drops the delayed extents.
+    refused(&|s| s.world.i_size = 59);
     // ext4 only, INLINE_DATA at open too.
     refused(&|s| s.world.inode.inline_data = false);
     refused(&|s| {
         s.fs = FsKind::Xfs;
         s.world.inode.extents = true;
     });
+}
+
+/// Session 10: a truncate to exactly i_inline_size after the conversion keeps the state
+/// (ext4_setattr converts only past i_inline_size; ext4_inline_data_truncate drops the delayed
+/// extents only below the inline size): i_size from 60 up to what the inode holds, block 0
+/// delayed under the dirty page 0.
+#[test]
+fn a_truncate_to_the_inline_size_keeps_the_conversion_pending() {
+    for i_size in [60, 61, 500, validity::max_inline(4096)] {
+        let mut s = converted(8192, 4096);
+        s.world.i_size = i_size;
+        s.world.blocks = layout("D").unwrap();
+        s.world.pages = pages("D").unwrap();
+        assert!(
+            validity::is_valid(&s),
+            "{i_size}: {:?}",
+            validity::violations(&s)
+        );
+    }
 }
 
 #[test]

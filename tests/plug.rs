@@ -15,6 +15,7 @@ const PLUGGED: ModelOpts = ModelOpts {
     completion: BioCompletion::Plugged,
     placement: None,
     hibernate_resume: false,
+    virt_boundary_mask: 0,
 };
 
 /// An O_DIRECT (non-atomic) write of `blocks` 4 KiB blocks at 0 over written blocks that are each
@@ -121,6 +122,7 @@ const DEFERRED: ModelOpts = ModelOpts {
     completion: BioCompletion::Deferred,
     placement: None,
     hibernate_resume: false,
+    virt_boundary_mask: 0,
 };
 
 /// The lab's ublk fault device (session 6, 7.3.4: gen-1-ext4-4 of `--groups ext4-ublk-fault

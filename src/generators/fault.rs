@@ -233,6 +233,10 @@ pub fn generate_faulted_with(
             || (atomic_disk && !fault_on_first_atomic_bio(&x))
             || COW_PATHS.iter().any(|f| x.trace.entered(f))
             || !crate::validity::is_valid(&s)
+            // The request's blocks allocated up to block 63: past the input format's 32 blocks
+            // (13 % of the atomic disk's XFS worlds, session 10) `live --save` and `repro`
+            // could not load it back.
+            || s.encode().is_err()
         {
             continue;
         }

@@ -175,6 +175,7 @@ mod tests {
                         completion: BioCompletion::Plugged,
                         placement: None,
                         hibernate_resume: false,
+                        virt_boundary_mask: 0,
                     },
                 );
                 let all = completed_bios(&p);

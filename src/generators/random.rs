@@ -162,6 +162,29 @@ pub(crate) const STAGES: &[Stage] = &[
             super::inline_delalloc::inline_delalloc(&mut d, s);
         },
     },
+    // The same state after a truncate, with a scaled limit, with a race after open; inline
+    // data converted after open with a scaled limit (src/generators/inline_delalloc.rs).
+    // Session 10.
+    Stage {
+        name: "inline-delalloc-more",
+        apply: |s, seed, index, fs, disk| {
+            if fs == FsKind::Ext4 {
+                let mut d = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0x1DB << 48);
+                super::inline_delalloc::inline_delalloc_more(&mut d, s, disk.is_none());
+            }
+        },
+    },
+    // RWF_NOWAIT on a stable-writes block device with a held page or contiguous iovecs,
+    // loop-device bdev scenarios (src/generators/stable_nowait.rs). Session 10.
+    Stage {
+        name: "nvme-held",
+        apply: |s, seed, index, _, disk| {
+            if disk.is_none() {
+                let mut n = Rng::stream(seed, index, 0xE703_7ED1_A0B4_28DB, 0x5AB2 << 48);
+                super::stable_nowait::nvme_held(&mut n, s);
+            }
+        },
+    },
 ];
 
 /// [`generate_held`] and then the [`STAGES`] up to the one named `stop` (exclusive; None: all of
@@ -527,7 +550,8 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
     let at_open = s.inode_at_open();
     let share = if w.inode.extents != at_open.extents
         // (Nor after an inline conversion after open, which leaves a block-mapped inode too
-        // since session 9: live builds no conversion with a scaled limit.)
+        // since session 9; the plain one with a scaled limit comes from the stream of session
+        // 10, inline_delalloc::converted_scaled.)
         || at_open.inline_data && !w.inode.inline_data
     {
         // (+e after open too: an inline conversion sets EXTENTS, session 8; session 7 gave

@@ -39,8 +39,9 @@ fn keep_valid(s: &mut Scenario, before: Scenario) -> bool {
     }
 }
 
-/// A scaled s_maxbytes with the EXTENTS flag that the conversion sets (live does not build
-/// those: tools/src/live/limits.rs refuse_scaled_migration).
+/// A scaled s_maxbytes with the EXTENTS flag that the conversion sets (not drawn here: the
+/// stream of session 10, inline_delalloc::converted_scaled, scales the plain conversion's world,
+/// which tools/src/live/inline_scaled.rs builds).
 fn scaled_migration(s: &Scenario) -> bool {
     let w = &s.world;
     w.mount.extents_feature

@@ -134,36 +134,63 @@ pub struct ModelOpts {
     /// (the input format is closed to this change): live's `--hibernate-resume` sets it for the
     /// worlds it builds so (tools/src/live/hibernate.rs).
     pub hibernate_resume: bool,
+    /// The block device's queue `virt_boundary_mask` (0: none, as on loop, zram, scsi_debug and
+    /// null_blk): a bio whose bvecs gap at it must be split (`bvec_gap_to_prev`,
+    /// block/blk-merge.c), and `bio_split_rw_at` (6.12; `bio_split_io_at` 6.18+) fails a
+    /// REQ_NOWAIT bio that needs a split with -EAGAIN. An nvme-tcp namespace has
+    /// `NVME_CTRL_PAGE_SIZE - 1` up to 6.18 (`nvme_set_ctrl_limits`, 6.12) and 0 from 7.2 (the
+    /// fabrics controllers' `nvmf_get_virt_boundary`, 7.3.4; measured: 4095 on 6.12.117 to
+    /// 6.18.15, 0 on 7.2.12 and 7.3.4). Not a scenario field (the input format is closed to this
+    /// change): live sets it from the device it made (tools/src/live/nvme_stable.rs).
+    pub virt_boundary_mask: u64,
 }
 
 /// The physical (disk) block of each file block of the world at rest, as live reads it with
-/// FIEMAP after the set-up ([`Placement::UNKNOWN`] where it has none: a hole, a delayed block,
-/// an unwritten-past-EOF block FIEMAP did not report). Only extents of the world at rest read it:
-/// the allocator's choice for blocks the call allocates is not known before the call, and the
-/// model keeps its assumption for them. Read by `xfs_bmap_hw_atomic_write_possible`
-/// (src/kernel/fs/xfs/xfs_iomap.rs), the one place where the kernel reads a physical block on
-/// the paths modelled (docs/lab.md "Class C").
+/// FIEMAP after the set-up: up to [`Placement::MAX_EXTENTS`] extents of (first file block, first
+/// disk block, blocks), a block in none of them unknown (a hole, a delayed block, an
+/// unwritten-past-EOF block FIEMAP did not report). Extents, not a block table: the fault
+/// groups' worlds have more blocks than the input format's 32 (their request's blocks are
+/// allocated before the call, `generators::fault::allocate_request_range`), and a table of the
+/// format's size left their atomic writes past block 31 at the model's assumption (session 10).
+/// Only extents of the world at rest read it: the allocator's choice for blocks the call
+/// allocates is not known before the call, and the model keeps its assumption for them. Read by
+/// `xfs_bmap_hw_atomic_write_possible` (src/kernel/fs/xfs/xfs_iomap.rs), the one place where
+/// the kernel reads a physical block on the paths modelled (docs/lab.md "Class C").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Placement {
-    pub phys: [u64; crate::scenario::MAX_BLOCKS],
+    /// (first file block, first disk block, blocks); slots of 0 blocks are unused.
+    pub extents: [(u64, u64, u64); Placement::MAX_EXTENTS],
 }
 
 impl Placement {
-    pub const UNKNOWN: u64 = u64::MAX;
+    /// More extents than the world's blocks could have after FIEMAP joins its neighbours.
+    pub const MAX_EXTENTS: usize = 64;
 
     /// No block placed.
     pub fn unknown() -> Placement {
         Placement {
-            phys: [Self::UNKNOWN; crate::scenario::MAX_BLOCKS],
+            extents: [(0, 0, 0); Self::MAX_EXTENTS],
+        }
+    }
+
+    /// Place `count` file blocks from `file` at the disk blocks from `disk`. False (nothing
+    /// placed) when every slot is taken: those blocks stay unknown.
+    pub fn place(&mut self, file: u64, disk: u64, count: u64) -> bool {
+        match self.extents.iter_mut().find(|e| e.2 == 0) {
+            Some(e) if count > 0 => {
+                *e = (file, disk, count);
+                true
+            }
+            _ => false,
         }
     }
 
     /// The disk block of file block `b`, if measured.
     pub fn of(&self, b: u64) -> Option<u64> {
-        self.phys
-            .get(b as usize)
-            .copied()
-            .filter(|&p| p != Self::UNKNOWN)
+        self.extents
+            .iter()
+            .find(|&&(f, _, n)| f <= b && b < f + n)
+            .map(|&(f, d, _)| d + (b - f))
     }
 }
 

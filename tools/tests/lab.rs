@@ -531,3 +531,41 @@ fn nowait_on_stable_writes_runs_on_an_nvme_tcp_namespace() {
     assert_eq!(n, 5, "{stream}");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// Held pages, more than one iovec and the multipath head on the nvme namespace (session 10,
+/// tools/src/live/nvme_stable.rs): `bdev-nvme-held`'s scenarios each have a held page or more
+/// than one iovec, the held ones are held (a writeback page not under writeback is skipped),
+/// `bdev-nvme-mpath` runs on the head (the newest cached kernel's head has the atomic units),
+/// none is skipped or an error, and the kernel agrees with the model (or the mmap writer makes
+/// it racy).
+#[test]
+fn held_pages_and_the_multipath_head_on_the_nvme_namespace() {
+    let Some((k, _guest)) = guest() else {
+        return;
+    };
+    let out = tmp("nvme-held");
+    let j = lab_json(&k, "bdev-nvme-held,bdev-nvme-mpath", 5, &out);
+    for (i, name) in ["bdev-nvme-held", "bdev-nvme-mpath"].iter().enumerate() {
+        let g = &j["kernels"][0]["groups"][i];
+        assert_eq!(g["group"], *name, "{g}");
+        assert_eq!(g["rc"], 0, "{g}");
+        assert_eq!(g["skipped"], 0, "{g}");
+        assert_eq!(g["errors"], 0, "{g}");
+    }
+    let stream = std::fs::read_to_string(out.join(&k).join("stream.jsonl")).unwrap();
+    let (mut n, mut held) = (0, 0);
+    for v in results(&stream) {
+        let s = &v["scenario"];
+        assert_eq!(s["world"]["device"]["stable_writes"], true, "{v}");
+        assert_eq!(s["request"]["rwf"]["nowait"], true, "{v}");
+        assert!(v["verdict"] == "agree" || v["verdict"] == "racy", "{v}");
+        let pages = s["world"]["pages"].as_array().unwrap();
+        held += pages
+            .iter()
+            .any(|p| p == "writeback" || p == "mapped_dirty") as u32;
+        n += 1;
+    }
+    assert_eq!(n, 10, "{stream}");
+    assert!(held >= 3, "{held} held: {stream}");
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -269,6 +269,14 @@ fn only_the_stale_read(results: &[serde_json::Value]) {
         if r["verdict"] == "agree" {
             continue;
         }
+        if r["verdict"] == "racy" {
+            // (the mapped page's watchdog missed the flush: see held_and_block_mapped_...)
+            assert!(
+                r["note"].as_str().unwrap().contains("not stored to again"),
+                "{r}"
+            );
+            continue;
+        }
         assert_eq!(r["verdict"], "disagree", "{r}");
         for m in r["mismatches"].as_array().unwrap() {
             let k = m["kernel"].as_str().unwrap();
@@ -331,6 +339,15 @@ fn held_and_block_mapped_conversions_agree() {
     let results = run(&["--sync-after-convert", d]);
     assert_eq!(results.len(), scenarios.len());
     for r in &results {
+        // On a loaded machine the watchdog can miss the call blocked in its flush: the mapped
+        // page is then not dirty again, the world not the scenario's, and live says so (racy,
+        // with the reason) instead of disagreeing (seen under full-suite load, session 10).
+        if r["verdict"] == "racy" && r["id"].as_str().unwrap().contains("mapped-b0") {
+            let n = r["note"].as_str().unwrap();
+            assert!(n.contains("not stored to again"), "{r}");
+            println!("RACY {}: {n}", r["id"]);
+            continue;
+        }
         assert_eq!(r["verdict"], "agree", "{r}");
     }
     only_the_stale_read(&run(&[d]));

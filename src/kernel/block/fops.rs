@@ -228,15 +228,41 @@ fn blkdev_direct_write(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
 /// queue's atomic unit (blk_validate_atomic_write_op_size: size <= max, size % min == 0).
 /// 6.18+: a bio whose bvecs are off the DMA alignment is failed with -EINVAL by bio_split_io_at()
 /// before it reaches the driver (IovIter::bio_rejected_at_split; `iter` is before the advance).
-fn bdev_submit_bio(cx: &mut Cx, iter: &IovIter, pos: u64, len: u64, atomic: bool) -> i64 {
+/// A REQ_NOWAIT bio (`nowait`) that gaps at the queue's virt boundary (ModelOpts::
+/// virt_boundary_mask, an nvme-tcp namespace up to 6.18) needs a split: `bio_split_rw_at`
+/// (6.12) / `bio_split_io_at` (6.18 - 7.3.4) returns -EAGAIN and `__bio_split_to_limits` ends
+/// the bio with BLK_STS_AGAIN (the same for the bio-based nvme multipath head,
+/// `nvme_ns_head_submit_bio` -> `bio_split_to_limits`). 6.18+ checks each bvec's DMA alignment
+/// before its gap, so a misaligned bvec at or before the gap still fails it with -EINVAL.
+fn bdev_submit_bio(
+    cx: &mut Cx,
+    iter: &IovIter,
+    pos: u64,
+    len: u64,
+    atomic: bool,
+    nowait: bool,
+) -> i64 {
     // A bio-based disk that never splits (pmem, zram: world.device.no_bio_split) gets the bio as
     // built (kernel::drivers::NoSplitBio).
     let no_split = cx.s.world.device.no_bio_split;
+    let gap = match nowait && !atomic && !no_split {
+        true => iter.virt_boundary_gap(len, cx.opts.virt_boundary_mask),
+        false => None,
+    };
     let misaligned =
         cx.v.dma_align_at_bio_split && iter.bio_rejected_at_split(len, cx.dma_align, cx.dma_align);
-    let status = if misaligned && !no_split {
+    let misaligned_first = gap.map_or(true, |g| {
+        iter.first_misaligned_bvec(len, cx.dma_align, cx.dma_align)
+            .is_some_and(|m| m <= g)
+    });
+    let status = if misaligned && !no_split && misaligned_first {
         cx.decide("bio_split_io_at: bvec not DMA aligned, bio failed (-EINVAL)");
         -EINVAL
+    } else if gap.is_some() {
+        cx.decide(
+            "bio_split_rw_at: REQ_NOWAIT bio gaps at the virt boundary, needs a split -> -EAGAIN",
+        );
+        -EAGAIN
     } else {
         if misaligned {
             cx.decide(
@@ -338,7 +364,7 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
             return cx.ret(F, n);
         }
         let n = n as u64;
-        let status = bdev_submit_bio(cx, iter, pos, n, atomic);
+        let status = bdev_submit_bio(cx, iter, pos, n, atomic, ki.has(IOCB_NOWAIT));
         iter.advance(n);
         let res = if status != 0 { status } else { n as i64 };
         if !ki.is_sync {
@@ -374,7 +400,7 @@ fn blkdev_direct_IO(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64 {
             cx.release_user_pages(before.pages_spanned(n));
             return cx.ret(F, -EAGAIN);
         }
-        let st = bdev_submit_bio(cx, &before, p, n, false);
+        let st = bdev_submit_bio(cx, &before, p, n, false, ki.has(IOCB_NOWAIT));
         if st != 0 && status == 0 {
             status = st;
         }

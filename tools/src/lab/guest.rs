@@ -45,7 +45,11 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
+<<<<<<< HEAD
 pub const GROUPS: [Group; 41] = [
+=======
+pub const GROUPS: [Group; 42] = [
+>>>>>>> main
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -274,6 +278,20 @@ pub const GROUPS: [Group; 41] = [
         name: "bdev-nvme-stable",
         about: "the raw block device, only RWF_NOWAIT on stable writes: an nvme-tcp namespace connected with the data digest over a loopback nvmet target (live --worlds stable-nowait)",
         args: "--fs bdev --worlds stable-nowait",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-nvme-held",
+        about: "the raw block device, RWF_NOWAIT on stable writes (the nvme-tcp namespace) with a page under writeback or mmapped dirty at the call (the target exports a loop device on a lower ext4 the hold freezes) or more than one iovec (live --worlds stable-nowait-held)",
+        args: "--fs bdev --worlds stable-nowait-held",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "bdev-nvme-mpath",
+        about: "the raw block device, RWF_NOWAIT on stable writes on nvme_core's multipath head (multipath=Y: the bio-based nvme_ns_head_submit_bio in front of the nvme-tcp namespace; live --worlds stable-nowait --nvme-multipath)",
+        args: "--fs bdev --worlds stable-nowait --nvme-multipath",
         disk: false,
         fault: false,
     },

@@ -154,8 +154,8 @@ pub fn check_stable(s: &Scenario, on_disk: bool, held: bool) -> Result<(), Unsup
     if s.world.lbs_bits != 12 {
         return Err("stable writes on a block device with a logical block other than 4 KiB (the zram device's is 4 KiB)".into());
     }
-    if held {
-        return Err("held page on a stable-writes block device (zram's I/O is synchronous: nothing to freeze)".into());
+    if held && !s.request.rwf.nowait {
+        return Err("held page on a stable-writes block device without RWF_NOWAIT (zram's I/O is synchronous: nothing to freeze; the nvme-tcp namespace is made for RWF_NOWAIT only)".into());
     }
     if s.request.rwf.nowait && s.world.device.no_bio_split {
         return Err("RWF_NOWAIT on a bio-based stable-writes block device (zram has no BLK_FEAT_NOWAIT; the nvme-tcp namespace is blk-mq)".into());

@@ -82,6 +82,28 @@ pub struct Outcome {
     pub scenario: Scenario,
 }
 
+/// The outcome of a scenario that was not compared (skipped, or an error): its verdict and why.
+pub fn not_compared(id: String, s: &Scenario, note: String, verdict: Verdict) -> Outcome {
+    Outcome {
+        id,
+        fs: s.fs.name(),
+        atomic: s.request.rwf.atomic,
+        verdict,
+        note,
+        mismatches: Vec::new(),
+        model: None,
+        kernel: None,
+        kernel_findings: Vec::new(),
+        model_findings: Vec::new(),
+        kernel_other_sectors: Vec::new(),
+        dmesg: Vec::new(),
+        without_backports: None,
+        explained_by: Vec::new(),
+        probes: None,
+        scenario: s.clone(),
+    }
+}
+
 fn fmt_ret(r: i64) -> String {
     if r < 0 {
         format!("-{}", errno_name(-r))
@@ -348,6 +370,8 @@ pub fn outcome(
             Verdict::Racy,
             "mmap writer thread: outcome depends on timing".into(),
         )
+    } else if let Some(m) = &o.hold_missed {
+        (Verdict::Racy, m.clone())
     } else {
         (Verdict::Disagree, String::new())
     };
@@ -360,22 +384,13 @@ pub fn outcome(
         None => note,
     };
     Outcome {
-        id,
-        fs: s.fs.name(),
-        atomic: s.request.rwf.atomic,
-        verdict,
-        note,
         mismatches,
         model: Some(model_side(x, s)),
         kernel: Some(kernel_side(o, s)),
-        kernel_findings: kernel_findings(s, x, o, plan.racy),
+        kernel_findings: kernel_findings(s, x, o, plan.racy || o.hold_missed.is_some()),
         model_findings: model_findings(x),
         kernel_other_sectors: o.other_samples.clone(),
-        dmesg: Vec::new(),
-        without_backports: None,
-        explained_by: Vec::new(),
-        probes: None,
-        scenario: s.clone(),
+        ..not_compared(id, s, note, verdict)
     }
 }
 

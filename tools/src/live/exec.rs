@@ -49,6 +49,10 @@ pub struct Observation {
     pub call_ns: u64,
     /// The call ran in a child killed by a signal (should not happen: SIGXFSZ is ignored).
     pub child_signal: Option<i32>,
+    /// A mapped dirty page (`PageState::MappedDirty`) was not stored to again while the call's
+    /// flush waited: the watchdog did not see the calling thread blocked on the held I/O in
+    /// time (a loaded machine), so the write met a clean page, not the scenario's world.
+    pub hold_missed: Option<String>,
 }
 
 impl Observation {
@@ -998,6 +1002,15 @@ fn call_and_observe(
     };
     let call_ns = t0.elapsed().as_nanos() as u64;
     let held = hold.map(|h| h.release());
+    let hold_missed = held
+        .as_ref()
+        .filter(|h| !c.pages.mapped.is_empty() && !h.restored)
+        .map(|h| {
+            format!(
+                "the mapped page was not stored to again during the call's flush (the calling thread was {}seen blocked on the held I/O)",
+                if h.blocked { "" } else { "not " }
+            )
+        });
     stop.store(true, Ordering::Relaxed);
     if let Some((h, ())) = writer {
         let _ = h.join();
@@ -1114,6 +1127,7 @@ fn call_and_observe(
         readback_error,
         direct_bytes,
         child_signal: cr.child_signal,
+        hold_missed,
     };
     // A pending inline conversion destroyed before the call (a writeback another process's
     // sync() started): the kernel wrote directly (super::inline_delalloc).

@@ -105,10 +105,10 @@ pub fn shift(
         Some("small s_maxbytes on the disk of live --device (built on loop devices)")
     } else if p.call.mmap_writer
         || p.down.is_some()
-        || p.key.inode_kind != Default::default()
+        || (p.key.inode_kind != Default::default() && !w.inline_delalloc)
         || p.key.layered
     {
-        Some("small s_maxbytes with an mmap writer, a filesystem brought down, a page held during the call, or an inline-data or encrypted inode (not built)")
+        Some("small s_maxbytes with an mmap writer, a filesystem brought down, a page held during the call, or an inline-data (other than a conversion pending) or encrypted inode (not built)")
     } else {
         None
     };
@@ -149,7 +149,12 @@ pub fn shift(
             "small {name}: the shift to the real limit ({delta} bytes) is not a multiple of {align} (page, block or atomic write length)"
         ));
     }
-    for st in p.steps.iter_mut() {
+    // (An inline conversion pending keeps its one-byte inline write at 0: super::inline_delalloc.)
+    let keep = super::inline_delalloc::unshifted_step(s, &p.steps);
+    for (i, st) in p.steps.iter_mut().enumerate() {
+        if Some(i) == keep {
+            continue;
+        }
         match st {
             Step::Truncate(x) => *x += delta,
             Step::WriteOld { off, .. }
@@ -233,7 +238,13 @@ pub fn refuse_scaled_migration(s: &Scenario) -> Result<(), Unsupported> {
     use diofuzz::scenario::{FsKind, HUGE_MAXBYTES};
     let w = &s.world;
     let scaled = w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES;
-    if s.fs == FsKind::Ext4 && scaled && s.inode_at_open().extents != w.inode.extents {
+    // (Not an inline conversion after open, whose EXTENTS flag comes from
+    // ext4_destroy_inline_data_nolock: super::inline_scaled builds it, session 10.)
+    if s.fs == FsKind::Ext4
+        && scaled
+        && s.inode_at_open().extents != w.inode.extents
+        && !super::inline_scaled::wanted(s)
+    {
         return Err("a scaled s_maxbytes or s_bitmap_maxbytes with the EXTENTS flag changed after open (the shift is chosen by the inode at the write; ext4_ind_migrate refuses blocks near the real limit): not built".to_string());
     }
     // A swap file made or dropped after open: the world at open, which the race split plans, has

@@ -20,6 +20,7 @@ pub mod fault;
 pub mod fiemap;
 pub mod hibernate;
 pub mod inline_delalloc;
+pub mod inline_scaled;
 pub mod inode_kind;
 pub mod inode_state;
 pub mod jflag_pages;
@@ -154,12 +155,19 @@ pub struct Opts {
     /// bdev-state (a block device with stable writes on zram, the mmap writer or the i_rwsem
     /// holder), bdev-geometry (a block device of another block size or a size not whole pages),
     /// stable-nowait (RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace),
+    /// stable-nowait-held (of those, a held page or more than one iovec: session 10),
     /// inline-convert (ext4 inline data converted after open), inline-convert-held (session 9:
     /// a held or busy page 0, a dirty page 0 with the truncate path, a delayed block on a
     /// block-mapped inode after the conversion), inline-delalloc (ext4 inline data converted by a
+<<<<<<< HEAD
     /// delalloc write, not yet written back), lag-writeback-held (ext4: the i_disksize lag
     /// written back after open, the page at EOF still under writeback at the write, on a
     /// nodioread_nolock mount; from the --settle-after-open generator), partial (a shared block
+=======
+    /// delalloc write, not yet written back), inline-delalloc-more (session 10: that state
+    /// after a truncate, with a scaled bitmap limit or a race after open; a conversion after
+    /// open with a scaled limit), partial (a shared block
+>>>>>>> main
     /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
     /// indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,
@@ -175,6 +183,12 @@ pub struct Opts {
     /// docs/live-findings/inline-convert-stale-read no longer hides the rest of the comparison)
     #[arg(long)]
     pub sync_after_convert: bool,
+    /// With --fs bdev: RWF_NOWAIT on stable writes runs on nvme_core's multipath head (loaded
+    /// multipath=Y; bio-based nvme_ns_head_submit_bio in front of the nvme-tcp namespace)
+    /// instead of the namespace itself (lab group bdev-nvme-mpath; docs/live.md "Block-device
+    /// states")
+    #[arg(long)]
+    pub nvme_multipath: bool,
     /// ext4 bigalloc on the --device disk with this cluster size in bytes
     #[arg(long, value_name = "BYTES", value_parser = parse_cluster)]
     pub bigalloc: Option<u32>,
@@ -445,6 +459,9 @@ pub fn run_live(o: &Opts) -> i32 {
         if o.hibernate_resume {
             hibernate::enable();
         }
+    }
+    if o.nvme_multipath {
+        nvme_stable::use_multipath();
     }
     let cluster_bits = o.bigalloc.map_or(0, |c| (c.trailing_zeros() - 12) as u8);
     if cluster_bits > 0 && disk.is_none() {
@@ -863,24 +880,8 @@ fn run_all(
             fatal = Some("interrupted: cleaned up".to_string());
             break;
         }
-        let skip = |note: String, verdict: Verdict| Outcome {
-            id: id.clone(),
-            fs: s.fs.name(),
-            atomic: s.request.rwf.atomic,
-            verdict,
-            note,
-            mismatches: Vec::new(),
-            model: None,
-            kernel: None,
-            kernel_findings: Vec::new(),
-            model_findings: Vec::new(),
-            kernel_other_sectors: Vec::new(),
-            dmesg: Vec::new(),
-            without_backports: None,
-            explained_by: Vec::new(),
-            probes: None,
-            scenario: s.clone(),
-        };
+        let skip =
+            |note: String, verdict: Verdict| compare::not_compared(id.clone(), s, note, verdict);
         let planned = match faultdev {
             Some(_) => fault::plan_faulted(s, disk.as_ref()),
             None if o.pmem.is_some() => dax::plan_pmem(s, disk.as_ref()),
@@ -898,8 +899,10 @@ fn run_all(
                 continue;
             }
         };
-        // The model before the set-up: the placement of the extents is not known yet.
+        // The model before the set-up: the placement of the extents and the nvme namespace's
+        // virt boundary are not known yet.
         placement::clear();
+        nvme_stable::clear_virt_boundary();
         let x = match std::panic::catch_unwind(|| fault::model_run(s, v)) {
             Ok(x) => x,
             Err(_) => {
@@ -908,14 +911,17 @@ fn run_all(
             }
         };
         // The fault device: the faulted bios' first sectors, marked bad between set-up and call.
-        let targets = match faultdev.map(|f| fault::targets(s, &p, &x, f.limits, f.atomic_only())) {
-            Some(Err(why)) => {
-                out.push(skip(why, Verdict::Skipped));
-                continue;
-            }
-            Some(Ok(t)) => t,
-            None => Vec::new(),
-        };
+        // Where XFS's placement picks the path (super::placement), the targets are planned again
+        // after FIEMAP (fault::replan) and a refusal now is not yet final.
+        let first_targets =
+            match faultdev.map(|f| fault::targets(s, &p, &x, f.limits, f.atomic_only())) {
+                Some(Err(why)) if !placement::applies(s) => {
+                    out.push(skip(why, Verdict::Skipped));
+                    continue;
+                }
+                t => t,
+            };
+        let targets = std::cell::RefCell::new(Vec::new());
         if let Some(f) = stream.as_mut() {
             // Before the call: a crash or hang from here on is this scenario's.
             let _ = writeln!(f, "{}", serde_json::json!({ "start": id }));
@@ -933,8 +939,10 @@ fn run_all(
             if seeding {
                 probes::seed_unwritten(path)?;
             }
-            if let Some((f, bt)) = fault {
-                *armed.borrow_mut() = f.arm(s, &targets, path)?;
+            if let (Some((f, bt)), Some(first)) = (fault, first_targets.clone()) {
+                let t = fault::replan(s, &p, v, f, first)?;
+                *armed.borrow_mut() = f.arm(s, &t, path)?;
+                *targets.borrow_mut() = t;
                 bt.clear()?;
             }
             if o.pmem.is_some() {
@@ -950,7 +958,7 @@ fn run_all(
             let armed = armed.borrow();
             let inexact = match fault {
                 Some((_, bt)) if !armed.is_empty() => match bt.failed() {
-                    Ok(failed) => fault::check_exact(&armed, &targets, &failed),
+                    Ok(failed) => fault::check_exact(&armed, &targets.borrow(), &failed),
                     Err(e) => Some(e),
                 },
                 _ => None,
@@ -976,6 +984,11 @@ fn run_all(
             // A device of its own, made for the scenario and removed after it.
             let dev = match sc.bdev(p.key, p.i_size) {
                 Ok(d) => d,
+                // (The multipath head without the namespace's atomic units: nvme_stable.)
+                Err(e) if e.starts_with(exec::UNAVAILABLE) => {
+                    out.push(skip(e, Verdict::Skipped));
+                    continue;
+                }
                 Err(e) => {
                     fatal = Some(format!("block device for {id}: {e}"));
                     break;
@@ -1035,6 +1048,7 @@ fn run_all(
         settle();
         let (inexact, missed) = settled.take().unwrap_or_default();
         let armed = armed.into_inner();
+        let targets = targets.into_inner();
         let probe_s = probed
             .as_ref()
             .map_or(0.0, |(x, _): &(probes::Probes, _)| x.ns as f64 / 1e9);
@@ -1050,6 +1064,12 @@ fn run_all(
                     .iter()
                     .find(|(f, _)| *f == s.fs)
                     .and_then(|(_, g)| g.as_deref());
+                // The nvme namespace's virt boundary, read at its set-up: the model again with it
+                // (super::nvme_stable; the run before the set-up had none).
+                let x = match nvme_stable::virt_boundary_mask() {
+                    0 => x,
+                    _ => std::panic::catch_unwind(|| fault::model_run(s, v)).unwrap_or(x),
+                };
                 // XFS's placement of the extents, read after the set-up: the model again with it
                 // (super::placement; the run before the set-up assumed it).
                 let placed = placement::current()

@@ -185,11 +185,12 @@ fn lower_of(path: &Path) -> Result<PathBuf, String> {
 }
 
 /// The loop device whose backing file lies on the lower filesystem: the one holding the scenario
-/// file, or the scenario's block device itself (`--fs bdev`: its own device number).
+/// file, or the scenario's block device itself (`--fs bdev`: its own device number), or the
+/// one the scenario's nvme namespace exports (super::nvme_stable::exported_by).
 fn backing_dev(md: &fs::Metadata) -> u64 {
     use std::os::unix::fs::FileTypeExt;
     if md.file_type().is_block_device() {
-        md.rdev()
+        super::nvme_stable::exported_by(md.rdev()).unwrap_or(md.rdev())
     } else {
         md.dev()
     }

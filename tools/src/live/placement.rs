@@ -19,7 +19,7 @@ use super::fiemap::{
     FIEMAP_EXTENT_NOT_ALIGNED, FIEMAP_EXTENT_UNKNOWN,
 };
 use diofuzz::model::{Execution, Placement};
-use diofuzz::scenario::{FsKind, Scenario, MAX_BLOCKS};
+use diofuzz::scenario::{FsKind, Scenario};
 use std::cell::Cell;
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -36,7 +36,12 @@ pub fn current() -> Option<Placement> {
 
 /// Forget the last scenario's placement (before each scenario).
 pub fn clear() {
-    CURRENT.with(|c| c.set(None));
+    set(None);
+}
+
+/// Take `p` as the current scenario's placement (what [`measure`] does with FIEMAP's; tests).
+pub fn set(p: Option<Placement>) {
+    CURRENT.with(|c| c.set(p));
 }
 
 /// Whether a scenario's result can depend on where its blocks are: an XFS file's atomic write
@@ -47,7 +52,7 @@ pub fn applies(s: &Scenario) -> bool {
 
 /// The disk block of each file block from FIEMAP's extents (bytes), `bs` the block size. Blocks
 /// in no extent, or in one whose disk address FIEMAP does not give (delayed, inline, encoded,
-/// unknown, not aligned), stay unknown.
+/// unknown, not aligned), stay unknown; so do those past [`Placement::MAX_EXTENTS`] extents.
 pub fn from_extents(extents: &[Extent4], bs: u64) -> Placement {
     let bad = FIEMAP_EXTENT_UNKNOWN
         | FIEMAP_EXTENT_DELALLOC
@@ -55,13 +60,12 @@ pub fn from_extents(extents: &[Extent4], bs: u64) -> Placement {
         | FIEMAP_EXTENT_NOT_ALIGNED
         | FIEMAP_EXTENT_DATA_INLINE;
     let mut p = Placement::unknown();
-    for (b, slot) in p.phys.iter_mut().enumerate().take(MAX_BLOCKS) {
-        let pos = b as u64 * bs;
-        if let Some(&(l, ph, _, _)) = extents
-            .iter()
-            .find(|&&(l, _, n, fl)| l <= pos && pos < l + n && fl & bad == 0)
-        {
-            *slot = (ph + (pos - l)) / bs;
+    for &(l, ph, n, _) in extents.iter().filter(|e| e.3 & bad == 0) {
+        // Whole blocks only (XFS's extents are; a partial one would not be a block mapping).
+        let first = l.div_ceil(bs);
+        let end = (l + n) / bs;
+        if end > first && !p.place(first, (ph + (first * bs - l)) / bs, end - first) {
+            break;
         }
     }
     p
@@ -84,11 +88,10 @@ pub fn measure(s: &Scenario, path: &Path) {
 
 /// The measured placement as "file block->disk block" pairs (for the note and `--verbose`).
 pub fn describe(p: &Placement) -> String {
-    p.phys
-        .iter()
-        .enumerate()
-        .filter(|(_, &d)| d != Placement::UNKNOWN)
-        .map(|(b, d)| format!("{b}->{d}"))
+    let mut e: Vec<(u64, u64, u64)> = p.extents.iter().copied().filter(|e| e.2 > 0).collect();
+    e.sort();
+    e.iter()
+        .flat_map(|&(f, d, n)| (0..n).map(move |i| format!("{}->{}", f + i, d + i)))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -137,6 +140,15 @@ mod tests {
         assert_eq!((p.of(2), p.of(3)), (None, None));
         assert_eq!(p.of(4), Some(100));
         assert_eq!(p.of(31), None);
+        assert_eq!(describe(&p), "0->9 1->10 4->100");
+        // Past the input format's 32 blocks (the fault groups' worlds allocate their request's
+        // blocks before the call: gen-1-xfs-5 of xfs-disk-fault wrote blocks 48-63).
+        let far = from_extents(&[(48 * bs, 8195 * bs, 16 * bs, 0x1)], bs);
+        assert_eq!(
+            (far.of(47), far.of(48), far.of(63)),
+            (None, Some(8195), Some(8210))
+        );
+        assert_eq!(far.of(64), None);
     }
 
     /// An XFS atomic write over two unwritten blocks at file block 6: the model assumes disk
@@ -173,11 +185,9 @@ mod tests {
         };
         let assumed = run(None);
         let mut aligned = Placement::unknown();
-        aligned.phys[6] = 40;
-        aligned.phys[7] = 41;
+        aligned.place(6, 40, 2);
         let mut odd = Placement::unknown();
-        odd.phys[6] = 41;
-        odd.phys[7] = 42;
+        odd.place(6, 41, 2);
         let cow = |x: &Execution| entered(x).contains(&"xfs_atomic_write_cow_iomap_begin");
         assert!(!cow(&assumed), "{:?}", entered(&assumed));
         assert_eq!(

@@ -222,6 +222,21 @@ static int fault_arm(int fd, int bdev)
 			return -1;
 		}
 		sector = start + (fm.ext[i].physical + fault_pos - fm.ext[i].logical) / 512;
+		if (fault_xfs_check) {
+			/* xfs_bmap_hw_atomic_write_possible (fs/xfs/xfs_iomap.c, 6.16+): the hardware path
+			 * only when one mapping covers the write and its disk block is aligned to the
+			 * write's blocks. The expected outcome is the model's with the hardware path. */
+			uint64_t n = fault_wlen / fault_xfs_bs, b;
+			for (i = 0; i < fm.mapped; i++)
+				if (fm.ext[i].logical <= fault_wpos && fault_wpos < fm.ext[i].logical + fm.ext[i].length)
+					break;
+			b = i < fm.mapped ? (fm.ext[i].physical + fault_wpos - fm.ext[i].logical) / fault_xfs_bs : 1;
+			if (i == fm.mapped || fault_wpos + fault_wlen > fm.ext[i].logical + fm.ext[i].length || (b & (n - 1))) {
+				printf("COULD NOT RUN: XFS placed the atomic write's blocks at disk block %llu%s: the kernel takes the software (CoW) path, the expected outcome is the hardware one's (the model's assumption; `diofuzz live` compares with the placement it measures). Run it again: a new file gets another placement\n",
+				       (unsigned long long)b, i == fm.mapped || fault_wpos + fault_wlen > fm.ext[i].logical + fm.ext[i].length ? " (in several extents)" : ", not aligned to the write");
+				return -1;
+			}
+		}
 	}
 	fault_sector = sector;
 	if (fault_kind == 3) {
@@ -312,6 +327,9 @@ pub fn fault_c(s: &Scenario, p: &Plan, x: &Execution) -> Result<Option<FaultC>, 
     // Empty for -ETIMEDOUT, -EINVAL, -ENOMEM: only the ublk fault device gives them.
     let rule =
         super::bioerr::scsi_rule(super::bioerr::WRITE_ATOMIC_16, t.errno).unwrap_or_default();
+    // An XFS atomic write on a disk with atomic units takes the hardware path only where XFS
+    // placed its blocks aligned: the program checks the placement after the set-up.
+    let xfs_hw = s.fs == FsKind::Xfs && first_atomic;
     let mut prelude = String::new();
     let _ = writeln!(
         prelude,
@@ -322,6 +340,14 @@ pub fn fault_c(s: &Scenario, p: &Plan, x: &Execution) -> Result<Option<FaultC>, 
         t.errno,
         diofuzz::errno::name(t.errno),
         first_atomic as u8
+    );
+    let _ = writeln!(
+        prelude,
+        "static const int fault_xfs_check = {}; /* the XFS placement check: */\nstatic const uint64_t fault_xfs_bs = {}ULL, fault_wpos = {}ULL, fault_wlen = {}ULL; /* block size, the write */",
+        xfs_hw as u8,
+        1u64 << s.world.blkbits,
+        diofuzz::generators::fault::landing(s),
+        s.request.len
     );
     prelude.push_str(FAULT_PRELUDE);
     let bdev = s.fs == FsKind::Bdev;
@@ -424,6 +450,37 @@ pub(crate) mod tests {
         assert!(fault_c(&bare, &p, &fault::model_run(&bare, v))
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn xfs_atomic_writes_check_the_placement() {
+        let v = diofuzz::variant::by_name("v7.3").unwrap();
+        // An 8 KiB RWF_ATOMIC write at block 6 of an XFS file on the atomic disk: the model's
+        // hardware path holds only if XFS put blocks 6-7 at an even disk block, in one extent.
+        let (s, p) = fault::tests::xfs_atomic_disk();
+        let f = fault_c(&s, &p, &fault::model_run(&s, v)).unwrap().unwrap();
+        assert!(f.prelude.contains("fault_first_atomic = 1;"));
+        assert!(f.prelude.contains("fault_xfs_check = 1;"));
+        assert!(
+            f.prelude
+                .contains("fault_xfs_bs = 4096ULL, fault_wpos = 24576ULL, fault_wlen = 8192ULL"),
+            "{}",
+            f.prelude
+        );
+        assert!(f
+            .prelude
+            .contains("the kernel takes the software (CoW) path"));
+        let src = super::super::repro::c_program_for(&s, v).unwrap();
+        super::super::repro::assert_c_compiles(
+            "xfs-atomic-fault",
+            &src,
+            &["-Wall", "-Werror", "-O1"],
+        );
+        // Not an XFS atomic write: no check.
+        let b = bdev_faulted();
+        let pb = fault::plan_faulted(&b, None).unwrap();
+        let fb = fault_c(&b, &pb, &fault::model_run(&b, v)).unwrap().unwrap();
+        assert!(fb.prelude.contains("fault_xfs_check = 0;"));
     }
 
     #[test]

@@ -400,8 +400,12 @@ enum ScenarioBdev {
     /// A zram device: stable writes from `bdev_add` on (super::bdev_state).
     Zram(super::bdev_state::Zram),
     /// An nvme-tcp namespace with the data digest: stable writes and NOWAIT
-    /// (super::nvme_stable).
-    Nvme(super::nvme_stable::NvmeTcp),
+    /// (super::nvme_stable); with a held page its target exports a loop device (dev, image,
+    /// hold) over an image on the lower filesystem.
+    Nvme(
+        super::nvme_stable::NvmeTcp,
+        Option<(PathBuf, PathBuf, fs::File)>,
+    ),
     /// A loop device (autoclear) over an image in the private folder; `hold` keeps it bound.
     Loop {
         dev: PathBuf,
@@ -947,10 +951,47 @@ impl Scratch {
             return Ok(node);
         }
         if key.nvme {
-            let n = super::nvme_stable::NvmeTcp::add(size, &self.dir)?;
-            let node = n.node.clone();
-            self.bdev = Some(ScenarioBdev::Nvme(n));
-            return Ok(node);
+            // A held page (super::pages): the target exports a loop device over an image on the
+            // lower filesystem that the hold freezes.
+            let backing = match key.layered {
+                true => {
+                    let image = self.make_lower(key, &prereqs())?.join("bdev.img");
+                    let f = fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(&image)
+                        .map_err(|e| format!("create {}: {e}", image.display()))?;
+                    f.set_len(size)
+                        .map_err(|e| format!("size {}: {e}", image.display()))?;
+                    drop(f);
+                    match loop_attach(&image, 4096, &self.tag) {
+                        Ok((dev, hold)) => Some((dev, image, hold)),
+                        Err(e) => {
+                            let _ = fs::remove_file(&image);
+                            return Err(e);
+                        }
+                    }
+                }
+                false => None,
+            };
+            match super::nvme_stable::NvmeTcp::add(
+                size,
+                &self.dir,
+                backing.as_ref().map(|b| b.0.as_path()),
+            ) {
+                Ok(n) => {
+                    let node = n.node.clone();
+                    self.bdev = Some(ScenarioBdev::Nvme(n, backing));
+                    return Ok(node);
+                }
+                Err(e) => {
+                    if let Some((dev, image, hold)) = backing {
+                        let _ = self.release_loop(dev, image, Some(hold));
+                    }
+                    return Err(e);
+                }
+            }
         }
         if key.stable {
             let z = super::bdev_state::Zram::add(size, &self.dir)?;
@@ -1009,19 +1050,16 @@ impl Scratch {
                     errs.push(e);
                 }
             }
-            Some(ScenarioBdev::Nvme(n)) => {
+            Some(ScenarioBdev::Nvme(n, backing)) => {
                 if let Err(e) = n.remove() {
                     errs.push(e);
                 }
+                if let Some((dev, image, hold)) = backing {
+                    errs.extend(self.release_loop(dev, image, Some(hold)));
+                }
             }
             Some(ScenarioBdev::Loop { dev, image, hold }) => {
-                drop(hold);
-                if let Err(e) = loop_detach_if_ours(&dev, &self.dir) {
-                    errs.push(e);
-                }
-                if let Err(e) = fs::remove_file(&image) {
-                    errs.push(format!("remove {}: {e}", image.display()));
-                }
+                errs.extend(self.release_loop(dev, image, hold));
             }
             Some(ScenarioBdev::Part {
                 disk,
@@ -1048,6 +1086,19 @@ impl Scratch {
                 }
                 let _ = fs::remove_file(&node);
             }
+        }
+        errs
+    }
+
+    /// Detach a scenario's loop device (if still ours) and remove its image; the problems.
+    fn release_loop(&self, dev: PathBuf, image: PathBuf, hold: Option<fs::File>) -> Vec<String> {
+        let mut errs = Vec::new();
+        drop(hold);
+        if let Err(e) = loop_detach_if_ours(&dev, &self.dir) {
+            errs.push(e);
+        }
+        if let Err(e) = fs::remove_file(&image) {
+            errs.push(format!("remove {}: {e}", image.display()));
         }
         errs
     }

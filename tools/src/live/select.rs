@@ -32,6 +32,10 @@ pub enum World {
     /// ext4 inline data converted by a delalloc write, not yet written back
     /// (super::inline_delalloc).
     InlineDelalloc,
+    /// Session 10: that state after a truncate to the inline size, with a scaled bitmap limit,
+    /// or with a race after open; inline data converted after open with a scaled limit
+    /// (super::inline_delalloc::session10_kind).
+    InlineDelallocMore,
     /// A block device with stable writes (zram), the mmap writer or the i_rwsem holder
     /// (super::bdev_state).
     BdevState,
@@ -44,10 +48,16 @@ pub enum World {
     /// RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace with the data digest
     /// (super::nvme_stable).
     StableNowait,
+<<<<<<< HEAD
     /// ext4 `i_disksize` lag written back after open with the page at EOF still under
     /// writeback at the write (super::settle_race `Settle::WriteBackHeld`, on a
     /// `nodioread_nolock` mount), drawn by `live --settle-after-open`'s generator.
     LagWritebackHeld,
+=======
+    /// Of those, the session-10 ones: a page under writeback or mmapped dirty at the call, or
+    /// more than one iovec, contiguous or scattered (super::nvme_stable).
+    StableNowaitHeld,
+>>>>>>> main
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -68,6 +78,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
                 && super::settle_more::session9_kind(s).is_some()
         }
         World::InlineDelalloc => x.inline_delalloc,
+        World::InlineDelallocMore => super::inline_delalloc::session10_kind(s).is_some(),
         World::Limits => {
             x.rlimit_fsize.is_some()
                 || x.device.stable_writes
@@ -94,9 +105,15 @@ pub fn is(w: World, s: &Scenario) -> bool {
                 })
         }
         World::StableNowait => super::nvme_stable::wanted(s),
+<<<<<<< HEAD
         World::LagWritebackHeld => {
             s.races.contains(&Race::InodeFlagChangedAfterOpen(11))
                 && x.pages.contains(&PageState::Writeback)
+=======
+        World::StableNowaitHeld => {
+            super::nvme_stable::wanted(s)
+                && (is(World::Held, s) || s.request.nr_segs > 1 || s.request.scatter.is_some())
+>>>>>>> main
         }
     }
 }
@@ -142,6 +159,34 @@ mod tests {
 
     /// Each world is found, every kept scenario belongs to it, and its id names the index the
     /// plain generator gives the same scenario at.
+    /// `--worlds inline-delalloc-more` finds each session-10 kind (the set measured in
+    /// docs/live-bench.md "Session 10": seeds 1-3, count 30), every one built by the plan.
+    #[test]
+    fn inline_delalloc_more_finds_each_kind() {
+        let mut kinds = std::collections::BTreeMap::new();
+        for seed in 1..=3 {
+            let v = generate(
+                &[World::InlineDelallocMore],
+                seed,
+                30,
+                &[FsKind::Ext4],
+                None,
+                0,
+            );
+            assert_eq!(v.len(), 30);
+            for (id, s) in &v {
+                let k = super::super::inline_delalloc::session10_kind(s).unwrap();
+                let key = format!("{k} {} KiB", 1 << (s.world.blkbits - 10));
+                *kinds.entry(key).or_insert(0) += 1;
+                super::super::plan::plan(s).unwrap_or_else(|e| panic!("{id}: {e}"));
+            }
+        }
+        eprintln!("{kinds:?}");
+        for k in ["truncated", "scaled", "raced", "converted-scaled"] {
+            assert!(kinds.keys().any(|x| x.starts_with(k)), "{k}: {kinds:?}");
+        }
+    }
+
     /// `--worlds inline-convert-held` finds every session-9 kind of conversion (the set
     /// measured in docs/live-bench.md "Session 9": seed 9, count 30).
     #[test]

@@ -87,6 +87,10 @@ pub fn convert_ops(s: &Scenario, open: &mut Scenario) -> Result<Vec<Op>, Unsuppo
     let w = &s.world;
     let bs = 1u64 << w.blkbits;
     let (n, max) = (w.i_size, diofuzz::validity::max_inline(bs));
+    if super::inline_scaled::wanted(s) {
+        // Session 10: the plain conversion's world next to the real limit.
+        return super::inline_scaled::convert_ops(s, open);
+    }
     if w.s_maxbytes != HUGE_MAXBYTES || w.s_bitmap_maxbytes != HUGE_MAXBYTES {
         return Err("inline data converted after open with a scaled s_maxbytes (not built)".into());
     }

@@ -188,6 +188,9 @@ pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Option<Settle>,
 pub fn adjust(s: &Scenario, st: &Settle, p: &mut Plan) {
     match st {
         Settle::ConvertInline { ops, .. } => {
+            // A scaled limit: the call and the read-back next to the real one, the inline file
+            // at open left at 0 (super::inline_scaled, session 10).
+            super::inline_scaled::shift(s, p);
             // The inline bytes of the file at open (super::settle_more: its size may be below
             // the size at the write).
             for step in p.steps.iter_mut() {

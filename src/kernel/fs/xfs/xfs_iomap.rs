@@ -82,7 +82,8 @@ fn is_aligned(x: u64, a: u64) -> bool {
 /// block of the mapping's first file block; else [`Imap::startblock`], the model's assumption.
 /// FIEMAP gives the linear block, the kernel tests the AG-encoded one (agno << agblklog | agbno):
 /// the two agree in alignment when the AG size is a multiple of the write's blocks, as on the
-/// lab's disks (`fault::xfs_hw_atomic_placed` makes the same assumption).
+/// lab's disks (the C reproducer's placement check, tools/src/live/repro_fault.rs, assumes it
+/// too).
 fn startblock(cx: &Cx, imap: &Imap) -> u64 {
     let real = matches!(imap.kind, Extent::Written | Extent::Unwritten);
     match cx.opts.placement {

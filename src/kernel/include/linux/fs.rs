@@ -203,6 +203,27 @@ impl IovIter {
         self.pieces(self.consumed, self.consumed + self.count)
             .all(|(_, addr, len)| addr & dma_mask == 0 && len & (lbs - 1) == 0)
     }
+    /// The bvec of a bio built from the next `n` bytes at which `bio_split_rw_at` (6.12) /
+    /// `bio_split_io_at` (6.18+, block/blk-merge.c) would split it for the queue's virt boundary
+    /// `mask` (`bvec_gap_to_prev`: the previous bvec ends, or this one starts, off the
+    /// boundary), as its index; None when none gaps. Contiguous segments never gap: their bvecs
+    /// merge inside a page (`bvec_try_merge_page`) and meet at page boundaries. Scattered ones
+    /// (their own pages) gap at a segment start whose offset, or the previous segment's end, is
+    /// off the boundary.
+    pub fn virt_boundary_gap(&self, n: u64, mask: u64) -> Option<usize> {
+        if mask == 0 || self.scatter.is_none() {
+            return None;
+        }
+        let v: Vec<(u64, u64)> = self.bvecs(self.consumed, self.consumed + n).collect();
+        (1..v.len()).find(|&i| (v[i - 1].0 + v[i - 1].1) & mask != 0 || v[i].0 & mask != 0)
+    }
+    /// The first bvec of a scattered bio built from the next `n` bytes whose offset has a bit of
+    /// `dma_mask` or whose length one of `len_mask` (`bio_split_io_at`'s check, 6.18+, which it
+    /// makes on each bvec before the gap check against the previous one).
+    pub fn first_misaligned_bvec(&self, n: u64, dma_mask: u64, len_mask: u64) -> Option<usize> {
+        self.bvecs(self.consumed, self.consumed + n)
+            .position(|(off, len)| off & dma_mask != 0 || len & len_mask != 0)
+    }
     /// Block layer, 6.18+ (read in 6.18.2 and 7.1.5 block/blk-merge.c, block/blk.h): would a bio
     /// built from the next `n` bytes of this iter be failed with BLK_STS_INVAL at submission?
     ///
