@@ -45,11 +45,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-<<<<<<< HEAD
-pub const GROUPS: [Group; 41] = [
-=======
-pub const GROUPS: [Group; 42] = [
->>>>>>> main
+pub const GROUPS: [Group; 43] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",

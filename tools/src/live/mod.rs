@@ -159,15 +159,11 @@ pub struct Opts {
     /// inline-convert (ext4 inline data converted after open), inline-convert-held (session 9:
     /// a held or busy page 0, a dirty page 0 with the truncate path, a delayed block on a
     /// block-mapped inode after the conversion), inline-delalloc (ext4 inline data converted by a
-<<<<<<< HEAD
-    /// delalloc write, not yet written back), lag-writeback-held (ext4: the i_disksize lag
-    /// written back after open, the page at EOF still under writeback at the write, on a
-    /// nodioread_nolock mount; from the --settle-after-open generator), partial (a shared block
-=======
     /// delalloc write, not yet written back), inline-delalloc-more (session 10: that state
     /// after a truncate, with a scaled bitmap limit or a race after open; a conversion after
-    /// open with a scaled limit), partial (a shared block
->>>>>>> main
+    /// open with a scaled limit), lag-writeback-held (ext4: the i_disksize lag
+    /// written back after open, the page at EOF still under writeback at the write, on a
+    /// nodioread_nolock mount; from the --settle-after-open generator), partial (a shared block
     /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
     /// indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,

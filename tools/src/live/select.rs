@@ -48,16 +48,13 @@ pub enum World {
     /// RWF_NOWAIT on a stable-writes block device: an nvme-tcp namespace with the data digest
     /// (super::nvme_stable).
     StableNowait,
-<<<<<<< HEAD
+    /// Of those, the session-10 ones: a page under writeback or mmapped dirty at the call, or
+    /// more than one iovec, contiguous or scattered (super::nvme_stable).
+    StableNowaitHeld,
     /// ext4 `i_disksize` lag written back after open with the page at EOF still under
     /// writeback at the write (super::settle_race `Settle::WriteBackHeld`, on a
     /// `nodioread_nolock` mount), drawn by `live --settle-after-open`'s generator.
     LagWritebackHeld,
-=======
-    /// Of those, the session-10 ones: a page under writeback or mmapped dirty at the call, or
-    /// more than one iovec, contiguous or scattered (super::nvme_stable).
-    StableNowaitHeld,
->>>>>>> main
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -105,15 +102,13 @@ pub fn is(w: World, s: &Scenario) -> bool {
                 })
         }
         World::StableNowait => super::nvme_stable::wanted(s),
-<<<<<<< HEAD
-        World::LagWritebackHeld => {
-            s.races.contains(&Race::InodeFlagChangedAfterOpen(11))
-                && x.pages.contains(&PageState::Writeback)
-=======
         World::StableNowaitHeld => {
             super::nvme_stable::wanted(s)
                 && (is(World::Held, s) || s.request.nr_segs > 1 || s.request.scatter.is_some())
->>>>>>> main
+        }
+        World::LagWritebackHeld => {
+            s.races.contains(&Race::InodeFlagChangedAfterOpen(11))
+                && x.pages.contains(&PageState::Writeback)
         }
     }
 }
