@@ -50,3 +50,30 @@ impl NoSplitBio {
         }
     }
 }
+
+/// What a never-splitting driver leaves in the sectors of a bio at `pos`: per sector the tag it
+/// now holds, or None for a sector no bvec reached (it keeps what it held). Written to the CoW
+/// fork's blocks when `shared`, else to the disk. Returns whether any sector did not get `tag`
+/// (a sector no bvec reached counts).
+pub(crate) fn store_sectors(
+    cx: &mut Cx,
+    pos: u64,
+    sectors: impl IntoIterator<Item = Option<u32>>,
+    tag: u32,
+    shared: bool,
+) -> bool {
+    let first = (pos / crate::scenario::SECTOR) as usize;
+    let mut wrong = false;
+    for (k, t) in sectors.into_iter().enumerate() {
+        let Some(t) = t else {
+            wrong = true;
+            continue;
+        };
+        wrong |= t != tag;
+        let area = if shared { &mut cx.cow } else { &mut cx.disk };
+        if let Some(s) = area.get_mut(first + k) {
+            *s = t;
+        }
+    }
+    wrong
+}

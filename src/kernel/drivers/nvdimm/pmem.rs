@@ -53,24 +53,10 @@ pub fn sector_placement(segs: &[u64]) -> Vec<Option<bool>> {
 /// bytes of the bio, and keep what they held where nothing reached them. Returns whether any
 /// sector did not get its own data. `shared`: the bio goes to the CoW fork's blocks.
 pub fn pmem_submit_bio(cx: &mut Cx, pos: u64, segs: &[u64], tag: u32, shared: bool) -> bool {
-    let placed = sector_placement(segs);
-    let first = (pos / SECTOR) as usize;
-    let mut wrong = false;
-    for (k, p) in placed.into_iter().enumerate() {
-        let t = match p {
-            Some(true) => tag,
-            Some(false) => TAG_MISPLACED,
-            None => {
-                wrong = true;
-                continue;
-            }
-        };
-        wrong |= t != tag;
-        let area = if shared { &mut cx.cow } else { &mut cx.disk };
-        if let Some(s) = area.get_mut(first + k) {
-            *s = t;
-        }
-    }
+    let placed = sector_placement(segs)
+        .into_iter()
+        .map(|p| p.map(|own| if own { tag } else { TAG_MISPLACED }));
+    let wrong = crate::kernel::drivers::store_sectors(cx, pos, placed, tag, shared);
     if wrong {
         cx.decide("pmem_submit_bio: segments not a multiple of 512 bytes, written at bv_len >> 9 sector steps: data misplaced");
     }

@@ -148,24 +148,14 @@ pub fn zram_submit_bio(
     tag: u32,
     shared: bool,
 ) -> bool {
-    let first = (pos / SECTOR) as usize;
-    let mut wrong = false;
-    for (k, h) in held.iter().enumerate() {
-        let t = match h {
-            Some(Held::Own) => tag,
-            Some(Held::Other) => TAG_MISPLACED,
-            Some(Held::Outside) => TAG_ZERO,
-            None => {
-                wrong = true;
-                continue;
-            }
-        };
-        wrong |= t != tag;
-        let area = if shared { &mut cx.cow } else { &mut cx.disk };
-        if let Some(s) = area.get_mut(first + k) {
-            *s = t;
-        }
-    }
+    let placed = held.iter().map(|h| {
+        h.map(|h| match h {
+            Held::Own => tag,
+            Held::Other => TAG_MISPLACED,
+            Held::Outside => TAG_ZERO,
+        })
+    });
+    let wrong = crate::kernel::drivers::store_sectors(cx, pos, placed, tag, shared);
     if wrong {
         cx.decide("zram_bvec_write: is_partial_io() false with 4 KiB pages: a bvec not a whole page stores its whole user page: data misplaced");
     }
