@@ -956,15 +956,7 @@ impl Scratch {
             let backing = match key.layered {
                 true => {
                     let image = self.make_lower(key, &prereqs())?.join("bdev.img");
-                    let f = fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600)
-                        .open(&image)
-                        .map_err(|e| format!("create {}: {e}", image.display()))?;
-                    f.set_len(size)
-                        .map_err(|e| format!("size {}: {e}", image.display()))?;
-                    drop(f);
+                    new_image(&image, size)?;
                     match loop_attach(&image, 4096, &self.tag) {
                         Ok((dev, hold)) => Some((dev, image, hold)),
                         Err(e) => {
@@ -1005,15 +997,7 @@ impl Scratch {
         } else {
             self.dir.join("bdev.img")
         };
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&image)
-            .map_err(|e| format!("create {}: {e}", image.display()))?;
-        f.set_len(size)
-            .map_err(|e| format!("size {}: {e}", image.display()))?;
-        drop(f);
+        new_image(&image, size)?;
         let (dev, hold) = match loop_attach(&image, 1u32 << key.lbs_bits, &self.tag) {
             Ok(x) => x,
             Err(e) => {
