@@ -245,22 +245,12 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
     Ok((setup, call))
 }
 
-/// The file world a generic test cannot format: it formats SCRATCH_DEV with the filesystem's
-/// defaults and a block size only ([`mkfs_line`]). Refused with the reason rather than built on
-/// another filesystem.
+/// The file world a generic test cannot make: it formats SCRATCH_DEV ([`mkfs_line`]) and mounts
+/// it ([`mount_line`]) but cannot change the device under it. Refused with the reason rather than
+/// built on another filesystem.
 fn file_mkfs_expressible(p: &Plan) -> Result<(), String> {
     let k = &p.key;
-    let why = if k.data_journal {
-        "a data=journal mount"
-    } else if k.nodelalloc {
-        "a nodelalloc mount"
-    } else if k.no_extents {
-        "an ext4 without extents (mkfs -O ^extent)"
-    } else if k.cluster_bits > 0 {
-        "a bigalloc ext4"
-    } else if k.fs == FsKind::Xfs && !k.reflink {
-        "an XFS without reflink (mkfs -m reflink=0)"
-    } else if k.lbs_bits != 9 {
+    let why = if k.lbs_bits != 9 {
         "a device of 4096-byte logical blocks"
     } else if k.dax != Default::default() {
         "a DAX mount"
@@ -275,13 +265,49 @@ fn file_mkfs_expressible(p: &Plan) -> Result<(), String> {
 }
 
 /// A generic test formats with the filesystem's defaults (XFS: reflink on since xfsprogs 5.1,
-/// which the software atomic write path needs) and only sets the block size it depends on.
+/// which the software atomic write path needs) and sets what the world depends on: the block
+/// size, and for ext4 no extents (`-O ^extent,^64bit`) or bigalloc clusters, for XFS no
+/// reflink, as live's scratch filesystems do (tools/src/live/scratch.rs mkfs_args).
 fn mkfs_line(p: &Plan) -> String {
-    let bs = 1u32 << p.key.blkbits;
-    if bs == 4096 {
+    let k = &p.key;
+    let bs = 1u32 << k.blkbits;
+    let mut opts = Vec::new();
+    match k.fs {
+        FsKind::Ext4 => {
+            if k.no_extents {
+                opts.push("-O ^extent,^64bit".to_string());
+            }
+            if k.cluster_bits > 0 {
+                opts.push(format!("-O bigalloc -C {}", bs << k.cluster_bits));
+            }
+        }
+        FsKind::Xfs if !k.reflink => opts.push("-m reflink=0".into()),
+        _ => {}
+    }
+    if opts.is_empty() && bs == 4096 {
         "_scratch_mkfs >> $seqres.full 2>&1".to_string()
-    } else {
+    } else if opts.is_empty() {
         format!("_scratch_mkfs_blocksized {bs} >> $seqres.full 2>&1")
+    } else {
+        let b = if k.fs == FsKind::Xfs {
+            format!("-b size={bs}")
+        } else {
+            format!("-b {bs}")
+        };
+        format!(
+            "_scratch_mkfs \"{b} {}\" >> $seqres.full 2>&1 || _notrun \"mkfs {b} {} failed\"",
+            opts.join(" "),
+            opts.join(" ")
+        )
+    }
+}
+
+/// The mount with the world's options (data=journal, nodelalloc, nodioread_nolock), as live
+/// mounts its scratch filesystems ([`crate::live::plan::FsKey::mount_data`]).
+fn mount_line(p: &Plan) -> String {
+    match p.key.mount_data() {
+        Some(o) => format!("_scratch_mount -o {o} >> $seqres.full 2>&1"),
+        None => "_scratch_mount >> $seqres.full 2>&1".to_string(),
     }
 }
 
@@ -381,11 +407,7 @@ pub fn fstests_test(
     if bdev {
         t.push('\n');
     } else {
-        let _ = writeln!(
-            t,
-            "\n{}\n_scratch_mount >> $seqres.full 2>&1\n",
-            mkfs_line(&p)
-        );
+        let _ = writeln!(t, "\n{}\n{}\n", mkfs_line(&p), mount_line(&p));
     }
     let helper_src = match helper {
         Ok((setup, call)) if bdev => {
@@ -906,19 +928,42 @@ mod tests {
         s
     }
 
-    /// A world the generic test's mkfs and mount cannot make is refused with the reason, not
-    /// built on the default filesystem.
+    /// A world the generic test cannot make (its device) is refused with the reason, not built
+    /// on the default filesystem; mkfs and mount options are written into the test.
     #[test]
     fn mount_options_are_refused() {
         let mut s = ext4_1k();
-        s.world.mount.data_journal = true;
+        s.world.lbs_bits = 12;
+        s.world.blkbits = 12;
+        s.world.i_size = 16384;
+        s.world.blocks.truncate(4);
         let e = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap_err();
-        assert!(e.contains("data=journal"), "{e}");
+        assert!(e.contains("4096-byte logical blocks"), "{e}");
+        // What mkfs and mount options make is stated in the test.
+        let mut s = ext4_1k();
+        s.world.mount.data_journal = true;
+        let (t, _, _) = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap();
+        assert!(t.contains("_scratch_mount -o data=journal"), "{t}");
         let mut s = ext4_1k();
         s.world.mount.extents_feature = false;
         s.world.inode.extents = false;
-        let e = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap_err();
-        assert!(e.contains("^extent"), "{e}");
+        let (t, _, _) = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap();
+        assert!(
+            t.contains("_scratch_mkfs \"-b 1024 -O ^extent,^64bit\""),
+            "{t}"
+        );
+        assert!(t.contains("\n_scratch_mount >> $seqres.full"), "{t}");
+        // (and the test still parses as bash)
+        let f = std::env::temp_dir().join(format!("dfz-fstests-{}", std::process::id()));
+        std::fs::write(&f, &t).unwrap();
+        if let Ok(st) = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(&f)
+            .status()
+        {
+            assert!(st.success(), "{t}");
+        }
+        let _ = std::fs::remove_file(&f);
         // The default world is exported with xfs_io alone.
         let (t, _, helper) =
             super::fstests_test(&ext4_1k(), &finding(), 900, "t", "id", &[]).unwrap();
