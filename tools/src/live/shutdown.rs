@@ -301,25 +301,14 @@ pub fn outcome(
     } else {
         (Verdict::Disagree, down.to_string())
     };
+    // Nothing but the return value and the path is observable: the oracle over the kernel has
+    // nothing to judge (no kernel findings).
     Outcome {
-        id,
-        fs: s.fs.name(),
-        atomic: s.request.rwf.atomic,
-        verdict,
-        note,
         mismatches: mism,
         model: Some(m),
         kernel: Some(k),
-        // Nothing but the return value and the path is observable: the oracle over the kernel
-        // has nothing to judge.
-        kernel_findings: Vec::new(),
         model_findings: model_findings(x),
-        kernel_other_sectors: Vec::new(),
-        dmesg: Vec::new(),
-        without_backports: None,
-        explained_by: Vec::new(),
-        probes: None,
-        scenario: s.clone(),
+        ..super::compare::not_compared(id, s, note, verdict)
     }
 }
 
