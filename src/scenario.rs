@@ -439,6 +439,12 @@ pub enum PageState {
 }
 
 impl PageState {
+    /// A page live holds during the call itself (under writeback, or mmapped and re-dirtied
+    /// while the call's flush waits: tools/src/live/pages.rs).
+    pub fn held(self) -> bool {
+        matches!(self, PageState::Writeback | PageState::MappedDirty)
+    }
+
     pub fn to_byte(self) -> u8 {
         match self {
             PageState::None => 0,

@@ -235,12 +235,8 @@ mod tests {
                 buffered += !s.request.open.direct as u32;
                 any_atomic |= s.request.rwf.atomic;
                 assert!(s.request.open.direct || !s.request.rwf.nowait, "{i}");
-                held_or_race += (!s.races.is_empty()
-                    || s.world
-                        .pages
-                        .iter()
-                        .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty)))
-                    as u32;
+                held_or_race +=
+                    (!s.races.is_empty() || s.world.pages.iter().any(|p| p.held())) as u32;
             }
         }
         assert!(tail > n / 100 && tail < n / 5, "{tail} of {n}");

@@ -60,10 +60,7 @@ pub fn bdev_states(r: &mut Rng, s: &mut Scenario) {
 
 /// A page held under writeback or mapped dirty during the call (live's super::pages).
 fn held(s: &Scenario) -> bool {
-    s.world
-        .pages
-        .iter()
-        .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty))
+    s.world.pages.iter().any(|p| p.held())
 }
 
 /// A swap device with `swapoff` after the call's open keeps the header page swapon read into

@@ -142,10 +142,7 @@ pub fn lag_written_back(s: &mut Scenario) -> bool {
 /// Pages held during the call (under writeback, mmapped dirty): live builds none with a lag at
 /// open (tools/src/live/pages.rs: the lag's own write would write them).
 fn held_pages(s: &Scenario) -> bool {
-    s.world
-        .pages
-        .iter()
-        .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty))
+    s.world.pages.iter().any(|p| p.held())
 }
 
 /// A world with a dirty page over a delalloc block at an unaligned EOF (the lag buildable, set

@@ -25,11 +25,7 @@ pub fn stable_nowait(r: &mut Rng, s: &mut Scenario) {
     if s.fs != FsKind::Bdev || s.world.device.stable_writes || !r.pct(6) {
         return;
     }
-    let held = s
-        .world
-        .pages
-        .iter()
-        .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty));
+    let held = s.world.pages.iter().any(|p| p.held());
     if held || s.request.scatter.is_some() || s.request.nr_segs > 1 {
         return;
     }
@@ -47,11 +43,7 @@ pub fn nvme_held(r: &mut Rng, s: &mut Scenario) {
     if s.fs != FsKind::Bdev || s.world.device.stable_writes {
         return;
     }
-    let held = s
-        .world
-        .pages
-        .iter()
-        .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty));
+    let held = s.world.pages.iter().any(|p| p.held());
     if !(held || s.request.nr_segs > 1 || s.request.scatter.is_some()) || !r.pct(30) {
         return;
     }
@@ -126,11 +118,7 @@ mod tests {
                 assert!(crate::validity::is_valid(&s), "{i}");
                 assert_eq!(s.world.device.dma_alignment, super::NVME_DMA_ALIGNMENT);
                 assert_eq!(s.world.lbs_bits, 12);
-                if s.world
-                    .pages
-                    .iter()
-                    .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty))
-                {
+                if s.world.pages.iter().any(|p| p.held()) {
                     held += 1;
                 } else if s.request.scatter.is_some() {
                     scattered += 1;
@@ -170,11 +158,7 @@ mod tests {
             assert!(s.request.scatter.is_none() && s.request.nr_segs <= 1);
             assert!(s.world.i_size > 0 && s.world.i_size % 4096 == 0);
             assert_eq!(s.world.blkbits, 12);
-            assert!(!s
-                .world
-                .pages
-                .iter()
-                .any(|p| matches!(p, PageState::Writeback | PageState::MappedDirty)));
+            assert!(!s.world.pages.iter().any(|p| p.held()));
         }
         assert!(n > 30, "{n}");
     }
