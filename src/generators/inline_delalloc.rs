@@ -285,20 +285,9 @@ pub fn converted_scaled(pick: u64, s: &mut Scenario) -> bool {
         .saturating_sub(1)
         .max(w.i_size.div_ceil(bs))
         .max(1);
-    let unit = if q.rwf.atomic {
-        q.len.next_power_of_two().max(bs) / bs
-    } else {
-        1
-    };
-    let (real, limit) = if w.inode.extents {
-        ((1u64 << 32) - 1, &mut s.world.s_maxbytes)
-    } else {
-        (1_074_791_436, &mut s.world.s_bitmap_maxbytes)
-    };
-    if n > 255 || (real - n) % unit != 0 {
+    if !super::random::set_scaled_limit(s, n) {
         return false;
     }
-    *limit = n * bs;
     keep_valid(s, before)
 }
 

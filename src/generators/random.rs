@@ -575,24 +575,36 @@ fn limits(l: &mut Rng, s: &mut Scenario, on_loop: bool) {
         let n = (end + [0, 1, 2].into_iter().nth(k as usize % 3).unwrap())
             .saturating_sub(1)
             .max(least);
-        let unit = if q.rwf.atomic {
-            q.len.next_power_of_two().max(bs) / bs
-        } else {
-            1
-        };
-        // (real limit - n) blocks must be a multiple of the unit.
-        let (real, limit) = if w.inode.extents {
-            ((1u64 << 32) - 1, &mut s.world.s_maxbytes)
-        } else {
-            (1_074_791_436, &mut s.world.s_bitmap_maxbytes)
-        };
-        if n <= 255 && (real - n) % unit == 0 {
-            *limit = n * bs;
-        }
+        set_scaled_limit(s, n);
     }
     if !crate::validity::violations(s).is_empty() || s.encode().is_err() {
         *s = before;
     }
+}
+
+/// Scale the limit the write meets (s_maxbytes, or s_bitmap_maxbytes on a block-mapped ext4
+/// inode) to `n` blocks, when live can build it next to the real limit (4 KiB blocks: 2^32 - 1
+/// or 1,074,791,436 of them): at most 255 blocks, and the real limit minus `n` a whole number
+/// of an atomic write's units, so that the shifted request keeps its alignment. Returns whether
+/// it did.
+pub(crate) fn set_scaled_limit(s: &mut Scenario, n: u64) -> bool {
+    let bs = 1u64 << s.world.blkbits;
+    let q = &s.request;
+    let unit = if q.rwf.atomic {
+        q.len.next_power_of_two().max(bs) / bs
+    } else {
+        1
+    };
+    let (real, limit) = if s.world.inode.extents {
+        ((1u64 << 32) - 1, &mut s.world.s_maxbytes)
+    } else {
+        (1_074_791_436, &mut s.world.s_bitmap_maxbytes)
+    };
+    if n > 255 || (real - n) % unit != 0 {
+        return false;
+    }
+    *limit = n * bs;
+    true
 }
 
 /// Make about 12 % of the scenarios with a cached page hold a page under writeback (a cached page
