@@ -85,7 +85,12 @@ fi
 work=$(mktemp -d /tmp/diofuzz-fstests-run.XXXXXX)
 loops=()
 cleanup() {
-    local m l
+    local m l f
+    # A block-device test makes its own loop device over an image in TEST_DIR and removes it
+    # itself; one killed half-way leaves it: detach what is backed by a file under $work.
+    while read -r l f; do
+        [[ $f == "$work"/* ]] && losetup -d "$l" 2>/dev/null
+    done < <(losetup -n -l -O NAME,BACK-FILE 2>/dev/null)
     for m in "$work/scratch" "$work/test"; do
         while mountpoint -q "$m" 2>/dev/null; do umount "$m" || umount -l "$m" || break; done
     done
