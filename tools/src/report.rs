@@ -495,8 +495,17 @@ pub fn fstests_test(
                  # and issues it, then prints the result and the data per 512-byte sector\n\
                  # (n = the new data, o/d = old data, 0 = zeroes, s/? = stale data).\n\
                  $here/src/diofuzz-{seq} {} > $tmp.out 2>&1\n\
+                 rc=$?\n\
                  cat $tmp.out >> $seqres.full\n\
-                 ret=$(sed -n 's/^pwritev2(.*) = \\(-\\?[0-9]*\\).*/\\1/p' $tmp.out)\n\
+                 # Exit 2: the helper could not build the world here (it says why).\n\
+                 if [ $rc -eq 2 ]; then\n\
+                 \t_notrun \"diofuzz-{seq}: $(grep -m 1 'COULD NOT RUN' $tmp.out)\"\n\
+                 fi\n\
+                 # The call's line: pwritev2, preadv2 or aio_rw, with what it returned.\n\
+                 if ! grep -q '^[a-z_0-9]*(pos ' $tmp.out; then\n\
+                 \techo \"diofuzz-{seq} did not issue the call (exit $rc)\"\n\
+                 fi\n\
+                 ret=$(sed -n 's/^[a-z_0-9]*(pos .*) = \\(-\\?[0-9]*\\).*/\\1/p' $tmp.out)\n\
                  test -n \"$ret\" || ret=0\n\
                  landing=$(sed -n 's/.*data expected at \\([0-9]*\\).*/\\1/p' $tmp.out)\n\
                  test -n \"$landing\" || landing={land}\n\
@@ -1016,5 +1025,73 @@ mod tests {
                 && t.contains("[ $ret -gt 0 ]; then\n\techo \"i_size $size beyond"),
             "{t}"
         );
+    }
+
+    /// The helper-based test reads the helper's output as fstests runs it: a world the helper
+    /// cannot build here (exit 2, COULD NOT RUN) is "not run", not a silent pass; a helper that
+    /// never issues the call fails the test; an aio call's result is read like pwritev2's.
+    #[test]
+    fn helper_results_are_read_as_fstests_runs_them() {
+        let mut s = ext4_1k();
+        s.world.i_size = 5633;
+        s.world.pages = vec![PageState::None, PageState::Clean];
+        s.races = vec![Race::InodeFlagChangedAfterOpen(11)];
+        let (t, _, _) = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap();
+        let dir = std::env::temp_dir().join(format!("dfz-fstests-helper-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        // fstests' functions the test calls, as no-ops, and _notrun as fstests prints it.
+        let shim = "_begin_fstest() { :; }\n_require_scratch() { :; }\n_require_odirect() { :; }\n\
+                    _require_test_program() { :; }\n_scratch_mkfs() { :; }\n_scratch_mount() { :; }\n\
+                    _notrun() { echo \"[not run] $*\"; exit 0; }\n";
+        let body: String = t
+            .lines()
+            .filter(|l| !l.starts_with(". ./common/"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let test = dir.join("900");
+        std::fs::write(
+            &test,
+            format!(
+                "{shim}here={}\ntmp={}/tmp\nseqres={}/res\n{body}\n",
+                dir.display(),
+                dir.display(),
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let run = |helper: &str| -> String {
+            let h = dir.join("src/diofuzz-900");
+            std::fs::write(&h, format!("#!/bin/sh\n{helper}")).unwrap();
+            std::process::Command::new("chmod")
+                .arg("+x")
+                .arg(&h)
+                .status()
+                .unwrap();
+            let o = std::process::Command::new("bash")
+                .arg(&test)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        let out = run(
+            "echo 'COULD NOT RUN (setup: FS_IOC_SETFLAGS +j: Operation not permitted)'; exit 2",
+        );
+        assert_eq!(
+            out,
+            "[not run] diofuzz-900: COULD NOT RUN (setup: FS_IOC_SETFLAGS +j: Operation not permitted)\n",
+            "{t}"
+        );
+        let out = run("echo 'setup: open: No such file'; exit 1");
+        assert!(
+            out.starts_with("diofuzz-900 did not issue the call (exit 1)\n"),
+            "{out}"
+        );
+        let out = run("echo 'aio_rw(pos 4096, len 1024, rwf 0x0) = -1 errno 14 (Bad address)'; echo 'i_size 8192; x'; exit 1");
+        assert_eq!(
+            out,
+            "i_size 8192 after a write at 4096 that failed (returned -1; was 5633)\nSilence is golden\n",
+            "{t}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
