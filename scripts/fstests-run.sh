@@ -130,7 +130,7 @@ for r in "${reports[@]}"; do
         chmod +x "$F/tests/generic/$new"
         sed "1s/^QA output created by $old\$/QA output created by $new/" "$t.out" >"$F/tests/generic/$new.out"
         if [[ -e $r/fstests/src/diofuzz-$old.c ]]; then
-            cc -O2 -Wall -o "$F/src/diofuzz-$new" "$r/fstests/src/diofuzz-$old.c" \
+            cc -O2 -o "$F/src/diofuzz-$new" "$r/fstests/src/diofuzz-$old.c" \
                 || { echo "fstests-run: $r/fstests/src/diofuzz-$old.c does not build" >&2; exit 2; }
         fi
         [[ $new == "$old" ]] || echo "fstests-run: $name generic/$old runs as generic/$new"
