@@ -44,12 +44,13 @@ out=$work/out
     _require_scratch() { :; }; _require_odirect() { :; }; _require_xfs_io_command() { :; }
     _require_scratch_write_atomic() { :; }; _require_scratch_write_atomic_multi_fsblock() { :; }
     _require_atomic_write_test_commands() { :; }; _require_scratch_reflink() { :; }
-    _require_scratch_blocksize() { :; }
+    _notrun() { echo "notrun: $*"; exit 0; }
     _require_test_program() { [[ -x $here/src/$1 ]] || { echo "notrun: no $1"; exit 0; }; }
     _scratch_mkfs() { mkfs.xfs -f "$@" "$SCRATCH_DEV" >> "$seqres" 2>&1; }
     _scratch_mkfs_blocksized() { mkfs.xfs -f -b size="$1" "$SCRATCH_DEV" >> "$seqres" 2>&1; }
-    _scratch_mount() { mount "$SCRATCH_DEV" "$SCRATCH_MNT"; }
-    _scratch_cycle_mount() { umount "$SCRATCH_MNT" && mount "$SCRATCH_DEV" "$SCRATCH_MNT"; }
+    _scratch_mount() { mount "$@" "$SCRATCH_DEV" "$SCRATCH_MNT"; }
+    _try_scratch_mount() { mount "$@" "$SCRATCH_DEV" "$SCRATCH_MNT"; }
+    _scratch_cycle_mount() { umount "$SCRATCH_MNT" && mount ${1:+-o "$1"} "$SCRATCH_DEV" "$SCRATCH_MNT"; }
     _get_filesize() { stat -c %s "$1"; }
     echo "QA output created by $seq"
     eval "$(grep -v '^\. \./common/' "$test" | sed 's/^exit$//')"

@@ -303,10 +303,14 @@ fn mkfs_line(p: &Plan) -> String {
 }
 
 /// The mount with the world's options (data=journal, nodelalloc, nodioread_nolock), as live
-/// mounts its scratch filesystems ([`crate::live::plan::FsKey::mount_data`]).
+/// mounts its scratch filesystems ([`crate::live::plan::FsKey::mount_data`]). The options are
+/// ext4's: a generic test runs on any filesystem, where `_scratch_mount` would fail the test
+/// (`_fail "mount ... failed"`, common/rc), so a filesystem that refuses them skips it instead.
 fn mount_line(p: &Plan) -> String {
     match p.key.mount_data() {
-        Some(o) => format!("_scratch_mount -o {o} >> $seqres.full 2>&1"),
+        Some(o) => format!(
+            "_try_scratch_mount -o {o} >> $seqres.full 2>&1 || _notrun \"mount -o {o} failed\""
+        ),
         None => "_scratch_mount >> $seqres.full 2>&1".to_string(),
     }
 }
@@ -385,9 +389,8 @@ pub fn fstests_test(
     if clones {
         let _ = writeln!(t, "_require_scratch_reflink");
     }
-    if p.key.blkbits != 12 && !bdev {
-        let _ = writeln!(t, "_require_scratch_blocksize {}", 1u32 << p.key.blkbits);
-    }
+    // fstests has no _require for the block size: _scratch_mkfs_blocksized (or the mkfs line's
+    // _notrun) skips the test where the filesystem cannot make it ([`mkfs_line`]).
     if p.call.direct {
         let _ = writeln!(t, "_require_odirect");
     }
@@ -467,11 +470,18 @@ pub fn fstests_test(
                  cp $tmp.before $tmp.expect\n\
                  if [ $ret -gt 0 ]; then\n\
                  \t$XFS_IO_PROG -c \"pwrite -S 0x33 $landing $ret\" $tmp.expect >> $seqres.full\nfi\n\
-                 _scratch_cycle_mount\n\
+                 _scratch_cycle_mount{cycle_opts}\n\
                  if ! cmp {file} $tmp.expect > $tmp.cmp 2>&1; then\n\
                  \techo \"file data differs from the old data plus the $ret bytes written at $landing\"\n\
                  \tcat $tmp.cmp >> $seqres.full\n\
-                 \tod -A d -t x1 {file} >> $seqres.full\nfi\n"
+                 \tod -A d -t x1 {file} >> $seqres.full\nfi\n",
+                // The remount keeps the world's mount options (_scratch_cycle_mount mounts with
+                // none but fstests' MOUNT_OPTIONS unless given them).
+                cycle_opts = p
+                    .key
+                    .mount_data()
+                    .map(|o| format!(" \"{o}\""))
+                    .unwrap_or_default()
             );
             None
         }
@@ -485,8 +495,17 @@ pub fn fstests_test(
                  # and issues it, then prints the result and the data per 512-byte sector\n\
                  # (n = the new data, o/d = old data, 0 = zeroes, s/? = stale data).\n\
                  $here/src/diofuzz-{seq} {} > $tmp.out 2>&1\n\
+                 rc=$?\n\
                  cat $tmp.out >> $seqres.full\n\
-                 ret=$(sed -n 's/^pwritev2(.*) = \\(-\\?[0-9]*\\).*/\\1/p' $tmp.out)\n\
+                 # Exit 2: the helper could not build the world here (it says why).\n\
+                 if [ $rc -eq 2 ]; then\n\
+                 \t_notrun \"diofuzz-{seq}: $(grep -m 1 'COULD NOT RUN' $tmp.out)\"\n\
+                 fi\n\
+                 # The call's line: pwritev2, preadv2 or aio_rw, with what it returned.\n\
+                 if ! grep -q '^[a-z_0-9]*(pos ' $tmp.out; then\n\
+                 \techo \"diofuzz-{seq} did not issue the call (exit $rc)\"\n\
+                 fi\n\
+                 ret=$(sed -n 's/^[a-z_0-9]*(pos .*) = \\(-\\?[0-9]*\\).*/\\1/p' $tmp.out)\n\
                  test -n \"$ret\" || ret=0\n\
                  landing=$(sed -n 's/.*data expected at \\([0-9]*\\).*/\\1/p' $tmp.out)\n\
                  test -n \"$landing\" || landing={land}\n\
@@ -519,8 +538,10 @@ pub fn fstests_test(
                  size=$(sed -n 's/^i_size \\([0-9]*\\);.*/\\1/p' $tmp.out)\n\
                  limit={size_before}\n\
                  if [ $ret -gt 0 ] && [ $((landing + ret)) -gt $limit ]; then limit=$((landing + ret)); fi\n\
-                 if [ -n \"$size\" ] && [ $size -gt $limit ]; then\n\
-                 \techo \"i_size $size beyond the $ret bytes reported written at $landing (was {size_before})\"\nfi\n",
+                 if [ -n \"$size\" ] && [ $size -gt $limit ] && [ $ret -gt 0 ]; then\n\
+                 \techo \"i_size $size beyond the $ret bytes reported written at $landing (was {size_before})\"\n\
+                 elif [ -n \"$size\" ] && [ $size -gt $limit ]; then\n\
+                 \techo \"i_size $size after a write at $landing that failed (returned $ret; was {size_before})\"\nfi\n",
                 size_before = s.world.i_size
             );
             Some(crate::live::repro::c_program(s)?)
@@ -943,7 +964,17 @@ mod tests {
         let mut s = ext4_1k();
         s.world.mount.data_journal = true;
         let (t, _, _) = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap();
-        assert!(t.contains("_scratch_mount -o data=journal"), "{t}");
+        // ext4's mount options: another filesystem skips the test (a plain _scratch_mount would
+        // fail it there), and the remount before the data check keeps them.
+        assert!(
+            t.contains(
+                "_try_scratch_mount -o data=journal >> $seqres.full 2>&1 || _notrun \"mount -o data=journal failed\""
+            ),
+            "{t}"
+        );
+        assert!(t.contains("_scratch_cycle_mount \"data=journal\"\n"), "{t}");
+        // Only helpers fstests has: no block-size _require (the mkfs line skips instead).
+        assert!(!t.contains("_require_scratch_blocksize"), "{t}");
         let mut s = ext4_1k();
         s.world.mount.extents_feature = false;
         s.world.inode.extents = false;
@@ -988,5 +1019,79 @@ mod tests {
             "{t}"
         );
         assert!(helper.contains("sync_file_range(cfd"), "{helper}");
+        // A failed call (ret -1) that moved i_size is named as a failure, not as "-1 bytes".
+        assert!(
+            t.contains("that failed (returned $ret; was 5633)")
+                && t.contains("[ $ret -gt 0 ]; then\n\techo \"i_size $size beyond"),
+            "{t}"
+        );
+    }
+
+    /// The helper-based test reads the helper's output as fstests runs it: a world the helper
+    /// cannot build here (exit 2, COULD NOT RUN) is "not run", not a silent pass; a helper that
+    /// never issues the call fails the test; an aio call's result is read like pwritev2's.
+    #[test]
+    fn helper_results_are_read_as_fstests_runs_them() {
+        let mut s = ext4_1k();
+        s.world.i_size = 5633;
+        s.world.pages = vec![PageState::None, PageState::Clean];
+        s.races = vec![Race::InodeFlagChangedAfterOpen(11)];
+        let (t, _, _) = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap();
+        let dir = std::env::temp_dir().join(format!("dfz-fstests-helper-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        // fstests' functions the test calls, as no-ops, and _notrun as fstests prints it.
+        let shim = "_begin_fstest() { :; }\n_require_scratch() { :; }\n_require_odirect() { :; }\n\
+                    _require_test_program() { :; }\n_scratch_mkfs() { :; }\n_scratch_mount() { :; }\n\
+                    _notrun() { echo \"[not run] $*\"; exit 0; }\n";
+        let body: String = t
+            .lines()
+            .filter(|l| !l.starts_with(". ./common/"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let test = dir.join("900");
+        std::fs::write(
+            &test,
+            format!(
+                "{shim}here={}\ntmp={}/tmp\nseqres={}/res\n{body}\n",
+                dir.display(),
+                dir.display(),
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let run = |helper: &str| -> String {
+            let h = dir.join("src/diofuzz-900");
+            std::fs::write(&h, format!("#!/bin/sh\n{helper}")).unwrap();
+            std::process::Command::new("chmod")
+                .arg("+x")
+                .arg(&h)
+                .status()
+                .unwrap();
+            let o = std::process::Command::new("bash")
+                .arg(&test)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        let out = run(
+            "echo 'COULD NOT RUN (setup: FS_IOC_SETFLAGS +j: Operation not permitted)'; exit 2",
+        );
+        assert_eq!(
+            out,
+            "[not run] diofuzz-900: COULD NOT RUN (setup: FS_IOC_SETFLAGS +j: Operation not permitted)\n",
+            "{t}"
+        );
+        let out = run("echo 'setup: open: No such file'; exit 1");
+        assert!(
+            out.starts_with("diofuzz-900 did not issue the call (exit 1)\n"),
+            "{out}"
+        );
+        let out = run("echo 'aio_rw(pos 4096, len 1024, rwf 0x0) = -1 errno 14 (Bad address)'; echo 'i_size 8192; x'; exit 1");
+        assert_eq!(
+            out,
+            "i_size 8192 after a write at 4096 that failed (returned -1; was 5633)\nSilence is golden\n",
+            "{t}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

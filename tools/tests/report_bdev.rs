@@ -134,3 +134,68 @@ fn block_device_fstests_tests_run_here() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The block-device tests for a run under real fstests (`scripts/fstests-run.sh`): with
+/// `DIOFUZZ_FSTESTS_OUT=DIR`, writes the test of every docs/live-bdev-tail and
+/// docs/live-bdev-geometry world the export takes as `DIR/<name>/fstests/tests/generic/NNN`
+/// (the layout of a `diofuzz report` folder). These worlds keep the contract on Linux 6.18
+/// (live), so each test should pass there. Without the variable it only checks which worlds
+/// the export refuses (atomic-disk worlds, devices held under writeback) and that the race
+/// worlds (a lock holder, an mmap writer) go to the C helper.
+#[test]
+fn block_device_fstests_tests_export() {
+    let f = Finding {
+        property: Prop::O1,
+        variant: "v6.18",
+        fs: "bdev",
+        path: vec![],
+        signature: String::new(),
+        detail: "test".into(),
+    };
+    let out = std::env::var_os("DIOFUZZ_FSTESTS_OUT").map(std::path::PathBuf::from);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let mut n = 0;
+    for dir in ["live-bdev-tail", "live-bdev-geometry"] {
+        let mut names: Vec<_> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        names.sort();
+        for p in names {
+            let name = p.file_stem().unwrap().to_string_lossy().to_string();
+            let s = diofuzz::input::load_scenario(&p).unwrap();
+            let seq = 920 + n;
+            let (t, golden, helper) =
+                match diofuzz_tools::report::fstests_test(&s, &f, seq, &name, &name, &[]) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // An atomic-disk world (no loop device has its units) and a device held
+                        // under writeback (live's own layered device) have no fstests test.
+                        println!("{name}: {e}");
+                        assert!(
+                            (name.starts_with("disk-") && e.contains("atomic write units"))
+                                || e.contains("held under writeback"),
+                            "{name}: {e}"
+                        );
+                        continue;
+                    }
+                };
+            if name.contains("lock-holder") || name.contains("mmap") {
+                assert!(helper.is_some(), "{name}: {t}");
+            }
+            n += 1;
+            let Some(out) = &out else { continue };
+            let g = out.join(&name).join("fstests/tests/generic");
+            std::fs::create_dir_all(&g).unwrap();
+            std::fs::write(g.join(seq.to_string()), &t).unwrap();
+            std::fs::write(g.join(format!("{seq}.out")), &golden).unwrap();
+            if let Some(c) = helper {
+                let src = out.join(&name).join("fstests/src");
+                std::fs::create_dir_all(&src).unwrap();
+                std::fs::write(src.join(format!("diofuzz-{seq}.c")), c).unwrap();
+            }
+        }
+    }
+    assert!(n >= 8, "{n} block-device worlds exported");
+}
