@@ -857,11 +857,35 @@ mod tests {
             assert!(h.contains(want), "{want}: {h}");
         }
         assert!(!h.contains("buffered_io"), "{h}");
-        assert!(super::super::repro::assert_c_compiles(
-            "loopbs",
-            C_LOOP_BS,
-            &["-Wall", "-Werror", "-O1"]
-        ) || true);
+        assert!(
+            super::super::repro::assert_c_compiles(
+                "loopbs",
+                C_LOOP_BS,
+                &["-Wall", "-Werror", "-O1"]
+            ) || true
+        );
+    }
+
+    /// Session 11: the C reproducer of a held page on the namespace freezes the lower
+    /// filesystem of the loop device the namespace exports, found through the target's configfs
+    /// `device_path` (as [`exported_by`]), and says so in its header.
+    #[test]
+    fn the_reproducer_holds_a_page_on_the_namespace() {
+        let mut s = world();
+        s.world.pages = vec![PageState::Writeback];
+        let p = plan_on(&s, None).unwrap();
+        assert!(p.key.nvme && p.key.layered, "{:?}", p.key);
+        let prog = super::super::repro::c_program(&s).unwrap();
+        for want in [
+            "/sys/kernel/config/nvmet/subsystems/%s/namespaces/%s/device_path",
+            "hold: the nvme namespace exports %s",
+            "hold_freeze(path)",
+            "hold_writeback(fd, 0, 4096)",
+            "a loop device of 4 KiB logical blocks over an image on a lower filesystem",
+        ] {
+            assert!(prog.contains(want), "{want}");
+        }
+        super::super::repro::assert_c_compiles("nvme-held", &prog, &["-Wall", "-Werror", "-O1"]);
     }
 
     /// The host's 6.18.44 has no nvme modules: the plan is "not possible here" (skipped), never

@@ -827,7 +827,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         ),
     };
     let dev = s.world.device;
-    let device = if p.key.nvme {
+    let device = if p.key.nvme && p.key.layered {
+        format!("{}; for the held page the namespace exports, instead of a file, a loop device of 4 KiB logical blocks over an image on a lower filesystem, which the program freezes (found from the namespace through the target's configfs device_path)", super::nvme_stable::C_DEVICE)
+    } else if p.key.nvme {
         super::nvme_stable::C_DEVICE.to_string()
     } else if dev.awu_max != 0 {
         format!(
