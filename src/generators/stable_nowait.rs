@@ -74,7 +74,7 @@ fn to_namespace(s: &mut Scenario) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::random::{generate_before, generate_on};
+    use super::super::random::generate_before;
     use crate::scenario::*;
 
     /// The stream changes only its own fields, only on block devices.
