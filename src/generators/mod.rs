@@ -17,6 +17,7 @@ pub mod fault_segs;
 pub mod flags;
 pub mod inline_delalloc;
 pub mod lfs;
+pub mod nvme_gap;
 pub mod partial;
 pub mod random;
 pub mod reflink;

@@ -185,6 +185,18 @@ pub(crate) const STAGES: &[Stage] = &[
             }
         },
     },
+    // RWF_NOWAIT on the nvme namespace with a scattered iovec that gaps at its 4 KiB virt
+    // boundary (6.12 - 6.18), loop-device bdev scenarios (src/generators/nvme_gap.rs).
+    // Session 11.
+    Stage {
+        name: "nvme-gap",
+        apply: |s, seed, index, _, disk| {
+            if disk.is_none() {
+                let mut n = Rng::stream(seed, index, 0xE703_7ED1_A0B4_28DB, 0x6A95 << 48);
+                super::nvme_gap::nvme_gap(&mut n, s);
+            }
+        },
+    },
 ];
 
 /// [`generate_held`] and then the [`STAGES`] up to the one named `stop` (exclusive; None: all of

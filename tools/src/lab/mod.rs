@@ -824,9 +824,11 @@ pub fn repro_in_kernel(
                 crate::live::limits::stable_in_guest(key.stable && target.is_none(), script)
             }
             // RWF_NOWAIT on stable writes: the nvme-tcp namespace (live::nvme_stable).
-            None if key.nvme => {
-                crate::live::nvme_stable::in_guest(guest::repro_bdev_script(false, size, 512), size)
-            }
+            None if key.nvme => crate::live::nvme_stable::in_guest(
+                guest::repro_bdev_script(false, size, 512),
+                size,
+                key.layered,
+            ),
             None => guest::repro_bdev_script(disk.is_some() || faulted, size, 512),
         };
         // An injected bio error without atomic units: on the null_blk fault device (the disk
@@ -848,7 +850,31 @@ pub fn repro_in_kernel(
         } else {
             init
         };
-        let initrd = build_initrd(&t, &tools, &init, &[("bin/repro", bin)], &dir)
+        let mut extra = vec![("bin/repro", bin)];
+        if key.nvme && key.layered {
+            // A held page on the nvme namespace: its backing loop device of 4 KiB blocks
+            // (live::nvme_stable::in_guest).
+            let c = dir.join("loopbs.c");
+            fs::write(&c, crate::live::nvme_stable::C_LOOP_BS).map_err(|e| (3, e.to_string()))?;
+            let lb = dir.join("loopbs");
+            let cc = std::process::Command::new("cc")
+                .args(["-static", "-O2", "-o"])
+                .arg(&lb)
+                .arg(&c)
+                .output()
+                .map_err(|e| (2, format!("cc: {e} (install build-essential)")))?;
+            if !cc.status.success() {
+                return Err((
+                    3,
+                    format!(
+                        "cc -static loopbs failed: {}",
+                        String::from_utf8_lossy(&cc.stderr).trim()
+                    ),
+                ));
+            }
+            extra.push(("bin/loopbs", lb));
+        }
+        let initrd = build_initrd(&t, &tools, &init, &extra, &dir)
             .map_err(|e| (3, format!("initramfs: {e}")))?;
         let accel = qemu::detect_accel();
         eprintln!(

@@ -573,25 +573,51 @@ pub const C_DEVICE: &str = "an nvme-tcp namespace connected with the data digest
 /// `repro_bdev_script` replaced by the nvme-tcp namespace, made by the shell as
 /// [`NvmeTcp::add`] makes it (the guest is thrown away afterwards). The script's first nvme
 /// controller is instance 0: the device is /dev/nvme0n1.
-pub fn in_guest(script: String, size: u64) -> String {
+///
+/// With `held` (a page under writeback or mmapped dirty at the call, session 11) the target
+/// exports, as live's does, a loop device of 4 KiB logical blocks (`/bin/loopbs`, [`C_LOOP_BS`]:
+/// busybox's losetup sets no block size) over an image on a lower ext4 that the program's hold
+/// freezes (super::pages::C_PRELUDE's `hold_lower_fd` follows the namespace to it through the
+/// target's configfs `device_path`).
+pub fn in_guest(script: String, size: u64, held: bool) -> String {
     let bind = format!(
         "dd if=/dev/zero of=/tmp/img bs={size} count=0 seek=1 2>/dev/null\nT=$(losetup -f)\nlosetup $T /tmp/img\nA=$T\n"
     );
     if !script.contains(&bind) {
         return script;
     }
+    let backing = match held {
+        false => format!(
+            r#"dd if=/dev/zero of=/tmp/img bs={size} count=0 seek=1 2>/dev/null
+DP=/tmp/img
+"#
+        ),
+        true => format!(
+            r#"dd if=/dev/zero of=/tmp/lower.img bs=1048576 count=64 2>/dev/null
+L=$(losetup -f)
+losetup $L /tmp/lower.img
+mkdir -p /mnt/lower
+mkfs.ext4 -q -F $L >/dev/null 2>&1 && mount -t ext4 $L /mnt/lower
+dd if=/dev/zero of=/mnt/lower/bdev.img bs={size} count=0 seek=1 2>/dev/null
+DP=$(/bin/loopbs /mnt/lower/bdev.img 4096)
+echo "@@@REPRO-SETUP lower ext4 on $L at /mnt/lower, the namespace's backing $DP (logical block $(cat /sys/block/${{DP#/dev/}}/queue/logical_block_size 2>/dev/null))"
+"#
+        ),
+    };
+    let buffered = match held {
+        false => "echo 1 > $C/subsystems/$Q/namespaces/1/buffered_io\n",
+        true => "",
+    };
     let nvme = format!(
-        r#"dd if=/dev/zero of=/tmp/img bs={size} count=0 seek=1 2>/dev/null
-modprobe nvme_core multipath=N 2>/dev/null
+        r#"{backing}modprobe nvme_core multipath=N 2>/dev/null
 for m in nvme_tcp nvmet nvmet_tcp; do modprobe $m 2>/dev/null; done
 mount -t configfs none /sys/kernel/config 2>/dev/null
 ifconfig lo 127.0.0.1 up
 C=/sys/kernel/config/nvmet; Q=nqn.2026-11.org.diofuzz:repro
 mkdir $C/subsystems/$Q $C/subsystems/$Q/namespaces/1 $C/ports/1
 echo 1 > $C/subsystems/$Q/attr_allow_any_host
-echo /tmp/img > $C/subsystems/$Q/namespaces/1/device_path
-echo 1 > $C/subsystems/$Q/namespaces/1/buffered_io
-echo 1 > $C/subsystems/$Q/namespaces/1/enable
+echo $DP > $C/subsystems/$Q/namespaces/1/device_path
+{buffered}echo 1 > $C/subsystems/$Q/namespaces/1/enable
 echo tcp > $C/ports/1/addr_trtype; echo ipv4 > $C/ports/1/addr_adrfam
 echo 127.0.0.1 > $C/ports/1/addr_traddr; echo 4420 > $C/ports/1/addr_trsvcid
 ln -s $C/subsystems/$Q $C/ports/1/subsystems/$Q
@@ -600,12 +626,64 @@ i=0
 while [ ! -e /sys/class/nvme-generic/ng0n1 ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); done
 T=
 [ -b /dev/nvme0n1 ] && T=/dev/nvme0n1
-echo "@@@REPRO-SETUP nvme-tcp data_digest stable_writes=$(cat /sys/block/nvme0n1/queue/stable_writes 2>/dev/null) dma_alignment=$(cat /sys/block/nvme0n1/queue/dma_alignment 2>/dev/null) atomic=$(cat /sys/block/nvme0n1/queue/atomic_write_unit_max_bytes 2>/dev/null)"
+echo "@@@REPRO-SETUP nvme-tcp data_digest stable_writes=$(cat /sys/block/nvme0n1/queue/stable_writes 2>/dev/null) dma_alignment=$(cat /sys/block/nvme0n1/queue/dma_alignment 2>/dev/null) atomic=$(cat /sys/block/nvme0n1/queue/atomic_write_unit_max_bytes 2>/dev/null) logical_block=$(cat /sys/block/nvme0n1/queue/logical_block_size 2>/dev/null) virt_boundary_mask=$(cat /sys/block/nvme0n1/queue/virt_boundary_mask 2>/dev/null)"
 A=$T
 "#
     );
     script.replacen(&bind, &nvme, 1)
 }
+
+/// `/bin/loopbs FILE BYTES` of the lab's held-page nvme repro guest ([`in_guest`]): attaches
+/// FILE to a free loop device with that logical block size (LOOP_CONFIGURE, as live's
+/// `loop_attach`) and prints the device's path. Built statically on the host with the
+/// reproducer.
+pub const C_LOOP_BS: &str = r#"// SPDX-License-Identifier: GPL-2.0-only
+/* diofuzz lab: attach FILE to a free loop device of BYTES logical blocks; print its path. */
+#include <fcntl.h>
+#include <linux/loop.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	struct loop_config c;
+	char dev[64];
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s FILE BYTES\n", argv[0]);
+		return 2;
+	}
+	int ctl = open("/dev/loop-control", O_RDWR);
+	int n = ctl < 0 ? -1 : ioctl(ctl, LOOP_CTL_GET_FREE);
+	if (n < 0) {
+		perror("loop-control");
+		return 1;
+	}
+	snprintf(dev, sizeof(dev), "/dev/loop%d", n);
+	int d = -1;
+	for (int i = 0; i < 100 && d < 0; i++) {
+		d = open(dev, O_RDWR);
+		if (d < 0)
+			usleep(20000);
+	}
+	int f = open(argv[1], O_RDWR);
+	if (d < 0 || f < 0) {
+		perror(d < 0 ? dev : argv[1]);
+		return 1;
+	}
+	memset(&c, 0, sizeof(c));
+	c.fd = f;
+	c.block_size = (unsigned)atoi(argv[2]);
+	if (ioctl(d, LOOP_CONFIGURE, &c)) {
+		perror("LOOP_CONFIGURE");
+		return 1;
+	}
+	printf("%s\n", dev);
+	return 0;
+}
+"#;
 
 #[cfg(test)]
 mod tests {
@@ -752,7 +830,7 @@ mod tests {
         assert!(prog.contains("nvme-tcp namespace connected with the data digest"));
         let plain = crate::lab::guest::repro_bdev_script(false, s.world.i_size, 512);
         assert!(plain.contains("losetup $T /tmp/img"));
-        let g = in_guest(plain, s.world.i_size);
+        let g = in_guest(plain.clone(), s.world.i_size, false);
         assert!(!g.contains("losetup"), "{g}");
         for want in [
             "modprobe nvme_core multipath=N",
@@ -762,9 +840,46 @@ mod tests {
             "/sys/class/nvme-generic/ng0n1",
             "T=/dev/nvme0n1",
             "/bin/repro $A",
+            "echo 1 > $C/subsystems/$Q/namespaces/1/buffered_io",
         ] {
             assert!(g.contains(want), "{want}: {g}");
         }
+        // A held page: the namespace exports a loop device of 4 KiB blocks over an image on a
+        // lower ext4 (session 11), as live's NvmeTcp::add with a backing device.
+        let h = in_guest(plain, s.world.i_size, true);
+        for want in [
+            "mkfs.ext4 -q -F $L >/dev/null 2>&1 && mount -t ext4 $L /mnt/lower",
+            "bs=16384 count=0 seek=1",
+            "DP=$(/bin/loopbs /mnt/lower/bdev.img 4096)",
+            "echo $DP > $C/subsystems/$Q/namespaces/1/device_path",
+            "T=/dev/nvme0n1",
+        ] {
+            assert!(h.contains(want), "{want}: {h}");
+        }
+        assert!(!h.contains("buffered_io"), "{h}");
+        super::super::repro::assert_c_compiles("loopbs", C_LOOP_BS, &["-Wall", "-Werror", "-O1"]);
+    }
+
+    /// Session 11: the C reproducer of a held page on the namespace freezes the lower
+    /// filesystem of the loop device the namespace exports, found through the target's configfs
+    /// `device_path` (as [`exported_by`]), and says so in its header.
+    #[test]
+    fn the_reproducer_holds_a_page_on_the_namespace() {
+        let mut s = world();
+        s.world.pages = vec![PageState::Writeback];
+        let p = plan_on(&s, None).unwrap();
+        assert!(p.key.nvme && p.key.layered, "{:?}", p.key);
+        let prog = super::super::repro::c_program(&s).unwrap();
+        for want in [
+            "/sys/kernel/config/nvmet/subsystems/%s/namespaces/%s/device_path",
+            "hold: the nvme namespace exports %s",
+            "hold_freeze(path)",
+            "hold_writeback(fd, 0, 4096)",
+            "a loop device of 4 KiB logical blocks over an image on a lower filesystem",
+        ] {
+            assert!(prog.contains(want), "{want}");
+        }
+        super::super::repro::assert_c_compiles("nvme-held", &prog, &["-Wall", "-Werror", "-O1"]);
     }
 
     /// The host's 6.18.44 has no nvme modules: the plan is "not possible here" (skipped), never

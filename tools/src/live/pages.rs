@@ -617,14 +617,43 @@ static void hold_thaw(void)
 		hold_scsi_open();
 }
 
+/* The first line of file `p` in `b` (without its newline); 0, or -1. */
+static int hold_read(const char *p, char *b, size_t n)
+{
+	int f = open(p, O_RDONLY);
+	if (f < 0)
+		return -1;
+	ssize_t k = read(f, b, n - 1);
+	close(f);
+	if (k <= 0)
+		return -1;
+	b[k] = 0;
+	b[strcspn(b, "\n")] = 0;
+	return 0;
+}
+
 static int hold_lower_fd(const char *path)
 {
 	struct stat st;
-	char sys[128], b[4096];
+	char sys[640], b[4096], nqn[256], nsid[32];
 	if (stat(path, &st))
 		return -1;
 	/* A block device (diofuzz live --fs bdev) is the loop device itself. */
 	dev_t d = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
+	/* An nvme namespace of an nvmet target of ours (the lab's repro guest): the loop device its
+	 * configfs namespace exports (diofuzz tools/src/live/nvme_stable.rs exported_by). */
+	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/device/subsysnqn", major(d), minor(d));
+	if (S_ISBLK(st.st_mode) && !hold_read(sys, nqn, sizeof(nqn))) {
+		struct stat bs;
+		snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/nsid", major(d), minor(d));
+		if (!hold_read(sys, nsid, sizeof(nsid))) {
+			snprintf(sys, sizeof(sys), "/sys/kernel/config/nvmet/subsystems/%s/namespaces/%s/device_path", nqn, nsid);
+			if (!hold_read(sys, b, sizeof(b)) && !stat(b, &bs) && S_ISBLK(bs.st_mode)) {
+				d = bs.st_rdev;
+				printf("hold: the nvme namespace exports %s\n", b);
+			}
+		}
+	}
 	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/loop/backing_file", major(d), minor(d));
 	int f = open(sys, O_RDONLY);
 	if (f < 0)

@@ -628,6 +628,142 @@ fn expected_letters(x: &diofuzz::model::Execution, len: u64) -> String {
         .collect()
 }
 
+/// The model's outcome for one queue `virt_boundary_mask`, as the C program compares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VbOutcome {
+    pub mask: u64,
+    pub ret: i64,
+    /// The file position after the call (-1: not compared).
+    pub pos: i64,
+    pub size: u64,
+    /// [`expected_letters`] ("" when not compared).
+    pub data: String,
+}
+
+/// The masks a reproducer carries an outcome for: none (7.2+'s fabrics controllers, loop) and
+/// `NVME_CTRL_PAGE_SIZE - 1` (an nvme-tcp namespace up to 6.18, an nvme-pci one without SGLs).
+pub const VB_MASKS: [u64; 2] = [0, diofuzz::generators::nvme_gap::NVME_VIRT_BOUNDARY];
+
+/// For an nvme namespace world (`nvme`) whose outcome on `v` depends on the queue's virt
+/// boundary (a NOWAIT write whose scattered iovec gaps: src/generators/nvme_gap.rs), the model's
+/// outcome for each of [`VB_MASKS`]; None when it does not depend on it.
+pub fn virt_boundary_outcomes(
+    s: &Scenario,
+    v: &'static Variant,
+    nvme: bool,
+    racy: bool,
+) -> Option<Vec<VbOutcome>> {
+    if !nvme {
+        return None;
+    }
+    let c = super::plan::plan_on(s, None).ok()?.call;
+    let all: Vec<VbOutcome> = VB_MASKS
+        .iter()
+        .map(|&mask| {
+            let x = diofuzz::model::run_opts(
+                s,
+                v,
+                diofuzz::model::ModelOpts {
+                    virt_boundary_mask: mask,
+                    ..super::fault::live_opts()
+                },
+            );
+            VbOutcome {
+                mask,
+                ret: x.ret,
+                pos: if x.ret >= 0 && !c.read && !c.aio && !c.positioned {
+                    x.ki_pos_after as i64
+                } else {
+                    -1
+                },
+                size: x.after.i_size,
+                data: if c.read || racy {
+                    String::new()
+                } else {
+                    expected_letters(&x, s.request.len)
+                },
+            }
+        })
+        .collect();
+    let same = all.iter().all(|e| {
+        (e.ret, e.pos, e.size, &e.data) == (all[0].ret, all[0].pos, all[0].size, &all[0].data)
+    });
+    (!same).then_some(all)
+}
+
+/// The expected outcome's variables and `vb_select(fd)`, which sets them from the outcome for
+/// the device's queue/virt_boundary_mask (sysfs of the device, or of its disk for a partition)
+/// and says which one it compares with; COULD NOT RUN (2) for a mask without an outcome.
+fn virt_boundary_c(vb: &[VbOutcome]) -> String {
+    let mut o = String::from(
+        "\n#include <sys/sysmacros.h>\n/* The outcome depends on the device's queue/virt_boundary_mask: a REQ_NOWAIT bio whose bvecs\n * gap at it needs a split, and bio_split_rw_at / bio_split_io_at gives -EAGAIN (nvme-tcp:\n * 4095 up to 6.18, 0 from 7.2). vb_select() picks the model's outcome for the device's mask. */\nstatic long long expect_ret;\nstatic const char *expect_ret_text = \"\";\nstatic long long expect_pos;\nstatic unsigned long long expect_size;\nstatic const char *expect_data = \"\";\nstatic const struct { unsigned long long mask; long long ret; const char *ret_text; long long pos; unsigned long long size; const char *data; } vb_expect[] = {\n",
+    );
+    for e in vb {
+        let _ = writeln!(
+            o,
+            "\t{{ {}ULL, {}LL, \"{}\", {}LL, {}ULL, \"{}\" }},",
+            e.mask,
+            e.ret,
+            errno::fmt_ret(e.ret),
+            e.pos,
+            e.size,
+            e.data
+        );
+    }
+    o.push_str(VB_SELECT);
+    o
+}
+
+/// See [`virt_boundary_c`].
+const VB_SELECT: &str = r#"};
+
+/* The model's outcome for `mask` (read from `where`) becomes the expected one; 2 when the program
+ * has none for it. */
+static int vb_pick(unsigned long long mask, const char *where)
+{
+	for (size_t i = 0; i < sizeof(vb_expect) / sizeof(vb_expect[0]); i++) {
+		if (vb_expect[i].mask != mask)
+			continue;
+		expect_ret = vb_expect[i].ret;
+		expect_ret_text = vb_expect[i].ret_text;
+		expect_pos = vb_expect[i].pos;
+		expect_size = vb_expect[i].size;
+		expect_data = vb_expect[i].data;
+		printf("virt_boundary_mask %llu (%s): comparing with the model's outcome for it (return %s)\n",
+		       mask, where, expect_ret_text);
+		return 0;
+	}
+	printf("COULD NOT RUN: the device's queue/virt_boundary_mask is %llu; the program has the model's outcome for", mask);
+	for (size_t i = 0; i < sizeof(vb_expect) / sizeof(vb_expect[0]); i++)
+		printf(" %llu", vb_expect[i].mask);
+	printf(" only\n");
+	return 2;
+}
+
+static int vb_select(int fd)
+{
+	struct stat st;
+	char p[160], b[64] = "";
+	unsigned long long mask;
+	FILE *f = NULL;
+	if (fstat(fd, &st) || !S_ISBLK(st.st_mode))
+		die("fstat the block device");
+	for (int i = 0; i < 2 && !f; i++) {
+		snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/%squeue/virt_boundary_mask",
+			 major(st.st_rdev), minor(st.st_rdev), i ? "../" : "");
+		f = fopen(p, "r");
+	}
+	if (!f || !fgets(b, sizeof(b), f) || sscanf(b, "%llu", &mask) != 1) {
+		printf("COULD NOT RUN: the device's queue/virt_boundary_mask cannot be read; the expected outcome depends on it\n");
+		if (f)
+			fclose(f);
+		return 2;
+	}
+	fclose(f);
+	return vb_pick(mask, p);
+}
+"#;
+
 /// The C source reproducing `s`, with `v`'s predicted outcome built in: the program prints
 /// REPRODUCED (exit 0) when the kernel does what the model predicts, NOT REPRODUCED (exit 1)
 /// otherwise, and COULD NOT RUN (exit 2) when the set-up fails.
@@ -637,6 +773,10 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     let c = &p.call;
     // A faulted scenario: the plugged completion order, as live compares (docs/lab.md).
     let x = super::fault::model_run(s, v);
+    // The nvme namespace's virt boundary (4095 up to 6.18, 0 from 7.2: super::nvme_stable):
+    // when the outcome depends on it, the program carries the model's outcome for each mask and
+    // compares with the one its device has (queue/virt_boundary_mask, read at run time).
+    let vb = virt_boundary_outcomes(s, v, p.key.nvme, p.racy);
     let fc = super::repro_fault::fault_c(s, &p, &x).map_err(|e| lacks(s, &e))?;
     let findings: Vec<String> = diofuzz::oracle::check(&x)
         .iter()
@@ -687,7 +827,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         ),
     };
     let dev = s.world.device;
-    let device = if p.key.nvme {
+    let device = if p.key.nvme && p.key.layered {
+        format!("{}; for the held page the namespace exports, instead of a file, a loop device of 4 KiB logical blocks over an image on a lower filesystem, which the program freezes (found from the namespace through the target's configfs device_path)", super::nvme_stable::C_DEVICE)
+    } else if p.key.nvme {
         super::nvme_stable::C_DEVICE.to_string()
     } else if dev.awu_max != 0 {
         format!(
@@ -733,7 +875,44 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
  * s stale (free space is filled with 0x55 first), ? other.\n */",
         fc.as_ref().map(|f| format!("{}\n", f.about)).unwrap_or_default()
     );
-    let _ = writeln!(
+    if let Some(vb) = &vb {
+        let _ = writeln!(
+            o,
+            "/*\n * Expected on {} ({}), as the diofuzz model predicts it, for the device's\n * queue/virt_boundary_mask (read at run time; the program says which it compared with):",
+            v.name, v.kernel
+        );
+        for e in vb {
+            let _ = writeln!(
+                o,
+                " *   mask {}: return {}, file position {}, i_size {},\n *     data: {}",
+                e.mask,
+                errno::fmt_ret(e.ret),
+                if e.pos >= 0 {
+                    e.pos.to_string()
+                } else {
+                    "not compared".into()
+                },
+                e.size,
+                if e.data.is_empty() {
+                    "not compared"
+                } else {
+                    &e.data
+                },
+            );
+        }
+        let _ = writeln!(
+            o,
+            " * The model's findings there (mask {}): {}\n */",
+            super::fault::live_opts().virt_boundary_mask,
+            if findings.is_empty() {
+                "none".to_string()
+            } else {
+                findings.join("; ").replace("*/", "* /")
+            }
+        );
+    }
+    if vb.is_none() {
+        let _ = writeln!(
         o,
         "/*\n * Expected on {} ({}), as the diofuzz model predicts it:\n *   return {}, file position {}, i_size {},\n *   data (page cache, per 512-byte sector; . = not compared): {}\n * The model's findings there: {}\n */",
         v.name,
@@ -748,6 +927,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             findings.join("; ").replace("*/", "* /")
         }
     );
+    }
     if p.shift != 0 {
         let _ = writeln!(
             o,
@@ -766,13 +946,18 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         .iter()
         .any(|s| matches!(s, Step::WriteBacking { .. }));
     o.push_str(&show_fn(tail));
-    let _ = writeln!(
-        o,
-        "\nstatic const long long expect_ret = {};\nstatic const char expect_ret_text[] = \"{}\";\nstatic const long long expect_pos = {exp_pos};\nstatic const unsigned long long expect_size = {};\nstatic const char expect_data[] = \"{exp_data}\";",
-        x.ret,
-        errno::fmt_ret(x.ret),
-        x.after.i_size,
-    );
+    match &vb {
+        None => {
+            let _ = writeln!(
+                o,
+                "\nstatic const long long expect_ret = {};\nstatic const char expect_ret_text[] = \"{}\";\nstatic const long long expect_pos = {exp_pos};\nstatic const unsigned long long expect_size = {};\nstatic const char expect_data[] = \"{exp_data}\";",
+                x.ret,
+                errno::fmt_ret(x.ret),
+                x.after.i_size,
+            );
+        }
+        Some(vb) => o.push_str(&virt_boundary_c(vb)),
+    }
     o.push_str(VERDICT);
     if let Some(f) = &fc {
         o.push_str(&f.prelude);
@@ -837,6 +1022,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     }
     if bdev {
         o.push_str(BDEV_OPEN);
+        if vb.is_some() {
+            o.push_str("\tif (vb_select(fd))\n\t\treturn 2;\n");
+        }
         if super::bdev_geometry::wanted_set(p.key.blkbits, 1 << p.key.lbs_bits, p.i_size).is_some()
         {
             o.push_str(&super::bdev_geometry::c_blocksize(p.key.blkbits));
@@ -1718,5 +1906,99 @@ mod tests {
             assert_eq!(src.contains("tail_edge"), tail, "r{i}");
             super::assert_c_compiles(&format!("r{i}"), &src, &["-Wall", "-Werror", "-O1"]);
         }
+    }
+
+    /// An nvme namespace world whose NOWAIT write gaps at the 4 KiB virt boundary (two 4 KiB
+    /// segments at offset 8, 8192 bytes at 4096, nothing cached).
+    fn gapping() -> Scenario {
+        let mut s = super::super::bdev_state::tests::bdev();
+        s.world.device.stable_writes = true;
+        s.world.device.dma_alignment = super::super::nvme_stable::DMA_ALIGNMENT;
+        s.world.device.awu_min = super::super::nvme_stable::ATOMIC_UNIT;
+        s.world.device.awu_max = super::super::nvme_stable::ATOMIC_UNIT;
+        s.world.pages.clear();
+        s.request.pos = 4096;
+        s.request.len = 8192;
+        s.request.rwf.nowait = true;
+        s.request.scatter = Some(diofuzz::scenario::Scatter { segs: 2, offset: 8 });
+        s
+    }
+
+    /// Session 11: a reproducer whose outcome depends on the virt boundary carries the model's
+    /// outcome for the masks 0 and 4095 (v6.12: 8192 and -EAGAIN) and picks the one of the
+    /// device's queue/virt_boundary_mask at run time; run with each mask (`vb_pick`, the half
+    /// of `vb_select` after the sysfs read) it expects that one, and a third mask is COULD NOT
+    /// RUN. A layout that does not gap, and a world not on the namespace, carry one outcome.
+    #[test]
+    fn the_virt_boundary_outcome_is_picked_by_the_device_mask() {
+        for name in ["v6.12", "v7.3"] {
+            let v = variant::by_name(name).unwrap();
+            let s = gapping();
+            let vb = virt_boundary_outcomes(&s, v, true, false).expect("depends on the mask");
+            assert_eq!(
+                vb.iter().map(|e| (e.mask, e.ret)).collect::<Vec<_>>(),
+                [(0, 8192), (4095, -11)],
+                "{name}"
+            );
+            let src = c_program_for(&s, v).unwrap();
+            assert!(src.contains("{ 0ULL, 8192LL, \"8192\""), "{name}");
+            assert!(src.contains("{ 4095ULL, -11LL, \"-EAGAIN\""), "{name}");
+            assert!(
+                src.contains("\tif (vb_select(fd))\n\t\treturn 2;\n"),
+                "{name}"
+            );
+            assert!(src.contains("queue/virt_boundary_mask"), "{name}");
+            assert!(
+                !src.contains("static const long long expect_ret ="),
+                "{name}"
+            );
+            // The choice at run time: the program's own functions, with a main of the test's.
+            let test_main = "\nint vb_test_main(void)\n{\n\tif (vb_pick(4095, \"t\") || expect_ret != -11 || strcmp(expect_ret_text, \"-EAGAIN\"))\n\t\treturn 1;\n\tif (vb_pick(0, \"t\") || expect_ret != 8192 || expect_pos != 12288)\n\t\treturn 1;\n\treturn vb_pick(511, \"t\") == 2 ? 0 : 1;\n}\n";
+            let prog = format!(
+                "{}{test_main}",
+                src.replacen("int main(int argc", "int repro_main(int argc", 1)
+            )
+            .replace("int vb_test_main(void)", "int main(void)");
+            let Some(cc) = super::super::scratch::which("cc") else {
+                println!("SKIP: no cc");
+                return;
+            };
+            let dir =
+                std::env::temp_dir().join(format!("diofuzz-vb-{}-{name}", std::process::id()));
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("t.c"), &prog).unwrap();
+            let out = std::process::Command::new(cc)
+                .args(["-O1", "-Wall", "-Wno-unused-function", "-o"])
+                .arg(dir.join("t"))
+                .arg(dir.join("t.c"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let run = std::process::Command::new(dir.join("t")).output().unwrap();
+            let _ = fs::remove_dir_all(&dir);
+            let text = String::from_utf8_lossy(&run.stdout);
+            assert!(run.status.success(), "{name}: {text}");
+            assert!(text.contains("virt_boundary_mask 4095 (t): comparing with the model's outcome for it (return -EAGAIN)"), "{text}");
+            assert!(text.contains("virt_boundary_mask 0 (t): comparing with the model's outcome for it (return 8192)"), "{text}");
+            assert!(text.contains("COULD NOT RUN: the device's queue/virt_boundary_mask is 511; the program has the model's outcome for 0 4095 only"), "{text}");
+            super::assert_c_compiles(&format!("vb-{name}"), &src, &["-Wall", "-Werror", "-O1"]);
+        }
+        // Whole pages: no gap, one outcome.
+        let v = variant::by_name("v6.12").unwrap();
+        let mut whole = gapping();
+        whole.request.scatter = Some(diofuzz::scenario::Scatter { segs: 2, offset: 0 });
+        assert!(virt_boundary_outcomes(&whole, v, true, false).is_none());
+        let src = c_program_for(&whole, v).unwrap();
+        assert!(
+            !src.contains("vb_select") && src.contains("static const long long expect_ret = 8192;")
+        );
+        // Not the namespace (no NOWAIT: zram's stable writes): one outcome.
+        let mut z = gapping();
+        z.request.rwf.nowait = false;
+        assert!(virt_boundary_outcomes(&z, v, false, false).is_none());
     }
 }

@@ -233,6 +233,53 @@ mod tests {
         assert!(generate(&[World::LagWritebackHeld], 5, 1, &[FsKind::Xfs], None, 0).is_empty());
     }
 
+    /// Session 11 (src/generators/nvme_gap.rs): of the nvme groups' scenarios (bdev-nvme-stable
+    /// and bdev-nvme-mpath: stable-nowait; bdev-nvme-held: stable-nowait-held), the share whose
+    /// iovec gaps at the namespace's 4 KiB virt boundary (6.12 - 6.18) and the share whose
+    /// outcome the model gives differently for the masks 4095 and 0, on v6.12 and v6.18; the
+    /// figures of docs/lab-bench.md "Session 11" (`cargo test -p diofuzz-tools
+    /// nvme_groups_draw_gapping_writes -- --nocapture`).
+    #[test]
+    fn nvme_groups_draw_gapping_writes() {
+        use diofuzz::generators::nvme_gap::{gaps, NVME_VIRT_BOUNDARY};
+        use diofuzz::model::{run_opts, ModelOpts};
+        let opts = |m| ModelOpts {
+            virt_boundary_mask: m,
+            ..super::super::fault::live_opts()
+        };
+        for (w, seeds) in [
+            (World::StableNowait, [1u64, 2, 5]),
+            (World::StableNowaitHeld, [1, 3, 5]),
+        ] {
+            for seed in seeds {
+                let v = generate(&[w], seed, 30, &[FsKind::Bdev], None, 0);
+                assert_eq!(v.len(), 30);
+                let gap = v
+                    .iter()
+                    .filter(|(_, s)| gaps(s, NVME_VIRT_BOUNDARY))
+                    .count();
+                let differ = |name: &str| {
+                    let k = diofuzz::variant::by_name(name).unwrap();
+                    v.iter()
+                        .filter(|(_, s)| {
+                            run_opts(s, k, opts(NVME_VIRT_BOUNDARY)).ret
+                                != run_opts(s, k, opts(0)).ret
+                        })
+                        .count()
+                };
+                let (d612, d618) = (differ("v6.12"), differ("v6.18"));
+                println!(
+                    "{w:?} seed {seed}: {gap} of 30 gap at 4095; the mask changes the outcome of {d612} on v6.12, {d618} on v6.18"
+                );
+                assert!(gap >= 5, "{w:?} {seed}: {gap}");
+                assert!(d618 >= 2, "{w:?} {seed}: {d618}");
+                for (id, s) in &v {
+                    super::super::plan::plan_on(s, None).unwrap_or_else(|e| panic!("{id}: {e}"));
+                }
+            }
+        }
+    }
+
     #[test]
     fn selects_only_the_worlds_and_keeps_the_index() {
         for (w, fs) in [
