@@ -433,15 +433,32 @@ mod tests {
             before_end += (q.pos >= page && end <= end_buf) as u32;
             at_end += (q.pos >= end_buf) as u32;
             across += (q.pos < page && end > page) as u32;
-            assert!(generate_on(6, i, FsKind::Bdev, Some(&DISK), 0).world.lbs_bits == 9);
+            assert!(
+                generate_on(6, i, FsKind::Bdev, Some(&DISK), 0)
+                    .world
+                    .lbs_bits
+                    == 9
+            );
         }
         assert!(n > 3000 / 30 && n < 3000 / 8, "{n}");
-        assert!(one * 4 > n && two * 4 > n, "{one} 1 KiB, {two} 2 KiB of {n}");
-        assert!(init * 5 > n && other * 5 > n, "{init} set_init_blocksize, {other} other");
-        assert!(before_end * 8 > n, "{before_end} before the end buffer of {n}");
+        assert!(
+            one * 4 > n && two * 4 > n,
+            "{one} 1 KiB, {two} 2 KiB of {n}"
+        );
+        assert!(
+            init * 5 > n && other * 5 > n,
+            "{init} set_init_blocksize, {other} other"
+        );
+        assert!(
+            before_end * 8 > n,
+            "{before_end} before the end buffer of {n}"
+        );
         assert!(at_end * 8 > n, "{at_end} at the end buffer of {n}");
         assert!(across * 8 > n, "{across} across the end page of {n}");
-        assert!(buffered * 3 > n && buffered * 4 < n * 3, "{buffered} of {n}");
+        assert!(
+            buffered * 3 > n && buffered * 4 < n * 3,
+            "{buffered} of {n}"
+        );
     }
 
     const DISK: super::super::random::Disk = super::super::random::Disk {
@@ -459,7 +476,8 @@ mod tests {
         let mut changed = 0;
         for i in 0..600 {
             for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
-                let s = super::super::random::generate_before(Some("tail-small"), 4, i, fs, None, 0);
+                let s =
+                    super::super::random::generate_before(Some("tail-small"), 4, i, fs, None, 0);
                 let t = generate(4, i, fs);
                 if is_tail_small(&t) {
                     changed += 1;

@@ -157,19 +157,41 @@ fn small_logical_block_tails_agree() {
             s.world.lbs_bits = lbs_bits;
             s.world.blkbits = blkbits;
             s.world.i_size = sectors * 512;
-            s.world.blocks.truncate(((sectors * 512) >> blkbits) as usize);
+            s.world
+                .blocks
+                .truncate(((sectors * 512) >> blkbits) as usize);
             s.request.pos = pos;
             s.request.len = len;
             s.request.open.direct = direct;
         })
     };
     let scenarios = [
-        ("k1-before-end", small(10, 10, 19, 8192, 1024, false), "1024"),
+        (
+            "k1-before-end",
+            small(10, 10, 19, 8192, 1024, false),
+            "1024",
+        ),
         ("k1-end-eio", small(10, 10, 19, 9216, 512, false), "-EIO"),
-        ("k1-across-short", small(10, 10, 19, 4096, 5632, false), "4096"),
-        ("k1-direct-before", small(10, 10, 19, 8192, 1024, true), "1024"),
-        ("k1-direct-einval", small(10, 10, 19, 8192, 2048, true), "-EINVAL"),
-        ("k2-before-end", small(11, 11, 21, 8192, 2048, false), "2048"),
+        (
+            "k1-across-short",
+            small(10, 10, 19, 4096, 5632, false),
+            "4096",
+        ),
+        (
+            "k1-direct-before",
+            small(10, 10, 19, 8192, 1024, true),
+            "1024",
+        ),
+        (
+            "k1-direct-einval",
+            small(10, 10, 19, 8192, 2048, true),
+            "-EINVAL",
+        ),
+        (
+            "k2-before-end",
+            small(11, 11, 21, 8192, 2048, false),
+            "2048",
+        ),
         ("k2-end-eio", small(11, 11, 21, 10240, 512, false), "-EIO"),
         ("k2-bs4k-eio", small(11, 12, 21, 8192, 1024, false), "-EIO"),
     ];

@@ -127,7 +127,13 @@ fn block_device_fstests_tests_run_here() {
             helper.is_none() && out.ends_with("Silence is golden\n"),
             "{name}"
         );
-        assert!(t.contains(&format!("losetup -f --show -b {}", 1u32 << s.world.lbs_bits)), "{name}: {t}");
+        assert!(
+            t.contains(&format!(
+                "losetup -f --show -b {}",
+                1u32 << s.world.lbs_bits
+            )),
+            "{name}: {t}"
+        );
         assert_eq!(
             run(&dir, &(920 + i).to_string(), &t),
             "Silence is golden\n",
