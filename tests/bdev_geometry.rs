@@ -274,3 +274,49 @@ fn committed_inputs_have_no_small_logical_blocks() {
     }
     assert!(n > 50, "{n}");
 }
+
+/// O_DIRECT and RWF_ATOMIC on devices of 1 and 2 KiB logical blocks (session 11: `LBS_SECTION`;
+/// a loop device of `losetup -b 1024/2048`, a SCSI disk of such sectors): blkdev_dio_invalid
+/// (block/fops.c, 6.12.117 and 7.3.4) checks position and length against the logical block size,
+/// not the block size; an RWF_ATOMIC write against the device's units (here 1 KiB .. 8 KiB, rule
+/// W13: the minimum at least a logical block): a power of two inside them, aligned to its
+/// length (blkdev_atomic_write_valid in 6.12, generic_atomic_write_valid + the bdev unit check
+/// later). The same in every variant.
+#[test]
+fn small_logical_blocks_direct_and_atomic() {
+    for var in VARIANTS {
+        for (lbs_bits, blkbits, pos, len, atomic, ret) in [
+            (10, 10, 1024, 1024, false, 1024),
+            (10, 12, 1024, 3072, false, 3072),
+            (10, 10, 512, 1024, false, -EINVAL),
+            (10, 10, 1024, 1536, false, -EINVAL),
+            (11, 11, 2048, 2048, false, 2048),
+            (11, 12, 1024, 2048, false, -EINVAL),
+            (11, 11, 2048, 1024, false, -EINVAL),
+            (10, 10, 1024, 1024, true, 1024),
+            (10, 12, 4096, 4096, true, 4096),
+            (10, 10, 1024, 2048, true, -EINVAL),
+            (10, 10, 0, 16 * KIB, true, -EINVAL),
+            (11, 11, 2048, 2048, true, 2048),
+        ] {
+            let mut s = bdev(pos, len);
+            s.world.lbs_bits = lbs_bits;
+            s.world.blkbits = blkbits;
+            s.world.device.awu_min = 1024.max(1 << lbs_bits);
+            s.world.device.awu_max = 8192;
+            s.world.blocks.clear();
+            s.request.rwf.atomic = atomic;
+            assert!(
+                diofuzz::validity::violations(&s).is_empty(),
+                "{:?}",
+                diofuzz::validity::violations(&s)
+            );
+            let what = format!("{var} lbs {lbs_bits} bs {blkbits} {pos}+{len} atomic {atomic}");
+            let x = go(&s, var);
+            assert_eq!(x.ret, ret, "{what}");
+            if ret > 0 {
+                assert_eq!(x.bios.len(), 1, "{what}");
+            }
+        }
+    }
+}

@@ -248,7 +248,8 @@ mod tests {
             let v = generate(&[World::TailSmall], seed, 20, &[FsKind::Bdev], None, 0);
             assert_eq!(v.len(), 20);
             for (id, s) in &v {
-                let p = super::super::plan::plan(s).unwrap_or_else(|e| panic!("{id}: {e}"));
+                let p =
+                    super::super::plan::plan_on(s, None).unwrap_or_else(|e| panic!("{id}: {e}"));
                 assert_eq!(p.key.lbs_bits, s.world.lbs_bits, "{id}");
                 assert!(matches!(p.key.lbs_bits, 10 | 11), "{id}");
                 assert!(
