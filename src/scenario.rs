@@ -45,6 +45,8 @@
 //! | next | bit 0: `world.device.no_bio_split` (a bio-based driver that never splits: pmem, brd, zram); bits 1-7 ignored |
 //! | next (optional) | [`INLINE_SECTION`] (0x1D) opens the inline-conversion section (after the device-kind section, else the scattered-iovec section, when there is one; session 9); any other byte, or none, means no conversion pending |
 //! | next | bit 0: `world.inline_delalloc` (ext4 inline data converted by a delalloc write, not yet written back: validity rule W46) |
+//! | next (optional) | [`LBS_SECTION`] (0x1B) opens the logical-block-size section (after the inline-conversion section, else the sections before it, when there is one; session 11); any other byte, or none, means the logical block size of byte 0 bit 4 |
+//! | next | `world.lbs_bits` when it is 10 (1 KiB) or 11 (2 KiB) and not above the block size (byte 0 bits 2-3); any other value is ignored (byte 0 bit 4 stands). Written only for 1 or 2 KiB logical blocks (then byte 0 bit 4 is 0) |
 //!
 //! The optional sections came after format 1: an input written before them decodes as before,
 //! and [`Scenario::encode`] writes a section only when it is not empty / not the default.
@@ -98,7 +100,10 @@ pub struct Scenario {
 pub struct World {
     /// log2 of the filesystem block size: 10, 11 or 12.
     pub blkbits: u8,
-    /// log2 of the device logical block size: 9 or 12 (never above blkbits).
+    /// log2 of the device logical block size: 9, 10, 11 or 12, never above blkbits
+    /// (`set_blocksize` and `set_init_blocksize`, block/bdev.c, never give a block size below
+    /// it). 10 and 11 (a loop device with `LOOP_SET_BLOCK_SIZE` 1024 or 2048, a SCSI disk of
+    /// such sectors) are encoded in the optional [`LBS_SECTION`] (session 11).
     pub lbs_bits: u8,
     /// bigalloc: log2 of blocks per cluster (0 = no bigalloc).
     pub cluster_bits: u8,
@@ -932,6 +937,11 @@ pub const DEVICE_SECTION: u8 = 0xB0;
 /// section, session 9): one byte, bit 0 = [`World::inline_delalloc`].
 pub const INLINE_SECTION: u8 = 0x1D;
 
+/// The marker byte of the optional logical-block-size section (after the optional
+/// inline-conversion section, session 11): one byte, [`World::lbs_bits`] 10 or 11 (1 or 2 KiB
+/// logical blocks, at most the block size); other values are ignored on decode.
+pub const LBS_SECTION: u8 = 0x1B;
+
 /// The DMA-alignment section's byte: 0 = the default 511, k = 2^k - 1 (k above 12 as 12: the
 /// block layer refuses a dma_alignment above PAGE_SIZE).
 fn dma_alignment_from_byte(b: u8) -> u32 {
@@ -1175,6 +1185,15 @@ impl Scenario {
         }
         if next == Some(INLINE_SECTION) {
             world.inline_delalloc = u.appended() & 1 != 0;
+            next = (!u.at_end()).then(|| u.appended());
+        }
+        if next == Some(LBS_SECTION) {
+            // 1 or 2 KiB logical blocks, never above the block size (the byte-0 rule for 4 KiB);
+            // anything else leaves byte 0's logical block size.
+            let b = u.appended();
+            if (b == 10 || b == 11) && b <= world.blkbits {
+                world.lbs_bits = b;
+            }
         }
         Ok(Scenario {
             fs,
@@ -1202,11 +1221,13 @@ impl Scenario {
             b => return Err(EncodeError(format!("blkbits {b} (want 10, 11 or 12)"))),
         };
         let lbs = match w.lbs_bits {
+            // (10, 11: in the logical-block-size section)
             9 => 0,
+            10 | 11 if w.lbs_bits <= w.blkbits => 0,
             12 if w.blkbits >= 12 => 1,
             b => {
                 return Err(EncodeError(format!(
-                    "lbs_bits {b} (want 9, or 12 with 4k blocks)"
+                    "lbs_bits {b} (want 9, 10 or 11 up to the block size, or 12 with 4k blocks)"
                 )))
             }
         };
@@ -1377,6 +1398,10 @@ impl Scenario {
         }
         if w.inline_delalloc {
             out.extend_from_slice(&[INLINE_SECTION, 1]);
+        }
+        // The logical-block-size section only for 1 or 2 KiB logical blocks.
+        if matches!(w.lbs_bits, 10 | 11) {
+            out.extend_from_slice(&[LBS_SECTION, w.lbs_bits]);
         }
         Ok(out)
     }

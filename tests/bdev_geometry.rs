@@ -38,9 +38,9 @@ fn reblocked(s: &Scenario, blkbits: u8) -> Scenario {
 #[test]
 fn block_size_changes_nothing_on_a_block_device() {
     let mut n = 0;
-    // 600 indices: the tail stream (session 9) and the nvme-held stream (session 10) take some of
-    // these worlds to 4 KiB logical blocks.
-    for i in 0..600 {
+    // 700 indices: the tail stream (session 9) and the nvme-held stream (session 10) take some of
+    // these worlds to 4 KiB logical blocks, the tail-small stream (session 11) to 1 or 2 KiB.
+    for i in 0..700 {
         let s = generate(21, i, FsKind::Bdev);
         if s.world.blkbits != 12 || s.world.lbs_bits != 9 || s.world.blocks.len() > 8 {
             continue;
@@ -193,6 +193,130 @@ fn one_kib_logical_blocks_fail_only_at_the_end_buffer() {
                 diofuzz::validity::violations(&s)
             );
             assert_eq!(go(&s, var).ret, ret, "{var} {blkbits} {pos} {len}");
+        }
+    }
+}
+
+/// The logical-block-size section (LBS_SECTION 0x1B, session 11): 1 and 2 KiB logical blocks
+/// round-trip, and only they write it, so a scenario of 512-byte or 4 KiB logical blocks encodes
+/// to the bytes it had before the section existed; decoding ignores a value other than 10 or 11
+/// or one above the block size, and the section comes after the inline-conversion section.
+#[test]
+fn lbs_section_round_trips_and_leaves_old_inputs_alone() {
+    let mut s = bdev(4 * KIB, 4 * KIB);
+    s.request.rwf.atomic = false;
+    s.world.device = Default::default();
+    s.world.i_size = 19 * SECTOR;
+    s.world.blocks.clear();
+    s.world.pages.clear();
+    for (lbs_bits, blkbits) in [(10, 10), (10, 11), (10, 12), (11, 11), (11, 12)] {
+        s.world.lbs_bits = lbs_bits;
+        s.world.blkbits = blkbits;
+        let b = s.encode().unwrap();
+        assert_eq!(&b[b.len() - 2..], &[LBS_SECTION, lbs_bits]);
+        assert_eq!(Scenario::decode(&b).unwrap(), s);
+        // Byte 0 says 512-byte logical blocks: without the section, that is what it decodes to.
+        let old = Scenario::decode(&b[..b.len() - 2]).unwrap();
+        assert_eq!(old.world.lbs_bits, 9);
+        // Ignored values.
+        for v in [0, 9, 12, 13, 0xFF] {
+            let mut c = b.clone();
+            *c.last_mut().unwrap() = v;
+            assert_eq!(Scenario::decode_raw(&c).unwrap().world.lbs_bits, 9, "{v}");
+        }
+    }
+    // Above the block size: ignored.
+    s.world.lbs_bits = 10;
+    s.world.blkbits = 10;
+    let mut b = s.encode().unwrap();
+    *b.last_mut().unwrap() = 11;
+    assert_eq!(Scenario::decode_raw(&b).unwrap().world.lbs_bits, 9);
+    // ... and encode refuses it.
+    let mut bad = s.clone();
+    bad.world.lbs_bits = 11;
+    assert!(bad.encode().is_err());
+    // 512-byte and 4 KiB logical blocks: no section.
+    for lbs_bits in [9, 12] {
+        let mut t = s.clone();
+        t.world.blkbits = 12;
+        t.world.lbs_bits = lbs_bits;
+        t.world.i_size = 16 * SECTOR;
+        let b = t.encode().unwrap();
+        assert!(!b.ends_with(&[LBS_SECTION, lbs_bits]));
+        assert_eq!(Scenario::decode(&b).unwrap(), t);
+    }
+    // After the inline-conversion section (an ext4 world: decode_raw, no validity).
+    let mut e = Scenario::default();
+    e.world.lbs_bits = 11;
+    e.world.inline_delalloc = true;
+    let b = e.encode().unwrap();
+    assert_eq!(&b[b.len() - 4..], &[INLINE_SECTION, 1, LBS_SECTION, 11]);
+    assert_eq!(Scenario::decode_raw(&b).unwrap(), e);
+}
+
+/// Every committed input (corpus, regressions, test data) was written before the section: each
+/// decodes to 512-byte or 4 KiB logical blocks, as it did.
+#[test]
+fn committed_inputs_have_no_small_logical_blocks() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = diofuzz::input::walk(&[root.join("corpus"), root.join("tests/data")]).unwrap();
+    let mut n = 0;
+    for f in files {
+        let Ok(l) = diofuzz::input::load(&f) else {
+            continue;
+        };
+        n += 1;
+        assert!(
+            matches!(l.scenario.world.lbs_bits, 9 | 12),
+            "{}",
+            f.display()
+        );
+    }
+    assert!(n > 50, "{n}");
+}
+
+/// O_DIRECT and RWF_ATOMIC on devices of 1 and 2 KiB logical blocks (session 11: `LBS_SECTION`;
+/// a loop device of `losetup -b 1024/2048`, a SCSI disk of such sectors): blkdev_dio_invalid
+/// (block/fops.c, 6.12.117 and 7.3.4) checks position and length against the logical block size,
+/// not the block size; an RWF_ATOMIC write against the device's units (here 1 KiB .. 8 KiB, rule
+/// W13: the minimum at least a logical block): a power of two inside them, aligned to its
+/// length (blkdev_atomic_write_valid in 6.12, generic_atomic_write_valid + the bdev unit check
+/// later). The same in every variant.
+#[test]
+fn small_logical_blocks_direct_and_atomic() {
+    for var in VARIANTS {
+        for (lbs_bits, blkbits, pos, len, atomic, ret) in [
+            (10, 10, 1024, 1024, false, 1024),
+            (10, 12, 1024, 3072, false, 3072),
+            (10, 10, 512, 1024, false, -EINVAL),
+            (10, 10, 1024, 1536, false, -EINVAL),
+            (11, 11, 2048, 2048, false, 2048),
+            (11, 12, 1024, 2048, false, -EINVAL),
+            (11, 11, 2048, 1024, false, -EINVAL),
+            (10, 10, 1024, 1024, true, 1024),
+            (10, 12, 4096, 4096, true, 4096),
+            (10, 10, 1024, 2048, true, -EINVAL),
+            (10, 10, 0, 16 * KIB, true, -EINVAL),
+            (11, 11, 2048, 2048, true, 2048),
+        ] {
+            let mut s = bdev(pos, len);
+            s.world.lbs_bits = lbs_bits;
+            s.world.blkbits = blkbits;
+            s.world.device.awu_min = 1024.max(1 << lbs_bits);
+            s.world.device.awu_max = 8192;
+            s.world.blocks.clear();
+            s.request.rwf.atomic = atomic;
+            assert!(
+                diofuzz::validity::violations(&s).is_empty(),
+                "{:?}",
+                diofuzz::validity::violations(&s)
+            );
+            let what = format!("{var} lbs {lbs_bits} bs {blkbits} {pos}+{len} atomic {atomic}");
+            let x = go(&s, var);
+            assert_eq!(x.ret, ret, "{what}");
+            if ret > 0 {
+                assert_eq!(x.bios.len(), 1, "{what}");
+            }
         }
     }
 }

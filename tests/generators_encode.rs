@@ -73,3 +73,21 @@ fn every_generator_output_encodes() {
     }
     assert!(n > 4000, "{n}");
 }
+
+/// Session 11's tail devices of 1 or 2 KiB logical blocks (the tail-small stage): session 10
+/// wrote such a stream and every draw failed to encode (lbs_bits was 9 or 12 in the format);
+/// with LBS_SECTION every one encodes and decodes back.
+#[test]
+fn small_logical_block_tails_encode() {
+    let mut n = 0;
+    for i in 0..1000 {
+        let s = random::generate(2, i, FsKind::Bdev);
+        if !diofuzz::generators::bdev_geometry::is_tail_small(&s) {
+            continue;
+        }
+        n += 1;
+        let b = s.encode().unwrap_or_else(|e| panic!("{i}: {e:?}"));
+        assert_eq!(Scenario::decode(&b).unwrap(), s, "{i}");
+    }
+    assert!(n > 30, "{n}");
+}

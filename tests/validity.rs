@@ -788,6 +788,67 @@ fn w41_the_partial_last_logical_block_is_never_cached() {
     accepted(&w);
 }
 
+/// W41 at 1 and 2 KiB logical blocks (session 11): the page over the buffer that holds the end is
+/// never cached, whatever block size the buffers have; the page before it may be, and with
+/// 1 KiB buffers the end buffer's page is the last one even when buffers below it lie in it (a
+/// dirty, not uptodate folio is real there, but no page state says "not uptodate": a blind
+/// spot, never an impossible world).
+#[test]
+fn w41_small_logical_blocks_keep_the_end_buffers_page_uncached() {
+    // 9.5 KiB of 1 KiB logical blocks: the end buffer is [9, 10) KiB with 1 KiB buffers,
+    // [8, 10) KiB with 2 KiB ones, [8, 12) KiB with 4 KiB ones: always in page 2.
+    for (lbs_bits, size) in [(10, 19 * SECTOR), (11, 19 * SECTOR), (11, 21 * SECTOR)] {
+        for blkbits in lbs_bits..=12 {
+            let mut s = bdev();
+            s.world.lbs_bits = lbs_bits;
+            s.world.blkbits = blkbits;
+            s.world.i_size = size;
+            s.world.pages = vec![PageState::Clean, PageState::Dirty];
+            accepted(&s);
+            let mut t = s.clone();
+            t.world.pages.push(PageState::Dirty);
+            rejected(t.clone(), BDEV_TAIL_UNCACHED);
+            validity::normalise(&mut t);
+            assert_eq!(t.world.pages[2], PageState::None);
+        }
+    }
+}
+
+/// W47: 1 and 2 KiB logical blocks come from loop devices and SCSI disks (and what stacks on
+/// them), never from a DAX device (pmem: 512 or 4096, dcssblk 4096) or a bio-based disk that
+/// never splits (pmem, brd 512, zram 4096).
+#[test]
+fn w47_small_logical_blocks_only_on_devices_that_have_them() {
+    for lbs_bits in [10, 11] {
+        for mut s in [ext4(), xfs(), bdev()] {
+            s.world.device = Device::default();
+            s.request.rwf.atomic = false;
+            s.world.lbs_bits = lbs_bits;
+            accepted(&s);
+            let mut split = s.clone();
+            split.world.device.no_bio_split = true;
+            rejected(split.clone(), SMALL_LBS_DEVICE);
+            validity::normalise(&mut split);
+            assert_eq!(split.world.lbs_bits, 9);
+            assert!(split.world.device.no_bio_split);
+            if s.fs != FsKind::Bdev {
+                let mut d = s.clone();
+                d.world.inode.dax = true;
+                d.world.pages.clear();
+                rejected(d.clone(), SMALL_LBS_DEVICE);
+                validity::normalise(&mut d);
+                assert_eq!(d.world.lbs_bits, 9);
+            }
+        }
+        // 512-byte and 4 KiB logical blocks stay where they were.
+        let mut p = bdev();
+        p.world.device = Device::default();
+        p.request.rwf.atomic = false;
+        p.world.device.no_bio_split = true;
+        accepted(&p);
+    }
+}
+
 /// block/bdev.c bdev_set_nr_sectors: a block device's size is a whole number of sectors (a file's
 /// is not bound so); bdev_open: every open of a block device has O_LARGEFILE.
 #[test]
@@ -1064,6 +1125,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W42-bio-based-device" => "BIO_BASED_DEVICE",
         "W41-bdev-tail" => "BDEV_TAIL_UNCACHED",
         "W46-inline-delalloc" => "INLINE_DELALLOC",
+        "W47-small-lbs" => "SMALL_LBS_DEVICE",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

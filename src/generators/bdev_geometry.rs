@@ -169,6 +169,147 @@ pub fn bdev_tail(r: &mut Rng, s: &mut Scenario, disk: bool) {
     }
 }
 
+/// Session 11: loop devices of 1 or 2 KiB logical blocks (`LOOP_CONFIGURE` block_size 1024 or
+/// 2048) whose size is not whole logical blocks (lo_calculate_size counts 512-byte sectors), on
+/// 14 % of the loop-device scenarios of 512-byte logical blocks without atomic units, stable
+/// writes or a bio-based disk (rule W47). The size is the scenario's less a page, plus 0 to 3
+/// logical blocks (inside that page) and 512 to 1536 bytes past them; the block size is what
+/// `set_init_blocksize` gives that size in 40 % (block/bdev.c: the first power of two from the
+/// logical block size up that is a bit of the size, at most a page), else any of the logical
+/// block size up to a page (`BLKBSZSET` while live holds the device), and the written blocks are
+/// re-laid in it (each block keeps the kind of the old block its start lies in). Nothing caches
+/// the page over the buffer that holds the device end (rule W41), so that page and those after
+/// it are dropped. The write goes, in 30 %, into that page before the end buffer (written:
+/// `__block_write_begin_int` reads only the buffers a write covers in part, session 10's
+/// boundary), in 20 % at the end buffer (-EIO buffered, -EINVAL direct), in 20 % across the
+/// page start (a short write), with a length of whole logical blocks in half of those; buffered
+/// in 55 % (never RWF_NOWAIT then: -EOPNOTSUPP before the size is read), never RWF_ATOMIC (no
+/// atomic units: -EOPNOTSUPP). Left unchanged when the result would not be a valid world.
+/// Drawn from a stream of its own.
+pub fn tail_small(r: &mut Rng, s: &mut Scenario, disk: bool) {
+    let k = r.below(100);
+    let two = r.below(2) == 1;
+    let short = r.below(3);
+    let init = r.below(100) < 40;
+    let pick = r.below(3);
+    let aim = r.below(100);
+    let m = r.next_u64();
+    let blocks_len = r.below(2) == 0;
+    let buffered = r.below(100) < 55;
+    let sub = r.below(4);
+    let w = &s.world;
+    if disk
+        || s.fs != FsKind::Bdev
+        || w.lbs_bits != 9
+        || w.i_size < 2 * PAGE_SIZE
+        || w.device.awu_max != 0
+        || w.device.stable_writes
+        || w.device.no_bio_split
+        || k >= 14
+    {
+        return;
+    }
+    let before = s.clone();
+    let lbs_bits = if two { 11 } else { 10 };
+    let lbs = 1u64 << lbs_bits;
+    // 512 n bytes past a logical block: 512 for 1 KiB, 512, 1024 or 1536 for 2 KiB.
+    let tail = if two { (1 + short) * SECTOR } else { SECTOR };
+    let size = (s.world.i_size - PAGE_SIZE) / lbs * lbs + sub % (PAGE_SIZE / lbs) * lbs + tail;
+    let blkbits = if init {
+        let mut bs = lbs;
+        while bs < PAGE_SIZE && size & bs == 0 {
+            bs <<= 1;
+        }
+        bs.trailing_zeros() as u8
+    } else {
+        lbs_bits + (pick % (13 - lbs_bits as u64)) as u8
+    };
+    let old_bs = 1u64 << s.world.blkbits;
+    let bs = 1u64 << blkbits;
+    let w = &mut s.world;
+    let nblk = (size.div_ceil(bs) as usize).min(MAX_BLOCKS);
+    let mut blocks: Vec<BlockState> = (0..nblk)
+        .map(|j| {
+            let written = w
+                .blocks
+                .get((j as u64 * bs / old_bs) as usize)
+                .is_some_and(|b| b.kind == Extent::Written);
+            BlockState {
+                kind: if written {
+                    Extent::Written
+                } else {
+                    Extent::Hole
+                },
+                ..BlockState::default()
+            }
+        })
+        .collect();
+    while blocks.last().is_some_and(|b| b.kind == Extent::Hole) {
+        blocks.pop();
+    }
+    w.lbs_bits = lbs_bits;
+    w.blkbits = blkbits;
+    w.i_size = size;
+    w.blocks = blocks;
+    // The buffer that holds the end and the page over it (rule W41): nothing from it on.
+    let end_buf = size & !(bs.max(lbs) - 1);
+    let page = end_buf & !(PAGE_SIZE - 1);
+    w.pages.truncate((page / PAGE_SIZE) as usize);
+    while w.pages.last() == Some(&PageState::None) {
+        w.pages.pop();
+    }
+    let q = &mut s.request;
+    let units = |n: u64| (n / lbs).max(1) * lbs;
+    match aim {
+        // Into the end page, before the end buffer (a whole buffer or less, or up to it).
+        0..=29 if end_buf > page => {
+            let room = (end_buf - page) / lbs;
+            q.pos = page + m % room * lbs;
+            q.len = if blocks_len {
+                units(end_buf - q.pos)
+            } else {
+                (m >> 8) % ((end_buf - q.pos) / SECTOR) * SECTOR + SECTOR
+            };
+        }
+        // At the end buffer.
+        0..=49 => {
+            q.pos = end_buf + (m % 2) * SECTOR.min(size - end_buf - SECTOR);
+            if blocks_len {
+                q.len = units(q.len);
+            }
+        }
+        // Across the end page's start.
+        50..=69 => {
+            q.pos = page.saturating_sub(lbs * (1 + m % 4));
+            if blocks_len {
+                q.len = units(q.len.max(size - q.pos));
+            }
+        }
+        _ => {}
+    }
+    // No atomic write: the device has no atomic units (kiocb_set_rw_flags: -EOPNOTSUPP before
+    // the size is read).
+    q.rwf.atomic = false;
+    if buffered {
+        q.open.direct = false;
+    }
+    if !q.open.direct {
+        // blkdev_write_iter refuses RWF_NOWAIT without O_DIRECT (-EOPNOTSUPP).
+        q.rwf.nowait = false;
+    }
+    if !crate::validity::violations(s).is_empty() || s.encode().is_err() {
+        *s = before;
+    }
+}
+
+/// Is `s` one of the session-11 worlds: a device of 1 or 2 KiB logical blocks whose size is not
+/// whole logical blocks?
+pub fn is_tail_small(s: &Scenario) -> bool {
+    s.fs == FsKind::Bdev
+        && matches!(s.world.lbs_bits, 10 | 11)
+        && s.world.i_size % (1 << s.world.lbs_bits) != 0
+}
+
 /// Is `s` one of these worlds: a block device whose block size or size is not a page?
 pub fn is_geometry(s: &Scenario) -> bool {
     s.fs == FsKind::Bdev
@@ -177,7 +318,7 @@ pub fn is_geometry(s: &Scenario) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::random::generate;
+    use super::super::random::{generate, generate_on};
     use super::*;
 
     /// Both worlds are drawn, at about the rates said, valid and encodable; a block layout in the
@@ -247,6 +388,114 @@ mod tests {
         );
         assert!(held_or_race > 0, "{held_or_race} of {tail}");
         assert!(!any_atomic, "RWF_ATOMIC on a device with no atomic units");
+    }
+
+    /// Session 11's worlds: 1 and 2 KiB logical blocks on loop devices whose size is not whole
+    /// logical blocks, each valid and encodable (the LBS_SECTION round trip), with both block
+    /// sizes' kinds (set_init_blocksize's and another), nothing cached from the page over the
+    /// end buffer on, and writes into that page before the end buffer, at it and across its
+    /// start, buffered and direct; never on the atomic disk.
+    #[test]
+    fn draws_small_logical_block_tails() {
+        let (mut n, mut one, mut two, mut init, mut other) = (0, 0, 0, 0, 0);
+        let (mut before_end, mut at_end, mut across, mut buffered) = (0, 0, 0, 0);
+        for i in 0..3000 {
+            let s = generate(6, i, FsKind::Bdev);
+            if !is_tail_small(&s) {
+                continue;
+            }
+            n += 1;
+            let w = &s.world;
+            assert!(crate::validity::violations(&s).is_empty(), "{i}");
+            let b = s.encode().unwrap();
+            assert_eq!(Scenario::decode(&b).unwrap(), s, "{i}");
+            assert_eq!(&b[b.len() - 2..], &[LBS_SECTION, w.lbs_bits], "{i}");
+            assert!(w.lbs_bits <= w.blkbits && w.i_size % SECTOR == 0, "{i}");
+            let (lbs, bs) = (1u64 << w.lbs_bits, 1u64 << w.blkbits);
+            one += (lbs == 1024) as u32;
+            two += (lbs == 2048) as u32;
+            let mut first = lbs;
+            while first < PAGE_SIZE && w.i_size & first == 0 {
+                first <<= 1;
+            }
+            if first == bs {
+                init += 1;
+            } else {
+                other += 1;
+            }
+            let end_buf = w.i_size & !(bs - 1);
+            let page = end_buf & !(PAGE_SIZE - 1);
+            assert!(w.pages.len() as u64 * PAGE_SIZE <= page, "{i}");
+            let q = &s.request;
+            assert!(!q.rwf.atomic && (q.open.direct || !q.rwf.nowait), "{i}");
+            buffered += !q.open.direct as u32;
+            let end = q.pos + q.len;
+            before_end += (q.pos >= page && end <= end_buf) as u32;
+            at_end += (q.pos >= end_buf) as u32;
+            across += (q.pos < page && end > page) as u32;
+            assert!(
+                generate_on(6, i, FsKind::Bdev, Some(&DISK), 0)
+                    .world
+                    .lbs_bits
+                    == 9
+            );
+        }
+        assert!(n > 3000 / 30 && n < 3000 / 8, "{n}");
+        assert!(
+            one * 4 > n && two * 4 > n,
+            "{one} 1 KiB, {two} 2 KiB of {n}"
+        );
+        assert!(
+            init * 5 > n && other * 5 > n,
+            "{init} set_init_blocksize, {other} other"
+        );
+        assert!(
+            before_end * 8 > n,
+            "{before_end} before the end buffer of {n}"
+        );
+        assert!(at_end * 8 > n, "{at_end} at the end buffer of {n}");
+        assert!(across * 8 > n, "{across} across the end page of {n}");
+        assert!(
+            buffered * 3 > n && buffered * 4 < n * 3,
+            "{buffered} of {n}"
+        );
+    }
+
+    const DISK: super::super::random::Disk = super::super::random::Disk {
+        awu_min: 4096,
+        awu_max: 65536,
+        lbs_bits: 9,
+        dma_alignment: 511,
+    };
+
+    /// The tail-small stream is its own: a scenario it did not change is the one the stages
+    /// before it gave, and one it changed differs only in the world and the request's
+    /// position, length, O_DIRECT, RWF_ATOMIC and RWF_NOWAIT.
+    #[test]
+    fn tail_small_touches_only_its_worlds() {
+        let mut changed = 0;
+        for i in 0..600 {
+            for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
+                let s =
+                    super::super::random::generate_before(Some("tail-small"), 4, i, fs, None, 0);
+                let t = generate(4, i, fs);
+                if is_tail_small(&t) {
+                    changed += 1;
+                    let mut u = s.clone();
+                    u.world = t.world.clone();
+                    let (a, b) = (&mut u.request, &t.request);
+                    a.pos = b.pos;
+                    a.len = b.len;
+                    a.open.direct = b.open.direct;
+                    a.rwf.atomic = b.rwf.atomic;
+                    a.rwf.nowait = b.rwf.nowait;
+                    assert_eq!(u, t, "{i}");
+                } else {
+                    assert_eq!(s, t, "{i} {fs:?}");
+                }
+            }
+        }
+        assert!(changed > 20, "{changed}");
     }
 
     /// The stream is the geometry's own: a scenario it did not change is the one the generator

@@ -197,6 +197,15 @@ pub(crate) const STAGES: &[Stage] = &[
             }
         },
     },
+    // Loop devices of 1 or 2 KiB logical blocks whose size is not whole logical blocks
+    // (src/generators/bdev_geometry.rs tail_small). Session 11.
+    Stage {
+        name: "tail-small",
+        apply: |s, seed, index, _, disk| {
+            let mut t = Rng::stream(seed, index, 0x94D0_49BB_1331_11EB, 0xB7A2 << 48);
+            super::bdev_geometry::tail_small(&mut t, s, disk.is_some());
+        },
+    },
 ];
 
 /// [`generate_held`] and then the [`STAGES`] up to the one named `stop` (exclusive; None: all of
@@ -1249,11 +1258,9 @@ mod tests {
                 assert_eq!(Scenario::decode(&s.encode().unwrap()).unwrap(), s);
                 if super::super::bdev_geometry::is_geometry(&s) {
                     // Another block size or a size of whole sectors (bdev_geometry.rs); 4 KiB
-                    // logical blocks only on a loop device (bdev_tail).
-                    assert!(
-                        s.world.lbs_bits == 9 || (s.world.lbs_bits == 12 && disk.is_none()),
-                        "{i}"
-                    );
+                    // logical blocks only on a loop device (bdev_tail), 1 and 2 KiB ones too
+                    // (tail_small).
+                    assert!(s.world.lbs_bits == 9 || disk.is_none(), "{i}");
                     assert_eq!(s.world.i_size % 512, 0);
                     assert!(s.world.i_size <= 65536);
                 } else {

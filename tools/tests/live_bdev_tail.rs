@@ -135,3 +135,90 @@ fn tail_devices_agree() {
         assert_eq!(r["probes"]["p1"], "ok", "{r}");
     }
 }
+
+/// Session 11: loop devices of 1 and 2 KiB logical blocks whose size is not whole logical blocks
+/// (`losetup -b 1024/2048` over a file of 512 n bytes; LBS_SECTION in the input format). With
+/// buffers smaller than a page the boundary is the buffer holding the end: a buffered write into
+/// the last page that ends before it is written (its dirty buffers are read back after a
+/// write-back: the folio is never uptodate), one reaching it is -EIO, one across the last page's
+/// start short; O_DIRECT of whole logical blocks before the end is written, one reaching the end
+/// -EINVAL. The model agrees on each.
+#[test]
+fn small_logical_block_tails_agree() {
+    if let Some(why) = common::live_skip_reason(&[FsKind::Bdev]) {
+        println!("SKIP live: {why}");
+        return;
+    }
+    // A 9.5 KiB device of 1 KiB logical blocks and 1 KiB buffers (end buffer [9, 10) KiB), a
+    // 10.5 KiB one of 2 KiB logical blocks with 2 or 4 KiB buffers (end buffer [10, 12) KiB or
+    // [8, 12) KiB).
+    let small = |lbs_bits: u8, blkbits: u8, sectors: u64, pos: u64, len: u64, direct: bool| {
+        device(|s| {
+            s.world.lbs_bits = lbs_bits;
+            s.world.blkbits = blkbits;
+            s.world.i_size = sectors * 512;
+            s.world
+                .blocks
+                .truncate(((sectors * 512) >> blkbits) as usize);
+            s.request.pos = pos;
+            s.request.len = len;
+            s.request.open.direct = direct;
+        })
+    };
+    let scenarios = [
+        (
+            "k1-before-end",
+            small(10, 10, 19, 8192, 1024, false),
+            "1024",
+        ),
+        ("k1-end-eio", small(10, 10, 19, 9216, 512, false), "-EIO"),
+        (
+            "k1-across-short",
+            small(10, 10, 19, 4096, 5632, false),
+            "4096",
+        ),
+        (
+            "k1-direct-before",
+            small(10, 10, 19, 8192, 1024, true),
+            "1024",
+        ),
+        (
+            "k1-direct-einval",
+            small(10, 10, 19, 8192, 2048, true),
+            "-EINVAL",
+        ),
+        (
+            "k2-before-end",
+            small(11, 11, 21, 8192, 2048, false),
+            "2048",
+        ),
+        ("k2-end-eio", small(11, 11, 21, 10240, 512, false), "-EIO"),
+        ("k2-bs4k-eio", small(11, 12, 21, 8192, 1024, false), "-EIO"),
+    ];
+    for (id, s, _) in &scenarios {
+        assert!(
+            diofuzz::validity::violations(s).is_empty(),
+            "{id}: {:?}",
+            diofuzz::validity::violations(s)
+        );
+    }
+    let plain: Vec<(&str, Scenario)> = scenarios.iter().map(|(n, s, _)| (*n, s.clone())).collect();
+    let dir = common::scenario_dir("live-bdev-tail-small", &plain);
+    let (code, out, err) =
+        common::diofuzz(&["live", "--fs", "bdev", "--json", dir.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), scenarios.len(), "{out}");
+    for r in results {
+        let id = r["id"].as_str().unwrap();
+        let (_, _, ret) = scenarios
+            .iter()
+            .find(|(n, _, _)| id.contains(n))
+            .unwrap_or_else(|| panic!("{id}"));
+        assert_eq!(r["verdict"], "agree", "{r}");
+        assert_eq!(r["kernel"]["ret"].as_str(), Some(*ret), "{r}");
+        assert_eq!(r["probes"]["p1"], "ok", "{r}");
+    }
+}

@@ -106,6 +106,40 @@ fn block_device_fstests_tests_run_here() {
             whole = Some(w);
         }
     }
+    // Session 11: 1 and 2 KiB logical blocks (`losetup -b 1024/2048`), a write before the end
+    // buffer in the last page (written: its dirty buffers reach the image at the last close),
+    // one at the end buffer (-EIO), one across the last page (short), O_DIRECT to the end.
+    for (i, name) in [
+        "small-1k-before-end-written",
+        "small-1k-end-buffer-eio",
+        "small-1k-across-short",
+        "small-2k-before-end-written",
+        "small-2k-direct-einval",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = diofuzz::input::load_scenario(&docs.join(format!("{name}.json"))).unwrap();
+        assert!(matches!(s.world.lbs_bits, 10 | 11), "{name}");
+        let (t, out, helper) =
+            diofuzz_tools::report::fstests_test(&s, &f, 920 + i as u32, name, name, &[]).unwrap();
+        assert!(
+            helper.is_none() && out.ends_with("Silence is golden\n"),
+            "{name}"
+        );
+        assert!(
+            t.contains(&format!(
+                "losetup -f --show -b {}",
+                1u32 << s.world.lbs_bits
+            )),
+            "{name}: {t}"
+        );
+        assert_eq!(
+            run(&dir, &(920 + i).to_string(), &t),
+            "Silence is golden\n",
+            "{name}:\n{t}"
+        );
+    }
     // A device of whole logical blocks: no bytes past an edge.
     let w = whole.unwrap();
     let (t, _, _) =

@@ -45,7 +45,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 43] = [
+pub const GROUPS: [Group; 44] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -345,6 +345,13 @@ pub const GROUPS: [Group; 43] = [
         about: "the raw block device on a partition of the atomic disk (BLKPG), only partitions of 1 or 2 KiB blocks (BLKBSZSET) or a size not whole pages (live --worlds bdev-geometry)",
         args: "--fs bdev --device $DEV --worlds bdev-geometry",
         disk: true,
+        fault: false,
+    },
+    Group {
+        name: "bdev-tail-small",
+        about: "the raw block device on loop devices of 1 or 2 KiB logical blocks whose size is not whole logical blocks (session 11, live --worlds tail-small)",
+        args: "--fs bdev --worlds tail-small",
+        disk: false,
         fault: false,
     },
 ];

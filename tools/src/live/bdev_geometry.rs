@@ -169,6 +169,39 @@ pub fn read_backing(dev: &std::path::Path, from: u64, end: u64) -> Result<Vec<u8
     Ok(v)
 }
 
+/// Write back [edge, end) of the loop device `dev` (session 11), before its bytes there are read
+/// through the backing file: with buffers smaller than a page a buffered write that ends before
+/// the end buffer dirties buffers of the page over it (`__block_write_begin_int` reads only the
+/// buffers it covers in part), and that folio never becomes uptodate (its read fails at the end
+/// buffer, [`edge`]), so no read through the device returns them (a buffered read is -EIO) and
+/// the backing file has them only once they are written back. `sync_file_range` (WAIT_BEFORE |
+/// WRITE | WAIT_AFTER) writes only the dirty buffers (`block_write_full_folio`, fs/buffer.c
+/// 6.12.117 and 7.3.4; never the end buffer, which nothing dirties), as the O_DIRECT read-back
+/// of the rest of the device writes back the range it reads first (`kiocb_write_and_wait`).
+/// With 4 KiB logical blocks nothing there can be dirty.
+pub fn flush_tail(dev: &std::path::Path, edge: u64, end: u64) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(dev).map_err(|e| format!("open {}: {e}", dev.display()))?;
+    // SAFETY: sync_file_range on our descriptor.
+    let r = unsafe {
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            edge as i64,
+            (end - edge) as i64,
+            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+        )
+    };
+    if r != 0 {
+        return Err(format!(
+            "sync_file_range of the device's tail: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
 /// The O_DIRECT read-back of [from, end) of the scenario file or device at `path`
 /// ([`super::exec::read_direct`]); on a device whose size (`end`) is not whole logical blocks,
 /// the bytes from [`edge`] on come from the backing file: an O_DIRECT read there is -EINVAL
@@ -188,6 +221,7 @@ pub fn read_direct(
         return super::exec::read_direct(path, from, end, unit);
     };
     let mut v = super::exec::read_direct(path, from, e, unit)?;
+    flush_tail(path, e, end)?;
     v.extend_from_slice(&read_backing(path, e, end)?);
     Ok(v)
 }

@@ -1072,8 +1072,16 @@ fn call_and_observe(
     } else {
         None
     };
+    // With buffers smaller than a page the call may have dirtied buffers of the page from the
+    // edge on (below the end buffer); no read through the device returns them (the folio is
+    // not uptodate, its read fails at the end buffer), so they are written back first
+    // (super::bdev_geometry::flush_tail), as the O_DIRECT read-back writes back the range it
+    // reads (kiocb_write_and_wait).
     let (dev_end, tail_bytes) = match tail {
-        Some(e) => (e, super::bdev_geometry::read_backing(path, e, i_size)?),
+        Some(e) => {
+            super::bdev_geometry::flush_tail(path, e, i_size)?;
+            (e, super::bdev_geometry::read_backing(path, e, i_size)?)
+        }
         None => (i_size, Vec::new()),
     };
     let mut cached_bytes = read_cached(path, sh, dev_end)?;

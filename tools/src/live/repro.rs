@@ -221,6 +221,11 @@ fn show_fn(tail: bool) -> String {
             concat!(
                 "\tif (tail_edge && (uint64_t)got == dn && dn < size) {\n",
                 "\t\tint bf = backing_fd(path, O_RDONLY);\n",
+                "\t\t/* buffers below the end buffer the call dirtied (1 or 2 KiB blocks): no read through\n",
+                "\t\t   the device returns them (their folio is not uptodate), so write them back first */\n",
+                "\t\tif (sync_file_range(fd, got, size - got, SYNC_FILE_RANGE_WAIT_BEFORE |\n",
+                "\t\t\t\t    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER))\n",
+                "\t\t\tprintf(\"sync_file_range of the tail failed: %s\\n\", strerror(errno));\n",
                 "\t\tif (pread(bf, b + got, size - got, got) != (ssize_t)(size - got))\n",
                 "\t\t\tprintf(\"read-back of the backing file failed: %s\\n\", strerror(errno));\n",
                 "\t\tclose(bf);\n",

@@ -55,6 +55,9 @@ pub enum World {
     /// writeback at the write (super::settle_race `Settle::WriteBackHeld`, on a
     /// `nodioread_nolock` mount), drawn by `live --settle-after-open`'s generator.
     LagWritebackHeld,
+    /// Session 11: a loop device of 1 or 2 KiB logical blocks whose size is not whole logical
+    /// blocks (diofuzz::generators::bdev_geometry::tail_small; super::bdev_geometry).
+    TailSmall,
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -110,6 +113,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
             s.races.contains(&Race::InodeFlagChangedAfterOpen(11))
                 && x.pages.contains(&PageState::Writeback)
         }
+        World::TailSmall => diofuzz::generators::bdev_geometry::is_tail_small(s),
     }
 }
 
@@ -278,6 +282,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `--worlds tail-small` (session 11) finds loop devices of 1 and 2 KiB logical blocks whose
+    /// size is not whole logical blocks, and the plan builds every one: a loop device of that
+    /// logical block size, the block size set where set_init_blocksize gives another, the bytes
+    /// past the edge through the backing file.
+    #[test]
+    fn tail_small_worlds_are_planned() {
+        let mut lbs = std::collections::BTreeSet::new();
+        for seed in 1..=2 {
+            let v = generate(&[World::TailSmall], seed, 20, &[FsKind::Bdev], None, 0);
+            assert_eq!(v.len(), 20);
+            for (id, s) in &v {
+                let p =
+                    super::super::plan::plan_on(s, None).unwrap_or_else(|e| panic!("{id}: {e}"));
+                assert_eq!(p.key.lbs_bits, s.world.lbs_bits, "{id}");
+                assert!(matches!(p.key.lbs_bits, 10 | 11), "{id}");
+                assert!(
+                    super::super::bdev_geometry::edge(p.i_size, p.key.lbs_bits, p.key.blkbits)
+                        .is_some(),
+                    "{id}"
+                );
+                lbs.insert(s.world.lbs_bits);
+            }
+        }
+        assert_eq!(lbs.len(), 2);
+        // Never on the atomic disk (a partition must be whole logical blocks).
+        let d = Disk {
+            awu_min: 4096,
+            awu_max: 65536,
+            lbs_bits: 9,
+            dma_alignment: 3,
+        };
+        assert!(generate(&[World::TailSmall], 1, 1, &[FsKind::Bdev], Some(&d), 0).is_empty());
     }
 
     #[test]
