@@ -179,6 +179,9 @@ rules! {
     INLINE_DELALLOC = 50, "W46-inline-delalloc",
         "an ext4 inode whose inline data a delalloc write converted and writeback has not yet destroyed (world.inline_delalloc) other than the one ext4_da_convert_inline_data_to_extent leaves: not ext4, without INLINE_DATA (at open or at the write), on an inode without delayed allocation (data=journal, the journal-data flag, DAX), without block 0 delayed under a dirty page 0, with a written, unwritten or shared block, with a page under writeback, mmapped dirty or busy, or with an i_size below EXT4_MIN_INLINE_DATA_SIZE (60)",
         "fs/ext4/inline.c ext4_da_write_inline_data_begin (6.12.117; 7.3.4: ext4_generic_write_inline_data with da = true), from ext4_da_write_begin while EXT4_STATE_MAY_INLINE_DATA is set, calls ext4_da_convert_inline_data_to_extent when ext4_prepare_inline_data gives -ENOSPC (pos + len past ext4_get_max_inline_size(), at least EXT4_MIN_INLINE_DATA_SIZE): it reads the inline data into folio 0, maps [0, inline size) with ext4_da_get_block_prep (block 0 delayed: the inline size is under a block, rule W6), marks folio 0 dirty and uptodate and clears EXT4_STATE_MAY_INLINE_DATA, keeping INLINE_DATA and every flag (no EXTENTS); ext4_da_write_begin then takes the delalloc path for the rest of the write and every later one. Only the delalloc aops get there (ext4_write_begin and the journalled aops convert at once through ext4_convert_inline_data_to_extent; a DAX inode is never inline). Nothing allocates a block before writeback: ext4_do_writepages destroys the inline data first (ext4_destroy_inline_data, BUG_ON MAY_INLINE_DATA set), and every path that could allocate (ext4_fallocate, ext4_page_mkwrite, a truncate past i_inline_size, all through ext4_convert_inline_data) flushes first when MAY_INLINE_DATA is clear (filemap_flush); O_DIRECT stays buffered (ext4_dio_alignment() is 0 with inline data), so no page is under writeback or mmapped dirty while the state lasts, and no ext4 folio is busy outside data=journal (W25). A truncate below the inline size (ext4_inline_data_truncate) drops every delayed extent from the extent status tree while folio 0 stays dirty (a block map the model cannot hold), so i_size stays at or above 60: a truncate to exactly i_inline_size (60, or the end of the largest inline write up to ext4_get_max_inline_size()) keeps the state (ext4_setattr converts only past i_inline_size, ext4_inline_data_truncate drops only below the inline size; session 10, 7.3.4 and 6.12.117's ext4_setattr/ext4_truncate). Read in 6.12.117 (fs/ext4/inline.c, inode.c) and 7.3.4; session 9. Normalised: no conversion pending (the plain inline inode of rule W6)";
+    WRITEBACK_CONVERTED = 52, "W48-writeback-unwritten",
+        "an ext4 page under writeback inside EOF over a delayed block, or over an unwritten block on an inode whose writeback converts it at submission (data=journal, the journal-data flag)",
+        "fs/ext4/inode.c (6.12.117 and 7.3.4): writeback maps a folio's delayed and unwritten dirty buffers (mpage_add_bh_to_extent, mpage_process_page_bufs) and mpage_map_and_submit_buffers submits a folio for I/O (ext4_bio_write_folio, which sets PG_writeback) only once every buffer of it is mapped (mpage_process_folio: a buffer past the mapped extent makes the next extent to map, the folio is not submitted), so no folio under writeback has a delayed buffer inside EOF. mpage_map_one_extent asks EXT4_GET_BLOCKS_CREATE, and only with ext4_should_dioread_nolock (fs/ext4/ext4_jbd2.h: the DIOREAD_NOLOCK mount option, the default, on an extent-mapped regular file on a delalloc mount without journalled data) also EXT4_GET_BLOCKS_IO_CREATE_EXT (6.12.117) / EXT4_GET_BLOCKS_UNWRIT_EXT (7.3.4): then an unwritten extent stays unwritten through the I/O and ext4_end_io_end -> ext4_convert_unwritten_io_end_vec converts it at completion (ext4_end_bio defers ext4_finish_bio, which ends the folio's writeback, until then: ext4_io_end_defer_completion, fs/ext4/page-io.c); otherwise ext4_ext_map_blocks converts it at submission (ext4_ext_handle_unwritten_extents -> ext4_ext_convert_to_initialized). Journalled data (data=journal or the flag in effect) writes its buffers through ext4_get_block, which converts too. The nodioread_nolock mount is not a world field (live builds it with written blocks: the model's page under writeback over a written block). Session 11. Normalised: such blocks written";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -867,6 +870,19 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 1u32 << w.lbs_bits
             )
         }),
+        // W48-writeback-unwritten
+        52 => writeback_converted(s).next().map(|b| {
+            msg!(
+                detail,
+                "a page under writeback over block {b} {:?}{}",
+                w.blocks[b].kind,
+                if w.blocks[b].kind == Extent::Unwritten {
+                    " with journalled data"
+                } else {
+                    ""
+                }
+            )
+        }),
         // W46-inline-delalloc
         50 if !w.inline_delalloc => None,
         50 => inline_delalloc::refused(s).map(|why| msg!(detail, "{why}")),
@@ -896,6 +912,27 @@ fn bdev_tail_page(w: &World) -> Option<usize> {
         .get(p)
         .is_some_and(|&st| st != PageState::None)
         .then_some(p)
+}
+
+/// W48: the ext4 blocks inside EOF under a page under writeback that are delayed, or unwritten
+/// on an inode with journalled data.
+fn writeback_converted(s: &Scenario) -> impl Iterator<Item = usize> + '_ {
+    let w = &s.world;
+    let bs = 1u64 << w.blkbits;
+    let journalled = w.mount.data_journal || w.inode.journal_data;
+    let eof_pages = w.i_size.div_ceil(PAGE_SIZE) as usize;
+    w.blocks
+        .iter()
+        .enumerate()
+        .filter(move |(b, k)| {
+            let p = (*b as u64 * bs / PAGE_SIZE) as usize;
+            s.fs == FsKind::Ext4
+                && p < eof_pages
+                && (*b as u64) * bs < w.i_size
+                && w.pages.get(p) == Some(&PageState::Writeback)
+                && (k.kind == Extent::Delalloc || k.kind == Extent::Unwritten && journalled)
+        })
+        .map(|(b, _)| b)
 }
 
 /// Does a dirty (or, with `writeback`, writeback) page inside EOF lie over block `b`?
@@ -1397,6 +1434,13 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         34 => s.request.max_bio = None,
         // W46-inline-delalloc: no conversion pending (W6 then makes the plain inline inode).
         50 => s.world.inline_delalloc = false,
+        // W48-writeback-unwritten: what writeback allocated or converted at submission.
+        52 => {
+            let bad: Vec<usize> = writeback_converted(s).collect();
+            for b in bad {
+                s.world.blocks[b].kind = Extent::Written;
+            }
+        }
         // W32-swap-open: swapon/swapoff failed (-EPERM): the swap flag stays as it was at open.
         36 => {
             s.world.inode.swapfile = s.inode_at_open().swapfile;

@@ -193,3 +193,50 @@ fn xfs_converts_at_the_wait_too() {
         assert!(props(&x).is_empty(), "{var}: {:?}", props(&x));
     }
 }
+
+/// W48-writeback-unwritten: an ext4 page under writeback over a delayed block inside EOF, or
+/// over an unwritten block with journalled data, is no world (normalised: the block written);
+/// over an unwritten block on a delalloc extent-mapped inode, over a hole with blocks smaller
+/// than a page, on XFS, or past EOF it is.
+#[test]
+fn w48_writeback_over_delayed_or_journalled_unwritten() {
+    let ids = |s: &Scenario| -> Vec<&'static str> {
+        diofuzz::validity::violations(s)
+            .into_iter()
+            .map(|v| v.rule.id)
+            .collect()
+    };
+    let ok = ext4_uwb(512, 512);
+    assert!(ids(&ok).is_empty());
+    let mut d = ok.clone();
+    d.world.blocks[0].kind = Extent::Delalloc;
+    assert_eq!(ids(&d), vec!["W48-writeback-unwritten"]);
+    let mut n = d.clone();
+    assert_eq!(
+        diofuzz::validity::normalise(&mut n),
+        vec!["W48-writeback-unwritten"]
+    );
+    assert_eq!(n.world.blocks[0].kind, Extent::Written);
+    let mut j = ok.clone();
+    j.world.mount.data_journal = true;
+    assert!(
+        ids(&j).contains(&"W48-writeback-unwritten"),
+        "{:?}",
+        ids(&j)
+    );
+    let mut j = ok.clone();
+    j.world.inode.journal_data = true;
+    assert!(
+        ids(&j).contains(&"W48-writeback-unwritten"),
+        "{:?}",
+        ids(&j)
+    );
+    // The page clean, dirty or not cached over the delayed block: other rules' business.
+    let mut c = d.clone();
+    c.world.pages = vec![PageState::Dirty];
+    assert!(!ids(&c).contains(&"W48-writeback-unwritten"));
+    // XFS: real (the rule is ext4's).
+    let mut x = xfs("UWWWWWWW", 512, 512);
+    x.world.pages = vec![PageState::Writeback];
+    assert!(ids(&x).is_empty(), "{:?}", ids(&x));
+}

@@ -55,6 +55,13 @@ pub enum World {
     /// writeback at the write (super::settle_race `Settle::WriteBackHeld`, on a
     /// `nodioread_nolock` mount), drawn by `live --settle-after-open`'s generator.
     LagWritebackHeld,
+    /// Session 11: a page under writeback over an unwritten block inside EOF, converted when
+    /// its I/O completes (ext4 on the default mount, XFS), the i_disksize lag variant among
+    /// them (diofuzz::generators::writeback_unwritten, the random generator's last stage).
+    WritebackUnwritten,
+    /// Of those, the i_disksize lag written back after open with its writeback in flight on
+    /// the default ext4 mount (super::settle_race `Settle::WriteBackHeld` with `unwritten`).
+    LagWritebackUnwritten,
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -110,6 +117,10 @@ pub fn is(w: World, s: &Scenario) -> bool {
             s.races.contains(&Race::InodeFlagChangedAfterOpen(11))
                 && x.pages.contains(&PageState::Writeback)
         }
+        World::WritebackUnwritten => {
+            diofuzz::generators::writeback_unwritten::is_writeback_unwritten(s)
+        }
+        World::LagWritebackUnwritten => diofuzz::generators::writeback_unwritten::is_lag(s),
     }
 }
 
