@@ -66,6 +66,9 @@ fn holdable(s: &Scenario) -> bool {
         && !w.mount.emergency_ro
         && w.cow.iter().all(|c| *c == CowExtent::None)
         && (s.fs != FsKind::Ext4 || f.extents)
+        // (live's hold checks the unwritten blocks with FIEMAP, which waits for the i_rwsem
+        // holder that RWF_NOWAIT with the contended lock gets: tools/src/live/pages.rs.)
+        && !(s.has_race(Race::LockContended) && s.request.rwf.nowait)
 }
 
 /// The stage (src/generators/random.rs `STAGES`, "writeback-unwritten").

@@ -45,7 +45,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 43] = [
+pub const GROUPS: [Group; 44] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -345,6 +345,13 @@ pub const GROUPS: [Group; 43] = [
         about: "the raw block device on a partition of the atomic disk (BLKPG), only partitions of 1 or 2 KiB blocks (BLKBSZSET) or a size not whole pages (live --worlds bdev-geometry)",
         args: "--fs bdev --device $DEV --worlds bdev-geometry",
         disk: true,
+        fault: false,
+    },
+    Group {
+        name: "ext4-writeback-unwritten",
+        about: "ext4 on a layered loop device mounted by default (dioread_nolock), a page under writeback over an unwritten block at the write, converted when its I/O completes, the i_disksize lag variant among them (session 11; live --worlds writeback-unwritten)",
+        args: "--fs ext4 --worlds writeback-unwritten",
+        disk: false,
         fault: false,
     },
 ];
