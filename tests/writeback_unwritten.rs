@@ -240,3 +240,33 @@ fn w48_writeback_over_delayed_or_journalled_unwritten() {
     x.world.pages = vec![PageState::Writeback];
     assert!(ids(&x).is_empty(), "{:?}", ids(&x));
 }
+
+/// An extending write elsewhere: the unwritten block past the old EOF under the same page is
+/// not part of the writeback in flight (found by live, gen-1-xfs-52): it stays unwritten and
+/// reads zeroes; the page's own block keeps its data.
+#[test]
+fn an_extending_write_does_not_widen_the_writeback() {
+    for fs in [FsKind::Ext4, FsKind::Xfs] {
+        let mut s = ext4_uwb(8 * KIB, 4 * KIB);
+        s.fs = fs;
+        s.world.blkbits = 10;
+        s.world.i_size = KIB;
+        s.world.blocks = vec![unwritten(), unwritten()];
+        assert!(
+            diofuzz::validity::violations(&s).is_empty(),
+            "{:?}",
+            diofuzz::validity::violations(&s)
+        );
+        for var in variants() {
+            let x = go(&s, var);
+            assert_eq!(x.ret, 4096, "{fs:?} {var}");
+            let d = &x.after.on_disk;
+            assert!(d[0..2].iter().all(|&t| t == TAG_OLD), "{fs:?} {var}: {d:?}");
+            assert!(
+                d[2..16].iter().all(|&t| t == TAG_ZERO),
+                "{fs:?} {var}: {d:?}"
+            );
+            assert_eq!(x.stale_page, None, "{fs:?} {var}");
+        }
+    }
+}

@@ -477,9 +477,11 @@ impl<'a> Cx<'a> {
     /// that data (the disk once every writeback in flight has completed: what live reads back
     /// after the hold is released).
     pub fn converts_at_completion(&self, lblk: u64) -> bool {
+        // Inside the EOF of the world at the write (the writeback was submitted before the
+        // call; an extending call does not widen it).
         let p = (lblk * self.bs / PAGE_SIZE) as usize;
         self.blk(lblk).kind == Extent::Unwritten
-            && lblk * self.bs < self.inode.i_size
+            && lblk * self.bs < self.s.world.i_size
             && self.page(p) == PageState::Writeback
     }
 

@@ -148,7 +148,17 @@ fn ext4_writeback_over_unwritten_agrees() {
     assert_eq!(nowait["kernel"]["ret"], "-EAGAIN", "{nowait}");
     let _ = std::fs::remove_dir_all(&dir);
     // Generated: every one built (or refused with a reason) and agreeing.
-    let results = run("ext4", &["--worlds", "writeback-unwritten", "--count", "8", "--seed", "3"]);
+    let results = run(
+        "ext4",
+        &[
+            "--worlds",
+            "writeback-unwritten",
+            "--count",
+            "8",
+            "--seed",
+            "3",
+        ],
+    );
     assert_eq!(results.len(), 8);
     for r in &results {
         if r["verdict"] == "skipped" {
