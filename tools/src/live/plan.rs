@@ -1042,9 +1042,10 @@ mod tests {
                     super::super::inode_kind::journalled_at_create(&p),
                     o.journal_data
                 );
+                // (Session 11: the lag held on the default mount gets -o noauto_da_alloc.)
                 assert_eq!(
                     p.key.mount_data().is_some(),
-                    w.mount.data_journal || w.inode.journal_data
+                    w.mount.data_journal || w.inode.journal_data || p.key.noauto_da_alloc
                 );
                 assert_eq!(
                     flags(FS_EXTENT_FL),
