@@ -182,6 +182,9 @@ rules! {
     SMALL_LBS_DEVICE = 51, "W47-small-lbs",
         "1 or 2 KiB logical blocks (world.lbs_bits 10 or 11) on a device that has only 512-byte or 4 KiB ones: a DAX device (a dax mount or a DAX inode, at open or at the write) or a bio-based disk that never splits (world.device.no_bio_split)",
         "the DAX drivers: drivers/nvdimm/pmem.c pmem_attach_disk sets logical_block_size = pmem_sector_size() (drivers/nvdimm/namespace_devs.c: 512 unless the namespace's lbasize is 4096; pmem_lbasize_supported = {512, 4096}), drivers/s390/block/dcssblk.c 4096. The bio-based drivers that never split (rule W42): pmem as said, drivers/block/brd.c sets none (blk_validate_limits gives SECTOR_SIZE), zram ZRAM_LOGICAL_BLOCK_SIZE (4096), dcssblk and n64cart 4096, btt a sector size of btt_lbasize_supported (512, 520, 528, 4096, 4104, 4160, 4224: none 1 or 2 KiB). 1 and 2 KiB logical blocks come from loop (LOOP_CONFIGURE block_size / LOOP_SET_BLOCK_SIZE: loop_update_limits takes any valid block size), SCSI disks (sd_read_capacity: 1024 and 2048 accepted in 6.12.117, any blk_validate_block_size in 7.3.4) and what stacks on them. Read in 6.12.117 and 7.3.4; session 11 (tail devices of 1 and 2 KiB logical blocks). Normalised: 512-byte logical blocks";
+    WRITEBACK_CONVERTED = 52, "W48-writeback-unwritten",
+        "an ext4 page under writeback inside EOF over a delayed block, or over an unwritten block on an inode whose writeback converts it at submission (data=journal, the journal-data flag)",
+        "fs/ext4/inode.c (6.12.117 and 7.3.4): writeback maps a folio's delayed and unwritten dirty buffers (mpage_add_bh_to_extent, mpage_process_page_bufs) and mpage_map_and_submit_buffers submits a folio for I/O (ext4_bio_write_folio, which sets PG_writeback) only once every buffer of it is mapped (mpage_process_folio: a buffer past the mapped extent makes the next extent to map, the folio is not submitted), so no folio under writeback has a delayed buffer inside EOF. mpage_map_one_extent asks EXT4_GET_BLOCKS_CREATE, and only with ext4_should_dioread_nolock (fs/ext4/ext4_jbd2.h: the DIOREAD_NOLOCK mount option, the default, on an extent-mapped regular file on a delalloc mount without journalled data) also EXT4_GET_BLOCKS_IO_CREATE_EXT (6.12.117) / EXT4_GET_BLOCKS_UNWRIT_EXT (7.3.4): then an unwritten extent stays unwritten through the I/O and ext4_end_io_end -> ext4_convert_unwritten_io_end_vec converts it at completion (ext4_end_bio defers ext4_finish_bio, which ends the folio's writeback, until then: ext4_io_end_defer_completion, fs/ext4/page-io.c); otherwise ext4_ext_map_blocks converts it at submission (ext4_ext_handle_unwritten_extents -> ext4_ext_convert_to_initialized). Journalled data (data=journal or the flag in effect) writes its buffers through ext4_get_block, which converts too. The nodioread_nolock mount is not a world field (live builds it with written blocks: the model's page under writeback over a written block). Session 11. Normalised: such blocks written";
 }
 
 /// The detail text of a broken rule, built only when it is wanted (the fuzz targets check every
@@ -884,6 +887,19 @@ fn check_rule(s: &Scenario, rule: &Rule, detail: bool) -> Option<String> {
                 }
             )
         }),
+        // W48-writeback-unwritten
+        52 => writeback_converted(s).next().map(|b| {
+            msg!(
+                detail,
+                "a page under writeback over block {b} {:?}{}",
+                w.blocks[b].kind,
+                if w.blocks[b].kind == Extent::Unwritten {
+                    " with journalled data"
+                } else {
+                    ""
+                }
+            )
+        }),
         // W46-inline-delalloc
         50 if !w.inline_delalloc => None,
         50 => inline_delalloc::refused(s).map(|why| msg!(detail, "{why}")),
@@ -913,6 +929,27 @@ fn bdev_tail_page(w: &World) -> Option<usize> {
         .get(p)
         .is_some_and(|&st| st != PageState::None)
         .then_some(p)
+}
+
+/// W48: the ext4 blocks inside EOF under a page under writeback that are delayed, or unwritten
+/// on an inode with journalled data.
+fn writeback_converted(s: &Scenario) -> impl Iterator<Item = usize> + '_ {
+    let w = &s.world;
+    let bs = 1u64 << w.blkbits;
+    let journalled = w.mount.data_journal || w.inode.journal_data;
+    let eof_pages = w.i_size.div_ceil(PAGE_SIZE) as usize;
+    w.blocks
+        .iter()
+        .enumerate()
+        .filter(move |(b, k)| {
+            let p = (*b as u64 * bs / PAGE_SIZE) as usize;
+            s.fs == FsKind::Ext4
+                && p < eof_pages
+                && (*b as u64) * bs < w.i_size
+                && w.pages.get(p) == Some(&PageState::Writeback)
+                && (k.kind == Extent::Delalloc || k.kind == Extent::Unwritten && journalled)
+        })
+        .map(|(b, _)| b)
 }
 
 /// Does a dirty (or, with `writeback`, writeback) page inside EOF lie over block `b`?
@@ -1416,6 +1453,13 @@ fn fix(s: &mut Scenario, rule: &Rule) {
         50 => s.world.inline_delalloc = false,
         // W47-small-lbs: the device's logical blocks are 512 bytes.
         51 => s.world.lbs_bits = 9,
+        // W48-writeback-unwritten: what writeback allocated or converted at submission.
+        52 => {
+            let bad: Vec<usize> = writeback_converted(s).collect();
+            for b in bad {
+                s.world.blocks[b].kind = Extent::Written;
+            }
+        }
         // W32-swap-open: swapon/swapoff failed (-EPERM): the swap flag stays as it was at open.
         36 => {
             s.world.inode.swapfile = s.inode_at_open().swapfile;

@@ -13,7 +13,7 @@
 //! Every result is a valid world (src/validity.rs; rule W27 for swap files, W28 for the changes
 //! after open no call makes).
 
-use super::random::{generate_on, Disk, Rng};
+use super::random::{Disk, Rng};
 use crate::scenario::*;
 
 const PAGE: u64 = 4096;
@@ -90,7 +90,9 @@ pub fn swapfile_world(s: &mut Scenario) {
 /// generator's scenario made a swap file ([`swapfile_world`]), a quarter of them `swapon` after
 /// the call's open and a tenth `swapoff` after it (the race), normalised.
 pub fn generate_swap(seed: u64, index: u64, fs: FsKind) -> Scenario {
-    let mut s = generate_on(seed, index, fs, None, 0);
+    // (Without the session-11 stage: older seeds' scenarios stay what they were.)
+    let mut s =
+        super::random::generate_before(Some("writeback-unwritten"), seed, index, fs, None, 0);
     let mut r = Rng::stream(seed, index, 0x9E6C_63D0_676A_9A99, 0x5A4 << 48 ^ fs as u64);
     // One race at most besides the fcntl toggle: the swap flag's.
     only_toggle_races(&mut s);
@@ -188,7 +190,15 @@ pub fn generate_jflag(seed: u64, index: u64) -> Scenario {
 /// [`generate_jflag`] on the lab's atomic disk (`live --device --jflag-after-open`, group
 /// `ext4-disk-jflag`, session 9).
 pub fn generate_jflag_on(seed: u64, index: u64, disk: Option<&Disk>) -> Scenario {
-    let mut s = generate_on(seed, index, FsKind::Ext4, disk, 0);
+    // (Without the session-11 stage: older seeds' scenarios stay what they were.)
+    let mut s = super::random::generate_before(
+        Some("writeback-unwritten"),
+        seed,
+        index,
+        FsKind::Ext4,
+        disk,
+        0,
+    );
     only_toggle_races(&mut s);
     let w = &mut s.world;
     w.mount.data_journal = false;

@@ -24,6 +24,7 @@ pub mod reflink;
 pub mod scatter;
 pub mod settle;
 pub mod stable_nowait;
+pub mod writeback_unwritten;
 
 use crate::scenario::*;
 

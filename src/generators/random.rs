@@ -206,6 +206,19 @@ pub(crate) const STAGES: &[Stage] = &[
             super::bdev_geometry::tail_small(&mut t, s, disk.is_some());
         },
     },
+    // A page under writeback over an unwritten block inside EOF, converted when its I/O
+    // completes; the i_disksize lag written back after open with that writeback in flight on
+    // the default ext4 mount (src/generators/writeback_unwritten.rs). Session 11.
+    Stage {
+        name: "writeback-unwritten",
+        apply: |s, seed, index, fs, disk| {
+            if disk.is_none() && fs != FsKind::Bdev {
+                let mut u =
+                    Rng::stream(seed, index, 0x9FB2_1C65_1E98_DF25, 0x0B1A << 48 ^ fs as u64);
+                super::writeback_unwritten::writeback_unwritten(&mut u, s);
+            }
+        },
+    },
 ];
 
 /// [`generate_held`] and then the [`STAGES`] up to the one named `stop` (exclusive; None: all of

@@ -394,6 +394,21 @@ impl<'a> Cx<'a> {
             w.pages.iter().take(eof_pages).copied().collect()
         };
         pages.resize(nsect / 8, PageState::None);
+        // An unwritten block inside EOF under a page under writeback (session 11): that
+        // writeback's I/O carries the page's data (the OLD pattern, zeroes past EOF: the EOF
+        // block's tail is zeroed before submission) and the extent is converted only when it
+        // completes (see [`Cx::end_writeback`]).
+        for (i, b) in blocks.iter().enumerate() {
+            let p = i * spb / 8;
+            if b.kind == Extent::Unwritten
+                && i < eof_blocks
+                && pages.get(p) == Some(&PageState::Writeback)
+            {
+                let (a, e) = ((i * spb).min(nsect), ((i + 1) * spb).min(nsect));
+                disk[a..e].fill(TAG_ZERO);
+                disk[a..e.min(eof_sect).max(a)].fill(TAG_OLD);
+            }
+        }
         let mut cx = Cx {
             v,
             opts: ModelOpts::default(),
@@ -449,6 +464,58 @@ impl<'a> Cx<'a> {
         }
         partial_dirty_holes(&mut cx);
         cx
+    }
+
+    /// Is block `lblk` an unwritten block inside EOF under a page under writeback? That
+    /// writeback converts it when its I/O completes, before the folio leaves writeback (ext4 on
+    /// a dioread_nolock mount: `mpage_map_one_extent` keeps the extent unwritten
+    /// (`EXT4_GET_BLOCKS_IO_CREATE_EXT` in 6.12.117, `EXT4_GET_BLOCKS_UNWRIT_EXT` in 7.3.4) and
+    /// `ext4_end_bio` defers `ext4_finish_bio` until `ext4_end_io_end` ->
+    /// `ext4_convert_unwritten_io_end_vec` has run; XFS: `xfs_end_ioend` ->
+    /// `xfs_iomap_write_unwritten` before `iomap_finish_ioends`). Until then the block map reads
+    /// it unwritten; a reader after the completion sees the page's data. The file image shows
+    /// that data (the disk once every writeback in flight has completed: what live reads back
+    /// after the hold is released).
+    pub fn converts_at_completion(&self, lblk: u64) -> bool {
+        // Inside the EOF of the world at the write (the writeback was submitted before the
+        // call; an extending call does not widen it).
+        let p = (lblk * self.bs / PAGE_SIZE) as usize;
+        self.blk(lblk).kind == Extent::Unwritten
+            && lblk * self.bs < self.s.world.i_size
+            && self.page(p) == PageState::Writeback
+    }
+
+    /// The writeback of page `p` (a `PageState::Writeback` one) completes: its unwritten blocks
+    /// inside EOF are converted ([`Cx::converts_at_completion`]). Called where the model's page
+    /// leaves writeback: the wait of `filemap_write_and_wait_range` and
+    /// `invalidate_inode_pages2_range` (`folio_wait_writeback`), and a buffered write that
+    /// dirties the folio again (the I/O in flight still completes and converts; the model
+    /// settles it there, the final state being the same).
+    pub fn end_writeback(&mut self, p: usize) {
+        if self.page(p) != PageState::Writeback {
+            return;
+        }
+        let (first, last) = (
+            p as u64 * PAGE_SIZE / self.bs,
+            (p as u64 + 1) * PAGE_SIZE / self.bs,
+        );
+        let mut any = false;
+        for b in first..last {
+            if self.converts_at_completion(b) {
+                let k = self.blk(b);
+                self.set_blk(
+                    b,
+                    Blk {
+                        kind: Extent::Written,
+                        ..k
+                    },
+                );
+                any = true;
+            }
+        }
+        if any {
+            self.note("writeback completion: unwritten blocks under the folio converted (ext4_end_io_end / xfs_end_ioend)");
+        }
     }
 
     /// Is hole block `lblk` dirty under its page (written back, allocated, by writeback)?
@@ -654,7 +721,7 @@ impl<'a> Cx<'a> {
         let mut on_disk = vec![TAG_ZERO; n];
         for (i, b) in self.inode.blocks.iter().enumerate() {
             let (a, e) = (i * spb, ((i + 1) * spb).min(lim));
-            if b.kind == Extent::Written && a < e {
+            if (b.kind == Extent::Written || self.converts_at_completion(i as u64)) && a < e {
                 on_disk[a..e].copy_from_slice(&self.disk[a..e]);
             }
         }

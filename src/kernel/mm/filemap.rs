@@ -38,7 +38,10 @@ pub fn filemap_write_and_wait_range(cx: &mut Cx, start: u64, end: u64, site: Sit
                     cx.pages[p] = PageState::Clean;
                 }
             }
-            PageState::Writeback => cx.pages[p] = PageState::Clean,
+            PageState::Writeback => {
+                cx.end_writeback(p);
+                cx.pages[p] = PageState::Clean;
+            }
             _ => {}
         }
     }
@@ -216,6 +219,7 @@ pub fn generic_perform_write(
             cx.cache[s] = TAG_NEW;
         }
         if cx.page(p) != PageState::MappedDirty {
+            cx.end_writeback(p);
             cx.pages[p] = PageState::Dirty;
         }
         for lblk in pos >> cx.blkbits..=(pos + copied - 1) >> cx.blkbits {

@@ -23,6 +23,8 @@ pub fn invalidate_inode_pages2_range(cx: &mut Cx, first: usize, last: usize) -> 
         if st == PageState::None {
             continue;
         }
+        // folio_wait_writeback(): the writeback in flight completes (and converts).
+        cx.end_writeback(p);
         if let Some(e) = cx.fault(Site::InvalidateFolio) {
             ret = e;
             continue;

@@ -45,7 +45,7 @@ pub struct Group {
 }
 
 /// Every group, in the order they run (the seed thread's subject first).
-pub const GROUPS: [Group; 44] = [
+pub const GROUPS: [Group; 45] = [
     Group {
         name: "ext4-disk",
         about: "ext4 (4 KiB blocks) on the scsi_debug atomic disk: the hardware atomic path",
@@ -351,6 +351,13 @@ pub const GROUPS: [Group; 44] = [
         name: "bdev-tail-small",
         about: "the raw block device on loop devices of 1 or 2 KiB logical blocks whose size is not whole logical blocks (session 11, live --worlds tail-small)",
         args: "--fs bdev --worlds tail-small",
+        disk: false,
+        fault: false,
+    },
+    Group {
+        name: "ext4-writeback-unwritten",
+        about: "ext4 on a layered loop device mounted by default (dioread_nolock), a page under writeback over an unwritten block at the write, converted when its I/O completes, the i_disksize lag variant among them (session 11; live --worlds writeback-unwritten)",
+        args: "--fs ext4 --worlds writeback-unwritten",
         disk: false,
         fault: false,
     },

@@ -982,7 +982,7 @@ fn call_and_observe(
         super::shutdown::bring_down(fd, d, super::inode_kind::mount_of(plan, named))?;
     }
     // Pages under writeback or mapped and dirty: the lower filesystem frozen (super::pages).
-    let hold = super::pages::hold(&c.pages, fd, path)?;
+    let hold = super::pages::hold(&c.pages, fd, path, c.after_open.lock_holder)?;
     tracer.clear()?;
     if let Some(h) = &hold {
         h.go();

@@ -163,7 +163,10 @@ pub struct Opts {
     /// after a truncate, with a scaled bitmap limit or a race after open; a conversion after
     /// open with a scaled limit), lag-writeback-held (ext4: the i_disksize lag
     /// written back after open, the page at EOF still under writeback at the write, on a
-    /// nodioread_nolock mount; from the --settle-after-open generator), partial (a shared block
+    /// nodioread_nolock mount; from the --settle-after-open generator), writeback-unwritten
+    /// (session 11: a page under writeback over an unwritten block inside EOF, converted when
+    /// its I/O completes, on the default mount; the i_disksize lag variant among them),
+    /// lag-writeback-unwritten (of those, the lag variant), partial (a shared block
     /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
     /// indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,

@@ -57,6 +57,11 @@ pub struct CallPages {
     /// Race::MmapRedirty with no cached page: the writer maps the file and stores nothing (the
     /// model's race re-dirties only folios in the cache; a store would fault a new one in).
     pub idle_writer: bool,
+    /// Byte ranges (whole blocks, inside `writeback`) that the held writeback keeps unwritten
+    /// until its I/O completes (session 11: the model's writeback page over an unwritten block,
+    /// `Cx::converts_at_completion`); FIEMAP must show them unwritten during the hold, and
+    /// every other block under a held page written.
+    pub unwritten: Vec<(u64, u64)>,
 }
 
 impl CallPages {
@@ -106,6 +111,66 @@ pub fn rewrite_page(
     Ok(())
 }
 
+/// Set-up of a page under writeback (`PageState::Writeback`) at `off`, recorded in `held`: as
+/// [`rewrite_page`], but the blocks under it inside EOF may also be unwritten (session 11).
+/// The set-up's fallocate leaves them unwritten, the buffered rewrite puts the OLD pattern in
+/// the page over them (ext4: `ext4_da_get_block_prep` maps the buffer unwritten; XFS:
+/// `xfs_buffered_write_iomap_begin` maps the unwritten extent), and the writeback the hold
+/// starts writes it but converts only at completion: ext4 on the default (`dioread_nolock`)
+/// mount, `mpage_map_one_extent` with `EXT4_GET_BLOCKS_IO_CREATE_EXT` (6.12.117) /
+/// `EXT4_GET_BLOCKS_UNWRIT_EXT` (7.3.4), `ext4_end_io_end` -> `ext4_convert_unwritten_io_end_vec`;
+/// XFS `xfs_end_ioend` -> `xfs_iomap_write_unwritten`. (On a `nodioread_nolock` mount the
+/// extent would be converted at submission: refused.)
+pub fn rewrite_writeback_page(
+    s: &Scenario,
+    off: u64,
+    i_size: u64,
+    dioread_lock: bool,
+    steps: &mut Vec<Step>,
+    held: &mut CallPages,
+) -> Result<(), super::plan::Unsupported> {
+    let w = &s.world;
+    if off >= i_size {
+        return Err("page under writeback or with busy buffers beyond EOF".into());
+    }
+    let bs = 1u64 << w.blkbits;
+    let end = (off + PAGE_SIZE).min(i_size);
+    let blocks = off / bs..end.div_ceil(bs);
+    let kind = |b: u64| w.blocks.get(b as usize).map(|x| (x.kind, x.shared));
+    let unwritten: Vec<u64> = blocks
+        .clone()
+        .filter(|&b| kind(b) == Some((Extent::Unwritten, false)))
+        .collect();
+    if unwritten.is_empty() {
+        rewrite_page(w, off, i_size, steps)?;
+    } else {
+        if !blocks
+            .clone()
+            .all(|b| matches!(kind(b), Some((Extent::Written | Extent::Unwritten, false))))
+        {
+            return Err("page under writeback over an unwritten block and a block that is neither plain written nor unwritten".into());
+        }
+        if s.fs == diofuzz::scenario::FsKind::Bdev {
+            return Err("page under writeback over an unwritten block of a block device".into());
+        }
+        if dioread_lock {
+            return Err("page under writeback over an unwritten block on a nodioread_nolock mount (mpage_map_one_extent converts it at submission)".into());
+        }
+        steps.push(Step::WriteOld {
+            off,
+            len: end - off,
+        });
+        for b in unwritten {
+            match held.unwritten.last_mut() {
+                Some((a, n)) if *a + *n == b * bs => *n += bs,
+                _ => held.unwritten.push((b * bs, bs)),
+            }
+        }
+    }
+    held.writeback.push((off, end - off));
+    Ok(())
+}
+
 /// Worlds a held page cannot be combined with here.
 pub fn check_held(s: &Scenario, c: &CallPages, down: bool) -> Result<(), super::plan::Unsupported> {
     let w = &s.world;
@@ -119,6 +184,15 @@ pub fn check_held(s: &Scenario, c: &CallPages, down: bool) -> Result<(), super::
         "held page with an injected fault"
     } else if w.inode.disksize_lag {
         "held page with an i_disksize lag (its dirty page is written by the lag's own write)"
+    } else if !c.unwritten.is_empty()
+        && s.has_race(diofuzz::scenario::Race::LockContended)
+        && s.request.rwf.nowait
+    {
+        // Session 11: the i_rwsem holder (built for RWF_NOWAIT, super::race) keeps the inode
+        // lock until after the call, and the hold's FIEMAP check of the unwritten blocks would
+        // wait for it (xfs_vn_fiemap takes XFS_IOLOCK_SHARED in 6.12.117 and 7.3.4,
+        // ext4_fiemap inode_lock_shared in 7.3.4 and 6.18).
+        "page under writeback over an unwritten block with the i_rwsem holder (the hold's FIEMAP check takes the inode lock the holder keeps)"
     } else if w.rlimit_fsize.is_some() {
         "held page with RLIMIT_FSIZE (the call runs in a child the watchdog does not watch)"
     } else if w.mount.data_journal || w.inode.journal_data {
@@ -439,7 +513,12 @@ fn thread_state(tid: i32) -> Option<char> {
 /// Set up the hold right before the call on `fd` (the scenario file at `path`): the mapped
 /// stores, the freeze (or the disk's rules), the writeback, its check, and the watchdog
 /// watching this thread. None when the plan needs no hold.
-pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String> {
+pub fn hold(
+    c: &CallPages,
+    fd: i32,
+    path: &Path,
+    lock_holder: bool,
+) -> Result<Option<Hold>, String> {
     if !c.held() {
         return Ok(None);
     }
@@ -548,7 +627,13 @@ pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String>
             ));
         }
     }
-    written_under_writeback(fd, &c.writeback)?;
+    // Not with the i_rwsem holder (`lock_holder`): FIEMAP takes the inode lock it keeps
+    // (xfs_vn_fiemap: XFS_IOLOCK_SHARED; ext4_fiemap: inode_lock_shared since 6.x, 7.3.4) and
+    // the set-up deadlocked (session 11, `live --fs xfs --worlds held --seed 2`, and ext4 on
+    // 6.18.44); its held pages are over written blocks only ([`check_held`]).
+    if !lock_holder {
+        written_under_writeback(fd, &c.writeback, &c.unwritten)?;
+    }
     if h.watchdog.as_ref().is_some_and(|w| w.is_finished()) {
         return Err(format!(
             "not possible here: the writeback could not be started with the writes held before the set-up deadline (a concurrent sync?) ({:?})",
@@ -560,12 +645,17 @@ pub fn hold(c: &CallPages, fd: i32, path: &Path) -> Result<Option<Hold>, String>
 
 /// The model's page under writeback is over written blocks (`rewrite_page`; session 10: also
 /// a delayed block the writeback just allocated, on a `nodioread_nolock` mount,
-/// [`super::settle_race`]): FIEMAP (no sync) must show no unwritten or delayed extent under
-/// the held ranges once the writeback started. On the default ext4 mount a block that
-/// writeback allocates is unwritten until `ext4_end_io_end` converts it (a state the model has
-/// no page state for): a harness error, never a comparison. A file without FIEMAP (a block
-/// device) has nothing to check.
-fn written_under_writeback(fd: i32, ranges: &[(u64, u64)]) -> Result<(), String> {
+/// [`super::settle_race`]) or, since session 11, over the unwritten blocks `unwritten` that
+/// its writeback converts at completion ([`rewrite_writeback_page`]): FIEMAP (no sync) once
+/// the writeback started must show exactly those unwritten under the held ranges, every other
+/// block there written and none delayed (a harness error otherwise, never a comparison: on
+/// the default ext4 mount a block that writeback *allocates* is unwritten until
+/// `ext4_end_io_end` converts it). A file without FIEMAP (a block device) has nothing to check.
+fn written_under_writeback(
+    fd: i32,
+    ranges: &[(u64, u64)],
+    unwritten: &[(u64, u64)],
+) -> Result<(), String> {
     use super::fiemap::{FIEMAP_EXTENT_DELALLOC, FIEMAP_EXTENT_UNWRITTEN};
     if ranges.is_empty() {
         return Ok(());
@@ -573,22 +663,77 @@ fn written_under_writeback(fd: i32, ranges: &[(u64, u64)]) -> Result<(), String>
     let Ok(ext) = super::fiemap::fiemap(fd) else {
         return Ok(());
     };
+    let inside = |a: u64, e: u64| unwritten.iter().any(|&(u, n)| u <= a && e <= u + n);
     for &(off, len) in ranges {
         for &(l, _, n, f) in &ext {
-            if l < off + len
-                && off < l + n
-                && f & (FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_DELALLOC) != 0
-            {
+            let (a, e) = (l.max(off), (l + n).min(off + len));
+            if a >= e {
+                continue;
+            }
+            let uw = f & FIEMAP_EXTENT_UNWRITTEN != 0;
+            if f & FIEMAP_EXTENT_DELALLOC != 0 || uw && !inside(a, e) {
                 return Err(format!(
-                    "the page at {off} is under writeback over an {} extent at [{l}, {}) (the model's writeback page is over written blocks; an ext4 delayed block written back on a dioread_nolock mount stays unwritten until the I/O completes)",
-                    if f & FIEMAP_EXTENT_UNWRITTEN != 0 { "unwritten" } else { "delayed" },
+                    "the page at {off} is under writeback over an {} extent at [{l}, {}) (the model's writeback page is over written blocks there; an ext4 delayed block written back on a dioread_nolock mount stays unwritten until the I/O completes)",
+                    if uw { "unwritten" } else { "delayed" },
+                    l + n
+                ));
+            }
+            if !uw && unwritten.iter().any(|&(u, m)| u < e && a < u + m) {
+                return Err(format!(
+                    "the page at {off} is under writeback over a written extent at [{l}, {}) where the world has an unwritten block (converted at submission: a nodioread_nolock mount, or the writeback completed?)",
                     l + n
                 ));
             }
         }
     }
+    for &(u, m) in unwritten {
+        let covered: u64 = ext
+            .iter()
+            .filter(|x| x.3 & FIEMAP_EXTENT_UNWRITTEN != 0)
+            .map(|&(l, _, n, _)| (l + n).min(u + m).saturating_sub(l.max(u)))
+            .sum();
+        if covered != m {
+            return Err(format!(
+                "FIEMAP during the hold: [{u}, {}) is not all unwritten under the held writeback ({covered} of {m} bytes)",
+                u + m
+            ));
+        }
+    }
     Ok(())
 }
+
+/// C: FIEMAP during the hold must show [off, off+len) unwritten (the world's unwritten blocks
+/// under a held writeback page, converted only when the I/O completes); else the program
+/// cannot build the world (exit 2). Session 11.
+pub const C_UNWRITTEN: &str = r#"
+struct hold_fm_ext { uint64_t logical, physical, length, r64[2]; uint32_t flags, r32[3]; };
+struct hold_fm { uint64_t start, length; uint32_t flags, mapped, count, reserved; struct hold_fm_ext ext[64]; };
+
+static void hold_unwritten(int fd, off_t off, off_t len)
+{
+	static struct hold_fm m;
+	unsigned long long got = 0;
+	memset(&m, 0, sizeof(m));
+	m.start = off;
+	m.length = len;
+	m.count = 64;
+	if (ioctl(fd, 0xC020660BUL /* FS_IOC_FIEMAP */, &m) == 0)
+		for (unsigned i = 0; i < m.mapped; i++) {
+			uint64_t a = m.ext[i].logical, e = a + m.ext[i].length;
+			if (!(m.ext[i].flags & 0x800 /* FIEMAP_EXTENT_UNWRITTEN */))
+				continue;
+			a = a < (uint64_t)off ? (uint64_t)off : a;
+			e = e > (uint64_t)(off + len) ? (uint64_t)(off + len) : e;
+			if (e > a)
+				got += e - a;
+		}
+	printf("FIEMAP during the hold: [%lld, %lld) unwritten: %s\n", (long long)off, (long long)(off + len), got == (unsigned long long)len ? "yes" : "NO");
+	if (got != (unsigned long long)len) {
+		printf("COULD NOT RUN: the block under the held writeback is not unwritten (a nodioread_nolock mount converts it at submission)\n");
+		exit(2);
+	}
+}
+"#;
 
 /// C for the reproducer (tools/src/live/repro.rs): the same hold, with a pthread watchdog.
 /// The program must run on a layered filesystem (`diofuzz repro --run` makes one); elsewhere it
@@ -860,6 +1005,9 @@ pub fn c_hold_begin(c: &CallPages, bdev: bool) -> String {
     for &(off, len) in &c.writeback {
         o.push_str(&format!("\thold_writeback(fd, {off}, {len});\n"));
     }
+    for &(off, len) in &c.unwritten {
+        o.push_str(&format!("\thold_unwritten(fd, {off}, {len});\n"));
+    }
     o.push_str("\thold_start();\n\thold_go = 1;\n");
     o
 }
@@ -941,10 +1089,15 @@ pub(crate) mod tests {
             // Nothing buffered-dirty: the hold starts the writeback of the rewritten page.
             assert!(!p.steps.iter().any(|s| matches!(s, Step::WriteDirty { .. })));
         }
-        // Over a hole, an unwritten or a shared block, writeback would change the block map.
+        // Over a hole or a shared block, writeback would change the block map.
         let mut s = world(FsKind::Ext4, vec![PageState::Writeback]);
+        s.world.blocks[0].kind = Extent::Hole;
+        assert!(plan(&s).is_err());
+        // Over an unwritten block (session 11): built, the block checked unwritten in the hold.
         s.world.blocks[0].kind = Extent::Unwritten;
-        assert!(plan(&s).unwrap_err().contains("not plain written"));
+        let p = plan(&s).unwrap();
+        assert!(!p.call.pages.unwritten.is_empty());
+        assert_eq!(p.call.pages.unwritten[0].0, 0);
         // Beyond EOF there is nothing to write back.
         let mut s = world(FsKind::Ext4, vec![PageState::None; 4]);
         s.world.pages.push(PageState::Writeback);

@@ -50,6 +50,10 @@ pub struct FsKey {
     /// would then start the writeback (`ext4_release_file` -> `ext4_alloc_da_blocks`) before
     /// the hold; the model reads neither.
     pub dioread_lock: bool,
+    /// ext4 only: mounted with `-o noauto_da_alloc` alone (session 11: the same lag held under
+    /// writeback on the default `dioread_nolock` mount, its delayed block allocated unwritten
+    /// and converted at completion, [`super::settle_race`]); why: [`FsKey::dioread_lock`].
+    pub noauto_da_alloc: bool,
     /// ext4 only: made for inline-data or encrypted inodes ([`super::inode_kind`]).
     pub inode_kind: super::inode_kind::InodeKind,
     /// On the pmem device of `live --pmem` (the disk), mounted with `-o dax=always` or
@@ -95,6 +99,11 @@ impl FsKey {
             } else {
                 ""
             }
+            + if self.noauto_da_alloc && !self.dioread_lock {
+                "-noautoda"
+            } else {
+                ""
+            }
             + self.inode_kind.label()
             + self.dax.label()
             + if self.own { "-own" } else { "" }
@@ -115,6 +124,8 @@ impl FsKey {
             Some("nodelalloc")
         } else if self.dioread_lock {
             Some("nodioread_nolock,noauto_da_alloc")
+        } else if self.noauto_da_alloc {
+            Some("noauto_da_alloc")
         } else {
             None
         }
@@ -551,9 +562,9 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
                 }
             }
             PageState::Writeback => {
-                super::pages::rewrite_page(w, off, i_size, &mut steps)?;
-                held.writeback
-                    .push((off, (off + PAGE_SIZE).min(i_size) - off));
+                // Over written blocks, or (session 11) unwritten ones its writeback converts at
+                // completion (the default mount; this plan's key is never nodioread_nolock).
+                super::pages::rewrite_writeback_page(s, off, i_size, false, &mut steps, &mut held)?;
             }
             // Journalled data only (rule W25): the buffers stay on the transaction.
             PageState::Busy => super::pages::rewrite_page(w, off, i_size, &mut steps)?,
@@ -607,6 +618,7 @@ pub fn plan_on(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             no_extents: ext4 && !m.extents_feature,
             nodelalloc: ext4 && f.journal_data && !m.data_journal,
             dioread_lock: false,
+            noauto_da_alloc: false,
             inode_kind,
             dax: super::dax::DaxMount::Off,
             own: down.is_some(),
@@ -758,6 +770,7 @@ fn plan_bdev(s: &Scenario, disk: Option<&Disk>) -> Result<Plan, Unsupported> {
             no_extents: false,
             nodelalloc: false,
             dioread_lock: false,
+            noauto_da_alloc: false,
             inode_kind: Default::default(),
             dax: super::dax::DaxMount::Off,
             own: false,
@@ -1029,9 +1042,10 @@ mod tests {
                     super::super::inode_kind::journalled_at_create(&p),
                     o.journal_data
                 );
+                // (Session 11: the lag held on the default mount gets -o noauto_da_alloc.)
                 assert_eq!(
                     p.key.mount_data().is_some(),
-                    w.mount.data_journal || w.inode.journal_data
+                    w.mount.data_journal || w.inode.journal_data || p.key.noauto_da_alloc
                 );
                 assert_eq!(
                     flags(FS_EXTENT_FL),

@@ -826,6 +826,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
                 Some(o) if o.starts_with("dax") => "",
                 Some("data=journal") => ", mounted with -o data=journal",
                 Some("nodioread_nolock,noauto_da_alloc") => ", mounted with -o nodioread_nolock,noauto_da_alloc (a block writeback allocates is written at submission, not unwritten until completion; no flush at close after a truncate to 0)",
+                Some("noauto_da_alloc") => ", mounted with -o noauto_da_alloc (no flush at close after a truncate to 0; the default dioread_nolock: a block writeback allocates is unwritten until completion)",
                 Some(_) => ", mounted with -o nodelalloc (chattr +j takes effect only then)",
                 None => "",
             }
@@ -982,6 +983,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     if c.pages.held() {
         o.push_str(super::disk_hold::C_SCSI);
         o.push_str(super::pages::C_PRELUDE);
+        if !c.pages.unwritten.is_empty() {
+            o.push_str(super::pages::C_UNWRITTEN);
+        }
     }
     if p.steps.iter().any(|s| {
         matches!(

@@ -58,6 +58,13 @@ pub enum World {
     /// Session 11: a loop device of 1 or 2 KiB logical blocks whose size is not whole logical
     /// blocks (diofuzz::generators::bdev_geometry::tail_small; super::bdev_geometry).
     TailSmall,
+    /// Session 11: a page under writeback over an unwritten block inside EOF, converted when
+    /// its I/O completes (ext4 on the default mount, XFS), the i_disksize lag variant among
+    /// them (diofuzz::generators::writeback_unwritten, the random generator's last stage).
+    WritebackUnwritten,
+    /// Of those, the i_disksize lag written back after open with its writeback in flight on
+    /// the default ext4 mount (super::settle_race `Settle::WriteBackHeld` with `unwritten`).
+    LagWritebackUnwritten,
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -114,6 +121,10 @@ pub fn is(w: World, s: &Scenario) -> bool {
                 && x.pages.contains(&PageState::Writeback)
         }
         World::TailSmall => diofuzz::generators::bdev_geometry::is_tail_small(s),
+        World::WritebackUnwritten => {
+            diofuzz::generators::writeback_unwritten::is_writeback_unwritten(s)
+        }
+        World::LagWritebackUnwritten => diofuzz::generators::writeback_unwritten::is_lag(s),
     }
 }
 

@@ -135,6 +135,7 @@ pub fn convert_ops(s: &Scenario, open: &mut Scenario) -> Result<Vec<Op>, Unsuppo
                 .into_iter()
                 .collect(),
             idle_writer: false,
+            unwritten: Vec::new(),
         };
         if c.held() {
             super::pages::check_held(s, &c, false)?;

@@ -70,7 +70,14 @@ pub enum Settle {
     /// which is exactly the model's page under writeback over a written block holding what the
     /// disk will hold (the OLD pattern). Read in 6.12.117 and 7.3.4 (fs/ext4/inode.c,
     /// page-io.c, file.c, ext4_jbd2.h).
-    WriteBackHeld { off: u64, len: u64 },
+    ///
+    /// Session 11: with `unwritten`, the same on the default mount (`-o noauto_da_alloc`
+    /// only, [`super::plan::FsKey::noauto_da_alloc`]): the world at the write has the block at
+    /// EOF unwritten under the page under writeback (the model converts it at its writeback
+    /// wait, `Cx::converts_at_completion`); `i_disksize` moved at submission all the same
+    /// (`mpage_map_and_submit_extent`, 6.12.117 and 7.3.4: nothing in fs/ext4/page-io.c moves
+    /// it). FIEMAP checks the block unwritten during the hold (`CallPages::unwritten`).
+    WriteBackHeld { off: u64, len: u64, unwritten: bool },
 }
 
 /// C: the held lag world needs a `nodioread_nolock` mount (on the default mount the block the
@@ -146,9 +153,14 @@ pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Option<Settle>,
             }
             let (first, eof) = ((page * PAGE_SIZE / bs) as usize, (w.i_size / bs) as usize);
             let last = ((page + 1) * PAGE_SIZE / bs) as usize;
+            // Held on the default mount: the delayed block at EOF allocated unwritten.
+            let unwritten = at_write == PageState::Writeback
+                && w.blocks.get(eof).map(|x| (x.kind, x.shared))
+                    == Some((Extent::Unwritten, false));
             for b in first..last {
                 let k = w.blocks.get(b).map_or(Extent::Hole, |x| x.kind);
-                if b <= eof && k != Extent::Written || k == Extent::Delalloc {
+                let held_unwritten = unwritten && b == eof;
+                if b <= eof && k != Extent::Written && !held_unwritten || k == Extent::Delalloc {
                     return Err(format!("i_disksize written back after open: block {b} under the page at EOF is {k:?} at the write (the writeback leaves the blocks below EOF written)"));
                 }
             }
@@ -170,7 +182,11 @@ pub fn split(s: &Scenario, open: &mut Scenario, i: u8) -> Result<Option<Settle>,
                     ..Default::default()
                 };
                 super::pages::check_held(s, &held, false)?;
-                return Ok(Some(Settle::WriteBackHeld { off, len }));
+                return Ok(Some(Settle::WriteBackHeld {
+                    off,
+                    len,
+                    unwritten,
+                }));
             }
             Ok(Some(Settle::WriteBackEof {
                 off: page * PAGE_SIZE,
@@ -236,7 +252,11 @@ pub fn adjust(s: &Scenario, st: &Settle, p: &mut Plan) {
                 drop: *drop,
             });
         }
-        Settle::WriteBackHeld { off, len } => {
+        Settle::WriteBackHeld {
+            off,
+            len,
+            unwritten,
+        } => {
             // The plan at open wrote the dirty page at EOF with OLD_DIRTY and holds nothing.
             for step in p.steps.iter_mut() {
                 if let Step::WriteDirty { off: o, len } = *step {
@@ -248,7 +268,15 @@ pub fn adjust(s: &Scenario, st: &Settle, p: &mut Plan) {
             p.call.pages.writeback.push((*off, *len));
             // The lab's atomic disk holds its own write commands (super::disk_hold).
             p.key.layered |= !p.key.disk;
-            p.key.dioread_lock = true;
+            if *unwritten {
+                // The default mount: the block at EOF allocated unwritten (session 11).
+                let bs = 1u64 << s.world.blkbits;
+                let eof = s.world.i_size / bs * bs;
+                p.call.pages.unwritten.push((eof, bs));
+                p.key.noauto_da_alloc = true;
+            } else {
+                p.key.dioread_lock = true;
+            }
         }
     }
 }
@@ -338,6 +366,11 @@ pub fn run(st: &Settle, fd: i32) -> Result<(), String> {
 pub fn c_code(st: &Settle) -> String {
     match st {
         Settle::ConvertInline { sync, ops } => super::settle_more::c_ops(ops, *sync),
+        Settle::WriteBackHeld {
+            off,
+            unwritten: true,
+            ..
+        } => format!("\t/* i_disksize written back after open, the page at EOF ({off}) held under writeback through the call on the default dioread_nolock mount: the hold below starts it, its block at EOF is unwritten until the I/O completes (checked with FIEMAP) */\n"),
         Settle::WriteBackHeld { off, .. } => format!("\t/* i_disksize written back after open, the page at EOF ({off}) held under writeback through the call: the hold below starts it */\n{C_DIOREAD_LOCK}"),
         Settle::WriteBackEof { off, len, drop } => format!("\t/* i_disksize written back after open: the dirty page at EOF (ext4_do_writepages -> mpage_map_and_submit_extent) */\n\tif (sync_file_range(cfd, {off}, {len}, 7 /* WAIT_BEFORE | WRITE | WAIT_AFTER */)) {{\n\t\tprintf(\"COULD NOT RUN: sync_file_range after open: %s\\n\", strerror(errno));\n\t\treturn 2;\n\t}}\n{}", if *drop { format!("\tposix_fadvise(cfd, {off}, {len}, POSIX_FADV_DONTNEED); /* the clean page not cached at the write */\n") } else { String::new() }),
     }
@@ -471,7 +504,8 @@ mod tests {
             p.call.after_open.settle,
             Some(Settle::WriteBackHeld {
                 off: 4096,
-                len: 5633 - 4096
+                len: 5633 - 4096,
+                unwritten: false
             })
         );
         assert_eq!(p.call.pages.writeback, vec![(4096, 5633 - 4096)]);

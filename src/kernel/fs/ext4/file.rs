@@ -264,6 +264,7 @@ pub fn ext4_zero_partial_blocks(cx: &mut Cx, old_size: u64, pos: u64) {
             cx.cache[sct] = TAG_ZERO;
         }
         if cx.page(p) != PageState::MappedDirty {
+            cx.end_writeback(p);
             cx.pages[p] = PageState::Dirty;
         }
     }
