@@ -814,6 +814,43 @@ fn w41_small_logical_blocks_keep_the_end_buffers_page_uncached() {
     }
 }
 
+/// W48: ext4 submits a folio for writeback only once every buffer of it is mapped (no delayed
+/// block under a page under writeback), and only dioread_nolock keeps an unwritten block
+/// unwritten through the I/O (journalled data converts it at submission).
+#[test]
+fn w48_writeback_over_unwritten_only_where_it_converts_at_completion() {
+    let mut s = ext4();
+    s.request.rwf.atomic = false;
+    s.world.device = Device::default();
+    s.world.pages = vec![PageState::Writeback];
+    s.world.blocks[0].kind = Extent::Unwritten;
+    accepted(&s);
+    for journalled in [false, true] {
+        let mut t = s.clone();
+        if journalled {
+            t.world.mount.data_journal = true;
+        } else {
+            t.world.blocks[0].kind = Extent::Delalloc;
+        }
+        rejected(t.clone(), WRITEBACK_CONVERTED);
+        validity::normalise(&mut t);
+        assert_eq!(
+            t.world.blocks[0].kind,
+            Extent::Written,
+            "journalled {journalled}"
+        );
+    }
+    // XFS converts at completion too, with no such restriction.
+    let mut x = xfs();
+    x.request.rwf.atomic = false;
+    x.world.device = Device::default();
+    x.world.pages = vec![PageState::Writeback];
+    x.world.blocks[0].kind = Extent::Unwritten;
+    assert!(!validity::violations(&x)
+        .iter()
+        .any(|v| v.rule == WRITEBACK_CONVERTED));
+}
+
 /// W47: 1 and 2 KiB logical blocks come from loop devices and SCSI disks (and what stacks on
 /// them), never from a DAX device (pmem: 512 or 4096, dcssblk 4096) or a bio-based disk that
 /// never splits (pmem, brd 512, zram 4096).
@@ -1126,6 +1163,7 @@ fn validity_const_name(r: &Rule) -> &'static str {
         "W41-bdev-tail" => "BDEV_TAIL_UNCACHED",
         "W46-inline-delalloc" => "INLINE_DELALLOC",
         "W47-small-lbs" => "SMALL_LBS_DEVICE",
+        "W48-writeback-unwritten" => "WRITEBACK_CONVERTED",
         "F1-site" => "FAULT_SITE_FS",
         "F2-bio-eagain" => "BIO_EAGAIN_NOWAIT",
         "F3-launder" => "INVALIDATE_EIO_LAUNDER",

@@ -478,7 +478,14 @@ mod tests {
             for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
                 let s =
                     super::super::random::generate_before(Some("tail-small"), 4, i, fs, None, 0);
-                let t = generate(4, i, fs);
+                let t = super::super::random::generate_before(
+                    Some("writeback-unwritten"),
+                    4,
+                    i,
+                    fs,
+                    None,
+                    0,
+                );
                 if is_tail_small(&t) {
                     changed += 1;
                     let mut u = s.clone();

@@ -133,7 +133,7 @@ pub fn nvme_gap(r: &mut Rng, s: &mut Scenario) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::random::{generate_before, generate_on};
+    use super::super::random::generate_before;
     use super::*;
     use crate::model::{run_opts, ModelOpts};
     use crate::scenario::FsKind;
@@ -149,7 +149,7 @@ mod tests {
         let (mut ns, mut changed, mut gapping) = (0, 0, 0);
         for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
             for i in 0..4000 {
-                let s = generate_on(7, i, fs, None, 0);
+                let s = generate_before(Some("tail-small"), 7, i, fs, None, 0);
                 let mut b = generate_before(Some("nvme-gap"), 7, i, fs, None, 0);
                 ns += namespace(&s) as u32;
                 if s == b {
@@ -214,7 +214,7 @@ mod tests {
         let mut differs = std::collections::BTreeMap::<&str, u32>::new();
         let (mut drawn, mut sub_612) = (0, 0);
         for i in 0..6000 {
-            let s = generate_on(11, i, FsKind::Bdev, None, 0);
+            let s = generate_before(Some("tail-small"), 11, i, FsKind::Bdev, None, 0);
             let b = generate_before(Some("nvme-gap"), 11, i, FsKind::Bdev, None, 0);
             if s == b {
                 continue;
