@@ -789,24 +789,7 @@ pub fn repro_in_kernel(
         return 3;
     }
     let code = (|| -> Result<i32, (i32, String)> {
-        let c = dir.join("repro.c");
-        fs::write(&c, src).map_err(|e| (3, e.to_string()))?;
-        let bin = dir.join("repro");
-        let cc = std::process::Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&bin)
-            .arg(&c)
-            .output()
-            .map_err(|e| (2, format!("cc: {e} (install build-essential)")))?;
-        if !cc.status.success() {
-            return Err((
-                3,
-                format!(
-                    "cc -static failed: {}",
-                    String::from_utf8_lossy(&cc.stderr).trim()
-                ),
-            ));
-        }
+        let bin = cc_static(&dir, "repro", src)?;
         let faulted = !s.faults.is_empty();
         let init = match &mkfs {
             Some(m) => {
@@ -854,24 +837,7 @@ pub fn repro_in_kernel(
         if key.nvme && key.layered {
             // A held page on the nvme namespace: its backing loop device of 4 KiB blocks
             // (live::nvme_stable::in_guest).
-            let c = dir.join("loopbs.c");
-            fs::write(&c, crate::live::nvme_stable::C_LOOP_BS).map_err(|e| (3, e.to_string()))?;
-            let lb = dir.join("loopbs");
-            let cc = std::process::Command::new("cc")
-                .args(["-static", "-O2", "-o"])
-                .arg(&lb)
-                .arg(&c)
-                .output()
-                .map_err(|e| (2, format!("cc: {e} (install build-essential)")))?;
-            if !cc.status.success() {
-                return Err((
-                    3,
-                    format!(
-                        "cc -static loopbs failed: {}",
-                        String::from_utf8_lossy(&cc.stderr).trim()
-                    ),
-                ));
-            }
+            let lb = cc_static(&dir, "loopbs", crate::live::nvme_stable::C_LOOP_BS)?;
             extra.push(("bin/loopbs", lb));
         }
         let initrd = build_initrd(&t, &tools, &init, &extra, &dir)
@@ -1243,6 +1209,29 @@ fn plot(o: &Opts, results: &[KernelResult]) {
         }
         Err(e) => eprintln!("lab: plot: {e}"),
     }
+}
+
+/// `cc -static -O2` of the C program `src` into `dir/name` (from `dir/name.c`), for the guest.
+fn cc_static(dir: &Path, name: &str, src: &str) -> Result<PathBuf, (i32, String)> {
+    let c = dir.join(format!("{name}.c"));
+    fs::write(&c, src).map_err(|e| (3, e.to_string()))?;
+    let bin = dir.join(name);
+    let cc = std::process::Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&bin)
+        .arg(&c)
+        .output()
+        .map_err(|e| (2, format!("cc: {e} (install build-essential)")))?;
+    if !cc.status.success() {
+        return Err((
+            3,
+            format!(
+                "cc -static {name} failed: {}",
+                String::from_utf8_lossy(&cc.stderr).trim()
+            ),
+        ));
+    }
+    Ok(bin)
 }
 
 #[cfg(test)]
