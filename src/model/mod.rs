@@ -400,7 +400,8 @@ impl<'a> Cx<'a> {
         // completes (see [`Cx::end_writeback`]).
         for (i, b) in blocks.iter().enumerate() {
             let p = i * spb / 8;
-            if b.kind == Extent::Unwritten
+            if s.fs != crate::scenario::FsKind::Bdev
+                && b.kind == Extent::Unwritten
                 && i < eof_blocks
                 && pages.get(p) == Some(&PageState::Writeback)
             {
@@ -479,8 +480,11 @@ impl<'a> Cx<'a> {
     pub fn converts_at_completion(&self, lblk: u64) -> bool {
         // Inside the EOF of the world at the write (the writeback was submitted before the
         // call; an extending call does not widen it).
+        // A block device has no extent map: its "unwritten" layout blocks are device blocks
+        // that `bdev_normalize` makes written zeroes; nothing converts there.
         let p = (lblk * self.bs / PAGE_SIZE) as usize;
-        self.blk(lblk).kind == Extent::Unwritten
+        self.fs != crate::scenario::FsKind::Bdev
+            && self.blk(lblk).kind == Extent::Unwritten
             && lblk * self.bs < self.s.world.i_size
             && self.page(p) == PageState::Writeback
     }
