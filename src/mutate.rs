@@ -305,10 +305,10 @@ pub fn domain_step(s: &mut Scenario, rng: &mut Rng) {
     fix_geometry(s);
 }
 
-/// Keep the world consistent with what format 1 encodes (a 4096-byte logical block needs 4 KiB
-/// filesystem blocks).
+/// Keep the world consistent with what the format encodes: a logical block no larger than the
+/// filesystem block (a 4096-byte one needs 4 KiB blocks; 1 or 2 KiB ones go in LBS_SECTION).
 fn fix_geometry(s: &mut Scenario) {
-    if s.world.blkbits < 12 {
+    if s.world.lbs_bits > s.world.blkbits {
         s.world.lbs_bits = 9;
     }
 }
@@ -590,7 +590,11 @@ fn set_field(s: &mut Scenario, f: Field, rng: &mut Rng) {
             let w = &mut s.world;
             match rng.below(3) {
                 0 => w.blkbits = rng.pick(&[10, 11, 12]),
-                1 => w.lbs_bits = if w.lbs_bits == 9 { 12 } else { 9 },
+                // 512 B, 1 or 2 KiB (LBS_SECTION, up to the block size) or 4 KiB logical blocks
+                1 => {
+                    let max = w.blkbits;
+                    w.lbs_bits = rng.pick(&[9u8, 10, 11, 12]).min(max);
+                }
                 _ => w.cluster_bits = rng.below(4) as u8,
             }
             // Sizes counted in blocks may no longer encode: keep them in range.
@@ -878,6 +882,18 @@ pub fn dictionary() -> String {
         "# Device-kind section: marker, bit 0 = a bio-based disk that never splits (pmem)\n",
     );
     add(&mut out, "device_no_bio_split".into(), &[DEVICE_SECTION, 1]);
+    out.push_str(
+        "# Inline-conversion section: marker, bit 0 = delayed allocation at the conversion\n",
+    );
+    add(&mut out, "inline_delalloc".into(), &[INLINE_SECTION, 1]);
+    out.push_str("# Logical-block-size section: marker, 10 (1 KiB) or 11 (2 KiB)\n");
+    for b in [10u8, 11] {
+        add(
+            &mut out,
+            format!("lbs_{}k", 1 << (b - 10)),
+            &[LBS_SECTION, b],
+        );
+    }
     out
 }
 
@@ -953,7 +969,8 @@ mod tests {
     fn values_come_from_the_domains() {
         // Over many seeds, a layout of blocks from every letter, every race, every fault site.
         let s = Scenario::default();
-        let (mut sites, mut races, mut letters) = (
+        let (mut sites, mut races, mut letters, mut lbs) = (
+            std::collections::HashSet::new(),
             std::collections::HashSet::new(),
             std::collections::HashSet::new(),
             std::collections::HashSet::new(),
@@ -964,6 +981,12 @@ mod tests {
             sites.extend(t.faults.iter().map(|f| f.site));
             races.extend(t.races.iter().copied().map(|r| format!("{r:?}")));
             letters.extend(t.world.blocks.iter().map(|b| b.to_byte()));
+            // Every logical block size, never above the block size, and it survives encoding (the
+            // validity normalisation of decode may still drop it: W47).
+            assert!(t.world.lbs_bits <= t.world.blkbits, "seed {seed}");
+            let back = Scenario::decode_raw(&t.encode().unwrap()).unwrap();
+            assert_eq!(back.world.lbs_bits, t.world.lbs_bits, "seed {seed}");
+            lbs.insert(t.world.lbs_bits);
             for f in &t.faults {
                 assert!(f.site.errnos().contains(&f.errno));
             }
@@ -971,6 +994,7 @@ mod tests {
         assert!(sites.len() >= 20, "{sites:?}");
         assert_eq!(races.len(), 16);
         assert_eq!(letters.len(), 10);
+        assert_eq!(lbs, [9, 10, 11, 12].into(), "logical block sizes drawn");
     }
 
     #[test]
