@@ -1198,6 +1198,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
             "\tfcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) ^ O_DIRECT); /* toggled after open */\n",
         );
     }
+    if super::inode_state::clear_append_before_unlink(c) {
+        o.push_str(super::inode_state::C_CLEAR_APPEND_BEFORE_UNLINK);
+    }
     if c.unlink {
         o.push_str(super::inode_state::C_UNLINK_AFTER_OPEN);
     }
