@@ -285,7 +285,10 @@ mod tests {
         eprintln!("{n}: {kinds:?}, atomic {atomic}, buffered {buffered}");
         for fs in ["ext4", "xfs"] {
             for k in ["lbs10 bs10", "lbs10 bs12", "lbs11 bs11", "lbs11 bs12"] {
-                assert!(kinds.contains_key(&format!("{fs} {k}")), "{fs} {k}: {kinds:?}");
+                assert!(
+                    kinds.contains_key(&format!("{fs} {k}")),
+                    "{fs} {k}: {kinds:?}"
+                );
             }
             for c in ["sector", "lbs", "block"] {
                 assert!(

@@ -61,9 +61,17 @@ fn files_on_small_logical_blocks_agree() {
         ("e-k2-lbs", file(Ext4, 11, 12, 2048, 2048), "2048"),
         ("x-k2-lbs", file(Xfs, 11, 12, 6144, 4096), "4096"),
         ("e-k1-bs1k", file(Ext4, 10, 10, 1024, 2048), "2048"),
-        ("e-k2-atomic", atomic(file(Ext4, 11, 11, 2048, 2048)), "-EOPNOTSUPP"),
+        (
+            "e-k2-atomic",
+            atomic(file(Ext4, 11, 11, 2048, 2048)),
+            "-EOPNOTSUPP",
+        ),
         ("x-k2-atomic", atomic(file(Xfs, 11, 11, 2048, 2048)), "2048"),
-        ("x-k1-atomic-lbs", atomic(file(Xfs, 10, 12, 1024, 1024)), "-EINVAL"),
+        (
+            "x-k1-atomic-lbs",
+            atomic(file(Xfs, 10, 12, 1024, 1024)),
+            "-EINVAL",
+        ),
         ("x-k1-atomic", atomic(file(Xfs, 10, 12, 8192, 8192)), "8192"),
     ];
     for (id, s, _) in &scenarios {
@@ -81,13 +89,8 @@ fn files_on_small_logical_blocks_agree() {
             .map(|(n, s, _)| (*n, s.clone()))
             .collect();
         let dir = common::scenario_dir(&format!("live-file-small-lbs-{}", fs.name()), &plain);
-        let (code, out, err) = common::diofuzz(&[
-            "live",
-            "--fs",
-            fs.name(),
-            "--json",
-            dir.to_str().unwrap(),
-        ]);
+        let (code, out, err) =
+            common::diofuzz(&["live", "--fs", fs.name(), "--json", dir.to_str().unwrap()]);
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(code, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
