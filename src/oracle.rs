@@ -338,7 +338,7 @@ pub fn check(x: &Execution) -> Vec<Finding> {
 /// Writeback of data that was already in the page cache (a flush before invalidation) is not a
 /// change: only the cached view must be identical, and the disk may only have taken what the
 /// cache held. (Slice comparisons first: the fuzz build instruments element comparisons.)
-fn changed(a: &FileImage, b: &FileImage) -> Option<String> {
+pub fn changed(a: &FileImage, b: &FileImage) -> Option<String> {
     if a.i_size != b.i_size {
         return Some(format!("i_size changed from {} to {}", a.i_size, b.i_size));
     }

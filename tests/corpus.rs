@@ -134,6 +134,42 @@ fn decoder_never_panics_and_encode_is_its_inverse() {
     assert!(Scenario::decode(&[]).is_ok());
 }
 
+/// The model's own bookkeeping: a write that fails before any bio and any page-cache copy leaves
+/// the file as it was, whatever the flags (O2 checks it for atomic writes only). Session 12: a
+/// block device's "unwritten" layout block under a page under writeback read as converted
+/// before the call and as zeroes after it (CI's fuzz step found it as a false O2).
+#[test]
+fn a_write_failing_before_any_io_changes_nothing() {
+    let mut seed = 0x2545f4914f6cdd1du64;
+    let mut failed = 0;
+    for i in 0..40_000 {
+        let Ok(s) = Scenario::decode(&bytes(&mut seed, 24 + i % 40)) else {
+            continue;
+        };
+        if s.request.read || !s.races.is_empty() || !s.faults.is_empty() {
+            continue;
+        }
+        for v in [
+            diofuzz::variant::newest(),
+            diofuzz::variant::by_name("v6.18").unwrap(),
+        ] {
+            let x = diofuzz::model::run_quiet(&s, v);
+            if x.ret < 0 && x.bios.is_empty() && x.buffered_calls == 0 && x.dax_calls == 0 {
+                failed += 1;
+                assert_eq!(
+                    diofuzz::oracle::changed(&x.before, &x.after),
+                    None,
+                    "{} on {}: {:?}",
+                    diofuzz::errno::fmt_ret(x.ret),
+                    v.name,
+                    s
+                );
+            }
+        }
+    }
+    assert!(failed > 1000, "{failed} failing writes");
+}
+
 #[test]
 fn json_scenarios_round_trip() {
     for s in diofuzz::seeds::all() {

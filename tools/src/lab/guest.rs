@@ -801,6 +801,23 @@ fi
     s
 }
 
+/// A repro init script whose loop device ([`repro_script`] without a device,
+/// [`repro_bdev_script`] without the disk) gets logical blocks of `lbs` bytes: busybox's losetup
+/// sets no block size, so `/bin/loopbs` (LOOP_CONFIGURE, `live::nvme_stable::C_LOOP_BS`, built
+/// with the reproducer) attaches the image instead. None when the script has no such loop device.
+pub fn repro_on_loop_of(script: &str, lbs: u32) -> Option<String> {
+    const ATTACH: &str = "T=$(losetup -f)\nlosetup $T /tmp/img\n";
+    script.contains(ATTACH).then(|| {
+        script.replacen(
+            ATTACH,
+            &format!(
+                "T=$(/bin/loopbs /tmp/img {lbs})\necho \"@@@REPRO-SETUP $T: logical block $(cat /sys/block/${{T#/dev/}}/queue/logical_block_size 2>/dev/null)\"\n"
+            ),
+            1,
+        )
+    })
+}
+
 /// The end of both repro init scripts: the kernel's WARN/BUG/Oops lines, power off.
 const REPRO_END: &str = r#"dmesg | grep -A12 -E 'WARNING:|BUG:|Oops|EXT4-fs (error|warning)|critical target error|Internal error|Corruption' | head -60 | sed 's/^/@@@KLOG /'
 umount /mnt/s 2>/dev/null
@@ -1126,6 +1143,17 @@ mod tests {
             assert!(fill < s.find("mkfs").unwrap() && s.contains("'\\125'"));
         }
         assert!(i.contains("fill >/tmp/img\nT=$(losetup -f)"));
+        // Session 12: a loop device of 1, 2 or 4 KiB logical blocks (LOOP_CONFIGURE); the disk
+        // and the DAX device have their own geometry and are left alone.
+        for (sc, prog) in [(&i, "/bin/repro /mnt/s"), (&l, "/bin/repro $A")] {
+            let k = repro_on_loop_of(sc, 1024).expect("a loop device");
+            assert!(k.contains("T=$(/bin/loopbs /tmp/img 1024)\n") && !k.contains("losetup"));
+            assert!(k.find("loopbs").unwrap() < k.find(prog).unwrap());
+        }
+        assert!(k_none(&d) && k_none(&f) && k_none(&x));
+        fn k_none(s: &str) -> bool {
+            repro_on_loop_of(s, 2048).is_none()
+        }
         for s in [d, l, f, x] {
             assert!(s.contains("@@@KLOG") && s.trim_end().ends_with("poweroff -f"));
         }

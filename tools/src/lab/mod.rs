@@ -686,12 +686,19 @@ pub fn repro_in_kernel(
         lbs_bits: w.lbs_bits,
         dma_alignment: w.device.dma_alignment,
     });
-    if disk.is_none() && w.lbs_bits != 9 && !nvme {
-        eprintln!("diofuzz repro --kernel: a loop device in the guest has 512-byte sectors; this scenario wants {}", 1u32 << w.lbs_bits);
-        return 2;
-    }
     // A DAX world runs on the pmem device (memmap=), mounted with its dax option.
     let dax = crate::live::dax::is_pmem_world(s);
+    // Without the atomic disk, a loop device: of the world's logical block size (session 12:
+    // /bin/loopbs). The pmem device and the fault devices have their own 512-byte sectors.
+    let loop_lbs = (disk.is_none() && w.lbs_bits != 9 && !nvme).then_some(1u32 << w.lbs_bits);
+    if loop_lbs.is_some() && (dax || !s.faults.is_empty()) {
+        eprintln!(
+            "diofuzz repro --kernel: the guest's {} has 512-byte sectors; this scenario wants {}",
+            if dax { "pmem device" } else { "fault device" },
+            1u32 << w.lbs_bits
+        );
+        return 2;
+    }
     let planned = if dax {
         crate::live::dax::repro_plan(s)
     } else if s.faults.is_empty() {
@@ -833,7 +840,20 @@ pub fn repro_in_kernel(
         } else {
             init
         };
+        let init = match loop_lbs {
+            Some(lbs) => guest::repro_on_loop_of(&init, lbs).ok_or_else(|| {
+                (
+                    2,
+                    format!("no loop device in the guest to give {lbs}-byte logical blocks"),
+                )
+            })?,
+            None => init,
+        };
         let mut extra = vec![("bin/repro", bin)];
+        if loop_lbs.is_some() {
+            let lb = cc_static(&dir, "loopbs", crate::live::nvme_stable::C_LOOP_BS)?;
+            extra.push(("bin/loopbs", lb));
+        }
         if key.nvme && key.layered {
             // A held page on the nvme namespace: its backing loop device of 4 KiB blocks
             // (live::nvme_stable::in_guest).
