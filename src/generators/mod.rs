@@ -14,6 +14,7 @@ pub mod bdev_state;
 pub mod dax;
 pub mod fault;
 pub mod fault_segs;
+pub mod file_small_lbs;
 pub mod flags;
 pub mod inline_delalloc;
 pub mod lfs;

@@ -219,6 +219,19 @@ pub(crate) const STAGES: &[Stage] = &[
             }
         },
     },
+    // ext4 and XFS files on loop devices of 1 or 2 KiB logical blocks, requests aligned to 512
+    // bytes, the logical block or the filesystem block (src/generators/file_small_lbs.rs).
+    // Session 12.
+    Stage {
+        name: "file-small-lbs",
+        apply: |s, seed, index, fs, disk| {
+            if fs != FsKind::Bdev {
+                let mut f =
+                    Rng::stream(seed, index, 0xC2B2_AE3D_27D4_EB4F, 0xF5B1 << 48 ^ fs as u64);
+                super::file_small_lbs::file_small_lbs(&mut f, s, disk.is_some());
+            }
+        },
+    },
 ];
 
 /// [`generate_held`] and then the [`STAGES`] up to the one named `stop` (exclusive; None: all of

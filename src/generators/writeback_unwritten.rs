@@ -173,7 +173,8 @@ mod tests {
         let mut changed = 0;
         for fs in [FsKind::Ext4, FsKind::Xfs, FsKind::Bdev] {
             for i in 0..3000 {
-                let s = generate_on(7, i, fs, None, 0);
+                // (Up to the stage after its own, file-small-lbs.)
+                let s = generate_before(Some("file-small-lbs"), 7, i, fs, None, 0);
                 let mut b = generate_before(Some("writeback-unwritten"), 7, i, fs, None, 0);
                 if s == b {
                     continue;

@@ -251,13 +251,14 @@ fn xfs_io_script(p: &Plan, file: &str) -> Result<(String, String), String> {
 fn file_mkfs_expressible(p: &Plan) -> Result<(), String> {
     let k = &p.key;
     let why = if k.lbs_bits != 9 {
-        "a device of 4096-byte logical blocks"
+        // (1 and 2 KiB too since session 12's generator stage file-small-lbs.)
+        format!("a device of {}-byte logical blocks", 1u32 << k.lbs_bits)
     } else if k.dax != Default::default() {
-        "a DAX mount"
+        "a DAX mount".into()
     } else if k.stable {
-        "a stable-writes device"
+        "a stable-writes device".into()
     } else if k.nvme {
-        "an nvme-tcp namespace"
+        "an nvme-tcp namespace".into()
     } else {
         return Ok(());
     };
@@ -960,6 +961,11 @@ mod tests {
         s.world.blocks.truncate(4);
         let e = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap_err();
         assert!(e.contains("4096-byte logical blocks"), "{e}");
+        // ... and a file on 1 or 2 KiB logical blocks (session 12) says its size.
+        let mut s = ext4_1k();
+        s.world.lbs_bits = 10;
+        let e = super::fstests_test(&s, &finding(), 900, "t", "id", &[]).unwrap_err();
+        assert!(e.contains("a device of 1024-byte logical blocks"), "{e}");
         // What mkfs and mount options make is stated in the test.
         let mut s = ext4_1k();
         s.world.mount.data_journal = true;

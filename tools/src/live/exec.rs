@@ -864,6 +864,9 @@ fn call_and_observe(
     // (the mount is found from the name it had).
     let named = path;
     let proc_path;
+    if super::inode_state::clear_append_before_unlink(c) {
+        set_inode_flags(fd, 0, super::plan::FS_APPEND_FL)?;
+    }
     let path = if c.unlink {
         proc_path = super::inode_state::unlink_after_open(path, fd)?;
         proc_path.as_path()

@@ -109,6 +109,18 @@ pub fn unlink_after_open(path: &std::path::Path, keep: i32) -> Result<std::path:
     Ok(std::path::PathBuf::from(format!("/proc/self/fd/{keep}")))
 }
 
+/// Does the call clear `FS_APPEND_FL` after open on an inode it also unlinks after open? Then
+/// the `chattr -a` comes first: `may_delete` refuses to unlink an append-only inode (EPERM),
+/// and the world at the write (not append-only, unlinked) is the same in either order. Found
+/// by session 12's live run (gen-2-xfs-192: races 7 and 10 after open, an error on every
+/// logical block size).
+pub fn clear_append_before_unlink(c: &super::plan::Call) -> bool {
+    c.unlink && c.after_open.clear & super::plan::FS_APPEND_FL != 0
+}
+
+/// The C reproducer's `chattr -a` before the unlink ([`clear_append_before_unlink`]).
+pub const C_CLEAR_APPEND_BEFORE_UNLINK: &str = "\t{\n\t\tint fl = 0; /* chattr -a before the unlink (may_delete: EPERM on an append-only inode) */\n\t\tif (ioctl(cfd, 0x80086601UL, &fl))\n\t\t\tdie(\"FS_IOC_GETFLAGS\");\n\t\tfl &= ~0x20;\n\t\tif (ioctl(cfd, 0x40086602UL, &fl))\n\t\t\tdie(\"FS_IOC_SETFLAGS\");\n\t}\n";
+
 /// The C reproducer's unlink after the call's open: `path` (char[4096]) then names the set-up's
 /// descriptor `fd`, open until the end, for the read-back.
 pub const C_UNLINK_AFTER_OPEN: &str = "\t/* the inode is unlinked after open (the open files keep it) */\n\tif (unlink(path))\n\t\tdie(\"unlink\");\n\tsnprintf(path, sizeof(path), \"/proc/self/fd/%d\", fd);\n";
@@ -121,7 +133,7 @@ pub fn c_set_mode(mode: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::plan::{plan, Step};
-    use diofuzz::scenario::{FsKind, Scenario};
+    use diofuzz::scenario::{FsKind, Race, Scenario};
 
     fn base(fs: FsKind) -> Scenario {
         let mut s = Scenario {
@@ -133,6 +145,37 @@ mod tests {
         s.request.pos = 0;
         s.request.len = 4096;
         s
+    }
+
+    /// An inode append-only at open, made not append-only and unlinked after open (races 7 and
+    /// 10): the `chattr -a` comes before the unlink, in live and in the C reproducer (session
+    /// 12's live run: "unlink after open: Operation not permitted" without it).
+    #[test]
+    fn append_cleared_after_open_before_the_unlink() {
+        for fs in [FsKind::Ext4, FsKind::Xfs] {
+            let mut s = base(fs);
+            s.request.open.append = true;
+            s.world.inode.unlinked = true;
+            s.races = vec![
+                Race::InodeFlagChangedAfterOpen(7),
+                Race::InodeFlagChangedAfterOpen(10),
+            ];
+            assert!(s.inode_at_open().append_only && !s.inode_at_open().unlinked);
+            assert!(diofuzz::validity::violations(&s).is_empty());
+            let p = plan(&s).unwrap();
+            assert!(super::clear_append_before_unlink(&p.call));
+            let c = super::super::repro::c_program(&s).unwrap();
+            let (a, u) = (
+                c.find("chattr -a before the unlink").unwrap(),
+                c.find("unlinked after open").unwrap(),
+            );
+            assert!(a < u);
+            // Not when the inode stays append-only, nor without the unlink.
+            s.races.retain(|r| *r != Race::InodeFlagChangedAfterOpen(7));
+            s.world.inode.append_only = true;
+            let p = plan(&s).unwrap();
+            assert!(!super::clear_append_before_unlink(&p.call));
+        }
     }
 
     #[test]

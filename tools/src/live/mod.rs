@@ -166,7 +166,10 @@ pub struct Opts {
     /// nodioread_nolock mount; from the --settle-after-open generator), writeback-unwritten
     /// (session 11: a page under writeback over an unwritten block inside EOF, converted when
     /// its I/O completes, on the default mount; the i_disksize lag variant among them),
-    /// lag-writeback-unwritten (of those, the lag variant), partial (a shared block
+    /// lag-writeback-unwritten (of those, the lag variant), tail-small (session 11: a loop
+    /// device of 1 or 2 KiB logical blocks whose size is not whole logical blocks),
+    /// file-small-lbs (session 12: ext4 and XFS files on loop devices of 1 or 2 KiB logical
+    /// blocks), partial (a shared block
     /// straddling EOF, a page dirty over hole blocks: docs/live.md); live scans the generator's
     /// indices for --count of them per filesystem (docs/lab.md)
     #[arg(long, value_name = "WORLD,...", value_delimiter = ',', value_enum,

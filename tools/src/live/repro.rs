@@ -243,6 +243,21 @@ fn show_fn(tail: bool) -> String {
     o
 }
 
+/// C, after the set-up of a file on a device of 1 or 2 KiB logical blocks (session 12, the
+/// generator's `file-small-lbs`): the filesystem's device must have that logical block size
+/// (its queue/logical_block_size in sysfs, from the file's st_dev), else the program could not
+/// run the scenario (exit 2): O_DIRECT alignment is the device's logical block
+/// (`iomap_dio_bio_iter`, `xfs_file_dio_write`), so another device takes another path.
+fn c_lbs_check(s: &Scenario) -> String {
+    if s.fs == FsKind::Bdev || !matches!(s.world.lbs_bits, 10 | 11) {
+        return String::new();
+    }
+    let lbs = 1u32 << s.world.lbs_bits;
+    format!(
+        "\t{{\n\t\tstruct stat lst;\n\t\tchar q[128];\n\t\tunsigned int lbs = 0;\n\t\tFILE *lf;\n\t\tif (fstat(fd, &lst))\n\t\t\tdie(\"fstat\");\n\t\tunsigned long long d = lst.st_dev;\n\t\tsnprintf(q, sizeof(q), \"/sys/dev/block/%llu:%llu/queue/logical_block_size\", ((d >> 8) & 0xfff) | ((d >> 32) & ~0xfffULL), (d & 0xff) | ((d >> 12) & ~0xffULL));\n\t\tlf = fopen(q, \"r\");\n\t\tif (!lf || fscanf(lf, \"%u\", &lbs) != 1 || lbs != {lbs}) {{\n\t\t\tprintf(\"COULD NOT RUN: the filesystem's device has logical blocks of %u bytes; the scenario needs {lbs} (a loop device: losetup -b {lbs})\\n\", lbs);\n\t\t\tif (lf)\n\t\t\t\tfclose(lf);\n\t\t\tunlink(path);\n\t\t\treturn 2;\n\t\t}}\n\t\tfclose(lf);\n\t}}\n"
+    )
+}
+
 /// The partition number `repro -p DISK` adds (as `live`'s scratch partition: sd disks have 15).
 const BDEV_PART_NO: u32 = 15;
 
@@ -804,8 +819,15 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
 
     let fsdesc = match s.fs {
         FsKind::Xfs => format!(
-            "XFS: mkfs.xfs -b size={} -m reflink={} IMAGE",
+            "XFS: mkfs.xfs -b size={}{} -m reflink={} IMAGE",
             1u32 << s.world.blkbits,
+            // (1 or 2 KiB logical blocks: mkfs on the image defaults to 512-byte sectors, which
+            // a device of larger ones refuses to mount; scratch::mkfs_argv.)
+            if matches!(s.world.lbs_bits, 10 | 11) {
+                format!(" -s size={}", 1u32 << s.world.lbs_bits)
+            } else {
+                String::new()
+            },
             p.key.reflink as u8
         ),
         _ if s.world.cluster_bits > 0 => format!(
@@ -1170,6 +1192,7 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
     // A block device: the executor leaves the node's times alone (blkdev_write_iter has no
     // kiocb_modified).
     o.push_str(&super::dax::c_check(s));
+    o.push_str(&c_lbs_check(s));
     if !bdev {
         o.push_str("\t{\n\t\tstruct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };\n\t\tfutimens(fd, ts);\n\t}\n");
     }
@@ -1197,6 +1220,9 @@ pub fn c_program_for(s: &Scenario, v: &'static Variant) -> Result<String, String
         o.push_str(
             "\tfcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) ^ O_DIRECT); /* toggled after open */\n",
         );
+    }
+    if super::inode_state::clear_append_before_unlink(c) {
+        o.push_str(super::inode_state::C_CLEAR_APPEND_BEFORE_UNLINK);
     }
     if c.unlink {
         o.push_str(super::inode_state::C_UNLINK_AFTER_OPEN);
@@ -1737,6 +1763,40 @@ mod tests {
         s.request.fault_at = Some(4096);
         s.races.push(Race::MmapRedirty);
         s
+    }
+
+    /// Session 12: a file on a device of 1 or 2 KiB logical blocks checks the filesystem's
+    /// device's logical block size before the call (COULD NOT RUN on another) and says mkfs.xfs
+    /// -s size=; a file on 512-byte logical blocks has neither. The program compiles.
+    #[test]
+    fn small_logical_blocks_are_checked() {
+        for (fs, lbs_bits) in [(FsKind::Xfs, 11), (FsKind::Ext4, 10), (FsKind::Xfs, 9)] {
+            let mut s = Scenario {
+                fs,
+                ..Default::default()
+            };
+            s.world.blkbits = 12;
+            s.world.lbs_bits = lbs_bits;
+            s.world.i_size = 8192;
+            s.request.open.direct = true;
+            s.request.pos = 512;
+            s.request.len = 1024;
+            let c = c_program(&s).unwrap();
+            let lbs = 1u32 << lbs_bits;
+            let small = lbs_bits != 9;
+            assert_eq!(
+                c.contains(&format!(
+                    "the scenario needs {lbs} (a loop device: losetup -b {lbs})"
+                )),
+                small,
+                "{c}"
+            );
+            assert_eq!(c.contains("queue/logical_block_size"), small);
+            if fs == FsKind::Xfs {
+                assert_eq!(c.contains(&format!("-s size={lbs} ")), small, "{c}");
+            }
+            assert_c_compiles(&format!("lbs{lbs_bits}"), &c, &["-fsyntax-only", "-Wall"]);
+        }
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub enum World {
     /// Of those, the i_disksize lag written back after open with its writeback in flight on
     /// the default ext4 mount (super::settle_race `Settle::WriteBackHeld` with `unwritten`).
     LagWritebackUnwritten,
+    /// Session 12: an ext4 or XFS file on a loop device of 1 or 2 KiB logical blocks
+    /// (diofuzz::generators::file_small_lbs, the random generator's stage `file-small-lbs`).
+    FileSmallLbs,
 }
 
 /// Index bound: at most this many indices per wanted scenario are generated.
@@ -125,6 +128,7 @@ pub fn is(w: World, s: &Scenario) -> bool {
             diofuzz::generators::writeback_unwritten::is_writeback_unwritten(s)
         }
         World::LagWritebackUnwritten => diofuzz::generators::writeback_unwritten::is_lag(s),
+        World::FileSmallLbs => diofuzz::generators::file_small_lbs::is_file_small_lbs(s),
     }
 }
 
@@ -327,6 +331,39 @@ mod tests {
             dma_alignment: 3,
         };
         assert!(generate(&[World::TailSmall], 1, 1, &[FsKind::Bdev], Some(&d), 0).is_empty());
+    }
+
+    /// `--worlds file-small-lbs` (session 12) finds ext4 and XFS files on devices of 1 and 2
+    /// KiB logical blocks (both sizes on both filesystems, 2 KiB blocks among them), and the plan
+    /// builds every one of seeds 1 and 2 (the runs of docs/live-bench.md "Session 12") on a loop
+    /// device of that logical block size, made by mkfs with that sector size.
+    #[test]
+    fn file_small_lbs_worlds_are_planned() {
+        let mut kinds = std::collections::BTreeSet::new();
+        for seed in 1..=2 {
+            for fs in [FsKind::Ext4, FsKind::Xfs] {
+                let v = generate(&[World::FileSmallLbs], seed, 60, &[fs], None, 0);
+                assert_eq!(v.len(), 60);
+                for (id, s) in &v {
+                    let p = super::super::plan::plan_on(s, None)
+                        .unwrap_or_else(|e| panic!("{id}: {e}"));
+                    assert_eq!(p.key.lbs_bits, s.world.lbs_bits, "{id}");
+                    assert!(matches!(p.key.lbs_bits, 10 | 11), "{id}");
+                    assert!(!p.key.disk, "{id}");
+                    let (_, args) = super::super::scratch::mkfs_argv(p.key).unwrap();
+                    let lbs = 1u32 << s.world.lbs_bits;
+                    if fs == FsKind::Xfs {
+                        assert!(args.contains(&format!("size={lbs}")), "{id}: {args:?}");
+                    }
+                    kinds.insert((fs.name(), s.world.lbs_bits, s.world.blkbits));
+                }
+            }
+        }
+        for fs in ["ext4", "xfs"] {
+            for (l, b) in [(10, 10), (10, 12), (11, 11), (11, 12)] {
+                assert!(kinds.contains(&(fs, l, b)), "{fs} {l} {b}: {kinds:?}");
+            }
+        }
     }
 
     #[test]
