@@ -62,28 +62,9 @@ pub fn bdev_geometry(r: &mut Rng, s: &mut Scenario, disk: bool) {
         }
     };
     let bs = 1u64 << blkbits;
-    let nblk = (w.i_size.div_ceil(bs) as usize).min(MAX_BLOCKS);
-    let mut blocks: Vec<BlockState> = (0..nblk)
-        .map(|j| {
-            let start = j as u64 * bs;
-            let old = w
-                .blocks
-                .get((start / old_bs) as usize)
-                .is_some_and(|b| b.kind == Extent::Written);
-            let written = old != (flips >> (j % 64) & 1 == 1 && j % 5 == (flips % 5) as usize);
-            BlockState {
-                kind: if written {
-                    Extent::Written
-                } else {
-                    Extent::Hole
-                },
-                ..BlockState::default()
-            }
-        })
-        .collect();
-    while blocks.last().is_some_and(|b| b.kind == Extent::Hole) {
-        blocks.pop();
-    }
+    let blocks = recut(w, old_bs, w.i_size, bs, |j| {
+        flips >> (j % 64) & 1 == 1 && j % 5 == (flips % 5) as usize
+    });
     w.blkbits = blkbits;
     w.blocks = blocks;
     let size = w.i_size;
@@ -227,26 +208,7 @@ pub fn tail_small(r: &mut Rng, s: &mut Scenario, disk: bool) {
     let old_bs = 1u64 << s.world.blkbits;
     let bs = 1u64 << blkbits;
     let w = &mut s.world;
-    let nblk = (size.div_ceil(bs) as usize).min(MAX_BLOCKS);
-    let mut blocks: Vec<BlockState> = (0..nblk)
-        .map(|j| {
-            let written = w
-                .blocks
-                .get((j as u64 * bs / old_bs) as usize)
-                .is_some_and(|b| b.kind == Extent::Written);
-            BlockState {
-                kind: if written {
-                    Extent::Written
-                } else {
-                    Extent::Hole
-                },
-                ..BlockState::default()
-            }
-        })
-        .collect();
-    while blocks.last().is_some_and(|b| b.kind == Extent::Hole) {
-        blocks.pop();
-    }
+    let blocks = recut(w, old_bs, size, bs, |_| false);
     w.lbs_bits = lbs_bits;
     w.blkbits = blkbits;
     w.i_size = size;
@@ -314,6 +276,39 @@ pub fn is_tail_small(s: &Scenario) -> bool {
 pub fn is_geometry(s: &Scenario) -> bool {
     s.fs == FsKind::Bdev
         && (s.world.blkbits != 12 || s.world.i_size % PAGE_SIZE != 0 || s.world.i_size == 0)
+}
+
+/// A device's layout re-cut into blocks of `bs` bytes over its first `size` bytes: block `j` is
+/// written when the old block (of `old_bs` bytes) under its start was, toggled where `flip(j)`;
+/// trailing holes dropped (a device reads zeroes there either way).
+fn recut(
+    w: &World,
+    old_bs: u64,
+    size: u64,
+    bs: u64,
+    flip: impl Fn(usize) -> bool,
+) -> Vec<BlockState> {
+    let nblk = (size.div_ceil(bs) as usize).min(MAX_BLOCKS);
+    let mut blocks: Vec<BlockState> = (0..nblk)
+        .map(|j| {
+            let old = w
+                .blocks
+                .get((j as u64 * bs / old_bs) as usize)
+                .is_some_and(|b| b.kind == Extent::Written);
+            BlockState {
+                kind: if old != flip(j) {
+                    Extent::Written
+                } else {
+                    Extent::Hole
+                },
+                ..BlockState::default()
+            }
+        })
+        .collect();
+    while blocks.last().is_some_and(|b| b.kind == Extent::Hole) {
+        blocks.pop();
+    }
+    blocks
 }
 
 #[cfg(test)]
