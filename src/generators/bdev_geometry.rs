@@ -133,21 +133,9 @@ pub fn bdev_tail(r: &mut Rng, s: &mut Scenario, disk: bool) {
         40..=69 if edge >= PAGE_SIZE => q.pos = edge - PAGE_SIZE,
         _ => {}
     }
-    // No atomic write: the device has no atomic units (awu_max 0), so RWF_ATOMIC is
-    // -EOPNOTSUPP before the size is read (kiocb_set_rw_flags: no FMODE_CAN_ATOMIC_WRITE); 15
-    // of 58 tail worlds of seeds 1 and 2 ended there.
-    q.rwf.atomic = false;
-    if buffered {
-        q.open.direct = false;
-    }
-    if !q.open.direct {
-        // Nor RWF_NOWAIT: blkdev_write_iter refuses it without O_DIRECT (-EOPNOTSUPP, block/fops.c
-        // 6.12.117 and 7.3.4) before the size is read; 5 of 30 buffered tail worlds did.
-        q.rwf.nowait = false;
-    }
-    if !crate::validity::violations(s).is_empty() || s.encode().is_err() {
-        *s = before;
-    }
+    // (15 of 58 tail worlds of seeds 1 and 2 ended at RWF_ATOMIC's -EOPNOTSUPP, 5 of 30
+    // buffered ones at RWF_NOWAIT's, before this.)
+    reach_the_size(s, before, buffered);
 }
 
 /// Session 11: loop devices of 1 or 2 KiB logical blocks (`LOOP_CONFIGURE` block_size 1024 or
@@ -249,14 +237,22 @@ pub fn tail_small(r: &mut Rng, s: &mut Scenario, disk: bool) {
         }
         _ => {}
     }
-    // No atomic write: the device has no atomic units (kiocb_set_rw_flags: -EOPNOTSUPP before
-    // the size is read).
+    reach_the_size(s, before, buffered);
+}
+
+/// The end of both tail streams: a request that reaches the device's size, buffered if
+/// `buffered`; `before` back if the world is not real or does not encode.
+/// - No RWF_ATOMIC: the device has no atomic units (awu_max 0), so it is -EOPNOTSUPP before the
+///   size is read (kiocb_set_rw_flags: no FMODE_CAN_ATOMIC_WRITE).
+/// - No RWF_NOWAIT without O_DIRECT: blkdev_write_iter refuses it (-EOPNOTSUPP, block/fops.c
+///   6.12.117 and 7.3.4) before the size is read.
+fn reach_the_size(s: &mut Scenario, before: Scenario, buffered: bool) {
+    let q = &mut s.request;
     q.rwf.atomic = false;
     if buffered {
         q.open.direct = false;
     }
     if !q.open.direct {
-        // blkdev_write_iter refuses RWF_NOWAIT without O_DIRECT (-EOPNOTSUPP).
         q.rwf.nowait = false;
     }
     if !crate::validity::violations(s).is_empty() || s.encode().is_err() {
