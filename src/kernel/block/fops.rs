@@ -45,8 +45,9 @@ pub fn bdev_statx_atomic(cx: &Cx) -> (u32, u32) {
 }
 
 /// The device has no holes: make every block inside it a written block (reading as zeroes where
-/// the layout had no data), so device writes are visible.
-fn bdev_normalize(cx: &mut Cx) {
+/// the layout had no data), so device writes are visible. Done once, when the model's state is
+/// built (`Cx::new`): the file image before the call already reads the device this way.
+pub fn bdev_normalize(cx: &mut Cx) {
     let n = cx.inode.i_size.div_ceil(cx.bs).min(MODEL_SPAN / cx.bs);
     for b in 0..n {
         let k = cx.blk(b);
@@ -69,7 +70,6 @@ pub fn blkdev_write_iter(cx: &mut Cx, ki: &mut Kiocb, iter: &mut IovIter) -> i64
             ("ki_flags", ki.ki_flags as i64),
         ],
     );
-    bdev_normalize(cx);
     let atomic = ki.has(IOCB_ATOMIC);
     let size = cx.inode.i_size;
     // bdev_read_only() -> -EPERM: not modelled (no read-only device input).
